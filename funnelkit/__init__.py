@@ -1,0 +1,68 @@
+"""funnelkit: customer lifecycle analytics.
+
+Typed funnels (prospect → visitor → member → repeat buyer), censoring-aware stage
+conversion, and BTYD customer-lifetime-value models, fitted on the same event data.
+
+``import funnelkit`` loads only numpy, scipy, pydantic and narwhals; estimators are imported
+on first use (like scipy's submodules), so optional extras stay optional.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from funnelkit._version import __version__
+from funnelkit.events import EventLog
+from funnelkit.exceptions import (
+    ConvergenceError,
+    ConvergenceWarning,
+    DataError,
+    FunnelkitError,
+    NotFittedError,
+    StatisticalWarning,
+)
+from funnelkit.journeys import Journeys
+from funnelkit.rfm import RFM
+from funnelkit.stages import Funnel, Stage
+from funnelkit.units import TimeUnit
+
+# Public name -> module that defines it; imported on first attribute access.
+_LAZY: dict[str, str] = {
+    "datasets": "funnelkit.datasets",
+}
+
+__all__ = [
+    "RFM",
+    "ConvergenceError",
+    "ConvergenceWarning",
+    "DataError",
+    "EventLog",
+    "Funnel",
+    "FunnelkitError",
+    "Journeys",
+    "NotFittedError",
+    "Stage",
+    "StatisticalWarning",
+    "TimeUnit",
+    "__version__",
+    *_LAZY,
+]
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'funnelkit' has no attribute {name!r}")
+    module = importlib.import_module(module_name)
+    value = module if module_name.endswith("." + name) else getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+if TYPE_CHECKING:
+    from funnelkit import datasets as datasets

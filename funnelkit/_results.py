@@ -1,0 +1,114 @@
+"""Base classes for typed specs and results.
+
+Results are data: frozen pydantic models that hold numbers (never the estimator or the data),
+round-trip through JSON exactly (NaN and infinities are written as JSON constants, not
+``null``), carry a schema version, and render as text and HTML.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = ["Result", "Spec", "html_table", "to_builtin"]
+
+R = TypeVar("R", bound="Result")
+
+
+class Spec(BaseModel):
+    """A frozen, strict settings model (stages, funnels, column mappings)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="constants")
+
+
+class Result(BaseModel):
+    """A frozen result: JSON round-trip, text and HTML representations.
+
+    Subclasses set ``schema_name``; ``schema_version`` is stored in every JSON document so a
+    future reader can migrate old files.
+    """
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", ser_json_inf_nan="constants", protected_namespaces=()
+    )
+    schema_version: int = 1
+
+    title: ClassVar[str] = "Result"
+
+    def to_json(self, *, indent: int | None = None) -> str:
+        """Serialise to JSON (NaN/Infinity kept as JSON constants)."""
+        return self.model_dump_json(indent=indent)
+
+    @classmethod
+    def from_json(cls: type[R], text: str | bytes) -> R:
+        """Load a result written by :meth:`to_json`."""
+        return cls.model_validate_json(text)
+
+    def as_text(self) -> str:
+        rows = [f"{self.title}"]
+        for key, value in self._display_items():
+            rows.append(f"  {key}: {_fmt(value)}")
+        return "\n".join(rows)
+
+    def as_html(self) -> str:
+        return html_table(dict(self._display_items()), caption=self.title)
+
+    def _display_items(self) -> list[tuple[str, Any]]:
+        return [(k, v) for k, v in self.__dict__.items() if k != "schema_version"]
+
+    def _repr_html_(self) -> str:
+        return self.as_html()
+
+    def __str__(self) -> str:
+        return self.as_text()
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "not estimable"
+        return f"{value:.6g}"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(_fmt(v) for v in value) + ")"
+    if value is None:
+        return "not estimable"
+    if hasattr(value, "value") and isinstance(getattr(value, "value", None), str):
+        return str(value.value)
+    return str(value)
+
+
+def html_table(
+    data: Mapping[str, Any] | list[Mapping[str, Any]], *, caption: str | None = None
+) -> str:
+    """Render a mapping (key/value rows) or a list of records (columns) as an HTML table."""
+    esc = html.escape
+    parts = ['<table class="funnelkit">']
+    if caption:
+        parts.append(f"<caption>{esc(caption)}</caption>")
+    if isinstance(data, Mapping):
+        for key, value in data.items():
+            cell = html_table(value) if isinstance(value, Mapping) and value else esc(_fmt(value))
+            parts.append(f"<tr><th>{esc(str(key))}</th><td>{cell}</td></tr>")
+    elif data:
+        columns = list(data[0].keys())
+        parts.append("<tr>" + "".join(f"<th>{esc(str(c))}</th>" for c in columns) + "</tr>")
+        for record in data:
+            cells = "".join(f"<td>{esc(_fmt(record.get(c)))}</td>" for c in columns)
+            parts.append(f"<tr>{cells}</tr>")
+    parts.append("</table>")
+    return "".join(parts)
+
+
+def to_builtin(value: Any) -> Any:
+    """Convert numpy scalars (and containers of them) to Python builtins for pydantic."""
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+        return value.item()
+    if isinstance(value, dict):
+        return {k: to_builtin(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(to_builtin(v) for v in value)
+    return value

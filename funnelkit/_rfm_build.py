@@ -1,0 +1,155 @@
+"""RFM from an EventLog: O(n) vectorised passes over the (customer, time)-sorted arrays."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from funnelkit.exceptions import DataError, FunnelkitError, format_examples
+from funnelkit.rfm import RFM
+from funnelkit.units import TimeUnit, TimeUnitLike
+
+if TYPE_CHECKING:
+    from funnelkit.events import EventLog
+
+
+def build_rfm(
+    log: EventLog,
+    *,
+    time_unit: TimeUnitLike,
+    observation_end: Any,
+    calibration_end: Any,
+    purchase_events: Sequence[str] | None,
+) -> RFM:
+    unit = TimeUnit.parse(time_unit)
+    names = list(purchase_events) if purchase_events is not None else ["purchase"]
+    unknown = [n for n in names if n not in log.event_types]
+    if len(unknown) == len(names):
+        raise DataError(
+            f"No purchase events: none of {names} occurs in the log, whose event types are "
+            f"{list(log.event_types)}. Pass purchase_events=[...] naming the purchase event."
+        )
+    end_raw = log.last_time if observation_end is None else log.raw_time(observation_end)
+    end_period = int(log.period_index(np.asarray([end_raw]), unit)[0])
+    purchases = log.event_mask(names)
+    periods = log.period_index(log.raw_times, unit)
+
+    cal_mask = purchases & (periods <= end_period)
+    summary_end = end_period
+    cal_raw = None
+    if calibration_end is not None:
+        cal_raw = log.raw_time(calibration_end)
+        if cal_raw >= end_raw:
+            raise FunnelkitError("calibration_end must be before observation_end.")
+        cal_mask = purchases & (log.raw_times <= cal_raw)
+        summary_end = int(log.period_index(np.asarray([cal_raw]), unit)[0])
+    if log.values is not None:
+        missing = cal_mask & np.isnan(log.values)
+        if missing.any():
+            rows = np.flatnonzero(missing)
+            raise DataError(
+                f"{rows.size} purchase(s) have no value (e.g. customer ids "
+                f"{format_examples(log.customer_ids[log.customer_codes[rows]])}); fill or drop "
+                "them before building RFM."
+            )
+    if not cal_mask.any():
+        raise DataError("No purchases fall inside the observation window; check the end dates.")
+
+    codes = log.customer_codes[cal_mask]
+    values = None if log.values is None else log.values[cal_mask]
+    cust, first, last, n_periods, spend = _period_summary(codes, periods[cal_mask], values)
+    frequency = (n_periods - 1).astype(float)
+    recency = (last - first).astype(float)
+    T = (summary_end - first).astype(float)
+    monetary = None
+    if spend is not None:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            monetary = np.where(frequency > 0, spend / np.maximum(frequency, 1), 0.0)
+
+    holdout: dict[str, Any] = {}
+    if cal_raw is not None:
+        holdout = _holdout(log, cust, purchases, periods, cal_raw, end_raw, unit)
+        holdout["holdout_duration"] = np.full(cust.size, float(end_period - summary_end))
+    return RFM(
+        customer_ids=log.customer_ids[cust],
+        frequency=frequency,
+        recency=recency,
+        T=T,
+        monetary_value=monetary,
+        time_unit=unit,
+        n_without_purchase=log.n_customers - cust.size,
+        observation_end=_as_stamp(log, end_raw),
+        calibration_end=None if cal_raw is None else _as_stamp(log, cal_raw),
+        **holdout,
+    )
+
+
+def _period_summary(
+    codes: np.ndarray, periods: np.ndarray, values: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """Per customer: code, first and last period, number of periods, repeat-period spend."""
+    n = codes.size
+    new_pair = np.empty(n, dtype=bool)
+    new_pair[0] = True
+    np.not_equal(codes[1:], codes[:-1], out=new_pair[1:])
+    new_pair[1:] |= periods[1:] != periods[:-1]
+    pair_starts = np.flatnonzero(new_pair)
+    pair_codes = codes[pair_starts]
+    pair_periods = periods[pair_starts]
+
+    new_cust = np.empty(pair_starts.size, dtype=bool)
+    new_cust[0] = True
+    np.not_equal(pair_codes[1:], pair_codes[:-1], out=new_cust[1:])
+    cust_starts = np.flatnonzero(new_cust)
+    cust_ends = np.append(cust_starts[1:], pair_starts.size) - 1
+    n_periods = np.diff(np.append(cust_starts, pair_starts.size))
+    spend = None
+    if values is not None:
+        pair_sums = np.add.reduceat(values, pair_starts)
+        pair_sums[cust_starts] = 0.0  # the first purchase period is not a repeat purchase
+        spend = np.add.reduceat(pair_sums, cust_starts)
+    return (
+        pair_codes[cust_starts],
+        pair_periods[cust_starts],
+        pair_periods[cust_ends],
+        n_periods,
+        spend,
+    )
+
+
+def _holdout(
+    log: EventLog,
+    cust: np.ndarray,
+    purchases: np.ndarray,
+    periods: np.ndarray,
+    cal_raw: Any,
+    end_raw: Any,
+    unit: TimeUnit,
+) -> dict[str, Any]:
+    mask = purchases & (log.raw_times > cal_raw) & (log.raw_times <= end_raw)
+    in_cal = np.zeros(log.n_customers, dtype=bool)
+    in_cal[cust] = True
+    mask &= in_cal[log.customer_codes]
+    codes = log.customer_codes[mask]
+    position = np.full(log.n_customers, -1, dtype=np.int64)
+    position[cust] = np.arange(cust.size)
+    p = periods[mask]
+    new_pair = np.ones(codes.size, dtype=bool)
+    new_pair[1:] = (codes[1:] != codes[:-1]) | (p[1:] != p[:-1])
+    freq = np.bincount(position[codes[new_pair]], minlength=cust.size).astype(float)
+    out: dict[str, Any] = {"holdout_frequency": freq}
+    if log.values is not None:
+        # lifetimes averages the raw holdout transactions (not per-period sums).
+        total = np.bincount(position[codes], weights=log.values[mask], minlength=cust.size)
+        count = np.bincount(position[codes], minlength=cust.size)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out["holdout_monetary_value"] = np.where(count > 0, total / np.maximum(count, 1), 0.0)
+    return out
+
+
+def _as_stamp(log: EventLog, raw: Any) -> Any:
+    if log.is_datetime:
+        return np.datetime64(int(raw), "ns")
+    return float(raw)

@@ -1,0 +1,485 @@
+"""EventLog: the one canonical in-memory form of customer event data.
+
+Any supported input (pandas, polars, pyarrow, DuckDB, CSV, Parquet) is converted once into
+columnar numpy arrays sorted by ``(customer, time)``; nothing downstream knows which dataframe
+library the user had.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import narwhals as nw
+import numpy as np
+
+from funnelkit._frames import check_columns
+from funnelkit._timeparse import parse_timestamps, to_ns_scalar
+from funnelkit.exceptions import DataError, FunnelkitError, format_examples
+from funnelkit.units import TimeUnit, TimeUnitLike
+
+if TYPE_CHECKING:
+    from funnelkit.rfm import RFM
+
+__all__ = ["EventLog", "IngestReport"]
+
+NS_PER_DAY = 86_400 * 10**9
+#: Event type given to every row of a log read without an event column.
+PURCHASE = "purchase"
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """What ingestion did to the rows: nothing is dropped silently."""
+
+    n_rows: int
+    n_customers: int
+    n_event_types: int
+    notes: tuple[str, ...] = field(default=())
+
+
+class EventLog:
+    """Customer events as columnar numpy arrays, sorted by ``(customer, time)``.
+
+    Attributes
+    ----------
+    customer_ids : ndarray
+        The original customer ids, one per customer, in code order.
+    customer_codes : ndarray of int64
+        Per event, the index of its customer in ``customer_ids``.
+    event_types : tuple of str
+        Distinct event names; ``event_codes`` index into it.
+    values : ndarray of float or None
+        Per-event monetary value (NaN where the source had none).
+    attributes : dict of str to ndarray
+        Per-event extra columns (e.g. acquisition channel).
+    time_unit : TimeUnit
+        Unit of :attr:`times` (and of the raw numbers, for numeric logs).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({
+    ...     "customer_id": ["a", "a", "b"],
+    ...     "timestamp": pd.to_datetime(["2024-01-01", "2024-01-05", "2024-01-02"]),
+    ...     "event": ["visit", "purchase", "visit"]})
+    >>> log = EventLog.from_frame(frame)
+    >>> len(log), log.n_customers, log.event_types
+    (3, 2, ('purchase', 'visit'))
+    """
+
+    def __init__(
+        self,
+        *,
+        customer_ids: np.ndarray,
+        customer_codes: np.ndarray,
+        raw_times: np.ndarray,
+        is_datetime: bool,
+        event_types: Sequence[str],
+        event_codes: np.ndarray,
+        values: np.ndarray | None = None,
+        attributes: dict[str, np.ndarray] | None = None,
+        time_unit: TimeUnitLike = "D",
+        report: IngestReport | None = None,
+    ) -> None:
+        self.customer_ids = customer_ids
+        self.customer_codes = customer_codes
+        #: int64 ns since the Unix epoch (wall-clock time) for datetime logs, float otherwise
+        self.raw_times = raw_times
+        self.is_datetime = is_datetime
+        self.event_types = tuple(event_types)
+        self.event_codes = event_codes
+        self.values = values
+        self.attributes = dict(attributes or {})
+        self.time_unit = TimeUnit.parse(time_unit)
+        self.report = report or IngestReport(
+            len(customer_codes), len(customer_ids), len(self.event_types)
+        )
+        starts = np.flatnonzero(np.diff(customer_codes, prepend=-1))
+        #: index of each customer's first event (events are sorted by customer, then time)
+        self.customer_starts = starts
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_frame(
+        cls,
+        frame: Any,
+        *,
+        customer_col: str = "customer_id",
+        time_col: str = "timestamp",
+        event_col: str | None = "event",
+        value_col: str | None = None,
+        attribute_cols: Sequence[str] = (),
+        time_unit: TimeUnitLike = "D",
+        time_format: str | None = None,
+        allow_negative_values: bool = False,
+    ) -> EventLog:
+        """Ingest events from a pandas, polars, pyarrow or DuckDB frame.
+
+        Parameters
+        ----------
+        frame
+            Any frame narwhals understands (a DuckDB relation is collected; a PySpark
+            DataFrame is refused, use the aggregation path instead).
+        customer_col, time_col
+            Customer id and event time columns. Times may be datetimes, ISO strings or numbers
+            (numbers are read as ``time_unit`` units).
+        event_col
+            Event type column. If the default ``"event"`` is absent, every row is a purchase
+            (a plain transaction log); pass ``None`` to say so explicitly.
+        value_col
+            Monetary value per event (purchases); must be numeric and non-negative unless
+            ``allow_negative_values=True`` (refunds).
+        attribute_cols
+            Extra columns to keep, e.g. acquisition ``channel``.
+        time_unit
+            Unit of :attr:`times`; for numeric time columns, the unit the numbers are in.
+        time_format
+            strftime format for string timestamps (default: ISO 8601, then inferred).
+        """
+        native = _collect(frame)
+        df = nw.from_native(native, eager_only=True)
+        columns = list(df.columns)
+        if event_col == "event" and "event" not in columns:
+            event_col = None
+        check_columns(
+            columns,
+            {
+                "customer_col": customer_col,
+                "time_col": time_col,
+                "event_col": event_col,
+                "value_col": value_col,
+                **{f"attribute_cols[{i}]": c for i, c in enumerate(attribute_cols)},
+            },
+        )
+        if len(df) == 0:
+            raise DataError("The event log is empty: it has no rows. Check the filter or the file.")
+
+        ids = df[customer_col].to_numpy()
+        _null_check(
+            df[customer_col].is_null().to_numpy(),
+            None,
+            customer_col,
+            "have no customer id",
+            "drop them or fill the ids",
+        )
+        codes, uniques = _factorize(ids)
+
+        raw, is_dt = _times(df, time_col, ids, time_format)
+        events, event_types = _event_codes(df, event_col, ids)
+        values = _values(df, value_col, ids, allow_negative_values)
+        attributes = {c: df[c].to_numpy() for c in attribute_cols}
+
+        order = _sort_order(codes, raw)
+        if order is not None:
+            codes, raw, events = codes[order], raw[order], events[order]
+            values = None if values is None else values[order]
+            attributes = {k: v[order] for k, v in attributes.items()}
+        report = IngestReport(len(codes), len(uniques), len(event_types))
+        return cls(
+            customer_ids=uniques,
+            customer_codes=codes,
+            raw_times=raw,
+            is_datetime=is_dt,
+            event_types=event_types,
+            event_codes=events,
+            values=values,
+            attributes=attributes,
+            time_unit=time_unit,
+            report=report,
+        )
+
+    @classmethod
+    def from_csv(cls, path: str | Path, **kwargs: Any) -> EventLog:
+        """Read a CSV file (with pandas if installed, else polars or pyarrow) and ingest it.
+
+        Keyword arguments are those of :meth:`from_frame`.
+        """
+        native = _read_with_first_available(nw.read_csv, path)
+        return cls.from_frame(native, **kwargs)
+
+    @classmethod
+    def from_parquet(cls, path: str | Path, **kwargs: Any) -> EventLog:
+        """Read a Parquet file and ingest it. Keyword arguments are those of :meth:`from_frame`."""
+        native = _read_with_first_available(nw.read_parquet, path, prefer="pyarrow")
+        return cls.from_frame(native, **kwargs)
+
+    # ------------------------------------------------------------------ views
+    def __len__(self) -> int:
+        return int(self.customer_codes.shape[0])
+
+    @property
+    def n_customers(self) -> int:
+        return int(self.customer_ids.shape[0])
+
+    @property
+    def times(self) -> np.ndarray:
+        """Event times as floats in :attr:`time_unit` (since the Unix epoch for datetime logs)."""
+        return self.to_unit(self.raw_times, self.time_unit)
+
+    def to_unit(self, raw: Any, unit: TimeUnitLike) -> Any:
+        """Convert raw times (ns for datetime logs, numbers otherwise) to floats in ``unit``."""
+        target = TimeUnit.parse(unit)
+        if self.is_datetime:
+            return np.asarray(raw, dtype=float) / (target.days * NS_PER_DAY)
+        return np.asarray(raw, dtype=float) * (self.time_unit.days / target.days)
+
+    def raw_time(self, value: Any) -> Any:
+        """A user-supplied time (timestamp, or number for numeric logs) in raw units."""
+        if self.is_datetime:
+            if isinstance(value, int | float | np.integer | np.floating):
+                raise FunnelkitError(
+                    f"This log has datetime timestamps; pass a date or timestamp, not {value!r}."
+                )
+            return to_ns_scalar(value)
+        if not isinstance(value, int | float | np.integer | np.floating):
+            raise FunnelkitError(
+                f"This log has numeric times (in {self.time_unit.value}s); pass a number, "
+                f"not {value!r}."
+            )
+        return float(value)
+
+    def raw_to_timestamp(self, raw: Any) -> Any:
+        """Raw times back to ``datetime64[ns]`` (datetime logs) or unchanged numbers."""
+        if not self.is_datetime:
+            return raw
+        return np.asarray(raw, dtype=np.int64).view("datetime64[ns]")
+
+    @property
+    def last_time(self) -> Any:
+        """Latest raw event time in the log."""
+        return self.raw_times.max()
+
+    def period_index(self, raw: Any, unit: TimeUnitLike) -> np.ndarray:
+        """Index of the calendar period (hour, day, Monday-start week, month, year) of raw times.
+
+        For numeric logs, periods are consecutive intervals of length one ``unit``.
+        """
+        target = TimeUnit.parse(unit)
+        raw = np.asarray(raw)
+        if not self.is_datetime:
+            return np.floor(self.to_unit(raw, target)).astype(np.int64)
+        ns = raw.astype(np.int64)
+        if target is TimeUnit.HOUR:
+            return np.floor_divide(ns, 3600 * 10**9)
+        days = np.floor_divide(ns, NS_PER_DAY)
+        if target is TimeUnit.DAY:
+            return days
+        if target is TimeUnit.WEEK:
+            # 1970-01-01 was a Thursday: shift by 3 days so weeks run Monday..Sunday (pandas 'W').
+            return np.floor_divide(days + 3, 7)
+        code = "datetime64[M]" if target is TimeUnit.MONTH else "datetime64[Y]"
+        return ns.view("datetime64[ns]").astype(code).astype(np.int64)
+
+    def event_mask(self, names: Sequence[str]) -> np.ndarray:
+        """Boolean mask of the events whose type is in ``names``."""
+        wanted = [i for i, e in enumerate(self.event_types) if e in set(names)]
+        if len(wanted) == 1:
+            return self.event_codes == wanted[0]
+        return np.isin(self.event_codes, wanted)
+
+    def customer_attributes(self) -> dict[str, np.ndarray]:
+        """Per-customer attributes, taken from each customer's first event."""
+        return {k: v[self.customer_starts] for k, v in self.attributes.items()}
+
+    def rfm(
+        self,
+        *,
+        time_unit: TimeUnitLike = "D",
+        observation_end: Any = None,
+        calibration_end: Any = None,
+        purchase_events: Sequence[str] | None = None,
+    ) -> RFM:
+        """Recency/frequency/monetary summary per purchasing customer.
+
+        Periods are calendar periods of ``time_unit`` (hours, days, Monday-start weeks,
+        calendar months, calendar years); purchases in the same period count once and their
+        values are summed, exactly as lifetimes' ``summary_data_from_transaction_data``.
+
+        Parameters
+        ----------
+        time_unit
+            Period length for frequency, recency and T.
+        observation_end
+            End of observation (default: the last event in the log). Purchases in later
+            periods are ignored.
+        calibration_end
+            If given, recency/frequency/T describe purchases up to this time and the holdout
+            columns describe purchases after it up to ``observation_end`` (as lifetimes'
+            ``calibration_and_holdout_data``).
+        purchase_events
+            Event types that are purchases (default ``["purchase"]``; every row for a log
+            read without an event column).
+        """
+        from funnelkit._rfm_build import build_rfm
+
+        return build_rfm(
+            self,
+            time_unit=time_unit,
+            observation_end=observation_end,
+            calibration_end=calibration_end,
+            purchase_events=purchase_events,
+        )
+
+    def __repr__(self) -> str:
+        kind = "datetime" if self.is_datetime else f"numeric ({self.time_unit.value}s)"
+        return (
+            f"<EventLog: {len(self)} events, {self.n_customers} customers, "
+            f"{len(self.event_types)} event types, {kind} times>"
+        )
+
+
+# ---------------------------------------------------------------------- ingestion helpers
+def _collect(frame: Any) -> Any:
+    if type(frame).__module__.startswith("pyspark"):
+        raise FunnelkitError(
+            "EventLog.from_frame would pull every raw event of a PySpark DataFrame into this "
+            "process. Aggregate where the data lives instead: RFM.from_events(sdf, ...) or "
+            "Funnel.journeys(sdf, ...)."
+        )
+    obj = nw.from_native(frame, pass_through=True)
+    if isinstance(obj, nw.LazyFrame):
+        return obj.collect().to_native()
+    if obj is frame and not isinstance(obj, nw.DataFrame):
+        raise DataError(
+            f"Unsupported input of type {type(frame).__name__}: pass a pandas, polars, pyarrow "
+            "or DuckDB frame, or use EventLog.from_csv / from_parquet."
+        )
+    return frame
+
+
+def _factorize(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes for ids, uniques sorted when the ids are orderable."""
+    if "pandas" in sys.modules:
+        import pandas as pd
+
+        try:
+            codes, uniques = pd.factorize(ids, sort=True)
+        except TypeError:
+            codes, uniques = pd.factorize(ids, sort=False)
+        return codes.astype(np.int64, copy=False), np.asarray(uniques)
+    try:
+        uniques, codes = np.unique(ids, return_inverse=True)
+    except TypeError as exc:
+        raise DataError(
+            "Customer ids mix types that cannot be ordered (e.g. numbers and strings); "
+            "cast the column to one type."
+        ) from exc
+    return codes.astype(np.int64, copy=False), uniques
+
+
+def _null_check(mask: np.ndarray, ids: np.ndarray | None, column: str, what: str, fix: str) -> None:
+    if mask.any():
+        bad = np.flatnonzero(mask)
+        where = "" if ids is None else f" (e.g. customer ids {format_examples(ids[bad])})"
+        shown = f" at rows {format_examples(bad)}" if ids is None else ""
+        raise DataError(f"{bad.size} row(s) {what} in column {column!r}{where}{shown}; {fix}.")
+
+
+def _times(df: Any, col: str, ids: np.ndarray, fmt: str | None) -> tuple[np.ndarray, bool]:
+    series = df[col]
+    _null_check(
+        series.is_null().to_numpy(),
+        ids,
+        col,
+        "have no timestamp",
+        "drop them or fill the timestamps",
+    )
+    dtype = series.dtype
+    if dtype.is_numeric():
+        raw = series.to_numpy().astype(float)
+        _null_check(~np.isfinite(raw), ids, col, "have a non-finite time", "fix the times")
+        return raw, False
+    if dtype == nw.Date:
+        series = series.cast(nw.Datetime("us"))
+        dtype = series.dtype
+    if isinstance(dtype, nw.Datetime) and dtype.time_zone is not None:
+        series = series.dt.replace_time_zone(None)
+    if isinstance(dtype, nw.Datetime):
+        return series.to_numpy().astype("datetime64[ns]").view(np.int64), True
+    return parse_timestamps(series.to_numpy(), ids, column=col, fmt=fmt), True
+
+
+def _event_codes(df: Any, col: str | None, ids: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
+    if col is None:
+        return np.zeros(len(df), dtype=np.int16), (PURCHASE,)
+    series = df[col]
+    _null_check(
+        series.is_null().to_numpy(), ids, col, "have no event type", "drop them or label the events"
+    )
+    codes, uniques = _factorize(series.to_numpy().astype(str))
+    return codes.astype(np.int32), tuple(str(u) for u in uniques)
+
+
+def _values(df: Any, col: str | None, ids: np.ndarray, allow_negative: bool) -> np.ndarray | None:
+    if col is None:
+        return None
+    series = df[col]
+    if not series.dtype.is_numeric():
+        raw = series.to_numpy()
+        converted = _to_float_or_nan(raw)
+        bad = np.isnan(converted) & ~series.is_null().to_numpy()
+        if bad.any():
+            rows = np.flatnonzero(bad)
+            raise DataError(
+                f"{rows.size} row(s) of value column {col!r} are not numbers (e.g. "
+                f"{format_examples(raw[rows], 3)} for customer ids {format_examples(ids[rows])})."
+                " Clean the column or cast it to a numeric type."
+            )
+        values = converted
+    else:
+        values = series.to_numpy().astype(float)
+    if not allow_negative and np.any(values < 0):
+        rows = np.flatnonzero(values < 0)
+        raise DataError(
+            f"{rows.size} row(s) of value column {col!r} are negative (e.g. customer ids "
+            f"{format_examples(ids[rows])}). If these are refunds, pass "
+            "allow_negative_values=True; otherwise fix the values."
+        )
+    if np.any(np.isinf(values)):
+        rows = np.flatnonzero(np.isinf(values))
+        raise DataError(
+            f"{rows.size} row(s) of value column {col!r} are infinite (e.g. customer "
+            f"ids {format_examples(ids[rows])})."
+        )
+    return values
+
+
+def _to_float_or_nan(raw: np.ndarray) -> np.ndarray:
+    if "pandas" in sys.modules:
+        import pandas as pd
+
+        return np.asarray(pd.to_numeric(pd.Series(raw), errors="coerce"), dtype=float)
+    out = np.full(raw.shape[0], np.nan)
+    for value in np.unique(raw[raw != None]):  # noqa: E711 - elementwise null test
+        with contextlib.suppress(TypeError, ValueError):
+            out[raw == value] = float(value)
+    return out
+
+
+def _sort_order(codes: np.ndarray, raw: np.ndarray) -> np.ndarray | None:
+    """Permutation sorting by (customer, time), stable; None when already sorted."""
+    dc = np.diff(codes)
+    if np.all((dc > 0) | ((dc == 0) & (np.diff(raw) >= 0))):
+        return None
+    time_order = None if np.all(np.diff(raw) >= 0) else np.argsort(raw, kind="stable")
+    if time_order is None:
+        return np.argsort(codes, kind="stable")
+    return time_order[np.argsort(codes[time_order], kind="stable")]
+
+
+def _read_with_first_available(reader: Any, path: str | Path, prefer: str = "pandas") -> Any:
+    candidates = [prefer] + [b for b in ("pandas", "polars", "pyarrow") if b != prefer]
+    for backend in candidates:
+        try:
+            __import__(backend)
+        except ImportError:
+            continue
+        return reader(str(path), backend=backend).to_native()
+    raise FunnelkitError(
+        "Reading files needs pandas, polars or pyarrow: pip install 'funnelkit[pandas]'."
+    )

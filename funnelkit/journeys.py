@@ -1,0 +1,203 @@
+"""Journeys: when each customer first reached each stage of a funnel, with censoring."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from funnelkit._frames import Backend, frame_from_columns
+from funnelkit._results import html_table
+from funnelkit.exceptions import DataError, FunnelkitError
+from funnelkit.units import TimeUnit, TimeUnitLike
+
+if TYPE_CHECKING:
+    from funnelkit.events import EventLog
+    from funnelkit.stages import Funnel
+
+__all__ = ["Journeys", "build_journeys"]
+
+NS_PER_DAY = 86_400 * 10**9
+
+
+class Journeys:
+    """Per-customer stage entry times (customers × stages) plus the censoring time.
+
+    ``entry_times[i, k]`` is when customer ``i`` first reached stage ``k``, as a float in
+    :attr:`time_unit` (since the Unix epoch for datetime logs), NaN where not reached by
+    ``censoring_times[i]``.
+
+    Examples
+    --------
+    >>> from funnelkit.datasets import simulate_community
+    >>> from funnelkit import EventLog, Funnel
+    >>> sim = simulate_community(200, seed=1)
+    >>> journeys = Funnel.community().journeys(EventLog.from_frame(sim.events,
+    ...     value_col="value", attribute_cols=["channel"]))
+    >>> journeys.counts()["prospect"]
+    200
+    """
+
+    def __init__(
+        self,
+        *,
+        stage_names: tuple[str, ...],
+        entry_times: np.ndarray,
+        customer_ids: np.ndarray,
+        censoring_times: np.ndarray,
+        time_unit: TimeUnitLike,
+        attributes: dict[str, np.ndarray] | None = None,
+        is_datetime: bool = False,
+        n_events_after_end: int = 0,
+        notes: tuple[str, ...] = (),
+    ) -> None:
+        self.stage_names = tuple(stage_names)
+        self.entry_times = entry_times
+        self.customer_ids = customer_ids
+        self.censoring_times = censoring_times
+        self.time_unit = TimeUnit.parse(time_unit)
+        self.attributes = dict(attributes or {})
+        #: times are offsets from the Unix epoch and can be shown as timestamps
+        self.is_datetime = is_datetime
+        #: events after the observation end, ignored when building the journeys
+        self.n_events_after_end = int(n_events_after_end)
+        self.notes = tuple(notes)
+        entry_times.setflags(write=False)
+        censoring_times.setflags(write=False)
+
+    def __len__(self) -> int:
+        return int(self.entry_times.shape[0])
+
+    @property
+    def observation_end(self) -> float:
+        """The latest censoring time (all customers share it for journeys built from a log)."""
+        return float(self.censoring_times.max())
+
+    def stage_index(self, stage: str) -> int:
+        if stage not in self.stage_names:
+            raise FunnelkitError(f"No stage named {stage!r}; stages are {list(self.stage_names)}.")
+        return self.stage_names.index(stage)
+
+    def reached(self, stage: str) -> np.ndarray:
+        """Boolean mask of the customers who reached ``stage``."""
+        return ~np.isnan(self.entry_times[:, self.stage_index(stage)])
+
+    def counts(self) -> dict[str, int]:
+        """Stage name → number of customers who reached it."""
+        reached = ~np.isnan(self.entry_times)
+        return {name: int(reached[:, k].sum()) for k, name in enumerate(self.stage_names)}
+
+    def transition(self, source: str, target: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Survival data for ``source → target`` among customers who entered ``source``.
+
+        Returns ``(index, duration, converted)``: customer positions, time from entering
+        ``source`` to entering ``target`` (or to censoring), and whether ``target`` was reached.
+        A target reached *before* the source (possible with ``order="any"``) counts as a
+        conversion at duration 0.
+        """
+        i, j = self.stage_index(source), self.stage_index(target)
+        entered = ~np.isnan(self.entry_times[:, i])
+        index = np.flatnonzero(entered)
+        start = self.entry_times[index, i]
+        stop = self.entry_times[index, j]
+        converted = ~np.isnan(stop)
+        duration = np.where(
+            converted, np.maximum(stop - start, 0.0), self.censoring_times[index] - start
+        )
+        return index, duration, converted
+
+    def to_frame(self, backend: Backend = "pandas") -> Any:
+        """One row per customer: id, attributes, the entry time of each stage, observation end.
+
+        Entry times are real timestamps for datetime logs (missing where not reached).
+        """
+        columns: dict[str, np.ndarray] = {"customer_id": self.customer_ids}
+        columns.update(self.attributes)
+        for k, name in enumerate(self.stage_names):
+            columns[name] = self._as_time(self.entry_times[:, k])
+        columns["observation_end"] = self._as_time(self.censoring_times)
+        return frame_from_columns(columns, backend)
+
+    def _as_time(self, values: np.ndarray) -> np.ndarray:
+        if not self.is_datetime:
+            return values
+        ns_per_unit = self.time_unit.days * NS_PER_DAY
+        out = np.full(values.shape, np.datetime64("NaT"), dtype="datetime64[ns]")
+        ok = ~np.isnan(values)
+        # Round to the microsecond: floats of epoch offsets cannot hold exact nanoseconds.
+        out[ok] = (np.round(values[ok] * ns_per_unit / 1e3) * 1e3).astype(np.int64)
+        return out
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{k}={v}" for k, v in self.counts().items())
+        return f"<Journeys: {len(self)} customers; reached {counts}>"
+
+    def _repr_html_(self) -> str:
+        return html_table(self.counts(), caption=f"Journeys: {len(self)} customers")
+
+
+def build_journeys(
+    log: EventLog, funnel: Funnel, *, observation_end: Any, time_unit: TimeUnitLike | None
+) -> Journeys:
+    """Vectorised first-entry times: one cumulative count per stage over the sorted events."""
+    from funnelkit.events import EventLog
+
+    if not isinstance(log, EventLog):
+        raise FunnelkitError(
+            f"Funnel.journeys takes an EventLog, got {type(log).__name__}; build one with "
+            "EventLog.from_frame(frame, ...)."
+        )
+    unit = TimeUnit.parse(time_unit or log.time_unit)
+    end_raw = log.last_time if observation_end is None else log.raw_time(observation_end)
+    if end_raw < log.raw_times.min():
+        raise DataError("observation_end is before the first event of the log.")
+    in_window = log.raw_times <= end_raw
+    codes, raw = log.customer_codes, log.raw_times
+    n_cust, n_stage = log.n_customers, len(funnel.stages)
+    never = np.iinfo(np.int64).max if raw.dtype == np.int64 else np.inf
+    entries = np.full((n_cust, n_stage), never, dtype=raw.dtype)
+    notes = []
+    for k, stage in enumerate(funnel.stages):
+        missing = [e for e in stage.events if e not in log.event_types]
+        if len(missing) == len(stage.events):
+            notes.append(
+                f"stage {stage.name!r}: none of its events {list(stage.events)} occurs "
+                "in the log, so nobody reaches it"
+            )
+        mask = log.event_mask(stage.events) & in_window
+        if funnel.order == "ordered" and k > 0:
+            mask &= raw >= entries[codes, k - 1]
+        entries[:, k] = _nth_occurrence(mask, codes, raw, stage.min_count, n_cust, never)
+    reached = entries != never
+    if funnel.order == "any":
+        flipped = np.where(reached, entries, never)[:, ::-1]
+        entries = np.minimum.accumulate(flipped, axis=1)[:, ::-1]
+        reached = entries != never
+    times = np.where(reached, log.to_unit(np.where(reached, entries, 0), unit), np.nan)
+    end = float(log.to_unit(np.asarray([end_raw]), unit)[0])
+    return Journeys(
+        stage_names=funnel.stage_names,
+        entry_times=times,
+        customer_ids=log.customer_ids,
+        censoring_times=np.full(n_cust, end),
+        time_unit=unit,
+        attributes=log.customer_attributes(),
+        is_datetime=log.is_datetime,
+        n_events_after_end=int((~in_window).sum()),
+        notes=tuple(notes),
+    )
+
+
+def _nth_occurrence(
+    mask: np.ndarray, codes: np.ndarray, raw: np.ndarray, n: int, n_cust: int, never: Any
+) -> np.ndarray:
+    """Per customer, the time of the n-th event in ``mask`` (events sorted by customer, time)."""
+    out = np.full(n_cust, never, dtype=raw.dtype)
+    running = np.cumsum(mask, dtype=np.int64)
+    before = np.zeros(n_cust + 1, dtype=np.int64)
+    # running count just before each customer's first event
+    starts = np.flatnonzero(np.diff(codes, prepend=-1))
+    before[codes[starts]] = running[starts] - mask[starts]
+    hit = mask & (running - before[codes] == n)
+    out[codes[hit]] = raw[hit]
+    return out

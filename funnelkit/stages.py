@@ -1,0 +1,155 @@
+"""Typed lifecycle stages and funnels.
+
+A :class:`Stage` says which events put a customer in it and how many of them are needed; a
+:class:`Funnel` orders stages and says how order is enforced.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from funnelkit._results import Spec
+from funnelkit.units import TimeUnitLike
+
+if TYPE_CHECKING:
+    from funnelkit.journeys import Journeys
+
+__all__ = ["Funnel", "Stage"]
+
+
+class Stage(Spec):
+    """A lifecycle stage and the rule that puts a customer in it.
+
+    A customer enters the stage at the time of their ``min_count``-th event whose type is in
+    ``events``.
+
+    Examples
+    --------
+    >>> Stage(name="repeat_buyer", events=["purchase"], min_count=2).min_count
+    2
+    """
+
+    name: str = Field(min_length=1, description="Stage name, unique within a funnel.")
+    events: tuple[str, ...] = Field(min_length=1, description="Event types that count.")
+    min_count: int = Field(default=1, ge=1, description="Occurrences needed to enter.")
+
+    @field_validator("events", mode="before")
+    @classmethod
+    def _events_as_tuple(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return (value,)
+        return tuple(value) if isinstance(value, list | tuple | set | frozenset) else value
+
+    @field_validator("events")
+    @classmethod
+    def _events_unique(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if any(not e for e in value):
+            raise ValueError("event names must be non-empty strings")
+        if len(set(value)) != len(value):
+            raise ValueError(f"event names are repeated in {list(value)}")
+        return value
+
+
+class Funnel(Spec):
+    """An ordered list of stages plus an ordering mode.
+
+    ``order="ordered"``: a stage only counts once the previous stage was reached; its events
+    are counted at or after that time. ``order="any"``: stages are counted independently and
+    reaching a later stage implies the earlier ones (entered, at the latest, when the later one
+    was).
+
+    Examples
+    --------
+    >>> funnel = Funnel(stages=[Stage(name="visitor", events=["visit"]),
+    ...                         Stage(name="buyer", events=["purchase"])], order="ordered")
+    >>> funnel.stage_names
+    ('visitor', 'buyer')
+    """
+
+    stages: tuple[Stage, ...] = Field(min_length=1)
+    order: Literal["ordered", "any"] = "ordered"
+
+    @field_validator("stages", mode="before")
+    @classmethod
+    def _stages_as_tuple(cls, value: Any) -> Any:
+        return tuple(value) if isinstance(value, list) else value
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Funnel:
+        names = [s.name for s in self.stages]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"stage names must be unique; repeated: {repeated}")
+        return self
+
+    @property
+    def stage_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.stages)
+
+    @property
+    def event_types(self) -> tuple[str, ...]:
+        """Every event type any stage counts, in first-mention order."""
+        seen: dict[str, None] = {}
+        for stage in self.stages:
+            seen.update(dict.fromkeys(stage.events))
+        return tuple(seen)
+
+    def stage(self, name: str) -> Stage:
+        """The stage called ``name`` (clear error listing the valid names otherwise)."""
+        for s in self.stages:
+            if s.name == name:
+                return s
+        from funnelkit.exceptions import FunnelkitError
+
+        raise FunnelkitError(f"No stage named {name!r}; the funnel has {list(self.stage_names)}.")
+
+    def index(self, name: str) -> int:
+        """Position of stage ``name`` in the funnel."""
+        return self.stage_names.index(self.stage(name).name)
+
+    @classmethod
+    def community(cls, *, order: Literal["ordered", "any"] = "ordered") -> Funnel:
+        """The default community funnel: prospect → visitor → member → repeat_buyer.
+
+        =============  ==================================================  =========
+        stage          events                                              min_count
+        =============  ==================================================  =========
+        prospect       ``touch`` (an ad impression, post view or click)    1
+        visitor        ``visit`` (a session on the brand's own site)       1
+        member         ``join`` (joins the community)                      1
+        repeat_buyer   ``purchase``                                        2
+        =============  ==================================================  =========
+
+        These are the event names :func:`funnelkit.datasets.simulate_community` emits.
+        """
+        return cls(
+            stages=[
+                Stage(name="prospect", events=["touch"]),
+                Stage(name="visitor", events=["visit"]),
+                Stage(name="member", events=["join"]),
+                Stage(name="repeat_buyer", events=["purchase"], min_count=2),
+            ],
+            order=order,
+        )
+
+    def journeys(
+        self, log: Any, *, observation_end: Any = None, time_unit: TimeUnitLike | None = None
+    ) -> Journeys:
+        """Per-customer first entry time into every stage, censored at ``observation_end``.
+
+        Parameters
+        ----------
+        log
+            An :class:`funnelkit.EventLog`.
+        observation_end
+            Censoring time (a timestamp, or a number for numeric logs); default the last event
+            time in the log. Events after it are ignored and counted in
+            ``Journeys.n_events_after_end``.
+        time_unit
+            Unit of ``entry_times``; default the log's time unit.
+        """
+        from funnelkit.journeys import build_journeys
+
+        return build_journeys(log, self, observation_end=observation_end, time_unit=time_unit)
