@@ -30,6 +30,20 @@ from funnelkit.units import TimeUnit
 # Public name -> module that defines it; imported on first attribute access.
 _LAZY: dict[str, str] = {
     "datasets": "funnelkit.datasets",
+    # customer lifetime value (funnelkit.clv)
+    "BetaGeoFitter": "funnelkit.clv",
+    "ParetoNBDFitter": "funnelkit.clv",
+    "ModifiedBetaGeoFitter": "funnelkit.clv",
+    "BetaGeoBetaBinomFitter": "funnelkit.clv",
+    "GammaGammaFitter": "funnelkit.clv",
+    "ShiftedBetaGeoFitter": "funnelkit.clv",
+    "FitResult": "funnelkit.clv",
+    "customer_lifetime_value": "funnelkit.clv",
+    # stage conversion (funnelkit.conversion) and stage dynamics (funnelkit.dynamics)
+    "ConversionFitter": "funnelkit.conversion",
+    "TransitionEstimate": "funnelkit.conversion",
+    "StageMarkovFitter": "funnelkit.dynamics",
+    "StageForecast": "funnelkit.dynamics",
 }
 
 __all__ = [
