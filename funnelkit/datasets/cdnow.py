@@ -44,7 +44,7 @@ def load_cdnow(kind: Literal["summary", "transactions"] = "summary") -> Any:
         frame = pd.read_csv(
             folder / "CDNOW_master.txt",
             sep=r"\s+",
-            header=None,
+            header=0,
             names=["customer_id", "date", "quantity", "value"],
             dtype={"date": str},
         )
