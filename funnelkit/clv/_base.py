@@ -54,15 +54,28 @@ import math
 import time
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
-from scipy import optimize, stats
+from scipy import optimize
 
-from funnelkit._frames import Backend, frame_from_columns
-from funnelkit._results import Result, html_table
+from funnelkit._results import html_table
+from funnelkit.clv._data import (
+    FitData,
+    as_horizon,
+    as_rfm,
+    check_setting,
+    customer_weights,
+    rfm_fit_data,
+)
+from funnelkit.clv._result import (
+    SCHEMA,
+    FitResult,
+    FittedModel,
+    ParameterEstimate,
+    covariance_from_log_hessian,
+    estimates,
+)
 from funnelkit.exceptions import (
     ConvergenceError,
     ConvergenceWarning,
@@ -70,157 +83,17 @@ from funnelkit.exceptions import (
     FunnelkitError,
     NotFittedError,
 )
-from funnelkit.rfm import RFM
-from funnelkit.units import TimeUnit, TimeUnitField, TimeUnitLike
+from funnelkit.units import TimeUnitLike
 
-__all__ = ["FitData", "FitResult", "MLEFitter", "ParameterEstimate", "as_horizon"]
+__all__ = ["FitData", "FitResult", "MLEFitter", "ParameterEstimate", "as_horizon", "as_rfm"]
+
+# kept importable under its earlier private name
+_customer_weights = customer_weights
 
 F = TypeVar("F", bound="MLEFitter")
 
 # log-parameters are kept inside these bounds: a parameter that ends on one is diverging
 _LOG_BOUND = 30.0
-_SCHEMA = "funnelkit.clv.fitter"
-
-
-class ParameterEstimate(BaseModel):
-    """One fitted parameter: ``std_error``/``ci`` are ``None`` when not estimable."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="constants")
-    estimate: float
-    std_error: float | None = None
-    ci: tuple[float, float] | None = None
-
-
-class FitResult(Result):
-    """The outcome of a maximum-likelihood fit: estimates, uncertainty and diagnostics.
-
-    ``log_likelihood`` is the total (summed over customers, without the penalty);
-    ``aic = 2k - 2 LL`` and ``bic = k log(n_customers) - 2 LL``. Confidence intervals are
-    Wald intervals on the log scale, ``exp(log(est) ± z · se / est)``, so they stay positive.
-    """
-
-    title: ClassVar[str] = "Fit result"
-    model: str
-    fitter: str
-    params: dict[str, ParameterEstimate]
-    log_likelihood: float
-    aic: float
-    bic: float
-    n_customers: int
-    n_unique_rows: int
-    converged: bool
-    message: str
-    iterations: int
-    time_unit: TimeUnitField | None = None
-    conf_level: float = 0.95
-    penalizer: float = 0.0
-
-    def table(self) -> list[dict[str, Any]]:
-        """One record per parameter: estimate, standard error and interval bounds."""
-        pct = f"{100 * self.conf_level:g}%"
-        rows = []
-        for name, est in self.params.items():
-            lower, upper = est.ci if est.ci is not None else (None, None)
-            rows.append(
-                {
-                    "parameter": name,
-                    "estimate": est.estimate,
-                    "std_error": est.std_error,
-                    f"lower {pct}": lower,
-                    f"upper {pct}": upper,
-                }
-            )
-        return rows
-
-    def summary(self, backend: Backend = "pandas") -> Any:
-        """The parameter table as a pandas, polars or pyarrow frame (NaN = not estimable)."""
-        rows = self.table()
-        columns = {
-            key: np.array([np.nan if r[key] is None else r[key] for r in rows])
-            for key in rows[0]
-            if key != "parameter"
-        }
-        return frame_from_columns(
-            {"parameter": np.array([r["parameter"] for r in rows], dtype=object), **columns},
-            backend,
-        )
-
-    def _header(self) -> dict[str, Any]:
-        unit = self.time_unit.value if self.time_unit is not None else None
-        return {
-            "model": self.model,
-            "customers": self.n_customers,
-            "unique rows": self.n_unique_rows,
-            "log-likelihood": self.log_likelihood,
-            "AIC": self.aic,
-            "BIC": self.bic,
-            "converged": self.converged,
-            "iterations": self.iterations,
-            "time unit": unit,
-            "penalizer": self.penalizer,
-        }
-
-    def as_text(self) -> str:
-        lines = [f"{self.fitter} ({self.model})"]
-        lines += [f"  {k}: {_fmt(v)}" for k, v in self._header().items()]
-        if not self.converged:
-            lines.append(f"  message: {self.message}")
-        rows = self.table()
-        keys = list(rows[0])
-        cells = [keys] + [[_fmt(r[k]) for k in keys] for r in rows]
-        widths = [max(len(str(row[i])) for row in cells) for i in range(len(keys))]
-        for row in cells:
-            lines.append(
-                "  " + "  ".join(str(c).rjust(w) for c, w in zip(row, widths, strict=True))
-            )
-        return "\n".join(lines)
-
-    def as_html(self) -> str:
-        header = html_table(self._header(), caption=f"{self.fitter} ({self.model})")
-        rows: list[Mapping[str, Any]] = list(self.table())
-        return header + html_table(rows)
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "not estimable"
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return str(value)
-
-
-class _FittedModel(Result):
-    """The JSON document of a fitted model (no training data, no pickle)."""
-
-    schema_name: str = _SCHEMA
-    fitter: str
-    settings: dict[str, Any]
-    params: dict[str, float]
-    result: FitResult
-    state: dict[str, Any] = Field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class FitData:
-    """What a likelihood sees: unique rows (``columns``) with their ``weights``.
-
-    ``training`` holds the per-customer arrays that predictions with ``data=None`` use.
-    """
-
-    columns: Mapping[str, np.ndarray]
-    weights: np.ndarray
-    n_customers: int
-    time_unit: TimeUnit | None = None
-    training: Mapping[str, np.ndarray] | None = field(default=None, repr=False)
-
-    def __getitem__(self, name: str) -> np.ndarray:
-        return self.columns[name]
-
-    @property
-    def n_rows(self) -> int:
-        return int(self.weights.shape[0])
 
 
 class MLEFitter:
@@ -275,35 +148,18 @@ class MLEFitter:
 
     def _fit_data(self, data: Any, **kwargs: Any) -> FitData:
         """Turn the ``fit`` input into unique rows + weights (default: RFM summaries)."""
-        rfm = _as_rfm(data, kwargs.get("time_unit"), None)
-        weights = kwargs.get("weights")
-        compressed = rfm.compress()
-        if weights is None:
-            row_weights = compressed.weights
-        else:
-            w = _customer_weights(weights, data, len(rfm))
-            row_weights = np.bincount(compressed.inverse, weights=w, minlength=compressed.T.size)
-        columns = {
-            "frequency": compressed.frequency,
-            "recency": compressed.recency,
-            "T": compressed.T,
-        }
-        self._check_rfm(columns)
-        keep = row_weights > 0
-        return FitData(
-            columns={k: v[keep] for k, v in columns.items()},
-            weights=row_weights[keep],
-            n_customers=round(float(row_weights.sum())),
-            time_unit=rfm.time_unit,
-            training={"frequency": rfm.frequency, "recency": rfm.recency, "T": rfm.T},
+        fit_data = rfm_fit_data(
+            data, weights=kwargs.get("weights"), time_unit=kwargs.get("time_unit")
         )
+        self._check_rfm(fit_data.columns)
+        return fit_data
 
     def _check_rfm(self, columns: Mapping[str, np.ndarray]) -> None:
         """Model-specific data checks (e.g. BG/BB needs whole-number periods)."""
 
     def _prediction_data(self, data: Any) -> Mapping[str, np.ndarray]:
         """Per-customer arrays of ``data`` for predictions (default: RFM columns)."""
-        rfm = _as_rfm(data, None, getattr(self, "time_unit_", None))
+        rfm = as_rfm(data, None, getattr(self, "time_unit_", None))
         columns = {"frequency": rfm.frequency, "recency": rfm.recency, "T": rfm.T}
         self._check_rfm(columns)
         return columns
@@ -409,7 +265,7 @@ class MLEFitter:
         self.result_ = FitResult(
             model=self._model_name,
             fitter=type(self).__name__,
-            params=_estimates(names, params, cov, self.conf_level),
+            params=estimates(names, params, cov, self.conf_level),
             log_likelihood=ll,
             aic=2.0 * k - 2.0 * ll,
             bic=k * math.log(data.n_customers) - 2.0 * ll,
@@ -441,7 +297,7 @@ class MLEFitter:
         settings = {
             k: (dict(v) if isinstance(v, Mapping) else v) for k, v in self.get_params().items()
         }
-        doc = _FittedModel(
+        doc = FittedModel(
             fitter=type(self).__name__,
             settings=settings,
             params=self.params_,
@@ -456,8 +312,8 @@ class MLEFitter:
 
         The training data are not stored, so predictions need explicit ``data``.
         """
-        doc = _FittedModel.from_json(text)
-        if doc.schema_name != _SCHEMA or doc.schema_version != 1:
+        doc = FittedModel.from_json(text)
+        if doc.schema_name != SCHEMA or doc.schema_version != 1:
             raise FunnelkitError(
                 f"Not a funnelkit fitter document (schema {doc.schema_name!r} "
                 f"version {doc.schema_version})."
@@ -500,14 +356,14 @@ class MLEFitter:
 
     def _validate_settings(self) -> None:
         name = type(self).__name__
-        _check_number(name, "penalizer", self.penalizer, ">= 0", lambda v: v >= 0)
-        _check_number(name, "conf_level", self.conf_level, "in (0, 1)", lambda v: 0 < v < 1)
+        check_setting(name, "penalizer", self.penalizer, ">= 0", lambda v: v >= 0)
+        check_setting(name, "conf_level", self.conf_level, "in (0, 1)", lambda v: 0 < v < 1)
         if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, int | np.integer):
             raise FunnelkitError(
                 f"The 'max_iter' parameter of {name} must be an int >= 1. "
                 f"Got {self.max_iter!r} instead."
             )
-        _check_number(name, "max_iter", self.max_iter, ">= 1", lambda v: v >= 1)
+        check_setting(name, "max_iter", self.max_iter, ">= 1", lambda v: v >= 1)
         if self.initial_params is not None:
             given = dict(self.initial_params)
             if set(given) != set(self._param_names) or not all(
@@ -572,21 +428,7 @@ class MLEFitter:
                 step = np.zeros(k)
                 step[i] = h
                 hess[:, i] = (grad_log(theta + step) - grad_log(theta - step)) / (2 * h)
-        hess = 0.5 * (hess + hess.T)
-        # d²f/dp_i dp_j = (d²f/dθ_i dθ_j - δ_ij df/dθ_i) / (p_i p_j)
-        hess_nat = (hess - np.diag(g0)) / np.outer(params, params) * n
-        if not np.all(np.isfinite(hess_nat)):
-            return None
-        try:
-            eig = np.linalg.eigvalsh(hess_nat)
-            if eig.min() <= 0:
-                return None
-            cov = np.linalg.inv(hess_nat)
-        except np.linalg.LinAlgError:
-            return None
-        if not np.all(np.isfinite(cov)) or np.any(np.diag(cov) <= 0):
-            return None
-        return np.asarray(cov)
+        return covariance_from_log_hessian(hess, g0, params, n)
 
     def _fail(self, what: str) -> None:
         raise ConvergenceError(f"{type(self).__name__} did not converge: {what}. " + _REMEDIES)
@@ -643,101 +485,3 @@ def _same(a: Any, b: Any) -> bool:
 def _init_names(cls: type) -> list[str]:
     sig = inspect.signature(cls.__init__)  # type: ignore[misc]
     return [k for k, p in sig.parameters.items() if k != "self" and p.kind == p.KEYWORD_ONLY]
-
-
-def _check_number(owner: str, name: str, value: Any, rule: str, ok: Any) -> None:
-    valid = (
-        isinstance(value, int | float | np.integer | np.floating)
-        and not isinstance(value, bool)
-        and math.isfinite(float(value))
-        and ok(float(value))
-    )
-    if not valid:
-        raise FunnelkitError(
-            f"The {name!r} parameter of {owner} must be {rule}. Got {value!r} instead."
-        )
-
-
-def _estimates(
-    names: tuple[str, ...], params: np.ndarray, cov: np.ndarray | None, conf_level: float
-) -> dict[str, ParameterEstimate]:
-    z = float(stats.norm.ppf(0.5 + conf_level / 2.0))
-    out = {}
-    for i, name in enumerate(names):
-        est = float(params[i])
-        if cov is None:
-            out[name] = ParameterEstimate(estimate=est)
-            continue
-        se = float(math.sqrt(cov[i, i]))
-        half = z * se / est
-        out[name] = ParameterEstimate(
-            estimate=est, std_error=se, ci=(est * math.exp(-half), est * math.exp(half))
-        )
-    return out
-
-
-def _as_rfm(data: Any, time_unit: TimeUnitLike | None, fitted_unit: TimeUnit | None) -> RFM:
-    """Coerce an RFM, a dataframe or a mapping of arrays into a validated RFM."""
-    if data is None:
-        raise DataError("No data: pass an RFM, a dataframe or a mapping of arrays.")
-    unit = time_unit if time_unit is not None else (fitted_unit or "D")
-    if isinstance(data, RFM):
-        rfm = data
-        if time_unit is not None and TimeUnit.parse(time_unit) != rfm.time_unit:
-            raise DataError(
-                f"time_unit={time_unit!r} contradicts the RFM's own unit {rfm.time_unit.value!r}."
-            )
-    elif isinstance(data, Mapping):
-        missing = [c for c in ("frequency", "recency", "T") if c not in data]
-        if missing:
-            raise DataError(
-                f"The mapping is missing {missing}: it needs 'frequency', 'recency' and 'T'."
-            )
-        rfm = RFM.from_arrays(
-            frequency=data["frequency"], recency=data["recency"], T=data["T"], time_unit=unit
-        )
-    else:
-        import narwhals as nw
-
-        # only the purchase columns matter here: a missing spend must not reject the fit
-        frame = nw.from_native(data, eager_only=True)
-        if "monetary_value" in frame.columns:
-            frame = frame.drop("monetary_value")
-        customer_col = "customer_id" if "customer_id" in frame.columns else None
-        rfm = RFM.from_frame(nw.to_native(frame), customer_col=customer_col, time_unit=unit)
-    if fitted_unit is not None and rfm.time_unit != fitted_unit:
-        raise DataError(
-            f"The data are in {rfm.time_unit.value}s but the model was fitted in "
-            f"{fitted_unit.value}s: rebuild the RFM with time_unit={fitted_unit.value!r}."
-        )
-    return rfm
-
-
-def _customer_weights(weights: Any, data: Any, n: int) -> np.ndarray:
-    if isinstance(weights, str):
-        if isinstance(data, Mapping):
-            weights = data[weights]
-        else:
-            import narwhals as nw
-
-            weights = nw.from_native(data, eager_only=True)[weights].to_numpy()
-    w = np.asarray(weights, dtype=float)
-    bad = ~np.isfinite(w) | (w < 0) | (w != np.round(w)) if w.shape == (n,) else None
-    if bad is None:
-        raise DataError(f"weights must have one entry per row ({n}); got shape {w.shape}.")
-    if np.any(bad):
-        raise DataError(
-            f"{int(bad.sum())} weight(s) are not whole numbers >= 0: weights count the "
-            "customers sharing a row."
-        )
-    return w
-
-
-def as_horizon(t: Any, name: str = "t") -> np.ndarray:
-    """A prediction horizon as a float array (broadcasts against customers); finite, >= 0."""
-    arr = np.asarray(t, dtype=float)
-    if not np.all(np.isfinite(arr)) or np.any(arr < 0):
-        raise FunnelkitError(
-            f"{name} must be finite and >= 0 (in the fitted time unit); got {t!r}."
-        )
-    return arr

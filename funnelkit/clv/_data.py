@@ -1,0 +1,143 @@
+"""Input coercion of the CLV fitters: RFM summaries in, unique rows with weights out."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from funnelkit.exceptions import DataError, FunnelkitError
+from funnelkit.rfm import RFM
+from funnelkit.units import TimeUnit, TimeUnitLike
+
+__all__ = ["FitData", "as_horizon", "as_rfm", "check_setting", "customer_weights", "rfm_fit_data"]
+
+
+@dataclass(frozen=True)
+class FitData:
+    """What a likelihood sees: unique rows (``columns``) with their ``weights``.
+
+    ``training`` holds the per-customer arrays that predictions with ``data=None`` use.
+    """
+
+    columns: Mapping[str, np.ndarray]
+    weights: np.ndarray
+    n_customers: int
+    time_unit: TimeUnit | None = None
+    training: Mapping[str, np.ndarray] | None = field(default=None, repr=False)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.columns[name]
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.weights.shape[0])
+
+
+def as_rfm(data: Any, time_unit: TimeUnitLike | None, fitted_unit: TimeUnit | None) -> RFM:
+    """Coerce an RFM, a dataframe or a mapping of arrays into a validated RFM."""
+    if data is None:
+        raise DataError("No data: pass an RFM, a dataframe or a mapping of arrays.")
+    unit = time_unit if time_unit is not None else (fitted_unit or "D")
+    if isinstance(data, RFM):
+        rfm = data
+        if time_unit is not None and TimeUnit.parse(time_unit) != rfm.time_unit:
+            raise DataError(
+                f"time_unit={time_unit!r} contradicts the RFM's own unit {rfm.time_unit.value!r}."
+            )
+    elif isinstance(data, Mapping):
+        missing = [c for c in ("frequency", "recency", "T") if c not in data]
+        if missing:
+            raise DataError(
+                f"The mapping is missing {missing}: it needs 'frequency', 'recency' and 'T'."
+            )
+        rfm = RFM.from_arrays(
+            frequency=data["frequency"], recency=data["recency"], T=data["T"], time_unit=unit
+        )
+    else:
+        import narwhals as nw
+
+        # only the purchase columns matter here: a missing spend must not reject the fit
+        frame = nw.from_native(data, eager_only=True)
+        if "monetary_value" in frame.columns:
+            frame = frame.drop("monetary_value")
+        customer_col = "customer_id" if "customer_id" in frame.columns else None
+        rfm = RFM.from_frame(nw.to_native(frame), customer_col=customer_col, time_unit=unit)
+    if fitted_unit is not None and rfm.time_unit != fitted_unit:
+        raise DataError(
+            f"The data are in {rfm.time_unit.value}s but the model was fitted in "
+            f"{fitted_unit.value}s: rebuild the RFM with time_unit={fitted_unit.value!r}."
+        )
+    return rfm
+
+
+def customer_weights(weights: Any, data: Any, n: int) -> np.ndarray:
+    if isinstance(weights, str):
+        if isinstance(data, Mapping):
+            weights = data[weights]
+        else:
+            import narwhals as nw
+
+            weights = nw.from_native(data, eager_only=True)[weights].to_numpy()
+    w = np.asarray(weights, dtype=float)
+    bad = ~np.isfinite(w) | (w < 0) | (w != np.round(w)) if w.shape == (n,) else None
+    if bad is None:
+        raise DataError(f"weights must have one entry per row ({n}); got shape {w.shape}.")
+    if np.any(bad):
+        raise DataError(
+            f"{int(bad.sum())} weight(s) are not whole numbers >= 0: weights count the "
+            "customers sharing a row."
+        )
+    return w
+
+
+def as_horizon(t: Any, name: str = "t") -> np.ndarray:
+    """A prediction horizon as a float array (broadcasts against customers); finite, >= 0."""
+    arr = np.asarray(t, dtype=float)
+    if not np.all(np.isfinite(arr)) or np.any(arr < 0):
+        raise FunnelkitError(
+            f"{name} must be finite and >= 0 (in the fitted time unit); got {t!r}."
+        )
+    return arr
+
+
+def check_setting(owner: str, name: str, value: Any, rule: str, ok: Any) -> None:
+    """Raise "The 'name' parameter of Owner must be <rule>. Got <value> instead." if invalid."""
+    valid = (
+        isinstance(value, int | float | np.integer | np.floating)
+        and not isinstance(value, bool)
+        and math.isfinite(float(value))
+        and ok(float(value))
+    )
+    if not valid:
+        raise FunnelkitError(
+            f"The {name!r} parameter of {owner} must be {rule}. Got {value!r} instead."
+        )
+
+
+def rfm_fit_data(
+    data: Any, *, weights: Any = None, time_unit: TimeUnitLike | None = None
+) -> FitData:
+    """Validate RFM input and compress it into unique ``(frequency, recency, T)`` rows."""
+    rfm = as_rfm(data, time_unit, None)
+    compressed = rfm.compress()
+    if weights is None:
+        row_weights = compressed.weights
+    else:
+        w = customer_weights(weights, data, len(rfm))
+        row_weights = np.bincount(compressed.inverse, weights=w, minlength=compressed.T.size)
+    keep = row_weights > 0
+    return FitData(
+        columns={
+            "frequency": compressed.frequency[keep],
+            "recency": compressed.recency[keep],
+            "T": compressed.T[keep],
+        },
+        weights=row_weights[keep],
+        n_customers=round(float(row_weights.sum())),
+        time_unit=rfm.time_unit,
+        training={"frequency": rfm.frequency, "recency": rfm.recency, "T": rfm.T},
+    )
