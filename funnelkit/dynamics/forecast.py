@@ -1,0 +1,349 @@
+"""Stage-count forecasts from a fitted :class:`StageMarkovFitter`.
+
+Each of today's customers is in the highest stage they reached, for ``d`` already. Memoryless
+sojourns make their future depend only on the stage and on whether they are still active,
+which has posterior probability ``π(d)``; so every per-customer probability is affine in
+``π``, and the expected counts and Poisson-binomial variances of a stage group need only
+``n``, ``Σπ`` and ``Σπ²``. Transition probabilities come from the matrix exponential of the
+generator (:mod:`funnelkit.dynamics.chain`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from scipy import stats
+
+from funnelkit.dynamics.chain import generator, grid_transitions, quantity_matrix
+from funnelkit.dynamics.forecast_result import StageForecast
+from funnelkit.exceptions import DataError, FunnelkitError
+from funnelkit.journeys import Journeys
+from funnelkit.units import TimeUnit, TimeUnitLike, convert_duration
+
+if TYPE_CHECKING:
+    from funnelkit.dynamics.markov import StageMarkovFitter
+
+__all__ = ["CustomerState", "customer_state", "forecast_stages"]
+
+#: Statuses whose advance rate is known (the drop-out rate may still be unknown).
+_ADVANCE_KNOWN = ("estimated", "no_dropout", "no_advances")
+_INTERVAL_METHOD = (
+    "normal approximation with variance = Poisson-binomial variance of the per-customer "
+    "outcomes (plus Poisson variance of the inflow) at the estimates + variance of the expected "
+    "count across {n} draws of the intensities from their asymptotic log-normal distribution"
+)
+
+
+@dataclass(frozen=True)
+class CustomerState:
+    """Where each customer is now: segment index, stage index (-1: none) and time in it."""
+
+    segment: np.ndarray
+    stage: np.ndarray
+    duration: np.ndarray
+
+
+def customer_state(fitter: StageMarkovFitter, journeys: Journeys) -> CustomerState:
+    """Current stage (highest reached), time spent in it, and segment of every customer."""
+    if not isinstance(journeys, Journeys):
+        raise FunnelkitError(f"Expected Journeys, got {type(journeys).__name__}.")
+    if journeys.stage_names != fitter.stage_names_:
+        raise DataError(
+            f"These journeys have stages {list(journeys.stage_names)} but the model was fitted "
+            f"on {list(fitter.stage_names_)}; build them with the same funnel."
+        )
+    scale = convert_duration(1.0, journeys.time_unit, fitter.time_unit_)
+    reached = ~np.isnan(journeys.entry_times)
+    n_stage = reached.shape[1]
+    stage = np.where(reached.any(axis=1), n_stage - 1 - np.argmax(reached[:, ::-1], axis=1), -1)
+    rows = np.arange(len(journeys))
+    entry = journeys.entry_times[rows, np.maximum(stage, 0)]
+    duration = np.where(stage >= 0, (journeys.censoring_times - entry) * scale, np.nan)
+    segment = np.zeros(len(journeys), dtype=np.int64)
+    if fitter.segments_ is not None:
+        by = fitter.by_
+        if by not in journeys.attributes:
+            raise DataError(
+                f"The model was fitted by={by!r} but these journeys have no such attribute "
+                f"(they have {list(journeys.attributes)})."
+            )
+        values = np.asarray(journeys.attributes[by]).astype(str)
+        known = np.isin(values, fitter.segments_)
+        if not known.all():
+            unseen = np.unique(values[~known & (stage >= 0)])
+            if unseen.size:
+                raise DataError(
+                    f"{int((~known & (stage >= 0)).sum())} customers are in segments the model "
+                    f"never saw ({unseen[:5].tolist()}); refit on data that includes them."
+                )
+        segment = np.searchsorted(np.asarray(fitter.segments_), values)
+        segment = np.where(known, segment, 0)
+    return CustomerState(segment=segment, stage=stage, duration=duration)
+
+
+def forecast_stages(
+    fitter: StageMarkovFitter,
+    journeys: Journeys,
+    *,
+    horizon: float,
+    time_unit: TimeUnitLike | None = None,
+    inflow: float | Mapping[str, float] | None = None,
+    inflow_stage: str | None = None,
+    n_points: int = 51,
+    conf_level: float = 0.95,
+    n_draws: int = 200,
+    seed: int | np.random.Generator | None = 0,
+) -> StageForecast:
+    """Forecast stage counts of today's customers (and optional new arrivals) over time.
+
+    Parameters
+    ----------
+    fitter : StageMarkovFitter
+        A fitted model.
+    journeys : Journeys
+        Today's customers (same funnel); each is in the highest stage they reached, for the
+        time since entering it up to their censoring time, which is "now".
+    horizon : float
+        How far ahead, in ``time_unit``.
+    time_unit : TimeUnit or str, optional
+        Unit of ``horizon`` and ``inflow``; default the unit the model was fitted in.
+    inflow : float or mapping, optional
+        Expected new customers per ``time_unit`` entering ``inflow_stage``, as a Poisson
+        process (a mapping segment → rate when the model was fitted ``by=``).
+    inflow_stage : str, optional
+        Stage new customers enter (default the first).
+    n_points : int, default 51
+        Points of the forecast curve, from now to the horizon.
+    conf_level : float, default 0.95
+        Level of the prediction intervals.
+    n_draws : int, default 200
+        Draws of the intensities for parameter uncertainty (0: sampling variance only).
+    seed : int or Generator, optional
+        Seed of those draws, so that a forecast is reproducible.
+
+    Returns
+    -------
+    StageForecast
+        ``reached``: expected number who will have reached each stage by the horizon;
+        ``occupancy``: expected number active in exactly that stage (everyone in the last
+        stage counts); ``dormant``: expected number who have silently left; the same as curves
+        over time, each with prediction intervals. Values that depend on an intensity that is
+        not estimable are None.
+
+    Notes
+    -----
+    Prediction intervals are normal approximations. Their variance adds (i) the
+    Poisson-binomial variance of the per-customer outcomes at the estimated intensities
+    (customers are independent given the intensities; arrivals are Poisson, so their counts are
+    Poisson) and (ii) the variance of the expected count across ``n_draws`` draws of the
+    intensities from their asymptotic normal distribution on the log scale (law of total
+    variance). The lower bound of a reached count never falls below today's count.
+    """
+    from funnelkit.dynamics.markov import _check_conf_level
+
+    _check_conf_level(conf_level, "StageMarkovFitter.forecast")
+    unit = fitter.time_unit_ if time_unit is None else TimeUnit.parse(time_unit)
+    horizon_fit = _check_horizon(horizon, unit, fitter.time_unit_)
+    if not isinstance(n_points, int | np.integer) or n_points < 2:
+        raise FunnelkitError(f"n_points must be an integer >= 2. Got {n_points!r} instead.")
+    if not isinstance(n_draws, int | np.integer) or n_draws < 0:
+        raise FunnelkitError(f"n_draws must be an integer >= 0. Got {n_draws!r} instead.")
+    names = fitter.stage_names_
+    n_stage, n_seg = len(names), fitter._advance.shape[0]
+    entry = 0 if inflow_stage is None else fitter._stage_index(inflow_stage)
+    rates = _inflow_rates(fitter, inflow, n_seg) * convert_duration(1.0, fitter.time_unit_, unit)
+
+    state = customer_state(fitter, journeys)
+    in_funnel = state.stage >= 0
+    lam, mu, unknown = _draw_intensities(fitter, n_draws, seed)
+    step = horizon_fit / (n_points - 1)
+    p, j = grid_transitions(generator(lam, mu), step, n_points - 1)  # (S, G, T, m, m)
+    qm = quantity_matrix(n_stage)
+    pq = p[..., :n_stage, :] @ qm  # (S, G, T, K, Q): outcome probabilities if active in stage k
+    # A dormant customer of stage k (never the last) stays put: outcomes of state K + k.
+    dorm = np.zeros((n_stage, qm.shape[1]))
+    dorm[:-1] = qm[n_stage:]
+
+    n, s1, s2 = _pi_sums(state, in_funnel, lam, mu, n_seg, n_stage)  # (G, K), (S, G, K) x 2
+    beta = pq - dorm[None, None, None]
+    alpha = dorm[None, None, None]
+    s1b, s2b = s1[:, :, None, :, None], s2[:, :, None, :, None]
+    mean = (n[None, :, None, :, None] * alpha + beta * s1b).sum(axis=(1, 3))  # (S, T, Q)
+    sq = n[None, :, None, :, None] * alpha**2 + 2 * alpha * beta * s1b + beta**2 * s2b
+    var = mean - sq.sum(axis=(1, 3))
+    if rates.any():
+        arrivals = (j[..., entry, :] @ qm) * rates[None, :, None, None]  # (S, G, T, Q)
+        mean = mean + arrivals.sum(axis=1)
+        var = var + arrivals.sum(axis=1)
+
+    point = mean[0]
+    total_var = np.maximum(var[0], 0.0)
+    if mean.shape[0] > 1:
+        total_var = total_var + mean[1:].var(axis=0)
+    z = float(stats.norm.ppf(0.5 + conf_level / 2))
+    half = z * np.sqrt(total_var)
+    floor = np.zeros(qm.shape[1])
+    floor[:n_stage] = point[0, :n_stage]  # reached counts never go down
+    lower = np.maximum(point - half, floor)
+    upper = point + half
+    masked = _not_estimable(fitter, state, unknown, rates, entry)
+    times = np.linspace(0.0, horizon_fit, n_points) * convert_duration(1.0, fitter.time_unit_, unit)
+    return StageForecast.from_arrays(
+        stage_names=names,
+        time_unit=unit,
+        horizon=float(horizon),
+        conf_level=conf_level,
+        n_customers=int(in_funnel.sum()),
+        inflow=float(rates.sum()) if rates.any() else None,
+        inflow_stage=names[entry] if rates.any() else None,
+        n_draws=int(n_draws),
+        interval_method=_INTERVAL_METHOD.format(n=n_draws),
+        times=times,
+        point=point,
+        lower=lower,
+        upper=upper,
+        masked=masked,
+    )
+
+
+def _check_horizon(horizon: Any, unit: TimeUnit, fit_unit: TimeUnit) -> float:
+    if (
+        not isinstance(horizon, int | float | np.integer | np.floating)
+        or isinstance(horizon, bool)
+        or not np.isfinite(horizon)
+        or horizon <= 0
+    ):
+        raise FunnelkitError(
+            f"The 'horizon' parameter of StageMarkovFitter.forecast must be a positive number "
+            f"(in {unit.value}s). Got {horizon!r} instead."
+        )
+    return float(convert_duration(float(horizon), unit, fit_unit))
+
+
+def _inflow_rates(
+    fitter: StageMarkovFitter, inflow: float | Mapping[str, float] | None, n_seg: int
+) -> np.ndarray:
+    rates = np.zeros(n_seg)
+    if inflow is None:
+        return rates
+    if isinstance(inflow, Mapping):
+        if fitter.segments_ is None:
+            raise FunnelkitError("inflow is a mapping but the model has no segments: pass a rate.")
+        unknown = sorted(set(inflow) - set(fitter.segments_))
+        if unknown:
+            raise FunnelkitError(
+                f"inflow names unknown segments {unknown}; segments are {list(fitter.segments_)}."
+            )
+        for key, value in inflow.items():
+            rates[fitter.segments_.index(key)] = value
+    elif fitter.segments_ is not None:
+        raise FunnelkitError(
+            f"The model was fitted by={fitter.by_!r}: pass inflow as a mapping segment → rate "
+            f"for segments {list(fitter.segments_)}."
+        )
+    else:
+        rates[0] = inflow
+    if not np.all(np.isfinite(rates)) or np.any(rates < 0):
+        raise FunnelkitError(f"inflow rates must be finite and >= 0. Got {inflow!r} instead.")
+    return rates
+
+
+def _draw_intensities(
+    fitter: StageMarkovFitter, n_draws: int, seed: int | np.random.Generator | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Intensities (S, G, K-1): the estimates, then draws from the asymptotic distribution.
+
+    Not-estimable values are replaced by 0 (and flagged in ``unknown``, shape (2, G, K-1)) so
+    that the chain stays computable; outputs that depend on them are masked later.
+    """
+    lam, mu = fitter._advance, fitter._dropout
+    unknown = np.stack([~np.isfinite(lam), ~np.isfinite(mu)])
+    lam0, mu0 = np.where(unknown[0], 0.0, lam), np.where(unknown[1], 0.0, mu)
+    if n_draws == 0:
+        return lam0[None], mu0[None], unknown
+    rng = np.random.default_rng(seed)
+    cov = np.nan_to_num(fitter._log_cov)  # zero variance where a parameter has none
+    # Cholesky of each 2x2 block by hand (blocks may be singular, e.g. boundary stages).
+    c00 = np.sqrt(cov[..., 0, 0])
+    c10 = np.divide(cov[..., 1, 0], c00, out=np.zeros_like(c00), where=c00 > 0)
+    c11 = np.sqrt(np.maximum(cov[..., 1, 1] - c10**2, 0.0))
+    e = rng.standard_normal((n_draws, *lam.shape, 2))
+    da = c00 * e[..., 0]
+    db = c10 * e[..., 0] + c11 * e[..., 1]
+    lam_d = lam0 * np.exp(da)
+    mu_d = mu0 * np.exp(db)
+    return (
+        np.concatenate([lam0[None], lam_d]),
+        np.concatenate([mu0[None], mu_d]),
+        unknown,
+    )
+
+
+def _pi_sums(
+    state: CustomerState,
+    in_funnel: np.ndarray,
+    lam: np.ndarray,
+    mu: np.ndarray,
+    n_seg: int,
+    n_stage: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per group (segment, stage): n, and per draw Σπ and Σπ² of the active probabilities."""
+    n_draw = lam.shape[0]
+    n = np.zeros((n_seg, n_stage))
+    s1 = np.zeros((n_draw, n_seg, n_stage))
+    s2 = np.zeros_like(s1)
+    chunk = max(1, 4_000_000 // max(n_draw, 1))
+    for g in range(n_seg):
+        for k in range(n_stage):
+            d = state.duration[in_funnel & (state.segment == g) & (state.stage == k)]
+            n[g, k] = d.size
+            if k == n_stage - 1:  # the last stage absorbs: everyone is "active" there
+                s1[:, g, k] = s2[:, g, k] = d.size
+                continue
+            theta = (lam[:, g, k] + mu[:, g, k])[:, None]
+            ratio = np.divide(
+                mu[:, g, k][:, None], theta, out=np.zeros_like(theta), where=theta > 0
+            )
+            for start in range(0, d.size, chunk):
+                part = d[None, start : start + chunk]
+                with np.errstate(over="ignore"):
+                    pi = 1.0 / (1.0 + ratio * np.expm1(theta * part))
+                s1[:, g, k] += pi.sum(axis=1)
+                s2[:, g, k] += (pi**2).sum(axis=1)
+    return n, s1, s2
+
+
+def _not_estimable(
+    fitter: StageMarkovFitter,
+    state: CustomerState,
+    unknown: np.ndarray,
+    rates: np.ndarray,
+    entry: int,
+) -> np.ndarray:
+    """Which outputs (reached_k, active_k, dormant) depend on an intensity nobody can estimate.
+
+    Mass can only be in stage k if someone is there now, arrives there, or can flow there
+    through known positive advance rates.
+    """
+    n_stage = len(fitter.stage_names_)
+    masked = np.zeros(2 * n_stage + 1, dtype=bool)
+    for g in range(fitter._advance.shape[0]):
+        present = np.bincount(
+            state.stage[(state.stage >= 0) & (state.segment == g)], minlength=n_stage
+        )
+        flowing = False
+        for k in range(n_stage - 1):
+            flowing = flowing or present[k] > 0 or (rates[g] > 0 and k == entry)
+            if not flowing:
+                continue
+            if unknown[0, g, k]:  # advance rate unknown: everything downstream is unknown
+                masked[n_stage + k] = masked[2 * n_stage] = True
+                masked[k + 1 : n_stage] = masked[n_stage + k + 1 : 2 * n_stage] = True
+                break
+            if unknown[1, g, k]:  # drop-out unknown: who is still active here is unknown
+                masked[n_stage + k] = masked[2 * n_stage] = True
+            flowing = bool(fitter._advance[g, k] > 0)
+    return masked

@@ -1,0 +1,414 @@
+"""StageMarkovFitter: advance and drop-out intensities of every stage of a funnel."""
+
+from __future__ import annotations
+
+import difflib
+import math
+import warnings
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from scipy import stats
+
+from funnelkit.dynamics.likelihood import StageFit, fit_stage
+from funnelkit.dynamics.results import (
+    Estimate,
+    StageMarkovResult,
+    StageReach,
+    TransitionFit,
+    log_scale_estimate,
+)
+from funnelkit.exceptions import (
+    ConvergenceWarning,
+    DataError,
+    FunnelkitError,
+    NotFittedError,
+    StatisticalWarning,
+)
+from funnelkit.journeys import Journeys
+from funnelkit.units import TimeUnit, TimeUnitLike
+
+if TYPE_CHECKING:
+    from funnelkit.dynamics.forecast import StageForecast
+
+__all__ = ["StageMarkovFitter"]
+
+
+class StageMarkovFitter:
+    """A continuous-time Markov model of the funnel with a latent *dormant* exit.
+
+    A customer who enters stage ``k`` (any stage but the last) is *active* there until one
+    of two competing events: advancing to stage ``k+1`` with intensity ``λ_k``, or becoming
+    dormant with intensity ``μ_k``. Dormancy is never observed: a customer who has not advanced
+    by the end of observation is either still active or already dormant. With ``θ = λ + μ``
+    and the time ``d`` spent in the stage, a customer who advanced at ``d`` contributes
+    ``λ e^{-θd}`` to the likelihood and one still in the stage contributes
+    ``e^{-θd} + (μ/θ)(1 - e^{-θd})``.
+
+    Each stage is exactly the exponential mixture-cure model of Maller & Zhou (1996): the
+    eventual advance probability is ``λ/(λ+μ)`` and, among those who advance, the delay is
+    exponential with rate ``λ+μ``; so the estimates agree with an exponential cure-model fit of
+    the same transition. The chain view (Jackson 2011) adds forecasts of stage counts that
+    account for how long each customer has already waited (:meth:`forecast`), and the
+    probability and time of reaching any later stage (:meth:`reach`).
+
+    Intensities are fitted by maximum likelihood on the log scale (analytic gradient and
+    Hessian); intervals come from the observed information, on the log scale for rates and
+    times and on the logit scale for probabilities.
+
+    Parameters
+    ----------
+    conf_level : float, default 0.95
+        Level of the confidence intervals, in (0, 1).
+
+    Attributes
+    ----------
+    result_ : StageMarkovResult
+        Every transition's estimates (a frozen, JSON-serialisable result).
+    stage_names_ : tuple of str
+    time_unit_ : TimeUnit
+        Unit of the intensities (per ``time_unit_``) and times.
+    by_ : str or None
+        Segmenting attribute, when fitted ``by=``.
+    segments_ : tuple of str or None
+        Segment labels (the attribute values as strings), when fitted ``by=``.
+
+    Examples
+    --------
+    >>> from funnelkit.dynamics import simulate_stage_chain
+    >>> sim = simulate_stage_chain(2000, advance_rates=[0.2, 0.05], dropout_rates=[0.1, 0.05],
+    ...                            seed=0)
+    >>> journeys = sim.funnel.journeys(sim.log(), observation_end=60.0)
+    >>> fitter = StageMarkovFitter().fit(journeys)
+    >>> p = fitter.result_.transition("s0").advance_probability  # truth 0.2 / 0.3
+    >>> p.lower < 2 / 3 < p.upper
+    True
+    >>> forecast = fitter.forecast(journeys, horizon=30.0)
+    >>> forecast.reached["s2"] > journeys.counts()["s2"]
+    True
+
+    References
+    ----------
+    Jackson, C. H. (2011). Multi-State Models for Panel Data: The msm Package for R.
+    *Journal of Statistical Software* 38(8).
+
+    Maller, R. A. & Zhou, X. (1996). *Survival Analysis with Long-Term Survivors*. Wiley.
+    """
+
+    def __init__(self, *, conf_level: float = 0.95) -> None:
+        self.conf_level = conf_level
+
+    def __repr__(self) -> str:
+        return f"StageMarkovFitter(conf_level={self.conf_level!r})"
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, journeys: Journeys, *, by: str | None = None) -> StageMarkovFitter:
+        """Fit the intensities of every stage from censored journeys.
+
+        Parameters
+        ----------
+        journeys : Journeys
+            From :meth:`funnelkit.Funnel.journeys`; stages in funnel order.
+        by : str, optional
+            A customer attribute (in ``journeys.attributes``) to fit each segment separately.
+
+        Returns
+        -------
+        StageMarkovFitter
+            ``self``, fitted.
+        """
+        _check_conf_level(self.conf_level, "StageMarkovFitter")
+        _check_journeys(journeys)
+        names = journeys.stage_names
+        labels, segments = _segment_labels(journeys, by)
+        n_seg, n_trans = len(segments) if segments else 1, len(names) - 1
+        fits: list[list[StageFit]] = []
+        for g in range(n_seg):
+            row = []
+            for k in range(n_trans):
+                index, duration, advanced = journeys.transition(names[k], names[k + 1])
+                if labels is not None:
+                    keep = labels[index] == g
+                    duration, advanced = duration[keep], advanced[keep]
+                row.append(fit_stage(duration, advanced))
+            fits.append(row)
+
+        self._fits = fits
+        self._advance = np.array([[f.advance_rate for f in row] for row in fits])
+        self._dropout = np.array([[f.dropout_rate for f in row] for row in fits])
+        self._log_cov = np.array([[f.log_covariance for f in row] for row in fits])
+        self._status = [[f.status for f in row] for row in fits]
+        transitions = tuple(
+            TransitionFit.from_fit(
+                fits[g][k],
+                source=names[k],
+                target=names[k + 1],
+                segment=segments[g] if segments else None,
+                conf_level=self.conf_level,
+            )
+            for g in range(n_seg)
+            for k in range(n_trans)
+        )
+        notes = _notes(transitions)
+        for note in notes:
+            warnings.warn(note, StatisticalWarning, stacklevel=2)
+        converged = all(f.converged for row in fits for f in row)
+        if not converged:
+            warnings.warn(
+                "The likelihood of at least one stage did not converge cleanly (see the "
+                "'converged' column of result_.to_frame()); its intervals may be unreliable. "
+                "Try more data or check for stages with very few advances.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        finite = [t.log_likelihood for t in transitions if t.log_likelihood is not None]
+        self.stage_names_ = names
+        self.time_unit_ = journeys.time_unit
+        self.by_ = by
+        self.segments_ = segments
+        self.result_ = StageMarkovResult(
+            stage_names=names,
+            time_unit=journeys.time_unit,
+            conf_level=self.conf_level,
+            by=by,
+            segments=segments,
+            n_customers=len(journeys),
+            transitions=transitions,
+            log_likelihood=float(sum(finite)) if finite else None,
+            converged=converged,
+            notes=notes,
+        )
+        return self
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "result_"):
+            raise NotFittedError(
+                "This StageMarkovFitter is not fitted yet: call fit(journeys) first."
+            )
+
+    def summary(self, backend: Any = "pandas") -> Any:
+        """The transitions table (see :meth:`StageMarkovResult.to_frame`)."""
+        self._check_fitted()
+        return self.result_.to_frame(backend)
+
+    # ------------------------------------------------------------------ per-customer state
+    def probability_active(self, journeys: Journeys) -> np.ndarray:
+        """Per customer, the probability of still being active in their current stage.
+
+        A customer in stage ``k`` for ``d`` without advancing is active with probability
+        ``π = e^{-θd} / (e^{-θd} + (μ/θ)(1 - e^{-θd}))``; customers in the last stage are
+        active (1.0); NaN for customers who reached no stage or whose stage has no estimate.
+        """
+        from funnelkit.dynamics.chain import probability_active
+        from funnelkit.dynamics.forecast import customer_state
+
+        self._check_fitted()
+        state = customer_state(self, journeys)
+        out = np.full(len(journeys), np.nan)
+        last = len(self.stage_names_) - 1
+        out[state.stage == last] = 1.0
+        for g in range(self._advance.shape[0]):
+            for k in range(last):
+                lam, mu = self._advance[g, k], self._dropout[g, k]
+                if not (np.isfinite(lam) and np.isfinite(mu)):
+                    continue
+                mask = (state.segment == g) & (state.stage == k)
+                out[mask] = probability_active(state.duration[mask], lam, mu)
+        return out
+
+    # ------------------------------------------------------------------ forecasts
+    def forecast(
+        self,
+        journeys: Journeys,
+        *,
+        horizon: float,
+        time_unit: TimeUnitLike | None = None,
+        inflow: float | Mapping[str, float] | None = None,
+        inflow_stage: str | None = None,
+        n_points: int = 51,
+        conf_level: float | None = None,
+        n_draws: int = 200,
+        seed: int | np.random.Generator | None = 0,
+    ) -> StageForecast:
+        """Expected stage counts of today's customers up to ``horizon`` after observation end.
+
+        See :func:`funnelkit.dynamics.forecast_stages` for the method and the parameters.
+        """
+        from funnelkit.dynamics.forecast import forecast_stages
+
+        self._check_fitted()
+        return forecast_stages(
+            self,
+            journeys,
+            horizon=horizon,
+            time_unit=time_unit,
+            inflow=inflow,
+            inflow_stage=inflow_stage,
+            n_points=n_points,
+            conf_level=self.conf_level if conf_level is None else conf_level,
+            n_draws=n_draws,
+            seed=seed,
+        )
+
+    # ------------------------------------------------------------------ reaching a stage
+    def reach(self, stage: str, *, segment: str | None = None) -> StageReach:
+        """Probability of ever reaching ``stage`` from each earlier stage, and the time to it.
+
+        From the start of stage ``j`` the probability is ``Π_{i=j}^{k-1} λ_i/(λ_i+μ_i)`` and
+        the mean time among those who get there is ``Σ_{i=j}^{k-1} 1/(λ_i+μ_i)`` (each
+        sojourn of an advancer is exponential with rate ``λ_i+μ_i``). The unconditional mean
+        time is infinite as soon as some customers go dormant. Intervals use the delta method
+        on the log scale; a probability's interval is not estimable when a stage on the way
+        has its drop-out rate on the boundary 0.
+
+        Examples
+        --------
+        >>> from funnelkit.dynamics import simulate_stage_chain
+        >>> sim = simulate_stage_chain(3000, advance_rates=[0.3, 0.1], dropout_rates=[0.1, 0.1],
+        ...                            seed=1)
+        >>> fitter = StageMarkovFitter().fit(sim.funnel.journeys(sim.log(), observation_end=80.0))
+        >>> p = fitter.reach("s2").probability["s0"]  # truth 0.75 * 0.5
+        >>> p.lower < 0.375 < p.upper
+        True
+        """
+        self._check_fitted()
+        k = self._stage_index(stage)
+        g = self._segment_index(segment)
+        z = float(stats.norm.ppf(0.5 + self.conf_level / 2))
+        probability: dict[str, Estimate] = {}
+        expected: dict[str, Estimate] = {}
+        for j in range(k):
+            probability[self.stage_names_[j]], expected[self.stage_names_[j]] = self._path(
+                g, j, k, z
+            )
+        return StageReach(
+            target=stage,
+            segment=segment,
+            time_unit=self.time_unit_,
+            conf_level=self.conf_level,
+            probability=probability,
+            expected_time=expected,
+        )
+
+    def probability_of_reaching(
+        self, stage: str, *, segment: str | None = None
+    ) -> dict[str, float | None]:
+        """Stage → probability of eventually reaching ``stage`` from its start (:meth:`reach`)."""
+        return {k: v.estimate for k, v in self.reach(stage, segment=segment).probability.items()}
+
+    def expected_time_to(
+        self, stage: str, *, segment: str | None = None
+    ) -> dict[str, float | None]:
+        """Stage → mean time to reach ``stage`` from its start, among those who reach it."""
+        return {k: v.estimate for k, v in self.reach(stage, segment=segment).expected_time.items()}
+
+    def _path(self, g: int, start: int, stop: int, z: float) -> tuple[Estimate, Estimate]:
+        lam = self._advance[g, start:stop]
+        mu = self._dropout[g, start:stop]
+        cov = self._log_cov[g, start:stop]
+        status = self._status[g][start:stop]
+        if np.any(lam == 0):
+            return Estimate(estimate=0.0), Estimate(estimate=None)
+        if not np.all(np.isfinite(lam) & np.isfinite(mu)):
+            return Estimate(estimate=None), Estimate(estimate=None)
+        theta = lam + mu
+        prob = float(np.prod(lam / theta))
+        mean = float(np.sum(1.0 / theta))
+        # Gradients with respect to (log λ_i, log μ_i); boundary stages only vary in log λ.
+        boundary = np.array([s == "no_dropout" for s in status])
+        g_prob = np.stack([mu / theta, -mu / theta], axis=1)  # of log p
+        g_mean = np.stack([-lam / theta**2, -mu / theta**2], axis=1) / mean  # of log mean
+        cov = np.where(boundary[:, None, None], np.nan_to_num(cov), cov)
+        var_mean = float(np.einsum("ia,iab,ib->", g_mean, cov, g_mean))
+        if np.any(boundary):
+            prob_est = Estimate(estimate=prob)
+        else:
+            var_prob = float(np.einsum("ia,iab,ib->", g_prob, cov, g_prob))
+            prob_est = log_scale_estimate(prob, math.sqrt(var_prob), z)
+            if prob_est.upper is not None and prob_est.upper > 1.0:
+                prob_est = prob_est.model_copy(update={"upper": 1.0})
+        return prob_est, log_scale_estimate(mean, math.sqrt(max(var_mean, 0.0)), z)
+
+    def _stage_index(self, stage: str) -> int:
+        if stage not in self.stage_names_:
+            raise FunnelkitError(f"No stage named {stage!r}; stages are {list(self.stage_names_)}.")
+        return self.stage_names_.index(stage)
+
+    def _segment_index(self, segment: str | None) -> int:
+        if self.segments_ is None:
+            if segment is not None:
+                raise FunnelkitError("This model was fitted without by=, so it has no segments.")
+            return 0
+        if segment not in self.segments_:
+            raise FunnelkitError(
+                f"Pass segment= one of {list(self.segments_)} (the model was fitted "
+                f"by={self.by_!r}); got {segment!r}."
+            )
+        return self.segments_.index(segment)
+
+    @property
+    def time_unit(self) -> TimeUnit:
+        """Unit of the fitted intensities."""
+        self._check_fitted()
+        return self.time_unit_
+
+
+# ---------------------------------------------------------------------- validation helpers
+def _check_conf_level(value: Any, owner: str) -> None:
+    if not isinstance(value, float | int) or isinstance(value, bool) or not 0 < value < 1:
+        raise FunnelkitError(
+            f"The 'conf_level' parameter of {owner} must be in (0, 1). Got {value!r} instead."
+        )
+
+
+def _check_journeys(journeys: Any) -> None:
+    if not isinstance(journeys, Journeys):
+        raise FunnelkitError(
+            f"StageMarkovFitter.fit takes Journeys, got {type(journeys).__name__}; build them "
+            "with Funnel.journeys(EventLog.from_frame(...))."
+        )
+    if len(journeys.stage_names) < 2:
+        raise FunnelkitError(
+            f"A stage model needs at least two stages; the funnel has {list(journeys.stage_names)}."
+        )
+    if len(journeys) == 0 or not np.any(~np.isnan(journeys.entry_times[:, 0])):
+        raise DataError(
+            f"Nobody entered the first stage {journeys.stage_names[0]!r}: there is nothing to "
+            "fit. Check the funnel's event names against the log."
+        )
+
+
+def _segment_labels(journeys: Journeys, by: str | None) -> tuple[np.ndarray | None, Any]:
+    if by is None:
+        return None, None
+    if by not in journeys.attributes:
+        close = difflib.get_close_matches(by, list(journeys.attributes), n=3, cutoff=0.5)
+        hint = f" Did you mean one of these: {close}?" if close else ""
+        raise DataError(
+            f"by={by!r} is not a customer attribute of these journeys.{hint} Available "
+            f"attributes: {list(journeys.attributes)} (pass attribute_cols=[...] to "
+            "EventLog.from_frame to keep one)."
+        )
+    values = np.asarray(journeys.attributes[by]).astype(str)
+    segments, labels = np.unique(values, return_inverse=True)
+    return labels, tuple(str(s) for s in segments)
+
+
+def _notes(transitions: tuple[TransitionFit, ...]) -> tuple[str, ...]:
+    text = {
+        "no_entrants": "nobody entered stage {s}; its intensities are not estimable",
+        "no_exposure": "every entrant of stage {s} was censored at once; nothing is estimable",
+        "no_advances": "nobody advanced from stage {s}: advance rate 0, drop-out rate not "
+        "estimable",
+        "no_dropout": "stage {s}: the likelihood is largest with no drop-out (rate 0, on the "
+        "boundary); its drop-out interval is not estimable",
+        "instantaneous": "every advance from stage {s} happened at once and nobody is left "
+        "waiting; the advance rate is unbounded and not estimable",
+    }
+    out = []
+    for t in transitions:
+        if t.status in text:
+            where = repr(t.source) + (f" (segment {t.segment!r})" if t.segment else "")
+            out.append(text[t.status].format(s=where))
+    return tuple(out)

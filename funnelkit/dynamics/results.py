@@ -1,0 +1,239 @@
+"""Frozen results of the stage Markov model: per-transition estimates and reach probabilities."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+from scipy import stats
+
+from funnelkit._frames import Backend, frame_from_columns
+from funnelkit._results import Result, html_table
+from funnelkit.dynamics.likelihood import StageFit, Status
+from funnelkit.exceptions import FunnelkitError
+from funnelkit.units import TimeUnitField
+
+__all__ = ["Estimate", "StageMarkovResult", "StageReach", "TransitionFit"]
+
+
+class Estimate(BaseModel):
+    """A point estimate with its standard error and confidence bounds (None: not estimable)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="constants")
+    estimate: float | None
+    standard_error: float | None = None
+    lower: float | None = None
+    upper: float | None = None
+
+    def __str__(self) -> str:
+        if self.estimate is None:
+            return "not estimable"
+        if self.lower is None or self.upper is None:
+            return f"{self.estimate:.4g}"
+        return f"{self.estimate:.4g} [{self.lower:.4g}, {self.upper:.4g}]"
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+def log_scale_estimate(value: float, log_se: float, z: float) -> Estimate:
+    """Estimate of a positive quantity with a log-scale (delta method) interval."""
+    if not math.isfinite(value):
+        return Estimate(estimate=None)
+    if value <= 0 or not math.isfinite(log_se):
+        return Estimate(estimate=float(value))
+    return Estimate(
+        estimate=float(value),
+        standard_error=float(value * log_se),
+        lower=float(value * math.exp(-z * log_se)),
+        upper=float(value * math.exp(z * log_se)),
+    )
+
+
+def logit_scale_estimate(p: float, logit_se: float, z: float) -> Estimate:
+    """Estimate of a probability with an interval on the logit scale."""
+    if not math.isfinite(p):
+        return Estimate(estimate=None)
+    if not (0 < p < 1) or not math.isfinite(logit_se):
+        return Estimate(estimate=float(p))
+    logit = math.log(p / (1 - p))
+
+    def expit(v: float) -> float:
+        return 1.0 / (1.0 + math.exp(-v))
+
+    return Estimate(
+        estimate=float(p),
+        standard_error=float(p * (1 - p) * logit_se),
+        lower=expit(logit - z * logit_se),
+        upper=expit(logit + z * logit_se),
+    )
+
+
+class TransitionFit(BaseModel):
+    """The estimates of one stage (``source``) and its advance to the next (``target``).
+
+    ``advance_rate`` λ and ``dropout_rate`` μ are intensities per time unit;
+    ``advance_probability`` = λ/(λ+μ) is the eventual advance probability and
+    ``mean_time_in_stage`` = 1/(λ+μ) the mean time spent active in the stage (also the mean
+    delay among those who advance).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="constants")
+    source: str
+    target: str
+    segment: str | None = None
+    n_entered: int
+    n_advanced: int
+    exposure: float
+    advance_rate: Estimate
+    dropout_rate: Estimate
+    advance_probability: Estimate
+    mean_time_in_stage: Estimate
+    log_likelihood: float | None
+    status: Status
+    converged: bool
+
+    @classmethod
+    def from_fit(
+        cls, fit: StageFit, *, source: str, target: str, segment: str | None, conf_level: float
+    ) -> TransitionFit:
+        z = float(stats.norm.ppf(0.5 + conf_level / 2))
+        lam, mu, cov = fit.advance_rate, fit.dropout_rate, fit.log_covariance
+        se_a, se_b = math.sqrt(cov[0, 0]), math.sqrt(cov[1, 1])
+        theta = lam + mu
+        if fit.status == "estimated":
+            pa, pb = lam / theta, mu / theta
+            logit_var = cov[0, 0] + cov[1, 1] - 2 * cov[0, 1]
+            grad = np.array([pa, pb])
+            log_theta_se = math.sqrt(float(grad @ cov @ grad))
+            prob = logit_scale_estimate(pa, math.sqrt(max(logit_var, 0.0)), z)
+            mean = log_scale_estimate(1.0 / theta, log_theta_se, z)
+        elif fit.status == "no_dropout":
+            prob = Estimate(estimate=1.0)
+            mean = log_scale_estimate(1.0 / lam, se_a, z)
+        elif fit.status in ("no_advances", "no_exposure") and fit.n_advanced == 0:
+            prob = Estimate(estimate=0.0 if fit.status == "no_advances" else None)
+            mean = Estimate(estimate=None)
+        else:
+            prob = Estimate(estimate=None)
+            mean = Estimate(estimate=None)
+        advance = log_scale_estimate(lam, se_a, z)
+        if fit.status == "no_exposure":
+            advance = Estimate(estimate=None)
+        return cls(
+            source=source,
+            target=target,
+            segment=segment,
+            n_entered=fit.n_entered,
+            n_advanced=fit.n_advanced,
+            exposure=fit.exposure,
+            advance_rate=advance,
+            dropout_rate=log_scale_estimate(mu, se_b, z),
+            advance_probability=prob,
+            mean_time_in_stage=mean,
+            log_likelihood=_finite(fit.log_likelihood),
+            status=fit.status,
+            converged=fit.converged,
+        )
+
+    def record(self) -> dict[str, Any]:
+        """One flat row for a table."""
+        row: dict[str, Any] = {
+            "source": self.source,
+            "target": self.target,
+            "segment": self.segment,
+            "n_entered": self.n_entered,
+            "n_advanced": self.n_advanced,
+        }
+        for name in ("advance_rate", "dropout_rate", "advance_probability", "mean_time_in_stage"):
+            est: Estimate = getattr(self, name)
+            row[name] = est.estimate
+            row[f"{name}_lower"] = est.lower
+            row[f"{name}_upper"] = est.upper
+        row["status"] = self.status
+        return row
+
+
+class StageMarkovResult(Result):
+    """Fitted intensities of every stage of the funnel (per segment when fitted ``by=``)."""
+
+    title: ClassVar[str] = "Stage Markov model"
+    stage_names: tuple[str, ...]
+    time_unit: TimeUnitField
+    conf_level: float
+    by: str | None = None
+    segments: tuple[str, ...] | None = None
+    n_customers: int
+    transitions: tuple[TransitionFit, ...]
+    log_likelihood: float | None
+    converged: bool
+    notes: tuple[str, ...] = ()
+
+    def transition(self, source: str, *, segment: str | None = None) -> TransitionFit:
+        """The estimates of stage ``source`` (of ``segment`` when fitted by segment)."""
+        for t in self.transitions:
+            if t.source == source and t.segment == segment:
+                return t
+        raise FunnelkitError(
+            f"No transition out of stage {source!r} for segment {segment!r}; the transitions "
+            f"leave {sorted({t.source for t in self.transitions})}"
+            + (f" in segments {list(self.segments)}." if self.segments else ".")
+        )
+
+    def to_frame(self, backend: Backend = "pandas") -> Any:
+        """One row per transition (and segment): rates, probabilities and bounds."""
+        records = [t.record() for t in self.transitions]
+        columns = {k: np.array([r[k] for r in records], dtype=object) for k in records[0]}
+        for k, v in columns.items():
+            if k not in ("source", "target", "segment", "status"):
+                columns[k] = np.array([np.nan if x is None else x for x in v], dtype=float)
+        if self.by is None:
+            del columns["segment"]
+        return frame_from_columns(columns, backend)
+
+    def as_text(self) -> str:
+        lines = [
+            f"{self.title} ({self.time_unit.value}s, {self.conf_level:.0%} intervals)"
+            + (f" by {self.by}" if self.by else "")
+        ]
+        for t in self.transitions:
+            seg = f"[{t.segment}] " if t.segment is not None else ""
+            lines.append(
+                f"  {seg}{t.source} → {t.target}: advance rate {t.advance_rate}, drop-out rate "
+                f"{t.dropout_rate}, eventual advance {t.advance_probability}, mean time "
+                f"{t.mean_time_in_stage} ({t.status})"
+            )
+        lines.extend(f"  note: {n}" for n in self.notes)
+        return "\n".join(lines)
+
+    def as_html(self) -> str:
+        return html_table([t.record() for t in self.transitions], caption=self.title)
+
+
+class StageReach(Result):
+    """Probability of ever reaching ``target`` from each earlier stage, and the time it takes.
+
+    ``expected_time`` is the mean time *among those who reach the target*: the unconditional
+    mean is infinite whenever some customers go dormant first.
+    """
+
+    title: ClassVar[str] = "Reaching a stage"
+    target: str
+    segment: str | None = None
+    time_unit: TimeUnitField
+    conf_level: float
+    probability: dict[str, Estimate]
+    expected_time: dict[str, Estimate]
+
+    def _display_items(self) -> list[tuple[str, Any]]:
+        rows = {
+            stage: f"P = {self.probability[stage]}; time if reached = {self.expected_time[stage]}"
+            for stage in self.probability
+        }
+        head = [("target", self.target)]
+        if self.segment is not None:
+            head.append(("segment", self.segment))
+        return [*head, *rows.items()]
