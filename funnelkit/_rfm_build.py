@@ -57,9 +57,10 @@ def build_rfm(
     if not cal_mask.any():
         raise DataError("No purchases fall inside the observation window; check the end dates.")
 
-    codes = log.customer_codes[cal_mask]
-    values = None if log.values is None else log.values[cal_mask]
-    cust, first, last, n_periods, spend = _period_summary(codes, periods[cal_mask], values)
+    keep = None if cal_mask.all() else cal_mask  # a plain transaction log: no copies
+    codes = _select(log.customer_codes, keep)
+    values = None if log.values is None else _select(log.values, keep)
+    cust, first, last, n_periods, spend = _period_summary(codes, _select(periods, keep), values)
     frequency = (n_periods - 1).astype(float)
     recency = (last - first).astype(float)
     T = (summary_end - first).astype(float)
@@ -84,6 +85,10 @@ def build_rfm(
         calibration_end=None if cal_raw is None else _as_stamp(log, cal_raw),
         **holdout,
     )
+
+
+def _select(values: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    return values if mask is None else values[mask]
 
 
 def _period_summary(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -99,7 +100,8 @@ class EventLog:
         self.report = report or IngestReport(
             len(customer_codes), len(customer_ids), len(self.event_types)
         )
-        starts = np.flatnonzero(np.diff(customer_codes, prepend=-1))
+        starts = np.flatnonzero(customer_codes[1:] != customer_codes[:-1]) + 1
+        starts = np.concatenate([np.zeros(min(1, customer_codes.size), dtype=np.int64), starts])
         #: index of each customer's first event (events are sorted by customer, then time)
         self.customer_starts = starts
 
@@ -176,7 +178,8 @@ class EventLog:
 
         order = _sort_order(codes, raw)
         if order is not None:
-            codes, raw, events = codes[order], raw[order], events[order]
+            codes, raw = codes[order], raw[order]
+            events = events if len(event_types) == 1 else events[order]
             values = None if values is None else values[order]
             attributes = {k: v[order] for k, v in attributes.items()}
         report = IngestReport(len(codes), len(uniques), len(event_types))
@@ -263,7 +266,7 @@ class EventLog:
         raw = np.asarray(raw)
         if not self.is_datetime:
             return np.floor(self.to_unit(raw, target)).astype(np.int64)
-        ns = raw.astype(np.int64)
+        ns = raw.astype(np.int64, copy=False)
         if target is TimeUnit.HOUR:
             return np.floor_divide(ns, 3600 * 10**9)
         days = np.floor_divide(ns, NS_PER_DAY)
@@ -353,23 +356,43 @@ def _collect(frame: Any) -> Any:
 
 
 def _factorize(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Integer codes for ids, uniques sorted when the ids are orderable."""
-    if "pandas" in sys.modules:
-        import pandas as pd
+    """Integer codes (int32 when they fit) for ids, uniques sorted when orderable."""
+    codes, uniques = _dense_integer_codes(ids)
+    if codes is None:
+        if "pandas" in sys.modules:
+            import pandas as pd
 
-        try:
-            codes, uniques = pd.factorize(ids, sort=True)
-        except TypeError:
-            codes, uniques = pd.factorize(ids, sort=False)
-        return codes.astype(np.int64, copy=False), np.asarray(uniques)
-    try:
-        uniques, codes = np.unique(ids, return_inverse=True)
-    except TypeError as exc:
-        raise DataError(
-            "Customer ids mix types that cannot be ordered (e.g. numbers and strings); "
-            "cast the column to one type."
-        ) from exc
-    return codes.astype(np.int64, copy=False), uniques
+            try:
+                codes, uniques = pd.factorize(ids, sort=True)
+            except TypeError:
+                codes, uniques = pd.factorize(ids, sort=False)
+            uniques = np.asarray(uniques)
+        else:
+            try:
+                uniques, codes = np.unique(ids, return_inverse=True)
+            except TypeError as exc:
+                raise DataError(
+                    "Customer ids mix types that cannot be ordered (e.g. numbers and strings); "
+                    "cast the column to one type."
+                ) from exc
+    small = uniques.shape[0] < np.iinfo(np.int32).max
+    return codes.astype(np.int32 if small else np.int64, copy=False), uniques
+
+
+def _dense_integer_codes(ids: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+    """O(n) factorisation of integer ids whose range is not much larger than their count."""
+    if ids.dtype.kind not in "iu" or ids.size == 0:
+        return None, ids
+    low, high = int(ids.min()), int(ids.max())
+    span = high - low + 1
+    if span > 4 * ids.size + 1024:
+        return None, ids
+    shifted = ids - low
+    present = np.zeros(span, dtype=bool)
+    present[shifted] = True
+    lookup = np.cumsum(present, dtype=np.int64) - 1
+    uniques = (np.flatnonzero(present) + low).astype(ids.dtype)
+    return lookup[shifted], uniques
 
 
 def _null_check(mask: np.ndarray, ids: np.ndarray | None, column: str, what: str, fix: str) -> None:
@@ -391,7 +414,7 @@ def _times(df: Any, col: str, ids: np.ndarray, fmt: str | None) -> tuple[np.ndar
     )
     dtype = series.dtype
     if dtype.is_numeric():
-        raw = series.to_numpy().astype(float)
+        raw = series.to_numpy().astype(float, copy=False)
         _null_check(~np.isfinite(raw), ids, col, "have a non-finite time", "fix the times")
         return raw, False
     if dtype == nw.Date:
@@ -400,7 +423,7 @@ def _times(df: Any, col: str, ids: np.ndarray, fmt: str | None) -> tuple[np.ndar
     if isinstance(dtype, nw.Datetime) and dtype.time_zone is not None:
         series = series.dt.replace_time_zone(None)
     if isinstance(dtype, nw.Datetime):
-        return series.to_numpy().astype("datetime64[ns]").view(np.int64), True
+        return series.to_numpy().astype("datetime64[ns]", copy=False).view(np.int64), True
     return parse_timestamps(series.to_numpy(), ids, column=col, fmt=fmt), True
 
 
@@ -432,7 +455,7 @@ def _values(df: Any, col: str | None, ids: np.ndarray, allow_negative: bool) -> 
             )
         values = converted
     else:
-        values = series.to_numpy().astype(float)
+        values = series.to_numpy().astype(float, copy=False)
     if not allow_negative and np.any(values < 0):
         rows = np.flatnonzero(values < 0)
         raise DataError(
@@ -462,14 +485,59 @@ def _to_float_or_nan(raw: np.ndarray) -> np.ndarray:
 
 
 def _sort_order(codes: np.ndarray, raw: np.ndarray) -> np.ndarray | None:
-    """Permutation sorting by (customer, time), stable; None when already sorted."""
-    dc = np.diff(codes)
-    if np.all((dc > 0) | ((dc == 0) & (np.diff(raw) >= 0))):
+    """Permutation sorting by (customer, time), ties kept in input order; None if sorted."""
+    if np.all(codes[1:] >= codes[:-1]):
+        same = codes[1:] == codes[:-1]
+        if np.all(raw[1:][same] >= raw[:-1][same]):
+            return None
+    key = _packed_key(codes, raw)
+    if key is None:
+        return np.lexsort((raw, codes))
+    order = _argsort_halves(key)
+    # The packed sort is not stable: put runs of equal keys back in input order (determinism).
+    sorted_key = key[order]
+    equal = sorted_key[1:] == sorted_key[:-1]
+    if equal.any():
+        tied = np.zeros(order.size, dtype=bool)
+        tied[1:] |= equal
+        tied[:-1] |= equal
+        where = np.flatnonzero(tied)
+        order[where] = order[where][np.lexsort((order[where], sorted_key[where]))]
+    return order
+
+
+def _argsort_halves(key: np.ndarray) -> np.ndarray:
+    """argsort of a large int64 key, the lower and upper halves of the key range in parallel.
+
+    numpy releases the GIL while sorting, so two threads use two cores; concatenating works
+    because every key of the lower half is smaller than every key of the upper half.
+    """
+    if key.size < 2_000_000:
+        return np.argsort(key)
+    middle = np.median(key[:: max(1, key.size // 100_000)])
+    low = np.flatnonzero(key < middle)
+    high = np.flatnonzero(key >= middle)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        parts = list(pool.map(lambda idx: idx[np.argsort(key[idx])], (low, high)))
+    return np.concatenate(parts)
+
+
+def _packed_key(codes: np.ndarray, raw: np.ndarray) -> np.ndarray | None:
+    """``code << bits | time`` in one int64 when the time resolution allows it, else None."""
+    if raw.dtype != np.int64:
         return None
-    time_order = None if np.all(np.diff(raw) >= 0) else np.argsort(raw, kind="stable")
-    if time_order is None:
-        return np.argsort(codes, kind="stable")
-    return time_order[np.argsort(codes[time_order], kind="stable")]
+    offset = raw - raw.min()
+    for step in (10**9, 10**6, 10**3, 1):  # coarsest exact resolution: s, ms, us, ns
+        if step == 1 or not np.any(offset % step):
+            break
+    if step > 1:
+        offset //= step
+    time_bits = int(offset.max()).bit_length()
+    code_bits = int(codes.max()).bit_length()
+    if time_bits + code_bits > 62:
+        return None
+    offset |= codes.astype(np.int64) << time_bits
+    return offset
 
 
 def _read_with_first_available(reader: Any, path: str | Path, prefer: str = "pandas") -> Any:
