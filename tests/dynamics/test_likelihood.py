@@ -1,0 +1,107 @@
+"""The per-stage likelihood: derivatives, boundary cases and recovery of λ and μ."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from funnelkit.dynamics.likelihood import fit_stage, stage_loglik
+
+
+def _censored_stage(
+    rng: np.random.Generator, n: int, lam: float, mu: float, max_censor: float
+) -> tuple[np.ndarray, np.ndarray]:
+    theta = lam + mu
+    leave = rng.exponential(1.0 / theta, n)
+    advances = rng.random(n) < lam / theta
+    censor = rng.uniform(0.0, max_censor, n)
+    advanced = advances & (leave <= censor)
+    return np.where(advanced, leave, censor), advanced
+
+
+def test_loglik_matches_the_direct_formula_and_its_derivatives() -> None:
+    rng = np.random.default_rng(11)
+    d_adv, d_cen = rng.exponential(2.0, 40), rng.exponential(5.0, 60)
+    x = np.array([-0.4, -1.3])
+    ll, grad, hess = stage_loglik(x, d_adv, d_cen)
+    lam, mu = np.exp(x)
+    theta = lam + mu
+    surv = np.exp(-theta * d_cen) + mu / theta * (1 - np.exp(-theta * d_cen))
+    direct = np.sum(np.log(lam) - theta * d_adv) + np.sum(np.log(surv))
+    assert ll == pytest.approx(direct, rel=1e-12)
+    eps = 1e-6
+    num_grad = [
+        (stage_loglik(x + eps * e, d_adv, d_cen)[0] - stage_loglik(x - eps * e, d_adv, d_cen)[0])
+        / (2 * eps)
+        for e in np.eye(2)
+    ]
+    num_hess = [
+        (stage_loglik(x + eps * e, d_adv, d_cen)[1] - stage_loglik(x - eps * e, d_adv, d_cen)[1])
+        / (2 * eps)
+        for e in np.eye(2)
+    ]
+    np.testing.assert_allclose(grad, num_grad, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(hess, num_hess, rtol=1e-5, atol=1e-5)
+
+
+def test_loglik_is_finite_for_extreme_durations() -> None:
+    ll, grad, hess = stage_loglik(np.array([2.0, 1.0]), np.array([1.0]), np.array([1e6, 0.0]))
+    assert np.isfinite(ll)
+    assert np.all(np.isfinite(grad))
+    assert np.all(np.isfinite(hess))
+
+
+@pytest.mark.parametrize(("lam", "mu", "max_censor"), [(0.2, 0.1, 40.0), (0.05, 0.15, 10.0)])
+def test_recovers_rates_within_standard_errors_under_heavy_censoring(
+    lam: float, mu: float, max_censor: float
+) -> None:
+    rng = np.random.default_rng(2024)
+    duration, advanced = _censored_stage(rng, 6000, lam, mu, max_censor)
+    fit = fit_stage(duration, advanced)
+    assert fit.status == "estimated"
+    assert fit.converged
+    se = np.sqrt(np.diag(fit.log_covariance))
+    errors = np.log([fit.advance_rate / lam, fit.dropout_rate / mu]) / se
+    assert np.all(np.abs(errors) < 3.5), errors
+    # The standard errors must be informative, not huge.
+    assert np.all(se < 0.25)
+
+
+def test_scale_of_time_does_not_change_the_fit() -> None:
+    rng = np.random.default_rng(5)
+    duration, advanced = _censored_stage(rng, 2000, 0.3, 0.2, 15.0)
+    days = fit_stage(duration, advanced)
+    weeks = fit_stage(duration / 7.0, advanced)
+    assert weeks.advance_rate == pytest.approx(days.advance_rate * 7.0, rel=1e-6)
+    assert weeks.dropout_rate == pytest.approx(days.dropout_rate * 7.0, rel=1e-6)
+    np.testing.assert_allclose(weeks.log_covariance, days.log_covariance, rtol=1e-4)
+    # Densities pick up the Jacobian of the time change: k log 7.
+    shift = advanced.sum() * np.log(7.0)
+    assert weeks.log_likelihood == pytest.approx(days.log_likelihood + shift, rel=1e-9)
+
+
+def test_nobody_dropping_out_lands_on_the_boundary() -> None:
+    # Those still waiting have waited far less than the advancers took: no sign of drop-out.
+    duration = np.array([1.0, 2.0, 3.0, 4.0, 0.1, 0.2])
+    advanced = np.array([True, True, True, True, False, False])
+    fit = fit_stage(duration, advanced)
+    assert fit.status == "no_dropout"
+    assert fit.dropout_rate == 0.0
+    assert fit.advance_rate == pytest.approx(advanced.sum() / duration.sum())
+    assert fit.log_covariance[0, 0] == pytest.approx(1.0 / advanced.sum())
+    assert np.isnan(fit.log_covariance[1, 1])
+
+
+def test_degenerate_stages_have_a_status_instead_of_numbers() -> None:
+    empty = fit_stage(np.array([]), np.array([], dtype=bool))
+    assert empty.status == "no_entrants"
+    assert np.isnan(empty.advance_rate)
+    waiting = fit_stage(np.array([3.0, 5.0]), np.array([False, False]))
+    assert waiting.status == "no_advances"
+    assert waiting.advance_rate == 0.0
+    assert np.isnan(waiting.dropout_rate)
+    unseen = fit_stage(np.zeros(4), np.zeros(4, dtype=bool))
+    assert unseen.status == "no_exposure"
+    assert np.isnan(unseen.advance_rate)
+    instant = fit_stage(np.zeros(3), np.ones(3, dtype=bool))
+    assert instant.status == "instantaneous"
