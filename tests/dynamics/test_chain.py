@@ -8,6 +8,7 @@ from scipy import integrate
 from scipy.linalg import expm
 
 from funnelkit.dynamics.chain import (
+    expm_stack,
     generator,
     grid_transitions,
     probability_active,
@@ -78,3 +79,14 @@ def test_quantity_matrix_columns() -> None:
     np.testing.assert_array_equal(qm[:, 1], [0, 1, 1, 0, 1])  # dormant after s1 reached s1
     np.testing.assert_array_equal(qm[:, 3:6], np.vstack([np.eye(3), np.zeros((2, 3))]))
     np.testing.assert_array_equal(qm[:, 6], [0, 0, 0, 1, 1])
+
+
+@pytest.mark.parametrize("scale", [1e-3, 1.0, 40.0, 2000.0])
+def test_batched_exponential_matches_scipy(scale: float) -> None:
+    rng = np.random.default_rng(4)
+    q = generator(rng.uniform(0, 2, (30, 3)), rng.uniform(0, 2, (30, 3))) * scale
+    ours = expm_stack(q)
+    for i in (0, 13, 29):
+        np.testing.assert_allclose(ours[i], expm(q[i]), atol=1e-12)
+    np.testing.assert_allclose(ours.sum(axis=-1), 1.0, atol=1e-12)
+    assert np.all(ours >= -1e-15)
