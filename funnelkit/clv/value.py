@@ -65,8 +65,8 @@ def customer_lifetime_value(
     horizon
         Length of the horizon in ``time_unit`` (e.g. ``12`` months).
     time_unit
-        Unit of the horizon and of the discount rate (``"month"``, ``"W"``...). ``None`` only
-        for models without a time unit (BG/BB periods): then both are in model periods.
+        Unit of the horizon and of the discount rate (``"month"``, ``"W"``...). ``None`` =
+        the model's own unit (model periods for a BG/BB fitted without a time unit).
     discount_rate
         Discount rate per ``time_unit`` (``0.01`` = 1% a month with ``time_unit="month"``).
     chunk_size
