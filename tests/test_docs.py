@@ -1,0 +1,46 @@
+"""Documentation that runs: every docstring example and the README quickstart."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import pkgutil
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import funnelkit
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _modules() -> list[str]:
+    names = ["funnelkit"]
+    for info in pkgutil.walk_packages(funnelkit.__path__, prefix="funnelkit."):
+        names.append(info.name)
+    return sorted(names)
+
+
+@pytest.mark.parametrize("module_name", _modules())
+def test_docstring_examples(module_name: str) -> None:
+    if module_name.endswith(("spark", "__main__")):
+        pytest.importorskip("pyspark")
+    module = importlib.import_module(module_name)
+    finder = doctest.DocTestFinder(exclude_empty=True)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    for test in finder.find(module, module_name, globs={**vars(module), "np": np}):
+        if test.filename is None or not test.filename.startswith(str(ROOT)):
+            continue  # re-exported objects are tested in their own module
+        runner.run(test)
+    summary = runner.summarize(verbose=False)
+    assert summary.failed == 0, f"{summary.failed} docstring example(s) failed in {module_name}"
+
+
+def test_readme_quickstart_runs() -> None:
+    text = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert blocks, "the README has no Python quickstart"
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), {})
