@@ -2,14 +2,36 @@
 
 from funnelkit.clv._base import FitResult, MLEFitter, ParameterEstimate
 from funnelkit.clv.beta_geo import BetaGeoFitter
+from funnelkit.clv.diagnostics import (
+    CumulativeTransactions,
+    FrequencyHistogram,
+    HoldoutComparison,
+    cumulative_transactions,
+    frequency_histogram,
+    holdout_comparison,
+)
 from funnelkit.clv.gamma_gamma import GammaGammaFitter
 from funnelkit.clv.shifted_beta_geo import ShiftedBetaGeoFitter
+from funnelkit.clv.value import (
+    customer_lifetime_value,
+    discounted_expected_residual_transactions,
+    score_customers,
+)
 
 __all__ = [
     "BetaGeoFitter",
+    "CumulativeTransactions",
     "FitResult",
+    "FrequencyHistogram",
     "GammaGammaFitter",
+    "HoldoutComparison",
     "MLEFitter",
     "ParameterEstimate",
     "ShiftedBetaGeoFitter",
+    "cumulative_transactions",
+    "customer_lifetime_value",
+    "discounted_expected_residual_transactions",
+    "frequency_histogram",
+    "holdout_comparison",
+    "score_customers",
 ]
