@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -12,6 +13,8 @@ import funnelkit
 from funnelkit import EventLog, Funnel, FunnelkitError, NotFittedError
 from funnelkit.datasets import ChannelParams, CommunityParams, simulate_community
 from funnelkit.dynamics import StageMarkovFitter, StageMarkovResult, simulate_stage_chain
+
+from ._helpers import make_journeys
 
 LAM = (0.15, 0.06, 0.03)
 MU = (0.10, 0.04, 0.02)
@@ -189,3 +192,52 @@ def test_fits_each_segment_separately() -> None:
         fitter.reach("s2")
     with pytest.raises(FunnelkitError, match="Did you mean"):
         StageMarkovFitter().fit(journeys, by="segmnt")
+
+
+def test_each_stage_is_the_exponential_mixture_cure_model_of_lifelines() -> None:
+    lifelines = pytest.importorskip("lifelines")
+    rng = np.random.default_rng(12)
+    n, lam, mu = 2000, 0.2, 0.1
+    leave = rng.exponential(1 / (lam + mu), n)
+    advanced = (rng.random(n) < lam / (lam + mu)) & (leave <= (censor := rng.uniform(0, 30, n)))
+    duration = np.where(advanced, leave, censor)
+    journeys = make_journeys(
+        np.column_stack([np.zeros(n), np.where(advanced, leave, np.nan)]), censor
+    )
+    t = StageMarkovFitter().fit(journeys).result_.transition("s0")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cure = lifelines.MixtureCureFitter(base_fitter=lifelines.ExponentialFitter())
+        cure.fit(duration, advanced)
+    summary = cure.summary
+    assert 1 - t.advance_probability.estimate == pytest.approx(
+        summary.loc["cured_fraction_", "coef"], rel=1e-4
+    )
+    assert t.mean_time_in_stage.estimate == pytest.approx(summary.loc["lambda_", "coef"], rel=1e-4)
+    assert t.log_likelihood == pytest.approx(cure.log_likelihood_, rel=1e-8)
+    assert t.advance_probability.standard_error == pytest.approx(
+        summary.loc["cured_fraction_", "se(coef)"], rel=0.02
+    )
+
+
+def test_segment_forecast_is_the_sum_of_the_segments() -> None:
+    log = _two_segments(3)
+    funnel = Funnel.model_validate(
+        {"stages": [{"name": s, "events": [s]} for s in ("s0", "s1", "s2")]}
+    )
+    journeys = funnel.journeys(log, observation_end=70.0)
+    both = (
+        StageMarkovFitter().fit(journeys, by="segment").forecast(journeys, horizon=20.0, n_draws=0)
+    )
+    parts = []
+    for name in ("fast", "slow"):
+        keep = journeys.attributes["segment"] == name
+        sub = make_journeys(journeys.entry_times[keep], journeys.censoring_times[keep])
+        parts.append(StageMarkovFitter().fit(sub).forecast(sub, horizon=20.0, n_draws=0))
+    for stage in ("s0", "s1", "s2"):
+        assert both.reached[stage] == pytest.approx(
+            parts[0].reached[stage] + parts[1].reached[stage]
+        )
+        assert both.occupancy[stage] == pytest.approx(
+            parts[0].occupancy[stage] + parts[1].occupancy[stage]
+        )
