@@ -514,7 +514,8 @@ def _argsort_halves(key: np.ndarray) -> np.ndarray:
     """
     if key.size < 2_000_000:
         return np.argsort(key)
-    middle = np.median(key[:: max(1, key.size // 100_000)])
+    sample = key[:: max(1, key.size // 100_000)]
+    middle = np.partition(sample, sample.size // 2)[sample.size // 2]
     low = np.flatnonzero(key < middle)
     high = np.flatnonzero(key >= middle)
     with ThreadPoolExecutor(max_workers=2) as pool:

@@ -168,3 +168,20 @@ def test_time_arguments_must_match_the_log_kind(events: pd.DataFrame) -> None:
 def test_error_hierarchy() -> None:
     assert issubclass(DataError, FunnelkitError)
     assert issubclass(FunnelkitError, ValueError)
+
+
+def test_large_logs_sort_by_customer_then_time_deterministically() -> None:
+    rng = np.random.default_rng(9)
+    n = 2_500_000  # above the size where the parallel two-half sort kicks in
+    seconds = rng.integers(0, 50_000, n)
+    frame = pd.DataFrame(
+        {
+            "customer_id": rng.integers(0, 20_000, n),
+            "timestamp": np.datetime64("2024-01-01", "ns") + (seconds * 10**9).astype("m8[ns]"),
+            "value": np.arange(n, dtype=float),  # the input row number, to check tie order
+        }
+    )
+    log = EventLog.from_frame(frame, value_col="value")
+    expected = np.lexsort((frame["timestamp"].to_numpy(), frame["customer_id"].to_numpy()))
+    assert log.values is not None
+    np.testing.assert_array_equal(log.values, expected.astype(float))
