@@ -114,15 +114,9 @@ class TransitionFit(BaseModel):
         elif fit.status == "no_dropout":
             prob = Estimate(estimate=1.0)
             mean = log_scale_estimate(1.0 / lam, se_a, z)
-        elif fit.status in ("no_advances", "no_exposure") and fit.n_advanced == 0:
+        else:  # nothing to estimate a time from; a probability only if nobody advanced
             prob = Estimate(estimate=0.0 if fit.status == "no_advances" else None)
             mean = Estimate(estimate=None)
-        else:
-            prob = Estimate(estimate=None)
-            mean = Estimate(estimate=None)
-        advance = log_scale_estimate(lam, se_a, z)
-        if fit.status == "no_exposure":
-            advance = Estimate(estimate=None)
         return cls(
             source=source,
             target=target,
@@ -130,7 +124,7 @@ class TransitionFit(BaseModel):
             n_entered=fit.n_entered,
             n_advanced=fit.n_advanced,
             exposure=fit.exposure,
-            advance_rate=advance,
+            advance_rate=log_scale_estimate(lam, se_a, z),
             dropout_rate=log_scale_estimate(mu, se_b, z),
             advance_probability=prob,
             mean_time_in_stage=mean,
