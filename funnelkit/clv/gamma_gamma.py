@@ -157,7 +157,9 @@ class GammaGammaFitter(MLEFitter):
 
     def _prediction_data(self, data: Any) -> Mapping[str, np.ndarray]:
         freq, money, ids = _spend_columns(data)
-        _check_spend(freq, money, ids, freq > 0)
+        # a zero average spend cannot be fitted (log 0) but can be scored: it is shrunk
+        # towards the population mean like any other
+        _check_spend(freq, money, ids, freq > 0, allow_zero=True)
         return {"frequency": freq, "monetary_value": money}
 
     def _initial_params(self, data: FitData) -> np.ndarray:
@@ -284,7 +286,14 @@ def _spend_columns(data: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return freq, money, ids
 
 
-def _check_spend(freq: np.ndarray, money: np.ndarray, ids: np.ndarray, repeat: np.ndarray) -> None:
+def _check_spend(
+    freq: np.ndarray,
+    money: np.ndarray,
+    ids: np.ndarray,
+    repeat: np.ndarray,
+    *,
+    allow_zero: bool = False,
+) -> None:
     def fail(bad: np.ndarray, what: str, fix: str) -> None:
         rows = np.flatnonzero(bad)
         raise DataError(
@@ -304,11 +313,11 @@ def _check_spend(freq: np.ndarray, money: np.ndarray, ids: np.ndarray, repeat: n
     bad = repeat & ~np.isfinite(money)
     if bad.any():
         fail(bad, "have a missing or non-finite monetary_value", "drop or impute them")
-    bad = repeat & (money <= 0)
+    bad = repeat & ((money < 0) if allow_zero else (money <= 0))
     if bad.any():
         fail(
             bad,
-            "have repeat transactions but a spend <= 0",
+            "have repeat transactions but a spend " + ("< 0" if allow_zero else "<= 0"),
             "the Gamma-Gamma model needs positive spend: drop refunds/zero-value orders or "
             "net them out before building the RFM",
         )
