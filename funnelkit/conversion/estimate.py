@@ -1,0 +1,182 @@
+"""Build one :class:`TransitionEstimate` from durations and conversion flags."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from funnelkit.conversion.cure import fit_cure_model
+from funnelkit.conversion.cure_result import CureFit
+from funnelkit.conversion.delay import FAMILIES, DistributionName
+from funnelkit.conversion.intervals import wilson_interval
+from funnelkit.conversion.kaplan_meier import CIMethod, KaplanMeierCurve, kaplan_meier
+from funnelkit.conversion.results import Interval, ModelName, TimeQuantile, TransitionEstimate
+from funnelkit.units import TimeUnit
+
+__all__ = ["MIN_CONVERSIONS", "estimate_transition", "km_time_quantile"]
+
+#: Fewer conversions than this and no parametric delay distribution is fitted.
+MIN_CONVERSIONS = 5
+#: Warn about extrapolation when the model puts more than this share of eventual
+#: conversions after the longest follow-up.
+EXTRAPOLATION_SHARE = 0.1
+
+
+def estimate_transition(
+    durations: np.ndarray,
+    converted: np.ndarray,
+    *,
+    source: str,
+    target: str,
+    segment: str | None,
+    time_unit: TimeUnit,
+    model: str,
+    conf_level: float,
+    ci_method: CIMethod,
+    quantiles: Sequence[float],
+) -> TransitionEstimate:
+    """Naive rate, Kaplan-Meier curve and (unless ``model="kaplan-meier"``) cure model fits.
+
+    ``model`` is ``"auto"`` (exponential, Weibull and log-normal delays, the lowest AIC wins),
+    one distribution name, or ``"kaplan-meier"``.
+    """
+    n = int(durations.size)
+    n_conv = int(np.count_nonzero(converted))
+    notes: list[str] = []
+    km = kaplan_meier(durations, converted, conf_level=conf_level, ci_method=ci_method)
+    curve = KaplanMeierCurve.from_arrays(km, conf_level=conf_level, ci_method=ci_method)
+    plateau: float | None = None
+    plateau_ci: Interval | None = None
+    if n and n_conv:
+        plateau = float(km.rate[-1])
+        lo, hi = km.lower[-1], km.upper[-1]
+        plateau_ci = None if math.isnan(lo) or math.isnan(hi) else (float(lo), float(hi))
+    elif n:
+        plateau = 0.0
+    if n == 0:
+        notes.append(f"nobody entered {source!r}")
+    elif n_conv == 0:
+        if km.max_followup == 0.0:
+            notes.append(f"every entrant of {source!r} is censored at time zero: no follow-up")
+        notes.append(f"no conversions to {target!r} observed: the eventual rate is not estimable")
+
+    fits: dict[str, CureFit] = {}
+    candidates: list[DistributionName] = (
+        ["exponential", "weibull", "lognormal"]
+        if model == "auto"
+        else ([] if model == "kaplan-meier" else [model])  # type: ignore[list-item]
+    )
+    if candidates and 0 < n_conv < MIN_CONVERSIONS:
+        notes.append(
+            f"only {n_conv} conversion(s): too few to fit a delay distribution "
+            f"(at least {MIN_CONVERSIONS} needed); Kaplan-Meier estimates are reported"
+        )
+    if n_conv >= MIN_CONVERSIONS:
+        for name in candidates:
+            fits[name] = fit_cure_model(durations, converted, name, plateau=plateau)
+    good = {k: f for k, f in fits.items() if f.converged}
+    for k, f in fits.items():
+        if not f.converged:
+            notes.append(f"the {k} cure model did not converge: {f.message}")
+    chosen: CureFit | None = min(good.values(), key=lambda f: f.aic) if good else None
+    if chosen is None and fits:
+        notes.append("no cure model converged; Kaplan-Meier estimates are reported")
+
+    eventual: float | None
+    eventual_ci: Interval | None
+    used: ModelName
+    if chosen is not None:
+        used = chosen.distribution
+        if chosen.p_fixed:
+            # Nobody is still waiting: the eventual count is known exactly.
+            eventual, eventual_ci = 1.0, wilson_interval(n_conv, n, conf_level=conf_level)
+            notes.append("every entrant converted: the eventual rate is fixed at 1")
+        else:
+            eventual, eventual_ci = chosen.eventual_rate, chosen.eventual_rate_ci(conf_level)
+        q_times = [
+            TimeQuantile(level=q, time=t, time_ci=ci)
+            for q in quantiles
+            for t, ci in [chosen.delay_quantile(q, conf_level=conf_level)]
+        ]
+        reached = float(FAMILIES[used].cdf(np.array([km.max_followup]), *_loc_logs(chosen))[0])
+        if 1.0 - reached > EXTRAPOLATION_SHARE:
+            notes.append(
+                f"extrapolation: the {used} model expects {1.0 - reached:.0%} of eventual "
+                f"conversions after the longest follow-up ({km.max_followup:.3g} "
+                f"{time_unit.value}s)"
+            )
+    else:
+        used = "kaplan-meier"
+        eventual = plateau if n_conv else None
+        eventual_ci = plateau_ci if n_conv else None
+        q_times = [
+            TimeQuantile(level=q, time=t, time_ci=ci)
+            for q in quantiles
+            for t, ci in [km_time_quantile(curve, q)]
+        ]
+        if n_conv:
+            notes.append(
+                "the Kaplan-Meier plateau is the eventual rate only if follow-up is long "
+                "enough for everyone who will convert to have done so (Maller & Zhou 1996)"
+            )
+    median = next((tq for tq in q_times if math.isclose(tq.level, 0.5)), None)
+    if median is None:
+        (median,) = [
+            TimeQuantile(level=0.5, time=t, time_ci=ci)
+            for t, ci in [
+                chosen.delay_quantile(0.5, conf_level=conf_level)
+                if chosen is not None
+                else km_time_quantile(curve, 0.5)
+            ]
+        ]
+    return TransitionEstimate(
+        source=source,
+        target=target,
+        segment=segment,
+        time_unit=time_unit,
+        conf_level=conf_level,
+        n_entered=n,
+        n_converted=n_conv,
+        n_censored=n - n_conv,
+        naive_rate=n_conv / n if n else None,
+        naive_rate_ci=wilson_interval(n_conv, n, conf_level=conf_level),
+        eventual_rate=eventual,
+        eventual_rate_ci=eventual_ci,
+        median_time=median.time,
+        median_time_ci=median.time_ci,
+        time_quantiles=tuple(q_times),
+        model=used,
+        model_aic={k: (f.aic if f.converged else None) for k, f in fits.items()},
+        cure_fit=chosen,
+        km_plateau_rate=plateau,
+        km_plateau_rate_ci=plateau_ci,
+        max_followup=km.max_followup if n else None,
+        curve=curve,
+        notes=tuple(notes),
+    )
+
+
+def _loc_logs(fit: CureFit) -> tuple[float, float]:
+    coef = fit.coefficients
+    return coef[1], (0.0 if fit.family.fixed_scale else coef[2])
+
+
+def km_time_quantile(curve: KaplanMeierCurve, q: float) -> tuple[float | None, Interval | None]:
+    """Time by which a share ``q`` of the converters seen by the longest follow-up converted.
+
+    The interval inverts the pointwise band, holding the plateau fixed (so it ignores the
+    plateau's own uncertainty); an end is None when the band never reaches the level.
+    """
+    times, rate, lower, upper = curve.arrays
+    if rate.size == 0:
+        return None, None
+    level = q * rate[-1] * (1.0 - 1e-12)
+    hit = np.flatnonzero(rate >= level)
+    time = float(times[hit[0]])
+    first_upper = np.flatnonzero(upper >= level)  # NaN compares False
+    first_lower = np.flatnonzero(lower >= level)
+    if first_upper.size == 0 or first_lower.size == 0:
+        return time, None
+    return time, (float(times[first_upper[0]]), float(times[first_lower[0]]))

@@ -1,0 +1,189 @@
+"""The funnel conversion table: naive versus eventual rates, with intervals."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from funnelkit._frames import Backend, frame_from_columns
+from funnelkit._results import Result, html_table
+from funnelkit.conversion.results import Interval, ModelName, TransitionEstimate
+from funnelkit.units import TimeUnitField
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+__all__ = ["ConversionRow", "ConversionSummary", "format_conversion_table"]
+
+
+class ConversionRow(Result):
+    """One line of the conversion table (one transition, optionally one segment)."""
+
+    title = "Conversion"
+
+    source: str
+    target: str
+    segment: str | None
+    n_entered: int
+    n_converted: int
+    n_censored: int
+    naive_rate: float | None
+    naive_rate_ci: Interval | None
+    eventual_rate: float | None
+    eventual_rate_ci: Interval | None
+    median_time: float | None
+    median_time_ci: Interval | None
+    model: ModelName
+
+    @classmethod
+    def from_estimate(cls, est: TransitionEstimate) -> ConversionRow:
+        return cls(**{name: getattr(est, name) for name in cls.model_fields})
+
+    def record(self) -> dict[str, Any]:
+        """Flat record: intervals split into ``*_lower`` / ``*_upper`` columns."""
+        out: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if name == "schema_version":
+                continue
+            if name.endswith("_ci"):
+                base = name[:-3]
+                out[f"{base}_lower"] = None if value is None else value[0]
+                out[f"{base}_upper"] = None if value is None else value[1]
+            else:
+                out[name] = value
+        return out
+
+
+class ConversionSummary(Result):
+    """Conversion of every fitted transition: naive versus eventual rate, time to convert.
+
+    Examples
+    --------
+    >>> from funnelkit.datasets.conversion import simulate_transitions
+    >>> from funnelkit import ConversionFitter
+    >>> summary = ConversionFitter().fit(simulate_transitions(1000, seed=2).journeys).summary()
+    >>> [r.target for r in summary.rows]
+    ['member', 'buyer']
+    """
+
+    title = "Stage conversion"
+
+    rows: tuple[ConversionRow, ...]
+    conf_level: float
+    time_unit: TimeUnitField
+    by: str | None = None
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """One flat dict per row (``None`` where not estimable)."""
+        return [row.record() for row in self.rows]
+
+    def to_frame(self, backend: Backend = "pandas") -> Any:
+        """The table as a pandas, polars or pyarrow frame (missing values for None)."""
+        import numpy as np
+
+        records = self.to_records()
+        names = list(records[0]) if records else list(ConversionRow.model_fields)
+        columns = {}
+        for name in names:
+            values = [r.get(name) for r in records]
+            if any(isinstance(v, float) for v in values) and all(
+                v is None or isinstance(v, int | float) for v in values
+            ):
+                columns[name] = np.array([np.nan if v is None else v for v in values], float)
+            else:
+                columns[name] = np.array(values, dtype=object)
+        return frame_from_columns(columns, backend)
+
+    def as_text(self) -> str:
+        return format_conversion_table(self)
+
+    def as_html(self) -> str:
+        return html_table(
+            list[Mapping[str, Any]](self.to_records()),
+            caption=f"{self.title} ({self.conf_level:.0%} intervals; times in "
+            f"{self.time_unit.value}s)",
+        )
+
+    def plot(self, *, ax: Axes | None = None, **kwargs: Any) -> Axes:
+        """Funnel chart of naive and eventual rates with their intervals."""
+        from funnelkit.conversion.plotting import plot_funnel
+
+        return plot_funnel(self, ax=ax, **kwargs)
+
+
+def _pct(value: float | None, ci: Interval | None) -> str:
+    if value is None:
+        return "not estimable"
+    band = "n/a" if ci is None else f"{ci[0]:.1%}-{ci[1]:.1%}"
+    return f"{value:6.1%} ({band})"
+
+
+def _time(value: float | None, ci: Interval | None) -> str:
+    if value is None:
+        return "not estimable"
+    band = "n/a" if ci is None else f"{ci[0]:.3g}-{ci[1]:.3g}"
+    return f"{value:.3g} ({band})"
+
+
+def format_conversion_table(summary: ConversionSummary | Any) -> str:
+    """Plain-text conversion table: naive versus eventual rate with intervals, median time.
+
+    Takes a :class:`ConversionSummary` or a fitted :class:`ConversionFitter`. Uses ASCII only,
+    for terminals and logs (``funnelkit demo`` prints it).
+
+    Examples
+    --------
+    >>> from funnelkit.datasets.conversion import simulate_transitions
+    >>> from funnelkit import ConversionFitter
+    >>> fitter = ConversionFitter().fit(simulate_transitions(1000, seed=2).journeys)
+    >>> print(format_conversion_table(fitter).splitlines()[0])
+    Stage conversion (95% intervals; times in days since entering the source stage)
+    """
+    if not isinstance(summary, ConversionSummary):
+        summary = summary.summary()
+    unit = summary.time_unit.value
+    header = [
+        "transition",
+        "entered",
+        "converted",
+        "naive rate",
+        "eventual rate",
+        f"median {unit}s",
+        "model",
+    ]
+    lines = []
+    for row in summary.rows:
+        name = f"{row.source} -> {row.target}"
+        if row.segment is not None:
+            name += f" [{row.segment}]"
+        lines.append(
+            [
+                name,
+                f"{row.n_entered:,}",
+                f"{row.n_converted:,}",
+                _pct(row.naive_rate, row.naive_rate_ci),
+                _pct(row.eventual_rate, row.eventual_rate_ci),
+                _time(row.median_time, row.median_time_ci),
+                row.model,
+            ]
+        )
+    widths = [max(len(r[i]) for r in [header, *lines]) for i in range(len(header))]
+    right = {1, 2}
+
+    def fmt(cells: list[str]) -> str:
+        parts = [
+            c.rjust(w) if i in right else c.ljust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "  " + "  ".join(parts).rstrip()
+
+    title = (
+        f"{summary.title} ({summary.conf_level:.0%} intervals; times in {unit}s since entering "
+        "the source stage)"
+    )
+    note = (
+        "  naive = converted / entered (Wilson interval); eventual = censoring-aware share "
+        "who ever convert"
+    )
+    return "\n".join([title, fmt(header), *(fmt(r) for r in lines), note])
