@@ -54,9 +54,9 @@ class ShiftedBetaGeoFitter(MLEFitter):
     >>> {k: round(v, 3) for k, v in sbg.params_.items()}
     {'alpha': 0.704, 'beta': 1.182}
     >>> sbg.survival_function([0, 1, 2]).round(3)
-    array([1.   , 0.627, 0.477])
+    array([1.   , 0.627, 0.474])
     >>> round(float(sbg.discounted_expected_lifetime(discount_rate=0.1)), 3)
-    3.127
+    3.695
 
     References
     ----------

@@ -207,3 +207,15 @@ def test_heavy_tailed_spend_warns_and_refuses_to_predict() -> None:
     assert model.params_["q"] <= 1
     with pytest.raises(ConvergenceError, match="Things to try"):
         model.expected_spend(sim.to_frame())
+
+
+def test_zero_spend_repeaters_can_be_scored_but_not_fitted(fitted: GammaGammaFitter) -> None:
+    data = {"frequency": [2, 3], "monetary_value": [0.0, 10.0]}
+    spend = fitted.expected_spend(data)
+    p, q = fitted.params_["p"], fitted.params_["q"]
+    weight = 2 * p / (2 * p + q - 1)
+    assert spend[0] == pytest.approx((1 - weight) * fitted.population_mean_spend())
+    with pytest.raises(DataError, match=r"spend <= 0 \(e.g. customer ids 0\)"):
+        GammaGammaFitter().fit(data)
+    with pytest.raises(DataError, match="spend < 0"):
+        fitted.expected_spend({"frequency": [2], "monetary_value": [-1.0]})
