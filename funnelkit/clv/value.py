@@ -209,16 +209,15 @@ def discounted_expected_residual_transactions(
     Fader, P. S., Hardie, B. G. S. & Shang, J. (2010). Customer-base analysis in a
     discrete-time noncontractual setting. *Marketing Science*, 29(6), 1086-1108.
     """
-    from funnelkit.clv.beta_geo_beta_binom import BetaGeoBetaBinomFitter
-    from funnelkit.clv.pareto_nbd import ParetoNBDFitter
-
+    # dispatch on class names (subclasses included) so this module imports no fitter module
+    kinds = {klass.__name__ for klass in type(model).__mro__}
     rate = _check_rate(discount_rate, positive=True)
     rfm = _purchase_rfm(model, data)
     rows, inverse = _unique_rows(rfm)
     per_unit = _step(model, time_unit)  # model time units per discount time unit
     x, T = rows["frequency"], rows["T"]
     params = model.params_
-    if isinstance(model, ParetoNBDFitter):
+    if "ParetoNBDFitter" in kinds:
         r, alpha, s, beta = (params[k] for k in ("r", "alpha", "s", "beta"))
         delta = math.log1p(rate) / per_unit  # continuous rate per model time unit
         alive = _over_chunks(rows, _CHUNK, model.probability_alive)
@@ -230,7 +229,7 @@ def discounted_expected_residual_transactions(
             * shifted
             * _inverse_shifted_gamma_mean(s, delta * shifted)
         )
-    elif isinstance(model, BetaGeoBetaBinomFitter):
+    elif "BetaGeoBetaBinomFitter" in kinds:
         a, b, g, d = (params[k] for k in ("alpha", "beta", "gamma", "delta"))
         period_rate = (1.0 + rate) ** (1.0 / per_unit) - 1.0
         alive = _over_chunks(rows, _CHUNK, model.probability_alive)
