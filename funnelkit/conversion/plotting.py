@@ -175,5 +175,8 @@ def plot_time_to_convert(
     ax.set_xlabel(f"{estimate.time_unit.value}s from {estimate.source} to {estimate.target}")
     ax.set_ylabel("density among converters")
     ax.set_title(f"Time to convert: {estimate.source} → {estimate.target}")
-    ax.legend(loc="upper right")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper right")
+    else:
+        ax.text(0.5, 0.5, "no conversions observed", transform=ax.transAxes, ha="center")
     return ax
