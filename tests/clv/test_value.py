@@ -8,6 +8,7 @@ import pytest
 from scipy.integrate import quad
 
 from funnelkit.clv import BetaGeoFitter, GammaGammaFitter
+from funnelkit.clv._data import as_rfm
 from funnelkit.clv.value import (
     _inverse_shifted_gamma_mean,
     customer_lifetime_value,
@@ -16,6 +17,7 @@ from funnelkit.clv.value import (
 )
 from funnelkit.datasets import load_cdnow
 from funnelkit.exceptions import FunnelkitError, NotFittedError
+from funnelkit.units import TimeUnit
 
 
 @pytest.fixture(scope="module")
@@ -218,3 +220,77 @@ def test_bgbb_dert_equals_the_discounted_purchase_stream() -> None:
     increments = np.diff(cumulative, axis=0)
     stream = (increments / (1 + d) ** k[1:, None]).sum(axis=0)
     np.testing.assert_allclose(dert, stream, rtol=1e-8)
+
+
+class _LifetimesAdapter:
+    """lifetimes' Pareto/NBD or BG/BB behind funnelkit's prediction API, as an oracle."""
+
+    def __init__(self, ref: object, unit: str | None) -> None:
+        self.ref = ref
+        self.params_ = {k: float(v) for k, v in ref.params_.items()}  # type: ignore[attr-defined]
+        self.time_unit_ = None if unit is None else TimeUnit.parse(unit)
+
+    def _rfm(self, data: object) -> tuple:
+        rfm = as_rfm(data, None, self.time_unit_)
+        return rfm.frequency, rfm.recency, rfm.T
+
+
+class ParetoNBDFitter(_LifetimesAdapter):
+    def probability_alive(self, data: object) -> np.ndarray:
+        return np.asarray(self.ref.conditional_probability_alive(*self._rfm(data)))
+
+    def expected_purchases(self, t: float, data: object) -> np.ndarray:
+        return np.asarray(
+            self.ref.conditional_expected_number_of_purchases_up_to_time(t, *self._rfm(data))
+        )
+
+
+class BetaGeoBetaBinomFitter(_LifetimesAdapter):
+    def probability_alive(self, data: object) -> np.ndarray:
+        return np.asarray(self.ref.conditional_probability_alive(0, *self._rfm(data)))
+
+    def expected_purchases(self, t: float, data: object) -> np.ndarray:
+        return np.asarray(
+            self.ref.conditional_expected_number_of_purchases_up_to_time(t, *self._rfm(data))
+        )
+
+
+@pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")
+def test_pareto_nbd_dert_formula_with_lifetimes_as_oracle(cdnow: pd.DataFrame) -> None:
+    lifetimes = pytest.importorskip("lifetimes")
+    ref = lifetimes.ParetoNBDFitter().fit(cdnow["frequency"], cdnow["recency"], cdnow["T"])
+    model = ParetoNBDFitter(ref, "W")
+    sample = cdnow.iloc[[0, 1, 2, 10, 100, 1500]]
+    dert = discounted_expected_residual_transactions(
+        model, sample, discount_rate=0.15, time_unit="year"
+    )
+    # integral of e^{-delta t} dE[N(t)] on a geometric grid out to 400 years (midpoints)
+    delta = np.log1p(0.15) / (365.25 / 7)
+    t = np.concatenate([[0.0], np.geomspace(0.01, 400 * 52.2, 1500)])
+    cumulative = np.stack([model.expected_purchases(x, sample) for x in t])
+    mid = (t[1:] + t[:-1]) / 2
+    stream = (np.exp(-delta * mid)[:, None] * np.diff(cumulative, axis=0)).sum(axis=0)
+    np.testing.assert_allclose(dert, stream, rtol=2e-4)
+
+
+def test_bgbb_dert_formula_with_lifetimes_as_oracle() -> None:
+    lifetimes = pytest.importorskip("lifetimes")
+    donations = pytest.importorskip("lifetimes.datasets").load_donations()
+    ref = lifetimes.BetaGeoBetaBinomFitter().fit(
+        donations["frequency"], donations["recency"], donations["periods"], donations["weights"]
+    )
+    model = BetaGeoBetaBinomFitter(ref, None)
+    data = {
+        "frequency": donations["frequency"].to_numpy()[:8].astype(float),
+        "recency": donations["recency"].to_numpy()[:8].astype(float),
+        "T": donations["periods"].to_numpy()[:8].astype(float),
+    }
+    d = 0.1
+    dert = discounted_expected_residual_transactions(model, data, discount_rate=d, time_unit=None)
+    k = np.arange(0, 600)
+    cumulative = np.stack([model.expected_purchases(int(x), data) for x in k])
+    stream = (np.diff(cumulative, axis=0) / (1 + d) ** k[1:, None]).sum(axis=0)
+    np.testing.assert_allclose(dert, stream, rtol=1e-10)
+    # the discount rate may be given per time unit only for models that have one
+    with pytest.raises(FunnelkitError, match="time_unit must be None"):
+        discounted_expected_residual_transactions(model, data, discount_rate=d, time_unit="year")
