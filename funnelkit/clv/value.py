@@ -175,8 +175,8 @@ def discounted_expected_residual_transactions(
           DERT = P(alive) * (r + x) / (alpha + T) * (beta + T) * E[1 / (z + Y)],
           z = delta (beta + T),  Y ~ Gamma(s, 1),
 
-      where ``z^(s-1) E[1/(z+Y)] ... = z^(s-1) U(s, s; z)`` is the confluent hypergeometric
-      function of the second kind of the paper, evaluated here without overflow.
+      where ``E[1/(z+Y)] = z^(s-1) U(s, s; z)`` holds the paper's confluent hypergeometric
+      function of the second kind ``U``, evaluated here without overflow or cancellation.
     * BG/BB (Fader, Hardie & Shang 2010, eq. 14), discounting once per transaction
       opportunity::
 
