@@ -39,6 +39,8 @@ _LAZY: dict[str, str] = {
     "ShiftedBetaGeoFitter": "funnelkit.clv",
     "FitResult": "funnelkit.clv",
     "customer_lifetime_value": "funnelkit.clv",
+    "score_customers": "funnelkit.clv",
+    "discounted_expected_residual_transactions": "funnelkit.clv",
     # stage conversion (funnelkit.conversion) and stage dynamics (funnelkit.dynamics)
     "ConversionFitter": "funnelkit.conversion",
     "TransitionEstimate": "funnelkit.conversion",

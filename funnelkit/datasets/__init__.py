@@ -7,11 +7,25 @@ from funnelkit.datasets.community import (
     SimulatedCommunity,
     simulate_community,
 )
+from funnelkit.datasets.spend import (
+    GammaGammaParams,
+    ShiftedBetaGeoParams,
+    SimulatedLifetimes,
+    SimulatedSpend,
+    simulate_contract_lifetimes,
+    simulate_spend,
+)
 
 __all__ = [
     "ChannelParams",
     "CommunityParams",
+    "GammaGammaParams",
+    "ShiftedBetaGeoParams",
     "SimulatedCommunity",
+    "SimulatedLifetimes",
+    "SimulatedSpend",
     "load_cdnow",
     "simulate_community",
+    "simulate_contract_lifetimes",
+    "simulate_spend",
 ]
