@@ -69,15 +69,21 @@ def expm_stack(a: np.ndarray) -> np.ndarray:
     the hundreds of tiny generators of a forecast with parameter draws.
     """
     n = a.shape[-1]
-    norm = float(np.abs(a).sum(axis=-2).max()) if a.size else 0.0
-    squarings = max(0, int(np.ceil(np.log2(norm / 0.5)))) if norm > 0.5 else 0
-    x = a / 2.0**squarings
+    if a.size == 0:
+        return a.copy()
+    # Each matrix gets its own number of squarings: one huge matrix in the stack must not
+    # make the others pay the rounding error of needless squarings.
+    norm = np.abs(a).sum(axis=-2).max(axis=-1)
+    with np.errstate(divide="ignore"):
+        squarings = np.where(norm > 0.5, np.ceil(np.log2(norm / 0.5)), 0).astype(np.int64)
+    x = a / np.exp2(squarings)[..., None, None]
     eye = np.eye(n)
     out = eye + x / 16.0
     for k in range(15, 0, -1):
         out = eye + (x @ out) / k
-    for _ in range(squarings):
-        out = out @ out
+    for step in range(int(squarings.max())):
+        more = (squarings > step)[..., None, None]
+        out = np.where(more, out @ out, out)
     return out
 
 

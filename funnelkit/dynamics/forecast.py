@@ -29,11 +29,13 @@ if TYPE_CHECKING:
 __all__ = ["CustomerState", "customer_state", "forecast_stages"]
 
 #: Statuses whose advance rate is known (the drop-out rate may still be unknown).
-_ADVANCE_KNOWN = ("estimated", "no_dropout", "no_advances")
+#: Above this log-scale standard error an intensity is drawn on the natural scale instead.
+WEAK_LOG_SE = 1.0
 _INTERVAL_METHOD = (
     "normal approximation with variance = Poisson-binomial variance of the per-customer "
     "outcomes (plus Poisson variance of the inflow) at the estimates + variance of the expected "
-    "count across {n} draws of the intensities from their asymptotic log-normal distribution"
+    "count across {n} draws of the intensities from their asymptotic normal distribution (log "
+    "scale; natural scale truncated at 0 for weakly identified stages)"
 )
 
 
@@ -139,8 +141,10 @@ def forecast_stages(
     Poisson-binomial variance of the per-customer outcomes at the estimated intensities
     (customers are independent given the intensities; arrivals are Poisson, so their counts are
     Poisson) and (ii) the variance of the expected count across ``n_draws`` draws of the
-    intensities from their asymptotic normal distribution on the log scale (law of total
-    variance). The lower bound of a reached count never falls below today's count.
+    intensities from their asymptotic normal distribution (law of total variance): on the log
+    scale, or on the natural scale truncated at 0 for a stage whose log-scale standard error
+    exceeds 1 (an intensity barely distinguishable from 0). The lower bound of a reached count
+    never falls below today's count.
     """
     from funnelkit.dynamics.markov import _check_conf_level
 
@@ -256,8 +260,12 @@ def _draw_intensities(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Intensities (S, G, K-1): the estimates, then draws from the asymptotic distribution.
 
-    Not-estimable values are replaced by 0 (and flagged in ``unknown``, shape (2, G, K-1)) so
-    that the chain stays computable; outputs that depend on them are masked later.
+    Draws are normal on the log scale, except for a stage whose log-scale standard error
+    exceeds :data:`WEAK_LOG_SE` (an intensity barely distinguishable from 0, where the
+    log-scale approximation puts mass on absurdly large values): there the draws are normal on
+    the natural scale (delta-method covariance), truncated at 0. Not-estimable values are
+    replaced by 0 (and flagged in ``unknown``, shape (2, G, K-1)) so that the chain stays
+    computable; outputs that depend on them are masked later.
     """
     lam, mu = fitter._advance, fitter._dropout
     unknown = np.stack([~np.isfinite(lam), ~np.isfinite(mu)])
@@ -265,21 +273,31 @@ def _draw_intensities(
     if n_draws == 0:
         return lam0[None], mu0[None], unknown
     rng = np.random.default_rng(seed)
-    cov = np.nan_to_num(fitter._log_cov)  # zero variance where a parameter has none
-    # Cholesky of each 2x2 block by hand (blocks may be singular, e.g. boundary stages).
-    c00 = np.sqrt(cov[..., 0, 0])
-    c10 = np.divide(cov[..., 1, 0], c00, out=np.zeros_like(c00), where=c00 > 0)
-    c11 = np.sqrt(np.maximum(cov[..., 1, 1] - c10**2, 0.0))
+    log_cov = np.nan_to_num(fitter._log_cov)  # zero variance where a parameter has none
+    weak = np.sqrt(np.maximum(log_cov[..., 0, 0], log_cov[..., 1, 1])) > WEAK_LOG_SE
+    jac = np.stack([lam0, mu0], axis=-1)
+    natural_cov = log_cov * jac[..., :, None] * jac[..., None, :]
     e = rng.standard_normal((n_draws, *lam.shape, 2))
-    da = c00 * e[..., 0]
-    db = c10 * e[..., 0] + c11 * e[..., 1]
-    lam_d = lam0 * np.exp(da)
-    mu_d = mu0 * np.exp(db)
+    da, db = _correlated(log_cov, e)
+    na, nb = _correlated(natural_cov, e)
+    lam_d = np.where(weak, np.maximum(lam0 + na, 0.0), lam0 * np.exp(da))
+    mu_d = np.where(weak, np.maximum(mu0 + nb, 0.0), mu0 * np.exp(db))
     return (
         np.concatenate([lam0[None], lam_d]),
         np.concatenate([mu0[None], mu_d]),
         unknown,
     )
+
+
+def _correlated(cov: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Scale standard normals ``e[..., 0:2]`` by the Cholesky factor of 2x2 blocks ``cov``.
+
+    Written out by hand because blocks may be singular (boundary stages have no μ variance).
+    """
+    c00 = np.sqrt(cov[..., 0, 0])
+    c10 = np.divide(cov[..., 1, 0], c00, out=np.zeros_like(c00), where=c00 > 0)
+    c11 = np.sqrt(np.maximum(cov[..., 1, 1] - c10**2, 0.0))
+    return c00 * e[..., 0], c10 * e[..., 0] + c11 * e[..., 1]
 
 
 def _pi_sums(

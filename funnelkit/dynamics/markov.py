@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy import stats
 
+from funnelkit.dynamics.forecast import WEAK_LOG_SE
 from funnelkit.dynamics.likelihood import StageFit, fit_stage
 from funnelkit.dynamics.results import (
     Estimate,
@@ -408,7 +409,16 @@ def _notes(transitions: tuple[TransitionFit, ...]) -> tuple[str, ...]:
     }
     out = []
     for t in transitions:
+        where = repr(t.source) + (f" (segment {t.segment!r})" if t.segment else "")
         if t.status in text:
-            where = repr(t.source) + (f" (segment {t.segment!r})" if t.segment else "")
             out.append(text[t.status].format(s=where))
+        for label, est in (("advance rate", t.advance_rate), ("drop-out rate", t.dropout_rate)):
+            if est.estimate and est.standard_error is not None:
+                log_se = est.standard_error / est.estimate
+                if log_se > WEAK_LOG_SE:
+                    out.append(
+                        f"stage {where}: the {label} is weakly identified (log-scale standard "
+                        f"error {log_se:.3g}), so its interval says little; forecasts draw it "
+                        "on the natural scale, truncated at 0"
+                    )
     return tuple(out)

@@ -90,3 +90,11 @@ def test_batched_exponential_matches_scipy(scale: float) -> None:
         np.testing.assert_allclose(ours[i], expm(q[i]), atol=1e-12)
     np.testing.assert_allclose(ours.sum(axis=-1), 1.0, atol=1e-12)
     assert np.all(ours >= -1e-15)
+
+
+def test_one_huge_generator_does_not_spoil_the_others() -> None:
+    q = generator(np.array([[0.1, 0.2], [1e5, 0.2]]), np.array([[0.05, 0.1], [3e4, 0.1]]))
+    ours = expm_stack(q * 3.0)
+    np.testing.assert_allclose(ours[0], expm(q[0] * 3.0), atol=1e-13)
+    assert np.all(np.isfinite(ours[1]))
+    np.testing.assert_allclose(ours[1], expm(q[1] * 3.0), atol=1e-8)

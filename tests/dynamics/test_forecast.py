@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from scipy import stats
 from scipy.linalg import expm
 
+from funnelkit import EventLog, Funnel, StatisticalWarning
+from funnelkit.datasets import simulate_community
 from funnelkit.dynamics import StageForecast, StageMarkovFitter, simulate_stage_chain
 from funnelkit.dynamics.chain import generator, quantity_matrix
+from funnelkit.dynamics.forecast import _draw_intensities
+
+from ._helpers import make_journeys
 
 LAM = (0.12, 0.05, 0.03)
 MU = (0.08, 0.05, 0.02)
@@ -158,3 +165,57 @@ def test_prediction_intervals_have_close_to_nominal_coverage() -> None:
             covered += int(lower <= actual <= upper)
             total += 1
     assert 0.85 <= covered / total <= 1.0, covered / total
+
+
+@pytest.fixture(scope="module")
+def community():
+    """A datetime event log from the community simulator, cut at 1 June 2024."""
+    sim = simulate_community(6000, seed=3)
+    log = EventLog.from_frame(sim.events, value_col="value", attribute_cols=["channel"])
+    funnel = Funnel.community()
+    journeys = funnel.journeys(log, observation_end="2024-06-01")
+    later = funnel.journeys(log, observation_end="2024-07-31").counts()
+    # Prospects keep arriving uniformly over the first 240 days.
+    per_day = 6000 / sim.params.acquisition_days
+    shares = {name: c.share for name, c in sim.params.channels.items()}
+    return journeys, later, per_day, shares
+
+
+@pytest.mark.parametrize("by", [None, "channel"])
+def test_backtest_on_a_dated_event_log(community, by) -> None:
+    journeys, later, per_day, shares = community
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StatisticalWarning)  # a weakly identified stage
+        fitter = StageMarkovFitter().fit(journeys, by=by)
+    inflow = per_day if by is None else {k: per_day * v for k, v in shares.items()}
+    fc = fitter.forecast(journeys, horizon=60, inflow=inflow)
+    now = journeys.counts()
+    for stage in ("prospect", "visitor", "member", "repeat_buyer"):
+        actual = later[stage]
+        assert fc.reached_lower[stage] <= actual <= fc.reached_upper[stage], (stage, fc, actual)
+        assert abs(fc.reached[stage] - actual) < 0.2 * abs(actual - now[stage])
+        # Intervals stay informative, even with a weakly identified drop-out rate.
+        assert fc.reached_upper[stage] - fc.reached_lower[stage] < 0.3 * actual
+
+
+def test_weakly_identified_intensities_are_drawn_on_the_natural_scale() -> None:
+    # Nobody drops out; with this seed the estimate is a tiny positive drop-out rate whose
+    # log-scale interval spans fifteen orders of magnitude.
+    rng = np.random.default_rng(23)
+    n = 300
+    start = rng.uniform(0, 100, n)
+    delay = rng.exponential(30.0, n)
+    advance = np.where(start + delay <= 150, start + delay, np.nan)
+    journeys = make_journeys(np.column_stack([start, advance]), 150.0)
+    with pytest.warns(StatisticalWarning, match="drop-out rate is weakly identified"):
+        fitter = StageMarkovFitter().fit(journeys)
+    t = fitter.result_.transition("s0")
+    assert t.status == "estimated"
+    assert t.dropout_rate.upper > 1e3  # the log-scale Wald interval says little
+    _, mu, _ = _draw_intensities(fitter, 2000, 0)
+    assert np.all(np.isfinite(mu)) and np.all(mu >= 0)
+    assert np.quantile(mu, 0.99) < 0.1 * t.advance_rate.estimate
+    assert np.mean(mu == 0) > 0.2  # truncation at the boundary
+    fc = fitter.forecast(journeys, horizon=30.0)
+    waiting = int(journeys.counts()["s0"] - journeys.counts()["s1"])
+    assert 0 <= fc.occupancy_lower["s0"] <= fc.occupancy_upper["s0"] <= waiting
