@@ -244,7 +244,8 @@ class _Objective:
                     x, self.data, self.family, fix_p=self.fix_p, work=self._work
                 )
             bad = not (np.isfinite(ll) and np.all(np.isfinite(g)) and np.all(np.isfinite(h)))
-            self._parts = (math.inf, np.zeros_like(g), np.zeros_like(h)) if bad else (ll, g, h)
+            # a point where the likelihood breaks down is infinitely bad, never a maximum
+            self._parts = (-math.inf, np.zeros_like(g), np.zeros_like(h)) if bad else (ll, g, h)
             self._x = np.array(x, copy=True)
         return self._parts
 
@@ -342,9 +343,19 @@ def fit_cure_model(
     ll, _, hess = objective._at(x)
     covariance = _covariance(-hess)
     converged = bool(res.success) and math.isfinite(ll) and covariance is not None
-    message = str(res.message)
-    if covariance is None and math.isfinite(ll):
-        message += " The observed information is not positive definite."
+    if not res.success:
+        message = str(res.message)
+    elif not math.isfinite(ll):
+        message = (
+            "the log-likelihood is not finite at the optimum (the delay distribution degenerates)"
+        )
+    elif covariance is None:
+        message = (
+            "the observed information is not positive definite at the optimum (a parameter "
+            "is not identified by these data, e.g. all delays are equal)"
+        )
+    else:
+        message = str(res.message)
     coefficients = x if not fix_p else np.concatenate(([math.inf], x))
     if covariance is not None and fix_p:
         k = covariance.shape[0]

@@ -332,3 +332,16 @@ def test_community_journeys_by_channel_and_cohort() -> None:
     monthly = ConversionFitter(model="exponential").fit(journeys, by="cohort:month")
     assert monthly.segments_[("prospect", "visitor")][0] == "2024-01"
     assert "[2024-01]" in monthly.summary().as_text()
+
+
+def test_identical_delays_leave_only_identifiable_models() -> None:
+    # every conversion takes exactly 2 days: Weibull and log-normal shapes run off to infinity
+    start = np.arange(20.0)
+    stop = np.where(np.arange(20) % 2 == 0, start + 2.0, np.nan)
+    est = ConversionFitter().fit(_journeys(np.c_[start, stop].tolist(), 30.0)).estimate("s0", "s1")
+    assert est.model == "exponential"
+    assert est.model_aic["weibull"] is None and est.model_aic["lognormal"] is None
+    assert sum("did not converge" in n for n in est.notes) == 2
+    lo, hi = est.eventual_rate_ci
+    assert lo < 0.5 < hi
+    _no_nan_numbers(est)
