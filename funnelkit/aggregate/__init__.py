@@ -1,0 +1,19 @@
+"""Aggregation where the data lives: DuckDB, Parquet (read by DuckDB), Polars and Spark.
+
+Everything the estimators need is a per-customer summary (RFM, first entry into each stage,
+customer attributes). For event logs too large for memory, :mod:`funnelkit.aggregate` computes
+that summary inside the engine that holds the events, as group-by aggregations, and brings
+back only one row per customer. The results equal the in-memory path
+(:class:`funnelkit.EventLog`) exactly: same customers, same periods, same values.
+
+Most users reach it through :meth:`funnelkit.RFM.from_events` and
+:meth:`funnelkit.Funnel.journeys`, which accept lazy sources directly.
+"""
+
+from __future__ import annotations
+
+from funnelkit.aggregate.journeys_lazy import journeys_from_events
+from funnelkit.aggregate.rfm_lazy import rfm_from_events
+from funnelkit.aggregate.sources import is_lazy_source, read_parquet
+
+__all__ = ["is_lazy_source", "journeys_from_events", "read_parquet", "rfm_from_events"]

@@ -1,0 +1,187 @@
+"""RFM summaries computed where the events live (DuckDB, Parquet, Polars, Spark).
+
+Same definitions as :meth:`funnelkit.EventLog.rfm` (lifetimes'
+``summary_data_from_transaction_data`` and ``calibration_and_holdout_data``); only the
+per-customer summary leaves the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import narwhals as nw
+import numpy as np
+
+from funnelkit.aggregate._common import (
+    Clock,
+    arrow_columns,
+    base_projection,
+    collect_arrow,
+)
+from funnelkit.aggregate._plans import RFMPlan
+from funnelkit.aggregate._sql import dialect_for
+from funnelkit.aggregate.checks import count_true, example_ids, format_ids, run_checks
+from funnelkit.aggregate.rfm_polars import rfm_polars
+from funnelkit.aggregate.rfm_sql import rfm_sql
+from funnelkit.aggregate.sources import is_lazy_source, open_source, resolve_columns
+from funnelkit.exceptions import DataError, FunnelkitError
+from funnelkit.rfm import RFM
+from funnelkit.units import TimeUnit, TimeUnitLike
+
+__all__ = ["rfm_from_events"]
+
+
+def rfm_from_events(
+    source: Any,
+    *,
+    customer_col: str = "customer_id",
+    time_col: str = "timestamp",
+    value_col: str | None = None,
+    event_col: str | None = None,
+    purchase_events: Sequence[str] | None = None,
+    time_unit: TimeUnitLike = "D",
+    observation_end: Any = None,
+    calibration_end: Any = None,
+    allow_negative_values: bool = False,
+) -> RFM:
+    """Build :class:`~funnelkit.RFM` from events, aggregating inside the source's engine.
+
+    See :meth:`funnelkit.RFM.from_events` for the parameters. In-memory frames (pandas, polars
+    DataFrame, pyarrow) go through :class:`~funnelkit.EventLog` instead.
+    """
+    if not is_lazy_source(source):
+        from funnelkit.events import EventLog
+
+        log = EventLog.from_frame(
+            source,
+            customer_col=customer_col,
+            time_col=time_col,
+            event_col=event_col,
+            value_col=value_col,
+            time_unit=time_unit,
+            allow_negative_values=allow_negative_values,
+        )
+        return log.rfm(
+            time_unit=time_unit,
+            observation_end=observation_end,
+            calibration_end=calibration_end,
+            purchase_events=purchase_events,
+        )
+
+    src = open_source(source)
+    cols = resolve_columns(
+        src,
+        customer_col=customer_col,
+        time_col=time_col,
+        event_col=event_col,
+        value_col=value_col,
+    )
+    unit = TimeUnit.parse(time_unit)
+    clock = Clock(cols, unit)
+    names = tuple(purchase_events) if purchase_events is not None else ("purchase",)
+    if cols.event is None and "purchase" not in names:
+        raise DataError(
+            f"No purchase events: none of {list(names)} occurs in the log, whose event types "
+            "are ['purchase'] (no event_col was given, so every row is a purchase). Pass "
+            "event_col=... naming the event type column."
+        )
+    # Resolve user-given ends before touching the data, as the in-memory path does.
+    end_given = None if observation_end is None else clock.raw(observation_end)
+    cal_raw = None if calibration_end is None else clock.raw(calibration_end)
+
+    base = base_projection(src, cols, unit)
+    base_nw = nw.from_native(base)
+    purchase = nw.lit(True) if cols.event is None else nw.col("fk_e").is_in(list(names))
+    if cal_raw is not None:
+        counted = purchase & (nw.col("fk_k") <= clock.ticks_from_raw(cal_raw))
+    elif end_given is not None:
+        counted = purchase & (nw.col("fk_p") <= clock.period(end_given))
+    else:
+        counted = purchase
+    extra: dict[str, nw.Expr] = {}
+    if cols.event is not None:
+        extra["n_purchases"] = count_true(purchase)
+    if cols.value is not None:
+        missing = nw.col("fk_v").is_null() | nw.col("fk_v").is_nan()
+        extra["no_value"] = count_true(counted & missing)
+    counts = run_checks(base_nw, cols, allow_negative_values=allow_negative_values, extra=extra)
+
+    if counts.get("n_purchases", counts["n_rows"]) == 0:
+        types = sorted(str(t) for t in base_nw.select("fk_e").unique().head(50).collect()["fk_e"])
+        raise DataError(
+            f"No purchase events: none of {list(names)} occurs in the log, whose event types "
+            f"are {types}. Pass purchase_events=[...] naming the purchase event."
+        )
+    end_raw = clock.raw_from_ticks(counts["k_max"]) if end_given is None else end_given
+    end_period = clock.period(end_raw)
+    if cal_raw is not None and cal_raw >= end_raw:
+        raise FunnelkitError("calibration_end must be before observation_end.")
+    if counts.get("no_value"):
+        ids = example_ids(base_nw, counted & missing)
+        raise DataError(
+            f"{counts['no_value']} purchase(s) have no value (e.g. customer ids "
+            f"{format_ids(ids, counts['no_value'])}); fill or drop them before building RFM."
+        )
+
+    plan = RFMPlan(
+        purchase_events=None if cols.event is None else names,
+        has_value=cols.value is not None,
+        end_period=end_period if (end_given is not None and cal_raw is None) else None,
+        cal_tick=None if cal_raw is None else clock.ticks_from_raw(cal_raw),
+        end_tick=None if (cal_raw is None or end_given is None) else clock.ticks_from_raw(end_raw),
+    )
+    if src.engine == "polars":
+        query = rfm_polars(base, plan)
+    else:
+        d = dialect_for(src.engine)
+        query = d.run(base, rfm_sql(d, plan))
+    table = arrow_columns(collect_arrow(src.engine, query))
+    return _assemble(table, plan, clock, end_raw, end_period, cal_raw)
+
+
+def _assemble(
+    table: dict[str, np.ndarray],
+    plan: RFMPlan,
+    clock: Clock,
+    end_raw: Any,
+    end_period: int,
+    cal_raw: Any,
+) -> RFM:
+    nper = np.ma.getdata(table["nper"]).astype(np.int64)
+    keep = nper > 0
+    if not keep.any():
+        raise DataError("No purchases fall inside the observation window; check the end dates.")
+    ids = table["fk_c"][keep]
+    order = np.argsort(ids, kind="stable")
+    # Kept customers have purchases, so their period columns hold no nulls.
+    col = {name: np.ma.getdata(values)[keep][order] for name, values in table.items()}
+    ids = ids[order]
+    first = col["first"].astype(np.int64)
+    summary_end = end_period if cal_raw is None else clock.period(cal_raw)
+    frequency = (col["nper"].astype(np.int64) - 1).astype(float)
+    monetary = None
+    if plan.has_value:
+        repeat_spend = col["spend"].astype(float) - col["spend_first"].astype(float)
+        monetary = np.where(frequency > 0, repeat_spend / np.maximum(frequency, 1), 0.0)
+    holdout: dict[str, Any] = {}
+    if plan.has_holdout:
+        holdout["holdout_frequency"] = col["hold_freq"].astype(float)
+        if plan.has_value:
+            n = col["hold_n"].astype(np.int64)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mean = col["hold_sum"].astype(float) / np.maximum(n, 1)
+            holdout["holdout_monetary_value"] = np.where(n > 0, mean, 0.0)
+        holdout["holdout_duration"] = np.full(ids.size, float(end_period - summary_end))
+    return RFM(
+        customer_ids=ids,
+        frequency=frequency,
+        recency=(col["last"].astype(np.int64) - first).astype(float),
+        T=(summary_end - first).astype(float),
+        monetary_value=monetary,
+        time_unit=clock.unit,
+        n_without_purchase=int(nper.size - keep.sum()),
+        observation_end=clock.stamp(end_raw),
+        calibration_end=None if cal_raw is None else clock.stamp(cal_raw),
+        **holdout,
+    )

@@ -1,0 +1,78 @@
+"""The per-customer RFM aggregation in Polars: the plan of :mod:`.rfm_sql`, as expressions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from funnelkit._optional import import_optional
+from funnelkit.aggregate._plans import RFMPlan
+
+__all__ = ["rfm_polars"]
+
+
+def rfm_polars(base: Any, plan: RFMPlan) -> Any:
+    """A LazyFrame with the output columns documented in :mod:`.rfm_sql`."""
+    pl = import_optional("polars", purpose="Aggregating a Polars LazyFrame")
+    purchase = (
+        pl.lit(True)
+        if plan.purchase_events is None
+        else pl.col("fk_e").is_in(list(plan.purchase_events))
+    )
+    if plan.has_holdout:
+        return _with_holdout(pl, base, plan, purchase)
+    counted = purchase
+    if plan.end_period is not None:
+        counted = purchase & (pl.col("fk_p") <= plan.end_period)
+    cols = [pl.col("fk_c"), pl.when(counted).then(pl.col("fk_p")).alias("p")]
+    if plan.has_value:
+        cols.append(pl.when(counted).then(pl.col("fk_v")).alias("v"))
+    level1 = (
+        base.select(cols).group_by("fk_c", "p").agg([pl.col("v").sum()] if plan.has_value else [])
+    )
+    p = pl.col("p")
+    aggs = [p.min().alias("first"), p.max().alias("last"), p.count().alias("nper")]
+    if plan.has_value:
+        aggs += [
+            pl.col("v").sum().alias("spend"),
+            # arg_min skips the null period of rows that do not count
+            pl.col("v").get(p.arg_min()).alias("spend_first"),
+        ]
+    return level1.group_by("fk_c").agg(aggs)
+
+
+def _with_holdout(pl: Any, base: Any, plan: RFMPlan, purchase: Any) -> Any:
+    k = pl.col("fk_k")
+    cal = purchase & (k <= plan.cal_tick)
+    hold = purchase & (k > plan.cal_tick)
+    if plan.end_tick is not None:
+        hold = hold & (k <= plan.end_tick)
+    cols = [
+        pl.col("fk_c"),
+        pl.when(cal | hold).then(pl.col("fk_p")).alias("p"),
+        cal.alias("is_cal"),
+        hold.alias("is_hold"),
+    ]
+    aggs1 = [pl.col("is_cal").sum().alias("n_inc"), pl.col("is_hold").sum().alias("n_hold")]
+    if plan.has_value:
+        cols += [
+            pl.when(cal).then(pl.col("fk_v")).alias("vi"),
+            # A missing holdout value makes the holdout mean NaN, as in memory.
+            pl.when(hold).then(pl.col("fk_v").fill_null(float("nan"))).alias("vh"),
+        ]
+        aggs1 += [pl.col("vi").sum().alias("v_inc"), pl.col("vh").sum().alias("v_hold")]
+    level1 = base.select(cols).group_by("fk_c", "p").agg(aggs1)
+    p_inc = pl.when(pl.col("n_inc") > 0).then(pl.col("p"))
+    aggs2 = [
+        p_inc.min().alias("first"),
+        p_inc.max().alias("last"),
+        (pl.col("n_inc") > 0).sum().cast(pl.Int64).alias("nper"),
+        (pl.col("n_hold") > 0).sum().cast(pl.Int64).alias("hold_freq"),
+        pl.col("n_hold").sum().cast(pl.Int64).alias("hold_n"),
+    ]
+    if plan.has_value:
+        aggs2 += [
+            pl.col("v_inc").sum().alias("spend"),
+            pl.col("v_inc").get(p_inc.arg_min()).alias("spend_first"),
+            pl.col("v_hold").sum().alias("hold_sum"),
+        ]
+    return level1.group_by("fk_c").agg(aggs2)
