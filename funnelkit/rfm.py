@@ -10,7 +10,7 @@ Definitions follow the BTYD literature and lifetimes' ``summary_data_from_transa
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -219,6 +219,56 @@ class RFM:
             else df[monetary_value_col].to_numpy(),
             customer_ids=ids,
             time_unit=time_unit,
+        )
+
+    @classmethod
+    def from_events(
+        cls,
+        source: Any,
+        *,
+        customer_col: str = "customer_id",
+        time_col: str = "timestamp",
+        value_col: str | None = None,
+        event_col: str | None = None,
+        purchase_events: Sequence[str] | None = None,
+        time_unit: TimeUnitLike = "D",
+        observation_end: Any = None,
+        calibration_end: Any = None,
+        allow_negative_values: bool = False,
+    ) -> RFM:
+        """RFM straight from events, aggregated where they live when the source is lazy.
+
+        ``source`` may be a DuckDB relation, a Parquet path, directory or glob (read by
+        DuckDB), a Polars LazyFrame or a PySpark DataFrame: the per-customer summary is
+        computed inside that engine and only it comes back. In-memory frames go through
+        :class:`funnelkit.EventLog`. Results equal ``EventLog.from_frame(...).rfm(...)``.
+        Without ``event_col`` every row is a purchase; numeric time columns are read in
+        ``time_unit``. See :mod:`funnelkit.aggregate` and ``docs/scaling.md``.
+
+        Examples
+        --------
+        >>> import duckdb
+        >>> events = duckdb.sql(
+        ...     "SELECT * FROM (VALUES ('a', DATE '2024-01-01', 10.0), "
+        ...     "('a', DATE '2024-01-08', 20.0), ('b', DATE '2024-01-03', 5.0)) "
+        ...     "AS t(customer_id, timestamp, value)")
+        >>> rfm = RFM.from_events(events, value_col="value", time_unit="D")
+        >>> rfm.frequency.tolist(), rfm.recency.tolist(), rfm.T.tolist()
+        ([1.0, 0.0], [7.0, 0.0], [7.0, 5.0])
+        """
+        from funnelkit.aggregate import rfm_from_events
+
+        return rfm_from_events(
+            source,
+            customer_col=customer_col,
+            time_col=time_col,
+            value_col=value_col,
+            event_col=event_col,
+            purchase_events=purchase_events,
+            time_unit=time_unit,
+            observation_end=observation_end,
+            calibration_end=calibration_end,
+            allow_negative_values=allow_negative_values,
         )
 
     # ------------------------------------------------------------------ views
