@@ -99,8 +99,10 @@ class ConversionSummary(Result):
         return format_conversion_table(self)
 
     def as_html(self) -> str:
+        header, lines = _table_cells(self)
+        records: list[Mapping[str, Any]] = [dict(zip(header, line, strict=True)) for line in lines]
         return html_table(
-            list[Mapping[str, Any]](self.to_records()),
+            records,
             caption=f"{self.title} ({self.conf_level:.0%} intervals; times in "
             f"{self.time_unit.value}s)",
         )
@@ -126,30 +128,14 @@ def _time(value: float | None, ci: Interval | None) -> str:
     return f"{value:.3g} ({band})"
 
 
-def format_conversion_table(summary: ConversionSummary | Any) -> str:
-    """Plain-text conversion table: naive versus eventual rate with intervals, median time.
-
-    Takes a :class:`ConversionSummary` or a fitted :class:`ConversionFitter`. Uses ASCII only,
-    for terminals and logs (``funnelkit demo`` prints it).
-
-    Examples
-    --------
-    >>> from funnelkit.datasets.conversion import simulate_transitions
-    >>> from funnelkit import ConversionFitter
-    >>> fitter = ConversionFitter().fit(simulate_transitions(1000, seed=2).journeys)
-    >>> print(format_conversion_table(fitter).splitlines()[0])
-    Stage conversion (95% intervals; times in days since entering the source stage)
-    """
-    if not isinstance(summary, ConversionSummary):
-        summary = summary.summary()
-    unit = summary.time_unit.value
+def _table_cells(summary: ConversionSummary) -> tuple[list[str], list[list[str]]]:
     header = [
         "transition",
         "entered",
         "converted",
         "naive rate",
         "eventual rate",
-        f"median {unit}s",
+        f"median {summary.time_unit.value}s",
         "model",
     ]
     lines = []
@@ -168,6 +154,26 @@ def format_conversion_table(summary: ConversionSummary | Any) -> str:
                 row.model,
             ]
         )
+    return header, lines
+
+
+def format_conversion_table(summary: ConversionSummary | Any) -> str:
+    """Plain-text conversion table: naive versus eventual rate with intervals, median time.
+
+    Takes a :class:`ConversionSummary` or a fitted :class:`ConversionFitter`. Uses ASCII only,
+    for terminals and logs (``funnelkit demo`` prints it).
+
+    Examples
+    --------
+    >>> from funnelkit.datasets.conversion import simulate_transitions
+    >>> from funnelkit import ConversionFitter
+    >>> fitter = ConversionFitter().fit(simulate_transitions(1000, seed=2).journeys)
+    >>> print(format_conversion_table(fitter).splitlines()[0])
+    Stage conversion (95% intervals; times in days since entering the source stage)
+    """
+    if not isinstance(summary, ConversionSummary):
+        summary = summary.summary()
+    header, lines = _table_cells(summary)
     widths = [max(len(r[i]) for r in [header, *lines]) for i in range(len(header))]
     right = {1, 2}
 
@@ -179,7 +185,8 @@ def format_conversion_table(summary: ConversionSummary | Any) -> str:
         return "  " + "  ".join(parts).rstrip()
 
     title = (
-        f"{summary.title} ({summary.conf_level:.0%} intervals; times in {unit}s since entering "
+        f"{summary.title} ({summary.conf_level:.0%} intervals; times in "
+        f"{summary.time_unit.value}s since entering "
         "the source stage)"
     )
     note = (
