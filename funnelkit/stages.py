@@ -135,21 +135,44 @@ class Funnel(Spec):
         )
 
     def journeys(
-        self, log: Any, *, observation_end: Any = None, time_unit: TimeUnitLike | None = None
+        self,
+        log: Any,
+        *,
+        observation_end: Any = None,
+        time_unit: TimeUnitLike | None = None,
+        **columns: Any,
     ) -> Journeys:
         """Per-customer first entry time into every stage, censored at ``observation_end``.
 
         Parameters
         ----------
         log
-            An :class:`funnelkit.EventLog`.
+            An :class:`funnelkit.EventLog`, or a lazy source (DuckDB relation, Parquet path or
+            glob, Polars LazyFrame, PySpark DataFrame) aggregated where it lives.
         observation_end
             Censoring time (a timestamp, or a number for numeric logs); default the last event
             time in the log. Events after it are ignored and counted in
             ``Journeys.n_events_after_end``.
         time_unit
-            Unit of ``entry_times``; default the log's time unit.
+            Unit of ``entry_times``; default the log's time unit (days for lazy sources, whose
+            numeric times are read in this unit).
+        **columns
+            For lazy sources only: ``customer_col``, ``time_col``, ``event_col`` and
+            ``attribute_cols``, as in :meth:`funnelkit.EventLog.from_frame`.
         """
+        from funnelkit.aggregate import is_lazy_source, journeys_from_events
+
+        if is_lazy_source(log):
+            return journeys_from_events(
+                self, log, observation_end=observation_end, time_unit=time_unit, **columns
+            )
+        if columns:
+            from funnelkit.exceptions import FunnelkitError
+
+            raise FunnelkitError(
+                f"Column arguments {sorted(columns)} are for lazy sources; an EventLog already "
+                "knows its columns."
+            )
         from funnelkit.journeys import build_journeys
 
         return build_journeys(log, self, observation_end=observation_end, time_unit=time_unit)
