@@ -35,7 +35,8 @@ _INTERVAL_METHOD = (
     "normal approximation with variance = Poisson-binomial variance of the per-customer "
     "outcomes (plus Poisson variance of the inflow) at the estimates + variance of the expected "
     "count across {n} draws of the intensities from their asymptotic normal distribution (log "
-    "scale; natural scale truncated at 0 for weakly identified stages)"
+    "scale; natural scale truncated at 0 for weakly identified stages; half-normal up to the "
+    "profile-likelihood bound for drop-out rates estimated at 0)"
 )
 
 
@@ -143,8 +144,9 @@ def forecast_stages(
     Poisson) and (ii) the variance of the expected count across ``n_draws`` draws of the
     intensities from their asymptotic normal distribution (law of total variance): on the log
     scale, or on the natural scale truncated at 0 for a stage whose log-scale standard error
-    exceeds 1 (an intensity barely distinguishable from 0). The lower bound of a reached count
-    never falls below today's count.
+    exceeds 1 (an intensity barely distinguishable from 0), half-normal up to its
+    profile-likelihood bound for a drop-out rate estimated at 0. The lower bound of a reached
+    count never falls below today's count.
     """
     from funnelkit.dynamics.markov import _check_conf_level
 
@@ -263,7 +265,9 @@ def _draw_intensities(
     Draws are normal on the log scale, except for a stage whose log-scale standard error
     exceeds :data:`WEAK_LOG_SE` (an intensity barely distinguishable from 0, where the
     log-scale approximation puts mass on absurdly large values): there the draws are normal on
-    the natural scale (delta-method covariance), truncated at 0. Not-estimable values are
+    the natural scale (delta-method covariance), truncated at 0. A drop-out rate estimated on
+    the boundary 0 is drawn half-normal, scaled so that its ``conf_level`` quantile is the
+    profile-likelihood upper bound. Not-estimable values are
     replaced by 0 (and flagged in ``unknown``, shape (2, G, K-1)) so that the chain stays
     computable; outputs that depend on them are masked later.
     """
@@ -282,6 +286,11 @@ def _draw_intensities(
     na, nb = _correlated(natural_cov, e)
     lam_d = np.where(weak, np.maximum(lam0 + na, 0.0), lam0 * np.exp(da))
     mu_d = np.where(weak, np.maximum(mu0 + nb, 0.0), mu0 * np.exp(db))
+    # On the boundary μ = 0: half-normal draws whose conf_level quantile is the profile bound.
+    z = float(stats.norm.ppf(0.5 + fitter.conf_level / 2))
+    on_boundary = np.isfinite(fitter._boundary_mu_upper)
+    half = np.abs(rng.standard_normal((n_draws, *lam.shape))) * fitter._boundary_mu_upper / z
+    mu_d = np.where(on_boundary, half, mu_d)
     return (
         np.concatenate([lam0[None], lam_d]),
         np.concatenate([mu0[None], mu_d]),

@@ -15,12 +15,12 @@ scale, ``x = (log λ, log μ)``, with the analytic gradient and Hessian below.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
-from scipy import optimize
+from scipy import optimize, stats
 
-__all__ = ["StageFit", "Status", "fit_stage", "stage_loglik"]
+__all__ = ["StageFit", "Status", "boundary_bounds", "fit_stage", "stage_loglik"]
 
 #: How a stage's intensities were determined.
 #:
@@ -184,3 +184,45 @@ def _start(d_adv: np.ndarray, d_cen: np.ndarray) -> np.ndarray:
     at_risk = float((-np.expm1(-theta * d_cen)).sum())
     p = float(np.clip(d_adv.size / (d_adv.size + at_risk), 0.05, 0.95))
     return np.log([p * theta, (1.0 - p) * theta])
+
+
+def boundary_bounds(
+    duration: np.ndarray, advanced: np.ndarray, fit: StageFit, conf_level: float
+) -> tuple[float, float]:
+    """Profile-likelihood bounds for a stage fitted on the boundary μ = 0.
+
+    Returns the upper bound of μ and the lower bound of the eventual advance probability
+    ``λ/(λ+μ)``: where the profile log-likelihood falls ``χ²₁(conf_level)/2`` below the
+    maximum (their other bounds are the boundary values 0 and 1). Wald intervals do not exist
+    on a boundary.
+    """
+    duration = np.asarray(duration, dtype=float)
+    advanced = np.asarray(advanced, dtype=bool)
+    scale = fit.exposure / fit.n_entered
+    d_adv, d_cen = duration[advanced] / scale, duration[~advanced] / scale
+    a_hat = float(np.log(fit.advance_rate * scale))
+    drop = float(stats.chi2.ppf(conf_level, 1)) / 2
+    best = stage_loglik(np.array([a_hat, a_hat - 60.0]), d_adv, d_cen)[0]
+
+    def profile(direction: np.ndarray, offset: np.ndarray) -> float:
+        # max over a of ℓ(offset + a·direction): one-dimensional and bounded, so Brent.
+        res = optimize.minimize_scalar(
+            lambda a: -stage_loglik(offset + a * direction, d_adv, d_cen)[0],
+            bounds=(a_hat - 30.0, a_hat + 30.0),
+            method="bounded",
+            options={"xatol": 1e-9},
+        )
+        return float(-res.fun) - (best - drop)
+
+    def root(f: Any, near_boundary: float, away: float) -> float:
+        # Step away from the boundary until the profile has dropped enough, then bisect.
+        far = away
+        while f(far) > 0 and abs(far - near_boundary) < 200:
+            far += far - near_boundary
+        return float(optimize.brentq(f, near_boundary, far, xtol=1e-10))
+
+    # μ fixed at e^b, maximise over log λ.
+    log_mu = root(lambda b: profile(np.array([1.0, 0.0]), np.array([0.0, b])), a_hat - 40, a_hat)
+    # p fixed (log μ = log λ - logit p), maximise over log λ.
+    logit_p = root(lambda e: profile(np.array([1.0, 1.0]), np.array([0.0, -e])), 40.0, 0.0)
+    return float(np.exp(log_mu) / scale), float(1.0 / (1.0 + np.exp(-logit_p)))

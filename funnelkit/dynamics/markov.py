@@ -12,7 +12,7 @@ import numpy as np
 from scipy import stats
 
 from funnelkit.dynamics.forecast import WEAK_LOG_SE
-from funnelkit.dynamics.likelihood import StageFit, fit_stage
+from funnelkit.dynamics.likelihood import StageFit, boundary_bounds, fit_stage
 from funnelkit.dynamics.results import (
     Estimate,
     StageMarkovResult,
@@ -125,6 +125,7 @@ class StageMarkovFitter:
         labels, segments = _segment_labels(journeys, by)
         n_seg, n_trans = len(segments) if segments else 1, len(names) - 1
         fits: list[list[StageFit]] = []
+        bounds: dict[tuple[int, int], tuple[float, float]] = {}
         for g in range(n_seg):
             row = []
             for k in range(n_trans):
@@ -133,6 +134,8 @@ class StageMarkovFitter:
                     keep = labels[index] == g
                     duration, advanced = duration[keep], advanced[keep]
                 row.append(fit_stage(duration, advanced))
+                if row[-1].status == "no_dropout":
+                    bounds[g, k] = boundary_bounds(duration, advanced, row[-1], self.conf_level)
             fits.append(row)
 
         self._fits = fits
@@ -140,6 +143,10 @@ class StageMarkovFitter:
         self._dropout = np.array([[f.dropout_rate for f in row] for row in fits])
         self._log_cov = np.array([[f.log_covariance for f in row] for row in fits])
         self._status = [[f.status for f in row] for row in fits]
+        #: profile-likelihood upper bound of μ for stages fitted on the boundary μ = 0
+        self._boundary_mu_upper = np.full(self._advance.shape, np.nan)
+        for (g, k), (mu_upper, _) in bounds.items():
+            self._boundary_mu_upper[g, k] = mu_upper
         transitions = tuple(
             TransitionFit.from_fit(
                 fits[g][k],
@@ -147,6 +154,7 @@ class StageMarkovFitter:
                 target=names[k + 1],
                 segment=segments[g] if segments else None,
                 conf_level=self.conf_level,
+                boundary=bounds.get((g, k)),
             )
             for g in range(n_seg)
             for k in range(n_trans)
@@ -403,7 +411,8 @@ def _notes(transitions: tuple[TransitionFit, ...]) -> tuple[str, ...]:
         "no_advances": "nobody advanced from stage {s}: advance rate 0, drop-out rate not "
         "estimable",
         "no_dropout": "stage {s}: the likelihood is largest with no drop-out (rate 0, on the "
-        "boundary); its drop-out interval is not estimable",
+        "boundary); its drop-out and advance-probability intervals are profile-likelihood "
+        "bounds",
         "instantaneous": "every advance from stage {s} happened at once and nobody is left "
         "waiting; the advance rate is unbounded and not estimable",
     }

@@ -98,8 +98,20 @@ class TransitionFit(BaseModel):
 
     @classmethod
     def from_fit(
-        cls, fit: StageFit, *, source: str, target: str, segment: str | None, conf_level: float
+        cls,
+        fit: StageFit,
+        *,
+        source: str,
+        target: str,
+        segment: str | None,
+        conf_level: float,
+        boundary: tuple[float, float] | None = None,
     ) -> TransitionFit:
+        """Estimates and intervals from a stage fit.
+
+        ``boundary`` holds profile-likelihood bounds ``(μ upper, p lower)`` for a stage fitted
+        with μ = 0 (see :func:`funnelkit.dynamics.likelihood.boundary_bounds`).
+        """
         z = float(stats.norm.ppf(0.5 + conf_level / 2))
         lam, mu, cov = fit.advance_rate, fit.dropout_rate, fit.log_covariance
         se_a, se_b = math.sqrt(cov[0, 0]), math.sqrt(cov[1, 1])
@@ -112,7 +124,8 @@ class TransitionFit(BaseModel):
             prob = logit_scale_estimate(pa, math.sqrt(max(logit_var, 0.0)), z)
             mean = log_scale_estimate(1.0 / theta, log_theta_se, z)
         elif fit.status == "no_dropout":
-            prob = Estimate(estimate=1.0)
+            low = None if boundary is None else boundary[1]
+            prob = Estimate(estimate=1.0, lower=low, upper=None if low is None else 1.0)
             mean = log_scale_estimate(1.0 / lam, se_a, z)
         else:  # nothing to estimate a time from; a probability only if nobody advanced
             prob = Estimate(estimate=0.0 if fit.status == "no_advances" else None)
@@ -125,7 +138,11 @@ class TransitionFit(BaseModel):
             n_advanced=fit.n_advanced,
             exposure=fit.exposure,
             advance_rate=log_scale_estimate(lam, se_a, z),
-            dropout_rate=log_scale_estimate(mu, se_b, z),
+            dropout_rate=(
+                Estimate(estimate=0.0, lower=0.0, upper=boundary[0])
+                if boundary is not None
+                else log_scale_estimate(mu, se_b, z)
+            ),
             advance_probability=prob,
             mean_time_in_stage=mean,
             log_likelihood=_finite(fit.log_likelihood),

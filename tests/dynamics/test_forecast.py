@@ -219,3 +219,21 @@ def test_weakly_identified_intensities_are_drawn_on_the_natural_scale() -> None:
     fc = fitter.forecast(journeys, horizon=30.0)
     waiting = int(journeys.counts()["s0"] - journeys.counts()["s1"])
     assert 0 <= fc.occupancy_lower["s0"] <= fc.occupancy_upper["s0"] <= waiting
+
+
+def test_a_drop_out_rate_on_the_boundary_is_drawn_up_to_its_profile_bound() -> None:
+    rng = np.random.default_rng(1)  # a seed whose maximum is on the boundary
+    n = 800
+    start = rng.uniform(0, 30, n)
+    advance = start + rng.exponential(5.0, n)
+    advance[advance > 30] = np.nan
+    journeys = make_journeys(np.column_stack([start, advance]), 30.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StatisticalWarning)
+        fitter = StageMarkovFitter().fit(journeys)
+    t = fitter.result_.transition("s0")
+    assert t.status == "no_dropout"
+    _, mu, _ = _draw_intensities(fitter, 4000, 1)
+    assert mu[0, 0, 0] == 0.0  # the estimate itself
+    assert np.all(mu[1:] >= 0)
+    assert np.quantile(mu[1:], 0.95) == pytest.approx(t.dropout_rate.upper, rel=0.1)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import optimize, stats
 
-from funnelkit.dynamics.likelihood import fit_stage, stage_loglik
+from funnelkit.dynamics.likelihood import boundary_bounds, fit_stage, stage_loglik
 
 
 def _censored_stage(
@@ -105,3 +106,29 @@ def test_degenerate_stages_have_a_status_instead_of_numbers() -> None:
     assert np.isnan(unseen.advance_rate)
     instant = fit_stage(np.zeros(3), np.ones(3, dtype=bool))
     assert instant.status == "instantaneous"
+
+
+def test_boundary_bounds_are_where_the_profile_likelihood_drops_by_the_chi2_quantile() -> None:
+    rng = np.random.default_rng(4)
+    duration, advanced = _censored_stage(rng, 800, 0.2, 0.0, 30.0)
+    fit = fit_stage(duration, advanced)
+    assert fit.status == "no_dropout"  # with this seed the maximum is on the boundary
+    mu_upper, p_lower = boundary_bounds(duration, advanced, fit, 0.95)
+    assert 0 < mu_upper < 0.05
+    assert 0.8 < p_lower < 1.0
+    d_adv, d_cen = duration[advanced], duration[~advanced]
+    drop = stats.chi2.ppf(0.95, 1) / 2
+
+    def best_over_lambda(log_mu_of_a) -> float:
+        res = optimize.minimize_scalar(
+            lambda a: -stage_loglik(np.array([a, log_mu_of_a(a)]), d_adv, d_cen)[0],
+            bounds=(-10, 5),
+            method="bounded",
+            options={"xatol": 1e-10},
+        )
+        return -res.fun
+
+    at_mu = best_over_lambda(lambda a: np.log(mu_upper))
+    at_p = best_over_lambda(lambda a: a + np.log((1 - p_lower) / p_lower))
+    assert at_mu == pytest.approx(fit.log_likelihood - drop, abs=1e-6)
+    assert at_p == pytest.approx(fit.log_likelihood - drop, abs=1e-6)
