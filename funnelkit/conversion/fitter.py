@@ -68,6 +68,17 @@ class ConversionFitter:
     time_unit_ : TimeUnit
     n_customers_ : int
 
+    Notes
+    -----
+    Intervals: Wilson (1927) for the naive rate; for the eventual rate ``p``, a Wald interval
+    on the logit scale from the observed information (the Kaplan-Meier band at the longest
+    follow-up with ``model="kaplan-meier"``); for times to convert, the delta method on the
+    log-time scale; for ``rate_within`` the Kaplan-Meier band inside the follow-up and the
+    delta method on the logit scale beyond it. Conversions at duration 0 enter the cure
+    likelihood as interval-censored in ``(0, eps]``. With ``by``, segments are fitted with
+    the delay family chosen for everyone, so their estimates are comparable and nested in the
+    pooled model.
+
     Examples
     --------
     >>> from funnelkit.datasets.conversion import simulate_transitions
