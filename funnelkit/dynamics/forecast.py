@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy import stats
 
+from funnelkit.dynamics._validation import WEAK_LOG_SE, check_conf_level
 from funnelkit.dynamics.chain import generator, grid_transitions, quantity_matrix
 from funnelkit.dynamics.forecast_result import StageForecast
 from funnelkit.exceptions import DataError, FunnelkitError
@@ -29,8 +30,6 @@ if TYPE_CHECKING:
 __all__ = ["CustomerState", "customer_state", "forecast_stages"]
 
 #: Statuses whose advance rate is known (the drop-out rate may still be unknown).
-#: Above this log-scale standard error an intensity is drawn on the natural scale instead.
-WEAK_LOG_SE = 1.0
 _INTERVAL_METHOD = (
     "normal approximation with variance = Poisson-binomial variance of the per-customer "
     "outcomes (plus Poisson variance of the inflow) at the estimates + variance of the expected "
@@ -148,9 +147,7 @@ def forecast_stages(
     profile-likelihood bound for a drop-out rate estimated at 0. The lower bound of a reached
     count never falls below today's count.
     """
-    from funnelkit.dynamics.markov import _check_conf_level
-
-    _check_conf_level(conf_level, "StageMarkovFitter.forecast")
+    check_conf_level(conf_level, "StageMarkovFitter.forecast")
     unit = fitter.time_unit_ if time_unit is None else TimeUnit.parse(time_unit)
     horizon_fit = _check_horizon(horizon, unit, fitter.time_unit_)
     if not isinstance(n_points, int | np.integer) or n_points < 2:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
-import math
 import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -11,18 +9,22 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy import stats
 
-from funnelkit.dynamics.forecast import WEAK_LOG_SE
+from funnelkit.dynamics._validation import (
+    check_conf_level,
+    check_journeys,
+    fit_notes,
+    segment_labels,
+)
 from funnelkit.dynamics.likelihood import StageFit, boundary_bounds, fit_stage
+from funnelkit.dynamics.reach import path_estimates
 from funnelkit.dynamics.results import (
     Estimate,
     StageMarkovResult,
     StageReach,
     TransitionFit,
-    log_scale_estimate,
 )
 from funnelkit.exceptions import (
     ConvergenceWarning,
-    DataError,
     FunnelkitError,
     NotFittedError,
     StatisticalWarning,
@@ -119,10 +121,10 @@ class StageMarkovFitter:
         StageMarkovFitter
             ``self``, fitted.
         """
-        _check_conf_level(self.conf_level, "StageMarkovFitter")
-        _check_journeys(journeys)
+        check_conf_level(self.conf_level, "StageMarkovFitter")
+        check_journeys(journeys)
         names = journeys.stage_names
-        labels, segments = _segment_labels(journeys, by)
+        labels, segments = segment_labels(journeys, by)
         n_seg, n_trans = len(segments) if segments else 1, len(names) - 1
         fits: list[list[StageFit]] = []
         bounds: dict[tuple[int, int], tuple[float, float]] = {}
@@ -159,7 +161,7 @@ class StageMarkovFitter:
             for g in range(n_seg)
             for k in range(n_trans)
         )
-        notes = _notes(transitions)
+        notes = fit_notes(transitions)
         for note in notes:
             warnings.warn(note, StatisticalWarning, stacklevel=2)
         converged = all(f.converged for row in fits for f in row)
@@ -288,8 +290,12 @@ class StageMarkovFitter:
         probability: dict[str, Estimate] = {}
         expected: dict[str, Estimate] = {}
         for j in range(k):
-            probability[self.stage_names_[j]], expected[self.stage_names_[j]] = self._path(
-                g, j, k, z
+            probability[self.stage_names_[j]], expected[self.stage_names_[j]] = path_estimates(
+                self._advance[g, j:k],
+                self._dropout[g, j:k],
+                self._log_cov[g, j:k],
+                self._status[g][j:k],
+                z,
             )
         return StageReach(
             target=stage,
@@ -311,33 +317,6 @@ class StageMarkovFitter:
     ) -> dict[str, float | None]:
         """Stage → mean time to reach ``stage`` from its start, among those who reach it."""
         return {k: v.estimate for k, v in self.reach(stage, segment=segment).expected_time.items()}
-
-    def _path(self, g: int, start: int, stop: int, z: float) -> tuple[Estimate, Estimate]:
-        lam = self._advance[g, start:stop]
-        mu = self._dropout[g, start:stop]
-        cov = self._log_cov[g, start:stop]
-        status = self._status[g][start:stop]
-        if np.any(lam == 0):
-            return Estimate(estimate=0.0), Estimate(estimate=None)
-        if not np.all(np.isfinite(lam) & np.isfinite(mu)):
-            return Estimate(estimate=None), Estimate(estimate=None)
-        theta = lam + mu
-        prob = float(np.prod(lam / theta))
-        mean = float(np.sum(1.0 / theta))
-        # Gradients with respect to (log λ_i, log μ_i); boundary stages only vary in log λ.
-        boundary = np.array([s == "no_dropout" for s in status])
-        g_prob = np.stack([mu / theta, -mu / theta], axis=1)  # of log p
-        g_mean = np.stack([-lam / theta**2, -mu / theta**2], axis=1) / mean  # of log mean
-        cov = np.where(boundary[:, None, None], np.nan_to_num(cov), cov)
-        var_mean = float(np.einsum("ia,iab,ib->", g_mean, cov, g_mean))
-        if np.any(boundary):
-            prob_est = Estimate(estimate=prob)
-        else:
-            var_prob = float(np.einsum("ia,iab,ib->", g_prob, cov, g_prob))
-            prob_est = log_scale_estimate(prob, math.sqrt(var_prob), z)
-            if prob_est.upper is not None and prob_est.upper > 1.0:
-                prob_est = prob_est.model_copy(update={"upper": 1.0})
-        return prob_est, log_scale_estimate(mean, math.sqrt(max(var_mean, 0.0)), z)
 
     def _stage_index(self, stage: str) -> int:
         if stage not in self.stage_names_:
@@ -361,73 +340,3 @@ class StageMarkovFitter:
         """Unit of the fitted intensities."""
         self._check_fitted()
         return self.time_unit_
-
-
-# ---------------------------------------------------------------------- validation helpers
-def _check_conf_level(value: Any, owner: str) -> None:
-    if not isinstance(value, float | int) or isinstance(value, bool) or not 0 < value < 1:
-        raise FunnelkitError(
-            f"The 'conf_level' parameter of {owner} must be in (0, 1). Got {value!r} instead."
-        )
-
-
-def _check_journeys(journeys: Any) -> None:
-    if not isinstance(journeys, Journeys):
-        raise FunnelkitError(
-            f"StageMarkovFitter.fit takes Journeys, got {type(journeys).__name__}; build them "
-            "with Funnel.journeys(EventLog.from_frame(...))."
-        )
-    if len(journeys.stage_names) < 2:
-        raise FunnelkitError(
-            f"A stage model needs at least two stages; the funnel has {list(journeys.stage_names)}."
-        )
-    if len(journeys) == 0 or not np.any(~np.isnan(journeys.entry_times[:, 0])):
-        raise DataError(
-            f"Nobody entered the first stage {journeys.stage_names[0]!r}: there is nothing to "
-            "fit. Check the funnel's event names against the log."
-        )
-
-
-def _segment_labels(journeys: Journeys, by: str | None) -> tuple[np.ndarray | None, Any]:
-    if by is None:
-        return None, None
-    if by not in journeys.attributes:
-        close = difflib.get_close_matches(by, list(journeys.attributes), n=3, cutoff=0.5)
-        hint = f" Did you mean one of these: {close}?" if close else ""
-        raise DataError(
-            f"by={by!r} is not a customer attribute of these journeys.{hint} Available "
-            f"attributes: {list(journeys.attributes)} (pass attribute_cols=[...] to "
-            "EventLog.from_frame to keep one)."
-        )
-    values = np.asarray(journeys.attributes[by]).astype(str)
-    segments, labels = np.unique(values, return_inverse=True)
-    return labels, tuple(str(s) for s in segments)
-
-
-def _notes(transitions: tuple[TransitionFit, ...]) -> tuple[str, ...]:
-    text = {
-        "no_entrants": "nobody entered stage {s}; its intensities are not estimable",
-        "no_exposure": "every entrant of stage {s} was censored at once; nothing is estimable",
-        "no_advances": "nobody advanced from stage {s}: advance rate 0, drop-out rate not "
-        "estimable",
-        "no_dropout": "stage {s}: the likelihood is largest with no drop-out (rate 0, on the "
-        "boundary); its drop-out and advance-probability intervals are profile-likelihood "
-        "bounds",
-        "instantaneous": "every advance from stage {s} happened at once and nobody is left "
-        "waiting; the advance rate is unbounded and not estimable",
-    }
-    out = []
-    for t in transitions:
-        where = repr(t.source) + (f" (segment {t.segment!r})" if t.segment else "")
-        if t.status in text:
-            out.append(text[t.status].format(s=where))
-        for label, est in (("advance rate", t.advance_rate), ("drop-out rate", t.dropout_rate)):
-            if est.estimate and est.standard_error is not None:
-                log_se = est.standard_error / est.estimate
-                if log_se > WEAK_LOG_SE:
-                    out.append(
-                        f"stage {where}: the {label} is weakly identified (log-scale standard "
-                        f"error {log_se:.3g}), so its interval says little; forecasts draw it "
-                        "on the natural scale, truncated at 0"
-                    )
-    return tuple(out)

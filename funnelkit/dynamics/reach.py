@@ -1,0 +1,49 @@
+"""Reaching a later stage: eventual probability and time among those who get there."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from funnelkit.dynamics.results import Estimate, log_scale_estimate
+
+__all__ = ["path_estimates"]
+
+
+def path_estimates(
+    advance: np.ndarray,
+    dropout: np.ndarray,
+    log_cov: np.ndarray,
+    status: Sequence[str],
+    z: float,
+) -> tuple[Estimate, Estimate]:
+    """Probability of passing every stage of a path, and the mean time among those who do.
+
+    ``P = Π λ_i/(λ_i+μ_i)`` and ``E[T | reached] = Σ 1/(λ_i+μ_i)`` (the sojourn of an advancer
+    in stage i is exponential with rate λ_i+μ_i). Intervals use the delta method on the log
+    scale, with the stages' blocks of ``log_cov`` (covariances of (log λ_i, log μ_i); stages are
+    independent). A stage with μ estimated on the boundary 0 contributes only its λ
+    uncertainty to the time, and leaves the probability without an interval.
+    """
+    if np.any(advance == 0):
+        return Estimate(estimate=0.0), Estimate(estimate=None)
+    if not np.all(np.isfinite(advance) & np.isfinite(dropout)):
+        return Estimate(estimate=None), Estimate(estimate=None)
+    theta = advance + dropout
+    prob = float(np.prod(advance / theta))
+    mean = float(np.sum(1.0 / theta))
+    boundary = np.array([s == "no_dropout" for s in status])
+    grad_prob = np.stack([dropout / theta, -dropout / theta], axis=1)  # of log P
+    grad_mean = np.stack([-advance / theta**2, -dropout / theta**2], axis=1) / mean  # of log E
+    cov = np.where(boundary[:, None, None], np.nan_to_num(log_cov), log_cov)
+    var_mean = float(np.einsum("ia,iab,ib->", grad_mean, cov, grad_mean))
+    if np.any(boundary):
+        prob_est = Estimate(estimate=prob)
+    else:
+        var_prob = float(np.einsum("ia,iab,ib->", grad_prob, cov, grad_prob))
+        prob_est = log_scale_estimate(prob, math.sqrt(max(var_prob, 0.0)), z)
+        if prob_est.upper is not None and prob_est.upper > 1.0:
+            prob_est = prob_est.model_copy(update={"upper": 1.0})
+    return prob_est, log_scale_estimate(mean, math.sqrt(max(var_mean, 0.0)), z)
