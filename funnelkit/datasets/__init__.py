@@ -7,6 +7,12 @@ from funnelkit.datasets.community import (
     SimulatedCommunity,
     simulate_community,
 )
+from funnelkit.datasets.conversion import (
+    DelaySpec,
+    SimulatedTransitions,
+    TransitionParams,
+    simulate_transitions,
+)
 from funnelkit.datasets.spend import (
     GammaGammaParams,
     ShiftedBetaGeoParams,
@@ -19,13 +25,17 @@ from funnelkit.datasets.spend import (
 __all__ = [
     "ChannelParams",
     "CommunityParams",
+    "DelaySpec",
     "GammaGammaParams",
     "ShiftedBetaGeoParams",
     "SimulatedCommunity",
     "SimulatedLifetimes",
     "SimulatedSpend",
+    "SimulatedTransitions",
+    "TransitionParams",
     "load_cdnow",
     "simulate_community",
     "simulate_contract_lifetimes",
     "simulate_spend",
+    "simulate_transitions",
 ]
