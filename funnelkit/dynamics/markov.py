@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy import stats
 
+from funnelkit._frames import Backend
 from funnelkit.dynamics._validation import (
     check_conf_level,
     check_journeys,
@@ -56,9 +57,15 @@ class StageMarkovFitter:
     account for how long each customer has already waited (:meth:`forecast`), and the
     probability and time of reaching any later stage (:meth:`reach`).
 
-    Intensities are fitted by maximum likelihood on the log scale (analytic gradient and
-    Hessian); intervals come from the observed information, on the log scale for rates and
-    times and on the logit scale for probabilities.
+    Stages are independent given the path (the Markov property: time in a stage does not
+    depend on how long earlier stages took), so the likelihood factorises and each stage is
+    fitted on its own, by maximum likelihood on the log scale with the analytic gradient and
+    Hessian. Intervals come from the observed information, on the log scale for rates and
+    times and on the logit scale for probabilities. When the maximum lies on the boundary
+    μ = 0 (status ``"no_dropout"``), where Wald intervals do not exist, the upper bound of μ
+    and the lower bound of the advance probability are profile-likelihood bounds. Stages
+    where nothing can be estimated (nobody entered, nobody advanced, no time observed) get a
+    status and None instead of numbers, and a :class:`~funnelkit.StatisticalWarning`.
 
     Parameters
     ----------
@@ -198,7 +205,7 @@ class StageMarkovFitter:
                 "This StageMarkovFitter is not fitted yet: call fit(journeys) first."
             )
 
-    def summary(self, backend: Any = "pandas") -> Any:
+    def summary(self, backend: Backend = "pandas") -> Any:
         """The transitions table (see :meth:`StageMarkovResult.to_frame`)."""
         self._check_fitted()
         return self.result_.to_frame(backend)

@@ -165,6 +165,7 @@ class TransitionFit(BaseModel):
             row[f"{name}_lower"] = est.lower
             row[f"{name}_upper"] = est.upper
         row["status"] = self.status
+        row["converged"] = self.converged
         return row
 
 
@@ -199,7 +200,11 @@ class StageMarkovResult(Result):
         records = [t.record() for t in self.transitions]
         columns = {k: np.array([r[k] for r in records], dtype=object) for k in records[0]}
         for k, v in columns.items():
-            if k not in ("source", "target", "segment", "status"):
+            if k == "converged":
+                columns[k] = v.astype(bool)
+            elif k in ("n_entered", "n_advanced"):
+                columns[k] = v.astype(np.int64)
+            elif k not in ("source", "target", "segment", "status"):
                 columns[k] = np.array([np.nan if x is None else x for x in v], dtype=float)
         if self.by is None:
             del columns["segment"]

@@ -125,6 +125,8 @@ def test_result_round_trips_and_renders(heavy_censoring) -> None:
     frame = result.to_frame()
     assert list(frame["source"]) == ["s0", "s1", "s2"]
     assert frame["advance_rate_lower"].lt(frame["advance_rate"]).all()
+    assert frame["n_entered"].dtype == np.int64
+    assert frame["converged"].all()
 
 
 def test_reach_multiplies_probabilities_and_adds_mean_times(heavy_censoring) -> None:
