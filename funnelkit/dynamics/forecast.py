@@ -162,25 +162,28 @@ def forecast_stages(
     state = customer_state(fitter, journeys)
     in_funnel = state.stage >= 0
     lam, mu, unknown = _draw_intensities(fitter, n_draws, seed)
-    step = horizon_fit / (n_points - 1)
-    p, j = grid_transitions(generator(lam, mu), step, n_points - 1)  # (S, G, T, m, m)
-    qm = quantity_matrix(n_stage)
-    pq = p[..., :n_stage, :] @ qm  # (S, G, T, K, Q): outcome probabilities if active in stage k
-    # A dormant customer of stage k (never the last) stays put: outcomes of state K + k.
-    dorm = np.zeros((n_stage, qm.shape[1]))
-    dorm[:-1] = qm[n_stage:]
-
     n, s1, s2 = _pi_sums(state, in_funnel, lam, mu, n_seg, n_stage)  # (G, K), (S, G, K) x 2
-    beta = pq - dorm[None, None, None]
-    alpha = dorm[None, None, None]
-    s1b, s2b = s1[:, :, None, :, None], s2[:, :, None, :, None]
-    mean = (n[None, :, None, :, None] * alpha + beta * s1b).sum(axis=(1, 3))  # (S, T, Q)
-    sq = n[None, :, None, :, None] * alpha**2 + 2 * alpha * beta * s1b + beta**2 * s2b
-    var = mean - sq.sum(axis=(1, 3))
-    if rates.any():
-        arrivals = (j[..., entry, :] @ qm) * rates[None, :, None, None]  # (S, G, T, Q)
-        mean = mean + arrivals.sum(axis=1)
-        var = var + arrivals.sum(axis=1)
+    qm = quantity_matrix(n_stage)
+    # A dormant customer of stage k (never the last) stays put: outcomes of state K + k.
+    alpha = np.zeros((n_stage, qm.shape[1]))
+    alpha[:-1] = qm[n_stage:]
+    step = horizon_fit / (n_points - 1)
+    mean = np.zeros((lam.shape[0], n_points, qm.shape[1]))  # (S, T, Q)
+    var = np.zeros_like(mean)
+    for g in range(n_seg):  # one segment at a time keeps memory at (S, T, m, m)
+        p, j = grid_transitions(generator(lam[:, g], mu[:, g]), step, n_points - 1)
+        # q_i = alpha + beta * pi_i: outcome probabilities of a customer of stage k.
+        beta = p[..., :n_stage, :] @ qm - alpha  # (S, T, K, Q)
+        n_g = n[g][None, None, :, None]
+        s1g, s2g = s1[:, g][:, None, :, None], s2[:, g][:, None, :, None]
+        mean_g = (n_g * alpha + beta * s1g).sum(axis=2)
+        square_g = (n_g * alpha**2 + 2 * alpha * beta * s1g + beta**2 * s2g).sum(axis=2)
+        mean += mean_g
+        var += mean_g - square_g
+        if rates[g] > 0:  # Poisson arrivals: thinned counts are Poisson, variance = mean
+            arrivals = (j[..., entry, :] @ qm) * rates[g]
+            mean += arrivals
+            var += arrivals
 
     point = mean[0]
     total_var = np.maximum(var[0], 0.0)

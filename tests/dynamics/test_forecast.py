@@ -237,3 +237,15 @@ def test_a_drop_out_rate_on_the_boundary_is_drawn_up_to_its_profile_bound() -> N
     assert mu[0, 0, 0] == 0.0  # the estimate itself
     assert np.all(mu[1:] >= 0)
     assert np.quantile(mu[1:], 0.95) == pytest.approx(t.dropout_rate.upper, rel=0.1)
+
+
+def test_journeys_in_another_unit_give_the_same_forecast(closed_cohort) -> None:
+    sim, log, journeys, fitter = closed_cohort
+    weekly = sim.funnel.journeys(log, observation_end=150.0, time_unit="W")
+    days = fitter.forecast(journeys, horizon=20.0, n_draws=0)
+    same = fitter.forecast(weekly, horizon=20.0, n_draws=0)
+    assert same.reached == pytest.approx(days.reached)
+    assert same.occupancy == pytest.approx(days.occupancy)
+    np.testing.assert_allclose(
+        fitter.probability_active(weekly), fitter.probability_active(journeys), equal_nan=True
+    )
