@@ -152,7 +152,7 @@ def test_backtest_with_inflow_of_new_prospects() -> None:
 @pytest.mark.slow
 def test_prediction_intervals_have_close_to_nominal_coverage() -> None:
     covered, total = 0, 0
-    for seed in range(24):
+    for seed in range(60):  # 180 realised counts
         sim = simulate_stage_chain(
             1500, advance_rates=LAM, dropout_rates=MU, seed=1000 + seed, arrival_window=100
         )
@@ -164,7 +164,7 @@ def test_prediction_intervals_have_close_to_nominal_coverage() -> None:
         ):
             covered += int(lower <= actual <= upper)
             total += 1
-    assert 0.85 <= covered / total <= 1.0, covered / total
+    assert 0.91 <= covered / total <= 0.99, covered / total
 
 
 @pytest.fixture(scope="module")
