@@ -157,7 +157,8 @@ def forecast_stages(
     names = fitter.stage_names_
     n_stage, n_seg = len(names), fitter._advance.shape[0]
     entry = 0 if inflow_stage is None else fitter._stage_index(inflow_stage)
-    rates = _inflow_rates(fitter, inflow, n_seg) * convert_duration(1.0, fitter.time_unit_, unit)
+    inflow_per_unit = _inflow_rates(fitter, inflow, n_seg)  # per `unit`, as the caller said
+    rates = inflow_per_unit * convert_duration(1.0, fitter.time_unit_, unit)  # per fitted unit
 
     state = customer_state(fitter, journeys)
     in_funnel = state.stage >= 0
@@ -203,7 +204,7 @@ def forecast_stages(
         horizon=float(horizon),
         conf_level=conf_level,
         n_customers=int(in_funnel.sum()),
-        inflow=float(rates.sum()) if rates.any() else None,
+        inflow=float(inflow_per_unit.sum()) if rates.any() else None,
         inflow_stage=names[entry] if rates.any() else None,
         n_draws=int(n_draws),
         interval_method=_INTERVAL_METHOD.format(n=n_draws),

@@ -147,6 +147,8 @@ def test_backtest_with_inflow_of_new_prospects() -> None:
     # Inflow per week is the same thing in other units.
     weekly = fitter.forecast(journeys, horizon=60 / 7, time_unit="W", inflow=280.0, n_draws=0)
     assert weekly.reached == pytest.approx(with_inflow.reached)
+    assert weekly.inflow == 280.0  # reported in the unit it was given in
+    assert "280 per week" in str(weekly)
 
 
 @pytest.mark.slow
