@@ -8,10 +8,17 @@ from typing import Any
 import numpy as np
 
 from funnelkit.dynamics.results import TransitionFit
-from funnelkit.exceptions import DataError, FunnelkitError
+from funnelkit.exceptions import DataError, FunnelkitError, format_examples
 from funnelkit.journeys import Journeys
 
-__all__ = ["WEAK_LOG_SE", "check_conf_level", "check_journeys", "fit_notes", "segment_labels"]
+__all__ = [
+    "WEAK_LOG_SE",
+    "check_censoring",
+    "check_conf_level",
+    "check_journeys",
+    "fit_notes",
+    "segment_labels",
+]
 
 #: Above this log-scale standard error an intensity counts as weakly identified.
 WEAK_LOG_SE = 1.0
@@ -34,10 +41,23 @@ def check_journeys(journeys: Any) -> None:
         raise FunnelkitError(
             f"A stage model needs at least two stages; the funnel has {list(journeys.stage_names)}."
         )
+    check_censoring(journeys)
     if len(journeys) == 0 or not np.any(~np.isnan(journeys.entry_times[:, 0])):
         raise DataError(
             f"Nobody entered the first stage {journeys.stage_names[0]!r}: there is nothing to "
             "fit. Check the funnel's event names against the log."
+        )
+
+
+def check_censoring(journeys: Journeys) -> None:
+    """Refuse journeys where a stage was entered after the customer's censoring time."""
+    with np.errstate(invalid="ignore"):
+        late = np.any(journeys.entry_times > journeys.censoring_times[:, None], axis=1)
+    if late.any():
+        raise DataError(
+            f"{int(late.sum())} customers entered a stage after their censoring time (e.g. "
+            f"{format_examples(journeys.customer_ids[late])}); build the journeys with "
+            "Funnel.journeys, or censor each customer at or after their last entry."
         )
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy import stats
 
-from funnelkit.dynamics._validation import WEAK_LOG_SE, check_conf_level
+from funnelkit.dynamics._validation import WEAK_LOG_SE, check_censoring, check_conf_level
 from funnelkit.dynamics.chain import generator, grid_transitions, quantity_matrix
 from funnelkit.dynamics.forecast_result import StageForecast
 from funnelkit.exceptions import DataError, FunnelkitError
@@ -57,6 +57,7 @@ def customer_state(fitter: StageMarkovFitter, journeys: Journeys) -> CustomerSta
             f"These journeys have stages {list(journeys.stage_names)} but the model was fitted "
             f"on {list(fitter.stage_names_)}; build them with the same funnel."
         )
+    check_censoring(journeys)
     scale = convert_duration(1.0, journeys.time_unit, fitter.time_unit_)
     reached = ~np.isnan(journeys.entry_times)
     n_stage = reached.shape[1]

@@ -146,6 +146,8 @@ def test_fit_refuses_what_it_cannot_use() -> None:
         StageMarkovFitter().fit(make_journeys([[0.0]], 1.0))
     with pytest.raises(DataError, match="Nobody entered the first stage"):
         StageMarkovFitter().fit(make_journeys([[NAN, NAN]], 1.0))
+    with pytest.raises(DataError, match=r"1 customers entered a stage after .* 'c1'"):
+        StageMarkovFitter().fit(make_journeys([[0.0, 2.0], [1.0, 9.0]], np.array([5.0, 5.0])))
 
 
 @pytest.fixture(scope="module")
@@ -181,6 +183,9 @@ def test_forecast_needs_journeys_of_the_same_funnel(fitted) -> None:
     other = make_journeys([[0.0, NAN]], 3.0, stage_names=("a", "b"))
     with pytest.raises(DataError, match="same funnel"):
         fitter.forecast(other, horizon=1.0)
+    late = make_journeys([[0.0, 9.0, NAN]], 5.0)
+    with pytest.raises(DataError, match="after their censoring time"):
+        fitter.forecast(late, horizon=1.0)
 
 
 def test_segment_errors_at_forecast_time() -> None:
