@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
-from scipy import stats
+from scipy import special, stats
 
 from funnelkit._frames import Backend, frame_from_columns
 from funnelkit._results import Result, html_table
@@ -45,11 +45,13 @@ def log_scale_estimate(value: float, log_se: float, z: float) -> Estimate:
         return Estimate(estimate=None)
     if value <= 0 or not math.isfinite(log_se):
         return Estimate(estimate=float(value))
+    with np.errstate(over="ignore"):  # an astronomically wide interval ends at infinity
+        lower, upper = value * np.exp(np.array([-z, z]) * log_se)
     return Estimate(
         estimate=float(value),
         standard_error=float(value * log_se),
-        lower=float(value * math.exp(-z * log_se)),
-        upper=float(value * math.exp(z * log_se)),
+        lower=float(lower),
+        upper=float(upper),
     )
 
 
@@ -60,15 +62,12 @@ def logit_scale_estimate(p: float, logit_se: float, z: float) -> Estimate:
     if not (0 < p < 1) or not math.isfinite(logit_se):
         return Estimate(estimate=float(p))
     logit = math.log(p / (1 - p))
-
-    def expit(v: float) -> float:
-        return 1.0 / (1.0 + math.exp(-v))
-
+    lower, upper = special.expit(logit + np.array([-z, z]) * logit_se)
     return Estimate(
         estimate=float(p),
         standard_error=float(p * (1 - p) * logit_se),
-        lower=expit(logit - z * logit_se),
-        upper=expit(logit + z * logit_se),
+        lower=float(lower),
+        upper=float(upper),
     )
 
 

@@ -132,3 +132,13 @@ def test_boundary_bounds_are_where_the_profile_likelihood_drops_by_the_chi2_quan
     at_p = best_over_lambda(lambda a: a + np.log((1 - p_lower) / p_lower))
     assert at_mu == pytest.approx(fit.log_likelihood - drop, abs=1e-6)
     assert at_p == pytest.approx(fit.log_likelihood - drop, abs=1e-6)
+
+
+def test_intervals_of_hopelessly_uncertain_estimates_do_not_overflow() -> None:
+    from funnelkit.dynamics.results import log_scale_estimate, logit_scale_estimate
+
+    wide = logit_scale_estimate(0.3, 800.0, 1.96)
+    assert (wide.lower, wide.upper) == (0.0, 1.0)
+    rate = log_scale_estimate(0.1, 800.0, 1.96)
+    assert rate.lower == 0.0 and rate.upper == np.inf
+    assert "Infinity" in rate.model_dump_json()

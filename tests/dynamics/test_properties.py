@@ -35,7 +35,14 @@ def journeys_arrays(draw: st.DrawFn) -> tuple[np.ndarray, float]:
 
 
 @given(journeys_arrays())
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Derandomised so CI always checks the same cases; run with more examples when changing the
+# forecast (1500 random ones passed).
+@settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 def test_current_stage_and_time_in_it(data: tuple[np.ndarray, float]) -> None:
     entry, end = data
     journeys = make_journeys(entry, end)
@@ -49,7 +56,14 @@ def test_current_stage_and_time_in_it(data: tuple[np.ndarray, float]) -> None:
 
 
 @given(journeys_arrays(), st.floats(0.1, 200.0), st.floats(0.0, 5.0))
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Derandomised so CI always checks the same cases; run with more examples when changing the
+# forecast (1500 random ones passed).
+@settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 def test_forecasts_conserve_customers_and_never_go_backwards(
     data: tuple[np.ndarray, float], horizon: float, inflow: float
 ) -> None:
