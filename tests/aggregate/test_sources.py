@@ -49,7 +49,7 @@ def test_settings_go_with_a_new_connection_only(tmp_path):
 
 def test_importing_the_package_loads_no_engine():
     code = (
-        "import sys, funnelkit.aggregate; "
+        "import sys, funnelkit.aggregate, funnelkit.scoring, funnelkit.spark; "
         "print(sorted(m for m in ('duckdb', 'polars', 'pyspark', 'pandas', 'pyarrow') "
         "if m in sys.modules))"
     )
