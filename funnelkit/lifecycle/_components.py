@@ -1,0 +1,465 @@
+"""The fitted pieces of a lifecycle model, refitted for every bootstrap replicate or segment.
+
+* per stage, the time from entering it to the first purchase (mixture cure model or
+  Kaplan-Meier, from :mod:`funnelkit.conversion`), for entrants who had not bought yet;
+* per stage, the share of those first purchases made as a community member, as a function of
+  the time to purchase (a logistic regression on log time, see :class:`MemberShare`);
+* per buyer group (members / non-members at their first purchase), a purchase model
+  (BG/NBD by default) and a spend model (Gamma-Gamma), plus the mean first-period spend.
+
+Customer weights are whole numbers (1 for a plain fit, bootstrap counts, 0 outside a segment).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import special
+
+from funnelkit.conversion import ConversionFitter, TransitionEstimate, fit_cure_model, kaplan_meier
+from funnelkit.conversion.cure_result import CureFit
+from funnelkit.exceptions import ConvergenceWarning, DataError, FunnelkitError
+from funnelkit.journeys import Journeys
+from funnelkit.lifecycle._data import CustomerTable, PreEntrants, UniqueRows
+
+__all__ = [
+    "Components",
+    "FirstPurchaseCurve",
+    "GroupModel",
+    "MemberShare",
+    "fit_components",
+    "make_purchase_fitter",
+]
+
+#: A group needs this many buyers with a repeat purchase for its own purchase and spend model.
+MIN_REPEAT_BUYERS = 20
+FIRST_PURCHASE = "first purchase"
+
+_PURCHASE_MODELS = {
+    "bgnbd": ("funnelkit.clv.beta_geo", "BetaGeoFitter"),
+    "mbgnbd": ("funnelkit.clv.modified_beta_geo", "ModifiedBetaGeoFitter"),
+    "paretonbd": ("funnelkit.clv.pareto_nbd", "ParetoNBDFitter"),
+}
+PURCHASE_MODEL_NAMES = tuple(_PURCHASE_MODELS)
+
+
+def make_purchase_fitter(spec: Any, initial_params: Mapping[str, float] | None = None) -> Any:
+    """A fresh, unfitted purchase fitter from a name or a fitter used as a template."""
+    if isinstance(spec, str):
+        import importlib
+
+        module, name = _PURCHASE_MODELS[spec]
+        try:
+            klass = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError) as exc:  # pragma: no cover - depends on install
+            raise FunnelkitError(f"The purchase model {spec!r} is not available: {exc}") from exc
+        return klass(initial_params=initial_params)
+    settings = dict(spec.get_params())
+    if initial_params is not None:
+        settings["initial_params"] = dict(initial_params)
+    return type(spec)(**settings)
+
+
+@dataclass(frozen=True)
+class FirstPurchaseCurve:
+    """``F(t)``: probability of a first purchase within ``t`` of entering a stage."""
+
+    cure: CureFit | None = None
+    km_times: np.ndarray | None = None
+    km_rate: np.ndarray | None = None
+
+    @property
+    def method(self) -> str:
+        if self.cure is not None:
+            return self.cure.distribution
+        return "kaplan-meier" if self.km_times is not None else "none"
+
+    def cdf(self, t: np.ndarray) -> np.ndarray:
+        t = np.asarray(t, dtype=float)
+        if self.cure is not None:
+            return np.asarray(self.cure.cdf(t), dtype=float)
+        if self.km_times is None or self.km_rate is None or self.km_times.size == 0:
+            return np.zeros(t.shape)
+        # Kaplan-Meier: a step function, flat (no extrapolation) after the longest follow-up.
+        pos = np.searchsorted(self.km_times, t, side="right") - 1
+        return np.where(pos >= 0, self.km_rate[np.maximum(pos, 0)], 0.0)
+
+
+@dataclass(frozen=True)
+class MemberShare:
+    """P(the first purchase is made as a member | it happens ``t`` after entering the stage).
+
+    Estimated on converters only: independent censoring removes late converters but does not
+    select on membership at a given purchase time, so this conditional share is estimable
+    without a censoring correction. ``logit q(t) = intercept + slope * log t``; a constant
+    share when the data cannot support a slope.
+    """
+
+    intercept: float
+    slope: float = 0.0
+
+    def __call__(self, t: np.ndarray) -> np.ndarray:
+        t = np.maximum(np.asarray(t, dtype=float), 1e-9)
+        return np.asarray(special.expit(self.intercept + self.slope * np.log(t)))
+
+
+@dataclass
+class GroupModel:
+    """The post-first-purchase models of one buyer group."""
+
+    name: str
+    purchase: Any
+    spend: Any  # a fitted GammaGammaFitter, or None (constant spend_mean)
+    spend_mean: float  # population mean spend per repeat purchase period
+    first_spend: float  # mean spend of the first purchase period
+    n_buyers: float
+    pooled: bool = False  # True: too few buyers, the pooled models stand in
+
+    def expected_spend(self, frequency: np.ndarray, monetary: np.ndarray) -> np.ndarray:
+        if self.spend is None:
+            return np.full(np.shape(frequency), self.spend_mean)
+        ok = (frequency > 0) & (monetary > 0)
+        data = {"frequency": np.where(ok, frequency, 0.0), "monetary_value": monetary}
+        return np.asarray(self.spend.expected_spend(data), dtype=float)
+
+
+@dataclass
+class Components:
+    curves: dict[str, FirstPurchaseCurve]
+    shares: dict[str, MemberShare]
+    groups: list[GroupModel]
+    estimates: dict[str, TransitionEstimate] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def fit_components(
+    table: CustomerTable,
+    weights: np.ndarray | None,
+    *,
+    purchase_model: Any,
+    conversion_model: str,
+    conf_level: float,
+    template: Components | None = None,
+    pooled_fallback: Components | None = None,
+    forced_pooled: frozenset[int] = frozenset(),
+    strict: bool = False,
+    horizon: float = 1000.0,
+) -> Components:
+    """Fit every component with customer ``weights`` (None: each customer once).
+
+    Without a ``template`` the first-purchase delays are chosen by the conversion machinery
+    (``ConversionFitter``, lowest AIC) and reported as :class:`TransitionEstimate`; with one,
+    the template's delay families and purchase parameters (as starting values) are reused.
+
+    A buyer group whose purchase model cannot be used (too few repeat buyers, or predictions
+    that are not finite) takes the group model of ``pooled_fallback`` when one is given and
+    raises a :class:`~funnelkit.exceptions.FunnelkitError` otherwise (or when ``strict``);
+    groups in ``forced_pooled`` take it without being fitted.
+    """
+    notes: list[str] = []
+    curves: dict[str, FirstPurchaseCurve] = {}
+    shares: dict[str, MemberShare] = {}
+    estimates: dict[str, TransitionEstimate] = {}
+    for stage, pre in table.pre.items():
+        durations, converted, member = _expand(pre, weights)
+        if template is None:
+            est = _estimate(table, stage, pre, weights, conversion_model, conf_level)
+            estimates[stage] = est
+            curves[stage] = _curve_from_estimate(est)
+        else:
+            method = template.curves[stage].method if stage in template.curves else "none"
+            curves[stage] = _refit_curve(durations, converted, method, notes, stage)
+        shares[stage] = _member_share(durations[converted], member[converted])
+    groups = [
+        _fit_group(
+            table,
+            g,
+            weights,
+            purchase_model,
+            template,
+            pooled_fallback,
+            notes,
+            forced=g in forced_pooled,
+            strict=strict,
+            horizon=horizon,
+        )
+        for g in range(len(table.group_names))
+    ]
+    return Components(curves, shares, groups, estimates, notes)
+
+
+# ---------------------------------------------------------------------- first purchase
+def _expand(
+    pre: PreEntrants, weights: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    if weights is None:
+        return pre.durations, pre.converted, pre.member_at_purchase
+    reps = weights[pre.customers].astype(np.int64)
+    return (
+        np.repeat(pre.durations, reps),
+        np.repeat(pre.converted, reps),
+        np.repeat(pre.member_at_purchase, reps),
+    )
+
+
+def _estimate(
+    table: CustomerTable,
+    stage: str,
+    pre: PreEntrants,
+    weights: np.ndarray | None,
+    model: str,
+    conf_level: float,
+) -> TransitionEstimate:
+    idx = pre.customers
+    if weights is not None:
+        idx = np.repeat(idx, weights[idx].astype(np.int64))
+    entry = table.entry[idx, table.stage_names.index(stage)]
+    reached = np.where(table.at_end.has_purchase[idx], table.at_end.first_time[idx], np.nan)
+    journeys = Journeys(
+        stage_names=(stage, FIRST_PURCHASE),
+        entry_times=np.column_stack([entry, reached]),
+        customer_ids=table.customer_ids[idx],
+        censoring_times=np.full(idx.size, table.observation_end),
+        time_unit=table.unit,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        fitter = ConversionFitter(model=model, conf_level=conf_level).fit(journeys)
+    return fitter.estimate(stage, FIRST_PURCHASE)
+
+
+def _curve_from_estimate(est: TransitionEstimate) -> FirstPurchaseCurve:
+    if est.cure_fit is not None:
+        return FirstPurchaseCurve(cure=est.cure_fit)
+    if est.n_converted == 0:
+        return FirstPurchaseCurve()
+    times, rate, _, _ = est.curve.arrays
+    return FirstPurchaseCurve(km_times=times, km_rate=rate)
+
+
+def _refit_curve(
+    durations: np.ndarray, converted: np.ndarray, method: str, notes: list[str], stage: str
+) -> FirstPurchaseCurve:
+    n_conv = int(converted.sum())
+    if n_conv == 0 or method == "none":
+        return FirstPurchaseCurve()
+    if method != "kaplan-meier" and n_conv >= 5:
+        fit = fit_cure_model(durations, converted, method, plateau=n_conv / durations.size)  # type: ignore[arg-type]
+        if fit.converged and all(
+            math.isfinite(c) or i == 0 for i, c in enumerate(fit.coefficients)
+        ):
+            return FirstPurchaseCurve(cure=fit)
+        notes.append(f"{stage}: the {method} cure model did not converge; Kaplan-Meier used")
+    km = kaplan_meier(durations, converted)
+    return FirstPurchaseCurve(km_times=km.times, km_rate=km.rate)
+
+
+def _member_share(durations: np.ndarray, member: np.ndarray) -> MemberShare:
+    n = member.size
+    k = int(member.sum())
+    if n == 0:
+        return MemberShare(intercept=0.0)
+    # a constant share, shrunk a little away from 0 and 1, when a slope is not supported
+    constant = MemberShare(intercept=float(special.logit((k + 0.5) / (n + 1.0))))
+    if min(k, n - k) < 10:
+        return constant
+    x = np.log(np.maximum(durations, 1e-9))
+    centre, scale = float(x.mean()), float(x.std())
+    if not scale > 1e-9:
+        return constant
+    z = (x - centre) / scale
+    y = member.astype(float)
+    beta = np.array([constant.intercept, 0.0])
+    design = np.column_stack([np.ones(n), z])
+    ridge = np.diag([0.0, 1e-3 * n])  # keeps the slope finite under separation
+    for _ in range(50):
+        p = special.expit(design @ beta)
+        grad = design.T @ (y - p) - ridge @ beta
+        hess = (design * (p * (1.0 - p))[:, None]).T @ design + ridge
+        try:
+            step = np.linalg.solve(hess, grad)
+        except np.linalg.LinAlgError:
+            return constant
+        beta = beta + step
+        if float(np.max(np.abs(step))) < 1e-8:
+            break
+    if not np.all(np.isfinite(beta)):
+        return constant
+    slope = float(beta[1] / scale)
+    return MemberShare(intercept=float(beta[0] - slope * centre), slope=slope)
+
+
+# ---------------------------------------------------------------------- purchase and spend
+def _fit_group(
+    table: CustomerTable,
+    g: int,
+    weights: np.ndarray | None,
+    purchase_model: Any,
+    template: Components | None,
+    pooled: Components | None,
+    notes: list[str],
+    *,
+    forced: bool,
+    strict: bool,
+    horizon: float,
+) -> GroupModel:
+    name = table.group_names[g]
+    rows = table.buyer_rows[g]
+    w = np.ones(table.n_customers) if weights is None else weights.astype(float)
+    row_w = rows.row_weights(w)
+
+    def stand_in(why: str) -> GroupModel:
+        if pooled is None or (strict and not forced):
+            raise DataError(f"The {name} purchase model cannot be fitted: {why}.")
+        if not forced:
+            notes.append(f"{name}: {why}; the model fitted on all customers stands in")
+        model = pooled.groups[g]
+        return GroupModel(
+            name=name,
+            purchase=model.purchase,
+            spend=model.spend,
+            spend_mean=model.spend_mean,
+            first_spend=model.first_spend,
+            n_buyers=float(row_w.sum()),
+            pooled=True,
+        )
+
+    if forced:
+        return stand_in("kept from the full fit")
+    repeaters = float(row_w[rows.frequency > 0].sum())
+    if repeaters < MIN_REPEAT_BUYERS:
+        return stand_in(
+            f"only {repeaters:.0f} repeat buyer(s), at least {MIN_REPEAT_BUYERS} are needed"
+        )
+    start = None if template is None else template.groups[g].purchase.params_
+    purchase = _fit_purchase(purchase_model, rows, row_w, table, start, notes, name)
+    if not _usable(purchase, horizon):
+        purchase = _stabilised(purchase, notes, name, horizon, quiet=template is not None)
+    if not _usable(purchase, horizon):
+        return stand_in(
+            f"the fitted {type(purchase).__name__} gives non-finite predictions "
+            f"(parameters {_rounded(purchase.params_)})"
+        )
+    buyers = rows.customers
+    wb = w[buyers]
+    first_spend = float(np.average(table.at_end.first_spend[buyers], weights=wb))
+    spend, spend_mean = _fit_spend(table, buyers, wb, notes, name, template is not None)
+    return GroupModel(
+        name=name,
+        purchase=purchase,
+        spend=spend,
+        spend_mean=spend_mean,
+        first_spend=first_spend,
+        n_buyers=float(wb.sum()),
+    )
+
+
+def _usable(purchase: Any, horizon: float) -> bool:
+    with np.errstate(all="ignore"):
+        probe = np.asarray(
+            purchase.expected_purchases_new_customer(horizon * np.array([0.01, 0.1, 1.0, 2.0])),
+            dtype=float,
+        )
+    return bool(np.all(np.isfinite(probe)) and np.all(probe >= 0))
+
+
+#: ``a + b`` at which a diverged beta dropout distribution is evaluated (see _stabilised).
+_DROPOUT_CONCENTRATIONS = (1000.0, 300.0, 100.0)
+
+
+def _stabilised(purchase: Any, notes: list[str], name: str, horizon: float, *, quiet: bool) -> Any:
+    """Evaluate a fit whose beta dropout parameters diverged at a finite concentration.
+
+    When ``a`` and ``b`` run off together the data say the dropout probability hardly varies
+    between customers: the likelihood is flat along ``a / (a + b)`` fixed, and predictions
+    converge to those of a common dropout probability. The closed forms overflow for large
+    ``a``, so the model is evaluated at the largest ``a + b`` in (1000, 300, 100) whose
+    predictions are finite, with the same mean dropout ``a / (a + b)`` (at 1000 predictions
+    agree with the limit to about 0.1%, at 100 to about 1%).
+    """
+    params = dict(getattr(purchase, "params_", {}))
+    if not {"a", "b"} <= set(params):
+        return purchase
+    total = params["a"] + params["b"]
+    for concentration in _DROPOUT_CONCENTRATIONS:
+        if total <= concentration:
+            continue
+        scale = concentration / total
+        stable = copy.copy(purchase)
+        stable.params_ = {**params, "a": params["a"] * scale, "b": params["b"] * scale}
+        if _usable(stable, horizon):
+            if not quiet:
+                notes.append(
+                    f"{name} purchase model: the dropout heterogeneity is not identified (a and "
+                    f"b diverged to {params['a']:.3g} and {params['b']:.3g}); predictions use "
+                    f"a + b = {concentration:g} with the same mean dropout a / (a + b)"
+                )
+            return stable
+    return purchase
+
+
+def _rounded(params: Mapping[str, float]) -> str:
+    return ", ".join(f"{k}={v:.4g}" for k, v in params.items())
+
+
+def _fit_purchase(
+    spec: Any,
+    rows: UniqueRows,
+    row_w: np.ndarray,
+    table: CustomerTable,
+    start: Mapping[str, float] | None,
+    notes: list[str],
+    name: str,
+) -> Any:
+    fitter = make_purchase_fitter(spec, start)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        fitter.fit(rows.mapping(), weights=row_w, time_unit=table.unit)
+    for w in caught:
+        if issubclass(w.category, ConvergenceWarning) and start is None:
+            notes.append(f"{name} purchase model: {w.message}")
+    return fitter
+
+
+def _fit_spend(
+    table: CustomerTable,
+    buyers: np.ndarray,
+    weights: np.ndarray,
+    notes: list[str],
+    name: str,
+    quiet: bool,
+) -> tuple[Any, float]:
+    if not table.has_values:
+        return None, 1.0
+    from funnelkit.clv import GammaGammaFitter
+
+    x = table.at_end.frequency[buyers]
+    m = table.at_end.monetary_value[buyers]
+    usable = (x > 0) & (m > 0) & (weights > 0)
+    fallback = float(np.average(m[usable], weights=weights[usable])) if usable.any() else 0.0
+    if usable.sum() < MIN_REPEAT_BUYERS:
+        if not quiet:
+            notes.append(
+                f"{name}: too few repeat buyers with spend for a Gamma-Gamma model; "
+                "the mean repeat spend is used"
+            )
+        return None, fallback
+    data = {"frequency": x[usable], "monetary_value": m[usable]}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model = GammaGammaFitter().fit(data, weights=weights[usable])
+            mean = model.population_mean_spend()
+    except FunnelkitError as exc:
+        if not quiet:
+            notes.append(
+                f"{name}: Gamma-Gamma spend model unusable ({exc}); the mean repeat spend is used"
+            )
+        return None, fallback
+    return model, float(mean)

@@ -1,0 +1,283 @@
+"""The per-customer table a lifecycle model is fitted on (built once, reused by every refit).
+
+Everything a refit needs -- stage entries, first purchases, membership, purchase summaries at
+the observation end and at stage entry -- is computed here once from the event log, as numpy
+arrays over customers. Bootstrap replicates and segment fits then only change customer
+weights.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from funnelkit.events import EventLog
+from funnelkit.exceptions import DataError, FunnelkitError
+from funnelkit.journeys import Journeys
+from funnelkit.lifecycle._history import (
+    History,
+    PurchaseEvents,
+    history_at,
+    purchase_events,
+    time_periods,
+)
+from funnelkit.stages import Funnel
+from funnelkit.units import TimeUnit
+
+__all__ = ["CustomerTable", "PostEntrants", "PreEntrants", "UniqueRows", "build_table"]
+
+MEMBER, NON_MEMBER, EVERYONE = "member", "non-member", "all buyers"
+
+
+@dataclass(frozen=True)
+class UniqueRows:
+    """Distinct ``(frequency, recency, T)`` rows of some customers and the map back to them."""
+
+    customers: np.ndarray  # customer codes
+    frequency: np.ndarray
+    recency: np.ndarray
+    T: np.ndarray
+    inverse: np.ndarray  # per customer in ``customers``: its row
+
+    def mapping(self) -> dict[str, np.ndarray]:
+        return {"frequency": self.frequency, "recency": self.recency, "T": self.T}
+
+    def row_weights(self, weights: np.ndarray) -> np.ndarray:
+        return np.bincount(self.inverse, weights=weights[self.customers], minlength=self.T.size)
+
+
+@dataclass(frozen=True)
+class PreEntrants:
+    """Entrants of a stage with no purchase yet: time from entry to the first purchase."""
+
+    customers: np.ndarray
+    durations: np.ndarray
+    converted: np.ndarray
+    member_at_purchase: np.ndarray  # for converters; False otherwise
+
+
+@dataclass(frozen=True)
+class PostEntrants:
+    """Entrants of a stage who had bought by the time they entered it."""
+
+    customers: np.ndarray
+    group: np.ndarray
+    entry_value: np.ndarray  # value of purchases at the very moment of entry
+    delay: np.ndarray  # time from the first purchase to entering the stage
+    frequency: np.ndarray
+    monetary_value: np.ndarray
+    rows: list[UniqueRows]  # per group, rows of (x, t_x, T) at entry
+
+
+@dataclass
+class CustomerTable:
+    """Per-customer arrays of one event log under one funnel (see module docstring)."""
+
+    customer_ids: np.ndarray
+    stage_names: tuple[str, ...]
+    entry: np.ndarray  # customers x stages, NaN where not reached
+    unit: TimeUnit
+    observation_end: float
+    attributes: dict[str, np.ndarray]
+    is_datetime: bool
+    events: PurchaseEvents
+    at_end: History
+    group: np.ndarray  # per customer: group code of buyers, -1 for non-buyers
+    group_names: tuple[str, ...]
+    buyer_rows: list[UniqueRows]  # per group, RFM rows at the observation end
+    pre: dict[str, PreEntrants]
+    post: dict[str, PostEntrants]
+    journeys: Journeys
+    membership_stage: str | None
+    purchase_counts: dict[str, int]  # stages counted in purchases → the count
+    followup_order: np.ndarray  # buyers sorted by follow-up since their first purchase
+    followup_sorted: np.ndarray
+    notes: list[str] = field(default_factory=list)
+
+    def followup_survival(self, delay: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
+        """Share of buyers (weighted) followed for at least ``delay`` since their first purchase."""
+        w = (
+            np.ones(self.followup_order.size)
+            if weights is None
+            else weights[self.followup_order].astype(float)
+        )
+        at_least = np.concatenate([np.cumsum(w[::-1])[::-1], [0.0]])
+        pos = np.searchsorted(self.followup_sorted, delay, side="left")
+        return at_least[pos] / max(float(w.sum()), 1e-300)
+
+    @property
+    def n_customers(self) -> int:
+        return int(self.customer_ids.shape[0])
+
+    @property
+    def has_values(self) -> bool:
+        return self.events.has_values
+
+
+def unique_rows(
+    customers: np.ndarray, frequency: np.ndarray, recency: np.ndarray, T: np.ndarray
+) -> UniqueRows:
+    """Compress whole-number ``(frequency, recency, T)`` triples into distinct rows."""
+    if customers.size == 0:
+        empty = np.zeros(0)
+        return UniqueRows(customers, empty, empty, empty, np.zeros(0, dtype=np.int64))
+    x, r, t = (np.asarray(a, dtype=np.int64) for a in (frequency, recency, T))
+    span_r, span_t = int(r.max()) + 1, int(t.max()) + 1
+    key = (x * span_r + r) * span_t + t
+    values, inverse = np.unique(key, return_inverse=True)
+    return UniqueRows(
+        customers=customers,
+        frequency=(values // (span_r * span_t)).astype(float),
+        recency=((values // span_t) % span_r).astype(float),
+        T=(values % span_t).astype(float),
+        inverse=inverse.reshape(-1),
+    )
+
+
+def build_table(
+    log: EventLog,
+    funnel: Funnel,
+    *,
+    observation_end: Any,
+    unit: TimeUnit,
+    purchase_events_: Sequence[str],
+    membership_stage: str | None,
+) -> CustomerTable:
+    """Build the customer table (journeys, purchases, membership, histories at entry)."""
+    if not isinstance(log, EventLog):
+        raise FunnelkitError(
+            f"LifecycleModel.fit takes an EventLog, got {type(log).__name__}; build one with "
+            "EventLog.from_frame(frame, ...)."
+        )
+    if not isinstance(funnel, Funnel):
+        raise FunnelkitError(
+            f"funnel must be a Funnel, got {type(funnel).__name__}; e.g. Funnel.community()."
+        )
+    names = list(purchase_events_)
+    if not any(n in log.event_types for n in names):
+        raise DataError(
+            f"No purchase events: none of {names} occurs in the log, whose event types are "
+            f"{list(log.event_types)}. Pass purchase_events=[...] naming the purchase event."
+        )
+    journeys = funnel.journeys(log, observation_end=observation_end, time_unit=unit)
+    end = journeys.observation_end
+    end_raw = log.last_time if observation_end is None else log.raw_time(observation_end)
+    events = purchase_events(log, names, end_raw, unit)
+    if events.customer.size == 0:
+        raise DataError("No purchases fall inside the observation window; check observation_end.")
+    n = log.n_customers
+    end_period = int(time_periods(log, np.array([end]), unit)[0])
+    at_end = history_at(events, np.full(n, end), np.full(n, end_period))
+    first = at_end.first_time
+    notes: list[str] = []
+
+    member_time = np.full(n, np.nan)
+    if membership_stage is not None:
+        stage = funnel.stage(membership_stage)
+        own = Funnel(stages=[stage]).journeys(log, observation_end=observation_end, time_unit=unit)
+        member_time = own.entry_times[:, 0]
+        if np.isnan(member_time).all():
+            notes.append(
+                f"nobody reached the membership stage {membership_stage!r}: members and "
+                "non-members cannot be told apart, so one purchase model is fitted for everyone"
+            )
+            membership_stage = None
+    buyers = at_end.has_purchase
+    if membership_stage is None:
+        group_names: tuple[str, ...] = (EVERYONE,)
+        group = np.where(buyers, 0, -1).astype(np.int8)
+        member_first = np.zeros(n, dtype=bool)
+    else:
+        group_names = (NON_MEMBER, MEMBER)
+        member_first = buyers & (member_time <= first)
+        group = np.where(buyers, member_first.astype(np.int8), -1).astype(np.int8)
+    buyer_rows = [
+        unique_rows(c, at_end.frequency[c], at_end.recency[c], at_end.T[c])
+        for c in (np.flatnonzero(group == g) for g in range(len(group_names)))
+    ]
+
+    entry = journeys.entry_times
+    pre: dict[str, PreEntrants] = {}
+    post: dict[str, PostEntrants] = {}
+    for k, name in enumerate(funnel.stage_names):
+        entered = ~np.isnan(entry[:, k])
+        bought_before = entered & (first <= entry[:, k])
+        waiting = np.flatnonzero(entered & ~bought_before)
+        if waiting.size:
+            converted = buyers[waiting]
+            durations = np.where(converted, first[waiting], end) - entry[waiting, k]
+            pre[name] = PreEntrants(
+                customers=waiting,
+                durations=np.maximum(durations, 0.0),
+                converted=converted,
+                member_at_purchase=member_first[waiting],
+            )
+        done = np.flatnonzero(bought_before)
+        if done.size:
+            post[name] = _post_entrants(
+                log, events, entry[:, k], done, group, len(group_names), first
+            )
+    buyer_codes = np.flatnonzero(buyers)
+    followup = end - first[buyer_codes]
+    order = np.argsort(followup, kind="stable")
+    return CustomerTable(
+        customer_ids=log.customer_ids,
+        stage_names=funnel.stage_names,
+        entry=entry,
+        unit=unit,
+        observation_end=end,
+        attributes=journeys.attributes,
+        is_datetime=log.is_datetime,
+        events=events,
+        at_end=at_end,
+        group=group,
+        group_names=group_names,
+        buyer_rows=buyer_rows,
+        pre=pre,
+        post=post,
+        journeys=journeys,
+        membership_stage=membership_stage,
+        purchase_counts={
+            st.name: st.min_count for st in funnel.stages if set(st.events) <= set(names)
+        },
+        followup_order=buyer_codes[order],
+        followup_sorted=followup[order],
+        notes=notes,
+    )
+
+
+def _post_entrants(
+    log: EventLog,
+    events: PurchaseEvents,
+    entry: np.ndarray,
+    customers: np.ndarray,
+    group: np.ndarray,
+    n_groups: int,
+    first: np.ndarray,
+) -> PostEntrants:
+    cutoff = np.full(events.n_customers, np.nan)
+    cutoff[customers] = entry[customers]
+    history = history_at(events, cutoff, time_periods(log, cutoff, events.unit))
+    at_entry = events.time == cutoff[events.customer]
+    entry_value = np.bincount(
+        events.customer[at_entry], weights=events.value[at_entry], minlength=events.n_customers
+    )
+    g = group[customers]
+    rows = []
+    for code in range(n_groups):
+        mine = customers[g == code]
+        rows.append(
+            unique_rows(mine, history.frequency[mine], history.recency[mine], history.T[mine])
+        )
+    return PostEntrants(
+        customers=customers,
+        group=g,
+        entry_value=entry_value[customers],
+        delay=entry[customers] - first[customers],
+        frequency=history.frequency[customers],
+        monetary_value=history.monetary_value[customers],
+        rows=rows,
+    )

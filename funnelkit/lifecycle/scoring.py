@@ -1,0 +1,97 @@
+"""Per-customer scores: current stage, probability alive, expected purchases and value."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from funnelkit._frames import frame_from_columns
+from funnelkit.lifecycle.values import buyer_curves, conditional_purchases, pre_values
+
+if TYPE_CHECKING:
+    from funnelkit.lifecycle.model import LifecycleModel
+
+__all__ = ["score_customers"]
+
+NO_STAGE = "(none)"
+_WAIT_GRID = 129
+
+
+def score_customers(model: LifecycleModel, *, backend: str | None = None) -> Any:
+    """Score every customer of the fitted log as of the observation end.
+
+    Columns (one row per customer, in the log's customer order):
+
+    ``customer_id``; ``stage`` (the last funnel stage reached, ``"(none)"`` if none);
+    ``group`` (``"member"``/``"non-member"`` at the first purchase, None for non-buyers);
+    ``probability_alive`` (buyers: the purchase model's P(alive); NaN for non-buyers);
+    ``probability_first_purchase`` (non-buyers: P(first purchase within the horizon), given
+    how long they have already waited in their stage; NaN for buyers);
+    ``expected_purchases`` (over the horizon from the observation end, undiscounted) and
+    ``expected_value`` (discounted; buyers: conditional expected purchases times Gamma-Gamma
+    expected spend; non-buyers: the stage value conditioned on their time in the stage).
+
+    Parameters
+    ----------
+    model
+        A fitted :class:`~funnelkit.lifecycle.LifecycleModel`.
+    backend
+        None for a dict of numpy arrays, or ``"pandas"``, ``"polars"``, ``"pyarrow"``.
+    """
+    table = model._table
+    comps = model._components
+    grid = model._grid_
+    n = table.n_customers
+    reached = ~np.isnan(table.entry)
+    last = np.where(reached.any(axis=1), reached.shape[1] - 1 - np.argmax(reached[:, ::-1], 1), -1)
+    names = np.array([*table.stage_names, NO_STAGE], dtype=object)
+    stage = names[last]  # index -1 picks NO_STAGE
+    groups = np.array([*table.group_names, None], dtype=object)
+    group = groups[table.group.astype(np.int64)]
+
+    alive = np.full(n, np.nan)
+    first_prob = np.full(n, np.nan)
+    purchases = np.full(n, np.nan)
+    value = np.full(n, np.nan)
+    at_end = table.at_end
+    with np.errstate(all="ignore"):
+        for g, rows in enumerate(table.buyer_rows):
+            if rows.T.size == 0:
+                continue
+            model_g = comps.groups[g]
+            mine = rows.customers
+            disc, plain = conditional_purchases(model_g.purchase, rows, grid)
+            p_alive = np.asarray(model_g.purchase.probability_alive(rows.mapping()), dtype=float)
+            spend = model_g.expected_spend(at_end.frequency[mine], at_end.monetary_value[mine])
+            alive[mine] = p_alive[rows.inverse]
+            purchases[mine] = plain[rows.inverse]
+            value[mine] = spend * disc[rows.inverse]
+        curves = buyer_curves(comps, grid)
+        for k, name in enumerate(table.stage_names):
+            pre = table.pre.get(name)
+            if pre is None:
+                continue
+            mine = np.flatnonzero((last == k) & (table.group < 0))
+            if mine.size == 0:
+                continue
+            waited = np.maximum(table.observation_end - table.entry[mine, k], 0.0)
+            points = np.linspace(0.0, float(waited.max()), _WAIT_GRID)
+            v, p, q = pre_values(
+                comps.curves[name], comps.shares[name], comps, grid, waited=points, curves=curves
+            )
+            value[mine] = np.interp(waited, points, v)
+            purchases[mine] = np.interp(waited, points, p)
+            first_prob[mine] = np.interp(waited, points, q)
+    columns = {
+        "customer_id": table.customer_ids,
+        "stage": stage,
+        "group": group,
+        "probability_alive": alive,
+        "probability_first_purchase": first_prob,
+        "expected_purchases": purchases,
+        "expected_value": value,
+    }
+    if backend is None:
+        return columns
+    return frame_from_columns(columns, backend)  # type: ignore[arg-type]

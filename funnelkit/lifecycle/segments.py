@@ -1,0 +1,131 @@
+"""Value by segment: reach, conversion, buyer value and value per prospect of each segment."""
+
+from __future__ import annotations
+
+import difflib
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from funnelkit.conversion import ConversionFitter
+from funnelkit.conversion.segments import segment_codes
+from funnelkit.exceptions import FunnelkitError
+from funnelkit.lifecycle._bootstrap import estimate, run_replicates
+from funnelkit.lifecycle.results import SegmentValue, SegmentValues, StepConversion
+from funnelkit.lifecycle.values import new_buyer_values, stage_value_array
+
+if TYPE_CHECKING:
+    from funnelkit.lifecycle.model import LifecycleModel
+
+__all__ = ["customer_segments", "segment_values"]
+
+
+def customer_segments(model: LifecycleModel, by: str) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Segment code of every customer and the segment labels (a customer attribute)."""
+    table = model._table
+    if by not in table.attributes:
+        names = list(table.attributes)
+        close = difflib.get_close_matches(by, names, n=3, cutoff=0.5)
+        hint = f" Did you mean one of these: {close}?" if close else ""
+        raise FunnelkitError(
+            f"by={by!r} is not a customer attribute of this log.{hint} Attributes: {names}. "
+            "Keep attributes with EventLog.from_frame(..., attribute_cols=[...])."
+        )
+    everyone = np.arange(table.n_customers)
+    codes, labels = segment_codes(table.journeys, by, everyone, table.stage_names[0])
+    return np.asarray(codes), labels
+
+
+def segment_values(model: LifecycleModel, by: str) -> SegmentValues:
+    """Per segment of ``by``: reach, eventual conversion per step, buyer and prospect value.
+
+    Every component (first-purchase delays, member shares, purchase and spend models) is
+    refitted on each segment's customers, keeping the delay families chosen on everyone; a
+    buyer group with fewer than 20 repeat buyers in a segment, or whose purchase model cannot
+    be fitted there, borrows the model fitted on all customers (listed in ``pooled_models``;
+    it is then held fixed in the bootstrap, so those intervals understate the uncertainty).
+    ``buyer_value`` is the horizon value of a new buyer at the first purchase, for the
+    segment's mix of members and non-members;
+    ``value_per_prospect`` is the value of a customer who has just entered the first stage.
+    Intervals: the same customer bootstrap as the stage values.
+    """
+    table = model._table
+    codes, labels = customer_segments(model, by)
+    grid = model._grid_
+    main = model._components
+    level = float(model.conf_level)
+    first = table.stage_names[0]
+    entered = ~np.isnan(table.entry[:, 0])
+    masks = [(codes == g).astype(np.int64) for g in range(len(labels))]
+
+    forced: list[frozenset[int]] = [frozenset() for _ in masks]
+
+    def fit_all(weights: np.ndarray, point: bool = False) -> list[Any]:
+        out = []
+        for g, mask in enumerate(masks):
+            w = weights * mask
+            comps = model._fit_components(
+                table, w, template=main, pooled=main, forced=forced[g], strict=not point
+            )
+            if point:
+                forced[g] = frozenset(i for i, gm in enumerate(comps.groups) if gm.pooled)
+            out.append(
+                (stage_value_array(table, comps, grid, w), new_buyer_values(comps, grid), comps)
+            )
+        return out
+
+    point = fit_all(np.ones(table.n_customers, dtype=np.int64), point=True)
+    boot, failed = run_replicates(
+        model._seeds, table.n_customers, fit_all, model.progress, label=f"segments by {by}"
+    )
+    conversion = ConversionFitter(conf_level=level).fit(table.journeys, by=by)
+    n_first = max(int(entered.sum()), 1)
+    rows = []
+    for g, label in enumerate(labels):
+        values, buyers, comps = point[g]
+        b_values = np.array([b[g][0] for _, b in boot]).reshape(len(boot), values.size)
+        b_buyers = np.array([b[g][1] for _, b in boot]).reshape(len(boot), buyers.size)
+        group = table.group[masks[g].astype(bool)]
+        n_by_group = np.bincount(group[group >= 0], minlength=buyers.size).astype(float)
+        mix = n_by_group / max(n_by_group.sum(), 1.0)
+        buyer_value = estimate(float(mix @ buyers), b_buyers @ mix, level)
+        member_share = None
+        if len(table.group_names) == 2 and n_by_group.sum() > 0:
+            member_share = float(mix[1])
+        steps = []
+        for source, target in conversion.transitions_:
+            if label in conversion.segments_[(source, target)]:
+                est = conversion.estimate(source, target, label)
+                steps.append(
+                    StepConversion(
+                        source=source,
+                        target=target,
+                        naive_rate=est.naive_rate,
+                        eventual_rate=est.eventual_rate,
+                        eventual_rate_ci=est.eventual_rate_ci,
+                    )
+                )
+        stage_values = {
+            name: estimate(float(values[k]), b_values[:, k], level)
+            for k, name in enumerate(table.stage_names)
+        }
+        n_seg = int((entered & masks[g].astype(bool)).sum())
+        rows.append(
+            SegmentValue(
+                segment=label,
+                n_prospects=n_seg,
+                share=n_seg / n_first,
+                conversion=tuple(steps),
+                member_share=member_share,
+                buyer_value=buyer_value,
+                value_per_prospect=stage_values[first],
+                stage_values=stage_values,
+                pooled_models=tuple(gm.name for gm in comps.groups if gm.pooled),
+            )
+        )
+    notes = []
+    if failed:
+        notes.append(f"{failed} bootstrap sample(s) could not be fitted and were left out")
+    return SegmentValues(
+        by=by, first_stage=first, rows=tuple(rows), notes=tuple(notes), **model._header()
+    )

@@ -1,0 +1,224 @@
+"""Membership uplift: horizon value of member buyers vs comparable non-member buyers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from funnelkit.conversion.segments import cohort_unit, segment_codes
+from funnelkit.exceptions import FunnelkitError
+from funnelkit.journeys import Journeys
+from funnelkit.lifecycle._bootstrap import estimate, replicate_weights
+from funnelkit.lifecycle._components import Components
+from funnelkit.lifecycle._data import CustomerTable, UniqueRows
+from funnelkit.lifecycle.results import MembershipUplift, UpliftStratum
+from funnelkit.lifecycle.values import ValueGrid, conditional_purchases
+
+if TYPE_CHECKING:
+    from funnelkit.lifecycle.model import LifecycleModel
+
+__all__ = ["buyer_horizon_values", "membership_uplift"]
+
+FIRST_PURCHASE = "first purchase"
+
+
+def membership_uplift(
+    model: LifecycleModel, strata: Sequence[str] | None = None
+) -> MembershipUplift:
+    """Compare member and non-member buyers within strata; an association, not an effect.
+
+    Each buyer's value is the discounted value of their purchases over the horizon from their
+    first purchase: the purchases already made within it, plus -- for buyers observed for
+    less than the horizon -- their group model's conditional expectation of the rest
+    (:func:`buyer_horizon_values`). Within each stratum the member mean is compared with the
+    non-member mean, and the differences are averaged with the members' weights.
+
+    Parameters
+    ----------
+    model
+        A fitted :class:`~funnelkit.lifecycle.LifecycleModel` with members and non-members.
+    strata
+        Customer attributes and/or ``"cohort:<period>"`` (the period of the first purchase).
+        Default: ``("channel", "cohort:month")``, without ``channel`` if the log has no such
+        attribute.
+    """
+    table = model._table
+    if len(table.group_names) != 2:
+        raise FunnelkitError(
+            "Membership uplift needs members and non-members: fit the model with a funnel that "
+            "has the membership stage (membership_stage=...) and a log in which some buyers "
+            "reached it."
+        )
+    if strata is None:
+        strata = ("channel", "cohort:month") if "channel" in table.attributes else ("cohort:month",)
+    if isinstance(strata, str) or not strata:
+        raise FunnelkitError(f"strata must be a non-empty sequence of names. Got {strata!r}.")
+    buyers = np.flatnonzero(table.group >= 0)
+    codes, labels = _strata(table, buyers, tuple(strata))
+    member = table.group[buyers] == 1
+    grid = model._grid_
+    realized = _realized(table, buyers, grid)
+    level = float(model.conf_level)
+
+    point_values = realized + buyer_horizon_values(table, buyers, model._components, grid)
+    point = _stratified(point_values, member, codes, len(labels), np.ones(buyers.size))
+    samples = []
+    for seed, comps in zip(model._replicate_seeds, model._replicates, strict=True):
+        w = replicate_weights(seed, table.n_customers)[buyers].astype(float)
+        with np.errstate(all="ignore"):
+            values = realized + buyer_horizon_values(table, buyers, comps, grid)
+        samples.append(_stratified(values, member, codes, len(labels), w).difference)
+    diff = estimate(point.difference, np.array(samples, dtype=float), level)
+    rows = tuple(
+        UpliftStratum(
+            stratum=label,
+            n_members=int(point.n_member[k]),
+            n_non_members=int(point.n_non_member[k]),
+            member_value=_none(point.mean_member[k]),
+            non_member_value=_none(point.mean_non_member[k]),
+        )
+        for k, label in enumerate(labels)
+    )
+    ratio = None
+    if point.non_member_value > 0 and np.isfinite(point.member_value):
+        ratio = float(point.member_value / point.non_member_value)
+    return MembershipUplift(
+        strata=tuple(strata),
+        difference=diff,
+        member_value=_none(point.member_value),
+        non_member_value=_none(point.non_member_value),
+        ratio=ratio,
+        crude_difference=_none(point.crude),
+        n_members=int(member.sum()),
+        n_non_members=int((~member).sum()),
+        n_members_compared=int(point.n_member[point.compared].sum()),
+        n_strata_compared=int(point.compared.sum()),
+        rows=rows,
+        **model._header(),
+    )
+
+
+def buyer_horizon_values(
+    table: CustomerTable, buyers: np.ndarray, comps: Components, grid: ValueGrid
+) -> np.ndarray:
+    """Model part of each buyer's horizon value: the expected rest after the observation end.
+
+    Buyers observed for ``T < H`` periods since their first purchase get their group's
+    conditional expected discounted purchases over the remaining ``H - T`` (discounted from
+    the first purchase) times their Gamma-Gamma expected spend; others get 0.
+    """
+    out = np.zeros(table.n_customers)
+    at_end = table.at_end
+    for g, rows in enumerate(table.buyer_rows):
+        short = grid.horizon > rows.T
+        if not short.any():
+            continue
+        sub = UniqueRows(
+            customers=np.zeros(0, dtype=np.int64),
+            frequency=rows.frequency[short],
+            recency=rows.recency[short],
+            T=rows.T[short],
+            inverse=np.zeros(0, dtype=np.int64),
+        )
+        disc, _ = conditional_purchases(
+            comps.groups[g].purchase, sub, grid, start=sub.T, length=grid.horizon - sub.T
+        )
+        per_row = np.zeros(rows.T.size)
+        per_row[short] = disc
+        mine = rows.customers
+        spend = comps.groups[g].expected_spend(at_end.frequency[mine], at_end.monetary_value[mine])
+        out[mine] = spend * per_row[rows.inverse]
+    return out[buyers]
+
+
+def _realized(table: CustomerTable, buyers: np.ndarray, grid: ValueGrid) -> np.ndarray:
+    ev = table.events
+    since = ev.time - table.at_end.first_time[ev.customer]
+    inside = (since >= 0) & (since <= grid.horizon)
+    total = np.bincount(
+        ev.customer[inside],
+        weights=ev.value[inside] * grid.discount(since[inside]),
+        minlength=table.n_customers,
+    )
+    return total[buyers]
+
+
+def _strata(
+    table: CustomerTable, buyers: np.ndarray, strata: tuple[str, ...]
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    journeys = Journeys(
+        stage_names=(FIRST_PURCHASE,),
+        entry_times=table.at_end.first_time[buyers][:, None],
+        customer_ids=table.customer_ids[buyers],
+        censoring_times=np.full(buyers.size, table.observation_end),
+        time_unit=table.unit,
+        attributes={k: v[buyers] for k, v in table.attributes.items()},
+        is_datetime=table.is_datetime,
+    )
+    combined = np.zeros(buyers.size, dtype=np.int64)
+    parts: list[tuple[str, ...]] = []
+    for name in strata:
+        if cohort_unit(name) is None and name not in table.attributes:
+            raise FunnelkitError(
+                f"Unknown stratum {name!r}: use a customer attribute "
+                f"{list(table.attributes)} or 'cohort:week' / 'cohort:month' (first purchase)."
+            )
+        codes, labels = segment_codes(journeys, name, np.arange(buyers.size), FIRST_PURCHASE)
+        combined = combined * len(labels) + np.asarray(codes)
+        parts.append(labels)
+    values, inverse = np.unique(combined, return_inverse=True)
+    names = []
+    for v in values:
+        pieces = []
+        for labels in reversed(parts):
+            pieces.append(labels[int(v % len(labels))])
+            v //= len(labels)
+        names.append(" | ".join(reversed(pieces)))
+    return inverse.reshape(-1), tuple(names)
+
+
+@dataclass(frozen=True)
+class _Comparison:
+    difference: float
+    member_value: float
+    non_member_value: float
+    crude: float
+    n_member: np.ndarray
+    n_non_member: np.ndarray
+    mean_member: np.ndarray
+    mean_non_member: np.ndarray
+    compared: np.ndarray
+
+
+def _stratified(
+    values: np.ndarray, member: np.ndarray, codes: np.ndarray, k: int, weights: np.ndarray
+) -> _Comparison:
+    wm, wn = weights * member, weights * ~member
+    n_m = np.bincount(codes, weights=wm, minlength=k)
+    n_n = np.bincount(codes, weights=wn, minlength=k)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_m = np.bincount(codes, weights=wm * values, minlength=k) / n_m
+        mean_n = np.bincount(codes, weights=wn * values, minlength=k) / n_n
+        compared = (n_m > 0) & (n_n > 0)
+        total = n_m[compared].sum()
+        member_value = float(np.dot(n_m[compared], mean_m[compared]) / total)
+        non_member_value = float(np.dot(n_m[compared], mean_n[compared]) / total)
+        crude = float(np.dot(wm, values) / wm.sum() - np.dot(wn, values) / wn.sum())
+    return _Comparison(
+        difference=member_value - non_member_value,
+        member_value=member_value,
+        non_member_value=non_member_value,
+        crude=crude,
+        n_member=n_m,
+        n_non_member=n_n,
+        mean_member=mean_m,
+        mean_non_member=mean_n,
+        compared=compared,
+    )
+
+
+def _none(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
