@@ -1,0 +1,274 @@
+"""Assemble a LifecycleReport from an event log: each step timed and reported to ``progress``."""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+from typing import Any
+
+import numpy as np
+
+from funnelkit._version import __version__
+from funnelkit.clv.diagnostics import frequency_histogram
+from funnelkit.conversion import ConversionFitter, ConversionRow, ConversionSummary
+from funnelkit.conversion.results import TransitionEstimate
+from funnelkit.events import EventLog
+from funnelkit.exceptions import FunnelkitError
+from funnelkit.lifecycle import LifecycleModel
+from funnelkit.report.report import (
+    ClvCheck,
+    ConversionCurve,
+    DataSummary,
+    LifecycleReport,
+    Progress,
+    ReportSettings,
+    StepTimer,
+    ValueHistogram,
+    thin_curve,
+)
+from funnelkit.stages import Funnel
+
+__all__ = ["build_report"]
+
+
+def build_report(
+    log: EventLog,
+    funnel: Funnel | None,
+    *,
+    observation_end: Any,
+    by: str | None,
+    progress: Progress | None,
+    settings: dict[str, Any],
+) -> LifecycleReport:
+    if not isinstance(log, EventLog):
+        raise FunnelkitError(
+            f"report takes an EventLog, got {type(log).__name__}; build one with "
+            "EventLog.from_frame(frame, ...), EventLog.from_csv or EventLog.from_parquet."
+        )
+    funnel = funnel if funnel is not None else Funnel.community()
+    timer = StepTimer(progress, total=6)
+    model = LifecycleModel(**settings, progress=progress)
+    quality: list[str] = list(log.report.notes)
+
+    model = timer.run(
+        "lifecycle model", lambda: model.fit(log, funnel, observation_end=observation_end)
+    )
+    table = model._table
+    journeys = table.journeys
+    level = float(model.conf_level)
+
+    def conversion() -> ConversionFitter:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return ConversionFitter(conf_level=level).fit(journeys)
+
+    fitter = timer.run("stage conversion", conversion)
+    transitions = fitter.summary(segments=False)
+    curves = tuple(_curve(fitter.estimate(s, t)) for s, t in fitter.transitions_)
+    first = model.first_purchase_
+    first_summary = None
+    if first:
+        first_summary = ConversionSummary(
+            rows=tuple(ConversionRow.from_estimate(e) for e in first.values()),
+            conf_level=level,
+            time_unit=model.time_unit_,
+        )
+    advancing = tuple(
+        model.value_of_advancing(a, b) for a, b in itertools.pairwise(table.stage_names)
+    )
+    channels = None
+    if by is not None and by not in table.attributes:
+        if by != "channel":
+            raise FunnelkitError(
+                f"by={by!r} is not an attribute of the log; attributes: {list(table.attributes)}. "
+                "Read the log with attribute_cols=[...] or pass by=None."
+            )
+        quality.append(
+            "the log has no 'channel' attribute (read it with attribute_cols=['channel']): "
+            "the channel table is left out"
+        )
+        by = None
+    if by is not None:
+        segment_by = by
+        channels = timer.run("value by segment", lambda: model.segment_values(segment_by))
+    uplift = None
+    if len(table.group_names) == 2:
+        uplift = timer.run("membership uplift", model.membership_uplift)
+    else:
+        quality.append("members and non-members could not be told apart: no membership uplift")
+    scores = timer.run("customer scores", model.score)
+    clv = timer.run("lifetime-value checks", lambda: _clv_checks(model))
+    for est in [*fitter.estimates_.values(), *first.values()]:
+        quality += [f"{est.label}: {note}" for note in est.notes]
+    quality += _data_notes(model)
+    n_buyers = int((table.group >= 0).sum())
+    return LifecycleReport(
+        funnelkit_version=__version__,
+        settings=_settings(model, by),
+        data=_data_summary(log, model, n_buyers),
+        funnel=funnel,
+        stage_counts=journeys.counts(),
+        transitions=transitions,
+        first_purchase=first_summary,
+        curves=curves,
+        first_purchase_curves=tuple(_curve(e) for e in first.values()),
+        clv=clv,
+        value_distribution=_histograms(scores, table.group_names),
+        stage_values=model.stage_values(),
+        advancing=advancing,
+        channels=channels,
+        uplift=uplift,
+        data_quality=tuple(dict.fromkeys(quality)),
+        seconds=timer.seconds,
+    )
+
+
+def _curve(est: TransitionEstimate) -> ConversionCurve:
+    times, rate, lower, upper = est.curve.arrays
+    grid, observed, lo, hi = thin_curve(times, rate, lower, upper)
+    model = None
+    if est.cure_fit is not None:
+        model = [float(v) for v in est.cure_fit.cdf(grid)]
+    return ConversionCurve(
+        source=est.source,
+        target=est.target,
+        time_unit=est.time_unit,
+        times=[float(v) for v in grid],
+        observed=[float(v) for v in observed],
+        lower=[None if not np.isfinite(v) else float(v) for v in lo],
+        upper=[None if not np.isfinite(v) else float(v) for v in hi],
+        model=model,
+        model_name=est.model,
+        eventual_rate=est.eventual_rate,
+    )
+
+
+def _clv_checks(model: LifecycleModel) -> tuple[ClvCheck, ...]:
+    table = model._table
+    out = []
+    for g, group in enumerate(model._components.groups):
+        rows = table.buyer_rows[g]
+        buyers = rows.customers
+        x = table.at_end.frequency[buyers]
+        m = table.at_end.monetary_value[buyers]
+        check = None
+        if buyers.size and hasattr(group.purchase, "probability_of_purchases"):
+            data = {
+                "frequency": x,
+                "recency": table.at_end.recency[buyers],
+                "T": table.at_end.T[buyers],
+            }
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore")
+                check = frequency_histogram(group.purchase, data)
+        repeat = (x > 0) & (m > 0)
+        corr = None
+        if (
+            table.has_values
+            and repeat.sum() > 2
+            and np.std(x[repeat]) > 0
+            and np.std(m[repeat]) > 0
+        ):
+            corr = float(np.corrcoef(x[repeat], m[repeat])[0, 1])
+        out.append(
+            ClvCheck(
+                group=group.name,
+                n_buyers=int(buyers.size),
+                n_repeat_buyers=int((x > 0).sum()),
+                purchase_fit=group.purchase.result_,
+                spend_fit=None if group.spend is None else group.spend.result_,
+                mean_spend=float(group.spend_mean),
+                mean_first_spend=float(group.first_spend),
+                frequency_check=check,
+                spend_frequency_correlation=corr,
+                borrowed=group.pooled,
+            )
+        )
+    return tuple(out)
+
+
+def _histograms(
+    scores: dict[str, np.ndarray], groups: tuple[str, ...]
+) -> tuple[ValueHistogram, ...]:
+    value = scores["expected_value"]
+    group = scores["group"]
+    buyer = np.array([g is not None for g in group])
+    values = value[buyer & np.isfinite(value)]
+    if values.size == 0:
+        return ()
+    top = float(np.quantile(values, 0.99)) or 1.0
+    edges = np.linspace(0.0, top, 31)
+    out = []
+    for name in groups:
+        mine = value[(group == name) & np.isfinite(value)]
+        counts = np.histogram(np.minimum(mine, top), bins=edges)[0]
+        out.append(
+            ValueHistogram(
+                group=name,
+                edges=[float(e) for e in edges],
+                counts=[int(c) for c in counts],
+                n=int(mine.size),
+                mean=float(mine.mean()) if mine.size else None,
+                median=float(np.median(mine)) if mine.size else None,
+            )
+        )
+    return tuple(out)
+
+
+def _stamp(log: EventLog, value: float) -> str:
+    if log.is_datetime:
+        ns = int(round(value * log.time_unit.days * 86_400e9 / 1e3) * 1e3)
+        return str(np.datetime64(ns, "ns").astype("datetime64[s]"))
+    return f"{value:g}"
+
+
+def _data_summary(log: EventLog, model: LifecycleModel, n_buyers: int) -> DataSummary:
+    counts = np.bincount(log.event_codes, minlength=len(log.event_types))
+    times = log.times
+    end = model._table.observation_end * model.time_unit_.days / log.time_unit.days
+    return DataSummary(
+        n_events=len(log),
+        n_customers=log.n_customers,
+        n_buyers=n_buyers,
+        event_counts={name: int(c) for name, c in zip(log.event_types, counts, strict=True)},
+        first_event=_stamp(log, float(times.min())),
+        last_event=_stamp(log, float(times.max())),
+        observation_end=_stamp(log, float(end)),
+        has_values=model._table.has_values,
+    )
+
+
+def _data_notes(model: LifecycleModel) -> list[str]:
+    table = model._table
+    notes = []
+    without = int((table.group < 0).sum())
+    if without:
+        notes.append(
+            f"{without:,} customer(s) made no purchase by the observation end: they count in "
+            "the funnel but not in the purchase and spend models (RFM.n_without_purchase)"
+        )
+    outside = int(np.isnan(table.entry[:, 0]).sum())
+    if outside:
+        notes.append(
+            f"{outside:,} customer(s) never entered the first stage {table.stage_names[0]!r}: "
+            "they are in the purchase models but in no stage value"
+        )
+    notes += list(model.notes_)
+    return notes
+
+
+def _settings(model: LifecycleModel, by: str | None) -> ReportSettings:
+    pm = model.purchase_model
+    return ReportSettings(
+        horizon=float(model.horizon),
+        time_unit=model.time_unit,
+        discount_rate=float(model.discount_rate),
+        period=model.period,
+        purchase_model=pm if isinstance(pm, str) else type(pm).__name__,
+        conversion_model=model.conversion_model,
+        membership_stage=model.membership_stage,
+        n_bootstrap=int(model.n_bootstrap),
+        conf_level=float(model.conf_level),
+        random_state=model.random_state,
+        by=by,
+    )

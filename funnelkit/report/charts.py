@@ -1,0 +1,320 @@
+"""Charts as inline SVG, drawn from the numbers stored in a report (no plotting library).
+
+Every function takes plain numbers and returns one ``<svg>`` element as a string: well-formed
+XML, no scripts, no external resources, so a report renders the same offline, in any browser,
+and after being loaded back from JSON.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from html import escape
+from typing import Any
+
+__all__ = ["bar_chart", "histogram_chart", "line_chart", "nice_ticks"]
+
+PALETTE = ("#2a6f97", "#e07a5f", "#3d9970", "#9c6ade", "#f2a541", "#5c677d", "#c9184a")
+FONT = "font-family:system-ui,-apple-system,'Segoe UI',sans-serif"
+
+
+def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
+    """Round tick values covering ``[low, high]`` (1, 2, 2.5, 5 x 10^k steps)."""
+    if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
+        high = low + 1.0
+    raw = (high - low) / max(count, 1)
+    power = 10.0 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1.0, 2.0, 2.5, 5.0, 10.0) if m * power >= raw)
+    start = math.floor(low / step) * step
+    ticks = []
+    value = start
+    while value <= high + step * 1e-9:
+        ticks.append(round(value, 12))
+        value += step
+    if ticks[-1] < high:
+        ticks.append(round(value, 12))
+    return ticks
+
+
+def _fmt(value: float) -> str:
+    magnitude = abs(value)
+    if magnitude >= 1e6:
+        return f"{value / 1e6:.3g}M"
+    if magnitude >= 1e4:
+        return f"{value / 1e3:.3g}k"
+    if magnitude >= 100 or value == int(value):
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
+class _Plot:
+    """A plotting area with linear axes; collects SVG elements."""
+
+    def __init__(
+        self,
+        width: int,
+        height: int,
+        xlim: tuple[float, float],
+        ylim: tuple[float, float],
+        *,
+        left: int = 60,
+        right: int = 16,
+        top: int = 30,
+        bottom: int = 44,
+    ) -> None:
+        self.width, self.height = width, height
+        self.left, self.right, self.top, self.bottom = left, right, top, bottom
+        self.xlim, self.ylim = xlim, ylim
+        self.parts: list[str] = []
+
+    def x(self, value: float) -> float:
+        lo, hi = self.xlim
+        span = (hi - lo) or 1.0
+        return self.left + (value - lo) / span * (self.width - self.left - self.right)
+
+    def y(self, value: float) -> float:
+        lo, hi = self.ylim
+        span = (hi - lo) or 1.0
+        return (
+            self.height - self.bottom - (value - lo) / span * (self.height - self.top - self.bottom)
+        )
+
+    def text(
+        self,
+        x: float,
+        y: float,
+        label: str,
+        *,
+        anchor: str = "middle",
+        size: int = 11,
+        color: str = "#333",
+        weight: str = "normal",
+    ) -> None:
+        self.parts.append(
+            f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}" font-size="{size}" '
+            f'fill="{color}" font-weight="{weight}">{escape(label)}</text>'
+        )
+
+    def axes(
+        self, title: str, xlabel: str, ylabel: str, *, xticks: bool = True, yticks: bool = True
+    ) -> None:
+        x0, x1 = self.left, self.width - self.right
+        y0, y1 = self.height - self.bottom, self.top
+        if yticks:
+            for t in nice_ticks(*self.ylim):
+                if self.ylim[0] - 1e-12 <= t <= self.ylim[1] + 1e-12:
+                    yy = self.y(t)
+                    self.parts.append(
+                        f'<line x1="{x0}" y1="{yy:.1f}" x2="{x1}" y2="{yy:.1f}" stroke="#e5e5e5"/>'
+                    )
+                    self.text(x0 - 6, yy + 4, _fmt(t), anchor="end", size=10)
+        if xticks:
+            for t in nice_ticks(*self.xlim):
+                if self.xlim[0] - 1e-12 <= t <= self.xlim[1] + 1e-12:
+                    xx = self.x(t)
+                    self.parts.append(
+                        f'<line x1="{xx:.1f}" y1="{y0}" x2="{xx:.1f}" y2="{y0 + 4}" stroke="#777"/>'
+                    )
+                    self.text(xx, y0 + 16, _fmt(t), size=10)
+        self.parts.append(
+            f'<line x1="{x0}" y1="{y0}" x2="{x1}" y2="{y0}" stroke="#777"/>'
+            f'<line x1="{x0}" y1="{y0}" x2="{x0}" y2="{y1}" stroke="#777"/>'
+        )
+        self.text(self.width / 2, 18, title, size=13, weight="bold")
+        if xlabel:
+            self.text((x0 + x1) / 2, self.height - 8, xlabel)
+        if ylabel:
+            cy = (y0 + y1) / 2
+            self.parts.append(
+                f'<text x="14" y="{cy:.1f}" text-anchor="middle" font-size="11" fill="#333" '
+                f'transform="rotate(-90 14 {cy:.1f})">{escape(ylabel)}</text>'
+            )
+
+    def polyline(
+        self,
+        xs: Sequence[float],
+        ys: Sequence[float],
+        color: str,
+        *,
+        dash: str | None = None,
+        width: float = 2.0,
+    ) -> None:
+        points = " ".join(
+            f"{self.x(a):.1f},{self.y(b):.1f}"
+            for a, b in zip(xs, ys, strict=True)
+            if math.isfinite(a) and math.isfinite(b)
+        )
+        if points:
+            extra = f' stroke-dasharray="{dash}"' if dash else ""
+            self.parts.append(
+                f'<polyline points="{points}" fill="none" stroke="{color}" '
+                f'stroke-width="{width}"{extra}/>'
+            )
+
+    def band(
+        self, xs: Sequence[float], lower: Sequence[float], upper: Sequence[float], color: str
+    ) -> None:
+        keep = [
+            (a, lo, hi)
+            for a, lo, hi in zip(xs, lower, upper, strict=True)
+            if math.isfinite(a) and math.isfinite(lo) and math.isfinite(hi)
+        ]
+        if len(keep) < 2:
+            return
+        top = [f"{self.x(a):.1f},{self.y(hi):.1f}" for a, _, hi in keep]
+        bottom = [f"{self.x(a):.1f},{self.y(lo):.1f}" for a, lo, _ in reversed(keep)]
+        self.parts.append(
+            f'<polygon points="{" ".join(top + bottom)}" fill="{color}" fill-opacity="0.18" '
+            'stroke="none"/>'
+        )
+
+    def legend(self, labels: Sequence[tuple[str, str, str | None]]) -> None:
+        x = self.left + 10
+        y = self.top + 10
+        for label, color, dash in labels:
+            extra = f' stroke-dasharray="{dash}"' if dash else ""
+            self.parts.append(
+                f'<line x1="{x}" y1="{y}" x2="{x + 18}" y2="{y}" stroke="{color}" '
+                f'stroke-width="2.5"{extra}/>'
+            )
+            self.text(x + 24, y + 4, label, anchor="start", size=10)
+            y += 15
+
+    def svg(self, label: str) -> str:
+        return (
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{self.width}" '
+            f'height="{self.height}" viewBox="0 0 {self.width} {self.height}" role="img" '
+            f'aria-label="{escape(label)}" style="{FONT}">'
+            f"<title>{escape(label)}</title>" + "".join(self.parts) + "</svg>"
+        )
+
+
+def bar_chart(
+    labels: Sequence[str],
+    values: Sequence[float | None],
+    *,
+    title: str,
+    value_label: str,
+    lower: Sequence[float | None] | None = None,
+    upper: Sequence[float | None] | None = None,
+    annotations: Sequence[str] | None = None,
+    width: int = 640,
+    color: str = PALETTE[0],
+) -> str:
+    """Horizontal bars with optional interval whiskers and a text note per bar."""
+    n = max(len(labels), 1)
+    height = 60 + 34 * n
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    tops = finite + [u for u in (upper or []) if u is not None and math.isfinite(u)]
+    high = max(tops) if tops else 1.0
+    low = min(0.0, *finite) if finite else 0.0
+    left = min(220, 14 + 7 * max((len(s) for s in labels), default=4))
+    plot = _Plot(
+        width,
+        height,
+        (low, high * 1.08 if high > 0 else 1.0),
+        (0.0, float(n)),
+        left=left,
+        right=130 if annotations else 24,
+    )
+    plot.axes(title, value_label, "", yticks=False)
+    for i, (label, value) in enumerate(zip(labels, values, strict=True)):
+        centre = plot.y(n - i - 0.5)
+        plot.text(left - 8, centre + 4, label, anchor="end")
+        if value is None or not math.isfinite(value):
+            plot.text(plot.x(low) + 6, centre + 4, "not estimable", anchor="start", color="#999")
+            continue
+        x0, x1 = sorted((plot.x(0.0 if low <= 0 else low), plot.x(value)))
+        plot.parts.append(
+            f'<rect x="{x0:.1f}" y="{centre - 11:.1f}" width="{max(x1 - x0, 0.5):.1f}" '
+            f'height="22" fill="{color}" rx="2"/>'
+        )
+        lo = None if lower is None else lower[i]
+        hi = None if upper is None else upper[i]
+        if lo is not None and hi is not None and math.isfinite(lo) and math.isfinite(hi):
+            a, b = plot.x(lo), plot.x(hi)
+            plot.parts.append(
+                f'<line x1="{a:.1f}" y1="{centre:.1f}" x2="{b:.1f}" y2="{centre:.1f}" '
+                'stroke="#222" stroke-width="1.5"/>'
+                f'<line x1="{a:.1f}" y1="{centre - 6:.1f}" x2="{a:.1f}" y2="{centre + 6:.1f}" '
+                'stroke="#222" stroke-width="1.5"/>'
+                f'<line x1="{b:.1f}" y1="{centre - 6:.1f}" x2="{b:.1f}" y2="{centre + 6:.1f}" '
+                'stroke="#222" stroke-width="1.5"/>'
+            )
+        if annotations is not None:
+            plot.text(width - 124, centre + 4, annotations[i], anchor="start", size=10)
+    return plot.svg(title)
+
+
+def line_chart(
+    series: Sequence[dict[str, Any]],
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    ylim: tuple[float, float] | None = None,
+    width: int = 420,
+    height: int = 280,
+) -> str:
+    """Lines (``x``, ``y``, optional ``lower``/``upper`` band, ``label``, ``dash``, ``color``)."""
+    xs = [float(v) for s in series for v in s["x"]]
+    ys = [
+        float(v)
+        for s in series
+        for key in ("y", "lower", "upper")
+        for v in (s.get(key) or [])
+        if v is not None and math.isfinite(float(v))
+    ]
+    finite_x = [v for v in xs if math.isfinite(v)]
+    xlim = (0.0, max(finite_x) if finite_x else 1.0)
+    plot = _Plot(width, height, xlim, ylim or (0.0, max(ys) * 1.05 if ys else 1.0))
+    plot.axes(title, xlabel, ylabel)
+    legend = []
+    for i, s in enumerate(series):
+        color = str(s.get("color") or PALETTE[i % len(PALETTE)])
+        x = [float(v) for v in s["x"]]
+        if s.get("lower") is not None and s.get("upper") is not None:
+            lo = [math.nan if v is None else float(v) for v in s["lower"]]
+            hi = [math.nan if v is None else float(v) for v in s["upper"]]
+            plot.band(x, lo, hi, color)
+        y = [math.nan if v is None else float(v) for v in s["y"]]
+        dash = s.get("dash")
+        plot.polyline(x, y, color, dash=None if dash is None else str(dash))
+        if s.get("label"):
+            legend.append((str(s["label"]), color, None if dash is None else str(dash)))
+    if legend:
+        plot.legend(legend)
+    return plot.svg(title)
+
+
+def histogram_chart(
+    edges: Sequence[float],
+    counts: Sequence[Sequence[float]],
+    labels: Sequence[str],
+    *,
+    title: str,
+    xlabel: str,
+    width: int = 640,
+    height: int = 300,
+) -> str:
+    """Overlaid step histograms (shares of each group per bin) on common bin ``edges``."""
+    shares = []
+    for c in counts:
+        total = float(sum(c)) or 1.0
+        shares.append([v / total for v in c])
+    top = max((max(s) for s in shares if s), default=1.0)
+    plot = _Plot(width, height, (float(edges[0]), float(edges[-1])), (0.0, top * 1.1 or 1.0))
+    plot.axes(title, xlabel, "share of customers")
+    legend = []
+    for i, (share, label) in enumerate(zip(shares, labels, strict=True)):
+        color = PALETTE[i % len(PALETTE)]
+        xs, ys = [float(edges[0])], [0.0]
+        for j, v in enumerate(share):
+            xs += [float(edges[j]), float(edges[j + 1])]
+            ys += [v, v]
+        xs.append(float(edges[-1]))
+        ys.append(0.0)
+        plot.polyline(xs, ys, color)
+        legend.append((label, color, None))
+    plot.legend(legend)
+    return plot.svg(title)

@@ -1,0 +1,259 @@
+"""The lifecycle report: funnel, conversion, lifetime value and stage values in one result."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from funnelkit._results import Result
+from funnelkit.clv import FitResult
+from funnelkit.clv.diagnostics import FrequencyHistogram
+from funnelkit.conversion import ConversionSummary
+from funnelkit.lifecycle.results import AdvanceValue, MembershipUplift, SegmentValues, StageValues
+from funnelkit.stages import Funnel
+from funnelkit.units import TimeUnitField
+
+__all__ = [
+    "ClvCheck",
+    "ConversionCurve",
+    "DataSummary",
+    "LifecycleReport",
+    "ReportSettings",
+    "ValueHistogram",
+]
+
+Progress = Callable[[str, int, int], None]
+
+
+class ReportSettings(Result):
+    """The settings the report was computed with."""
+
+    title: ClassVar[str] = "Settings"
+    horizon: float
+    time_unit: TimeUnitField
+    discount_rate: float
+    period: TimeUnitField
+    purchase_model: str
+    conversion_model: str
+    membership_stage: str | None
+    n_bootstrap: int
+    conf_level: float
+    random_state: int | None
+    by: str | None
+
+
+class DataSummary(Result):
+    """What went in: events, customers, time span."""
+
+    title: ClassVar[str] = "Data"
+    n_events: int
+    n_customers: int
+    n_buyers: int
+    event_counts: dict[str, int]
+    first_event: str
+    last_event: str
+    observation_end: str
+    has_values: bool
+
+
+class ConversionCurve(Result):
+    """A conversion curve thinned for plotting: Kaplan-Meier with band, and the cure model."""
+
+    title: ClassVar[str] = "Conversion curve"
+    source: str
+    target: str
+    time_unit: TimeUnitField
+    times: list[float]
+    observed: list[float]
+    lower: list[float | None]
+    upper: list[float | None]
+    model: list[float] | None
+    model_name: str
+    eventual_rate: float | None
+
+
+class ClvCheck(Result):
+    """Fit and checks of one buyer group's purchase and spend models."""
+
+    title: ClassVar[str] = "Lifetime-value model"
+    group: str
+    n_buyers: int
+    n_repeat_buyers: int
+    purchase_fit: FitResult
+    spend_fit: FitResult | None
+    mean_spend: float
+    mean_first_spend: float
+    frequency_check: FrequencyHistogram | None
+    spend_frequency_correlation: float | None
+    borrowed: bool = False
+
+
+class ValueHistogram(Result):
+    """Distribution of the expected horizon value of current buyers, one group."""
+
+    title: ClassVar[str] = "Value distribution"
+    group: str
+    edges: list[float]
+    counts: list[int]
+    n: int
+    mean: float | None
+    median: float | None
+
+
+class LifecycleReport(Result):
+    """Everything a community team needs on one page, as data (JSON) and as HTML.
+
+    Built by :func:`funnelkit.report`. It holds numbers only: plots are drawn from them, so a
+    report loaded back with :meth:`from_json` renders exactly the same.
+
+    Examples
+    --------
+    >>> import funnelkit as fk
+    >>> from funnelkit.datasets import simulate_community
+    >>> sim = simulate_community(5_000, seed=2)
+    >>> log = fk.EventLog.from_frame(sim.events, value_col="value", attribute_cols=["channel"])
+    >>> rep = fk.report(log, observation_end=sim.observation_end, n_bootstrap=10,
+    ...                 random_state=0)
+    >>> rep.stage_values["member"].value > rep.stage_values["visitor"].value
+    True
+    >>> type(rep).from_json(rep.to_json()).to_html() == rep.to_html()
+    True
+    """
+
+    title: ClassVar[str] = "Lifecycle report"
+    schema_name: str = "funnelkit.report.lifecycle"
+    funnelkit_version: str
+    settings: ReportSettings
+    data: DataSummary
+    funnel: Funnel
+    stage_counts: dict[str, int]
+    transitions: ConversionSummary
+    first_purchase: ConversionSummary | None
+    curves: tuple[ConversionCurve, ...]
+    first_purchase_curves: tuple[ConversionCurve, ...]
+    clv: tuple[ClvCheck, ...]
+    value_distribution: tuple[ValueHistogram, ...]
+    stage_values: StageValues
+    advancing: tuple[AdvanceValue, ...]
+    channels: SegmentValues | None
+    uplift: MembershipUplift | None
+    data_quality: tuple[str, ...]
+    seconds: dict[str, float]
+
+    def to_html(self, path: str | Path | None = None) -> str:
+        """The report as one self-contained HTML page; written to ``path`` if given."""
+        from funnelkit.report.html import render_page
+
+        page = render_page(self)
+        if path is not None:
+            Path(path).write_text(page, encoding="utf-8")
+        return page
+
+    def as_html(self) -> str:
+        from funnelkit.report.html import render_body
+
+        return render_body(self)
+
+    def as_text(self) -> str:
+        from funnelkit.report.text import render_text
+
+        return render_text(self)
+
+    def _display_items(self) -> list[tuple[str, Any]]:
+        return [("stages", self.stage_counts)]
+
+
+class StepTimer:
+    """Times named steps and reports them to a progress callback."""
+
+    def __init__(self, progress: Progress | None, total: int) -> None:
+        self.progress = progress
+        self.total = total
+        self.done = 0
+        self.seconds: dict[str, float] = {}
+
+    def run(self, name: str, fn: Callable[[], Any]) -> Any:
+        if self.progress is not None:
+            self.progress(name, self.done, self.total)
+        start = time.perf_counter()
+        out = fn()
+        self.seconds[name] = round(time.perf_counter() - start, 3)
+        self.done += 1
+        return out
+
+
+def thin_curve(
+    times: np.ndarray, rate: np.ndarray, lower: np.ndarray, upper: np.ndarray, points: int = 120
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A step curve sampled on ``points`` evenly spaced times (for small plots and JSON)."""
+    end = float(times[-1]) if times.size else 1.0
+    grid = np.linspace(0.0, end, points)
+    pos = np.searchsorted(times, grid, side="right") - 1
+    ok = pos >= 0
+    take = np.maximum(pos, 0)
+    return (
+        grid,
+        np.where(ok, rate[take], 0.0),
+        np.where(ok, lower[take], 0.0),
+        np.where(ok, upper[take], 0.0),
+    )
+
+
+def report(
+    log: Any,
+    funnel: Funnel | None = None,
+    *,
+    observation_end: Any = None,
+    by: str | None = "channel",
+    progress: Progress | None = None,
+    **settings: Any,
+) -> LifecycleReport:
+    """Build the lifecycle report of an event log.
+
+    Fits a :class:`~funnelkit.lifecycle.LifecycleModel` and the stage conversion, then
+    gathers stage counts, the conversion table (naive vs eventual rates with intervals, time
+    to convert), the lifetime-value models and their checks, stage values, the value of
+    advancing, the channel table, the membership uplift and data-quality notes.
+
+    Parameters
+    ----------
+    log
+        An :class:`~funnelkit.EventLog` (read it with ``attribute_cols=["channel"]`` to get
+        the channel table).
+    funnel
+        The stages; default :meth:`Funnel.community`.
+    observation_end
+        End of observation; default the last event.
+    by
+        Customer attribute of the channel table (default ``"channel"``, left out with a note
+        when the log has no such attribute); None: no channel table.
+    progress
+        ``progress(step, done, total)`` is called as steps and bootstrap samples finish.
+    **settings
+        Settings of :class:`~funnelkit.lifecycle.LifecycleModel` (``horizon``,
+        ``time_unit``, ``discount_rate``, ``n_bootstrap``, ``random_state``, ...).
+
+    Returns
+    -------
+    LifecycleReport
+
+    Examples
+    --------
+    >>> import funnelkit as fk
+    >>> from funnelkit.datasets import simulate_community
+    >>> sim = simulate_community(5_000, seed=1)
+    >>> log = fk.EventLog.from_frame(sim.events, value_col="value", attribute_cols=["channel"])
+    >>> rep = fk.report(log, observation_end=sim.observation_end, n_bootstrap=10,
+    ...                 random_state=0)
+    >>> sorted(rep.stage_counts)
+    ['member', 'prospect', 'repeat_buyer', 'visitor']
+    """
+    from funnelkit.report._build import build_report
+
+    return build_report(
+        log, funnel, observation_end=observation_end, by=by, progress=progress, settings=settings
+    )
