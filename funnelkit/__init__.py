@@ -46,6 +46,10 @@ _LAZY: dict[str, str] = {
     "TransitionEstimate": "funnelkit.conversion",
     "StageMarkovFitter": "funnelkit.dynamics",
     "StageForecast": "funnelkit.dynamics",
+    # lifecycle value and the report (funnelkit.lifecycle, funnelkit.report)
+    "LifecycleModel": "funnelkit.lifecycle",
+    "LifecycleReport": "funnelkit.report",
+    "report": "funnelkit.report",
 }
 
 __all__ = [
@@ -82,3 +86,6 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from funnelkit import datasets as datasets
+    from funnelkit.lifecycle import LifecycleModel as LifecycleModel
+    from funnelkit.report import LifecycleReport as LifecycleReport
+    from funnelkit.report import report as report
