@@ -86,8 +86,8 @@ def fit_notes(transitions: tuple[TransitionFit, ...]) -> tuple[str, ...]:
         "no_dropout": "stage {s}: the likelihood is largest with no drop-out (rate 0, on the "
         "boundary); its drop-out and advance-probability intervals are profile-likelihood "
         "bounds",
-        "instantaneous": "every advance from stage {s} happened at once and nobody is left "
-        "waiting; the advance rate is unbounded and not estimable",
+        "instantaneous": "every advance from stage {s} happened at once (duration 0): the "
+        "intensities are unbounded and not estimable, only the share who advance",
     }
     out = []
     for t in transitions:

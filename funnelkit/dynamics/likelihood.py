@@ -14,7 +14,7 @@ scale, ``x = (log λ, log μ)``, with the analytic gradient and Hessian below.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -29,8 +29,8 @@ __all__ = ["StageFit", "Status", "boundary_bounds", "fit_stage", "stage_loglik"]
 #: * ``no_advances``: nobody advanced, so λ = 0 and μ cannot be estimated;
 #: * ``no_entrants``: nobody entered the stage;
 #: * ``no_exposure``: entrants were all censored at duration 0 — nothing was observed;
-#: * ``instantaneous``: every advance happened at duration 0 and nobody is waiting, so the
-#:   intensity is unbounded.
+#: * ``instantaneous``: every advance happened at duration 0, so the likelihood grows without
+#:   bound with λ + μ: the intensities are not estimable, only the share who advance.
 Status = Literal[
     "estimated", "no_dropout", "no_advances", "no_entrants", "no_exposure", "instantaneous"
 ]
@@ -50,6 +50,8 @@ class StageFit:
     exposure: float
     status: Status
     converged: bool
+    #: entrants still waiting after a positive time (the denominator of an instantaneous stage)
+    n_waited: int = 0
 
 
 def stage_loglik(
@@ -107,8 +109,11 @@ def fit_stage(duration: np.ndarray, advanced: np.ndarray) -> StageFit:
         return _degenerate(0.0, 0.0, "no_advances", counts)
     if k == 0:
         return _degenerate(np.nan, 0.0, "no_exposure", counts)
-    if exposure <= 0:
-        return _degenerate(np.inf, np.nan, "instantaneous", counts)
+    if d_adv.sum() <= 0:
+        # Each zero-duration advance contributes λ, which can grow without limit as long as
+        # those still waiting are called dormant: only the share who advance is estimable.
+        fit = _degenerate(np.inf, np.nan, "instantaneous", counts)
+        return replace(fit, n_waited=int((d_cen > 0).sum()))
     # Scale time so the rates are of order one; undone at the end.
     scale = exposure / n
     d_adv, d_cen = d_adv / scale, d_cen / scale
@@ -123,17 +128,31 @@ def fit_stage(duration: np.ndarray, advanced: np.ndarray) -> StageFit:
     if not score_mu > 0:
         return best
 
-    x0 = _start(d_adv, d_cen)
+    def objective(x: np.ndarray) -> tuple[float, np.ndarray]:
+        # A trial step far out (rates of e^±700) overflows: call it infinitely bad, which makes
+        # the trust region reject the step and shrink.
+        with np.errstate(over="ignore", invalid="ignore"):
+            ll, grad, _ = stage_loglik(x, d_adv, d_cen)
+        if not (np.isfinite(ll) and np.all(np.isfinite(grad))):
+            return np.inf, np.zeros(2)
+        return -ll, -grad
+
+    def hessian(x: np.ndarray) -> np.ndarray:
+        with np.errstate(over="ignore", invalid="ignore"):
+            hess = -stage_loglik(x, d_adv, d_cen)[2]
+        return hess if np.all(np.isfinite(hess)) else np.eye(2)
+
     result = optimize.minimize(
-        lambda x: tuple(-v for v in stage_loglik(x, d_adv, d_cen)[:2]),
-        x0,
+        objective,
+        _start(d_adv, d_cen),
         jac=True,
-        hess=lambda x: -stage_loglik(x, d_adv, d_cen)[2],
+        hess=hessian,
         method="trust-exact",
         options={"gtol": 1e-8, "maxiter": 500},
     )
-    ll, grad, hess = stage_loglik(result.x, d_adv, d_cen)
-    if not np.isfinite(ll) or ll < ll_boundary - 1e-9:
+    with np.errstate(over="ignore", invalid="ignore"):
+        ll, grad, hess = stage_loglik(result.x, d_adv, d_cen)
+    if not (np.isfinite(ll) and np.all(np.isfinite(hess))) or ll < ll_boundary - 1e-9:
         return best
     info = -hess
     converged = bool(np.all(np.abs(grad) < 1e-4 * max(1.0, n**0.5)))

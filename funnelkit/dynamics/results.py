@@ -71,6 +71,22 @@ def logit_scale_estimate(p: float, logit_se: float, z: float) -> Estimate:
     )
 
 
+def wilson_estimate(successes: int, trials: int, z: float) -> Estimate:
+    """A proportion with the Wilson (1927) score interval."""
+    if trials == 0:
+        return Estimate(estimate=None)
+    p = successes / trials
+    shrink = 1.0 + z**2 / trials
+    centre = (p + z**2 / (2 * trials)) / shrink
+    half = z / shrink * math.sqrt(p * (1 - p) / trials + z**2 / (4 * trials**2))
+    return Estimate(
+        estimate=p,
+        standard_error=math.sqrt(p * (1 - p) / trials),
+        lower=max(0.0, centre - half),
+        upper=min(1.0, centre + half),
+    )
+
+
 class TransitionFit(BaseModel):
     """The estimates of one stage (``source``) and its advance to the next (``target``).
 
@@ -126,6 +142,9 @@ class TransitionFit(BaseModel):
             low = None if boundary is None else boundary[1]
             prob = Estimate(estimate=1.0, lower=low, upper=None if low is None else 1.0)
             mean = log_scale_estimate(1.0 / lam, se_a, z)
+        elif fit.status == "instantaneous":
+            prob = wilson_estimate(fit.n_advanced, fit.n_advanced + fit.n_waited, z)
+            mean = Estimate(estimate=0.0)
         else:  # nothing to estimate a time from; a probability only if nobody advanced
             prob = Estimate(estimate=0.0 if fit.status == "no_advances" else None)
             mean = Estimate(estimate=None)

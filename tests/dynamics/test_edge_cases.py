@@ -129,14 +129,26 @@ def test_single_advancer_gets_a_rate_and_an_interval() -> None:
     assert t.advance_probability.lower < 0.5
 
 
-def test_instantaneous_advances_are_not_given_a_rate() -> None:
-    journeys = make_journeys([[1.0, 1.0], [2.0, 2.0]], 10.0)
+@pytest.mark.parametrize("waiting", [0, 3])
+def test_instantaneous_advances_are_not_given_a_rate(waiting: int) -> None:
+    # Two advance at once; `waiting` more have waited a while without advancing. However
+    # large λ and μ get, the likelihood keeps growing: only the share who advance is known.
+    entry = [[1.0, 1.0], [2.0, 2.0]] + [[float(i), NAN] for i in range(waiting)]
+    journeys = make_journeys(entry, 10.0)
     with pytest.warns(StatisticalWarning, match="unbounded"):
         fitter = StageMarkovFitter().fit(journeys)
     (t,) = fitter.result_.transitions
     assert t.status == "instantaneous"
     assert t.advance_rate.estimate is None
+    assert t.dropout_rate.estimate is None
+    p = t.advance_probability
+    assert p.estimate == pytest.approx(2 / (2 + waiting))
+    assert 0 < p.lower <= p.estimate <= p.upper <= 1
     _assert_no_fake_numbers(fitter.result_)
+    fc = fitter.forecast(journeys, horizon=5.0, n_draws=5)
+    # With customers still waiting, their future depends on the unknown intensities.
+    assert fc.reached["s1"] == (2.0 if waiting == 0 else None)
+    _assert_no_fake_numbers(fc)
 
 
 def test_fit_refuses_what_it_cannot_use() -> None:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import optimize, stats
 
 from funnelkit.dynamics.likelihood import boundary_bounds, fit_stage, stage_loglik
@@ -142,3 +146,36 @@ def test_intervals_of_hopelessly_uncertain_estimates_do_not_overflow() -> None:
     rate = log_scale_estimate(0.1, 800.0, 1.96)
     assert rate.lower == 0.0 and rate.upper == np.inf
     assert "Infinity" in rate.model_dump_json()
+
+
+@given(
+    st.integers(1, 50),
+    st.floats(-3.0, 4.0),
+    st.floats(0.0, 1.0),
+    st.integers(0, 2**32 - 1),
+)
+@settings(max_examples=60, deadline=None, derandomize=True)
+def test_fit_is_a_global_maximum_on_small_awkward_samples(
+    n: int, log_scale: float, share: float, seed: int
+) -> None:
+    # Tiny samples, zero durations and extreme time scales: no warning, no error, and no
+    # multi-start Nelder-Mead search finds a higher likelihood.
+    rng = np.random.default_rng(seed)
+    scale = 10.0**log_scale
+    duration = rng.exponential(scale, n) * (rng.random(n) < 0.9)
+    advanced = rng.random(n) < share
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit = fit_stage(duration, advanced)
+    if fit.status not in ("estimated", "no_dropout"):
+        return
+    d_adv, d_cen = duration[advanced], duration[~advanced]
+    for start in ([1.0, 1.0], [0.1, 1.0], [1.0, 0.01]):
+        with np.errstate(all="ignore"):
+            other = optimize.minimize(
+                lambda x: -stage_loglik(x, d_adv, d_cen)[0],
+                np.log(np.array(start) / scale),
+                method="Nelder-Mead",
+                options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 4000},
+            )
+        assert -other.fun <= fit.log_likelihood + 1e-6
