@@ -338,8 +338,10 @@ def _pi_sums(
             )
             for start in range(0, d.size, chunk):
                 part = d[None, start : start + chunk]
-                with np.errstate(over="ignore"):
-                    pi = 1.0 / (1.0 + ratio * np.expm1(theta * part))
+                with np.errstate(over="ignore", invalid="ignore"):
+                    odds = ratio * np.expm1(theta * part)  # dormant : active
+                # No drop-out (ratio 0) means active for sure, however long the wait.
+                pi = np.where(ratio > 0, 1.0 / (1.0 + odds), 1.0)
                 s1[:, g, k] += pi.sum(axis=1)
                 s2[:, g, k] += (pi**2).sum(axis=1)
     return n, s1, s2

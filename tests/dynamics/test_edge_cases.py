@@ -230,3 +230,21 @@ def test_segment_errors_at_forecast_time() -> None:
     no_attr = make_journeys(journeys.entry_times, 60.0)
     with pytest.raises(DataError, match="no such attribute"):
         fitter.forecast(no_attr, horizon=5.0)
+
+
+def test_no_drop_out_and_a_very_long_wait_forecast_cleanly() -> None:
+    # Fitted on the boundary μ = 0; then a customer who has waited 10,000 days: e^{θd}
+    # overflows, yet without drop-out they are active for sure.
+    fitter = _fit_quietly(
+        make_journeys([[0, 1], [0, 2], [0, 3], [0, NAN]], np.array([9, 9, 9, 0.1]))
+    )
+    assert fitter.result_.transitions[0].status == "no_dropout"
+    today = make_journeys([[0.0, NAN]], 10_000.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fc = fitter.forecast(today, horizon=1.0, n_draws=0)
+        pi = fitter.probability_active(today)
+    assert pi[0] == 1.0
+    assert fc.occupancy["s0"] == pytest.approx(
+        np.exp(-fitter.result_.transitions[0].advance_rate.estimate)
+    )
