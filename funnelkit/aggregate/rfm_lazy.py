@@ -153,7 +153,7 @@ def _assemble(
     if not keep.any():
         raise DataError("No purchases fall inside the observation window; check the end dates.")
     ids = table["fk_c"][keep]
-    order = np.argsort(ids, kind="stable")
+    order = np.argsort(ids)  # ids are unique: no need for a stable sort
     # Kept customers have purchases, so their period columns hold no nulls.
     col = {name: np.ma.getdata(values)[keep][order] for name, values in table.items()}
     ids = ids[order]
