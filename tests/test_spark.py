@@ -23,6 +23,7 @@ except ImportError:
 from aggregate._helpers import assert_same_journeys, assert_same_rfm, random_events
 
 from funnelkit import RFM, DataError, EventLog, Funnel, FunnelkitError, Stage
+from funnelkit.aggregate import rfm_frame
 from funnelkit.clv import BetaGeoFitter, GammaGammaFitter
 from funnelkit.datasets import load_cdnow
 from funnelkit.scoring import score as score_in_memory
@@ -208,3 +209,18 @@ def test_scoring_checks_the_schema_without_running(spark, cdnow):
         )
     with pytest.raises(FunnelkitError, match="takes a PySpark DataFrame"):
         score(bgf, summary, horizon=1)
+
+
+def test_events_to_scores_without_collecting(sdf, cdnow):
+    bgf = cdnow[1]  # a model in weeks, as the summaries
+    options = {"value_col": "value", "event_col": "event", "time_unit": "W"}
+    rfm = RFM.from_events(sdf, **options)
+    summaries = rfm_frame(sdf, **options)  # stays in Spark
+    scored = score(bgf, summaries, horizon=8).toPandas().sort_values("customer_id")
+    expected = score_in_memory(bgf, rfm, horizon=8, progress=False)
+    np.testing.assert_array_equal(scored["customer_id"].to_numpy(), expected["customer_id"])
+    for name in ("frequency", "recency", "T", "monetary_value"):
+        np.testing.assert_array_equal(scored[name].to_numpy(), rfm.columns()[name], err_msg=name)
+    np.testing.assert_array_equal(
+        scored["expected_purchases"].to_numpy(), expected["expected_purchases"]
+    )

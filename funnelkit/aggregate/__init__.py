@@ -7,13 +7,21 @@ back only one row per customer. The results equal the in-memory path
 (:class:`funnelkit.EventLog`) exactly: same customers, same periods, same values.
 
 Most users reach it through :meth:`funnelkit.RFM.from_events` and
-:meth:`funnelkit.Funnel.journeys`, which accept lazy sources directly.
+:meth:`funnelkit.Funnel.journeys`, which accept lazy sources directly; :func:`rfm_frame` keeps
+the summary itself in the engine (to score it there with :func:`funnelkit.spark.score`).
 """
 
 from __future__ import annotations
 
 from funnelkit.aggregate.journeys_lazy import journeys_from_events
+from funnelkit.aggregate.rfm_frame import rfm_frame
 from funnelkit.aggregate.rfm_lazy import rfm_from_events
 from funnelkit.aggregate.sources import is_lazy_source, read_parquet
 
-__all__ = ["is_lazy_source", "journeys_from_events", "read_parquet", "rfm_from_events"]
+__all__ = [
+    "is_lazy_source",
+    "journeys_from_events",
+    "read_parquet",
+    "rfm_frame",
+    "rfm_from_events",
+]

@@ -8,6 +8,7 @@ per-customer summary leaves the engine.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import narwhals as nw
@@ -29,7 +30,7 @@ from funnelkit.exceptions import DataError, FunnelkitError
 from funnelkit.rfm import RFM
 from funnelkit.units import TimeUnit, TimeUnitLike
 
-__all__ = ["rfm_from_events"]
+__all__ = ["Prepared", "prepare", "rfm_from_events"]
 
 
 def rfm_from_events(
@@ -69,6 +70,54 @@ def rfm_from_events(
             purchase_events=purchase_events,
         )
 
+    prepared = prepare(
+        source,
+        customer_col=customer_col,
+        time_col=time_col,
+        value_col=value_col,
+        event_col=event_col,
+        purchase_events=purchase_events,
+        time_unit=time_unit,
+        observation_end=observation_end,
+        calibration_end=calibration_end,
+        allow_negative_values=allow_negative_values,
+    )
+    table = arrow_columns(collect_arrow(prepared.engine, prepared.query))
+    return _assemble(table, prepared)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A validated RFM aggregation, not run yet, with the constants to finish it."""
+
+    engine: str
+    query: Any  # native lazy frame with the columns documented in .rfm_sql
+    plan: RFMPlan
+    clock: Clock
+    end_raw: Any
+    end_period: int
+    cal_raw: Any
+
+    @property
+    def summary_end(self) -> int:
+        """Period from which T is counted: the observation end, or the calibration end."""
+        return self.end_period if self.cal_raw is None else self.clock.period(self.cal_raw)
+
+
+def prepare(
+    source: Any,
+    *,
+    customer_col: str,
+    time_col: str,
+    value_col: str | None,
+    event_col: str | None,
+    purchase_events: Sequence[str] | None,
+    time_unit: TimeUnitLike,
+    observation_end: Any,
+    calibration_end: Any,
+    allow_negative_values: bool,
+) -> Prepared:
+    """Check a lazy source (one aggregate query) and build its RFM aggregation lazily."""
     src = open_source(source)
     cols = resolve_columns(
         src,
@@ -136,18 +185,11 @@ def rfm_from_events(
     else:
         d = dialect_for(src.engine)
         query = d.run(base, rfm_sql(d, plan))
-    table = arrow_columns(collect_arrow(src.engine, query))
-    return _assemble(table, plan, clock, end_raw, end_period, cal_raw)
+    return Prepared(src.engine, query, plan, clock, end_raw, end_period, cal_raw)
 
 
-def _assemble(
-    table: dict[str, np.ndarray],
-    plan: RFMPlan,
-    clock: Clock,
-    end_raw: Any,
-    end_period: int,
-    cal_raw: Any,
-) -> RFM:
+def _assemble(table: dict[str, np.ndarray], prepared: Prepared) -> RFM:
+    plan, clock = prepared.plan, prepared.clock
     nper = np.ma.getdata(table["nper"]).astype(np.int64)
     keep = nper > 0
     if not keep.any():
@@ -158,7 +200,7 @@ def _assemble(
     col = {name: np.ma.getdata(values)[keep][order] for name, values in table.items()}
     ids = ids[order]
     first = col["first"].astype(np.int64)
-    summary_end = end_period if cal_raw is None else clock.period(cal_raw)
+    summary_end = prepared.summary_end
     frequency = (col["nper"].astype(np.int64) - 1).astype(float)
     monetary = None
     if plan.has_value:
@@ -172,7 +214,7 @@ def _assemble(
             with np.errstate(invalid="ignore", divide="ignore"):
                 mean = col["hold_sum"].astype(float) / np.maximum(n, 1)
             holdout["holdout_monetary_value"] = np.where(n > 0, mean, 0.0)
-        holdout["holdout_duration"] = np.full(ids.size, float(end_period - summary_end))
+        holdout["holdout_duration"] = np.full(ids.size, float(prepared.end_period - summary_end))
     return RFM(
         customer_ids=ids,
         frequency=frequency,
@@ -181,7 +223,7 @@ def _assemble(
         monetary_value=monetary,
         time_unit=clock.unit,
         n_without_purchase=int(nper.size - keep.sum()),
-        observation_end=clock.stamp(end_raw),
-        calibration_end=None if cal_raw is None else clock.stamp(cal_raw),
+        observation_end=clock.stamp(prepared.end_raw),
+        calibration_end=None if prepared.cal_raw is None else clock.stamp(prepared.cal_raw),
         **holdout,
     )

@@ -111,11 +111,11 @@ def read_parquet(
 
     Examples
     --------
-    >>> import duckdb, tempfile, os
-    >>> folder = tempfile.mkdtemp()
-    >>> duckdb.sql("SELECT 1 AS customer_id, TIMESTAMP '2024-01-01' AS timestamp").write_parquet(
-    ...     os.path.join(folder, "part-0.parquet"))
-    >>> read_parquet(folder, memory_limit="1GB").columns
+    >>> import duckdb, os, tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     duckdb.sql("SELECT 1 AS customer_id, TIMESTAMP '2024-01-01' AS timestamp"
+    ...                ).write_parquet(os.path.join(folder, "part-0.parquet"))
+    ...     read_parquet(folder, memory_limit="1GB").columns
     ['customer_id', 'timestamp']
     """
     duckdb = import_optional("duckdb", purpose="Reading Parquet files lazily")
