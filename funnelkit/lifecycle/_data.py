@@ -275,7 +275,7 @@ def _post_entrants(
     return PostEntrants(
         customers=customers,
         group=g,
-        entry_value=entry_value[customers],
+        entry_value=entry_value[customers].astype(float),
         delay=entry[customers] - first[customers],
         frequency=history.frequency[customers],
         monetary_value=history.monetary_value[customers],

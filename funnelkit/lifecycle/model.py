@@ -195,6 +195,8 @@ class LifecycleModel:
         membership = self.membership_stage
         notes: list[str] = []
         if membership is not None and membership not in funnel.stage_names:
+            if membership != "member":
+                funnel.stage(membership)  # raises: no stage of that name
             notes.append(
                 f"the funnel has no stage {membership!r}: one purchase model for all buyers"
             )

@@ -22,15 +22,21 @@ those purchases made as a member::
 
     V_pre(s) = int_0^H D(t) [q_s(t) A_member(H - t) + (1 - q_s(t)) A_non-member(H - t)] dF_s(t)
 
-*Entrants who had bought already* (every repeat buyer; a member who joined after buying):
-their purchase summary ``(x, t_x, T)`` at entry is known, so::
+*Stages counted in purchases* (``repeat_buyer``: the second purchase) are valued from the
+purchase model alone (:func:`purchase_count_values`): at the ``k``-th purchase a buyer's
+summary is ``x = k - 1``, ``t_x = T = G`` with ``G`` the time since the first purchase, whose
+distribution the model gives; the value is averaged over ``G <= H``.
+
+*Other entrants who had bought already* (a member who joined after buying): their purchase
+summary ``(x, t_x, T)`` at entry is known, so::
 
     V_post(i) = v_entry(i) + s_i * int_0^H D(u) dE[X(T_i, T_i + u) | x_i, t_x_i, T_i]
 
 with the purchase model's conditional expectation (Fader, Hardie & Lee 2005, eq. 10) and the
-Gamma-Gamma conditional expected spend ``s_i``. For a repeat buyer the summary at entry is
-``x = 1`` with ``t_x = T`` = the gap between the two purchases (in calendar periods): the
-second purchase is the last event seen, which is exactly what the model conditions on.
+Gamma-Gamma conditional expected spend ``s_i``, averaged over these entrants with inverse
+probability of censoring weights ``1 / K(d_i)`` (``d_i`` the time from their first purchase
+to entering the stage, ``K`` the share of buyers followed that long), because entrants who
+took long to enter are under-represented in a finite observation window.
 
 ``V(s)`` is the entrant-weighted mixture of ``V_pre`` and the mean of ``V_post``.
 The integrals are evaluated with the midpoint rule on a grid of ``n_grid`` steps.
@@ -219,12 +225,15 @@ def purchase_count_values(
     """Per group, value and expected purchases at the ``count``-th purchase (model-based).
 
     A customer enters a stage counted in purchases (``repeat_buyer``: the 2nd) at the time
-    ``G`` of their ``count - 1``-th repeat purchase. Under the purchase model a new buyer has
-    ``P(G > g) = P(X(g) <= count - 2)`` (``probability_of_purchases``), and at that moment
-    their summary is ``x = count - 1``, ``t_x = T = G``. So, over the model's distribution of
-    ``G`` among those who get there::
+    ``G`` of their ``count - 1``-th repeat purchase, counted from the first purchase. Under the
+    purchase model a new buyer has ``P(G > g) = P(X(g) <= count - 2)``
+    (``probability_of_purchases``), and at that moment their summary is ``x = count - 1``,
+    ``t_x = T = G``. Averaging over the model's distribution of ``G`` *within the horizon*
+    (``G <= H``: a repeat buyer is someone whose ``count``-th purchase comes within the horizon
+    of the first, which keeps the answer from resting on gaps of many years that the data
+    cannot show)::
 
-        V = m * (1 + E_G[ int_0^H D(u) dE[X(G, G + u) | x, G, G] ])
+        V = m * (1 + E[ int_0^H D(u) dE[X(G, G + u) | x, G, G] | G <= H ])
 
     (the entry purchase and later ones each worth the mean spend ``m``; for ``count = 1`` it
     is the new-buyer value ``A(H)``). None if the purchase model cannot give
@@ -233,7 +242,8 @@ def purchase_count_values(
     if count <= 1:
         values, counts = buyer_curves(comps, grid)
         return np.array([v[-1] for v in values]), np.array([c[-1] for c in counts])
-    gaps = np.geomspace(1e-3, 1e9, 193)
+    edges = np.concatenate([[0.0], np.geomspace(grid.horizon * 1e-6, grid.horizon, 160)])
+    mids = 0.5 * (edges[1:] + edges[:-1])
     out_v, out_n = [], []
     for group in comps.groups:
         model = group.purchase
@@ -241,17 +251,15 @@ def purchase_count_values(
             return None
         with np.errstate(all="ignore"):
             below = sum(
-                np.asarray(model.probability_of_purchases(n, gaps), dtype=float)
+                np.asarray(model.probability_of_purchases(n, edges), dtype=float)
                 for n in range(count - 1)
             )
         below = np.clip(np.minimum.accumulate(np.asarray(below)), 0.0, 1.0)
-        mass = np.diff(np.concatenate([[1.0], below]) * -1.0)
-        mass = np.maximum(mass, 0.0)
+        mass = np.maximum(-np.diff(below), 0.0)
         if not mass.sum() > 0:
             out_v.append(np.nan)
             out_n.append(np.nan)
             continue
-        mids = np.sqrt(gaps * np.concatenate([[gaps[0] / 10.0], gaps[:-1]]))
         rows = UniqueRows(
             customers=np.zeros(0, dtype=np.int64),
             frequency=np.full(mids.size, float(count - 1)),
