@@ -11,6 +11,7 @@ import numpy as np
 from funnelkit.conversion import TransitionEstimate
 from funnelkit.events import EventLog
 from funnelkit.exceptions import FunnelkitError, NotFittedError
+from funnelkit.lifecycle._blas import single_threaded_blas
 from funnelkit.lifecycle._bootstrap import MIN_REPLICATES, estimate, run_replicates
 from funnelkit.lifecycle._components import Components, fit_components
 from funnelkit.lifecycle._data import CustomerTable, build_table
@@ -190,6 +191,10 @@ class LifecycleModel:
         LifecycleModel
             ``self``, fitted.
         """
+        with single_threaded_blas():
+            return self._fit(log, funnel, observation_end)
+
+    def _fit(self, log: EventLog, funnel: Funnel | None, observation_end: Any) -> LifecycleModel:
         unit = self._validate(funnel)
         funnel = funnel if funnel is not None else Funnel.community()
         membership = self.membership_stage
@@ -410,7 +415,8 @@ class LifecycleModel:
         from funnelkit.lifecycle.segments import segment_values
 
         self._check_fitted()
-        return segment_values(self, by)
+        with single_threaded_blas():
+            return segment_values(self, by)
 
     def membership_uplift(self, strata: Sequence[str] | None = None) -> Any:
         """Members vs comparable non-member buyers.
@@ -420,7 +426,8 @@ class LifecycleModel:
         from funnelkit.lifecycle.uplift import membership_uplift
 
         self._check_fitted()
-        return membership_uplift(self, strata)
+        with single_threaded_blas():
+            return membership_uplift(self, strata)
 
     def score(self, *, backend: str | None = None) -> Any:
         """Score every customer; see :func:`funnelkit.lifecycle.scoring.score_customers`."""

@@ -252,8 +252,15 @@ def report(
     >>> sorted(rep.stage_counts)
     ['member', 'prospect', 'repeat_buyer', 'visitor']
     """
+    from funnelkit.lifecycle._blas import single_threaded_blas
     from funnelkit.report._build import build_report
 
-    return build_report(
-        log, funnel, observation_end=observation_end, by=by, progress=progress, settings=settings
-    )
+    with single_threaded_blas():
+        return build_report(
+            log,
+            funnel,
+            observation_end=observation_end,
+            by=by,
+            progress=progress,
+            settings=settings,
+        )
