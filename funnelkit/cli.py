@@ -1,11 +1,22 @@
-"""The ``funnelkit`` command line: ``funnelkit demo`` and ``funnelkit --version``."""
+"""The ``funnelkit`` command line.
+
+* ``funnelkit report EVENTS ...`` -- the lifecycle report of a CSV or Parquet event file, as
+  one self-contained HTML page (``--out``) and optionally JSON (``--json``);
+* ``funnelkit demo`` -- simulate a community, summarise it and write its full report;
+* ``funnelkit --version``.
+
+Bad input ends with a non-zero exit status and one readable line on stderr, no traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -13,10 +24,187 @@ from funnelkit._version import __version__
 
 __all__ = ["main"]
 
+EXIT_BAD_INPUT = 2
 
+
+class _Progress:
+    """Progress on stderr: one line per step, a counter for bootstrap samples."""
+
+    def __init__(self, stream: TextIO, enabled: bool) -> None:
+        self.stream = stream
+        self.enabled = enabled
+        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+        self.started = time.perf_counter()
+        self._last: tuple[str, int] = ("", -1)
+
+    def step(self, message: str) -> None:
+        if self.enabled:
+            self.stream.write(f"[{time.perf_counter() - self.started:6.1f}s] {message}\n")
+            self.stream.flush()
+
+    def __call__(self, step: str, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if step in ("bootstrap",) or step.startswith("segments by"):
+            tenth = (10 * done) // max(total, 1)
+            if self.tty:
+                end = "\n" if done == total else ""
+                self.stream.write(f"\r    {step}: {done}/{total} samples{end}")
+                self.stream.flush()
+            elif (step, tenth) != self._last and (done == total or tenth != self._last[1]):
+                self._last = (step, tenth)
+                self.stream.write(f"    {step}: {done}/{total} samples\n")
+                self.stream.flush()
+        else:
+            self.step(f"{step} ...")
+
+
+_OPTION_OF = {
+    "customer_col": "--customer-col",
+    "time_col": "--time-col",
+    "event_col": "--event-col",
+    "value_col": "--value-col",
+    "purchase_events=[...]": "--purchase-events",
+}
+
+
+def _fail(message: str) -> int:
+    text = " ".join(str(message).split())
+    for argument, option in _OPTION_OF.items():
+        text = text.replace(f"given as {argument}", f"given as {option}")
+        text = text.replace(f"Pass {argument}", f"Pass {option}")
+    text = text.replace("e.g. customer_col='user_id'", "e.g. --customer-col user_id")
+    sys.stderr.write(f"funnelkit: error: {text}\n")
+    return EXIT_BAD_INPUT
+
+
+# ---------------------------------------------------------------------- funnelkit report
+def _read_events(path: Path) -> Any:
+    import narwhals as nw
+
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    name = path.name.lower()
+    if name.endswith((".parquet", ".pq")):
+        reader, order = nw.read_parquet, ("pyarrow", "polars", "pandas")
+    elif name.endswith((".csv", ".csv.gz", ".txt")):
+        reader, order = nw.read_csv, ("pandas", "polars", "pyarrow")
+    else:
+        raise ValueError(f"cannot tell the format of {path.name}: name the file *.csv or *.parquet")
+    backend: Any
+    for backend in order:
+        if _has(backend):
+            return reader(str(path), backend=backend).to_native()
+    raise ValueError(
+        "reading files needs pandas, polars or pyarrow: pip install 'funnelkit[pandas]'"
+    )
+
+
+def _columns(frame: Any) -> list[str]:
+    import narwhals as nw
+
+    return list(nw.from_native(frame, eager_only=True).columns)
+
+
+def _load_funnel(path: str | None) -> Any:
+    from funnelkit import Funnel
+
+    if path is None:
+        return Funnel.community()
+    file = Path(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"no such funnel file: {file}")
+    try:
+        return Funnel.model_validate_json(file.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        first = str(exc).splitlines()
+        detail = "; ".join(line.strip() for line in first[1:3]) or str(exc)
+        raise ValueError(
+            f"{file} is not a valid funnel (save one with Funnel.model_dump_json()): {detail}"
+        ) from None
+
+
+def _observation_end(log: Any, value: str | None) -> Any:
+    """The --observation-end text as a timestamp (datetime logs) or a number."""
+    if value is None:
+        return None
+    try:
+        end: Any = value if log.is_datetime else float(value)
+        log.raw_time(end)
+    except (ValueError, TypeError) as exc:
+        kind = "a timestamp such as 2024-12-31" if log.is_datetime else "a number"
+        raise ValueError(f"--observation-end {value!r} is not {kind}: {exc}") from None
+    return end
+
+
+def _report(args: argparse.Namespace) -> int:
+    from funnelkit import EventLog
+    from funnelkit.exceptions import FunnelkitError
+    from funnelkit.report import report
+
+    progress = _Progress(sys.stderr, not args.quiet)
+    try:
+        funnel = _load_funnel(args.funnel)
+        progress.step(f"reading {args.events}")
+        frame = _read_events(Path(args.events))
+        columns = _columns(frame)
+        attributes = [c for c in (args.attribute_cols or "").split(",") if c]
+        if args.by and args.by not in attributes and args.by in columns:
+            attributes.append(args.by)
+        elif not args.attribute_cols and "channel" in columns and "channel" not in attributes:
+            attributes.append("channel")
+        log = EventLog.from_frame(
+            frame,
+            customer_col=args.customer_col,
+            time_col=args.time_col,
+            event_col=args.event_col,
+            value_col=args.value_col,
+            attribute_cols=attributes,
+        )
+        del frame
+        progress.step(f"{log!r}")
+        end = _observation_end(log, args.observation_end)
+        settings: dict[str, Any] = {
+            "horizon": args.horizon,
+            "time_unit": args.time_unit,
+            "discount_rate": args.discount_rate,
+            "period": args.period,
+            "purchase_model": args.purchase_model,
+            "random_state": args.seed,
+        }
+        if args.bootstrap is not None:
+            settings["n_bootstrap"] = args.bootstrap
+        if args.purchase_events:
+            settings["purchase_events"] = tuple(args.purchase_events.split(","))
+        result = report(
+            log,
+            funnel,
+            observation_end=end,
+            by=args.by or None,
+            progress=progress,
+            **settings,
+        )
+        out = Path(args.out)
+        result.to_html(out)
+        progress.step(f"HTML report written to {out}")
+        if args.json == "-":
+            sys.stdout.write(result.to_json() + "\n")
+        elif args.json:
+            Path(args.json).write_text(result.to_json(), encoding="utf-8")
+            progress.step(f"JSON report written to {args.json}")
+    except (FunnelkitError, OSError, ValueError) as exc:
+        return _fail(str(exc))
+    if not args.quiet and args.json != "-":
+        sys.stdout.write(result.stage_values.as_text() + "\n")
+    return 0
+
+
+# ---------------------------------------------------------------------- funnelkit demo
 def _demo(args: argparse.Namespace) -> int:
     from funnelkit import EventLog, Funnel
+    from funnelkit.conversion import format_conversion_table
     from funnelkit.datasets import simulate_community
+    from funnelkit.report import report
 
     out = sys.stdout
     started = time.perf_counter()
@@ -55,6 +243,35 @@ def _demo(args: argparse.Namespace) -> int:
     )
     for key, value in stats.items():
         out.write(f"  {key:<40}{value:>12,.2f}\n")
+    out.flush()
+
+    progress = _Progress(sys.stderr, not args.quiet)
+    result = report(
+        log,
+        funnel,
+        observation_end=sim.observation_end,
+        n_bootstrap=args.bootstrap,
+        random_state=args.seed,
+        progress=progress,
+    )
+    out.write("\n" + format_conversion_table(result.transitions) + "\n")
+    out.write("\n" + result.stage_values.as_text() + "\n")
+    out.write("\nValue of advancing (value created when a customer moves on)\n")
+    for adv in result.advancing:
+        band = "" if adv.ci is None else f" ({adv.ci[0]:,.2f} to {adv.ci[1]:,.2f})"
+        shown = "not estimable" if adv.value is None else f"{adv.value:,.2f}"
+        out.write(f"  {adv.source + ' -> ' + adv.target:<28}{shown}{band}\n")
+    if result.channels is not None:
+        out.write("\n" + result.channels.as_text() + "\n")
+    if result.uplift is not None:
+        out.write("\n" + result.uplift.as_text() + "\n")
+    target = (
+        Path(args.out)
+        if args.out
+        else Path(tempfile.mkdtemp(prefix="funnelkit-")) / ("lifecycle_report.html")
+    )
+    result.to_html(target)
+    out.write(f"\nHTML report written to {target}\n")
     out.write(f"\nDone in {time.perf_counter() - started:.1f} s.\n")
     return 0
 
@@ -67,14 +284,55 @@ def _has(module: str) -> bool:
     return True
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="funnelkit", description=__doc__)
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="funnelkit", description="Customer lifecycle analytics: funnels and lifetime value."
+    )
     parser.add_argument("--version", action="version", version=f"funnelkit {__version__}")
     commands = parser.add_subparsers(dest="command")
-    demo = commands.add_parser("demo", help="simulate a community and summarise it")
+
+    demo = commands.add_parser("demo", help="simulate a community, summarise it, write a report")
     demo.add_argument("--prospects", type=int, default=50_000)
     demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--bootstrap", type=int, default=30, help="bootstrap samples (default 30)")
+    demo.add_argument("--out", help="HTML report path (default: a new temporary directory)")
+    demo.add_argument("--quiet", action="store_true", help="no progress on stderr")
     demo.set_defaults(run=_demo)
+
+    rep = commands.add_parser(
+        "report",
+        help="lifecycle report of an event file (CSV or Parquet)",
+        description="Build the lifecycle report of an event file: stage counts, conversion, "
+        "lifetime value, stage values, channels and membership uplift.",
+    )
+    rep.add_argument("events", help="event file: *.csv or *.parquet, one row per event")
+    rep.add_argument("--customer-col", default="customer_id")
+    rep.add_argument("--time-col", default="timestamp")
+    rep.add_argument("--event-col", default="event")
+    rep.add_argument("--value-col", default=None, help="monetary value per purchase")
+    rep.add_argument(
+        "--attribute-cols", default=None, help="comma-separated customer attributes to keep"
+    )
+    rep.add_argument("--by", default="channel", help="attribute of the channel table ('': none)")
+    rep.add_argument("--funnel", default=None, help="Funnel saved with model_dump_json()")
+    rep.add_argument("--purchase-events", default=None, help="comma-separated purchase events")
+    rep.add_argument("--observation-end", default=None, help="end of observation (timestamp)")
+    rep.add_argument("--horizon", type=float, default=12.0)
+    rep.add_argument("--time-unit", default="month", help="unit of the horizon and discounting")
+    rep.add_argument("--discount-rate", type=float, default=0.0)
+    rep.add_argument("--period", default="day", help="calendar period of purchase summaries")
+    rep.add_argument("--purchase-model", default="bgnbd", choices=["bgnbd", "mbgnbd", "paretonbd"])
+    rep.add_argument("--bootstrap", type=int, default=None, help="bootstrap samples (default 100)")
+    rep.add_argument("--seed", type=int, default=None)
+    rep.add_argument("--out", default="report.html", help="HTML output (default report.html)")
+    rep.add_argument("--json", default=None, help="also write the report as JSON ('-': stdout)")
+    rep.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    rep.set_defaults(run=_report)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
