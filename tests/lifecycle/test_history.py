@@ -1,0 +1,84 @@
+"""Purchase histories at per-customer cut-offs agree with EventLog.rfm at the observation end."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from funnelkit import EventLog
+from funnelkit.exceptions import DataError
+from funnelkit.lifecycle._history import history_at, purchase_events, time_periods
+from funnelkit.units import TimeUnit
+
+
+@pytest.mark.parametrize("unit", ["D", "W", "M"])
+def test_history_at_the_end_matches_rfm(transactions: pd.DataFrame, unit: str) -> None:
+    log = EventLog.from_frame(transactions, time_col="date", value_col="value")
+    rfm = log.rfm(time_unit=unit)
+    u = TimeUnit.parse(unit)
+    events = purchase_events(log, ["purchase"], log.last_time, u)
+    end = float(log.to_unit(np.asarray([log.last_time]), u)[0])
+    n = log.n_customers
+    hist = history_at(events, np.full(n, end), np.full(n, time_periods(log, np.array([end]), u)[0]))
+    codes = np.searchsorted(log.customer_ids, rfm.customer_ids)
+    assert hist.has_purchase[codes].all()
+    np.testing.assert_array_equal(hist.frequency[codes], rfm.frequency)
+    np.testing.assert_array_equal(hist.recency[codes], rfm.recency)
+    np.testing.assert_array_equal(hist.T[codes], rfm.T)
+    np.testing.assert_allclose(hist.monetary_value[codes], rfm.monetary_value)
+
+
+def test_time_periods_keep_boundary_events_in_their_period() -> None:
+    # Midnight on a Monday is the first instant of a week: floats must not push it back.
+    stamps = pd.to_datetime(["2024-01-01 00:00:00", "2024-01-08 00:00:00", "2024-01-07 23:59:59"])
+    frame = pd.DataFrame({"customer_id": [1, 1, 1], "timestamp": stamps})
+    log = EventLog.from_frame(frame, time_unit="h")
+    for unit in ("D", "W", "M", "h"):
+        u = TimeUnit.parse(unit)
+        times = np.asarray(log.to_unit(log.raw_times, u), dtype=float)
+        np.testing.assert_array_equal(
+            time_periods(log, times, u), log.period_index(log.raw_times, u)
+        )
+
+
+def test_purchases_without_value_are_refused() -> None:
+    frame = pd.DataFrame({"customer_id": [1, 1], "timestamp": [0.0, 3.0], "value": [5.0, np.nan]})
+    log = EventLog.from_frame(frame, value_col="value")
+    with pytest.raises(DataError, match="1 purchase"):
+        purchase_events(log, ["purchase"], 3.0, TimeUnit.DAY)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 4), st.floats(0, 60, allow_nan=False), st.floats(1, 50)),
+        min_size=1,
+        max_size=40,
+    ),
+    st.lists(st.floats(0, 70, allow_nan=False), min_size=5, max_size=5),
+)
+def test_history_at_matches_a_per_customer_reference(rows: list, cuts: list) -> None:
+    frame = pd.DataFrame(rows, columns=["customer_id", "timestamp", "value"])
+    log = EventLog.from_frame(frame, value_col="value")
+    events = purchase_events(log, ["purchase"], log.last_time, TimeUnit.DAY)
+    n = log.n_customers
+    cutoff = np.array(cuts[:n], dtype=float)
+    hist = history_at(events, cutoff, np.floor(cutoff).astype(np.int64))
+    for i, cid in enumerate(log.customer_ids):
+        mine = frame[(frame.customer_id == cid) & (frame.timestamp <= cutoff[i])]
+        if mine.empty:
+            assert not hist.has_purchase[i]
+            continue
+        periods = np.floor(mine.timestamp.to_numpy()).astype(int)
+        spend = mine.groupby(periods)["value"].sum().sort_index()
+        assert hist.has_purchase[i]
+        assert hist.frequency[i] == spend.size - 1
+        assert hist.recency[i] == spend.index[-1] - spend.index[0]
+        assert hist.T[i] == int(np.floor(cutoff[i])) - spend.index[0]
+        assert hist.first_spend[i] == pytest.approx(spend.iloc[0])
+        expected = spend.iloc[1:].mean() if spend.size > 1 else 0.0
+        assert hist.monetary_value[i] == pytest.approx(expected)
+        assert hist.first_time[i] == mine.timestamp.min()

@@ -1,0 +1,171 @@
+"""``funnelkit report`` and ``funnelkit demo`` end to end: CSV, Parquet, JSON, bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from funnelkit import Funnel, Stage
+from funnelkit.cli import main
+from funnelkit.datasets import simulate_community
+from funnelkit.report import LifecycleReport
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("cli")
+    sim = simulate_community(3_000, seed=4)
+    frame = sim.events.rename(
+        columns={"customer_id": "user", "timestamp": "ts", "event": "kind", "value": "amount"}
+    )
+    paths = {
+        "csv": root / "events.csv",
+        "parquet": root / "events.parquet",
+        "funnel": root / "funnel.json",
+        "bad_funnel": root / "bad_funnel.json",
+        "root": root,
+    }
+    frame.to_csv(paths["csv"], index=False)
+    frame.to_parquet(paths["parquet"])
+    paths["funnel"].write_text(Funnel.community().model_dump_json())
+    paths["bad_funnel"].write_text('{"stages": [], "order": "ordered"}')
+    return paths
+
+
+COLUMNS = [
+    "--customer-col", "user", "--time-col", "ts", "--event-col", "kind", "--value-col", "amount",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_report_command_writes_html_and_json(
+    files: dict[str, Path], kind: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = files["root"] / f"report_{kind}.html"
+    as_json = files["root"] / f"report_{kind}.json"
+    args = [
+        "report", str(files[kind]), *COLUMNS, "--funnel", str(files["funnel"]),
+        "--out", str(out), "--json", str(as_json), "--bootstrap", "5", "--seed", "1",
+    ]  # fmt: skip
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert "Stage values" in captured.out
+    assert "lifecycle model" in captured.err and "bootstrap: 5/5 samples" in captured.err
+    assert f"HTML report written to {out}" in captured.err
+    page = out.read_text(encoding="utf-8")
+    ET.fromstring(page.split("\n", 1)[1])
+    rep = LifecycleReport.from_json(as_json.read_text())
+    assert rep.stage_counts["prospect"] == 3_000
+    assert rep.channels is not None  # the 'channel' column is picked up by default
+    assert rep.to_html() == page
+
+
+def test_csv_and_parquet_give_the_same_report(files: dict[str, Path]) -> None:
+    reports = []
+    for kind in ("csv", "parquet"):
+        out = files["root"] / f"same_{kind}.json"
+        args = ["report", str(files[kind]), *COLUMNS, "--bootstrap", "0", "--quiet",
+                "--out", str(files["root"] / "same.html"), "--json", str(out)]  # fmt: skip
+        assert main(args) == 0
+        reports.append(LifecycleReport.from_json(out.read_text()))
+    a, b = reports
+    assert a.stage_values == b.stage_values
+    assert a.stage_counts == b.stage_counts
+
+
+def test_json_to_stdout(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["report", str(files["csv"]), *COLUMNS, "--bootstrap", "0", "--quiet", "--by", "",
+            "--out", str(files["root"] / "stdout.html"), "--json", "-"]  # fmt: skip
+    assert main(args) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["schema_name"] == "funnelkit.report.lifecycle"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--customer-col", "usr"], "column 'usr' (given as --customer-col)"),
+        (["--funnel", "BAD"], "is not a valid funnel"),
+        (["--funnel", "MISSING"], "no such funnel file"),
+        (["--horizon", "-2"], "The 'horizon' parameter of LifecycleModel must be > 0"),
+        (["--by", "region"], "by='region' is not an attribute"),
+        (["--purchase-events", "order"], "No purchase events"),
+        (["--observation-end", "not a date"], "--observation-end 'not a date' is not a timestamp"),
+    ],
+)
+def test_bad_input_is_one_readable_line(
+    files: dict[str, Path], extra: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    extra = [
+        str(files["bad_funnel"])
+        if e == "BAD"
+        else str(files["root"] / "nope.json")
+        if e == "MISSING"
+        else e
+        for e in extra
+    ]
+    args = ["report", str(files["csv"]), *COLUMNS, "--bootstrap", "0", "--quiet", *extra,
+            "--out", str(files["root"] / "bad.html")]  # fmt: skip
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("funnelkit: error: ")
+    assert message in lines[0]
+    assert "Traceback" not in err
+
+
+def test_missing_and_unknown_files(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["report", str(files["root"] / "none.csv"), "--quiet"]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert main(["report", str(files["funnel"]), "--quiet"]) == 2
+    assert "name the file *.csv or *.parquet" in capsys.readouterr().err
+
+
+def test_console_script_fails_without_a_traceback(files: dict[str, Path]) -> None:
+    cmd = [sys.executable, "-m", "funnelkit.cli", "report", str(files["csv"]),
+           "--customer-col", "nobody", "--quiet"]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert done.returncode == 2
+    assert done.stderr.startswith("funnelkit: error: Missing columns")
+    assert "Traceback" not in done.stderr
+
+
+def test_a_funnel_file_with_other_stages(files: dict[str, Path]) -> None:
+    funnel = Funnel(
+        stages=[Stage(name="visitor", events=["visit"]), Stage(name="buyer", events=["purchase"])]
+    )
+    path = files["root"] / "two_stages.json"
+    path.write_text(funnel.model_dump_json())
+    out = files["root"] / "two.json"
+    args = ["report", str(files["csv"]), *COLUMNS, "--funnel", str(path), "--bootstrap", "0",
+            "--quiet", "--out", str(files["root"] / "two.html"), "--json", str(out)]  # fmt: skip
+    assert main(args) == 0
+    assert list(LifecycleReport.from_json(out.read_text()).stage_counts) == ["visitor", "buyer"]
+
+
+def test_demo_writes_the_full_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "demo.html"
+    assert main(["demo", "--prospects", "3000", "--seed", "2", "--bootstrap", "5",
+                 "--out", str(out), "--quiet"]) == 0  # fmt: skip
+    text = capsys.readouterr().out
+    for needle in (
+        "Stage counts",
+        "Reach by acquisition channel",
+        "RFM summary",
+        "Stage conversion (95% intervals",
+        "eventual",
+        "Stage values",
+        "Value of advancing",
+        "Value by segment: channel",
+        "not a causal effect",
+        f"HTML report written to {out}",
+    ):
+        assert needle in text
+    ET.fromstring(out.read_text(encoding="utf-8").split("\n", 1)[1])
