@@ -36,8 +36,11 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     return ticks
 
 
-def _fmt(value: float) -> str:
-    magnitude = abs(value)
+def _fmt(value: float, scale: float | None = None) -> str:
+    """A tick label; ``scale`` (the largest tick) keeps the labels of one axis alike."""
+    magnitude = abs(value) if scale is None else abs(scale)
+    if value == 0:
+        return "0"
     if magnitude >= 1e6:
         return f"{value / 1e6:.3g}M"
     if magnitude >= 1e4:
@@ -101,21 +104,23 @@ class _Plot:
         x0, x1 = self.left, self.width - self.right
         y0, y1 = self.height - self.bottom, self.top
         if yticks:
-            for t in nice_ticks(*self.ylim):
+            ticks = nice_ticks(*self.ylim)
+            for t in ticks:
                 if self.ylim[0] - 1e-12 <= t <= self.ylim[1] + 1e-12:
                     yy = self.y(t)
                     self.parts.append(
                         f'<line x1="{x0}" y1="{yy:.1f}" x2="{x1}" y2="{yy:.1f}" stroke="#e5e5e5"/>'
                     )
-                    self.text(x0 - 6, yy + 4, _fmt(t), anchor="end", size=10)
+                    self.text(x0 - 6, yy + 4, _fmt(t, max(ticks, key=abs)), anchor="end", size=10)
         if xticks:
-            for t in nice_ticks(*self.xlim):
+            ticks = nice_ticks(*self.xlim)
+            for t in ticks:
                 if self.xlim[0] - 1e-12 <= t <= self.xlim[1] + 1e-12:
                     xx = self.x(t)
                     self.parts.append(
                         f'<line x1="{xx:.1f}" y1="{y0}" x2="{xx:.1f}" y2="{y0 + 4}" stroke="#777"/>'
                     )
-                    self.text(xx, y0 + 16, _fmt(t), size=10)
+                    self.text(xx, y0 + 16, _fmt(t, max(ticks, key=abs)), size=10)
         self.parts.append(
             f'<line x1="{x0}" y1="{y0}" x2="{x1}" y2="{y0}" stroke="#777"/>'
             f'<line x1="{x0}" y1="{y0}" x2="{x0}" y2="{y1}" stroke="#777"/>'
