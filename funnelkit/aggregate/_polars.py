@@ -34,7 +34,8 @@ def base_frame(lf: Any, cols: Columns, unit: TimeUnit | None) -> Any:
             w = t
         exprs.append(w.dt.epoch("ns" if cols.time_ns == 1 else "us").alias("fk_k"))
         if unit is not None:
-            exprs.append(_period(pl, w, unit).alias("fk_p"))
+            # 32-bit periods: narrower group-by keys take less memory on large logs.
+            exprs.append(_period(pl, w, unit).cast(pl.Int32).alias("fk_p"))
     if cols.event is not None:
         exprs.append(pl.col(cols.event).cast(pl.String).alias("fk_e"))
     if cols.value is not None:

@@ -163,7 +163,8 @@ def base_select(d: Dialect, cols: Columns, unit: TimeUnit | None, source: str) -
         w = d.wall_clock(t, cols)
         parts.append(f"{d.ticks(w, cols)} AS fk_k")
         if unit is not None:
-            parts.append(f"{period_sql(d, w, unit)} AS fk_p")
+            # 32-bit periods: narrower group-by keys spill far less on large logs.
+            parts.append(f"CAST({period_sql(d, w, unit)} AS INTEGER) AS fk_p")
     if cols.event is not None:
         text = "STRING" if d.name == "spark" else "VARCHAR"
         parts.append(f"CAST({q(cols.event)} AS {text}) AS fk_e")
