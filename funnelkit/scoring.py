@@ -52,9 +52,10 @@ def score(
         A fitted purchase model (``expected_purchases(t, data)``, ``probability_alive(data)``),
         e.g. :class:`funnelkit.clv.BetaGeoFitter`.
     data
-        Customer summaries: an :class:`~funnelkit.RFM`, a mapping of arrays or a frame with
-        ``frequency``, ``recency``, ``T`` (``monetary_value`` for a spend model; optional
-        ``customer_id``). Mappings and frames are in the model's time unit.
+        Customer summaries: an :class:`~funnelkit.RFM`, a mapping of arrays or a frame (a
+        DuckDB relation or Polars LazyFrame is collected) with ``frequency``, ``recency``,
+        ``T`` (``monetary_value`` for a spend model; optional ``customer_id``). Mappings and
+        frames are in the model's time unit. Spark summaries: :func:`funnelkit.spark.score`.
     spend_model
         Optional fitted :class:`funnelkit.clv.GammaGammaFitter` (or a spend per purchase);
         with it, ``expected_spend`` and ``clv`` are added.
@@ -170,7 +171,14 @@ def _as_columns(data: Any, model: Any) -> tuple[dict[str, np.ndarray], np.ndarra
     else:
         import narwhals as nw
 
-        frame = nw.from_native(data, eager_only=True)
+        if type(data).__module__.startswith("pyspark"):
+            raise FunnelkitError(
+                "These summaries are a Spark DataFrame: score them in Spark with "
+                "funnelkit.spark.score(model, sdf, ...) instead of collecting them."
+            )
+        frame = nw.from_native(data)
+        if isinstance(frame, nw.LazyFrame):  # DuckDB or Polars summaries: one row a customer
+            frame = frame.collect()
         raw = {k: frame[k].to_numpy() for k in frame.columns}
     missing = [c for c in _REQUIRED if c not in raw]
     if missing:

@@ -60,6 +60,16 @@ def test_mapping_input_and_frame_output(summary, models):
     assert frame["customer_id"].to_list()[:3] == [0, 1, 2]
 
 
+def test_lazy_summaries_are_collected(summary, models):
+    import duckdb
+
+    bgf, _ = models
+    relation = duckdb.connect().from_df(summary)
+    got = score(bgf, relation, horizon=4, progress=False)
+    want = score(bgf, summary, horizon=4, progress=False)
+    np.testing.assert_array_equal(got["expected_purchases"], want["expected_purchases"])
+
+
 def test_memory_is_bounded_by_the_batch(models):
     bgf, ggf = models
     rng = np.random.default_rng(3)

@@ -209,6 +209,8 @@ def test_scoring_checks_the_schema_without_running(spark, cdnow):
         )
     with pytest.raises(FunnelkitError, match="takes a PySpark DataFrame"):
         score(bgf, summary, horizon=1)
+    with pytest.raises(FunnelkitError, match=r"score them in Spark with funnelkit.spark.score"):
+        score_in_memory(bgf, summaries, horizon=1)
 
 
 def test_events_to_scores_without_collecting(sdf, cdnow):
