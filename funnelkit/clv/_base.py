@@ -143,6 +143,20 @@ class MLEFitter:
         """Per-row gradient, shape ``(n_params, n_rows)``; ``None`` = use finite differences."""
         return None
 
+    def _log_likelihood_and_gradient(
+        self, params: np.ndarray, data: FitData
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Both at once; override when they share most of the work."""
+        return self._log_likelihood(params, data), self._log_likelihood_gradient(params, data)
+
+    def _weighted_log_likelihood(
+        self, params: np.ndarray, data: FitData
+    ) -> tuple[float, np.ndarray | None]:
+        """Weighted total and its gradient; override to sum per-group terms without rows."""
+        ll_rows, grad_rows = self._log_likelihood_and_gradient(params, data)
+        total = float(np.einsum("i,i->", data.weights, ll_rows))
+        return total, None if grad_rows is None else np.einsum("ki,i->k", grad_rows, data.weights)
+
     def _initial_params(self, data: FitData) -> np.ndarray:
         return np.ones(len(self._param_names))
 
@@ -213,9 +227,11 @@ class MLEFitter:
 
         def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
             params = np.exp(theta)
-            value = self._penalized_mean_nll(params, data, n)
-            grad = self._penalized_mean_nll_grad(params, data, n, theta) * params
-            return value, grad
+            value, grad = self._value_and_grad(params, data, n)
+            if not np.all(np.isfinite(grad)):
+                # an unusable point: make the line search step back from it
+                return math.inf, np.zeros_like(grad)
+            return value, grad * params
 
         with np.errstate(all="ignore"):
             opt = optimize.minimize(
@@ -257,7 +273,7 @@ class MLEFitter:
                 stacklevel=3,
             )
         with np.errstate(all="ignore"):
-            ll = float(np.dot(data.weights, self._log_likelihood(params, data)))
+            ll = float(np.einsum("i,i->", data.weights, self._log_likelihood(params, data)))
         self.params_ = {nm: float(p) for nm, p in zip(names, params, strict=True)}
         self.log_likelihood_ = ll
         self.time_unit_ = data.time_unit
@@ -383,28 +399,30 @@ class MLEFitter:
         return np.clip(x0, math.exp(-_LOG_BOUND + 1), math.exp(_LOG_BOUND - 1))
 
     def _penalized_mean_nll(self, params: np.ndarray, data: FitData, n: float) -> float:
-        ll = float(np.dot(data.weights, self._log_likelihood(params, data)))
+        ll = float(np.einsum("i,i->", data.weights, self._log_likelihood(params, data)))
         value = -ll / n + float(self.penalizer) * float(np.sum(params**2))
         return value if math.isfinite(value) else math.inf
 
-    def _penalized_mean_nll_grad(
-        self, params: np.ndarray, data: FitData, n: float, theta: np.ndarray | None = None
-    ) -> np.ndarray:
-        rows = self._log_likelihood_gradient(params, data)
-        if rows is not None:
-            grad = -(rows @ data.weights) / n
-        else:
-            # central differences on the log scale: relative steps suit every parameter size
-            th = np.log(params) if theta is None else theta
-            grad = np.empty(params.size)
-            for i in range(params.size):
-                step = np.zeros(params.size)
-                step[i] = 1e-6
-                up = self._penalized_mean_nll(np.exp(th + step), data, n)
-                down = self._penalized_mean_nll(np.exp(th - step), data, n)
-                grad[i] = (up - down) / 2e-6 / params[i]
-            return grad
-        return grad + 2.0 * float(self.penalizer) * params
+    def _value_and_grad(
+        self, params: np.ndarray, data: FitData, n: float
+    ) -> tuple[float, np.ndarray]:
+        """Penalised mean negative log-likelihood and its natural-scale gradient."""
+        total, grad_total = self._weighted_log_likelihood(params, data)
+        penalty = float(self.penalizer)
+        value = -total / n + penalty * float(np.sum(params**2))
+        value = value if math.isfinite(value) else math.inf
+        if grad_total is not None:
+            return value, -grad_total / n + 2.0 * penalty * params
+        # central differences on the log scale: relative steps suit every parameter size
+        theta = np.log(params)
+        grad = np.empty(params.size)
+        for i in range(params.size):
+            step = np.zeros(params.size)
+            step[i] = 1e-6
+            up = self._penalized_mean_nll(np.exp(theta + step), data, n)
+            down = self._penalized_mean_nll(np.exp(theta - step), data, n)
+            grad[i] = (up - down) / 2e-6 / params[i]
+        return value, grad
 
     def _covariance(self, params: np.ndarray, data: FitData, n: float) -> np.ndarray | None:
         """Inverse observed information of the (penalised) total log-likelihood.
@@ -414,12 +432,12 @@ class MLEFitter:
         """
         k = params.size
         theta = np.log(params)
-        analytic = self._log_likelihood_gradient(params, data) is not None
+        analytic = self._weighted_log_likelihood(params, data)[1] is not None
         h = 1e-5 if analytic else 1e-4
 
         def grad_log(th: np.ndarray) -> np.ndarray:
             p = np.exp(th)
-            return self._penalized_mean_nll_grad(p, data, n, th) * p
+            return self._value_and_grad(p, data, n)[1] * p
 
         with np.errstate(all="ignore"):
             g0 = grad_log(theta)

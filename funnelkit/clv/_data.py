@@ -13,7 +13,15 @@ from funnelkit.exceptions import DataError, FunnelkitError
 from funnelkit.rfm import RFM
 from funnelkit.units import TimeUnit, TimeUnitLike
 
-__all__ = ["FitData", "as_horizon", "as_rfm", "check_setting", "customer_weights", "rfm_fit_data"]
+__all__ = [
+    "FitData",
+    "as_horizon",
+    "as_rfm",
+    "check_setting",
+    "customer_weights",
+    "rfm_fit_data",
+    "unique_combinations",
+]
 
 
 @dataclass(frozen=True)
@@ -28,9 +36,23 @@ class FitData:
     n_customers: int
     time_unit: TimeUnit | None = None
     training: Mapping[str, np.ndarray] | None = field(default=None, repr=False)
+    #: scratch space for likelihoods: index structures that do not depend on parameters
+    cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.columns[name]
+
+    def groups(self, *names: str) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+        """Distinct combinations of the named columns and each row's group (cached).
+
+        Lets a likelihood evaluate expensive terms that depend on only some columns (e.g.
+        ``gammaln(r + frequency)``) once per distinct value instead of once per row.
+        """
+        key = "groups:" + ",".join(names)
+        if key not in self.cache:
+            self.cache[key] = unique_combinations(*(self.columns[n] for n in names))
+        found: tuple[tuple[np.ndarray, ...], np.ndarray] = self.cache[key]
+        return found
 
     @property
     def n_rows(self) -> int:
@@ -141,3 +163,21 @@ def rfm_fit_data(
         time_unit=rfm.time_unit,
         training={"frequency": rfm.frequency, "recency": rfm.recency, "T": rfm.T},
     )
+
+
+def unique_combinations(*columns: np.ndarray) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    """Distinct value combinations of equal-length columns and the inverse index."""
+    if len(columns) == 1:
+        values, codes = np.unique(columns[0], return_inverse=True)
+        return (values,), codes.ravel()
+    key = np.zeros(columns[0].shape[0], dtype=np.int64)
+    n_keys = 1
+    for col in columns:
+        values, codes = np.unique(col, return_inverse=True)
+        if n_keys * values.size >= 2**62:  # keep the combined code inside int64
+            uniq, key = np.unique(key, return_inverse=True)
+            n_keys = uniq.size
+        key = key * values.size + codes.ravel()
+        n_keys *= values.size
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    return tuple(col[first] for col in columns), inverse.ravel()

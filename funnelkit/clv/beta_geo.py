@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy.special import betainc, betaln, digamma, gammaln, hyp2f1, xlogy
+from scipy.special import betainc, betaln, gammaln, hyp2f1, xlogy
 
 from funnelkit.clv._base import FitData, MLEFitter, as_horizon
+from funnelkit.clv._geometric import row_log_likelihood, weighted_log_likelihood
 
 __all__ = ["BetaGeoFitter"]
 
@@ -49,53 +50,13 @@ class BetaGeoFitter(MLEFitter):
     _model_name = "BG/NBD"
 
     # ------------------------------------------------------------------ likelihood
-    def _parts(
-        self, params: np.ndarray, data: FitData
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        r, alpha, a, b = params
-        x, tx, T = data["frequency"], data["recency"], data["T"]
-        repeat = x > 0
-        a12 = (
-            gammaln(r + x)
-            - gammaln(r)
-            + r * np.log(alpha)
-            + gammaln(a + b)
-            + gammaln(b + x)
-            - gammaln(b)
-            - gammaln(a + b + x)
-        )
-        a3 = -(r + x) * np.log(alpha + T)
-        # the "dropped out right after the last purchase" branch exists only for repeaters
-        a4 = np.where(
-            repeat,
-            np.log(a) - np.log(b + np.maximum(x, 1.0) - 1.0) - (r + x) * np.log(alpha + tx),
-            -np.inf,
-        )
-        return a12, a3, a4, repeat, np.logaddexp(a3, a4)
-
     def _log_likelihood(self, params: np.ndarray, data: FitData) -> np.ndarray:
-        a12, _, _, _, tail = self._parts(params, data)
-        return a12 + tail
+        return row_log_likelihood(params, data, 0)
 
-    def _log_likelihood_gradient(self, params: np.ndarray, data: FitData) -> np.ndarray:
-        r, alpha, a, b = params
-        x, tx, T = data["frequency"], data["recency"], data["T"]
-        _, a3, a4, repeat, tail = self._parts(params, data)
-        w3 = np.exp(a3 - tail)
-        w4 = np.exp(a4 - tail)  # 0 where there is no a4 branch
-        log_at, log_ax = np.log(alpha + T), np.log(alpha + tx)
-        d_ab = digamma(a + b) - digamma(a + b + x)
-        grad = np.empty((4, x.shape[0]))
-        grad[0] = digamma(r + x) - digamma(r) + np.log(alpha) - w3 * log_at - w4 * log_ax
-        grad[1] = r / alpha - (r + x) * (w3 / (alpha + T) + w4 / (alpha + tx))
-        grad[2] = d_ab + w4 / a
-        grad[3] = (
-            d_ab
-            + digamma(b + x)
-            - digamma(b)
-            - np.where(repeat, w4 / (b + np.maximum(x, 1.0) - 1.0), 0.0)
-        )
-        return grad
+    def _weighted_log_likelihood(
+        self, params: np.ndarray, data: FitData
+    ) -> tuple[float, np.ndarray]:
+        return weighted_log_likelihood(params, data, 0)
 
     def _initial_params(self, data: FitData) -> np.ndarray:
         w = data.weights
