@@ -2,6 +2,7 @@
 
 from funnelkit.clv._base import FitResult, MLEFitter, ParameterEstimate
 from funnelkit.clv.beta_geo import BetaGeoFitter
+from funnelkit.clv.beta_geo_beta_binom import BetaGeoBetaBinomFitter
 from funnelkit.clv.diagnostics import (
     CumulativeTransactions,
     FrequencyHistogram,
@@ -11,6 +12,8 @@ from funnelkit.clv.diagnostics import (
     holdout_comparison,
 )
 from funnelkit.clv.gamma_gamma import GammaGammaFitter
+from funnelkit.clv.modified_beta_geo import ModifiedBetaGeoFitter
+from funnelkit.clv.pareto_nbd import ParetoNBDFitter
 from funnelkit.clv.shifted_beta_geo import ShiftedBetaGeoFitter
 from funnelkit.clv.value import (
     customer_lifetime_value,
@@ -19,6 +22,7 @@ from funnelkit.clv.value import (
 )
 
 __all__ = [
+    "BetaGeoBetaBinomFitter",
     "BetaGeoFitter",
     "CumulativeTransactions",
     "FitResult",
@@ -26,7 +30,9 @@ __all__ = [
     "GammaGammaFitter",
     "HoldoutComparison",
     "MLEFitter",
+    "ModifiedBetaGeoFitter",
     "ParameterEstimate",
+    "ParetoNBDFitter",
     "ShiftedBetaGeoFitter",
     "cumulative_transactions",
     "customer_lifetime_value",
