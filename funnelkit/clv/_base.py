@@ -49,7 +49,6 @@ extend :meth:`MLEFitter._validate_settings` to check them.
 
 from __future__ import annotations
 
-import inspect
 import math
 import time
 import warnings
@@ -68,20 +67,21 @@ from funnelkit.clv._data import (
     customer_weights,
     rfm_fit_data,
 )
+from funnelkit.clv._estimator import Estimator
 from funnelkit.clv._result import (
-    SCHEMA,
+    REMEDIES,
     FitResult,
     FittedModel,
     ParameterEstimate,
     covariance_from_log_hessian,
     estimates,
+    load_document,
 )
 from funnelkit.exceptions import (
     ConvergenceError,
     ConvergenceWarning,
     DataError,
     FunnelkitError,
-    NotFittedError,
 )
 from funnelkit.units import TimeUnitLike
 
@@ -96,7 +96,7 @@ F = TypeVar("F", bound="MLEFitter")
 _LOG_BOUND = 30.0
 
 
-class MLEFitter:
+class MLEFitter(Estimator):
     """Base class of the CLV fitters (see the module docstring for the subclass contract).
 
     Parameters
@@ -216,6 +216,14 @@ class MLEFitter:
 
     def _fit_prepared(self: F, data: FitData) -> F:
         """Validate settings, optimise, check convergence and set the fitted attributes."""
+        # L-BFGS-B's tiny BLAS calls otherwise wait on idle OpenBLAS threads after each heavy
+        # numpy step: 5-20 ms per iteration on a busy 2-core machine, more than the likelihood
+        from funnelkit.lifecycle._blas import single_threaded_blas
+
+        with single_threaded_blas():
+            return self._optimise(data)
+
+    def _optimise(self: F, data: FitData) -> F:
         self._validate_settings()
         if data.n_rows == 0 or data.n_customers <= 0:
             raise DataError("Nothing to fit: the data has no customers with positive weight.")
@@ -257,8 +265,7 @@ class MLEFitter:
             converged = False
             message = f"parameter(s) {at_bound} diverged to a bound of the search space"
             warnings.warn(
-                f"{type(self).__name__}: {message}; the estimates are not trustworthy. "
-                + _REMEDIES,
+                f"{type(self).__name__}: {message}; the estimates are not trustworthy. " + REMEDIES,
                 ConvergenceWarning,
                 stacklevel=3,
             )
@@ -268,7 +275,7 @@ class MLEFitter:
             message = "the observed information matrix is not finite or not positive definite"
             warnings.warn(
                 f"{type(self).__name__}: {message}, so standard errors are not estimable. "
-                + _REMEDIES,
+                + REMEDIES,
                 ConvergenceWarning,
                 stacklevel=3,
             )
@@ -303,10 +310,6 @@ class MLEFitter:
         self._check_fitted()
         return self.result_.summary()
 
-    def get_params(self) -> dict[str, Any]:
-        """The constructor settings (scikit-learn convention)."""
-        return {name: getattr(self, name) for name in _init_names(type(self))}
-
     def to_json(self, *, indent: int | None = None) -> str:
         """Serialise the fitted model (settings, parameters, fit result; no data, no pickle)."""
         self._check_fitted()
@@ -328,12 +331,7 @@ class MLEFitter:
 
         The training data are not stored, so predictions need explicit ``data``.
         """
-        doc = FittedModel.from_json(text)
-        if doc.schema_name != SCHEMA or doc.schema_version != 1:
-            raise FunnelkitError(
-                f"Not a funnelkit fitter document (schema {doc.schema_name!r} "
-                f"version {doc.schema_version})."
-            )
+        doc = load_document(text)
         klass = MLEFitter._registry.get(doc.fitter)
         if klass is None or not issubclass(klass, cls):
             raise FunnelkitError(
@@ -349,12 +347,6 @@ class MLEFitter:
         return model
 
     # ------------------------------------------------------------------ helpers for subclasses
-    def _check_fitted(self) -> None:
-        if "params_" not in self.__dict__:
-            raise NotFittedError(
-                f"This {type(self).__name__} is not fitted yet: call fit(data) first."
-            )
-
     def _params(self) -> tuple[float, ...]:
         self._check_fitted()
         return tuple(self.params_[name] for name in self._param_names)
@@ -449,27 +441,10 @@ class MLEFitter:
         return covariance_from_log_hessian(hess, g0, params, n)
 
     def _fail(self, what: str) -> None:
-        raise ConvergenceError(f"{type(self).__name__} did not converge: {what}. " + _REMEDIES)
-
-    def __getattr__(self, name: str) -> Any:
-        # fitted attributes are missing until fit(): say so instead of a bare AttributeError
-        if name.endswith("_") and not name.startswith("_"):
-            raise NotFittedError(
-                f"This {type(self).__name__} is not fitted yet: call fit(data) before using "
-                f"'{name}'."
-            )
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        raise ConvergenceError(f"{type(self).__name__} did not converge: {what}. " + REMEDIES)
 
     def __repr__(self) -> str:
-        defaults = {
-            k: p.default
-            for k, p in inspect.signature(type(self).__init__).parameters.items()
-            if k != "self"
-        }
-        shown = ", ".join(
-            f"{k}={v!r}" for k, v in self.get_params().items() if not _same(v, defaults.get(k))
-        )
-        text = f"{type(self).__name__}({shown})"
+        text = self._settings_repr()
         if "params_" not in self.__dict__:
             return text
         fitted = ", ".join(f"{k}={v:.4g}" for k, v in self.params_.items())
@@ -480,26 +455,3 @@ class MLEFitter:
             settings = {k: repr(v) for k, v in self.get_params().items()}
             return html_table(settings, caption=f"{type(self).__name__} (not fitted)")
         return self.result_.as_html()
-
-
-_REMEDIES = (
-    "Things to try: "
-    "1. add a small penalizer, e.g. penalizer=0.001, to keep parameters finite; "
-    "2. pass initial_params={...} closer to the expected values; "
-    "3. check the data: frequency, recency and T in one time unit, recency <= T, enough repeat "
-    "buyers (a model of repeat purchasing needs some); "
-    "4. refit in a coarser time unit (weeks instead of hours) so parameters are of moderate size; "
-    "5. raise max_iter if the optimiser ran out of iterations."
-)
-
-
-def _same(a: Any, b: Any) -> bool:
-    try:
-        return bool(a == b) and type(a) is type(b)
-    except Exception:
-        return False
-
-
-def _init_names(cls: type) -> list[str]:
-    sig = inspect.signature(cls.__init__)  # type: ignore[misc]
-    return [k for k, p in sig.parameters.items() if k != "self" and p.kind == p.KEYWORD_ONLY]

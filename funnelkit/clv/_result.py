@@ -12,14 +12,17 @@ from scipy import stats
 
 from funnelkit._frames import Backend, frame_from_columns
 from funnelkit._results import Result, html_table
+from funnelkit.exceptions import FunnelkitError
 from funnelkit.units import TimeUnitField
 
 __all__ = [
+    "REMEDIES",
     "FitResult",
     "FittedModel",
     "ParameterEstimate",
     "covariance_from_log_hessian",
     "estimates",
+    "load_document",
 ]
 
 SCHEMA = "funnelkit.clv.fitter"
@@ -184,3 +187,25 @@ def estimates(
             estimate=est, std_error=se, ci=(est * math.exp(-half), est * math.exp(half))
         )
     return out
+
+
+REMEDIES = (
+    "Things to try: "
+    "1. add a small penalizer, e.g. penalizer=0.001, to keep parameters finite; "
+    "2. pass initial_params={...} closer to the expected values; "
+    "3. check the data: frequency, recency and T in one time unit, recency <= T, enough repeat "
+    "buyers (a model of repeat purchasing needs some); "
+    "4. refit in a coarser time unit (weeks instead of hours) so parameters are of moderate size; "
+    "5. raise max_iter if the optimiser ran out of iterations."
+)
+
+
+def load_document(text: str | bytes) -> FittedModel:
+    """Parse a fitted-model JSON document and check its schema."""
+    doc = FittedModel.from_json(text)
+    if doc.schema_name != SCHEMA or doc.schema_version != 1:
+        raise FunnelkitError(
+            f"Not a funnelkit fitter document (schema {doc.schema_name!r} "
+            f"version {doc.schema_version})."
+        )
+    return doc

@@ -114,9 +114,13 @@ class ParetoNBDFitter(MLEFitter):
         ww = w * np.exp(t["odds"] - sp)
         with np.errstate(invalid="ignore", divide="ignore"):
             per_gap = np.where(gap > 0, ww / gap, 0.0)
-        grad = t["d_base"] @ w_q + t["d_odds"] @ np.bincount(i_T, weights=ww, minlength=n_q)
-        grad += t["d_tx"] @ np.bincount(i_tx, weights=per_gap, minlength=n_p)
-        grad -= t["d_T"] @ np.bincount(i_T, weights=per_gap - ww, minlength=n_q)
+        # einsum rather than BLAS matrix-vector products (see _geometric._dot)
+        grad = np.einsum("ki,i->k", t["d_base"], w_q)
+        grad += np.einsum("ki,i->k", t["d_odds"], np.bincount(i_T, weights=ww, minlength=n_q))
+        grad += np.einsum("ki,i->k", t["d_tx"], np.bincount(i_tx, weights=per_gap, minlength=n_p))
+        grad -= np.einsum(
+            "ki,i->k", t["d_T"], np.bincount(i_T, weights=per_gap - ww, minlength=n_q)
+        )
         return total, grad
 
     def _initial_params(self, data: FitData) -> np.ndarray:
