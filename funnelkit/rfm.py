@@ -189,6 +189,12 @@ class RFM:
         """
         import narwhals as nw
 
+        if type(frame).__module__.startswith("pyspark"):
+            raise DataError(
+                "These summaries are a Spark DataFrame: score them where they are with "
+                "funnelkit.spark.score(model, sdf, ...), or build them from events with "
+                "RFM.from_events(sdf, ...)."
+            )
         df = nw.from_native(frame, eager_only=True)
         columns = list(df.columns)
         if monetary_value_col is None and "monetary_value" in columns:
