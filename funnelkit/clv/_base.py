@@ -166,6 +166,12 @@ class MLEFitter(Estimator):
             data, weights=kwargs.get("weights"), time_unit=kwargs.get("time_unit")
         )
         self._check_rfm(fit_data.columns)
+        if fit_data.n_rows and not np.any(fit_data["frequency"] > 0):
+            raise DataError(
+                f"None of the {fit_data.n_customers} customers made a repeat purchase, so "
+                f"{type(self).__name__} cannot tell purchase rates from dropout: fit on a "
+                "longer observation window or a larger customer base."
+            )
         return fit_data
 
     def _check_rfm(self, columns: Mapping[str, np.ndarray]) -> None:
