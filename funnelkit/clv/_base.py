@@ -39,6 +39,11 @@ customers share each row. The base multiplies the per-row values by the weights 
         def _initial_params(self, data: FitData) -> np.ndarray:
             return np.array([1.0, float(np.average(data["T"], weights=data.weights))])
 
+For speed, a fitter may instead override ``_log_likelihood_and_gradient`` (both per row, sharing
+work) or ``_weighted_log_likelihood`` (the weighted total and its gradient directly), using
+``data.groups("frequency")`` etc. to evaluate special functions once per distinct value; see
+BG/NBD and Pareto/NBD. ``_log_likelihood`` is still needed for the final log-likelihood.
+
 Fitters whose data are not RFM summaries (the shifted-beta-geometric model takes durations
 and churn flags, Gamma-Gamma needs spend) override :meth:`MLEFitter._fit_data` (build a
 :class:`FitData`) and :meth:`MLEFitter._prediction_data`, or write their own ``fit`` that

@@ -8,7 +8,7 @@ import numpy as np
 from scipy.special import betainc, betaln, gammaln, hyp2f1, xlogy
 
 from funnelkit.clv._base import FitData, MLEFitter, as_horizon
-from funnelkit.clv._geometric import row_log_likelihood, weighted_log_likelihood
+from funnelkit.clv._geometric import row_log_likelihood, softplus, weighted_log_likelihood
 
 __all__ = ["BetaGeoFitter"]
 
@@ -81,6 +81,10 @@ class BetaGeoFitter(MLEFitter):
     def probability_alive(self, data: Any = None) -> np.ndarray:
         """P(customer still alive at the end of observation | frequency, recency, T).
 
+        FHL (2008), eq. 2. There is no ``at=`` (alive at a future time): in BG/NBD dropout
+        happens only at purchases, so that probability depends on the future purchase path
+        and has no closed form; Pareto/NBD and BG/BB offer it.
+
         Parameters
         ----------
         data
@@ -93,7 +97,7 @@ class BetaGeoFitter(MLEFitter):
         """
         d = self._data_for_prediction(data)
         odds = self._log_dropout_odds(d["frequency"], d["recency"], d["T"])
-        return np.exp(-np.logaddexp(0.0, odds))
+        return np.exp(-softplus(odds))
 
     def expected_purchases(self, t: Any, data: Any = None) -> np.ndarray:
         """Expected repeat purchases in ``(T, T + t]`` given each customer's history.
@@ -118,7 +122,7 @@ class BetaGeoFitter(MLEFitter):
         tail = (1.0 - z) ** (a - 1.0) * hyp2f1(a + b - 1.0 - r, a - 1.0, c, z)
         numer = c / (a - 1.0) * (1.0 - tail)
         odds = self._log_dropout_odds(x, d["recency"], T)
-        return np.asarray(numer * np.exp(-np.logaddexp(0.0, odds)))
+        return np.asarray(numer * np.exp(-softplus(odds)))
 
     def expected_purchases_new_customer(self, t: Any) -> np.ndarray:
         """Expected repeat purchases in ``(0, t]`` for a new customer (FHL 2005, eq. 9)."""

@@ -8,7 +8,7 @@ import numpy as np
 from scipy.special import betainc, betaln, gammaln, hyp2f1, xlogy
 
 from funnelkit.clv._base import FitData, MLEFitter, as_horizon
-from funnelkit.clv._geometric import row_log_likelihood, weighted_log_likelihood
+from funnelkit.clv._geometric import row_log_likelihood, softplus, weighted_log_likelihood
 
 __all__ = ["ModifiedBetaGeoFitter"]
 
@@ -69,10 +69,11 @@ class ModifiedBetaGeoFitter(MLEFitter):
         """P(customer still alive at ``T`` | frequency, recency, T), one value per customer.
 
         ``data``: RFM, frame or mapping of customers; ``None`` = the training customers.
+        As for BG/NBD, alive at a future time has no closed form (dropout follows purchases).
         """
         d = self._data_for_prediction(data)
         odds = self._log_dropout_odds(d["frequency"], d["recency"], d["T"])
-        return np.asarray(np.exp(-np.logaddexp(0.0, odds)))
+        return np.asarray(np.exp(-softplus(odds)))
 
     def expected_purchases(self, t: Any, data: Any = None) -> np.ndarray:
         """Expected repeat purchases in ``(T, T + t]`` given each customer's history.
@@ -97,7 +98,7 @@ class ModifiedBetaGeoFitter(MLEFitter):
         c = a + b + x
         tail = (1.0 - z) ** (a - 1.0) * hyp2f1(a + b - r, a - 1.0, c, z)
         odds = self._log_dropout_odds(x, d["recency"], T)
-        return np.asarray(c / (a - 1.0) * (1.0 - tail) * np.exp(-np.logaddexp(0.0, odds)))
+        return np.asarray(c / (a - 1.0) * (1.0 - tail) * np.exp(-softplus(odds)))
 
     def expected_purchases_new_customer(self, t: Any) -> np.ndarray:
         """Expected repeat purchases in ``(0, t]`` for a new customer."""

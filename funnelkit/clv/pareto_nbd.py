@@ -30,8 +30,9 @@ class ParetoNBDFitter(MLEFitter):
     ``[1, 1/(1-z)]`` and is summed here in double precision together with its derivatives in
     ``b``, ``c`` and ``z``. Everything else is in log space, so the log-likelihood and its
     **analytic gradient** stay finite for any frequency. The series needs many terms only
-    when ``|alpha - beta|`` dwarfs ``min(alpha, beta) + recency``; it is capped at 20,000
-    terms with a geometric tail estimate.
+    when ``|alpha - beta|`` dwarfs ``min(alpha, beta) + recency``; it is capped at 2,048
+    terms with a geometric tail estimate (accurate while ``1 - z`` is not tiny; a fit
+    drifting there is usually heading for a degenerate boundary anyway).
 
     Examples
     --------
@@ -50,6 +51,8 @@ class ParetoNBDFitter(MLEFitter):
        Related Expressions. http://brucehardie.com/notes/009/
     .. [3] Fader, P. S., Hardie, B. G. S. & Lee, K. L. (2005). RFM and CLV: Using Iso-Value
        Curves for Customer Base Analysis. *Journal of Marketing Research* 42(4), 415-430.
+    .. [4] Fader, P. S. & Hardie, B. G. S. (2006). Deriving an Expression for P(X(t) = x)
+       Under the Pareto/NBD Model. http://brucehardie.com/notes/012/
     """
 
     _param_names = ("r", "alpha", "s", "beta")
@@ -166,7 +169,7 @@ class ParetoNBDFitter(MLEFitter):
         _, _, s, beta = self._params()
         ahead = as_horizon(at, "at")
         d = self._data_for_prediction(data)
-        now = np.exp(-np.logaddexp(0.0, self._log_death_odds(d)))
+        now = np.exp(-softplus(self._log_death_odds(d)))
         return np.asarray(now * np.exp(-s * np.log1p(ahead / (beta + d["T"]))))
 
     def expected_purchases(self, t: Any, data: Any = None) -> np.ndarray:
@@ -186,7 +189,7 @@ class ParetoNBDFitter(MLEFitter):
         horizon = as_horizon(t)
         d = self._data_for_prediction(data)
         x, T = d["frequency"], d["T"]
-        alive = np.exp(-np.logaddexp(0.0, self._log_death_odds(d)))
+        alive = np.exp(-softplus(self._log_death_odds(d)))
         span = _lifetime_integral(s, beta + T, horizon)
         return np.asarray(alive * (r + x) / (alpha + T) * span)
 

@@ -107,6 +107,7 @@ def simulate_mbgnbd(
 
     As BG/NBD, except that a customer can also drop out right after the first purchase, so
     dropout chances come at purchase 0, 1, 2, ...; parameters as :func:`simulate_bgnbd`.
+    Defaults are the MBG/NBD maximum-likelihood estimates on the CDNOW sample (weeks).
 
     Examples
     --------
