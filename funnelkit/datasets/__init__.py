@@ -1,5 +1,13 @@
 """Sample and simulated data: the CDNOW sample (via lifetimes) and generative simulators."""
 
+from funnelkit.datasets.btyd import (
+    SimulatedRFM,
+    load_donations,
+    simulate_bgbb,
+    simulate_bgnbd,
+    simulate_mbgnbd,
+    simulate_pareto_nbd,
+)
 from funnelkit.datasets.cdnow import load_cdnow
 from funnelkit.datasets.community import (
     ChannelParams,
@@ -30,12 +38,18 @@ __all__ = [
     "ShiftedBetaGeoParams",
     "SimulatedCommunity",
     "SimulatedLifetimes",
+    "SimulatedRFM",
     "SimulatedSpend",
     "SimulatedTransitions",
     "TransitionParams",
     "load_cdnow",
+    "load_donations",
+    "simulate_bgbb",
+    "simulate_bgnbd",
     "simulate_community",
     "simulate_contract_lifetimes",
+    "simulate_mbgnbd",
+    "simulate_pareto_nbd",
     "simulate_spend",
     "simulate_transitions",
 ]
