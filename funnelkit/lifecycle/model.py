@@ -171,7 +171,7 @@ class LifecycleModel:
 
     # ------------------------------------------------------------------ fitting
     def fit(
-        self, log: EventLog, funnel: Funnel | None = None, *, observation_end: Any = None
+        self, log: EventLog, funnel: Funnel | None = None, observation_end: Any = None
     ) -> LifecycleModel:
         """Fit every component on ``log`` and compute the stage values with intervals.
 
