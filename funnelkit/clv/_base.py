@@ -229,7 +229,7 @@ class MLEFitter(Estimator):
         """Validate settings, optimise, check convergence and set the fitted attributes."""
         # L-BFGS-B's tiny BLAS calls otherwise wait on idle OpenBLAS threads after each heavy
         # numpy step: 5-20 ms per iteration on a busy 2-core machine, more than the likelihood
-        from funnelkit.lifecycle._blas import single_threaded_blas
+        from funnelkit._blas import single_threaded_blas
 
         with single_threaded_blas():
             return self._optimise(data)

@@ -23,7 +23,10 @@ class ChannelParams(Spec):
 
 
 class BuyingParams(Spec):
-    """BG/NBD repeat buying after the first purchase (Fader, Hardie & Lee 2005), rates per day."""
+    """MBG/NBD repeat buying after the first purchase (Batislam et al. 2007), rates per day.
+
+    As in MBG/NBD, a customer may drop out right after any purchase, the first included.
+    """
 
     r: float = Field(gt=0)
     alpha: float = Field(gt=0)
@@ -90,7 +93,8 @@ def simulate_community(
     Prospects arrive uniformly over ``acquisition_days`` from channels in proportion to their
     share. Each eventually visits with the channel's ``visit_prob`` after an exponential delay;
     visitors join with ``join_prob``; members and non-member visitors make a first purchase with
-    their own probability; after it, repeat purchases follow BG/NBD with separate parameters for
+    their own probability; after it, repeat purchases follow MBG/NBD (a dropout chance after
+    every purchase, the first included; Batislam et al. 2007) with separate parameters for
     members and non-members, and each purchase's value is Gamma-Gamma distributed. Events after
     ``observation_days`` are censored (not emitted).
 
@@ -193,7 +197,7 @@ def _buying_traits(
 def _purchases(
     rng: np.random.Generator, first: np.ndarray, lam: np.ndarray, drop: np.ndarray, end: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """BG/NBD purchase times: first purchase, then Poisson(λ) repeats until a p-coin says die."""
+    """MBG/NBD purchase times: first purchase, then Poisson(λ) repeats until a p-coin says die."""
     idx = np.flatnonzero(first <= end)
     when = first[idx]
     out_idx, out_t = [idx], [when]

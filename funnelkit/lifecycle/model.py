@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 
+from funnelkit._blas import single_threaded_blas
 from funnelkit.conversion import TransitionEstimate
 from funnelkit.events import EventLog
 from funnelkit.exceptions import FunnelkitError, NotFittedError
-from funnelkit.lifecycle._blas import single_threaded_blas
 from funnelkit.lifecycle._bootstrap import MIN_REPLICATES, estimate, run_replicates
 from funnelkit.lifecycle._components import Components, fit_components
 from funnelkit.lifecycle._data import CustomerTable, build_table

@@ -252,7 +252,7 @@ def report(
     >>> sorted(rep.stage_counts)
     ['member', 'prospect', 'repeat_buyer', 'visitor']
     """
-    from funnelkit.lifecycle._blas import single_threaded_blas
+    from funnelkit._blas import single_threaded_blas
     from funnelkit.report._build import build_report
 
     with single_threaded_blas():

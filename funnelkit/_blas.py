@@ -1,6 +1,6 @@
 """Run the model fits with single-threaded OpenBLAS.
 
-The lifecycle model runs hundreds of small maximum-likelihood fits (bootstrap samples,
+funnelkit runs many small maximum-likelihood fits (bootstrap samples,
 segments) whose linear algebra works on vectors of 3-6 numbers. OpenBLAS threads do nothing
 useful there but spin between calls, and on a busy machine they slow the optimisers down
 several-fold (measured 5-8x on a shared 2-core machine). While a fit runs, the thread count
