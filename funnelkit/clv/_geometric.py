@@ -15,12 +15,37 @@ recency; the gradient is analytic and summed without materialising per-row matri
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 from scipy.special import digamma, gammaln
 
+from funnelkit.clv._base import MLEFitter
 from funnelkit.clv._data import FitData
 
-__all__ = ["row_log_likelihood", "softplus", "weighted_log_likelihood"]
+__all__ = ["BetaGeometricFitter", "row_log_likelihood", "softplus", "weighted_log_likelihood"]
+
+
+class BetaGeometricFitter(MLEFitter):
+    """Fitting half of BG/NBD and MBG/NBD; subclasses set ``_first_purchase_dropout`` (k)."""
+
+    _param_names = ("r", "alpha", "a", "b")
+    _first_purchase_dropout: ClassVar[int] = 0
+
+    def _log_likelihood(self, params: np.ndarray, data: FitData) -> np.ndarray:
+        return row_log_likelihood(params, data, self._first_purchase_dropout)
+
+    def _weighted_log_likelihood(
+        self, params: np.ndarray, data: FitData
+    ) -> tuple[float, np.ndarray]:
+        return weighted_log_likelihood(params, data, self._first_purchase_dropout)
+
+    def _initial_params(self, data: FitData) -> np.ndarray:
+        w = data.weights
+        mean_t = float(np.average(data["T"], weights=w))
+        mean_x = float(np.average(data["frequency"], weights=w))
+        # rate r/alpha near the observed purchase rate; a, b give a moderate dropout rate
+        return np.array([1.0, max(mean_t, 1e-6) / (mean_x + 0.5), 1.0, 2.0])
 
 
 def _dot(u: np.ndarray, v: np.ndarray) -> float:

@@ -7,13 +7,13 @@ from typing import Any
 import numpy as np
 from scipy.special import betainc, betaln, gammaln, hyp2f1, xlogy
 
-from funnelkit.clv._base import FitData, MLEFitter, as_horizon
-from funnelkit.clv._geometric import row_log_likelihood, softplus, weighted_log_likelihood
+from funnelkit.clv._base import as_horizon
+from funnelkit.clv._geometric import BetaGeometricFitter, softplus
 
 __all__ = ["BetaGeoFitter"]
 
 
-class BetaGeoFitter(MLEFitter):
+class BetaGeoFitter(BetaGeometricFitter):
     """BG/NBD model (Fader, Hardie & Lee 2005) for non-contractual repeat purchasing.
 
     While alive, a customer buys at Poisson rate ``lambda ~ Gamma(r, alpha)``; after each
@@ -46,24 +46,8 @@ class BetaGeoFitter(MLEFitter):
        BG/NBD model. http://brucehardie.com/notes/021/
     """
 
-    _param_names = ("r", "alpha", "a", "b")
     _model_name = "BG/NBD"
-
-    # ------------------------------------------------------------------ likelihood
-    def _log_likelihood(self, params: np.ndarray, data: FitData) -> np.ndarray:
-        return row_log_likelihood(params, data, 0)
-
-    def _weighted_log_likelihood(
-        self, params: np.ndarray, data: FitData
-    ) -> tuple[float, np.ndarray]:
-        return weighted_log_likelihood(params, data, 0)
-
-    def _initial_params(self, data: FitData) -> np.ndarray:
-        w = data.weights
-        mean_t = float(np.average(data["T"], weights=w))
-        mean_x = float(np.average(data["frequency"], weights=w))
-        # rate r/alpha near the observed purchase rate; a, b give a moderate dropout rate
-        return np.array([1.0, max(mean_t, 1e-6) / (mean_x + 0.5), 1.0, 2.0])
+    _first_purchase_dropout = 0
 
     # ------------------------------------------------------------------ predictions
     def _log_dropout_odds(self, x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> np.ndarray:

@@ -7,13 +7,13 @@ from typing import Any
 import numpy as np
 from scipy.special import betainc, betaln, gammaln, hyp2f1, xlogy
 
-from funnelkit.clv._base import FitData, MLEFitter, as_horizon
-from funnelkit.clv._geometric import row_log_likelihood, softplus, weighted_log_likelihood
+from funnelkit.clv._base import as_horizon
+from funnelkit.clv._geometric import BetaGeometricFitter, softplus
 
 __all__ = ["ModifiedBetaGeoFitter"]
 
 
-class ModifiedBetaGeoFitter(MLEFitter):
+class ModifiedBetaGeoFitter(BetaGeometricFitter):
     """MBG/NBD model (Batislam, Denizel & Filiztekin 2007).
 
     As :class:`~funnelkit.clv.BetaGeoFitter` -- purchase rate ``lambda ~ Gamma(r, alpha)``,
@@ -43,22 +43,8 @@ class ModifiedBetaGeoFitter(MLEFitter):
        Journal of Research in Marketing* 25(3), 225-226.
     """
 
-    _param_names = ("r", "alpha", "a", "b")
     _model_name = "MBG/NBD"
-
-    def _log_likelihood(self, params: np.ndarray, data: FitData) -> np.ndarray:
-        return row_log_likelihood(params, data, 1)
-
-    def _weighted_log_likelihood(
-        self, params: np.ndarray, data: FitData
-    ) -> tuple[float, np.ndarray]:
-        return weighted_log_likelihood(params, data, 1)
-
-    def _initial_params(self, data: FitData) -> np.ndarray:
-        w = data.weights
-        mean_t = float(np.average(data["T"], weights=w))
-        mean_x = float(np.average(data["frequency"], weights=w))
-        return np.array([1.0, max(mean_t, 1e-6) / (mean_x + 0.5), 1.0, 2.0])
+    _first_purchase_dropout = 1
 
     # ------------------------------------------------------------------ predictions
     def _log_dropout_odds(self, x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> np.ndarray:
