@@ -87,6 +87,22 @@ class Journeys:
         reached = ~np.isnan(self.entry_times)
         return {name: int(reached[:, k].sum()) for k, name in enumerate(self.stage_names)}
 
+    def current_stage(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per customer, the furthest stage reached and the time spent in it so far.
+
+        Returns ``(stage, time_in_stage)``: the stage's index in :attr:`stage_names` (-1 for a
+        customer who reached none) and the time from entering it to the censoring time (NaN
+        for -1), in :attr:`time_unit`.
+        """
+        reached = ~np.isnan(self.entry_times)
+        n_stages = reached.shape[1]
+        stage = n_stages - 1 - np.argmax(reached[:, ::-1], axis=1)
+        stage = np.where(reached.any(axis=1), stage, -1)
+        rows = np.flatnonzero(stage >= 0)
+        time_in = np.full(stage.shape, np.nan)
+        time_in[rows] = self.censoring_times[rows] - self.entry_times[rows, stage[rows]]
+        return stage, time_in
+
     def transition(self, source: str, target: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Survival data for ``source → target`` among customers who entered ``source``.
 

@@ -133,3 +133,17 @@ def test_journeys_time_unit_conversion() -> None:
     )
     journeys = Funnel(stages=FUNNEL[:2]).journeys(EventLog.from_frame(frame), time_unit="W")
     np.testing.assert_allclose(journeys.entry_times, [[0.0, 2.0]])
+
+
+def test_current_stage_and_time_in_it() -> None:
+    frame = pd.DataFrame(
+        {
+            "customer_id": [1, 1, 2, 3],
+            "timestamp": [0.0, 4.0, 2.0, 9.0],
+            "event": ["touch", "visit", "touch", "purchase"],
+        }
+    )
+    journeys = Funnel(stages=FUNNEL).journeys(EventLog.from_frame(frame), observation_end=10.0)
+    stage, time_in = journeys.current_stage()
+    np.testing.assert_array_equal(stage, [1, 0, -1])
+    np.testing.assert_array_equal(time_in, [6.0, 8.0, np.nan])
