@@ -47,6 +47,38 @@ class BetaGeometricFitter(MLEFitter):
         # rate r/alpha near the observed purchase rate; a, b give a moderate dropout rate
         return np.array([1.0, max(mean_t, 1e-6) / (mean_x + 0.5), 1.0, 2.0])
 
+    def _fill_non_finite(
+        self,
+        value: np.ndarray,
+        t: np.ndarray,
+        history: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    ) -> np.ndarray:
+        """Replace closed-form expected purchases that overflowed by their quadrature.
+
+        ``history`` is ``(frequency, T, probability alive)`` for conditional expectations,
+        ``None`` for a new customer.
+        """
+        value = np.asarray(value, dtype=float)
+        bad = ~np.isfinite(value)
+        if not bad.any():
+            return value
+        r, alpha, a, b = self._params()
+        k0 = self._first_purchase_dropout
+        horizon = np.broadcast_to(t, value.shape)[bad]
+        if history is None:
+            ones = np.ones(horizon.shape)
+            fixed = beta_mean_purchases(
+                a, b * ones, r * ones, alpha * ones, horizon, survive=bool(k0)
+            )
+        else:
+            x, T, alive = (np.broadcast_to(v, value.shape)[bad] for v in history)
+            fixed = alive * beta_mean_purchases(
+                a, b + x + k0, r + x, alpha + T, horizon, survive=False
+            )
+        value = value.copy()
+        value[bad] = fixed
+        return value
+
 
 def _dot(u: np.ndarray, v: np.ndarray) -> float:
     # einsum, not BLAS: threaded BLAS dots are slow for one-off vectors on busy machines
@@ -119,3 +151,31 @@ def weighted_log_likelihood(params: np.ndarray, data: FitData, k: int) -> tuple[
         inv_b, np.bincount(ix, weights=ww4, minlength=ux.size)
     )
     return total, grad
+
+
+def beta_mean_purchases(
+    a: float, b: np.ndarray, k: np.ndarray, scale: np.ndarray, t: np.ndarray, *, survive: bool
+) -> np.ndarray:
+    """``E_p[w(p) (1 - (scale / (scale + p t))^k) / p]`` for ``p ~ Beta(a, b)``, by quadrature.
+
+    The mixture form of the expected purchase count: given ``lambda ~ Gamma(k, scale)`` and
+    dropout probability ``p``, an alive customer makes ``(1 - E e^{-lambda p t}) / p`` purchases
+    in ``t`` (``w = 1``), a new MBG/NBD customer ``(1 - p)`` times that (``survive=True``).
+    Used where the closed form's ``(1-z)^(a-1) 2F1(...)`` under- or overflows (very large
+    ``a``); Gauss-Jacobi quadrature is exact for polynomials and the integrand is analytic.
+    """
+    from scipy.special import roots_jacobi
+
+    b, k, scale, t = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (b, k, scale, t)))
+    out = np.empty(b.shape)
+    for value in np.unique(b):
+        rows = b == value
+        nodes, weights = roots_jacobi(64, value - 1.0, a - 1.0)
+        p = (nodes + 1.0) / 2.0
+        w = weights / weights.sum()
+        ratio = np.log1p(np.outer(t[rows], p) / scale[rows, None])
+        count = -np.expm1(-k[rows, None] * ratio) / p
+        if survive:
+            count = count * (1.0 - p)
+        out[rows] = count @ w
+    return out

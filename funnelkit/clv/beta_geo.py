@@ -103,18 +103,21 @@ class BetaGeoFitter(BetaGeometricFitter):
         x, T = d["frequency"], d["T"]
         z = horizon / (alpha + T + horizon)
         c = a + b + x - 1.0
-        tail = (1.0 - z) ** (a - 1.0) * hyp2f1(a + b - 1.0 - r, a - 1.0, c, z)
-        numer = c / (a - 1.0) * (1.0 - tail)
-        odds = self._log_dropout_odds(x, d["recency"], T)
-        return np.asarray(numer * np.exp(-softplus(odds)))
+        alive = np.exp(-softplus(self._log_dropout_odds(x, d["recency"], T)))
+        with np.errstate(all="ignore"):
+            tail = (1.0 - z) ** (a - 1.0) * hyp2f1(a + b - 1.0 - r, a - 1.0, c, z)
+            value = c / (a - 1.0) * (1.0 - tail) * alive
+        return self._fill_non_finite(value, horizon, (x, T, alive))
 
     def expected_purchases_new_customer(self, t: Any) -> np.ndarray:
         """Expected repeat purchases in ``(0, t]`` for a new customer (FHL 2005, eq. 9)."""
         r, alpha, a, b = self._params()
         horizon = as_horizon(t)
         z = horizon / (alpha + horizon)
-        tail = (1.0 - z) ** (a - 1.0) * hyp2f1(a + b - 1.0 - r, a - 1.0, a + b - 1.0, z)
-        return np.asarray((a + b - 1.0) / (a - 1.0) * (1.0 - tail))
+        with np.errstate(all="ignore"):
+            tail = (1.0 - z) ** (a - 1.0) * hyp2f1(a + b - 1.0 - r, a - 1.0, a + b - 1.0, z)
+            value = (a + b - 1.0) / (a - 1.0) * (1.0 - tail)
+        return self._fill_non_finite(value, horizon)
 
     def probability_of_purchases(self, n: Any, t: Any) -> np.ndarray:
         """P(X(t) = n): probability that a new customer makes ``n`` repeat purchases by ``t``.

@@ -82,17 +82,21 @@ class ModifiedBetaGeoFitter(BetaGeometricFitter):
         x, T = d["frequency"], d["T"]
         z = horizon / (alpha + T + horizon)
         c = a + b + x
-        tail = (1.0 - z) ** (a - 1.0) * hyp2f1(a + b - r, a - 1.0, c, z)
-        odds = self._log_dropout_odds(x, d["recency"], T)
-        return np.asarray(c / (a - 1.0) * (1.0 - tail) * np.exp(-softplus(odds)))
+        alive = np.exp(-softplus(self._log_dropout_odds(x, d["recency"], T)))
+        with np.errstate(all="ignore"):
+            tail = (1.0 - z) ** (a - 1.0) * hyp2f1(a + b - r, a - 1.0, c, z)
+            value = c / (a - 1.0) * (1.0 - tail) * alive
+        return self._fill_non_finite(value, horizon, (x, T, alive))
 
     def expected_purchases_new_customer(self, t: Any) -> np.ndarray:
         """Expected repeat purchases in ``(0, t]`` for a new customer."""
         r, alpha, a, b = self._params()
         horizon = as_horizon(t)
         z = horizon / (alpha + horizon)
-        tail = (1.0 - z) ** (a - 1.0) * hyp2f1(a + b - r, a - 1.0, a + b, z)
-        return np.asarray(b / (a - 1.0) * (1.0 - tail))
+        with np.errstate(all="ignore"):
+            tail = (1.0 - z) ** (a - 1.0) * hyp2f1(a + b - r, a - 1.0, a + b, z)
+            value = b / (a - 1.0) * (1.0 - tail)
+        return self._fill_non_finite(value, horizon)
 
     def probability_of_purchases(self, n: Any, t: Any) -> np.ndarray:
         """P(X(t) = n) for a new customer.

@@ -1,0 +1,54 @@
+"""BG/NBD and MBG/NBD expected purchases stay finite where the closed form overflows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from funnelkit import RFM, BetaGeoFitter, ModifiedBetaGeoFitter
+from funnelkit.clv._geometric import beta_mean_purchases
+from funnelkit.datasets import simulate_bgnbd
+
+DATA = RFM.from_arrays(
+    frequency=[0, 1, 4, 40],
+    recency=[0.0, 3.0, 20.0, 38.0],
+    T=[39.0, 39.0, 39.0, 39.0],
+    time_unit="W",
+)
+
+
+def _fitted(cls: type, **params: float) -> BetaGeoFitter:
+    """A fitted model (for its state), then set to the parameters under test."""
+    model = cls().fit(simulate_bgnbd(2_000, T=39.0, seed=1).rfm)
+    model.params_ = params
+    return model
+
+
+@pytest.mark.parametrize("cls", [BetaGeoFitter, ModifiedBetaGeoFitter])
+def test_quadrature_matches_the_closed_form_where_both_work(cls: type) -> None:
+    r, alpha, a, b = 0.6, 12.0, 40.0, 70.0
+    model = _fitted(cls, r=r, alpha=alpha, a=a, b=b)
+    t = np.array([1.0, 39.0, 400.0])
+    k0 = 1 if cls is ModifiedBetaGeoFitter else 0
+    quad = beta_mean_purchases(
+        a, np.full(3, b), np.full(3, r), np.full(3, alpha), t, survive=bool(k0)
+    )
+    np.testing.assert_allclose(model.expected_purchases_new_customer(t), quad, rtol=1e-10)
+    x, T = DATA.frequency, DATA.T
+    alive = model.probability_alive(DATA)
+    cond = alive * beta_mean_purchases(
+        a, b + x + k0, r + x, alpha + T, np.full(4, 52.0), survive=False
+    )
+    np.testing.assert_allclose(model.expected_purchases(52.0, DATA), cond, rtol=1e-10)
+
+
+@pytest.mark.parametrize("cls", [BetaGeoFitter, ModifiedBetaGeoFitter])
+def test_huge_dropout_parameters_give_finite_monotone_expectations(cls: type) -> None:
+    model = _fitted(cls, r=0.5, alpha=10.0, a=2000.0, b=3000.0)
+    t = np.array([1.0, 39.0, 500.0, 5000.0])
+    new = model.expected_purchases_new_customer(t)
+    assert np.all(np.isfinite(new))
+    assert np.all(np.diff(new) > 0)
+    cond = model.expected_purchases(500.0, DATA)
+    assert np.all(np.isfinite(cond))
+    assert np.all(cond > 0)
