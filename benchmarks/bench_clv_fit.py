@@ -89,8 +89,7 @@ def bench_pareto(n: int, seed: int) -> None:
 
 def bench_scoring(n: int, seed: int) -> None:
     import pandas as pd
-    from lifetimes import BetaGeoFitter as LifetimesBG
-    from lifetimes import ParetoNBDFitter as LifetimesPareto
+    from lifetimes import BetaGeoFitter as LifetimesBG, ParetoNBDFitter as LifetimesPareto
 
     rng = np.random.default_rng(seed)
     T = rng.integers(7, 366, n).astype(float)

@@ -84,8 +84,27 @@ def __dir__() -> list[str]:
     return sorted(__all__)
 
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # real types for type checkers; at run time these load on first use
     from funnelkit import datasets as datasets
+    from funnelkit.clv import (
+        BetaGeoBetaBinomFitter as BetaGeoBetaBinomFitter,
+        BetaGeoFitter as BetaGeoFitter,
+        FitResult as FitResult,
+        GammaGammaFitter as GammaGammaFitter,
+        ModifiedBetaGeoFitter as ModifiedBetaGeoFitter,
+        ParetoNBDFitter as ParetoNBDFitter,
+        ShiftedBetaGeoFitter as ShiftedBetaGeoFitter,
+        customer_lifetime_value as customer_lifetime_value,
+        discounted_expected_residual_transactions as discounted_expected_residual_transactions,
+        score_customers as score_customers,
+    )
+    from funnelkit.conversion import (
+        ConversionFitter as ConversionFitter,
+        TransitionEstimate as TransitionEstimate,
+    )
+    from funnelkit.dynamics import (
+        StageForecast as StageForecast,
+        StageMarkovFitter as StageMarkovFitter,
+    )
     from funnelkit.lifecycle import LifecycleModel as LifecycleModel
-    from funnelkit.report import LifecycleReport as LifecycleReport
-    from funnelkit.report import report as report
+    from funnelkit.report import LifecycleReport as LifecycleReport, report as report

@@ -8,8 +8,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from funnelkit.clv import BetaGeoFitter, FitResult, ParameterEstimate
 from funnelkit.clv._base import FitData, MLEFitter, _customer_weights

@@ -6,8 +6,7 @@ import itertools
 import warnings
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from funnelkit import StatisticalWarning
 from funnelkit.dynamics import StageMarkovFitter
