@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy.special import betainc, betaln, gammaln, hyp2f1, xlogy
+from scipy.special import betainc, betaln, gammaln, xlogy
 
 from funnelkit.clv._base import as_horizon
-from funnelkit.clv._geometric import BetaGeometricFitter, softplus
+from funnelkit.clv._geometric import BetaGeometricFitter
 
 __all__ = ["BetaGeoFitter"]
 
@@ -50,75 +50,6 @@ class BetaGeoFitter(BetaGeometricFitter):
     _first_purchase_dropout = 0
 
     # ------------------------------------------------------------------ predictions
-    def _log_dropout_odds(self, x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> np.ndarray:
-        """log of P(dropped out after the last purchase) / P(alive), -inf without repeats."""
-        r, alpha, a, b = self._params()
-        with np.errstate(divide="ignore"):
-            return np.where(
-                x > 0,
-                np.log(a)
-                - np.log(b + np.maximum(x, 1.0) - 1.0)
-                + (r + x) * (np.log(alpha + T) - np.log(alpha + tx)),
-                -np.inf,
-            )
-
-    def probability_alive(self, data: Any = None) -> np.ndarray:
-        """P(customer still alive at the end of observation | frequency, recency, T).
-
-        FHL (2008), eq. 2. There is no ``at=`` (alive at a future time): in BG/NBD dropout
-        happens only at purchases, so that probability depends on the future purchase path
-        and has no closed form; Pareto/NBD and BG/BB offer it.
-
-        Parameters
-        ----------
-        data
-            RFM, frame or mapping of customers; ``None`` = the training customers.
-
-        Returns
-        -------
-        numpy.ndarray
-            One probability per customer (1 for customers without repeat purchases).
-        """
-        d = self._data_for_prediction(data)
-        odds = self._log_dropout_odds(d["frequency"], d["recency"], d["T"])
-        return np.exp(-softplus(odds))
-
-    def expected_purchases(self, t: Any, data: Any = None) -> np.ndarray:
-        """Expected repeat purchases in ``(T, T + t]`` given each customer's history.
-
-        FHL (2005) eq. 10, with Euler's transformation of the hypergeometric term,
-        ``2F1(r+x, b+x; a+b+x-1; z) (1-z)^(r+x) = (1-z)^(a-1) 2F1(a+b-1-r, a-1; a+b+x-1; z)``,
-        whose parameters stay small for customers with thousands of purchases.
-
-        Parameters
-        ----------
-        t
-            Horizon(s) in the fitted time unit (scalar or array broadcasting to customers).
-        data
-            RFM, frame or mapping of customers; ``None`` = the training customers.
-        """
-        r, alpha, a, b = self._params()
-        horizon = as_horizon(t)
-        d = self._data_for_prediction(data)
-        x, T = d["frequency"], d["T"]
-        z = horizon / (alpha + T + horizon)
-        c = a + b + x - 1.0
-        alive = np.exp(-softplus(self._log_dropout_odds(x, d["recency"], T)))
-        with np.errstate(all="ignore"):
-            tail = (1.0 - z) ** (a - 1.0) * hyp2f1(a + b - 1.0 - r, a - 1.0, c, z)
-            value = c / (a - 1.0) * (1.0 - tail) * alive
-        return self._fill_non_finite(value, horizon, (x, T, alive))
-
-    def expected_purchases_new_customer(self, t: Any) -> np.ndarray:
-        """Expected repeat purchases in ``(0, t]`` for a new customer (FHL 2005, eq. 9)."""
-        r, alpha, a, b = self._params()
-        horizon = as_horizon(t)
-        z = horizon / (alpha + horizon)
-        with np.errstate(all="ignore"):
-            tail = (1.0 - z) ** (a - 1.0) * hyp2f1(a + b - 1.0 - r, a - 1.0, a + b - 1.0, z)
-            value = (a + b - 1.0) / (a - 1.0) * (1.0 - tail)
-        return self._fill_non_finite(value, horizon)
-
     def probability_of_purchases(self, n: Any, t: Any) -> np.ndarray:
         """P(X(t) = n): probability that a new customer makes ``n`` repeat purchases by ``t``.
 

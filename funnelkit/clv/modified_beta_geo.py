@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy.special import betainc, betaln, gammaln, hyp2f1, xlogy
+from scipy.special import betainc, betaln, gammaln, xlogy
 
 from funnelkit.clv._base import as_horizon
-from funnelkit.clv._geometric import BetaGeometricFitter, softplus
+from funnelkit.clv._geometric import BetaGeometricFitter
 
 __all__ = ["ModifiedBetaGeoFitter"]
 
@@ -47,57 +47,6 @@ class ModifiedBetaGeoFitter(BetaGeometricFitter):
     _first_purchase_dropout = 1
 
     # ------------------------------------------------------------------ predictions
-    def _log_dropout_odds(self, x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> np.ndarray:
-        r, alpha, a, b = self._params()
-        return np.log(a) - np.log(b + x) + (r + x) * (np.log(alpha + T) - np.log(alpha + tx))
-
-    def probability_alive(self, data: Any = None) -> np.ndarray:
-        """P(customer still alive at ``T`` | frequency, recency, T), one value per customer.
-
-        ``data``: RFM, frame or mapping of customers; ``None`` = the training customers.
-        As for BG/NBD, alive at a future time has no closed form (dropout follows purchases).
-        """
-        d = self._data_for_prediction(data)
-        odds = self._log_dropout_odds(d["frequency"], d["recency"], d["T"])
-        return np.asarray(np.exp(-softplus(odds)))
-
-    def expected_purchases(self, t: Any, data: Any = None) -> np.ndarray:
-        """Expected repeat purchases in ``(T, T + t]`` given each customer's history.
-
-        Batislam et al. (2007) with the correction of Wagner & Hoppe (2008); the
-        hypergeometric term is Euler-transformed,
-        ``(1-z)^(r+x) 2F1(r+x, b+x+1; a+b+x; z) = (1-z)^(a-1) 2F1(a+b-r, a-1; a+b+x; z)``,
-        so it stays finite for customers with thousands of purchases.
-
-        Parameters
-        ----------
-        t
-            Horizon(s) in the fitted time unit (scalar or array broadcasting to customers).
-        data
-            RFM, frame or mapping of customers; ``None`` = the training customers.
-        """
-        r, alpha, a, b = self._params()
-        horizon = as_horizon(t)
-        d = self._data_for_prediction(data)
-        x, T = d["frequency"], d["T"]
-        z = horizon / (alpha + T + horizon)
-        c = a + b + x
-        alive = np.exp(-softplus(self._log_dropout_odds(x, d["recency"], T)))
-        with np.errstate(all="ignore"):
-            tail = (1.0 - z) ** (a - 1.0) * hyp2f1(a + b - r, a - 1.0, c, z)
-            value = c / (a - 1.0) * (1.0 - tail) * alive
-        return self._fill_non_finite(value, horizon, (x, T, alive))
-
-    def expected_purchases_new_customer(self, t: Any) -> np.ndarray:
-        """Expected repeat purchases in ``(0, t]`` for a new customer."""
-        r, alpha, a, b = self._params()
-        horizon = as_horizon(t)
-        z = horizon / (alpha + horizon)
-        with np.errstate(all="ignore"):
-            tail = (1.0 - z) ** (a - 1.0) * hyp2f1(a + b - r, a - 1.0, a + b, z)
-            value = b / (a - 1.0) * (1.0 - tail)
-        return self._fill_non_finite(value, horizon)
-
     def probability_of_purchases(self, n: Any, t: Any) -> np.ndarray:
         """P(X(t) = n) for a new customer.
 
