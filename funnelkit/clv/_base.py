@@ -57,6 +57,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar, TypeVar
 
@@ -101,7 +102,7 @@ F = TypeVar("F", bound="MLEFitter")
 _LOG_BOUND = 30.0
 
 
-class MLEFitter(Estimator):
+class MLEFitter(Estimator, ABC):
     """Base class of the CLV fitters (see the module docstring for the subclass contract).
 
     Parameters
@@ -140,9 +141,12 @@ class MLEFitter(Estimator):
         MLEFitter._registry[cls.__name__] = cls
 
     # ------------------------------------------------------------------ subclass hooks
+    @abstractmethod
     def _log_likelihood(self, params: np.ndarray, data: FitData) -> np.ndarray:
-        """Per-row log-likelihood (natural-scale ``params``), shape ``(n_rows,)``."""
-        raise NotImplementedError
+        """Per-row log-likelihood (natural-scale ``params``), shape ``(n_rows,)``.
+
+        The one hook every model must define; a subclass without it cannot be instantiated.
+        """
 
     def _log_likelihood_gradient(self, params: np.ndarray, data: FitData) -> np.ndarray | None:
         """Per-row gradient, shape ``(n_params, n_rows)``; ``None`` = use finite differences."""
