@@ -21,14 +21,13 @@ import numpy as np
 from funnelkit._frames import check_columns
 from funnelkit._timeparse import parse_timestamps, to_ns_scalar
 from funnelkit.exceptions import DataError, FunnelkitError, format_examples
-from funnelkit.units import TimeUnit, TimeUnitLike
+from funnelkit.units import NS_PER_DAY, TimeUnit, TimeUnitLike
 
 if TYPE_CHECKING:
     from funnelkit.rfm import RFM
 
 __all__ = ["EventLog", "IngestReport"]
 
-NS_PER_DAY = 86_400 * 10**9
 #: Event type given to every row of a log read without an event column.
 PURCHASE = "purchase"
 

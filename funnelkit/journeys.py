@@ -9,15 +9,13 @@ import numpy as np
 from funnelkit._frames import Backend, frame_from_columns
 from funnelkit._results import html_table
 from funnelkit.exceptions import DataError, FunnelkitError
-from funnelkit.units import TimeUnit, TimeUnitLike
+from funnelkit.units import TimeUnit, TimeUnitLike, epoch_offsets_to_datetime
 
 if TYPE_CHECKING:
     from funnelkit.events import EventLog
     from funnelkit.stages import Funnel
 
 __all__ = ["Journeys", "build_journeys"]
-
-NS_PER_DAY = 86_400 * 10**9
 
 
 class Journeys:
@@ -135,14 +133,7 @@ class Journeys:
         return frame_from_columns(columns, backend)
 
     def _as_time(self, values: np.ndarray) -> np.ndarray:
-        if not self.is_datetime:
-            return values
-        ns_per_unit = self.time_unit.days * NS_PER_DAY
-        out = np.full(values.shape, np.datetime64("NaT"), dtype="datetime64[ns]")
-        ok = ~np.isnan(values)
-        # Round to the microsecond: floats of epoch offsets cannot hold exact nanoseconds.
-        out[ok] = (np.round(values[ok] * ns_per_unit / 1e3) * 1e3).astype(np.int64)
-        return out
+        return epoch_offsets_to_datetime(values, self.time_unit) if self.is_datetime else values
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{k}={v}" for k, v in self.counts().items())

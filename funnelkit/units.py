@@ -10,13 +10,22 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated, Any, Literal, TypeAlias
 
+import numpy as np
 from pydantic import BeforeValidator
 
 from funnelkit.exceptions import FunnelkitError
 
-__all__ = ["TimeUnit", "TimeUnitLike", "convert_duration", "time_unit"]
+__all__ = [
+    "NS_PER_DAY",
+    "TimeUnit",
+    "TimeUnitLike",
+    "convert_duration",
+    "epoch_offsets_to_datetime",
+    "time_unit",
+]
 
 _DAY_SECONDS = 86_400.0
+NS_PER_DAY = 86_400 * 10**9
 
 
 class TimeUnit(str, Enum):
@@ -118,3 +127,22 @@ def convert_duration(value: Any, source: TimeUnitLike, target: TimeUnitLike) -> 
     2.0
     """
     return value * (TimeUnit.parse(source).days / TimeUnit.parse(target).days)
+
+
+def epoch_offsets_to_datetime(values: Any, unit: TimeUnitLike) -> np.ndarray:
+    """Floats in ``unit`` since the Unix epoch back to ``datetime64[ns]`` (NaN becomes NaT).
+
+    Rounded to the microsecond: a float offset cannot hold exact nanoseconds.
+
+    Examples
+    --------
+    >>> epoch_offsets_to_datetime([1.5, float("nan")], "D")
+    array(['1970-01-02T12:00:00.000000000',                           'NaT'],
+          dtype='datetime64[ns]')
+    """
+    offsets = np.asarray(values, dtype=float)
+    out = np.full(offsets.shape, np.datetime64("NaT"), dtype="datetime64[ns]")
+    ok = ~np.isnan(offsets)
+    ns_per_unit = TimeUnit.parse(unit).days * NS_PER_DAY
+    out[ok] = (np.round(offsets[ok] * ns_per_unit / 1e3) * 1e3).astype(np.int64)
+    return out

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from funnelkit.events import NS_PER_DAY, EventLog
+from funnelkit.events import EventLog
 from funnelkit.exceptions import DataError, format_examples
-from funnelkit.units import TimeUnit
+from funnelkit.units import NS_PER_DAY, TimeUnit
 
 __all__ = ["History", "PurchaseEvents", "history_at", "purchase_events", "time_periods"]
 

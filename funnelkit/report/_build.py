@@ -27,6 +27,7 @@ from funnelkit.report.report import (
     thin_curve,
 )
 from funnelkit.stages import Funnel
+from funnelkit.units import epoch_offsets_to_datetime
 
 __all__ = ["build_report"]
 
@@ -217,8 +218,7 @@ def _histograms(
 
 def _stamp(log: EventLog, value: float) -> str:
     if log.is_datetime:
-        ns = int(round(value * log.time_unit.days * 86_400e9 / 1e3) * 1e3)
-        return str(np.datetime64(ns, "ns").astype("datetime64[s]"))
+        return str(epoch_offsets_to_datetime([value], log.time_unit)[0].astype("datetime64[s]"))
     return f"{value:g}"
 
 
