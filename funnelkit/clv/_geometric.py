@@ -18,10 +18,11 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy.special import digamma, gammaln, hyp2f1
+from scipy.special import digamma, gammaln, hyp2f1, xlogy
 
 from funnelkit.clv._base import MLEFitter, as_horizon
 from funnelkit.clv._data import FitData
+from funnelkit.exceptions import FunnelkitError
 
 __all__ = ["BetaGeometricFitter", "row_log_likelihood", "softplus", "weighted_log_likelihood"]
 
@@ -132,6 +133,23 @@ class BetaGeometricFitter(MLEFitter):
             tail = (1.0 - z) ** (a - 1.0) * hyp2f1(c - r, a - 1.0, c, z)
             value = (c - k * a) / (a - 1.0) * (1.0 - tail)
         return self._fill_non_finite(value, horizon)
+
+    def _poisson_gamma_terms(self, n: Any, t: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(n, p, log NB(n))`` for ``P(X(t) = n)``: ``p = alpha/(alpha+t)`` and the
+        negative-binomial log-probability of ``n`` purchases by ``t`` while alive."""
+        r, alpha, _, _ = self._params()
+        count = np.asarray(n, dtype=float)
+        if np.any(count < 0) or np.any(count != np.round(count)):
+            raise FunnelkitError(f"n must be whole numbers >= 0; got {n!r}.")
+        p = alpha / (alpha + as_horizon(t))
+        log_nb = (
+            gammaln(r + count)
+            - gammaln(r)
+            - gammaln(count + 1.0)
+            + r * np.log(p)
+            + xlogy(count, 1.0 - p)
+        )
+        return count, p, log_nb
 
     def _fill_non_finite(
         self,

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy.special import betainc, betaln, gammaln, xlogy
+from scipy.special import betainc, betaln
 
-from funnelkit.clv._base import as_horizon
 from funnelkit.clv._geometric import BetaGeometricFitter
 
 __all__ = ["BetaGeoFitter"]
@@ -56,19 +55,8 @@ class BetaGeoFitter(BetaGeometricFitter):
         FHL (2005), eq. 8; the finite sum there is a negative-binomial tail, computed with the
         regularised incomplete beta function.
         """
-        r, alpha, a, b = self._params()
-        horizon = as_horizon(t)
-        count = np.asarray(n, dtype=float)
-        if np.any(count < 0) or np.any(count != np.round(count)):
-            raise ValueError(f"n must be whole numbers >= 0; got {n!r}.")
-        p = alpha / (alpha + horizon)
-        log_nb = (
-            gammaln(r + count)
-            - gammaln(r)
-            - gammaln(count + 1.0)
-            + r * np.log(p)
-            + xlogy(count, 1.0 - p)
-        )
+        r, _, a, b = self._params()
+        count, p, log_nb = self._poisson_gamma_terms(n, t)
         alive = np.exp(betaln(a, b + count) - betaln(a, b) + log_nb)
         safe = np.maximum(count, 1.0)
         dead = np.where(

@@ -81,21 +81,6 @@ class GammaGammaFitter(MLEFitter):
     _param_names = ("p", "q", "v")
     _model_name = "Gamma-Gamma"
 
-    def __init__(
-        self,
-        *,
-        penalizer: float = 0.0,
-        conf_level: float = 0.95,
-        initial_params: Mapping[str, float] | None = None,
-        max_iter: int = 1000,
-    ) -> None:
-        super().__init__(
-            penalizer=penalizer,
-            conf_level=conf_level,
-            initial_params=initial_params,
-            max_iter=max_iter,
-        )
-
     # ------------------------------------------------------------------ fitting
     def fit(self, data: Any, *, weights: Any = None, time_unit: Any = None) -> GammaGammaFitter:
         """Fit p, q and v by maximum likelihood on the repeat customers.

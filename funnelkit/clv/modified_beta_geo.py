@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy.special import betainc, betaln, gammaln, xlogy
+from scipy.special import betainc, betaln
 
-from funnelkit.clv._base import as_horizon
 from funnelkit.clv._geometric import BetaGeometricFitter
 
 __all__ = ["ModifiedBetaGeoFitter"]
@@ -55,19 +54,8 @@ class ModifiedBetaGeoFitter(BetaGeometricFitter):
         the purchase process would have produced more:
         ``B(a, b+n)/B(a, b) NB(n) + B(a+1, b+n)/B(a, b) P(N(t) > n)``.
         """
-        r, alpha, a, b = self._params()
-        horizon = as_horizon(t)
-        count = np.asarray(n, dtype=float)
-        if np.any(count < 0) or np.any(count != np.round(count)):
-            raise ValueError(f"n must be whole numbers >= 0; got {n!r}.")
-        p = alpha / (alpha + horizon)
-        log_nb = (
-            gammaln(r + count)
-            - gammaln(r)
-            - gammaln(count + 1.0)
-            + r * np.log(p)
-            + xlogy(count, 1.0 - p)
-        )
+        r, _, a, b = self._params()
+        count, p, log_nb = self._poisson_gamma_terms(n, t)
         stay = np.exp(betaln(a, b + count) - betaln(a, b) + log_nb)
         more = np.exp(betaln(a + 1.0, b + count) - betaln(a, b)) * betainc(count + 1.0, r, 1.0 - p)
         return np.asarray(stay + more)

@@ -70,21 +70,6 @@ class ShiftedBetaGeoFitter(MLEFitter):
     _param_names = ("alpha", "beta")
     _model_name = "sBG"
 
-    def __init__(
-        self,
-        *,
-        penalizer: float = 0.0,
-        conf_level: float = 0.95,
-        initial_params: Mapping[str, float] | None = None,
-        max_iter: int = 1000,
-    ) -> None:
-        super().__init__(
-            penalizer=penalizer,
-            conf_level=conf_level,
-            initial_params=initial_params,
-            max_iter=max_iter,
-        )
-
     # ------------------------------------------------------------------ fitting
     def fit(
         self,
