@@ -58,7 +58,8 @@ import math
 import time
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -74,12 +75,13 @@ from funnelkit.clv._data import (
     rfm_fit_data,
 )
 from funnelkit.clv._estimator import Estimator
+from funnelkit.clv._limits import Limit, LimitTest, ParameterSpace, chi_bar_square_sf
 from funnelkit.clv._result import (
     REMEDIES,
     FitResult,
     FittedModel,
     ParameterEstimate,
-    covariance_from_log_hessian,
+    covariance_from_hessian,
     estimates,
     load_document,
 )
@@ -100,6 +102,11 @@ F = TypeVar("F", bound="MLEFitter")
 
 # log-parameters are kept inside these bounds: a parameter that ends on one is diverging
 _LOG_BOUND = 30.0
+# a full fit with a parameter beyond e^±9 (about 8,000) may be heading for a limit model
+_TOWARDS_BOUNDARY = 9.0
+# a limit model whose log-likelihood is within this of the best fit is the answer: the full
+# model's extra parameters do not improve the fit (a likelihood-ratio statistic below 0.02)
+_LIMIT_TOLERANCE = 0.01
 
 
 class MLEFitter(Estimator, ABC):
@@ -122,6 +129,8 @@ class MLEFitter(Estimator, ABC):
     _param_names: ClassVar[tuple[str, ...]] = ()
     _model_name: ClassVar[str] = ""
     _registry: ClassVar[dict[str, type[MLEFitter]]] = {}
+    #: boundary models the fitter can reach (see :mod:`funnelkit.clv._limits`)
+    _limits: ClassVar[tuple[Limit, ...]] = ()
 
     def __init__(
         self,
@@ -242,68 +251,65 @@ class MLEFitter(Estimator, ABC):
         self._validate_settings()
         if data.n_rows == 0 or data.n_customers <= 0:
             raise DataError("Nothing to fit: the data has no customers with positive weight.")
-        names = self._param_names
-        k = len(names)
         start = time.perf_counter()
-        x0 = self._start(data)
         n = float(np.sum(data.weights))
-
-        def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
-            params = np.exp(theta)
-            value, grad = self._value_and_grad(params, data, n)
-            if not np.all(np.isfinite(grad)):
-                # an unusable point: make the line search step back from it
-                return math.inf, np.zeros_like(grad)
-            return value, grad * params
-
-        with np.errstate(all="ignore"):
-            opt = optimize.minimize(
-                objective,
-                np.log(x0),
-                jac=True,
-                method="L-BFGS-B",
-                bounds=[(-_LOG_BOUND, _LOG_BOUND)] * k,
-                options={"maxiter": int(self.max_iter), "ftol": 1e-15, "gtol": 1e-9},
-            )
-        theta = np.asarray(opt.x, dtype=float)
-        params = np.exp(theta)
-        with np.errstate(all="ignore"):
-            final_value, final_grad = objective(theta)
-        grad_ok = bool(np.all(np.isfinite(final_grad))) and float(np.max(np.abs(final_grad))) < 1e-4
-        if not np.isfinite(final_value):
-            self._fail(f"the log-likelihood is not finite at the solution ({opt.message})")
-        if not opt.success and not grad_ok:
-            self._fail(f"the optimiser stopped without converging: {opt.message}")
-        at_bound = [nm for nm, th in zip(names, theta, strict=True) if abs(th) > _LOG_BOUND - 1e-3]
-        converged, message = True, str(opt.message)
-        if at_bound:
+        full_space = ParameterSpace(self._param_names)
+        x0 = self._start(data)
+        full = self._maximise(full_space, x0, lambda p: self._weighted_log_likelihood(p, data), n)
+        candidates = [full] if full is not None else []
+        if self._limits and (full is None or self._heads_for_boundary(full)):
+            for boundary in self._limits:
+                found = self._fit_limit(boundary, full, x0, data, n)
+                if found is not None:
+                    candidates.append(found)
+        if not candidates:
+            self._fail("the log-likelihood is not finite anywhere the optimiser looked")
+        chosen = _choose(candidates, full)
+        if chosen.stopped:
+            self._fail(chosen.message)
+        limit = chosen.limit
+        params = chosen.params
+        names = chosen.space.names
+        k = len(names)
+        converged, message = chosen.converged, chosen.message or "converged"
+        cov = self._covariance(chosen, data, n)
+        if cov is None and converged:
             converged = False
-            message = f"parameter(s) {at_bound} diverged to a bound of the search space"
+            message = "the observed information matrix is not finite or not positive definite"
+        ll = self._total_log_likelihood(dict(zip(names, params, strict=True)), data)
+        self.params_ = {nm: float(p) for nm, p in zip(names, params, strict=True)}
+        self.log_likelihood_ = ll
+        self.time_unit_ = data.time_unit
+        self.training_data_ = data.training
+        if converged and not self._predictions_finite():
+            converged = False
+            message = "the predictions at the estimates are not finite"
+        if not converged:
             warnings.warn(
                 f"{type(self).__name__}: {message}; the estimates are not trustworthy. " + REMEDIES,
                 ConvergenceWarning,
                 stacklevel=3,
             )
-        cov = self._covariance(params, data, n)
-        if cov is None and converged:
-            converged = False
-            message = "the observed information matrix is not finite or not positive definite"
-            warnings.warn(
-                f"{type(self).__name__}: {message}, so standard errors are not estimable. "
-                + REMEDIES,
-                ConvergenceWarning,
-                stacklevel=3,
+        test = None
+        if limit is not None:
+            full_ll = max(c.log_likelihood for c in candidates if c.limit is None or c is chosen)
+            full_ll = max(full_ll, ll)
+            statistic = max(0.0, 2.0 * (full_ll - ll))
+            df = len(self._param_names) - k
+            test = LimitTest(
+                limit=limit.name,
+                statistic=statistic,
+                df=df,
+                p_value=chi_bar_square_sf(statistic, df),
+                full_log_likelihood=full_ll,
             )
-        with np.errstate(all="ignore"):
-            ll = float(np.einsum("i,i->", data.weights, self._log_likelihood(params, data)))
-        self.params_ = {nm: float(p) for nm, p in zip(names, params, strict=True)}
-        self.log_likelihood_ = ll
-        self.time_unit_ = data.time_unit
-        self.training_data_ = data.training
+            message = f"the maximum is the limit model: {limit.meaning}" + (
+                "" if converged else f" ({message})"
+            )
         self.result_ = FitResult(
             model=self._model_name,
             fitter=type(self).__name__,
-            params=estimates(names, params, cov, self.conf_level),
+            params=estimates(chosen.space, params, cov, self.conf_level),
             log_likelihood=ll,
             aic=2.0 * k - 2.0 * ll,
             bic=k * math.log(data.n_customers) - 2.0 * ll,
@@ -311,13 +317,160 @@ class MLEFitter(Estimator, ABC):
             n_unique_rows=data.n_rows,
             converged=converged,
             message=message,
-            iterations=int(getattr(opt, "nit", 0)),
+            iterations=chosen.iterations,
             time_unit=data.time_unit,
             conf_level=float(self.conf_level),
             penalizer=float(self.penalizer),
+            boundary=[] if limit is None else [limit.name],
+            limit_test=test,
         )
         self.fit_seconds_ = time.perf_counter() - start
         return self
+
+    def _maximise(
+        self,
+        space: ParameterSpace,
+        x0: np.ndarray,
+        loglik: Callable[[np.ndarray], tuple[float, np.ndarray | None]],
+        n: float,
+        limit: Limit | None = None,
+    ) -> _Candidate | None:
+        """Maximise one parameter set's likelihood; ``None`` if it is nowhere finite.
+
+        L-BFGS-B in unconstrained coordinates, restarted from where it stopped when its line
+        search fails (an ``ABNORMAL`` stop is common on flat ridges and usually just needs a
+        fresh curvature estimate). Converged means the optimiser's own test passed or, after
+        the restarts, the gradient is negligible at a finite likelihood.
+        """
+
+        def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
+            return self._objective(space, theta, loglik, n)
+
+        theta = space.to_theta(np.asarray(x0, dtype=float))
+        theta = np.clip(theta, -_LOG_BOUND + 1.0, _LOG_BOUND - 1.0)
+        iterations, opt = 0, None
+        with np.errstate(all="ignore"):
+            for _ in range(3):
+                opt = optimize.minimize(
+                    objective,
+                    theta,
+                    jac=True,
+                    method="L-BFGS-B",
+                    bounds=[(-_LOG_BOUND, _LOG_BOUND)] * len(space.names),
+                    options={"maxiter": int(self.max_iter), "ftol": 1e-15, "gtol": 1e-9},
+                )
+                iterations += int(getattr(opt, "nit", 0))
+                moved = np.max(np.abs(np.asarray(opt.x) - theta)) if theta.size else 0.0
+                theta = np.asarray(opt.x, dtype=float)
+                if opt.success or moved < 1e-10:
+                    break
+            value, grad = objective(theta)
+        if opt is None or not math.isfinite(value):
+            return None
+        grad_ok = (
+            bool(np.all(np.isfinite(grad))) and float(np.max(np.abs(grad), initial=0.0)) < 1e-4
+        )
+        stopped = not (bool(opt.success) or grad_ok)
+        converged = not stopped
+        message = f"the optimiser stopped without converging: {opt.message}" if stopped else ""
+        at_bound = [
+            nm for nm, th in zip(space.names, theta, strict=True) if abs(th) > _LOG_BOUND - 1e-3
+        ]
+        if at_bound:
+            converged = False
+            message = f"parameter(s) {at_bound} diverged to a bound of the search space"
+        params = space.to_params(theta)
+        return _Candidate(
+            space=space,
+            limit=limit,
+            theta=theta,
+            params=params,
+            log_likelihood=-value * n + float(self.penalizer) * n * float(np.sum(params**2)),
+            converged=converged,
+            message=message,
+            iterations=iterations,
+            stopped=stopped,
+        )
+
+    def _objective(
+        self,
+        space: ParameterSpace,
+        theta: np.ndarray,
+        loglik: Callable[[np.ndarray], tuple[float, np.ndarray | None]],
+        n: float,
+    ) -> tuple[float, np.ndarray]:
+        """Penalised mean negative log-likelihood and its gradient in ``theta``."""
+        params = space.to_params(theta)
+        penalty = float(self.penalizer)
+
+        def value_of(p: np.ndarray) -> tuple[float, np.ndarray | None]:
+            total, grad = loglik(p)
+            value = -total / n + penalty * float(np.sum(p**2))
+            return (value if math.isfinite(value) else math.inf), grad
+
+        value, grad = value_of(params)
+        if grad is not None:
+            grad_theta = (-np.asarray(grad) / n + 2.0 * penalty * params) * space.jacobian(params)
+        else:
+            # central differences in the unconstrained coordinates: relative steps for all
+            grad_theta = np.empty(theta.size)
+            for i in range(theta.size):
+                step = np.zeros(theta.size)
+                step[i] = 1e-6
+                up = value_of(space.to_params(theta + step))[0]
+                down = value_of(space.to_params(theta - step))[0]
+                grad_theta[i] = (up - down) / 2e-6
+        if not math.isfinite(value) or not np.all(np.isfinite(grad_theta)):
+            # an unusable point: make the line search step back from it
+            return math.inf, np.zeros(theta.size)
+        return value, grad_theta
+
+    def _heads_for_boundary(self, fit: _Candidate) -> bool:
+        """Whether a full fit may be approaching a limit model (so the limits are fitted too)."""
+        return not fit.converged or bool(np.any(np.abs(fit.theta) > _TOWARDS_BOUNDARY))
+
+    def _fit_limit(
+        self, limit: Limit, full: _Candidate | None, x0: np.ndarray, data: FitData, n: float
+    ) -> _Candidate | None:
+        space = ParameterSpace(limit.params, limit.probabilities)
+        source = full.params if full is not None else x0
+        start = limit.start(dict(zip(self._param_names, source, strict=True)))
+        x = np.array([start[name] for name in limit.params], dtype=float)
+        x = np.where(space.is_probability, np.clip(x, 1e-6, 1 - 1e-6), np.clip(x, 1e-8, 1e8))
+
+        def loglik(p: np.ndarray) -> tuple[float, None]:
+            params = dict(zip(limit.params, p, strict=True))
+            with np.errstate(all="ignore"):
+                return self._total_log_likelihood(params, data), None
+
+        return self._maximise(space, x, loglik, n, limit)
+
+    def _total_log_likelihood(self, params: Mapping[str, float], data: FitData) -> float:
+        with np.errstate(all="ignore"):
+            if set(params) == set(self._param_names):
+                values = self._log_likelihood(
+                    np.array([params[k] for k in self._param_names]), data
+                )
+            else:
+                values = self._limit_log_likelihood(params, data)
+            total = float(np.einsum("i,i->", data.weights, values))
+        return total if math.isfinite(total) else -math.inf
+
+    def _limit_log_likelihood(self, params: Mapping[str, float], data: FitData) -> np.ndarray:
+        """Per-row log-likelihood of a limit model (fitters that declare ``_limits``)."""
+        raise FunnelkitError(f"{type(self).__name__} has no limit models.")
+
+    def _predictions_finite(self) -> bool:
+        """Whether the fitted model's predictions are finite (checked before ``converged``)."""
+        probe = getattr(self, "expected_purchases_new_customer", None)
+        if probe is None:
+            return True
+        horizons = np.array([0.1, 1.0, 10.0, 100.0])
+        with np.errstate(all="ignore"):
+            values = np.asarray(probe(horizons), dtype=float)
+            if self.training_data_ is not None and hasattr(self, "probability_alive"):
+                values = np.concatenate([values, np.asarray(self.probability_alive())])
+        return bool(np.all(np.isfinite(values)))
 
     @property
     def summary(self) -> Any:
@@ -353,13 +506,41 @@ class MLEFitter(Estimator, ABC):
                 f"The JSON holds a {doc.fitter}, which cannot be loaded as a {cls.__name__}."
             )
         model = klass(**doc.settings)
-        model.params_ = {k: float(doc.params[k]) for k in klass._param_names}
+        model.params_ = klass._checked_params(doc.params)
         model.log_likelihood_ = doc.result.log_likelihood
         model.time_unit_ = doc.result.time_unit
         model.training_data_ = None
         model.result_ = doc.result
         model._restore_extra_state(doc.state)
         return model
+
+    @classmethod
+    def _checked_params(cls, params: Mapping[str, Any]) -> dict[str, float]:
+        """Loaded parameters: the full model's or one limit's, each finite and in range."""
+        sets = [(cls._param_names, ())] + [(lim.params, lim.probabilities) for lim in cls._limits]
+        for names, probabilities in sets:
+            if set(params) != set(names):
+                continue
+            bad = [
+                f"{k}={params[k]!r}"
+                for k in names
+                if not isinstance(params[k], int | float)
+                or not math.isfinite(params[k])
+                or params[k] <= 0
+                or (k in probabilities and params[k] >= 1)
+            ]
+            if bad:
+                raise FunnelkitError(
+                    f"The {cls.__name__} document has invalid parameter(s) {', '.join(bad)}: "
+                    "parameters must be finite and positive (probabilities below 1). "
+                    "Re-create the document with to_json() from a fitted model."
+                )
+            return {k: float(params[k]) for k in names}
+        expected = " or ".join(str(list(names)) for names, _ in sets)
+        raise FunnelkitError(
+            f"The {cls.__name__} document has parameters {sorted(params)}; expected {expected}. "
+            "Re-create the document with to_json() from a fitted model."
+        )
 
     # ------------------------------------------------------------------ helpers for subclasses
     def _params(self) -> tuple[float, ...]:
@@ -389,7 +570,9 @@ class MLEFitter(Estimator, ABC):
         check_setting(name, "max_iter", self.max_iter, ">= 1", lambda v: v >= 1)
         if self.initial_params is not None:
             given = dict(self.initial_params)
-            if set(given) != set(self._param_names) or not all(
+            # the full model's parameters, or those of one of its limit models
+            allowed = [set(self._param_names)] + [set(lim.params) for lim in self._limits]
+            if set(given) not in allowed or not all(
                 isinstance(v, int | float) and math.isfinite(v) and v > 0 for v in given.values()
             ):
                 raise FunnelkitError(
@@ -400,60 +583,50 @@ class MLEFitter(Estimator, ABC):
 
     # ------------------------------------------------------------------ internals
     def _start(self, data: FitData) -> np.ndarray:
-        if self.initial_params is not None:
-            return np.array([float(self.initial_params[nm]) for nm in self._param_names])
+        given = self.initial_params
+        if given is not None:
+            given = dict(given)
+            if set(given) != set(self._param_names):
+                # the parameters of a limit model: start the full fit close to that limit
+                limit = next(lim for lim in self._limits if set(lim.params) == set(given))
+                given = limit.embed(given)
+            return np.array([float(given[nm]) for nm in self._param_names])
         x0 = np.asarray(self._initial_params(data), dtype=float)
         return np.clip(x0, math.exp(-_LOG_BOUND + 1), math.exp(_LOG_BOUND - 1))
 
-    def _penalized_mean_nll(self, params: np.ndarray, data: FitData, n: float) -> float:
-        ll = float(np.einsum("i,i->", data.weights, self._log_likelihood(params, data)))
-        value = -ll / n + float(self.penalizer) * float(np.sum(params**2))
-        return value if math.isfinite(value) else math.inf
-
-    def _value_and_grad(
-        self, params: np.ndarray, data: FitData, n: float
-    ) -> tuple[float, np.ndarray]:
-        """Penalised mean negative log-likelihood and its natural-scale gradient."""
-        total, grad_total = self._weighted_log_likelihood(params, data)
-        penalty = float(self.penalizer)
-        value = -total / n + penalty * float(np.sum(params**2))
-        value = value if math.isfinite(value) else math.inf
-        if grad_total is not None:
-            return value, -grad_total / n + 2.0 * penalty * params
-        # central differences on the log scale: relative steps suit every parameter size
-        theta = np.log(params)
-        grad = np.empty(params.size)
-        for i in range(params.size):
-            step = np.zeros(params.size)
-            step[i] = 1e-6
-            up = self._penalized_mean_nll(np.exp(theta + step), data, n)
-            down = self._penalized_mean_nll(np.exp(theta - step), data, n)
-            grad[i] = (up - down) / 2e-6 / params[i]
-        return value, grad
-
-    def _covariance(self, params: np.ndarray, data: FitData, n: float) -> np.ndarray | None:
+    def _covariance(self, fit: _Candidate, data: FitData, n: float) -> np.ndarray | None:
         """Inverse observed information of the (penalised) total log-likelihood.
 
-        The Hessian is taken on the log scale by central differences of the gradient (analytic
-        when the subclass provides it) and mapped to the natural scale with the chain rule.
+        The Hessian is taken in the unconstrained coordinates by central differences of the
+        gradient (analytic when the fitter provides one for the full model) and mapped to the
+        natural scale with the Jacobian; ``None`` when it is not finite or not positive
+        definite.
         """
-        k = params.size
-        theta = np.log(params)
-        analytic = self._weighted_log_likelihood(params, data)[1] is not None
+        space = fit.space
+        if fit.limit is None:
+
+            def loglik(p: np.ndarray) -> tuple[float, np.ndarray | None]:
+                return self._weighted_log_likelihood(p, data)
+
+            analytic = loglik(fit.params)[1] is not None
+        else:
+
+            def loglik(p: np.ndarray) -> tuple[float, np.ndarray | None]:
+                params = dict(zip(space.names, p, strict=True))
+                return self._total_log_likelihood(params, data), None
+
+            analytic = False
         h = 1e-5 if analytic else 1e-4
-
-        def grad_log(th: np.ndarray) -> np.ndarray:
-            p = np.exp(th)
-            return self._value_and_grad(p, data, n)[1] * p
-
+        k = fit.theta.size
         with np.errstate(all="ignore"):
-            g0 = grad_log(theta)
             hess = np.empty((k, k))
             for i in range(k):
                 step = np.zeros(k)
                 step[i] = h
-                hess[:, i] = (grad_log(theta + step) - grad_log(theta - step)) / (2 * h)
-        return covariance_from_log_hessian(hess, g0, params, n)
+                up = self._objective(space, fit.theta + step, loglik, n)[1]
+                down = self._objective(space, fit.theta - step, loglik, n)[1]
+                hess[:, i] = (up - down) / (2 * h)
+        return covariance_from_hessian(hess, space.jacobian(fit.params), n)
 
     def _fail(self, what: str) -> None:
         raise ConvergenceError(f"{type(self).__name__} did not converge: {what}. " + REMEDIES)
@@ -470,3 +643,38 @@ class MLEFitter(Estimator, ABC):
             settings = {k: repr(v) for k, v in self.get_params().items()}
             return html_table(settings, caption=f"{type(self).__name__} (not fitted)")
         return self.result_.as_html()
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    """One maximised parameter set: the full model or one of its limits."""
+
+    space: ParameterSpace
+    limit: Limit | None
+    theta: np.ndarray
+    params: np.ndarray
+    log_likelihood: float
+    converged: bool
+    message: str
+    iterations: int
+    #: the optimiser gave up (iteration limit, failed line searches) away from a bound
+    stopped: bool = False
+
+
+def _choose(candidates: list[_Candidate], full: _Candidate | None) -> _Candidate:
+    """The maximum-likelihood fit, preferring the simplest model among equally good ones.
+
+    A converged interior full fit that is clearly best stays the answer; otherwise, among the
+    fits within ``_LIMIT_TOLERANCE`` of the best log-likelihood, the one with the fewest
+    parameters (a limit the full fit only approaches) wins.
+    """
+    best = max(c.log_likelihood for c in candidates)
+    if full is not None and full.log_likelihood >= best - 1e-9 and full.converged:
+        rivals = [
+            c for c in candidates if c is not full and c.log_likelihood >= best - _LIMIT_TOLERANCE
+        ]
+        at_edge = np.any(np.abs(full.theta) > _TOWARDS_BOUNDARY)
+        if not rivals or not at_edge:
+            return full
+    close = [c for c in candidates if c.log_likelihood >= best - _LIMIT_TOLERANCE]
+    return min(close, key=lambda c: (c.space.names.__len__(), not c.converged, -c.log_likelihood))

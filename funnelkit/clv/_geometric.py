@@ -15,23 +15,110 @@ recency; the gradient is analytic and summed without materialising per-row matri
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy.special import digamma, gammaln, hyp2f1, xlogy
+from scipy.special import digamma, gammaln, hyp2f1
 
 from funnelkit.clv._base import MLEFitter, as_horizon
 from funnelkit.clv._data import FitData
+from funnelkit.clv._limits import Limit
+from funnelkit.clv._mixing import (
+    BetaDropout,
+    CommonDropout,
+    CommonRate,
+    DropoutMixing,
+    GammaRate,
+    RateMixing,
+)
 from funnelkit.exceptions import FunnelkitError
 
-__all__ = ["BetaGeometricFitter", "row_log_likelihood", "softplus", "weighted_log_likelihood"]
+__all__ = [
+    "BetaGeometricFitter",
+    "mean_purchases",
+    "mixings",
+    "row_log_likelihood",
+    "softplus",
+    "weighted_log_likelihood",
+]
+
+
+#: Limits of the BG/NBD family: the beta dropout and the gamma purchase rate may each
+#: collapse to a point mass, and the dropout probability may vanish altogether.
+_CONCENTRATED = 1e4
+
+
+def _limits() -> tuple[Limit, ...]:
+    def p_of(q: Mapping[str, float]) -> float:
+        return q["a"] / (q["a"] + q["b"]) if "a" in q else q.get("p", 0.0)
+
+    def lam_of(q: Mapping[str, float]) -> float:
+        return q["r"] / q["alpha"] if "r" in q else q["lambda"]
+
+    def beta_near(q: Mapping[str, float]) -> dict[str, float]:
+        p = q.get("p", 1e-6)
+        return {"a": p * _CONCENTRATED, "b": (1.0 - p) * _CONCENTRATED}
+
+    def gamma_near(q: Mapping[str, float]) -> dict[str, float]:
+        return {"r": _CONCENTRATED, "alpha": _CONCENTRATED / q["lambda"]}
+
+    return (
+        Limit(
+            name="common dropout probability",
+            meaning="a + b -> inf with a / (a + b) = p: every customer drops out with the same "
+            "probability p after each purchase",
+            params=("r", "alpha", "p"),
+            probabilities=("p",),
+            start=lambda q: {"r": q["r"], "alpha": q["alpha"], "p": p_of(q)},
+            embed=lambda q: {"r": q["r"], "alpha": q["alpha"], **beta_near(q)},
+        ),
+        Limit(
+            name="common purchase rate",
+            meaning="r, alpha -> inf with r / alpha = lambda: every customer buys at the same "
+            "Poisson rate lambda while alive",
+            params=("lambda", "a", "b"),
+            start=lambda q: {"lambda": lam_of(q), "a": q["a"], "b": q["b"]},
+            embed=lambda q: {**gamma_near(q), "a": q["a"], "b": q["b"]},
+        ),
+        Limit(
+            name="common purchase rate and dropout probability",
+            meaning="no heterogeneity at all: every customer buys at rate lambda and drops out "
+            "with probability p after each purchase",
+            params=("lambda", "p"),
+            probabilities=("p",),
+            start=lambda q: {"lambda": lam_of(q), "p": p_of(q)},
+            embed=lambda q: {**gamma_near(q), **beta_near(q)},
+        ),
+        Limit(
+            name="no dropout",
+            meaning="a -> 0: nobody drops out; purchases follow the NBD model",
+            params=("r", "alpha"),
+            start=lambda q: {"r": q["r"], "alpha": q["alpha"]},
+            embed=lambda q: {"r": q["r"], "alpha": q["alpha"], **beta_near({})},
+        ),
+        Limit(
+            name="no dropout and a common purchase rate",
+            meaning="nobody drops out and everybody buys at the same Poisson rate lambda",
+            params=("lambda",),
+            start=lambda q: {"lambda": lam_of(q)},
+            embed=lambda q: {**gamma_near(q), **beta_near({})},
+        ),
+    )
 
 
 class BetaGeometricFitter(MLEFitter):
-    """Fitting half of BG/NBD and MBG/NBD; subclasses set ``_first_purchase_dropout`` (k)."""
+    """Fitting half of BG/NBD and MBG/NBD; subclasses set ``_first_purchase_dropout`` (k).
+
+    Besides the full model the fit can end at one of its limits (``result_.boundary``):
+    a common dropout probability ``p`` (``a + b -> inf``), a common purchase rate ``lambda``
+    (``r, alpha -> inf``), both, or no dropout (``p = 0``). ``params_`` then holds the limit
+    model's parameters, and every prediction uses the limit's exact closed forms.
+    """
 
     _param_names = ("r", "alpha", "a", "b")
     _first_purchase_dropout: ClassVar[int] = 0
+    _limits = _limits()
 
     def _log_likelihood(self, params: np.ndarray, data: FitData) -> np.ndarray:
         return row_log_likelihood(params, data, self._first_purchase_dropout)
@@ -41,6 +128,14 @@ class BetaGeometricFitter(MLEFitter):
     ) -> tuple[float, np.ndarray]:
         return weighted_log_likelihood(params, data, self._first_purchase_dropout)
 
+    def _limit_log_likelihood(self, params: Mapping[str, float], data: FitData) -> np.ndarray:
+        rate, dropout = mixings(params)
+        k = self._first_purchase_dropout
+        x, tx, T = data["frequency"], data["recency"], data["T"]
+        alive = dropout.log_survive(x + k) + rate.log_weight(x, T)
+        dropped = dropout.log_drop_at(x + k) + rate.log_weight(x, tx)
+        return np.asarray(np.logaddexp(alive, dropped))
+
     def _initial_params(self, data: FitData) -> np.ndarray:
         w = data.weights
         mean_t = float(np.average(data["T"], weights=w))
@@ -48,23 +143,21 @@ class BetaGeometricFitter(MLEFitter):
         # rate r/alpha near the observed purchase rate; a, b give a moderate dropout rate
         return np.array([1.0, max(mean_t, 1e-6) / (mean_x + 0.5), 1.0, 2.0])
 
+    def _mixings(self) -> tuple[RateMixing, DropoutMixing]:
+        self._check_fitted()
+        return mixings(self.params_)
+
     # ------------------------------------------------------------------ predictions
     def _log_dropout_odds(self, x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> np.ndarray:
-        """``d`` above: log P(dropped out after the last purchase) / P(alive).
+        """``d``: log P(dropped out after the last purchase) / P(alive).
 
         ``-inf`` (certainly alive) when there was no dropout chance yet (``x + k = 0``).
         """
-        r, alpha, a, b = self._params()
-        k = self._first_purchase_dropout
-        chances = x + k
-        with np.errstate(divide="ignore"):
-            return np.where(
-                chances > 0,
-                np.log(a)
-                - np.log(b + np.maximum(chances, 1.0) - 1.0)
-                + (r + x) * (np.log(alpha + T) - np.log(alpha + tx)),
-                -np.inf,
-            )
+        rate, dropout = self._mixings()
+        chances = x + self._first_purchase_dropout
+        with np.errstate(divide="ignore", invalid="ignore"):
+            odds = dropout.log_drop_odds(chances) + rate.log_weight(x, tx) - rate.log_weight(x, T)
+        return np.asarray(np.where(chances > 0, odds, -np.inf))
 
     def probability_alive(self, data: Any = None) -> np.ndarray:
         """P(customer still alive at the end of observation | frequency, recency, T).
@@ -95,8 +188,10 @@ class BetaGeometricFitter(MLEFitter):
         ``c = a+b+x+k-1`` and ``z = t/(alpha+T+t)``: FHL (2005) eq. 10 for BG/NBD, Batislam
         et al. (2007) with Wagner & Hoppe's (2008) correction for MBG/NBD, after Euler's
         transformation so the parameters stay small for customers with thousands of
-        purchases. Where that closed form overflows (very large ``a``) the same expectation
-        is computed by quadrature (:func:`beta_mean_purchases`).
+        purchases. Where that closed form overflows (very large ``a``), and for the limit
+        models, the same expectation is computed from its mixture form
+        ``E_p[(1 - E e^(-lambda p t)) / p]`` over the posterior dropout probability
+        (:func:`mean_purchases`).
 
         Parameters
         ----------
@@ -105,83 +200,121 @@ class BetaGeometricFitter(MLEFitter):
         data
             RFM, frame or mapping of customers; ``None`` = the training customers.
         """
-        r, alpha, a, b = self._params()
+        rate, dropout = self._mixings()
         horizon = as_horizon(t)
         d = self._data_for_prediction(data)
         x, T = d["frequency"], d["T"]
-        z = horizon / (alpha + T + horizon)
-        c = a + b + x + self._first_purchase_dropout - 1.0
+        k = self._first_purchase_dropout
         alive = np.exp(-softplus(self._log_dropout_odds(x, d["recency"], T)))
-        with np.errstate(all="ignore"):
-            tail = (1.0 - z) ** (a - 1.0) * hyp2f1(c - x - r, a - 1.0, c, z)
-            value = c / (a - 1.0) * (1.0 - tail) * alive
-        return self._fill_non_finite(value, horizon, (x, T, alive))
+        shape = np.broadcast_shapes(x.shape, horizon.shape)
+        value = np.full(shape, np.nan)
+        if isinstance(rate, GammaRate) and isinstance(dropout, BetaDropout):
+            r, alpha, a, b = rate.shape, rate.rate, dropout.a, dropout.b
+            z = horizon / (alpha + T + horizon)
+            c = a + b + x + k - 1.0
+            with np.errstate(all="ignore"):
+                tail = (1.0 - z) ** (a - 1.0) * hyp2f1(c - x - r, a - 1.0, c, z)
+                value = np.broadcast_to(c / (a - 1.0) * (1.0 - tail), shape).copy()
+        bad = ~np.isfinite(value)
+        if bad.any():
+            xb, Tb, tb = (np.broadcast_to(v, shape)[bad] for v in (x, T, horizon))
+            value[bad] = mean_purchases(
+                rate.posterior(xb[:, None], Tb[:, None]),
+                dropout.alive_posterior(xb + k),
+                tb,
+                survive=False,
+            )
+        return np.asarray(value * alive)
 
     def expected_purchases_new_customer(self, t: Any) -> np.ndarray:
         """Expected repeat purchases in ``(0, t]`` for a new customer (FHL 2005, eq. 9).
 
         ``E[X(t)] = m/(a-1) (1 - (1-z)^(a-1) 2F1(a+b-1-r+k, a-1; a+b-1+k; z))``,
         ``z = t/(alpha+t)``, with ``m = a+b-1`` for BG/NBD and ``m = b`` for MBG/NBD (whose
-        first purchase already gives a dropout chance).
+        first purchase already gives a dropout chance); the mixture form where that
+        overflows and for the limit models.
         """
-        r, alpha, a, b = self._params()
+        rate, dropout = self._mixings()
         k = self._first_purchase_dropout
         horizon = as_horizon(t)
-        z = horizon / (alpha + horizon)
-        c = a + b - 1.0 + k
-        with np.errstate(all="ignore"):
-            tail = (1.0 - z) ** (a - 1.0) * hyp2f1(c - r, a - 1.0, c, z)
-            value = (c - k * a) / (a - 1.0) * (1.0 - tail)
-        return self._fill_non_finite(value, horizon)
+        value = np.full(horizon.shape, np.nan)
+        if isinstance(rate, GammaRate) and isinstance(dropout, BetaDropout):
+            r, alpha, a, b = rate.shape, rate.rate, dropout.a, dropout.b
+            z = horizon / (alpha + horizon)
+            c = a + b - 1.0 + k
+            with np.errstate(all="ignore"):
+                tail = (1.0 - z) ** (a - 1.0) * hyp2f1(c - r, a - 1.0, c, z)
+                value = np.asarray((c - k * a) / (a - 1.0) * (1.0 - tail), dtype=float)
+        bad = ~np.isfinite(value)
+        if bad.any():
+            value = value.copy()
+            value[bad] = mean_purchases(rate, dropout, horizon[bad], survive=bool(k))
+        return value
 
-    def _poisson_gamma_terms(self, n: Any, t: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(n, p, log NB(n))`` for ``P(X(t) = n)``: ``p = alpha/(alpha+t)`` and the
-        negative-binomial log-probability of ``n`` purchases by ``t`` while alive."""
-        r, alpha, _, _ = self._params()
+    def probability_of_purchases(self, n: Any, t: Any) -> np.ndarray:
+        """P(X(t) = n): probability that a new customer makes ``n`` repeat purchases by ``t``.
+
+        Either the customer survives the ``n`` dropout chances of those purchases and the
+        purchase process gives exactly ``n``, or they drop out at the ``(n + k)``-th chance
+        while it would have given at least ``n + k``:
+        ``E[(1-p)^n] P(N(t) = n) + E[p (1-p)^(n+k-1)] P(N(t) >= n + k)`` (FHL 2005 eq. 8 for
+        BG/NBD, ``k = 0``; its MBG/NBD analogue, ``k = 1``). The finite sum in FHL eq. 8 is a
+        negative-binomial tail, computed with the regularised incomplete beta function.
+        """
+        rate, dropout = self._mixings()
         count = np.asarray(n, dtype=float)
         if np.any(count < 0) or np.any(count != np.round(count)):
             raise FunnelkitError(f"n must be whole numbers >= 0; got {n!r}.")
-        p = alpha / (alpha + as_horizon(t))
-        log_nb = (
-            gammaln(r + count)
-            - gammaln(r)
-            - gammaln(count + 1.0)
-            + r * np.log(p)
-            + xlogy(count, 1.0 - p)
-        )
-        return count, p, log_nb
-
-    def _fill_non_finite(
-        self,
-        value: np.ndarray,
-        t: np.ndarray,
-        history: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
-    ) -> np.ndarray:
-        """Replace closed-form expected purchases that overflowed by their quadrature.
-
-        ``history`` is ``(frequency, T, probability alive)`` for conditional expectations,
-        ``None`` for a new customer.
-        """
-        value = np.asarray(value, dtype=float)
-        bad = ~np.isfinite(value)
-        if not bad.any():
-            return value
-        r, alpha, a, b = self._params()
-        k0 = self._first_purchase_dropout
-        horizon = np.broadcast_to(t, value.shape)[bad]
-        if history is None:
-            ones = np.ones(horizon.shape)
-            fixed = beta_mean_purchases(
-                a, b * ones, r * ones, alpha * ones, horizon, survive=bool(k0)
+        horizon = as_horizon(t)
+        k = self._first_purchase_dropout
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            stay = np.exp(dropout.log_survive(count) + rate.log_count_pmf(count, horizon))
+            chances = count + k
+            leave = np.where(
+                chances > 0,
+                np.exp(dropout.log_drop_at(chances)) * rate.count_at_least(chances, horizon),
+                0.0,
             )
-        else:
-            x, T, alive = (np.broadcast_to(v, value.shape)[bad] for v in history)
-            fixed = alive * beta_mean_purchases(
-                a, b + x + k0, r + x, alpha + T, horizon, survive=False
-            )
-        value = value.copy()
-        value[bad] = fixed
-        return value
+        return np.asarray(stay + leave)
+
+
+def mixings(params: Mapping[str, float]) -> tuple[RateMixing, DropoutMixing]:
+    """The purchase-rate and dropout mixing distributions of a full or limit parameter set."""
+    rate: RateMixing = (
+        GammaRate(params["r"], params["alpha"]) if "r" in params else CommonRate(params["lambda"])
+    )
+    dropout: DropoutMixing = (
+        BetaDropout(params["a"], params["b"])
+        if "a" in params
+        else CommonDropout(params.get("p", 0.0))
+    )
+    return rate, dropout
+
+
+def mean_purchases(
+    rate: RateMixing, dropout: DropoutMixing, t: np.ndarray, *, survive: bool
+) -> np.ndarray:
+    """``E_p[w(p) (1 - E_lambda e^(-lambda p t)) / p]``: expected purchases in ``t``.
+
+    The mixture form of the expected purchase count: given the dropout probability ``p`` and
+    the rate distribution, an alive customer makes ``(1 - E e^(-lambda p t)) / p`` purchases
+    (geometric number of purchases until dropout, thinned Poisson process), ``w = 1``; a new
+    MBG/NBD customer ``(1 - p)`` times that (``survive=True``). At ``p = 0`` it is
+    ``t E[lambda]``. Over a beta dropout the expectation is a Gauss-Jacobi quadrature
+    (:func:`~funnelkit.clv._mixing.beta_expectation`), exact for a common ``p``.
+    """
+    t = np.asarray(t, dtype=float)
+    horizon = t[..., None]
+    mean = np.asarray(rate.mean)
+
+    def count(p: np.ndarray) -> np.ndarray:
+        positive = p > 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            gain = -np.expm1(rate.log_laplace(p * horizon)) / np.where(positive, p, 1.0)
+        gain = np.where(positive, gain, horizon * mean)
+        return np.asarray(gain * (1.0 - p) if survive else gain)
+
+    return dropout.expect(count, t.shape)
 
 
 def _dot(u: np.ndarray, v: np.ndarray) -> float:
@@ -255,31 +388,3 @@ def weighted_log_likelihood(params: np.ndarray, data: FitData, k: int) -> tuple[
         inv_b, np.bincount(ix, weights=ww4, minlength=ux.size)
     )
     return total, grad
-
-
-def beta_mean_purchases(
-    a: float, b: np.ndarray, k: np.ndarray, scale: np.ndarray, t: np.ndarray, *, survive: bool
-) -> np.ndarray:
-    """``E_p[w(p) (1 - (scale / (scale + p t))^k) / p]`` for ``p ~ Beta(a, b)``, by quadrature.
-
-    The mixture form of the expected purchase count: given ``lambda ~ Gamma(k, scale)`` and
-    dropout probability ``p``, an alive customer makes ``(1 - E e^{-lambda p t}) / p`` purchases
-    in ``t`` (``w = 1``), a new MBG/NBD customer ``(1 - p)`` times that (``survive=True``).
-    Used where the closed form's ``(1-z)^(a-1) 2F1(...)`` under- or overflows (very large
-    ``a``); Gauss-Jacobi quadrature is exact for polynomials and the integrand is analytic.
-    """
-    from scipy.special import roots_jacobi
-
-    b, k, scale, t = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (b, k, scale, t)))
-    out = np.empty(b.shape)
-    for value in np.unique(b):
-        rows = b == value
-        nodes, weights = roots_jacobi(64, value - 1.0, a - 1.0)
-        p = (nodes + 1.0) / 2.0
-        w = weights / weights.sum()
-        ratio = np.log1p(np.outer(t[rows], p) / scale[rows, None])
-        count = -np.expm1(-k[rows, None] * ratio) / p
-        if survive:
-            count = count * (1.0 - p)
-        out[rows] = count @ w
-    return out

@@ -12,6 +12,7 @@ from scipy import stats
 
 from funnelkit._frames import Backend, frame_from_columns
 from funnelkit._results import Result, html_table
+from funnelkit.clv._limits import LimitTest, ParameterSpace
 from funnelkit.exceptions import FunnelkitError
 from funnelkit.units import TimeUnitField
 
@@ -20,7 +21,7 @@ __all__ = [
     "FitResult",
     "FittedModel",
     "ParameterEstimate",
-    "covariance_from_log_hessian",
+    "covariance_from_hessian",
     "estimates",
     "load_document",
 ]
@@ -42,7 +43,10 @@ class FitResult(Result):
 
     ``log_likelihood`` is the total (summed over customers, without the penalty);
     ``aic = 2k - 2 LL`` and ``bic = k log(n_customers) - 2 LL``. Confidence intervals are
-    Wald intervals on the log scale, ``exp(log(est) ± z · se / est)``, so they stay positive.
+    Wald intervals on the log scale (logit scale for probabilities), so they stay in range and
+    contain the estimate. ``boundary`` names the limit model when the maximum lies at the edge
+    of the parameter space (see :mod:`funnelkit.clv._limits`); ``limit_test`` is then the
+    likelihood-ratio test of that limit against the full model.
     """
 
     title: ClassVar[str] = "Fit result"
@@ -60,6 +64,9 @@ class FitResult(Result):
     time_unit: TimeUnitField | None = None
     conf_level: float = 0.95
     penalizer: float = 0.0
+    #: the limit model reached at the boundary of the parameter space, if any
+    boundary: list[str] = Field(default_factory=list)
+    limit_test: LimitTest | None = None
 
     def table(self) -> list[dict[str, Any]]:
         """One record per parameter: estimate, standard error and interval bounds."""
@@ -104,12 +111,23 @@ class FitResult(Result):
             "iterations": self.iterations,
             "time unit": unit,
             "penalizer": self.penalizer,
+            "boundary": ", ".join(self.boundary) if self.boundary else "none",
+            **self._limit_header(),
+        }
+
+    def _limit_header(self) -> dict[str, Any]:
+        if self.limit_test is None:
+            return {}
+        test = self.limit_test
+        return {
+            "LR test of the limit": f"statistic {test.statistic:.3g} on {test.df} df, "
+            f"p = {test.p_value:.3g}"
         }
 
     def as_text(self) -> str:
         lines = [f"{self.fitter} ({self.model})"]
         lines += [f"  {k}: {_fmt(v)}" for k, v in self._header().items()]
-        if not self.converged:
+        if not self.converged or self.boundary:
             lines.append(f"  message: {self.message}")
         rows = self.table()
         keys = list(rows[0])
@@ -148,17 +166,15 @@ class FittedModel(Result):
     state: dict[str, Any] = Field(default_factory=dict)
 
 
-def covariance_from_log_hessian(
-    hess_log: np.ndarray, grad_log: np.ndarray, params: np.ndarray, n: float
+def covariance_from_hessian(
+    hess_theta: np.ndarray, jacobian: np.ndarray, n: float
 ) -> np.ndarray | None:
-    """Covariance (natural scale) from the Hessian of the mean objective in log-parameters.
-
-    ``None`` when the observed information is not finite or not positive definite.
-    """
-    hess = 0.5 * (hess_log + hess_log.T)
-    # chain rule: d²f/dp_i dp_j = (d²f/dθ_i dθ_j - δ_ij df/dθ_i) / (p_i p_j), θ = log p
-    info = (hess - np.diag(grad_log)) / np.outer(params, params) * n
-    if not np.all(np.isfinite(info)):
+    """Covariance in the unconstrained coordinates ``theta`` from the Hessian of the mean
+    objective there, or ``None`` when the observed information is not finite or not positive
+    definite. ``jacobian`` (``d param / d theta``) is only checked to be finite here; the
+    natural-scale covariance is ``J cov J`` (see :func:`estimates`)."""
+    info = 0.5 * (hess_theta + hess_theta.T) * n
+    if not np.all(np.isfinite(info)) or not np.all(np.isfinite(jacobian)):
         return None
     try:
         if np.linalg.eigvalsh(info).min() <= 0:
@@ -172,19 +188,31 @@ def covariance_from_log_hessian(
 
 
 def estimates(
-    names: tuple[str, ...], params: np.ndarray, cov: np.ndarray | None, conf_level: float
+    space: ParameterSpace, params: np.ndarray, cov_theta: np.ndarray | None, conf_level: float
 ) -> dict[str, ParameterEstimate]:
+    """Estimates with delta-method standard errors and intervals built in ``theta``.
+
+    The interval is ``g(theta ± z se_theta)`` with ``g = exp`` for positive parameters and the
+    logistic function for probabilities: it never leaves the parameter's range, saturates at
+    ``0``/``1``/``inf`` instead of overflowing, and always contains the estimate.
+    """
     z = float(stats.norm.ppf(0.5 + conf_level / 2.0))
+    jac = space.jacobian(params)
+    theta = space.to_theta(params)
     out = {}
-    for i, name in enumerate(names):
+    for i, name in enumerate(space.names):
         est = float(params[i])
-        if cov is None:
+        if cov_theta is None:
             out[name] = ParameterEstimate(estimate=est)
             continue
-        se = float(math.sqrt(cov[i, i]))
-        half = z * se / est
+        se_theta = math.sqrt(float(cov_theta[i, i]))
+        with np.errstate(over="ignore"):
+            lower = space.to_params(theta - z * se_theta)[i]
+            upper = space.to_params(theta + z * se_theta)[i]
         out[name] = ParameterEstimate(
-            estimate=est, std_error=se, ci=(est * math.exp(-half), est * math.exp(half))
+            estimate=est,
+            std_error=float(se_theta * abs(jac[i])),
+            ci=(float(min(lower, est)), float(max(upper, est))),
         )
     return out
 
@@ -202,7 +230,17 @@ REMEDIES = (
 
 def load_document(text: str | bytes) -> FittedModel:
     """Parse a fitted-model JSON document and check its schema."""
-    doc = FittedModel.from_json(text)
+    from pydantic import ValidationError
+
+    try:
+        doc = FittedModel.from_json(text)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "the document"
+        raise FunnelkitError(
+            f"Not a valid funnelkit fitter document: {where}: {first['msg']} "
+            f"({exc.error_count()} problem(s)). Load only what to_json() wrote."
+        ) from None
     if doc.schema_name != SCHEMA or doc.schema_version != 1:
         raise FunnelkitError(
             f"Not a funnelkit fitter document (schema {doc.schema_name!r} "

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
-from scipy.special import betainc, betaln
-
 from funnelkit.clv._geometric import BetaGeometricFitter
 
 __all__ = ["BetaGeoFitter"]
@@ -47,21 +42,3 @@ class BetaGeoFitter(BetaGeometricFitter):
 
     _model_name = "BG/NBD"
     _first_purchase_dropout = 0
-
-    # ------------------------------------------------------------------ predictions
-    def probability_of_purchases(self, n: Any, t: Any) -> np.ndarray:
-        """P(X(t) = n): probability that a new customer makes ``n`` repeat purchases by ``t``.
-
-        FHL (2005), eq. 8; the finite sum there is a negative-binomial tail, computed with the
-        regularised incomplete beta function.
-        """
-        r, _, a, b = self._params()
-        count, p, log_nb = self._poisson_gamma_terms(n, t)
-        alive = np.exp(betaln(a, b + count) - betaln(a, b) + log_nb)
-        safe = np.maximum(count, 1.0)
-        dead = np.where(
-            count > 0,
-            np.exp(betaln(a + 1.0, b + safe - 1.0) - betaln(a, b)) * betainc(safe, r, 1.0 - p),
-            0.0,
-        )
-        return np.asarray(alive + dead)

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
-from scipy.special import betainc, betaln
-
 from funnelkit.clv._geometric import BetaGeometricFitter
 
 __all__ = ["ModifiedBetaGeoFitter"]
@@ -44,18 +39,3 @@ class ModifiedBetaGeoFitter(BetaGeometricFitter):
 
     _model_name = "MBG/NBD"
     _first_purchase_dropout = 1
-
-    # ------------------------------------------------------------------ predictions
-    def probability_of_purchases(self, n: Any, t: Any) -> np.ndarray:
-        """P(X(t) = n) for a new customer.
-
-        A customer ends with ``n`` purchases either by being alive through ``n`` dropout
-        chances with exactly ``n`` purchases, or by dropping out after the ``n``-th while
-        the purchase process would have produced more:
-        ``B(a, b+n)/B(a, b) NB(n) + B(a+1, b+n)/B(a, b) P(N(t) > n)``.
-        """
-        r, _, a, b = self._params()
-        count, p, log_nb = self._poisson_gamma_terms(n, t)
-        stay = np.exp(betaln(a, b + count) - betaln(a, b) + log_nb)
-        more = np.exp(betaln(a + 1.0, b + count) - betaln(a, b)) * betainc(count + 1.0, r, 1.0 - p)
-        return np.asarray(stay + more)

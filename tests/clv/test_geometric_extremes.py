@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from funnelkit import RFM, BetaGeoFitter, ModifiedBetaGeoFitter
-from funnelkit.clv._geometric import beta_mean_purchases
+from funnelkit.clv._geometric import mean_purchases
+from funnelkit.clv._mixing import BetaDropout, GammaRate
 from funnelkit.datasets import simulate_bgnbd
 
 DATA = RFM.from_arrays(
@@ -30,14 +31,13 @@ def test_quadrature_matches_the_closed_form_where_both_work(cls: type) -> None:
     model = _fitted(cls, r=r, alpha=alpha, a=a, b=b)
     t = np.array([1.0, 39.0, 400.0])
     k0 = 1 if cls is ModifiedBetaGeoFitter else 0
-    quad = beta_mean_purchases(
-        a, np.full(3, b), np.full(3, r), np.full(3, alpha), t, survive=bool(k0)
-    )
+    quad = mean_purchases(GammaRate(r, alpha), BetaDropout(a, b), t, survive=bool(k0))
     np.testing.assert_allclose(model.expected_purchases_new_customer(t), quad, rtol=1e-10)
     x, T = DATA.frequency, DATA.T
     alive = model.probability_alive(DATA)
-    cond = alive * beta_mean_purchases(
-        a, b + x + k0, r + x, alpha + T, np.full(4, 52.0), survive=False
+    posterior = GammaRate(r + x[:, None], alpha + T[:, None])
+    cond = alive * mean_purchases(
+        posterior, BetaDropout(a, b + x + k0), np.full(4, 52.0), survive=False
     )
     np.testing.assert_allclose(model.expected_purchases(52.0, DATA), cond, rtol=1e-10)
 

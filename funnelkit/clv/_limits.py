@@ -1,0 +1,93 @@
+"""Limit models at the boundary of a mixing model's parameter space, and their test.
+
+When the data show no heterogeneity in a mixed quantity, the likelihood of a mixture model
+keeps rising as the mixing distribution concentrates: ``a + b -> inf`` for a beta, ``r, alpha
+-> inf`` for a gamma. The maximum is then not an interior point but the limit model, in which
+every customer shares one value (a common dropout probability ``p``, a common purchase rate
+``lambda``). A fitter declares such limits; the base fits them when the full fit heads for
+the boundary and reports the limit model as the answer, with the likelihood-ratio test of the
+limit against the full model.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import stats
+from scipy.special import expit, logit
+
+from funnelkit._results import Result
+
+__all__ = ["Limit", "LimitTest", "ParameterSpace", "chi_bar_square_sf"]
+
+
+@dataclass(frozen=True)
+class Limit:
+    """A boundary of a model's parameter space where it becomes a simpler, well-defined model.
+
+    ``params`` are the limit model's parameters; ``probabilities`` those of them that live in
+    ``(0, 1)`` (all others are positive); ``start`` maps the (diverging) full-model estimates
+    to starting values of the limit model; ``embed`` maps limit parameters to a full-model
+    point close to the limit (to start a full fit from a limit, e.g. in a bootstrap).
+    """
+
+    name: str
+    meaning: str
+    params: tuple[str, ...]
+    start: Callable[[Mapping[str, float]], dict[str, float]]
+    embed: Callable[[Mapping[str, float]], dict[str, float]]
+    probabilities: tuple[str, ...] = field(default=())
+
+
+class LimitTest(Result):
+    """Likelihood-ratio test of a limit model against the full model.
+
+    ``statistic = 2 (LL_full - LL_limit)`` (0 when the full model does no better). The limit
+    lies on the boundary of the full parameter space, so the null distribution is a
+    chi-bar-square mixture (Self & Liang 1987) rather than chi-square with ``df`` degrees of
+    freedom; ``p_value`` uses the mixture ``sum_k C(df, k) 2^-df chi2_k`` (exact for one
+    boundary parameter, an approximation otherwise). A small ``p_value`` says the data reject
+    the limit; the limit was chosen because the full model did not improve on it.
+    """
+
+    limit: str
+    statistic: float
+    df: int
+    p_value: float
+    full_log_likelihood: float
+
+
+def chi_bar_square_sf(statistic: float, df: int) -> float:
+    """Upper tail of the chi-bar-square mixture ``sum_k C(df, k) 2^-df chi2_k`` at ``statistic``."""
+    if statistic <= 0:
+        return 1.0
+    total = sum(math.comb(df, k) * float(stats.chi2.sf(statistic, k)) for k in range(1, df + 1))
+    return min(1.0, total / 2.0**df)
+
+
+@dataclass(frozen=True)
+class ParameterSpace:
+    """Unconstrained coordinates of a parameter set: ``log`` for positive parameters,
+    ``logit`` for probabilities, so intervals built there never leave the valid range."""
+
+    names: tuple[str, ...]
+    probabilities: tuple[str, ...] = ()
+
+    @property
+    def is_probability(self) -> np.ndarray:
+        return np.array([n in self.probabilities for n in self.names], dtype=bool)
+
+    def to_params(self, theta: np.ndarray) -> np.ndarray:
+        return np.where(self.is_probability, expit(theta), np.exp(theta))
+
+    def to_theta(self, params: np.ndarray) -> np.ndarray:
+        params = np.asarray(params, dtype=float)
+        with np.errstate(divide="ignore"):
+            return np.where(self.is_probability, logit(params), np.log(params))
+
+    def jacobian(self, params: np.ndarray) -> np.ndarray:
+        """``d param / d theta`` for each parameter."""
+        return np.where(self.is_probability, params * (1.0 - params), params)
