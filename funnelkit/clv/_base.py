@@ -102,8 +102,6 @@ F = TypeVar("F", bound="MLEFitter")
 
 # log-parameters are kept inside these bounds: a parameter that ends on one is diverging
 _LOG_BOUND = 30.0
-# a full fit with a parameter beyond e^±9 (about 8,000) may be heading for a limit model
-_TOWARDS_BOUNDARY = 9.0
 # a limit model whose log-likelihood is within this of the best fit is the answer: the full
 # model's extra parameters do not improve the fit (a likelihood-ratio statistic below 0.02)
 _LIMIT_TOLERANCE = 0.01
@@ -257,14 +255,13 @@ class MLEFitter(Estimator, ABC):
         x0 = self._start(data)
         full = self._maximise(full_space, x0, lambda p: self._weighted_log_likelihood(p, data), n)
         candidates = [full] if full is not None else []
-        if self._limits and (full is None or self._heads_for_boundary(full)):
-            for boundary in self._limits:
-                found = self._fit_limit(boundary, full, x0, data, n)
-                if found is not None:
-                    candidates.append(found)
+        for boundary in self._limits_to_try(full):
+            found = self._fit_limit(boundary, full, x0, data, n)
+            if found is not None:
+                candidates.append(found)
         if not candidates:
             self._fail("the log-likelihood is not finite anywhere the optimiser looked")
-        chosen = _choose(candidates, full)
+        chosen = _choose(candidates)
         if chosen.stopped:
             self._fail(chosen.message)
         limit = chosen.limit
@@ -425,9 +422,12 @@ class MLEFitter(Estimator, ABC):
             return math.inf, np.zeros(theta.size)
         return value, grad_theta
 
-    def _heads_for_boundary(self, fit: _Candidate) -> bool:
-        """Whether a full fit may be approaching a limit model (so the limits are fitted too)."""
-        return not fit.converged or bool(np.any(np.abs(fit.theta) > _TOWARDS_BOUNDARY))
+    def _limits_to_try(self, full: _Candidate | None) -> list[Limit]:
+        """The limits the full fit may be approaching (all of them when it failed)."""
+        if full is None or not full.converged:
+            return list(self._limits)
+        estimates = dict(zip(self._param_names, full.params, strict=True))
+        return [limit for limit in self._limits if limit.near(estimates)]
 
     def _fit_limit(
         self, limit: Limit, full: _Candidate | None, x0: np.ndarray, data: FitData, n: float
@@ -661,20 +661,13 @@ class _Candidate:
     stopped: bool = False
 
 
-def _choose(candidates: list[_Candidate], full: _Candidate | None) -> _Candidate:
+def _choose(candidates: list[_Candidate]) -> _Candidate:
     """The maximum-likelihood fit, preferring the simplest model among equally good ones.
 
-    A converged interior full fit that is clearly best stays the answer; otherwise, among the
-    fits within ``_LIMIT_TOLERANCE`` of the best log-likelihood, the one with the fewest
-    parameters (a limit the full fit only approaches) wins.
+    Among the fits within ``_LIMIT_TOLERANCE`` of the best log-likelihood, the one with the
+    fewest parameters wins (a limit that the full fit only approaches); between equally
+    simple ones, a converged fit, then the higher likelihood.
     """
     best = max(c.log_likelihood for c in candidates)
-    if full is not None and full.log_likelihood >= best - 1e-9 and full.converged:
-        rivals = [
-            c for c in candidates if c is not full and c.log_likelihood >= best - _LIMIT_TOLERANCE
-        ]
-        at_edge = np.any(np.abs(full.theta) > _TOWARDS_BOUNDARY)
-        if not rivals or not at_edge:
-            return full
     close = [c for c in candidates if c.log_likelihood >= best - _LIMIT_TOLERANCE]
-    return min(close, key=lambda c: (c.space.names.__len__(), not c.converged, -c.log_likelihood))
+    return min(close, key=lambda c: (len(c.space.names), not c.converged, -c.log_likelihood))

@@ -47,6 +47,11 @@ __all__ = [
 #: Limits of the BG/NBD family: the beta dropout and the gamma purchase rate may each
 #: collapse to a point mass, and the dropout probability may vanish altogether.
 _CONCENTRATED = 1e4
+#: a gamma shape or beta ``a + b`` above these leaves a coefficient of variation of a few per
+#: cent: so little heterogeneity that the point-mass limit is worth fitting as well
+_GAMMA_SHAPE_NEAR_LIMIT = 100.0
+_BETA_SIZE_NEAR_LIMIT = 300.0
+_DROPOUT_NEAR_ZERO = 1e-3
 
 
 def _limits() -> tuple[Limit, ...]:
@@ -63,6 +68,15 @@ def _limits() -> tuple[Limit, ...]:
     def gamma_near(q: Mapping[str, float]) -> dict[str, float]:
         return {"r": _CONCENTRATED, "alpha": _CONCENTRATED / q["lambda"]}
 
+    def common_rate(q: Mapping[str, float]) -> bool:
+        return q["r"] > _GAMMA_SHAPE_NEAR_LIMIT
+
+    def common_p(q: Mapping[str, float]) -> bool:
+        return q["a"] + q["b"] > _BETA_SIZE_NEAR_LIMIT
+
+    def no_dropout(q: Mapping[str, float]) -> bool:
+        return q["a"] < _DROPOUT_NEAR_ZERO or p_of(q) < _DROPOUT_NEAR_ZERO
+
     return (
         Limit(
             name="common dropout probability",
@@ -72,6 +86,7 @@ def _limits() -> tuple[Limit, ...]:
             probabilities=("p",),
             start=lambda q: {"r": q["r"], "alpha": q["alpha"], "p": p_of(q)},
             embed=lambda q: {"r": q["r"], "alpha": q["alpha"], **beta_near(q)},
+            near=common_p,
         ),
         Limit(
             name="common purchase rate",
@@ -80,6 +95,7 @@ def _limits() -> tuple[Limit, ...]:
             params=("lambda", "a", "b"),
             start=lambda q: {"lambda": lam_of(q), "a": q["a"], "b": q["b"]},
             embed=lambda q: {**gamma_near(q), "a": q["a"], "b": q["b"]},
+            near=common_rate,
         ),
         Limit(
             name="common purchase rate and dropout probability",
@@ -89,6 +105,7 @@ def _limits() -> tuple[Limit, ...]:
             probabilities=("p",),
             start=lambda q: {"lambda": lam_of(q), "p": p_of(q)},
             embed=lambda q: {**gamma_near(q), **beta_near(q)},
+            near=lambda q: common_rate(q) and common_p(q),
         ),
         Limit(
             name="no dropout",
@@ -96,6 +113,7 @@ def _limits() -> tuple[Limit, ...]:
             params=("r", "alpha"),
             start=lambda q: {"r": q["r"], "alpha": q["alpha"]},
             embed=lambda q: {"r": q["r"], "alpha": q["alpha"], **beta_near({})},
+            near=no_dropout,
         ),
         Limit(
             name="no dropout and a common purchase rate",
@@ -103,6 +121,7 @@ def _limits() -> tuple[Limit, ...]:
             params=("lambda",),
             start=lambda q: {"lambda": lam_of(q)},
             embed=lambda q: {**gamma_near(q), **beta_near({})},
+            near=lambda q: common_rate(q) and no_dropout(q),
         ),
     )
 

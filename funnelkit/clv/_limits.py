@@ -31,7 +31,10 @@ class Limit:
     ``params`` are the limit model's parameters; ``probabilities`` those of them that live in
     ``(0, 1)`` (all others are positive); ``start`` maps the (diverging) full-model estimates
     to starting values of the limit model; ``embed`` maps limit parameters to a full-model
-    point close to the limit (to start a full fit from a limit, e.g. in a bootstrap).
+    point close to the limit (to start a full fit from a limit, e.g. in a bootstrap);
+    ``near`` tells from full-model estimates whether the fit approaches this limit (a mixing
+    distribution so concentrated that the limit may fit as well), on scale-free quantities
+    such as a gamma's shape or a beta's ``a + b``.
     """
 
     name: str
@@ -39,6 +42,7 @@ class Limit:
     params: tuple[str, ...]
     start: Callable[[Mapping[str, float]], dict[str, float]]
     embed: Callable[[Mapping[str, float]], dict[str, float]]
+    near: Callable[[Mapping[str, float]], bool]
     probabilities: tuple[str, ...] = field(default=())
 
 
