@@ -281,11 +281,12 @@ def _draw_intensities(
     rng = np.random.default_rng(seed)
     log_cov = np.nan_to_num(fitter._log_cov)  # zero variance where a parameter has none
     weak = np.sqrt(np.maximum(log_cov[..., 0, 0], log_cov[..., 1, 1])) > WEAK_LOG_SE
-    jac = np.stack([lam0, mu0], axis=-1)
-    natural_cov = log_cov * jac[..., :, None] * jac[..., None, :]
     e = rng.standard_normal((n_draws, *lam.shape, 2))
     da, db = _correlated(log_cov, e)
-    na, nb = _correlated(natural_cov, e)
+    # The delta-method covariance on the natural scale is D Σ D with D = diag(λ, μ), whose
+    # Cholesky factor is D L: scaling the log-scale draws gives the natural-scale ones
+    # without forming λ², which overflows for extreme rates.
+    na, nb = lam0 * da, mu0 * db
     lam_d = np.where(weak, np.maximum(lam0 + na, 0.0), lam0 * np.exp(da))
     mu_d = np.where(weak, np.maximum(mu0 + nb, 0.0), mu0 * np.exp(db))
     # On the boundary μ = 0: half-normal draws whose conf_level quantile is the profile bound.
