@@ -122,7 +122,7 @@ def log_likelihood_parts(
         w0 = np.array([(data.log_eps - m) / s])
         log_cdf = float(family.log_cdf(w0)[0])
         log_g0, dlog0, _ = (float(v[0]) for v in family.log_pdf_derivatives(w0))
-        ratio = math.exp(log_g0 - log_cdf)  # g / G
+        ratio = float(np.exp(log_g0 - log_cdf))  # g / G; np.exp obeys the caller's errstate
         lw0 = ratio
         lww0 = ratio * (dlog0 - ratio)
         ww = float(w0[0])

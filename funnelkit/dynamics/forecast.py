@@ -287,8 +287,9 @@ def _draw_intensities(
     # Cholesky factor is D L: scaling the log-scale draws gives the natural-scale ones
     # without forming λ², which overflows for extreme rates.
     na, nb = lam0 * da, mu0 * db
-    lam_d = np.where(weak, np.maximum(lam0 + na, 0.0), lam0 * np.exp(da))
-    mu_d = np.where(weak, np.maximum(mu0 + nb, 0.0), mu0 * np.exp(db))
+    # exp only where the log-scale draw is used: a weak stage's log draws can be huge.
+    lam_d = np.where(weak, np.maximum(lam0 + na, 0.0), lam0 * np.exp(np.where(weak, 0.0, da)))
+    mu_d = np.where(weak, np.maximum(mu0 + nb, 0.0), mu0 * np.exp(np.where(weak, 0.0, db)))
     # On the boundary μ = 0: half-normal draws whose conf_level quantile is the profile bound.
     z = float(stats.norm.ppf(0.5 + fitter.conf_level / 2))
     on_boundary = np.isfinite(fitter._boundary_mu_upper)

@@ -11,6 +11,7 @@ from scipy import special, stats
 
 from funnelkit._frames import Backend, frame_from_columns
 from funnelkit._results import Result, html_table
+from funnelkit.conversion._floating import exp_saturating
 from funnelkit.conversion.intervals import wilson_interval
 from funnelkit.dynamics.likelihood import StageFit, Status
 from funnelkit.exceptions import FunnelkitError
@@ -51,8 +52,10 @@ def log_scale_estimate(value: float, log_se: float, z: float) -> Estimate:
         return Estimate(estimate=None)
     if value <= 0 or not math.isfinite(log_se):
         return Estimate(estimate=float(value))
-    with np.errstate(over="ignore"):  # an astronomically wide interval ends at infinity
-        lower, upper = value * np.exp(np.array([-z, z]) * log_se)
+    # On the log scale: log(value) -/+ z se, exponentiated one end at a time so that an
+    # astronomically wide interval ends at 0 or infinity instead of overflowing.
+    log_value = math.log(value)
+    lower, upper = exp_saturating(log_value - z * log_se), exp_saturating(log_value + z * log_se)
     return Estimate(
         estimate=float(value),
         standard_error=float(value * log_se),

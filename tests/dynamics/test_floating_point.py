@@ -15,7 +15,7 @@ import pytest
 
 from funnelkit import StatisticalWarning
 from funnelkit.dynamics import StageMarkovFitter
-from funnelkit.dynamics.results import Estimate, wilson_estimate
+from funnelkit.dynamics.results import Estimate, log_scale_estimate, wilson_estimate
 from funnelkit.exceptions import ConvergenceWarning
 
 from ._helpers import make_journeys
@@ -94,3 +94,12 @@ def test_wilson_estimate_of_all_successes_reaches_one(k: int) -> None:
     assert est.estimate == 1.0 and est.upper == 1.0
     assert est.lower is not None and 0.0 < est.lower < 1.0
     assert wilson_estimate(0, k, 0.95).lower == 0.0
+
+
+def test_log_scale_interval_saturates_instead_of_overflowing() -> None:
+    with np.errstate(all="raise"):
+        wide = log_scale_estimate(1e300, 10.0, 1.96)
+        narrow = log_scale_estimate(2.0, 0.1, 1.96)
+    assert wide.estimate == 1e300 and wide.upper == math.inf
+    assert wide.lower is not None and 0.0 < wide.lower < 1e300
+    assert (round(narrow.lower, 4), round(narrow.upper, 4)) == (1.644, 2.4331)
