@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize, special
 
+from funnelkit.conversion._floating import underflow_is_zero
 from funnelkit.conversion.cure_result import CureFit
 from funnelkit.conversion.delay import FAMILIES, DelayFamily, DistributionName
 
@@ -33,7 +34,10 @@ class CureData:
 
     Conversions at duration 0 (target reached at the same instant, or before the source) are
     treated as interval-censored in ``(0, eps]`` with ``eps`` half the smallest positive
-    duration; customers censored at 0 carry no information and are left out.
+    duration. A customer censored at 0 is, as in the Kaplan-Meier estimator, still at risk
+    after the conversions tied with them: with conversions at 0 they are censored at ``eps``
+    (seen not to have converted when the instant converters had); without any, they carry
+    no information and are left out.
     """
 
     log_exact: np.ndarray
@@ -52,13 +56,19 @@ class CureData:
         e = np.asarray(converted, dtype=bool)
         positive = t > 0
         smallest = float(t[positive].min()) if positive.any() else 2e-6
+        log_eps = math.log(smallest / 2.0)
         log_exact = np.log(t[e & positive])
+        n_zero = int((e & ~positive).sum())
+        log_censored = np.log(t[~e & positive])
+        if n_zero:
+            waiting_at_zero = int((~e & ~positive).sum())
+            log_censored = np.concatenate([np.full(waiting_at_zero, log_eps), log_censored])
         return cls(
             log_exact=log_exact,
             sum_log_exact=float(log_exact.sum()),
-            n_zero=int((e & ~positive).sum()),
-            log_eps=math.log(smallest / 2.0),
-            log_censored=np.log(t[~e & positive]),
+            n_zero=n_zero,
+            log_eps=log_eps,
+            log_censored=log_censored,
         )
 
 
@@ -81,7 +91,8 @@ def log_likelihood_parts(
     rest = theta if fix_p else theta[1:]
     m = float(rest[0])
     log_s = 0.0 if family.fixed_scale else float(rest[1])
-    s = math.exp(log_s)
+    # np.exp, not math.exp: a trial step far out must give inf (a rejected step), not raise.
+    s = float(np.exp(log_s))
     p = 1.0 if fix_p else float(special.expit(eta))
     q = 1.0 - p if fix_p else float(special.expit(-eta))  # 1 - p without cancellation
     log_p = 0.0 if fix_p else float(special.log_expit(eta))
@@ -111,7 +122,7 @@ def log_likelihood_parts(
         w0 = np.array([(data.log_eps - m) / s])
         log_cdf = float(family.log_cdf(w0)[0])
         log_g0, dlog0, _ = (float(v[0]) for v in family.log_pdf_derivatives(w0))
-        ratio = math.exp(log_g0 - log_cdf)  # g / G
+        ratio = float(np.exp(log_g0 - log_cdf))  # g / G; np.exp obeys the caller's errstate
         lw0 = ratio
         lww0 = ratio * (dlog0 - ratio)
         ww = float(w0[0])
@@ -278,6 +289,7 @@ def _start(data: CureData, family: DelayFamily, plateau: float, fix_p: bool) -> 
     return np.asarray([math.log(p0 / (1.0 - p0)), *delay])
 
 
+@underflow_is_zero
 def fit_cure_model(
     durations: np.ndarray,
     converted: np.ndarray,
@@ -342,8 +354,17 @@ def fit_cure_model(
     x = np.asarray(res.x, dtype=float)
     ll, _, hess = objective._at(x)
     covariance = _covariance(-hess)
-    converged = bool(res.success) and math.isfinite(ll) and covariance is not None
-    if not res.success:
+    # Without a single conversion at a positive time the likelihood only knows that every
+    # delay is below eps: it grows as the delay distribution collapses towards 0, so
+    # whatever point the optimiser stopped at is not an estimate of the delay.
+    identified = data.log_exact.size > 0
+    converged = bool(res.success) and math.isfinite(ll) and covariance is not None and identified
+    if not identified:
+        message = (
+            f"every conversion happened at duration 0 (all {data.n_zero} at the instant of "
+            "entering the source stage): the delay distribution is not identified"
+        )
+    elif not res.success:
         message = str(res.message)
     elif not math.isfinite(ll):
         message = (

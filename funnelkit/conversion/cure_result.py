@@ -8,8 +8,9 @@ import numpy as np
 from scipy import special
 
 from funnelkit._results import Result
+from funnelkit.conversion._floating import exp_saturating, underflow_is_zero
 from funnelkit.conversion.delay import FAMILIES, DelayFamily, DistributionName
-from funnelkit.conversion.intervals import logit_interval, normal_quantile
+from funnelkit.conversion.intervals import log_interval, logit_interval
 
 __all__ = ["CureFit"]
 
@@ -22,7 +23,14 @@ class CureFit(Result):
     ``coefficients`` are on the fitting scale: ``(logit p, m, log s)`` (no ``log s`` for the
     exponential), where the delay among converters satisfies ``log T = m + s W``. ``logit p``
     is ``inf`` when ``p`` was fixed at 1 because nobody was censored. Intervals use the delta
-    method on the fitting scale: ``p`` and rates on the logit scale, times on the log scale.
+    method on the fitting scale: ``p`` and rates on the logit scale (saturating at 0 and 1),
+    times on the log scale (saturating at 0 and ``inf``), so no interval can overflow.
+
+    References
+    ----------
+    Maller, R. A. & Zhou, X. (1996). *Survival Analysis with Long-Term Survivors*. Wiley.
+    Kalbfleisch, J. D. & Prentice, R. L. (2002). *The Statistical Analysis of Failure Time
+    Data*, 2nd ed., section 3.4. Wiley.
     """
 
     title = "Mixture cure model"
@@ -58,6 +66,11 @@ class CureFit(Result):
         return 0.0 if self.family.fixed_scale else self.coefficients[2]
 
     @property
+    def _s(self) -> float:
+        # A fit that did not converge may sit anywhere: saturate rather than overflow.
+        return exp_saturating(self._log_s)
+
+    @property
     def eventual_rate(self) -> float:
         """Estimated share ``p`` of entrants who eventually convert."""
         return float(special.expit(self.coefficients[0]))
@@ -74,47 +87,64 @@ class CureFit(Result):
         """Natural delay parameters ``{"scale": ..., "shape": ...}``."""
         return self.family.natural(self._location, self._log_s)
 
+    @underflow_is_zero
     def delay_quantile(
         self, q: float, *, conf_level: float = 0.95
-    ) -> tuple[float, Interval | None]:
+    ) -> tuple[float | None, Interval | None]:
         """The ``q``-quantile of the time to convert among eventual converters, with interval.
 
         ``log t_q = m + s z_q`` is linear in ``m`` and nearly so in ``log s``; the interval is
-        a delta-method interval on the log-time scale.
+        a delta-method interval on the log-time scale (:func:`log_interval`), whose ends
+        saturate at 0 and ``inf``. ``(None, None)`` when the quantile itself is not a positive
+        finite time (only a fit that did not converge gets there).
         """
         z_q = float(self.family.std_quantile(q))
-        s = math.exp(self._log_s)
-        log_t = self._location + s * z_q
+        s = self._s
+        # z_q is 0 at the Weibull's 63rd and the log-normal's 50th percentile: skip s * z_q
+        # there so that a saturated s = inf cannot turn the location into NaN.
+        log_t = self._location + s * z_q if z_q != 0.0 else self._location
+        time = exp_saturating(log_t)
+        if not 0.0 < time < math.inf:
+            return None, None
         cov = self._cov()
         if cov is None:
-            return math.exp(log_t), None
+            return time, None
         grad = np.zeros(len(self.coefficients))
         grad[1] = 1.0
         if not self.family.fixed_scale:
             grad[2] = s * z_q
         se = math.sqrt(max(float(grad @ cov @ grad), 0.0))
-        z = normal_quantile(conf_level)
-        return math.exp(log_t), (math.exp(log_t - z * se), math.exp(log_t + z * se))
+        return time, log_interval(log_t, se, conf_level=conf_level)
 
+    @underflow_is_zero
     def cdf(self, t: np.ndarray | float) -> np.ndarray:
         """Population cumulative conversion ``p F0(t)``."""
         return self.eventual_rate * self.family.cdf(
             np.asarray(t, float), self._location, self._log_s
         )
 
+    @underflow_is_zero
     def delay_pdf(self, t: np.ndarray | float) -> np.ndarray:
         """Density of the time to convert among eventual converters."""
         return self.family.pdf(np.asarray(t, float), self._location, self._log_s)
 
+    @underflow_is_zero
     def rate_within(
         self, window: float, *, conf_level: float = 0.95
     ) -> tuple[float, Interval | None]:
-        """``P(convert within window) = p F0(window)`` with a logit-scale delta interval."""
-        family, s = self.family, math.exp(self._log_s)
+        """``P(convert within window) = p F0(window)`` with a logit-scale delta interval.
+
+        The interval is built on the logit scale (:func:`logit_interval`), so it stays in
+        [0, 1]; None where ``p F0`` is 0 or 1 (no Wald interval exists on a boundary).
+        """
+        family, s = self.family, self._s
         p = self.eventual_rate
         if window <= 0:
             return 0.0, None
-        w = np.array([(math.log(window) - self._location) / s])
+        gap = math.log(window) - self._location
+        if s == 0.0:  # the delay distribution collapsed to a point mass at exp(m)
+            return (p if gap >= 0.0 else 0.0), None
+        w = np.array([gap / s])
         cdf, _, pdf = (float(v[0]) for v in family.cdf_sf_pdf(w))
         y = p * cdf
         cov = self._cov()

@@ -16,11 +16,23 @@ from typing import Literal
 import numpy as np
 from scipy import special
 
+from funnelkit.conversion._floating import exp_saturating
+
 __all__ = ["FAMILIES", "DelayFamily", "DistributionName"]
 
 DistributionName = Literal["exponential", "weibull", "lognormal"]
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+#: Beyond these standardised values every probability below is exactly 0 or 1 in double
+#: precision; clipping there keeps ``exp(w)`` (Gumbel) and ``w * w`` (normal) from overflowing.
+_GUMBEL_W_MAX = 700.0
+_NORMAL_W_MAX = 1e8
+
+
+def _clip(name: str, w: np.ndarray) -> np.ndarray:
+    if name == "lognormal":
+        return np.clip(w, -_NORMAL_W_MAX, _NORMAL_W_MAX)
+    return np.minimum(w, _GUMBEL_W_MAX)
 
 
 @dataclass(frozen=True)
@@ -57,6 +69,7 @@ class DelayFamily:
 
     def cdf_sf_pdf(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``G(w)``, ``1 - G(w)`` and ``g(w)``, each accurate in its own tail."""
+        w = _clip(self.name, w)
         if self.name == "lognormal":
             pdf = np.exp(-0.5 * w * w - _LOG_SQRT_2PI)
             return special.ndtr(w), special.ndtr(-w), pdf
@@ -95,10 +108,13 @@ class DelayFamily:
 
     # ---------------------------------------------------------------- natural parameters
     def natural(self, location: float, log_s: float) -> dict[str, float]:
-        """``{"scale": ..., "shape": ...}`` from the internal ``(m, log s)``."""
-        s = math.exp(log_s)
-        shape = s if self.name == "lognormal" else 1.0 / s
-        return {"scale": math.exp(location), "shape": shape}
+        """``{"scale": ..., "shape": ...}`` from the internal ``(m, log s)``.
+
+        Saturates at 0 and ``inf`` (a fit that did not converge may sit anywhere).
+        """
+        s = exp_saturating(log_s)
+        shape = s if self.name == "lognormal" else exp_saturating(-log_s)
+        return {"scale": exp_saturating(location), "shape": shape}
 
     def internal(self, scale: float, shape: float) -> tuple[float, float]:
         """``(m, log s)`` from natural parameters."""
@@ -110,18 +126,17 @@ class DelayFamily:
     def cdf(self, t: np.ndarray, location: float, log_s: float) -> np.ndarray:
         """Delay CDF ``F0(t)`` on the natural time scale (0 for ``t <= 0``)."""
         t = np.asarray(t, dtype=float)
-        with np.errstate(divide="ignore"):
-            w = (np.log(np.where(t > 0, t, 1.0)) - location) / math.exp(log_s)
+        w = (np.log(np.where(t > 0, t, 1.0)) - location) / exp_saturating(log_s)
         cdf = self.cdf_sf_pdf(w)[0]
         return np.where(t > 0, cdf, 0.0)
 
     def pdf(self, t: np.ndarray, location: float, log_s: float) -> np.ndarray:
         """Delay density ``f0(t)`` on the natural time scale (0 for ``t <= 0``)."""
         t = np.asarray(t, dtype=float)
-        s = math.exp(log_s)
+        s = exp_saturating(log_s)
         safe = np.where(t > 0, t, 1.0)
         w = (np.log(safe) - location) / s
-        return np.where(t > 0, np.exp(self.log_pdf(w)) / (s * safe), 0.0)
+        return np.where(t > 0, self.cdf_sf_pdf(w)[2] / (s * safe), 0.0)
 
     def sample(
         self, rng: np.random.Generator, size: int, location: float, log_s: float

@@ -90,9 +90,18 @@ def estimate_transition(
     if chosen is not None:
         used = chosen.distribution
         if chosen.p_fixed:
-            # Nobody is still waiting: the eventual count is known exactly.
-            eventual, eventual_ci = 1.0, wilson_interval(n_conv, n, conf_level=conf_level)
-            notes.append("every entrant converted: the eventual rate is fixed at 1")
+            # Nobody followed past time 0 is still waiting: the likelihood is largest at
+            # p = 1. Its interval is Wilson's for n_conv successes in the n_conv customers
+            # followed (upper end exactly 1), not for all entrants: those censored at 0
+            # were never observed and the estimate must lie inside its own interval.
+            eventual, eventual_ci = 1.0, wilson_interval(n_conv, n_conv, conf_level=conf_level)
+            unseen = n - n_conv
+            notes.append(
+                "every entrant converted: the eventual rate is fixed at 1"
+                if unseen == 0
+                else f"{unseen} entrant(s) censored at time 0 carry no information and every "
+                "other entrant converted: the eventual rate is estimated at 1"
+            )
         else:
             eventual, eventual_ci = chosen.eventual_rate, chosen.eventual_rate_ci(conf_level)
         q_times = [

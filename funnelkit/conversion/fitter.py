@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, get_args
 import numpy as np
 
 from funnelkit._results import html_table
+from funnelkit.conversion._floating import underflow_is_zero
 from funnelkit.conversion.comparison import SegmentComparison, holm_by_test, transition_tests
 from funnelkit.conversion.estimate import estimate_transition
 from funnelkit.conversion.kaplan_meier import CIMethod
@@ -127,6 +128,7 @@ class ConversionFitter:
         return f"ConversionFitter({shown})"
 
     # ------------------------------------------------------------------ fitting
+    @underflow_is_zero
     def fit(self, journeys: Journeys, *, by: str | None = None) -> ConversionFitter:
         """Estimate every transition (and every segment's, with ``by``).
 

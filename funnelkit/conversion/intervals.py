@@ -7,7 +7,9 @@ import math
 import numpy as np
 from scipy import special, stats
 
-__all__ = ["holm_adjust", "logit_interval", "normal_quantile", "wilson_interval"]
+from funnelkit.conversion._floating import exp_saturating
+
+__all__ = ["holm_adjust", "log_interval", "logit_interval", "normal_quantile", "wilson_interval"]
 
 
 def normal_quantile(conf_level: float) -> float:
@@ -20,7 +22,9 @@ def wilson_interval(
 ) -> tuple[float, float] | None:
     """Wilson (1927) score interval for a binomial proportion; None when ``trials == 0``.
 
-    Unlike the Wald interval it stays inside [0, 1] and keeps its coverage near 0 and 1.
+    Unlike the Wald interval it stays inside [0, 1] and keeps its coverage near 0 and 1. At
+    the boundaries it saturates exactly: the lower end is 0 when ``successes == 0`` and the
+    upper end is 1 when ``successes == trials``, so the share always lies inside it.
 
     Examples
     --------
@@ -49,7 +53,21 @@ def wilson_interval(
 def logit_interval(
     logit: float, std_error: float | None, *, conf_level: float = 0.95
 ) -> tuple[float, float] | None:
-    """A Wald interval built on the logit scale and mapped back to (0, 1)."""
+    """A Wald interval built on the logit scale and mapped back to [0, 1].
+
+    ``expit`` cannot overflow: an end far out on the logit scale saturates at 0 or 1. None
+    when the logit or its standard error is not finite.
+
+    Examples
+    --------
+    >>> lo, hi = logit_interval(0.0, 0.5)
+    >>> round(lo, 4), round(hi, 4)
+    (0.2729, 0.7271)
+
+    References
+    ----------
+    Collett, D. (2003). *Modelling Binary Data*, 2nd ed., section 2.6. Chapman & Hall.
+    """
     if std_error is None or not math.isfinite(std_error) or not math.isfinite(logit):
         return None
     z = normal_quantile(conf_level)
@@ -57,6 +75,33 @@ def logit_interval(
         float(special.expit(logit - z * std_error)),
         float(special.expit(logit + z * std_error)),
     )
+
+
+def log_interval(
+    log_value: float, std_error: float | None, *, conf_level: float = 0.95
+) -> tuple[float, float] | None:
+    """A Wald interval built on the log scale and mapped back to ``[0, inf]``.
+
+    The delta-method interval of a positive quantity (a time, a rate) whose logarithm is
+    roughly normal: ``exp(log x -/+ z se)``. The ends are exponentiated one at a time and
+    saturate at 0 and ``inf`` instead of overflowing, so an uninformative interval reads
+    ``(0, inf)``. None when the log value or its standard error is not finite.
+
+    Examples
+    --------
+    >>> lo, hi = log_interval(math.log(2.0), 0.1)
+    >>> round(lo, 4), round(hi, 4)
+    (1.644, 2.433)
+
+    References
+    ----------
+    Kalbfleisch, J. D. & Prentice, R. L. (2002). *The Statistical Analysis of Failure Time
+    Data*, 2nd ed., section 3.4 (intervals for log-location-scale parameters). Wiley.
+    """
+    if std_error is None or not math.isfinite(std_error) or not math.isfinite(log_value):
+        return None
+    z = normal_quantile(conf_level)
+    return exp_saturating(log_value - z * std_error), exp_saturating(log_value + z * std_error)
 
 
 def holm_adjust(p_values: np.ndarray) -> np.ndarray:

@@ -14,11 +14,15 @@ from typing import Literal
 import numpy as np
 
 from funnelkit._results import Result
+from funnelkit.conversion._floating import underflow_is_zero
 from funnelkit.conversion.intervals import normal_quantile
 
 __all__ = ["CIMethod", "KaplanMeierArrays", "KaplanMeierCurve", "kaplan_meier"]
 
 CIMethod = Literal["log-log", "linear"]
+
+#: Beyond exp(700) the log-log band's lower survival end is exactly 0 in double precision.
+_LOG_MAX_EXP = 700.0
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,7 @@ class KaplanMeierArrays:
     max_followup: float
 
 
+@underflow_is_zero
 def kaplan_meier(
     durations: np.ndarray,
     converted: np.ndarray,
@@ -76,6 +81,8 @@ def kaplan_meier(
     *JASA* 53(282), 457-481.
     Greenwood, M. (1926). The natural duration of cancer. *Reports on Public Health and Medical
     Subjects* 33, 1-26.
+    Kalbfleisch, J. D. & Prentice, R. L. (2002). *The Statistical Analysis of Failure Time
+    Data*, 2nd ed., section 1.3 (the log-log band). Wiley.
     """
     t = np.asarray(durations, dtype=float)
     e = np.asarray(converted, dtype=bool)
@@ -122,13 +129,16 @@ def _survival_band(
         lower[estimable] = np.clip(s - half, 0.0, 1.0)
         upper[estimable] = np.clip(s + half, 0.0, 1.0)
     else:
-        # log(-log S) is roughly normal with sd sqrt(greenwood) / |log S|.
+        # log(-log S) is roughly normal with sd sqrt(greenwood) / |log S| (Kalbfleisch &
+        # Prentice 2002, section 1.3). The band S^exp(+/- z sd) is computed as
+        # exp(log S * exp(+/- z sd)): on this scale an end can only saturate at 0 or 1,
+        # never overflow. S == 1 exactly (log S == 0) leaves the band at 1.
         log_s = np.log(s)
         with np.errstate(divide="ignore", invalid="ignore"):
-            spread = z * np.sqrt(g) / -log_s
-            centre = np.log(-log_s)
-        lower[estimable] = np.exp(-np.exp(centre + spread))
-        upper[estimable] = np.exp(-np.exp(centre - spread))
+            spread = np.where(log_s < 0.0, z * np.sqrt(g) / -log_s, 0.0)
+        widen = np.exp(np.minimum(spread, _LOG_MAX_EXP))
+        lower[estimable] = np.exp(log_s * widen)
+        upper[estimable] = np.exp(log_s / widen)
     return lower, upper
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field
 
 from funnelkit._results import Result, html_table
+from funnelkit.conversion._floating import underflow_is_zero
 from funnelkit.conversion.cure_result import CureFit
 from funnelkit.conversion.kaplan_meier import KaplanMeierCurve
 from funnelkit.exceptions import FunnelkitError
@@ -102,6 +103,7 @@ class TransitionEstimate(Result):
         base = f"{self.source} -> {self.target}"
         return base if self.segment is None else f"{base} [{self.segment}]"
 
+    @underflow_is_zero
     def rate_within(
         self, window: float, *, method: Literal["auto", "kaplan-meier", "model"] = "auto"
     ) -> WindowRate:
@@ -139,6 +141,7 @@ class TransitionEstimate(Result):
             time_unit=self.time_unit,
         )
 
+    @underflow_is_zero
     def time_to_convert(self, q: float) -> TimeQuantile:
         """The ``q``-quantile of the time to convert among eventual converters."""
         if not 0.0 < q < 1.0:

@@ -281,13 +281,15 @@ def _draw_intensities(
     rng = np.random.default_rng(seed)
     log_cov = np.nan_to_num(fitter._log_cov)  # zero variance where a parameter has none
     weak = np.sqrt(np.maximum(log_cov[..., 0, 0], log_cov[..., 1, 1])) > WEAK_LOG_SE
-    jac = np.stack([lam0, mu0], axis=-1)
-    natural_cov = log_cov * jac[..., :, None] * jac[..., None, :]
     e = rng.standard_normal((n_draws, *lam.shape, 2))
     da, db = _correlated(log_cov, e)
-    na, nb = _correlated(natural_cov, e)
-    lam_d = np.where(weak, np.maximum(lam0 + na, 0.0), lam0 * np.exp(da))
-    mu_d = np.where(weak, np.maximum(mu0 + nb, 0.0), mu0 * np.exp(db))
+    # The delta-method covariance on the natural scale is D Σ D with D = diag(λ, μ), whose
+    # Cholesky factor is D L: scaling the log-scale draws gives the natural-scale ones
+    # without forming λ², which overflows for extreme rates.
+    na, nb = lam0 * da, mu0 * db
+    # exp only where the log-scale draw is used: a weak stage's log draws can be huge.
+    lam_d = np.where(weak, np.maximum(lam0 + na, 0.0), lam0 * np.exp(np.where(weak, 0.0, da)))
+    mu_d = np.where(weak, np.maximum(mu0 + nb, 0.0), mu0 * np.exp(np.where(weak, 0.0, db)))
     # On the boundary μ = 0: half-normal draws whose conf_level quantile is the profile bound.
     z = float(stats.norm.ppf(0.5 + fitter.conf_level / 2))
     on_boundary = np.isfinite(fitter._boundary_mu_upper)

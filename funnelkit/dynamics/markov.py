@@ -10,6 +10,7 @@ import numpy as np
 from scipy import stats
 
 from funnelkit._frames import Backend
+from funnelkit.conversion._floating import underflow_is_zero
 from funnelkit.dynamics._validation import (
     check_conf_level,
     check_journeys,
@@ -113,6 +114,7 @@ class StageMarkovFitter:
         return f"StageMarkovFitter(conf_level={self.conf_level!r})"
 
     # ------------------------------------------------------------------ fitting
+    @underflow_is_zero
     def fit(self, journeys: Journeys, *, by: str | None = None) -> StageMarkovFitter:
         """Fit the intensities of every stage from censored journeys.
 
@@ -211,6 +213,7 @@ class StageMarkovFitter:
         return self.result_.to_frame(backend)
 
     # ------------------------------------------------------------------ per-customer state
+    @underflow_is_zero
     def probability_active(self, journeys: Journeys) -> np.ndarray:
         """Per customer, the probability of still being active in their current stage.
 
@@ -236,6 +239,7 @@ class StageMarkovFitter:
         return out
 
     # ------------------------------------------------------------------ forecasts
+    @underflow_is_zero
     def forecast(
         self,
         journeys: Journeys,
@@ -270,6 +274,7 @@ class StageMarkovFitter:
         )
 
     # ------------------------------------------------------------------ reaching a stage
+    @underflow_is_zero
     def reach(self, stage: str, *, segment: str | None = None) -> StageReach:
         """Probability of ever reaching ``stage`` from each earlier stage, and the time to it.
 

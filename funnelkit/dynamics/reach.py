@@ -33,10 +33,16 @@ def path_estimates(
         return Estimate(estimate=None), Estimate(estimate=None)
     theta = advance + dropout
     prob = float(np.prod(advance / theta))
-    mean = float(np.sum(1.0 / theta))
+    with np.errstate(over="ignore"):  # a mean beyond the double range: not estimable below
+        mean = float(np.sum(1.0 / theta))
     boundary = np.array([s == "no_dropout" for s in status])
     grad_prob = np.stack([dropout / theta, -dropout / theta], axis=1)  # of log P
-    grad_mean = np.stack([-advance / theta**2, -dropout / theta**2], axis=1) / mean  # of log E
+    # d log E / d log λ_i = -(λ_i / θ_i) · share_i with share_i = (1/θ_i) / Σ_j 1/θ_j,
+    # computed as (θ_min/θ_i) / Σ_j θ_min/θ_j: no θ², which over- or underflows at extreme
+    # rates.
+    ratio = theta.min() / theta
+    share = ratio / ratio.sum()
+    grad_mean = -np.stack([advance / theta, dropout / theta], axis=1) * share[:, None]
     cov = np.where(boundary[:, None, None], np.nan_to_num(log_cov), log_cov)
     var_mean = float(np.einsum("ia,iab,ib->", grad_mean, cov, grad_mean))
     if np.any(boundary):

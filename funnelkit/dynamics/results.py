@@ -11,6 +11,8 @@ from scipy import special, stats
 
 from funnelkit._frames import Backend, frame_from_columns
 from funnelkit._results import Result, html_table
+from funnelkit.conversion._floating import exp_saturating
+from funnelkit.conversion.intervals import wilson_interval
 from funnelkit.dynamics.likelihood import StageFit, Status
 from funnelkit.exceptions import FunnelkitError
 from funnelkit.units import TimeUnitField
@@ -40,13 +42,20 @@ def _finite(value: float) -> float | None:
 
 
 def log_scale_estimate(value: float, log_se: float, z: float) -> Estimate:
-    """Estimate of a positive quantity with a log-scale (delta method) interval."""
+    """Estimate of a positive quantity with a log-scale (delta method) interval.
+
+    The ends ``value * exp(-/+ z se)`` saturate at 0 and ``inf`` (an astronomically wide
+    interval is reported as such, never as an overflow); see Kalbfleisch & Prentice (2002),
+    *The Statistical Analysis of Failure Time Data*, 2nd ed., section 3.4.
+    """
     if not math.isfinite(value):
         return Estimate(estimate=None)
     if value <= 0 or not math.isfinite(log_se):
         return Estimate(estimate=float(value))
-    with np.errstate(over="ignore"):  # an astronomically wide interval ends at infinity
-        lower, upper = value * np.exp(np.array([-z, z]) * log_se)
+    # On the log scale: log(value) -/+ z se, exponentiated one end at a time so that an
+    # astronomically wide interval ends at 0 or infinity instead of overflowing.
+    log_value = math.log(value)
+    lower, upper = exp_saturating(log_value - z * log_se), exp_saturating(log_value + z * log_se)
     return Estimate(
         estimate=float(value),
         standard_error=float(value * log_se),
@@ -56,7 +65,7 @@ def log_scale_estimate(value: float, log_se: float, z: float) -> Estimate:
 
 
 def logit_scale_estimate(p: float, logit_se: float, z: float) -> Estimate:
-    """Estimate of a probability with an interval on the logit scale."""
+    """Estimate of a probability with an interval on the logit scale (saturating at 0, 1)."""
     if not math.isfinite(p):
         return Estimate(estimate=None)
     if not (0 < p < 1) or not math.isfinite(logit_se):
@@ -71,19 +80,20 @@ def logit_scale_estimate(p: float, logit_se: float, z: float) -> Estimate:
     )
 
 
-def wilson_estimate(successes: int, trials: int, z: float) -> Estimate:
-    """A proportion with the Wilson (1927) score interval."""
-    if trials == 0:
+def wilson_estimate(successes: int, trials: int, conf_level: float) -> Estimate:
+    """A proportion with the Wilson (1927) score interval (the conversion module's helper).
+
+    The interval saturates exactly at 0 and 1, so a share of 0 or 1 lies inside it.
+    """
+    interval = wilson_interval(successes, trials, conf_level=conf_level)
+    if interval is None:
         return Estimate(estimate=None)
     p = successes / trials
-    shrink = 1.0 + z**2 / trials
-    centre = (p + z**2 / (2 * trials)) / shrink
-    half = z / shrink * math.sqrt(p * (1 - p) / trials + z**2 / (4 * trials**2))
     return Estimate(
         estimate=p,
         standard_error=math.sqrt(p * (1 - p) / trials),
-        lower=max(0.0, centre - half),
-        upper=min(1.0, centre + half),
+        lower=interval[0],
+        upper=interval[1],
     )
 
 
@@ -143,7 +153,7 @@ class TransitionFit(BaseModel):
             prob = Estimate(estimate=1.0, lower=low, upper=None if low is None else 1.0)
             mean = log_scale_estimate(1.0 / lam, se_a, z)
         elif fit.status == "instantaneous":
-            prob = wilson_estimate(fit.n_advanced, fit.n_advanced + fit.n_waited, z)
+            prob = wilson_estimate(fit.n_advanced, fit.n_advanced + fit.n_waited, conf_level)
             mean = Estimate(estimate=0.0)
         else:  # nothing to estimate a time from; a probability only if nobody advanced
             prob = Estimate(estimate=0.0 if fit.status == "no_advances" else None)
