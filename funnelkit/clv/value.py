@@ -29,6 +29,8 @@ __all__ = [
 ]
 
 _CHUNK = 1_000_000
+#: most discounting periods in one lifetime value (27 years in days, 192 years in weeks)
+MAX_PERIODS = 10_000
 
 
 def customer_lifetime_value(
@@ -302,6 +304,13 @@ def _discounted_purchases(
     h = float(horizon)
     if not math.isfinite(h) or h <= 0:
         raise FunnelkitError(f"horizon must be finite and > 0; got {horizon!r}.")
+    if h > MAX_PERIODS:
+        unit = "model period" if time_unit is None else TimeUnit.parse(time_unit).value
+        raise FunnelkitError(
+            f"horizon={horizon!r} asks for {math.ceil(h):,} discounting periods of one {unit}; "
+            f"at most {MAX_PERIODS:,} are supported (each period is one prediction over all "
+            "customers). Give the horizon in a coarser time_unit, e.g. years instead of days."
+        )
     rate = _check_rate(discount_rate)
     step = _step(model, time_unit)
     if rows is None or inverse is None:

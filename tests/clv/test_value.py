@@ -134,6 +134,10 @@ def test_works_with_models_loaded_from_json(cdnow: pd.DataFrame, models: tuple) 
         ({"horizon": 0, "time_unit": "W", "discount_rate": 0.01}, "horizon"),
         ({"horizon": 12, "time_unit": "W", "discount_rate": -0.1}, "discount_rate"),
         ({"horizon": 12, "time_unit": "fortnight", "discount_rate": 0.1}, "Unknown time unit"),
+        (
+            {"horizon": 10_000_000, "time_unit": "day", "discount_rate": 0.0},
+            "asks for 10,000,000 discounting periods of one day; at most 10,000 are supported",
+        ),
     ],
 )
 def test_bad_settings(cdnow: pd.DataFrame, models: tuple, kwargs: dict, match: str) -> None:
