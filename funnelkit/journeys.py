@@ -155,7 +155,11 @@ def build_journeys(
             "EventLog.from_frame(frame, ...)."
         )
     unit = TimeUnit.parse(time_unit or log.time_unit)
-    end_raw = log.last_time if observation_end is None else log.raw_time(observation_end)
+    end_raw = (
+        log.last_time
+        if observation_end is None
+        else log.raw_time(observation_end, name="observation_end")
+    )
     if end_raw < log.raw_times.min():
         raise DataError("observation_end is before the first event of the log.")
     in_window = log.raw_times <= end_raw

@@ -78,7 +78,9 @@ def journeys_from_events(
         attribute_cols=attribute_cols,
     )
     clock = Clock(cols, unit)
-    end_given = None if observation_end is None else clock.raw(observation_end)
+    end_given = (
+        None if observation_end is None else clock.raw(observation_end, name="observation_end")
+    )
     stages = tuple(_stage_plan(cols, s.events, s.min_count) for s in funnel.stages)
 
     base = base_projection(src, cols, None)

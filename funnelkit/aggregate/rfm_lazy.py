@@ -136,8 +136,12 @@ def prepare(
             "event_col=... naming the event type column."
         )
     # Resolve user-given ends before touching the data, as the in-memory path does.
-    end_given = None if observation_end is None else clock.raw(observation_end)
-    cal_raw = None if calibration_end is None else clock.raw(calibration_end)
+    end_given = (
+        None if observation_end is None else clock.raw(observation_end, name="observation_end")
+    )
+    cal_raw = (
+        None if calibration_end is None else clock.raw(calibration_end, name="calibration_end")
+    )
 
     base = base_projection(src, cols, unit)
     base_nw = nw.from_native(base)
