@@ -582,7 +582,7 @@ def _read_with_first_available(reader: Any, path: str | Path, prefer: str = "pan
             return reader(str(path), backend=backend).to_native()
         except OSError:
             raise  # a missing or unreadable file: the reader's own message is the clearest
-        except Exception as exc:  # noqa: BLE001 - every reader has its own parse errors
+        except Exception as exc:
             kind = "Parquet" if prefer == "pyarrow" else "CSV"
             raise DataError(
                 f"Could not read {str(path)!r} as {kind} ({type(exc).__name__}: "

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from funnelkit._columns import DEFAULT_EVENT_COL
 from funnelkit._frames import Backend, check_columns, frame_from_columns
 from funnelkit._results import html_table
 from funnelkit.exceptions import DataError, format_examples
@@ -235,7 +236,7 @@ class RFM:
         customer_col: str = "customer_id",
         time_col: str = "timestamp",
         value_col: str | None = None,
-        event_col: str | None = None,
+        event_col: str | None = DEFAULT_EVENT_COL,
         purchase_events: Sequence[str] | None = None,
         time_unit: TimeUnitLike = "D",
         observation_end: Any = None,
@@ -248,8 +249,10 @@ class RFM:
         DuckDB), a Polars LazyFrame or a PySpark DataFrame: the per-customer summary is
         computed inside that engine and only it comes back. In-memory frames go through
         :class:`funnelkit.EventLog`. Results equal ``EventLog.from_frame(...).rfm(...)``.
-        Without ``event_col`` every row is a purchase; numeric time columns are read in
-        ``time_unit``. See :mod:`funnelkit.aggregate` and ``docs/scaling.md``.
+        Columns are found as in :meth:`funnelkit.EventLog.from_frame`: ``event_col``
+        defaults to ``"event"`` when that column exists, otherwise (or with ``event_col=None``)
+        every row is a purchase; numeric time columns are read in ``time_unit``.
+        See :mod:`funnelkit.aggregate` and ``docs/scaling.md``.
 
         Examples
         --------
