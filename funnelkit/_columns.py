@@ -78,7 +78,12 @@ def check_unique_names(available: Sequence[Any]) -> None:
         )
 
 
-def eager_frame(native: Any, *, what: str = "the input") -> Any:
+def eager_frame(
+    native: Any,
+    *,
+    what: str = "the input",
+    accepted: str = "a pandas, polars or pyarrow frame",
+) -> Any:
     """A narwhals DataFrame of an eager pandas, polars or pyarrow frame, or a clear DataError."""
     import narwhals as nw
 
@@ -89,8 +94,7 @@ def eager_frame(native: Any, *, what: str = "the input") -> Any:
         return nw.from_native(native, eager_only=True)
     except TypeError as exc:
         raise DataError(
-            f"Unsupported type {type(native).__name__} for {what}: pass a pandas, polars or "
-            "pyarrow frame (or a mapping of arrays where accepted)."
+            f"Unsupported type {type(native).__name__} for {what}: pass {accepted}."
         ) from exc
 
 
