@@ -53,7 +53,9 @@ def datetime64_to_ns(values: np.ndarray, ids: np.ndarray | None, *, column: str)
         unit = "D"
     if unit in ("ps", "fs", "as"):  # finer than ns: always inside the ns range
         return values.astype("datetime64[ns]").view(np.int64)
-    tick_ns = int(np.timedelta64(1, unit) // np.timedelta64(1, "ns"))
+    tick_ns = int(
+        np.array(1, dtype=f"timedelta64[{unit}]").astype("timedelta64[ns]").view(np.int64)
+    )
     ticks = values.view(np.int64)
     low, high = ns_bounds(tick_ns)
     bad = ((ticks < low) | (ticks > high)) & ~np.isnat(values)

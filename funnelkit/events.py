@@ -435,7 +435,23 @@ def _times(df: Any, col: str, ids: np.ndarray, fmt: str | None) -> tuple[np.ndar
         series = series.dt.replace_time_zone(None)
     if isinstance(dtype, nw.Datetime):
         return datetime64_to_ns(series.to_numpy(), ids, column=col), True
-    return parse_timestamps(_column_values(series), ids, column=col, fmt=fmt), True
+    values = _column_values(series)
+    if _only_numbers(values):
+        # An object column of numbers is what pyarrow and polars would type as numeric.
+        raw = values.astype(float)
+        _null_check(~np.isfinite(raw), ids, col, "have a non-finite time", "fix the times")
+        return raw, False
+    return parse_timestamps(values, ids, column=col, fmt=fmt), True
+
+
+def _only_numbers(values: np.ndarray) -> bool:
+    """An object column holding real numbers only (its first entry is tested first: cheap)."""
+    if values.dtype != object or values.size == 0:
+        return False
+    kinds = (int, float, np.integer, np.floating)
+    if not isinstance(values[0], kinds) or isinstance(values[0], bool):
+        return False
+    return all(isinstance(v, kinds) and not isinstance(v, bool) for v in values)
 
 
 def _event_codes(df: Any, col: str | None, ids: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -460,7 +476,8 @@ def _column_values(series: Any) -> np.ndarray:
     if series.dtype in (nw.Categorical, nw.Enum):
         series = series.cast(nw.String)
     values = series.to_numpy()
-    if values.dtype.kind in "OUS":
+    # A column of nulls only has no type (polars/pyarrow Null) and comes back as float NaN.
+    if values.dtype.kind in "OUS" or not series.dtype.is_numeric():
         missing = series.is_null().to_numpy()
         if missing.any():
             values = values.astype(object)

@@ -140,3 +140,24 @@ def test_unreadable_csv_is_a_data_error(content: bytes, tmp_path: Path) -> None:
     path.write_bytes(content)
     with pytest.raises(DataError, match=r"^Could not read '.*events\.csv' as CSV"):
         EventLog.from_csv(path)
+
+
+def test_an_object_column_of_numbers_is_numeric_as_in_arrow() -> None:
+    frame = pd.DataFrame({"customer_id": ["a", "a"], "timestamp": [0, 3], "event": "purchase"})
+    from_pandas = EventLog.from_frame(frame.astype({"timestamp": object}))
+    from_arrow = EventLog.from_frame(pa.Table.from_pandas(frame))
+    assert not from_pandas.is_datetime
+    assert from_pandas.raw_times.tolist() == from_arrow.raw_times.tolist() == [0.0, 3.0]
+
+
+def test_an_all_null_attribute_is_none_in_every_library() -> None:
+    table = pa.table(
+        {
+            "customer_id": ["a", "b"],
+            "timestamp": pa.array(np.array(["2024-01-01"] * 2, dtype="datetime64[s]")),
+            "channel": pa.nulls(2),
+        }
+    )
+    for native in (table, pl.from_arrow(table), table.to_pandas()):
+        log = EventLog.from_frame(native, attribute_cols=["channel"])
+        assert log.attributes["channel"].tolist() == [None, None]

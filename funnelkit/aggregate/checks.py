@@ -148,8 +148,8 @@ def _check_time_range(base: nw.LazyFrame, cols: Columns, k_min: Any, k_max: Any)
     outside = (k < low) | (k > high)
     count = base.select(count_true(outside).alias("n")).collect()["n"].to_list()[0]
     sample = base.filter(outside).select("fk_c", "fk_k").head(_LIMIT).collect()
-    unit = "ns" if cols.time_ns == 1 else "us"
-    stamps = [np.datetime64(int(t), unit) for t in sample["fk_k"].to_list()]
+    dtype = "datetime64[ns]" if cols.time_ns == 1 else "datetime64[us]"
+    stamps = np.asarray(sample["fk_k"].to_list(), dtype=np.int64).view(dtype)
     ids = [_plain(i) for i in sample["fk_c"].to_list()]
     raise out_of_range(stamps, ids, cols.time, count=int(_plain(count)))
 
