@@ -31,7 +31,11 @@ def build_rfm(
             f"No purchase events: none of {names} occurs in the log, whose event types are "
             f"{list(log.event_types)}. Pass purchase_events=[...] naming the purchase event."
         )
-    end_raw = log.last_time if observation_end is None else log.raw_time(observation_end)
+    end_raw = (
+        log.last_time
+        if observation_end is None
+        else log.raw_time(observation_end, name="observation_end")
+    )
     end_period = int(log.period_index(np.asarray([end_raw]), unit)[0])
     purchases = log.event_mask(names)
     periods = log.period_index(log.raw_times, unit)
@@ -40,7 +44,7 @@ def build_rfm(
     summary_end = end_period
     cal_raw = None
     if calibration_end is not None:
-        cal_raw = log.raw_time(calibration_end)
+        cal_raw = log.raw_time(calibration_end, name="calibration_end")
         if cal_raw >= end_raw:
             raise FunnelkitError("calibration_end must be before observation_end.")
         cal_mask = purchases & (log.raw_times <= cal_raw)

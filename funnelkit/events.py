@@ -18,8 +18,14 @@ from typing import TYPE_CHECKING, Any
 import narwhals as nw
 import numpy as np
 
-from funnelkit._frames import check_columns
-from funnelkit._timeparse import parse_timestamps, to_ns_scalar
+from funnelkit._columns import (
+    DEFAULT_EVENT_COL,
+    check_unique_names,
+    column_names,
+    eager_frame,
+    resolve_roles,
+)
+from funnelkit._timeparse import datetime64_to_ns, parse_timestamps, to_ns_scalar
 from funnelkit.exceptions import DataError, FunnelkitError, format_examples
 from funnelkit.units import NS_PER_DAY, TimeUnit, TimeUnitLike
 
@@ -112,7 +118,7 @@ class EventLog:
         *,
         customer_col: str = "customer_id",
         time_col: str = "timestamp",
-        event_col: str | None = "event",
+        event_col: str | None = DEFAULT_EVENT_COL,
         value_col: str | None = None,
         attribute_cols: Sequence[str] = (),
         time_unit: TimeUnitLike = "D",
@@ -138,29 +144,26 @@ class EventLog:
         attribute_cols
             Extra columns to keep, e.g. acquisition ``channel``.
         time_unit
-            Unit of :attr:`times`; for numeric time columns, the unit the numbers are in.
+            Unit of :attr:`times`; for numeric time columns, the unit the numbers are in. It is
+            the default unit of :meth:`rfm` and :meth:`funnelkit.Funnel.journeys`.
         time_format
             strftime format for string timestamps (default: ISO 8601, then inferred).
         """
         native = _collect(frame)
-        df = nw.from_native(native, eager_only=True)
-        columns = list(df.columns)
-        if event_col == "event" and "event" not in columns:
-            event_col = None
-        check_columns(
-            columns,
-            {
-                "customer_col": customer_col,
-                "time_col": time_col,
-                "event_col": event_col,
-                "value_col": value_col,
-                **{f"attribute_cols[{i}]": c for i, c in enumerate(attribute_cols)},
-            },
+        df = eager_frame(native, what="EventLog.from_frame")
+        roles = resolve_roles(
+            list(df.columns),
+            customer_col=customer_col,
+            time_col=time_col,
+            event_col=event_col,
+            value_col=value_col,
+            attribute_cols=attribute_cols,
         )
+        event_col = roles.event
         if len(df) == 0:
             raise DataError("The event log is empty: it has no rows. Check the filter or the file.")
 
-        ids = df[customer_col].to_numpy()
+        ids = _column_values(df[customer_col])
         _null_check(
             df[customer_col].is_null().to_numpy(),
             None,
@@ -173,7 +176,7 @@ class EventLog:
         raw, is_dt = _times(df, time_col, ids, time_format)
         events, event_types = _event_codes(df, event_col, ids)
         values = _values(df, value_col, ids, allow_negative_values)
-        attributes = {c: df[c].to_numpy() for c in attribute_cols}
+        attributes = {c: _column_values(df[c]) for c in attribute_cols}
 
         order = _sort_order(codes, raw)
         if order is not None:
@@ -230,18 +233,23 @@ class EventLog:
             return np.asarray(raw, dtype=float) / (target.days * NS_PER_DAY)
         return np.asarray(raw, dtype=float) * (self.time_unit.days / target.days)
 
-    def raw_time(self, value: Any) -> Any:
-        """A user-supplied time (timestamp, or number for numeric logs) in raw units."""
+    def raw_time(self, value: Any, *, name: str = "time") -> Any:
+        """A user-supplied time (timestamp, or number for numeric logs) in raw units.
+
+        ``name`` is the argument the time was given as (``observation_end``...), for errors.
+        """
         if self.is_datetime:
             if isinstance(value, int | float | np.integer | np.floating):
                 raise FunnelkitError(
-                    f"This log has datetime timestamps; pass a date or timestamp, not {value!r}."
+                    f"{name}: this log has datetime timestamps; pass a date or timestamp, "
+                    f"not {value!r}."
                 )
-            return to_ns_scalar(value)
-        if not isinstance(value, int | float | np.integer | np.floating):
+            return to_ns_scalar(value, name=name)
+        numeric = isinstance(value, int | float | np.integer | np.floating)
+        if not numeric or not np.isfinite(value):
             raise FunnelkitError(
-                f"This log has numeric times (in {self.time_unit.value}s); pass a number, "
-                f"not {value!r}."
+                f"{name}: this log has numeric times (in {self.time_unit.value}s); pass a "
+                f"number, not {value!r}" + (" (it must be finite)." if numeric else ".")
             )
         return float(value)
 
@@ -291,7 +299,7 @@ class EventLog:
     def rfm(
         self,
         *,
-        time_unit: TimeUnitLike = "D",
+        time_unit: TimeUnitLike | None = None,
         observation_end: Any = None,
         calibration_end: Any = None,
         purchase_events: Sequence[str] | None = None,
@@ -305,7 +313,8 @@ class EventLog:
         Parameters
         ----------
         time_unit
-            Period length for frequency, recency and T.
+            Period length for frequency, recency and T (default: the log's own
+            :attr:`time_unit`, as for :meth:`funnelkit.Funnel.journeys`).
         observation_end
             End of observation (default: the last event in the log). Purchases in later
             periods are ignored.
@@ -321,7 +330,7 @@ class EventLog:
 
         return build_rfm(
             self,
-            time_unit=time_unit,
+            time_unit=self.time_unit if time_unit is None else time_unit,
             observation_end=observation_end,
             calibration_end=calibration_end,
             purchase_events=purchase_events,
@@ -343,6 +352,9 @@ def _collect(frame: Any) -> Any:
             "process. Aggregate where the data lives instead: RFM.from_events(sdf, ...) or "
             "Funnel.journeys(sdf, ...)."
         )
+    names = column_names(frame)
+    if names is not None:
+        check_unique_names(names)
     obj = nw.from_native(frame, pass_through=True)
     if isinstance(obj, nw.LazyFrame):
         return obj.collect().to_native()
@@ -422,8 +434,24 @@ def _times(df: Any, col: str, ids: np.ndarray, fmt: str | None) -> tuple[np.ndar
     if isinstance(dtype, nw.Datetime) and dtype.time_zone is not None:
         series = series.dt.replace_time_zone(None)
     if isinstance(dtype, nw.Datetime):
-        return series.to_numpy().astype("datetime64[ns]", copy=False).view(np.int64), True
-    return parse_timestamps(series.to_numpy(), ids, column=col, fmt=fmt), True
+        return datetime64_to_ns(series.to_numpy(), ids, column=col), True
+    values = _column_values(series)
+    if _only_numbers(values):
+        # An object column of numbers is what pyarrow and polars would type as numeric.
+        raw = values.astype(float)
+        _null_check(~np.isfinite(raw), ids, col, "have a non-finite time", "fix the times")
+        return raw, False
+    return parse_timestamps(values, ids, column=col, fmt=fmt), True
+
+
+def _only_numbers(values: np.ndarray) -> bool:
+    """An object column holding real numbers only (its first entry is tested first: cheap)."""
+    if values.dtype != object or values.size == 0:
+        return False
+    kinds = (int, float, np.integer, np.floating)
+    if not isinstance(values[0], kinds) or isinstance(values[0], bool):
+        return False
+    return all(isinstance(v, kinds) and not isinstance(v, bool) for v in values)
 
 
 def _event_codes(df: Any, col: str | None, ids: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -433,8 +461,28 @@ def _event_codes(df: Any, col: str | None, ids: np.ndarray) -> tuple[np.ndarray,
     _null_check(
         series.is_null().to_numpy(), ids, col, "have no event type", "drop them or label the events"
     )
-    codes, uniques = _factorize(series.to_numpy().astype(str))
+    codes, uniques = _factorize(_column_values(series).astype(str))
     return codes.astype(np.int32), tuple(str(u) for u in uniques)
+
+
+def _column_values(series: Any) -> np.ndarray:
+    """A column as numpy, with its missing entries as None whatever the library.
+
+    Categorical (pyarrow dictionary, pandas category, polars Categorical) columns are decoded
+    to their labels first: pyarrow hands out the dictionary *indices* of nulls, which would
+    otherwise turn a null into a real category. Missing entries of text or object columns
+    become None (pandas says NaN, polars and pyarrow None); numeric columns keep NaN.
+    """
+    if series.dtype in (nw.Categorical, nw.Enum):
+        series = series.cast(nw.String)
+    values = series.to_numpy()
+    # A column of nulls only has no type (polars/pyarrow Null) and comes back as float NaN.
+    if values.dtype.kind in "OUS" or not series.dtype.is_numeric():
+        missing = series.is_null().to_numpy()
+        if missing.any():
+            values = values.astype(object)
+            values[missing] = None
+    return values
 
 
 def _values(df: Any, col: str | None, ids: np.ndarray, allow_negative: bool) -> np.ndarray | None:
@@ -547,7 +595,17 @@ def _read_with_first_available(reader: Any, path: str | Path, prefer: str = "pan
             __import__(backend)
         except ImportError:
             continue
-        return reader(str(path), backend=backend).to_native()
+        try:
+            return reader(str(path), backend=backend).to_native()
+        except OSError:
+            raise  # a missing or unreadable file: the reader's own message is the clearest
+        except Exception as exc:
+            kind = "Parquet" if prefer == "pyarrow" else "CSV"
+            raise DataError(
+                f"Could not read {str(path)!r} as {kind} ({type(exc).__name__}: "
+                f"{str(exc).strip()[:200]}). Check that it is a non-empty {kind} file"
+                + (" in UTF-8 text with a header row." if kind == "CSV" else ".")
+            ) from exc
     raise FunnelkitError(
         "Reading files needs pandas, polars or pyarrow: pip install 'funnelkit[pandas]'."
     )

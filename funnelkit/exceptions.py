@@ -18,6 +18,7 @@ __all__ = [
     "FunnelkitError",
     "MissingDependencyError",
     "NotFittedError",
+    "SpecError",
     "StatisticalWarning",
     "format_examples",
 ]
@@ -29,6 +30,10 @@ class FunnelkitError(ValueError):
 
 class DataError(FunnelkitError):
     """The input data is malformed: the message says what, how many rows, and how to fix it."""
+
+
+class SpecError(FunnelkitError):
+    """A specification (a Stage, a Funnel) is invalid: the message lists each problem."""
 
 
 class NotFittedError(FunnelkitError, AttributeError):

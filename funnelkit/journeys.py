@@ -15,7 +15,11 @@ if TYPE_CHECKING:
     from funnelkit.events import EventLog
     from funnelkit.stages import Funnel
 
-__all__ = ["Journeys", "build_journeys"]
+__all__ = ["MISSING_LABEL", "Journeys", "attribute_segments", "build_journeys"]
+
+#: Label of the segment of customers whose attribute is missing, whatever the frame library.
+MISSING_LABEL = "(missing)"
+_NONE = np.asarray(None, dtype=object)
 
 
 class Journeys:
@@ -143,6 +147,30 @@ class Journeys:
         return html_table(self.counts(), caption=f"Journeys: {len(self)} customers")
 
 
+def attribute_segments(values: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Segment code (0..k-1) of each value and the segment labels, sorted, missing last.
+
+    NaN and None are one segment labelled :data:`MISSING_LABEL` (pandas says NaN where polars
+    and pyarrow say None), so a segmented fit gives the same labels from every library.
+    """
+    values = np.asarray(values)
+    if values.dtype.kind in "fc":
+        missing = np.isnan(values)
+    elif values.dtype.kind == "O":
+        # NaN is the one value unequal to itself; both comparisons run elementwise in C.
+        missing = np.asarray(values != values, dtype=bool) | np.equal(values, _NONE)
+    else:
+        missing = np.zeros(values.shape, dtype=bool)
+    labels = values.astype(str)
+    uniq, codes = np.unique(labels[~missing], return_inverse=True)
+    names = [str(u) for u in uniq]
+    out = np.full(values.shape, len(names), dtype=np.int64)
+    out[~missing] = codes.reshape(-1)
+    if missing.any():
+        names.append(MISSING_LABEL)
+    return out, tuple(names)
+
+
 def build_journeys(
     log: EventLog, funnel: Funnel, *, observation_end: Any, time_unit: TimeUnitLike | None
 ) -> Journeys:
@@ -155,7 +183,11 @@ def build_journeys(
             "EventLog.from_frame(frame, ...)."
         )
     unit = TimeUnit.parse(time_unit or log.time_unit)
-    end_raw = log.last_time if observation_end is None else log.raw_time(observation_end)
+    end_raw = (
+        log.last_time
+        if observation_end is None
+        else log.raw_time(observation_end, name="observation_end")
+    )
     if end_raw < log.raw_times.min():
         raise DataError("observation_end is before the first event of the log.")
     in_window = log.raw_times <= end_raw

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from funnelkit._columns import DEFAULT_EVENT_COL, eager_frame
 from funnelkit._frames import Backend, check_columns, frame_from_columns
 from funnelkit._results import html_table
 from funnelkit.exceptions import DataError, format_examples
@@ -112,12 +113,13 @@ class RFM:
         ``frequency`` is negative or fractional, ``recency`` is negative or exceeds ``T``, or
         ``recency`` is non-zero for a customer with ``frequency == 0``.
         """
-        freq = np.asarray(frequency, dtype=float)
-        rec = np.asarray(recency, dtype=float)
-        age = np.asarray(T, dtype=float)
+        given_ids = None if customer_ids is None else np.asarray(customer_ids)
+        freq = _numbers("frequency", frequency, given_ids)
+        rec = _numbers("recency", recency, given_ids)
+        age = _numbers("T", T, given_ids)
         n = freq.shape[0] if freq.ndim else 0
-        ids = np.arange(n) if customer_ids is None else np.asarray(customer_ids)
-        money = None if monetary_value is None else np.asarray(monetary_value, dtype=float)
+        ids = np.arange(n) if given_ids is None else given_ids
+        money = None if monetary_value is None else _numbers("monetary_value", monetary_value, ids)
         arrays = {"frequency": freq, "recency": rec, "T": age, "customer_ids": ids}
         if money is not None:
             arrays["monetary_value"] = money
@@ -195,7 +197,7 @@ class RFM:
                 "funnelkit.spark.score(model, sdf, ...), or build them from events with "
                 "RFM.from_events(sdf, ...)."
             )
-        df = nw.from_native(frame, eager_only=True)
+        df = eager_frame(frame, what="RFM.from_frame")
         columns = list(df.columns)
         if monetary_value_col is None and "monetary_value" in columns:
             monetary_value_col = "monetary_value"
@@ -235,7 +237,7 @@ class RFM:
         customer_col: str = "customer_id",
         time_col: str = "timestamp",
         value_col: str | None = None,
-        event_col: str | None = None,
+        event_col: str | None = DEFAULT_EVENT_COL,
         purchase_events: Sequence[str] | None = None,
         time_unit: TimeUnitLike = "D",
         observation_end: Any = None,
@@ -248,8 +250,10 @@ class RFM:
         DuckDB), a Polars LazyFrame or a PySpark DataFrame: the per-customer summary is
         computed inside that engine and only it comes back. In-memory frames go through
         :class:`funnelkit.EventLog`. Results equal ``EventLog.from_frame(...).rfm(...)``.
-        Without ``event_col`` every row is a purchase; numeric time columns are read in
-        ``time_unit``. See :mod:`funnelkit.aggregate` and ``docs/scaling.md``.
+        Columns are found as in :meth:`funnelkit.EventLog.from_frame`: ``event_col``
+        defaults to ``"event"`` when that column exists, otherwise (or with ``event_col=None``)
+        every row is a purchase; numeric time columns are read in ``time_unit``.
+        See :mod:`funnelkit.aggregate` and ``docs/scaling.md``.
 
         Examples
         --------
@@ -365,6 +369,34 @@ class RFM:
     def _repr_html_(self) -> str:
         stats: Mapping[str, Any] = {k: round(v, 4) for k, v in self.describe().items()}
         return html_table(dict(stats), caption=f"RFM summary ({self.time_unit.value})")
+
+
+def _numbers(name: str, values: Any, ids: np.ndarray | None) -> np.ndarray:
+    """``values`` as floats, or a DataError naming the entries that are not numbers."""
+    try:
+        return np.asarray(values, dtype=float)
+    except (ValueError, TypeError):
+        raw = np.asarray(values, dtype=object)
+    if raw.ndim != 1:
+        raise DataError(f"RFM column {name} must be one-dimensional; got shape {raw.shape}.")
+    bad = np.zeros(raw.shape[0], dtype=bool)
+    out = np.empty(raw.shape[0])
+    for i, value in enumerate(raw):
+        try:
+            out[i] = float(value)
+        except (ValueError, TypeError):
+            bad[i] = True
+    rows = np.flatnonzero(bad)
+    who = (
+        f"customer ids {format_examples(ids[rows])}"
+        if ids is not None and ids.shape == raw.shape
+        else f"rows {format_examples(rows)}"
+    )
+    raise DataError(
+        f"{rows.size} customer(s) have a {name} that is not a number (e.g. "
+        f"{format_examples(raw[rows], 3)} for {who}); cast the column to a numeric type or "
+        "drop those rows."
+    )
 
 
 def _check(ids: np.ndarray, bad: np.ndarray, what: str, fix: str) -> None:

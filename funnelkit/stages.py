@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from funnelkit._results import Spec
+from funnelkit.exceptions import SpecError
 from funnelkit.units import TimeUnitLike
 
 if TYPE_CHECKING:
@@ -34,6 +35,12 @@ class Stage(Spec):
     name: str = Field(min_length=1, description="Stage name, unique within a funnel.")
     events: tuple[str, ...] = Field(min_length=1, description="Event types that count.")
     min_count: int = Field(default=1, ge=1, description="Occurrences needed to enter.")
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise _spec_error(exc, _STAGE_FIX) from exc
 
     @field_validator("events", mode="before")
     @classmethod
@@ -70,6 +77,12 @@ class Funnel(Spec):
 
     stages: tuple[Stage, ...] = Field(min_length=1)
     order: Literal["ordered", "any"] = "ordered"
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise _spec_error(exc, _FUNNEL_FIX) from exc
 
     @field_validator("stages", mode="before")
     @classmethod
@@ -176,3 +189,34 @@ class Funnel(Spec):
         from funnelkit.journeys import build_journeys
 
         return build_journeys(log, self, observation_end=observation_end, time_unit=time_unit)
+
+
+_STAGE_FIX = (
+    "A stage needs a non-empty name, at least one distinct non-empty event name and "
+    "min_count >= 1, e.g. Stage(name='buyer', events=['purchase'])."
+)
+_FUNNEL_FIX = (
+    "A funnel needs at least one stage, stage names unique within it, and order 'ordered' "
+    "or 'any', e.g. Funnel(stages=[Stage(name='visitor', events=['visit'])])."
+)
+
+
+def _spec_error(exc: ValidationError, fix: str) -> SpecError:
+    """One line per problem pydantic found, then how to write a valid spec.
+
+    A constructor raising a plain :class:`pydantic.ValidationError` would escape
+    ``except FunnelkitError``; pydantic validators cannot raise other exception types (they
+    are wrapped), so the constructor translates the error instead.
+    """
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"]) or exc.title.lower()
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if error["loc"]:  # a whole-model problem would only repeat every field
+            got = repr(error.get("input"))
+            message += f" (got {got if len(got) <= 60 else got[:57] + '...'})"
+        problems.append(f"{where}: {message}")
+    count = len(problems)
+    return SpecError(
+        f"Invalid {exc.title}: {count} problem(s): " + "; ".join(problems) + f". {fix}"
+    )

@@ -171,3 +171,14 @@ def test_to_frame_backends(backend: str) -> None:
     frame = rfm.to_frame(backend=backend)  # type: ignore[arg-type]
     assert frame.shape == (2, 4)
     assert "RFM summary" in rfm._repr_html_()
+
+
+def test_text_in_rfm_arrays_is_counted_with_ids() -> None:
+    with pytest.raises(
+        DataError,
+        match=r"^2 customer\(s\) have a frequency that is not a number \(e\.g\. 'x', 'y' for "
+        r"customer ids 'b', 'c'\); cast the column",
+    ):
+        RFM.from_arrays(
+            frequency=[1, "x", "y"], recency=[1, 0, 0], T=[2, 2, 2], customer_ids=["a", "b", "c"]
+        )

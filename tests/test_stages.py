@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from pydantic import ValidationError
 
 from funnelkit import Funnel, FunnelkitError, Stage, TimeUnit
+from funnelkit.exceptions import SpecError
 from funnelkit.units import convert_duration
 
 
@@ -35,7 +35,7 @@ def test_contract_construction() -> None:
     ],
 )
 def test_funnel_validation(kwargs: dict, message: str) -> None:
-    with pytest.raises(ValidationError, match=message):
+    with pytest.raises(SpecError, match=message):
         Funnel(**kwargs)
 
 
@@ -49,8 +49,21 @@ def test_funnel_validation(kwargs: dict, message: str) -> None:
     ],
 )
 def test_stage_validation(kwargs: dict, message: str) -> None:
-    with pytest.raises(ValidationError, match=message):
+    with pytest.raises(SpecError, match=message):
         Stage(**kwargs)
+
+
+def test_spec_errors_list_every_problem_and_the_fix() -> None:
+    with pytest.raises(SpecError) as info:
+        Funnel(stages=[Stage(name="a", events=["x"]), Stage(name="a", events=["y"])])
+    assert str(info.value) == (
+        "Invalid Funnel: 1 problem(s): funnel: stage names must be unique; repeated: ['a']. "
+        "A funnel needs at least one stage, stage names unique within it, and order "
+        "'ordered' or 'any', e.g. Funnel(stages=[Stage(name='visitor', events=['visit'])])."
+    )
+    assert isinstance(info.value, ValueError)
+    with pytest.raises(SpecError, match=r"^Invalid Stage: 2 problem\(s\): name: String should "):
+        Stage(name="", events=[], min_count=1)
 
 
 def test_stage_lookup_error() -> None:

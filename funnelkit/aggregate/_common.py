@@ -79,9 +79,9 @@ class Clock:
             time_unit=unit,
         )
 
-    def raw(self, value: Any) -> Any:
+    def raw(self, value: Any, *, name: str = "time") -> Any:
         """A user-supplied timestamp (or number, for numeric logs) as a raw time."""
-        return self._log.raw_time(value)
+        return self._log.raw_time(value, name=name)
 
     def raw_from_ticks(self, ticks: Any) -> Any:
         if self.is_datetime:

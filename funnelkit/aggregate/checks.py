@@ -12,7 +12,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import narwhals as nw
+import numpy as np
 
+from funnelkit._timeparse import ns_bounds, out_of_range
 from funnelkit.aggregate.sources import Columns
 from funnelkit.exceptions import DataError
 
@@ -76,6 +78,8 @@ def run_checks(
             "have a non-finite time",
             "fix the times",
         )
+    if cols.time_kind == "datetime":
+        _check_time_range(base, cols, counts["k_min"], counts["k_max"])
     if cols.event is not None:
         _raise_if(
             base,
@@ -129,6 +133,25 @@ def _raise_if(
             f"{count} row(s) {what} in column {column!r} (e.g. customer ids "
             f"{format_ids(ids, count)}); {fix}."
         )
+
+
+def _check_time_range(base: nw.LazyFrame, cols: Columns, k_min: Any, k_max: Any) -> None:
+    """Refuse times the in-memory path cannot hold (int64 ns), as EventLog.from_frame does.
+
+    Engines keep microsecond timestamps up to the year 294247; converted to nanoseconds those
+    past 2262 would overflow, so they are counted and shown here instead.
+    """
+    low, high = ns_bounds(cols.time_ns)
+    if k_min is None or (low <= k_min and k_max <= high):
+        return
+    k = nw.col("fk_k")
+    outside = (k < low) | (k > high)
+    count = base.select(count_true(outside).alias("n")).collect()["n"].to_list()[0]
+    sample = base.filter(outside).select("fk_c", "fk_k").head(_LIMIT).collect()
+    dtype = "datetime64[ns]" if cols.time_ns == 1 else "datetime64[us]"
+    stamps = np.asarray(sample["fk_k"].to_list(), dtype=np.int64).view(dtype)
+    ids = [_plain(i) for i in sample["fk_c"].to_list()]
+    raise out_of_range(stamps, ids, cols.time, count=int(_plain(count)))
 
 
 def _plain(value: Any) -> Any:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import narwhals as nw
 import numpy as np
 
+from funnelkit._columns import DEFAULT_EVENT_COL
 from funnelkit.aggregate._common import (
     Clock,
     arrow_columns,
@@ -45,7 +46,7 @@ def journeys_from_events(
     time_unit: TimeUnitLike | None = None,
     customer_col: str = "customer_id",
     time_col: str = "timestamp",
-    event_col: str | None = "event",
+    event_col: str | None = DEFAULT_EVENT_COL,
     attribute_cols: Sequence[str] = (),
 ) -> Journeys:
     """Per-customer stage entry times of ``funnel``, aggregated inside the source's engine.
@@ -78,7 +79,9 @@ def journeys_from_events(
         attribute_cols=attribute_cols,
     )
     clock = Clock(cols, unit)
-    end_given = None if observation_end is None else clock.raw(observation_end)
+    end_given = (
+        None if observation_end is None else clock.raw(observation_end, name="observation_end")
+    )
     stages = tuple(_stage_plan(cols, s.events, s.min_count) for s in funnel.stages)
 
     base = base_projection(src, cols, None)

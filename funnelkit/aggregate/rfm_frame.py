@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from funnelkit._columns import DEFAULT_EVENT_COL
 from funnelkit._optional import import_optional
 from funnelkit.aggregate._sql import BASE, Dialect, dialect_for
 from funnelkit.aggregate.rfm_lazy import Prepared, prepare
@@ -27,7 +28,7 @@ def rfm_frame(
     customer_col: str = "customer_id",
     time_col: str = "timestamp",
     value_col: str | None = None,
-    event_col: str | None = None,
+    event_col: str | None = DEFAULT_EVENT_COL,
     purchase_events: Sequence[str] | None = None,
     time_unit: TimeUnitLike = "D",
     observation_end: Any = None,
@@ -91,7 +92,7 @@ def _finish_sql(d: Dialect, p: Prepared) -> str:
     ]
     if p.plan.has_value:
         parts.append(
-            "CASE WHEN nper > 1 THEN (spend - spend_first) / CAST(nper - 1 AS DOUBLE) "
+            "CASE WHEN nper > 1 THEN spend_repeat / CAST(nper - 1 AS DOUBLE) "
             "ELSE CAST(0 AS DOUBLE) END AS monetary_value"
         )
     if p.plan.has_holdout:
@@ -116,7 +117,7 @@ def _finish_polars(p: Prepared) -> Any:
         (p.summary_end - first).cast(pl.Float64).alias("T"),
     ]
     if p.plan.has_value:
-        repeat = (pl.col("spend") - pl.col("spend_first")) / (nper - 1).cast(pl.Float64)
+        repeat = pl.col("spend_repeat") / (nper - 1).cast(pl.Float64)
         exprs.append(pl.when(nper > 1).then(repeat).otherwise(0.0).alias("monetary_value"))
     if p.plan.has_holdout:
         exprs.append(pl.col("hold_freq").cast(pl.Float64).alias("holdout_frequency"))

@@ -14,6 +14,7 @@ from typing import Any
 import narwhals as nw
 import numpy as np
 
+from funnelkit._columns import DEFAULT_EVENT_COL
 from funnelkit.aggregate._common import (
     Clock,
     arrow_columns,
@@ -39,7 +40,7 @@ def rfm_from_events(
     customer_col: str = "customer_id",
     time_col: str = "timestamp",
     value_col: str | None = None,
-    event_col: str | None = None,
+    event_col: str | None = DEFAULT_EVENT_COL,
     purchase_events: Sequence[str] | None = None,
     time_unit: TimeUnitLike = "D",
     observation_end: Any = None,
@@ -136,8 +137,12 @@ def prepare(
             "event_col=... naming the event type column."
         )
     # Resolve user-given ends before touching the data, as the in-memory path does.
-    end_given = None if observation_end is None else clock.raw(observation_end)
-    cal_raw = None if calibration_end is None else clock.raw(calibration_end)
+    end_given = (
+        None if observation_end is None else clock.raw(observation_end, name="observation_end")
+    )
+    cal_raw = (
+        None if calibration_end is None else clock.raw(calibration_end, name="calibration_end")
+    )
 
     base = base_projection(src, cols, unit)
     base_nw = nw.from_native(base)
@@ -204,7 +209,7 @@ def _assemble(table: dict[str, np.ndarray], prepared: Prepared) -> RFM:
     frequency = (col["nper"].astype(np.int64) - 1).astype(float)
     monetary = None
     if plan.has_value:
-        repeat_spend = col["spend"].astype(float) - col["spend_first"].astype(float)
+        repeat_spend = np.nan_to_num(col["spend_repeat"].astype(float))  # null: no repeats
         monetary = np.where(frequency > 0, repeat_spend / np.maximum(frequency, 1), 0.0)
     holdout: dict[str, Any] = {}
     if plan.has_holdout:

@@ -32,11 +32,8 @@ def rfm_polars(base: Any, plan: RFMPlan) -> Any:
     p = pl.col("p")
     aggs = [p.min().alias("first"), p.max().alias("last"), p.count().alias("nper")]
     if plan.has_value:
-        aggs += [
-            pl.col("v").sum().alias("spend"),
-            # arg_min skips the null period of rows that do not count
-            pl.col("v").get(p.arg_min()).alias("spend_first"),
-        ]
+        # repeat periods summed directly (see .rfm_sql: no total-minus-first cancellation)
+        aggs.append(pl.col("v").filter(p > p.min()).sum().alias("spend_repeat"))
     return level1.group_by("fk_c").agg(aggs)
 
 
@@ -70,9 +67,9 @@ def _with_holdout(pl: Any, base: Any, plan: RFMPlan, purchase: Any) -> Any:
         pl.col("n_hold").sum().cast(pl.Int64).alias("hold_n"),
     ]
     if plan.has_value:
+        repeat = (pl.col("n_inc") > 0) & (pl.col("p") > p_inc.min())
         aggs2 += [
-            pl.col("v_inc").sum().alias("spend"),
-            pl.col("v_inc").get(p_inc.arg_min()).alias("spend_first"),
+            pl.col("v_inc").filter(repeat).sum().alias("spend_repeat"),
             pl.col("v_hold").sum().alias("hold_sum"),
         ]
     return level1.group_by("fk_c").agg(aggs2)

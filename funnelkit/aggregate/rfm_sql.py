@@ -7,8 +7,13 @@ the null period group adds nothing to the aggregates, which skip nulls. Conditio
 use ``CASE`` instead of ``FILTER`` clauses: DuckDB runs them markedly faster.
 
 Output columns: ``fk_c, first, last, nper`` (number of purchase periods) and, with values,
-``spend`` (total) and ``spend_first`` (spend in the first period); with a holdout,
+``spend_repeat`` (spend in the periods after the first); with a holdout,
 ``hold_freq, hold_sum, hold_n`` (holdout periods, value sum, number of purchases).
+
+The repeat spend is summed over the repeat periods themselves, found with the customer's
+first period as a window minimum, rather than as total minus first-period spend: that
+difference cancels catastrophically when the first purchase dwarfs the repeats (1e16 then
+1.23 gives 2.0 in doubles), while the in-memory path sums the repeats directly.
 """
 
 from __future__ import annotations
@@ -29,14 +34,19 @@ def rfm_sql(d: Dialect, plan: RFMPlan) -> str:
         counted = f"{purchase} AND fk_p <= {plan.end_period}"
     p = "fk_p" if counted == "TRUE" else f"CASE WHEN {counted} THEN fk_p END"
     v = "fk_v" if counted == "TRUE" else f"CASE WHEN {counted} THEN fk_v END"
-    value_b = f", {v} AS v" if plan.has_value else ""
-    value_1 = ", sum(v) AS v" if plan.has_value else ""
-    value_2 = f", sum(v) AS spend, {d.arg_min('v', 'p')} AS spend_first" if plan.has_value else ""
+    if not plan.has_value:
+        return (
+            f"WITH b AS (SELECT fk_c, {p} AS p FROM {d.table(BASE)}), "
+            "l1 AS (SELECT fk_c, p FROM b GROUP BY fk_c, p) "
+            "SELECT fk_c, min(p) AS first, max(p) AS last, count(p) AS nper "
+            "FROM l1 GROUP BY fk_c"
+        )
     return (
-        f"WITH b AS (SELECT fk_c, {p} AS p{value_b} FROM {d.table(BASE)}), "
-        f"l1 AS (SELECT fk_c, p{value_1} FROM b GROUP BY fk_c, p) "
-        f"SELECT fk_c, min(p) AS first, max(p) AS last, count(p) AS nper{value_2} "
-        "FROM l1 GROUP BY fk_c"
+        f"WITH b AS (SELECT fk_c, {p} AS p, {v} AS v FROM {d.table(BASE)}), "
+        "l1 AS (SELECT fk_c, p, sum(v) AS v FROM b GROUP BY fk_c, p), "
+        "l2 AS (SELECT fk_c, p, v, min(p) OVER (PARTITION BY fk_c) AS p0 FROM l1) "
+        "SELECT fk_c, min(p) AS first, max(p) AS last, count(p) AS nper, "
+        "sum(CASE WHEN p > p0 THEN v END) AS spend_repeat FROM l2 GROUP BY fk_c"
     )
 
 
@@ -67,8 +77,14 @@ def _with_holdout(d: Dialect, plan: RFMPlan, purchase: str) -> str:
         )
         l1 += ", sum(vi) AS v_inc, sum(vh) AS v_hold"
         l2 += (
-            f", sum(v_inc) AS spend, {d.arg_min('v_inc', p_inc)} AS spend_first, "
+            ", sum(CASE WHEN n_inc > 0 AND p > p0 THEN v_inc END) AS spend_repeat, "
             "sum(v_hold) AS hold_sum"
+        )
+        window = f"SELECT *, min({p_inc}) OVER (PARTITION BY fk_c) AS p0 FROM l1"
+        return (
+            f"WITH b AS ({b} FROM {d.table(BASE)}), b1 AS ({b1} FROM b), "
+            f"l1 AS ({l1} FROM b1 GROUP BY fk_c, p), lw AS ({window}) "
+            f"{l2} FROM lw GROUP BY fk_c"
         )
     return (
         f"WITH b AS ({b} FROM {d.table(BASE)}), b1 AS ({b1} FROM b), "

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import narwhals as nw
 
-from funnelkit._frames import check_columns
+from funnelkit._columns import resolve_roles
 from funnelkit._optional import import_optional
 from funnelkit.exceptions import DataError
 
@@ -143,19 +143,16 @@ def resolve_columns(
     attribute_cols: Sequence[str] = (),
 ) -> Columns:
     """Check the column names and types in the schema (no rows are read)."""
-    columns = source.columns
-    if event_col == "event" and "event" not in columns:
-        event_col = None  # as EventLog.from_frame: a log without event types is all purchases
-    check_columns(
-        columns,
-        {
-            "customer_col": customer_col,
-            "time_col": time_col,
-            "event_col": event_col,
-            "value_col": value_col,
-            **{f"attribute_cols[{i}]": c for i, c in enumerate(attribute_cols)},
-        },
+    # The rule every way in shares (see funnelkit._columns), so lazy equals in-memory.
+    roles = resolve_roles(
+        source.columns,
+        customer_col=customer_col,
+        time_col=time_col,
+        event_col=event_col,
+        value_col=value_col,
+        attribute_cols=attribute_cols,
     )
+    event_col = roles.event
     dtype = source.schema[time_col]
     if dtype.is_numeric():
         kind: Literal["datetime", "numeric"] = "numeric"

@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from funnelkit._columns import eager_frame
+from funnelkit._frames import check_columns
 from funnelkit.exceptions import DataError, FunnelkitError
 from funnelkit.rfm import RFM
 from funnelkit.units import TimeUnit, TimeUnitLike
@@ -83,7 +85,9 @@ def as_rfm(data: Any, time_unit: TimeUnitLike | None, fitted_unit: TimeUnit | No
         import narwhals as nw
 
         # only the purchase columns matter here: a missing spend must not reject the fit
-        frame = nw.from_native(data, eager_only=True)
+        frame = eager_frame(
+            data, what="the data", accepted="an RFM, a dataframe or a mapping of arrays"
+        )
         if "monetary_value" in frame.columns:
             frame = frame.drop("monetary_value")
         customer_col = "customer_id" if "customer_id" in frame.columns else None
@@ -98,13 +102,24 @@ def as_rfm(data: Any, time_unit: TimeUnitLike | None, fitted_unit: TimeUnit | No
 
 def customer_weights(weights: Any, data: Any, n: int) -> np.ndarray:
     if isinstance(weights, str):
+        if isinstance(data, RFM):
+            raise DataError(
+                f"weights={weights!r} names a column, but the data are an RFM, which has no "
+                "extra columns: pass the weights as an array."
+            )
         if isinstance(data, Mapping):
+            check_columns(list(data), {"weights": weights})
             weights = data[weights]
         else:
-            import narwhals as nw
-
-            weights = nw.from_native(data, eager_only=True)[weights].to_numpy()
-    w = np.asarray(weights, dtype=float)
+            frame = eager_frame(data, what="the data")
+            check_columns(list(frame.columns), {"weights": weights})
+            weights = frame[weights].to_numpy()
+    try:
+        w = np.asarray(weights, dtype=float)
+    except (ValueError, TypeError) as exc:
+        raise DataError(
+            f"weights must be whole numbers >= 0 counting the customers sharing a row ({exc})."
+        ) from exc
     bad = ~np.isfinite(w) | (w < 0) | (w != np.round(w)) if w.shape == (n,) else None
     if bad is None:
         raise DataError(f"weights must have one entry per row ({n}); got shape {w.shape}.")

@@ -9,7 +9,7 @@ import numpy as np
 
 from funnelkit.dynamics.results import TransitionFit
 from funnelkit.exceptions import DataError, FunnelkitError, format_examples
-from funnelkit.journeys import Journeys
+from funnelkit.journeys import Journeys, attribute_segments
 
 __all__ = [
     "WEAK_LOG_SE",
@@ -72,9 +72,7 @@ def segment_labels(journeys: Journeys, by: str | None) -> tuple[np.ndarray | Non
             f"attributes: {list(journeys.attributes)} (pass attribute_cols=[...] to "
             "EventLog.from_frame to keep one)."
         )
-    values = np.asarray(journeys.attributes[by]).astype(str)
-    segments, labels = np.unique(values, return_inverse=True)
-    return labels, tuple(str(s) for s in segments)
+    return attribute_segments(journeys.attributes[by])
 
 
 def fit_notes(transitions: tuple[TransitionFit, ...]) -> tuple[str, ...]:

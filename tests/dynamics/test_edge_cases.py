@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from funnelkit import DataError, EventLog, Funnel, FunnelkitError, StatisticalWarning
+from funnelkit import DataError, EventLog, Funnel, FunnelkitError, Stage, StatisticalWarning
 from funnelkit.dynamics import (
     StageForecast,
     StageMarkovFitter,
@@ -248,3 +248,26 @@ def test_no_drop_out_and_a_very_long_wait_forecast_cleanly() -> None:
     assert fc.occupancy["s0"] == pytest.approx(
         np.exp(-fitter.result_.transitions[0].advance_rate.estimate)
     )
+
+
+@pytest.mark.parametrize("library", ["pandas", "polars", "pyarrow"])
+def test_missing_attribute_is_one_segment_labelled_missing(library: str) -> None:
+    frame = pd.DataFrame(
+        {
+            "customer_id": ["a", "a", "b", "b", "c", "c"],
+            "timestamp": pd.to_datetime(["2024-01-01", "2024-01-03"] * 3),
+            "event": ["visit", "purchase"] * 3,
+            "channel": ["ig", "ig", None, None, "fb", "fb"],
+        }
+    )
+    native = {
+        "pandas": lambda: frame,
+        "polars": lambda: pytest.importorskip("polars").from_pandas(frame),
+        "pyarrow": lambda: pytest.importorskip("pyarrow").Table.from_pandas(frame),
+    }[library]()
+    funnel = Funnel(
+        stages=[Stage(name="visitor", events=["visit"]), Stage(name="buyer", events=["purchase"])]
+    )
+    journeys = funnel.journeys(EventLog.from_frame(native, attribute_cols=["channel"]))
+    fitted = _fit_quietly(journeys, by="channel")
+    assert [t.segment for t in fitted.result_.transitions] == ["fb", "ig", "(missing)"]
