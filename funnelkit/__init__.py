@@ -20,6 +20,7 @@ from funnelkit.exceptions import (
     DataError,
     FunnelkitError,
     NotFittedError,
+    SpecError,
     StatisticalWarning,
 )
 from funnelkit.journeys import Journeys
@@ -62,6 +63,7 @@ __all__ = [
     "FunnelkitError",
     "Journeys",
     "NotFittedError",
+    "SpecError",
     "Stage",
     "StatisticalWarning",
     "TimeUnit",

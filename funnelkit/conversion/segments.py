@@ -9,7 +9,7 @@ import numpy as np
 from scipy import stats
 
 from funnelkit.exceptions import FunnelkitError
-from funnelkit.journeys import Journeys
+from funnelkit.journeys import Journeys, attribute_segments
 from funnelkit.units import TimeUnit
 
 __all__ = ["LogRankResult", "cohort_unit", "logrank", "segment_codes"]
@@ -17,8 +17,6 @@ __all__ = ["LogRankResult", "cohort_unit", "logrank", "segment_codes"]
 #: Pairwise log-rank tests are run only up to this many segments (45 pairs).
 MAX_PAIRWISE_SEGMENTS = 10
 _CHUNK = 20_000
-MISSING = "(missing)"
-_NONE = np.asarray(None, dtype=object)
 
 
 def cohort_unit(by: str) -> TimeUnit | None:
@@ -63,7 +61,7 @@ def segment_codes(
     """
     unit = cohort_unit(by)
     if unit is None:
-        return _attribute_codes(journeys.attributes[by][index])
+        return attribute_segments(journeys.attributes[by][index])
     times = journeys.entry_times[index, journeys.stage_index(source)]
     days = times * journeys.time_unit.days
     if unit is TimeUnit.WEEK:
@@ -89,24 +87,6 @@ def _period_label(value: int, unit: TimeUnit, is_datetime: bool) -> str:
     if unit is TimeUnit.DAY:
         return str(np.datetime64(value, "D"))
     return str(np.datetime64(value, "M" if unit is TimeUnit.MONTH else "Y"))
-
-
-def _attribute_codes(values: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
-    if values.dtype.kind in "fc":
-        missing = np.isnan(values)
-    elif values.dtype.kind == "O":
-        # NaN is the one value unequal to itself; both comparisons run elementwise in C.
-        missing = np.asarray(values != values, dtype=bool) | np.equal(values, _NONE)
-    else:
-        missing = np.zeros(values.shape, dtype=bool)
-    labels = values.astype(str)
-    uniq, codes = np.unique(labels[~missing], return_inverse=True)
-    names = uniq.tolist()
-    out = np.full(values.shape, len(names), dtype=np.int64)
-    out[~missing] = codes.reshape(-1)
-    if missing.any():
-        names.append(MISSING)
-    return out, tuple(names)
 
 
 @dataclass(frozen=True)
