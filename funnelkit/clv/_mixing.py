@@ -39,10 +39,51 @@ __all__ = [
     "PurchaseMixing",
     "RateMixing",
     "beta_expectation",
+    "digamma_difference",
+    "log_pochhammer",
 ]
 
 #: Gauss-Jacobi nodes used for expectations over a beta distribution.
 QUADRATURE_NODES = 64
+
+# above this argument the gamma-function ratios use Stirling's series: gammaln(a + k) -
+# gammaln(a) would lose about log10(a log a) digits to cancellation (all of them near 1e12)
+_STIRLING_FROM = 1e4
+
+
+def log_pochhammer(a: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """``lnG(a + k) - lnG(a)`` (``a > 0``, ``k >= 0``), accurate for huge ``a``.
+
+    For ``a >= 1e4`` from Stirling's series, ``(a - 1/2) log1p(k/a) + k log(a + k) - k``
+    plus the difference of the ``1/(12z) - 1/(360z^3)`` corrections (truncation below
+    ``1e-24``), so concentrated betas (``a + b`` up to ``1e13``) keep their digits.
+    """
+    a, k = np.broadcast_arrays(np.asarray(a, dtype=float), np.asarray(k, dtype=float))
+    big = a >= _STIRLING_FROM
+    safe = np.where(big, a, _STIRLING_FROM)
+    z = safe + k
+    corr = -k / (12.0 * safe * z) - (1.0 / z**3 - 1.0 / safe**3) / 360.0
+    stirling = (safe - 0.5) * np.log1p(k / safe) + k * np.log(z) - k + corr
+    small = np.where(big, 1.0, a)
+    return np.asarray(np.where(big, stirling, gammaln(small + k) - gammaln(small)))
+
+
+def digamma_difference(a: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """``psi(a + k) - psi(a)`` (``a > 0``, ``k >= 0``), accurate for huge ``a``: the
+    derivative of :func:`log_pochhammer` in ``a``, from the asymptotic series
+    ``psi(z) = log z - 1/(2z) - 1/(12z^2) + 1/(120z^4)`` for ``a >= 1e4``."""
+    a, k = np.broadcast_arrays(np.asarray(a, dtype=float), np.asarray(k, dtype=float))
+    big = a >= _STIRLING_FROM
+    safe = np.where(big, a, _STIRLING_FROM)
+    z = safe + k
+    series = (
+        np.log1p(k / safe)
+        + k / (2.0 * safe * z)
+        + k * (2.0 * safe + k) / (12.0 * safe**2 * z**2)
+        + (1.0 / z**4 - 1.0 / safe**4) / 120.0
+    )
+    small = np.where(big, 1.0, a)
+    return np.asarray(np.where(big, series, digamma(small + k) - digamma(small)))
 
 
 @dataclass(frozen=True)
@@ -265,9 +306,13 @@ class BetaPurchase:
 
     def log_weight(self, x: np.ndarray, m: np.ndarray) -> np.ndarray:
         """``log E[p^x (1-p)^(m-x)] = lnB(a+x, b+m-x) - lnB(a, b)``: a given pattern of ``x``
-        transactions in ``m`` opportunities (the beta-Bernoulli likelihood)."""
+        transactions in ``m`` opportunities (the beta-Bernoulli likelihood), as gamma-function
+        ratios that stay accurate for concentrated betas (:func:`log_pochhammer`)."""
         x = np.asarray(x, dtype=float)
-        return np.asarray(betaln(self.a + x, self.b + np.asarray(m) - x) - betaln(self.a, self.b))
+        a, b = self.a, self.b
+        return np.asarray(
+            log_pochhammer(a, x) + log_pochhammer(b, np.asarray(m) - x) - log_pochhammer(a + b, m)
+        )
 
 
 @dataclass(frozen=True)

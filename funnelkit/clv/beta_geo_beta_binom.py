@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from scipy.special import betaln, digamma, gammaln
+from scipy.special import gammaln
 
 from funnelkit.clv._base import FitData, MLEFitter, as_horizon
 from funnelkit.clv._limits import Limit
@@ -18,6 +18,8 @@ from funnelkit.clv._mixing import (
     CommonPurchase,
     DropoutMixing,
     PurchaseMixing,
+    digamma_difference,
+    log_pochhammer,
 )
 from funnelkit.exceptions import DataError, FunnelkitError
 
@@ -168,9 +170,14 @@ class BetaGeoBetaBinomFitter(MLEFitter):
         valid = i < (n - tx)[:, None]
         # padding cells (beyond n - tx) get a harmless value; their weight is exactly 0
         last = np.where(valid, tx[:, None] + i, tx[:, None])
-        base = betaln(a, b) + betaln(g, d)
-        alive = betaln(a + x, b + n - x) + betaln(g, d + n) - base
-        died = betaln(a + x[:, None], b + last - x[:, None]) + betaln(g + 1.0, d + last) - base
+        # B(a+x, b+m-x) / B(a, b) and B(g, d+n) / B(g, d), B(g+1, d+m) / B(g, d) as ratios of
+        # gamma functions that keep their digits when a + b or g + d is huge (near a limit)
+        head = log_pochhammer(a, x)
+        alive = head + log_pochhammer(b, n - x) - log_pochhammer(a + b, n)
+        alive += log_pochhammer(d, n) - log_pochhammer(g + d, n)
+        xc = x[:, None]
+        died = head[:, None] + log_pochhammer(b, last - xc) - log_pochhammer(a + b, last)
+        died += math.log(g / (g + d)) + log_pochhammer(d, last) - log_pochhammer(g + d + 1.0, last)
         terms = np.concatenate([alive[:, None], np.where(valid, died, -np.inf)], axis=1)
         top = terms.max(axis=1, keepdims=True)
         weights = np.exp(terms - top)
@@ -204,22 +211,21 @@ class BetaGeoBetaBinomFitter(MLEFitter):
         # alive (n for column 0): d/dparam averages the branch derivatives with weights share
         m = np.concatenate([n[:, None], last], axis=1)
         xc = x[:, None]
-        common_ab = digamma(a + xc) - digamma(a) + digamma(a + b)
+        d_ab = digamma_difference(a + b, m)
         grad = np.empty((4, x.shape[0]))
-        grad[0] = (share * (common_ab - digamma(a + b + m))).sum(axis=1)
-        grad[1] = (
-            share * (digamma(b + m - xc) - digamma(b) + digamma(a + b) - digamma(a + b + m))
-        ).sum(axis=1)
-        # alive branch: B(g, d+n); dead branches: B(g+1, d+m)
-        gd = digamma(g + d) - digamma(g)
+        grad[0] = (share * (digamma_difference(a, xc) - d_ab)).sum(axis=1)
+        grad[1] = (share * (digamma_difference(b, m - xc) - d_ab)).sum(axis=1)
+        # alive branch: B(g, d+n) / B(g, d); dead branches: B(g+1, d+m) / B(g, d)
         d_g = np.empty_like(share)
-        d_g[:, 0] = digamma(g) - digamma(g + d + n)
-        d_g[:, 1:] = digamma(g + 1.0) - digamma(g + d + 1.0 + last)
-        grad[2] = (share * (d_g + gd)).sum(axis=1)
+        d_g[:, 0] = -digamma_difference(g + d, n)
+        d_g[:, 1:] = 1.0 / g - 1.0 / (g + d) - digamma_difference(g + d + 1.0, last)
+        grad[2] = (share * d_g).sum(axis=1)
         d_d = np.empty_like(share)
-        d_d[:, 0] = digamma(d + n) - digamma(g + d + n)
-        d_d[:, 1:] = digamma(d + last) - digamma(g + d + 1.0 + last)
-        grad[3] = (share * (d_d - digamma(d) + digamma(g + d))).sum(axis=1)
+        d_d[:, 0] = digamma_difference(d, n) - digamma_difference(g + d, n)
+        d_d[:, 1:] = (
+            digamma_difference(d, last) - digamma_difference(g + d + 1.0, last) - 1.0 / (g + d)
+        )
+        grad[3] = (share * d_d).sum(axis=1)
         return ll, grad
 
     def _log_likelihood_gradient(self, params: np.ndarray, data: FitData) -> np.ndarray:
@@ -321,14 +327,10 @@ class BetaGeoBetaBinomFitter(MLEFitter):
                 k, m = float(count[idx]), float(horizon[idx])
                 if k > m:
                     continue
-                log_alive = (
-                    _log_binom(m, k) + purchase.log_weight(k, m) + dropout.log_survive(m)
-                )
+                log_alive = _log_binom(m, k) + purchase.log_weight(k, m) + dropout.log_survive(m)
                 i = np.arange(k, m)
                 log_dead = (
-                    _log_binom(i, k)
-                    + purchase.log_weight(k, i)
-                    + dropout.log_drop_at(i + 1.0)
+                    _log_binom(i, k) + purchase.log_weight(k, i) + dropout.log_drop_at(i + 1.0)
                 )
                 out[idx] = float(np.exp(np.append(log_dead, log_alive)).sum())
         return out
