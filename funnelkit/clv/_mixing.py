@@ -236,7 +236,9 @@ class BetaDropout:
                 return np.asarray((1.0 - p) ** nb[:, None] / (1.0 - (1.0 - p) * q))
 
             value = value.copy()
-            value[bad] = self.expect(f, nb.shape)
+            # b may be an array (a posterior after n survived chances): keep its failed cells
+            part = BetaDropout(self.a, np.broadcast_to(self.b, value.shape)[bad])  # type: ignore[arg-type]
+            value[bad] = part.expect(f, nb.shape)
         return value
 
     def expect(self, f: Callable[[np.ndarray], np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
