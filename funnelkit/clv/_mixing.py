@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.linalg import eigh_tridiagonal
 from scipy.special import betainc, betaln, digamma, gammainc, gammaln, hyp2f1, xlog1py, xlogy
 
@@ -51,7 +52,7 @@ QUADRATURE_NODES = 64
 _STIRLING_FROM = 1e4
 
 
-def log_pochhammer(a: np.ndarray, k: np.ndarray) -> np.ndarray:
+def log_pochhammer(a: ArrayLike, k: ArrayLike) -> np.ndarray:
     """``lnG(a + k) - lnG(a)`` (``a > 0``, ``k >= 0``), accurate for huge ``a``.
 
     For ``a >= 1e4`` from Stirling's series, ``(a - 1/2) log1p(k/a) + k log(a + k) - k``
@@ -68,7 +69,7 @@ def log_pochhammer(a: np.ndarray, k: np.ndarray) -> np.ndarray:
     return np.asarray(np.where(big, stirling, gammaln(small + k) - gammaln(small)))
 
 
-def digamma_difference(a: np.ndarray, k: np.ndarray) -> np.ndarray:
+def digamma_difference(a: ArrayLike, k: ArrayLike) -> np.ndarray:
     """``psi(a + k) - psi(a)`` (``a > 0``, ``k >= 0``), accurate for huge ``a``: the
     derivative of :func:`log_pochhammer` in ``a``, from the asymptotic series
     ``psi(z) = log z - 1/(2z) - 1/(12z^2) + 1/(120z^4)`` for ``a >= 1e4``."""
@@ -198,7 +199,7 @@ class BetaDropout:
         a, b = self.a, self.b
         return (a + b - 1.0) / (a - 1.0) if a > 1.0 else float("inf")
 
-    def survival_sum(self, n: np.ndarray, t: np.ndarray) -> np.ndarray:
+    def survival_sum(self, n: ArrayLike, t: ArrayLike) -> np.ndarray:
         """``sum_{j=1..t} E[(1-p)^(n+j)]``: expected further chances survived out of ``t``.
 
         Telescoping ``E[(1-p)^m] = B(a, b+m) / B(a, b)`` gives ``b / (a-1) G(a+b) / G(1+b)
@@ -215,7 +216,7 @@ class BetaDropout:
             return np.asarray(np.exp(lead) * (digamma(1.0 + b + n + t) - digamma(1.0 + b + n)))
         return np.asarray(np.exp(lead + now) * -np.expm1(later - now) / (a - 1.0))
 
-    def discounted_survival(self, n: np.ndarray, q: float) -> np.ndarray:
+    def discounted_survival(self, n: ArrayLike, q: float) -> np.ndarray:
         """``sum_{j>=0} q^j E[(1-p)^(n+j)]`` for a discount factor ``0 < q < 1``.
 
         ``E[(1-p)^(n+j)] / E[(1-p)^n] = (b+n)_j / (a+b+n)_j``, so the sum is
@@ -237,7 +238,7 @@ class BetaDropout:
 
             value = value.copy()
             # b may be an array (a posterior after n survived chances): keep its failed cells
-            part = BetaDropout(self.a, np.broadcast_to(self.b, value.shape)[bad])  # type: ignore[arg-type]
+            part = BetaDropout(self.a, np.broadcast_to(self.b, value.shape)[bad])
             value[bad] = part.expect(f, nb.shape)
         return value
 
@@ -277,7 +278,7 @@ class CommonDropout:
     def mean_inverse(self) -> float:
         return 1.0 / self.p if self.p > 0 else float("inf")
 
-    def survival_sum(self, n: np.ndarray, t: np.ndarray) -> np.ndarray:
+    def survival_sum(self, n: ArrayLike, t: ArrayLike) -> np.ndarray:
         """``(1-p)^(n+1) (1 - (1-p)^t) / p``, and ``t`` at ``p = 0``."""
         n = np.asarray(n, dtype=float)
         t = np.asarray(t, dtype=float)
@@ -286,7 +287,7 @@ class CommonDropout:
         ratio = -np.expm1(xlog1py(t, -self.p)) / self.p
         return np.asarray(np.exp(xlog1py(n + 1.0, -self.p)) * ratio)
 
-    def discounted_survival(self, n: np.ndarray, q: float) -> np.ndarray:
+    def discounted_survival(self, n: ArrayLike, q: float) -> np.ndarray:
         """``(1-p)^n / (1 - (1-p) q)``."""
         n = np.asarray(n, dtype=float)
         return np.asarray(np.exp(xlog1py(n, -self.p)) / (1.0 - (1.0 - self.p) * q))
@@ -306,7 +307,7 @@ class BetaPurchase:
     def mean(self) -> float:
         return self.a / (self.a + self.b)
 
-    def log_weight(self, x: np.ndarray, m: np.ndarray) -> np.ndarray:
+    def log_weight(self, x: ArrayLike, m: ArrayLike) -> np.ndarray:
         """``log E[p^x (1-p)^(m-x)] = lnB(a+x, b+m-x) - lnB(a, b)``: a given pattern of ``x``
         transactions in ``m`` opportunities (the beta-Bernoulli likelihood), as gamma-function
         ratios that stay accurate for concentrated betas (:func:`log_pochhammer`)."""
@@ -328,7 +329,7 @@ class CommonPurchase:
     def mean(self) -> float:
         return self.p
 
-    def log_weight(self, x: np.ndarray, m: np.ndarray) -> np.ndarray:
+    def log_weight(self, x: ArrayLike, m: ArrayLike) -> np.ndarray:
         """``x log p + (m-x) log(1-p)``."""
         x = np.asarray(x, dtype=float)
         return np.asarray(xlogy(x, self.p) + xlog1py(np.asarray(m) - x, -self.p))

@@ -327,7 +327,11 @@ class BetaGeoBetaBinomFitter(MLEFitter):
                 k, m = float(count[idx]), float(horizon[idx])
                 if k > m:
                     continue
-                log_alive = _log_binom(m, k) + purchase.log_weight(k, m) + dropout.log_survive(m)
+                log_alive = (
+                    _log_binom(m, k)
+                    + purchase.log_weight(k, m)
+                    + dropout.log_survive(np.asarray(m))
+                )
                 i = np.arange(k, m)
                 log_dead = (
                     _log_binom(i, k) + purchase.log_weight(k, i) + dropout.log_drop_at(i + 1.0)
