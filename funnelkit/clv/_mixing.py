@@ -9,7 +9,14 @@ heterogeneous and a point-mass member with the same methods, so a model's formul
 written once and are exact in the limit instead of evaluating the general form at huge
 parameters (where ``lnB(a, b + x) - lnB(a, b)`` loses every digit and ``2F1`` overflows).
 
-Notation: ``x`` purchases, ``s`` exposure time, ``n`` dropout chances survived.
+The discrete-time models (BG/BB, sBG) also mix a purchase probability at each transaction
+opportunity, ``p ~ Beta(alpha, beta)`` (:class:`BetaPurchase` / :class:`CommonPurchase`), and
+sum the dropout survival over future opportunities (``survival_sum``,
+``discounted_survival``); the Gamma-Gamma spend model mixes the spend rate ``nu`` as a
+:class:`GammaRate` and needs ``E[1 / nu]`` (``mean_inverse``).
+
+Notation: ``x`` purchases, ``s`` exposure time, ``n`` dropout chances survived, ``m``
+transaction opportunities.
 """
 
 from __future__ import annotations
@@ -18,21 +25,66 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.linalg import eigh_tridiagonal
-from scipy.special import betainc, betaln, gammainc, gammaln, xlog1py, xlogy
+from scipy.special import betainc, betaln, digamma, gammainc, gammaln, hyp2f1, xlog1py, xlogy
 
 __all__ = [
     "BetaDropout",
+    "BetaPurchase",
     "CommonDropout",
+    "CommonPurchase",
     "CommonRate",
     "DropoutMixing",
     "GammaRate",
+    "PurchaseMixing",
     "RateMixing",
     "beta_expectation",
+    "digamma_difference",
+    "log_pochhammer",
 ]
 
 #: Gauss-Jacobi nodes used for expectations over a beta distribution.
 QUADRATURE_NODES = 64
+
+# above this argument the gamma-function ratios use Stirling's series: gammaln(a + k) -
+# gammaln(a) would lose about log10(a log a) digits to cancellation (all of them near 1e12)
+_STIRLING_FROM = 1e4
+
+
+def log_pochhammer(a: ArrayLike, k: ArrayLike) -> np.ndarray:
+    """``lnG(a + k) - lnG(a)`` (``a > 0``, ``k >= 0``), accurate for huge ``a``.
+
+    For ``a >= 1e4`` from Stirling's series, ``(a - 1/2) log1p(k/a) + k log(a + k) - k``
+    plus the difference of the ``1/(12z) - 1/(360z^3)`` corrections (truncation below
+    ``1e-24``), so concentrated betas (``a + b`` up to ``1e13``) keep their digits.
+    """
+    a, k = np.broadcast_arrays(np.asarray(a, dtype=float), np.asarray(k, dtype=float))
+    big = a >= _STIRLING_FROM
+    safe = np.where(big, a, _STIRLING_FROM)
+    z = safe + k
+    corr = -k / (12.0 * safe * z) - (1.0 / z**3 - 1.0 / safe**3) / 360.0
+    stirling = (safe - 0.5) * np.log1p(k / safe) + k * np.log(z) - k + corr
+    small = np.where(big, 1.0, a)
+    return np.asarray(np.where(big, stirling, gammaln(small + k) - gammaln(small)))
+
+
+def digamma_difference(a: ArrayLike, k: ArrayLike) -> np.ndarray:
+    """``psi(a + k) - psi(a)`` (``a > 0``, ``k >= 0``), accurate for huge ``a``: the
+    derivative of :func:`log_pochhammer` in ``a``, from the asymptotic series
+    ``psi(z) = log z - 1/(2z) - 1/(12z^2) + 1/(120z^4)`` for ``a >= 1e4``."""
+    a, k = np.broadcast_arrays(np.asarray(a, dtype=float), np.asarray(k, dtype=float))
+    big = a >= _STIRLING_FROM
+    safe = np.where(big, a, _STIRLING_FROM)
+    z = safe + k
+    series = (
+        np.log1p(k / safe)
+        + k / (2.0 * safe * z)
+        + k * (2.0 * safe + k) / (12.0 * safe**2 * z**2)
+        + (1.0 / z**4 - 1.0 / safe**4) / 120.0
+    )
+    small = np.where(big, 1.0, a)
+    return np.asarray(np.where(big, series, digamma(small + k) - digamma(small)))
 
 
 @dataclass(frozen=True)
@@ -45,6 +97,10 @@ class GammaRate:
     @property
     def mean(self) -> float:
         return self.shape / self.rate
+
+    def mean_inverse(self) -> float:
+        """``E[1 / lambda] = alpha / (r - 1)``; infinite for ``r <= 1``."""
+        return self.rate / (self.shape - 1.0) if self.shape > 1.0 else float("inf")
 
     def log_weight(self, x: np.ndarray, s: np.ndarray) -> np.ndarray:
         """``log E[lambda^x e^(-lambda s)]``: the Poisson likelihood of ``x`` purchases in
@@ -85,6 +141,9 @@ class CommonRate:
     @property
     def mean(self) -> float:
         return self.lam
+
+    def mean_inverse(self) -> float:
+        return 1.0 / self.lam
 
     def log_weight(self, x: np.ndarray, s: np.ndarray) -> np.ndarray:
         return np.asarray(xlogy(x, self.lam) - self.lam * np.asarray(s))
@@ -134,6 +193,55 @@ class BetaDropout:
         """The dropout probability of someone who survived ``n`` chances: ``Beta(a, b + n)``."""
         return BetaDropout(self.a, self.b + n)  # type: ignore[arg-type]
 
+    def mean_inverse(self) -> float:
+        """``E[1 / p] = (a + b - 1) / (a - 1)``: the mean number of chances until dropout
+        (geometric); infinite for ``a <= 1``."""
+        a, b = self.a, self.b
+        return (a + b - 1.0) / (a - 1.0) if a > 1.0 else float("inf")
+
+    def survival_sum(self, n: ArrayLike, t: ArrayLike) -> np.ndarray:
+        """``sum_{j=1..t} E[(1-p)^(n+j)]``: expected further chances survived out of ``t``.
+
+        Telescoping ``E[(1-p)^m] = B(a, b+m) / B(a, b)`` gives ``b / (a-1) G(a+b) / G(1+b)
+        [G(1+b+n) / G(a+b+n) - G(1+b+n+t) / G(a+b+n+t)]`` (Fader, Hardie & Shang 2010,
+        eqs. 9 and 13), with its ``a -> 1`` limit (a difference of digammas).
+        """
+        a, b = self.a, self.b
+        n = np.asarray(n, dtype=float)
+        t = np.asarray(t, dtype=float)
+        lead = np.log(b) + gammaln(a + b) - gammaln(1.0 + b)
+        now = gammaln(1.0 + b + n) - gammaln(a + b + n)
+        later = gammaln(1.0 + b + n + t) - gammaln(a + b + n + t)
+        if abs(a - 1.0) < 1e-9:
+            return np.asarray(np.exp(lead) * (digamma(1.0 + b + n + t) - digamma(1.0 + b + n)))
+        return np.asarray(np.exp(lead + now) * -np.expm1(later - now) / (a - 1.0))
+
+    def discounted_survival(self, n: ArrayLike, q: float) -> np.ndarray:
+        """``sum_{j>=0} q^j E[(1-p)^(n+j)]`` for a discount factor ``0 < q < 1``.
+
+        ``E[(1-p)^(n+j)] / E[(1-p)^n] = (b+n)_j / (a+b+n)_j``, so the sum is
+        ``E[(1-p)^n] 2F1(1, b+n; a+b+n; q)`` (Fader & Hardie 2010, eq. 6); by quadrature where
+        scipy's ``2F1`` fails (very concentrated distributions).
+        """
+        n = np.asarray(n, dtype=float)
+        with np.errstate(all="ignore"):
+            value = np.asarray(
+                np.exp(self.log_survive(n)) * hyp2f1(1.0, self.b + n, self.a + self.b + n, q),
+                dtype=float,
+            )
+        bad = ~np.isfinite(value)
+        if bad.any():
+            nb = np.broadcast_to(n, value.shape)[bad]
+
+            def f(p: np.ndarray) -> np.ndarray:
+                return np.asarray((1.0 - p) ** nb[:, None] / (1.0 - (1.0 - p) * q))
+
+            value = value.copy()
+            # b may be an array (a posterior after n survived chances): keep its failed cells
+            part = BetaDropout(self.a, np.broadcast_to(self.b, value.shape)[bad])
+            value[bad] = part.expect(f, nb.shape)
+        return value
+
     def expect(self, f: Callable[[np.ndarray], np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
         """``E[f(p)]`` for each element of ``shape`` (``b`` may be an array of that shape);
         ``f`` maps an array of ``p`` of shape ``shape + (nodes,)`` to values of that shape."""
@@ -167,12 +275,69 @@ class CommonDropout:
     def alive_posterior(self, n: np.ndarray) -> CommonDropout:
         return self
 
+    def mean_inverse(self) -> float:
+        return 1.0 / self.p if self.p > 0 else float("inf")
+
+    def survival_sum(self, n: ArrayLike, t: ArrayLike) -> np.ndarray:
+        """``(1-p)^(n+1) (1 - (1-p)^t) / p``, and ``t`` at ``p = 0``."""
+        n = np.asarray(n, dtype=float)
+        t = np.asarray(t, dtype=float)
+        if self.p == 0.0:
+            return np.asarray(np.broadcast_to(t, np.broadcast_shapes(n.shape, t.shape)) * 1.0)
+        ratio = -np.expm1(xlog1py(t, -self.p)) / self.p
+        return np.asarray(np.exp(xlog1py(n + 1.0, -self.p)) * ratio)
+
+    def discounted_survival(self, n: ArrayLike, q: float) -> np.ndarray:
+        """``(1-p)^n / (1 - (1-p) q)``."""
+        n = np.asarray(n, dtype=float)
+        return np.asarray(np.exp(xlog1py(n, -self.p)) / (1.0 - (1.0 - self.p) * q))
+
     def expect(self, f: Callable[[np.ndarray], np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
         return np.asarray(f(np.full((*shape, 1), self.p)))[..., 0]
 
 
+@dataclass(frozen=True)
+class BetaPurchase:
+    """Probability of a transaction at each opportunity, ``p ~ Beta(a, b)`` (BG/BB)."""
+
+    a: float
+    b: float
+
+    @property
+    def mean(self) -> float:
+        return self.a / (self.a + self.b)
+
+    def log_weight(self, x: ArrayLike, m: ArrayLike) -> np.ndarray:
+        """``log E[p^x (1-p)^(m-x)] = lnB(a+x, b+m-x) - lnB(a, b)``: a given pattern of ``x``
+        transactions in ``m`` opportunities (the beta-Bernoulli likelihood), as gamma-function
+        ratios that stay accurate for concentrated betas (:func:`log_pochhammer`)."""
+        x = np.asarray(x, dtype=float)
+        a, b = self.a, self.b
+        return np.asarray(
+            log_pochhammer(a, x) + log_pochhammer(b, np.asarray(m) - x) - log_pochhammer(a + b, m)
+        )
+
+
+@dataclass(frozen=True)
+class CommonPurchase:
+    """Every customer transacts with the same probability ``p`` at each opportunity (the
+    beta family's limit ``a + b -> inf``, ``a / (a + b) = p``)."""
+
+    p: float
+
+    @property
+    def mean(self) -> float:
+        return self.p
+
+    def log_weight(self, x: ArrayLike, m: ArrayLike) -> np.ndarray:
+        """``x log p + (m-x) log(1-p)``."""
+        x = np.asarray(x, dtype=float)
+        return np.asarray(xlogy(x, self.p) + xlog1py(np.asarray(m) - x, -self.p))
+
+
 RateMixing = GammaRate | CommonRate
 DropoutMixing = BetaDropout | CommonDropout
+PurchaseMixing = BetaPurchase | CommonPurchase
 
 
 def beta_expectation(f: Callable[[np.ndarray], np.ndarray], a: float, b: np.ndarray) -> np.ndarray:

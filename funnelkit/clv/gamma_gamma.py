@@ -11,6 +11,8 @@ from scipy.special import digamma, gammaln
 
 from funnelkit.clv._base import MLEFitter
 from funnelkit.clv._data import FitData, customer_weights
+from funnelkit.clv._limits import Limit
+from funnelkit.clv._mixing import CommonRate, GammaRate, RateMixing
 from funnelkit.exceptions import (
     ConvergenceError,
     ConvergenceWarning,
@@ -28,6 +30,18 @@ _SPEND_REMEDIES = (
     "4. if spend is very heavy-tailed, use each customer's observed mean spend instead."
 )
 
+# concentration of a gamma placed next to its point-mass limit (to start a full fit there)
+_CONCENTRATED = 1e4
+
+_COMMON_RATE = Limit(
+    name="common spend rate",
+    meaning="q, v -> inf with q / v = nu: every customer has the same spend rate nu, so the "
+    "same mean spend p / nu per transaction",
+    params=("p", "nu"),
+    start=lambda k: {"p": k["p"], "nu": k["q"] / k["v"]},
+    embed=lambda k: {"p": k["p"], "q": _CONCENTRATED, "v": _CONCENTRATED / k["nu"]},
+)
+
 
 class GammaGammaFitter(MLEFitter):
     """Gamma-Gamma model of the average spend per repeat transaction.
@@ -42,6 +56,15 @@ class GammaGammaFitter(MLEFitter):
     how many were excluded is stored in ``n_excluded_``. Their expected spend
     (:meth:`expected_spend`) is the population mean ``p v / (q - 1)``.
 
+    When customers' mean spends differ no more than their transaction-to-transaction noise
+    explains, the likelihood keeps rising as ``q, v -> inf`` with ``q / v`` fixed: the fit
+    then ends at the limit model with a common spend rate ``nu`` (``result_.boundary``,
+    ``params_ = {"p": ..., "nu": ...}``). Every customer's mean spend is then ``p / nu``, so
+    :meth:`expected_spend` is ``p / nu`` whatever the history (the credibility weight of the
+    customer's own mean, ``p x / (p x + q - 1)``, tends to 0) and
+    :meth:`population_mean_spend` is ``p / nu``; the likelihood is that of the average of
+    ``x`` Gamma(p, nu) spends, Gamma(p x, nu x) (FHL 2005, appendix, with ``nu`` fixed).
+
     Parameters
     ----------
     penalizer, conf_level, initial_params, max_iter
@@ -50,7 +73,7 @@ class GammaGammaFitter(MLEFitter):
     Attributes
     ----------
     params_ : dict
-        ``{"p": ..., "q": ..., "v": ...}``.
+        ``{"p": ..., "q": ..., "v": ...}``, or ``{"p": ..., "nu": ...}`` at the limit.
     result_ : FitResult
         Estimates with standard errors and intervals, log-likelihood, AIC/BIC.
     n_excluded_ : int
@@ -80,6 +103,7 @@ class GammaGammaFitter(MLEFitter):
 
     _param_names = ("p", "q", "v")
     _model_name = "Gamma-Gamma"
+    _limits = (_COMMON_RATE,)
 
     # ------------------------------------------------------------------ fitting
     def fit(self, data: Any, *, weights: Any = None, time_unit: Any = None) -> GammaGammaFitter:
@@ -100,8 +124,9 @@ class GammaGammaFitter(MLEFitter):
         self
         """
         super().fit(data, weights=weights, time_unit=time_unit)
-        _p, q, _ = self._params()
-        if q <= 1.0:
+        rate = self._rate()
+        if isinstance(rate, GammaRate) and rate.shape <= 1.0:
+            q = rate.shape
             warnings.warn(
                 f"GammaGammaFitter: the fitted q = {q:.4g} is <= 1, so the population mean "
                 "spend p·v/(q-1) does not exist and expected_spend() will refuse to predict. "
@@ -177,6 +202,21 @@ class GammaGammaFitter(MLEFitter):
         d_v = q / v - (px + q) / (x * m + v)
         return np.vstack([d_p, d_q, d_v])
 
+    def _limit_log_likelihood(self, params: Mapping[str, float], data: FitData) -> np.ndarray:
+        p = params["p"]
+        rate = _rate_of(params)
+        x, m = data["frequency"], data["monetary_value"]
+        px = p * x
+        # the mean of x Gamma(p, nu) spends: nu^(p x) integrated over nu, times the rest of
+        # the Gamma(p x, x nu) density of m
+        return np.asarray(
+            rate.log_weight(px, x * m) - gammaln(px) + (px - 1.0) * np.log(m) + px * np.log(x)
+        )
+
+    def _rate(self) -> RateMixing:
+        self._check_fitted()
+        return _rate_of(self.params_)
+
     def _extra_state(self) -> dict[str, Any]:
         return {"n_excluded": int(self.n_excluded_)}
 
@@ -185,16 +225,18 @@ class GammaGammaFitter(MLEFitter):
 
     # ------------------------------------------------------------------ predictions
     def population_mean_spend(self) -> float:
-        """Mean spend per transaction across the population, ``p v / (q - 1)``."""
-        p, q, v = self._spend_params()
-        return p * v / (q - 1.0)
+        """Mean spend per transaction across the population, ``p E[1 / nu]``: ``p v / (q - 1)``,
+        or ``p / nu`` for a common spend rate."""
+        p, rate = self._spend_params()
+        return float(p * rate.mean_inverse())
 
     def expected_spend(self, data: Any = None) -> np.ndarray:
         """Conditional expected average spend per transaction of each customer.
 
         A credibility-weighted mean of the customer's own average spend ``m`` and the
         population mean: ``w m + (1 - w) p v / (q - 1)`` with ``w = p x / (p x + q - 1)``.
-        Customers with ``frequency == 0`` get the population mean.
+        Customers with ``frequency == 0`` get the population mean. For a common spend rate
+        it is ``p / nu`` for everyone: their history says nothing more.
 
         Parameters
         ----------
@@ -207,21 +249,33 @@ class GammaGammaFitter(MLEFitter):
         ndarray
             One expected spend per customer, in the currency of ``monetary_value``.
         """
-        p, q, v = self._spend_params()
+        p, rate = self._spend_params()
         columns = self._data_for_prediction(data)
         x = np.asarray(columns["frequency"], dtype=float)
         m = np.asarray(columns["monetary_value"], dtype=float)
+        population = p * rate.mean_inverse()
+        if isinstance(rate, CommonRate):
+            return np.full(x.shape, population)
+        q = rate.shape
         weight = p * x / (p * x + q - 1.0)
-        return np.asarray(weight * m + (1.0 - weight) * (p * v / (q - 1.0)))
+        return np.asarray(weight * m + (1.0 - weight) * population)
 
-    def _spend_params(self) -> tuple[float, float, float]:
-        p, q, v = self._params()
-        if q <= 1.0:
+    def _spend_params(self) -> tuple[float, RateMixing]:
+        rate = self._rate()
+        if isinstance(rate, GammaRate) and rate.shape <= 1.0:
             raise ConvergenceError(
-                f"The fitted q = {q:.4g} of GammaGammaFitter is <= 1: the population mean "
-                "spend p·v/(q-1) does not exist, so expected spend is undefined. " + _SPEND_REMEDIES
+                f"The fitted q = {rate.shape:.4g} of GammaGammaFitter is <= 1: the population "
+                "mean spend p·v/(q-1) does not exist, so expected spend is undefined. "
+                + _SPEND_REMEDIES
             )
-        return p, q, v
+        return self.params_["p"], rate
+
+
+def _rate_of(params: Mapping[str, float]) -> RateMixing:
+    """The spend-rate distribution of the full or the limit parameter set."""
+    if "q" in params:
+        return GammaRate(params["q"], params["v"])
+    return CommonRate(params["nu"])
 
 
 def _spend_columns(data: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -7,14 +7,32 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from scipy.special import betaln, digamma, hyp2f1
+from scipy.special import betaln, digamma, expit
 
 from funnelkit.clv._base import MLEFitter
 from funnelkit.clv._data import FitData, customer_weights
+from funnelkit.clv._limits import Limit
+from funnelkit.clv._mixing import BetaDropout, CommonDropout, DropoutMixing
 from funnelkit.exceptions import DataError, FunnelkitError, format_examples
 from funnelkit.units import TimeUnit, TimeUnitLike
 
 __all__ = ["ShiftedBetaGeoFitter"]
+
+# concentration of a beta placed next to its point-mass limit (to start a full fit there)
+_CONCENTRATED = 1e4
+
+_COMMON_CHURN = Limit(
+    name="common churn probability",
+    meaning="alpha + beta -> inf with alpha / (alpha + beta) = theta: every customer churns "
+    "with the same probability theta each period (geometric lifetimes)",
+    params=("theta",),
+    probabilities=("theta",),
+    start=lambda q: {"theta": q["alpha"] / (q["alpha"] + q["beta"])},
+    embed=lambda q: {
+        "alpha": q["theta"] * _CONCENTRATED,
+        "beta": (1.0 - q["theta"]) * _CONCENTRATED,
+    },
+)
 
 
 class ShiftedBetaGeoFitter(MLEFitter):
@@ -26,6 +44,15 @@ class ShiftedBetaGeoFitter(MLEFitter):
     cannot capture. A customer's lifetime ``T`` (periods paid for, ``T >= 1``) then has
     ``P(T = t) = B(alpha + 1, beta + t - 1) / B(alpha, beta)`` and survival
     ``S(t) = P(T > t) = B(alpha, beta + t) / B(alpha, beta)``.
+
+    When the data show no heterogeneity (e.g. every customer churned in the same period),
+    the likelihood keeps rising as ``alpha + beta -> inf``: the fit then ends at the limit
+    model with a common churn probability ``theta`` (``result_.boundary``, ``params_ =
+    {"theta": ...}``), whose lifetimes are geometric: ``S(t) = (1 - theta)^t``, ``P(T = t) =
+    theta (1 - theta)^(t-1)``, ``r(t) = 1 - theta``, mean lifetime ``1 / theta``, ``DEL =
+    (1 + d) / (d + theta)`` (Fader & Hardie 2007, section 2, the model without
+    heterogeneity). Data in which nobody churned, or everybody churned in the first period,
+    put ``theta`` on 0 or 1 and are refused with an explanation.
 
     Fit either on individual customers (:meth:`fit`: durations and churn flags) or on the
     survivor counts of one cohort (:meth:`fit_survivors`). Periods are whole contract periods;
@@ -69,6 +96,7 @@ class ShiftedBetaGeoFitter(MLEFitter):
 
     _param_names = ("alpha", "beta")
     _model_name = "sBG"
+    _limits = (_COMMON_CHURN,)
 
     # ------------------------------------------------------------------ fitting
     def fit(
@@ -163,6 +191,35 @@ class ShiftedBetaGeoFitter(MLEFitter):
         lost = np.concatenate([counts[:-1] - counts[1:], [counts[-1]]])
         return self._fit_prepared(_compress(dur, died, lost, time_unit))
 
+    def _fit_prepared(self, data: FitData) -> ShiftedBetaGeoFitter:
+        _check_informative(data)
+        return super()._fit_prepared(data)
+
+    def _limit_log_likelihood(self, params: Mapping[str, float], data: FitData) -> np.ndarray:
+        dropout = _mixing(params)
+        d, died = data["duration"], data["churned"] > 0
+        with np.errstate(divide="ignore"):
+            return np.where(died, dropout.log_drop_at(d), dropout.log_survive(d))
+
+    def _predictions_finite(self) -> bool:
+        # sBG has no expected_purchases_new_customer: probe its own curves instead
+        t = np.array([1.0, 2.0, 10.0, 100.0, 1000.0])
+        with np.errstate(all="ignore"):
+            values = np.concatenate(
+                [
+                    self.survival_function(t),
+                    self.churn_probability(t),
+                    self.retention_rate(t),
+                    [self.discounted_expected_lifetime(discount_rate=0.1)],
+                    self.discounted_expected_residual_lifetime(t, discount_rate=0.1),
+                ]
+            )
+        return bool(np.all(np.isfinite(values)))
+
+    def _dropout(self) -> DropoutMixing:
+        self._check_fitted()
+        return _mixing(self.params_)
+
     def _log_likelihood(self, params: np.ndarray, data: FitData) -> np.ndarray:
         alpha, beta = params
         d, died = data["duration"], data["churned"] > 0
@@ -189,34 +246,44 @@ class ShiftedBetaGeoFitter(MLEFitter):
 
     # ------------------------------------------------------------------ predictions
     def survival_function(self, t: Any) -> np.ndarray:
-        """``S(t)``: share of a new cohort still active after ``t`` periods (``S(0) = 1``)."""
-        alpha, beta = self._params()
+        """``S(t)``: share of a new cohort still active after ``t`` periods (``S(0) = 1``).
+
+        ``E[(1 - theta)^t] = B(alpha, beta + t) / B(alpha, beta)``; ``(1 - theta)^t`` for a
+        common churn probability.
+        """
         tt = _periods(t, "t", minimum=0)
-        return np.asarray(np.exp(betaln(alpha, beta + tt) - betaln(alpha, beta)))
+        with np.errstate(under="ignore"):
+            return np.asarray(np.exp(self._dropout().log_survive(tt)))
 
     def churn_probability(self, t: Any) -> np.ndarray:
-        """``P(T = t)``: probability that a new customer churns in period ``t`` (``t >= 1``)."""
-        alpha, beta = self._params()
+        """``P(T = t)``: probability that a new customer churns in period ``t`` (``t >= 1``).
+
+        ``E[theta (1 - theta)^(t-1)]``: ``B(alpha + 1, beta + t - 1) / B(alpha, beta)``, or
+        ``theta (1 - theta)^(t-1)`` for a common churn probability.
+        """
         tt = _periods(t, "t", minimum=1)
-        return np.asarray(np.exp(betaln(alpha + 1.0, beta + tt - 1.0) - betaln(alpha, beta)))
+        with np.errstate(under="ignore"):
+            return np.asarray(np.exp(self._dropout().log_drop_at(tt)))
 
     def retention_rate(self, t: Any) -> np.ndarray:
         """``r(t) = S(t) / S(t - 1)``: share of period ``t - 1`` survivors renewing at ``t``.
 
-        It rises with ``t``: ``r(t) = (beta + t - 1) / (alpha + beta + t - 1)``.
+        ``1 / (1 + P(T = t) / S(t))``: it rises with ``t``,
+        ``r(t) = (beta + t - 1) / (alpha + beta + t - 1)``, and is the constant ``1 - theta``
+        for a common churn probability.
         """
-        alpha, beta = self._params()
         tt = _periods(t, "t", minimum=1)
-        return np.asarray((beta + tt - 1.0) / (alpha + beta + tt - 1.0))
+        with np.errstate(divide="ignore"):
+            return np.asarray(expit(-self._dropout().log_drop_odds(tt)))
 
     def expected_lifetime(self) -> float:
-        """Mean lifetime in periods of a new customer, ``(alpha + beta - 1) / (alpha - 1)``.
+        """Mean lifetime in periods of a new customer, ``E[1 / theta]``.
 
-        Infinite when ``alpha <= 1``: the churn probabilities then pile up so close to 0 that
-        the mean does not exist, though discounted lifetimes stay finite.
+        ``(alpha + beta - 1) / (alpha - 1)``, infinite when ``alpha <= 1``: the churn
+        probabilities then pile up so close to 0 that the mean does not exist, though
+        discounted lifetimes stay finite. ``1 / theta`` for a common churn probability.
         """
-        alpha, beta = self._params()
-        return math.inf if alpha <= 1.0 else (alpha + beta - 1.0) / (alpha - 1.0)
+        return float(self._dropout().mean_inverse())
 
     def discounted_expected_lifetime(
         self, *, discount_rate: float, time_unit: TimeUnitLike | None = None
@@ -224,8 +291,9 @@ class ShiftedBetaGeoFitter(MLEFitter):
         """DEL: expected discounted number of periods a *new* customer pays for.
 
         ``DEL = sum_{t>=0} S(t) / (1 + d)^t = 2F1(1, beta; alpha + beta; 1 / (1 + d))``, with
-        the first payment (t = 0) undiscounted. Multiply by the margin per period for the
-        expected lifetime value of a new customer.
+        the first payment (t = 0) undiscounted; ``(1 + d) / (d + theta)`` for a common churn
+        probability. Multiply by the margin per period for the expected lifetime value of a
+        new customer.
 
         Parameters
         ----------
@@ -234,9 +302,9 @@ class ShiftedBetaGeoFitter(MLEFitter):
         time_unit
             Unit of ``discount_rate``; needs the model's own ``time_unit_``.
         """
-        alpha, beta = self._params()
+        dropout = self._dropout()
         d = self._period_rate(discount_rate, time_unit)
-        return float(hyp2f1(1.0, beta, alpha + beta, 1.0 / (1.0 + d)))
+        return float(dropout.discounted_survival(0.0, 1.0 / (1.0 + d)))
 
     def discounted_expected_residual_lifetime(
         self, renewals: Any, *, discount_rate: float, time_unit: TimeUnitLike | None = None
@@ -250,6 +318,10 @@ class ShiftedBetaGeoFitter(MLEFitter):
             DERL = (beta + n) / (alpha + beta + n) * 2F1(1, beta + n + 1; alpha + beta + n + 1;
                                                         1 / (1 + d))
 
+        i.e. ``sum_{j>=0} q^j E[(1 - theta)^(1+j)]`` over the churn probability of someone
+        who survived ``n`` periods, ``Beta(alpha, beta + n)``; ``(1 - theta) (1 + d) / (d +
+        theta)`` for a common churn probability, whatever ``n``.
+
         Parameters
         ----------
         renewals
@@ -257,11 +329,10 @@ class ShiftedBetaGeoFitter(MLEFitter):
         discount_rate, time_unit
             As in :meth:`discounted_expected_lifetime`.
         """
-        alpha, beta = self._params()
         n = _periods(renewals, "renewals", minimum=0)
         d = self._period_rate(discount_rate, time_unit)
-        ratio = (beta + n) / (alpha + beta + n)
-        return np.asarray(ratio * hyp2f1(1.0, beta + n + 1.0, alpha + beta + n + 1.0, 1 / (1 + d)))
+        survivor = self._dropout().alive_posterior(n)
+        return np.asarray(survivor.discounted_survival(np.ones(n.shape), 1.0 / (1.0 + d)))
 
     def _period_rate(self, discount_rate: float, time_unit: TimeUnitLike | None) -> float:
         rate = float(discount_rate)
@@ -279,6 +350,33 @@ class ShiftedBetaGeoFitter(MLEFitter):
             )
         exponent = TimeUnit.parse(self.time_unit_).days / TimeUnit.parse(time_unit).days
         return (1.0 + rate) ** exponent - 1.0
+
+
+def _mixing(params: Mapping[str, float]) -> DropoutMixing:
+    """The churn-probability distribution of the full or the limit parameter set."""
+    if "alpha" in params:
+        return BetaDropout(params["alpha"], params["beta"])
+    return CommonDropout(params["theta"])
+
+
+def _check_informative(data: FitData) -> None:
+    """Refuse data that put the churn probability on 0 or 1, where no model is estimable."""
+    died = data["churned"] > 0
+    weights = data.weights
+    if not np.any(weights[died] > 0):
+        raise DataError(
+            f"None of the {data.n_customers} customers churned, so the churn probability is "
+            "estimated as 0 (nobody ever leaves) and sBG cannot describe retention: observe "
+            "the cohort for longer, until some customers have churned."
+        )
+    first = died & (data["duration"] == 1)
+    if float(weights[first].sum()) >= float(weights.sum()):
+        raise DataError(
+            f"All {data.n_customers} customers churned in their first period, so the churn "
+            "probability is estimated as 1 (nobody ever renews) and sBG has nothing to fit: "
+            "check that durations count the periods paid for (a customer who renewed once has "
+            "duration 2)."
+        )
 
 
 def _compress(

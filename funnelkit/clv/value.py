@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 from numpy.polynomial.legendre import leggauss
-from scipy.special import hyp2f1
 
 from funnelkit._frames import Backend, frame_from_columns
 from funnelkit.clv._data import as_rfm
@@ -183,7 +182,10 @@ def discounted_expected_residual_transactions(
       opportunity::
 
           DERT = P(alive at n + 1) * (alpha + x) / (alpha + beta + n)
-                 * 2F1(1, delta + n + 1; gamma + delta + n + 1; 1 / (1 + d)) / (1 + d).
+                 * 2F1(1, delta + n + 1; gamma + delta + n + 1; 1 / (1 + d)) / (1 + d),
+
+      computed by the model's own ``discounted_residual_transactions`` (exact also for its
+      limit models: common transaction or dropout probability, no dropout).
 
     Multiply by expected spend (or margin) for the residual lifetime value.
 
@@ -231,15 +233,15 @@ def discounted_expected_residual_transactions(
             * shifted
             * _inverse_shifted_gamma_mean(s, delta * shifted)
         )
-    elif "BetaGeoBetaBinomFitter" in kinds:
-        a, b, g, d = (params[k] for k in ("alpha", "beta", "gamma", "delta"))
-        period_rate = (1.0 + rate) ** (1.0 / per_unit) - 1.0
-        alive = _over_chunks(rows, _CHUNK, model.probability_alive)
-        # P(alive at n+1 | data) = P(alive at n | data) * (delta + n) / (gamma + delta + n)
-        alive_next = alive * (d + T) / (g + d + T)
-        disc = 1.0 / (1.0 + period_rate)
-        survival = hyp2f1(1.0, d + T + 1.0, g + d + T + 1.0, disc) * disc
-        value = alive_next * (a + x) / (a + b + T) * survival
+    elif hasattr(model, "discounted_residual_transactions"):
+        # BG/BB discounts once per transaction opportunity: convert the rate to one period
+        # (capped where (1 + rate)^(1/per_unit) overflows; the discounted sum is then ~0)
+        period_rate = math.expm1(min(math.log1p(rate) / per_unit, 700.0))
+        value = _over_chunks(
+            rows,
+            _CHUNK,
+            lambda part: model.discounted_residual_transactions(part, discount_rate=period_rate),
+        )
     else:
         raise FunnelkitError(
             f"DERT has a closed form for ParetoNBDFitter and BetaGeoBetaBinomFitter only, not "
