@@ -23,7 +23,13 @@ from scipy.special import digamma, gammaln, hyp2f1
 
 from funnelkit.clv._base import MLEFitter, as_horizon
 from funnelkit.clv._data import FitData
-from funnelkit.clv._limits import Limit
+from funnelkit.clv._limits import (
+    CONCENTRATED,
+    Limit,
+    concentrated_beta,
+    concentrated_gamma,
+    vanishing,
+)
 from funnelkit.clv._mixing import (
     BetaDropout,
     CommonDropout,
@@ -46,12 +52,6 @@ __all__ = [
 
 #: Limits of the BG/NBD family: the beta dropout and the gamma purchase rate may each
 #: collapse to a point mass, and the dropout probability may vanish altogether.
-_CONCENTRATED = 1e4
-#: a gamma shape or beta ``a + b`` above these leaves a coefficient of variation of a few per
-#: cent: so little heterogeneity that the point-mass limit is worth fitting as well
-_GAMMA_SHAPE_NEAR_LIMIT = 100.0
-_BETA_SIZE_NEAR_LIMIT = 300.0
-_DROPOUT_NEAR_ZERO = 1e-3
 
 
 def _limits() -> tuple[Limit, ...]:
@@ -63,19 +63,19 @@ def _limits() -> tuple[Limit, ...]:
 
     def beta_near(q: Mapping[str, float]) -> dict[str, float]:
         p = q.get("p", 1e-6)
-        return {"a": p * _CONCENTRATED, "b": (1.0 - p) * _CONCENTRATED}
+        return {"a": p * CONCENTRATED, "b": (1.0 - p) * CONCENTRATED}
 
     def gamma_near(q: Mapping[str, float]) -> dict[str, float]:
-        return {"r": _CONCENTRATED, "alpha": _CONCENTRATED / q["lambda"]}
+        return {"r": CONCENTRATED, "alpha": CONCENTRATED / q["lambda"]}
 
     def common_rate(q: Mapping[str, float]) -> bool:
-        return q["r"] > _GAMMA_SHAPE_NEAR_LIMIT
+        return concentrated_gamma(q["r"])
 
     def common_p(q: Mapping[str, float]) -> bool:
-        return q["a"] + q["b"] > _BETA_SIZE_NEAR_LIMIT
+        return concentrated_beta(q["a"], q["b"])
 
     def no_dropout(q: Mapping[str, float]) -> bool:
-        return q["a"] < _DROPOUT_NEAR_ZERO or p_of(q) < _DROPOUT_NEAR_ZERO
+        return vanishing(q["a"], q["b"])
 
     return (
         Limit(

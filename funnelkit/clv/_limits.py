@@ -21,7 +21,41 @@ from scipy.special import expit, logit
 
 from funnelkit._results import Result
 
-__all__ = ["Limit", "LimitTest", "ParameterSpace", "chi_bar_square_sf"]
+__all__ = [
+    "CONCENTRATED",
+    "Limit",
+    "LimitTest",
+    "ParameterSpace",
+    "chi_bar_square_sf",
+    "concentrated_beta",
+    "concentrated_gamma",
+    "vanishing",
+]
+
+#: concentration of a mixing distribution placed next to its point-mass limit (to start a
+#: full fit there)
+CONCENTRATED = 1e4
+#: a gamma shape or beta ``a + b`` above these leaves a coefficient of variation of a few per
+#: cent: so little heterogeneity that the point-mass limit is worth fitting as well
+GAMMA_SHAPE_NEAR_LIMIT = 100.0
+BETA_SIZE_NEAR_LIMIT = 300.0
+#: a mean probability (or beta ``a``) below this may be the limit where it vanishes
+VANISHING = 1e-3
+
+
+def concentrated_gamma(shape: float) -> bool:
+    """Whether a gamma mixing distribution is close to its point-mass limit."""
+    return shape > GAMMA_SHAPE_NEAR_LIMIT
+
+
+def concentrated_beta(a: float, b: float) -> bool:
+    """Whether a beta mixing distribution is close to its point-mass limit."""
+    return a + b > BETA_SIZE_NEAR_LIMIT
+
+
+def vanishing(a: float, b: float) -> bool:
+    """Whether a beta-distributed probability is close to the limit where it is 0."""
+    return a < VANISHING or a / (a + b) < VANISHING
 
 
 @dataclass(frozen=True)

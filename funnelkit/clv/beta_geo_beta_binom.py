@@ -10,7 +10,7 @@ import numpy as np
 from scipy.special import gammaln
 
 from funnelkit.clv._base import FitData, MLEFitter, as_horizon
-from funnelkit.clv._limits import Limit
+from funnelkit.clv._limits import CONCENTRATED, Limit, concentrated_beta, vanishing
 from funnelkit.clv._mixing import (
     BetaDropout,
     BetaPurchase,
@@ -33,9 +33,6 @@ MAX_OPPORTUNITIES = 100_000
 # cells of the (rows x last-alive opportunity) array evaluated at once: bounds memory
 _CELLS = 1 << 20
 
-# concentration of a beta placed next to its point-mass limit (to start a full fit there)
-_CONCENTRATED = 1e4
-
 
 def _limits() -> tuple[Limit, ...]:
     def p_of(q: Mapping[str, float]) -> float:
@@ -45,11 +42,11 @@ def _limits() -> tuple[Limit, ...]:
         return q["gamma"] / (q["gamma"] + q["delta"]) if "gamma" in q else q.get("theta", 0.0)
 
     def purchase_near(q: Mapping[str, float]) -> dict[str, float]:
-        return {"alpha": q["p"] * _CONCENTRATED, "beta": (1.0 - q["p"]) * _CONCENTRATED}
+        return {"alpha": q["p"] * CONCENTRATED, "beta": (1.0 - q["p"]) * CONCENTRATED}
 
     def dropout_near(q: Mapping[str, float]) -> dict[str, float]:
         theta = q.get("theta", 1e-6)
-        return {"gamma": theta * _CONCENTRATED, "delta": (1.0 - theta) * _CONCENTRATED}
+        return {"gamma": theta * CONCENTRATED, "delta": (1.0 - theta) * CONCENTRATED}
 
     return (
         Limit(
@@ -60,6 +57,7 @@ def _limits() -> tuple[Limit, ...]:
             probabilities=("p",),
             start=lambda q: {"p": p_of(q), "gamma": q["gamma"], "delta": q["delta"]},
             embed=lambda q: {**purchase_near(q), "gamma": q["gamma"], "delta": q["delta"]},
+            near=lambda q: concentrated_beta(q["alpha"], q["beta"]),
         ),
         Limit(
             name="common dropout probability",
@@ -69,6 +67,7 @@ def _limits() -> tuple[Limit, ...]:
             probabilities=("theta",),
             start=lambda q: {"alpha": q["alpha"], "beta": q["beta"], "theta": theta_of(q)},
             embed=lambda q: {"alpha": q["alpha"], "beta": q["beta"], **dropout_near(q)},
+            near=lambda q: concentrated_beta(q["gamma"], q["delta"]),
         ),
         Limit(
             name="common transaction and dropout probabilities",
@@ -78,6 +77,10 @@ def _limits() -> tuple[Limit, ...]:
             probabilities=("p", "theta"),
             start=lambda q: {"p": p_of(q), "theta": theta_of(q)},
             embed=lambda q: {**purchase_near(q), **dropout_near(q)},
+            near=lambda q: (
+                concentrated_beta(q["alpha"], q["beta"])
+                and concentrated_beta(q["gamma"], q["delta"])
+            ),
         ),
         Limit(
             name="no dropout",
@@ -85,6 +88,7 @@ def _limits() -> tuple[Limit, ...]:
             params=("alpha", "beta"),
             start=lambda q: {"alpha": q["alpha"], "beta": q["beta"]},
             embed=lambda q: {"alpha": q["alpha"], "beta": q["beta"], **dropout_near({})},
+            near=lambda q: vanishing(q["gamma"], q["delta"]),
         ),
         Limit(
             name="no dropout and a common transaction probability",
@@ -93,6 +97,9 @@ def _limits() -> tuple[Limit, ...]:
             probabilities=("p",),
             start=lambda q: {"p": p_of(q)},
             embed=lambda q: {**purchase_near(q), **dropout_near({})},
+            near=lambda q: (
+                concentrated_beta(q["alpha"], q["beta"]) and vanishing(q["gamma"], q["delta"])
+            ),
         ),
     )
 

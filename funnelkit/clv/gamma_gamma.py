@@ -11,7 +11,7 @@ from scipy.special import digamma, gammaln
 
 from funnelkit.clv._base import MLEFitter
 from funnelkit.clv._data import FitData, customer_weights
-from funnelkit.clv._limits import Limit
+from funnelkit.clv._limits import CONCENTRATED, Limit, concentrated_gamma
 from funnelkit.clv._mixing import CommonRate, GammaRate, RateMixing
 from funnelkit.exceptions import (
     ConvergenceError,
@@ -31,7 +31,6 @@ _SPEND_REMEDIES = (
 )
 
 # concentration of a gamma placed next to its point-mass limit (to start a full fit there)
-_CONCENTRATED = 1e4
 
 _COMMON_RATE = Limit(
     name="common spend rate",
@@ -39,7 +38,8 @@ _COMMON_RATE = Limit(
     "same mean spend p / nu per transaction",
     params=("p", "nu"),
     start=lambda k: {"p": k["p"], "nu": k["q"] / k["v"]},
-    embed=lambda k: {"p": k["p"], "q": _CONCENTRATED, "v": _CONCENTRATED / k["nu"]},
+    embed=lambda k: {"p": k["p"], "q": CONCENTRATED, "v": CONCENTRATED / k["nu"]},
+    near=lambda k: concentrated_gamma(k["q"]),
 )
 
 

@@ -11,15 +11,12 @@ from scipy.special import betaln, digamma, expit
 
 from funnelkit.clv._base import MLEFitter
 from funnelkit.clv._data import FitData, customer_weights
-from funnelkit.clv._limits import Limit
+from funnelkit.clv._limits import CONCENTRATED, Limit, concentrated_beta
 from funnelkit.clv._mixing import BetaDropout, CommonDropout, DropoutMixing
 from funnelkit.exceptions import DataError, FunnelkitError, format_examples
 from funnelkit.units import TimeUnit, TimeUnitLike
 
 __all__ = ["ShiftedBetaGeoFitter"]
-
-# concentration of a beta placed next to its point-mass limit (to start a full fit there)
-_CONCENTRATED = 1e4
 
 _COMMON_CHURN = Limit(
     name="common churn probability",
@@ -29,9 +26,10 @@ _COMMON_CHURN = Limit(
     probabilities=("theta",),
     start=lambda q: {"theta": q["alpha"] / (q["alpha"] + q["beta"])},
     embed=lambda q: {
-        "alpha": q["theta"] * _CONCENTRATED,
-        "beta": (1.0 - q["theta"]) * _CONCENTRATED,
+        "alpha": q["theta"] * CONCENTRATED,
+        "beta": (1.0 - q["theta"]) * CONCENTRATED,
     },
+    near=lambda q: concentrated_beta(q["alpha"], q["beta"]),
 )
 
 
