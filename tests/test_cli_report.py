@@ -217,6 +217,7 @@ def test_the_seed_option_is_recorded(
 ) -> None:
     out = files["root"] / "seeded.json"
     args = ["report", str(files["csv"]), *COLUMNS, "--bootstrap", "2", "--quiet", "--by", "",
-            "--seed", "11", "--out", str(files["root"] / "seeded.html"), "--json", str(out)]  # fmt: skip
+            "--seed", "11", "--out", str(files["root"] / "seeded.html"),
+            "--json", str(out)]  # fmt: skip
     assert main(args) == 0
     assert LifecycleReport.from_json(out.read_text()).settings.random_state == 11
