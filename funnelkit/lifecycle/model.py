@@ -265,7 +265,7 @@ class LifecycleModel:
         self._components = comps
         self._grid_ = grid
         self._seeds = seeds
-        self._replicate_seeds = [seed for seed, _ in results]
+        self._replicate_seeds = [s for s, _ in results]
         self._replicates = [r[0] for _, r in results]
         self._boot_values = np.array([r[1] for _, r in results]).reshape(len(results), point.size)
         boot_buyers = np.array([r[2] for _, r in results]).reshape(len(results), buyers.size)
