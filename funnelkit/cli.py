@@ -141,6 +141,7 @@ def _report(args: argparse.Namespace) -> int:
     from funnelkit import EventLog
     from funnelkit.exceptions import FunnelkitError
     from funnelkit.report import report
+    from funnelkit.report._build import missing_stage_events
 
     progress = _Progress(sys.stderr, not args.quiet)
     try:
@@ -163,6 +164,9 @@ def _report(args: argparse.Namespace) -> int:
         )
         del frame
         progress.step(f"{log!r}")
+        missing = missing_stage_events(log, funnel)
+        if missing is not None:
+            sys.stderr.write(f"funnelkit: warning: {' '.join(missing.split())}\n")
         end = _observation_end(log, args.observation_end)
         settings: dict[str, Any] = {
             "horizon": args.horizon,
@@ -254,7 +258,8 @@ def _demo(args: argparse.Namespace) -> int:
         random_state=args.seed,
         progress=progress,
     )
-    out.write("\n" + format_conversion_table(result.transitions) + "\n")
+    if result.transitions is not None:
+        out.write("\n" + format_conversion_table(result.transitions) + "\n")
     out.write("\n" + result.stage_values.as_text() + "\n")
     out.write("\nValue of advancing (value created when a customer moves on)\n")
     for adv in result.advancing:
@@ -323,7 +328,12 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--period", default="day", help="calendar period of purchase summaries")
     rep.add_argument("--purchase-model", default="bgnbd", choices=["bgnbd", "mbgnbd", "paretonbd"])
     rep.add_argument("--bootstrap", type=int, default=None, help="bootstrap samples (default 100)")
-    rep.add_argument("--seed", type=int, default=None)
+    rep.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the bootstrap (default 0): the same file and options give the same report",
+    )
     rep.add_argument("--out", default="report.html", help="HTML output (default report.html)")
     rep.add_argument("--json", default=None, help="also write the report as JSON ('-': stdout)")
     rep.add_argument("--quiet", action="store_true", help="no progress on stderr")

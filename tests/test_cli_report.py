@@ -169,3 +169,55 @@ def test_demo_writes_the_full_report(tmp_path: Path, capsys: pytest.CaptureFixtu
     ):
         assert needle in text
     ET.fromstring(out.read_text(encoding="utf-8").split("\n", 1)[1])
+
+
+def test_unknown_event_names_give_a_purchases_report_and_say_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sim = simulate_community(1_500, seed=3)
+    names = {"touch": "impression", "visit": "session", "join": "signup"}
+    frame = sim.events.assign(event=sim.events["event"].replace(names))
+    path = tmp_path / "renamed.csv"
+    frame.to_csv(path, index=False)
+    out = tmp_path / "renamed.json"
+    args = ["report", str(path), "--value-col", "value", "--bootstrap", "0", "--quiet",
+            "--out", str(tmp_path / "renamed.html"), "--json", str(out)]  # fmt: skip
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.startswith(
+        "funnelkit: warning: the log has no events of the funnel stage(s) prospect ('touch'), "
+        "visitor ('visit'), member ('join'); its event types are "
+    )
+    for name in ("'impression'", "'session'", "'signup'", "'purchase'"):
+        assert name in err
+    rep = LifecycleReport.from_json(out.read_text())
+    assert rep.data_quality[0] == " ".join(err.removeprefix("funnelkit: warning: ").split())
+    assert rep.stage_counts == {"prospect": 0, "visitor": 0, "member": 0, "repeat_buyer": 0}
+    assert rep.stage_values.buyer_values["all buyers"].value is not None
+    assert rep.settings.random_state == 0
+
+
+def test_unknown_event_names_without_purchases_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sim = simulate_community(500, seed=3)
+    frame = sim.events.assign(event="pageview")
+    path = tmp_path / "pageviews.csv"
+    frame.to_csv(path, index=False)
+    args = ["report", str(path), "--quiet", "--bootstrap", "0",
+            "--out", str(tmp_path / "pv.html")]  # fmt: skip
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "No purchase events" in err and "Traceback" not in err
+
+
+def test_the_seed_option_is_recorded(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = files["root"] / "seeded.json"
+    args = ["report", str(files["csv"]), *COLUMNS, "--bootstrap", "2", "--quiet", "--by", "",
+            "--seed", "11", "--out", str(files["root"] / "seeded.html"),
+            "--json", str(out)]  # fmt: skip
+    assert main(args) == 0
+    assert LifecycleReport.from_json(out.read_text()).settings.random_state == 11

@@ -26,6 +26,7 @@ from funnelkit.conversion import ConversionFitter, TransitionEstimate, fit_cure_
 from funnelkit.conversion.cure_result import CureFit
 from funnelkit.exceptions import ConvergenceWarning, DataError, FunnelkitError
 from funnelkit.journeys import Journeys
+from funnelkit.lifecycle._bootstrap import FIT_FAILURES, failure_reason
 from funnelkit.lifecycle._data import CustomerTable, PreEntrants, UniqueRows
 
 __all__ = [
@@ -157,8 +158,9 @@ def fit_components(
     (``ConversionFitter``, lowest AIC) and reported as :class:`TransitionEstimate`; with one,
     the template's delay families and purchase parameters (as starting values) are reused.
 
-    A buyer group whose purchase model cannot be used (too few repeat buyers, or predictions
-    that are not finite) takes the group model of ``pooled_fallback`` when one is given and
+    A buyer group whose purchase model cannot be used (too few repeat buyers, a fit that fails
+    -- no convergence, overflow, a singular Hessian -- or predictions that are not finite)
+    takes the group model of ``pooled_fallback`` when one is given and
     raises a :class:`~funnelkit.exceptions.FunnelkitError` otherwise (or when ``strict``);
     groups in ``forced_pooled`` take it without being fitted.
     """
@@ -250,12 +252,19 @@ def _refit_curve(
     if n_conv == 0 or method == "none":
         return FirstPurchaseCurve()
     if method != "kaplan-meier" and n_conv >= 5:
-        fit = fit_cure_model(durations, converted, method, plateau=n_conv / durations.size)  # type: ignore[arg-type]
-        if fit.converged and all(
-            math.isfinite(c) or i == 0 for i, c in enumerate(fit.coefficients)
-        ):
-            return FirstPurchaseCurve(cure=fit)
-        notes.append(f"{stage}: the {method} cure model did not converge; Kaplan-Meier used")
+        try:
+            fit = fit_cure_model(durations, converted, method, plateau=n_conv / durations.size)  # type: ignore[arg-type]
+        except FIT_FAILURES as exc:
+            notes.append(
+                f"{stage}: the {method} cure model could not be fitted "
+                f"({failure_reason(exc)}); Kaplan-Meier used"
+            )
+        else:
+            if fit.converged and all(
+                math.isfinite(c) or i == 0 for i, c in enumerate(fit.coefficients)
+            ):
+                return FirstPurchaseCurve(cure=fit)
+            notes.append(f"{stage}: the {method} cure model did not converge; Kaplan-Meier used")
     km = kaplan_meier(durations, converted)
     return FirstPurchaseCurve(km_times=km.times, km_rate=km.rate)
 
@@ -334,11 +343,12 @@ def _fit_group(
         return stand_in("kept from the full fit")
     repeaters = float(row_w[rows.frequency > 0].sum())
     if repeaters < MIN_REPEAT_BUYERS:
-        return stand_in(
-            f"only {repeaters:.0f} repeat buyer(s), at least {MIN_REPEAT_BUYERS} are needed"
-        )
+        return stand_in(f"not enough data: {repeaters:.0f} repeat buyers, need {MIN_REPEAT_BUYERS}")
     start = None if template is None else template.groups[g].purchase.params_
-    purchase = _fit_purchase(purchase_model, rows, row_w, table, start, notes, name)
+    try:
+        purchase = _fit_purchase(purchase_model, rows, row_w, table, start, notes, name)
+    except FIT_FAILURES as exc:
+        return stand_in(f"the purchase model could not be fitted ({failure_reason(exc)})")
     if not _usable(purchase, horizon):
         purchase = _stabilised(purchase, notes, name, horizon, quiet=template is not None)
     if not _usable(purchase, horizon):
@@ -361,11 +371,16 @@ def _fit_group(
 
 
 def _usable(purchase: Any, horizon: float) -> bool:
-    with np.errstate(all="ignore"):
-        probe = np.asarray(
-            purchase.expected_purchases_new_customer(horizon * np.array([0.01, 0.1, 1.0, 2.0])),
-            dtype=float,
-        )
+    # A prediction that overflows in Python floats (math.exp, lgamma) is as unusable as one
+    # that comes back infinite.
+    try:
+        with np.errstate(all="ignore"):
+            probe = np.asarray(
+                purchase.expected_purchases_new_customer(horizon * np.array([0.01, 0.1, 1.0, 2.0])),
+                dtype=float,
+            )
+    except FIT_FAILURES:
+        return False
     return bool(np.all(np.isfinite(probe)) and np.all(probe >= 0))
 
 
@@ -456,10 +471,13 @@ def _fit_spend(
             warnings.simplefilter("ignore", ConvergenceWarning)
             model = GammaGammaFitter().fit(data, weights=weights[usable])
             mean = model.population_mean_spend()
-    except FunnelkitError as exc:
+        if not math.isfinite(mean):
+            raise FunnelkitError(f"its mean spend is not finite ({mean})")
+    except FIT_FAILURES as exc:
         if not quiet:
             notes.append(
-                f"{name}: Gamma-Gamma spend model unusable ({exc}); the mean repeat spend is used"
+                f"{name}: Gamma-Gamma spend model unusable ({failure_reason(exc)}); the mean "
+                "repeat spend is used"
             )
         return None, fallback
     return model, float(mean)

@@ -25,6 +25,14 @@ def validate_settings(self: Any, funnel: Funnel | None) -> TimeUnit:
     _check_number(name, "conf_level", self.conf_level, "in (0, 1)", lambda v: 0 < v < 1)
     _check_int(name, "n_bootstrap", self.n_bootstrap, 0)
     _check_int(name, "n_grid", self.n_grid, 10)
+    seed = self.random_state
+    if seed is not None and (
+        isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0
+    ):
+        raise FunnelkitError(
+            f"The 'random_state' parameter of {name} must be an int >= 0 or None. "
+            f"Got {seed!r} instead."
+        )
     for setting in ("time_unit", "period"):
         try:
             TimeUnit.parse(getattr(self, setting))

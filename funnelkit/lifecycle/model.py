@@ -12,7 +12,12 @@ from funnelkit._blas import single_threaded_blas
 from funnelkit.conversion import TransitionEstimate
 from funnelkit.events import EventLog
 from funnelkit.exceptions import FunnelkitError, NotFittedError
-from funnelkit.lifecycle._bootstrap import MIN_REPLICATES, estimate, run_replicates
+from funnelkit.lifecycle._bootstrap import (
+    MIN_REPLICATES,
+    ReplicateFailures,
+    estimate,
+    run_replicates,
+)
 from funnelkit.lifecycle._components import Components, fit_components
 from funnelkit.lifecycle._data import CustomerTable, build_table
 from funnelkit.lifecycle._settings import same_setting, validate_settings
@@ -78,11 +83,14 @@ class LifecycleModel:
     purchase_events : sequence of str, default ("purchase",)
         Event types that are purchases.
     n_bootstrap : int, default 100
-        Bootstrap samples for the intervals (0: no intervals).
+        Bootstrap samples for the intervals (0: no intervals). A sample on which a model
+        cannot be fitted is left out and counted in the notes; when more than half cannot,
+        the intervals are reported as not estimable (None).
     conf_level : float, default 0.95
         Level of every interval.
-    random_state : int or None
-        Seed of the bootstrap.
+    random_state : int or None, default 0
+        Seed of the bootstrap: the same data and settings give the same intervals. None draws
+        a fresh seed, recorded in ``random_state_``.
     n_grid : int, default 200
         Steps of the integration grid over the horizon.
     progress : callable, optional
@@ -99,6 +107,10 @@ class LifecycleModel:
     notes_ : tuple of str
         What was dropped, merged or replaced, and why.
     n_customers_ : int
+    n_bootstrap_failed_ : int
+        Bootstrap samples that could not be fitted (left out of the intervals).
+    random_state_ : int
+        The seed the bootstrap used (``random_state``, or the one drawn when it is None).
     time_unit_ : TimeUnit
         The model unit (``period``): unit of the fitted models and of reported times.
 
@@ -140,7 +152,7 @@ class LifecycleModel:
         purchase_events: Sequence[str] = ("purchase",),
         n_bootstrap: int = 100,
         conf_level: float = 0.95,
-        random_state: int | None = None,
+        random_state: int | None = 0,
         n_grid: int = 200,
         progress: Progress | None = None,
     ) -> None:
@@ -233,7 +245,8 @@ class LifecycleModel:
         point = stage_value_array(table, comps, grid, None)
         buyers = new_buyer_values(comps, grid)
 
-        rng = np.random.default_rng(self.random_state)
+        seed = _seed(self.random_state)
+        rng = np.random.default_rng(seed)
         seeds = rng.integers(0, 2**63 - 1, size=int(self.n_bootstrap), dtype=np.int64)
 
         def replicate(weights: np.ndarray) -> tuple[Components, np.ndarray, np.ndarray]:
@@ -241,17 +254,18 @@ class LifecycleModel:
             _release_training_data(c)
             return c, stage_value_array(table, c, grid, weights), new_buyer_values(c, grid)
 
-        results, failed = run_replicates(seeds, table.n_customers, replicate, self.progress)
-        if failed:
-            notes.append(
-                f"{failed} of {len(seeds)} bootstrap samples could not be fitted and were left "
-                "out of the intervals"
-            )
+        results, failures = run_replicates(seeds, table.n_customers, replicate, self.progress)
+        failure_note = failures.note()
+        if failure_note is not None:
+            notes.append(failure_note)
+        if failures.too_many:
+            results = []
+        self._failures: ReplicateFailures = failures
         self._table: CustomerTable = table
         self._components = comps
         self._grid_ = grid
         self._seeds = seeds
-        self._replicate_seeds = [seed for seed, _ in results]
+        self._replicate_seeds = [s for s, _ in results]
         self._replicates = [r[0] for _, r in results]
         self._boot_values = np.array([r[1] for _, r in results]).reshape(len(results), point.size)
         boot_buyers = np.array([r[2] for _, r in results]).reshape(len(results), buyers.size)
@@ -272,7 +286,8 @@ class LifecycleModel:
         self.groups_ = table.group_names
         self.time_unit_ = unit
         self.n_customers_ = table.n_customers
-        self.n_bootstrap_failed_ = failed
+        self.n_bootstrap_failed_ = failures.count
+        self.random_state_ = seed
         self.notes_ = tuple(dict.fromkeys(notes))
         self.stage_values_ = self._stage_values_result(point, buyers, boot_buyers)
         return self
@@ -328,11 +343,13 @@ class LifecycleModel:
 
     def _header(self) -> dict[str, Any]:
         n_ok = len(self._replicates)
-        method = (
-            f"percentile bootstrap over customers ({n_ok} samples)"
-            if n_ok >= MIN_REPLICATES
-            else "none (no bootstrap)"
-        )
+        if self._failures.too_many:
+            method = self._failures.interval_method()
+        elif n_ok >= MIN_REPLICATES:
+            method = f"percentile bootstrap over customers ({n_ok} samples)"
+        else:
+            method = "none (no bootstrap)"
+
         return {
             "horizon": float(self.horizon),
             "time_unit": TimeUnit.parse(self.time_unit),
@@ -452,6 +469,13 @@ _SETTINGS = (
     "n_grid",
     "progress",
 )
+
+
+def _seed(random_state: int | None) -> int:
+    # A drawn seed is kept so that a run without one can still be repeated exactly.
+    if random_state is None:
+        return int(np.random.SeedSequence().entropy % 2**32)  # type: ignore[operator]
+    return int(random_state)
 
 
 def _release_training_data(comps: Components) -> None:

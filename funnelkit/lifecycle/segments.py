@@ -10,8 +10,14 @@ import numpy as np
 from funnelkit.conversion import ConversionFitter
 from funnelkit.conversion.segments import segment_codes
 from funnelkit.exceptions import FunnelkitError
-from funnelkit.lifecycle._bootstrap import estimate, run_replicates
-from funnelkit.lifecycle.results import SegmentValue, SegmentValues, StepConversion
+from funnelkit.lifecycle._bootstrap import (
+    FIT_FAILURES,
+    ReplicateFailures,
+    estimate,
+    failure_reason,
+    run_replicates,
+)
+from funnelkit.lifecycle.results import SegmentValue, SegmentValues, StepConversion, ValueEstimate
 from funnelkit.lifecycle.values import new_buyer_values, stage_value_array
 
 if TYPE_CHECKING:
@@ -42,12 +48,16 @@ def segment_values(model: LifecycleModel, by: str) -> SegmentValues:
     Every component (first-purchase delays, member shares, purchase and spend models) is
     refitted on each segment's customers, keeping the delay families chosen on everyone; a
     buyer group with fewer than 20 repeat buyers in a segment, or whose purchase model cannot
-    be fitted there, borrows the model fitted on all customers (listed in ``pooled_models``;
-    it is then held fixed in the bootstrap, so those intervals understate the uncertainty).
+    be fitted there (no convergence, overflow, non-finite predictions), borrows the model
+    fitted on all customers (listed in ``pooled_models`` and stated in ``notes``; it is then
+    held fixed in the bootstrap, so those intervals understate the uncertainty). A segment
+    that cannot be valued at all gets values of None and a note saying why.
     ``buyer_value`` is the horizon value of a new buyer at the first purchase, for the
     segment's mix of members and non-members;
     ``value_per_prospect`` is the value of a customer who has just entered the first stage.
-    Intervals: the same customer bootstrap as the stage values.
+    Intervals: the same customer bootstrap as the stage values, per segment; a bootstrap
+    sample that cannot be fitted in a segment is left out of that segment's intervals and
+    counted in the notes (no intervals when more than half fail).
     """
     table = model._table
     codes, labels = customer_segments(model, by)
@@ -57,41 +67,58 @@ def segment_values(model: LifecycleModel, by: str) -> SegmentValues:
     first = table.stage_names[0]
     entered = ~np.isnan(table.entry[:, 0])
     masks = [(codes == g).astype(np.int64) for g in range(len(labels))]
+    notes: list[str] = []
 
-    forced: list[frozenset[int]] = [frozenset() for _ in masks]
+    def fit_one(g: int, weights: np.ndarray, forced: frozenset[int], point: bool) -> Any:
+        w = weights * masks[g]
+        comps = model._fit_components(
+            table, w, template=main, pooled=main, forced=forced, strict=not point
+        )
+        return stage_value_array(table, comps, grid, w), new_buyer_values(comps, grid), comps
 
-    def fit_all(weights: np.ndarray, point: bool = False) -> list[Any]:
-        out = []
-        for g, mask in enumerate(masks):
-            w = weights * mask
-            comps = model._fit_components(
-                table, w, template=main, pooled=main, forced=forced[g], strict=not point
-            )
-            if point:
-                forced[g] = frozenset(i for i, gm in enumerate(comps.groups) if gm.pooled)
-            out.append(
-                (stage_value_array(table, comps, grid, w), new_buyer_values(comps, grid), comps)
-            )
+    # Full-data fit per segment; a segment that cannot be valued at all is reported as such.
+    point: list[Any] = []
+    forced: list[frozenset[int]] = []
+    ones = np.ones(table.n_customers, dtype=np.int64)
+    for g, label in enumerate(labels):
+        try:
+            fitted = fit_one(g, ones, frozenset(), point=True)
+        except FIT_FAILURES as exc:
+            notes.append(f"{label}: could not be computed: {failure_reason(exc)}")
+            point.append(None)
+            forced.append(frozenset())
+            continue
+        comps = fitted[2]
+        notes += [f"{label}: {n}" for n in comps.notes]
+        point.append(fitted)
+        forced.append(frozenset(i for i, gm in enumerate(comps.groups) if gm.pooled))
+
+    # One failure class per segment and sample: a channel whose resample cannot be fitted
+    # must not take the other channels' samples with it.
+    failures = [ReplicateFailures(total=len(model._seeds)) for _ in labels]
+
+    def fit_all(weights: np.ndarray) -> list[Any]:
+        out: list[Any] = []
+        for g in range(len(labels)):
+            if point[g] is None:
+                out.append(None)
+                continue
+            try:
+                out.append(fit_one(g, weights, forced[g], point=False))
+            except FIT_FAILURES as exc:
+                failures[g].add(exc)
+                out.append(None)
         return out
 
-    point = fit_all(np.ones(table.n_customers, dtype=np.int64), point=True)
-    boot, failed = run_replicates(
+    boot, _ = run_replicates(
         model._seeds, table.n_customers, fit_all, model.progress, label=f"segments by {by}"
     )
     conversion = ConversionFitter(conf_level=level).fit(table.journeys, by=by)
     n_first = max(int(entered.sum()), 1)
+    n_groups = len(table.group_names)
     rows = []
     for g, label in enumerate(labels):
-        values, buyers, comps = point[g]
-        b_values = np.array([b[g][0] for _, b in boot]).reshape(len(boot), values.size)
-        b_buyers = np.array([b[g][1] for _, b in boot]).reshape(len(boot), buyers.size)
-        group = table.group[masks[g].astype(bool)]
-        n_by_group = np.bincount(group[group >= 0], minlength=buyers.size).astype(float)
-        mix = n_by_group / max(n_by_group.sum(), 1.0)
-        buyer_value = estimate(float(mix @ buyers), b_buyers @ mix, level)
-        member_share = None
-        if len(table.group_names) == 2 and n_by_group.sum() > 0:
-            member_share = float(mix[1])
+        n_seg = int((entered & masks[g].astype(bool)).sum())
         steps = []
         for source, target in conversion.transitions_:
             if label in conversion.segments_[(source, target)]:
@@ -105,11 +132,39 @@ def segment_values(model: LifecycleModel, by: str) -> SegmentValues:
                         eventual_rate_ci=est.eventual_rate_ci,
                     )
                 )
+        if point[g] is None:
+            unknown = ValueEstimate(value=None)
+            rows.append(
+                SegmentValue(
+                    segment=label,
+                    n_prospects=n_seg,
+                    share=n_seg / n_first,
+                    conversion=tuple(steps),
+                    member_share=None,
+                    buyer_value=unknown,
+                    value_per_prospect=unknown,
+                    stage_values={name: unknown for name in table.stage_names},
+                )
+            )
+            continue
+        values, buyers, comps = point[g]
+        kept = [] if failures[g].too_many else [b[g] for _, b in boot if b[g] is not None]
+        failure_note = failures[g].note()
+        if failure_note is not None:
+            notes.append(f"{label}: {failure_note}")
+        b_values = np.array([b[0] for b in kept]).reshape(len(kept), values.size)
+        b_buyers = np.array([b[1] for b in kept]).reshape(len(kept), n_groups)
+        group = table.group[masks[g].astype(bool)]
+        n_by_group = np.bincount(group[group >= 0], minlength=buyers.size).astype(float)
+        mix = n_by_group / max(n_by_group.sum(), 1.0)
+        buyer_value = estimate(float(mix @ buyers), b_buyers @ mix, level)
+        member_share = None
+        if len(table.group_names) == 2 and n_by_group.sum() > 0:
+            member_share = float(mix[1])
         stage_values = {
             name: estimate(float(values[k]), b_values[:, k], level)
             for k, name in enumerate(table.stage_names)
         }
-        n_seg = int((entered & masks[g].astype(bool)).sum())
         rows.append(
             SegmentValue(
                 segment=label,
@@ -123,9 +178,10 @@ def segment_values(model: LifecycleModel, by: str) -> SegmentValues:
                 pooled_models=tuple(gm.name for gm in comps.groups if gm.pooled),
             )
         )
-    notes = []
-    if failed:
-        notes.append(f"{failed} bootstrap sample(s) could not be fitted and were left out")
     return SegmentValues(
-        by=by, first_stage=first, rows=tuple(rows), notes=tuple(notes), **model._header()
+        by=by,
+        first_stage=first,
+        rows=tuple(rows),
+        notes=tuple(dict.fromkeys(notes)),
+        **model._header(),
     )

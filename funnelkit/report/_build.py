@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,8 @@ from funnelkit.conversion.results import TransitionEstimate
 from funnelkit.events import EventLog
 from funnelkit.exceptions import FunnelkitError
 from funnelkit.lifecycle import LifecycleModel
+from funnelkit.lifecycle._bootstrap import FIT_FAILURES, failure_reason
+from funnelkit.report.html import SECTIONS
 from funnelkit.report.report import (
     ClvCheck,
     ConversionCurve,
@@ -29,7 +32,54 @@ from funnelkit.report.report import (
 from funnelkit.stages import Funnel
 from funnelkit.units import epoch_offsets_to_datetime
 
-__all__ = ["build_report"]
+__all__ = ["build_report", "missing_stage_events"]
+
+
+def missing_stage_events(log: EventLog, funnel: Funnel) -> str | None:
+    """A sentence naming the funnel stages none of whose events occur in ``log``, or None.
+
+    Such stages stay empty: nothing is measured about them, but purchases, the purchase and
+    spend models and the value of a new buyer still are.
+    """
+    present = set(log.event_types)
+    missing = [s for s in funnel.stages if not present.intersection(s.events)]
+    if not missing:
+        return None
+    stages = ", ".join(f"{s.name} ({', '.join(map(repr, s.events))})" for s in missing)
+    return (
+        f"the log has no events of the funnel stage(s) {stages}; its event types are "
+        f"{list(log.event_types)}. Those stages stay empty: only what the purchases tell "
+        "(purchase and spend models, value of a new buyer) is measured. Rename the events, "
+        "or pass a funnel whose stages use the log's event names (--funnel FILE on the "
+        "command line)"
+    )
+
+
+class _Sections:
+    """Runs each report section; a numerical failure leaves that section out with its reason.
+
+    Only :data:`~funnelkit.lifecycle._bootstrap.FIT_FAILURES` are contained: a model that
+    cannot be fitted on this data is a fact about the data, stated in the report; any other
+    exception is a bug and propagates.
+    """
+
+    def __init__(self, timer: StepTimer) -> None:
+        self.timer = timer
+        self.unavailable: dict[str, str] = {}
+
+    def run(self, section: str, step: str, fn: Callable[[], Any], default: Any) -> Any:
+        try:
+            return self.timer.run(step, fn)
+        except FIT_FAILURES as exc:
+            self.unavailable[section] = failure_reason(exc)
+            return default
+
+    def notes(self) -> list[str]:
+        headings = dict(SECTIONS)
+        return [
+            f"{headings[key]}: could not be computed: {why}"
+            for key, why in self.unavailable.items()
+        ]
 
 
 def build_report(
@@ -48,8 +98,12 @@ def build_report(
         )
     funnel = funnel if funnel is not None else Funnel.community()
     timer = StepTimer(progress, total=6)
+    sections = _Sections(timer)
     model = LifecycleModel(**settings, progress=progress)
     quality: list[str] = list(log.report.notes)
+    missing = missing_stage_events(log, funnel)
+    if missing is not None:
+        quality.append(missing)
 
     model = timer.run(
         "lifecycle model", lambda: model.fit(log, funnel, observation_end=observation_end)
@@ -58,14 +112,19 @@ def build_report(
     journeys = table.journeys
     level = float(model.conf_level)
 
-    def conversion() -> ConversionFitter:
+    def conversion() -> tuple[ConversionSummary, tuple[ConversionCurve, ...], list[str]]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            return ConversionFitter(conf_level=level).fit(journeys)
+            fitter = ConversionFitter(conf_level=level).fit(journeys)
+        estimates = [fitter.estimate(s, t) for s, t in fitter.transitions_]
+        curves = tuple(_curve(e) for e in estimates if e.n_entered > 0)
+        notes = [f"{e.label}: {note}" for e in fitter.estimates_.values() for note in e.notes]
+        return fitter.summary(segments=False), curves, notes
 
-    fitter = timer.run("stage conversion", conversion)
-    transitions = fitter.summary(segments=False)
-    curves = tuple(_curve(fitter.estimate(s, t)) for s, t in fitter.transitions_)
+    transitions, curves, conversion_notes = sections.run(
+        "conversion", "stage conversion", conversion, (None, (), [])
+    )
+    quality += conversion_notes
     first = model.first_purchase_
     first_summary = None
     if first:
@@ -91,17 +150,25 @@ def build_report(
         by = None
     if by is not None:
         segment_by = by
-        channels = timer.run("value by segment", lambda: model.segment_values(segment_by))
+        channels = sections.run(
+            "channels", "value by segment", lambda: model.segment_values(segment_by), None
+        )
     uplift = None
     if len(table.group_names) == 2:
-        uplift = timer.run("membership uplift", model.membership_uplift)
+        uplift = sections.run("uplift", "membership uplift", model.membership_uplift, None)
     else:
         quality.append("members and non-members could not be told apart: no membership uplift")
-    scores = timer.run("customer scores", model.score)
-    clv = timer.run("lifetime-value checks", lambda: _clv_checks(model))
-    for est in [*fitter.estimates_.values(), *first.values()]:
+    histograms = sections.run(
+        "clv",
+        "customer scores",
+        lambda: _histograms(model.score(), table.group_names),
+        (),
+    )
+    clv = sections.run("clv", "lifetime-value checks", lambda: _clv_checks(model), ())
+    for est in first.values():
         quality += [f"{est.label}: {note}" for note in est.notes]
     quality += _data_notes(model)
+    quality += sections.notes()
     n_buyers = int((table.group >= 0).sum())
     return LifecycleReport(
         funnelkit_version=__version__,
@@ -112,14 +179,15 @@ def build_report(
         transitions=transitions,
         first_purchase=first_summary,
         curves=curves,
-        first_purchase_curves=tuple(_curve(e) for e in first.values()),
+        first_purchase_curves=tuple(_curve(e) for e in first.values() if e.n_entered > 0),
         clv=clv,
-        value_distribution=_histograms(scores, table.group_names),
+        value_distribution=histograms,
         stage_values=model.stage_values(),
         advancing=advancing,
         channels=channels,
         uplift=uplift,
         data_quality=tuple(dict.fromkeys(quality)),
+        unavailable=sections.unavailable,
         seconds=timer.seconds,
     )
 
@@ -269,6 +337,6 @@ def _settings(model: LifecycleModel, by: str | None) -> ReportSettings:
         membership_stage=model.membership_stage,
         n_bootstrap=int(model.n_bootstrap),
         conf_level=float(model.conf_level),
-        random_state=model.random_state,
+        random_state=model.random_state_,
         by=by,
     )

@@ -80,9 +80,10 @@ def render_body(report: LifecycleReport) -> str:
         "method": _method,
     }
     for key, heading in SECTIONS:
-        parts.append(
-            f'<section id="{key}"><h2>{escape(heading)}</h2>{builders[key](report)}</section>'
-        )
+        body = builders[key](report)
+        if key in report.unavailable:
+            body = _p(f"Could not be computed: {report.unavailable[key]}.", "caveat") + body
+        parts.append(f'<section id="{key}"><h2>{escape(heading)}</h2>{body}</section>')
     parts.append("</div>")
     return "".join(parts)
 
@@ -147,6 +148,11 @@ def _summary(report: LifecycleReport) -> str:
     if report.uplift is not None:
         d = report.uplift.difference
         cards.append(("member vs comparable non-member buyer", d.value, d.ci))
+    if sv[first].value is None:
+        # No stage could be valued (e.g. a log of purchases only): what a new buyer is worth
+        # is still measured.
+        for group, buyer in sv.buyer_values.items():
+            cards.append((f"value of a new buyer ({group})", buyer.value, buyer.ci))
     html = ['<div class="cards">']
     for label, value, ci in cards:
         html.append(
@@ -181,6 +187,8 @@ def _funnel(report: LifecycleReport) -> str:
         value_label="customers",
         annotations=notes,
     )
+    if report.transitions is None:
+        return chart
     return chart + _conversion_table(report.transitions, "Stage conversion")
 
 
@@ -253,11 +261,15 @@ def _curve_charts(curves: Sequence[ConversionCurve]) -> str:
 
 
 def _conversion(report: LifecycleReport) -> str:
+    if not report.curves:
+        return _p("No stage of the funnel was entered: there is no conversion to show.")
     return _curve_charts(report.curves)
 
 
 def _first_purchase(report: LifecycleReport) -> str:
     if report.first_purchase is None:
+        if not any(report.stage_counts.values()):
+            return _p("Nobody entered a stage of the funnel: no time to first purchase to show.")
         return _p("Every stage entrant had already bought when entering the stage.")
     return (
         _p(
@@ -377,6 +389,8 @@ def _stage_values(report: LifecycleReport) -> str:
 def _channels(report: LifecycleReport) -> str:
     ch = report.channels
     if ch is None:
+        if "channels" in report.unavailable:
+            return ""
         return _p("No channel attribute in the data: read the log with attribute_cols=['channel'].")
     labels = [r.segment for r in ch.rows]
     vpp = [r.value_per_prospect for r in ch.rows]
@@ -420,6 +434,8 @@ def _channels(report: LifecycleReport) -> str:
 def _uplift(report: LifecycleReport) -> str:
     u = report.uplift
     if u is None:
+        if "uplift" in report.unavailable:
+            return ""
         return _p("Members and non-members could not be told apart in this data.")
     rows = [
         ["member buyer", _money(u.member_value)],
@@ -476,7 +492,9 @@ def _method(report: LifecycleReport) -> str:
         f"{s.purchase_model} purchase model and Gamma-Gamma spend model give the value of a "
         "new buyer. A repeat buyer is valued at their second purchase, integrating over the "
         "purchase model's distribution of the gap between first and second purchase.",
-        f"Intervals: a bootstrap over customers ({s.n_bootstrap} samples, every model refitted).",
+        f"Intervals: a bootstrap over customers ({s.n_bootstrap} samples, every model refitted"
+        f"{'' if s.random_state is None else f', seed {s.random_state}'}); the same data, "
+        "settings and seed give the same report.",
         "Membership uplift compares buyers within strata; it is an association, not the effect "
         "of making people join.",
     ]

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+from pydantic import Field
 
 from funnelkit._results import Result
 from funnelkit.clv import FitResult
@@ -42,7 +43,7 @@ class ReportSettings(Result):
     membership_stage: str | None
     n_bootstrap: int
     conf_level: float
-    random_state: int | None
+    random_state: int | None  # the seed the bootstrap used: rerun with it to get this report
     by: str | None
 
 
@@ -131,7 +132,7 @@ class LifecycleReport(Result):
     data: DataSummary
     funnel: Funnel
     stage_counts: dict[str, int]
-    transitions: ConversionSummary
+    transitions: ConversionSummary | None
     first_purchase: ConversionSummary | None
     curves: tuple[ConversionCurve, ...]
     first_purchase_curves: tuple[ConversionCurve, ...]
@@ -143,6 +144,8 @@ class LifecycleReport(Result):
     uplift: MembershipUplift | None
     data_quality: tuple[str, ...]
     seconds: dict[str, float]
+    #: Section id (see ``funnelkit.report.html.SECTIONS``) → why it could not be computed.
+    unavailable: dict[str, str] = Field(default_factory=dict)
 
     def to_html(self, path: str | Path | None = None) -> str:
         """The report as one self-contained HTML page; written to ``path`` if given."""
@@ -189,8 +192,14 @@ class StepTimer:
 def thin_curve(
     times: np.ndarray, rate: np.ndarray, lower: np.ndarray, upper: np.ndarray, points: int = 120
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """A step curve sampled on ``points`` evenly spaced times (for small plots and JSON)."""
-    end = float(times[-1]) if times.size else 1.0
+    """A step curve sampled on ``points`` evenly spaced times (for small plots and JSON).
+
+    A curve without steps (nobody entered the source stage) is 0 throughout.
+    """
+    if times.size == 0:
+        grid = np.linspace(0.0, 1.0, points)
+        return grid, np.zeros(points), np.zeros(points), np.zeros(points)
+    end = float(times[-1])
     grid = np.linspace(0.0, end, points)
     pos = np.searchsorted(times, grid, side="right") - 1
     ok = pos >= 0

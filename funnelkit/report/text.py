@@ -24,7 +24,9 @@ def render_text(report: LifecycleReport) -> str:
     first = max(next(iter(report.stage_counts.values())), 1)
     for name, count in report.stage_counts.items():
         lines.append(f"  {name:<16}{count:>12,}  {count / first:7.1%}")
-    lines += ["", format_conversion_table(report.transitions), "", report.stage_values.as_text()]
+    if report.transitions is not None:
+        lines += ["", format_conversion_table(report.transitions)]
+    lines += ["", report.stage_values.as_text()]
     lines.append("")
     lines.append("Value of advancing")
     for adv in report.advancing:

@@ -58,6 +58,8 @@ def test_not_fitted_errors() -> None:
         ("purchase_events", "purchase", "'purchase_events' parameter of LifecycleModel"),
         ("membership_stage", 3, "'membership_stage' parameter of LifecycleModel"),
         ("progress", "yes", "'progress' parameter of LifecycleModel must be callable"),
+        ("random_state", -1, "'random_state' parameter of LifecycleModel must be an int >= 0 or"),
+        ("random_state", 1.5, "'random_state' parameter of LifecycleModel must be an int >= 0 or"),
     ],
 )
 def test_settings_are_validated_at_fit_time(

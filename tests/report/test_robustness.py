@@ -1,0 +1,169 @@
+"""The report always finishes: missing stage events, failed fits and sections are stated."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from funnelkit import EventLog
+from funnelkit.datasets import simulate_community
+from funnelkit.lifecycle import LifecycleModel, model as model_module
+from funnelkit.report import LifecycleReport, report
+
+XHTML = "{http://www.w3.org/1999/xhtml}"
+
+
+@pytest.fixture(scope="module")
+def sim() -> Any:
+    return simulate_community(2_000, seed=5)
+
+
+@pytest.fixture(scope="module")
+def log(sim: Any) -> EventLog:
+    return EventLog.from_frame(sim.events, value_col="value", attribute_cols=["channel"])
+
+
+def _section_text(page: str, section: str) -> str:
+    root = ET.fromstring(page.split("\n", 1)[1])
+    for el in root.iter(f"{XHTML}section"):
+        if el.get("id") == section:
+            return " ".join(" ".join(el.itertext()).split())
+    raise AssertionError(f"no section {section!r}")
+
+
+def test_a_log_of_purchases_only_gives_the_purchase_part_of_the_report(sim: Any) -> None:
+    purchases = sim.events[sim.events["event"] == "purchase"]
+    log = EventLog.from_frame(purchases, value_col="value", attribute_cols=["channel"])
+    rep = report(log, observation_end=sim.observation_end, n_bootstrap=12)
+    assert rep.stage_counts == {"prospect": 0, "visitor": 0, "member": 0, "repeat_buyer": 0}
+    assert rep.data.event_counts == {"purchase": len(purchases)}
+    assert rep.data_quality[0] == (
+        "the log has no events of the funnel stage(s) prospect ('touch'), visitor ('visit'), "
+        "member ('join'); its event types are ['purchase']. Those stages stay empty: only what "
+        "the purchases tell (purchase and spend models, value of a new buyer) is measured. "
+        "Rename the events, or pass a funnel whose stages use the log's event names "
+        "(--funnel FILE on the command line)"
+    )
+    assert rep.curves == () and rep.first_purchase is None and rep.unavailable == {}
+    assert [c.group for c in rep.clv] == ["all buyers"]
+    assert rep.clv[0].n_buyers == rep.data.n_buyers == purchases["customer_id"].nunique()
+    buyer = rep.stage_values.buyer_values["all buyers"]
+    assert buyer.value is not None and buyer.value > 0 and buyer.ci is not None
+    assert all(v.value is None for v in rep.stage_values.values())
+    assert LifecycleReport.from_json(rep.to_json()) == rep
+    page = rep.to_html()
+    assert "value of a new buyer (all buyers)" in _section_text(page, "summary")
+    assert "No stage of the funnel was entered" in _section_text(page, "conversion")
+    assert "Nobody entered a stage" in _section_text(page, "first-purchase")
+
+
+def test_a_hand_made_purchase_log_without_stage_events() -> None:
+    days = pd.to_datetime(["2024-01-03", "2024-02-10", "2024-03-01", "2024-01-20"])
+    rows = []
+    for c in range(60):
+        for k in range(1 + c % 4):
+            rows.append((f"c{c}", days[k] + pd.Timedelta(days=c), "purchase", 10.0 + c % 7))
+    frame = pd.DataFrame(rows, columns=["customer_id", "timestamp", "event", "value"])
+    rep = report(EventLog.from_frame(frame, value_col="value"), n_bootstrap=0)
+    assert rep.data.n_buyers == 60 and rep.channels is None
+    assert rep.data_quality[0].startswith("the log has no events of the funnel stage(s)")
+    assert rep.stage_values.buyer_values["all buyers"].value is not None
+
+
+def _failing_on(calls: set[int], exc: BaseException, real: Callable[..., Any]) -> Any:
+    count = {"n": 0}
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        count["n"] += 1
+        if count["n"] in calls:
+            raise exc
+        return real(*args, **kwargs)
+
+    return wrapper
+
+
+def test_a_bootstrap_sample_that_overflows_is_counted_in_the_notes(
+    sim: Any, log: EventLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = model_module.fit_components
+    # call 1 is the full-data fit, call 2 the first bootstrap sample
+    monkeypatch.setattr(
+        model_module, "fit_components", _failing_on({2}, OverflowError("math range error"), real)
+    )
+    rep = report(log, observation_end=sim.observation_end, n_bootstrap=12, by=None)
+    note = (
+        "1 of 12 bootstrap samples could not be fitted (OverflowError: math range error) and "
+        "were left out of the intervals"
+    )
+    assert note in rep.stage_values.notes and note in rep.data_quality
+    assert rep.stage_values.n_bootstrap == 11
+    assert rep.stage_values["prospect"].ci is not None
+    assert note in _section_text(rep.to_html(), "data-quality")
+
+
+def test_a_section_that_fails_becomes_a_note_in_that_section(
+    sim: Any, log: EventLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def overflow(self: LifecycleModel, by: str = "channel") -> Any:
+        raise OverflowError("math range error")
+
+    monkeypatch.setattr(LifecycleModel, "segment_values", overflow)
+    rep = report(log, observation_end=sim.observation_end, n_bootstrap=0)
+    assert rep.channels is None
+    assert rep.unavailable == {"channels": "OverflowError: math range error"}
+    assert "Value by channel: could not be computed: OverflowError: math range error" in (
+        rep.data_quality
+    )
+    assert rep.uplift is not None  # the other sections are still there
+    assert _section_text(rep.to_html(), "channels") == (
+        "Value by channel Could not be computed: OverflowError: math range error."
+    )
+    assert LifecycleReport.from_json(rep.to_json()) == rep
+
+
+def test_a_programming_error_in_a_section_is_not_hidden(
+    sim: Any, log: EventLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(self: LifecycleModel, by: str = "channel") -> Any:
+        raise TypeError("unsupported operand type(s)")
+
+    monkeypatch.setattr(LifecycleModel, "segment_values", broken)
+    with pytest.raises(TypeError, match="unsupported operand"):
+        report(log, observation_end=sim.observation_end, n_bootstrap=0)
+
+
+@pytest.mark.slow  # 2 x (100 bootstrap samples, refitted per channel too)
+def test_default_arguments_give_the_same_report() -> None:
+    small = simulate_community(800, seed=6)
+    log = EventLog.from_frame(small.events, value_col="value", attribute_cols=["channel"])
+
+    def run() -> dict[str, Any]:
+        doc = json.loads(report(log, observation_end=small.observation_end).to_json())
+        doc.pop("seconds")  # how long each step took: the only thing that may differ
+        return doc
+
+    first, second = run(), run()
+    assert first == second
+    assert first["settings"]["random_state"] == 0
+    assert first["settings"]["n_bootstrap"] == 100
+    assert first["stage_values"]["stages"]["prospect"]["ci"] is not None
+
+
+def test_the_seed_is_recorded_and_can_be_changed(sim: Any, log: EventLog) -> None:
+    rep = report(log, observation_end=sim.observation_end, n_bootstrap=10, random_state=4)
+    assert rep.settings.random_state == 4
+    assert "seed 4" in _section_text(rep.to_html(), "method")
+    drawn = report(log, observation_end=sim.observation_end, n_bootstrap=10, random_state=None)
+    assert isinstance(drawn.settings.random_state, int)
+    again = report(
+        log,
+        observation_end=sim.observation_end,
+        n_bootstrap=10,
+        random_state=drawn.settings.random_state,
+    )
+    assert again.stage_values == drawn.stage_values
