@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy.special import digamma, gammaln, hyp2f1
+from scipy.special import hyp2f1
 
 from funnelkit.clv._base import MLEFitter, as_horizon
 from funnelkit.clv._data import FitData
@@ -37,6 +37,8 @@ from funnelkit.clv._mixing import (
     DropoutMixing,
     GammaRate,
     RateMixing,
+    digamma_difference,
+    log_pochhammer,
 )
 from funnelkit.exceptions import FunnelkitError
 
@@ -358,21 +360,19 @@ def _pieces(params: np.ndarray, data: FitData, k: int) -> dict[str, np.ndarray]:
         )
     rx = (r + ux)[ix]
     log_at = np.log(alpha + uT)[iT]
-    diff = log_at - np.log(alpha + utx)[itx]
+    # log((alpha + T) / (alpha + tx)) as a log1p: a difference of two logs loses the digits
+    # that a huge r (common-rate limit) multiplies
+    tx = utx[itx]
+    diff = np.log1p((uT[iT] - tx) / (alpha + tx))
     d = log_drop[ix] + rx * diff
     sp = softplus(d)
-    head = (
-        gammaln(r + ux)
-        - gammaln(r)
-        + r * np.log(alpha)
-        + gammaln(a + b)
-        + gammaln(b + ux + k)
-        - gammaln(b)
-        - gammaln(a + b + ux + k)
-    )
+    # rising factorials and log1p instead of differences of large gammaln / log terms, so
+    # the likelihood keeps its digits as the fit approaches a limit (a + b or r ~ 1e12)
+    head = log_pochhammer(r, ux) + log_pochhammer(b, ux + k) - log_pochhammer(a + b, ux + k)
+    exposure = r * np.log1p(uT / alpha)[iT] + ux[ix] * log_at
     return {
         "ux": ux, "ix": ix, "uT": uT, "iT": iT, "utx": utx, "itx": itx, "rx": rx,
-        "log_at": log_at, "diff": diff, "d": d, "sp": sp, "head": head,
+        "log_at": log_at, "diff": diff, "d": d, "sp": sp, "head": head, "exposure": exposure,
         "has_chance": has_chance,
     }  # fmt: skip
 
@@ -380,7 +380,7 @@ def _pieces(params: np.ndarray, data: FitData, k: int) -> dict[str, np.ndarray]:
 def row_log_likelihood(params: np.ndarray, data: FitData, k: int) -> np.ndarray:
     """Per-row log-likelihood."""
     p = _pieces(params, data, k)
-    return np.asarray(p["head"][p["ix"]] + p["sp"] - p["rx"] * p["log_at"])
+    return np.asarray(p["head"][p["ix"]] + p["sp"] - p["exposure"])
 
 
 def weighted_log_likelihood(params: np.ndarray, data: FitData, k: int) -> tuple[float, np.ndarray]:
@@ -389,21 +389,30 @@ def weighted_log_likelihood(params: np.ndarray, data: FitData, k: int) -> tuple[
     p = _pieces(params, data, k)
     w, ix, ux = data.weights, p["ix"], p["ux"]
     w_x = np.bincount(ix, weights=w, minlength=ux.size)
-    rx, log_at, diff = p["rx"], p["log_at"], p["diff"]
-    total = float(_dot(w_x, p["head"]) + _dot(w, p["sp"]) - _dot(w * rx, log_at))
+    rx, diff = p["rx"], p["diff"]
+    total = float(_dot(w_x, p["head"]) + _dot(w, p["sp"]) - _dot(w, p["exposure"]))
     # w4 = P(dropped out | row): the weight of the dropout branch in the mixture
     ww4 = w * np.exp(p["d"] - p["sp"])
-    inv_at = (1.0 / (alpha + p["uT"]))[p["iT"]]
+    uT = p["uT"]
+    inv_at = (1.0 / (alpha + uT))[p["iT"]]
     inv_ax = (1.0 / (alpha + p["utx"]))[p["itx"]]
-    d_ab = digamma(a + b) - digamma(a + b + ux + k)
+    d_ab = -digamma_difference(a + b, ux + k)
     inv_b = np.where(p["has_chance"], 1.0 / (b + np.maximum(ux + k, 1.0) - 1.0), 0.0)
     grad = np.empty(4)
+    # log(alpha / (alpha + T)) and r / alpha - (r + x) / (alpha + T) written without the
+    # cancellation that would swamp them for a huge r
     grad[0] = (
-        _dot(w_x, digamma(r + ux) - digamma(r) + np.log(alpha)) - _dot(w, log_at) + _dot(ww4, diff)
+        _dot(w_x, digamma_difference(r, ux))
+        - _dot(w, np.log1p(uT / alpha)[p["iT"]])
+        + _dot(ww4, diff)
     )
-    grad[1] = w_x.sum() * r / alpha - _dot(w * rx, inv_at) + _dot(ww4 * rx, inv_at - inv_ax)
+    grad[1] = (
+        r * _dot(w, (uT / (alpha * (alpha + uT)))[p["iT"]])
+        - _dot(w * ux[ix], inv_at)
+        + _dot(ww4 * rx, inv_at - inv_ax)
+    )
     grad[2] = _dot(w_x, d_ab) + ww4.sum() / a
-    grad[3] = _dot(w_x, d_ab + digamma(b + ux + k) - digamma(b)) - _dot(
+    grad[3] = _dot(w_x, d_ab + digamma_difference(b, ux + k)) - _dot(
         inv_b, np.bincount(ix, weights=ww4, minlength=ux.size)
     )
     return total, grad

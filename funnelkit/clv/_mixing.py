@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy.linalg import eigh_tridiagonal
-from scipy.special import betainc, betaln, digamma, gammainc, gammaln, hyp2f1, xlog1py, xlogy
+from scipy.special import betainc, digamma, gammainc, gammaln, hyp2f1, xlog1py, xlogy
 
 __all__ = [
     "BetaDropout",
@@ -106,8 +106,9 @@ class GammaRate:
         """``log E[lambda^x e^(-lambda s)]``: the Poisson likelihood of ``x`` purchases in
         exposure ``s`` without the ``s^x / x!`` factor, integrated over the rate."""
         r, alpha = self.shape, self.rate
+        # r log(alpha / (alpha + s)) written as one log1p: r may be huge near the limit
         return np.asarray(
-            gammaln(r + x) - gammaln(r) + r * np.log(alpha) - (r + x) * np.log(alpha + s)
+            log_pochhammer(r, x) - r * np.log1p(np.asarray(s) / alpha) - x * np.log(alpha + s)
         )
 
     def posterior(self, x: np.ndarray, s: np.ndarray) -> GammaRate:
@@ -123,7 +124,10 @@ class GammaRate:
         r, alpha = self.shape, self.rate
         q = alpha / (alpha + t)
         return np.asarray(
-            gammaln(r + n) - gammaln(r) - gammaln(n + 1.0) + r * np.log(q) + xlog1py(n, -q)
+            log_pochhammer(r, n)
+            - gammaln(np.asarray(n) + 1.0)
+            - r * np.log1p(np.asarray(t) / alpha)
+            + xlog1py(n, -q)
         )
 
     def count_at_least(self, n: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -176,13 +180,19 @@ class BetaDropout:
 
     def log_survive(self, n: np.ndarray) -> np.ndarray:
         """``log E[(1-p)^n]``: survive ``n`` dropout chances."""
-        return np.asarray(betaln(self.a, self.b + n) - betaln(self.a, self.b))
+        # lnB(a, b+n) - lnB(a, b) as rising factorials: betaln differences lose every digit
+        # for the concentrated betas met near the common-probability limit
+        return np.asarray(log_pochhammer(self.b, n) - log_pochhammer(self.a + self.b, n))
 
     def log_drop_at(self, n: np.ndarray) -> np.ndarray:
         """``log E[p (1-p)^(n-1)]``: survive ``n - 1`` chances and drop at the ``n``-th
         (``n >= 1``; ``-inf`` for ``n = 0``)."""
         safe = np.maximum(n, 1.0)
-        value = betaln(self.a + 1.0, self.b + safe - 1.0) - betaln(self.a, self.b)
+        value = (
+            np.log(self.a)
+            + log_pochhammer(self.b, safe - 1.0)
+            - log_pochhammer(self.a + self.b, safe)
+        )
         return np.asarray(np.where(np.asarray(n) > 0, value, -np.inf))
 
     def log_drop_odds(self, n: np.ndarray) -> np.ndarray:

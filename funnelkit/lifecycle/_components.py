@@ -12,7 +12,6 @@ Customer weights are whole numbers (1 for a plain fit, bootstrap counts, 0 outsi
 
 from __future__ import annotations
 
-import copy
 import math
 import warnings
 from collections.abc import Mapping
@@ -349,8 +348,8 @@ def _fit_group(
         purchase = _fit_purchase(purchase_model, rows, row_w, table, start, notes, name)
     except FIT_FAILURES as exc:
         return stand_in(f"the purchase model could not be fitted ({failure_reason(exc)})")
-    if not _usable(purchase, horizon):
-        purchase = _stabilised(purchase, notes, name, horizon, quiet=template is not None)
+    if purchase.result_.boundary and template is None:
+        notes.append(f"{name} purchase model: {purchase.result_.message}")
     if not _usable(purchase, horizon):
         return stand_in(
             f"the fitted {type(purchase).__name__} gives non-finite predictions "
@@ -382,41 +381,6 @@ def _usable(purchase: Any, horizon: float) -> bool:
     except FIT_FAILURES:
         return False
     return bool(np.all(np.isfinite(probe)) and np.all(probe >= 0))
-
-
-#: ``a + b`` at which a diverged beta dropout distribution is evaluated (see _stabilised).
-_DROPOUT_CONCENTRATIONS = (1000.0, 300.0, 100.0)
-
-
-def _stabilised(purchase: Any, notes: list[str], name: str, horizon: float, *, quiet: bool) -> Any:
-    """Evaluate a fit whose beta dropout parameters diverged at a finite concentration.
-
-    When ``a`` and ``b`` run off together the data say the dropout probability hardly varies
-    between customers: the likelihood is flat along ``a / (a + b)`` fixed, and predictions
-    converge to those of a common dropout probability. The closed forms overflow for large
-    ``a``, so the model is evaluated at the largest ``a + b`` in (1000, 300, 100) whose
-    predictions are finite, with the same mean dropout ``a / (a + b)`` (at 1000 predictions
-    agree with the limit to about 0.1%, at 100 to about 1%).
-    """
-    params = dict(getattr(purchase, "params_", {}))
-    if not {"a", "b"} <= set(params):
-        return purchase
-    total = params["a"] + params["b"]
-    for concentration in _DROPOUT_CONCENTRATIONS:
-        if total <= concentration:
-            continue
-        scale = concentration / total
-        stable = copy.copy(purchase)
-        stable.params_ = {**params, "a": params["a"] * scale, "b": params["b"] * scale}
-        if _usable(stable, horizon):
-            if not quiet:
-                notes.append(
-                    f"{name} purchase model: the dropout heterogeneity is not identified (a and "
-                    f"b diverged to {params['a']:.3g} and {params['b']:.3g}); predictions use "
-                    f"a + b = {concentration:g} with the same mean dropout a / (a + b)"
-                )
-            return stable
-    return purchase
 
 
 def _rounded(params: Mapping[str, float]) -> str:

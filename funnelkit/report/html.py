@@ -289,6 +289,8 @@ def _clv(report: LifecycleReport) -> str:
         for name, est in fit.params.items():
             rows.append([name, _num(est.estimate, 4), _band(est.ci, lambda v: _num(v, 4))])
         status = "converged" if fit.converged else f"NOT converged: {fit.message}"
+        if fit.boundary:
+            status += f"; limit model reached: {', '.join(fit.boundary)}"
         caption = (
             f"{check.group}: {fit.model} purchase model, {check.n_buyers:,} buyers "
             f"({check.n_repeat_buyers:,} repeat), {status}"

@@ -61,6 +61,25 @@ def test_mixture_form_likelihood_equals_the_fast_one(cls: type) -> None:
 @pytest.mark.parametrize(
     ("limit", "near"),
     [
+        ({"r": 0.3, "alpha": 58.0, "p": 0.17}, {"r": 0.3, "alpha": 58.0, "a": 1.7e11, "b": 8.3e11}),
+        ({"lambda": 0.05, "a": 0.8, "b": 2.5}, {"r": 0.05e13, "alpha": 1e13, "a": 0.8, "b": 2.5}),
+    ],
+)  # fmt: skip
+def test_the_fast_likelihood_keeps_its_digits_next_to_a_limit(
+    cls: type, limit: dict[str, float], near: dict[str, float]
+) -> None:
+    # differences of huge gammaln terms once made a fit at a + b ~ 1e12 look 44 log-
+    # likelihood units better than its limit, so the optimiser stopped there
+    data = rfm_fit_data(simulate_bgnbd(2000, T=52.0, seed=6).rfm)
+    model = cls()
+    total = model._weighted_log_likelihood(np.array(list(near.values())), data)[0]
+    assert total == pytest.approx(model._total_log_likelihood(limit, data), abs=1e-4)
+
+
+@pytest.mark.parametrize("cls", CLASSES)
+@pytest.mark.parametrize(
+    ("limit", "near"),
+    [
         ({"r": 0.6, "alpha": 12.0, "p": 0.2}, {"r": 0.6, "alpha": 12.0, **BETA_AT_02}),
         ({"lambda": 0.05, "a": 0.8, "b": 2.5}, {**GAMMA_AT_005, "a": 0.8, "b": 2.5}),
         ({"lambda": 0.05, "p": 0.2}, {**GAMMA_AT_005, **BETA_AT_02}),
