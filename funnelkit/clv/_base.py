@@ -336,16 +336,19 @@ class MLEFitter(Estimator, ABC):
 
         L-BFGS-B in unconstrained coordinates, restarted from where it stopped when its line
         search fails (an ``ABNORMAL`` stop is common on flat ridges and usually just needs a
-        fresh curvature estimate). Converged means the optimiser's own test passed or, after
-        the restarts, the gradient is negligible at a finite likelihood.
+        fresh curvature estimate). Converged means that the optimiser's own test passed (or a
+        restart from its end point stays put) and that the gradient is negligible there.
         """
 
         def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
             return self._objective(space, theta, loglik, n)
 
+        def negligible(grad: np.ndarray) -> bool:
+            return bool(np.all(np.isfinite(grad))) and float(np.max(np.abs(grad), initial=0)) < 1e-4
+
         theta = space.to_theta(np.asarray(x0, dtype=float))
         theta = np.clip(theta, -_LOG_BOUND + 1.0, _LOG_BOUND - 1.0)
-        iterations, opt = 0, None
+        iterations, opt, settled = 0, None, False
         with np.errstate(all="ignore"):
             for _ in range(3):
                 opt = optimize.minimize(
@@ -359,17 +362,25 @@ class MLEFitter(Estimator, ABC):
                 iterations += int(getattr(opt, "nit", 0))
                 moved = np.max(np.abs(np.asarray(opt.x) - theta)) if theta.size else 0.0
                 theta = np.asarray(opt.x, dtype=float)
-                if opt.success or moved < 1e-10:
+                # a restart that cannot move is as good a stopping test as the optimiser's own
+                settled = bool(opt.success) or moved < 1e-8
+                if settled and negligible(opt.jac):
                     break
             value, grad = objective(theta)
         if opt is None or not math.isfinite(value):
             return None
-        grad_ok = (
-            bool(np.all(np.isfinite(grad))) and float(np.max(np.abs(grad), initial=0.0)) < 1e-4
-        )
-        stopped = not (bool(opt.success) or grad_ok)
-        converged = not stopped
-        message = f"the optimiser stopped without converging: {opt.message}" if stopped else ""
+        grad_ok = negligible(grad)
+        # converged: the optimiser (or a restart that stays put) and the gradient agree
+        converged = settled and grad_ok
+        stopped = not (settled or grad_ok)
+        message = ""
+        if stopped:
+            message = f"the optimiser stopped without converging: {opt.message}".rstrip(": ")
+        elif not converged:
+            message = (
+                "the optimiser stopped where the gradient is not negligible "
+                f"(largest component {float(np.max(np.abs(grad))):.2g}): a flat ridge"
+            )
         at_bound = [
             nm for nm, th in zip(space.names, theta, strict=True) if abs(th) > _LOG_BOUND - 1e-3
         ]
