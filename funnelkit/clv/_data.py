@@ -131,13 +131,33 @@ def customer_weights(weights: Any, data: Any, n: int) -> np.ndarray:
     return w
 
 
-def as_horizon(t: Any, name: str = "t") -> np.ndarray:
-    """A prediction horizon as a float array (broadcasts against customers); finite, >= 0."""
-    arr = np.asarray(t, dtype=float)
+def as_horizon(t: Any, name: str = "t", *, customers: int | None = None) -> np.ndarray:
+    """A prediction horizon as a float array; finite, >= 0.
+
+    With ``customers``, the horizon must broadcast against the customers' histories: one
+    number, one per customer, or a column of horizons.
+    """
+    try:
+        arr = np.asarray(t, dtype=float)
+    except (TypeError, ValueError):
+        raise FunnelkitError(
+            f"{name} must be a number or an array of numbers (a horizon in the fitted time "
+            f"unit); got a {type(t).__name__}. Predictions take the horizon first and the "
+            f"customers second: expected_purchases({name}, data)."
+        ) from None
     if not np.all(np.isfinite(arr)) or np.any(arr < 0):
         raise FunnelkitError(
             f"{name} must be finite and >= 0 (in the fitted time unit); got {t!r}."
         )
+    if customers is not None:
+        try:
+            np.broadcast_shapes(arr.shape, (customers,))
+        except ValueError:
+            raise FunnelkitError(
+                f"{name} has shape {arr.shape} but there are {customers} customers: give one "
+                "horizon for all of them, one per customer, or a column of horizons "
+                "(shape (k, 1)) for a k-by-customers grid."
+            ) from None
     return arr
 
 

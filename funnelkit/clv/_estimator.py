@@ -24,13 +24,23 @@ class Estimator:
             )
 
     def __getattr__(self, name: str) -> Any:
-        # fitted attributes are missing until fit(): say so instead of a bare AttributeError
-        if name.endswith("_") and not name.startswith("_"):
+        # Only reached when normal lookup failed: a fitted attribute before fit(), a property
+        # whose getter needs the fit (Python then drops its NotFittedError and lands here), or
+        # a name that does not exist at all.
+        fitted = "params_" in self.__dict__
+        if not fitted and (
+            (name.endswith("_") and not name.startswith("_")) or hasattr(type(self), name)
+        ):
             raise NotFittedError(
                 f"This {type(self).__name__} is not fitted yet: call fit(data) before using "
                 f"'{name}'."
             )
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        import difflib
+
+        known = [n for n in (*dir(type(self)), *self.__dict__) if not n.startswith("_")]
+        close = difflib.get_close_matches(name, known, n=3)
+        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}.{hint}")
 
     def _settings_repr(self) -> str:
         defaults = {

@@ -222,9 +222,9 @@ class BetaGeometricFitter(MLEFitter):
             RFM, frame or mapping of customers; ``None`` = the training customers.
         """
         rate, dropout = self._mixings()
-        horizon = as_horizon(t)
         d = self._data_for_prediction(data)
         x, T = d["frequency"], d["T"]
+        horizon = as_horizon(t, customers=x.shape[0])
         k = self._first_purchase_dropout
         alive = np.exp(-softplus(self._log_dropout_odds(x, d["recency"], T)))
         shape = np.broadcast_shapes(x.shape, horizon.shape)

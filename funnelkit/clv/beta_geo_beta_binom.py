@@ -292,8 +292,8 @@ class BetaGeoBetaBinomFitter(MLEFitter):
         data
             RFM, frame or mapping of customers; ``None`` = the training customers.
         """
-        horizon = as_horizon(t)
         purchase, dropout, x, n, ll = self._history(data)
+        horizon = as_horizon(t, customers=x.shape[0])
         with np.errstate(under="ignore"):
             lead = np.exp(purchase.log_weight(x + 1.0, n + 1.0) - ll)
             return np.asarray(lead * dropout.survival_sum(n, horizon))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -14,7 +15,7 @@ from funnelkit.clv import BetaGeoFitter, FitResult, ParameterEstimate
 from funnelkit.clv._base import FitData, MLEFitter, _customer_weights
 from funnelkit.clv._data import unique_combinations
 from funnelkit.datasets.btyd import simulate_bgnbd
-from funnelkit.exceptions import ConvergenceError, DataError, FunnelkitError
+from funnelkit.exceptions import ConvergenceError, DataError, FunnelkitError, NotFittedError
 from funnelkit.rfm import RFM
 
 
@@ -223,3 +224,34 @@ def test_unique_combinations_round_trip(rows: list[tuple[int, float, int]]) -> N
     for col, uniq in zip(cols, uniques, strict=True):
         np.testing.assert_array_equal(uniq[inverse], col)
     assert len({tuple(u[i] for u in uniques) for i in range(uniques[0].size)}) == uniques[0].size
+
+
+def test_fitted_only_properties_and_typos_say_what_is_wrong(sim_rfm: RFM) -> None:
+    model = BetaGeoFitter()
+    with pytest.raises(
+        NotFittedError, match="not fitted yet: call fit\\(data\\) before using 'summary'"
+    ):
+        _ = model.summary
+    model.fit(sim_rfm)
+    with pytest.raises(AttributeError, match=r"no attribute 'parms_'\. Did you mean 'params_'"):
+        _ = model.parms_
+    assert not isinstance(_raised(lambda: model.parms_), NotFittedError)
+
+
+def test_horizons_must_match_the_customers(sim_rfm: RFM) -> None:
+    model = BetaGeoFitter().fit(sim_rfm)
+    with pytest.raises(FunnelkitError, match=r"t has shape \(2,\) but there are 1500 customers"):
+        model.expected_purchases(t=[1.0, 2.0])
+    with pytest.raises(
+        FunnelkitError, match=r"take the horizon first .* expected_purchases\(t, data\)"
+    ):
+        model.expected_purchases(sim_rfm)
+    assert model.expected_purchases(np.full(len(sim_rfm), 2.0)).shape == (len(sim_rfm),)
+
+
+def _raised(fn: Callable[[], object]) -> BaseException:
+    try:
+        fn()
+    except BaseException as exc:
+        return exc
+    raise AssertionError("nothing was raised")
