@@ -44,3 +44,15 @@ def test_readme_quickstart_runs() -> None:
     assert blocks, "the README has no Python quickstart"
     for block in blocks:
         exec(compile(block, "README.md", "exec"), {})
+
+
+@pytest.mark.parametrize("page", sorted(p.name for p in (ROOT / "docs").glob("*.md")))
+def test_docs_examples(page: str) -> None:
+    """The ``pycon`` examples of the docs pages run and print what the page says."""
+    result = doctest.testfile(
+        str(ROOT / "docs" / page),
+        module_relative=False,
+        optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
+        verbose=False,
+    )
+    assert result.failed == 0, f"{result.failed} example(s) failed in docs/{page}"
