@@ -34,6 +34,7 @@ __all__ = [
     "LifetimeMixing",
     "RateMixing",
     "beta_expectation",
+    "death_nodes",
     "inverse_shifted_gamma_mean",
     "log_death_integral",
 ]
@@ -41,7 +42,7 @@ __all__ = [
 #: Gauss-Jacobi nodes used for expectations over a beta distribution.
 QUADRATURE_NODES = 64
 #: Gauss-Legendre nodes of the integral over the dropout time (:func:`log_death_integral`).
-DEATH_NODES = 64
+DEATH_NODES = 48
 _DEATH_NODES, _DEATH_WEIGHTS = leggauss(DEATH_NODES)
 _GL_NODES, _GL_WEIGHTS = leggauss(48)
 
@@ -68,6 +69,13 @@ class GammaRate:
     def posterior(self, x: np.ndarray, s: np.ndarray) -> GammaRate:
         """The rate's distribution after ``x`` purchases in exposure ``s`` (conjugacy)."""
         return GammaRate(self.shape + x, self.rate + s)  # type: ignore[arg-type]
+
+    def log_weight_ratio(self, x: np.ndarray, s0: np.ndarray, s: np.ndarray) -> np.ndarray:
+        """``log_weight(x, s) - log_weight(x, s0) = -(r+x) log(1 + (s-s0)/(alpha+s0))``,
+        without evaluating (and cancelling) the gamma functions."""
+        r, alpha = self.shape, self.rate
+        s0 = np.asarray(s0)
+        return np.asarray(-(r + np.asarray(x)) * np.log1p((np.asarray(s) - s0) / (alpha + s0)))
 
     def log_laplace(self, u: np.ndarray) -> np.ndarray:
         """``log E[e^(-lambda u)] = -r log(1 + u / alpha)``."""
@@ -102,6 +110,9 @@ class CommonRate:
 
     def posterior(self, x: np.ndarray, s: np.ndarray) -> CommonRate:
         return self
+
+    def log_weight_ratio(self, x: np.ndarray, s0: np.ndarray, s: np.ndarray) -> np.ndarray:
+        return np.asarray(-self.lam * (np.asarray(s) - np.asarray(s0)))
 
     def log_laplace(self, u: np.ndarray) -> np.ndarray:
         return np.asarray(-self.lam * np.asarray(u))
@@ -211,6 +222,11 @@ class GammaLifetime:
         """``E[mu | dropout at t] = (s + 1) / (beta + t)`` (= ``-d log_density / dt``)."""
         return np.asarray((self.shape + 1.0) / (self.rate + np.asarray(t)))
 
+    def log_density_ratio(self, t0: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """``log_density(t) - log_density(t0) = -(s+1) log(1 + (t-t0)/(beta+t0))``."""
+        t0 = np.asarray(t0)
+        return np.asarray(-(self.shape + 1.0) * np.log1p((np.asarray(t) - t0) / (self.rate + t0)))
+
     def alive_posterior(self, t: np.ndarray) -> GammaLifetime:
         """The dropout rate of someone alive after ``t``: ``Gamma(s, beta + t)``."""
         return GammaLifetime(self.shape, self.rate + t)  # type: ignore[arg-type]
@@ -253,6 +269,9 @@ class CommonLifetime:
 
     def death_rate(self, t: np.ndarray) -> np.ndarray:
         return np.asarray(np.full(np.shape(t), self.mu))
+
+    def log_density_ratio(self, t0: np.ndarray, t: np.ndarray) -> np.ndarray:
+        return np.asarray(-self.mu * (np.asarray(t) - np.asarray(t0)))
 
     def alive_posterior(self, t: np.ndarray) -> CommonLifetime:
         return self
@@ -335,6 +354,21 @@ def log_death_integral(
     relative error is below 1e-10 across the parameter ranges checked in the tests. ``-inf``
     where ``hi <= lo`` or nobody drops out.
     """
+    tau, log_w = death_nodes(rate, lifetime, x, lo, hi)
+    x, lo = (np.asarray(v, dtype=float)[..., None] for v in (x, lo))
+    with np.errstate(all="ignore"):
+        # relative to the integrand at lo: no gamma functions per node, no cancellation
+        log_f = rate.log_weight_ratio(x, lo, tau) + lifetime.log_density_ratio(lo, tau)
+        out = logsumexp(log_f + log_w, axis=-1)
+        out += (rate.log_weight(x, lo) + lifetime.log_density(lo))[..., 0]
+    return np.asarray(np.where(np.isfinite(log_w[..., 0]), out, -np.inf))
+
+
+def death_nodes(
+    rate: RateMixing, lifetime: LifetimeMixing, x: np.ndarray, lo: np.ndarray, hi: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes ``tau`` in ``(lo, hi)`` and log-weights of :func:`log_death_integral`'s rule,
+    shape ``broadcast(x, lo, hi) + (DEATH_NODES,)``; log-weights ``-inf`` on empty rows."""
     x, lo, hi = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (x, lo, hi)))
     span = hi - lo
     with np.errstate(all="ignore"):
@@ -343,10 +377,11 @@ def log_death_integral(
         top = np.log1p(np.maximum(span, 0.0) * decay)[..., None]
         v = top * (_DEATH_NODES + 1.0) / 2.0
         tau = lo[..., None] + scale[..., None] * np.expm1(v)
-        log_f = rate.log_weight(x[..., None], tau) + lifetime.log_density(tau) + v
-        log_w = np.log(top * _DEATH_WEIGHTS / 2.0) + np.log(scale)[..., None]
-        out = logsumexp(log_f + log_w, axis=-1)
-    return np.asarray(np.where((span > 0) & (lifetime.mean > 0), out, -np.inf))
+        # d tau = scale e^v dv
+        log_w = np.log(top * _DEATH_WEIGHTS / 2.0) + np.log(scale)[..., None] + v
+    empty = ~((span > 0) & (lifetime.mean > 0))
+    log_w = np.where(empty[..., None], -np.inf, log_w)
+    return np.asarray(tau), np.asarray(log_w)
 
 
 def inverse_shifted_gamma_mean(s: float, z: np.ndarray) -> np.ndarray:

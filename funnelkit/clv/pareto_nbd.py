@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 from scipy import integrate
-from scipy.special import digamma, gammaln
+from scipy.special import digamma, gammaln, logsumexp
 
 from funnelkit.clv._base import FitData, MLEFitter, as_horizon
 from funnelkit.clv._geometric import softplus
@@ -21,6 +21,7 @@ from funnelkit.clv._mixing import (
     GammaRate,
     LifetimeMixing,
     RateMixing,
+    death_nodes,
     log_death_integral,
 )
 from funnelkit.exceptions import FunnelkitError
@@ -209,12 +210,19 @@ class ParetoNBDFitter(MLEFitter):
         return out
 
     def _log_likelihood(self, params: np.ndarray, data: FitData) -> np.ndarray:
+        if _series_is_slow(params):
+            rate, lifetime = mixings(dict(zip(self._param_names, params, strict=True)))
+            return mixture_log_likelihood(
+                rate, lifetime, data["frequency"], data["recency"], data["T"]
+            )
         t = self._pair_terms(params, data, gradient=False)
         return np.asarray(t["base"][t["i_T"]] + softplus(t["odds"]))
 
     def _weighted_log_likelihood(
         self, params: np.ndarray, data: FitData
     ) -> tuple[float, np.ndarray]:
+        if _series_is_slow(params):
+            return _quadrature_log_likelihood(params, data)
         t = self._pair_terms(params, data, gradient=True)
         w, i_T, i_tx, gap = data.weights, t["i_T"], t["i_tx"], t["gap"]
         n_q, n_p = t["base"].size, t["d_tx"].shape[1]
@@ -257,7 +265,8 @@ class ParetoNBDFitter(MLEFitter):
         """log of P(dead, data) / P(alive, data) for each customer."""
         rate, lifetime = self._mixings()
         x, tx, T = d["frequency"], d["recency"], d["T"]
-        if not (isinstance(rate, GammaRate) and isinstance(lifetime, GammaLifetime)):
+        full = isinstance(rate, GammaRate) and isinstance(lifetime, GammaLifetime)
+        if not full or _series_is_slow(np.array(list(self.params_.values()))):
             with np.errstate(all="ignore"):
                 alive = rate.log_weight(x, T) + lifetime.log_survival(T)
                 return np.asarray(log_death_integral(rate, lifetime, x, tx, T) - alive)
@@ -387,7 +396,66 @@ def mixture_log_likelihood(
     """
     with np.errstate(all="ignore"):
         alive = rate.log_weight(x, T) + lifetime.log_survival(T)
+        if lifetime.mean == 0:  # no dropout: the NBD likelihood
+            return np.asarray(alive)
         return np.asarray(np.logaddexp(alive, log_death_integral(rate, lifetime, x, tx, T)))
+
+
+#: beyond this ratio of alpha and beta the 2F1 series needs hundreds of terms per customer
+#: (z near 1); the dropout integral is then cheaper by quadrature (64 nodes a row)
+_SLOW_SERIES_RATIO = 8.0
+
+
+def _series_is_slow(params: np.ndarray) -> bool:
+    """Whether the likelihood's ``2F1`` series is slow (and near its accuracy limit)."""
+    _, alpha, _, beta = params
+    return bool(max(alpha, beta) > _SLOW_SERIES_RATIO * min(alpha, beta))
+
+
+def _quadrature_log_likelihood(params: np.ndarray, data: FitData) -> tuple[float, np.ndarray]:
+    """Weighted log-likelihood and its analytic gradient with the dropout integral by
+    quadrature (:func:`mixture_log_likelihood` for two gammas).
+
+    With ``g(tau) = log E[lambda^x e^(-lambda tau)] + log E[mu e^(-mu tau)]``, the gradient of
+    ``log int e^g`` is ``int e^g dg / int e^g``: the same rule applied to ``dg``, i.e. the
+    node weights' softmax times ``dg`` at the nodes.
+    """
+    r, alpha, s, beta = params
+    rate, lifetime = GammaRate(r, alpha), GammaLifetime(s, beta)
+    x, tx, T, w = data["frequency"], data["recency"], data["T"], data.weights
+    tau, log_w = death_nodes(rate, lifetime, x, tx, T)
+    rx = (r + x)[:, None]
+    head = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
+    with np.errstate(all="ignore"):
+        la, lb = np.log(alpha + tau), np.log(beta + tau)
+        log_f = (head + np.log(s))[:, None] - rx * la - (s + 1.0) * lb + log_w
+        log_dead = logsumexp(log_f, axis=1)
+        dead = np.isfinite(log_dead)
+        share = np.where(dead[:, None], np.exp(log_f - log_dead[:, None]), 0.0)
+    log_at, log_bt = np.log(alpha + T), np.log(beta + T)
+    log_alive = head - (r + x) * log_at - s * log_bt
+    ll = np.logaddexp(log_alive, log_dead)
+    p_dead = np.exp(log_dead - ll)
+    common_r = digamma(r + x) - digamma(r) + np.log(alpha)
+    d_alive = np.stack(
+        [
+            common_r - log_at,
+            r / alpha - (r + x) / (alpha + T),
+            np.log(beta) - log_bt,
+            s / beta - s / (beta + T),
+        ]
+    )
+    d_dead = np.stack(
+        [
+            common_r - np.einsum("ik,ik->i", share, la),
+            r / alpha - (r + x) * np.einsum("ik,ik->i", share, 1.0 / (alpha + tau)),
+            1.0 / s + np.log(beta) - np.einsum("ik,ik->i", share, lb),
+            s / beta - (s + 1.0) * np.einsum("ik,ik->i", share, 1.0 / (beta + tau)),
+        ]
+    )
+    grad = np.einsum("ki,i->k", d_alive, w * (1.0 - p_dead))
+    grad += np.einsum("ki,i->k", np.where(dead, d_dead, 0.0), w * p_dead)
+    return float(np.einsum("i,i->", w, ll)), grad
 
 
 def _pmf_new(rate: RateMixing, lifetime: LifetimeMixing, n: float, t: float) -> float:
@@ -399,19 +467,23 @@ def _pmf_new(rate: RateMixing, lifetime: LifetimeMixing, n: float, t: float) -> 
         def log_g(u: Any) -> Any:
             return lifetime.log_density(u) + rate.log_count_pmf(n, u)
 
-        # scale by the largest integrand value on a grid so the quadrature sees numbers near 1
-        scale = float(np.max(log_g(np.linspace(0.0, t, 65))))
+        # divide by an upper bound of the integrand (the lifetime density is decreasing and a
+        # probability is at most 1), so no value handed to the quadrature can overflow
+        scale = float(lifetime.log_density(0.0))
         if not math.isfinite(scale):  # nobody drops out
             return alive
+        # integrate over v, u = expm1(v) / c: a lifetime density falling within a tiny
+        # fraction of (0, t] (huge s / beta) is spread over the range instead of being missed
+        c = float(lifetime.death_rate(0.0)) + float(rate.mean)
+        log_c = math.log(c)
+
+        def scaled(v: float) -> float:
+            return math.exp(float(log_g(math.expm1(v) / c)) - scale + v - log_c)
+
         value, _ = integrate.quad(
-            lambda u: math.exp(float(log_g(u)) - scale),
-            0.0,
-            t,
-            epsabs=0.0,
-            epsrel=1e-12,
-            limit=200,
+            scaled, 0.0, math.log1p(c * t), epsabs=0.0, epsrel=1e-12, limit=200
         )
-    return float(alive + math.exp(scale) * value)
+    return float(min(max(alive + math.exp(scale) * value, 0.0), 1.0))
 
 
 def _log_f(
