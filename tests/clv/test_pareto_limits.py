@@ -92,14 +92,23 @@ def test_mixture_likelihood_equals_the_closed_form_at_interior_parameters() -> N
     np.testing.assert_allclose(grad, fast_grad, rtol=1e-8)
 
 
+def _gamma(mean: float) -> tuple[float, float]:
+    """A gamma with the given mean, concentrated enough to stand for its point mass."""
+    return BIG, BIG / mean
+
+
+R, A = _gamma(0.2)
+S, B = _gamma(0.03)
+
+
 @pytest.mark.parametrize(
     ("limit", "full"),
     [
-        ({"r": 0.6, "alpha": 12.0, "mu": 0.03}, {"r": 0.6, "alpha": 12.0, "s": BIG, "beta": BIG / 0.03}),
-        ({"lambda": 0.2, "s": 0.6, "beta": 11.0}, {"r": BIG, "alpha": BIG / 0.2, "s": 0.6, "beta": 11.0}),
-        ({"lambda": 0.2, "mu": 0.03}, {"r": BIG, "alpha": BIG / 0.2, "s": BIG, "beta": BIG / 0.03}),
+        ({"r": 0.6, "alpha": 12.0, "mu": 0.03}, {"r": 0.6, "alpha": 12.0, "s": S, "beta": B}),
+        ({"lambda": 0.2, "s": 0.6, "beta": 11.0}, {"r": R, "alpha": A, "s": 0.6, "beta": 11.0}),
+        ({"lambda": 0.2, "mu": 0.03}, {"r": R, "alpha": A, "s": S, "beta": B}),
         ({"r": 0.6, "alpha": 12.0}, {"r": 0.6, "alpha": 12.0, "s": 1e-10, "beta": 1.0}),
-        ({"lambda": 0.2}, {"r": BIG, "alpha": BIG / 0.2, "s": 1e-10, "beta": 1.0}),
+        ({"lambda": 0.2}, {"r": R, "alpha": A, "s": 1e-10, "beta": 1.0}),
     ],
     ids=["common mu", "common lambda", "both common", "no dropout", "poisson"],
 )
@@ -109,7 +118,8 @@ def test_limits_agree_with_concentrated_gammas(template: dict, limit: dict, full
         for got, want in zip(_predictions(exact), _predictions(near), strict=True):
             np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-12)
     data = rfm_fit_data(DATA, time_unit="W")
-    ll_limit = mixture_log_likelihood(*mixings(limit), data["frequency"], data["recency"], data["T"])
+    x, tx, T = data["frequency"], data["recency"], data["T"]
+    ll_limit = mixture_log_likelihood(*mixings(limit), x, tx, T)
     ll_full = ParetoNBDFitter()._log_likelihood(np.array(list(full.values())), data)
     np.testing.assert_allclose(ll_limit, ll_full, rtol=2e-5)
 
