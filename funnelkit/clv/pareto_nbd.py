@@ -430,16 +430,25 @@ def _quadrature_log_likelihood(params: np.ndarray, data: FitData) -> tuple[float
     rate, lifetime = GammaRate(r, alpha), GammaLifetime(s, beta)
     x, tx, T, w = data["frequency"], data["recency"], data["T"], data.weights
     tau, log_w = death_nodes(rate, lifetime, x, tx, T)
-    rx = (r + x)[:, None]
-    head = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
+    # r log(alpha) - (r+x) log(alpha+t) written as -r log1p(t/alpha) - x log(alpha+t) (and
+    # likewise for s, beta): near a limit r and s are huge and the two terms would cancel
+    # to noise that the optimiser then follows
+    rising = _log_rising(r, x)
     with np.errstate(all="ignore"):
         la, lb = np.log(alpha + tau), np.log(beta + tau)
-        log_f = (head + np.log(s))[:, None] - rx * la - (s + 1.0) * lb + log_w
+        log_f = (
+            (rising + np.log(s))[:, None]
+            - r * np.log1p(tau / alpha)
+            - x[:, None] * la
+            - s * np.log1p(tau / beta)
+            - lb
+            + log_w
+        )
         log_dead = logsumexp(log_f, axis=1)
         dead = np.isfinite(log_dead)
         share = np.where(dead[:, None], np.exp(log_f - log_dead[:, None]), 0.0)
     log_at, log_bt = np.log(alpha + T), np.log(beta + T)
-    log_alive = head - (r + x) * log_at - s * log_bt
+    log_alive = rising - r * np.log1p(T / alpha) - x * log_at - s * np.log1p(T / beta)
     ll = np.logaddexp(log_alive, log_dead)
     p_dead = np.exp(log_dead - ll)
     common_r = digamma(r + x) - digamma(r) + np.log(alpha)
@@ -462,6 +471,18 @@ def _quadrature_log_likelihood(params: np.ndarray, data: FitData) -> tuple[float
     grad = np.einsum("ki,i->k", d_alive, w * (1.0 - p_dead))
     grad += np.einsum("ki,i->k", np.where(dead, d_dead, 0.0), w * p_dead)
     return float(np.einsum("i,i->", w, ll)), grad
+
+
+def _log_rising(r: float, x: np.ndarray) -> np.ndarray:
+    """``log Gamma(r+x) - log Gamma(r)``; for large ``r`` by the difference of Stirling
+    series (next term below 1e-15), where subtracting the two gammaln values loses
+    ``eps r log r``."""
+    x = np.asarray(x, dtype=float)
+    if r <= 1e4:
+        return np.asarray(gammaln(r + x) - gammaln(r))
+    return np.asarray(
+        (r - 0.5) * np.log1p(x / r) + x * np.log(r + x) - x + (1.0 / (r + x) - 1.0 / r) / 12.0
+    )
 
 
 def _pmf_new(rate: RateMixing, lifetime: LifetimeMixing, n: float, t: float) -> float:
