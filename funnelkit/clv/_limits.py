@@ -30,6 +30,7 @@ __all__ = [
     "concentrated_beta",
     "concentrated_gamma",
     "vanishing",
+    "vanishing_gamma",
 ]
 
 #: concentration of a mixing distribution placed next to its point-mass limit (to start a
@@ -56,6 +57,12 @@ def concentrated_beta(a: float, b: float) -> bool:
 def vanishing(a: float, b: float) -> bool:
     """Whether a beta-distributed probability is close to the limit where it is 0."""
     return a < VANISHING or a / (a + b) < VANISHING
+
+
+def vanishing_gamma(shape: float) -> bool:
+    """Whether a gamma-distributed rate is close to the limit where it is 0 (shape -> 0
+    puts almost all the mass at 0)."""
+    return shape < VANISHING
 
 
 @dataclass(frozen=True)

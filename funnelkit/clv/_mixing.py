@@ -1,7 +1,8 @@
 """Mixing distributions of the purchase and dropout processes, heterogeneous or common.
 
 The BTYD models mix a per-customer process over a population distribution: a purchase rate
-``lambda ~ Gamma(r, alpha)``, a dropout probability ``p ~ Beta(a, b)``. When the data show
+``lambda ~ Gamma(r, alpha)``, a dropout probability ``p ~ Beta(a, b)``, an exponential
+lifetime's dropout rate ``mu ~ Gamma(s, beta)``. When the data show
 no heterogeneity the maximum likelihood lies at the limit of that family (``r, alpha -> inf``
 with ``r / alpha`` fixed; ``a + b -> inf`` with ``a / (a + b)`` fixed), where the mixture is a
 point mass: every customer has the same rate or dropout probability. Each family here has a
@@ -25,27 +26,47 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.polynomial.legendre import leggauss
 from numpy.typing import ArrayLike
 from scipy.linalg import eigh_tridiagonal
-from scipy.special import betainc, digamma, gammainc, gammaln, hyp2f1, xlog1py, xlogy
+from scipy.special import (
+    betainc,
+    digamma,
+    gammainc,
+    gammaln,
+    hyp2f1,
+    logsumexp,
+    xlog1py,
+    xlogy,
+)
 
 __all__ = [
     "BetaDropout",
     "BetaPurchase",
     "CommonDropout",
+    "CommonLifetime",
     "CommonPurchase",
     "CommonRate",
     "DropoutMixing",
+    "GammaLifetime",
     "GammaRate",
+    "LifetimeMixing",
     "PurchaseMixing",
     "RateMixing",
     "beta_expectation",
+    "death_nodes",
     "digamma_difference",
+    "inverse_shifted_gamma_mean",
+    "log_death_integral",
     "log_pochhammer",
 ]
 
 #: Gauss-Jacobi nodes used for expectations over a beta distribution.
 QUADRATURE_NODES = 64
+#: Gauss-Legendre nodes of the integral over the dropout time (:func:`log_death_integral`).
+DEATH_NODES = 48
+_DEATH_NODES, _DEATH_WEIGHTS = leggauss(DEATH_NODES)
+_GL_NODES, _GL_WEIGHTS = leggauss(48)
 
 # above this argument the gamma-function ratios use Stirling's series: gammaln(a + k) -
 # gammaln(a) would lose about log10(a log a) digits to cancellation (all of them near 1e12)
@@ -115,6 +136,13 @@ class GammaRate:
         """The rate's distribution after ``x`` purchases in exposure ``s`` (conjugacy)."""
         return GammaRate(self.shape + x, self.rate + s)  # type: ignore[arg-type]
 
+    def log_weight_ratio(self, x: np.ndarray, s0: np.ndarray, s: np.ndarray) -> np.ndarray:
+        """``log_weight(x, s) - log_weight(x, s0) = -(r+x) log(1 + (s-s0)/(alpha+s0))``,
+        without evaluating (and cancelling) the gamma functions."""
+        r, alpha = self.shape, self.rate
+        s0 = np.asarray(s0)
+        return np.asarray(-(r + np.asarray(x)) * np.log1p((np.asarray(s) - s0) / (alpha + s0)))
+
     def log_laplace(self, u: np.ndarray) -> np.ndarray:
         """``log E[e^(-lambda u)] = -r log(1 + u / alpha)``."""
         return np.asarray(-self.shape * np.log1p(np.asarray(u) / self.rate))
@@ -154,6 +182,9 @@ class CommonRate:
 
     def posterior(self, x: np.ndarray, s: np.ndarray) -> CommonRate:
         return self
+
+    def log_weight_ratio(self, x: np.ndarray, s0: np.ndarray, s: np.ndarray) -> np.ndarray:
+        return np.asarray(-self.lam * (np.asarray(s) - np.asarray(s0)))
 
     def log_laplace(self, u: np.ndarray) -> np.ndarray:
         return np.asarray(-self.lam * np.asarray(u))
@@ -345,9 +376,103 @@ class CommonPurchase:
         return np.asarray(xlogy(x, self.p) + xlog1py(np.asarray(m) - x, -self.p))
 
 
+@dataclass(frozen=True)
+class GammaLifetime:
+    """Exponential lifetimes with dropout rate ``mu ~ Gamma(shape, rate)`` (``s``, ``beta``).
+
+    The lifetime is then Pareto (Lomax) distributed (Schmittlein, Morrison & Colombo 1987).
+    ``rate`` may be an array (one posterior per customer, see :meth:`alive_posterior`).
+    """
+
+    shape: float
+    rate: float
+
+    @property
+    def mean(self) -> float:
+        return self.shape / self.rate
+
+    def log_survival(self, t: np.ndarray) -> np.ndarray:
+        """``log E[e^(-mu t)] = -s log(1 + t / beta)``: alive ``t`` after the start."""
+        return np.asarray(-self.shape * np.log1p(np.asarray(t) / self.rate))
+
+    def log_density(self, t: np.ndarray) -> np.ndarray:
+        """``log E[mu e^(-mu t)] = log(s / beta) - (s + 1) log(1 + t / beta)``: the lifetime
+        density (dropout at ``t``)."""
+        s, beta = self.shape, self.rate
+        return np.asarray(np.log(s / beta) - (s + 1.0) * np.log1p(np.asarray(t) / beta))
+
+    def death_rate(self, t: np.ndarray) -> np.ndarray:
+        """``E[mu | dropout at t] = (s + 1) / (beta + t)`` (= ``-d log_density / dt``)."""
+        return np.asarray((self.shape + 1.0) / (self.rate + np.asarray(t)))
+
+    def log_density_ratio(self, t0: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """``log_density(t) - log_density(t0) = -(s+1) log(1 + (t-t0)/(beta+t0))``."""
+        t0 = np.asarray(t0)
+        return np.asarray(-(self.shape + 1.0) * np.log1p((np.asarray(t) - t0) / (self.rate + t0)))
+
+    def alive_posterior(self, t: np.ndarray) -> GammaLifetime:
+        """The dropout rate of someone alive after ``t``: ``Gamma(s, beta + t)``."""
+        return GammaLifetime(self.shape, self.rate + t)  # type: ignore[arg-type]
+
+    def expected_lifetime_within(self, t: np.ndarray) -> np.ndarray:
+        """``E[(1 - e^(-mu t)) / mu] = int_0^t E[e^(-mu u)] du``: expected time alive in
+        ``(0, t]``, ``beta/(s-1) (1 - (beta/(beta+t))^(s-1))`` (``beta log(1 + t/beta)`` at
+        ``s = 1``)."""
+        s, beta = self.shape, np.asarray(self.rate)
+        span = np.log1p(np.asarray(t) / beta)
+        if abs(s - 1.0) < 1e-12:
+            return np.asarray(beta * span)
+        return np.asarray(beta * -np.expm1(-(s - 1.0) * span) / (s - 1.0))
+
+    def discounted_lifetime(self, delta: float) -> np.ndarray:
+        """``E[1 / (delta + mu)] = int_0^inf e^(-delta u) E[e^(-mu u)] du``: the lifetime
+        discounted continuously at rate ``delta``; ``beta E[1/(delta beta + Y)]``,
+        ``Y ~ Gamma(s, 1)`` (Fader, Hardie & Lee 2005, eq. 2)."""
+        beta = np.asarray(self.rate, dtype=float)
+        return np.asarray(beta * inverse_shifted_gamma_mean(self.shape, delta * beta))
+
+
+@dataclass(frozen=True)
+class CommonLifetime:
+    """Every customer's lifetime is exponential with the same dropout rate ``mu`` (the
+    gamma family's limit ``s, beta -> inf``); ``mu = 0`` is the model without dropout."""
+
+    mu: float
+
+    @property
+    def mean(self) -> float:
+        return self.mu
+
+    def log_survival(self, t: np.ndarray) -> np.ndarray:
+        return np.asarray(-self.mu * np.asarray(t, dtype=float))
+
+    def log_density(self, t: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore"):
+            return np.asarray(np.log(self.mu) - self.mu * np.asarray(t, dtype=float))
+
+    def death_rate(self, t: np.ndarray) -> np.ndarray:
+        return np.asarray(np.full(np.shape(t), self.mu))
+
+    def log_density_ratio(self, t0: np.ndarray, t: np.ndarray) -> np.ndarray:
+        return np.asarray(-self.mu * (np.asarray(t) - np.asarray(t0)))
+
+    def alive_posterior(self, t: np.ndarray) -> CommonLifetime:
+        return self
+
+    def expected_lifetime_within(self, t: np.ndarray) -> np.ndarray:
+        t = np.asarray(t, dtype=float)
+        if self.mu == 0.0:
+            return t
+        return np.asarray(-np.expm1(-self.mu * t) / self.mu)
+
+    def discounted_lifetime(self, delta: float) -> np.ndarray:
+        return np.asarray(1.0 / (delta + self.mu))
+
+
 RateMixing = GammaRate | CommonRate
 DropoutMixing = BetaDropout | CommonDropout
 PurchaseMixing = BetaPurchase | CommonPurchase
+LifetimeMixing = GammaLifetime | CommonLifetime
 
 
 def beta_expectation(f: Callable[[np.ndarray], np.ndarray], a: float, b: np.ndarray) -> np.ndarray:
@@ -391,3 +516,108 @@ def _beta_rule(a: float, b: float) -> tuple[np.ndarray, np.ndarray]:
     x, vectors = eigh_tridiagonal(diag, np.sqrt(off2))
     w = vectors[0] ** 2
     return np.clip((x + 1.0) / 2.0, 0.0, 1.0), w / w.sum()
+
+
+def log_death_integral(
+    rate: RateMixing, lifetime: LifetimeMixing, x: np.ndarray, lo: np.ndarray, hi: np.ndarray
+) -> np.ndarray:
+    """``log int_lo^hi E[lambda^x e^(-lambda tau)] E[mu e^(-mu tau)] d tau``, elementwise.
+
+    The Pareto/NBD likelihood's dropout branch (Fader & Hardie 2005, eq. 13, before the
+    gammas are integrated out): alive until ``tau`` in ``(lo, hi]``, ``x`` purchases, no
+    purchase after ``lo``. For two gammas its closed form needs ``2F1`` (eqs. 19-20); when
+    either gamma collapses to a point mass it needs upper incomplete gamma functions of
+    negative order, which cancel catastrophically. So it is integrated numerically.
+
+    The integrand is decreasing in ``tau``, and log-convex (each factor is a gamma mixture
+    of exponentials), so it falls at most exponentially, at the rate ``c = E[lambda | x, lo] +
+    E[mu | dropout at lo]`` it has at ``lo``, and more slowly later (down to a power law).
+    The map ``tau = lo + expm1(v) / c`` turns both shapes into smooth functions of ``v`` on
+    ``[0, log(1 + c (hi - lo))]``, integrated by a fixed ``DEATH_NODES``-point
+    Gauss-Legendre rule (vectorised over rows, in log space). Against adaptive quadrature the
+    relative error is below 1e-10 across the parameter ranges checked in the tests. ``-inf``
+    where ``hi <= lo`` or nobody drops out.
+    """
+    tau, log_w = death_nodes(rate, lifetime, x, lo, hi)
+    x, lo = (np.asarray(v, dtype=float)[..., None] for v in (x, lo))
+    with np.errstate(all="ignore"):
+        # relative to the integrand at lo: no gamma functions per node, no cancellation
+        log_f = rate.log_weight_ratio(x, lo, tau) + lifetime.log_density_ratio(lo, tau)
+        out = logsumexp(log_f + log_w, axis=-1)
+        out += (rate.log_weight(x, lo) + lifetime.log_density(lo))[..., 0]
+    return np.asarray(np.where(np.isfinite(log_w[..., 0]), out, -np.inf))
+
+
+def death_nodes(
+    rate: RateMixing, lifetime: LifetimeMixing, x: np.ndarray, lo: np.ndarray, hi: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes ``tau`` in ``(lo, hi)`` and log-weights of :func:`log_death_integral`'s rule,
+    shape ``broadcast(x, lo, hi) + (DEATH_NODES,)``; log-weights ``-inf`` on empty rows."""
+    x, lo, hi = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (x, lo, hi)))
+    span = hi - lo
+    with np.errstate(all="ignore"):
+        decay = np.asarray(rate.posterior(x, lo).mean) + lifetime.death_rate(lo)
+        scale = 1.0 / decay
+        top = np.log1p(np.maximum(span, 0.0) * decay)[..., None]
+        v = top * (_DEATH_NODES + 1.0) / 2.0
+        tau = lo[..., None] + scale[..., None] * np.expm1(v)
+        # d tau = scale e^v dv
+        log_w = np.log(top * _DEATH_WEIGHTS / 2.0) + np.log(scale)[..., None] + v
+    empty = ~((span > 0) & (lifetime.mean > 0))
+    log_w = np.where(empty[..., None], -np.inf, log_w)
+    return np.asarray(tau), np.asarray(log_w)
+
+
+def inverse_shifted_gamma_mean(s: float, z: np.ndarray) -> np.ndarray:
+    """``E[1 / (z + Y)]`` for ``Y ~ Gamma(s, 1)``, i.e. ``z^(s-1) U(s, s, z)``, for z > 0.
+
+    scipy's ``hyperu`` returns NaN or loses all accuracy for large ``s`` and small ``z``, the
+    usual regime here (``z`` = yearly discount rate x dropout scale in years, ~0.01-1). For
+    ``z >= 1`` a continued fraction of the incomplete gamma function converges in well under a
+    hundred terms; below, the integral ``int_0^inf exp(-z (e^y - 1) - (s - 1) y) dy`` is smooth
+    and is integrated by panel Gauss-Legendre up to where the integrand is below e^-40.
+    """
+    z = np.asarray(z, dtype=float)
+    out = np.empty_like(z)
+    large = z >= 1.0
+    with np.errstate(under="ignore", over="ignore"):
+        out[large] = _continued_fraction(s, z[large])
+    small = ~large
+    if np.any(small):
+        zs = z[small][:, None]
+        upper = np.log1p(40.0 / zs) + 1.0
+        panels = 12
+        total = np.zeros(zs.shape[0])
+        for i in range(panels):
+            a, b = upper * i / panels, upper * (i + 1) / panels
+            y = (b - a) / 2.0 * _GL_NODES + (a + b) / 2.0
+            with np.errstate(under="ignore", over="ignore"):
+                integrand = np.exp(-zs * np.expm1(y) - (s - 1.0) * y)
+            total += ((b - a) / 2.0 * integrand * _GL_WEIGHTS).sum(axis=1)
+        out[small] = total
+    return out
+
+
+def _continued_fraction(s: float, z: np.ndarray, max_terms: int = 2000) -> np.ndarray:
+    """Modified Lentz evaluation of ``e^z z^(s-1) Gamma(1 - s, z)`` (valid for z >= 1)."""
+    if z.size == 0:
+        return z
+    a = 1.0 - s
+    tiny = 1e-300
+    b = z + 1.0 - a
+    c = np.full_like(z, 1.0 / tiny)
+    d = 1.0 / b
+    f = d.copy()
+    for i in range(1, max_terms):
+        an = -i * (i - a)
+        b = b + 2.0
+        d = an * d + b
+        d = np.where(np.abs(d) < tiny, tiny, d)
+        c = b + an / c
+        c = np.where(np.abs(c) < tiny, tiny, c)
+        d = 1.0 / d
+        delta = d * c
+        f = f * delta
+        if np.all(np.abs(delta - 1.0) < 1e-15):
+            break
+    return f

@@ -3,17 +3,112 @@
 from __future__ import annotations
 
 import math
+import warnings
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 from scipy import integrate
-from scipy.special import digamma, gammaln
+from scipy.special import digamma, gammaln, logsumexp
 
 from funnelkit.clv._base import FitData, MLEFitter, as_horizon
 from funnelkit.clv._geometric import softplus
 from funnelkit.clv._hyp2f1 import log_hyp1
+from funnelkit.clv._limits import (
+    CONCENTRATED,
+    Limit,
+    concentrated_gamma,
+    vanishing_gamma,
+)
+from funnelkit.clv._mixing import (
+    CommonLifetime,
+    CommonRate,
+    GammaLifetime,
+    GammaRate,
+    LifetimeMixing,
+    RateMixing,
+    death_nodes,
+    log_death_integral,
+)
+from funnelkit.exceptions import FunnelkitError
 
-__all__ = ["ParetoNBDFitter"]
+__all__ = ["ParetoNBDFitter", "mixings"]
+
+
+def _limits() -> tuple[Limit, ...]:
+    def mu_of(q: Mapping[str, float]) -> float:
+        return q["s"] / q["beta"] if "s" in q else q.get("mu", 0.0)
+
+    def lam_of(q: Mapping[str, float]) -> float:
+        return q["r"] / q["alpha"] if "r" in q else q["lambda"]
+
+    def gamma_rate_near(q: Mapping[str, float]) -> dict[str, float]:
+        return {"r": CONCENTRATED, "alpha": CONCENTRATED / q["lambda"]}
+
+    def gamma_lifetime_near(q: Mapping[str, float]) -> dict[str, float]:
+        if "mu" not in q:  # no dropout: a gamma with almost all its mass at 0
+            return {"s": 1e-4, "beta": 1.0}
+        return {"s": CONCENTRATED, "beta": CONCENTRATED / q["mu"]}
+
+    return (
+        Limit(
+            name="common dropout rate",
+            meaning="s, beta -> inf with s / beta = mu: every customer's lifetime is "
+            "exponential with the same dropout rate mu",
+            params=("r", "alpha", "mu"),
+            start=lambda q: {"r": q["r"], "alpha": q["alpha"], "mu": mu_of(q)},
+            embed=lambda q: {"r": q["r"], "alpha": q["alpha"], **gamma_lifetime_near(q)},
+            near=lambda q: concentrated_gamma(q["s"]),
+        ),
+        Limit(
+            name="common purchase rate",
+            meaning="r, alpha -> inf with r / alpha = lambda: every customer buys at the same "
+            "Poisson rate lambda while alive",
+            params=("lambda", "s", "beta"),
+            start=lambda q: {"lambda": lam_of(q), "s": q["s"], "beta": q["beta"]},
+            embed=lambda q: {**gamma_rate_near(q), "s": q["s"], "beta": q["beta"]},
+            near=lambda q: concentrated_gamma(q["r"]),
+        ),
+        Limit(
+            name="common purchase and dropout rates",
+            meaning="no heterogeneity at all: every customer buys at rate lambda and drops out "
+            "at rate mu",
+            params=("lambda", "mu"),
+            start=lambda q: {"lambda": lam_of(q), "mu": mu_of(q)},
+            embed=lambda q: {**gamma_rate_near(q), **gamma_lifetime_near(q)},
+            near=lambda q: concentrated_gamma(q["r"]) and concentrated_gamma(q["s"]),
+        ),
+        Limit(
+            name="no dropout",
+            meaning="s -> 0: nobody drops out; purchases follow the NBD model",
+            params=("r", "alpha"),
+            start=lambda q: {"r": q["r"], "alpha": q["alpha"]},
+            embed=lambda q: {"r": q["r"], "alpha": q["alpha"], **gamma_lifetime_near({})},
+            near=lambda q: vanishing_gamma(q["s"]),
+        ),
+        Limit(
+            name="no dropout and a common purchase rate",
+            meaning="nobody drops out and everybody buys at the same Poisson rate lambda",
+            params=("lambda",),
+            start=lambda q: {"lambda": lam_of(q)},
+            embed=lambda q: {**gamma_rate_near(q), **gamma_lifetime_near({})},
+            near=lambda q: concentrated_gamma(q["r"]) and vanishing_gamma(q["s"]),
+        ),
+    )
+
+
+def mixings(params: Mapping[str, float]) -> tuple[RateMixing, LifetimeMixing]:
+    """The purchase-rate and dropout-rate mixing distributions of a full or limit parameter
+    set (no ``s``/``beta``/``mu`` = no dropout)."""
+    rate: RateMixing = (
+        GammaRate(params["r"], params["alpha"]) if "r" in params else CommonRate(params["lambda"])
+    )
+    lifetime: LifetimeMixing = (
+        GammaLifetime(params["s"], params["beta"])
+        if "s" in params
+        else CommonLifetime(params.get("mu", 0.0))
+    )
+    return rate, lifetime
 
 
 class ParetoNBDFitter(MLEFitter):
@@ -33,6 +128,27 @@ class ParetoNBDFitter(MLEFitter):
     when ``|alpha - beta|`` dwarfs ``min(alpha, beta) + recency``; it is capped at 2,048
     terms with a geometric tail estimate (accurate while ``1 - z`` is not tiny; a fit
     drifting there is usually heading for a degenerate boundary anyway).
+
+    **Limit models.** When the data show no heterogeneity in a rate, the likelihood keeps
+    rising as its gamma concentrates, and the fit ends at a limit model
+    (``result_.boundary``; ``params_`` then holds the limit's parameters):
+
+    * common dropout rate ``mu``: ``s, beta -> inf`` with ``s / beta = mu``. The gamma's
+      variance ``mu / beta`` vanishes, so ``E[e^(-mu t)] = (1 + t/beta)^-s -> e^(-mu t)`` and
+      the lifetime density ``(s/beta)(1 + t/beta)^-(s+1) -> mu e^(-mu t)``;
+    * common purchase rate ``lambda``: ``r, alpha -> inf`` with ``r / alpha = lambda``,
+      ``E[lambda^x e^(-lambda t)] -> lambda^x e^(-lambda t)``;
+    * both, and no dropout (``s -> 0``: all of the gamma's mass moves to ``mu = 0``; the NBD
+      model), alone or with a common purchase rate.
+
+    Schmittlein et al.'s derivation conditions on the two rates before mixing (Fader &
+    Hardie 2005, eqs. 11-13), so every expression is an expectation over the rate and the
+    dropout-rate distributions, which :mod:`funnelkit.clv._mixing` provides for the gamma and
+    its point mass alike: the limits use the same formulas with exact point-mass
+    expectations, not the general closed form at huge parameters (where ``2F1`` cannot be
+    evaluated). The likelihood's dropout integral has no stable closed form once a gamma has
+    collapsed (incomplete gamma functions of negative order) and is integrated numerically
+    (:func:`~funnelkit.clv._mixing.log_death_integral`).
 
     Examples
     --------
@@ -57,6 +173,7 @@ class ParetoNBDFitter(MLEFitter):
 
     _param_names = ("r", "alpha", "s", "beta")
     _model_name = "Pareto/NBD"
+    _limits = _limits()
 
     # ------------------------------------------------------------------ likelihood
     # Per customer, LL = head(x) + alive(x, T) + softplus(dead - alive) where
@@ -101,12 +218,19 @@ class ParetoNBDFitter(MLEFitter):
         return out
 
     def _log_likelihood(self, params: np.ndarray, data: FitData) -> np.ndarray:
+        if _series_is_slow(params):
+            rate, lifetime = mixings(dict(zip(self._param_names, params, strict=True)))
+            return mixture_log_likelihood(
+                rate, lifetime, data["frequency"], data["recency"], data["T"]
+            )
         t = self._pair_terms(params, data, gradient=False)
         return np.asarray(t["base"][t["i_T"]] + softplus(t["odds"]))
 
     def _weighted_log_likelihood(
         self, params: np.ndarray, data: FitData
     ) -> tuple[float, np.ndarray]:
+        if _series_is_slow(params):
+            return _quadrature_log_likelihood(params, data)
         t = self._pair_terms(params, data, gradient=True)
         w, i_T, i_tx, gap = data.weights, t["i_T"], t["i_tx"], t["gap"]
         n_q, n_p = t["base"].size, t["d_tx"].shape[1]
@@ -134,12 +258,25 @@ class ParetoNBDFitter(MLEFitter):
         # alpha = beta makes the hypergeometric term trivial at the start
         return np.array([1.0, scale, 1.0, scale])
 
+    def _limit_log_likelihood(self, params: Mapping[str, float], data: FitData) -> np.ndarray:
+        rate, lifetime = mixings(params)
+        return mixture_log_likelihood(rate, lifetime, data["frequency"], data["recency"], data["T"])
+
+    def _mixings(self) -> tuple[RateMixing, LifetimeMixing]:
+        self._check_fitted()
+        return mixings(self.params_)
+
     # ------------------------------------------------------------------ predictions
     def _log_death_odds(self, d: Any) -> np.ndarray:
         """log of P(dead, data) / P(alive, data) for each customer."""
-        params = np.array(self._params())
-        r, alpha, s, beta = params
+        rate, lifetime = self._mixings()
         x, tx, T = d["frequency"], d["recency"], d["T"]
+        if not (isinstance(rate, GammaRate) and isinstance(lifetime, GammaLifetime)):
+            return _log_death_odds_by_quadrature(rate, lifetime, x, tx, T)
+        r, alpha, s, beta = rate.shape, rate.rate, lifetime.shape, lifetime.rate
+        params = np.array([r, alpha, s, beta])
+        if _series_is_slow(params):
+            return _log_death_odds_by_quadrature(rate, lifetime, x, tx, T)
         log_f_tx, _ = _log_f(params, x, tx, gradient=False)
         log_f_T, _ = _log_f(params, x, T, gradient=False)
         delta = np.minimum(log_f_T - log_f_tx, 0.0)
@@ -153,11 +290,15 @@ class ParetoNBDFitter(MLEFitter):
             + s * np.log(beta + T)
         )
 
+    def _alive_now(self, d: Any) -> np.ndarray:
+        return np.asarray(np.exp(-softplus(self._log_death_odds(d))))
+
     def probability_alive(self, data: Any = None, *, at: Any = 0.0) -> np.ndarray:
         """P(customer alive ``at`` time units after the end of observation | history).
 
         Given alive at ``T``, the dropout rate has posterior ``Gamma(s, beta + T)``, so
-        ``P(alive at T + at) = P(alive at T) * ((beta + T) / (beta + T + at))^s``.
+        ``P(alive at T + at) = P(alive at T) * ((beta + T) / (beta + T + at))^s``; with a
+        common dropout rate ``mu`` the factor is ``e^(-mu at)``.
 
         Parameters
         ----------
@@ -166,17 +307,21 @@ class ParetoNBDFitter(MLEFitter):
         at
             Time after each customer's ``T`` (fitted unit); 0 = at the end of observation.
         """
-        _, _, s, beta = self._params()
+        _, lifetime = self._mixings()
         ahead = as_horizon(at, "at")
         d = self._data_for_prediction(data)
-        now = np.exp(-softplus(self._log_death_odds(d)))
-        return np.asarray(now * np.exp(-s * np.log1p(ahead / (beta + d["T"]))))
+        with np.errstate(under="ignore"):
+            later = np.exp(lifetime.alive_posterior(d["T"]).log_survival(ahead))
+            return np.asarray(self._alive_now(d) * later)
 
     def expected_purchases(self, t: Any, data: Any = None) -> np.ndarray:
         """Expected purchases in ``(T, T + t]`` given each customer's history.
 
+        ``P(alive) E[lambda | x, T] E[(1 - e^(-mu t)) / mu | alive at T]``: for the full model
         ``P(alive) (r+x)(beta+T) / ((alpha+T)(s-1)) [1 - ((beta+T)/(beta+T+t))^(s-1)]``
-        (Schmittlein et al. 1987; Fader & Hardie 2005, eq. 41), with the ``s = 1`` limit.
+        (Schmittlein et al. 1987; Fader & Hardie 2005, eq. 41), with the ``s = 1`` limit; a
+        common rate replaces ``(r+x)/(alpha+T)`` by ``lambda``, a common dropout rate the
+        last factor by ``(1 - e^(-mu t)) / mu`` (``t`` without dropout).
 
         Parameters
         ----------
@@ -185,73 +330,202 @@ class ParetoNBDFitter(MLEFitter):
         data
             RFM, frame or mapping of customers; ``None`` = the training customers.
         """
-        r, alpha, s, beta = self._params()
+        rate, lifetime = self._mixings()
         horizon = as_horizon(t)
         d = self._data_for_prediction(data)
         x, T = d["frequency"], d["T"]
-        alive = np.exp(-softplus(self._log_death_odds(d)))
-        span = _lifetime_integral(s, beta + T, horizon)
-        return np.asarray(alive * (r + x) / (alpha + T) * span)
+        span = lifetime.alive_posterior(T).expected_lifetime_within(horizon)
+        return np.asarray(self._alive_now(d) * rate.posterior(x, T).mean * span)
 
     def expected_purchases_new_customer(self, t: Any) -> np.ndarray:
-        """Expected purchases in ``(0, t]`` for a new customer (Fader & Hardie 2005, eq. 27)."""
-        r, alpha, s, beta = self._params()
+        """Expected purchases in ``(0, t]`` for a new customer (Fader & Hardie 2005, eq. 27):
+        ``E[lambda] E[(1 - e^(-mu t)) / mu]``."""
+        rate, lifetime = self._mixings()
         horizon = as_horizon(t)
-        return np.asarray(r / alpha * _lifetime_integral(s, beta, horizon))
+        return np.asarray(rate.mean * lifetime.expected_lifetime_within(horizon))
 
     def probability_of_purchases(self, n: Any, t: Any) -> np.ndarray:
         """P(X(t) = n) for a new customer.
 
-        Conditioning on the lifetime ``tau``: ``P(tau > t) NB(n; t) + int_0^t f(u) NB(n; u) du``
-        with ``NB`` the gamma-Poisson count over an active span. The first part is closed-form;
-        the second, ``s beta^s Gamma(r+n) alpha^r / (Gamma(r) n!) int_0^t u^n (alpha+u)^-(r+n)
-        (beta+u)^-(s+1) du``, is integrated by adaptive quadrature (one integral per
-        ``(n, t)`` pair, not per customer). Fader & Hardie (2006) give a closed form with two
-        hypergeometric functions.
+        Conditioning on the lifetime ``tau``: ``P(tau > t) P(N(t) = n) + int_0^t f(u)
+        P(N(u) = n) du`` with ``N`` the (gamma-mixed) Poisson count over an active span and
+        ``f`` the lifetime density. The first part is closed-form; the second is integrated
+        by adaptive quadrature in log-scaled form (one integral per ``(n, t)`` pair, not per
+        customer), so it stays finite at limit parameters. Fader & Hardie (2006) give a
+        closed form with two hypergeometric functions.
         """
-        r, alpha, s, beta = self._params()
+        rate, lifetime = self._mixings()
         horizon = as_horizon(t)
         count = np.asarray(n, dtype=float)
         if np.any(count < 0) or np.any(count != np.round(count)):
-            raise ValueError(f"n must be whole numbers >= 0; got {n!r}.")
+            raise FunnelkitError(f"n must be whole numbers >= 0; got {n!r}.")
         count, horizon = np.broadcast_arrays(count, horizon)
         out = np.empty(count.shape)
         for idx in np.ndindex(count.shape):
-            out[idx] = _pmf_new(r, alpha, s, beta, float(count[idx]), float(horizon[idx]))
+            out[idx] = _pmf_new(rate, lifetime, float(count[idx]), float(horizon[idx]))
         return out
 
+    def discounted_residual_purchases(self, delta: float, data: Any = None) -> np.ndarray:
+        """DERT: purchases over the remaining lifetime, discounted continuously at ``delta``.
 
-def _lifetime_integral(s: float, b: Any, t: np.ndarray) -> np.ndarray:
-    """``int_0^t E[alive at u]`` scaled: ``b/(s-1) [1 - (b/(b+t))^(s-1)]`` (``b log`` at s=1)."""
-    span = np.log1p(t / b)
-    if abs(s - 1.0) < 1e-12:
-        return np.asarray(b * span)
-    return np.asarray(b * -np.expm1(-(s - 1.0) * span) / (s - 1.0))
+        ``P(alive) E[lambda | x, T] E[1 / (delta + mu) | alive at T]``, which for the full
+        model is Fader, Hardie & Lee (2005), eq. 2; see
+        :func:`~funnelkit.clv.discounted_expected_residual_transactions`.
+
+        Parameters
+        ----------
+        delta
+            Continuous discount rate per fitted time unit, ``log(1 + rate)``; > 0.
+        data
+            RFM, frame or mapping of customers; ``None`` = the training customers.
+        """
+        if not (math.isfinite(delta) and delta > 0):
+            raise FunnelkitError(f"delta must be finite and > 0; got {delta!r}.")
+        rate, lifetime = self._mixings()
+        d = self._data_for_prediction(data)
+        x, T = d["frequency"], d["T"]
+        remaining = lifetime.alive_posterior(T).discounted_lifetime(delta)
+        return np.asarray(self._alive_now(d) * rate.posterior(x, T).mean * remaining)
 
 
-def _pmf_new(r: float, alpha: float, s: float, beta: float, n: float, t: float) -> float:
-    log_nb_head = gammaln(r + n) - gammaln(r) - gammaln(n + 1.0) + r * math.log(alpha)
+def _log_death_odds_by_quadrature(
+    rate: RateMixing, lifetime: LifetimeMixing, x: Any, tx: Any, T: Any
+) -> np.ndarray:
+    with np.errstate(all="ignore"):
+        alive = rate.log_weight(x, T) + lifetime.log_survival(T)
+        return np.asarray(log_death_integral(rate, lifetime, x, tx, T) - alive)
+
+
+def mixture_log_likelihood(
+    rate: RateMixing, lifetime: LifetimeMixing, x: Any, tx: Any, T: Any
+) -> np.ndarray:
+    """Per-customer log-likelihood written against the mixing distributions.
+
+    ``L = E[lambda^x e^(-lambda T)] E[e^(-mu T)] + int_tx^T E[lambda^x e^(-lambda tau)]
+    E[mu e^(-mu tau)] d tau``: alive at ``T``, or dropped out at ``tau`` after the last
+    purchase (Fader & Hardie 2005, eqs. 11-13, with the rates integrated out inside the
+    integral). For the full model this equals eqs. 18-20; for the limits it is exact where
+    the closed form degenerates. Without dropout it is the NBD likelihood.
+    """
+    with np.errstate(all="ignore"):
+        alive = rate.log_weight(x, T) + lifetime.log_survival(T)
+        if lifetime.mean == 0:  # no dropout: the NBD likelihood
+            return np.asarray(alive)
+        return np.asarray(np.logaddexp(alive, log_death_integral(rate, lifetime, x, tx, T)))
+
+
+#: beyond this ratio of alpha and beta the 2F1 series needs hundreds of terms per customer
+#: (z near 1); the dropout integral is then cheaper by quadrature (64 nodes a row)
+_SLOW_SERIES_RATIO = 8.0
+
+
+def _series_is_slow(params: np.ndarray) -> bool:
+    """Whether the likelihood's ``2F1`` series is slow (and near its accuracy limit)."""
+    _, alpha, _, beta = params
+    return bool(max(alpha, beta) > _SLOW_SERIES_RATIO * min(alpha, beta))
+
+
+def _quadrature_log_likelihood(params: np.ndarray, data: FitData) -> tuple[float, np.ndarray]:
+    """Weighted log-likelihood and its analytic gradient with the dropout integral by
+    quadrature (:func:`mixture_log_likelihood` for two gammas).
+
+    With ``g(tau) = log E[lambda^x e^(-lambda tau)] + log E[mu e^(-mu tau)]``, the gradient of
+    ``log int e^g`` is ``int e^g dg / int e^g``: the same rule applied to ``dg``, i.e. the
+    node weights' softmax times ``dg`` at the nodes.
+    """
+    r, alpha, s, beta = params
+    rate, lifetime = GammaRate(r, alpha), GammaLifetime(s, beta)
+    x, tx, T, w = data["frequency"], data["recency"], data["T"], data.weights
+    tau, log_w = death_nodes(rate, lifetime, x, tx, T)
+    # r log(alpha) - (r+x) log(alpha+t) written as -r log1p(t/alpha) - x log(alpha+t) (and
+    # likewise for s, beta): near a limit r and s are huge and the two terms would cancel
+    # to noise that the optimiser then follows
+    rising = _log_rising(r, x)
+    with np.errstate(all="ignore"):
+        la, lb = np.log(alpha + tau), np.log(beta + tau)
+        log_f = (
+            (rising + np.log(s))[:, None]
+            - r * np.log1p(tau / alpha)
+            - x[:, None] * la
+            - s * np.log1p(tau / beta)
+            - lb
+            + log_w
+        )
+        log_dead = logsumexp(log_f, axis=1)
+        dead = np.isfinite(log_dead)
+        share = np.where(dead[:, None], np.exp(log_f - log_dead[:, None]), 0.0)
+    log_at, log_bt = np.log(alpha + T), np.log(beta + T)
+    log_alive = rising - r * np.log1p(T / alpha) - x * log_at - s * np.log1p(T / beta)
+    ll = np.logaddexp(log_alive, log_dead)
+    p_dead = np.exp(log_dead - ll)
+    common_r = digamma(r + x) - digamma(r) + np.log(alpha)
+    d_alive = np.stack(
+        [
+            common_r - log_at,
+            r / alpha - (r + x) / (alpha + T),
+            np.log(beta) - log_bt,
+            s / beta - s / (beta + T),
+        ]
+    )
+    d_dead = np.stack(
+        [
+            common_r - np.einsum("ik,ik->i", share, la),
+            r / alpha - (r + x) * np.einsum("ik,ik->i", share, 1.0 / (alpha + tau)),
+            1.0 / s + np.log(beta) - np.einsum("ik,ik->i", share, lb),
+            s / beta - (s + 1.0) * np.einsum("ik,ik->i", share, 1.0 / (beta + tau)),
+        ]
+    )
+    grad = np.einsum("ki,i->k", d_alive, w * (1.0 - p_dead))
+    grad += np.einsum("ki,i->k", np.where(dead, d_dead, 0.0), w * p_dead)
+    return float(np.einsum("i,i->", w, ll)), grad
+
+
+def _log_rising(r: float, x: np.ndarray) -> np.ndarray:
+    """``log Gamma(r+x) - log Gamma(r)``; for large ``r`` by the difference of Stirling
+    series (next term below 1e-15), where subtracting the two gammaln values loses
+    ``eps r log r``."""
+    x = np.asarray(x, dtype=float)
+    if r <= 1e4:
+        return np.asarray(gammaln(r + x) - gammaln(r))
+    return np.asarray(
+        (r - 0.5) * np.log1p(x / r) + x * np.log(r + x) - x + (1.0 / (r + x) - 1.0 / r) / 12.0
+    )
+
+
+def _pmf_new(rate: RateMixing, lifetime: LifetimeMixing, n: float, t: float) -> float:
     if t == 0.0:
         return 1.0 if n == 0 else 0.0
-    alive = math.exp(
-        log_nb_head + n * math.log(t) - (r + n) * math.log(alpha + t) - s * math.log1p(t / beta)
-    )
-
-    def log_g(u: float) -> float:
-        return (
-            n * math.log(u) - (r + n) * math.log(alpha + u) - (s + 1.0) * math.log(beta + u)
-            if u > 0
-            else (-math.inf if n > 0 else -r * math.log(alpha) - (s + 1.0) * math.log(beta))
+    count, zero = np.array(n), np.array(0.0)
+    with np.errstate(all="ignore"):
+        alive = math.exp(
+            float(lifetime.log_survival(np.array(t)) + rate.log_count_pmf(count, np.array(t)))
         )
 
-    # scale by the largest integrand value on a grid so the quadrature sees numbers near 1
-    grid = np.linspace(0.0, t, 65)
-    scale = max(log_g(float(u)) for u in grid)
-    value, _ = integrate.quad(
-        lambda u: math.exp(log_g(u) - scale), 0.0, t, epsabs=0.0, epsrel=1e-12, limit=200
-    )
-    dead = math.exp(log_nb_head + math.log(s) + s * math.log(beta) + scale) * value
-    return float(alive + dead)
+        def log_g(u: float) -> float:
+            at = np.array(u)
+            return float(lifetime.log_density(at) + rate.log_count_pmf(count, at))
+
+        # divide by an upper bound of the integrand (the lifetime density is decreasing and a
+        # probability is at most 1), so no value handed to the quadrature can overflow
+        scale = float(lifetime.log_density(zero))
+        if not math.isfinite(scale):  # nobody drops out
+            return alive
+        # integrate over v, u = expm1(v) / c: a lifetime density falling within a tiny
+        # fraction of (0, t] (huge s / beta) is spread over the range instead of being missed
+        c = float(lifetime.death_rate(zero)) + float(rate.mean)
+        log_c = math.log(c)
+
+        def scaled(v: float) -> float:
+            return math.exp(log_g(math.expm1(v) / c) - scale + v - log_c)
+
+        with warnings.catch_warnings():
+            # near-degenerate gammas carry ~1e-8 rounding in the integrand itself; quad then
+            # warns that it cannot reach 1e-12, while the result is as accurate as the input
+            warnings.simplefilter("ignore", integrate.IntegrationWarning)
+            value, _ = integrate.quad(
+                scaled, 0.0, math.log1p(c * t), epsabs=0.0, epsrel=1e-12, limit=200
+            )
+    return float(min(max(alive + math.exp(scale) * value, 0.0), 1.0))
 
 
 def _log_f(

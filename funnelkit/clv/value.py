@@ -13,10 +13,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
-from numpy.polynomial.legendre import leggauss
 
 from funnelkit._frames import Backend, frame_from_columns
 from funnelkit.clv._data import as_rfm
+from funnelkit.clv._mixing import inverse_shifted_gamma_mean as _inverse_shifted_gamma_mean
 from funnelkit.exceptions import FunnelkitError
 from funnelkit.rfm import RFM
 from funnelkit.units import TimeUnit, TimeUnitLike
@@ -221,7 +221,13 @@ def discounted_expected_residual_transactions(
     per_unit = _step(model, time_unit)  # model time units per discount time unit
     x, T = rows["frequency"], rows["T"]
     params = model.params_
-    if "ParetoNBDFitter" in kinds:
+    residual = getattr(model, "discounted_residual_purchases", None)
+    if callable(residual):
+        # the model's own closed form (funnelkit's Pareto/NBD, full or limit model)
+        delta = math.log1p(rate) / per_unit  # continuous rate per model time unit
+        value = _over_chunks(rows, _CHUNK, lambda part: residual(delta, part))
+    elif "ParetoNBDFitter" in kinds:
+        # a full Pareto/NBD parameter set behind the prediction API (e.g. another library's)
         r, alpha, s, beta = (params[k] for k in ("r", "alpha", "s", "beta"))
         delta = math.log1p(rate) / per_unit  # continuous rate per model time unit
         alive = _over_chunks(rows, _CHUNK, model.probability_alive)
@@ -379,59 +385,3 @@ def _over_chunks(
         )
         out[start:stop] = fn(part)
     return out
-
-
-_GL_NODES, _GL_WEIGHTS = leggauss(48)
-
-
-def _inverse_shifted_gamma_mean(s: float, z: np.ndarray) -> np.ndarray:
-    """``E[1 / (z + Y)]`` for ``Y ~ Gamma(s, 1)``, i.e. ``z^(s-1) U(s, s, z)``, for z > 0.
-
-    scipy's ``hyperu`` returns NaN or loses all accuracy for large ``s`` and small ``z``, the
-    usual regime here (``z`` = yearly discount rate x dropout scale in years, ~0.01-1). For
-    ``z >= 1`` a continued fraction of the incomplete gamma function converges in well under a
-    hundred terms; below, the integral ``int_0^inf exp(-z (e^y - 1) - (s - 1) y) dy`` is smooth
-    and is integrated by panel Gauss-Legendre up to where the integrand is below e^-40.
-    """
-    z = np.asarray(z, dtype=float)
-    out = np.empty_like(z)
-    large = z >= 1.0
-    out[large] = _continued_fraction(s, z[large])
-    small = ~large
-    if np.any(small):
-        zs = z[small][:, None]
-        upper = np.log1p(40.0 / zs) + 1.0
-        panels = 12
-        total = np.zeros(zs.shape[0])
-        for i in range(panels):
-            a, b = upper * i / panels, upper * (i + 1) / panels
-            y = (b - a) / 2.0 * _GL_NODES + (a + b) / 2.0
-            integrand = np.exp(-zs * np.expm1(y) - (s - 1.0) * y)
-            total += ((b - a) / 2.0 * integrand * _GL_WEIGHTS).sum(axis=1)
-        out[small] = total
-    return out
-
-
-def _continued_fraction(s: float, z: np.ndarray, max_terms: int = 2000) -> np.ndarray:
-    """Modified Lentz evaluation of ``e^z z^(s-1) Gamma(1 - s, z)`` (valid for z >= 1)."""
-    if z.size == 0:
-        return z
-    a = 1.0 - s
-    tiny = 1e-300
-    b = z + 1.0 - a
-    c = np.full_like(z, 1.0 / tiny)
-    d = 1.0 / b
-    f = d.copy()
-    for i in range(1, max_terms):
-        an = -i * (i - a)
-        b = b + 2.0
-        d = an * d + b
-        d = np.where(np.abs(d) < tiny, tiny, d)
-        c = b + an / c
-        c = np.where(np.abs(c) < tiny, tiny, c)
-        d = 1.0 / d
-        delta = d * c
-        f = f * delta
-        if np.all(np.abs(delta - 1.0) < 1e-15):
-            break
-    return f
