@@ -177,7 +177,7 @@ class BetaGeometricFitter(MLEFitter):
         rate, dropout = self._mixings()
         chances = x + self._first_purchase_dropout
         with np.errstate(divide="ignore", invalid="ignore"):
-            odds = dropout.log_drop_odds(chances) + rate.log_weight(x, tx) - rate.log_weight(x, T)
+            odds = dropout.log_drop_odds(chances) + rate.log_weight_ratio(x, T, tx)
         return np.asarray(np.where(chances > 0, odds, -np.inf))
 
     def probability_alive(self, data: Any = None) -> np.ndarray:

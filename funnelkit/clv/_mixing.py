@@ -82,6 +82,8 @@ def log_pochhammer(a: ArrayLike, k: ArrayLike) -> np.ndarray:
     """
     a, k = np.broadcast_arrays(np.asarray(a, dtype=float), np.asarray(k, dtype=float))
     big = a >= _STIRLING_FROM
+    if not big.any():  # the common case, at the cost of two gammaln calls
+        return np.asarray(gammaln(a + k) - gammaln(a))
     safe = np.where(big, a, _STIRLING_FROM)
     z = safe + k
     corr = -k / (12.0 * safe * z) - (1.0 / z**3 - 1.0 / safe**3) / 360.0
@@ -96,6 +98,8 @@ def digamma_difference(a: ArrayLike, k: ArrayLike) -> np.ndarray:
     ``psi(z) = log z - 1/(2z) - 1/(12z^2) + 1/(120z^4)`` for ``a >= 1e4``."""
     a, k = np.broadcast_arrays(np.asarray(a, dtype=float), np.asarray(k, dtype=float))
     big = a >= _STIRLING_FROM
+    if not big.any():
+        return np.asarray(digamma(a + k) - digamma(a))
     safe = np.where(big, a, _STIRLING_FROM)
     z = safe + k
     series = (
