@@ -15,7 +15,6 @@ import re
 import shlex
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -220,13 +219,14 @@ def test_inline_report_command_writes_a_finite_page(
 
 
 # ------------------------------------------------------- first set-up command: the demo
-def _setup_commands() -> Iterator[str]:
+def _setup_commands() -> list[str]:
     """The ``funnelkit ...`` commands of the README's first ```bash block."""
     assert _fenced("bash"), "README.md has no ```bash block"
     _, code = _fenced("bash")[0]
-    for command in " ".join(code.split()).split("&&"):
-        if command.strip().startswith("funnelkit"):
-            yield command.strip()
+    commands = [c.strip() for c in " ".join(code.split()).split("&&")]
+    found = [c for c in commands if c.startswith("funnelkit")]
+    assert found, f"the README's first set-up command runs no funnelkit command: {code!r}"
+    return found
 
 
 def _console_script() -> Path:
@@ -238,7 +238,7 @@ def _console_script() -> Path:
     return script
 
 
-@pytest.mark.parametrize("command", list(_setup_commands()))
+@pytest.mark.parametrize("command", _setup_commands())
 def test_setup_command_runs_with_defaults(command: str, tmp_path: Path) -> None:
     # The demo writes its page to a new temporary directory; TMPDIR keeps that in tmp_path.
     env = {**os.environ, "TMPDIR": str(tmp_path)}
