@@ -8,8 +8,9 @@ README's ``fk.report(log)`` on 20 seeds of the README's data.
 The demo runs with a small bootstrap: every bootstrap sample is a refit of the same models,
 so the main fits (where boundaries are met) are exercised on every seed whatever the count.
 Ten samples is the fewest for which intervals are reported at all, so the interval code is
-exercised too; the 90 demo runs then take about 2.5 CPU minutes (1.3 at 3 samples, 2 cores
-shared). Parametrised per run so pytest-xdist spreads the sweep.
+exercised too (and a refit that overflows in a bootstrap sample is met); the 90 demo runs
+then take about 3 CPU minutes (1.3 at 3 samples). The 20 reports take about 5 CPU minutes.
+Parametrised per run so pytest-xdist spreads the sweep.
 """
 
 from __future__ import annotations
