@@ -1,11 +1,10 @@
-"""Documentation that runs: every docstring example and the README quickstart."""
+"""Documentation that runs: every docstring example (the README is in test_readme.py)."""
 
 from __future__ import annotations
 
 import doctest
 import importlib
 import pkgutil
-import re
 from pathlib import Path
 
 import numpy as np
@@ -36,14 +35,6 @@ def test_docstring_examples(module_name: str) -> None:
         runner.run(test)
     summary = runner.summarize(verbose=False)
     assert summary.failed == 0, f"{summary.failed} docstring example(s) failed in {module_name}"
-
-
-def test_readme_quickstart_runs() -> None:
-    text = (ROOT / "README.md").read_text()
-    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
-    assert blocks, "the README has no Python quickstart"
-    for block in blocks:
-        exec(compile(block, "README.md", "exec"), {})
 
 
 @pytest.mark.parametrize("page", sorted(p.name for p in (ROOT / "docs").glob("*.md")))
