@@ -82,7 +82,7 @@ def _limits() -> tuple[Limit, ...]:
     return (
         Limit(
             name="common dropout probability",
-            meaning="a + b -> inf with a / (a + b) = p: every customer drops out with the same "
+            meaning="a + b → ∞ with a / (a + b) = p: every customer drops out with the same "
             "probability p after each purchase",
             params=("r", "alpha", "p"),
             probabilities=("p",),
@@ -92,7 +92,7 @@ def _limits() -> tuple[Limit, ...]:
         ),
         Limit(
             name="common purchase rate",
-            meaning="r, alpha -> inf with r / alpha = lambda: every customer buys at the same "
+            meaning="r, alpha → ∞ with r / alpha = lambda: every customer buys at the same "
             "Poisson rate lambda while alive",
             params=("lambda", "a", "b"),
             start=lambda q: {"lambda": lam_of(q), "a": q["a"], "b": q["b"]},
@@ -111,7 +111,7 @@ def _limits() -> tuple[Limit, ...]:
         ),
         Limit(
             name="no dropout",
-            meaning="a -> 0: nobody drops out; purchases follow the NBD model",
+            meaning="a → 0: nobody drops out; purchases follow the NBD model",
             params=("r", "alpha"),
             start=lambda q: {"r": q["r"], "alpha": q["alpha"]},
             embed=lambda q: {"r": q["r"], "alpha": q["alpha"], **beta_near({})},
@@ -132,8 +132,8 @@ class BetaGeometricFitter(MLEFitter):
     """Fitting half of BG/NBD and MBG/NBD; subclasses set ``_first_purchase_dropout`` (k).
 
     Besides the full model the fit can end at one of its limits (``result_.boundary``):
-    a common dropout probability ``p`` (``a + b -> inf``), a common purchase rate ``lambda``
-    (``r, alpha -> inf``), both, or no dropout (``p = 0``). ``params_`` then holds the limit
+    a common dropout probability ``p`` (``a + b → ∞``), a common purchase rate ``lambda``
+    (``r, alpha → ∞``), both, or no dropout (``p = 0``). ``params_`` then holds the limit
     model's parameters, and every prediction uses the limit's exact closed forms.
     """
 

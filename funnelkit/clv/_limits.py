@@ -1,7 +1,7 @@
 """Limit models at the boundary of a mixing model's parameter space, and their test.
 
 When the data show no heterogeneity in a mixed quantity, the likelihood of a mixture model
-keeps rising as the mixing distribution concentrates: ``a + b -> inf`` for a beta, ``r, alpha
+keeps rising as the mixing distribution concentrates: ``a + b → ∞`` for a beta, ``r, alpha
 -> inf`` for a gamma. The maximum is then not an interior point but the limit model, in which
 every customer shares one value (a common dropout probability ``p``, a common purchase rate
 ``lambda``). A fitter declares such limits; the base fits them when the full fit heads for
@@ -60,7 +60,7 @@ def vanishing(a: float, b: float) -> bool:
 
 
 def vanishing_gamma(shape: float) -> bool:
-    """Whether a gamma-distributed rate is close to the limit where it is 0 (shape -> 0
+    """Whether a gamma-distributed rate is close to the limit where it is 0 (shape → 0
     puts almost all the mass at 0)."""
     return shape < VANISHING
 

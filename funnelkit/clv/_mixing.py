@@ -3,8 +3,8 @@
 The BTYD models mix a per-customer process over a population distribution: a purchase rate
 ``lambda ~ Gamma(r, alpha)``, a dropout probability ``p ~ Beta(a, b)``, an exponential
 lifetime's dropout rate ``mu ~ Gamma(s, beta)``. When the data show
-no heterogeneity the maximum likelihood lies at the limit of that family (``r, alpha -> inf``
-with ``r / alpha`` fixed; ``a + b -> inf`` with ``a / (a + b)`` fixed), where the mixture is a
+no heterogeneity the maximum likelihood lies at the limit of that family (``r, alpha → ∞``
+with ``r / alpha`` fixed; ``a + b → ∞`` with ``a / (a + b)`` fixed), where the mixture is a
 point mass: every customer has the same rate or dropout probability. Each family here has a
 heterogeneous and a point-mass member with the same methods, so a model's formulas are
 written once and are exact in the limit instead of evaluating the general form at huge
@@ -366,7 +366,7 @@ class BetaPurchase:
 @dataclass(frozen=True)
 class CommonPurchase:
     """Every customer transacts with the same probability ``p`` at each opportunity (the
-    beta family's limit ``a + b -> inf``, ``a / (a + b) = p``)."""
+    beta family's limit ``a + b → ∞``, ``a / (a + b) = p``)."""
 
     p: float
 
@@ -439,7 +439,7 @@ class GammaLifetime:
 @dataclass(frozen=True)
 class CommonLifetime:
     """Every customer's lifetime is exponential with the same dropout rate ``mu`` (the
-    gamma family's limit ``s, beta -> inf``); ``mu = 0`` is the model without dropout."""
+    gamma family's limit ``s, beta → ∞``); ``mu = 0`` is the model without dropout."""
 
     mu: float
 

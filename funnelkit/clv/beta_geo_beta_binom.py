@@ -51,7 +51,7 @@ def _limits() -> tuple[Limit, ...]:
     return (
         Limit(
             name="common transaction probability",
-            meaning="alpha + beta -> inf with alpha / (alpha + beta) = p: every customer "
+            meaning="alpha + beta → ∞ with alpha / (alpha + beta) = p: every customer "
             "transacts with the same probability p at each opportunity while alive",
             params=("p", "gamma", "delta"),
             probabilities=("p",),
@@ -61,7 +61,7 @@ def _limits() -> tuple[Limit, ...]:
         ),
         Limit(
             name="common dropout probability",
-            meaning="gamma + delta -> inf with gamma / (gamma + delta) = theta: every customer "
+            meaning="gamma + delta → ∞ with gamma / (gamma + delta) = theta: every customer "
             "dies with the same probability theta at each opportunity",
             params=("alpha", "beta", "theta"),
             probabilities=("theta",),
@@ -84,7 +84,7 @@ def _limits() -> tuple[Limit, ...]:
         ),
         Limit(
             name="no dropout",
-            meaning="gamma -> 0: nobody dies; transactions follow the beta-binomial model",
+            meaning="gamma → 0: nobody dies; transactions follow the beta-binomial model",
             params=("alpha", "beta"),
             start=lambda q: {"alpha": q["alpha"], "beta": q["beta"]},
             embed=lambda q: {"alpha": q["alpha"], "beta": q["beta"], **dropout_near({})},
@@ -120,7 +120,7 @@ class BetaGeoBetaBinomFitter(MLEFitter):
 
     Besides the full model the fit can end at one of its limits (``result_.boundary``),
     where a beta collapses to a point mass: a common transaction probability ``p``
-    (``alpha + beta -> inf``), a common dropout probability ``theta`` (``gamma + delta ->
+    (``alpha + beta → ∞``), a common dropout probability ``theta`` (``gamma + delta ->
     inf``), both, or no dropout (``theta = 0``). ``params_`` then holds the limit model's
     parameters. Every formula is written once against the mixing distributions
     (:mod:`funnelkit.clv._mixing`), so the limits are evaluated exactly: the beta moments

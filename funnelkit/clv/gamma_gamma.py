@@ -34,7 +34,7 @@ _SPEND_REMEDIES = (
 
 _COMMON_RATE = Limit(
     name="common spend rate",
-    meaning="q, v -> inf with q / v = nu: every customer has the same spend rate nu, so the "
+    meaning="q, v → ∞ with q / v = nu: every customer has the same spend rate nu, so the "
     "same mean spend p / nu per transaction",
     params=("p", "nu"),
     start=lambda k: {"p": k["p"], "nu": k["q"] / k["v"]},
@@ -57,7 +57,7 @@ class GammaGammaFitter(MLEFitter):
     (:meth:`expected_spend`) is the population mean ``p v / (q - 1)``.
 
     When customers' mean spends differ no more than their transaction-to-transaction noise
-    explains, the likelihood keeps rising as ``q, v -> inf`` with ``q / v`` fixed: the fit
+    explains, the likelihood keeps rising as ``q, v → ∞`` with ``q / v`` fixed: the fit
     then ends at the limit model with a common spend rate ``nu`` (``result_.boundary``,
     ``params_ = {"p": ..., "nu": ...}``). Every customer's mean spend is then ``p / nu``, so
     :meth:`expected_spend` is ``p / nu`` whatever the history (the credibility weight of the

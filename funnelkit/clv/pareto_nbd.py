@@ -53,7 +53,7 @@ def _limits() -> tuple[Limit, ...]:
     return (
         Limit(
             name="common dropout rate",
-            meaning="s, beta -> inf with s / beta = mu: every customer's lifetime is "
+            meaning="s, beta → ∞ with s / beta = mu: every customer's lifetime is "
             "exponential with the same dropout rate mu",
             params=("r", "alpha", "mu"),
             start=lambda q: {"r": q["r"], "alpha": q["alpha"], "mu": mu_of(q)},
@@ -62,7 +62,7 @@ def _limits() -> tuple[Limit, ...]:
         ),
         Limit(
             name="common purchase rate",
-            meaning="r, alpha -> inf with r / alpha = lambda: every customer buys at the same "
+            meaning="r, alpha → ∞ with r / alpha = lambda: every customer buys at the same "
             "Poisson rate lambda while alive",
             params=("lambda", "s", "beta"),
             start=lambda q: {"lambda": lam_of(q), "s": q["s"], "beta": q["beta"]},
@@ -80,7 +80,7 @@ def _limits() -> tuple[Limit, ...]:
         ),
         Limit(
             name="no dropout",
-            meaning="s -> 0: nobody drops out; purchases follow the NBD model",
+            meaning="s → 0: nobody drops out; purchases follow the NBD model",
             params=("r", "alpha"),
             start=lambda q: {"r": q["r"], "alpha": q["alpha"]},
             embed=lambda q: {"r": q["r"], "alpha": q["alpha"], **gamma_lifetime_near({})},
@@ -133,12 +133,12 @@ class ParetoNBDFitter(MLEFitter):
     rising as its gamma concentrates, and the fit ends at a limit model
     (``result_.boundary``; ``params_`` then holds the limit's parameters):
 
-    * common dropout rate ``mu``: ``s, beta -> inf`` with ``s / beta = mu``. The gamma's
+    * common dropout rate ``mu``: ``s, beta → ∞`` with ``s / beta = mu``. The gamma's
       variance ``mu / beta`` vanishes, so ``E[e^(-mu t)] = (1 + t/beta)^-s -> e^(-mu t)`` and
       the lifetime density ``(s/beta)(1 + t/beta)^-(s+1) -> mu e^(-mu t)``;
-    * common purchase rate ``lambda``: ``r, alpha -> inf`` with ``r / alpha = lambda``,
+    * common purchase rate ``lambda``: ``r, alpha → ∞`` with ``r / alpha = lambda``,
       ``E[lambda^x e^(-lambda t)] -> lambda^x e^(-lambda t)``;
-    * both, and no dropout (``s -> 0``: all of the gamma's mass moves to ``mu = 0``; the NBD
+    * both, and no dropout (``s → 0``: all of the gamma's mass moves to ``mu = 0``; the NBD
       model), alone or with a common purchase rate.
 
     Schmittlein et al.'s derivation conditions on the two rates before mixing (Fader &

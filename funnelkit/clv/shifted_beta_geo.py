@@ -20,7 +20,7 @@ __all__ = ["ShiftedBetaGeoFitter"]
 
 _COMMON_CHURN = Limit(
     name="common churn probability",
-    meaning="alpha + beta -> inf with alpha / (alpha + beta) = theta: every customer churns "
+    meaning="alpha + beta → ∞ with alpha / (alpha + beta) = theta: every customer churns "
     "with the same probability theta each period (geometric lifetimes)",
     params=("theta",),
     probabilities=("theta",),
@@ -44,7 +44,7 @@ class ShiftedBetaGeoFitter(MLEFitter):
     ``S(t) = P(T > t) = B(alpha, beta + t) / B(alpha, beta)``.
 
     When the data show no heterogeneity (e.g. every customer churned in the same period),
-    the likelihood keeps rising as ``alpha + beta -> inf``: the fit then ends at the limit
+    the likelihood keeps rising as ``alpha + beta → ∞``: the fit then ends at the limit
     model with a common churn probability ``theta`` (``result_.boundary``, ``params_ =
     {"theta": ...}``), whose lifetimes are geometric: ``S(t) = (1 - theta)^t``, ``P(T = t) =
     theta (1 - theta)^(t-1)``, ``r(t) = 1 - theta``, mean lifetime ``1 / theta``, ``DEL =
