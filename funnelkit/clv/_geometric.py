@@ -33,12 +33,12 @@ from funnelkit.clv._limits import (
 from funnelkit.clv._mixing import (
     BetaDropout,
     CommonDropout,
-    CommonRate,
     DropoutMixing,
     GammaRate,
     RateMixing,
     digamma_difference,
     log_pochhammer,
+    rate_mixing,
 )
 from funnelkit.exceptions import FunnelkitError
 
@@ -301,9 +301,7 @@ class BetaGeometricFitter(MLEFitter):
 
 def mixings(params: Mapping[str, float]) -> tuple[RateMixing, DropoutMixing]:
     """The purchase-rate and dropout mixing distributions of a full or limit parameter set."""
-    rate: RateMixing = (
-        GammaRate(params["r"], params["alpha"]) if "r" in params else CommonRate(params["lambda"])
-    )
+    rate = rate_mixing(params)
     dropout: DropoutMixing = (
         BetaDropout(params["a"], params["b"])
         if "a" in params

@@ -22,7 +22,7 @@ transaction opportunities.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,6 +59,7 @@ __all__ = [
     "inverse_shifted_gamma_mean",
     "log_death_integral",
     "log_pochhammer",
+    "rate_mixing",
 ]
 
 #: Gauss-Jacobi nodes used for expectations over a beta distribution.
@@ -477,6 +478,14 @@ RateMixing = GammaRate | CommonRate
 DropoutMixing = BetaDropout | CommonDropout
 PurchaseMixing = BetaPurchase | CommonPurchase
 LifetimeMixing = GammaLifetime | CommonLifetime
+
+
+def rate_mixing(params: Mapping[str, float]) -> RateMixing:
+    """The purchase rates of a full or limit parameter set: ``Gamma(r, alpha)``, or the
+    common rate ``lambda`` of a limit model (BG/NBD, MBG/NBD, Pareto/NBD)."""
+    if "r" in params:
+        return GammaRate(params["r"], params["alpha"])
+    return CommonRate(params["lambda"])
 
 
 def beta_expectation(f: Callable[[np.ndarray], np.ndarray], a: float, b: np.ndarray) -> np.ndarray:

@@ -22,13 +22,13 @@ from funnelkit.clv._limits import (
 )
 from funnelkit.clv._mixing import (
     CommonLifetime,
-    CommonRate,
     GammaLifetime,
     GammaRate,
     LifetimeMixing,
     RateMixing,
     death_nodes,
     log_death_integral,
+    rate_mixing,
 )
 from funnelkit.exceptions import FunnelkitError
 
@@ -100,9 +100,7 @@ def _limits() -> tuple[Limit, ...]:
 def mixings(params: Mapping[str, float]) -> tuple[RateMixing, LifetimeMixing]:
     """The purchase-rate and dropout-rate mixing distributions of a full or limit parameter
     set (no ``s``/``beta``/``mu`` = no dropout)."""
-    rate: RateMixing = (
-        GammaRate(params["r"], params["alpha"]) if "r" in params else CommonRate(params["lambda"])
-    )
+    rate = rate_mixing(params)
     lifetime: LifetimeMixing = (
         GammaLifetime(params["s"], params["beta"])
         if "s" in params
