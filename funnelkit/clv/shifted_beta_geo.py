@@ -10,7 +10,7 @@ import numpy as np
 from scipy.special import betaln, digamma, expit
 
 from funnelkit.clv._base import MLEFitter
-from funnelkit.clv._data import FitData, customer_weights
+from funnelkit.clv._data import FitData, customer_weights, numbers
 from funnelkit.clv._limits import CONCENTRATED, Limit, concentrated_beta
 from funnelkit.clv._mixing import BetaDropout, CommonDropout, DropoutMixing
 from funnelkit.exceptions import DataError, FunnelkitError, format_examples
@@ -361,6 +361,8 @@ def _check_informative(data: FitData) -> None:
     """Refuse data that put the churn probability on 0 or 1, where no model is estimable."""
     died = data["churned"] > 0
     weights = data.weights
+    if data.n_rows == 0:
+        raise DataError("Nothing to fit: every customer has weight 0; weights count customers.")
     if not np.any(weights[died] > 0):
         raise DataError(
             f"None of the {data.n_customers} customers churned, so the churn probability is "
@@ -413,7 +415,7 @@ def _lifetime_columns(data: Any) -> tuple[Any, Any, np.ndarray | None]:
 def _check_lifetimes(
     durations: Any, churned: Any, ids: np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    dur = np.asarray(durations, dtype=float)
+    dur = numbers("duration", durations, ids)
     flags = np.asarray(churned)
     n = dur.size
     if dur.ndim != 1 or flags.shape != dur.shape:
