@@ -177,7 +177,8 @@ class BetaGeometricFitter(MLEFitter):
         """
         rate, dropout = self._mixings()
         chances = x + self._first_purchase_dropout
-        with np.errstate(divide="ignore", invalid="ignore"):
+        # a subnormal recency underflows in recency / alpha: harmless, the term is then 0
+        with np.errstate(divide="ignore", invalid="ignore", under="ignore"):
             odds = dropout.log_drop_odds(chances) + rate.log_weight(x, tx) - rate.log_weight(x, T)
         return np.asarray(np.where(chances > 0, odds, -np.inf))
 

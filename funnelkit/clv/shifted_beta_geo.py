@@ -436,13 +436,11 @@ def _check_lifetimes(
 
     if flags.dtype != bool:
         as_float = (
-            np.asarray(
-                [np.nan if v is None else v for v in flags.tolist()]
-                if flags.dtype == object
-                else flags,
-                dtype=float,
-            )
-            if flags.dtype.kind in "biufO"
+            # entries that are not numbers ("yes") count as bad flags below, not a ValueError
+            np.asarray([_flag_number(v) for v in flags.tolist()], dtype=float)
+            if flags.dtype == object
+            else np.asarray(flags, dtype=float)
+            if flags.dtype.kind in "biuf"
             else None
         )
         if as_float is None:
@@ -473,6 +471,14 @@ def _check_lifetimes(
             "the first period carries no information yet: drop those rows",
         )
     return dur, flags.astype(bool), ids
+
+
+def _flag_number(value: Any) -> float:
+    """A churned flag as 0/1, or NaN for anything that is not a number."""
+    try:
+        return math.nan if value is None else float(value)
+    except (TypeError, ValueError):
+        return math.nan
 
 
 def _periods(t: Any, name: str, *, minimum: int) -> np.ndarray:

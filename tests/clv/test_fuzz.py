@@ -255,7 +255,7 @@ def rfm_cases(draw: st.DrawFn, *, whole: bool = False, spend: bool = False) -> C
                 ]
             )
         )
-    if whole and damage is None and draw(st.integers(0, 5)) == 0:
+    if whole and not expect and draw(st.integers(0, 5)) == 0:
         # BG/BB needs whole periods: a fractional T or recency must be refused
         cols["T"][row] = cols["T"][row] + 0.5
         expect = ("T", "recency")
@@ -940,3 +940,20 @@ def test_a_document_with_an_invalid_setting_is_refused() -> None:
         r"GammaGammaFitter must be >= 0\. Got -1\.0 instead\. Re-create the document",
     ):
         GammaGammaFitter.from_json(json.dumps(doc))
+
+
+def test_a_subnormal_recency_underflows_quietly() -> None:
+    model = _reference_models()[BetaGeoFitter]
+    data = {"frequency": [10_000.0], "recency": [2.225073858507203e-309], "T": [1.0]}
+    with np.errstate(all="raise"):
+        finite(model.expected_purchases(1.0, data))
+        finite(model.probability_alive(data), high=1.0)
+
+
+def test_text_churn_flags_are_counted_and_named() -> None:
+    # a pandas text column arrives as objects; a list of strings is refused by its dtype
+    data = pd.DataFrame({"duration": [1.0, 2.0], "churned": ["yes", "False"]})
+    with pytest.raises(
+        FunnelkitError, match=r"^2 customer\(s\) have a churned flag that is not True/False"
+    ):
+        ShiftedBetaGeoFitter().fit(data)
