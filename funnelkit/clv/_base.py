@@ -181,7 +181,9 @@ class MLEFitter(Estimator, ABC):
         fit_data = rfm_fit_data(
             data, weights=kwargs.get("weights"), time_unit=kwargs.get("time_unit")
         )
-        self._check_rfm(fit_data.columns)
+        # every customer given, also those weighted 0: predictions for the training data
+        # (data=None) cover them too
+        self._check_rfm(fit_data.training if fit_data.training is not None else fit_data.columns)
         if fit_data.n_rows and not np.any(fit_data["frequency"] > 0):
             raise DataError(
                 f"None of the {fit_data.n_customers} customers made a repeat purchase, so "
@@ -516,13 +518,31 @@ class MLEFitter(Estimator, ABC):
             raise FunnelkitError(
                 f"The JSON holds a {doc.fitter}, which cannot be loaded as a {cls.__name__}."
             )
-        model = klass(**doc.settings)
+        model = klass._from_settings(doc.settings)
         model.params_ = klass._checked_params(doc.params)
         model.log_likelihood_ = doc.result.log_likelihood
         model.time_unit_ = doc.result.time_unit
         model.training_data_ = None
         model.result_ = doc.result
         model._restore_extra_state(doc.state)
+        return model
+
+    @classmethod
+    def _from_settings(cls: type[F], settings: Mapping[str, Any]) -> F:
+        """An unfitted model with a document's settings, checked as ``fit`` checks them."""
+        known = set(cls().get_params())
+        unknown = sorted(set(settings) - known)
+        fix = "Re-create the document with to_json() from a fitted model."
+        if unknown:
+            raise FunnelkitError(
+                f"The {cls.__name__} document has unknown setting(s) {unknown}; "
+                f"{cls.__name__} takes {sorted(known)}. {fix}"
+            )
+        model = cls(**settings)
+        try:
+            model._validate_settings()
+        except FunnelkitError as exc:
+            raise FunnelkitError(f"The {cls.__name__} document is invalid: {exc} {fix}") from None
         return model
 
     @classmethod
@@ -580,7 +600,8 @@ class MLEFitter(Estimator, ABC):
             )
         check_setting(name, "max_iter", self.max_iter, ">= 1", lambda v: v >= 1)
         if self.initial_params is not None:
-            given = dict(self.initial_params)
+            # a list or a string would make dict() raise its own TypeError/ValueError
+            given = dict(self.initial_params) if isinstance(self.initial_params, Mapping) else {}
             # the full model's parameters, or those of one of its limit models
             allowed = [set(self._param_names)] + [set(lim.params) for lim in self._limits]
             if set(given) not in allowed or not all(

@@ -12,7 +12,7 @@ import numpy as np
 from funnelkit._columns import eager_frame
 from funnelkit._frames import check_columns
 from funnelkit.exceptions import DataError, FunnelkitError
-from funnelkit.rfm import RFM
+from funnelkit.rfm import RFM, _numbers as _rfm_numbers
 from funnelkit.units import TimeUnit, TimeUnitLike
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "as_rfm",
     "check_setting",
     "customer_weights",
+    "numbers",
     "rfm_fit_data",
     "unique_combinations",
 ]
@@ -129,6 +130,13 @@ def customer_weights(weights: Any, data: Any, n: int) -> np.ndarray:
             "customers sharing a row."
         )
     return w
+
+
+def numbers(name: str, values: Any, ids: np.ndarray | None = None) -> np.ndarray:
+    """A column as floats, or a DataError that counts and shows the entries that are not
+    numbers (text, lists...), by customer id when ``ids`` match: the rule of
+    :meth:`funnelkit.RFM.from_arrays`, for the fitters whose data are not RFM summaries."""
+    return _rfm_numbers(name, values, ids)
 
 
 def as_horizon(t: Any, name: str = "t", *, customers: int | None = None) -> np.ndarray:

@@ -44,6 +44,7 @@ from funnelkit.exceptions import FunnelkitError
 
 __all__ = [
     "BetaGeometricFitter",
+    "alive_from_odds",
     "mean_purchases",
     "mixings",
     "row_log_likelihood",
@@ -176,7 +177,8 @@ class BetaGeometricFitter(MLEFitter):
         """
         rate, dropout = self._mixings()
         chances = x + self._first_purchase_dropout
-        with np.errstate(divide="ignore", invalid="ignore"):
+        # a subnormal recency underflows in the exposure ratio: harmless, the term is then 0
+        with np.errstate(divide="ignore", invalid="ignore", under="ignore"):
             odds = dropout.log_drop_odds(chances) + rate.log_weight_ratio(x, T, tx)
         return np.asarray(np.where(chances > 0, odds, -np.inf))
 
@@ -200,7 +202,7 @@ class BetaGeometricFitter(MLEFitter):
         """
         d = self._data_for_prediction(data)
         odds = self._log_dropout_odds(d["frequency"], d["recency"], d["T"])
-        return np.asarray(np.exp(-softplus(odds)))
+        return alive_from_odds(odds)
 
     def expected_purchases(self, t: Any, data: Any = None) -> np.ndarray:
         """Expected repeat purchases in ``(T, T + t]`` given each customer's history.
@@ -226,7 +228,7 @@ class BetaGeometricFitter(MLEFitter):
         x, T = d["frequency"], d["T"]
         horizon = as_horizon(t, customers=x.shape[0])
         k = self._first_purchase_dropout
-        alive = np.exp(-softplus(self._log_dropout_odds(x, d["recency"], T)))
+        alive = alive_from_odds(self._log_dropout_odds(x, d["recency"], T))
         shape = np.broadcast_shapes(x.shape, horizon.shape)
         value = np.full(shape, np.nan)
         if isinstance(rate, GammaRate) and isinstance(dropout, BetaDropout):
@@ -288,7 +290,8 @@ class BetaGeometricFitter(MLEFitter):
             raise FunnelkitError(f"n must be whole numbers >= 0; got {n!r}.")
         horizon = as_horizon(t)
         k = self._first_purchase_dropout
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        # tiny probabilities underflow to 0 (e.g. 10,000 purchases in one period)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
             stay = np.exp(dropout.log_survive(count) + rate.log_count_pmf(count, horizon))
             chances = count + k
             leave = np.where(
@@ -341,9 +344,21 @@ def _dot(u: np.ndarray, v: np.ndarray) -> float:
     return float(np.einsum("i,i->", u, v))
 
 
+def alive_from_odds(d: np.ndarray) -> np.ndarray:
+    """``1 / (1 + e^d)`` from the log odds of having dropped out: a probability in [0, 1].
+
+    A customer far past their usual purchase gap has ``d`` in the thousands, where the
+    probability underflows to 0 (the right answer, not a floating-point error).
+    """
+    with np.errstate(under="ignore"):
+        return np.asarray(np.exp(-softplus(d)))
+
+
 def softplus(d: np.ndarray) -> np.ndarray:
     """``log(1 + exp(d))`` without overflow (and faster than ``np.logaddexp(0, d)``)."""
-    return np.asarray(np.maximum(d, 0.0) + np.log1p(np.exp(-np.abs(d))))
+    # exp(-|d|) underflows to 0 for |d| > 745, where log1p(0) = 0 is the right answer
+    with np.errstate(under="ignore"):
+        return np.asarray(np.maximum(d, 0.0) + np.log1p(np.exp(-np.abs(d))))
 
 
 def _pieces(params: np.ndarray, data: FitData, k: int) -> dict[str, np.ndarray]:

@@ -194,7 +194,10 @@ def estimates(
 
     The interval is ``g(theta ± z se_theta)`` with ``g = exp`` for positive parameters and the
     logistic function for probabilities: it never leaves the parameter's range, saturates at
-    ``0``/``1``/``inf`` instead of overflowing, and always contains the estimate.
+    ``0``/``1`` instead of overflowing, and always contains the estimate. When the data do not
+    bound a positive parameter at all (a log-scale standard error in the hundreds, e.g. a
+    handful of customers), its upper bound would be infinite: the interval is then ``None``,
+    not estimable, like a standard error that is not finite.
     """
     z = float(stats.norm.ppf(0.5 + conf_level / 2.0))
     jac = space.jacobian(params)
@@ -209,10 +212,12 @@ def estimates(
         with np.errstate(over="ignore"):
             lower = space.to_params(theta - z * se_theta)[i]
             upper = space.to_params(theta + z * se_theta)[i]
+        std_error = float(se_theta * abs(jac[i]))
+        bounded = math.isfinite(lower) and math.isfinite(upper)
         out[name] = ParameterEstimate(
             estimate=est,
-            std_error=float(se_theta * abs(jac[i])),
-            ci=(float(min(lower, est)), float(max(upper, est))),
+            std_error=std_error if math.isfinite(std_error) else None,
+            ci=(float(min(lower, est)), float(max(upper, est))) if bounded else None,
         )
     return out
 

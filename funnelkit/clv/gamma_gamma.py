@@ -10,7 +10,7 @@ import numpy as np
 from scipy.special import digamma, gammaln
 
 from funnelkit.clv._base import MLEFitter
-from funnelkit.clv._data import FitData, customer_weights
+from funnelkit.clv._data import FitData, customer_weights, numbers
 from funnelkit.clv._limits import CONCENTRATED, Limit, concentrated_gamma
 from funnelkit.clv._mixing import CommonRate, GammaRate, RateMixing
 from funnelkit.exceptions import (
@@ -295,9 +295,10 @@ def _spend_columns(data: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             raise DataError(
                 f"The mapping is missing {missing}: it needs 'frequency' and 'monetary_value'."
             )
-        freq = np.asarray(data["frequency"], dtype=float)
-        money = np.asarray(data["monetary_value"], dtype=float)
-        ids = np.asarray(data["customer_id"]) if "customer_id" in data else np.arange(freq.size)
+        given = np.asarray(data["customer_id"]) if "customer_id" in data else None
+        freq = numbers("frequency", data["frequency"], given)
+        money = numbers("monetary_value", data["monetary_value"], given)
+        ids = given if given is not None else np.arange(freq.size)
     else:
         import narwhals as nw
 
@@ -308,13 +309,15 @@ def _spend_columns(data: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             list(frame.columns),
             {"frequency_col": "frequency", "monetary_value_col": "monetary_value"},
         )
-        freq = frame["frequency"].to_numpy().astype(float)
-        money = frame["monetary_value"].to_numpy().astype(float)
         if "customer_id" in frame.columns:
-            ids = frame["customer_id"].to_numpy()
+            given = frame["customer_id"].to_numpy()
         else:
             index = nw.maybe_get_index(frame)
-            ids = np.asarray(index) if index is not None else np.arange(freq.size)
+            given = np.asarray(index) if index is not None else None
+        # a text column is counted and named like in RFM.from_frame, not a bare ValueError
+        freq = numbers("frequency", frame["frequency"].to_numpy(), given)
+        money = numbers("monetary_value", frame["monetary_value"].to_numpy(), given)
+        ids = given if given is not None else np.arange(freq.size)
     if freq.ndim != 1 or money.shape != freq.shape:
         raise DataError(
             "frequency and monetary_value must be one-dimensional and of equal length; got "
@@ -356,7 +359,7 @@ def _check_spend(
     if bad.any():
         fail(
             bad,
-            "have repeat transactions but a spend " + ("< 0" if allow_zero else "<= 0"),
+            "have repeat transactions but a monetary_value " + ("< 0" if allow_zero else "<= 0"),
             "the Gamma-Gamma model needs positive spend: drop refunds/zero-value orders or "
             "net them out before building the RFM",
         )

@@ -10,7 +10,7 @@ import numpy as np
 from scipy.special import betaln, digamma, expit
 
 from funnelkit.clv._base import MLEFitter
-from funnelkit.clv._data import FitData, customer_weights
+from funnelkit.clv._data import FitData, customer_weights, numbers
 from funnelkit.clv._limits import CONCENTRATED, Limit, concentrated_beta
 from funnelkit.clv._mixing import BetaDropout, CommonDropout, DropoutMixing
 from funnelkit.exceptions import DataError, FunnelkitError, format_examples
@@ -361,6 +361,8 @@ def _check_informative(data: FitData) -> None:
     """Refuse data that put the churn probability on 0 or 1, where no model is estimable."""
     died = data["churned"] > 0
     weights = data.weights
+    if data.n_rows == 0:
+        raise DataError("Nothing to fit: every customer has weight 0; weights count customers.")
     if not np.any(weights[died] > 0):
         raise DataError(
             f"None of the {data.n_customers} customers churned, so the churn probability is "
@@ -413,7 +415,7 @@ def _lifetime_columns(data: Any) -> tuple[Any, Any, np.ndarray | None]:
 def _check_lifetimes(
     durations: Any, churned: Any, ids: np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    dur = np.asarray(durations, dtype=float)
+    dur = numbers("duration", durations, ids)
     flags = np.asarray(churned)
     n = dur.size
     if dur.ndim != 1 or flags.shape != dur.shape:
@@ -434,13 +436,11 @@ def _check_lifetimes(
 
     if flags.dtype != bool:
         as_float = (
-            np.asarray(
-                [np.nan if v is None else v for v in flags.tolist()]
-                if flags.dtype == object
-                else flags,
-                dtype=float,
-            )
-            if flags.dtype.kind in "biufO"
+            # entries that are not numbers ("yes") count as bad flags below, not a ValueError
+            np.asarray([_flag_number(v) for v in flags.tolist()], dtype=float)
+            if flags.dtype == object
+            else np.asarray(flags, dtype=float)
+            if flags.dtype.kind in "biuf"
             else None
         )
         if as_float is None:
@@ -471,6 +471,14 @@ def _check_lifetimes(
             "the first period carries no information yet: drop those rows",
         )
     return dur, flags.astype(bool), ids
+
+
+def _flag_number(value: Any) -> float:
+    """A churned flag as 0/1, or NaN for anything that is not a number."""
+    try:
+        return math.nan if value is None else float(value)
+    except (TypeError, ValueError):
+        return math.nan
 
 
 def _periods(t: Any, name: str, *, minimum: int) -> np.ndarray:

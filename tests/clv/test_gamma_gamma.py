@@ -168,7 +168,7 @@ def test_fit_returns_self_and_uses_training_data(cdnow: pd.DataFrame) -> None:
         ),
         (
             {"frequency": [1, 2, 3], "monetary_value": [10.0, -4.0, -5.0]},
-            r"2 customer\(s\).*spend <= 0.*ids 1, 2\)",
+            r"2 customer\(s\).*monetary_value <= 0.*ids 1, 2\)",
         ),
         ({"frequency": [0, 0], "monetary_value": [0.0, 0.0]}, "No repeat customers"),
         ({"frequency": [], "monetary_value": []}, "empty"),
@@ -218,7 +218,7 @@ def test_zero_spend_repeaters_can_be_scored_but_not_fitted(fitted: GammaGammaFit
     p, q = fitted.params_["p"], fitted.params_["q"]
     weight = 2 * p / (2 * p + q - 1)
     assert spend[0] == pytest.approx((1 - weight) * fitted.population_mean_spend())
-    with pytest.raises(DataError, match=r"spend <= 0 \(e.g. customer ids 0\)"):
+    with pytest.raises(DataError, match=r"monetary_value <= 0 \(e.g. customer ids 0\)"):
         GammaGammaFitter().fit(data)
-    with pytest.raises(DataError, match="spend < 0"):
+    with pytest.raises(DataError, match="monetary_value < 0"):
         fitted.expected_spend({"frequency": [2], "monetary_value": [-1.0]})
