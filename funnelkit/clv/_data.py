@@ -24,6 +24,7 @@ __all__ = [
     "numbers",
     "rfm_fit_data",
     "unique_combinations",
+    "whole_counts",
 ]
 
 
@@ -167,6 +168,17 @@ def as_horizon(t: Any, name: str = "t", *, customers: int | None = None) -> np.n
                 "(shape (k, 1)) for a k-by-customers grid."
             ) from None
     return arr
+
+
+def whole_counts(n: Any, name: str = "n") -> np.ndarray:
+    """Purchase counts asked about (``probability_of_purchases``): whole numbers >= 0."""
+    try:
+        count = np.asarray(n, dtype=float)
+    except (TypeError, ValueError):
+        count = np.array(np.nan)
+    if not np.all(np.isfinite(count)) or np.any(count < 0) or np.any(count != np.round(count)):
+        raise FunnelkitError(f"{name} must be whole numbers >= 0 (purchase counts); got {n!r}.")
+    return count
 
 
 def check_setting(owner: str, name: str, value: Any, rule: str, ok: Any) -> None:

@@ -22,7 +22,7 @@ import numpy as np
 from scipy.special import hyp2f1
 
 from funnelkit.clv._base import MLEFitter, as_horizon
-from funnelkit.clv._data import FitData
+from funnelkit.clv._data import FitData, whole_counts
 from funnelkit.clv._limits import (
     CONCENTRATED,
     Limit,
@@ -40,7 +40,6 @@ from funnelkit.clv._mixing import (
     log_pochhammer,
     rate_mixing,
 )
-from funnelkit.exceptions import FunnelkitError
 
 __all__ = [
     "BetaGeometricFitter",
@@ -285,9 +284,7 @@ class BetaGeometricFitter(MLEFitter):
         negative-binomial tail, computed with the regularised incomplete beta function.
         """
         rate, dropout = self._mixings()
-        count = np.asarray(n, dtype=float)
-        if np.any(count < 0) or np.any(count != np.round(count)):
-            raise FunnelkitError(f"n must be whole numbers >= 0; got {n!r}.")
+        count = whole_counts(n)
         horizon = as_horizon(t)
         k = self._first_purchase_dropout
         # tiny probabilities underflow to 0 (e.g. 10,000 purchases in one period)

@@ -10,6 +10,7 @@ import numpy as np
 from scipy.special import gammaln
 
 from funnelkit.clv._base import FitData, MLEFitter, as_horizon
+from funnelkit.clv._data import whole_counts
 from funnelkit.clv._limits import CONCENTRATED, Limit, concentrated_beta, vanishing
 from funnelkit.clv._mixing import (
     BetaDropout,
@@ -315,13 +316,12 @@ class BetaGeoBetaBinomFitter(MLEFitter):
         (the sum runs over opportunities).
         """
         purchase, dropout = self._mixings()
-        count, horizon = np.broadcast_arrays(np.asarray(n, dtype=float), as_horizon(t))
-        if (
-            np.any(count < 0)
-            or np.any(count != np.round(count))
-            or np.any(horizon != np.round(horizon))
-        ):
-            raise FunnelkitError("n and t must be whole numbers >= 0 for the BG/BB model.")
+        count, horizon = np.broadcast_arrays(whole_counts(n), as_horizon(t))
+        if np.any(horizon != np.round(horizon)):
+            raise FunnelkitError(
+                f"t must be whole numbers of transaction opportunities for the BG/BB model; "
+                f"got {t!r}."
+            )
         if np.any(horizon > MAX_OPPORTUNITIES):
             raise FunnelkitError(
                 f"t must be at most {MAX_OPPORTUNITIES:,} opportunities here (the probability "

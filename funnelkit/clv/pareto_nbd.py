@@ -12,6 +12,7 @@ from scipy import integrate
 from scipy.special import digamma, gammaln, logsumexp
 
 from funnelkit.clv._base import FitData, MLEFitter, as_horizon
+from funnelkit.clv._data import whole_counts
 from funnelkit.clv._geometric import softplus
 from funnelkit.clv._hyp2f1 import log_hyp1
 from funnelkit.clv._limits import (
@@ -275,10 +276,11 @@ class ParetoNBDFitter(MLEFitter):
         params = np.array([r, alpha, s, beta])
         if _series_is_slow(params):
             return _log_death_odds_by_quadrature(rate, lifetime, x, tx, T)
-        log_f_tx, _ = _log_f(params, x, tx, gradient=False)
-        log_f_T, _ = _log_f(params, x, T, gradient=False)
+        with np.errstate(under="ignore"):
+            log_f_tx, _ = _log_f(params, x, tx, gradient=False)
+            log_f_T, _ = _log_f(params, x, T, gradient=False)
         delta = np.minimum(log_f_T - log_f_tx, 0.0)
-        with np.errstate(divide="ignore"):
+        with np.errstate(divide="ignore", under="ignore"):
             log_a0 = log_f_tx + np.log(-np.expm1(delta))
         return np.asarray(
             np.log(s)
@@ -289,7 +291,9 @@ class ParetoNBDFitter(MLEFitter):
         )
 
     def _alive_now(self, d: Any) -> np.ndarray:
-        return np.asarray(np.exp(-softplus(self._log_death_odds(d))))
+        # certain death underflows to a probability of 0, as it should
+        with np.errstate(under="ignore"):
+            return np.asarray(np.exp(-softplus(self._log_death_odds(d))))
 
     def probability_alive(self, data: Any = None, *, at: Any = 0.0) -> np.ndarray:
         """P(customer alive ``at`` time units after the end of observation | history).
@@ -329,11 +333,12 @@ class ParetoNBDFitter(MLEFitter):
             RFM, frame or mapping of customers; ``None`` = the training customers.
         """
         rate, lifetime = self._mixings()
-        horizon = as_horizon(t)
         d = self._data_for_prediction(data)
         x, T = d["frequency"], d["T"]
-        span = lifetime.alive_posterior(T).expected_lifetime_within(horizon)
-        return np.asarray(self._alive_now(d) * rate.posterior(x, T).mean * span)
+        horizon = as_horizon(t, customers=x.shape[0])
+        with np.errstate(under="ignore"):
+            span = lifetime.alive_posterior(T).expected_lifetime_within(horizon)
+            return np.asarray(self._alive_now(d) * rate.posterior(x, T).mean * span)
 
     def expected_purchases_new_customer(self, t: Any) -> np.ndarray:
         """Expected purchases in ``(0, t]`` for a new customer (Fader & Hardie 2005, eq. 27):
@@ -354,9 +359,7 @@ class ParetoNBDFitter(MLEFitter):
         """
         rate, lifetime = self._mixings()
         horizon = as_horizon(t)
-        count = np.asarray(n, dtype=float)
-        if np.any(count < 0) or np.any(count != np.round(count)):
-            raise FunnelkitError(f"n must be whole numbers >= 0; got {n!r}.")
+        count = whole_counts(n)
         count, horizon = np.broadcast_arrays(count, horizon)
         out = np.empty(count.shape)
         for idx in np.ndindex(count.shape):
@@ -511,19 +514,22 @@ def _pmf_new(rate: RateMixing, lifetime: LifetimeMixing, n: float, t: float) -> 
         # integrate over v, u = expm1(v) / c: a lifetime density falling within a tiny
         # fraction of (0, t] (huge s / beta) is spread over the range instead of being missed
         c = float(lifetime.death_rate(zero)) + float(rate.mean)
-        log_c = math.log(c)
+        end = math.log1p(c * t)
+        # the Jacobian e^v / c peaks at the upper end: dividing by that peak too keeps every
+        # integrand value <= 1 however small c is
+        peak = end - math.log(c)
 
         def scaled(v: float) -> float:
-            return math.exp(log_g(math.expm1(v) / c) - scale + v - log_c)
+            return math.exp(log_g(math.expm1(v) / c) - scale + v - math.log(c) - peak)
 
         with warnings.catch_warnings():
             # near-degenerate gammas carry ~1e-8 rounding in the integrand itself; quad then
             # warns that it cannot reach 1e-12, while the result is as accurate as the input
             warnings.simplefilter("ignore", integrate.IntegrationWarning)
-            value, _ = integrate.quad(
-                scaled, 0.0, math.log1p(c * t), epsabs=0.0, epsrel=1e-12, limit=200
-            )
-    return float(min(max(alive + math.exp(scale) * value, 0.0), 1.0))
+            value, _ = integrate.quad(scaled, 0.0, end, epsabs=0.0, epsrel=1e-12, limit=200)
+        # a probability: anything above log 1 is rounding, so the exponent is capped there
+        dead = math.exp(min(scale + peak + math.log(value), 0.0)) if value > 0 else 0.0
+    return float(min(max(alive + dead, 0.0), 1.0))
 
 
 def _log_f(
