@@ -108,6 +108,7 @@ _REMEDIES = (
         "Name the column with --attribute-cols, or pass --by '' for no channel table",
     ),
     ("penalizer=0.001", "--penalizer 0.001"),
+    ("read the log without a value column", "leave out --value-col"),
 )
 
 
