@@ -230,13 +230,25 @@ def _read_events(path: Path, delimiter: str | None) -> Any:
         if _has(backend):
             options = {} if kind == "Parquet" or delimiter is None else {"separator": delimiter}
             try:
-                return reader(str(path), backend=backend, **options).to_native()
+                with warnings.catch_warnings():
+                    if kind == "CSV" and backend == "pandas":
+                        # pandas would take the first fields of rows longer than the header
+                        # as an index and shift the columns; refuse such rows instead.
+                        options["index_col"] = False
+                        warnings.simplefilter("error", _pandas_parser_warning())
+                    return reader(str(path), backend=backend, **options).to_native()
             except Exception as exc:  # whatever the reader raises is about the file
                 hint = " (is it a UTF-8 text file?)" if isinstance(exc, UnicodeError) else ""
                 raise DataError(f"could not read {path} as {kind}{hint}: {_describe(exc)}") from exc
     raise ValueError(
         "reading files needs pandas, polars or pyarrow: pip install 'funnelkit[pandas]'"
     )
+
+
+def _pandas_parser_warning() -> type[Warning]:
+    from pandas.errors import ParserWarning
+
+    return ParserWarning
 
 
 def _check_delimiter(path: Path, columns: list[str], wanted: str) -> None:

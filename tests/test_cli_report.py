@@ -254,6 +254,17 @@ def _one_error_line(err: str) -> str:
         ),
         ("fake.parquet", b"not parquet", "fake.parquet as Parquet: ArrowInvalid: "),
         (
+            "ragged.csv",
+            b"customer_id,timestamp,event\nc1,2024-01-01,purchase,9.5\n",
+            "ragged.csv as CSV: ParserWarning: Length of header or names does not match length "
+            "of data.",
+        ),
+        (
+            "latin1.csv",
+            "customer_id,timestamp,event\nc\u00e9,2024-01-01,purchase\n".encode("latin-1"),
+            "latin1.csv as CSV (is it a UTF-8 text file?): UnicodeDecodeError: 'utf-8' codec ",
+        ),
+        (
             "refunds.csv",
             b"customer_id,timestamp,event,value\n1,2024-01-01,purchase,-5\n",
             "If these are refunds, pass --allow-negative-values; otherwise fix the values.",
