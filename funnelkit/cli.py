@@ -228,7 +228,9 @@ def _read_events(path: Path, delimiter: str | None) -> Any:
     backend: Any
     for backend in order:
         if _has(backend):
-            options = {} if kind == "Parquet" or delimiter is None else {"separator": delimiter}
+            options: dict[str, Any] = {}
+            if kind == "CSV" and delimiter is not None:
+                options["separator"] = delimiter
             try:
                 with warnings.catch_warnings():
                     if kind == "CSV" and backend == "pandas":
@@ -294,6 +296,8 @@ def _load_funnel(path: str | None) -> Any:
 
 def _observation_end(log: Any, value: str | None) -> Any:
     """The --observation-end text as a timestamp (datetime logs) or a number."""
+    from funnelkit.exceptions import DataError
+
     if value is None:
         return None
     try:
@@ -301,7 +305,7 @@ def _observation_end(log: Any, value: str | None) -> Any:
         log.raw_time(end)
     except (ValueError, TypeError) as exc:
         kind = "a timestamp such as 2024-12-31" if log.is_datetime else "a number"
-        raise ValueError(f"--observation-end {value!r} is not {kind}: {exc}") from None
+        raise DataError(f"--observation-end {value!r} is not {kind}: {exc}") from None
     return end
 
 

@@ -388,3 +388,21 @@ def test_help_offers_every_remedy_option(capsys: pytest.CaptureFixture[str]) -> 
                "--purchase-events", "--attribute-cols", "--by", "--funnel", "--debug"]  # fmt: skip
     for option in options:
         assert option in text
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["demo", "--prospects", "0"], "The event log is empty: it has no rows."),
+        (["demo", "--prospects", "many"], "argument --prospects: must be an int >= 0, got 'many'"),
+        (["demo", "--prospects", "200", "--bootstrap", "0"], "not enough data: "),
+        (["reprt"], "argument command: invalid choice: 'reprt' (choose from "),
+    ],
+)
+def test_demo_and_usage_errors_are_one_line(
+    tmp_path: Path, args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    options = ["--quiet", "--out", str(tmp_path / "d.html")] if args[0] == "demo" else []
+    assert main([*args, *options]) == 2
+    assert message in _one_error_line(capsys.readouterr().err)
+    assert not (tmp_path / "d.html").exists()
