@@ -132,7 +132,7 @@ OPTIONS = st.sampled_from(
     ]
 )
 FAST = settings(
-    max_examples=40,
+    max_examples=120,
     database=None,
     deadline=None,
     derandomize=True,
@@ -150,7 +150,7 @@ def test_report_of_any_file_is_a_page_or_one_error_line(
 
 @pytest.mark.slow
 @given(file=csv_files(), extra=OPTIONS)
-@settings(FAST, max_examples=400, derandomize=False)
+@settings(FAST, max_examples=1000, derandomize=False)
 def test_report_of_any_file_is_a_page_or_one_error_line_many(
     file: tuple[bytes, list[str]], extra: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -168,7 +168,7 @@ def run_pipeline(frame: pd.DataFrame, has_values: bool) -> None:
 
 
 FAST = settings(
-    max_examples=50,
+    max_examples=100,
     database=None,
     deadline=None,
     derandomize=True,
@@ -184,7 +184,7 @@ def test_pipeline_gives_finite_results_or_a_clear_error(data: tuple[pd.DataFrame
 
 @pytest.mark.slow
 @given(event_frames())
-@settings(FAST, max_examples=300, derandomize=False)
+@settings(FAST, max_examples=600, derandomize=False)
 def test_pipeline_gives_finite_results_or_a_clear_error_many(
     data: tuple[pd.DataFrame, bool],
 ) -> None:
