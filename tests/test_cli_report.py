@@ -92,8 +92,14 @@ def test_json_to_stdout(files: dict[str, Path], capsys: pytest.CaptureFixture[st
         (["--customer-col", "usr"], "column 'usr' (given as --customer-col)"),
         (["--funnel", "BAD"], "is not a valid funnel"),
         (["--funnel", "MISSING"], "no such funnel file"),
-        (["--horizon", "-2"], "The 'horizon' parameter of LifecycleModel must be > 0"),
+        (["--horizon", "-2"], "The --horizon option must be > 0. Got -2.0 instead."),
+        (["--time-unit", "fortnight"], "The --time-unit option must be a time unit such as"),
         (["--by", "region"], "by='region' is not an attribute"),
+        (["--by", "region"], "Name the column with --attribute-cols, or pass --by '' for no"),
+        (["--seed", "-1"], "argument --seed: must be an int >= 0, got '-1' (see 'funnelkit report"),
+        (["--bootstrap", "x"], "argument --bootstrap: must be an int >= 0, got 'x'"),
+        (["--penalizer", "nan"], "argument --penalizer: must be a finite number >= 0, got 'nan'"),
+        (["--horizon", "soon"], "argument --horizon: invalid float value: 'soon'"),
         (["--purchase-events", "order"], "No purchase events"),
         (["--observation-end", "not a date"], "--observation-end 'not a date' is not a timestamp"),
     ],
@@ -221,3 +227,182 @@ def test_the_seed_option_is_recorded(
             "--json", str(out)]  # fmt: skip
     assert main(args) == 0
     assert LifecycleReport.from_json(out.read_text()).settings.random_state == 11
+
+
+def _one_error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("funnelkit: error: ")
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("empty.csv", b"", "empty.csv is empty: an event file has a header and one row per event"),
+        ("header.csv", b"customer_id,timestamp,event\n", "The event log is empty: it has no rows"),
+        ("binary.csv", bytes(range(128, 256)) * 3, "binary.csv as CSV (is it a UTF-8 text file?)"),
+        (
+            "semicolons.csv",
+            b"customer_id;timestamp;event\n1;2024-01-01;purchase\n",
+            "its fields seem separated by ';'. Pass --delimiter ';'.",
+        ),
+        (
+            "other.csv",
+            b"a,b\n1,2\n",
+            "Available columns: ['a', 'b']. Pass the right name, e.g. --customer-col user_id.",
+        ),
+        ("fake.parquet", b"not parquet", "fake.parquet as Parquet: ArrowInvalid: "),
+        (
+            "ragged.csv",
+            b"customer_id,timestamp,event\nc1,2024-01-01,purchase,9.5\n",
+            "ragged.csv as CSV: ParserWarning: Length of header or names does not match length "
+            "of data.",
+        ),
+        (
+            "latin1.csv",
+            "customer_id,timestamp,event\nc\u00e9,2024-01-01,purchase\n".encode("latin-1"),
+            "latin1.csv as CSV (is it a UTF-8 text file?): UnicodeDecodeError: 'utf-8' codec ",
+        ),
+        (
+            "refunds.csv",
+            b"customer_id,timestamp,event,value\n1,2024-01-01,purchase,-5\n",
+            "If these are refunds, pass --allow-negative-values; otherwise fix the values.",
+        ),
+        (
+            "dates.csv",
+            b"customer_id,timestamp,event\n1,2024-01-01,purchase\n2,someday,purchase\n",
+            "Fix or drop them, or pass --time-format FORMAT with the exact format.",
+        ),
+    ],
+)
+def test_unreadable_files_are_one_readable_line(
+    tmp_path: Path, name: str, content: bytes, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    args = ["report", str(path), "--quiet", "--bootstrap", "0", "--out", str(tmp_path / "r.html")]
+    if name == "refunds.csv":
+        args += ["--value-col", "value"]
+    assert main(args) == 2
+    assert message in _one_error_line(capsys.readouterr().err)
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_a_directory_is_not_an_event_or_funnel_file(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["report", str(files["root"]), "--quiet"]) == 2
+    assert _one_error_line(capsys.readouterr().err).endswith(
+        "is a directory: name one *.csv or *.parquet event file"
+    )
+    assert main(["report", str(files["csv"]), "--funnel", str(files["root"]), "--quiet"]) == 2
+    assert "is a directory: name one JSON file" in _one_error_line(capsys.readouterr().err)
+
+
+def test_the_remedy_options_work(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sim = simulate_community(1_500, seed=5)
+    frame = sim.events.copy()
+    frame.loc[frame.index[frame["event"] == "purchase"][:3], "value"] *= -1  # three refunds
+    frame["timestamp"] = frame["timestamp"].dt.strftime("%d/%m/%Y %H:%M")
+    path = tmp_path / "refunds.csv"
+    frame.to_csv(path, index=False, sep=";")
+    out = tmp_path / "refunds.json"
+    args = ["report", str(path), "--value-col", "value", "--delimiter", ";",
+            "--time-format", "%d/%m/%Y %H:%M", "--allow-negative-values", "--penalizer", "0.01",
+            "--bootstrap", "0", "--quiet", "--out", str(tmp_path / "r.html"),
+            "--json", str(out)]  # fmt: skip
+    assert main(args) == 0, capsys.readouterr().err
+    rep = LifecycleReport.from_json(out.read_text())
+    assert rep.data.n_events == len(frame)
+    assert rep.settings.purchase_model == "BetaGeoFitter"
+    assert {c.purchase_fit.penalizer for c in rep.clv} == {0.01}
+
+
+def test_a_bug_is_an_internal_error_line_and_debug_shows_it(
+    files: dict[str, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise TypeError("unsupported operand")
+
+    monkeypatch.setattr("funnelkit.report.report", broken)
+    args = [
+        "report",
+        str(files["csv"]),
+        *COLUMNS,
+        "--quiet",
+        "--out",
+        str(files["root"] / "i.html"),
+    ]
+    assert main(args) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("funnelkit: internal error: TypeError: unsupported operand -- a bug in ")
+    assert err.endswith("(rerun with --debug or FUNNELKIT_DEBUG=1 for the traceback)\n")
+    with pytest.raises(TypeError, match="unsupported operand"):
+        main([*args, "--debug"])
+    with pytest.raises(TypeError, match="unsupported operand"):
+        main(["--debug", *args])
+    monkeypatch.setenv("FUNNELKIT_DEBUG", "1")
+    with pytest.raises(TypeError, match="unsupported operand"):
+        main(args)
+
+
+def test_an_interrupt_is_one_line_and_exit_130(
+    files: dict[str, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("funnelkit.report.report", interrupted)
+    assert main(["report", str(files["csv"]), *COLUMNS, "--quiet"]) == 130
+    assert capsys.readouterr().err == "funnelkit: interrupted\n"
+
+
+def test_errors_of_data_libraries_are_bad_input(
+    files: dict[str, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import numpy as np
+    import pyarrow as pa
+
+    for exc, shown in [
+        (pa.ArrowTypeError("cannot convert"), "ArrowTypeError: cannot convert"),
+        (np.linalg.LinAlgError("Singular matrix"), "LinAlgError: Singular matrix"),
+        (OverflowError("math range error"), "OverflowError: math range error"),
+    ]:
+
+        def failing(*args: object, error: Exception = exc, **kwargs: object) -> None:
+            raise error
+
+        monkeypatch.setattr("funnelkit.report.report", failing)
+        assert main(["report", str(files["csv"]), *COLUMNS, "--quiet"]) == 2
+        assert _one_error_line(capsys.readouterr().err) == f"funnelkit: error: {shown}"
+
+
+def test_help_offers_every_remedy_option(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["report", "--help"])
+    assert done.value.code == 0
+    text = capsys.readouterr().out
+    options = ["--allow-negative-values", "--time-format", "--delimiter", "--penalizer",
+               "--purchase-events", "--attribute-cols", "--by", "--funnel", "--debug"]  # fmt: skip
+    for option in options:
+        assert option in text
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["demo", "--prospects", "0"], "The event log is empty: it has no rows."),
+        (["demo", "--prospects", "many"], "argument --prospects: must be an int >= 0, got 'many'"),
+        (["demo", "--prospects", "200", "--bootstrap", "0"], "not enough data: "),
+        (["reprt"], "argument command: invalid choice: 'reprt' (choose from "),
+    ],
+)
+def test_demo_and_usage_errors_are_one_line(
+    tmp_path: Path, args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    options = ["--quiet", "--out", str(tmp_path / "d.html")] if args[0] == "demo" else []
+    assert main([*args, *options]) == 2
+    assert message in _one_error_line(capsys.readouterr().err)
+    assert not (tmp_path / "d.html").exists()

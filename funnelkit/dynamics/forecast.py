@@ -155,6 +155,7 @@ def forecast_stages(
         raise FunnelkitError(f"n_points must be an integer >= 2. Got {n_points!r} instead.")
     if not isinstance(n_draws, int | np.integer) or n_draws < 0:
         raise FunnelkitError(f"n_draws must be an integer >= 0. Got {n_draws!r} instead.")
+    _check_seed(seed)
     names = fitter.stage_names_
     n_stage, n_seg = len(names), fitter._advance.shape[0]
     entry = 0 if inflow_stage is None else fitter._stage_index(inflow_stage)
@@ -257,6 +258,18 @@ def _inflow_rates(
     if not np.all(np.isfinite(rates)) or np.any(rates < 0):
         raise FunnelkitError(f"inflow rates must be finite and >= 0. Got {inflow!r} instead.")
     return rates
+
+
+def _check_seed(seed: Any) -> None:
+    # numpy's own message ("SeedSequence expects int or sequence of ints") names neither the
+    # parameter nor what is accepted; a bool is refused as the typo it usually is.
+    if seed is None or isinstance(seed, np.random.Generator):
+        return
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise FunnelkitError(
+            "The 'seed' parameter of StageMarkovFitter.forecast must be an int >= 0 or None "
+            f"(or a numpy Generator). Got {seed!r} instead."
+        )
 
 
 def _draw_intensities(

@@ -13,7 +13,7 @@ from funnelkit.lifecycle._components import PURCHASE_MODEL_NAMES
 from funnelkit.stages import Funnel
 from funnelkit.units import TimeUnit
 
-__all__ = ["CONVERSION_MODELS", "same_setting", "validate_settings"]
+__all__ = ["CONVERSION_MODELS", "check_random_state", "same_setting", "validate_settings"]
 
 CONVERSION_MODELS = ("auto", "exponential", "weibull", "lognormal", "kaplan-meier")
 
@@ -25,14 +25,7 @@ def validate_settings(self: Any, funnel: Funnel | None) -> TimeUnit:
     _check_number(name, "conf_level", self.conf_level, "in (0, 1)", lambda v: 0 < v < 1)
     _check_int(name, "n_bootstrap", self.n_bootstrap, 0)
     _check_int(name, "n_grid", self.n_grid, 10)
-    seed = self.random_state
-    if seed is not None and (
-        isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0
-    ):
-        raise FunnelkitError(
-            f"The 'random_state' parameter of {name} must be an int >= 0 or None. "
-            f"Got {seed!r} instead."
-        )
+    check_random_state(self.random_state, name)
     for setting in ("time_unit", "period"):
         try:
             TimeUnit.parse(getattr(self, setting))
@@ -82,6 +75,17 @@ def validate_settings(self: Any, funnel: Funnel | None) -> TimeUnit:
             f"Got {self.progress!r} instead."
         )
     return unit
+
+
+def check_random_state(seed: Any, owner: str) -> None:
+    """Refuse a seed numpy would refuse later with a message naming neither side."""
+    if seed is not None and (
+        isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0
+    ):
+        raise FunnelkitError(
+            f"The 'random_state' parameter of {owner} must be an int >= 0 or None. "
+            f"Got {seed!r} instead."
+        )
 
 
 def _check_number(

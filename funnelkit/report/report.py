@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +15,7 @@ from funnelkit._results import Result
 from funnelkit.clv import FitResult
 from funnelkit.clv.diagnostics import FrequencyHistogram
 from funnelkit.conversion import ConversionSummary
+from funnelkit.exceptions import FunnelkitError
 from funnelkit.lifecycle.results import AdvanceValue, MembershipUplift, SegmentValues, StageValues
 from funnelkit.stages import Funnel
 from funnelkit.units import TimeUnitField
@@ -264,6 +266,7 @@ def report(
     from funnelkit._blas import single_threaded_blas
     from funnelkit.report._build import build_report
 
+    _check_entry(funnel, by, progress, settings)
     with single_threaded_blas():
         return build_report(
             log,
@@ -273,3 +276,35 @@ def report(
             progress=progress,
             settings=settings,
         )
+
+
+def _check_entry(funnel: Any, by: Any, progress: Any, settings: dict[str, Any]) -> None:
+    """Refuse what :func:`report` cannot use before any work, naming the parameter."""
+    from funnelkit.lifecycle import LifecycleModel
+    from funnelkit.lifecycle._settings import check_random_state
+
+    known = [k for k in LifecycleModel().get_params() if k != "progress"]
+    unknown = [k for k in settings if k not in known]
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], known, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise FunnelkitError(
+            f"report got unknown setting(s) {unknown}.{hint} Its settings are those of "
+            f"LifecycleModel: {known}."
+        )
+    if funnel is not None and not isinstance(funnel, Funnel):
+        raise FunnelkitError(
+            f"The 'funnel' parameter of report must be a Funnel or None. Got {funnel!r} "
+            "instead; e.g. Funnel.community(), or Funnel.model_validate_json(text) for a "
+            "saved one."
+        )
+    if by is not None and not isinstance(by, str):
+        raise FunnelkitError(
+            f"The 'by' parameter of report must be an attribute name or None. Got {by!r} instead."
+        )
+    if progress is not None and not callable(progress):
+        raise FunnelkitError(
+            f"The 'progress' parameter of report must be callable or None. "
+            f"Got {progress!r} instead."
+        )
+    check_random_state(settings.get("random_state"), "report")
