@@ -58,12 +58,10 @@ import math
 import time
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
-from scipy import optimize
 
 from funnelkit._results import html_table
 from funnelkit.clv._data import (
@@ -76,6 +74,14 @@ from funnelkit.clv._data import (
 )
 from funnelkit.clv._estimator import Estimator
 from funnelkit.clv._limits import Limit, LimitTest, ParameterSpace, chi_bar_square_sf
+from funnelkit.clv._optimise import (
+    LOG_BOUND,
+    Candidate,
+    LogLikelihood,
+    choose,
+    hessian,
+    maximise,
+)
 from funnelkit.clv._result import (
     REMEDIES,
     FitResult,
@@ -99,12 +105,6 @@ __all__ = ["FitData", "FitResult", "MLEFitter", "ParameterEstimate", "as_horizon
 _customer_weights = customer_weights
 
 F = TypeVar("F", bound="MLEFitter")
-
-# log-parameters are kept inside these bounds: a parameter that ends on one is diverging
-_LOG_BOUND = 30.0
-# a limit model whose log-likelihood is within this of the best fit is the answer: the full
-# model's extra parameters do not improve the fit (a likelihood-ratio statistic below 0.02)
-_LIMIT_TOLERANCE = 0.01
 
 
 class MLEFitter(Estimator, ABC):
@@ -263,7 +263,7 @@ class MLEFitter(Estimator, ABC):
                 candidates.append(found)
         if not candidates:
             self._fail("the log-likelihood is not finite anywhere the optimiser looked")
-        chosen = _choose(candidates)
+        chosen = choose(candidates)
         if chosen.stopped:
             self._fail(chosen.message)
         limit = chosen.limit
@@ -330,112 +330,46 @@ class MLEFitter(Estimator, ABC):
         self,
         space: ParameterSpace,
         x0: np.ndarray,
-        loglik: Callable[[np.ndarray], tuple[float, np.ndarray | None]],
+        loglik: LogLikelihood,
         n: float,
         limit: Limit | None = None,
-    ) -> _Candidate | None:
-        """Maximise one parameter set's likelihood; ``None`` if it is nowhere finite.
-
-        L-BFGS-B in unconstrained coordinates, restarted from where it stopped when its line
-        search fails (an ``ABNORMAL`` stop is common on flat ridges and usually just needs a
-        fresh curvature estimate). Converged means that the optimiser's own test passed (or a
-        restart from its end point stays put) and that the gradient is negligible there.
-        """
-
-        def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
-            return self._objective(space, theta, loglik, n)
-
-        def negligible(grad: np.ndarray) -> bool:
-            return bool(np.all(np.isfinite(grad))) and float(np.max(np.abs(grad), initial=0)) < 1e-4
-
-        theta = space.to_theta(np.asarray(x0, dtype=float))
-        theta = np.clip(theta, -_LOG_BOUND + 1.0, _LOG_BOUND - 1.0)
-        iterations, opt, settled = 0, None, False
-        with np.errstate(all="ignore"):
-            for _ in range(3):
-                opt = optimize.minimize(
-                    objective,
-                    theta,
-                    jac=True,
-                    method="L-BFGS-B",
-                    bounds=[(-_LOG_BOUND, _LOG_BOUND)] * len(space.names),
-                    options={"maxiter": int(self.max_iter), "ftol": 1e-15, "gtol": 1e-9},
-                )
-                iterations += int(getattr(opt, "nit", 0))
-                moved = np.max(np.abs(np.asarray(opt.x) - theta)) if theta.size else 0.0
-                theta = np.asarray(opt.x, dtype=float)
-                # a restart that cannot move is as good a stopping test as the optimiser's own
-                settled = bool(opt.success) or moved < 1e-8
-                if settled and negligible(opt.jac):
-                    break
-            value, grad = objective(theta)
-        if opt is None or not math.isfinite(value):
-            return None
-        grad_ok = negligible(grad)
-        # converged: the optimiser (or a restart that stays put) and the gradient agree
-        converged = settled and grad_ok
-        stopped = not (settled or grad_ok)
-        message = ""
-        if stopped:
-            message = f"the optimiser stopped without converging: {opt.message}".rstrip(": ")
-        elif not converged:
-            message = (
-                "the optimiser stopped where the gradient is not negligible "
-                f"(largest component {float(np.max(np.abs(grad))):.2g}): a flat ridge"
-            )
-        at_bound = [
-            nm for nm, th in zip(space.names, theta, strict=True) if abs(th) > _LOG_BOUND - 1e-3
-        ]
-        if at_bound:
-            converged = False
-            message = f"parameter(s) {at_bound} diverged to a bound of the search space"
-        params = space.to_params(theta)
-        return _Candidate(
-            space=space,
+    ) -> Candidate | None:
+        return maximise(
+            space,
+            x0,
+            loglik,
+            n,
+            penalizer=float(self.penalizer),
+            max_iter=int(self.max_iter),
             limit=limit,
-            theta=theta,
-            params=params,
-            log_likelihood=-value * n + float(self.penalizer) * n * float(np.sum(params**2)),
-            converged=converged,
-            message=message,
-            iterations=iterations,
-            stopped=stopped,
         )
 
-    def _objective(
-        self,
-        space: ParameterSpace,
-        theta: np.ndarray,
-        loglik: Callable[[np.ndarray], tuple[float, np.ndarray | None]],
-        n: float,
-    ) -> tuple[float, np.ndarray]:
-        """Penalised mean negative log-likelihood and its gradient in ``theta``."""
-        params = space.to_params(theta)
-        penalty = float(self.penalizer)
+    def _covariance(self, fit: Candidate, data: FitData, n: float) -> np.ndarray | None:
+        """Inverse observed information of the (penalised) total log-likelihood.
 
-        def value_of(p: np.ndarray) -> tuple[float, np.ndarray | None]:
-            total, grad = loglik(p)
-            value = -total / n + penalty * float(np.sum(p**2))
-            return (value if math.isfinite(value) else math.inf), grad
+        The Hessian is taken in the unconstrained coordinates (analytic gradients when the
+        fitter provides them for the full model) and mapped to the natural scale with the
+        Jacobian; ``None`` when it is not finite or not positive definite.
+        """
+        space = fit.space
+        if fit.limit is None:
 
-        value, grad = value_of(params)
-        if grad is not None:
-            grad_theta = (-np.asarray(grad) / n + 2.0 * penalty * params) * space.jacobian(params)
+            def loglik(p: np.ndarray) -> tuple[float, np.ndarray | None]:
+                return self._weighted_log_likelihood(p, data)
+
+            analytic = loglik(fit.params)[1] is not None
         else:
-            # central differences in the unconstrained coordinates: relative steps for all
-            grad_theta = np.empty(theta.size)
-            for i in range(theta.size):
-                step = np.zeros(theta.size)
-                step[i] = 1e-6
-                up = value_of(space.to_params(theta + step))[0]
-                down = value_of(space.to_params(theta - step))[0]
-                grad_theta[i] = (up - down) / 2e-6
-        if not math.isfinite(value) or not np.all(np.isfinite(grad_theta)):
-            # an unusable point: make the line search step back from it
-            return math.inf, np.zeros(theta.size)
-        return value, grad_theta
 
-    def _limits_to_try(self, full: _Candidate | None) -> list[Limit]:
+            def loglik(p: np.ndarray) -> tuple[float, np.ndarray | None]:
+                return self._total_log_likelihood(
+                    dict(zip(space.names, p, strict=True)), data
+                ), None
+
+            analytic = False
+        hess = hessian(fit, loglik, n, float(self.penalizer), analytic=analytic)
+        return covariance_from_hessian(hess, space.jacobian(fit.params), n)
+
+    def _limits_to_try(self, full: Candidate | None) -> list[Limit]:
         """The limits the full fit may be approaching (all of them when it failed)."""
         if full is None or not full.converged:
             return list(self._limits)
@@ -443,8 +377,8 @@ class MLEFitter(Estimator, ABC):
         return [limit for limit in self._limits if limit.near(estimates)]
 
     def _fit_limit(
-        self, limit: Limit, full: _Candidate | None, x0: np.ndarray, data: FitData, n: float
-    ) -> _Candidate | None:
+        self, limit: Limit, full: Candidate | None, x0: np.ndarray, data: FitData, n: float
+    ) -> Candidate | None:
         space = ParameterSpace(limit.params, limit.probabilities)
         source = full.params if full is not None else x0
         start = limit.start(dict(zip(self._param_names, source, strict=True)))
@@ -624,43 +558,7 @@ class MLEFitter(Estimator, ABC):
                 given = limit.embed(given)
             return np.array([float(given[nm]) for nm in self._param_names])
         x0 = np.asarray(self._initial_params(data), dtype=float)
-        return np.clip(x0, math.exp(-_LOG_BOUND + 1), math.exp(_LOG_BOUND - 1))
-
-    def _covariance(self, fit: _Candidate, data: FitData, n: float) -> np.ndarray | None:
-        """Inverse observed information of the (penalised) total log-likelihood.
-
-        The Hessian is taken in the unconstrained coordinates by central differences of the
-        gradient (analytic when the fitter provides one for the full model) and mapped to the
-        natural scale with the Jacobian; ``None`` when it is not finite or not positive
-        definite.
-        """
-        space = fit.space
-        if fit.limit is None:
-
-            def loglik(p: np.ndarray) -> tuple[float, np.ndarray | None]:
-                return self._weighted_log_likelihood(p, data)
-
-            analytic = loglik(fit.params)[1] is not None
-        else:
-
-            def loglik(p: np.ndarray) -> tuple[float, np.ndarray | None]:
-                params = dict(zip(space.names, p, strict=True))
-                return self._total_log_likelihood(params, data), None
-
-            analytic = False
-        # finite-difference gradients are noisy at ~1e-10: a wider step keeps that noise well
-        # below the curvature of weakly identified parameters
-        h = 1e-5 if analytic else 1e-3
-        k = fit.theta.size
-        with np.errstate(all="ignore"):
-            hess = np.empty((k, k))
-            for i in range(k):
-                step = np.zeros(k)
-                step[i] = h
-                up = self._objective(space, fit.theta + step, loglik, n)[1]
-                down = self._objective(space, fit.theta - step, loglik, n)[1]
-                hess[:, i] = (up - down) / (2 * h)
-        return covariance_from_hessian(hess, space.jacobian(fit.params), n)
+        return np.clip(x0, math.exp(-LOG_BOUND + 1), math.exp(LOG_BOUND - 1))
 
     def _fail(self, what: str) -> None:
         raise ConvergenceError(f"{type(self).__name__} did not converge: {what}. " + REMEDIES)
@@ -677,31 +575,3 @@ class MLEFitter(Estimator, ABC):
             settings = {k: repr(v) for k, v in self.get_params().items()}
             return html_table(settings, caption=f"{type(self).__name__} (not fitted)")
         return self.result_.as_html()
-
-
-@dataclass(frozen=True)
-class _Candidate:
-    """One maximised parameter set: the full model or one of its limits."""
-
-    space: ParameterSpace
-    limit: Limit | None
-    theta: np.ndarray
-    params: np.ndarray
-    log_likelihood: float
-    converged: bool
-    message: str
-    iterations: int
-    #: the optimiser gave up (iteration limit, failed line searches) away from a bound
-    stopped: bool = False
-
-
-def _choose(candidates: list[_Candidate]) -> _Candidate:
-    """The maximum-likelihood fit, preferring the simplest model among equally good ones.
-
-    Among the fits within ``_LIMIT_TOLERANCE`` of the best log-likelihood, the one with the
-    fewest parameters wins (a limit that the full fit only approaches); between equally
-    simple ones, a converged fit, then the higher likelihood.
-    """
-    best = max(c.log_likelihood for c in candidates)
-    close = [c for c in candidates if c.log_likelihood >= best - _LIMIT_TOLERANCE]
-    return min(close, key=lambda c: (len(c.space.names), not c.converged, -c.log_likelihood))

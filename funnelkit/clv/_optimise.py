@@ -1,0 +1,191 @@
+"""Maximum likelihood in unconstrained coordinates, shared by every CLV fitter.
+
+A parameter set (the full model's or one limit model's, see :mod:`funnelkit.clv._limits`)
+is optimised in log / logit coordinates, where its range is the whole real line, so the
+search never leaves it and intervals built there stay in range. Each maximisation yields a
+:class:`Candidate`; :func:`choose` picks the answer among the full model and its limits.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import optimize
+
+from funnelkit.clv._limits import Limit, ParameterSpace
+
+__all__ = ["LOG_BOUND", "Candidate", "LogLikelihood", "choose", "hessian", "maximise"]
+
+#: Weighted total log-likelihood and its natural-scale gradient (``None``: differentiate
+#: numerically) at natural-scale parameters.
+LogLikelihood = Callable[[np.ndarray], tuple[float, np.ndarray | None]]
+
+# coordinates are kept inside these bounds: a parameter that ends on one is diverging
+LOG_BOUND = 30.0
+# a limit model whose log-likelihood is within this of the best fit is the answer: the full
+# model's extra parameters do not improve the fit (a likelihood-ratio statistic below 0.02)
+LIMIT_TOLERANCE = 0.01
+# the largest gradient component (mean objective, unconstrained coordinates) of an optimum
+GRADIENT_TOLERANCE = 1e-4
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One maximised parameter set: the full model or one of its limits."""
+
+    space: ParameterSpace
+    limit: Limit | None
+    theta: np.ndarray
+    params: np.ndarray
+    log_likelihood: float
+    converged: bool
+    message: str
+    iterations: int
+    #: the optimiser gave up (iteration limit, failed line searches) away from a bound
+    stopped: bool = False
+
+
+def objective(
+    space: ParameterSpace, theta: np.ndarray, loglik: LogLikelihood, n: float, penalizer: float
+) -> tuple[float, np.ndarray]:
+    """Penalised mean negative log-likelihood and its gradient in ``theta``.
+
+    The L2 penalty ``penalizer * sum(params**2)`` is added on the natural scale (as in
+    lifetimes). Without an analytic gradient, central differences in ``theta`` (relative
+    steps for every parameter size). An unusable point is ``inf`` with a zero gradient, so a
+    line search steps back from it.
+    """
+    params = space.to_params(theta)
+
+    def value_of(p: np.ndarray) -> tuple[float, np.ndarray | None]:
+        total, grad = loglik(p)
+        value = -total / n + penalizer * float(np.sum(p**2))
+        return (value if math.isfinite(value) else math.inf), grad
+
+    value, grad = value_of(params)
+    if grad is not None:
+        grad_theta = (-np.asarray(grad) / n + 2.0 * penalizer * params) * space.jacobian(params)
+    else:
+        grad_theta = np.empty(theta.size)
+        for i in range(theta.size):
+            step = np.zeros(theta.size)
+            step[i] = 1e-6
+            up = value_of(space.to_params(theta + step))[0]
+            down = value_of(space.to_params(theta - step))[0]
+            grad_theta[i] = (up - down) / 2e-6
+    if not math.isfinite(value) or not np.all(np.isfinite(grad_theta)):
+        return math.inf, np.zeros(theta.size)
+    return value, grad_theta
+
+
+def maximise(
+    space: ParameterSpace,
+    x0: np.ndarray,
+    loglik: LogLikelihood,
+    n: float,
+    *,
+    penalizer: float,
+    max_iter: int,
+    limit: Limit | None = None,
+) -> Candidate | None:
+    """Maximise one parameter set's likelihood; ``None`` if it is nowhere finite.
+
+    L-BFGS-B in unconstrained coordinates, restarted from where it stopped when its line
+    search fails (an ``ABNORMAL`` stop is common on flat ridges and usually just needs a
+    fresh curvature estimate). Converged means that the optimiser's own test passed (or a
+    restart from its end point stays put) and that the gradient is negligible there.
+    """
+
+    def value_and_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        return objective(space, theta, loglik, n, penalizer)
+
+    def negligible(grad: np.ndarray) -> bool:
+        largest = float(np.max(np.abs(grad), initial=0.0))
+        return bool(np.all(np.isfinite(grad))) and largest < GRADIENT_TOLERANCE
+
+    theta = space.to_theta(np.asarray(x0, dtype=float))
+    theta = np.clip(theta, -LOG_BOUND + 1.0, LOG_BOUND - 1.0)
+    iterations, opt, settled = 0, None, False
+    with np.errstate(all="ignore"):
+        for _ in range(3):
+            opt = optimize.minimize(
+                value_and_grad,
+                theta,
+                jac=True,
+                method="L-BFGS-B",
+                bounds=[(-LOG_BOUND, LOG_BOUND)] * len(space.names),
+                options={"maxiter": int(max_iter), "ftol": 1e-15, "gtol": 1e-9},
+            )
+            iterations += int(getattr(opt, "nit", 0))
+            moved = np.max(np.abs(np.asarray(opt.x) - theta)) if theta.size else 0.0
+            theta = np.asarray(opt.x, dtype=float)
+            # a restart that cannot move is as good a stopping test as the optimiser's own
+            settled = bool(opt.success) or moved < 1e-8
+            if settled and negligible(opt.jac):
+                break
+        value, grad = value_and_grad(theta)
+    if opt is None or not math.isfinite(value):
+        return None
+    grad_ok = negligible(grad)
+    # converged: the optimiser (or a restart that stays put) and the gradient agree
+    converged = settled and grad_ok
+    stopped = not (settled or grad_ok)
+    message = ""
+    if stopped:
+        message = f"the optimiser stopped without converging: {opt.message}".rstrip(": ")
+    elif not converged:
+        message = (
+            "the optimiser stopped where the gradient is not negligible "
+            f"(largest component {float(np.max(np.abs(grad))):.2g}): a flat ridge"
+        )
+    at_bound = [nm for nm, th in zip(space.names, theta, strict=True) if abs(th) > LOG_BOUND - 1e-3]
+    if at_bound:
+        converged = False
+        message = f"parameter(s) {at_bound} diverged to a bound of the search space"
+    params = space.to_params(theta)
+    return Candidate(
+        space=space,
+        limit=limit,
+        theta=theta,
+        params=params,
+        log_likelihood=-value * n + penalizer * n * float(np.sum(params**2)),
+        converged=converged,
+        message=message,
+        iterations=iterations,
+        stopped=stopped,
+    )
+
+
+def hessian(
+    fit: Candidate, loglik: LogLikelihood, n: float, penalizer: float, *, analytic: bool
+) -> np.ndarray:
+    """Hessian of the mean objective in ``theta`` at ``fit``, by central differences of the
+    gradient. Finite-difference gradients are noisy at about 1e-10, so without an analytic
+    gradient a wider step keeps that noise well below the curvature of weakly identified
+    parameters."""
+    h = 1e-5 if analytic else 1e-3
+    k = fit.theta.size
+    hess = np.empty((k, k))
+    with np.errstate(all="ignore"):
+        for i in range(k):
+            step = np.zeros(k)
+            step[i] = h
+            up = objective(fit.space, fit.theta + step, loglik, n, penalizer)[1]
+            down = objective(fit.space, fit.theta - step, loglik, n, penalizer)[1]
+            hess[:, i] = (up - down) / (2 * h)
+    return hess
+
+
+def choose(candidates: list[Candidate]) -> Candidate:
+    """The maximum-likelihood fit, preferring the simplest model among equally good ones.
+
+    Among the fits within ``LIMIT_TOLERANCE`` of the best log-likelihood, the one with the
+    fewest parameters wins (a limit that the full fit only approaches); between equally
+    simple ones, a converged fit, then the higher likelihood.
+    """
+    best = max(c.log_likelihood for c in candidates)
+    close = [c for c in candidates if c.log_likelihood >= best - LIMIT_TOLERANCE]
+    return min(close, key=lambda c: (len(c.space.names), not c.converged, -c.log_likelihood))
