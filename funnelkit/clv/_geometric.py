@@ -36,10 +36,9 @@ from funnelkit.clv._mixing import (
     DropoutMixing,
     GammaRate,
     RateMixing,
-    digamma_difference,
-    log_pochhammer,
     rate_mixing,
 )
+from funnelkit.clv._special import digamma_difference, log_pochhammer
 
 __all__ = [
     "BetaGeometricFitter",

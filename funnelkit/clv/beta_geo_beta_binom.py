@@ -19,9 +19,8 @@ from funnelkit.clv._mixing import (
     CommonPurchase,
     DropoutMixing,
     PurchaseMixing,
-    digamma_difference,
-    log_pochhammer,
 )
+from funnelkit.clv._special import digamma_difference, log_pochhammer
 from funnelkit.exceptions import DataError, FunnelkitError
 
 __all__ = ["MAX_OPPORTUNITIES", "BetaGeoBetaBinomFitter", "mixings", "row_log_likelihood"]

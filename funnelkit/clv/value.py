@@ -16,7 +16,7 @@ import numpy as np
 
 from funnelkit._frames import Backend, frame_from_columns
 from funnelkit.clv._data import as_rfm
-from funnelkit.clv._mixing import inverse_shifted_gamma_mean as _inverse_shifted_gamma_mean
+from funnelkit.clv._special import inverse_shifted_gamma_mean as _inverse_shifted_gamma_mean
 from funnelkit.exceptions import FunnelkitError
 from funnelkit.rfm import RFM
 from funnelkit.units import TimeUnit, TimeUnitLike
