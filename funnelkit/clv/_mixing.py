@@ -210,9 +210,11 @@ class BetaDropout:
         a, b = self.a, self.b
         n = np.asarray(n, dtype=float)
         t = np.asarray(t, dtype=float)
-        lead = np.log(b) + gammaln(a + b) - gammaln(1.0 + b)
-        now = gammaln(1.0 + b + n) - gammaln(a + b + n)
-        later = gammaln(1.0 + b + n + t) - gammaln(a + b + n + t)
+        # gamma-function ratios as rising factorials of 1 - a: differences of gammaln at the
+        # huge b of a concentrated (or vanishing) dropout lose every digit
+        lead = np.log(b) - log_pochhammer(a + b, 1.0 - a)
+        now = log_pochhammer(a + b + n, 1.0 - a)
+        later = log_pochhammer(a + b + n + t, 1.0 - a)
         if abs(a - 1.0) < 1e-9:
             return np.asarray(np.exp(lead) * (digamma(1.0 + b + n + t) - digamma(1.0 + b + n)))
         return np.asarray(np.exp(lead + now) * -np.expm1(later - now) / (a - 1.0))

@@ -35,7 +35,7 @@ _STIRLING_FROM = 1e4
 
 
 def log_pochhammer(a: ArrayLike, k: ArrayLike) -> np.ndarray:
-    """``lnG(a + k) - lnG(a)`` (``a > 0``, ``k >= 0``), accurate for huge ``a``.
+    """``lnG(a + k) - lnG(a)`` (``a > 0``, ``a + k > 0``), accurate for huge ``a``.
 
     For ``a >= 1e4`` from Stirling's series, ``(a - 1/2) log1p(k/a) + k log(a + k) - k``
     plus the difference of the ``1/(12z) - 1/(360z^3)`` corrections (truncation below

@@ -276,7 +276,8 @@ class BetaGeoBetaBinomFitter(MLEFitter):
         purchase, dropout, x, n, ll = self._history(data)
         with np.errstate(under="ignore"):
             log_p = purchase.log_weight(x, n) + dropout.log_survive(n + ahead) - ll
-            return np.asarray(np.exp(log_p))
+        # the alive branch is part of the likelihood, so log_p <= 0 up to rounding
+        return np.asarray(np.exp(np.minimum(log_p, 0.0)))
 
     def expected_purchases(self, t: Any, data: Any = None) -> np.ndarray:
         """Expected transactions in the next ``t`` opportunities given history (FHS eq. 13).

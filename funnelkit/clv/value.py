@@ -331,7 +331,8 @@ def _discounted_purchases(
         previous = np.zeros(len(part))
         for end, factor in zip(ends, discount, strict=True):
             cumulative = np.asarray(model.expected_purchases(end * step, part), dtype=float)
-            total += (cumulative - previous) * factor
+            with np.errstate(under="ignore"):  # vanishing purchases discount to 0
+                total += (cumulative - previous) * factor
             previous = cumulative
         return total
 

@@ -51,7 +51,7 @@ pa = pytest.importorskip("pyarrow")
 
 #: examples per property in every run, and in the ``slow`` run
 EXAMPLES = 40
-SLOW_EXAMPLES = 400
+SLOW_EXAMPLES = 150
 #: no single fit or prediction pass on six customers may take longer than this
 SECONDS = 20.0
 
@@ -350,7 +350,8 @@ def rfm_predictions(model: MLEFitter, data: Any) -> dict[str, np.ndarray]:
         out["alive"] = finite(model.probability_alive(data), high=1.0)
         if isinstance(model, ParetoNBDFitter | BetaGeoBetaBinomFitter):
             out["alive_later"] = finite(model.probability_alive(data, at=5), high=1.0)
-            assert np.all(out["alive_later"] <= out["alive"] * (1 + 1e-12) + 1e-300)
+            with np.errstate(under="ignore"):
+                assert np.all(out["alive_later"] <= out["alive"] * (1 + 1e-12) + 1e-300)
         for t in HORIZONS:
             out[f"purchases_{t:g}"] = finite(model.expected_purchases(t, data))
             out[f"new_{t:g}"] = finite(model.expected_purchases_new_customer(t))
@@ -556,7 +557,8 @@ test_modified_beta_geo_fuzz_slow = pytest.mark.slow(
     _continuous(ModifiedBetaGeoFitter, SLOW_EXAMPLES)
 )
 test_pareto_nbd_fuzz_slow = pytest.mark.slow(
-    PARETO_QUADRATURE(_continuous(ParetoNBDFitter, SLOW_EXAMPLES))
+    # a Pareto/NBD example costs about a second (quadrature over the dropout time)
+    PARETO_QUADRATURE(_continuous(ParetoNBDFitter, SLOW_EXAMPLES // 2))
 )
 
 
@@ -946,3 +948,34 @@ def test_text_churn_flags_are_counted_and_named() -> None:
         FunnelkitError, match=r"^2 customer\(s\) have a churned flag that is not True/False"
     ):
         ShiftedBetaGeoFitter().fit(data)
+
+
+def test_bgbb_customers_who_buy_at_every_opportunity() -> None:
+    # the fit ends at p = 1 with a vanishing dropout: the survival sum once cancelled into
+    # negative expected purchases, and P(alive) came out a rounding error above 1
+    runs = [358.0, 10000.0, 378.0, 41.0, 1.0, 190.0]
+    data = {"frequency": runs, "recency": runs, "T": runs}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = BetaGeoBetaBinomFitter().fit(data, weights=[1e6] * 6)
+    with np.errstate(all="raise"):
+        for t in (1.0, 5.0):
+            np.testing.assert_allclose(model.expected_purchases(t), t, rtol=1e-5)
+        finite(model.probability_alive(at=5), high=1.0)
+
+
+@PARETO_QUADRATURE
+def test_lifetime_value_of_vanishing_purchases_underflows_to_zero() -> None:
+    data = {
+        "frequency": [0.0, 0.0, 5.0],
+        "recency": [0.0, 0.0, 0.047607421875],
+        "T": [1.0, 25.0, 0.9375],
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = ParetoNBDFitter().fit(data)
+    with np.errstate(all="raise"):
+        value = customer_lifetime_value(
+            model, 2.5, data, horizon=3, time_unit=None, discount_rate=0.01
+        )
+    finite(value)
