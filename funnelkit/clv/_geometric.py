@@ -265,7 +265,9 @@ class BetaGeometricFitter(MLEFitter):
             c = a + b - 1.0 + k
             with np.errstate(all="ignore"):
                 tail = (1.0 - z) ** (a - 1.0) * hyp2f1(c - r, a - 1.0, c, z)
-                value = np.asarray((c - k * a) / (a - 1.0) * (1.0 - tail), dtype=float)
+                # a = 1 is a removable singularity of the closed form: numpy division gives
+                # a non-finite value there, which the mixture form below replaces
+                value = np.asarray(np.divide(c - k * a, a - 1.0) * (1.0 - tail), dtype=float)
         bad = ~np.isfinite(value)
         if bad.any():
             value = value.copy()

@@ -203,3 +203,12 @@ def test_loading_checks_the_parameters() -> None:
         BetaGeoFitter.from_json(json.dumps(doc))
     with pytest.raises(FunnelkitError, match="Not a valid funnelkit fitter document"):
         BetaGeoFitter.from_json("{not json")
+
+
+@pytest.mark.parametrize("cls", CLASSES)
+def test_a_equal_to_one_is_the_limit_of_its_neighbours(cls: type) -> None:
+    # the closed form divides by a - 1: a model loaded with a = 1 once raised ZeroDivisionError
+    at_one = _model(cls, r=0.6, alpha=12.0, a=1.0, b=2.5)
+    near = _model(cls, r=0.6, alpha=12.0, a=1.0 + 1e-7, b=2.5)
+    with np.errstate(all="raise"):
+        np.testing.assert_allclose(_predictions(at_one), _predictions(near), rtol=1e-6)
