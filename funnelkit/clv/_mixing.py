@@ -186,6 +186,11 @@ class BetaDropout:
         )
         return np.asarray(np.where(np.asarray(n) > 0, value, -np.inf))
 
+    def log_drop_step(self, n: np.ndarray) -> np.ndarray:
+        """``log_drop_at(n + 1) - log_drop_at(n) = log((b + n - 1) / (a + b + n))``, ``n >= 1``."""
+        n = np.asarray(n, dtype=float)
+        return np.asarray(np.log(self.b + n - 1.0) - np.log(self.a + self.b + n))
+
     def log_drop_odds(self, n: np.ndarray) -> np.ndarray:
         """``log E[p (1-p)^(n-1)] - log E[(1-p)^n] = log(a / (b + n - 1))`` for ``n >= 1``."""
         return np.asarray(np.log(self.a) - np.log(self.b + np.maximum(n, 1.0) - 1.0))
@@ -271,6 +276,10 @@ class CommonDropout:
             value = np.log(self.p) + xlog1py(np.maximum(n, 1.0) - 1.0, -self.p)
         return np.asarray(np.where(n > 0, value, -np.inf))
 
+    def log_drop_step(self, n: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore"):
+            return np.asarray(np.full(np.shape(n), np.log1p(-self.p)))
+
     def log_drop_odds(self, n: np.ndarray) -> np.ndarray:
         with np.errstate(divide="ignore"):
             return np.asarray(np.full(np.shape(n), np.log(self.p) - np.log1p(-self.p)))
@@ -320,6 +329,12 @@ class BetaPurchase:
             log_pochhammer(a, x) + log_pochhammer(b, np.asarray(m) - x) - log_pochhammer(a + b, m)
         )
 
+    def log_weight_step(self, x: ArrayLike, m: ArrayLike) -> np.ndarray:
+        """``log_weight(x, m + 1) - log_weight(x, m) = log((b + m - x) / (a + b + m))``: one
+        more opportunity without a transaction."""
+        m = np.asarray(m, dtype=float)
+        return np.asarray(np.log(self.b + m - np.asarray(x)) - np.log(self.a + self.b + m))
+
 
 @dataclass(frozen=True)
 class CommonPurchase:
@@ -336,6 +351,9 @@ class CommonPurchase:
         """``x log p + (m-x) log(1-p)``."""
         x = np.asarray(x, dtype=float)
         return np.asarray(xlogy(x, self.p) + xlog1py(np.asarray(m) - x, -self.p))
+
+    def log_weight_step(self, x: ArrayLike, m: ArrayLike) -> np.ndarray:
+        return np.asarray(np.full(np.broadcast_shapes(np.shape(x), np.shape(m)), np.log1p(-self.p)))
 
 
 @dataclass(frozen=True)

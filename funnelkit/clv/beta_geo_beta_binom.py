@@ -415,7 +415,15 @@ def row_log_likelihood(
             valid = i < (nb - txb)[:, None]
             last = np.where(valid, txb[:, None] + i, txb[:, None])
             alive = purchase.log_weight(xb, nb) + dropout.log_survive(nb)
-            died = purchase.log_weight(xb[:, None], last) + dropout.log_drop_at(last + 1.0)
+            # death after opportunity tx + i, built up from i = 0 by one-opportunity steps
+            # (two logarithms a cell instead of six gamma functions)
+            first = purchase.log_weight(xb, txb) + dropout.log_drop_at(txb + 1.0)
+            steps = purchase.log_weight_step(xb[:, None], last[:, :-1]) + dropout.log_drop_step(
+                last[:, :-1] + 1.0
+            )
+            died = first[:, None] + np.concatenate(
+                [np.zeros((xb.size, 1)), np.cumsum(steps, axis=1)], axis=1
+            )[:, :width]
             terms = np.concatenate([alive[:, None], np.where(valid, died, -np.inf)], axis=1)
             top = terms.max(axis=1)
             top = np.where(np.isfinite(top), top, 0.0)
