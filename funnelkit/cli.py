@@ -357,6 +357,7 @@ def _report(args: argparse.Namespace) -> int:
     result = report(
         log, funnel, observation_end=end, by=args.by or None, progress=progress, **settings
     )
+    _warn_unavailable(result)
     out = Path(args.out)
     result.to_html(out)
     progress.step(f"HTML report written to {out}")
@@ -365,9 +366,17 @@ def _report(args: argparse.Namespace) -> int:
     elif args.json:
         Path(args.json).write_text(result.to_json(), encoding="utf-8")
         progress.step(f"JSON report written to {args.json}")
-    if not args.quiet and args.json != "-":
+    if not args.quiet and args.json != "-" and result.stage_values is not None:
         sys.stdout.write(result.stage_values.as_text() + "\n")
     return 0
+
+
+def _warn_unavailable(result: Any) -> None:
+    """A warning line for each reason that left report sections empty (the report is kept)."""
+    from funnelkit.report._build import unavailable_notes
+
+    for note in unavailable_notes(result.unavailable):
+        sys.stderr.write(f"funnelkit: warning: {' '.join(note.split())}\n")
 
 
 def _purchase_model(name: str, penalizer: float) -> Any:
@@ -436,14 +445,16 @@ def _demo(args: argparse.Namespace) -> int:
         random_state=args.seed,
         progress=progress,
     )
+    _warn_unavailable(result)
     if result.transitions is not None:
         out.write("\n" + format_conversion_table(result.transitions) + "\n")
-    out.write("\n" + result.stage_values.as_text() + "\n")
-    out.write("\nValue of advancing (value created when a customer moves on)\n")
-    for adv in result.advancing:
-        band = "" if adv.ci is None else f" ({adv.ci[0]:,.2f} to {adv.ci[1]:,.2f})"
-        shown = "not estimable" if adv.value is None else f"{adv.value:,.2f}"
-        out.write(f"  {adv.source + ' -> ' + adv.target:<28}{shown}{band}\n")
+    if result.stage_values is not None:
+        out.write("\n" + result.stage_values.as_text() + "\n")
+        out.write("\nValue of advancing (value created when a customer moves on)\n")
+        for adv in result.advancing:
+            band = "" if adv.ci is None else f" ({adv.ci[0]:,.2f} to {adv.ci[1]:,.2f})"
+            shown = "not estimable" if adv.value is None else f"{adv.value:,.2f}"
+            out.write(f"  {adv.source + ' -> ' + adv.target:<28}{shown}{band}\n")
     if result.channels is not None:
         out.write("\n" + result.channels.as_text() + "\n")
     if result.uplift is not None:

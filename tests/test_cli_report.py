@@ -395,7 +395,6 @@ def test_help_offers_every_remedy_option(capsys: pytest.CaptureFixture[str]) -> 
     [
         (["demo", "--prospects", "0"], "The event log is empty: it has no rows."),
         (["demo", "--prospects", "many"], "argument --prospects: must be an int >= 0, got 'many'"),
-        (["demo", "--prospects", "200", "--bootstrap", "0"], "not enough data: "),
         (["reprt"], "argument command: invalid choice: 'reprt' (choose from "),
     ],
 )
@@ -406,3 +405,43 @@ def test_demo_and_usage_errors_are_one_line(
     assert main([*args, *options]) == 2
     assert message in _one_error_line(capsys.readouterr().err)
     assert not (tmp_path / "d.html").exists()
+
+
+TOO_FEW = (
+    "funnelkit: warning: Lifetime-value models, What each stage is worth, Value by channel, "
+    "Members vs non-members: could not be computed: The all buyers purchase model cannot be "
+    "fitted: not enough data: 15 repeat buyers, need 20"
+)
+
+
+def test_too_few_repeat_buyers_give_a_report_and_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sim = simulate_community(200, seed=1)
+    path = tmp_path / "small.csv"
+    sim.events.to_csv(path, index=False)
+    out, as_json = tmp_path / "small.html", tmp_path / "small.json"
+    args = ["report", str(path), "--value-col", "value", "--bootstrap", "3", "--out", str(out),
+            "--json", str(as_json)]  # fmt: skip
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    assert [line for line in captured.err.splitlines() if "warning" in line] == [TOO_FEW]
+    assert f"HTML report written to {out}" in captured.err
+    rep = LifecycleReport.from_json(as_json.read_text())
+    assert rep.stage_values is None and rep.transitions is not None
+    assert rep.stage_counts == {"prospect": 200, "visitor": 57, "member": 24, "repeat_buyer": 14}
+    assert "not enough data: 15 repeat buyers, need 20" in out.read_text(encoding="utf-8")
+
+
+def test_demo_of_a_small_community_warns_and_still_writes_the_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "d.html"
+    args = ["demo", "--prospects", "200", "--seed", "1", "--bootstrap", "0", "--quiet",
+            "--out", str(out)]  # fmt: skip
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [TOO_FEW]
+    assert "Stage conversion" in captured.out and "Stage values" not in captured.out
+    assert out.exists()

@@ -33,6 +33,7 @@ __all__ = [
     "FirstPurchaseCurve",
     "GroupModel",
     "MemberShare",
+    "first_purchase_estimates",
     "fit_components",
     "make_purchase_fitter",
 ]
@@ -167,12 +168,12 @@ def fit_components(
     curves: dict[str, FirstPurchaseCurve] = {}
     shares: dict[str, MemberShare] = {}
     estimates: dict[str, TransitionEstimate] = {}
+    if template is None:
+        estimates = first_purchase_estimates(table, weights, conversion_model, conf_level)
     for stage, pre in table.pre.items():
         durations, converted, member = _expand(pre, weights)
         if template is None:
-            est = _estimate(table, stage, pre, weights, conversion_model, conf_level)
-            estimates[stage] = est
-            curves[stage] = _curve_from_estimate(est)
+            curves[stage] = _curve_from_estimate(estimates[stage])
         else:
             method = template.curves[stage].method if stage in template.curves else "none"
             curves[stage] = _refit_curve(durations, converted, method, notes, stage)
@@ -196,6 +197,20 @@ def fit_components(
 
 
 # ---------------------------------------------------------------------- first purchase
+def first_purchase_estimates(
+    table: CustomerTable, weights: np.ndarray | None, conversion_model: str, conf_level: float
+) -> dict[str, TransitionEstimate]:
+    """Stage → time from entering it to the first purchase, for entrants who had not bought.
+
+    The delay family is chosen by :class:`~funnelkit.conversion.ConversionFitter` (lowest AIC
+    under ``conversion_model="auto"``).
+    """
+    return {
+        stage: _estimate(table, stage, pre, weights, conversion_model, conf_level)
+        for stage, pre in table.pre.items()
+    }
+
+
 def _expand(
     pre: PreEntrants, weights: np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -20,6 +20,7 @@ from funnelkit.lifecycle._bootstrap import (
 )
 from funnelkit.lifecycle._components import Components, fit_components
 from funnelkit.lifecycle._data import CustomerTable, build_table
+from funnelkit.lifecycle._measured import membership_stage, table_notes
 from funnelkit.lifecycle._settings import same_setting, validate_settings
 from funnelkit.lifecycle.results import AdvanceValue, StageValue, StageValues
 from funnelkit.lifecycle.values import ValueGrid, new_buyer_values, stage_value_array
@@ -209,15 +210,8 @@ class LifecycleModel:
     def _fit(self, log: EventLog, funnel: Funnel | None, observation_end: Any) -> LifecycleModel:
         unit = self._validate(funnel)
         funnel = funnel if funnel is not None else Funnel.community()
-        membership = self.membership_stage
         notes: list[str] = []
-        if membership is not None and membership not in funnel.stage_names:
-            if membership != "member":
-                funnel.stage(membership)  # raises: no stage of that name
-            notes.append(
-                f"the funnel has no stage {membership!r}: one purchase model for all buyers"
-            )
-            membership = None
+        membership = membership_stage(self.membership_stage, funnel, notes)
         table = build_table(
             log,
             funnel,
@@ -271,15 +265,7 @@ class LifecycleModel:
         boot_buyers = np.array([r[2] for _, r in results]).reshape(len(results), buyers.size)
         self._point_values = point
 
-        notes += table.notes + comps.notes
-        if table.journeys.n_events_after_end:
-            notes.append(
-                f"{table.journeys.n_events_after_end:,} event(s) after the observation end "
-                "were ignored"
-            )
-        notes += [f"journeys: {n}" for n in table.journeys.notes]
-        if not table.has_values:
-            notes.append("the log has no values: every purchase is worth 1 (values in purchases)")
+        notes += table_notes(table) + comps.notes
         self.first_purchase_: dict[str, TransitionEstimate] = dict(comps.estimates)
         self.purchase_models_ = {g.name: g.purchase for g in comps.groups}
         self.spend_models_ = {g.name: g.spend for g in comps.groups}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -15,8 +16,16 @@ from funnelkit.conversion import ConversionFitter, ConversionRow, ConversionSumm
 from funnelkit.conversion.results import TransitionEstimate
 from funnelkit.events import EventLog
 from funnelkit.exceptions import FunnelkitError
-from funnelkit.lifecycle import LifecycleModel
+from funnelkit.lifecycle import (
+    AdvanceValue,
+    LifecycleModel,
+    MembershipUplift,
+    SegmentValues,
+    StageValues,
+)
 from funnelkit.lifecycle._bootstrap import FIT_FAILURES, failure_reason
+from funnelkit.lifecycle._data import CustomerTable
+from funnelkit.lifecycle._measured import Measured, measure
 from funnelkit.report.html import SECTIONS
 from funnelkit.report.report import (
     ClvCheck,
@@ -30,9 +39,12 @@ from funnelkit.report.report import (
     thin_curve,
 )
 from funnelkit.stages import Funnel
-from funnelkit.units import epoch_offsets_to_datetime
+from funnelkit.units import TimeUnit, epoch_offsets_to_datetime
 
-__all__ = ["build_report", "missing_stage_events"]
+__all__ = ["build_report", "missing_stage_events", "unavailable_notes"]
+
+#: The sections that need the purchase model: without it they say why they are empty.
+VALUE_SECTIONS = ("stage-values", "clv", "channels", "uplift")
 
 
 def missing_stage_events(log: EventLog, funnel: Funnel) -> str | None:
@@ -75,11 +87,19 @@ class _Sections:
             return default
 
     def notes(self) -> list[str]:
-        headings = dict(SECTIONS)
-        return [
-            f"{headings[key]}: could not be computed: {why}"
-            for key, why in self.unavailable.items()
-        ]
+        return unavailable_notes(self.unavailable)
+
+
+def unavailable_notes(unavailable: dict[str, str]) -> list[str]:
+    """One sentence per reason, naming the sections (page order) it left empty."""
+    by_reason: dict[str, list[str]] = {}
+    for key, heading in SECTIONS:
+        if key in unavailable:
+            by_reason.setdefault(unavailable[key], []).append(heading)
+    return [
+        f"{', '.join(headings)}: could not be computed: {why}"
+        for why, headings in by_reason.items()
+    ]
 
 
 def build_report(
@@ -105,10 +125,20 @@ def build_report(
     if missing is not None:
         quality.append(missing)
 
-    model = timer.run(
-        "lifecycle model", lambda: model.fit(log, funnel, observation_end=observation_end)
-    )
-    table = model._table
+    def lifecycle() -> tuple[LifecycleModel | None, Measured]:
+        try:
+            fitted = model.fit(log, funnel, observation_end=observation_end)
+        except FIT_FAILURES as exc:
+            # The values need a purchase model; the funnel, the conversion and the time to
+            # first purchase do not, and are still reported.
+            why = failure_reason(exc)
+            sections.unavailable.update(dict.fromkeys(VALUE_SECTIONS, why))
+            return None, measure(model, log, funnel, observation_end)
+        measured = Measured(fitted._table, fitted.first_purchase_, fitted.time_unit_, fitted.notes_)
+        return fitted, measured
+
+    fitted, measured = timer.run("lifecycle model", lifecycle)
+    table = measured.table
     journeys = table.journeys
     level = float(model.conf_level)
 
@@ -125,18 +155,14 @@ def build_report(
         "conversion", "stage conversion", conversion, (None, (), [])
     )
     quality += conversion_notes
-    first = model.first_purchase_
+    first = measured.first_purchase
     first_summary = None
     if first:
         first_summary = ConversionSummary(
             rows=tuple(ConversionRow.from_estimate(e) for e in first.values()),
             conf_level=level,
-            time_unit=model.time_unit_,
+            time_unit=measured.time_unit,
         )
-    advancing = tuple(
-        model.value_of_advancing(a, b) for a, b in itertools.pairwise(table.stage_names)
-    )
-    channels = None
     if by is not None and by not in table.attributes:
         if by != "channel":
             raise FunnelkitError(
@@ -148,6 +174,60 @@ def build_report(
             "the channel table is left out"
         )
         by = None
+    if by is None:
+        sections.unavailable.pop("channels", None)
+    if len(table.group_names) != 2:
+        sections.unavailable.pop("uplift", None)
+        quality.append("members and non-members could not be told apart: no membership uplift")
+    values = _Values()
+    if fitted is not None:
+        values = _values(fitted, sections, by)
+    for est in first.values():
+        quality += [f"{est.label}: {note}" for note in est.notes]
+    quality += _data_notes(table, measured.notes)
+    quality += sections.notes()
+    n_buyers = int((table.group >= 0).sum())
+    seed = model.random_state if fitted is None else fitted.random_state_
+    return LifecycleReport(
+        funnelkit_version=__version__,
+        settings=_settings(model, by, seed),
+        data=_data_summary(log, table, measured.time_unit, n_buyers),
+        funnel=funnel,
+        stage_counts=journeys.counts(),
+        transitions=transitions,
+        first_purchase=first_summary,
+        curves=curves,
+        first_purchase_curves=tuple(_curve(e) for e in first.values() if e.n_entered > 0),
+        clv=values.clv,
+        value_distribution=values.histograms,
+        stage_values=values.stage_values,
+        advancing=values.advancing,
+        channels=values.channels,
+        uplift=values.uplift,
+        data_quality=tuple(dict.fromkeys(quality)),
+        unavailable=sections.unavailable,
+        seconds=timer.seconds,
+    )
+
+
+@dataclass(frozen=True)
+class _Values:
+    """The sections computed from the fitted model; empty when it could not be fitted."""
+
+    stage_values: StageValues | None = None
+    advancing: tuple[AdvanceValue, ...] = ()
+    channels: SegmentValues | None = None
+    uplift: MembershipUplift | None = None
+    histograms: tuple[ValueHistogram, ...] = ()
+    clv: tuple[ClvCheck, ...] = ()
+
+
+def _values(model: LifecycleModel, sections: _Sections, by: str | None) -> _Values:
+    table = model._table
+    advancing = tuple(
+        model.value_of_advancing(a, b) for a, b in itertools.pairwise(table.stage_names)
+    )
+    channels = None
     if by is not None:
         segment_by = by
         channels = sections.run(
@@ -156,8 +236,6 @@ def build_report(
     uplift = None
     if len(table.group_names) == 2:
         uplift = sections.run("uplift", "membership uplift", model.membership_uplift, None)
-    else:
-        quality.append("members and non-members could not be told apart: no membership uplift")
     histograms = sections.run(
         "clv",
         "customer scores",
@@ -165,31 +243,7 @@ def build_report(
         (),
     )
     clv = sections.run("clv", "lifetime-value checks", lambda: _clv_checks(model), ())
-    for est in first.values():
-        quality += [f"{est.label}: {note}" for note in est.notes]
-    quality += _data_notes(model)
-    quality += sections.notes()
-    n_buyers = int((table.group >= 0).sum())
-    return LifecycleReport(
-        funnelkit_version=__version__,
-        settings=_settings(model, by),
-        data=_data_summary(log, model, n_buyers),
-        funnel=funnel,
-        stage_counts=journeys.counts(),
-        transitions=transitions,
-        first_purchase=first_summary,
-        curves=curves,
-        first_purchase_curves=tuple(_curve(e) for e in first.values() if e.n_entered > 0),
-        clv=clv,
-        value_distribution=histograms,
-        stage_values=model.stage_values(),
-        advancing=advancing,
-        channels=channels,
-        uplift=uplift,
-        data_quality=tuple(dict.fromkeys(quality)),
-        unavailable=sections.unavailable,
-        seconds=timer.seconds,
-    )
+    return _Values(model.stage_values(), advancing, channels, uplift, histograms, clv)
 
 
 def _curve(est: TransitionEstimate) -> ConversionCurve:
@@ -290,10 +344,12 @@ def _stamp(log: EventLog, value: float) -> str:
     return f"{value:g}"
 
 
-def _data_summary(log: EventLog, model: LifecycleModel, n_buyers: int) -> DataSummary:
+def _data_summary(
+    log: EventLog, table: CustomerTable, unit: TimeUnit, n_buyers: int
+) -> DataSummary:
     counts = np.bincount(log.event_codes, minlength=len(log.event_types))
     times = log.times
-    end = model._table.observation_end * model.time_unit_.days / log.time_unit.days
+    end = table.observation_end * unit.days / log.time_unit.days
     return DataSummary(
         n_events=len(log),
         n_customers=log.n_customers,
@@ -302,12 +358,11 @@ def _data_summary(log: EventLog, model: LifecycleModel, n_buyers: int) -> DataSu
         first_event=_stamp(log, float(times.min())),
         last_event=_stamp(log, float(times.max())),
         observation_end=_stamp(log, float(end)),
-        has_values=model._table.has_values,
+        has_values=table.has_values,
     )
 
 
-def _data_notes(model: LifecycleModel) -> list[str]:
-    table = model._table
+def _data_notes(table: CustomerTable, model_notes: tuple[str, ...]) -> list[str]:
     notes = []
     without = int((table.group < 0).sum())
     if without:
@@ -321,11 +376,11 @@ def _data_notes(model: LifecycleModel) -> list[str]:
             f"{outside:,} customer(s) never entered the first stage {table.stage_names[0]!r}: "
             "they are in the purchase models but in no stage value"
         )
-    notes += list(model.notes_)
+    notes += list(model_notes)
     return notes
 
 
-def _settings(model: LifecycleModel, by: str | None) -> ReportSettings:
+def _settings(model: LifecycleModel, by: str | None, seed: int | None) -> ReportSettings:
     pm = model.purchase_model
     return ReportSettings(
         horizon=float(model.horizon),
@@ -337,6 +392,6 @@ def _settings(model: LifecycleModel, by: str | None) -> ReportSettings:
         membership_stage=model.membership_stage,
         n_bootstrap=int(model.n_bootstrap),
         conf_level=float(model.conf_level),
-        random_state=model.random_state_,
+        random_state=seed,
         by=by,
     )

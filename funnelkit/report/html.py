@@ -141,6 +141,12 @@ def _subtitle(report: LifecycleReport) -> str:
 # ---------------------------------------------------------------------- sections
 def _summary(report: LifecycleReport) -> str:
     sv = report.stage_values
+    if sv is None:
+        return _p(
+            "No values: the purchase and spend models could not be fitted (see 'What each "
+            "stage is worth'). The funnel, the conversion between stages and the time to "
+            "first purchase are measured and shown below."
+        )
     first = next(iter(sv.stages))
     cards = [(f"value per {first}", sv[first].value, sv[first].ci)]
     for adv in report.advancing:
@@ -347,6 +353,8 @@ def _clv(report: LifecycleReport) -> str:
 
 def _stage_values(report: LifecycleReport) -> str:
     sv = report.stage_values
+    if sv is None:
+        return ""  # the section's caveat says why
     names = list(sv.stages)
     values = [sv[n].value for n in names]
     lower = [None if sv[n].ci is None else sv[n].ci[0] for n in names]  # type: ignore[index]

@@ -138,14 +138,16 @@ class LifecycleReport(Result):
     first_purchase: ConversionSummary | None
     curves: tuple[ConversionCurve, ...]
     first_purchase_curves: tuple[ConversionCurve, ...]
-    clv: tuple[ClvCheck, ...]
-    value_distribution: tuple[ValueHistogram, ...]
-    stage_values: StageValues
-    advancing: tuple[AdvanceValue, ...]
-    channels: SegmentValues | None
-    uplift: MembershipUplift | None
     data_quality: tuple[str, ...]
     seconds: dict[str, float]
+    # The value sections need a fitted purchase model. Without one (too few repeat buyers)
+    # they stay empty and ``unavailable`` says why.
+    clv: tuple[ClvCheck, ...] = ()
+    value_distribution: tuple[ValueHistogram, ...] = ()
+    stage_values: StageValues | None = None
+    advancing: tuple[AdvanceValue, ...] = ()
+    channels: SegmentValues | None = None
+    uplift: MembershipUplift | None = None
     #: Section id (see ``funnelkit.report.html.SECTIONS``) → why it could not be computed.
     unavailable: dict[str, str] = Field(default_factory=dict)
 
@@ -229,6 +231,10 @@ def report(
     gathers stage counts, the conversion table (naive vs eventual rates with intervals, time
     to convert), the lifetime-value models and their checks, stage values, the value of
     advancing, the channel table, the membership uplift and data-quality notes.
+
+    When the purchase model cannot be fitted (e.g. fewer than 20 repeat buyers), the funnel,
+    the conversion and the time to first purchase are still reported; the value sections stay
+    empty and ``unavailable`` (and the notes) say why, with the numbers.
 
     Parameters
     ----------

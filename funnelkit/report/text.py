@@ -26,13 +26,17 @@ def render_text(report: LifecycleReport) -> str:
         lines.append(f"  {name:<16}{count:>12,}  {count / first:7.1%}")
     if report.transitions is not None:
         lines += ["", format_conversion_table(report.transitions)]
-    lines += ["", report.stage_values.as_text()]
-    lines.append("")
-    lines.append("Value of advancing")
-    for adv in report.advancing:
-        band = "" if adv.ci is None else f" ({adv.ci[0]:,.2f} to {adv.ci[1]:,.2f})"
-        value = "not estimable" if adv.value is None else f"{adv.value:,.2f}"
-        lines.append(f"  {adv.source + ' -> ' + adv.target:<28}{value}{band}")
+    if report.stage_values is None:
+        why = report.unavailable.get("stage-values", "the purchase model could not be fitted")
+        lines += ["", f"Stage values: could not be computed: {why}"]
+    else:
+        lines += ["", report.stage_values.as_text()]
+        lines.append("")
+        lines.append("Value of advancing")
+        for adv in report.advancing:
+            band = "" if adv.ci is None else f" ({adv.ci[0]:,.2f} to {adv.ci[1]:,.2f})"
+            value = "not estimable" if adv.value is None else f"{adv.value:,.2f}"
+            lines.append(f"  {adv.source + ' -> ' + adv.target:<28}{value}{band}")
     if report.channels is not None:
         lines += ["", report.channels.as_text()]
     if report.uplift is not None:

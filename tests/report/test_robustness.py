@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
 import pytest
+from _finite import non_finite_json, non_finite_tokens
 
 from funnelkit import EventLog
 from funnelkit.datasets import simulate_community
+from funnelkit.exceptions import DataError
 from funnelkit.lifecycle import LifecycleModel, model as model_module
 from funnelkit.report import LifecycleReport, report
 
@@ -167,3 +171,84 @@ def test_the_seed_is_recorded_and_can_be_changed(sim: Any, log: EventLog) -> Non
         random_state=drawn.settings.random_state,
     )
     assert again.stage_values == drawn.stage_values
+
+
+SMALL_SEED = 1  # 200 prospects, 15 repeat buyers: fewer than the 20 a purchase model needs
+TOO_FEW = (
+    "The all buyers purchase model cannot be fitted: not enough data: 15 repeat buyers, need 20"
+)
+
+
+@pytest.fixture(scope="module")
+def small() -> tuple[Any, EventLog]:
+    sim = simulate_community(200, seed=SMALL_SEED)
+    log = EventLog.from_frame(sim.events, value_col="value", attribute_cols=["channel"])
+    rfm = log.rfm(time_unit="D", observation_end=sim.observation_end)
+    assert int((rfm.frequency > 0).sum()) == 15
+    return sim, log
+
+
+def test_too_few_repeat_buyers_still_raise_in_the_model(small: tuple[Any, EventLog]) -> None:
+    sim, log = small
+    with pytest.raises(DataError, match=re.escape(TOO_FEW)):
+        LifecycleModel(n_bootstrap=0).fit(log, observation_end=sim.observation_end)
+
+
+def test_too_few_repeat_buyers_give_the_measured_part_of_the_report(
+    small: tuple[Any, EventLog],
+) -> None:
+    sim, log = small
+    rep = report(log, observation_end=sim.observation_end, n_bootstrap=5)
+    assert rep.unavailable == dict.fromkeys(("stage-values", "clv", "channels", "uplift"), TOO_FEW)
+    assert rep.stage_values is None and rep.advancing == () and rep.clv == ()
+    assert rep.channels is None and rep.uplift is None and rep.value_distribution == ()
+    assert rep.data_quality[-1] == (
+        "Lifetime-value models, What each stage is worth, Value by channel, Members vs "
+        f"non-members: could not be computed: {TOO_FEW}"
+    )
+    assert rep.stage_counts == {"prospect": 200, "visitor": 57, "member": 24, "repeat_buyer": 14}
+    assert rep.data.n_buyers == 24 and rep.settings.random_state == 0
+    assert rep.transitions is not None and rep.first_purchase is not None
+    rows = [*rep.transitions.rows, *rep.first_purchase.rows]
+    assert [(r.source, r.target) for r in rep.transitions.rows] == [
+        ("prospect", "visitor"),
+        ("visitor", "member"),
+        ("member", "repeat_buyer"),
+    ]
+    assert [(r.n_entered, r.n_converted) for r in rep.transitions.rows] == [
+        (200, 57),
+        (57, 24),
+        (24, 14),
+    ]
+    for r in rows:
+        assert r.naive_rate is not None and math.isfinite(r.naive_rate)
+        assert r.eventual_rate is not None and math.isfinite(r.eventual_rate)
+    assert len(rep.curves) == 3 and len(rep.first_purchase_curves) == len(rep.first_purchase.rows)
+    text = rep.to_json()
+    assert non_finite_json(text) == []
+    assert LifecycleReport.from_json(text) == rep
+    page = rep.to_html()
+    assert LifecycleReport.from_json(text).to_html() == page
+    assert "Traceback" not in page
+    visible = re.sub(r"<style.*?</style>|<[^>]+>", " ", page, flags=re.S)
+    assert non_finite_tokens(visible) == []
+    headings = {"stage-values": "What each stage is worth", "clv": "Lifetime-value models",
+                "channels": "Value by channel", "uplift": "Members vs non-members"}  # fmt: skip
+    for key, heading in headings.items():
+        assert _section_text(page, key) == f"{heading} Could not be computed: {TOO_FEW}."
+    assert "28.5% of prospect" in _section_text(page, "funnel")
+    assert "prospect → visitor" in _section_text(page, "conversion")
+    assert "Stage → first purchase" in _section_text(page, "first-purchase")
+    assert f"Stage values: could not be computed: {TOO_FEW}" in rep.as_text()
+
+
+def test_a_report_json_without_the_value_fields_still_loads(small: tuple[Any, EventLog]) -> None:
+    sim, log = small
+    rep = report(log, observation_end=sim.observation_end, n_bootstrap=0)
+    data = json.loads(rep.to_json())
+    optional = ("clv", "value_distribution", "stage_values", "advancing", "channels", "uplift")
+    for key in (*optional, "unavailable"):
+        del data[key]
+    loaded = LifecycleReport.from_json(json.dumps(data))
+    assert loaded == rep.model_copy(update={"unavailable": {}})
+    assert "Traceback" not in loaded.to_html()
