@@ -421,9 +421,12 @@ def row_log_likelihood(
             steps = purchase.log_weight_step(xb[:, None], last[:, :-1]) + dropout.log_drop_step(
                 last[:, :-1] + 1.0
             )
-            died = first[:, None] + np.concatenate(
-                [np.zeros((xb.size, 1)), np.cumsum(steps, axis=1)], axis=1
-            )[:, :width]
+            died = (
+                first[:, None]
+                + np.concatenate([np.zeros((xb.size, 1)), np.cumsum(steps, axis=1)], axis=1)[
+                    :, :width
+                ]
+            )
             terms = np.concatenate([alive[:, None], np.where(valid, died, -np.inf)], axis=1)
             top = terms.max(axis=1)
             top = np.where(np.isfinite(top), top, 0.0)
