@@ -61,17 +61,23 @@ def table_notes(table: CustomerTable) -> list[str]:
     return notes
 
 
-def measure(
-    model: LifecycleModel, log: EventLog, funnel: Funnel | None, observation_end: Any
-) -> Measured:
-    """The table and first-purchase estimates ``model.fit`` would build, without its values.
+def customer_table(
+    model: LifecycleModel,
+    log: EventLog,
+    funnel: Funnel | None,
+    observation_end: Any,
+    notes: list[str],
+    *,
+    by_membership: bool = True,
+) -> tuple[CustomerTable, TimeUnit]:
+    """The customer table ``model.fit`` works on, and the time unit of its settings.
 
-    Raises what ``model.fit`` raises for settings or data that cannot make a table.
+    Checks the settings, defaults to the community funnel and, unless ``by_membership`` is
+    False, splits buyers by membership at their first purchase (its notes go to ``notes``).
     """
     unit = validate_settings(model, funnel)
     funnel = funnel if funnel is not None else Funnel.community()
-    notes: list[str] = []
-    membership = membership_stage(model.membership_stage, funnel, notes)
+    membership = membership_stage(model.membership_stage, funnel, notes) if by_membership else None
     table = build_table(
         log,
         funnel,
@@ -80,6 +86,18 @@ def measure(
         purchase_events_=tuple(model.purchase_events),
         membership_stage=membership,
     )
+    return table, unit
+
+
+def measure(
+    model: LifecycleModel, log: EventLog, funnel: Funnel | None, observation_end: Any
+) -> Measured:
+    """The table and first-purchase estimates ``model.fit`` would build, without its values.
+
+    Raises what ``model.fit`` raises for settings or data that cannot make a table.
+    """
+    notes: list[str] = []
+    table, unit = customer_table(model, log, funnel, observation_end, notes)
     estimates = first_purchase_estimates(
         table, None, str(model.conversion_model), float(model.conf_level)
     )

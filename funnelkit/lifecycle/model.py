@@ -19,9 +19,9 @@ from funnelkit.lifecycle._bootstrap import (
     run_replicates,
 )
 from funnelkit.lifecycle._components import Components, fit_components
-from funnelkit.lifecycle._data import CustomerTable, build_table
-from funnelkit.lifecycle._measured import membership_stage, table_notes
-from funnelkit.lifecycle._settings import same_setting, validate_settings
+from funnelkit.lifecycle._data import CustomerTable
+from funnelkit.lifecycle._measured import customer_table, table_notes
+from funnelkit.lifecycle._settings import same_setting
 from funnelkit.lifecycle.results import AdvanceValue, StageValue, StageValues
 from funnelkit.lifecycle.values import ValueGrid, new_buyer_values, stage_value_array
 from funnelkit.stages import Funnel
@@ -208,31 +208,16 @@ class LifecycleModel:
             return self._fit(log, funnel, observation_end)
 
     def _fit(self, log: EventLog, funnel: Funnel | None, observation_end: Any) -> LifecycleModel:
-        unit = self._validate(funnel)
-        funnel = funnel if funnel is not None else Funnel.community()
         notes: list[str] = []
-        membership = membership_stage(self.membership_stage, funnel, notes)
-        table = build_table(
-            log,
-            funnel,
-            observation_end=observation_end,
-            unit=unit,
-            purchase_events_=tuple(self.purchase_events),
-            membership_stage=membership,
-        )
+        table, unit = customer_table(self, log, funnel, observation_end, notes)
         try:
             comps = self._fit_components(table, None)
         except FunnelkitError as exc:
             if len(table.group_names) == 1:
                 raise
             notes.append(f"{exc} One purchase model is fitted for all buyers instead.")
-            table = build_table(
-                log,
-                funnel,
-                observation_end=observation_end,
-                unit=unit,
-                purchase_events_=tuple(self.purchase_events),
-                membership_stage=None,
+            table, _ = customer_table(
+                self, log, funnel, observation_end, notes, by_membership=False
             )
             comps = self._fit_components(table, None)
         grid = self._grid()
@@ -308,9 +293,6 @@ class LifecycleModel:
             delta=math.log1p(float(self.discount_rate)) / per_unit,
             n_grid=int(self.n_grid),
         )
-
-    def _validate(self, funnel: Funnel | None) -> TimeUnit:
-        return validate_settings(self, funnel)
 
     # ------------------------------------------------------------------ results
     def _check_fitted(self) -> None:
