@@ -255,7 +255,7 @@ class MLEFitter(Estimator, ABC):
         n = float(np.sum(data.weights))
         full_space = ParameterSpace(self._param_names)
         x0 = self._start(data)
-        full = self._maximise(full_space, x0, lambda p: self._weighted_log_likelihood(p, data), n)
+        full = self._maximise(full_space, x0, self._full_likelihood(data), n)
         candidates = [full] if full is not None else []
         for boundary in self._limits_to_try(full):
             found = self._fit_limit(boundary, full, x0, data, n)
@@ -352,20 +352,11 @@ class MLEFitter(Estimator, ABC):
         Jacobian; ``None`` when it is not finite or not positive definite.
         """
         space = fit.space
+        loglik: LogLikelihood = self._limit_likelihood(space, data)
+        analytic = False
         if fit.limit is None:
-
-            def loglik(p: np.ndarray) -> tuple[float, np.ndarray | None]:
-                return self._weighted_log_likelihood(p, data)
-
+            loglik = self._full_likelihood(data)
             analytic = loglik(fit.params)[1] is not None
-        else:
-
-            def loglik(p: np.ndarray) -> tuple[float, np.ndarray | None]:
-                return self._total_log_likelihood(
-                    dict(zip(space.names, p, strict=True)), data
-                ), None
-
-            analytic = False
         hess = hessian(fit, loglik, n, float(self.penalizer), analytic=analytic)
         return covariance_from_hessian(hess, space.jacobian(fit.params), n)
 
@@ -384,13 +375,23 @@ class MLEFitter(Estimator, ABC):
         start = limit.start(dict(zip(self._param_names, source, strict=True)))
         x = np.array([start[name] for name in limit.params], dtype=float)
         x = np.where(space.is_probability, np.clip(x, 1e-6, 1 - 1e-6), np.clip(x, 1e-8, 1e8))
+        return self._maximise(space, x, self._limit_likelihood(space, data), n, limit)
+
+    def _full_likelihood(self, data: FitData) -> LogLikelihood:
+        """The full model's weighted log-likelihood (and gradient) in its parameters."""
+
+        def loglik(p: np.ndarray) -> tuple[float, np.ndarray | None]:
+            return self._weighted_log_likelihood(p, data)
+
+        return loglik
+
+    def _limit_likelihood(self, space: ParameterSpace, data: FitData) -> LogLikelihood:
+        """A limit model's weighted log-likelihood (no analytic gradient) in its parameters."""
 
         def loglik(p: np.ndarray) -> tuple[float, None]:
-            params = dict(zip(limit.params, p, strict=True))
-            with np.errstate(all="ignore"):
-                return self._total_log_likelihood(params, data), None
+            return self._total_log_likelihood(dict(zip(space.names, p, strict=True)), data), None
 
-        return self._maximise(space, x, loglik, n, limit)
+        return loglik
 
     def _total_log_likelihood(self, params: Mapping[str, float], data: FitData) -> float:
         with np.errstate(all="ignore"):

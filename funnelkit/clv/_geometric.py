@@ -36,6 +36,8 @@ from funnelkit.clv._mixing import (
     DropoutMixing,
     GammaRate,
     RateMixing,
+    gamma_rate_near,
+    mean_rate,
     rate_mixing,
 )
 from funnelkit.clv._special import digamma_difference, log_pochhammer
@@ -59,15 +61,9 @@ def _limits() -> tuple[Limit, ...]:
     def p_of(q: Mapping[str, float]) -> float:
         return q["a"] / (q["a"] + q["b"]) if "a" in q else q.get("p", 0.0)
 
-    def lam_of(q: Mapping[str, float]) -> float:
-        return q["r"] / q["alpha"] if "r" in q else q["lambda"]
-
     def beta_near(q: Mapping[str, float]) -> dict[str, float]:
         p = q.get("p", 1e-6)
         return {"a": p * CONCENTRATED, "b": (1.0 - p) * CONCENTRATED}
-
-    def gamma_near(q: Mapping[str, float]) -> dict[str, float]:
-        return {"r": CONCENTRATED, "alpha": CONCENTRATED / q["lambda"]}
 
     def common_rate(q: Mapping[str, float]) -> bool:
         return concentrated_gamma(q["r"])
@@ -94,8 +90,8 @@ def _limits() -> tuple[Limit, ...]:
             meaning="r, alpha → ∞ with r / alpha = lambda: every customer buys at the same "
             "Poisson rate lambda while alive",
             params=("lambda", "a", "b"),
-            start=lambda q: {"lambda": lam_of(q), "a": q["a"], "b": q["b"]},
-            embed=lambda q: {**gamma_near(q), "a": q["a"], "b": q["b"]},
+            start=lambda q: {"lambda": mean_rate(q), "a": q["a"], "b": q["b"]},
+            embed=lambda q: {**gamma_rate_near(q, CONCENTRATED), "a": q["a"], "b": q["b"]},
             near=common_rate,
         ),
         Limit(
@@ -104,8 +100,8 @@ def _limits() -> tuple[Limit, ...]:
             "with probability p after each purchase",
             params=("lambda", "p"),
             probabilities=("p",),
-            start=lambda q: {"lambda": lam_of(q), "p": p_of(q)},
-            embed=lambda q: {**gamma_near(q), **beta_near(q)},
+            start=lambda q: {"lambda": mean_rate(q), "p": p_of(q)},
+            embed=lambda q: {**gamma_rate_near(q, CONCENTRATED), **beta_near(q)},
             near=lambda q: common_rate(q) and common_p(q),
         ),
         Limit(
@@ -120,8 +116,8 @@ def _limits() -> tuple[Limit, ...]:
             name="no dropout and a common purchase rate",
             meaning="nobody drops out and everybody buys at the same Poisson rate lambda",
             params=("lambda",),
-            start=lambda q: {"lambda": lam_of(q)},
-            embed=lambda q: {**gamma_near(q), **beta_near({})},
+            start=lambda q: {"lambda": mean_rate(q)},
+            embed=lambda q: {**gamma_rate_near(q, CONCENTRATED), **beta_near({})},
             near=lambda q: common_rate(q) and no_dropout(q),
         ),
     )

@@ -59,7 +59,9 @@ __all__ = [
     "PurchaseMixing",
     "RateMixing",
     "death_nodes",
+    "gamma_rate_near",
     "log_death_integral",
+    "mean_rate",
     "rate_mixing",
 ]
 
@@ -453,6 +455,18 @@ RateMixing = GammaRate | CommonRate
 DropoutMixing = BetaDropout | CommonDropout
 PurchaseMixing = BetaPurchase | CommonPurchase
 LifetimeMixing = GammaLifetime | CommonLifetime
+
+
+def mean_rate(params: Mapping[str, float]) -> float:
+    """The mean purchase rate of a full or limit parameter set: ``r / alpha`` or ``lambda``
+    (the common-rate limit's start from a full fit)."""
+    return params["r"] / params["alpha"] if "r" in params else params["lambda"]
+
+
+def gamma_rate_near(params: Mapping[str, float], concentration: float) -> dict[str, float]:
+    """``r, alpha`` of a gamma of the given shape with mean ``params["lambda"]``: a full
+    model next to its common-rate limit (to start a full fit from that limit)."""
+    return {"r": concentration, "alpha": concentration / params["lambda"]}
 
 
 def rate_mixing(params: Mapping[str, float]) -> RateMixing:

@@ -28,7 +28,9 @@ from funnelkit.clv._mixing import (
     LifetimeMixing,
     RateMixing,
     death_nodes,
+    gamma_rate_near,
     log_death_integral,
+    mean_rate,
     rate_mixing,
 )
 from funnelkit.exceptions import FunnelkitError
@@ -39,12 +41,6 @@ __all__ = ["ParetoNBDFitter", "mixings"]
 def _limits() -> tuple[Limit, ...]:
     def mu_of(q: Mapping[str, float]) -> float:
         return q["s"] / q["beta"] if "s" in q else q.get("mu", 0.0)
-
-    def lam_of(q: Mapping[str, float]) -> float:
-        return q["r"] / q["alpha"] if "r" in q else q["lambda"]
-
-    def gamma_rate_near(q: Mapping[str, float]) -> dict[str, float]:
-        return {"r": CONCENTRATED, "alpha": CONCENTRATED / q["lambda"]}
 
     def gamma_lifetime_near(q: Mapping[str, float]) -> dict[str, float]:
         if "mu" not in q:  # no dropout: a gamma with almost all its mass at 0
@@ -66,8 +62,8 @@ def _limits() -> tuple[Limit, ...]:
             meaning="r, alpha → ∞ with r / alpha = lambda: every customer buys at the same "
             "Poisson rate lambda while alive",
             params=("lambda", "s", "beta"),
-            start=lambda q: {"lambda": lam_of(q), "s": q["s"], "beta": q["beta"]},
-            embed=lambda q: {**gamma_rate_near(q), "s": q["s"], "beta": q["beta"]},
+            start=lambda q: {"lambda": mean_rate(q), "s": q["s"], "beta": q["beta"]},
+            embed=lambda q: {**gamma_rate_near(q, CONCENTRATED), "s": q["s"], "beta": q["beta"]},
             near=lambda q: concentrated_gamma(q["r"]),
         ),
         Limit(
@@ -75,8 +71,8 @@ def _limits() -> tuple[Limit, ...]:
             meaning="no heterogeneity at all: every customer buys at rate lambda and drops out "
             "at rate mu",
             params=("lambda", "mu"),
-            start=lambda q: {"lambda": lam_of(q), "mu": mu_of(q)},
-            embed=lambda q: {**gamma_rate_near(q), **gamma_lifetime_near(q)},
+            start=lambda q: {"lambda": mean_rate(q), "mu": mu_of(q)},
+            embed=lambda q: {**gamma_rate_near(q, CONCENTRATED), **gamma_lifetime_near(q)},
             near=lambda q: concentrated_gamma(q["r"]) and concentrated_gamma(q["s"]),
         ),
         Limit(
@@ -91,8 +87,8 @@ def _limits() -> tuple[Limit, ...]:
             name="no dropout and a common purchase rate",
             meaning="nobody drops out and everybody buys at the same Poisson rate lambda",
             params=("lambda",),
-            start=lambda q: {"lambda": lam_of(q)},
-            embed=lambda q: {**gamma_rate_near(q), **gamma_lifetime_near({})},
+            start=lambda q: {"lambda": mean_rate(q)},
+            embed=lambda q: {**gamma_rate_near(q, CONCENTRATED), **gamma_lifetime_near({})},
             near=lambda q: concentrated_gamma(q["r"]) and vanishing_gamma(q["s"]),
         ),
     )

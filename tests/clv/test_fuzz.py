@@ -66,6 +66,17 @@ def _budget(examples: int) -> settings:
     )
 
 
+#: every CLV fitter, for the checks that do not depend on the model
+FITTERS = [
+    BetaGeoFitter,
+    ModifiedBetaGeoFitter,
+    ParetoNBDFitter,
+    BetaGeoBetaBinomFitter,
+    GammaGammaFitter,
+    ShiftedBetaGeoFitter,
+]
+
+
 # ---------------------------------------------------------------------- generated inputs
 RFM_COLUMNS = ("frequency", "recency", "T")
 
@@ -436,16 +447,7 @@ def check_json(model: MLEFitter, predict: Callable[[Any], Any]) -> None:
 
 
 @given(
-    fitter=st.sampled_from(
-        [
-            BetaGeoFitter,
-            ModifiedBetaGeoFitter,
-            ParetoNBDFitter,
-            BetaGeoBetaBinomFitter,
-            GammaGammaFitter,
-            ShiftedBetaGeoFitter,
-        ]
-    ),
+    fitter=st.sampled_from(FITTERS),
     damage=st.sampled_from(sorted(DOCUMENT_DAMAGE)),
     garbage=st.sampled_from([None, *GARBAGE]),
     truncate=st.integers(0, 2000),
@@ -769,16 +771,7 @@ def _initial_params(fitter: type[MLEFitter], how: Any) -> Any:
 
 
 @given(
-    fitter=st.sampled_from(
-        [
-            BetaGeoFitter,
-            ModifiedBetaGeoFitter,
-            ParetoNBDFitter,
-            BetaGeoBetaBinomFitter,
-            GammaGammaFitter,
-            ShiftedBetaGeoFitter,
-        ]
-    ),
+    fitter=st.sampled_from(FITTERS),
     setting=st.sampled_from(sorted(BAD_SETTINGS)),
     pick=st.integers(0, 7),
 )
