@@ -12,9 +12,9 @@ import math
 from collections.abc import Mapping
 from typing import Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
-__all__ = ["Result", "Spec", "html_table", "to_builtin"]
+__all__ = ["Interval", "Result", "Spec", "html_table", "to_builtin"]
 
 R = TypeVar("R", bound="Result")
 
@@ -65,6 +65,61 @@ class Result(BaseModel):
 
     def __str__(self) -> str:
         return self.as_text()
+
+
+class Interval(BaseModel):
+    """An estimate with its confidence interval: the one interval type of every result.
+
+    ``lower``/``upper`` are ``None`` where the interval is not estimable. An interval unpacks
+    and indexes as its bounds, like the ``(lower, upper)`` pairs it replaces, and reads a
+    stored ``[lower, upper]`` pair.
+
+    >>> ci = Interval(estimate=0.4, lower=0.3, upper=0.5, level=0.95)
+    >>> lower, upper = ci
+    >>> (lower, upper, ci.contains(0.45), str(ci))
+    (0.3, 0.5, True, '0.4 (95% CI 0.3 to 0.5)')
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="constants")
+
+    estimate: float | None = None
+    lower: float | None
+    upper: float | None
+    level: float | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_pair(cls, data: Any) -> Any:
+        if isinstance(data, list | tuple) and len(data) == 2:
+            return {"lower": data[0], "upper": data[1]}
+        return data
+
+    def __iter__(self) -> Any:  # type: ignore[override]
+        return iter((self.lower, self.upper))
+
+    def __getitem__(self, index: int) -> float | None:
+        return (self.lower, self.upper)[index]
+
+    def __len__(self) -> int:
+        return 2
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, tuple):
+            return (self.lower, self.upper) == other
+        return super().__eq__(other)
+
+    __hash__ = BaseModel.__hash__
+
+    def contains(self, value: float) -> bool:
+        """Whether ``value`` lies within the bounds (False where they are not estimable)."""
+        if self.lower is None or self.upper is None:
+            return False
+        return self.lower <= value <= self.upper
+
+    def __str__(self) -> str:
+        level = "" if self.level is None else f"{self.level:.0%} "
+        bounds = f"{level}CI {_fmt(self.lower)} to {_fmt(self.upper)}"
+        return bounds if self.estimate is None else f"{_fmt(self.estimate)} ({bounds})"
 
 
 def _fmt(value: Any) -> str:

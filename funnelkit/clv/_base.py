@@ -72,7 +72,7 @@ from funnelkit.clv._data import (
     customer_weights,
     rfm_fit_data,
 )
-from funnelkit.clv._estimator import Estimator
+from funnelkit._estimator import Estimator
 from funnelkit.clv._limits import Limit, LimitTest, ParameterSpace, chi_bar_square_sf
 from funnelkit.clv._optimise import (
     LOG_BOUND,
@@ -129,6 +129,16 @@ class MLEFitter(Estimator, ABC):
     _registry: ClassVar[dict[str, type[MLEFitter]]] = {}
     #: boundary models the fitter can reach (see :mod:`funnelkit.clv._limits`)
     _limits: ClassVar[tuple[Limit, ...]] = ()
+    _fitted_marker: ClassVar[str] = "params_"
+    _fitted_attributes: ClassVar[tuple[str, ...]] = (
+        "params_",
+        "result_",
+        "log_likelihood_",
+        "time_unit_",
+        "training_data_",
+        "fit_seconds_",
+        "n_excluded_",
+    )
 
     def __init__(
         self,

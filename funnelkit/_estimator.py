@@ -1,0 +1,118 @@
+"""The promises every funnelkit estimator keeps (scikit-learn's conventions without scikit-learn).
+
+- ``__init__`` only stores keyword settings; :meth:`get_params` / :meth:`set_params` read and
+  change them, and the repr shows the settings that differ from the defaults.
+- ``fit(...)`` validates, fits and returns ``self``; fitted state ends in ``_``.
+- Using fitted state before ``fit`` raises :class:`~funnelkit.NotFittedError`; a name that does
+  not exist at all (``model.parms_``) raises a real ``AttributeError`` with a suggestion.
+- ``to_json`` / ``from_json`` save and load the fitted model (no pickle, no data).
+
+A subclass names the attribute that marks it as fitted (``_fitted_marker``) and the fitted
+attributes it sets (``_fitted_attributes``), so that only those answer "not fitted yet".
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from typing import Any, ClassVar, TypeVar
+
+from funnelkit.exceptions import FunnelkitError, NotFittedError
+
+__all__ = ["Estimator"]
+
+E = TypeVar("E", bound="Estimator")
+
+
+class Estimator:
+    """``__init__`` stores keyword settings; fitted attributes end in ``_`` and appear in fit."""
+
+    #: the attribute whose presence means "fitted"
+    _fitted_marker: ClassVar[str] = "result_"
+    #: the public fitted attributes ``fit`` sets (answer NotFittedError before fit)
+    _fitted_attributes: ClassVar[tuple[str, ...]] = ("result_",)
+    #: how the fit is called, for the "not fitted yet" message
+    _fit_call: ClassVar[str] = "fit(data)"
+
+    @property
+    def is_fitted(self) -> bool:
+        """Whether :meth:`fit` has run (or the model was loaded from JSON)."""
+        return self._fitted_marker in self.__dict__
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor settings (scikit-learn convention)."""
+        return {name: getattr(self, name) for name in _init_names(type(self))}
+
+    def set_params(self: E, **params: Any) -> E:
+        """Change settings (scikit-learn convention); takes effect at the next ``fit``.
+
+        >>> from funnelkit import BetaGeoFitter
+        >>> BetaGeoFitter().set_params(penalizer=0.01)
+        BetaGeoFitter(penalizer=0.01)
+        """
+        known = _init_names(type(self))
+        unknown = [name for name in params if name not in known]
+        if unknown:
+            close = difflib.get_close_matches(unknown[0], known, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise FunnelkitError(
+                f"{type(self).__name__} has no setting(s) {unknown}; its settings are "
+                f"{known}.{hint}"
+            )
+        for name, value in params.items():
+            setattr(self, name, value)
+        return self
+
+    def _check_fitted(self) -> None:
+        if not self.is_fitted:
+            raise NotFittedError(
+                f"This {type(self).__name__} is not fitted yet: call {self._fit_call} first."
+            )
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached when normal lookup failed: a fitted attribute before fit(), a property
+        # whose getter needs the fit (Python then drops its NotFittedError and lands here), or
+        # a name that does not exist at all (a typo must not be told "not fitted yet").
+        if name.startswith("__"):
+            raise AttributeError(name)
+        cls = type(self)
+        fitted = cls._fitted_marker in self.__dict__
+        if not fitted and (name in cls._fitted_attributes or hasattr(cls, name)):
+            raise NotFittedError(
+                f"This {cls.__name__} is not fitted yet: call {cls._fit_call} before using "
+                f"'{name}'."
+            )
+        known = [
+            n
+            for n in (*dir(cls), *cls._fitted_attributes, *self.__dict__)
+            if not n.startswith("_")
+        ]
+        close = difflib.get_close_matches(name, known, n=3)
+        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        raise AttributeError(f"{cls.__name__!r} object has no attribute {name!r}.{hint}")
+
+    def _settings_repr(self) -> str:
+        defaults = {
+            k: p.default
+            for k, p in inspect.signature(type(self).__init__).parameters.items()
+            if k != "self"
+        }
+        shown = ", ".join(
+            f"{k}={v!r}" for k, v in self.get_params().items() if not _same(v, defaults.get(k))
+        )
+        return f"{type(self).__name__}({shown})"
+
+    def __repr__(self) -> str:
+        return self._settings_repr()
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b) and type(a) is type(b)
+    except Exception:
+        return False
+
+
+def _init_names(cls: type) -> list[str]:
+    sig = inspect.signature(cls.__init__)  # type: ignore[misc]
+    return [k for k, p in sig.parameters.items() if k != "self" and p.kind == p.KEYWORD_ONLY]
