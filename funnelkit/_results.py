@@ -108,7 +108,8 @@ class Interval(BaseModel):
             return (self.lower, self.upper) == other
         return super().__eq__(other)
 
-    __hash__ = BaseModel.__hash__
+    def __hash__(self) -> int:
+        return hash((self.estimate, self.lower, self.upper, self.level))
 
     def contains(self, value: float) -> bool:
         """Whether ``value`` lies within the bounds (False where they are not estimable)."""
