@@ -31,6 +31,8 @@ class Estimator:
     _fitted_marker: ClassVar[str] = "result_"
     #: the public fitted attributes ``fit`` sets (answer NotFittedError before fit)
     _fitted_attributes: ClassVar[tuple[str, ...]] = ("result_",)
+    #: old setting names kept as documented aliases: ``{old: new}`` (not in get_params)
+    _setting_aliases: ClassVar[dict[str, str]] = {}
     #: how the fit is called, for the "not fitted yet" message
     _fit_call: ClassVar[str] = "fit(data)"
 
@@ -50,6 +52,7 @@ class Estimator:
         >>> BetaGeoFitter().set_params(penalizer=0.01)
         BetaGeoFitter(penalizer=0.01)
         """
+        params = {type(self)._setting_aliases.get(k, k): v for k, v in params.items()}
         known = _init_names(type(self))
         unknown = [name for name in params if name not in known]
         if unknown:
@@ -115,4 +118,9 @@ def _same(a: Any, b: Any) -> bool:
 
 def _init_names(cls: type) -> list[str]:
     sig = inspect.signature(cls.__init__)  # type: ignore[misc]
-    return [k for k, p in sig.parameters.items() if k != "self" and p.kind == p.KEYWORD_ONLY]
+    aliases = getattr(cls, "_setting_aliases", {})
+    return [
+        k
+        for k, p in sig.parameters.items()
+        if k != "self" and p.kind == p.KEYWORD_ONLY and k not in aliases
+    ]
