@@ -86,9 +86,7 @@ class Estimator:
                 f"'{name}'."
             )
         known = [
-            n
-            for n in (*dir(cls), *cls._fitted_attributes, *self.__dict__)
-            if not n.startswith("_")
+            n for n in (*dir(cls), *cls._fitted_attributes, *self.__dict__) if not n.startswith("_")
         ]
         close = difflib.get_close_matches(name, known, n=3)
         hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""

@@ -94,7 +94,7 @@ class Interval(BaseModel):
             return {"lower": data[0], "upper": data[1]}
         return data
 
-    def __iter__(self) -> Any:  # type: ignore[override]
+    def __iter__(self) -> Any:
         return iter((self.lower, self.upper))
 
     def __getitem__(self, index: int) -> float | None:

@@ -63,6 +63,7 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
+from funnelkit._estimator import Estimator
 from funnelkit._results import html_table
 from funnelkit.clv._data import (
     FitData,
@@ -72,7 +73,6 @@ from funnelkit.clv._data import (
     customer_weights,
     rfm_fit_data,
 )
-from funnelkit._estimator import Estimator
 from funnelkit.clv._limits import Limit, LimitTest, ParameterSpace, chi_bar_square_sf
 from funnelkit.clv._optimise import (
     LOG_BOUND,

@@ -8,12 +8,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
-from scipy import stats
 
 from funnelkit._frames import Backend, frame_from_columns
 from funnelkit._results import Result, html_table
 from funnelkit.clv._limits import LimitTest, ParameterSpace
 from funnelkit.exceptions import FunnelkitError
+from funnelkit.intervals import normal_quantile
 from funnelkit.units import TimeUnitField
 
 __all__ = [
@@ -199,7 +199,7 @@ def estimates(
     handful of customers), its upper bound would be infinite: the interval is then ``None``,
     not estimable, like a standard error that is not finite.
     """
-    z = float(stats.norm.ppf(0.5 + conf_level / 2.0))
+    z = normal_quantile(conf_level)
     jac = space.jacobian(params)
     theta = space.to_theta(params)
     out = {}

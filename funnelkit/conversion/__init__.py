@@ -17,11 +17,11 @@ from funnelkit.conversion.comparison import SegmentComparison, SegmentTest
 from funnelkit.conversion.cure import fit_cure_model
 from funnelkit.conversion.cure_result import CureFit
 from funnelkit.conversion.fitter import ConversionFitter
-from funnelkit.conversion.intervals import holm_adjust, wilson_interval
 from funnelkit.conversion.kaplan_meier import KaplanMeierCurve, kaplan_meier
 from funnelkit.conversion.plotting import plot_conversion_curve, plot_funnel, plot_time_to_convert
 from funnelkit.conversion.results import TimeQuantile, TransitionEstimate, WindowRate
 from funnelkit.conversion.summary import ConversionRow, ConversionSummary, format_conversion_table
+from funnelkit.intervals import holm_adjust, wilson_interval
 
 __all__ = [
     "ConversionFitter",

@@ -11,9 +11,9 @@ from scipy import stats
 
 from funnelkit._results import Result, html_table
 from funnelkit.conversion.cure import fit_cure_model
-from funnelkit.conversion.intervals import holm_adjust
 from funnelkit.conversion.results import TransitionEstimate
 from funnelkit.conversion.segments import MAX_PAIRWISE_SEGMENTS, logrank
+from funnelkit.intervals import holm_adjust
 
 __all__ = ["SegmentComparison", "SegmentTest", "transition_tests"]
 

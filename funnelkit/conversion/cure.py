@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize, special
 
-from funnelkit.conversion._floating import underflow_is_zero
+from funnelkit._floating import underflow_is_zero
 from funnelkit.conversion.cure_result import CureFit
 from funnelkit.conversion.delay import FAMILIES, DelayFamily, DistributionName
 

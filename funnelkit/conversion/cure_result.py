@@ -7,10 +7,10 @@ import math
 import numpy as np
 from scipy import special
 
+from funnelkit._floating import exp_saturating, underflow_is_zero
 from funnelkit._results import Result
-from funnelkit.conversion._floating import exp_saturating, underflow_is_zero
 from funnelkit.conversion.delay import FAMILIES, DelayFamily, DistributionName
-from funnelkit.conversion.intervals import log_interval, logit_interval
+from funnelkit.intervals import log_interval, logit_interval
 
 __all__ = ["CureFit"]
 

@@ -16,7 +16,7 @@ from typing import Literal
 import numpy as np
 from scipy import special
 
-from funnelkit.conversion._floating import exp_saturating
+from funnelkit._floating import exp_saturating
 
 __all__ = ["FAMILIES", "DelayFamily", "DistributionName"]
 

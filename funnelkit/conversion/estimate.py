@@ -10,9 +10,9 @@ import numpy as np
 from funnelkit.conversion.cure import fit_cure_model
 from funnelkit.conversion.cure_result import CureFit
 from funnelkit.conversion.delay import FAMILIES, DistributionName
-from funnelkit.conversion.intervals import wilson_interval
 from funnelkit.conversion.kaplan_meier import CIMethod, KaplanMeierCurve, kaplan_meier
 from funnelkit.conversion.results import Interval, ModelName, TimeQuantile, TransitionEstimate
+from funnelkit.intervals import wilson_interval
 from funnelkit.units import TimeUnit
 
 __all__ = ["MIN_CONVERSIONS", "estimate_transition", "km_time_quantile"]

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any, get_args
 
 import numpy as np
 
+from funnelkit._floating import underflow_is_zero
 from funnelkit._results import html_table
-from funnelkit.conversion._floating import underflow_is_zero
 from funnelkit.conversion.comparison import SegmentComparison, holm_by_test, transition_tests
 from funnelkit.conversion.estimate import estimate_transition
 from funnelkit.conversion.kaplan_meier import CIMethod

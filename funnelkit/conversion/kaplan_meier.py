@@ -13,9 +13,9 @@ from typing import Literal
 
 import numpy as np
 
+from funnelkit._floating import underflow_is_zero
 from funnelkit._results import Result
-from funnelkit.conversion._floating import underflow_is_zero
-from funnelkit.conversion.intervals import normal_quantile
+from funnelkit.intervals import normal_quantile
 
 __all__ = ["CIMethod", "KaplanMeierArrays", "KaplanMeierCurve", "kaplan_meier"]
 

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
+from funnelkit._floating import underflow_is_zero
 from funnelkit._results import Result, html_table
-from funnelkit.conversion._floating import underflow_is_zero
 from funnelkit.conversion.cure_result import CureFit
 from funnelkit.conversion.kaplan_meier import KaplanMeierCurve
 from funnelkit.exceptions import FunnelkitError

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy import stats
 
 from funnelkit.dynamics._validation import WEAK_LOG_SE, check_censoring, check_conf_level
 from funnelkit.dynamics.chain import generator, grid_transitions, quantity_matrix
 from funnelkit.dynamics.forecast_result import StageForecast
 from funnelkit.exceptions import DataError, FunnelkitError
+from funnelkit.intervals import normal_quantile
 from funnelkit.journeys import Journeys
 from funnelkit.units import TimeUnit, TimeUnitLike, convert_duration
 
@@ -192,7 +192,7 @@ def forecast_stages(
     total_var = np.maximum(var[0], 0.0)
     if mean.shape[0] > 1:
         total_var = total_var + mean[1:].var(axis=0)
-    z = float(stats.norm.ppf(0.5 + conf_level / 2))
+    z = normal_quantile(conf_level)
     half = z * np.sqrt(total_var)
     floor = np.zeros(qm.shape[1])
     floor[:n_stage] = point[0, :n_stage]  # reached counts never go down
@@ -304,7 +304,7 @@ def _draw_intensities(
     lam_d = np.where(weak, np.maximum(lam0 + na, 0.0), lam0 * np.exp(np.where(weak, 0.0, da)))
     mu_d = np.where(weak, np.maximum(mu0 + nb, 0.0), mu0 * np.exp(np.where(weak, 0.0, db)))
     # On the boundary μ = 0: half-normal draws whose conf_level quantile is the profile bound.
-    z = float(stats.norm.ppf(0.5 + fitter.conf_level / 2))
+    z = normal_quantile(fitter.conf_level)
     on_boundary = np.isfinite(fitter._boundary_mu_upper)
     half = np.abs(rng.standard_normal((n_draws, *lam.shape))) * fitter._boundary_mu_upper / z
     mu_d = np.where(on_boundary, half, mu_d)

@@ -7,10 +7,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy import stats
 
+from funnelkit._floating import underflow_is_zero
 from funnelkit._frames import Backend
-from funnelkit.conversion._floating import underflow_is_zero
 from funnelkit.dynamics._validation import (
     check_conf_level,
     check_journeys,
@@ -31,6 +30,7 @@ from funnelkit.exceptions import (
     NotFittedError,
     StatisticalWarning,
 )
+from funnelkit.intervals import normal_quantile
 from funnelkit.journeys import Journeys
 from funnelkit.units import TimeUnit, TimeUnitLike
 
@@ -298,7 +298,7 @@ class StageMarkovFitter:
         self._check_fitted()
         k = self._stage_index(stage)
         g = self._segment_index(segment)
-        z = float(stats.norm.ppf(0.5 + self.conf_level / 2))
+        z = normal_quantile(self.conf_level)
         probability: dict[str, Estimate] = {}
         expected: dict[str, Estimate] = {}
         for j in range(k):

@@ -7,14 +7,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
-from scipy import special, stats
+from scipy import special
 
+from funnelkit._floating import exp_saturating
 from funnelkit._frames import Backend, frame_from_columns
 from funnelkit._results import Result, html_table
-from funnelkit.conversion._floating import exp_saturating
-from funnelkit.conversion.intervals import wilson_interval
 from funnelkit.dynamics.likelihood import StageFit, Status
 from funnelkit.exceptions import FunnelkitError
+from funnelkit.intervals import normal_quantile, wilson_interval
 from funnelkit.units import TimeUnitField
 
 __all__ = ["Estimate", "StageMarkovResult", "StageReach", "TransitionFit"]
@@ -137,7 +137,7 @@ class TransitionFit(BaseModel):
         ``boundary`` holds profile-likelihood bounds ``(μ upper, p lower)`` for a stage fitted
         with μ = 0 (see :func:`funnelkit.dynamics.likelihood.boundary_bounds`).
         """
-        z = float(stats.norm.ppf(0.5 + conf_level / 2))
+        z = normal_quantile(conf_level)
         lam, mu, cov = fit.advance_rate, fit.dropout_rate, fit.log_covariance
         se_a, se_b = math.sqrt(cov[0, 0]), math.sqrt(cov[1, 1])
         theta = lam + mu

@@ -16,7 +16,7 @@ import funnelkit as fk
 from funnelkit.conversion import ConversionFitter, TransitionEstimate
 from funnelkit.conversion.cure import CureData, fit_cure_model
 from funnelkit.conversion.cure_result import CureFit
-from funnelkit.conversion.intervals import log_interval, logit_interval
+from funnelkit.intervals import log_interval, logit_interval
 from funnelkit.journeys import Journeys
 
 MODELS = ("kaplan-meier", "exponential", "weibull", "lognormal", "auto")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from funnelkit.conversion.intervals import holm_adjust, logit_interval, wilson_interval
+from funnelkit.intervals import holm_adjust, logit_interval, wilson_interval
 
 
 def _wilson_by_inversion(x: int, n: int, conf_level: float) -> tuple[float, float]:

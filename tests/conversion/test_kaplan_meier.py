@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from funnelkit.conversion.intervals import normal_quantile
 from funnelkit.conversion.kaplan_meier import KaplanMeierCurve, kaplan_meier
+from funnelkit.intervals import normal_quantile
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Small interval and multiple-testing helpers shared by the conversion estimators."""
+"""Interval and multiple-testing helpers shared by every estimator."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 from scipy import special, stats
 
-from funnelkit.conversion._floating import exp_saturating
+from funnelkit._floating import exp_saturating
 
 __all__ = ["holm_adjust", "log_interval", "logit_interval", "normal_quantile", "wilson_interval"]
 
