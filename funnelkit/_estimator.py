@@ -85,9 +85,9 @@ class Estimator:
                 f"This {cls.__name__} is not fitted yet: call {cls._fit_call} before using "
                 f"'{name}'."
             )
-        known = [
-            n for n in (*dir(cls), *cls._fitted_attributes, *self.__dict__) if not n.startswith("_")
-        ]
+        known = sorted(
+            {n for n in (*dir(cls), *cls._fitted_attributes, *self.__dict__) if n[0] != "_"}
+        )
         close = difflib.get_close_matches(name, known, n=3)
         hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
         raise AttributeError(f"{cls.__name__!r} object has no attribute {name!r}.{hint}")
