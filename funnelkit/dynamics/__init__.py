@@ -6,18 +6,21 @@ projects how many of today's customers will have reached, or will be active in, 
 """
 
 from funnelkit.dynamics.forecast import forecast_stages
-from funnelkit.dynamics.forecast_result import StageForecast
+from funnelkit.dynamics.forecast_result import ForecastBand, StageForecast
 from funnelkit.dynamics.markov import StageMarkovFitter
 from funnelkit.dynamics.plotting import plot_stage_forecast
 from funnelkit.dynamics.results import Estimate, StageMarkovResult, StageReach, TransitionFit
+from funnelkit.dynamics.state import StageIntensities
 from funnelkit.dynamics.simulate import SimulatedChain, simulate_stage_chain
 
 __all__ = [
     "Estimate",
+    "ForecastBand",
     "SimulatedChain",
     "StageForecast",
     "StageMarkovFitter",
     "StageMarkovResult",
+    "StageIntensities",
     "StageReach",
     "TransitionFit",
     "forecast_stages",

@@ -6,13 +6,14 @@ import math
 from typing import Any, ClassVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 from scipy import special
 
 from funnelkit._floating import exp_saturating
 from funnelkit._frames import Backend, frame_from_columns
-from funnelkit._results import Result, html_table
+from funnelkit._results import Interval, Result, html_table
 from funnelkit.dynamics.likelihood import StageFit, Status
+from funnelkit.dynamics.state import StageIntensities
 from funnelkit.exceptions import FunnelkitError
 from funnelkit.intervals import normal_quantile, wilson_interval
 from funnelkit.units import TimeUnitField
@@ -20,14 +21,35 @@ from funnelkit.units import TimeUnitField
 __all__ = ["Estimate", "StageMarkovResult", "StageReach", "TransitionFit"]
 
 
-class Estimate(BaseModel):
-    """A point estimate with its standard error and confidence bounds (None: not estimable)."""
+class Estimate(Interval):
+    """A point estimate with its standard error and confidence bounds (None: not estimable).
 
-    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="constants")
+    An :class:`~funnelkit._results.Interval` with a ``std_error``: it unpacks as
+    ``lower, upper = est`` and reads JSON written with the former ``standard_error`` key.
+
+    >>> est = Estimate(estimate=2.0, std_error=0.5, lower=1.2, upper=3.3)
+    >>> lower, upper = est
+    >>> (lower, upper, est.standard_error, str(est))
+    (1.2, 3.3, 0.5, '2 [1.2, 3.3]')
+    """
+
     estimate: float | None
-    standard_error: float | None = None
+    std_error: float | None = None
     lower: float | None = None
     upper: float | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _former_names(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "standard_error" in data:
+            data = dict(data)
+            data.setdefault("std_error", data.pop("standard_error"))
+        return data
+
+    @property
+    def standard_error(self) -> float | None:
+        """Former name of :attr:`std_error`, kept as an alias."""
+        return self.std_error
 
     def __str__(self) -> str:
         if self.estimate is None:
@@ -58,7 +80,7 @@ def log_scale_estimate(value: float, log_se: float, z: float) -> Estimate:
     lower, upper = exp_saturating(log_value - z * log_se), exp_saturating(log_value + z * log_se)
     return Estimate(
         estimate=float(value),
-        standard_error=float(value * log_se),
+        std_error=float(value * log_se),
         lower=float(lower),
         upper=float(upper),
     )
@@ -74,7 +96,7 @@ def logit_scale_estimate(p: float, logit_se: float, z: float) -> Estimate:
     lower, upper = special.expit(logit + np.array([-z, z]) * logit_se)
     return Estimate(
         estimate=float(p),
-        standard_error=float(p * (1 - p) * logit_se),
+        std_error=float(p * (1 - p) * logit_se),
         lower=float(lower),
         upper=float(upper),
     )
@@ -91,10 +113,15 @@ def wilson_estimate(successes: int, trials: int, conf_level: float) -> Estimate:
     p = successes / trials
     return Estimate(
         estimate=p,
-        standard_error=math.sqrt(p * (1 - p) / trials),
+        std_error=math.sqrt(p * (1 - p) / trials),
         lower=interval[0],
         upper=interval[1],
     )
+
+
+#: The estimated quantities of every transition, in table order.
+QUANTITIES = ("advance_rate", "dropout_rate", "advance_probability", "mean_time_in_stage")
+_ESTIMATE_COLUMNS = ("estimate", "std_error", "lower", "upper")
 
 
 class TransitionFit(BaseModel):
@@ -187,7 +214,7 @@ class TransitionFit(BaseModel):
             "n_entered": self.n_entered,
             "n_advanced": self.n_advanced,
         }
-        for name in ("advance_rate", "dropout_rate", "advance_probability", "mean_time_in_stage"):
+        for name in QUANTITIES:
             est: Estimate = getattr(self, name)
             row[name] = est.estimate
             row[f"{name}_lower"] = est.lower
@@ -211,6 +238,9 @@ class StageMarkovResult(Result):
     log_likelihood: float | None
     converged: bool
     notes: tuple[str, ...] = ()
+    #: the fitted intensities the predictions use (absent from JSON written before they were
+    #: stored: such a result still reads, but cannot forecast)
+    intensities: StageIntensities | None = None
 
     def transition(self, source: str, *, segment: str | None = None) -> TransitionFit:
         """The estimates of stage ``source`` (of ``segment`` when fitted by segment)."""
@@ -237,6 +267,35 @@ class StageMarkovResult(Result):
         if self.by is None:
             del columns["segment"]
         return frame_from_columns(columns, backend)
+
+    def summary(self, backend: Backend = "pandas") -> Any:
+        """One row per transition (and segment) and quantity: estimate, std_error, bounds.
+
+        The quantities are ``advance_rate``, ``dropout_rate``, ``advance_probability`` and
+        ``mean_time_in_stage``; missing values where a number is not estimable.
+        """
+        columns: dict[str, list[Any]] = {
+            k: [] for k in ("source", "target", "segment", "quantity", *_ESTIMATE_COLUMNS)
+        }
+        columns["status"] = []
+        for t in self.transitions:
+            for quantity in QUANTITIES:
+                est: Estimate = getattr(t, quantity)
+                columns["source"].append(t.source)
+                columns["target"].append(t.target)
+                columns["segment"].append(t.segment)
+                columns["quantity"].append(quantity)
+                for name in _ESTIMATE_COLUMNS:
+                    value = getattr(est, name)
+                    columns[name].append(np.nan if value is None else value)
+                columns["status"].append(t.status)
+        if self.by is None:
+            del columns["segment"]
+        arrays = {
+            k: np.asarray(v, dtype=float if k in _ESTIMATE_COLUMNS else object)
+            for k, v in columns.items()
+        }
+        return frame_from_columns(arrays, backend)
 
     def as_text(self) -> str:
         lines = [
