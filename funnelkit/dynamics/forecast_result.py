@@ -312,9 +312,7 @@ class StageForecast(Result):
         return plot_stage_forecast(self, quantity=quantity, ax=ax, **kwargs)
 
 
-def _band(
-    expected: Curve | None, lower: Curve | None, upper: Curve | None
-) -> ForecastBand | None:
+def _band(expected: Curve | None, lower: Curve | None, upper: Curve | None) -> ForecastBand | None:
     if expected is None or lower is None or upper is None:
         return None
     return ForecastBand(expected=expected, lower=lower, upper=upper)

@@ -174,14 +174,14 @@ class StageMarkovFitter(Estimator):
         finite = [t.log_likelihood for t in transitions if t.log_likelihood is not None]
         self._set_result(
             StageMarkovResult(
-            stage_names=names,
-            time_unit=journeys.time_unit,
-            conf_level=self.conf_level,
-            by=by,
-            segments=segments,
-            n_customers=len(journeys),
-            transitions=transitions,
-            log_likelihood=float(sum(finite)) if finite else None,
+                stage_names=names,
+                time_unit=journeys.time_unit,
+                conf_level=self.conf_level,
+                by=by,
+                segments=segments,
+                n_customers=len(journeys),
+                transitions=transitions,
+                log_likelihood=float(sum(finite)) if finite else None,
                 converged=converged,
                 notes=notes,
                 intensities=StageIntensities.from_fits(fits, bounds),

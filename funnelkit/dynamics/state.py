@@ -52,7 +52,9 @@ class StageIntensities(BaseModel):
     ) -> StageIntensities:
         """From the stage fits ``fits[segment][transition]`` and their boundary bounds."""
         upper = [
-            tuple(_value(boundary[g, k][0]) if (g, k) in boundary else None for k in range(len(row)))
+            tuple(
+                _value(boundary[g, k][0]) if (g, k) in boundary else None for k in range(len(row))
+            )
             for g, row in enumerate(fits)
         ]
         return cls(
