@@ -10,17 +10,17 @@ from funnelkit.dynamics.forecast_result import ForecastBand, StageForecast
 from funnelkit.dynamics.markov import StageMarkovFitter
 from funnelkit.dynamics.plotting import plot_stage_forecast
 from funnelkit.dynamics.results import Estimate, StageMarkovResult, StageReach, TransitionFit
-from funnelkit.dynamics.state import StageIntensities
 from funnelkit.dynamics.simulate import SimulatedChain, simulate_stage_chain
+from funnelkit.dynamics.state import StageIntensities
 
 __all__ = [
     "Estimate",
     "ForecastBand",
     "SimulatedChain",
     "StageForecast",
+    "StageIntensities",
     "StageMarkovFitter",
     "StageMarkovResult",
-    "StageIntensities",
     "StageReach",
     "TransitionFit",
     "forecast_stages",

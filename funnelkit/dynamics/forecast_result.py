@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from funnelkit._frames import Backend, frame_from_columns
