@@ -84,7 +84,7 @@ def test_n_draws_is_an_alias_of_n_resamples(segmented) -> None:
     new = fitter.forecast(journeys, horizon=5.0, n_points=3, n_resamples=12, seed=2)
     old = fitter.forecast(journeys, horizon=5.0, n_points=3, n_draws=12, seed=2)
     assert old == new and new.n_resamples == new.n_draws == 12
-    with pytest.raises(FunnelkitError, match="n_resamples must be an integer >= 0. Got -1"):
+    with pytest.raises(FunnelkitError, match=r"n_resamples must be an integer >= 0\. Got -1"):
         fitter.forecast(journeys, horizon=5.0, n_resamples=-1)
 
 
@@ -94,7 +94,7 @@ def test_a_result_without_intensities_cannot_forecast(segmented) -> None:
     del doc["result"]["intensities"]  # as written before the intensities were stored
     old = StageMarkovFitter.from_json(json.dumps(doc))
     assert old.result_.transitions == fitter.result_.transitions
-    with pytest.raises(FunnelkitError, match="holds no fitted intensities.*refit"):
+    with pytest.raises(FunnelkitError, match=r"holds no fitted intensities.*refit"):
         old.forecast(journeys, horizon=5.0)
     with pytest.raises(FunnelkitError, match="holds no fitted intensities"):
         old.reach("s2", segment="fast")
