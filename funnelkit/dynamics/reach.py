@@ -7,7 +7,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from funnelkit.dynamics.results import Estimate, StageMarkovResult, StageReach, log_scale_estimate
+from funnelkit.dynamics.results import (
+    Estimate,
+    StageMarkovResult,
+    StageReach,
+    at_level,
+    log_scale_estimate,
+)
 from funnelkit.dynamics.state import intensities_of, segment_index, stage_index
 from funnelkit.intervals import normal_quantile
 
@@ -30,9 +36,9 @@ def reach_stage(result: StageMarkovResult, stage: str, *, segment: str | None = 
     expected: dict[str, Estimate] = {}
     for j in range(k):
         name = result.stage_names[j]
-        probability[name], expected[name] = path_estimates(
-            advance[j:k], dropout[j:k], log_cov[j:k], status[j:k], z
-        )
+        prob, time = path_estimates(advance[j:k], dropout[j:k], log_cov[j:k], status[j:k], z)
+        probability[name] = at_level(prob, result.conf_level)
+        expected[name] = at_level(time, result.conf_level)
     return StageReach(
         target=stage,
         segment=segment,

@@ -59,6 +59,13 @@ class Estimate(Interval):
         return f"{self.estimate:.4g} [{self.lower:.4g}, {self.upper:.4g}]"
 
 
+def at_level(est: Estimate, level: float) -> Estimate:
+    """``est`` with the confidence level of its bounds recorded (None when it has none)."""
+    if est.lower is None and est.upper is None:
+        return est
+    return est.model_copy(update={"level": level})
+
+
 def _finite(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
 
@@ -192,14 +199,15 @@ class TransitionFit(BaseModel):
             n_entered=fit.n_entered,
             n_advanced=fit.n_advanced,
             exposure=fit.exposure,
-            advance_rate=log_scale_estimate(lam, se_a, z),
-            dropout_rate=(
+            advance_rate=at_level(log_scale_estimate(lam, se_a, z), conf_level),
+            dropout_rate=at_level(
                 Estimate(estimate=0.0, lower=0.0, upper=boundary[0])
                 if boundary is not None
-                else log_scale_estimate(mu, se_b, z)
+                else log_scale_estimate(mu, se_b, z),
+                conf_level,
             ),
-            advance_probability=prob,
-            mean_time_in_stage=mean,
+            advance_probability=at_level(prob, conf_level),
+            mean_time_in_stage=at_level(mean, conf_level),
             log_likelihood=_finite(fit.log_likelihood),
             status=fit.status,
             converged=fit.converged,

@@ -131,6 +131,14 @@ def test_summary_is_one_row_per_transition_and_quantity(segmented) -> None:
     )
 
 
+def test_estimates_record_the_level_of_their_bounds(segmented) -> None:
+    _, fitter = segmented
+    rate = fitter.result_.transition("s0", segment="fast").advance_rate
+    assert rate.level == 0.9 and rate.contains(rate.estimate)
+    reach = fitter.reach("s2", segment="slow").probability["s0"]
+    assert reach.level == 0.9 and reach.lower < reach.estimate < reach.upper
+
+
 def test_estimate_is_an_interval_with_a_standard_error_alias() -> None:
     est = Estimate.model_validate_json(
         '{"estimate": 2.0, "standard_error": 0.5, "lower": 1.0, "upper": 3.0}'
