@@ -339,6 +339,26 @@ class StageReach(Result):
     probability: dict[str, Estimate]
     expected_time: dict[str, Estimate]
 
+    def summary(self, backend: Backend = "pandas") -> Any:
+        """One row per starting stage and quantity (``probability``, ``expected_time``).
+
+        Columns ``from_stage, quantity, estimate, std_error, lower, upper``; missing values
+        where a number is not estimable.
+        """
+        rows = [
+            (stage, quantity, getattr(self, quantity)[stage])
+            for stage in self.probability
+            for quantity in ("probability", "expected_time")
+        ]
+        columns: dict[str, np.ndarray] = {
+            "from_stage": np.array([r[0] for r in rows], dtype=object),
+            "quantity": np.array([r[1] for r in rows], dtype=object),
+        }
+        for name in _ESTIMATE_COLUMNS:
+            values = [getattr(r[2], name) for r in rows]
+            columns[name] = np.array([np.nan if v is None else v for v in values], dtype=float)
+        return frame_from_columns(columns, backend)
+
     def _display_items(self) -> list[tuple[str, Any]]:
         rows = {
             stage: f"P = {self.probability[stage]}; time if reached = {self.expected_time[stage]}"

@@ -139,6 +139,25 @@ def test_estimates_record_the_level_of_their_bounds(segmented) -> None:
     assert reach.level == 0.9 and reach.lower < reach.estimate < reach.upper
 
 
+def test_reach_summary_is_an_estimates_table(segmented) -> None:
+    _, fitter = segmented
+    reach = fitter.reach("s2", segment="fast")
+    frame = reach.summary()
+    assert frame[["from_stage", "quantity"]].values.tolist() == [
+        ["s0", "probability"],
+        ["s0", "expected_time"],
+        ["s1", "probability"],
+        ["s1", "expected_time"],
+    ]
+    time = reach.expected_time["s1"]
+    assert frame.iloc[3][["estimate", "std_error", "lower", "upper"]].tolist() == [
+        time.estimate,
+        time.std_error,
+        time.lower,
+        time.upper,
+    ]
+
+
 def test_estimate_is_an_interval_with_a_standard_error_alias() -> None:
     est = Estimate.model_validate_json(
         '{"estimate": 2.0, "standard_error": 0.5, "lower": 1.0, "upper": 3.0}'
