@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
 from pydantic import Field, model_validator
 
 from funnelkit._floating import underflow_is_zero
+from funnelkit._frames import Backend, frame_from_columns
 from funnelkit._results import Interval, Result, html_table
 from funnelkit.conversion._interval import Pair, as_interval, fill_intervals
 from funnelkit.conversion.cure_result import CureFit
@@ -190,6 +192,37 @@ class TransitionEstimate(Result):
         else:
             time, ci = self.cure_fit.delay_quantile(q, conf_level=self.conf_level)
         return TimeQuantile(level=q, time=time, time_ci=as_interval(ci, time, self.conf_level))
+
+    def summary(self, backend: Backend = "pandas") -> Any:
+        """The estimates of this transition, one row each: ``quantity, estimate, std_error,
+        lower, upper``.
+
+        Quantities: ``naive_rate``, ``eventual_rate``, ``km_plateau_rate`` and the time to
+        convert at every stored quantile (``time_q50`` for the median); missing values where
+        a number is not estimable (a standard error exists for the eventual rate only).
+        """
+        rows: list[tuple[str, float | None, float | None, Interval | None]] = [
+            ("naive_rate", self.naive_rate, None, self.naive_rate_ci),
+            ("eventual_rate", self.eventual_rate, self.eventual_rate_std_error,
+             self.eventual_rate_ci),
+            ("km_plateau_rate", self.km_plateau_rate, None, self.km_plateau_rate_ci),
+        ]  # fmt: skip
+        rows.extend(
+            (f"time_q{round(100 * tq.level):02d}", tq.time, None, tq.time_ci)
+            for tq in self.time_quantiles
+        )
+
+        def number(value: float | None) -> float:
+            return math.nan if value is None else value
+
+        columns = {
+            "quantity": np.array([r[0] for r in rows], dtype=object),
+            "estimate": np.array([number(r[1]) for r in rows]),
+            "std_error": np.array([number(r[2]) for r in rows]),
+            "lower": np.array([math.nan if r[3] is None else number(r[3].lower) for r in rows]),
+            "upper": np.array([math.nan if r[3] is None else number(r[3].upper) for r in rows]),
+        }
+        return frame_from_columns(columns, backend)
 
     def plot(self, *, ax: Axes | None = None, **kwargs: Any) -> Axes:
         """Kaplan-Meier cumulative conversion with its band and the cure model overlaid."""

@@ -128,3 +128,21 @@ def test_result_estimate_errors_name_the_fix(fitted) -> None:
         result.estimate("visitor", "member", "nope")
     with pytest.raises(FunnelkitError, match="not a saved ConversionFitter"):
         ConversionFitter.from_json(fitted.result_.to_json())
+
+
+def test_a_transition_estimate_has_its_own_estimates_table(fitted) -> None:
+    est = fitted.estimate("visitor", "member")
+    frame = est.summary()
+    assert frame["quantity"].tolist() == [
+        "naive_rate",
+        "eventual_rate",
+        "km_plateau_rate",
+        "time_q25",
+        "time_q50",
+        "time_q75",
+        "time_q90",
+    ]
+    row = frame.set_index("quantity").loc["eventual_rate"]
+    assert row.tolist() == [est.eventual_rate, est.eventual_rate_std_error, *est.eventual_rate_ci]
+    median = frame.set_index("quantity").loc["time_q50"]
+    assert median["estimate"] == est.median_time and median["std_error"] != median["std_error"]
