@@ -194,12 +194,12 @@ class TransitionEstimate(Result):
         return TimeQuantile(level=q, time=time, time_ci=as_interval(ci, time, self.conf_level))
 
     def summary(self, backend: Backend = "pandas") -> Any:
-        """The estimates of this transition, one row each: ``quantity, estimate, std_error,
-        lower, upper``.
+        """The estimates of this transition: one row per quantity, with bounds.
 
-        Quantities: ``naive_rate``, ``eventual_rate``, ``km_plateau_rate`` and the time to
-        convert at every stored quantile (``time_q50`` for the median); missing values where
-        a number is not estimable (a standard error exists for the eventual rate only).
+        Columns ``quantity, estimate, std_error, lower, upper``. Quantities: ``naive_rate``,
+        ``eventual_rate``, ``km_plateau_rate`` and the time to convert at every stored
+        quantile (``time_q50`` for the median); missing values where a number is not
+        estimable (a standard error exists for the eventual rate only).
         """
         rows: list[tuple[str, float | None, float | None, Interval | None]] = [
             ("naive_rate", self.naive_rate, None, self.naive_rate_ci),

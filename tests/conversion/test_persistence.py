@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import warnings
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -146,3 +147,23 @@ def test_a_transition_estimate_has_its_own_estimates_table(fitted) -> None:
     assert row.tolist() == [est.eventual_rate, est.eventual_rate_std_error, *est.eventual_rate_ci]
     median = frame.set_index("quantity").loc["time_q50"]
     assert median["estimate"] == est.median_time and median["std_error"] != median["std_error"]
+
+
+def test_a_loaded_fitter_draws_the_same_plots(fitted) -> None:
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    plt = pytest.importorskip("matplotlib.pyplot")
+    loaded = ConversionFitter.from_json(fitted.to_json())
+    try:
+        for draw in (
+            lambda m: m.plot_funnel(),
+            lambda m: m.plot_conversion_curve("member", "buyer"),
+        ):
+            before, after = draw(fitted), draw(loaded)
+            lines = [(a.get_xydata(), b.get_xydata()) for a, b in zip(
+                before.get_lines(), after.get_lines(), strict=True)]  # fmt: skip
+            assert lines
+            for a, b in lines:
+                np.testing.assert_array_equal(a, b)
+    finally:
+        plt.close("all")
