@@ -150,7 +150,7 @@ def run_pipeline(frame: pd.DataFrame, has_values: bool) -> None:
     journeys = funnel.journeys(log)
     conversion = step(lambda: fk.ConversionFitter().fit(journeys))
     if conversion is not None:
-        assert_finite(conversion.summary())
+        assert_finite(conversion.conversion_summary())
     markov = step(lambda: fk.StageMarkovFitter().fit(journeys))
     if markov is not None:
         forecast = step(lambda: markov.forecast(journeys, horizon=30, n_points=5, n_draws=5))

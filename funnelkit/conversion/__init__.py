@@ -16,6 +16,7 @@ Examples
 from funnelkit.conversion.comparison import SegmentComparison, SegmentTest
 from funnelkit.conversion.cure import fit_cure_model
 from funnelkit.conversion.cure_result import CureFit
+from funnelkit.conversion.fit_result import ConversionResult
 from funnelkit.conversion.fitter import ConversionFitter
 from funnelkit.conversion.kaplan_meier import KaplanMeierCurve, kaplan_meier
 from funnelkit.conversion.plotting import plot_conversion_curve, plot_funnel, plot_time_to_convert
@@ -25,6 +26,7 @@ from funnelkit.intervals import holm_adjust, wilson_interval
 
 __all__ = [
     "ConversionFitter",
+    "ConversionResult",
     "ConversionRow",
     "ConversionSummary",
     "CureFit",

@@ -23,8 +23,6 @@ from funnelkit._floating import underflow_is_zero
 from funnelkit.conversion.cure_result import CureFit
 from funnelkit.conversion.delay import FAMILIES, DelayFamily, DistributionName
 
-_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
-
 __all__ = ["CureData", "fit_cure_model", "log_likelihood_parts"]
 
 
@@ -190,20 +188,7 @@ def _censored_sums(
     w, a, sf, c, d, e = work
     np.subtract(log_c, m, out=w)
     w *= 1.0 / s
-    if family.name == "lognormal":
-        np.negative(w, out=sf)
-        special.ndtr(sf, out=sf)
-        np.square(w, out=a)
-        a *= -0.5
-        a -= _LOG_SQRT_2PI
-        np.exp(a, out=a)  # g(w)
-        np.negative(w, out=d)  # d log g / dw
-    else:
-        np.exp(w, out=d)
-        np.negative(d, out=sf)
-        np.exp(sf, out=sf)
-        np.multiply(d, sf, out=a)  # g(w)
-        np.subtract(1.0, d, out=d)  # d log g / dw
+    family.sf_pdf_dlog_into(w, sf, a, d)  # sf, g(w), d log g / dw
     # 1 - p G = (1 - p) + p S: a sum of positive terms, no cancellation
     np.multiply(sf, p, out=c)
     c += q
@@ -271,18 +256,7 @@ class _Objective:
 
 
 def _start(data: CureData, family: DelayFamily, plateau: float, fix_p: bool) -> np.ndarray:
-    u = data.log_exact
-    mean = float(u.mean()) if u.size else data.log_eps
-    spread = float(u.std()) if u.size > 1 else 1.0
-    spread = spread if spread > 1e-3 else 1.0
-    if family.name == "lognormal":
-        delay = [mean, math.log(spread)]
-    elif family.fixed_scale:
-        # exponential: log of the mean delay
-        delay = [float(np.log(np.mean(np.exp(u)))) if u.size else mean]
-    else:
-        s = spread * math.sqrt(6.0) / math.pi  # sd of a Gumbel(min) is pi s / sqrt(6)
-        delay = [mean + 0.5772156649 * s, math.log(s)]
+    delay = family.start(data.log_exact, data.log_eps)
     if fix_p:
         return np.asarray(delay)
     p0 = min(max(plateau, 0.02), 0.98)

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 from scipy import special
 
 from funnelkit._floating import exp_saturating, underflow_is_zero
-from funnelkit._results import Result
+from funnelkit._results import Interval, Result
+from funnelkit.conversion._interval import as_interval
 from funnelkit.conversion.delay import FAMILIES, DelayFamily, DistributionName
 from funnelkit.intervals import log_interval, logit_interval
 
 __all__ = ["CureFit"]
-
-Interval = tuple[float, float]
 
 
 class CureFit(Result):
@@ -75,12 +75,36 @@ class CureFit(Result):
         """Estimated share ``p`` of entrants who eventually convert."""
         return float(special.expit(self.coefficients[0]))
 
-    def eventual_rate_ci(self, conf_level: float = 0.95) -> Interval | None:
+    @property
+    def eventual_rate_std_error(self) -> float | None:
+        """Standard error of ``p`` (delta method from the logit scale); None if not estimable."""
+        cov = self._cov()
+        if cov is None or self.p_fixed:
+            return None
+        p = self.eventual_rate
+        return p * (1.0 - p) * math.sqrt(max(float(cov[0, 0]), 0.0))
+
+    def eventual_rate_interval(self, conf_level: float = 0.95) -> Interval | None:
         """Wald interval for ``p`` built on the logit scale."""
         cov = self._cov()
         if cov is None or self.p_fixed:
             return None
-        return logit_interval(self.coefficients[0], math.sqrt(cov[0, 0]), conf_level=conf_level)
+        bounds = logit_interval(self.coefficients[0], math.sqrt(cov[0, 0]), conf_level=conf_level)
+        return as_interval(bounds, self.eventual_rate, conf_level)
+
+    def eventual_rate_ci(self, conf_level: float = 0.95) -> Interval | None:
+        """Former name of :meth:`eventual_rate_interval`, kept as an alias.
+
+        On every result ``eventual_rate_ci`` is an interval *field*; here it was a method,
+        so the method has a name of its own.
+        """
+        warnings.warn(
+            "CureFit.eventual_rate_ci(conf_level) is now eventual_rate_interval(conf_level); "
+            "eventual_rate_ci is the interval field of TransitionEstimate.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.eventual_rate_interval(conf_level)
 
     @property
     def delay_parameters(self) -> dict[str, float]:
@@ -114,7 +138,7 @@ class CureFit(Result):
         if not self.family.fixed_scale:
             grad[2] = s * z_q
         se = math.sqrt(max(float(grad @ cov @ grad), 0.0))
-        return time, log_interval(log_t, se, conf_level=conf_level)
+        return time, as_interval(log_interval(log_t, se, conf_level=conf_level), time, conf_level)
 
     @underflow_is_zero
     def cdf(self, t: np.ndarray | float) -> np.ndarray:
@@ -158,4 +182,5 @@ class CureFit(Result):
             grad[2] = -p * pdf * float(w[0])
         grad /= y * (1.0 - y)
         se = math.sqrt(max(float(grad @ cov @ grad), 0.0))
-        return y, logit_interval(float(special.logit(y)), se, conf_level=conf_level)
+        bounds = logit_interval(float(special.logit(y)), se, conf_level=conf_level)
+        return y, as_interval(bounds, y, conf_level)

@@ -7,11 +7,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from funnelkit._results import Interval
+from funnelkit.conversion._interval import Pair, as_interval
 from funnelkit.conversion.cure import fit_cure_model
 from funnelkit.conversion.cure_result import CureFit
 from funnelkit.conversion.delay import FAMILIES, DistributionName
 from funnelkit.conversion.kaplan_meier import CIMethod, KaplanMeierCurve, kaplan_meier
-from funnelkit.conversion.results import Interval, ModelName, TimeQuantile, TransitionEstimate
+from funnelkit.conversion.results import ModelName, TimeQuantile, TransitionEstimate
 from funnelkit.intervals import wilson_interval
 from funnelkit.units import TimeUnit
 
@@ -48,11 +50,15 @@ def estimate_transition(
     km = kaplan_meier(durations, converted, conf_level=conf_level, ci_method=ci_method)
     curve = KaplanMeierCurve.from_arrays(km, conf_level=conf_level, ci_method=ci_method)
     plateau: float | None = None
-    plateau_ci: Interval | None = None
+    plateau_ci: Pair | None = None
+    plateau_se: float | None = None
     if n and n_conv:
         plateau = float(km.rate[-1])
         lo, hi = km.lower[-1], km.upper[-1]
         plateau_ci = None if math.isnan(lo) or math.isnan(hi) else (float(lo), float(hi))
+        # Greenwood: var F = S^2 * sum d / (r (r - d)); not estimable once S reaches 0
+        se = (1.0 - plateau) * math.sqrt(float(km.greenwood[-1]))
+        plateau_se = se if math.isfinite(se) and plateau < 1.0 else None
     elif n:
         plateau = 0.0
     if n == 0:
@@ -85,7 +91,8 @@ def estimate_transition(
         notes.append("no cure model converged; Kaplan-Meier estimates are reported")
 
     eventual: float | None
-    eventual_ci: Interval | None
+    eventual_ci: Pair | Interval | None
+    eventual_se: float | None = None
     used: ModelName
     if chosen is not None:
         used = chosen.distribution
@@ -103,9 +110,11 @@ def estimate_transition(
                 "other entrant converted: the eventual rate is estimated at 1"
             )
         else:
-            eventual, eventual_ci = chosen.eventual_rate, chosen.eventual_rate_ci(conf_level)
+            eventual = chosen.eventual_rate
+            eventual_ci = chosen.eventual_rate_interval(conf_level)
+            eventual_se = chosen.eventual_rate_std_error
         q_times = [
-            TimeQuantile(level=q, time=t, time_ci=ci)
+            TimeQuantile(level=q, time=t, time_ci=as_interval(ci, t, conf_level))
             for q in quantiles
             for t, ci in [chosen.delay_quantile(q, conf_level=conf_level)]
         ]
@@ -120,8 +129,9 @@ def estimate_transition(
         used = "kaplan-meier"
         eventual = plateau if n_conv else None
         eventual_ci = plateau_ci if n_conv else None
+        eventual_se = plateau_se if n_conv else None
         q_times = [
-            TimeQuantile(level=q, time=t, time_ci=ci)
+            TimeQuantile(level=q, time=t, time_ci=as_interval(ci, t, conf_level))
             for q in quantiles
             for t, ci in [km_time_quantile(curve, q)]
         ]
@@ -133,13 +143,14 @@ def estimate_transition(
     median = next((tq for tq in q_times if math.isclose(tq.level, 0.5)), None)
     if median is None:
         (median,) = [
-            TimeQuantile(level=0.5, time=t, time_ci=ci)
+            TimeQuantile(level=0.5, time=t, time_ci=as_interval(ci, t, conf_level))
             for t, ci in [
                 chosen.delay_quantile(0.5, conf_level=conf_level)
                 if chosen is not None
                 else km_time_quantile(curve, 0.5)
             ]
         ]
+    naive = n_conv / n if n else None
     return TransitionEstimate(
         source=source,
         target=target,
@@ -149,10 +160,13 @@ def estimate_transition(
         n_entered=n,
         n_converted=n_conv,
         n_censored=n - n_conv,
-        naive_rate=n_conv / n if n else None,
-        naive_rate_ci=wilson_interval(n_conv, n, conf_level=conf_level),
+        naive_rate=naive,
+        naive_rate_ci=as_interval(
+            wilson_interval(n_conv, n, conf_level=conf_level), naive, conf_level
+        ),
         eventual_rate=eventual,
-        eventual_rate_ci=eventual_ci,
+        eventual_rate_ci=as_interval(eventual_ci, eventual, conf_level),
+        eventual_rate_std_error=eventual_se,
         median_time=median.time,
         median_time_ci=median.time_ci,
         time_quantiles=tuple(q_times),
@@ -160,7 +174,7 @@ def estimate_transition(
         model_aic={k: (f.aic if f.converged else None) for k, f in fits.items()},
         cure_fit=chosen,
         km_plateau_rate=plateau,
-        km_plateau_rate_ci=plateau_ci,
+        km_plateau_rate_ci=as_interval(plateau_ci, plateau, conf_level),
         max_followup=km.max_followup if n else None,
         curve=curve,
         notes=tuple(notes),
@@ -172,7 +186,7 @@ def _loc_logs(fit: CureFit) -> tuple[float, float]:
     return coef[1], (0.0 if fit.family.fixed_scale else coef[2])
 
 
-def km_time_quantile(curve: KaplanMeierCurve, q: float) -> tuple[float | None, Interval | None]:
+def km_time_quantile(curve: KaplanMeierCurve, q: float) -> tuple[float | None, Pair | None]:
     """Time by which a share ``q`` of the converters seen by the longest follow-up converted.
 
     The interval inverts the pointwise band, holding the plateau fixed (so it ignores the

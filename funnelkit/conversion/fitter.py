@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, get_args
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, ValidationError
 
+from funnelkit._estimator import Estimator
 from funnelkit._floating import underflow_is_zero
+from funnelkit._frames import Backend
 from funnelkit._results import html_table
 from funnelkit.conversion.comparison import SegmentComparison, holm_by_test, transition_tests
 from funnelkit.conversion.estimate import estimate_transition
+from funnelkit.conversion.fit_result import ConversionResult
 from funnelkit.conversion.kaplan_meier import CIMethod
 from funnelkit.conversion.results import TransitionEstimate
 from funnelkit.conversion.segments import check_by, segment_codes
-from funnelkit.conversion.summary import ConversionRow, ConversionSummary
-from funnelkit.exceptions import DataError, FunnelkitError, NotFittedError, format_examples
+from funnelkit.conversion.summary import ConversionSummary
+from funnelkit.exceptions import DataError, FunnelkitError, format_examples
 from funnelkit.journeys import Journeys
-from funnelkit.units import TimeUnit
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -29,7 +32,7 @@ _MODELS = ("auto", "exponential", "weibull", "lognormal", "kaplan-meier")
 Key = tuple[str, str, str | None]
 
 
-class ConversionFitter:
+class ConversionFitter(Estimator):
     """Censoring-aware stage conversion: how many will *eventually* move on, and how fast.
 
     For every adjacent pair of stages (and any extra ``pairs``), among the customers who
@@ -57,6 +60,8 @@ class ConversionFitter:
 
     Attributes
     ----------
+    result_ : ConversionResult
+        Every estimate and test as one frozen, JSON-serialisable result.
     estimates_ : dict
         ``(source, target, segment)`` → :class:`TransitionEstimate` (segment None: everyone).
     transitions_ : tuple of (str, str)
@@ -101,6 +106,18 @@ class ConversionFitter:
     inference. *JASA* 22(158), 209-212.
     """
 
+    _fitted_attributes: ClassVar[tuple[str, ...]] = (
+        "result_",
+        "estimates_",
+        "transitions_",
+        "segments_",
+        "comparison_",
+        "by_",
+        "time_unit_",
+        "n_customers_",
+    )
+    _fit_call: ClassVar[str] = "fit(journeys)"
+
     def __init__(
         self,
         *,
@@ -115,17 +132,6 @@ class ConversionFitter:
         self.ci_method = ci_method
         self.pairs = pairs
         self.quantiles = quantiles
-
-    def get_params(self) -> dict[str, Any]:
-        """The constructor settings (scikit-learn convention)."""
-        return {
-            k: getattr(self, k) for k in ("model", "conf_level", "ci_method", "pairs", "quantiles")
-        }
-
-    def __repr__(self) -> str:
-        defaults = ConversionFitter().get_params()
-        shown = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items() if v != defaults[k])
-        return f"ConversionFitter({shown})"
 
     # ------------------------------------------------------------------ fitting
     @underflow_is_zero
@@ -209,11 +215,7 @@ class ConversionFitter:
             tests.extend(overall)
             pairwise.extend(pairs)
             notes.extend(extra)
-        self.estimates_ = estimates
-        self.transitions_ = tuple(transitions)
-        self.segments_ = segments
-        self.by_ = by
-        self.comparison_ = (
+        comparison = (
             None
             if by is None
             else SegmentComparison(
@@ -223,9 +225,31 @@ class ConversionFitter:
                 notes=tuple(notes),
             )
         )
-        self.time_unit_: TimeUnit = journeys.time_unit
-        self.n_customers_ = len(journeys)
+        self._set_result(
+            ConversionResult(
+                conf_level=float(self.conf_level),
+                time_unit=journeys.time_unit,
+                by=by,
+                n_customers=len(journeys),
+                transitions=tuple(transitions),
+                segments=tuple(segments[pair] for pair in transitions),
+                estimates=tuple(estimates.values()),
+                comparison=comparison,
+            )
+        )
         return self
+
+    def _set_result(self, result: ConversionResult) -> None:
+        # The fitted attributes are views of the frozen result, so a model loaded from JSON
+        # answers exactly like the fitted one.
+        self.estimates_ = {(e.source, e.target, e.segment): e for e in result.estimates}
+        self.transitions_ = result.transitions
+        self.segments_ = dict(zip(result.transitions, result.segments, strict=True))
+        self.by_ = result.by
+        self.comparison_ = result.comparison
+        self.time_unit_ = result.time_unit
+        self.n_customers_ = result.n_customers
+        self.result_ = result
 
     def _check_settings(self) -> None:
         name = type(self).__name__
@@ -285,57 +309,72 @@ class ConversionFitter:
         return out
 
     # ------------------------------------------------------------------ results
-    def _check_fitted(self) -> None:
-        if "estimates_" not in self.__dict__:
-            raise NotFittedError(
-                f"This {type(self).__name__} is not fitted yet: call fit(journeys) first."
-            )
-
-    def __getattr__(self, name: str) -> Any:
-        if name.endswith("_") and not name.startswith("_"):
-            raise NotFittedError(
-                f"This {type(self).__name__} is not fitted yet: call fit(journeys) before "
-                f"using '{name}'."
-            )
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-
     def estimate(self, source: str, target: str, segment: str | None = None) -> TransitionEstimate:
         """The estimate for ``source → target`` (in one ``segment`` if fitted with ``by``)."""
         self._check_fitted()
-        if (source, target) not in self.segments_:
-            fitted = [f"{s} -> {t}" for s, t in self.transitions_]
-            raise FunnelkitError(
-                f"No fitted transition {source!r} -> {target!r}; fitted: {fitted}. Ask for other "
-                "stage pairs with ConversionFitter(pairs=[(source, target)])."
-            )
-        if segment is not None:
-            labels = self.segments_[(source, target)]
-            if self.by_ is None:
-                raise FunnelkitError("This fitter has no segments: fit it with by=... first.")
-            if segment not in labels:
-                raise FunnelkitError(
-                    f"No segment {segment!r} of {self.by_!r} for {source} -> {target}; segments: "
-                    f"{format_examples(list(labels), limit=20)}."
-                )
-        return self.estimates_[(source, target, segment)]
+        found = self.result_.estimate(source, target, segment)
+        return self.estimates_[(found.source, found.target, found.segment)]
 
-    def summary(self, *, segments: bool = True) -> ConversionSummary:
-        """The conversion table: one row per transition, then one per segment if fitted ``by``."""
+    def summary(self, backend: Backend = "pandas", *, segments: bool = True) -> Any:
+        """The estimates table: one row per transition, then one per segment if fitted ``by``.
+
+        Columns ``source, target`` (``segment``), the eventual conversion rate as
+        ``estimate, std_error, lower, upper``, then the naive rate and the median time to
+        convert with their bounds (see :meth:`ConversionSummary.summary`).
+        :meth:`conversion_summary` gives the same table as a result object.
+
+        Examples
+        --------
+        >>> from funnelkit.datasets.conversion import simulate_transitions
+        >>> fitter = ConversionFitter().fit(simulate_transitions(1000, seed=2).journeys)
+        >>> fitter.summary()[["source", "target"]].values.tolist()
+        [['visitor', 'member'], ['member', 'buyer']]
+        """
         self._check_fitted()
-        rows = []
-        for source, target in self.transitions_:
-            rows.append(ConversionRow.from_estimate(self.estimates_[(source, target, None)]))
-            if segments:
-                for label in self.segments_[(source, target)]:
-                    rows.append(
-                        ConversionRow.from_estimate(self.estimates_[(source, target, label)])
-                    )
-        return ConversionSummary(
-            rows=tuple(rows),
-            conf_level=float(self.conf_level),
-            time_unit=self.time_unit_,
-            by=self.by_,
+        return self.result_.summary(backend, segments=segments)
+
+    def conversion_summary(self, *, segments: bool = True) -> ConversionSummary:
+        """The conversion table as a :class:`ConversionSummary` (text, HTML, plot, JSON)."""
+        self._check_fitted()
+        return self.result_.conversion_summary(segments=segments)
+
+    def to_json(self, *, indent: int | None = None) -> str:
+        """Serialise the fitted model (settings and result; no data, no pickle)."""
+        self._check_fitted()
+        settings = self.get_params()
+        settings["pairs"] = None if self.pairs is None else [list(p) for p in self.pairs]
+        settings["quantiles"] = [float(q) for q in self.quantiles]
+        return SavedConversion(settings=settings, result=self.result_).model_dump_json(
+            indent=indent
         )
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> ConversionFitter:
+        """Load a model written by :meth:`to_json`; it answers exactly like the original.
+
+        >>> from funnelkit.datasets.conversion import simulate_transitions
+        >>> fitter = ConversionFitter().fit(simulate_transitions(1000, seed=2).journeys)
+        >>> loaded = ConversionFitter.from_json(fitter.to_json())
+        >>> loaded.estimate("visitor", "member") == fitter.estimate("visitor", "member")
+        True
+        """
+        try:
+            doc = SavedConversion.model_validate_json(text)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise FunnelkitError(
+                f"This JSON is not a saved ConversionFitter ({exc.error_count()} problem(s), "
+                f"first: {first['msg']} at {first['loc']}). Write it with "
+                "ConversionFitter.to_json() from a fitted model."
+            ) from None
+        settings = dict(doc.settings)
+        if settings.get("pairs") is not None:
+            settings["pairs"] = [tuple(p) for p in settings["pairs"]]
+        if "quantiles" in settings:
+            settings["quantiles"] = tuple(settings["quantiles"])
+        model = cls(**settings)
+        model._set_result(doc.result)
+        return model
 
     def segment_comparison(self) -> SegmentComparison:
         """Tests of whether segments convert differently (fit with ``by=`` first)."""
@@ -346,7 +385,7 @@ class ConversionFitter:
 
     def plot_funnel(self, *, ax: Axes | None = None, **kwargs: Any) -> Axes:
         """Funnel chart of naive and eventual rates with their intervals."""
-        return self.summary(segments=False).plot(ax=ax, **kwargs)
+        return self.conversion_summary(segments=False).plot(ax=ax, **kwargs)
 
     def plot_conversion_curve(
         self,
@@ -361,9 +400,9 @@ class ConversionFitter:
         return self.estimate(source, target, segment).plot(ax=ax, **kwargs)
 
     def _repr_html_(self) -> str:
-        if "estimates_" not in self.__dict__:
+        if not self.is_fitted:
             return html_table({"fitted": False}, caption=repr(self))
-        return self.summary().as_html()
+        return self.result_.as_html()
 
 
 def _check_durations(
@@ -378,3 +417,12 @@ def _check_durations(
             "must be at or after the customer's stage entries; build journeys with "
             "Funnel.journeys(log, observation_end=...)."
         )
+
+
+class SavedConversion(BaseModel):
+    """The JSON document of a fitted :class:`ConversionFitter`: settings and result."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="constants")
+    fitter: Literal["ConversionFitter"] = "ConversionFitter"
+    settings: dict[str, Any]
+    result: ConversionResult

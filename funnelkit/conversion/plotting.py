@@ -14,6 +14,7 @@ from funnelkit._optional import import_optional
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
+    from funnelkit._results import Interval
     from funnelkit.conversion.results import TransitionEstimate
     from funnelkit.conversion.summary import ConversionSummary
 
@@ -27,11 +28,11 @@ def _axes(ax: Axes | None) -> Axes:
     return plt.subplots(figsize=(7, 4))[1]
 
 
-def _yerr(values: list[float | None], cis: list[tuple[float, float] | None]) -> np.ndarray:
+def _yerr(values: list[float | None], cis: list[Interval | None]) -> np.ndarray:
     err = np.zeros((2, len(values)))
     for i, (v, ci) in enumerate(zip(values, cis, strict=True)):
-        if v is not None and ci is not None:
-            err[:, i] = (max(v - ci[0], 0.0), max(ci[1] - v, 0.0))
+        if v is not None and ci is not None and ci.lower is not None and ci.upper is not None:
+            err[:, i] = (max(v - ci.lower, 0.0), max(ci.upper - v, 0.0))
     return err
 
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field
+import numpy as np
+from pydantic import Field, model_validator
 
 from funnelkit._floating import underflow_is_zero
-from funnelkit._results import Result, html_table
+from funnelkit._frames import Backend, frame_from_columns
+from funnelkit._results import Interval, Result, html_table
+from funnelkit.conversion._interval import Pair, as_interval, fill_intervals
 from funnelkit.conversion.cure_result import CureFit
 from funnelkit.conversion.kaplan_meier import KaplanMeierCurve
 from funnelkit.exceptions import FunnelkitError
@@ -17,10 +20,24 @@ from funnelkit.units import TimeUnitField
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-__all__ = ["Interval", "ModelName", "TimeQuantile", "TransitionEstimate", "WindowRate"]
+__all__ = [
+    "Interval",
+    "ModelName",
+    "TimeQuantile",
+    "TransitionEstimate",
+    "WindowRate",
+]
 
-Interval = tuple[float, float]
 ModelName = Literal["kaplan-meier", "exponential", "weibull", "lognormal"]
+
+
+#: Interval fields of a transition and the field holding each one's estimate.
+INTERVAL_ESTIMATES = {
+    "naive_rate_ci": "naive_rate",
+    "eventual_rate_ci": "eventual_rate",
+    "median_time_ci": "median_time",
+    "km_plateau_rate_ci": "km_plateau_rate",
+}
 
 
 class TimeQuantile(Result):
@@ -31,6 +48,11 @@ class TimeQuantile(Result):
     level: float
     time: float | None
     time_ci: Interval | None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _intervals(cls, data: Any) -> Any:
+        return fill_intervals(data, {"time_ci": "time"}, level=None)
 
 
 class WindowRate(Result):
@@ -45,6 +67,11 @@ class WindowRate(Result):
     extrapolated: bool
     conf_level: float
     time_unit: TimeUnitField
+
+    @model_validator(mode="before")
+    @classmethod
+    def _intervals(cls, data: Any) -> Any:
+        return fill_intervals(data, {"rate_ci": "rate"})
 
 
 class TransitionEstimate(Result):
@@ -86,6 +113,9 @@ class TransitionEstimate(Result):
     naive_rate_ci: Interval | None
     eventual_rate: float | None
     eventual_rate_ci: Interval | None
+    #: standard error of ``eventual_rate`` (delta method on the logit scale for a cure model,
+    #: Greenwood for the Kaplan-Meier plateau); None where it does not exist
+    eventual_rate_std_error: float | None = None
     median_time: float | None
     median_time_ci: Interval | None
     time_quantiles: tuple[TimeQuantile, ...] = ()
@@ -97,6 +127,11 @@ class TransitionEstimate(Result):
     max_followup: float | None = None
     curve: KaplanMeierCurve
     notes: tuple[str, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _intervals(cls, data: Any) -> Any:
+        return fill_intervals(data, INTERVAL_ESTIMATES)
 
     @property
     def label(self) -> str:
@@ -120,7 +155,7 @@ class TransitionEstimate(Result):
         if method == "model" and self.cure_fit is None:
             use_km = True
         rate: float | None
-        ci: Interval | None
+        ci: Pair | Interval | None
         if use_km:
             if self.n_entered == 0 or not within:
                 rate, ci = None, None
@@ -134,7 +169,7 @@ class TransitionEstimate(Result):
         return WindowRate(
             window=window,
             rate=rate,
-            rate_ci=ci,
+            rate_ci=as_interval(ci, rate, self.conf_level),
             method=used,
             extrapolated=(not use_km) and not within,
             conf_level=self.conf_level,
@@ -149,13 +184,45 @@ class TransitionEstimate(Result):
         for tq in self.time_quantiles:
             if math.isclose(tq.level, q):
                 return tq
+        ci: Pair | Interval | None
         if self.cure_fit is None:
             from funnelkit.conversion.estimate import km_time_quantile
 
             time, ci = km_time_quantile(self.curve, q)
         else:
             time, ci = self.cure_fit.delay_quantile(q, conf_level=self.conf_level)
-        return TimeQuantile(level=q, time=time, time_ci=ci)
+        return TimeQuantile(level=q, time=time, time_ci=as_interval(ci, time, self.conf_level))
+
+    def summary(self, backend: Backend = "pandas") -> Any:
+        """The estimates of this transition: one row per quantity, with bounds.
+
+        Columns ``quantity, estimate, std_error, lower, upper``. Quantities: ``naive_rate``,
+        ``eventual_rate``, ``km_plateau_rate`` and the time to convert at every stored
+        quantile (``time_q50`` for the median); missing values where a number is not
+        estimable (a standard error exists for the eventual rate only).
+        """
+        rows: list[tuple[str, float | None, float | None, Interval | None]] = [
+            ("naive_rate", self.naive_rate, None, self.naive_rate_ci),
+            ("eventual_rate", self.eventual_rate, self.eventual_rate_std_error,
+             self.eventual_rate_ci),
+            ("km_plateau_rate", self.km_plateau_rate, None, self.km_plateau_rate_ci),
+        ]  # fmt: skip
+        rows.extend(
+            (f"time_q{round(100 * tq.level):02d}", tq.time, None, tq.time_ci)
+            for tq in self.time_quantiles
+        )
+
+        def number(value: float | None) -> float:
+            return math.nan if value is None else value
+
+        columns = {
+            "quantity": np.array([r[0] for r in rows], dtype=object),
+            "estimate": np.array([number(r[1]) for r in rows]),
+            "std_error": np.array([number(r[2]) for r in rows]),
+            "lower": np.array([math.nan if r[3] is None else number(r[3].lower) for r in rows]),
+            "upper": np.array([math.nan if r[3] is None else number(r[3].upper) for r in rows]),
+        }
+        return frame_from_columns(columns, backend)
 
     def plot(self, *, ax: Axes | None = None, **kwargs: Any) -> Axes:
         """Kaplan-Meier cumulative conversion with its band and the cure model overlaid."""

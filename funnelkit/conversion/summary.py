@@ -5,9 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+from pydantic import model_validator
+
 from funnelkit._frames import Backend, frame_from_columns
-from funnelkit._results import Result, html_table
-from funnelkit.conversion.results import Interval, ModelName, TransitionEstimate
+from funnelkit._results import Interval, Result, html_table
+from funnelkit.conversion._interval import fill_intervals
+from funnelkit.conversion.results import INTERVAL_ESTIMATES, ModelName, TransitionEstimate
 from funnelkit.units import TimeUnitField
 
 if TYPE_CHECKING:
@@ -31,9 +35,15 @@ class ConversionRow(Result):
     naive_rate_ci: Interval | None
     eventual_rate: float | None
     eventual_rate_ci: Interval | None
+    eventual_rate_std_error: float | None = None
     median_time: float | None
     median_time_ci: Interval | None
     model: ModelName
+
+    @model_validator(mode="before")
+    @classmethod
+    def _intervals(cls, data: Any) -> Any:
+        return fill_intervals(data, INTERVAL_ESTIMATES, level=None)
 
     @classmethod
     def from_estimate(cls, est: TransitionEstimate) -> ConversionRow:
@@ -62,9 +72,12 @@ class ConversionSummary(Result):
     --------
     >>> from funnelkit.datasets.conversion import simulate_transitions
     >>> from funnelkit import ConversionFitter
-    >>> summary = ConversionFitter().fit(simulate_transitions(1000, seed=2).journeys).summary()
+    >>> fitter = ConversionFitter().fit(simulate_transitions(1000, seed=2).journeys)
+    >>> summary = fitter.conversion_summary()
     >>> [r.target for r in summary.rows]
     ['member', 'buyer']
+    >>> list(summary.summary().columns[:6])
+    ['source', 'target', 'estimate', 'std_error', 'lower', 'upper']
     """
 
     title = "Stage conversion"
@@ -78,10 +91,37 @@ class ConversionSummary(Result):
         """One flat dict per row (``None`` where not estimable)."""
         return [row.record() for row in self.rows]
 
+    def summary(self, backend: Backend = "pandas") -> Any:
+        """The estimates table: one row per transition (and segment).
+
+        Columns ``source, target`` (and ``segment`` when fitted ``by=``), then the eventual
+        conversion rate as ``estimate, std_error, lower, upper``, then the naive rate and the
+        median time to convert with their bounds, the counts and the model; missing values
+        where a number is not estimable.
+        """
+        ident = ["source", "target", *(["segment"] if self.by is not None else [])]
+        columns: dict[str, np.ndarray] = {
+            name: np.array([getattr(r, name) for r in self.rows], dtype=object) for name in ident
+        }
+        numbers: dict[str, list[float | None]] = {
+            "estimate": [r.eventual_rate for r in self.rows],
+            "std_error": [r.eventual_rate_std_error for r in self.rows],
+            "lower": [_end(r.eventual_rate_ci, 0) for r in self.rows],
+            "upper": [_end(r.eventual_rate_ci, 1) for r in self.rows],
+        }
+        for name in ("naive_rate", "median_time"):
+            numbers[name] = [getattr(r, name) for r in self.rows]
+            numbers[f"{name}_lower"] = [_end(getattr(r, f"{name}_ci"), 0) for r in self.rows]
+            numbers[f"{name}_upper"] = [_end(getattr(r, f"{name}_ci"), 1) for r in self.rows]
+        for name, values in numbers.items():
+            columns[name] = np.array([np.nan if v is None else v for v in values], dtype=float)
+        for name in ("n_entered", "n_converted", "n_censored"):
+            columns[name] = np.array([getattr(r, name) for r in self.rows], dtype=np.int64)
+        columns["model"] = np.array([r.model for r in self.rows], dtype=object)
+        return frame_from_columns(columns, backend)
+
     def to_frame(self, backend: Backend = "pandas") -> Any:
         """The table as a pandas, polars or pyarrow frame (missing values for None)."""
-        import numpy as np
-
         records = self.to_records()
         names = list(records[0]) if records else list(ConversionRow.model_fields)
         columns = {}
@@ -112,6 +152,10 @@ class ConversionSummary(Result):
         from funnelkit.conversion.plotting import plot_funnel
 
         return plot_funnel(self, ax=ax, **kwargs)
+
+
+def _end(ci: Interval | None, side: int) -> float | None:
+    return None if ci is None else ci[side]
 
 
 def _pct(value: float | None, ci: Interval | None) -> str:
@@ -172,7 +216,7 @@ def format_conversion_table(summary: ConversionSummary | Any) -> str:
     Stage conversion (95% intervals; times in days since entering the source stage)
     """
     if not isinstance(summary, ConversionSummary):
-        summary = summary.summary()
+        summary = summary.conversion_summary()
     header, lines = _table_cells(summary)
     widths = [max(len(r[i]) for r in [header, *lines]) for i in range(len(header))]
     right = {1, 2}

@@ -29,6 +29,7 @@ from funnelkit.datasets.spend import (
     simulate_contract_lifetimes,
     simulate_spend,
 )
+from funnelkit.datasets.stage_chain import SimulatedChain, simulate_stage_chain
 
 __all__ = [
     "ChannelParams",
@@ -36,6 +37,7 @@ __all__ = [
     "DelaySpec",
     "GammaGammaParams",
     "ShiftedBetaGeoParams",
+    "SimulatedChain",
     "SimulatedCommunity",
     "SimulatedLifetimes",
     "SimulatedRFM",
@@ -51,5 +53,6 @@ __all__ = [
     "simulate_mbgnbd",
     "simulate_pareto_nbd",
     "simulate_spend",
+    "simulate_stage_chain",
     "simulate_transitions",
 ]

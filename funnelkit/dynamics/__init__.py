@@ -5,17 +5,20 @@ stage and of silently dropping out, from censored journeys; :meth:`StageMarkovFi
 projects how many of today's customers will have reached, or will be active in, each stage.
 """
 
+from funnelkit.datasets.stage_chain import SimulatedChain, simulate_stage_chain
 from funnelkit.dynamics.forecast import forecast_stages
-from funnelkit.dynamics.forecast_result import StageForecast
+from funnelkit.dynamics.forecast_result import ForecastBand, StageForecast
 from funnelkit.dynamics.markov import StageMarkovFitter
 from funnelkit.dynamics.plotting import plot_stage_forecast
 from funnelkit.dynamics.results import Estimate, StageMarkovResult, StageReach, TransitionFit
-from funnelkit.dynamics.simulate import SimulatedChain, simulate_stage_chain
+from funnelkit.dynamics.state import StageIntensities
 
 __all__ = [
     "Estimate",
+    "ForecastBand",
     "SimulatedChain",
     "StageForecast",
+    "StageIntensities",
     "StageMarkovFitter",
     "StageMarkovResult",
     "StageReach",

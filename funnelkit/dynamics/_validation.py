@@ -93,8 +93,8 @@ def fit_notes(transitions: tuple[TransitionFit, ...]) -> tuple[str, ...]:
         if t.status in text:
             out.append(text[t.status].format(s=where))
         for label, est in (("advance rate", t.advance_rate), ("drop-out rate", t.dropout_rate)):
-            if est.estimate and est.standard_error is not None:
-                log_se = est.standard_error / est.estimate
+            if est.estimate and est.std_error is not None:
+                log_se = est.std_error / est.estimate
                 if log_se > WEAK_LOG_SE:
                     out.append(
                         f"stage {where}: the {label} is weakly identified (log-scale standard "

@@ -19,6 +19,8 @@ import numpy as np
 from funnelkit.dynamics._validation import WEAK_LOG_SE, check_censoring, check_conf_level
 from funnelkit.dynamics.chain import generator, grid_transitions, quantity_matrix
 from funnelkit.dynamics.forecast_result import StageForecast
+from funnelkit.dynamics.results import StageMarkovResult
+from funnelkit.dynamics.state import StageIntensities, intensities_of, stage_index
 from funnelkit.exceptions import DataError, FunnelkitError
 from funnelkit.intervals import normal_quantile
 from funnelkit.journeys import Journeys
@@ -48,17 +50,17 @@ class CustomerState:
     duration: np.ndarray
 
 
-def customer_state(fitter: StageMarkovFitter, journeys: Journeys) -> CustomerState:
+def customer_state(result: StageMarkovResult, journeys: Journeys) -> CustomerState:
     """Current stage (highest reached), time spent in it, and segment of every customer."""
     if not isinstance(journeys, Journeys):
         raise FunnelkitError(f"Expected Journeys, got {type(journeys).__name__}.")
-    if journeys.stage_names != fitter.stage_names_:
+    if journeys.stage_names != result.stage_names:
         raise DataError(
             f"These journeys have stages {list(journeys.stage_names)} but the model was fitted "
-            f"on {list(fitter.stage_names_)}; build them with the same funnel."
+            f"on {list(result.stage_names)}; build them with the same funnel."
         )
     check_censoring(journeys)
-    scale = convert_duration(1.0, journeys.time_unit, fitter.time_unit_)
+    scale = convert_duration(1.0, journeys.time_unit, result.time_unit)
     reached = ~np.isnan(journeys.entry_times)
     n_stage = reached.shape[1]
     stage = np.where(reached.any(axis=1), n_stage - 1 - np.argmax(reached[:, ::-1], axis=1), -1)
@@ -66,15 +68,15 @@ def customer_state(fitter: StageMarkovFitter, journeys: Journeys) -> CustomerSta
     entry = journeys.entry_times[rows, np.maximum(stage, 0)]
     duration = np.where(stage >= 0, (journeys.censoring_times - entry) * scale, np.nan)
     segment = np.zeros(len(journeys), dtype=np.int64)
-    if fitter.segments_ is not None:
-        by = fitter.by_
+    if result.segments is not None:
+        by = result.by
         if by not in journeys.attributes:
             raise DataError(
                 f"The model was fitted by={by!r} but these journeys have no such attribute "
                 f"(they have {list(journeys.attributes)})."
             )
         values = np.asarray(journeys.attributes[by]).astype(str)
-        known = np.isin(values, fitter.segments_)
+        known = np.isin(values, result.segments)
         if not known.all():
             unseen = np.unique(values[~known & (stage >= 0)])
             if unseen.size:
@@ -82,13 +84,13 @@ def customer_state(fitter: StageMarkovFitter, journeys: Journeys) -> CustomerSta
                     f"{int((~known & (stage >= 0)).sum())} customers are in segments the model "
                     f"never saw ({unseen[:5].tolist()}); refit on data that includes them."
                 )
-        segment = np.searchsorted(np.asarray(fitter.segments_), values)
+        segment = np.searchsorted(np.asarray(result.segments), values)
         segment = np.where(known, segment, 0)
     return CustomerState(segment=segment, stage=stage, duration=duration)
 
 
 def forecast_stages(
-    fitter: StageMarkovFitter,
+    model: StageMarkovResult | StageMarkovFitter,
     journeys: Journeys,
     *,
     horizon: float,
@@ -97,15 +99,17 @@ def forecast_stages(
     inflow_stage: str | None = None,
     n_points: int = 51,
     conf_level: float = 0.95,
-    n_draws: int = 200,
+    n_resamples: int = 200,
     seed: int | np.random.Generator | None = 0,
+    n_draws: int | None = None,
 ) -> StageForecast:
     """Forecast stage counts of today's customers (and optional new arrivals) over time.
 
     Parameters
     ----------
-    fitter : StageMarkovFitter
-        A fitted model.
+    model : StageMarkovResult or StageMarkovFitter
+        A fitted model's result (``fitter.result_``, also after loading it from JSON), or
+        the fitted model itself.
     journeys : Journeys
         Today's customers (same funnel); each is in the highest stage they reached, for the
         time since entering it up to their censoring time, which is "now".
@@ -122,10 +126,12 @@ def forecast_stages(
         Points of the forecast curve, from now to the horizon.
     conf_level : float, default 0.95
         Level of the prediction intervals.
-    n_draws : int, default 200
+    n_resamples : int, default 200
         Draws of the intensities for parameter uncertainty (0: sampling variance only).
     seed : int or Generator, optional
         Seed of those draws, so that a forecast is reproducible.
+    n_draws : int, optional
+        Former name of ``n_resamples``, kept as an alias.
 
     Returns
     -------
@@ -141,30 +147,31 @@ def forecast_stages(
     Prediction intervals are normal approximations. Their variance adds (i) the
     Poisson-binomial variance of the per-customer outcomes at the estimated intensities
     (customers are independent given the intensities; arrivals are Poisson, so their counts are
-    Poisson) and (ii) the variance of the expected count across ``n_draws`` draws of the
+    Poisson) and (ii) the variance of the expected count across ``n_resamples`` draws of the
     intensities from their asymptotic normal distribution (law of total variance): on the log
     scale, or on the natural scale truncated at 0 for a stage whose log-scale standard error
     exceeds 1 (an intensity barely distinguishable from 0), half-normal up to its
     profile-likelihood bound for a drop-out rate estimated at 0. The lower bound of a reached
     count never falls below today's count.
     """
+    result = model if isinstance(model, StageMarkovResult) else model.result_
+    fitted = intensities_of(result)
+    n_resamples = _resamples(n_resamples, n_draws)
     check_conf_level(conf_level, "StageMarkovFitter.forecast")
-    unit = fitter.time_unit_ if time_unit is None else TimeUnit.parse(time_unit)
-    horizon_fit = _check_horizon(horizon, unit, fitter.time_unit_)
+    unit = result.time_unit if time_unit is None else TimeUnit.parse(time_unit)
+    horizon_fit = _check_horizon(horizon, unit, result.time_unit)
     if not isinstance(n_points, int | np.integer) or n_points < 2:
         raise FunnelkitError(f"n_points must be an integer >= 2. Got {n_points!r} instead.")
-    if not isinstance(n_draws, int | np.integer) or n_draws < 0:
-        raise FunnelkitError(f"n_draws must be an integer >= 0. Got {n_draws!r} instead.")
     _check_seed(seed)
-    names = fitter.stage_names_
-    n_stage, n_seg = len(names), fitter._advance.shape[0]
-    entry = 0 if inflow_stage is None else fitter._stage_index(inflow_stage)
-    inflow_per_unit = _inflow_rates(fitter, inflow, n_seg)  # per `unit`, as the caller said
-    rates = inflow_per_unit * convert_duration(1.0, fitter.time_unit_, unit)  # per fitted unit
+    names = result.stage_names
+    n_stage, n_seg = len(names), fitted.n_segments
+    entry = 0 if inflow_stage is None else stage_index(result, inflow_stage)
+    inflow_per_unit = _inflow_rates(result, inflow, n_seg)  # per `unit`, as the caller said
+    rates = inflow_per_unit * convert_duration(1.0, result.time_unit, unit)  # per fitted unit
 
-    state = customer_state(fitter, journeys)
+    state = customer_state(result, journeys)
     in_funnel = state.stage >= 0
-    lam, mu, unknown = _draw_intensities(fitter, n_draws, seed)
+    lam, mu, unknown = _draw_intensities(fitted, result.conf_level, n_resamples, seed)
     n, s1, s2 = _pi_sums(state, in_funnel, lam, mu, n_seg, n_stage)  # (G, K), (S, G, K) x 2
     qm = quantity_matrix(n_stage)
     # A dormant customer of stage k (never the last) stays put: outcomes of state K + k.
@@ -198,8 +205,8 @@ def forecast_stages(
     floor[:n_stage] = point[0, :n_stage]  # reached counts never go down
     lower = np.maximum(point - half, floor)
     upper = point + half
-    masked = _not_estimable(fitter, state, unknown, rates, entry)
-    times = np.linspace(0.0, horizon_fit, n_points) * convert_duration(1.0, fitter.time_unit_, unit)
+    masked = _not_estimable(fitted, n_stage, state, unknown, rates, entry)
+    times = np.linspace(0.0, horizon_fit, n_points) * convert_duration(1.0, result.time_unit, unit)
     return StageForecast.from_arrays(
         stage_names=names,
         time_unit=unit,
@@ -208,8 +215,8 @@ def forecast_stages(
         n_customers=int(in_funnel.sum()),
         inflow=float(inflow_per_unit.sum()) if rates.any() else None,
         inflow_stage=names[entry] if rates.any() else None,
-        n_draws=int(n_draws),
-        interval_method=_INTERVAL_METHOD.format(n=n_draws),
+        n_resamples=n_resamples,
+        interval_method=_INTERVAL_METHOD.format(n=n_resamples),
         times=times,
         point=point,
         lower=lower,
@@ -233,31 +240,44 @@ def _check_horizon(horizon: Any, unit: TimeUnit, fit_unit: TimeUnit) -> float:
 
 
 def _inflow_rates(
-    fitter: StageMarkovFitter, inflow: float | Mapping[str, float] | None, n_seg: int
+    result: StageMarkovResult, inflow: float | Mapping[str, float] | None, n_seg: int
 ) -> np.ndarray:
     rates = np.zeros(n_seg)
     if inflow is None:
         return rates
     if isinstance(inflow, Mapping):
-        if fitter.segments_ is None:
+        if result.segments is None:
             raise FunnelkitError("inflow is a mapping but the model has no segments: pass a rate.")
-        unknown = sorted(set(inflow) - set(fitter.segments_))
+        unknown = sorted(set(inflow) - set(result.segments))
         if unknown:
             raise FunnelkitError(
-                f"inflow names unknown segments {unknown}; segments are {list(fitter.segments_)}."
+                f"inflow names unknown segments {unknown}; segments are {list(result.segments)}."
             )
         for key, value in inflow.items():
-            rates[fitter.segments_.index(key)] = value
-    elif fitter.segments_ is not None:
+            rates[result.segments.index(key)] = value
+    elif result.segments is not None:
         raise FunnelkitError(
-            f"The model was fitted by={fitter.by_!r}: pass inflow as a mapping segment → rate "
-            f"for segments {list(fitter.segments_)}."
+            f"The model was fitted by={result.by!r}: pass inflow as a mapping segment → rate "
+            f"for segments {list(result.segments)}."
         )
     else:
         rates[0] = inflow
     if not np.all(np.isfinite(rates)) or np.any(rates < 0):
         raise FunnelkitError(f"inflow rates must be finite and >= 0. Got {inflow!r} instead.")
     return rates
+
+
+def _resamples(n_resamples: Any, n_draws: Any) -> int:
+    name = "n_resamples"
+    if n_draws is not None:  # the former name, used only when it was given
+        name, n_resamples = "n_draws", n_draws
+    if (
+        isinstance(n_resamples, bool)
+        or not isinstance(n_resamples, int | np.integer)
+        or n_resamples < 0
+    ):
+        raise FunnelkitError(f"{name} must be an integer >= 0. Got {n_resamples!r} instead.")
+    return int(n_resamples)
 
 
 def _check_seed(seed: Any) -> None:
@@ -273,7 +293,10 @@ def _check_seed(seed: Any) -> None:
 
 
 def _draw_intensities(
-    fitter: StageMarkovFitter, n_draws: int, seed: int | np.random.Generator | None
+    fitted: StageIntensities,
+    conf_level: float,
+    n_draws: int,
+    seed: int | np.random.Generator | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Intensities (S, G, K-1): the estimates, then draws from the asymptotic distribution.
 
@@ -286,13 +309,13 @@ def _draw_intensities(
     replaced by 0 (and flagged in ``unknown``, shape (2, G, K-1)) so that the chain stays
     computable; outputs that depend on them are masked later.
     """
-    lam, mu = fitter._advance, fitter._dropout
+    lam, mu = fitted.advance_array, fitted.dropout_array
     unknown = np.stack([~np.isfinite(lam), ~np.isfinite(mu)])
     lam0, mu0 = np.where(unknown[0], 0.0, lam), np.where(unknown[1], 0.0, mu)
     if n_draws == 0:
         return lam0[None], mu0[None], unknown
     rng = np.random.default_rng(seed)
-    log_cov = np.nan_to_num(fitter._log_cov)  # zero variance where a parameter has none
+    log_cov = np.nan_to_num(fitted.log_covariance_array)  # zero variance where a parameter has none
     weak = np.sqrt(np.maximum(log_cov[..., 0, 0], log_cov[..., 1, 1])) > WEAK_LOG_SE
     e = rng.standard_normal((n_draws, *lam.shape, 2))
     da, db = _correlated(log_cov, e)
@@ -304,9 +327,10 @@ def _draw_intensities(
     lam_d = np.where(weak, np.maximum(lam0 + na, 0.0), lam0 * np.exp(np.where(weak, 0.0, da)))
     mu_d = np.where(weak, np.maximum(mu0 + nb, 0.0), mu0 * np.exp(np.where(weak, 0.0, db)))
     # On the boundary μ = 0: half-normal draws whose conf_level quantile is the profile bound.
-    z = normal_quantile(fitter.conf_level)
-    on_boundary = np.isfinite(fitter._boundary_mu_upper)
-    half = np.abs(rng.standard_normal((n_draws, *lam.shape))) * fitter._boundary_mu_upper / z
+    z = normal_quantile(conf_level)
+    bound = fitted.boundary_dropout_upper_array
+    on_boundary = np.isfinite(bound)
+    half = np.abs(rng.standard_normal((n_draws, *lam.shape))) * bound / z
     mu_d = np.where(on_boundary, half, mu_d)
     return (
         np.concatenate([lam0[None], lam_d]),
@@ -363,7 +387,8 @@ def _pi_sums(
 
 
 def _not_estimable(
-    fitter: StageMarkovFitter,
+    fitted: StageIntensities,
+    n_stage: int,
     state: CustomerState,
     unknown: np.ndarray,
     rates: np.ndarray,
@@ -374,9 +399,9 @@ def _not_estimable(
     Mass can only be in stage k if someone is there now, arrives there, or can flow there
     through known positive advance rates.
     """
-    n_stage = len(fitter.stage_names_)
     masked = np.zeros(2 * n_stage + 1, dtype=bool)
-    for g in range(fitter._advance.shape[0]):
+    advance = fitted.advance_array
+    for g in range(fitted.n_segments):
         present = np.bincount(
             state.stage[(state.stage >= 0) & (state.segment == g)], minlength=n_stage
         )
@@ -391,5 +416,5 @@ def _not_estimable(
                 break
             if unknown[1, g, k]:  # drop-out unknown: who is still active here is unknown
                 masked[n_stage + k] = masked[2 * n_stage] = True
-            flowing = bool(fitter._advance[g, k] > 0)
+            flowing = bool(advance[g, k] > 0)
     return masked

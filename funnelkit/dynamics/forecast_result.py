@@ -5,34 +5,64 @@ from __future__ import annotations
 from typing import Any, ClassVar, Literal
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from funnelkit._frames import Backend, frame_from_columns
-from funnelkit._results import Result, html_table
+from funnelkit._results import Interval, Result, html_table
+from funnelkit.exceptions import FunnelkitError
 from funnelkit.units import TimeUnitField
 
-__all__ = ["StageForecast"]
+__all__ = ["ForecastBand", "StageForecast"]
 
 Curve = tuple[float, ...]
 Quantity = Literal["occupancy", "reached", "dormant"]
 
 
+class ForecastBand(BaseModel):
+    """One forecast curve over ``StageForecast.times``: expected values and prediction bounds."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="constants")
+    expected: Curve
+    lower: Curve
+    upper: Curve
+
+    def at_horizon(self, level: float | None = None) -> Interval:
+        """The value at the horizon (the curve's last point) as an :class:`Interval`."""
+        return Interval(
+            estimate=self.expected[-1], lower=self.lower[-1], upper=self.upper[-1], level=level
+        )
+
+
+def _ends(bands: dict[str, ForecastBand | None], part: str) -> dict[str, float | None]:
+    return {k: None if b is None else getattr(b, part)[-1] for k, b in bands.items()}
+
+
+def _curves(bands: dict[str, ForecastBand | None], part: str) -> dict[str, Curve | None]:
+    return {k: None if b is None else getattr(b, part) for k, b in bands.items()}
+
+
 class StageForecast(Result):
     """Expected stage counts over a horizon, with prediction intervals.
 
-    ``reached[s]`` is the expected number of customers who will have reached stage ``s`` by the
-    horizon; ``occupancy[s]`` the expected number *active* in exactly stage ``s`` then (for the
-    last stage: everyone in it); ``dormant`` the expected number who have silently left. Each
-    has ``*_lower``/``*_upper`` prediction bounds and a curve over ``times`` (from now, 0, to the
-    horizon, in ``time_unit``). None marks what depends on an intensity that is not estimable.
-    ``interval_method`` says how the intervals were computed.
+    ``reached_bands[s]`` is the expected number of customers who will have reached stage ``s``
+    over ``times`` (from now, 0, to the horizon, in ``time_unit``), with prediction bounds;
+    ``occupancy_bands[s]`` the expected number *active* in exactly stage ``s`` (for the last
+    stage: everyone in it); ``dormant_band`` the expected number who have silently left. None
+    marks what depends on an intensity that is not estimable. :meth:`interval` gives a value
+    at the horizon as an :class:`~funnelkit._results.Interval`; the flat views ``reached``,
+    ``reached_lower``, ``reached_curve`` ... (same for ``occupancy`` and ``dormant``) read the
+    same numbers. ``interval_method`` says how the intervals were computed.
 
     Examples
     --------
     >>> from funnelkit.dynamics import StageMarkovFitter, simulate_stage_chain
     >>> sim = simulate_stage_chain(500, advance_rates=[0.2], dropout_rates=[0.1], seed=3)
     >>> journeys = sim.funnel.journeys(sim.log(), observation_end=40.0)
-    >>> fc = StageMarkovFitter().fit(journeys).forecast(journeys, horizon=10.0, n_draws=50)
+    >>> fc = StageMarkovFitter().fit(journeys).forecast(journeys, horizon=10.0, n_resamples=50)
     >>> fc.reached_lower["s1"] <= fc.reached["s1"] <= fc.reached_upper["s1"]
+    True
+    >>> lower, upper = fc.interval("reached", "s1")
+    >>> (lower, upper) == (fc.reached_lower["s1"], fc.reached_upper["s1"])
     True
     >>> StageForecast.from_json(fc.to_json()) == fc
     True
@@ -46,27 +76,33 @@ class StageForecast(Result):
     n_customers: int
     inflow: float | None = None
     inflow_stage: str | None = None
-    n_draws: int
+    n_resamples: int
     interval_method: str
-    reached: dict[str, float | None]
-    reached_lower: dict[str, float | None]
-    reached_upper: dict[str, float | None]
-    occupancy: dict[str, float | None]
-    occupancy_lower: dict[str, float | None]
-    occupancy_upper: dict[str, float | None]
-    dormant: float | None
-    dormant_lower: float | None
-    dormant_upper: float | None
     times: Curve
-    reached_curve: dict[str, Curve | None]
-    reached_curve_lower: dict[str, Curve | None]
-    reached_curve_upper: dict[str, Curve | None]
-    occupancy_curve: dict[str, Curve | None]
-    occupancy_curve_lower: dict[str, Curve | None]
-    occupancy_curve_upper: dict[str, Curve | None]
-    dormant_curve: Curve | None
-    dormant_curve_lower: Curve | None
-    dormant_curve_upper: Curve | None
+    reached_bands: dict[str, ForecastBand | None]
+    occupancy_bands: dict[str, ForecastBand | None]
+    dormant_band: ForecastBand | None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _former_layout(cls, data: Any) -> Any:
+        # JSON written before the bands were grouped held 18 parallel fields.
+        if not isinstance(data, dict) or "reached_curve" not in data:
+            return data
+        data = dict(data)
+        data.setdefault("n_resamples", data.pop("n_draws", 0))
+        for quantity in ("reached", "occupancy"):
+            parts = [data.pop(f"{quantity}_curve{sfx}") for sfx in ("", "_lower", "_upper")]
+            data[f"{quantity}_bands"] = {
+                stage: _band(*(p[stage] for p in parts)) for stage in parts[0]
+            }
+            for sfx in ("", "_lower", "_upper"):
+                data.pop(f"{quantity}{sfx}", None)
+        parts = [data.pop(f"dormant_curve{sfx}") for sfx in ("", "_lower", "_upper")]
+        data["dormant_band"] = _band(*parts)
+        for sfx in ("", "_lower", "_upper"):
+            data.pop(f"dormant{sfx}", None)
+        return data
 
     @classmethod
     def from_arrays(
@@ -82,44 +118,125 @@ class StageForecast(Result):
     ) -> StageForecast:
         """Build from ``(T, 2K + 1)`` arrays: columns reached_k, active_k, dormant."""
         k = len(stage_names)
-        values: dict[str, Any] = {}
-        for label, arr in (("", point), ("_lower", lower), ("_upper", upper)):
-            curves = [None if masked[q] else tuple(float(v) for v in arr[:, q]) for q in
-                      range(2 * k + 1)]  # fmt: skip
-            ends = [None if c is None else c[-1] for c in curves]
-            values[f"reached{label}"] = dict(zip(stage_names, ends[:k], strict=True))
-            values[f"occupancy{label}"] = dict(zip(stage_names, ends[k : 2 * k], strict=True))
-            values[f"dormant{label}"] = ends[2 * k]
-            values[f"reached_curve{label}"] = dict(zip(stage_names, curves[:k], strict=True))
-            values[f"occupancy_curve{label}"] = dict(
-                zip(stage_names, curves[k : 2 * k], strict=True)
+        bands = [
+            None
+            if masked[q]
+            else ForecastBand(
+                expected=tuple(point[:, q].tolist()),
+                lower=tuple(lower[:, q].tolist()),
+                upper=tuple(upper[:, q].tolist()),
             )
-            values[f"dormant_curve{label}"] = curves[2 * k]
+            for q in range(2 * k + 1)
+        ]
         return cls(
             stage_names=stage_names,
             times=tuple(float(t) for t in times),
-            **values,
+            reached_bands=dict(zip(stage_names, bands[:k], strict=True)),
+            occupancy_bands=dict(zip(stage_names, bands[k : 2 * k], strict=True)),
+            dormant_band=bands[2 * k],
             **fields,
         )
 
+    def band(self, quantity: Quantity, stage: str | None = None) -> ForecastBand | None:
+        """The curve of one quantity (of ``stage``, except for ``"dormant"``); None if unknown."""
+        if quantity == "dormant":
+            return self.dormant_band
+        if quantity not in ("reached", "occupancy"):
+            raise FunnelkitError(
+                f"quantity must be 'reached', 'occupancy' or 'dormant'. Got {quantity!r} instead."
+            )
+        if stage not in self.stage_names:
+            raise FunnelkitError(f"No stage named {stage!r}; stages are {list(self.stage_names)}.")
+        bands = self.reached_bands if quantity == "reached" else self.occupancy_bands
+        return bands[stage]
+
+    def interval(self, quantity: Quantity, stage: str | None = None) -> Interval | None:
+        """The value at the horizon with its prediction interval (None if not estimable)."""
+        band = self.band(quantity, stage)
+        return None if band is None else band.at_horizon(self.conf_level)
+
     def curve(self, quantity: Quantity, stage: str | None = None) -> tuple[Curve, ...] | None:
         """``(expected, lower, upper)`` curves of one quantity (None if not estimable)."""
-        if quantity == "dormant":
-            parts = (self.dormant_curve, self.dormant_curve_lower, self.dormant_curve_upper)
-        else:
-            if stage not in self.stage_names:
-                from funnelkit.exceptions import FunnelkitError
+        band = self.band(quantity, stage)
+        return None if band is None else (band.expected, band.lower, band.upper)
 
-                raise FunnelkitError(
-                    f"No stage named {stage!r}; stages are {list(self.stage_names)}."
-                )
-            prefix = f"{quantity}_curve"
-            parts = tuple(
-                getattr(self, prefix + suffix)[stage] for suffix in ("", "_lower", "_upper")
-            )
-        if any(p is None for p in parts):
-            return None
-        return parts  # type: ignore[return-value]
+    # The flat views of the bands, under the names the forecast has always used.
+    @property
+    def n_draws(self) -> int:
+        """Former name of :attr:`n_resamples`, kept as an alias."""
+        return self.n_resamples
+
+    @property
+    def reached(self) -> dict[str, float | None]:
+        return _ends(self.reached_bands, "expected")
+
+    @property
+    def reached_lower(self) -> dict[str, float | None]:
+        return _ends(self.reached_bands, "lower")
+
+    @property
+    def reached_upper(self) -> dict[str, float | None]:
+        return _ends(self.reached_bands, "upper")
+
+    @property
+    def occupancy(self) -> dict[str, float | None]:
+        return _ends(self.occupancy_bands, "expected")
+
+    @property
+    def occupancy_lower(self) -> dict[str, float | None]:
+        return _ends(self.occupancy_bands, "lower")
+
+    @property
+    def occupancy_upper(self) -> dict[str, float | None]:
+        return _ends(self.occupancy_bands, "upper")
+
+    @property
+    def dormant(self) -> float | None:
+        return None if self.dormant_band is None else self.dormant_band.expected[-1]
+
+    @property
+    def dormant_lower(self) -> float | None:
+        return None if self.dormant_band is None else self.dormant_band.lower[-1]
+
+    @property
+    def dormant_upper(self) -> float | None:
+        return None if self.dormant_band is None else self.dormant_band.upper[-1]
+
+    @property
+    def reached_curve(self) -> dict[str, Curve | None]:
+        return _curves(self.reached_bands, "expected")
+
+    @property
+    def reached_curve_lower(self) -> dict[str, Curve | None]:
+        return _curves(self.reached_bands, "lower")
+
+    @property
+    def reached_curve_upper(self) -> dict[str, Curve | None]:
+        return _curves(self.reached_bands, "upper")
+
+    @property
+    def occupancy_curve(self) -> dict[str, Curve | None]:
+        return _curves(self.occupancy_bands, "expected")
+
+    @property
+    def occupancy_curve_lower(self) -> dict[str, Curve | None]:
+        return _curves(self.occupancy_bands, "lower")
+
+    @property
+    def occupancy_curve_upper(self) -> dict[str, Curve | None]:
+        return _curves(self.occupancy_bands, "upper")
+
+    @property
+    def dormant_curve(self) -> Curve | None:
+        return None if self.dormant_band is None else self.dormant_band.expected
+
+    @property
+    def dormant_curve_lower(self) -> Curve | None:
+        return None if self.dormant_band is None else self.dormant_band.lower
+
+    @property
+    def dormant_curve_upper(self) -> Curve | None:
+        return None if self.dormant_band is None else self.dormant_band.upper
 
     def to_frame(self, backend: Backend = "pandas") -> Any:
         """Long table of the curves: time, quantity, stage, expected, lower, upper."""
@@ -178,8 +295,8 @@ class StageForecast(Result):
                          f"{self.inflow_stage}")  # fmt: skip
         for rec in self.table():
             lines.append(
-                f"  {rec['stage']}: reached {_band(rec, 'reached')}; "
-                f"active {_band(rec, 'occupancy')}"
+                f"  {rec['stage']}: reached {_band_text(rec, 'reached')}; "
+                f"active {_band_text(rec, 'occupancy')}"
             )
         return "\n".join(lines)
 
@@ -194,7 +311,13 @@ class StageForecast(Result):
         return plot_stage_forecast(self, quantity=quantity, ax=ax, **kwargs)
 
 
-def _band(rec: dict[str, Any], key: str) -> str:
+def _band(expected: Curve | None, lower: Curve | None, upper: Curve | None) -> ForecastBand | None:
+    if expected is None or lower is None or upper is None:
+        return None
+    return ForecastBand(expected=expected, lower=lower, upper=upper)
+
+
+def _band_text(rec: dict[str, Any], key: str) -> str:
     value = rec[key]
     if value is None:
         return "n/a" if key == "reached" else "not estimable"

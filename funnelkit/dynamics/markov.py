@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, ValidationError
 
+from funnelkit._estimator import Estimator
 from funnelkit._floating import underflow_is_zero
 from funnelkit._frames import Backend
 from funnelkit.dynamics._validation import (
@@ -17,20 +19,10 @@ from funnelkit.dynamics._validation import (
     segment_labels,
 )
 from funnelkit.dynamics.likelihood import StageFit, boundary_bounds, fit_stage
-from funnelkit.dynamics.reach import path_estimates
-from funnelkit.dynamics.results import (
-    Estimate,
-    StageMarkovResult,
-    StageReach,
-    TransitionFit,
-)
-from funnelkit.exceptions import (
-    ConvergenceWarning,
-    FunnelkitError,
-    NotFittedError,
-    StatisticalWarning,
-)
-from funnelkit.intervals import normal_quantile
+from funnelkit.dynamics.reach import reach_stage
+from funnelkit.dynamics.results import StageMarkovResult, StageReach, TransitionFit
+from funnelkit.dynamics.state import StageIntensities, intensities_of
+from funnelkit.exceptions import ConvergenceWarning, FunnelkitError, StatisticalWarning
 from funnelkit.journeys import Journeys
 from funnelkit.units import TimeUnit, TimeUnitLike
 
@@ -40,7 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["StageMarkovFitter"]
 
 
-class StageMarkovFitter:
+class StageMarkovFitter(Estimator):
     """A continuous-time Markov model of the funnel with a latent *dormant* exit.
 
     A customer who enters stage ``k`` (any stage but the last) is *active* there until one
@@ -107,11 +99,17 @@ class StageMarkovFitter:
     Maller, R. A. & Zhou, X. (1996). *Survival Analysis with Long-Term Survivors*. Wiley.
     """
 
+    _fitted_attributes: ClassVar[tuple[str, ...]] = (
+        "result_",
+        "stage_names_",
+        "time_unit_",
+        "by_",
+        "segments_",
+    )
+    _fit_call: ClassVar[str] = "fit(journeys)"
+
     def __init__(self, *, conf_level: float = 0.95) -> None:
         self.conf_level = conf_level
-
-    def __repr__(self) -> str:
-        return f"StageMarkovFitter(conf_level={self.conf_level!r})"
 
     # ------------------------------------------------------------------ fitting
     @underflow_is_zero
@@ -149,15 +147,6 @@ class StageMarkovFitter:
                     bounds[g, k] = boundary_bounds(duration, advanced, row[-1], self.conf_level)
             fits.append(row)
 
-        self._fits = fits
-        self._advance = np.array([[f.advance_rate for f in row] for row in fits])
-        self._dropout = np.array([[f.dropout_rate for f in row] for row in fits])
-        self._log_cov = np.array([[f.log_covariance for f in row] for row in fits])
-        self._status = [[f.status for f in row] for row in fits]
-        #: profile-likelihood upper bound of μ for stages fitted on the boundary μ = 0
-        self._boundary_mu_upper = np.full(self._advance.shape, np.nan)
-        for (g, k), (mu_upper, _) in bounds.items():
-            self._boundary_mu_upper[g, k] = mu_upper
         transitions = tuple(
             TransitionFit.from_fit(
                 fits[g][k],
@@ -183,34 +172,63 @@ class StageMarkovFitter:
                 stacklevel=2,
             )
         finite = [t.log_likelihood for t in transitions if t.log_likelihood is not None]
-        self.stage_names_ = names
-        self.time_unit_ = journeys.time_unit
-        self.by_ = by
-        self.segments_ = segments
-        self.result_ = StageMarkovResult(
-            stage_names=names,
-            time_unit=journeys.time_unit,
-            conf_level=self.conf_level,
-            by=by,
-            segments=segments,
-            n_customers=len(journeys),
-            transitions=transitions,
-            log_likelihood=float(sum(finite)) if finite else None,
-            converged=converged,
-            notes=notes,
+        self._set_result(
+            StageMarkovResult(
+                stage_names=names,
+                time_unit=journeys.time_unit,
+                conf_level=self.conf_level,
+                by=by,
+                segments=segments,
+                n_customers=len(journeys),
+                transitions=transitions,
+                log_likelihood=float(sum(finite)) if finite else None,
+                converged=converged,
+                notes=notes,
+                intensities=StageIntensities.from_fits(fits, bounds),
+            )
         )
         return self
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "result_"):
-            raise NotFittedError(
-                "This StageMarkovFitter is not fitted yet: call fit(journeys) first."
-            )
+    def _set_result(self, result: StageMarkovResult) -> None:
+        # The fitted attributes are views of the frozen result, which is all that
+        # predictions read: a model loaded from JSON is the same model.
+        self.stage_names_ = result.stage_names
+        self.time_unit_ = result.time_unit
+        self.by_ = result.by
+        self.segments_ = result.segments
+        self.result_ = result
 
     def summary(self, backend: Backend = "pandas") -> Any:
-        """The transitions table (see :meth:`StageMarkovResult.to_frame`)."""
+        """One row per transition and quantity: ``estimate, std_error, lower, upper``.
+
+        See :meth:`StageMarkovResult.summary`; :meth:`StageMarkovResult.to_frame` gives the
+        wide table (one row per transition).
+        """
         self._check_fitted()
-        return self.result_.to_frame(backend)
+        return self.result_.summary(backend)
+
+    def to_json(self, *, indent: int | None = None) -> str:
+        """Serialise the fitted model (settings and result; no data, no pickle)."""
+        self._check_fitted()
+        doc = SavedStageMarkov(settings=self.get_params(), result=self.result_)
+        return doc.model_dump_json(indent=indent)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> StageMarkovFitter:
+        """Load a model written by :meth:`to_json`; it predicts exactly like the original.
+
+        >>> from funnelkit.dynamics import simulate_stage_chain
+        >>> sim = simulate_stage_chain(500, advance_rates=[0.2], dropout_rates=[0.1], seed=3)
+        >>> journeys = sim.funnel.journeys(sim.log(), observation_end=40.0)
+        >>> fitter = StageMarkovFitter().fit(journeys)
+        >>> loaded = StageMarkovFitter.from_json(fitter.to_json())
+        >>> loaded.reach("s1") == fitter.reach("s1")
+        True
+        """
+        doc = load_saved(text)
+        model = cls(**doc.settings)
+        model._set_result(doc.result)
+        return model
 
     # ------------------------------------------------------------------ per-customer state
     @underflow_is_zero
@@ -225,13 +243,15 @@ class StageMarkovFitter:
         from funnelkit.dynamics.forecast import customer_state
 
         self._check_fitted()
-        state = customer_state(self, journeys)
+        fitted = intensities_of(self.result_)
+        state = customer_state(self.result_, journeys)
         out = np.full(len(journeys), np.nan)
         last = len(self.stage_names_) - 1
         out[state.stage == last] = 1.0
-        for g in range(self._advance.shape[0]):
+        advance, dropout = fitted.advance_array, fitted.dropout_array
+        for g in range(fitted.n_segments):
             for k in range(last):
-                lam, mu = self._advance[g, k], self._dropout[g, k]
+                lam, mu = advance[g, k], dropout[g, k]
                 if not (np.isfinite(lam) and np.isfinite(mu)):
                     continue
                 mask = (state.segment == g) & (state.stage == k)
@@ -250,18 +270,20 @@ class StageMarkovFitter:
         inflow_stage: str | None = None,
         n_points: int = 51,
         conf_level: float | None = None,
-        n_draws: int = 200,
+        n_resamples: int = 200,
         seed: int | np.random.Generator | None = 0,
+        n_draws: int | None = None,
     ) -> StageForecast:
         """Expected stage counts of today's customers up to ``horizon`` after observation end.
 
-        See :func:`funnelkit.dynamics.forecast_stages` for the method and the parameters.
+        See :func:`funnelkit.dynamics.forecast_stages` for the method and the parameters
+        (``n_draws`` is the former name of ``n_resamples``).
         """
         from funnelkit.dynamics.forecast import forecast_stages
 
         self._check_fitted()
         return forecast_stages(
-            self,
+            self.result_,
             journeys,
             horizon=horizon,
             time_unit=time_unit,
@@ -269,8 +291,9 @@ class StageMarkovFitter:
             inflow_stage=inflow_stage,
             n_points=n_points,
             conf_level=self.conf_level if conf_level is None else conf_level,
-            n_draws=n_draws,
+            n_resamples=n_resamples,
             seed=seed,
+            n_draws=n_draws,
         )
 
     # ------------------------------------------------------------------ reaching a stage
@@ -296,27 +319,7 @@ class StageMarkovFitter:
         True
         """
         self._check_fitted()
-        k = self._stage_index(stage)
-        g = self._segment_index(segment)
-        z = normal_quantile(self.conf_level)
-        probability: dict[str, Estimate] = {}
-        expected: dict[str, Estimate] = {}
-        for j in range(k):
-            probability[self.stage_names_[j]], expected[self.stage_names_[j]] = path_estimates(
-                self._advance[g, j:k],
-                self._dropout[g, j:k],
-                self._log_cov[g, j:k],
-                self._status[g][j:k],
-                z,
-            )
-        return StageReach(
-            target=stage,
-            segment=segment,
-            time_unit=self.time_unit_,
-            conf_level=self.conf_level,
-            probability=probability,
-            expected_time=expected,
-        )
+        return reach_stage(self.result_, stage, segment=segment)
 
     def probability_of_reaching(
         self, stage: str, *, segment: str | None = None
@@ -330,25 +333,29 @@ class StageMarkovFitter:
         """Stage → mean time to reach ``stage`` from its start, among those who reach it."""
         return {k: v.estimate for k, v in self.reach(stage, segment=segment).expected_time.items()}
 
-    def _stage_index(self, stage: str) -> int:
-        if stage not in self.stage_names_:
-            raise FunnelkitError(f"No stage named {stage!r}; stages are {list(self.stage_names_)}.")
-        return self.stage_names_.index(stage)
-
-    def _segment_index(self, segment: str | None) -> int:
-        if self.segments_ is None:
-            if segment is not None:
-                raise FunnelkitError("This model was fitted without by=, so it has no segments.")
-            return 0
-        if segment not in self.segments_:
-            raise FunnelkitError(
-                f"Pass segment= one of {list(self.segments_)} (the model was fitted "
-                f"by={self.by_!r}); got {segment!r}."
-            )
-        return self.segments_.index(segment)
-
     @property
     def time_unit(self) -> TimeUnit:
         """Unit of the fitted intensities."""
         self._check_fitted()
         return self.time_unit_
+
+
+class SavedStageMarkov(BaseModel):
+    """The JSON document of a fitted :class:`StageMarkovFitter`: settings and result."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="constants")
+    fitter: Literal["StageMarkovFitter"] = "StageMarkovFitter"
+    settings: dict[str, Any]
+    result: StageMarkovResult
+
+
+def load_saved(text: str | bytes) -> SavedStageMarkov:
+    """Read a document written by :meth:`StageMarkovFitter.to_json`, or say what is wrong."""
+    try:
+        return SavedStageMarkov.model_validate_json(text)
+    except ValidationError as exc:
+        raise FunnelkitError(
+            f"This JSON is not a saved StageMarkovFitter ({exc.error_count()} problem(s), "
+            f"first: {exc.errors()[0]['msg']} at {exc.errors()[0]['loc']}). Write it with "
+            "StageMarkovFitter.to_json() from a fitted model."
+        ) from None

@@ -7,9 +7,46 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from funnelkit.dynamics.results import Estimate, log_scale_estimate
+from funnelkit.dynamics.results import (
+    Estimate,
+    StageMarkovResult,
+    StageReach,
+    at_level,
+    log_scale_estimate,
+)
+from funnelkit.dynamics.state import intensities_of, segment_index, stage_index
+from funnelkit.intervals import normal_quantile
 
-__all__ = ["path_estimates"]
+__all__ = ["path_estimates", "reach_stage"]
+
+
+def reach_stage(result: StageMarkovResult, stage: str, *, segment: str | None = None) -> StageReach:
+    """Probability of ever reaching ``stage`` from each earlier stage, and the time to it.
+
+    See :meth:`funnelkit.dynamics.StageMarkovFitter.reach`; computed from the fitted
+    intensities held by ``result`` alone.
+    """
+    k = stage_index(result, stage)
+    g = segment_index(result, segment)
+    state = intensities_of(result)
+    advance, dropout = state.advance_array[g], state.dropout_array[g]
+    log_cov, status = state.log_covariance_array[g], state.status[g]
+    z = normal_quantile(result.conf_level)
+    probability: dict[str, Estimate] = {}
+    expected: dict[str, Estimate] = {}
+    for j in range(k):
+        name = result.stage_names[j]
+        prob, time = path_estimates(advance[j:k], dropout[j:k], log_cov[j:k], status[j:k], z)
+        probability[name] = at_level(prob, result.conf_level)
+        expected[name] = at_level(time, result.conf_level)
+    return StageReach(
+        target=stage,
+        segment=segment,
+        time_unit=result.time_unit,
+        conf_level=result.conf_level,
+        probability=probability,
+        expected_time=expected,
+    )
 
 
 def path_estimates(

@@ -6,13 +6,14 @@ import math
 from typing import Any, ClassVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 from scipy import special
 
 from funnelkit._floating import exp_saturating
 from funnelkit._frames import Backend, frame_from_columns
-from funnelkit._results import Result, html_table
+from funnelkit._results import Interval, Result, html_table
 from funnelkit.dynamics.likelihood import StageFit, Status
+from funnelkit.dynamics.state import StageIntensities
 from funnelkit.exceptions import FunnelkitError
 from funnelkit.intervals import normal_quantile, wilson_interval
 from funnelkit.units import TimeUnitField
@@ -20,14 +21,35 @@ from funnelkit.units import TimeUnitField
 __all__ = ["Estimate", "StageMarkovResult", "StageReach", "TransitionFit"]
 
 
-class Estimate(BaseModel):
-    """A point estimate with its standard error and confidence bounds (None: not estimable)."""
+class Estimate(Interval):
+    """A point estimate with its standard error and confidence bounds (None: not estimable).
 
-    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="constants")
+    An :class:`~funnelkit._results.Interval` with a ``std_error``: it unpacks as
+    ``lower, upper = est`` and reads JSON written with the former ``standard_error`` key.
+
+    >>> est = Estimate(estimate=2.0, std_error=0.5, lower=1.2, upper=3.3)
+    >>> lower, upper = est
+    >>> (lower, upper, est.standard_error, str(est))
+    (1.2, 3.3, 0.5, '2 [1.2, 3.3]')
+    """
+
     estimate: float | None
-    standard_error: float | None = None
+    std_error: float | None = None
     lower: float | None = None
     upper: float | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _former_names(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "standard_error" in data:
+            data = dict(data)
+            data.setdefault("std_error", data.pop("standard_error"))
+        return data
+
+    @property
+    def standard_error(self) -> float | None:
+        """Former name of :attr:`std_error`, kept as an alias."""
+        return self.std_error
 
     def __str__(self) -> str:
         if self.estimate is None:
@@ -35,6 +57,13 @@ class Estimate(BaseModel):
         if self.lower is None or self.upper is None:
             return f"{self.estimate:.4g}"
         return f"{self.estimate:.4g} [{self.lower:.4g}, {self.upper:.4g}]"
+
+
+def at_level(est: Estimate, level: float) -> Estimate:
+    """``est`` with the confidence level of its bounds recorded (None when it has none)."""
+    if est.lower is None and est.upper is None:
+        return est
+    return est.model_copy(update={"level": level})
 
 
 def _finite(value: float) -> float | None:
@@ -58,7 +87,7 @@ def log_scale_estimate(value: float, log_se: float, z: float) -> Estimate:
     lower, upper = exp_saturating(log_value - z * log_se), exp_saturating(log_value + z * log_se)
     return Estimate(
         estimate=float(value),
-        standard_error=float(value * log_se),
+        std_error=float(value * log_se),
         lower=float(lower),
         upper=float(upper),
     )
@@ -74,7 +103,7 @@ def logit_scale_estimate(p: float, logit_se: float, z: float) -> Estimate:
     lower, upper = special.expit(logit + np.array([-z, z]) * logit_se)
     return Estimate(
         estimate=float(p),
-        standard_error=float(p * (1 - p) * logit_se),
+        std_error=float(p * (1 - p) * logit_se),
         lower=float(lower),
         upper=float(upper),
     )
@@ -91,10 +120,15 @@ def wilson_estimate(successes: int, trials: int, conf_level: float) -> Estimate:
     p = successes / trials
     return Estimate(
         estimate=p,
-        standard_error=math.sqrt(p * (1 - p) / trials),
+        std_error=math.sqrt(p * (1 - p) / trials),
         lower=interval[0],
         upper=interval[1],
     )
+
+
+#: The estimated quantities of every transition, in table order.
+QUANTITIES = ("advance_rate", "dropout_rate", "advance_probability", "mean_time_in_stage")
+_ESTIMATE_COLUMNS = ("estimate", "std_error", "lower", "upper")
 
 
 class TransitionFit(BaseModel):
@@ -165,14 +199,15 @@ class TransitionFit(BaseModel):
             n_entered=fit.n_entered,
             n_advanced=fit.n_advanced,
             exposure=fit.exposure,
-            advance_rate=log_scale_estimate(lam, se_a, z),
-            dropout_rate=(
+            advance_rate=at_level(log_scale_estimate(lam, se_a, z), conf_level),
+            dropout_rate=at_level(
                 Estimate(estimate=0.0, lower=0.0, upper=boundary[0])
                 if boundary is not None
-                else log_scale_estimate(mu, se_b, z)
+                else log_scale_estimate(mu, se_b, z),
+                conf_level,
             ),
-            advance_probability=prob,
-            mean_time_in_stage=mean,
+            advance_probability=at_level(prob, conf_level),
+            mean_time_in_stage=at_level(mean, conf_level),
             log_likelihood=_finite(fit.log_likelihood),
             status=fit.status,
             converged=fit.converged,
@@ -187,7 +222,7 @@ class TransitionFit(BaseModel):
             "n_entered": self.n_entered,
             "n_advanced": self.n_advanced,
         }
-        for name in ("advance_rate", "dropout_rate", "advance_probability", "mean_time_in_stage"):
+        for name in QUANTITIES:
             est: Estimate = getattr(self, name)
             row[name] = est.estimate
             row[f"{name}_lower"] = est.lower
@@ -211,6 +246,9 @@ class StageMarkovResult(Result):
     log_likelihood: float | None
     converged: bool
     notes: tuple[str, ...] = ()
+    #: the fitted intensities the predictions use (absent from JSON written before they were
+    #: stored: such a result still reads, but cannot forecast)
+    intensities: StageIntensities | None = None
 
     def transition(self, source: str, *, segment: str | None = None) -> TransitionFit:
         """The estimates of stage ``source`` (of ``segment`` when fitted by segment)."""
@@ -237,6 +275,35 @@ class StageMarkovResult(Result):
         if self.by is None:
             del columns["segment"]
         return frame_from_columns(columns, backend)
+
+    def summary(self, backend: Backend = "pandas") -> Any:
+        """One row per transition (and segment) and quantity: estimate, std_error, bounds.
+
+        The quantities are ``advance_rate``, ``dropout_rate``, ``advance_probability`` and
+        ``mean_time_in_stage``; missing values where a number is not estimable.
+        """
+        columns: dict[str, list[Any]] = {
+            k: [] for k in ("source", "target", "segment", "quantity", *_ESTIMATE_COLUMNS)
+        }
+        columns["status"] = []
+        for t in self.transitions:
+            for quantity in QUANTITIES:
+                est: Estimate = getattr(t, quantity)
+                columns["source"].append(t.source)
+                columns["target"].append(t.target)
+                columns["segment"].append(t.segment)
+                columns["quantity"].append(quantity)
+                for name in _ESTIMATE_COLUMNS:
+                    value = getattr(est, name)
+                    columns[name].append(np.nan if value is None else value)
+                columns["status"].append(t.status)
+        if self.by is None:
+            del columns["segment"]
+        arrays = {
+            k: np.asarray(v, dtype=float if k in _ESTIMATE_COLUMNS else object)
+            for k, v in columns.items()
+        }
+        return frame_from_columns(arrays, backend)
 
     def as_text(self) -> str:
         lines = [
@@ -271,6 +338,26 @@ class StageReach(Result):
     conf_level: float
     probability: dict[str, Estimate]
     expected_time: dict[str, Estimate]
+
+    def summary(self, backend: Backend = "pandas") -> Any:
+        """One row per starting stage and quantity (``probability``, ``expected_time``).
+
+        Columns ``from_stage, quantity, estimate, std_error, lower, upper``; missing values
+        where a number is not estimable.
+        """
+        rows = [
+            (stage, quantity, getattr(self, quantity)[stage])
+            for stage in self.probability
+            for quantity in ("probability", "expected_time")
+        ]
+        columns: dict[str, np.ndarray] = {
+            "from_stage": np.array([r[0] for r in rows], dtype=object),
+            "quantity": np.array([r[1] for r in rows], dtype=object),
+        }
+        for name in _ESTIMATE_COLUMNS:
+            values = [getattr(r[2], name) for r in rows]
+            columns[name] = np.array([np.nan if v is None else v for v in values], dtype=float)
+        return frame_from_columns(columns, backend)
 
     def _display_items(self) -> list[tuple[str, Any]]:
         rows = {

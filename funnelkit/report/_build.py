@@ -149,7 +149,7 @@ def build_report(
         estimates = [fitter.estimate(s, t) for s, t in fitter.transitions_]
         curves = tuple(_curve(e) for e in estimates if e.n_entered > 0)
         notes = [f"{e.label}: {note}" for e in fitter.estimates_.values() for note in e.notes]
-        return fitter.summary(segments=False), curves, notes
+        return fitter.conversion_summary(segments=False), curves, notes
 
     transitions, curves, conversion_notes = sections.run(
         "conversion", "stage conversion", conversion, (None, (), [])

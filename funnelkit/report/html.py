@@ -93,7 +93,7 @@ def _money(value: float | None) -> str:
     return "n/a" if value is None or not math.isfinite(value) else f"{value:,.2f}"
 
 
-def _band(ci: tuple[float, float] | None, fmt: Any = None) -> str:
+def _band(ci: Any, fmt: Any = None) -> str:
     fmt = fmt or _money
     return "" if ci is None else f"{fmt(ci[0])} to {fmt(ci[1])}"
 

@@ -59,7 +59,7 @@ def test_recovers_rate_and_delay_and_prefers_the_true_family(delay: DelaySpec) -
     assert all(f.converged for f in fits.values())
     true = fits[delay.distribution]
     assert true.eventual_rate == pytest.approx(0.35, abs=0.015)
-    lo, hi = true.eventual_rate_ci()
+    lo, hi = true.eventual_rate_interval()
     assert lo < true.eventual_rate < hi
     assert true.delay_parameters["scale"] == pytest.approx(delay.scale, rel=0.05)
     assert true.delay_parameters["shape"] == pytest.approx(delay.shape, rel=0.05)
@@ -90,7 +90,7 @@ def test_everyone_converted_fixes_p_at_one() -> None:
     durations = rng.exponential(4.0, 300)
     fit = fit_cure_model(durations, np.ones(300, dtype=bool), "exponential")
     assert fit.p_fixed and fit.converged
-    assert fit.eventual_rate == 1.0 and fit.eventual_rate_ci() is None
+    assert fit.eventual_rate == 1.0 and fit.eventual_rate_interval() is None
     assert fit.delay_parameters["scale"] == pytest.approx(durations.mean(), rel=1e-6)
 
 
@@ -109,3 +109,15 @@ def test_fit_result_round_trips_through_json() -> None:
     assert again == fit
     assert again.rate_within(5.0) == fit.rate_within(5.0)
     assert again.parameter_names == ("logit_p", "location", "log_s")
+
+
+def test_eventual_rate_ci_method_is_a_warning_alias_of_eventual_rate_interval() -> None:
+    durations, converted = _sample(6, 1000, 0.4, DelaySpec(scale=5.0, shape=1.0), 40.0)
+    fit = fit_cure_model(durations, converted, "exponential")
+    with pytest.warns(DeprecationWarning, match="eventual_rate_interval"):
+        old = fit.eventual_rate_ci(0.9)
+    new = fit.eventual_rate_interval(0.9)
+    assert old == new and new is not None
+    assert new.estimate == fit.eventual_rate and new.level == 0.9
+    se = fit.eventual_rate_std_error
+    assert se is not None and new.lower < fit.eventual_rate - se < fit.eventual_rate < new.upper

@@ -114,7 +114,7 @@ def test_degenerate_journeys_give_honest_estimates(
         if refusal is not None:  # refusing is allowed, but only with a message that helps
             assert len(refusal) > 20
             return
-        summary = fitter.summary()
+        summary = fitter.conversion_summary()
         summary.as_text()
         for est in fitter.estimates_.values():
             _check_estimate(est)

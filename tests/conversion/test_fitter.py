@@ -176,7 +176,7 @@ def test_results_round_trip_json_and_render(fitted) -> None:
     assert again == est
     assert again.rate_within(5.0) == est.rate_within(5.0)
     assert "eventual rate" in est.as_text() and "<table" in est._repr_html_()
-    summary = fitted.summary()
+    summary = fitted.conversion_summary()
     assert ConversionSummary.from_json(summary.to_json()) == summary
     text = format_conversion_table(fitted)
     assert text == summary.as_text() == str(summary)
@@ -236,7 +236,7 @@ def test_no_entrants_in_a_stage_gives_not_estimable() -> None:
     assert est.median_time is None and est.max_followup is None
     assert est.rate_within(3).rate is None
     assert "nobody entered" in " ".join(est.notes)
-    assert "not estimable" in fitter.summary().as_text()
+    assert "not estimable" in fitter.conversion_summary().as_text()
     _no_nan_numbers(est)
 
 
@@ -331,7 +331,7 @@ def test_community_journeys_by_channel_and_cohort() -> None:
     assert test.p_value_holm < 1e-6  # channels convert very differently
     monthly = ConversionFitter(model="exponential").fit(journeys, by="cohort:month")
     assert monthly.segments_[("prospect", "visitor")][0] == "2024-01"
-    assert "[2024-01]" in monthly.summary().as_text()
+    assert "[2024-01]" in monthly.conversion_summary().as_text()
 
 
 def test_identical_delays_leave_only_identifiable_models() -> None:

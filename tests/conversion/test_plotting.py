@@ -25,7 +25,7 @@ def fitter() -> ConversionFitter:
 
 
 def test_funnel_chart_has_naive_and_eventual_bars(fitter: ConversionFitter) -> None:
-    summary = ConversionSummary.from_json(fitter.summary().to_json())
+    summary = ConversionSummary.from_json(fitter.conversion_summary().to_json())
     ax = plot_funnel(summary)
     assert len(ax.patches) == 4  # two transitions x (naive, eventual)
     heights = sorted(round(p.get_height(), 6) for p in ax.patches)
@@ -73,7 +73,7 @@ def test_plots_survive_unestimable_results() -> None:
         time_unit="W",
     )
     fitter = ConversionFitter().fit(journeys)
-    plot_funnel(fitter.summary())
+    plot_funnel(fitter.conversion_summary())
     plot_conversion_curve(fitter.estimate("b", "c"))
     ax = plot_time_to_convert(fitter.estimate("b", "c"))
     assert ax.get_xlabel() == "weeks from b to c"

@@ -214,7 +214,7 @@ def test_weakly_identified_intensities_are_drawn_on_the_natural_scale() -> None:
     t = fitter.result_.transition("s0")
     assert t.status == "estimated"
     assert t.dropout_rate.upper > 1e3  # the log-scale Wald interval says little
-    _, mu, _ = _draw_intensities(fitter, 2000, 0)
+    _, mu, _ = _draw_intensities(fitter.result_.intensities, fitter.conf_level, 2000, 0)
     assert np.all(np.isfinite(mu)) and np.all(mu >= 0)
     assert np.quantile(mu, 0.99) < 0.1 * t.advance_rate.estimate
     assert np.mean(mu == 0) > 0.2  # truncation at the boundary
@@ -235,7 +235,7 @@ def test_a_drop_out_rate_on_the_boundary_is_drawn_up_to_its_profile_bound() -> N
         fitter = StageMarkovFitter().fit(journeys)
     t = fitter.result_.transition("s0")
     assert t.status == "no_dropout"
-    _, mu, _ = _draw_intensities(fitter, 4000, 1)
+    _, mu, _ = _draw_intensities(fitter.result_.intensities, fitter.conf_level, 4000, 1)
     assert mu[0, 0, 0] == 0.0  # the estimate itself
     assert np.all(mu[1:] >= 0)
     assert np.quantile(mu[1:], 0.95) == pytest.approx(t.dropout_rate.upper, rel=0.1)

@@ -32,6 +32,15 @@ def test_top_level_exports() -> None:
     assert funnelkit.StageForecast.__name__ == "StageForecast"
 
 
+def test_the_chain_simulator_lives_with_the_other_simulators() -> None:
+    from funnelkit import datasets, dynamics
+
+    assert dynamics.simulate_stage_chain is datasets.simulate_stage_chain
+    assert dynamics.SimulatedChain is datasets.SimulatedChain
+    sim = datasets.simulate_stage_chain(50, advance_rates=[1.0], dropout_rates=[0.0], seed=0)
+    assert sim.entry_times.shape == (50, 2) and np.isinf(sim.dormant_times).all()
+
+
 def test_fit_returns_self_and_init_only_stores_settings(heavy_censoring) -> None:
     journeys, _ = heavy_censoring
     fitter = StageMarkovFitter(conf_level=0.9)

@@ -46,7 +46,7 @@ def test_current_stage_and_time_in_it(data: tuple[np.ndarray, float]) -> None:
     entry, end = data
     journeys = make_journeys(entry, end)
     fitter = _fit(journeys)
-    state = customer_state(fitter, journeys)
+    state = customer_state(fitter.result_, journeys)
     reached = ~np.isnan(entry)
     for i in range(entry.shape[0]):  # naive reference, one customer at a time
         stage = int(np.flatnonzero(reached[i])[-1])

@@ -1,4 +1,8 @@
-"""Simulate the stage chain with known intensities: the ground truth of the recovery tests."""
+"""Simulate the stage chain with known intensities: the ground truth of the recovery tests.
+
+The generative model of :class:`funnelkit.dynamics.StageMarkovFitter`; also importable as
+``funnelkit.dynamics.simulate_stage_chain``.
+"""
 
 from __future__ import annotations
 
@@ -41,11 +45,6 @@ class SimulatedChain:
         """The events as an :class:`EventLog` with numeric times in days."""
         extra = ["segment"] if "segment" in self.columns else []
         return EventLog.from_frame(self.frame(), attribute_cols=extra, time_unit="D")
-
-    def reached_by(self, time: float) -> dict[str, int]:
-        """True number of customers who reached each stage by ``time``."""
-        hit = (self.entry_times <= time).sum(axis=0)
-        return dict(zip(self.funnel.stage_names, (int(h) for h in hit), strict=True))
 
 
 def simulate_stage_chain(
