@@ -346,6 +346,27 @@ class BetaGeoBetaBinomFitter(MLEFitter):
                 out[idx] = float(np.exp(np.append(log_dead, log_alive)).sum())
         return out
 
+    def discounted_residual_purchases(self, delta: float, data: Any = None) -> np.ndarray:
+        """DERT discounted at the continuous rate ``delta`` per opportunity.
+
+        :meth:`discounted_residual_transactions` at ``discount_rate = e^delta - 1``: the
+        common hook that :func:`~funnelkit.clv.discounted_expected_residual_transactions`
+        calls on every model.
+
+        Parameters
+        ----------
+        delta
+            Continuous discount rate per opportunity, ``log(1 + rate)``; > 0.
+        data
+            RFM, frame or mapping of customers; ``None`` = the training customers.
+        """
+        if not (math.isfinite(delta) and delta > 0):
+            raise FunnelkitError(f"delta must be finite and > 0; got {delta!r}.")
+        # capped where e^delta overflows: the discounted sum is then ~0 anyway
+        return self.discounted_residual_transactions(
+            data, discount_rate=math.expm1(min(delta, 700.0))
+        )
+
     def discounted_residual_transactions(
         self, data: Any = None, *, discount_rate: float
     ) -> np.ndarray:

@@ -16,7 +16,6 @@ import numpy as np
 
 from funnelkit._frames import Backend, frame_from_columns
 from funnelkit.clv._data import as_rfm
-from funnelkit.clv._special import inverse_shifted_gamma_mean as _inverse_shifted_gamma_mean
 from funnelkit.exceptions import FunnelkitError
 from funnelkit.rfm import RFM
 from funnelkit.units import TimeUnit, TimeUnitLike
@@ -168,7 +167,9 @@ def discounted_expected_residual_transactions(
 ) -> np.ndarray:
     """DERT: expected purchases over each customer's whole remaining lifetime, discounted.
 
-    Closed forms exist for two models:
+    Each model that has a closed form provides it as its ``discounted_residual_purchases(delta,
+    data)`` method, given the continuous discount rate ``delta = log(1 + discount_rate)`` per
+    model time unit; this function converts the rate and calls it. Closed forms exist for:
 
     * Pareto/NBD (Fader, Hardie & Lee 2005, eq. 2), with continuous discounting at
       ``delta = log(1 + discount_rate)`` per ``time_unit``::
@@ -184,8 +185,8 @@ def discounted_expected_residual_transactions(
           DERT = P(alive at n + 1) * (alpha + x) / (alpha + beta + n)
                  * 2F1(1, delta + n + 1; gamma + delta + n + 1; 1 / (1 + d)) / (1 + d),
 
-      computed by the model's own ``discounted_residual_transactions`` (exact also for its
-      limit models: common transaction or dropout probability, no dropout).
+      with ``d = e^delta - 1`` per opportunity (exact also for its limit models: common
+      transaction or dropout probability, no dropout).
 
     Multiply by expected spend (or margin) for the residual lifetime value.
 
@@ -213,46 +214,19 @@ def discounted_expected_residual_transactions(
     Fader, P. S., Hardie, B. G. S. & Shang, J. (2010). Customer-base analysis in a
     discrete-time noncontractual setting. *Marketing Science*, 29(6), 1086-1108.
     """
-    # dispatch on class names (subclasses included) so this module imports no fitter module
-    kinds = {klass.__name__ for klass in type(model).__mro__}
-    rate = _check_rate(discount_rate, positive=True)
-    rfm = _purchase_rfm(model, data)
-    rows, inverse = _unique_rows(rfm)
-    per_unit = _step(model, time_unit)  # model time units per discount time unit
-    x, T = rows["frequency"], rows["T"]
-    params = model.params_
     residual = getattr(model, "discounted_residual_purchases", None)
-    if callable(residual):
-        # the model's own closed form (funnelkit's Pareto/NBD, full or limit model)
-        delta = math.log1p(rate) / per_unit  # continuous rate per model time unit
-        value = _over_chunks(rows, _CHUNK, lambda part: residual(delta, part))
-    elif "ParetoNBDFitter" in kinds:
-        # a full Pareto/NBD parameter set behind the prediction API (e.g. another library's)
-        r, alpha, s, beta = (params[k] for k in ("r", "alpha", "s", "beta"))
-        delta = math.log1p(rate) / per_unit  # continuous rate per model time unit
-        alive = _over_chunks(rows, _CHUNK, model.probability_alive)
-        shifted = beta + T
-        value = (
-            alive
-            * (r + x)
-            / (alpha + T)
-            * shifted
-            * _inverse_shifted_gamma_mean(s, delta * shifted)
-        )
-    elif hasattr(model, "discounted_residual_transactions"):
-        # BG/BB discounts once per transaction opportunity: convert the rate to one period
-        # (capped where (1 + rate)^(1/per_unit) overflows; the discounted sum is then ~0)
-        period_rate = math.expm1(min(math.log1p(rate) / per_unit, 700.0))
-        value = _over_chunks(
-            rows,
-            _CHUNK,
-            lambda part: model.discounted_residual_transactions(part, discount_rate=period_rate),
-        )
-    else:
+    if not callable(residual):
         raise FunnelkitError(
             f"DERT has a closed form for ParetoNBDFitter and BetaGeoBetaBinomFitter only, not "
             f"{type(model).__name__}; use customer_lifetime_value(...) with a long horizon."
         )
+    rate = _check_rate(discount_rate, positive=True)
+    rfm = _purchase_rfm(model, data)
+    rows, inverse = _unique_rows(rfm)
+    per_unit = _step(model, time_unit)  # model time units per discount time unit
+    delta = math.log1p(rate) / per_unit  # continuous rate per model time unit
+    # each model discounts in its own way (continuously, or once per opportunity) from delta
+    value = _over_chunks(rows, _CHUNK, lambda part: residual(delta, part))
     return np.asarray(value)[inverse]
 
 

@@ -229,9 +229,11 @@ def test_unique_combinations_round_trip(rows: list[tuple[int, float, int]]) -> N
 def test_fitted_only_properties_and_typos_say_what_is_wrong(sim_rfm: RFM) -> None:
     model = BetaGeoFitter()
     with pytest.raises(
-        NotFittedError, match="not fitted yet: call fit\\(data\\) before using 'summary'"
+        NotFittedError, match="not fitted yet: call fit\\(data\\) before using 'result_'"
     ):
-        _ = model.summary
+        _ = model.result_
+    with pytest.raises(NotFittedError, match="not fitted yet: call fit\\(data\\) first"):
+        model.summary()
     model.fit(sim_rfm)
     with pytest.raises(AttributeError, match=r"no attribute 'parms_'\. Did you mean 'params_'"):
         _ = model.parms_
