@@ -22,6 +22,7 @@ import numpy as np
 from scipy.special import hyp2f1
 
 from funnelkit.clv._base import MLEFitter, as_horizon
+from funnelkit.clv._calls import PurchasePredictions
 from funnelkit.clv._data import FitData, whole_counts
 from funnelkit.clv._limits import (
     CONCENTRATED,
@@ -123,7 +124,7 @@ def _limits() -> tuple[Limit, ...]:
     )
 
 
-class BetaGeometricFitter(MLEFitter):
+class BetaGeometricFitter(PurchasePredictions, MLEFitter):
     """Fitting half of BG/NBD and MBG/NBD; subclasses set ``_first_purchase_dropout`` (k).
 
     Besides the full model the fit can end at one of its limits (``result_.boundary``):
@@ -234,7 +235,7 @@ class BetaGeometricFitter(MLEFitter):
         later = np.where(ab > 0, np.minimum(later, 1.0), 1.0).reshape(shape)
         return np.asarray(alive * later)
 
-    def expected_purchases(self, t: Any, data: Any = None) -> np.ndarray:
+    def _expected_purchases(self, t: Any, data: Any) -> np.ndarray:
         """Expected repeat purchases in ``(T, T + t]`` given each customer's history.
 
         P(alive) times ``c/(a-1) (1 - (1-z)^(a-1) 2F1(c-r, a-1; c; z))`` with
@@ -306,7 +307,7 @@ class BetaGeometricFitter(MLEFitter):
             value[bad] = mean_purchases(rate, dropout, horizon[bad], survive=bool(k))
         return value
 
-    def probability_of_purchases(self, n: Any, t: Any) -> np.ndarray:
+    def _probability_of_purchases(self, n: Any, t: Any) -> np.ndarray:
         """P(X(t) = n): probability that a new customer makes ``n`` repeat purchases by ``t``.
 
         Either the customer survives the ``n`` dropout chances of those purchases and the

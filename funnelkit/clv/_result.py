@@ -62,13 +62,11 @@ class ParameterEstimate(Interval):
         return data
 
     @property
-    def ci(self) -> Interval | None:
-        """The interval (``None`` when not estimable); unpacks as ``lower, upper``."""
+    def ci(self) -> tuple[float, float] | None:
+        """The bounds as the earlier ``(lower, upper)`` pair; ``None`` when not estimable."""
         if self.lower is None or self.upper is None:
             return None
-        return Interval(
-            estimate=self.estimate, lower=self.lower, upper=self.upper, level=self.level
-        )
+        return (self.lower, self.upper)
 
     @property
     def standard_error(self) -> float | None:
