@@ -316,3 +316,67 @@ def test_bgbb_dert_formula_with_lifetimes_as_oracle() -> None:
     # the discount rate may be given per time unit only for models that have one
     with pytest.raises(FunnelkitError, match="time_unit must be None"):
         discounted_expected_residual_transactions(model, data, discount_rate=d, time_unit="year")
+
+
+@pytest.mark.parametrize(
+    ("freq", "month", "scale", "unit"),
+    [("D", "30D", 7.0, "D"), ("W", "4.345W", 1.0, "W"), ("H", "720h", 168.0, "h")],
+)
+def test_lifetimes_months_are_reproduced_exactly(
+    cdnow: pd.DataFrame, freq: str, month: str, scale: float, unit: str
+) -> None:
+    lifetimes = pytest.importorskip("lifetimes")
+    data = cdnow.assign(recency=cdnow["recency"] * scale, T=cdnow["T"] * scale)
+    bgf, ggf = BetaGeoFitter().fit(data, time_unit=unit), GammaGammaFitter().fit(data)
+    ref_bg, ref_gg = lifetimes.BetaGeoFitter(), lifetimes.GammaGammaFitter()
+    ref_bg.params_ = pd.Series(bgf.params_)
+    ref_gg.params_ = pd.Series(ggf.params_)
+    # lifetimes binds predict in its own fit; here it predicts at funnelkit's estimates
+    ref_bg.predict = ref_bg.conditional_expected_number_of_purchases_up_to_time
+    expected = ref_gg.customer_lifetime_value(
+        ref_bg,
+        data["frequency"],
+        data["recency"],
+        data["T"],
+        data["monetary_value"],
+        time=12,
+        discount_rate=0.01,
+        freq=freq,
+    ).to_numpy()
+    got = customer_lifetime_value(
+        bgf, ggf, data, horizon=12, time_unit="month", discount_rate=0.01, month=month
+    )
+    np.testing.assert_allclose(got, expected, rtol=1e-8)
+    # without the option, funnelkit's month is the calendar average: 30.44 days
+    calendar = customer_lifetime_value(
+        bgf, ggf, data, horizon=12, time_unit="month", discount_rate=0.01
+    )
+    assert 1.0 < calendar.sum() / got.sum() < 1.02
+
+
+def test_thirty_day_month_in_another_model_unit(cdnow: pd.DataFrame, models: tuple) -> None:
+    bgf, ggf = models  # fitted in weeks
+    in_days = cdnow.assign(recency=cdnow["recency"] * 7, T=cdnow["T"] * 7)
+    daily = BetaGeoFitter().fit(in_days, time_unit="D")
+    daily.params_ = {**bgf.params_, "alpha": bgf.params_["alpha"] * 7}
+    kwargs = {"horizon": 6, "time_unit": "month", "discount_rate": 0.02, "month": "30D"}
+    np.testing.assert_allclose(
+        customer_lifetime_value(bgf, ggf, cdnow, **kwargs),
+        customer_lifetime_value(daily, ggf, in_days, **kwargs),
+        rtol=1e-10,
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"time_unit": "W", "month": "30D"}, "needs time_unit='month'"),
+        ({"time_unit": "month", "month": "thirty days"}, "month must be a positive number"),
+        ({"time_unit": "month", "month": "0D"}, "month must be a positive number"),
+        ({"time_unit": "month", "month": "1M"}, "defines a month by months"),
+        ({"time_unit": "month", "month": "30 fortnights"}, "Unknown time unit 'fortnights'"),
+    ],
+)
+def test_bad_month_lengths(cdnow: pd.DataFrame, models: tuple, kwargs: dict, match: str) -> None:
+    with pytest.raises(FunnelkitError, match=match):
+        customer_lifetime_value(*models, cdnow, horizon=12, discount_rate=0.01, **kwargs)
