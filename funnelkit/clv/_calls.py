@@ -60,7 +60,8 @@ def horizon_of(
 
 class PurchasePredictions:
     """The public prediction calls of a purchase model; a model implements the hooks
-    ``_expected_purchases(horizon, data)`` and ``_probability_of_purchases(n, horizon)``."""
+    ``_expected_purchases(horizon, data)``, ``_probability_of_purchases(n, horizon)`` and
+    ``_expected_purchases_new_customer(horizon)``."""
 
     @abstractmethod
     def _expected_purchases(self, horizon: Any, data: Any) -> np.ndarray:
@@ -69,6 +70,44 @@ class PurchasePredictions:
     @abstractmethod
     def _probability_of_purchases(self, n: Any, horizon: Any) -> np.ndarray:
         """``P(X(horizon) = n)`` for a new customer."""
+
+    @abstractmethod
+    def _expected_purchases_new_customer(self, horizon: Any) -> np.ndarray:
+        """Expected purchases in ``(0, horizon]`` of a new customer."""
+
+    def expected_purchases_new_customer(
+        self, *args: Any, horizon: Any = None, t: Any = None, future_t: Any = None
+    ) -> np.ndarray:
+        """Expected purchases in ``(0, horizon]`` of a customer who just made a first purchase.
+
+        ``expected_purchases_new_customer(10.0)``, ``(horizon=10.0)`` and lifetimes'/
+        PyMC-Marketing's ``(t=10.0)`` are the same call; the model's formula is in the class
+        docstring.
+
+        Parameters
+        ----------
+        horizon
+            Time since the first purchase in the fitted unit (opportunities for BG/BB), a
+            number or an array; ``t`` and ``future_t`` are aliases.
+        """
+        form = "expected_purchases_new_customer(horizon=10.0)"
+        given = horizon_of(
+            "expected_purchases_new_customer", form, horizon=horizon, t=t, future_t=future_t
+        )
+        if len(args) > 1 or (args and given is not None) or (not args and given is None):
+            what = "no horizon" if not args and given is None else "more than one horizon"
+            raise FunnelkitError(
+                f"expected_purchases_new_customer got {what}: call it as {form} (t= and "
+                "future_t= are aliases of horizon=)."
+            )
+        value = args[0] if args else given
+        if is_customer_data(value):
+            raise FunnelkitError(
+                "expected_purchases_new_customer takes a horizon, not customers: it is the "
+                f"expectation for a new customer. Call it as {form}; for known customers use "
+                "expected_purchases(horizon=..., data=customers)."
+            )
+        return self._expected_purchases_new_customer(value)
 
     def expected_purchases(
         self,

@@ -280,7 +280,7 @@ class BetaGeometricFitter(PurchasePredictions, MLEFitter):
             )
         return np.asarray(value * alive)
 
-    def expected_purchases_new_customer(self, t: Any) -> np.ndarray:
+    def _expected_purchases_new_customer(self, t: Any) -> np.ndarray:
         """Expected repeat purchases in ``(0, t]`` for a new customer (FHL 2005, eq. 9).
 
         ``E[X(t)] = m/(a-1) (1 - (1-z)^(a-1) 2F1(a+b-1-r+k, a-1; a+b-1+k; z))``,

@@ -300,7 +300,7 @@ class BetaGeoBetaBinomFitter(PurchasePredictions, MLEFitter):
             lead = np.exp(purchase.log_weight(x + 1.0, n + 1.0) - ll)
             return np.asarray(lead * dropout.survival_sum(n, horizon))
 
-    def expected_purchases_new_customer(self, t: Any) -> np.ndarray:
+    def _expected_purchases_new_customer(self, t: Any) -> np.ndarray:
         """Expected transactions in the first ``t`` opportunities of a new customer (eq. 9):
         ``E[p] sum_{j=1..t} E[(1-theta)^j]``."""
         purchase, dropout = self._mixings()

@@ -337,7 +337,7 @@ class ParetoNBDFitter(PurchasePredictions, MLEFitter):
             span = lifetime.alive_posterior(T).expected_lifetime_within(horizon)
             return np.asarray(self._alive_now(d) * rate.posterior(x, T).mean * span)
 
-    def expected_purchases_new_customer(self, t: Any) -> np.ndarray:
+    def _expected_purchases_new_customer(self, t: Any) -> np.ndarray:
         """Expected purchases in ``(0, t]`` for a new customer (Fader & Hardie 2005, eq. 27):
         ``E[lambda] E[(1 - e^(-mu t)) / mu]``."""
         rate, lifetime = self._mixings()

@@ -161,3 +161,20 @@ def test_customer_data_detection() -> None:
     assert not is_customer_data(FRAME["T"]) and not is_customer_data(np.ones(3))
     assert not is_customer_data(pl.Series([1.0])) and not is_customer_data(pa.array([1.0]))
     assert not is_customer_data(10.0) and not is_customer_data([1.0, 2.0])
+
+
+def test_new_customer_expectation_takes_the_horizon_by_any_name(model: Any) -> None:
+    reference = model.expected_purchases_new_customer(np.array([1.0, 10.0]))
+    for call in (
+        lambda: model.expected_purchases_new_customer(horizon=np.array([1.0, 10.0])),
+        lambda: model.expected_purchases_new_customer(t=np.array([1.0, 10.0])),
+        lambda: model.expected_purchases_new_customer(future_t=np.array([1.0, 10.0])),
+    ):
+        np.testing.assert_array_equal(call(), reference)
+    form = r"call it as expected_purchases_new_customer\(horizon=10\.0\)"
+    with pytest.raises(FunnelkitError, match="got no horizon: " + form):
+        model.expected_purchases_new_customer()
+    with pytest.raises(FunnelkitError, match="got more than one horizon: " + form):
+        model.expected_purchases_new_customer(1.0, t=2.0)
+    with pytest.raises(FunnelkitError, match="takes a horizon, not customers"):
+        model.expected_purchases_new_customer(FRAME)
