@@ -81,8 +81,8 @@ class PurchasePredictions:
         """Expected purchases in ``(0, horizon]`` of a customer who just made a first purchase.
 
         ``expected_purchases_new_customer(10.0)``, ``(horizon=10.0)`` and lifetimes'/
-        PyMC-Marketing's ``(t=10.0)`` are the same call; the model's formula is in the class
-        docstring.
+        PyMC-Marketing's ``(t=10.0)`` are the same call; each model documents its formula on
+        ``_expected_purchases_new_customer``.
 
         Parameters
         ----------
@@ -122,7 +122,8 @@ class PurchasePredictions:
     ) -> np.ndarray:
         """Expected purchases in ``(T, T + horizon]`` given each customer's history.
 
-        The model's formula is in the class docstring. Every one of these calls works::
+        Each model documents its closed form on its ``_expected_purchases`` hook. These
+        calls are all the same::
 
             model.expected_purchases(horizon=10.0, data=rfm)   # keywords (preferred)
             model.expected_purchases(10.0, rfm)                # positional: horizon, data
@@ -208,7 +209,7 @@ class PurchasePredictions:
             model.probability_of_purchases(n=2, t=10.0)        # lifetimes' name
             model.probability_of_purchases(2, 10.0)            # positional: n, horizon
 
-        The model's formula is in the class docstring.
+        Each model documents its formula on ``_probability_of_purchases``.
 
         Parameters
         ----------
