@@ -40,6 +40,8 @@ def test_docstring_examples(module_name: str) -> None:
 @pytest.mark.parametrize("page", sorted(p.name for p in (ROOT / "docs").glob("*.md")))
 def test_docs_examples(page: str) -> None:
     """The ``pycon`` examples of the docs pages run and print what the page says."""
+    if page == "migration.md":
+        pytest.importorskip("lifetimes")  # the guide checks its numbers against lifetimes
     result = doctest.testfile(
         str(ROOT / "docs" / page),
         module_relative=False,

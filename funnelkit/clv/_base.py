@@ -64,6 +64,7 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 
 from funnelkit._estimator import Estimator
+from funnelkit._frames import Backend
 from funnelkit._results import html_table
 from funnelkit.clv._data import (
     FitData,
@@ -430,11 +431,23 @@ class MLEFitter(Estimator, ABC):
                 values = np.concatenate([values, np.asarray(self.probability_alive())])
         return bool(np.all(np.isfinite(values)))
 
-    @property
-    def summary(self) -> Any:
-        """Parameter table (pandas frame): estimate, standard error, interval bounds."""
+    def summary(self, backend: Backend = "pandas") -> Any:
+        """The parameter table: ``parameter, estimate, std_error, lower, upper``.
+
+        The bounds are those of a ``conf_level`` interval (in ``frame.attrs["conf_level"]``
+        for pandas); NaN = not estimable. ``backend`` is ``"pandas"``, ``"polars"`` or
+        ``"pyarrow"``. Same as ``result_.summary(backend)``.
+
+        Examples
+        --------
+        >>> from funnelkit.clv import BetaGeoFitter
+        >>> from funnelkit.datasets.btyd import simulate_bgnbd
+        >>> model = BetaGeoFitter().fit(simulate_bgnbd(2000, T=52.0, seed=1).rfm)
+        >>> list(model.summary().columns)
+        ['parameter', 'estimate', 'std_error', 'lower', 'upper']
+        """
         self._check_fitted()
-        return self.result_.summary()
+        return self.result_.summary(backend)
 
     def to_json(self, *, indent: int | None = None) -> str:
         """Serialise the fitted model (settings, parameters, fit result; no data, no pickle)."""

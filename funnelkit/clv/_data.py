@@ -140,7 +140,7 @@ def numbers(name: str, values: Any, ids: np.ndarray | None = None) -> np.ndarray
     return _rfm_numbers(name, values, ids)
 
 
-def as_horizon(t: Any, name: str = "t", *, customers: int | None = None) -> np.ndarray:
+def as_horizon(t: Any, name: str = "horizon", *, customers: int | None = None) -> np.ndarray:
     """A prediction horizon as a float array; finite, >= 0.
 
     With ``customers``, the horizon must broadcast against the customers' histories: one
@@ -151,8 +151,8 @@ def as_horizon(t: Any, name: str = "t", *, customers: int | None = None) -> np.n
     except (TypeError, ValueError):
         raise FunnelkitError(
             f"{name} must be a number or an array of numbers (a horizon in the fitted time "
-            f"unit); got a {type(t).__name__}. Predictions take the horizon first and the "
-            f"customers second: expected_purchases({name}, data)."
+            f"unit); got a {type(t).__name__}. Give predictions keywords, e.g. "
+            "expected_purchases(horizon=10.0, data=customers)."
         ) from None
     if not np.all(np.isfinite(arr)) or np.any(arr < 0):
         raise FunnelkitError(

@@ -22,6 +22,7 @@ import numpy as np
 from scipy.special import hyp2f1
 
 from funnelkit.clv._base import MLEFitter, as_horizon
+from funnelkit.clv._calls import PurchasePredictions
 from funnelkit.clv._data import FitData, whole_counts
 from funnelkit.clv._limits import (
     CONCENTRATED,
@@ -123,7 +124,7 @@ def _limits() -> tuple[Limit, ...]:
     )
 
 
-class BetaGeometricFitter(MLEFitter):
+class BetaGeometricFitter(PurchasePredictions, MLEFitter):
     """Fitting half of BG/NBD and MBG/NBD; subclasses set ``_first_purchase_dropout`` (k).
 
     Besides the full model the fit can end at one of its limits (``result_.boundary``):
@@ -176,29 +177,65 @@ class BetaGeometricFitter(MLEFitter):
             odds = dropout.log_drop_odds(chances) + rate.log_weight_ratio(x, T, tx)
         return np.asarray(np.where(chances > 0, odds, -np.inf))
 
-    def probability_alive(self, data: Any = None) -> np.ndarray:
-        """P(customer still alive at the end of observation | frequency, recency, T).
+    def probability_alive(self, data: Any = None, *, at: Any = 0.0) -> np.ndarray:
+        """P(customer alive ``at`` time units after the end of observation | history).
 
-        ``1 / (1 + e^d)``: Fader, Hardie & Lee (2008) eq. 2 for BG/NBD, and its MBG/NBD
-        analogue (one more dropout chance). There is no ``at=`` (alive at a future time):
-        dropout happens only at purchases, so that probability depends on the future purchase
-        path and has no closed form; Pareto/NBD and BG/BB offer it.
+        At the end of observation (``at = 0``) it is ``1 / (1 + e^d)``: Fader, Hardie & Lee
+        (2008) eq. 2 for BG/NBD, and its MBG/NBD analogue (one more dropout chance). Later,
+        a customer alive at ``T`` drops out at rate ``lambda p`` (each purchase ends their
+        life with probability ``p``: a thinned Poisson process), so they are still alive at
+        ``T + at`` with probability ``E[e^(-lambda p at)]`` over the rates of customers
+        alive at ``T`` with this history, ``lambda ~ Gamma(r + x, alpha + T)`` and
+        ``p ~ Beta(a, b + x + k)``::
+
+            P(alive at T + at) = P(alive at T) * E_p[(1 + p at / (alpha + T))^-(r + x)]
+
+        (= ``2F1(r + x, a; a + b + x + k; -at / (alpha + T))``), the expectation over ``p``
+        by Gauss-Jacobi quadrature; exact for the limit models.
 
         Parameters
         ----------
         data
             RFM, frame or mapping of customers; ``None`` = the training customers.
+        at
+            Time after each customer's ``T`` in the fitted unit (a number, one per customer,
+            or a column ``(k, 1)`` for a grid); 0 = at the end of observation.
 
         Returns
         -------
         numpy.ndarray
-            One probability per customer.
+            One probability per customer (per horizon and customer for a column of ``at``).
+
+        Examples
+        --------
+        >>> from funnelkit.clv import BetaGeoFitter
+        >>> from funnelkit.datasets.btyd import simulate_bgnbd
+        >>> model = BetaGeoFitter().fit(simulate_bgnbd(2000, T=52.0, seed=1).rfm)
+        >>> now, later = model.probability_alive(), model.probability_alive(at=26.0)
+        >>> bool((later <= now).all())
+        True
         """
         d = self._data_for_prediction(data)
-        odds = self._log_dropout_odds(d["frequency"], d["recency"], d["T"])
-        return alive_from_odds(odds)
+        x, T = d["frequency"], d["T"]
+        ahead = as_horizon(at, "at", customers=x.shape[0])
+        alive = alive_from_odds(self._log_dropout_odds(x, d["recency"], T))
+        if not np.any(ahead > 0):
+            return np.asarray(alive * np.ones(ahead.shape))
+        rate, dropout = self._mixings()
+        shape = np.broadcast_shapes(x.shape, ahead.shape)
+        xb, Tb, ab = (np.broadcast_to(v, shape).reshape(-1) for v in (x, T, ahead))
+        posterior = rate.posterior(xb[:, None], Tb[:, None])
 
-    def expected_purchases(self, t: Any, data: Any = None) -> np.ndarray:
+        def stay(p: np.ndarray) -> np.ndarray:
+            with np.errstate(under="ignore"):
+                return np.asarray(np.exp(posterior.log_laplace(p * ab[:, None])))
+
+        later = dropout.alive_posterior(xb + self._first_purchase_dropout).expect(stay, xb.shape)
+        # at = 0 exactly: the plain probability, not a quadrature of ones
+        later = np.where(ab > 0, np.minimum(later, 1.0), 1.0).reshape(shape)
+        return np.asarray(alive * later)
+
+    def _expected_purchases(self, t: Any, data: Any) -> np.ndarray:
         """Expected repeat purchases in ``(T, T + t]`` given each customer's history.
 
         P(alive) times ``c/(a-1) (1 - (1-z)^(a-1) 2F1(c-r, a-1; c; z))`` with
@@ -243,7 +280,7 @@ class BetaGeometricFitter(MLEFitter):
             )
         return np.asarray(value * alive)
 
-    def expected_purchases_new_customer(self, t: Any) -> np.ndarray:
+    def _expected_purchases_new_customer(self, t: Any) -> np.ndarray:
         """Expected repeat purchases in ``(0, t]`` for a new customer (FHL 2005, eq. 9).
 
         ``E[X(t)] = m/(a-1) (1 - (1-z)^(a-1) 2F1(a+b-1-r+k, a-1; a+b-1+k; z))``,
@@ -270,7 +307,7 @@ class BetaGeometricFitter(MLEFitter):
             value[bad] = mean_purchases(rate, dropout, horizon[bad], survive=bool(k))
         return value
 
-    def probability_of_purchases(self, n: Any, t: Any) -> np.ndarray:
+    def _probability_of_purchases(self, n: Any, t: Any) -> np.ndarray:
         """P(X(t) = n): probability that a new customer makes ``n`` repeat purchases by ``t``.
 
         Either the customer survives the ``n`` dropout chances of those purchases and the

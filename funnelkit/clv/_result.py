@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
 from funnelkit._frames import Backend, frame_from_columns
-from funnelkit._results import Result, html_table
+from funnelkit._results import Interval, Result, html_table
 from funnelkit.clv._limits import LimitTest, ParameterSpace
 from funnelkit.exceptions import FunnelkitError
 from funnelkit.intervals import normal_quantile
@@ -18,6 +18,7 @@ from funnelkit.units import TimeUnitField
 
 __all__ = [
     "REMEDIES",
+    "SUMMARY_COLUMNS",
     "FitResult",
     "FittedModel",
     "ParameterEstimate",
@@ -27,15 +28,50 @@ __all__ = [
 ]
 
 SCHEMA = "funnelkit.clv.fitter"
+#: the columns of every fitter's ``summary()``
+SUMMARY_COLUMNS = ("parameter", "estimate", "std_error", "lower", "upper")
 
 
-class ParameterEstimate(BaseModel):
-    """One fitted parameter: ``std_error``/``ci`` are ``None`` when not estimable."""
+class ParameterEstimate(Interval):
+    """One fitted parameter: an :class:`~funnelkit._results.Interval` with its ``std_error``.
+
+    ``std_error``, ``lower`` and ``upper`` are ``None`` when not estimable; ``level`` is the
+    confidence level of the bounds. Documents written with the earlier ``ci: [lower, upper]``
+    pair still load, and :attr:`ci` still reads the bounds.
+
+    >>> est = ParameterEstimate(estimate=2.0, std_error=0.5, lower=1.2, upper=3.3, level=0.95)
+    >>> lower, upper = est.ci
+    >>> (lower, upper, est.std_error)
+    (1.2, 3.3, 0.5)
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="constants")
     estimate: float
     std_error: float | None = None
-    ci: tuple[float, float] | None = None
+    lower: float | None = None
+    upper: float | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_stored_pair(cls, data: Any) -> Any:
+        # the earlier document shape: {"estimate", "std_error", "ci": [lower, upper] | null}
+        if isinstance(data, Mapping) and "ci" in data:
+            data = dict(data)
+            pair = data.pop("ci")
+            data["lower"], data["upper"] = pair if pair is not None else (None, None)
+        return data
+
+    @property
+    def ci(self) -> tuple[float, float] | None:
+        """The bounds as the earlier ``(lower, upper)`` pair; ``None`` when not estimable."""
+        if self.lower is None or self.upper is None:
+            return None
+        return (self.lower, self.upper)
+
+    @property
+    def standard_error(self) -> float | None:
+        """Alias of :attr:`std_error`."""
+        return self.std_error
 
 
 class FitResult(Result):
@@ -68,35 +104,54 @@ class FitResult(Result):
     boundary: list[str] = Field(default_factory=list)
     limit_test: LimitTest | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _level_of_stored_estimates(cls, data: Any) -> Any:
+        # estimates stored before they carried their level have the fit's conf_level
+        if isinstance(data, Mapping) and isinstance(data.get("params"), Mapping):
+            level = data.get("conf_level", 0.95)
+            params = {
+                k: {**v, "level": level} if isinstance(v, Mapping) and "level" not in v else v
+                for k, v in data["params"].items()
+            }
+            data = {**data, "params": params}
+        return data
+
     def table(self) -> list[dict[str, Any]]:
-        """One record per parameter: estimate, standard error and interval bounds."""
-        pct = f"{100 * self.conf_level:g}%"
-        rows = []
-        for name, est in self.params.items():
-            lower, upper = est.ci if est.ci is not None else (None, None)
-            rows.append(
-                {
-                    "parameter": name,
-                    "estimate": est.estimate,
-                    "std_error": est.std_error,
-                    f"lower {pct}": lower,
-                    f"upper {pct}": upper,
-                }
-            )
-        return rows
+        """One record per parameter: ``parameter, estimate, std_error, lower, upper``.
+
+        The bounds are those of a ``conf_level`` interval; ``None`` = not estimable.
+        """
+        return [
+            {
+                "parameter": name,
+                "estimate": est.estimate,
+                "std_error": est.std_error,
+                "lower": est.lower,
+                "upper": est.upper,
+            }
+            for name, est in self.params.items()
+        ]
 
     def summary(self, backend: Backend = "pandas") -> Any:
-        """The parameter table as a pandas, polars or pyarrow frame (NaN = not estimable)."""
+        """The parameter table as a pandas, polars or pyarrow frame.
+
+        Columns ``parameter, estimate, std_error, lower, upper``; NaN = not estimable. The
+        bounds are those of a ``conf_level`` interval, which a pandas frame also carries in
+        ``frame.attrs["conf_level"]``.
+        """
         rows = self.table()
         columns = {
-            key: np.array([np.nan if r[key] is None else r[key] for r in rows])
-            for key in rows[0]
-            if key != "parameter"
+            key: np.array([np.nan if r[key] is None else r[key] for r in rows], dtype=float)
+            for key in SUMMARY_COLUMNS[1:]
         }
-        return frame_from_columns(
+        frame = frame_from_columns(
             {"parameter": np.array([r["parameter"] for r in rows], dtype=object), **columns},
             backend,
         )
+        if backend == "pandas":
+            frame.attrs["conf_level"] = self.conf_level
+        return frame
 
     def _header(self) -> dict[str, Any]:
         unit = self.time_unit.value if self.time_unit is not None else None
@@ -111,6 +166,7 @@ class FitResult(Result):
             "iterations": self.iterations,
             "time unit": unit,
             "penalizer": self.penalizer,
+            "confidence level": self.conf_level,
             "boundary": ", ".join(self.boundary) if self.boundary else "none",
             **self._limit_header(),
         }
@@ -206,7 +262,7 @@ def estimates(
     for i, name in enumerate(space.names):
         est = float(params[i])
         if cov_theta is None:
-            out[name] = ParameterEstimate(estimate=est)
+            out[name] = ParameterEstimate(estimate=est, level=float(conf_level))
             continue
         se_theta = math.sqrt(float(cov_theta[i, i]))
         with np.errstate(over="ignore"):
@@ -217,7 +273,9 @@ def estimates(
         out[name] = ParameterEstimate(
             estimate=est,
             std_error=std_error if math.isfinite(std_error) else None,
-            ci=(float(min(lower, est)), float(max(upper, est))) if bounded else None,
+            lower=float(min(lower, est)) if bounded else None,
+            upper=float(max(upper, est)) if bounded else None,
+            level=float(conf_level),
         )
     return out
 

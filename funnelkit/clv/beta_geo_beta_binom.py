@@ -10,6 +10,7 @@ import numpy as np
 from scipy.special import gammaln
 
 from funnelkit.clv._base import FitData, MLEFitter, as_horizon
+from funnelkit.clv._calls import PurchasePredictions
 from funnelkit.clv._data import whole_counts
 from funnelkit.clv._limits import CONCENTRATED, Limit, concentrated_beta, vanishing
 from funnelkit.clv._mixing import (
@@ -104,7 +105,7 @@ def _limits() -> tuple[Limit, ...]:
     )
 
 
-class BetaGeoBetaBinomFitter(MLEFitter):
+class BetaGeoBetaBinomFitter(PurchasePredictions, MLEFitter):
     """BG/BB model (Fader, Hardie & Shang 2010) for discrete-time, non-contractual settings.
 
     Customers have ``n`` transaction opportunities after their first (annual donation drives,
@@ -279,7 +280,7 @@ class BetaGeoBetaBinomFitter(MLEFitter):
         # the alive branch is part of the likelihood, so log_p <= 0 up to rounding
         return np.asarray(np.exp(np.minimum(log_p, 0.0)))
 
-    def expected_purchases(self, t: Any, data: Any = None) -> np.ndarray:
+    def _expected_purchases(self, t: Any, data: Any) -> np.ndarray:
         """Expected transactions in the next ``t`` opportunities given history (FHS eq. 13).
 
         ``E[p^(x+1) (1-p)^(n-x)] / L(x, tx, n) * sum_{j=1..t} E[(1-theta)^(n+j)]``: the
@@ -299,7 +300,7 @@ class BetaGeoBetaBinomFitter(MLEFitter):
             lead = np.exp(purchase.log_weight(x + 1.0, n + 1.0) - ll)
             return np.asarray(lead * dropout.survival_sum(n, horizon))
 
-    def expected_purchases_new_customer(self, t: Any) -> np.ndarray:
+    def _expected_purchases_new_customer(self, t: Any) -> np.ndarray:
         """Expected transactions in the first ``t`` opportunities of a new customer (eq. 9):
         ``E[p] sum_{j=1..t} E[(1-theta)^j]``."""
         purchase, dropout = self._mixings()
@@ -307,7 +308,7 @@ class BetaGeoBetaBinomFitter(MLEFitter):
         with np.errstate(under="ignore"):
             return np.asarray(purchase.mean * dropout.survival_sum(0.0, horizon))
 
-    def probability_of_purchases(self, n: Any, t: Any) -> np.ndarray:
+    def _probability_of_purchases(self, n: Any, t: Any) -> np.ndarray:
         """P(X(t) = n): ``n`` transactions in the first ``t`` opportunities (FHS eq. 7).
 
         ``C(t, n) E[p^n (1-p)^(t-n)] E[(1-theta)^t] + sum_{i=n..t-1} C(i, n)
@@ -345,6 +346,27 @@ class BetaGeoBetaBinomFitter(MLEFitter):
                 )
                 out[idx] = float(np.exp(np.append(log_dead, log_alive)).sum())
         return out
+
+    def discounted_residual_purchases(self, delta: float, data: Any = None) -> np.ndarray:
+        """DERT discounted at the continuous rate ``delta`` per opportunity.
+
+        :meth:`discounted_residual_transactions` at ``discount_rate = e^delta - 1``: the
+        common hook that :func:`~funnelkit.clv.discounted_expected_residual_transactions`
+        calls on every model.
+
+        Parameters
+        ----------
+        delta
+            Continuous discount rate per opportunity, ``log(1 + rate)``; > 0.
+        data
+            RFM, frame or mapping of customers; ``None`` = the training customers.
+        """
+        if not (math.isfinite(delta) and delta > 0):
+            raise FunnelkitError(f"delta must be finite and > 0; got {delta!r}.")
+        # capped where e^delta overflows: the discounted sum is then ~0 anyway
+        return self.discounted_residual_transactions(
+            data, discount_rate=math.expm1(min(delta, 700.0))
+        )
 
     def discounted_residual_transactions(
         self, data: Any = None, *, discount_rate: float

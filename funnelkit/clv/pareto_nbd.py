@@ -12,6 +12,7 @@ from scipy import integrate
 from scipy.special import digamma, gammaln, logsumexp
 
 from funnelkit.clv._base import FitData, MLEFitter, as_horizon
+from funnelkit.clv._calls import PurchasePredictions
 from funnelkit.clv._data import whole_counts
 from funnelkit.clv._geometric import softplus
 from funnelkit.clv._hyp2f1 import log_hyp1
@@ -106,7 +107,7 @@ def mixings(params: Mapping[str, float]) -> tuple[RateMixing, LifetimeMixing]:
     return rate, lifetime
 
 
-class ParetoNBDFitter(MLEFitter):
+class ParetoNBDFitter(PurchasePredictions, MLEFitter):
     """Pareto/NBD model (Schmittlein, Morrison & Colombo 1987).
 
     While alive a customer buys at Poisson rate ``lambda ~ Gamma(r, alpha)``; their lifetime
@@ -312,7 +313,7 @@ class ParetoNBDFitter(MLEFitter):
             later = np.exp(lifetime.alive_posterior(d["T"]).log_survival(ahead))
             return np.asarray(self._alive_now(d) * later)
 
-    def expected_purchases(self, t: Any, data: Any = None) -> np.ndarray:
+    def _expected_purchases(self, t: Any, data: Any) -> np.ndarray:
         """Expected purchases in ``(T, T + t]`` given each customer's history.
 
         ``P(alive) E[lambda | x, T] E[(1 - e^(-mu t)) / mu | alive at T]``: for the full model
@@ -336,14 +337,14 @@ class ParetoNBDFitter(MLEFitter):
             span = lifetime.alive_posterior(T).expected_lifetime_within(horizon)
             return np.asarray(self._alive_now(d) * rate.posterior(x, T).mean * span)
 
-    def expected_purchases_new_customer(self, t: Any) -> np.ndarray:
+    def _expected_purchases_new_customer(self, t: Any) -> np.ndarray:
         """Expected purchases in ``(0, t]`` for a new customer (Fader & Hardie 2005, eq. 27):
         ``E[lambda] E[(1 - e^(-mu t)) / mu]``."""
         rate, lifetime = self._mixings()
         horizon = as_horizon(t)
         return np.asarray(rate.mean * lifetime.expected_lifetime_within(horizon))
 
-    def probability_of_purchases(self, n: Any, t: Any) -> np.ndarray:
+    def _probability_of_purchases(self, n: Any, t: Any) -> np.ndarray:
         """P(X(t) = n) for a new customer.
 
         Conditioning on the lifetime ``tau``: ``P(tau > t) P(N(t) = n) + int_0^t f(u)

@@ -274,6 +274,43 @@ class ShiftedBetaGeoFitter(MLEFitter):
         with np.errstate(divide="ignore"):
             return np.asarray(expit(-self._dropout().log_drop_odds(tt)))
 
+    def probability_alive(self, renewals: Any, *, at: Any = 0) -> np.ndarray:
+        """P(an active customer is still a customer ``at`` periods from now | ``renewals``).
+
+        In a contract setting the present is observed (an active customer is alive, ``at =
+        0`` gives 1); ahead, the churn probability of someone who renewed ``n`` times is
+        ``Beta(alpha, beta + n)``, so ``P = E[(1 - theta)^at] = S(n + at) / S(n) =
+        B(alpha, beta + n + at) / B(alpha, beta + n)``; ``(1 - theta)^at`` for a common churn
+        probability.
+
+        Parameters
+        ----------
+        renewals
+            Renewals made so far (``n >= 0``, the ``durations`` of active customers), one
+            per customer or a scalar.
+        at
+            Whole periods ahead (broadcasts against ``renewals``).
+
+        Examples
+        --------
+        >>> from funnelkit.clv import ShiftedBetaGeoFitter
+        >>> sbg = ShiftedBetaGeoFitter().fit_survivors([1000, 631, 468, 382, 326, 289])
+        >>> sbg.probability_alive([1, 5], at=1).round(3)
+        array([0.753, 0.894])
+        """
+        n = _periods(renewals, "renewals", minimum=0)
+        ahead = _periods(at, "at", minimum=0)
+        try:
+            np.broadcast_shapes(n.shape, ahead.shape)
+        except ValueError:
+            raise FunnelkitError(
+                f"renewals has shape {n.shape} and at has shape {ahead.shape}: give one "
+                "horizon for all customers, one per customer, or a column (shape (k, 1))."
+            ) from None
+        survivor = self._dropout().alive_posterior(n)
+        with np.errstate(under="ignore"):
+            return np.asarray(np.exp(np.minimum(survivor.log_survive(ahead), 0.0)))
+
     def expected_lifetime(self) -> float:
         """Mean lifetime in periods of a new customer, ``E[1 / theta]``.
 

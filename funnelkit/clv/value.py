@@ -9,6 +9,7 @@ millions of customers costs a few passes over the arrays plus model evaluations 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -16,7 +17,6 @@ import numpy as np
 
 from funnelkit._frames import Backend, frame_from_columns
 from funnelkit.clv._data import as_rfm
-from funnelkit.clv._special import inverse_shifted_gamma_mean as _inverse_shifted_gamma_mean
 from funnelkit.exceptions import FunnelkitError
 from funnelkit.rfm import RFM
 from funnelkit.units import TimeUnit, TimeUnitLike
@@ -40,6 +40,7 @@ def customer_lifetime_value(
     horizon: float,
     time_unit: TimeUnitLike | None,
     discount_rate: float,
+    month: str | None = None,
     chunk_size: int = _CHUNK,
 ) -> np.ndarray:
     """Discounted expected value of each customer's purchases over a horizon.
@@ -49,7 +50,8 @@ def customer_lifetime_value(
     ``(1 + discount_rate) ** k`` (cash at the end of each period, as in lifetimes). A
     fractional horizon ends with a shorter period. The purchase model's own time unit
     (``time_unit_``) is respected: a model fitted in weeks is asked for purchases over
-    ``365.25 / 12 / 7`` weeks per month; no 30-day month is assumed.
+    ``365.25 / 12 / 7`` weeks per month; no 30-day month is assumed unless asked for with
+    ``month="30D"``.
 
     Parameters
     ----------
@@ -70,6 +72,12 @@ def customer_lifetime_value(
         the model's own unit (model periods for a BG/BB fitted without a time unit).
     discount_rate
         Discount rate per ``time_unit`` (``0.01`` = 1% a month with ``time_unit="month"``).
+    month
+        Length of a month when ``time_unit="month"``, as a number and a unit: ``"30D"``,
+        ``"4.345W"``, ``"720h"``. ``None`` = the average calendar month (365.25 / 12 days).
+        lifetimes' ``customer_lifetime_value(..., freq=...)`` steps in months of 30 days
+        (``freq="D"``), 4.345 weeks (``freq="W"``) or 720 hours (``freq="H"``): pass that
+        month to reproduce its numbers.
     chunk_size
         Largest number of distinct customer rows evaluated at once.
 
@@ -90,6 +98,13 @@ def customer_lifetime_value(
     >>> clv.shape, bool(clv.min() > 0)
     ((2357,), True)
 
+    lifetimes' months on a model fitted in weeks (its ``freq="W"``) are 4.345 weeks:
+
+    >>> as_lifetimes = customer_lifetime_value(
+    ...     bgf, ggf, summary, horizon=12, time_unit="month", discount_rate=0.01, month="4.345W")
+    >>> bool(abs(as_lifetimes.sum() / clv.sum() - 1) < 0.01)
+    True
+
     References
     ----------
     Fader, P. S., Hardie, B. G. S. & Lee, K. L. (2005). RFM and CLV: Using iso-value curves
@@ -98,7 +113,7 @@ def customer_lifetime_value(
     rfm = _purchase_rfm(purchase_model, data)
     spend = _spend(spend_model, data, len(rfm))
     per_row = _discounted_purchases(
-        purchase_model, rfm, horizon, time_unit, discount_rate, chunk_size
+        purchase_model, rfm, horizon, time_unit, discount_rate, chunk_size, month=month
     )
     return np.asarray(spend * per_row)
 
@@ -168,7 +183,9 @@ def discounted_expected_residual_transactions(
 ) -> np.ndarray:
     """DERT: expected purchases over each customer's whole remaining lifetime, discounted.
 
-    Closed forms exist for two models:
+    Each model that has a closed form provides it as its ``discounted_residual_purchases(delta,
+    data)`` method, given the continuous discount rate ``delta = log(1 + discount_rate)`` per
+    model time unit; this function converts the rate and calls it. Closed forms exist for:
 
     * Pareto/NBD (Fader, Hardie & Lee 2005, eq. 2), with continuous discounting at
       ``delta = log(1 + discount_rate)`` per ``time_unit``::
@@ -184,8 +201,8 @@ def discounted_expected_residual_transactions(
           DERT = P(alive at n + 1) * (alpha + x) / (alpha + beta + n)
                  * 2F1(1, delta + n + 1; gamma + delta + n + 1; 1 / (1 + d)) / (1 + d),
 
-      computed by the model's own ``discounted_residual_transactions`` (exact also for its
-      limit models: common transaction or dropout probability, no dropout).
+      with ``d = e^delta - 1`` per opportunity (exact also for its limit models: common
+      transaction or dropout probability, no dropout).
 
     Multiply by expected spend (or margin) for the residual lifetime value.
 
@@ -213,46 +230,19 @@ def discounted_expected_residual_transactions(
     Fader, P. S., Hardie, B. G. S. & Shang, J. (2010). Customer-base analysis in a
     discrete-time noncontractual setting. *Marketing Science*, 29(6), 1086-1108.
     """
-    # dispatch on class names (subclasses included) so this module imports no fitter module
-    kinds = {klass.__name__ for klass in type(model).__mro__}
-    rate = _check_rate(discount_rate, positive=True)
-    rfm = _purchase_rfm(model, data)
-    rows, inverse = _unique_rows(rfm)
-    per_unit = _step(model, time_unit)  # model time units per discount time unit
-    x, T = rows["frequency"], rows["T"]
-    params = model.params_
     residual = getattr(model, "discounted_residual_purchases", None)
-    if callable(residual):
-        # the model's own closed form (funnelkit's Pareto/NBD, full or limit model)
-        delta = math.log1p(rate) / per_unit  # continuous rate per model time unit
-        value = _over_chunks(rows, _CHUNK, lambda part: residual(delta, part))
-    elif "ParetoNBDFitter" in kinds:
-        # a full Pareto/NBD parameter set behind the prediction API (e.g. another library's)
-        r, alpha, s, beta = (params[k] for k in ("r", "alpha", "s", "beta"))
-        delta = math.log1p(rate) / per_unit  # continuous rate per model time unit
-        alive = _over_chunks(rows, _CHUNK, model.probability_alive)
-        shifted = beta + T
-        value = (
-            alive
-            * (r + x)
-            / (alpha + T)
-            * shifted
-            * _inverse_shifted_gamma_mean(s, delta * shifted)
-        )
-    elif hasattr(model, "discounted_residual_transactions"):
-        # BG/BB discounts once per transaction opportunity: convert the rate to one period
-        # (capped where (1 + rate)^(1/per_unit) overflows; the discounted sum is then ~0)
-        period_rate = math.expm1(min(math.log1p(rate) / per_unit, 700.0))
-        value = _over_chunks(
-            rows,
-            _CHUNK,
-            lambda part: model.discounted_residual_transactions(part, discount_rate=period_rate),
-        )
-    else:
+    if not callable(residual):
         raise FunnelkitError(
             f"DERT has a closed form for ParetoNBDFitter and BetaGeoBetaBinomFitter only, not "
             f"{type(model).__name__}; use customer_lifetime_value(...) with a long horizon."
         )
+    rate = _check_rate(discount_rate, positive=True)
+    rfm = _purchase_rfm(model, data)
+    rows, inverse = _unique_rows(rfm)
+    per_unit = _step(model, time_unit)  # model time units per discount time unit
+    delta = math.log1p(rate) / per_unit  # continuous rate per model time unit
+    # each model discounts in its own way (continuously, or once per opportunity) from delta
+    value = _over_chunks(rows, _CHUNK, lambda part: residual(delta, part))
     return np.asarray(value)[inverse]
 
 
@@ -286,9 +276,25 @@ def _check_rate(rate: float, *, positive: bool = False) -> float:
     return value
 
 
-def _step(model: Any, time_unit: TimeUnitLike | None) -> float:
-    """Length of one ``time_unit`` in the model's time unit."""
+def _step(model: Any, time_unit: TimeUnitLike | None, month: str | None = None) -> float:
+    """Length of one ``time_unit`` (a ``month`` of the given length) in the model's unit."""
     model_unit = getattr(model, "time_unit_", None)
+    if month is not None:
+        number, unit = _month_length(month)
+        if time_unit is None or TimeUnit.parse(time_unit) is not TimeUnit.MONTH:
+            raise FunnelkitError(
+                f"month={month!r} sets the length of a month, so it needs time_unit='month' "
+                f"(got time_unit={time_unit!r}); e.g. horizon=12, time_unit='month', "
+                "month='30D' for lifetimes' 30-day months."
+            )
+        if model_unit is None:
+            raise FunnelkitError(
+                f"{type(model).__name__} has no time unit (it counts periods), so a month of "
+                f"{month!r} cannot be converted: give the horizon in model periods."
+            )
+        target = TimeUnit.parse(model_unit)
+        # in the model's own unit the number is used as written, as lifetimes does
+        return number if unit is target else number * unit.days / target.days
     if time_unit is None:
         return 1.0
     if model_unit is None:
@@ -297,6 +303,24 @@ def _step(model: Any, time_unit: TimeUnitLike | None) -> float:
             "be None: give the horizon and the discount rate per model period."
         )
     return TimeUnit.parse(time_unit).days / TimeUnit.parse(model_unit).days
+
+
+def _month_length(month: str) -> tuple[float, TimeUnit]:
+    """``"30D"`` -> ``(30.0, DAY)``; a FunnelkitError naming the accepted forms otherwise."""
+    found = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([A-Za-z]+)\s*", str(month))
+    number = float(found.group(1)) if found else math.nan
+    if found is None or not math.isfinite(number) or number <= 0:
+        raise FunnelkitError(
+            f"month must be a positive number and a time unit, like '30D', '4.345W' or '720h'; "
+            f"got {month!r}."
+        )
+    unit = TimeUnit.parse(found.group(2))
+    if unit is TimeUnit.MONTH:
+        raise FunnelkitError(
+            f"month={month!r} defines a month by months: give its length in hours, days, weeks "
+            "or years, e.g. '30D'."
+        )
+    return number, unit
 
 
 def _discounted_purchases(
@@ -308,6 +332,8 @@ def _discounted_purchases(
     chunk_size: int,
     rows: Mapping[str, np.ndarray] | None = None,
     inverse: np.ndarray | None = None,
+    *,
+    month: str | None = None,
 ) -> np.ndarray:
     h = float(horizon)
     if not math.isfinite(h) or h <= 0:
@@ -320,7 +346,7 @@ def _discounted_purchases(
             "customers). Give the horizon in a coarser time_unit, e.g. years instead of days."
         )
     rate = _check_rate(discount_rate)
-    step = _step(model, time_unit)
+    step = _step(model, time_unit, month)
     if rows is None or inverse is None:
         rows, inverse = _unique_rows(rfm)
     ends = np.minimum(np.arange(1, math.ceil(h) + 1, dtype=float), h)

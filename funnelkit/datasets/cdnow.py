@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from funnelkit._optional import import_optional
+from funnelkit.exceptions import FunnelkitError
 
 __all__ = ["load_cdnow"]
 
@@ -27,6 +28,11 @@ def load_cdnow(kind: Literal["summary", "transactions"] = "summary") -> Any:
     >>> summary.shape  # doctest: +SKIP
     (2357, 5)
     """
+    if kind not in ("summary", "transactions"):
+        raise FunnelkitError(
+            f"kind must be 'summary' (one row per customer: frequency, recency, T, "
+            f"monetary_value) or 'transactions' (one row per purchase); got {kind!r}."
+        )
     lifetimes = import_optional("lifetimes", purpose="load_cdnow")
     pd = import_optional("pandas", purpose="load_cdnow")
     folder = Path(str(lifetimes.__file__)).parent / "datasets"
@@ -40,14 +46,12 @@ def load_cdnow(kind: Literal["summary", "transactions"] = "summary") -> Any:
                 "zbar": "monetary_value",
             }
         )
-    if kind == "transactions":
-        frame = pd.read_csv(
-            folder / "CDNOW_master.txt",
-            sep=r"\s+",
-            header=0,
-            names=["customer_id", "date", "quantity", "value"],
-            dtype={"date": str},
-        )
-        frame["date"] = pd.to_datetime(frame["date"], format="%Y%m%d")
-        return frame[["customer_id", "date", "value"]]
-    raise ValueError(f"kind must be 'summary' or 'transactions', not {kind!r}")
+    frame = pd.read_csv(
+        folder / "CDNOW_master.txt",
+        sep=r"\s+",
+        header=0,
+        names=["customer_id", "date", "quantity", "value"],
+        dtype={"date": str},
+    )
+    frame["date"] = pd.to_datetime(frame["date"], format="%Y%m%d")
+    return frame[["customer_id", "date", "value"]]

@@ -6,12 +6,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from funnelkit._frames import Backend, frame_from_columns
 from funnelkit._results import Spec
+from funnelkit.exceptions import SpecError
+from funnelkit.stages import _spec_error as spec_error
 
 __all__ = ["ChannelParams", "CommunityParams", "SimulatedCommunity", "simulate_community"]
+
+_FIX = "Change the offending values; the defaults of CommunityParams() are a valid community."
 
 
 class ChannelParams(Spec):
@@ -20,6 +24,13 @@ class ChannelParams(Spec):
     share: float = Field(gt=0)
     visit_prob: float = Field(ge=0, le=1, description="eventual prospect → visitor probability")
     visit_delay_mean: float = Field(gt=0, description="mean days from touch to visit")
+
+    def __init__(self, **data: Any) -> None:
+        # pydantic wraps a validator's error in its ValidationError, which is no FunnelkitError
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise spec_error(exc, _FIX) from exc
 
 
 class BuyingParams(Spec):
@@ -32,6 +43,13 @@ class BuyingParams(Spec):
     alpha: float = Field(gt=0)
     a: float = Field(gt=0)
     b: float = Field(gt=0)
+
+    def __init__(self, **data: Any) -> None:
+        # pydantic wraps a validator's error in its ValidationError, which is no FunnelkitError
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise spec_error(exc, _FIX) from exc
 
 
 class CommunityParams(Spec):
@@ -59,10 +77,20 @@ class CommunityParams(Spec):
     spend_q: float = Field(default=4.0, gt=1, description="Gamma-Gamma shape of the scale")
     spend_v: float = Field(default=15.0, gt=0, description="Gamma-Gamma rate of the scale")
 
+    def __init__(self, **data: Any) -> None:
+        # pydantic wraps a validator's error in its ValidationError, which is no FunnelkitError
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise spec_error(exc, _FIX) from exc
+
     @model_validator(mode="after")
     def _has_channels(self) -> CommunityParams:
         if not self.channels:
-            raise ValueError("at least one channel is needed")
+            raise SpecError(
+                "at least one channel is needed, e.g. channels={'social': "
+                "ChannelParams(share=1.0, visit_prob=0.3, visit_delay_mean=5.0)}"
+            )
         return self
 
 

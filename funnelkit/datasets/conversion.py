@@ -9,17 +9,25 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from funnelkit._results import Spec
 from funnelkit.conversion.delay import FAMILIES
+from funnelkit.exceptions import SpecError
 from funnelkit.journeys import Journeys
+from funnelkit.stages import _spec_error as spec_error
 from funnelkit.units import TimeUnitLike
 
 __all__ = ["DelaySpec", "SimulatedTransitions", "TransitionParams", "simulate_transitions"]
+
+_FIX = (
+    "See funnelkit.datasets.conversion.TransitionParams for a valid chain, e.g. "
+    "TransitionParams(stages=('visitor', 'buyer'), eventual_rates=(0.3,), "
+    "delays=(DelaySpec(scale=10.0),))."
+)
 
 
 class DelaySpec(Spec):
@@ -38,10 +46,20 @@ class DelaySpec(Spec):
     scale: float = Field(gt=0)
     shape: float = Field(default=1.0, gt=0)
 
+    def __init__(self, **data: Any) -> None:
+        # pydantic wraps a validator's error in its ValidationError, which is no FunnelkitError
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise spec_error(exc, _FIX) from exc
+
     @model_validator(mode="after")
     def _exponential_shape(self) -> DelaySpec:
         if self.distribution == "exponential" and self.shape != 1.0:
-            raise ValueError("the exponential distribution has shape 1")
+            raise SpecError(
+                f"the exponential distribution has shape 1, not {self.shape!r}: leave shape "
+                "out, or use distribution='weibull' for another shape"
+            )
         return self
 
     def _internal(self) -> tuple[float, float]:
@@ -75,15 +93,29 @@ class TransitionParams(Spec):
     entry_window: float = Field(default=120.0, gt=0)
     observation_end: float = Field(default=120.0, gt=0)
 
+    def __init__(self, **data: Any) -> None:
+        # pydantic wraps a validator's error in its ValidationError, which is no FunnelkitError
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise spec_error(exc, _FIX) from exc
+
     @model_validator(mode="after")
     def _consistent(self) -> TransitionParams:
         k = len(self.stages) - 1
         if k < 1 or len(set(self.stages)) != len(self.stages):
-            raise ValueError("at least two distinct stage names are needed")
+            raise SpecError(
+                f"at least two distinct stage names are needed; got {list(self.stages)}"
+            )
         if len(self.eventual_rates) != k or len(self.delays) != k:
-            raise ValueError(f"{k} transitions need {k} eventual_rates and {k} delays")
+            raise SpecError(
+                f"{k} transitions need {k} eventual_rates and {k} delays (one per move between "
+                f"the {k + 1} stages); got {len(self.eventual_rates)} and {len(self.delays)}"
+            )
         if not all(0.0 <= p <= 1.0 for p in self.eventual_rates):
-            raise ValueError("eventual_rates must be in [0, 1]")
+            raise SpecError(
+                f"eventual_rates are probabilities in [0, 1]; got {list(self.eventual_rates)}"
+            )
         return self
 
 
@@ -141,12 +173,19 @@ def simulate_transitions(
     if segments is None:
         segments = {"all": params or TransitionParams()}
     elif params is not None:
-        raise ValueError("pass params or segments, not both")
+        raise SpecError(
+            "simulate_transitions takes params (one chain for everybody) or segments (one "
+            "chain per segment), not both: put the chain in segments={'name': params}."
+        )
     names = list(segments)
     chains = [segments[k] for k in names]
     stages = chains[0].stages
     if any(c.stages != stages for c in chains):
-        raise ValueError("every segment needs the same stages")
+        raise SpecError(
+            "every segment needs the same stages; got "
+            + ", ".join(f"{k}: {list(c.stages)}" for k, c in zip(names, chains, strict=True))
+            + ". Give each segment's TransitionParams the same stages."
+        )
     weights = np.array([1.0 if shares is None else shares[k] for k in names], dtype=float)
     n = int(n_customers)
     seg = rng.choice(len(names), size=n, p=weights / weights.sum())

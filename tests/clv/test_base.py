@@ -105,7 +105,7 @@ def test_time_units_must_agree(sim_rfm: RFM) -> None:
 def test_horizons_are_validated(sim_rfm: RFM) -> None:
     model = BetaGeoFitter().fit(sim_rfm)
     for bad in (-1.0, np.nan, np.inf):
-        with pytest.raises(FunnelkitError, match="t must be finite"):
+        with pytest.raises(FunnelkitError, match="horizon must be finite"):
             model.expected_purchases(bad)
     with pytest.raises(ValueError, match="whole numbers"):
         model.probability_of_purchases(1.5, 10.0)
@@ -229,9 +229,11 @@ def test_unique_combinations_round_trip(rows: list[tuple[int, float, int]]) -> N
 def test_fitted_only_properties_and_typos_say_what_is_wrong(sim_rfm: RFM) -> None:
     model = BetaGeoFitter()
     with pytest.raises(
-        NotFittedError, match="not fitted yet: call fit\\(data\\) before using 'summary'"
+        NotFittedError, match="not fitted yet: call fit\\(data\\) before using 'result_'"
     ):
-        _ = model.summary
+        _ = model.result_
+    with pytest.raises(NotFittedError, match="not fitted yet: call fit\\(data\\) first"):
+        model.summary()
     model.fit(sim_rfm)
     with pytest.raises(AttributeError, match=r"no attribute 'parms_'\. Did you mean 'params_'"):
         _ = model.parms_
@@ -240,10 +242,13 @@ def test_fitted_only_properties_and_typos_say_what_is_wrong(sim_rfm: RFM) -> Non
 
 def test_horizons_must_match_the_customers(sim_rfm: RFM) -> None:
     model = BetaGeoFitter().fit(sim_rfm)
-    with pytest.raises(FunnelkitError, match=r"t has shape \(2,\) but there are 1500 customers"):
+    with pytest.raises(
+        FunnelkitError, match=r"horizon has shape \(2,\) but there are 1500 customers"
+    ):
         model.expected_purchases(t=[1.0, 2.0])
     with pytest.raises(
-        FunnelkitError, match=r"take the horizon first .* expected_purchases\(t, data\)"
+        FunnelkitError,
+        match=r"got no horizon\. Call it with keywords: expected_purchases\(horizon=",
     ):
         model.expected_purchases(sim_rfm)
     assert model.expected_purchases(np.full(len(sim_rfm), 2.0)).shape == (len(sim_rfm),)

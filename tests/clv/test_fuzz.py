@@ -359,10 +359,11 @@ def rfm_predictions(model: MLEFitter, data: Any) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     with np.errstate(all="raise"):
         out["alive"] = finite(model.probability_alive(data), high=1.0)
-        if isinstance(model, ParetoNBDFitter | BetaGeoBetaBinomFitter):
-            out["alive_later"] = finite(model.probability_alive(data, at=5), high=1.0)
-            with np.errstate(under="ignore"):
-                assert np.all(out["alive_later"] <= out["alive"] * (1 + 1e-12) + 1e-300)
+        # every purchase model answers P(alive) ahead of the end of observation
+        out["alive_later"] = finite(model.probability_alive(data, at=5), high=1.0)
+        with np.errstate(under="ignore"):
+            assert np.all(out["alive_later"] <= out["alive"] * (1 + 1e-12) + 1e-300)
+        np.testing.assert_array_equal(model.probability_alive(data, at=0), out["alive"])
         for t in HORIZONS:
             out[f"purchases_{t:g}"] = finite(model.expected_purchases(t, data))
             out[f"new_{t:g}"] = finite(model.expected_purchases_new_customer(t))

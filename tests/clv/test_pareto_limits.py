@@ -194,7 +194,7 @@ def test_boundary_world_fits_its_limit_and_predicts_the_holdout(
         assert np.all(np.isfinite(predicted))
         for value in _predictions(model):
             assert np.all(np.isfinite(value))
-        assert np.all(np.isfinite(model.summary["estimate"]))
+        assert np.all(np.isfinite(model.summary()["estimate"]))
     assert predicted.mean() == pytest.approx(holdout.mean(), rel=0.10)
     loaded = ParetoNBDFitter.from_json(model.to_json())
     for got, want in zip(_predictions(loaded), _predictions(model), strict=True):

@@ -9,8 +9,8 @@ from scipy.integrate import quad
 
 from funnelkit.clv import BetaGeoFitter, GammaGammaFitter
 from funnelkit.clv._data import as_rfm
+from funnelkit.clv._special import inverse_shifted_gamma_mean as _inverse_shifted_gamma_mean
 from funnelkit.clv.value import (
-    _inverse_shifted_gamma_mean,
     customer_lifetime_value,
     discounted_expected_residual_transactions,
     score_customers,
@@ -239,9 +239,18 @@ class _LifetimesAdapter:
         return rfm.frequency, rfm.recency, rfm.T
 
 
-class ParetoNBDFitter(_LifetimesAdapter):
+class ParetoNBDOracle(_LifetimesAdapter):
     def probability_alive(self, data: object) -> np.ndarray:
         return np.asarray(self.ref.conditional_probability_alive(*self._rfm(data)))
+
+    def discounted_residual_purchases(self, delta: float, data: object) -> np.ndarray:
+        # funnelkit's closed form at lifetimes' estimates, checked against lifetimes' stream
+        from funnelkit.clv import ParetoNBDFitter as Fitter
+
+        model = Fitter()
+        model.params_ = dict(self.params_)
+        model.time_unit_ = self.time_unit_
+        return model.discounted_residual_purchases(delta, data)
 
     def expected_purchases(self, t: float, data: object) -> np.ndarray:
         return np.asarray(
@@ -249,18 +258,18 @@ class ParetoNBDFitter(_LifetimesAdapter):
         )
 
 
-class BetaGeoBetaBinomFitter(_LifetimesAdapter):
+class BetaGeoBetaBinomOracle(_LifetimesAdapter):
     def probability_alive(self, data: object) -> np.ndarray:
         return np.asarray(self.ref.conditional_probability_alive(0, *self._rfm(data)))
 
-    def discounted_residual_transactions(self, data: object, *, discount_rate: float) -> np.ndarray:
+    def discounted_residual_purchases(self, delta: float, data: object) -> np.ndarray:
         # funnelkit's closed form at lifetimes' estimates, checked against lifetimes' stream
         from funnelkit.clv import BetaGeoBetaBinomFitter as Fitter
 
         model = Fitter()
         model.params_ = dict(self.params_)
         model.time_unit_ = self.time_unit_
-        return model.discounted_residual_transactions(data, discount_rate=discount_rate)
+        return model.discounted_residual_purchases(delta, data)
 
     def expected_purchases(self, t: float, data: object) -> np.ndarray:
         return np.asarray(
@@ -272,7 +281,7 @@ class BetaGeoBetaBinomFitter(_LifetimesAdapter):
 def test_pareto_nbd_dert_formula_with_lifetimes_as_oracle(cdnow: pd.DataFrame) -> None:
     lifetimes = pytest.importorskip("lifetimes")
     ref = lifetimes.ParetoNBDFitter().fit(cdnow["frequency"], cdnow["recency"], cdnow["T"])
-    model = ParetoNBDFitter(ref, "W")
+    model = ParetoNBDOracle(ref, "W")
     sample = cdnow.iloc[[0, 1, 2, 10, 100, 1500]]
     dert = discounted_expected_residual_transactions(
         model, sample, discount_rate=0.15, time_unit="year"
@@ -292,7 +301,7 @@ def test_bgbb_dert_formula_with_lifetimes_as_oracle() -> None:
     ref = lifetimes.BetaGeoBetaBinomFitter().fit(
         donations["frequency"], donations["recency"], donations["periods"], donations["weights"]
     )
-    model = BetaGeoBetaBinomFitter(ref, None)
+    model = BetaGeoBetaBinomOracle(ref, None)
     data = {
         "frequency": donations["frequency"].to_numpy()[:8].astype(float),
         "recency": donations["recency"].to_numpy()[:8].astype(float),
@@ -307,3 +316,67 @@ def test_bgbb_dert_formula_with_lifetimes_as_oracle() -> None:
     # the discount rate may be given per time unit only for models that have one
     with pytest.raises(FunnelkitError, match="time_unit must be None"):
         discounted_expected_residual_transactions(model, data, discount_rate=d, time_unit="year")
+
+
+@pytest.mark.parametrize(
+    ("freq", "month", "scale", "unit"),
+    [("D", "30D", 7.0, "D"), ("W", "4.345W", 1.0, "W"), ("H", "720h", 168.0, "h")],
+)
+def test_lifetimes_months_are_reproduced_exactly(
+    cdnow: pd.DataFrame, freq: str, month: str, scale: float, unit: str
+) -> None:
+    lifetimes = pytest.importorskip("lifetimes")
+    data = cdnow.assign(recency=cdnow["recency"] * scale, T=cdnow["T"] * scale)
+    bgf, ggf = BetaGeoFitter().fit(data, time_unit=unit), GammaGammaFitter().fit(data)
+    ref_bg, ref_gg = lifetimes.BetaGeoFitter(), lifetimes.GammaGammaFitter()
+    ref_bg.params_ = pd.Series(bgf.params_)
+    ref_gg.params_ = pd.Series(ggf.params_)
+    # lifetimes binds predict in its own fit; here it predicts at funnelkit's estimates
+    ref_bg.predict = ref_bg.conditional_expected_number_of_purchases_up_to_time
+    expected = ref_gg.customer_lifetime_value(
+        ref_bg,
+        data["frequency"],
+        data["recency"],
+        data["T"],
+        data["monetary_value"],
+        time=12,
+        discount_rate=0.01,
+        freq=freq,
+    ).to_numpy()
+    got = customer_lifetime_value(
+        bgf, ggf, data, horizon=12, time_unit="month", discount_rate=0.01, month=month
+    )
+    np.testing.assert_allclose(got, expected, rtol=1e-8)
+    # without the option, funnelkit's month is the calendar average: 30.44 days
+    calendar = customer_lifetime_value(
+        bgf, ggf, data, horizon=12, time_unit="month", discount_rate=0.01
+    )
+    assert 1.0 < calendar.sum() / got.sum() < 1.02
+
+
+def test_thirty_day_month_in_another_model_unit(cdnow: pd.DataFrame, models: tuple) -> None:
+    bgf, ggf = models  # fitted in weeks
+    in_days = cdnow.assign(recency=cdnow["recency"] * 7, T=cdnow["T"] * 7)
+    daily = BetaGeoFitter().fit(in_days, time_unit="D")
+    daily.params_ = {**bgf.params_, "alpha": bgf.params_["alpha"] * 7}
+    kwargs = {"horizon": 6, "time_unit": "month", "discount_rate": 0.02, "month": "30D"}
+    np.testing.assert_allclose(
+        customer_lifetime_value(bgf, ggf, cdnow, **kwargs),
+        customer_lifetime_value(daily, ggf, in_days, **kwargs),
+        rtol=1e-10,
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"time_unit": "W", "month": "30D"}, "needs time_unit='month'"),
+        ({"time_unit": "month", "month": "thirty days"}, "month must be a positive number"),
+        ({"time_unit": "month", "month": "0D"}, "month must be a positive number"),
+        ({"time_unit": "month", "month": "1M"}, "defines a month by months"),
+        ({"time_unit": "month", "month": "30 fortnights"}, "Unknown time unit 'fortnights'"),
+    ],
+)
+def test_bad_month_lengths(cdnow: pd.DataFrame, models: tuple, kwargs: dict, match: str) -> None:
+    with pytest.raises(FunnelkitError, match=match):
+        customer_lifetime_value(*models, cdnow, horizon=12, discount_rate=0.01, **kwargs)
