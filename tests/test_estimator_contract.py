@@ -100,48 +100,21 @@ def _chain_predict(model: StageMarkovFitter, journeys: Any) -> Any:
     )
 
 
-#: The CLV fitters expose their table as a ``summary`` property, not a method.
-_CLV_SUMMARY = "CLV fitters expose summary as a property (funnelkit/clv/_base.py), not a method"
-_CLV_XFAIL = {"summary": _CLV_SUMMARY}
-#: MLEFitter._fitted_attributes lists GammaGammaFitter's n_excluded_, which the others never set.
-_CLV_NOT_SET = (
-    "MLEFitter._fitted_attributes (funnelkit/clv/_base.py) names n_excluded_, which only "
-    "GammaGammaFitter sets"
-)
-_NOT_GG_XFAIL = {**_CLV_XFAIL, "fit": _CLV_NOT_SET}
-
 CASES: list[Case] = [
+    Case(BetaGeoFitter, lambda s: simulate_bgnbd(1000, T=_ages(s), seed=s).rfm, _rfm_predict),
     Case(
-        BetaGeoFitter,
-        lambda s: simulate_bgnbd(1000, T=_ages(s), seed=s).rfm,
-        _rfm_predict,
-        xfail=_NOT_GG_XFAIL,
+        ModifiedBetaGeoFitter, lambda s: simulate_mbgnbd(1000, T=_ages(s), seed=s).rfm, _rfm_predict
     ),
     Case(
-        ModifiedBetaGeoFitter,
-        lambda s: simulate_mbgnbd(1000, T=_ages(s), seed=s).rfm,
-        _rfm_predict,
-        xfail=_NOT_GG_XFAIL,
-    ),
-    Case(
-        ParetoNBDFitter,
-        lambda s: simulate_pareto_nbd(1000, T=_ages(s), seed=s).rfm,
-        _rfm_predict,
-        xfail=_NOT_GG_XFAIL,
+        ParetoNBDFitter, lambda s: simulate_pareto_nbd(1000, T=_ages(s), seed=s).rfm, _rfm_predict
     ),
     Case(
         BetaGeoBetaBinomFitter,
         lambda s: simulate_bgbb(1000, n_periods=6, seed=s).rfm,
         lambda m, d: (m.expected_purchases(3, d), m.probability_alive(d)),
-        xfail=_NOT_GG_XFAIL,
     ),
-    Case(GammaGammaFitter, _spend_data, lambda m, d: m.expected_spend(d), xfail=_CLV_XFAIL),
-    Case(
-        ShiftedBetaGeoFitter,
-        _contract_data,
-        lambda m, d: m.survival_function(np.arange(10)),
-        xfail=_NOT_GG_XFAIL,
-    ),
+    Case(GammaGammaFitter, _spend_data, lambda m, d: m.expected_spend(d)),
+    Case(ShiftedBetaGeoFitter, _contract_data, lambda m, d: m.survival_function(np.arange(10))),
     Case(ConversionFitter, _conversion_data, _conversion_predict),
     Case(StageMarkovFitter, _chain_data, _chain_predict),
 ]

@@ -138,7 +138,6 @@ class MLEFitter(Estimator, ABC):
         "time_unit_",
         "training_data_",
         "fit_seconds_",
-        "n_excluded_",
     )
 
     def __init__(

@@ -104,6 +104,7 @@ class GammaGammaFitter(MLEFitter):
     _param_names = ("p", "q", "v")
     _model_name = "Gamma-Gamma"
     _limits = (_COMMON_RATE,)
+    _fitted_attributes = (*MLEFitter._fitted_attributes, "n_excluded_")
 
     # ------------------------------------------------------------------ fitting
     def fit(self, data: Any, *, weights: Any = None, time_unit: Any = None) -> GammaGammaFitter:
