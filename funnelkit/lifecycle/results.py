@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
-from pydantic import Field
+from pydantic import AliasChoices, Field, model_validator
 
-from funnelkit._results import Result, html_table
+from funnelkit._results import Interval, Result, html_table
 from funnelkit.units import TimeUnitField
 
 __all__ = [
@@ -27,8 +27,6 @@ __all__ = [
     "ValueEstimate",
 ]
 
-Interval = tuple[float, float]
-
 ASSOCIATION_STATEMENT = (
     "This is an association, not a causal effect: customers choose to join, and the people "
     "who join may have bought more anyway. Stratifying by acquisition channel and entry cohort "
@@ -39,12 +37,14 @@ ASSOCIATION_STATEMENT = (
 def _money(value: float | None, ci: Interval | None = None) -> str:
     if value is None:
         return "not estimable"
-    band = "" if ci is None else f" ({ci[0]:,.2f} to {ci[1]:,.2f})"
+    lower, upper = (None, None) if ci is None else ci
+    band = "" if lower is None or upper is None else f" ({lower:,.2f} to {upper:,.2f})"
     return f"{value:,.2f}{band}"
 
 
 class ValueEstimate(Result):
-    """A value with its interval: ``ci`` is ``(lower, upper)`` or None when not estimable."""
+    """A value with its interval: ``ci`` (an :class:`~funnelkit._results.Interval`, which
+    unpacks as ``(lower, upper)``) or None when not estimable."""
 
     title: ClassVar[str] = "Value"
     value: float | None
@@ -62,7 +62,14 @@ class StageValue(ValueEstimate):
     stage: str
     n_entrants: int
     share_bought_before: float | None = None
-    expected_purchases: float | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_retired(cls, data: Any) -> Any:
+        # ``expected_purchases`` was never computed (always null); files written with it load.
+        if isinstance(data, dict) and data.get("expected_purchases", 0) is None:
+            data = {k: v for k, v in data.items() if k != "expected_purchases"}
+        return data
 
 
 class _Header(Result):
@@ -70,9 +77,14 @@ class _Header(Result):
     time_unit: TimeUnitField
     discount_rate: float
     conf_level: float
-    n_bootstrap: int
+    n_resamples: int = Field(validation_alias=AliasChoices("n_resamples", "n_bootstrap"))
     interval_method: str
     value_unit: str
+
+    @property
+    def n_bootstrap(self) -> int:
+        """Former name of ``n_resamples``."""
+        return self.n_resamples
 
     def _horizon_text(self) -> str:
         unit = self.time_unit.value
@@ -90,8 +102,9 @@ class StageValues(_Header, Mapping[str, StageValue]):
     >>> from funnelkit.lifecycle import StageValue, StageValues
     >>> sv = StageValues(stages={"visitor": StageValue(stage="visitor", value=12.0,
     ...     ci=(10.0, 14.0), n_entrants=100)}, horizon=52, time_unit="W", discount_rate=0.0,
-    ...     conf_level=0.95, n_bootstrap=100, interval_method="bootstrap", value_unit="USD")
-    >>> sv["visitor"].ci
+    ...     conf_level=0.95, n_resamples=100, interval_method="bootstrap", value_unit="USD")
+    >>> lower, upper = sv["visitor"].ci
+    >>> (lower, upper)
     (10.0, 14.0)
     """
 
@@ -120,7 +133,6 @@ class StageValues(_Header, Mapping[str, StageValue]):
                     "value": sv.value,
                     "lower": lower,
                     "upper": upper,
-                    "expected purchases": sv.expected_purchases,
                     "bought before entry": sv.share_bought_before,
                 }
             )
