@@ -193,7 +193,14 @@ class LifecycleFit(Result):
     n_customers: int
     notes: tuple[str, ...] = ()
 
+    # The fitters loaded from the stored documents, built once on first use: a cache, not
+    # state, so it takes no part in equality.
     _live: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and self.__dict__ == other.__dict__
+
+    __hash__ = None  # type: ignore[assignment]
 
     @property
     def grid(self) -> ValueGrid:
