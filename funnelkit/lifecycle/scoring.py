@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from funnelkit._frames import frame_from_columns
+from funnelkit.clv.scoring import score_batch
 from funnelkit.lifecycle._data import CustomerTable
 from funnelkit.lifecycle.state import LifecycleFit, check_customers
 from funnelkit.lifecycle.values import buyer_curves, conditional_purchases, pre_values
@@ -68,11 +69,15 @@ def score_customers(
                 continue
             model_g = comps.groups[g]
             mine = rows.customers
-            disc, plain = conditional_purchases(model_g.purchase, rows, grid)
-            p_alive = np.asarray(model_g.purchase.probability_alive(rows.mapping()), dtype=float)
+            # P(alive) and the undiscounted purchases come from the CLV scoring door; the
+            # value discounts continuously over the grid like the stage values do.
+            scored = score_batch(
+                model_g.purchase, rows.mapping(), horizon=grid.horizon, data_time_unit=fit.period
+            )
+            disc, _ = conditional_purchases(model_g.purchase, rows, grid)
             spend = model_g.expected_spend(at_end.frequency[mine], at_end.monetary_value[mine])
-            alive[mine] = p_alive[rows.inverse]
-            purchases[mine] = plain[rows.inverse]
+            alive[mine] = scored["probability_alive"][rows.inverse]
+            purchases[mine] = scored["expected_purchases"][rows.inverse]
             value[mine] = spend * disc[rows.inverse]
         curves = buyer_curves(comps, grid)
         for k, name in enumerate(table.stage_names):
