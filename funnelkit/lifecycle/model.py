@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
@@ -10,22 +9,27 @@ import numpy as np
 
 from funnelkit._blas import single_threaded_blas
 from funnelkit._estimator import Estimator
+from funnelkit._frames import Backend
 from funnelkit.conversion import TransitionEstimate
 from funnelkit.events import EventLog
 from funnelkit.exceptions import FunnelkitError
 from funnelkit.lifecycle import _persist
 from funnelkit.lifecycle._bootstrap import (
-    MIN_REPLICATES,
-    ReplicateFailures,
     estimate,
     run_replicates,
 )
 from funnelkit.lifecycle._components import Components, fit_components
 from funnelkit.lifecycle._data import CustomerTable, build_table
+from funnelkit.lifecycle._fitted import (
+    draw_seed,
+    interval_method,
+    stage_value_results,
+    value_grid,
+)
 from funnelkit.lifecycle._measured import customer_table, table_notes
-from funnelkit.lifecycle.results import AdvanceValue, StageValue, StageValues
+from funnelkit.lifecycle.results import AdvanceValue, StageValues
 from funnelkit.lifecycle.state import ComponentsState, LifecycleFit, Replicate
-from funnelkit.lifecycle.values import ValueGrid, new_buyer_values, stage_value_array
+from funnelkit.lifecycle.values import new_buyer_values, stage_value_array
 from funnelkit.stages import Funnel
 from funnelkit.units import TimeUnit, TimeUnitLike
 
@@ -298,7 +302,7 @@ class LifecycleModel(Estimator):
         point = stage_value_array(table, comps, grid, None)
         buyers = new_buyer_values(comps, grid)
 
-        seed = _seed(self.seed)
+        seed = draw_seed(self.seed)
         rng = np.random.default_rng(seed)
         seeds = rng.integers(0, 2**63 - 1, size=int(self.n_resamples), dtype=np.int64)
 
@@ -326,10 +330,10 @@ class LifecycleModel(Estimator):
             "discount_rate": float(self.discount_rate),
             "conf_level": level,
             "n_resamples": len(results),
-            "interval_method": _interval_method(failures, len(results)),
+            "interval_method": interval_method(failures, len(results)),
             "value_unit": "money" if table.has_values else "purchases",
         }
-        stage_values = _stage_values(table, point, boot_values, buyers, boot_buyers, level)
+        stage_values = stage_value_results(table, point, boot_values, buyers, boot_buyers, level)
         fit = LifecycleFit(
             funnel=funnel if funnel is not None else Funnel.community(),
             period=unit,
@@ -405,6 +409,11 @@ class LifecycleModel(Estimator):
         """Stage name → value (with ``ci``) of a customer who has just entered it."""
         self._check_fitted()
         return self.stage_values_
+
+    def summary(self, backend: Backend = "pandas") -> Any:
+        """The stage values as a frame; see :meth:`StageValues.summary`."""
+        self._check_fitted()
+        return self.stage_values_.summary(backend)
 
     def value_of_advancing(self, source: str, target: str) -> AdvanceValue:
         """Value created when a customer moves from ``source`` to ``target``.
@@ -514,61 +523,3 @@ class LifecycleModel(Estimator):
 
         customers = self.customers(log, observation_end)
         return score_customers(self.fit_, customers, backend=backend)
-
-
-def value_grid(
-    horizon: float, time_unit: TimeUnitLike, period: TimeUnitLike, discount_rate: float, n_grid: int
-) -> ValueGrid:
-    """The horizon and discount of the settings in model time (``period``)."""
-    per_unit = TimeUnit.parse(time_unit).days / TimeUnit.parse(period).days
-    return ValueGrid(
-        horizon=float(horizon) * per_unit,
-        delta=math.log1p(float(discount_rate)) / per_unit,
-        n_grid=int(n_grid),
-    )
-
-
-def _interval_method(failures: ReplicateFailures, n_ok: int) -> str:
-    if failures.too_many:
-        return failures.interval_method()
-    if n_ok >= MIN_REPLICATES:
-        return f"percentile bootstrap over customers ({n_ok} samples)"
-    return "none (no bootstrap)"
-
-
-def _stage_values(
-    table: CustomerTable,
-    point: np.ndarray,
-    boot_values: np.ndarray,
-    buyers: np.ndarray,
-    boot_buyers: np.ndarray,
-    level: float,
-) -> tuple[dict[str, StageValue], dict[str, Any]]:
-    stages = {}
-    for k, name in enumerate(table.stage_names):
-        est = estimate(float(point[k]), boot_values[:, k], level)
-        pre = table.pre.get(name)
-        post = table.post.get(name)
-        n_pre = 0 if pre is None else int(pre.customers.size)
-        n_post = 0 if post is None else int(post.customers.size)
-        n = n_pre + n_post
-        stages[name] = StageValue(
-            stage=name,
-            value=est.value,
-            ci=est.ci,
-            std_error=est.std_error,
-            n_entrants=n,
-            share_bought_before=None if n == 0 else n_post / n,
-        )
-    buyer_values = {
-        g: estimate(float(buyers[i]), boot_buyers[:, i], level)
-        for i, g in enumerate(table.group_names)
-    }
-    return stages, buyer_values
-
-
-def _seed(seed: int | None) -> int:
-    # A drawn seed is kept so that a run without one can still be repeated exactly.
-    if seed is None:
-        return int(np.random.SeedSequence().entropy % 2**32)  # type: ignore[operator]
-    return int(seed)

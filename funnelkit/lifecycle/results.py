@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
+import numpy as np
 from pydantic import AliasChoices, Field, model_validator
 
+from funnelkit._frames import Backend, frame_from_columns
 from funnelkit._results import Interval, Result, html_table
 from funnelkit.units import TimeUnitField
 
@@ -32,6 +34,27 @@ ASSOCIATION_STATEMENT = (
     "who join may have bought more anyway. Stratifying by acquisition channel and entry cohort "
     "removes only the differences those variables explain."
 )
+
+
+def _estimates_frame(
+    ids: dict[str, np.ndarray], estimates: list[ValueEstimate], backend: Backend
+) -> Any:
+    """The fixed-schema table: identifying columns, then estimate, std_error, lower, upper."""
+
+    def column(values: list[float | None]) -> np.ndarray:
+        return np.array([np.nan if v is None else v for v in values], dtype=float)
+
+    bounds = [(None, None) if e.ci is None else tuple(e.ci) for e in estimates]
+    return frame_from_columns(
+        {
+            **ids,
+            "estimate": column([e.value for e in estimates]),
+            "std_error": column([e.std_error for e in estimates]),
+            "lower": column([b[0] for b in bounds]),
+            "upper": column([b[1] for b in bounds]),
+        },
+        backend,
+    )
 
 
 def _money(value: float | None, ci: Interval | None = None) -> str:
@@ -138,6 +161,17 @@ class StageValues(_Header, Mapping[str, StageValue]):
             )
         return rows
 
+    def summary(self, backend: Backend = "pandas") -> Any:
+        """One row per stage: ``stage``, ``n_entrants``, ``estimate``, ``std_error``,
+        ``lower``, ``upper`` (NaN where not estimable), as a pandas, polars or pyarrow frame.
+        """
+        rows = list(self.stages.values())
+        ids = {
+            "stage": np.array([r.stage for r in rows], dtype=object),
+            "n_entrants": np.array([r.n_entrants for r in rows], dtype=np.int64),
+        }
+        return _estimates_frame(ids, list(rows), backend)
+
     def as_text(self) -> str:
         lines = [f"{self.title} ({self._horizon_text()})"]
         for name, sv in self.stages.items():
@@ -237,6 +271,15 @@ class SegmentValues(_Header):
             rec["lower"], rec["upper"] = lo, hi
             out.append(rec)
         return out
+
+    def summary(self, backend: Backend = "pandas") -> Any:
+        """Value per prospect by segment: the segment (named ``by``), ``n_prospects``,
+        ``estimate``, ``std_error``, ``lower``, ``upper`` (NaN where not estimable)."""
+        ids = {
+            self.by: np.array([r.segment for r in self.rows], dtype=object),
+            "n_prospects": np.array([r.n_prospects for r in self.rows], dtype=np.int64),
+        }
+        return _estimates_frame(ids, [r.value_per_prospect for r in self.rows], backend)
 
     def as_text(self) -> str:
         lines = [f"{self.title}: {self.by} ({self._horizon_text()})"]

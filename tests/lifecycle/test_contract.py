@@ -225,3 +225,44 @@ def test_new_customers_who_never_bought_are_scored(split: Split) -> None:
     assert np.isnan(scores["probability_alive"]).all()
     for name in ("probability_first_purchase", "expected_purchases", "expected_value"):
         assert np.isfinite(scores[name]).all() and (scores[name] >= 0).all()
+
+
+@pytest.mark.parametrize("backend", ["pandas", "polars", "pyarrow"])
+def test_summary_is_a_frame_with_the_shared_columns(split: Split, backend: str) -> None:
+    frame = split.model.summary(backend)  # type: ignore[arg-type]
+    assert list(frame.columns if backend != "pyarrow" else frame.column_names) == [
+        "stage",
+        "n_entrants",
+        "estimate",
+        "std_error",
+        "lower",
+        "upper",
+    ]
+    if backend != "pandas":
+        return
+    values = split.model.stage_values()
+    assert list(frame["stage"]) == list(values)
+    for row, name in zip(frame.itertuples(), values, strict=True):
+        sv = values[name]
+        assert (row.n_entrants, row.estimate, row.std_error) == (
+            sv.n_entrants,
+            sv.value,
+            sv.std_error,
+        )
+        assert (row.lower, row.upper) == tuple(sv.ci)  # type: ignore[arg-type]
+        assert sv.ci is not None and sv.ci.level == 0.95 and sv.ci.estimate == sv.value
+
+
+def test_segment_values_summary(split: Split) -> None:
+    seg = split.model.segment_values("channel")
+    frame = seg.summary()
+    assert list(frame.columns) == [
+        "channel",
+        "n_prospects",
+        "estimate",
+        "std_error",
+        "lower",
+        "upper",
+    ]
+    assert list(frame["channel"]) == [r.segment for r in seg.rows]
+    assert list(frame["estimate"]) == [r.value_per_prospect.value for r in seg.rows]
