@@ -12,8 +12,7 @@ import pytest
 from funnelkit import EventLog, Funnel
 from funnelkit.datasets import simulate_community
 from funnelkit.exceptions import FunnelkitError, NotFittedError
-from funnelkit.lifecycle import LifecycleModel, StageValue, StageValues
-from funnelkit.lifecycle.state import LifecycleFit
+from funnelkit.lifecycle import LifecycleFit, LifecycleModel, StageValue, StageValues
 
 
 @dataclass(frozen=True)
