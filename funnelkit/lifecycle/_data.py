@@ -72,9 +72,12 @@ class PostEntrants:
     rows: list[UniqueRows]  # per group, rows of (x, t_x, T) at entry
 
 
-@dataclass
+@dataclass(frozen=True)
 class CustomerTable:
-    """Per-customer arrays of one event log under one funnel (see module docstring)."""
+    """Per-customer arrays of one event log under one funnel (see module docstring).
+
+    Frozen: a fitted model hands it out as ``customers_`` and computes from it again.
+    """
 
     customer_ids: np.ndarray
     stage_names: tuple[str, ...]

@@ -265,3 +265,12 @@ def test_segment_values_summary(split: Split) -> None:
     ]
     assert list(frame["channel"]) == [r.segment for r in seg.rows]
     assert list(frame["estimate"]) == [r.value_per_prospect.value for r in seg.rows]
+
+
+def test_the_customer_table_cannot_be_replaced_piecemeal(split: Split) -> None:
+    import dataclasses
+
+    customers = split.model.customers_
+    assert customers is not None and customers.n_customers == split.train.n_customers
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        customers.observation_end = 0.0  # type: ignore[misc]
