@@ -128,3 +128,33 @@ def test_bad_input(summary, models):
     days = RFM.from_frame(summary, time_unit="D")
     with pytest.raises(DataError, match="fitted in weeks"):
         score(bgf, days, horizon=1)
+
+
+def test_the_scoring_door_lives_in_clv_and_keeps_its_public_paths(summary, models):
+    import funnelkit.clv
+    import funnelkit.clv.scoring
+    import funnelkit.scoring
+    import funnelkit.spark
+    from funnelkit.clv import spark as clv_spark
+
+    assert funnelkit.scoring.score is funnelkit.clv.scoring.score is funnelkit.clv.score
+    assert funnelkit.scoring.score_batch is funnelkit.clv.scoring.score_batch
+    assert funnelkit.spark.score is clv_spark.score
+    bgf, ggf = models
+    options = {"horizon": 12, "time_unit": "month", "discount_rate": 0.01}
+    door = score(bgf, summary, spend_model=ggf, progress=False, **options)
+    alias = score_customers(bgf, ggf, summary, chunk_size=700, **options)
+    for name in door:
+        np.testing.assert_array_equal(alias[name], door[name], err_msg=name)
+
+
+def test_a_spend_per_customer_is_split_with_the_batches(summary, models):
+    bgf, _ = models
+    spend = np.linspace(1.0, 50.0, len(summary))
+    options = {"horizon": 6, "time_unit": "month", "discount_rate": 0.01}
+    batched = score(bgf, summary, spend_model=spend, batch_size=400, progress=False, **options)
+    whole = score_customers(bgf, spend, summary, **options)
+    np.testing.assert_array_equal(batched["expected_spend"], spend)
+    np.testing.assert_array_equal(batched["clv"], whole["clv"])
+    with pytest.raises(FunnelkitError, match=r"one value per customer \(2357\); got shape \(3,\)"):
+        score(bgf, summary, spend_model=np.ones(3), progress=False, **options)

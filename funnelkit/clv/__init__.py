@@ -14,6 +14,7 @@ from funnelkit.clv.diagnostics import (
 from funnelkit.clv.gamma_gamma import GammaGammaFitter
 from funnelkit.clv.modified_beta_geo import ModifiedBetaGeoFitter
 from funnelkit.clv.pareto_nbd import ParetoNBDFitter
+from funnelkit.clv.scoring import score
 from funnelkit.clv.shifted_beta_geo import ShiftedBetaGeoFitter
 from funnelkit.clv.value import (
     customer_lifetime_value,
@@ -39,5 +40,6 @@ __all__ = [
     "discounted_expected_residual_transactions",
     "frequency_histogram",
     "holdout_comparison",
+    "score",
     "score_customers",
 ]

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from funnelkit._frames import Backend, frame_from_columns
+from funnelkit._frames import Backend
 from funnelkit.clv._data import as_rfm
 from funnelkit.exceptions import FunnelkitError
 from funnelkit.rfm import RFM
@@ -133,7 +133,8 @@ def score_customers(
 
     The distinct ``(frequency, recency, T)`` rows are scored once each, so this is the fast
     way to score a large customer base. Arguments are those of
-    :func:`customer_lifetime_value`.
+    :func:`customer_lifetime_value`; the scores come from :func:`funnelkit.scoring.score`
+    (batches of ``chunk_size`` customers), the one scoring door of the CLV models.
 
     Returns
     -------
@@ -153,25 +154,24 @@ def score_customers(
     >>> sorted(scores)
     ['clv', 'customer_id', 'expected_purchases', 'expected_spend', 'probability_alive']
     """
+    from funnelkit.clv.scoring import score
+
+    if int(chunk_size) < 1:
+        raise FunnelkitError(f"chunk_size must be >= 1; got {chunk_size!r}.")
     rfm = _purchase_rfm(purchase_model, data)
+    # the spend is read from the input as given; scoring itself goes through the one door
     spend = _spend(spend_model, data, len(rfm))
-    rows, inverse = _unique_rows(rfm)
-    step = _step(purchase_model, time_unit)
-    total = _over_chunks(
-        rows, chunk_size, lambda part: purchase_model.expected_purchases(horizon * step, part)
+    return score(
+        purchase_model,
+        rfm,
+        spend_model=float(spend) if spend.ndim == 0 else spend,
+        horizon=horizon,
+        time_unit=time_unit,
+        discount_rate=discount_rate,
+        batch_size=int(chunk_size),
+        progress=False,
+        backend=backend,
     )
-    alive = _over_chunks(rows, chunk_size, purchase_model.probability_alive)
-    discounted = _discounted_purchases(
-        purchase_model, rfm, horizon, time_unit, discount_rate, chunk_size, rows, inverse
-    )
-    columns = {
-        "customer_id": rfm.customer_ids,
-        "expected_purchases": total[inverse],
-        "probability_alive": alive[inverse],
-        "expected_spend": np.broadcast_to(spend, (len(rfm),)).astype(float),
-        "clv": spend * discounted,
-    }
-    return columns if backend is None else frame_from_columns(columns, backend)
 
 
 def discounted_expected_residual_transactions(

@@ -2,7 +2,8 @@
 
 :class:`LifecycleModel` joins the funnel (how customers move from prospect to repeat buyer,
 censoring-aware) with customer-lifetime-value models (what buyers are worth after their first
-purchase) on the same event data.
+purchase) on the same event data. A fitted model's :class:`LifecycleFit` holds everything its
+predictions need; ``LifecycleModel.to_json`` / ``from_json`` save and load it.
 """
 
 from funnelkit.lifecycle.model import LifecycleModel
@@ -18,10 +19,12 @@ from funnelkit.lifecycle.results import (
     UpliftStratum,
     ValueEstimate,
 )
+from funnelkit.lifecycle.state import LifecycleFit
 
 __all__ = [
     "ASSOCIATION_STATEMENT",
     "AdvanceValue",
+    "LifecycleFit",
     "LifecycleModel",
     "MembershipUplift",
     "SegmentValue",

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from funnelkit._results import Interval
 from funnelkit.exceptions import FunnelkitError
 from funnelkit.lifecycle.results import ValueEstimate
 
@@ -130,6 +131,5 @@ def estimate(point: float, samples: np.ndarray, conf_level: float) -> ValueEstim
         return ValueEstimate(value=value)
     tail = (1.0 - conf_level) / 2.0
     lower, upper = np.quantile(finite, [tail, 1.0 - tail])
-    return ValueEstimate(
-        value=value, ci=(float(lower), float(upper)), std_error=float(np.std(finite, ddof=1))
-    )
+    ci = Interval(estimate=value, lower=float(lower), upper=float(upper), level=conf_level)
+    return ValueEstimate(value=value, ci=ci, std_error=float(np.std(finite, ddof=1)))

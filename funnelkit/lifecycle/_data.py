@@ -72,9 +72,12 @@ class PostEntrants:
     rows: list[UniqueRows]  # per group, rows of (x, t_x, T) at entry
 
 
-@dataclass
+@dataclass(frozen=True)
 class CustomerTable:
-    """Per-customer arrays of one event log under one funnel (see module docstring)."""
+    """Per-customer arrays of one event log under one funnel (see module docstring).
+
+    Frozen: a fitted model hands it out as ``customers_`` and computes from it again.
+    """
 
     customer_ids: np.ndarray
     stage_names: tuple[str, ...]
@@ -145,8 +148,14 @@ def build_table(
     unit: TimeUnit,
     purchase_events_: Sequence[str],
     membership_stage: str | None,
+    fitted_groups: bool = False,
 ) -> CustomerTable:
-    """Build the customer table (journeys, purchases, membership, histories at entry)."""
+    """Build the customer table (journeys, purchases, membership, histories at entry).
+
+    ``fitted_groups=True`` builds the table of customers to be scored by a model already
+    fitted: a log without any purchase is then valid (everyone is still to buy), and the
+    buyer groups stay those of ``membership_stage`` even if nobody in it reached that stage.
+    """
     if not isinstance(log, EventLog):
         raise FunnelkitError(
             f"LifecycleModel.fit takes an EventLog, got {type(log).__name__}; build one with "
@@ -157,7 +166,7 @@ def build_table(
             f"funnel must be a Funnel, got {type(funnel).__name__}; e.g. Funnel.community()."
         )
     names = list(purchase_events_)
-    if not any(n in log.event_types for n in names):
+    if not fitted_groups and not any(n in log.event_types for n in names):
         raise DataError(
             f"No purchase events: none of {names} occurs in the log, whose event types are "
             f"{list(log.event_types)}. Pass purchase_events=[...] naming the purchase event."
@@ -166,7 +175,7 @@ def build_table(
     end = journeys.observation_end
     end_raw = log.last_time if observation_end is None else log.raw_time(observation_end)
     events = purchase_events(log, names, end_raw, unit)
-    if events.customer.size == 0:
+    if events.customer.size == 0 and not fitted_groups:
         raise DataError("No purchases fall inside the observation window; check observation_end.")
     n = log.n_customers
     end_period = int(time_periods(log, np.array([end]), unit)[0])
@@ -179,7 +188,7 @@ def build_table(
         stage = funnel.stage(membership_stage)
         own = Funnel(stages=[stage]).journeys(log, observation_end=observation_end, time_unit=unit)
         member_time = own.entry_times[:, 0]
-        if np.isnan(member_time).all():
+        if np.isnan(member_time).all() and not fitted_groups:
             notes.append(
                 f"nobody reached the membership stage {membership_stage!r}: members and "
                 "non-members cannot be told apart, so one purchase model is fitted for everyone"

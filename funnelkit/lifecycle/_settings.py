@@ -13,7 +13,7 @@ from funnelkit.lifecycle._components import PURCHASE_MODEL_NAMES
 from funnelkit.stages import Funnel
 from funnelkit.units import TimeUnit
 
-__all__ = ["CONVERSION_MODELS", "check_random_state", "same_setting", "validate_settings"]
+__all__ = ["CONVERSION_MODELS", "check_seed", "validate_settings"]
 
 CONVERSION_MODELS = ("auto", "exponential", "weibull", "lognormal", "kaplan-meier")
 
@@ -23,9 +23,9 @@ def validate_settings(self: Any, funnel: Funnel | None) -> TimeUnit:
     _check_number(name, "horizon", self.horizon, "> 0", lambda v: v > 0)
     _check_number(name, "discount_rate", self.discount_rate, ">= 0", lambda v: v >= 0)
     _check_number(name, "conf_level", self.conf_level, "in (0, 1)", lambda v: 0 < v < 1)
-    _check_int(name, "n_bootstrap", self.n_bootstrap, 0)
+    _check_int(name, "n_resamples", self.n_resamples, 0)
     _check_int(name, "n_grid", self.n_grid, 10)
-    check_random_state(self.random_state, name)
+    check_seed(self.seed, name)
     for setting in ("time_unit", "period"):
         try:
             TimeUnit.parse(getattr(self, setting))
@@ -77,13 +77,13 @@ def validate_settings(self: Any, funnel: Funnel | None) -> TimeUnit:
     return unit
 
 
-def check_random_state(seed: Any, owner: str) -> None:
+def check_seed(seed: Any, owner: str, setting: str = "seed") -> None:
     """Refuse a seed numpy would refuse later with a message naming neither side."""
     if seed is not None and (
         isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0
     ):
         raise FunnelkitError(
-            f"The 'random_state' parameter of {owner} must be an int >= 0 or None. "
+            f"The {setting!r} parameter of {owner} must be an int >= 0 or None. "
             f"Got {seed!r} instead."
         )
 
@@ -108,10 +108,3 @@ def _check_int(owner: str, name: str, value: Any, minimum: int) -> None:
         raise FunnelkitError(
             f"The {name!r} parameter of {owner} must be an int >= {minimum}. Got {value!r} instead."
         )
-
-
-def same_setting(a: Any, b: Any) -> bool:
-    try:
-        return bool(a == b) and type(a) is type(b)
-    except Exception:
-        return False

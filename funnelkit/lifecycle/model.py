@@ -2,28 +2,34 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from funnelkit._blas import single_threaded_blas
+from funnelkit._estimator import Estimator
+from funnelkit._frames import Backend
 from funnelkit.conversion import TransitionEstimate
 from funnelkit.events import EventLog
-from funnelkit.exceptions import FunnelkitError, NotFittedError
+from funnelkit.exceptions import FunnelkitError
+from funnelkit.lifecycle import _persist
 from funnelkit.lifecycle._bootstrap import (
-    MIN_REPLICATES,
-    ReplicateFailures,
     estimate,
     run_replicates,
 )
 from funnelkit.lifecycle._components import Components, fit_components
-from funnelkit.lifecycle._data import CustomerTable
+from funnelkit.lifecycle._data import CustomerTable, build_table
+from funnelkit.lifecycle._fitted import (
+    draw_seed,
+    interval_method,
+    stage_value_results,
+    value_grid,
+)
 from funnelkit.lifecycle._measured import customer_table, table_notes
-from funnelkit.lifecycle._settings import same_setting
-from funnelkit.lifecycle.results import AdvanceValue, StageValue, StageValues
-from funnelkit.lifecycle.values import ValueGrid, new_buyer_values, stage_value_array
+from funnelkit.lifecycle.results import AdvanceValue, StageValues
+from funnelkit.lifecycle.state import ComponentsState, LifecycleFit, Replicate
+from funnelkit.lifecycle.values import new_buyer_values, stage_value_array
 from funnelkit.stages import Funnel
 from funnelkit.units import TimeUnit, TimeUnitLike
 
@@ -31,8 +37,11 @@ __all__ = ["LifecycleModel"]
 
 Progress = Callable[[str, int, int], None]
 
+#: marks an alias keyword that was not passed (``random_state=None`` means "draw a seed")
+_UNSET: Any = object()
 
-class LifecycleModel:
+
+class LifecycleModel(Estimator):
     """Funnel x lifetime value: the horizon value of each stage, channel and membership.
 
     From one :class:`~funnelkit.EventLog` and a :class:`~funnelkit.Funnel`, ``fit`` estimates
@@ -53,7 +62,7 @@ class LifecycleModel:
     Their value counts the purchases from that moment on -- the first purchase, when it is
     still to come, and every later one within the horizon -- and not the purchases before.
 
-    Intervals come from a bootstrap over customers: ``n_bootstrap`` samples of the customers
+    Intervals come from a bootstrap over customers: ``n_resamples`` samples of the customers
     with replacement, on which every component is refitted (the delay family chosen on the
     full data is kept; purchase parameters start from the full-data estimates) and the values
     recomputed; intervals are percentile intervals, and differences between stages are
@@ -83,22 +92,29 @@ class LifecycleModel:
         purchase and spend models. None (or a funnel without that stage): one group.
     purchase_events : sequence of str, default ("purchase",)
         Event types that are purchases.
-    n_bootstrap : int, default 100
+    n_resamples : int, default 100
         Bootstrap samples for the intervals (0: no intervals). A sample on which a model
         cannot be fitted is left out and counted in the notes; when more than half cannot,
         the intervals are reported as not estimable (None).
     conf_level : float, default 0.95
         Level of every interval.
-    random_state : int or None, default 0
+    seed : int or None, default 0
         Seed of the bootstrap: the same data and settings give the same intervals. None draws
-        a fresh seed, recorded in ``random_state_``.
+        a fresh seed, recorded in ``seed_``.
     n_grid : int, default 200
         Steps of the integration grid over the horizon.
     progress : callable, optional
         ``progress(step, done, total)`` is called as bootstrap samples finish.
+    n_bootstrap, random_state
+        Former names of ``n_resamples`` and ``seed``, still accepted (also by ``set_params``
+        and as attributes).
 
     Attributes
     ----------
+    fit_ : LifecycleFit
+        Everything the predictions need (saved by :meth:`to_json`).
+    customers_ : CustomerTable or None
+        The per-customer training table (data: not saved; None on a model loaded from JSON).
     stage_values_ : StageValues
     first_purchase_ : dict of str to TransitionEstimate
         Time from entering each stage to the first purchase (entrants who had not bought).
@@ -108,10 +124,12 @@ class LifecycleModel:
     notes_ : tuple of str
         What was dropped, merged or replaced, and why.
     n_customers_ : int
-    n_bootstrap_failed_ : int
-        Bootstrap samples that could not be fitted (left out of the intervals).
-    random_state_ : int
-        The seed the bootstrap used (``random_state``, or the one drawn when it is None).
+    n_resamples_failed_ : int
+        Bootstrap samples that could not be fitted (left out of the intervals); alias
+        ``n_bootstrap_failed_``.
+    seed_ : int
+        The seed the bootstrap used (``seed``, or the one drawn when it is None); alias
+        ``random_state_``.
     time_unit_ : TimeUnit
         The model unit (``period``): unit of the fitted models and of reported times.
 
@@ -121,13 +139,16 @@ class LifecycleModel:
     >>> from funnelkit.datasets import simulate_community
     >>> sim = simulate_community(10_000, seed=3)
     >>> log = EventLog.from_frame(sim.events, value_col="value", attribute_cols=["channel"])
-    >>> model = LifecycleModel(horizon=52, time_unit="week", n_bootstrap=20, random_state=0)
+    >>> model = LifecycleModel(horizon=52, time_unit="week", n_resamples=20, seed=0)
     >>> model = model.fit(log, Funnel.community(), observation_end=sim.observation_end)
     >>> values = model.stage_values()
     >>> values["visitor"].value < values["member"].value < values["repeat_buyer"].value
     True
     >>> gain = model.value_of_advancing("visitor", "member")
     >>> gain.ci[0] > 0
+    True
+    >>> loaded = LifecycleModel.from_json(model.to_json())
+    >>> loaded.stage_values() == values
     True
 
     References
@@ -140,6 +161,27 @@ class LifecycleModel:
     Efron, B. & Tibshirani, R. J. (1993). *An Introduction to the Bootstrap*. Chapman & Hall.
     """
 
+    _fitted_marker: ClassVar[str] = "fit_"
+    _fitted_attributes: ClassVar[tuple[str, ...]] = (
+        "fit_",
+        "customers_",
+        "stage_values_",
+        "first_purchase_",
+        "purchase_models_",
+        "spend_models_",
+        "groups_",
+        "notes_",
+        "n_customers_",
+        "n_resamples_failed_",
+        "seed_",
+        "time_unit_",
+    )
+    _fit_call: ClassVar[str] = "fit(log, funnel)"
+    _setting_aliases: ClassVar[dict[str, str]] = {
+        "n_bootstrap": "n_resamples",
+        "random_state": "seed",
+    }
+
     def __init__(
         self,
         *,
@@ -151,11 +193,13 @@ class LifecycleModel:
         conversion_model: str = "auto",
         membership_stage: str | None = "member",
         purchase_events: Sequence[str] = ("purchase",),
-        n_bootstrap: int = 100,
+        n_resamples: int = 100,
         conf_level: float = 0.95,
-        random_state: int | None = 0,
+        seed: int | None = 0,
         n_grid: int = 200,
         progress: Progress | None = None,
+        n_bootstrap: int | None = None,
+        random_state: Any = _UNSET,
     ) -> None:
         self.horizon = horizon
         self.time_unit = time_unit
@@ -165,22 +209,40 @@ class LifecycleModel:
         self.conversion_model = conversion_model
         self.membership_stage = membership_stage
         self.purchase_events = purchase_events
-        self.n_bootstrap = n_bootstrap
+        self.n_resamples = n_resamples if n_bootstrap is None else n_bootstrap
         self.conf_level = conf_level
-        self.random_state = random_state
+        self.seed = seed if random_state is _UNSET else random_state
         self.n_grid = n_grid
         self.progress = progress
 
-    def get_params(self) -> dict[str, Any]:
-        """The constructor settings (scikit-learn convention)."""
-        return {k: getattr(self, k) for k in _SETTINGS}
+    # ------------------------------------------------------------------ former names
+    @property
+    def n_bootstrap(self) -> int:
+        """Former name of ``n_resamples``."""
+        return self.n_resamples
 
-    def __repr__(self) -> str:
-        defaults = LifecycleModel().get_params()
-        shown = ", ".join(
-            f"{k}={v!r}" for k, v in self.get_params().items() if not same_setting(v, defaults[k])
-        )
-        return f"LifecycleModel({shown})"
+    @n_bootstrap.setter
+    def n_bootstrap(self, value: int) -> None:
+        self.n_resamples = value
+
+    @property
+    def random_state(self) -> int | None:
+        """Former name of ``seed``."""
+        return self.seed
+
+    @random_state.setter
+    def random_state(self, value: int | None) -> None:
+        self.seed = value
+
+    @property
+    def random_state_(self) -> int:
+        """Former name of ``seed_``."""
+        return self.fit_.seed
+
+    @property
+    def n_bootstrap_failed_(self) -> int:
+        """Former name of ``n_resamples_failed_``."""
+        return self.fit_.n_failed
 
     # ------------------------------------------------------------------ fitting
     def fit(
@@ -210,8 +272,25 @@ class LifecycleModel:
     def _fit(self, log: EventLog, funnel: Funnel | None, observation_end: Any) -> LifecycleModel:
         notes: list[str] = []
         table, unit = customer_table(self, log, funnel, observation_end, notes)
+        grid = value_grid(
+            self.horizon, self.time_unit, self.period, self.discount_rate, self.n_grid
+        )
+
+        def components(
+            weights: np.ndarray | None, template: Components | None = None
+        ) -> Components:
+            return fit_components(
+                table,
+                weights,
+                purchase_model=self.purchase_model,
+                conversion_model=self.conversion_model,
+                conf_level=float(self.conf_level),
+                template=template,
+                horizon=grid.horizon,
+            )
+
         try:
-            comps = self._fit_components(table, None)
+            comps = components(None)
         except FunnelkitError as exc:
             if len(table.group_names) == 1:
                 raise
@@ -219,19 +298,20 @@ class LifecycleModel:
             table, _ = customer_table(
                 self, log, funnel, observation_end, notes, by_membership=False
             )
-            comps = self._fit_components(table, None)
-        grid = self._grid()
+            comps = components(None)
         point = stage_value_array(table, comps, grid, None)
         buyers = new_buyer_values(comps, grid)
 
-        seed = _seed(self.random_state)
+        seed = draw_seed(self.seed)
         rng = np.random.default_rng(seed)
-        seeds = rng.integers(0, 2**63 - 1, size=int(self.n_bootstrap), dtype=np.int64)
+        seeds = rng.integers(0, 2**63 - 1, size=int(self.n_resamples), dtype=np.int64)
 
-        def replicate(weights: np.ndarray) -> tuple[Components, np.ndarray, np.ndarray]:
-            c = self._fit_components(table, weights, template=comps)
-            _release_training_data(c)
-            return c, stage_value_array(table, c, grid, weights), new_buyer_values(c, grid)
+        def replicate(weights: np.ndarray) -> tuple[ComponentsState, np.ndarray, np.ndarray]:
+            c = components(weights, template=comps)
+            # Replicates are kept as parameters only: the fitters' copies of the training
+            # rows would make a hundred replicates of a million customers cost gigabytes.
+            values = stage_value_array(table, c, grid, weights)
+            return ComponentsState.of(c), values, new_buyer_values(c, grid)
 
         results, failures = run_replicates(seeds, table.n_customers, replicate, self.progress)
         failure_note = failures.note()
@@ -239,128 +319,101 @@ class LifecycleModel:
             notes.append(failure_note)
         if failures.too_many:
             results = []
-        self._failures: ReplicateFailures = failures
-        self._table: CustomerTable = table
-        self._components = comps
-        self._grid_ = grid
-        self._seeds = seeds
-        self._replicate_seeds = [s for s, _ in results]
-        self._replicates = [r[0] for _, r in results]
-        self._boot_values = np.array([r[1] for _, r in results]).reshape(len(results), point.size)
+        boot_values = np.array([r[1] for _, r in results]).reshape(len(results), point.size)
         boot_buyers = np.array([r[2] for _, r in results]).reshape(len(results), buyers.size)
-        self._point_values = point
-
         notes += table_notes(table) + comps.notes
-        self.first_purchase_: dict[str, TransitionEstimate] = dict(comps.estimates)
-        self.purchase_models_ = {g.name: g.purchase for g in comps.groups}
-        self.spend_models_ = {g.name: g.spend for g in comps.groups}
-        self.groups_ = table.group_names
-        self.time_unit_ = unit
-        self.n_customers_ = table.n_customers
-        self.n_bootstrap_failed_ = failures.count
-        self.random_state_ = seed
-        self.notes_ = tuple(dict.fromkeys(notes))
-        self.stage_values_ = self._stage_values_result(point, buyers, boot_buyers)
-        return self
-
-    def _fit_components(
-        self,
-        table: CustomerTable,
-        weights: np.ndarray | None,
-        *,
-        template: Components | None = None,
-        pooled: Components | None = None,
-        forced: frozenset[int] = frozenset(),
-        strict: bool = False,
-    ) -> Components:
-        return fit_components(
-            table,
-            weights,
-            purchase_model=self.purchase_model,
-            conversion_model=self.conversion_model,
-            conf_level=float(self.conf_level),
-            template=template,
-            pooled_fallback=pooled,
-            forced_pooled=forced,
-            strict=strict,
-            horizon=self._grid().horizon,
-        )
-
-    def _grid(self) -> ValueGrid:
-        per_unit = TimeUnit.parse(self.time_unit).days / TimeUnit.parse(self.period).days
-        return ValueGrid(
-            horizon=float(self.horizon) * per_unit,
-            delta=math.log1p(float(self.discount_rate)) / per_unit,
-            n_grid=int(self.n_grid),
-        )
-
-    # ------------------------------------------------------------------ results
-    def _check_fitted(self) -> None:
-        if "stage_values_" not in self.__dict__:
-            raise NotFittedError(
-                f"This {type(self).__name__} is not fitted yet: call fit(log, funnel) first."
-            )
-
-    def __getattr__(self, name: str) -> Any:
-        if name.endswith("_") and not name.startswith("_"):
-            raise NotFittedError(
-                f"This {type(self).__name__} is not fitted yet: call fit(log, funnel) before "
-                f"using '{name}'."
-            )
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-
-    def _header(self) -> dict[str, Any]:
-        n_ok = len(self._replicates)
-        if self._failures.too_many:
-            method = self._failures.interval_method()
-        elif n_ok >= MIN_REPLICATES:
-            method = f"percentile bootstrap over customers ({n_ok} samples)"
-        else:
-            method = "none (no bootstrap)"
-
-        return {
+        notes = list(dict.fromkeys(notes))
+        level = float(self.conf_level)
+        header = {
             "horizon": float(self.horizon),
             "time_unit": TimeUnit.parse(self.time_unit),
             "discount_rate": float(self.discount_rate),
-            "conf_level": float(self.conf_level),
-            "n_bootstrap": n_ok,
-            "interval_method": method,
-            "value_unit": "money" if self._table.has_values else "purchases",
+            "conf_level": level,
+            "n_resamples": len(results),
+            "interval_method": interval_method(failures, len(results)),
+            "value_unit": "money" if table.has_values else "purchases",
         }
-
-    def _stage_values_result(
-        self, point: np.ndarray, buyers: np.ndarray, boot_buyers: np.ndarray
-    ) -> StageValues:
-        table = self._table
-        level = float(self.conf_level)
-        stages = {}
-        for k, name in enumerate(table.stage_names):
-            est = estimate(float(point[k]), self._boot_values[:, k], level)
-            pre = table.pre.get(name)
-            post = table.post.get(name)
-            n_pre = 0 if pre is None else int(pre.customers.size)
-            n_post = 0 if post is None else int(post.customers.size)
-            n = n_pre + n_post
-            stages[name] = StageValue(
-                stage=name,
-                value=est.value,
-                ci=est.ci,
-                std_error=est.std_error,
-                n_entrants=n,
-                share_bought_before=None if n == 0 else n_post / n,
-            )
-        buyer_values = {
-            g: estimate(float(buyers[i]), boot_buyers[:, i], level)
-            for i, g in enumerate(table.group_names)
-        }
-        return StageValues(
-            stages=stages, buyer_values=buyer_values, notes=self.notes_, **self._header()
+        stage_values = stage_value_results(table, point, boot_values, buyers, boot_buyers, level)
+        fit = LifecycleFit(
+            funnel=funnel if funnel is not None else Funnel.community(),
+            period=unit,
+            purchase_events=tuple(self.purchase_events),
+            purchase_model=self.purchase_model if isinstance(self.purchase_model, str) else None,
+            conversion_model=str(self.conversion_model),
+            membership_stage=table.membership_stage,
+            stage_names=table.stage_names,
+            group_names=table.group_names,
+            observation_end=float(table.observation_end),
+            grid_horizon=grid.horizon,
+            grid_delta=grid.delta,
+            n_grid=grid.n_grid,
+            components=ComponentsState.of(comps),
+            first_purchase=dict(comps.estimates),
+            seed=seed,
+            seeds=tuple(int(s) for s in seeds),
+            replicates=tuple(Replicate(seed=s, components=r[0]) for s, r in results),
+            n_failed=failures.count,
+            point_values=tuple(float(v) for v in point),
+            bootstrap_values=tuple(tuple(float(v) for v in row) for row in boot_values),
+            stage_values=StageValues(
+                stages=stage_values[0], buyer_values=stage_values[1], notes=tuple(notes), **header
+            ),
+            n_customers=table.n_customers,
+            notes=tuple(notes),
+            **{k: v for k, v in header.items() if k != "n_resamples"},
         )
+        self._set_fitted(fit, table)
+        self.purchase_models_ = {g.name: g.purchase for g in comps.groups}
+        self.spend_models_ = {g.name: g.spend for g in comps.groups}
+        return self
 
+    def _set_fitted(self, fit: LifecycleFit, customers: CustomerTable | None) -> None:
+        self.fit_ = fit
+        self.customers_ = customers
+        self.stage_values_ = fit.stage_values
+        self.first_purchase_: dict[str, TransitionEstimate] = dict(fit.first_purchase)
+        self.groups_ = fit.group_names
+        self.time_unit_ = fit.period
+        self.n_customers_ = fit.n_customers
+        self.n_resamples_failed_ = fit.n_failed
+        self.seed_ = fit.seed
+        self.notes_ = fit.notes
+
+    # ------------------------------------------------------------------ saving
+    def to_json(self, *, indent: int | None = None) -> str:
+        """The fitted model as JSON: settings and :attr:`fit_` (no customers, no pickle).
+
+        :meth:`from_json` loads a model that gives the same stage values and scores new
+        customers with the same numbers.
+        """
+        self._check_fitted()
+        return _persist.dump(self.get_params(), self.fit_, indent=indent)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> LifecycleModel:
+        """Load a model written by :meth:`to_json`.
+
+        The training customers are not saved: :meth:`score`, :meth:`segment_values` and
+        :meth:`membership_uplift` of a loaded model take the events as ``log``.
+        """
+        settings, fit = _persist.load(text)
+        model = cls(**settings)
+        model._set_fitted(fit, None)
+        comps = fit.main_components()
+        model.purchase_models_ = {g.name: g.purchase for g in comps.groups}
+        model.spend_models_ = {g.name: g.spend for g in comps.groups}
+        return model
+
+    # ------------------------------------------------------------------ results
     def stage_values(self) -> StageValues:
         """Stage name → value (with ``ci``) of a customer who has just entered it."""
         self._check_fitted()
         return self.stage_values_
+
+    def summary(self, backend: Backend = "pandas") -> Any:
+        """The stage values as a frame; see :meth:`StageValues.summary`."""
+        self._check_fitted()
+        return self.stage_values_.summary(backend)
 
     def value_of_advancing(self, source: str, target: str) -> AdvanceValue:
         """Value created when a customer moves from ``source`` to ``target``.
@@ -371,16 +424,16 @@ class LifecycleModel:
         It describes customers who advanced; it is not the causal effect of making them do so.
         """
         self._check_fitted()
-        names = self._table.stage_names
+        fit = self.fit_
+        names = fit.stage_names
         for stage in (source, target):
             if stage not in names:
                 raise FunnelkitError(f"No stage named {stage!r}; stages are {list(names)}.")
         i, j = names.index(source), names.index(target)
-        point = float(self._point_values[j] - self._point_values[i])
-        est = estimate(
-            point, self._boot_values[:, j] - self._boot_values[:, i], float(self.conf_level)
-        )
-        sv = self.stage_values_
+        point = float(fit.point_values[j] - fit.point_values[i])
+        boot = np.array(fit.bootstrap_values, dtype=float).reshape(-1, len(names))
+        est = estimate(point, boot[:, j] - boot[:, i], fit.conf_level)
+        sv = fit.stage_values
         return AdvanceValue(
             source=source,
             target=target,
@@ -389,67 +442,84 @@ class LifecycleModel:
             std_error=est.std_error,
             source_value=sv[source].value,
             target_value=sv[target].value,
-            **self._header(),
+            **fit.header(),
         )
 
-    def segment_values(self, by: str = "channel") -> Any:
+    def customers(self, log: EventLog | None = None, observation_end: Any = None) -> CustomerTable:
+        """The customer table of ``log`` under the fitted funnel (default: the training one).
+
+        Raises a :class:`~funnelkit.FunnelkitError` on a model loaded from JSON without a
+        ``log``: the training customers are data and are not saved with the model.
+        """
+        self._check_fitted()
+        if log is None:
+            if self.customers_ is None:
+                raise FunnelkitError(
+                    "This LifecycleModel was loaded from JSON and holds no customers: pass the "
+                    "events as log=EventLog.from_frame(...) (with observation_end=...)."
+                )
+            return self.customers_
+        fit = self.fit_
+        if not isinstance(log, EventLog):
+            raise FunnelkitError(
+                f"log must be an EventLog, got {type(log).__name__}; build one with "
+                "EventLog.from_frame(frame, ...)."
+            )
+        return build_table(
+            log,
+            fit.funnel,
+            observation_end=observation_end,
+            unit=fit.period,
+            purchase_events_=fit.purchase_events,
+            membership_stage=fit.membership_stage,
+            fitted_groups=True,
+        )
+
+    def segment_values(
+        self, by: str = "channel", *, log: EventLog | None = None, observation_end: Any = None
+    ) -> Any:
         """Per segment of a customer attribute: reach, conversion, buyer value, value per prospect.
 
-        See :func:`funnelkit.lifecycle.segments.segment_values`.
+        ``log`` (default: the training customers) gives the customers to segment; a model
+        loaded from JSON needs it. See :func:`funnelkit.lifecycle.segments.segment_values`.
         """
         from funnelkit.lifecycle.segments import segment_values
 
-        self._check_fitted()
+        customers = self.customers(log, observation_end)
         with single_threaded_blas():
-            return segment_values(self, by)
+            return segment_values(self.fit_, customers, by, progress=self.progress)
 
-    def membership_uplift(self, strata: Sequence[str] | None = None) -> Any:
+    def membership_uplift(
+        self,
+        strata: Sequence[str] | None = None,
+        *,
+        log: EventLog | None = None,
+        observation_end: Any = None,
+    ) -> Any:
         """Members vs comparable non-member buyers.
 
-        See :func:`funnelkit.lifecycle.uplift.membership_uplift`.
+        ``log`` as in :meth:`segment_values`. See
+        :func:`funnelkit.lifecycle.uplift.membership_uplift`.
         """
         from funnelkit.lifecycle.uplift import membership_uplift
 
-        self._check_fitted()
+        customers = self.customers(log, observation_end)
         with single_threaded_blas():
-            return membership_uplift(self, strata)
+            return membership_uplift(self.fit_, customers, strata)
 
-    def score(self, *, backend: str | None = None) -> Any:
-        """Score every customer; see :func:`funnelkit.lifecycle.scoring.score_customers`."""
+    def score(
+        self,
+        log: EventLog | None = None,
+        *,
+        observation_end: Any = None,
+        backend: str | None = None,
+    ) -> Any:
+        """Score customers as of the observation end: stage, P(alive), purchases, value.
+
+        ``log`` holds the events of the customers to score (new customers too); default the
+        training customers. See :func:`funnelkit.lifecycle.scoring.score_customers`.
+        """
         from funnelkit.lifecycle.scoring import score_customers
 
-        self._check_fitted()
-        return score_customers(self, backend=backend)
-
-
-_SETTINGS = (
-    "horizon",
-    "time_unit",
-    "discount_rate",
-    "period",
-    "purchase_model",
-    "conversion_model",
-    "membership_stage",
-    "purchase_events",
-    "n_bootstrap",
-    "conf_level",
-    "random_state",
-    "n_grid",
-    "progress",
-)
-
-
-def _seed(random_state: int | None) -> int:
-    # A drawn seed is kept so that a run without one can still be repeated exactly.
-    if random_state is None:
-        return int(np.random.SeedSequence().entropy % 2**32)  # type: ignore[operator]
-    return int(random_state)
-
-
-def _release_training_data(comps: Components) -> None:
-    # Replicates keep only parameters: the fitters' copies of the training rows would make
-    # a hundred replicates of a million customers cost gigabytes.
-    for group in comps.groups:
-        for fitter in (group.purchase, group.spend):
-            if fitter is not None and "training_data_" in fitter.__dict__:
-                fitter.training_data_ = None
+        customers = self.customers(log, observation_end)
+        return score_customers(self.fit_, customers, backend=backend)

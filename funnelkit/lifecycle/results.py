@@ -9,9 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
-from pydantic import Field
+import numpy as np
+from pydantic import AliasChoices, Field, model_validator
 
-from funnelkit._results import Result, html_table
+from funnelkit._frames import Backend, frame_from_columns
+from funnelkit._results import Interval, Result, html_table
 from funnelkit.units import TimeUnitField
 
 __all__ = [
@@ -27,8 +29,6 @@ __all__ = [
     "ValueEstimate",
 ]
 
-Interval = tuple[float, float]
-
 ASSOCIATION_STATEMENT = (
     "This is an association, not a causal effect: customers choose to join, and the people "
     "who join may have bought more anyway. Stratifying by acquisition channel and entry cohort "
@@ -36,15 +36,38 @@ ASSOCIATION_STATEMENT = (
 )
 
 
+def _estimates_frame(
+    ids: dict[str, np.ndarray], estimates: list[ValueEstimate], backend: Backend
+) -> Any:
+    """The fixed-schema table: identifying columns, then estimate, std_error, lower, upper."""
+
+    def column(values: list[float | None]) -> np.ndarray:
+        return np.array([np.nan if v is None else v for v in values], dtype=float)
+
+    bounds = [(None, None) if e.ci is None else tuple(e.ci) for e in estimates]
+    return frame_from_columns(
+        {
+            **ids,
+            "estimate": column([e.value for e in estimates]),
+            "std_error": column([e.std_error for e in estimates]),
+            "lower": column([b[0] for b in bounds]),
+            "upper": column([b[1] for b in bounds]),
+        },
+        backend,
+    )
+
+
 def _money(value: float | None, ci: Interval | None = None) -> str:
     if value is None:
         return "not estimable"
-    band = "" if ci is None else f" ({ci[0]:,.2f} to {ci[1]:,.2f})"
+    lower, upper = (None, None) if ci is None else ci
+    band = "" if lower is None or upper is None else f" ({lower:,.2f} to {upper:,.2f})"
     return f"{value:,.2f}{band}"
 
 
 class ValueEstimate(Result):
-    """A value with its interval: ``ci`` is ``(lower, upper)`` or None when not estimable."""
+    """A value with its interval: ``ci`` (an :class:`~funnelkit._results.Interval`, which
+    unpacks as ``(lower, upper)``) or None when not estimable."""
 
     title: ClassVar[str] = "Value"
     value: float | None
@@ -62,7 +85,14 @@ class StageValue(ValueEstimate):
     stage: str
     n_entrants: int
     share_bought_before: float | None = None
-    expected_purchases: float | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_retired(cls, data: Any) -> Any:
+        # ``expected_purchases`` was never computed (always null); files written with it load.
+        if isinstance(data, dict) and data.get("expected_purchases", 0) is None:
+            data = {k: v for k, v in data.items() if k != "expected_purchases"}
+        return data
 
 
 class _Header(Result):
@@ -70,9 +100,14 @@ class _Header(Result):
     time_unit: TimeUnitField
     discount_rate: float
     conf_level: float
-    n_bootstrap: int
+    n_resamples: int = Field(validation_alias=AliasChoices("n_resamples", "n_bootstrap"))
     interval_method: str
     value_unit: str
+
+    @property
+    def n_bootstrap(self) -> int:
+        """Former name of ``n_resamples``."""
+        return self.n_resamples
 
     def _horizon_text(self) -> str:
         unit = self.time_unit.value
@@ -90,8 +125,9 @@ class StageValues(_Header, Mapping[str, StageValue]):
     >>> from funnelkit.lifecycle import StageValue, StageValues
     >>> sv = StageValues(stages={"visitor": StageValue(stage="visitor", value=12.0,
     ...     ci=(10.0, 14.0), n_entrants=100)}, horizon=52, time_unit="W", discount_rate=0.0,
-    ...     conf_level=0.95, n_bootstrap=100, interval_method="bootstrap", value_unit="USD")
-    >>> sv["visitor"].ci
+    ...     conf_level=0.95, n_resamples=100, interval_method="bootstrap", value_unit="USD")
+    >>> lower, upper = sv["visitor"].ci
+    >>> (lower, upper)
     (10.0, 14.0)
     """
 
@@ -120,11 +156,21 @@ class StageValues(_Header, Mapping[str, StageValue]):
                     "value": sv.value,
                     "lower": lower,
                     "upper": upper,
-                    "expected purchases": sv.expected_purchases,
                     "bought before entry": sv.share_bought_before,
                 }
             )
         return rows
+
+    def summary(self, backend: Backend = "pandas") -> Any:
+        """One row per stage: ``stage``, ``n_entrants``, ``estimate``, ``std_error``,
+        ``lower``, ``upper`` (NaN where not estimable), as a pandas, polars or pyarrow frame.
+        """
+        rows = list(self.stages.values())
+        ids = {
+            "stage": np.array([r.stage for r in rows], dtype=object),
+            "n_entrants": np.array([r.n_entrants for r in rows], dtype=np.int64),
+        }
+        return _estimates_frame(ids, list(rows), backend)
 
     def as_text(self) -> str:
         lines = [f"{self.title} ({self._horizon_text()})"]
@@ -225,6 +271,15 @@ class SegmentValues(_Header):
             rec["lower"], rec["upper"] = lo, hi
             out.append(rec)
         return out
+
+    def summary(self, backend: Backend = "pandas") -> Any:
+        """Value per prospect by segment: the segment (named ``by``), ``n_prospects``,
+        ``estimate``, ``std_error``, ``lower``, ``upper`` (NaN where not estimable)."""
+        ids = {
+            self.by: np.array([r.segment for r in self.rows], dtype=object),
+            "n_prospects": np.array([r.n_prospects for r in self.rows], dtype=np.int64),
+        }
+        return _estimates_frame(ids, [r.value_per_prospect for r in self.rows], backend)
 
     def as_text(self) -> str:
         lines = [f"{self.title}: {self.by} ({self._horizon_text()})"]

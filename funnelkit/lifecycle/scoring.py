@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from funnelkit._frames import frame_from_columns
+from funnelkit.clv.scoring import score_batch
+from funnelkit.lifecycle._data import CustomerTable
+from funnelkit.lifecycle.state import LifecycleFit, check_customers
 from funnelkit.lifecycle.values import buyer_curves, conditional_purchases, pre_values
-
-if TYPE_CHECKING:
-    from funnelkit.lifecycle.model import LifecycleModel
 
 __all__ = ["score_customers"]
 
@@ -18,8 +18,13 @@ NO_STAGE = "(none)"
 _WAIT_GRID = 129
 
 
-def score_customers(model: LifecycleModel, *, backend: str | None = None) -> Any:
-    """Score every customer of the fitted log as of the observation end.
+def score_customers(
+    fit: LifecycleFit, customers: CustomerTable, *, backend: str | None = None
+) -> Any:
+    """Score every customer of ``customers`` as of its observation end.
+
+    The customers need not be those the model was fitted on: a table built from new events
+    under the fitted funnel (``LifecycleModel.customers(log)``) is scored the same way.
 
     Columns (one row per customer, in the log's customer order):
 
@@ -34,14 +39,17 @@ def score_customers(model: LifecycleModel, *, backend: str | None = None) -> Any
 
     Parameters
     ----------
-    model
-        A fitted :class:`~funnelkit.lifecycle.LifecycleModel`.
+    fit
+        The fitted state (``LifecycleModel.fit_``).
+    customers
+        The customer table to score (``LifecycleModel.customers(log)``).
     backend
         None for a dict of numpy arrays, or ``"pandas"``, ``"polars"``, ``"pyarrow"``.
     """
-    table = model._table
-    comps = model._components
-    grid = model._grid_
+    check_customers(fit, customers, "Scoring")
+    table = customers
+    comps = fit.main_components()
+    grid = fit.grid
     n = table.n_customers
     reached = ~np.isnan(table.entry)
     last = np.where(reached.any(axis=1), reached.shape[1] - 1 - np.argmax(reached[:, ::-1], 1), -1)
@@ -61,11 +69,15 @@ def score_customers(model: LifecycleModel, *, backend: str | None = None) -> Any
                 continue
             model_g = comps.groups[g]
             mine = rows.customers
-            disc, plain = conditional_purchases(model_g.purchase, rows, grid)
-            p_alive = np.asarray(model_g.purchase.probability_alive(rows.mapping()), dtype=float)
+            # P(alive) and the undiscounted purchases come from the CLV scoring door; the
+            # value discounts continuously over the grid like the stage values do.
+            scored = score_batch(
+                model_g.purchase, rows.mapping(), horizon=grid.horizon, data_time_unit=fit.period
+            )
+            disc, _ = conditional_purchases(model_g.purchase, rows, grid)
             spend = model_g.expected_spend(at_end.frequency[mine], at_end.monetary_value[mine])
-            alive[mine] = p_alive[rows.inverse]
-            purchases[mine] = plain[rows.inverse]
+            alive[mine] = scored["probability_alive"][rows.inverse]
+            purchases[mine] = scored["expected_purchases"][rows.inverse]
             value[mine] = spend * disc[rows.inverse]
         curves = buyer_curves(comps, grid)
         for k, name in enumerate(table.stage_names):

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import difflib
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -17,18 +18,16 @@ from funnelkit.lifecycle._bootstrap import (
     failure_reason,
     run_replicates,
 )
+from funnelkit.lifecycle._data import CustomerTable
 from funnelkit.lifecycle.results import SegmentValue, SegmentValues, StepConversion, ValueEstimate
+from funnelkit.lifecycle.state import LifecycleFit, check_customers, refit_components
 from funnelkit.lifecycle.values import new_buyer_values, stage_value_array
-
-if TYPE_CHECKING:
-    from funnelkit.lifecycle.model import LifecycleModel
 
 __all__ = ["customer_segments", "segment_values"]
 
 
-def customer_segments(model: LifecycleModel, by: str) -> tuple[np.ndarray, tuple[str, ...]]:
+def customer_segments(table: CustomerTable, by: str) -> tuple[np.ndarray, tuple[str, ...]]:
     """Segment code of every customer and the segment labels (a customer attribute)."""
-    table = model._table
     if by not in table.attributes:
         names = list(table.attributes)
         close = difflib.get_close_matches(by, names, n=3, cutoff=0.5)
@@ -42,8 +41,18 @@ def customer_segments(model: LifecycleModel, by: str) -> tuple[np.ndarray, tuple
     return np.asarray(codes), labels
 
 
-def segment_values(model: LifecycleModel, by: str) -> SegmentValues:
+def segment_values(
+    fit: LifecycleFit,
+    customers: CustomerTable,
+    by: str,
+    *,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> SegmentValues:
     """Per segment of ``by``: reach, eventual conversion per step, buyer and prospect value.
+
+    ``fit`` is the fitted state (``LifecycleModel.fit_``), ``customers`` the customer table
+    to segment (``LifecycleModel.customers(log)``); ``progress(step, done, total)`` is
+    called as bootstrap samples finish.
 
     Every component (first-purchase delays, member shares, purchase and spend models) is
     refitted on each segment's customers, keeping the delay families chosen on everyone; a
@@ -59,11 +68,13 @@ def segment_values(model: LifecycleModel, by: str) -> SegmentValues:
     sample that cannot be fitted in a segment is left out of that segment's intervals and
     counted in the notes (no intervals when more than half fail).
     """
-    table = model._table
-    codes, labels = customer_segments(model, by)
-    grid = model._grid_
-    main = model._components
-    level = float(model.conf_level)
+    check_customers(fit, customers, "Value by segment")
+    table = customers
+    codes, labels = customer_segments(table, by)
+    grid = fit.grid
+    main = fit.main_components()
+    level = fit.conf_level
+    seeds = np.array(fit.seeds, dtype=np.int64)
     first = table.stage_names[0]
     entered = ~np.isnan(table.entry[:, 0])
     masks = [(codes == g).astype(np.int64) for g in range(len(labels))]
@@ -71,8 +82,8 @@ def segment_values(model: LifecycleModel, by: str) -> SegmentValues:
 
     def fit_one(g: int, weights: np.ndarray, forced: frozenset[int], point: bool) -> Any:
         w = weights * masks[g]
-        comps = model._fit_components(
-            table, w, template=main, pooled=main, forced=forced, strict=not point
+        comps = refit_components(
+            fit, table, w, template=main, pooled=main, forced=forced, strict=not point
         )
         return stage_value_array(table, comps, grid, w), new_buyer_values(comps, grid), comps
 
@@ -95,7 +106,7 @@ def segment_values(model: LifecycleModel, by: str) -> SegmentValues:
 
     # One failure class per segment and sample: a channel whose resample cannot be fitted
     # must not take the other channels' samples with it.
-    failures = [ReplicateFailures(total=len(model._seeds)) for _ in labels]
+    failures = [ReplicateFailures(total=len(seeds)) for _ in labels]
 
     def fit_all(weights: np.ndarray) -> list[Any]:
         out: list[Any] = []
@@ -110,9 +121,7 @@ def segment_values(model: LifecycleModel, by: str) -> SegmentValues:
                 out.append(None)
         return out
 
-    boot, _ = run_replicates(
-        model._seeds, table.n_customers, fit_all, model.progress, label=f"segments by {by}"
-    )
+    boot, _ = run_replicates(seeds, table.n_customers, fit_all, progress, label=f"segments by {by}")
     conversion = ConversionFitter(conf_level=level).fit(table.journeys, by=by)
     n_first = max(int(entered.sum()), 1)
     n_groups = len(table.group_names)
@@ -183,5 +192,5 @@ def segment_values(model: LifecycleModel, by: str) -> SegmentValues:
         first_stage=first,
         rows=tuple(rows),
         notes=tuple(dict.fromkeys(notes)),
-        **model._header(),
+        **fit.header(),
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -15,10 +14,8 @@ from funnelkit.lifecycle._bootstrap import estimate, replicate_weights
 from funnelkit.lifecycle._components import Components
 from funnelkit.lifecycle._data import CustomerTable, UniqueRows
 from funnelkit.lifecycle.results import MembershipUplift, UpliftStratum
+from funnelkit.lifecycle.state import LifecycleFit, check_customers
 from funnelkit.lifecycle.values import ValueGrid, conditional_purchases
-
-if TYPE_CHECKING:
-    from funnelkit.lifecycle.model import LifecycleModel
 
 __all__ = ["buyer_horizon_values", "membership_uplift"]
 
@@ -26,7 +23,7 @@ FIRST_PURCHASE = "first purchase"
 
 
 def membership_uplift(
-    model: LifecycleModel, strata: Sequence[str] | None = None
+    fit: LifecycleFit, customers: CustomerTable, strata: Sequence[str] | None = None
 ) -> MembershipUplift:
     """Compare member and non-member buyers within strata; an association, not an effect.
 
@@ -38,14 +35,17 @@ def membership_uplift(
 
     Parameters
     ----------
-    model
-        A fitted :class:`~funnelkit.lifecycle.LifecycleModel` with members and non-members.
+    fit
+        The fitted state (``LifecycleModel.fit_``) of a model with members and non-members.
+    customers
+        The buyers to compare (``LifecycleModel.customers(log)``).
     strata
         Customer attributes and/or ``"cohort:<period>"`` (the period of the first purchase).
         Default: ``("channel", "cohort:month")``, without ``channel`` if the log has no such
         attribute.
     """
-    table = model._table
+    check_customers(fit, customers, "Membership uplift")
+    table = customers
     if len(table.group_names) != 2:
         raise FunnelkitError(
             "Membership uplift needs members and non-members: fit the model with a funnel that "
@@ -59,14 +59,14 @@ def membership_uplift(
     buyers = np.flatnonzero(table.group >= 0)
     codes, labels = _strata(table, buyers, tuple(strata))
     member = table.group[buyers] == 1
-    grid = model._grid_
+    grid = fit.grid
     realized = _realized(table, buyers, grid)
-    level = float(model.conf_level)
+    level = fit.conf_level
 
-    point_values = realized + buyer_horizon_values(table, buyers, model._components, grid)
+    point_values = realized + buyer_horizon_values(table, buyers, fit.main_components(), grid)
     point = _stratified(point_values, member, codes, len(labels), np.ones(buyers.size))
     samples = []
-    for seed, comps in zip(model._replicate_seeds, model._replicates, strict=True):
+    for seed, comps in fit.replicate_components():
         w = replicate_weights(seed, table.n_customers)[buyers].astype(float)
         with np.errstate(all="ignore"):
             values = realized + buyer_horizon_values(table, buyers, comps, grid)
@@ -97,7 +97,7 @@ def membership_uplift(
         n_members_compared=int(point.n_member[point.compared].sum()),
         n_strata_compared=int(point.compared.sum()),
         rows=rows,
-        **model._header(),
+        **fit.header(),
     )
 
 

@@ -134,7 +134,9 @@ def build_report(
             why = failure_reason(exc)
             sections.unavailable.update(dict.fromkeys(VALUE_SECTIONS, why))
             return None, measure(model, log, funnel, observation_end)
-        measured = Measured(fitted._table, fitted.first_purchase_, fitted.time_unit_, fitted.notes_)
+        measured = Measured(
+            fitted.customers(), fitted.first_purchase_, fitted.time_unit_, fitted.notes_
+        )
         return fitted, measured
 
     fitted, measured = timer.run("lifecycle model", lifecycle)
@@ -187,7 +189,7 @@ def build_report(
     quality += _data_notes(table, measured.notes)
     quality += sections.notes()
     n_buyers = int((table.group >= 0).sum())
-    seed = model.random_state if fitted is None else fitted.random_state_
+    seed = model.seed if fitted is None else fitted.seed_
     return LifecycleReport(
         funnelkit_version=__version__,
         settings=_settings(model, by, seed),
@@ -223,7 +225,7 @@ class _Values:
 
 
 def _values(model: LifecycleModel, sections: _Sections, by: str | None) -> _Values:
-    table = model._table
+    table = model.customers()
     advancing = tuple(
         model.value_of_advancing(a, b) for a, b in itertools.pairwise(table.stage_names)
     )
@@ -267,15 +269,16 @@ def _curve(est: TransitionEstimate) -> ConversionCurve:
 
 
 def _clv_checks(model: LifecycleModel) -> tuple[ClvCheck, ...]:
-    table = model._table
+    table = model.customers()
     out = []
-    for g, group in enumerate(model._components.groups):
+    for g, group in enumerate(model.fit_.main_components().groups):
+        purchase = group.purchase
         rows = table.buyer_rows[g]
         buyers = rows.customers
         x = table.at_end.frequency[buyers]
         m = table.at_end.monetary_value[buyers]
         check = None
-        if buyers.size and hasattr(group.purchase, "probability_of_purchases"):
+        if buyers.size and hasattr(purchase, "probability_of_purchases"):
             data = {
                 "frequency": x,
                 "recency": table.at_end.recency[buyers],
@@ -283,7 +286,7 @@ def _clv_checks(model: LifecycleModel) -> tuple[ClvCheck, ...]:
             }
             with warnings.catch_warnings(), np.errstate(all="ignore"):
                 warnings.simplefilter("ignore")
-                check = frequency_histogram(group.purchase, data)
+                check = frequency_histogram(purchase, data)
         repeat = (x > 0) & (m > 0)
         corr = None
         if (
@@ -298,7 +301,7 @@ def _clv_checks(model: LifecycleModel) -> tuple[ClvCheck, ...]:
                 group=group.name,
                 n_buyers=int(buyers.size),
                 n_repeat_buyers=int((x > 0).sum()),
-                purchase_fit=group.purchase.result_,
+                purchase_fit=purchase.result_,
                 spend_fit=None if group.spend is None else group.spend.result_,
                 mean_spend=float(group.spend_mean),
                 mean_first_spend=float(group.first_spend),
@@ -390,8 +393,8 @@ def _settings(model: LifecycleModel, by: str | None, seed: int | None) -> Report
         purchase_model=pm if isinstance(pm, str) else type(pm).__name__,
         conversion_model=model.conversion_model,
         membership_stage=model.membership_stage,
-        n_bootstrap=int(model.n_bootstrap),
+        n_resamples=int(model.n_resamples),
         conf_level=float(model.conf_level),
-        random_state=seed,
+        seed=seed,
         by=by,
     )

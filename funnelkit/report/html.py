@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from html import escape
 from typing import TYPE_CHECKING, Any
 
+from funnelkit._results import Interval
 from funnelkit.report import charts
 
 if TYPE_CHECKING:
@@ -93,9 +94,14 @@ def _money(value: float | None) -> str:
     return "n/a" if value is None or not math.isfinite(value) else f"{value:,.2f}"
 
 
-def _band(ci: Any, fmt: Any = None) -> str:
+def _band(ci: Interval | tuple[float, float] | None, fmt: Any = None) -> str:
     fmt = fmt or _money
-    return "" if ci is None else f"{fmt(ci[0])} to {fmt(ci[1])}"
+    lower, upper = (None, None) if ci is None else ci
+    return "" if lower is None or upper is None else f"{fmt(lower)} to {fmt(upper)}"
+
+
+def _bound(ci: Interval | None, side: int) -> float | None:
+    return None if ci is None else ci[side]
 
 
 def _pct(value: float | None) -> str:
@@ -357,8 +363,8 @@ def _stage_values(report: LifecycleReport) -> str:
         return ""  # the section's caveat says why
     names = list(sv.stages)
     values = [sv[n].value for n in names]
-    lower = [None if sv[n].ci is None else sv[n].ci[0] for n in names]  # type: ignore[index]
-    upper = [None if sv[n].ci is None else sv[n].ci[1] for n in names]  # type: ignore[index]
+    lower = [_bound(sv[n].ci, 0) for n in names]
+    upper = [_bound(sv[n].ci, 1) for n in names]
     chart = charts.bar_chart(
         names,
         values,
@@ -407,8 +413,8 @@ def _channels(report: LifecycleReport) -> str:
     chart = charts.bar_chart(
         labels,
         [v.value for v in vpp],
-        lower=[None if v.ci is None else v.ci[0] for v in vpp],
-        upper=[None if v.ci is None else v.ci[1] for v in vpp],
+        lower=[_bound(v.ci, 0) for v in vpp],
+        upper=[_bound(v.ci, 1) for v in vpp],
         title=f"Value per {ch.first_stage} by {ch.by}",
         value_label=f"expected {_unit(report)} per {ch.first_stage}",
         annotations=[f"{r.n_prospects:,} ({r.share:.0%})" for r in ch.rows],
@@ -502,8 +508,8 @@ def _method(report: LifecycleReport) -> str:
         f"{s.purchase_model} purchase model and Gamma-Gamma spend model give the value of a "
         "new buyer. A repeat buyer is valued at their second purchase, integrating over the "
         "purchase model's distribution of the gap between first and second purchase.",
-        f"Intervals: a bootstrap over customers ({s.n_bootstrap} samples, every model refitted"
-        f"{'' if s.random_state is None else f', seed {s.random_state}'}); the same data, "
+        f"Intervals: a bootstrap over customers ({s.n_resamples} samples, every model refitted"
+        f"{'' if s.seed is None else f', seed {s.seed}'}); the same data, "
         "settings and seed give the same report.",
         "Membership uplift compares buyers within strata; it is an association, not the effect "
         "of making people join.",

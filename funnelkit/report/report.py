@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from pydantic import Field
+from pydantic import AliasChoices, Field
 
 from funnelkit._results import Result
 from funnelkit.clv import FitResult
@@ -43,10 +43,21 @@ class ReportSettings(Result):
     purchase_model: str
     conversion_model: str
     membership_stage: str | None
-    n_bootstrap: int
+    n_resamples: int = Field(validation_alias=AliasChoices("n_resamples", "n_bootstrap"))
     conf_level: float
-    random_state: int | None  # the seed the bootstrap used: rerun with it to get this report
+    #: the seed the bootstrap used: rerun with it to get this report
+    seed: int | None = Field(validation_alias=AliasChoices("seed", "random_state"))
     by: str | None
+
+    @property
+    def n_bootstrap(self) -> int:
+        """Former name of ``n_resamples``."""
+        return self.n_resamples
+
+    @property
+    def random_state(self) -> int | None:
+        """Former name of ``seed``."""
+        return self.seed
 
 
 class DataSummary(Result):
@@ -119,8 +130,8 @@ class LifecycleReport(Result):
     >>> from funnelkit.datasets import simulate_community
     >>> sim = simulate_community(5_000, seed=2)
     >>> log = fk.EventLog.from_frame(sim.events, value_col="value", attribute_cols=["channel"])
-    >>> rep = fk.report(log, observation_end=sim.observation_end, n_bootstrap=10,
-    ...                 random_state=0)
+    >>> rep = fk.report(log, observation_end=sim.observation_end, n_resamples=10,
+    ...                 seed=0)
     >>> rep.stage_values["member"].value > rep.stage_values["visitor"].value
     True
     >>> type(rep).from_json(rep.to_json()).to_html() == rep.to_html()
@@ -252,7 +263,8 @@ def report(
         ``progress(step, done, total)`` is called as steps and bootstrap samples finish.
     **settings
         Settings of :class:`~funnelkit.lifecycle.LifecycleModel` (``horizon``,
-        ``time_unit``, ``discount_rate``, ``n_bootstrap``, ``random_state``, ...).
+        ``time_unit``, ``discount_rate``, ``n_resamples``, ``seed``, ...; the former names
+        ``n_bootstrap`` and ``random_state`` are accepted).
 
     Returns
     -------
@@ -264,8 +276,8 @@ def report(
     >>> from funnelkit.datasets import simulate_community
     >>> sim = simulate_community(5_000, seed=1)
     >>> log = fk.EventLog.from_frame(sim.events, value_col="value", attribute_cols=["channel"])
-    >>> rep = fk.report(log, observation_end=sim.observation_end, n_bootstrap=10,
-    ...                 random_state=0)
+    >>> rep = fk.report(log, observation_end=sim.observation_end, n_resamples=10,
+    ...                 seed=0)
     >>> sorted(rep.stage_counts)
     ['member', 'prospect', 'repeat_buyer', 'visitor']
     """
@@ -287,10 +299,12 @@ def report(
 def _check_entry(funnel: Any, by: Any, progress: Any, settings: dict[str, Any]) -> None:
     """Refuse what :func:`report` cannot use before any work, naming the parameter."""
     from funnelkit.lifecycle import LifecycleModel
-    from funnelkit.lifecycle._settings import check_random_state
+    from funnelkit.lifecycle._settings import check_seed
 
     known = [k for k in LifecycleModel().get_params() if k != "progress"]
-    unknown = [k for k in settings if k not in known]
+    # the former names of n_resamples and seed, which LifecycleModel still accepts
+    former = ("n_bootstrap", "random_state")
+    unknown = [k for k in settings if k not in known and k not in former]
     if unknown:
         close = difflib.get_close_matches(unknown[0], known, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
@@ -313,4 +327,5 @@ def _check_entry(funnel: Any, by: Any, progress: Any, settings: dict[str, Any]) 
             f"The 'progress' parameter of report must be callable or None. "
             f"Got {progress!r} instead."
         )
-    check_random_state(settings.get("random_state"), "report")
+    for name in ("seed", "random_state"):
+        check_seed(settings.get(name), "report", name)

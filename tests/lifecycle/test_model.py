@@ -24,7 +24,7 @@ def test_exported_at_the_top_level() -> None:
 def test_init_stores_settings_and_fit_returns_self(community: Community) -> None:
     model = LifecycleModel(horizon=6, time_unit="month", n_bootstrap=0)
     assert set(vars(model)) == set(model.get_params())
-    assert repr(model) == "LifecycleModel(horizon=6, n_bootstrap=0)"
+    assert repr(model) == "LifecycleModel(horizon=6, n_resamples=0)"
     assert model.fit(community.log, observation_end=community.sim.observation_end) is model
 
 
@@ -47,8 +47,8 @@ def test_not_fitted_errors() -> None:
         ("horizon", math.inf, "'horizon' parameter of LifecycleModel must be > 0"),
         ("discount_rate", -0.1, "'discount_rate' parameter of LifecycleModel must be >= 0"),
         ("conf_level", 1.0, "'conf_level' parameter of LifecycleModel must be in (0, 1)"),
-        ("n_bootstrap", 2.5, "'n_bootstrap' parameter of LifecycleModel must be an int >= 0"),
-        ("n_bootstrap", True, "'n_bootstrap' parameter of LifecycleModel must be an int"),
+        ("n_bootstrap", 2.5, "'n_resamples' parameter of LifecycleModel must be an int >= 0"),
+        ("n_resamples", True, "'n_resamples' parameter of LifecycleModel must be an int"),
         ("n_grid", 3, "'n_grid' parameter of LifecycleModel must be an int >= 10"),
         ("time_unit", "fortnight", "'time_unit' parameter of LifecycleModel must be a time unit"),
         ("period", "m", "'period' parameter of LifecycleModel must be a time unit"),
@@ -58,8 +58,8 @@ def test_not_fitted_errors() -> None:
         ("purchase_events", "purchase", "'purchase_events' parameter of LifecycleModel"),
         ("membership_stage", 3, "'membership_stage' parameter of LifecycleModel"),
         ("progress", "yes", "'progress' parameter of LifecycleModel must be callable"),
-        ("random_state", -1, "'random_state' parameter of LifecycleModel must be an int >= 0 or"),
-        ("random_state", 1.5, "'random_state' parameter of LifecycleModel must be an int >= 0 or"),
+        ("random_state", -1, "'seed' parameter of LifecycleModel must be an int >= 0 or"),
+        ("seed", 1.5, "'seed' parameter of LifecycleModel must be an int >= 0 or"),
     ],
 )
 def test_settings_are_validated_at_fit_time(

@@ -83,7 +83,7 @@ def test_scores_every_customer(fitted: LifecycleModel, community: Community) -> 
     assert all(len(v) == n for v in scores.values())
     assert set(scores["stage"]) <= {"prospect", "visitor", "member", "repeat_buyer", "(none)"}
     buyer = np.array([g is not None for g in scores["group"]])
-    assert buyer.sum() == fitted._table.at_end.has_purchase.sum()
+    assert buyer.sum() == fitted.customers_.at_end.has_purchase.sum()
     alive = scores["probability_alive"]
     assert np.all((alive[buyer] > 0) & (alive[buyer] <= 1)) and np.isnan(alive[~buyer]).all()
     first = scores["probability_first_purchase"]

@@ -210,3 +210,24 @@ def test_charts_are_valid_svg_with_missing_values() -> None:
         root = ET.fromstring(svg)
         assert root.tag == f"{SVG}svg"
     assert "not estimable" in charts[0]
+
+
+def test_settings_written_with_the_former_names_still_load() -> None:
+    from funnelkit.report.report import ReportSettings
+
+    old = (
+        '{"horizon": 12, "time_unit": "month", "discount_rate": 0, "period": "day", '
+        '"purchase_model": "bgnbd", "conversion_model": "auto", "membership_stage": "member", '
+        '"n_bootstrap": 30, "conf_level": 0.95, "random_state": 4, "by": null}'
+    )
+    settings = ReportSettings.model_validate_json(old)
+    assert (settings.n_resamples, settings.seed) == (30, 4)
+    assert (settings.n_bootstrap, settings.random_state) == (30, 4)
+    assert '"n_resamples":30' in settings.to_json() and '"seed":4' in settings.to_json()
+
+
+def test_report_refuses_a_bad_seed_under_either_name() -> None:
+    log = EventLog.from_frame(simulate_community(50, seed=1).events, value_col="value")
+    for name in ("seed", "random_state"):
+        with pytest.raises(FunnelkitError, match=f"The '{name}' parameter of report must be"):
+            report(log, **{name: -1})

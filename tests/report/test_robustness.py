@@ -153,8 +153,8 @@ def test_default_arguments_give_the_same_report() -> None:
 
     first, second = run(), run()
     assert first == second
-    assert first["settings"]["random_state"] == 0
-    assert first["settings"]["n_bootstrap"] == 100
+    assert first["settings"]["seed"] == 0
+    assert first["settings"]["n_resamples"] == 100
     assert first["stage_values"]["stages"]["prospect"]["ci"] is not None
 
 
