@@ -160,35 +160,26 @@ class Funnel(Spec):
         Parameters
         ----------
         log
-            An :class:`funnelkit.EventLog`, or a lazy source (DuckDB relation, Parquet path or
-            glob, Polars LazyFrame, PySpark DataFrame) aggregated where it lives.
+            An :class:`funnelkit.EventLog`, or raw events: an eager frame (pandas, polars,
+            pyarrow), a CSV or Parquet path, or a lazy source (DuckDB relation, Parquet
+            directory or glob, Polars LazyFrame, PySpark DataFrame) aggregated where it lives.
         observation_end
             Censoring time (a timestamp, or a number for numeric logs); default the last event
             time in the log. Events after it are ignored and counted in
             ``Journeys.n_events_after_end``.
         time_unit
-            Unit of ``entry_times``; default the log's time unit (days for lazy sources, whose
+            Unit of ``entry_times``; default the log's time unit (days for raw events, whose
             numeric times are read in this unit).
         **columns
-            For lazy sources only: ``customer_col``, ``time_col``, ``event_col`` and
-            ``attribute_cols``, as in :meth:`funnelkit.EventLog.from_frame`.
+            For raw events only: ``customer_col``, ``time_col``, ``event_col`` and
+            ``attribute_cols``, as in :meth:`funnelkit.EventLog.from_frame`. All doors share
+            :func:`funnelkit.ingest.summaries.journeys_from_events`.
         """
-        from funnelkit.aggregate import is_lazy_source, journeys_from_events
+        from funnelkit.ingest.summaries import journeys_from_events
 
-        if is_lazy_source(log):
-            return journeys_from_events(
-                self, log, observation_end=observation_end, time_unit=time_unit, **columns
-            )
-        if columns:
-            from funnelkit.exceptions import FunnelkitError
-
-            raise FunnelkitError(
-                f"Column arguments {sorted(columns)} are for lazy sources; an EventLog already "
-                "knows its columns."
-            )
-        from funnelkit.journeys import build_journeys
-
-        return build_journeys(log, self, observation_end=observation_end, time_unit=time_unit)
+        return journeys_from_events(
+            self, log, observation_end=observation_end, time_unit=time_unit, **columns
+        )
 
 
 _STAGE_FIX = (

@@ -7,16 +7,16 @@ back only one row per customer. The results equal the in-memory path
 (:class:`funnelkit.EventLog`) exactly: same customers, same periods, same values.
 
 Most users reach it through :meth:`funnelkit.RFM.from_events` and
-:meth:`funnelkit.Funnel.journeys`, which accept lazy sources directly; :func:`rfm_frame` keeps
-the summary itself in the engine (to score it there with :func:`funnelkit.spark.score`).
+:meth:`funnelkit.Funnel.journeys`, which accept lazy sources directly: every door goes through
+:mod:`funnelkit.ingest`, which picks the engine. :func:`rfm_frame` keeps the summary itself in
+the engine (to score it there with :func:`funnelkit.spark.score`).
 """
 
 from __future__ import annotations
 
-from funnelkit.aggregate.journeys_lazy import journeys_from_events
 from funnelkit.aggregate.rfm_frame import rfm_frame
-from funnelkit.aggregate.rfm_lazy import rfm_from_events
-from funnelkit.aggregate.sources import is_lazy_source, read_parquet
+from funnelkit.ingest.source import is_lazy_source, read_parquet
+from funnelkit.ingest.summaries import journeys_from_events, rfm_from_events
 
 __all__ = [
     "is_lazy_source",

@@ -1,13 +1,20 @@
-"""Lazy event sources: recognise them, open them, and read their schema without reading rows.
+"""Which engine handles an input: every way in is classified here into one :class:`Source`.
 
-A *lazy source* is event data that stays where it lives while funnelkit aggregates it: a DuckDB
-relation, Parquet files read by DuckDB (a path, a directory or a glob), a Polars ``LazyFrame``
-or a PySpark ``DataFrame``. Detection looks at ``sys.modules`` and type names, so it never
-imports an optional dependency the caller has not already imported.
+* eager frames of any library narwhals supports (pandas, polars, pyarrow): the ``numpy``
+  engine, which ingests them into :class:`funnelkit.EventLog`;
+* one CSV or Parquet file: read by :func:`funnelkit.ingest.files.read_events`, then ``numpy``
+  (Parquet files, directories and globs go to DuckDB when it is installed: nothing is read
+  into memory but the per-customer summary);
+* lazy relations (a DuckDB relation, a Polars ``LazyFrame``, a PySpark ``DataFrame``): their
+  own engine, which aggregates where the data live.
+
+Detection looks at ``sys.modules`` and type names, so it never imports an optional dependency
+the caller has not already imported.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from collections.abc import Sequence
@@ -17,46 +24,71 @@ from typing import Any, Literal
 
 import narwhals as nw
 
-from funnelkit._columns import resolve_roles
 from funnelkit._optional import import_optional
 from funnelkit.exceptions import DataError
+from funnelkit.ingest.columns import check_unique_names, column_names
+from funnelkit.ingest.files import file_format, read_events
 
-__all__ = ["Columns", "LazySource", "is_lazy_source", "open_source", "read_parquet"]
+__all__ = ["Engine", "Source", "as_source", "is_lazy_source", "read_parquet"]
 
-Engine = Literal["duckdb", "polars", "spark"]
+Engine = Literal["numpy", "duckdb", "polars", "spark"]
 _GLOB_CHARS = ("*", "?", "[")
 
 
 @dataclass(frozen=True)
-class LazySource:
-    """A lazy source normalised to its engine, its native object and its narwhals schema."""
+class Source:
+    """An input normalised to the engine that handles it and the engine's native object.
+
+    ``native`` is an eager frame for the ``numpy`` engine (a file is read when classified)
+    and a lazy relation otherwise.
+    """
 
     engine: Engine
     native: Any
-    schema: dict[str, Any]
+
+    @property
+    def is_lazy(self) -> bool:
+        """True when the data stay in their engine and only summaries come back."""
+        return self.engine != "numpy"
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        """Column names and narwhals types, read without reading rows."""
+        return dict(nw.from_native(self.native).collect_schema())
 
     @property
     def columns(self) -> list[str]:
         return list(self.schema)
 
 
-@dataclass(frozen=True)
-class Columns:
-    """The column roles of an event source, checked against its schema.
+def as_source(obj: Any) -> Source:
+    """Classify any input into the :class:`Source` of the engine that handles it.
 
-    ``time_kind`` is ``"datetime"`` (timestamps or dates, read as wall-clock time) or
-    ``"numeric"`` (numbers in the requested time unit); ``time_ns`` is the precision of the
-    engine's integer clock ticks for datetime columns (1 for nanoseconds, 1000 for microseconds).
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> as_source(pd.DataFrame({"customer_id": [1], "timestamp": [0.0]})).engine
+    'numpy'
     """
-
-    customer: str
-    time: str
-    event: str | None
-    value: str | None
-    attributes: tuple[str, ...]
-    time_kind: Literal["datetime", "numeric"]
-    time_dtype: Any
-    time_ns: int
+    if isinstance(obj, Source):
+        return obj
+    if isinstance(obj, nw.LazyFrame | nw.DataFrame):
+        obj = obj.to_native()
+    engine = _engine_of(obj)
+    if engine is not None:
+        return Source(engine, obj)
+    if _is_path(obj):
+        return _file_source(obj)
+    names = column_names(obj)
+    if names is not None:
+        check_unique_names(names)  # before narwhals, whose own error names no fix
+    if isinstance(nw.from_native(obj, pass_through=True, eager_only=True), nw.DataFrame):
+        return Source("numpy", obj)
+    raise DataError(
+        f"Unsupported input of type {type(obj).__name__}: pass a pandas, polars or pyarrow "
+        "frame, a DuckDB relation, a Polars LazyFrame, a PySpark DataFrame, or the path of a "
+        "CSV or Parquet file (or a Parquet directory or glob)."
+    )
 
 
 def is_lazy_source(obj: Any) -> bool:
@@ -69,25 +101,9 @@ def is_lazy_source(obj: Any) -> bool:
     """
     if isinstance(obj, nw.LazyFrame):
         return _engine_of(obj.to_native()) is not None
-    if _is_parquet_path(obj):
+    if _is_parquet_path(obj) or _is_csv_glob(obj):
         return True
     return _engine_of(obj) is not None
-
-
-def open_source(obj: Any) -> LazySource:
-    """Normalise a lazy source; Parquet paths are opened with DuckDB (see :func:`read_parquet`)."""
-    if isinstance(obj, nw.LazyFrame):
-        obj = obj.to_native()
-    if _is_parquet_path(obj):
-        obj = read_parquet(obj)
-    engine = _engine_of(obj)
-    if engine is None:
-        raise DataError(
-            f"Unsupported lazy source of type {type(obj).__name__}: pass a DuckDB relation, a "
-            "Parquet path or glob, a Polars LazyFrame or a PySpark DataFrame."
-        )
-    schema = dict(nw.from_native(obj).collect_schema())
-    return LazySource(engine=engine, native=obj, schema=schema)
 
 
 def read_parquet(
@@ -119,8 +135,7 @@ def read_parquet(
     ['customer_id', 'timestamp']
     """
     duckdb = import_optional("duckdb", purpose="Reading Parquet files lazily")
-    items = [path] if isinstance(path, str | os.PathLike) else list(path)
-    patterns = [_as_pattern(p) for p in items]
+    patterns = [_as_pattern(p) for p in _paths(path)]
     if connection is None:
         connection = duckdb.connect(config={k: str(v) for k, v in config.items()})
     elif config:
@@ -133,57 +148,20 @@ def read_parquet(
         ) from exc
 
 
-def resolve_columns(
-    source: LazySource,
-    *,
-    customer_col: str,
-    time_col: str,
-    event_col: str | None,
-    value_col: str | None,
-    attribute_cols: Sequence[str] = (),
-) -> Columns:
-    """Check the column names and types in the schema (no rows are read)."""
-    # The rule every way in shares (see funnelkit._columns), so lazy equals in-memory.
-    roles = resolve_roles(
-        source.columns,
-        customer_col=customer_col,
-        time_col=time_col,
-        event_col=event_col,
-        value_col=value_col,
-        attribute_cols=attribute_cols,
-    )
-    event_col = roles.event
-    dtype = source.schema[time_col]
-    if dtype.is_numeric():
-        kind: Literal["datetime", "numeric"] = "numeric"
-        tick_ns = 1
-    elif isinstance(dtype, nw.Datetime) or dtype == nw.Date:
-        kind = "datetime"
-        tick_ns = (
-            1 if getattr(dtype, "time_unit", "us") == "ns" and source.engine != "spark" else 1000
-        )
-    else:
+def _file_source(obj: Any) -> Source:
+    if _is_csv_glob(obj):
+        duckdb = import_optional("duckdb", purpose="Reading several CSV files")
+        patterns = [os.fspath(p) for p in _paths(obj)]
+        return Source("duckdb", duckdb.connect().read_csv(patterns))
+    single = not isinstance(obj, list | tuple) and Path(obj).is_file()
+    if _is_parquet_path(obj) and not (single and importlib.util.find_spec("duckdb") is None):
+        return Source("duckdb", read_parquet(obj))
+    if isinstance(obj, list | tuple):
         raise DataError(
-            f"Time column {time_col!r} has type {dtype}, not a timestamp, date or number. Lazy "
-            "sources are not parsed row by row: cast the column where the data lives, e.g. "
-            f"DuckDB CAST({time_col} AS TIMESTAMP), Polars pl.col({time_col!r}).str.to_datetime() "
-            f"or Spark F.to_timestamp({time_col!r})."
+            f"{len(obj)} paths given: several files are read lazily with DuckDB, which takes "
+            "Parquet files or CSV globs only; pass one CSV file, or a Parquet glob."
         )
-    if value_col is not None and not source.schema[value_col].is_numeric():
-        raise DataError(
-            f"Value column {value_col!r} has type {source.schema[value_col]}, not a number. "
-            f"Cast it where the data lives, e.g. CAST({value_col} AS DOUBLE)."
-        )
-    return Columns(
-        customer=customer_col,
-        time=time_col,
-        event=event_col,
-        value=value_col,
-        attributes=tuple(attribute_cols),
-        time_kind=kind,
-        time_dtype=dtype,
-        time_ns=tick_ns,
-    )
+    return Source("numpy", read_events(obj))
 
 
 def _engine_of(obj: Any) -> Engine | None:
@@ -199,14 +177,34 @@ def _engine_of(obj: Any) -> Engine | None:
     return None
 
 
+def _paths(obj: Any) -> list[Any]:
+    return [obj] if isinstance(obj, str | os.PathLike) else list(obj)
+
+
+def _is_path(obj: Any) -> bool:
+    if isinstance(obj, list | tuple) and obj:
+        return all(isinstance(o, str | os.PathLike) for o in obj)
+    return isinstance(obj, str | os.PathLike)
+
+
+def _is_csv_glob(obj: Any) -> bool:
+    if not _is_path(obj):
+        return False
+    texts = [os.fspath(p) for p in _paths(obj)]
+    csv = all(file_format(t) == "csv" for t in texts)
+    return csv and (len(texts) > 1 or any(ch in texts[0] for ch in _GLOB_CHARS))
+
+
 def _is_parquet_path(obj: Any) -> bool:
     if isinstance(obj, list | tuple) and obj:
         return all(_is_parquet_path(o) for o in obj)
     if not isinstance(obj, str | os.PathLike):
         return False
     text = os.fspath(obj)
+    if file_format(text) == "csv":
+        return False
     return (
-        text.endswith((".parquet", ".pq"))
+        file_format(text) == "parquet"
         or any(ch in text for ch in _GLOB_CHARS)
         or Path(text).is_dir()
     )
