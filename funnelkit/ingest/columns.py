@@ -141,6 +141,9 @@ def eager_frame(
 def column_names(native: Any) -> list[Any] | None:
     """Column names of a native frame without converting it (None if it has none)."""
     # pandas and pyarrow allow repeated names; read them before narwhals refuses the frame.
+    if callable(getattr(native, "collect_schema", None)):
+        # A lazy frame resolves its schema for ``columns`` (Polars warns); ask for it directly.
+        return list(native.collect_schema().names())
     names = getattr(native, "column_names", None)
     if names is None:
         names = getattr(native, "columns", None)
