@@ -8,17 +8,14 @@ library the user had. The conversion itself is the numpy engine of :mod:`funnelk
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from funnelkit.ingest.columns import DEFAULT_EVENT_COL, PURCHASE
+from funnelkit.ingest.event_arrays import EventArrays, IngestReport
 from funnelkit.ingest.files import read_events
 from funnelkit.ingest.numpy_engine import ingest_frame
-from funnelkit.ingest.time_axis import TimeAxis
-from funnelkit.units import TimeUnit, TimeUnitLike
+from funnelkit.units import TimeUnitLike
 
 if TYPE_CHECKING:
     from funnelkit.rfm import RFM
@@ -26,17 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["PURCHASE", "EventLog", "IngestReport"]
 
 
-@dataclass(frozen=True)
-class IngestReport:
-    """What ingestion did to the rows: nothing is dropped silently."""
-
-    n_rows: int
-    n_customers: int
-    n_event_types: int
-    notes: tuple[str, ...] = field(default=())
-
-
-class EventLog:
+class EventLog(EventArrays):
     """Customer events as columnar numpy arrays, sorted by ``(customer, time)``.
 
     Attributes
@@ -53,6 +40,8 @@ class EventLog:
         Per-event extra columns (e.g. acquisition channel).
     time_unit : TimeUnit
         Unit of :attr:`times` (and of the raw numbers, for numeric logs).
+    time_axis : funnelkit.ingest.TimeAxis
+        Raw times <-> units and calendar periods, shared with the lazy engines.
 
     Examples
     --------
@@ -65,40 +54,6 @@ class EventLog:
     >>> len(log), log.n_customers, log.event_types
     (3, 2, ('purchase', 'visit'))
     """
-
-    def __init__(
-        self,
-        *,
-        customer_ids: np.ndarray,
-        customer_codes: np.ndarray,
-        raw_times: np.ndarray,
-        is_datetime: bool,
-        event_types: Sequence[str],
-        event_codes: np.ndarray,
-        values: np.ndarray | None = None,
-        attributes: dict[str, np.ndarray] | None = None,
-        time_unit: TimeUnitLike = "D",
-        report: IngestReport | None = None,
-    ) -> None:
-        self.customer_ids = customer_ids
-        self.customer_codes = customer_codes
-        #: int64 ns since the Unix epoch (wall-clock time) for datetime logs, float otherwise
-        self.raw_times = raw_times
-        self.is_datetime = is_datetime
-        self.event_types = tuple(event_types)
-        self.event_codes = event_codes
-        self.values = values
-        self.attributes = dict(attributes or {})
-        self.time_unit = TimeUnit.parse(time_unit)
-        #: raw times <-> units, calendar periods (shared with the lazy engines)
-        self.time_axis = TimeAxis(bool(is_datetime), self.time_unit)
-        self.report = report or IngestReport(
-            len(customer_codes), len(customer_ids), len(self.event_types)
-        )
-        starts = np.flatnonzero(customer_codes[1:] != customer_codes[:-1]) + 1
-        starts = np.concatenate([np.zeros(min(1, customer_codes.size), dtype=np.int64), starts])
-        #: index of each customer's first event (events are sorted by customer, then time)
-        self.customer_starts = starts
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -168,57 +123,6 @@ class EventLog:
         """Read a Parquet file and ingest it. Keyword arguments are those of :meth:`from_frame`."""
         return cls.from_frame(read_events(path, format="parquet"), **kwargs)
 
-    # ------------------------------------------------------------------ views
-    def __len__(self) -> int:
-        return int(self.customer_codes.shape[0])
-
-    @property
-    def n_customers(self) -> int:
-        return int(self.customer_ids.shape[0])
-
-    @property
-    def times(self) -> np.ndarray:
-        """Event times as floats in :attr:`time_unit` (since the Unix epoch for datetime logs)."""
-        return self.to_unit(self.raw_times, self.time_unit)
-
-    def to_unit(self, raw: Any, unit: TimeUnitLike) -> Any:
-        """Convert raw times (ns for datetime logs, numbers otherwise) to floats in ``unit``."""
-        return self.time_axis.to_unit(raw, unit)
-
-    def raw_time(self, value: Any, *, name: str = "time") -> Any:
-        """A user-supplied time (timestamp, or number for numeric logs) in raw units.
-
-        ``name`` is the argument the time was given as (``observation_end``...), for errors.
-        """
-        return self.time_axis.raw(value, name=name)
-
-    def raw_to_timestamp(self, raw: Any) -> Any:
-        """Raw times back to ``datetime64[ns]`` (datetime logs) or unchanged numbers."""
-        return self.time_axis.to_timestamp(raw)
-
-    @property
-    def last_time(self) -> Any:
-        """Latest raw event time in the log."""
-        return self.raw_times.max()
-
-    def period_index(self, raw: Any, unit: TimeUnitLike) -> np.ndarray:
-        """Index of the calendar period (hour, day, Monday-start week, month, year) of raw times.
-
-        For numeric logs, periods are consecutive intervals of length one ``unit``.
-        """
-        return self.time_axis.period_index(raw, unit)
-
-    def event_mask(self, names: Sequence[str]) -> np.ndarray:
-        """Boolean mask of the events whose type is in ``names``."""
-        wanted = [i for i, e in enumerate(self.event_types) if e in set(names)]
-        if len(wanted) == 1:
-            return self.event_codes == wanted[0]
-        return np.isin(self.event_codes, wanted)
-
-    def customer_attributes(self) -> dict[str, np.ndarray]:
-        """Per-customer attributes, taken from each customer's first event."""
-        return {k: v[self.customer_starts] for k, v in self.attributes.items()}
-
     def rfm(
         self,
         *,
@@ -249,15 +153,17 @@ class EventLog:
             Event types that are purchases (default ``["purchase"]``; every row for a log
             read without an event column).
         """
-        from funnelkit.ingest.summaries import rfm_from_events
+        from funnelkit.ingest.summaries import rfm_fields
+        from funnelkit.rfm import RFM
 
-        return rfm_from_events(
+        fields = rfm_fields(
             self,
             time_unit=time_unit,
             observation_end=observation_end,
             calibration_end=calibration_end,
             purchase_events=purchase_events,
         )
+        return RFM(**fields)
 
     def __repr__(self) -> str:
         kind = "datetime" if self.is_datetime else f"numeric ({self.time_unit.value}s)"

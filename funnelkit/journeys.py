@@ -175,6 +175,7 @@ def build_journeys(
     log: EventLog, funnel: Funnel, *, observation_end: Any, time_unit: TimeUnitLike | None
 ) -> Journeys:
     """Former name of :meth:`funnelkit.Funnel.journeys` for an EventLog (kept as an alias)."""
-    from funnelkit.ingest.summaries import journeys_from_events
+    from funnelkit.ingest.summaries import journey_fields
 
-    return journeys_from_events(funnel, log, observation_end=observation_end, time_unit=time_unit)
+    fields = journey_fields(funnel, log, observation_end=observation_end, time_unit=time_unit)
+    return Journeys(**fields)

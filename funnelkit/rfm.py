@@ -251,8 +251,8 @@ class RFM:
         computed inside that engine and only it comes back. In-memory frames, CSV files and
         EventLogs go through :class:`funnelkit.EventLog`. Results equal
         ``EventLog.from_frame(...).rfm(...)``; every door shares
-        :func:`funnelkit.ingest.summaries.rfm_from_events` (``time_unit`` defaults to days, or
-        to an EventLog's own unit).
+        :func:`funnelkit.ingest.summaries.rfm_fields` (``time_unit`` defaults to days, or to
+        an EventLog's own unit); :func:`funnelkit.aggregate.rfm_from_events` is this method.
         Columns are found as in :meth:`funnelkit.EventLog.from_frame`: ``event_col``
         defaults to ``"event"`` when that column exists, otherwise (or with ``event_col=None``)
         every row is a purchase; numeric time columns are read in ``time_unit``.
@@ -269,9 +269,9 @@ class RFM:
         >>> rfm.frequency.tolist(), rfm.recency.tolist(), rfm.T.tolist()
         ([1.0, 0.0], [7.0, 0.0], [7.0, 5.0])
         """
-        from funnelkit.ingest.summaries import rfm_from_events
+        from funnelkit.ingest.summaries import rfm_fields
 
-        return rfm_from_events(
+        fields = rfm_fields(
             source,
             customer_col=customer_col,
             time_col=time_col,
@@ -283,6 +283,7 @@ class RFM:
             calibration_end=calibration_end,
             allow_negative_values=allow_negative_values,
         )
+        return cls(**fields)
 
     # ------------------------------------------------------------------ views
     def __len__(self) -> int:

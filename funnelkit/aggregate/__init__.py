@@ -16,7 +16,14 @@ from __future__ import annotations
 
 from funnelkit.aggregate.rfm_frame import rfm_frame
 from funnelkit.ingest.source import is_lazy_source, read_parquet
-from funnelkit.ingest.summaries import journeys_from_events, rfm_from_events
+from funnelkit.rfm import RFM
+from funnelkit.stages import Funnel
+
+#: :meth:`funnelkit.RFM.from_events` under its former name (same signature, same function).
+rfm_from_events = RFM.from_events
+#: :meth:`funnelkit.Funnel.journeys` under its former name: ``journeys_from_events(funnel,
+#: source, ...)`` is ``funnel.journeys(source, ...)``.
+journeys_from_events = Funnel.journeys
 
 __all__ = [
     "is_lazy_source",

@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from funnelkit._optional import import_optional
-from funnelkit.aggregate._sql import BASE, Dialect, dialect_for
-from funnelkit.aggregate.rfm_lazy import Prepared, prepare
 from funnelkit.exceptions import FunnelkitError
 from funnelkit.ingest.columns import DEFAULT_EVENT_COL
+from funnelkit.ingest.lazy._sql import BASE, Dialect, dialect_for
+from funnelkit.ingest.lazy.rfm_lazy import Prepared, prepare
 from funnelkit.ingest.source import as_source, is_lazy_source
 from funnelkit.units import TimeUnitLike
 

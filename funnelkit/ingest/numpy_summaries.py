@@ -14,17 +14,17 @@ import numpy as np
 
 from funnelkit.exceptions import DataError, FunnelkitError, format_examples
 from funnelkit.ingest.columns import PURCHASE
+from funnelkit.ingest.event_arrays import EventArrays
 from funnelkit.units import TimeUnit, TimeUnitLike
 
 if TYPE_CHECKING:
-    from funnelkit.events import EventLog
     from funnelkit.stages import Funnel
 
 __all__ = ["journey_columns", "rfm_columns"]
 
 
 def rfm_columns(
-    log: EventLog,
+    log: EventArrays,
     *,
     time_unit: TimeUnitLike,
     observation_end: Any,
@@ -138,7 +138,7 @@ def _period_summary(
 
 
 def _holdout(
-    log: EventLog,
+    log: EventArrays,
     cust: np.ndarray,
     purchases: np.ndarray,
     periods: np.ndarray,
@@ -168,7 +168,7 @@ def _holdout(
 
 
 def journey_columns(
-    log: EventLog, funnel: Funnel, *, observation_end: Any, time_unit: TimeUnitLike | None
+    log: EventArrays, funnel: Funnel, *, observation_end: Any, time_unit: TimeUnitLike | None
 ) -> dict[str, Any]:
     """The keyword arguments of :class:`funnelkit.Journeys`: first entry into each stage.
 

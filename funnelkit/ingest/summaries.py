@@ -1,11 +1,12 @@
 """The one door per summary: RFM and journeys from any source, through the engine that holds it.
 
-:meth:`funnelkit.RFM.from_events`, :meth:`funnelkit.EventLog.rfm`,
-:func:`funnelkit.aggregate.rfm_from_events` and :func:`funnelkit.aggregate.rfm_frame` all come
-through :func:`rfm_from_events`; :meth:`funnelkit.Funnel.journeys` and
-:func:`funnelkit.aggregate.journeys_from_events` through :func:`journeys_from_events`. One
+:meth:`funnelkit.RFM.from_events` (alias :func:`funnelkit.aggregate.rfm_from_events`) and
+:meth:`funnelkit.EventLog.rfm` come through :func:`rfm_fields`; :meth:`funnelkit.Funnel.journeys`
+(alias :func:`funnelkit.aggregate.journeys_from_events`) through :func:`journey_fields`. One
 signature, one set of defaults, one choice of engine (:func:`funnelkit.ingest.as_source`), so
-the same events give the same numbers whichever way they came in.
+the same events give the same numbers whichever way they came in. The doors return the fields
+of :class:`funnelkit.RFM` and :class:`funnelkit.Journeys`, which wrap them: the entry boundary
+never imports the types built on it.
 """
 
 from __future__ import annotations
@@ -13,19 +14,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from funnelkit.events import EventLog
 from funnelkit.exceptions import FunnelkitError
 from funnelkit.ingest.columns import DEFAULT_EVENT_COL
+from funnelkit.ingest.event_arrays import EventArrays
+from funnelkit.ingest.lazy.journeys_lazy import journey_lazy_columns
+from funnelkit.ingest.lazy.rfm_lazy import rfm_lazy_columns
+from funnelkit.ingest.numpy_engine import ingest_frame
 from funnelkit.ingest.numpy_summaries import journey_columns, rfm_columns
 from funnelkit.ingest.source import as_source
-from funnelkit.journeys import Journeys
-from funnelkit.rfm import RFM
 from funnelkit.units import TimeUnitLike
 
 if TYPE_CHECKING:
     from funnelkit.stages import Funnel
 
-__all__ = ["journeys_from_events", "rfm_from_events"]
+__all__ = ["journey_fields", "rfm_fields"]
 
 #: Column arguments and their defaults, shared by every door.
 _COLUMN_DEFAULTS: dict[str, Any] = {
@@ -38,7 +40,7 @@ _COLUMN_DEFAULTS: dict[str, Any] = {
 }
 
 
-def rfm_from_events(
+def rfm_fields(
     source: Any,
     *,
     customer_col: str = "customer_id",
@@ -50,8 +52,10 @@ def rfm_from_events(
     observation_end: Any = None,
     calibration_end: Any = None,
     allow_negative_values: bool = False,
-) -> RFM:
+) -> dict[str, Any]:
     """Recency/frequency/monetary summary per purchasing customer, from any event source.
+
+    Returns the keyword arguments of :class:`funnelkit.RFM`.
 
     Parameters
     ----------
@@ -80,7 +84,7 @@ def rfm_from_events(
     >>> import pandas as pd
     >>> events = pd.DataFrame({"customer_id": ["a", "a", "b"],
     ...     "timestamp": pd.to_datetime(["2024-01-01", "2024-01-08", "2024-01-03"])})
-    >>> rfm_from_events(events).frequency.tolist()
+    >>> rfm_fields(events)["frequency"].tolist()
     [1.0, 0.0]
     """
     columns: dict[str, Any] = {
@@ -95,20 +99,18 @@ def rfm_from_events(
         "observation_end": observation_end,
         "calibration_end": calibration_end,
     }
-    if isinstance(source, EventLog):
+    if isinstance(source, EventArrays):
         _refuse_columns(columns)
         log = source
     else:
         src = as_source(source)
         if src.is_lazy:
-            from funnelkit.aggregate.rfm_lazy import rfm_lazy_columns
-
-            return RFM(**rfm_lazy_columns(src, time_unit=time_unit or "D", **columns, **window))
-        log = EventLog.from_frame(src.native, time_unit=time_unit or "D", **columns)
-    return RFM(**rfm_columns(log, time_unit=time_unit or log.time_unit, **window))
+            return rfm_lazy_columns(src, time_unit=time_unit or "D", **columns, **window)
+        log = _in_memory(src.native, time_unit, **columns)
+    return rfm_columns(log, time_unit=time_unit or log.time_unit, **window)
 
 
-def journeys_from_events(
+def journey_fields(
     funnel: Funnel,
     source: Any,
     *,
@@ -118,10 +120,11 @@ def journeys_from_events(
     time_col: str = "timestamp",
     event_col: str | None = DEFAULT_EVENT_COL,
     attribute_cols: Sequence[str] = (),
-) -> Journeys:
+) -> dict[str, Any]:
     """Per-customer first entry time into every stage of ``funnel``, from any event source.
 
-    ``source`` is anything :func:`rfm_from_events` takes. ``observation_end`` is the
+    Returns the keyword arguments of :class:`funnelkit.Journeys`. ``source`` is anything
+    :func:`rfm_fields` takes. ``observation_end`` is the
     censoring time (default: the last event); events after it are ignored and counted in
     ``Journeys.n_events_after_end``. ``time_unit`` is the unit of the entry times and of
     numeric time columns (default: the EventLog's own unit, days for raw events). Column
@@ -133,21 +136,30 @@ def journeys_from_events(
         "event_col": event_col,
         "attribute_cols": tuple(attribute_cols),
     }
-    if isinstance(source, EventLog):
+    if isinstance(source, EventArrays):
         _refuse_columns(columns)
         log = source
     else:
         src = as_source(source)
         if src.is_lazy:
-            from funnelkit.aggregate.journeys_lazy import journey_lazy_columns
-
-            fields = journey_lazy_columns(
-                funnel, src, observation_end=observation_end, time_unit=time_unit or "D", **columns
+            unit = time_unit or "D"
+            return journey_lazy_columns(
+                funnel, src, observation_end=observation_end, time_unit=unit, **columns
             )
-            return Journeys(**fields)
-        log = EventLog.from_frame(src.native, time_unit=time_unit or "D", **columns)
-    fields = journey_columns(log, funnel, observation_end=observation_end, time_unit=time_unit)
-    return Journeys(**fields)
+        log = _in_memory(src.native, time_unit, **columns)
+    return journey_columns(log, funnel, observation_end=observation_end, time_unit=time_unit)
+
+
+def _in_memory(frame: Any, time_unit: TimeUnitLike | None, **columns: Any) -> EventArrays:
+    """The numpy engine's log of an eager frame, as ``EventLog.from_frame`` reads it."""
+    options: dict[str, Any] = {
+        "value_col": None,
+        "attribute_cols": (),
+        "allow_negative_values": False,
+    }
+    options.update(columns)
+    arrays = ingest_frame(frame, time_format=None, **options)
+    return EventArrays(**arrays, time_unit=time_unit or "D")
 
 
 def _refuse_columns(given: dict[str, Any]) -> None:

@@ -14,20 +14,20 @@ from typing import Any
 import narwhals as nw
 import numpy as np
 
-from funnelkit.aggregate._common import (
+from funnelkit.exceptions import DataError, FunnelkitError
+from funnelkit.ingest.columns import PURCHASE
+from funnelkit.ingest.lazy._common import (
     arrow_columns,
     base_projection,
     collect_arrow,
     lazy_columns,
     time_axis,
 )
-from funnelkit.aggregate._plans import RFMPlan
-from funnelkit.aggregate._sql import dialect_for
-from funnelkit.aggregate.checks import count_true, example_ids, format_ids, run_checks
-from funnelkit.aggregate.rfm_polars import rfm_polars
-from funnelkit.aggregate.rfm_sql import rfm_sql
-from funnelkit.exceptions import DataError, FunnelkitError
-from funnelkit.ingest.columns import PURCHASE
+from funnelkit.ingest.lazy._plans import RFMPlan
+from funnelkit.ingest.lazy._sql import dialect_for
+from funnelkit.ingest.lazy.checks import count_true, example_ids, format_ids, run_checks
+from funnelkit.ingest.lazy.rfm_polars import rfm_polars
+from funnelkit.ingest.lazy.rfm_sql import rfm_sql
 from funnelkit.ingest.source import Source
 from funnelkit.ingest.time_axis import TimeAxis
 from funnelkit.units import TimeUnitLike

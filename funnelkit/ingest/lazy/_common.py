@@ -7,9 +7,9 @@ from typing import Any
 import numpy as np
 
 from funnelkit._optional import import_optional
-from funnelkit.aggregate._polars import base_frame
-from funnelkit.aggregate._sql import BASE, base_select, dialect_for
 from funnelkit.ingest.columns import ColumnSpec, resolve_columns
+from funnelkit.ingest.lazy._polars import base_frame
+from funnelkit.ingest.lazy._sql import BASE, base_select, dialect_for
 from funnelkit.ingest.source import Source
 from funnelkit.ingest.time_axis import TimeAxis
 from funnelkit.units import TimeUnit, TimeUnitLike
@@ -37,7 +37,7 @@ def time_axis(cols: ColumnSpec, unit: TimeUnitLike) -> TimeAxis:
 
 
 def base_projection(source: Source, cols: ColumnSpec, unit: TimeUnit | None) -> Any:
-    """The native lazy base projection (see :mod:`funnelkit.aggregate._sql`)."""
+    """The native lazy base projection (see :mod:`funnelkit.ingest.lazy._sql`)."""
     if source.engine == "polars":
         return base_frame(source.native, cols, unit)
     d = dialect_for(source.engine)

@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 import narwhals as nw
 import numpy as np
 
-from funnelkit.aggregate._common import (
+from funnelkit.exceptions import DataError
+from funnelkit.ingest.columns import PURCHASE, ColumnSpec
+from funnelkit.ingest.lazy._common import (
     arrow_columns,
     base_projection,
     collect_arrow,
@@ -22,13 +24,11 @@ from funnelkit.aggregate._common import (
     time_axis,
     valid,
 )
-from funnelkit.aggregate._plans import JourneysPlan, StagePlan
-from funnelkit.aggregate._sql import dialect_for
-from funnelkit.aggregate.checks import count_true, run_checks
-from funnelkit.aggregate.journeys_polars import journeys_polars
-from funnelkit.aggregate.journeys_sql import journeys_sql
-from funnelkit.exceptions import DataError
-from funnelkit.ingest.columns import PURCHASE, ColumnSpec
+from funnelkit.ingest.lazy._plans import JourneysPlan, StagePlan
+from funnelkit.ingest.lazy._sql import dialect_for
+from funnelkit.ingest.lazy.checks import count_true, run_checks
+from funnelkit.ingest.lazy.journeys_polars import journeys_polars
+from funnelkit.ingest.lazy.journeys_sql import journeys_sql
 from funnelkit.ingest.source import Source
 from funnelkit.ingest.time_axis import TimeAxis
 from funnelkit.units import TimeUnitLike
