@@ -12,19 +12,24 @@ Layout
     :class:`TimeAxis`: datetime or numeric raw times, their unit, calendar periods, stamps.
 ``files``
     :func:`read_events`: the one reader of CSV and Parquet files.
+``event_arrays``
+    :class:`EventArrays`: the sorted in-memory arrays the numpy engine builds and summarises
+    (:class:`funnelkit.EventLog` is built on it).
 ``numpy_engine``
-    The in-memory engine: an eager frame into the sorted arrays of an EventLog.
+    The in-memory engine: an eager frame into those arrays (factorised ids, times, event
+    codes, values, sort order).
 ``numpy_summaries``
-    RFM and journeys of an EventLog (the DuckDB, Polars and Spark plans are in
-    :mod:`funnelkit.aggregate`).
+    RFM and journeys of those arrays.
+``lazy``
+    The DuckDB, Polars and Spark engines: the same summaries as SQL or Polars plans, run
+    where the data live.
 ``summaries``
-    The one door per summary, :func:`~funnelkit.ingest.summaries.rfm_from_events` and
-    :func:`~funnelkit.ingest.summaries.journeys_from_events`, which pick the engine.
+    The one door per summary, :func:`~funnelkit.ingest.summaries.rfm_fields` and
+    :func:`~funnelkit.ingest.summaries.journey_fields`, which pick the engine.
 
-The core types (EventLog, RFM, Journeys) import only the leaf modules above, never the
-engines; the engines import only :mod:`funnelkit.ingest`, never the core types. This package
-therefore exports the leaf modules' names only: the doors live in ``summaries``, which builds
-the core types.
+The core types (EventLog, RFM, Journeys, Funnel) import the leaf modules above and call the
+doors; nothing in this package imports the core types, so there is no import circle. The doors
+return the fields of RFM and Journeys, which those types wrap.
 """
 
 from __future__ import annotations
