@@ -208,49 +208,13 @@ def _non_negative(text: str) -> float:
 
 # ---------------------------------------------------------------------- funnelkit report
 def _read_events(path: Path, delimiter: str | None) -> Any:
-    import narwhals as nw
-
     from funnelkit.exceptions import DataError
+    from funnelkit.ingest.files import UnreadableFileError, read_events
 
-    if path.is_dir():
-        raise DataError(f"{path} is a directory: name one *.csv or *.parquet event file")
-    if not path.is_file():
-        raise FileNotFoundError(f"no such file: {path}")
-    name = path.name.lower()
-    if name.endswith((".parquet", ".pq")):
-        reader, order, kind = nw.read_parquet, ("pyarrow", "polars", "pandas"), "Parquet"
-    elif name.endswith((".csv", ".csv.gz", ".txt")):
-        reader, order, kind = nw.read_csv, ("pandas", "polars", "pyarrow"), "CSV"
-    else:
-        raise ValueError(f"cannot tell the format of {path.name}: name the file *.csv or *.parquet")
-    if path.stat().st_size == 0:
-        raise DataError(f"{path} is empty: an event file has a header and one row per event")
-    backend: Any
-    for backend in order:
-        if _has(backend):
-            options: dict[str, Any] = {}
-            if kind == "CSV" and delimiter is not None:
-                options["separator"] = delimiter
-            try:
-                with warnings.catch_warnings():
-                    if kind == "CSV" and backend == "pandas":
-                        # pandas would take the first fields of rows longer than the header
-                        # as an index and shift the columns; refuse such rows instead.
-                        options["index_col"] = False
-                        warnings.simplefilter("error", _pandas_parser_warning())
-                    return reader(str(path), backend=backend, **options).to_native()
-            except Exception as exc:  # whatever the reader raises is about the file
-                hint = " (is it a UTF-8 text file?)" if isinstance(exc, UnicodeError) else ""
-                raise DataError(f"could not read {path} as {kind}{hint}: {_describe(exc)}") from exc
-    raise ValueError(
-        "reading files needs pandas, polars or pyarrow: pip install 'funnelkit[pandas]'"
-    )
-
-
-def _pandas_parser_warning() -> type[Warning]:
-    from pandas.errors import ParserWarning
-
-    return ParserWarning
+    try:
+        return read_events(path, delimiter=delimiter)
+    except UnreadableFileError as exc:
+        raise DataError(exc.brief) from exc  # one short line naming the file as typed
 
 
 def _check_delimiter(path: Path, columns: list[str], wanted: str) -> None:

@@ -8,7 +8,7 @@ import numpy as np
 
 from funnelkit._frames import Backend, frame_from_columns
 from funnelkit._results import html_table
-from funnelkit.exceptions import DataError, FunnelkitError
+from funnelkit.exceptions import FunnelkitError
 from funnelkit.units import TimeUnit, TimeUnitLike, epoch_offsets_to_datetime
 
 if TYPE_CHECKING:
@@ -174,69 +174,8 @@ def attribute_segments(values: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]
 def build_journeys(
     log: EventLog, funnel: Funnel, *, observation_end: Any, time_unit: TimeUnitLike | None
 ) -> Journeys:
-    """Vectorised first-entry times: one cumulative count per stage over the sorted events."""
-    from funnelkit.events import EventLog
+    """Former name of :meth:`funnelkit.Funnel.journeys` for an EventLog (kept as an alias)."""
+    from funnelkit.ingest.summaries import journey_fields
 
-    if not isinstance(log, EventLog):
-        raise FunnelkitError(
-            f"Funnel.journeys takes an EventLog, got {type(log).__name__}; build one with "
-            "EventLog.from_frame(frame, ...)."
-        )
-    unit = TimeUnit.parse(time_unit or log.time_unit)
-    end_raw = (
-        log.last_time
-        if observation_end is None
-        else log.raw_time(observation_end, name="observation_end")
-    )
-    if end_raw < log.raw_times.min():
-        raise DataError("observation_end is before the first event of the log.")
-    in_window = log.raw_times <= end_raw
-    codes, raw = log.customer_codes, log.raw_times
-    n_cust, n_stage = log.n_customers, len(funnel.stages)
-    never = np.iinfo(np.int64).max if raw.dtype == np.int64 else np.inf
-    entries = np.full((n_cust, n_stage), never, dtype=raw.dtype)
-    notes = []
-    for k, stage in enumerate(funnel.stages):
-        missing = [e for e in stage.events if e not in log.event_types]
-        if len(missing) == len(stage.events):
-            notes.append(
-                f"stage {stage.name!r}: none of its events {list(stage.events)} occurs "
-                "in the log, so nobody reaches it"
-            )
-        mask = log.event_mask(stage.events) & in_window
-        if funnel.order == "ordered" and k > 0:
-            mask &= raw >= entries[codes, k - 1]
-        entries[:, k] = _nth_occurrence(mask, codes, raw, stage.min_count, n_cust, never)
-    reached = entries != never
-    if funnel.order == "any":
-        flipped = np.where(reached, entries, never)[:, ::-1]
-        entries = np.minimum.accumulate(flipped, axis=1)[:, ::-1]
-        reached = entries != never
-    times = np.where(reached, log.to_unit(np.where(reached, entries, 0), unit), np.nan)
-    end = float(log.to_unit(np.asarray([end_raw]), unit)[0])
-    return Journeys(
-        stage_names=funnel.stage_names,
-        entry_times=times,
-        customer_ids=log.customer_ids,
-        censoring_times=np.full(n_cust, end),
-        time_unit=unit,
-        attributes=log.customer_attributes(),
-        is_datetime=log.is_datetime,
-        n_events_after_end=int((~in_window).sum()),
-        notes=tuple(notes),
-    )
-
-
-def _nth_occurrence(
-    mask: np.ndarray, codes: np.ndarray, raw: np.ndarray, n: int, n_cust: int, never: Any
-) -> np.ndarray:
-    """Per customer, the time of the n-th event in ``mask`` (events sorted by customer, time)."""
-    out = np.full(n_cust, never, dtype=raw.dtype)
-    running = np.cumsum(mask, dtype=np.int64)
-    before = np.zeros(n_cust + 1, dtype=np.int64)
-    # running count just before each customer's first event
-    starts = np.flatnonzero(np.diff(codes, prepend=-1))
-    before[codes[starts]] = running[starts] - mask[starts]
-    hit = mask & (running - before[codes] == n)
-    out[codes[hit]] = raw[hit]
-    return out
+    fields = journey_fields(funnel, log, observation_end=observation_end, time_unit=time_unit)
+    return Journeys(**fields)

@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from funnelkit._columns import DEFAULT_EVENT_COL, eager_frame
 from funnelkit._frames import Backend, check_columns, frame_from_columns
 from funnelkit._results import html_table
 from funnelkit.exceptions import DataError, format_examples
+from funnelkit.ingest.columns import DEFAULT_EVENT_COL, eager_frame
 from funnelkit.units import TimeUnit, TimeUnitLike
 
 __all__ = ["RFM", "CompressedRFM"]
@@ -239,7 +239,7 @@ class RFM:
         value_col: str | None = None,
         event_col: str | None = DEFAULT_EVENT_COL,
         purchase_events: Sequence[str] | None = None,
-        time_unit: TimeUnitLike = "D",
+        time_unit: TimeUnitLike | None = None,
         observation_end: Any = None,
         calibration_end: Any = None,
         allow_negative_values: bool = False,
@@ -248,8 +248,11 @@ class RFM:
 
         ``source`` may be a DuckDB relation, a Parquet path, directory or glob (read by
         DuckDB), a Polars LazyFrame or a PySpark DataFrame: the per-customer summary is
-        computed inside that engine and only it comes back. In-memory frames go through
-        :class:`funnelkit.EventLog`. Results equal ``EventLog.from_frame(...).rfm(...)``.
+        computed inside that engine and only it comes back. In-memory frames, CSV files and
+        EventLogs go through :class:`funnelkit.EventLog`. Results equal
+        ``EventLog.from_frame(...).rfm(...)``; every door shares
+        :func:`funnelkit.ingest.summaries.rfm_fields` (``time_unit`` defaults to days, or to
+        an EventLog's own unit); :func:`funnelkit.aggregate.rfm_from_events` is this method.
         Columns are found as in :meth:`funnelkit.EventLog.from_frame`: ``event_col``
         defaults to ``"event"`` when that column exists, otherwise (or with ``event_col=None``)
         every row is a purchase; numeric time columns are read in ``time_unit``.
@@ -266,9 +269,9 @@ class RFM:
         >>> rfm.frequency.tolist(), rfm.recency.tolist(), rfm.T.tolist()
         ([1.0, 0.0], [7.0, 0.0], [7.0, 5.0])
         """
-        from funnelkit.aggregate import rfm_from_events
+        from funnelkit.ingest.summaries import rfm_fields
 
-        return rfm_from_events(
+        fields = rfm_fields(
             source,
             customer_col=customer_col,
             time_col=time_col,
@@ -280,6 +283,7 @@ class RFM:
             calibration_end=calibration_end,
             allow_negative_values=allow_negative_values,
         )
+        return cls(**fields)
 
     # ------------------------------------------------------------------ views
     def __len__(self) -> int:

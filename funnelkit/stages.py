@@ -6,12 +6,14 @@ A :class:`Stage` says which events put a customer in it and how many of them are
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from funnelkit._results import Spec
 from funnelkit.exceptions import SpecError
+from funnelkit.ingest.columns import DEFAULT_EVENT_COL
 from funnelkit.units import TimeUnitLike
 
 if TYPE_CHECKING:
@@ -153,42 +155,45 @@ class Funnel(Spec):
         *,
         observation_end: Any = None,
         time_unit: TimeUnitLike | None = None,
-        **columns: Any,
+        customer_col: str = "customer_id",
+        time_col: str = "timestamp",
+        event_col: str | None = DEFAULT_EVENT_COL,
+        attribute_cols: Sequence[str] = (),
     ) -> Journeys:
         """Per-customer first entry time into every stage, censored at ``observation_end``.
 
         Parameters
         ----------
         log
-            An :class:`funnelkit.EventLog`, or a lazy source (DuckDB relation, Parquet path or
-            glob, Polars LazyFrame, PySpark DataFrame) aggregated where it lives.
+            An :class:`funnelkit.EventLog`, or raw events: an eager frame (pandas, polars,
+            pyarrow), a CSV or Parquet path, or a lazy source (DuckDB relation, Parquet
+            directory or glob, Polars LazyFrame, PySpark DataFrame) aggregated where it lives.
         observation_end
             Censoring time (a timestamp, or a number for numeric logs); default the last event
             time in the log. Events after it are ignored and counted in
             ``Journeys.n_events_after_end``.
         time_unit
-            Unit of ``entry_times``; default the log's time unit (days for lazy sources, whose
+            Unit of ``entry_times``; default the log's time unit (days for raw events, whose
             numeric times are read in this unit).
-        **columns
-            For lazy sources only: ``customer_col``, ``time_col``, ``event_col`` and
-            ``attribute_cols``, as in :meth:`funnelkit.EventLog.from_frame`.
+        customer_col, time_col, event_col, attribute_cols
+            For raw events only, as in :meth:`funnelkit.EventLog.from_frame`. Every door shares
+            :func:`funnelkit.ingest.summaries.journey_fields`;
+            :func:`funnelkit.aggregate.journeys_from_events` is this method.
         """
-        from funnelkit.aggregate import is_lazy_source, journeys_from_events
+        from funnelkit.ingest.summaries import journey_fields
+        from funnelkit.journeys import Journeys
 
-        if is_lazy_source(log):
-            return journeys_from_events(
-                self, log, observation_end=observation_end, time_unit=time_unit, **columns
-            )
-        if columns:
-            from funnelkit.exceptions import FunnelkitError
-
-            raise FunnelkitError(
-                f"Column arguments {sorted(columns)} are for lazy sources; an EventLog already "
-                "knows its columns."
-            )
-        from funnelkit.journeys import build_journeys
-
-        return build_journeys(log, self, observation_end=observation_end, time_unit=time_unit)
+        fields = journey_fields(
+            self,
+            log,
+            observation_end=observation_end,
+            time_unit=time_unit,
+            customer_col=customer_col,
+            time_col=time_col,
+            event_col=event_col,
+            attribute_cols=attribute_cols,
+        )
+        return Journeys(**fields)
 
 
 _STAGE_FIX = (

@@ -21,7 +21,6 @@ __all__ = [
     "TimeUnitLike",
     "convert_duration",
     "epoch_offsets_to_datetime",
-    "time_unit",
 ]
 
 _DAY_SECONDS = 86_400.0
@@ -111,11 +110,6 @@ def _coerce(value: Any) -> TimeUnit:
 
 #: A pydantic field type that accepts names and codes and stores a :class:`TimeUnit`.
 TimeUnitField = Annotated[TimeUnit, BeforeValidator(_coerce)]
-
-
-def time_unit(value: TimeUnitLike) -> TimeUnit:
-    """Shorthand for :meth:`TimeUnit.parse`."""
-    return TimeUnit.parse(value)
 
 
 def convert_duration(value: Any, source: TimeUnitLike, target: TimeUnitLike) -> Any:

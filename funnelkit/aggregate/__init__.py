@@ -7,16 +7,23 @@ back only one row per customer. The results equal the in-memory path
 (:class:`funnelkit.EventLog`) exactly: same customers, same periods, same values.
 
 Most users reach it through :meth:`funnelkit.RFM.from_events` and
-:meth:`funnelkit.Funnel.journeys`, which accept lazy sources directly; :func:`rfm_frame` keeps
-the summary itself in the engine (to score it there with :func:`funnelkit.spark.score`).
+:meth:`funnelkit.Funnel.journeys`, which accept lazy sources directly: every door goes through
+:mod:`funnelkit.ingest`, which picks the engine. :func:`rfm_frame` keeps the summary itself in
+the engine (to score it there with :func:`funnelkit.spark.score`).
 """
 
 from __future__ import annotations
 
-from funnelkit.aggregate.journeys_lazy import journeys_from_events
 from funnelkit.aggregate.rfm_frame import rfm_frame
-from funnelkit.aggregate.rfm_lazy import rfm_from_events
-from funnelkit.aggregate.sources import is_lazy_source, read_parquet
+from funnelkit.ingest.source import is_lazy_source, read_parquet
+from funnelkit.rfm import RFM
+from funnelkit.stages import Funnel
+
+#: :meth:`funnelkit.RFM.from_events` under its former name (same signature, same function).
+rfm_from_events = RFM.from_events
+#: :meth:`funnelkit.Funnel.journeys` under its former name: ``journeys_from_events(funnel,
+#: source, ...)`` is ``funnel.journeys(source, ...)``.
+journeys_from_events = Funnel.journeys
 
 __all__ = [
     "is_lazy_source",

@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from funnelkit._columns import DEFAULT_EVENT_COL
 from funnelkit._optional import import_optional
-from funnelkit.aggregate._sql import BASE, Dialect, dialect_for
-from funnelkit.aggregate.rfm_lazy import Prepared, prepare
-from funnelkit.aggregate.sources import is_lazy_source
 from funnelkit.exceptions import FunnelkitError
+from funnelkit.ingest.columns import DEFAULT_EVENT_COL
+from funnelkit.ingest.lazy._sql import BASE, Dialect, dialect_for
+from funnelkit.ingest.lazy.rfm_lazy import Prepared, prepare
+from funnelkit.ingest.source import as_source, is_lazy_source
 from funnelkit.units import TimeUnitLike
 
 __all__ = ["rfm_frame"]
@@ -30,7 +30,7 @@ def rfm_frame(
     value_col: str | None = None,
     event_col: str | None = DEFAULT_EVENT_COL,
     purchase_events: Sequence[str] | None = None,
-    time_unit: TimeUnitLike = "D",
+    time_unit: TimeUnitLike | None = None,
     observation_end: Any = None,
     calibration_end: Any = None,
     allow_negative_values: bool = False,
@@ -64,13 +64,13 @@ def rfm_frame(
             "memory already: use RFM.from_events(...).to_frame() instead."
         )
     prepared = prepare(
-        source,
+        as_source(source),
         customer_col=customer_col,
         time_col=time_col,
         value_col=value_col,
         event_col=event_col,
         purchase_events=purchase_events,
-        time_unit=time_unit,
+        time_unit=time_unit or "D",
         observation_end=observation_end,
         calibration_end=calibration_end,
         allow_negative_values=allow_negative_values,

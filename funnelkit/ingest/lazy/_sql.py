@@ -15,7 +15,7 @@ from typing import Any
 
 import narwhals as nw
 
-from funnelkit.aggregate.sources import Columns
+from funnelkit.ingest.columns import ColumnSpec
 from funnelkit.units import TimeUnit
 
 __all__ = ["DUCKDB", "SPARK", "Dialect", "base_select", "dialect_for"]
@@ -51,11 +51,11 @@ class Dialect:
         return f"arg_min_null({arg}, {by})"
 
     # ------------------------------------------------------------------ time
-    def wall_clock(self, t: str, cols: Columns) -> str:
+    def wall_clock(self, t: str, cols: ColumnSpec) -> str:
         """A wall-clock timestamp: naive timestamps as they are, time zones dropped."""
         return t if cols.time_ns == 1 else f"CAST({t} AS TIMESTAMP)"
 
-    def ticks(self, w: str, cols: Columns) -> str:
+    def ticks(self, w: str, cols: ColumnSpec) -> str:
         return f"epoch_ns({w})" if cols.time_ns == 1 else f"epoch_us({w})"
 
     def day(self, w: str) -> str:
@@ -95,11 +95,11 @@ class SparkDialect(Dialect):
     def first_by(self, arg: str, by: str) -> str:
         return f"min_by({arg}, {by})"
 
-    def wall_clock(self, t: str, cols: Columns) -> str:
+    def wall_clock(self, t: str, cols: ColumnSpec) -> str:
         # TIMESTAMP columns are instants: their wall clock is the session time zone's.
         return f"CAST({t} AS TIMESTAMP_NTZ)" if cols.time_dtype == nw.Date else t
 
-    def ticks(self, w: str, cols: Columns) -> str:
+    def ticks(self, w: str, cols: ColumnSpec) -> str:
         # Microseconds of wall-clock time, from calendar fields (unix_micros would be UTC).
         return (
             f"({self.day(w)} * 86400000000 + CAST(hour({w}) AS BIGINT) * 3600000000"
@@ -145,7 +145,7 @@ def period_sql(d: Dialect, w: str, unit: TimeUnit) -> str:
     return years
 
 
-def base_select(d: Dialect, cols: Columns, unit: TimeUnit | None, source: str) -> str:
+def base_select(d: Dialect, cols: ColumnSpec, unit: TimeUnit | None, source: str) -> str:
     """SQL of the base projection (see the module docstring) over the table ``source``."""
     q = d.quote
     t = q(cols.time)

@@ -18,8 +18,8 @@ difference cancels catastrophically when the first purchase dwarfs the repeats (
 
 from __future__ import annotations
 
-from funnelkit.aggregate._plans import RFMPlan
-from funnelkit.aggregate._sql import BASE, Dialect, in_list
+from funnelkit.ingest.lazy._plans import RFMPlan
+from funnelkit.ingest.lazy._sql import BASE, Dialect, in_list
 
 __all__ = ["rfm_sql"]
 

@@ -10,8 +10,8 @@ stage was not reached).
 
 from __future__ import annotations
 
-from funnelkit.aggregate._plans import JourneysPlan, StagePlan
-from funnelkit.aggregate._sql import BASE, Dialect, in_list
+from funnelkit.ingest.lazy._plans import JourneysPlan, StagePlan
+from funnelkit.ingest.lazy._sql import BASE, Dialect, in_list
 
 __all__ = ["journeys_sql"]
 

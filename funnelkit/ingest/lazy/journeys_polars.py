@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from funnelkit._optional import import_optional
-from funnelkit.aggregate._plans import JourneysPlan, StagePlan
+from funnelkit.ingest.lazy._plans import JourneysPlan, StagePlan
 
 __all__ = ["journeys_polars"]
 

@@ -14,75 +14,33 @@ from typing import Any
 import narwhals as nw
 import numpy as np
 
-from funnelkit._columns import DEFAULT_EVENT_COL
-from funnelkit.aggregate._common import (
-    Clock,
+from funnelkit.exceptions import DataError, FunnelkitError
+from funnelkit.ingest.columns import PURCHASE
+from funnelkit.ingest.lazy._common import (
     arrow_columns,
     base_projection,
     collect_arrow,
+    lazy_columns,
+    time_axis,
 )
-from funnelkit.aggregate._plans import RFMPlan
-from funnelkit.aggregate._sql import dialect_for
-from funnelkit.aggregate.checks import count_true, example_ids, format_ids, run_checks
-from funnelkit.aggregate.rfm_polars import rfm_polars
-from funnelkit.aggregate.rfm_sql import rfm_sql
-from funnelkit.aggregate.sources import is_lazy_source, open_source, resolve_columns
-from funnelkit.exceptions import DataError, FunnelkitError
-from funnelkit.rfm import RFM
-from funnelkit.units import TimeUnit, TimeUnitLike
+from funnelkit.ingest.lazy._plans import RFMPlan
+from funnelkit.ingest.lazy._sql import dialect_for
+from funnelkit.ingest.lazy.checks import count_true, example_ids, format_ids, run_checks
+from funnelkit.ingest.lazy.rfm_polars import rfm_polars
+from funnelkit.ingest.lazy.rfm_sql import rfm_sql
+from funnelkit.ingest.source import Source
+from funnelkit.ingest.time_axis import TimeAxis
+from funnelkit.units import TimeUnitLike
 
-__all__ = ["Prepared", "prepare", "rfm_from_events"]
+__all__ = ["Prepared", "prepare", "rfm_lazy_columns"]
 
 
-def rfm_from_events(
-    source: Any,
-    *,
-    customer_col: str = "customer_id",
-    time_col: str = "timestamp",
-    value_col: str | None = None,
-    event_col: str | None = DEFAULT_EVENT_COL,
-    purchase_events: Sequence[str] | None = None,
-    time_unit: TimeUnitLike = "D",
-    observation_end: Any = None,
-    calibration_end: Any = None,
-    allow_negative_values: bool = False,
-) -> RFM:
-    """Build :class:`~funnelkit.RFM` from events, aggregating inside the source's engine.
+def rfm_lazy_columns(source: Source, **options: Any) -> dict[str, Any]:
+    """The keyword arguments of :class:`funnelkit.RFM`, aggregated inside ``source``'s engine.
 
-    See :meth:`funnelkit.RFM.from_events` for the parameters. In-memory frames (pandas, polars
-    DataFrame, pyarrow) go through :class:`~funnelkit.EventLog` instead.
+    ``options`` are those of :func:`funnelkit.ingest.summaries.rfm_from_events`.
     """
-    if not is_lazy_source(source):
-        from funnelkit.events import EventLog
-
-        log = EventLog.from_frame(
-            source,
-            customer_col=customer_col,
-            time_col=time_col,
-            event_col=event_col,
-            value_col=value_col,
-            time_unit=time_unit,
-            allow_negative_values=allow_negative_values,
-        )
-        return log.rfm(
-            time_unit=time_unit,
-            observation_end=observation_end,
-            calibration_end=calibration_end,
-            purchase_events=purchase_events,
-        )
-
-    prepared = prepare(
-        source,
-        customer_col=customer_col,
-        time_col=time_col,
-        value_col=value_col,
-        event_col=event_col,
-        purchase_events=purchase_events,
-        time_unit=time_unit,
-        observation_end=observation_end,
-        calibration_end=calibration_end,
-        allow_negative_values=allow_negative_values,
-    )
+    prepared = prepare(source, **options)
     table = arrow_columns(collect_arrow(prepared.engine, prepared.query))
     return _assemble(table, prepared)
 
@@ -94,7 +52,7 @@ class Prepared:
     engine: str
     query: Any  # native lazy frame with the columns documented in .rfm_sql
     plan: RFMPlan
-    clock: Clock
+    axis: TimeAxis
     end_raw: Any
     end_period: int
     cal_raw: Any
@@ -102,11 +60,11 @@ class Prepared:
     @property
     def summary_end(self) -> int:
         """Period from which T is counted: the observation end, or the calibration end."""
-        return self.end_period if self.cal_raw is None else self.clock.period(self.cal_raw)
+        return self.end_period if self.cal_raw is None else self.axis.period(self.cal_raw)
 
 
 def prepare(
-    source: Any,
+    src: Source,
     *,
     customer_col: str,
     time_col: str,
@@ -119,18 +77,16 @@ def prepare(
     allow_negative_values: bool,
 ) -> Prepared:
     """Check a lazy source (one aggregate query) and build its RFM aggregation lazily."""
-    src = open_source(source)
-    cols = resolve_columns(
+    cols = lazy_columns(
         src,
         customer_col=customer_col,
         time_col=time_col,
         event_col=event_col,
         value_col=value_col,
     )
-    unit = TimeUnit.parse(time_unit)
-    clock = Clock(cols, unit)
-    names = tuple(purchase_events) if purchase_events is not None else ("purchase",)
-    if cols.event is None and "purchase" not in names:
+    axis = time_axis(cols, time_unit)
+    names = tuple(purchase_events) if purchase_events is not None else (PURCHASE,)
+    if cols.event is None and PURCHASE not in names:
         raise DataError(
             f"No purchase events: none of {list(names)} occurs in the log, whose event types "
             "are ['purchase'] (no event_col was given, so every row is a purchase). Pass "
@@ -138,19 +94,17 @@ def prepare(
         )
     # Resolve user-given ends before touching the data, as the in-memory path does.
     end_given = (
-        None if observation_end is None else clock.raw(observation_end, name="observation_end")
+        None if observation_end is None else axis.raw(observation_end, name="observation_end")
     )
-    cal_raw = (
-        None if calibration_end is None else clock.raw(calibration_end, name="calibration_end")
-    )
+    cal_raw = None if calibration_end is None else axis.raw(calibration_end, name="calibration_end")
 
-    base = base_projection(src, cols, unit)
+    base = base_projection(src, cols, axis.unit)
     base_nw = nw.from_native(base)
     purchase = nw.lit(True) if cols.event is None else nw.col("fk_e").is_in(list(names))
     if cal_raw is not None:
-        counted = purchase & (nw.col("fk_k") <= clock.ticks_from_raw(cal_raw))
+        counted = purchase & (nw.col("fk_k") <= axis.ticks_from_raw(cal_raw))
     elif end_given is not None:
-        counted = purchase & (nw.col("fk_p") <= clock.period(end_given))
+        counted = purchase & (nw.col("fk_p") <= axis.period(end_given))
     else:
         counted = purchase
     extra: dict[str, nw.Expr] = {}
@@ -167,8 +121,8 @@ def prepare(
             f"No purchase events: none of {list(names)} occurs in the log, whose event types "
             f"are {types}. Pass purchase_events=[...] naming the purchase event."
         )
-    end_raw = clock.raw_from_ticks(counts["k_max"]) if end_given is None else end_given
-    end_period = clock.period(end_raw)
+    end_raw = axis.raw_from_ticks(counts["k_max"]) if end_given is None else end_given
+    end_period = axis.period(end_raw)
     if cal_raw is not None and cal_raw >= end_raw:
         raise FunnelkitError("calibration_end must be before observation_end.")
     if counts.get("no_value"):
@@ -182,19 +136,19 @@ def prepare(
         purchase_events=None if cols.event is None else names,
         has_value=cols.value is not None,
         end_period=end_period if (end_given is not None and cal_raw is None) else None,
-        cal_tick=None if cal_raw is None else clock.ticks_from_raw(cal_raw),
-        end_tick=None if (cal_raw is None or end_given is None) else clock.ticks_from_raw(end_raw),
+        cal_tick=None if cal_raw is None else axis.ticks_from_raw(cal_raw),
+        end_tick=None if (cal_raw is None or end_given is None) else axis.ticks_from_raw(end_raw),
     )
     if src.engine == "polars":
         query = rfm_polars(base, plan)
     else:
         d = dialect_for(src.engine)
         query = d.run(base, rfm_sql(d, plan))
-    return Prepared(src.engine, query, plan, clock, end_raw, end_period, cal_raw)
+    return Prepared(src.engine, query, plan, axis, end_raw, end_period, cal_raw)
 
 
-def _assemble(table: dict[str, np.ndarray], prepared: Prepared) -> RFM:
-    plan, clock = prepared.plan, prepared.clock
+def _assemble(table: dict[str, np.ndarray], prepared: Prepared) -> dict[str, Any]:
+    plan, axis = prepared.plan, prepared.axis
     nper = np.ma.getdata(table["nper"]).astype(np.int64)
     keep = nper > 0
     if not keep.any():
@@ -220,15 +174,15 @@ def _assemble(table: dict[str, np.ndarray], prepared: Prepared) -> RFM:
                 mean = col["hold_sum"].astype(float) / np.maximum(n, 1)
             holdout["holdout_monetary_value"] = np.where(n > 0, mean, 0.0)
         holdout["holdout_duration"] = np.full(ids.size, float(prepared.end_period - summary_end))
-    return RFM(
+    return dict(
         customer_ids=ids,
         frequency=frequency,
         recency=(col["last"].astype(np.int64) - first).astype(float),
         T=(summary_end - first).astype(float),
         monetary_value=monetary,
-        time_unit=clock.unit,
+        time_unit=axis.unit,
         n_without_purchase=int(nper.size - keep.sum()),
-        observation_end=clock.stamp(prepared.end_raw),
-        calibration_end=None if prepared.cal_raw is None else clock.stamp(prepared.cal_raw),
+        observation_end=axis.stamp(prepared.end_raw),
+        calibration_end=None if prepared.cal_raw is None else axis.stamp(prepared.cal_raw),
         **holdout,
     )

@@ -1,4 +1,9 @@
-"""RFM from an EventLog: O(n) vectorised passes over the (customer, time)-sorted arrays."""
+"""The numpy engine's summaries of an EventLog: O(n) vectorised passes over its sorted arrays.
+
+:func:`rfm_columns` gives the fields of :class:`funnelkit.RFM` and :func:`journey_columns` those
+of :class:`funnelkit.Journeys`; :mod:`funnelkit.ingest.summaries` wraps them in those types. The
+lazy engines (:mod:`funnelkit.aggregate`) compute the same numbers where the data live.
+"""
 
 from __future__ import annotations
 
@@ -8,23 +13,27 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from funnelkit.exceptions import DataError, FunnelkitError, format_examples
-from funnelkit.rfm import RFM
+from funnelkit.ingest.columns import PURCHASE
+from funnelkit.ingest.event_arrays import EventArrays
 from funnelkit.units import TimeUnit, TimeUnitLike
 
 if TYPE_CHECKING:
-    from funnelkit.events import EventLog
+    from funnelkit.stages import Funnel
+
+__all__ = ["journey_columns", "rfm_columns"]
 
 
-def build_rfm(
-    log: EventLog,
+def rfm_columns(
+    log: EventArrays,
     *,
     time_unit: TimeUnitLike,
     observation_end: Any,
     calibration_end: Any,
     purchase_events: Sequence[str] | None,
-) -> RFM:
+) -> dict[str, Any]:
+    """The keyword arguments of :class:`funnelkit.RFM` for the purchases of ``log``."""
     unit = TimeUnit.parse(time_unit)
-    names = list(purchase_events) if purchase_events is not None else ["purchase"]
+    names = list(purchase_events) if purchase_events is not None else [PURCHASE]
     unknown = [n for n in names if n not in log.event_types]
     if len(unknown) == len(names):
         raise DataError(
@@ -77,7 +86,7 @@ def build_rfm(
     if cal_raw is not None:
         holdout = _holdout(log, cust, purchases, periods, cal_raw, end_raw, unit)
         holdout["holdout_duration"] = np.full(cust.size, float(end_period - summary_end))
-    return RFM(
+    return dict(
         customer_ids=log.customer_ids[cust],
         frequency=frequency,
         recency=recency,
@@ -85,8 +94,8 @@ def build_rfm(
         monetary_value=monetary,
         time_unit=unit,
         n_without_purchase=log.n_customers - cust.size,
-        observation_end=_as_stamp(log, end_raw),
-        calibration_end=None if cal_raw is None else _as_stamp(log, cal_raw),
+        observation_end=log.time_axis.stamp(end_raw),
+        calibration_end=None if cal_raw is None else log.time_axis.stamp(cal_raw),
         **holdout,
     )
 
@@ -129,7 +138,7 @@ def _period_summary(
 
 
 def _holdout(
-    log: EventLog,
+    log: EventArrays,
     cust: np.ndarray,
     purchases: np.ndarray,
     periods: np.ndarray,
@@ -158,7 +167,71 @@ def _holdout(
     return out
 
 
-def _as_stamp(log: EventLog, raw: Any) -> Any:
-    if log.is_datetime:
-        return np.datetime64(int(raw), "ns")
-    return float(raw)
+def journey_columns(
+    log: EventArrays, funnel: Funnel, *, observation_end: Any, time_unit: TimeUnitLike | None
+) -> dict[str, Any]:
+    """The keyword arguments of :class:`funnelkit.Journeys`: first entry into each stage.
+
+    One cumulative count per stage over the sorted events: a customer enters a stage at their
+    ``min_count``-th qualifying event; in ``ordered`` funnels only events at or after the
+    previous stage's entry count; in ``any`` funnels reaching a later stage implies the earlier
+    ones.
+    """
+    unit = TimeUnit.parse(time_unit or log.time_unit)
+    end_raw = (
+        log.last_time
+        if observation_end is None
+        else log.raw_time(observation_end, name="observation_end")
+    )
+    if end_raw < log.raw_times.min():
+        raise DataError("observation_end is before the first event of the log.")
+    in_window = log.raw_times <= end_raw
+    codes, raw = log.customer_codes, log.raw_times
+    n_cust, n_stage = log.n_customers, len(funnel.stages)
+    never = np.iinfo(np.int64).max if raw.dtype == np.int64 else np.inf
+    entries = np.full((n_cust, n_stage), never, dtype=raw.dtype)
+    notes = []
+    for k, stage in enumerate(funnel.stages):
+        missing = [e for e in stage.events if e not in log.event_types]
+        if len(missing) == len(stage.events):
+            notes.append(
+                f"stage {stage.name!r}: none of its events {list(stage.events)} occurs "
+                "in the log, so nobody reaches it"
+            )
+        mask = log.event_mask(stage.events) & in_window
+        if funnel.order == "ordered" and k > 0:
+            mask &= raw >= entries[codes, k - 1]
+        entries[:, k] = _nth_occurrence(mask, codes, raw, stage.min_count, n_cust, never)
+    reached = entries != never
+    if funnel.order == "any":
+        flipped = np.where(reached, entries, never)[:, ::-1]
+        entries = np.minimum.accumulate(flipped, axis=1)[:, ::-1]
+        reached = entries != never
+    times = np.where(reached, log.to_unit(np.where(reached, entries, 0), unit), np.nan)
+    end = float(log.to_unit(np.asarray([end_raw]), unit)[0])
+    return dict(
+        stage_names=funnel.stage_names,
+        entry_times=times,
+        customer_ids=log.customer_ids,
+        censoring_times=np.full(n_cust, end),
+        time_unit=unit,
+        attributes=log.customer_attributes(),
+        is_datetime=log.is_datetime,
+        n_events_after_end=int((~in_window).sum()),
+        notes=tuple(notes),
+    )
+
+
+def _nth_occurrence(
+    mask: np.ndarray, codes: np.ndarray, raw: np.ndarray, n: int, n_cust: int, never: Any
+) -> np.ndarray:
+    """Per customer, the time of the n-th event in ``mask`` (events sorted by customer, time)."""
+    out = np.full(n_cust, never, dtype=raw.dtype)
+    running = np.cumsum(mask, dtype=np.int64)
+    before = np.zeros(n_cust + 1, dtype=np.int64)
+    # running count just before each customer's first event
+    starts = np.flatnonzero(np.diff(codes, prepend=-1))
+    before[codes[starts]] = running[starts] - mask[starts]
+    hit = mask & (running - before[codes] == n)
+    out[codes[hit]] = raw[hit]
+    return out

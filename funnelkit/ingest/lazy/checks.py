@@ -15,8 +15,8 @@ import narwhals as nw
 import numpy as np
 
 from funnelkit._timeparse import ns_bounds, out_of_range
-from funnelkit.aggregate.sources import Columns
 from funnelkit.exceptions import DataError
+from funnelkit.ingest.columns import ColumnSpec
 
 __all__ = ["count_true", "example_ids", "format_ids", "run_checks"]
 
@@ -25,7 +25,7 @@ _LIMIT = 5
 
 def run_checks(
     base: nw.LazyFrame,
-    cols: Columns,
+    cols: ColumnSpec,
     *,
     allow_negative_values: bool,
     extra: Mapping[str, nw.Expr] | None = None,
@@ -135,7 +135,7 @@ def _raise_if(
         )
 
 
-def _check_time_range(base: nw.LazyFrame, cols: Columns, k_min: Any, k_max: Any) -> None:
+def _check_time_range(base: nw.LazyFrame, cols: ColumnSpec, k_min: Any, k_max: Any) -> None:
     """Refuse times the in-memory path cannot hold (int64 ns), as EventLog.from_frame does.
 
     Engines keep microsecond timestamps up to the year 294247; converted to nanoseconds those

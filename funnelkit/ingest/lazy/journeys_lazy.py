@@ -14,63 +14,48 @@ from typing import TYPE_CHECKING, Any
 import narwhals as nw
 import numpy as np
 
-from funnelkit._columns import DEFAULT_EVENT_COL
-from funnelkit.aggregate._common import (
-    Clock,
+from funnelkit.exceptions import DataError
+from funnelkit.ingest.columns import PURCHASE, ColumnSpec
+from funnelkit.ingest.lazy._common import (
     arrow_columns,
     base_projection,
     collect_arrow,
+    lazy_columns,
+    time_axis,
     valid,
 )
-from funnelkit.aggregate._plans import JourneysPlan, StagePlan
-from funnelkit.aggregate._sql import dialect_for
-from funnelkit.aggregate.checks import count_true, run_checks
-from funnelkit.aggregate.journeys_polars import journeys_polars
-from funnelkit.aggregate.journeys_sql import journeys_sql
-from funnelkit.aggregate.sources import Columns, is_lazy_source, open_source, resolve_columns
-from funnelkit.exceptions import DataError
-from funnelkit.journeys import Journeys
-from funnelkit.units import TimeUnit, TimeUnitLike
+from funnelkit.ingest.lazy._plans import JourneysPlan, StagePlan
+from funnelkit.ingest.lazy._sql import dialect_for
+from funnelkit.ingest.lazy.checks import count_true, run_checks
+from funnelkit.ingest.lazy.journeys_polars import journeys_polars
+from funnelkit.ingest.lazy.journeys_sql import journeys_sql
+from funnelkit.ingest.source import Source
+from funnelkit.ingest.time_axis import TimeAxis
+from funnelkit.units import TimeUnitLike
 
 if TYPE_CHECKING:
     from funnelkit.stages import Funnel
 
-__all__ = ["journeys_from_events"]
+__all__ = ["journey_lazy_columns"]
 
 
-def journeys_from_events(
+def journey_lazy_columns(
     funnel: Funnel,
-    source: Any,
+    src: Source,
     *,
-    observation_end: Any = None,
-    time_unit: TimeUnitLike | None = None,
-    customer_col: str = "customer_id",
-    time_col: str = "timestamp",
-    event_col: str | None = DEFAULT_EVENT_COL,
-    attribute_cols: Sequence[str] = (),
-) -> Journeys:
-    """Per-customer stage entry times of ``funnel``, aggregated inside the source's engine.
+    observation_end: Any,
+    time_unit: TimeUnitLike,
+    customer_col: str,
+    time_col: str,
+    event_col: str | None,
+    attribute_cols: Sequence[str],
+) -> dict[str, Any]:
+    """The keyword arguments of :class:`funnelkit.Journeys`, aggregated in ``src``'s engine.
 
-    ``time_unit`` (default days) is the unit of the entry times and, for numeric time
-    columns, of the numbers themselves, as ``EventLog.from_frame(..., time_unit=...)``.
-    In-memory frames go through :class:`~funnelkit.EventLog`.
+    Options are those of :func:`funnelkit.ingest.summaries.journeys_from_events`;
+    ``time_unit`` is the unit of the entry times and of numeric time columns.
     """
-    unit = TimeUnit.parse(time_unit or "D")
-    if not is_lazy_source(source):
-        from funnelkit.events import EventLog
-
-        log = EventLog.from_frame(
-            source,
-            customer_col=customer_col,
-            time_col=time_col,
-            event_col=event_col,
-            attribute_cols=attribute_cols,
-            time_unit=unit,
-        )
-        return funnel.journeys(log, observation_end=observation_end, time_unit=unit)
-
-    src = open_source(source)
-    cols = resolve_columns(
+    cols = lazy_columns(
         src,
         customer_col=customer_col,
         time_col=time_col,
@@ -78,9 +63,9 @@ def journeys_from_events(
         value_col=None,
         attribute_cols=attribute_cols,
     )
-    clock = Clock(cols, unit)
+    axis = time_axis(cols, time_unit)
     end_given = (
-        None if observation_end is None else clock.raw(observation_end, name="observation_end")
+        None if observation_end is None else axis.raw(observation_end, name="observation_end")
     )
     stages = tuple(_stage_plan(cols, s.events, s.min_count) for s in funnel.stages)
 
@@ -91,11 +76,11 @@ def journeys_from_events(
         if stage.events:
             extra[f"stage{k}"] = count_true(nw.col("fk_e").is_in(list(stage.events)))
     if end_given is not None:
-        extra["after_end"] = count_true(nw.col("fk_k") > clock.ticks_from_raw(end_given))
+        extra["after_end"] = count_true(nw.col("fk_k") > axis.ticks_from_raw(end_given))
     counts = run_checks(base_nw, cols, allow_negative_values=True, extra=extra)
 
-    end_raw = clock.raw_from_ticks(counts["k_max"]) if end_given is None else end_given
-    if end_raw < clock.raw_from_ticks(counts["k_min"]):
+    end_raw = axis.raw_from_ticks(counts["k_max"]) if end_given is None else end_given
+    if end_raw < axis.raw_from_ticks(counts["k_min"]):
         raise DataError("observation_end is before the first event of the log.")
     notes = tuple(
         f"stage {s.name!r}: none of its events {list(s.events)} occurs in the log, so nobody "
@@ -107,7 +92,7 @@ def journeys_from_events(
         stages=stages,
         ordered=funnel.order == "ordered",
         n_attributes=len(cols.attributes),
-        end_tick=None if end_given is None else clock.ticks_from_raw(end_given),
+        end_tick=None if end_given is None else axis.ticks_from_raw(end_given),
     )
     if src.engine == "polars":
         query = journeys_polars(base, plan)
@@ -115,50 +100,50 @@ def journeys_from_events(
         d = dialect_for(src.engine)
         query = d.run(base, journeys_sql(d, plan))
     table = arrow_columns(collect_arrow(src.engine, query))
-    return _assemble(table, funnel, cols, clock, end_raw, counts.get("after_end", 0), notes)
+    return _assemble(table, funnel, cols, axis, end_raw, counts.get("after_end", 0), notes)
 
 
-def _stage_plan(cols: Columns, events: tuple[str, ...], min_count: int) -> StagePlan:
+def _stage_plan(cols: ColumnSpec, events: tuple[str, ...], min_count: int) -> StagePlan:
     if cols.event is None:
         # A log without event types is all purchases, as in EventLog.from_frame.
-        return StagePlan(events=None if "purchase" in events else (), min_count=min_count)
+        return StagePlan(events=None if PURCHASE in events else (), min_count=min_count)
     return StagePlan(events=tuple(events), min_count=min_count)
 
 
 def _assemble(
     table: dict[str, np.ndarray],
     funnel: Funnel,
-    cols: Columns,
-    clock: Clock,
+    cols: ColumnSpec,
+    axis: TimeAxis,
     end_raw: Any,
     n_after: int,
     notes: tuple[str, ...],
-) -> Journeys:
+) -> dict[str, Any]:
     order = np.argsort(table["fk_c"])  # ids are unique: no need for a stable sort
     n_stage = len(funnel.stages)
-    never: Any = np.iinfo(np.int64).max if clock.is_datetime else np.inf
-    entries = np.full((order.size, n_stage), never, dtype=np.int64 if clock.is_datetime else float)
+    never: Any = np.iinfo(np.int64).max if axis.is_datetime else np.inf
+    entries = np.full((order.size, n_stage), never, dtype=np.int64 if axis.is_datetime else float)
     for k in range(n_stage):
         ticks = table[f"s{k}"][order]
         hit = valid(ticks)
-        entries[hit, k] = clock.raw_array(np.ma.getdata(ticks)[hit])
+        entries[hit, k] = axis.raw_array(np.ma.getdata(ticks)[hit])
     reached = entries != never
     if funnel.order == "any":
         # Reaching a later stage implies the earlier ones, entered at the latest then.
         flipped = np.where(reached, entries, never)[:, ::-1]
         entries = np.minimum.accumulate(flipped, axis=1)[:, ::-1]
         reached = entries != never
-    times = np.where(reached, clock.to_unit(np.where(reached, entries, 0)), np.nan)
-    end = float(clock.to_unit(np.asarray([end_raw]))[0])
+    times = np.where(reached, axis.to_unit(np.where(reached, entries, 0)), np.nan)
+    end = float(axis.to_unit(np.asarray([end_raw]))[0])
     attributes = {a: table[f"fk_a{i}"][order] for i, a in enumerate(cols.attributes)}
-    return Journeys(
+    return dict(
         stage_names=funnel.stage_names,
         entry_times=times,
         customer_ids=table["fk_c"][order],
         censoring_times=np.full(order.size, end),
-        time_unit=clock.unit,
+        time_unit=axis.unit,
         attributes=attributes,
-        is_datetime=clock.is_datetime,
+        is_datetime=axis.is_datetime,
         n_events_after_end=int(n_after),
         notes=notes,
     )

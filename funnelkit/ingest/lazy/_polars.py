@@ -7,13 +7,13 @@ from typing import Any
 import narwhals as nw
 
 from funnelkit._optional import import_optional
-from funnelkit.aggregate.sources import Columns
+from funnelkit.ingest.columns import ColumnSpec
 from funnelkit.units import TimeUnit
 
 __all__ = ["base_frame"]
 
 
-def base_frame(lf: Any, cols: Columns, unit: TimeUnit | None) -> Any:
+def base_frame(lf: Any, cols: ColumnSpec, unit: TimeUnit | None) -> Any:
     """``fk_c, fk_tnull, fk_k, fk_p, fk_e, fk_v, fk_a0..`` computed lazily by Polars."""
     pl = import_optional("polars", purpose="Aggregating a Polars LazyFrame")
     t = pl.col(cols.time)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from funnelkit._optional import import_optional
-from funnelkit.aggregate._plans import RFMPlan
+from funnelkit.ingest.lazy._plans import RFMPlan
 
 __all__ = ["rfm_polars"]
 

@@ -1,0 +1,138 @@
+"""The one reader of event files (CSV, Parquet) into an eager frame.
+
+Used by :meth:`funnelkit.EventLog.from_csv`, :meth:`funnelkit.EventLog.from_parquet`, the
+``funnelkit report`` command and every door given a file path. The first installed library
+reads the file (pandas, polars or pyarrow for CSV; pyarrow, polars or pandas for Parquet).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import warnings
+from pathlib import Path
+from typing import Any, Literal
+
+from funnelkit.exceptions import DataError, FunnelkitError
+
+__all__ = ["FileFormat", "UnreadableFileError", "file_format", "read_events"]
+
+FileFormat = Literal["csv", "parquet"]
+_KIND = {"csv": "CSV", "parquet": "Parquet"}
+_ORDER = {"csv": ("pandas", "polars", "pyarrow"), "parquet": ("pyarrow", "polars", "pandas")}
+_SUFFIXES: dict[FileFormat, tuple[str, ...]] = {
+    "csv": (".csv", ".csv.gz", ".txt", ".tsv"),
+    "parquet": (".parquet", ".pq"),
+}
+_EVENT_FILE = "an event file has a header and one row per event"
+
+
+class UnreadableFileError(DataError):
+    """An event file that cannot be read: a directory, an empty file or a malformed one.
+
+    ``brief`` says the same in one short line that names the file as given, for the command
+    line.
+    """
+
+    def __init__(self, message: str, *, brief: str) -> None:
+        super().__init__(message)
+        self.brief = brief
+
+
+def file_format(path: str | os.PathLike[str]) -> FileFormat | None:
+    """``"csv"`` or ``"parquet"`` from a file name, None when the suffix says neither.
+
+    Examples
+    --------
+    >>> file_format("events.csv.gz"), file_format("part-0.PARQUET"), file_format("x.json")
+    ('csv', 'parquet', None)
+    """
+    name = os.fspath(path).lower()
+    for fmt, suffixes in _SUFFIXES.items():
+        if name.endswith(suffixes):
+            return fmt
+    return None
+
+
+def read_events(
+    path: str | os.PathLike[str],
+    *,
+    format: FileFormat | None = None,
+    delimiter: str | None = None,
+) -> Any:
+    """Read one CSV or Parquet file into an eager native frame.
+
+    Parameters
+    ----------
+    path
+        The file.
+    format
+        ``"csv"`` or ``"parquet"``; default from the file name (see :func:`file_format`).
+    delimiter
+        CSV field separator (default ``,``).
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no such file.
+    UnreadableFileError
+        If the path is a directory, the file is empty, or its content is not ``format``.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise UnreadableFileError(
+            f"{str(path)!r} is a directory: name one *.csv or *.parquet event file, or open a "
+            "folder of Parquet files with funnelkit.aggregate.read_parquet.",
+            brief=f"{path} is a directory: name one *.csv or *.parquet event file",
+        )
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    fmt = format or file_format(path)
+    if fmt is None:
+        raise DataError(
+            f"Cannot tell the format of {path.name!r}: name the file *.csv or *.parquet, or "
+            "use EventLog.from_csv / EventLog.from_parquet."
+        )
+    kind = _KIND[fmt]
+    if path.stat().st_size == 0:
+        raise UnreadableFileError(
+            f"Could not read {str(path)!r} as {kind}: the file is empty; {_EVENT_FILE}.",
+            brief=f"{path} is empty: {_EVENT_FILE}",
+        )
+    import narwhals as nw
+
+    reader = nw.read_csv if fmt == "csv" else nw.read_parquet
+    backend: Any
+    for backend in _ORDER[fmt]:
+        if importlib.util.find_spec(backend) is None:
+            continue
+        options: dict[str, Any] = {}
+        if fmt == "csv" and delimiter is not None:
+            options["separator"] = delimiter
+        try:
+            with warnings.catch_warnings():
+                if fmt == "csv" and backend == "pandas":
+                    from pandas.errors import ParserWarning
+
+                    # pandas would take the first fields of rows longer than the header as an
+                    # index and shift the columns; refuse such rows instead.
+                    options["index_col"] = False
+                    warnings.simplefilter("error", ParserWarning)
+                return reader(str(path), backend=backend, **options).to_native()
+        except Exception as exc:  # whatever the reader raises is about the file
+            raise _unreadable(path, kind, exc) from exc
+    raise FunnelkitError(
+        "Reading files needs pandas, polars or pyarrow: pip install 'funnelkit[pandas]'."
+    )
+
+
+def _unreadable(path: Path, kind: str, exc: Exception) -> UnreadableFileError:
+    hint = " (is it a UTF-8 text file?)" if isinstance(exc, UnicodeError) else ""
+    text = " ".join(str(exc).split())[:300]
+    detail = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    check = " in UTF-8 text with a header row" if kind == "CSV" else ""
+    return UnreadableFileError(
+        f"Could not read {str(path)!r} as {kind}{hint}: {detail}. Check that it is a "
+        f"non-empty {kind} file{check}.",
+        brief=f"could not read {path} as {kind}{hint}: {detail}",
+    )

@@ -1,0 +1,78 @@
+"""Pieces shared by the lazy RFM and journeys paths: source checks, base projection, results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from funnelkit._optional import import_optional
+from funnelkit.ingest.columns import ColumnSpec, resolve_columns
+from funnelkit.ingest.lazy._polars import base_frame
+from funnelkit.ingest.lazy._sql import BASE, base_select, dialect_for
+from funnelkit.ingest.source import Source
+from funnelkit.ingest.time_axis import TimeAxis
+from funnelkit.units import TimeUnit, TimeUnitLike
+
+__all__ = [
+    "arrow_columns",
+    "base_projection",
+    "collect_arrow",
+    "lazy_columns",
+    "time_axis",
+    "valid",
+]
+
+
+def lazy_columns(source: Source, **columns: Any) -> ColumnSpec:
+    """The column rule of every door, then the types of the source's schema (no rows read)."""
+    schema = source.schema
+    spec = resolve_columns(list(schema), **columns)
+    return spec.with_schema(schema, engine=source.engine)
+
+
+def time_axis(cols: ColumnSpec, unit: TimeUnitLike) -> TimeAxis:
+    """The time axis of a lazy source: its raw times are those of the in-memory log."""
+    return TimeAxis.of(cols.time_kind == "datetime", unit, tick_ns=cols.time_ns)
+
+
+def base_projection(source: Source, cols: ColumnSpec, unit: TimeUnit | None) -> Any:
+    """The native lazy base projection (see :mod:`funnelkit.ingest.lazy._sql`)."""
+    if source.engine == "polars":
+        return base_frame(source.native, cols, unit)
+    d = dialect_for(source.engine)
+    return d.run(source.native, base_select(d, cols, unit, BASE))
+
+
+def collect_arrow(engine: str, native: Any) -> Any:
+    """Execute a lazy native query and return a pyarrow Table."""
+    if engine == "polars":
+        return native.collect().to_arrow()
+    return dialect_for(engine).to_arrow(native)
+
+
+def arrow_columns(table: Any) -> dict[str, np.ndarray]:
+    """ColumnSpec of a pyarrow Table as numpy arrays (strings as object arrays).
+
+    Integer columns with nulls become masked int64 arrays rather than floats with NaN, which
+    would round nanosecond ticks.
+    """
+    pa_types = import_optional("pyarrow.types", purpose="Collecting aggregates")
+    out: dict[str, np.ndarray] = {}
+    for name in table.column_names:
+        column = table.column(name)
+        if column.null_count and pa_types.is_integer(column.type):
+            data = column.fill_null(0).to_numpy().astype(np.int64)
+            out[name] = np.ma.MaskedArray(data, mask=column.is_null().to_numpy())
+        else:
+            out[name] = column.to_numpy(zero_copy_only=False)
+    return out
+
+
+def valid(values: np.ndarray) -> np.ndarray:
+    """Where a collected column holds a value (not null, not NaN)."""
+    ok = ~np.ma.getmaskarray(values)
+    data = np.ma.getdata(values)
+    if data.dtype.kind == "f":
+        ok &= ~np.isnan(data)
+    return ok
