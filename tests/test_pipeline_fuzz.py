@@ -223,8 +223,7 @@ def test_a_bad_seed_is_named_wherever_it_is_accepted(seed: Any) -> None:
     with pytest.raises(FunnelkitError) as model_error:
         fk.LifecycleModel(random_state=seed).fit(log)
     assert str(model_error.value) == (
-        "The 'seed' parameter of LifecycleModel must be an int >= 0 or None. "
-        f"Got {seed!r} instead."
+        f"The 'seed' parameter of LifecycleModel must be an int >= 0 or None. Got {seed!r} instead."
     )
     with pytest.raises(FunnelkitError) as report_error:
         fk.report(log, random_state=seed)
