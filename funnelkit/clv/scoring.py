@@ -21,9 +21,10 @@ import numpy as np
 
 from funnelkit._frames import Backend, frame_from_columns
 from funnelkit.clv._data import unique_combinations
+from funnelkit.clv.value import spend_per_customer, unit_step
 from funnelkit.exceptions import DataError, FunnelkitError
 from funnelkit.rfm import RFM
-from funnelkit.units import TimeUnit, TimeUnitLike
+from funnelkit.units import TimeUnitLike
 
 __all__ = ["score", "score_batch", "score_columns"]
 
@@ -164,7 +165,7 @@ def score_batch(
         T=T,
         time_unit=rfm.time_unit,
     )
-    step = _step(purchase_model, time_unit)
+    step = unit_step(purchase_model, time_unit)
     out = {
         "expected_purchases": np.asarray(
             purchase_model.expected_purchases(horizon * step, rows), dtype=float
@@ -186,7 +187,7 @@ def score_batch(
         time_unit=time_unit,
         discount_rate=float(discount_rate),  # type: ignore[arg-type]
     )
-    spend = _spend_per_customer(spend_model, rfm)
+    spend = spend_per_customer(spend_model, rfm, len(rfm))
     out["expected_spend"] = spend
     out["clv"] = spend * discounted[inverse]
     return out
@@ -194,22 +195,6 @@ def score_batch(
 
 def _is_model(spend_model: Any) -> bool:
     return hasattr(spend_model, "expected_spend")
-
-
-def _spend_per_customer(spend_model: Any, rfm: RFM) -> np.ndarray:
-    n = len(rfm)
-    if _is_model(spend_model):
-        spend = np.asarray(spend_model.expected_spend(rfm), dtype=float)
-    else:
-        spend = np.asarray(spend_model, dtype=float)
-    if spend.ndim > 1 or (spend.ndim == 1 and spend.shape[0] != n):
-        raise FunnelkitError(
-            f"spend_model must be a fitted spend model, a number or one value per customer "
-            f"({n}); got shape {spend.shape}."
-        )
-    if not np.all(np.isfinite(spend)):
-        raise FunnelkitError("The expected spend per purchase must be finite.")
-    return np.broadcast_to(spend, (n,)).astype(float)
 
 
 def _as_columns(data: Any, model: Any) -> tuple[dict[str, np.ndarray], np.ndarray, Any]:
@@ -241,19 +226,6 @@ def _as_columns(data: Any, model: Any) -> tuple[dict[str, np.ndarray], np.ndarra
     ids = raw.get("customer_id", np.arange(n))
     cols = {k: v for k, v in raw.items() if k in (*_REQUIRED, "monetary_value")}
     return cols, np.asarray(ids), None
-
-
-def _step(model: Any, time_unit: TimeUnitLike | None) -> float:
-    """Length of one ``time_unit`` in the model's time unit (as funnelkit.clv does)."""
-    if time_unit is None:
-        return 1.0
-    model_unit = getattr(model, "time_unit_", None)
-    if model_unit is None:
-        raise FunnelkitError(
-            f"{type(model).__name__} has no time unit, so time_unit must be None: give the "
-            "horizon in model periods."
-        )
-    return TimeUnit.parse(time_unit).days / TimeUnit.parse(model_unit).days
 
 
 def _auto(n: int, batch_size: int) -> bool:

@@ -111,7 +111,7 @@ def customer_lifetime_value(
     for customer base analysis. *Journal of Marketing Research*, 42(4), 415-430.
     """
     rfm = _purchase_rfm(purchase_model, data)
-    spend = _spend(spend_model, data, len(rfm))
+    spend = spend_per_customer(spend_model, data, len(rfm))
     per_row = _discounted_purchases(
         purchase_model, rfm, horizon, time_unit, discount_rate, chunk_size, month=month
     )
@@ -160,7 +160,7 @@ def score_customers(
         raise FunnelkitError(f"chunk_size must be >= 1; got {chunk_size!r}.")
     rfm = _purchase_rfm(purchase_model, data)
     # the spend is read from the input as given; scoring itself goes through the one door
-    spend = _spend(spend_model, data, len(rfm))
+    spend = spend_per_customer(spend_model, data, len(rfm))
     return score(
         purchase_model,
         rfm,
@@ -239,7 +239,7 @@ def discounted_expected_residual_transactions(
     rate = _check_rate(discount_rate, positive=True)
     rfm = _purchase_rfm(model, data)
     rows, inverse = _unique_rows(rfm)
-    per_unit = _step(model, time_unit)  # model time units per discount time unit
+    per_unit = unit_step(model, time_unit)  # model time units per discount time unit
     delta = math.log1p(rate) / per_unit  # continuous rate per model time unit
     # each model discounts in its own way (continuously, or once per opportunity) from delta
     value = _over_chunks(rows, _CHUNK, lambda part: residual(delta, part))
@@ -253,10 +253,13 @@ def _purchase_rfm(model: Any, data: Any) -> RFM:
     return as_rfm(data, None, getattr(model, "time_unit_", None))
 
 
-def _spend(spend_model: Any, data: Any, n: int) -> np.ndarray:
+def spend_per_customer(spend_model: Any, data: Any, n: int) -> np.ndarray:
+    """Expected spend per purchase for each of ``n`` customers: a fitted spend model's
+    ``expected_spend(data)``, or a number, or one value per customer."""
     if hasattr(spend_model, "expected_spend"):
-        return np.asarray(spend_model.expected_spend(data), dtype=float)
-    spend = np.asarray(spend_model, dtype=float)
+        spend = np.asarray(spend_model.expected_spend(data), dtype=float)
+    else:
+        spend = np.asarray(spend_model, dtype=float)
     if spend.ndim > 1 or (spend.ndim == 1 and spend.shape[0] != n):
         raise FunnelkitError(
             f"spend_model must be a fitted spend model, a number or one value per customer "
@@ -264,7 +267,7 @@ def _spend(spend_model: Any, data: Any, n: int) -> np.ndarray:
         )
     if not np.all(np.isfinite(spend)):
         raise FunnelkitError("The expected spend per purchase must be finite.")
-    return spend
+    return np.broadcast_to(spend, (n,)).astype(float)
 
 
 def _check_rate(rate: float, *, positive: bool = False) -> float:
@@ -276,7 +279,7 @@ def _check_rate(rate: float, *, positive: bool = False) -> float:
     return value
 
 
-def _step(model: Any, time_unit: TimeUnitLike | None, month: str | None = None) -> float:
+def unit_step(model: Any, time_unit: TimeUnitLike | None, month: str | None = None) -> float:
     """Length of one ``time_unit`` (a ``month`` of the given length) in the model's unit."""
     model_unit = getattr(model, "time_unit_", None)
     if month is not None:
@@ -346,7 +349,7 @@ def _discounted_purchases(
             "customers). Give the horizon in a coarser time_unit, e.g. years instead of days."
         )
     rate = _check_rate(discount_rate)
-    step = _step(model, time_unit, month)
+    step = unit_step(model, time_unit, month)
     if rows is None or inverse is None:
         rows, inverse = _unique_rows(rfm)
     ends = np.minimum(np.arange(1, math.ceil(h) + 1, dtype=float), h)
