@@ -93,7 +93,9 @@ _OPTION_OF = {
     "discount_rate": "--discount-rate",
     "period": "--period",
     "purchase_model": "--purchase-model",
+    "n_resamples": "--bootstrap",
     "n_bootstrap": "--bootstrap",
+    "seed": "--seed",
     "random_state": "--seed",
     "penalizer": "--penalizer",
 }
@@ -312,10 +314,10 @@ def _report(args: argparse.Namespace) -> int:
         "discount_rate": args.discount_rate,
         "period": args.period,
         "purchase_model": _purchase_model(args.purchase_model, args.penalizer),
-        "random_state": args.seed,
+        "seed": args.seed,
     }
     if args.bootstrap is not None:
-        settings["n_bootstrap"] = args.bootstrap
+        settings["n_resamples"] = args.bootstrap
     if args.purchase_events:
         settings["purchase_events"] = tuple(args.purchase_events.split(","))
     result = report(
@@ -405,8 +407,8 @@ def _demo(args: argparse.Namespace) -> int:
         log,
         funnel,
         observation_end=sim.observation_end,
-        n_bootstrap=args.bootstrap,
-        random_state=args.seed,
+        n_resamples=args.bootstrap,
+        seed=args.seed,
         progress=progress,
     )
     _warn_unavailable(result)
