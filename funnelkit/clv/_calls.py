@@ -252,7 +252,7 @@ def _future_t_column(data: Any) -> Any:
         if "future_t" in data:
             return np.asarray(data["future_t"])
         _refuse_purchases("no horizon")
-    from funnelkit._columns import eager_frame
+    from funnelkit.ingest.columns import eager_frame
 
     frame = eager_frame(data, what="the data")
     if "future_t" in frame.columns:

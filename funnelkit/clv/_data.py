@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from funnelkit._columns import eager_frame
 from funnelkit._frames import check_columns
 from funnelkit.exceptions import DataError, FunnelkitError
+from funnelkit.ingest.columns import eager_frame
 from funnelkit.rfm import RFM, _numbers as _rfm_numbers
 from funnelkit.units import TimeUnit, TimeUnitLike
 

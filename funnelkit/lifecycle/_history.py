@@ -3,8 +3,8 @@
 The purchase models see customers through recency/frequency/T summaries in calendar periods
 (:meth:`funnelkit.EventLog.rfm`). To value a customer at the moment they enter a stage, the
 same summary is needed *at that moment*: this module computes it for every customer at once,
-with the conventions of :mod:`funnelkit._rfm_build` (purchases in one period count once and
-their values are summed; the first period is not a repeat).
+with the conventions of :mod:`funnelkit.ingest.numpy_summaries` (purchases in one period count
+once and their values are summed; the first period is not a repeat).
 """
 
 from __future__ import annotations

@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import funnelkit._columns as old_columns
 from funnelkit import RFM, EventLog, Funnel, FunnelkitError, Stage, aggregate
 from funnelkit.ingest import ColumnSpec, resolve_columns
 from funnelkit.ingest.summaries import journey_fields, rfm_fields
@@ -46,8 +45,6 @@ def test_every_journeys_door_has_the_door_signature() -> None:
 def test_former_names_are_the_doors() -> None:
     assert aggregate.rfm_from_events == RFM.from_events
     assert aggregate.journeys_from_events is Funnel.journeys
-    assert old_columns.ColumnRoles is ColumnSpec
-    assert old_columns.resolve_roles is resolve_columns
     funnel = Funnel(stages=[Stage(name="visitor", events=["visit"])])
     log = EventLog.from_frame(EVENTS)
     old = build_journeys(log, funnel, observation_end=None, time_unit=None)
