@@ -1,0 +1,5 @@
+"""``python -m funnelkit.cli``: the ``funnelkit`` command line."""
+
+from funnelkit.cli import main
+
+raise SystemExit(main())
