@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 
 from funnelkit._results import Spec
 from funnelkit.exceptions import DataError, MissingDependencyError, SpecError
@@ -53,11 +53,14 @@ class ColumnsConfig(Spec):
         description="event name column; when the file has no such column, every row is a "
         "purchase (a plain orders table)",
     )
-    value: str | None = Field(default=None, description="money per purchase (none: no spend)")
+    value: str | None = Field(
+        default=None, description="money per purchase (none: no spend)", examples=["revenue"]
+    )
     segment: str | None = Field(
         default=None,
         description="customer attribute of the segment table, e.g. the acquisition channel "
         "(none: 'channel' when the file has it)",
+        examples=["utm_source"],
     )
     attributes: tuple[str, ...] = Field(
         default=(), description="further customer attributes to keep"
@@ -66,16 +69,26 @@ class ColumnsConfig(Spec):
         default=None,
         description="strftime format of text timestamps, e.g. '%d/%m/%Y' (none: ISO 8601, "
         "then inferred)",
+        examples=["%d/%m/%Y %H:%M"],
     )
     time_scale: Literal["seconds", "milliseconds", "microseconds"] | None = Field(
         default=None,
         description="numbers in the time column are Unix epoch times in this unit (GA4 "
         "exports microseconds); none: read them as they are",
+        examples=["microseconds"],
     )
-    delimiter: str | None = Field(default=None, description="CSV field separator (none: ',')")
+    delimiter: str | None = Field(
+        default=None, description="CSV field separator (none: ',')", examples=[";"]
+    )
     allow_negative_values: bool = Field(
         default=False, description="accept negative purchase values (refunds)"
     )
+
+    @field_validator("event", "value", "segment", "time_format", "delimiter", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        # TOML has no null: an empty string says "no such column" (event = "": no event column)
+        return None if value == "" else value
 
 
 class AnalysisConfig(Spec):
@@ -98,18 +111,21 @@ class AnalysisConfig(Spec):
         default=None,
         description="event types that are purchases (none: 'purchase', or every row of a file "
         "without an event column)",
+        examples=[["purchase"]],
     )
     currency: str | None = Field(
         default=None,
         pattern=r"^[A-Z]{3}$",
-        description="ISO 4217 code of the money column, e.g. EUR",
+        description="ISO 4217 code of the money column",
+        examples=["EUR"],
     )
     margin: float | None = Field(
-        default=None, gt=0, le=1, description="share of revenue kept as profit, e.g. 0.3"
+        default=None, gt=0, le=1, description="share of revenue kept as profit", examples=[0.3]
     )
     costs: str | None = Field(
         default=None,
         description="CSV file of acquisition costs per segment (path relative to the config)",
+        examples=["costs.csv"],
     )
     horizon: float = Field(default=12.0, gt=0, description="lifetime-value horizon in time_unit")
     time_unit: str = Field(default="month", description="unit of the horizon and of discounting")
@@ -216,16 +232,21 @@ def _comment(model: type[Spec], name: str) -> str:
 def to_toml(config: AnalysisConfig, *, comments: bool = True) -> str:
     """``config`` as a TOML document; unset optional settings are commented-out lines.
 
-    TOML has no null: a setting that is None is written as a comment showing its key, so the
-    file lists every setting and reads back to the same config.
+    TOML has no null: a setting that is None by default is written as a comment showing an
+    example, so the file lists every setting; one that is None in ``config`` only (``event``:
+    no event column) is written as ``""``. Either way the file reads back to ``config``.
     """
     lines: list[str] = []
 
     def emit(model: type[Spec], values: dict[str, Any], names: list[str]) -> None:
         for name in names:
+            field = model.model_fields[name]
             note = _comment(model, name) if comments else ""
-            if values[name] is None:
-                lines.append(f'# {name} = ""{note}')
+            if values[name] is None and field.default is not None:
+                lines.append(f'{name} = ""{note}')  # read back as None, see _empty_is_none
+            elif values[name] is None:
+                example = _toml_value(field.examples[0]) if field.examples else '""'
+                lines.append(f"# {name} = {example}{note}")
             else:
                 lines.append(f"{name} = {_toml_value(values[name])}{note}")
 

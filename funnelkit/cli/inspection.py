@@ -81,7 +81,8 @@ def _examples(series: Any, k: int = 3) -> str:
 
 def _columns_of(args: argparse.Namespace, names: list[str]) -> tuple[ColumnsConfig, Any, str]:
     """The columns to use, the funnel, and where they came from."""
-    from funnelkit import Funnel, Stage
+    from funnelkit import Funnel
+    from funnelkit.cli.report import shape_funnel
     from funnelkit.ingest.shapes import recognise
 
     if args.config is not None:
@@ -96,10 +97,7 @@ def _columns_of(args: argparse.Namespace, names: list[str]) -> tuple[ColumnsConf
         segment=found.segment,
         time_scale=found.time_scale,
     )
-    funnel = Funnel.community()
-    if found.stages is not None:
-        stages = [Stage(name=n, events=list(e), min_count=m) for n, e, m in found.stages]
-        funnel = Funnel(stages=stages)
+    funnel = Funnel.community() if found.stages is None else shape_funnel(found)
     return columns, funnel, f"{found.shape} (recognised by its column names)"
 
 

@@ -231,7 +231,11 @@ def run(args: argparse.Namespace) -> int:
 
     columns = list(nw.from_native(frame, eager_only=True).columns)
     if config is None:
-        _apply_shape(args, columns, recognise(columns), progress)
+        found = recognise(columns)
+        _apply_shape(args, columns, found, progress)
+        plain = found.event is None and args.event_col not in columns  # an orders table
+        if args.funnel is None and found.stages and (plain or args.event_col == found.event):
+            funnel = shape_funnel(found)
     check_delimiter(path, columns, args.customer_col)
     if args.time_scale is not None:
         frame = epoch_to_datetime(frame, args.time_col, args.time_scale)
@@ -305,6 +309,13 @@ def _apply_shape(
         args.purchase_events = ",".join(found.purchase_events)
     if used:
         progress.step(f"{found.shape}: using {', '.join(used)}")
+
+
+def shape_funnel(found: Any) -> Any:
+    """The funnel a recognised export suggests, in its own event names."""
+    from funnelkit import Funnel, Stage
+
+    return Funnel(stages=[Stage(name=n, events=list(e), min_count=m) for n, e, m in found.stages])
 
 
 def _purchase_model(name: str, penalizer: float) -> Any:
