@@ -199,6 +199,9 @@ def load_config(path: str | os.PathLike[str]) -> AnalysisConfig:
         for error in exc.errors():
             where = ".".join(str(p) for p in error["loc"]) or "config"
             message = str(error["msg"]).removeprefix("Value error, ")
+            if error["type"] == "extra_forbidden":
+                problems.append(f"{where}: unknown setting{_did_you_mean(error['loc'])}")
+                continue
             problems.append(f"{where}: {message} (got {error.get('input')!r})")
         raise SpecError(
             f"{file} has {len(problems)} problem(s): " + "; ".join(problems) + ". Start from "
@@ -209,6 +212,20 @@ def load_config(path: str | os.PathLike[str]) -> AnalysisConfig:
     if config.costs is not None and not Path(config.costs).is_absolute():
         config = config.model_copy(update={"costs": str(file.parent / config.costs)})
     return config
+
+
+def _did_you_mean(loc: tuple[Any, ...]) -> str:
+    """``"; did you mean 'customer'?"`` for a misspelt key at ``loc``, or ``""``."""
+    import difflib
+
+    model: Any = AnalysisConfig
+    for part in loc[:-1]:
+        inner = model.model_fields.get(part) if isinstance(part, str) else None
+        if inner is None or not isinstance(inner.annotation, type):
+            return ""
+        model = inner.annotation
+    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 # ---------------------------------------------------------------------------- TOML writing

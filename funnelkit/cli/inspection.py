@@ -98,6 +98,8 @@ def _columns_of(args: argparse.Namespace, names: list[str]) -> tuple[ColumnsConf
         time_scale=found.time_scale,
     )
     funnel = Funnel.community() if found.stages is None else shape_funnel(found)
+    if found.shape == "funnelkit events":
+        return columns, funnel, "no known export; columns chosen by their names"
     return columns, funnel, f"{found.shape} (recognised by its column names)"
 
 
@@ -114,10 +116,13 @@ def run(args: argparse.Namespace) -> int:
 
     nulls = frame.null_count().row(0)
     width = max(len(n) for n in names) + 2
-    out.write(f"Columns\n  {'name':<{width}}{'type':<22}{'nulls':>8}  examples\n")
-    for name, missing in zip(names, nulls, strict=True):
-        dtype = str(frame.schema[name])
-        out.write(f"  {name:<{width}}{dtype:<22}{missing:>8,}  {_examples(frame[name])}\n")
+    types = [
+        str(frame.schema[n]).replace("time_unit=", "").replace("time_zone=", "") for n in names
+    ]
+    kind = max(len(t) for t in types) + 2
+    out.write(f"Columns\n  {'name':<{width}}{'type':<{kind}}{'nulls':>8}  examples\n")
+    for name, dtype, missing in zip(names, types, nulls, strict=True):
+        out.write(f"  {name:<{width}}{dtype:<{kind}}{missing:>8,}  {_examples(frame[name])}\n")
 
     roles = {
         "customer": columns.customer,
@@ -190,7 +195,7 @@ def _time_problems(frame: Any, column: str) -> list[str]:
         if zoned:
             return [
                 f"{zoned} of the first {len(sample)} times in {column!r} carry a UTC offset: "
-                "they are read as wall-clock times, the offsets are not applied"
+                "they are read as wall-clock times with the offsets dropped (mixed offsets are refused)"
             ]
     return []
 
@@ -202,6 +207,16 @@ def _log(native: Any, columns: ColumnsConfig, names: list[str], problems: list[s
 
     if columns.customer not in names or columns.time not in names:
         return None
+    import narwhals as nw
+
+    # Rows without a customer or a time are listed among the problems; the rest still say
+    # which events and times the file has.
+    kept = nw.from_native(native, eager_only=True).filter(
+        ~nw.col(columns.customer).is_null(), ~nw.col(columns.time).is_null()
+    )
+    if len(kept) == 0:
+        return None
+    native = kept.to_native()
     try:
         if columns.time_scale is not None:
             native = epoch_to_datetime(native, columns.time, columns.time_scale)
