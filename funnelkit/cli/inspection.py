@@ -195,7 +195,8 @@ def _time_problems(frame: Any, column: str) -> list[str]:
         if zoned:
             return [
                 f"{zoned} of the first {len(sample)} times in {column!r} carry a UTC offset: "
-                "they are read as wall-clock times with the offsets dropped (mixed offsets are refused)"
+                "they are read as wall-clock times with the offsets dropped (mixed offsets "
+                "are refused)"
             ]
     return []
 
