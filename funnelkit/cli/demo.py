@@ -8,7 +8,7 @@ names another file. The simulation needs one frame library of the core install's
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import importlib
 import sys
 import time
 from pathlib import Path
@@ -45,8 +45,11 @@ def frame_backend() -> Any:
     from funnelkit.exceptions import MissingDependencyError
 
     for name in ("pandas", "polars", "pyarrow"):
-        if importlib.util.find_spec(name) is not None:
-            return name
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            continue
+        return name
     raise MissingDependencyError(
         "The demo simulates its events as a frame and needs one of pandas, polars or pyarrow: "
         "pip install 'funnelkit[pyarrow]'."

@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
         if role == "time" and columns.time_scale is not None:
             note = f"  (Unix epoch {columns.time_scale})"
         if role == "event" and column is None:
-            note = "every row is a purchase (no event column)"
+            note = "  (no event column: every row is a purchase)"
         out.write(f"  {role:<10}{column or '-'}{note}\n")
 
     if columns.time in names:

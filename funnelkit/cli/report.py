@@ -270,6 +270,7 @@ def run(args: argparse.Namespace) -> int:
     }
     if args.purchase_events:
         settings["purchase_events"] = tuple(args.purchase_events.split(","))
+    _warn_unused(config, report)
     result = report(log, funnel, observation_end=end, by=by or None, progress=progress, **settings)
     warn_unavailable(result)
     out = Path(args.out)
@@ -309,6 +310,25 @@ def _apply_shape(
         args.purchase_events = ",".join(found.purchase_events)
     if used:
         progress.step(f"{found.shape}: using {', '.join(used)}")
+
+
+def _warn_unused(config: AnalysisConfig | None, report: Any) -> None:
+    """Say which config settings this version's report cannot use, rather than drop them."""
+    import inspect
+
+    if config is None:
+        return
+    accepted = inspect.signature(report).parameters
+    unused = [
+        name
+        for name in ("currency", "margin", "costs")
+        if getattr(config, name) is not None and name not in accepted
+    ]
+    if unused:
+        warn(
+            f"the config sets {', '.join(unused)}, which this version of the report does not "
+            "use yet; the report is made without them"
+        )
 
 
 def shape_funnel(found: Any) -> Any:
