@@ -2,4 +2,5 @@
 
 from funnelkit.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # importing the module (e.g. to read its docs) runs nothing
+    raise SystemExit(main())
