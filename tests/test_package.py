@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -32,7 +33,10 @@ def test_version_and_cli_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert funnelkit.__version__ in capsys.readouterr().out
 
 
-def test_demo_prints_a_summary(capsys: pytest.CaptureFixture[str]) -> None:
+def test_demo_prints_a_summary(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the demo writes funnelkit-demo.html where it runs
     assert main(["demo", "--prospects", "3000", "--seed", "1"]) == 0
     out = capsys.readouterr().out
     for needle in ("Stage counts", "repeat_buyer", "Reach by acquisition channel", "RFM summary"):
