@@ -139,3 +139,39 @@ def test_inspect_reads_each_shape_and_writes_a_config_that_loads(
     columns = loaded.columns
     assert (columns.customer, columns.time, columns.event, columns.value, columns.segment) == roles
     assert loaded.stages[-1].name == "repeat_buyer"
+
+
+def test_report_reads_a_ga4_export_without_column_options(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from funnelkit.datasets import simulate_community
+    from funnelkit.report import LifecycleReport
+
+    events = simulate_community(1_500, seed=4).events
+    names = {"touch": "page_view", "visit": "session_start", "join": "sign_up"}
+    ga4 = pd.DataFrame(
+        {
+            "user_pseudo_id": events["customer_id"],
+            "event_timestamp": events["timestamp"].astype("int64") // 1_000,
+            "event_name": events["event"].replace(names),
+            "event_value_in_usd": events["value"],
+            "traffic_source.source": events["channel"],
+        }
+    )
+    path = tmp_path / "ga4.parquet"
+    ga4.to_parquet(path)
+    out = tmp_path / "r.json"
+    args = ["report", str(path), "--bootstrap", "0", "--out", str(tmp_path / "r.html"),
+            "--json", str(out)]  # fmt: skip
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert (
+        "GA4 BigQuery export: using customer 'user_pseudo_id', time 'event_timestamp', event "
+        "'event_name', value 'event_value_in_usd', segment 'traffic_source.source'\n"
+    ) in err
+    rep = LifecycleReport.from_json(out.read_text(encoding="utf-8"))
+    visitors = int((events["event"] == "visit").groupby(events["customer_id"]).any().sum())
+    assert list(rep.stage_counts) == ["visitor", "member", "repeat_buyer"]
+    assert rep.stage_counts["visitor"] == visitors
+    assert rep.channels is not None and rep.channels.by == "traffic_source.source"
+    assert rep.data.n_events == len(events)
