@@ -194,20 +194,29 @@ def with_config(
     report_parser: argparse.ArgumentParser,
     args: argparse.Namespace,
 ) -> argparse.Namespace:
-    """Parse again with the ``--config`` file's values as the defaults of ``report``."""
-    if getattr(args, "command", None) != "report" or args.config is None:
-        return args
-    from funnelkit.config import load_config
+    """Parse again with the ``--config`` file's values as the defaults of ``report``.
 
-    config = load_config(args.config)
-    report_parser.set_defaults(**config_defaults(config), _config=config)
-    return parser.parse_args(argv)
+    Also records which options were typed (``given``), so that a recognised export never
+    replaces a column named on the command line, even one named like the default.
+    """
+    if getattr(args, "command", None) != "report":
+        return args
+    tokens = sys.argv[1:] if argv is None else argv
+    given = {t.split("=", 1)[0] for t in tokens if t.startswith("--")}
+    if args.config is not None:
+        from funnelkit.config import load_config
+
+        config = load_config(args.config)
+        report_parser.set_defaults(**config_defaults(config), _config=config)
+        args = parser.parse_args(argv)
+    args.given = given
+    return args
 
 
 def _explicit(args: argparse.Namespace, dest: str) -> bool:
-    """Whether an option was set on the command line or in the config, not by default."""
-    default = config_defaults(AnalysisConfig())[dest]
-    return getattr(args, "_config", None) is not None or getattr(args, dest) != default
+    """Whether an option was typed on the command line or set by a config file."""
+    typed = "--" + dest.replace("_", "-") in getattr(args, "given", set())
+    return typed or getattr(args, "_config", None) is not None
 
 
 def run(args: argparse.Namespace) -> int:

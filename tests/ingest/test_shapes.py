@@ -175,3 +175,18 @@ def test_report_reads_a_ga4_export_without_column_options(
     assert rep.stage_counts["visitor"] == visitors
     assert rep.channels is not None and rep.channels.by == "traffic_source.source"
     assert rep.data.n_events == len(events)
+
+
+def test_a_column_named_on_the_command_line_is_never_replaced(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "orders.csv"
+    _orders(np.random.default_rng(0)).drop(columns="customer_id").assign(email="a@x.com").to_csv(
+        path, index=False
+    )
+    args = ["report", str(path), "--customer-col", "customer_id", "--quiet", "--bootstrap", "0",
+            "--out", str(tmp_path / "r.html")]  # fmt: skip
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "'customer_id' (given as --customer-col)" in err
+    assert not (tmp_path / "r.html").exists()
