@@ -104,3 +104,22 @@ def test_a_duckdb_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert "has no table 'sales'; its tables are ['orders']" in capsys.readouterr().err
     assert main(["inspect", "duckdb:shop.db"]) == 2
     assert "is not a DuckDB source: write duckdb:FILE.db:TABLE" in capsys.readouterr().err
+
+
+def test_report_reads_a_duckdb_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    duckdb = pytest.importorskip("duckdb")
+    from funnelkit.datasets import simulate_community
+    from funnelkit.report import LifecycleReport
+
+    events = simulate_community(1_000, seed=6).events
+    database = tmp_path / "community.db"
+    with duckdb.connect(str(database)) as con:
+        con.register("frame", events)
+        con.execute("CREATE TABLE events AS SELECT * FROM frame")
+    out = tmp_path / "r.json"
+    args = ["report", f"duckdb:{database}:events", "--value-col", "value", "--bootstrap", "0",
+            "--quiet", "--out", str(tmp_path / "r.html"), "--json", str(out)]  # fmt: skip
+    assert main(args) == 0, capsys.readouterr().err
+    rep = LifecycleReport.from_json(out.read_text(encoding="utf-8"))
+    assert rep.stage_counts["prospect"] == 1_000
+    assert rep.data.n_events == len(events)

@@ -249,6 +249,35 @@ def read_events(path: Path, delimiter: str | None) -> Any:
         raise DataError(exc.brief) from exc  # one short line naming the file as typed
 
 
+def read_source(text: str, delimiter: str | None) -> Any:
+    """An eager native frame of a file path or a ``duckdb:FILE.db:TABLE`` source."""
+    from funnelkit.exceptions import DataError
+
+    if not text.startswith("duckdb:"):
+        return read_events(Path(text), delimiter)
+    database, _, table = text.removeprefix("duckdb:").rpartition(":")
+    if not database or not table:
+        raise DataError(
+            f"{text!r} is not a DuckDB source: write duckdb:FILE.db:TABLE, e.g. "
+            "duckdb:shop.db:events."
+        )
+    if not Path(database).is_file():
+        raise FileNotFoundError(f"no such DuckDB file: {database}")
+    import narwhals as nw
+
+    from funnelkit._optional import import_optional
+
+    duckdb = import_optional("duckdb", purpose="reading a DuckDB table")
+    connection = duckdb.connect(database, read_only=True)
+    try:
+        names = {row[0] for row in connection.execute("SHOW TABLES").fetchall()}
+        if table not in names:
+            raise DataError(f"{database} has no table {table!r}; its tables are {sorted(names)}.")
+        return nw.from_native(connection.table(table)).collect().to_native()
+    finally:
+        connection.close()
+
+
 def check_delimiter(path: Path, columns: list[str], wanted: str) -> None:
     """A file read as one column whose name holds another separator was split wrongly."""
     from funnelkit.exceptions import DataError

@@ -5,7 +5,8 @@ It prints the columns (type, nulls, examples), the column it would use for each 
 see :mod:`funnelkit.ingest.shapes`), the event names with their counts and funnel stages, the
 time range and the problems found, and writes a ready-to-edit config (``--write-config``).
 
-``EVENTS`` is a CSV or Parquet file, or a DuckDB table written ``duckdb:FILE.db:TABLE``.
+``EVENTS`` is a CSV or Parquet file, or a DuckDB table written ``duckdb:FILE.db:TABLE`` (as for
+``funnelkit report``).
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from funnelkit.cli._common import debug_option, read_events
+from funnelkit.cli._common import debug_option, read_source
 from funnelkit.config import AnalysisConfig, ColumnsConfig, load_config, to_toml
-from funnelkit.exceptions import DataError, FunnelkitError
+from funnelkit.exceptions import FunnelkitError
 
 #: A text timestamp that carries its own zone: "...Z" or "...+02:00".
 _ZONED = re.compile(r"\d[T ]\d{1,2}:\d{2}.*(Z|[+-]\d{2}:?\d{2})$")
@@ -44,33 +45,6 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     debug_option(ins)
     ins.set_defaults(run=run)
     return ins
-
-
-def read_source(text: str, delimiter: str | None) -> Any:
-    """An eager native frame of a file path or a ``duckdb:FILE.db:TABLE`` source."""
-    if not text.startswith("duckdb:"):
-        return read_events(Path(text), delimiter)
-    database, _, table = text.removeprefix("duckdb:").rpartition(":")
-    if not database or not table:
-        raise DataError(
-            f"{text!r} is not a DuckDB source: write duckdb:FILE.db:TABLE, e.g. "
-            "duckdb:shop.db:events."
-        )
-    if not Path(database).is_file():
-        raise FileNotFoundError(f"no such DuckDB file: {database}")
-    import narwhals as nw
-
-    from funnelkit._optional import import_optional
-
-    duckdb = import_optional("duckdb", purpose="reading a DuckDB table")
-    connection = duckdb.connect(database, read_only=True)
-    try:
-        names = {row[0] for row in connection.execute("SHOW TABLES").fetchall()}
-        if table not in names:
-            raise DataError(f"{database} has no table {table!r}; its tables are {sorted(names)}.")
-        return nw.from_native(connection.table(table)).collect().to_native()
-    finally:
-        connection.close()
 
 
 def _examples(series: Any, k: int = 3) -> str:

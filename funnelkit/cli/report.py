@@ -19,7 +19,7 @@ from funnelkit.cli._common import (
     debug_option,
     non_negative,
     quiet_option,
-    read_events,
+    read_source,
     warn,
     warn_unavailable,
 )
@@ -70,7 +70,9 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "exports (GA4, Shopify, Segment, orders tables) are found without options; "
         "'funnelkit inspect EVENTS' shows what would be used.",
     )
-    rep.add_argument("events", help="event file: *.csv or *.parquet, one row per event")
+    rep.add_argument(
+        "events", help="event file (*.csv, *.parquet) or DuckDB table (duckdb:FILE.db:TABLE)"
+    )
     rep.add_argument(
         "--config", default=None, help="TOML or JSON config (funnelkit config --template)"
     )
@@ -235,7 +237,7 @@ def run(args: argparse.Namespace) -> int:
     )
     progress.step(f"reading {args.events}")
     path = Path(args.events)
-    frame = read_events(path, args.delimiter)
+    frame = read_source(args.events, args.delimiter)
     import narwhals as nw
 
     columns = list(nw.from_native(frame, eager_only=True).columns)
