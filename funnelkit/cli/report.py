@@ -1,8 +1,9 @@
 """``funnelkit report EVENTS``: the lifecycle report of an event file as one HTML page.
 
-Settings come from, in order of precedence: the options on the command line, the config file
-(``--config``), the column names of a recognised export shape, and the defaults of
-:class:`funnelkit.config.AnalysisConfig` (shown by ``--help``).
+Settings come from, in order of precedence: the options on the command line, then the config
+file (``--config``) or, without one, the columns and funnel of a recognised export shape
+(:mod:`funnelkit.ingest.shapes`), then the defaults of :class:`funnelkit.config.AnalysisConfig`
+(shown by ``--help``).
 """
 
 from __future__ import annotations
