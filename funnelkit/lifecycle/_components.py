@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import warnings
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -373,7 +374,9 @@ def _fit_group(
     buyers = rows.customers
     wb = w[buyers]
     first_spend = float(np.average(table.at_end.first_spend[buyers], weights=wb))
-    spend, spend_mean = _fit_spend(table, buyers, wb, notes, name, template is not None)
+    spend, spend_mean = _fit_spend(
+        table, g, wb, notes, name, None if template is None else template.groups[g].spend
+    )
     return GroupModel(
         name=name,
         purchase=purchase,
@@ -423,16 +426,24 @@ def _fit_purchase(
 
 def _fit_spend(
     table: CustomerTable,
-    buyers: np.ndarray,
+    g: int,
     weights: np.ndarray,
     notes: list[str],
     name: str,
-    quiet: bool,
+    template: Any,
 ) -> tuple[Any, float]:
+    """Gamma-Gamma on the repeat buyers of group ``g`` (``weights`` per buyer); ``template``: the full-data model of a refit (or None).
+
+    A refit starts from the template's parameters and hands the buyers over in (frequency,
+    spend) order, sorted once per table, so that no bootstrap sample sorts them again.
+    """
+    quiet = template is not None
     if not table.has_values:
         return None, 1.0
     from funnelkit.clv import GammaGammaFitter
 
+    order = _spend_order(table, g)
+    buyers, weights = table.buyer_rows[g].customers[order], weights[order]
     x = table.at_end.frequency[buyers]
     m = table.at_end.monetary_value[buyers]
     usable = (x > 0) & (m > 0) & (weights > 0)
@@ -448,7 +459,10 @@ def _fit_spend(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            model = GammaGammaFitter().fit(data, weights=weights[usable])
+            start = None
+            if template is not None and set(template.params_) == {"p", "q", "v"}:
+                start = dict(template.params_)
+            model = GammaGammaFitter(initial_params=start).fit(data, weights=weights[usable])
             mean = model.population_mean_spend()
         if not math.isfinite(mean):
             raise FunnelkitError(f"its mean spend is not finite ({mean})")
@@ -460,3 +474,25 @@ def _fit_spend(
             )
         return None, fallback
     return model, float(mean)
+
+
+#: id of a customer table → (the table, held weakly; buyer group → order by frequency, spend)
+_SPEND_ORDERS: dict[int, tuple[weakref.ref[CustomerTable], dict[int, np.ndarray]]] = {}
+
+
+def _spend_order(table: CustomerTable, g: int) -> np.ndarray:
+    """Group ``g``'s buyers sorted by (frequency, spend): once per table, whatever the weights."""
+    key = id(table)
+    held = _SPEND_ORDERS.get(key)
+    if held is None or held[0]() is not table:
+        held = (weakref.ref(table), {})
+        _SPEND_ORDERS[key] = held
+        # forget the orders with the table (and never hand them to a new table at its id)
+        weakref.finalize(table, _SPEND_ORDERS.pop, key, None)
+    orders = held[1]
+    if g not in orders:
+        buyers = table.buyer_rows[g].customers
+        orders[g] = np.lexsort(
+            (table.at_end.monetary_value[buyers], table.at_end.frequency[buyers])
+        )
+    return orders[g]

@@ -47,12 +47,14 @@ def segment_values(
     by: str,
     *,
     progress: Callable[[str, int, int], None] | None = None,
+    n_jobs: int | None = 1,
 ) -> SegmentValues:
     """Per segment of ``by``: reach, eventual conversion per step, buyer and prospect value.
 
     ``fit`` is the fitted state (``LifecycleModel.fit_``), ``customers`` the customer table
     to segment (``LifecycleModel.customers(log)``); ``progress(step, done, total)`` is
-    called as bootstrap samples finish.
+    called as bootstrap samples finish; ``n_jobs`` spreads them over processes as in
+    :class:`~funnelkit.lifecycle.LifecycleModel` (same numbers for any value).
 
     Every component (first-purchase delays, member shares, purchase and spend models) is
     refitted on each segment's customers, keeping the delay families chosen on everyone; a
@@ -109,19 +111,27 @@ def segment_values(
     failures = [ReplicateFailures(total=len(seeds)) for _ in labels]
 
     def fit_all(weights: np.ndarray) -> list[Any]:
+        # Per segment (values, buyer values), None for a segment without a point fit, or the
+        # reason the sample failed there: returned, not recorded, as samples may run in
+        # other processes.
         out: list[Any] = []
         for g in range(len(labels)):
             if point[g] is None:
                 out.append(None)
                 continue
             try:
-                out.append(fit_one(g, weights, forced[g], point=False))
+                out.append(fit_one(g, weights, forced[g], point=False)[:2])
             except FIT_FAILURES as exc:
-                failures[g].add(exc)
-                out.append(None)
+                out.append(failure_reason(exc))
         return out
 
-    boot, _ = run_replicates(seeds, table.n_customers, fit_all, progress, label=f"segments by {by}")
+    boot, _ = run_replicates(
+        seeds, table.n_customers, fit_all, progress, label=f"segments by {by}", n_jobs=n_jobs
+    )
+    for _, samples in boot:
+        for g, sample in enumerate(samples):
+            if isinstance(sample, str):
+                failures[g].reasons[sample] += 1
     conversion = ConversionFitter(conf_level=level).fit(table.journeys, by=by)
     n_first = max(int(entered.sum()), 1)
     n_groups = len(table.group_names)
@@ -157,7 +167,7 @@ def segment_values(
             )
             continue
         values, buyers, comps = point[g]
-        kept = [] if failures[g].too_many else [b[g] for _, b in boot if b[g] is not None]
+        kept = [] if failures[g].too_many else [b[g] for _, b in boot if isinstance(b[g], tuple)]
         failure_note = failures[g].note()
         if failure_note is not None:
             notes.append(f"{label}: {failure_note}")
