@@ -24,8 +24,8 @@ __all__ = [
     "MIN_REPLICATES",
     "ProgressBar",
     "ReplicateFailures",
-    "estimate",
     "check_n_jobs",
+    "estimate",
     "failure_reason",
     "replicate_weights",
     "run_replicates",
@@ -265,7 +265,7 @@ class ProgressBar:
     def _tqdm(self, step: str, total: int) -> Any:
         if step not in self._bars:
             try:
-                from tqdm.auto import tqdm
+                from tqdm.auto import tqdm  # type: ignore[import-untyped,unused-ignore]
             except ImportError:
                 self.use_tqdm = False
                 return None

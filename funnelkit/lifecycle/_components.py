@@ -432,10 +432,11 @@ def _fit_spend(
     name: str,
     template: Any,
 ) -> tuple[Any, float]:
-    """Gamma-Gamma on the repeat buyers of group ``g`` (``weights`` per buyer); ``template``: the full-data model of a refit (or None).
+    """Gamma-Gamma on the repeat buyers of group ``g`` (``weights`` per buyer).
 
-    A refit starts from the template's parameters and hands the buyers over in (frequency,
-    spend) order, sorted once per table, so that no bootstrap sample sorts them again.
+    ``template`` is the full-data spend model of a refit (None for the full fit): a refit
+    starts from its parameters and hands the buyers over in (frequency, spend) order,
+    sorted once per table, so that no bootstrap sample sorts them again.
     """
     quiet = template is not None
     if not table.has_values:
