@@ -172,13 +172,17 @@ def fit_components(
     if template is None:
         estimates = first_purchase_estimates(table, weights, conversion_model, conf_level)
     for stage, pre in table.pre.items():
-        durations, converted, member = _expand(pre, weights)
         if template is None:
             curves[stage] = _curve_from_estimate(estimates[stage])
         else:
+            durations, converted = _expand(pre, weights)
             method = template.curves[stage].method if stage in template.curves else "none"
             curves[stage] = _refit_curve(durations, converted, method, notes, stage)
-        shares[stage] = _member_share(durations[converted], member[converted])
+        w = np.ones(pre.customers.size) if weights is None else weights[pre.customers]
+        conv = pre.converted & (w > 0)
+        shares[stage] = _member_share(
+            pre.durations[conv], pre.member_at_purchase[conv], w[conv].astype(float)
+        )
     groups = [
         _fit_group(
             table,
@@ -212,17 +216,12 @@ def first_purchase_estimates(
     }
 
 
-def _expand(
-    pre: PreEntrants, weights: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _expand(pre: PreEntrants, weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    # the cure-model and Kaplan-Meier fits take one row per customer drawn
     if weights is None:
-        return pre.durations, pre.converted, pre.member_at_purchase
+        return pre.durations, pre.converted
     reps = weights[pre.customers].astype(np.int64)
-    return (
-        np.repeat(pre.durations, reps),
-        np.repeat(pre.converted, reps),
-        np.repeat(pre.member_at_purchase, reps),
-    )
+    return np.repeat(pre.durations, reps), np.repeat(pre.converted, reps)
 
 
 def _estimate(
@@ -284,9 +283,13 @@ def _refit_curve(
     return FirstPurchaseCurve(km_times=km.times, km_rate=km.rate)
 
 
-def _member_share(durations: np.ndarray, member: np.ndarray) -> MemberShare:
-    n = member.size
-    k = int(member.sum())
+def _member_share(durations: np.ndarray, member: np.ndarray, weights: np.ndarray) -> MemberShare:
+    """Weighted logistic fit of membership on log time (``weights``: times each row counts).
+
+    Weights give the same fit as repeating each row that many times, without the copies.
+    """
+    n = float(weights.sum())
+    k = float(weights @ member)
     if n == 0:
         return MemberShare(intercept=0.0)
     # a constant share, shrunk a little away from 0 and 1, when a slope is not supported
@@ -294,18 +297,19 @@ def _member_share(durations: np.ndarray, member: np.ndarray) -> MemberShare:
     if min(k, n - k) < 10:
         return constant
     x = np.log(np.maximum(durations, 1e-9))
-    centre, scale = float(x.mean()), float(x.std())
+    centre = float(weights @ x) / n
+    scale = math.sqrt(max(float(weights @ (x - centre) ** 2) / n, 0.0))
     if not scale > 1e-9:
         return constant
     z = (x - centre) / scale
     y = member.astype(float)
     beta = np.array([constant.intercept, 0.0])
-    design = np.column_stack([np.ones(n), z])
+    design = np.column_stack([np.ones(z.size), z])
     ridge = np.diag([0.0, 1e-3 * n])  # keeps the slope finite under separation
     for _ in range(50):
         p = special.expit(design @ beta)
-        grad = design.T @ (y - p) - ridge @ beta
-        hess = (design * (p * (1.0 - p))[:, None]).T @ design + ridge
+        grad = design.T @ (weights * (y - p)) - ridge @ beta
+        hess = (design * (weights * p * (1.0 - p))[:, None]).T @ design + ridge
         try:
             step = np.linalg.solve(hess, grad)
         except np.linalg.LinAlgError:
