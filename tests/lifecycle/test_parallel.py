@@ -122,3 +122,19 @@ def test_a_small_log_fits_with_default_n_jobs() -> None:
     model = LifecycleModel(n_resamples=10, seed=1).fit(log, observation_end=sim.observation_end)
     assert model.n_jobs is None
     assert len(model.fit_.bootstrap_values) + model.n_resamples_failed_ == 10
+
+
+def test_report_passes_n_jobs_through(community: Community) -> None:
+    import json
+
+    import funnelkit as fk
+
+    end = community.sim.observation_end
+    docs = []
+    for jobs in (1, 2):
+        rep = fk.report(community.log, observation_end=end, n_resamples=6, seed=2, n_jobs=jobs)
+        doc = json.loads(rep.to_json())
+        doc.pop("seconds")  # step times differ; every number must not
+        docs.append(doc)
+    assert docs[0] == docs[1]
+    assert docs[0]["stage_values"]["n_resamples"] == 6
