@@ -6,7 +6,8 @@ community (busier buyers than the default, as in ``bench_report.py``; simulating
 ingesting are not timed) is fitted
 
 * by ``LifecycleModel`` with ``n_resamples=0`` (the point estimate) and with its defaults
-  (100 bootstrap samples, ``n_jobs=None``), and with the samples in one process (``n_jobs=1``);
+  (100 bootstrap samples, ``n_jobs=None``), and with ``--serial`` also with the samples in
+  one process (``n_jobs=1``);
 * by ``funnelkit.report`` with ``n_resamples=0`` and with its defaults.
 
 Prints the times and the ratios default / point estimate (the goal: at most 3); asserts
@@ -28,7 +29,7 @@ from funnelkit.lifecycle import LifecycleModel
 from funnelkit.lifecycle._bootstrap import worker_count
 
 
-def run(n_customers: int, samples: int) -> None:
+def run(n_customers: int, samples: int, serial: bool) -> None:
     start = time.perf_counter()
     sim = simulate_community(n_customers, seed=1, params=PARAMS)
     log = fk.EventLog.from_frame(sim.events, value_col="value", attribute_cols=["channel"])
@@ -52,10 +53,11 @@ def run(n_customers: int, samples: int) -> None:
 
     point = fit(n_resamples=0)
     default = fit(n_resamples=samples)
-    serial = fit(n_resamples=samples, n_jobs=1)
     print(f"LifecycleModel, point estimate       {point:8.1f} s")
     print(f"LifecycleModel, {samples} samples         {default:8.1f} s   {default / point:5.1f}x")
-    print(f"LifecycleModel, {samples} samples, n_jobs=1 {serial:6.1f} s   {serial / point:5.1f}x")
+    if serial:
+        one = fit(n_resamples=samples, n_jobs=1)
+        print(f"LifecycleModel, {samples} samples, n_jobs=1 {one:6.1f} s   {one / point:5.1f}x")
     report_point = report(n_resamples=0)
     report_default = report(n_resamples=samples)
     print(f"report, point estimate               {report_point:8.1f} s")
@@ -69,9 +71,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--customers", type=int, action="append")
     parser.add_argument("--samples", type=int, default=LifecycleModel().n_resamples)
+    parser.add_argument("--serial", action="store_true", help="also time n_jobs=1")
     args = parser.parse_args()
     for n in args.customers or [100_000, 1_000_000]:
-        run(n, args.samples)
+        run(n, args.samples, args.serial)
 
 
 if __name__ == "__main__":
