@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import re
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -25,9 +26,22 @@ _SYMBOLS = (
     ("openblas_set_num_threads", "openblas_get_num_threads"),
 )
 _CONTROLS: dict[str, tuple[Callable[[int], Any], Callable[[], int]] | None] = {}
+#: the last scan, and the number of imported modules when it was made
+_SCANNED: list[Any] = [-1, []]
 
 
 def _controls() -> list[tuple[Callable[[int], Any], Callable[[], int]]]:
+    # Reading and scanning /proc/self/maps takes milliseconds (a third of a small report
+    # when done per fit). Shared libraries are loaded by imports, so the scan is redone
+    # only when modules were imported since the last one.
+    n_modules = len(sys.modules)
+    if _SCANNED[0] != n_modules:
+        _SCANNED[:] = [n_modules, _scan()]
+    found: list[tuple[Callable[[int], Any], Callable[[], int]]] = _SCANNED[1]
+    return found
+
+
+def _scan() -> list[tuple[Callable[[int], Any], Callable[[], int]]]:
     try:
         with open("/proc/self/maps") as fh:
             maps = fh.read()

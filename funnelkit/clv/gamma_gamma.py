@@ -151,8 +151,13 @@ class GammaGammaFitter(MLEFitter):
                 f"frequency > 0, and all {n_excluded} customer(s) have frequency 0."
             )
         self.n_excluded_ = n_excluded
-        order = np.lexsort((money, freq))
-        f, m, ws = freq[order], money[order], w[order]
+        if _sorted_by_spend(freq, money):
+            # rows handed over in (frequency, spend) order, as a bootstrap does with its one
+            # sort of the buyers, are not sorted again
+            f, m, ws = freq, money, w
+        else:
+            order = np.lexsort((money, freq))
+            f, m, ws = freq[order], money[order], w[order]
         new = np.ones(f.size, dtype=bool)
         new[1:] = (f[1:] != f[:-1]) | (m[1:] != m[:-1])
         group = np.cumsum(new) - 1
@@ -202,6 +207,35 @@ class GammaGammaFitter(MLEFitter):
         d_q = common - digamma(q) + np.log(v) - log_xm_v
         d_v = q / v - (px + q) / (x * m + v)
         return np.vstack([d_p, d_q, d_v])
+
+    def _weighted_log_likelihood(
+        self, params: np.ndarray, data: FitData
+    ) -> tuple[float, np.ndarray | None]:
+        # The terms in x alone (gammaln, digamma, x log x) are evaluated once per distinct
+        # frequency, and the sums of w log m per frequency are computed once per fit: per row
+        # there is one log and one division left (about 10x fewer special-function calls).
+        p, q, v = params
+        g = _grouped(data)
+        x, w_x = g["x"], g["w_x"]
+        px = p * x
+        # log(x m + v) = log v + log1p(x m / v), and q/v - q/(x m + v) = q x m / (v (x m + v)):
+        # near the common-rate limit q and v are huge and the plain forms cancel.
+        rel = np.log1p(g["xm"] / v)
+        inv = 1.0 / (g["xm"] + v)
+        w_rel = float(data.weights @ rel)
+        wx_log = float(g["wx"] @ rel) + g["wx_sum"] * np.log(v)
+        common = digamma(px + q)
+        total = (
+            float(w_x @ (gammaln(px + q) - gammaln(q) - gammaln(px) + px * g["log_x"]))
+            + p * float(x @ g["log_m_x"])
+            - g["log_m"]
+            - p * wx_log
+            - q * w_rel
+        )
+        d_p = float(x @ (w_x * (common - digamma(px) + g["log_x"]) + g["log_m_x"])) - wx_log
+        d_q = float(w_x @ (common - digamma(q))) - w_rel
+        d_v = q / v * float(g["wxm"] @ inv) - p * float(g["wx"] @ inv)
+        return total, np.array([d_p, d_q, d_v])
 
     def _limit_log_likelihood(self, params: Mapping[str, float], data: FitData) -> np.ndarray:
         p = params["p"]
@@ -270,6 +304,33 @@ class GammaGammaFitter(MLEFitter):
                 + _SPEND_REMEDIES
             )
         return self.params_["p"], rate
+
+
+def _grouped(data: FitData) -> dict[str, Any]:
+    """Sums of the likelihood that do not depend on the parameters, once per fit data."""
+    if "gamma_gamma" not in data.cache:
+        (x,), group = data.groups("frequency")
+        f, m, w = data["frequency"], data["monetary_value"], data.weights
+        log_m = np.log(m)
+        data.cache["gamma_gamma"] = {
+            "x": x,
+            "log_x": np.log(x),
+            "w_x": np.bincount(group, weights=w, minlength=x.size),
+            "log_m_x": np.bincount(group, weights=w * log_m, minlength=x.size),
+            "log_m": float(w @ log_m),
+            "xm": f * m,
+            "wx": w * f,
+            "wx_sum": float(w @ f),
+            "wxm": w * f * m,
+        }
+    found: dict[str, Any] = data.cache["gamma_gamma"]
+    return found
+
+
+def _sorted_by_spend(freq: np.ndarray, money: np.ndarray) -> bool:
+    """Whether rows are in (frequency, monetary_value) order already (O(n), no sort)."""
+    step = np.diff(freq)
+    return bool(np.all(step >= 0) and np.all((step > 0) | (np.diff(money) >= 0)))
 
 
 def _rate_of(params: Mapping[str, float]) -> RateMixing:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import math
+import multiprocessing
+import os
+import sys
 import warnings
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,11 +22,14 @@ from funnelkit.lifecycle.results import ValueEstimate
 __all__ = [
     "FIT_FAILURES",
     "MIN_REPLICATES",
+    "ProgressBar",
     "ReplicateFailures",
+    "check_n_jobs",
     "estimate",
     "failure_reason",
     "replicate_weights",
     "run_replicates",
+    "worker_count",
 ]
 
 #: Fewer successful replicates than this and intervals are reported as not estimable.
@@ -95,32 +102,175 @@ def replicate_weights(seed: int, n: int) -> np.ndarray:
     return np.bincount(rng.integers(0, n, n), minlength=n)
 
 
+def worker_count(n_jobs: int | None, n_resamples: int, n_customers: int) -> int:
+    """Processes for ``n_resamples`` replicates: ``n_jobs``, -1 = every core, None = automatic.
+
+    Automatic: one process for small bootstraps (starting workers costs more than it
+    saves), else every core available to this process, at most 8. Results do not depend on
+    the count: each replicate draws from its own seed.
+    """
+    available = _available_cores()
+    if n_jobs is None:
+        big = n_resamples >= 4 and n_customers * n_resamples >= AUTO_PARALLEL_WORK
+        n_jobs = min(available, 8) if big else 1
+    elif n_jobs == -1:
+        n_jobs = available
+    if "fork" not in multiprocessing.get_all_start_methods():
+        # workers inherit the fitted data by forking; without fork (Windows) all run here
+        return 1
+    return max(1, min(int(n_jobs), n_resamples))
+
+
+#: customers x resamples from which ``n_jobs=None`` spreads a bootstrap over the cores
+AUTO_PARALLEL_WORK = 2_000_000
+
+
+def _available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
+
+
+def check_n_jobs(n_jobs: Any, owner: str) -> None:
+    """Refuse an ``n_jobs`` that is not None, -1 or a whole number >= 1."""
+    whole = isinstance(n_jobs, int | np.integer) and not isinstance(n_jobs, bool)
+    if n_jobs is not None and not (whole and (n_jobs >= 1 or n_jobs == -1)):
+        raise FunnelkitError(
+            f"The 'n_jobs' parameter of {owner} must be a whole number >= 1, -1 (every core) "
+            f"or None (automatic). Got {n_jobs!r} instead."
+        )
+
+
+#: the replicate function and customer count of the running pool, inherited by the forked
+#: workers (a closure over the fitted data cannot be pickled, and need not be: fork copies it)
+_TASK: list[tuple[Callable[[np.ndarray], Any], int]] = []
+
+
+def _one(fn: Callable[[np.ndarray], Any], seed: int, n: int) -> tuple[bool, Any]:
+    """``(True, fn(weights))``, or ``(False, why)`` when the replicate cannot be fitted."""
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            return True, fn(replicate_weights(seed, n))
+    except FIT_FAILURES as exc:
+        return False, failure_reason(exc)
+
+
+def _run_chunk(chunk: list[tuple[int, int]]) -> list[tuple[int, bool, Any]]:
+    fn, n = _TASK[0]
+    return _run_chunk_here(fn, n, chunk)
+
+
 def run_replicates(
     seeds: np.ndarray,
     n: int,
     fn: Callable[[np.ndarray], Any],
     progress: Callable[[str, int, int], None] | None = None,
     label: str = "bootstrap",
+    n_jobs: int | None = 1,
 ) -> tuple[list[Any], ReplicateFailures]:
     """Call ``fn(weights)`` per replicate; fit failures (:data:`FIT_FAILURES`) are counted.
 
-    Returns ``(results, failures)`` with one ``(seed, fn(weights))`` pair per success. When
-    more than half of the replicates fail (``failures.too_many``) the caller must not form
-    intervals from the rest: the resamples that could be fitted are not a random sample of
-    the resamples.
+    Returns ``(results, failures)`` with one ``(seed, fn(weights))`` pair per success, in
+    the order of ``seeds`` whatever ``n_jobs`` (see :func:`worker_count`): each replicate
+    draws its weights from its own seed, so the results are the same for any number of
+    processes. With several, ``fn`` runs in forked workers and its result travels back
+    pickled: it must not rely on changing state of the caller. When more than half of the
+    replicates fail (``failures.too_many``) the caller must not form intervals from the
+    rest: the resamples that could be fitted are not a random sample of the resamples.
     """
-    out: list[Any] = []
-    failures = ReplicateFailures(total=len(seeds))
-    for b, seed in enumerate(seeds):
-        try:
-            with warnings.catch_warnings(), np.errstate(all="ignore"):
-                warnings.simplefilter("ignore")
-                out.append((int(seed), fn(replicate_weights(int(seed), n))))
-        except FIT_FAILURES as exc:
-            failures.add(exc)
+    tasks = [(b, int(seed)) for b, seed in enumerate(seeds)]
+    jobs = worker_count(n_jobs, len(tasks), n)
+    done: dict[int, tuple[bool, Any]] = {}
+
+    def finished(rows: list[tuple[int, bool, Any]]) -> None:
+        for b, ok, value in rows:
+            done[b] = (ok, value)
         if progress is not None:
-            progress(label, b + 1, len(seeds))
+            progress(label, len(done), len(tasks))
+
+    if jobs <= 1 or _TASK:  # already inside a pool: no pools within pools
+        for task in tasks:
+            finished(_run_chunk_here(fn, n, [task]))
+    else:
+        # several chunks per worker keep the cores busy when samples take unequal times,
+        # and let the progress move
+        size = max(1, math.ceil(len(tasks) / (4 * jobs)))
+        chunks = [tasks[i : i + size] for i in range(0, len(tasks), size)]
+        _TASK.append((fn, n))
+        try:
+            context = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(jobs, mp_context=context) as pool:
+                for future in as_completed([pool.submit(_run_chunk, c) for c in chunks]):
+                    finished(future.result())
+        finally:
+            _TASK.clear()
+    out: list[Any] = []
+    failures = ReplicateFailures(total=len(tasks))
+    for b, seed in tasks:
+        ok, value = done[b]
+        if ok:
+            out.append((seed, value))
+        else:
+            failures.reasons[value] += 1
     return out, failures
+
+
+def _run_chunk_here(
+    fn: Callable[[np.ndarray], Any], n: int, chunk: list[tuple[int, int]]
+) -> list[tuple[int, bool, Any]]:
+    return [(b, *_one(fn, seed, n)) for b, seed in chunk]
+
+
+class ProgressBar:
+    """A ``progress(step, done, total)`` callable drawing a bar: tqdm when installed, else text.
+
+    tqdm (``pip install funnelkit[progress]``) draws in a terminal and, through
+    ``tqdm.auto``, as a widget in Jupyter; without it one line on ``stream`` (default
+    standard error) is rewritten in place. Pass it as ``progress=ProgressBar()`` to
+    :class:`~funnelkit.lifecycle.LifecycleModel` or :func:`funnelkit.report`;
+    ``progress=None`` shows nothing.
+
+    Examples
+    --------
+    >>> import io
+    >>> bar = ProgressBar(stream=io.StringIO(), use_tqdm=False)
+    >>> bar("bootstrap", 1, 4); bar("bootstrap", 4, 4)
+    >>> bar.stream.getvalue().splitlines()[-1].strip()
+    'bootstrap [##############################] 4/4'
+    """
+
+    def __init__(self, *, stream: Any = None, use_tqdm: bool = True, width: int = 30) -> None:
+        self.stream = sys.stderr if stream is None else stream
+        self.use_tqdm = use_tqdm
+        self.width = width
+        self._bars: dict[str, Any] = {}
+
+    def __call__(self, step: str, done: int, total: int) -> None:
+        if self.use_tqdm:
+            bar = self._tqdm(step, total)
+            if bar is not None:
+                bar.update(done - bar.n)
+                if done >= total:
+                    bar.close()
+                    self._bars.pop(step, None)
+                return
+        filled = 0 if total <= 0 else round(self.width * min(done, total) / total)
+        line = f"{step} [{'#' * filled}{'.' * (self.width - filled)}] {done}/{total}"
+        end = "\n" if done >= total else ""
+        self.stream.write("\r" + line + end)
+        self.stream.flush()
+
+    def _tqdm(self, step: str, total: int) -> Any:
+        if step not in self._bars:
+            try:
+                from tqdm.auto import tqdm  # type: ignore[import-untyped,unused-ignore]
+            except ImportError:
+                self.use_tqdm = False
+                return None
+            self._bars[step] = tqdm(total=total, desc=step, file=self.stream, leave=True)
+        return self._bars[step]
 
 
 def estimate(point: float, samples: np.ndarray, conf_level: float) -> ValueEstimate:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import warnings
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -171,13 +172,17 @@ def fit_components(
     if template is None:
         estimates = first_purchase_estimates(table, weights, conversion_model, conf_level)
     for stage, pre in table.pre.items():
-        durations, converted, member = _expand(pre, weights)
         if template is None:
             curves[stage] = _curve_from_estimate(estimates[stage])
         else:
+            durations, converted = _expand(pre, weights)
             method = template.curves[stage].method if stage in template.curves else "none"
             curves[stage] = _refit_curve(durations, converted, method, notes, stage)
-        shares[stage] = _member_share(durations[converted], member[converted])
+        w = np.ones(pre.customers.size) if weights is None else weights[pre.customers]
+        conv = pre.converted & (w > 0)
+        shares[stage] = _member_share(
+            pre.durations[conv], pre.member_at_purchase[conv], w[conv].astype(float)
+        )
     groups = [
         _fit_group(
             table,
@@ -211,17 +216,12 @@ def first_purchase_estimates(
     }
 
 
-def _expand(
-    pre: PreEntrants, weights: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _expand(pre: PreEntrants, weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    # the cure-model and Kaplan-Meier fits take one row per customer drawn
     if weights is None:
-        return pre.durations, pre.converted, pre.member_at_purchase
+        return pre.durations, pre.converted
     reps = weights[pre.customers].astype(np.int64)
-    return (
-        np.repeat(pre.durations, reps),
-        np.repeat(pre.converted, reps),
-        np.repeat(pre.member_at_purchase, reps),
-    )
+    return np.repeat(pre.durations, reps), np.repeat(pre.converted, reps)
 
 
 def _estimate(
@@ -283,9 +283,13 @@ def _refit_curve(
     return FirstPurchaseCurve(km_times=km.times, km_rate=km.rate)
 
 
-def _member_share(durations: np.ndarray, member: np.ndarray) -> MemberShare:
-    n = member.size
-    k = int(member.sum())
+def _member_share(durations: np.ndarray, member: np.ndarray, weights: np.ndarray) -> MemberShare:
+    """Weighted logistic fit of membership on log time (``weights``: times each row counts).
+
+    Weights give the same fit as repeating each row that many times, without the copies.
+    """
+    n = float(weights.sum())
+    k = float(weights @ member)
     if n == 0:
         return MemberShare(intercept=0.0)
     # a constant share, shrunk a little away from 0 and 1, when a slope is not supported
@@ -293,18 +297,19 @@ def _member_share(durations: np.ndarray, member: np.ndarray) -> MemberShare:
     if min(k, n - k) < 10:
         return constant
     x = np.log(np.maximum(durations, 1e-9))
-    centre, scale = float(x.mean()), float(x.std())
+    centre = float(weights @ x) / n
+    scale = math.sqrt(max(float(weights @ (x - centre) ** 2) / n, 0.0))
     if not scale > 1e-9:
         return constant
     z = (x - centre) / scale
     y = member.astype(float)
     beta = np.array([constant.intercept, 0.0])
-    design = np.column_stack([np.ones(n), z])
+    design = np.column_stack([np.ones(z.size), z])
     ridge = np.diag([0.0, 1e-3 * n])  # keeps the slope finite under separation
     for _ in range(50):
         p = special.expit(design @ beta)
-        grad = design.T @ (y - p) - ridge @ beta
-        hess = (design * (p * (1.0 - p))[:, None]).T @ design + ridge
+        grad = design.T @ (weights * (y - p)) - ridge @ beta
+        hess = (design * (weights * p * (1.0 - p))[:, None]).T @ design + ridge
         try:
             step = np.linalg.solve(hess, grad)
         except np.linalg.LinAlgError:
@@ -373,7 +378,9 @@ def _fit_group(
     buyers = rows.customers
     wb = w[buyers]
     first_spend = float(np.average(table.at_end.first_spend[buyers], weights=wb))
-    spend, spend_mean = _fit_spend(table, buyers, wb, notes, name, template is not None)
+    spend, spend_mean = _fit_spend(
+        table, g, wb, notes, name, None if template is None else template.groups[g].spend
+    )
     return GroupModel(
         name=name,
         purchase=purchase,
@@ -423,16 +430,25 @@ def _fit_purchase(
 
 def _fit_spend(
     table: CustomerTable,
-    buyers: np.ndarray,
+    g: int,
     weights: np.ndarray,
     notes: list[str],
     name: str,
-    quiet: bool,
+    template: Any,
 ) -> tuple[Any, float]:
+    """Gamma-Gamma on the repeat buyers of group ``g`` (``weights`` per buyer).
+
+    ``template`` is the full-data spend model of a refit (None for the full fit): a refit
+    starts from its parameters and hands the buyers over in (frequency, spend) order,
+    sorted once per table, so that no bootstrap sample sorts them again.
+    """
+    quiet = template is not None
     if not table.has_values:
         return None, 1.0
     from funnelkit.clv import GammaGammaFitter
 
+    order = _spend_order(table, g)
+    buyers, weights = table.buyer_rows[g].customers[order], weights[order]
     x = table.at_end.frequency[buyers]
     m = table.at_end.monetary_value[buyers]
     usable = (x > 0) & (m > 0) & (weights > 0)
@@ -448,7 +464,10 @@ def _fit_spend(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            model = GammaGammaFitter().fit(data, weights=weights[usable])
+            start = None
+            if template is not None and set(template.params_) == {"p", "q", "v"}:
+                start = dict(template.params_)
+            model = GammaGammaFitter(initial_params=start).fit(data, weights=weights[usable])
             mean = model.population_mean_spend()
         if not math.isfinite(mean):
             raise FunnelkitError(f"its mean spend is not finite ({mean})")
@@ -460,3 +479,25 @@ def _fit_spend(
             )
         return None, fallback
     return model, float(mean)
+
+
+#: id of a customer table → (the table, held weakly; buyer group → order by frequency, spend)
+_SPEND_ORDERS: dict[int, tuple[weakref.ref[CustomerTable], dict[int, np.ndarray]]] = {}
+
+
+def _spend_order(table: CustomerTable, g: int) -> np.ndarray:
+    """Group ``g``'s buyers sorted by (frequency, spend): once per table, whatever the weights."""
+    key = id(table)
+    held = _SPEND_ORDERS.get(key)
+    if held is None or held[0]() is not table:
+        held = (weakref.ref(table), {})
+        _SPEND_ORDERS[key] = held
+        # forget the orders with the table (and never hand them to a new table at its id)
+        weakref.finalize(table, _SPEND_ORDERS.pop, key, None)
+    orders = held[1]
+    if g not in orders:
+        buyers = table.buyer_rows[g].customers
+        orders[g] = np.lexsort(
+            (table.at_end.monetary_value[buyers], table.at_end.frequency[buyers])
+        )
+    return orders[g]

@@ -15,6 +15,7 @@ from funnelkit.events import EventLog
 from funnelkit.exceptions import FunnelkitError
 from funnelkit.lifecycle import _persist
 from funnelkit.lifecycle._bootstrap import (
+    check_n_jobs,
     estimate,
     run_replicates,
 )
@@ -103,8 +104,16 @@ class LifecycleModel(Estimator):
         a fresh seed, recorded in ``seed_``.
     n_grid : int, default 200
         Steps of the integration grid over the horizon.
+    n_jobs : int or None, default None
+        Processes the bootstrap samples are spread over: a whole number, -1 for every core,
+        or None to decide by size (one process for small data, every core -- at most 8 --
+        from 2 million customers x samples). The intervals are the same for any value: each
+        sample draws from its own seed. Workers are forked; where processes cannot be
+        forked (Windows) the samples run one after another.
     progress : callable, optional
-        ``progress(step, done, total)`` is called as bootstrap samples finish.
+        ``progress(step, done, total)`` is called as bootstrap samples finish;
+        ``progress=ProgressBar()`` (:class:`funnelkit.lifecycle._bootstrap.ProgressBar`)
+        draws a bar, with tqdm in a terminal or Jupyter when it is installed. None: silent.
     n_bootstrap, random_state
         Former names of ``n_resamples`` and ``seed``, still accepted (also by ``set_params``
         and as attributes).
@@ -197,6 +206,7 @@ class LifecycleModel(Estimator):
         conf_level: float = 0.95,
         seed: int | None = 0,
         n_grid: int = 200,
+        n_jobs: int | None = None,
         progress: Progress | None = None,
         n_bootstrap: int | None = None,
         random_state: Any = _UNSET,
@@ -213,6 +223,7 @@ class LifecycleModel(Estimator):
         self.conf_level = conf_level
         self.seed = seed if random_state is _UNSET else random_state
         self.n_grid = n_grid
+        self.n_jobs = n_jobs
         self.progress = progress
 
     # ------------------------------------------------------------------ former names
@@ -270,6 +281,7 @@ class LifecycleModel(Estimator):
             return self._fit(log, funnel, observation_end)
 
     def _fit(self, log: EventLog, funnel: Funnel | None, observation_end: Any) -> LifecycleModel:
+        check_n_jobs(self.n_jobs, type(self).__name__)
         notes: list[str] = []
         table, unit = customer_table(self, log, funnel, observation_end, notes)
         grid = value_grid(
@@ -313,7 +325,9 @@ class LifecycleModel(Estimator):
             values = stage_value_array(table, c, grid, weights)
             return ComponentsState.of(c), values, new_buyer_values(c, grid)
 
-        results, failures = run_replicates(seeds, table.n_customers, replicate, self.progress)
+        results, failures = run_replicates(
+            seeds, table.n_customers, replicate, self.progress, n_jobs=self.n_jobs
+        )
         failure_note = failures.note()
         if failure_note is not None:
             notes.append(failure_note)
@@ -487,7 +501,9 @@ class LifecycleModel(Estimator):
 
         customers = self.customers(log, observation_end)
         with single_threaded_blas():
-            return segment_values(self.fit_, customers, by, progress=self.progress)
+            return segment_values(
+                self.fit_, customers, by, progress=self.progress, n_jobs=self.n_jobs
+            )
 
     def membership_uplift(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from collections.abc import Callable
 from typing import Any
@@ -47,12 +48,14 @@ def segment_values(
     by: str,
     *,
     progress: Callable[[str, int, int], None] | None = None,
+    n_jobs: int | None = 1,
 ) -> SegmentValues:
     """Per segment of ``by``: reach, eventual conversion per step, buyer and prospect value.
 
     ``fit`` is the fitted state (``LifecycleModel.fit_``), ``customers`` the customer table
     to segment (``LifecycleModel.customers(log)``); ``progress(step, done, total)`` is
-    called as bootstrap samples finish.
+    called as bootstrap samples finish; ``n_jobs`` spreads them over processes as in
+    :class:`~funnelkit.lifecycle.LifecycleModel` (same numbers for any value).
 
     Every component (first-purchase delays, member shares, purchase and spend models) is
     refitted on each segment's customers, keeping the delay families chosen on everyone; a
@@ -83,13 +86,17 @@ def segment_values(
     def fit_one(g: int, weights: np.ndarray, forced: frozenset[int], point: bool) -> Any:
         w = weights * masks[g]
         comps = refit_components(
-            fit, table, w, template=main, pooled=main, forced=forced, strict=not point
+            fit, table, w, template=starts[g], pooled=main, forced=forced, strict=not point
         )
         return stage_value_array(table, comps, grid, w), new_buyer_values(comps, grid), comps
 
     # Full-data fit per segment; a segment that cannot be valued at all is reported as such.
     point: list[Any] = []
     forced: list[frozenset[int]] = []
+    # where each segment's fits start: the delay families chosen on everyone; the purchase
+    # and spend parameters of everyone for the segment's own fit, then of that fit for its
+    # bootstrap samples (closer to their optimum: fewer optimiser steps)
+    starts = [main] * len(labels)
     ones = np.ones(table.n_customers, dtype=np.int64)
     for g, label in enumerate(labels):
         try:
@@ -100,6 +107,7 @@ def segment_values(
             forced.append(frozenset())
             continue
         comps = fitted[2]
+        starts[g] = dataclasses.replace(main, groups=comps.groups)
         notes += [f"{label}: {n}" for n in comps.notes]
         point.append(fitted)
         forced.append(frozenset(i for i, gm in enumerate(comps.groups) if gm.pooled))
@@ -109,19 +117,27 @@ def segment_values(
     failures = [ReplicateFailures(total=len(seeds)) for _ in labels]
 
     def fit_all(weights: np.ndarray) -> list[Any]:
+        # Per segment (values, buyer values), None for a segment without a point fit, or the
+        # reason the sample failed there: returned, not recorded, as samples may run in
+        # other processes.
         out: list[Any] = []
         for g in range(len(labels)):
             if point[g] is None:
                 out.append(None)
                 continue
             try:
-                out.append(fit_one(g, weights, forced[g], point=False))
+                out.append(fit_one(g, weights, forced[g], point=False)[:2])
             except FIT_FAILURES as exc:
-                failures[g].add(exc)
-                out.append(None)
+                out.append(failure_reason(exc))
         return out
 
-    boot, _ = run_replicates(seeds, table.n_customers, fit_all, progress, label=f"segments by {by}")
+    boot, _ = run_replicates(
+        seeds, table.n_customers, fit_all, progress, label=f"segments by {by}", n_jobs=n_jobs
+    )
+    for _, samples in boot:
+        for g, sample in enumerate(samples):
+            if isinstance(sample, str):
+                failures[g].reasons[sample] += 1
     conversion = ConversionFitter(conf_level=level).fit(table.journeys, by=by)
     n_first = max(int(entered.sum()), 1)
     n_groups = len(table.group_names)
@@ -157,7 +173,7 @@ def segment_values(
             )
             continue
         values, buyers, comps = point[g]
-        kept = [] if failures[g].too_many else [b[g] for _, b in boot if b[g] is not None]
+        kept = [] if failures[g].too_many else [b[g] for _, b in boot if isinstance(b[g], tuple)]
         failure_note = failures[g].note()
         if failure_note is not None:
             notes.append(f"{label}: {failure_note}")

@@ -264,7 +264,9 @@ def report(
     **settings
         Settings of :class:`~funnelkit.lifecycle.LifecycleModel` (``horizon``,
         ``time_unit``, ``discount_rate``, ``n_resamples``, ``seed``, ...; the former names
-        ``n_bootstrap`` and ``random_state`` are accepted).
+        ``n_bootstrap`` and ``random_state`` are accepted). ``n_jobs`` spreads the bootstrap
+        samples of the stage values and of the channel table over processes (same numbers
+        for any value; default: by size).
 
     Returns
     -------

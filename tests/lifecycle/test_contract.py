@@ -85,6 +85,7 @@ def test_get_params_set_params_and_repr() -> None:
         "conf_level",
         "seed",
         "n_grid",
+        "n_jobs",
         "progress",
     ]
     assert repr(model) == "LifecycleModel(horizon=6, n_resamples=5, seed=2)"
