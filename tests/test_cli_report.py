@@ -229,6 +229,20 @@ def test_the_seed_option_is_recorded(
     assert LifecycleReport.from_json(out.read_text()).settings.random_state == 11
 
 
+def test_the_jobs_option_gives_the_same_report(files: dict[str, Path]) -> None:
+    # the bootstrap spread over processes gives the numbers of one process
+    texts = []
+    for jobs in ("1", "2"):
+        out = files["root"] / f"jobs{jobs}.json"
+        args = ["report", str(files["csv"]), *COLUMNS, "--bootstrap", "3", "--quiet",
+                "--jobs", jobs, "--out", str(files["root"] / f"jobs{jobs}.html"),
+                "--json", str(out)]  # fmt: skip
+        assert main(args) == 0
+        texts.append(LifecycleReport.from_json(out.read_text()).stage_values.model_dump_json())
+    assert texts[0] == texts[1]
+    assert main(["report", str(files["csv"]), "--jobs", "0", "--quiet"]) == 2
+
+
 def _one_error_line(err: str) -> str:
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1, err

@@ -202,6 +202,28 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return f"{text} (default: %(default)s)".strip()
 
 
+def jobs_option(parser: argparse.ArgumentParser) -> None:
+    """``--jobs``: worker processes of the bootstrap (``n_jobs`` of the lifecycle model)."""
+    parser.add_argument(
+        "--jobs",
+        type=jobs,
+        default=None,
+        help="worker processes of the bootstrap; -1 = every core; unset = one per core on "
+        "large data, the numbers are the same either way",
+    )
+
+
+def jobs(text: str) -> int:
+    """An argparse type: a number of worker processes, >= 1 or -1 (every core)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value == 0 or value < -1:
+        raise argparse.ArgumentTypeError(f"must be an int >= 1 or -1 (every core), got {text!r}")
+    return value
+
+
 def count(text: str) -> int:
     """An argparse type: a whole number >= 0."""
     try:

@@ -17,7 +17,14 @@ from typing import Any
 import numpy as np
 
 from funnelkit._version import __version__
-from funnelkit.cli._common import Progress, count, debug_option, quiet_option, warn_unavailable
+from funnelkit.cli._common import (
+    Progress,
+    count,
+    debug_option,
+    jobs_option,
+    quiet_option,
+    warn_unavailable,
+)
 
 #: Where the demo writes its page when --out is not given (in the working directory).
 DEFAULT_OUT = "funnelkit-demo.html"
@@ -33,6 +40,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     demo.add_argument("--prospects", type=count, default=50_000, help="simulated prospects")
     demo.add_argument("--seed", type=count, default=7, help="seed of the simulation")
     demo.add_argument("--bootstrap", type=count, default=30, help="bootstrap samples")
+    jobs_option(demo)
     demo.add_argument("--out", default=DEFAULT_OUT, help="HTML report path")
     quiet_option(demo)
     debug_option(demo)
@@ -108,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
         observation_end=sim.observation_end,
         n_resamples=args.bootstrap,
         seed=args.seed,
+        n_jobs=args.jobs,
         progress=progress,
     )
     warn_unavailable(result)

@@ -18,6 +18,7 @@ from funnelkit.cli._common import (
     check_delimiter,
     count,
     debug_option,
+    jobs_option,
     non_negative,
     quiet_option,
     read_source,
@@ -131,6 +132,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         type=count,
         help="seed of the bootstrap: the same file and options give the same report",
     )
+    jobs_option(rep)
     rep.add_argument("--out", default="report.html", help="HTML output")
     rep.add_argument("--json", default=None, help="also write the report as JSON ('-': stdout)")
     quiet_option(rep)
@@ -279,6 +281,7 @@ def run(args: argparse.Namespace) -> int:
         "purchase_model": _purchase_model(args.purchase_model, args.penalizer),
         "seed": args.seed,
         "n_resamples": args.bootstrap,
+        "n_jobs": args.jobs,
     }
     if args.purchase_events:
         settings["purchase_events"] = tuple(args.purchase_events.split(","))
