@@ -24,6 +24,14 @@ class Spec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="constants")
 
+    def _repr_html_(self) -> str:
+        # A spec's None is an unset setting, not a number that could not be estimated.
+        rows = {
+            k: "not set" if v is None else ", ".join(map(str, v)) if isinstance(v, tuple) else v
+            for k, v in self.__dict__.items()
+        }
+        return html_table(rows, caption=type(self).__name__)
+
 
 class Result(BaseModel):
     """A frozen result: JSON round-trip, text and HTML representations.
