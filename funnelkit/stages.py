@@ -6,7 +6,7 @@ A :class:`Stage` says which events put a customer in it and how many of them are
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -104,7 +104,7 @@ class Funnel(Spec):
         return tuple(s.name for s in self.stages)
 
     def _repr_html_(self) -> str:
-        rows = [
+        rows: list[Mapping[str, Any]] = [
             {"stage": s.name, "events": ", ".join(s.events), "min_count": s.min_count}
             for s in self.stages
         ]
