@@ -98,8 +98,9 @@ def write_example_events(
         chunk = table.filter(pa.array(part == index))
         path = folder / f"part-{index}.{file_format}"
         if file_format == "parquet":
+            # microseconds, as exports and Spark write them (Spark cannot read nanoseconds)
             import_optional("pyarrow.parquet", purpose="write_example_events").write_table(
-                chunk, path
+                chunk, path, coerce_timestamps="us", allow_truncated_timestamps=True
             )
         else:
             import_optional("pyarrow.csv", purpose="write_example_events").write_csv(chunk, path)
