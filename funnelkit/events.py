@@ -188,9 +188,12 @@ class EventLog(EventArrays):
         }
         if len(self):
             first, last = self.raw_times.min(), self.raw_times.max()
-            if self.is_datetime:
+            if self.is_datetime:  # to the second: nanoseconds are noise to a reader
                 first, last = (
-                    str(self.raw_to_timestamp(t)).replace("T", " ") for t in (first, last)
+                    np.datetime_as_string(
+                        np.asarray(self.raw_to_timestamp(t)).astype("datetime64[s]"), unit="s"
+                    ).replace("T", " ")
+                    for t in (first, last)
                 )
             rows["time range"] = f"{first} to {last}"
         rows["time unit"] = self.time_unit.value
