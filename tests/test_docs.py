@@ -13,6 +13,7 @@ import ast
 import doctest
 import importlib
 import importlib.util
+import json
 import os
 import pkgutil
 import re
@@ -243,3 +244,22 @@ def test_bash_block_commands_exist(where: str, command: str) -> None:
     with pytest.raises(SystemExit) as done:
         main([*subcommand, "--help"])
     assert done.value.code == 0, f"{where}: {command!r} is not a funnelkit command"
+
+
+# ------------------------------------------------------------------ the notebooks the site shows
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+#: names the package retired; a stored output showing one was executed against old code
+RETIRED = ("lower 95%", "upper 95%", "ConversionSummary(", "standard_error", "n_bootstrap=")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_outputs_are_stored_and_current(path: Path) -> None:
+    """The site renders the stored outputs (tests/test_notebooks.py executes the notebooks)."""
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    code = [c for c in notebook["cells"] if c["cell_type"] == "code"]
+    assert code and all(c["execution_count"] is not None for c in code), "not executed"
+    counts = [c["execution_count"] for c in code]
+    assert counts == list(range(1, len(code) + 1)), f"executed out of order: {counts}"
+    outputs = json.dumps([c["outputs"] for c in code])
+    assert [name for name in RETIRED if name in outputs] == []
+    assert not any(o.get("output_type") == "error" for c in code for o in c["outputs"])
