@@ -190,8 +190,10 @@ class EventLog(EventArrays):
             first, last = self.raw_times.min(), self.raw_times.max()
             if self.is_datetime:  # to the second: nanoseconds are noise to a reader
                 first, last = (
-                    np.datetime_as_string(
-                        np.asarray(self.raw_to_timestamp(t)).astype("datetime64[s]"), unit="s"
+                    str(
+                        np.datetime_as_string(
+                            np.asarray(self.raw_to_timestamp(t)).astype("datetime64[s]"), unit="s"
+                        )
                     ).replace("T", " ")
                     for t in (first, last)
                 )
