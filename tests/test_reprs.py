@@ -265,3 +265,12 @@ def test_funnel_html_lists_its_stages(objects: dict[str, list[Any]]) -> None:
     html = funnel._repr_html_()
     assert "<caption>Funnel (ordered): 4 stages</caption>" in html
     assert "<tr><td>repeat_buyer</td><td>purchase</td><td>2</td></tr>" in html
+
+
+def test_numeric_event_log_html_shows_its_time_range() -> None:
+    frame = {"customer_id": ["a", "b"], "timestamp": [1.5, 3.0], "event": ["visit", "join"]}
+    log = fk.EventLog.from_frame(pytest.importorskip("pandas").DataFrame(frame))
+    html = log._repr_html_()
+    assert "<th>time range</th><td>1.5 to 3.0</td>" in html
+    assert "<th>values</th><td>no value column</td>" in html
+    assert repr(log) == "<EventLog: 2 events, 2 customers, 2 event types, numeric (days) times>"
