@@ -17,6 +17,7 @@ import difflib
 import inspect
 from typing import Any, ClassVar, TypeVar
 
+from funnelkit._results import html_table
 from funnelkit.exceptions import FunnelkitError, NotFittedError
 
 __all__ = ["Estimator"]
@@ -103,8 +104,39 @@ class Estimator:
         )
         return f"{type(self).__name__}({shown})"
 
+    def _fitted_summary(self) -> str | None:
+        """What the fit found, in a few words, for the repr (e.g. ``"400 journeys: ..."``).
+
+        Subclasses override it; ``None`` shows only that the estimator is fitted.
+        """
+        return None
+
+    def _fitted_html(self) -> str | None:
+        """HTML of the fitted state; by default that of ``result_`` where it renders."""
+        as_html = getattr(self.__dict__.get("result_"), "as_html", None)
+        return as_html() if callable(as_html) else None
+
     def __repr__(self) -> str:
-        return self._settings_repr()
+        # Unfitted: the settings, as code that rebuilds the estimator. Fitted: the same inside
+        # angle brackets with what the fit found, so a fitted model never looks like a new one.
+        text = self._settings_repr()
+        if not self.is_fitted:
+            return text
+        summary = self._fitted_summary()
+        return f"<{text} fitted on {summary}>" if summary else f"<{text} fitted>"
+
+    def _repr_html_(self) -> str:
+        name = type(self).__name__
+        # An unset setting (None) means "the default behaviour", not a missing number.
+        settings = {k: "not set" if v is None else repr(v) for k, v in self.get_params().items()}
+        if not self.is_fitted:
+            return html_table(settings, caption=f"{name} (not fitted)")
+        body = self._fitted_html()
+        if body is not None:
+            return body
+        summary = self._fitted_summary()
+        rows = {**settings, "fitted on": summary} if summary else settings
+        return html_table(rows, caption=f"{name} (fitted)")
 
 
 def _same(a: Any, b: Any) -> bool:

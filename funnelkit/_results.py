@@ -24,6 +24,14 @@ class Spec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="constants")
 
+    def _repr_html_(self) -> str:
+        # A spec's None is an unset setting, not a number that could not be estimated.
+        rows = {
+            k: "not set" if v is None else ", ".join(map(str, v)) if isinstance(v, tuple) else v
+            for k, v in self.__dict__.items()
+        }
+        return html_table(rows, caption=type(self).__name__)
+
 
 class Result(BaseModel):
     """A frozen result: JSON round-trip, text and HTML representations.
@@ -111,6 +119,9 @@ class Interval(BaseModel):
     def __hash__(self) -> int:
         return hash((self.estimate, self.lower, self.upper, self.level))
 
+    def _repr_html_(self) -> str:
+        return f'<span class="funnelkit">{html.escape(str(self))}</span>'
+
     def contains(self, value: float) -> bool:
         """Whether ``value`` lies within the bounds (False where they are not estimable)."""
         if self.lower is None or self.upper is None:
@@ -137,6 +148,20 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _cell(value: Any) -> str:
+    """A table cell: a nested model is named (a title, or its class), not dumped field by field.
+
+    An interval reads as one; a sequence of models is counted. Everything else is ``_fmt``.
+    """
+    if isinstance(value, Interval):
+        return str(value)
+    if isinstance(value, BaseModel):
+        return str(getattr(value, "title", None) or type(value).__name__)
+    if isinstance(value, list | tuple) and value and isinstance(value[0], BaseModel):
+        return f"{len(value)} × {type(value[0]).__name__}"
+    return _fmt(value)
+
+
 def html_table(
     data: Mapping[str, Any] | list[Mapping[str, Any]], *, caption: str | None = None
 ) -> str:
@@ -147,13 +172,13 @@ def html_table(
         parts.append(f"<caption>{esc(caption)}</caption>")
     if isinstance(data, Mapping):
         for key, value in data.items():
-            cell = html_table(value) if isinstance(value, Mapping) and value else esc(_fmt(value))
+            cell = html_table(value) if isinstance(value, Mapping) and value else esc(_cell(value))
             parts.append(f"<tr><th>{esc(str(key))}</th><td>{cell}</td></tr>")
     elif data:
         columns = list(data[0].keys())
         parts.append("<tr>" + "".join(f"<th>{esc(str(c))}</th>" for c in columns) + "</tr>")
         for record in data:
-            cells = "".join(f"<td>{esc(_fmt(record.get(c)))}</td>" for c in columns)
+            cells = "".join(f"<td>{esc(_cell(record.get(c)))}</td>" for c in columns)
             parts.append(f"<tr>{cells}</tr>")
     parts.append("</table>")
     return "".join(parts)

@@ -168,6 +168,37 @@ class EventLog(EventArrays):
     def __repr__(self) -> str:
         kind = "datetime" if self.is_datetime else f"numeric ({self.time_unit.value}s)"
         return (
-            f"<EventLog: {len(self)} events, {self.n_customers} customers, "
+            f"<EventLog: {len(self):,} events, {self.n_customers:,} customers, "
             f"{len(self.event_types)} event types, {kind} times>"
         )
+
+    def _repr_html_(self) -> str:
+        # Imported here: the HTML helpers are only needed when a notebook asks for them.
+        import numpy as np
+
+        from funnelkit._results import html_table
+
+        counts = np.bincount(self.event_codes, minlength=len(self.event_types))
+        rows: dict[str, Any] = {
+            "events": f"{len(self):,}",
+            "customers": f"{self.n_customers:,}",
+            "event types": {
+                name: f"{int(n):,}" for name, n in zip(self.event_types, counts, strict=True)
+            },
+        }
+        if len(self):
+            first, last = self.raw_times.min(), self.raw_times.max()
+            if self.is_datetime:  # to the second: nanoseconds are noise to a reader
+                first, last = (
+                    str(
+                        np.datetime_as_string(
+                            np.asarray(self.raw_to_timestamp(t)).astype("datetime64[s]"), unit="s"
+                        )
+                    ).replace("T", " ")
+                    for t in (first, last)
+                )
+            rows["time range"] = f"{first} to {last}"
+        rows["time unit"] = self.time_unit.value
+        rows["values"] = "yes" if self.values is not None else "no value column"
+        rows["attributes"] = ", ".join(self.attributes) or "none"
+        return html_table(rows, caption="EventLog")

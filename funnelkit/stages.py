@@ -6,12 +6,12 @@ A :class:`Stage` says which events put a customer in it and how many of them are
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from funnelkit._results import Spec
+from funnelkit._results import Spec, html_table
 from funnelkit.exceptions import SpecError
 from funnelkit.ingest.columns import DEFAULT_EVENT_COL
 from funnelkit.units import TimeUnitLike
@@ -102,6 +102,13 @@ class Funnel(Spec):
     @property
     def stage_names(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.stages)
+
+    def _repr_html_(self) -> str:
+        rows: list[Mapping[str, Any]] = [
+            {"stage": s.name, "events": ", ".join(s.events), "min_count": s.min_count}
+            for s in self.stages
+        ]
+        return html_table(rows, caption=f"Funnel ({self.order}): {len(self.stages)} stages")
 
     @property
     def event_types(self) -> tuple[str, ...]:

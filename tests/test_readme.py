@@ -252,3 +252,9 @@ def test_setup_command_runs_with_defaults(command: str, tmp_path: Path) -> None:
     page = Path(written.group(1))
     assert page.is_relative_to(tmp_path)
     assert non_finite_tokens(page.read_text(encoding="utf-8")) == []
+
+
+def test_every_python_block_is_executed() -> None:
+    """The fixtures above run the blocks assigning ``clv`` and ``forecast``: that is all."""
+    executed = {_block_assigning("clv"), _block_assigning("forecast")}
+    assert set(_fenced("python")) == executed, "a README ```python block is not executed"

@@ -154,7 +154,8 @@ class FitResult(Result):
         return frame
 
     def _header(self) -> dict[str, Any]:
-        unit = self.time_unit.value if self.time_unit is not None else None
+        # A spend model (Gamma-Gamma) has no time axis: say so rather than "not estimable".
+        unit = self.time_unit.value if self.time_unit is not None else "none (spend model)"
         return {
             "model": self.model,
             "customers": self.n_customers,

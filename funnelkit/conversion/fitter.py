@@ -12,7 +12,6 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from funnelkit._estimator import Estimator
 from funnelkit._floating import underflow_is_zero
 from funnelkit._frames import Backend
-from funnelkit._results import html_table
 from funnelkit.conversion.comparison import SegmentComparison, holm_by_test, transition_tests
 from funnelkit.conversion.estimate import estimate_transition
 from funnelkit.conversion.fit_result import ConversionResult
@@ -399,10 +398,16 @@ class ConversionFitter(Estimator):
         """Kaplan-Meier cumulative conversion with its band and the cure model overlaid."""
         return self.estimate(source, target, segment).plot(ax=ax, **kwargs)
 
-    def _repr_html_(self) -> str:
-        if not self.is_fitted:
-            return html_table({"fitted": False}, caption=repr(self))
-        return self.result_.as_html()
+    def _fitted_summary(self) -> str:
+        # The eventual rates of the overall transitions, the numbers a reader looks for first.
+        rates = [
+            f"{e.source}->{e.target} "
+            + ("not estimable" if e.eventual_rate is None else f"{e.eventual_rate:.1%}")
+            for e in self.result_.estimates
+            if e.segment is None
+        ]
+        by = f" by {self.by_}" if self.by_ else ""
+        return f"{self.n_customers_:,} journeys{by}: eventual rates " + ", ".join(rates)
 
 
 def _check_durations(

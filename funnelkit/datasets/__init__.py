@@ -1,4 +1,5 @@
-"""Sample and simulated data: the CDNOW sample (via lifetimes) and generative simulators."""
+"""Sample and simulated data: the CDNOW sample (via lifetimes), generative simulators, and the
+small example events the documentation runs on."""
 
 from funnelkit.datasets.btyd import (
     SimulatedRFM,
@@ -21,6 +22,7 @@ from funnelkit.datasets.conversion import (
     TransitionParams,
     simulate_transitions,
 )
+from funnelkit.datasets.examples import load_example_events, write_example_events
 from funnelkit.datasets.spend import (
     GammaGammaParams,
     ShiftedBetaGeoParams,
@@ -46,6 +48,7 @@ __all__ = [
     "TransitionParams",
     "load_cdnow",
     "load_donations",
+    "load_example_events",
     "simulate_bgbb",
     "simulate_bgnbd",
     "simulate_community",
@@ -55,4 +58,5 @@ __all__ = [
     "simulate_spend",
     "simulate_stage_chain",
     "simulate_transitions",
+    "write_example_events",
 ]

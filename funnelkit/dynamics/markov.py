@@ -339,6 +339,22 @@ class StageMarkovFitter(Estimator):
         self._check_fitted()
         return self.time_unit_
 
+    def _fitted_summary(self) -> str:
+        # The eventual advance probability λ/(λ+μ) of each overall transition.
+        result = self.result_
+        shown = [
+            f"{t.source}->{t.target} "
+            + (
+                "not estimable"
+                if t.advance_probability.estimate is None
+                else f"{t.advance_probability.estimate:.1%}"
+            )
+            for t in result.transitions
+            if t.segment is None
+        ]
+        by = f" by {result.by}" if result.by else ""
+        return f"{result.n_customers:,} journeys{by}: advance probabilities " + ", ".join(shown)
+
 
 class SavedStageMarkov(BaseModel):
     """The JSON document of a fitted :class:`StageMarkovFitter`: settings and result."""

@@ -394,6 +394,17 @@ class LifecycleModel(Estimator):
         self.notes_ = fit.notes
 
     # ------------------------------------------------------------------ saving
+    def _fitted_summary(self) -> str:
+        values = self.stage_values_
+        shown = ", ".join(
+            f"{name} " + ("not estimable" if sv.value is None else f"{sv.value:,.2f}")
+            for name, sv in values.items()
+        )
+        return f"{self.n_customers_:,} customers: stage values {shown}"
+
+    def _fitted_html(self) -> str:
+        return self.stage_values_.as_html()
+
     def to_json(self, *, indent: int | None = None) -> str:
         """The fitted model as JSON: settings and :attr:`fit_` (no customers, no pickle).
 

@@ -45,8 +45,10 @@ def test_fit_returns_self_and_init_only_stores_settings(heavy_censoring) -> None
     journeys, _ = heavy_censoring
     fitter = StageMarkovFitter(conf_level=0.9)
     assert vars(fitter) == {"conf_level": 0.9}
-    assert fitter.fit(journeys) is fitter
     assert repr(fitter) == "StageMarkovFitter(conf_level=0.9)"
+    assert fitter.fit(journeys) is fitter
+    # fitted, the repr keeps the settings and adds what the fit found
+    assert repr(fitter).startswith("<StageMarkovFitter(conf_level=0.9) fitted on 6,000 journeys")
     assert fitter.stage_names_ == ("s0", "s1", "s2", "s3")
 
 
