@@ -21,7 +21,6 @@ from pydantic import BaseModel
 
 import funnelkit as fk
 from funnelkit._estimator import Estimator
-from funnelkit.clv import MLEFitter
 from funnelkit.datasets import (
     load_example_events,
     simulate_bgbb,
@@ -171,15 +170,7 @@ SHOWN = sorted(n for n in CLASSES if n not in NO_FACE)
 UNFITTED = sorted(
     f"{n}()" for n, c in CLASSES.items() if issubclass(c, Estimator) and not inspect.isabstract(c)
 )
-#: MLEFitter (funnelkit/clv/_base.py) overrides the Estimator's HTML with its own, which shows
-#: an unset setting as "None"; strict, so this fails once the override defers to the base
-_MLE_HTML = pytest.mark.xfail(
-    strict=True, reason="MLEFitter._repr_html_ prints unset settings as None"
-)
-HTML_CASES = [
-    pytest.param(n, marks=_MLE_HTML) if issubclass(CLASSES[n[:-2]], MLEFitter) else n
-    for n in UNFITTED
-] + SHOWN
+HTML_CASES = UNFITTED + SHOWN
 
 
 def test_every_public_class_is_covered(objects: dict[str, list[Any]]) -> None:

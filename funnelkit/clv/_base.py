@@ -65,7 +65,6 @@ import numpy as np
 
 from funnelkit._estimator import Estimator
 from funnelkit._frames import Backend
-from funnelkit._results import html_table
 from funnelkit.clv._data import (
     FitData,
     as_horizon,
@@ -592,9 +591,3 @@ class MLEFitter(Estimator, ABC):
             return text
         fitted = ", ".join(f"{k}={v:.4g}" for k, v in self.params_.items())
         return f"<{text} fitted on {self.result_.n_customers:,} customers: {fitted}>"
-
-    def _repr_html_(self) -> str:
-        if "params_" not in self.__dict__:
-            settings = {k: repr(v) for k, v in self.get_params().items()}
-            return html_table(settings, caption=f"{type(self).__name__} (not fitted)")
-        return self.result_.as_html()
