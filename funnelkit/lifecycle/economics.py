@@ -37,7 +37,7 @@ from funnelkit.lifecycle.segments import customer_segments, segment_values
 from funnelkit.lifecycle.state import LifecycleFit, check_customers, refit_components
 from funnelkit.lifecycle.values import ValueGrid, pre_values
 
-__all__ = ["channel_economics", "read_costs"]
+__all__ = ["channel_economics", "check_costs", "read_costs"]
 
 #: points of the value-by-time curve the payback is read from
 _PAYBACK_POINTS = 96
@@ -228,6 +228,17 @@ def channel_economics(
         notes=tuple(dict.fromkeys(notes)),
         **header,
     )
+
+
+def check_costs(costs: Any, margin: Any, by: str | None) -> tuple[Any, float]:
+    """Refuse malformed costs or margin before any fitting; ``(costs, margin)`` if fine."""
+    if by is None:
+        raise FunnelkitError(
+            "costs were given but by=None: the channel economics need the channel attribute "
+            "(by='channel', and the log read with attribute_cols=['channel'])."
+        )
+    read_costs(costs)
+    return costs, _check_margin(margin)
 
 
 def _check_margin(margin: Any) -> float:

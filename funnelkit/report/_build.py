@@ -110,6 +110,7 @@ def build_report(
     by: str | None,
     progress: Progress | None,
     settings: dict[str, Any],
+    economics: tuple[Any, float] | None = None,
 ) -> LifecycleReport:
     if not isinstance(log, EventLog):
         raise FunnelkitError(
@@ -184,6 +185,11 @@ def build_report(
     values = _Values()
     if fitted is not None:
         values = _values(fitted, sections, by)
+    channel_economics = None
+    if economics is not None:
+        from funnelkit.report.economics import economics_of
+
+        channel_economics = economics_of(fitted, values.channels, economics, quality, timer)
     for est in first.values():
         quality += [f"{est.label}: {note}" for note in est.notes]
     quality += _data_notes(table, measured.notes)
@@ -206,6 +212,7 @@ def build_report(
         advancing=values.advancing,
         channels=values.channels,
         uplift=values.uplift,
+        economics=channel_economics,
         data_quality=tuple(dict.fromkeys(quality)),
         unavailable=sections.unavailable,
         seconds=timer.seconds,

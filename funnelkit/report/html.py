@@ -85,6 +85,10 @@ def render_body(report: LifecycleReport) -> str:
         if key in report.unavailable:
             body = _p(f"Could not be computed: {report.unavailable[key]}.", "caveat") + body
         parts.append(f'<section id="{key}"><h2>{escape(heading)}</h2>{body}</section>')
+        if key == "channels":
+            from funnelkit.report.economics import economics_section
+
+            parts.append(economics_section(report))
     parts.append("</div>")
     return "".join(parts)
 
