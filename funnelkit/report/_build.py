@@ -158,6 +158,9 @@ def build_report(
         "conversion", "stage conversion", conversion, (None, (), [])
     )
     quality += conversion_notes
+    from funnelkit.report.trends import trends_of
+
+    trends = sections.run("conversion", "funnel trends", lambda: trends_of(journeys, level), ())
     first = measured.first_purchase
     first_summary = None
     if first:
@@ -213,6 +216,7 @@ def build_report(
         channels=values.channels,
         uplift=values.uplift,
         economics=channel_economics,
+        trends=trends,
         data_quality=tuple(dict.fromkeys(quality)),
         unavailable=sections.unavailable,
         seconds=timer.seconds,

@@ -89,6 +89,10 @@ def render_body(report: LifecycleReport) -> str:
             from funnelkit.report.economics import economics_section
 
             parts.append(economics_section(report))
+        if key == "conversion":
+            from funnelkit.report.trends import trends_section
+
+            parts.append(trends_section(report))
     parts.append("</div>")
     return "".join(parts)
 

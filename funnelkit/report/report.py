@@ -15,6 +15,7 @@ from funnelkit._results import Result
 from funnelkit.clv import FitResult
 from funnelkit.clv.diagnostics import FrequencyHistogram
 from funnelkit.conversion import ConversionSummary
+from funnelkit.conversion.trends import FunnelTrends
 from funnelkit.exceptions import FunnelkitError
 from funnelkit.lifecycle.economics_results import ChannelEconomics
 from funnelkit.lifecycle.results import AdvanceValue, MembershipUplift, SegmentValues, StageValues
@@ -162,6 +163,8 @@ class LifecycleReport(Result):
     uplift: MembershipUplift | None = None
     #: cost, value and ROI per channel, when costs were given
     economics: ChannelEconomics | None = None
+    #: conversion by entry month of every transition
+    trends: tuple[FunnelTrends, ...] = ()
     #: Section id (see ``funnelkit.report.html.SECTIONS``) → why it could not be computed.
     unavailable: dict[str, str] = Field(default_factory=dict)
 
