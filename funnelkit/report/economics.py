@@ -49,10 +49,13 @@ def economics_of(
 
 
 def economics_section(report: LifecycleReport) -> str:
-    """The section's HTML ('' when the report has no channel economics)."""
+    """The section's body: ROI chart, one sentence per channel, the table and notes."""
     econ = report.economics
     if econ is None:
-        return ""
+        return (
+            '<p class="note">Pass the acquisition spend per channel (costs=..., a frame with '
+            "columns channel and cost) to see the return on each channel.</p>"
+        )
     rows = econ.rows
     chart = charts.bar_chart(
         [r.channel for r in rows],
@@ -73,11 +76,9 @@ def economics_section(report: LifecycleReport) -> str:
         "values; the costs are taken as known."
     )
     return (
-        '<section id="economics"><h2>Does each channel pay for itself?</h2>'
-        + chart
+        chart
         + f"<ul>{sentences}</ul>"
         + econ.as_html()
         + f'<p class="note">{escape(method)}</p>'
         + notes
-        + "</section>"
     )

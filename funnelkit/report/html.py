@@ -25,10 +25,12 @@ SECTIONS = (
     ("summary", "At a glance"),
     ("funnel", "Funnel"),
     ("conversion", "Conversion between stages"),
+    ("trends", "Conversion by entry month"),
     ("first-purchase", "Time to first purchase"),
     ("clv", "Lifetime-value models"),
     ("stage-values", "What each stage is worth"),
     ("channels", "Value by channel"),
+    ("economics", "Does each channel pay for itself?"),
     ("uplift", "Members vs non-members"),
     ("data-quality", "Data quality"),
     ("method", "How these numbers are made"),
@@ -68,14 +70,19 @@ def render_body(report: LifecycleReport) -> str:
         f'<div class="funnelkit-report"><h1>{escape(_title(report))}</h1>',
         f'<p class="sub">{escape(_subtitle(report))}</p>',
     ]
+    from funnelkit.report.economics import economics_section
+    from funnelkit.report.trends import trends_section
+
     builders = {
         "summary": _summary,
         "funnel": _funnel,
         "conversion": _conversion,
+        "trends": trends_section,
         "first-purchase": _first_purchase,
         "clv": _clv,
         "stage-values": _stage_values,
         "channels": _channels,
+        "economics": economics_section,
         "uplift": _uplift,
         "data-quality": _quality,
         "method": _method,
@@ -85,14 +92,6 @@ def render_body(report: LifecycleReport) -> str:
         if key in report.unavailable:
             body = _p(f"Could not be computed: {report.unavailable[key]}.", "caveat") + body
         parts.append(f'<section id="{key}"><h2>{escape(heading)}</h2>{body}</section>')
-        if key == "channels":
-            from funnelkit.report.economics import economics_section
-
-            parts.append(economics_section(report))
-        if key == "conversion":
-            from funnelkit.report.trends import trends_section
-
-            parts.append(trends_section(report))
     parts.append("</div>")
     return "".join(parts)
 

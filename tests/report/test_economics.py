@@ -62,11 +62,15 @@ def test_report_round_trips_with_economics(rep: LifecycleReport) -> None:
     assert loaded.to_html() == rep.to_html()
 
 
-def test_no_costs_no_section(sim_log: tuple) -> None:
+def test_without_costs_the_section_says_how_to_get_it(sim_log: tuple) -> None:
     sim, log = sim_log
     rep = fk.report(log, observation_end=sim.observation_end, n_resamples=0, seed=0)
     assert rep.economics is None
-    assert 'id="economics"' not in rep.to_html()
+    page = rep.to_html()
+    section = page[page.index('<section id="economics">') :]
+    section = section[: section.index("</section>")]
+    assert "<svg" not in section
+    assert "Pass the acquisition spend per channel (costs=..." in section
 
 
 def test_bad_costs_are_refused_before_fitting(sim_log: tuple) -> None:
