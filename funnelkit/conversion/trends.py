@@ -15,6 +15,7 @@ cohorts look worse only because their customers have had less time. Here every c
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -151,7 +152,7 @@ class FunnelTrends(Result):
         def pct(v: float | None) -> str:
             return "n/a" if v is None else f"{v:.1%}"
 
-        table = [
+        table: list[Mapping[str, Any]] = [
             {
                 "cohort": r.cohort,
                 "entered": r.n_entered,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -139,7 +140,7 @@ class ChannelEconomics(_Header):
         return "\n".join(lines)
 
     def as_html(self) -> str:
-        rows = [
+        rows: list[Mapping[str, Any]] = [
             {
                 self.by: r.channel,
                 "prospects": r.prospects,

@@ -507,6 +507,27 @@ class LifecycleModel(Estimator):
         with single_threaded_blas():
             return membership_uplift(self.fit_, customers, strata)
 
+    def membership_uplift_from_join(
+        self,
+        *,
+        window: float | None = None,
+        step: float | None = None,
+        log: EventLog | None = None,
+        observation_end: Any = None,
+    ) -> Any:
+        """Members from their join vs comparable non-members still waiting at that moment.
+
+        Landmark matching on channel, entry cohort and purchases so far, reported beside
+        :meth:`membership_uplift`, with an E-value. ``window`` and ``step`` are in the model
+        period (default 90 and 7 days); ``log`` as in :meth:`segment_values`. See
+        :func:`funnelkit.lifecycle.join_uplift.membership_uplift_from_join`.
+        """
+        from funnelkit.lifecycle.join_uplift import membership_uplift_from_join
+
+        customers = self.customers(log, observation_end)
+        with single_threaded_blas():
+            return membership_uplift_from_join(self.fit_, customers, window=window, step=step)
+
     def channel_value(
         self,
         costs: Any,
