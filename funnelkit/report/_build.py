@@ -160,7 +160,7 @@ def build_report(
     quality += conversion_notes
     from funnelkit.report.trends import trends_of
 
-    trends = sections.run("conversion", "funnel trends", lambda: trends_of(journeys, level), ())
+    trends = sections.run("trends", "funnel trends", lambda: trends_of(journeys, level), ())
     first = measured.first_purchase
     first_summary = None
     if first:
@@ -188,6 +188,17 @@ def build_report(
     values = _Values()
     if fitted is not None:
         values = _values(fitted, sections, by)
+    join_uplift = None
+    if fitted is not None and values.uplift is not None:
+        from funnelkit.lifecycle.join_uplift import membership_uplift_from_join
+
+        join_fit, stratified = fitted.fit_, values.uplift
+        join_uplift = sections.run(
+            "join-uplift",
+            "membership uplift from the join",
+            lambda: membership_uplift_from_join(join_fit, table, stratified=stratified),
+            None,
+        )
     channel_economics = None
     if economics is not None:
         from funnelkit.report.economics import economics_of
@@ -217,6 +228,7 @@ def build_report(
         uplift=values.uplift,
         economics=channel_economics,
         trends=trends,
+        join_uplift=join_uplift,
         data_quality=tuple(dict.fromkeys(quality)),
         unavailable=sections.unavailable,
         seconds=timer.seconds,

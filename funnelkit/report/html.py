@@ -32,6 +32,7 @@ SECTIONS = (
     ("channels", "Value by channel"),
     ("economics", "Does each channel pay for itself?"),
     ("uplift", "Members vs non-members"),
+    ("join-uplift", "Members from their join"),
     ("data-quality", "Data quality"),
     ("method", "How these numbers are made"),
 )
@@ -71,6 +72,7 @@ def render_body(report: LifecycleReport) -> str:
         f'<p class="sub">{escape(_subtitle(report))}</p>',
     ]
     from funnelkit.report.economics import economics_section
+    from funnelkit.report.join_uplift import join_uplift_section
     from funnelkit.report.trends import trends_section
 
     builders = {
@@ -84,6 +86,7 @@ def render_body(report: LifecycleReport) -> str:
         "channels": _channels,
         "economics": economics_section,
         "uplift": _uplift,
+        "join-uplift": join_uplift_section,
         "data-quality": _quality,
         "method": _method,
     }

@@ -18,6 +18,7 @@ from funnelkit.conversion import ConversionSummary
 from funnelkit.conversion.trends import FunnelTrends
 from funnelkit.exceptions import FunnelkitError
 from funnelkit.lifecycle.economics_results import ChannelEconomics
+from funnelkit.lifecycle.join_uplift import JoinUplift
 from funnelkit.lifecycle.results import AdvanceValue, MembershipUplift, SegmentValues, StageValues
 from funnelkit.stages import Funnel
 from funnelkit.units import TimeUnitField
@@ -163,6 +164,8 @@ class LifecycleReport(Result):
     uplift: MembershipUplift | None = None
     #: cost, value and ROI per channel, when costs were given
     economics: ChannelEconomics | None = None
+    #: members from their join vs comparable non-members at that moment
+    join_uplift: JoinUplift | None = None
     #: conversion by entry month of every transition
     trends: tuple[FunnelTrends, ...] = ()
     #: Section id (see ``funnelkit.report.html.SECTIONS``) → why it could not be computed.
