@@ -118,7 +118,8 @@ def build_report(
             "EventLog.from_frame(frame, ...), EventLog.from_csv or EventLog.from_parquet."
         )
     funnel = funnel if funnel is not None else Funnel.community()
-    timer = StepTimer(progress, total=6)
+    # the value steps, the trends, the join comparison and (with costs) the economics
+    timer = StepTimer(progress, total=8 + (economics is not None))
     sections = _Sections(timer)
     model = LifecycleModel(**settings, progress=progress)
     quality: list[str] = list(log.report.notes)
