@@ -25,6 +25,8 @@ from funnelkit.journeys import Journeys
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
+    from funnelkit.conversion.trends import FunnelTrends
+
 __all__ = ["ConversionFitter"]
 
 _MODELS = ("auto", "exponential", "weibull", "lognormal", "kaplan-meier")
@@ -374,6 +376,49 @@ class ConversionFitter(Estimator):
         model = cls(**settings)
         model._set_result(doc.result)
         return model
+
+    def trends(
+        self,
+        journeys: Journeys,
+        source: str,
+        target: str,
+        *,
+        by: str = "week",
+        window: float | None = None,
+    ) -> FunnelTrends:
+        """Conversion of ``source -> target`` by entry cohort (``"day"``, ``"week"``, ...).
+
+        Naive, eventual (censoring-aware) and within-``window`` rates per cohort, with this
+        fitter's settings; the delay family is the one chosen for the transition when the
+        fitter has been fitted. See :func:`funnelkit.conversion.trends.funnel_trends`.
+
+        Examples
+        --------
+        >>> from funnelkit import EventLog, Funnel
+        >>> from funnelkit.datasets import simulate_community
+        >>> sim = simulate_community(3_000, seed=1)
+        >>> log = EventLog.from_frame(sim.events, value_col="value")
+        >>> journeys = Funnel.community().journeys(log, observation_end=sim.observation_end)
+        >>> trends = ConversionFitter().trends(journeys, "visitor", "member", by="month")
+        >>> [r.cohort for r in trends.rows][:2]
+        ['2024-01', '2024-02']
+        """
+        from funnelkit.conversion.trends import funnel_trends
+
+        self._check_settings()
+        model = self.model
+        if self.is_fitted and (source, target) in self.transitions_:
+            model = self.estimate(source, target).model
+        return funnel_trends(
+            journeys,
+            source,
+            target,
+            by=by,
+            window=window,
+            model=model,
+            conf_level=float(self.conf_level),
+            ci_method=self.ci_method,
+        )
 
     def segment_comparison(self) -> SegmentComparison:
         """Tests of whether segments convert differently (fit with ``by=`` first)."""

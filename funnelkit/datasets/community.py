@@ -24,6 +24,9 @@ class ChannelParams(Spec):
     share: float = Field(gt=0)
     visit_prob: float = Field(ge=0, le=1, description="eventual prospect → visitor probability")
     visit_delay_mean: float = Field(gt=0, description="mean days from touch to visit")
+    cost_per_prospect: float = Field(
+        default=1.0, ge=0, description="acquisition spend per prospect (for channel economics)"
+    )
 
     def __init__(self, **data: Any) -> None:
         # pydantic wraps a validator's error in its ValidationError, which is no FunnelkitError
@@ -60,10 +63,18 @@ class CommunityParams(Spec):
     observation_days: float = Field(default=365.0, gt=0)
     channels: dict[str, ChannelParams] = Field(
         default_factory=lambda: {
-            "instagram": ChannelParams(share=0.4, visit_prob=0.35, visit_delay_mean=6.0),
-            "tiktok": ChannelParams(share=0.3, visit_prob=0.25, visit_delay_mean=4.0),
-            "facebook": ChannelParams(share=0.2, visit_prob=0.30, visit_delay_mean=10.0),
-            "referral": ChannelParams(share=0.1, visit_prob=0.60, visit_delay_mean=3.0),
+            "instagram": ChannelParams(
+                share=0.4, visit_prob=0.35, visit_delay_mean=6.0, cost_per_prospect=2.0
+            ),
+            "tiktok": ChannelParams(
+                share=0.3, visit_prob=0.25, visit_delay_mean=4.0, cost_per_prospect=1.5
+            ),
+            "facebook": ChannelParams(
+                share=0.2, visit_prob=0.30, visit_delay_mean=10.0, cost_per_prospect=2.5
+            ),
+            "referral": ChannelParams(
+                share=0.1, visit_prob=0.60, visit_delay_mean=3.0, cost_per_prospect=0.5
+            ),
         }
     )
     join_prob: float = Field(default=0.4, ge=0, le=1, description="visitor → member")
@@ -107,6 +118,22 @@ class SimulatedCommunity:
     params: CommunityParams
     observation_end: np.datetime64
     truth: dict[str, np.ndarray]
+
+    def costs(self, backend: Backend = "pandas") -> Any:
+        """The known acquisition spend per channel: ``channel``, ``cost``.
+
+        Each channel's ``cost_per_prospect`` times the prospects it brought.
+
+        >>> sim = simulate_community(1000, seed=0)
+        >>> list(sim.costs().columns)
+        ['channel', 'cost']
+        """
+        names = list(self.params.channels)
+        counts = np.array([(self.truth["channel"] == n).sum() for n in names], dtype=float)
+        rate = np.array([c.cost_per_prospect for c in self.params.channels.values()])
+        return frame_from_columns(
+            {"channel": np.array(names, dtype=object), "cost": counts * rate}, backend
+        )
 
 
 def simulate_community(

@@ -534,6 +534,70 @@ class LifecycleModel(Estimator):
         with single_threaded_blas():
             return membership_uplift(self.fit_, customers, strata)
 
+    def membership_uplift_from_join(
+        self,
+        *,
+        window: float | None = None,
+        step: float | None = None,
+        log: EventLog | None = None,
+        observation_end: Any = None,
+    ) -> Any:
+        """Members from their join vs comparable non-members still waiting at that moment.
+
+        Landmark matching on channel, entry cohort and purchases so far, reported beside
+        :meth:`membership_uplift`, with an E-value. ``window`` and ``step`` are in the model
+        period (default 90 and 7 days); ``log`` as in :meth:`segment_values`. See
+        :func:`funnelkit.lifecycle.join_uplift.membership_uplift_from_join`.
+        """
+        from funnelkit.lifecycle.join_uplift import membership_uplift_from_join
+
+        customers = self.customers(log, observation_end)
+        with single_threaded_blas():
+            return membership_uplift_from_join(self.fit_, customers, window=window, step=step)
+
+    def channel_value(
+        self,
+        costs: Any,
+        *,
+        margin: float = 1.0,
+        by: str = "channel",
+        log: EventLog | None = None,
+        observation_end: Any = None,
+        backend: Backend | None = None,
+    ) -> Any:
+        """Does each channel pay for itself? Cost, value per prospect, ROI and payback.
+
+        ``costs`` is a frame (pandas, polars or pyarrow) with columns ``channel`` and
+        ``cost``, optionally ``period`` (spend by month). Value is ``margin`` x the expected
+        spend of a prospect over the horizon, discounted as the model is; the intervals come
+        from the same bootstrap samples as the stage values. ``log`` as in
+        :meth:`segment_values`. Returns the table of
+        :meth:`~funnelkit.lifecycle.economics_results.ChannelEconomics.summary` (columns
+        ``channel, prospects, cost, cost_per_prospect, cost_per_buyer, value_per_prospect,
+        value_per_prospect_lower, value_per_prospect_upper, roi, roi_lower, roi_upper,
+        payback``) in ``backend`` (default: the library of ``costs``); the result object
+        itself is :func:`funnelkit.lifecycle.economics.channel_economics`.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from funnelkit import EventLog, Funnel, LifecycleModel
+        >>> from funnelkit.datasets import simulate_community
+        >>> sim = simulate_community(4_000, seed=3)
+        >>> log = EventLog.from_frame(sim.events, value_col="value", attribute_cols=["channel"])
+        >>> model = LifecycleModel(n_resamples=0).fit(log, observation_end=sim.observation_end)
+        >>> costs = pd.DataFrame({"channel": ["tiktok", "instagram"], "cost": [900.0, 1500.0]})
+        >>> table = model.channel_value(costs, margin=0.4)
+        >>> list(table["channel"])
+        ['instagram', 'tiktok']
+        """
+        from funnelkit.lifecycle.economics import channel_economics
+
+        customers = self.customers(log, observation_end)
+        with single_threaded_blas():
+            result = channel_economics(self.fit_, customers, costs, margin=margin, by=by)
+        return result.summary(backend if backend is not None else _backend_of(costs))
+
     def score(
         self,
         log: EventLog | None = None,
@@ -550,3 +614,13 @@ class LifecycleModel(Estimator):
 
         customers = self.customers(log, observation_end)
         return score_customers(self.fit_, customers, backend=backend)
+
+
+def _backend_of(frame: Any) -> Backend:
+    """The frame library of ``frame`` (pandas when it cannot be told)."""
+    module = type(frame).__module__.split(".")[0]
+    if module == "polars":
+        return "polars"
+    if module == "pyarrow":
+        return "pyarrow"
+    return "pandas"

@@ -110,6 +110,7 @@ def build_report(
     by: str | None,
     progress: Progress | None,
     settings: dict[str, Any],
+    economics: tuple[Any, float] | None = None,
 ) -> LifecycleReport:
     if not isinstance(log, EventLog):
         raise FunnelkitError(
@@ -117,7 +118,8 @@ def build_report(
             "EventLog.from_frame(frame, ...), EventLog.from_csv or EventLog.from_parquet."
         )
     funnel = funnel if funnel is not None else Funnel.community()
-    timer = StepTimer(progress, total=6)
+    # the value steps, the trends, the join comparison and (with costs) the economics
+    timer = StepTimer(progress, total=8 + (economics is not None))
     sections = _Sections(timer)
     model = LifecycleModel(**settings, progress=progress)
     quality: list[str] = list(log.report.notes)
@@ -157,6 +159,9 @@ def build_report(
         "conversion", "stage conversion", conversion, (None, (), [])
     )
     quality += conversion_notes
+    from funnelkit.report.trends import trends_of
+
+    trends = sections.run("trends", "funnel trends", lambda: trends_of(journeys, level), ())
     first = measured.first_purchase
     first_summary = None
     if first:
@@ -184,6 +189,22 @@ def build_report(
     values = _Values()
     if fitted is not None:
         values = _values(fitted, sections, by)
+    join_uplift = None
+    if fitted is not None and values.uplift is not None:
+        from funnelkit.lifecycle.join_uplift import membership_uplift_from_join
+
+        join_fit, stratified = fitted.fit_, values.uplift
+        join_uplift = sections.run(
+            "join-uplift",
+            "membership uplift from the join",
+            lambda: membership_uplift_from_join(join_fit, table, stratified=stratified),
+            None,
+        )
+    channel_economics = None
+    if economics is not None:
+        from funnelkit.report.economics import economics_of
+
+        channel_economics = economics_of(fitted, values.channels, economics, quality, timer)
     for est in first.values():
         quality += [f"{est.label}: {note}" for note in est.notes]
     quality += _data_notes(table, measured.notes)
@@ -206,6 +227,9 @@ def build_report(
         advancing=values.advancing,
         channels=values.channels,
         uplift=values.uplift,
+        economics=channel_economics,
+        trends=trends,
+        join_uplift=join_uplift,
         data_quality=tuple(dict.fromkeys(quality)),
         unavailable=sections.unavailable,
         seconds=timer.seconds,

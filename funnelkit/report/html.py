@@ -25,11 +25,14 @@ SECTIONS = (
     ("summary", "At a glance"),
     ("funnel", "Funnel"),
     ("conversion", "Conversion between stages"),
+    ("trends", "Conversion by entry month"),
     ("first-purchase", "Time to first purchase"),
     ("clv", "Lifetime-value models"),
     ("stage-values", "What each stage is worth"),
     ("channels", "Value by channel"),
+    ("economics", "Does each channel pay for itself?"),
     ("uplift", "Members vs non-members"),
+    ("join-uplift", "Members from their join"),
     ("data-quality", "Data quality"),
     ("method", "How these numbers are made"),
 )
@@ -68,15 +71,22 @@ def render_body(report: LifecycleReport) -> str:
         f'<div class="funnelkit-report"><h1>{escape(_title(report))}</h1>',
         f'<p class="sub">{escape(_subtitle(report))}</p>',
     ]
+    from funnelkit.report.economics import economics_section
+    from funnelkit.report.join_uplift import join_uplift_section
+    from funnelkit.report.trends import trends_section
+
     builders = {
         "summary": _summary,
         "funnel": _funnel,
         "conversion": _conversion,
+        "trends": trends_section,
         "first-purchase": _first_purchase,
         "clv": _clv,
         "stage-values": _stage_values,
         "channels": _channels,
+        "economics": economics_section,
         "uplift": _uplift,
+        "join-uplift": join_uplift_section,
         "data-quality": _quality,
         "method": _method,
     }

@@ -15,7 +15,10 @@ from funnelkit._results import Result
 from funnelkit.clv import FitResult
 from funnelkit.clv.diagnostics import FrequencyHistogram
 from funnelkit.conversion import ConversionSummary
+from funnelkit.conversion.trends import FunnelTrends
 from funnelkit.exceptions import FunnelkitError
+from funnelkit.lifecycle.economics_results import ChannelEconomics
+from funnelkit.lifecycle.join_uplift import JoinUplift
 from funnelkit.lifecycle.results import AdvanceValue, MembershipUplift, SegmentValues, StageValues
 from funnelkit.stages import Funnel
 from funnelkit.units import TimeUnitField
@@ -159,6 +162,12 @@ class LifecycleReport(Result):
     advancing: tuple[AdvanceValue, ...] = ()
     channels: SegmentValues | None = None
     uplift: MembershipUplift | None = None
+    #: cost, value and ROI per channel, when costs were given
+    economics: ChannelEconomics | None = None
+    #: members from their join vs comparable non-members at that moment
+    join_uplift: JoinUplift | None = None
+    #: conversion by entry month of every transition
+    trends: tuple[FunnelTrends, ...] = ()
     #: Section id (see ``funnelkit.report.html.SECTIONS``) → why it could not be computed.
     unavailable: dict[str, str] = Field(default_factory=dict)
 
@@ -234,6 +243,8 @@ def report(
     observation_end: Any = None,
     by: str | None = "channel",
     progress: Progress | None = None,
+    costs: Any = None,
+    margin: float = 1.0,
     **settings: Any,
 ) -> LifecycleReport:
     """Build the lifecycle report of an event log.
@@ -261,6 +272,12 @@ def report(
         when the log has no such attribute); None: no channel table.
     progress
         ``progress(step, done, total)`` is called as steps and bootstrap samples finish.
+    costs
+        Acquisition spend per channel (a frame with ``channel``, ``cost``, optionally
+        ``period``): adds the channel economics (ROI with intervals, payback); see
+        :meth:`~funnelkit.LifecycleModel.channel_value`.
+    margin
+        Share of the value that is margin, for the channel economics.
     **settings
         Settings of :class:`~funnelkit.lifecycle.LifecycleModel` (``horizon``,
         ``time_unit``, ``discount_rate``, ``n_resamples``, ``seed``, ...; the former names
@@ -287,6 +304,11 @@ def report(
     from funnelkit.report._build import build_report
 
     _check_entry(funnel, by, progress, settings)
+    economics = None
+    if costs is not None:
+        from funnelkit.lifecycle.economics import check_costs
+
+        economics = check_costs(costs, margin, by)
     with single_threaded_blas():
         return build_report(
             log,
@@ -295,6 +317,7 @@ def report(
             by=by,
             progress=progress,
             settings=settings,
+            economics=economics,
         )
 
 
