@@ -126,25 +126,27 @@ def test_report_reads_the_config_and_options_win(
     assert rep.channels is not None and rep.channels.by == "utm"
 
 
-def test_settings_the_report_cannot_use_are_named_not_dropped_silently(
+def test_costs_and_margin_reach_the_report_from_options_and_from_the_config(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import inspect
-
-    from funnelkit.report import report
-
-    sim = simulate_community(800, seed=2)
+    sim = simulate_community(3_000, seed=2)
     sim.events.to_csv(tmp_path / "events.csv", index=False)
-    config = tmp_path / "c.toml"
-    config.write_text('currency = "EUR"\nn_resamples = 0\n', encoding="utf-8")
-    args = ["report", str(tmp_path / "events.csv"), "--config", str(config), "--quiet",
-            "--out", str(tmp_path / "r.html")]  # fmt: skip
-    assert main(args) == 0
-    err = capsys.readouterr().err
-    if "currency" in inspect.signature(report).parameters:
-        assert "currency" not in err
-    else:
-        assert (
-            "funnelkit: warning: the config sets currency, which this version of the report "
-            "does not use yet; the report is made without them\n"
-        ) in err
+    sim.costs().to_csv(tmp_path / "costs.csv", index=False)
+    (tmp_path / "c.toml").write_text(
+        'costs = "costs.csv"\nmargin = 0.4\nn_resamples = 0\n', encoding="utf-8"
+    )
+    runs = {
+        "options": ["--costs", str(tmp_path / "costs.csv"), "--margin", "0.4", "--bootstrap", "0"],
+        "config": ["--config", str(tmp_path / "c.toml")],
+    }
+    tables = []
+    for name, extra in runs.items():
+        out = tmp_path / f"{name}.json"
+        args = ["report", str(tmp_path / "events.csv"), *extra, "--value-col", "value",
+                "--quiet", "--out", str(tmp_path / f"{name}.html"), "--json", str(out)]  # fmt: skip
+        assert main(args) == 0, capsys.readouterr().err
+        economics = LifecycleReport.from_json(out.read_text(encoding="utf-8")).economics
+        assert economics is not None
+        tables.append(economics.model_dump_json())
+    assert tables[0] == tables[1]
+    assert '"margin":0.4' in tables[0] and '"value_unit":"purchases"' not in tables[0]

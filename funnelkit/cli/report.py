@@ -59,6 +59,9 @@ def config_defaults(config: AnalysisConfig) -> dict[str, Any]:
         "penalizer": config.penalizer,
         "bootstrap": config.n_resamples,
         "seed": config.seed,
+        "costs": config.costs,
+        "margin": config.margin,
+        "currency": config.currency,
     }
 
 
@@ -132,6 +135,17 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         type=count,
         help="seed of the bootstrap: the same file and options give the same report",
     )
+    rep.add_argument(
+        "--costs",
+        help="acquisition costs per channel: a CSV or Parquet file with columns channel and "
+        "cost (optionally period, for spend by month); adds the channel economics section",
+    )
+    rep.add_argument(
+        "--margin",
+        type=non_negative,
+        help="share of the spend that is margin, for the channel economics (unset: 1)",
+    )
+    rep.add_argument("--currency", help="currency of the values, e.g. EUR (unset: none shown)")
     jobs_option(rep)
     rep.add_argument("--out", default="report.html", help="HTML output")
     rep.add_argument("--json", default=None, help="also write the report as JSON ('-': stdout)")
@@ -285,7 +299,13 @@ def run(args: argparse.Namespace) -> int:
     }
     if args.purchase_events:
         settings["purchase_events"] = tuple(args.purchase_events.split(","))
-    _warn_unused(config, report)
+    if args.costs:
+        settings["costs"] = read_source(args.costs, None)
+    if args.margin is not None:
+        settings["margin"] = args.margin
+    if args.currency:
+        settings["currency"] = args.currency
+    _warn_unused(settings, report)
     result = report(log, funnel, observation_end=end, by=by or None, progress=progress, **settings)
     warn_unavailable(result)
     out = Path(args.out)
@@ -327,22 +347,19 @@ def _apply_shape(
         progress.step(f"{found.shape}: using {', '.join(used)}")
 
 
-def _warn_unused(config: AnalysisConfig | None, report: Any) -> None:
-    """Say which config settings this version's report cannot use, rather than drop them."""
+def _warn_unused(settings: dict[str, Any], report: Any) -> None:
+    """Say which settings this version's report cannot use (and drop them), rather than fail."""
     import inspect
 
-    if config is None:
-        return
     accepted = inspect.signature(report).parameters
-    unused = [
-        name
-        for name in ("currency", "margin", "costs")
-        if getattr(config, name) is not None and name not in accepted
-    ]
+    unused = [name for name in ("currency", "margin", "costs") if name in settings]
+    unused = [name for name in unused if name not in accepted]
+    for name in unused:
+        del settings[name]
     if unused:
         warn(
-            f"the config sets {', '.join(unused)}, which this version of the report does not "
-            "use yet; the report is made without them"
+            f"{', '.join(unused)} cannot be used by this version of the report; the report "
+            "is made without them"
         )
 
 
