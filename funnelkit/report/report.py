@@ -48,6 +48,8 @@ class ReportSettings(Result):
     #: the seed the bootstrap used: rerun with it to get this report
     seed: int | None = Field(validation_alias=AliasChoices("seed", "random_state"))
     by: str | None
+    #: currency of the values (a code such as "EUR" or a symbol), shown with every amount
+    currency: str | None = None
 
     @property
     def n_bootstrap(self) -> int:
@@ -72,6 +74,10 @@ class DataSummary(Result):
     last_event: str
     observation_end: str
     has_values: bool
+    #: stage → customers with the stage's events (``min_count`` of them) by the observation
+    #: end, whatever their order: next to ``stage_counts`` it shows what the funnel's order
+    #: leaves out
+    stage_reach: dict[str, int] | None = None
 
 
 class ConversionCurve(Result):
@@ -234,6 +240,7 @@ def report(
     observation_end: Any = None,
     by: str | None = "channel",
     progress: Progress | None = None,
+    currency: str | None = None,
     **settings: Any,
 ) -> LifecycleReport:
     """Build the lifecycle report of an event log.
@@ -261,6 +268,9 @@ def report(
         when the log has no such attribute); None: no channel table.
     progress
         ``progress(step, done, total)`` is called as steps and bootstrap samples finish.
+    currency
+        Currency of the log's values, a code (``"EUR"``) or a symbol (``"€"``): every amount
+        and axis of the page shows it. None: amounts are shown without one.
     **settings
         Settings of :class:`~funnelkit.lifecycle.LifecycleModel` (``horizon``,
         ``time_unit``, ``discount_rate``, ``n_resamples``, ``seed``, ...; the former names
@@ -283,8 +293,10 @@ def report(
     """
     from funnelkit._blas import single_threaded_blas
     from funnelkit.report._build import build_report
+    from funnelkit.report.formatting import check_currency
 
     _check_entry(funnel, by, progress, settings)
+    currency = check_currency(currency)
     with single_threaded_blas():
         return build_report(
             log,
@@ -293,6 +305,7 @@ def report(
             by=by,
             progress=progress,
             settings=settings,
+            currency=currency,
         )
 
 
