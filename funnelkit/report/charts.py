@@ -110,7 +110,14 @@ class _Plot:
         )
 
     def axes(
-        self, title: str, xlabel: str, ylabel: str, *, xticks: bool = True, yticks: bool = True
+        self,
+        title: str,
+        xlabel: str,
+        ylabel: str,
+        *,
+        xticks: bool = True,
+        yticks: bool = True,
+        ytick_format: Callable[[float], str] | None = None,
     ) -> None:
         x0, x1 = self.left, self.width - self.right
         y0, y1 = self.height - self.bottom, self.top
@@ -122,7 +129,10 @@ class _Plot:
                     self.parts.append(
                         f'<line x1="{x0}" y1="{yy:.1f}" x2="{x1}" y2="{yy:.1f}" stroke="#e5e5e5"/>'
                     )
-                    self.text(x0 - 6, yy + 4, _fmt(t, max(ticks, key=abs)), anchor="end", size=10)
+                    label = (
+                        _fmt(t, max(ticks, key=abs)) if ytick_format is None else ytick_format(t)
+                    )
+                    self.text(x0 - 6, yy + 4, label, anchor="end", size=10)
         if xticks:
             ticks = nice_ticks(*self.xlim)
             for t in ticks:
@@ -286,6 +296,7 @@ def line_chart(
     width: int = 420,
     height: int = 280,
     point_tip: PointTip | None = None,
+    ytick_format: Callable[[float], str] | None = None,
 ) -> str:
     """Lines (``x``, ``y``, optional ``lower``/``upper`` band, ``label``, ``dash``, ``color``).
 
@@ -310,7 +321,7 @@ def line_chart(
         ylim or (0.0, max(ys) * 1.05 if ys else 1.0),
         legend_rows=rows,
     )
-    plot.axes(title, xlabel, ylabel)
+    plot.axes(title, xlabel, ylabel, ytick_format=ytick_format)
     tip = point_tip or (lambda label, x, y, lo, hi: f"{label}: {_fmt(x)}, {_fmt(y)}")
     markers: list[tuple[float, float, str, str]] = []
     legend = []

@@ -59,7 +59,8 @@ caption{text-align:left;font-weight:600;padding:4px 0}
 .charts{display:flex;flex-wrap:wrap;gap:8px}.note{color:#555;font-size:13px}
 .caveat{background:#fff6e5;border-left:4px solid #f2a541;padding:8px 12px}
 ul.quality li{margin:2px 0}.table-wrap{overflow-x:auto;max-width:100%}
-svg{max-width:100%;height:auto}#appendix{color:#444}
+svg{max-width:100%;height:auto}#appendix{color:#444}td{white-space:nowrap}
+td .ci{display:block;color:#777;font-size:11px}
 """
 
 
@@ -108,11 +109,18 @@ def _bound(ci: Interval | None, side: int) -> float | None:
     return None if ci is None else ci[side]
 
 
+def _cell(value: Any) -> str:
+    """A table cell; a ``(value, interval)`` pair puts the interval on a small second line."""
+    if isinstance(value, tuple):
+        shown, interval = value
+        extra = f'<span class="ci">{escape(interval)}</span>' if interval else ""
+        return f"<td>{escape(str(shown))}{extra}</td>"
+    return f"<td>{escape(str(value))}</td>"
+
+
 def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], caption: str = "") -> str:
     head = "".join(f"<th>{escape(str(h))}</th>" for h in headers)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in row) + "</tr>" for row in rows
-    )
+    body = "".join("<tr>" + "".join(_cell(c) for c in row) + "</tr>" for row in rows)
     cap = f"<caption>{escape(caption)}</caption>" if caption else ""
     # a wide table scrolls inside its own box on a narrow screen instead of widening the page
     return f'<div class="table-wrap"><table>{cap}<tr>{head}</tr>{body}</table></div>'
@@ -264,9 +272,9 @@ def _conversion_table(summary: ConversionSummary, caption: str, fmt: PageFormat)
                 fmt.step(r.source, r.target),
                 count(r.n_entered),
                 count(r.n_converted),
-                f"{percent(r.naive_rate)} ({band(r.naive_rate_ci, percent)})",
-                f"{percent(r.eventual_rate)} ({band(r.eventual_rate_ci, percent)})",
-                f"{number(r.median_time)} ({band(r.median_time_ci, number)})",
+                (percent(r.naive_rate), band(r.naive_rate_ci, percent)),
+                (percent(r.eventual_rate), band(r.eventual_rate_ci, percent)),
+                (number(r.median_time), band(r.median_time_ci, number)),
                 _model_name(r.model),
             ]
         )
@@ -279,7 +287,9 @@ def _conversion_table(summary: ConversionSummary, caption: str, fmt: PageFormat)
         f"median {unit}s to convert",
         "curve",
     ]
-    return _table(headers, rows, caption) + _p(
+    return _table(
+        headers, rows, f"{caption} ({percent(summary.conf_level, 0)} intervals under each estimate)"
+    ) + _p(
         "Converted so far = converted / entered: it counts everyone still waiting as lost. "
         "Will eventually convert = the share who ever convert, counting those still waiting "
         "by how long they have been observed (a cure model of the named curve shape, or the "
@@ -326,6 +336,9 @@ def _curve_charts(curves: Sequence[ConversionCurve], fmt: PageFormat) -> str:
                 ylabel="share converted",
                 ylim=(0.0, min(1.0, top * 1.1)),
                 point_tip=tip,
+                ytick_format=lambda v: f"{v:.0%}" if round(v * 100, 9).is_integer() else f"{v:.1%}",
+                # three side by side on a wide screen, two on a narrow one
+                width=340,
             )
         )
     out.append("</div>")
@@ -438,7 +451,7 @@ def _channels(report: LifecycleReport) -> str:
         rates = {(s.source, s.target): s for s in r.conversion}
         ci = band(r.value_per_prospect.ci, fmt.money)
         if not ci and r.value_per_prospect.value is not None:
-            ci = "not estimable (see notes)"
+            ci = "none (see below)"
         rows.append(
             [r.segment, count(r.n_prospects)]
             + [percent(rates[k].eventual_rate) if k in rates else "n/a" for k in steps]
@@ -452,14 +465,15 @@ def _channels(report: LifecycleReport) -> str:
     headers = [
         ch.by,
         f"{first}s",
-        *[f"{fmt.step(a, b)} (eventually)" for a, b in steps],
+        *[fmt.step(a, b) for a, b in steps],
         "members among buyers",
         "value per new buyer",
         f"value per {first}",
         "interval",
     ]
     notes = "".join(_p(plain_note(n, fmt.names)) for n in ch.notes)
-    return chart + _table(headers, rows, f"By {ch.by}") + notes
+    caption = f"By {ch.by}: share of each step who eventually convert, and value"
+    return chart + _table(headers, rows, caption) + notes
 
 
 def _strata_words(strata: Sequence[str]) -> list[str]:
@@ -480,7 +494,7 @@ def _uplift(report: LifecycleReport) -> str:
     rows = [
         ["member buyer", fmt.money(u.member_value)],
         ["comparable non-member buyer", fmt.money(u.non_member_value)],
-        ["difference", f"{fmt.money(u.difference.value)} ({band(u.difference.ci, fmt.money)})"],
+        ["difference", (fmt.money(u.difference.value), band(u.difference.ci, fmt.money))],
         ["difference without stratifying", fmt.money(u.crude_difference)],
         [
             "members compared",
