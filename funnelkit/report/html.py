@@ -491,7 +491,7 @@ def _uplift(report: LifecycleReport) -> str:
         return _p("Members and non-members could not be told apart in this data.")
     fmt = PageFormat.of(report)
     words = _strata_words(u.strata)
-    rows = [
+    rows: list[list[Any]] = [
         ["member buyer", fmt.money(u.member_value)],
         ["comparable non-member buyer", fmt.money(u.non_member_value)],
         ["difference", (fmt.money(u.difference.value), band(u.difference.ci, fmt.money))],
