@@ -200,14 +200,17 @@ def _funnel(report: LifecycleReport) -> str:
     names = list(report.stage_counts)
     counts = [float(report.stage_counts[n]) for n in names]
     first = counts[0] or 1.0
-    shares = [f"{c / first:.1%} of {fmt.inline(names[0])}s" for c in counts]
-    notes = ["starting point", *shares[1:]]
+    # "of prospects" for a name made readable; a label of the user's own might not take an
+    # "s", so the share is then given of the first stage's count
+    stage = next((st for st in report.funnel.stages if st.name == names[0]), None)
+    base = f"{fmt.inline(names[0])}s" if stage is None or stage.label is None else count(first)
+    shares = ["starting point", *(f"{c / first:.1%} of {base}" for c in counts[1:])]
     chart = charts.bar_chart(
         [fmt.name(n) for n in names],
         counts,
         title="Customers who reached each stage",
         value_label="customers",
-        annotations=notes,
+        annotations=shares,
         tooltips=[
             f"{fmt.name(n)}: {count(c)} customers ({share})"
             for n, c, share in zip(names, counts, shares, strict=True)
