@@ -12,6 +12,7 @@ from html import escape
 from typing import TYPE_CHECKING
 
 from funnelkit.report import charts
+from funnelkit.report._markup import paragraph as _p, table as _table
 from funnelkit.report.formatting import PageFormat, band, count, number, signed
 from funnelkit.report.notes import plain_note
 
@@ -23,21 +24,30 @@ __all__ = ["is_model_detail", "render_appendix", "render_clv"]
 #: a frequency check is called a good fit when no bar is off by more than this share of buyers
 GOOD_FIT = 0.05
 
+#: What the parameters of a purchase model say, by the set of parameter names it has.
+PARAMETER_MEANINGS = {
+    frozenset({"r", "alpha", "a", "b"}): (
+        "r and alpha: how often buyers purchase while active (purchase rates vary between "
+        "buyers as a gamma distribution with shape r and rate alpha, mean r / alpha per "
+        "period); a and b: how soon they stop (the chance of dropping out after a purchase "
+        "varies as a beta distribution with mean a / (a + b))."
+    ),
+    frozenset({"r", "alpha", "s", "beta"}): (
+        "r and alpha: how often buyers purchase while active (gamma distribution of purchase "
+        "rates, mean r / alpha per period); s and beta: how long they stay (gamma distribution "
+        "of dropout rates, mean s / beta per period)."
+    ),
+    frozenset({"alpha", "beta", "gamma", "delta"}): (
+        "alpha and beta: how likely a buyer is to purchase in a period while active (beta "
+        "distribution); gamma and delta: how likely they are to drop out in a period (beta "
+        "distribution)."
+    ),
+}
+
 
 def is_model_detail(note: str) -> bool:
     """Whether a note is about a model's fit (appendix) rather than about the data."""
     return " purchase model: " in note or note.startswith("purchase model: ")
-
-
-def _p(text: str, cls: str = "note") -> str:
-    return f'<p class="{cls}">{escape(text)}</p>'
-
-
-def _table(headers: list[str], rows: list[list[str]], caption: str = "") -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows)
-    cap = f"<caption>{escape(caption)}</caption>" if caption else ""
-    return f"<table>{cap}<tr>{head}</tr>{body}</table>"
 
 
 def _fit_words(check: ClvCheck) -> str:
@@ -119,6 +129,9 @@ def _check_tables(check: ClvCheck, fmt: PageFormat, has_values: bool) -> list[st
     if check.borrowed:
         caption += " (fitted on all buyers)"
     html = [_table(["parameter", "estimate", "interval"], rows, caption)]
+    meaning = PARAMETER_MEANINGS.get(frozenset(fit.params))
+    if meaning is not None:
+        html.append(_p(meaning))
     if fit.boundary:
         html.append(
             _p(

@@ -12,21 +12,25 @@ from typing import TYPE_CHECKING, Any
 
 from funnelkit._results import Interval
 from funnelkit.report import charts
+from funnelkit.report._markup import paragraph as _p, table as _table
 from funnelkit.report.appendix import is_model_detail, render_appendix, render_clv
+from funnelkit.report.curves import (
+    conversion_table,
+    render_conversion,
+    render_first_purchase,
+)
 from funnelkit.report.formatting import (
     PageFormat,
     band,
     count,
     date,
     discount_text,
-    number,
     percent,
 )
 from funnelkit.report.notes import plain_note
 
 if TYPE_CHECKING:
-    from funnelkit.conversion import ConversionSummary
-    from funnelkit.report.report import ConversionCurve, LifecycleReport
+    from funnelkit.report.report import LifecycleReport
 
 __all__ = ["SECTIONS", "render_body", "render_page"]
 
@@ -55,7 +59,7 @@ h1{margin-bottom:0}h2{border-bottom:2px solid #2a6f97;padding-bottom:4px;margin-
 table{border-collapse:collapse;margin:12px 0;font-size:13px}
 th,td{border-bottom:1px solid #e5e5e5;padding:4px 10px;text-align:right}
 th:first-child,td:first-child{text-align:left}th{background:#f5f7fa}
-caption{text-align:left;font-weight:600;padding:4px 0}
+caption{text-align:left;font-weight:600;padding:4px 0;white-space:nowrap}
 .charts{display:flex;flex-wrap:wrap;gap:8px}.note{color:#555;font-size:13px}
 .caveat{background:#fff6e5;border-left:4px solid #f2a541;padding:8px 12px}
 ul.quality li{margin:2px 0}.table-wrap{overflow-x:auto;max-width:100%}
@@ -84,8 +88,8 @@ def render_body(report: LifecycleReport) -> str:
     builders = {
         "summary": _summary,
         "funnel": _funnel,
-        "conversion": _conversion,
-        "first-purchase": _first_purchase,
+        "conversion": render_conversion,
+        "first-purchase": render_first_purchase,
         "clv": _clv,
         "stage-values": _stage_values,
         "channels": _channels,
@@ -107,27 +111,6 @@ def render_body(report: LifecycleReport) -> str:
 # ---------------------------------------------------------------------- formatting
 def _bound(ci: Interval | None, side: int) -> float | None:
     return None if ci is None else ci[side]
-
-
-def _cell(value: Any) -> str:
-    """A table cell; a ``(value, interval)`` pair puts the interval on a small second line."""
-    if isinstance(value, tuple):
-        shown, interval = value
-        extra = f'<span class="ci">{escape(interval)}</span>' if interval else ""
-        return f"<td>{escape(str(shown))}{extra}</td>"
-    return f"<td>{escape(str(value))}</td>"
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], caption: str = "") -> str:
-    head = "".join(f"<th>{escape(str(h))}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(_cell(c) for c in row) + "</tr>" for row in rows)
-    cap = f"<caption>{escape(caption)}</caption>" if caption else ""
-    # a wide table scrolls inside its own box on a narrow screen instead of widening the page
-    return f'<div class="table-wrap"><table>{cap}<tr>{head}</tr>{body}</table></div>'
-
-
-def _p(text: str, cls: str = "note") -> str:
-    return f'<p class="{cls}">{escape(text)}</p>'
 
 
 def _title(report: LifecycleReport) -> str:
@@ -219,7 +202,7 @@ def _funnel(report: LifecycleReport) -> str:
     chart += _reconcile(report, fmt)
     if report.transitions is None:
         return chart
-    return chart + _conversion_table(report.transitions, "Stage conversion", fmt)
+    return chart + conversion_table(report.transitions, "Stage conversion", fmt)
 
 
 def _reconcile(report: LifecycleReport, fmt: PageFormat) -> str:
@@ -250,124 +233,6 @@ def _reconcile(report: LifecycleReport, fmt: PageFormat) -> str:
             f"{count(n_funnel)} as '{fmt.name(stage.name)}': {why}."
         )
     return _p(" ".join(out)) if out else ""
-
-
-_CURVE_MODELS = {
-    "kaplan-meier": "Kaplan-Meier",
-    "weibull": "Weibull",
-    "lognormal": "log-normal",
-    "loglogistic": "log-logistic",
-    "exponential": "exponential",
-    "gompertz": "Gompertz",
-}
-
-
-def _model_name(name: str) -> str:
-    return _CURVE_MODELS.get(name, name)
-
-
-def _conversion_table(summary: ConversionSummary, caption: str, fmt: PageFormat) -> str:
-    unit = summary.time_unit.value
-    rows = []
-    for r in summary.rows:
-        rows.append(
-            [
-                fmt.step(r.source, r.target),
-                count(r.n_entered),
-                count(r.n_converted),
-                (percent(r.naive_rate), band(r.naive_rate_ci, percent)),
-                (percent(r.eventual_rate), band(r.eventual_rate_ci, percent)),
-                (number(r.median_time), band(r.median_time_ci, number)),
-                _model_name(r.model),
-            ]
-        )
-    headers = [
-        "step",
-        "entered",
-        "converted",
-        "converted so far",
-        "will eventually convert",
-        f"median {unit}s to convert",
-        "curve",
-    ]
-    return _table(
-        headers, rows, f"{caption} ({percent(summary.conf_level, 0)} intervals under each estimate)"
-    ) + _p(
-        "Converted so far = converted / entered: it counts everyone still waiting as lost. "
-        "Will eventually convert = the share who ever convert, counting those still waiting "
-        "by how long they have been observed (a cure model of the named curve shape, or the "
-        "observed Kaplan-Meier share)."
-    )
-
-
-def _curve_charts(curves: Sequence[ConversionCurve], fmt: PageFormat) -> str:
-    out = ['<div class="charts">']
-    for c in curves:
-        unit = c.time_unit.value
-
-        def tip(label: str, x: float, y: float, lo: float | None, hi: float | None) -> str:
-            ci = "" if lo is None or hi is None else f" ({percent(lo)} to {percent(hi)})"
-            return f"{label}: {percent(y)} converted after {x:.0f} {unit}s{ci}"  # noqa: B023
-
-        series: list[dict[str, Any]] = [
-            {
-                "x": c.times,
-                "y": c.observed,
-                "lower": c.lower,
-                "upper": c.upper,
-                "label": "observed (Kaplan-Meier)",
-            }
-        ]
-        if c.model is not None:
-            series.append(
-                {
-                    "x": c.times,
-                    "y": c.model,
-                    "label": f"{_model_name(c.model_name)} cure model",
-                    "dash": "6 4",
-                    "color": charts.PALETTE[1],
-                }
-            )
-        top = max(
-            [v for v in (c.upper or []) if v is not None] + c.observed + (c.model or []) + [0.05]
-        )
-        out.append(
-            charts.line_chart(
-                series,
-                title=fmt.step(c.source, c.target),
-                xlabel=f"{unit}s since entering {fmt.inline(c.source)}",
-                ylabel="share converted",
-                ylim=(0.0, min(1.0, top * 1.1)),
-                point_tip=tip,
-                ytick_format=lambda v: f"{v:.0%}" if round(v * 100, 9).is_integer() else f"{v:.1%}",
-                # three side by side on a wide screen, two on a narrow one
-                width=340,
-            )
-        )
-    out.append("</div>")
-    return "".join(out)
-
-
-def _conversion(report: LifecycleReport) -> str:
-    if not report.curves:
-        return _p("No stage of the funnel was entered: there is no conversion to show.")
-    return _curve_charts(report.curves, PageFormat.of(report))
-
-
-def _first_purchase(report: LifecycleReport) -> str:
-    fmt = PageFormat.of(report)
-    if report.first_purchase is None:
-        if not any(report.stage_counts.values()):
-            return _p("Nobody entered a stage of the funnel: no time to first purchase to show.")
-        return _p("Every stage entrant had already bought when entering the stage.")
-    return (
-        _p(
-            "Among customers who had not bought yet when they entered each stage: how many "
-            "eventually make a first purchase, and how long it takes."
-        )
-        + _conversion_table(report.first_purchase, "Stage → first purchase", fmt)
-        + _curve_charts(report.first_purchase_curves, fmt)
-    )
 
 
 def _clv(report: LifecycleReport) -> str:
