@@ -143,7 +143,9 @@ def _summary(report: LifecycleReport) -> str:
             "first purchase are measured and shown below."
         )
     first = next(iter(sv.stages))
-    cards = [(f"value of a new {fmt.inline(first)}", sv[first].value, sv[first].ci)]
+    cards: list[tuple[str, float | None, Interval | None]] = []
+    if sv[first].value is not None:
+        cards.append((f"value of a new {fmt.inline(first)}", sv[first].value, sv[first].ci))
     # a step that could not be valued (its stages are empty) would only be a card saying n/a
     for adv in (a for a in report.advancing if a.value is not None):
         cards.append((f"value created: {fmt.step(adv.source, adv.target)}", adv.value, adv.ci))

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 
 from funnelkit.lifecycle._bootstrap import MIN_REPLICATES
+from funnelkit.report.formatting import lower_first
 
 __all__ = ["plain_note"]
 
@@ -62,6 +63,14 @@ def _not_converged(m: re.Match[str]) -> str:
     )
 
 
+def _stand_in(m: re.Match[str]) -> str:
+    return (
+        f"{m['head']}{m['group']}: too few repeat buyers for a model of their own "
+        f"({m['n']}; {m['need']} are needed), so the model fitted on all customers is used: "
+        "their values lean towards those of the average buyer."
+    )
+
+
 _HEAD = r"(?P<head>(?:[^:]+: )?)"
 _RULES: tuple[_Rule, ...] = (
     (
@@ -88,6 +97,13 @@ _RULES: tuple[_Rule, ...] = (
     (
         re.compile(_HEAD + r"the (?P<method>\w+) cure model did not converge; Kaplan-Meier used"),
         _not_converged,
+    ),
+    (
+        re.compile(
+            _HEAD + r"(?P<group>[^:]+): not enough data: (?P<n>\d+) repeat buyers, need "
+            r"(?P<need>\d+); the model fitted on all customers stands in\.?$"
+        ),
+        _stand_in,
     ),
 )
 
@@ -116,5 +132,6 @@ def plain_note(note: str, names: dict[str, str] | None = None) -> str:
             break
     for name, shown in (names or {}).items():
         if "_" in name:
-            text = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", shown, text)
+            # mid-sentence, so "Repeat buyer" reads "repeat buyer" (a label such as "VIP" stays)
+            text = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", lower_first(shown), text)
     return text.strip()

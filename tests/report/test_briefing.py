@@ -292,7 +292,7 @@ def test_notes_say_what_they_mean_for_the_numbers() -> None:
         "Kaplan-Meier used",
         names,
     ) == (
-        "member -> Repeat buyer: the smooth weibull curve could not be fitted (overflow), so "
+        "member -> repeat buyer: the smooth weibull curve could not be fitted (overflow), so "
         "the observed share (Kaplan-Meier) is used instead: it is as accurate within the "
         "period observed but cannot tell who would still convert later."
     )
@@ -300,3 +300,11 @@ def test_notes_say_what_they_mean_for_the_numbers() -> None:
         "12 customers made no purchase"
     )
     assert plain_note("non-member: something new", names) == "non-member: something new"
+    assert plain_note(
+        "tiktok: all buyers: not enough data: 8 repeat buyers, need 20; the model fitted on all "
+        "customers stands in"
+    ) == (
+        "tiktok: all buyers: too few repeat buyers for a model of their own (8; 20 are needed), "
+        "so the model fitted on all customers is used: their values lean towards those of the "
+        "average buyer."
+    )
