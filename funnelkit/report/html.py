@@ -321,15 +321,14 @@ def _channels(report: LifecycleReport) -> str:
         rates = {(s.source, s.target): s for s in r.conversion}
         ci = band(r.value_per_prospect.ci, fmt.money)
         if not ci and r.value_per_prospect.value is not None:
-            ci = "none (see below)"
+            ci = "no interval (see below)"
         rows.append(
             [r.segment, count(r.n_prospects)]
             + [percent(rates[k].eventual_rate) if k in rates else "n/a" for k in steps]
             + [
                 percent(r.member_share),
                 fmt.money(r.buyer_value.value),
-                fmt.money(r.value_per_prospect.value),
-                ci,
+                (fmt.money(r.value_per_prospect.value), ci),
             ]
         )
     headers = [
@@ -339,10 +338,12 @@ def _channels(report: LifecycleReport) -> str:
         "members among buyers",
         "value per new buyer",
         f"value per {first}",
-        "interval",
     ]
     notes = "".join(_p(plain_note(n, fmt.names)) for n in ch.notes)
-    caption = f"By {ch.by}: share of each step who eventually convert, and value"
+    caption = (
+        f"By {ch.by}: share of each step who eventually convert, and value "
+        f"({percent(report.settings.conf_level, 0)} interval under it)"
+    )
     return chart + _table(headers, rows, caption) + notes
 
 
