@@ -6,6 +6,7 @@ escaped, so it parses as XML as well as HTML. Nothing is fetched from the networ
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from html import escape
 from typing import TYPE_CHECKING, Any
@@ -407,9 +408,18 @@ def _uplift(report: LifecycleReport) -> str:
     )
 
 
+#: Notes that only repeat, stage by stage, the note naming the stages without events.
+_ECHOES_OF_MISSING = re.compile(
+    r"^journeys: stage '[^']*': none of its events .* occurs in the log|: nobody entered '[^']*'$"
+)
+
+
 def _quality(report: LifecycleReport) -> str:
     fmt = PageFormat.of(report)
-    notes = [plain_note(n, fmt.names) for n in report.data_quality if not is_model_detail(n)]
+    shown = [n for n in report.data_quality if not is_model_detail(n)]
+    if any(n.startswith("the log has no events of the funnel stage(s)") for n in shown):
+        shown = [n for n in shown if not _ECHOES_OF_MISSING.search(n)]
+    notes = [plain_note(n, fmt.names) for n in shown]
     if not notes:
         return _p("Nothing was dropped or replaced.")
     items = "".join(f"<li>{escape(n)}</li>" for n in dict.fromkeys(notes))

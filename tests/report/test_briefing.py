@@ -308,3 +308,17 @@ def test_notes_say_what_they_mean_for_the_numbers() -> None:
         "so the model fitted on all customers is used: their values lean towards those of the "
         "average buyer."
     )
+
+
+def test_notes_that_repeat_the_missing_stages_are_said_once(sim: Any) -> None:
+    purchases = sim.events[sim.events["event"] == "purchase"]
+    log = EventLog.from_frame(purchases, value_col="value")
+    rep = report(log, observation_end=sim.observation_end, n_resamples=0, by=None)
+    echoes = [n for n in rep.data_quality if n.startswith("journeys: stage") or "nobody" in n]
+    assert len(echoes) >= 6  # the data keep every note
+    quality = _section(rep.to_html(), "data-quality")
+    items = [_text(li) for li in quality.iter(f"{XHTML}li")]
+    assert items[0].startswith("the log has no events of the funnel stage(s) prospect ('touch')")
+    assert not any(i.startswith("journeys: stage") or "nobody entered" in i for i in items)
+    cards = _text(_section(rep.to_html(), "summary"))
+    assert cards.startswith("At a glance value of a new buyer (all buyers) ")
