@@ -191,6 +191,16 @@ def _funnel(report: LifecycleReport) -> str:
     stage = next((st for st in report.funnel.stages if st.name == names[0]), None)
     base = f"{fmt.inline(names[0])}s" if stage is None or stage.label is None else count(first)
     shares = ["starting point", *(f"{c / first:.1%} of {base}" for c in counts[1:])]
+    if not any(counts):
+        # bars of zero length on a 0-to-1 axis of customers would only look broken
+        chart = _p(
+            "Nobody reached any stage of the funnel: the log has none of the events that put "
+            "a customer in its first stage (see Data quality)."
+        )
+        chart += _reconcile(report, fmt)
+        if report.transitions is None:
+            return chart
+        return chart + conversion_table(report.transitions, "Stage conversion", fmt)
     chart = charts.bar_chart(
         [fmt.name(n) for n in names],
         counts,

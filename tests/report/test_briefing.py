@@ -320,5 +320,9 @@ def test_notes_that_repeat_the_missing_stages_are_said_once(sim: Any) -> None:
     items = [_text(li) for li in quality.iter(f"{XHTML}li")]
     assert items[0].startswith("the log has no events of the funnel stage(s) prospect ('touch')")
     assert not any(i.startswith("journeys: stage") or "nobody entered" in i for i in items)
+    funnel = _text(_section(rep.to_html(), "funnel"))
+    assert funnel.startswith("Funnel Nobody reached any stage of the funnel")
+    assert "0.0%" not in funnel
+    assert list(_section(rep.to_html(), "funnel").iter(f"{SVG}svg")) == []
     cards = _text(_section(rep.to_html(), "summary"))
     assert cards.startswith("At a glance value of a new buyer (all buyers) ")
