@@ -281,7 +281,8 @@ def to_toml(config: AnalysisConfig, *, comments: bool = True) -> str:
     emit(ColumnsConfig, data["columns"], list(ColumnsConfig.model_fields))
     for stage in data["stages"]:
         lines += ["", "[[stages]]"]
-        lines += [f"{k} = {_toml_value(v)}" for k, v in stage.items()]
+        # TOML has no null: a stage setting left unset (e.g. no label) is left out
+        lines += [f"{k} = {_toml_value(v)}" for k, v in stage.items() if v is not None]
     return "\n".join(lines) + "\n"
 
 

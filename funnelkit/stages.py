@@ -19,7 +19,7 @@ from funnelkit.units import TimeUnitLike
 if TYPE_CHECKING:
     from funnelkit.journeys import Journeys
 
-__all__ = ["Funnel", "Stage"]
+__all__ = ["Funnel", "Stage", "readable_name"]
 
 
 class Stage(Spec):
@@ -32,11 +32,18 @@ class Stage(Spec):
     --------
     >>> Stage(name="repeat_buyer", events=["purchase"], min_count=2).min_count
     2
+    >>> Stage(name="repeat_buyer", events=["purchase"], min_count=2).display_name
+    'Repeat buyer'
     """
 
     name: str = Field(min_length=1, description="Stage name, unique within a funnel.")
     events: tuple[str, ...] = Field(min_length=1, description="Event types that count.")
     min_count: int = Field(default=1, ge=1, description="Occurrences needed to enter.")
+    label: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Name shown to readers (reports); default derived from `name`.",
+    )
 
     def __init__(self, **data: Any) -> None:
         try:
@@ -59,6 +66,26 @@ class Stage(Spec):
         if len(set(value)) != len(value):
             raise ValueError(f"event names are repeated in {list(value)}")
         return value
+
+    @property
+    def display_name(self) -> str:
+        """``label`` if given, else ``name`` made readable (``repeat_buyer`` → "Repeat buyer")."""
+        return self.label if self.label is not None else readable_name(self.name)
+
+
+def readable_name(name: str) -> str:
+    """A stage or event name as a reader would write it: ``repeat_buyer`` → "Repeat buyer".
+
+    Underscores become spaces and the first letter is capitalised; hyphens stay
+    (``non-member``), and a name that already has capitals (``"VIP"``) keeps them.
+
+    Examples
+    --------
+    >>> readable_name("first_purchase"), readable_name("non-member"), readable_name("VIP")
+    ('First purchase', 'Non-member', 'VIP')
+    """
+    words = " ".join(name.replace("_", " ").split()) or name
+    return words[:1].upper() + words[1:]
 
 
 class Funnel(Spec):
@@ -109,6 +136,11 @@ class Funnel(Spec):
             for s in self.stages
         ]
         return html_table(rows, caption=f"Funnel ({self.order}): {len(self.stages)} stages")
+
+    @property
+    def display_names(self) -> dict[str, str]:
+        """Stage name → the name shown to readers (:attr:`Stage.display_name`)."""
+        return {s.name: s.display_name for s in self.stages}
 
     @property
     def event_types(self) -> tuple[str, ...]:

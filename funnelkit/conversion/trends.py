@@ -148,7 +148,10 @@ class FunnelTrends(Result):
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
 
-    def as_html(self) -> str:
+    def as_html(self, names: Mapping[str, str] | None = None) -> str:
+        """The cohort table; ``names`` maps stage names to the words shown for them."""
+        names = names or {}
+
         def pct(v: float | None) -> str:
             return "n/a" if v is None else f"{v:.1%}"
 
@@ -165,9 +168,8 @@ class FunnelTrends(Result):
             }
             for r in self.rows
         ]
-        return html_table(
-            table, caption=f"{self.title}: {self.source} -> {self.target} by entry {self.by}"
-        )
+        source, target = (names.get(s, s) for s in (self.source, self.target))
+        return html_table(table, caption=f"{self.title}: {source} → {target} by entry {self.by}")
 
     def plot(self, *, ax: Axes | None = None) -> Axes:
         """Naive, eventual (with band) and within-window rates by cohort; returns the Axes."""

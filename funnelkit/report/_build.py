@@ -41,7 +41,7 @@ from funnelkit.report.report import (
 from funnelkit.stages import Funnel
 from funnelkit.units import TimeUnit, epoch_offsets_to_datetime
 
-__all__ = ["build_report", "missing_stage_events", "unavailable_notes"]
+__all__ = ["build_report", "missing_stage_events", "stage_reach", "unavailable_notes"]
 
 #: The sections that need the purchase model: without it they say why they are empty.
 VALUE_SECTIONS = ("stage-values", "clv", "channels", "uplift")
@@ -111,6 +111,7 @@ def build_report(
     progress: Progress | None,
     settings: dict[str, Any],
     economics: tuple[Any, float] | None = None,
+    currency: str | None = None,
 ) -> LifecycleReport:
     if not isinstance(log, EventLog):
         raise FunnelkitError(
@@ -213,8 +214,8 @@ def build_report(
     seed = model.seed if fitted is None else fitted.seed_
     return LifecycleReport(
         funnelkit_version=__version__,
-        settings=_settings(model, by, seed),
-        data=_data_summary(log, table, measured.time_unit, n_buyers),
+        settings=_settings(model, by, seed, currency),
+        data=_data_summary(log, funnel, table, measured.time_unit, n_buyers),
         funnel=funnel,
         stage_counts=journeys.counts(),
         transitions=transitions,
@@ -261,7 +262,12 @@ def _values(model: LifecycleModel, sections: _Sections, by: str | None) -> _Valu
         )
     uplift = None
     if len(table.group_names) == 2:
-        uplift = sections.run("uplift", "membership uplift", model.membership_uplift, None)
+        # Stratify by the attribute the reader named for the channel table, whatever it is
+        # called (the model's default only knows an attribute literally named "channel").
+        strata = None if by is None else (by, "cohort:month")
+        uplift = sections.run(
+            "uplift", "membership uplift", lambda: model.membership_uplift(strata=strata), None
+        )
     histograms = sections.run(
         "clv",
         "customer scores",
@@ -371,8 +377,27 @@ def _stamp(log: EventLog, value: float) -> str:
     return f"{value:g}"
 
 
+def stage_reach(log: EventLog, funnel: Funnel, end: float) -> dict[str, int]:
+    """Stage → customers with ``min_count`` of its events by ``end`` (log time), in any order.
+
+    The funnel's own counts can be smaller: an ordered funnel counts a stage's events only
+    after the previous stage was reached.
+    """
+    before = log.times <= end
+    codes = log.customer_codes[before]
+    events = log.event_codes[before]
+    index = {name: i for i, name in enumerate(log.event_types)}
+    out = {}
+    for stage in funnel.stages:
+        wanted = np.array([index[e] for e in stage.events if e in index], dtype=np.int64)
+        mine = codes[np.isin(events, wanted)]
+        per_customer = np.bincount(mine, minlength=log.n_customers)
+        out[stage.name] = int((per_customer >= stage.min_count).sum())
+    return out
+
+
 def _data_summary(
-    log: EventLog, table: CustomerTable, unit: TimeUnit, n_buyers: int
+    log: EventLog, funnel: Funnel, table: CustomerTable, unit: TimeUnit, n_buyers: int
 ) -> DataSummary:
     counts = np.bincount(log.event_codes, minlength=len(log.event_types))
     times = log.times
@@ -386,6 +411,7 @@ def _data_summary(
         last_event=_stamp(log, float(times.max())),
         observation_end=_stamp(log, float(end)),
         has_values=table.has_values,
+        stage_reach=stage_reach(log, funnel, float(end)),
     )
 
 
@@ -395,7 +421,8 @@ def _data_notes(table: CustomerTable, model_notes: tuple[str, ...]) -> list[str]
     if without:
         notes.append(
             f"{without:,} customer(s) made no purchase by the observation end: they count in "
-            "the funnel but not in the purchase and spend models (RFM.n_without_purchase)"
+            "the funnel and in the stage values, but the purchase and spend models learn from "
+            "buyers only"
         )
     outside = int(np.isnan(table.entry[:, 0]).sum())
     if outside:
@@ -407,7 +434,9 @@ def _data_notes(table: CustomerTable, model_notes: tuple[str, ...]) -> list[str]
     return notes
 
 
-def _settings(model: LifecycleModel, by: str | None, seed: int | None) -> ReportSettings:
+def _settings(
+    model: LifecycleModel, by: str | None, seed: int | None, currency: str | None
+) -> ReportSettings:
     pm = model.purchase_model
     return ReportSettings(
         horizon=float(model.horizon),
@@ -421,4 +450,5 @@ def _settings(model: LifecycleModel, by: str | None, seed: int | None) -> Report
         conf_level=float(model.conf_level),
         seed=seed,
         by=by,
+        currency=currency,
     )

@@ -2,13 +2,15 @@
 
 Every function takes plain numbers and returns one ``<svg>`` element as a string: well-formed
 XML, no scripts, no external resources, so a report renders the same offline, in any browser,
-and after being loaded back from JSON.
+and after being loaded back from JSON. Bars, points and bins carry a ``<title>``: the browser
+shows it as a tooltip with the exact number. Legends sit below the plotting area, never on
+the curves.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from html import escape
 from typing import Any
 
@@ -16,6 +18,12 @@ __all__ = ["bar_chart", "histogram_chart", "line_chart", "nice_ticks"]
 
 PALETTE = ("#2a6f97", "#e07a5f", "#3d9970", "#9c6ade", "#f2a541", "#5c677d", "#c9184a")
 FONT = "font-family:system-ui,-apple-system,'Segoe UI',sans-serif"
+#: height of one legend row below the plotting area
+LEGEND_ROW = 16
+#: points per curve that carry a tooltip (a marker every few grid steps)
+TIP_POINTS = 12
+
+PointTip = Callable[[str, float, float, float | None, float | None], str]
 
 
 def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
@@ -64,7 +72,10 @@ class _Plot:
         right: int = 16,
         top: int = 30,
         bottom: int = 44,
+        legend_rows: int = 0,
     ) -> None:
+        # the legend gets its own rows under the x-axis label
+        bottom += LEGEND_ROW * legend_rows + (6 if legend_rows else 0)
         self.width, self.height = width, height
         self.left, self.right, self.top, self.bottom = left, right, top, bottom
         self.xlim, self.ylim = xlim, ylim
@@ -99,7 +110,14 @@ class _Plot:
         )
 
     def axes(
-        self, title: str, xlabel: str, ylabel: str, *, xticks: bool = True, yticks: bool = True
+        self,
+        title: str,
+        xlabel: str,
+        ylabel: str,
+        *,
+        xticks: bool = True,
+        yticks: bool = True,
+        ytick_format: Callable[[float], str] | None = None,
     ) -> None:
         x0, x1 = self.left, self.width - self.right
         y0, y1 = self.height - self.bottom, self.top
@@ -111,7 +129,10 @@ class _Plot:
                     self.parts.append(
                         f'<line x1="{x0}" y1="{yy:.1f}" x2="{x1}" y2="{yy:.1f}" stroke="#e5e5e5"/>'
                     )
-                    self.text(x0 - 6, yy + 4, _fmt(t, max(ticks, key=abs)), anchor="end", size=10)
+                    label = (
+                        _fmt(t, max(ticks, key=abs)) if ytick_format is None else ytick_format(t)
+                    )
+                    self.text(x0 - 6, yy + 4, label, anchor="end", size=10)
         if xticks:
             ticks = nice_ticks(*self.xlim)
             for t in ticks:
@@ -127,7 +148,7 @@ class _Plot:
         )
         self.text(self.width / 2, 18, title, size=13, weight="bold")
         if xlabel:
-            self.text((x0 + x1) / 2, self.height - 8, xlabel)
+            self.text((x0 + x1) / 2, y0 + 34, xlabel)
         if ylabel:
             cy = (y0 + y1) / 2
             self.parts.append(
@@ -174,8 +195,9 @@ class _Plot:
         )
 
     def legend(self, labels: Sequence[tuple[str, str, str | None]]) -> None:
+        """One row per series below the x-axis label (the rows ``legend_rows`` reserved)."""
         x = self.left + 10
-        y = self.top + 10
+        y = self.height - self.bottom + 50
         for label, color, dash in labels:
             extra = f' stroke-dasharray="{dash}"' if dash else ""
             self.parts.append(
@@ -183,7 +205,14 @@ class _Plot:
                 f'stroke-width="2.5"{extra}/>'
             )
             self.text(x + 24, y + 4, label, anchor="start", size=10)
-            y += 15
+            y += LEGEND_ROW
+
+    def point(self, x: float, y: float, color: str, tip: str) -> None:
+        """A small marker whose tooltip gives the exact numbers at that point."""
+        self.parts.append(
+            f'<circle cx="{self.x(x):.1f}" cy="{self.y(y):.1f}" r="3" fill="{color}" '
+            f'stroke="#fff" stroke-width="0.8"><title>{escape(tip)}</title></circle>'
+        )
 
     def svg(self, label: str) -> str:
         return (
@@ -203,10 +232,15 @@ def bar_chart(
     lower: Sequence[float | None] | None = None,
     upper: Sequence[float | None] | None = None,
     annotations: Sequence[str] | None = None,
+    tooltips: Sequence[str] | None = None,
     width: int = 640,
     color: str = PALETTE[0],
 ) -> str:
-    """Horizontal bars with optional interval whiskers and a text note per bar."""
+    """Horizontal bars with optional interval whiskers and a text note per bar.
+
+    ``tooltips`` (one text per bar) become each bar's ``<title>``; by default the label and
+    the value.
+    """
     n = max(len(labels), 1)
     height = 60 + 34 * n
     finite = [v for v in values if v is not None and math.isfinite(v)]
@@ -230,9 +264,10 @@ def bar_chart(
             plot.text(plot.x(low) + 6, centre + 4, "not estimable", anchor="start", color="#999")
             continue
         x0, x1 = sorted((plot.x(0.0 if low <= 0 else low), plot.x(value)))
+        tip = f"{label}: {_fmt(value)}" if tooltips is None else tooltips[i]
         plot.parts.append(
             f'<rect x="{x0:.1f}" y="{centre - 11:.1f}" width="{max(x1 - x0, 0.5):.1f}" '
-            f'height="22" fill="{color}" rx="2"/>'
+            f'height="22" fill="{color}" rx="2"><title>{escape(tip)}</title></rect>'
         )
         lo = None if lower is None else lower[i]
         hi = None if upper is None else upper[i]
@@ -260,8 +295,14 @@ def line_chart(
     ylim: tuple[float, float] | None = None,
     width: int = 420,
     height: int = 280,
+    point_tip: PointTip | None = None,
+    ytick_format: Callable[[float], str] | None = None,
 ) -> str:
-    """Lines (``x``, ``y``, optional ``lower``/``upper`` band, ``label``, ``dash``, ``color``)."""
+    """Lines (``x``, ``y``, optional ``lower``/``upper`` band, ``label``, ``dash``, ``color``).
+
+    A few points of each line carry a marker whose tooltip is
+    ``point_tip(label, x, y, lower, upper)`` (default: the label and the two numbers).
+    """
     xs = [float(v) for s in series for v in s["x"]]
     ys = [
         float(v)
@@ -272,8 +313,17 @@ def line_chart(
     ]
     finite_x = [v for v in xs if math.isfinite(v)]
     xlim = (0.0, max(finite_x) if finite_x else 1.0)
-    plot = _Plot(width, height, xlim, ylim or (0.0, max(ys) * 1.05 if ys else 1.0))
-    plot.axes(title, xlabel, ylabel)
+    rows = sum(1 for s in series if s.get("label"))
+    plot = _Plot(
+        width,
+        height + LEGEND_ROW * rows,
+        xlim,
+        ylim or (0.0, max(ys) * 1.05 if ys else 1.0),
+        legend_rows=rows,
+    )
+    plot.axes(title, xlabel, ylabel, ytick_format=ytick_format)
+    tip = point_tip or (lambda label, x, y, lo, hi: f"{label}: {_fmt(x)}, {_fmt(y)}")
+    markers: list[tuple[float, float, str, str]] = []
     legend = []
     for i, s in enumerate(series):
         color = str(s.get("color") or PALETTE[i % len(PALETTE)])
@@ -287,6 +337,17 @@ def line_chart(
         plot.polyline(x, y, color, dash=None if dash is None else str(dash))
         if s.get("label"):
             legend.append((str(s["label"]), color, None if dash is None else str(dash)))
+        lower, upper = s.get("lower"), s.get("upper")
+        every = max(1, len(x) // TIP_POINTS)
+        for j in range(every, len(x), every):
+            if math.isfinite(x[j]) and math.isfinite(y[j]):
+                tip_lo = None if lower is None or lower[j] is None else float(lower[j])
+                tip_hi = None if upper is None or upper[j] is None else float(upper[j])
+                text = tip(str(s.get("label") or ""), x[j], y[j], tip_lo, tip_hi)
+                markers.append((x[j], y[j], color, text))
+    # markers last, so every one is on top of the lines and bands and can be hovered
+    for mx, my, color, text in markers:
+        plot.point(mx, my, color, text)
     if legend:
         plot.legend(legend)
     return plot.svg(title)
@@ -301,15 +362,38 @@ def histogram_chart(
     xlabel: str,
     width: int = 640,
     height: int = 300,
+    edge_format: Callable[[float], str] | None = None,
 ) -> str:
-    """Overlaid step histograms (shares of each group per bin) on common bin ``edges``."""
+    """Overlaid step histograms (shares of each group per bin) on common bin ``edges``.
+
+    Each bin has a tooltip with its range (written by ``edge_format``) and every group's share.
+    """
     shares = []
     for c in counts:
         total = float(sum(c)) or 1.0
         shares.append([v / total for v in c])
     top = max((max(s) for s in shares if s), default=1.0)
-    plot = _Plot(width, height, (float(edges[0]), float(edges[-1])), (0.0, top * 1.1 or 1.0))
+    plot = _Plot(
+        width,
+        height + LEGEND_ROW * len(labels),
+        (float(edges[0]), float(edges[-1])),
+        (0.0, top * 1.1 or 1.0),
+        legend_rows=len(labels),
+    )
     plot.axes(title, xlabel, "share of customers")
+    fmt = edge_format or _fmt
+    for j in range(len(edges) - 1):
+        a, b = plot.x(float(edges[j])), plot.x(float(edges[j + 1]))
+        parts = ", ".join(
+            f"{share[j]:.1%} of {label}" for share, label in zip(shares, labels, strict=True)
+        )
+        tip = f"{fmt(float(edges[j]))} to {fmt(float(edges[j + 1]))}: {parts}"
+        # an invisible column over the whole bin: hovering anywhere in it shows the shares
+        plot.parts.append(
+            f'<rect x="{a:.1f}" y="{plot.top}" width="{max(b - a, 0.5):.1f}" '
+            f'height="{plot.y(0.0) - plot.top:.1f}" fill="#000" fill-opacity="0">'
+            f"<title>{escape(tip)}</title></rect>"
+        )
     legend = []
     for i, (share, label) in enumerate(zip(shares, labels, strict=True)):
         color = PALETTE[i % len(PALETTE)]

@@ -6,17 +6,32 @@ escaped, so it parses as XML as well as HTML. Nothing is fetched from the networ
 
 from __future__ import annotations
 
-import math
+import re
 from collections.abc import Sequence
 from html import escape
 from typing import TYPE_CHECKING, Any
 
 from funnelkit._results import Interval
 from funnelkit.report import charts
+from funnelkit.report._markup import paragraph as _p, table as _table
+from funnelkit.report.appendix import is_model_detail, render_appendix, render_clv
+from funnelkit.report.curves import (
+    conversion_table,
+    render_conversion,
+    render_first_purchase,
+)
+from funnelkit.report.formatting import (
+    PageFormat,
+    band,
+    count,
+    date,
+    discount_text,
+    percent,
+)
+from funnelkit.report.notes import plain_note
 
 if TYPE_CHECKING:
-    from funnelkit.conversion import ConversionSummary
-    from funnelkit.report.report import ConversionCurve, LifecycleReport
+    from funnelkit.report.report import LifecycleReport
 
 __all__ = ["SECTIONS", "render_body", "render_page"]
 
@@ -35,6 +50,7 @@ SECTIONS = (
     ("join-uplift", "Members from their join"),
     ("data-quality", "Data quality"),
     ("method", "How these numbers are made"),
+    ("appendix", "Appendix: model details"),
 )
 
 _CSS = """
@@ -47,10 +63,12 @@ h1{margin-bottom:0}h2{border-bottom:2px solid #2a6f97;padding-bottom:4px;margin-
 table{border-collapse:collapse;margin:12px 0;font-size:13px}
 th,td{border-bottom:1px solid #e5e5e5;padding:4px 10px;text-align:right}
 th:first-child,td:first-child{text-align:left}th{background:#f5f7fa}
-caption{text-align:left;font-weight:600;padding:4px 0}
+caption{text-align:left;font-weight:600;padding:4px 0;white-space:nowrap}
 .charts{display:flex;flex-wrap:wrap;gap:8px}.note{color:#555;font-size:13px}
 .caveat{background:#fff6e5;border-left:4px solid #f2a541;padding:8px 12px}
-ul.quality li{margin:2px 0}
+ul.quality li{margin:2px 0}.table-wrap{overflow-x:auto;max-width:100%}
+svg{max-width:100%;height:auto}#appendix{color:#444}td{white-space:nowrap}
+td .ci{display:block;color:#777;font-size:11px}
 """
 
 
@@ -78,9 +96,9 @@ def render_body(report: LifecycleReport) -> str:
     builders = {
         "summary": _summary,
         "funnel": _funnel,
-        "conversion": _conversion,
+        "conversion": render_conversion,
         "trends": trends_section,
-        "first-purchase": _first_purchase,
+        "first-purchase": render_first_purchase,
         "clv": _clv,
         "stage-values": _stage_values,
         "channels": _channels,
@@ -89,54 +107,21 @@ def render_body(report: LifecycleReport) -> str:
         "join-uplift": join_uplift_section,
         "data-quality": _quality,
         "method": _method,
+        "appendix": _appendix,
     }
     for key, heading in SECTIONS:
         body = builders[key](report)
         if key in report.unavailable:
-            body = _p(f"Could not be computed: {report.unavailable[key]}.", "caveat") + body
+            why = plain_note(report.unavailable[key], report.funnel.display_names)
+            body = _p(f"Could not be computed: {why.rstrip('.')}.", "caveat") + body
         parts.append(f'<section id="{key}"><h2>{escape(heading)}</h2>{body}</section>')
     parts.append("</div>")
     return "".join(parts)
 
 
 # ---------------------------------------------------------------------- formatting
-def _money(value: float | None) -> str:
-    return "n/a" if value is None or not math.isfinite(value) else f"{value:,.2f}"
-
-
-def _band(ci: Interval | tuple[float, float] | None, fmt: Any = None) -> str:
-    fmt = fmt or _money
-    lower, upper = (None, None) if ci is None else ci
-    return "" if lower is None or upper is None else f"{fmt(lower)} to {fmt(upper)}"
-
-
 def _bound(ci: Interval | None, side: int) -> float | None:
     return None if ci is None else ci[side]
-
-
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None or not math.isfinite(value) else f"{value:.1%}"
-
-
-def _num(value: float | None, digits: int = 3) -> str:
-    return "n/a" if value is None or not math.isfinite(value) else f"{value:.{digits}g}"
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], caption: str = "") -> str:
-    head = "".join(f"<th>{escape(str(h))}</th>" for h in headers)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in row) + "</tr>" for row in rows
-    )
-    cap = f"<caption>{escape(caption)}</caption>" if caption else ""
-    return f"<table>{cap}<tr>{head}</tr>{body}</table>"
-
-
-def _p(text: str, cls: str = "note") -> str:
-    return f'<p class="{cls}">{escape(text)}</p>'
-
-
-def _unit(report: LifecycleReport) -> str:
-    return "money" if report.data.has_values else "purchases"
 
 
 def _title(report: LifecycleReport) -> str:
@@ -145,17 +130,22 @@ def _title(report: LifecycleReport) -> str:
 
 def _subtitle(report: LifecycleReport) -> str:
     d, s = report.data, report.settings
+    what = "spend" if d.has_values else "number of purchases"
+    if d.has_values and s.currency is not None:
+        what += f" in {s.currency}"
+    unit = s.time_unit.value
     return (
-        f"{d.n_events:,} events from {d.n_customers:,} customers ({d.n_buyers:,} buyers), "
-        f"{d.first_event} to {d.observation_end}. Values are expected "
-        f"{'spend' if d.has_values else 'purchases'} over {s.horizon:g} {s.time_unit.value}s"
-        f" (discount {s.discount_rate:g} per {s.time_unit.value}); "
-        f"{s.conf_level:.0%} intervals. funnelkit {report.funnelkit_version}."
+        f"{count(d.n_events)} events from {count(d.n_customers)} customers "
+        f"({count(d.n_buyers)} buyers), {date(d.first_event)} to {date(d.observation_end)}. "
+        f"Values are the expected {what} over {s.horizon:g} {unit}{'' if s.horizon == 1 else 's'}"
+        f", {discount_text(s.discount_rate, s.time_unit)}; ranges are {s.conf_level:.0%} "
+        f"intervals. funnelkit {report.funnelkit_version}."
     )
 
 
 # ---------------------------------------------------------------------- sections
 def _summary(report: LifecycleReport) -> str:
+    fmt = PageFormat.of(report)
     sv = report.stage_values
     if sv is None:
         return _p(
@@ -164,9 +154,12 @@ def _summary(report: LifecycleReport) -> str:
             "first purchase are measured and shown below."
         )
     first = next(iter(sv.stages))
-    cards = [(f"value per {first}", sv[first].value, sv[first].ci)]
-    for adv in report.advancing:
-        cards.append((f"value created: {adv.source} → {adv.target}", adv.value, adv.ci))
+    cards: list[tuple[str, float | None, Interval | None]] = []
+    if sv[first].value is not None:
+        cards.append((f"value of a new {fmt.inline(first)}", sv[first].value, sv[first].ci))
+    # a step that could not be valued (its stages are empty) would only be a card saying n/a
+    for adv in (a for a in report.advancing if a.value is not None):
+        cards.append((f"value created: {fmt.step(adv.source, adv.target)}", adv.value, adv.ci))
     if report.uplift is not None:
         d = report.uplift.difference
         cards.append(("member vs comparable non-member buyer", d.value, d.ci))
@@ -174,226 +167,132 @@ def _summary(report: LifecycleReport) -> str:
         # No stage could be valued (e.g. a log of purchases only): what a new buyer is worth
         # is still measured.
         for group, buyer in sv.buyer_values.items():
-            cards.append((f"value of a new buyer ({group})", buyer.value, buyer.ci))
+            cards.append((f"value of a new buyer ({fmt.inline(group)})", buyer.value, buyer.ci))
     html = ['<div class="cards">']
     for label, value, ci in cards:
         html.append(
             f'<div class="card"><div class="small">{escape(label)}</div>'
-            f'<div class="big">{escape(_money(value))}</div>'
-            f'<div class="small">{escape(_band(ci))}</div></div>'
+            f'<div class="big">{escape(fmt.money(value))}</div>'
+            f'<div class="small">{escape(band(ci, fmt.money))}</div></div>'
         )
     html.append("</div>")
     if report.channels is not None and report.channels.rows:
-        rows = [r for r in report.channels.rows if r.value_per_prospect.value is not None]
+        ch = report.channels
+        rows = [r for r in ch.rows if r.value_per_prospect.value is not None]
         if rows:
             best = max(rows, key=lambda r: r.value_per_prospect.value or 0.0)
             html.append(
                 _p(
-                    f"Highest value per {report.channels.first_stage}: {best.segment} "
-                    f"({_money(best.value_per_prospect.value)}). Compare with what a "
-                    f"{report.channels.first_stage} costs in each channel."
+                    f"Highest value per {fmt.inline(ch.first_stage)}: {best.segment} "
+                    f"({fmt.money(best.value_per_prospect.value)}). Compare with what a "
+                    f"{fmt.inline(ch.first_stage)} costs in each {ch.by}."
                 )
             )
     return "".join(html)
 
 
 def _funnel(report: LifecycleReport) -> str:
+    fmt = PageFormat.of(report)
     names = list(report.stage_counts)
     counts = [float(report.stage_counts[n]) for n in names]
     first = counts[0] or 1.0
-    notes = [f"{c / first:.1%} of {names[0]}" for c in counts]
+    # "of prospects" for a name made readable; a label of the user's own might not take an
+    # "s", so the share is then given of the first stage's count
+    stage = next((st for st in report.funnel.stages if st.name == names[0]), None)
+    base = f"{fmt.inline(names[0])}s" if stage is None or stage.label is None else count(first)
+    shares = ["starting point", *(f"{c / first:.1%} of {base}" for c in counts[1:])]
+    if not any(counts):
+        # bars of zero length on a 0-to-1 axis of customers would only look broken
+        chart = _p(
+            "Nobody reached any stage of the funnel: the log has none of the events that put "
+            "a customer in its first stage (see Data quality)."
+        )
+        chart += _reconcile(report, fmt)
+        if report.transitions is None:
+            return chart
+        return chart + conversion_table(report.transitions, "Stage conversion", fmt)
     chart = charts.bar_chart(
-        names,
+        [fmt.name(n) for n in names],
         counts,
         title="Customers who reached each stage",
         value_label="customers",
-        annotations=notes,
+        annotations=shares,
+        tooltips=[
+            f"{fmt.name(n)}: {count(c)} customers ({share})"
+            for n, c, share in zip(names, counts, shares, strict=True)
+        ],
     )
+    chart += _reconcile(report, fmt)
     if report.transitions is None:
         return chart
-    return chart + _conversion_table(report.transitions, "Stage conversion")
+    return chart + conversion_table(report.transitions, "Stage conversion", fmt)
 
 
-def _conversion_table(summary: ConversionSummary, caption: str) -> str:
-    unit = summary.time_unit.value
-    rows = []
-    for r in summary.rows:
-        rows.append(
-            [
-                f"{r.source} → {r.target}",
-                f"{r.n_entered:,}",
-                f"{r.n_converted:,}",
-                f"{_pct(r.naive_rate)} ({_band(r.naive_rate_ci, _pct)})",
-                f"{_pct(r.eventual_rate)} ({_band(r.eventual_rate_ci, _pct)})",
-                f"{_num(r.median_time)} ({_band(r.median_time_ci, _num)})",
-                r.model,
-            ]
+def _reconcile(report: LifecycleReport, fmt: PageFormat) -> str:
+    """Why a stage's count differs from the number of customers with its events."""
+    reach = report.data.stage_reach
+    if not reach:
+        return ""
+    stages = report.funnel.stages
+    out = []
+    for k, stage in enumerate(stages):
+        n_funnel, n_events = report.stage_counts.get(stage.name), reach.get(stage.name)
+        if n_funnel is None or n_events is None or n_funnel == n_events or k == 0:
+            continue
+        events = " or ".join(f"'{e}'" for e in stage.events)
+        had = (
+            f"at least {stage.min_count} {events} events"
+            if stage.min_count > 1
+            else f"a {events} event"
         )
-    headers = [
-        "transition",
-        "entered",
-        "converted",
-        "naive rate",
-        "eventual rate",
-        f"median {unit}s to convert",
-        "model",
-    ]
-    return _table(headers, rows, caption) + _p(
-        "Naive = converted / entered (counts everyone still waiting as lost). Eventual = the "
-        "censoring-aware share who ever convert (mixture cure model or Kaplan-Meier)."
-    )
-
-
-def _curve_charts(curves: Sequence[ConversionCurve]) -> str:
-    out = ['<div class="charts">']
-    for c in curves:
-        series: list[dict[str, Any]] = [
-            {
-                "x": c.times,
-                "y": c.observed,
-                "lower": c.lower,
-                "upper": c.upper,
-                "label": "observed (Kaplan-Meier)",
-            }
-        ]
-        if c.model is not None:
-            series.append(
-                {
-                    "x": c.times,
-                    "y": c.model,
-                    "label": f"{c.model_name} cure model",
-                    "dash": "6 4",
-                    "color": charts.PALETTE[1],
-                }
-            )
-        top = max(
-            [v for v in (c.upper or []) if v is not None] + c.observed + (c.model or []) + [0.05]
+        why = (
+            "the funnel is ordered, so these events count only once a customer has reached "
+            f"'{fmt.name(stages[k - 1].name)}'"
+            if report.funnel.order == "ordered"
+            else "reaching a later stage counts as having passed through this one"
         )
         out.append(
-            charts.line_chart(
-                series,
-                title=f"{c.source} → {c.target}",
-                xlabel=f"{c.time_unit.value}s since entering {c.source}",
-                ylabel="share converted",
-                ylim=(0.0, min(1.0, top * 1.1)),
-            )
+            f"{count(n_events)} customers had {had}, and the funnel counts "
+            f"{count(n_funnel)} as '{fmt.name(stage.name)}': {why}."
         )
-    out.append("</div>")
-    return "".join(out)
-
-
-def _conversion(report: LifecycleReport) -> str:
-    if not report.curves:
-        return _p("No stage of the funnel was entered: there is no conversion to show.")
-    return _curve_charts(report.curves)
-
-
-def _first_purchase(report: LifecycleReport) -> str:
-    if report.first_purchase is None:
-        if not any(report.stage_counts.values()):
-            return _p("Nobody entered a stage of the funnel: no time to first purchase to show.")
-        return _p("Every stage entrant had already bought when entering the stage.")
-    return (
-        _p(
-            "Among customers who had not bought yet when they entered each stage: how many "
-            "eventually make a first purchase, and how long it takes."
-        )
-        + _conversion_table(report.first_purchase, "Stage → first purchase")
-        + _curve_charts(report.first_purchase_curves)
-    )
+    return _p(" ".join(out)) if out else ""
 
 
 def _clv(report: LifecycleReport) -> str:
-    html = []
-    for check in report.clv:
-        fit = check.purchase_fit
-        rows = []
-        for name, est in fit.params.items():
-            rows.append([name, _num(est.estimate, 4), _band(est.ci, lambda v: _num(v, 4))])
-        status = "converged" if fit.converged else f"NOT converged: {fit.message}"
-        if fit.boundary:
-            status += f"; limit model reached: {', '.join(fit.boundary)}"
-        caption = (
-            f"{check.group}: {fit.model} purchase model, {check.n_buyers:,} buyers "
-            f"({check.n_repeat_buyers:,} repeat), {status}"
-        )
-        if check.borrowed:
-            caption += " (borrowed from all customers)"
-        html.append(_table(["parameter", "estimate", "interval"], rows, caption))
-        spend = (
-            f"mean spend per repeat purchase {_money(check.mean_spend)}, first purchase "
-            f"{_money(check.mean_first_spend)}"
-        )
-        if check.spend_fit is not None:
-            spend += " (Gamma-Gamma)"
-        if check.spend_frequency_correlation is not None:
-            spend += (
-                f"; correlation of frequency and spend {check.spend_frequency_correlation:.2f}"
-                " (the spend model assumes it is near 0)"
-            )
-        html.append(_p(spend))
-        if check.frequency_check is not None:
-            fc = check.frequency_check
-            rows = [
-                [str(f) + ("+" if i == len(fc.frequency) - 1 else ""), f"{o:,.0f}", f"{e:,.1f}"]
-                for i, (f, o, e) in enumerate(
-                    zip(fc.frequency, fc.observed, fc.expected, strict=True)
-                )
-            ]
-            html.append(
-                _table(
-                    ["repeat purchases", "customers", "model expects"],
-                    rows,
-                    f"{check.group}: observed vs expected repeat purchases",
-                )
-            )
-    if report.value_distribution:
-        hist = report.value_distribution
-        html.append(
-            charts.histogram_chart(
-                hist[0].edges,
-                [h.counts for h in hist],
-                [h.group for h in hist],
-                title="Expected value of current buyers over the horizon",
-                xlabel=f"expected {_unit(report)} (top 1% folded into the last bin)",
-            )
-        )
-        html.append(
-            _table(
-                ["group", "buyers", "mean", "median"],
-                [[h.group, f"{h.n:,}", _money(h.mean), _money(h.median)] for h in hist],
-            )
-        )
-    return "".join(html)
+    return render_clv(report, PageFormat.of(report))
 
 
 def _stage_values(report: LifecycleReport) -> str:
     sv = report.stage_values
     if sv is None:
         return ""  # the section's caveat says why
+    fmt = PageFormat.of(report)
     names = list(sv.stages)
     values = [sv[n].value for n in names]
-    lower = [_bound(sv[n].ci, 0) for n in names]
-    upper = [_bound(sv[n].ci, 1) for n in names]
     chart = charts.bar_chart(
-        names,
+        [fmt.name(n) for n in names],
         values,
-        lower=lower,
-        upper=upper,
+        lower=[_bound(sv[n].ci, 0) for n in names],
+        upper=[_bound(sv[n].ci, 1) for n in names],
         title="Value of a customer who has just entered each stage",
-        value_label=f"expected {_unit(report)} over the horizon",
+        value_label=f"expected {fmt.amount} over the horizon",
+        tooltips=[_tip(fmt.name(n), sv[n].value, sv[n].ci, fmt) for n in names],
     )
-    rows = [[n, f"{sv[n].n_entrants:,}", _money(sv[n].value), _band(sv[n].ci)] for n in names]
+    rows = [
+        [fmt.name(n), count(sv[n].n_entrants), fmt.money(sv[n].value), band(sv[n].ci, fmt.money)]
+        for n in names
+    ]
     rows += [
-        [f"new buyer ({g})", "", _money(b.value), _band(b.ci)] for g, b in sv.buyer_values.items()
+        [f"New buyer ({fmt.inline(g)})", "", fmt.money(b.value), band(b.ci, fmt.money)]
+        for g, b in sv.buyer_values.items()
     ]
     adv = [
         [
-            f"{a.source} → {a.target}",
-            _money(a.source_value),
-            _money(a.target_value),
-            _money(a.value),
-            _band(a.ci),
+            fmt.step(a.source, a.target),
+            fmt.money(a.source_value),
+            fmt.money(a.target_value),
+            fmt.money(a.value),
+            band(a.ci, fmt.money),
         ]
         for a in report.advancing
     ]
@@ -412,49 +311,68 @@ def _stage_values(report: LifecycleReport) -> str:
     )
 
 
+def _tip(label: str, value: float | None, ci: Interval | None, fmt: PageFormat) -> str:
+    ranged = band(ci, fmt.money)
+    return f"{label}: {fmt.money(value)}" + (f" ({ranged})" if ranged else "")
+
+
 def _channels(report: LifecycleReport) -> str:
     ch = report.channels
     if ch is None:
         if "channels" in report.unavailable:
             return ""
         return _p("No channel attribute in the data: read the log with attribute_cols=['channel'].")
-    labels = [r.segment for r in ch.rows]
+    fmt = PageFormat.of(report)
+    first = fmt.inline(ch.first_stage)
     vpp = [r.value_per_prospect for r in ch.rows]
     chart = charts.bar_chart(
-        labels,
+        [r.segment for r in ch.rows],
         [v.value for v in vpp],
         lower=[_bound(v.ci, 0) for v in vpp],
         upper=[_bound(v.ci, 1) for v in vpp],
-        title=f"Value per {ch.first_stage} by {ch.by}",
-        value_label=f"expected {_unit(report)} per {ch.first_stage}",
-        annotations=[f"{r.n_prospects:,} ({r.share:.0%})" for r in ch.rows],
+        title=f"Value per {first} by {ch.by}",
+        value_label=f"expected {fmt.amount} per {first}",
+        annotations=[f"{count(r.n_prospects)} ({r.share:.0%})" for r in ch.rows],
+        tooltips=[_tip(r.segment, v.value, v.ci, fmt) for r, v in zip(ch.rows, vpp, strict=True)],
         color=charts.PALETTE[2],
     )
-    steps = [f"{s.source} → {s.target}" for s in ch.rows[0].conversion] if ch.rows else []
+    steps = [(s.source, s.target) for s in ch.rows[0].conversion] if ch.rows else []
     rows = []
     for r in ch.rows:
-        rates = {f"{s.source} → {s.target}": s for s in r.conversion}
+        rates = {(s.source, s.target): s for s in r.conversion}
+        ci = band(r.value_per_prospect.ci, fmt.money)
+        if not ci and r.value_per_prospect.value is not None:
+            ci = "no interval (see below)"
         rows.append(
-            [r.segment, f"{r.n_prospects:,}"]
-            + [_pct(rates[k].eventual_rate) if k in rates else "n/a" for k in steps]
+            [r.segment, count(r.n_prospects)]
+            + [percent(rates[k].eventual_rate) if k in rates else "n/a" for k in steps]
             + [
-                _pct(r.member_share),
-                _money(r.buyer_value.value),
-                _money(r.value_per_prospect.value),
-                _band(r.value_per_prospect.ci),
+                percent(r.member_share),
+                fmt.money(r.buyer_value.value),
+                (fmt.money(r.value_per_prospect.value), ci),
             ]
         )
     headers = [
         ch.by,
-        ch.first_stage + "s",
-        *[f"{s} (eventual)" for s in steps],
+        f"{first}s",
+        *[fmt.step(a, b) for a, b in steps],
         "members among buyers",
         "value per new buyer",
-        f"value per {ch.first_stage}",
-        "interval",
+        f"value per {first}",
     ]
-    notes = "".join(_p(n) for n in ch.notes)
-    return chart + _table(headers, rows, f"By {ch.by}") + notes
+    notes = "".join(_p(plain_note(n, fmt.names)) for n in ch.notes)
+    caption = (
+        f"By {ch.by}: share of each step who eventually convert, and value "
+        f"({percent(report.settings.conf_level, 0)} interval under it)"
+    )
+    return chart + _table(headers, rows, caption) + notes
+
+
+def _strata_words(strata: Sequence[str]) -> list[str]:
+    """Each stratum variable for a sentence: ``cohort:month`` → "month of first purchase"."""
+    return [
+        f"{s.split(':', 1)[1]} of first purchase" if s.startswith("cohort:") else s for s in strata
+    ]
 
 
 def _uplift(report: LifecycleReport) -> str:
@@ -463,51 +381,77 @@ def _uplift(report: LifecycleReport) -> str:
         if "uplift" in report.unavailable:
             return ""
         return _p("Members and non-members could not be told apart in this data.")
-    rows = [
-        ["member buyer", _money(u.member_value)],
-        ["comparable non-member buyer", _money(u.non_member_value)],
-        ["difference", f"{_money(u.difference.value)} ({_band(u.difference.ci)})"],
-        ["unstratified difference", _money(u.crude_difference)],
+    fmt = PageFormat.of(report)
+    words = _strata_words(u.strata)
+    rows: list[list[Any]] = [
+        ["member buyer", fmt.money(u.member_value)],
+        ["comparable non-member buyer", fmt.money(u.non_member_value)],
+        ["difference", (fmt.money(u.difference.value), band(u.difference.ci, fmt.money))],
+        ["difference without stratifying", fmt.money(u.crude_difference)],
         [
             "members compared",
-            f"{u.n_members_compared:,} of {u.n_members:,} ({u.n_strata_compared} strata)",
+            f"{count(u.n_members_compared)} of {count(u.n_members)} "
+            f"(in {count(u.n_strata_compared)} groups)",
         ],
     ]
     top = sorted(u.rows, key=lambda r: -r.n_members)[:15]
     strata = [
         [
             r.stratum,
-            f"{r.n_members:,}",
-            f"{r.n_non_members:,}",
-            _money(r.member_value),
-            _money(r.non_member_value),
+            count(r.n_members),
+            count(r.n_non_members),
+            fmt.money(r.member_value),
+            fmt.money(r.non_member_value),
         ]
         for r in top
     ]
+    # Said from the strata actually used, not from a fixed text: a channel attribute with
+    # another name, or none, changes what the comparison holds equal.
+    caveat = (
+        "This is an association, not a causal effect: customers choose to join, and the "
+        "people who join may have bought more anyway. Members were compared with non-members "
+        f"of the same {' and the same '.join(words)}; that removes only the differences "
+        f"{'this explains' if len(words) == 1 else 'these explain'}."
+    )
     return (
         _table(
             ["", "value over the horizon from the first purchase"],
             rows,
-            "Stratified by " + " × ".join(u.strata),
+            "Stratified by " + " × ".join(words),
         )
-        + f'<p class="caveat">{escape(u.statement)}</p>'
+        + f'<p class="caveat">{escape(caveat)}</p>'
         + _table(
-            ["stratum", "members", "non-members", "member value", "non-member value"],
+            [" × ".join(words), "members", "non-members", "member value", "non-member value"],
             strata,
-            "Largest strata",
+            "Largest groups",
         )
     )
 
 
+#: Notes that only repeat, stage by stage, the note naming the stages without events.
+_ECHOES_OF_MISSING = re.compile(
+    r"^journeys: stage '[^']*': none of its events .* occurs in the log|: nobody entered '[^']*'$"
+)
+
+
 def _quality(report: LifecycleReport) -> str:
-    if not report.data_quality:
+    fmt = PageFormat.of(report)
+    shown = [n for n in report.data_quality if not is_model_detail(n)]
+    if any(n.startswith("the log has no events of the funnel stage(s)") for n in shown):
+        shown = [n for n in shown if not _ECHOES_OF_MISSING.search(n)]
+    notes = [plain_note(n, fmt.names) for n in shown]
+    if not notes:
         return _p("Nothing was dropped or replaced.")
-    items = "".join(f"<li>{escape(n)}</li>" for n in report.data_quality)
+    items = "".join(f"<li>{escape(n)}</li>" for n in dict.fromkeys(notes))
     return f'<ul class="quality">{items}</ul>'
+
+
+_PURCHASE_MODELS = {"bgnbd": "BG/NBD", "mbgnbd": "MBG/NBD", "pareto": "Pareto/NBD", "bgbb": "BG/BB"}
 
 
 def _method(report: LifecycleReport) -> str:
     s = report.settings
+    model = _PURCHASE_MODELS.get(s.purchase_model, s.purchase_model)
     texts = [
         "A customer has just entered a stage at the event that put them there; their value is "
         "the discounted value of the purchases they make from that moment until the horizon "
@@ -515,13 +459,18 @@ def _method(report: LifecycleReport) -> str:
         "Before the first purchase: the time from entering a stage to the first purchase comes "
         "from a censoring-aware conversion model, and the share of first purchases made as a "
         "member from a logistic model of that time. After it: each group's "
-        f"{s.purchase_model} purchase model and Gamma-Gamma spend model give the value of a "
+        f"{model} purchase model and Gamma-Gamma spend model give the value of a "
         "new buyer. A repeat buyer is valued at their second purchase, integrating over the "
         "purchase model's distribution of the gap between first and second purchase.",
-        f"Intervals: a bootstrap over customers ({s.n_resamples} samples, every model refitted"
-        f"{'' if s.seed is None else f', seed {s.seed}'}); the same data, "
+        f"Intervals: a bootstrap over customers ({count(s.n_resamples)} resamples, every model "
+        f"refitted{'' if s.seed is None else f', seed {s.seed}'}); the same data, "
         "settings and seed give the same report.",
-        "Membership uplift compares buyers within strata; it is an association, not the effect "
+        "Membership uplift compares buyers within groups; it is an association, not the effect "
         "of making people join.",
+        "The fitted parameters and checks of each model are in the appendix.",
     ]
     return "".join(_p(t) for t in texts)
+
+
+def _appendix(report: LifecycleReport) -> str:
+    return render_appendix(report, PageFormat.of(report))

@@ -51,6 +51,8 @@ class ReportSettings(Result):
     #: the seed the bootstrap used: rerun with it to get this report
     seed: int | None = Field(validation_alias=AliasChoices("seed", "random_state"))
     by: str | None
+    #: currency of the values (a code such as "EUR" or a symbol), shown with every amount
+    currency: str | None = None
 
     @property
     def n_bootstrap(self) -> int:
@@ -75,6 +77,10 @@ class DataSummary(Result):
     last_event: str
     observation_end: str
     has_values: bool
+    #: stage → customers with the stage's events (``min_count`` of them) by the observation
+    #: end, whatever their order: next to ``stage_counts`` it shows what the funnel's order
+    #: leaves out
+    stage_reach: dict[str, int] | None = None
 
 
 class ConversionCurve(Result):
@@ -245,6 +251,7 @@ def report(
     progress: Progress | None = None,
     costs: Any = None,
     margin: float = 1.0,
+    currency: str | None = None,
     **settings: Any,
 ) -> LifecycleReport:
     """Build the lifecycle report of an event log.
@@ -278,6 +285,9 @@ def report(
         :meth:`~funnelkit.LifecycleModel.channel_value`.
     margin
         Share of the value that is margin, for the channel economics.
+    currency
+        Currency of the log's values, a code (``"EUR"``) or a symbol (``"€"``): every amount
+        and axis of the page shows it. None: amounts are shown without one.
     **settings
         Settings of :class:`~funnelkit.lifecycle.LifecycleModel` (``horizon``,
         ``time_unit``, ``discount_rate``, ``n_resamples``, ``seed``, ...; the former names
@@ -302,6 +312,7 @@ def report(
     """
     from funnelkit._blas import single_threaded_blas
     from funnelkit.report._build import build_report
+    from funnelkit.report.formatting import check_currency
 
     _check_entry(funnel, by, progress, settings)
     economics = None
@@ -309,6 +320,7 @@ def report(
         from funnelkit.lifecycle.economics import check_costs
 
         economics = check_costs(costs, margin, by)
+    currency = check_currency(currency)
     with single_threaded_blas():
         return build_report(
             log,
@@ -318,6 +330,7 @@ def report(
             progress=progress,
             settings=settings,
             economics=economics,
+            currency=currency,
         )
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from funnelkit.conversion import format_conversion_table
+from funnelkit.report.formatting import PageFormat, band, count, date
+from funnelkit.report.notes import plain_note
 
 if TYPE_CHECKING:
     from funnelkit.report.report import LifecycleReport
@@ -15,15 +17,16 @@ __all__ = ["render_text"]
 def render_text(report: LifecycleReport) -> str:
     """Stage counts, conversion, stage values, value of advancing, channels and uplift."""
     d = report.data
+    fmt = PageFormat.of(report)
     lines = [
-        f"Lifecycle report: {d.n_events:,} events, {d.n_customers:,} customers "
-        f"({d.n_buyers:,} buyers), {d.first_event} to {d.observation_end}",
+        f"Lifecycle report: {count(d.n_events)} events, {count(d.n_customers)} customers "
+        f"({count(d.n_buyers)} buyers), {date(d.first_event)} to {date(d.observation_end)}",
         "",
         "Stage counts",
     ]
     first = max(next(iter(report.stage_counts.values())), 1)
-    for name, count in report.stage_counts.items():
-        lines.append(f"  {name:<16}{count:>12,}  {count / first:7.1%}")
+    for name, n in report.stage_counts.items():
+        lines.append(f"  {fmt.name(name):<16}{n:>12,}  {n / first:7.1%}")
     if report.transitions is not None:
         lines += ["", format_conversion_table(report.transitions)]
     if report.stage_values is None:
@@ -34,13 +37,15 @@ def render_text(report: LifecycleReport) -> str:
         lines.append("")
         lines.append("Value of advancing")
         for adv in report.advancing:
-            band = "" if adv.ci is None else f" ({adv.ci[0]:,.2f} to {adv.ci[1]:,.2f})"
-            value = "not estimable" if adv.value is None else f"{adv.value:,.2f}"
-            lines.append(f"  {adv.source + ' -> ' + adv.target:<28}{value}{band}")
+            ranged = band(adv.ci, fmt.money)
+            value = "not estimable" if adv.value is None else fmt.money(adv.value)
+            step = f"{fmt.name(adv.source)} -> {fmt.inline(adv.target)}"
+            lines.append(f"  {step:<28}{value}{f' ({ranged})' if ranged else ''}")
     if report.channels is not None:
         lines += ["", report.channels.as_text()]
     if report.uplift is not None:
         lines += ["", report.uplift.as_text()]
     if report.data_quality:
-        lines += ["", "Data quality"] + [f"  - {n}" for n in report.data_quality]
+        notes = [plain_note(n, fmt.names) for n in report.data_quality]
+        lines += ["", "Data quality"] + [f"  - {n}" for n in dict.fromkeys(notes)]
     return "\n".join(lines)

@@ -31,7 +31,7 @@ def trends_section(report: LifecycleReport) -> str:
         return ""
     # Tables, not charts: a month per row reads at a glance, and FunnelTrends.plot draws
     # the lines for anyone who wants them.
-    parts = [t.as_html() for t in report.trends]
+    parts = [t.as_html(report.funnel.display_names) for t in report.trends]
     note = (
         "The naive rate counts customers still waiting as lost, so recent cohorts look worse "
         "than they are; the eventual rate does not, and the rate within the window compares "

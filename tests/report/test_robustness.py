@@ -107,7 +107,13 @@ def test_a_bootstrap_sample_that_overflows_is_counted_in_the_notes(
     assert note in rep.stage_values.notes and note in rep.data_quality
     assert rep.stage_values.n_bootstrap == 11
     assert rep.stage_values["prospect"].ci is not None
-    assert note in _section_text(rep.to_html(), "data-quality")
+    # the page says the same in plain words: what the failure means for the intervals
+    assert (
+        "1 of the 12 resamples of the customers used for the intervals could not be refitted "
+        "(OverflowError: math range error). The intervals come from the other 11. The "
+        "resamples that fail are those that drew the fewest repeat buyers, so these intervals "
+        "may be slightly too narrow; the estimates themselves are not affected."
+    ) in _section_text(rep.to_html(), "data-quality")
 
 
 def test_a_section_that_fails_becomes_a_note_in_that_section(
@@ -237,7 +243,7 @@ def test_too_few_repeat_buyers_give_the_measured_part_of_the_report(
     for key, heading in headings.items():
         assert _section_text(page, key) == f"{heading} Could not be computed: {TOO_FEW}."
     assert "28.5% of prospect" in _section_text(page, "funnel")
-    assert "prospect → visitor" in _section_text(page, "conversion")
+    assert "Prospect → visitor" in _section_text(page, "conversion")  # display names
     assert "Stage → first purchase" in _section_text(page, "first-purchase")
     assert f"Stage values: could not be computed: {TOO_FEW}" in rep.as_text()
 
