@@ -76,15 +76,16 @@ def discounted_and_total(
     chunk_size: int,
     *,
     n_jobs: int | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Discounted expected purchases per period and expected purchases over the horizon.
 
     ``rows`` holds customer rows (``frequency``, ``recency``, ``T``, ``unit``). Period ``k``
     ends at ``t_k = min(k, horizon)`` periods of ``step`` model units, and its purchases
     ``E[X(t_k)] - E[X(t_(k-1))]`` are discounted by ``(1 + rate)^-t_k``; the second result is
-    ``E[X(t_K)]``. See the module notes for how little of this is evaluated per customer.
-    Pieces of at most ``chunk_size`` rows are spread over ``n_jobs`` threads (``None`` = the
-    available cores); numpy and scipy release the GIL in their loops.
+    ``E[X(t_K)]``, the third ``P(alive)`` of each row when the model's purchases factor
+    through it (``None`` otherwise). See the module notes for how little of this is
+    evaluated per customer. Pieces of at most ``chunk_size`` rows are spread over ``n_jobs``
+    threads (``None`` = the available cores); numpy and scipy release the GIL in their loops.
     """
     h = float(horizon)
     ends = np.minimum(np.arange(1, math.ceil(h) + 1, dtype=float), h)
@@ -108,7 +109,7 @@ def discounted_and_total(
         _in_pieces(alive_of, n, min(int(chunk_size), _GRID_CELLS), n_jobs)
         value, total = _by_frequency(rows["frequency"], rows["T"], per_age, times.size, n_jobs)
         with np.errstate(under="ignore"):  # certain death: no purchases, no value
-            return alive * value, alive * total
+            return alive * value, alive * total, alive
 
     value, total = np.empty(n), np.empty(n)
 
@@ -119,7 +120,7 @@ def discounted_and_total(
         total[start:stop] = grid[-1]
 
     _in_pieces(run, n, max(1, min(int(chunk_size), _GRID_CELLS // times.size)), n_jobs)
-    return value, total
+    return value, total, None
 
 
 def _discount_grid(grid: np.ndarray, discount: np.ndarray) -> np.ndarray:
@@ -145,10 +146,7 @@ def _by_frequency(
         ages = T[members]
         done = False
         if members.size >= _INTERPOLATE_FROM:
-            fx = np.full(_NODES, x[members[0]])
-            done = _interpolate(
-                lambda t, fx=fx: per_age(fx[: t.size], t), ages, members, value, total
-            )
+            done = _interpolate(_at_frequency(per_age, x[members[0]]), ages, members, value, total)
         if not done:
             direct.append(members)
     if direct:
@@ -161,6 +159,17 @@ def _by_frequency(
 
         _in_pieces(run, rest.size, piece, n_jobs)
     return value, total
+
+
+def _at_frequency(
+    per_age: Values, frequency: float
+) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """``per_age`` as a function of the age alone, at one frequency."""
+
+    def at(ages: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return per_age(np.full(ages.shape, frequency), ages)
+
+    return at
 
 
 def _interpolate(

@@ -173,8 +173,14 @@ def score_batch(
         )
     (frequency, recency, T), inverse = _distinct_rows(rfm)
     rows = {"frequency": frequency, "recency": recency, "T": T}
+    distinct = RFM(
+        customer_ids=np.arange(T.size),
+        frequency=frequency,
+        recency=recency,
+        T=T,
+        time_unit=rfm.time_unit,
+    )
     if not with_spend:
-        distinct = RFM(customer_ids=np.arange(T.size), **rows, time_unit=rfm.time_unit)
         step = unit_step(purchase_model, time_unit)
         return {
             "expected_purchases": np.asarray(
@@ -186,7 +192,7 @@ def score_batch(
         }
     # a spend of 1 per purchase: the discounted expected purchases of each distinct row, and
     # the last period's cumulative purchases are the expected purchases over the horizon
-    discounted, total = discounted_rows(
+    discounted, total, alive = discounted_rows(
         purchase_model,
         {**rows, "unit": np.asarray(rfm.time_unit.value)},
         horizon,
@@ -194,13 +200,12 @@ def score_batch(
         float(discount_rate),  # type: ignore[arg-type]
         n_jobs=n_jobs,
     )
-    distinct = RFM(customer_ids=np.arange(T.size), **rows, time_unit=rfm.time_unit)
     spend = spend_per_customer(spend_model, rfm, len(rfm))
+    if alive is None:  # the model's purchases do not factor through P(alive)
+        alive = np.asarray(purchase_model.probability_alive(distinct), dtype=float)
     return {
         "expected_purchases": total[inverse],
-        "probability_alive": np.asarray(purchase_model.probability_alive(distinct), dtype=float)[
-            inverse
-        ],
+        "probability_alive": alive[inverse],
         "expected_spend": spend,
         "clv": spend * discounted[inverse],
     }

@@ -353,7 +353,7 @@ def _discounted_purchases(
     n_jobs: int | None = None,
 ) -> np.ndarray:
     rows, inverse = _unique_rows(rfm)
-    value, _ = discounted_rows(
+    value, _, _ = discounted_rows(
         model, rows, horizon, time_unit, discount_rate, chunk_size, month=month, n_jobs=n_jobs
     )
     return value[inverse]
@@ -369,7 +369,7 @@ def discounted_rows(
     *,
     month: str | None = None,
     n_jobs: int | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Checked settings, then :func:`discounted_and_total` of distinct rows in ``time_unit``
     periods (months of ``month`` when given)."""
     h = float(horizon)
