@@ -147,7 +147,7 @@ def score_batch(
     discount_rate: float | None = None,
     data_time_unit: TimeUnitLike | None = None,
     customer_ids: np.ndarray | None = None,
-    n_jobs: int | None = None,
+    n_jobs: int | None = 1,
 ) -> dict[str, np.ndarray]:
     """Scores of one batch of customers given as arrays (validated like RFM.from_arrays).
 
@@ -155,7 +155,8 @@ def score_batch(
     discounted purchases and its expected purchases over the horizon come from one pass
     (:func:`funnelkit.clv._discounting.discounted_and_total`). ``spend_model`` is a fitted
     spend model, a spend per purchase, or one spend per customer of the batch; ``n_jobs``
-    threads share the distinct rows (``None`` = the available cores).
+    threads share the distinct rows (``None`` = the available cores; the default 1 suits
+    callers that already run one batch per core, like Spark partitions).
     """
     unit = data_time_unit or getattr(purchase_model, "time_unit_", None) or "D"
     with_spend = spend_model is not None
