@@ -254,12 +254,35 @@ class BetaGeometricFitter(PurchasePredictions, MLEFitter):
         data
             RFM, frame or mapping of customers; ``None`` = the training customers.
         """
-        rate, dropout = self._mixings()
         d = self._data_for_prediction(data)
         x, T = d["frequency"], d["T"]
+        alive = alive_from_odds(self._log_dropout_odds(x, d["recency"], T))
+        return np.asarray(self._purchases_if_alive(t, x, T) * alive)
+
+    def expected_purchases_if_alive(self, horizon: Any, data: Any = None) -> np.ndarray:
+        """Expected repeat purchases in ``(T, T + horizon]`` of customers alive at ``T``.
+
+        It depends on the history through ``frequency`` and ``T`` only (recency is ignored),
+        and ``expected_purchases(horizon, data) = probability_alive(data) *
+        expected_purchases_if_alive(horizon, data)``: the factorisation lets scoring evaluate
+        its special function once per distinct ``(frequency, T)``.
+
+        Examples
+        --------
+        >>> from funnelkit.clv import BetaGeoFitter
+        >>> from funnelkit.datasets.btyd import simulate_bgnbd
+        >>> model = BetaGeoFitter().fit(simulate_bgnbd(2000, T=52.0, seed=1).rfm)
+        >>> both = model.probability_alive() * model.expected_purchases_if_alive(10.0)
+        >>> float(abs(both - model.expected_purchases(10.0)).max()) < 1e-12
+        True
+        """
+        d = self._data_for_prediction(data)
+        return self._purchases_if_alive(horizon, d["frequency"], d["T"])
+
+    def _purchases_if_alive(self, t: Any, x: np.ndarray, T: np.ndarray) -> np.ndarray:
+        rate, dropout = self._mixings()
         horizon = as_horizon(t, customers=x.shape[0])
         k = self._first_purchase_dropout
-        alive = alive_from_odds(self._log_dropout_odds(x, d["recency"], T))
         shape = np.broadcast_shapes(x.shape, horizon.shape)
         value = np.full(shape, np.nan)
         if isinstance(rate, GammaRate) and isinstance(dropout, BetaDropout):
@@ -278,7 +301,7 @@ class BetaGeometricFitter(PurchasePredictions, MLEFitter):
                 tb,
                 survive=False,
             )
-        return np.asarray(value * alive)
+        return value
 
     def _expected_purchases_new_customer(self, t: Any) -> np.ndarray:
         """Expected repeat purchases in ``(0, t]`` for a new customer (FHL 2005, eq. 9).

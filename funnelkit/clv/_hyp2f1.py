@@ -28,6 +28,10 @@ _DEDUPE_ROWS = 50_000
 # scipy's hyp2f1 agrees with the series to ~1e-15 for z <= 0.5 (checked in the tests) and
 # is much faster there; beyond that it can return NaN for large b, so the series takes over
 _SCIPY_MAX_Z = 0.5
+# the tables of _table: used while z stays below _TABLE_MAX_Z (a few hundred terms) and the
+# table has at most _TABLE_GAIN cells per row
+_TABLE_MAX_Z = 0.9
+_TABLE_GAIN = 16
 
 
 def log_hyp1(
@@ -54,14 +58,61 @@ def log_hyp1(
     rows = np.flatnonzero(zf > 0)
     s_b, s_c, s_z = np.zeros(zf.size), np.zeros(zf.size), np.zeros(zf.size)
     if rows.size:
-        total[rows], s_b[rows], s_c[rows], s_z[rows] = _series(
-            bf[rows], cf[rows], zf[rows], gradient=True
-        )
+        sums = _table(bf[rows], cf[rows], zf[rows])
+        if sums is None:
+            sums = _series(bf[rows], cf[rows], zf[rows], gradient=True)
+        total[rows], s_b[rows], s_c[rows], s_z[rows] = sums
     with np.errstate(invalid="ignore", divide="ignore"):
         # at z = 0 the z-derivative of G is its first coefficient b/c
         d_z = np.where(zf > 0, s_z / np.where(zf > 0, zf, 1.0) / total, bf / cf)
     grad = np.stack([s_b / total, -s_c / total, d_z]).reshape((3, *shape))
     return np.log(total).reshape(shape), grad
+
+
+def _table(
+    b: np.ndarray, c: np.ndarray, z: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """The sums of :func:`_series` as matrix products, when rows share ``(b, c)`` and ``z``.
+
+    ``t_n = z^n P_n`` with ``P_n = prod_(k<n) (b+k)/(c+k)``, so with ``B_n = sum_(k<n)
+    1/(b+k)`` and ``C_n = sum_(k<n) 1/(c+k)`` the four sums are ``sum_n z^n P_n (1, B_n, C_n,
+    n)``: a table of powers of the distinct ``z`` times coefficient tables of the distinct
+    ``(b, c)``. In the Pareto/NBD likelihood ``(b, c)`` depend on the frequency only and
+    ``z`` on the recency or age only, so day-level data have a few hundred of each. The
+    series is cut after ``N`` terms with ``z^(N+1) / (1 - z) <= _TOL`` for the largest
+    ``z`` (``t_N <= z^N`` since ``c > b``, and the tail after ``t_N`` is below
+    ``t_N z/(1-z)`` while ``G >= 1``). ``None`` when the tables would cost more than the
+    series row by row (distinct values, or ``z`` near 1).
+    """
+    z_max = float(z.max())
+    if not z_max < _TABLE_MAX_Z:
+        return None
+    n_terms = int(np.ceil(np.log(_TOL * (1.0 - z_max)) / np.log(z_max)))
+    (ub, uc), i_bc = unique_combinations(b, c)
+    uz, i_z = np.unique(z, return_inverse=True)
+    if ub.size * uz.size > _TABLE_GAIN * z.size:
+        return None
+    k = np.arange(n_terms, dtype=float)
+    bk, ck = ub[:, None] + k, uc[:, None] + k
+    coef = np.ones((ub.size, n_terms + 1))
+    coef[:, 1:] = np.cumprod(bk / ck, axis=1)
+    acc_b = np.zeros_like(coef)
+    acc_c = np.zeros_like(coef)
+    acc_b[:, 1:] = np.cumsum(1.0 / bk, axis=1)
+    acc_c[:, 1:] = np.cumsum(1.0 / ck, axis=1)
+    n = np.arange(n_terms + 1, dtype=float)
+    # (terms, 4 x distinct (b, c)): the coefficients of the four sums side by side
+    right = np.concatenate([coef, coef * acc_b, coef * acc_c, coef * n], axis=0).T
+    with np.errstate(under="ignore"):  # high powers of a small z vanish, as they should
+        powers = uz[:, None] ** n
+    table = (powers @ right).reshape(uz.size, 4, ub.size)
+    i_z, i_bc = i_z.ravel(), i_bc.ravel()
+    return (
+        table[i_z, 0, i_bc],
+        table[i_z, 1, i_bc],
+        table[i_z, 2, i_bc],
+        table[i_z, 3, i_bc],
+    )
 
 
 def _series(

@@ -21,7 +21,7 @@ import numpy as np
 
 from funnelkit._frames import Backend, frame_from_columns
 from funnelkit.clv._data import unique_combinations
-from funnelkit.clv.value import spend_per_customer, unit_step
+from funnelkit.clv.value import discounted_rows, spend_per_customer, unit_step
 from funnelkit.exceptions import DataError, FunnelkitError
 from funnelkit.rfm import RFM
 from funnelkit.units import TimeUnitLike
@@ -29,6 +29,11 @@ from funnelkit.units import TimeUnitLike
 __all__ = ["score", "score_batch", "score_columns"]
 
 _REQUIRED = ("frequency", "recency", "T")
+# batches of at least _SAMPLE_FROM customers look at a sample of about _SAMPLE_ROWS rows to
+# decide whether finding the distinct rows pays (skipped when _DISTINCT_SHARE are distinct)
+_SAMPLE_FROM = 100_000
+_SAMPLE_ROWS = 10_000
+_DISTINCT_SHARE = 0.9
 
 
 def score_columns(with_spend: bool) -> tuple[str, ...]:
@@ -48,6 +53,7 @@ def score(
     batch_size: int = 1_000_000,
     progress: bool | None = None,
     backend: Backend | None = None,
+    n_jobs: int | None = None,
 ) -> Any:
     """Score every customer, ``batch_size`` customers at a time.
 
@@ -75,6 +81,9 @@ def score(
         there is more than one batch and stderr is a terminal.
     backend
         Return a pandas, polars or pyarrow frame instead of a dict of arrays.
+    n_jobs
+        Threads scoring pieces of a batch (``None`` = the available cores, ``1`` = this
+        thread only); the scores do not depend on it.
 
     Returns
     -------
@@ -119,6 +128,7 @@ def score(
             discount_rate=discount_rate,
             data_time_unit=unit,
             customer_ids=ids[start:stop],
+            n_jobs=n_jobs,
         )
         for k in names:
             out[k][start:stop] = scored[k]
@@ -137,11 +147,16 @@ def score_batch(
     discount_rate: float | None = None,
     data_time_unit: TimeUnitLike | None = None,
     customer_ids: np.ndarray | None = None,
+    n_jobs: int | None = 1,
 ) -> dict[str, np.ndarray]:
     """Scores of one batch of customers given as arrays (validated like RFM.from_arrays).
 
-    Each distinct ``(frequency, recency, T)`` row is scored once. ``spend_model`` is a fitted
-    spend model, a spend per purchase, or one spend per customer of the batch.
+    Each distinct ``(frequency, recency, T)`` row is scored once; with a spend model its
+    discounted purchases and its expected purchases over the horizon come from one pass
+    (:func:`funnelkit.clv._discounting.discounted_and_total`). ``spend_model`` is a fitted
+    spend model, a spend per purchase, or one spend per customer of the batch; ``n_jobs``
+    threads share the distinct rows (``None`` = the available cores; the default 1 suits
+    callers that already run one batch per core, like Spark partitions).
     """
     unit = data_time_unit or getattr(purchase_model, "time_unit_", None) or "D"
     with_spend = spend_model is not None
@@ -157,40 +172,61 @@ def score_batch(
         raise FunnelkitError(
             "A lifetime value needs discount_rate=... (per time_unit, e.g. 0.01 a month)."
         )
-    (frequency, recency, T), inverse = unique_combinations(rfm.frequency, rfm.recency, rfm.T)
-    rows = RFM(
+    (frequency, recency, T), inverse = _distinct_rows(rfm)
+    rows = {"frequency": frequency, "recency": recency, "T": T}
+    distinct = RFM(
         customer_ids=np.arange(T.size),
         frequency=frequency,
         recency=recency,
         T=T,
         time_unit=rfm.time_unit,
     )
-    step = unit_step(purchase_model, time_unit)
-    out = {
-        "expected_purchases": np.asarray(
-            purchase_model.expected_purchases(horizon * step, rows), dtype=float
-        )[inverse],
-        "probability_alive": np.asarray(purchase_model.probability_alive(rows), dtype=float)[
-            inverse
-        ],
-    }
     if not with_spend:
-        return out
-    from funnelkit.clv.value import customer_lifetime_value
-
-    # a spend of 1 per purchase: the discounted expected purchases of each distinct row
-    discounted = customer_lifetime_value(
+        step = unit_step(purchase_model, time_unit)
+        return {
+            "expected_purchases": np.asarray(
+                purchase_model.expected_purchases(horizon * step, distinct), dtype=float
+            )[inverse],
+            "probability_alive": np.asarray(
+                purchase_model.probability_alive(distinct), dtype=float
+            )[inverse],
+        }
+    # a spend of 1 per purchase: the discounted expected purchases of each distinct row, and
+    # the last period's cumulative purchases are the expected purchases over the horizon
+    discounted, total, alive = discounted_rows(
         purchase_model,
-        1.0,
-        rows,
-        horizon=horizon,
-        time_unit=time_unit,
-        discount_rate=float(discount_rate),  # type: ignore[arg-type]
+        {**rows, "unit": np.asarray(rfm.time_unit.value)},
+        horizon,
+        time_unit,
+        float(discount_rate),  # type: ignore[arg-type]
+        n_jobs=n_jobs,
     )
     spend = spend_per_customer(spend_model, rfm, len(rfm))
-    out["expected_spend"] = spend
-    out["clv"] = spend * discounted[inverse]
-    return out
+    if alive is None:  # the model's purchases do not factor through P(alive)
+        alive = np.asarray(purchase_model.probability_alive(distinct), dtype=float)
+    return {
+        "expected_purchases": total[inverse],
+        "probability_alive": alive[inverse],
+        "expected_spend": spend,
+        "clv": spend * discounted[inverse],
+    }
+
+
+def _distinct_rows(rfm: RFM) -> tuple[tuple[np.ndarray, ...], np.ndarray | slice]:
+    """Distinct ``(frequency, recency, T)`` rows and the map back to customers.
+
+    Finding them costs a sort of every column, which pays only when rows repeat (integer
+    clocks, BG/BB data); when an evenly spread sample of rows is nearly all distinct
+    (continuous clocks), the rows are scored as they are (the map is then the identity).
+    """
+    n = len(rfm)
+    cols = (rfm.frequency, rfm.recency, rfm.T)
+    if n >= _SAMPLE_FROM:
+        sample = slice(None, None, n // _SAMPLE_ROWS)
+        (first, *_), _ = unique_combinations(*(c[sample] for c in cols))
+        if first.size >= _DISTINCT_SHARE * cols[0][sample].size:
+            return cols, slice(None)
+    return unique_combinations(*cols)
 
 
 def _is_model(spend_model: Any) -> bool:

@@ -17,6 +17,7 @@ import numpy as np
 
 from funnelkit._frames import Backend
 from funnelkit.clv._data import as_rfm
+from funnelkit.clv._discounting import _rows_rfm, discounted_and_total
 from funnelkit.exceptions import FunnelkitError
 from funnelkit.rfm import RFM
 from funnelkit.units import TimeUnit, TimeUnitLike
@@ -42,6 +43,7 @@ def customer_lifetime_value(
     discount_rate: float,
     month: str | None = None,
     chunk_size: int = _CHUNK,
+    n_jobs: int | None = None,
 ) -> np.ndarray:
     """Discounted expected value of each customer's purchases over a horizon.
 
@@ -80,6 +82,9 @@ def customer_lifetime_value(
         month to reproduce its numbers.
     chunk_size
         Largest number of distinct customer rows evaluated at once.
+    n_jobs
+        Threads evaluating the model on pieces of the distinct rows (``None`` = the
+        available cores; ``1`` = this thread only). The numbers do not depend on it.
 
     Returns
     -------
@@ -113,7 +118,14 @@ def customer_lifetime_value(
     rfm = _purchase_rfm(purchase_model, data)
     spend = spend_per_customer(spend_model, data, len(rfm))
     per_row = _discounted_purchases(
-        purchase_model, rfm, horizon, time_unit, discount_rate, chunk_size, month=month
+        purchase_model,
+        rfm,
+        horizon,
+        time_unit,
+        discount_rate,
+        chunk_size,
+        month=month,
+        n_jobs=n_jobs,
     )
     return np.asarray(spend * per_row)
 
@@ -128,12 +140,14 @@ def score_customers(
     discount_rate: float,
     chunk_size: int = _CHUNK,
     backend: Backend | None = None,
+    n_jobs: int | None = None,
 ) -> Any:
     """Score every customer: expected purchases, probability alive, expected spend and CLV.
 
     The distinct ``(frequency, recency, T)`` rows are scored once each, so this is the fast
     way to score a large customer base. Arguments are those of
-    :func:`customer_lifetime_value`; the scores come from :func:`funnelkit.scoring.score`
+    :func:`customer_lifetime_value` (``n_jobs`` threads share the distinct rows); the
+    scores come from :func:`funnelkit.scoring.score`
     (batches of ``chunk_size`` customers), the one scoring door of the CLV models.
 
     Returns
@@ -171,6 +185,7 @@ def score_customers(
         batch_size=int(chunk_size),
         progress=False,
         backend=backend,
+        n_jobs=n_jobs,
     )
 
 
@@ -333,11 +348,30 @@ def _discounted_purchases(
     time_unit: TimeUnitLike | None,
     discount_rate: float,
     chunk_size: int,
-    rows: Mapping[str, np.ndarray] | None = None,
-    inverse: np.ndarray | None = None,
     *,
     month: str | None = None,
+    n_jobs: int | None = None,
 ) -> np.ndarray:
+    rows, inverse = _unique_rows(rfm)
+    value, _, _ = discounted_rows(
+        model, rows, horizon, time_unit, discount_rate, chunk_size, month=month, n_jobs=n_jobs
+    )
+    return value[inverse]
+
+
+def discounted_rows(
+    model: Any,
+    rows: Mapping[str, np.ndarray],
+    horizon: float,
+    time_unit: TimeUnitLike | None,
+    discount_rate: float,
+    chunk_size: int = _CHUNK,
+    *,
+    month: str | None = None,
+    n_jobs: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Checked settings, then :func:`discounted_and_total` of distinct rows in ``time_unit``
+    periods (months of ``month`` when given)."""
     h = float(horizon)
     if not math.isfinite(h) or h <= 0:
         raise FunnelkitError(f"horizon must be finite and > 0; got {horizon!r}.")
@@ -348,24 +382,11 @@ def _discounted_purchases(
             f"at most {MAX_PERIODS:,} are supported (each period is one prediction over all "
             "customers). Give the horizon in a coarser time_unit, e.g. years instead of days."
         )
+    if int(chunk_size) < 1:
+        raise FunnelkitError(f"chunk_size must be >= 1; got {chunk_size!r}.")
     rate = _check_rate(discount_rate)
     step = unit_step(model, time_unit, month)
-    if rows is None or inverse is None:
-        rows, inverse = _unique_rows(rfm)
-    ends = np.minimum(np.arange(1, math.ceil(h) + 1, dtype=float), h)
-    discount = (1.0 + rate) ** -ends
-
-    def value(part: RFM) -> np.ndarray:
-        total = np.zeros(len(part))
-        previous = np.zeros(len(part))
-        for end, factor in zip(ends, discount, strict=True):
-            cumulative = np.asarray(model.expected_purchases(end * step, part), dtype=float)
-            with np.errstate(under="ignore"):  # vanishing purchases discount to 0
-                total += (cumulative - previous) * factor
-            previous = cumulative
-        return total
-
-    return _over_chunks(rows, chunk_size, value)[inverse]
+    return discounted_and_total(model, rows, h, step, rate, chunk_size, n_jobs=n_jobs)
 
 
 def _unique_rows(rfm: RFM) -> tuple[dict[str, np.ndarray], np.ndarray]:
@@ -406,12 +427,5 @@ def _over_chunks(
     out = np.empty(n)
     for start in range(0, n, int(chunk_size)):
         stop = min(start + int(chunk_size), n)
-        part = RFM(
-            customer_ids=np.arange(start, stop),
-            frequency=rows["frequency"][start:stop],
-            recency=rows["recency"][start:stop],
-            T=rows["T"][start:stop],
-            time_unit=str(rows["unit"]),
-        )
-        out[start:stop] = fn(part)
+        out[start:stop] = fn(_rows_rfm(rows, start, stop))
     return out
