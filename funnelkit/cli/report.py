@@ -305,7 +305,6 @@ def run(args: argparse.Namespace) -> int:
         settings["margin"] = args.margin
     if args.currency:
         settings["currency"] = args.currency
-    _warn_unused(settings, report)
     result = report(log, funnel, observation_end=end, by=by or None, progress=progress, **settings)
     warn_unavailable(result)
     out = Path(args.out)
@@ -345,22 +344,6 @@ def _apply_shape(
         args.purchase_events = ",".join(found.purchase_events)
     if used:
         progress.step(f"{found.shape}: using {', '.join(used)}")
-
-
-def _warn_unused(settings: dict[str, Any], report: Any) -> None:
-    """Say which settings this version's report cannot use (and drop them), rather than fail."""
-    import inspect
-
-    accepted = inspect.signature(report).parameters
-    unused = [name for name in ("currency", "margin", "costs") if name in settings]
-    unused = [name for name in unused if name not in accepted]
-    for name in unused:
-        del settings[name]
-    if unused:
-        warn(
-            f"{', '.join(unused)} cannot be used by this version of the report; the report "
-            "is made without them"
-        )
 
 
 def shape_funnel(found: Any) -> Any:
