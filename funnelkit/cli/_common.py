@@ -89,6 +89,10 @@ OPTION_OF = {
     "allow_negative_values": "--allow-negative-values",
     "by": "--by",
     "funnel": "--funnel",
+    "currency": "--currency",
+    "costs": "--costs",
+    "margin": "--margin",
+    "n_jobs": "--jobs",
 }
 #: The Python remedies funnelkit's messages suggest, in command-line words.
 REMEDIES = (
