@@ -44,6 +44,11 @@ class CureFit(Result):
     converged: bool
     p_fixed: bool = False
     message: str = ""
+    #: goodness of fit against Kaplan-Meier: the largest vertical distance between the
+    #: model's cumulative conversion ``p F0(t)`` and the Kaplan-Meier curve over the
+    #: follow-up (a Kolmogorov-type statistic, in conversion probability); None until a
+    #: Kaplan-Meier curve of the same data has been compared
+    km_distance: float | None = None
 
     @property
     def family(self) -> DelayFamily:
@@ -105,6 +110,24 @@ class CureFit(Result):
             stacklevel=2,
         )
         return self.eventual_rate_interval(conf_level)
+
+    @underflow_is_zero
+    def distance_to(self, times: np.ndarray, km_rate: np.ndarray) -> float:
+        """Largest ``|p F0(t) - F_KM(t)|`` over a Kaplan-Meier step curve.
+
+        ``km_rate[j]`` is the Kaplan-Meier conversion just after ``times[j]``; the step curve
+        is compared on both sides of every step (just before a step it still has the
+        previous value), which is where the supremum of the distance to a continuous curve
+        is reached. 0 for an empty curve.
+        """
+        times = np.asarray(times, dtype=float)
+        km_rate = np.asarray(km_rate, dtype=float)
+        if times.size == 0:
+            return 0.0
+        model = self.cdf(times)
+        before = np.concatenate(([0.0], km_rate[:-1]))
+        gap = np.maximum(np.abs(model - km_rate), np.abs(model - before))
+        return float(gap.max())
 
     @property
     def delay_parameters(self) -> dict[str, float]:

@@ -12,7 +12,12 @@ from funnelkit.conversion._interval import Pair, as_interval
 from funnelkit.conversion.cure import fit_cure_model
 from funnelkit.conversion.cure_result import CureFit
 from funnelkit.conversion.delay import FAMILIES, DistributionName
-from funnelkit.conversion.kaplan_meier import CIMethod, KaplanMeierCurve, kaplan_meier
+from funnelkit.conversion.kaplan_meier import (
+    CIMethod,
+    KaplanMeierArrays,
+    KaplanMeierCurve,
+    kaplan_meier,
+)
 from funnelkit.conversion.results import ModelName, TimeQuantile, TransitionEstimate
 from funnelkit.intervals import wilson_interval
 from funnelkit.units import TimeUnit
@@ -24,6 +29,9 @@ MIN_CONVERSIONS = 5
 #: Warn about extrapolation when the model puts more than this share of eventual
 #: conversions after the longest follow-up.
 EXTRAPOLATION_SHARE = 0.1
+#: A family whose AIC exceeds the best converged family's by more than this has essentially
+#: no support from the data (Burnham & Anderson 2002, section 2.6) and is never a fallback.
+AIC_SUPPORT = 10.0
 
 
 def estimate_transition(
@@ -82,13 +90,24 @@ def estimate_transition(
     if n_conv >= MIN_CONVERSIONS:
         for name in candidates:
             fits[name] = fit_cure_model(durations, converted, name, plateau=plateau)
-    good = {k: f for k, f in fits.items() if f.converged}
     for k, f in fits.items():
         if not f.converged:
             notes.append(f"the {k} cure model did not converge: {f.message}")
+    fits = {
+        k: f.model_copy(update={"km_distance": f.distance_to(km.times, km.rate)})
+        if f.converged
+        else f
+        for k, f in fits.items()
+    }
+    good = _consistent_with_km(fits, km, time_unit, notes)
     chosen: CureFit | None = min(good.values(), key=lambda f: f.aic) if good else None
     if chosen is None and fits:
-        notes.append("no cure model converged; Kaplan-Meier estimates are reported")
+        notes.append(
+            "no cure model converged"
+            if not any(f.converged for f in fits.values())
+            else "no cure model the data support is consistent with the Kaplan-Meier curve"
+        )
+        notes[-1] += "; Kaplan-Meier estimates are reported"
 
     eventual: float | None
     eventual_ci: Pair | Interval | None
@@ -179,6 +198,45 @@ def estimate_transition(
         curve=curve,
         notes=tuple(notes),
     )
+
+
+def _consistent_with_km(
+    fits: dict[str, CureFit], km: KaplanMeierArrays, time_unit: TimeUnit, notes: list[str]
+) -> dict[str, CureFit]:
+    """The converged fits whose eventual rate is not below what has already been observed.
+
+    Kaplan-Meier's conversion at the end of follow-up is a share that has converted already;
+    an eventual rate below it contradicts the data (typically a single-shape delay forced
+    onto delays with several modes, whose fit trades the late converters for the early
+    ones). Such a fit is set aside with a note, so that another family the data support
+    (within :data:`AIC_SUPPORT` of the best AIC), or Kaplan-Meier, answers instead.
+    """
+    observed = float(km.rate[-1]) if km.rate.size else 0.0
+    # The Kaplan-Meier end value is itself an estimate: a correct model's eventual rate falls
+    # just below it about half the time when few are still at risk. Below the lower end of
+    # its band the data contradict the model; where the band does not exist (the curve
+    # reached 1) the value itself is the bound. 1e-9 absorbs the optimiser's last digits.
+    lower = float(km.lower[-1]) if km.lower.size else 0.0
+    bound = (lower if np.isfinite(lower) else observed) * (1.0 - 1e-9)
+    best_aic = min((f.aic for f in fits.values() if f.converged), default=math.inf)
+    good: dict[str, CureFit] = {}
+    for name, fit in fits.items():
+        if not fit.converged:
+            continue
+        if fit.aic - best_aic > AIC_SUPPORT:
+            # a family the data reject against the best one is no fallback: when the best
+            # is set aside below, Kaplan-Meier answers rather than a far worse family
+            continue
+        if fit.eventual_rate < bound:
+            notes.append(
+                f"the {name} cure model's eventual rate {fit.eventual_rate:.3f} is below the "
+                f"Kaplan-Meier conversion {observed:.3f} (lower bound {bound:.3f}) already "
+                f"observed by the end of follow-up ({km.max_followup:.3g} "
+                f"{time_unit.value}s): it is not used"
+            )
+            continue
+        good[name] = fit
+    return good
 
 
 def _loc_logs(fit: CureFit) -> tuple[float, float]:
