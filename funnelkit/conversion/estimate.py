@@ -11,7 +11,7 @@ from funnelkit._results import Interval
 from funnelkit.conversion._interval import Pair, as_interval
 from funnelkit.conversion.cure import fit_cure_model
 from funnelkit.conversion.cure_result import CureFit
-from funnelkit.conversion.delay import FAMILIES, DistributionName
+from funnelkit.conversion.delay import DelayName
 from funnelkit.conversion.kaplan_meier import (
     CIMethod,
     KaplanMeierArrays,
@@ -29,6 +29,14 @@ MIN_CONVERSIONS = 5
 #: Warn about extrapolation when the model puts more than this share of eventual
 #: conversions after the longest follow-up.
 EXTRAPOLATION_SHARE = 0.1
+#: Fewer conversions than this and "auto" does not try the two-component delay (five delay
+#: parameters need both modes to be well populated).
+MIN_MIXTURE_CONVERSIONS = 50
+#: "auto" fits the two-component delay as well when the best single family's distance to
+#: the Kaplan-Meier curve exceeds this multiple of the Kolmogorov-Smirnov 5% critical value
+#: ``1.36 / sqrt(n)`` (twice it: censoring makes the Kaplan-Meier curve noisier than an
+#: empirical CDF, and a correct single family must not be displaced by a mixture).
+GOF_FACTOR = 2.0
 #: A family whose AIC exceeds the best converged family's by more than this has essentially
 #: no support from the data (Burnham & Anderson 2002, section 2.6) and is never a fallback.
 AIC_SUPPORT = 10.0
@@ -49,8 +57,11 @@ def estimate_transition(
 ) -> TransitionEstimate:
     """Naive rate, Kaplan-Meier curve and (unless ``model="kaplan-meier"``) cure model fits.
 
-    ``model`` is ``"auto"`` (exponential, Weibull and log-normal delays, the lowest AIC wins),
-    one distribution name, or ``"kaplan-meier"``.
+    ``model`` is ``"auto"`` (exponential, Weibull and log-normal delays, and the
+    two-component log-normal delay when none of them follows the Kaplan-Meier curve; the
+    lowest AIC among
+    the fits consistent with Kaplan-Meier wins), one distribution name, or
+    ``"kaplan-meier"``.
     """
     n = int(durations.size)
     n_conv = int(np.count_nonzero(converted))
@@ -77,7 +88,7 @@ def estimate_transition(
         notes.append(f"no conversions to {target!r} observed: the eventual rate is not estimable")
 
     fits: dict[str, CureFit] = {}
-    candidates: list[DistributionName] = (
+    candidates: list[DelayName] = (
         ["exponential", "weibull", "lognormal"]
         if model == "auto"
         else ([] if model == "kaplan-meier" else [model])  # type: ignore[list-item]
@@ -88,19 +99,20 @@ def estimate_transition(
             f"(at least {MIN_CONVERSIONS} needed); Kaplan-Meier estimates are reported"
         )
     if n_conv >= MIN_CONVERSIONS:
-        for name in candidates:
-            fits[name] = fit_cure_model(durations, converted, name, plateau=plateau)
-    for k, f in fits.items():
-        if not f.converged:
-            notes.append(f"the {k} cure model did not converge: {f.message}")
-    fits = {
-        k: f.model_copy(update={"km_distance": f.distance_to(km.times, km.rate)})
-        if f.converged
-        else f
-        for k, f in fits.items()
-    }
+        fits = _fitted(candidates, durations, converted, plateau, km, notes)
+    if model == "auto" and n_conv >= MIN_MIXTURE_CONVERSIONS:
+        tolerance = GOF_FACTOR * 1.36 / math.sqrt(n)
+        best = _best(_consistent_with_km(fits, km, time_unit, []))
+        distance = None if best is None else best.km_distance
+        if distance is None or distance > tolerance:
+            notes.append(
+                "no single-shape delay follows the Kaplan-Meier curve "
+                + ("consistently" if distance is None else f"(distance {distance:.3f})")
+                + ": a two-component delay was fitted as well"
+            )
+            fits.update(_fitted(["lognormal-mixture"], durations, converted, plateau, km, notes))
     good = _consistent_with_km(fits, km, time_unit, notes)
-    chosen: CureFit | None = min(good.values(), key=lambda f: f.aic) if good else None
+    chosen = _best(good)
     if chosen is None and fits:
         notes.append(
             "no cure model converged"
@@ -137,7 +149,7 @@ def estimate_transition(
             for q in quantiles
             for t, ci in [chosen.delay_quantile(q, conf_level=conf_level)]
         ]
-        reached = float(FAMILIES[used].cdf(np.array([km.max_followup]), *_loc_logs(chosen))[0])
+        reached = float(chosen.delay_cdf(np.array([km.max_followup]))[0])
         if 1.0 - reached > EXTRAPOLATION_SHARE:
             notes.append(
                 f"extrapolation: the {used} model expects {1.0 - reached:.0%} of eventual "
@@ -200,6 +212,30 @@ def estimate_transition(
     )
 
 
+def _fitted(
+    names: Sequence[DelayName],
+    durations: np.ndarray,
+    converted: np.ndarray,
+    plateau: float | None,
+    km: KaplanMeierArrays,
+    notes: list[str],
+) -> dict[str, CureFit]:
+    """Cure model fits, each converged one with its distance to the Kaplan-Meier curve."""
+    fits: dict[str, CureFit] = {}
+    for name in names:
+        fit = fit_cure_model(durations, converted, name, plateau=plateau)
+        if fit.converged:
+            fit = fit.model_copy(update={"km_distance": fit.distance_to(km.times, km.rate)})
+        else:
+            notes.append(f"the {name} cure model did not converge: {fit.message}")
+        fits[name] = fit
+    return fits
+
+
+def _best(fits: dict[str, CureFit]) -> CureFit | None:
+    return min(fits.values(), key=lambda f: f.aic) if fits else None
+
+
 def _consistent_with_km(
     fits: dict[str, CureFit], km: KaplanMeierArrays, time_unit: TimeUnit, notes: list[str]
 ) -> dict[str, CureFit]:
@@ -237,11 +273,6 @@ def _consistent_with_km(
             continue
         good[name] = fit
     return good
-
-
-def _loc_logs(fit: CureFit) -> tuple[float, float]:
-    coef = fit.coefficients
-    return coef[1], (0.0 if fit.family.fixed_scale else coef[2])
 
 
 def km_time_quantile(curve: KaplanMeierCurve, q: float) -> tuple[float | None, Pair | None]:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from funnelkit.conversion.cure import fit_cure_model
-from funnelkit.conversion.estimate import estimate_transition
+from funnelkit.conversion.estimate import _consistent_with_km, estimate_transition
 from funnelkit.conversion.kaplan_meier import kaplan_meier
 from funnelkit.units import TimeUnit
 
@@ -58,14 +58,49 @@ def test_a_single_shape_fit_below_what_was_observed_is_not_used() -> None:
 
 
 def test_a_far_worse_family_is_no_fallback() -> None:
-    # The exponential's eventual rate is above Kaplan-Meier's, but its AIC is thousands worse
-    # than the log-normal's: once the log-normal is set aside, Kaplan-Meier answers.
+    # The exponential's eventual rate is within Kaplan-Meier's band, but its AIC is thousands worse
+    # than the log-normal's: once the log-normal is set aside, neither answers.
+    durations, converted = _two_mode_world(3)
+    km = kaplan_meier(durations, converted)
+    fits = {
+        name: fit_cure_model(durations, converted, name) for name in ("exponential", "lognormal")
+    }
+    assert fits["exponential"].eventual_rate > km.lower[-1]
+    assert fits["exponential"].aic - fits["lognormal"].aic > 1000
+    notes: list[str] = []
+    assert _consistent_with_km(fits, km, TimeUnit.parse("day"), notes) == {}
+    assert len(notes) == 1 and notes[0].startswith("the lognormal cure model's eventual rate")
+
+
+def test_auto_fits_two_modes_when_no_single_shape_follows_the_curve() -> None:
     durations, converted = _two_mode_world(3)
     estimate = _estimate(durations, converted)
-    assert estimate.model_aic["exponential"] is not None
-    assert estimate.model_aic["exponential"] - estimate.model_aic["lognormal"] > 1000
-    assert estimate.model == "kaplan-meier"
-    assert estimate.cure_fit is None
+    assert estimate.model == "lognormal-mixture"
+    assert set(estimate.model_aic) == {"exponential", "weibull", "lognormal", "lognormal-mixture"}
+    # the single shapes are now far worse than the mixture: set aside without a note each
+    assert estimate.notes == (
+        "no single-shape delay follows the Kaplan-Meier curve consistently: a two-component "
+        "delay was fitted as well",
+    )
+    km = kaplan_meier(durations, converted)
+    assert estimate.eventual_rate is not None and estimate.eventual_rate >= km.rate[-1]
+    assert estimate.eventual_rate_ci is not None
+    assert estimate.eventual_rate_ci.lower < 0.6 < estimate.eventual_rate_ci.upper
+    fit = estimate.cure_fit
+    assert fit is not None and fit.km_distance is not None and fit.km_distance < 0.015
+
+
+def test_auto_keeps_a_single_shape_that_follows_the_curve() -> None:
+    rng = np.random.default_rng(12)
+    n = 3000
+    will = rng.random(n) < 0.4
+    delay = rng.weibull(1.3, n) * 8.0
+    follow_up = rng.uniform(0.0, 90.0, n)
+    converted = will & (delay <= follow_up)
+    estimate = _estimate(np.where(converted, delay, follow_up), converted)
+    assert estimate.model == "weibull"
+    assert "lognormal-mixture" not in estimate.model_aic
+    assert estimate.notes == ()
 
 
 def test_the_chosen_fit_carries_its_distance_to_kaplan_meier() -> None:
