@@ -199,6 +199,22 @@ class CureFit(Result):
         return self.family.cdf(np.asarray(t, float), *self._delay_params)
 
     @underflow_is_zero
+    def delay_log_sf(self, t: np.ndarray | float) -> np.ndarray:
+        """``log(1 - F0(t))`` among eventual converters, accurate far into the tail.
+
+        A forecast conditions on a long wait through ratios of these survival values, which
+        underflow to 0 on the natural scale long before their ratio is negligible.
+        """
+        t = np.asarray(t, dtype=float)
+        log_t = np.log(np.where(t > 0, t, 1.0))
+        family = self.family
+        if isinstance(family, LogNormalMixture):
+            out = family.log_sf_log_t(log_t, *self._delay_params)
+        else:
+            out = family.log_sf((log_t - self._location) / self._s)
+        return np.where(t > 0, out, 0.0)
+
+    @underflow_is_zero
     def delay_pdf(self, t: np.ndarray | float) -> np.ndarray:
         """Density of the time to convert among eventual converters."""
         return self.family.pdf(np.asarray(t, float), *self._delay_params)

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from funnelkit.dynamics._validation import WEAK_LOG_SE, check_censoring, check_conf_level
 from funnelkit.dynamics.chain import generator, grid_transitions, quantity_matrix
+from funnelkit.dynamics.delays import SojournDelay
 from funnelkit.dynamics.forecast_result import StageForecast
 from funnelkit.dynamics.results import StageMarkovResult
+from funnelkit.dynamics.semi_markov import semi_markov_moments
 from funnelkit.dynamics.state import StageIntensities, intensities_of, stage_index
 from funnelkit.exceptions import DataError, FunnelkitError
 from funnelkit.intervals import normal_quantile
@@ -29,7 +31,11 @@ from funnelkit.units import TimeUnit, TimeUnitLike, convert_duration
 if TYPE_CHECKING:
     from funnelkit.dynamics.markov import StageMarkovFitter
 
-__all__ = ["CustomerState", "customer_state", "forecast_stages"]
+__all__ = ["CustomerState", "DelayChoice", "customer_state", "forecast_stages"]
+
+#: How the forecast models the time to advance: the supported delay per transition
+#: (semi-Markov) or the exponential (Markov) everywhere.
+DelayChoice = Literal["auto", "exponential"]
 
 #: Statuses whose advance rate is known (the drop-out rate may still be unknown).
 _INTERVAL_METHOD = (
@@ -38,6 +44,14 @@ _INTERVAL_METHOD = (
     "count across {n} draws of the intensities from their asymptotic normal distribution (log "
     "scale; natural scale truncated at 0 for weakly identified stages; half-normal up to the "
     "profile-likelihood bound for drop-out rates estimated at 0)"
+)
+_SEMI_MARKOV_METHOD = (
+    "semi-Markov: each transition follows the delay model its data support ({delays}), "
+    "conditioned on each customer's time in stage; normal approximation with variance = "
+    "Poisson-binomial variance of the per-customer outcomes (customers grouped by time in "
+    "stage; plus Poisson variance of the inflow) at the estimates + variance of the expected "
+    "count across {n} draws of the delay models' coefficients from their asymptotic normal "
+    "distribution (the intensities' draws for exponential transitions)"
 )
 
 
@@ -102,6 +116,7 @@ def forecast_stages(
     n_resamples: int = 200,
     seed: int | np.random.Generator | None = 0,
     n_draws: int | None = None,
+    delays: DelayChoice | None = None,
 ) -> StageForecast:
     """Forecast stage counts of today's customers (and optional new arrivals) over time.
 
@@ -132,6 +147,16 @@ def forecast_stages(
         Seed of those draws, so that a forecast is reproducible.
     n_draws : int, optional
         Former name of ``n_resamples``, kept as an alias.
+    delays : {"auto", "exponential"}, optional
+        ``"auto"``: each transition follows the delay model its data support (the cure
+        model ``ConversionFitter(model="auto")`` chooses, stored in ``result.delays`` by
+        ``StageMarkovFitter(delays="auto")``), and each customer's time in stage is
+        conditioned on under that model (semi-Markov,
+        :mod:`funnelkit.dynamics.semi_markov`); a transition where Kaplan-Meier answers uses
+        its exponential stage. There a customer still in a stage is *active* when they will
+        still advance (a cure model has no time of becoming dormant). ``"exponential"``: the
+        Markov model, memoryless delays everywhere. Default: ``"auto"`` when the result
+        holds delays, else ``"exponential"``.
 
     Returns
     -------
@@ -169,9 +194,75 @@ def forecast_stages(
     inflow_per_unit = _inflow_rates(result, inflow, n_seg)  # per `unit`, as the caller said
     rates = inflow_per_unit * convert_duration(1.0, result.time_unit, unit)  # per fitted unit
 
+    if delays is None:
+        delays = "exponential" if result.delays is None else "auto"
+    if delays not in ("auto", "exponential"):
+        raise FunnelkitError(
+            "The 'delays' parameter of StageMarkovFitter.forecast must be 'auto' or "
+            f"'exponential'. Got {delays!r} instead."
+        )
+    if delays == "auto" and result.delays is None:
+        raise FunnelkitError(
+            "forecast(delays='auto') needs the delay model of every transition, which this "
+            "model did not fit: fit StageMarkovFitter(delays='auto'), or forecast with "
+            "delays='exponential'."
+        )
     state = customer_state(result, journeys)
     in_funnel = state.stage >= 0
     lam, mu, unknown = _draw_intensities(fitted, result.conf_level, n_resamples, seed)
+    qm = quantity_matrix(n_stage)
+    if delays == "auto":
+        mean, var, method = _semi_markov(
+            result, state, lam, mu, horizon_fit, n_points, rates, entry, seed
+        )
+    else:
+        mean, var = _markov_moments(
+            state, in_funnel, lam, mu, horizon_fit, n_points, rates, entry, n_stage
+        )
+        method = _INTERVAL_METHOD.format(n=n_resamples)
+    point = mean[0]
+    total_var = np.maximum(var[0], 0.0)
+    if mean.shape[0] > 1:
+        total_var = total_var + mean[1:].var(axis=0)
+    z = normal_quantile(conf_level)
+    half = z * np.sqrt(total_var)
+    floor = np.zeros(qm.shape[1])
+    floor[:n_stage] = point[0, :n_stage]  # reached counts never go down
+    lower = np.maximum(point - half, floor)
+    upper = point + half
+    masked = _not_estimable(fitted, n_stage, state, unknown, rates, entry)
+    times = np.linspace(0.0, horizon_fit, n_points) * convert_duration(1.0, result.time_unit, unit)
+    return StageForecast.from_arrays(
+        stage_names=names,
+        time_unit=unit,
+        horizon=float(horizon),
+        conf_level=conf_level,
+        n_customers=int(in_funnel.sum()),
+        inflow=float(inflow_per_unit.sum()) if rates.any() else None,
+        inflow_stage=names[entry] if rates.any() else None,
+        n_resamples=n_resamples,
+        interval_method=method,
+        times=times,
+        point=point,
+        lower=lower,
+        upper=upper,
+        masked=masked,
+    )
+
+
+def _markov_moments(
+    state: CustomerState,
+    in_funnel: np.ndarray,
+    lam: np.ndarray,
+    mu: np.ndarray,
+    horizon_fit: float,
+    n_points: int,
+    rates: np.ndarray,
+    entry: int,
+    n_stage: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Expected outcome counts and sampling variances ``(S, T, Q)`` of the Markov model."""
+    n_seg = lam.shape[1]
     n, s1, s2 = _pi_sums(state, in_funnel, lam, mu, n_seg, n_stage)  # (G, K), (S, G, K) x 2
     qm = quantity_matrix(n_stage)
     # A dormant customer of stage k (never the last) stays put: outcomes of state K + k.
@@ -195,34 +286,68 @@ def forecast_stages(
             mean += arrivals
             var += arrivals
 
-    point = mean[0]
-    total_var = np.maximum(var[0], 0.0)
-    if mean.shape[0] > 1:
-        total_var = total_var + mean[1:].var(axis=0)
-    z = normal_quantile(conf_level)
-    half = z * np.sqrt(total_var)
-    floor = np.zeros(qm.shape[1])
-    floor[:n_stage] = point[0, :n_stage]  # reached counts never go down
-    lower = np.maximum(point - half, floor)
-    upper = point + half
-    masked = _not_estimable(fitted, n_stage, state, unknown, rates, entry)
-    times = np.linspace(0.0, horizon_fit, n_points) * convert_duration(1.0, result.time_unit, unit)
-    return StageForecast.from_arrays(
-        stage_names=names,
-        time_unit=unit,
-        horizon=float(horizon),
-        conf_level=conf_level,
-        n_customers=int(in_funnel.sum()),
-        inflow=float(inflow_per_unit.sum()) if rates.any() else None,
-        inflow_stage=names[entry] if rates.any() else None,
-        n_resamples=n_resamples,
-        interval_method=_INTERVAL_METHOD.format(n=n_resamples),
-        times=times,
-        point=point,
-        lower=lower,
-        upper=upper,
-        masked=masked,
+    return mean, var
+
+
+def _semi_markov(
+    result: StageMarkovResult,
+    state: CustomerState,
+    lam: np.ndarray,
+    mu: np.ndarray,
+    horizon_fit: float,
+    n_points: int,
+    rates: np.ndarray,
+    entry: int,
+    seed: int | np.random.Generator | None,
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """Moments ``(S, T, Q)`` with each transition's supported delay, and the method text.
+
+    Draw 0 uses the estimates; every other draw takes the cure model coefficients from
+    their asymptotic normal distribution (and the intensities' draw for a transition that
+    uses the exponential stage).
+    """
+    assert result.delays is not None
+    n_stage = len(result.stage_names)
+    n_draw, n_seg = lam.shape[0], lam.shape[1]
+    rng = np.random.default_rng(
+        np.random.SeedSequence(seed).spawn(2)[1] if isinstance(seed, int | np.integer) else seed
     )
+    q = 2 * n_stage + 1
+    mean = np.zeros((n_draw, n_points, q))
+    var = np.zeros_like(mean)
+    used: list[str] = []
+    for g in range(n_seg):
+        fits = result.delays[g]
+        rows = state.segment == g
+        for s in range(n_draw):
+            chain = [
+                SojournDelay.exponential(float(lam[s, g, k]), float(mu[s, g, k]))
+                if fit is None
+                else SojournDelay.from_fit(fit)
+                if s == 0
+                else SojournDelay.from_fit(fit).drawn(rng)
+                for k, fit in enumerate(fits)
+            ]
+            mean_s, var_s = semi_markov_moments(
+                chain,
+                state.stage[rows],
+                state.duration[rows],
+                horizon=horizon_fit,
+                n_points=n_points,
+                inflow_rate=float(rates[g]),
+                entry=entry,
+                n_stage=n_stage,
+                with_variance=s == 0,
+            )
+            mean[s] += mean_s
+            if s == 0:
+                var[0] += var_s
+        used.extend(
+            f"{result.stage_names[k]}: {'exponential' if fit is None else fit.distribution}"
+            for k, fit in enumerate(fits)
+        )
+    method = _SEMI_MARKOV_METHOD.format(n=n_draw - 1, delays="; ".join(used))
+    return mean, var, method
 
 
 def _check_horizon(horizon: Any, unit: TimeUnit, fit_unit: TimeUnit) -> float:

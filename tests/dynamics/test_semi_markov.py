@@ -1,0 +1,145 @@
+"""Forecasts that follow the delays the data support (semi-Markov)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from funnelkit.datasets.conversion import DelaySpec, TransitionParams, simulate_transitions
+from funnelkit.dynamics import StageMarkovFitter
+from funnelkit.dynamics.forecast import forecast_stages
+from funnelkit.exceptions import FunnelkitError
+
+STAGES = ("visitor", "member", "buyer")
+
+
+def _world(delays: tuple[DelaySpec, DelaySpec], seed: int, n: int = 6000):  # type: ignore[no-untyped-def]
+    params = TransitionParams(
+        stages=STAGES,
+        eventual_rates=(0.5, 0.6),
+        delays=delays,
+        entry_window=120.0,
+        observation_end=120.0,
+    )
+    return simulate_transitions(n, seed=seed, params=params)
+
+
+def _realised(sim, end: float) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """Who has reached each stage by ``end``, from the uncensored truth."""
+    entry = sim.journeys.entry_times[:, 0].copy()
+    counts = {STAGES[0]: int((entry <= end).sum())}
+    for k in range(len(STAGES) - 1):
+        moves = sim.truth["will_convert"][:, k] & np.isfinite(entry)
+        entry = np.where(moves, entry + sim.truth["delay"][:, k], np.inf)
+        counts[STAGES[k + 1]] = int((entry <= end).sum())
+    return counts
+
+
+def _fitted(sim, delays: str = "auto") -> StageMarkovFitter:  # type: ignore[no-untyped-def]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return StageMarkovFitter(delays=delays).fit(sim.journeys)  # type: ignore[arg-type]
+
+
+def test_exponential_delays_give_the_markov_forecast() -> None:
+    # The exponential stage is the cure model p = λ/(λ+μ), F = Exp(λ+μ): followed as a
+    # semi-Markov chain it must reproduce the Markov forecast.
+    sim = _world(
+        (
+            DelaySpec(distribution="weibull", scale=10.0),
+            DelaySpec(distribution="weibull", scale=8.0),
+        ),
+        seed=2,
+        n=3000,
+    )
+    fitter = _fitted(sim, "exponential")
+    exponential = fitter.result_.model_copy(update={"delays": ((None, None),)})
+    semi = forecast_stages(exponential, sim.journeys, horizon=30.0, n_resamples=0, delays="auto")
+    markov = forecast_stages(fitter.result_, sim.journeys, horizon=30.0, n_resamples=0)
+    for stage in STAGES:
+        assert semi.reached[stage] == pytest.approx(markov.reached[stage], rel=2e-3)
+        width = semi.reached_upper[stage] - semi.reached_lower[stage]
+        assert width == pytest.approx(
+            markov.reached_upper[stage] - markov.reached_lower[stage], rel=2e-2
+        )
+    # "Active" differs by definition (the Markov model: not dormant yet; a cure model: will
+    # still advance), but who is still waiting in a stage does not.
+    for model in (semi, markov):
+        assert model.occupancy["buyer"] == pytest.approx(model.reached["buyer"], rel=1e-12)
+    waiting = [sum(m.occupancy[s] for s in STAGES[:-1]) + m.dormant for m in (semi, markov)]
+    assert waiting[0] == pytest.approx(waiting[1], rel=2e-3)
+    assert semi.interval_method.startswith("semi-Markov: each transition follows")
+    assert "visitor: exponential; member: exponential" in semi.interval_method
+
+
+def test_delays_are_chosen_as_conversion_fitter_chooses_and_survive_json() -> None:
+    sim = _world(
+        (
+            DelaySpec(distribution="weibull", scale=12.0, shape=1.3),
+            DelaySpec(distribution="lognormal", scale=10.0, shape=0.8),
+        ),
+        seed=3,
+        n=3000,
+    )
+    fitter = _fitted(sim)
+    assert fitter.result_.delays is not None
+    chosen = [fit.distribution if fit else None for fit in fitter.result_.delays[0]]
+    assert chosen == ["weibull", "lognormal"]
+    loaded = StageMarkovFitter.from_json(fitter.to_json())
+    assert loaded.get_params() == {"conf_level": 0.95, "delays": "auto"}
+    a = fitter.forecast(sim.journeys, horizon=20.0, n_resamples=20)
+    b = loaded.forecast(sim.journeys, horizon=20.0, n_resamples=20)
+    assert a == b
+    assert a.interval_method.startswith("semi-Markov")
+    markov = fitter.forecast(sim.journeys, horizon=20.0, n_resamples=20, delays="exponential")
+    assert markov.interval_method.startswith("normal approximation")
+
+
+def test_delay_settings_are_checked() -> None:
+    sim = _world(
+        (
+            DelaySpec(distribution="weibull", scale=10.0),
+            DelaySpec(distribution="weibull", scale=8.0),
+        ),
+        seed=4,
+        n=500,
+    )
+    fitter = _fitted(sim, "exponential")
+    with pytest.raises(FunnelkitError, match=r"fit StageMarkovFitter\(delays='auto'\)"):
+        fitter.forecast(sim.journeys, horizon=10.0, delays="auto")
+    with pytest.raises(FunnelkitError, match=r"must be 'auto' or 'exponential'\. Got 'weibull'"):
+        fitter.forecast(sim.journeys, horizon=10.0, delays="weibull")  # type: ignore[arg-type]
+    with pytest.raises(FunnelkitError, match=r"must be 'auto' or 'exponential'\. Got 'gamma'"):
+        StageMarkovFitter(delays="gamma").fit(sim.journeys)  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("delays", "seed"),
+    [
+        (
+            (
+                DelaySpec(distribution="weibull", scale=12.0, shape=1.3),
+                DelaySpec(distribution="weibull", scale=12.0, shape=1.3),
+            ),
+            1,
+        ),
+        (
+            (
+                DelaySpec(distribution="lognormal", scale=8.0, shape=1.0),
+                DelaySpec(distribution="lognormal", scale=10.0, shape=0.8),
+            ),
+            3,
+        ),
+    ],
+    ids=["weibull-1.3", "lognormal"],
+)
+def test_backtest_lands_within_five_percent(delays: tuple[DelaySpec, DelaySpec], seed: int) -> None:
+    sim = _world(delays, seed=seed)
+    forecast = _fitted(sim).forecast(sim.journeys, horizon=30.0, n_resamples=100)
+    actual = _realised(sim, 150.0)
+    for stage in STAGES[1:]:
+        assert abs(forecast.reached[stage] / actual[stage] - 1.0) < 0.05, stage
+        assert forecast.reached_lower[stage] <= actual[stage] <= forecast.reached_upper[stage]
