@@ -7,7 +7,12 @@ import warnings
 import numpy as np
 import pytest
 
-from funnelkit.datasets.conversion import DelaySpec, TransitionParams, simulate_transitions
+from funnelkit.datasets.conversion import (
+    DelaySpec,
+    MixtureDelaySpec,
+    TransitionParams,
+    simulate_transitions,
+)
 from funnelkit.dynamics import StageMarkovFitter
 from funnelkit.dynamics.forecast import forecast_stages
 from funnelkit.exceptions import FunnelkitError
@@ -143,3 +148,56 @@ def test_backtest_lands_within_five_percent(delays: tuple[DelaySpec, DelaySpec],
     for stage in STAGES[1:]:
         assert abs(forecast.reached[stage] / actual[stage] - 1.0) < 0.05, stage
         assert forecast.reached_lower[stage] <= actual[stage] <= forecast.reached_upper[stage]
+
+
+def _realised_chain(sim, stages: tuple[str, ...], end: float) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    entry = sim.journeys.entry_times[:, 0].copy()
+    counts = {stages[0]: int((entry <= end).sum())}
+    for k in range(len(stages) - 1):
+        moves = sim.truth["will_convert"][:, k] & np.isfinite(entry)
+        entry = np.where(moves, entry + sim.truth["delay"][:, k], np.inf)
+        counts[stages[k + 1]] = int((entry <= end).sum())
+    return counts
+
+
+@pytest.mark.slow
+def test_backtest_with_two_component_delays() -> None:
+    delays = (
+        MixtureDelaySpec(weight=0.6, scale=1.0, shape=0.5, scale_2=20.0, shape_2=0.5),
+        MixtureDelaySpec(weight=0.5, scale=2.0, shape=0.6, scale_2=25.0, shape_2=0.4),
+    )
+    sim = _world(delays, seed=5)  # type: ignore[arg-type]
+    fitter = _fitted(sim)
+    assert fitter.result_.delays is not None
+    assert [f.distribution for f in fitter.result_.delays[0] if f] == ["lognormal-mixture"] * 2
+    forecast = fitter.forecast(sim.journeys, horizon=30.0, n_resamples=50)
+    actual = _realised(sim, 150.0)
+    for stage in STAGES[1:]:
+        assert abs(forecast.reached[stage] / actual[stage] - 1.0) < 0.05, stage
+        assert forecast.reached_lower[stage] <= actual[stage] <= forecast.reached_upper[stage]
+
+
+@pytest.mark.slow
+def test_backtest_on_a_clickstream_with_session_and_days_later_returns() -> None:
+    # Most moves happen minutes into a session; the rest come back days later.
+    stages = ("catalog", "product", "cart", "purchase")
+    params = TransitionParams(
+        stages=stages,
+        eventual_rates=(0.6, 0.5, 0.4),
+        delays=tuple(
+            MixtureDelaySpec(weight=w, scale=fast, shape=1.0, scale_2=late, shape_2=1.0)
+            for w, fast, late in ((0.8, 0.002, 8.0), (0.75, 0.003, 10.0), (0.7, 0.005, 6.0))
+        ),
+        entry_window=120.0,
+        observation_end=120.0,
+    )
+    sim = simulate_transitions(8000, seed=5, params=params)
+    actual = _realised_chain(sim, stages, 150.0)
+    semi = _fitted(sim).forecast(sim.journeys, horizon=30.0, n_resamples=50)
+    markov = _fitted(sim, "exponential").forecast(sim.journeys, horizon=30.0, n_resamples=50)
+    for stage in stages[1:]:
+        assert abs(semi.reached[stage] / actual[stage] - 1.0) < 0.05, stage
+        assert semi.reached_lower[stage] <= actual[stage] <= semi.reached_upper[stage], stage
+    # the memoryless forecast misses: those who waited days come back more often than it expects
+    for stage in ("product", "cart"):
+        assert not markov.reached_lower[stage] <= actual[stage] <= markov.reached_upper[stage]
