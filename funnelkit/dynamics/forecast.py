@@ -342,8 +342,10 @@ def _semi_markov(
             mean[s] += mean_s
             if s == 0:
                 var[0] += var_s
+        prefix = "" if result.segments is None else f"[{result.segments[g]}] "
         used.extend(
-            f"{result.stage_names[k]}: {'exponential' if fit is None else fit.distribution}"
+            f"{prefix}{result.stage_names[k]}: "
+            + ("exponential" if fit is None else fit.distribution)
             for k, fit in enumerate(fits)
         )
     method = _SEMI_MARKOV_METHOD.format(n=n_draw - 1, delays="; ".join(used))

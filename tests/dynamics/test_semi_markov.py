@@ -201,3 +201,23 @@ def test_backtest_on_a_clickstream_with_session_and_days_later_returns() -> None
     # the memoryless forecast misses: those who waited days come back more often than it expects
     for stage in ("product", "cart"):
         assert not markov.reached_lower[stage] <= actual[stage] <= markov.reached_upper[stage]
+
+
+def test_exponential_delays_give_the_markov_forecast_by_segment_with_inflow() -> None:
+    chains = {
+        "a": TransitionParams(stages=STAGES, eventual_rates=(0.4, 0.5)),
+        "b": TransitionParams(stages=STAGES, eventual_rates=(0.3, 0.6)),
+    }
+    sim = simulate_transitions(2000, seed=6, segments=chains)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitter = StageMarkovFitter().fit(sim.journeys, by="segment")
+    exponential = fitter.result_.model_copy(update={"delays": ((None, None), (None, None))})
+    kwargs = {"horizon": 20.0, "n_resamples": 0, "inflow": {"a": 5.0, "b": 3.0}}
+    semi = forecast_stages(exponential, sim.journeys, delays="auto", **kwargs)  # type: ignore[arg-type]
+    markov = forecast_stages(fitter.result_, sim.journeys, **kwargs)  # type: ignore[arg-type]
+    for stage in STAGES:
+        assert semi.reached[stage] == pytest.approx(markov.reached[stage], rel=2e-3)
+    assert "[a] visitor: exponential; [a] member: exponential; [b] visitor" in (
+        semi.interval_method
+    )
