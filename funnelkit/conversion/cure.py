@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,7 +23,6 @@ from funnelkit._floating import underflow_is_zero
 from funnelkit.conversion.cure_result import CureFit
 from funnelkit.conversion.delay import (
     DELAYS,
-    MIXTURE,
     DelayFamily,
     DelayName,
     LogNormalMixture,
@@ -322,7 +320,10 @@ def fit_cure_model(
         n = max(len(np.asarray(durations)), 1)
         plateau = data.n_converted / n
     if isinstance(delay, LogNormalMixture):
-        return _fit_mixture(data, plateau, fix_p)
+        # imported here: the mixture's module builds on CureData and the covariance above
+        from funnelkit.conversion.cure_mixture import fit_mixture
+
+        return fit_mixture(data, plateau, fix_p)
     family = delay
     x0 = _start(data, family, plateau, fix_p)
     objective = _Objective(data, family, fix_p)
@@ -339,7 +340,7 @@ def fit_cure_model(
         )
     x = np.asarray(res.x, dtype=float)
     ll, _, hess = objective._at(x)
-    covariance = _covariance(-hess)
+    covariance = covariance_from_information(-hess)
     # Without a single conversion at a positive time the likelihood only knows that every
     # delay is below eps: it grows as the delay distribution collapses towards 0, so
     # whatever point the optimiser stopped at is not an estimate of the delay.
@@ -383,7 +384,8 @@ def fit_cure_model(
     )
 
 
-def _covariance(information: np.ndarray) -> np.ndarray | None:
+def covariance_from_information(information: np.ndarray) -> np.ndarray | None:
+    """Inverse of the observed information by Cholesky; None unless positive definite."""
     if not np.all(np.isfinite(information)):
         return None
     try:
@@ -393,146 +395,3 @@ def _covariance(information: np.ndarray) -> np.ndarray | None:
     inv = np.linalg.inv(chol)
     cov: np.ndarray = inv.T @ inv
     return cov
-
-
-#: Bounds of the mixture's log sigmas: a component narrower than this sits on a single
-#: delay, where the likelihood grows without bound (a spike, not an estimate).
-_LOG_S_BOUNDS = (math.log(0.02), math.log(20.0))
-_LOGIT_BOUNDS = (-12.0, 12.0)
-
-
-def _mixture_log_likelihood(x: np.ndarray, data: CureData, fix_p: bool) -> float:
-    """Log-likelihood of the cure model with a two-component log-normal delay."""
-    if fix_p:
-        log_p, log_q, params = 0.0, -math.inf, tuple(float(v) for v in x)
-    else:
-        eta = float(x[0])
-        log_p, log_q = float(special.log_expit(eta)), float(special.log_expit(-eta))
-        params = tuple(float(v) for v in x[1:])
-    ll = data.log_exact.size * log_p - data.sum_log_exact
-    ll += float(MIXTURE.log_pdf_log_t(data.log_exact, *params).sum())
-    if data.n_zero:
-        ll += data.n_zero * (
-            log_p + float(MIXTURE.log_cdf_log_t(np.array([data.log_eps]), *params)[0])
-        )
-    if data.log_censored.size:
-        tail = MIXTURE.log_sf_log_t(data.log_censored, *params)
-        ll += float(np.logaddexp(log_q, log_p + tail).sum())
-    return ll
-
-
-def _fit_mixture(data: CureData, plateau: float, fix_p: bool) -> CureFit:
-    """Maximum likelihood for the two-component delay, from two starts.
-
-    The likelihood of a mixture has several local maxima, so the fit starts from a split at
-    the widest gap of the observed log delays and from a split at their median, and keeps
-    the better. Standard errors come from a central-difference Hessian; a fit with a
-    component pressed against a bound of its sigma or weight is reported as not converged.
-    """
-    delay_starts = [MIXTURE.start(data.log_exact, data.log_eps)]
-    if data.log_exact.size >= 4:
-        x = np.sort(data.log_exact)
-        half = x.size // 2
-        m1, m2 = float(x[:half].mean()), float(x[half:].mean())
-        s1, s2 = max(float(x[:half].std()), 0.1), max(float(x[half:].std()), 0.1)
-        delay_starts.append([0.0, m1, math.log(s1), m2, math.log(s2)])
-    p0 = min(max(plateau, 0.02), 0.98)
-    bounds: list[tuple[float | None, float | None]] = [
-        _LOGIT_BOUNDS,
-        (None, None),
-        _LOG_S_BOUNDS,
-        (None, None),
-        _LOG_S_BOUNDS,
-    ]
-    if not fix_p:
-        bounds = [(-30.0, 30.0), *bounds]
-
-    def negative(x: np.ndarray) -> float:
-        with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
-            ll = _mixture_log_likelihood(x, data, fix_p)
-        return -ll if math.isfinite(ll) else 1e300
-
-    best = None
-    for delay_start in delay_starts:
-        clipped = [
-            min(max(v, lo), hi) if lo is not None and hi is not None else v
-            for v, (lo, hi) in zip(delay_start, bounds[-5:], strict=True)
-        ]
-        x0 = np.asarray(clipped if fix_p else [math.log(p0 / (1.0 - p0)), *clipped])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            res = optimize.minimize(
-                negative,
-                x0,
-                method="L-BFGS-B",
-                bounds=bounds,
-                options={"maxiter": 500, "ftol": 1e-12, "gtol": 1e-6},
-            )
-        if best is None or res.fun < best.fun:
-            best = res
-    assert best is not None
-    x = _faster_first(np.asarray(best.x, dtype=float), fix_p)
-    ll = -negative(x)
-    offset = 0 if fix_p else 1
-    on_bound = any(
-        lo is not None and hi is not None and min(v - lo, hi - v) < 1e-6
-        for v, (lo, hi) in zip(x[offset:], bounds[offset:], strict=True)
-    )
-    covariance = None if on_bound else _covariance(-_numeric_hessian(lambda y: -negative(y), x))
-    converged = bool(best.success) and math.isfinite(ll) and covariance is not None
-    if on_bound:
-        message = (
-            "a mixture component collapsed (its weight or spread reached a bound): the "
-            "delays show no second mode"
-        )
-    elif covariance is None:
-        message = "the observed information is not positive definite at the optimum"
-    else:
-        message = str(best.message)
-    coefficients = x if not fix_p else np.concatenate(([math.inf], x))
-    if covariance is not None and fix_p:
-        padded = np.zeros((x.size + 1, x.size + 1))
-        padded[1:, 1:] = covariance
-        covariance = padded
-    return CureFit(
-        distribution=MIXTURE.name,
-        coefficients=tuple(float(c) for c in coefficients),
-        covariance=None if covariance is None else tuple(map(tuple, covariance.tolist())),
-        log_likelihood=float(ll),
-        aic=float(2 * x.size - 2 * ll) if math.isfinite(ll) else math.inf,
-        n_params=int(x.size),
-        converged=converged,
-        p_fixed=fix_p,
-        message=message,
-    )
-
-
-def _faster_first(x: np.ndarray, fix_p: bool) -> np.ndarray:
-    """Order the components so that the first has the smaller median (labels are free)."""
-    k = 0 if fix_p else 1
-    logit_w, m1, ls1, m2, ls2 = x[k:]
-    if m1 <= m2:
-        return x
-    return np.concatenate((x[:k], [-logit_w, m2, ls2, m1, ls1]))
-
-
-def _numeric_hessian(fun: Callable[[np.ndarray], float], x: np.ndarray) -> np.ndarray:
-    """Central-difference Hessian of ``fun`` at ``x``."""
-    k = x.size
-    h = 1e-4 * np.maximum(1.0, np.abs(x))
-    hess = np.empty((k, k))
-    f0 = fun(x)
-    for i in range(k):
-        for j in range(i, k):
-            if i == j:
-                e = np.zeros(k)
-                e[i] = h[i]
-                value = (fun(x + e) - 2.0 * f0 + fun(x - e)) / (h[i] * h[i])
-            else:
-                ei, ej = np.zeros(k), np.zeros(k)
-                ei[i], ej[j] = h[i], h[j]
-                value = (
-                    fun(x + ei + ej) - fun(x + ei - ej) - fun(x - ei + ej) + fun(x - ei - ej)
-                ) / (4.0 * h[i] * h[j])
-            hess[i, j] = hess[j, i] = value
-    return hess

@@ -18,10 +18,9 @@ import numpy as np
 
 from funnelkit.dynamics._validation import WEAK_LOG_SE, check_censoring, check_conf_level
 from funnelkit.dynamics.chain import generator, grid_transitions, quantity_matrix
-from funnelkit.dynamics.delays import SojournDelay
 from funnelkit.dynamics.forecast_result import StageForecast
 from funnelkit.dynamics.results import StageMarkovResult
-from funnelkit.dynamics.semi_markov import semi_markov_moments
+from funnelkit.dynamics.semi_markov import semi_markov_forecast
 from funnelkit.dynamics.state import StageIntensities, intensities_of, stage_index
 from funnelkit.exceptions import DataError, FunnelkitError
 from funnelkit.intervals import normal_quantile
@@ -44,14 +43,6 @@ _INTERVAL_METHOD = (
     "count across {n} draws of the intensities from their asymptotic normal distribution (log "
     "scale; natural scale truncated at 0 for weakly identified stages; half-normal up to the "
     "profile-likelihood bound for drop-out rates estimated at 0)"
-)
-_SEMI_MARKOV_METHOD = (
-    "semi-Markov: each transition follows the delay model its data support ({delays}), "
-    "conditioned on each customer's time in stage; normal approximation with variance = "
-    "Poisson-binomial variance of the per-customer outcomes (customers grouped by time in "
-    "stage; plus Poisson variance of the inflow) at the estimates + variance of the expected "
-    "count across {n} draws of the delay models' coefficients from their asymptotic normal "
-    "distribution (the intensities' draws for exponential transitions)"
 )
 
 
@@ -212,7 +203,7 @@ def forecast_stages(
     lam, mu, unknown = _draw_intensities(fitted, result.conf_level, n_resamples, seed)
     qm = quantity_matrix(n_stage)
     if delays == "auto":
-        mean, var, method = _semi_markov(
+        mean, var, method = semi_markov_forecast(
             result, state, lam, mu, horizon_fit, n_points, rates, entry, seed
         )
     else:
@@ -287,69 +278,6 @@ def _markov_moments(
             var += arrivals
 
     return mean, var
-
-
-def _semi_markov(
-    result: StageMarkovResult,
-    state: CustomerState,
-    lam: np.ndarray,
-    mu: np.ndarray,
-    horizon_fit: float,
-    n_points: int,
-    rates: np.ndarray,
-    entry: int,
-    seed: int | np.random.Generator | None,
-) -> tuple[np.ndarray, np.ndarray, str]:
-    """Moments ``(S, T, Q)`` with each transition's supported delay, and the method text.
-
-    Draw 0 uses the estimates; every other draw takes the cure model coefficients from
-    their asymptotic normal distribution (and the intensities' draw for a transition that
-    uses the exponential stage).
-    """
-    assert result.delays is not None
-    n_stage = len(result.stage_names)
-    n_draw, n_seg = lam.shape[0], lam.shape[1]
-    rng = np.random.default_rng(
-        np.random.SeedSequence(seed).spawn(2)[1] if isinstance(seed, int | np.integer) else seed
-    )
-    q = 2 * n_stage + 1
-    mean = np.zeros((n_draw, n_points, q))
-    var = np.zeros_like(mean)
-    used: list[str] = []
-    for g in range(n_seg):
-        fits = result.delays[g]
-        rows = state.segment == g
-        for s in range(n_draw):
-            chain = [
-                SojournDelay.exponential(float(lam[s, g, k]), float(mu[s, g, k]))
-                if fit is None
-                else SojournDelay.from_fit(fit)
-                if s == 0
-                else SojournDelay.from_fit(fit).drawn(rng)
-                for k, fit in enumerate(fits)
-            ]
-            mean_s, var_s = semi_markov_moments(
-                chain,
-                state.stage[rows],
-                state.duration[rows],
-                horizon=horizon_fit,
-                n_points=n_points,
-                inflow_rate=float(rates[g]),
-                entry=entry,
-                n_stage=n_stage,
-                with_variance=s == 0,
-            )
-            mean[s] += mean_s
-            if s == 0:
-                var[0] += var_s
-        prefix = "" if result.segments is None else f"[{result.segments[g]}] "
-        used.extend(
-            f"{prefix}{result.stage_names[k]}: "
-            + ("exponential" if fit is None else fit.distribution)
-            for k, fit in enumerate(fits)
-        )
-    method = _SEMI_MARKOV_METHOD.format(n=n_draw - 1, delays="; ".join(used))
-    return mean, var, method
 
 
 def _check_horizon(horizon: Any, unit: TimeUnit, fit_unit: TimeUnit) -> float:

@@ -16,13 +16,26 @@ representative probabilities.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from funnelkit.dynamics.delays import SojournDelay
 
-__all__ = ["semi_markov_moments"]
+if TYPE_CHECKING:
+    from funnelkit.dynamics.forecast import CustomerState
+    from funnelkit.dynamics.results import StageMarkovResult
 
+__all__ = ["semi_markov_forecast", "semi_markov_moments"]
+
+_SEMI_MARKOV_METHOD = (
+    "semi-Markov: each transition follows the delay model its data support ({delays}), "
+    "conditioned on each customer's time in stage; normal approximation with variance = "
+    "Poisson-binomial variance of the per-customer outcomes (customers grouped by time in "
+    "stage; plus Poisson variance of the inflow) at the estimates + variance of the expected "
+    "count across {n} draws of the delay models' coefficients from their asymptotic normal "
+    "distribution (the intensities' draws for exponential transitions)"
+)
 #: Internal time steps per output step of the forecast curve.
 _SUBSTEPS = 8
 #: Customers of a stage are grouped into at most this many groups by time in stage.
@@ -78,6 +91,69 @@ def semi_markov_moments(
         var += arrivals
     pick = np.arange(n_points) * _SUBSTEPS
     return mean[pick], var[pick]
+
+
+def semi_markov_forecast(
+    result: StageMarkovResult,
+    state: CustomerState,
+    lam: np.ndarray,
+    mu: np.ndarray,
+    horizon_fit: float,
+    n_points: int,
+    rates: np.ndarray,
+    entry: int,
+    seed: int | np.random.Generator | None,
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """Moments ``(S, T, Q)`` with each transition's supported delay, and the method text.
+
+    Draw 0 uses the estimates; every other draw takes the cure model coefficients from
+    their asymptotic normal distribution (and the intensities' draw for a transition that
+    uses the exponential stage).
+    """
+    assert result.delays is not None
+    n_stage = len(result.stage_names)
+    n_draw, n_seg = lam.shape[0], lam.shape[1]
+    rng = np.random.default_rng(
+        np.random.SeedSequence(seed).spawn(2)[1] if isinstance(seed, int | np.integer) else seed
+    )
+    q = 2 * n_stage + 1
+    mean = np.zeros((n_draw, n_points, q))
+    var = np.zeros_like(mean)
+    used: list[str] = []
+    for g in range(n_seg):
+        fits = result.delays[g]
+        rows = state.segment == g
+        for s in range(n_draw):
+            chain = [
+                SojournDelay.exponential(float(lam[s, g, k]), float(mu[s, g, k]))
+                if fit is None
+                else SojournDelay.from_fit(fit)
+                if s == 0
+                else SojournDelay.from_fit(fit).drawn(rng)
+                for k, fit in enumerate(fits)
+            ]
+            mean_s, var_s = semi_markov_moments(
+                chain,
+                state.stage[rows],
+                state.duration[rows],
+                horizon=horizon_fit,
+                n_points=n_points,
+                inflow_rate=float(rates[g]),
+                entry=entry,
+                n_stage=n_stage,
+                with_variance=s == 0,
+            )
+            mean[s] += mean_s
+            if s == 0:
+                var[0] += var_s
+        prefix = "" if result.segments is None else f"[{result.segments[g]}] "
+        used.extend(
+            f"{prefix}{result.stage_names[k]}: "
+            + ("exponential" if fit is None else fit.distribution)
+            for k, fit in enumerate(fits)
+        )
+    method = _SEMI_MARKOV_METHOD.format(n=n_draw - 1, delays="; ".join(used))
+    return mean, var, method
 
 
 def _outcomes(
