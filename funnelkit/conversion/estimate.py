@@ -22,7 +22,7 @@ from funnelkit.conversion.results import ModelName, TimeQuantile, TransitionEsti
 from funnelkit.intervals import wilson_interval
 from funnelkit.units import TimeUnit
 
-__all__ = ["MIN_CONVERSIONS", "estimate_transition", "km_time_quantile"]
+__all__ = ["MIN_CONVERSIONS", "estimate_transition", "km_time_quantile", "supported_fits"]
 
 #: Fewer conversions than this and no parametric delay distribution is fitted.
 MIN_CONVERSIONS = 5
@@ -87,31 +87,9 @@ def estimate_transition(
             notes.append(f"every entrant of {source!r} is censored at time zero: no follow-up")
         notes.append(f"no conversions to {target!r} observed: the eventual rate is not estimable")
 
-    fits: dict[str, CureFit] = {}
-    candidates: list[DelayName] = (
-        ["exponential", "weibull", "lognormal"]
-        if model == "auto"
-        else ([] if model == "kaplan-meier" else [model])  # type: ignore[list-item]
+    fits, good = supported_fits(
+        durations, converted, km, plateau=plateau, model=model, time_unit=time_unit, notes=notes
     )
-    if candidates and 0 < n_conv < MIN_CONVERSIONS:
-        notes.append(
-            f"only {n_conv} conversion(s): too few to fit a delay distribution "
-            f"(at least {MIN_CONVERSIONS} needed); Kaplan-Meier estimates are reported"
-        )
-    if n_conv >= MIN_CONVERSIONS:
-        fits = _fitted(candidates, durations, converted, plateau, km, notes)
-    if model == "auto" and n_conv >= MIN_MIXTURE_CONVERSIONS:
-        tolerance = GOF_FACTOR * 1.36 / math.sqrt(n)
-        best = _best(_consistent_with_km(fits, km, time_unit, []))
-        distance = None if best is None else best.km_distance
-        if distance is None or distance > tolerance:
-            notes.append(
-                "no single-shape delay follows the Kaplan-Meier curve "
-                + ("consistently" if distance is None else f"(distance {distance:.3f})")
-                + ": a two-component delay was fitted as well"
-            )
-            fits.update(_fitted(["lognormal-mixture"], durations, converted, plateau, km, notes))
-    good = _consistent_with_km(fits, km, time_unit, notes)
     chosen = _best(good)
     if chosen is None and fits:
         notes.append(
@@ -210,6 +188,52 @@ def estimate_transition(
         curve=curve,
         notes=tuple(notes),
     )
+
+
+def supported_fits(
+    durations: np.ndarray,
+    converted: np.ndarray,
+    km: KaplanMeierArrays,
+    *,
+    plateau: float | None,
+    model: str,
+    time_unit: TimeUnit,
+    notes: list[str],
+) -> tuple[dict[str, CureFit], dict[str, CureFit]]:
+    """Every cure model fitted for ``model``, and those the data support.
+
+    Supported: converged, within :data:`AIC_SUPPORT` of the best AIC, eventual rate not
+    below the Kaplan-Meier conversion observed (the lowest AIC among them is the model
+    reported). ``"auto"`` fits the three single families, and the two-component delay when
+    none of them follows the Kaplan-Meier curve. Notes are appended to ``notes``.
+    """
+    n = int(durations.size)
+    n_conv = int(np.count_nonzero(converted))
+    fits: dict[str, CureFit] = {}
+    candidates: list[DelayName] = (
+        ["exponential", "weibull", "lognormal"]
+        if model == "auto"
+        else ([] if model == "kaplan-meier" else [model])  # type: ignore[list-item]
+    )
+    if candidates and 0 < n_conv < MIN_CONVERSIONS:
+        notes.append(
+            f"only {n_conv} conversion(s): too few to fit a delay distribution "
+            f"(at least {MIN_CONVERSIONS} needed); Kaplan-Meier estimates are reported"
+        )
+    if n_conv >= MIN_CONVERSIONS:
+        fits = _fitted(candidates, durations, converted, plateau, km, notes)
+    if model == "auto" and n_conv >= MIN_MIXTURE_CONVERSIONS:
+        tolerance = GOF_FACTOR * 1.36 / math.sqrt(n)
+        best = _best(_consistent_with_km(fits, km, time_unit, []))
+        distance = None if best is None else best.km_distance
+        if distance is None or distance > tolerance:
+            notes.append(
+                "no single-shape delay follows the Kaplan-Meier curve "
+                + ("consistently" if distance is None else f"(distance {distance:.3f})")
+                + ": a two-component delay was fitted as well"
+            )
+            fits.update(_fitted(["lognormal-mixture"], durations, converted, plateau, km, notes))
+    return fits, _consistent_with_km(fits, km, time_unit, notes)
 
 
 def _fitted(

@@ -9,39 +9,43 @@ selects: the same candidates, the same AIC choice, the same Kaplan-Meier checks.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import special
 
 from funnelkit.conversion.cure_result import CureFit
-from funnelkit.conversion.estimate import estimate_transition
+from funnelkit.conversion.estimate import supported_fits
+from funnelkit.conversion.kaplan_meier import kaplan_meier
 from funnelkit.units import TimeUnit
 
-__all__ = ["SojournDelay", "supported_delay"]
+__all__ = ["SojournDelay", "akaike_weights", "supported_delay"]
 
 
 def supported_delay(
     duration: np.ndarray, advanced: np.ndarray, time_unit: TimeUnit
-) -> CureFit | None:
-    """The cure model ``ConversionFitter(model="auto")`` reports for these data, or None.
+) -> tuple[CureFit | None, tuple[CureFit, ...]]:
+    """The cure model ``ConversionFitter(model="auto")`` reports for these data, and every
+    model the data support (best AIC first), for draws that repeat the model choice.
 
-    None where Kaplan-Meier answers (no cure model is consistent with it, or too few
-    conversions).
+    ``(None, ())`` where Kaplan-Meier answers (no cure model is consistent with it, or too
+    few conversions).
     """
-    estimate = estimate_transition(
-        duration,
-        advanced,
-        source="source",
-        target="target",
-        segment=None,
-        time_unit=time_unit,
-        model="auto",
-        conf_level=0.95,
-        ci_method="log-log",
-        quantiles=(),
+    km = kaplan_meier(duration, advanced)
+    plateau = float(km.rate[-1]) if km.rate.size else None
+    _, good = supported_fits(
+        duration, advanced, km, plateau=plateau, model="auto", time_unit=time_unit, notes=[]
     )
-    return estimate.cure_fit
+    ranked = tuple(sorted(good.values(), key=lambda f: f.aic))
+    return (ranked[0] if ranked else None), ranked
+
+
+def akaike_weights(fits: Sequence[CureFit]) -> np.ndarray:
+    """``exp(-ΔAIC / 2)``, normalised: how much the data support each model (Akaike 1978)."""
+    aic = np.array([f.aic for f in fits], dtype=float)
+    w = np.exp(-(aic - aic.min()) / 2.0)
+    return np.asarray(w / w.sum())
 
 
 @dataclass(frozen=True)

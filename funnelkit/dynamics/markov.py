@@ -149,10 +149,12 @@ class StageMarkovFitter(Estimator):
         n_seg, n_trans = len(segments) if segments else 1, len(names) - 1
         fits: list[list[StageFit]] = []
         delays: list[tuple[CureFit | None, ...]] = []
+        supported: list[tuple[tuple[CureFit, ...], ...]] = []
         bounds: dict[tuple[int, int], tuple[float, float]] = {}
         for g in range(n_seg):
             row = []
             delay_row = []
+            supported_row = []
             for k in range(n_trans):
                 index, duration, advanced = journeys.transition(names[k], names[k + 1])
                 if labels is not None:
@@ -162,9 +164,12 @@ class StageMarkovFitter(Estimator):
                 if row[-1].status == "no_dropout":
                     bounds[g, k] = boundary_bounds(duration, advanced, row[-1], self.conf_level)
                 if self.delays == "auto":
-                    delay_row.append(supported_delay(duration, advanced, journeys.time_unit))
+                    chosen, ranked = supported_delay(duration, advanced, journeys.time_unit)
+                    delay_row.append(chosen)
+                    supported_row.append(ranked)
             fits.append(row)
             delays.append(tuple(delay_row))
+            supported.append(tuple(supported_row))
 
         transitions = tuple(
             TransitionFit.from_fit(
@@ -205,6 +210,7 @@ class StageMarkovFitter(Estimator):
                 notes=notes,
                 intensities=StageIntensities.from_fits(fits, bounds),
                 delays=tuple(delays) if self.delays == "auto" else None,
+                supported_delays=tuple(supported) if self.delays == "auto" else None,
             )
         )
         return self

@@ -256,6 +256,10 @@ class StageMarkovResult(Result):
     #: Absent from JSON written before delays were stored: such a result forecasts with
     #: exponential delays.
     delays: tuple[tuple[CureFit | None, ...], ...] | None = None
+    #: per segment and transition, every delay model the data support (best AIC first):
+    #: the forecast's draws pick among them by Akaike weight, so its intervals carry the
+    #: uncertainty of the model choice as well as of the parameters
+    supported_delays: tuple[tuple[tuple[CureFit, ...], ...], ...] | None = None
 
     def transition(self, source: str, *, segment: str | None = None) -> TransitionFit:
         """The estimates of stage ``source`` (of ``segment`` when fitted by segment)."""

@@ -19,33 +19,51 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
+from scipy import linalg
 
-from funnelkit.dynamics.delays import SojournDelay
+from funnelkit.conversion.cure_result import CureFit
+from funnelkit.dynamics.delays import SojournDelay, akaike_weights
 
 if TYPE_CHECKING:
     from funnelkit.dynamics.forecast import CustomerState
     from funnelkit.dynamics.results import StageMarkovResult
 
-__all__ = ["semi_markov_forecast", "semi_markov_moments"]
+__all__ = ["semi_markov_forecast", "semi_markov_moments", "stage_groups"]
 
 _SEMI_MARKOV_METHOD = (
     "semi-Markov: each transition follows the delay model its data support ({delays}), "
     "conditioned on each customer's time in stage; normal approximation with variance = "
     "Poisson-binomial variance of the per-customer outcomes (customers grouped by time in "
     "stage; plus Poisson variance of the inflow) at the estimates + variance of the expected "
-    "count across {n} draws of the delay models' coefficients from their asymptotic normal "
-    "distribution (the intensities' draws for exponential transitions)"
+    "count across {n} draws that repeat the model choice (a supported delay model picked by "
+    "Akaike weight) and draw its coefficients from their asymptotic normal distribution (the "
+    "intensities' draws for exponential transitions)"
 )
 #: Internal time steps per output step of the forecast curve.
-_SUBSTEPS = 8
+_SUBSTEPS = 4
 #: Customers of a stage are grouped into at most this many groups by time in stage.
 _GROUPS = 200
 
 
+def stage_groups(
+    stage: np.ndarray, duration: np.ndarray, n_stage: int, n_groups: int
+) -> list[tuple[int, np.ndarray, np.ndarray]]:
+    """Per stage: customers grouped by time in stage, as ``(stage, counts, median wait)``."""
+    out = []
+    for k in range(n_stage):
+        d = np.sort(duration[stage == k])
+        if d.size == 0:
+            continue
+        sizes = np.array([len(c) for c in np.array_split(np.arange(d.size), min(n_groups, d.size))])
+        starts = np.cumsum(sizes) - sizes
+        waited = 0.5 * (d[starts + (sizes - 1) // 2] + d[starts + sizes // 2])
+        out.append((k, sizes.astype(float), waited))
+    return out
+
+
 def semi_markov_moments(
     delays: Sequence[SojournDelay],
-    stage: np.ndarray,
-    duration: np.ndarray,
+    groups: Sequence[tuple[int, np.ndarray, np.ndarray]],
     *,
     horizon: float,
     n_points: int,
@@ -57,33 +75,33 @@ def semi_markov_moments(
     """Expected outcome counts and their sampling variance, ``(T, 2K + 1)`` each.
 
     ``delays[k]`` is transition ``k`` of one segment (a sequence so that the caller can
-    pass one draw); ``stage``/``duration`` are that segment's customers (stage -1: none).
-    Columns are reached_k, active_k (everyone in the last stage is active) and dormant.
+    pass one draw); ``groups`` that segment's customers grouped by stage and time in stage
+    (:func:`stage_groups`). Columns are reached_k, active_k (everyone in the last stage is
+    active) and dormant.
     """
     steps = (n_points - 1) * _SUBSTEPS
     h = horizon / steps
     grid = np.arange(steps + 1) * h
     # G_j at the midpoints of the steps, for the convolution of an entry curve with p_j F_j.
     mid = (np.arange(1, steps + 1) - 0.5) * h
-    g_mid = [d.p * d.delay_cdf(mid) for d in delays]
+    # The convolution of an entry curve with p_j F_j as one upper-triangular Toeplitz matrix
+    # per stage: entry in step l, then advancing within t_i - t_{l + 1/2}.
+    conv = [
+        linalg.toeplitz(np.r_[g[0], np.zeros(steps - 1)], g[:steps])
+        for g in (d.p * d.delay_cdf(mid) for d in delays)
+    ]
     q = 2 * n_stage + 1
     mean = np.zeros((steps + 1, q))
     var = np.zeros_like(mean)
-    for k in range(n_stage):
-        d = np.sort(duration[stage == k])
-        if d.size == 0:
-            continue
-        for part in np.array_split(d, min(_GROUPS, d.size)):
-            if part.size == 0:
-                continue
-            probs = _outcomes(delays, g_mid, k, float(np.median(part)), grid, n_stage)
-            mean += part.size * probs
-            if with_variance:
-                var += part.size * probs * (1.0 - probs)
+    for k, counts, waited in groups:
+        probs = _outcomes(delays, conv, k, waited, grid, n_stage)  # (groups, T, Q)
+        mean += np.einsum("g,gtq->tq", counts, probs)
+        if with_variance:
+            var += np.einsum("g,gtq->tq", counts, probs * (1.0 - probs))
     if inflow_rate > 0:
         # Poisson arrivals over time: thinned counts are Poisson, variance = mean. An arrival
         # at u contributes the fresh entrant's outcome at t - u (midpoint rule over u).
-        fresh = _outcomes(delays, g_mid, entry, 0.0, grid, n_stage)
+        fresh = _outcomes(delays, conv, entry, np.zeros(1), grid, n_stage)[0]
         fresh_mid = 0.5 * (fresh[1:] + fresh[:-1])
         arrivals = np.zeros_like(mean)
         arrivals[1:] = inflow_rate * h * np.cumsum(fresh_mid, axis=0)
@@ -106,8 +124,9 @@ def semi_markov_forecast(
 ) -> tuple[np.ndarray, np.ndarray, str]:
     """Moments ``(S, T, Q)`` with each transition's supported delay, and the method text.
 
-    Draw 0 uses the estimates; every other draw takes the cure model coefficients from
-    their asymptotic normal distribution (and the intensities' draw for a transition that
+    Draw 0 uses the chosen models at their estimates; every other draw repeats the model
+    choice among the supported models (Akaike weights) and takes that model's coefficients
+    from their asymptotic normal distribution (the intensities' draw for a transition that
     uses the exponential stage).
     """
     assert result.delays is not None
@@ -122,20 +141,23 @@ def semi_markov_forecast(
     used: list[str] = []
     for g in range(n_seg):
         fits = result.delays[g]
+        alternatives = None if result.supported_delays is None else result.supported_delays[g]
         rows = state.segment == g
+        stage, duration = state.stage[rows], state.duration[rows]
+        fine = stage_groups(stage, duration, n_stage, _GROUPS)
+        # A draw's expected counts are averages, far less sensitive to the grouping than
+        # the per-customer variance computed at the estimates.
+        coarse = stage_groups(stage, duration, n_stage, _GROUPS // 4)
         for s in range(n_draw):
             chain = [
-                SojournDelay.exponential(float(lam[s, g, k]), float(mu[s, g, k]))
-                if fit is None
-                else SojournDelay.from_fit(fit)
-                if s == 0
-                else SojournDelay.from_fit(fit).drawn(rng)
+                _transition(fit, alternatives[k] if alternatives else (), s, rng)
+                if fit is not None
+                else SojournDelay.exponential(float(lam[s, g, k]), float(mu[s, g, k]))
                 for k, fit in enumerate(fits)
             ]
             mean_s, var_s = semi_markov_moments(
                 chain,
-                state.stage[rows],
-                state.duration[rows],
+                fine if s == 0 else coarse,
                 horizon=horizon_fit,
                 n_points=n_points,
                 inflow_rate=float(rates[g]),
@@ -156,42 +178,56 @@ def semi_markov_forecast(
     return mean, var, method
 
 
+def _transition(
+    chosen: CureFit, supported: Sequence[CureFit], draw: int, rng: np.random.Generator
+) -> SojournDelay:
+    """Draw 0: the chosen model at its estimates. Other draws repeat the model choice (a
+    supported model picked by Akaike weight), then draw its coefficients."""
+    if draw == 0:
+        return SojournDelay.from_fit(chosen)
+    fit = chosen
+    if len(supported) > 1:
+        fit = supported[int(rng.choice(len(supported), p=akaike_weights(supported)))]
+    return SojournDelay.from_fit(fit).drawn(rng)
+
+
 def _outcomes(
     delays: Sequence[SojournDelay],
-    g_mid: Sequence[np.ndarray],
+    conv: Sequence[np.ndarray],
     k: int,
-    waited: float,
+    waited: np.ndarray,
     grid: np.ndarray,
     n_stage: int,
 ) -> np.ndarray:
-    """Outcome probabilities over ``grid`` of a customer who has waited ``waited`` in ``k``."""
-    probs = np.zeros((grid.size, 2 * n_stage + 1))
-    probs[:, : k + 1] = 1.0
+    """Outcome probabilities ``(groups, T, Q)`` over ``grid`` of customers who have waited
+    ``waited`` (one value per group) in stage ``k``."""
+    probs = np.zeros((waited.size, grid.size, 2 * n_stage + 1))
+    probs[..., : k + 1] = 1.0
     if k == n_stage - 1:
-        probs[:, n_stage + k] = 1.0
+        probs[..., n_stage + k] = 1.0
         return probs
     first = delays[k]
     # In logs: after a long wait both 1 - F(d) and 1 - F(d + t) underflow, their ratio not.
     with np.errstate(divide="ignore"):
         log_p, log_q = np.log(first.p), np.log1p(-first.p)
-    log_sf_now = float(first.delay_log_sf(np.array([waited]))[0])
-    log_still = float(np.logaddexp(log_q, log_p + log_sf_now))  # log(1 - p F(d))
-    log_sf_later = first.delay_log_sf(waited + grid)
-    probs[:, n_stage + k] = np.exp(log_p + log_sf_later - log_still)
-    probs[:, 2 * n_stage] = np.exp(log_q - log_still)
+    log_sf_now = first.delay_log_sf(waited)[:, None]
+    log_still = np.logaddexp(log_q, log_p + log_sf_now)  # log(1 - p F(d))
+    log_sf_later = first.delay_log_sf(waited[:, None] + grid[None, :])
+    probs[..., n_stage + k] = np.exp(log_p + log_sf_later - log_still)
+    probs[..., 2 * n_stage] = np.exp(log_q - log_still)
     # entry curve of stage k + 1: p (S(d) - S(d + t)) / (1 - p F(d))
     reached = np.exp(log_p + log_sf_now - log_still) * -np.expm1(log_sf_later - log_sf_now)
     for j in range(k + 1, n_stage):
-        probs[:, j] = reached
+        probs[..., j] = reached
         if j == n_stage - 1:
-            probs[:, n_stage + j] = reached
+            probs[..., n_stage + j] = reached
             break
-        nxt = np.zeros_like(reached)
-        increments = np.diff(reached)
         # R_{j+1}(t_i) = sum over entry steps l < i of dR_j[l] * p_j F_j(t_i - t_{l + 1/2})
-        nxt[1:] = np.convolve(increments, g_mid[j])[: grid.size - 1]
+        nxt = np.zeros_like(reached)
+        # einsum, not BLAS: a multithreaded BLAS product is slow on a busy machine
+        nxt[:, 1:] = np.einsum("gl,lm->gm", np.diff(reached, axis=1), conv[j])
         p_j = delays[j].p
-        probs[:, n_stage + j] = reached - nxt - (1.0 - p_j) * reached
-        probs[:, 2 * n_stage] += (1.0 - p_j) * reached
+        probs[..., n_stage + j] = p_j * reached - nxt
+        probs[..., 2 * n_stage] += (1.0 - p_j) * reached
         reached = nxt
     return np.clip(probs, 0.0, 1.0)

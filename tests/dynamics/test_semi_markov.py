@@ -14,6 +14,7 @@ from funnelkit.datasets.conversion import (
     simulate_transitions,
 )
 from funnelkit.dynamics import StageMarkovFitter
+from funnelkit.dynamics.delays import akaike_weights
 from funnelkit.dynamics.forecast import forecast_stages
 from funnelkit.exceptions import FunnelkitError
 
@@ -221,3 +222,33 @@ def test_exponential_delays_give_the_markov_forecast_by_segment_with_inflow() ->
     assert "[a] visitor: exponential; [a] member: exponential; [b] visitor" in (
         semi.interval_method
     )
+
+
+def test_draws_repeat_the_model_choice() -> None:
+    # Exponential delays: the Weibull (which nests it) is supported as well, so the draws
+    # that repeat the model choice widen the intervals beyond parameter noise alone.
+    sim = _world(
+        (
+            DelaySpec(distribution="exponential", scale=12.0),
+            DelaySpec(distribution="exponential", scale=12.0),
+        ),
+        seed=7,
+        n=800,
+    )
+    fitter = _fitted(sim)
+    supported = fitter.result_.supported_delays
+    assert supported is not None
+    names = [[f.distribution for f in ranked] for ranked in supported[0]]
+    assert all(len(n) >= 2 for n in names), names
+    for ranked, chosen in zip(supported[0], fitter.result_.delays[0], strict=True):  # type: ignore[index]
+        assert ranked[0] == chosen
+        weights = akaike_weights(ranked)
+        assert weights.sum() == pytest.approx(1.0, abs=1e-15)
+        assert weights[0] == weights.max()
+    full = fitter.forecast(sim.journeys, horizon=20.0, n_resamples=200)
+    single = fitter.result_.model_copy(update={"supported_delays": None})
+    narrow = forecast_stages(single, sim.journeys, horizon=20.0, n_resamples=200)
+    assert full.reached["buyer"] == narrow.reached["buyer"]  # the same point forecast
+    assert "repeat the model choice" in full.interval_method
+    wide = full.reached_upper["buyer"] - full.reached_lower["buyer"]
+    assert wide > narrow.reached_upper["buyer"] - narrow.reached_lower["buyer"]
