@@ -19,7 +19,7 @@ from funnelkit.units import TimeUnitLike
 if TYPE_CHECKING:
     from funnelkit.journeys import Journeys
 
-__all__ = ["Funnel", "Stage", "readable_name"]
+__all__ = ["Exclusion", "Funnel", "Stage", "readable_name"]
 
 
 class Stage(Spec):
@@ -43,6 +43,13 @@ class Stage(Spec):
         default=None,
         min_length=1,
         description="Name shown to readers (reports); default derived from `name`.",
+    )
+    optional: bool = Field(
+        default=False,
+        description=(
+            "In an ordered funnel, a step people may skip: later stages count from the "
+            "previous required stage, whether or not this one was reached."
+        ),
     )
 
     def __init__(self, **data: Any) -> None:
@@ -88,6 +95,31 @@ def readable_name(name: str) -> str:
     return words[:1].upper() + words[1:]
 
 
+class Exclusion(Spec):
+    """A step that must not happen between two stages of an ordered funnel.
+
+    A customer whose ``event`` happens after entering ``after`` and before entering
+    ``before`` leaves the funnel there: entries into ``before`` and every later stage are
+    dropped, and they are observed (censored) only up to that event, so they count neither
+    as converting nor as still waiting afterwards.
+
+    Examples
+    --------
+    >>> Exclusion(event="refund", after="buyer", before="repeat_buyer").event
+    'refund'
+    """
+
+    event: str = Field(min_length=1, description="The event type that must not happen.")
+    after: str = Field(min_length=1, description="Stage after whose entry it is checked.")
+    before: str = Field(min_length=1, description="Stage before whose entry it is checked.")
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise _spec_error(exc, _EXCLUSION_FIX) from exc
+
+
 class Funnel(Spec):
     """An ordered list of stages plus an ordering mode.
 
@@ -106,6 +138,8 @@ class Funnel(Spec):
 
     stages: tuple[Stage, ...] = Field(min_length=1)
     order: Literal["ordered", "any"] = "ordered"
+    #: steps that must not happen between two stages (ordered funnels only)
+    exclusions: tuple[Exclusion, ...] = ()
 
     def __init__(self, **data: Any) -> None:
         try:
@@ -113,7 +147,7 @@ class Funnel(Spec):
         except ValidationError as exc:
             raise _spec_error(exc, _FUNNEL_FIX) from exc
 
-    @field_validator("stages", mode="before")
+    @field_validator("stages", "exclusions", mode="before")
     @classmethod
     def _stages_as_tuple(cls, value: Any) -> Any:
         return tuple(value) if isinstance(value, list) else value
@@ -124,7 +158,26 @@ class Funnel(Spec):
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
             raise ValueError(f"stage names must be unique; repeated: {repeated}")
+        richer = self.exclusions or any(s.optional for s in self.stages)
+        if richer and self.order != "ordered":
+            raise ValueError(
+                "optional stages and exclusions need order='ordered' (in an 'any' funnel a "
+                "later stage implies every earlier one)"
+            )
+        for ex in self.exclusions:
+            unknown = [n for n in (ex.after, ex.before) if n not in names]
+            if unknown:
+                raise ValueError(f"exclusion {ex.event!r} names unknown stages {unknown}")
+            if names.index(ex.after) >= names.index(ex.before):
+                raise ValueError(
+                    f"exclusion {ex.event!r}: stage {ex.after!r} must come before {ex.before!r}"
+                )
         return self
+
+    @property
+    def is_plain(self) -> bool:
+        """No optional stage and no exclusion: every journey engine can build it."""
+        return not self.exclusions and not any(s.optional for s in self.stages)
 
     @property
     def stage_names(self) -> tuple[str, ...]:
@@ -238,6 +291,10 @@ class Funnel(Spec):
 _STAGE_FIX = (
     "A stage needs a non-empty name, at least one distinct non-empty event name and "
     "min_count >= 1, e.g. Stage(name='buyer', events=['purchase'])."
+)
+_EXCLUSION_FIX = (
+    "An exclusion names an event and the two stages it must not happen between, e.g. "
+    "Exclusion(event='refund', after='buyer', before='repeat_buyer')."
 )
 _FUNNEL_FIX = (
     "A funnel needs at least one stage, stage names unique within it, and order 'ordered' "

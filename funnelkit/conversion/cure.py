@@ -21,7 +21,12 @@ from scipy import optimize, special
 
 from funnelkit._floating import underflow_is_zero
 from funnelkit.conversion.cure_result import CureFit
-from funnelkit.conversion.delay import FAMILIES, DelayFamily, DistributionName
+from funnelkit.conversion.delay import (
+    DELAYS,
+    DelayFamily,
+    DelayName,
+    LogNormalMixture,
+)
 
 __all__ = ["CureData", "fit_cure_model", "log_likelihood_parts"]
 
@@ -267,7 +272,7 @@ def _start(data: CureData, family: DelayFamily, plateau: float, fix_p: bool) -> 
 def fit_cure_model(
     durations: np.ndarray,
     converted: np.ndarray,
-    distribution: DistributionName,
+    distribution: DelayName,
     *,
     plateau: float | None = None,
 ) -> CureFit:
@@ -279,7 +284,9 @@ def fit_cure_model(
         Time from entering the source stage to converting or to censoring, and whether the
         customer converted.
     distribution
-        ``"exponential"``, ``"weibull"`` or ``"lognormal"`` delay among converters.
+        ``"exponential"``, ``"weibull"``, ``"lognormal"`` or ``"lognormal-mixture"`` (two
+        log-normal components, for delays with a fast and a slow mode) delay among
+        converters.
     plateau
         Starting value for ``p`` (the Kaplan-Meier plateau is a good one); default the share
         of converters.
@@ -306,12 +313,18 @@ def fit_cure_model(
     ----------
     Maller, R. A. & Zhou, X. (1996). *Survival Analysis with Long-Term Survivors*. Wiley.
     """
-    family = FAMILIES[distribution]
+    delay = DELAYS[distribution]
     data = CureData.from_durations(durations, converted)
     fix_p = data.log_censored.size == 0
     if plateau is None:
         n = max(len(np.asarray(durations)), 1)
         plateau = data.n_converted / n
+    if isinstance(delay, LogNormalMixture):
+        # imported here: the mixture's module builds on CureData and the covariance above
+        from funnelkit.conversion.cure_mixture import fit_mixture
+
+        return fit_mixture(data, plateau, fix_p)
+    family = delay
     x0 = _start(data, family, plateau, fix_p)
     objective = _Objective(data, family, fix_p)
     n_rows = data.n_converted + data.log_censored.size
@@ -327,7 +340,7 @@ def fit_cure_model(
         )
     x = np.asarray(res.x, dtype=float)
     ll, _, hess = objective._at(x)
-    covariance = _covariance(-hess)
+    covariance = covariance_from_information(-hess)
     # Without a single conversion at a positive time the likelihood only knows that every
     # delay is below eps: it grows as the delay distribution collapses towards 0, so
     # whatever point the optimiser stopped at is not an estimate of the delay.
@@ -371,7 +384,8 @@ def fit_cure_model(
     )
 
 
-def _covariance(information: np.ndarray) -> np.ndarray | None:
+def covariance_from_information(information: np.ndarray) -> np.ndarray | None:
+    """Inverse of the observed information by Cholesky; None unless positive definite."""
     if not np.all(np.isfinite(information)):
         return None
     try:

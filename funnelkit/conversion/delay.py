@@ -9,6 +9,9 @@ scale, the exponential mean and the log-normal median.
 What differs between families — the standard variable's functions, how ``shape`` maps to
 ``s`` and where the likelihood starts — is a method of the family's own class; everything
 built on ``W`` (the delay CDF and density on the time scale) lives once in the base class.
+
+Delays with two modes (conversions within a session, and returns days later) get a
+two-component log-normal mixture, :class:`LogNormalMixture`; ``DELAYS`` names them all.
 """
 
 from __future__ import annotations
@@ -18,14 +21,27 @@ from abc import ABC, abstractmethod
 from typing import Literal
 
 import numpy as np
-from scipy import special
+from scipy import optimize, special
 
 from funnelkit._floating import exp_saturating
 from funnelkit.exceptions import SpecError
 
-__all__ = ["FAMILIES", "DelayFamily", "DistributionName", "GumbelFamily", "NormalFamily"]
+__all__ = [
+    "DELAYS",
+    "FAMILIES",
+    "MIXTURE",
+    "DelayFamily",
+    "DelayName",
+    "DistributionName",
+    "GumbelFamily",
+    "LogNormalMixture",
+    "NormalFamily",
+]
 
+#: The log-location-scale families.
 DistributionName = Literal["exponential", "weibull", "lognormal"]
+#: Every delay a cure model can use: the families and the two-component mixture.
+DelayName = Literal["exponential", "weibull", "lognormal", "lognormal-mixture"]
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 #: Beyond these standardised values every probability below is exactly 0 or 1 in double
@@ -252,3 +268,132 @@ FAMILIES: dict[str, DelayFamily] = {
     "weibull": GumbelFamily("weibull"),
     "lognormal": NormalFamily(),
 }
+
+
+class LogNormalMixture:
+    """Two log-normal delay components: a fast mode and a slow one.
+
+    ``F0(t) = w Φ((log t - m1) / s1) + (1 - w) Φ((log t - m2) / s2)``. Conversions that
+    happen seconds into a session and others days later (people who come back) give delays
+    with two modes that no single log-location-scale family follows: the fitted single
+    family then trades the late converters for the early ones and understates the eventual
+    rate. Parameters on the fitting scale are ``(logit w, m1, log s1, m2, log s2)``; the
+    components are reported with the faster one first.
+
+    Examples
+    --------
+    >>> mix = LogNormalMixture()
+    >>> params = (0.0, math.log(0.01), math.log(0.5), math.log(10.0), math.log(0.5))
+    >>> round(float(mix.cdf(np.array([1.0]), *params)[0]), 3)
+    0.5
+    """
+
+    name = "lognormal-mixture"
+    n_delay_params = 5
+    fixed_scale = False
+    parameter_names = ("logit_w", "location_1", "log_s_1", "location_2", "log_s_2")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"
+
+    @staticmethod
+    def _z(log_t: np.ndarray, params: tuple[float, ...]) -> tuple[float, np.ndarray, np.ndarray]:
+        logit_w, m1, log_s1, m2, log_s2 = params
+        return (
+            float(special.log_expit(logit_w)),
+            (log_t - m1) / exp_saturating(log_s1),
+            (log_t - m2) / exp_saturating(log_s2),
+        )
+
+    def log_sf_log_t(self, log_t: np.ndarray, *params: float) -> np.ndarray:
+        """``log(1 - F0)`` at ``log t``, a log-sum of the two tails (no cancellation)."""
+        log_w, z1, z2 = self._z(log_t, params)
+        log_1mw = float(special.log_expit(-params[0]))
+        return np.logaddexp(log_w + special.log_ndtr(-z1), log_1mw + special.log_ndtr(-z2))
+
+    def log_cdf_log_t(self, log_t: np.ndarray, *params: float) -> np.ndarray:
+        """``log F0`` at ``log t``."""
+        log_w, z1, z2 = self._z(log_t, params)
+        log_1mw = float(special.log_expit(-params[0]))
+        return np.logaddexp(log_w + special.log_ndtr(z1), log_1mw + special.log_ndtr(z2))
+
+    def log_pdf_log_t(self, log_t: np.ndarray, *params: float) -> np.ndarray:
+        """Log density of ``log T`` (the density of ``T`` is this divided by ``t``)."""
+        log_w, z1, z2 = self._z(log_t, params)
+        log_1mw = float(special.log_expit(-params[0]))
+        return np.logaddexp(
+            log_w - params[2] - 0.5 * z1 * z1 - _LOG_SQRT_2PI,
+            log_1mw - params[4] - 0.5 * z2 * z2 - _LOG_SQRT_2PI,
+        )
+
+    def cdf(self, t: np.ndarray, *params: float) -> np.ndarray:
+        """Delay CDF ``F0(t)`` (0 for ``t <= 0``)."""
+        t = np.asarray(t, dtype=float)
+        log_t = np.log(np.where(t > 0, t, 1.0))
+        return np.where(t > 0, np.exp(self.log_cdf_log_t(log_t, *params)), 0.0)
+
+    def pdf(self, t: np.ndarray, *params: float) -> np.ndarray:
+        """Delay density ``f0(t)`` (0 for ``t <= 0``)."""
+        t = np.asarray(t, dtype=float)
+        safe = np.where(t > 0, t, 1.0)
+        return np.where(t > 0, np.exp(self.log_pdf_log_t(np.log(safe), *params)) / safe, 0.0)
+
+    def log_quantile(self, q: float, *params: float) -> float:
+        """``log t`` with ``F0(t) = q``, by bracketing between the components' quantiles."""
+        m = (params[1], params[3])
+        s = (exp_saturating(params[2]), exp_saturating(params[4]))
+        z = float(special.ndtri(q))
+        # F0 lies between the two component CDFs, so its quantile lies between theirs.
+        ends = [m[0] + s[0] * z, m[1] + s[1] * z]
+        lo, hi = min(ends) - 1e-9, max(ends) + 1e-9
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            return math.nan
+        if hi - lo < 1e-12:
+            return 0.5 * (lo + hi)
+        return float(
+            optimize.brentq(
+                lambda x: float(self.log_cdf_log_t(np.array([x]), *params)[0]) - math.log(q),
+                lo,
+                hi,
+                xtol=1e-12,
+            )
+        )
+
+    def natural(self, *params: float) -> dict[str, float]:
+        """Weight of the first component and each component's median and sigma."""
+        return {
+            "weight": float(special.expit(params[0])),
+            "scale": exp_saturating(params[1]),
+            "shape": exp_saturating(params[2]),
+            "scale_2": exp_saturating(params[3]),
+            "shape_2": exp_saturating(params[4]),
+        }
+
+    def start(self, log_delays: np.ndarray, fallback: float) -> list[float]:
+        """Split the observed log delays at their widest gap near the middle."""
+        if log_delays.size < 4:
+            return [0.0, fallback - 1.0, 0.0, fallback + 1.0, 0.0]
+        x = np.sort(log_delays)
+        # the widest gap between the 10th and 90th percentile separates the two modes
+        lo, hi = int(0.1 * x.size), max(int(0.9 * x.size), int(0.1 * x.size) + 1)
+        cut = lo + int(np.argmax(np.diff(x[lo : hi + 1])))
+        first, second = x[: cut + 1], x[cut + 1 :]
+        w = min(max(first.size / x.size, 0.05), 0.95)
+        m1, s1 = _mean_spread(first, fallback)
+        m2, s2 = _mean_spread(second, fallback)
+        return [math.log(w / (1.0 - w)), m1, math.log(s1), m2, math.log(s2)]
+
+    def sample(self, rng: np.random.Generator, size: int, *params: float) -> np.ndarray:
+        """Draw delays (used by the simulator)."""
+        first = rng.random(size) < special.expit(params[0])
+        z = rng.standard_normal(size)
+        log_t = np.where(
+            first,
+            params[1] + exp_saturating(params[2]) * z,
+            params[3] + exp_saturating(params[4]) * z,
+        )
+        return np.exp(log_t)
+
+
+MIXTURE = LogNormalMixture()
+DELAYS: dict[str, DelayFamily | LogNormalMixture] = {**FAMILIES, MIXTURE.name: MIXTURE}

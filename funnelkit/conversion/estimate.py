@@ -11,19 +11,35 @@ from funnelkit._results import Interval
 from funnelkit.conversion._interval import Pair, as_interval
 from funnelkit.conversion.cure import fit_cure_model
 from funnelkit.conversion.cure_result import CureFit
-from funnelkit.conversion.delay import FAMILIES, DistributionName
-from funnelkit.conversion.kaplan_meier import CIMethod, KaplanMeierCurve, kaplan_meier
+from funnelkit.conversion.delay import DelayName
+from funnelkit.conversion.kaplan_meier import (
+    CIMethod,
+    KaplanMeierArrays,
+    KaplanMeierCurve,
+    kaplan_meier,
+)
 from funnelkit.conversion.results import ModelName, TimeQuantile, TransitionEstimate
 from funnelkit.intervals import wilson_interval
 from funnelkit.units import TimeUnit
 
-__all__ = ["MIN_CONVERSIONS", "estimate_transition", "km_time_quantile"]
+__all__ = ["MIN_CONVERSIONS", "estimate_transition", "km_time_quantile", "supported_fits"]
 
 #: Fewer conversions than this and no parametric delay distribution is fitted.
 MIN_CONVERSIONS = 5
 #: Warn about extrapolation when the model puts more than this share of eventual
 #: conversions after the longest follow-up.
 EXTRAPOLATION_SHARE = 0.1
+#: Fewer conversions than this and "auto" does not try the two-component delay (five delay
+#: parameters need both modes to be well populated).
+MIN_MIXTURE_CONVERSIONS = 50
+#: "auto" fits the two-component delay as well when the best single family's distance to
+#: the Kaplan-Meier curve exceeds this multiple of the Kolmogorov-Smirnov 5% critical value
+#: ``1.36 / sqrt(n)`` (twice it: censoring makes the Kaplan-Meier curve noisier than an
+#: empirical CDF, and a correct single family must not be displaced by a mixture).
+GOF_FACTOR = 2.0
+#: A family whose AIC exceeds the best converged family's by more than this has essentially
+#: no support from the data (Burnham & Anderson 2002, section 2.6) and is never a fallback.
+AIC_SUPPORT = 10.0
 
 
 def estimate_transition(
@@ -41,8 +57,11 @@ def estimate_transition(
 ) -> TransitionEstimate:
     """Naive rate, Kaplan-Meier curve and (unless ``model="kaplan-meier"``) cure model fits.
 
-    ``model`` is ``"auto"`` (exponential, Weibull and log-normal delays, the lowest AIC wins),
-    one distribution name, or ``"kaplan-meier"``.
+    ``model`` is ``"auto"`` (exponential, Weibull and log-normal delays, and the
+    two-component log-normal delay when none of them follows the Kaplan-Meier curve; the
+    lowest AIC among
+    the fits consistent with Kaplan-Meier wins), one distribution name, or
+    ``"kaplan-meier"``.
     """
     n = int(durations.size)
     n_conv = int(np.count_nonzero(converted))
@@ -68,27 +87,17 @@ def estimate_transition(
             notes.append(f"every entrant of {source!r} is censored at time zero: no follow-up")
         notes.append(f"no conversions to {target!r} observed: the eventual rate is not estimable")
 
-    fits: dict[str, CureFit] = {}
-    candidates: list[DistributionName] = (
-        ["exponential", "weibull", "lognormal"]
-        if model == "auto"
-        else ([] if model == "kaplan-meier" else [model])  # type: ignore[list-item]
+    fits, good = supported_fits(
+        durations, converted, km, plateau=plateau, model=model, time_unit=time_unit, notes=notes
     )
-    if candidates and 0 < n_conv < MIN_CONVERSIONS:
-        notes.append(
-            f"only {n_conv} conversion(s): too few to fit a delay distribution "
-            f"(at least {MIN_CONVERSIONS} needed); Kaplan-Meier estimates are reported"
-        )
-    if n_conv >= MIN_CONVERSIONS:
-        for name in candidates:
-            fits[name] = fit_cure_model(durations, converted, name, plateau=plateau)
-    good = {k: f for k, f in fits.items() if f.converged}
-    for k, f in fits.items():
-        if not f.converged:
-            notes.append(f"the {k} cure model did not converge: {f.message}")
-    chosen: CureFit | None = min(good.values(), key=lambda f: f.aic) if good else None
+    chosen = _best(good)
     if chosen is None and fits:
-        notes.append("no cure model converged; Kaplan-Meier estimates are reported")
+        notes.append(
+            "no cure model converged"
+            if not any(f.converged for f in fits.values())
+            else "no cure model the data support is consistent with the Kaplan-Meier curve"
+        )
+        notes[-1] += "; Kaplan-Meier estimates are reported"
 
     eventual: float | None
     eventual_ci: Pair | Interval | None
@@ -118,7 +127,7 @@ def estimate_transition(
             for q in quantiles
             for t, ci in [chosen.delay_quantile(q, conf_level=conf_level)]
         ]
-        reached = float(FAMILIES[used].cdf(np.array([km.max_followup]), *_loc_logs(chosen))[0])
+        reached = float(chosen.delay_cdf(np.array([km.max_followup]))[0])
         if 1.0 - reached > EXTRAPOLATION_SHARE:
             notes.append(
                 f"extrapolation: the {used} model expects {1.0 - reached:.0%} of eventual "
@@ -181,9 +190,113 @@ def estimate_transition(
     )
 
 
-def _loc_logs(fit: CureFit) -> tuple[float, float]:
-    coef = fit.coefficients
-    return coef[1], (0.0 if fit.family.fixed_scale else coef[2])
+def supported_fits(
+    durations: np.ndarray,
+    converted: np.ndarray,
+    km: KaplanMeierArrays,
+    *,
+    plateau: float | None,
+    model: str,
+    time_unit: TimeUnit,
+    notes: list[str],
+) -> tuple[dict[str, CureFit], dict[str, CureFit]]:
+    """Every cure model fitted for ``model``, and those the data support.
+
+    Supported: converged, within :data:`AIC_SUPPORT` of the best AIC, eventual rate not
+    below the Kaplan-Meier conversion observed (the lowest AIC among them is the model
+    reported). ``"auto"`` fits the three single families, and the two-component delay when
+    none of them follows the Kaplan-Meier curve. Notes are appended to ``notes``.
+    """
+    n = int(durations.size)
+    n_conv = int(np.count_nonzero(converted))
+    fits: dict[str, CureFit] = {}
+    candidates: list[DelayName] = (
+        ["exponential", "weibull", "lognormal"]
+        if model == "auto"
+        else ([] if model == "kaplan-meier" else [model])  # type: ignore[list-item]
+    )
+    if candidates and 0 < n_conv < MIN_CONVERSIONS:
+        notes.append(
+            f"only {n_conv} conversion(s): too few to fit a delay distribution "
+            f"(at least {MIN_CONVERSIONS} needed); Kaplan-Meier estimates are reported"
+        )
+    if n_conv >= MIN_CONVERSIONS:
+        fits = _fitted(candidates, durations, converted, plateau, km, notes)
+    if model == "auto" and n_conv >= MIN_MIXTURE_CONVERSIONS:
+        tolerance = GOF_FACTOR * 1.36 / math.sqrt(n)
+        best = _best(_consistent_with_km(fits, km, time_unit, []))
+        distance = None if best is None else best.km_distance
+        if distance is None or distance > tolerance:
+            notes.append(
+                "no single-shape delay follows the Kaplan-Meier curve "
+                + ("consistently" if distance is None else f"(distance {distance:.3f})")
+                + ": a two-component delay was fitted as well"
+            )
+            fits.update(_fitted(["lognormal-mixture"], durations, converted, plateau, km, notes))
+    return fits, _consistent_with_km(fits, km, time_unit, notes)
+
+
+def _fitted(
+    names: Sequence[DelayName],
+    durations: np.ndarray,
+    converted: np.ndarray,
+    plateau: float | None,
+    km: KaplanMeierArrays,
+    notes: list[str],
+) -> dict[str, CureFit]:
+    """Cure model fits, each converged one with its distance to the Kaplan-Meier curve."""
+    fits: dict[str, CureFit] = {}
+    for name in names:
+        fit = fit_cure_model(durations, converted, name, plateau=plateau)
+        if fit.converged:
+            fit = fit.model_copy(update={"km_distance": fit.distance_to(km.times, km.rate)})
+        else:
+            notes.append(f"the {name} cure model did not converge: {fit.message}")
+        fits[name] = fit
+    return fits
+
+
+def _best(fits: dict[str, CureFit]) -> CureFit | None:
+    return min(fits.values(), key=lambda f: f.aic) if fits else None
+
+
+def _consistent_with_km(
+    fits: dict[str, CureFit], km: KaplanMeierArrays, time_unit: TimeUnit, notes: list[str]
+) -> dict[str, CureFit]:
+    """The converged fits whose eventual rate is not below what has already been observed.
+
+    Kaplan-Meier's conversion at the end of follow-up is a share that has converted already;
+    an eventual rate below it contradicts the data (typically a single-shape delay forced
+    onto delays with several modes, whose fit trades the late converters for the early
+    ones). Such a fit is set aside with a note, so that another family the data support
+    (within :data:`AIC_SUPPORT` of the best AIC), or Kaplan-Meier, answers instead.
+    """
+    observed = float(km.rate[-1]) if km.rate.size else 0.0
+    # The Kaplan-Meier end value is itself an estimate: a correct model's eventual rate falls
+    # just below it about half the time when few are still at risk. Below the lower end of
+    # its band the data contradict the model; where the band does not exist (the curve
+    # reached 1) the value itself is the bound. 1e-9 absorbs the optimiser's last digits.
+    lower = float(km.lower[-1]) if km.lower.size else 0.0
+    bound = (lower if np.isfinite(lower) else observed) * (1.0 - 1e-9)
+    best_aic = min((f.aic for f in fits.values() if f.converged), default=math.inf)
+    good: dict[str, CureFit] = {}
+    for name, fit in fits.items():
+        if not fit.converged:
+            continue
+        if fit.aic - best_aic > AIC_SUPPORT:
+            # a family the data reject against the best one is no fallback: when the best
+            # is set aside below, Kaplan-Meier answers rather than a far worse family
+            continue
+        if fit.eventual_rate < bound:
+            notes.append(
+                f"the {name} cure model's eventual rate {fit.eventual_rate:.3f} is below the "
+                f"Kaplan-Meier conversion {observed:.3f} (lower bound {bound:.3f}) already "
+                f"observed by the end of follow-up ({km.max_followup:.3g} "
+                f"{time_unit.value}s): it is not used"
+            )
+            continue
+        good[name] = fit
+    return good
 
 
 def km_time_quantile(curve: KaplanMeierCurve, q: float) -> tuple[float | None, Pair | None]:

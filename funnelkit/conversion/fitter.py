@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ConversionFitter"]
 
-_MODELS = ("auto", "exponential", "weibull", "lognormal", "kaplan-meier")
+_MODELS = ("auto", "exponential", "weibull", "lognormal", "lognormal-mixture", "kaplan-meier")
 Key = tuple[str, str, str | None]
 
 
@@ -45,10 +45,16 @@ class ConversionFitter(Estimator):
 
     Parameters
     ----------
-    model : {"auto", "exponential", "weibull", "lognormal", "kaplan-meier"}, default "auto"
-        Delay distribution of the cure model; ``"auto"`` fits all three and keeps the lowest
-        AIC (reported in ``model_aic``). ``"kaplan-meier"`` fits no model: the eventual rate
-        is the Kaplan-Meier plateau, which is right only with long enough follow-up.
+    model : {"auto", "exponential", "weibull", "lognormal", "lognormal-mixture", \
+"kaplan-meier"}, default "auto"
+        Delay distribution of the cure model. ``"lognormal-mixture"`` has two log-normal
+        components, for delays with a fast and a slow mode (within a session, and days
+        later). ``"auto"`` fits the three single families (and the mixture from 50
+        conversions on) and keeps the lowest AIC (reported in ``model_aic``) among the fits
+        whose eventual rate is not below the Kaplan-Meier conversion already observed; when
+        none is, Kaplan-Meier answers, with a note. ``"kaplan-meier"`` fits no model: the
+        eventual rate is the Kaplan-Meier plateau, which is right only with long enough
+        follow-up.
     conf_level : float, default 0.95
         Level of every interval, in (0, 1).
     ci_method : {"log-log", "linear"}, default "log-log"

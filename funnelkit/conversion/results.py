@@ -28,7 +28,7 @@ __all__ = [
     "WindowRate",
 ]
 
-ModelName = Literal["kaplan-meier", "exponential", "weibull", "lognormal"]
+ModelName = Literal["kaplan-meier", "exponential", "weibull", "lognormal", "lognormal-mixture"]
 
 
 #: Interval fields of a transition and the field holding each one's estimate.

@@ -18,6 +18,7 @@ from funnelkit.datasets.community import (
 )
 from funnelkit.datasets.conversion import (
     DelaySpec,
+    MixtureDelaySpec,
     SimulatedTransitions,
     TransitionParams,
     simulate_transitions,
@@ -38,6 +39,7 @@ __all__ = [
     "CommunityParams",
     "DelaySpec",
     "GammaGammaParams",
+    "MixtureDelaySpec",
     "ShiftedBetaGeoParams",
     "SimulatedChain",
     "SimulatedCommunity",

@@ -7,6 +7,7 @@ can be checked against an exactly known truth, including under heavy censoring.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -15,13 +16,19 @@ import numpy as np
 from pydantic import Field, ValidationError, model_validator
 
 from funnelkit._results import Spec
-from funnelkit.conversion.delay import FAMILIES
+from funnelkit.conversion.delay import FAMILIES, MIXTURE
 from funnelkit.exceptions import SpecError
 from funnelkit.journeys import Journeys
 from funnelkit.stages import _spec_error as spec_error
 from funnelkit.units import TimeUnitLike
 
-__all__ = ["DelaySpec", "SimulatedTransitions", "TransitionParams", "simulate_transitions"]
+__all__ = [
+    "DelaySpec",
+    "MixtureDelaySpec",
+    "SimulatedTransitions",
+    "TransitionParams",
+    "simulate_transitions",
+]
 
 _FIX = (
     "See funnelkit.datasets.conversion.TransitionParams for a valid chain, e.g. "
@@ -79,6 +86,54 @@ class DelaySpec(Spec):
         return FAMILIES[self.distribution].sample(rng, size, *self._internal())
 
 
+class MixtureDelaySpec(Spec):
+    """Two log-normal delay components: a share ``weight`` around ``scale`` (sigma
+    ``shape``), the rest around ``scale_2`` (sigma ``shape_2``).
+
+    Conversions within a session and others days later, as on a real clickstream.
+
+    Examples
+    --------
+    >>> spec = MixtureDelaySpec(weight=0.5, scale=0.01, shape=0.5, scale_2=10.0, shape_2=0.5)
+    >>> round(float(spec.cdf(1.0)), 3)
+    0.5
+    """
+
+    distribution: Literal["lognormal-mixture"] = "lognormal-mixture"
+    weight: float = Field(gt=0, lt=1)
+    scale: float = Field(gt=0)
+    shape: float = Field(gt=0)
+    scale_2: float = Field(gt=0)
+    shape_2: float = Field(gt=0)
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise spec_error(exc, _FIX) from exc
+
+    def _internal(self) -> tuple[float, ...]:
+        w = self.weight
+        return (
+            math.log(w / (1.0 - w)),
+            math.log(self.scale),
+            math.log(self.shape),
+            math.log(self.scale_2),
+            math.log(self.shape_2),
+        )
+
+    def cdf(self, t: float | np.ndarray) -> np.ndarray:
+        """P(delay <= t)."""
+        return MIXTURE.cdf(np.asarray(t, float), *self._internal())
+
+    def quantile(self, q: float) -> float:
+        """The ``q``-quantile of the delay."""
+        return math.exp(MIXTURE.log_quantile(q, *self._internal()))
+
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        return MIXTURE.sample(rng, size, *self._internal())
+
+
 class TransitionParams(Spec):
     """A chain of stages: entry into the first is uniform over ``entry_window``; from each
     stage a share ``eventual_rates[k]`` moves on after a ``delays[k]`` delay. Observation
@@ -86,7 +141,7 @@ class TransitionParams(Spec):
 
     stages: tuple[str, ...] = ("visitor", "member", "buyer")
     eventual_rates: tuple[float, ...] = (0.4, 0.5)
-    delays: tuple[DelaySpec, ...] = (
+    delays: tuple[DelaySpec | MixtureDelaySpec, ...] = (
         DelaySpec(distribution="weibull", scale=10.0, shape=1.5),
         DelaySpec(distribution="lognormal", scale=15.0, shape=0.8),
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -20,6 +20,7 @@ from funnelkit.dynamics._validation import WEAK_LOG_SE, check_censoring, check_c
 from funnelkit.dynamics.chain import generator, grid_transitions, quantity_matrix
 from funnelkit.dynamics.forecast_result import StageForecast
 from funnelkit.dynamics.results import StageMarkovResult
+from funnelkit.dynamics.semi_markov import semi_markov_forecast
 from funnelkit.dynamics.state import StageIntensities, intensities_of, stage_index
 from funnelkit.exceptions import DataError, FunnelkitError
 from funnelkit.intervals import normal_quantile
@@ -29,7 +30,11 @@ from funnelkit.units import TimeUnit, TimeUnitLike, convert_duration
 if TYPE_CHECKING:
     from funnelkit.dynamics.markov import StageMarkovFitter
 
-__all__ = ["CustomerState", "customer_state", "forecast_stages"]
+__all__ = ["CustomerState", "DelayChoice", "customer_state", "forecast_stages"]
+
+#: How the forecast models the time to advance: the supported delay per transition
+#: (semi-Markov) or the exponential (Markov) everywhere.
+DelayChoice = Literal["auto", "exponential"]
 
 #: Statuses whose advance rate is known (the drop-out rate may still be unknown).
 _INTERVAL_METHOD = (
@@ -102,6 +107,7 @@ def forecast_stages(
     n_resamples: int = 200,
     seed: int | np.random.Generator | None = 0,
     n_draws: int | None = None,
+    delays: DelayChoice | None = None,
 ) -> StageForecast:
     """Forecast stage counts of today's customers (and optional new arrivals) over time.
 
@@ -132,6 +138,16 @@ def forecast_stages(
         Seed of those draws, so that a forecast is reproducible.
     n_draws : int, optional
         Former name of ``n_resamples``, kept as an alias.
+    delays : {"auto", "exponential"}, optional
+        ``"auto"``: each transition follows the delay model its data support (the cure
+        model ``ConversionFitter(model="auto")`` chooses, stored in ``result.delays`` by
+        ``StageMarkovFitter(delays="auto")``), and each customer's time in stage is
+        conditioned on under that model (semi-Markov,
+        :mod:`funnelkit.dynamics.semi_markov`); a transition where Kaplan-Meier answers uses
+        its exponential stage. There a customer still in a stage is *active* when they will
+        still advance (a cure model has no time of becoming dormant). ``"exponential"``: the
+        Markov model, memoryless delays everywhere. Default: ``"auto"`` when the result
+        holds delays, else ``"exponential"``.
 
     Returns
     -------
@@ -169,9 +185,75 @@ def forecast_stages(
     inflow_per_unit = _inflow_rates(result, inflow, n_seg)  # per `unit`, as the caller said
     rates = inflow_per_unit * convert_duration(1.0, result.time_unit, unit)  # per fitted unit
 
+    if delays is None:
+        delays = "exponential" if result.delays is None else "auto"
+    if delays not in ("auto", "exponential"):
+        raise FunnelkitError(
+            "The 'delays' parameter of StageMarkovFitter.forecast must be 'auto' or "
+            f"'exponential'. Got {delays!r} instead."
+        )
+    if delays == "auto" and result.delays is None:
+        raise FunnelkitError(
+            "forecast(delays='auto') needs the delay model of every transition, which this "
+            "model did not fit: fit StageMarkovFitter(delays='auto'), or forecast with "
+            "delays='exponential'."
+        )
     state = customer_state(result, journeys)
     in_funnel = state.stage >= 0
     lam, mu, unknown = _draw_intensities(fitted, result.conf_level, n_resamples, seed)
+    qm = quantity_matrix(n_stage)
+    if delays == "auto":
+        mean, var, method = semi_markov_forecast(
+            result, state, lam, mu, horizon_fit, n_points, rates, entry, seed
+        )
+    else:
+        mean, var = _markov_moments(
+            state, in_funnel, lam, mu, horizon_fit, n_points, rates, entry, n_stage
+        )
+        method = _INTERVAL_METHOD.format(n=n_resamples)
+    point = mean[0]
+    total_var = np.maximum(var[0], 0.0)
+    if mean.shape[0] > 1:
+        total_var = total_var + mean[1:].var(axis=0)
+    z = normal_quantile(conf_level)
+    half = z * np.sqrt(total_var)
+    floor = np.zeros(qm.shape[1])
+    floor[:n_stage] = point[0, :n_stage]  # reached counts never go down
+    lower = np.maximum(point - half, floor)
+    upper = point + half
+    masked = _not_estimable(fitted, n_stage, state, unknown, rates, entry)
+    times = np.linspace(0.0, horizon_fit, n_points) * convert_duration(1.0, result.time_unit, unit)
+    return StageForecast.from_arrays(
+        stage_names=names,
+        time_unit=unit,
+        horizon=float(horizon),
+        conf_level=conf_level,
+        n_customers=int(in_funnel.sum()),
+        inflow=float(inflow_per_unit.sum()) if rates.any() else None,
+        inflow_stage=names[entry] if rates.any() else None,
+        n_resamples=n_resamples,
+        interval_method=method,
+        times=times,
+        point=point,
+        lower=lower,
+        upper=upper,
+        masked=masked,
+    )
+
+
+def _markov_moments(
+    state: CustomerState,
+    in_funnel: np.ndarray,
+    lam: np.ndarray,
+    mu: np.ndarray,
+    horizon_fit: float,
+    n_points: int,
+    rates: np.ndarray,
+    entry: int,
+    n_stage: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Expected outcome counts and sampling variances ``(S, T, Q)`` of the Markov model."""
+    n_seg = lam.shape[1]
     n, s1, s2 = _pi_sums(state, in_funnel, lam, mu, n_seg, n_stage)  # (G, K), (S, G, K) x 2
     qm = quantity_matrix(n_stage)
     # A dormant customer of stage k (never the last) stays put: outcomes of state K + k.
@@ -195,34 +277,7 @@ def forecast_stages(
             mean += arrivals
             var += arrivals
 
-    point = mean[0]
-    total_var = np.maximum(var[0], 0.0)
-    if mean.shape[0] > 1:
-        total_var = total_var + mean[1:].var(axis=0)
-    z = normal_quantile(conf_level)
-    half = z * np.sqrt(total_var)
-    floor = np.zeros(qm.shape[1])
-    floor[:n_stage] = point[0, :n_stage]  # reached counts never go down
-    lower = np.maximum(point - half, floor)
-    upper = point + half
-    masked = _not_estimable(fitted, n_stage, state, unknown, rates, entry)
-    times = np.linspace(0.0, horizon_fit, n_points) * convert_duration(1.0, result.time_unit, unit)
-    return StageForecast.from_arrays(
-        stage_names=names,
-        time_unit=unit,
-        horizon=float(horizon),
-        conf_level=conf_level,
-        n_customers=int(in_funnel.sum()),
-        inflow=float(inflow_per_unit.sum()) if rates.any() else None,
-        inflow_stage=names[entry] if rates.any() else None,
-        n_resamples=n_resamples,
-        interval_method=_INTERVAL_METHOD.format(n=n_resamples),
-        times=times,
-        point=point,
-        lower=lower,
-        upper=upper,
-        masked=masked,
-    )
+    return mean, var
 
 
 def _check_horizon(horizon: Any, unit: TimeUnit, fit_unit: TimeUnit) -> float:

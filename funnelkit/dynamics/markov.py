@@ -12,12 +12,14 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from funnelkit._estimator import Estimator
 from funnelkit._floating import underflow_is_zero
 from funnelkit._frames import Backend
+from funnelkit.conversion.cure_result import CureFit
 from funnelkit.dynamics._validation import (
     check_conf_level,
     check_journeys,
     fit_notes,
     segment_labels,
 )
+from funnelkit.dynamics.delays import supported_delay
 from funnelkit.dynamics.likelihood import StageFit, boundary_bounds, fit_stage
 from funnelkit.dynamics.reach import reach_stage
 from funnelkit.dynamics.results import StageMarkovResult, StageReach, TransitionFit
@@ -27,7 +29,7 @@ from funnelkit.journeys import Journeys
 from funnelkit.units import TimeUnit, TimeUnitLike
 
 if TYPE_CHECKING:
-    from funnelkit.dynamics.forecast import StageForecast
+    from funnelkit.dynamics.forecast import DelayChoice, StageForecast
 
 __all__ = ["StageMarkovFitter"]
 
@@ -64,6 +66,12 @@ class StageMarkovFitter(Estimator):
     ----------
     conf_level : float, default 0.95
         Level of the confidence intervals, in (0, 1).
+    delays : {"exponential", "auto"}, default "exponential"
+        ``"auto"`` also fits, per transition, the delay model the data support (the cure
+        model ``ConversionFitter(model="auto")`` chooses: Weibull, log-normal, two
+        components, or Kaplan-Meier), stored in ``result_.delays``; :meth:`forecast` then
+        follows those delays and each customer's time in stage (semi-Markov).
+        ``"exponential"`` keeps the memoryless model only (faster to fit).
 
     Attributes
     ----------
@@ -108,8 +116,9 @@ class StageMarkovFitter(Estimator):
     )
     _fit_call: ClassVar[str] = "fit(journeys)"
 
-    def __init__(self, *, conf_level: float = 0.95) -> None:
+    def __init__(self, *, conf_level: float = 0.95, delays: DelayChoice = "exponential") -> None:
         self.conf_level = conf_level
+        self.delays = delays
 
     # ------------------------------------------------------------------ fitting
     @underflow_is_zero
@@ -129,14 +138,23 @@ class StageMarkovFitter(Estimator):
             ``self``, fitted.
         """
         check_conf_level(self.conf_level, "StageMarkovFitter")
+        if self.delays not in ("auto", "exponential"):
+            raise FunnelkitError(
+                "The 'delays' parameter of StageMarkovFitter must be 'auto' or 'exponential'. "
+                f"Got {self.delays!r} instead."
+            )
         check_journeys(journeys)
         names = journeys.stage_names
         labels, segments = segment_labels(journeys, by)
         n_seg, n_trans = len(segments) if segments else 1, len(names) - 1
         fits: list[list[StageFit]] = []
+        delays: list[tuple[CureFit | None, ...]] = []
+        supported: list[tuple[tuple[CureFit, ...], ...]] = []
         bounds: dict[tuple[int, int], tuple[float, float]] = {}
         for g in range(n_seg):
             row = []
+            delay_row = []
+            supported_row = []
             for k in range(n_trans):
                 index, duration, advanced = journeys.transition(names[k], names[k + 1])
                 if labels is not None:
@@ -145,7 +163,13 @@ class StageMarkovFitter(Estimator):
                 row.append(fit_stage(duration, advanced))
                 if row[-1].status == "no_dropout":
                     bounds[g, k] = boundary_bounds(duration, advanced, row[-1], self.conf_level)
+                if self.delays == "auto":
+                    chosen, ranked = supported_delay(duration, advanced, journeys.time_unit)
+                    delay_row.append(chosen)
+                    supported_row.append(ranked)
             fits.append(row)
+            delays.append(tuple(delay_row))
+            supported.append(tuple(supported_row))
 
         transitions = tuple(
             TransitionFit.from_fit(
@@ -185,6 +209,8 @@ class StageMarkovFitter(Estimator):
                 converged=converged,
                 notes=notes,
                 intensities=StageIntensities.from_fits(fits, bounds),
+                delays=tuple(delays) if self.delays == "auto" else None,
+                supported_delays=tuple(supported) if self.delays == "auto" else None,
             )
         )
         return self
@@ -273,11 +299,15 @@ class StageMarkovFitter(Estimator):
         n_resamples: int = 200,
         seed: int | np.random.Generator | None = 0,
         n_draws: int | None = None,
+        delays: DelayChoice | None = None,
     ) -> StageForecast:
         """Expected stage counts of today's customers up to ``horizon`` after observation end.
 
         See :func:`funnelkit.dynamics.forecast_stages` for the method and the parameters
-        (``n_draws`` is the former name of ``n_resamples``).
+        (``n_draws`` is the former name of ``n_resamples``). ``delays="auto"`` follows, per
+        transition, the delay model the data support (semi-Markov; needs a model fitted
+        with ``delays="auto"``); ``delays="exponential"`` is the memoryless Markov
+        forecast; the default follows the fitter's own ``delays`` setting.
         """
         from funnelkit.dynamics.forecast import forecast_stages
 
@@ -294,6 +324,7 @@ class StageMarkovFitter(Estimator):
             n_resamples=n_resamples,
             seed=seed,
             n_draws=n_draws,
+            delays=delays,
         )
 
     # ------------------------------------------------------------------ reaching a stage

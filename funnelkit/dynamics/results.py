@@ -12,6 +12,7 @@ from scipy import special
 from funnelkit._floating import exp_saturating
 from funnelkit._frames import Backend, frame_from_columns
 from funnelkit._results import Interval, Result, html_table
+from funnelkit.conversion.cure_result import CureFit
 from funnelkit.dynamics.likelihood import StageFit, Status
 from funnelkit.dynamics.state import StageIntensities
 from funnelkit.exceptions import FunnelkitError
@@ -249,6 +250,16 @@ class StageMarkovResult(Result):
     #: the fitted intensities the predictions use (absent from JSON written before they were
     #: stored: such a result still reads, but cannot forecast)
     intensities: StageIntensities | None = None
+    #: per segment and transition, the delay model the data support, as ConversionFitter
+    #: chooses it (``model="auto"``): a cure model fit, or None where Kaplan-Meier answers
+    #: or nothing is estimable (the forecast then uses that transition's intensities).
+    #: Absent from JSON written before delays were stored: such a result forecasts with
+    #: exponential delays.
+    delays: tuple[tuple[CureFit | None, ...], ...] | None = None
+    #: per segment and transition, every delay model the data support (best AIC first):
+    #: the forecast's draws pick among them by Akaike weight, so its intervals carry the
+    #: uncertainty of the model choice as well as of the parameters
+    supported_delays: tuple[tuple[tuple[CureFit, ...], ...], ...] | None = None
 
     def transition(self, source: str, *, segment: str | None = None) -> TransitionFit:
         """The estimates of stage ``source`` (of ``segment`` when fitted by segment)."""

@@ -174,8 +174,9 @@ def journey_columns(
 
     One cumulative count per stage over the sorted events: a customer enters a stage at their
     ``min_count``-th qualifying event; in ``ordered`` funnels only events at or after the
-    previous stage's entry count; in ``any`` funnels reaching a later stage implies the earlier
-    ones.
+    previous required (not optional) stage's entry count; in ``any`` funnels reaching a later
+    stage implies the earlier ones. An exclusion event between its two stages ends the
+    customer's funnel there (later entries dropped, censored at that event).
     """
     unit = TimeUnit.parse(time_unit or log.time_unit)
     end_raw = (
@@ -199,21 +200,32 @@ def journey_columns(
                 "in the log, so nobody reaches it"
             )
         mask = log.event_mask(stage.events) & in_window
-        if funnel.order == "ordered" and k > 0:
-            mask &= raw >= entries[codes, k - 1]
+        # an optional stage does not gate what follows: count from the last required one
+        gate = next((j for j in range(k - 1, -1, -1) if not funnel.stages[j].optional), None)
+        if funnel.order == "ordered" and gate is not None:
+            mask &= raw >= entries[codes, gate]
         entries[:, k] = _nth_occurrence(mask, codes, raw, stage.min_count, n_cust, never)
+    censor_raw = np.full(n_cust, end_raw, dtype=raw.dtype)
+    for ex in funnel.exclusions:
+        a, b = funnel.index(ex.after), funnel.index(ex.before)
+        mask = (log.event_mask((ex.event,)) & in_window) & (raw > entries[codes, a])
+        first = _nth_occurrence(mask, codes, raw, 1, n_cust, never)
+        # the funnel ends at the excluded event for whoever did it before entering `before`
+        out = (first != never) & (first < entries[:, b])
+        entries[out, b:] = never
+        censor_raw = np.where(out, np.minimum(censor_raw, first), censor_raw)
     reached = entries != never
     if funnel.order == "any":
         flipped = np.where(reached, entries, never)[:, ::-1]
         entries = np.minimum.accumulate(flipped, axis=1)[:, ::-1]
         reached = entries != never
     times = np.where(reached, log.to_unit(np.where(reached, entries, 0), unit), np.nan)
-    end = float(log.to_unit(np.asarray([end_raw]), unit)[0])
+    censoring = np.asarray(log.to_unit(censor_raw, unit), dtype=float)
     return dict(
         stage_names=funnel.stage_names,
         entry_times=times,
         customer_ids=log.customer_ids,
-        censoring_times=np.full(n_cust, end),
+        censoring_times=censoring,
         time_unit=unit,
         attributes=log.customer_attributes(),
         is_datetime=log.is_datetime,

@@ -49,7 +49,7 @@ def test_loaded_model_gives_the_same_numbers(segmented) -> None:
     journeys, fitter = segmented
     text = fitter.to_json()
     loaded = StageMarkovFitter.from_json(text)
-    assert loaded.get_params() == {"conf_level": 0.9}
+    assert loaded.get_params() == {"conf_level": 0.9, "delays": "exponential"}
     assert loaded.segments_ == ("fast", "slow") and loaded.by_ == "segment"
     assert loaded.result_ == fitter.result_ and loaded.to_json() == text
     kwargs = {"horizon": 15.0, "inflow": {"fast": 2.0, "slow": 1.0}, "n_points": 6, "seed": 7}

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import narwhals as nw
 import numpy as np
 
-from funnelkit.exceptions import DataError
+from funnelkit.exceptions import DataError, SpecError
 from funnelkit.ingest.columns import PURCHASE, ColumnSpec
 from funnelkit.ingest.lazy._common import (
     arrow_columns,
@@ -54,7 +54,16 @@ def journey_lazy_columns(
 
     Options are those of :func:`funnelkit.ingest.summaries.journeys_from_events`;
     ``time_unit`` is the unit of the entry times and of numeric time columns.
+    Optional stages and exclusions are built in memory only (they need each customer's
+    events in order, which one group-by per stage cannot express).
     """
+    if not funnel.is_plain:
+        raise SpecError(
+            f"This funnel has optional stages or exclusions, which the {src.engine} engine "
+            "cannot build where the data live. Load the events into memory first, e.g. "
+            "EventLog.from_frame(relation.df()) or a pandas/polars frame, and build the "
+            "journeys from that."
+        )
     cols = lazy_columns(
         src,
         customer_col=customer_col,
