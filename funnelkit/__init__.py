@@ -25,7 +25,7 @@ from funnelkit.exceptions import (
 )
 from funnelkit.journeys import Journeys
 from funnelkit.rfm import RFM
-from funnelkit.stages import Funnel, Stage
+from funnelkit.stages import Exclusion, Funnel, Stage
 from funnelkit.units import TimeUnit
 
 # Public name -> module that defines it; imported on first attribute access.
@@ -59,6 +59,7 @@ __all__ = [
     "ConvergenceWarning",
     "DataError",
     "EventLog",
+    "Exclusion",
     "Funnel",
     "FunnelkitError",
     "Journeys",
