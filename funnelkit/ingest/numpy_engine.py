@@ -147,15 +147,20 @@ def _arrow_text(series: Any) -> Any:
         return None
     import pyarrow as pa
 
+    native = series.to_native()
     try:
-        arr = series.to_arrow()
+        # pyarrow columns as they are: narwhals would join their chunks into one copy
+        arr = native if isinstance(native, pa.ChunkedArray) else series.to_arrow()
     except (pa.ArrowException, TypeError, ValueError, OverflowError):
         return None
-    if pa.types.is_dictionary(arr.type):
-        arr = arr.cast(arr.type.value_type)  # decode: a null stays null, unused labels go
-    if pa.types.is_string_view(arr.type):
-        arr = arr.cast(pa.large_string())  # the sort kernels take (large) strings only
-    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+    text = arr.type.value_type if pa.types.is_dictionary(arr.type) else arr.type
+    if pa.types.is_string_view(text):
+        # the sort kernels take (large) strings only
+        arr = arr.cast(
+            pa.dictionary(pa.int32(), pa.large_string()) if text != arr.type else pa.large_string()
+        )
+        text = pa.large_string()
+    if not (pa.types.is_string(text) or pa.types.is_large_string(text)):
         return None
     return arr
 
@@ -180,19 +185,43 @@ def dictionary_codes(arr: Any) -> tuple[np.ndarray, np.ndarray]:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    encoded = pc.dictionary_encode(arr)
-    if isinstance(encoded, pa.ChunkedArray):
-        # every chunk gets one shared dictionary, so their indices can be concatenated
-        chunks = encoded.unify_dictionaries().chunks
-        dictionary = chunks[0].dictionary
-        indices = np.concatenate([c.indices.to_numpy() for c in chunks])
-    else:
-        dictionary, indices = encoded.dictionary, encoded.indices.to_numpy()
+    if isinstance(arr, pa.Array):
+        arr = pa.chunked_array([arr])
+    if pa.types.is_dictionary(arr.type):
+        arr = _distinct_dictionary(arr)
+    encoded = arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr)
+    # one shared dictionary for every chunk, so their indices can be concatenated
+    chunks = [c for c in encoded.unify_dictionaries().chunks if len(c)]
+    dictionary = chunks[0].dictionary
+    indices = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in chunks])
+    used = np.bincount(indices, minlength=len(dictionary)) > 0
+    if not used.all():  # labels no row has (categories, other row groups): not ids
+        kept = np.flatnonzero(used)
+        dictionary = dictionary.take(pa.array(kept))
+        renumber = np.zeros(used.size, dtype=np.int32)
+        renumber[kept] = np.arange(kept.size, dtype=np.int32)
+        indices = renumber[indices]
     by_value = pc.array_sort_indices(dictionary).to_numpy()
     rank = np.empty(by_value.size, dtype=np.int32)
     rank[by_value] = np.arange(by_value.size, dtype=np.int32)
     uniques = dictionary.take(pa.array(by_value)).to_numpy(zero_copy_only=False)
     return rank[indices], np.asarray(uniques, dtype=object)
+
+
+def _distinct_dictionary(arr: Any) -> Any:
+    """A dictionary column whose labels are distinct and not null, else the decoded strings.
+
+    Arrow allows repeated or null labels in a dictionary; such a column is decoded (one
+    string per row) and encoded afresh, as any text column.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    unified = arr.unify_dictionaries()
+    labels = unified.chunks[0].dictionary if unified.num_chunks else pa.array([], pa.string())
+    if labels.null_count == 0 and pc.count_distinct(labels).as_py() == len(labels):
+        return unified
+    return arr.cast(arr.type.value_type)
 
 
 def factorize(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -424,8 +453,7 @@ def _packed_key(codes: np.ndarray, raw: np.ndarray) -> tuple[np.ndarray, bool]:
     bit pattern), so any span fits 64 bits; they are shifted right as far as needed for the
     customer code to fit beside them in 62 bits.
     """
-    offset = _time_bits(raw)
-    offset -= offset.min()
+    offset = _time_offsets(raw)
     time_bits = int(offset.max()).bit_length()
     code_bits = int(codes.max()).bit_length()
     shift = max(0, time_bits + code_bits - 62)
@@ -436,14 +464,15 @@ def _packed_key(codes: np.ndarray, raw: np.ndarray) -> tuple[np.ndarray, bool]:
     return key, shift == 0
 
 
-def _time_bits(raw: np.ndarray) -> np.ndarray:
-    """A uint64 copy of ``raw`` that sorts as the times do (ints and finite floats)."""
+def _time_offsets(raw: np.ndarray) -> np.ndarray:
+    """Times as uint64 offsets from the earliest, in the same order (ints and finite floats).
+
+    Unsigned subtraction wraps modulo 2**64, so the difference of any two int64 is exact.
+    """
     if raw.dtype.kind == "f":
         # IEEE bits order positive floats; flipping all but the sign bit of negative ones
         # reverses them into place. Adding 0.0 turns -0.0 into 0.0, which compare equal.
         bits = (raw.astype(np.float64) + 0.0).view(np.int64)
-        bits = np.where(bits < 0, bits ^ np.int64(0x7FFF_FFFF_FFFF_FFFF), bits)
-    else:
-        bits = raw.astype(np.int64)  # a copy: the caller shifts it in place
-    # Flip the sign bit: signed order becomes unsigned order, and differences cannot overflow.
-    return bits.view(np.uint64) ^ np.uint64(1 << 63)
+        raw = np.where(bits < 0, bits ^ np.int64(0x7FFF_FFFF_FFFF_FFFF), bits)
+    low = np.int64(raw.min()).view(np.uint64)
+    return raw.astype(np.int64, copy=False).view(np.uint64) - low
