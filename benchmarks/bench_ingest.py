@@ -249,8 +249,7 @@ def worker(kind: str, path: str) -> None:
     cpu, start = _cpu_seconds(), time.perf_counter()
     if kind == "sql":
         source = f"read_parquet('{path}')"
-        con = duckdb.connect(config={"enable_progress_bar": "false"})
-        cols = con.sql(PURCHASE_SQL.format(source=source)).fetchnumpy()
+        cols = duckdb.connect().sql(PURCHASE_SQL.format(source=source)).fetchnumpy()
     elif kind == "door":
         cols = fk.RFM.from_events(path, value_col="value").columns()
     else:
@@ -273,7 +272,7 @@ def main() -> None:
     parser.add_argument("--parquet-events", type=int, default=10_000_000)
     parser.add_argument("--quick", action="store_true", help="300k in memory, 1M from Parquet")
     parser.add_argument("--repeat", type=int, default=2, help="runs per measurement")
-    parser.add_argument("--skip-parquet", action="store_true")
+    parser.add_argument("--only", choices=("memory", "parquet"), default=None, help="one part")
     parser.add_argument("--frame", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--tmp", default=None, help="where to write the Parquet file")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
@@ -287,8 +286,9 @@ def main() -> None:
         return
     if args.quick:
         args.events, args.parquet_events = 300_000, 1_000_000
-    in_memory(args.events, args.repeat)
-    if not args.skip_parquet:
+    if args.only != "parquet":
+        in_memory(args.events, args.repeat)
+    if args.only != "memory":
         from_parquet(args.parquet_events, args.tmp, args.repeat)
 
 
