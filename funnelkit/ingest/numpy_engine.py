@@ -190,9 +190,14 @@ def dictionary_codes(arr: Any) -> tuple[np.ndarray, np.ndarray]:
     if pa.types.is_dictionary(arr.type):
         arr = _distinct_dictionary(arr)
     encoded = arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr)
-    # one shared dictionary for every chunk, so their indices can be concatenated
-    chunks = [c for c in encoded.unify_dictionaries().chunks if len(c)]
+    chunks = [c for c in encoded.chunks if len(c)]
     dictionary = chunks[0].dictionary
+    if not all(c.dictionary.equals(dictionary) for c in chunks[1:]):
+        # One shared dictionary for every chunk, so their indices can be concatenated.
+        # Encoding a chunked array already gives every chunk the final dictionary; unifying
+        # it again would hash it once per chunk.
+        chunks = [c for c in encoded.unify_dictionaries().chunks if len(c)]
+        dictionary = chunks[0].dictionary
     indices = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in chunks])
     used = np.bincount(indices, minlength=len(dictionary)) > 0
     if not used.all():  # labels no row has (categories, other row groups): not ids
