@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 import warnings
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -35,12 +35,18 @@ _TZ_HINT = (
 _TEXT_KINDS = {"string", "datetime", "datetime64", "date", "empty", "mixed"}
 
 
+class RowLookup(Protocol):
+    """Customer ids by row (an ndarray, or a lookup that builds them only for the rows asked)."""
+
+    def __getitem__(self, rows: Any, /) -> Any: ...
+
+
 def ns_bounds(tick_ns: int) -> tuple[int, int]:
     """The smallest and largest tick count of ``tick_ns`` nanoseconds inside the ns range."""
     return -((-NS_MIN) // tick_ns), NS_MAX // tick_ns
 
 
-def datetime64_to_ns(values: np.ndarray, ids: np.ndarray | None, *, column: str) -> np.ndarray:
+def datetime64_to_ns(values: np.ndarray, ids: RowLookup | None, *, column: str) -> np.ndarray:
     """``datetime64`` values of any resolution to int64 ns, refusing values outside the range.
 
     NaT stays NaT (int64 min); callers check for missing times before.
@@ -76,7 +82,7 @@ def out_of_range(examples: Any, ids: Any, column: str, count: int | None = None)
 
 
 def parse_timestamps(
-    values: np.ndarray, ids: np.ndarray, *, column: str, fmt: str | None = None
+    values: np.ndarray, ids: RowLookup, *, column: str, fmt: str | None = None
 ) -> np.ndarray:
     """Parse strings / datetime objects into int64 ns (wall-clock time, tz dropped).
 
@@ -106,7 +112,7 @@ def _has_pandas() -> bool:
 
 
 def _parse_with_pandas(
-    values: np.ndarray, ids: np.ndarray, *, column: str, fmt: str | None
+    values: np.ndarray, ids: RowLookup, *, column: str, fmt: str | None
 ) -> np.ndarray:
     pd = import_optional("pandas")
     series = pd.Series(values, copy=False)
@@ -163,7 +169,7 @@ def _tz(parsed: Any) -> Any:
     return getattr(parsed.dtype, "tz", None)
 
 
-def _refuse_numbers(pd: Any, series: Any, ids: np.ndarray, column: str) -> None:
+def _refuse_numbers(pd: Any, series: Any, ids: RowLookup, column: str) -> None:
     """Numbers in a text column would be read as nanoseconds since 1970: refuse them."""
     kind = pd.api.types.infer_dtype(series, skipna=True)
     if kind in _TEXT_KINDS and kind != "mixed":

@@ -3,6 +3,7 @@
 Used by :meth:`funnelkit.EventLog.from_csv`, :meth:`funnelkit.EventLog.from_parquet`, the
 ``funnelkit report`` command and every door given a file path. The first installed library
 reads the file (pandas, polars or pyarrow for CSV; pyarrow, polars or pandas for Parquet).
+pyarrow reads the text columns of a Parquet file as dictionaries (distinct values and codes).
 """
 
 from __future__ import annotations
@@ -110,6 +111,8 @@ def read_events(
         if fmt == "csv" and delimiter is not None:
             options["separator"] = delimiter
         try:
+            if fmt == "parquet" and backend == "pyarrow":
+                options["read_dictionary"] = _text_columns(path)
             with warnings.catch_warnings():
                 if fmt == "csv" and backend == "pandas":
                     from pandas.errors import ParserWarning
@@ -124,6 +127,38 @@ def read_events(
     raise FunnelkitError(
         "Reading files needs pandas, polars or pyarrow: pip install 'funnelkit[pandas]'."
     )
+
+
+def _text_columns(path: Path) -> list[str]:
+    """The text columns of a Parquet file with few distinct values (event types, channels).
+
+    Read as Arrow dictionaries they stay the codes Parquet stores them as: no string is made
+    per row. The first rows tell which columns repeat their values; a column of mostly
+    distinct values (customer ids) is read as plain text, which is faster to read.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(path)
+    text = [
+        f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+    ]
+    if not text:
+        return []
+    with pq.ParquetFile(path, read_dictionary=text) as file:
+        first = next(file.iter_batches(batch_size=_SAMPLE_ROWS, columns=text), None)
+    if first is None:
+        return []
+    return [
+        name
+        for name, column in zip(text, first.columns, strict=True)
+        if len(column.dictionary) <= _FEW_DISTINCT * len(column)
+    ]
+
+
+#: rows sampled, and the share of distinct values up to which a text column is a dictionary
+_SAMPLE_ROWS = 65_536
+_FEW_DISTINCT = 0.05
 
 
 def _unreadable(path: Path, kind: str, exc: Exception) -> UnreadableFileError:

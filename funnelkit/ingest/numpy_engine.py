@@ -1,14 +1,16 @@
 """The numpy engine: eager frames into the columnar arrays of :class:`funnelkit.EventLog`.
 
-One vectorised pass per column: ids factorised (O(n) for dense integer ids), times to int64
-nanoseconds of wall-clock time or floats, event types to codes, values checked, and one sort
-by ``(customer, time)`` (a packed int64 key when the time resolution allows it). Every check
-says what is wrong, how many rows, a few customer ids and the fix.
+One vectorised pass per column: ids factorised (O(n) for dense integer ids; text through Arrow
+dictionary codes, so no Python string is made per row), times to int64 nanoseconds of
+wall-clock time or floats, event types to codes, values checked, and one sort by
+``(customer, time)`` on a packed int64 key. Every check says what is wrong, how many rows, a
+few customer ids and the fix; the ids an error shows are looked up only when it is raised.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -54,15 +56,8 @@ def ingest_frame(
     if len(df) == 0:
         raise DataError("The event log is empty: it has no rows. Check the filter or the file.")
 
-    ids = _column_values(df[spec.customer])
-    _null_check(
-        df[spec.customer].is_null().to_numpy(),
-        None,
-        spec.customer,
-        "have no customer id",
-        "drop them or fill the ids",
-    )
-    codes, uniques = factorize(ids)
+    codes, uniques = _customer_codes(df[spec.customer], spec.customer)
+    ids = RowIds(codes, uniques)
 
     raw, is_dt = _times(df, spec.time, ids, time_format)
     events, event_types = _event_codes(df, spec.event, ids)
@@ -109,6 +104,131 @@ def collect(frame: Any) -> Any:
     return frame
 
 
+class RowIds:
+    """The customer id of each row, made only for the rows an error message shows.
+
+    Indexing (a mask, positions or a slice) returns those rows' ids as an ndarray; building
+    the id of every row up front would cost one Python object per event.
+    """
+
+    def __init__(self, codes: np.ndarray, uniques: np.ndarray) -> None:
+        self._codes = codes
+        self._uniques = uniques
+
+    def __getitem__(self, rows: Any) -> np.ndarray:
+        return self._uniques[self._codes[rows]]
+
+    def __len__(self) -> int:
+        return int(self._codes.shape[0])
+
+
+def _customer_codes(series: Any, column: str) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted customer codes and ids; text ids go through Arrow dictionary codes."""
+    text = _arrow_text(series)
+    if text is not None:
+        _null_check(_arrow_nulls(text), None, column, "have no customer id", FILL_IDS)
+        return dictionary_codes(text)
+    ids = _column_values(series)
+    _null_check(series.is_null().to_numpy(), None, column, "have no customer id", FILL_IDS)
+    return factorize(ids)
+
+
+FILL_IDS = "drop them or fill the ids"
+
+
+def _arrow_text(series: Any) -> Any:
+    """The column as an Arrow string array when it holds text only, else None.
+
+    polars and pyarrow columns convert without copying, pandas ``object`` columns in one C
+    pass. Columns of numbers or mixed types stored as ``object``, and setups without pyarrow,
+    take the general path, which keeps their own factorisation rules.
+    """
+    if series.dtype not in (nw.String, nw.Categorical, nw.Enum) or not _HAS_ARROW:
+        return None
+    import pyarrow as pa
+
+    native = series.to_native()
+    try:
+        # pyarrow columns as they are: narwhals would join their chunks into one copy
+        arr = native if isinstance(native, pa.ChunkedArray) else series.to_arrow()
+    except (pa.ArrowException, TypeError, ValueError, OverflowError):
+        return None
+    text = arr.type.value_type if pa.types.is_dictionary(arr.type) else arr.type
+    if pa.types.is_string_view(text):
+        # the sort kernels take (large) strings only
+        arr = arr.cast(
+            pa.dictionary(pa.int32(), pa.large_string()) if text != arr.type else pa.large_string()
+        )
+        text = pa.large_string()
+    if not (pa.types.is_string(text) or pa.types.is_large_string(text)):
+        return None
+    return arr
+
+
+_HAS_ARROW = importlib.util.find_spec("pyarrow") is not None
+
+
+def _arrow_nulls(arr: Any) -> np.ndarray:
+    """Null mask of an Arrow array, without a pass over it when it has no nulls."""
+    if arr.null_count == 0:
+        return np.zeros(1, dtype=bool)  # nothing missing: what _null_check needs to know
+    return np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def dictionary_codes(arr: Any) -> tuple[np.ndarray, np.ndarray]:
+    """int32 codes into the sorted distinct strings of an Arrow string array without nulls.
+
+    Arrow hashes the strings into a dictionary in input order; only the dictionary (one
+    entry per distinct value) is sorted and turned into Python strings. Arrow compares UTF-8
+    bytes, which orders exactly as Python compares the strings (by code point).
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(arr, pa.Array):
+        arr = pa.chunked_array([arr])
+    if pa.types.is_dictionary(arr.type):
+        arr = _distinct_dictionary(arr)
+    encoded = arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr)
+    chunks = [c for c in encoded.chunks if len(c)]
+    dictionary = chunks[0].dictionary
+    if not all(c.dictionary.equals(dictionary) for c in chunks[1:]):
+        # One shared dictionary for every chunk, so their indices can be concatenated.
+        # Encoding a chunked array already gives every chunk the final dictionary; unifying
+        # it again would hash it once per chunk.
+        chunks = [c for c in encoded.unify_dictionaries().chunks if len(c)]
+        dictionary = chunks[0].dictionary
+    indices = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in chunks])
+    used = np.bincount(indices, minlength=len(dictionary)) > 0
+    if not used.all():  # labels no row has (categories, other row groups): not ids
+        kept = np.flatnonzero(used)
+        dictionary = dictionary.take(pa.array(kept))
+        renumber = np.zeros(used.size, dtype=np.int32)
+        renumber[kept] = np.arange(kept.size, dtype=np.int32)
+        indices = renumber[indices]
+    by_value = pc.array_sort_indices(dictionary).to_numpy()
+    rank = np.empty(by_value.size, dtype=np.int32)
+    rank[by_value] = np.arange(by_value.size, dtype=np.int32)
+    uniques = dictionary.take(pa.array(by_value)).to_numpy(zero_copy_only=False)
+    return rank[indices], np.asarray(uniques, dtype=object)
+
+
+def _distinct_dictionary(arr: Any) -> Any:
+    """A dictionary column whose labels are distinct and not null, else the decoded strings.
+
+    Arrow allows repeated or null labels in a dictionary; such a column is decoded (one
+    string per row) and encoded afresh, as any text column.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    unified = arr.unify_dictionaries()
+    labels = unified.chunks[0].dictionary if unified.num_chunks else pa.array([], pa.string())
+    if labels.null_count == 0 and pc.count_distinct(labels).as_py() == len(labels):
+        return unified
+    return arr.cast(arr.type.value_type)
+
+
 def factorize(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Integer codes (int32 when they fit) for ids, uniques sorted when orderable."""
     codes, uniques = _dense_integer_codes(ids)
@@ -149,7 +269,7 @@ def _dense_integer_codes(ids: np.ndarray) -> tuple[np.ndarray | None, np.ndarray
     return lookup[shifted], uniques
 
 
-def _null_check(mask: np.ndarray, ids: np.ndarray | None, column: str, what: str, fix: str) -> None:
+def _null_check(mask: np.ndarray, ids: RowIds | None, column: str, what: str, fix: str) -> None:
     if mask.any():
         bad = np.flatnonzero(mask)
         where = "" if ids is None else f" (e.g. customer ids {format_examples(ids[bad])})"
@@ -157,7 +277,7 @@ def _null_check(mask: np.ndarray, ids: np.ndarray | None, column: str, what: str
         raise DataError(f"{bad.size} row(s) {what} in column {column!r}{where}{shown}; {fix}.")
 
 
-def _times(df: Any, col: str, ids: np.ndarray, fmt: str | None) -> tuple[np.ndarray, bool]:
+def _times(df: Any, col: str, ids: RowIds, fmt: str | None) -> tuple[np.ndarray, bool]:
     series = df[col]
     _null_check(
         series.is_null().to_numpy(),
@@ -197,14 +317,24 @@ def _only_numbers(values: np.ndarray) -> bool:
     return all(isinstance(v, kinds) and not isinstance(v, bool) for v in values)
 
 
-def _event_codes(df: Any, col: str | None, ids: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
+def _event_codes(df: Any, col: str | None, ids: RowIds) -> tuple[np.ndarray, tuple[str, ...]]:
     if col is None:
         return np.zeros(len(df), dtype=np.int16), (PURCHASE,)
     series = df[col]
-    _null_check(
-        series.is_null().to_numpy(), ids, col, "have no event type", "drop them or label the events"
-    )
-    codes, uniques = factorize(_column_values(series).astype(str))
+    label = "drop them or label the events"
+    text = _arrow_text(series)
+    if text is not None:
+        _null_check(_arrow_nulls(text), ids, col, "have no event type", label)
+        codes, uniques = dictionary_codes(text)
+        return codes, tuple(str(u) for u in uniques)
+    _null_check(series.is_null().to_numpy(), ids, col, "have no event type", label)
+    values = _column_values(series)
+    if values.dtype.kind in "biuf":
+        # Typed values: factorise the numbers, then name and sort only the distinct ones.
+        raw_codes, raw_uniques = factorize(values)
+        names, merged = np.unique(raw_uniques.astype(str), return_inverse=True)
+        return merged.astype(np.int32)[raw_codes], tuple(str(u) for u in names)
+    codes, uniques = factorize(values.astype(str))
     return codes.astype(np.int32), tuple(str(u) for u in uniques)
 
 
@@ -228,7 +358,7 @@ def _column_values(series: Any) -> np.ndarray:
     return values
 
 
-def _values(df: Any, col: str | None, ids: np.ndarray, allow_negative: bool) -> np.ndarray | None:
+def _values(df: Any, col: str | None, ids: RowIds, allow_negative: bool) -> np.ndarray | None:
     if col is None:
         return None
     series = df[col]
@@ -275,24 +405,32 @@ def _to_float_or_nan(raw: np.ndarray) -> np.ndarray:
 
 
 def sort_order(codes: np.ndarray, raw: np.ndarray) -> np.ndarray | None:
-    """Permutation sorting by (customer, time), ties kept in input order; None if sorted."""
+    """Permutation sorting by (customer, time), ties kept in input order; None if sorted.
+
+    One unstable sort of a packed int64 key ``code << bits | time`` does the work. When the
+    customer code and the full time span do not fit in 62 bits together (nanosecond times
+    over years), the key keeps the top bits of the time: events of one customer that share
+    a key then lie side by side, and only those runs are put in exact (time, input) order.
+    Events are rarely that close, so this stays one O(n log n) sort instead of a lexsort.
+    """
     if np.all(codes[1:] >= codes[:-1]):
         same = codes[1:] == codes[:-1]
         if np.all(raw[1:][same] >= raw[:-1][same]):
             return None
-    key = _packed_key(codes, raw)
-    if key is None:
-        return np.lexsort((raw, codes))
+    key, exact = _packed_key(codes, raw)
     order = _argsort_halves(key)
-    # The packed sort is not stable: put runs of equal keys back in input order (determinism).
     sorted_key = key[order]
     equal = sorted_key[1:] == sorted_key[:-1]
     if equal.any():
+        # The sort is not stable and a coarse key ties different times: order each run of
+        # equal keys by time, then by input position (determinism).
         tied = np.zeros(order.size, dtype=bool)
         tied[1:] |= equal
         tied[:-1] |= equal
         where = np.flatnonzero(tied)
-        order[where] = order[where][np.lexsort((order[where], sorted_key[where]))]
+        rows = order[where]
+        by = (rows, sorted_key[where]) if exact else (rows, raw[rows], sorted_key[where])
+        order[where] = rows[np.lexsort(by)]
     return order
 
 
@@ -313,19 +451,33 @@ def _argsort_halves(key: np.ndarray) -> np.ndarray:
     return np.concatenate(parts)
 
 
-def _packed_key(codes: np.ndarray, raw: np.ndarray) -> np.ndarray | None:
-    """``code << bits | time`` in one int64 when the time resolution allows it, else None."""
-    if raw.dtype != np.int64:
-        return None
-    offset = raw - raw.min()
-    for step in (10**9, 10**6, 10**3, 1):  # coarsest exact resolution: s, ms, us, ns
-        if step == 1 or not np.any(offset % step):
-            break
-    if step > 1:
-        offset //= step
+def _packed_key(codes: np.ndarray, raw: np.ndarray) -> tuple[np.ndarray, bool]:
+    """``code << bits | time`` in one int64, and whether it holds the time exactly.
+
+    Times become unsigned offsets from the earliest one (floats through their order-keeping
+    bit pattern), so any span fits 64 bits; they are shifted right as far as needed for the
+    customer code to fit beside them in 62 bits.
+    """
+    offset = _time_offsets(raw)
     time_bits = int(offset.max()).bit_length()
     code_bits = int(codes.max()).bit_length()
-    if time_bits + code_bits > 62:
-        return None
-    offset |= codes.astype(np.int64) << time_bits
-    return offset
+    shift = max(0, time_bits + code_bits - 62)
+    if shift:
+        offset >>= np.uint64(shift)
+    key = offset.view(np.int64)
+    key |= codes.astype(np.int64) << (time_bits - shift)
+    return key, shift == 0
+
+
+def _time_offsets(raw: np.ndarray) -> np.ndarray:
+    """Times as uint64 offsets from the earliest, in the same order (ints and finite floats).
+
+    Unsigned subtraction wraps modulo 2**64, so the difference of any two int64 is exact.
+    """
+    if raw.dtype.kind == "f":
+        # IEEE bits order positive floats; flipping all but the sign bit of negative ones
+        # reverses them into place. Adding 0.0 turns -0.0 into 0.0, which compare equal.
+        bits = (raw.astype(np.float64) + 0.0).view(np.int64)
+        raw = np.where(bits < 0, bits ^ np.int64(0x7FFF_FFFF_FFFF_FFFF), bits)
+    low = np.int64(raw.min()).view(np.uint64)
+    return raw.astype(np.int64, copy=False).view(np.uint64) - low

@@ -1,0 +1,186 @@
+"""The numpy engine's fast paths give exactly what the general ones give."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from funnelkit import DataError, EventLog
+from funnelkit.ingest.files import read_events
+from funnelkit.ingest.numpy_engine import dictionary_codes, sort_order
+
+TEXT = np.array(["b", "a", "é", "Z", "z", "", "a b", "日本", "😀", "e\u0301", "b"], dtype=object)
+
+
+def _log_arrays(log: EventLog) -> dict[str, object]:
+    return {
+        "ids": log.customer_ids.tolist(),
+        "codes": log.customer_codes.tolist(),
+        "times": log.raw_times.tolist(),
+        "events": log.event_types,
+        "event_codes": log.event_codes.tolist(),
+    }
+
+
+def test_dictionary_codes_match_sorted_factorisation() -> None:
+    rng = np.random.default_rng(3)
+    ids = TEXT[rng.integers(0, TEXT.size, 500)]
+    expected_codes, expected_uniques = pd.factorize(ids, sort=True)
+    for arr in (
+        pa.array(ids),
+        pa.chunked_array([ids[:200], ids[200:]]),
+        pa.array(ids).cast(pa.large_string()),
+    ):
+        codes, uniques = dictionary_codes(arr)
+        assert codes.dtype == np.int32
+        np.testing.assert_array_equal(codes, expected_codes)
+        assert uniques.tolist() == list(expected_uniques)
+
+
+@pytest.mark.parametrize("kind", ["int", "ns", "float", "signed zero"])
+@pytest.mark.parametrize("n_customers", [1, 7, 5_000])
+def test_sort_order_is_a_stable_lexsort(kind: str, n_customers: int) -> None:
+    rng = np.random.default_rng(n_customers)
+    n = 20_000
+    raw = {
+        "int": rng.integers(-(2**62), 2**62, n),
+        # years of nanoseconds with many repeats: the key is coarse and ties need fixing
+        "ns": rng.integers(0, 40, n) * 10**15 + rng.integers(0, 3, n),
+        "float": np.round(rng.normal(size=n) * 1e3, 1) * 10.0 ** rng.integers(-300, 300, n),
+        "signed zero": np.where(rng.random(n) < 0.5, -0.0, 0.0),
+    }[kind]
+    codes = rng.integers(0, n_customers, n).astype(np.int32)
+    expected = np.lexsort((raw, codes))
+    order = sort_order(codes, raw)
+    if order is None:  # one customer whose times all compare equal: already in order
+        np.testing.assert_array_equal(expected, np.arange(n))
+        return
+    np.testing.assert_array_equal(order, expected)
+    assert sort_order(codes[order], raw[order]) is None
+
+
+def test_text_ids_give_the_same_log_from_every_library() -> None:
+    rng = np.random.default_rng(5)
+    n = 2_000
+    frame = pd.DataFrame(
+        {
+            "customer_id": TEXT[rng.integers(0, TEXT.size, n)],
+            "timestamp": np.datetime64("2024-01-01", "ns")
+            + rng.integers(0, 10**15, n).astype("m8[ns]"),
+            "event": np.array(["visit", "purchase", "signup"], dtype=object)[rng.integers(0, 3, n)],
+        }
+    )
+    reference = _log_arrays(EventLog.from_frame(frame))
+    assert reference["ids"] == sorted(set(TEXT.tolist()))
+    assert reference["events"] == ("purchase", "signup", "visit")
+    variants = {
+        "pandas string": frame.astype({"customer_id": "string", "event": "string"}),
+        "pandas arrow": frame.astype({"customer_id": "string[pyarrow]"}),
+        "pandas category": frame.astype({"customer_id": "category", "event": "category"}),
+        "polars": pl.from_pandas(frame),
+        "polars categorical": pl.from_pandas(frame).with_columns(
+            pl.col("event").cast(pl.Categorical)
+        ),
+        "pyarrow": pa.Table.from_pandas(frame, preserve_index=False),
+    }
+    for name, variant in variants.items():
+        assert _log_arrays(EventLog.from_frame(variant)) == reference, name
+
+
+def test_unused_categories_are_not_event_types() -> None:
+    frame = pd.DataFrame(
+        {
+            "customer_id": ["a", "b"],
+            "timestamp": [1.0, 2.0],
+            "event": pd.Categorical(["visit", "purchase"], categories=["visit", "purchase", "x"]),
+        }
+    )
+    assert EventLog.from_frame(frame).event_types == ("purchase", "visit")
+
+
+def test_numeric_event_columns_are_named_and_sorted_as_text() -> None:
+    frame = pd.DataFrame(
+        {"customer_id": [1, 1, 2, 2], "timestamp": [1.0, 2.0, 3.0, 4.0], "event": [9, 10, 9, 2]}
+    )
+    log = EventLog.from_frame(frame)
+    assert log.event_types == ("10", "2", "9")
+    assert log.event_codes.tolist() == [2, 0, 2, 1]
+
+
+def test_mixed_object_ids_take_the_general_path() -> None:
+    frame = pd.DataFrame({"customer_id": ["a", 1, "a"], "timestamp": [3.0, 1.0, 2.0]})
+    log = EventLog.from_frame(frame)
+    assert log.customer_ids.tolist() == [1, "a"]
+    assert log.customer_codes.tolist() == [0, 1, 1]
+    assert log.raw_times.tolist() == [1.0, 2.0, 3.0]
+
+
+@pytest.mark.parametrize("library", ["pandas", "polars", "pyarrow"])
+def test_missing_text_ids_and_events_are_counted(library: str) -> None:
+    data = {"customer_id": ["a", None, "b", None], "timestamp": [1.0, 2.0, 3.0, 4.0]}
+    frames = {"pandas": pd.DataFrame, "polars": pl.DataFrame, "pyarrow": pa.table}
+    with pytest.raises(
+        DataError, match=r"^2 row\(s\) have no customer id in column 'customer_id' at rows 1, 3;"
+    ):
+        EventLog.from_frame(frames[library](data))
+    data = {"customer_id": ["a", "b", "c"], "timestamp": [1.0, 2.0, 3.0], "event": ["v", None, "v"]}
+    with pytest.raises(
+        DataError,
+        match=r"^1 row\(s\) have no event type in column 'event' \(e\.g\. customer ids 'b'\);",
+    ):
+        EventLog.from_frame(frames[library](data))
+
+
+def test_errors_name_the_customers_of_the_bad_rows() -> None:
+    frame = pl.DataFrame(
+        {"customer_id": ["x", "y", "z"], "timestamp": [1.0, 2.0, 3.0], "value": [1.0, -2.0, -3.0]}
+    )
+    with pytest.raises(
+        DataError,
+        match=r"^2 row\(s\) of value column 'value' are negative \(e\.g\. customer ids 'y', 'z'\)",
+    ):
+        EventLog.from_frame(frame, value_col="value")
+
+
+def test_dictionaries_with_repeated_or_unused_labels() -> None:
+    indices = pa.array([0, 2, 1, 3, 0], pa.int8())
+    repeated = pa.DictionaryArray.from_arrays(indices, pa.array(["b", "a", "b", "c"]))
+    codes, uniques = dictionary_codes(pa.chunked_array([repeated]))
+    assert uniques.tolist() == ["a", "b", "c"]
+    assert codes.tolist() == [1, 1, 0, 2, 1]
+    skips_x = pa.array([0, 2, 3, 3, 0], pa.int8())
+    unused = pa.DictionaryArray.from_arrays(skips_x, pa.array(["d", "x", "b", "a"]))
+    codes, uniques = dictionary_codes(unused)
+    assert uniques.tolist() == ["a", "b", "d"]
+    assert codes.tolist() == [2, 1, 0, 0, 2]
+
+
+def test_parquet_text_read_as_dictionaries_gives_the_frame_log(tmp_path: Path) -> None:
+    rng = np.random.default_rng(8)
+    n = 3_000
+    frame = pd.DataFrame(
+        {
+            "customer_id": TEXT[rng.integers(0, TEXT.size, n)],
+            "timestamp": np.datetime64("2024-01-01", "ns")
+            + rng.integers(0, 10**15, n).astype("m8[ns]"),
+            "event": np.array(["visit", "purchase"], dtype=object)[rng.integers(0, 2, n)],
+            "channel": np.array(["ads", "mail"], dtype=object)[rng.integers(0, 2, n)],
+            "order": [f"order-{i}" for i in range(n)],
+        }
+    )
+    path = tmp_path / "events.parquet"
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path, row_group_size=700)
+    table = read_events(path)
+    # few distinct values: read as codes; all distinct (order ids): read as plain text
+    assert pa.types.is_dictionary(table.schema.field("customer_id").type)
+    assert not pa.types.is_dictionary(table.schema.field("order").type)
+    from_file = EventLog.from_parquet(path, attribute_cols=["channel"])
+    from_frame = EventLog.from_frame(frame, attribute_cols=["channel"])
+    assert _log_arrays(from_file) == _log_arrays(from_frame)
+    assert from_file.attributes["channel"].tolist() == from_frame.attributes["channel"].tolist()
