@@ -154,6 +154,8 @@ def objects() -> dict[str, list[Any]]:
         fk.datasets.TransitionParams(),
         fk.datasets.GammaGammaParams(p=6.0, q=4.0, v=15.0),
         fk.datasets.ShiftedBetaGeoParams(alpha=0.7, beta=1.2),
+        fk.datasets.MixtureDelaySpec(weight=0.6, scale=0.1, shape=0.5, scale_2=10, shape_2=0.8),
+        fk.Exclusion(event="refund", after="member", before="repeat_buyer"),
     ]
     seen: set[int] = set()
     for result in results:
