@@ -66,12 +66,13 @@ class StageMarkovFitter(Estimator):
     ----------
     conf_level : float, default 0.95
         Level of the confidence intervals, in (0, 1).
-    delays : {"exponential", "auto"}, default "exponential"
+    delays : {"auto", "exponential"}, default "auto"
         ``"auto"`` also fits, per transition, the delay model the data support (the cure
         model ``ConversionFitter(model="auto")`` chooses: Weibull, log-normal, two
         components, or Kaplan-Meier), stored in ``result_.delays``; :meth:`forecast` then
         follows those delays and each customer's time in stage (semi-Markov).
-        ``"exponential"`` keeps the memoryless model only (faster to fit).
+        ``"exponential"`` keeps the memoryless Markov model only: faster to fit and to
+        forecast, and right only when the delays really are exponential.
 
     Attributes
     ----------
@@ -116,7 +117,7 @@ class StageMarkovFitter(Estimator):
     )
     _fit_call: ClassVar[str] = "fit(journeys)"
 
-    def __init__(self, *, conf_level: float = 0.95, delays: DelayChoice = "exponential") -> None:
+    def __init__(self, *, conf_level: float = 0.95, delays: DelayChoice = "auto") -> None:
         self.conf_level = conf_level
         self.delays = delays
 

@@ -29,7 +29,7 @@ def closed_cohort():
     )
     log = sim.log()
     journeys = sim.funnel.journeys(log, observation_end=150.0)
-    return sim, log, journeys, StageMarkovFitter().fit(journeys)
+    return sim, log, journeys, StageMarkovFitter(delays="exponential").fit(journeys)
 
 
 def test_expected_counts_and_variance_match_a_per_customer_computation(closed_cohort) -> None:
@@ -188,7 +188,7 @@ def test_backtest_on_a_dated_event_log(community, by) -> None:
     journeys, later, per_day, shares = community
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", StatisticalWarning)  # a weakly identified stage
-        fitter = StageMarkovFitter().fit(journeys, by=by)
+        fitter = StageMarkovFitter(delays="exponential").fit(journeys, by=by)
     inflow = per_day if by is None else {k: per_day * v for k, v in shares.items()}
     fc = fitter.forecast(journeys, horizon=60, inflow=inflow)
     now = journeys.counts()

@@ -44,7 +44,7 @@ def test_the_chain_simulator_lives_with_the_other_simulators() -> None:
 def test_fit_returns_self_and_init_only_stores_settings(heavy_censoring) -> None:
     journeys, _ = heavy_censoring
     fitter = StageMarkovFitter(conf_level=0.9)
-    assert vars(fitter) == {"conf_level": 0.9, "delays": "exponential"}
+    assert vars(fitter) == {"conf_level": 0.9, "delays": "auto"}
     assert repr(fitter) == "StageMarkovFitter(conf_level=0.9)"
     assert fitter.fit(journeys) is fitter
     # fitted, the repr keeps the settings and adds what the fit found

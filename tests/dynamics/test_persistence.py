@@ -37,7 +37,7 @@ def segmented():
     journeys = funnel.journeys(log, observation_end=60.0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fitter = StageMarkovFitter(conf_level=0.9).fit(journeys, by="segment")
+        fitter = StageMarkovFitter(conf_level=0.9, delays="exponential").fit(journeys, by="segment")
     return journeys, fitter
 
 

@@ -216,7 +216,7 @@ def test_exponential_delays_give_the_markov_forecast_by_segment_with_inflow() ->
     exponential = fitter.result_.model_copy(update={"delays": ((None, None), (None, None))})
     kwargs = {"horizon": 20.0, "n_resamples": 0, "inflow": {"a": 5.0, "b": 3.0}}
     semi = forecast_stages(exponential, sim.journeys, delays="auto", **kwargs)  # type: ignore[arg-type]
-    markov = forecast_stages(fitter.result_, sim.journeys, **kwargs)  # type: ignore[arg-type]
+    markov = forecast_stages(fitter.result_, sim.journeys, delays="exponential", **kwargs)  # type: ignore[arg-type]
     for stage in STAGES:
         assert semi.reached[stage] == pytest.approx(markov.reached[stage], rel=2e-3)
     assert "[a] visitor: exponential; [a] member: exponential; [b] visitor" in (
