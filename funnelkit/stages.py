@@ -26,7 +26,10 @@ class Stage(Spec):
     """A lifecycle stage and the rule that puts a customer in it.
 
     A customer enters the stage at the time of their ``min_count``-th event whose type is in
-    ``events``.
+    ``events``. With ``within``, an entry later than ``within`` time units (of the log) after
+    the previous required stage's entry does not count: the customer has not reached the
+    stage, nor any later one, and the step's estimand is the share converted within the
+    window (Kaplan-Meier at ``within`` is unaffected by dropping the late entries).
 
     Examples
     --------
@@ -34,6 +37,8 @@ class Stage(Spec):
     2
     >>> Stage(name="repeat_buyer", events=["purchase"], min_count=2).display_name
     'Repeat buyer'
+    >>> Stage(name="buyer", events=["purchase"], within=7).within
+    7.0
     """
 
     name: str = Field(min_length=1, description="Stage name, unique within a funnel.")
@@ -49,6 +54,16 @@ class Stage(Spec):
         description=(
             "In an ordered funnel, a step people may skip: later stages count from the "
             "previous required stage, whether or not this one was reached."
+        ),
+    )
+    within: float | None = Field(
+        default=None,
+        gt=0,
+        allow_inf_nan=False,
+        description=(
+            "In an ordered funnel, a conversion window: the stage counts only if entered "
+            "within this time (in the log's time unit) of the previous required stage's "
+            "entry, and the step's estimand becomes the rate within that window."
         ),
     )
 
@@ -124,9 +139,15 @@ class Funnel(Spec):
     """An ordered list of stages plus an ordering mode.
 
     ``order="ordered"``: a stage only counts once the previous stage was reached; its events
-    are counted at or after that time. ``order="any"``: stages are counted independently and
-    reaching a later stage implies the earlier ones (entered, at the latest, when the later one
-    was).
+    are counted at or after that time. ``order="strict"``: as ``"ordered"``, and the steps
+    must also be consecutive among the funnel's events: a customer who, after entering a
+    stage and before entering the next, does an event that only a *later* stage counts
+    (skipping ahead) leaves the funnel there, exactly as with an :class:`Exclusion` of that
+    event (entries from the next stage on dropped, censored at the out-of-order event).
+    Repeats of events of the current or earlier stages do not break the order, and an
+    event at the very time the stage was entered is not "in between". ``order="any"``:
+    stages are counted independently and reaching a later stage implies the earlier ones
+    (entered, at the latest, when the later one was).
 
     Examples
     --------
@@ -137,7 +158,7 @@ class Funnel(Spec):
     """
 
     stages: tuple[Stage, ...] = Field(min_length=1)
-    order: Literal["ordered", "any"] = "ordered"
+    order: Literal["ordered", "strict", "any"] = "ordered"
     #: steps that must not happen between two stages (ordered funnels only)
     exclusions: tuple[Exclusion, ...] = ()
 
@@ -158,11 +179,11 @@ class Funnel(Spec):
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
             raise ValueError(f"stage names must be unique; repeated: {repeated}")
-        richer = self.exclusions or any(s.optional for s in self.stages)
-        if richer and self.order != "ordered":
+        richer = self.exclusions or any(s.optional or s.within for s in self.stages)
+        if richer and self.order == "any":
             raise ValueError(
-                "optional stages and exclusions need order='ordered' (in an 'any' funnel a "
-                "later stage implies every earlier one)"
+                "optional stages, conversion windows and exclusions need order='ordered' or "
+                "'strict' (in an 'any' funnel a later stage implies every earlier one)"
             )
         for ex in self.exclusions:
             unknown = [n for n in (ex.after, ex.before) if n not in names]
@@ -176,8 +197,9 @@ class Funnel(Spec):
 
     @property
     def is_plain(self) -> bool:
-        """No optional stage and no exclusion: every journey engine can build it."""
-        return not self.exclusions and not any(s.optional for s in self.stages)
+        """No optional stage, window, exclusion or strict order: every engine can build it."""
+        rich = any(s.optional or s.within is not None for s in self.stages)
+        return not self.exclusions and not rich and self.order != "strict"
 
     @property
     def stage_names(self) -> tuple[str, ...]:
@@ -217,7 +239,7 @@ class Funnel(Spec):
         return self.stage_names.index(self.stage(name).name)
 
     @classmethod
-    def community(cls, *, order: Literal["ordered", "any"] = "ordered") -> Funnel:
+    def community(cls, *, order: Literal["ordered", "strict", "any"] = "ordered") -> Funnel:
         """The default community funnel: prospect → visitor → member → repeat_buyer.
 
         =============  ==================================================  =========
@@ -290,7 +312,8 @@ class Funnel(Spec):
 
 _STAGE_FIX = (
     "A stage needs a non-empty name, at least one distinct non-empty event name and "
-    "min_count >= 1, e.g. Stage(name='buyer', events=['purchase'])."
+    "min_count >= 1, and a conversion window (within) is a positive finite duration, e.g. "
+    "Stage(name='buyer', events=['purchase'], within=30)."
 )
 _EXCLUSION_FIX = (
     "An exclusion names an event and the two stages it must not happen between, e.g. "

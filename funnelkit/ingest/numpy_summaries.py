@@ -174,9 +174,11 @@ def journey_columns(
 
     One cumulative count per stage over the sorted events: a customer enters a stage at their
     ``min_count``-th qualifying event; in ``ordered`` funnels only events at or after the
-    previous required (not optional) stage's entry count; in ``any`` funnels reaching a later
-    stage implies the earlier ones. An exclusion event between its two stages ends the
-    customer's funnel there (later entries dropped, censored at that event).
+    previous required (not optional) stage's entry count, and an entry later than the
+    stage's ``within`` window after that one does not count; in ``any`` funnels reaching a
+    later stage implies the earlier ones. An exclusion event between its two stages, or in
+    ``strict`` funnels an event only a later stage counts, ends the customer's funnel there
+    (later entries dropped, censored at that event).
     """
     unit = TimeUnit.parse(time_unit or log.time_unit)
     end_raw = (
@@ -202,15 +204,19 @@ def journey_columns(
         mask = log.event_mask(stage.events) & in_window
         # an optional stage does not gate what follows: count from the last required one
         gate = next((j for j in range(k - 1, -1, -1) if not funnel.stages[j].optional), None)
-        if funnel.order == "ordered" and gate is not None:
+        if funnel.order != "any" and gate is not None:
             mask &= raw >= entries[codes, gate]
         entries[:, k] = _nth_occurrence(mask, codes, raw, stage.min_count, n_cust, never)
+        if stage.within is not None and gate is not None:
+            both = (entries[:, k] != never) & (entries[:, gate] != never)
+            lag = np.zeros(n_cust)
+            lag[both] = log.to_unit(entries[both, k] - entries[both, gate], log.time_unit)
+            entries[both & (lag > stage.within), k] = never
     censor_raw = np.full(n_cust, end_raw, dtype=raw.dtype)
-    for ex in funnel.exclusions:
-        a, b = funnel.index(ex.after), funnel.index(ex.before)
-        mask = (log.event_mask((ex.event,)) & in_window) & (raw > entries[codes, a])
+    for a, b, events in _breaking_events(funnel):
+        mask = (log.event_mask(events) & in_window) & (raw > entries[codes, a])
         first = _nth_occurrence(mask, codes, raw, 1, n_cust, never)
-        # the funnel ends at the excluded event for whoever did it before entering `before`
+        # the funnel ends at the breaking event for whoever did it before entering `b`
         out = (first != never) & (first < entries[:, b])
         entries[out, b:] = never
         censor_raw = np.where(out, np.minimum(censor_raw, first), censor_raw)
@@ -232,6 +238,32 @@ def journey_columns(
         n_events_after_end=int((~in_window).sum()),
         notes=tuple(notes),
     )
+
+
+def _breaking_events(funnel: Funnel) -> list[tuple[int, int, tuple[str, ...]]]:
+    """``(after, before, events)``: events that end a journey between two stage entries.
+
+    Every exclusion, then in ``strict`` funnels, for each required stage ``b`` after the
+    first, the events that only stages after ``b`` count, between the previous required
+    stage and ``b`` (an optional stage skipped is not out of order, so it is not checked).
+    """
+    rules = [
+        (funnel.index(ex.after), funnel.index(ex.before), (ex.event,)) for ex in funnel.exclusions
+    ]
+    if funnel.order != "strict":
+        return rules
+    stages = funnel.stages
+    for b in range(1, len(stages)):
+        gate = next((j for j in range(b - 1, -1, -1) if not stages[j].optional), None)
+        if stages[b].optional or gate is None:
+            continue
+        so_far = {e for s in stages[: b + 1] for e in s.events}
+        later = tuple(
+            dict.fromkeys(e for s in stages[b + 1 :] for e in s.events if e not in so_far)
+        )
+        if later:
+            rules.append((gate, b, later))
+    return rules
 
 
 def _nth_occurrence(

@@ -54,12 +54,14 @@ def journey_lazy_columns(
 
     Options are those of :func:`funnelkit.ingest.summaries.journeys_from_events`;
     ``time_unit`` is the unit of the entry times and of numeric time columns.
-    Optional stages and exclusions are built in memory only (they need each customer's
-    events in order, which one group-by per stage cannot express).
+    Optional stages, conversion windows, exclusions and strict order are built in memory
+    only (they need each customer's events in order, which one group-by per stage cannot
+    express).
     """
     if not funnel.is_plain:
         raise SpecError(
-            f"This funnel has optional stages or exclusions, which the {src.engine} engine "
+            "This funnel has optional stages, conversion windows, exclusions or strict order, "
+            f"which the {src.engine} engine "
             "cannot build where the data live. Load the events into memory first, e.g. "
             "EventLog.from_frame(relation.df()) or a pandas/polars frame, and build the "
             "journeys from that."
