@@ -247,7 +247,7 @@ def _breaking_events(funnel: Funnel) -> list[tuple[int, int, tuple[str, ...]]]:
     first, the events that only stages after ``b`` count, between the previous required
     stage and ``b`` (an optional stage skipped is not out of order, so it is not checked).
     """
-    rules = [
+    rules: list[tuple[int, int, tuple[str, ...]]] = [
         (funnel.index(ex.after), funnel.index(ex.before), (ex.event,)) for ex in funnel.exclusions
     ]
     if funnel.order != "strict":
