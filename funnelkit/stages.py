@@ -202,6 +202,15 @@ class Funnel(Spec):
         return not self.exclusions and not rich and self.order != "strict"
 
     @property
+    def windows(self) -> dict[str, float]:
+        """Stage name → conversion window (``within``), for the stages that have one.
+
+        Pass it to ``ConversionFitter(windows=funnel.windows)`` so that each windowed step
+        reports its rate within the window.
+        """
+        return {s.name: s.within for s in self.stages if s.within is not None}
+
+    @property
     def stage_names(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.stages)
 

@@ -19,10 +19,18 @@ from funnelkit.conversion.kaplan_meier import (
     kaplan_meier,
 )
 from funnelkit.conversion.results import ModelName, TimeQuantile, TransitionEstimate
+from funnelkit.exceptions import FunnelkitError
 from funnelkit.intervals import wilson_interval
 from funnelkit.units import TimeUnit
 
-__all__ = ["MIN_CONVERSIONS", "estimate_transition", "km_time_quantile", "supported_fits"]
+__all__ = [
+    "MIN_CONVERSIONS",
+    "check_windows",
+    "estimate_transition",
+    "km_time_quantile",
+    "supported_fits",
+    "with_window_note",
+]
 
 #: Fewer conversions than this and no parametric delay distribution is fitted.
 MIN_CONVERSIONS = 5
@@ -40,6 +48,54 @@ GOF_FACTOR = 2.0
 #: A family whose AIC exceeds the best converged family's by more than this has essentially
 #: no support from the data (Burnham & Anderson 2002, section 2.6) and is never a fallback.
 AIC_SUPPORT = 10.0
+
+
+def check_windows(windows: object, stage_names: Sequence[str], name: str) -> dict[str, float]:
+    """The ``windows`` setting as ``{target stage: window}``, or a clear error."""
+    if windows is None:
+        return {}
+    if not isinstance(windows, dict) or not all(
+        isinstance(k, str) and isinstance(v, float | int) and not isinstance(v, bool)
+        for k, v in windows.items()
+    ):
+        raise FunnelkitError(
+            f"The 'windows' parameter of {name} must map stage names to durations, e.g. "
+            f"windows={{'buyer': 30}} or windows=funnel.windows. Got {windows!r} instead."
+        )
+    unknown = [k for k in windows if k not in stage_names]
+    if unknown:
+        raise FunnelkitError(
+            f"The 'windows' parameter of {name} names stages the journeys lack: {unknown}; "
+            f"stages are {list(stage_names)}."
+        )
+    bad = {k: v for k, v in windows.items() if not (math.isfinite(v) and v > 0)}
+    if bad:
+        raise FunnelkitError(
+            f"The 'windows' parameter of {name} needs positive finite durations. Got {bad}."
+        )
+    return {k: float(v) for k, v in windows.items()}
+
+
+def with_window_note(estimate: TransitionEstimate, window: float) -> TransitionEstimate:
+    """``estimate`` with a note naming its estimand: the rate within the stage's window.
+
+    The funnel counts the step only within ``window`` of entering the source, so a
+    conversion after it is no conversion: the question the step answers is
+    ``rate_within(window)`` (Kaplan-Meier inside the follow-up), not an unbounded rate.
+    """
+    rate = estimate.rate_within(window)
+    unit = estimate.time_unit.value
+    if rate.rate is None:
+        said = "not estimable"
+    else:
+        said = f"{rate.rate:.3f}"
+        if rate.rate_ci is not None:
+            said += f" ({rate.rate_ci.lower:.3f}-{rate.rate_ci.upper:.3f})"
+    note = (
+        f"{estimate.label}: the funnel counts this step only within {window:g} {unit}(s) of "
+        f"entering {estimate.source!r}; its estimand is rate_within({window:g}) = {said}"
+    )
+    return estimate.model_copy(update={"notes": (*estimate.notes, note)})
 
 
 def estimate_transition(

@@ -13,10 +13,10 @@ from funnelkit._estimator import Estimator
 from funnelkit._floating import underflow_is_zero
 from funnelkit._frames import Backend
 from funnelkit.conversion.comparison import SegmentComparison, holm_by_test, transition_tests
-from funnelkit.conversion.estimate import estimate_transition
+from funnelkit.conversion.estimate import check_windows, estimate_transition, with_window_note
 from funnelkit.conversion.fit_result import ConversionResult
 from funnelkit.conversion.kaplan_meier import CIMethod
-from funnelkit.conversion.results import TransitionEstimate
+from funnelkit.conversion.results import TransitionEstimate, WindowRate
 from funnelkit.conversion.segments import check_by, segment_codes
 from funnelkit.conversion.summary import ConversionSummary
 from funnelkit.exceptions import DataError, FunnelkitError, format_examples
@@ -64,6 +64,11 @@ class ConversionFitter(Estimator):
         "repeat_buyer")]``.
     quantiles : sequence of float, default (0.25, 0.5, 0.75, 0.9)
         Quantiles of the time to convert (among eventual converters) to report.
+    windows : dict of str to float, optional
+        Per-step conversion windows, target stage → duration in the journeys' time unit,
+        usually ``funnel.windows`` (the stages' ``within``). The step into such a stage is
+        then a rate within the window: its estimate carries a note with
+        ``rate_within(window)``, and :meth:`window_rate` answers it.
 
     Attributes
     ----------
@@ -133,12 +138,14 @@ class ConversionFitter(Estimator):
         ci_method: CIMethod = "log-log",
         pairs: Sequence[tuple[str, str]] | None = None,
         quantiles: Sequence[float] = (0.25, 0.5, 0.75, 0.9),
+        windows: dict[str, float] | None = None,
     ) -> None:
         self.model = model
         self.conf_level = conf_level
         self.ci_method = ci_method
         self.pairs = pairs
         self.quantiles = quantiles
+        self.windows = windows
 
     # ------------------------------------------------------------------ fitting
     @underflow_is_zero
@@ -170,6 +177,7 @@ class ConversionFitter(Estimator):
                 raise FunnelkitError(f"by must be a string or None. Got {by!r} instead.")
             check_by(journeys, by)
         transitions = self._transitions(journeys)
+        windows = check_windows(self.windows, journeys.stage_names, type(self).__name__)
         estimates: dict[Key, TransitionEstimate] = {}
         segments: dict[tuple[str, str], tuple[str, ...]] = {}
         tests, pairwise, notes = [], [], []
@@ -182,7 +190,7 @@ class ConversionFitter(Estimator):
             segment: str | None,
             model: str,
         ) -> TransitionEstimate:
-            return estimate_transition(
+            est = estimate_transition(
                 durations,
                 converted,
                 source=pair[0],
@@ -193,6 +201,12 @@ class ConversionFitter(Estimator):
                 conf_level=float(self.conf_level),
                 ci_method=self.ci_method,
                 quantiles=quantiles,
+            )
+            # the window belongs to the adjacent step only: the funnel measures it from the
+            # previous stage's entry
+            adjacent = pair in itertools.pairwise(journeys.stage_names)
+            return (
+                with_window_note(est, windows[pair[1]]) if adjacent and pair[1] in windows else est
             )
 
         for source, target in transitions:
@@ -321,6 +335,27 @@ class ConversionFitter(Estimator):
         self._check_fitted()
         found = self.result_.estimate(source, target, segment)
         return self.estimates_[(found.source, found.target, found.segment)]
+
+    def window_rate(self, source: str, target: str, segment: str | None = None) -> WindowRate:
+        """The step's estimand when ``target`` has a conversion window: ``rate_within``.
+
+        Examples
+        --------
+        >>> from funnelkit.datasets.conversion import simulate_transitions
+        >>> sim = simulate_transitions(1000, seed=2)
+        >>> fitter = ConversionFitter(windows={"member": 7}).fit(sim.journeys)
+        >>> fitter.window_rate("visitor", "member").window
+        7.0
+        """
+        self._check_fitted()
+        window = (self.windows or {}).get(target)
+        if window is None:
+            raise FunnelkitError(
+                f"Stage {target!r} has no conversion window; give one with "
+                f"ConversionFitter(windows={{{target!r}: 30}}) (or Stage(within=30) and "
+                f"windows=funnel.windows), or ask estimate(...).rate_within(window)."
+            )
+        return self.estimate(source, target, segment).rate_within(float(window))
 
     def summary(self, backend: Backend = "pandas", *, segments: bool = True) -> Any:
         """The estimates table: one row per transition, then one per segment if fitted ``by``.

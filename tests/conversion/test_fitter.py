@@ -64,6 +64,7 @@ def test_init_only_stores_settings_and_repr_shows_changes() -> None:
         "ci_method": "log-log",
         "pairs": None,
         "quantiles": (0.25, 0.5, 0.75, 0.9),
+        "windows": None,
     }
     assert repr(fitter) == "ConversionFitter(model='weibull', conf_level=0.9)"
     assert not [k for k in vars(fitter) if k.endswith("_")]
@@ -345,3 +346,63 @@ def test_identical_delays_leave_only_identifiable_models() -> None:
     lo, hi = est.eventual_rate_ci
     assert lo < 0.5 < hi
     _no_nan_numbers(est)
+
+
+# ------------------------------------------------------------- per-step conversion windows
+def _windowed_journeys() -> tuple[Funnel, Journeys]:
+    # member -> buyer after 1, 1, 2, 1 and 7 days; the last is outside a 5-day window
+    events = {
+        "customer_id": list("aaabbbcccdddeee"),
+        "timestamp": [0, 1, 2, 0, 2, 3, 0, 1, 3, 0, 4, 5, 0, 2, 9],
+        "event": ["visit", "join", "purchase"] * 5,
+    }
+    funnel = Funnel.model_validate(
+        {
+            "stages": [
+                {"name": "visitor", "events": ["visit"]},
+                {"name": "member", "events": ["join"]},
+                {"name": "buyer", "events": ["purchase"], "within": 5},
+            ]
+        }
+    )
+    log = EventLog.from_frame(pytest.importorskip("pandas").DataFrame(events))
+    return funnel, funnel.journeys(log)
+
+
+def test_a_windowed_step_reports_its_rate_within_the_window() -> None:
+    funnel, journeys = _windowed_journeys()
+    assert funnel.windows == {"buyer": 5.0}
+    fitter = ConversionFitter(model="kaplan-meier", windows=funnel.windows).fit(journeys)
+    rate = fitter.window_rate("member", "buyer")
+    assert (rate.window, rate.rate, rate.method, rate.extrapolated) == (
+        5.0,
+        0.8,
+        "kaplan-meier",
+        False,
+    )
+    assert fitter.estimate("member", "buyer").notes[-1] == (
+        "member -> buyer: the funnel counts this step only within 5 day(s) of entering "
+        f"'member'; its estimand is rate_within(5) = 0.800 ({rate.rate_ci.lower:.3f}-"
+        f"{rate.rate_ci.upper:.3f})"
+    )
+    assert not any("rate_within" in n for n in fitter.estimate("visitor", "member").notes)
+    loaded = ConversionFitter.from_json(fitter.to_json())
+    assert loaded.get_params()["windows"] == {"buyer": 5.0}
+    assert loaded.window_rate("member", "buyer") == rate
+    with pytest.raises(FunnelkitError, match=r"Stage 'member' has no conversion window"):
+        fitter.window_rate("visitor", "member")
+
+
+@pytest.mark.parametrize(
+    ("windows", "message"),
+    [
+        ({"member ": 3}, r"names stages the journeys lack: \['member '\]"),
+        ({"buyer": 0}, r"needs positive finite durations\. Got \{'buyer': 0\}"),
+        ({"buyer": math.inf}, r"needs positive finite durations"),
+        ([5], r"must map stage names to durations"),
+    ],
+)
+def test_bad_windows_say_what_is_wrong(windows, message) -> None:  # type: ignore[no-untyped-def]
+    _, journeys = _windowed_journeys()
+    with pytest.raises(FunnelkitError, match=message):
+        ConversionFitter(windows=windows).fit(journeys)
