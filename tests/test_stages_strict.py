@@ -172,3 +172,55 @@ def test_a_lazy_engine_refuses_strict_order_and_windows(kwargs) -> None:  # type
     relation = duckdb.connect().from_df(EVENTS)
     with pytest.raises(SpecError, match=r"strict order, which the duckdb engine cannot build"):
         _funnel(**kwargs).journeys(relation)
+
+
+def _by_hand(times, events, end, within):  # type: ignore[no-untyped-def]
+    """One customer, the definitions read literally: entries and censoring time."""
+    stage_events = ({"visit"}, {"join"}, {"purchase"})
+    pairs = sorted(zip(times, events, strict=True))
+    first_visit = [t for t, e in pairs if e == "visit"]
+    entries: list[float | None] = [first_visit[0] if first_visit else None, None, None]
+    censor = end
+    for k in (1, 2):
+        gate = entries[k - 1]
+        if gate is None:
+            break
+        hits = [t for t, e in pairs if e in stage_events[k] and t >= gate]
+        entry = hits[0] if hits else None
+        if entry is not None and k == 2 and within is not None and entry - gate > within:
+            entry = None
+        later = set().union(*stage_events[k + 1 :]) - set().union(*stage_events[: k + 1])
+        breaks = [t for t, e in pairs if e in later and t > gate]
+        if breaks and (entry is None or breaks[0] < entry):
+            censor = min(censor, breaks[0])
+            break
+        entries[k] = entry
+    return entries, censor
+
+
+@pytest.mark.parametrize("within", [None, 3.0])
+def test_strict_order_matches_the_definition_on_random_logs(within) -> None:  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(13)
+    n_events = 3000
+    frame = pd.DataFrame(
+        {
+            "customer_id": rng.integers(0, 400, n_events).astype(str),
+            # whole days, so that ties between steps happen
+            "timestamp": rng.integers(0, 30, n_events).astype(float),
+            "event": rng.choice(["visit", "join", "purchase", "other"], n_events),
+        }
+    )
+    journeys = _funnel(order="strict", within=within).journeys(
+        EventLog.from_frame(frame), observation_end=30.0
+    )
+    ids = list(journeys.customer_ids)
+    for cid, rows in frame.groupby("customer_id"):
+        entries, censor = _by_hand(rows["timestamp"].tolist(), rows["event"].tolist(), 30.0, within)
+        got = journeys.entry_times[ids.index(cid)]
+        assert [None if math.isnan(t) else t for t in got] == entries, cid
+        assert journeys.censoring_times[ids.index(cid)] == censor, cid
+    # the random log does break the order, and a window does drop entries
+    assert 0 < int((journeys.censoring_times < 30.0).sum()) < len(ids)
+    if within is not None:
+        plain = _funnel(order="strict").journeys(EventLog.from_frame(frame), observation_end=30.0)
+        assert journeys.counts()["buyer"] < plain.counts()["buyer"]
