@@ -185,6 +185,12 @@ class Funnel(Spec):
                 "optional stages, conversion windows and exclusions need order='ordered' or "
                 "'strict' (in an 'any' funnel a later stage implies every earlier one)"
             )
+        for k, stage in enumerate(self.stages):
+            if stage.within is not None and all(s.optional for s in self.stages[:k]):
+                raise ValueError(
+                    f"stage {stage.name!r} has a conversion window (within) but no required "
+                    "stage before it to measure the window from"
+                )
         for ex in self.exclusions:
             unknown = [n for n in (ex.after, ex.before) if n not in names]
             if unknown:

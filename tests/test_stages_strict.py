@@ -164,6 +164,15 @@ def test_invalid_windows_and_orders_say_what_is_wrong() -> None:
         _funnel(within=5.0, order="any")
     with pytest.raises(SpecError, match=r"Input should be 'ordered', 'strict' or 'any'"):
         _funnel(order="exact")
+    with pytest.raises(SpecError, match=r"stage 'visitor' has a conversion window \(within\) but"):
+        Funnel(stages=[Stage(name="visitor", events=["visit"], within=3)])
+    with pytest.raises(SpecError, match=r"stage 'member' has a conversion window"):
+        Funnel(
+            stages=[
+                Stage(name="visitor", events=["visit"], optional=True),
+                Stage(name="member", events=["join"], within=3),
+            ]
+        )
 
 
 @pytest.mark.parametrize("kwargs", [{"order": "strict"}, {"within": 5.0}])
