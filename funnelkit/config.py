@@ -103,9 +103,10 @@ class AnalysisConfig(Spec):
         min_length=1,
         description="funnel stages in order; each names the event types that enter it",
     )
-    order: Literal["ordered", "any"] = Field(
+    order: Literal["ordered", "strict", "any"] = Field(
         default="ordered",
-        description="'ordered': a stage counts only after the previous one; 'any': in any order",
+        description="'ordered': a stage counts only after the previous one; 'strict': also "
+        "with no later stage's event in between; 'any': in any order",
     )
     purchase_events: tuple[str, ...] | None = Field(
         default=None,

@@ -335,8 +335,8 @@ _EXCLUSION_FIX = (
     "Exclusion(event='refund', after='buyer', before='repeat_buyer')."
 )
 _FUNNEL_FIX = (
-    "A funnel needs at least one stage, stage names unique within it, and order 'ordered' "
-    "or 'any', e.g. Funnel(stages=[Stage(name='visitor', events=['visit'])])."
+    "A funnel needs at least one stage, stage names unique within it, and order 'ordered', "
+    "'strict' or 'any', e.g. Funnel(stages=[Stage(name='visitor', events=['visit'])])."
 )
 
 

@@ -150,3 +150,9 @@ def test_costs_and_margin_reach_the_report_from_options_and_from_the_config(
         tables.append(economics.model_dump_json())
     assert tables[0] == tables[1]
     assert '"margin":0.4' in tables[0] and '"value_unit":"purchases"' not in tables[0]
+
+
+def test_a_strict_funnel_reads_from_the_config(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('order = "strict"\n', encoding="utf-8")
+    assert load_config(config).funnel().order == "strict"

@@ -59,7 +59,8 @@ def test_spec_errors_list_every_problem_and_the_fix() -> None:
     assert str(info.value) == (
         "Invalid Funnel: 1 problem(s): funnel: stage names must be unique; repeated: ['a']. "
         "A funnel needs at least one stage, stage names unique within it, and order "
-        "'ordered' or 'any', e.g. Funnel(stages=[Stage(name='visitor', events=['visit'])])."
+        "'ordered', 'strict' or 'any', e.g. "
+        "Funnel(stages=[Stage(name='visitor', events=['visit'])])."
     )
     assert isinstance(info.value, ValueError)
     with pytest.raises(SpecError, match=r"^Invalid Stage: 2 problem\(s\): name: String should "):

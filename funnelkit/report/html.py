@@ -248,7 +248,7 @@ def _reconcile(report: LifecycleReport, fmt: PageFormat) -> str:
         why = (
             "the funnel is ordered, so these events count only once a customer has reached "
             f"'{fmt.name(stages[k - 1].name)}'"
-            if report.funnel.order == "ordered"
+            if report.funnel.order != "any"
             else "reaching a later stage counts as having passed through this one"
         )
         out.append(
