@@ -212,7 +212,7 @@ def factorize(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Integer codes (int32 when they fit) for ids, uniques sorted when orderable."""
     codes, uniques = _dense_integer_codes(ids)
     if codes is None:
-        if "pandas" in sys.modules:
+        if sys.modules.get("pandas") is not None:
             import pandas as pd
 
             try:
@@ -333,7 +333,7 @@ def _check_values(values: np.ndarray, name: str, ids: RowIds, allow_negative: bo
 
 
 def _to_float_or_nan(raw: np.ndarray) -> np.ndarray:
-    if "pandas" in sys.modules:
+    if sys.modules.get("pandas") is not None:
         import pandas as pd
 
         return np.asarray(pd.to_numeric(pd.Series(raw), errors="coerce"), dtype=float)

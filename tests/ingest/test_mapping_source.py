@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from funnelkit import RFM, DataError, EventLog, Funnel, Stage
+from funnelkit.datasets import simulate_community
 from funnelkit.ingest import as_source
 
 IDS = np.array(["c2", "c1", "c2", "c3", "c1", "c3", "c2"], dtype=object)
@@ -161,3 +162,14 @@ def test_arrays_that_are_not_columns_are_refused() -> None:
         EventLog.from_frame(_columns(), time_col="time")
     with pytest.raises(DataError, match=r"^The event log is empty"):
         EventLog.from_frame({k: v[:0] for k, v in _columns().items()})
+
+
+def test_simulated_arrays_give_the_log_of_the_simulated_frame() -> None:
+    options: dict[str, Any] = {"value_col": "value", "attribute_cols": ["channel"]}
+    arrays = simulate_community(300, seed=5, backend="numpy").events
+    frame = simulate_community(300, seed=5, backend="pandas").events
+    assert isinstance(arrays, dict)
+    assert all(isinstance(v, np.ndarray) for v in arrays.values())
+    from_arrays = EventLog.from_frame(arrays, **options)
+    assert _log_arrays(from_arrays) == _log_arrays(EventLog.from_frame(frame, **options))
+    assert from_arrays.event_types == ("join", "purchase", "touch", "visit")
