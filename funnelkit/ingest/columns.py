@@ -253,7 +253,24 @@ class ArrayColumns:
             missing = np.zeros(values.shape[0], dtype=bool)
         return Column(values, missing)
 
-    key = time = value = plain
+    def key(self, name: str) -> Column | ArrowText:
+        """A column to encode: text as Arrow (one C pass) when pyarrow is installed."""
+        values = self._arrays[name]
+        if values.dtype.kind in "OUS" and _has_arrow():
+            import pyarrow as pa
+
+            try:
+                # NaN in an object column is missing, as in a pandas frame
+                arr = pa.chunked_array([pa.array(values, from_pandas=True)])
+            except (pa.ArrowException, TypeError, ValueError, OverflowError):
+                arr = None
+            if arr is not None and (
+                pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)
+            ):
+                return ArrowText(arr)
+        return self.plain(name)
+
+    time = value = plain
 
 
 class FrameColumns:
