@@ -91,7 +91,7 @@ def parse_timestamps(
     """
     if np.issubdtype(values.dtype, np.datetime64):
         return datetime64_to_ns(values, ids, column=column)
-    if "pandas" in sys.modules or _has_pandas():
+    if sys.modules.get("pandas") is not None or _has_pandas():
         return _parse_with_pandas(values, ids, column=column, fmt=fmt)
     try:
         parsed = values.astype("datetime64[s]" if fmt is None else "datetime64[ns]")
@@ -217,7 +217,7 @@ def to_ns_scalar(value: Any, *, name: str = "timestamp") -> int:
     what = f"{name}={value!r}"
     if isinstance(value, np.datetime64):
         stamp = value
-    elif isinstance(value, str) and ("pandas" not in sys.modules) and not _has_pandas():
+    elif isinstance(value, str) and sys.modules.get("pandas") is None and not _has_pandas():
         try:
             stamp = np.datetime64(value)
         except ValueError as exc:

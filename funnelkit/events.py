@@ -70,13 +70,14 @@ class EventLog(EventArrays):
         time_format: str | None = None,
         allow_negative_values: bool = False,
     ) -> EventLog:
-        """Ingest events from a pandas, polars, pyarrow or DuckDB frame.
+        """Ingest events from a pandas, polars, pyarrow or DuckDB frame, or numpy arrays.
 
         Parameters
         ----------
         frame
             Any frame narwhals understands (a DuckDB relation is collected; a PySpark
-            DataFrame is refused, use the aggregation path instead).
+            DataFrame is refused, use the aggregation path instead), or a mapping of column
+            names to 1-D numpy arrays of one length, which needs no frame library.
         customer_col, time_col
             Customer id and event time columns. Times may be datetimes, ISO strings or numbers
             (numbers are read as ``time_unit`` units).

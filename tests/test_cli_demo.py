@@ -59,3 +59,31 @@ def test_demo_runs_without_pandas_or_polars(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
     assert "Stage counts" in done.stdout
     assert (tmp_path / "funnelkit-demo.html").is_file()
+
+
+def test_demo_runs_on_a_core_only_install(tmp_path: Path) -> None:
+    # None in sys.modules makes `import pandas` fail as if the library were not installed.
+    blocked = ("pandas", "polars", "pyarrow", "duckdb")
+    page = tmp_path / "d.html"
+    argv = ["demo", "--prospects", "3000", "--bootstrap", "3", "--out", str(page)]
+    script = (
+        "import sys\n"
+        f"for name in {blocked!r}:\n"
+        "    sys.modules[name] = None\n"
+        "from funnelkit.cli import main\n"
+        f"code = main({argv!r})\n"
+        f"loaded = [n for n in {blocked!r} if sys.modules[n] is not None]\n"
+        "assert not loaded, loaded\n"
+        "raise SystemExit(code)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    assert "error" not in done.stderr
+    assert f"HTML report written to {page}\n" in done.stdout
+    assert "Membership uplift" in done.stdout
+    assert [p.name for p in tmp_path.iterdir()] == ["d.html"]
+    assert page.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")

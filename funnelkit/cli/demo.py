@@ -1,8 +1,8 @@
 """``funnelkit demo``: simulate a community, summarise it and write its full report.
 
 The page is written to ``funnelkit-demo.html`` in the working directory unless ``--out``
-names another file. The simulation needs one frame library of the core install's readers
-(pandas, polars or pyarrow, whichever is installed); nothing after it does.
+names another file. It runs on the core install: the simulated events are a frame of the
+first installed library (pandas, polars or pyarrow) or, with none, numpy arrays.
 """
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ import importlib
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
+from funnelkit._frames import Backend
 from funnelkit._version import __version__
 from funnelkit.cli._common import (
     Progress,
@@ -48,20 +49,19 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     return demo
 
 
-def frame_backend() -> Any:
-    """The first installed frame library for the simulated events (pandas, polars, pyarrow)."""
-    from funnelkit.exceptions import MissingDependencyError
+def frame_backend() -> Backend | Literal["numpy"]:
+    """The first installed frame library for the simulated events, else ``"numpy"``.
 
-    for name in ("pandas", "polars", "pyarrow"):
+    The events then go in as a mapping of numpy arrays: the demo needs no frame library.
+    """
+    libraries: tuple[Backend, ...] = ("pandas", "polars", "pyarrow")
+    for name in libraries:
         try:
             importlib.import_module(name)
         except ImportError:
             continue
         return name
-    raise MissingDependencyError(
-        "The demo simulates its events as a frame and needs one of pandas, polars or pyarrow: "
-        "pip install 'funnelkit[pyarrow]'."
-    )
+    return "numpy"
 
 
 def run(args: argparse.Namespace) -> int:

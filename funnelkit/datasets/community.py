@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field, ValidationError, model_validator
@@ -109,7 +109,8 @@ class CommunityParams(Spec):
 class SimulatedCommunity:
     """Simulated events plus the truth that generated them.
 
-    ``events`` has columns ``customer_id, timestamp, event, value, channel``; ``truth`` holds
+    ``events`` (a frame, or a mapping of numpy arrays for ``backend="numpy"``) has columns
+    ``customer_id, timestamp, event, value, channel``; ``truth`` holds
     per-prospect arrays (``channel``, ``will_visit``, ``visit_delay``, ``will_join``, ...)
     before censoring, so estimators can be checked against what really happened.
     """
@@ -141,7 +142,7 @@ def simulate_community(
     *,
     seed: int | np.random.Generator | None,
     params: CommunityParams | None = None,
-    backend: Backend = "pandas",
+    backend: Backend | Literal["numpy"] = "pandas",
 ) -> SimulatedCommunity:
     """Simulate a community funnel: touch → visit → join → purchases with spend.
 
@@ -153,11 +154,21 @@ def simulate_community(
     members and non-members, and each purchase's value is Gamma-Gamma distributed. Events after
     ``observation_days`` are censored (not emitted).
 
+    ``backend`` names the frame library of :attr:`SimulatedCommunity.events`; ``"numpy"``
+    gives a mapping of column names to numpy arrays instead, which
+    :meth:`funnelkit.EventLog.from_frame` reads as a frame and which needs no frame library.
+
     Examples
     --------
     >>> sim = simulate_community(1000, seed=0)
     >>> sorted(sim.events["event"].unique())
     ['join', 'purchase', 'touch', 'visit']
+    >>> from funnelkit import EventLog
+    >>> events = simulate_community(1000, seed=0, backend="numpy").events
+    >>> list(events)
+    ['customer_id', 'timestamp', 'event', 'value', 'channel']
+    >>> EventLog.from_frame(events).event_types
+    ('join', 'purchase', 'touch', 'visit')
     """
     p = params or CommunityParams()
     rng = np.random.default_rng(seed)
@@ -229,7 +240,7 @@ def simulate_community(
         "spend_scale": nu,
     }
     return SimulatedCommunity(
-        events=frame_from_columns(columns, backend),
+        events=columns if backend == "numpy" else frame_from_columns(columns, backend),
         params=p,
         observation_end=start + np.timedelta64(int(end * 86_400e9), "ns"),
         truth=truth,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import narwhals as nw
+import numpy as np
 
 from funnelkit._frames import check_columns
 from funnelkit.exceptions import DataError
@@ -21,7 +22,12 @@ from funnelkit.exceptions import DataError
 __all__ = [
     "DEFAULT_EVENT_COL",
     "PURCHASE",
+    "ArrayColumns",
+    "ArrowText",
+    "Column",
     "ColumnSpec",
+    "FrameColumns",
+    "array_columns",
     "check_unique_names",
     "column_names",
     "eager_frame",
@@ -153,3 +159,217 @@ def column_names(native: Any) -> list[Any] | None:
         return list(names)
     except TypeError:
         return None
+
+
+# ---------------------------------------------------------------- columns as numpy
+# The numpy engine's kernels take plain numpy arrays and null masks. A frame is converted
+# here, at its edge, through narwhals; a mapping of arrays goes in as it is. So both kinds
+# of input meet the same checks and give the same messages.
+
+
+@dataclass(frozen=True)
+class Column:
+    """One input column: its values and which entries are missing.
+
+    Missing entries of text and object columns are None; numbers keep NaN, datetimes NaT.
+    """
+
+    values: np.ndarray
+    missing: np.ndarray
+
+
+@dataclass(frozen=True)
+class ArrowText:
+    """A text column as an Arrow string array: ids and event types are encoded from it
+    without making one Python string per row."""
+
+    array: Any
+
+    @property
+    def missing(self) -> np.ndarray:
+        if self.array.null_count == 0:
+            return np.zeros(1, dtype=bool)  # nothing missing, without a pass over the rows
+        return np.asarray(self.array.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def array_columns(obj: Any) -> dict[str, np.ndarray] | None:
+    """The columns of a mapping of names to 1-D numpy arrays of one length, else None.
+
+    Examples
+    --------
+    >>> list(array_columns({"customer_id": np.array([1, 2]), "timestamp": np.zeros(2)}))
+    ['customer_id', 'timestamp']
+    >>> array_columns([1, 2]) is None
+    True
+    """
+    if not isinstance(obj, Mapping) or not obj:
+        return None
+    if not all(isinstance(v, np.ndarray) for v in obj.values()):
+        return None
+    bad = [str(k) for k in obj if not isinstance(k, str)]
+    if bad:
+        raise DataError(f"Column names must be text; got {bad[:5]}. Name the arrays by strings.")
+    shapes = {k: v.shape for k, v in obj.items()}
+    flat = {k: s for k, s in shapes.items() if len(s) != 1}
+    if flat:
+        raise DataError(
+            f"{len(flat)} array(s) are not one-dimensional: {flat}. Pass one 1-D array per "
+            "column, e.g. values.ravel()."
+        )
+    lengths = {k: s[0] for k, s in shapes.items()}
+    if len(set(lengths.values())) > 1:
+        raise DataError(
+            f"The arrays have different lengths: {lengths}. Every column needs one entry per event."
+        )
+    return dict(obj)
+
+
+class ArrayColumns:
+    """The columns of a mapping of 1-D numpy arrays, as the kernels take them."""
+
+    def __init__(self, arrays: Mapping[str, np.ndarray]) -> None:
+        self._arrays = dict(arrays)
+        self.names = list(self._arrays)
+        self.n_rows = len(next(iter(self._arrays.values())))
+
+    def plain(self, name: str) -> Column:
+        values = self._arrays[name]
+        kind = values.dtype.kind
+        if kind in "US":
+            # As a pandas frame stores text: Python strings in an object array.
+            values = values.astype(object)
+            kind = "O"
+        if kind == "f":
+            missing = np.isnan(values)
+        elif kind in "mM":
+            missing = np.isnat(values)
+        elif kind == "O":
+            # None and float NaN are missing, as pandas reads an object column.
+            missing = np.asarray((values == None) | (values != values), dtype=bool)  # noqa: E711
+            if missing.any():
+                values = values.copy()
+                values[missing] = None
+        else:
+            missing = np.zeros(values.shape[0], dtype=bool)
+        return Column(values, missing)
+
+    def key(self, name: str) -> Column | ArrowText:
+        """A column to encode: text as Arrow (one C pass) when pyarrow is installed."""
+        values = self._arrays[name]
+        if values.dtype.kind in "OUS" and _has_arrow():
+            import pyarrow as pa
+
+            try:
+                # NaN in an object column is missing, as in a pandas frame
+                arr = pa.chunked_array([pa.array(values, from_pandas=True)])
+            except (pa.ArrowException, TypeError, ValueError, OverflowError):
+                arr = None
+            if arr is not None and (
+                pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)
+            ):
+                return ArrowText(arr)
+        return self.plain(name)
+
+    time = value = plain
+
+
+class FrameColumns:
+    """The columns of an eager narwhals frame, converted to numpy at this edge."""
+
+    def __init__(self, frame: Any) -> None:
+        self._frame = frame
+        self.names = list(frame.columns)
+        self.n_rows = len(frame)
+
+    def plain(self, name: str) -> Column:
+        series = self._frame[name]
+        return Column(column_values(series), series.is_null().to_numpy())
+
+    def key(self, name: str) -> Column | ArrowText:
+        """A column to encode (ids, event types): Arrow text when it holds strings only."""
+        text = arrow_text(self._frame[name])
+        return self.plain(name) if text is None else ArrowText(text)
+
+    def time(self, name: str) -> Column:
+        """Datetimes as naive wall-clock ``datetime64``, numbers as floats, text as objects."""
+        series = self._frame[name]
+        missing = series.is_null().to_numpy()
+        dtype = series.dtype
+        if dtype == nw.Date:
+            series = series.cast(nw.Datetime("us"))
+            dtype = series.dtype
+        if isinstance(dtype, nw.Datetime) and dtype.time_zone is not None:
+            series = series.dt.replace_time_zone(None)
+        if isinstance(dtype, nw.Datetime):
+            return Column(series.to_numpy(), missing)
+        if dtype.is_numeric():
+            values = series.to_numpy()
+            # with nulls, the kernel refuses the column before it reads a value
+            return Column(values if missing.any() else values.astype(float), missing)
+        return Column(column_values(series), missing)
+
+    def value(self, name: str) -> Column:
+        """Numbers as floats; other columns as they are, for the kernel to convert."""
+        series = self._frame[name]
+        if series.dtype.is_numeric():
+            values = series.to_numpy().astype(float, copy=False)
+            return Column(values, np.isnan(values))
+        return Column(series.to_numpy(), series.is_null().to_numpy())
+
+
+def column_values(series: Any) -> np.ndarray:
+    """A narwhals column as numpy, with its missing entries as None whatever the library.
+
+    Categorical (pyarrow dictionary, pandas category, polars Categorical) columns are decoded
+    to their labels first: pyarrow hands out the dictionary *indices* of nulls, which would
+    otherwise turn a null into a real category. Missing entries of text or object columns
+    become None (pandas says NaN, polars and pyarrow None); numeric columns keep NaN.
+    """
+    if series.dtype in (nw.Categorical, nw.Enum):
+        series = series.cast(nw.String)
+    values = series.to_numpy()
+    # A column of nulls only has no type (polars/pyarrow Null) and comes back as float NaN.
+    if values.dtype.kind in "OUS" or not series.dtype.is_numeric():
+        missing = series.is_null().to_numpy()
+        if missing.any():
+            values = values.astype(object)
+            values[missing] = None
+    return values
+
+
+def arrow_text(series: Any) -> Any:
+    """The column as an Arrow string array when it holds text only, else None.
+
+    polars and pyarrow columns convert without copying, pandas ``object`` columns in one C
+    pass. Columns of numbers or mixed types stored as ``object``, and setups without pyarrow,
+    take the general path, which keeps their own factorisation rules.
+    """
+    if series.dtype not in (nw.String, nw.Categorical, nw.Enum) or not _has_arrow():
+        return None
+    import pyarrow as pa
+
+    native = series.to_native()
+    try:
+        # pyarrow columns as they are: narwhals would join their chunks into one copy
+        arr = native if isinstance(native, pa.ChunkedArray) else series.to_arrow()
+    except (pa.ArrowException, TypeError, ValueError, OverflowError):
+        return None
+    text = arr.type.value_type if pa.types.is_dictionary(arr.type) else arr.type
+    if pa.types.is_string_view(text):
+        # the sort kernels take (large) strings only
+        arr = arr.cast(
+            pa.dictionary(pa.int32(), pa.large_string()) if text != arr.type else pa.large_string()
+        )
+        text = pa.large_string()
+    if not (pa.types.is_string(text) or pa.types.is_large_string(text)):
+        return None
+    return arr
+
+
+def _has_arrow() -> bool:
+    # Asked at each call, so a pyarrow made unimportable after start-up is not used.
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        return False
+    return True

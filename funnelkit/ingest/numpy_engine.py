@@ -1,4 +1,8 @@
-"""The numpy engine: eager frames into the columnar arrays of :class:`funnelkit.EventLog`.
+"""The numpy engine: eager frames and mappings of numpy arrays into :class:`funnelkit.EventLog`.
+
+The kernels take numpy arrays and null masks (:mod:`funnelkit.ingest.columns` converts a
+frame's columns at its edge; a mapping of arrays goes in as it is), so both meet the same
+checks.
 
 One vectorised pass per column: ids factorised (O(n) for dense integer ids; text through Arrow
 dictionary codes, so no Python string is made per row), times to int64 nanoseconds of
@@ -10,7 +14,6 @@ few customer ids and the fix; the ids an error shows are looked up only when it 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +26,11 @@ from funnelkit._timeparse import datetime64_to_ns, parse_timestamps
 from funnelkit.exceptions import DataError, FunnelkitError, format_examples
 from funnelkit.ingest.columns import (
     PURCHASE,
+    ArrayColumns,
+    ArrowText,
+    Column,
+    FrameColumns,
+    array_columns,
     check_unique_names,
     column_names,
     eager_frame,
@@ -43,26 +51,38 @@ def ingest_frame(
     time_format: str | None,
     allow_negative_values: bool,
 ) -> dict[str, Any]:
-    """The sorted arrays of an event log (the keyword arguments of ``EventLog``, unit aside)."""
-    df = eager_frame(collect(frame), what="EventLog.from_frame")
+    """The sorted arrays of an event log (the keyword arguments of ``EventLog``, unit aside).
+
+    ``frame`` is an eager or lazy frame, or a mapping of column names to 1-D numpy arrays.
+    """
+    arrays = array_columns(frame)
+    reader: FrameColumns | ArrayColumns
+    if arrays is not None:
+        reader = ArrayColumns(arrays)
+    else:
+        reader = FrameColumns(eager_frame(collect(frame), what="EventLog.from_frame"))
     spec = resolve_columns(
-        list(df.columns),
+        reader.names,
         customer_col=customer_col,
         time_col=time_col,
         event_col=event_col,
         value_col=value_col,
         attribute_cols=attribute_cols,
     )
-    if len(df) == 0:
+    if reader.n_rows == 0:
         raise DataError("The event log is empty: it has no rows. Check the filter or the file.")
 
-    codes, uniques = _customer_codes(df[spec.customer], spec.customer)
+    codes, uniques = _customer_codes(reader.key(spec.customer), spec.customer)
     ids = RowIds(codes, uniques)
 
-    raw, is_dt = _times(df, spec.time, ids, time_format)
-    events, event_types = _event_codes(df, spec.event, ids)
-    values = _values(df, spec.value, ids, allow_negative_values)
-    attributes = {c: _column_values(df[c]) for c in spec.attributes}
+    raw, is_dt = _times(reader.time(spec.time), spec.time, ids, time_format)
+    events, event_types = _event_codes(
+        None if spec.event is None else reader.key(spec.event), spec.event, ids, reader.n_rows
+    )
+    values = None if spec.value is None else _values(reader.value(spec.value), spec.value, ids)
+    if values is not None:
+        _check_values(values, spec.value or "", ids, allow_negative_values)
+    attributes = {c: reader.plain(c).values for c in spec.attributes}
 
     order = sort_order(codes, raw)
     if order is not None:
@@ -99,7 +119,8 @@ def collect(frame: Any) -> Any:
     if obj is frame and not isinstance(obj, nw.DataFrame):
         raise DataError(
             f"Unsupported input of type {type(frame).__name__}: pass a pandas, polars, pyarrow "
-            "or DuckDB frame, or use EventLog.from_csv / from_parquet."
+            "or DuckDB frame, a mapping of column names to 1-D numpy arrays, or use "
+            "EventLog.from_csv / from_parquet."
         )
     return frame
 
@@ -122,57 +143,15 @@ class RowIds:
         return int(self._codes.shape[0])
 
 
-def _customer_codes(series: Any, column: str) -> tuple[np.ndarray, np.ndarray]:
+def _customer_codes(column: Column | ArrowText, name: str) -> tuple[np.ndarray, np.ndarray]:
     """Sorted customer codes and ids; text ids go through Arrow dictionary codes."""
-    text = _arrow_text(series)
-    if text is not None:
-        _null_check(_arrow_nulls(text), None, column, "have no customer id", FILL_IDS)
-        return dictionary_codes(text)
-    ids = _column_values(series)
-    _null_check(series.is_null().to_numpy(), None, column, "have no customer id", FILL_IDS)
-    return factorize(ids)
+    _null_check(column.missing, None, name, "have no customer id", FILL_IDS)
+    if isinstance(column, ArrowText):
+        return dictionary_codes(column.array)
+    return factorize(column.values)
 
 
 FILL_IDS = "drop them or fill the ids"
-
-
-def _arrow_text(series: Any) -> Any:
-    """The column as an Arrow string array when it holds text only, else None.
-
-    polars and pyarrow columns convert without copying, pandas ``object`` columns in one C
-    pass. Columns of numbers or mixed types stored as ``object``, and setups without pyarrow,
-    take the general path, which keeps their own factorisation rules.
-    """
-    if series.dtype not in (nw.String, nw.Categorical, nw.Enum) or not _HAS_ARROW:
-        return None
-    import pyarrow as pa
-
-    native = series.to_native()
-    try:
-        # pyarrow columns as they are: narwhals would join their chunks into one copy
-        arr = native if isinstance(native, pa.ChunkedArray) else series.to_arrow()
-    except (pa.ArrowException, TypeError, ValueError, OverflowError):
-        return None
-    text = arr.type.value_type if pa.types.is_dictionary(arr.type) else arr.type
-    if pa.types.is_string_view(text):
-        # the sort kernels take (large) strings only
-        arr = arr.cast(
-            pa.dictionary(pa.int32(), pa.large_string()) if text != arr.type else pa.large_string()
-        )
-        text = pa.large_string()
-    if not (pa.types.is_string(text) or pa.types.is_large_string(text)):
-        return None
-    return arr
-
-
-_HAS_ARROW = importlib.util.find_spec("pyarrow") is not None
-
-
-def _arrow_nulls(arr: Any) -> np.ndarray:
-    """Null mask of an Arrow array, without a pass over it when it has no nulls."""
-    if arr.null_count == 0:
-        return np.zeros(1, dtype=bool)  # nothing missing: what _null_check needs to know
-    return np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def dictionary_codes(arr: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -233,7 +212,7 @@ def factorize(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Integer codes (int32 when they fit) for ids, uniques sorted when orderable."""
     codes, uniques = _dense_integer_codes(ids)
     if codes is None:
-        if "pandas" in sys.modules:
+        if sys.modules.get("pandas") is not None:
             import pandas as pd
 
             try:
@@ -277,34 +256,18 @@ def _null_check(mask: np.ndarray, ids: RowIds | None, column: str, what: str, fi
         raise DataError(f"{bad.size} row(s) {what} in column {column!r}{where}{shown}; {fix}.")
 
 
-def _times(df: Any, col: str, ids: RowIds, fmt: str | None) -> tuple[np.ndarray, bool]:
-    series = df[col]
-    _null_check(
-        series.is_null().to_numpy(),
-        ids,
-        col,
-        "have no timestamp",
-        "drop them or fill the timestamps",
-    )
-    dtype = series.dtype
-    if dtype.is_numeric():
-        raw = series.to_numpy().astype(float, copy=False)
-        _null_check(~np.isfinite(raw), ids, col, "have a non-finite time", "fix the times")
-        return raw, False
-    if dtype == nw.Date:
-        series = series.cast(nw.Datetime("us"))
-        dtype = series.dtype
-    if isinstance(dtype, nw.Datetime) and dtype.time_zone is not None:
-        series = series.dt.replace_time_zone(None)
-    if isinstance(dtype, nw.Datetime):
-        return datetime64_to_ns(series.to_numpy(), ids, column=col), True
-    values = _column_values(series)
-    if _only_numbers(values):
+def _times(column: Column, name: str, ids: RowIds, fmt: str | None) -> tuple[np.ndarray, bool]:
+    fix = "drop them or fill the timestamps"
+    _null_check(column.missing, ids, name, "have no timestamp", fix)
+    values = column.values
+    if values.dtype.kind == "M":
+        return datetime64_to_ns(values, ids, column=name), True
+    if values.dtype.kind in "iuf" or _only_numbers(values):
         # An object column of numbers is what pyarrow and polars would type as numeric.
-        raw = values.astype(float)
-        _null_check(~np.isfinite(raw), ids, col, "have a non-finite time", "fix the times")
+        raw = values.astype(float, copy=False)
+        _null_check(~np.isfinite(raw), ids, name, "have a non-finite time", "fix the times")
         return raw, False
-    return parse_timestamps(values, ids, column=col, fmt=fmt), True
+    return parse_timestamps(values, ids, column=name, fmt=fmt), True
 
 
 def _only_numbers(values: np.ndarray) -> bool:
@@ -317,18 +280,16 @@ def _only_numbers(values: np.ndarray) -> bool:
     return all(isinstance(v, kinds) and not isinstance(v, bool) for v in values)
 
 
-def _event_codes(df: Any, col: str | None, ids: RowIds) -> tuple[np.ndarray, tuple[str, ...]]:
-    if col is None:
-        return np.zeros(len(df), dtype=np.int16), (PURCHASE,)
-    series = df[col]
-    label = "drop them or label the events"
-    text = _arrow_text(series)
-    if text is not None:
-        _null_check(_arrow_nulls(text), ids, col, "have no event type", label)
-        codes, uniques = dictionary_codes(text)
+def _event_codes(
+    column: Column | ArrowText | None, name: str | None, ids: RowIds, n_rows: int
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    if column is None or name is None:
+        return np.zeros(n_rows, dtype=np.int16), (PURCHASE,)
+    _null_check(column.missing, ids, name, "have no event type", "drop them or label the events")
+    if isinstance(column, ArrowText):
+        codes, uniques = dictionary_codes(column.array)
         return codes, tuple(str(u) for u in uniques)
-    _null_check(series.is_null().to_numpy(), ids, col, "have no event type", label)
-    values = _column_values(series)
+    values = column.values
     if values.dtype.kind in "biuf":
         # Typed values: factorise the numbers, then name and sort only the distinct ones.
         raw_codes, raw_uniques = factorize(values)
@@ -338,62 +299,41 @@ def _event_codes(df: Any, col: str | None, ids: RowIds) -> tuple[np.ndarray, tup
     return codes.astype(np.int32), tuple(str(u) for u in uniques)
 
 
-def _column_values(series: Any) -> np.ndarray:
-    """A column as numpy, with its missing entries as None whatever the library.
-
-    Categorical (pyarrow dictionary, pandas category, polars Categorical) columns are decoded
-    to their labels first: pyarrow hands out the dictionary *indices* of nulls, which would
-    otherwise turn a null into a real category. Missing entries of text or object columns
-    become None (pandas says NaN, polars and pyarrow None); numeric columns keep NaN.
-    """
-    if series.dtype in (nw.Categorical, nw.Enum):
-        series = series.cast(nw.String)
-    values = series.to_numpy()
-    # A column of nulls only has no type (polars/pyarrow Null) and comes back as float NaN.
-    if values.dtype.kind in "OUS" or not series.dtype.is_numeric():
-        missing = series.is_null().to_numpy()
-        if missing.any():
-            values = values.astype(object)
-            values[missing] = None
-    return values
+def _values(column: Column, name: str, ids: RowIds) -> np.ndarray:
+    """The value column as floats (missing values NaN); text that is not a number refused."""
+    raw = column.values
+    if raw.dtype.kind in "iuf":
+        return raw.astype(float, copy=False)
+    converted = _to_float_or_nan(raw)
+    bad = np.isnan(converted) & ~column.missing
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        raise DataError(
+            f"{rows.size} row(s) of value column {name!r} are not numbers (e.g. "
+            f"{format_examples(raw[rows], 3)} for customer ids {format_examples(ids[rows])})."
+            " Clean the column or cast it to a numeric type."
+        )
+    return converted
 
 
-def _values(df: Any, col: str | None, ids: RowIds, allow_negative: bool) -> np.ndarray | None:
-    if col is None:
-        return None
-    series = df[col]
-    if not series.dtype.is_numeric():
-        raw = series.to_numpy()
-        converted = _to_float_or_nan(raw)
-        bad = np.isnan(converted) & ~series.is_null().to_numpy()
-        if bad.any():
-            rows = np.flatnonzero(bad)
-            raise DataError(
-                f"{rows.size} row(s) of value column {col!r} are not numbers (e.g. "
-                f"{format_examples(raw[rows], 3)} for customer ids {format_examples(ids[rows])})."
-                " Clean the column or cast it to a numeric type."
-            )
-        values = converted
-    else:
-        values = series.to_numpy().astype(float, copy=False)
+def _check_values(values: np.ndarray, name: str, ids: RowIds, allow_negative: bool) -> None:
     if not allow_negative and np.any(values < 0):
         rows = np.flatnonzero(values < 0)
         raise DataError(
-            f"{rows.size} row(s) of value column {col!r} are negative (e.g. customer ids "
+            f"{rows.size} row(s) of value column {name!r} are negative (e.g. customer ids "
             f"{format_examples(ids[rows])}). If these are refunds, pass "
             "allow_negative_values=True; otherwise fix the values."
         )
     if np.any(np.isinf(values)):
         rows = np.flatnonzero(np.isinf(values))
         raise DataError(
-            f"{rows.size} row(s) of value column {col!r} are infinite (e.g. customer "
+            f"{rows.size} row(s) of value column {name!r} are infinite (e.g. customer "
             f"ids {format_examples(ids[rows])})."
         )
-    return values
 
 
 def _to_float_or_nan(raw: np.ndarray) -> np.ndarray:
-    if "pandas" in sys.modules:
+    if sys.modules.get("pandas") is not None:
         import pandas as pd
 
         return np.asarray(pd.to_numeric(pd.Series(raw), errors="coerce"), dtype=float)

@@ -1,7 +1,8 @@
 """Which engine handles an input: every way in is classified here into one :class:`Source`.
 
-* eager frames of any library narwhals supports (pandas, polars, pyarrow): the ``numpy``
-  engine, which ingests them into :class:`funnelkit.EventLog`;
+* eager frames of any library narwhals supports (pandas, polars, pyarrow), and mappings of
+  column names to 1-D numpy arrays (no frame library needed): the ``numpy`` engine, which
+  ingests them into :class:`funnelkit.EventLog`;
 * one CSV or Parquet file: read by :func:`funnelkit.ingest.files.read_events`, then ``numpy``
   (Parquet files, directories and globs go to DuckDB when it is installed: nothing is read
   into memory but the per-customer summary);
@@ -26,7 +27,7 @@ import narwhals as nw
 
 from funnelkit._optional import import_optional
 from funnelkit.exceptions import DataError
-from funnelkit.ingest.columns import check_unique_names, column_names
+from funnelkit.ingest.columns import array_columns, check_unique_names, column_names
 from funnelkit.ingest.files import file_format, read_events
 
 __all__ = ["Engine", "Source", "as_source", "is_lazy_source", "read_parquet"]
@@ -39,8 +40,8 @@ _GLOB_CHARS = ("*", "?", "[")
 class Source:
     """An input normalised to the engine that handles it and the engine's native object.
 
-    ``native`` is an eager frame for the ``numpy`` engine (a file is read when classified)
-    and a lazy relation otherwise.
+    ``native`` is an eager frame or a mapping of numpy arrays for the ``numpy`` engine (a file
+    is read when classified) and a lazy relation otherwise.
     """
 
     engine: Engine
@@ -53,7 +54,10 @@ class Source:
 
     @property
     def schema(self) -> dict[str, Any]:
-        """Column names and narwhals types, read without reading rows."""
+        """Column names and narwhals types (numpy dtypes for arrays), without reading rows."""
+        arrays = array_columns(self.native)
+        if arrays is not None:
+            return {name: values.dtype for name, values in arrays.items()}
         return dict(nw.from_native(self.native).collect_schema())
 
     @property
@@ -69,6 +73,9 @@ def as_source(obj: Any) -> Source:
     >>> import pandas as pd
     >>> as_source(pd.DataFrame({"customer_id": [1], "timestamp": [0.0]})).engine
     'numpy'
+    >>> import numpy as np
+    >>> as_source({"customer_id": np.array([1]), "timestamp": np.array([0.0])}).engine
+    'numpy'
     """
     if isinstance(obj, Source):
         return obj
@@ -79,6 +86,8 @@ def as_source(obj: Any) -> Source:
         return Source(engine, obj)
     if _is_path(obj):
         return _file_source(obj)
+    if array_columns(obj) is not None:
+        return Source("numpy", obj)
     names = column_names(obj)
     if names is not None:
         check_unique_names(names)  # before narwhals, whose own error names no fix
@@ -86,8 +95,9 @@ def as_source(obj: Any) -> Source:
         return Source("numpy", obj)
     raise DataError(
         f"Unsupported input of type {type(obj).__name__}: pass a pandas, polars or pyarrow "
-        "frame, a DuckDB relation, a Polars LazyFrame, a PySpark DataFrame, or the path of a "
-        "CSV or Parquet file (or a Parquet directory or glob)."
+        "frame, a mapping of column names to 1-D numpy arrays, a DuckDB relation, a Polars "
+        "LazyFrame, a PySpark DataFrame, or the path of a CSV or Parquet file (or a Parquet "
+        "directory or glob)."
     )
 
 
