@@ -200,11 +200,13 @@ def forecast_stages(
         )
     state = customer_state(result, journeys)
     in_funnel = state.stage >= 0
-    lam, mu, unknown = _draw_intensities(fitted, result.conf_level, n_resamples, seed)
+    # one stream for every draw, so an int seed and a Generator seeded with it agree
+    rng = np.random.default_rng(seed)
+    lam, mu, unknown = _draw_intensities(fitted, result.conf_level, n_resamples, rng)
     qm = quantity_matrix(n_stage)
     if delays == "auto":
         mean, var, method = semi_markov_forecast(
-            result, state, lam, mu, horizon_fit, n_points, rates, entry, seed
+            result, state, lam, mu, horizon_fit, n_points, rates, entry, rng
         )
     else:
         mean, var = _markov_moments(

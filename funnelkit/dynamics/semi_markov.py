@@ -132,9 +132,7 @@ def semi_markov_forecast(
     assert result.delays is not None
     n_stage = len(result.stage_names)
     n_draw, n_seg = lam.shape[0], lam.shape[1]
-    rng = np.random.default_rng(
-        np.random.SeedSequence(seed).spawn(2)[1] if isinstance(seed, int | np.integer) else seed
-    )
+    rng = np.random.default_rng(seed)
     q = 2 * n_stage + 1
     mean = np.zeros((n_draw, n_points, q))
     var = np.zeros_like(mean)
