@@ -88,6 +88,20 @@ def check_seed(seed: Any, owner: str, setting: str = "seed") -> None:
         )
 
 
+def positive_number(value: Any, *, owner: str, name: str, hint: str) -> float:
+    """``value`` as a float > 0 (numbers and numeric text), else a FunnelkitError naming it."""
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        out = math.nan
+    if not (math.isfinite(out) and out > 0):
+        raise FunnelkitError(
+            f"The {name!r} parameter of {owner} must be a number > 0 ({hint}). "
+            f"Got {value!r} instead."
+        )
+    return out
+
+
 def _check_number(
     owner: str, name: str, value: Any, rule: str, ok: Callable[[float], bool]
 ) -> None:

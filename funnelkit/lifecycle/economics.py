@@ -31,6 +31,7 @@ from funnelkit.conversion.segments import segment_codes
 from funnelkit.exceptions import DataError, FunnelkitError
 from funnelkit.ingest.columns import eager_frame
 from funnelkit.lifecycle._data import CustomerTable
+from funnelkit.lifecycle._settings import positive_number
 from funnelkit.lifecycle.economics_results import ChannelEconomics, ChannelEconomicsRow
 from funnelkit.lifecycle.results import SegmentValues, ValueEstimate
 from funnelkit.lifecycle.segments import customer_segments, segment_values
@@ -242,16 +243,9 @@ def check_costs(costs: Any, margin: Any, by: str | None) -> tuple[Any, float]:
 
 
 def _check_margin(margin: Any) -> float:
-    try:
-        value = float(margin)
-    except (TypeError, ValueError):
-        value = float("nan")
-    if not (np.isfinite(value) and value > 0):
-        raise FunnelkitError(
-            f"The 'margin' parameter of channel_value must be a number > 0 (e.g. 0.4 for a "
-            f"40% margin). Got {margin!r} instead."
-        )
-    return value
+    return positive_number(
+        margin, owner="channel_value", name="margin", hint="e.g. 0.4 for a 40% margin"
+    )
 
 
 def _in_spend_months(

@@ -50,6 +50,7 @@ from funnelkit.conversion.segments import segment_codes
 from funnelkit.exceptions import FunnelkitError
 from funnelkit.lifecycle._bootstrap import estimate, replicate_weights
 from funnelkit.lifecycle._data import CustomerTable
+from funnelkit.lifecycle._settings import positive_number
 from funnelkit.lifecycle.results import MembershipUplift, ValueEstimate, _Header, _money
 from funnelkit.lifecycle.state import LifecycleFit, check_customers
 from funnelkit.units import TimeUnitField
@@ -261,16 +262,9 @@ def membership_uplift_from_join(
 
 
 def _positive(value: Any, name: str) -> float:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        out = float("nan")
-    if not (math.isfinite(out) and out > 0):
-        raise FunnelkitError(
-            f"The '{name}' parameter of membership_uplift_from_join must be a number > 0 "
-            f"(in the model period). Got {value!r} instead."
-        )
-    return out
+    return positive_number(
+        value, owner="membership_uplift_from_join", name=name, hint="in the model period"
+    )
 
 
 def _finite(value: float) -> float | None:
