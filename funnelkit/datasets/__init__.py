@@ -33,6 +33,7 @@ from funnelkit.datasets.spend import (
     simulate_spend,
 )
 from funnelkit.datasets.stage_chain import SimulatedChain, simulate_stage_chain
+from funnelkit.datasets.time_varying import SimulatedTimeVarying, simulate_time_varying_pareto_nbd
 
 __all__ = [
     "ChannelParams",
@@ -46,6 +47,7 @@ __all__ = [
     "SimulatedLifetimes",
     "SimulatedRFM",
     "SimulatedSpend",
+    "SimulatedTimeVarying",
     "SimulatedTransitions",
     "TransitionParams",
     "load_cdnow",
@@ -59,6 +61,7 @@ __all__ = [
     "simulate_pareto_nbd",
     "simulate_spend",
     "simulate_stage_chain",
+    "simulate_time_varying_pareto_nbd",
     "simulate_transitions",
     "write_example_events",
 ]
