@@ -104,7 +104,7 @@ def simulate_time_varying_pareto_nbd(
     first = rng.integers(0, acquisition_days, n_customers).astype(float)
     lam = rng.gamma(r, 1.0 / alpha, n_customers)
     mu = rng.gamma(s, 1.0 / beta, n_customers)
-    campaign = ((np.arange(n_weeks) >= campaign_weeks[0]) & (np.arange(n_weeks) < campaign_weeks[1]))
+    campaign = (np.arange(n_weeks) >= campaign_weeks[0]) & (np.arange(n_weeks) < campaign_weeks[1])
     joins = rng.random(n_customers) < 0.5
     join_week = np.where(joins, rng.integers(0, n_weeks, n_customers), n_weeks)
     member = (np.arange(n_weeks)[None, :] >= join_week[:, None]).astype(float)
