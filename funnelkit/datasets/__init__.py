@@ -33,7 +33,7 @@ from funnelkit.datasets.spend import (
     simulate_spend,
 )
 from funnelkit.datasets.stage_chain import SimulatedChain, simulate_stage_chain
-from funnelkit.datasets.time_varying import SimulatedTimeVarying, simulate_time_varying_pareto_nbd
+from funnelkit.datasets.time_varying import simulate_time_varying_pareto_nbd
 
 __all__ = [
     "ChannelParams",
@@ -47,7 +47,6 @@ __all__ = [
     "SimulatedLifetimes",
     "SimulatedRFM",
     "SimulatedSpend",
-    "SimulatedTimeVarying",
     "SimulatedTransitions",
     "TransitionParams",
     "load_cdnow",
