@@ -17,31 +17,49 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from funnelkit.exceptions import FunnelkitError
+from funnelkit.units import TimeUnit, TimeUnitLike
 
 __all__ = ["SimulatedTimeVarying", "simulate_time_varying_pareto_nbd"]
 
 _WEEK = 7.0
+#: day 0 of the simulation: a Monday, so the weekly periods are calendar weeks
+_START = "2024-01-01"
 
 
 @dataclass(frozen=True)
 class SimulatedTimeVarying:
     """A simulated customer base with weekly covariates.
 
-    ``events`` (``customer_id``, ``timestamp`` in days) and ``covariates`` (``customer_id``,
-    ``period_start`` in days, ``campaign``, ``member``; rows through the holdout, so they
-    double as the known future path) are mappings of numpy arrays, which every funnelkit
-    door reads. Fit with ``calibration_end=calibration_end``; purchases after it are the
-    holdout.
+    ``events`` (``customer_id``, ``timestamp``) and ``covariates`` (``customer_id``,
+    ``period_start``: the Monday of each week, ``campaign``, ``member``; rows through the
+    holdout, so they double as the known future path) are mappings of numpy arrays, which
+    every funnelkit door reads; times are dates from Monday 2024-01-01. Fit with
+    ``calibration_end=calibration_end``; purchases after it are the holdout. Fit in hours
+    (``time_unit="h"``) to compare with the truth: the model is in continuous time, and in
+    days two purchases on one day count once, which shrinks the burst a little.
     """
 
     events: dict[str, np.ndarray]
     covariates: dict[str, np.ndarray]
-    calibration_end: float
-    observation_end: float
+    calibration_end: np.datetime64
+    observation_end: np.datetime64
+    #: r, alpha, s, beta with rates per day (see :meth:`params_per`)
     params: dict[str, float]
     purchase_effects: dict[str, float]
     dropout_effects: dict[str, float]
     alive: np.ndarray = field(repr=False)
+
+    def params_per(self, time_unit: TimeUnitLike) -> dict[str, float]:
+        """The true ``r, alpha, s, beta`` for a fit in ``time_unit`` (alpha and beta are
+        time scales: 30 per day is 720 per hour).
+
+        >>> sim = simulate_time_varying_pareto_nbd(10, seed=0)
+        >>> sim.params_per("h")["alpha"]
+        720.0
+        """
+        days = TimeUnit.parse(time_unit).days
+        p = self.params
+        return {"r": p["r"], "alpha": p["alpha"] / days, "s": p["s"], "beta": p["beta"] / days}
 
 
 def simulate_time_varying_pareto_nbd(
@@ -81,8 +99,8 @@ def simulate_time_varying_pareto_nbd(
     Examples
     --------
     >>> sim = simulate_time_varying_pareto_nbd(200, seed=1)
-    >>> sorted(sim.covariates), sim.calibration_end
-    (['campaign', 'customer_id', 'member', 'period_start'], 364.0)
+    >>> sorted(sim.covariates), str(sim.calibration_end)[:10]
+    (['campaign', 'customer_id', 'member', 'period_start'], '2024-12-30')
     """
     purchase = dict(
         {"campaign": float(np.log(2.0)), "member": 0.3}
@@ -139,17 +157,24 @@ def simulate_time_varying_pareto_nbd(
     row_cust, row_week = np.nonzero(rows)
     ids = np.array([f"c{i:05d}" for i in range(n_customers)])
     return SimulatedTimeVarying(
-        events={"customer_id": ids[event_cust[order]], "timestamp": event_time[order]},
+        events={"customer_id": ids[event_cust[order]], "timestamp": _dates(event_time[order])},
         covariates={
             "customer_id": ids[row_cust],
-            "period_start": week_start[row_week],
+            "period_start": _dates(week_start[row_week]),
             "campaign": campaign[row_week].astype(float),
             "member": member[row_cust, row_week],
         },
-        calibration_end=float(calibration_days),
-        observation_end=end,
+        calibration_end=_dates(np.array([float(calibration_days)]))[0],
+        observation_end=_dates(np.array([end]))[0],
         params={"r": r, "alpha": alpha, "s": s, "beta": beta},
         purchase_effects=purchase,
         dropout_effects=dropout,
         alive=before[:, -1] + hazard[:, -1] < need[:, 0],
     )
+
+
+def _dates(days: np.ndarray) -> np.ndarray:
+    """Days after the first Monday of 2024 as ``datetime64[ns]`` (to the nanosecond, so a
+    fit in hours sees the continuous times)."""
+    ns = np.round(days * 86_400e9).astype(np.int64)
+    return np.datetime64(_START, "ns") + ns.astype("timedelta64[ns]")

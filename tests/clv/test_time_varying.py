@@ -55,12 +55,19 @@ def _with(sim: SimulatedTimeVarying, **columns: Any) -> dict[str, np.ndarray]:
     return {**sim.covariates, **columns}
 
 
+def _weeks(sim: SimulatedTimeVarying) -> np.ndarray:
+    since = sim.covariates["period_start"] - np.datetime64("2024-01-01")
+    return np.asarray(since // np.timedelta64(7, "D"))
+
+
 # ---------------------------------------------------------------------- likelihood
 def test_gradient_matches_central_differences(sim: SimulatedTimeVarying) -> None:
     panel = _panel(sim)
     rng = np.random.default_rng(0)
     for _ in range(3):
-        theta = np.r_[np.log([0.7, 20.0, 0.9, 100.0]) + rng.normal(0, 0.3, 4), rng.normal(0, 0.5, 4)]
+        theta = np.r_[
+            np.log([0.7, 20.0, 0.9, 100.0]) + rng.normal(0, 0.3, 4), rng.normal(0, 0.5, 4)
+        ]
         _, grad = log_likelihood(theta, panel)
         steps = np.eye(theta.size) * 1e-6
         numeric = np.array(
@@ -114,7 +121,7 @@ def test_constant_covariates_give_the_pareto_nbd_fit(
 # ---------------------------------------------------------------------- predictions
 def test_expected_purchases_integrate_the_future_path(sim: SimulatedTimeVarying) -> None:
     """The per-period closed form against adaptive quadrature of the same integral."""
-    weeks = sim.covariates["period_start"] // 7
+    weeks = _weeks(sim)
     panel = _panel(sim, _with(sim, campaign=((weeks >= 53) & (weeks < 56)).astype(float)))
     theta = np.r_[np.log([0.8, 30.0, 0.6, 150.0]), 0.7, 0.3, 0.2, -0.7]
     post = posterior(theta, panel)
@@ -132,14 +139,24 @@ def test_expected_purchases_integrate_the_future_path(sim: SimulatedTimeVarying)
             return float(m[np.searchsorted(lo, u, side="right") - 1])
 
         def exposure(u: float, lo: np.ndarray = lo, b: np.ndarray = b) -> float:
-            return integrate.quad(lambda v: float(b[np.searchsorted(lo, v, "right") - 1]), T, u,
-                                  points=list(lo[(lo > T) & (lo < u)]), limit=200)[0]
+            return integrate.quad(
+                lambda v: float(b[np.searchsorted(lo, v, "right") - 1]),
+                T,
+                u,
+                points=list(lo[(lo > T) & (lo < u)]),
+                limit=200,
+            )[0]
 
         base = post.dropout_rate[i]
         cuts = list(lo[(lo > T) & (lo < T + 60.0)])
         value = integrate.quad(
             lambda u: rate(u) * (base / (base + exposure(u))) ** s,
-            T, T + 60.0, points=cuts, limit=200, epsabs=0, epsrel=1e-11,
+            T,
+            T + 60.0,
+            points=cuts,
+            limit=200,
+            epsabs=0,
+            epsrel=1e-11,
         )[0]
         mean_rate = post.purchase_shape[i] / post.purchase_rate[i]
         assert purchases[i] == pytest.approx(mean_rate * value, rel=1e-8)
@@ -150,7 +167,7 @@ def test_expected_purchases_integrate_the_future_path(sim: SimulatedTimeVarying)
 def test_a_planned_campaign_raises_expected_purchases(
     sim: SimulatedTimeVarying, model: TimeVaryingParetoNBDFitter
 ) -> None:
-    weeks = sim.covariates["period_start"] // 7
+    weeks = _weeks(sim)
     planned = _with(sim, campaign=np.where(weeks >= 53, 1.0, sim.covariates["campaign"]))
     held = model.expected_purchases(28.0)
     boosted = model.expected_purchases(28.0, covariates=planned)
@@ -160,7 +177,7 @@ def test_a_planned_campaign_raises_expected_purchases(
 
 
 def test_without_future_rows_the_last_period_holds(sim: SimulatedTimeVarying) -> None:
-    weeks = sim.covariates["period_start"] // 7
+    weeks = _weeks(sim)
     keep = weeks <= 52
     truncated = {k: v[keep] for k, v in sim.covariates.items()}
     model = TimeVaryingParetoNBDFitter().fit(
@@ -168,14 +185,14 @@ def test_without_future_rows_the_last_period_holds(sim: SimulatedTimeVarying) ->
     )
     # the simulated future weeks repeat week 52 (no campaign; membership may switch on)
     last = {k: v[keep & (weeks == 52)] for k, v in sim.covariates.items()}
-    extended = {
-        k: np.concatenate([truncated[k], np.tile(last[k], 3)]) for k in truncated
-    }
+    extended = {k: np.concatenate([truncated[k], np.tile(last[k], 3)]) for k in truncated}
     extended["period_start"][truncated["period_start"].size :] = np.repeat(
-        [53 * 7.0, 54 * 7.0, 55 * 7.0], last["period_start"].size
+        np.datetime64("2024-01-01", "ns") + np.array([53, 54, 55]) * np.timedelta64(7, "D"),
+        last["period_start"].size,
     )
     np.testing.assert_allclose(
-        model.expected_purchases(40.0, covariates=extended), model.expected_purchases(40.0),
+        model.expected_purchases(40.0, covariates=extended),
+        model.expected_purchases(40.0),
         rtol=1e-12,
     )
 
@@ -189,7 +206,14 @@ def test_probability_alive_falls_with_time(model: TimeVaryingParetoNBDFitter) ->
 # ---------------------------------------------------------------------- the contract
 def test_tables_and_result(model: TimeVaryingParetoNBDFitter) -> None:
     coefs = model.coefficients_
-    assert list(coefs.columns) == ["process", "covariate", "estimate", "std_error", "lower", "upper"]
+    assert list(coefs.columns) == [
+        "process",
+        "covariate",
+        "estimate",
+        "std_error",
+        "lower",
+        "upper",
+    ]
     assert list(coefs["process"]) == ["purchase", "purchase", "dropout", "dropout"]
     assert list(coefs["covariate"]) == ["campaign", "member", "campaign", "member"]
     summary = model.summary()
@@ -208,7 +232,9 @@ def test_tables_and_result(model: TimeVaryingParetoNBDFitter) -> None:
 def test_coefficients_come_back_in_the_callers_library(sim: SimulatedTimeVarying) -> None:
     pl = pytest.importorskip("polars")
     model = TimeVaryingParetoNBDFitter(purchase_covariates=["campaign"], dropout_covariates=[])
-    model.fit(sim.events, covariates=pl.DataFrame(sim.covariates), calibration_end=364.0)
+    model.fit(
+        sim.events, covariates=pl.DataFrame(sim.covariates), calibration_end=sim.calibration_end
+    )
     assert isinstance(model.coefficients_, pl.DataFrame)
     assert model.coefficients_["covariate"].to_list() == ["campaign"]
 

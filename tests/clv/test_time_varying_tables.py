@@ -19,7 +19,7 @@ from funnelkit.exceptions import DataError, FunnelkitError
 
 SIM = simulate_time_varying_pareto_nbd(30, seed=5)
 COV = SIM.covariates
-WEEK = COV["period_start"] // 7
+WEEK = (COV["period_start"] - np.datetime64("2024-01-01")) // np.timedelta64(7, "D")
 IDS = [str(i) for i in np.unique(COV["customer_id"])]
 
 
