@@ -75,12 +75,13 @@ class TimeVaryingParetoNBDFitter(Estimator):
     >>> from funnelkit.clv import TimeVaryingParetoNBDFitter
     >>> from funnelkit.datasets import simulate_time_varying_pareto_nbd
     >>> sim = simulate_time_varying_pareto_nbd(600, seed=1)
-    >>> model = TimeVaryingParetoNBDFitter(dropout_covariates=()).fit(
-    ...     sim.events, covariates=sim.covariates, calibration_end=sim.calibration_end)
+    >>> model = TimeVaryingParetoNBDFitter(
+    ...     purchase_covariates=["campaign"], dropout_covariates=()
+    ... ).fit(sim.events, covariates=sim.covariates, calibration_end=sim.calibration_end)
     >>> list(model.coefficients_["covariate"])
     ['campaign']
     >>> model.expected_purchases(28.0).shape
-    (585,)
+    (600,)
 
     References
     ----------

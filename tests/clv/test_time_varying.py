@@ -130,38 +130,41 @@ def test_expected_purchases_integrate_the_future_path(sim: SimulatedTimeVarying)
     s = 0.6
     for i in (0, 7, 11):
         seg = np.flatnonzero(panel.seg_customer == i)
-        lo, hi = panel.seg_lo[seg], panel.seg_hi[seg]
         a = np.exp(panel.seg_z[seg] @ np.array([0.7, 0.3]))
         b = np.exp(panel.seg_w[seg] @ np.array([0.2, -0.7]))
-        T = panel.T[i]
-
-        def rate(u: float, lo: np.ndarray = lo, m: np.ndarray = a) -> float:
-            return float(m[np.searchsorted(lo, u, side="right") - 1])
-
-        def exposure(u: float, lo: np.ndarray = lo, b: np.ndarray = b) -> float:
-            return integrate.quad(
-                lambda v: float(b[np.searchsorted(lo, v, "right") - 1]),
-                T,
-                u,
-                points=list(lo[(lo > T) & (lo < u)]),
-                limit=200,
-            )[0]
-
-        base = post.dropout_rate[i]
-        cuts = list(lo[(lo > T) & (lo < T + 60.0)])
-        value = integrate.quad(
-            lambda u: rate(u) * (base / (base + exposure(u))) ** s,
-            T,
-            T + 60.0,
-            points=cuts,
-            limit=200,
-            epsabs=0,
-            epsrel=1e-11,
-        )[0]
+        value, exposure = _by_quadrature(
+            panel.seg_lo[seg], a, b, panel.T[i], post.dropout_rate[i], s, 60.0
+        )
         mean_rate = post.purchase_shape[i] / post.purchase_rate[i]
         assert purchases[i] == pytest.approx(mean_rate * value, rel=1e-8)
-        assert log_stay[i] == pytest.approx(-s * np.log1p(exposure(T + 60.0) / base), rel=1e-9)
-        assert hi[-1] == np.inf
+        assert log_stay[i] == pytest.approx(-s * np.log1p(exposure / post.dropout_rate[i]))
+        assert panel.seg_hi[seg][-1] == np.inf
+
+
+def _by_quadrature(
+    lo: np.ndarray, a: np.ndarray, b: np.ndarray, T: float, base: float, s: float, h: float
+) -> tuple[float, float]:
+    """``int_T^(T+h) a(u) (base / (base + int_T^u b))^s du`` and ``int_T^(T+h) b``."""
+
+    def step(values: np.ndarray) -> Any:
+        return lambda u: float(values[np.searchsorted(lo, u, side="right") - 1])
+
+    def cuts(u: float) -> list[float]:
+        return [float(c) for c in lo[(lo > T) & (lo < u)]]
+
+    def exposure(u: float) -> float:
+        return float(integrate.quad(step(b), T, u, points=cuts(u), limit=200)[0])
+
+    value = integrate.quad(
+        lambda u: step(a)(u) * (base / (base + exposure(u))) ** s,
+        T,
+        T + h,
+        points=cuts(T + h),
+        limit=200,
+        epsabs=0,
+        epsrel=1e-11,
+    )[0]
+    return float(value), exposure(T + h)
 
 
 def test_a_planned_campaign_raises_expected_purchases(

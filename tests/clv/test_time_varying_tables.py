@@ -10,8 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from funnelkit.clv._time_varying_data import Source, build_panel
 from funnelkit.datasets import simulate_time_varying_pareto_nbd
@@ -102,7 +101,7 @@ def test_other_bad_tables() -> None:
     with pytest.raises(DataError, match=r"^2 covariate row\(s\) repeat a \(customer, period\)"):
         _build(doubled)
     words = np.where(COV["member"] > 0, "yes", "no")
-    with pytest.raises(DataError, match="Covariate 'member' is not numeric. Encode categories"):
+    with pytest.raises(DataError, match=r"Covariate 'member' is not numeric\. Encode categories"):
         _build({**COV, "member": words})
     with pytest.raises(DataError, match="column 'period_start' \\(given as period_col\\)"):
         _build({k: v for k, v in COV.items() if k != "period_start"})
