@@ -216,10 +216,11 @@ def _read_table(
     row_ids = table.customer_ids[table.customer_codes]
     values = np.empty((len(table), len(used)))
     for k, name in enumerate(used):
+        raw = np.asarray(table.attributes[name])
+        if raw.dtype == object:  # nulls of a frame library arrive as None
+            raw = np.where(raw == None, np.nan, raw)  # noqa: E711 (elementwise)
         try:
-            values[:, k] = np.asarray(
-                [np.nan if v is None else v for v in table.attributes[name]], dtype=float
-            )
+            values[:, k] = raw.astype(float)
         except (TypeError, ValueError):
             raise DataError(
                 f"Covariate {name!r} is not numeric. Encode categories as 0/1 columns (one "

@@ -13,7 +13,7 @@ from scipy import stats
 
 from funnelkit._estimator import Estimator
 from funnelkit._frames import Backend
-from funnelkit._results import Result
+from funnelkit._results import Result, to_builtin
 from funnelkit.clv._data import as_horizon
 from funnelkit.clv._time_varying_data import Design, Source, build_panel
 from funnelkit.clv._time_varying_fit import (
@@ -158,6 +158,13 @@ class TimeVaryingParetoNBDFitter(Estimator):
         plain, start = plain_start(panel)
         theta, ll, converged, message, iterations = maximise(panel, start, int(self.max_iter))
         cov = covariance(panel, theta)
+        if cov is None and converged:
+            converged = False
+            message = (
+                "the observed information is not positive definite at the maximum: some "
+                "coefficient is not identified (e.g. a covariate that hardly changes while "
+                "customers are observed, or two that always move together); drop or recode it"
+            )
         self._design, self._theta = design, theta
         self._panel: Panel | None = panel
         self._columns: dict[str, str | None] = {
@@ -198,9 +205,17 @@ class TimeVaryingParetoNBDFitter(Estimator):
 
     def _finish(self, backend: Backend) -> None:
         self.params_ = {k: v.estimate for k, v in self.result_.params.items()}
-        self.coefficients_ = self.result_.coefficients_table(backend)
+        self._backend = backend
         # a loaded model keeps no data: it predicts for the customers it is given
         self.customer_ids_ = None if self._panel is None else self._panel.customer_ids
+
+    @property
+    def coefficients_(self) -> Any:
+        """The covariate effects as a frame in the covariate table's library (pandas for a
+        mapping of arrays or a loaded model): ``process, covariate, estimate, std_error,
+        lower, upper``; see :meth:`TimeVaryingFitResult.coefficients_table`."""
+        self._check_fitted()
+        return self.result_.coefficients_table(self._backend)
 
     def summary(self, backend: Backend = "pandas") -> Any:
         """Every estimate (base parameters and coefficients) as a frame; see
@@ -325,6 +340,7 @@ class TimeVaryingParetoNBDFitter(Estimator):
         settings = {
             k: list(v) if isinstance(v, tuple | list) else v for k, v in self.get_params().items()
         }
+        settings = to_builtin(settings)
         doc = _Document(
             fitter=type(self).__name__,
             settings=settings,
