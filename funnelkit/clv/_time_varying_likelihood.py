@@ -30,9 +30,10 @@ from scipy.special import digamma, gammaln
 
 __all__ = ["Panel", "Window", "customer_log_likelihood", "log_likelihood", "posterior"]
 
-#: Gauss-Legendre nodes per segment of the dropout integral; segments are at most the whole
-#: window, where 48 nodes of the same map stay within 1e-10 of adaptive quadrature
-N_NODES = 32
+#: Gauss-Legendre nodes per segment of the dropout integral. A segment is at most the whole
+#: window, the hardest case: there, against the Pareto/NBD's own likelihood, 16 nodes are
+#: within 5e-9 and 24 within 2e-13 over the parameter ranges of the tests
+N_NODES = 24
 _NODES, _WEIGHTS = leggauss(N_NODES)
 
 
