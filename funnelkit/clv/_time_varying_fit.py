@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -30,10 +31,12 @@ __all__ = [
     "covariance",
     "maximise",
     "plain_start",
+    "standardise",
 ]
 
 BASE = ("r", "alpha", "s", "beta")
-#: coefficients beyond this size (a multiplier of e^20) mean the data cannot bound them
+#: standardised coefficients beyond this size (a factor of e^20 per standard deviation of
+#: the covariate) mean the data cannot bound them
 _COEF_BOUND = 20.0
 _LOG_BOUND = 30.0
 
@@ -194,8 +197,8 @@ def maximise(
         value, grad = objective(theta)
     if not math.isfinite(value):
         raise FunnelkitError(
-            "The likelihood is not finite anywhere the optimiser looked: check that the "
-            "covariates are of moderate size (standardise large ones)."
+            "The likelihood is not finite anywhere the optimiser looked: check the "
+            "covariates for extreme values (a few outlying periods can dominate the rates)."
         )
     largest = float(np.max(np.abs(grad)))
     converged = largest < 1e-4
@@ -204,19 +207,51 @@ def maximise(
         if converged
         else (
             f"the gradient is not negligible where the optimiser stopped (largest component "
-            f"{largest:.2g}; {opt.message if opt is not None else ''}); raise max_iter or "
-            "standardise the covariates"
+            f"{largest:.2g}; {opt.message if opt is not None else ''}); raise max_iter, or "
+            "check that the data identify every coefficient"
         )
     )
     edge = np.abs(theta) >= np.array([b for _, b in _bounds(theta.size)]) - 1e-3
     if edge.any():
         converged = False
         message = (
-            "an estimate ran to the edge of the search space (a coefficient of +/-20 or a "
-            "gamma parameter without heterogeneity): the data cannot bound it; drop or "
-            "recode that covariate"
+            "an estimate ran to the edge of the search space (a factor of e^20 per standard "
+            "deviation of a covariate, or a gamma without heterogeneity): the data cannot "
+            "bound it; drop or recode that covariate"
         )
     return theta, -value * n, converged, message, iterations
+
+
+def standardise(panel: Panel) -> tuple[Panel, np.ndarray]:
+    """The panel with every covariate centred and scaled over the segments of the
+    calibration windows, and the matrix ``M`` with ``theta = M theta_standardised``.
+
+    A covariate in the hundreds (a temperature, a spend) would otherwise leave the optimiser
+    a likelihood that changes a million times faster along its coefficient than along the
+    others. Centring moves ``exp(-gamma m)`` into the gamma's scale: ``lambda exp(gamma (z -
+    m))`` with ``lambda ~ Gamma(r, alpha')`` is ``lambda' exp(gamma z)`` with ``lambda' ~
+    Gamma(r, alpha' exp(gamma m))``, so ``log alpha = log alpha' + gamma m``; likewise for
+    ``beta``. The reparametrisation is exact: the likelihood is the same at ``M theta'``.
+    """
+    p, d = panel.seg_z.shape[1], panel.seg_w.shape[1]
+    seen = panel.seg_lo < panel.T[panel.seg_customer]
+    rows = np.concatenate([panel.seg_z, panel.seg_w], axis=1)[seen]
+    mean = rows.mean(axis=0) if rows.shape[0] else np.zeros(p + d)
+    scale = rows.std(axis=0) if rows.shape[0] else np.ones(p + d)
+    scale = np.where(scale > 0, scale, 1.0)
+    mz, sz, mw, sw = mean[:p], scale[:p], mean[p:], scale[p:]
+    shifted = replace(
+        panel,
+        seg_z=(panel.seg_z - mz) / sz,
+        seg_w=(panel.seg_w - mw) / sw,
+        purchase_sums=(panel.purchase_sums - panel.x[:, None] * mz) / sz,
+    )
+    k = 4 + p + d
+    back = np.eye(k)
+    back[4:, 4:] = np.diag(1.0 / scale)
+    back[1, 4 : 4 + p] = mz / sz
+    back[3, 4 + p :] = mw / sw
+    return shifted, back
 
 
 def covariance(panel: Panel, theta: np.ndarray) -> np.ndarray | None:

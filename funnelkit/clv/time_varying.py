@@ -24,6 +24,7 @@ from funnelkit.clv._time_varying_fit import (
     covariance,
     maximise,
     plain_start,
+    standardise,
 )
 from funnelkit.clv._time_varying_likelihood import Panel, future, posterior
 from funnelkit.exceptions import ConvergenceWarning, FunnelkitError
@@ -156,8 +157,11 @@ class TimeVaryingParetoNBDFitter(Estimator):
             drop_constant=True,
         )
         plain, start = plain_start(panel)
-        theta, ll, converged, message, iterations = maximise(panel, start, int(self.max_iter))
-        cov = covariance(panel, theta)
+        scaled, back = standardise(panel)
+        found, ll, converged, message, iterations = maximise(scaled, start, int(self.max_iter))
+        theta = back @ found
+        cov = covariance(scaled, found)
+        cov = None if cov is None else back @ cov @ back.T
         if cov is None and converged:
             converged = False
             message = (

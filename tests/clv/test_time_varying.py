@@ -321,7 +321,7 @@ def test_dates_work_like_numbers() -> None:
             drop_constant=True,
         )
     # two customers cannot identify five parameters: the fit says so and still predicts
-    with pytest.warns(ConvergenceWarning, match="not positive definite"):
+    with pytest.warns(ConvergenceWarning, match="TimeVaryingParetoNBDFitter did not converge"):
         tiny = TimeVaryingParetoNBDFitter(dropout_covariates=()).fit(events, covariates=covariates)
     assert not tiny.result_.converged
     assert np.all(np.isfinite(tiny.expected_purchases(7.0)))
@@ -336,3 +336,24 @@ def test_an_event_log_is_read_like_its_frame(
     )
     assert again.params_ == model.params_
     np.testing.assert_array_equal(again.customer_ids_, model.customer_ids_)
+
+
+def test_covariates_in_any_units_give_the_same_fit(
+    sim: SimulatedTimeVarying, model: TimeVaryingParetoNBDFitter
+) -> None:
+    """Centring and scaling inside the fit: a covariate in hundreds fits as one in units."""
+    moved = _with(
+        sim,
+        campaign=sim.covariates["campaign"] * 100.0 + 50.0,
+        member=sim.covariates["member"] * 0.01 - 3.0,
+    )
+    again = TimeVaryingParetoNBDFitter().fit(
+        sim.events, covariates=moved, calibration_end=sim.calibration_end
+    )
+    assert again.result_.converged
+    assert again.result_.log_likelihood == pytest.approx(model.result_.log_likelihood, abs=1e-6)
+    ours = again.coefficients_["estimate"].to_numpy() * np.array([100.0, 0.01, 100.0, 0.01])
+    np.testing.assert_allclose(ours, model.coefficients_["estimate"].to_numpy(), rtol=1e-4)
+    np.testing.assert_allclose(
+        again.expected_purchases(30.0), model.expected_purchases(30.0), rtol=1e-4
+    )
