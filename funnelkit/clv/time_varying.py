@@ -43,7 +43,7 @@ class _Document(Result):
     theta: list[float]
     purchase_covariates: list[str]
     dropout_covariates: list[str]
-    columns: dict[str, str | None]
+    columns: dict[str, Any]
     result: TimeVaryingFitResult
 
 
@@ -171,11 +171,12 @@ class TimeVaryingParetoNBDFitter(Estimator):
             )
         self._design, self._theta = design, theta
         self._panel: Panel | None = panel
-        self._columns: dict[str, str | None] = {
+        self._columns: dict[str, Any] = {
             "customer_col": customer_col,
             "time_col": time_col,
             "event_col": event_col,
             "period_col": period_col,
+            "purchase_events": None if purchase_events is None else list(purchase_events),
         }
         self._training: tuple[Any, Source] | None = (events, source)
         k, n = theta.size, panel.n_customers
@@ -314,6 +315,11 @@ class TimeVaryingParetoNBDFitter(Estimator):
             )
         source: Source
         if events is None and self._training is not None:
+            if observation_end is not None or calibration_end is not None:
+                raise FunnelkitError(
+                    "The training events keep the window they were fitted with; to predict "
+                    "from another window, pass the events too."
+                )
             events, source = self._training
         else:
             cols = self._columns
@@ -325,6 +331,7 @@ class TimeVaryingParetoNBDFitter(Estimator):
                 self.result_.time_unit,
                 observation_end,
                 calibration_end,
+                cols.get("purchase_events"),
             )
         design = self._design
         panel, _ = build_panel(

@@ -357,3 +357,23 @@ def test_covariates_in_any_units_give_the_same_fit(
     np.testing.assert_allclose(
         again.expected_purchases(30.0), model.expected_purchases(30.0), rtol=1e-4
     )
+
+
+def test_a_loaded_model_reads_events_with_the_fitted_columns(sim: SimulatedTimeVarying) -> None:
+    events = {
+        "user": sim.events["customer_id"],
+        "at": sim.events["timestamp"],
+        "kind": np.full(sim.events["timestamp"].size, "order"),
+    }
+    window = {"calibration_end": sim.calibration_end}
+    columns = {"customer_col": "user", "time_col": "at", "event_col": "kind"}
+    table = {("user" if k == "customer_id" else k): v for k, v in sim.covariates.items()}
+    model = TimeVaryingParetoNBDFitter(dropout_covariates=()).fit(
+        events, covariates=table, purchase_events=["order"], **columns, **window
+    )
+    loaded = TimeVaryingParetoNBDFitter.from_json(model.to_json(indent=2))
+    np.testing.assert_array_equal(
+        loaded.probability_alive(events, covariates=table, **window), model.probability_alive()
+    )
+    with pytest.raises(FunnelkitError, match="keep the window they were fitted with"):
+        model.probability_alive(covariates=table, calibration_end="2024-10-01")
