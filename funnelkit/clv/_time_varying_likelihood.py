@@ -113,9 +113,10 @@ class Window:
         """Sum of ``values`` (1-D or 2-D by rows) per customer."""
         if values.ndim == 1:
             return np.bincount(self.customer, weights=values, minlength=self.n)
-        return np.stack(
-            [self.per_customer(values[:, k]) for k in range(values.shape[1])], axis=1
-        ).reshape(self.n, values.shape[1])
+        out = np.zeros((self.n, values.shape[1]))
+        for k in range(values.shape[1]):
+            out[:, k] = np.bincount(self.customer, weights=values[:, k], minlength=self.n)
+        return out
 
 
 def _split(theta: np.ndarray, p: int) -> tuple[float, float, float, float, np.ndarray, np.ndarray]:
@@ -222,7 +223,8 @@ def _terms(
 
 def _rows_per_customer(rows: np.ndarray, customer: np.ndarray, n: int) -> np.ndarray:
     out = np.zeros((n, rows.shape[1]))
-    np.add.at(out, customer, rows)
+    for k in range(rows.shape[1]):
+        out[:, k] = np.bincount(customer, weights=rows[:, k], minlength=n)
     return out
 
 
