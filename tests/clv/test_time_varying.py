@@ -68,12 +68,26 @@ def _weeks(sim: SimulatedTimeVarying) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- likelihood
-def test_gradient_matches_central_differences(sim: SimulatedTimeVarying) -> None:
-    panel = _panel(sim)
+@pytest.mark.parametrize(
+    ("purchase", "dropout"),
+    [(None, None), ((), ("member",)), (("campaign",), ())],
+)
+def test_gradient_matches_central_differences(
+    sim: SimulatedTimeVarying, purchase: Any, dropout: Any
+) -> None:
+    panel, design = build_panel(
+        sim.events,
+        sim.covariates,
+        Source(calibration_end=sim.calibration_end),
+        purchase=purchase,
+        dropout=dropout,
+        drop_constant=False,
+    )
+    k = len(design.purchase) + len(design.dropout)
     rng = np.random.default_rng(0)
     for _ in range(3):
         theta = np.r_[
-            np.log([0.7, 20.0, 0.9, 100.0]) + rng.normal(0, 0.3, 4), rng.normal(0, 0.5, 4)
+            np.log([0.7, 20.0, 0.9, 100.0]) + rng.normal(0, 0.3, 4), rng.normal(0, 0.5, k)
         ]
         _, grad = log_likelihood(theta, panel)
         steps = np.eye(theta.size) * 1e-6
