@@ -16,6 +16,7 @@ from funnelkit.clv.modified_beta_geo import ModifiedBetaGeoFitter
 from funnelkit.clv.pareto_nbd import ParetoNBDFitter
 from funnelkit.clv.scoring import score
 from funnelkit.clv.shifted_beta_geo import ShiftedBetaGeoFitter
+from funnelkit.clv.time_varying import TimeVaryingParetoNBDFitter
 from funnelkit.clv.value import (
     customer_lifetime_value,
     discounted_expected_residual_transactions,
@@ -35,6 +36,7 @@ __all__ = [
     "ParameterEstimate",
     "ParetoNBDFitter",
     "ShiftedBetaGeoFitter",
+    "TimeVaryingParetoNBDFitter",
     "cumulative_transactions",
     "customer_lifetime_value",
     "discounted_expected_residual_transactions",

@@ -33,6 +33,7 @@ from funnelkit.datasets.spend import (
     simulate_spend,
 )
 from funnelkit.datasets.stage_chain import SimulatedChain, simulate_stage_chain
+from funnelkit.datasets.time_varying import simulate_time_varying_pareto_nbd
 
 __all__ = [
     "ChannelParams",
@@ -59,6 +60,7 @@ __all__ = [
     "simulate_pareto_nbd",
     "simulate_spend",
     "simulate_stage_chain",
+    "simulate_time_varying_pareto_nbd",
     "simulate_transitions",
     "write_example_events",
 ]
