@@ -25,6 +25,7 @@ from funnelkit.clv import (
     ModifiedBetaGeoFitter,
     ParetoNBDFitter,
     ShiftedBetaGeoFitter,
+    TimeVaryingParetoNBDFitter,
 )
 from funnelkit.datasets import simulate_community
 from funnelkit.datasets.btyd import (
@@ -35,6 +36,7 @@ from funnelkit.datasets.btyd import (
 )
 from funnelkit.datasets.conversion import simulate_transitions
 from funnelkit.datasets.spend import simulate_contract_lifetimes, simulate_spend
+from funnelkit.datasets.time_varying import simulate_time_varying_pareto_nbd
 from funnelkit.dynamics import simulate_stage_chain
 from funnelkit.exceptions import NotFittedError
 
@@ -136,6 +138,14 @@ CASES: list[Case] = [
     Case(ShiftedBetaGeoFitter, _contract_data, lambda m, d: m.survival_function(np.arange(10))),
     Case(ConversionFitter, _conversion_data, _conversion_predict),
     Case(StageMarkovFitter, _chain_data, _chain_predict),
+    Case(
+        TimeVaryingParetoNBDFitter,
+        lambda s: simulate_time_varying_pareto_nbd(300, seed=s),
+        lambda m, d: m.expected_purchases(4.0, d.events, covariates=d.covariates),
+        fit=lambda model, data: model.fit(
+            data.events, covariates=data.covariates, calibration_end=data.calibration_end
+        ),
+    ),
     Case(
         LifecycleModel,
         _community_data,

@@ -105,6 +105,7 @@ def objects() -> dict[str, list[Any]]:
     rng = np.random.default_rng(0)
     spend = simulate_spend(rng.poisson(2.0, 300).astype(float), p=6, q=4, v=15, seed=0)
     contract = simulate_contract_lifetimes(300, alpha=0.7, beta=1.2, observed_periods=8, seed=0)
+    varying = fk.datasets.simulate_time_varying_pareto_nbd(200, seed=0)
 
     conversion = fk.ConversionFitter().fit(journeys, by="channel")
     markov = fk.StageMarkovFitter().fit(journeys)
@@ -127,6 +128,9 @@ def objects() -> dict[str, list[Any]]:
         ),
         fk.ShiftedBetaGeoFitter().fit(
             {"duration": contract.durations, "churned": contract.churned}
+        ),
+        fk.clv.TimeVaryingParetoNBDFitter(dropout_covariates=()).fit(
+            varying.events, covariates=varying.covariates, calibration_end=varying.calibration_end
         ),
     ]
     unfitted = [

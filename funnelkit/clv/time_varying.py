@@ -93,7 +93,7 @@ class TimeVaryingParetoNBDFitter(Estimator):
        and Related Expressions. http://brucehardie.com/notes/009/
     """
 
-    _fitted_attributes = ("result_", "params_", "coefficients_", "customer_ids_")
+    _fitted_attributes = ("result_", "params_", "customer_ids_")
     _fit_call = "fit(events, covariates=table)"
 
     def __init__(
