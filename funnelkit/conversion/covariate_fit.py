@@ -1,0 +1,176 @@
+"""Fit the covariate cure model of every transition and the adjusted comparison of levels."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from scipy import special
+
+from funnelkit._results import Interval
+from funnelkit.conversion.covariate_result import (
+    AdjustedShare,
+    CovariateConversion,
+    CovariateTransition,
+)
+from funnelkit.conversion.covariates import (
+    CovariateEncoding,
+    CovariatesLike,
+    covariate_columns,
+)
+from funnelkit.conversion.cure import fit_cure_model
+from funnelkit.conversion.cure_covariates import fit_covariate_cure
+from funnelkit.conversion.delay import FAMILIES
+from funnelkit.intervals import logit_interval
+from funnelkit.journeys import Journeys
+
+__all__ = ["covariate_family", "fit_covariate_conversion"]
+
+#: below this many entrants a level's raw (per-segment) share is not fitted
+_MIN_RAW = 10
+
+
+def covariate_family(model: str) -> str:
+    """The delay family of the covariate model given the plain model's choice.
+
+    The AFT model needs a log-location-scale family; when the plain fit chose the
+    two-component delay or Kaplan-Meier, the covariate model uses the Weibull (which nests
+    the exponential and is the proportional hazards family as well).
+    """
+    return model if model in FAMILIES else "weibull"
+
+
+def fit_covariate_conversion(
+    journeys: Journeys,
+    transitions: Sequence[tuple[str, str]],
+    models: Mapping[tuple[str, str], str],
+    covariates: CovariatesLike,
+    *,
+    conf_level: float,
+    fitter: str,
+) -> CovariateConversion:
+    """The covariate cure model of each transition (see :mod:`~funnelkit.conversion.cure_covariates`)."""
+    values, backend = covariate_columns(journeys, covariates, fitter=fitter)
+    encoding = CovariateEncoding.learn(values, ids=journeys.customer_ids)
+    z_all = encoding.matrix(values, ids=journeys.customer_ids)
+    fits, adjusted = [], []
+    for source, target in transitions:
+        index, durations, converted = journeys.transition(source, target)
+        z = z_all[index]
+        distribution = covariate_family(models[(source, target)])
+        est = fit_covariate_cure(durations, converted, z, distribution)
+        ok = bool(np.all(np.isfinite(est.coefficients)))
+        fit = CovariateTransition(
+            source=source,
+            target=target,
+            distribution=distribution,  # type: ignore[arg-type]
+            terms=encoding.terms,
+            coefficients=tuple(float(c) for c in est.coefficients) if ok else None,
+            covariance=None if est.covariance is None else tuple(map(tuple, est.covariance.tolist())),
+            log_likelihood=est.log_likelihood if ok else None,
+            null_log_likelihood=_finite(est.null_log_likelihood),
+            n_entered=int(index.size),
+            n_converted=int(np.asarray(converted).sum()),
+            converged=est.converged,
+            message=est.message,
+        )
+        fits.append(fit)
+        if fit.coefficients is not None:
+            adjusted.extend(
+                _adjusted(fit, encoding, values, index, durations, converted, conf_level)
+            )
+    return CovariateConversion(
+        conf_level=conf_level,
+        time_unit=journeys.time_unit,
+        encoding=encoding,
+        transitions=tuple(fits),
+        adjusted=tuple(adjusted),
+        backend=backend,
+    )
+
+
+def _adjusted(
+    fit: CovariateTransition,
+    encoding: CovariateEncoding,
+    values: Mapping[str, np.ndarray],
+    index: np.ndarray,
+    durations: np.ndarray,
+    converted: np.ndarray,
+    conf_level: float,
+) -> list[AdjustedShare]:
+    """Standardised eventual share per level of each categorical (or two-valued) covariate."""
+    out = []
+    entrants = {name: np.asarray(v)[index] for name, v in values.items()}
+    k = len(fit.terms)
+    coef = np.asarray(fit.coefficients, dtype=float)
+    cov = None if fit.covariance is None else np.asarray(fit.covariance, dtype=float)
+    for col in encoding.columns:
+        if col.kind == "categorical":
+            levels: list[object] = list(col.levels)
+            keys = np.asarray([str(v) for v in entrants[col.name].tolist()], dtype=object)
+        else:
+            distinct = np.unique(np.asarray(values[col.name], dtype=float))
+            if distinct.size != 2:
+                continue
+            levels = [float(v) for v in distinct]
+            keys = np.asarray(entrants[col.name], dtype=float)
+        for level in levels:
+            profile = dict(entrants)
+            profile[col.name] = np.full(index.size, level, dtype=object)
+            z = encoding.matrix(profile) if index.size else np.zeros((0, k))
+            rows = keys == (level if col.kind == "numeric" else str(level))
+            out.append(
+                AdjustedShare(
+                    source=fit.source,
+                    target=fit.target,
+                    covariate=col.name,
+                    level=_label(level),
+                    n_entered=int(rows.sum()),
+                    adjusted=_standardised(coef, cov, z, k, conf_level),
+                    raw=_raw(durations[rows], converted[rows], fit.distribution, conf_level),
+                )
+            )
+    return out
+
+
+def _standardised(
+    coef: np.ndarray, cov: np.ndarray | None, z: np.ndarray, k: int, conf_level: float
+) -> Interval | None:
+    if z.shape[0] == 0:
+        return None
+    x = np.hstack([np.ones((z.shape[0], 1)), z])
+    p = special.expit(x @ coef[: k + 1])
+    share = float(p.mean())
+    if cov is None or not 0.0 < share < 1.0:
+        return Interval(estimate=share, lower=None, upper=None, level=conf_level)
+    # delta method: d mean(p) / d(β0, β) = mean(p (1 - p) x), then to the logit scale
+    grad = (p * (1.0 - p)) @ x / z.shape[0]
+    se = math.sqrt(max(float(grad @ cov[: k + 1, : k + 1] @ grad), 0.0))
+    bounds = logit_interval(
+        float(special.logit(share)), se / (share * (1.0 - share)), conf_level=conf_level
+    )
+    lower, upper = (None, None) if bounds is None else bounds
+    return Interval(estimate=share, lower=lower, upper=upper, level=conf_level)
+
+
+def _raw(
+    durations: np.ndarray, converted: np.ndarray, distribution: str, conf_level: float
+) -> Interval | None:
+    if durations.size < _MIN_RAW or not np.asarray(converted).any():
+        return None
+    plain = fit_cure_model(durations, converted, distribution)  # type: ignore[arg-type]
+    interval = plain.eventual_rate_interval(conf_level)
+    if interval is not None:
+        return interval
+    return Interval(estimate=plain.eventual_rate, lower=None, upper=None, level=conf_level)
+
+
+def _label(level: object) -> str:
+    if isinstance(level, float) and level.is_integer():
+        return str(int(level))
+    return str(level)
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
