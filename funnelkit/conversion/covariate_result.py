@@ -22,7 +22,10 @@ __all__ = [
     "CovariateConversion",
     "CovariateEffect",
     "CovariateTransition",
+    "delta_logit",
     "effects_frame",
+    "profile_values",
+    "wald_effects",
 ]
 
 Part = Literal["share", "time", "advance", "dropout"]
@@ -171,40 +174,16 @@ class CovariateTransition(Result):
     def eventual_share(self, z: np.ndarray, conf_level: float) -> list[Interval]:
         """Per profile (row of ``z``), the eventual conversion share with its interval."""
         coef = self._require()
-        return self._intervals(lambda c: self._logit_share(c, z), coef, conf_level)
+        return delta_logit(lambda c: self._logit_share(c, z), coef, self.covariance, conf_level)
 
     def conversion_by(self, z: np.ndarray, horizon: float, conf_level: float) -> list[Interval]:
         """Per profile, ``P(converted within horizon) = p(z) F0(horizon; z)`` with interval."""
         coef = self._require()
         if not (isinstance(horizon, int | float) and math.isfinite(horizon) and horizon > 0):
             raise FunnelkitError(f"horizon must be a finite number > 0. Got {horizon!r} instead.")
-        return self._intervals(lambda c: self._logit_by(c, z, float(horizon)), coef, conf_level)
-
-    def _intervals(
-        self, fun: Callable[[np.ndarray], np.ndarray], coef: np.ndarray, conf_level: float
-    ) -> list[Interval]:
-        # the delta method on the logit scale, with a central-difference gradient per profile
-        value = fun(coef)
-        cov = None if self.covariance is None else np.asarray(self.covariance, dtype=float)
-        se = np.full(value.shape, np.nan)
-        if cov is not None:
-            grad = np.empty((value.size, coef.size))
-            for i in range(coef.size):
-                h = 1e-6 * max(1.0, abs(coef[i]))
-                up, down = coef.copy(), coef.copy()
-                up[i] += h
-                down[i] -= h
-                grad[:, i] = (fun(up) - fun(down)) / (2.0 * h)
-            se = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", grad, cov, grad), 0.0))
-        zq = normal_quantile(conf_level)
-        out = []
-        for v, e in zip(value.tolist(), se.tolist(), strict=True):
-            ok = math.isfinite(e)
-            out.append(Interval(estimate=float(special.expit(v)),
-                                lower=float(special.expit(v - zq * e)) if ok else None,
-                                upper=float(special.expit(v + zq * e)) if ok else None,
-                                level=conf_level))  # fmt: skip
-        return out
+        return delta_logit(
+            lambda c: self._logit_by(c, z, float(horizon)), coef, self.covariance, conf_level
+        )
 
 
 class AdjustedShare(Result):
@@ -290,7 +269,7 @@ class CovariateConversion(Result):
         horizon, ``conversion_by, conversion_by_lower, conversion_by_upper``.
         """
         level = self.conf_level if conf_level is None else float(conf_level)
-        values = _profile_values(covariates)
+        values = profile_values(covariates)
         z = self.encoding.matrix(values)
         fit = self.transition(source, target)
         share = fit.eventual_share(z, level)
@@ -356,7 +335,7 @@ def _ends(values: Sequence[float | None]) -> np.ndarray:
     return np.array([np.nan if v is None else v for v in values], dtype=float)
 
 
-def _profile_values(covariates: Any) -> dict[str, Any]:
+def profile_values(covariates: Any) -> dict[str, Any]:
     if isinstance(covariates, dict):
         return {str(k): np.asarray(v).reshape(-1) for k, v in covariates.items()}
     try:
@@ -369,3 +348,32 @@ def _profile_values(covariates: Any) -> dict[str, Any]:
             f"{type(covariates).__name__}."
         ) from None
     return {str(c): frame[c].to_numpy() for c in frame.columns}
+
+
+def delta_logit(
+    fun: Callable[[np.ndarray], np.ndarray],
+    coef: np.ndarray,
+    covariance: Sequence[Sequence[float]] | np.ndarray | None,
+    conf_level: float,
+) -> list[Interval]:
+    """Intervals of ``expit(fun(coef))`` per profile by the delta method on the logit scale."""
+    value = fun(coef)
+    se = np.full(value.shape, np.nan)
+    if covariance is not None:
+        cov = np.asarray(covariance, dtype=float)
+        grad = np.empty((value.size, coef.size))
+        for i in range(coef.size):
+            h = 1e-6 * max(1.0, abs(coef[i]))
+            up, down = coef.copy(), coef.copy()
+            up[i] += h
+            down[i] -= h
+            grad[:, i] = (fun(up) - fun(down)) / (2.0 * h)
+        se = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", grad, cov, grad), 0.0))
+    zq = normal_quantile(conf_level)
+    return [
+        Interval(estimate=float(special.expit(v)),
+                 lower=float(special.expit(v - zq * e)) if math.isfinite(e) else None,
+                 upper=float(special.expit(v + zq * e)) if math.isfinite(e) else None,
+                 level=conf_level)  # fmt: skip
+        for v, e in zip(value.tolist(), se.tolist(), strict=True)
+    ]

@@ -19,6 +19,8 @@ from funnelkit.dynamics._validation import (
     fit_notes,
     segment_labels,
 )
+from funnelkit.conversion.covariates import CovariatesLike
+from funnelkit.dynamics.covariate_result import MarkovCovariates
 from funnelkit.dynamics.delays import supported_delay
 from funnelkit.dynamics.likelihood import StageFit, boundary_bounds, fit_stage
 from funnelkit.dynamics.reach import reach_stage
@@ -85,6 +87,10 @@ class StageMarkovFitter(Estimator):
         Segmenting attribute, when fitted ``by=``.
     segments_ : tuple of str or None
         Segment labels (the attribute values as strings), when fitted ``by=``.
+    covariates_ : MarkovCovariates or None
+        The log-linear covariate intensities, when fitted ``covariates=``.
+    coefficients_ : frame or None
+        Their coefficient table (see :meth:`MarkovCovariates.coefficients`).
 
     Examples
     --------
@@ -114,6 +120,7 @@ class StageMarkovFitter(Estimator):
         "time_unit_",
         "by_",
         "segments_",
+        "covariates_",
     )
     _fit_call: ClassVar[str] = "fit(journeys)"
 
@@ -123,7 +130,13 @@ class StageMarkovFitter(Estimator):
 
     # ------------------------------------------------------------------ fitting
     @underflow_is_zero
-    def fit(self, journeys: Journeys, *, by: str | None = None) -> StageMarkovFitter:
+    def fit(
+        self,
+        journeys: Journeys,
+        *,
+        by: str | None = None,
+        covariates: CovariatesLike | None = None,
+    ) -> StageMarkovFitter:
         """Fit the intensities of every stage from censored journeys.
 
         Parameters
@@ -132,6 +145,11 @@ class StageMarkovFitter(Estimator):
             From :meth:`funnelkit.Funnel.journeys`; stages in funnel order.
         by : str, optional
             A customer attribute (in ``journeys.attributes``) to fit each segment separately.
+        covariates : list of str, frame or mapping, optional
+            One row per customer (attribute names, a frame with a ``customer_id`` column, or
+            arrays aligned with the journeys): each stage's intensities also get log-linear
+            effects, ``λ(z) = λ e^{β'z}`` and ``μ(z) = μ e^{δ'z}``, as msm fits them
+            (Jackson 2011), pooled over all prospects, in :attr:`covariates_`.
 
         Returns
         -------
@@ -197,6 +215,13 @@ class StageMarkovFitter(Estimator):
                 stacklevel=2,
             )
         finite = [t.log_likelihood for t in transitions if t.log_likelihood is not None]
+        covariate_fit = None
+        if covariates is not None:
+            from funnelkit.dynamics.covariates import fit_markov_covariates
+
+            covariate_fit = fit_markov_covariates(
+                journeys, covariates, conf_level=float(self.conf_level), fitter="StageMarkovFitter"
+            )
         self._set_result(
             StageMarkovResult(
                 stage_names=names,
@@ -212,6 +237,7 @@ class StageMarkovFitter(Estimator):
                 intensities=StageIntensities.from_fits(fits, bounds),
                 delays=tuple(delays) if self.delays == "auto" else None,
                 supported_delays=tuple(supported) if self.delays == "auto" else None,
+                covariates=covariate_fit,
             )
         )
         return self
@@ -223,7 +249,50 @@ class StageMarkovFitter(Estimator):
         self.time_unit_ = result.time_unit
         self.by_ = result.by
         self.segments_ = result.segments
+        self.covariates_ = result.covariates
         self.result_ = result
+
+    @property
+    def coefficients_(self) -> Any:
+        """The covariate coefficient table (None when fitted without ``covariates``)."""
+        self._check_fitted()
+        fit = self.covariates_
+        return None if fit is None else fit.coefficients()
+
+    def _covariate_fit(self) -> MarkovCovariates:
+        self._check_fitted()
+        if self.covariates_ is None:
+            raise FunnelkitError(
+                "This model has no covariates: fit it with covariates=[...] (attribute names) "
+                "or covariates=frame (one row per customer_id) first."
+            )
+        return self.covariates_
+
+    def predict_intensities(self, covariates: Any, *, conf_level: float | None = None) -> Any:
+        """Per covariate profile and stage: intensities, advance probability, time in stage.
+
+        See :meth:`MarkovCovariates.predict`.
+
+        Examples
+        --------
+        >>> from funnelkit.datasets import simulate_covariate_chain
+        >>> sim = simulate_covariate_chain(3000, seed=1)
+        >>> fitter = StageMarkovFitter(delays="exponential").fit(
+        ...     sim.journeys, covariates=["channel", "member"])
+        >>> table = fitter.predict_intensities({"channel": ["email"], "member": [0]})
+        >>> table["source"].tolist()
+        ['s0', 's1']
+        """
+        return self._covariate_fit().predict(covariates, conf_level=conf_level)
+
+    def reach_probability(
+        self, stage: str, covariates: Any, *, conf_level: float | None = None
+    ) -> list[Any]:
+        """Per covariate profile, P(reaching ``stage`` from the first stage) as an Interval.
+
+        See :meth:`MarkovCovariates.reach_probability`.
+        """
+        return self._covariate_fit().reach_probability(stage, covariates, conf_level=conf_level)
 
     def summary(self, backend: Backend = "pandas") -> Any:
         """One row per transition and quantity: ``estimate, std_error, lower, upper``.
