@@ -50,7 +50,10 @@ def fit_covariate_conversion(
     conf_level: float,
     fitter: str,
 ) -> CovariateConversion:
-    """The covariate cure model of each transition (see :mod:`~funnelkit.conversion.cure_covariates`)."""
+    """The covariate cure model of each transition.
+
+    See :mod:`funnelkit.conversion.cure_covariates` for the model.
+    """
     values, backend = covariate_columns(journeys, covariates, fitter=fitter)
     encoding = CovariateEncoding.learn(values, ids=journeys.customer_ids)
     z_all = encoding.matrix(values, ids=journeys.customer_ids)
@@ -64,10 +67,12 @@ def fit_covariate_conversion(
         fit = CovariateTransition(
             source=source,
             target=target,
-            distribution=distribution,  # type: ignore[arg-type]
+            distribution=distribution,
             terms=encoding.terms,
             coefficients=tuple(float(c) for c in est.coefficients) if ok else None,
-            covariance=None if est.covariance is None else tuple(map(tuple, est.covariance.tolist())),
+            covariance=None
+            if est.covariance is None
+            else tuple(map(tuple, est.covariance.tolist())),
             log_likelihood=est.log_likelihood if ok else None,
             null_log_likelihood=_finite(est.null_log_likelihood),
             n_entered=int(index.size),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -75,8 +75,17 @@ def wald_effects(
             if se is None or est is None
             else Interval(estimate=est, lower=est - z * se, upper=est + z * se, level=conf_level)
         )
-        out.append(CovariateEffect(source=source, target=target, part=part, covariate=name,
-                                   estimate=est, std_error=se, interval=interval))  # fmt: skip
+        out.append(
+            CovariateEffect(
+                source=source,
+                target=target,
+                part=part,
+                covariate=name,
+                estimate=est,
+                std_error=se,
+                interval=interval,
+            )
+        )
     return out
 
 
@@ -132,8 +141,14 @@ class CovariateTransition(Result):
 
     def effects(self, conf_level: float) -> list[CovariateEffect]:
         """Every coefficient as a :class:`CovariateEffect`."""
-        return wald_effects(self.source, self.target, self.parameter_names, self.coefficients,
-                            self.covariance, conf_level)  # fmt: skip
+        return wald_effects(
+            self.source,
+            self.target,
+            self.parameter_names,
+            self.coefficients,
+            self.covariance,
+            conf_level,
+        )
 
     @property
     def lr_statistic(self) -> float | None:
@@ -302,14 +317,19 @@ class CovariateConversion(Result):
             columns[f"{name}_upper"] = _ends([None if i is None else i.upper for i in ivs])
         return frame_from_columns(columns, backend or self.backend)
 
-    def _records(self) -> list[dict[str, Any]]:
+    def _records(self) -> list[Mapping[str, Any]]:
         return [
-            {"transition": f"{e.source} -> {e.target}", "part": e.part, "covariate": e.covariate,
-             "estimate": e.estimate, "std_error": e.std_error,
-             "lower": None if e.interval is None else e.interval.lower,
-             "upper": None if e.interval is None else e.interval.upper}
+            {
+                "transition": f"{e.source} -> {e.target}",
+                "part": e.part,
+                "covariate": e.covariate,
+                "estimate": e.estimate,
+                "std_error": e.std_error,
+                "lower": None if e.interval is None else e.interval.lower,
+                "upper": None if e.interval is None else e.interval.upper,
+            }
             for e in self.effects()
-        ]  # fmt: skip
+        ]
 
     def as_text(self) -> str:
         lines = [self.title]
@@ -371,9 +391,11 @@ def delta_logit(
         se = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", grad, cov, grad), 0.0))
     zq = normal_quantile(conf_level)
     return [
-        Interval(estimate=float(special.expit(v)),
-                 lower=float(special.expit(v - zq * e)) if math.isfinite(e) else None,
-                 upper=float(special.expit(v + zq * e)) if math.isfinite(e) else None,
-                 level=conf_level)  # fmt: skip
+        Interval(
+            estimate=float(special.expit(v)),
+            lower=float(special.expit(v - zq * e)) if math.isfinite(e) else None,
+            upper=float(special.expit(v + zq * e)) if math.isfinite(e) else None,
+            level=conf_level,
+        )
         for v, e in zip(value.tolist(), se.tolist(), strict=True)
     ]

@@ -237,7 +237,8 @@ def covariate_columns(
     try:
         import narwhals as nw
 
-        frame = nw.from_native(covariates, eager_only=True)
+        native: Any = covariates
+        frame = nw.from_native(native, eager_only=True)
     except TypeError:
         raise FunnelkitError(
             f"{fitter}.fit(covariates=...) got {type(covariates).__name__}. " + _FIX_FRAME

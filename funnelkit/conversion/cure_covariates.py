@@ -133,7 +133,8 @@ def fit_covariate_cure(
         Time from entering the source stage to converting or to censoring, and whether the
         prospect converted.
     z
-        Design matrix (rows × terms) from :class:`~funnelkit.conversion.covariates.CovariateEncoding`.
+        Design matrix (rows × terms) from
+        :class:`~funnelkit.conversion.covariates.CovariateEncoding`.
     distribution
         ``"exponential"``, ``"weibull"`` or ``"lognormal"``.
 
@@ -216,7 +217,9 @@ def fit_covariate_cure(
     cov = None if cov_std is None else jac @ cov_std @ jac.T
     grad_norm = float(np.max(np.abs(negative(x)[1])))
     converged = (
-        math.isfinite(ll) and cov is not None and grad_norm < 1e-3 * max(1.0, data.z.shape[0]) ** 0.5
+        math.isfinite(ll)
+        and cov is not None
+        and grad_norm < 1e-3 * max(1.0, data.z.shape[0]) ** 0.5
     )
     if cov is None:
         message = (

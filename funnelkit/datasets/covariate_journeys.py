@@ -37,10 +37,20 @@ TERMS = ("channel[search]", "channel[social]", "member", "noise")
 _CHANNELS = np.array(["email", "search", "social"], dtype=object)
 
 #: default effects: logit of the eventual share, and log of the delay's scale
-SHARE_EFFECTS = {"(intercept)": -1.0, "channel[search]": 0.5, "channel[social]": 1.0,
-                 "member": 0.8, "noise": 0.0}  # fmt: skip
-TIME_EFFECTS = {"(intercept)": math.log(10.0), "channel[search]": -0.3, "channel[social]": 0.4,
-                "member": -0.5, "noise": 0.0}  # fmt: skip
+SHARE_EFFECTS = {
+    "(intercept)": -1.0,
+    "channel[search]": 0.5,
+    "channel[social]": 1.0,
+    "member": 0.8,
+    "noise": 0.0,
+}
+TIME_EFFECTS = {
+    "(intercept)": math.log(10.0),
+    "channel[search]": -0.3,
+    "channel[social]": 0.4,
+    "member": -0.5,
+    "noise": 0.0,
+}
 #: default effects on the log intensities of every transition of the chain
 ADVANCE_EFFECTS = {"channel[search]": 0.4, "channel[social]": -0.3, "member": 0.5, "noise": 0.0}
 DROPOUT_EFFECTS = {"channel[search]": -0.2, "channel[social]": 0.3, "member": -0.6, "noise": 0.0}
@@ -69,9 +79,7 @@ def _prospects(n: int, rng: np.random.Generator) -> tuple[dict[str, np.ndarray],
     member = (rng.random(n) < 0.4).astype(np.int64)
     noise = rng.standard_normal(n)
     ids = np.char.add("p", np.arange(n).astype(str)).astype(object)
-    z = np.stack(
-        [channel == "search", channel == "social", member, noise], axis=1
-    ).astype(float)
+    z = np.stack([channel == "search", channel == "social", member, noise], axis=1).astype(float)
     return {"customer_id": ids, "channel": channel, "member": member, "noise": noise}, z
 
 
@@ -129,10 +137,14 @@ def simulate_covariate_conversion(
     columns, z = _prospects(n, rng)
     share0 = {**SHARE_EFFECTS, **(share_effects or {})}.get("(intercept)", -1.0)
     time0 = {**TIME_EFFECTS, **(time_effects or {})}.get("(intercept)", math.log(10.0))
-    beta = _effects({k: v for k, v in (share_effects or {}).items() if k != "(intercept)"},
-                    {k: v for k, v in SHARE_EFFECTS.items() if k != "(intercept)"})  # fmt: skip
-    gamma = _effects({k: v for k, v in (time_effects or {}).items() if k != "(intercept)"},
-                     {k: v for k, v in TIME_EFFECTS.items() if k != "(intercept)"})  # fmt: skip
+    beta = _effects(
+        {k: v for k, v in (share_effects or {}).items() if k != "(intercept)"},
+        {k: v for k, v in SHARE_EFFECTS.items() if k != "(intercept)"},
+    )
+    gamma = _effects(
+        {k: v for k, v in (time_effects or {}).items() if k != "(intercept)"},
+        {k: v for k, v in TIME_EFFECTS.items() if k != "(intercept)"},
+    )
     p = 1.0 / (1.0 + np.exp(-(share0 + z @ beta)))
     will = rng.random(n) < p
     scale = np.exp(time0 + z @ gamma)
@@ -141,8 +153,11 @@ def simulate_covariate_conversion(
     moved = will & (start + delay <= observation_end)
     entry = np.stack([start, np.where(moved, start + delay, np.nan)], axis=1)
     name = "visitor -> buyer"
-    truth = {(name, "share", "(intercept)"): float(share0), (name, "time", "(intercept)"): float(time0),
-             (name, "time", "(log s)"): -math.log(shape)}  # fmt: skip
+    truth = {
+        (name, "share", "(intercept)"): float(share0),
+        (name, "time", "(intercept)"): float(time0),
+        (name, "time", "(log s)"): -math.log(shape),
+    }
     for i, term in enumerate(TERMS):
         truth[name, "share", term] = float(beta[i])
         truth[name, "time", term] = float(gamma[i])
@@ -178,7 +193,13 @@ def simulate_covariate_chain(
     """
     lam = np.asarray(advance_rates, dtype=float)
     mu = np.asarray(dropout_rates, dtype=float)
-    if lam.ndim != 1 or lam.shape != mu.shape or lam.size == 0 or np.any(lam <= 0) or np.any(mu <= 0):
+    if (
+        lam.ndim != 1
+        or lam.shape != mu.shape
+        or lam.size == 0
+        or np.any(lam <= 0)
+        or np.any(mu <= 0)
+    ):
         raise FunnelkitError(
             "advance_rates and dropout_rates need one positive value per non-final stage, "
             f"got {list(lam)} and {list(mu)}."

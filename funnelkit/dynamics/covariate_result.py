@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from functools import partial
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -13,8 +15,8 @@ from funnelkit._results import Interval, Result, html_table
 from funnelkit.conversion.covariate_result import (
     CovariateEffect,
     Part,
-    effects_frame,
     delta_logit,
+    effects_frame,
     profile_values,
     wald_effects,
 )
@@ -50,15 +52,23 @@ class MarkovCovariateTransition(Result):
     @property
     def parameter_names(self) -> tuple[tuple[Part, str], ...]:
         names: list[tuple[Part, str]] = []
-        for part in ("advance", "dropout"):
-            names.append((part, "(intercept)"))  # type: ignore[arg-type]
-            names.extend((part, t) for t in self.terms)  # type: ignore[misc]
+        parts: tuple[Part, Part] = ("advance", "dropout")
+        for part in parts:
+            names.append((part, "(intercept)"))
+            names.extend((part, t) for t in self.terms)
         return tuple(names)
 
     def effects(self, conf_level: float) -> list[CovariateEffect]:
-        """Every coefficient as a :class:`~funnelkit.conversion.covariate_result.CovariateEffect`."""
-        return wald_effects(self.source, self.target, self.parameter_names, self.coefficients,
-                            self.covariance, conf_level)  # fmt: skip
+        """Every coefficient as a
+        :class:`~funnelkit.conversion.covariate_result.CovariateEffect`."""
+        return wald_effects(
+            self.source,
+            self.target,
+            self.parameter_names,
+            self.coefficients,
+            self.covariance,
+            conf_level,
+        )
 
     def require_coefficients(self) -> np.ndarray:
         """The coefficients as an array, or a FunnelkitError saying why there are none."""
@@ -108,7 +118,8 @@ class MarkovCovariates(Result):
             if t.source == source:
                 return t
         raise FunnelkitError(
-            f"No transition from {source!r}; stages with one: {[t.source for t in self.transitions]}."
+            f"No transition from {source!r}; stages with one: "
+            f"{[t.source for t in self.transitions]}."
         )
 
     def effects(self) -> list[CovariateEffect]:
@@ -134,15 +145,27 @@ class MarkovCovariates(Result):
         level = self.conf_level if conf_level is None else float(conf_level)
         values = profile_values(covariates)
         z = self.encoding.matrix(values)
-        cols: dict[str, list[Any]] = {k: [] for k in (*self.encoding.names, "profile", "source",
-            "target", "advance_rate", "dropout_rate", "advance_probability", "lower", "upper",
-            "mean_time_in_stage")}  # fmt: skip
+        cols: dict[str, list[Any]] = {
+            k: []
+            for k in (
+                *self.encoding.names,
+                "profile",
+                "source",
+                "target",
+                "advance_rate",
+                "dropout_rate",
+                "advance_probability",
+                "lower",
+                "upper",
+                "mean_time_in_stage",
+            )
+        }
         for t in self.transitions:
             if t.coefficients is None:
                 continue
             coef = t.require_coefficients()
             a, b = t.log_rates(coef, z)
-            probs = delta_logit(lambda c, t=t: t.logit_advance(c, z), coef, t.covariance, level)
+            probs = delta_logit(partial(t.logit_advance, z=z), coef, t.covariance, level)
             for i in range(z.shape[0]):
                 for name in self.encoding.names:
                     cols[name].append(np.asarray(values[name]).reshape(-1)[i])
@@ -203,13 +226,18 @@ class MarkovCovariates(Result):
         return "\n".join(lines)
 
     def as_html(self) -> str:
-        records = [
-            {"transition": f"{e.source} -> {e.target}", "part": e.part, "covariate": e.covariate,
-             "estimate": e.estimate, "std_error": e.std_error,
-             "lower": None if e.interval is None else e.interval.lower,
-             "upper": None if e.interval is None else e.interval.upper}
+        records: list[Mapping[str, Any]] = [
+            {
+                "transition": f"{e.source} -> {e.target}",
+                "part": e.part,
+                "covariate": e.covariate,
+                "estimate": e.estimate,
+                "std_error": e.std_error,
+                "lower": None if e.interval is None else e.interval.lower,
+                "upper": None if e.interval is None else e.interval.upper,
+            }
             for e in self.effects()
-        ]  # fmt: skip
+        ]
         return html_table(records, caption=f"{self.title} (log intensities)")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from funnelkit.conversion.covariates import CovariateEncoding, CovariatesLike, covariate_columns
@@ -15,13 +17,13 @@ __all__ = ["fit_markov_covariates"]
 def fit_markov_covariates(
     journeys: Journeys, covariates: CovariatesLike, *, conf_level: float, fitter: str
 ) -> MarkovCovariates:
-    """Each adjacent stage's ``λ(z) = λ e^{β'z}`` and ``μ(z) = μ e^{δ'z}`` (all prospects pooled)."""
+    """Each adjacent stage's ``λ(z) = λ e^{β'z}`` and ``μ(z) = μ e^{δ'z}``, all prospects pooled."""
     values, backend = covariate_columns(journeys, covariates, fitter=fitter)
     encoding = CovariateEncoding.learn(values, ids=journeys.customer_ids)
     z_all = encoding.matrix(values, ids=journeys.customer_ids)
     names = journeys.stage_names
     fits = []
-    for source, target in zip(names[:-1], names[1:], strict=True):
+    for source, target in itertools.pairwise(names):
         index, duration, advanced = journeys.transition(source, target)
         est = fit_covariate_stage(duration, advanced, z_all[index])
         fits.append(

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from funnelkit._estimator import Estimator
 from funnelkit._floating import underflow_is_zero
 from funnelkit._frames import Backend
+from funnelkit.conversion.covariates import CovariatesLike
 from funnelkit.conversion.cure_result import CureFit
 from funnelkit.dynamics._validation import (
     check_conf_level,
@@ -19,7 +20,6 @@ from funnelkit.dynamics._validation import (
     fit_notes,
     segment_labels,
 )
-from funnelkit.conversion.covariates import CovariatesLike
 from funnelkit.dynamics.covariate_result import MarkovCovariates
 from funnelkit.dynamics.delays import supported_delay
 from funnelkit.dynamics.likelihood import StageFit, boundary_bounds, fit_stage

@@ -48,19 +48,28 @@ def test_the_analytic_gradient_matches_central_differences(family: str) -> None:
     _, grad = _parts(x, data, data.z, FAMILIES[family])
     numeric = np.array(
         [
-            (_parts(x + e, data, data.z, FAMILIES[family])[0]
-             - _parts(x - e, data, data.z, FAMILIES[family])[0]) / 2e-6
+            (
+                _parts(x + e, data, data.z, FAMILIES[family])[0]
+                - _parts(x - e, data, data.z, FAMILIES[family])[0]
+            )
+            / 2e-6
             for e in np.eye(x.size) * 1e-6
         ]
-    )  # fmt: skip
+    )
     np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-5)
 
 
 def test_coefficients_recover_the_simulated_effects(sim, fitted) -> None:  # type: ignore[no-untyped-def]
     table = fitted.coefficients_
     assert list(table.columns) == [
-        "transition", "part", "covariate", "estimate", "std_error", "lower", "upper"
-    ]  # fmt: skip
+        "transition",
+        "part",
+        "covariate",
+        "estimate",
+        "std_error",
+        "lower",
+        "upper",
+    ]
     assert table["part"].tolist() == ["share"] * 5 + ["time"] * 6
     for row in table.itertuples():
         truth = sim.truth[row.transition, row.part, row.covariate]
@@ -130,7 +139,9 @@ def test_the_adjusted_comparison_standardises_over_the_other_covariates(sim, fit
     truth = sim.truth
     for level, row in zip(["email", "search", "social"], channel.itertuples(), strict=True):
         eta = truth["visitor -> buyer", "share", "(intercept)"]
-        eta = eta + (truth["visitor -> buyer", "share", f"channel[{level}]"] if level != "email" else 0)
+        eta = eta + (
+            truth["visitor -> buyer", "share", f"channel[{level}]"] if level != "email" else 0
+        )
         eta = eta + z @ [truth["visitor -> buyer", "share", t] for t in ("member", "noise")]
         expected = float(special.expit(eta).mean())
         assert row.adjusted_lower < expected < row.adjusted_upper
@@ -148,8 +159,10 @@ def test_json_round_trip_predicts_identically(fitted) -> None:  # type: ignore[n
     assert loaded.coefficients_.equals(fitted.coefficients_)
     doc = json.loads(fitted.to_json())
     assert doc["result"]["covariates"]["encoding"]["columns"][0]["levels"] == [
-        "email", "search", "social"
-    ]  # fmt: skip
+        "email",
+        "search",
+        "social",
+    ]
 
 
 def test_a_frame_keyed_by_customer_id_in_any_order_gives_the_same_fit(sim, fitted) -> None:  # type: ignore[no-untyped-def]
@@ -189,7 +202,7 @@ def test_bad_covariates_name_the_customers_and_the_fix(sim) -> None:  # type: ig
     with pytest.raises(DataError, match="no 'customer_id' column"):
         ConversionFitter().fit(j, covariates=sim.frame()[["channel"]])
     fitted = ConversionFitter().fit(j, covariates="channel")
-    with pytest.raises(DataError, match="not seen .*'tiktok'.*levels are"):
+    with pytest.raises(DataError, match=r"not seen .*'tiktok'.*levels are"):
         fitted.predict_conversion("visitor", "buyer", {"channel": ["tiktok"]})
 
 

@@ -45,8 +45,14 @@ def test_the_analytic_gradient_matches_central_differences() -> None:
 def test_coefficients_recover_the_simulated_effects(sim, fitted) -> None:  # type: ignore[no-untyped-def]
     table = fitted.coefficients_
     assert list(table.columns) == [
-        "transition", "part", "covariate", "estimate", "std_error", "lower", "upper"
-    ]  # fmt: skip
+        "transition",
+        "part",
+        "covariate",
+        "estimate",
+        "std_error",
+        "lower",
+        "upper",
+    ]
     assert table["transition"].unique().tolist() == ["s0 -> s1", "s1 -> s2"]
     for row in table.itertuples():
         truth = sim.truth[row.transition, row.part, row.covariate]
@@ -69,9 +75,13 @@ def test_a_zero_effect_covariate_leaves_the_plain_intensities(sim) -> None:  # t
 def test_the_null_likelihood_is_the_plain_fit() -> None:
     none = {"channel[search]": 0.0, "channel[social]": 0.0, "member": 0.0}
     sim = simulate_covariate_chain(
-        1500, seed=2, advance_effects=none, dropout_effects=none, advance_rates=(0.2,),
+        1500,
+        seed=2,
+        advance_effects=none,
+        dropout_effects=none,
+        advance_rates=(0.2,),
         dropout_rates=(0.1,),
-    )  # fmt: skip
+    )
     _, d, adv = sim.journeys.transition("s0", "s1")
     z = np.asarray(sim.covariates["noise"])[:, None]
     est = fit_covariate_stage(d, adv, z)
