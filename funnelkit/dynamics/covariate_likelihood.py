@@ -87,7 +87,7 @@ def fit_covariate_stage(
     >>> moved = adv & (leave <= follow)
     >>> est = fit_covariate_stage(np.where(moved, leave, follow), moved, z)
     >>> [round(float(c), 1) for c in est.coefficients]
-    [-1.6, 0.5, -2.3, -0.5]
+    [-1.6, 0.5, -2.3, -0.6]
     """
     duration = np.asarray(duration, dtype=float)
     advanced = np.asarray(advanced, dtype=bool)
