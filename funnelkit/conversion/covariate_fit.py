@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 from scipy import special
@@ -25,7 +25,7 @@ from funnelkit.conversion.delay import FAMILIES
 from funnelkit.intervals import logit_interval
 from funnelkit.journeys import Journeys
 
-__all__ = ["covariate_family", "fit_covariate_conversion"]
+__all__ = ["adjusted_shares", "covariate_family", "fit_covariate_conversion"]
 
 #: below this many entrants a level's raw (per-segment) share is not fitted
 _MIN_RAW = 10
@@ -82,8 +82,29 @@ def fit_covariate_conversion(
         )
         fits.append(fit)
         if fit.coefficients is not None:
+            k = len(encoding.terms)
+            coef = np.asarray(fit.coefficients, dtype=float)[: k + 1]
+            cov = None if est.covariance is None else est.covariance[: k + 1, : k + 1]
+
+            def raw(
+                rows: np.ndarray,
+                d: np.ndarray = durations,
+                e: np.ndarray = converted,
+                family: str = distribution,
+            ) -> Interval | None:
+                return _raw(d[rows], e[rows], family, conf_level)
+
             adjusted.extend(
-                _adjusted(fit, encoding, values, index, durations, converted, conf_level)
+                adjusted_shares(
+                    encoding,
+                    values,
+                    index,
+                    (coef, cov),
+                    raw,
+                    source=source,
+                    target=target,
+                    conf_level=conf_level,
+                )
             )
     return CovariateConversion(
         conf_level=conf_level,
@@ -95,21 +116,26 @@ def fit_covariate_conversion(
     )
 
 
-def _adjusted(
-    fit: CovariateTransition,
+def adjusted_shares(
     encoding: CovariateEncoding,
     values: Mapping[str, np.ndarray],
     index: np.ndarray,
-    durations: np.ndarray,
-    converted: np.ndarray,
+    share: tuple[np.ndarray, np.ndarray | None],
+    raw: Callable[[np.ndarray], Interval | None],
+    *,
+    source: str,
+    target: str,
     conf_level: float,
 ) -> list[AdjustedShare]:
-    """Standardised eventual share per level of each categorical (or two-valued) covariate."""
+    """Standardised eventual share per level of each categorical (or two-valued) covariate.
+
+    ``share`` is ``(coefficients, covariance)`` of ``logit p(z) = c0 + c'z``; ``raw(rows)``
+    fits the plain model to the entrants of one level (a boolean mask over ``index``).
+    """
     out = []
     entrants = {name: np.asarray(v)[index] for name, v in values.items()}
-    k = len(fit.terms)
-    coef = np.asarray(fit.coefficients, dtype=float)
-    cov = None if fit.covariance is None else np.asarray(fit.covariance, dtype=float)
+    coef, cov = share
+    k = coef.size - 1
     for col in encoding.columns:
         if col.kind == "categorical":
             levels: list[object] = list(col.levels)
@@ -127,13 +153,13 @@ def _adjusted(
             rows = keys == (level if col.kind == "numeric" else str(level))
             out.append(
                 AdjustedShare(
-                    source=fit.source,
-                    target=fit.target,
+                    source=source,
+                    target=target,
                     covariate=col.name,
                     level=_label(level),
                     n_entered=int(rows.sum()),
                     adjusted=_standardised(coef, cov, z, k, conf_level),
-                    raw=_raw(durations[rows], converted[rows], fit.distribution, conf_level),
+                    raw=raw(rows),
                 )
             )
     return out
@@ -145,13 +171,13 @@ def _standardised(
     if z.shape[0] == 0:
         return None
     x = np.hstack([np.ones((z.shape[0], 1)), z])
-    p = special.expit(x @ coef[: k + 1])
+    p = special.expit(x @ coef)
     share = float(p.mean())
     if cov is None or not 0.0 < share < 1.0:
         return Interval(estimate=share, lower=None, upper=None, level=conf_level)
     # delta method: d mean(p) / d(β0, β) = mean(p (1 - p) x), then to the logit scale
     grad = (p * (1.0 - p)) @ x / z.shape[0]
-    se = math.sqrt(max(float(grad @ cov[: k + 1, : k + 1] @ grad), 0.0))
+    se = math.sqrt(max(float(grad @ cov @ grad), 0.0))
     bounds = logit_interval(
         float(special.logit(share)), se / (share * (1.0 - share)), conf_level=conf_level
     )

@@ -22,6 +22,7 @@ __all__ = [
     "CovariateConversion",
     "CovariateEffect",
     "CovariateTransition",
+    "adjusted_frame",
     "delta_logit",
     "effects_frame",
     "profile_values",
@@ -303,19 +304,7 @@ class CovariateConversion(Result):
 
     def adjusted_comparison(self, backend: Backend | None = None) -> Any:
         """Adjusted (standardised) and raw eventual share per level (see :class:`AdjustedShare`)."""
-        rows = self.adjusted
-        columns = {
-            "transition": np.array([f"{r.source} -> {r.target}" for r in rows], dtype=object),
-            "covariate": np.array([r.covariate for r in rows], dtype=object),
-            "level": np.array([r.level for r in rows], dtype=object),
-            "n_entered": np.array([r.n_entered for r in rows], dtype=np.int64),
-        }
-        for name in ("adjusted", "raw"):
-            ivs = [getattr(r, name) for r in rows]
-            columns[name] = _ends([None if i is None else i.estimate for i in ivs])
-            columns[f"{name}_lower"] = _ends([None if i is None else i.lower for i in ivs])
-            columns[f"{name}_upper"] = _ends([None if i is None else i.upper for i in ivs])
-        return frame_from_columns(columns, backend or self.backend)
+        return adjusted_frame(self.adjusted, backend or self.backend)
 
     def _records(self) -> list[Mapping[str, Any]]:
         return [
@@ -344,6 +333,23 @@ class CovariateConversion(Result):
     def as_html(self) -> str:
         caption = f"{self.title} (reference levels: {_references(self.encoding)})"
         return html_table(self._records(), caption=caption)
+
+
+def adjusted_frame(rows: Sequence[AdjustedShare], backend: Backend) -> Any:
+    """Columns ``transition, covariate, level, n_entered``, then ``adjusted`` and ``raw``
+    with their ``_lower`` and ``_upper`` bounds."""
+    columns = {
+        "transition": np.array([f"{r.source} -> {r.target}" for r in rows], dtype=object),
+        "covariate": np.array([r.covariate for r in rows], dtype=object),
+        "level": np.array([r.level for r in rows], dtype=object),
+        "n_entered": np.array([r.n_entered for r in rows], dtype=np.int64),
+    }
+    for name in ("adjusted", "raw"):
+        ivs = [getattr(r, name) for r in rows]
+        columns[name] = _ends([None if i is None else i.estimate for i in ivs])
+        columns[f"{name}_lower"] = _ends([None if i is None else i.lower for i in ivs])
+        columns[f"{name}_upper"] = _ends([None if i is None else i.upper for i in ivs])
+    return frame_from_columns(columns, backend)
 
 
 def _references(encoding: CovariateEncoding) -> str:

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from funnelkit._estimator import Estimator
 from funnelkit._floating import underflow_is_zero
 from funnelkit._frames import Backend
 from funnelkit.conversion.comparison import SegmentComparison, holm_by_test, transition_tests
+from funnelkit.conversion.covariate_estimator import CovariateEstimator
 from funnelkit.conversion.covariate_result import CovariateConversion
 from funnelkit.conversion.covariates import CovariatesLike
 from funnelkit.conversion.estimate import check_windows, estimate_transition, with_window_note
@@ -35,7 +35,7 @@ _MODELS = ("auto", "exponential", "weibull", "lognormal", "lognormal-mixture", "
 Key = tuple[str, str, str | None]
 
 
-class ConversionFitter(Estimator):
+class ConversionFitter(CovariateEstimator[CovariateConversion]):
     """Censoring-aware stage conversion: how many will *eventually* move on, and how fast.
 
     For every adjacent pair of stages (and any extra ``pairs``), among the customers who
@@ -390,13 +390,18 @@ class ConversionFitter(Estimator):
             )
         return self.estimate(source, target, segment).rate_within(float(window))
 
-    def summary(self, backend: Backend = "pandas", *, segments: bool = True) -> Any:
+    def summary(
+        self, backend: Backend = "pandas", *, segments: bool = True, coefficients: bool = False
+    ) -> Any:
         """The estimates table: one row per transition, then one per segment if fitted ``by``.
 
         Columns ``source, target`` (``segment``), the eventual conversion rate as
         ``estimate, std_error, lower, upper``, then the naive rate and the median time to
         convert with their bounds (see :meth:`ConversionSummary.summary`).
-        :meth:`conversion_summary` gives the same table as a result object.
+        :meth:`conversion_summary` gives the same table as a result object. With
+        ``coefficients=True``, the covariate coefficient table instead (columns
+        ``transition, part, covariate, estimate, std_error, lower, upper``; fit with
+        ``covariates=`` first).
 
         Examples
         --------
@@ -406,6 +411,8 @@ class ConversionFitter(Estimator):
         [['visitor', 'member'], ['member', 'buyer']]
         """
         self._check_fitted()
+        if coefficients:
+            return self._covariate_fit().coefficients(backend)
         return self.result_.summary(backend, segments=segments)
 
     def conversion_summary(self, *, segments: bool = True) -> ConversionSummary:
@@ -493,22 +500,6 @@ class ConversionFitter(Estimator):
             conf_level=float(self.conf_level),
             ci_method=self.ci_method,
         )
-
-    @property
-    def coefficients_(self) -> Any:
-        """The covariate coefficient table (None when fitted without ``covariates``)."""
-        self._check_fitted()
-        fit = self.covariates_
-        return None if fit is None else fit.coefficients()
-
-    def _covariate_fit(self) -> CovariateConversion:
-        self._check_fitted()
-        if self.covariates_ is None:
-            raise FunnelkitError(
-                "This model has no covariates: fit it with covariates=[...] (attribute names) "
-                "or covariates=frame (one row per customer_id) first."
-            )
-        return self.covariates_
 
     def predict_conversion(
         self,

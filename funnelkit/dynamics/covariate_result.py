@@ -13,8 +13,10 @@ from scipy import special
 from funnelkit._frames import Backend, frame_from_columns
 from funnelkit._results import Interval, Result, html_table
 from funnelkit.conversion.covariate_result import (
+    AdjustedShare,
     CovariateEffect,
     Part,
+    adjusted_frame,
     delta_logit,
     effects_frame,
     profile_values,
@@ -111,6 +113,9 @@ class MarkovCovariates(Result):
     time_unit: TimeUnitField
     encoding: CovariateEncoding
     transitions: tuple[MarkovCovariateTransition, ...]
+    #: per transition and covariate level, the standardised and the raw eventual advance
+    #: probability ``λ/(λ+μ)`` (see :class:`~funnelkit.conversion.covariate_result.AdjustedShare`)
+    adjusted: tuple[AdjustedShare, ...] = ()
     backend: Literal["pandas", "polars", "pyarrow"] = "pandas"
 
     def transition(self, source: str) -> MarkovCovariateTransition:
@@ -132,6 +137,10 @@ class MarkovCovariates(Result):
     def summary(self, backend: Backend | None = None) -> Any:
         """The coefficient table (see :meth:`coefficients`)."""
         return self.coefficients(backend)
+
+    def adjusted_comparison(self, backend: Backend | None = None) -> Any:
+        """Adjusted (standardised) and raw eventual advance probability per covariate level."""
+        return adjusted_frame(self.adjusted, backend or self.backend)
 
     def predict(
         self, covariates: Any, *, conf_level: float | None = None, backend: Backend | None = None

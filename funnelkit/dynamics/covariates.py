@@ -6,9 +6,14 @@ import itertools
 
 import numpy as np
 
+from funnelkit._results import Interval
+from funnelkit.conversion.covariate_fit import adjusted_shares
+from funnelkit.conversion.covariate_result import AdjustedShare
 from funnelkit.conversion.covariates import CovariateEncoding, CovariatesLike, covariate_columns
 from funnelkit.dynamics.covariate_likelihood import fit_covariate_stage
 from funnelkit.dynamics.covariate_result import MarkovCovariates, MarkovCovariateTransition
+from funnelkit.dynamics.likelihood import fit_stage
+from funnelkit.intervals import logit_interval
 from funnelkit.journeys import Journeys
 
 __all__ = ["fit_markov_covariates"]
@@ -23,6 +28,8 @@ def fit_markov_covariates(
     z_all = encoding.matrix(values, ids=journeys.customer_ids)
     names = journeys.stage_names
     fits = []
+    adjusted: list[AdjustedShare] = []
+    k = len(encoding.terms)
     for source, target in itertools.pairwise(names):
         index, duration, advanced = journeys.transition(source, target)
         est = fit_covariate_stage(duration, advanced, z_all[index])
@@ -45,10 +52,57 @@ def fit_markov_covariates(
                 message=est.message,
             )
         )
+        if est.coefficients is None:
+            continue
+        # the eventual advance probability λ/(λ+μ) has logit log λ - log μ: a logistic model
+        # with coefficients (log λ - log μ, β - δ)
+        diff = np.hstack([np.eye(k + 1), -np.eye(k + 1)])
+        share = diff @ est.coefficients
+        share_cov = None if est.covariance is None else diff @ est.covariance @ diff.T
+
+        def raw(
+            rows: np.ndarray, d: np.ndarray = duration, a: np.ndarray = advanced
+        ) -> Interval | None:
+            return _plain_probability(d[rows], a[rows], conf_level)
+
+        adjusted.extend(
+            adjusted_shares(
+                encoding,
+                values,
+                index,
+                (share, share_cov),
+                raw,
+                source=source,
+                target=target,
+                conf_level=conf_level,
+            )
+        )
     return MarkovCovariates(
         conf_level=conf_level,
         time_unit=journeys.time_unit,
         encoding=encoding,
         transitions=tuple(fits),
+        adjusted=tuple(adjusted),
         backend=backend,
     )
+
+
+def _plain_probability(
+    duration: np.ndarray, advanced: np.ndarray, conf_level: float
+) -> Interval | None:
+    """The plain model's eventual advance probability of some prospects, with its interval."""
+    if duration.size < 10 or not advanced.any():
+        return None
+    fit = fit_stage(duration, advanced)
+    if fit.status != "estimated":
+        return None
+    p = fit.advance_rate / (fit.advance_rate + fit.dropout_rate)
+    cov = fit.log_covariance
+    var = float(cov[0, 0] + cov[1, 1] - 2.0 * cov[0, 1])
+    bounds = logit_interval(
+        float(np.log(fit.advance_rate / fit.dropout_rate)),
+        float(np.sqrt(var)) if np.isfinite(var) and var >= 0 else None,
+        conf_level=conf_level,
+    )
+    lower, upper = (None, None) if bounds is None else bounds
+    return Interval(estimate=float(p), lower=lower, upper=upper, level=conf_level)

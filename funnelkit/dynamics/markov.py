@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from funnelkit._estimator import Estimator
 from funnelkit._floating import underflow_is_zero
 from funnelkit._frames import Backend
+from funnelkit.conversion.covariate_estimator import CovariateEstimator
 from funnelkit.conversion.covariates import CovariatesLike
 from funnelkit.conversion.cure_result import CureFit
 from funnelkit.dynamics._validation import (
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 __all__ = ["StageMarkovFitter"]
 
 
-class StageMarkovFitter(Estimator):
+class StageMarkovFitter(CovariateEstimator[MarkovCovariates]):
     """A continuous-time Markov model of the funnel with a latent *dormant* exit.
 
     A customer who enters stage ``k`` (any stage but the last) is *active* there until one
@@ -252,22 +252,6 @@ class StageMarkovFitter(Estimator):
         self.covariates_ = result.covariates
         self.result_ = result
 
-    @property
-    def coefficients_(self) -> Any:
-        """The covariate coefficient table (None when fitted without ``covariates``)."""
-        self._check_fitted()
-        fit = self.covariates_
-        return None if fit is None else fit.coefficients()
-
-    def _covariate_fit(self) -> MarkovCovariates:
-        self._check_fitted()
-        if self.covariates_ is None:
-            raise FunnelkitError(
-                "This model has no covariates: fit it with covariates=[...] (attribute names) "
-                "or covariates=frame (one row per customer_id) first."
-            )
-        return self.covariates_
-
     def predict_intensities(self, covariates: Any, *, conf_level: float | None = None) -> Any:
         """Per covariate profile and stage: intensities, advance probability, time in stage.
 
@@ -285,6 +269,15 @@ class StageMarkovFitter(Estimator):
         """
         return self._covariate_fit().predict(covariates, conf_level=conf_level)
 
+    def adjusted_comparison(self, backend: Backend | None = None) -> Any:
+        """Covariate-adjusted eventual advance probability per level, next to the raw one.
+
+        The adjusted probability sets the covariate to a level for every entrant of the stage
+        and averages ``λ(z)/(λ(z)+μ(z))`` over their other covariates; the raw one is the
+        plain model of that level's entrants alone (what ``fit(by=...)`` reports).
+        """
+        return self._covariate_fit().adjusted_comparison(backend)
+
     def reach_probability(
         self, stage: str, covariates: Any, *, conf_level: float | None = None
     ) -> list[Any]:
@@ -294,13 +287,16 @@ class StageMarkovFitter(Estimator):
         """
         return self._covariate_fit().reach_probability(stage, covariates, conf_level=conf_level)
 
-    def summary(self, backend: Backend = "pandas") -> Any:
+    def summary(self, backend: Backend = "pandas", *, coefficients: bool = False) -> Any:
         """One row per transition and quantity: ``estimate, std_error, lower, upper``.
 
         See :meth:`StageMarkovResult.summary`; :meth:`StageMarkovResult.to_frame` gives the
-        wide table (one row per transition).
+        wide table (one row per transition). With ``coefficients=True``, the covariate
+        coefficient table instead (fit with ``covariates=`` first).
         """
         self._check_fitted()
+        if coefficients:
+            return self._covariate_fit().coefficients(backend)
         return self.result_.summary(backend)
 
     def to_json(self, *, indent: int | None = None) -> str:

@@ -71,6 +71,7 @@ def test_coefficients_recover_the_simulated_effects(sim, fitted) -> None:  # typ
         "upper",
     ]
     assert table["part"].tolist() == ["share"] * 5 + ["time"] * 6
+    assert fitted.summary(coefficients=True).equals(table)
     for row in table.itertuples():
         truth = sim.truth[row.transition, row.part, row.covariate]
         # within four standard errors of the truth, and a standard error that means something
@@ -182,6 +183,8 @@ def test_no_covariates_means_no_coefficients_and_a_clear_error(sim) -> None:  # 
     assert plain.covariates_ is None and plain.coefficients_ is None
     with pytest.raises(FunnelkitError, match="has no covariates: fit it with covariates="):
         plain.adjusted_comparison()
+    with pytest.raises(FunnelkitError, match="This ConversionFitter has no covariates"):
+        plain.summary(coefficients=True)
     with pytest.raises(NotFittedError, match="not fitted yet"):
         ConversionFitter().coefficients_  # noqa: B018
 

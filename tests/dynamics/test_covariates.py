@@ -113,6 +113,29 @@ def test_profiles_get_their_own_intensities_and_reach(fitted) -> None:  # type: 
         fitted.reach_probability("s0", profiles)
 
 
+def test_the_adjusted_comparison_standardises_over_the_other_covariates(sim, fitted) -> None:  # type: ignore[no-untyped-def]
+    table = fitted.adjusted_comparison()
+    first = table[(table["transition"] == "s0 -> s1") & (table["covariate"] == "member")]
+    assert first["level"].tolist() == ["0", "1"]
+    assert first["n_entered"].sum() == 6000
+    z = np.column_stack(
+        [sim.covariates["channel"] == "search", sim.covariates["channel"] == "social"]
+    ).astype(float)
+    truth = sim.truth
+    for level, row in zip([0, 1], first.itertuples(), strict=True):
+        log_rates = []
+        for part in ("advance", "dropout"):
+            eff = [truth["s0 -> s1", part, f"channel[{c}]"] for c in ("search", "social")]
+            member = truth["s0 -> s1", part, "member"] * level
+            log_rates.append(truth["s0 -> s1", part, "(intercept)"] + member + z @ eff)
+        expected = float((1.0 / (1.0 + np.exp(log_rates[1] - log_rates[0]))).mean())
+        assert row.adjusted_lower < expected < row.adjusted_upper
+        assert row.raw_lower < row.raw < row.raw_upper
+    # members come as often from every channel here, so raw and adjusted agree closely
+    np.testing.assert_allclose(first["adjusted"], first["raw"], atol=0.03)
+    assert fitted.summary(coefficients=True).equals(fitted.coefficients_)
+
+
 def test_json_round_trip_predicts_identically(fitted) -> None:  # type: ignore[no-untyped-def]
     loaded = StageMarkovFitter.from_json(fitted.to_json())
     profiles = {"channel": ["social"], "member": [1], "noise": [-1.0]}
