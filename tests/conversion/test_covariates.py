@@ -153,6 +153,8 @@ def test_the_adjusted_comparison_standardises_over_the_other_covariates(sim, fit
 
 def test_json_round_trip_predicts_identically(fitted) -> None:  # type: ignore[no-untyped-def]
     loaded = ConversionFitter.from_json(fitted.to_json())
+    assert loaded.to_json() == fitted.to_json()
+    assert loaded.result_ == fitted.result_
     profile = {"channel": ["search"], "member": [1], "noise": [0.5]}
     a = fitted.predict_conversion("visitor", "buyer", profile, horizon=10.0)
     b = loaded.predict_conversion("visitor", "buyer", profile, horizon=10.0)

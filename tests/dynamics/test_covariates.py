@@ -138,6 +138,8 @@ def test_the_adjusted_comparison_standardises_over_the_other_covariates(sim, fit
 
 def test_json_round_trip_predicts_identically(fitted) -> None:  # type: ignore[no-untyped-def]
     loaded = StageMarkovFitter.from_json(fitted.to_json())
+    assert loaded.to_json() == fitted.to_json()
+    assert loaded.adjusted_comparison().equals(fitted.adjusted_comparison())
     profiles = {"channel": ["social"], "member": [1], "noise": [-1.0]}
     assert loaded.predict_intensities(profiles).equals(fitted.predict_intensities(profiles))
     assert loaded.reach_probability("s2", profiles) == fitted.reach_probability("s2", profiles)
