@@ -99,6 +99,7 @@ def fit_covariate_conversion(
                     encoding,
                     values,
                     index,
+                    z,
                     (coef, cov),
                     raw,
                     source=source,
@@ -120,6 +121,7 @@ def adjusted_shares(
     encoding: CovariateEncoding,
     values: Mapping[str, np.ndarray],
     index: np.ndarray,
+    z: np.ndarray,
     share: tuple[np.ndarray, np.ndarray | None],
     raw: Callable[[np.ndarray], Interval | None],
     *,
@@ -129,36 +131,48 @@ def adjusted_shares(
 ) -> list[AdjustedShare]:
     """Standardised eventual share per level of each categorical (or two-valued) covariate.
 
-    ``share`` is ``(coefficients, covariance)`` of ``logit p(z) = c0 + c'z``; ``raw(rows)``
-    fits the plain model to the entrants of one level (a boolean mask over ``index``).
+    ``index`` are the transition's entrants (rows of ``values``) and ``z`` their design
+    matrix; ``share`` is ``(coefficients, covariance)`` of ``logit p(z) = c0 + c'z``;
+    ``raw(rows)`` fits the plain model to the entrants of one level (a mask over ``index``).
     """
     out = []
-    entrants = {name: np.asarray(v)[index] for name, v in values.items()}
     coef, cov = share
     k = coef.size - 1
+    start = 0
     for col in encoding.columns:
+        width = len(col.terms)
+        terms = slice(start, start + width)
+        start += width
+        own = np.asarray(values[col.name])[index]
         if col.kind == "categorical":
-            levels: list[object] = list(col.levels)
-            keys = np.asarray([str(v) for v in entrants[col.name].tolist()], dtype=object)
+            keys = own.astype(str)
+            levels = list(col.levels)
         else:
             distinct = np.unique(np.asarray(values[col.name], dtype=float))
             if distinct.size != 2:
                 continue
-            levels = [float(v) for v in distinct]
-            keys = np.asarray(entrants[col.name], dtype=float)
-        for level in levels:
-            profile = dict(entrants)
-            profile[col.name] = np.full(index.size, level, dtype=object)
-            z = encoding.matrix(profile) if index.size else np.zeros((0, k))
-            rows = keys == (level if col.kind == "numeric" else str(level))
+            keys = np.asarray([_label(float(v)) for v in distinct])[
+                np.searchsorted(distinct, own.astype(float))
+            ]
+            levels = [_label(float(v)) for v in distinct]
+        for j, level in enumerate(levels):
+            # every entrant with this level and their own other covariates
+            z_level = z.copy()
+            if col.kind == "categorical":
+                z_level[:, terms] = 0.0
+                if j > 0:
+                    z_level[:, terms.start + j - 1] = 1.0
+            else:
+                z_level[:, terms] = float(distinct[j])
+            rows = keys == level
             out.append(
                 AdjustedShare(
                     source=source,
                     target=target,
                     covariate=col.name,
-                    level=_label(level),
+                    level=level,
                     n_entered=int(rows.sum()),
-                    adjusted=_standardised(coef, cov, z, k, conf_level),
+                    adjusted=_standardised(coef, cov, z_level, k, conf_level),
                     raw=raw(rows),
                 )
             )
@@ -197,10 +211,8 @@ def _raw(
     return Interval(estimate=plain.eventual_rate, lower=None, upper=None, level=conf_level)
 
 
-def _label(level: object) -> str:
-    if isinstance(level, float) and level.is_integer():
-        return str(int(level))
-    return str(level)
+def _label(level: float) -> str:
+    return str(int(level)) if level.is_integer() else str(level)
 
 
 def _finite(value: float) -> float | None:

@@ -133,7 +133,7 @@ class CovariateEncoding(Result):
                     )
                 columns.append(CovariateColumn(name=str(name), kind="numeric"))
             else:
-                levels = tuple(sorted({str(v) for v in arr.tolist()}))
+                levels = tuple(str(v) for v in np.unique(arr.astype(str)))
                 if len(levels) < 2:
                     raise DataError(
                         f"Covariate {name!r} has a single level {levels[0]!r} for all "
@@ -183,8 +183,8 @@ class CovariateEncoding(Result):
                     )
                 blocks.append(arr.astype(float)[:, None])
                 continue
-            text = np.asarray([str(v) for v in arr.tolist()], dtype=object)
-            unknown = ~np.isin(text, np.asarray(col.levels, dtype=object))
+            text = arr.astype(str)
+            unknown = ~np.isin(text, np.asarray(col.levels))
             if unknown.any():
                 raise DataError(
                     f"Covariate {col.name!r} has {int(unknown.sum())} value(s) the model has not "
@@ -315,7 +315,8 @@ def _missing(arr: np.ndarray) -> np.ndarray:
     if arr.dtype.kind in "fc":
         return np.isnan(arr)
     if arr.dtype.kind == "O":
-        return np.asarray([v is None or (isinstance(v, float) and v != v) for v in arr.tolist()])
+        # NaN is the one value unequal to itself; both comparisons run elementwise in C
+        return np.asarray(arr != arr, dtype=bool) | np.equal(arr, None)
     return np.zeros(arr.shape, dtype=bool)
 
 

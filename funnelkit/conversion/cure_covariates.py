@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize, special
 
+from funnelkit._blas import single_threaded_blas
 from funnelkit.conversion.covariates import block_map, standardise
 from funnelkit.conversion.cure import CureData, covariance_from_information, fit_cure_model
 from funnelkit.conversion.delay import FAMILIES, DelayFamily
@@ -43,16 +44,19 @@ __all__ = ["CovariateCureData", "fit_covariate_cure"]
 
 @dataclass(frozen=True)
 class CovariateCureData:
-    """Rows of one transition: log time, row kind and covariates.
+    """Rows of one transition: log time, row kind and covariates, sorted by kind.
 
     ``kind`` is 0 for a conversion at a positive time, 1 for a conversion at duration 0
     (interval-censored in ``(0, eps]``, as in :class:`~funnelkit.conversion.cure.CureData`)
-    and 2 for a prospect still waiting.
+    and 2 for a prospect still waiting. Rows are sorted by kind, so each kind is a slice
+    (a view, not a copy) in the likelihood's hot loop.
     """
 
     log_t: np.ndarray
     kind: np.ndarray
     z: np.ndarray
+    n_exact: int
+    n_zero: int
 
     @classmethod
     def from_durations(
@@ -65,15 +69,26 @@ class CovariateCureData:
         # the same conventions as the plain cure model: waiting at 0 counts only when some
         # converted at 0 (censored at eps), and is left out otherwise
         keep = positive | e | (plain.n_zero > 0)
-        log_t = np.where(positive, np.log(np.where(positive, t, 1.0)), plain.log_eps)
-        kind = np.where(e, np.where(positive, 0, 1), 2)
-        return cls(log_t=log_t[keep], kind=kind[keep], z=np.asarray(z, float)[keep])
+        log_t = np.where(positive, np.log(np.where(positive, t, 1.0)), plain.log_eps)[keep]
+        kind = np.where(e, np.where(positive, 0, 1), 2)[keep]
+        order = np.argsort(kind, kind="stable")
+        kind = kind[order]
+        return cls(
+            log_t=log_t[order],
+            kind=kind,
+            z=np.asarray(z, float)[keep][order],
+            n_exact=int((kind == 0).sum()),
+            n_zero=int((kind == 1).sum()),
+        )
 
 
 def _parts(
     theta: np.ndarray, data: CovariateCureData, z: np.ndarray, family: DelayFamily
 ) -> tuple[float, np.ndarray]:
-    """Log-likelihood and gradient at ``theta = (β0, β, m, γ[, log s])`` for covariates ``z``."""
+    """Log-likelihood and gradient at ``theta = (β0, β, m, γ[, log s])``.
+
+    ``z`` is the covariate matrix in the rows' order (``data.z``, or it centred and scaled).
+    """
     k = z.shape[1]
     eta = theta[0] + z @ theta[1 : 1 + k]
     loc = theta[1 + k] + z @ theta[2 + k : 2 + 2 * k]
@@ -81,32 +96,33 @@ def _parts(
     s = math.exp(log_s)
     w = (data.log_t - loc) / s
     log_p, log_q = special.log_expit(eta), special.log_expit(-eta)
-    q = np.exp(log_q)
-    log_g, dlog_g, _ = family.log_pdf_derivatives(w)
-    exact, zero, cens = data.kind == 0, data.kind == 1, data.kind == 2
-    ll_rows = np.empty(w.size)
+    n0, n1 = data.n_exact, data.n_exact + data.n_zero
+    ex, ze, ce = slice(0, n0), slice(n0, n1), slice(n1, w.size)
+    ll = 0.0
     d_eta, d_w = np.empty(w.size), np.empty(w.size)
-    ll_rows[exact] = log_p[exact] + log_g[exact] - log_s - data.log_t[exact]
-    d_eta[exact] = q[exact]
-    d_w[exact] = dlog_g[exact]
-    if zero.any():
-        log_cdf = family.log_cdf(w[zero])
-        ll_rows[zero] = log_p[zero] + log_cdf
-        d_eta[zero] = q[zero]
-        d_w[zero] = np.exp(log_g[zero] - log_cdf)
-    if cens.any():
-        log_sf = family.log_sf(w[cens])
-        log_c = np.logaddexp(log_q[cens], log_p[cens] + log_sf)
-        ll_rows[cens] = log_c
-        log_cdf = family.log_cdf(w[cens])
-        d_eta[cens] = -np.exp(log_p[cens] + log_q[cens] + log_cdf - log_c)
-        d_w[cens] = -np.exp(log_p[cens] + log_g[cens] - log_c)
+    log_g, dlog_g, _ = family.log_pdf_derivatives(w[ex])
+    ll += float((log_p[ex] + log_g).sum()) - n0 * log_s - float(data.log_t[ex].sum())
+    d_eta[:n1] = np.exp(log_q[:n1])
+    d_w[ex] = dlog_g
+    if n1 > n0:
+        log_cdf = family.log_cdf(w[ze])
+        ll += float((log_p[ze] + log_cdf).sum())
+        d_w[ze] = np.exp(family.log_pdf_derivatives(w[ze])[0] - log_cdf)
+    if w.size > n1:
+        wc = w[ce]
+        log_sf = family.log_sf(wc)
+        lp = log_p[ce]
+        log_c = np.logaddexp(log_q[ce], lp + log_sf)
+        ll += float(log_c.sum())
+        log_cdf = np.log(-np.expm1(log_sf))
+        d_eta[ce] = -np.exp(lp + log_q[ce] + log_cdf - log_c)
+        d_w[ce] = -np.exp(lp + family.log_pdf_derivatives(wc)[0] - log_c)
     # w = (log t - m_i) / s: d/dm_i = -d_w / s and d/dlog s = -d_w w (- 1 for a density)
     d_m = -d_w / s
     grad = [d_eta.sum(), z.T @ d_eta, d_m.sum(), z.T @ d_m]
     if not family.fixed_scale:
-        grad.append(-(d_w * w).sum() - exact.sum())
-    return float(ll_rows.sum()), np.hstack([np.atleast_1d(g) for g in grad])
+        grad.append(-float(np.dot(d_w, w)) - n0)
+    return ll, np.hstack([np.atleast_1d(g) for g in grad])
 
 
 @dataclass(frozen=True)
@@ -200,14 +216,15 @@ def fit_covariate_cure(
             return 1e300, np.zeros_like(x)
         return -ll, -grad
 
-    with warnings.catch_warnings():
+    # one row per prospect: BLAS threads only spin on these products (see funnelkit._blas)
+    with warnings.catch_warnings(), single_threaded_blas():
         warnings.simplefilter("ignore", RuntimeWarning)
         res = optimize.minimize(
             negative, x0, jac=True, method="BFGS", options={"gtol": 1e-6, "maxiter": 1000}
         )
-    x = np.asarray(res.x, dtype=float)
-    ll = -negative(x)[0]
-    hess = _hessian(lambda y: -negative(y)[1], x)
+        x = np.asarray(res.x, dtype=float)
+        ll = -negative(x)[0]
+        hess = _hessian(lambda y: -negative(y)[1], x)
     cov_std = covariance_from_information(-hess)
     # back to the covariates' own scale: each linear predictor is a block (intercept, effects)
     jac = np.eye(n_par)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize
 
+from funnelkit._blas import single_threaded_blas
 from funnelkit.conversion.covariates import block_map, standardise
 from funnelkit.conversion.cure import covariance_from_information
 from funnelkit.dynamics.likelihood import fit_stage
@@ -40,11 +41,17 @@ def covariate_stage_loglik(
     lam, mu = np.exp(a), np.exp(b)
     theta = lam + mu
     d_a, d_b = np.empty(d.size), np.empty(d.size)
-    adv, cen = advanced, ~advanced
+    n_adv = int(advanced.sum())
+    adv: slice | np.ndarray
+    cen: slice | np.ndarray
+    if advanced[:n_adv].all():  # advancers first (as the fit sorts them): views, not copies
+        adv, cen = slice(0, n_adv), slice(n_adv, d.size)
+    else:
+        adv, cen = advanced, ~advanced
     ll = float((a[adv] - theta[adv] * d[adv]).sum())
     d_a[adv] = 1.0 - lam[adv] * d[adv]
     d_b[adv] = -mu[adv] * d[adv]
-    if cen.any():
+    if n_adv < d.size:
         u = a[cen] - theta[cen] * d[cen]
         s = np.logaddexp(b[cen], u)  # log(μ + λ e^{-θd})
         w1 = np.exp(u - s)
@@ -111,7 +118,8 @@ def fit_covariate_stage(
         }[plain.status]
         return failed(f"covariate effects are not estimable: {reason}")
     scale = float(duration.sum()) / n
-    d = duration / scale
+    order = np.argsort(~advanced, kind="stable")  # advancers first
+    d, advanced, z = duration[order] / scale, advanced[order], z[order]
     zs, centre, sd = standardise(z)
     x0 = np.zeros(2 + 2 * k)
     x0[0] = math.log(plain.advance_rate * scale)
@@ -124,14 +132,15 @@ def fit_covariate_stage(
             return 1e300, np.zeros_like(x)
         return -ll, -grad
 
-    with warnings.catch_warnings():
+    # one row per prospect: BLAS threads only spin on these products (see funnelkit._blas)
+    with warnings.catch_warnings(), single_threaded_blas():
         warnings.simplefilter("ignore", RuntimeWarning)
         res = optimize.minimize(
             negative, x0, jac=True, method="BFGS", options={"gtol": 1e-6, "maxiter": 1000}
         )
-    x = np.asarray(res.x, dtype=float)
-    ll = -negative(x)[0]
-    hess = _hessian(lambda y: -negative(y)[1], x)
+        x = np.asarray(res.x, dtype=float)
+        ll = -negative(x)[0]
+        hess = _hessian(lambda y: -negative(y)[1], x)
     cov_std = covariance_from_information(-hess)
     jac = np.zeros((x.size, x.size))
     jac[: k + 1, : k + 1] = block_map(centre, sd)

@@ -70,6 +70,7 @@ def fit_markov_covariates(
                 encoding,
                 values,
                 index,
+                z_all[index],
                 (share, share_cov),
                 raw,
                 source=source,
