@@ -315,9 +315,21 @@ def _missing(arr: np.ndarray) -> np.ndarray:
     if arr.dtype.kind in "fc":
         return np.isnan(arr)
     if arr.dtype.kind == "O":
-        # NaN is the one value unequal to itself; both comparisons run elementwise in C
-        return np.asarray(arr != arr, dtype=bool) | np.equal(arr, None)
+        try:
+            # NaN is the one value unequal to itself; both comparisons run elementwise in C
+            return np.asarray(arr != arr, dtype=bool) | np.equal(arr, None)
+        except TypeError:  # pandas' NA is neither equal nor unequal to itself
+            return np.asarray([_missing_value(v) for v in arr.tolist()], dtype=bool)
     return np.zeros(arr.shape, dtype=bool)
+
+
+def _missing_value(value: Any) -> bool:
+    if value is None:
+        return True
+    try:
+        return bool(value != value)
+    except TypeError:
+        return True
 
 
 def _is_numeric(arr: np.ndarray) -> bool:

@@ -267,3 +267,17 @@ def test_intervals_cover_the_truth_over_seeds() -> None:
             hits.append(row.lower <= truth <= row.upper)
     # 12 seeds x 11 coefficients at 95%: about 125 of 132 expected
     assert 0.9 <= np.mean(hits) <= 0.99
+
+
+def test_missing_values_of_every_frame_library_are_counted(sim) -> None:  # type: ignore[no-untyped-def]
+    import pandas as pd
+
+    frame = sim.frame()[["customer_id", "channel", "member"]]
+    text = frame.assign(channel=pd.array([None, *frame["channel"][1:]], dtype="string"))
+    with pytest.raises(
+        DataError, match=r"'channel' is missing for 1 of 6000 customer\(s\) \(e.g. 'p0'\)"
+    ):
+        ConversionFitter().fit(sim.journeys, covariates=text)
+    numbers = frame.assign(member=pd.array([None, None, *frame["member"][2:]], dtype="Int64"))
+    with pytest.raises(DataError, match=r"'member' is missing for 2 of 6000 .*'p0', 'p1'"):
+        ConversionFitter().fit(sim.journeys, covariates=numbers)
