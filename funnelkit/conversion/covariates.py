@@ -34,6 +34,8 @@ __all__ = [
 #: mapping of arrays aligned with the journeys.
 CovariatesLike = str | Sequence[str] | Mapping[str, Any] | Any
 
+_NONE = np.asarray(None, dtype=object)
+
 _FIX_FRAME = (
     "Give one row per customer: a frame with a 'customer_id' column and one column per "
     "covariate, a mapping of arrays aligned with the journeys, or attribute names kept with "
@@ -317,7 +319,7 @@ def _missing(arr: np.ndarray) -> np.ndarray:
     if arr.dtype.kind == "O":
         try:
             # NaN is the one value unequal to itself; both comparisons run elementwise in C
-            return np.asarray(arr != arr, dtype=bool) | np.equal(arr, None)
+            return np.asarray(arr != arr, dtype=bool) | np.equal(arr, _NONE)
         except TypeError:  # pandas' NA is neither equal nor unequal to itself
             return np.asarray([_missing_value(v) for v in arr.tolist()], dtype=bool)
     return np.zeros(arr.shape, dtype=bool)
