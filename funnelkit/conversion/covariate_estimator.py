@@ -14,6 +14,8 @@ __all__ = ["CovariateEstimator"]
 class _CovariateFit(Protocol):
     def coefficients(self, backend: Backend | None = None) -> Any: ...
 
+    def adjusted_comparison(self, backend: Backend | None = None) -> Any: ...
+
 
 C = TypeVar("C", bound=_CovariateFit)
 
@@ -36,6 +38,19 @@ class CovariateEstimator(Estimator, Generic[C]):
         self._check_fitted()
         fit = self.covariates_
         return None if fit is None else fit.coefficients()
+
+    def adjusted_comparison(self, backend: Backend | None = None) -> Any:
+        """Covariate-adjusted eventual share per level, next to the raw per-level estimate.
+
+        For each transition and each level of a categorical (or 0/1) covariate: ``adjusted``
+        sets the covariate to the level for every entrant and averages their eventual share
+        (the conversion share, or the Markov advance probability ``λ/(λ+μ)``) over their
+        own other covariates (direct standardisation, delta-method interval); ``raw`` is the
+        plain model of that level's entrants alone, what ``fit(by=...)`` reports. Columns
+        ``transition, covariate, level, n_entered, adjusted, adjusted_lower,
+        adjusted_upper, raw, raw_lower, raw_upper``.
+        """
+        return self._covariate_fit().adjusted_comparison(backend)
 
     def _covariate_fit(self) -> C:
         self._check_fitted()

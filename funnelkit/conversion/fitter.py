@@ -530,15 +530,6 @@ class ConversionFitter(CovariateEstimator[CovariateConversion]):
             source, target, covariates, horizon=horizon, conf_level=conf_level
         )
 
-    def adjusted_comparison(self, backend: Backend | None = None) -> Any:
-        """Covariate-adjusted eventual share per level next to the raw per-level estimate.
-
-        See :class:`~funnelkit.conversion.covariate_result.AdjustedShare`: the adjusted share
-        sets the covariate to a level for every entrant and averages over their other
-        covariates; the raw share is the level's own plain cure model.
-        """
-        return self._covariate_fit().adjusted_comparison(backend)
-
     def segment_comparison(self) -> SegmentComparison:
         """Tests of whether segments convert differently (fit with ``by=`` first)."""
         self._check_fitted()

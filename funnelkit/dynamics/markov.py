@@ -269,15 +269,6 @@ class StageMarkovFitter(CovariateEstimator[MarkovCovariates]):
         """
         return self._covariate_fit().predict(covariates, conf_level=conf_level)
 
-    def adjusted_comparison(self, backend: Backend | None = None) -> Any:
-        """Covariate-adjusted eventual advance probability per level, next to the raw one.
-
-        The adjusted probability sets the covariate to a level for every entrant of the stage
-        and averages ``λ(z)/(λ(z)+μ(z))`` over their other covariates; the raw one is the
-        plain model of that level's entrants alone (what ``fit(by=...)`` reports).
-        """
-        return self._covariate_fit().adjusted_comparison(backend)
-
     def reach_probability(
         self, stage: str, covariates: Any, *, conf_level: float | None = None
     ) -> list[Any]:
