@@ -8,7 +8,7 @@ from functools import partial
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from scipy import special
+from scipy import linalg, special
 
 from funnelkit._frames import Backend, frame_from_columns
 from funnelkit._results import Interval, Result, html_table
@@ -190,14 +190,27 @@ class MarkovCovariates(Result):
         return frame_from_columns(_arrays(cols), backend or self.backend)
 
     def reach_probability(
-        self, stage: str, covariates: Any, *, conf_level: float | None = None
+        self,
+        stage: str,
+        covariates: Any,
+        *,
+        horizon: float | None = None,
+        conf_level: float | None = None,
     ) -> list[Interval]:
-        """Per profile, the probability of ever reaching ``stage`` from the first stage.
+        """Per profile, the probability of reaching ``stage`` from entering the first stage.
 
-        ``Π λ_i(z) / (λ_i(z) + μ_i(z))`` over the stages before ``stage``, with a delta-method
-        interval on the logit scale (stages are fitted independently, so their coefficients
-        are uncorrelated).
+        Ever: ``Π λ_i(z) / (λ_i(z) + μ_i(z))`` over the stages before ``stage``. Within
+        ``horizon``: that product times the probability that the advancers' sojourns,
+        independent exponentials with rates ``θ_i = λ_i + μ_i``, add up to at most
+        ``horizon`` (a hypoexponential distribution, computed as the absorption probability
+        of its chain with a matrix exponential, exact for equal rates too). Intervals use the
+        delta method on the logit scale (stages are fitted independently, so their
+        coefficients are uncorrelated).
         """
+        if horizon is not None and not (
+            isinstance(horizon, int | float) and math.isfinite(horizon) and horizon > 0
+        ):
+            raise FunnelkitError(f"horizon must be a finite number > 0. Got {horizon!r} instead.")
         level = self.conf_level if conf_level is None else float(conf_level)
         z = self.encoding.matrix(profile_values(covariates))
         stages = [t.source for t in self.transitions] + [self.transitions[-1].target]
@@ -218,10 +231,15 @@ class MarkovCovariates(Result):
 
         def logit_reach(c: np.ndarray) -> np.ndarray:
             log_p = np.zeros(z.shape[0])
+            thetas = []
             at = 0
             for t, m in zip(path, sizes, strict=True):
                 log_p += special.log_expit(t.logit_advance(c[at : at + m], z))
+                a, b = t.log_rates(c[at : at + m], z)
+                thetas.append(np.exp(a) + np.exp(b))
                 at += m
+            if horizon is not None:
+                log_p += np.log(_sojourns_within(np.stack(thetas, axis=1), float(horizon)))
             out: np.ndarray = log_p - np.log(-np.expm1(log_p))
             return out
 
@@ -248,6 +266,18 @@ class MarkovCovariates(Result):
             for e in self.effects()
         ]
         return html_table(records, caption=f"{self.title} (log intensities)")
+
+
+def _sojourns_within(theta: np.ndarray, horizon: float) -> np.ndarray:
+    """Per row, P(sum of independent Exp(theta[row, i]) <= horizon)."""
+    n = theta.shape[1]
+    out = np.empty(theta.shape[0])
+    for row, rates in enumerate(theta):
+        generator = np.zeros((n + 1, n + 1))
+        generator[np.arange(n), np.arange(n)] = -rates
+        generator[np.arange(n), np.arange(1, n + 1)] = rates
+        out[row] = linalg.expm(generator * horizon)[0, n]
+    return np.clip(out, 1e-300, 1.0)
 
 
 def _arrays(cols: dict[str, list[Any]]) -> dict[str, np.ndarray]:

@@ -270,13 +270,21 @@ class StageMarkovFitter(CovariateEstimator[MarkovCovariates]):
         return self._covariate_fit().predict(covariates, conf_level=conf_level)
 
     def reach_probability(
-        self, stage: str, covariates: Any, *, conf_level: float | None = None
+        self,
+        stage: str,
+        covariates: Any,
+        *,
+        horizon: float | None = None,
+        conf_level: float | None = None,
     ) -> list[Any]:
         """Per covariate profile, P(reaching ``stage`` from the first stage) as an Interval.
 
-        See :meth:`MarkovCovariates.reach_probability`.
+        Ever, or within ``horizon`` of entering the first stage; see
+        :meth:`MarkovCovariates.reach_probability`.
         """
-        return self._covariate_fit().reach_probability(stage, covariates, conf_level=conf_level)
+        return self._covariate_fit().reach_probability(
+            stage, covariates, horizon=horizon, conf_level=conf_level
+        )
 
     def summary(self, backend: Backend = "pandas", *, coefficients: bool = False) -> Any:
         """One row per transition and quantity: ``estimate, std_error, lower, upper``.

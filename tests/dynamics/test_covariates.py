@@ -111,6 +111,32 @@ def test_profiles_get_their_own_intensities_and_reach(fitted) -> None:  # type: 
     assert reach[1].lower < reach[1].estimate < reach[1].upper
     with pytest.raises(FunnelkitError, match="No stage 's0' after the first"):
         fitted.reach_probability("s0", profiles)
+    # within a horizon: below the eventual probability, approaching it as the horizon grows
+    soon = fitted.reach_probability("s2", profiles, horizon=5.0)
+    late = fitted.reach_probability("s2", profiles, horizon=1e4)
+    for r, s, g in zip(reach, soon, late, strict=True):
+        assert s.lower < s.estimate < r.estimate
+        assert g.estimate == pytest.approx(r.estimate, rel=1e-9)
+    with pytest.raises(FunnelkitError, match="horizon must be a finite number > 0"):
+        fitted.reach_probability("s2", profiles, horizon=-1.0)
+
+
+def test_reaching_within_a_horizon_matches_the_simulated_chain() -> None:
+    sim = simulate_covariate_chain(20000, seed=8, observation_end=400.0, entry_window=1.0)
+    fit = StageMarkovFitter(delays="exponential").fit(
+        sim.journeys, covariates=["channel", "member"]
+    )
+    j = sim.journeys
+    took = j.entry_times[:, 2] - j.entry_times[:, 0]  # NaN: never reached s2
+    cells = [("email", 0), ("social", 1)]
+    probs = fit.reach_probability(
+        "s2", {"channel": [c for c, _ in cells], "member": [m for _, m in cells]}, horizon=10.0
+    )
+    for (channel, member), p in zip(cells, probs, strict=True):
+        rows = (sim.covariates["channel"] == channel) & (sim.covariates["member"] == member)
+        observed = float(np.mean(took[rows] <= 10.0))
+        # the share of that profile's prospects who reached s2 within 10 days of arriving
+        assert p.lower - 0.01 < observed < p.upper + 0.01
 
 
 def test_the_adjusted_comparison_standardises_over_the_other_covariates(sim, fitted) -> None:  # type: ignore[no-untyped-def]
