@@ -9,6 +9,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from scipy import special, stats
 
+from funnelkit._floating import exp_saturating
 from funnelkit._frames import Backend, frame_from_columns
 from funnelkit._results import Interval, Result, html_table
 from funnelkit.conversion.covariates import CovariateEncoding
@@ -23,7 +24,7 @@ __all__ = [
     "CovariateEffect",
     "CovariateTransition",
     "adjusted_frame",
-    "delta_logit",
+    "delta_interval",
     "effects_frame",
     "profile_values",
     "wald_effects",
@@ -187,17 +188,35 @@ class CovariateTransition(Result):
         out: np.ndarray = log_y - np.log(-np.expm1(log_y))
         return out
 
+    def median_time(self, z: np.ndarray, conf_level: float) -> list[Interval]:
+        """Per profile, the median time to convert among converters, with its interval.
+
+        ``log t_50 = m + γ'z + s w_50`` (``w_50`` the standard variable's median); the
+        interval is built on the log-time scale.
+        """
+        coef = self._require()
+        k = len(self.terms)
+        family = FAMILIES[self.distribution]
+        w50 = float(family.std_quantile(0.5))
+
+        def log_median(c: np.ndarray) -> np.ndarray:
+            s = 1.0 if family.fixed_scale else exp_saturating(c[-1])
+            out: np.ndarray = c[1 + k] + z @ c[2 + k : 2 + 2 * k] + s * w50
+            return out
+
+        return delta_interval(log_median, coef, self.covariance, conf_level, inverse=exp_saturating)
+
     def eventual_share(self, z: np.ndarray, conf_level: float) -> list[Interval]:
         """Per profile (row of ``z``), the eventual conversion share with its interval."""
         coef = self._require()
-        return delta_logit(lambda c: self._logit_share(c, z), coef, self.covariance, conf_level)
+        return delta_interval(lambda c: self._logit_share(c, z), coef, self.covariance, conf_level)
 
     def conversion_by(self, z: np.ndarray, horizon: float, conf_level: float) -> list[Interval]:
         """Per profile, ``P(converted within horizon) = p(z) F0(horizon; z)`` with interval."""
         coef = self._require()
         if not (isinstance(horizon, int | float) and math.isfinite(horizon) and horizon > 0):
             raise FunnelkitError(f"horizon must be a finite number > 0. Got {horizon!r} instead.")
-        return delta_logit(
+        return delta_interval(
             lambda c: self._logit_by(c, z, float(horizon)), coef, self.covariance, conf_level
         )
 
@@ -281,8 +300,9 @@ class CovariateConversion(Result):
         """Eventual share (and conversion by ``horizon``) per covariate profile.
 
         ``covariates`` maps each covariate to one value per profile (a mapping of lists, or
-        a frame with those columns). Columns ``eventual_share, lower, upper`` and, with a
-        horizon, ``conversion_by, conversion_by_lower, conversion_by_upper``.
+        a frame with those columns). Columns ``eventual_share, lower, upper``, the median
+        time to convert among converters ``median_time`` (with ``_lower`` and ``_upper``)
+        and, with a horizon, ``conversion_by, conversion_by_lower, conversion_by_upper``.
         """
         level = self.conf_level if conf_level is None else float(conf_level)
         values = profile_values(covariates)
@@ -295,6 +315,10 @@ class CovariateConversion(Result):
         columns["eventual_share"] = np.array([i.estimate for i in share], dtype=float)
         columns["lower"] = _ends([i.lower for i in share])
         columns["upper"] = _ends([i.upper for i in share])
+        median = fit.median_time(z, level)
+        columns["median_time"] = _ends([i.estimate for i in median])
+        columns["median_time_lower"] = _ends([i.lower for i in median])
+        columns["median_time_upper"] = _ends([i.upper for i in median])
         if horizon is not None:
             by = fit.conversion_by(z, horizon, level)
             columns["conversion_by"] = np.array([i.estimate for i in by], dtype=float)
@@ -376,13 +400,21 @@ def profile_values(covariates: Any) -> dict[str, Any]:
     return {str(c): frame[c].to_numpy() for c in frame.columns}
 
 
-def delta_logit(
+def delta_interval(
     fun: Callable[[np.ndarray], np.ndarray],
     coef: np.ndarray,
     covariance: Sequence[Sequence[float]] | np.ndarray | None,
     conf_level: float,
+    *,
+    inverse: Callable[[float], float] = special.expit,
 ) -> list[Interval]:
-    """Intervals of ``expit(fun(coef))`` per profile by the delta method on the logit scale."""
+    """Intervals of ``inverse(fun(coef))`` per profile, by the delta method on ``fun``'s scale.
+
+    ``fun`` maps the coefficients to one value per profile on a scale where the estimate is
+    roughly normal (the logit of a probability, the log of a time); the gradient is a
+    central difference, the ends are mapped back with ``inverse`` (``expit`` or
+    :func:`~funnelkit._floating.exp_saturating`), so they cannot leave the quantity's range.
+    """
     value = fun(coef)
     se = np.full(value.shape, np.nan)
     if covariance is not None:
@@ -398,9 +430,9 @@ def delta_logit(
     zq = normal_quantile(conf_level)
     return [
         Interval(
-            estimate=float(special.expit(v)),
-            lower=float(special.expit(v - zq * e)) if math.isfinite(e) else None,
-            upper=float(special.expit(v + zq * e)) if math.isfinite(e) else None,
+            estimate=float(inverse(v)),
+            lower=float(inverse(v - zq * e)) if math.isfinite(e) else None,
+            upper=float(inverse(v + zq * e)) if math.isfinite(e) else None,
             level=conf_level,
         )
         for v, e in zip(value.tolist(), se.tolist(), strict=True)

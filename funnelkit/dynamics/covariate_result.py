@@ -17,7 +17,7 @@ from funnelkit.conversion.covariate_result import (
     CovariateEffect,
     Part,
     adjusted_frame,
-    delta_logit,
+    delta_interval,
     effects_frame,
     profile_values,
     wald_effects,
@@ -174,7 +174,7 @@ class MarkovCovariates(Result):
                 continue
             coef = t.require_coefficients()
             a, b = t.log_rates(coef, z)
-            probs = delta_logit(partial(t.logit_advance, z=z), coef, t.covariance, level)
+            probs = delta_interval(partial(t.logit_advance, z=z), coef, t.covariance, level)
             for i in range(z.shape[0]):
                 for name in self.encoding.names:
                     cols[name].append(np.asarray(values[name]).reshape(-1)[i])
@@ -243,7 +243,7 @@ class MarkovCovariates(Result):
             out: np.ndarray = log_p - np.log(-np.expm1(log_p))
             return out
 
-        return delta_logit(logit_reach, coef, cov, level)
+        return delta_interval(logit_reach, coef, cov, level)
 
     def as_text(self) -> str:
         lines = [self.title]

@@ -128,6 +128,14 @@ def test_predictions_per_profile_follow_the_coefficients(fitted) -> None:  # typ
     assert (table["eventual_share"] < table["upper"]).all()
     assert (table["conversion_by"] < table["eventual_share"]).all()
     assert (table["conversion_by_lower"] < table["conversion_by"]).all()
+    # the median among converters: the Weibull median of the profile's scale
+    assert fitted.covariates_.transition("visitor", "buyer").distribution == "weibull"
+    shape = math.exp(-coef["time", "(log s)"])
+    scale = math.exp(
+        coef["time", "(intercept)"] + coef["time", "channel[social]"] + coef["time", "member"]
+    )
+    assert table["median_time"][1] == pytest.approx(scale * math.log(2.0) ** (1 / shape))
+    assert table["median_time_lower"][1] < table["median_time"][1] < table["median_time_upper"][1]
 
 
 def test_the_adjusted_comparison_standardises_over_the_other_covariates(sim, fitted) -> None:  # type: ignore[no-untyped-def]
