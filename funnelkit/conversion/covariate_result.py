@@ -181,7 +181,7 @@ class CovariateTransition(Result):
         k = len(self.terms)
         family = FAMILIES[self.distribution]
         loc = coef[1 + k] + z @ coef[2 + k : 2 + 2 * k]
-        s = 1.0 if family.fixed_scale else math.exp(coef[-1])
+        s = 1.0 if family.fixed_scale else exp_saturating(coef[-1])
         log_f = family.log_cdf((math.log(horizon) - loc) / s)
         log_y = special.log_expit(self._logit_share(coef, z)) + log_f
         # logit(y) = log y - log(1 - y), without cancellation where y is tiny
