@@ -27,6 +27,7 @@ __all__ = [
     "delta_interval",
     "effects_frame",
     "profile_values",
+    "reference_levels",
     "wald_effects",
 ]
 
@@ -345,7 +346,7 @@ class CovariateConversion(Result):
         ]
 
     def as_text(self) -> str:
-        lines = [self.title]
+        lines = [f"{self.title} (reference levels: {reference_levels(self.encoding)})"]
         for t in self.transitions:
             lr = "" if t.lr_p_value is None else f", LR test p = {t.lr_p_value:.3g}"
             lines.append(f"  {t.source} -> {t.target} ({t.distribution} delay{lr})")
@@ -355,7 +356,7 @@ class CovariateConversion(Result):
         return "\n".join(lines)
 
     def as_html(self) -> str:
-        caption = f"{self.title} (reference levels: {_references(self.encoding)})"
+        caption = f"{self.title} (reference levels: {reference_levels(self.encoding)})"
         return html_table(self._records(), caption=caption)
 
 
@@ -376,7 +377,8 @@ def adjusted_frame(rows: Sequence[AdjustedShare], backend: Backend) -> Any:
     return frame_from_columns(columns, backend)
 
 
-def _references(encoding: CovariateEncoding) -> str:
+def reference_levels(encoding: CovariateEncoding) -> str:
+    """``channel=email, ...``: the level each categorical covariate is compared with."""
     refs = [f"{c.name}={c.reference}" for c in encoding.columns if c.reference is not None]
     return ", ".join(refs) if refs else "none"
 

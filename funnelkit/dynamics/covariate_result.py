@@ -20,6 +20,7 @@ from funnelkit.conversion.covariate_result import (
     delta_interval,
     effects_frame,
     profile_values,
+    reference_levels,
     wald_effects,
 )
 from funnelkit.conversion.covariates import CovariateEncoding
@@ -246,7 +247,7 @@ class MarkovCovariates(Result):
         return delta_interval(logit_reach, coef, cov, level)
 
     def as_text(self) -> str:
-        lines = [self.title]
+        lines = [f"{self.title} (reference levels: {reference_levels(self.encoding)})"]
         for e in self.effects():
             shown = "not estimable" if e.interval is None else str(e.interval)
             lines.append(f"  {e.source} -> {e.target} {e.part:<7} {e.covariate:<24} {shown}")
@@ -265,7 +266,10 @@ class MarkovCovariates(Result):
             }
             for e in self.effects()
         ]
-        return html_table(records, caption=f"{self.title} (log intensities)")
+        caption = (
+            f"{self.title} (log intensities; reference levels: {reference_levels(self.encoding)})"
+        )
+        return html_table(records, caption=caption)
 
 
 def _sojourns_within(theta: np.ndarray, horizon: float) -> np.ndarray:

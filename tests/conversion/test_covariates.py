@@ -86,6 +86,7 @@ def test_the_reference_level_is_named_and_the_terms_follow_the_encoding(fitted) 
     assert enc.terms == ("channel[search]", "channel[social]", "member", "noise")
     assert "channel=email" in fitted._repr_html_()
     assert "channel[social]" in fitted.result_.as_text()
+    assert "(reference levels: channel=email)" in fitted.result_.as_text()
 
 
 def test_the_likelihood_ratio_test_rejects_the_plain_model(fitted) -> None:  # type: ignore[no-untyped-def]

@@ -171,6 +171,7 @@ def test_json_round_trip_predicts_identically(fitted) -> None:  # type: ignore[n
     assert loaded.reach_probability("s2", profiles) == fitted.reach_probability("s2", profiles)
     assert loaded.coefficients_.equals(fitted.coefficients_)
     assert "channel[social]" in loaded._repr_html_()
+    assert "(reference levels: channel=email)" in loaded.result_.as_text()
 
 
 def test_by_and_covariates_together(sim) -> None:  # type: ignore[no-untyped-def]
