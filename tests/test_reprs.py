@@ -45,6 +45,7 @@ NO_FACE = {
     "MLEFitter": "an abstract base class; every concrete fitter is built here",
     # data containers of the simulators: their frames and arrays are what one looks at
     "SimulatedChain": "a container of simulated arrays",
+    "SimulatedCovariateJourneys": "a container of simulated arrays",
     "SimulatedCommunity": "a container of a simulated events frame",
     "SimulatedLifetimes": "a container of simulated arrays",
     "SimulatedRFM": "a container of simulated arrays",
@@ -160,6 +161,9 @@ def objects() -> dict[str, list[Any]]:
         fk.datasets.ShiftedBetaGeoParams(alpha=0.7, beta=1.2),
         fk.datasets.MixtureDelaySpec(weight=0.6, scale=0.1, shape=0.5, scale_2=10, shape_2=0.8),
         fk.Exclusion(event="refund", after="member", before="repeat_buyer"),
+        # covariate fits: their coefficient tables, encodings and adjusted comparisons
+        fk.ConversionFitter().fit(journeys, covariates=["channel"]).result_,
+        fk.StageMarkovFitter(delays="exponential").fit(journeys, covariates=["channel"]).result_,
     ]
     seen: set[int] = set()
     for result in results:

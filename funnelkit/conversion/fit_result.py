@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 from funnelkit._frames import Backend
 from funnelkit._results import Result
 from funnelkit.conversion.comparison import SegmentComparison
+from funnelkit.conversion.covariate_result import CovariateConversion
 from funnelkit.conversion.results import TransitionEstimate
 from funnelkit.conversion.summary import ConversionRow, ConversionSummary
 from funnelkit.exceptions import FunnelkitError, format_examples
@@ -44,6 +45,8 @@ class ConversionResult(Result):
     segments: tuple[tuple[str, ...], ...]
     estimates: tuple[TransitionEstimate, ...]
     comparison: SegmentComparison | None = None
+    #: the covariate cure models, when fitted with ``covariates=``
+    covariates: CovariateConversion | None = None
 
     def segments_of(self, source: str, target: str) -> tuple[str, ...]:
         """Segment labels of one transition (empty without ``by``)."""
@@ -88,10 +91,12 @@ class ConversionResult(Result):
         return self.conversion_summary(segments=segments).summary(backend)
 
     def as_text(self) -> str:
-        return self.conversion_summary().as_text()
+        text = self.conversion_summary().as_text()
+        return text if self.covariates is None else text + "\n" + self.covariates.as_text()
 
     def as_html(self) -> str:
-        return self.conversion_summary().as_html()
+        html = self.conversion_summary().as_html()
+        return html if self.covariates is None else html + self.covariates.as_html()
 
     def _transition_index(self, source: str, target: str) -> int:
         if (source, target) not in self.transitions:

@@ -9,10 +9,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from funnelkit._estimator import Estimator
 from funnelkit._floating import underflow_is_zero
 from funnelkit._frames import Backend
 from funnelkit.conversion.comparison import SegmentComparison, holm_by_test, transition_tests
+from funnelkit.conversion.covariate_estimator import CovariateEstimator
+from funnelkit.conversion.covariate_result import CovariateConversion
+from funnelkit.conversion.covariates import CovariatesLike
 from funnelkit.conversion.estimate import check_windows, estimate_transition, with_window_note
 from funnelkit.conversion.fit_result import ConversionResult
 from funnelkit.conversion.kaplan_meier import CIMethod
@@ -33,7 +35,7 @@ _MODELS = ("auto", "exponential", "weibull", "lognormal", "lognormal-mixture", "
 Key = tuple[str, str, str | None]
 
 
-class ConversionFitter(Estimator):
+class ConversionFitter(CovariateEstimator[CovariateConversion]):
     """Censoring-aware stage conversion: how many will *eventually* move on, and how fast.
 
     For every adjacent pair of stages (and any extra ``pairs``), among the customers who
@@ -82,6 +84,11 @@ class ConversionFitter(Estimator):
         ``(source, target)`` → tuple of segment labels (empty without ``by``).
     comparison_ : SegmentComparison or None
         Tests of whether segments differ (None without ``by``).
+    covariates_ : CovariateConversion or None
+        The covariate cure models (None without ``covariates``): coefficients, per-profile
+        predictions and the adjusted comparison of levels.
+    coefficients_ : frame or None
+        The coefficient table of ``covariates_`` (see :meth:`CovariateConversion.coefficients`).
     by_ : str or None
     time_unit_ : TimeUnit
     n_customers_ : int
@@ -124,6 +131,7 @@ class ConversionFitter(Estimator):
         "transitions_",
         "segments_",
         "comparison_",
+        "covariates_",
         "by_",
         "time_unit_",
         "n_customers_",
@@ -149,7 +157,13 @@ class ConversionFitter(Estimator):
 
     # ------------------------------------------------------------------ fitting
     @underflow_is_zero
-    def fit(self, journeys: Journeys, *, by: str | None = None) -> ConversionFitter:
+    def fit(
+        self,
+        journeys: Journeys,
+        *,
+        by: str | None = None,
+        covariates: CovariatesLike | None = None,
+    ) -> ConversionFitter:
         """Estimate every transition (and every segment's, with ``by``).
 
         Parameters
@@ -160,6 +174,11 @@ class ConversionFitter(Estimator):
             A customer attribute in ``journeys.attributes`` (e.g. ``"channel"``), or an
             entry cohort: ``"cohort:week"``, ``"cohort:month"``, ``"cohort:day"``,
             ``"cohort:year"`` (the period in which each customer entered the source stage).
+        covariates
+            One row per customer: attribute names of the journeys (``["channel",
+            "member"]``), a frame with a ``customer_id`` column, or a mapping of arrays
+            aligned with the journeys. Numbers enter as is, text one-hot against its first
+            level in sorted order. Fits :attr:`covariates_` besides the plain estimates.
 
         Returns
         -------
@@ -246,6 +265,18 @@ class ConversionFitter(Estimator):
                 notes=tuple(notes),
             )
         )
+        covariate_fit = None
+        if covariates is not None:
+            from funnelkit.conversion.covariate_fit import fit_covariate_conversion
+
+            covariate_fit = fit_covariate_conversion(
+                journeys,
+                transitions,
+                {pair: estimates[(*pair, None)].model for pair in transitions},
+                covariates,
+                conf_level=float(self.conf_level),
+                fitter=type(self).__name__,
+            )
         self._set_result(
             ConversionResult(
                 conf_level=float(self.conf_level),
@@ -256,6 +287,7 @@ class ConversionFitter(Estimator):
                 segments=tuple(segments[pair] for pair in transitions),
                 estimates=tuple(estimates.values()),
                 comparison=comparison,
+                covariates=covariate_fit,
             )
         )
         return self
@@ -268,6 +300,7 @@ class ConversionFitter(Estimator):
         self.segments_ = dict(zip(result.transitions, result.segments, strict=True))
         self.by_ = result.by
         self.comparison_ = result.comparison
+        self.covariates_ = result.covariates
         self.time_unit_ = result.time_unit
         self.n_customers_ = result.n_customers
         self.result_ = result
@@ -357,13 +390,18 @@ class ConversionFitter(Estimator):
             )
         return self.estimate(source, target, segment).rate_within(float(window))
 
-    def summary(self, backend: Backend = "pandas", *, segments: bool = True) -> Any:
+    def summary(
+        self, backend: Backend = "pandas", *, segments: bool = True, coefficients: bool = False
+    ) -> Any:
         """The estimates table: one row per transition, then one per segment if fitted ``by``.
 
         Columns ``source, target`` (``segment``), the eventual conversion rate as
         ``estimate, std_error, lower, upper``, then the naive rate and the median time to
         convert with their bounds (see :meth:`ConversionSummary.summary`).
-        :meth:`conversion_summary` gives the same table as a result object.
+        :meth:`conversion_summary` gives the same table as a result object. With
+        ``coefficients=True``, the covariate coefficient table instead (columns
+        ``transition, part, covariate, estimate, std_error, lower, upper``; fit with
+        ``covariates=`` first).
 
         Examples
         --------
@@ -373,6 +411,8 @@ class ConversionFitter(Estimator):
         [['visitor', 'member'], ['member', 'buyer']]
         """
         self._check_fitted()
+        if coefficients:
+            return self._covariate_fit().coefficients(backend)
         return self.result_.summary(backend, segments=segments)
 
     def conversion_summary(self, *, segments: bool = True) -> ConversionSummary:
@@ -459,6 +499,35 @@ class ConversionFitter(Estimator):
             model=model,
             conf_level=float(self.conf_level),
             ci_method=self.ci_method,
+        )
+
+    def predict_conversion(
+        self,
+        source: str,
+        target: str,
+        covariates: Any,
+        *,
+        horizon: float | None = None,
+        conf_level: float | None = None,
+    ) -> Any:
+        """Eventual share (and conversion by ``horizon``) per covariate profile.
+
+        See :meth:`CovariateConversion.predict`; ``covariates`` maps each covariate to one
+        value per profile.
+
+        Examples
+        --------
+        >>> from funnelkit.datasets import simulate_covariate_conversion
+        >>> sim = simulate_covariate_conversion(3000, seed=1)
+        >>> fitter = ConversionFitter().fit(sim.journeys, covariates=["channel", "member"])
+        >>> table = fitter.predict_conversion(
+        ...     "visitor", "buyer", {"channel": ["email", "social"], "member": [1, 1]},
+        ...     horizon=30.0)
+        >>> bool(table["eventual_share"][1] > table["eventual_share"][0])
+        True
+        """
+        return self._covariate_fit().predict(
+            source, target, covariates, horizon=horizon, conf_level=conf_level
         )
 
     def segment_comparison(self) -> SegmentComparison:

@@ -23,6 +23,11 @@ from funnelkit.datasets.conversion import (
     TransitionParams,
     simulate_transitions,
 )
+from funnelkit.datasets.covariate_journeys import (
+    SimulatedCovariateJourneys,
+    simulate_covariate_chain,
+    simulate_covariate_conversion,
+)
 from funnelkit.datasets.examples import load_example_events, write_example_events
 from funnelkit.datasets.spend import (
     GammaGammaParams,
@@ -44,6 +49,7 @@ __all__ = [
     "ShiftedBetaGeoParams",
     "SimulatedChain",
     "SimulatedCommunity",
+    "SimulatedCovariateJourneys",
     "SimulatedLifetimes",
     "SimulatedRFM",
     "SimulatedSpend",
@@ -56,6 +62,8 @@ __all__ = [
     "simulate_bgnbd",
     "simulate_community",
     "simulate_contract_lifetimes",
+    "simulate_covariate_chain",
+    "simulate_covariate_conversion",
     "simulate_mbgnbd",
     "simulate_pareto_nbd",
     "simulate_spend",

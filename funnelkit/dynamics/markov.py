@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from funnelkit._estimator import Estimator
 from funnelkit._floating import underflow_is_zero
 from funnelkit._frames import Backend
+from funnelkit.conversion.covariate_estimator import CovariateEstimator
+from funnelkit.conversion.covariates import CovariatesLike
 from funnelkit.conversion.cure_result import CureFit
 from funnelkit.dynamics._validation import (
     check_conf_level,
@@ -19,6 +20,7 @@ from funnelkit.dynamics._validation import (
     fit_notes,
     segment_labels,
 )
+from funnelkit.dynamics.covariate_result import MarkovCovariates
 from funnelkit.dynamics.delays import supported_delay
 from funnelkit.dynamics.likelihood import StageFit, boundary_bounds, fit_stage
 from funnelkit.dynamics.reach import reach_stage
@@ -34,7 +36,7 @@ if TYPE_CHECKING:
 __all__ = ["StageMarkovFitter"]
 
 
-class StageMarkovFitter(Estimator):
+class StageMarkovFitter(CovariateEstimator[MarkovCovariates]):
     """A continuous-time Markov model of the funnel with a latent *dormant* exit.
 
     A customer who enters stage ``k`` (any stage but the last) is *active* there until one
@@ -85,6 +87,10 @@ class StageMarkovFitter(Estimator):
         Segmenting attribute, when fitted ``by=``.
     segments_ : tuple of str or None
         Segment labels (the attribute values as strings), when fitted ``by=``.
+    covariates_ : MarkovCovariates or None
+        The log-linear covariate intensities, when fitted ``covariates=``.
+    coefficients_ : frame or None
+        Their coefficient table (see :meth:`MarkovCovariates.coefficients`).
 
     Examples
     --------
@@ -114,6 +120,7 @@ class StageMarkovFitter(Estimator):
         "time_unit_",
         "by_",
         "segments_",
+        "covariates_",
     )
     _fit_call: ClassVar[str] = "fit(journeys)"
 
@@ -123,7 +130,13 @@ class StageMarkovFitter(Estimator):
 
     # ------------------------------------------------------------------ fitting
     @underflow_is_zero
-    def fit(self, journeys: Journeys, *, by: str | None = None) -> StageMarkovFitter:
+    def fit(
+        self,
+        journeys: Journeys,
+        *,
+        by: str | None = None,
+        covariates: CovariatesLike | None = None,
+    ) -> StageMarkovFitter:
         """Fit the intensities of every stage from censored journeys.
 
         Parameters
@@ -132,6 +145,11 @@ class StageMarkovFitter(Estimator):
             From :meth:`funnelkit.Funnel.journeys`; stages in funnel order.
         by : str, optional
             A customer attribute (in ``journeys.attributes``) to fit each segment separately.
+        covariates : list of str, frame or mapping, optional
+            One row per customer (attribute names, a frame with a ``customer_id`` column, or
+            arrays aligned with the journeys): each stage's intensities also get log-linear
+            effects, ``λ(z) = λ e^{β'z}`` and ``μ(z) = μ e^{δ'z}``, as msm fits them
+            (Jackson 2011), pooled over all prospects, in :attr:`covariates_`.
 
         Returns
         -------
@@ -197,6 +215,13 @@ class StageMarkovFitter(Estimator):
                 stacklevel=2,
             )
         finite = [t.log_likelihood for t in transitions if t.log_likelihood is not None]
+        covariate_fit = None
+        if covariates is not None:
+            from funnelkit.dynamics.covariates import fit_markov_covariates
+
+            covariate_fit = fit_markov_covariates(
+                journeys, covariates, conf_level=float(self.conf_level), fitter="StageMarkovFitter"
+            )
         self._set_result(
             StageMarkovResult(
                 stage_names=names,
@@ -212,6 +237,7 @@ class StageMarkovFitter(Estimator):
                 intensities=StageIntensities.from_fits(fits, bounds),
                 delays=tuple(delays) if self.delays == "auto" else None,
                 supported_delays=tuple(supported) if self.delays == "auto" else None,
+                covariates=covariate_fit,
             )
         )
         return self
@@ -223,15 +249,53 @@ class StageMarkovFitter(Estimator):
         self.time_unit_ = result.time_unit
         self.by_ = result.by
         self.segments_ = result.segments
+        self.covariates_ = result.covariates
         self.result_ = result
 
-    def summary(self, backend: Backend = "pandas") -> Any:
+    def predict_intensities(self, covariates: Any, *, conf_level: float | None = None) -> Any:
+        """Per covariate profile and stage: intensities, advance probability, time in stage.
+
+        See :meth:`MarkovCovariates.predict`.
+
+        Examples
+        --------
+        >>> from funnelkit.datasets import simulate_covariate_chain
+        >>> sim = simulate_covariate_chain(3000, seed=1)
+        >>> fitter = StageMarkovFitter(delays="exponential").fit(
+        ...     sim.journeys, covariates=["channel", "member"])
+        >>> table = fitter.predict_intensities({"channel": ["email"], "member": [0]})
+        >>> table["source"].tolist()
+        ['s0', 's1']
+        """
+        return self._covariate_fit().predict(covariates, conf_level=conf_level)
+
+    def reach_probability(
+        self,
+        stage: str,
+        covariates: Any,
+        *,
+        horizon: float | None = None,
+        conf_level: float | None = None,
+    ) -> list[Any]:
+        """Per covariate profile, P(reaching ``stage`` from the first stage) as an Interval.
+
+        Ever, or within ``horizon`` of entering the first stage; see
+        :meth:`MarkovCovariates.reach_probability`.
+        """
+        return self._covariate_fit().reach_probability(
+            stage, covariates, horizon=horizon, conf_level=conf_level
+        )
+
+    def summary(self, backend: Backend = "pandas", *, coefficients: bool = False) -> Any:
         """One row per transition and quantity: ``estimate, std_error, lower, upper``.
 
         See :meth:`StageMarkovResult.summary`; :meth:`StageMarkovResult.to_frame` gives the
-        wide table (one row per transition).
+        wide table (one row per transition). With ``coefficients=True``, the covariate
+        coefficient table instead (fit with ``covariates=`` first).
         """
         self._check_fitted()
+        if coefficients:
+            return self._covariate_fit().coefficients(backend)
         return self.result_.summary(backend)
 
     def to_json(self, *, indent: int | None = None) -> str:

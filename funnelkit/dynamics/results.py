@@ -13,6 +13,7 @@ from funnelkit._floating import exp_saturating
 from funnelkit._frames import Backend, frame_from_columns
 from funnelkit._results import Interval, Result, html_table
 from funnelkit.conversion.cure_result import CureFit
+from funnelkit.dynamics.covariate_result import MarkovCovariates
 from funnelkit.dynamics.likelihood import StageFit, Status
 from funnelkit.dynamics.state import StageIntensities
 from funnelkit.exceptions import FunnelkitError
@@ -260,6 +261,8 @@ class StageMarkovResult(Result):
     #: the forecast's draws pick among them by Akaike weight, so its intervals carry the
     #: uncertainty of the model choice as well as of the parameters
     supported_delays: tuple[tuple[tuple[CureFit, ...], ...], ...] | None = None
+    #: the log-linear covariate intensities, when fitted with ``covariates=``
+    covariates: MarkovCovariates | None = None
 
     def transition(self, source: str, *, segment: str | None = None) -> TransitionFit:
         """The estimates of stage ``source`` (of ``segment`` when fitted by segment)."""
@@ -329,10 +332,13 @@ class StageMarkovResult(Result):
                 f"{t.mean_time_in_stage} ({t.status})"
             )
         lines.extend(f"  note: {n}" for n in self.notes)
+        if self.covariates is not None:
+            lines.append(self.covariates.as_text())
         return "\n".join(lines)
 
     def as_html(self) -> str:
-        return html_table([t.record() for t in self.transitions], caption=self.title)
+        html = html_table([t.record() for t in self.transitions], caption=self.title)
+        return html if self.covariates is None else html + self.covariates.as_html()
 
 
 class StageReach(Result):
