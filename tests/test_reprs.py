@@ -163,6 +163,7 @@ def objects() -> dict[str, list[Any]]:
         fk.Exclusion(event="refund", after="member", before="repeat_buyer"),
         # covariate fits: their coefficient tables, encodings and adjusted comparisons
         fk.ConversionFitter().fit(journeys, covariates=["channel"]).result_,
+        fk.ConversionFitter().fit(journeys, covariates=["channel"]).covariates_.effects()[0],
         fk.StageMarkovFitter(delays="exponential").fit(journeys, covariates=["channel"]).result_,
     ]
     seen: set[int] = set()

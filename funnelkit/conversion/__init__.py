@@ -14,6 +14,12 @@ Examples
 """
 
 from funnelkit.conversion.comparison import SegmentComparison, SegmentTest
+from funnelkit.conversion.covariate_result import (
+    AdjustedShare,
+    CovariateConversion,
+    CovariateEffect,
+    CovariateTransition,
+)
 from funnelkit.conversion.cure import fit_cure_model
 from funnelkit.conversion.cure_result import CureFit
 from funnelkit.conversion.fit_result import ConversionResult
@@ -25,10 +31,14 @@ from funnelkit.conversion.summary import ConversionRow, ConversionSummary, forma
 from funnelkit.intervals import holm_adjust, wilson_interval
 
 __all__ = [
+    "AdjustedShare",
     "ConversionFitter",
     "ConversionResult",
     "ConversionRow",
     "ConversionSummary",
+    "CovariateConversion",
+    "CovariateEffect",
+    "CovariateTransition",
     "CureFit",
     "KaplanMeierCurve",
     "SegmentComparison",

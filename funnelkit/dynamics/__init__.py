@@ -6,6 +6,7 @@ projects how many of today's customers will have reached, or will be active in, 
 """
 
 from funnelkit.datasets.stage_chain import SimulatedChain, simulate_stage_chain
+from funnelkit.dynamics.covariate_result import MarkovCovariates, MarkovCovariateTransition
 from funnelkit.dynamics.forecast import forecast_stages
 from funnelkit.dynamics.forecast_result import ForecastBand, StageForecast
 from funnelkit.dynamics.markov import StageMarkovFitter
@@ -16,6 +17,8 @@ from funnelkit.dynamics.state import StageIntensities
 __all__ = [
     "Estimate",
     "ForecastBand",
+    "MarkovCovariateTransition",
+    "MarkovCovariates",
     "SimulatedChain",
     "StageForecast",
     "StageIntensities",
