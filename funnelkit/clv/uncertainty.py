@@ -20,6 +20,7 @@ posterior predictive distribution under a flat prior (approximately).
 
 from __future__ import annotations
 
+import json
 import warnings
 from abc import abstractmethod
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -50,8 +51,10 @@ __all__ = [
     "CustomerUncertainty",
     "GeometricUncertainty",
     "ParetoUncertainty",
+    "customer_ids",
     "draw_parameters",
     "resample_count",
+    "value_interval_table",
 ]
 
 _FORM = "conditional_probability_of_purchases(horizon=10.0, data=customers, n=0)"
@@ -292,15 +295,21 @@ class CustomerUncertainty:
     ) -> Any:
         """Per-customer interval for the number of purchases in the next ``horizon``.
 
-        ``lower`` and ``upper`` are whole purchase counts: the ``(1 - conf_level) / 2`` and
-        ``(1 + conf_level) / 2`` quantiles of the customer's predictive distribution, which
-        mixes the conditional pmf (:meth:`conditional_probability_of_purchases`, the
-        purchase process) over ``n_resamples`` parameter draws from the fit (the parameter
-        uncertainty; see :meth:`parameter_draws` and the module docstring for why draws).
-        ``estimate`` is :meth:`expected_purchases`. The interval holds the realised count
-        with probability at least ``conf_level`` (counts are whole numbers: a customer whose
-        P(no purchase) exceeds ``(1 + conf_level) / 2`` gets ``[0, 0]``). When the fit has no
-        covariance the parameters are taken as known, with a
+        ``lower`` and ``upper`` are whole purchase counts from the customer's predictive
+        distribution, which mixes the conditional pmf
+        (:meth:`conditional_probability_of_purchases`, the purchase process) over
+        ``n_resamples`` parameter draws from the fit (the parameter uncertainty; see
+        :meth:`parameter_draws` and the module docstring for why draws, not a bootstrap).
+        ``lower`` is its ``(1 - conf_level) / 2`` quantile and ``upper`` the smallest count
+        that makes ``[lower, upper]`` hold at least ``conf_level``: when ``lower`` is 0 the
+        unused lower tail goes to the upper bound instead of widening the interval.
+        ``coverage`` is the probability of ``[lower, upper]`` under that distribution.
+        Counts are whole numbers, so ``coverage`` exceeds ``conf_level`` where counts are
+        small: a customer who will most likely not buy (P(0) above ``conf_level``) gets
+        ``[0, 0]`` with coverage P(0). Across customers, the share of realised counts inside
+        their intervals estimates the mean ``coverage``, not ``conf_level``.
+        ``estimate`` is :meth:`expected_purchases`. When the fit has no covariance the
+        parameters are taken as known, with a
         :class:`~funnelkit.exceptions.StatisticalWarning`.
 
         Parameters
@@ -324,7 +333,8 @@ class CustomerUncertainty:
         Returns
         -------
         frame
-            ``customer_id`` (when the data carry ids), ``estimate``, ``lower``, ``upper``.
+            ``customer_id`` (when the data carry ids), ``estimate``, ``lower``, ``upper``
+            (integers) and ``coverage``.
 
         Examples
         --------
@@ -334,10 +344,12 @@ class CustomerUncertainty:
         >>> model = BetaGeoFitter().fit(sim.rfm)
         >>> table = model.prediction_interval(26.0, sim.rfm, conf_level=0.9)
         >>> list(table.columns)
-        ['customer_id', 'estimate', 'lower', 'upper']
-        >>> inside = (table.lower <= sim.rfm.holdout_frequency) & (
-        ...     sim.rfm.holdout_frequency <= table.upper)
-        >>> 0.85 < float(inside.mean()) < 0.99
+        ['customer_id', 'estimate', 'lower', 'upper', 'coverage']
+        >>> bool((table.coverage >= 0.9).all())
+        True
+        >>> held = sim.rfm.holdout_frequency
+        >>> inside = (table.lower <= held) & (held <= table.upper)
+        >>> bool(abs(inside.mean() - table.coverage.mean()) < 0.02)
         True
         """
         owner = f"{type(self).__name__}.prediction_interval"
@@ -463,7 +475,7 @@ class CustomerUncertainty:
     def _table(
         self, data: Any, columns: dict[str, np.ndarray], level: float, backend: Backend
     ) -> Any:
-        ids = _customer_ids(data, getattr(self, "time_unit_", None))
+        ids = customer_ids(data, getattr(self, "time_unit_", None))
         ordered = ({"customer_id": ids} if ids is not None else {}) | columns
         frame = frame_from_columns(ordered, backend)
         if backend == "pandas":
@@ -544,7 +556,7 @@ def _horizon_and_data(method: str, args: tuple[Any, ...], given: Any, data: Any)
     return given, data
 
 
-def _customer_ids(data: Any, unit: Any) -> np.ndarray | None:
+def customer_ids(data: Any, unit: Any = None) -> np.ndarray | None:
     """The customer ids the data carry, in row order (``None`` when they carry none)."""
     if data is None:
         return None
@@ -558,6 +570,74 @@ def _customer_ids(data: Any, unit: Any) -> np.ndarray | None:
     if "customer_id" not in list(columns):
         return None
     return np.asarray(as_rfm(data, None, unit).customer_ids)
+
+
+def value_interval_table(
+    purchase_model: Any,
+    spend_model: Any,
+    data: Any,
+    estimate: np.ndarray,
+    value_at: Callable[[Any, Any], np.ndarray],
+    *,
+    conf_level: float,
+    n_resamples: int,
+    n_draws: int | None,
+    seed: int | np.random.Generator | None,
+    backend: Backend,
+) -> Any:
+    """The interval table of :func:`~funnelkit.clv.customer_lifetime_value`.
+
+    ``value_at(purchase, spend)`` computes the values with given models; it is evaluated at
+    models rebuilt (through their JSON documents, the public way to set parameters) with
+    each parameter draw. Spend given as numbers is taken as known.
+    """
+    level = _level(conf_level, "customer_lifetime_value")
+    count = resample_count(n_resamples, n_draws)
+    if not isinstance(purchase_model, CustomerUncertainty):
+        raise FunnelkitError(
+            "customer_lifetime_value(..., conf_level=...) needs a fitted funnelkit purchase "
+            f"model (BG/NBD, MBG/NBD, Pareto/NBD, BG/BB); got a {type(purchase_model).__name__}."
+            " Drop conf_level for the values alone."
+        )
+    rng = np.random.default_rng(seed)
+    purchases = [
+        _model_at(purchase_model, p) for p in purchase_model.parameter_draws(count, seed=rng)
+    ]
+    spends: list[Any] = [spend_model] * count
+    fitted_spend = hasattr(spend_model, "to_json") and hasattr(spend_model, "result_")
+    if fitted_spend:
+        covariance = spend_model.result_.covariance
+        if covariance is None:
+            raise FunnelkitError(
+                f"The {type(spend_model).__name__} has no parameter covariance (the observed "
+                "information was not positive definite, or it was loaded from a document "
+                "written without it), so its uncertainty cannot be drawn: refit it, or give "
+                "the spend per purchase as numbers."
+            )
+        # the spend models' parameters (Gamma-Gamma and its common-rate limit) are all
+        # positive: drawn on the log scale
+        drawn = draw_parameters(spend_model.params_, covariance, (), count, rng)
+        spends = [_model_at(spend_model, p) for p in drawn]
+    values = np.stack([value_at(p, s) for p, s in zip(purchases, spends, strict=True)])
+    bounds = np.quantile(values, [(1.0 - level) / 2.0, (1.0 + level) / 2.0], axis=0)
+    unit = getattr(purchase_model, "time_unit_", None)
+    ids = customer_ids(data, unit)
+    columns = {
+        "estimate": np.asarray(estimate, dtype=float),
+        "lower": np.minimum(bounds[0], estimate),
+        "upper": np.maximum(bounds[1], estimate),
+    }
+    frame = frame_from_columns(({"customer_id": ids} if ids is not None else {}) | columns, backend)
+    if backend == "pandas":
+        frame.attrs["conf_level"] = level
+    return frame
+
+
+def _model_at(model: Any, params: Mapping[str, float]) -> Any:
+    """The fitted ``model`` with other parameter values, rebuilt from its JSON document."""
+    document = json.loads(model.to_json())
+    document["params"] = dict(params)
+    return type(model).from_json(json.dumps(document))
 
 
 def _refuse(what: str) -> NoReturn:

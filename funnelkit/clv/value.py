@@ -18,6 +18,7 @@ import numpy as np
 from funnelkit._frames import Backend
 from funnelkit.clv._data import as_rfm
 from funnelkit.clv._discounting import _rows_rfm, discounted_and_total
+from funnelkit.clv.uncertainty import value_interval_table
 from funnelkit.exceptions import FunnelkitError
 from funnelkit.rfm import RFM
 from funnelkit.units import TimeUnit, TimeUnitLike
@@ -44,7 +45,12 @@ def customer_lifetime_value(
     month: str | None = None,
     chunk_size: int = _CHUNK,
     n_jobs: int | None = None,
-) -> np.ndarray:
+    conf_level: float | None = None,
+    n_resamples: int = 200,
+    n_draws: int | None = None,
+    seed: int | np.random.Generator | None = 0,
+    backend: Backend = "pandas",
+) -> Any:
     """Discounted expected value of each customer's purchases over a horizon.
 
     The horizon is cut into periods of one ``time_unit``; period ``k`` contributes the expected
@@ -85,11 +91,25 @@ def customer_lifetime_value(
     n_jobs
         Threads evaluating the model on pieces of the distinct rows (``None`` = the
         available cores; ``1`` = this thread only). The numbers do not depend on it.
+    conf_level
+        ``None`` (default): return the values as an array. A level in ``(0, 1)``: return a
+        table with an interval for each value, from ``n_resamples`` draws of the purchase
+        model's parameters and of the spend model's (when it is a fitted model) from their
+        fitted distributions (see :meth:`~funnelkit.clv.BetaGeoFitter.parameter_draws`):
+        the ``(1 -/+ conf_level) / 2`` quantiles of the value over the draws, widened to
+        contain the estimate. It is an interval for the *expected* value (how well the data
+        pin it down), not for the cash a customer will bring, which varies far more.
+    n_resamples, seed, backend
+        Number of draws (``n_draws`` is an alias), their seed (int, numpy Generator or
+        ``None``) and the frame library of the table (``"pandas"``, ``"polars"``,
+        ``"pyarrow"``), used with ``conf_level``.
 
     Returns
     -------
-    numpy.ndarray
-        One lifetime value per customer, in the currency of the spend.
+    numpy.ndarray or frame
+        One lifetime value per customer, in the currency of the spend; with ``conf_level``
+        a frame with ``customer_id`` (when the data carry ids), ``estimate``, ``lower`` and
+        ``upper``.
 
     Examples
     --------
@@ -110,22 +130,63 @@ def customer_lifetime_value(
     >>> bool(abs(as_lifetimes.sum() / clv.sum() - 1) < 0.01)
     True
 
+    With ``conf_level``, a table with an interval for each customer's value:
+
+    >>> table = customer_lifetime_value(bgf, ggf, summary, horizon=12, time_unit="month",
+    ...     discount_rate=0.01, conf_level=0.9, n_resamples=50)
+    >>> list(table.columns)
+    ['customer_id', 'estimate', 'lower', 'upper']
+    >>> bool(((table.lower <= table.estimate) & (table.estimate <= table.upper)).all())
+    True
+
     References
     ----------
     Fader, P. S., Hardie, B. G. S. & Lee, K. L. (2005). RFM and CLV: Using iso-value curves
     for customer base analysis. *Journal of Marketing Research*, 42(4), 415-430.
     """
+    settings = {
+        "horizon": horizon,
+        "time_unit": time_unit,
+        "discount_rate": discount_rate,
+        "month": month,
+        "chunk_size": chunk_size,
+        "n_jobs": n_jobs,
+    }
+    estimate = _lifetime_values(purchase_model, spend_model, data, settings)
+    if conf_level is None:
+        return estimate
+
+    def value_at(purchase: Any, spend: Any) -> np.ndarray:
+        return _lifetime_values(purchase, spend, data, settings)
+
+    return value_interval_table(
+        purchase_model,
+        spend_model,
+        data,
+        estimate,
+        value_at,
+        conf_level=conf_level,
+        n_resamples=n_resamples,
+        n_draws=n_draws,
+        seed=seed,
+        backend=backend,
+    )
+
+
+def _lifetime_values(
+    purchase_model: Any, spend_model: Any, data: Any, settings: Mapping[str, Any]
+) -> np.ndarray:
     rfm = _purchase_rfm(purchase_model, data)
     spend = spend_per_customer(spend_model, data, len(rfm))
     per_row = _discounted_purchases(
         purchase_model,
         rfm,
-        horizon,
-        time_unit,
-        discount_rate,
-        chunk_size,
-        month=month,
-        n_jobs=n_jobs,
+        settings["horizon"],
+        settings["time_unit"],
+        settings["discount_rate"],
+        settings["chunk_size"],
+        month=settings["month"],
+        n_jobs=settings["n_jobs"],
     )
     return np.asarray(spend * per_row)
 
