@@ -117,7 +117,9 @@ class FitResult(Result):
         if cov_theta is None:
             return None
         jac = np.asarray(space.jacobian(params), dtype=float)
-        cov = jac[:, None] * np.asarray(cov_theta, dtype=float) * jac[None, :]
+        theta = np.asarray(cov_theta, dtype=float)
+        # a matrix inverse is symmetric only up to rounding; the stored matrix is exactly so
+        cov = jac[:, None] * (0.5 * (theta + theta.T)) * jac[None, :]
         if not np.all(np.isfinite(cov)):
             return None
         return [[float(v) for v in row] for row in cov]

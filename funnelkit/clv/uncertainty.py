@@ -576,7 +576,6 @@ def value_interval_table(
     purchase_model: Any,
     spend_model: Any,
     data: Any,
-    estimate: np.ndarray,
     value_at: Callable[[Any, Any], np.ndarray],
     *,
     conf_level: float,
@@ -599,6 +598,7 @@ def value_interval_table(
             f"model (BG/NBD, MBG/NBD, Pareto/NBD, BG/BB); got a {type(purchase_model).__name__}."
             " Drop conf_level for the values alone."
         )
+    estimate = value_at(purchase_model, spend_model)
     rng = np.random.default_rng(seed)
     purchases = [
         _model_at(purchase_model, p) for p in purchase_model.parameter_draws(count, seed=rng)

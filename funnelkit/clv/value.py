@@ -152,9 +152,8 @@ def customer_lifetime_value(
         "chunk_size": chunk_size,
         "n_jobs": n_jobs,
     }
-    estimate = _lifetime_values(purchase_model, spend_model, data, settings)
     if conf_level is None:
-        return estimate
+        return _lifetime_values(purchase_model, spend_model, data, settings)
 
     def value_at(purchase: Any, spend: Any) -> np.ndarray:
         return _lifetime_values(purchase, spend, data, settings)
@@ -163,7 +162,6 @@ def customer_lifetime_value(
         purchase_model,
         spend_model,
         data,
-        estimate,
         value_at,
         conf_level=conf_level,
         n_resamples=n_resamples,
