@@ -294,8 +294,9 @@ def _pareto_nodes(
         # du = e^v / c dv
         log_w = np.log(span * _WEIGHTS / 2.0) + v - np.log(c)[..., None]
         te = t[..., None]
-        zero_u, zero_t = wide_rate.log_count_pmf(0.0, u), wide_rate.log_count_pmf(0.0, te)
-        one_u, one_t = wide_rate.log_count_pmf(1.0, u), wide_rate.log_count_pmf(1.0, te)
+        none, one = np.zeros(()), np.ones(())
+        zero_u, zero_t = wide_rate.log_count_pmf(none, u), wide_rate.log_count_pmf(none, te)
+        one_u, one_t = wide_rate.log_count_pmf(one, u), wide_rate.log_count_pmf(one, te)
         step = np.minimum((one_u - zero_u) - (one_t - zero_t), 0.0)
         base = wide_life.log_density(u) + log_w + zero_u - zero_t
         top = np.max(base, axis=-1, keepdims=True)

@@ -431,7 +431,8 @@ class CustomerUncertainty:
         owner = f"{type(self).__name__}.probability_alive_interval"
         level = _level(conf_level, owner)
         count = resample_count(n_resamples, n_draws)
-        estimate = np.asarray(self.probability_alive(data), dtype=float)  # type: ignore[attr-defined]
+        alive_now = self.probability_alive(data)  # type: ignore[attr-defined]
+        estimate = np.asarray(alive_now, dtype=float)
         columns = self._data_for_prediction(data)  # type: ignore[attr-defined]
         draws = self.parameter_draws(count, seed=seed)
         keys = np.stack([columns[k] for k in ("frequency", "recency", "T")], axis=1)
