@@ -230,6 +230,21 @@ def test_bgbb_intervals() -> None:
     assert bool(((alive.lower <= alive.estimate) & (alive.estimate <= alive.upper)).all())
 
 
+def test_a_limit_model_draws_its_probability_on_the_logit_scale() -> None:
+    # one common dropout probability in the world: the fit ends at that limit model
+    sim = simulate_bgnbd(2000, T=52.0, holdout=26.0, seed=0, a=5e4, b=9.5e5)
+    model = BetaGeoFitter().fit(sim.rfm)
+    assert model.result_.boundary == ["common dropout probability"]
+    draws = model.parameter_draws(500, seed=1)
+    p = np.array([d["p"] for d in draws])
+    assert bool(((p > 0.0) & (p < 1.0)).all())
+    # the draws' spread is the fit's standard error (delta method on the logit scale)
+    assert float(np.std(p)) == pytest.approx(model.result_.params["p"].std_error, rel=0.1)
+    table = model.prediction_interval(26.0, sim.rfm, n_resamples=30)
+    share = float(_held(table, sim.rfm.holdout_frequency).mean())
+    assert abs(share - float(table.coverage.mean())) < 0.025
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [31, 32, 33])
 @pytest.mark.parametrize(
