@@ -42,7 +42,7 @@ from funnelkit.clv._mixing import (
     rate_mixing,
 )
 from funnelkit.clv._special import digamma_difference, log_pochhammer
-from funnelkit.clv.uncertainty import GeometricUncertainty
+from funnelkit.clv.conditional import GeometricUncertainty
 
 __all__ = [
     "BetaGeometricFitter",

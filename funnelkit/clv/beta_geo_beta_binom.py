@@ -22,7 +22,7 @@ from funnelkit.clv._mixing import (
     PurchaseMixing,
 )
 from funnelkit.clv._special import digamma_difference, log_pochhammer
-from funnelkit.clv.uncertainty import BetaBinomialUncertainty
+from funnelkit.clv.conditional import BetaBinomialUncertainty
 from funnelkit.exceptions import DataError, FunnelkitError
 
 __all__ = ["MAX_OPPORTUNITIES", "BetaGeoBetaBinomFitter", "mixings", "row_log_likelihood"]

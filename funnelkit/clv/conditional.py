@@ -16,7 +16,9 @@ transaction probability ``Beta(alpha + x, beta + T - x)`` and the dropout probab
 The functions take the models' mixing distributions (:mod:`funnelkit.clv._mixing`), so the
 limit models (a common rate, a common dropout probability, no dropout) are exact, and every
 mixing parameter may be one number or one per customer (arrays broadcasting against the
-customers): a model with covariates gives each customer their own parameters.
+customers): a model with covariates gives each customer their own parameters. The
+``*Uncertainty`` classes at the end bind them to the model families (the base classes that
+give the models :class:`~funnelkit.clv.uncertainty.CustomerUncertainty`'s calls).
 
 References
 ----------
@@ -46,8 +48,13 @@ from funnelkit.clv._mixing import (
     RateMixing,
     death_nodes,
 )
+from funnelkit.clv.uncertainty import CustomerUncertainty, Params
+from funnelkit.exceptions import FunnelkitError
 
 __all__ = [
+    "BetaBinomialUncertainty",
+    "GeometricUncertainty",
+    "ParetoUncertainty",
     "bgbb_alive",
     "bgbb_pmf",
     "geometric_alive",
@@ -389,3 +396,93 @@ def bgbb_pmf(
     # P(alive) * P(n | alive) is what the sum gives; the dead customers add to n = 0
     p_alive = np.exp(np.minimum(alive - total, 0.0))
     return np.asarray(np.clip(if_alive + (1.0 - p_alive) * (n == 0), 0.0, 1.0))
+
+
+# ---------------------------------------------------------------------- the model families
+class GeometricUncertainty(CustomerUncertainty):
+    """BG/NBD and MBG/NBD (``_first_purchase_dropout`` = 0 or 1)."""
+
+    def _conditional_pmf(
+        self, n: np.ndarray, horizon: np.ndarray, columns: Params, params: Params
+    ) -> np.ndarray:
+        from funnelkit.clv._geometric import mixings
+
+        rate, dropout = mixings(params)
+        x, tx, T = columns["frequency"], columns["recency"], columns["T"]
+        k = self._first_purchase_dropout  # type: ignore[attr-defined]
+        return geometric_pmf(n, horizon, x, tx, T, rate, dropout, k=k)
+
+    def _conditional_pmf_grid(
+        self, width: int, horizon: np.ndarray, columns: Params, params: Params
+    ) -> np.ndarray:
+        from funnelkit.clv._geometric import mixings
+
+        rate, dropout = mixings(params)
+        x, tx, T = columns["frequency"], columns["recency"], columns["T"]
+        k = self._first_purchase_dropout  # type: ignore[attr-defined]
+        return geometric_pmf_grid(width, horizon, x, tx, T, rate, dropout, k=k)
+
+    def _alive_probability(self, columns: Params, params: Params) -> np.ndarray:
+        from funnelkit.clv._geometric import mixings
+
+        rate, dropout = mixings(params)
+        x, tx, T = columns["frequency"], columns["recency"], columns["T"]
+        return geometric_alive(rate, dropout, x, tx, T, self._first_purchase_dropout)  # type: ignore[attr-defined]
+
+
+class ParetoUncertainty(CustomerUncertainty):
+    """Pareto/NBD."""
+
+    def _conditional_pmf(
+        self, n: np.ndarray, horizon: np.ndarray, columns: Params, params: Params
+    ) -> np.ndarray:
+        from funnelkit.clv.pareto_nbd import mixings
+
+        rate, lifetime = mixings(params)
+        x, tx, T = columns["frequency"], columns["recency"], columns["T"]
+        return pareto_pmf(n, horizon, x, tx, T, rate, lifetime)
+
+    def _conditional_pmf_grid(
+        self, width: int, horizon: np.ndarray, columns: Params, params: Params
+    ) -> np.ndarray:
+        from funnelkit.clv.pareto_nbd import mixings
+
+        rate, lifetime = mixings(params)
+        x, tx, T = columns["frequency"], columns["recency"], columns["T"]
+        return pareto_pmf_grid(width, horizon, x, tx, T, rate, lifetime)
+
+    def _alive_probability(self, columns: Params, params: Params) -> np.ndarray:
+        from funnelkit.clv.pareto_nbd import mixings
+
+        rate, lifetime = mixings(params)
+        return pareto_alive(rate, lifetime, columns["frequency"], columns["recency"], columns["T"])
+
+
+class BetaBinomialUncertainty(CustomerUncertainty):
+    """BG/BB: horizons are whole numbers of transaction opportunities."""
+
+    def _checked_horizon(self, horizon: np.ndarray) -> np.ndarray:
+        from funnelkit.clv.beta_geo_beta_binom import MAX_OPPORTUNITIES
+
+        if np.any(horizon != np.round(horizon)) or np.any(horizon > MAX_OPPORTUNITIES):
+            raise FunnelkitError(
+                "horizon must be whole numbers of transaction opportunities for the BG/BB "
+                f"model, at most {MAX_OPPORTUNITIES:,} (the pmf sums over each of them); got "
+                f"values such as {float(np.max(horizon))!r}."
+            )
+        return horizon
+
+    def _conditional_pmf(
+        self, n: np.ndarray, horizon: np.ndarray, columns: Params, params: Params
+    ) -> np.ndarray:
+        from funnelkit.clv.beta_geo_beta_binom import mixings
+
+        purchase, dropout = mixings(params)
+        x, tx, T = columns["frequency"], columns["recency"], columns["T"]
+        return bgbb_pmf(n, horizon, x, tx, T, purchase, dropout)
+
+    def _alive_probability(self, columns: Params, params: Params) -> np.ndarray:
+        from funnelkit.clv.beta_geo_beta_binom import mixings
+
+        purchase, dropout = mixings(params)
+        return bgbb_alive(purchase, dropout, columns["frequency"], columns["recency"], columns["T"])

@@ -34,7 +34,7 @@ from funnelkit.clv._mixing import (
     mean_rate,
     rate_mixing,
 )
-from funnelkit.clv.uncertainty import ParetoUncertainty
+from funnelkit.clv.conditional import ParetoUncertainty
 from funnelkit.exceptions import FunnelkitError
 
 __all__ = ["ParetoNBDFitter", "mixings"]

@@ -20,7 +20,6 @@ posterior predictive distribution under a flat prior (approximately).
 
 from __future__ import annotations
 
-import json
 import warnings
 from abc import abstractmethod
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -33,28 +32,15 @@ from funnelkit.clv._calls import horizon_of, is_customer_data
 from funnelkit.clv._data import as_horizon, as_rfm, check_setting, whole_counts
 from funnelkit.clv._limits import ParameterSpace
 from funnelkit.clv._optimise import LOG_BOUND
-from funnelkit.clv.conditional import (
-    bgbb_alive,
-    bgbb_pmf,
-    geometric_alive,
-    geometric_pmf,
-    geometric_pmf_grid,
-    pareto_alive,
-    pareto_pmf,
-    pareto_pmf_grid,
-)
 from funnelkit.exceptions import FunnelkitError, StatisticalWarning
 from funnelkit.rfm import RFM
 
 __all__ = [
-    "BetaBinomialUncertainty",
     "CustomerUncertainty",
-    "GeometricUncertainty",
-    "ParetoUncertainty",
     "customer_ids",
     "draw_parameters",
+    "interval_level",
     "resample_count",
-    "value_interval_table",
 ]
 
 _FORM = "conditional_probability_of_purchases(horizon=10.0, data=customers, n=0)"
@@ -77,7 +63,8 @@ def resample_count(n_resamples: Any, n_draws: Any = None) -> int:
     return int(n_resamples)
 
 
-def _level(conf_level: Any, owner: str) -> float:
+def interval_level(conf_level: Any, owner: str) -> float:
+    """``conf_level`` checked: a number in ``(0, 1)``."""
     check_setting(owner, "conf_level", conf_level, "in (0, 1)", lambda v: 0 < v < 1)
     return float(conf_level)
 
@@ -353,7 +340,7 @@ class CustomerUncertainty:
         True
         """
         owner = f"{type(self).__name__}.prediction_interval"
-        level = _level(conf_level, owner)
+        level = interval_level(conf_level, owner)
         count = resample_count(n_resamples, n_draws)
         given = horizon_of("prediction_interval", _FORM, horizon=horizon, t=t, future_t=future_t)
         given, data = _horizon_and_data("prediction_interval", args, given, data)
@@ -429,7 +416,7 @@ class CustomerUncertainty:
         True
         """
         owner = f"{type(self).__name__}.probability_alive_interval"
-        level = _level(conf_level, owner)
+        level = interval_level(conf_level, owner)
         count = resample_count(n_resamples, n_draws)
         alive_now = self.probability_alive(data)  # type: ignore[attr-defined]
         estimate = np.asarray(alive_now, dtype=float)
@@ -573,74 +560,6 @@ def customer_ids(data: Any, unit: Any = None) -> np.ndarray | None:
     return np.asarray(as_rfm(data, None, unit).customer_ids)
 
 
-def value_interval_table(
-    purchase_model: Any,
-    spend_model: Any,
-    data: Any,
-    value_at: Callable[[Any, Any], np.ndarray],
-    *,
-    conf_level: float,
-    n_resamples: int,
-    n_draws: int | None,
-    seed: int | np.random.Generator | None,
-    backend: Backend,
-) -> Any:
-    """The interval table of :func:`~funnelkit.clv.customer_lifetime_value`.
-
-    ``value_at(purchase, spend)`` computes the values with given models; it is evaluated at
-    models rebuilt (through their JSON documents, the public way to set parameters) with
-    each parameter draw. Spend given as numbers is taken as known.
-    """
-    level = _level(conf_level, "customer_lifetime_value")
-    count = resample_count(n_resamples, n_draws)
-    if not isinstance(purchase_model, CustomerUncertainty):
-        raise FunnelkitError(
-            "customer_lifetime_value(..., conf_level=...) needs a fitted funnelkit purchase "
-            f"model (BG/NBD, MBG/NBD, Pareto/NBD, BG/BB); got a {type(purchase_model).__name__}."
-            " Drop conf_level for the values alone."
-        )
-    estimate = value_at(purchase_model, spend_model)
-    rng = np.random.default_rng(seed)
-    purchases = [
-        _model_at(purchase_model, p) for p in purchase_model.parameter_draws(count, seed=rng)
-    ]
-    spends: list[Any] = [spend_model] * count
-    fitted_spend = hasattr(spend_model, "to_json") and hasattr(spend_model, "result_")
-    if fitted_spend:
-        covariance = spend_model.result_.covariance
-        if covariance is None:
-            raise FunnelkitError(
-                f"The {type(spend_model).__name__} has no parameter covariance (the observed "
-                "information was not positive definite, or it was loaded from a document "
-                "written without it), so its uncertainty cannot be drawn: refit it, or give "
-                "the spend per purchase as numbers."
-            )
-        # the spend models' parameters (Gamma-Gamma and its common-rate limit) are all
-        # positive: drawn on the log scale
-        drawn = draw_parameters(spend_model.params_, covariance, (), count, rng)
-        spends = [_model_at(spend_model, p) for p in drawn]
-    values = np.stack([value_at(p, s) for p, s in zip(purchases, spends, strict=True)])
-    bounds = np.quantile(values, [(1.0 - level) / 2.0, (1.0 + level) / 2.0], axis=0)
-    unit = getattr(purchase_model, "time_unit_", None)
-    ids = customer_ids(data, unit)
-    columns = {
-        "estimate": np.asarray(estimate, dtype=float),
-        "lower": np.minimum(bounds[0], estimate),
-        "upper": np.maximum(bounds[1], estimate),
-    }
-    frame = frame_from_columns(({"customer_id": ids} if ids is not None else {}) | columns, backend)
-    if backend == "pandas":
-        frame.attrs["conf_level"] = level
-    return frame
-
-
-def _model_at(model: Any, params: Mapping[str, float]) -> Any:
-    """The fitted ``model`` with other parameter values, rebuilt from its JSON document."""
-    document = json.loads(model.to_json())
-    document["params"] = dict(params)
-    return type(model).from_json(json.dumps(document))
-
-
 def _refuse(what: str) -> NoReturn:
     raise FunnelkitError(
         f"conditional_probability_of_purchases got {what}. Call it with keywords: {_FORM} "
@@ -648,93 +567,3 @@ def _refuse(what: str) -> NoReturn:
         "lifetimes' conditional_probability_of_n_purchases_up_to_time(n, t, frequency, "
         "recency, T) is also available)."
     )
-
-
-# ---------------------------------------------------------------------- the model families
-class GeometricUncertainty(CustomerUncertainty):
-    """BG/NBD and MBG/NBD (``_first_purchase_dropout`` = 0 or 1)."""
-
-    def _conditional_pmf(
-        self, n: np.ndarray, horizon: np.ndarray, columns: Params, params: Params
-    ) -> np.ndarray:
-        from funnelkit.clv._geometric import mixings
-
-        rate, dropout = mixings(params)
-        x, tx, T = columns["frequency"], columns["recency"], columns["T"]
-        k = self._first_purchase_dropout  # type: ignore[attr-defined]
-        return geometric_pmf(n, horizon, x, tx, T, rate, dropout, k=k)
-
-    def _conditional_pmf_grid(
-        self, width: int, horizon: np.ndarray, columns: Params, params: Params
-    ) -> np.ndarray:
-        from funnelkit.clv._geometric import mixings
-
-        rate, dropout = mixings(params)
-        x, tx, T = columns["frequency"], columns["recency"], columns["T"]
-        k = self._first_purchase_dropout  # type: ignore[attr-defined]
-        return geometric_pmf_grid(width, horizon, x, tx, T, rate, dropout, k=k)
-
-    def _alive_probability(self, columns: Params, params: Params) -> np.ndarray:
-        from funnelkit.clv._geometric import mixings
-
-        rate, dropout = mixings(params)
-        x, tx, T = columns["frequency"], columns["recency"], columns["T"]
-        return geometric_alive(rate, dropout, x, tx, T, self._first_purchase_dropout)  # type: ignore[attr-defined]
-
-
-class ParetoUncertainty(CustomerUncertainty):
-    """Pareto/NBD."""
-
-    def _conditional_pmf(
-        self, n: np.ndarray, horizon: np.ndarray, columns: Params, params: Params
-    ) -> np.ndarray:
-        from funnelkit.clv.pareto_nbd import mixings
-
-        rate, lifetime = mixings(params)
-        x, tx, T = columns["frequency"], columns["recency"], columns["T"]
-        return pareto_pmf(n, horizon, x, tx, T, rate, lifetime)
-
-    def _conditional_pmf_grid(
-        self, width: int, horizon: np.ndarray, columns: Params, params: Params
-    ) -> np.ndarray:
-        from funnelkit.clv.pareto_nbd import mixings
-
-        rate, lifetime = mixings(params)
-        x, tx, T = columns["frequency"], columns["recency"], columns["T"]
-        return pareto_pmf_grid(width, horizon, x, tx, T, rate, lifetime)
-
-    def _alive_probability(self, columns: Params, params: Params) -> np.ndarray:
-        from funnelkit.clv.pareto_nbd import mixings
-
-        rate, lifetime = mixings(params)
-        return pareto_alive(rate, lifetime, columns["frequency"], columns["recency"], columns["T"])
-
-
-class BetaBinomialUncertainty(CustomerUncertainty):
-    """BG/BB: horizons are whole numbers of transaction opportunities."""
-
-    def _checked_horizon(self, horizon: np.ndarray) -> np.ndarray:
-        from funnelkit.clv.beta_geo_beta_binom import MAX_OPPORTUNITIES
-
-        if np.any(horizon != np.round(horizon)) or np.any(horizon > MAX_OPPORTUNITIES):
-            raise FunnelkitError(
-                "horizon must be whole numbers of transaction opportunities for the BG/BB "
-                f"model, at most {MAX_OPPORTUNITIES:,} (the pmf sums over each of them); got "
-                f"values such as {float(np.max(horizon))!r}."
-            )
-        return horizon
-
-    def _conditional_pmf(
-        self, n: np.ndarray, horizon: np.ndarray, columns: Params, params: Params
-    ) -> np.ndarray:
-        from funnelkit.clv.beta_geo_beta_binom import mixings
-
-        purchase, dropout = mixings(params)
-        x, tx, T = columns["frequency"], columns["recency"], columns["T"]
-        return bgbb_pmf(n, horizon, x, tx, T, purchase, dropout)
-
-    def _alive_probability(self, columns: Params, params: Params) -> np.ndarray:
-        from funnelkit.clv.beta_geo_beta_binom import mixings
-
-        purchase, dropout = mixings(params)
-        return bgbb_alive(purchase, dropout, columns["frequency"], columns["recency"], columns["T"])
