@@ -94,6 +94,7 @@ def test_bounds_are_the_quantiles_of_the_pmf_mixed_over_the_draws(bgnbd: tuple) 
 
 
 def test_table_shape_ids_backends_seeds_and_aliases(bgnbd: tuple) -> None:
+    pd = pytest.importorskip("pandas")
     model, sim = bgnbd
     table = model.prediction_interval(horizon=26.0, data=sim.rfm, n_resamples=20)
     assert list(table.columns) == ["customer_id", "estimate", "lower", "upper", "coverage"]
@@ -107,6 +108,10 @@ def test_table_shape_ids_backends_seeds_and_aliases(bgnbd: tuple) -> None:
     columns = {"frequency": sim.rfm.frequency, "recency": sim.rfm.recency, "T": sim.rfm.T}
     anonymous = model.prediction_interval(26.0, columns, n_resamples=20)
     assert list(anonymous.columns) == ["estimate", "lower", "upper", "coverage"]
+    frame = pd.DataFrame({"customer_id": [f"c{i}" for i in range(len(sim.rfm))], **columns})
+    named = model.prediction_interval(26.0, frame, n_resamples=20)
+    assert named.customer_id.tolist()[:2] == ["c0", "c1"]
+    np.testing.assert_array_equal(named.upper, table.upper)
     polars = model.prediction_interval(26.0, sim.rfm, n_resamples=20, backend="polars")
     np.testing.assert_array_equal(polars["upper"].to_numpy(), table.upper.to_numpy())
     arrow = model.prediction_interval(26.0, sim.rfm, n_resamples=20, backend="pyarrow")
