@@ -47,6 +47,8 @@ _FORM = "conditional_probability_of_purchases(horizon=10.0, data=customers, n=0)
 Params = Mapping[str, Any]
 #: rows of the (counts x customers) pmf grid evaluated at once in prediction_interval
 _GRID_CELLS = 400_000
+#: the largest purchase count an interval may reach
+_MAX_COUNT = 1 << 16
 #: most rows in one chunk of that grid
 _CHUNK_ROWS = 4096
 
@@ -491,7 +493,8 @@ def _count_bounds(
     coverage = np.zeros(means.shape[0])
     # a first grid per row: the mean plus several standard deviations of a count, rounded
     # up to a power of two so rows share few grid widths
-    need = np.ceil(means + 5.0 * np.sqrt(means + 1.0) + 8.0)
+    finite = np.where(np.isfinite(means), np.clip(means, 0.0, _MAX_COUNT), 0.0)
+    need = np.ceil(finite + 5.0 * np.sqrt(finite + 1.0) + 8.0)
     widths = 2 ** np.ceil(np.log2(np.maximum(need, 16.0))).astype(int)
     chunks = []
     for width in np.unique(widths):
@@ -510,6 +513,13 @@ def _count_bounds(
             # a cdf that is complete may end a few ulps below 1 (rounding)
             if np.all(cdf[-1] >= np.minimum(below + level, 1.0 - 1e-9)):
                 break
+            if width >= _MAX_COUNT:
+                raise FunnelkitError(
+                    f"The purchase counts of {int(np.sum(cdf[-1] < below + level))} "
+                    f"customer(s) reach beyond {_MAX_COUNT:,} in this horizon, too many to "
+                    "list their distribution: check that the horizon is in the model's time "
+                    "unit (weeks, not days, for a model fitted in weeks)."
+                )
             width *= 2
         high = np.minimum(np.sum(cdf - below < level - 1e-12, axis=0), width - 1)
         lower[idx], upper[idx] = low, high

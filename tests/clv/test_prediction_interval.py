@@ -130,6 +130,10 @@ def test_mistakes_are_refused_with_the_fix(bgnbd: tuple) -> None:
         model.prediction_interval(data=sim.rfm)
     with pytest.raises(FunnelkitError, match="customers where the horizon belongs"):
         model.prediction_interval(sim.rfm)
+    # a hundred thousand purchases in one week: millions more in a year
+    heavy = {"frequency": [1e5], "recency": [1.0], "T": [1.0]}
+    with pytest.raises(FunnelkitError, match="reach beyond 65,536 in this horizon"):
+        model.prediction_interval(52.0, heavy, n_resamples=2)
     with pytest.raises(FunnelkitError, match="give one horizon, or one per customer"):
         model.prediction_interval(np.array([[1.0], [2.0]]), sim.rfm)
 
