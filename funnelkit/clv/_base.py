@@ -331,6 +331,7 @@ class MLEFitter(Estimator, ABC):
             penalizer=float(self.penalizer),
             boundary=[] if limit is None else [limit.name],
             limit_test=test,
+            covariance=FitResult.natural_covariance(chosen.space, params, cov),
         )
         self.fit_seconds_ = time.perf_counter() - start
         return self

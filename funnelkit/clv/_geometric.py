@@ -42,6 +42,7 @@ from funnelkit.clv._mixing import (
     rate_mixing,
 )
 from funnelkit.clv._special import digamma_difference, log_pochhammer
+from funnelkit.clv.conditional import GeometricUncertainty
 
 __all__ = [
     "BetaGeometricFitter",
@@ -124,7 +125,7 @@ def _limits() -> tuple[Limit, ...]:
     )
 
 
-class BetaGeometricFitter(PurchasePredictions, MLEFitter):
+class BetaGeometricFitter(GeometricUncertainty, PurchasePredictions, MLEFitter):
     """Fitting half of BG/NBD and MBG/NBD; subclasses set ``_first_purchase_dropout`` (k).
 
     Besides the full model the fit can end at one of its limits (``result_.boundary``):

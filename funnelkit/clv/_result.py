@@ -103,6 +103,26 @@ class FitResult(Result):
     #: the limit model reached at the boundary of the parameter space, if any
     boundary: list[str] = Field(default_factory=list)
     limit_test: LimitTest | None = None
+    #: covariance of the estimates on the natural scale (inverse observed information mapped
+    #: with the Jacobian), rows and columns in ``params`` order; ``None`` when the information
+    #: matrix is not finite or not positive definite, or for documents written without it
+    covariance: list[list[float]] | None = None
+
+    @staticmethod
+    def natural_covariance(
+        space: ParameterSpace, params: np.ndarray, cov_theta: np.ndarray | None
+    ) -> list[list[float]] | None:
+        """``J cov_theta J`` with ``J = d param / d theta`` (diagonal): the covariance on the
+        natural scale as nested lists, for the ``covariance`` field."""
+        if cov_theta is None:
+            return None
+        jac = np.asarray(space.jacobian(params), dtype=float)
+        theta = np.asarray(cov_theta, dtype=float)
+        # a matrix inverse is symmetric only up to rounding; the stored matrix is exactly so
+        cov = jac[:, None] * (0.5 * (theta + theta.T)) * jac[None, :]
+        if not np.all(np.isfinite(cov)):
+            return None
+        return [[float(v) for v in row] for row in cov]
 
     @model_validator(mode="before")
     @classmethod

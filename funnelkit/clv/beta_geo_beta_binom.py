@@ -22,6 +22,7 @@ from funnelkit.clv._mixing import (
     PurchaseMixing,
 )
 from funnelkit.clv._special import digamma_difference, log_pochhammer
+from funnelkit.clv.conditional import BetaBinomialUncertainty
 from funnelkit.exceptions import DataError, FunnelkitError
 
 __all__ = ["MAX_OPPORTUNITIES", "BetaGeoBetaBinomFitter", "mixings", "row_log_likelihood"]
@@ -105,7 +106,7 @@ def _limits() -> tuple[Limit, ...]:
     )
 
 
-class BetaGeoBetaBinomFitter(PurchasePredictions, MLEFitter):
+class BetaGeoBetaBinomFitter(BetaBinomialUncertainty, PurchasePredictions, MLEFitter):
     """BG/BB model (Fader, Hardie & Shang 2010) for discrete-time, non-contractual settings.
 
     Customers have ``n`` transaction opportunities after their first (annual donation drives,

@@ -34,6 +34,7 @@ from funnelkit.clv._mixing import (
     mean_rate,
     rate_mixing,
 )
+from funnelkit.clv.conditional import ParetoUncertainty
 from funnelkit.exceptions import FunnelkitError
 
 __all__ = ["ParetoNBDFitter", "mixings"]
@@ -107,7 +108,7 @@ def mixings(params: Mapping[str, float]) -> tuple[RateMixing, LifetimeMixing]:
     return rate, lifetime
 
 
-class ParetoNBDFitter(PurchasePredictions, MLEFitter):
+class ParetoNBDFitter(ParetoUncertainty, PurchasePredictions, MLEFitter):
     """Pareto/NBD model (Schmittlein, Morrison & Colombo 1987).
 
     While alive a customer buys at Poisson rate ``lambda ~ Gamma(r, alpha)``; their lifetime

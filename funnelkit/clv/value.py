@@ -8,6 +8,7 @@ millions of customers costs a few passes over the arrays plus model evaluations 
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -15,9 +16,16 @@ from typing import Any
 
 import numpy as np
 
-from funnelkit._frames import Backend
+from funnelkit._frames import Backend, frame_from_columns
 from funnelkit.clv._data import as_rfm
 from funnelkit.clv._discounting import _rows_rfm, discounted_and_total
+from funnelkit.clv.uncertainty import (
+    CustomerUncertainty,
+    customer_ids,
+    draw_parameters,
+    interval_level,
+    resample_count,
+)
 from funnelkit.exceptions import FunnelkitError
 from funnelkit.rfm import RFM
 from funnelkit.units import TimeUnit, TimeUnitLike
@@ -44,7 +52,12 @@ def customer_lifetime_value(
     month: str | None = None,
     chunk_size: int = _CHUNK,
     n_jobs: int | None = None,
-) -> np.ndarray:
+    conf_level: float | None = None,
+    n_resamples: int = 200,
+    n_draws: int | None = None,
+    seed: int | np.random.Generator | None = 0,
+    backend: Backend = "pandas",
+) -> Any:
     """Discounted expected value of each customer's purchases over a horizon.
 
     The horizon is cut into periods of one ``time_unit``; period ``k`` contributes the expected
@@ -85,11 +98,25 @@ def customer_lifetime_value(
     n_jobs
         Threads evaluating the model on pieces of the distinct rows (``None`` = the
         available cores; ``1`` = this thread only). The numbers do not depend on it.
+    conf_level
+        ``None`` (default): return the values as an array. A level in ``(0, 1)``: return a
+        table with an interval for each value, from ``n_resamples`` draws of the purchase
+        model's parameters and of the spend model's (when it is a fitted model) from their
+        fitted distributions (see :meth:`~funnelkit.clv.BetaGeoFitter.parameter_draws`):
+        the ``(1 -/+ conf_level) / 2`` quantiles of the value over the draws, widened to
+        contain the estimate. It is an interval for the *expected* value (how well the data
+        pin it down), not for the cash a customer will bring, which varies far more.
+    n_resamples, seed, backend
+        Number of draws (``n_draws`` is an alias), their seed (int, numpy Generator or
+        ``None``) and the frame library of the table (``"pandas"``, ``"polars"``,
+        ``"pyarrow"``), used with ``conf_level``.
 
     Returns
     -------
-    numpy.ndarray
-        One lifetime value per customer, in the currency of the spend.
+    numpy.ndarray or frame
+        One lifetime value per customer, in the currency of the spend; with ``conf_level``
+        a frame with ``customer_id`` (when the data carry ids), ``estimate``, ``lower`` and
+        ``upper``.
 
     Examples
     --------
@@ -110,22 +137,61 @@ def customer_lifetime_value(
     >>> bool(abs(as_lifetimes.sum() / clv.sum() - 1) < 0.01)
     True
 
+    With ``conf_level``, a table with an interval for each customer's value:
+
+    >>> table = customer_lifetime_value(bgf, ggf, summary, horizon=12, time_unit="month",
+    ...     discount_rate=0.01, conf_level=0.9, n_resamples=50)
+    >>> list(table.columns)
+    ['customer_id', 'estimate', 'lower', 'upper']
+    >>> bool(((table.lower <= table.estimate) & (table.estimate <= table.upper)).all())
+    True
+
     References
     ----------
     Fader, P. S., Hardie, B. G. S. & Lee, K. L. (2005). RFM and CLV: Using iso-value curves
     for customer base analysis. *Journal of Marketing Research*, 42(4), 415-430.
     """
+    settings = {
+        "horizon": horizon,
+        "time_unit": time_unit,
+        "discount_rate": discount_rate,
+        "month": month,
+        "chunk_size": chunk_size,
+        "n_jobs": n_jobs,
+    }
+    if conf_level is None:
+        return _lifetime_values(purchase_model, spend_model, data, settings)
+
+    def value_at(purchase: Any, spend: Any) -> np.ndarray:
+        return _lifetime_values(purchase, spend, data, settings)
+
+    return _value_interval_table(
+        purchase_model,
+        spend_model,
+        data,
+        value_at,
+        conf_level=conf_level,
+        n_resamples=n_resamples,
+        n_draws=n_draws,
+        seed=seed,
+        backend=backend,
+    )
+
+
+def _lifetime_values(
+    purchase_model: Any, spend_model: Any, data: Any, settings: Mapping[str, Any]
+) -> np.ndarray:
     rfm = _purchase_rfm(purchase_model, data)
     spend = spend_per_customer(spend_model, data, len(rfm))
     per_row = _discounted_purchases(
         purchase_model,
         rfm,
-        horizon,
-        time_unit,
-        discount_rate,
-        chunk_size,
-        month=month,
-        n_jobs=n_jobs,
+        settings["horizon"],
+        settings["time_unit"],
+        settings["discount_rate"],
+        settings["chunk_size"],
+        month=settings["month"],
+        n_jobs=settings["n_jobs"],
     )
     return np.asarray(spend * per_row)
 
@@ -429,3 +495,71 @@ def _over_chunks(
         stop = min(start + int(chunk_size), n)
         out[start:stop] = fn(_rows_rfm(rows, start, stop))
     return out
+
+
+def _value_interval_table(
+    purchase_model: Any,
+    spend_model: Any,
+    data: Any,
+    value_at: Callable[[Any, Any], np.ndarray],
+    *,
+    conf_level: float,
+    n_resamples: int,
+    n_draws: int | None,
+    seed: int | np.random.Generator | None,
+    backend: Backend,
+) -> Any:
+    """The interval table of :func:`~funnelkit.clv.customer_lifetime_value`.
+
+    ``value_at(purchase, spend)`` computes the values with given models; it is evaluated at
+    models rebuilt (through their JSON documents, the public way to set parameters) with
+    each parameter draw. Spend given as numbers is taken as known.
+    """
+    level = interval_level(conf_level, "customer_lifetime_value")
+    count = resample_count(n_resamples, n_draws)
+    if not isinstance(purchase_model, CustomerUncertainty):
+        raise FunnelkitError(
+            "customer_lifetime_value(..., conf_level=...) needs a fitted funnelkit purchase "
+            f"model (BG/NBD, MBG/NBD, Pareto/NBD, BG/BB); got a {type(purchase_model).__name__}."
+            " Drop conf_level for the values alone."
+        )
+    estimate = value_at(purchase_model, spend_model)
+    rng = np.random.default_rng(seed)
+    purchases = [
+        _model_at(purchase_model, p) for p in purchase_model.parameter_draws(count, seed=rng)
+    ]
+    spends: list[Any] = [spend_model] * count
+    fitted_spend = hasattr(spend_model, "to_json") and hasattr(spend_model, "result_")
+    if fitted_spend:
+        covariance = spend_model.result_.covariance
+        if covariance is None:
+            raise FunnelkitError(
+                f"The {type(spend_model).__name__} has no parameter covariance (the observed "
+                "information was not positive definite, or it was loaded from a document "
+                "written without it), so its uncertainty cannot be drawn: refit it, or give "
+                "the spend per purchase as numbers."
+            )
+        # the spend models' parameters (Gamma-Gamma and its common-rate limit) are all
+        # positive: drawn on the log scale
+        drawn = draw_parameters(spend_model.params_, covariance, (), count, rng)
+        spends = [_model_at(spend_model, p) for p in drawn]
+    values = np.stack([value_at(p, s) for p, s in zip(purchases, spends, strict=True)])
+    bounds = np.quantile(values, [(1.0 - level) / 2.0, (1.0 + level) / 2.0], axis=0)
+    unit = getattr(purchase_model, "time_unit_", None)
+    ids = customer_ids(data, unit)
+    columns = {
+        "estimate": np.asarray(estimate, dtype=float),
+        "lower": np.minimum(bounds[0], estimate),
+        "upper": np.maximum(bounds[1], estimate),
+    }
+    frame = frame_from_columns(({"customer_id": ids} if ids is not None else {}) | columns, backend)
+    if backend == "pandas":
+        frame.attrs["conf_level"] = level
+    return frame
+
+
+def _model_at(model: Any, params: Mapping[str, float]) -> Any:
+    """The fitted ``model`` with other parameter values, rebuilt from its JSON document."""
+    document = json.loads(model.to_json())
+    document["params"] = dict(params)
+    return type(model).from_json(json.dumps(document))
