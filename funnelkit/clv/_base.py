@@ -59,7 +59,7 @@ import time
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, NoReturn, TypeVar
 
 import numpy as np
 
@@ -568,6 +568,22 @@ class MLEFitter(Estimator, ABC):
                     f"{list(self._param_names)} to a positive finite number. "
                     f"Got {self.initial_params!r} instead."
                 )
+
+    # ------------------------------------------------------------------ covariates
+    def _covariate_route(self, covariates: Any) -> bool:
+        """Whether a prediction runs per covariate pattern (fitters with covariates say so);
+        a model without covariates refuses them."""
+        if covariates is not None:
+            self._refuse_covariates()
+        return False
+
+    def _refuse_covariates(self) -> NoReturn:
+        name = type(self).__name__
+        raise FunnelkitError(
+            f"This {name} was fitted without covariates, so covariates=... has no effect on "
+            f"its predictions: drop the argument, or fit with {name}().fit(data, "
+            "covariates=...) where the model supports covariates."
+        )
 
     # ------------------------------------------------------------------ internals
     def _start(self, data: FitData) -> np.ndarray:

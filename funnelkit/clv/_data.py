@@ -236,3 +236,46 @@ def unique_combinations(*columns: np.ndarray) -> tuple[tuple[np.ndarray, ...], n
         n_keys *= values.size
     _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
     return tuple(col[first] for col in columns), inverse.ravel()
+
+
+def compress_rows(
+    columns: Mapping[str, np.ndarray], weights: np.ndarray, time_unit: TimeUnit | None
+) -> FitData:
+    """Per-customer columns compressed into unique rows with weights (zero weights dropped)."""
+    names = list(columns)
+    values, inverse = unique_combinations(*(np.asarray(columns[k]) for k in names))
+    row_w = np.bincount(inverse, weights=weights, minlength=values[0].size)
+    keep = row_w > 0
+    return FitData(
+        columns={k: v[keep] for k, v in zip(names, values, strict=True)},
+        weights=row_w[keep],
+        n_customers=round(float(row_w.sum())),
+        time_unit=time_unit,
+    )
+
+
+def split_by_pattern(
+    columns: Mapping[str, np.ndarray],
+    weights: np.ndarray,
+    design: np.ndarray,
+    time_unit: TimeUnit | None,
+) -> tuple[np.ndarray, list[FitData]]:
+    """Customers grouped by covariate pattern (a distinct row of ``design``), each group
+    compressed into unique rows: customers sharing the data row and the pattern are one row.
+
+    Returns the patterns ``(G, p)`` of the groups with positive weight and their fit data.
+    """
+    patterns, codes = np.unique(design, axis=0, return_inverse=True)
+    codes = codes.ravel()
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(patterns.shape[0] + 1))
+    kept, groups = [], []
+    for g in range(patterns.shape[0]):
+        idx = order[bounds[g] : bounds[g + 1]]
+        if not np.any(weights[idx] > 0):
+            continue
+        groups.append(
+            compress_rows({k: v[idx] for k, v in columns.items()}, weights[idx], time_unit)
+        )
+        kept.append(g)
+    return patterns[kept], groups

@@ -21,8 +21,9 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy.special import hyp2f1
 
-from funnelkit.clv._base import MLEFitter, as_horizon
+from funnelkit.clv._base import as_horizon
 from funnelkit.clv._calls import PurchasePredictions
+from funnelkit.clv._covariate_model import CovariateModel
 from funnelkit.clv._data import FitData, whole_counts
 from funnelkit.clv._limits import (
     CONCENTRATED,
@@ -124,16 +125,27 @@ def _limits() -> tuple[Limit, ...]:
     )
 
 
-class BetaGeometricFitter(PurchasePredictions, MLEFitter):
+class BetaGeometricFitter(PurchasePredictions, CovariateModel):
     """Fitting half of BG/NBD and MBG/NBD; subclasses set ``_first_purchase_dropout`` (k).
 
     Besides the full model the fit can end at one of its limits (``result_.boundary``):
     a common dropout probability ``p`` (``a + b → ∞``), a common purchase rate ``lambda``
     (``r, alpha → ∞``), both, or no dropout (``p = 0``). ``params_`` then holds the limit
     model's parameters, and every prediction uses the limit's exact closed forms.
+
+    **Covariates** (``fit(data, covariates=X)``), as in CLVTools' BG/NBD with static
+    covariates: ``alpha_i = alpha exp(-gamma_purchase' z_i)`` (``exp(gamma)`` multiplies the
+    mean purchase rate ``r / alpha_i``) and ``a_i = a exp(gamma_dropout' z_i)``,
+    ``b_i = b exp(gamma_dropout' z_i)`` (one coefficient scales both, which keeps the mean
+    dropout probability and changes how concentrated it is). Fits with covariates use the
+    full model only; the limit models are fitted without covariates.
     """
 
     _param_names = ("r", "alpha", "a", "b")
+    _covariate_links: ClassVar[dict[str, tuple[tuple[str, int], ...]]] = {
+        "purchase": (("alpha", -1),),
+        "dropout": (("a", 1), ("b", 1)),
+    }
     _first_purchase_dropout: ClassVar[int] = 0
     _limits = _limits()
 
@@ -177,7 +189,9 @@ class BetaGeometricFitter(PurchasePredictions, MLEFitter):
             odds = dropout.log_drop_odds(chances) + rate.log_weight_ratio(x, T, tx)
         return np.asarray(np.where(chances > 0, odds, -np.inf))
 
-    def probability_alive(self, data: Any = None, *, at: Any = 0.0) -> np.ndarray:
+    def probability_alive(
+        self, data: Any = None, *, at: Any = 0.0, covariates: Any = None
+    ) -> np.ndarray:
         """P(customer alive ``at`` time units after the end of observation | history).
 
         At the end of observation (``at = 0``) it is ``1 / (1 + e^d)``: Fader, Hardie & Lee
@@ -200,6 +214,8 @@ class BetaGeometricFitter(PurchasePredictions, MLEFitter):
         at
             Time after each customer's ``T`` in the fitted unit (a number, one per customer,
             or a column ``(k, 1)`` for a grid); 0 = at the end of observation.
+        covariates
+            For a model fitted with covariates: one row per customer of ``data``.
 
         Returns
         -------
@@ -215,6 +231,8 @@ class BetaGeometricFitter(PurchasePredictions, MLEFitter):
         >>> bool((later <= now).all())
         True
         """
+        if self._covariate_route(covariates):
+            return self._predict_for("probability_alive", data, covariates, at=at)
         d = self._data_for_prediction(data)
         x, T = d["frequency"], d["T"]
         ahead = as_horizon(at, "at", customers=x.shape[0])
@@ -259,7 +277,9 @@ class BetaGeometricFitter(PurchasePredictions, MLEFitter):
         alive = alive_from_odds(self._log_dropout_odds(x, d["recency"], T))
         return np.asarray(self._purchases_if_alive(t, x, T) * alive)
 
-    def expected_purchases_if_alive(self, horizon: Any, data: Any = None) -> np.ndarray:
+    def expected_purchases_if_alive(
+        self, horizon: Any, data: Any = None, *, covariates: Any = None
+    ) -> np.ndarray:
         """Expected repeat purchases in ``(T, T + horizon]`` of customers alive at ``T``.
 
         It depends on the history through ``frequency`` and ``T`` only (recency is ignored),
@@ -276,6 +296,10 @@ class BetaGeometricFitter(PurchasePredictions, MLEFitter):
         >>> float(abs(both - model.expected_purchases(10.0)).max()) < 1e-12
         True
         """
+        if self._covariate_route(covariates):
+            return self._predict_for(
+                "expected_purchases_if_alive", data, covariates, horizon=horizon
+            )
         d = self._data_for_prediction(data)
         return self._purchases_if_alive(horizon, d["frequency"], d["T"])
 

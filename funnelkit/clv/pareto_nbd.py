@@ -5,14 +5,15 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from scipy import integrate
 from scipy.special import digamma, gammaln, logsumexp
 
-from funnelkit.clv._base import FitData, MLEFitter, as_horizon
+from funnelkit.clv._base import FitData, as_horizon
 from funnelkit.clv._calls import PurchasePredictions
+from funnelkit.clv._covariate_model import CovariateModel
 from funnelkit.clv._data import whole_counts
 from funnelkit.clv._geometric import softplus
 from funnelkit.clv._hyp2f1 import log_hyp1
@@ -107,7 +108,7 @@ def mixings(params: Mapping[str, float]) -> tuple[RateMixing, LifetimeMixing]:
     return rate, lifetime
 
 
-class ParetoNBDFitter(PurchasePredictions, MLEFitter):
+class ParetoNBDFitter(PurchasePredictions, CovariateModel):
     """Pareto/NBD model (Schmittlein, Morrison & Colombo 1987).
 
     While alive a customer buys at Poisson rate ``lambda ~ Gamma(r, alpha)``; their lifetime
@@ -146,6 +147,12 @@ class ParetoNBDFitter(PurchasePredictions, MLEFitter):
     collapsed (incomplete gamma functions of negative order) and is integrated numerically
     (:func:`~funnelkit.clv._mixing.log_death_integral`).
 
+    **Covariates** (``fit(data, covariates=X)``), as in CLVTools' Pareto/NBD with static
+    covariates: ``alpha_i = alpha exp(-gamma_purchase' z_i)`` and ``beta_i = beta
+    exp(-gamma_dropout' z_i)``, so ``exp(gamma)`` multiplies the mean purchase rate
+    ``r / alpha_i`` and the mean dropout rate ``s / beta_i``. Fits with covariates use the
+    full model only; the limit models are fitted without covariates.
+
     Examples
     --------
     >>> from funnelkit.clv import ParetoNBDFitter
@@ -169,6 +176,10 @@ class ParetoNBDFitter(PurchasePredictions, MLEFitter):
 
     _param_names = ("r", "alpha", "s", "beta")
     _model_name = "Pareto/NBD"
+    _covariate_links: ClassVar[dict[str, tuple[tuple[str, int], ...]]] = {
+        "purchase": (("alpha", -1),),
+        "dropout": (("beta", -1),),
+    }
     _limits = _limits()
 
     # ------------------------------------------------------------------ likelihood
@@ -292,7 +303,9 @@ class ParetoNBDFitter(PurchasePredictions, MLEFitter):
         with np.errstate(under="ignore"):
             return np.asarray(np.exp(-softplus(self._log_death_odds(d))))
 
-    def probability_alive(self, data: Any = None, *, at: Any = 0.0) -> np.ndarray:
+    def probability_alive(
+        self, data: Any = None, *, at: Any = 0.0, covariates: Any = None
+    ) -> np.ndarray:
         """P(customer alive ``at`` time units after the end of observation | history).
 
         Given alive at ``T``, the dropout rate has posterior ``Gamma(s, beta + T)``, so
@@ -305,7 +318,11 @@ class ParetoNBDFitter(PurchasePredictions, MLEFitter):
             RFM, frame or mapping of customers; ``None`` = the training customers.
         at
             Time after each customer's ``T`` (fitted unit); 0 = at the end of observation.
+        covariates
+            For a model fitted with covariates: one row per customer of ``data``.
         """
+        if self._covariate_route(covariates):
+            return self._predict_for("probability_alive", data, covariates, at=at)
         _, lifetime = self._mixings()
         ahead = as_horizon(at, "at")
         d = self._data_for_prediction(data)
@@ -334,7 +351,9 @@ class ParetoNBDFitter(PurchasePredictions, MLEFitter):
         with np.errstate(under="ignore"):
             return np.asarray(self._alive_now(d) * if_alive)
 
-    def expected_purchases_if_alive(self, horizon: Any, data: Any = None) -> np.ndarray:
+    def expected_purchases_if_alive(
+        self, horizon: Any, data: Any = None, *, covariates: Any = None
+    ) -> np.ndarray:
         """Expected purchases in ``(T, T + horizon]`` of customers alive at ``T``.
 
         ``E[lambda | x, T] E[(1 - e^(-mu t)) / mu | alive at T]`` depends on the history
@@ -352,6 +371,10 @@ class ParetoNBDFitter(PurchasePredictions, MLEFitter):
         >>> float(abs(both - model.expected_purchases(10.0)).max()) < 1e-12
         True
         """
+        if self._covariate_route(covariates):
+            return self._predict_for(
+                "expected_purchases_if_alive", data, covariates, horizon=horizon
+            )
         d = self._data_for_prediction(data)
         return self._purchases_if_alive(horizon, d["frequency"], d["T"])
 
@@ -388,7 +411,9 @@ class ParetoNBDFitter(PurchasePredictions, MLEFitter):
             out[idx] = _pmf_new(rate, lifetime, float(count[idx]), float(horizon[idx]))
         return out
 
-    def discounted_residual_purchases(self, delta: float, data: Any = None) -> np.ndarray:
+    def discounted_residual_purchases(
+        self, delta: float, data: Any = None, *, covariates: Any = None
+    ) -> np.ndarray:
         """DERT: purchases over the remaining lifetime, discounted continuously at ``delta``.
 
         ``P(alive) E[lambda | x, T] E[1 / (delta + mu) | alive at T]``, which for the full
@@ -401,9 +426,13 @@ class ParetoNBDFitter(PurchasePredictions, MLEFitter):
             Continuous discount rate per fitted time unit, ``log(1 + rate)``; > 0.
         data
             RFM, frame or mapping of customers; ``None`` = the training customers.
+        covariates
+            For a model fitted with covariates: one row per customer of ``data``.
         """
         if not (math.isfinite(delta) and delta > 0):
             raise FunnelkitError(f"delta must be finite and > 0; got {delta!r}.")
+        if self._covariate_route(covariates):
+            return self._predict_for("discounted_residual_purchases", data, covariates, delta=delta)
         rate, lifetime = self._mixings()
         d = self._data_for_prediction(data)
         x, T = d["frequency"], d["T"]

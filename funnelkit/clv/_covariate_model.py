@@ -1,0 +1,586 @@
+"""Static covariates on a CLV fitter: log-linear effects on its natural parameters.
+
+A fitter that takes covariates declares, per process, which of its parameters a covariate
+scales and in which direction (``_covariate_links``): customer ``i`` with covariates ``z_i``
+has ``theta_i = theta · exp(± gamma_process' z_i)``. The coefficients ``gamma`` are extra,
+unconstrained entries of the optimiser's parameter vector, so the shared optimiser, the
+Hessian and the covariance cover them. The likelihood runs per covariate pattern (customers
+with the same ``z``) on that pattern's compressed rows, with the model's own likelihood and
+analytic gradient; the chain rule gives the gradient in ``(theta, gamma)``.
+
+Predictions group the customers by pattern too: each pattern is predicted by a copy of the
+model at that pattern's parameters, with the model's own formulas (limit models included).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, NoReturn, TypeVar
+
+import numpy as np
+from scipy.special import expit
+
+from funnelkit._frames import Backend
+from funnelkit.clv._base import MLEFitter
+from funnelkit.clv._data import FitData, as_rfm, customer_weights, split_by_pattern
+from funnelkit.clv._limits import ParameterSpace
+from funnelkit.clv._optimise import Candidate, LogLikelihood, hessian, maximise
+from funnelkit.clv._result import (
+    REMEDIES,
+    FitResult,
+    covariance_from_hessian,
+    estimates,
+)
+from funnelkit.clv.covariates import (
+    PROCESSES,
+    CovariateEncoding,
+    CovariateTest,
+    coefficient_frame,
+    frame_backend,
+    learn_encoding,
+)
+from funnelkit.exceptions import ConvergenceWarning, FunnelkitError, MissingDependencyError
+from funnelkit.intervals import normal_quantile
+
+__all__ = ["CoefficientSpace", "CovariateModel"]
+
+C = TypeVar("C", bound="CovariateModel")
+
+
+@dataclass(frozen=True)
+class CoefficientSpace(ParameterSpace):
+    """A parameter space whose last ``n_free`` coordinates are unconstrained coefficients."""
+
+    n_free: int = 0
+
+    @property
+    def free(self) -> np.ndarray:
+        return np.arange(len(self.names)) >= len(self.names) - self.n_free
+
+    def to_params(self, theta: np.ndarray) -> np.ndarray:
+        theta = np.asarray(theta, dtype=float)
+        with np.errstate(over="ignore"):
+            bounded = np.where(self.is_probability, expit(theta), np.exp(theta))
+        return np.asarray(np.where(self.free, theta, bounded))
+
+    def to_theta(self, params: np.ndarray) -> np.ndarray:
+        params = np.asarray(params, dtype=float)
+        safe = np.where(self.free, 0.5, params)
+        return np.asarray(np.where(self.free, params, super().to_theta(safe)))
+
+    def jacobian(self, params: np.ndarray) -> np.ndarray:
+        return np.asarray(np.where(self.free, 1.0, super().jacobian(params)))
+
+
+@dataclass(frozen=True)
+class CovariateFit:
+    """What a covariate fit adds to the model (persisted in its JSON)."""
+
+    encoding: CovariateEncoding
+    processes: tuple[str, ...]
+    #: one coefficient vector per process, in the order of ``encoding.names``
+    coefficients: dict[str, np.ndarray]
+    rows: list[dict[str, Any]]
+    test: CovariateTest
+    backend: Backend
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "encoding": self.encoding.model_dump(),
+            "processes": list(self.processes),
+            "coefficients": {k: v.tolist() for k, v in self.coefficients.items()},
+            "rows": self.rows,
+            "test": self.test.model_dump(),
+            "backend": self.backend,
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> CovariateFit:
+        return cls(
+            encoding=CovariateEncoding.model_validate(state["encoding"]),
+            processes=tuple(state["processes"]),
+            coefficients={k: np.asarray(v, dtype=float) for k, v in state["coefficients"].items()},
+            rows=[dict(r) for r in state["rows"]],
+            test=CovariateTest.model_validate(state["test"]),
+            backend=state["backend"],
+        )
+
+
+class CovariateModel(MLEFitter):
+    """A fitter that accepts static covariates (see the module docstring).
+
+    Parameters
+    ----------
+    covariate_processes
+        The processes covariates enter (``"purchase"``, ``"dropout"``, ``"spend"``, among
+        those the model has); ``None`` = all of them.
+    covariate_reference
+        Reference level per categorical covariate, e.g. ``{"channel": "organic"}``; the
+        default is each column's first level in sorted order.
+    """
+
+    #: process -> ((parameter, sign), ...): theta_i = theta · exp(sign · gamma' z_i)
+    _covariate_links: ClassVar[dict[str, tuple[tuple[str, int], ...]]] = {}
+    _fitted_attributes: ClassVar[tuple[str, ...]] = (
+        *MLEFitter._fitted_attributes,
+        "coefficients_",
+        "covariate_test_",
+    )
+
+    def __init__(
+        self,
+        *,
+        penalizer: float = 0.0,
+        conf_level: float = 0.95,
+        initial_params: Mapping[str, float] | None = None,
+        max_iter: int = 1000,
+        covariate_processes: Sequence[str] | None = None,
+        covariate_reference: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(
+            penalizer=penalizer,
+            conf_level=conf_level,
+            initial_params=initial_params,
+            max_iter=max_iter,
+        )
+        self.covariate_processes = covariate_processes
+        self.covariate_reference = covariate_reference
+
+    # ------------------------------------------------------------------ settings
+    def _validate_settings(self) -> None:
+        super()._validate_settings()
+        self._processes()
+        ref = self.covariate_reference
+        if ref is not None and not isinstance(ref, Mapping):
+            raise FunnelkitError(
+                f"The 'covariate_reference' parameter of {type(self).__name__} must map "
+                f"covariate names to their reference level. Got {ref!r} instead."
+            )
+
+    def _processes(self) -> tuple[str, ...]:
+        own = tuple(p for p in PROCESSES if p in self._covariate_links)
+        given = self.covariate_processes
+        if given is None:
+            return own
+        chosen = (given,) if isinstance(given, str) else tuple(given)
+        if not chosen or not set(chosen) <= set(own) or len(set(chosen)) != len(chosen):
+            raise FunnelkitError(
+                f"The 'covariate_processes' parameter of {type(self).__name__} must be a "
+                f"non-empty selection of {list(own)}. Got {given!r} instead."
+            )
+        return tuple(p for p in own if p in chosen)
+
+    # ------------------------------------------------------------------ fitted attributes
+    def _covariate_fit(self) -> CovariateFit | None:
+        found = self.__dict__.get("_covariates")
+        return found if isinstance(found, CovariateFit) else None
+
+    def coefficient_table(self, backend: Backend = "pandas") -> Any:
+        """:attr:`coefficients_` as a ``backend`` frame (``pandas``, ``polars``, ``pyarrow``)."""
+        self._check_fitted()
+        fit = self._covariate_fit()
+        if fit is None:
+            raise FunnelkitError(
+                f"This {type(self).__name__} was fitted without covariates: fit(data, "
+                "covariates=...) to estimate covariate effects."
+            )
+        return coefficient_frame(fit.rows, float(self.conf_level), backend)
+
+    def _extra_state(self) -> dict[str, Any]:
+        fit = self._covariate_fit()
+        return {} if fit is None else {"covariates": fit.state()}
+
+    def _restore_extra_state(self, state: Mapping[str, Any]) -> None:
+        found = state.get("covariates")
+        self._set_covariates(None if found is None else CovariateFit.from_state(found), None)
+
+    def _set_covariates(self, fit: CovariateFit | None, design: np.ndarray | None) -> None:
+        """Set the covariate state and its public attributes: ``coefficients_`` (a table in
+        the library the covariates came in, ``None`` without covariates) and
+        ``covariate_test_`` (:class:`~funnelkit.clv.covariates.CovariateTest` or ``None``)."""
+        self.__dict__["_covariates"] = fit
+        self.__dict__["_training_design"] = design
+        self.coefficients_ = None if fit is None else self._first_table(fit)
+        self.covariate_test_ = None if fit is None else fit.test
+
+    def _first_table(self, fit: CovariateFit) -> Any:
+        # the caller's library first; a model loaded where it is missing uses another one
+        order = [fit.backend] + [b for b in ("pandas", "polars", "pyarrow") if b != fit.backend]
+        for backend in order[:-1]:
+            try:
+                return coefficient_frame(fit.rows, float(self.conf_level), backend)  # type: ignore[arg-type]
+            except MissingDependencyError:
+                continue
+        return coefficient_frame(fit.rows, float(self.conf_level), order[-1])  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------------ fitting
+    def _covariate_ids(
+        self, data: Any, weights: Any, time_unit: Any
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """Ids of the input customers, which of them are training customers (``None`` = all)
+        and the training customers' weights (RFM summaries; other data override this)."""
+        rfm = as_rfm(data, time_unit, None)
+        w = np.ones(len(rfm)) if weights is None else customer_weights(weights, data, len(rfm))
+        return np.asarray(rfm.customer_ids), None, w
+
+    def _prediction_ids(self, data: Any) -> np.ndarray | None:
+        """Customer ids of prediction data (to join a covariate frame on)."""
+        return np.asarray(as_rfm(data, None, self.time_unit_).customer_ids)
+
+    def fit(
+        self: C,
+        data: Any,
+        *,
+        covariates: Any = None,
+        weights: Any = None,
+        time_unit: Any = None,
+    ) -> C:
+        """Fit the model, with static ``covariates`` (one row per customer) if given.
+
+        See :class:`~funnelkit.clv.MLEFitter.fit` for ``data``, ``weights`` and
+        ``time_unit``; ``covariates`` is a frame with a ``customer_id`` column (joined on the
+        summary's ids) or a mapping of arrays in the summary's order (see
+        :mod:`funnelkit.clv.covariates`).
+        """
+        self._set_covariates(None, None)
+        if covariates is None:
+            return super().fit(data, weights=weights, time_unit=time_unit)
+        plain = self._fit_data(data, weights=weights, time_unit=time_unit)
+        ids, keep, w = self._covariate_ids(data, weights, time_unit)
+        return self._fit_covariates(plain, covariates, ids, keep, w)
+
+    def _fit_covariates(
+        self: C,
+        plain: FitData,
+        covariates: Any,
+        ids: np.ndarray,
+        keep: np.ndarray | None,
+        weights: np.ndarray,
+    ) -> C:
+        """Fit the plain model (for the likelihood-ratio test and a start), then the model
+        with covariates on customers grouped by covariate pattern."""
+        from funnelkit._blas import single_threaded_blas
+
+        self._validate_settings()
+        processes = self._processes()
+        reference = self.covariate_reference
+        encoding, design = learn_encoding(covariates, ids, ids.shape[0], reference)
+        design = design if keep is None else design[keep]
+        if plain.training is None:
+            raise FunnelkitError("Covariates need per-customer data; fit(data, ...) gives them.")
+        with warnings.catch_warnings():
+            # the plain model is only the reference of the test: its warnings are not the fit's
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            self._fit_prepared(plain)
+        plain_ll = float(self.log_likelihood_)
+        if set(self.params_) == set(self._param_names):
+            start = np.array([self.params_[k] for k in self._param_names])
+        else:
+            start = self._start(plain)
+        patterns, groups = split_by_pattern(plain.training, weights, design, plain.time_unit)
+        begin = time.perf_counter()
+        with single_threaded_blas():
+            fit, cov, n = self._maximise_covariates(processes, encoding, patterns, groups, start)
+        self._set_covariate_fit(fit, cov, n, processes, encoding, groups, plain, plain_ll)
+        covariate_fit = CovariateFit(
+            encoding=encoding,
+            processes=processes,
+            coefficients=self._split(fit.params, processes, len(encoding.names))[1],
+            rows=self._coefficient_rows(fit, cov, processes, encoding),
+            test=CovariateTest.of(
+                self.log_likelihood_, plain_ll, len(processes) * len(encoding.names)
+            ),
+            backend=frame_backend(covariates),
+        )
+        self._set_covariates(covariate_fit, design)
+        self.__dict__["_training_ids"] = ids if keep is None else ids[keep]
+        self._warn_if_unconverged()
+        self.fit_seconds_ = time.perf_counter() - begin
+        return self
+
+    def _split(
+        self, vector: np.ndarray, processes: Sequence[str], p: int
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        k = len(self._param_names)
+        coefs = {proc: vector[k + i * p : k + (i + 1) * p] for i, proc in enumerate(processes)}
+        return vector[:k], coefs
+
+    def _natural(
+        self, base: np.ndarray, coefs: Mapping[str, np.ndarray], design: np.ndarray
+    ) -> np.ndarray:
+        """Per-pattern natural parameters, shape ``(n_params, n_patterns)``."""
+        out = np.repeat(np.asarray(base, dtype=float)[:, None], design.shape[0], axis=1)
+        for proc, gamma in coefs.items():
+            eta = design @ gamma
+            for name, sign in self._covariate_links[proc]:
+                out[self._param_names.index(name)] *= np.exp(sign * eta)
+        return out
+
+    def _covariate_likelihood(
+        self, processes: Sequence[str], p: int, patterns: np.ndarray, groups: list[FitData]
+    ) -> LogLikelihood:
+        index = {nm: i for i, nm in enumerate(self._param_names)}
+
+        def loglik(vector: np.ndarray) -> tuple[float, np.ndarray | None]:
+            base, coefs = self._split(vector, processes, p)
+            nat = self._natural(base, coefs, patterns)
+            total, grads = 0.0, np.zeros_like(nat)
+            analytic = True
+            with np.errstate(all="ignore"):
+                for g, data in enumerate(groups):
+                    value, grad = self._weighted_log_likelihood(nat[:, g], data)
+                    total += value
+                    if grad is None:
+                        analytic = False
+                    else:
+                        grads[:, g] = grad
+            if not math.isfinite(total):
+                return -math.inf, None
+            if not analytic:
+                return total, None
+            # d theta_i / d theta = theta_i / theta; d theta_i / d gamma = sign theta_i z_i
+            d_base = np.sum(grads * nat, axis=1) / base
+            d_coef = [
+                sum(sign * (grads[index[nm]] * nat[index[nm]]) @ patterns for nm, sign in links)
+                for links in (self._covariate_links[proc] for proc in processes)
+            ]
+            return total, np.concatenate([d_base, *d_coef])
+
+        return loglik
+
+    def _maximise_covariates(
+        self,
+        processes: Sequence[str],
+        encoding: CovariateEncoding,
+        patterns: np.ndarray,
+        groups: list[FitData],
+        start: np.ndarray,
+    ) -> tuple[Candidate, np.ndarray | None, float]:
+        p = len(encoding.names)
+        names = list(self._param_names) + [
+            f"{proc}:{nm}" for proc in processes for nm in encoding.names
+        ]
+        space = CoefficientSpace(tuple(names), n_free=len(processes) * p)
+        loglik = self._covariate_likelihood(processes, p, patterns, groups)
+        n = float(sum(float(np.sum(g.weights)) for g in groups))
+        x0 = np.concatenate([start, np.zeros(len(processes) * p)])
+        fit = maximise(
+            space, x0, loglik, n, penalizer=float(self.penalizer), max_iter=int(self.max_iter)
+        )
+        if fit is None:
+            self._fail("the log-likelihood with covariates is not finite anywhere")
+            raise AssertionError  # _fail raises; keeps the type checker informed
+        analytic = loglik(fit.params)[1] is not None
+        hess = hessian(fit, loglik, n, float(self.penalizer), analytic=analytic)
+        cov = covariance_from_hessian(hess, space.jacobian(fit.params), n)
+        fit = dataclasses.replace(fit, log_likelihood=loglik(fit.params)[0])
+        return fit, cov, n
+
+    def _set_covariate_fit(
+        self,
+        fit: Candidate,
+        cov: np.ndarray | None,
+        n: float,
+        processes: Sequence[str],
+        encoding: CovariateEncoding,
+        groups: list[FitData],
+        plain: FitData,
+        plain_ll: float,
+    ) -> None:
+        k = len(self._param_names)
+        base = fit.params[:k]
+        converged, message = fit.converged, fit.message or "converged"
+        if cov is None and converged:
+            converged = False
+            message = "the observed information matrix is not finite or not positive definite"
+        self.params_ = {nm: float(v) for nm, v in zip(self._param_names, base, strict=True)}
+        self.log_likelihood_ = float(fit.log_likelihood)
+        self.time_unit_ = plain.time_unit
+        self.training_data_ = plain.training
+        n_params = len(fit.params)
+        sub = None if cov is None else cov[:k, :k]
+        self.result_ = FitResult(
+            model=self._model_name,
+            fitter=type(self).__name__,
+            params=estimates(ParameterSpace(self._param_names), base, sub, self.conf_level),
+            log_likelihood=self.log_likelihood_,
+            aic=2.0 * n_params - 2.0 * self.log_likelihood_,
+            bic=n_params * math.log(max(plain.n_customers, 1)) - 2.0 * self.log_likelihood_,
+            n_customers=plain.n_customers,
+            n_unique_rows=sum(g.n_rows for g in groups),
+            converged=converged,
+            message=message,
+            iterations=fit.iterations,
+            time_unit=plain.time_unit,
+            conf_level=float(self.conf_level),
+            penalizer=float(self.penalizer),
+        )
+
+    def _coefficient_rows(
+        self,
+        fit: Candidate,
+        cov: np.ndarray | None,
+        processes: Sequence[str],
+        encoding: CovariateEncoding,
+    ) -> list[dict[str, Any]]:
+        k, z = len(self._param_names), normal_quantile(self.conf_level)
+        rows = []
+        for i, name in enumerate(fit.space.names[k:], start=k):
+            proc, covariate = name.split(":", 1)
+            est = float(fit.params[i])
+            se = None if cov is None else math.sqrt(float(cov[i, i]))
+            rows.append(
+                {
+                    "process": proc,
+                    "covariate": covariate,
+                    "estimate": est,
+                    "std_error": se,
+                    "lower": None if se is None else est - z * se,
+                    "upper": None if se is None else est + z * se,
+                }
+            )
+        return rows
+
+    def _warn_if_unconverged(self) -> None:
+        converged = self.result_.converged and self._patterns_finite()
+        if not converged:
+            message = self.result_.message
+            if self.result_.converged:
+                message = "the predictions at the estimates are not finite"
+            self.result_ = self.result_.model_copy(update={"converged": False, "message": message})
+            warnings.warn(
+                f"{type(self).__name__}: {message}; the estimates are not trustworthy. " + REMEDIES,
+                ConvergenceWarning,
+                stacklevel=4,
+            )
+
+    def _patterns_finite(self) -> bool:
+        """Whether the model's predictions are finite at every training covariate pattern."""
+        design = self.__dict__["_training_design"]
+        patterns = np.unique(design, axis=0)
+        return all(self._at(z, None)._predictions_finite() for z in patterns)
+
+    # ------------------------------------------------------------------ predictions
+    def _customer_params(
+        self, covariates: Any, n: int, *, ids: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
+        """Per-customer natural parameters ``{name: array (n,)}`` for ``n`` customers.
+
+        ``covariates`` as in :meth:`fit` (keyed by ``ids`` when it is a frame with a
+        ``customer_id`` column); a model without covariates broadcasts its parameters.
+        """
+        self._check_fitted()
+        fit = self._covariate_fit()
+        if fit is None:
+            if covariates is not None:
+                self._refuse_covariates()
+            return {k: np.full(n, v) for k, v in self.params_.items()}
+        if covariates is None:
+            self._require_covariates()
+        design = fit.encoding.design(covariates, ids, n)
+        base = np.array([self.params_[k] for k in self._param_names])
+        nat = self._natural(base, fit.coefficients, design)
+        return {nm: nat[i] for i, nm in enumerate(self._param_names)}
+
+    def _covariate_route(self, covariates: Any) -> bool:
+        if self._covariate_fit() is None:
+            return super()._covariate_route(covariates)
+        return True
+
+    def _require_covariates(self) -> NoReturn:
+        raise FunnelkitError(
+            f"This {type(self).__name__} was fitted with covariates, so its predictions "
+            "depend on each customer's covariates: pass covariates=... (the same columns as "
+            "at fit; one row per customer, or one row for a new-customer prediction)."
+        )
+
+    def _at(self: C, z: np.ndarray, training: Mapping[str, np.ndarray] | None) -> C:
+        """A copy of the model without covariates, at the parameters of pattern ``z``."""
+        fit = self._covariate_fit()
+        assert fit is not None
+        base = np.array([self.params_[k] for k in self._param_names])
+        nat = self._natural(base, fit.coefficients, np.asarray(z, dtype=float)[None, :])[:, 0]
+        clone = copy.copy(self)
+        clone.__dict__.update(
+            params_={nm: float(v) for nm, v in zip(self._param_names, nat, strict=True)},
+            training_data_=training,
+            _covariates=None,
+            _training_design=None,
+        )
+        return clone
+
+    def _profile(self: C, covariates: Any) -> C:
+        """The model at one covariate profile (population-level predictions)."""
+        fit = self._covariate_fit()
+        assert fit is not None
+        if covariates is None:
+            self._require_covariates()
+        return self._at(fit.encoding.design(covariates, None, 1)[0], None)
+
+    def _predict_for(self, method: str, data: Any, covariates: Any, **kwargs: Any) -> np.ndarray:
+        """``method(data=None, **kwargs)`` of each pattern's copy, assembled per customer."""
+        fit = self._covariate_fit()
+        assert fit is not None
+        columns = self._data_for_prediction(data)
+        n = int(np.asarray(next(iter(columns.values()))).shape[0])
+        if data is None and covariates is None:
+            design = self.__dict__.get("_training_design")
+            if design is None:
+                self._require_covariates()
+        elif covariates is None:
+            self._require_covariates()
+        else:
+            ids = self.__dict__.get("_training_ids") if data is None else self._prediction_ids(data)
+            design = fit.encoding.design(covariates, ids, n)
+
+        def call(model: CovariateModel, idx: np.ndarray) -> np.ndarray:
+            model.training_data_ = {k: np.asarray(v)[idx] for k, v in columns.items()}
+            args = {k: _customers_of(v, idx, n) for k, v in kwargs.items()}
+            return np.asarray(getattr(model, method)(data=None, **args))
+
+        return self._by_pattern(design, call)
+
+    def _by_pattern(
+        self, design: np.ndarray, call: Callable[[Any, np.ndarray], np.ndarray]
+    ) -> np.ndarray:
+        """``call(model at pattern, customer indices)`` per distinct row of ``design``,
+        assembled along the last (customer) axis."""
+        patterns, codes = np.unique(design, axis=0, return_inverse=True)
+        codes = codes.ravel()
+        out: np.ndarray | None = None
+        for g in range(patterns.shape[0]):
+            idx = np.flatnonzero(codes == g)
+            value = call(self._at(patterns[g], None), idx)
+            if out is None:
+                out = np.empty((*value.shape[:-1], design.shape[0]))
+            out[..., idx] = value
+        assert out is not None
+        return out
+
+    def _design_for(self, covariates: Any, n: int) -> np.ndarray:
+        """Design rows of ``n`` customers given in order (one row = the same profile)."""
+        fit = self._covariate_fit()
+        assert fit is not None
+        if covariates is None:
+            self._require_covariates()
+        try:
+            row = fit.encoding.design(covariates, None, 1)
+        except FunnelkitError:
+            return fit.encoding.design(covariates, None, n)
+        return np.repeat(row, n, axis=0)
+
+
+def _customers_of(value: Any, idx: np.ndarray, n: int) -> Any:
+    """A per-customer argument (last axis of length ``n``) restricted to ``idx``."""
+    arr = np.asarray(value) if not isinstance(value, str | type(None)) else None
+    if arr is None or arr.ndim == 0 or arr.shape[-1] != n or arr.dtype.kind not in "iuf":
+        return value
+    if arr.ndim >= 2 and arr.shape[-1] == 1:
+        return value
+    return arr[..., idx]
