@@ -28,7 +28,13 @@ from scipy.special import expit
 
 from funnelkit._frames import Backend
 from funnelkit.clv._base import MLEFitter
-from funnelkit.clv._data import FitData, as_rfm, customer_weights, split_by_pattern
+from funnelkit.clv._data import (
+    FitData,
+    as_rfm,
+    customer_weights,
+    pattern_rows,
+    split_by_pattern,
+)
 from funnelkit.clv._limits import ParameterSpace
 from funnelkit.clv._optimise import Candidate, LogLikelihood, hessian, maximise
 from funnelkit.clv._result import (
@@ -214,10 +220,10 @@ class CovariateModel(MLEFitter):
         order = [fit.backend] + [b for b in ("pandas", "polars", "pyarrow") if b != fit.backend]
         for backend in order[:-1]:
             try:
-                return coefficient_frame(fit.rows, float(self.conf_level), backend)  # type: ignore[arg-type]
+                return coefficient_frame(fit.rows, float(self.conf_level), backend)
             except MissingDependencyError:
                 continue
-        return coefficient_frame(fit.rows, float(self.conf_level), order[-1])  # type: ignore[arg-type]
+        return coefficient_frame(fit.rows, float(self.conf_level), order[-1])
 
     # ------------------------------------------------------------------ fitting
     def _covariate_ids(
@@ -283,11 +289,19 @@ class CovariateModel(MLEFitter):
             start = np.array([self.params_[k] for k in self._param_names])
         else:
             start = self._start(plain)
-        patterns, groups = split_by_pattern(plain.training, weights, design, plain.time_unit)
         begin = time.perf_counter()
+        p = len(encoding.names)
+        if type(self)._rows_log_likelihood is CovariateModel._rows_log_likelihood:
+            patterns, groups = split_by_pattern(plain.training, weights, design, plain.time_unit)
+            loglik = self._covariate_likelihood(processes, p, patterns, groups)
+            n_rows = sum(g.n_rows for g in groups)
+        else:
+            patterns, rows = pattern_rows(plain.training, weights, design, plain.time_unit)
+            loglik = self._rows_likelihood(processes, p, patterns, rows)
+            n_rows = rows.n_rows
         with single_threaded_blas():
-            fit, cov, n = self._maximise_covariates(processes, encoding, patterns, groups, start)
-        self._set_covariate_fit(fit, cov, n, processes, encoding, groups, plain, plain_ll)
+            fit, cov = self._maximise_covariates(processes, encoding, loglik, start, weights)
+        self._set_covariate_fit(fit, cov, processes, encoding, n_rows, plain)
         covariate_fit = CovariateFit(
             encoding=encoding,
             processes=processes,
@@ -354,21 +368,57 @@ class CovariateModel(MLEFitter):
 
         return loglik
 
+    def _rows_log_likelihood(
+        self, params: np.ndarray, data: FitData
+    ) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """Per-row log-likelihood (and gradient ``(n_params, n_rows)``) with per-row
+        parameters ``(n_params, n_rows)``; a model whose row formulas take such arrays
+        overrides this, and its fit then runs on all rows at once instead of per pattern."""
+        return None
+
+    def _rows_likelihood(
+        self, processes: Sequence[str], p: int, patterns: np.ndarray, data: FitData
+    ) -> LogLikelihood:
+        index = {nm: i for i, nm in enumerate(self._param_names)}
+        of_row = data["pattern"].astype(np.int64)
+        design = patterns[of_row]
+
+        def loglik(vector: np.ndarray) -> tuple[float, np.ndarray | None]:
+            base, coefs = self._split(vector, processes, p)
+            nat = self._natural(base, coefs, patterns)[:, of_row]
+            with np.errstate(all="ignore"):
+                found = self._rows_log_likelihood(nat, data)
+                assert found is not None
+                ll, grad = found
+                total = float(data.weights @ ll)
+            if not math.isfinite(total):
+                return -math.inf, None
+            if grad is None:
+                return total, None
+            weighted = grad * nat * data.weights
+            d_base = weighted.sum(axis=1) / base
+            d_coef = [
+                sum(sign * weighted[index[nm]] @ design for nm, sign in links)
+                for links in (self._covariate_links[proc] for proc in processes)
+            ]
+            return total, np.concatenate([d_base, *d_coef])
+
+        return loglik
+
     def _maximise_covariates(
         self,
         processes: Sequence[str],
         encoding: CovariateEncoding,
-        patterns: np.ndarray,
-        groups: list[FitData],
+        loglik: LogLikelihood,
         start: np.ndarray,
-    ) -> tuple[Candidate, np.ndarray | None, float]:
+        weights: np.ndarray,
+    ) -> tuple[Candidate, np.ndarray | None]:
         p = len(encoding.names)
         names = list(self._param_names) + [
             f"{proc}:{nm}" for proc in processes for nm in encoding.names
         ]
         space = CoefficientSpace(tuple(names), n_free=len(processes) * p)
-        loglik = self._covariate_likelihood(processes, p, patterns, groups)
-        n = float(sum(float(np.sum(g.weights)) for g in groups))
+        n = float(np.sum(weights))
         x0 = np.concatenate([start, np.zeros(len(processes) * p)])
         fit = maximise(
             space, x0, loglik, n, penalizer=float(self.penalizer), max_iter=int(self.max_iter)
@@ -380,18 +430,16 @@ class CovariateModel(MLEFitter):
         hess = hessian(fit, loglik, n, float(self.penalizer), analytic=analytic)
         cov = covariance_from_hessian(hess, space.jacobian(fit.params), n)
         fit = dataclasses.replace(fit, log_likelihood=loglik(fit.params)[0])
-        return fit, cov, n
+        return fit, cov
 
     def _set_covariate_fit(
         self,
         fit: Candidate,
         cov: np.ndarray | None,
-        n: float,
         processes: Sequence[str],
         encoding: CovariateEncoding,
-        groups: list[FitData],
+        n_rows: int,
         plain: FitData,
-        plain_ll: float,
     ) -> None:
         k = len(self._param_names)
         base = fit.params[:k]
@@ -413,7 +461,7 @@ class CovariateModel(MLEFitter):
             aic=2.0 * n_params - 2.0 * self.log_likelihood_,
             bic=n_params * math.log(max(plain.n_customers, 1)) - 2.0 * self.log_likelihood_,
             n_customers=plain.n_customers,
-            n_unique_rows=sum(g.n_rows for g in groups),
+            n_unique_rows=n_rows,
             converged=converged,
             message=message,
             iterations=fit.iterations,

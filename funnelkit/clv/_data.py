@@ -279,3 +279,19 @@ def split_by_pattern(
         )
         kept.append(g)
     return patterns[kept], groups
+
+
+def pattern_rows(
+    columns: Mapping[str, np.ndarray],
+    weights: np.ndarray,
+    design: np.ndarray,
+    time_unit: TimeUnit | None,
+) -> tuple[np.ndarray, FitData]:
+    """Customers compressed into unique ``(columns..., covariate pattern)`` rows.
+
+    Returns the distinct patterns ``(G, p)`` and one fit data whose ``"pattern"`` column
+    gives each row's pattern (an index into them).
+    """
+    patterns, codes = np.unique(design, axis=0, return_inverse=True)
+    both = {**columns, "pattern": codes.ravel().astype(float)}
+    return patterns, compress_rows(both, weights, time_unit)

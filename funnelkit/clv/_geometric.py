@@ -157,6 +157,11 @@ class BetaGeometricFitter(PurchasePredictions, CovariateModel):
     ) -> tuple[float, np.ndarray]:
         return weighted_log_likelihood(params, data, self._first_purchase_dropout)
 
+    def _rows_log_likelihood(
+        self, params: np.ndarray, data: FitData
+    ) -> tuple[np.ndarray, np.ndarray | None] | None:
+        return rows_log_likelihood(params, data, self._first_purchase_dropout)
+
     def _limit_log_likelihood(self, params: Mapping[str, float], data: FitData) -> np.ndarray:
         rate, dropout = mixings(params)
         k = self._first_purchase_dropout
@@ -472,6 +477,38 @@ def row_log_likelihood(params: np.ndarray, data: FitData, k: int) -> np.ndarray:
     """Per-row log-likelihood."""
     p = _pieces(params, data, k)
     return np.asarray(p["head"][p["ix"]] + p["sp"] - p["exposure"])
+
+
+def rows_log_likelihood(params: np.ndarray, data: FitData, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row log-likelihood and gradient ``(4, n_rows)`` with per-row parameters
+    ``params`` of shape ``(4, n_rows)`` (customers with covariates): the terms of
+    :func:`weighted_log_likelihood` evaluated row by row."""
+    r, alpha, a, b = (np.asarray(v, dtype=float) for v in params)
+    x, tx, T = data["frequency"], data["recency"], data["T"]
+    chances = x + k
+    has_chance = chances > 0
+    safe = np.maximum(chances, 1.0)
+    with np.errstate(divide="ignore"):
+        log_drop = np.where(has_chance, np.log(a) - np.log(b + safe - 1.0), -np.inf)
+    diff = np.log1p((T - tx) / (alpha + tx))
+    d = log_drop + (r + x) * diff
+    sp = softplus(d)
+    head = log_pochhammer(r, x) + log_pochhammer(b, chances) - log_pochhammer(a + b, chances)
+    exposure = r * np.log1p(T / alpha) + x * np.log(alpha + T)
+    w4 = np.exp(d - sp)
+    d_ab = -digamma_difference(a + b, chances)
+    inv_b = np.where(has_chance, 1.0 / (b + safe - 1.0), 0.0)
+    grad = np.stack(
+        [
+            digamma_difference(r, x) - np.log1p(T / alpha) + w4 * diff,
+            r * T / (alpha * (alpha + T))
+            - x / (alpha + T)
+            + w4 * (r + x) * (1.0 / (alpha + T) - 1.0 / (alpha + tx)),
+            d_ab + w4 / a,
+            d_ab + digamma_difference(b, chances) - w4 * inv_b,
+        ]
+    )
+    return np.asarray(head + sp - exposure), grad
 
 
 def weighted_log_likelihood(params: np.ndarray, data: FitData, k: int) -> tuple[float, np.ndarray]:

@@ -255,6 +255,12 @@ class GammaGammaFitter(CovariateModel):
         d_v = q / v * float(g["wxm"] @ inv) - p * float(g["wx"] @ inv)
         return total, np.array([d_p, d_q, d_v])
 
+    def _rows_log_likelihood(
+        self, params: np.ndarray, data: FitData
+    ) -> tuple[np.ndarray, np.ndarray | None] | None:
+        # the per-row formulas are elementwise: per-row parameters broadcast through them
+        return self._log_likelihood(params, data), self._log_likelihood_gradient(params, data)
+
     def _limit_log_likelihood(self, params: Mapping[str, float], data: FitData) -> np.ndarray:
         p = params["p"]
         rate = _rate_of(params)

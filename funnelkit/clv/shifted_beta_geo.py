@@ -211,6 +211,12 @@ class ShiftedBetaGeoFitter(CovariateModel):
         _check_informative(data)
         return super()._fit_prepared(data)
 
+    def _rows_log_likelihood(
+        self, params: np.ndarray, data: FitData
+    ) -> tuple[np.ndarray, np.ndarray | None] | None:
+        # the per-row formulas are elementwise: per-row parameters broadcast through them
+        return self._log_likelihood(params, data), self._log_likelihood_gradient(params, data)
+
     def _limit_log_likelihood(self, params: Mapping[str, float], data: FitData) -> np.ndarray:
         dropout = _mixing(params)
         d, died = data["duration"], data["churned"] > 0
