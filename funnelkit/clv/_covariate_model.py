@@ -20,13 +20,12 @@ import math
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, ClassVar, NoReturn, TypeVar
 
 import numpy as np
-from scipy.special import expit
 
 from funnelkit._frames import Backend
+from funnelkit._results import html_table
 from funnelkit.clv._base import MLEFitter
 from funnelkit.clv._data import (
     FitData,
@@ -36,7 +35,13 @@ from funnelkit.clv._data import (
     split_by_pattern,
 )
 from funnelkit.clv._limits import ParameterSpace
-from funnelkit.clv._optimise import Candidate, LogLikelihood, hessian, maximise
+from funnelkit.clv._optimise import (
+    Candidate,
+    CoefficientSpace,
+    LogLikelihood,
+    hessian,
+    maximise,
+)
 from funnelkit.clv._result import (
     REMEDIES,
     FitResult,
@@ -46,6 +51,7 @@ from funnelkit.clv._result import (
 from funnelkit.clv.covariates import (
     PROCESSES,
     CovariateEncoding,
+    CovariateFit,
     CovariateTest,
     coefficient_frame,
     frame_backend,
@@ -54,68 +60,9 @@ from funnelkit.clv.covariates import (
 from funnelkit.exceptions import ConvergenceWarning, FunnelkitError, MissingDependencyError
 from funnelkit.intervals import normal_quantile
 
-__all__ = ["CoefficientSpace", "CovariateModel"]
+__all__ = ["CovariateModel"]
 
 C = TypeVar("C", bound="CovariateModel")
-
-
-@dataclass(frozen=True)
-class CoefficientSpace(ParameterSpace):
-    """A parameter space whose last ``n_free`` coordinates are unconstrained coefficients."""
-
-    n_free: int = 0
-
-    @property
-    def free(self) -> np.ndarray:
-        return np.arange(len(self.names)) >= len(self.names) - self.n_free
-
-    def to_params(self, theta: np.ndarray) -> np.ndarray:
-        theta = np.asarray(theta, dtype=float)
-        with np.errstate(over="ignore"):
-            bounded = np.where(self.is_probability, expit(theta), np.exp(theta))
-        return np.asarray(np.where(self.free, theta, bounded))
-
-    def to_theta(self, params: np.ndarray) -> np.ndarray:
-        params = np.asarray(params, dtype=float)
-        safe = np.where(self.free, 0.5, params)
-        return np.asarray(np.where(self.free, params, super().to_theta(safe)))
-
-    def jacobian(self, params: np.ndarray) -> np.ndarray:
-        return np.asarray(np.where(self.free, 1.0, super().jacobian(params)))
-
-
-@dataclass(frozen=True)
-class CovariateFit:
-    """What a covariate fit adds to the model (persisted in its JSON)."""
-
-    encoding: CovariateEncoding
-    processes: tuple[str, ...]
-    #: one coefficient vector per process, in the order of ``encoding.names``
-    coefficients: dict[str, np.ndarray]
-    rows: list[dict[str, Any]]
-    test: CovariateTest
-    backend: Backend
-
-    def state(self) -> dict[str, Any]:
-        return {
-            "encoding": self.encoding.model_dump(),
-            "processes": list(self.processes),
-            "coefficients": {k: v.tolist() for k, v in self.coefficients.items()},
-            "rows": self.rows,
-            "test": self.test.model_dump(),
-            "backend": self.backend,
-        }
-
-    @classmethod
-    def from_state(cls, state: Mapping[str, Any]) -> CovariateFit:
-        return cls(
-            encoding=CovariateEncoding.model_validate(state["encoding"]),
-            processes=tuple(state["processes"]),
-            coefficients={k: np.asarray(v, dtype=float) for k, v in state["coefficients"].items()},
-            rows=[dict(r) for r in state["rows"]],
-            test=CovariateTest.model_validate(state["test"]),
-            backend=state["backend"],
-        )
 
 
 class CovariateModel(MLEFitter):
@@ -197,6 +144,30 @@ class CovariateModel(MLEFitter):
                 "covariates=...) to estimate covariate effects."
             )
         return coefficient_frame(fit.rows, float(self.conf_level), backend)
+
+    def _fitted_html(self) -> str | None:
+        body = super()._fitted_html()
+        fit = self._covariate_fit()
+        if fit is None or body is None:
+            return body
+        refs = ", ".join(
+            f"{c.name} = {c.reference}" for c in fit.encoding.columns if c.kind == "categorical"
+        )
+        caption = "Covariate effects (log scale" + (f"; reference {refs})" if refs else ")")
+        test = fit.test
+        rows: list[Mapping[str, Any]] = list(fit.rows)
+        return (
+            body
+            + html_table(rows, caption=caption)
+            + html_table(
+                {
+                    "statistic": round(test.statistic, 4),
+                    "df": test.df,
+                    "p_value": test.p_value,
+                },
+                caption="Likelihood-ratio test against the model without covariates",
+            )
+        )
 
     def _extra_state(self) -> dict[str, Any]:
         fit = self._covariate_fit()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -28,6 +29,7 @@ __all__ = [
     "PROCESSES",
     "CovariateColumn",
     "CovariateEncoding",
+    "CovariateFit",
     "CovariateTest",
     "coefficient_frame",
     "frame_backend",
@@ -121,6 +123,40 @@ class CovariateTest(BaseModel):
             p_value=float(stats.chi2.sf(statistic, df)),
             log_likelihood=ll,
             plain_log_likelihood=plain,
+        )
+
+
+@dataclass(frozen=True)
+class CovariateFit:
+    """What a covariate fit adds to the model (persisted in its JSON)."""
+
+    encoding: CovariateEncoding
+    processes: tuple[str, ...]
+    #: one coefficient vector per process, in the order of ``encoding.names``
+    coefficients: dict[str, np.ndarray]
+    rows: list[dict[str, Any]]
+    test: CovariateTest
+    backend: Backend
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "encoding": self.encoding.model_dump(),
+            "processes": list(self.processes),
+            "coefficients": {k: v.tolist() for k, v in self.coefficients.items()},
+            "rows": self.rows,
+            "test": self.test.model_dump(),
+            "backend": self.backend,
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> CovariateFit:
+        return cls(
+            encoding=CovariateEncoding.model_validate(state["encoding"]),
+            processes=tuple(state["processes"]),
+            coefficients={k: np.asarray(v, dtype=float) for k, v in state["coefficients"].items()},
+            rows=[dict(r) for r in state["rows"]],
+            test=CovariateTest.model_validate(state["test"]),
+            backend=state["backend"],
         )
 
 
