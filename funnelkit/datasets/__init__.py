@@ -23,6 +23,12 @@ from funnelkit.datasets.conversion import (
     TransitionParams,
     simulate_transitions,
 )
+from funnelkit.datasets.covariates import (
+    SimulatedCovariateRFM,
+    example_covariates,
+    simulate_bgnbd_covariates,
+    simulate_pareto_nbd_covariates,
+)
 from funnelkit.datasets.examples import load_example_events, write_example_events
 from funnelkit.datasets.spend import (
     GammaGammaParams,
@@ -43,20 +49,24 @@ __all__ = [
     "ShiftedBetaGeoParams",
     "SimulatedChain",
     "SimulatedCommunity",
+    "SimulatedCovariateRFM",
     "SimulatedLifetimes",
     "SimulatedRFM",
     "SimulatedSpend",
     "SimulatedTransitions",
     "TransitionParams",
+    "example_covariates",
     "load_cdnow",
     "load_donations",
     "load_example_events",
     "simulate_bgbb",
     "simulate_bgnbd",
+    "simulate_bgnbd_covariates",
     "simulate_community",
     "simulate_contract_lifetimes",
     "simulate_mbgnbd",
     "simulate_pareto_nbd",
+    "simulate_pareto_nbd_covariates",
     "simulate_spend",
     "simulate_stage_chain",
     "simulate_transitions",
