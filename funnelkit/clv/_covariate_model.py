@@ -14,19 +14,19 @@ model at that pattern's parameters, with the model's own formulas (limit models 
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import math
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar, NoReturn, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
 from funnelkit._frames import Backend
 from funnelkit._results import html_table
 from funnelkit.clv._base import MLEFitter
+from funnelkit.clv._covariate_predict import CovariatePredictions
 from funnelkit.clv._data import (
     FitData,
     as_rfm,
@@ -65,7 +65,7 @@ __all__ = ["CovariateModel"]
 C = TypeVar("C", bound="CovariateModel")
 
 
-class CovariateModel(MLEFitter):
+class CovariateModel(CovariatePredictions):
     """A fitter that accepts static covariates (see the module docstring).
 
     Parameters
@@ -78,8 +78,6 @@ class CovariateModel(MLEFitter):
         default is each column's first level in sorted order.
     """
 
-    #: process -> ((parameter, sign), ...): theta_i = theta · exp(sign · gamma' z_i)
-    _covariate_links: ClassVar[dict[str, tuple[tuple[str, int], ...]]] = {}
     _fitted_attributes: ClassVar[tuple[str, ...]] = (
         *MLEFitter._fitted_attributes,
         "coefficients_",
@@ -130,10 +128,6 @@ class CovariateModel(MLEFitter):
         return tuple(p for p in own if p in chosen)
 
     # ------------------------------------------------------------------ fitted attributes
-    def _covariate_fit(self) -> CovariateFit | None:
-        found = self.__dict__.get("_covariates")
-        return found if isinstance(found, CovariateFit) else None
-
     def coefficient_table(self, backend: Backend = "pandas") -> Any:
         """:attr:`coefficients_` as a ``backend`` frame (``pandas``, ``polars``, ``pyarrow``)."""
         self._check_fitted()
@@ -205,10 +199,6 @@ class CovariateModel(MLEFitter):
         rfm = as_rfm(data, time_unit, None)
         w = np.ones(len(rfm)) if weights is None else customer_weights(weights, data, len(rfm))
         return np.asarray(rfm.customer_ids), None, w
-
-    def _prediction_ids(self, data: Any) -> np.ndarray | None:
-        """Customer ids of prediction data (to join a covariate frame on)."""
-        return np.asarray(as_rfm(data, None, self.time_unit_).customer_ids)
 
     def fit(
         self: C,
@@ -295,17 +285,6 @@ class CovariateModel(MLEFitter):
         k = len(self._param_names)
         coefs = {proc: vector[k + i * p : k + (i + 1) * p] for i, proc in enumerate(processes)}
         return vector[:k], coefs
-
-    def _natural(
-        self, base: np.ndarray, coefs: Mapping[str, np.ndarray], design: np.ndarray
-    ) -> np.ndarray:
-        """Per-pattern natural parameters, shape ``(n_params, n_patterns)``."""
-        out = np.repeat(np.asarray(base, dtype=float)[:, None], design.shape[0], axis=1)
-        for proc, gamma in coefs.items():
-            eta = design @ gamma
-            for name, sign in self._covariate_links[proc]:
-                out[self._param_names.index(name)] *= np.exp(sign * eta)
-        return out
 
     def _covariate_likelihood(
         self, processes: Sequence[str], p: int, patterns: np.ndarray, groups: list[FitData]
@@ -484,122 +463,3 @@ class CovariateModel(MLEFitter):
         design = self.__dict__["_training_design"]
         patterns = np.unique(design, axis=0)
         return all(self._at(z, None)._predictions_finite() for z in patterns)
-
-    # ------------------------------------------------------------------ predictions
-    def _customer_params(
-        self, covariates: Any, n: int, *, ids: np.ndarray | None = None
-    ) -> dict[str, np.ndarray]:
-        """Per-customer natural parameters ``{name: array (n,)}`` for ``n`` customers.
-
-        ``covariates`` as in :meth:`fit` (keyed by ``ids`` when it is a frame with a
-        ``customer_id`` column); a model without covariates broadcasts its parameters.
-        """
-        self._check_fitted()
-        fit = self._covariate_fit()
-        if fit is None:
-            if covariates is not None:
-                self._refuse_covariates()
-            return {k: np.full(n, v) for k, v in self.params_.items()}
-        if covariates is None:
-            self._require_covariates()
-        design = fit.encoding.design(covariates, ids, n)
-        base = np.array([self.params_[k] for k in self._param_names])
-        nat = self._natural(base, fit.coefficients, design)
-        return {nm: nat[i] for i, nm in enumerate(self._param_names)}
-
-    def _covariate_route(self, covariates: Any) -> bool:
-        if self._covariate_fit() is None:
-            return super()._covariate_route(covariates)
-        return True
-
-    def _require_covariates(self) -> NoReturn:
-        raise FunnelkitError(
-            f"This {type(self).__name__} was fitted with covariates, so its predictions "
-            "depend on each customer's covariates: pass covariates=... (the same columns as "
-            "at fit; one row per customer, or one row for a new-customer prediction)."
-        )
-
-    def _at(self: C, z: np.ndarray, training: Mapping[str, np.ndarray] | None) -> C:
-        """A copy of the model without covariates, at the parameters of pattern ``z``."""
-        fit = self._covariate_fit()
-        assert fit is not None
-        base = np.array([self.params_[k] for k in self._param_names])
-        nat = self._natural(base, fit.coefficients, np.asarray(z, dtype=float)[None, :])[:, 0]
-        clone = copy.copy(self)
-        clone.__dict__.update(
-            params_={nm: float(v) for nm, v in zip(self._param_names, nat, strict=True)},
-            training_data_=training,
-            _covariates=None,
-            _training_design=None,
-        )
-        return clone
-
-    def _profile(self: C, covariates: Any) -> C:
-        """The model at one covariate profile (population-level predictions)."""
-        fit = self._covariate_fit()
-        assert fit is not None
-        if covariates is None:
-            self._require_covariates()
-        return self._at(fit.encoding.design(covariates, None, 1)[0], None)
-
-    def _predict_for(self, method: str, data: Any, covariates: Any, **kwargs: Any) -> np.ndarray:
-        """``method(data=None, **kwargs)`` of each pattern's copy, assembled per customer."""
-        fit = self._covariate_fit()
-        assert fit is not None
-        columns = self._data_for_prediction(data)
-        n = int(np.asarray(next(iter(columns.values()))).shape[0])
-        if data is None and covariates is None:
-            design = self.__dict__.get("_training_design")
-            if design is None:
-                self._require_covariates()
-        elif covariates is None:
-            self._require_covariates()
-        else:
-            ids = self.__dict__.get("_training_ids") if data is None else self._prediction_ids(data)
-            design = fit.encoding.design(covariates, ids, n)
-
-        def call(model: CovariateModel, idx: np.ndarray) -> np.ndarray:
-            model.training_data_ = {k: np.asarray(v)[idx] for k, v in columns.items()}
-            args = {k: _customers_of(v, idx, n) for k, v in kwargs.items()}
-            return np.asarray(getattr(model, method)(data=None, **args))
-
-        return self._by_pattern(design, call)
-
-    def _by_pattern(
-        self, design: np.ndarray, call: Callable[[Any, np.ndarray], np.ndarray]
-    ) -> np.ndarray:
-        """``call(model at pattern, customer indices)`` per distinct row of ``design``,
-        assembled along the last (customer) axis."""
-        patterns, codes = np.unique(design, axis=0, return_inverse=True)
-        codes = codes.ravel()
-        out: np.ndarray | None = None
-        for g in range(patterns.shape[0]):
-            idx = np.flatnonzero(codes == g)
-            value = call(self._at(patterns[g], None), idx)
-            if out is None:
-                out = np.empty((*value.shape[:-1], design.shape[0]))
-            out[..., idx] = value
-        assert out is not None
-        return out
-
-    def _design_for(self, covariates: Any, n: int) -> np.ndarray:
-        """Design rows of ``n`` customers given in order (one row = the same profile)."""
-        fit = self._covariate_fit()
-        assert fit is not None
-        if covariates is None:
-            self._require_covariates()
-        try:
-            row = fit.encoding.design(covariates, None, 1)
-        except FunnelkitError:
-            return fit.encoding.design(covariates, None, n)
-        return np.repeat(row, n, axis=0)
-
-
-def _customers_of(value: Any, idx: np.ndarray, n: int) -> Any:
-    """A per-customer argument (last axis of length ``n``) restricted to ``idx``."""
-    arr = np.asarray(value) if not isinstance(value, str | type(None)) else None
-    if arr is None or arr.ndim == 0 or arr.shape[-1] != n or arr.dtype.kind not in "iuf":
-        return value
-    if arr.ndim >= 2 and arr.shape[-1] == 1:
-        return value
-    return arr[..., idx]
