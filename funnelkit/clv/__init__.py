@@ -3,7 +3,7 @@
 from funnelkit.clv._base import FitResult, MLEFitter, ParameterEstimate
 from funnelkit.clv.beta_geo import BetaGeoFitter
 from funnelkit.clv.beta_geo_beta_binom import BetaGeoBetaBinomFitter
-from funnelkit.clv.covariates import CovariateEncoding, CovariateTest
+from funnelkit.clv.covariates import CovariateTest
 from funnelkit.clv.diagnostics import (
     CumulativeTransactions,
     FrequencyHistogram,
@@ -26,7 +26,6 @@ from funnelkit.clv.value import (
 __all__ = [
     "BetaGeoBetaBinomFitter",
     "BetaGeoFitter",
-    "CovariateEncoding",
     "CovariateTest",
     "CumulativeTransactions",
     "FitResult",

@@ -574,6 +574,7 @@ class MLEFitter(Estimator, ABC):
         """Whether a prediction runs per covariate pattern (fitters with covariates say so);
         a model without covariates refuses them."""
         if covariates is not None:
+            self._check_fitted()
             self._refuse_covariates()
         return False
 

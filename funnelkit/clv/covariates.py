@@ -16,13 +16,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import Field
 from scipy import stats
 
 from funnelkit._frames import Backend, frame_from_columns
+from funnelkit._results import Result, Spec
 from funnelkit.exceptions import DataError, format_examples
 
 __all__ = [
@@ -41,14 +42,12 @@ PROCESSES = ("purchase", "dropout", "spend")
 ID_COLUMN = "customer_id"
 
 
-class CovariateColumn(BaseModel):
+class CovariateColumn(Spec):
     """One input column: numeric (as it is) or categorical (one-hot against ``reference``)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str
     kind: Literal["numeric", "categorical"]
-    levels: list[str] = []
+    levels: list[str] = Field(default_factory=list)
     reference: str | None = None
 
     @property
@@ -59,10 +58,8 @@ class CovariateColumn(BaseModel):
         return [f"{self.name}[{lv}]" for lv in self.levels if lv != self.reference]
 
 
-class CovariateEncoding(BaseModel):
+class CovariateEncoding(Spec):
     """How covariate tables become design matrices (learnt at fit, stored in JSON)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     columns: list[CovariateColumn]
 
@@ -99,14 +96,14 @@ class CovariateEncoding(BaseModel):
         return np.hstack(parts) if parts else np.empty((n, 0))
 
 
-class CovariateTest(BaseModel):
+class CovariateTest(Result):
     """Likelihood-ratio test of the covariate model against the same model without them.
 
     ``statistic = 2 (LL_covariates - LL_plain)`` is chi-square with ``df`` (the number of
     coefficients) degrees of freedom when no covariate has an effect.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    title: ClassVar[str] = "Likelihood-ratio test of the covariates"
 
     statistic: float
     df: int
