@@ -22,7 +22,7 @@ from funnelkit.clv import (
 )
 from funnelkit.clv.covariates import learn_encoding
 from funnelkit.datasets.covariates import simulate_bgnbd_covariates
-from funnelkit.exceptions import DataError, FunnelkitError
+from funnelkit.exceptions import ConvergenceWarning, DataError, FunnelkitError
 
 COLUMNS = ["process", "covariate", "estimate", "std_error", "lower", "upper"]
 
@@ -340,3 +340,19 @@ def test_shifted_beta_geo_dropout_effect_and_profiles():
     assert both[1] == model.probability_alive(2, at=3, covariates={"member": False})
     with pytest.raises(FunnelkitError, match="pass covariates="):
         model.expected_lifetime()
+
+
+def test_a_covariate_fit_at_a_boundary_says_so_and_still_predicts():
+    """Nobody drops out: the plain fit ends at its no-dropout limit; the covariate model,
+    fitted without limits, reports that it did not converge and stays finite."""
+    sim = simulate_bgnbd_covariates(
+        2000, T=52.0, a=1e-6, b=1.0, coefficients={"purchase": {"member[True]": 0.5}}, seed=1
+    )
+    assert BetaGeoFitter().fit(sim.rfm).result_.boundary == ["no dropout"]
+    with pytest.warns(ConvergenceWarning, match="not trustworthy"):
+        model = BetaGeoFitter().fit(sim.rfm, covariates=sim.covariates)
+    assert not model.result_.converged
+    assert np.isfinite(model.expected_purchases(10.0)).all()
+    assert np.isfinite(model.probability_alive(at=5.0)).all()
+    member = model.coefficients_.iloc[2]
+    assert member["covariate"] == "member[True]" and abs(member["estimate"] - 0.5) < 0.15
