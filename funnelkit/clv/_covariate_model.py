@@ -4,12 +4,13 @@ A fitter that takes covariates declares, per process, which of its parameters a 
 scales and in which direction (``_covariate_links``): customer ``i`` with covariates ``z_i``
 has ``theta_i = theta · exp(± gamma_process' z_i)``. The coefficients ``gamma`` are extra,
 unconstrained entries of the optimiser's parameter vector, so the shared optimiser, the
-Hessian and the covariance cover them. The likelihood runs per covariate pattern (customers
-with the same ``z``) on that pattern's compressed rows, with the model's own likelihood and
-analytic gradient; the chain rule gives the gradient in ``(theta, gamma)``.
+Hessian and the covariance cover them. The likelihood runs on compressed rows (customers
+sharing their data row and their covariate pattern are one row), each row at its own
+parameters, with the model's per-row likelihood and analytic gradient; the chain rule gives
+the gradient in ``(theta, gamma)``.
 
-Predictions group the customers by pattern too: each pattern is predicted by a copy of the
-model at that pattern's parameters, with the model's own formulas (limit models included).
+Predictions are in :mod:`funnelkit.clv._covariate_predict`: per covariate pattern, by a copy
+of the model at that pattern's parameters, with the model's own formulas.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import dataclasses
 import math
 import time
 import warnings
+from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
@@ -32,7 +34,6 @@ from funnelkit.clv._data import (
     as_rfm,
     customer_weights,
     pattern_rows,
-    split_by_pattern,
 )
 from funnelkit.clv._limits import ParameterSpace
 from funnelkit.clv._optimise import (
@@ -252,14 +253,9 @@ class CovariateModel(CovariatePredictions):
             start = self._start(plain)
         begin = time.perf_counter()
         p = len(encoding.names)
-        if type(self)._rows_log_likelihood is CovariateModel._rows_log_likelihood:
-            patterns, groups = split_by_pattern(plain.training, weights, design, plain.time_unit)
-            loglik = self._covariate_likelihood(processes, p, patterns, groups)
-            n_rows = sum(g.n_rows for g in groups)
-        else:
-            patterns, rows = pattern_rows(plain.training, weights, design, plain.time_unit)
-            loglik = self._rows_likelihood(processes, p, patterns, rows)
-            n_rows = rows.n_rows
+        patterns, rows = pattern_rows(plain.training, weights, design, plain.time_unit)
+        loglik = self._rows_likelihood(processes, p, patterns, rows)
+        n_rows = rows.n_rows
         with single_threaded_blas():
             fit, cov = self._maximise_covariates(processes, encoding, loglik, start, weights)
         self._set_covariate_fit(fit, cov, processes, encoding, n_rows, plain)
@@ -286,45 +282,13 @@ class CovariateModel(CovariatePredictions):
         coefs = {proc: vector[k + i * p : k + (i + 1) * p] for i, proc in enumerate(processes)}
         return vector[:k], coefs
 
-    def _covariate_likelihood(
-        self, processes: Sequence[str], p: int, patterns: np.ndarray, groups: list[FitData]
-    ) -> LogLikelihood:
-        index = {nm: i for i, nm in enumerate(self._param_names)}
-
-        def loglik(vector: np.ndarray) -> tuple[float, np.ndarray | None]:
-            base, coefs = self._split(vector, processes, p)
-            nat = self._natural(base, coefs, patterns)
-            total, grads = 0.0, np.zeros_like(nat)
-            analytic = True
-            with np.errstate(all="ignore"):
-                for g, data in enumerate(groups):
-                    value, grad = self._weighted_log_likelihood(nat[:, g], data)
-                    total += value
-                    if grad is None:
-                        analytic = False
-                    else:
-                        grads[:, g] = grad
-            if not math.isfinite(total):
-                return -math.inf, None
-            if not analytic:
-                return total, None
-            # d theta_i / d theta = theta_i / theta; d theta_i / d gamma = sign theta_i z_i
-            d_base = np.sum(grads * nat, axis=1) / base
-            d_coef = [
-                sum(sign * (grads[index[nm]] * nat[index[nm]]) @ patterns for nm, sign in links)
-                for links in (self._covariate_links[proc] for proc in processes)
-            ]
-            return total, np.concatenate([d_base, *d_coef])
-
-        return loglik
-
+    @abstractmethod
     def _rows_log_likelihood(
         self, params: np.ndarray, data: FitData
-    ) -> tuple[np.ndarray, np.ndarray | None] | None:
-        """Per-row log-likelihood (and gradient ``(n_params, n_rows)``) with per-row
-        parameters ``(n_params, n_rows)``; a model whose row formulas take such arrays
-        overrides this, and its fit then runs on all rows at once instead of per pattern."""
-        return None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Per-row log-likelihood and gradient ``(n_params, n_rows)`` (``None``: finite
+        differences) with per-row parameters ``(n_params, n_rows)``: each customer at their
+        own parameters, all rows at once."""
 
     def _rows_likelihood(
         self, processes: Sequence[str], p: int, patterns: np.ndarray, data: FitData
@@ -337,9 +301,7 @@ class CovariateModel(CovariatePredictions):
             base, coefs = self._split(vector, processes, p)
             nat = self._natural(base, coefs, patterns)[:, of_row]
             with np.errstate(all="ignore"):
-                found = self._rows_log_likelihood(nat, data)
-                assert found is not None
-                ll, grad = found
+                ll, grad = self._rows_log_likelihood(nat, data)
                 total = float(data.weights @ ll)
             if not math.isfinite(total):
                 return -math.inf, None

@@ -254,33 +254,6 @@ def compress_rows(
     )
 
 
-def split_by_pattern(
-    columns: Mapping[str, np.ndarray],
-    weights: np.ndarray,
-    design: np.ndarray,
-    time_unit: TimeUnit | None,
-) -> tuple[np.ndarray, list[FitData]]:
-    """Customers grouped by covariate pattern (a distinct row of ``design``), each group
-    compressed into unique rows: customers sharing the data row and the pattern are one row.
-
-    Returns the patterns ``(G, p)`` of the groups with positive weight and their fit data.
-    """
-    patterns, codes = np.unique(design, axis=0, return_inverse=True)
-    codes = codes.ravel()
-    order = np.argsort(codes, kind="stable")
-    bounds = np.searchsorted(codes[order], np.arange(patterns.shape[0] + 1))
-    kept, groups = [], []
-    for g in range(patterns.shape[0]):
-        idx = order[bounds[g] : bounds[g + 1]]
-        if not np.any(weights[idx] > 0):
-            continue
-        groups.append(
-            compress_rows({k: v[idx] for k, v in columns.items()}, weights[idx], time_unit)
-        )
-        kept.append(g)
-    return patterns[kept], groups
-
-
 def pattern_rows(
     columns: Mapping[str, np.ndarray],
     weights: np.ndarray,

@@ -159,7 +159,7 @@ class BetaGeometricFitter(PurchasePredictions, CovariateModel):
 
     def _rows_log_likelihood(
         self, params: np.ndarray, data: FitData
-    ) -> tuple[np.ndarray, np.ndarray | None] | None:
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         return rows_log_likelihood(params, data, self._first_purchase_dropout)
 
     def _limit_log_likelihood(self, params: Mapping[str, float], data: FitData) -> np.ndarray:

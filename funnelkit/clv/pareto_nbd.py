@@ -257,6 +257,11 @@ class ParetoNBDFitter(PurchasePredictions, CovariateModel):
         )
         return total, grad
 
+    def _rows_log_likelihood(
+        self, params: np.ndarray, data: FitData
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        return rows_log_likelihood(params, data)
+
     def _initial_params(self, data: FitData) -> np.ndarray:
         w = data.weights
         mean_t = max(float(np.average(data["T"], weights=w)), 1e-6)
@@ -440,6 +445,51 @@ class ParetoNBDFitter(PurchasePredictions, CovariateModel):
         return np.asarray(self._alive_now(d) * rate.posterior(x, T).mean * remaining)
 
 
+def rows_log_likelihood(params: np.ndarray, data: FitData) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row log-likelihood and gradient ``(4, n_rows)`` with per-row parameters
+    ``(4, n_rows)`` (customers with covariates): the terms of
+    :meth:`ParetoNBDFitter._weighted_log_likelihood` row by row, the ``2F1`` series always
+    (the quadrature the plain fit switches to for ``max(alpha, beta) > 8 min(alpha, beta)``
+    is there for speed; the capped series stays accurate while ``1 - z`` is not tiny)."""
+    r, alpha, s, beta = (np.asarray(v, dtype=float) for v in params)
+    x, tx, T = data["frequency"], data["recency"], data["T"]
+    log_f_tx, log_f_T = np.empty(x.size), np.empty(x.size)
+    d_tx, d_T = np.empty((4, x.size)), np.empty((4, x.size))
+    for upper in (True, False):
+        m = (alpha >= beta) == upper
+        if not m.any():
+            continue
+        part = (r[m], alpha[m], s[m], beta[m])
+        log_f_tx[m], g_tx = _log_f(part, x[m], tx[m], gradient=True, upper=upper)
+        log_f_T[m], g_T = _log_f(part, x[m], T[m], gradient=True, upper=upper)
+        assert g_tx is not None and g_T is not None
+        d_tx[:, m], d_T[:, m] = g_tx, g_T
+    log_at, log_bt = np.log(alpha + T), np.log(beta + T)
+    head = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
+    alive = -(r + x) * log_at - s * log_bt
+    delta = np.minimum(log_f_T - log_f_tx, 0.0)
+    gap = -np.expm1(delta)
+    with np.errstate(divide="ignore"):
+        odds = np.log(s) - np.log(r + s + x) - alive + log_f_tx + np.log(gap)
+    sp = softplus(odds)
+    inv_rsx = 1.0 / (r + s + x)
+    d_base = np.stack(
+        [
+            digamma(r + x) - digamma(r) + np.log(alpha) - log_at,
+            r / alpha - (r + x) / (alpha + T),
+            np.log(beta) - log_bt,
+            s / beta - s / (beta + T),
+        ]
+    )
+    d_odds = np.stack(
+        [-inv_rsx + log_at, (r + x) / (alpha + T), 1.0 / s - inv_rsx + log_bt, s / (beta + T)]
+    )
+    dead = np.exp(odds - sp)  # P(dropped out | row)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        d_a0 = np.where(gap > 0, (d_tx - (1.0 - gap) * d_T) / np.where(gap > 0, gap, 1.0), 0.0)
+    return np.asarray(head + alive + sp), d_base + dead * (d_odds + d_a0)
+
+
 def _log_death_odds_by_quadrature(
     rate: RateMixing, lifetime: LifetimeMixing, x: Any, tx: Any, T: Any
 ) -> np.ndarray:
@@ -584,7 +634,7 @@ def _pmf_new(rate: RateMixing, lifetime: LifetimeMixing, n: float, t: float) -> 
 
 
 def _log_f(
-    params: np.ndarray, x: np.ndarray, y: np.ndarray, *, gradient: bool
+    params: Any, x: np.ndarray, y: np.ndarray, *, gradient: bool, upper: bool | None = None
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """log F(y) with A0 = F(tx) - F(T) (Fader & Hardie 2005, eqs. 19-20), and its gradient.
 
@@ -596,11 +646,14 @@ def _log_f(
 
         log F = -(r+x-1) log(alpha+y) - (s+1) log(beta+y)
                 + log G(s+1, r+s+x+1, (beta-alpha)/(beta+y))
+
+    ``upper`` forces the first form (``True``) or the second (``False``) for parameters given
+    per row (the caller splits the rows by ``alpha >= beta``).
     """
     r, alpha, s, beta = params
     la, lb = np.log(alpha + y), np.log(beta + y)
     c = r + s + x + 1.0
-    if alpha >= beta:
+    if upper if upper is not None else alpha >= beta:
         z = (alpha - beta) / (alpha + y)
         log_g, dg = log_hyp1(r + x, c, z, gradient=gradient)
         value = -s * lb - (r + x) * la + log_g

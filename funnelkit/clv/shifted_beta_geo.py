@@ -213,7 +213,7 @@ class ShiftedBetaGeoFitter(CovariateModel):
 
     def _rows_log_likelihood(
         self, params: np.ndarray, data: FitData
-    ) -> tuple[np.ndarray, np.ndarray | None] | None:
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         # the per-row formulas are elementwise: per-row parameters broadcast through them
         return self._log_likelihood(params, data), self._log_likelihood_gradient(params, data)
 
