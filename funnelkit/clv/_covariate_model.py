@@ -140,6 +140,13 @@ class CovariateModel(CovariatePredictions):
             )
         return coefficient_frame(fit.rows, float(self.conf_level), backend)
 
+    def __repr__(self) -> str:
+        text = super().__repr__()
+        fit = self._covariate_fit()
+        if fit is None or not self.is_fitted:
+            return text
+        return f"{text[:-1]}; {len(fit.rows)} covariate effects>"
+
     def _fitted_html(self) -> str | None:
         body = super()._fitted_html()
         fit = self._covariate_fit()

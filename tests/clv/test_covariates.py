@@ -356,3 +356,31 @@ def test_a_covariate_fit_at_a_boundary_says_so_and_still_predicts():
     assert np.isfinite(model.probability_alive(at=5.0)).all()
     member = model.coefficients_.iloc[2]
     assert member["covariate"] == "member[True]" and abs(member["estimate"] - 0.5) < 0.15
+
+
+def test_weights_count_customers_sharing_a_row_and_pattern(world):
+    """Aggregated rows with weights fit exactly like the customers written out."""
+    cols = {k: world.rfm.columns()[k] for k in ("frequency", "recency", "T")}
+    member = world.covariates["member"]
+    half = {k: v[:700] for k, v in cols.items()}
+    doubled = {k: np.concatenate([v, v]) for k, v in half.items()}
+    weighted = BetaGeoFitter().fit(
+        half, weights=np.full(700, 2.0), covariates={"member": member[:700]}, time_unit="W"
+    )
+    written = BetaGeoFitter().fit(
+        doubled, covariates={"member": np.concatenate([member[:700]] * 2)}, time_unit="W"
+    )
+    assert weighted.result_.n_customers == written.result_.n_customers == 1400
+    assert weighted.result_.n_unique_rows == written.result_.n_unique_rows < 1400
+    for name, value in written.params_.items():
+        assert weighted.params_[name] == pytest.approx(value, rel=1e-6)
+    assert np.allclose(
+        weighted.coefficients_["estimate"], written.coefficients_["estimate"], atol=1e-6
+    )
+
+
+def test_repr_and_html_show_the_covariate_effects(fitted):
+    assert repr(fitted).endswith("; 6 covariate effects>")
+    html = fitted._repr_html_()
+    assert "Covariate effects (log scale; reference channel = instagram, member = False)" in html
+    assert "member[True]" in html and "Likelihood-ratio test" in html
