@@ -35,11 +35,12 @@ from funnelkit.clv._data import (
     customer_weights,
     pattern_rows,
 )
-from funnelkit.clv._limits import ParameterSpace
+from funnelkit.clv._limits import Limit, LimitTest, ParameterSpace, chi_bar_square_sf
 from funnelkit.clv._optimise import (
     Candidate,
     CoefficientSpace,
     LogLikelihood,
+    choose,
     hessian,
     maximise,
 )
@@ -64,6 +65,16 @@ from funnelkit.intervals import normal_quantile
 __all__ = ["CovariateModel"]
 
 C = TypeVar("C", bound="CovariateModel")
+Links = dict[str, tuple[tuple[str, int], ...]]
+#: one maximised parameter set: the fit, its covariance, its links and its limit (if any)
+SpaceFit = tuple[Candidate, np.ndarray | None, Links, Limit | None]
+
+
+def _base_size(fit: Candidate) -> int:
+    """How many of a fit's parameters are base parameters (the rest are coefficients)."""
+    space = fit.space
+    assert isinstance(space, CoefficientSpace)
+    return len(space.names) - space.n_free
 
 
 class CovariateModel(CovariatePredictions):
@@ -239,13 +250,13 @@ class CovariateModel(CovariatePredictions):
         weights: np.ndarray,
     ) -> C:
         """Fit the plain model (for the likelihood-ratio test and a start), then the model
-        with covariates on customers grouped by covariate pattern."""
+        with covariates on rows compressed by (data row, covariate pattern), then, when the
+        base parameters head for a limit, that limit with the coefficients it keeps."""
         from funnelkit._blas import single_threaded_blas
 
         self._validate_settings()
         processes = self._processes()
-        reference = self.covariate_reference
-        encoding, design = learn_encoding(covariates, ids, ids.shape[0], reference)
+        encoding, design = learn_encoding(covariates, ids, ids.shape[0], self.covariate_reference)
         design = design if keep is None else design[keep]
         if plain.training is None:
             raise FunnelkitError("Covariates need per-customer data; fit(data, ...) gives them.")
@@ -259,21 +270,33 @@ class CovariateModel(CovariatePredictions):
         else:
             start = self._start(plain)
         begin = time.perf_counter()
-        p = len(encoding.names)
         patterns, rows = pattern_rows(plain.training, weights, design, plain.time_unit)
-        loglik = self._rows_likelihood(processes, p, patterns, rows)
-        n_rows = rows.n_rows
+        n = float(np.sum(weights))
+        full_links = {p: v for p, v in self._links_of(self._param_names).items() if p in processes}
         with single_threaded_blas():
-            fit, cov = self._maximise_covariates(processes, encoding, loglik, start, weights)
-        self._set_covariate_fit(fit, cov, processes, encoding, n_rows, plain)
+            full = self._fit_space(
+                self._param_names, (), full_links, None, patterns, rows, encoding, n, start
+            )
+            candidates = [c for c in [full] if c is not None]
+            for boundary in self._covariate_limits(full):
+                found = self._fit_limit_space(
+                    boundary, full, processes, patterns, rows, encoding, n
+                )
+                if found is not None:
+                    candidates.append(found)
+        if not candidates:
+            self._fail("the log-likelihood with covariates is not finite anywhere")
+        chosen = choose([c[0] for c in candidates])
+        fit, cov, links, limit = next(c for c in candidates if c[0] is chosen)
+        full_ll = max(c[0].log_likelihood for c in candidates)
+        self._set_covariate_fit(fit, cov, limit, full_ll, rows.n_rows, plain)
+        k = _base_size(fit)
         covariate_fit = CovariateFit(
             encoding=encoding,
-            processes=processes,
-            coefficients=self._split(fit.params, processes, len(encoding.names))[1],
-            rows=self._coefficient_rows(fit, cov, processes, encoding),
-            test=CovariateTest.of(
-                self.log_likelihood_, plain_ll, len(processes) * len(encoding.names)
-            ),
+            links=links,
+            coefficients=self._split(fit.params, tuple(links), len(encoding.names), k)[1],
+            rows=self._coefficient_rows(fit, cov, k),
+            test=CovariateTest.of(self.log_likelihood_, plain_ll, len(fit.params) - k),
             backend=frame_backend(covariates),
         )
         self._set_covariates(covariate_fit, design)
@@ -282,10 +305,10 @@ class CovariateModel(CovariatePredictions):
         self.fit_seconds_ = time.perf_counter() - begin
         return self
 
+    @staticmethod
     def _split(
-        self, vector: np.ndarray, processes: Sequence[str], p: int
+        vector: np.ndarray, processes: Sequence[str], p: int, k: int
     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        k = len(self._param_names)
         coefs = {proc: vector[k + i * p : k + (i + 1) * p] for i, proc in enumerate(processes)}
         return vector[:k], coefs
 
@@ -298,17 +321,31 @@ class CovariateModel(CovariatePredictions):
         own parameters, all rows at once."""
 
     def _rows_likelihood(
-        self, processes: Sequence[str], p: int, patterns: np.ndarray, data: FitData
+        self,
+        names: Sequence[str],
+        links: Mapping[str, Sequence[tuple[str, int]]],
+        limit: Limit | None,
+        patterns: np.ndarray,
+        data: FitData,
+        p: int,
     ) -> LogLikelihood:
-        index = {nm: i for i, nm in enumerate(self._param_names)}
+        """The weighted log-likelihood in ``(base parameters, coefficients)``: analytic
+        gradient by the chain rule for the full model, none (finite differences) for a limit,
+        whose per-row formula (``_limit_log_likelihood``) takes per-row parameters too."""
+        index = {nm: i for i, nm in enumerate(names)}
         of_row = data["pattern"].astype(np.int64)
         design = patterns[of_row]
+        k = len(names)
 
         def loglik(vector: np.ndarray) -> tuple[float, np.ndarray | None]:
-            base, coefs = self._split(vector, processes, p)
-            nat = self._natural(base, coefs, patterns)[:, of_row]
+            base, coefs = self._split(vector, tuple(links), p, k)
+            nat = self._natural(base, coefs, patterns, names, links)[:, of_row]
+            grad: np.ndarray | None = None
             with np.errstate(all="ignore"):
-                ll, grad = self._rows_log_likelihood(nat, data)
+                if limit is None:
+                    ll, grad = self._rows_log_likelihood(nat, data)
+                else:
+                    ll = self._limit_log_likelihood(dict(zip(names, nat, strict=True)), data)
                 total = float(data.weights @ ll)
             if not math.isfinite(total):
                 return -math.inf, None
@@ -317,65 +354,147 @@ class CovariateModel(CovariatePredictions):
             weighted = grad * nat * data.weights
             d_base = weighted.sum(axis=1) / base
             d_coef = [
-                sum(sign * weighted[index[nm]] @ design for nm, sign in links)
-                for links in (self._covariate_links[proc] for proc in processes)
+                sum(sign * weighted[index[nm]] @ design for nm, sign in v) for v in links.values()
             ]
             return total, np.concatenate([d_base, *d_coef])
 
         return loglik
 
-    def _maximise_covariates(
+    def _fit_space(
         self,
-        processes: Sequence[str],
+        names: Sequence[str],
+        probabilities: Sequence[str],
+        links: Links,
+        limit: Limit | None,
+        patterns: np.ndarray,
+        rows: FitData,
         encoding: CovariateEncoding,
-        loglik: LogLikelihood,
+        n: float,
         start: np.ndarray,
-        weights: np.ndarray,
-    ) -> tuple[Candidate, np.ndarray | None]:
+        start_coefs: Mapping[str, np.ndarray] | None = None,
+    ) -> (
+        tuple[Candidate, np.ndarray | None, dict[str, tuple[tuple[str, int], ...]], Limit | None]
+        | None
+    ):
+        """Maximise one parameter set with its coefficients; the fit and its covariance."""
         p = len(encoding.names)
-        names = list(self._param_names) + [
-            f"{proc}:{nm}" for proc in processes for nm in encoding.names
-        ]
-        space = CoefficientSpace(tuple(names), n_free=len(processes) * p)
-        n = float(np.sum(weights))
-        x0 = np.concatenate([start, np.zeros(len(processes) * p)])
+        coef_names = [f"{proc}:{nm}" for proc in links for nm in encoding.names]
+        space = CoefficientSpace(
+            (*names, *coef_names), tuple(probabilities), n_free=len(coef_names)
+        )
+        loglik = self._rows_likelihood(names, links, limit, patterns, rows, p)
+        given = start_coefs or {}
+        x0 = np.concatenate([start, *(given.get(proc, np.zeros(p)) for proc in links)])
         fit = maximise(
-            space, x0, loglik, n, penalizer=float(self.penalizer), max_iter=int(self.max_iter)
+            space,
+            x0,
+            loglik,
+            n,
+            penalizer=float(self.penalizer),
+            max_iter=int(self.max_iter),
+            limit=limit,
         )
         if fit is None:
-            self._fail("the log-likelihood with covariates is not finite anywhere")
-            raise AssertionError  # _fail raises; keeps the type checker informed
+            return None
         analytic = loglik(fit.params)[1] is not None
         hess = hessian(fit, loglik, n, float(self.penalizer), analytic=analytic)
         cov = covariance_from_hessian(hess, space.jacobian(fit.params), n)
         fit = dataclasses.replace(fit, log_likelihood=loglik(fit.params)[0])
-        return fit, cov
+        return fit, cov, links, limit
+
+    def _covariate_limits(self, full: SpaceFit | None) -> list[Limit]:
+        """The limits the covariate model's base parameters are approaching: those near its
+        estimates (a diverging fit is near the limit it heads for), all when none is near
+        and it did not converge (the likelihood in the limits takes numerical gradients over
+        every row, so only the plausible ones are fitted)."""
+        if full is None:
+            return list(self._limits)
+        k = len(self._param_names)
+        base = dict(zip(self._param_names, full[0].params[:k], strict=True))
+        near = [limit for limit in self._limits if limit.near(base)]
+        return near if near or full[0].converged else list(self._limits)
+
+    def _fit_limit_space(
+        self,
+        limit: Limit,
+        full: SpaceFit | None,
+        processes: Sequence[str],
+        patterns: np.ndarray,
+        rows: FitData,
+        encoding: CovariateEncoding,
+        n: float,
+    ) -> SpaceFit | None:
+        """A limit model with the coefficients of the processes it keeps (``None`` when it
+        keeps none: it is then the plain limit, which the plain fit covers)."""
+        links = {p: v for p, v in self._links_of(limit.params).items() if p in processes}
+        if not links:
+            return None
+        k, p = len(self._param_names), len(encoding.names)
+        source = full[0].params if full is not None else np.ones(k + p * len(processes))
+        base = dict(zip(self._param_names, source[:k], strict=True))
+        begin = limit.start(base)
+        start = np.array([begin[name] for name in limit.params], dtype=float)
+        space = ParameterSpace(limit.params, limit.probabilities)
+        start = np.where(
+            space.is_probability, np.clip(start, 1e-6, 1 - 1e-6), np.clip(start, 1e-8, 1e8)
+        )
+        coefs = {}
+        if full is not None:
+            coefs = self._split(full[0].params, tuple(full[2]), p, k)[1]
+        return self._fit_space(
+            limit.params,
+            limit.probabilities,
+            links,
+            limit,
+            patterns,
+            rows,
+            encoding,
+            n,
+            start,
+            {proc: coefs[proc] for proc in links if proc in coefs},
+        )
 
     def _set_covariate_fit(
         self,
         fit: Candidate,
         cov: np.ndarray | None,
-        processes: Sequence[str],
-        encoding: CovariateEncoding,
+        limit: Limit | None,
+        full_ll: float,
         n_rows: int,
         plain: FitData,
     ) -> None:
-        k = len(self._param_names)
+        k = _base_size(fit)
+        names = fit.space.names[:k]
         base = fit.params[:k]
         converged, message = fit.converged, fit.message or "converged"
         if cov is None and converged:
             converged = False
             message = "the observed information matrix is not finite or not positive definite"
-        self.params_ = {nm: float(v) for nm, v in zip(self._param_names, base, strict=True)}
+        test = None
+        if limit is not None:
+            statistic = max(0.0, 2.0 * (full_ll - fit.log_likelihood))
+            df = len(self._param_names) - k
+            test = LimitTest(
+                limit=limit.name,
+                statistic=statistic,
+                df=df,
+                p_value=chi_bar_square_sf(statistic, df),
+                full_log_likelihood=full_ll,
+            )
+            message = f"the maximum is the limit model: {limit.meaning}" + (
+                "" if converged else f" ({message})"
+            )
+        self.params_ = {nm: float(v) for nm, v in zip(names, base, strict=True)}
         self.log_likelihood_ = float(fit.log_likelihood)
         self.time_unit_ = plain.time_unit
         self.training_data_ = plain.training
         n_params = len(fit.params)
         sub = None if cov is None else cov[:k, :k]
+        space = ParameterSpace(names, fit.space.probabilities)
         self.result_ = FitResult(
             model=self._model_name,
             fitter=type(self).__name__,
-            params=estimates(ParameterSpace(self._param_names), base, sub, self.conf_level),
+            params=estimates(space, base, sub, self.conf_level),
             log_likelihood=self.log_likelihood_,
             aic=2.0 * n_params - 2.0 * self.log_likelihood_,
             bic=n_params * math.log(max(plain.n_customers, 1)) - 2.0 * self.log_likelihood_,
@@ -387,16 +506,14 @@ class CovariateModel(CovariatePredictions):
             time_unit=plain.time_unit,
             conf_level=float(self.conf_level),
             penalizer=float(self.penalizer),
+            boundary=[] if limit is None else [limit.name],
+            limit_test=test,
         )
 
     def _coefficient_rows(
-        self,
-        fit: Candidate,
-        cov: np.ndarray | None,
-        processes: Sequence[str],
-        encoding: CovariateEncoding,
+        self, fit: Candidate, cov: np.ndarray | None, k: int
     ) -> list[dict[str, Any]]:
-        k, z = len(self._param_names), normal_quantile(self.conf_level)
+        z = normal_quantile(self.conf_level)
         rows = []
         for i, name in enumerate(fit.space.names[k:], start=k):
             proc, covariate = name.split(":", 1)

@@ -9,7 +9,7 @@ gives the per-customer natural parameters to other code.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, NoReturn, TypeVar
 
 import numpy as np
@@ -35,16 +35,48 @@ class CovariatePredictions(MLEFitter):
         found = self.__dict__.get("_covariates")
         return found if isinstance(found, CovariateFit) else None
 
+    #: a parameter of the full model -> its counterpart in a limit model and the factor of
+    #: the sign: ``alpha -> lambda`` (``lambda = r / alpha``), ``beta -> mu``, ``v -> nu``
+    _limit_links: ClassVar[dict[str, tuple[str, int]]] = {}
+
+    def _links_of(self, names: Sequence[str]) -> dict[str, tuple[tuple[str, int], ...]]:
+        """The covariate links of a parameter set (the full model's or a limit's): a link
+        to a parameter the set lacks moves to its counterpart, or is dropped."""
+        out = {}
+        for proc, links in self._covariate_links.items():
+            kept = []
+            for name, sign in links:
+                if name in names:
+                    kept.append((name, sign))
+                elif name in self._limit_links and self._limit_links[name][0] in names:
+                    other, factor = self._limit_links[name]
+                    kept.append((other, sign * factor))
+            if kept:
+                out[proc] = tuple(kept)
+        return out
+
+    @staticmethod
     def _natural(
-        self, base: np.ndarray, coefs: Mapping[str, np.ndarray], design: np.ndarray
+        base: np.ndarray,
+        coefs: Mapping[str, np.ndarray],
+        design: np.ndarray,
+        names: Sequence[str],
+        links: Mapping[str, Sequence[tuple[str, int]]],
     ) -> np.ndarray:
-        """Per-pattern natural parameters, shape ``(n_params, n_patterns)``."""
+        """Per-pattern natural parameters ``names``, shape ``(n_params, n_patterns)``."""
         out = np.repeat(np.asarray(base, dtype=float)[:, None], design.shape[0], axis=1)
+        index = {nm: i for i, nm in enumerate(names)}
         for proc, gamma in coefs.items():
             eta = design @ gamma
-            for name, sign in self._covariate_links[proc]:
-                out[self._param_names.index(name)] *= np.exp(sign * eta)
+            for name, sign in links[proc]:
+                out[index[name]] *= np.exp(sign * eta)
         return out
+
+    def _patterns_natural(self, fit: CovariateFit, design: np.ndarray) -> dict[str, np.ndarray]:
+        names = tuple(self.params_)
+        base = np.array([self.params_[k] for k in names])
+        nat = self._natural(base, fit.coefficients, design, names, fit.links)
+        return {nm: nat[i] for i, nm in enumerate(names)}
 
     def _prediction_ids(self, data: Any) -> np.ndarray | None:
         """Customer ids of prediction data (to join a covariate frame on)."""
@@ -67,10 +99,7 @@ class CovariatePredictions(MLEFitter):
             return {k: np.full(n, v) for k, v in self.params_.items()}
         if covariates is None:
             self._require_covariates()
-        design = fit.encoding.design(covariates, ids, n)
-        base = np.array([self.params_[k] for k in self._param_names])
-        nat = self._natural(base, fit.coefficients, design)
-        return {nm: nat[i] for i, nm in enumerate(self._param_names)}
+        return self._patterns_natural(fit, fit.encoding.design(covariates, ids, n))
 
     def _covariate_route(self, covariates: Any) -> bool:
         if self._covariate_fit() is None:
@@ -88,11 +117,10 @@ class CovariatePredictions(MLEFitter):
         """A copy of the model without covariates, at the parameters of pattern ``z``."""
         fit = self._covariate_fit()
         assert fit is not None
-        base = np.array([self.params_[k] for k in self._param_names])
-        nat = self._natural(base, fit.coefficients, np.asarray(z, dtype=float)[None, :])[:, 0]
+        nat = self._patterns_natural(fit, np.asarray(z, dtype=float)[None, :])
         clone = copy.copy(self)
         clone.__dict__.update(
-            params_={nm: float(v) for nm, v in zip(self._param_names, nat, strict=True)},
+            params_={nm: float(v[0]) for nm, v in nat.items()},
             training_data_=training,
             _covariates=None,
             _training_design=None,

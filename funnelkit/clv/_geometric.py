@@ -138,7 +138,8 @@ class BetaGeometricFitter(PurchasePredictions, CovariateModel):
     mean purchase rate ``r / alpha_i``) and ``a_i = a exp(gamma_dropout' z_i)``,
     ``b_i = b exp(gamma_dropout' z_i)`` (one coefficient scales both, which keeps the mean
     dropout probability and changes how concentrated it is). Fits with covariates use the
-    full model only; the limit models are fitted without covariates.
+    full model and, when it heads for a limit, that limit too (keeping the effects it can
+    carry: ``lambda_i = lambda exp(gamma_purchase' z_i)`` for a common purchase rate).
     """
 
     _param_names = ("r", "alpha", "a", "b")
@@ -146,6 +147,7 @@ class BetaGeometricFitter(PurchasePredictions, CovariateModel):
         "purchase": (("alpha", -1),),
         "dropout": (("a", 1), ("b", 1)),
     }
+    _limit_links: ClassVar[dict[str, tuple[str, int]]] = {"alpha": ("lambda", -1)}
     _first_purchase_dropout: ClassVar[int] = 0
     _limits = _limits()
 

@@ -128,7 +128,8 @@ class CovariateFit:
     """What a covariate fit adds to the model (persisted in its JSON)."""
 
     encoding: CovariateEncoding
-    processes: tuple[str, ...]
+    #: process -> ((parameter, sign), ...) of the fitted parameter set (full or limit)
+    links: dict[str, tuple[tuple[str, int], ...]]
     #: one coefficient vector per process, in the order of ``encoding.names``
     coefficients: dict[str, np.ndarray]
     rows: list[dict[str, Any]]
@@ -138,7 +139,7 @@ class CovariateFit:
     def state(self) -> dict[str, Any]:
         return {
             "encoding": self.encoding.model_dump(),
-            "processes": list(self.processes),
+            "links": {k: [list(link) for link in v] for k, v in self.links.items()},
             "coefficients": {k: v.tolist() for k, v in self.coefficients.items()},
             "rows": self.rows,
             "test": self.test.model_dump(),
@@ -149,7 +150,9 @@ class CovariateFit:
     def from_state(cls, state: Mapping[str, Any]) -> CovariateFit:
         return cls(
             encoding=CovariateEncoding.model_validate(state["encoding"]),
-            processes=tuple(state["processes"]),
+            links={
+                k: tuple((str(nm), int(sign)) for nm, sign in v) for k, v in state["links"].items()
+            },
             coefficients={k: np.asarray(v, dtype=float) for k, v in state["coefficients"].items()},
             rows=[dict(r) for r in state["rows"]],
             test=CovariateTest.model_validate(state["test"]),

@@ -107,6 +107,7 @@ class GammaGammaFitter(CovariateModel):
     _fitted_attributes = (*CovariateModel._fitted_attributes, "n_excluded_")
     # nu_i ~ Gamma(q, v_i): the mean spend p v_i / (q - 1) is multiplied by exp(gamma' z_i)
     _covariate_links: ClassVar[dict[str, tuple[tuple[str, int], ...]]] = {"spend": (("v", 1),)}
+    _limit_links: ClassVar[dict[str, tuple[str, int]]] = {"v": ("nu", -1)}
 
     # ------------------------------------------------------------------ fitting
     def fit(

@@ -35,6 +35,7 @@ from funnelkit.clv._mixing import (
     mean_rate,
     rate_mixing,
 )
+from funnelkit.clv._special import digamma_difference, log_pochhammer
 from funnelkit.exceptions import FunnelkitError
 
 __all__ = ["ParetoNBDFitter", "mixings"]
@@ -151,7 +152,8 @@ class ParetoNBDFitter(PurchasePredictions, CovariateModel):
     covariates: ``alpha_i = alpha exp(-gamma_purchase' z_i)`` and ``beta_i = beta
     exp(-gamma_dropout' z_i)``, so ``exp(gamma)`` multiplies the mean purchase rate
     ``r / alpha_i`` and the mean dropout rate ``s / beta_i``. Fits with covariates use the
-    full model only; the limit models are fitted without covariates.
+    full model and, when it heads for a limit, that limit too (keeping the effects it can
+    carry: ``lambda_i = lambda exp(gamma_purchase' z_i)`` for a common purchase rate).
 
     Examples
     --------
@@ -179,6 +181,10 @@ class ParetoNBDFitter(PurchasePredictions, CovariateModel):
     _covariate_links: ClassVar[dict[str, tuple[tuple[str, int], ...]]] = {
         "purchase": (("alpha", -1),),
         "dropout": (("beta", -1),),
+    }
+    _limit_links: ClassVar[dict[str, tuple[str, int]]] = {
+        "alpha": ("lambda", -1),
+        "beta": ("mu", -1),
     }
     _limits = _limits()
 
@@ -448,11 +454,27 @@ class ParetoNBDFitter(PurchasePredictions, CovariateModel):
 def rows_log_likelihood(params: np.ndarray, data: FitData) -> tuple[np.ndarray, np.ndarray]:
     """Per-row log-likelihood and gradient ``(4, n_rows)`` with per-row parameters
     ``(4, n_rows)`` (customers with covariates): the terms of
-    :meth:`ParetoNBDFitter._weighted_log_likelihood` row by row, the ``2F1`` series always
-    (the quadrature the plain fit switches to for ``max(alpha, beta) > 8 min(alpha, beta)``
-    is there for speed; the capped series stays accurate while ``1 - z`` is not tiny)."""
+    :meth:`ParetoNBDFitter._weighted_log_likelihood` row by row: the ``2F1`` series, or the
+    quadrature of :func:`_quadrature_rows` on the rows where the series is slow
+    (``max(alpha, beta) > 8 min(alpha, beta)``), as the plain fit does."""
     r, alpha, s, beta = (np.asarray(v, dtype=float) for v in params)
     x, tx, T = data["frequency"], data["recency"], data["T"]
+    slow = np.maximum(alpha, beta) > _SLOW_SERIES_RATIO * np.minimum(alpha, beta)
+    if slow.any():
+        # the rows where the series would need hundreds of terms: by quadrature, the rest
+        # by the series (both are the same likelihood)
+        ll, grad = _quadrature_rows((r, alpha, s, beta), x, tx, T)
+        fast = ~slow
+        if fast.any():
+            subset = FitData(
+                columns={"frequency": x[fast], "recency": tx[fast], "T": T[fast]},
+                weights=np.ones(int(fast.sum())),
+                n_customers=int(fast.sum()),
+            )
+            ll[fast], grad[:, fast] = rows_log_likelihood(
+                np.stack([v[fast] for v in (r, alpha, s, beta)]), subset
+            )
+        return ll, grad
     log_f_tx, log_f_T = np.empty(x.size), np.empty(x.size)
     d_tx, d_T = np.empty((4, x.size)), np.empty((4, x.size))
     for upper in (True, False):
@@ -511,7 +533,8 @@ def mixture_log_likelihood(
     """
     with np.errstate(all="ignore"):
         alive = rate.log_weight(x, T) + lifetime.log_survival(T)
-        if lifetime.mean == 0:  # no dropout: the NBD likelihood
+        # no dropout: the NBD likelihood (the mean is per row for customers with covariates)
+        if not np.any(np.asarray(lifetime.mean) > 0):
             return np.asarray(alive)
         return np.asarray(np.logaddexp(alive, log_death_integral(rate, lifetime, x, tx, T)))
 
@@ -529,27 +552,40 @@ def _series_is_slow(params: np.ndarray) -> bool:
 
 def _quadrature_log_likelihood(params: np.ndarray, data: FitData) -> tuple[float, np.ndarray]:
     """Weighted log-likelihood and its analytic gradient with the dropout integral by
-    quadrature (:func:`mixture_log_likelihood` for two gammas).
+    quadrature (:func:`mixture_log_likelihood` for two gammas); see :func:`_quadrature_rows`.
+    """
+    ll, grad = _quadrature_rows(params, data["frequency"], data["recency"], data["T"])
+    w = data.weights
+    return float(np.einsum("i,i->", w, ll)), np.einsum("ki,i->k", grad, w)
+
+
+def _quadrature_rows(
+    params: Any, x: np.ndarray, tx: np.ndarray, T: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row log-likelihood and gradient ``(4, n_rows)`` with the dropout integral by
+    quadrature; the parameters are numbers or one per row (customers with covariates).
 
     With ``g(tau) = log E[lambda^x e^(-lambda tau)] + log E[mu e^(-mu tau)]``, the gradient of
     ``log int e^g`` is ``int e^g dg / int e^g``: the same rule applied to ``dg``, i.e. the
     node weights' softmax times ``dg`` at the nodes.
     """
-    r, alpha, s, beta = params
-    rate, lifetime = GammaRate(r, alpha), GammaLifetime(s, beta)
-    x, tx, T, w = data["frequency"], data["recency"], data["T"], data.weights
+    r, alpha, s, beta = (np.asarray(v, dtype=float) for v in params)
+    rate, lifetime = GammaRate(r, alpha), GammaLifetime(s, beta)  # type: ignore[arg-type]
     tau, log_w = death_nodes(rate, lifetime, x, tx, T)
+    # per-row parameters meet the nodes on a new axis
+    r_n, a_n, s_n, b_n = (v[..., None] for v in (r, alpha, s, beta))
     # r log(alpha) - (r+x) log(alpha+t) written as -r log1p(t/alpha) - x log(alpha+t) (and
     # likewise for s, beta): near a limit r and s are huge and the two terms would cancel
     # to noise that the optimiser then follows
-    rising = _log_rising(r, x)
+    scalar = r.ndim == 0
+    rising = _log_rising(float(r), x) if scalar else log_pochhammer(r, x)
     with np.errstate(all="ignore"):
-        la, lb = np.log(alpha + tau), np.log(beta + tau)
+        la, lb = np.log(a_n + tau), np.log(b_n + tau)
         log_f = (
-            (rising + np.log(s))[:, None]
-            - r * np.log1p(tau / alpha)
+            (rising + np.log(s))[..., None]
+            - r_n * np.log1p(tau / a_n)
             - x[:, None] * la
-            - s * np.log1p(tau / beta)
+            - s_n * np.log1p(tau / b_n)
             - lb
             + log_w
         )
@@ -560,26 +596,26 @@ def _quadrature_log_likelihood(params: np.ndarray, data: FitData) -> tuple[float
     log_alive = rising - r * np.log1p(T / alpha) - x * log_at - s * np.log1p(T / beta)
     ll = np.logaddexp(log_alive, log_dead)
     p_dead = np.exp(log_dead - ll)
-    common_r = digamma(r + x) - digamma(r) + np.log(alpha)
+    psi = digamma(r + x) - digamma(r) if scalar else digamma_difference(r, x)
+    common_r = psi + np.log(alpha)
     d_alive = np.stack(
-        [
+        np.broadcast_arrays(
             common_r - log_at,
             r / alpha - (r + x) / (alpha + T),
             np.log(beta) - log_bt,
             s / beta - s / (beta + T),
-        ]
+        )
     )
     d_dead = np.stack(
-        [
+        np.broadcast_arrays(
             common_r - np.einsum("ik,ik->i", share, la),
-            r / alpha - (r + x) * np.einsum("ik,ik->i", share, 1.0 / (alpha + tau)),
+            r / alpha - (r + x) * np.einsum("ik,ik->i", share, 1.0 / (a_n + tau)),
             1.0 / s + np.log(beta) - np.einsum("ik,ik->i", share, lb),
-            s / beta - (s + 1.0) * np.einsum("ik,ik->i", share, 1.0 / (beta + tau)),
-        ]
+            s / beta - (s + 1.0) * np.einsum("ik,ik->i", share, 1.0 / (b_n + tau)),
+        )
     )
-    grad = np.einsum("ki,i->k", d_alive, w * (1.0 - p_dead))
-    grad += np.einsum("ki,i->k", np.where(dead, d_dead, 0.0), w * p_dead)
-    return float(np.einsum("i,i->", w, ll)), grad
+    grad = d_alive * (1.0 - p_dead) + np.where(dead, d_dead, 0.0) * p_dead
+    return np.asarray(ll), grad
 
 
 def _log_rising(r: float, x: np.ndarray) -> np.ndarray:

@@ -156,7 +156,8 @@ def simulate_pareto_nbd_covariates(
     T_arr = _ages(n_customers, T)
     lam = rng.gamma(r, 1.0 / alpha_i)
     mu = rng.gamma(s, 1.0 / beta_i)
-    lifetime = rng.exponential(1.0, n_customers) / mu
+    with np.errstate(divide="ignore"):  # a dropout rate that underflows to 0: never leaves
+        lifetime = rng.exponential(1.0, n_customers) / mu
     active = np.minimum(lifetime, T_arr)
     x = rng.poisson(lam * active)
     recency = np.where(x > 0, active * rng.beta(np.maximum(x, 1), 1.0), 0.0)

@@ -21,8 +21,11 @@ from funnelkit.clv import (
     ShiftedBetaGeoFitter,
 )
 from funnelkit.clv.covariates import learn_encoding
-from funnelkit.datasets.covariates import simulate_bgnbd_covariates
-from funnelkit.exceptions import ConvergenceWarning, DataError, FunnelkitError
+from funnelkit.datasets.covariates import (
+    simulate_bgnbd_covariates,
+    simulate_pareto_nbd_covariates,
+)
+from funnelkit.exceptions import DataError, FunnelkitError
 
 COLUMNS = ["process", "covariate", "estimate", "std_error", "lower", "upper"]
 
@@ -342,20 +345,73 @@ def test_shifted_beta_geo_dropout_effect_and_profiles():
         model.expected_lifetime()
 
 
-def test_a_covariate_fit_at_a_boundary_says_so_and_still_predicts():
-    """Nobody drops out: the plain fit ends at its no-dropout limit; the covariate model,
-    fitted without limits, reports that it did not converge and stays finite."""
+def test_limits_keep_the_coefficients_of_the_processes_they_keep():
+    """Nobody drops out: the fit ends at the no-dropout limit with its purchase effects."""
     sim = simulate_bgnbd_covariates(
         2000, T=52.0, a=1e-6, b=1.0, coefficients={"purchase": {"member[True]": 0.5}}, seed=1
     )
     assert BetaGeoFitter().fit(sim.rfm).result_.boundary == ["no dropout"]
-    with pytest.warns(ConvergenceWarning, match="not trustworthy"):
-        model = BetaGeoFitter().fit(sim.rfm, covariates=sim.covariates)
-    assert not model.result_.converged
-    assert np.isfinite(model.expected_purchases(10.0)).all()
+    model = BetaGeoFitter().fit(sim.rfm, covariates=sim.covariates)
+    assert model.result_.boundary == ["no dropout"] and model.result_.converged
+    assert sorted(model.params_) == ["alpha", "r"]
+    table = model.coefficients_
+    assert table["process"].tolist() == ["purchase"] * 3
+    member = table.iloc[2]
+    assert member["covariate"] == "member[True]" and member["lower"] < 0.5 < member["upper"]
+    assert model.covariate_test_.df == 3
+    assert model.result_.limit_test is not None and model.result_.limit_test.df == 2
+    loaded = BetaGeoFitter.from_json(model.to_json())
+    assert np.array_equal(
+        loaded.expected_purchases(10.0, sim.rfm, covariates=sim.covariates),
+        model.expected_purchases(10.0),
+    )
     assert np.isfinite(model.probability_alive(at=5.0)).all()
-    member = model.coefficients_.iloc[2]
-    assert member["covariate"] == "member[True]" and abs(member["estimate"] - 0.5) < 0.15
+
+
+def test_a_common_purchase_rate_carries_the_purchase_effect_on_lambda():
+    sim = simulate_bgnbd_covariates(
+        3000,
+        T=52.0,
+        r=1e5,
+        alpha=1e5 / 0.3,
+        coefficients={"purchase": {"member[True]": 0.5}},
+        seed=1,
+    )
+    model = BetaGeoFitter().fit(sim.rfm, covariates=sim.covariates)
+    assert model.result_.boundary == ["common purchase rate"]
+    member, other = (
+        model._customer_params({"channel": "organic", "member": flag}, 1)["lambda"][0]
+        for flag in (True, False)
+    )
+    row = model.coefficients_.iloc[2]
+    assert member / other == pytest.approx(np.exp(row["estimate"]), rel=1e-12)
+    assert row["lower"] < 0.5 < row["upper"]
+
+
+def test_pareto_covariates_can_explain_all_purchase_rate_heterogeneity():
+    """Every customer buys at one of a few rates set by the covariates: the plain fit is
+    interior (the mixture of rates looks heterogeneous), the covariate fit ends at the
+    common purchase rate, with lambda carrying the purchase effects."""
+    sim = simulate_pareto_nbd_covariates(
+        3000,
+        T=52.0,
+        r=1e5,
+        alpha=1e5 / 0.3,
+        seed=2,
+        coefficients={"purchase": {"member[True]": 0.5}, "dropout": {"channel[tiktok]": 0.7}},
+    )
+    assert ParetoNBDFitter().fit(sim.rfm).result_.boundary == []
+    model = ParetoNBDFitter().fit(sim.rfm, covariates=sim.covariates)
+    assert model.result_.boundary == ["common purchase rate"] and model.result_.converged
+    assert sorted(model.params_) == ["beta", "lambda", "s"]
+    table = model.coefficients_.set_index(["process", "covariate"])
+    for key, truth in ((("purchase", "member[True]"), 0.5), (("dropout", "channel[tiktok]"), 0.7)):
+        assert table.loc[key, "lower"] < truth < table.loc[key, "upper"]
+    loaded = ParetoNBDFitter.from_json(model.to_json())
+    assert np.array_equal(
+        loaded.probability_alive(sim.rfm, covariates=sim.covariates, at=4.0),
+        model.probability_alive(at=4.0),
+    )
 
 
 def test_weights_count_customers_sharing_a_row_and_pattern(world):
