@@ -25,8 +25,6 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
-from funnelkit._frames import Backend
-from funnelkit._results import html_table
 from funnelkit.clv._base import MLEFitter
 from funnelkit.clv._covariate_predict import CovariatePredictions
 from funnelkit.clv._data import (
@@ -55,11 +53,10 @@ from funnelkit.clv.covariates import (
     CovariateEncoding,
     CovariateFit,
     CovariateTest,
-    coefficient_frame,
     frame_backend,
     learn_encoding,
 )
-from funnelkit.exceptions import ConvergenceWarning, FunnelkitError, MissingDependencyError
+from funnelkit.exceptions import ConvergenceWarning, FunnelkitError
 from funnelkit.intervals import normal_quantile
 
 __all__ = ["CovariateModel"]
@@ -138,76 +135,6 @@ class CovariateModel(CovariatePredictions):
                 f"non-empty selection of {list(own)}. Got {given!r} instead."
             )
         return tuple(p for p in own if p in chosen)
-
-    # ------------------------------------------------------------------ fitted attributes
-    def coefficient_table(self, backend: Backend = "pandas") -> Any:
-        """:attr:`coefficients_` as a ``backend`` frame (``pandas``, ``polars``, ``pyarrow``)."""
-        self._check_fitted()
-        fit = self._covariate_fit()
-        if fit is None:
-            raise FunnelkitError(
-                f"This {type(self).__name__} was fitted without covariates: fit(data, "
-                "covariates=...) to estimate covariate effects."
-            )
-        return coefficient_frame(fit.rows, float(self.conf_level), backend)
-
-    def __repr__(self) -> str:
-        text = super().__repr__()
-        fit = self._covariate_fit()
-        if fit is None or not self.is_fitted:
-            return text
-        return f"{text[:-1]}; {len(fit.rows)} covariate effects>"
-
-    def _fitted_html(self) -> str | None:
-        body = super()._fitted_html()
-        fit = self._covariate_fit()
-        if fit is None or body is None:
-            return body
-        refs = ", ".join(
-            f"{c.name} = {c.reference}" for c in fit.encoding.columns if c.kind == "categorical"
-        )
-        caption = "Covariate effects (log scale" + (f"; reference {refs})" if refs else ")")
-        test = fit.test
-        rows: list[Mapping[str, Any]] = list(fit.rows)
-        return (
-            body
-            + html_table(rows, caption=caption)
-            + html_table(
-                {
-                    "statistic": round(test.statistic, 4),
-                    "df": test.df,
-                    "p_value": test.p_value,
-                },
-                caption="Likelihood-ratio test against the model without covariates",
-            )
-        )
-
-    def _extra_state(self) -> dict[str, Any]:
-        fit = self._covariate_fit()
-        return {} if fit is None else {"covariates": fit.state()}
-
-    def _restore_extra_state(self, state: Mapping[str, Any]) -> None:
-        found = state.get("covariates")
-        self._set_covariates(None if found is None else CovariateFit.from_state(found), None)
-
-    def _set_covariates(self, fit: CovariateFit | None, design: np.ndarray | None) -> None:
-        """Set the covariate state and its public attributes: ``coefficients_`` (a table in
-        the library the covariates came in, ``None`` without covariates) and
-        ``covariate_test_`` (:class:`~funnelkit.clv.covariates.CovariateTest` or ``None``)."""
-        self.__dict__["_covariates"] = fit
-        self.__dict__["_training_design"] = design
-        self.coefficients_ = None if fit is None else self._first_table(fit)
-        self.covariate_test_ = None if fit is None else fit.test
-
-    def _first_table(self, fit: CovariateFit) -> Any:
-        # the caller's library first; a model loaded where it is missing uses another one
-        order = [fit.backend] + [b for b in ("pandas", "polars", "pyarrow") if b != fit.backend]
-        for backend in order[:-1]:
-            try:
-                return coefficient_frame(fit.rows, float(self.conf_level), backend)
-            except MissingDependencyError:
-                continue
-        return coefficient_frame(fit.rows, float(self.conf_level), order[-1])
 
     # ------------------------------------------------------------------ fitting
     def _covariate_ids(
