@@ -67,6 +67,14 @@ Links = dict[str, tuple[tuple[str, int], ...]]
 SpaceFit = tuple[Candidate, np.ndarray | None, Links, Limit | None]
 
 
+def _iterable(value: Any) -> bool:
+    try:
+        iter(value)
+    except TypeError:
+        return False
+    return True
+
+
 def _base_size(fit: Candidate) -> int:
     """How many of a fit's parameters are base parameters (the rest are coefficients)."""
     space = fit.space
@@ -128,7 +136,7 @@ class CovariateModel(CovariatePredictions):
         given = self.covariate_processes
         if given is None:
             return own
-        chosen = (given,) if isinstance(given, str) else tuple(given)
+        chosen = (given,) if isinstance(given, str) else tuple(given) if _iterable(given) else ()
         if not chosen or not set(chosen) <= set(own) or len(set(chosen)) != len(chosen):
             raise FunnelkitError(
                 f"The 'covariate_processes' parameter of {type(self).__name__} must be a "

@@ -206,6 +206,8 @@ def test_covariate_processes_setting(world):
         r"selection of \['purchase', 'dropout'\]. Got \('spend',\) instead.",
     ):
         BetaGeoFitter(covariate_processes=("spend",)).fit(world.rfm, covariates=world.covariates)
+    with pytest.raises(FunnelkitError, match=r"Got 3 instead\."):
+        ParetoNBDFitter(covariate_processes=3).fit(world.rfm)
 
 
 def test_models_without_covariates_refuse_them(world):
