@@ -50,6 +50,11 @@ and churn flags, Gamma-Gamma needs spend) override :meth:`MLEFitter._fit_data` (
 builds a :class:`FitData` and calls :meth:`MLEFitter._fit_prepared`. Extra settings go in the
 subclass ``__init__`` as keyword arguments stored under the same name (scikit-learn style);
 extend :meth:`MLEFitter._validate_settings` to check them.
+
+Fitters that take static covariates (``fit(data, covariates=X)``) subclass
+:class:`~funnelkit.clv._covariate_model.CovariateModel` instead, declare which parameter each
+process scales (``_covariate_links``) and give a per-row likelihood that takes per-row
+parameters (``_rows_log_likelihood``).
 """
 
 from __future__ import annotations
