@@ -442,3 +442,20 @@ def test_repr_and_html_show_the_covariate_effects(fitted):
     html = fitted._repr_html_()
     assert "Covariate effects (log scale; reference channel = instagram, member = False)" in html
     assert "member[True]" in html and "Likelihood-ratio test" in html
+
+
+def test_settings_and_reference_levels_survive_the_round_trip(world):
+    model = ModifiedBetaGeoFitter(
+        covariate_processes=["purchase"], covariate_reference={"channel": "tiktok"}
+    ).fit(world.rfm, covariates=world.covariates)
+    assert model.coefficients_["covariate"].tolist() == [
+        "channel[instagram]",
+        "channel[organic]",
+        "member[True]",
+    ]
+    loaded = ModifiedBetaGeoFitter.from_json(model.to_json())
+    assert loaded.get_params()["covariate_reference"] == {"channel": "tiktok"}
+    profile = {"channel": "organic", "member": False}
+    assert loaded.expected_purchases_new_customer(
+        30.0, covariates=profile
+    ) == model.expected_purchases_new_customer(30.0, covariates=profile)
