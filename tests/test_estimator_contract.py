@@ -35,6 +35,7 @@ from funnelkit.datasets.btyd import (
     simulate_pareto_nbd,
 )
 from funnelkit.datasets.conversion import simulate_transitions
+from funnelkit.datasets.covariates import simulate_bgnbd_covariates
 from funnelkit.datasets.spend import simulate_contract_lifetimes, simulate_spend
 from funnelkit.datasets.time_varying import simulate_time_varying_pareto_nbd
 from funnelkit.dynamics import simulate_stage_chain
@@ -121,6 +122,24 @@ def _lifecycle_predict(model: LifecycleModel, data: _Community) -> Any:
     return (model.summary()[["estimate", "std_error", "lower", "upper"]].to_numpy(), numbers)
 
 
+class BetaGeoFitterWithCovariates(BetaGeoFitter):
+    """BG/NBD checked once more, fitted with covariates (its own name keeps its own fit)."""
+
+
+def _covariate_data(seed: int) -> Any:
+    effects = {"purchase": {"member[True]": 0.4}, "dropout": {"channel[tiktok]": 0.5}}
+    return simulate_bgnbd_covariates(1000, T=_ages(seed), coefficients=effects, seed=seed)
+
+
+def _covariate_predict(model: Any, data: Any) -> Any:
+    rfm, covariates = data.rfm, data.covariates
+    return (
+        model.expected_purchases(5.0, rfm, covariates=covariates),
+        model.probability_alive(rfm, covariates=covariates),
+        model.coefficients_[["estimate", "std_error", "lower", "upper"]].to_numpy(),
+    )
+
+
 CASES: list[Case] = [
     Case(BetaGeoFitter, lambda s: simulate_bgnbd(1000, T=_ages(s), seed=s).rfm, _rfm_predict),
     Case(
@@ -136,6 +155,12 @@ CASES: list[Case] = [
     ),
     Case(GammaGammaFitter, _spend_data, lambda m, d: m.expected_spend(d)),
     Case(ShiftedBetaGeoFitter, _contract_data, lambda m, d: m.survival_function(np.arange(10))),
+    Case(
+        BetaGeoFitterWithCovariates,
+        _covariate_data,
+        _covariate_predict,
+        fit=lambda model, data: model.fit(data.rfm, covariates=data.covariates),
+    ),
     Case(ConversionFitter, _conversion_data, _conversion_predict),
     Case(StageMarkovFitter, _chain_data, _chain_predict),
     Case(

@@ -47,6 +47,7 @@ NO_FACE = {
     "SimulatedChain": "a container of simulated arrays",
     "SimulatedCovariateJourneys": "a container of simulated arrays",
     "SimulatedCommunity": "a container of a simulated events frame",
+    "SimulatedCovariateRFM": "a container of simulated arrays",
     "SimulatedLifetimes": "a container of simulated arrays",
     "SimulatedRFM": "a container of simulated arrays",
     "SimulatedSpend": "a container of simulated arrays",
@@ -112,7 +113,12 @@ def objects() -> dict[str, list[Any]]:
     markov = fk.StageMarkovFitter().fit(journeys)
     lifecycle = fk.LifecycleModel(n_resamples=3, n_grid=50).fit(log, funnel)
     bgf = fk.BetaGeoFitter().fit(rfm)
+    world = fk.datasets.simulate_bgnbd_covariates(
+        400, T=52.0, coefficients={"purchase": {"member[True]": 0.5}}, seed=0
+    )
+    with_covariates = fk.ParetoNBDFitter().fit(world.rfm, covariates=world.covariates)
     fitted: list[Any] = [
+        with_covariates,
         log,
         funnel,
         journeys,
@@ -140,6 +146,7 @@ def objects() -> dict[str, list[Any]]:
         if issubclass(cls, Estimator) and not inspect.isabstract(cls)
     ]
     results: list[Any] = [
+        with_covariates.covariate_test_,
         conversion.result_,
         conversion.conversion_summary(),
         conversion.segment_comparison(),

@@ -3,6 +3,7 @@
 from funnelkit.clv._base import FitResult, MLEFitter, ParameterEstimate
 from funnelkit.clv.beta_geo import BetaGeoFitter
 from funnelkit.clv.beta_geo_beta_binom import BetaGeoBetaBinomFitter
+from funnelkit.clv.covariates import CovariateTest
 from funnelkit.clv.diagnostics import (
     CumulativeTransactions,
     FrequencyHistogram,
@@ -26,6 +27,7 @@ from funnelkit.clv.value import (
 __all__ = [
     "BetaGeoBetaBinomFitter",
     "BetaGeoFitter",
+    "CovariateTest",
     "CumulativeTransactions",
     "FitResult",
     "FrequencyHistogram",

@@ -50,6 +50,11 @@ and churn flags, Gamma-Gamma needs spend) override :meth:`MLEFitter._fit_data` (
 builds a :class:`FitData` and calls :meth:`MLEFitter._fit_prepared`. Extra settings go in the
 subclass ``__init__`` as keyword arguments stored under the same name (scikit-learn style);
 extend :meth:`MLEFitter._validate_settings` to check them.
+
+Fitters that take static covariates (``fit(data, covariates=X)``) subclass
+:class:`~funnelkit.clv._covariate_model.CovariateModel` instead, declare which parameter each
+process scales (``_covariate_links``) and give a per-row likelihood that takes per-row
+parameters (``_rows_log_likelihood``).
 """
 
 from __future__ import annotations
@@ -59,7 +64,7 @@ import time
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, NoReturn, TypeVar
 
 import numpy as np
 
@@ -569,6 +574,23 @@ class MLEFitter(Estimator, ABC):
                     f"{list(self._param_names)} to a positive finite number. "
                     f"Got {self.initial_params!r} instead."
                 )
+
+    # ------------------------------------------------------------------ covariates
+    def _covariate_route(self, covariates: Any) -> bool:
+        """Whether a prediction runs per covariate pattern (fitters with covariates say so);
+        a model without covariates refuses them."""
+        if covariates is not None:
+            self._check_fitted()
+            self._refuse_covariates()
+        return False
+
+    def _refuse_covariates(self) -> NoReturn:
+        name = type(self).__name__
+        raise FunnelkitError(
+            f"This {name} was fitted without covariates, so covariates=... has no effect on "
+            f"its predictions: drop the argument, or fit with {name}().fit(data, "
+            "covariates=...) where the model supports covariates."
+        )
 
     # ------------------------------------------------------------------ internals
     def _start(self, data: FitData) -> np.ndarray:

@@ -18,7 +18,7 @@ keyword form.
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
 import numpy as np
@@ -61,7 +61,16 @@ def horizon_of(
 class PurchasePredictions:
     """The public prediction calls of a purchase model; a model implements the hooks
     ``_expected_purchases(horizon, data)``, ``_probability_of_purchases(n, horizon)`` and
-    ``_expected_purchases_new_customer(horizon)``."""
+    ``_expected_purchases_new_customer(horizon)``.
+
+    Every call takes ``covariates=`` for a model fitted with covariates: one row per customer
+    of ``data`` (as at fit), or one row (a profile) for the new-customer predictions.
+    """
+
+    # provided by the fitter (MLEFitter and its covariate-aware subclasses)
+    _covariate_route: Callable[[Any], bool]
+    _predict_for: Callable[..., np.ndarray]
+    _profile: Callable[[Any], Any]
 
     @abstractmethod
     def _expected_purchases(self, horizon: Any, data: Any) -> np.ndarray:
@@ -76,7 +85,12 @@ class PurchasePredictions:
         """Expected purchases in ``(0, horizon]`` of a new customer."""
 
     def expected_purchases_new_customer(
-        self, *args: Any, horizon: Any = None, t: Any = None, future_t: Any = None
+        self,
+        *args: Any,
+        horizon: Any = None,
+        t: Any = None,
+        future_t: Any = None,
+        covariates: Any = None,
     ) -> np.ndarray:
         """Expected purchases in ``(0, horizon]`` of a customer who just made a first purchase.
 
@@ -89,6 +103,9 @@ class PurchasePredictions:
         horizon
             Time since the first purchase in the fitted unit (opportunities for BG/BB), a
             number or an array; ``t`` and ``future_t`` are aliases.
+        covariates
+            The new customer's covariate profile (one row), for a model fitted with
+            covariates.
         """
         form = "expected_purchases_new_customer(horizon=10.0)"
         given = horizon_of(
@@ -107,6 +124,8 @@ class PurchasePredictions:
                 f"expectation for a new customer. Call it as {form}; for known customers use "
                 "expected_purchases(horizon=..., data=customers)."
             )
+        if self._covariate_route(covariates):
+            return np.asarray(self._profile(covariates)._expected_purchases_new_customer(value))
         return self._expected_purchases_new_customer(value)
 
     def expected_purchases(
@@ -119,6 +138,7 @@ class PurchasePredictions:
         frequency: Any = None,
         recency: Any = None,
         T: Any = None,
+        covariates: Any = None,
     ) -> np.ndarray:
         """Expected purchases in ``(T, T + horizon]`` given each customer's history.
 
@@ -143,6 +163,10 @@ class PurchasePredictions:
             Customers: an :class:`~funnelkit.RFM`, a frame or a mapping with ``frequency``,
             ``recency`` and ``T``; ``None`` = the training customers. Or give the three
             arrays as ``frequency=``, ``recency=``, ``T=``.
+        covariates
+            For a model fitted with covariates: one row per customer of ``data`` (a frame
+            with ``customer_id`` or a mapping of arrays in ``data``'s order); ``None`` with
+            ``data=None`` = the training customers' own covariates.
 
         Returns
         -------
@@ -189,6 +213,8 @@ class PurchasePredictions:
             given = _future_t_column(data)
         if is_customer_data(given):
             _refuse_purchases("customers where the horizon belongs")
+        if self._covariate_route(covariates):
+            return self._predict_for("_expected_purchases", data, covariates, t=given)
         return self._expected_purchases(given, data)
 
     def probability_of_purchases(
@@ -198,6 +224,7 @@ class PurchasePredictions:
         horizon: Any = None,
         t: Any = None,
         future_t: Any = None,
+        covariates: Any = None,
     ) -> np.ndarray:
         """P(X(horizon) = n): probability that a new customer makes ``n`` purchases by then.
 
@@ -218,6 +245,9 @@ class PurchasePredictions:
         horizon
             Time from the first purchase in the fitted unit (opportunities for BG/BB).
             ``t`` and ``future_t`` are aliases.
+        covariates
+            The new customer's covariate profile (one row), for a model fitted with
+            covariates.
         """
         given = horizon_of(
             "probability_of_purchases", _COUNTS_FORM, horizon=horizon, t=t, future_t=future_t
@@ -241,6 +271,8 @@ class PurchasePredictions:
                     "customer data: this is the probability for a new customer, which takes "
                     "counts and horizons only"
                 )
+        if self._covariate_route(covariates):
+            return np.asarray(self._profile(covariates)._probability_of_purchases(n, given))
         return self._probability_of_purchases(n, given)
 
 

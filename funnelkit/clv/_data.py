@@ -236,3 +236,35 @@ def unique_combinations(*columns: np.ndarray) -> tuple[tuple[np.ndarray, ...], n
         n_keys *= values.size
     _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
     return tuple(col[first] for col in columns), inverse.ravel()
+
+
+def compress_rows(
+    columns: Mapping[str, np.ndarray], weights: np.ndarray, time_unit: TimeUnit | None
+) -> FitData:
+    """Per-customer columns compressed into unique rows with weights (zero weights dropped)."""
+    names = list(columns)
+    values, inverse = unique_combinations(*(np.asarray(columns[k]) for k in names))
+    row_w = np.bincount(inverse, weights=weights, minlength=values[0].size)
+    keep = row_w > 0
+    return FitData(
+        columns={k: v[keep] for k, v in zip(names, values, strict=True)},
+        weights=row_w[keep],
+        n_customers=round(float(row_w.sum())),
+        time_unit=time_unit,
+    )
+
+
+def pattern_rows(
+    columns: Mapping[str, np.ndarray],
+    weights: np.ndarray,
+    design: np.ndarray,
+    time_unit: TimeUnit | None,
+) -> tuple[np.ndarray, FitData]:
+    """Customers compressed into unique ``(columns..., covariate pattern)`` rows.
+
+    Returns the distinct patterns ``(G, p)`` and one fit data whose ``"pattern"`` column
+    gives each row's pattern (an index into them).
+    """
+    patterns, codes = np.unique(design, axis=0, return_inverse=True)
+    both = {**columns, "pattern": codes.ravel().astype(float)}
+    return patterns, compress_rows(both, weights, time_unit)

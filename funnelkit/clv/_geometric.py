@@ -21,8 +21,9 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy.special import hyp2f1
 
-from funnelkit.clv._base import MLEFitter, as_horizon
+from funnelkit.clv._base import as_horizon
 from funnelkit.clv._calls import PurchasePredictions
+from funnelkit.clv._covariate_model import CovariateModel
 from funnelkit.clv._data import FitData, whole_counts
 from funnelkit.clv._limits import (
     CONCENTRATED,
@@ -125,16 +126,29 @@ def _limits() -> tuple[Limit, ...]:
     )
 
 
-class BetaGeometricFitter(GeometricUncertainty, PurchasePredictions, MLEFitter):
+class BetaGeometricFitter(GeometricUncertainty, PurchasePredictions, CovariateModel):
     """Fitting half of BG/NBD and MBG/NBD; subclasses set ``_first_purchase_dropout`` (k).
 
     Besides the full model the fit can end at one of its limits (``result_.boundary``):
     a common dropout probability ``p`` (``a + b → ∞``), a common purchase rate ``lambda``
     (``r, alpha → ∞``), both, or no dropout (``p = 0``). ``params_`` then holds the limit
     model's parameters, and every prediction uses the limit's exact closed forms.
+
+    **Covariates** (``fit(data, covariates=X)``), as in CLVTools' BG/NBD with static
+    covariates: ``alpha_i = alpha exp(-gamma_purchase' z_i)`` (``exp(gamma)`` multiplies the
+    mean purchase rate ``r / alpha_i``) and ``a_i = a exp(gamma_dropout' z_i)``,
+    ``b_i = b exp(gamma_dropout' z_i)`` (one coefficient scales both, which keeps the mean
+    dropout probability and changes how concentrated it is). Fits with covariates use the
+    full model and, when it heads for a limit, that limit too (keeping the effects it can
+    carry: ``lambda_i = lambda exp(gamma_purchase' z_i)`` for a common purchase rate).
     """
 
     _param_names = ("r", "alpha", "a", "b")
+    _covariate_links: ClassVar[dict[str, tuple[tuple[str, int], ...]]] = {
+        "purchase": (("alpha", -1),),
+        "dropout": (("a", 1), ("b", 1)),
+    }
+    _limit_links: ClassVar[dict[str, tuple[str, int]]] = {"alpha": ("lambda", -1)}
     _first_purchase_dropout: ClassVar[int] = 0
     _limits = _limits()
 
@@ -145,6 +159,11 @@ class BetaGeometricFitter(GeometricUncertainty, PurchasePredictions, MLEFitter):
         self, params: np.ndarray, data: FitData
     ) -> tuple[float, np.ndarray]:
         return weighted_log_likelihood(params, data, self._first_purchase_dropout)
+
+    def _rows_log_likelihood(
+        self, params: np.ndarray, data: FitData
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        return rows_log_likelihood(params, data, self._first_purchase_dropout)
 
     def _limit_log_likelihood(self, params: Mapping[str, float], data: FitData) -> np.ndarray:
         rate, dropout = mixings(params)
@@ -178,7 +197,9 @@ class BetaGeometricFitter(GeometricUncertainty, PurchasePredictions, MLEFitter):
             odds = dropout.log_drop_odds(chances) + rate.log_weight_ratio(x, T, tx)
         return np.asarray(np.where(chances > 0, odds, -np.inf))
 
-    def probability_alive(self, data: Any = None, *, at: Any = 0.0) -> np.ndarray:
+    def probability_alive(
+        self, data: Any = None, *, at: Any = 0.0, covariates: Any = None
+    ) -> np.ndarray:
         """P(customer alive ``at`` time units after the end of observation | history).
 
         At the end of observation (``at = 0``) it is ``1 / (1 + e^d)``: Fader, Hardie & Lee
@@ -201,6 +222,8 @@ class BetaGeometricFitter(GeometricUncertainty, PurchasePredictions, MLEFitter):
         at
             Time after each customer's ``T`` in the fitted unit (a number, one per customer,
             or a column ``(k, 1)`` for a grid); 0 = at the end of observation.
+        covariates
+            For a model fitted with covariates: one row per customer of ``data``.
 
         Returns
         -------
@@ -216,6 +239,8 @@ class BetaGeometricFitter(GeometricUncertainty, PurchasePredictions, MLEFitter):
         >>> bool((later <= now).all())
         True
         """
+        if self._covariate_route(covariates):
+            return self._predict_for("probability_alive", data, covariates, at=at)
         d = self._data_for_prediction(data)
         x, T = d["frequency"], d["T"]
         ahead = as_horizon(at, "at", customers=x.shape[0])
@@ -260,7 +285,9 @@ class BetaGeometricFitter(GeometricUncertainty, PurchasePredictions, MLEFitter):
         alive = alive_from_odds(self._log_dropout_odds(x, d["recency"], T))
         return np.asarray(self._purchases_if_alive(t, x, T) * alive)
 
-    def expected_purchases_if_alive(self, horizon: Any, data: Any = None) -> np.ndarray:
+    def expected_purchases_if_alive(
+        self, horizon: Any, data: Any = None, *, covariates: Any = None
+    ) -> np.ndarray:
         """Expected repeat purchases in ``(T, T + horizon]`` of customers alive at ``T``.
 
         It depends on the history through ``frequency`` and ``T`` only (recency is ignored),
@@ -277,6 +304,10 @@ class BetaGeometricFitter(GeometricUncertainty, PurchasePredictions, MLEFitter):
         >>> float(abs(both - model.expected_purchases(10.0)).max()) < 1e-12
         True
         """
+        if self._covariate_route(covariates):
+            return self._predict_for(
+                "expected_purchases_if_alive", data, covariates, horizon=horizon
+            )
         d = self._data_for_prediction(data)
         return self._purchases_if_alive(horizon, d["frequency"], d["T"])
 
@@ -449,6 +480,38 @@ def row_log_likelihood(params: np.ndarray, data: FitData, k: int) -> np.ndarray:
     """Per-row log-likelihood."""
     p = _pieces(params, data, k)
     return np.asarray(p["head"][p["ix"]] + p["sp"] - p["exposure"])
+
+
+def rows_log_likelihood(params: np.ndarray, data: FitData, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row log-likelihood and gradient ``(4, n_rows)`` with per-row parameters
+    ``params`` of shape ``(4, n_rows)`` (customers with covariates): the terms of
+    :func:`weighted_log_likelihood` evaluated row by row."""
+    r, alpha, a, b = (np.asarray(v, dtype=float) for v in params)
+    x, tx, T = data["frequency"], data["recency"], data["T"]
+    chances = x + k
+    has_chance = chances > 0
+    safe = np.maximum(chances, 1.0)
+    with np.errstate(divide="ignore"):
+        log_drop = np.where(has_chance, np.log(a) - np.log(b + safe - 1.0), -np.inf)
+    diff = np.log1p((T - tx) / (alpha + tx))
+    d = log_drop + (r + x) * diff
+    sp = softplus(d)
+    head = log_pochhammer(r, x) + log_pochhammer(b, chances) - log_pochhammer(a + b, chances)
+    exposure = r * np.log1p(T / alpha) + x * np.log(alpha + T)
+    w4 = np.exp(d - sp)
+    d_ab = -digamma_difference(a + b, chances)
+    inv_b = np.where(has_chance, 1.0 / (b + safe - 1.0), 0.0)
+    grad = np.stack(
+        [
+            digamma_difference(r, x) - np.log1p(T / alpha) + w4 * diff,
+            r * T / (alpha * (alpha + T))
+            - x / (alpha + T)
+            + w4 * (r + x) * (1.0 / (alpha + T) - 1.0 / (alpha + tx)),
+            d_ab + w4 / a,
+            d_ab + digamma_difference(b, chances) - w4 * inv_b,
+        ]
+    )
+    return np.asarray(head + sp - exposure), grad
 
 
 def weighted_log_likelihood(params: np.ndarray, data: FitData, k: int) -> tuple[float, np.ndarray]:

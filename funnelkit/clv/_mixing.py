@@ -22,8 +22,10 @@ transaction opportunities.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.polynomial.legendre import leggauss
@@ -499,12 +501,28 @@ def log_death_integral(
     """
     tau, log_w = death_nodes(rate, lifetime, x, lo, hi)
     x, lo = (np.asarray(v, dtype=float)[..., None] for v in (x, lo))
+    # parameters given per row (customers with covariates) meet the nodes on a new axis
+    rate_n, lifetime_n = _per_node(rate), _per_node(lifetime)
     with np.errstate(all="ignore"):
         # relative to the integrand at lo: no gamma functions per node, no cancellation
-        log_f = rate.log_weight_ratio(x, lo, tau) + lifetime.log_density_ratio(lo, tau)
+        log_f = rate_n.log_weight_ratio(x, lo, tau) + lifetime_n.log_density_ratio(lo, tau)
         out = logsumexp(log_f + log_w, axis=-1)
-        out += (rate.log_weight(x, lo) + lifetime.log_density(lo))[..., 0]
+        out += (rate_n.log_weight(x, lo) + lifetime_n.log_density(lo))[..., 0]
     return np.asarray(np.where(np.isfinite(log_w[..., 0]), out, -np.inf))
+
+
+M = TypeVar("M", RateMixing, LifetimeMixing)
+
+
+def _per_node(mixing: M) -> M:
+    """The mixing with every array parameter given a trailing axis (scalars unchanged)."""
+    # the fields are typed float but hold per-row arrays here, as posteriors already do
+    values: dict[str, Any] = {
+        f.name: np.asarray(getattr(mixing, f.name))[..., None]
+        for f in dataclasses.fields(mixing)
+        if np.ndim(getattr(mixing, f.name))
+    }
+    return dataclasses.replace(mixing, **values) if values else mixing
 
 
 def death_nodes(

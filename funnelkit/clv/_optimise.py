@@ -14,10 +14,19 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import optimize
+from scipy.special import expit
 
 from funnelkit.clv._limits import Limit, ParameterSpace
 
-__all__ = ["LOG_BOUND", "Candidate", "LogLikelihood", "choose", "hessian", "maximise"]
+__all__ = [
+    "LOG_BOUND",
+    "Candidate",
+    "CoefficientSpace",
+    "LogLikelihood",
+    "choose",
+    "hessian",
+    "maximise",
+]
 
 #: Weighted total log-likelihood and its natural-scale gradient (``None``: differentiate
 #: numerically) at natural-scale parameters.
@@ -30,6 +39,31 @@ LOG_BOUND = 30.0
 LIMIT_TOLERANCE = 0.01
 # the largest gradient component (mean objective, unconstrained coordinates) of an optimum
 GRADIENT_TOLERANCE = 1e-4
+
+
+@dataclass(frozen=True)
+class CoefficientSpace(ParameterSpace):
+    """A parameter space whose last ``n_free`` coordinates are unconstrained coefficients."""
+
+    n_free: int = 0
+
+    @property
+    def free(self) -> np.ndarray:
+        return np.arange(len(self.names)) >= len(self.names) - self.n_free
+
+    def to_params(self, theta: np.ndarray) -> np.ndarray:
+        theta = np.asarray(theta, dtype=float)
+        with np.errstate(over="ignore"):
+            bounded = np.where(self.is_probability, expit(theta), np.exp(theta))
+        return np.asarray(np.where(self.free, theta, bounded))
+
+    def to_theta(self, params: np.ndarray) -> np.ndarray:
+        params = np.asarray(params, dtype=float)
+        safe = np.where(self.free, 0.5, params)
+        return np.asarray(np.where(self.free, params, super().to_theta(safe)))
+
+    def jacobian(self, params: np.ndarray) -> np.ndarray:
+        return np.asarray(np.where(self.free, 1.0, super().jacobian(params)))
 
 
 @dataclass(frozen=True)

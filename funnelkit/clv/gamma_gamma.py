@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from scipy.special import digamma, gammaln
 
-from funnelkit.clv._base import MLEFitter
+from funnelkit.clv._covariate_model import CovariateModel
 from funnelkit.clv._data import FitData, customer_weights, numbers
 from funnelkit.clv._limits import CONCENTRATED, Limit, concentrated_gamma
 from funnelkit.clv._mixing import CommonRate, GammaRate, RateMixing
@@ -43,7 +43,7 @@ _COMMON_RATE = Limit(
 )
 
 
-class GammaGammaFitter(MLEFitter):
+class GammaGammaFitter(CovariateModel):
     """Gamma-Gamma model of the average spend per repeat transaction.
 
     A customer's transaction values are Gamma(p, ν) around their own mean p/ν; across customers
@@ -104,10 +104,15 @@ class GammaGammaFitter(MLEFitter):
     _param_names = ("p", "q", "v")
     _model_name = "Gamma-Gamma"
     _limits = (_COMMON_RATE,)
-    _fitted_attributes = (*MLEFitter._fitted_attributes, "n_excluded_")
+    _fitted_attributes = (*CovariateModel._fitted_attributes, "n_excluded_")
+    # nu_i ~ Gamma(q, v_i): the mean spend p v_i / (q - 1) is multiplied by exp(gamma' z_i)
+    _covariate_links: ClassVar[dict[str, tuple[tuple[str, int], ...]]] = {"spend": (("v", 1),)}
+    _limit_links: ClassVar[dict[str, tuple[str, int]]] = {"v": ("nu", -1)}
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, data: Any, *, weights: Any = None, time_unit: Any = None) -> GammaGammaFitter:
+    def fit(
+        self, data: Any, *, covariates: Any = None, weights: Any = None, time_unit: Any = None
+    ) -> GammaGammaFitter:
         """Fit p, q and v by maximum likelihood on the repeat customers.
 
         Parameters
@@ -115,6 +120,10 @@ class GammaGammaFitter(MLEFitter):
         data
             An :class:`~funnelkit.RFM` built with spend values, a dataframe with
             ``frequency`` and ``monetary_value`` columns, or a mapping of those arrays.
+        covariates
+            Optional static covariates, one row per customer of ``data`` (a frame with
+            ``customer_id`` or a mapping of arrays in ``data``'s order): the scale ``v_i = v
+            exp(gamma' z_i)``, so ``exp(gamma)`` multiplies the mean spend ``p v_i / (q - 1)``.
         weights
             Optional number of customers sharing each row (array or column name).
         time_unit
@@ -124,7 +133,7 @@ class GammaGammaFitter(MLEFitter):
         -------
         self
         """
-        super().fit(data, weights=weights, time_unit=time_unit)
+        super().fit(data, covariates=covariates, weights=weights, time_unit=time_unit)
         rate = self._rate()
         if isinstance(rate, GammaRate) and rate.shape <= 1.0:
             q = rate.shape
@@ -170,6 +179,16 @@ class GammaGammaFitter(MLEFitter):
             time_unit=None,
             training={"frequency": freq, "monetary_value": money},
         )
+
+    def _covariate_ids(
+        self, data: Any, weights: Any, time_unit: Any
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        freq, _, ids = _spend_columns(data)
+        w = np.ones(freq.size) if weights is None else customer_weights(weights, data, freq.size)
+        return ids, freq > 0, w[freq > 0]
+
+    def _prediction_ids(self, data: Any) -> np.ndarray | None:
+        return _spend_columns(data)[2]
 
     def _prediction_data(self, data: Any) -> Mapping[str, np.ndarray]:
         freq, money, ids = _spend_columns(data)
@@ -237,6 +256,12 @@ class GammaGammaFitter(MLEFitter):
         d_v = q / v * float(g["wxm"] @ inv) - p * float(g["wx"] @ inv)
         return total, np.array([d_p, d_q, d_v])
 
+    def _rows_log_likelihood(
+        self, params: np.ndarray, data: FitData
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        # the per-row formulas are elementwise: per-row parameters broadcast through them
+        return self._log_likelihood(params, data), self._log_likelihood_gradient(params, data)
+
     def _limit_log_likelihood(self, params: Mapping[str, float], data: FitData) -> np.ndarray:
         p = params["p"]
         rate = _rate_of(params)
@@ -253,19 +278,22 @@ class GammaGammaFitter(MLEFitter):
         return _rate_of(self.params_)
 
     def _extra_state(self) -> dict[str, Any]:
-        return {"n_excluded": int(self.n_excluded_)}
+        return {**super()._extra_state(), "n_excluded": int(self.n_excluded_)}
 
     def _restore_extra_state(self, state: Mapping[str, Any]) -> None:
+        super()._restore_extra_state(state)
         self.n_excluded_ = int(state.get("n_excluded", 0))
 
     # ------------------------------------------------------------------ predictions
-    def population_mean_spend(self) -> float:
+    def population_mean_spend(self, *, covariates: Any = None) -> float:
         """Mean spend per transaction across the population, ``p E[1 / nu]``: ``p v / (q - 1)``,
-        or ``p / nu`` for a common spend rate."""
+        or ``p / nu`` for a common spend rate (for one covariate profile with covariates)."""
+        if self._covariate_route(covariates):
+            return self._profile(covariates).population_mean_spend()
         p, rate = self._spend_params()
         return float(p * rate.mean_inverse())
 
-    def expected_spend(self, data: Any = None) -> np.ndarray:
+    def expected_spend(self, data: Any = None, *, covariates: Any = None) -> np.ndarray:
         """Conditional expected average spend per transaction of each customer.
 
         A credibility-weighted mean of the customer's own average spend ``m`` and the
@@ -278,12 +306,16 @@ class GammaGammaFitter(MLEFitter):
         data
             Customers to score (RFM, frame or mapping with ``frequency`` and
             ``monetary_value``); ``None`` = the repeat customers the model was fitted on.
+        covariates
+            For a model fitted with covariates: one row per customer of ``data``.
 
         Returns
         -------
         ndarray
             One expected spend per customer, in the currency of ``monetary_value``.
         """
+        if self._covariate_route(covariates):
+            return self._predict_for("expected_spend", data, covariates)
         p, rate = self._spend_params()
         columns = self._data_for_prediction(data)
         x = np.asarray(columns["frequency"], dtype=float)

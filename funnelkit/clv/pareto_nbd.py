@@ -5,17 +5,17 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from scipy import integrate
-from scipy.special import digamma, gammaln, logsumexp
+from scipy.special import digamma, gammaln
 
-from funnelkit.clv._base import FitData, MLEFitter, as_horizon
+from funnelkit.clv._base import FitData, as_horizon
 from funnelkit.clv._calls import PurchasePredictions
+from funnelkit.clv._covariate_model import CovariateModel
 from funnelkit.clv._data import whole_counts
 from funnelkit.clv._geometric import softplus
-from funnelkit.clv._hyp2f1 import log_hyp1
 from funnelkit.clv._limits import (
     CONCENTRATED,
     Limit,
@@ -28,11 +28,16 @@ from funnelkit.clv._mixing import (
     GammaRate,
     LifetimeMixing,
     RateMixing,
-    death_nodes,
     gamma_rate_near,
     log_death_integral,
     mean_rate,
     rate_mixing,
+)
+from funnelkit.clv._pareto_rows import (
+    _log_f,
+    _quadrature_log_likelihood,
+    _series_is_slow,
+    rows_log_likelihood,
 )
 from funnelkit.clv.conditional import ParetoUncertainty
 from funnelkit.exceptions import FunnelkitError
@@ -108,7 +113,7 @@ def mixings(params: Mapping[str, float]) -> tuple[RateMixing, LifetimeMixing]:
     return rate, lifetime
 
 
-class ParetoNBDFitter(ParetoUncertainty, PurchasePredictions, MLEFitter):
+class ParetoNBDFitter(ParetoUncertainty, PurchasePredictions, CovariateModel):
     """Pareto/NBD model (Schmittlein, Morrison & Colombo 1987).
 
     While alive a customer buys at Poisson rate ``lambda ~ Gamma(r, alpha)``; their lifetime
@@ -147,6 +152,13 @@ class ParetoNBDFitter(ParetoUncertainty, PurchasePredictions, MLEFitter):
     collapsed (incomplete gamma functions of negative order) and is integrated numerically
     (:func:`~funnelkit.clv._mixing.log_death_integral`).
 
+    **Covariates** (``fit(data, covariates=X)``), as in CLVTools' Pareto/NBD with static
+    covariates: ``alpha_i = alpha exp(-gamma_purchase' z_i)`` and ``beta_i = beta
+    exp(-gamma_dropout' z_i)``, so ``exp(gamma)`` multiplies the mean purchase rate
+    ``r / alpha_i`` and the mean dropout rate ``s / beta_i``. Fits with covariates use the
+    full model and, when it heads for a limit, that limit too (keeping the effects it can
+    carry: ``lambda_i = lambda exp(gamma_purchase' z_i)`` for a common purchase rate).
+
     Examples
     --------
     >>> from funnelkit.clv import ParetoNBDFitter
@@ -170,6 +182,14 @@ class ParetoNBDFitter(ParetoUncertainty, PurchasePredictions, MLEFitter):
 
     _param_names = ("r", "alpha", "s", "beta")
     _model_name = "Pareto/NBD"
+    _covariate_links: ClassVar[dict[str, tuple[tuple[str, int], ...]]] = {
+        "purchase": (("alpha", -1),),
+        "dropout": (("beta", -1),),
+    }
+    _limit_links: ClassVar[dict[str, tuple[str, int]]] = {
+        "alpha": ("lambda", -1),
+        "beta": ("mu", -1),
+    }
     _limits = _limits()
 
     # ------------------------------------------------------------------ likelihood
@@ -247,6 +267,11 @@ class ParetoNBDFitter(ParetoUncertainty, PurchasePredictions, MLEFitter):
         )
         return total, grad
 
+    def _rows_log_likelihood(
+        self, params: np.ndarray, data: FitData
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        return rows_log_likelihood(params, data)
+
     def _initial_params(self, data: FitData) -> np.ndarray:
         w = data.weights
         mean_t = max(float(np.average(data["T"], weights=w)), 1e-6)
@@ -293,7 +318,9 @@ class ParetoNBDFitter(ParetoUncertainty, PurchasePredictions, MLEFitter):
         with np.errstate(under="ignore"):
             return np.asarray(np.exp(-softplus(self._log_death_odds(d))))
 
-    def probability_alive(self, data: Any = None, *, at: Any = 0.0) -> np.ndarray:
+    def probability_alive(
+        self, data: Any = None, *, at: Any = 0.0, covariates: Any = None
+    ) -> np.ndarray:
         """P(customer alive ``at`` time units after the end of observation | history).
 
         Given alive at ``T``, the dropout rate has posterior ``Gamma(s, beta + T)``, so
@@ -306,7 +333,11 @@ class ParetoNBDFitter(ParetoUncertainty, PurchasePredictions, MLEFitter):
             RFM, frame or mapping of customers; ``None`` = the training customers.
         at
             Time after each customer's ``T`` (fitted unit); 0 = at the end of observation.
+        covariates
+            For a model fitted with covariates: one row per customer of ``data``.
         """
+        if self._covariate_route(covariates):
+            return self._predict_for("probability_alive", data, covariates, at=at)
         _, lifetime = self._mixings()
         ahead = as_horizon(at, "at")
         d = self._data_for_prediction(data)
@@ -335,7 +366,9 @@ class ParetoNBDFitter(ParetoUncertainty, PurchasePredictions, MLEFitter):
         with np.errstate(under="ignore"):
             return np.asarray(self._alive_now(d) * if_alive)
 
-    def expected_purchases_if_alive(self, horizon: Any, data: Any = None) -> np.ndarray:
+    def expected_purchases_if_alive(
+        self, horizon: Any, data: Any = None, *, covariates: Any = None
+    ) -> np.ndarray:
         """Expected purchases in ``(T, T + horizon]`` of customers alive at ``T``.
 
         ``E[lambda | x, T] E[(1 - e^(-mu t)) / mu | alive at T]`` depends on the history
@@ -353,6 +386,10 @@ class ParetoNBDFitter(ParetoUncertainty, PurchasePredictions, MLEFitter):
         >>> float(abs(both - model.expected_purchases(10.0)).max()) < 1e-12
         True
         """
+        if self._covariate_route(covariates):
+            return self._predict_for(
+                "expected_purchases_if_alive", data, covariates, horizon=horizon
+            )
         d = self._data_for_prediction(data)
         return self._purchases_if_alive(horizon, d["frequency"], d["T"])
 
@@ -389,7 +426,9 @@ class ParetoNBDFitter(ParetoUncertainty, PurchasePredictions, MLEFitter):
             out[idx] = _pmf_new(rate, lifetime, float(count[idx]), float(horizon[idx]))
         return out
 
-    def discounted_residual_purchases(self, delta: float, data: Any = None) -> np.ndarray:
+    def discounted_residual_purchases(
+        self, delta: float, data: Any = None, *, covariates: Any = None
+    ) -> np.ndarray:
         """DERT: purchases over the remaining lifetime, discounted continuously at ``delta``.
 
         ``P(alive) E[lambda | x, T] E[1 / (delta + mu) | alive at T]``, which for the full
@@ -402,9 +441,13 @@ class ParetoNBDFitter(ParetoUncertainty, PurchasePredictions, MLEFitter):
             Continuous discount rate per fitted time unit, ``log(1 + rate)``; > 0.
         data
             RFM, frame or mapping of customers; ``None`` = the training customers.
+        covariates
+            For a model fitted with covariates: one row per customer of ``data``.
         """
         if not (math.isfinite(delta) and delta > 0):
             raise FunnelkitError(f"delta must be finite and > 0; got {delta!r}.")
+        if self._covariate_route(covariates):
+            return self._predict_for("discounted_residual_purchases", data, covariates, delta=delta)
         rate, lifetime = self._mixings()
         d = self._data_for_prediction(data)
         x, T = d["frequency"], d["T"]
@@ -433,87 +476,10 @@ def mixture_log_likelihood(
     """
     with np.errstate(all="ignore"):
         alive = rate.log_weight(x, T) + lifetime.log_survival(T)
-        if lifetime.mean == 0:  # no dropout: the NBD likelihood
+        # no dropout: the NBD likelihood (the mean is per row for customers with covariates)
+        if not np.any(np.asarray(lifetime.mean) > 0):
             return np.asarray(alive)
         return np.asarray(np.logaddexp(alive, log_death_integral(rate, lifetime, x, tx, T)))
-
-
-#: beyond this ratio of alpha and beta the 2F1 series needs hundreds of terms per customer
-#: (z near 1); the dropout integral is then cheaper by quadrature (64 nodes a row)
-_SLOW_SERIES_RATIO = 8.0
-
-
-def _series_is_slow(params: np.ndarray) -> bool:
-    """Whether the likelihood's ``2F1`` series is slow (and near its accuracy limit)."""
-    _, alpha, _, beta = params
-    return bool(max(alpha, beta) > _SLOW_SERIES_RATIO * min(alpha, beta))
-
-
-def _quadrature_log_likelihood(params: np.ndarray, data: FitData) -> tuple[float, np.ndarray]:
-    """Weighted log-likelihood and its analytic gradient with the dropout integral by
-    quadrature (:func:`mixture_log_likelihood` for two gammas).
-
-    With ``g(tau) = log E[lambda^x e^(-lambda tau)] + log E[mu e^(-mu tau)]``, the gradient of
-    ``log int e^g`` is ``int e^g dg / int e^g``: the same rule applied to ``dg``, i.e. the
-    node weights' softmax times ``dg`` at the nodes.
-    """
-    r, alpha, s, beta = params
-    rate, lifetime = GammaRate(r, alpha), GammaLifetime(s, beta)
-    x, tx, T, w = data["frequency"], data["recency"], data["T"], data.weights
-    tau, log_w = death_nodes(rate, lifetime, x, tx, T)
-    # r log(alpha) - (r+x) log(alpha+t) written as -r log1p(t/alpha) - x log(alpha+t) (and
-    # likewise for s, beta): near a limit r and s are huge and the two terms would cancel
-    # to noise that the optimiser then follows
-    rising = _log_rising(r, x)
-    with np.errstate(all="ignore"):
-        la, lb = np.log(alpha + tau), np.log(beta + tau)
-        log_f = (
-            (rising + np.log(s))[:, None]
-            - r * np.log1p(tau / alpha)
-            - x[:, None] * la
-            - s * np.log1p(tau / beta)
-            - lb
-            + log_w
-        )
-        log_dead = logsumexp(log_f, axis=1)
-        dead = np.isfinite(log_dead)
-        share = np.where(dead[:, None], np.exp(log_f - log_dead[:, None]), 0.0)
-    log_at, log_bt = np.log(alpha + T), np.log(beta + T)
-    log_alive = rising - r * np.log1p(T / alpha) - x * log_at - s * np.log1p(T / beta)
-    ll = np.logaddexp(log_alive, log_dead)
-    p_dead = np.exp(log_dead - ll)
-    common_r = digamma(r + x) - digamma(r) + np.log(alpha)
-    d_alive = np.stack(
-        [
-            common_r - log_at,
-            r / alpha - (r + x) / (alpha + T),
-            np.log(beta) - log_bt,
-            s / beta - s / (beta + T),
-        ]
-    )
-    d_dead = np.stack(
-        [
-            common_r - np.einsum("ik,ik->i", share, la),
-            r / alpha - (r + x) * np.einsum("ik,ik->i", share, 1.0 / (alpha + tau)),
-            1.0 / s + np.log(beta) - np.einsum("ik,ik->i", share, lb),
-            s / beta - (s + 1.0) * np.einsum("ik,ik->i", share, 1.0 / (beta + tau)),
-        ]
-    )
-    grad = np.einsum("ki,i->k", d_alive, w * (1.0 - p_dead))
-    grad += np.einsum("ki,i->k", np.where(dead, d_dead, 0.0), w * p_dead)
-    return float(np.einsum("i,i->", w, ll)), grad
-
-
-def _log_rising(r: float, x: np.ndarray) -> np.ndarray:
-    """``log Gamma(r+x) - log Gamma(r)``; for large ``r`` by the difference of Stirling
-    series (next term below 1e-15), where subtracting the two gammaln values loses
-    ``eps r log r``."""
-    x = np.asarray(x, dtype=float)
-    if r <= 1e4:
-        return np.asarray(gammaln(r + x) - gammaln(r))
-    return np.asarray(
-        (r - 0.5) * np.log1p(x / r) + x * np.log(r + x) - x + (1.0 / (r + x) - 1.0 / r) / 12.0
-    )
 
 
 def _pmf_new(rate: RateMixing, lifetime: LifetimeMixing, n: float, t: float) -> float:
@@ -553,53 +519,3 @@ def _pmf_new(rate: RateMixing, lifetime: LifetimeMixing, n: float, t: float) -> 
         # a probability: anything above log 1 is rounding, so the exponent is capped there
         dead = math.exp(min(scale + peak + math.log(value), 0.0)) if value > 0 else 0.0
     return float(min(max(alive + dead, 0.0), 1.0))
-
-
-def _log_f(
-    params: np.ndarray, x: np.ndarray, y: np.ndarray, *, gradient: bool
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """log F(y) with A0 = F(tx) - F(T) (Fader & Hardie 2005, eqs. 19-20), and its gradient.
-
-    After Euler's transformation, with ``G(b, c, z) = 2F1(1, b; c; z)``, for alpha >= beta::
-
-        log F = -s log(beta+y) - (r+x) log(alpha+y) + log G(r+x, r+s+x+1, (alpha-beta)/(alpha+y))
-
-    and for alpha < beta::
-
-        log F = -(r+x-1) log(alpha+y) - (s+1) log(beta+y)
-                + log G(s+1, r+s+x+1, (beta-alpha)/(beta+y))
-    """
-    r, alpha, s, beta = params
-    la, lb = np.log(alpha + y), np.log(beta + y)
-    c = r + s + x + 1.0
-    if alpha >= beta:
-        z = (alpha - beta) / (alpha + y)
-        log_g, dg = log_hyp1(r + x, c, z, gradient=gradient)
-        value = -s * lb - (r + x) * la + log_g
-        if dg is None:
-            return value, None
-        g_b, g_c, g_z = dg
-        grad = np.stack(
-            [
-                -la + g_b + g_c,
-                -(r + x) / (alpha + y) + g_z * (beta + y) / (alpha + y) ** 2,
-                -lb + g_c,
-                -s / (beta + y) - g_z / (alpha + y),
-            ]
-        )
-        return value, grad
-    z = (beta - alpha) / (beta + y)
-    log_g, dg = log_hyp1(s + 1.0, c, z, gradient=gradient)
-    value = -(r + x - 1.0) * la - (s + 1.0) * lb + log_g
-    if dg is None:
-        return value, None
-    g_b, g_c, g_z = dg
-    grad = np.stack(
-        [
-            -la + g_c,
-            -(r + x - 1.0) / (alpha + y) - g_z / (beta + y),
-            -lb + g_b + g_c,
-            -(s + 1.0) / (beta + y) + g_z * (alpha + y) / (beta + y) ** 2,
-        ]
-    )
-    return value, grad

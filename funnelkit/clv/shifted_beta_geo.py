@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from scipy.special import betaln, digamma, expit
 
-from funnelkit.clv._base import MLEFitter
+from funnelkit.clv._covariate_model import CovariateModel
 from funnelkit.clv._data import FitData, customer_weights, numbers
 from funnelkit.clv._limits import CONCENTRATED, Limit, concentrated_beta
 from funnelkit.clv._mixing import BetaDropout, CommonDropout, DropoutMixing
@@ -33,7 +33,7 @@ _COMMON_CHURN = Limit(
 )
 
 
-class ShiftedBetaGeoFitter(MLEFitter):
+class ShiftedBetaGeoFitter(CovariateModel):
     """Shifted-beta-geometric model of contract renewals (subscriptions, memberships).
 
     At the end of every period an active customer churns with their own probability θ, which
@@ -94,6 +94,11 @@ class ShiftedBetaGeoFitter(MLEFitter):
 
     _param_names = ("alpha", "beta")
     _model_name = "sBG"
+    # beta_i = beta exp(-gamma' z_i): exp(gamma) multiplies the odds alpha / beta_i of the
+    # mean churn probability
+    _covariate_links: ClassVar[dict[str, tuple[tuple[str, int], ...]]] = {
+        "dropout": (("beta", -1),)
+    }
     _limits = (_COMMON_CHURN,)
 
     # ------------------------------------------------------------------ fitting
@@ -105,6 +110,7 @@ class ShiftedBetaGeoFitter(MLEFitter):
         churned: Any = None,
         weights: Any = None,
         time_unit: TimeUnitLike | None = None,
+        covariates: Any = None,
     ) -> ShiftedBetaGeoFitter:
         """Fit alpha and beta on individual customers' lifetimes.
 
@@ -123,11 +129,17 @@ class ShiftedBetaGeoFitter(MLEFitter):
             Optional number of customers sharing each row.
         time_unit
             Length of one period (e.g. ``"year"``); optional.
+        covariates
+            Optional static covariates, one row per customer (a frame with ``customer_id``
+            joined on the data's ids, or rows in the data's order): ``beta_i = beta
+            exp(-gamma' z_i)``, so ``exp(gamma)`` multiplies the odds ``alpha / beta_i`` of
+            the mean churn probability.
 
         Returns
         -------
         self
         """
+        self._set_covariates(None, None)
         frame_data = data
         if data is not None:
             if durations is not None or churned is not None:
@@ -143,7 +155,12 @@ class ShiftedBetaGeoFitter(MLEFitter):
             if weights is None
             else customer_weights(weights, frame_data, dur.size)
         )
-        return self._fit_prepared(_compress(dur, died, w, time_unit))
+        plain = _compress(dur, died, w, time_unit)
+        if covariates is None:
+            return self._fit_prepared(plain)
+        _check_informative(plain)
+        order = np.arange(dur.size) if ids is None else np.asarray(ids)
+        return self._fit_covariates(plain, covariates, order, None, w)
 
     def fit_survivors(
         self, survivors: Any, *, time_unit: TimeUnitLike | None = None
@@ -187,11 +204,18 @@ class ShiftedBetaGeoFitter(MLEFitter):
         dur = np.concatenate([periods, [float(k)]])
         died = np.concatenate([np.ones(k, dtype=bool), [False]])
         lost = np.concatenate([counts[:-1] - counts[1:], [counts[-1]]])
+        self._set_covariates(None, None)
         return self._fit_prepared(_compress(dur, died, lost, time_unit))
 
     def _fit_prepared(self, data: FitData) -> ShiftedBetaGeoFitter:
         _check_informative(data)
         return super()._fit_prepared(data)
+
+    def _rows_log_likelihood(
+        self, params: np.ndarray, data: FitData
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        # the per-row formulas are elementwise: per-row parameters broadcast through them
+        return self._log_likelihood(params, data), self._log_likelihood_gradient(params, data)
 
     def _limit_log_likelihood(self, params: Mapping[str, float], data: FitData) -> np.ndarray:
         dropout = _mixing(params)
@@ -243,38 +267,46 @@ class ShiftedBetaGeoFitter(MLEFitter):
         return np.array([1.0, 1.0])
 
     # ------------------------------------------------------------------ predictions
-    def survival_function(self, t: Any) -> np.ndarray:
+    def survival_function(self, t: Any, *, covariates: Any = None) -> np.ndarray:
         """``S(t)``: share of a new cohort still active after ``t`` periods (``S(0) = 1``).
 
         ``E[(1 - theta)^t] = B(alpha, beta + t) / B(alpha, beta)``; ``(1 - theta)^t`` for a
         common churn probability.
         """
+        if self._covariate_route(covariates):
+            return self._profile(covariates).survival_function(t)
         tt = _periods(t, "t", minimum=0)
         with np.errstate(under="ignore"):
             return np.asarray(np.exp(self._dropout().log_survive(tt)))
 
-    def churn_probability(self, t: Any) -> np.ndarray:
+    def churn_probability(self, t: Any, *, covariates: Any = None) -> np.ndarray:
         """``P(T = t)``: probability that a new customer churns in period ``t`` (``t >= 1``).
 
         ``E[theta (1 - theta)^(t-1)]``: ``B(alpha + 1, beta + t - 1) / B(alpha, beta)``, or
         ``theta (1 - theta)^(t-1)`` for a common churn probability.
         """
+        if self._covariate_route(covariates):
+            return self._profile(covariates).churn_probability(t)
         tt = _periods(t, "t", minimum=1)
         with np.errstate(under="ignore"):
             return np.asarray(np.exp(self._dropout().log_drop_at(tt)))
 
-    def retention_rate(self, t: Any) -> np.ndarray:
+    def retention_rate(self, t: Any, *, covariates: Any = None) -> np.ndarray:
         """``r(t) = S(t) / S(t - 1)``: share of period ``t - 1`` survivors renewing at ``t``.
 
         ``1 / (1 + P(T = t) / S(t))``: it rises with ``t``,
         ``r(t) = (beta + t - 1) / (alpha + beta + t - 1)``, and is the constant ``1 - theta``
         for a common churn probability.
         """
+        if self._covariate_route(covariates):
+            return self._profile(covariates).retention_rate(t)
         tt = _periods(t, "t", minimum=1)
         with np.errstate(divide="ignore"):
             return np.asarray(expit(-self._dropout().log_drop_odds(tt)))
 
-    def probability_alive(self, renewals: Any, *, at: Any = 0) -> np.ndarray:
+    def probability_alive(
+        self, renewals: Any, *, at: Any = 0, covariates: Any = None
+    ) -> np.ndarray:
         """P(an active customer is still a customer ``at`` periods from now | ``renewals``).
 
         In a contract setting the present is observed (an active customer is alive, ``at =
@@ -290,6 +322,9 @@ class ShiftedBetaGeoFitter(MLEFitter):
             per customer or a scalar.
         at
             Whole periods ahead (broadcasts against ``renewals``).
+        covariates
+            For a model fitted with covariates: one profile, or one row per customer in the
+            order of ``renewals``.
 
         Examples
         --------
@@ -307,21 +342,34 @@ class ShiftedBetaGeoFitter(MLEFitter):
                 f"renewals has shape {n.shape} and at has shape {ahead.shape}: give one "
                 "horizon for all customers, one per customer, or a column (shape (k, 1))."
             ) from None
+        if self._covariate_route(covariates):
+            shape = np.broadcast_shapes(n.shape, ahead.shape)
+            nb, ab = (np.atleast_1d(np.broadcast_to(v, shape)) for v in (n, ahead))
+            return self._by_pattern(
+                self._design_for(covariates, nb.shape[-1]),
+                lambda model, idx: model.probability_alive(nb[..., idx], at=ab[..., idx]),
+            ).reshape(shape)
         survivor = self._dropout().alive_posterior(n)
         with np.errstate(under="ignore"):
             return np.asarray(np.exp(np.minimum(survivor.log_survive(ahead), 0.0)))
 
-    def expected_lifetime(self) -> float:
+    def expected_lifetime(self, *, covariates: Any = None) -> float:
         """Mean lifetime in periods of a new customer, ``E[1 / theta]``.
 
         ``(alpha + beta - 1) / (alpha - 1)``, infinite when ``alpha <= 1``: the churn
         probabilities then pile up so close to 0 that the mean does not exist, though
         discounted lifetimes stay finite. ``1 / theta`` for a common churn probability.
         """
+        if self._covariate_route(covariates):
+            return self._profile(covariates).expected_lifetime()
         return float(self._dropout().mean_inverse())
 
     def discounted_expected_lifetime(
-        self, *, discount_rate: float, time_unit: TimeUnitLike | None = None
+        self,
+        *,
+        discount_rate: float,
+        time_unit: TimeUnitLike | None = None,
+        covariates: Any = None,
     ) -> float:
         """DEL: expected discounted number of periods a *new* customer pays for.
 
@@ -337,12 +385,21 @@ class ShiftedBetaGeoFitter(MLEFitter):
         time_unit
             Unit of ``discount_rate``; needs the model's own ``time_unit_``.
         """
+        if self._covariate_route(covariates):
+            return self._profile(covariates).discounted_expected_lifetime(
+                discount_rate=discount_rate, time_unit=time_unit
+            )
         dropout = self._dropout()
         d = self._period_rate(discount_rate, time_unit)
         return float(dropout.discounted_survival(0.0, 1.0 / (1.0 + d)))
 
     def discounted_expected_residual_lifetime(
-        self, renewals: Any, *, discount_rate: float, time_unit: TimeUnitLike | None = None
+        self,
+        renewals: Any,
+        *,
+        discount_rate: float,
+        time_unit: TimeUnitLike | None = None,
+        covariates: Any = None,
     ) -> np.ndarray:
         """DERL: expected discounted number of further payments of an active customer.
 
@@ -365,6 +422,14 @@ class ShiftedBetaGeoFitter(MLEFitter):
             As in :meth:`discounted_expected_lifetime`.
         """
         n = _periods(renewals, "renewals", minimum=0)
+        if self._covariate_route(covariates):
+            flat = np.atleast_1d(n)
+            return self._by_pattern(
+                self._design_for(covariates, flat.shape[-1]),
+                lambda model, idx: model.discounted_expected_residual_lifetime(
+                    flat[..., idx], discount_rate=discount_rate, time_unit=time_unit
+                ),
+            ).reshape(n.shape)
         d = self._period_rate(discount_rate, time_unit)
         survivor = self._dropout().alive_posterior(n)
         return np.asarray(survivor.discounted_survival(np.ones(n.shape), 1.0 / (1.0 + d)))

@@ -911,7 +911,8 @@ def test_a_document_with_an_unknown_setting_is_refused() -> None:
     with pytest.raises(
         FunnelkitError,
         match=r"^The BetaGeoFitter document has unknown setting\(s\) \['zeta'\]; "
-        r"BetaGeoFitter takes \['conf_level', 'initial_params', 'max_iter', 'penalizer'\]\.",
+        r"BetaGeoFitter takes \['conf_level', 'covariate_processes', 'covariate_reference', "
+        r"'initial_params', 'max_iter', 'penalizer'\]\.",
     ):
         BetaGeoFitter.from_json(json.dumps(doc))
 
