@@ -5,10 +5,11 @@ frame's columns at its edge; a mapping of arrays goes in as it is), so both meet
 checks.
 
 One vectorised pass per column: ids factorised (O(n) for dense integer ids; text through Arrow
-dictionary codes, so no Python string is made per row), times to int64 nanoseconds of
-wall-clock time or floats, event types to codes, values checked, and one sort by
-``(customer, time)`` on a packed int64 key. Every check says what is wrong, how many rows, a
-few customer ids and the fix; the ids an error shows are looked up only when it is raised.
+dictionary codes, so no Python string is made per row, on a second thread while the other
+columns are read), times to int64 nanoseconds of wall-clock time or floats, event types to
+codes, values checked, and one sort by ``(customer, time)`` on a packed int64 key
+(:mod:`funnelkit.ingest.sorting`). Every check says what is wrong, how many rows, a few
+customer ids and the fix; the ids an error shows are looked up only when it is raised.
 """
 
 from __future__ import annotations
