@@ -122,7 +122,7 @@ def _other_columns(
         "event_types": event_types,
         "event_codes": events,
         "values": values,
-        "attributes": {c: reader.plain(c).values for c in spec.attributes},
+        "attributes": {c: reader.attribute(c) for c in spec.attributes},
     }
 
 
