@@ -199,7 +199,8 @@ def dictionary_codes(arr: Any) -> tuple[np.ndarray, np.ndarray]:
 
     if isinstance(arr, pa.Array):
         arr = pa.chunked_array([arr])
-    if pa.types.is_dictionary(arr.type):
+    given = pa.types.is_dictionary(arr.type)
+    if given:
         arr = _distinct_dictionary(arr)
     encoded = arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr)
     chunks = [c for c in encoded.chunks if len(c)]
@@ -211,8 +212,10 @@ def dictionary_codes(arr: Any) -> tuple[np.ndarray, np.ndarray]:
         chunks = [c for c in encoded.unify_dictionaries().chunks if len(c)]
         dictionary = chunks[0].dictionary
     indices = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in chunks])
-    used = np.bincount(indices, minlength=len(dictionary)) > 0
-    if not used.all():  # labels no row has (categories, other row groups): not ids
+    # Only a given dictionary can hold labels no row has (categories, other row groups);
+    # one Arrow builds here holds the values that occur.
+    used = np.bincount(indices, minlength=len(dictionary)) > 0 if given else np.ones(1, bool)
+    if not used.all():  # labels no row has: not ids
         kept = np.flatnonzero(used)
         dictionary = dictionary.take(pa.array(kept))
         renumber = np.zeros(used.size, dtype=np.int32)
