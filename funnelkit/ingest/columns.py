@@ -31,6 +31,7 @@ __all__ = [
     "check_unique_names",
     "column_names",
     "eager_frame",
+    "expand_labels",
     "resolve_columns",
 ]
 
@@ -272,6 +273,10 @@ class ArrayColumns:
 
     time = value = plain
 
+    def attribute(self, name: str) -> np.ndarray:
+        """The per-row values of an attribute column, as :meth:`plain` gives them."""
+        return self.plain(name).values
+
 
 class FrameColumns:
     """The columns of an eager narwhals frame, converted to numpy at this edge."""
@@ -307,6 +312,19 @@ class FrameColumns:
             # with nulls, the kernel refuses the column before it reads a value
             return Column(values if missing.any() else values.astype(float), missing)
         return Column(column_values(series), missing)
+
+    def attribute(self, name: str) -> np.ndarray:
+        """The per-row values of an attribute column, as :meth:`plain` gives them.
+
+        Text that Arrow already holds (pyarrow, polars, Arrow-backed pandas) is expanded from
+        its distinct labels: one Python string per distinct value instead of one per row,
+        which on millions of events saves seconds and most of the memory of the log.
+        """
+        series = self._frame[name]
+        text = arrow_text(series) if _arrow_backed(series) else None
+        if text is None:
+            return self.plain(name).values
+        return expand_labels(text)
 
     def value(self, name: str) -> Column:
         """Numbers as floats; other columns as they are, for the kernel to convert."""
@@ -364,6 +382,35 @@ def arrow_text(series: Any) -> Any:
     if not (pa.types.is_string(text) or pa.types.is_large_string(text)):
         return None
     return arr
+
+
+def expand_labels(arr: Any) -> np.ndarray:
+    """An object array of an Arrow text column, sharing one Python string per distinct value.
+
+    Missing entries are None, as :func:`column_values` gives them.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(arr, pa.Array):
+        arr = pa.chunked_array([arr])
+    encoded = arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr)
+    parts = []
+    for chunk in encoded.chunks:
+        labels = np.empty(len(chunk.dictionary) + 1, dtype=object)
+        labels[:-1] = chunk.dictionary.to_numpy(zero_copy_only=False)
+        labels[-1] = None  # where the index is null
+        index = pc.fill_null(chunk.indices, len(chunk.dictionary)).to_numpy()
+        parts.append(labels[index])
+    return np.concatenate(parts) if parts else np.empty(0, dtype=object)
+
+
+def _arrow_backed(series: Any) -> bool:
+    """A column whose data Arrow holds already (converting one of Python objects costs more)."""
+    if series.implementation.is_pyarrow() or series.implementation.is_polars():
+        return True
+    dtype = getattr(series.to_native(), "dtype", None)
+    return getattr(dtype, "storage", None) == "pyarrow" or "pyarrow" in str(dtype)
 
 
 def _has_arrow() -> bool:

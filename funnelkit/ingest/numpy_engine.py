@@ -5,10 +5,11 @@ frame's columns at its edge; a mapping of arrays goes in as it is), so both meet
 checks.
 
 One vectorised pass per column: ids factorised (O(n) for dense integer ids; text through Arrow
-dictionary codes, so no Python string is made per row), times to int64 nanoseconds of
-wall-clock time or floats, event types to codes, values checked, and one sort by
-``(customer, time)`` on a packed int64 key. Every check says what is wrong, how many rows, a
-few customer ids and the fix; the ids an error shows are looked up only when it is raised.
+dictionary codes, so no Python string is made per row, on a second thread while the other
+columns are read), times to int64 nanoseconds of wall-clock time or floats, event types to
+codes, values checked, and one sort by ``(customer, time)`` on a packed int64 key
+(:mod:`funnelkit.ingest.sorting`). Every check says what is wrong, how many rows, a few
+customer ids and the fix; the ids an error shows are looked up only when it is raised.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import narwhals as nw
@@ -29,6 +30,7 @@ from funnelkit.ingest.columns import (
     ArrayColumns,
     ArrowText,
     Column,
+    ColumnSpec,
     FrameColumns,
     array_columns,
     check_unique_names,
@@ -36,8 +38,9 @@ from funnelkit.ingest.columns import (
     eager_frame,
     resolve_columns,
 )
+from funnelkit.ingest.sorting import reorder, sort_order
 
-__all__ = ["collect", "ingest_frame"]
+__all__ = ["collect", "ingest_frame", "sort_order"]
 
 
 def ingest_frame(
@@ -72,9 +75,40 @@ def ingest_frame(
     if reader.n_rows == 0:
         raise DataError("The event log is empty: it has no rows. Check the filter or the file.")
 
-    codes, uniques = _customer_codes(reader.key(spec.customer), spec.customer)
-    ids = RowIds(codes, uniques)
+    id_column = reader.key(spec.customer)
+    _null_check(id_column.missing, None, spec.customer, "have no customer id", FILL_IDS)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # Arrow hashes the ids without the GIL: the other columns are read meanwhile.
+        ids = RowIds(pool.submit(_customer_codes, id_column))
+        try:
+            columns = _other_columns(reader, spec, ids, time_format, allow_negative_values)
+        except Exception:
+            ids.codes  # noqa: B018 - an error of the ids column is reported first
+            raise
+        codes = ids.codes
+    order = sort_order(codes, columns["raw_times"])
+    if order is not None:
+        # Arrays that need no reordering are left out: one event type, no values.
+        names = ["raw_times", "values", "event_codes"]
+        names = [n for n in names if columns[n] is not None]
+        if len(columns["event_types"]) == 1:
+            names.remove("event_codes")  # all zeros, in any order
+        attributes = columns["attributes"]
+        gathered = reorder(order, [codes, *(columns[n] for n in names), *attributes.values()])
+        codes = gathered[0]
+        columns.update(zip(names, gathered[1 : 1 + len(names)], strict=True))
+        columns["attributes"] = dict(zip(attributes, gathered[1 + len(names) :], strict=True))
+    return {"customer_ids": ids.uniques, "customer_codes": codes, **columns}
 
+
+def _other_columns(
+    reader: FrameColumns | ArrayColumns,
+    spec: ColumnSpec,
+    ids: RowIds,
+    time_format: str | None,
+    allow_negative_values: bool,
+) -> dict[str, Any]:
+    """Times, event codes, values and attributes, checked in this order (unsorted)."""
     raw, is_dt = _times(reader.time(spec.time), spec.time, ids, time_format)
     events, event_types = _event_codes(
         None if spec.event is None else reader.key(spec.event), spec.event, ids, reader.n_rows
@@ -82,23 +116,13 @@ def ingest_frame(
     values = None if spec.value is None else _values(reader.value(spec.value), spec.value, ids)
     if values is not None:
         _check_values(values, spec.value or "", ids, allow_negative_values)
-    attributes = {c: reader.plain(c).values for c in spec.attributes}
-
-    order = sort_order(codes, raw)
-    if order is not None:
-        codes, raw = codes[order], raw[order]
-        events = events if len(event_types) == 1 else events[order]
-        values = None if values is None else values[order]
-        attributes = {k: v[order] for k, v in attributes.items()}
     return {
-        "customer_ids": uniques,
-        "customer_codes": codes,
         "raw_times": raw,
         "is_datetime": is_dt,
         "event_types": event_types,
         "event_codes": events,
         "values": values,
-        "attributes": attributes,
+        "attributes": {c: reader.attribute(c) for c in spec.attributes},
     }
 
 
@@ -128,24 +152,33 @@ def collect(frame: Any) -> Any:
 class RowIds:
     """The customer id of each row, made only for the rows an error message shows.
 
-    Indexing (a mask, positions or a slice) returns those rows' ids as an ndarray; building
-    the id of every row up front would cost one Python object per event.
+    Holds the customer codes and sorted ids, or the future that computes them. Indexing (a
+    mask, positions or a slice) returns those rows' ids as an ndarray; building the id of
+    every row up front would cost one Python object per event.
     """
 
-    def __init__(self, codes: np.ndarray, uniques: np.ndarray) -> None:
-        self._codes = codes
-        self._uniques = uniques
+    def __init__(self, encoded: Future[tuple[np.ndarray, np.ndarray]]) -> None:
+        self._encoded = encoded
+
+    @property
+    def codes(self) -> np.ndarray:
+        """Code of each row's customer (waits for the encoding; raises its error)."""
+        return self._encoded.result()[0]
+
+    @property
+    def uniques(self) -> np.ndarray:
+        """The distinct customer ids, sorted when orderable."""
+        return self._encoded.result()[1]
 
     def __getitem__(self, rows: Any) -> np.ndarray:
-        return self._uniques[self._codes[rows]]
+        return self.uniques[self.codes[rows]]
 
     def __len__(self) -> int:
-        return int(self._codes.shape[0])
+        return int(self.codes.shape[0])
 
 
-def _customer_codes(column: Column | ArrowText, name: str) -> tuple[np.ndarray, np.ndarray]:
+def _customer_codes(column: Column | ArrowText) -> tuple[np.ndarray, np.ndarray]:
     """Sorted customer codes and ids; text ids go through Arrow dictionary codes."""
-    _null_check(column.missing, None, name, "have no customer id", FILL_IDS)
     if isinstance(column, ArrowText):
         return dictionary_codes(column.array)
     return factorize(column.values)
@@ -166,7 +199,8 @@ def dictionary_codes(arr: Any) -> tuple[np.ndarray, np.ndarray]:
 
     if isinstance(arr, pa.Array):
         arr = pa.chunked_array([arr])
-    if pa.types.is_dictionary(arr.type):
+    given = pa.types.is_dictionary(arr.type)
+    if given:
         arr = _distinct_dictionary(arr)
     encoded = arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr)
     chunks = [c for c in encoded.chunks if len(c)]
@@ -178,8 +212,10 @@ def dictionary_codes(arr: Any) -> tuple[np.ndarray, np.ndarray]:
         chunks = [c for c in encoded.unify_dictionaries().chunks if len(c)]
         dictionary = chunks[0].dictionary
     indices = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in chunks])
-    used = np.bincount(indices, minlength=len(dictionary)) > 0
-    if not used.all():  # labels no row has (categories, other row groups): not ids
+    # Only a given dictionary can hold labels no row has (categories, other row groups);
+    # one Arrow builds here holds the values that occur.
+    used = np.bincount(indices, minlength=len(dictionary)) > 0 if given else np.ones(1, bool)
+    if not used.all():  # labels no row has: not ids
         kept = np.flatnonzero(used)
         dictionary = dictionary.take(pa.array(kept))
         renumber = np.zeros(used.size, dtype=np.int32)
@@ -342,82 +378,3 @@ def _to_float_or_nan(raw: np.ndarray) -> np.ndarray:
         with contextlib.suppress(TypeError, ValueError):
             out[raw == value] = float(value)
     return out
-
-
-def sort_order(codes: np.ndarray, raw: np.ndarray) -> np.ndarray | None:
-    """Permutation sorting by (customer, time), ties kept in input order; None if sorted.
-
-    One unstable sort of a packed int64 key ``code << bits | time`` does the work. When the
-    customer code and the full time span do not fit in 62 bits together (nanosecond times
-    over years), the key keeps the top bits of the time: events of one customer that share
-    a key then lie side by side, and only those runs are put in exact (time, input) order.
-    Events are rarely that close, so this stays one O(n log n) sort instead of a lexsort.
-    """
-    if np.all(codes[1:] >= codes[:-1]):
-        same = codes[1:] == codes[:-1]
-        if np.all(raw[1:][same] >= raw[:-1][same]):
-            return None
-    key, exact = _packed_key(codes, raw)
-    order = _argsort_halves(key)
-    sorted_key = key[order]
-    equal = sorted_key[1:] == sorted_key[:-1]
-    if equal.any():
-        # The sort is not stable and a coarse key ties different times: order each run of
-        # equal keys by time, then by input position (determinism).
-        tied = np.zeros(order.size, dtype=bool)
-        tied[1:] |= equal
-        tied[:-1] |= equal
-        where = np.flatnonzero(tied)
-        rows = order[where]
-        by = (rows, sorted_key[where]) if exact else (rows, raw[rows], sorted_key[where])
-        order[where] = rows[np.lexsort(by)]
-    return order
-
-
-def _argsort_halves(key: np.ndarray) -> np.ndarray:
-    """argsort of a large int64 key, the lower and upper halves of the key range in parallel.
-
-    numpy releases the GIL while sorting, so two threads use two cores; concatenating works
-    because every key of the lower half is smaller than every key of the upper half.
-    """
-    if key.size < 2_000_000:
-        return np.argsort(key)
-    sample = key[:: max(1, key.size // 100_000)]
-    middle = np.partition(sample, sample.size // 2)[sample.size // 2]
-    low = np.flatnonzero(key < middle)
-    high = np.flatnonzero(key >= middle)
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        parts = list(pool.map(lambda idx: idx[np.argsort(key[idx])], (low, high)))
-    return np.concatenate(parts)
-
-
-def _packed_key(codes: np.ndarray, raw: np.ndarray) -> tuple[np.ndarray, bool]:
-    """``code << bits | time`` in one int64, and whether it holds the time exactly.
-
-    Times become unsigned offsets from the earliest one (floats through their order-keeping
-    bit pattern), so any span fits 64 bits; they are shifted right as far as needed for the
-    customer code to fit beside them in 62 bits.
-    """
-    offset = _time_offsets(raw)
-    time_bits = int(offset.max()).bit_length()
-    code_bits = int(codes.max()).bit_length()
-    shift = max(0, time_bits + code_bits - 62)
-    if shift:
-        offset >>= np.uint64(shift)
-    key = offset.view(np.int64)
-    key |= codes.astype(np.int64) << (time_bits - shift)
-    return key, shift == 0
-
-
-def _time_offsets(raw: np.ndarray) -> np.ndarray:
-    """Times as uint64 offsets from the earliest, in the same order (ints and finite floats).
-
-    Unsigned subtraction wraps modulo 2**64, so the difference of any two int64 is exact.
-    """
-    if raw.dtype.kind == "f":
-        # IEEE bits order positive floats; flipping all but the sign bit of negative ones
-        # reverses them into place. Adding 0.0 turns -0.0 into 0.0, which compare equal.
-        bits = (raw.astype(np.float64) + 0.0).view(np.int64)
-        raw = np.where(bits < 0, bits ^ np.int64(0x7FFF_FFFF_FFFF_FFFF), bits)
-    low = np.int64(raw.min()).view(np.uint64)
-    return raw.astype(np.int64, copy=False).view(np.uint64) - low

@@ -47,33 +47,38 @@ def rfm_columns(
     )
     end_period = int(log.period_index(np.asarray([end_raw]), unit)[0])
     purchases = log.event_mask(names)
-    periods = log.period_index(log.raw_times, unit)
+    # Periods are computed for the purchases only: the other events never enter the summary.
+    rows = None if purchases.all() else np.flatnonzero(purchases)
+    raw = _select(log.raw_times, rows)
+    periods = log.period_index(raw, unit)
 
-    cal_mask = purchases & (periods <= end_period)
+    window = periods <= end_period if observation_end is not None else None
     summary_end = end_period
     cal_raw = None
     if calibration_end is not None:
         cal_raw = log.raw_time(calibration_end, name="calibration_end")
         if cal_raw >= end_raw:
             raise FunnelkitError("calibration_end must be before observation_end.")
-        cal_mask = purchases & (log.raw_times <= cal_raw)
+        window = raw <= cal_raw
         summary_end = int(log.period_index(np.asarray([cal_raw]), unit)[0])
-    if log.values is not None:
-        missing = cal_mask & np.isnan(log.values)
+    if window is not None and not window.all():
+        kept = np.flatnonzero(window)
+        rows = kept if rows is None else rows[kept]
+        periods = periods[kept]
+    codes = _select(log.customer_codes, rows)
+    values = None if log.values is None else _select(log.values, rows)
+    if values is not None:
+        missing = np.isnan(values)
         if missing.any():
-            rows = np.flatnonzero(missing)
             raise DataError(
-                f"{rows.size} purchase(s) have no value (e.g. customer ids "
-                f"{format_examples(log.customer_ids[log.customer_codes[rows]])}); fill or drop "
+                f"{int(missing.sum())} purchase(s) have no value (e.g. customer ids "
+                f"{format_examples(log.customer_ids[codes[missing]])}); fill or drop "
                 "them before building RFM."
             )
-    if not cal_mask.any():
+    if codes.size == 0:
         raise DataError("No purchases fall inside the observation window; check the end dates.")
 
-    keep = None if cal_mask.all() else cal_mask  # a plain transaction log: no copies
-    codes = _select(log.customer_codes, keep)
-    values = None if log.values is None else _select(log.values, keep)
-    cust, first, last, n_periods, spend = _period_summary(codes, _select(periods, keep), values)
+    cust, first, last, n_periods, spend = _period_summary(codes, periods, values)
     frequency = (n_periods - 1).astype(float)
     recency = (last - first).astype(float)
     T = (summary_end - first).astype(float)
@@ -84,7 +89,8 @@ def rfm_columns(
 
     holdout: dict[str, Any] = {}
     if cal_raw is not None:
-        holdout = _holdout(log, cust, purchases, periods, cal_raw, end_raw, unit)
+        all_periods = log.period_index(log.raw_times, unit)
+        holdout = _holdout(log, cust, purchases, all_periods, cal_raw, end_raw, unit)
         holdout["holdout_duration"] = np.full(cust.size, float(end_period - summary_end))
     return dict(
         customer_ids=log.customer_ids[cust],
@@ -100,8 +106,8 @@ def rfm_columns(
     )
 
 
-def _select(values: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
-    return values if mask is None else values[mask]
+def _select(values: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
+    return values if rows is None else values[rows]
 
 
 def _period_summary(

@@ -184,3 +184,34 @@ def test_parquet_text_read_as_dictionaries_gives_the_frame_log(tmp_path: Path) -
     from_frame = EventLog.from_frame(frame, attribute_cols=["channel"])
     assert _log_arrays(from_file) == _log_arrays(from_frame)
     assert from_file.attributes["channel"].tolist() == from_frame.attributes["channel"].tolist()
+
+
+def _attribute_frames() -> dict[str, object]:
+    rng = np.random.default_rng(11)
+    labels = np.array(["ads", "search", None, "日本", ""], dtype=object)
+    channel = labels[rng.integers(0, labels.size, 3_000)]
+    table = pa.table({"channel": pa.array(channel, pa.string())})
+    return {
+        "pyarrow": table,
+        "pyarrow chunks": pa.Table.from_batches(table.to_batches(max_chunksize=700)),
+        "pyarrow dictionary": pa.table({"channel": table.column("channel").dictionary_encode()}),
+        "polars": pl.from_arrow(table),
+        "polars categorical": pl.from_arrow(table).cast({"channel": pl.Categorical}),
+        "pandas Arrow strings": table.to_pandas().astype({"channel": "string[pyarrow]"}),
+        "pandas objects": table.to_pandas(),
+    }
+
+
+@pytest.mark.parametrize("name", list(_attribute_frames()))
+def test_attributes_from_arrow_labels_equal_the_plain_values(name: str) -> None:
+    import narwhals as nw
+
+    from funnelkit.ingest.columns import FrameColumns
+
+    frame = _attribute_frames()[name]
+    reader = FrameColumns(nw.from_native(frame, eager_only=True))
+    got = reader.attribute("channel")
+    expected = reader.plain("channel").values
+    assert got.dtype == object
+    assert got.tolist() == expected.tolist()
+    assert got.tolist().count(None) > 0

@@ -51,22 +51,32 @@ def collect_arrow(engine: str, native: Any) -> Any:
     return dialect_for(engine).to_arrow(native)
 
 
-def arrow_columns(table: Any) -> dict[str, np.ndarray]:
+def arrow_columns(table: Any, *, sort_by: str | None = None) -> dict[str, np.ndarray]:
     """ColumnSpec of a pyarrow Table as numpy arrays (strings as object arrays).
 
     Integer columns with nulls become masked int64 arrays rather than floats with NaN, which
-    would round nanosecond ticks.
+    would round nanosecond ticks. ``sort_by`` names a column of distinct values (customer ids)
+    to order the rows by, sorted by Arrow before any Python string is made: several times
+    faster than numpy's argsort of Python strings, and the same order (Arrow compares UTF-8
+    bytes, which orders as Python compares the strings, by code point).
     """
-    pa_types = import_optional("pyarrow.types", purpose="Collecting aggregates")
+    pa = import_optional("pyarrow", purpose="Collecting aggregates")
     out: dict[str, np.ndarray] = {}
     for name in table.column_names:
         column = table.column(name)
-        if column.null_count and pa_types.is_integer(column.type):
+        if column.null_count and pa.types.is_integer(column.type):
             data = column.fill_null(0).to_numpy().astype(np.int64)
             out[name] = np.ma.MaskedArray(data, mask=column.is_null().to_numpy())
         else:
             out[name] = column.to_numpy(zero_copy_only=False)
-    return out
+    if sort_by is None:
+        return out
+    pc = import_optional("pyarrow.compute", purpose="Collecting aggregates")
+    try:
+        order = pc.sort_indices(table.column(sort_by)).to_numpy()
+    except (pa.ArrowNotImplementedError, pa.ArrowTypeError):  # no Arrow sort for the type
+        order = np.argsort(out[sort_by])
+    return {name: values[order] for name, values in out.items()}
 
 
 def valid(values: np.ndarray) -> np.ndarray:

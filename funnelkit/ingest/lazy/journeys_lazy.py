@@ -110,7 +110,7 @@ def journey_lazy_columns(
     else:
         d = dialect_for(src.engine)
         query = d.run(base, journeys_sql(d, plan))
-    table = arrow_columns(collect_arrow(src.engine, query))
+    table = arrow_columns(collect_arrow(src.engine, query), sort_by="fk_c")
     return _assemble(table, funnel, cols, axis, end_raw, counts.get("after_end", 0), notes)
 
 
@@ -130,12 +130,12 @@ def _assemble(
     n_after: int,
     notes: tuple[str, ...],
 ) -> dict[str, Any]:
-    order = np.argsort(table["fk_c"])  # ids are unique: no need for a stable sort
+    n_customers = table["fk_c"].shape[0]  # sorted by id when collected
     n_stage = len(funnel.stages)
     never: Any = np.iinfo(np.int64).max if axis.is_datetime else np.inf
-    entries = np.full((order.size, n_stage), never, dtype=np.int64 if axis.is_datetime else float)
+    entries = np.full((n_customers, n_stage), never, dtype=np.int64 if axis.is_datetime else float)
     for k in range(n_stage):
-        ticks = table[f"s{k}"][order]
+        ticks = table[f"s{k}"]
         hit = valid(ticks)
         entries[hit, k] = axis.raw_array(np.ma.getdata(ticks)[hit])
     reached = entries != never
@@ -146,12 +146,12 @@ def _assemble(
         reached = entries != never
     times = np.where(reached, axis.to_unit(np.where(reached, entries, 0)), np.nan)
     end = float(axis.to_unit(np.asarray([end_raw]))[0])
-    attributes = {a: table[f"fk_a{i}"][order] for i, a in enumerate(cols.attributes)}
+    attributes = {a: table[f"fk_a{i}"] for i, a in enumerate(cols.attributes)}
     return dict(
         stage_names=funnel.stage_names,
         entry_times=times,
-        customer_ids=table["fk_c"][order],
-        censoring_times=np.full(order.size, end),
+        customer_ids=table["fk_c"],
+        censoring_times=np.full(n_customers, end),
         time_unit=axis.unit,
         attributes=attributes,
         is_datetime=axis.is_datetime,

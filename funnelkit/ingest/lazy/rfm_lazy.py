@@ -41,7 +41,7 @@ def rfm_lazy_columns(source: Source, **options: Any) -> dict[str, Any]:
     ``options`` are those of :func:`funnelkit.ingest.summaries.rfm_from_events`.
     """
     prepared = prepare(source, **options)
-    table = arrow_columns(collect_arrow(prepared.engine, prepared.query))
+    table = arrow_columns(collect_arrow(prepared.engine, prepared.query), sort_by="fk_c")
     return _assemble(table, prepared)
 
 
@@ -153,11 +153,9 @@ def _assemble(table: dict[str, np.ndarray], prepared: Prepared) -> dict[str, Any
     keep = nper > 0
     if not keep.any():
         raise DataError("No purchases fall inside the observation window; check the end dates.")
-    ids = table["fk_c"][keep]
-    order = np.argsort(ids)  # ids are unique: no need for a stable sort
+    ids = table["fk_c"][keep]  # sorted when collected
     # Kept customers have purchases, so their period columns hold no nulls.
-    col = {name: np.ma.getdata(values)[keep][order] for name, values in table.items()}
-    ids = ids[order]
+    col = {name: np.ma.getdata(values)[keep] for name, values in table.items()}
     first = col["first"].astype(np.int64)
     summary_end = prepared.summary_end
     frequency = (col["nper"].astype(np.int64) - 1).astype(float)
