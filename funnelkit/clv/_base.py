@@ -76,6 +76,7 @@ from funnelkit.clv._data import (
 from funnelkit.clv._limits import Limit, LimitTest, ParameterSpace, chi_bar_square_sf
 from funnelkit.clv._optimise import (
     LOG_BOUND,
+    RESAMPLE_TOLERANCES,
     Candidate,
     LogLikelihood,
     choose,
@@ -247,6 +248,22 @@ class MLEFitter(Estimator, ABC):
         fit_data = self._fit_data(data, weights=weights, time_unit=time_unit)
         return self._fit_prepared(fit_data)
 
+    def refit(
+        self: F, data: Any, *, weights: Any = None, time_unit: TimeUnitLike | None = None
+    ) -> F:
+        """Fit again on reweighted data, as a bootstrap sample does: faster, no standard errors.
+
+        Takes what :meth:`fit` takes. The search starts from ``initial_params`` (set them to
+        the estimates of the full data) and stops at a tolerance far below the sampling
+        error; the covariance is not computed (``result_`` has no parameter intervals) and
+        the predictions are not probed. A bootstrap needs only the estimates.
+        """
+        from funnelkit._blas import single_threaded_blas
+
+        fit_data = self._fit_data(data, weights=weights, time_unit=time_unit)
+        with single_threaded_blas():
+            return self._optimise(fit_data, resample=True)
+
     def _fit_prepared(self: F, data: FitData) -> F:
         """Validate settings, optimise, check convergence and set the fitted attributes."""
         # L-BFGS-B's tiny BLAS calls otherwise wait on idle OpenBLAS threads after each heavy
@@ -256,7 +273,7 @@ class MLEFitter(Estimator, ABC):
         with single_threaded_blas():
             return self._optimise(data)
 
-    def _optimise(self: F, data: FitData) -> F:
+    def _optimise(self: F, data: FitData, *, resample: bool = False) -> F:
         self._validate_settings()
         if data.n_rows == 0 or data.n_customers <= 0:
             raise DataError("Nothing to fit: the data has no customers with positive weight.")
@@ -264,7 +281,7 @@ class MLEFitter(Estimator, ABC):
         n = float(np.sum(data.weights))
         full_space = ParameterSpace(self._param_names)
         x0 = self._start(data)
-        full = self._maximise(full_space, x0, self._full_likelihood(data), n)
+        full = self._maximise(full_space, x0, self._full_likelihood(data), n, resample=resample)
         candidates = [full] if full is not None else []
         for boundary in self._limits_to_try(full):
             found = self._fit_limit(boundary, full, x0, data, n)
@@ -280,8 +297,8 @@ class MLEFitter(Estimator, ABC):
         names = chosen.space.names
         k = len(names)
         converged, message = chosen.converged, chosen.message or "converged"
-        cov = self._covariance(chosen, data, n)
-        if cov is None and converged:
+        cov = None if resample else self._covariance(chosen, data, n)
+        if cov is None and converged and not resample:
             converged = False
             message = "the observed information matrix is not finite or not positive definite"
         ll = self._total_log_likelihood(dict(zip(names, params, strict=True)), data)
@@ -289,7 +306,7 @@ class MLEFitter(Estimator, ABC):
         self.log_likelihood_ = ll
         self.time_unit_ = data.time_unit
         self.training_data_ = data.training
-        if converged and not self._predictions_finite():
+        if converged and not resample and not self._predictions_finite():
             converged = False
             message = "the predictions at the estimates are not finite"
         if not converged:
@@ -342,6 +359,8 @@ class MLEFitter(Estimator, ABC):
         loglik: LogLikelihood,
         n: float,
         limit: Limit | None = None,
+        *,
+        resample: bool = False,
     ) -> Candidate | None:
         return maximise(
             space,
@@ -351,6 +370,7 @@ class MLEFitter(Estimator, ABC):
             penalizer=float(self.penalizer),
             max_iter=int(self.max_iter),
             limit=limit,
+            **(RESAMPLE_TOLERANCES if resample else {}),
         )
 
     def _covariance(self, fit: Candidate, data: FitData, n: float) -> np.ndarray | None:

@@ -175,9 +175,9 @@ def fit_components(
         if template is None:
             curves[stage] = _curve_from_estimate(estimates[stage])
         else:
-            durations, converted = _expand(pre, weights)
-            method = template.curves[stage].method if stage in template.curves else "none"
-            curves[stage] = _refit_curve(durations, converted, method, notes, stage)
+            w_pre = None if weights is None else weights[pre.customers]
+            previous = template.curves.get(stage, FirstPurchaseCurve())
+            curves[stage] = _refit_curve(pre, w_pre, previous, notes, stage)
         w = np.ones(pre.customers.size) if weights is None else weights[pre.customers]
         conv = pre.converted & (w > 0)
         shares[stage] = _member_share(
@@ -216,14 +216,6 @@ def first_purchase_estimates(
     }
 
 
-def _expand(pre: PreEntrants, weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    # the cure-model and Kaplan-Meier fits take one row per customer drawn
-    if weights is None:
-        return pre.durations, pre.converted
-    reps = weights[pre.customers].astype(np.int64)
-    return np.repeat(pre.durations, reps), np.repeat(pre.converted, reps)
-
-
 def _estimate(
     table: CustomerTable,
     stage: str,
@@ -260,14 +252,33 @@ def _curve_from_estimate(est: TransitionEstimate) -> FirstPurchaseCurve:
 
 
 def _refit_curve(
-    durations: np.ndarray, converted: np.ndarray, method: str, notes: list[str], stage: str
+    pre: PreEntrants,
+    weights: np.ndarray | None,
+    previous: FirstPurchaseCurve,
+    notes: list[str],
+    stage: str,
 ) -> FirstPurchaseCurve:
-    n_conv = int(converted.sum())
+    """The curve of ``previous``'s family refitted with customer ``weights``.
+
+    The weights go to the fits as row weights (no row is copied), and a cure model starts
+    from ``previous``'s coefficients: a reweighted sample's estimate lies next to them.
+    """
+    durations, converted = pre.durations, pre.converted
+    method = previous.method
+    n_all = float(durations.size if weights is None else weights.sum())
+    n_conv = int(converted.sum() if weights is None else weights[converted].sum())
     if n_conv == 0 or method == "none":
         return FirstPurchaseCurve()
     if method != "kaplan-meier" and n_conv >= 5:
         try:
-            fit = fit_cure_model(durations, converted, method, plateau=n_conv / durations.size)  # type: ignore[arg-type]
+            fit = fit_cure_model(
+                durations,
+                converted,
+                method,  # type: ignore[arg-type]
+                plateau=n_conv / n_all,
+                weights=weights,
+                start=previous.cure,
+            )
         except FIT_FAILURES as exc:
             notes.append(
                 f"{stage}: the {method} cure model could not be fitted "
@@ -279,7 +290,7 @@ def _refit_curve(
             ):
                 return FirstPurchaseCurve(cure=fit)
             notes.append(f"{stage}: the {method} cure model did not converge; Kaplan-Meier used")
-    km = kaplan_meier(durations, converted)
+    km = kaplan_meier(durations, converted, weights=weights)
     return FirstPurchaseCurve(km_times=km.times, km_rate=km.rate)
 
 
@@ -421,7 +432,9 @@ def _fit_purchase(
     fitter = make_purchase_fitter(spec, start)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
-        fitter.fit(rows.mapping(), weights=row_w, time_unit=table.unit)
+        # a refit starts from the full-data estimates and needs no standard errors
+        fit = fitter.fit if start is None else fitter.refit
+        fit(rows.mapping(), weights=row_w, time_unit=table.unit)
     for w in caught:
         if issubclass(w.category, ConvergenceWarning) and start is None:
             notes.append(f"{name} purchase model: {w.message}")
@@ -467,7 +480,9 @@ def _fit_spend(
             start = None
             if template is not None and set(template.params_) == {"p", "q", "v"}:
                 start = dict(template.params_)
-            model = GammaGammaFitter(initial_params=start).fit(data, weights=weights[usable])
+            model = GammaGammaFitter(initial_params=start)
+            fit = model.fit if start is None else model.refit
+            fit(data, weights=weights[usable])
             mean = model.population_mean_spend()
         if not math.isfinite(mean):
             raise FunnelkitError(f"its mean spend is not finite ({mean})")
