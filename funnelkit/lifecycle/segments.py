@@ -17,6 +17,7 @@ from funnelkit.lifecycle._bootstrap import (
     ReplicateFailures,
     estimate,
     failure_reason,
+    resolve_progress,
     run_replicates,
 )
 from funnelkit.lifecycle._data import CustomerTable
@@ -47,15 +48,15 @@ def segment_values(
     customers: CustomerTable,
     by: str,
     *,
-    progress: Callable[[str, int, int], None] | None = None,
+    progress: bool | Callable[[str, int, int], None] | None = None,
     n_jobs: int | None = 1,
 ) -> SegmentValues:
     """Per segment of ``by``: reach, eventual conversion per step, buyer and prospect value.
 
     ``fit`` is the fitted state (``LifecycleModel.fit_``), ``customers`` the customer table
-    to segment (``LifecycleModel.customers(log)``); ``progress(step, done, total)`` is
-    called as bootstrap samples finish; ``n_jobs`` spreads them over processes as in
-    :class:`~funnelkit.lifecycle.LifecycleModel` (same numbers for any value).
+    to segment (``LifecycleModel.customers(log)``); ``progress`` shows the bootstrap samples
+    as they finish and ``n_jobs`` spreads them over processes, as in
+    :class:`~funnelkit.lifecycle.LifecycleModel` (same numbers for any ``n_jobs``).
 
     Every component (first-purchase delays, member shares, purchase and spend models) is
     refitted on each segment's customers, keeping the delay families chosen on everyone; a
@@ -131,8 +132,9 @@ def segment_values(
                 out.append(failure_reason(exc))
         return out
 
+    bar = resolve_progress(progress, n_customers=table.n_customers, n_resamples=len(seeds))
     boot, _ = run_replicates(
-        seeds, table.n_customers, fit_all, progress, label=f"segments by {by}", n_jobs=n_jobs
+        seeds, table.n_customers, fit_all, bar, label=f"segments by {by}", n_jobs=n_jobs
     )
     for _, samples in boot:
         for g, sample in enumerate(samples):
