@@ -211,7 +211,7 @@ def refit_mixture(
 #: Newton steps stop when the estimate is this close to the maximum, in squared standard
 #: errors (the Newton decrement): far below what a bootstrap can resolve.
 _DECREMENT = 1e-8
-_MAX_STEPS = 12
+_MAX_STEPS = 25
 
 
 def _newton_in_metric(
@@ -224,7 +224,9 @@ def _newton_in_metric(
     """Maximise by steps ``metric @ gradient`` with backtracking; None if it does not settle.
 
     The metric is rescaled once by the curvature measured along the first step, so that a
-    sample of another size (a segment) gets steps of the right length.
+    sample of another size (a segment) gets steps of the right length, and then corrected
+    by the BFGS update after every step, so that it learns where this sample's curvature
+    differs (quasi-Newton from a good first guess of the inverse Hessian).
     """
     ll, grad = log_likelihood(x)
     if not math.isfinite(ll):
@@ -261,5 +263,16 @@ def _newton_in_metric(
             t *= 0.5
             if t < 1e-3:
                 return None
+        metric = _bfgs_update(metric, y - x, grad - grad_y)
         x, ll, grad = y, ll_y, grad_y
     return None
+
+
+def _bfgs_update(inverse: np.ndarray, step: np.ndarray, change: np.ndarray) -> np.ndarray:
+    """BFGS update of an inverse Hessian: a ``step`` changed the gradient of -ll by ``change``."""
+    curvature = float(step @ change)
+    if not curvature > 1e-12 * float(np.linalg.norm(step) * np.linalg.norm(change)):
+        return inverse  # no positive curvature along the step: keep the metric
+    rho = 1.0 / curvature
+    left = np.eye(step.size) - rho * np.outer(step, change)
+    return left @ inverse @ left.T + rho * np.outer(step, step)

@@ -181,7 +181,10 @@ def fit_components(
         w = np.ones(pre.customers.size) if weights is None else weights[pre.customers]
         conv = pre.converted & (w > 0)
         shares[stage] = _member_share(
-            pre.durations[conv], pre.member_at_purchase[conv], w[conv].astype(float)
+            pre.durations[conv],
+            pre.member_at_purchase[conv],
+            w[conv].astype(float),
+            start=None if template is None else template.shares.get(stage),
         )
     groups = [
         _fit_group(
@@ -294,10 +297,17 @@ def _refit_curve(
     return FirstPurchaseCurve(km_times=km.times, km_rate=km.rate)
 
 
-def _member_share(durations: np.ndarray, member: np.ndarray, weights: np.ndarray) -> MemberShare:
+def _member_share(
+    durations: np.ndarray,
+    member: np.ndarray,
+    weights: np.ndarray,
+    *,
+    start: MemberShare | None = None,
+) -> MemberShare:
     """Weighted logistic fit of membership on log time (``weights``: times each row counts).
 
     Weights give the same fit as repeating each row that many times, without the copies.
+    Newton's method starts from ``start`` (a fit on similar data) when given.
     """
     n = float(weights.sum())
     k = float(weights @ member)
@@ -315,6 +325,9 @@ def _member_share(durations: np.ndarray, member: np.ndarray, weights: np.ndarray
     z = (x - centre) / scale
     y = member.astype(float)
     beta = np.array([constant.intercept, 0.0])
+    if start is not None and start.slope != 0.0:
+        # the same line on the standardised scale: intercept at the centre, slope per scale
+        beta = np.array([start.intercept + start.slope * centre, start.slope * scale])
     design = np.column_stack([np.ones(z.size), z])
     ridge = np.diag([0.0, 1e-3 * n])  # keeps the slope finite under separation
     for _ in range(50):

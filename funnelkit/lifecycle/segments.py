@@ -20,6 +20,7 @@ from funnelkit.lifecycle._bootstrap import (
     resolve_progress,
     run_replicates,
 )
+from funnelkit.lifecycle._components import FirstPurchaseCurve
 from funnelkit.lifecycle._data import CustomerTable
 from funnelkit.lifecycle.results import SegmentValue, SegmentValues, StepConversion, ValueEstimate
 from funnelkit.lifecycle.state import LifecycleFit, check_customers, refit_components
@@ -41,6 +42,28 @@ def customer_segments(table: CustomerTable, by: str) -> tuple[np.ndarray, tuple[
     everyone = np.arange(table.n_customers)
     codes, labels = segment_codes(table.journeys, by, everyone, table.stage_names[0])
     return np.asarray(codes), labels
+
+
+def _segment_curves(
+    everyone: dict[str, FirstPurchaseCurve], segment: dict[str, FirstPurchaseCurve]
+) -> dict[str, FirstPurchaseCurve]:
+    """Where a segment's bootstrap samples start their delay fits: the segment's own fit.
+
+    Only a cure model of everyone's family takes over (a segment whose fit fell back to
+    Kaplan-Meier still tries that family in its samples). A refitted cure model carries no
+    covariance; the one of everyone's fit stands in as the metric of the samples' Newton
+    steps (its scale is calibrated on their first step, see
+    :func:`funnelkit.conversion.cure_refit.refit_mixture`).
+    """
+    out = dict(everyone)
+    for stage, curve in segment.items():
+        own, full = curve.cure, everyone[stage].cure if stage in everyone else None
+        if own is None or full is None or own.distribution != full.distribution:
+            continue
+        if own.covariance is None and full.covariance is not None:
+            own = own.model_copy(update={"covariance": full.covariance})
+        out[stage] = FirstPurchaseCurve(cure=own)
+    return out
 
 
 def segment_values(
@@ -108,7 +131,9 @@ def segment_values(
             forced.append(frozenset())
             continue
         comps = fitted[2]
-        starts[g] = dataclasses.replace(main, groups=comps.groups)
+        starts[g] = dataclasses.replace(
+            main, groups=comps.groups, curves=_segment_curves(main.curves, comps.curves)
+        )
         notes += [f"{label}: {n}" for n in comps.notes]
         point.append(fitted)
         forced.append(frozenset(i for i, gm in enumerate(comps.groups) if gm.pooled))
