@@ -445,9 +445,14 @@ def _fit_purchase(
     fitter = make_purchase_fitter(spec, start)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
-        # a refit starts from the full-data estimates and needs no standard errors
-        fit = fitter.fit if start is None else fitter.refit
-        fit(rows.mapping(), weights=row_w, time_unit=table.unit)
+        if start is None:
+            fitter.fit(rows.mapping(), weights=row_w, time_unit=table.unit)
+        else:
+            # a refit starts from the full-data estimates and needs no standard errors; the
+            # rows nobody drew (a third of a sample, most of a segment) are not handed over
+            drawn = row_w > 0
+            data = {k: v[drawn] for k, v in rows.mapping().items()}
+            fitter.refit(data, weights=row_w[drawn], time_unit=table.unit)
     for w in caught:
         if issubclass(w.category, ConvergenceWarning) and start is None:
             notes.append(f"{name} purchase model: {w.message}")
