@@ -81,7 +81,9 @@ from funnelkit.clv._optimise import (
     LogLikelihood,
     choose,
     hessian,
+    inverse_hessian,
     maximise,
+    settle,
 )
 from funnelkit.clv._result import (
     REMEDIES,
@@ -249,20 +251,31 @@ class MLEFitter(Estimator, ABC):
         return self._fit_prepared(fit_data)
 
     def refit(
-        self: F, data: Any, *, weights: Any = None, time_unit: TimeUnitLike | None = None
+        self: F,
+        data: Any,
+        *,
+        weights: Any = None,
+        time_unit: TimeUnitLike | None = None,
+        start: MLEFitter | None = None,
     ) -> F:
         """Fit again on reweighted data, as a bootstrap sample does: faster, no standard errors.
 
-        Takes what :meth:`fit` takes. The search starts from ``initial_params`` (set them to
-        the estimates of the full data) and stops at a tolerance far below the sampling
-        error; the covariance is not computed (``result_`` has no parameter intervals) and
-        the predictions are not probed. A bootstrap needs only the estimates.
+        Takes what :meth:`fit` takes, and ``start``: the same model fitted on similar data
+        (the full data, for a bootstrap sample). The search starts at its estimates (else at
+        ``initial_params``), steps in the metric of its curvature (quasi-Newton, see
+        :mod:`funnelkit._quasi_newton`) and stops far below the sampling error; the
+        covariance is not computed (``result_`` has no parameter intervals) and the
+        predictions are not probed. A bootstrap needs only the estimates.
         """
         from funnelkit._blas import single_threaded_blas
 
         fit_data = self._fit_data(data, weights=weights, time_unit=time_unit)
+        metric, x0 = None, None
+        if start is not None and set(start.params_) == set(self._param_names):
+            x0 = np.array([float(start.params_[nm]) for nm in self._param_names])
+            metric = vars(start).get("_refit_metric")
         with single_threaded_blas():
-            return self._optimise(fit_data, resample=True)
+            return self._optimise(fit_data, resample=True, begin=(x0, metric))
 
     def _fit_prepared(self: F, data: FitData) -> F:
         """Validate settings, optimise, check convergence and set the fitted attributes."""
@@ -273,15 +286,30 @@ class MLEFitter(Estimator, ABC):
         with single_threaded_blas():
             return self._optimise(data)
 
-    def _optimise(self: F, data: FitData, *, resample: bool = False) -> F:
+    def _optimise(
+        self: F,
+        data: FitData,
+        *,
+        resample: bool = False,
+        begin: tuple[np.ndarray | None, np.ndarray | None] = (None, None),
+    ) -> F:
         self._validate_settings()
         if data.n_rows == 0 or data.n_customers <= 0:
             raise DataError("Nothing to fit: the data has no customers with positive weight.")
         start = time.perf_counter()
         n = float(np.sum(data.weights))
         full_space = ParameterSpace(self._param_names)
-        x0 = self._start(data)
-        full = self._maximise(full_space, x0, self._full_likelihood(data), n, resample=resample)
+        # a refit may begin at another fit's estimates, in the metric of its curvature
+        x0 = self._start(data) if begin[0] is None else begin[0]
+        full = None
+        if begin[1] is not None:
+            settled = settle(
+                full_space, x0, self._full_likelihood(data), n, float(self.penalizer), begin[1]
+            )
+            full = None if settled is None else settled[0]
+            self._refit_metric: np.ndarray | None = None if settled is None else settled[1]
+        if full is None:
+            full = self._maximise(full_space, x0, self._full_likelihood(data), n, resample=resample)
         candidates = [full] if full is not None else []
         for boundary in self._limits_to_try(full):
             found = self._fit_limit(boundary, full, x0, data, n)
@@ -387,6 +415,8 @@ class MLEFitter(Estimator, ABC):
             loglik = self._full_likelihood(data)
             analytic = loglik(fit.params)[1] is not None
         hess = hessian(fit, loglik, n, float(self.penalizer), analytic=analytic)
+        # the curvature a bootstrap refit of this fit starts from (see refit)
+        self._refit_metric = None if fit.limit is not None else inverse_hessian(hess)
         return covariance_from_hessian(hess, space.jacobian(fit.params), n)
 
     def _limits_to_try(self, full: Candidate | None) -> list[Limit]:

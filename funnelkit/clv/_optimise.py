@@ -24,7 +24,9 @@ __all__ = [
     "LogLikelihood",
     "choose",
     "hessian",
+    "inverse_hessian",
     "maximise",
+    "settle",
 ]
 
 #: Weighted total log-likelihood and its natural-scale gradient (``None``: differentiate
@@ -174,6 +176,62 @@ def maximise(
         iterations=iterations,
         stopped=stopped,
     )
+
+
+def settle(
+    space: ParameterSpace,
+    x0: np.ndarray,
+    loglik: LogLikelihood,
+    n: float,
+    penalizer: float,
+    metric: np.ndarray,
+) -> tuple[Candidate, np.ndarray] | None:
+    """Quasi-Newton from ``x0`` in the ``metric`` of a fit on similar data (a bootstrap refit).
+
+    ``metric`` is an inverse Hessian of the mean objective in ``theta``
+    (:func:`inverse_hessian`); see :func:`funnelkit._quasi_newton.ascend`. Returns the
+    optimum and the metric there, or None when the steps do not settle.
+    """
+    from funnelkit._quasi_newton import DECREMENT, ascend
+
+    theta = np.clip(space.to_theta(np.asarray(x0, dtype=float)), -LOG_BOUND + 1, LOG_BOUND - 1)
+    if metric.shape != (theta.size, theta.size):
+        return None
+
+    def gain(t: np.ndarray) -> tuple[float, np.ndarray]:
+        value, grad = objective(space, t, loglik, n, penalizer)
+        return -value, -grad
+
+    with np.errstate(all="ignore"):
+        bound = np.full(theta.size, LOG_BOUND - 1e-3)
+        found = ascend(gain, theta, metric, -bound, bound, tolerance=DECREMENT / n)
+        if found is None:
+            return None
+        theta, metric = found
+        value, _ = objective(space, theta, loglik, n, penalizer)
+    params = space.to_params(theta)
+    fit = Candidate(
+        space=space,
+        limit=None,
+        theta=theta,
+        params=params,
+        log_likelihood=-value * n + penalizer * n * float(np.sum(params**2)),
+        converged=True,
+        message="",
+        iterations=0,
+    )
+    return fit, metric
+
+
+def inverse_hessian(hess: np.ndarray) -> np.ndarray | None:
+    """The inverse of a Hessian of the mean objective; None unless positive definite."""
+    hess = 0.5 * (hess + hess.T)  # central differences of a gradient are not exactly symmetric
+    try:
+        np.linalg.cholesky(hess)
+        out: np.ndarray = np.linalg.inv(hess)
+    except np.linalg.LinAlgError:
+        return None
+    return out if np.all(np.isfinite(out)) else None
 
 
 def hessian(

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from scipy import optimize, special
 
+from funnelkit._quasi_newton import ascend
 from funnelkit.conversion.cure import CureData
 from funnelkit.conversion.cure_mixture import _LOG_S_BOUNDS, _LOGIT_BOUNDS, _faster_first
 from funnelkit.conversion.cure_result import CureFit
@@ -164,7 +165,8 @@ def refit_mixture(
 
     found = None
     if metric is not None and metric.shape == (x0.size, x0.size) and np.all(np.isfinite(metric)):
-        found = _newton_in_metric(log_likelihood, x0, metric, low + 1e-6, high - 1e-6)
+        settled = ascend(log_likelihood, x0, metric, low + 1e-6, high - 1e-6)
+        found = None if settled is None else settled[0]
     if found is not None:
         x, success, message = found, True, "converged (Newton steps in the start's metric)"
     else:
@@ -206,73 +208,3 @@ def refit_mixture(
         p_fixed=fix_p,
         message=message,
     )
-
-
-#: Newton steps stop when the estimate is this close to the maximum, in squared standard
-#: errors (the Newton decrement): far below what a bootstrap can resolve.
-_DECREMENT = 1e-8
-_MAX_STEPS = 25
-
-
-def _newton_in_metric(
-    log_likelihood: Callable[[np.ndarray], tuple[float, np.ndarray]],
-    x: np.ndarray,
-    metric: np.ndarray,
-    low: np.ndarray,
-    high: np.ndarray,
-) -> np.ndarray | None:
-    """Maximise by steps ``metric @ gradient`` with backtracking; None if it does not settle.
-
-    The metric is rescaled once by the curvature measured along the first step, so that a
-    sample of another size (a segment) gets steps of the right length, and then corrected
-    by the BFGS update after every step, so that it learns where this sample's curvature
-    differs (quasi-Newton from a good first guess of the inverse Hessian).
-    """
-    ll, grad = log_likelihood(x)
-    if not math.isfinite(ll):
-        return None
-    calibrated = False
-    for _ in range(_MAX_STEPS):
-        step = metric @ grad
-        decrement = float(grad @ step)
-        if not decrement >= 0.0:  # the metric is not positive definite (or NaN)
-            return None
-        if decrement < _DECREMENT:
-            return x
-        if not calibrated:
-            calibrated = True
-            y = x + step
-            if np.all((y > low) & (y < high)):
-                ll_y, grad_y = log_likelihood(y)
-                bend = -float((grad_y - grad) @ step)  # curvature along the step
-                if math.isfinite(ll_y) and bend > 0.0:
-                    ratio = decrement / bend
-                    if not 0.5 < ratio < 2.0:
-                        metric = metric * min(max(ratio, 1e-3), 1e3)
-                        continue
-                    if ll_y > ll:
-                        x, ll, grad = y, ll_y, grad_y
-                        continue
-        t = 1.0
-        while True:
-            y = x + t * step
-            if np.all((y > low) & (y < high)):
-                ll_y, grad_y = log_likelihood(y)
-                if ll_y >= ll + 1e-4 * t * decrement:
-                    break
-            t *= 0.5
-            if t < 1e-3:
-                return None
-        metric = _bfgs_update(metric, y - x, grad - grad_y)
-        x, ll, grad = y, ll_y, grad_y
-    return None
-
-
-def _bfgs_update(inverse: np.ndarray, step: np.ndarray, change: np.ndarray) -> np.ndarray:
-    """BFGS update of an inverse Hessian: a ``step`` changed the gradient of -ll by ``change``."""
-    curvature = float(step @ change)
-    if not curvature > 1e-12 * float(np.linalg.norm(step) * np.linalg.norm(change)):
-        return inverse  # no positive curvature along the step: keep the metric
-    rho = 1.0 / curvature
-    left = np.eye(step.size) - rho * np.outer(step, change)
-    return left @ inverse @ left.T + rho * np.outer(step, step)

@@ -387,9 +387,9 @@ def _fit_group(
     repeaters = float(row_w[rows.frequency > 0].sum())
     if repeaters < MIN_REPEAT_BUYERS:
         return stand_in(f"not enough data: {repeaters:.0f} repeat buyers, need {MIN_REPEAT_BUYERS}")
-    start = None if template is None else template.groups[g].purchase.params_
+    previous = None if template is None else template.groups[g].purchase
     try:
-        purchase = _fit_purchase(purchase_model, rows, row_w, table, start, notes, name)
+        purchase = _fit_purchase(purchase_model, rows, row_w, table, previous, notes, name)
     except FIT_FAILURES as exc:
         return stand_in(f"the purchase model could not be fitted ({failure_reason(exc)})")
     if purchase.result_.boundary and template is None:
@@ -438,21 +438,23 @@ def _fit_purchase(
     rows: UniqueRows,
     row_w: np.ndarray,
     table: CustomerTable,
-    start: Mapping[str, float] | None,
+    previous: Any,
     notes: list[str],
     name: str,
 ) -> Any:
+    """The purchase model of one group; a refit starts from ``previous`` (a fit of it)."""
+    start = None if previous is None else previous.params_
     fitter = make_purchase_fitter(spec, start)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
-        if start is None:
+        if previous is None:
             fitter.fit(rows.mapping(), weights=row_w, time_unit=table.unit)
         else:
             # a refit starts from the full-data estimates and needs no standard errors; the
             # rows nobody drew (a third of a sample, most of a segment) are not handed over
             drawn = row_w > 0
             data = {k: v[drawn] for k, v in rows.mapping().items()}
-            fitter.refit(data, weights=row_w[drawn], time_unit=table.unit)
+            fitter.refit(data, weights=row_w[drawn], time_unit=table.unit, start=previous)
     for w in caught:
         if issubclass(w.category, ConvergenceWarning) and start is None:
             notes.append(f"{name} purchase model: {w.message}")
@@ -499,8 +501,10 @@ def _fit_spend(
             if template is not None and set(template.params_) == {"p", "q", "v"}:
                 start = dict(template.params_)
             model = GammaGammaFitter(initial_params=start)
-            fit = model.fit if start is None else model.refit
-            fit(data, weights=weights[usable])
+            if start is None:
+                model.fit(data, weights=weights[usable])
+            else:
+                model.refit(data, weights=weights[usable], start=template)
             mean = model.population_mean_spend()
         if not math.isfinite(mean):
             raise FunnelkitError(f"its mean spend is not finite ({mean})")

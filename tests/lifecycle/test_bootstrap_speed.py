@@ -18,10 +18,14 @@ def test_refit_from_the_estimates_gives_the_estimates_of_a_fit(klass) -> None:
     counts = np.random.default_rng(8).poisson(1.0, s.frequency.size).astype(float)
     fitted = klass().fit(rfm, weights=counts, time_unit="W")
     refitted = klass(initial_params=full.params_).refit(rfm, weights=counts, time_unit="W")
+    # from the full fit: its estimates and its curvature (quasi-Newton steps)
+    stepped = klass().refit(rfm, weights=counts, time_unit="W", start=full)
     for name, value in fitted.params_.items():
         assert refitted.params_[name] == pytest.approx(value, rel=1e-4), name
+        assert stepped.params_[name] == pytest.approx(value, rel=1e-4), name
     assert refitted.log_likelihood_ == pytest.approx(fitted.log_likelihood_, abs=1e-6)
-    assert refitted.result_.converged
+    assert stepped.log_likelihood_ == pytest.approx(fitted.log_likelihood_, abs=1e-6)
+    assert refitted.result_.converged and stepped.result_.converged
     # no standard errors: a bootstrap takes its spread from the samples
     assert all(p.std_error is None for p in refitted.result_.params.values())
     assert all(p.std_error is not None for p in fitted.result_.params.values())
@@ -36,5 +40,7 @@ def test_spend_refit_matches_the_spend_fit() -> None:
     full = GammaGammaFitter().fit(data)
     fitted = GammaGammaFitter().fit(data, weights=counts)
     refitted = GammaGammaFitter(initial_params=full.params_).refit(data, weights=counts)
+    stepped = GammaGammaFitter().refit(data, weights=counts, start=full)
     for name, value in fitted.params_.items():
         assert refitted.params_[name] == pytest.approx(value, rel=1e-4), name
+        assert stepped.params_[name] == pytest.approx(value, rel=1e-4), name
