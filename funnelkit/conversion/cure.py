@@ -121,10 +121,14 @@ class CureData:
 
 def check_row_weights(weights: np.ndarray, n_rows: int) -> np.ndarray:
     """``weights`` as floats, or a DataError unless they are ``n_rows`` whole numbers >= 0."""
-    w = np.asarray(weights, dtype=float).reshape(-1)
+    given = np.asarray(weights)
+    w = given.astype(float).reshape(-1)
     if w.size != n_rows:
         raise DataError(f"weights has {w.size} values for {n_rows} rows; pass one weight per row.")
-    bad = ~(np.isfinite(w) & (w >= 0) & (w == np.round(w)))
+    if np.issubdtype(given.dtype, np.integer):  # counts, as a bootstrap draws them
+        bad = w < 0
+    else:
+        bad = ~(np.isfinite(w) & (w >= 0) & (w == np.round(w)))
     if bad.any():
         rows = np.flatnonzero(bad)
         raise DataError(

@@ -34,3 +34,9 @@ def test_zero_weights_drop_rows_and_bad_weights_are_refused() -> None:
     assert kaplan_meier(t, e, weights=np.zeros(4)).n_entered == 0
     with pytest.raises(DataError, match=r"weights must be whole numbers >= 0"):
         kaplan_meier(t, e, weights=np.array([1.0, np.nan, 1.0, 1.0]))
+
+
+def test_negative_counts_are_refused() -> None:
+    t, e = np.array([1.0, 2.0]), np.array([True, False])
+    with pytest.raises(DataError, match=r"rows \[1\] with \[-2.0\]"):
+        kaplan_meier(t, e, weights=np.array([1, -2]))
