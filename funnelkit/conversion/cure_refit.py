@@ -102,18 +102,29 @@ def mixture_log_likelihood(x: np.ndarray, data: CureData, fix_p: bool) -> tuple[
     if data.log_censored.size:
         rw = data.weight_censored
         z = components(data.log_censored)
-        tails = [log_w[k] + special.log_ndtr(-z[k]) for k in (0, 1)]
-        log_sf = np.logaddexp(tails[0], tails[1])
-        log_row = log_p + log_sf if fix_p else np.logaddexp(log_q, log_p + log_sf)
-        ll += _weighted(rw, log_row)
-        # the waiting row's probability q + p S, split into its parts
-        moved = np.exp(log_p + log_sf - log_row)  # p S / (q + p S)
+        if q > 1e-10:
+            # q + p S is at least q: plain tails cannot cancel or underflow it, and ndtr
+            # costs half of log_ndtr
+            part = [p * math.exp(log_w[k]) * special.ndtr(-z[k]) for k in (0, 1)]
+            row = q + part[0] + part[1]
+            ll += _weighted(rw, np.log(row))
+            share = [part[k] / row for k in (0, 1)]
+            moved = share[0] + share[1]  # p S / (q + p S)
+            scale = p / (math.sqrt(2.0 * math.pi) * row)
+            dens = [scale * math.exp(log_w[k]) * np.exp(-0.5 * z[k] ** 2) for k in (0, 1)]
+        else:
+            tails = [log_w[k] + special.log_ndtr(-z[k]) for k in (0, 1)]
+            log_sf = np.logaddexp(tails[0], tails[1])
+            log_row = log_p + log_sf if fix_p else np.logaddexp(log_q, log_p + log_sf)
+            ll += _weighted(rw, log_row)
+            # the waiting row's probability q + p S, split into its parts
+            moved = np.exp(log_p + log_sf - log_row)  # p S / (q + p S)
+            share = [np.exp(log_p + tails[k] - log_row) for k in (0, 1)]
+            dens = [
+                np.exp(log_p + log_w[k] - 0.5 * z[k] ** 2 - _LOG_SQRT_2PI - log_row) for k in (0, 1)
+            ]
         if not fix_p:
             d_eta += _weighted(rw, moved * q - (1.0 - moved) * p)
-        share = [np.exp(log_p + tails[k] - log_row) for k in (0, 1)]
-        dens = [
-            np.exp(log_p + log_w[k] - 0.5 * z[k] ** 2 - _LOG_SQRT_2PI - log_row) for k in (0, 1)
-        ]
         add(
             share,
             rw,
