@@ -10,17 +10,22 @@ ingesting are not timed) is fitted
   one process (``n_jobs=1``);
 * by ``funnelkit.report`` with ``n_resamples=0`` and with its defaults.
 
-Prints the times and the ratios default / point estimate (the goal: at most 3); asserts
-nothing. ``--samples`` changes the number of bootstrap samples (for quick looks).
+Prints the times, the ratios default / point estimate (the goal: at most 3) and the peak
+memory each run adds to this process (bootstrap workers are forked copies: the largest
+worker's peak is printed too); asserts nothing. ``--samples`` changes the number of
+bootstrap samples (for quick looks), ``--no-report`` skips the report runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import resource
 import time
+from collections.abc import Callable
+from typing import Any
 
-from _common import timed
+from _common import PeakRSS, timed
 from bench_report import PARAMS
 
 import funnelkit as fk
@@ -29,7 +34,16 @@ from funnelkit.lifecycle import LifecycleModel
 from funnelkit.lifecycle._bootstrap import worker_count
 
 
-def run(n_customers: int, samples: int, serial: bool) -> None:
+def _gib(n_bytes: float) -> str:
+    return f"{n_bytes / 2**30:5.2f} GiB"
+
+
+def _workers_peak() -> float:
+    """Largest resident memory of any finished worker process (bytes)."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024.0
+
+
+def run(n_customers: int, samples: int, serial: bool, with_report: bool) -> None:
     start = time.perf_counter()
     sim = simulate_community(n_customers, seed=1, params=PARAMS)
     log = fk.EventLog.from_frame(sim.events, value_col="value", attribute_cols=["channel"])
@@ -43,28 +57,34 @@ def run(n_customers: int, samples: int, serial: bool) -> None:
         f"{time.perf_counter() - start:.0f} s, not timed); n_jobs=None uses {jobs} process(es)"
     )
 
-    def fit(**settings: object) -> float:
-        seconds, _ = timed(lambda: LifecycleModel(**settings).fit(log, observation_end=end))
+    def measure(label: str, call: Callable[[], object], point: float | None = None) -> float:
+        gc.collect()
+        with PeakRSS() as mem:
+            seconds, _ = timed(call)
+        ratio = "" if point is None else f"{seconds / point:5.1f}x"
+        print(
+            f"{label:<38} {seconds:8.1f} s  {ratio:>6}   peak +{_gib(mem.added)}"
+            f"   (largest worker so far {_gib(_workers_peak())})"
+        )
         return seconds
 
-    def report(**settings: object) -> float:
-        seconds, _ = timed(lambda: fk.report(log, observation_end=end, **settings))
-        return seconds
+    def fit(**settings: Any) -> Callable[[], object]:
+        return lambda: LifecycleModel(progress=False, **settings).fit(log, observation_end=end)
 
-    point = fit(n_resamples=0)
-    default = fit(n_resamples=samples)
-    print(f"LifecycleModel, point estimate       {point:8.1f} s")
-    print(f"LifecycleModel, {samples} samples         {default:8.1f} s   {default / point:5.1f}x")
+    def report(**settings: Any) -> Callable[[], object]:
+        return lambda: fk.report(log, observation_end=end, **settings)
+
+    point = measure("LifecycleModel, point estimate", fit(n_resamples=0))
+    measure(f"LifecycleModel, {samples} samples", fit(n_resamples=samples), point)
     if serial:
-        one = fit(n_resamples=samples, n_jobs=1)
-        print(f"LifecycleModel, {samples} samples, n_jobs=1 {one:6.1f} s   {one / point:5.1f}x")
-    report_point = report(n_resamples=0)
-    report_default = report(n_resamples=samples)
-    print(f"report, point estimate               {report_point:8.1f} s")
-    print(
-        f"report, {samples} samples                 {report_default:8.1f} s   "
-        f"{report_default / report_point:5.1f}x"
-    )
+        measure(
+            f"LifecycleModel, {samples} samples, n_jobs=1",
+            fit(n_resamples=samples, n_jobs=1),
+            point,
+        )
+    if with_report:
+        report_point = measure("report, point estimate", report(n_resamples=0))
+        measure(f"report, {samples} samples", report(n_resamples=samples), report_point)
 
 
 def main() -> None:
@@ -72,9 +92,10 @@ def main() -> None:
     parser.add_argument("--customers", type=int, action="append")
     parser.add_argument("--samples", type=int, default=LifecycleModel().n_resamples)
     parser.add_argument("--serial", action="store_true", help="also time n_jobs=1")
+    parser.add_argument("--no-report", action="store_true", help="time LifecycleModel only")
     args = parser.parse_args()
     for n in args.customers or [100_000, 1_000_000]:
-        run(n, args.samples, args.serial)
+        run(n, args.samples, args.serial, not args.no_report)
 
 
 if __name__ == "__main__":

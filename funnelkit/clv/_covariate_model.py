@@ -58,6 +58,7 @@ from funnelkit.clv.covariates import (
 )
 from funnelkit.exceptions import ConvergenceWarning, FunnelkitError
 from funnelkit.intervals import normal_quantile
+from funnelkit.units import TimeUnitLike
 
 __all__ = ["CovariateModel"]
 
@@ -175,6 +176,19 @@ class CovariateModel(CovariatePredictions):
         plain = self._fit_data(data, weights=weights, time_unit=time_unit)
         ids, keep, w = self._covariate_ids(data, weights, time_unit)
         return self._fit_covariates(plain, covariates, ids, keep, w)
+
+    def refit(
+        self: C,
+        data: Any,
+        *,
+        weights: Any = None,
+        time_unit: TimeUnitLike | None = None,
+        start: MLEFitter | None = None,
+    ) -> C:
+        """The plain model fitted again on reweighted data (see :meth:`MLEFitter.refit`);
+        covariate effects of an earlier :meth:`fit` are dropped, not kept stale."""
+        self._set_covariates(None, None)
+        return super().refit(data, weights=weights, time_unit=time_unit, start=start)
 
     def _fit_covariates(
         self: C,

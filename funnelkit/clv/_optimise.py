@@ -20,12 +20,15 @@ from funnelkit.clv._limits import Limit, ParameterSpace
 
 __all__ = [
     "LOG_BOUND",
+    "RESAMPLE_TOLERANCES",
     "Candidate",
     "CoefficientSpace",
     "LogLikelihood",
     "choose",
     "hessian",
+    "inverse_hessian",
     "maximise",
+    "settle",
 ]
 
 #: Weighted total log-likelihood and its natural-scale gradient (``None``: differentiate
@@ -39,6 +42,11 @@ LOG_BOUND = 30.0
 LIMIT_TOLERANCE = 0.01
 # the largest gradient component (mean objective, unconstrained coordinates) of an optimum
 GRADIENT_TOLERANCE = 1e-4
+
+#: Stopping tolerances of a bootstrap refit, which starts next to its optimum: a mean
+#: objective settled to 1e-11 moves the estimates by about 1e-5 of their size, far below
+#: the sampling error a bootstrap measures.
+RESAMPLE_TOLERANCES = {"ftol": 1e-11, "gtol": 1e-7}
 
 
 @dataclass(frozen=True)
@@ -124,6 +132,8 @@ def maximise(
     penalizer: float,
     max_iter: int,
     limit: Limit | None = None,
+    ftol: float = 1e-15,
+    gtol: float = 1e-9,
 ) -> Candidate | None:
     """Maximise one parameter set's likelihood; ``None`` if it is nowhere finite.
 
@@ -131,6 +141,8 @@ def maximise(
     search fails (an ``ABNORMAL`` stop is common on flat ridges and usually just needs a
     fresh curvature estimate). Converged means that the optimiser's own test passed (or a
     restart from its end point stays put) and that the gradient is negligible there.
+    ``ftol`` and ``gtol`` are L-BFGS-B's stopping tolerances (see
+    :data:`RESAMPLE_TOLERANCES`).
     """
 
     def value_and_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
@@ -151,7 +163,7 @@ def maximise(
                 jac=True,
                 method="L-BFGS-B",
                 bounds=[(-LOG_BOUND, LOG_BOUND)] * len(space.names),
-                options={"maxiter": int(max_iter), "ftol": 1e-15, "gtol": 1e-9},
+                options={"maxiter": int(max_iter), "ftol": ftol, "gtol": gtol},
             )
             iterations += int(getattr(opt, "nit", 0))
             moved = np.max(np.abs(np.asarray(opt.x) - theta)) if theta.size else 0.0
@@ -191,6 +203,62 @@ def maximise(
         iterations=iterations,
         stopped=stopped,
     )
+
+
+def settle(
+    space: ParameterSpace,
+    x0: np.ndarray,
+    loglik: LogLikelihood,
+    n: float,
+    penalizer: float,
+    metric: np.ndarray,
+) -> tuple[Candidate, np.ndarray] | None:
+    """Quasi-Newton from ``x0`` in the ``metric`` of a fit on similar data (a bootstrap refit).
+
+    ``metric`` is an inverse Hessian of the mean objective in ``theta``
+    (:func:`inverse_hessian`); see :func:`funnelkit._quasi_newton.ascend`. Returns the
+    optimum and the metric there, or None when the steps do not settle.
+    """
+    from funnelkit._quasi_newton import DECREMENT, ascend
+
+    theta = np.clip(space.to_theta(np.asarray(x0, dtype=float)), -LOG_BOUND + 1, LOG_BOUND - 1)
+    if metric.shape != (theta.size, theta.size):
+        return None
+
+    def gain(t: np.ndarray) -> tuple[float, np.ndarray]:
+        value, grad = objective(space, t, loglik, n, penalizer)
+        return -value, -grad
+
+    with np.errstate(all="ignore"):
+        bound = np.full(theta.size, LOG_BOUND - 1e-3)
+        found = ascend(gain, theta, metric, -bound, bound, tolerance=DECREMENT / n)
+        if found is None:
+            return None
+        theta, metric = found
+        value, _ = objective(space, theta, loglik, n, penalizer)
+    params = space.to_params(theta)
+    fit = Candidate(
+        space=space,
+        limit=None,
+        theta=theta,
+        params=params,
+        log_likelihood=-value * n + penalizer * n * float(np.sum(params**2)),
+        converged=True,
+        message="",
+        iterations=0,
+    )
+    return fit, metric
+
+
+def inverse_hessian(hess: np.ndarray) -> np.ndarray | None:
+    """The inverse of a Hessian of the mean objective; None unless positive definite."""
+    hess = 0.5 * (hess + hess.T)  # central differences of a gradient are not exactly symmetric
+    try:
+        np.linalg.cholesky(hess)
+        out: np.ndarray = np.linalg.inv(hess)
+    except np.linalg.LinAlgError:
+        return None
+    return out if np.all(np.isfinite(out)) else None
 
 
 def hessian(

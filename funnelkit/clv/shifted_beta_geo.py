@@ -211,6 +211,17 @@ class ShiftedBetaGeoFitter(CovariateModel):
         _check_informative(data)
         return super()._fit_prepared(data)
 
+    def _fit_data(self, data: Any, **kwargs: Any) -> FitData:
+        """Lifetimes (a frame or mapping with ``duration`` and ``churned``) as compressed
+        rows: what :meth:`refit` reads, where the other fitters read RFM summaries."""
+        durations, churned, ids = _lifetime_columns(data)
+        dur, died, _ = _check_lifetimes(durations, churned, ids)
+        weights = kwargs.get("weights")
+        w = np.ones(dur.size) if weights is None else customer_weights(weights, data, dur.size)
+        fit_data = _compress(dur, died, w, kwargs.get("time_unit"))
+        _check_informative(fit_data)
+        return fit_data
+
     def _rows_log_likelihood(
         self, params: np.ndarray, data: FitData
     ) -> tuple[np.ndarray, np.ndarray | None]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +28,7 @@ from funnelkit.conversion.delay import (
     DelayName,
     LogNormalMixture,
 )
+from funnelkit.exceptions import DataError
 
 __all__ = ["CureData", "fit_cure_model", "log_likelihood_parts"]
 
@@ -48,31 +50,93 @@ class CureData:
     log_eps: float
     log_censored: np.ndarray
     sum_log_exact: float
+    #: how many customers each exact / censored row stands for (None: one each)
+    weight_exact: np.ndarray | None = None
+    weight_censored: np.ndarray | None = None
+
+    @property
+    def n_exact(self) -> int:
+        """Converters with a positive delay (weighted)."""
+        w = self.weight_exact
+        return int(self.log_exact.size if w is None else round(float(w.sum())))
 
     @property
     def n_converted(self) -> int:
-        return int(self.log_exact.size + self.n_zero)
+        return self.n_exact + self.n_zero
+
+    @property
+    def n_censored(self) -> int:
+        w = self.weight_censored
+        return int(self.log_censored.size if w is None else round(float(w.sum())))
 
     @classmethod
-    def from_durations(cls, durations: np.ndarray, converted: np.ndarray) -> CureData:
+    def from_durations(
+        cls, durations: np.ndarray, converted: np.ndarray, weights: np.ndarray | None = None
+    ) -> CureData:
+        """``weights``: how many times each row counts (whole numbers >= 0; None: once).
+
+        Weighted rows give the same likelihood as the rows repeated, without the copies;
+        rows of weight 0 are left out.
+        """
         t = np.asarray(durations, dtype=float)
         e = np.asarray(converted, dtype=bool)
+        if weights is not None:
+            w = check_row_weights(weights, t.size)
+            keep = w > 0
+            t, e, w = t[keep], e[keep], w[keep]
         positive = t > 0
         smallest = float(t[positive].min()) if positive.any() else 2e-6
         log_eps = math.log(smallest / 2.0)
-        log_exact = np.log(t[e & positive])
-        n_zero = int((e & ~positive).sum())
-        log_censored = np.log(t[~e & positive])
-        if n_zero:
+        exact, censored = e & positive, ~e & positive
+        log_exact = np.log(t[exact])
+        log_censored = np.log(t[censored])
+        if weights is None:
+            n_zero = int((e & ~positive).sum())
             waiting_at_zero = int((~e & ~positive).sum())
-            log_censored = np.concatenate([np.full(waiting_at_zero, log_eps), log_censored])
+            w_exact = w_censored = None
+        else:
+            n_zero = int(w[e & ~positive].sum())
+            waiting_at_zero = int(w[~e & ~positive].sum())
+            w_exact, w_censored = w[exact], w[censored]
+        if n_zero and waiting_at_zero:
+            if w_censored is None:
+                log_censored = np.concatenate([np.full(waiting_at_zero, log_eps), log_censored])
+            else:
+                log_censored = np.concatenate([[log_eps], log_censored])
+                w_censored = np.concatenate([[float(waiting_at_zero)], w_censored])
         return cls(
             log_exact=log_exact,
-            sum_log_exact=float(log_exact.sum()),
+            sum_log_exact=float(log_exact.sum() if w_exact is None else _dot(log_exact, w_exact)),
             n_zero=n_zero,
             log_eps=log_eps,
             log_censored=log_censored,
+            weight_exact=w_exact,
+            weight_censored=w_censored,
         )
+
+    @property
+    def weighted(self) -> bool:
+        return self.weight_exact is not None
+
+
+def check_row_weights(weights: np.ndarray, n_rows: int) -> np.ndarray:
+    """``weights`` as floats, or a DataError unless they are ``n_rows`` whole numbers >= 0."""
+    given = np.asarray(weights)
+    w = given.astype(float).reshape(-1)
+    if w.size != n_rows:
+        raise DataError(f"weights has {w.size} values for {n_rows} rows; pass one weight per row.")
+    if np.issubdtype(given.dtype, np.integer):  # counts, as a bootstrap draws them
+        bad = w < 0
+    else:
+        bad = ~(np.isfinite(w) & (w >= 0) & (w == np.round(w)))
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        raise DataError(
+            f"weights must be whole numbers >= 0 (how many times each row counts); "
+            f"{rows.size} row(s) are not, e.g. rows {rows[:5].tolist()} with "
+            f"{w[rows[:5]].tolist()}. Round them or drop those rows."
+        )
+    return w
 
 
 def log_likelihood_parts(
@@ -107,15 +171,16 @@ def log_likelihood_parts(
 
     # converters with an exact delay: log p + log g(w) - log s - log t
     w = (data.log_exact - m) / s
-    n_exact = w.size
-    if n_exact:
+    rw = data.weight_exact  # row weights (None: one each)
+    n_exact = data.n_exact
+    if w.size:
         log_pdf, lw, lww = family.log_pdf_derivatives(w)
-        ll += n_exact * (log_p - log_s) + float(log_pdf.sum()) - data.sum_log_exact
-        s_w += float(lw.sum())
-        s_w_w += _dot(lw, w)
-        s_ww += float(lww.sum())
-        s_ww_w += _dot(lww, w)
-        s_ww_w2 += _dot(lww, w, w)
+        ll += n_exact * (log_p - log_s) + _wsum(rw, log_pdf) - data.sum_log_exact
+        s_w += _wsum(rw, lw)
+        s_w_w += _wsum(rw, lw, w)
+        s_ww += _wsum(rw, lww)
+        s_ww_w += _wsum(rw, lww, w)
+        s_ww_w2 += _wsum(rw, lww, w, w)
         l_eta += n_exact * q
         l_eta2 -= n_exact * p * q
 
@@ -140,7 +205,9 @@ def log_likelihood_parts(
 
     # still waiting at c: log(1 - p G(w))
     if data.log_censored.size:
-        sums = _censored_sums(data.log_censored, m, s, p, q, log_p, family, fix_p, work)
+        sums = _censored_sums(
+            data.log_censored, m, s, p, q, log_p, family, fix_p, work, data.weight_censored
+        )
         ll += sums[0]
         s_w += sums[1]
         s_w_w += sums[2]
@@ -181,8 +248,9 @@ def _censored_sums(
     family: DelayFamily,
     fix_p: bool,
     work: list[np.ndarray] | None,
+    rw: np.ndarray | None = None,
 ) -> tuple[float, ...]:
-    """Sums of ``log(1 - p G(w))`` and its derivatives over the censored rows.
+    """Sums of ``log(1 - p G(w))`` and its derivatives over the censored rows (``rw``: weights).
 
     This is the hot loop of every fit (most entrants never convert), so it runs in six
     reusable buffers instead of allocating a temporary per operation.
@@ -200,26 +268,39 @@ def _censored_sums(
     if float(c.min()) <= 1e-300:
         tiny = c <= 1e-300
         log_q = -math.inf if fix_p else math.log(q)
-        exact = np.logaddexp(log_q, log_p + family.log_sf(w[tiny]))
-        ll = float(np.log(c[~tiny]).sum() + exact.sum())
+        with np.errstate(divide="ignore"):
+            np.log(c, out=e)
+        e[tiny] = np.logaddexp(log_q, log_p + family.log_sf(w[tiny]))
+        ll = _wsum(rw, e)
         np.maximum(c, 1e-300, out=c)
     else:
-        ll = float(np.log(c, out=e).sum())
+        ll = _wsum(rw, np.log(c, out=e))
     np.reciprocal(c, out=c)  # r = 1 / (1 - p G)
     a *= c
     a *= p  # b = p g r: minus the score in w
-    s_b, s_bw = float(a.sum()), _dot(a, w)
+    s_b, s_bw = _wsum(rw, a), _wsum(rw, a, w)
     d += a
     d *= a  # -(second derivative in w) = b (dlog + b)
-    out = [ll, -s_b, -s_bw, -float(d.sum()), -_dot(d, w), -_dot(d, w, w), 0.0, 0.0, 0.0, 0.0]
+    out = [
+        ll,
+        -s_b,
+        -s_bw,
+        -_wsum(rw, d),
+        -_wsum(rw, d, w),
+        -_wsum(rw, d, w, w),
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+    ]
     if not fix_p:
         np.subtract(1.0, sf, out=sf)
         sf *= c  # G r
-        out[6] = -p * q * float(sf.sum())
-        out[7] = -p * q * ((1.0 - 2.0 * p) * _dot(sf, c) + p * p * _dot(sf, sf))
+        out[6] = -p * q * _wsum(rw, sf)
+        out[7] = -p * q * ((1.0 - 2.0 * p) * _wsum(rw, sf, c) + p * p * _wsum(rw, sf, sf))
         a *= c  # b r
-        out[8] = -q * float(a.sum())
-        out[9] = -q * _dot(a, w)
+        out[8] = -q * _wsum(rw, a)
+        out[9] = -q * _wsum(rw, a, w)
     return tuple(out)
 
 
@@ -227,6 +308,13 @@ def _dot(*arrays: np.ndarray) -> float:
     # einsum without BLAS: multithreaded BLAS dots are slow on busy machines.
     spec = ",".join("i" for _ in arrays) + "->"
     return float(np.einsum(spec, *arrays))
+
+
+def _wsum(weights: np.ndarray | None, *arrays: np.ndarray) -> float:
+    """The sum over rows of the product of ``arrays``, each row counted ``weights`` times."""
+    if weights is None:
+        return float(arrays[0].sum()) if len(arrays) == 1 else _dot(*arrays)
+    return _dot(weights, *arrays)
 
 
 class _Objective:
@@ -260,6 +348,43 @@ class _Objective:
         return -self._at(x)[2]
 
 
+def _start_of(
+    start: CureFit | Sequence[float] | None,
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """``start`` as (coefficients, covariance or None)."""
+    if start is None:
+        return None, None
+    if isinstance(start, CureFit):
+        cov = None if start.covariance is None else np.asarray(start.covariance, dtype=float)
+        return np.asarray(start.coefficients, dtype=float), cov
+    return np.asarray(start, dtype=float), None
+
+
+def _warm_start(start: np.ndarray, default: np.ndarray, fix_p: bool) -> np.ndarray:
+    """``start`` on this fit's scale: without ``logit p`` when p is fixed, the default
+    ``logit p`` when the start had p fixed (infinite) and this fit has not."""
+    delay = start[1:]
+    x0 = delay if fix_p else np.concatenate((start[:1], delay))
+    if not fix_p and not math.isfinite(float(x0[0])):
+        x0[0] = default[0]
+    if x0.shape != default.shape or not np.all(np.isfinite(x0)):
+        return default
+    return x0
+
+
+def _repeated(data: CureData) -> CureData:
+    """Weighted cure data as unweighted rows, each repeated its weight times."""
+    assert data.weight_exact is not None and data.weight_censored is not None
+    log_exact = np.repeat(data.log_exact, data.weight_exact.astype(np.int64))
+    return CureData(
+        log_exact=log_exact,
+        n_zero=data.n_zero,
+        log_eps=data.log_eps,
+        log_censored=np.repeat(data.log_censored, data.weight_censored.astype(np.int64)),
+        sum_log_exact=float(log_exact.sum()),
+    )
+
+
 def _start(data: CureData, family: DelayFamily, plateau: float, fix_p: bool) -> np.ndarray:
     delay = family.start(data.log_exact, data.log_eps)
     if fix_p:
@@ -275,6 +400,8 @@ def fit_cure_model(
     distribution: DelayName,
     *,
     plateau: float | None = None,
+    weights: np.ndarray | None = None,
+    start: CureFit | Sequence[float] | None = None,
 ) -> CureFit:
     """Fit a mixture cure model by maximum likelihood.
 
@@ -290,6 +417,14 @@ def fit_cure_model(
     plateau
         Starting value for ``p`` (the Kaplan-Meier plateau is a good one); default the share
         of converters.
+    weights
+        How many times each row counts (whole numbers >= 0, e.g. bootstrap counts): the same
+        fit as the rows repeated, without the copies. Default: each row once.
+    start
+        A fit of the same family on similar data (or its coefficients), as in a bootstrap
+        refit: one local search from there instead of the default starts. The two-component
+        delay then steps in the metric of the start's covariance and computes none of its
+        own (``covariance`` None).
 
     Returns
     -------
@@ -314,20 +449,29 @@ def fit_cure_model(
     Maller, R. A. & Zhou, X. (1996). *Survival Analysis with Long-Term Survivors*. Wiley.
     """
     delay = DELAYS[distribution]
-    data = CureData.from_durations(durations, converted)
+    data = CureData.from_durations(durations, converted, weights)
+    coefficients, metric = _start_of(start)
     fix_p = data.log_censored.size == 0
     if plateau is None:
-        n = max(len(np.asarray(durations)), 1)
-        plateau = data.n_converted / n
+        plateau = data.n_converted / max(data.n_converted + data.n_censored, 1)
     if isinstance(delay, LogNormalMixture):
-        # imported here: the mixture's module builds on CureData and the covariance above
+        # imported here: the mixture's modules build on CureData and the covariance above
+        if coefficients is not None:
+            from funnelkit.conversion.cure_refit import refit_mixture
+
+            return refit_mixture(data, coefficients, fix_p, metric)
         from funnelkit.conversion.cure_mixture import fit_mixture
 
+        if data.weighted:
+            # the from-scratch mixture fit counts rows: hand it the rows repeated
+            data = _repeated(data)
         return fit_mixture(data, plateau, fix_p)
     family = delay
     x0 = _start(data, family, plateau, fix_p)
+    if coefficients is not None:
+        x0 = _warm_start(coefficients, x0, fix_p)
     objective = _Objective(data, family, fix_p)
-    n_rows = data.n_converted + data.log_censored.size
+    n_rows = data.n_converted + data.n_censored
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         res = optimize.minimize(

@@ -51,6 +51,7 @@ def kaplan_meier(
     *,
     conf_level: float = 0.95,
     ci_method: CIMethod = "log-log",
+    weights: np.ndarray | None = None,
 ) -> KaplanMeierArrays:
     """Kaplan-Meier estimate of the cumulative conversion ``F(t) = 1 - S(t)``.
 
@@ -68,6 +69,9 @@ def kaplan_meier(
     ci_method
         ``"log-log"`` (default; the "exponential Greenwood" band, always inside [0, 1], as
         lifelines) or ``"linear"`` (Greenwood's variance, a symmetric band clipped to [0, 1]).
+    weights
+        How many times each customer counts (whole numbers >= 0, e.g. bootstrap counts): the
+        same curve as the rows repeated, without the copies. Default: each once.
 
     Examples
     --------
@@ -86,18 +90,28 @@ def kaplan_meier(
     """
     t = np.asarray(durations, dtype=float)
     e = np.asarray(converted, dtype=bool)
+    if weights is not None:
+        from funnelkit.conversion.cure import check_row_weights
+
+        w = check_row_weights(weights, t.size)
+        keep = w > 0
+        t, e, w = t[keep], e[keep], w[keep]
     n = t.size
     if n == 0:
         empty = np.empty(0)
         return KaplanMeierArrays(empty, empty, empty, empty, empty, empty, empty, 0, 0.0)
-    # Two plain sorts (all durations, conversion times) are cheaper than an argsort + gathers.
-    everyone = np.sort(t)
-    events = np.sort(t[e])
-    first = np.flatnonzero(np.concatenate(([events.size > 0], events[1:] != events[:-1])))
-    times = events[first]
-    conversions = np.diff(np.append(first, events.size))
-    # at risk at t: everyone whose duration is >= t (censored at t still count, as lifelines)
-    at_risk = n - np.searchsorted(everyone, times, side="left")
+    if weights is None:
+        # Two plain sorts (all durations, conversion times) beat an argsort + gathers.
+        everyone = np.sort(t)
+        events = np.sort(t[e])
+        first = np.flatnonzero(np.concatenate(([events.size > 0], events[1:] != events[:-1])))
+        times = events[first]
+        conversions = np.diff(np.append(first, events.size))
+        # at risk at t: everyone whose duration is >= t (censored at t still count, as lifelines)
+        at_risk = n - np.searchsorted(everyone, times, side="left")
+    else:
+        times, conversions, at_risk, everyone = _weighted_counts(t, e, w)
+        n = round(float(w.sum()))
     d, r = conversions.astype(float), at_risk.astype(float)
     with np.errstate(divide="ignore", invalid="ignore"):
         log_surv = np.cumsum(np.log1p(-d / r))
@@ -115,6 +129,23 @@ def kaplan_meier(
         n_entered=n,
         max_followup=float(everyone[-1]),
     )
+
+
+def _weighted_counts(
+    t: np.ndarray, e: np.ndarray, w: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Conversion times, weighted conversions and at-risk counts, and the sorted durations."""
+    order = np.argsort(t, kind="stable")
+    everyone, w_sorted = t[order], w[order]
+    # weight at risk at x: the weight of every duration >= x
+    tail = np.concatenate((np.cumsum(w_sorted[::-1])[::-1], [0.0]))
+    converting = e[order]
+    events, w_events = everyone[converting], w_sorted[converting]
+    first = np.flatnonzero(np.concatenate(([events.size > 0], events[1:] != events[:-1])))
+    times = events[first]
+    conversions = np.add.reduceat(w_events, first) if first.size else np.zeros(0)
+    at_risk = tail[np.searchsorted(everyone, times, side="left")]
+    return times, np.rint(conversions).astype(np.int64), np.rint(at_risk).astype(np.int64), everyone
 
 
 def _survival_band(

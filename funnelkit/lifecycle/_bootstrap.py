@@ -28,6 +28,7 @@ __all__ = [
     "estimate",
     "failure_reason",
     "replicate_weights",
+    "resolve_progress",
     "run_replicates",
     "worker_count",
 ]
@@ -228,9 +229,9 @@ class ProgressBar:
 
     tqdm (``pip install funnelkit[progress]``) draws in a terminal and, through
     ``tqdm.auto``, as a widget in Jupyter; without it one line on ``stream`` (default
-    standard error) is rewritten in place. Pass it as ``progress=ProgressBar()`` to
-    :class:`~funnelkit.lifecycle.LifecycleModel` or :func:`funnelkit.report`;
-    ``progress=None`` shows nothing.
+    standard error) is rewritten in place. ``LifecycleModel(progress=True)`` draws one;
+    pass an instance (``progress=ProgressBar(stream=...)``, also to :func:`funnelkit.report`)
+    to choose where it goes; ``progress=False`` shows nothing.
 
     Examples
     --------
@@ -271,6 +272,42 @@ class ProgressBar:
                 return None
             self._bars[step] = tqdm(total=total, desc=step, file=self.stream, leave=True)
         return self._bars[step]
+
+
+#: customers x resamples from which ``progress=None`` shows a bar (several seconds of work)
+AUTO_PROGRESS_WORK = 1_000_000
+
+Progress = Callable[[str, int, int], None]
+
+
+def resolve_progress(
+    progress: bool | Progress | None, *, n_customers: int, n_resamples: int
+) -> Progress | None:
+    """The callable a bootstrap reports to: ``progress`` itself, a :class:`ProgressBar`, or None.
+
+    ``True`` draws a bar, ``False`` shows nothing, ``None`` (automatic) draws one when the
+    bootstrap is long (:data:`AUTO_PROGRESS_WORK` customers x resamples) and someone can see
+    it: standard error is a terminal, or the call runs in a Jupyter kernel.
+    """
+    if progress is None:
+        long = n_resamples > 0 and n_customers * n_resamples >= AUTO_PROGRESS_WORK
+        progress = long and _watched()
+    if progress is True:
+        return ProgressBar()
+    if progress is False:
+        return None
+    return progress
+
+
+def _watched() -> bool:
+    """Whether standard error reaches a person: a terminal, or a Jupyter notebook."""
+    if "ipykernel" in sys.modules:
+        return True
+    isatty = getattr(sys.stderr, "isatty", None)
+    try:
+        return bool(isatty is not None and isatty())
+    except ValueError:  # a closed stream
+        return False
 
 
 def estimate(point: float, samples: np.ndarray, conf_level: float) -> ValueEstimate:

@@ -175,13 +175,16 @@ def fit_components(
         if template is None:
             curves[stage] = _curve_from_estimate(estimates[stage])
         else:
-            durations, converted = _expand(pre, weights)
-            method = template.curves[stage].method if stage in template.curves else "none"
-            curves[stage] = _refit_curve(durations, converted, method, notes, stage)
+            w_pre = None if weights is None else weights[pre.customers]
+            previous = template.curves.get(stage, FirstPurchaseCurve())
+            curves[stage] = _refit_curve(pre, w_pre, previous, notes, stage)
         w = np.ones(pre.customers.size) if weights is None else weights[pre.customers]
         conv = pre.converted & (w > 0)
         shares[stage] = _member_share(
-            pre.durations[conv], pre.member_at_purchase[conv], w[conv].astype(float)
+            pre.durations[conv],
+            pre.member_at_purchase[conv],
+            w[conv].astype(float),
+            start=None if template is None else template.shares.get(stage),
         )
     groups = [
         _fit_group(
@@ -214,14 +217,6 @@ def first_purchase_estimates(
         stage: _estimate(table, stage, pre, weights, conversion_model, conf_level)
         for stage, pre in table.pre.items()
     }
-
-
-def _expand(pre: PreEntrants, weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    # the cure-model and Kaplan-Meier fits take one row per customer drawn
-    if weights is None:
-        return pre.durations, pre.converted
-    reps = weights[pre.customers].astype(np.int64)
-    return np.repeat(pre.durations, reps), np.repeat(pre.converted, reps)
 
 
 def _estimate(
@@ -260,14 +255,33 @@ def _curve_from_estimate(est: TransitionEstimate) -> FirstPurchaseCurve:
 
 
 def _refit_curve(
-    durations: np.ndarray, converted: np.ndarray, method: str, notes: list[str], stage: str
+    pre: PreEntrants,
+    weights: np.ndarray | None,
+    previous: FirstPurchaseCurve,
+    notes: list[str],
+    stage: str,
 ) -> FirstPurchaseCurve:
-    n_conv = int(converted.sum())
+    """The curve of ``previous``'s family refitted with customer ``weights``.
+
+    The weights go to the fits as row weights (no row is copied), and a cure model starts
+    from ``previous``'s coefficients: a reweighted sample's estimate lies next to them.
+    """
+    durations, converted = pre.durations, pre.converted
+    method = previous.method
+    n_all = float(durations.size if weights is None else weights.sum())
+    n_conv = int(converted.sum() if weights is None else weights[converted].sum())
     if n_conv == 0 or method == "none":
         return FirstPurchaseCurve()
     if method != "kaplan-meier" and n_conv >= 5:
         try:
-            fit = fit_cure_model(durations, converted, method, plateau=n_conv / durations.size)  # type: ignore[arg-type]
+            fit = fit_cure_model(
+                durations,
+                converted,
+                method,  # type: ignore[arg-type]
+                plateau=n_conv / n_all,
+                weights=weights,
+                start=previous.cure,
+            )
         except FIT_FAILURES as exc:
             notes.append(
                 f"{stage}: the {method} cure model could not be fitted "
@@ -279,14 +293,21 @@ def _refit_curve(
             ):
                 return FirstPurchaseCurve(cure=fit)
             notes.append(f"{stage}: the {method} cure model did not converge; Kaplan-Meier used")
-    km = kaplan_meier(durations, converted)
+    km = kaplan_meier(durations, converted, weights=weights)
     return FirstPurchaseCurve(km_times=km.times, km_rate=km.rate)
 
 
-def _member_share(durations: np.ndarray, member: np.ndarray, weights: np.ndarray) -> MemberShare:
+def _member_share(
+    durations: np.ndarray,
+    member: np.ndarray,
+    weights: np.ndarray,
+    *,
+    start: MemberShare | None = None,
+) -> MemberShare:
     """Weighted logistic fit of membership on log time (``weights``: times each row counts).
 
     Weights give the same fit as repeating each row that many times, without the copies.
+    Newton's method starts from ``start`` (a fit on similar data) when given.
     """
     n = float(weights.sum())
     k = float(weights @ member)
@@ -304,6 +325,9 @@ def _member_share(durations: np.ndarray, member: np.ndarray, weights: np.ndarray
     z = (x - centre) / scale
     y = member.astype(float)
     beta = np.array([constant.intercept, 0.0])
+    if start is not None and start.slope != 0.0:
+        # the same line on the standardised scale: intercept at the centre, slope per scale
+        beta = np.array([start.intercept + start.slope * centre, start.slope * scale])
     design = np.column_stack([np.ones(z.size), z])
     ridge = np.diag([0.0, 1e-3 * n])  # keeps the slope finite under separation
     for _ in range(50):
@@ -363,9 +387,9 @@ def _fit_group(
     repeaters = float(row_w[rows.frequency > 0].sum())
     if repeaters < MIN_REPEAT_BUYERS:
         return stand_in(f"not enough data: {repeaters:.0f} repeat buyers, need {MIN_REPEAT_BUYERS}")
-    start = None if template is None else template.groups[g].purchase.params_
+    previous = None if template is None else template.groups[g].purchase
     try:
-        purchase = _fit_purchase(purchase_model, rows, row_w, table, start, notes, name)
+        purchase = _fit_purchase(purchase_model, rows, row_w, table, previous, notes, name)
     except FIT_FAILURES as exc:
         return stand_in(f"the purchase model could not be fitted ({failure_reason(exc)})")
     if purchase.result_.boundary and template is None:
@@ -414,14 +438,23 @@ def _fit_purchase(
     rows: UniqueRows,
     row_w: np.ndarray,
     table: CustomerTable,
-    start: Mapping[str, float] | None,
+    previous: Any,
     notes: list[str],
     name: str,
 ) -> Any:
+    """The purchase model of one group; a refit starts from ``previous`` (a fit of it)."""
+    start = None if previous is None else previous.params_
     fitter = make_purchase_fitter(spec, start)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
-        fitter.fit(rows.mapping(), weights=row_w, time_unit=table.unit)
+        if previous is None:
+            fitter.fit(rows.mapping(), weights=row_w, time_unit=table.unit)
+        else:
+            # a refit starts from the full-data estimates and needs no standard errors; the
+            # rows nobody drew (a third of a sample, most of a segment) are not handed over
+            drawn = row_w > 0
+            data = {k: v[drawn] for k, v in rows.mapping().items()}
+            fitter.refit(data, weights=row_w[drawn], time_unit=table.unit, start=previous)
     for w in caught:
         if issubclass(w.category, ConvergenceWarning) and start is None:
             notes.append(f"{name} purchase model: {w.message}")
@@ -467,7 +500,11 @@ def _fit_spend(
             start = None
             if template is not None and set(template.params_) == {"p", "q", "v"}:
                 start = dict(template.params_)
-            model = GammaGammaFitter(initial_params=start).fit(data, weights=weights[usable])
+            model = GammaGammaFitter(initial_params=start)
+            if start is None:
+                model.fit(data, weights=weights[usable])
+            else:
+                model.refit(data, weights=weights[usable], start=template)
             mean = model.population_mean_spend()
         if not math.isfinite(mean):
             raise FunnelkitError(f"its mean spend is not finite ({mean})")

@@ -69,10 +69,10 @@ def validate_settings(self: Any, funnel: Funnel | None) -> TimeUnit:
             f"funnel must be a Funnel or None, got {type(funnel).__name__}; e.g. "
             "Funnel.community()."
         )
-    if self.progress is not None and not callable(self.progress):
+    if not (self.progress is None or isinstance(self.progress, bool) or callable(self.progress)):
         raise FunnelkitError(
-            f"The 'progress' parameter of {name} must be callable or None. "
-            f"Got {self.progress!r} instead."
+            f"The 'progress' parameter of {name} must be callable (progress(step, done, "
+            f"total)), True, False or None (automatic). Got {self.progress!r} instead."
         )
     return unit
 

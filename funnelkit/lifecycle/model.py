@@ -17,6 +17,7 @@ from funnelkit.lifecycle import _persist
 from funnelkit.lifecycle._bootstrap import (
     check_n_jobs,
     estimate,
+    resolve_progress,
     run_replicates,
 )
 from funnelkit.lifecycle._components import Components, fit_components
@@ -110,10 +111,13 @@ class LifecycleModel(Estimator):
         from 2 million customers x samples). The intervals are the same for any value: each
         sample draws from its own seed. Workers are forked; where processes cannot be
         forked (Windows) the samples run one after another.
-    progress : callable, optional
-        ``progress(step, done, total)`` is called as bootstrap samples finish;
-        ``progress=ProgressBar()`` (:class:`funnelkit.lifecycle._bootstrap.ProgressBar`)
-        draws a bar, with tqdm in a terminal or Jupyter when it is installed. None: silent.
+    progress : bool, callable or None, default None
+        A bar as bootstrap samples finish: True draws one (tqdm in a terminal or Jupyter
+        when ``funnelkit[progress]`` is installed, a line of text otherwise), False shows
+        nothing, None draws one when the bootstrap is long (a million customers x samples)
+        and a terminal or a notebook shows standard error. A callable is called as
+        ``progress(step, done, total)`` instead
+        (:class:`funnelkit.lifecycle._bootstrap.ProgressBar` is the bar).
     n_bootstrap, random_state
         Former names of ``n_resamples`` and ``seed``, still accepted (also by ``set_params``
         and as attributes).
@@ -207,7 +211,7 @@ class LifecycleModel(Estimator):
         seed: int | None = 0,
         n_grid: int = 200,
         n_jobs: int | None = None,
-        progress: Progress | None = None,
+        progress: bool | Progress | None = None,
         n_bootstrap: int | None = None,
         random_state: Any = _UNSET,
     ) -> None:
@@ -325,8 +329,11 @@ class LifecycleModel(Estimator):
             values = stage_value_array(table, c, grid, weights)
             return ComponentsState.of(c), values, new_buyer_values(c, grid)
 
+        progress = resolve_progress(
+            self.progress, n_customers=table.n_customers, n_resamples=int(self.n_resamples)
+        )
         results, failures = run_replicates(
-            seeds, table.n_customers, replicate, self.progress, n_jobs=self.n_jobs
+            seeds, table.n_customers, replicate, progress, n_jobs=self.n_jobs
         )
         failure_note = failures.note()
         if failure_note is not None:

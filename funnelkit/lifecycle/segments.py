@@ -17,8 +17,10 @@ from funnelkit.lifecycle._bootstrap import (
     ReplicateFailures,
     estimate,
     failure_reason,
+    resolve_progress,
     run_replicates,
 )
+from funnelkit.lifecycle._components import FirstPurchaseCurve
 from funnelkit.lifecycle._data import CustomerTable
 from funnelkit.lifecycle.results import SegmentValue, SegmentValues, StepConversion, ValueEstimate
 from funnelkit.lifecycle.state import LifecycleFit, check_customers, refit_components
@@ -42,20 +44,42 @@ def customer_segments(table: CustomerTable, by: str) -> tuple[np.ndarray, tuple[
     return np.asarray(codes), labels
 
 
+def _segment_curves(
+    everyone: dict[str, FirstPurchaseCurve], segment: dict[str, FirstPurchaseCurve]
+) -> dict[str, FirstPurchaseCurve]:
+    """Where a segment's bootstrap samples start their delay fits: the segment's own fit.
+
+    Only a cure model of everyone's family takes over (a segment whose fit fell back to
+    Kaplan-Meier still tries that family in its samples). A refitted cure model carries no
+    covariance; the one of everyone's fit stands in as the metric of the samples' Newton
+    steps (its scale is calibrated on their first step, see
+    :func:`funnelkit.conversion.cure_refit.refit_mixture`).
+    """
+    out = dict(everyone)
+    for stage, curve in segment.items():
+        own, full = curve.cure, everyone[stage].cure if stage in everyone else None
+        if own is None or full is None or own.distribution != full.distribution:
+            continue
+        if own.covariance is None and full.covariance is not None:
+            own = own.model_copy(update={"covariance": full.covariance})
+        out[stage] = FirstPurchaseCurve(cure=own)
+    return out
+
+
 def segment_values(
     fit: LifecycleFit,
     customers: CustomerTable,
     by: str,
     *,
-    progress: Callable[[str, int, int], None] | None = None,
+    progress: bool | Callable[[str, int, int], None] | None = None,
     n_jobs: int | None = 1,
 ) -> SegmentValues:
     """Per segment of ``by``: reach, eventual conversion per step, buyer and prospect value.
 
     ``fit`` is the fitted state (``LifecycleModel.fit_``), ``customers`` the customer table
-    to segment (``LifecycleModel.customers(log)``); ``progress(step, done, total)`` is
-    called as bootstrap samples finish; ``n_jobs`` spreads them over processes as in
-    :class:`~funnelkit.lifecycle.LifecycleModel` (same numbers for any value).
+    to segment (``LifecycleModel.customers(log)``); ``progress`` shows the bootstrap samples
+    as they finish and ``n_jobs`` spreads them over processes, as in
+    :class:`~funnelkit.lifecycle.LifecycleModel` (same numbers for any ``n_jobs``).
 
     Every component (first-purchase delays, member shares, purchase and spend models) is
     refitted on each segment's customers, keeping the delay families chosen on everyone; a
@@ -107,7 +131,9 @@ def segment_values(
             forced.append(frozenset())
             continue
         comps = fitted[2]
-        starts[g] = dataclasses.replace(main, groups=comps.groups)
+        starts[g] = dataclasses.replace(
+            main, groups=comps.groups, curves=_segment_curves(main.curves, comps.curves)
+        )
         notes += [f"{label}: {n}" for n in comps.notes]
         point.append(fitted)
         forced.append(frozenset(i for i, gm in enumerate(comps.groups) if gm.pooled))
@@ -131,8 +157,9 @@ def segment_values(
                 out.append(failure_reason(exc))
         return out
 
+    bar = resolve_progress(progress, n_customers=table.n_customers, n_resamples=len(seeds))
     boot, _ = run_replicates(
-        seeds, table.n_customers, fit_all, progress, label=f"segments by {by}", n_jobs=n_jobs
+        seeds, table.n_customers, fit_all, bar, label=f"segments by {by}", n_jobs=n_jobs
     )
     for _, samples in boot:
         for g, sample in enumerate(samples):

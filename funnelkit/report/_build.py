@@ -108,7 +108,7 @@ def build_report(
     *,
     observation_end: Any,
     by: str | None,
-    progress: Progress | None,
+    progress: bool | Progress | None,
     settings: dict[str, Any],
     economics: tuple[Any, float] | None = None,
     currency: str | None = None,
@@ -120,7 +120,9 @@ def build_report(
         )
     funnel = funnel if funnel is not None else Funnel.community()
     # the value steps, the trends, the join comparison and (with costs) the economics
-    timer = StepTimer(progress, total=8 + (economics is not None))
+    # True/False/None switch the model's bootstrap bar (see LifecycleModel); the steps are
+    # reported to a callable only
+    timer = StepTimer(progress if callable(progress) else None, total=8 + (economics is not None))
     sections = _Sections(timer)
     model = LifecycleModel(**settings, progress=progress)
     quality: list[str] = list(log.report.notes)

@@ -248,7 +248,7 @@ def report(
     *,
     observation_end: Any = None,
     by: str | None = "channel",
-    progress: Progress | None = None,
+    progress: bool | Progress | None = None,
     costs: Any = None,
     margin: float = 1.0,
     currency: str | None = None,
@@ -278,7 +278,9 @@ def report(
         Customer attribute of the channel table (default ``"channel"``, left out with a note
         when the log has no such attribute); None: no channel table.
     progress
-        ``progress(step, done, total)`` is called as steps and bootstrap samples finish.
+        ``True`` draws a progress bar for the bootstrap, ``False`` shows nothing, None
+        (default) draws one when the bootstrap is long and a terminal or notebook shows it;
+        a callable ``progress(step, done, total)`` is called as steps and samples finish.
     costs
         Acquisition spend per channel (a frame with ``channel``, ``cost``, optionally
         ``period``): adds the channel economics (ROI with intervals, payback); see
@@ -360,9 +362,9 @@ def _check_entry(funnel: Any, by: Any, progress: Any, settings: dict[str, Any]) 
         raise FunnelkitError(
             f"The 'by' parameter of report must be an attribute name or None. Got {by!r} instead."
         )
-    if progress is not None and not callable(progress):
+    if progress is not None and not isinstance(progress, bool) and not callable(progress):
         raise FunnelkitError(
-            f"The 'progress' parameter of report must be callable or None. "
+            f"The 'progress' parameter of report must be True, False, None or a callable. "
             f"Got {progress!r} instead."
         )
     for name in ("seed", "random_state"):

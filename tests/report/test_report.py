@@ -173,6 +173,18 @@ def test_progress_is_reported(community: tuple[object, EventLog]) -> None:
     assert ("bootstrap", 3, 3) in calls
 
 
+def test_progress_switch_takes_true_and_false(
+    community: tuple[object, EventLog], capsys: pytest.CaptureFixture[str]
+) -> None:
+    sim, log = community
+    report(log, observation_end=sim.observation_end, n_bootstrap=2, by=None, progress=False)
+    assert "bootstrap" not in capsys.readouterr().err
+    report(log, observation_end=sim.observation_end, n_bootstrap=2, by=None, progress=True)
+    assert "2/2" in capsys.readouterr().err
+    with pytest.raises(FunnelkitError, match="True, False, None or a callable"):
+        report(log, progress="yes")
+
+
 def test_nice_ticks() -> None:
     assert nice_ticks(0, 1) == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
     ticks = nice_ticks(3.2, 187.0)

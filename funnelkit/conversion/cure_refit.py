@@ -1,0 +1,221 @@
+"""Refit of the two-component log-normal cure model from a nearby start, with row weights.
+
+A bootstrap sample is the training data reweighted: its maximum lies next to the full-data
+estimate. :func:`refit_mixture` starts there and climbs with the analytic gradient of the
+weighted log-likelihood (L-BFGS-B within the bounds of
+:func:`~funnelkit.conversion.cure_mixture.fit_mixture`), where the fit from scratch starts
+twice with finite-difference gradients and ends with a numerical Hessian. The refit gives
+no covariance: a bootstrap takes its spread from the samples.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import optimize, special
+
+from funnelkit._quasi_newton import ascend
+from funnelkit.conversion.cure import CureData
+from funnelkit.conversion.cure_mixture import _LOG_S_BOUNDS, _LOGIT_BOUNDS, _faster_first
+from funnelkit.conversion.cure_result import CureFit
+from funnelkit.conversion.delay import MIXTURE
+
+__all__ = ["mixture_log_likelihood", "refit_mixture"]
+
+_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+#: the bounds of the fit from scratch (its component bounds are imported above)
+_LOGIT_P_BOUNDS = (-30.0, 30.0)
+
+
+def _weighted(weights: np.ndarray | None, values: np.ndarray) -> float:
+    # einsum, not a BLAS dot: multithreaded BLAS dots are slow on busy machines
+    return float(values.sum() if weights is None else np.einsum("i,i->", values, weights))
+
+
+def mixture_log_likelihood(x: np.ndarray, data: CureData, fix_p: bool) -> tuple[float, np.ndarray]:
+    """Weighted log-likelihood of the mixture cure model and its gradient in ``x``.
+
+    ``x`` is ``(logit p, logit w, m1, log s1, m2, log s2)``, without ``logit p`` when
+    ``fix_p``. Every term is a log-sum of positive parts (component responsibilities),
+    so neither the value nor the gradient cancels in the tails.
+    """
+    x = np.asarray(x, dtype=float)
+    if fix_p:
+        eta, delay = math.inf, x
+        p, q, log_p, log_q = 1.0, 0.0, 0.0, -math.inf
+    else:
+        eta, delay = float(x[0]), x[1:]
+        p, q = float(special.expit(eta)), float(special.expit(-eta))
+        log_p, log_q = float(special.log_expit(eta)), float(special.log_expit(-eta))
+    a, m1, ls1, m2, ls2 = (float(v) for v in delay)
+    log_w = (float(special.log_expit(a)), float(special.log_expit(-a)))
+    w1 = float(special.expit(a))
+    centres, log_scales = (m1, m2), (ls1, ls2)
+    grad_delay = np.zeros(5)  # (logit w, m1, log s1, m2, log s2)
+    d_eta = 0.0
+
+    def components(log_t: np.ndarray) -> list[np.ndarray]:
+        return [(log_t - centres[k]) / math.exp(log_scales[k]) for k in (0, 1)]
+
+    def add(shares: list[np.ndarray], rw: np.ndarray | None, d_m: list, d_ls: list) -> None:
+        # shares[k]: component k's part of the row's probability; d_m, d_ls its derivatives
+        grad_delay[0] += _weighted(rw, shares[0]) - w1 * _weighted(rw, shares[0] + shares[1])
+        for k in (0, 1):
+            grad_delay[1 + 2 * k] += _weighted(rw, d_m[k])
+            grad_delay[2 + 2 * k] += _weighted(rw, d_ls[k])
+
+    # converters with an exact delay: log p + log f(log t) - log t
+    ll = data.n_exact * log_p - data.sum_log_exact
+    if data.log_exact.size:
+        rw = data.weight_exact
+        z = components(data.log_exact)
+        parts = [log_w[k] - log_scales[k] - 0.5 * z[k] ** 2 - _LOG_SQRT_2PI for k in (0, 1)]
+        log_f = np.logaddexp(parts[0], parts[1])
+        ll += _weighted(rw, log_f)
+        c = [np.exp(parts[k] - log_f) for k in (0, 1)]
+        add(
+            c,
+            rw,
+            [c[k] * z[k] / math.exp(log_scales[k]) for k in (0, 1)],
+            [c[k] * (z[k] ** 2 - 1.0) for k in (0, 1)],
+        )
+        d_eta += data.n_exact * q
+    # converters at duration 0: log p + log F(eps)
+    if data.n_zero:
+        z = components(np.array([data.log_eps]))
+        cdf = [log_w[k] + special.log_ndtr(z[k]) for k in (0, 1)]
+        log_cdf = np.logaddexp(cdf[0], cdf[1])
+        counts = np.array([float(data.n_zero)])
+        ll += float(data.n_zero * (log_p + log_cdf[0]))
+        dens = [np.exp(log_w[k] - 0.5 * z[k] ** 2 - _LOG_SQRT_2PI - log_cdf) for k in (0, 1)]
+        add(
+            [np.exp(cdf[k] - log_cdf) for k in (0, 1)],
+            counts,
+            [-dens[k] / math.exp(log_scales[k]) for k in (0, 1)],
+            [-dens[k] * z[k] for k in (0, 1)],
+        )
+        d_eta += data.n_zero * q
+    # still waiting at c: log(q + p S(c))
+    if data.log_censored.size:
+        rw = data.weight_censored
+        z = components(data.log_censored)
+        if q > 1e-10:
+            # q + p S is at least q: plain tails cannot cancel or underflow it, and ndtr
+            # costs half of log_ndtr
+            part = [p * math.exp(log_w[k]) * special.ndtr(-z[k]) for k in (0, 1)]
+            row = q + part[0] + part[1]
+            ll += _weighted(rw, np.log(row))
+            share = [part[k] / row for k in (0, 1)]
+            moved = share[0] + share[1]  # p S / (q + p S)
+            scale = p / (math.sqrt(2.0 * math.pi) * row)
+            dens = [scale * math.exp(log_w[k]) * np.exp(-0.5 * z[k] ** 2) for k in (0, 1)]
+        else:
+            tails = [log_w[k] + special.log_ndtr(-z[k]) for k in (0, 1)]
+            log_sf = np.logaddexp(tails[0], tails[1])
+            log_row = log_p + log_sf if fix_p else np.logaddexp(log_q, log_p + log_sf)
+            ll += _weighted(rw, log_row)
+            # the waiting row's probability q + p S, split into its parts
+            moved = np.exp(log_p + log_sf - log_row)  # p S / (q + p S)
+            share = [np.exp(log_p + tails[k] - log_row) for k in (0, 1)]
+            dens = [
+                np.exp(log_p + log_w[k] - 0.5 * z[k] ** 2 - _LOG_SQRT_2PI - log_row) for k in (0, 1)
+            ]
+        if not fix_p:
+            d_eta += _weighted(rw, moved * q - (1.0 - moved) * p)
+        add(
+            share,
+            rw,
+            [dens[k] / math.exp(log_scales[k]) for k in (0, 1)],
+            [dens[k] * z[k] for k in (0, 1)],
+        )
+    grad = grad_delay if fix_p else np.concatenate(([d_eta], grad_delay))
+    return float(ll), grad
+
+
+def refit_mixture(
+    data: CureData,
+    start: Sequence[float] | np.ndarray,
+    fix_p: bool,
+    metric: np.ndarray | None = None,
+) -> CureFit:
+    """The mixture cure model refitted from ``start`` (coefficients of a fit on similar data).
+
+    With ``metric``, the covariance of ``start`` (the inverse information of that fit),
+    Newton steps in that fixed metric (the information of a reweighted sample differs by
+    sampling error only), which settle in a few likelihood evaluations; otherwise, or when
+    they do not settle, one L-BFGS-B search with the analytic gradient. A component pressed
+    against a bound of its weight or spread is reported as not converged, as by the fit
+    from scratch.
+    """
+    x0 = np.asarray(start, dtype=float)
+    if metric is not None:
+        metric = np.asarray(metric, dtype=float)
+        if fix_p or not math.isfinite(float(x0[0])):
+            metric = None if not fix_p else metric[1:, 1:]
+    if fix_p:
+        x0 = x0[1:]
+    elif not math.isfinite(float(x0[0])):
+        share = data.n_converted / max(data.n_converted + data.n_censored, 1)
+        x0 = np.concatenate(([special.logit(min(max(share, 0.02), 0.98))], x0[1:]))
+    bounds = [_LOGIT_BOUNDS, (None, None), _LOG_S_BOUNDS, (None, None), _LOG_S_BOUNDS]
+    if not fix_p:
+        bounds = [_LOGIT_P_BOUNDS, *bounds]
+    low = np.array([-math.inf if lo is None else lo for lo, _ in bounds])
+    high = np.array([math.inf if hi is None else hi for _, hi in bounds])
+    x0 = np.clip(x0, low, high)
+
+    def log_likelihood(x: np.ndarray) -> tuple[float, np.ndarray]:
+        with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+            ll, grad = mixture_log_likelihood(x, data, fix_p)
+        if not (math.isfinite(ll) and np.all(np.isfinite(grad))):
+            return -math.inf, np.zeros_like(x)
+        return ll, grad
+
+    found = None
+    if metric is not None and metric.shape == (x0.size, x0.size) and np.all(np.isfinite(metric)):
+        settled = ascend(log_likelihood, x0, metric, low + 1e-6, high - 1e-6)
+        found = None if settled is None else settled[0]
+    if found is not None:
+        x, success, message = found, True, "converged (Newton steps in the start's metric)"
+    else:
+
+        def negative(x: np.ndarray) -> tuple[float, np.ndarray]:
+            ll, grad = log_likelihood(x)
+            return (-ll, -grad) if math.isfinite(ll) else (1e300, grad)
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            res = optimize.minimize(
+                negative,
+                x0,
+                jac=True,
+                method="L-BFGS-B",
+                bounds=bounds,
+                options={"maxiter": 500, "ftol": 1e-12, "gtol": 1e-6},
+            )
+        x, success, message = np.asarray(res.x, dtype=float), bool(res.success), str(res.message)
+    x = _faster_first(x, fix_p)
+    ll = log_likelihood(x)[0]
+    offset = 0 if fix_p else 1
+    on_bound = bool(np.any(np.minimum(x - low, high - x)[offset:] < 1e-6))
+    finite = math.isfinite(ll)
+    if on_bound:
+        message = (
+            "a mixture component collapsed (its weight or spread reached a bound): the "
+            "delays show no second mode"
+        )
+    coefficients = x if not fix_p else np.concatenate(([math.inf], x))
+    return CureFit(
+        distribution=MIXTURE.name,
+        coefficients=tuple(float(c) for c in coefficients),
+        covariance=None,
+        log_likelihood=float(ll),
+        aic=float(2 * x.size - 2 * ll) if finite else math.inf,
+        n_params=int(x.size),
+        converged=success and finite and not on_bound,
+        p_fixed=fix_p,
+        message=message,
+    )

@@ -1,0 +1,113 @@
+"""Row weights and warm starts of the cure-model fits (what a bootstrap refit uses)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from funnelkit.conversion import fit_cure_model
+from funnelkit.conversion.cure import CureData
+from funnelkit.conversion.cure_refit import mixture_log_likelihood
+from funnelkit.exceptions import DataError
+
+
+def two_mode_delays(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    will = rng.random(n) < 0.5
+    fast = rng.random(n) < 0.4
+    delay = np.where(fast, rng.lognormal(-2.0, 0.7, n), rng.lognormal(2.0, 0.8, n))
+    follow_up = rng.uniform(0.0, 60.0, n)
+    converted = will & (delay <= follow_up)
+    durations = np.where(converted, delay, follow_up)
+    durations[:25] = 0.0  # instant conversions and entrants censored at once
+    return durations, converted
+
+
+@pytest.fixture(scope="module")
+def sample() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    durations, converted = two_mode_delays(6000, seed=4)
+    counts = np.random.default_rng(5).poisson(1.0, durations.size).astype(float)
+    return durations, converted, counts
+
+
+@pytest.mark.parametrize("family", ["exponential", "weibull", "lognormal"])
+def test_weighted_fit_equals_the_fit_on_repeated_rows(sample, family) -> None:
+    durations, converted, counts = sample
+    reps = counts.astype(np.int64)
+    weighted = fit_cure_model(durations, converted, family, weights=counts)
+    repeated = fit_cure_model(np.repeat(durations, reps), np.repeat(converted, reps), family)
+    np.testing.assert_allclose(weighted.coefficients, repeated.coefficients, atol=1e-6)
+    assert weighted.log_likelihood == pytest.approx(repeated.log_likelihood, abs=1e-6)
+    assert weighted.covariance is not None and repeated.covariance is not None
+    np.testing.assert_allclose(weighted.covariance, repeated.covariance, atol=1e-8)
+    # a warm start from another sample's fit ends at the same maximum
+    other = fit_cure_model(durations, converted, family)
+    warm = fit_cure_model(durations, converted, family, weights=counts, start=other)
+    np.testing.assert_allclose(warm.coefficients, repeated.coefficients, atol=1e-5)
+
+
+def test_weighted_mixture_refit_reaches_the_maximum_of_the_repeated_rows(sample) -> None:
+    durations, converted, counts = sample
+    reps = counts.astype(np.int64)
+    full = fit_cure_model(durations, converted, "lognormal-mixture")
+    assert full.converged and full.covariance is not None
+    scratch = fit_cure_model(
+        np.repeat(durations, reps), np.repeat(converted, reps), "lognormal-mixture"
+    )
+    for start in (full, full.coefficients):  # Newton in the start's metric; L-BFGS-B
+        refit = fit_cure_model(
+            durations, converted, "lognormal-mixture", weights=counts, start=start
+        )
+        assert refit.converged, refit.message
+        assert refit.covariance is None
+        assert refit.log_likelihood == pytest.approx(scratch.log_likelihood, abs=1e-5)
+        np.testing.assert_allclose(refit.coefficients, scratch.coefficients, atol=2e-4)
+    # without a start the weighted rows are handed over repeated: the same fit
+    plain = fit_cure_model(durations, converted, "lognormal-mixture", weights=counts)
+    assert plain.coefficients == scratch.coefficients
+
+
+def test_mixture_refit_on_a_segment_rescales_the_metric(sample) -> None:
+    durations, converted, _ = sample
+    full = fit_cure_model(durations, converted, "lognormal-mixture")
+    segment = np.arange(durations.size) % 4 == 0
+    refit = fit_cure_model(
+        durations, converted, "lognormal-mixture", weights=segment.astype(float), start=full
+    )
+    scratch = fit_cure_model(durations[segment], converted[segment], "lognormal-mixture")
+    assert refit.converged
+    assert refit.log_likelihood >= scratch.log_likelihood - 1e-6
+
+
+@pytest.mark.parametrize("fix_p", [False, True])
+def test_mixture_gradient_matches_central_differences(sample, fix_p) -> None:
+    durations, converted, counts = sample
+    if fix_p:
+        durations, converted, counts = durations[converted], converted[converted], counts[converted]
+    data = CureData.from_durations(durations, converted, counts)
+    x = np.array([0.1, -0.3, -1.9, -0.4, 2.1, -0.2])[int(fix_p) :]
+    ll, grad = mixture_log_likelihood(x, data, fix_p)
+    h = 1e-5
+    numeric = [
+        (
+            mixture_log_likelihood(x + e, data, fix_p)[0]
+            - mixture_log_likelihood(x - e, data, fix_p)[0]
+        )
+        / (2 * h)
+        for e in np.eye(x.size) * h
+    ]
+    np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-4)
+    # the value is the weighted sum of the unweighted rows' values
+    reps = counts.astype(np.int64)
+    repeated = CureData.from_durations(np.repeat(durations, reps), np.repeat(converted, reps))
+    assert ll == pytest.approx(mixture_log_likelihood(x, repeated, fix_p)[0], rel=1e-12)
+
+
+def test_weights_must_be_whole_numbers_per_row() -> None:
+    t, e = np.array([1.0, 2.0, 3.0]), np.array([True, False, True])
+    with pytest.raises(DataError, match=r"weights has 2 values for 3 rows"):
+        fit_cure_model(t, e, "exponential", weights=np.array([1.0, 2.0]))
+    with pytest.raises(DataError, match=r"1 row\(s\) are not, e.g. rows \[1\] with \[0.5\]"):
+        fit_cure_model(t, e, "exponential", weights=np.array([1.0, 0.5, 2.0]))
+    with pytest.raises(DataError, match=r"rows \[0\] with \[-1.0\]"):
+        fit_cure_model(t, e, "exponential", weights=np.array([-1.0, 1.0, 2.0]))

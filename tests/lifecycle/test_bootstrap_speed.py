@@ -1,0 +1,77 @@
+"""The shortcuts of a bootstrap refit give the estimates of a full fit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from funnelkit.clv import BetaGeoFitter, GammaGammaFitter, ParetoNBDFitter
+from funnelkit.datasets import simulate_bgnbd
+
+
+@pytest.mark.parametrize("klass", [BetaGeoFitter, ParetoNBDFitter])
+def test_refit_from_the_estimates_gives_the_estimates_of_a_fit(klass) -> None:
+    sim = simulate_bgnbd(3000, T=52.0, seed=3)
+    s = sim.rfm
+    rfm = {"frequency": s.frequency, "recency": s.recency, "T": s.T}
+    full = klass().fit(rfm, time_unit="W")
+    counts = np.random.default_rng(8).poisson(1.0, s.frequency.size).astype(float)
+    fitted = klass().fit(rfm, weights=counts, time_unit="W")
+    refitted = klass(initial_params=full.params_).refit(rfm, weights=counts, time_unit="W")
+    # from the full fit: its estimates and its curvature (quasi-Newton steps)
+    stepped = klass().refit(rfm, weights=counts, time_unit="W", start=full)
+    for name, value in fitted.params_.items():
+        assert refitted.params_[name] == pytest.approx(value, rel=1e-4), name
+        assert stepped.params_[name] == pytest.approx(value, rel=1e-4), name
+    assert refitted.log_likelihood_ == pytest.approx(fitted.log_likelihood_, abs=1e-6)
+    assert stepped.log_likelihood_ == pytest.approx(fitted.log_likelihood_, abs=1e-6)
+    assert refitted.result_.converged and stepped.result_.converged
+    # no standard errors: a bootstrap takes its spread from the samples
+    assert all(p.std_error is None for p in refitted.result_.params.values())
+    assert all(p.std_error is not None for p in fitted.result_.params.values())
+
+
+def test_spend_refit_matches_the_spend_fit() -> None:
+    rng = np.random.default_rng(2)
+    frequency = rng.integers(1, 8, 2000).astype(float)
+    spend = rng.gamma(6.0, 1.0 / rng.gamma(4.0, 0.1, 2000)) + 1.0
+    data = {"frequency": frequency, "monetary_value": spend}
+    counts = rng.poisson(1.0, 2000).astype(float)
+    full = GammaGammaFitter().fit(data)
+    fitted = GammaGammaFitter().fit(data, weights=counts)
+    refitted = GammaGammaFitter(initial_params=full.params_).refit(data, weights=counts)
+    stepped = GammaGammaFitter().refit(data, weights=counts, start=full)
+    for name, value in fitted.params_.items():
+        assert refitted.params_[name] == pytest.approx(value, rel=1e-4), name
+        assert stepped.params_[name] == pytest.approx(value, rel=1e-4), name
+
+
+def test_refit_of_the_shifted_beta_geometric_reads_lifetimes_like_fit() -> None:
+    from funnelkit.clv import ShiftedBetaGeoFitter
+    from funnelkit.datasets.spend import simulate_contract_lifetimes
+
+    sim = simulate_contract_lifetimes(800, alpha=0.7, beta=1.2, observed_periods=8, seed=2)
+    data = {"duration": sim.durations, "churned": sim.churned}
+    counts = np.random.default_rng(4).poisson(1.0, sim.durations.size).astype(float)
+    full = ShiftedBetaGeoFitter().fit(data)
+    fitted = ShiftedBetaGeoFitter().fit(data, weights=counts)
+    stepped = ShiftedBetaGeoFitter().refit(data, weights=counts, start=full)
+    for name, value in fitted.params_.items():
+        assert stepped.params_[name] == pytest.approx(value, rel=1e-4), name
+
+
+def test_refit_of_a_covariate_model_is_the_plain_model() -> None:
+    from funnelkit.datasets import simulate_bgnbd_covariates
+
+    sim = simulate_bgnbd_covariates(
+        1500, T=52.0, coefficients={"purchase": {"member[True]": 0.5}}, seed=11
+    )
+    model = BetaGeoFitter().fit(sim.rfm, covariates=sim.covariates)
+    plain = BetaGeoFitter().fit(sim.rfm)
+    model.refit(sim.rfm, start=plain)
+    for name, value in plain.params_.items():
+        assert model.params_[name] == pytest.approx(value, rel=1e-4), name
+    # no stale effects: the refitted model predicts like the plain one, without covariates
+    np.testing.assert_allclose(
+        model.expected_purchases(4.0, sim.rfm), plain.expected_purchases(4.0, sim.rfm), rtol=1e-4
+    )
