@@ -134,11 +134,13 @@ class BetaGeometricFitter(GeometricUncertainty, PurchasePredictions, CovariateMo
     (``r, alpha → ∞``), both, or no dropout (``p = 0``). ``params_`` then holds the limit
     model's parameters, and every prediction uses the limit's exact closed forms.
 
-    **Covariates** (``fit(data, covariates=X)``), as in CLVTools' BG/NBD with static
-    covariates: ``alpha_i = alpha exp(-gamma_purchase' z_i)`` (``exp(gamma)`` multiplies the
-    mean purchase rate ``r / alpha_i``) and ``a_i = a exp(gamma_dropout' z_i)``,
-    ``b_i = b exp(gamma_dropout' z_i)`` (one coefficient scales both, which keeps the mean
-    dropout probability and changes how concentrated it is). Fits with covariates use the
+    **Covariates** (``fit(data, covariates=X)``): ``alpha_i = alpha exp(-gamma_purchase'
+    z_i)`` (``exp(gamma)`` multiplies the mean purchase rate ``r / alpha_i``, as in CLVTools'
+    BG/NBD with static covariates) and ``b_i = b exp(-gamma_dropout' z_i)`` (``exp(gamma)``
+    multiplies the odds ``a / b_i`` of the mean dropout probability after a purchase, as the
+    sBG's dropout effect does). CLVTools scales ``a`` and ``b`` by one factor instead, which
+    keeps the mean dropout probability and only changes its spread, so a group that drops
+    out more could not show it. Fits with covariates use the
     full model and, when it heads for a limit, that limit too (keeping the effects it can
     carry: ``lambda_i = lambda exp(gamma_purchase' z_i)`` for a common purchase rate).
     """
@@ -146,7 +148,7 @@ class BetaGeometricFitter(GeometricUncertainty, PurchasePredictions, CovariateMo
     _param_names = ("r", "alpha", "a", "b")
     _covariate_links: ClassVar[dict[str, tuple[tuple[str, int], ...]]] = {
         "purchase": (("alpha", -1),),
-        "dropout": (("a", 1), ("b", 1)),
+        "dropout": (("b", -1),),
     }
     _limit_links: ClassVar[dict[str, tuple[str, int]]] = {"alpha": ("lambda", -1)}
     _first_purchase_dropout: ClassVar[int] = 0

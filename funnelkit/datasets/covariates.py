@@ -2,7 +2,7 @@
 
 Each customer's parameters follow the log-linear links of the covariate fitters (see
 :mod:`funnelkit.clv.covariates`): ``alpha_i = alpha exp(-gamma_purchase' z_i)`` and, for the
-dropout process, ``a_i, b_i = a, b exp(gamma_dropout' z_i)`` (BG/NBD) or ``beta_i = beta
+dropout process, ``b_i = b exp(-gamma_dropout' z_i)`` (BG/NBD) or ``beta_i = beta
 exp(-gamma_dropout' z_i)`` (Pareto/NBD). ``z_i`` is the design row of the customer's
 covariates (categorical levels against the first sorted level), so a fit on the result
 recovers ``coefficients`` up to sampling error.
@@ -102,8 +102,8 @@ def simulate_bgnbd_covariates(
     eta = _design(cov, coefficients, n_customers)
     zero = np.zeros(n_customers)
     alpha_i = alpha * np.exp(-eta.get("purchase", zero))
-    a_i = a * np.exp(eta.get("dropout", zero))
-    b_i = b * np.exp(eta.get("dropout", zero))
+    a_i = np.full(n_customers, float(a))
+    b_i = b * np.exp(-eta.get("dropout", zero))
     T_arr = _ages(n_customers, T)
     lam = rng.gamma(r, 1.0 / alpha_i)
     p = rng.beta(a_i, b_i)
