@@ -30,8 +30,7 @@ import numpy as np
 from funnelkit._frames import Backend, frame_from_columns
 from funnelkit.clv._calls import horizon_of, is_customer_data
 from funnelkit.clv._data import as_horizon, as_rfm, check_setting, whole_counts
-from funnelkit.clv._limits import ParameterSpace
-from funnelkit.clv._optimise import LOG_BOUND
+from funnelkit.clv._optimise import LOG_BOUND, CoefficientSpace
 from funnelkit.exceptions import FunnelkitError, StatisticalWarning
 from funnelkit.rfm import RFM
 
@@ -77,15 +76,19 @@ def draw_parameters(
     probabilities: Collection[str],
     n_resamples: int,
     seed: int | np.random.Generator | None,
+    *,
+    n_free: int = 0,
 ) -> list[dict[str, float]]:
     """``n_resamples`` parameter sets drawn from the fit's asymptotic normal distribution.
 
     The draws are normal on the fit's own scale (``log`` of positive parameters, ``logit``
     of the names in ``probabilities``) with the natural-scale ``covariance`` mapped there by
-    the Jacobian, so every draw is a valid parameter set.
+    the Jacobian, so every draw is a valid parameter set. The last ``n_free`` entries of
+    ``params`` (covariate coefficients) are unconstrained and drawn as they are.
     """
     names = tuple(params)
-    space = ParameterSpace(names, tuple(p for p in probabilities if p in params))
+    kept = tuple(p for p in probabilities if p in params)
+    space = CoefficientSpace(names, kept, n_free=n_free)
     values = np.array([params[k] for k in names], dtype=float)
     jac = np.asarray(space.jacobian(values), dtype=float)
     cov = np.asarray(covariance, dtype=float) / (jac[:, None] * jac[None, :])
@@ -127,8 +130,34 @@ class CustomerUncertainty:
         return self._conditional_pmf(grid, horizon, columns, params)
 
     # ------------------------------------------------------------------ parameters
+    def _design_or_none(self, data: Any, covariates: Any, n: int) -> np.ndarray | None:
+        """Each customer's covariate design row, ``None`` for a model without covariates
+        (which refuses ``covariates=``, like its other predictions)."""
+        if not self._covariate_route(covariates):  # type: ignore[attr-defined]
+            return None
+        # only a CovariatePredictions fitter routes by covariates
+        return np.asarray(self._customer_design(data, covariates, n))  # type: ignore[attr-defined]
+
+    def _draw_params(self, draw: Mapping[str, float], design: np.ndarray | None) -> dict[str, Any]:
+        """The parameters of ``draw`` for customers with ``design`` rows (per customer with
+        covariates, the draw's own numbers without)."""
+        if design is None:
+            return {k: draw[k] for k in self.params_}  # type: ignore[attr-defined]
+        return dict(self._params_at(draw, design))  # type: ignore[attr-defined]
+
+    def _point(self) -> dict[str, float]:
+        """The estimates as one draw (with the coefficients for a model with covariates)."""
+        self._check_fitted()  # type: ignore[attr-defined]
+        if self._has_covariates():
+            return dict(self._point_draw())  # type: ignore[attr-defined]
+        return dict(self.params_)  # type: ignore[attr-defined]
+
+    def _has_covariates(self) -> bool:
+        fit_of = getattr(self, "_covariate_fit", None)
+        return fit_of is not None and fit_of() is not None
+
     def _prediction_params(self) -> dict[str, Any]:
-        """The parameters a prediction uses (per customer once covariates enter)."""
+        """The fitted parameters (the reference customer's for a model with covariates)."""
         self._check_fitted()  # type: ignore[attr-defined]
         return dict(self.params_)  # type: ignore[attr-defined]
 
@@ -147,9 +176,15 @@ class CustomerUncertainty:
 
         Normal on the log scale (logit for probabilities) with the inverse observed
         information (``result_.covariance``) as covariance: what the intervals of this
-        module average over. Raises a :class:`~funnelkit.exceptions.FunnelkitError` when the
-        fit has no covariance (information matrix not positive definite, or a model loaded
-        from a document written before the covariance was stored).
+        module average over. For a model fitted with covariates the draws are joint over
+        the base parameters and the coefficients (whose covariance the model keeps with its
+        covariate state): each draw holds the base parameters (those of the reference
+        customer) and the coefficients, named ``"process:covariate"`` as in
+        :attr:`coefficients_` and drawn on their own scale, and gives every customer their
+        parameters through the model's log-linear link. Raises a
+        :class:`~funnelkit.exceptions.FunnelkitError` when the fit has no covariance
+        (information matrix not positive definite, or a model loaded from a document written
+        before the covariance was stored).
 
         Examples
         --------
@@ -161,6 +196,10 @@ class CustomerUncertainty:
         (3, ['a', 'alpha', 'b', 'r'])
         """
         self._check_fitted()  # type: ignore[attr-defined]
+        if self._has_covariates():
+            from funnelkit.clv._covariate_predict import CovariatePredictions
+
+            return CovariatePredictions.parameter_draws(self, n_resamples, seed=seed)  # type: ignore[arg-type]
         count = resample_count(n_resamples)
         covariance = self.result_.covariance  # type: ignore[attr-defined]
         if covariance is None:
@@ -187,6 +226,7 @@ class CustomerUncertainty:
         data: Any = None,
         t: Any = None,
         future_t: Any = None,
+        covariates: Any = None,
     ) -> np.ndarray:
         """``P(X(T, T + horizon) = n | x, t_x, T)``: probability of exactly ``n`` purchases.
 
@@ -212,6 +252,11 @@ class CustomerUncertainty:
         data
             Customers: an :class:`~funnelkit.RFM`, a frame or a mapping with ``frequency``,
             ``recency`` and ``T``; ``None`` = the training customers.
+        covariates
+            For a model fitted with covariates: one row per customer of ``data`` (a frame
+            with ``customer_id`` joined on the data's ids, or a mapping of arrays in their
+            order), as in :meth:`expected_purchases`; ``data=None`` = the training
+            customers' own covariates. Each customer's pmf is at their own parameters.
 
         Returns
         -------
@@ -267,7 +312,9 @@ class CustomerUncertainty:
                 f"horizon has shape {span.shape}: give one horizon, or one per customer; "
                 "a grid of counts goes in n (a column of counts)."
             )
-        return self._conditional_pmf(count, span, columns, self._prediction_params())
+        design = self._design_or_none(data, covariates, customers)
+        params = self._draw_params(self._point(), design)
+        return self._conditional_pmf(count, span, columns, params)
 
     def prediction_interval(
         self,
@@ -276,6 +323,7 @@ class CustomerUncertainty:
         data: Any = None,
         t: Any = None,
         future_t: Any = None,
+        covariates: Any = None,
         conf_level: float = 0.9,
         n_resamples: int = 200,
         n_draws: int | None = None,
@@ -310,6 +358,10 @@ class CustomerUncertainty:
         data
             Customers (RFM, frame with an optional ``customer_id`` column, or mapping);
             ``None`` = the training customers.
+        covariates
+            For a model fitted with covariates, each customer's covariates (as in
+            :meth:`conditional_probability_of_purchases`); the draws are then joint over
+            the base parameters and the coefficients (:meth:`parameter_draws`).
         conf_level
             Probability the interval is meant to hold.
         n_resamples
@@ -353,22 +405,24 @@ class CustomerUncertainty:
             raise FunnelkitError(
                 f"horizon has shape {span.shape}: give one horizon, or one per customer."
             )
-        estimate = self.expected_purchases(horizon=span, data=data)  # type: ignore[attr-defined]
-        draws = self._draws_or_point(count, seed, owner)
-        keys = np.stack(
-            [columns[k] for k in ("frequency", "recency", "T")]
-            + [np.broadcast_to(span, (customers,))],
-            axis=1,
+        design = self._design_or_none(data, covariates, customers)
+        estimate = self.expected_purchases(  # type: ignore[attr-defined]
+            horizon=span, data=data, covariates=covariates
         )
-        unique, inverse = np.unique(keys, axis=0, return_inverse=True)
-        inverse = inverse.reshape(-1)
-        rows = {k: unique[:, i] for i, k in enumerate(("frequency", "recency", "T"))}
+        draws = self._draws_or_point(count, seed, owner)
+        # customers alike in history, horizon and covariate pattern share their interval
+        unique, inverse, rows, patterns = _distinct(
+            columns, [np.broadcast_to(span, (customers,))], design
+        )
         # the expectation depends on nothing but the row, so any customer's copy will do
         row_mean = np.zeros(unique.shape[0])
         row_mean[inverse] = estimate
         lower, upper, coverage = _count_bounds(
-            lambda width, idx, params: self._conditional_pmf_grid(
-                width, unique[idx, 3], {k: v[idx] for k, v in rows.items()}, params
+            lambda width, idx, draw: self._conditional_pmf_grid(
+                width,
+                unique[idx, 3],
+                {k: v[idx] for k, v in rows.items()},
+                self._draw_params(draw, None if patterns is None else patterns[idx]),
             ),
             draws,
             row_mean,
@@ -386,6 +440,7 @@ class CustomerUncertainty:
         self,
         data: Any = None,
         *,
+        covariates: Any = None,
         conf_level: float = 0.9,
         n_resamples: int = 200,
         n_draws: int | None = None,
@@ -405,6 +460,9 @@ class CustomerUncertainty:
         ----------
         data
             Customers (RFM, frame or mapping); ``None`` = the training customers.
+        covariates
+            For a model fitted with covariates, each customer's covariates (as in
+            :meth:`prediction_interval`).
         conf_level, n_resamples, seed, backend
             As in :meth:`prediction_interval` (``n_draws`` is an alias of ``n_resamples``).
 
@@ -420,16 +478,19 @@ class CustomerUncertainty:
         owner = f"{type(self).__name__}.probability_alive_interval"
         level = interval_level(conf_level, owner)
         count = resample_count(n_resamples, n_draws)
-        alive_now = self.probability_alive(data)  # type: ignore[attr-defined]
-        estimate = np.asarray(alive_now, dtype=float)
         columns = self._data_for_prediction(data)  # type: ignore[attr-defined]
+        design = self._design_or_none(data, covariates, columns["frequency"].shape[0])
+        if design is None:
+            alive_now = self.probability_alive(data)  # type: ignore[attr-defined]
+        else:
+            alive_now = self.probability_alive(data, covariates=covariates)  # type: ignore[attr-defined]
+        estimate = np.asarray(alive_now, dtype=float)
         draws = self.parameter_draws(count, seed=seed)
-        keys = np.stack([columns[k] for k in ("frequency", "recency", "T")], axis=1)
-        unique, inverse = np.unique(keys, axis=0, return_inverse=True)
-        rows = {k: unique[:, i] for i, k in enumerate(("frequency", "recency", "T"))}
-        values = np.stack([self._alive_probability(rows, p) for p in draws])
+        _, inverse, rows, patterns = _distinct(columns, [], design)
+        values = np.stack(
+            [self._alive_probability(rows, self._draw_params(p, patterns)) for p in draws]
+        )
         bounds = np.quantile(values, [(1.0 - level) / 2.0, (1.0 + level) / 2.0], axis=0)
-        inverse = inverse.reshape(-1)
         out = {
             "estimate": estimate,
             "lower": np.minimum(bounds[0][inverse], estimate),
@@ -451,7 +512,11 @@ class CustomerUncertainty:
     def _draws_or_point(
         self, count: int, seed: int | np.random.Generator | None, owner: str
     ) -> list[dict[str, Any]]:
-        if self.result_.covariance is None:  # type: ignore[attr-defined]
+        if self._has_covariates():
+            covariance = self._covariate_fit().covariance  # type: ignore[attr-defined]
+        else:
+            covariance = self.result_.covariance  # type: ignore[attr-defined]
+        if covariance is None:
             warnings.warn(
                 f"{owner}: the fit has no parameter covariance, so the interval covers the "
                 "purchase process only (parameters taken as known) and is too narrow; refit "
@@ -459,7 +524,7 @@ class CustomerUncertainty:
                 StatisticalWarning,
                 stacklevel=3,
             )
-            return [self._prediction_params()]
+            return [self._point()]
         return self.parameter_draws(count, seed=seed)
 
     def _table(
@@ -525,6 +590,22 @@ def _count_bounds(
         lower[idx], upper[idx] = low, high
         coverage[idx] = np.minimum(cdf[high, cols] - below, 1.0)
     return lower, upper, coverage
+
+
+def _distinct(
+    columns: Params, extra: list[np.ndarray], design: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], np.ndarray | None]:
+    """Distinct rows of ``(frequency, recency, T, *extra, *design)``: the rows, the map from
+    customers to them, their history columns and their design rows (``None`` without)."""
+    history = [np.asarray(columns[k], dtype=float) for k in ("frequency", "recency", "T")]
+    parts = [c[:, None] for c in [*history, *extra]]
+    if design is not None:
+        parts.append(np.asarray(design, dtype=float))
+    unique, inverse = np.unique(np.hstack(parts), axis=0, return_inverse=True)
+    rows = {k: unique[:, i] for i, k in enumerate(("frequency", "recency", "T"))}
+    first = 3 + len(extra)
+    patterns = None if design is None else unique[:, first:]
+    return unique, inverse.reshape(-1), rows, patterns
 
 
 def _horizon_and_data(method: str, args: tuple[Any, ...], given: Any, data: Any) -> tuple[Any, Any]:
