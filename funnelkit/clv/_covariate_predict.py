@@ -18,6 +18,7 @@ from funnelkit._frames import Backend
 from funnelkit._results import html_table
 from funnelkit.clv._base import MLEFitter
 from funnelkit.clv._data import as_rfm
+from funnelkit.clv._uncertainty_tools import draw_parameters, resample_count
 from funnelkit.clv.covariates import CovariateFit, coefficient_frame
 from funnelkit.exceptions import FunnelkitError, MissingDependencyError
 
@@ -297,8 +298,6 @@ class CovariatePredictions(MLEFitter):
         >>> sorted(ggf.parameter_draws(2, seed=0)[0])
         ['p', 'q', 'spend:member[yes]', 'v']
         """
-        from funnelkit.clv.uncertainty import draw_parameters, resample_count
-
         self._check_fitted()
         count = resample_count(n_resamples)
         fit = self._covariate_fit()
