@@ -236,6 +236,53 @@ class CovariatePredictions(MLEFitter):
         ids = self.__dict__.get("_training_ids") if data is None else self._prediction_ids(data)
         return fit.encoding.design(covariates, ids, n)
 
+    def covariate_patterns(
+        self: P, data: Any = None, *, covariates: Any = None
+    ) -> tuple[list[P], np.ndarray]:
+        """The model at each distinct covariate pattern of the customers, and each
+        customer's pattern.
+
+        Every customer of a pattern has the same parameters, so a copy of the model without
+        covariates at those parameters predicts them with the plain model's formulas: this
+        is how scoring and lifetime values handle covariates. A model fitted without
+        covariates is its own single pattern.
+
+        Parameters
+        ----------
+        data
+            Customers (RFM, frame or mapping); ``None`` = the training customers.
+        covariates
+            One row per customer of ``data``, as in :meth:`expected_purchases`
+            (``data=None`` = the training customers' own covariates).
+
+        Returns
+        -------
+        tuple of (list of models, numpy.ndarray)
+            The models, and the index of each customer's model (one per customer).
+
+        Examples
+        --------
+        >>> from funnelkit.clv import BetaGeoFitter
+        >>> from funnelkit.datasets.covariates import simulate_bgnbd_covariates
+        >>> world = simulate_bgnbd_covariates(
+        ...     1000, T=52.0, coefficients={"purchase": {"member[True]": 0.5}}, seed=1)
+        >>> member = {"member": world.covariates["member"]}
+        >>> model = BetaGeoFitter().fit(world.rfm, covariates=member)
+        >>> models, index = model.covariate_patterns(world.rfm, covariates=member)
+        >>> len(models), index.shape
+        (2, (1000,))
+        """
+        self._check_fitted()
+        columns = self._data_for_prediction(data)
+        n = int(np.asarray(next(iter(columns.values()))).shape[0])
+        if self._covariate_fit() is None:
+            if covariates is not None:
+                self._refuse_covariates()
+            return [self], np.zeros(n, dtype=np.int64)
+        design = self._customer_design(data, covariates, n)
+        patterns, codes = np.unique(design, axis=0, return_inverse=True)
+        return [self._at(z, None) for z in patterns], codes.reshape(-1).astype(np.int64)
+
     # ------------------------------------------------------------------ parameter draws
     def _point_draw(self) -> dict[str, float]:
         """The estimates as one draw: base parameters, then the coefficients named
