@@ -171,7 +171,7 @@ def customer_lifetime_value(
         "chunk_size": chunk_size,
         "n_jobs": n_jobs,
     }
-    given = _model_covariates(purchase_model, spend_model, covariates, spend_covariates)
+    given = model_covariates(purchase_model, spend_model, covariates, spend_covariates)
     if conf_level is None:
         return _lifetime_values(purchase_model, spend_model, data, settings, given)
 
@@ -242,7 +242,7 @@ def customers_at(rfm: RFM, idx: np.ndarray | slice) -> RFM:
     )
 
 
-def _model_covariates(
+def model_covariates(
     purchase_model: Any, spend_model: Any, covariates: Any, spend_covariates: Any
 ) -> tuple[Any, Any]:
     """The covariates of the purchase and the spend model, refusing covariates no model
