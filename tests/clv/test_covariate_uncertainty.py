@@ -405,7 +405,7 @@ def test_value_interval_uses_the_joint_draws(fitted, world, with_spend):
 
 
 # ------------------------------------------------------------------ coverage
-def _simulate_with_holdout(n, T, holdout, seed):
+def _simulate_with_holdout(n, T, holdout, seed, r=0.243, alpha=4.414, a=0.793, b=2.426):
     """BG/NBD customers with covariate effects and a holdout period after ``T``."""
     rng = np.random.default_rng(seed)
     covariates = {
@@ -414,10 +414,10 @@ def _simulate_with_holdout(n, T, holdout, seed):
     }
     member = covariates["member"].astype(float)
     tiktok = (covariates["channel"] == "tiktok").astype(float)
-    alpha = 4.414 * np.exp(-0.5 * member)
+    alpha_i = alpha * np.exp(-0.5 * member)
     scale = np.exp(0.5 * tiktok)
-    lam = rng.gamma(0.243, 1.0 / alpha)
-    p = rng.beta(0.793 * scale, 2.426 * scale)
+    lam = rng.gamma(r, 1.0 / alpha_i)
+    p = rng.beta(a * scale, b * scale)
     end = T + holdout
     x, recency, held = np.zeros(n), np.zeros(n), np.zeros(n)
     for i in range(n):
@@ -445,3 +445,18 @@ def test_simulated_holdout_coverage_with_covariates():
     # the realised share estimates the mean claimed coverage (whole counts hold >= 90%)
     assert claimed >= 0.9
     assert abs(share - claimed) < 0.02
+
+
+@pytest.mark.slow
+def test_busy_world_holdout_coverage_with_covariates_is_near_nominal():
+    # many purchases per customer, where whole-number bounds can hold close to 90%
+    rfm, covariates, held = _simulate_with_holdout(
+        3000, 52.0, 26.0, seed=21, r=2.0, alpha=2.0, a=0.3, b=30.0
+    )
+    model = BetaGeoFitter().fit(rfm, covariates=covariates)
+    table = model.prediction_interval(
+        26.0, rfm, covariates=covariates, conf_level=0.9, n_resamples=100, seed=0
+    )
+    share = float(((table.lower <= held) & (held <= table.upper)).mean())
+    assert 0.87 <= share <= 0.93
+    assert abs(share - float(table.coverage.mean())) < 0.02
