@@ -22,8 +22,8 @@ import numpy as np
 from funnelkit._frames import Backend, frame_from_columns
 from funnelkit.clv._data import unique_combinations
 from funnelkit.clv.value import (
-    model_covariates,
     discounted_rows,
+    model_covariates,
     spend_per_customer,
     unit_step,
     with_covariates,

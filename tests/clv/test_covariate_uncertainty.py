@@ -74,6 +74,13 @@ def _link(draw, design_row, names):
     }
 
 
+def _estimates(model):
+    """The model's base parameters and coefficients, keyed as its parameter draws."""
+    table = model.coefficients_
+    rows = zip(table.process, table.covariate, table.estimate, strict=True)
+    return model.params_ | {f"{p}:{c}": e for p, c, e in rows}
+
+
 def _design_rows(world):
     channel = np.asarray(world.covariates["channel"]).astype(str)
     member = np.asarray(world.covariates["member"])
@@ -94,9 +101,7 @@ def test_pmf_of_each_customer_is_the_plain_pmf_at_their_own_parameters(fitted, w
     names = list(table.covariate[table.process == "purchase"])
     assert names == ["channel[organic]", "channel[tiktok]", "member[True]"]
     design = _design_rows(world)
-    point = fitted.params_ | {
-        f"{p}:{c}": e for p, c, e in zip(table.process, table.covariate, table.estimate, strict=True)
-    }
+    point = _estimates(fitted)
     for i in (0, 1, 2, 3, 17, 400, 1499):
         row = [design[nm][i] for nm in names]
         plain = _plain_at(fitted, _link(point, row, names))
@@ -157,9 +162,10 @@ def test_a_covariate_model_with_zero_effects_predicts_like_the_plain_model(fitte
 def test_draws_hold_base_parameters_and_coefficients_named_as_the_table(fitted):
     draws = fitted.parameter_draws(3000, seed=4)
     table = fitted.coefficients_
-    keys = [*fitted.params_, *(f"{p}:{c}" for p, c in zip(table.process, table.covariate))]
+    keys = list(_estimates(fitted))
     assert list(draws[0]) == keys
-    for p, c, est, se in zip(table.process, table.covariate, table.estimate, table.std_error):
+    columns = (table.process, table.covariate, table.estimate, table.std_error)
+    for p, c, est, se in zip(*columns, strict=True):
         values = np.array([d[f"{p}:{c}"] for d in draws])
         # the sample mean and spread of 3000 normal draws (4 standard errors of each)
         assert abs(values.mean() - est) < 4 * se / np.sqrt(3000)
@@ -305,12 +311,9 @@ def test_lifetime_value_of_each_customer_is_the_plain_value_at_their_parameters(
     values = customer_lifetime_value(
         fitted, 20.0, with_spend, covariates=world.covariates, **settings
     )
-    table = fitted.coefficients_
     names = ["channel[organic]", "channel[tiktok]", "member[True]"]
     design = _design_rows(world)
-    point = fitted.params_ | {
-        f"{p}:{c}": e for p, c, e in zip(table.process, table.covariate, table.estimate, strict=True)
-    }
+    point = _estimates(fitted)
     for i in (0, 3, 17, 400):
         plain = _plain_at(fitted, _link(point, [design[nm][i] for nm in names], names))
         one = customer_lifetime_value(plain, 20.0, _rows(with_spend, [i]), **settings)
