@@ -11,8 +11,17 @@ import polars as pl
 import pytest
 
 from funnelkit import RFM
-from funnelkit.clv import BetaGeoFitter, GammaGammaFitter, customer_lifetime_value
-from funnelkit.datasets.covariates import simulate_bgnbd_covariates
+from funnelkit.clv import (
+    BetaGeoFitter,
+    GammaGammaFitter,
+    ModifiedBetaGeoFitter,
+    ParetoNBDFitter,
+    customer_lifetime_value,
+)
+from funnelkit.datasets.covariates import (
+    simulate_bgnbd_covariates,
+    simulate_pareto_nbd_covariates,
+)
 from funnelkit.exceptions import FunnelkitError, StatisticalWarning
 from funnelkit.scoring import score
 
@@ -119,6 +128,30 @@ def test_pmf_sums_to_one_and_its_mean_is_expected_purchases(fitted, world):
     mean = (GRID * pmf).sum(axis=0)
     expected = fitted.expected_purchases(26.0, world.rfm, covariates=world.covariates)
     assert np.abs(mean - expected).max() < 1e-10
+
+
+@pytest.mark.parametrize(
+    ("fitter", "simulate"),
+    [
+        (ModifiedBetaGeoFitter, simulate_bgnbd_covariates),
+        (ParetoNBDFitter, simulate_pareto_nbd_covariates),
+    ],
+)
+def test_other_families_answer_for_each_customer(fitter, simulate):
+    sim = simulate(1500, T=52.0, coefficients={"purchase": {"member[True]": 0.5}}, seed=2)
+    model = fitter().fit(sim.rfm, covariates=sim.covariates)
+    pmf = model.conditional_probability_of_purchases(
+        10.0, sim.rfm, n=GRID, covariates=sim.covariates
+    )
+    assert np.abs(pmf.sum(axis=0) - 1.0).max() < 1e-10
+    expected = model.expected_purchases(10.0, sim.rfm, covariates=sim.covariates)
+    assert np.abs((GRID * pmf).sum(axis=0) - expected).max() < 1e-10
+    table = model.prediction_interval(10.0, sim.rfm, covariates=sim.covariates, n_resamples=20)
+    assert bool((table.coverage >= 0.9).all())
+    alive = model.probability_alive_interval(sim.rfm, covariates=sim.covariates, n_resamples=20)
+    np.testing.assert_array_equal(
+        alive.estimate, model.probability_alive(sim.rfm, covariates=sim.covariates)
+    )
 
 
 def test_training_customers_use_their_own_covariates_by_default(fitted, world):
