@@ -275,12 +275,15 @@ def score_customers(
     chunk_size: int = _CHUNK,
     backend: Backend | None = None,
     n_jobs: int | None = None,
+    covariates: Any = None,
+    spend_covariates: Any = None,
 ) -> Any:
     """Score every customer: expected purchases, probability alive, expected spend and CLV.
 
     The distinct ``(frequency, recency, T)`` rows are scored once each, so this is the fast
     way to score a large customer base. Arguments are those of
-    :func:`customer_lifetime_value` (``n_jobs`` threads share the distinct rows); the
+    :func:`customer_lifetime_value` (``n_jobs`` threads share the distinct rows, and
+    ``covariates``/``spend_covariates`` go to the models fitted with covariates); the
     scores come from :func:`funnelkit.scoring.score`
     (batches of ``chunk_size`` customers), the one scoring door of the CLV models.
 
@@ -307,11 +310,17 @@ def score_customers(
     if int(chunk_size) < 1:
         raise FunnelkitError(f"chunk_size must be >= 1; got {chunk_size!r}.")
     rfm = _purchase_rfm(purchase_model, data)
+    purchase_covariates, spend_given = model_covariates(
+        purchase_model, spend_model, covariates, spend_covariates
+    )
+    if with_covariates(spend_model):
+        spend_model = spend_model.expected_spend(data, covariates=spend_given)
     # the spend is read from the input as given; scoring itself goes through the one door
     spend = spend_per_customer(spend_model, data, len(rfm))
     return score(
         purchase_model,
         rfm,
+        covariates=purchase_covariates,
         spend_model=float(spend) if spend.ndim == 0 else spend,
         horizon=horizon,
         time_unit=time_unit,

@@ -17,6 +17,7 @@ from funnelkit.clv import (
     ModifiedBetaGeoFitter,
     ParetoNBDFitter,
     customer_lifetime_value,
+    score_customers,
 )
 from funnelkit.datasets.covariates import (
     simulate_bgnbd_covariates,
@@ -496,3 +497,16 @@ def test_busy_world_holdout_coverage_with_covariates_is_near_nominal():
     share = float(((table.lower <= held) & (held <= table.upper)).mean())
     assert 0.87 <= share <= 0.93
     assert abs(share - float(table.coverage.mean())) < 0.02
+
+
+def test_score_customers_passes_the_covariates_on(fitted, world, with_spend):
+    member = {"member": world.covariates["member"]}
+    spend = GammaGammaFitter().fit(with_spend, covariates=member)
+    settings = {"horizon": 12, "time_unit": "month", "discount_rate": 0.01}
+    scores = score_customers(
+        fitted, spend, with_spend, covariates=world.covariates, spend_covariates=member, **settings
+    )
+    values = customer_lifetime_value(
+        fitted, spend, with_spend, covariates=world.covariates, spend_covariates=member, **settings
+    )
+    assert np.abs(scores["clv"] / values - 1.0).max() < 1e-10
