@@ -16,6 +16,11 @@ normal) distribution, on the scale the fit works on (``log`` of positive paramet
 fits, while the draws reuse the one fit and keep every parameter in its range. The count
 interval takes quantiles of the mixture of the conditional pmf over the draws, i.e. of the
 posterior predictive distribution under a flat prior (approximately).
+
+A model fitted with covariates answers each call for each customer's own parameters (given
+with ``covariates=``, as in its other predictions). Its draws are joint over the base
+parameters and the coefficients (their full covariance is kept with the covariate state),
+and each draw is mapped to every customer's parameters through the model's log-linear link.
 """
 
 from __future__ import annotations
@@ -106,11 +111,6 @@ class CustomerUncertainty:
     def _has_covariates(self) -> bool:
         fit_of = getattr(self, "_covariate_fit", None)
         return fit_of is not None and fit_of() is not None
-
-    def _prediction_params(self) -> dict[str, Any]:
-        """The fitted parameters (the reference customer's for a model with covariates)."""
-        self._check_fitted()  # type: ignore[attr-defined]
-        return dict(self.params_)  # type: ignore[attr-defined]
 
     def _probability_names(self) -> tuple[str, ...]:
         """Parameters that are probabilities (those of a limit model at the boundary)."""
