@@ -158,3 +158,26 @@ def test_a_spend_per_customer_is_split_with_the_batches(summary, models):
     np.testing.assert_array_equal(batched["clv"], whole["clv"])
     with pytest.raises(FunnelkitError, match=r"one value per customer \(2357\); got shape \(3,\)"):
         score(bgf, summary, spend_model=np.ones(3), progress=False, **options)
+
+
+def test_identical_rows_with_other_covariates_get_their_own_scores(summary):
+    """Distinct-row compression keys on the covariate pattern too, and batches or the
+    order of a keyed covariate frame change nothing."""
+    member = np.arange(len(summary)) % 3 == 0
+    covariates = pd.DataFrame({"customer_id": summary.customer_id, "member": member})
+    model = BetaGeoFitter().fit(summary, time_unit="W", covariates=covariates)
+    twice = pd.concat([summary, summary], ignore_index=True)
+    twice["customer_id"] = np.arange(len(twice))
+    both = pd.DataFrame(
+        {"customer_id": twice.customer_id, "member": np.r_[member, ~member]}
+    ).sample(frac=1.0, random_state=0)
+    one = score(model, twice, horizon=52.0, covariates=both, progress=False)
+    many = score(model, twice, horizon=52.0, covariates=both, batch_size=999, progress=False)
+    for name in ("expected_purchases", "probability_alive"):
+        np.testing.assert_array_equal(one[name], many[name])
+    n = len(summary)
+    assert bool((one["expected_purchases"][:n] != one["expected_purchases"][n:]).all())
+    aligned = {"member": np.r_[member, ~member]}
+    rows = twice[["frequency", "recency", "T"]]
+    expected = model.expected_purchases(52.0, rows, covariates=aligned)
+    np.testing.assert_array_equal(one["expected_purchases"], expected)

@@ -247,6 +247,7 @@ class CovariateModel(CovariatePredictions):
             rows=self._coefficient_rows(fit, cov, k),
             test=CovariateTest.of(self.log_likelihood_, plain_ll, len(fit.params) - k),
             backend=frame_backend(covariates),
+            covariance=FitResult.natural_covariance(fit.space, fit.params, cov),
         )
         self._set_covariates(covariate_fit, design)
         self.__dict__["_training_ids"] = ids if keep is None else ids[keep]
@@ -457,6 +458,8 @@ class CovariateModel(CovariatePredictions):
             penalizer=float(self.penalizer),
             boundary=[] if limit is None else [limit.name],
             limit_test=test,
+            # the base block: its draws alone describe the reference customer only
+            covariance=FitResult.natural_covariance(space, base, sub),
         )
 
     def _coefficient_rows(

@@ -18,6 +18,7 @@ from funnelkit._frames import Backend
 from funnelkit._results import html_table
 from funnelkit.clv._base import MLEFitter
 from funnelkit.clv._data import as_rfm
+from funnelkit.clv._uncertainty_tools import draw_parameters, resample_count
 from funnelkit.clv.covariates import CovariateFit, coefficient_frame
 from funnelkit.exceptions import FunnelkitError, MissingDependencyError
 
@@ -209,19 +210,9 @@ class CovariatePredictions(MLEFitter):
 
     def _predict_for(self, method: str, data: Any, covariates: Any, **kwargs: Any) -> np.ndarray:
         """``method(data=None, **kwargs)`` of each pattern's copy, assembled per customer."""
-        fit = self._covariate_fit()
-        assert fit is not None
         columns = self._data_for_prediction(data)
         n = int(np.asarray(next(iter(columns.values()))).shape[0])
-        if data is None and covariates is None:
-            design = self.__dict__.get("_training_design")
-            if design is None:
-                self._require_covariates()
-        elif covariates is None:
-            self._require_covariates()
-        else:
-            ids = self.__dict__.get("_training_ids") if data is None else self._prediction_ids(data)
-            design = fit.encoding.design(covariates, ids, n)
+        design = self._customer_design(data, covariates, n)
 
         def call(model: CovariatePredictions, idx: np.ndarray) -> np.ndarray:
             model.training_data_ = {k: np.asarray(v)[idx] for k, v in columns.items()}
@@ -229,6 +220,151 @@ class CovariatePredictions(MLEFitter):
             return np.asarray(getattr(model, method)(data=None, **args))
 
         return self._by_pattern(design, call)
+
+    def _customer_design(self, data: Any, covariates: Any, n: int) -> np.ndarray:
+        """Design rows of the ``n`` customers of ``data`` (``None`` = the training customers,
+        whose own covariates are used when ``covariates`` is ``None``)."""
+        fit = self._covariate_fit()
+        assert fit is not None
+        if data is None and covariates is None:
+            design = self.__dict__.get("_training_design")
+            if design is None:
+                self._require_covariates()
+            return np.asarray(design)
+        if covariates is None:
+            self._require_covariates()
+        ids = self.__dict__.get("_training_ids") if data is None else self._prediction_ids(data)
+        return fit.encoding.design(covariates, ids, n)
+
+    def covariate_patterns(
+        self: P, data: Any = None, *, covariates: Any = None
+    ) -> tuple[list[P], np.ndarray]:
+        """The model at each distinct covariate pattern of the customers, and each
+        customer's pattern.
+
+        Every customer of a pattern has the same parameters, so a copy of the model without
+        covariates at those parameters predicts them with the plain model's formulas: this
+        is how scoring and lifetime values handle covariates. A model fitted without
+        covariates is its own single pattern.
+
+        Parameters
+        ----------
+        data
+            Customers (RFM, frame or mapping); ``None`` = the training customers.
+        covariates
+            One row per customer of ``data``, as in :meth:`expected_purchases`
+            (``data=None`` = the training customers' own covariates).
+
+        Returns
+        -------
+        tuple of (list of models, numpy.ndarray)
+            The models, and the index of each customer's model (one per customer).
+
+        Examples
+        --------
+        >>> from funnelkit.clv import BetaGeoFitter
+        >>> from funnelkit.datasets.covariates import simulate_bgnbd_covariates
+        >>> world = simulate_bgnbd_covariates(
+        ...     1000, T=52.0, coefficients={"purchase": {"member[True]": 0.5}}, seed=1)
+        >>> member = {"member": world.covariates["member"]}
+        >>> model = BetaGeoFitter().fit(world.rfm, covariates=member)
+        >>> models, index = model.covariate_patterns(world.rfm, covariates=member)
+        >>> len(models), index.shape
+        (2, (1000,))
+        """
+        self._check_fitted()
+        columns = self._data_for_prediction(data)
+        n = int(np.asarray(next(iter(columns.values()))).shape[0])
+        if self._covariate_fit() is None:
+            if covariates is not None:
+                self._refuse_covariates()
+            return [self], np.zeros(n, dtype=np.int64)
+        design = self._customer_design(data, covariates, n)
+        patterns, codes = np.unique(design, axis=0, return_inverse=True)
+        return [self._at(z, None) for z in patterns], codes.reshape(-1).astype(np.int64)
+
+    # ------------------------------------------------------------------ parameter draws
+    def _point_draw(self) -> dict[str, float]:
+        """The estimates as one draw: base parameters, then the coefficients named
+        ``"process:covariate"`` (as in :attr:`coefficients_`) for a model with covariates."""
+        self._check_fitted()
+        point = {k: float(v) for k, v in self.params_.items()}
+        fit = self._covariate_fit()
+        if fit is None:
+            return point
+        for proc in fit.links:
+            for name, value in zip(fit.encoding.names, fit.coefficients[proc], strict=True):
+                point[f"{proc}:{name}"] = float(value)
+        return point
+
+    def _params_at(self, draw: Mapping[str, float], design: np.ndarray | None) -> dict[str, Any]:
+        """The natural parameters of a draw (:meth:`_point_draw`'s keys) for customers with
+        ``design`` rows: one array per parameter, or the draw's numbers without covariates."""
+        names = tuple(self.params_)
+        fit = self._covariate_fit()
+        if fit is None or design is None:
+            return {k: draw[k] for k in names}
+        base = np.array([draw[k] for k in names], dtype=float)
+        coefs = {
+            proc: np.array([draw[f"{proc}:{nm}"] for nm in fit.encoding.names], dtype=float)
+            for proc in fit.links
+        }
+        nat = self._natural(base, coefs, np.asarray(design, dtype=float), names, fit.links)
+        return {nm: nat[i] for i, nm in enumerate(names)}
+
+    def _probability_names(self) -> tuple[str, ...]:
+        """Parameters that are probabilities (those of a limit model at the boundary)."""
+        boundary = self.result_.boundary
+        for limit in self._limits:
+            if boundary and limit.name == boundary[0]:
+                return tuple(limit.probabilities)
+        return ()
+
+    def parameter_draws(
+        self, n_resamples: int = 200, *, seed: int | np.random.Generator | None = 0
+    ) -> list[dict[str, float]]:
+        """Parameter sets drawn from the fitted model's asymptotic normal distribution.
+
+        Normal on the scale the fit works on (``log`` of positive parameters, ``logit`` of
+        probabilities) with the inverse observed information as covariance. For a model
+        fitted with covariates the draws are joint: each holds the base parameters (the
+        reference customer's) and the coefficients, named ``"process:covariate"`` as in
+        :attr:`coefficients_` (drawn on their own, log-linear, scale), so a draw gives every
+        customer's parameters. Raises a :class:`~funnelkit.exceptions.FunnelkitError` when
+        the fit has no covariance.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from funnelkit.clv import GammaGammaFitter
+        >>> from funnelkit.datasets import load_cdnow
+        >>> summary = load_cdnow()
+        >>> repeat = summary[summary.frequency > 0]
+        >>> member = {"member": np.where(np.arange(len(repeat)) % 2 == 0, "yes", "no")}
+        >>> ggf = GammaGammaFitter().fit(repeat, covariates=member)
+        >>> sorted(ggf.parameter_draws(2, seed=0)[0])
+        ['p', 'q', 'spend:member[yes]', 'v']
+        """
+        self._check_fitted()
+        count = resample_count(n_resamples)
+        fit = self._covariate_fit()
+        covariance = self.result_.covariance if fit is None else fit.covariance
+        if covariance is None:
+            raise FunnelkitError(
+                f"This {type(self).__name__} has no parameter covariance (the observed "
+                "information was not positive definite, or the model was loaded from a "
+                "document written without it), so parameter uncertainty cannot be drawn: "
+                "refit the model (a small penalizer helps an ill-conditioned fit)."
+            )
+        point = self._point_draw()
+        return draw_parameters(
+            point,
+            covariance,
+            self._probability_names(),
+            count,
+            seed,
+            n_free=len(point) - len(self.params_),
+        )
 
     def _by_pattern(
         self, design: np.ndarray, call: Callable[[Any, np.ndarray], np.ndarray]

@@ -135,6 +135,11 @@ class CovariateFit:
     rows: list[dict[str, Any]]
     test: CovariateTest
     backend: Backend
+    #: covariance of (base parameters, coefficients) in the fit's order (the coefficients
+    #: by process in ``links`` order, each in ``encoding.names`` order): natural scale for
+    #: the base parameters, raw for the coefficients; ``None`` when the observed information
+    #: is not positive definite, or for documents written without it
+    covariance: list[list[float]] | None = None
 
     def state(self) -> dict[str, Any]:
         return {
@@ -144,6 +149,7 @@ class CovariateFit:
             "rows": self.rows,
             "test": self.test.model_dump(),
             "backend": self.backend,
+            "covariance": self.covariance,
         }
 
     @classmethod
@@ -157,6 +163,8 @@ class CovariateFit:
             rows=[dict(r) for r in state["rows"]],
             test=CovariateTest.model_validate(state["test"]),
             backend=state["backend"],
+            # documents written before the covariance was stored load without it
+            covariance=state.get("covariance"),
         )
 
 

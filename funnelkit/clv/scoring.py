@@ -21,7 +21,13 @@ import numpy as np
 
 from funnelkit._frames import Backend, frame_from_columns
 from funnelkit.clv._data import unique_combinations
-from funnelkit.clv.value import discounted_rows, spend_per_customer, unit_step
+from funnelkit.clv.value import (
+    discounted_rows,
+    model_covariates,
+    spend_per_customer,
+    unit_step,
+    with_covariates,
+)
 from funnelkit.exceptions import DataError, FunnelkitError
 from funnelkit.rfm import RFM
 from funnelkit.units import TimeUnitLike
@@ -54,6 +60,8 @@ def score(
     progress: bool | None = None,
     backend: Backend | None = None,
     n_jobs: int | None = None,
+    covariates: Any = None,
+    spend_covariates: Any = None,
 ) -> Any:
     """Score every customer, ``batch_size`` customers at a time.
 
@@ -84,6 +92,12 @@ def score(
     n_jobs
         Threads scoring pieces of a batch (``None`` = the available cores, ``1`` = this
         thread only); the scores do not depend on it.
+    covariates, spend_covariates
+        For models fitted with covariates: one row per customer of ``data`` (a frame with
+        ``customer_id`` joined on the data's ids, or a mapping of arrays in their order),
+        as in :func:`~funnelkit.clv.customer_lifetime_value`; ``spend_covariates`` only
+        when the spend model's differ. Customers sharing their row and their covariate
+        pattern are scored once.
 
     Returns
     -------
@@ -113,25 +127,33 @@ def score(
             f"({n}); got shape {np.shape(spend_model)}."
         )
     names = score_columns(spend_model is not None)
+    models, pattern, spend_model = _covariate_patterns(
+        purchase_model, spend_model, columns, ids, unit, covariates, spend_covariates
+    )
+    per_customer = per_customer or np.ndim(spend_model) == 1
     out: dict[str, np.ndarray] = {"customer_id": ids, **{k: np.empty(n) for k in names}}
     bar = _Progress(n, enabled=progress if progress is not None else _auto(n, size))
     for start in range(0, n, size):
         stop = min(start + size, n)
-        part = {k: v[start:stop] for k, v in columns.items()}
-        spend = np.asarray(spend_model)[start:stop] if per_customer else spend_model
-        scored = score_batch(
-            purchase_model,
-            part,
-            spend_model=spend,
-            horizon=horizon,
-            time_unit=time_unit,
-            discount_rate=discount_rate,
-            data_time_unit=unit,
-            customer_ids=ids[start:stop],
-            n_jobs=n_jobs,
-        )
-        for k in names:
-            out[k][start:stop] = scored[k]
+        # each covariate pattern of the batch is scored by the model at its parameters
+        for g in np.unique(pattern[start:stop]):
+            rows = start + np.flatnonzero(pattern[start:stop] == g) if len(models) > 1 else None
+            take = slice(start, stop) if rows is None else rows
+            part = {k: v[take] for k, v in columns.items()}
+            spend = np.asarray(spend_model)[take] if per_customer else spend_model
+            scored = score_batch(
+                models[int(g)],
+                part,
+                spend_model=spend,
+                horizon=horizon,
+                time_unit=time_unit,
+                discount_rate=discount_rate,
+                data_time_unit=unit,
+                customer_ids=ids[take],
+                n_jobs=n_jobs,
+            )
+            for k in names:
+                out[k][take] = scored[k]
         bar.update(stop)
     bar.close()
     return out if backend is None else frame_from_columns(out, backend)
@@ -210,6 +232,42 @@ def score_batch(
         "expected_spend": spend,
         "clv": spend * discounted[inverse],
     }
+
+
+def _covariate_patterns(
+    purchase_model: Any,
+    spend_model: Any,
+    columns: Mapping[str, np.ndarray],
+    ids: np.ndarray,
+    unit: Any,
+    covariates: Any,
+    spend_covariates: Any,
+) -> tuple[list[Any], np.ndarray, Any]:
+    """The purchase model at each covariate pattern, each customer's pattern, and the spend
+    (a spend model with covariates is evaluated here, once per customer)."""
+    n = ids.shape[0]
+    purchase_covariates, spend_given = model_covariates(
+        purchase_model, spend_model, covariates, spend_covariates
+    )
+    with_spend, with_purchase = with_covariates(spend_model), with_covariates(purchase_model)
+    if not (with_spend or with_purchase):
+        return [purchase_model], np.zeros(n, dtype=np.int64), spend_model
+    rfm = RFM.from_arrays(
+        frequency=columns["frequency"],
+        recency=columns["recency"],
+        T=columns["T"],
+        monetary_value=columns.get("monetary_value") if with_spend else None,
+        customer_ids=ids,
+        time_unit=unit or getattr(purchase_model, "time_unit_", None) or "D",
+    )
+    if with_spend:
+        spend_model = spend_per_customer(
+            spend_model.expected_spend(rfm, covariates=spend_given), rfm, n
+        )
+    if not with_purchase:
+        return [purchase_model], np.zeros(n, dtype=np.int64), spend_model
+    models, pattern = purchase_model.covariate_patterns(rfm, covariates=purchase_covariates)
+    return models, pattern, spend_model
 
 
 def _distinct_rows(rfm: RFM) -> tuple[tuple[np.ndarray, ...], np.ndarray | slice]:

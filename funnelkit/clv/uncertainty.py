@@ -16,24 +16,34 @@ normal) distribution, on the scale the fit works on (``log`` of positive paramet
 fits, while the draws reuse the one fit and keep every parameter in its range. The count
 interval takes quantiles of the mixture of the conditional pmf over the draws, i.e. of the
 posterior predictive distribution under a flat prior (approximately).
+
+A model fitted with covariates answers each call for each customer's own parameters (given
+with ``covariates=``, as in its other predictions). Its draws are joint over the base
+parameters and the coefficients (their full covariance is kept with the covariate state),
+and each draw is mapped to every customer's parameters through the model's log-linear link.
 """
 
 from __future__ import annotations
 
 import warnings
 from abc import abstractmethod
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, NoReturn
 
 import numpy as np
 
 from funnelkit._frames import Backend, frame_from_columns
 from funnelkit.clv._calls import horizon_of, is_customer_data
-from funnelkit.clv._data import as_horizon, as_rfm, check_setting, whole_counts
-from funnelkit.clv._limits import ParameterSpace
-from funnelkit.clv._optimise import LOG_BOUND
+from funnelkit.clv._data import as_horizon, whole_counts
+from funnelkit.clv._uncertainty_tools import (
+    count_bounds,
+    customer_ids,
+    distinct_rows,
+    draw_parameters,
+    interval_level,
+    resample_count,
+)
 from funnelkit.exceptions import FunnelkitError, StatisticalWarning
-from funnelkit.rfm import RFM
 
 __all__ = [
     "CustomerUncertainty",
@@ -45,57 +55,6 @@ __all__ = [
 
 _FORM = "conditional_probability_of_purchases(horizon=10.0, data=customers, n=0)"
 Params = Mapping[str, Any]
-#: rows of the (counts x customers) pmf grid evaluated at once in prediction_interval
-_GRID_CELLS = 400_000
-#: the largest purchase count an interval may reach
-_MAX_COUNT = 1 << 16
-#: most rows in one chunk of that grid
-_CHUNK_ROWS = 4096
-
-
-def resample_count(n_resamples: Any, n_draws: Any = None) -> int:
-    """The number of parameter draws: ``n_resamples``, or its alias ``n_draws`` if given."""
-    name = "n_resamples"
-    if n_draws is not None:
-        name, n_resamples = "n_draws", n_draws
-    if isinstance(n_resamples, bool) or not isinstance(n_resamples, int | np.integer):
-        raise FunnelkitError(f"{name} must be an integer >= 1. Got {n_resamples!r} instead.")
-    if n_resamples < 1:
-        raise FunnelkitError(f"{name} must be an integer >= 1. Got {n_resamples!r} instead.")
-    return int(n_resamples)
-
-
-def interval_level(conf_level: Any, owner: str) -> float:
-    """``conf_level`` checked: a number in ``(0, 1)``."""
-    check_setting(owner, "conf_level", conf_level, "in (0, 1)", lambda v: 0 < v < 1)
-    return float(conf_level)
-
-
-def draw_parameters(
-    params: Mapping[str, float],
-    covariance: Sequence[Sequence[float]],
-    probabilities: Collection[str],
-    n_resamples: int,
-    seed: int | np.random.Generator | None,
-) -> list[dict[str, float]]:
-    """``n_resamples`` parameter sets drawn from the fit's asymptotic normal distribution.
-
-    The draws are normal on the fit's own scale (``log`` of positive parameters, ``logit``
-    of the names in ``probabilities``) with the natural-scale ``covariance`` mapped there by
-    the Jacobian, so every draw is a valid parameter set.
-    """
-    names = tuple(params)
-    space = ParameterSpace(names, tuple(p for p in probabilities if p in params))
-    values = np.array([params[k] for k in names], dtype=float)
-    jac = np.asarray(space.jacobian(values), dtype=float)
-    cov = np.asarray(covariance, dtype=float) / (jac[:, None] * jac[None, :])
-    # a symmetric square root that tolerates rounding below zero in tiny eigenvalues
-    eigval, eigvec = np.linalg.eigh(0.5 * (cov + cov.T))
-    root = eigvec * np.sqrt(np.clip(eigval, 0.0, None))
-    rng = np.random.default_rng(seed)
-    theta = space.to_theta(values) + rng.standard_normal((n_resamples, len(names))) @ root.T
-    drawn = space.to_params(np.clip(theta, -LOG_BOUND, LOG_BOUND))
-    return [dict(zip(names, (float(v) for v in row), strict=True)) for row in drawn]
 
 
 class CustomerUncertainty:
@@ -127,10 +86,31 @@ class CustomerUncertainty:
         return self._conditional_pmf(grid, horizon, columns, params)
 
     # ------------------------------------------------------------------ parameters
-    def _prediction_params(self) -> dict[str, Any]:
-        """The parameters a prediction uses (per customer once covariates enter)."""
+    def _design_or_none(self, data: Any, covariates: Any, n: int) -> np.ndarray | None:
+        """Each customer's covariate design row, ``None`` for a model without covariates
+        (which refuses ``covariates=``, like its other predictions)."""
+        if not self._covariate_route(covariates):  # type: ignore[attr-defined]
+            return None
+        # only a CovariatePredictions fitter routes by covariates
+        return np.asarray(self._customer_design(data, covariates, n))  # type: ignore[attr-defined]
+
+    def _draw_params(self, draw: Mapping[str, float], design: np.ndarray | None) -> dict[str, Any]:
+        """The parameters of ``draw`` for customers with ``design`` rows (per customer with
+        covariates, the draw's own numbers without)."""
+        if design is None:
+            return {k: draw[k] for k in self.params_}  # type: ignore[attr-defined]
+        return dict(self._params_at(draw, design))  # type: ignore[attr-defined]
+
+    def _point(self) -> dict[str, float]:
+        """The estimates as one draw (with the coefficients for a model with covariates)."""
         self._check_fitted()  # type: ignore[attr-defined]
+        if self._has_covariates():
+            return dict(self._point_draw())  # type: ignore[attr-defined]
         return dict(self.params_)  # type: ignore[attr-defined]
+
+    def _has_covariates(self) -> bool:
+        fit_of = getattr(self, "_covariate_fit", None)
+        return fit_of is not None and fit_of() is not None
 
     def _probability_names(self) -> tuple[str, ...]:
         """Parameters that are probabilities (those of a limit model at the boundary)."""
@@ -147,9 +127,15 @@ class CustomerUncertainty:
 
         Normal on the log scale (logit for probabilities) with the inverse observed
         information (``result_.covariance``) as covariance: what the intervals of this
-        module average over. Raises a :class:`~funnelkit.exceptions.FunnelkitError` when the
-        fit has no covariance (information matrix not positive definite, or a model loaded
-        from a document written before the covariance was stored).
+        module average over. For a model fitted with covariates the draws are joint over
+        the base parameters and the coefficients (whose covariance the model keeps with its
+        covariate state): each draw holds the base parameters (those of the reference
+        customer) and the coefficients, named ``"process:covariate"`` as in
+        :attr:`coefficients_` and drawn on their own scale, and gives every customer their
+        parameters through the model's log-linear link. Raises a
+        :class:`~funnelkit.exceptions.FunnelkitError` when the fit has no covariance
+        (information matrix not positive definite, or a model loaded from a document written
+        before the covariance was stored).
 
         Examples
         --------
@@ -161,6 +147,10 @@ class CustomerUncertainty:
         (3, ['a', 'alpha', 'b', 'r'])
         """
         self._check_fitted()  # type: ignore[attr-defined]
+        if self._has_covariates():
+            from funnelkit.clv._covariate_predict import CovariatePredictions
+
+            return CovariatePredictions.parameter_draws(self, n_resamples, seed=seed)  # type: ignore[arg-type]
         count = resample_count(n_resamples)
         covariance = self.result_.covariance  # type: ignore[attr-defined]
         if covariance is None:
@@ -187,6 +177,7 @@ class CustomerUncertainty:
         data: Any = None,
         t: Any = None,
         future_t: Any = None,
+        covariates: Any = None,
     ) -> np.ndarray:
         """``P(X(T, T + horizon) = n | x, t_x, T)``: probability of exactly ``n`` purchases.
 
@@ -212,6 +203,11 @@ class CustomerUncertainty:
         data
             Customers: an :class:`~funnelkit.RFM`, a frame or a mapping with ``frequency``,
             ``recency`` and ``T``; ``None`` = the training customers.
+        covariates
+            For a model fitted with covariates: one row per customer of ``data`` (a frame
+            with ``customer_id`` joined on the data's ids, or a mapping of arrays in their
+            order), as in :meth:`expected_purchases`; ``data=None`` = the training
+            customers' own covariates. Each customer's pmf is at their own parameters.
 
         Returns
         -------
@@ -267,7 +263,9 @@ class CustomerUncertainty:
                 f"horizon has shape {span.shape}: give one horizon, or one per customer; "
                 "a grid of counts goes in n (a column of counts)."
             )
-        return self._conditional_pmf(count, span, columns, self._prediction_params())
+        design = self._design_or_none(data, covariates, customers)
+        params = self._draw_params(self._point(), design)
+        return self._conditional_pmf(count, span, columns, params)
 
     def prediction_interval(
         self,
@@ -276,6 +274,7 @@ class CustomerUncertainty:
         data: Any = None,
         t: Any = None,
         future_t: Any = None,
+        covariates: Any = None,
         conf_level: float = 0.9,
         n_resamples: int = 200,
         n_draws: int | None = None,
@@ -310,6 +309,10 @@ class CustomerUncertainty:
         data
             Customers (RFM, frame with an optional ``customer_id`` column, or mapping);
             ``None`` = the training customers.
+        covariates
+            For a model fitted with covariates, each customer's covariates (as in
+            :meth:`conditional_probability_of_purchases`); the draws are then joint over
+            the base parameters and the coefficients (:meth:`parameter_draws`).
         conf_level
             Probability the interval is meant to hold.
         n_resamples
@@ -353,22 +356,24 @@ class CustomerUncertainty:
             raise FunnelkitError(
                 f"horizon has shape {span.shape}: give one horizon, or one per customer."
             )
-        estimate = self.expected_purchases(horizon=span, data=data)  # type: ignore[attr-defined]
-        draws = self._draws_or_point(count, seed, owner)
-        keys = np.stack(
-            [columns[k] for k in ("frequency", "recency", "T")]
-            + [np.broadcast_to(span, (customers,))],
-            axis=1,
+        design = self._design_or_none(data, covariates, customers)
+        estimate = self.expected_purchases(  # type: ignore[attr-defined]
+            horizon=span, data=data, covariates=covariates
         )
-        unique, inverse = np.unique(keys, axis=0, return_inverse=True)
-        inverse = inverse.reshape(-1)
-        rows = {k: unique[:, i] for i, k in enumerate(("frequency", "recency", "T"))}
+        draws = self._draws_or_point(count, seed, owner)
+        # customers alike in history, horizon and covariate pattern share their interval
+        unique, inverse, rows, patterns = distinct_rows(
+            columns, [np.broadcast_to(span, (customers,))], design
+        )
         # the expectation depends on nothing but the row, so any customer's copy will do
         row_mean = np.zeros(unique.shape[0])
         row_mean[inverse] = estimate
-        lower, upper, coverage = _count_bounds(
-            lambda width, idx, params: self._conditional_pmf_grid(
-                width, unique[idx, 3], {k: v[idx] for k, v in rows.items()}, params
+        lower, upper, coverage = count_bounds(
+            lambda width, idx, draw: self._conditional_pmf_grid(
+                width,
+                unique[idx, 3],
+                {k: v[idx] for k, v in rows.items()},
+                self._draw_params(draw, None if patterns is None else patterns[idx]),
             ),
             draws,
             row_mean,
@@ -386,6 +391,7 @@ class CustomerUncertainty:
         self,
         data: Any = None,
         *,
+        covariates: Any = None,
         conf_level: float = 0.9,
         n_resamples: int = 200,
         n_draws: int | None = None,
@@ -405,6 +411,9 @@ class CustomerUncertainty:
         ----------
         data
             Customers (RFM, frame or mapping); ``None`` = the training customers.
+        covariates
+            For a model fitted with covariates, each customer's covariates (as in
+            :meth:`prediction_interval`).
         conf_level, n_resamples, seed, backend
             As in :meth:`prediction_interval` (``n_draws`` is an alias of ``n_resamples``).
 
@@ -420,16 +429,19 @@ class CustomerUncertainty:
         owner = f"{type(self).__name__}.probability_alive_interval"
         level = interval_level(conf_level, owner)
         count = resample_count(n_resamples, n_draws)
-        alive_now = self.probability_alive(data)  # type: ignore[attr-defined]
-        estimate = np.asarray(alive_now, dtype=float)
         columns = self._data_for_prediction(data)  # type: ignore[attr-defined]
+        design = self._design_or_none(data, covariates, columns["frequency"].shape[0])
+        if design is None:
+            alive_now = self.probability_alive(data)  # type: ignore[attr-defined]
+        else:
+            alive_now = self.probability_alive(data, covariates=covariates)  # type: ignore[attr-defined]
+        estimate = np.asarray(alive_now, dtype=float)
         draws = self.parameter_draws(count, seed=seed)
-        keys = np.stack([columns[k] for k in ("frequency", "recency", "T")], axis=1)
-        unique, inverse = np.unique(keys, axis=0, return_inverse=True)
-        rows = {k: unique[:, i] for i, k in enumerate(("frequency", "recency", "T"))}
-        values = np.stack([self._alive_probability(rows, p) for p in draws])
+        _, inverse, rows, patterns = distinct_rows(columns, [], design)
+        values = np.stack(
+            [self._alive_probability(rows, self._draw_params(p, patterns)) for p in draws]
+        )
         bounds = np.quantile(values, [(1.0 - level) / 2.0, (1.0 + level) / 2.0], axis=0)
-        inverse = inverse.reshape(-1)
         out = {
             "estimate": estimate,
             "lower": np.minimum(bounds[0][inverse], estimate),
@@ -451,7 +463,11 @@ class CustomerUncertainty:
     def _draws_or_point(
         self, count: int, seed: int | np.random.Generator | None, owner: str
     ) -> list[dict[str, Any]]:
-        if self.result_.covariance is None:  # type: ignore[attr-defined]
+        if self._has_covariates():
+            covariance = self._covariate_fit().covariance  # type: ignore[attr-defined]
+        else:
+            covariance = self.result_.covariance  # type: ignore[attr-defined]
+        if covariance is None:
             warnings.warn(
                 f"{owner}: the fit has no parameter covariance, so the interval covers the "
                 "purchase process only (parameters taken as known) and is too narrow; refit "
@@ -459,7 +475,7 @@ class CustomerUncertainty:
                 StatisticalWarning,
                 stacklevel=3,
             )
-            return [self._prediction_params()]
+            return [self._point()]
         return self.parameter_draws(count, seed=seed)
 
     def _table(
@@ -471,60 +487,6 @@ class CustomerUncertainty:
         if backend == "pandas":
             frame.attrs["conf_level"] = level
         return frame
-
-
-def _count_bounds(
-    pmf: Callable[[int, np.ndarray, Params], np.ndarray],
-    draws: list[dict[str, Any]],
-    means: np.ndarray,
-    level: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Bounds of each row's draw-averaged pmf and their probability.
-
-    ``lower`` is the smallest ``n`` with ``F(n) >= (1 - level) / 2``, ``upper`` the
-    smallest count from which ``[lower, upper]`` holds at least ``level``: the tail a
-    lower bound of 0 cannot use goes to the upper bound, which keeps intervals of customers
-    with a likely zero as short as their distribution allows. Rows go in chunks of similar
-    means, so each chunk's count grid is short; a grid that falls short is doubled.
-    """
-    low_q = (1.0 - level) / 2.0
-    lower = np.zeros(means.shape[0])
-    upper = np.zeros(means.shape[0])
-    coverage = np.zeros(means.shape[0])
-    # a first grid per row: the mean plus several standard deviations of a count, rounded
-    # up to a power of two so rows share few grid widths
-    finite = np.where(np.isfinite(means), np.clip(means, 0.0, _MAX_COUNT), 0.0)
-    need = np.ceil(finite + 5.0 * np.sqrt(finite + 1.0) + 8.0)
-    widths = 2 ** np.ceil(np.log2(np.maximum(need, 16.0))).astype(int)
-    chunks = []
-    for width in np.unique(widths):
-        rows = np.flatnonzero(widths == width)
-        step = max(1, min(_CHUNK_ROWS, _GRID_CELLS // int(width)))
-        chunks += [(int(width), rows[i : i + step]) for i in range(0, rows.size, step)]
-    for width, idx in chunks:
-        cols = np.arange(idx.size)
-        while True:
-            total = np.zeros((width, idx.size))
-            for params in draws:
-                total += pmf(width, idx, params)
-            cdf = np.cumsum(total / len(draws), axis=0)
-            low = np.sum(cdf < low_q, axis=0)
-            below = np.where(low > 0, cdf[np.maximum(low - 1, 0), cols], 0.0)
-            # a cdf that is complete may end a few ulps below 1 (rounding)
-            if np.all(cdf[-1] >= np.minimum(below + level, 1.0 - 1e-9)):
-                break
-            if width >= _MAX_COUNT:
-                raise FunnelkitError(
-                    f"The purchase counts of {int(np.sum(cdf[-1] < below + level))} "
-                    f"customer(s) reach beyond {_MAX_COUNT:,} in this horizon, too many to "
-                    "list their distribution: check that the horizon is in the model's time "
-                    "unit (weeks, not days, for a model fitted in weeks)."
-                )
-            width *= 2
-        high = np.minimum(np.sum(cdf - below < level - 1e-12, axis=0), width - 1)
-        lower[idx], upper[idx] = low, high
-        coverage[idx] = np.minimum(cdf[high, cols] - below, 1.0)
-    return lower, upper, coverage
 
 
 def _horizon_and_data(method: str, args: tuple[Any, ...], given: Any, data: Any) -> tuple[Any, Any]:
@@ -552,22 +514,6 @@ def _horizon_and_data(method: str, args: tuple[Any, ...], given: Any, data: Any)
     if given is None:
         refuse("no horizon")
     return given, data
-
-
-def customer_ids(data: Any, unit: Any = None) -> np.ndarray | None:
-    """The customer ids the data carry, in row order (``None`` when they carry none)."""
-    if data is None:
-        return None
-    if isinstance(data, RFM):
-        return np.asarray(data.customer_ids)
-    if isinstance(data, Mapping):
-        ids = data.get("customer_id")
-        return None if ids is None else np.asarray(ids)
-    # a pandas Index has no truth value: look the attribute up rather than `or` them
-    columns = data.columns if hasattr(data, "columns") else getattr(data, "column_names", ())
-    if "customer_id" not in list(columns):
-        return None
-    return np.asarray(as_rfm(data, None, unit).customer_ids)
 
 
 def _refuse(what: str) -> NoReturn:

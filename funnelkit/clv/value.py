@@ -19,6 +19,7 @@ import numpy as np
 from funnelkit._frames import Backend, frame_from_columns
 from funnelkit.clv._data import as_rfm
 from funnelkit.clv._discounting import _rows_rfm, discounted_and_total
+from funnelkit.clv.covariates import CovariateEncoding
 from funnelkit.clv.uncertainty import (
     CustomerUncertainty,
     customer_ids,
@@ -52,6 +53,8 @@ def customer_lifetime_value(
     month: str | None = None,
     chunk_size: int = _CHUNK,
     n_jobs: int | None = None,
+    covariates: Any = None,
+    spend_covariates: Any = None,
     conf_level: float | None = None,
     n_resamples: int = 200,
     n_draws: int | None = None,
@@ -98,12 +101,21 @@ def customer_lifetime_value(
     n_jobs
         Threads evaluating the model on pieces of the distinct rows (``None`` = the
         available cores; ``1`` = this thread only). The numbers do not depend on it.
+    covariates
+        Each customer's covariates (one row per customer of ``data``: a frame with
+        ``customer_id`` joined on the data's ids, or a mapping of arrays in their order),
+        used by every model fitted with covariates; a model fitted without them ignores
+        them. Required when a model was fitted with covariates.
+    spend_covariates
+        The spend model's covariates when they differ from ``covariates`` (``None`` = use
+        ``covariates`` for it too).
     conf_level
         ``None`` (default): return the values as an array. A level in ``(0, 1)``: return a
         table with an interval for each value, from ``n_resamples`` draws of the purchase
         model's parameters and of the spend model's (when it is a fitted model) from their
-        fitted distributions (see :meth:`~funnelkit.clv.BetaGeoFitter.parameter_draws`):
-        the ``(1 -/+ conf_level) / 2`` quantiles of the value over the draws, widened to
+        fitted distributions (see :meth:`~funnelkit.clv.BetaGeoFitter.parameter_draws`;
+        joint over base parameters and coefficients for a model with covariates): the
+        ``(1 -/+ conf_level) / 2`` quantiles of the value over the draws, widened to
         contain the estimate. It is an interval for the *expected* value (how well the data
         pin it down), not for the cash a customer will bring, which varies far more.
     n_resamples, seed, backend
@@ -159,11 +171,12 @@ def customer_lifetime_value(
         "chunk_size": chunk_size,
         "n_jobs": n_jobs,
     }
+    given = model_covariates(purchase_model, spend_model, covariates, spend_covariates)
     if conf_level is None:
-        return _lifetime_values(purchase_model, spend_model, data, settings)
+        return _lifetime_values(purchase_model, spend_model, data, settings, given)
 
     def value_at(purchase: Any, spend: Any) -> np.ndarray:
-        return _lifetime_values(purchase, spend, data, settings)
+        return _lifetime_values(purchase, spend, data, settings, given)
 
     return _value_interval_table(
         purchase_model,
@@ -179,21 +192,76 @@ def customer_lifetime_value(
 
 
 def _lifetime_values(
-    purchase_model: Any, spend_model: Any, data: Any, settings: Mapping[str, Any]
+    purchase_model: Any,
+    spend_model: Any,
+    data: Any,
+    settings: Mapping[str, Any],
+    covariates: tuple[Any, Any] = (None, None),
 ) -> np.ndarray:
     rfm = _purchase_rfm(purchase_model, data)
+    purchase_covariates, spend_covariates = covariates
+    if with_covariates(spend_model):
+        spend_model = spend_model.expected_spend(data, covariates=spend_covariates)
     spend = spend_per_customer(spend_model, data, len(rfm))
-    per_row = _discounted_purchases(
-        purchase_model,
-        rfm,
-        settings["horizon"],
-        settings["time_unit"],
-        settings["discount_rate"],
-        settings["chunk_size"],
-        month=settings["month"],
-        n_jobs=settings["n_jobs"],
-    )
+    if with_covariates(purchase_model):
+        # one plain model per covariate pattern, each valuing its own customers
+        models, pattern = purchase_model.covariate_patterns(data, covariates=purchase_covariates)
+    else:
+        models, pattern = [purchase_model], np.zeros(len(rfm), dtype=np.int64)
+    per_row = np.empty(len(rfm))
+    for g, model in enumerate(models):
+        idx = np.flatnonzero(pattern == g) if len(models) > 1 else slice(None)
+        per_row[idx] = _discounted_purchases(
+            model,
+            customers_at(rfm, idx),
+            settings["horizon"],
+            settings["time_unit"],
+            settings["discount_rate"],
+            settings["chunk_size"],
+            month=settings["month"],
+            n_jobs=settings["n_jobs"],
+        )
     return np.asarray(spend * per_row)
+
+
+def with_covariates(model: Any) -> bool:
+    """Whether ``model`` is a fitted model with covariates (its ``coefficients_`` table)."""
+    return getattr(model, "coefficients_", None) is not None
+
+
+def customers_at(rfm: RFM, idx: np.ndarray | slice) -> RFM:
+    """The customers ``idx`` of ``rfm`` (the purchase columns only)."""
+    if isinstance(idx, slice):
+        return rfm
+    return RFM(
+        customer_ids=rfm.customer_ids[idx],
+        frequency=rfm.frequency[idx],
+        recency=rfm.recency[idx],
+        T=rfm.T[idx],
+        time_unit=rfm.time_unit,
+    )
+
+
+def model_covariates(
+    purchase_model: Any, spend_model: Any, covariates: Any, spend_covariates: Any
+) -> tuple[Any, Any]:
+    """The covariates of the purchase and the spend model, refusing covariates no model
+    uses (a model fitted with covariates refuses their absence itself)."""
+    purchase, spend = with_covariates(purchase_model), with_covariates(spend_model)
+    if covariates is not None and not (purchase or spend):
+        raise FunnelkitError(
+            "covariates=... were given but neither model was fitted with covariates: drop "
+            "them, or fit the models with fit(data, covariates=...)."
+        )
+    if spend_covariates is not None and not spend:
+        raise FunnelkitError(
+            "spend_covariates=... were given but the spend model was not fitted with "
+            "covariates: drop them, or fit it with fit(data, covariates=...)."
+        )
+    return (
+        covariates if purchase else None,
+        (spend_covariates if spend_covariates is not None else covariates) if spend else None,
+    )
 
 
 def score_customers(
@@ -207,12 +275,15 @@ def score_customers(
     chunk_size: int = _CHUNK,
     backend: Backend | None = None,
     n_jobs: int | None = None,
+    covariates: Any = None,
+    spend_covariates: Any = None,
 ) -> Any:
     """Score every customer: expected purchases, probability alive, expected spend and CLV.
 
     The distinct ``(frequency, recency, T)`` rows are scored once each, so this is the fast
     way to score a large customer base. Arguments are those of
-    :func:`customer_lifetime_value` (``n_jobs`` threads share the distinct rows); the
+    :func:`customer_lifetime_value` (``n_jobs`` threads share the distinct rows, and
+    ``covariates``/``spend_covariates`` go to the models fitted with covariates); the
     scores come from :func:`funnelkit.scoring.score`
     (batches of ``chunk_size`` customers), the one scoring door of the CLV models.
 
@@ -239,11 +310,17 @@ def score_customers(
     if int(chunk_size) < 1:
         raise FunnelkitError(f"chunk_size must be >= 1; got {chunk_size!r}.")
     rfm = _purchase_rfm(purchase_model, data)
+    purchase_covariates, spend_given = model_covariates(
+        purchase_model, spend_model, covariates, spend_covariates
+    )
+    if with_covariates(spend_model):
+        spend_model = spend_model.expected_spend(data, covariates=spend_given)
     # the spend is read from the input as given; scoring itself goes through the one door
     spend = spend_per_customer(spend_model, data, len(rfm))
     return score(
         purchase_model,
         rfm,
+        covariates=purchase_covariates,
         spend_model=float(spend) if spend.ndim == 0 else spend,
         horizon=horizon,
         time_unit=time_unit,
@@ -530,7 +607,10 @@ def _value_interval_table(
     ]
     spends: list[Any] = [spend_model] * count
     fitted_spend = hasattr(spend_model, "to_json") and hasattr(spend_model, "result_")
-    if fitted_spend:
+    if fitted_spend and with_covariates(spend_model):
+        # base parameters and coefficients together (raises when there is no covariance)
+        spends = [_model_at(spend_model, p) for p in spend_model.parameter_draws(count, seed=rng)]
+    elif fitted_spend:
         covariance = spend_model.result_.covariance
         if covariance is None:
             raise FunnelkitError(
@@ -559,7 +639,17 @@ def _value_interval_table(
 
 
 def _model_at(model: Any, params: Mapping[str, float]) -> Any:
-    """The fitted ``model`` with other parameter values, rebuilt from its JSON document."""
+    """The fitted ``model`` with other parameter values, rebuilt from its JSON document.
+
+    A draw of a model with covariates also holds the coefficients (``"process:covariate"``
+    keys, see :meth:`~funnelkit.clv.BetaGeoFitter.parameter_draws`): they replace the
+    stored ones."""
     document = json.loads(model.to_json())
-    document["params"] = dict(params)
+    document["params"] = {k: v for k, v in params.items() if ":" not in k}
+    if len(document["params"]) < len(params):
+        state = document["state"]["covariates"]
+        names = CovariateEncoding.model_validate(state["encoding"]).names
+        state["coefficients"] = {
+            proc: [params[f"{proc}:{name}"] for name in names] for proc in state["coefficients"]
+        }
     return type(model).from_json(json.dumps(document))

@@ -1,0 +1,170 @@
+"""Helpers of the customer-level uncertainty calls: settings, parameter draws, the
+count bounds of a mixture pmf, distinct rows and the customer ids of a table.
+
+:mod:`funnelkit.clv.uncertainty` holds the calls themselves and re-exports the public
+helpers (``customer_ids``, ``draw_parameters``, ``interval_level``, ``resample_count``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from funnelkit.clv._data import as_rfm, check_setting
+from funnelkit.clv._optimise import LOG_BOUND, CoefficientSpace
+from funnelkit.exceptions import FunnelkitError
+from funnelkit.rfm import RFM
+
+__all__ = [
+    "count_bounds",
+    "customer_ids",
+    "distinct_rows",
+    "draw_parameters",
+    "interval_level",
+    "resample_count",
+]
+
+Params = Mapping[str, Any]
+#: rows of the (counts x customers) pmf grid evaluated at once in prediction_interval
+_GRID_CELLS = 400_000
+#: the largest purchase count an interval may reach
+_MAX_COUNT = 1 << 16
+#: most rows in one chunk of that grid
+_CHUNK_ROWS = 4096
+
+
+def resample_count(n_resamples: Any, n_draws: Any = None) -> int:
+    """The number of parameter draws: ``n_resamples``, or its alias ``n_draws`` if given."""
+    name = "n_resamples"
+    if n_draws is not None:
+        name, n_resamples = "n_draws", n_draws
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, int | np.integer):
+        raise FunnelkitError(f"{name} must be an integer >= 1. Got {n_resamples!r} instead.")
+    if n_resamples < 1:
+        raise FunnelkitError(f"{name} must be an integer >= 1. Got {n_resamples!r} instead.")
+    return int(n_resamples)
+
+
+def interval_level(conf_level: Any, owner: str) -> float:
+    """``conf_level`` checked: a number in ``(0, 1)``."""
+    check_setting(owner, "conf_level", conf_level, "in (0, 1)", lambda v: 0 < v < 1)
+    return float(conf_level)
+
+
+def draw_parameters(
+    params: Mapping[str, float],
+    covariance: Sequence[Sequence[float]],
+    probabilities: Collection[str],
+    n_resamples: int,
+    seed: int | np.random.Generator | None,
+    *,
+    n_free: int = 0,
+) -> list[dict[str, float]]:
+    """``n_resamples`` parameter sets drawn from the fit's asymptotic normal distribution.
+
+    The draws are normal on the fit's own scale (``log`` of positive parameters, ``logit``
+    of the names in ``probabilities``) with the natural-scale ``covariance`` mapped there by
+    the Jacobian, so every draw is a valid parameter set. The last ``n_free`` entries of
+    ``params`` (covariate coefficients) are unconstrained and drawn as they are.
+    """
+    names = tuple(params)
+    kept = tuple(p for p in probabilities if p in params)
+    space = CoefficientSpace(names, kept, n_free=n_free)
+    values = np.array([params[k] for k in names], dtype=float)
+    jac = np.asarray(space.jacobian(values), dtype=float)
+    cov = np.asarray(covariance, dtype=float) / (jac[:, None] * jac[None, :])
+    # a symmetric square root that tolerates rounding below zero in tiny eigenvalues
+    eigval, eigvec = np.linalg.eigh(0.5 * (cov + cov.T))
+    root = eigvec * np.sqrt(np.clip(eigval, 0.0, None))
+    rng = np.random.default_rng(seed)
+    theta = space.to_theta(values) + rng.standard_normal((n_resamples, len(names))) @ root.T
+    drawn = space.to_params(np.clip(theta, -LOG_BOUND, LOG_BOUND))
+    return [dict(zip(names, (float(v) for v in row), strict=True)) for row in drawn]
+
+
+def count_bounds(
+    pmf: Callable[[int, np.ndarray, Params], np.ndarray],
+    draws: list[dict[str, Any]],
+    means: np.ndarray,
+    level: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bounds of each row's draw-averaged pmf and their probability.
+
+    ``lower`` is the smallest ``n`` with ``F(n) >= (1 - level) / 2``, ``upper`` the
+    smallest count from which ``[lower, upper]`` holds at least ``level``: the tail a
+    lower bound of 0 cannot use goes to the upper bound, which keeps intervals of customers
+    with a likely zero as short as their distribution allows. Rows go in chunks of similar
+    means, so each chunk's count grid is short; a grid that falls short is doubled.
+    """
+    low_q = (1.0 - level) / 2.0
+    lower = np.zeros(means.shape[0])
+    upper = np.zeros(means.shape[0])
+    coverage = np.zeros(means.shape[0])
+    # a first grid per row: the mean plus several standard deviations of a count, rounded
+    # up to a power of two so rows share few grid widths
+    finite = np.where(np.isfinite(means), np.clip(means, 0.0, _MAX_COUNT), 0.0)
+    need = np.ceil(finite + 5.0 * np.sqrt(finite + 1.0) + 8.0)
+    widths = 2 ** np.ceil(np.log2(np.maximum(need, 16.0))).astype(int)
+    chunks = []
+    for width in np.unique(widths):
+        rows = np.flatnonzero(widths == width)
+        step = max(1, min(_CHUNK_ROWS, _GRID_CELLS // int(width)))
+        chunks += [(int(width), rows[i : i + step]) for i in range(0, rows.size, step)]
+    for width, idx in chunks:
+        cols = np.arange(idx.size)
+        while True:
+            total = np.zeros((width, idx.size))
+            for params in draws:
+                total += pmf(width, idx, params)
+            cdf = np.cumsum(total / len(draws), axis=0)
+            low = np.sum(cdf < low_q, axis=0)
+            below = np.where(low > 0, cdf[np.maximum(low - 1, 0), cols], 0.0)
+            # a cdf that is complete may end a few ulps below 1 (rounding)
+            if np.all(cdf[-1] >= np.minimum(below + level, 1.0 - 1e-9)):
+                break
+            if width >= _MAX_COUNT:
+                raise FunnelkitError(
+                    f"The purchase counts of {int(np.sum(cdf[-1] < below + level))} "
+                    f"customer(s) reach beyond {_MAX_COUNT:,} in this horizon, too many to "
+                    "list their distribution: check that the horizon is in the model's time "
+                    "unit (weeks, not days, for a model fitted in weeks)."
+                )
+            width *= 2
+        high = np.minimum(np.sum(cdf - below < level - 1e-12, axis=0), width - 1)
+        lower[idx], upper[idx] = low, high
+        coverage[idx] = np.minimum(cdf[high, cols] - below, 1.0)
+    return lower, upper, coverage
+
+
+def distinct_rows(
+    columns: Params, extra: list[np.ndarray], design: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], np.ndarray | None]:
+    """Distinct rows of ``(frequency, recency, T, *extra, *design)``: the rows, the map from
+    customers to them, their history columns and their design rows (``None`` without)."""
+    history = [np.asarray(columns[k], dtype=float) for k in ("frequency", "recency", "T")]
+    parts = [c[:, None] for c in [*history, *extra]]
+    if design is not None:
+        parts.append(np.asarray(design, dtype=float))
+    unique, inverse = np.unique(np.hstack(parts), axis=0, return_inverse=True)
+    rows = {k: unique[:, i] for i, k in enumerate(("frequency", "recency", "T"))}
+    first = 3 + len(extra)
+    patterns = None if design is None else unique[:, first:]
+    return unique, inverse.reshape(-1), rows, patterns
+
+
+def customer_ids(data: Any, unit: Any = None) -> np.ndarray | None:
+    """The customer ids the data carry, in row order (``None`` when they carry none)."""
+    if data is None:
+        return None
+    if isinstance(data, RFM):
+        return np.asarray(data.customer_ids)
+    if isinstance(data, Mapping):
+        ids = data.get("customer_id")
+        return None if ids is None else np.asarray(ids)
+    # a pandas Index has no truth value: look the attribute up rather than `or` them
+    columns = data.columns if hasattr(data, "columns") else getattr(data, "column_names", ())
+    if "customer_id" not in list(columns):
+        return None
+    return np.asarray(as_rfm(data, None, unit).customer_ids)
