@@ -1,0 +1,596 @@
+"""Channel and membership compared with each held fixed: covariates instead of segment refits.
+
+:func:`covariate_comparison` fits the lifecycle model's purchase model family and a
+Gamma-Gamma spend model once, on all buyers, with two covariates entered together: the
+acquisition channel (one-hot against a reference channel) and membership (1 for a buyer who
+was a member at the first purchase, the model's own member flag). Each effect is then the
+difference between channels *for the same membership*, and between members and non-members
+*from the same channel*, which the per-segment views (one refit per channel, one model per
+membership group) cannot separate when the two overlap.
+
+The adjusted value of a level is standardised: every buyer is given that level, keeps their
+other covariate, and the expected discounted value of a new buyer's repeat purchases over the
+model's horizon is averaged over them. Beside it, the *raw* figure refits the plain models on
+that level's buyers only (the per-segment view, without the other covariate held fixed).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import warnings
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from funnelkit._frames import Backend, frame_from_columns
+from funnelkit._results import Interval, Result, html_table
+from funnelkit.clv.covariates import CovariateTest
+from funnelkit.exceptions import ConvergenceWarning, FunnelkitError
+from funnelkit.lifecycle._bootstrap import FIT_FAILURES, failure_reason
+from funnelkit.lifecycle._components import MIN_REPEAT_BUYERS, make_purchase_fitter
+from funnelkit.lifecycle._data import CustomerTable
+from funnelkit.lifecycle.segments import customer_segments
+from funnelkit.lifecycle.state import LifecycleFit, check_customers
+from funnelkit.units import TimeUnitField
+
+if TYPE_CHECKING:
+    from funnelkit.lifecycle.values import ValueGrid
+
+__all__ = ["AdjustedValue", "CovariateComparison", "CovariateEffect", "covariate_comparison"]
+
+#: the name of the membership covariate (0/1) in the coefficient tables
+MEMBER = "member"
+_NO_EFFECT = "no clear difference"
+
+
+class CovariateEffect(Result):
+    """One coefficient and its multiplicative effect ``exp(estimate)`` with interval.
+
+    ``estimate``, ``std_error``, ``lower`` and ``upper`` are on the log scale (as in the
+    fitters' ``coefficients_``); ``effect`` is ``exp`` of them: what the level multiplies
+    (``multiplies`` says what, for this process and model) relative to the reference.
+    """
+
+    title: ClassVar[str] = "Covariate effect"
+    process: str
+    covariate: str
+    estimate: float | None
+    std_error: float | None
+    lower: float | None
+    upper: float | None
+    effect: Interval
+    multiplies: str
+
+
+class AdjustedValue(Result):
+    """Expected horizon value of a new buyer at one level, adjusted and raw.
+
+    ``value`` is standardised (every buyer set to ``level``, their other covariate kept);
+    ``raw_value`` refits the plain models on this level's buyers only (None when they are
+    too few, with a note). ``repeat_purchases`` and ``spend_per_purchase`` are the adjusted
+    parts of ``value`` (undiscounted count; spend per repeat purchase).
+    """
+
+    title: ClassVar[str] = "Adjusted value"
+    covariate: str
+    level: str
+    n_buyers: int
+    repeat_purchases: float
+    spend_per_purchase: float
+    value: float
+    raw_repeat_purchases: float | None = None
+    raw_value: float | None = None
+
+
+class CovariateComparison(Result):
+    """Channel and membership effects on buying, dropout and spend, adjusted for each other.
+
+    Built by :meth:`funnelkit.LifecycleModel.covariate_comparison`; see
+    :mod:`funnelkit.lifecycle.covariate_effects` for the method.
+    """
+
+    title: ClassVar[str] = "Channel and membership, adjusted for each other"
+    by: str | None
+    reference: str | None
+    purchase_model: str
+    effects: tuple[CovariateEffect, ...]
+    purchase_test: CovariateTest
+    spend_test: CovariateTest | None
+    values: tuple[AdjustedValue, ...]
+    n_buyers: int
+    n_repeat_buyers: int
+    horizon: float
+    time_unit: TimeUnitField
+    discount_rate: float
+    conf_level: float
+    value_unit: str
+    notes: tuple[str, ...] = ()
+
+    def effect(self, process: str, covariate: str) -> CovariateEffect:
+        """The effect of ``covariate`` (``"member"``, ``"channel[tiktok]"``) on ``process``."""
+        for row in self.effects:
+            if row.process == process and row.covariate == covariate:
+                return row
+        known = sorted({(r.process, r.covariate) for r in self.effects})
+        raise FunnelkitError(f"No effect of {covariate!r} on {process!r}; there are {known}.")
+
+    def summary(self, backend: Backend = "pandas") -> Any:
+        """One row per coefficient: ``process, covariate, estimate, std_error, lower, upper``
+        (log scale) and ``effect, effect_lower, effect_upper`` (the factor ``exp(...)``)."""
+        rows = self.effects
+
+        def floats(values: list[float | None]) -> np.ndarray:
+            return np.array([np.nan if v is None else v for v in values], dtype=float)
+
+        return frame_from_columns(
+            {
+                "process": np.array([r.process for r in rows], dtype=object),
+                "covariate": np.array([r.covariate for r in rows], dtype=object),
+                "estimate": floats([r.estimate for r in rows]),
+                "std_error": floats([r.std_error for r in rows]),
+                "lower": floats([r.lower for r in rows]),
+                "upper": floats([r.upper for r in rows]),
+                "effect": floats([r.effect.estimate for r in rows]),
+                "effect_lower": floats([r.effect.lower for r in rows]),
+                "effect_upper": floats([r.effect.upper for r in rows]),
+            },
+            backend,
+        )
+
+    def values_summary(self, backend: Backend = "pandas") -> Any:
+        """One row per level: ``covariate, level, n_buyers, value, raw_value,
+        repeat_purchases, raw_repeat_purchases, spend_per_purchase`` (NaN: no raw figure)."""
+        rows = self.values
+
+        def floats(values: list[float | None]) -> np.ndarray:
+            return np.array([np.nan if v is None else v for v in values], dtype=float)
+
+        return frame_from_columns(
+            {
+                "covariate": np.array([r.covariate for r in rows], dtype=object),
+                "level": np.array([r.level for r in rows], dtype=object),
+                "n_buyers": np.array([r.n_buyers for r in rows], dtype=np.int64),
+                "value": floats([r.value for r in rows]),
+                "raw_value": floats([r.raw_value for r in rows]),
+                "repeat_purchases": floats([r.repeat_purchases for r in rows]),
+                "raw_repeat_purchases": floats([r.raw_repeat_purchases for r in rows]),
+                "spend_per_purchase": floats([r.spend_per_purchase for r in rows]),
+            },
+            backend,
+        )
+
+    def sentences(self) -> list[str]:
+        """The purchase, dropout and spend effects in plain words, one sentence each."""
+        out = []
+        for row in self.effects:
+            text = _sentence(row, self.by, self.reference, self.conf_level)
+            if text is not None:
+                out.append(text)
+        return out
+
+    def _settings_text(self) -> str:
+        unit = self.time_unit.value
+        return (
+            f"{self.purchase_model} and Gamma-Gamma with covariates; value of a new buyer's "
+            f"repeat purchases over {self.horizon:g} {unit}s, discount {self.discount_rate:g} "
+            f"per {unit}, in {self.value_unit}"
+        )
+
+    def as_text(self) -> str:
+        lines = [f"{self.title} ({self._settings_text()})"]
+        lines += [f"  {s}" for s in self.sentences()]
+        for v in self.values:
+            raw = "" if v.raw_value is None else f" (raw {v.raw_value:,.2f})"
+            lines.append(f"  {v.covariate} = {v.level}: adjusted value {v.value:,.2f}{raw}")
+        t = self.purchase_test
+        lines.append(
+            f"  likelihood-ratio test (purchase model): {t.statistic:.1f} on {t.df} df, "
+            f"p = {t.p_value:.3g}"
+        )
+        lines += [f"  note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+    def effects_table(self) -> list[Mapping[str, Any]]:
+        """The effects as records for display (factor with interval, log-scale estimate)."""
+        return [
+            {
+                "process": r.process,
+                "covariate": r.covariate,
+                "effect": _factor(r.effect),
+                "multiplies": r.multiplies,
+            }
+            for r in self.effects
+        ]
+
+    def values_table(self) -> list[Mapping[str, Any]]:
+        """The adjusted and raw values as records for display."""
+        return [
+            {
+                "compared": "membership" if v.covariate == MEMBER else v.covariate,
+                "level": v.level,
+                "buyers": f"{v.n_buyers:,}",
+                "adjusted value": f"{v.value:,.2f}",
+                "per-segment value": "—" if v.raw_value is None else f"{v.raw_value:,.2f}",
+            }
+            for v in self.values
+        ]
+
+    def as_html(self) -> str:
+        tests = [("purchase model", self.purchase_test)]
+        if self.spend_test is not None:
+            tests.append(("spend model", self.spend_test))
+        test_rows = {
+            name: f"{t.statistic:.1f} on {t.df} df, p = {t.p_value:.3g}" for name, t in tests
+        }
+        return (
+            html_table(self.effects_table(), caption=f"{self.title} ({self._settings_text()})")
+            + html_table(self.values_table(), caption="Value of a new buyer, adjusted and raw")
+            + html_table(test_rows, caption="Likelihood-ratio tests of the covariates")
+        )
+
+
+def _factor(ci: Interval) -> str:
+    if ci.estimate is None:
+        return "not estimable"
+    if ci.lower is None or ci.upper is None:
+        return f"{ci.estimate:.2f}x"
+    return f"{ci.estimate:.2f}x ({ci.lower:.2f}–{ci.upper:.2f})"
+
+
+def _sentence(
+    row: CovariateEffect, by: str | None, reference: str | None, level: float
+) -> str | None:
+    ci = row.effect
+    if ci.estimate is None:
+        return None
+    if row.covariate == MEMBER:
+        who, than, held = "members", "non-members", f"from the same {by}" if by else ""
+    else:
+        lv = row.covariate[len(f"{by}[") : -1]
+        who, than, held = (
+            f"customers from {lv}",
+            f"those from {reference}",
+            "with the same membership",
+        )
+    verb = {
+        "purchase": f"buy {ci.estimate:.2f}x as often as",
+        "spend": f"spend {ci.estimate:.2f}x as much per purchase as",
+        "dropout": f"have {ci.estimate:.2f}x the {row.multiplies} of",
+    }[row.process]
+    band = ""
+    if ci.lower is not None and ci.upper is not None:
+        clear = "" if not (ci.lower <= 1.0 <= ci.upper) else f"; {_NO_EFFECT}"
+        band = f" ({level:.0%} interval {ci.lower:.2f}–{ci.upper:.2f}{clear})"
+    return " ".join(p for p in (f"{who.capitalize()[0]}{who[1:]}", verb, than, held) if p) + band
+
+
+# ---------------------------------------------------------------------- computation
+def covariate_comparison(
+    fit: LifecycleFit,
+    customers: CustomerTable,
+    by: str | None = "channel",
+    *,
+    purchase_model: Any = None,
+) -> CovariateComparison:
+    """Fit purchase and spend models with channel and membership together (module docstring).
+
+    ``fit`` is the fitted state (``LifecycleModel.fit_``), ``customers`` the customer table
+    to fit on (``LifecycleModel.customers(log)``), ``purchase_model`` the purchase model
+    (a name or an unfitted fitter used as a template; default the one of ``fit``).
+    The reference channel is the one with the most buyers (the first in sorted order on a
+    tie). A covariate that does not vary among the buyers (one channel; no member, or no
+    membership stage) is left out with a note; without any, a
+    :class:`~funnelkit.FunnelkitError` says so.
+    """
+    spec = purchase_model if purchase_model is not None else fit.purchase_model or "bgnbd"
+    check_customers(fit, customers, "The covariate comparison")
+    table = customers
+    buyers = np.flatnonzero(table.group >= 0)
+    if buyers.size == 0:
+        raise FunnelkitError("The covariate comparison needs buyers; these customers have none.")
+    notes: list[str] = []
+    covariates: dict[str, np.ndarray] = {}
+    reference = None
+    labels: tuple[str, ...] = ()
+    if by is not None:
+        codes, labels = customer_segments(table, by)
+        counts = np.bincount(codes[buyers], minlength=len(labels))
+        present = tuple(lb for lb, c in zip(labels, counts, strict=True) if c > 0)
+        if len(present) > 1:
+            # the largest channel as reference: the other channels' effects are then
+            # measured against the best-estimated level
+            reference = labels[int(np.argmax(counts))]
+            covariates[by] = np.array(labels, dtype=object)[codes[buyers]]
+            labels = present
+        else:
+            notes.append(f"all buyers share one {by} ({present[0]}): {by} is left out")
+            by = None
+    member = (table.group[buyers] == 1).astype(float)
+    if len(table.group_names) == 2 and 0.0 < member.mean() < 1.0:
+        covariates[MEMBER] = member
+    else:
+        notes.append("members and non-members cannot be told apart: membership is left out")
+    if not covariates:
+        raise FunnelkitError(
+            "Nothing to compare: the buyers share one channel and one membership group. Read "
+            "the log with attribute_cols=['channel'] and a funnel with a membership stage."
+        )
+    at_end = table.at_end
+    rfm = {
+        "frequency": at_end.frequency[buyers],
+        "recency": at_end.recency[buyers],
+        "T": at_end.T[buyers],
+    }
+    ref: dict[str, str] = {} if reference is None or by is None else {by: reference}
+    level = float(fit.conf_level)
+    purchase = _fitter(spec, ref, level)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        purchase.fit(rfm, covariates=covariates, time_unit=table.unit)
+    dropout_meaning = (
+        "mean dropout rate"
+        if type(purchase).__name__ == "ParetoNBDFitter"
+        else "concentration a + b of the dropout probability (mean held equal)"
+    )
+    if getattr(purchase.result_, "boundary", None):
+        notes.append(f"purchase model with covariates: {purchase.result_.message}")
+    meaning = {
+        "purchase": "mean purchase rate",
+        "dropout": dropout_meaning,
+        "spend": "mean spend per purchase",
+    }
+    effects = _effects(purchase.coefficient_table(_backend()), meaning, level)
+    m = at_end.monetary_value[buyers]
+    repeat = (rfm["frequency"] > 0) & (m > 0)
+    spend = None
+    spend_test = None
+    fallback = float(m[repeat].mean()) if repeat.any() else 1.0
+    if not table.has_values:
+        fallback = 1.0
+    elif int(repeat.sum()) < MIN_REPEAT_BUYERS:
+        notes.append(f"only {int(repeat.sum())} repeat buyers with spend: no spend effects")
+    else:
+        spend = _spend_fit(
+            rfm["frequency"][repeat], m[repeat], covariates, repeat, ref, level, notes
+        )
+        if spend is not None:
+            effects += _effects(spend.coefficient_table(_backend()), meaning, level)
+            spend_test = spend.covariate_test_
+    grid = fit.grid
+    values = _adjusted_values(
+        purchase,
+        spend,
+        fallback,
+        covariates,
+        by,
+        labels,
+        grid,
+        table,
+        buyers,
+        rfm,
+        repeat,
+        m,
+        spec,
+        notes,
+    )
+    return CovariateComparison(
+        by=by,
+        reference=reference,
+        purchase_model=type(purchase).__name__,
+        effects=tuple(effects),
+        purchase_test=purchase.covariate_test_,
+        spend_test=spend_test,
+        values=tuple(values),
+        n_buyers=int(buyers.size),
+        n_repeat_buyers=int(repeat.sum()),
+        horizon=fit.horizon,
+        time_unit=fit.time_unit,
+        discount_rate=fit.discount_rate,
+        conf_level=level,
+        value_unit=fit.value_unit,
+        notes=tuple(dict.fromkeys(notes)),
+    )
+
+
+def _backend() -> Backend:
+    # the coefficient table comes back as a frame: any installed frame library will do
+    for name in ("pandas", "polars", "pyarrow"):
+        if importlib.util.find_spec(name) is not None:
+            return name
+    raise FunnelkitError(  # pragma: no cover - funnelkit's extras install one of them
+        "The covariate comparison needs pandas, polars or pyarrow: pip install 'funnelkit[pandas]'."
+    )
+
+
+def _fitter(spec: Any, reference: dict[str, str], level: float) -> Any:
+    fitter = make_purchase_fitter(spec)
+    return fitter.set_params(covariate_reference=reference or None, conf_level=level)
+
+
+def _effects(table: Any, meaning: dict[str, str], level: float) -> list[CovariateEffect]:
+    def column(name: str) -> list[Any]:
+        return list(np.asarray(table[name].to_numpy()).tolist())
+
+    def number(v: Any) -> float | None:
+        return None if v is None or not math.isfinite(float(v)) else float(v)
+
+    out = []
+    rows = zip(
+        column("process"),
+        column("covariate"),
+        column("estimate"),
+        column("std_error"),
+        column("lower"),
+        column("upper"),
+        strict=True,
+    )
+    for process, covariate, est, se, lo, hi in rows:
+        # a coefficient the fit could not pin down stays None, never a NaN shown as a number
+        point, lower, upper = number(est), number(lo), number(hi)
+        effect = Interval(
+            estimate=None if point is None else math.exp(point),
+            lower=None if lower is None else math.exp(lower),
+            upper=None if upper is None else math.exp(upper),
+            level=level,
+        )
+        out.append(
+            CovariateEffect(
+                process=str(process),
+                covariate=str(covariate),
+                estimate=point,
+                std_error=number(se),
+                lower=lower,
+                upper=upper,
+                effect=effect,
+                multiplies=meaning[str(process)],
+            )
+        )
+    return out
+
+
+def _spend_fit(
+    frequency: np.ndarray,
+    monetary: np.ndarray,
+    covariates: dict[str, np.ndarray],
+    repeat: np.ndarray,
+    reference: dict[str, str],
+    level: float,
+    notes: list[str],
+) -> Any:
+    from funnelkit.clv import GammaGammaFitter
+
+    kept = {k: v[repeat] for k, v in covariates.items()}
+    varying = {k: v for k, v in kept.items() if np.unique(v.astype(str)).size > 1}
+    if not varying:
+        notes.append("the covariates do not vary among repeat buyers: no spend effects")
+        return None
+    ref = {k: v for k, v in reference.items() if k in varying}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model = GammaGammaFitter(covariate_reference=ref or None, conf_level=level)
+            return model.fit(
+                {"frequency": frequency, "monetary_value": monetary}, covariates=varying
+            )
+    except FIT_FAILURES as exc:
+        notes.append(
+            f"Gamma-Gamma with covariates unusable ({failure_reason(exc)}): no spend effects"
+        )
+        return None
+
+
+def _new_buyer(
+    purchase: Any, spend: Any, fallback: float, profile: dict[str, Any] | None, grid: ValueGrid
+) -> tuple[float, float, float]:
+    """Repeat purchases over the horizon, spend per purchase and discounted value of a new
+    buyer (at ``profile``, or of a plain model for ``None``), as the stage values count them."""
+    points = grid.half_points
+    kw = {} if profile is None else {"covariates": profile}
+    n = np.asarray(purchase.expected_purchases_new_customer(points, **kw), dtype=float)
+    mids = 0.5 * (points[1:] + points[:-1])
+    discounted = float(np.sum(np.diff(n) * grid.discount(mids)))
+    per = fallback if spend is None else float(spend.population_mean_spend(**kw))
+    return float(n[-1]), per, per * discounted
+
+
+def _adjusted_values(
+    purchase: Any,
+    spend: Any,
+    fallback: float,
+    covariates: dict[str, np.ndarray],
+    by: str | None,
+    labels: tuple[str, ...],
+    grid: ValueGrid,
+    table: CustomerTable,
+    buyers: np.ndarray,
+    rfm: dict[str, np.ndarray],
+    repeat: np.ndarray,
+    monetary: np.ndarray,
+    spec: Any,
+    notes: list[str],
+) -> list[AdjustedValue]:
+    levels: list[tuple[str, Any, str]] = []  # (covariate, value, label)
+    if by is not None:
+        levels += [(by, lb, lb) for lb in labels]
+    if MEMBER in covariates:
+        levels += [(MEMBER, float(g), name) for g, name in enumerate(table.group_names)]
+    out = []
+    for name, value, label in levels:
+        others = {k: v for k, v in covariates.items() if k != name}
+        # standardised: each buyer's other covariate kept, this one set to the level; the
+        # predictions depend on the profile only, so one call per distinct other value
+        if others:
+            ((other, column),) = others.items()
+            kinds, counts = np.unique(column, return_counts=True)
+            profiles = [({name: value, other: k}, c) for k, c in zip(kinds, counts, strict=True)]
+        else:
+            profiles = [({name: value}, buyers.size)]
+        parts = np.array([_new_buyer(purchase, spend, fallback, p, grid) for p, _ in profiles])
+        w = np.array([c for _, c in profiles], dtype=float) / buyers.size
+        mine = covariates[name] == value
+        raw = _raw(
+            spec, rfm, mine, repeat, monetary, table, fallback, grid, f"{name} = {label}", notes
+        )
+        out.append(
+            AdjustedValue(
+                covariate=name,
+                level=label,
+                n_buyers=int(mine.sum()),
+                repeat_purchases=float(w @ parts[:, 0]),
+                spend_per_purchase=float(w @ parts[:, 1]),
+                value=float(w @ parts[:, 2]),
+                raw_repeat_purchases=None if raw is None else raw[0],
+                raw_value=None if raw is None else raw[2],
+            )
+        )
+    return out
+
+
+def _raw(
+    spec: Any,
+    rfm: dict[str, np.ndarray],
+    mine: np.ndarray,
+    repeat: np.ndarray,
+    monetary: np.ndarray,
+    table: CustomerTable,
+    fallback: float,
+    grid: ValueGrid,
+    what: str,
+    notes: list[str],
+) -> tuple[float, float, float] | None:
+    """The per-segment figure: the plain models refitted on this level's buyers only."""
+    repeaters = int((mine & (rfm["frequency"] > 0)).sum())
+    if repeaters < MIN_REPEAT_BUYERS:
+        notes.append(
+            f"{what}: {repeaters} repeat buyers, need {MIN_REPEAT_BUYERS} for a per-segment "
+            "figure: only the adjusted value is shown"
+        )
+        return None
+    from funnelkit.clv import GammaGammaFitter
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            purchase = make_purchase_fitter(spec)
+            purchase.fit({k: v[mine] for k, v in rfm.items()}, time_unit=table.unit)
+            spend = None
+            spenders = mine & repeat
+            if table.has_values:
+                fallback = float(monetary[spenders].mean()) if spenders.any() else fallback
+                if int(spenders.sum()) >= MIN_REPEAT_BUYERS:
+                    spend = GammaGammaFitter().fit(
+                        {
+                            "frequency": rfm["frequency"][spenders],
+                            "monetary_value": monetary[spenders],
+                        }
+                    )
+            result = _new_buyer(purchase, spend, fallback, None, grid)
+    except FIT_FAILURES as exc:
+        notes.append(f"{what}: the per-segment models could not be fitted ({failure_reason(exc)})")
+        return None
+    if not all(math.isfinite(v) for v in result):
+        notes.append(f"{what}: the per-segment models give no finite value")
+        return None
+    return result
