@@ -38,7 +38,14 @@ from funnelkit.units import TimeUnitField
 if TYPE_CHECKING:
     from funnelkit.lifecycle.values import ValueGrid
 
-__all__ = ["AdjustedValue", "CovariateComparison", "CovariateEffect", "covariate_comparison"]
+__all__ = [
+    "AdjustedValue",
+    "CovariateComparison",
+    "CovariateEffect",
+    "covariate_comparison",
+    "effect_sentence",
+    "is_clear",
+]
 
 #: the name of the membership covariate (0/1) in the coefficient tables
 MEMBER = "member"
@@ -165,7 +172,7 @@ class CovariateComparison(Result):
         """The purchase, dropout and spend effects in plain words, one sentence each."""
         out = []
         for row in self.effects:
-            text = _sentence(row, self.by, self.reference, self.conf_level)
+            text = effect_sentence(row, self.by, self.reference, self.conf_level)
             if text is not None:
                 out.append(text)
         return out
@@ -231,39 +238,50 @@ class CovariateComparison(Result):
         )
 
 
+def _x(value: float) -> str:
+    # a factor far from 1 (a coefficient the data hardly pin down) keeps its magnitude
+    return f"{value:.2f}" if 0.01 <= value < 100 else f"{value:.3g}"
+
+
 def _factor(ci: Interval) -> str:
     if ci.estimate is None:
         return "not estimable"
     if ci.lower is None or ci.upper is None:
-        return f"{ci.estimate:.2f}x"
-    return f"{ci.estimate:.2f}x ({ci.lower:.2f}–{ci.upper:.2f})"
+        return f"{_x(ci.estimate)}x (no interval)"
+    return f"{_x(ci.estimate)}x ({_x(ci.lower)}–{_x(ci.upper)})"
 
 
-def _sentence(
+def is_clear(effect: CovariateEffect) -> bool:
+    """Whether the effect's interval excludes 1 (no difference)."""
+    ci = effect.effect
+    return ci.lower is not None and ci.upper is not None and not ci.lower <= 1.0 <= ci.upper
+
+
+def effect_sentence(
     row: CovariateEffect, by: str | None, reference: str | None, level: float
 ) -> str | None:
+    """One effect in plain words (None when it could not be estimated)."""
     ci = row.effect
     if ci.estimate is None:
         return None
     if row.covariate == MEMBER:
-        who, than, held = "members", "non-members", f"from the same {by}" if by else ""
+        who, than, held = "Members", "non-members", f"from the same {by}" if by else ""
     else:
-        lv = row.covariate[len(f"{by}[") : -1]
-        who, than, held = (
-            f"customers from {lv}",
-            f"those from {reference}",
-            "with the same membership",
-        )
+        name = row.covariate[len(f"{by}[") : -1] if by else row.covariate
+        who, than = f"Customers from {name}", f"those from {reference}"
+        held = "with the same membership"
+    factor = _x(ci.estimate)
     verb = {
-        "purchase": f"buy {ci.estimate:.2f}x as often as",
-        "spend": f"spend {ci.estimate:.2f}x as much per purchase as",
-        "dropout": f"have {ci.estimate:.2f}x the {row.multiplies} of",
+        "purchase": f"buy {factor}x as often as",
+        "spend": f"spend {factor}x as much per purchase as",
+        "dropout": f"have {factor}x the {row.multiplies} of",
     }[row.process]
-    band = ""
-    if ci.lower is not None and ci.upper is not None:
-        clear = "" if not (ci.lower <= 1.0 <= ci.upper) else f"; {_NO_EFFECT}"
-        band = f" ({level:.0%} interval {ci.lower:.2f}–{ci.upper:.2f}{clear})"
-    return " ".join(p for p in (f"{who.capitalize()[0]}{who[1:]}", verb, than, held) if p) + band
+    if ci.lower is None or ci.upper is None:
+        band = " (no interval: the data do not pin this effect down)"
+    else:
+        unclear = f"; {_NO_EFFECT}" if not is_clear(row) else ""
+        band = f" ({level:.0%} interval {_x(ci.lower)}–{_x(ci.upper)}{unclear})"
+    return " ".join(p for p in (who, verb, than, held) if p) + band + "."
 
 
 # ---------------------------------------------------------------------- computation
@@ -325,10 +343,7 @@ def covariate_comparison(
     }
     ref: dict[str, str] = {} if reference is None or by is None else {by: reference}
     level = float(fit.conf_level)
-    purchase = _fitter(spec, ref, level)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        purchase.fit(rfm, covariates=covariates, time_unit=table.unit)
+    purchase = _purchase_fit(spec, ref, level, rfm, covariates, table, notes)
     dropout_meaning = (
         "mean dropout rate"
         if type(purchase).__name__ == "ParetoNBDFitter"
@@ -407,6 +422,37 @@ def _backend() -> Backend:
 def _fitter(spec: Any, reference: dict[str, str], level: float) -> Any:
     fitter = make_purchase_fitter(spec)
     return fitter.set_params(covariate_reference=reference or None, conf_level=level)
+
+
+def _purchase_fit(
+    spec: Any,
+    reference: dict[str, str],
+    level: float,
+    rfm: dict[str, np.ndarray],
+    covariates: dict[str, np.ndarray],
+    table: CustomerTable,
+    notes: list[str],
+) -> Any:
+    """The purchase model with covariates on purchase and dropout, or on purchase alone.
+
+    Dropout effects rest on the few customers seen to stop buying: with little data a
+    coefficient runs off to infinity, the information matrix is singular and no effect gets
+    an interval. The covariates then enter the purchase rate only (a note says so), unless
+    the template fitter names its processes itself.
+    """
+    purchase = _fitter(spec, reference, level)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        purchase.fit(rfm, covariates=covariates, time_unit=table.unit)
+        if purchase.covariate_processes is not None or purchase.result_.covariance is not None:
+            return purchase
+        narrow = _fitter(spec, reference, level).set_params(covariate_processes=("purchase",))
+        narrow.fit(rfm, covariates=covariates, time_unit=table.unit)
+    notes.append(
+        "the dropout effects cannot be told apart in these data (their information matrix "
+        "is singular): the channel and membership enter the purchase rate only"
+    )
+    return narrow
 
 
 def _effects(table: Any, meaning: dict[str, str], level: float) -> list[CovariateEffect]:

@@ -119,8 +119,8 @@ def build_report(
             "EventLog.from_frame(frame, ...), EventLog.from_csv or EventLog.from_parquet."
         )
     funnel = funnel if funnel is not None else Funnel.community()
-    # the value steps, the trends, the join comparison and (with costs) the economics
-    timer = StepTimer(progress, total=8 + (economics is not None))
+    # the value steps, the trends, the join and covariate comparisons, (with costs) economics
+    timer = StepTimer(progress, total=9 + (economics is not None))
     sections = _Sections(timer)
     model = LifecycleModel(**settings, progress=progress)
     quality: list[str] = list(log.report.notes)
@@ -201,6 +201,15 @@ def build_report(
             lambda: membership_uplift_from_join(join_fit, table, stratified=stratified),
             None,
         )
+    covariates = None
+    if fitted is not None and by is not None and len(table.group_names) == 2:
+        covariate_by, cov_model = by, fitted
+        covariates = sections.run(
+            "covariates",
+            "channel and membership, adjusted",
+            lambda: cov_model.covariate_comparison(covariate_by),
+            None,
+        )
     channel_economics = None
     if economics is not None:
         from funnelkit.report.economics import economics_of
@@ -231,6 +240,7 @@ def build_report(
         economics=channel_economics,
         trends=trends,
         join_uplift=join_uplift,
+        covariates=covariates,
         data_quality=tuple(dict.fromkeys(quality)),
         unavailable=sections.unavailable,
         seconds=timer.seconds,
