@@ -444,7 +444,8 @@ def _purchase_fit(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         purchase.fit(rfm, covariates=covariates, time_unit=table.unit)
-        if purchase.covariate_processes is not None or purchase.result_.covariance is not None:
+        errors = np.asarray(purchase.coefficient_table(_backend())["std_error"].to_numpy())
+        if purchase.covariate_processes is not None or np.isfinite(errors.astype(float)).all():
             return purchase
         narrow = _fitter(spec, reference, level).set_params(covariate_processes=("purchase",))
         narrow.fit(rfm, covariates=covariates, time_unit=table.unit)
