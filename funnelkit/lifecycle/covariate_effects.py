@@ -19,21 +19,26 @@ from __future__ import annotations
 import importlib.util
 import math
 import warnings
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from funnelkit._frames import Backend, frame_from_columns
-from funnelkit._results import Interval, Result, html_table
-from funnelkit.clv.covariates import CovariateTest
+from funnelkit._frames import Backend
+from funnelkit._results import Interval
 from funnelkit.exceptions import ConvergenceWarning, FunnelkitError
 from funnelkit.lifecycle._bootstrap import FIT_FAILURES, failure_reason
 from funnelkit.lifecycle._components import MIN_REPEAT_BUYERS, make_purchase_fitter
 from funnelkit.lifecycle._data import CustomerTable
+from funnelkit.lifecycle.covariate_results import (
+    MEMBER,
+    AdjustedValue,
+    CovariateComparison,
+    CovariateEffect,
+    effect_sentence,
+    is_clear,
+)
 from funnelkit.lifecycle.segments import customer_segments
 from funnelkit.lifecycle.state import LifecycleFit, check_customers
-from funnelkit.units import TimeUnitField
 
 if TYPE_CHECKING:
     from funnelkit.lifecycle.values import ValueGrid
@@ -47,242 +52,6 @@ __all__ = [
     "is_clear",
 ]
 
-#: the name of the membership covariate (0/1) in the coefficient tables
-MEMBER = "member"
-_NO_EFFECT = "no clear difference"
-
-
-class CovariateEffect(Result):
-    """One coefficient and its multiplicative effect ``exp(estimate)`` with interval.
-
-    ``estimate``, ``std_error``, ``lower`` and ``upper`` are on the log scale (as in the
-    fitters' ``coefficients_``); ``effect`` is ``exp`` of them: what the level multiplies
-    (``multiplies`` says what, for this process and model) relative to the reference.
-    """
-
-    title: ClassVar[str] = "Covariate effect"
-    process: str
-    covariate: str
-    estimate: float | None
-    std_error: float | None
-    lower: float | None
-    upper: float | None
-    effect: Interval
-    multiplies: str
-
-
-class AdjustedValue(Result):
-    """Expected horizon value of a new buyer at one level, adjusted and raw.
-
-    ``value`` is standardised (every buyer set to ``level``, their other covariate kept);
-    ``raw_value`` refits the plain models on this level's buyers only (None when they are
-    too few, with a note). ``repeat_purchases`` and ``spend_per_purchase`` are the adjusted
-    parts of ``value`` (undiscounted count; spend per repeat purchase).
-    """
-
-    title: ClassVar[str] = "Adjusted value"
-    covariate: str
-    level: str
-    n_buyers: int
-    repeat_purchases: float
-    spend_per_purchase: float
-    value: float
-    raw_repeat_purchases: float | None = None
-    raw_value: float | None = None
-
-
-class CovariateComparison(Result):
-    """Channel and membership effects on buying, dropout and spend, adjusted for each other.
-
-    Built by :meth:`funnelkit.LifecycleModel.covariate_comparison`; see
-    :mod:`funnelkit.lifecycle.covariate_effects` for the method.
-    """
-
-    title: ClassVar[str] = "Channel and membership, adjusted for each other"
-    by: str | None
-    reference: str | None
-    purchase_model: str
-    effects: tuple[CovariateEffect, ...]
-    purchase_test: CovariateTest
-    spend_test: CovariateTest | None
-    values: tuple[AdjustedValue, ...]
-    n_buyers: int
-    n_repeat_buyers: int
-    horizon: float
-    time_unit: TimeUnitField
-    discount_rate: float
-    conf_level: float
-    value_unit: str
-    notes: tuple[str, ...] = ()
-
-    def effect(self, process: str, covariate: str) -> CovariateEffect:
-        """The effect of ``covariate`` (``"member"``, ``"channel[tiktok]"``) on ``process``."""
-        for row in self.effects:
-            if row.process == process and row.covariate == covariate:
-                return row
-        known = sorted({(r.process, r.covariate) for r in self.effects})
-        raise FunnelkitError(f"No effect of {covariate!r} on {process!r}; there are {known}.")
-
-    def summary(self, backend: Backend = "pandas") -> Any:
-        """One row per coefficient: ``process, covariate, estimate, std_error, lower, upper``
-        (log scale) and ``effect, effect_lower, effect_upper`` (the factor ``exp(...)``)."""
-        rows = self.effects
-
-        def floats(values: list[float | None]) -> np.ndarray:
-            return np.array([np.nan if v is None else v for v in values], dtype=float)
-
-        return frame_from_columns(
-            {
-                "process": np.array([r.process for r in rows], dtype=object),
-                "covariate": np.array([r.covariate for r in rows], dtype=object),
-                "estimate": floats([r.estimate for r in rows]),
-                "std_error": floats([r.std_error for r in rows]),
-                "lower": floats([r.lower for r in rows]),
-                "upper": floats([r.upper for r in rows]),
-                "effect": floats([r.effect.estimate for r in rows]),
-                "effect_lower": floats([r.effect.lower for r in rows]),
-                "effect_upper": floats([r.effect.upper for r in rows]),
-            },
-            backend,
-        )
-
-    def values_summary(self, backend: Backend = "pandas") -> Any:
-        """One row per level: ``covariate, level, n_buyers, value, raw_value,
-        repeat_purchases, raw_repeat_purchases, spend_per_purchase`` (NaN: no raw figure)."""
-        rows = self.values
-
-        def floats(values: list[float | None]) -> np.ndarray:
-            return np.array([np.nan if v is None else v for v in values], dtype=float)
-
-        return frame_from_columns(
-            {
-                "covariate": np.array([r.covariate for r in rows], dtype=object),
-                "level": np.array([r.level for r in rows], dtype=object),
-                "n_buyers": np.array([r.n_buyers for r in rows], dtype=np.int64),
-                "value": floats([r.value for r in rows]),
-                "raw_value": floats([r.raw_value for r in rows]),
-                "repeat_purchases": floats([r.repeat_purchases for r in rows]),
-                "raw_repeat_purchases": floats([r.raw_repeat_purchases for r in rows]),
-                "spend_per_purchase": floats([r.spend_per_purchase for r in rows]),
-            },
-            backend,
-        )
-
-    def sentences(self) -> list[str]:
-        """The purchase, dropout and spend effects in plain words, one sentence each."""
-        out = []
-        for row in self.effects:
-            text = effect_sentence(row, self.by, self.reference, self.conf_level)
-            if text is not None:
-                out.append(text)
-        return out
-
-    def _settings_text(self) -> str:
-        unit = self.time_unit.value
-        return (
-            f"{self.purchase_model} and Gamma-Gamma with covariates; value of a new buyer's "
-            f"repeat purchases over {self.horizon:g} {unit}s, discount {self.discount_rate:g} "
-            f"per {unit}, in {self.value_unit}"
-        )
-
-    def as_text(self) -> str:
-        lines = [f"{self.title} ({self._settings_text()})"]
-        lines += [f"  {s}" for s in self.sentences()]
-        for v in self.values:
-            raw = "" if v.raw_value is None else f" (raw {v.raw_value:,.2f})"
-            lines.append(f"  {v.covariate} = {v.level}: adjusted value {v.value:,.2f}{raw}")
-        t = self.purchase_test
-        lines.append(
-            f"  likelihood-ratio test (purchase model): {t.statistic:.1f} on {t.df} df, "
-            f"p = {t.p_value:.3g}"
-        )
-        lines += [f"  note: {n}" for n in self.notes]
-        return "\n".join(lines)
-
-    def effects_table(self) -> list[Mapping[str, Any]]:
-        """The effects as records for display (factor with interval, log-scale estimate)."""
-        return [
-            {
-                "process": r.process,
-                "covariate": r.covariate,
-                "effect": _factor(r.effect),
-                "multiplies": r.multiplies,
-            }
-            for r in self.effects
-        ]
-
-    def values_table(self) -> list[Mapping[str, Any]]:
-        """The adjusted and raw values as records for display."""
-        return [
-            {
-                "compared": "membership" if v.covariate == MEMBER else v.covariate,
-                "level": v.level,
-                "buyers": f"{v.n_buyers:,}",
-                "adjusted value": f"{v.value:,.2f}",
-                "per-segment value": "—" if v.raw_value is None else f"{v.raw_value:,.2f}",
-            }
-            for v in self.values
-        ]
-
-    def as_html(self) -> str:
-        tests = [("purchase model", self.purchase_test)]
-        if self.spend_test is not None:
-            tests.append(("spend model", self.spend_test))
-        test_rows = {
-            name: f"{t.statistic:.1f} on {t.df} df, p = {t.p_value:.3g}" for name, t in tests
-        }
-        return (
-            html_table(self.effects_table(), caption=f"{self.title} ({self._settings_text()})")
-            + html_table(self.values_table(), caption="Value of a new buyer, adjusted and raw")
-            + html_table(test_rows, caption="Likelihood-ratio tests of the covariates")
-        )
-
-
-def _x(value: float) -> str:
-    # a factor far from 1 (a coefficient the data hardly pin down) keeps its magnitude
-    return f"{value:.2f}" if 0.01 <= value < 100 else f"{value:.3g}"
-
-
-def _factor(ci: Interval) -> str:
-    if ci.estimate is None:
-        return "not estimable"
-    if ci.lower is None or ci.upper is None:
-        return f"{_x(ci.estimate)}x (no interval)"
-    return f"{_x(ci.estimate)}x ({_x(ci.lower)}–{_x(ci.upper)})"
-
-
-def is_clear(effect: CovariateEffect) -> bool:
-    """Whether the effect's interval excludes 1 (no difference)."""
-    ci = effect.effect
-    return ci.lower is not None and ci.upper is not None and not ci.lower <= 1.0 <= ci.upper
-
-
-def effect_sentence(
-    row: CovariateEffect, by: str | None, reference: str | None, level: float
-) -> str | None:
-    """One effect in plain words (None when it could not be estimated)."""
-    ci = row.effect
-    if ci.estimate is None:
-        return None
-    if row.covariate == MEMBER:
-        who, than, held = "Members", "non-members", f"from the same {by}" if by else ""
-    else:
-        name = row.covariate[len(f"{by}[") : -1] if by else row.covariate
-        who, than = f"Customers from {name}", f"those from {reference}"
-        held = "with the same membership"
-    factor = _x(ci.estimate)
-    verb = {
-        "purchase": f"buy {factor}x as often as",
-        "spend": f"spend {factor}x as much per purchase as",
-        "dropout": f"have {factor}x the {row.multiplies} of",
-    }[row.process]
-    if ci.lower is None or ci.upper is None:
-        band = " (no interval: the data do not pin this effect down)"
-    else:
-        unclear = f"; {_NO_EFFECT}" if not is_clear(row) else ""
-        band = f" ({level:.0%} interval {_x(ci.lower)}–{_x(ci.upper)}{unclear})"
-    return " ".join(p for p in (who, verb, than, held) if p) + band + "."
-
 
 # ---------------------------------------------------------------------- computation
 def covariate_comparison(
@@ -294,13 +63,39 @@ def covariate_comparison(
 ) -> CovariateComparison:
     """Fit purchase and spend models with channel and membership together (module docstring).
 
-    ``fit`` is the fitted state (``LifecycleModel.fit_``), ``customers`` the customer table
-    to fit on (``LifecycleModel.customers(log)``), ``purchase_model`` the purchase model
-    (a name or an unfitted fitter used as a template; default the one of ``fit``).
     The reference channel is the one with the most buyers (the first in sorted order on a
     tie). A covariate that does not vary among the buyers (one channel; no member, or no
     membership stage) is left out with a note; without any, a
     :class:`~funnelkit.FunnelkitError` says so.
+
+    Parameters
+    ----------
+    fit : LifecycleFit
+        The fitted state (``LifecycleModel.fit_``): horizon, discount, level, groups.
+    customers : CustomerTable
+        The customers to fit on (``LifecycleModel.customers(log)``).
+    by : str or None, default "channel"
+        The customer attribute compared with membership; None: membership only.
+    purchase_model : str or fitter, optional
+        A purchase model name or an unfitted fitter used as a template; default the one of
+        ``fit`` (BG/NBD for a model fitted with a template).
+
+    Returns
+    -------
+    CovariateComparison
+
+    Examples
+    --------
+    >>> from funnelkit import EventLog, LifecycleModel
+    >>> from funnelkit.datasets import simulate_community
+    >>> sim = simulate_community(6_000, seed=3)
+    >>> log = EventLog.from_frame(sim.events, value_col="value", attribute_cols=["channel"])
+    >>> model = LifecycleModel(n_resamples=0).fit(log, observation_end=sim.observation_end)
+    >>> result = covariate_comparison(model.fit_, model.customers())
+    >>> result.reference, [v.level for v in result.values if v.covariate == "member"]
+    ('instagram', ['non-member', 'member'])
+    >>> result.effect("purchase", "member").effect.lower > 1.5  # members buy more often
+    True
     """
     spec = purchase_model if purchase_model is not None else fit.purchase_model or "bgnbd"
     check_customers(fit, customers, "The covariate comparison")
@@ -575,6 +370,11 @@ def _adjusted_values(
         else:
             profiles = [({name: value}, buyers.size)]
         parts = np.array([_new_buyer(purchase, spend, fallback, p, grid) for p, _ in profiles])
+        if not np.isfinite(parts).all():
+            raise FunnelkitError(
+                f"The covariate model gives no finite value for {name} = {label}: its "
+                "fitted effects are too extreme for these data (see the coefficients)."
+            )
         w = np.array([c for _, c in profiles], dtype=float) / buyers.size
         mine = covariates[name] == value
         raw = _raw(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 from typing import TYPE_CHECKING
 
-from funnelkit.lifecycle.covariate_effects import (
+from funnelkit.lifecycle.covariate_results import (
     MEMBER,
     CovariateComparison,
     CovariateEffect,

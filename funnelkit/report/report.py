@@ -17,7 +17,7 @@ from funnelkit.clv.diagnostics import FrequencyHistogram
 from funnelkit.conversion import ConversionSummary
 from funnelkit.conversion.trends import FunnelTrends
 from funnelkit.exceptions import FunnelkitError
-from funnelkit.lifecycle.covariate_effects import CovariateComparison
+from funnelkit.lifecycle.covariate_results import CovariateComparison
 from funnelkit.lifecycle.economics_results import ChannelEconomics
 from funnelkit.lifecycle.join_uplift import JoinUplift
 from funnelkit.lifecycle.results import AdvanceValue, MembershipUplift, SegmentValues, StageValues
