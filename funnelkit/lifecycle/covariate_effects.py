@@ -231,22 +231,26 @@ def _purchase_fit(
     """The purchase model with covariates on purchase and dropout, or on purchase alone.
 
     Dropout effects rest on the few customers seen to stop buying: with little data a
-    coefficient runs off to infinity, the information matrix is singular and no effect gets
-    an interval. The covariates then enter the purchase rate only (a note says so), unless
-    the template fitter names its processes itself.
+    coefficient runs off to infinity, and the information matrix is singular (no effect
+    gets an interval) or the interval spans more than a float can hold. The covariates then
+    enter the purchase rate only (a note says so), unless the template fitter names its
+    processes itself.
     """
     purchase = _fitter(spec, reference, level)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         purchase.fit(rfm, covariates=covariates, time_unit=table.unit)
-        errors = np.asarray(purchase.coefficient_table(_backend())["std_error"].to_numpy())
-        if purchase.covariate_processes is not None or np.isfinite(errors.astype(float)).all():
+        fitted = purchase.coefficient_table(_backend())
+        bounds = np.array(
+            [np.asarray(fitted[c].to_numpy(), dtype=float) for c in ("lower", "upper")]
+        )
+        if purchase.covariate_processes is not None or _bounded(bounds):
             return purchase
         narrow = _fitter(spec, reference, level).set_params(covariate_processes=("purchase",))
         narrow.fit(rfm, covariates=covariates, time_unit=table.unit)
     notes.append(
-        "the dropout effects cannot be told apart in these data (their information matrix "
-        "is singular): the channel and membership enter the purchase rate only"
+        "the dropout effects cannot be told apart in these data (too few customers are seen "
+        "to stop buying to bound them): the channel and membership enter the purchase rate only"
     )
     return narrow
 
@@ -271,12 +275,7 @@ def _effects(table: Any, meaning: dict[str, str], level: float) -> list[Covariat
     for process, covariate, est, se, lo, hi in rows:
         # a coefficient the fit could not pin down stays None, never a NaN shown as a number
         point, lower, upper = number(est), number(lo), number(hi)
-        effect = Interval(
-            estimate=None if point is None else math.exp(point),
-            lower=None if lower is None else math.exp(lower),
-            upper=None if upper is None else math.exp(upper),
-            level=level,
-        )
+        effect = Interval(estimate=_exp(point), lower=_exp(lower), upper=_exp(upper), level=level)
         out.append(
             CovariateEffect(
                 process=str(process),
@@ -290,6 +289,16 @@ def _effects(table: Any, meaning: dict[str, str], level: float) -> list[Covariat
             )
         )
     return out
+
+
+def _bounded(bounds: np.ndarray) -> bool:
+    """Whether every interval bound is finite and its ``exp`` a float."""
+    return bool(np.isfinite(bounds).all() and (np.abs(bounds) <= 709.0).all())
+
+
+def _exp(value: float | None) -> float | None:
+    # a coefficient past e^709 says the data do not bound it: not estimable, not infinite
+    return None if value is None or value > 709.0 else math.exp(value)
 
 
 def _spend_fit(

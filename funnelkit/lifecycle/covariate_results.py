@@ -6,7 +6,7 @@ returns; :func:`effect_sentence` says one effect in plain words (for the report 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -23,6 +23,7 @@ __all__ = [
     "CovariateComparison",
     "CovariateEffect",
     "effect_sentence",
+    "factor_text",
     "is_clear",
 ]
 
@@ -190,20 +191,22 @@ class CovariateComparison(Result):
             for r in self.effects
         ]
 
-    def values_table(self) -> list[Mapping[str, Any]]:
-        """The adjusted and raw values as records for display."""
+    def values_table(self, money: Callable[[float], str] | None = None) -> list[Mapping[str, Any]]:
+        """The adjusted and raw values as records for display (amounts by ``money``)."""
+        money = money or (lambda v: f"{v:,.2f}")
         return [
             {
                 "compared": "membership" if v.covariate == MEMBER else v.covariate,
                 "level": v.level,
                 "buyers": f"{v.n_buyers:,}",
-                "adjusted value": f"{v.value:,.2f}",
-                "per-segment value": "—" if v.raw_value is None else f"{v.raw_value:,.2f}",
+                "adjusted value": money(v.value),
+                "per-segment value": "—" if v.raw_value is None else money(v.raw_value),
             }
             for v in self.values
         ]
 
-    def as_html(self) -> str:
+    def as_html(self, money: Callable[[float], str] | None = None) -> str:
+        """The effects, the values (amounts by ``money``) and the tests as HTML tables."""
         tests = [("purchase model", self.purchase_test)]
         if self.spend_test is not None:
             tests.append(("spend model", self.spend_test))
@@ -212,22 +215,26 @@ class CovariateComparison(Result):
         }
         return (
             html_table(self.effects_table(), caption=f"{self.title} ({self._settings_text()})")
-            + html_table(self.values_table(), caption="Value of a new buyer, adjusted and raw")
+            + html_table(self.values_table(money), caption="Value of a new buyer, adjusted and raw")
             + html_table(test_rows, caption="Likelihood-ratio tests of the covariates")
         )
 
 
-def _x(value: float) -> str:
-    # a factor far from 1 (a coefficient the data hardly pin down) keeps its magnitude
-    return f"{value:.2f}" if 0.01 <= value < 100 else f"{value:.3g}"
+def factor_text(value: float) -> str:
+    """A multiplicative effect for reading: two decimals without trailing zeros (``2.76``,
+    ``1.5``, ``1``), or three significant digits far from 1 (``1.79e+10``)."""
+    if not 0.01 <= value < 100:
+        # a coefficient the data hardly pin down keeps its magnitude
+        return f"{value:.3g}"
+    return f"{value:.2f}".rstrip("0").rstrip(".")
 
 
 def _factor(ci: Interval) -> str:
     if ci.estimate is None:
         return "not estimable"
     if ci.lower is None or ci.upper is None:
-        return f"{_x(ci.estimate)}x (no interval)"
-    return f"{_x(ci.estimate)}x ({_x(ci.lower)}–{_x(ci.upper)})"
+        return f"{factor_text(ci.estimate)}x (no interval)"
+    return f"{factor_text(ci.estimate)}x ({factor_text(ci.lower)}–{factor_text(ci.upper)})"
 
 
 def is_clear(effect: CovariateEffect) -> bool:
@@ -249,7 +256,7 @@ def effect_sentence(
         name = row.covariate[len(f"{by}[") : -1] if by else row.covariate
         who, than = f"Customers from {name}", f"those from {reference}"
         held = "with the same membership"
-    factor = _x(ci.estimate)
+    factor = factor_text(ci.estimate)
     verb = {
         "purchase": f"buy {factor}x as often as",
         "spend": f"spend {factor}x as much per purchase as",
@@ -259,5 +266,5 @@ def effect_sentence(
         band = " (no interval: the data do not pin this effect down)"
     else:
         unclear = f"; {_NO_EFFECT}" if not is_clear(row) else ""
-        band = f" ({level:.0%} interval {_x(ci.lower)}–{_x(ci.upper)}{unclear})"
+        band = f" ({level:.0%} interval {factor_text(ci.lower)}–{factor_text(ci.upper)}{unclear})"
     return " ".join(p for p in (who, verb, than, held) if p) + band + "."

@@ -86,7 +86,7 @@ def covariates_section(report: LifecycleReport) -> str:
     notes = "".join(f'<p class="note">{escape(n)}</p>' for n in c.notes)
     return (
         f"<ul>{items}</ul>"
-        + f'<div class="table-wrap">{c.as_html()}</div>'
+        + f'<div class="table-wrap">{c.as_html(fmt.money)}</div>'
         + f'<p class="note">{escape(method)}</p>'
         + '<p class="caveat">These are associations, not causal effects: customers choose '
         "their channel and whether to join.</p>" + notes

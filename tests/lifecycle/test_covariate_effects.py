@@ -11,6 +11,7 @@ from funnelkit import EventLog, Funnel, FunnelkitError, LifecycleModel
 from funnelkit.datasets import simulate_community
 from funnelkit.lifecycle import CovariateComparison
 from funnelkit.lifecycle.covariate_effects import covariate_comparison, effect_sentence
+from funnelkit.lifecycle.covariate_results import factor_text
 
 NAN_TEXT = ("nan", "NaN", "inf")
 
@@ -142,16 +143,27 @@ def test_sentences_say_the_effects_in_plain_words(world) -> None:
     _, _, _, result = world
     member = result.effect("purchase", "member").effect
     expected = (
-        f"Members buy {member.estimate:.2f}x as often as non-members from the same channel "
-        f"(95% interval {member.lower:.2f}–{member.upper:.2f})."
+        f"Members buy {factor_text(member.estimate)}x as often as non-members from the same "
+        f"channel (95% interval {factor_text(member.lower)}–{factor_text(member.upper)})."
     )
     assert expected in result.sentences()
     spend = result.effect("spend", "channel[tiktok]")
     assert effect_sentence(spend, "channel", "instagram", 0.95).startswith(
-        f"Customers from tiktok spend {spend.effect.estimate:.2f}x as much per purchase as "
-        "those from instagram with the same membership (95% interval"
+        f"Customers from tiktok spend {factor_text(spend.effect.estimate)}x as much per "
+        "purchase as those from instagram with the same membership (95% interval"
     )
     assert effect_sentence(spend, "channel", "instagram", 0.95).endswith("no clear difference).")
+
+
+def test_factors_read_without_trailing_zeros_or_lost_magnitude() -> None:
+    assert [factor_text(v) for v in (2.7557, 1.0, 1.1, 0.996, 0.0042, 1.79e10)] == [
+        "2.76",
+        "1",
+        "1.1",
+        "1",
+        "0.0042",
+        "1.79e+10",
+    ]
 
 
 def test_json_html_and_text_round_trip_without_missing_numbers(world) -> None:

@@ -6,6 +6,7 @@ import pytest
 
 import funnelkit as fk
 from funnelkit.datasets import simulate_community
+from funnelkit.lifecycle.covariate_results import factor_text
 from funnelkit.report.report import LifecycleReport
 
 
@@ -30,8 +31,9 @@ def test_report_shows_adjusted_effects_beside_the_per_segment_sections(sim_log) 
     assert "<h2>Channel and membership, adjusted for each other</h2>" in section
     member = cov.effect("purchase", "member").effect
     assert (
-        f"Members buy {member.estimate:.2f}x as often as non-members from the same channel "
-        f"(95% interval {member.lower:.2f}–{member.upper:.2f})." in section
+        f"Members buy {factor_text(member.estimate)}x as often as non-members from the same "
+        f"channel (95% interval {factor_text(member.lower)}–{factor_text(member.upper)})."
+        in section
     )
     groups = {v.level: v for v in cov.values if v.covariate == "member"}
     assert (
