@@ -214,8 +214,12 @@ class CovariateComparison(Result):
             name: f"{t.statistic:.1f} on {t.df} df, p = {t.p_value:.3g}" for name, t in tests
         }
         return (
-            html_table(self.effects_table(), caption=f"{self.title} ({self._settings_text()})")
-            + html_table(self.values_table(money), caption="Value of a new buyer, adjusted and raw")
+            html_table(self.effects_table(), caption=f"{self.title} ({self.purchase_model})")
+            + html_table(
+                self.values_table(money),
+                caption=f"Value of a new buyer's repeat purchases over {self.horizon:g} "
+                f"{self.time_unit.value}s",
+            )
             + html_table(test_rows, caption="Likelihood-ratio tests of the covariates")
         )
 

@@ -44,8 +44,9 @@ def value_sentences(c: CovariateComparison, fmt: PageFormat) -> list[str]:
                 f"{fmt.money(non.raw_value)})"
             )
         out.append(
-            f"Over {c.horizon:g} {c.time_unit.value}s a new member buyer's repeat purchases are "
-            f"worth {fmt.money(mem.value)}, a non-member's {held} {fmt.money(non.value)}{raw}."
+            f"Over {c.horizon:g} {c.time_unit.value}s the repeat purchases of a new member "
+            f"buyer are worth {fmt.money(mem.value)} and those of a non-member {held} "
+            f"{fmt.money(non.value)}{raw}."
         )
     channels = [v for v in c.values if v.covariate == c.by]
     if channels:
@@ -83,7 +84,7 @@ def covariates_section(report: LifecycleReport) -> str:
     method = _METHOD.format(
         by=c.by or "channel", horizon=c.horizon, unit=c.time_unit.value, level=c.conf_level
     )
-    notes = "".join(f'<p class="note">{escape(n)}</p>' for n in c.notes)
+    notes = "".join(f'<p class="note">{escape(n[:1].upper() + n[1:])}.</p>' for n in c.notes)
     return (
         f"<ul>{items}</ul>"
         + f'<div class="table-wrap">{c.as_html(fmt.money)}</div>'
