@@ -158,6 +158,7 @@ def objects() -> dict[str, list[Any]]:
         lifecycle.value_of_advancing("visitor", "member"),
         lifecycle.segment_values(by="channel"),
         lifecycle.membership_uplift(),
+        lifecycle.covariate_comparison(),
         fk.clv.holdout_comparison(fk.BetaGeoFitter().fit(holdout), holdout),
         fk.clv.frequency_histogram(bgf, rfm),
         fk.clv.cumulative_transactions(bgf, log, calibration_end="2024-09-01"),

@@ -6,6 +6,11 @@ purchase) on the same event data. A fitted model's :class:`LifecycleFit` holds e
 predictions need; ``LifecycleModel.to_json`` / ``from_json`` save and load it.
 """
 
+from funnelkit.lifecycle.covariate_effects import (
+    AdjustedValue,
+    CovariateComparison,
+    CovariateEffect,
+)
 from funnelkit.lifecycle.model import LifecycleModel
 from funnelkit.lifecycle.results import (
     ASSOCIATION_STATEMENT,
@@ -23,7 +28,10 @@ from funnelkit.lifecycle.state import LifecycleFit
 
 __all__ = [
     "ASSOCIATION_STATEMENT",
+    "AdjustedValue",
     "AdvanceValue",
+    "CovariateComparison",
+    "CovariateEffect",
     "LifecycleFit",
     "LifecycleModel",
     "MembershipUplift",

@@ -622,6 +622,31 @@ class LifecycleModel(Estimator):
         customers = self.customers(log, observation_end)
         return score_customers(self.fit_, customers, backend=backend)
 
+    def covariate_comparison(
+        self,
+        by: str | None = "channel",
+        *,
+        log: EventLog | None = None,
+        observation_end: Any = None,
+    ) -> Any:
+        """Channel and membership effects on buying, dropout and spend, adjusted for each other.
+
+        One purchase model (this model's family) and one Gamma-Gamma model are fitted on all
+        buyers with the attribute ``by`` (reference: the channel with most buyers) and
+        membership as covariates, so members are compared with non-members from the same
+        channel and channels with the same membership. ``log`` as in :meth:`segment_values`.
+        Returns a :class:`~funnelkit.lifecycle.covariate_effects.CovariateComparison`; see
+        :func:`funnelkit.lifecycle.covariate_effects.covariate_comparison`.
+        """
+        from funnelkit.lifecycle.covariate_effects import covariate_comparison
+
+        self._check_fitted()
+        customers = self.customers(log, observation_end)
+        with single_threaded_blas():
+            return covariate_comparison(
+                self.fit_, customers, by, purchase_model=self.purchase_model
+            )
+
 
 def _backend_of(frame: Any) -> Backend:
     """The frame library of ``frame`` (pandas when it cannot be told)."""

@@ -119,10 +119,10 @@ def build_report(
             "EventLog.from_frame(frame, ...), EventLog.from_csv or EventLog.from_parquet."
         )
     funnel = funnel if funnel is not None else Funnel.community()
-    # the value steps, the trends, the join comparison and (with costs) the economics
-    # True/False/None switch the model's bootstrap bar (see LifecycleModel); the steps are
+    # the value steps, the trends, the join and covariate comparisons, (with costs) economics;
+    # True/False/None switch the model's bootstrap bar (see LifecycleModel), the steps are
     # reported to a callable only
-    timer = StepTimer(progress if callable(progress) else None, total=8 + (economics is not None))
+    timer = StepTimer(progress if callable(progress) else None, total=9 + (economics is not None))
     sections = _Sections(timer)
     model = LifecycleModel(**settings, progress=progress)
     quality: list[str] = list(log.report.notes)
@@ -203,6 +203,15 @@ def build_report(
             lambda: membership_uplift_from_join(join_fit, table, stratified=stratified),
             None,
         )
+    covariates = None
+    if fitted is not None and by is not None and len(table.group_names) == 2:
+        covariate_by, cov_model = by, fitted
+        covariates = sections.run(
+            "covariates",
+            "channel and membership, adjusted",
+            lambda: cov_model.covariate_comparison(covariate_by),
+            None,
+        )
     channel_economics = None
     if economics is not None:
         from funnelkit.report.economics import economics_of
@@ -233,6 +242,7 @@ def build_report(
         economics=channel_economics,
         trends=trends,
         join_uplift=join_uplift,
+        covariates=covariates,
         data_quality=tuple(dict.fromkeys(quality)),
         unavailable=sections.unavailable,
         seconds=timer.seconds,

@@ -48,6 +48,7 @@ SECTIONS = (
     ("economics", "Does each channel pay for itself?"),
     ("uplift", "Members vs non-members"),
     ("join-uplift", "Members from their join"),
+    ("covariates", "Channel and membership, adjusted for each other"),
     ("data-quality", "Data quality"),
     ("method", "How these numbers are made"),
     ("appendix", "Appendix: model details"),
@@ -89,6 +90,7 @@ def render_body(report: LifecycleReport) -> str:
         f'<div class="funnelkit-report"><h1>{escape(_title(report))}</h1>',
         f'<p class="sub">{escape(_subtitle(report))}</p>',
     ]
+    from funnelkit.report.covariates import covariates_section
     from funnelkit.report.economics import economics_section
     from funnelkit.report.join_uplift import join_uplift_section
     from funnelkit.report.trends import trends_section
@@ -105,6 +107,7 @@ def render_body(report: LifecycleReport) -> str:
         "economics": economics_section,
         "uplift": _uplift,
         "join-uplift": join_uplift_section,
+        "covariates": covariates_section,
         "data-quality": _quality,
         "method": _method,
         "appendix": _appendix,

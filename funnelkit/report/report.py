@@ -17,6 +17,7 @@ from funnelkit.clv.diagnostics import FrequencyHistogram
 from funnelkit.conversion import ConversionSummary
 from funnelkit.conversion.trends import FunnelTrends
 from funnelkit.exceptions import FunnelkitError
+from funnelkit.lifecycle.covariate_results import CovariateComparison
 from funnelkit.lifecycle.economics_results import ChannelEconomics
 from funnelkit.lifecycle.join_uplift import JoinUplift
 from funnelkit.lifecycle.results import AdvanceValue, MembershipUplift, SegmentValues, StageValues
@@ -172,6 +173,8 @@ class LifecycleReport(Result):
     economics: ChannelEconomics | None = None
     #: members from their join vs comparable non-members at that moment
     join_uplift: JoinUplift | None = None
+    #: channel and membership effects, each adjusted for the other (covariate fits)
+    covariates: CovariateComparison | None = None
     #: conversion by entry month of every transition
     trends: tuple[FunnelTrends, ...] = ()
     #: Section id (see ``funnelkit.report.html.SECTIONS``) → why it could not be computed.

@@ -1,0 +1,452 @@
+"""Channel and membership compared with each held fixed: covariates instead of segment refits.
+
+:func:`covariate_comparison` fits the lifecycle model's purchase model family and a
+Gamma-Gamma spend model once, on all buyers, with two covariates entered together: the
+acquisition channel (one-hot against a reference channel) and membership (1 for a buyer who
+was a member at the first purchase, the model's own member flag). Each effect is then the
+difference between channels *for the same membership*, and between members and non-members
+*from the same channel*, which the per-segment views (one refit per channel, one model per
+membership group) cannot separate when the two overlap.
+
+The adjusted value of a level is standardised: every buyer is given that level, keeps their
+other covariate, and the expected discounted value of a new buyer's repeat purchases over the
+model's horizon is averaged over them. Beside it, the *raw* figure refits the plain models on
+that level's buyers only (the per-segment view, without the other covariate held fixed).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import warnings
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from funnelkit._frames import Backend
+from funnelkit._results import Interval
+from funnelkit.exceptions import ConvergenceWarning, FunnelkitError
+from funnelkit.lifecycle._bootstrap import FIT_FAILURES, failure_reason
+from funnelkit.lifecycle._components import MIN_REPEAT_BUYERS, make_purchase_fitter
+from funnelkit.lifecycle._data import CustomerTable
+from funnelkit.lifecycle.covariate_results import (
+    MEMBER,
+    AdjustedValue,
+    CovariateComparison,
+    CovariateEffect,
+    effect_sentence,
+    is_clear,
+)
+from funnelkit.lifecycle.segments import customer_segments
+from funnelkit.lifecycle.state import LifecycleFit, check_customers
+
+if TYPE_CHECKING:
+    from funnelkit.lifecycle.values import ValueGrid
+
+__all__ = [
+    "AdjustedValue",
+    "CovariateComparison",
+    "CovariateEffect",
+    "covariate_comparison",
+    "effect_sentence",
+    "is_clear",
+]
+
+
+# ---------------------------------------------------------------------- computation
+def covariate_comparison(
+    fit: LifecycleFit,
+    customers: CustomerTable,
+    by: str | None = "channel",
+    *,
+    purchase_model: Any = None,
+) -> CovariateComparison:
+    """Fit purchase and spend models with channel and membership together (module docstring).
+
+    The reference channel is the one with the most buyers (the first in sorted order on a
+    tie). A covariate that does not vary among the buyers (one channel; no member, or no
+    membership stage) is left out with a note; without any, a
+    :class:`~funnelkit.FunnelkitError` says so.
+
+    Parameters
+    ----------
+    fit : LifecycleFit
+        The fitted state (``LifecycleModel.fit_``): horizon, discount, level, groups.
+    customers : CustomerTable
+        The customers to fit on (``LifecycleModel.customers(log)``).
+    by : str or None, default "channel"
+        The customer attribute compared with membership; None: membership only.
+    purchase_model : str or fitter, optional
+        A purchase model name or an unfitted fitter used as a template; default the one of
+        ``fit`` (BG/NBD for a model fitted with a template).
+
+    Returns
+    -------
+    CovariateComparison
+
+    Examples
+    --------
+    >>> from funnelkit import EventLog, LifecycleModel
+    >>> from funnelkit.datasets import simulate_community
+    >>> sim = simulate_community(6_000, seed=3)
+    >>> log = EventLog.from_frame(sim.events, value_col="value", attribute_cols=["channel"])
+    >>> model = LifecycleModel(n_resamples=0).fit(log, observation_end=sim.observation_end)
+    >>> result = covariate_comparison(model.fit_, model.customers())
+    >>> result.reference, [v.level for v in result.values if v.covariate == "member"]
+    ('instagram', ['non-member', 'member'])
+    >>> result.effect("purchase", "member").effect.lower > 1.5  # members buy more often
+    True
+    """
+    spec = purchase_model if purchase_model is not None else fit.purchase_model or "bgnbd"
+    check_customers(fit, customers, "The covariate comparison")
+    table = customers
+    buyers = np.flatnonzero(table.group >= 0)
+    if buyers.size == 0:
+        raise FunnelkitError("The covariate comparison needs buyers; these customers have none.")
+    notes: list[str] = []
+    covariates: dict[str, np.ndarray] = {}
+    reference = None
+    labels: tuple[str, ...] = ()
+    if by is not None:
+        codes, labels = customer_segments(table, by)
+        counts = np.bincount(codes[buyers], minlength=len(labels))
+        present = tuple(lb for lb, c in zip(labels, counts, strict=True) if c > 0)
+        if len(present) > 1:
+            # the largest channel as reference: the other channels' effects are then
+            # measured against the best-estimated level
+            reference = labels[int(np.argmax(counts))]
+            covariates[by] = np.array(labels, dtype=object)[codes[buyers]]
+            labels = present
+        else:
+            notes.append(f"all buyers share one {by} ({present[0]}): {by} is left out")
+            by = None
+    member = (table.group[buyers] == 1).astype(float)
+    if len(table.group_names) == 2 and 0.0 < member.mean() < 1.0:
+        covariates[MEMBER] = member
+    else:
+        notes.append("members and non-members cannot be told apart: membership is left out")
+    if not covariates:
+        raise FunnelkitError(
+            "Nothing to compare: the buyers share one channel and one membership group. Read "
+            "the log with attribute_cols=['channel'] and a funnel with a membership stage."
+        )
+    at_end = table.at_end
+    rfm = {
+        "frequency": at_end.frequency[buyers],
+        "recency": at_end.recency[buyers],
+        "T": at_end.T[buyers],
+    }
+    ref: dict[str, str] = {} if reference is None or by is None else {by: reference}
+    level = float(fit.conf_level)
+    purchase = _purchase_fit(spec, ref, level, rfm, covariates, table, notes)
+    dropout_meaning = (
+        "mean dropout rate"
+        if type(purchase).__name__ == "ParetoNBDFitter"
+        else "concentration a + b of the dropout probability (mean held equal)"
+    )
+    if getattr(purchase.result_, "boundary", None):
+        notes.append(f"purchase model with covariates: {purchase.result_.message}")
+    meaning = {
+        "purchase": "mean purchase rate",
+        "dropout": dropout_meaning,
+        "spend": "mean spend per purchase",
+    }
+    effects = _effects(purchase.coefficient_table(_backend()), meaning, level)
+    m = at_end.monetary_value[buyers]
+    repeat = (rfm["frequency"] > 0) & (m > 0)
+    spend = None
+    spend_test = None
+    fallback = float(m[repeat].mean()) if repeat.any() else 1.0
+    if not table.has_values:
+        fallback = 1.0
+    elif int(repeat.sum()) < MIN_REPEAT_BUYERS:
+        notes.append(f"only {int(repeat.sum())} repeat buyers with spend: no spend effects")
+    else:
+        spend = _spend_fit(
+            rfm["frequency"][repeat], m[repeat], covariates, repeat, ref, level, notes
+        )
+        if spend is not None:
+            effects += _effects(spend.coefficient_table(_backend()), meaning, level)
+            spend_test = spend.covariate_test_
+    grid = fit.grid
+    values = _adjusted_values(
+        purchase,
+        spend,
+        fallback,
+        covariates,
+        by,
+        labels,
+        grid,
+        table,
+        buyers,
+        rfm,
+        repeat,
+        m,
+        spec,
+        notes,
+    )
+    return CovariateComparison(
+        by=by,
+        reference=reference,
+        purchase_model=type(purchase).__name__,
+        effects=tuple(effects),
+        purchase_test=purchase.covariate_test_,
+        spend_test=spend_test,
+        values=tuple(values),
+        n_buyers=int(buyers.size),
+        n_repeat_buyers=int(repeat.sum()),
+        horizon=fit.horizon,
+        time_unit=fit.time_unit,
+        discount_rate=fit.discount_rate,
+        conf_level=level,
+        value_unit=fit.value_unit,
+        notes=tuple(dict.fromkeys(notes)),
+    )
+
+
+def _backend() -> Backend:
+    # the coefficient table comes back as a frame: any installed frame library will do
+    for name in ("pandas", "polars", "pyarrow"):
+        if importlib.util.find_spec(name) is not None:
+            return name
+    raise FunnelkitError(  # pragma: no cover - funnelkit's extras install one of them
+        "The covariate comparison needs pandas, polars or pyarrow: pip install 'funnelkit[pandas]'."
+    )
+
+
+def _fitter(spec: Any, reference: dict[str, str], level: float) -> Any:
+    fitter = make_purchase_fitter(spec)
+    return fitter.set_params(covariate_reference=reference or None, conf_level=level)
+
+
+def _purchase_fit(
+    spec: Any,
+    reference: dict[str, str],
+    level: float,
+    rfm: dict[str, np.ndarray],
+    covariates: dict[str, np.ndarray],
+    table: CustomerTable,
+    notes: list[str],
+) -> Any:
+    """The purchase model with covariates on purchase and dropout, or on purchase alone.
+
+    Dropout effects rest on the few customers seen to stop buying: with little data a
+    coefficient runs off to infinity, and the information matrix is singular (no effect
+    gets an interval) or the interval spans more than a float can hold. The covariates then
+    enter the purchase rate only (a note says so), unless the template fitter names its
+    processes itself.
+    """
+    purchase = _fitter(spec, reference, level)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        purchase.fit(rfm, covariates=covariates, time_unit=table.unit)
+        fitted = purchase.coefficient_table(_backend())
+        bounds = np.array(
+            [np.asarray(fitted[c].to_numpy(), dtype=float) for c in ("lower", "upper")]
+        )
+        if purchase.covariate_processes is not None or _bounded(bounds):
+            return purchase
+        narrow = _fitter(spec, reference, level).set_params(covariate_processes=("purchase",))
+        narrow.fit(rfm, covariates=covariates, time_unit=table.unit)
+    notes.append(
+        "the dropout effects cannot be told apart in these data (too few customers are seen "
+        "to stop buying to bound them): the channel and membership enter the purchase rate only"
+    )
+    return narrow
+
+
+def _effects(table: Any, meaning: dict[str, str], level: float) -> list[CovariateEffect]:
+    def column(name: str) -> list[Any]:
+        return list(np.asarray(table[name].to_numpy()).tolist())
+
+    def number(v: Any) -> float | None:
+        return None if v is None or not math.isfinite(float(v)) else float(v)
+
+    out = []
+    rows = zip(
+        column("process"),
+        column("covariate"),
+        column("estimate"),
+        column("std_error"),
+        column("lower"),
+        column("upper"),
+        strict=True,
+    )
+    for process, covariate, est, se, lo, hi in rows:
+        # a coefficient the fit could not pin down stays None, never a NaN shown as a number
+        point, lower, upper = number(est), number(lo), number(hi)
+        effect = Interval(estimate=_exp(point), lower=_exp(lower), upper=_exp(upper), level=level)
+        out.append(
+            CovariateEffect(
+                process=str(process),
+                covariate=str(covariate),
+                estimate=point,
+                std_error=number(se),
+                lower=lower,
+                upper=upper,
+                effect=effect,
+                multiplies=meaning[str(process)],
+            )
+        )
+    return out
+
+
+def _bounded(bounds: np.ndarray) -> bool:
+    """Whether every interval bound is finite and its ``exp`` a float."""
+    return bool(np.isfinite(bounds).all() and (np.abs(bounds) <= 709.0).all())
+
+
+def _exp(value: float | None) -> float | None:
+    # a coefficient past e^709 says the data do not bound it: not estimable, not infinite
+    return None if value is None or value > 709.0 else math.exp(value)
+
+
+def _spend_fit(
+    frequency: np.ndarray,
+    monetary: np.ndarray,
+    covariates: dict[str, np.ndarray],
+    repeat: np.ndarray,
+    reference: dict[str, str],
+    level: float,
+    notes: list[str],
+) -> Any:
+    from funnelkit.clv import GammaGammaFitter
+
+    kept = {k: v[repeat] for k, v in covariates.items()}
+    varying = {k: v for k, v in kept.items() if np.unique(v.astype(str)).size > 1}
+    if not varying:
+        notes.append("the covariates do not vary among repeat buyers: no spend effects")
+        return None
+    ref = {k: v for k, v in reference.items() if k in varying}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model = GammaGammaFitter(covariate_reference=ref or None, conf_level=level)
+            return model.fit(
+                {"frequency": frequency, "monetary_value": monetary}, covariates=varying
+            )
+    except FIT_FAILURES as exc:
+        notes.append(
+            f"Gamma-Gamma with covariates unusable ({failure_reason(exc)}): no spend effects"
+        )
+        return None
+
+
+def _new_buyer(
+    purchase: Any, spend: Any, fallback: float, profile: dict[str, Any] | None, grid: ValueGrid
+) -> tuple[float, float, float]:
+    """Repeat purchases over the horizon, spend per purchase and discounted value of a new
+    buyer (at ``profile``, or of a plain model for ``None``), as the stage values count them."""
+    points = grid.half_points
+    kw = {} if profile is None else {"covariates": profile}
+    n = np.asarray(purchase.expected_purchases_new_customer(points, **kw), dtype=float)
+    mids = 0.5 * (points[1:] + points[:-1])
+    discounted = float(np.sum(np.diff(n) * grid.discount(mids)))
+    per = fallback if spend is None else float(spend.population_mean_spend(**kw))
+    return float(n[-1]), per, per * discounted
+
+
+def _adjusted_values(
+    purchase: Any,
+    spend: Any,
+    fallback: float,
+    covariates: dict[str, np.ndarray],
+    by: str | None,
+    labels: tuple[str, ...],
+    grid: ValueGrid,
+    table: CustomerTable,
+    buyers: np.ndarray,
+    rfm: dict[str, np.ndarray],
+    repeat: np.ndarray,
+    monetary: np.ndarray,
+    spec: Any,
+    notes: list[str],
+) -> list[AdjustedValue]:
+    levels: list[tuple[str, Any, str]] = []  # (covariate, value, label)
+    if by is not None:
+        levels += [(by, lb, lb) for lb in labels]
+    if MEMBER in covariates:
+        levels += [(MEMBER, float(g), name) for g, name in enumerate(table.group_names)]
+    out = []
+    for name, value, label in levels:
+        others = {k: v for k, v in covariates.items() if k != name}
+        # standardised: each buyer's other covariate kept, this one set to the level; the
+        # predictions depend on the profile only, so one call per distinct other value
+        if others:
+            ((other, column),) = others.items()
+            kinds, counts = np.unique(column, return_counts=True)
+            profiles = [({name: value, other: k}, c) for k, c in zip(kinds, counts, strict=True)]
+        else:
+            profiles = [({name: value}, buyers.size)]
+        parts = np.array([_new_buyer(purchase, spend, fallback, p, grid) for p, _ in profiles])
+        if not np.isfinite(parts).all():
+            raise FunnelkitError(
+                f"The covariate model gives no finite value for {name} = {label}: its "
+                "fitted effects are too extreme for these data (see the coefficients)."
+            )
+        w = np.array([c for _, c in profiles], dtype=float) / buyers.size
+        mine = covariates[name] == value
+        raw = _raw(
+            spec, rfm, mine, repeat, monetary, table, fallback, grid, f"{name} = {label}", notes
+        )
+        out.append(
+            AdjustedValue(
+                covariate=name,
+                level=label,
+                n_buyers=int(mine.sum()),
+                repeat_purchases=float(w @ parts[:, 0]),
+                spend_per_purchase=float(w @ parts[:, 1]),
+                value=float(w @ parts[:, 2]),
+                raw_repeat_purchases=None if raw is None else raw[0],
+                raw_value=None if raw is None else raw[2],
+            )
+        )
+    return out
+
+
+def _raw(
+    spec: Any,
+    rfm: dict[str, np.ndarray],
+    mine: np.ndarray,
+    repeat: np.ndarray,
+    monetary: np.ndarray,
+    table: CustomerTable,
+    fallback: float,
+    grid: ValueGrid,
+    what: str,
+    notes: list[str],
+) -> tuple[float, float, float] | None:
+    """The per-segment figure: the plain models refitted on this level's buyers only."""
+    repeaters = int((mine & (rfm["frequency"] > 0)).sum())
+    if repeaters < MIN_REPEAT_BUYERS:
+        notes.append(
+            f"{what}: {repeaters} repeat buyers, need {MIN_REPEAT_BUYERS} for a per-segment "
+            "figure: only the adjusted value is shown"
+        )
+        return None
+    from funnelkit.clv import GammaGammaFitter
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            purchase = make_purchase_fitter(spec)
+            purchase.fit({k: v[mine] for k, v in rfm.items()}, time_unit=table.unit)
+            spend = None
+            spenders = mine & repeat
+            if table.has_values:
+                fallback = float(monetary[spenders].mean()) if spenders.any() else fallback
+                if int(spenders.sum()) >= MIN_REPEAT_BUYERS:
+                    spend = GammaGammaFitter().fit(
+                        {
+                            "frequency": rfm["frequency"][spenders],
+                            "monetary_value": monetary[spenders],
+                        }
+                    )
+            result = _new_buyer(purchase, spend, fallback, None, grid)
+    except FIT_FAILURES as exc:
+        notes.append(f"{what}: the per-segment models could not be fitted ({failure_reason(exc)})")
+        return None
+    if not all(math.isfinite(v) for v in result):
+        notes.append(f"{what}: the per-segment models give no finite value")
+        return None
+    return result
