@@ -71,7 +71,7 @@ def _rows(rfm, idx):
 
 def _link(draw, design_row, names):
     """A draw's BG/NBD parameters for one design row, written out from the model's link:
-    ``alpha exp(-gamma_purchase' z)``, ``a`` and ``b`` times ``exp(gamma_dropout' z)``."""
+    ``alpha exp(-gamma_purchase' z)`` and ``b exp(-gamma_dropout' z)``."""
     eta = {
         proc: sum(draw[f"{proc}:{nm}"] * z for nm, z in zip(names, design_row, strict=True))
         for proc in ("purchase", "dropout")
@@ -79,8 +79,8 @@ def _link(draw, design_row, names):
     return {
         "r": draw["r"],
         "alpha": draw["alpha"] * np.exp(-eta["purchase"]),
-        "a": draw["a"] * np.exp(eta["dropout"]),
-        "b": draw["b"] * np.exp(eta["dropout"]),
+        "a": draw["a"],
+        "b": draw["b"] * np.exp(-eta["dropout"]),
     }
 
 
@@ -452,9 +452,9 @@ def _simulate_with_holdout(n, T, holdout, seed, r=0.243, alpha=4.414, a=0.793, b
     member = covariates["member"].astype(float)
     tiktok = (covariates["channel"] == "tiktok").astype(float)
     alpha_i = alpha * np.exp(-0.5 * member)
-    scale = np.exp(0.5 * tiktok)
+    b_i = b * np.exp(-0.5 * tiktok)
     lam = rng.gamma(r, 1.0 / alpha_i)
-    p = rng.beta(a * scale, b * scale)
+    p = rng.beta(a, b_i)
     end = T + holdout
     x, recency, held = np.zeros(n), np.zeros(n), np.zeros(n)
     for i in range(n):
@@ -495,8 +495,11 @@ def test_busy_world_holdout_coverage_with_covariates_is_near_nominal():
         26.0, rfm, covariates=covariates, conf_level=0.9, n_resamples=100, seed=0
     )
     share = float(((table.lower <= held) & (held <= table.upper)).mean())
-    assert 0.87 <= share <= 0.93
-    assert abs(share - float(table.coverage.mean())) < 0.02
+    claimed = float(table.coverage.mean())
+    # whole-number bounds hold at least the level: here about 0.93 is claimed, and realised
+    assert 0.9 <= claimed <= 0.94
+    assert 0.87 <= share <= 0.95
+    assert abs(share - claimed) < 0.02
 
 
 def test_score_customers_passes_the_covariates_on(fitted, world, with_spend):
