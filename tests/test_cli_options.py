@@ -13,7 +13,15 @@ from funnelkit.cli._common import OPTION_OF, in_cli_words
 PACKAGE = Path(__file__).resolve().parents[1] / "funnelkit"
 #: Settings that messages suggest for Python-only APIs the command line never calls
 #: (conversion fitters, segment tests, data sets, direct fitter use).
-PYTHON_ONLY = {"data", "initial_params", "distribution", "channels", "durations", "segment"}
+PYTHON_ONLY = {
+    "data",
+    "initial_params",
+    "distribution",
+    "channels",
+    "durations",
+    "segment",
+    "covariates",
+}
 
 
 def _help(command: str, capsys: pytest.CaptureFixture[str]) -> str:

@@ -84,6 +84,11 @@ class CovariatePredictions(MLEFitter):
     # ------------------------------------------------------------------ fitted attributes
     def coefficient_table(self, backend: Backend = "pandas") -> Any:
         """:attr:`coefficients_` as a ``backend`` frame (``pandas``, ``polars``, ``pyarrow``)."""
+        return coefficient_frame(self.coefficient_rows(), float(self.conf_level), backend)
+
+    def coefficient_rows(self) -> list[dict[str, Any]]:
+        """:attr:`coefficients_` as plain rows (``process, covariate, estimate, std_error,
+        lower, upper``; None where not estimable), for callers without a frame library."""
         self._check_fitted()
         fit = self._covariate_fit()
         if fit is None:
@@ -91,7 +96,7 @@ class CovariatePredictions(MLEFitter):
                 f"This {type(self).__name__} was fitted without covariates: fit(data, "
                 "covariates=...) to estimate covariate effects."
             )
-        return coefficient_frame(fit.rows, float(self.conf_level), backend)
+        return [dict(row) for row in fit.rows]
 
     def __repr__(self) -> str:
         text = super().__repr__()

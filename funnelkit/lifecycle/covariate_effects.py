@@ -16,14 +16,12 @@ that level's buyers only (the per-segment view, without the other covariate held
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from funnelkit._frames import Backend
 from funnelkit._results import Interval
 from funnelkit.exceptions import ConvergenceWarning, FunnelkitError
 from funnelkit.lifecycle._bootstrap import FIT_FAILURES, failure_reason
@@ -142,7 +140,7 @@ def covariate_comparison(
     dropout_meaning = (
         "mean dropout rate"
         if type(purchase).__name__ == "ParetoNBDFitter"
-        else "concentration a + b of the dropout probability (mean held equal)"
+        else "odds of dropping out after a purchase"
     )
     if getattr(purchase.result_, "boundary", None):
         notes.append(f"purchase model with covariates: {purchase.result_.message}")
@@ -151,7 +149,7 @@ def covariate_comparison(
         "dropout": dropout_meaning,
         "spend": "mean spend per purchase",
     }
-    effects = _effects(purchase.coefficient_table(_backend()), meaning, level)
+    effects = _effects(purchase.coefficient_rows(), meaning, level)
     m = at_end.monetary_value[buyers]
     repeat = (rfm["frequency"] > 0) & (m > 0)
     spend = None
@@ -166,7 +164,7 @@ def covariate_comparison(
             rfm["frequency"][repeat], m[repeat], covariates, repeat, ref, level, notes
         )
         if spend is not None:
-            effects += _effects(spend.coefficient_table(_backend()), meaning, level)
+            effects += _effects(spend.coefficient_rows(), meaning, level)
             spend_test = spend.covariate_test_
     grid = fit.grid
     values = _adjusted_values(
@@ -204,16 +202,6 @@ def covariate_comparison(
     )
 
 
-def _backend() -> Backend:
-    # the coefficient table comes back as a frame: any installed frame library will do
-    for name in ("pandas", "polars", "pyarrow"):
-        if importlib.util.find_spec(name) is not None:
-            return name
-    raise FunnelkitError(  # pragma: no cover - funnelkit's extras install one of them
-        "The covariate comparison needs pandas, polars or pyarrow: pip install 'funnelkit[pandas]'."
-    )
-
-
 def _fitter(spec: Any, reference: dict[str, str], level: float) -> Any:
     fitter = make_purchase_fitter(spec)
     return fitter.set_params(covariate_reference=reference or None, conf_level=level)
@@ -240,9 +228,12 @@ def _purchase_fit(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         purchase.fit(rfm, covariates=covariates, time_unit=table.unit)
-        fitted = purchase.coefficient_table(_backend())
         bounds = np.array(
-            [np.asarray(fitted[c].to_numpy(), dtype=float) for c in ("lower", "upper")]
+            [
+                [np.nan if r[c] is None else r[c] for c in ("lower", "upper")]
+                for r in purchase.coefficient_rows()
+            ],
+            dtype=float,
         )
         if purchase.covariate_processes is not None or _bounded(bounds):
             return purchase
@@ -255,9 +246,11 @@ def _purchase_fit(
     return narrow
 
 
-def _effects(table: Any, meaning: dict[str, str], level: float) -> list[CovariateEffect]:
+def _effects(
+    table: list[dict[str, Any]], meaning: dict[str, str], level: float
+) -> list[CovariateEffect]:
     def column(name: str) -> list[Any]:
-        return list(np.asarray(table[name].to_numpy()).tolist())
+        return [row[name] for row in table]
 
     def number(v: Any) -> float | None:
         return None if v is None or not math.isfinite(float(v)) else float(v)

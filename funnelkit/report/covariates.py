@@ -61,9 +61,7 @@ def value_sentences(c: CovariateComparison, fmt: PageFormat) -> list[str]:
 
 def _shown(e: CovariateEffect) -> bool:
     """Membership's purchase and spend effects always; any other effect that stands out
-    from 1, except the BG/NBD dropout concentration, which has no plain-words reading."""
-    if e.process == "dropout" and e.multiplies != "mean dropout rate":
-        return False
+    from 1."""
     return (e.covariate == MEMBER and e.process != "dropout") or is_clear(e)
 
 

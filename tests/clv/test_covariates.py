@@ -21,6 +21,7 @@ from funnelkit.clv import (
     ShiftedBetaGeoFitter,
 )
 from funnelkit.clv.covariates import learn_encoding
+from funnelkit.datasets import simulate_bgnbd
 from funnelkit.datasets.covariates import (
     simulate_bgnbd_covariates,
     simulate_pareto_nbd_covariates,
@@ -459,3 +460,13 @@ def test_settings_and_reference_levels_survive_the_round_trip(world):
     assert loaded.expected_purchases_new_customer(
         30.0, covariates=profile
     ) == model.expected_purchases_new_customer(30.0, covariates=profile)
+
+
+def test_coefficient_rows_are_the_table_without_a_frame_library(fitted) -> None:
+    rows = fitted.coefficient_rows()
+    table = fitted.coefficients_
+    assert [r["covariate"] for r in rows] == table.covariate.tolist()
+    assert [r["process"] for r in rows] == table.process.tolist()
+    np.testing.assert_array_equal([r["estimate"] for r in rows], table.estimate.to_numpy())
+    with pytest.raises(FunnelkitError, match="fitted without covariates"):
+        BetaGeoFitter().fit(simulate_bgnbd(300, T=30.0, seed=1).rfm).coefficient_rows()
