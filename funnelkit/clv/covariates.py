@@ -35,6 +35,7 @@ __all__ = [
     "coefficient_frame",
     "frame_backend",
     "learn_encoding",
+    "with_covariates",
 ]
 
 #: the processes a covariate can enter, in table order
@@ -348,3 +349,8 @@ def coefficient_frame(
     if backend == "pandas":
         frame.attrs["conf_level"] = conf_level
     return frame
+
+
+def with_covariates(model: Any) -> bool:
+    """Whether ``model`` is a fitted model with covariates (its ``coefficients_`` table)."""
+    return getattr(model, "coefficients_", None) is not None
