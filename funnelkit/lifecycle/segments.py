@@ -105,14 +105,19 @@ def segment_values(
     first = table.stage_names[0]
     entered = ~np.isnan(table.entry[:, 0])
     masks = [(codes == g).astype(np.int64) for g in range(len(labels))]
+    # each segment's customers and their own table, built once: a refit on it touches the
+    # segment's rows only, where weight 0 outside the segment made every sample select and
+    # sum over all customers (the fits are the same: they drop weight-0 rows)
+    members = [np.flatnonzero(mask) for mask in masks]
+    subtables = [table.subset(m) for m in members]
     notes: list[str] = []
 
     def fit_one(g: int, weights: np.ndarray, forced: frozenset[int], point: bool) -> Any:
-        w = weights * masks[g]
+        sub, w = subtables[g], weights[members[g]]
         comps = refit_components(
-            fit, table, w, template=starts[g], pooled=main, forced=forced, strict=not point
+            fit, sub, w, template=starts[g], pooled=main, forced=forced, strict=not point
         )
-        return stage_value_array(table, comps, grid, w), new_buyer_values(comps, grid), comps
+        return stage_value_array(sub, comps, grid, w), new_buyer_values(comps, grid), comps
 
     # Full-data fit per segment; a segment that cannot be valued at all is reported as such.
     point: list[Any] = []
