@@ -20,7 +20,7 @@ from funnelkit.lifecycle._bootstrap import (
     resolve_progress,
     run_replicates,
 )
-from funnelkit.lifecycle._components import FirstPurchaseCurve
+from funnelkit.lifecycle._components import FirstPurchaseCurve, fit_components
 from funnelkit.lifecycle._data import CustomerTable
 from funnelkit.lifecycle.results import SegmentValue, SegmentValues, StepConversion, ValueEstimate
 from funnelkit.lifecycle.state import LifecycleFit, check_customers, refit_components
@@ -114,9 +114,25 @@ def segment_values(
 
     def fit_one(g: int, weights: np.ndarray, forced: frozenset[int], point: bool) -> Any:
         sub, w = subtables[g], weights[members[g]]
-        comps = refit_components(
-            fit, sub, w, template=starts[g], pooled=main, forced=forced, strict=not point
-        )
+        if point:
+            # the segment's own fit keeps the curvature of its purchase and spend models:
+            # its bootstrap samples start there and settle by Newton steps in that metric
+            comps = fit_components(
+                sub,
+                w,
+                purchase_model=fit.purchase_spec(),
+                conversion_model=fit.conversion_model,
+                conf_level=fit.conf_level,
+                template=starts[g],
+                pooled_fallback=main,
+                forced_pooled=forced,
+                horizon=fit.grid_horizon,
+                curvature=True,
+            )
+        else:
+            comps = refit_components(
+                fit, sub, w, template=starts[g], pooled=main, forced=forced, strict=True
+            )
         return stage_value_array(sub, comps, grid, w), new_buyer_values(comps, grid), comps
 
     # Full-data fit per segment; a segment that cannot be valued at all is reported as such.
