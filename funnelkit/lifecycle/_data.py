@@ -333,7 +333,7 @@ def _subset(table: CustomerTable, customers: np.ndarray) -> CustomerTable:
             obj, **{f.name: getattr(obj, f.name)[customers] for f in dataclasses.fields(obj)}
         )
 
-    pre = {}
+    pre: dict[str, PreEntrants] = {}
     for name, entrants in table.pre.items():
         mine = keep[entrants.customers]
         pre[name] = PreEntrants(
@@ -342,17 +342,17 @@ def _subset(table: CustomerTable, customers: np.ndarray) -> CustomerTable:
             converted=entrants.converted[mine],
             member_at_purchase=entrants.member_at_purchase[mine],
         )
-    post = {}
-    for name, entrants in table.post.items():
-        mine = keep[entrants.customers]
+    post: dict[str, PostEntrants] = {}
+    for name, buyers in table.post.items():
+        mine = keep[buyers.customers]
         post[name] = PostEntrants(
-            customers=new_code[entrants.customers[mine]],
-            group=entrants.group[mine],
-            entry_value=entrants.entry_value[mine],
-            delay=entrants.delay[mine],
-            frequency=entrants.frequency[mine],
-            monetary_value=entrants.monetary_value[mine],
-            rows=[rows.subset(keep, new_code) for rows in entrants.rows],
+            customers=new_code[buyers.customers[mine]],
+            group=buyers.group[mine],
+            entry_value=buyers.entry_value[mine],
+            delay=buyers.delay[mine],
+            frequency=buyers.frequency[mine],
+            monetary_value=buyers.monetary_value[mine],
+            rows=[rows.subset(keep, new_code) for rows in buyers.rows],
         )
     events = table.events
     bought = keep[events.customer]
