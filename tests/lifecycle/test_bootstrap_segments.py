@@ -7,6 +7,7 @@ import pytest
 
 from funnelkit.lifecycle import LifecycleModel
 from funnelkit.lifecycle._bootstrap import replicate_weights
+from funnelkit.lifecycle._components import fit_components
 from funnelkit.lifecycle.segments import customer_segments
 from funnelkit.lifecycle.state import refit_components
 from funnelkit.lifecycle.values import stage_value_array
@@ -79,3 +80,34 @@ def test_refits_on_the_sub_table_equal_refits_with_zero_weights(
         stage_value_array(table, full, fit.grid, w_full),
         rtol=1e-9,
     )
+
+
+def test_a_segment_fit_with_curvature_has_standard_errors_and_the_same_estimates(
+    fitted: LifecycleModel, referral: np.ndarray
+) -> None:
+    # the segment's own fit keeps the curvature its bootstrap samples step in; a refit
+    # (curvature=False) gives the same estimates without standard errors
+    fit, table = fitted.fit_, fitted.customers()
+    main = fit.main_components()
+    sub = table.subset(referral)
+    ones = np.ones(referral.size, dtype=np.int64)
+    settings = {
+        "purchase_model": fit.purchase_spec(),
+        "conversion_model": fit.conversion_model,
+        "conf_level": fit.conf_level,
+        "template": main,
+        "pooled_fallback": main,
+        "horizon": fit.grid_horizon,
+    }
+    full = fit_components(sub, ones, curvature=True, **settings)
+    quick = fit_components(sub, ones, **settings)
+    for a, b in zip(full.groups, quick.groups, strict=True):
+        assert not a.pooled and not b.pooled
+        with_errors = a.purchase.summary()["std_error"].to_numpy()
+        without = b.purchase.summary()["std_error"].to_numpy(dtype=float)
+        assert np.all(np.isfinite(with_errors)) and np.all(with_errors > 0)
+        assert not np.any(np.isfinite(without))
+        for name, value in a.purchase.params_.items():
+            assert b.purchase.params_[name] == pytest.approx(value, rel=1e-4), name
+        assert a.spend is not None and b.spend is not None
+        assert np.all(np.isfinite(a.spend.summary()["std_error"].to_numpy()))
