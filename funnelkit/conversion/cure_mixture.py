@@ -1,8 +1,10 @@
 """The cure model with a two-component log-normal delay, fitted by maximum likelihood.
 
 Delays with a fast and a slow mode (:class:`~funnelkit.conversion.delay.LogNormalMixture`)
-have no closed-form derivatives worth writing out: the likelihood is maximised with
-L-BFGS-B from two starts, and standard errors come from a central-difference Hessian.
+give a likelihood with several local maxima: it is maximised with L-BFGS-B from two starts,
+with the analytic gradient of
+:func:`~funnelkit.conversion.cure_refit.mixture_log_likelihood` (row weights count as
+repeated rows), and standard errors come from central differences of that gradient.
 """
 
 from __future__ import annotations
@@ -12,39 +14,30 @@ import warnings
 from collections.abc import Callable
 
 import numpy as np
-from scipy import optimize, special
+from scipy import optimize
 
 from funnelkit.conversion.cure import CureData, covariance_from_information
+from funnelkit.conversion.cure_refit import _faster_first, mixture_bounds, mixture_log_likelihood
 from funnelkit.conversion.cure_result import CureFit
 from funnelkit.conversion.delay import MIXTURE
 
 __all__ = ["fit_mixture"]
 
 
-#: Bounds of the mixture's log sigmas: a component narrower than this sits on a single
-#: delay, where the likelihood grows without bound (a spike, not an estimate).
-_LOG_S_BOUNDS = (math.log(0.02), math.log(20.0))
-_LOGIT_BOUNDS = (-12.0, 12.0)
+def _value_and_gradient(x: np.ndarray, data: CureData, fix_p: bool) -> tuple[float, np.ndarray]:
+    """Log-likelihood and gradient, or ``(-inf, 0)`` where either is not finite."""
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        ll, grad = mixture_log_likelihood(x, data, fix_p)
+    if not (math.isfinite(ll) and np.all(np.isfinite(grad))):
+        return -math.inf, np.zeros_like(np.asarray(x, dtype=float))
+    return ll, grad
 
 
-def _mixture_log_likelihood(x: np.ndarray, data: CureData, fix_p: bool) -> float:
-    """Log-likelihood of the cure model with a two-component log-normal delay."""
-    if fix_p:
-        log_p, log_q, params = 0.0, -math.inf, tuple(float(v) for v in x)
-    else:
-        eta = float(x[0])
-        log_p, log_q = float(special.log_expit(eta)), float(special.log_expit(-eta))
-        params = tuple(float(v) for v in x[1:])
-    ll = data.log_exact.size * log_p - data.sum_log_exact
-    ll += float(MIXTURE.log_pdf_log_t(data.log_exact, *params).sum())
-    if data.n_zero:
-        ll += data.n_zero * (
-            log_p + float(MIXTURE.log_cdf_log_t(np.array([data.log_eps]), *params)[0])
-        )
-    if data.log_censored.size:
-        tail = MIXTURE.log_sf_log_t(data.log_censored, *params)
-        ll += float(np.logaddexp(log_q, log_p + tail).sum())
-    return ll
+def _start_delays(data: CureData) -> np.ndarray:
+    """The exact log delays, each repeated its weight times (only the starts need copies)."""
+    if data.weight_exact is None:
+        return data.log_exact
+    return np.repeat(data.log_exact, np.rint(data.weight_exact).astype(np.int64))
 
 
 def fit_mixture(data: CureData, plateau: float, fix_p: bool) -> CureFit:
@@ -52,31 +45,24 @@ def fit_mixture(data: CureData, plateau: float, fix_p: bool) -> CureFit:
 
     The likelihood of a mixture has several local maxima, so the fit starts from a split at
     the widest gap of the observed log delays and from a split at their median, and keeps
-    the better. Standard errors come from a central-difference Hessian; a fit with a
-    component pressed against a bound of its sigma or weight is reported as not converged.
+    the better. Standard errors come from central differences of the analytic gradient; a
+    fit with a component pressed against a bound of its sigma or weight is reported as not
+    converged. Weighted data (``data.weight_exact``) fit as the rows repeated.
     """
-    delay_starts = [MIXTURE.start(data.log_exact, data.log_eps)]
-    if data.log_exact.size >= 4:
-        x = np.sort(data.log_exact)
+    log_exact = _start_delays(data)
+    delay_starts = [MIXTURE.start(log_exact, data.log_eps)]
+    if log_exact.size >= 4:
+        x = np.sort(log_exact)
         half = x.size // 2
         m1, m2 = float(x[:half].mean()), float(x[half:].mean())
         s1, s2 = max(float(x[:half].std()), 0.1), max(float(x[half:].std()), 0.1)
         delay_starts.append([0.0, m1, math.log(s1), m2, math.log(s2)])
     p0 = min(max(plateau, 0.02), 0.98)
-    bounds: list[tuple[float | None, float | None]] = [
-        _LOGIT_BOUNDS,
-        (None, None),
-        _LOG_S_BOUNDS,
-        (None, None),
-        _LOG_S_BOUNDS,
-    ]
-    if not fix_p:
-        bounds = [(-30.0, 30.0), *bounds]
+    bounds = mixture_bounds(fix_p)
 
-    def negative(x: np.ndarray) -> float:
-        with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
-            ll = _mixture_log_likelihood(x, data, fix_p)
-        return -ll if math.isfinite(ll) else 1e300
+    def negative(x: np.ndarray) -> tuple[float, np.ndarray]:
+        ll, grad = _value_and_gradient(x, data, fix_p)
+        return (-ll, -grad) if math.isfinite(ll) else (1e300, grad)
 
     best = None
     for delay_start in delay_starts:
@@ -90,6 +76,7 @@ def fit_mixture(data: CureData, plateau: float, fix_p: bool) -> CureFit:
             res = optimize.minimize(
                 negative,
                 x0,
+                jac=True,
                 method="L-BFGS-B",
                 bounds=bounds,
                 options={"maxiter": 500, "ftol": 1e-12, "gtol": 1e-6},
@@ -98,7 +85,7 @@ def fit_mixture(data: CureData, plateau: float, fix_p: bool) -> CureFit:
             best = res
     assert best is not None
     x = _faster_first(np.asarray(best.x, dtype=float), fix_p)
-    ll = -negative(x)
+    ll = _value_and_gradient(x, data, fix_p)[0]
     offset = 0 if fix_p else 1
     on_bound = any(
         lo is not None and hi is not None and min(v - lo, hi - v) < 1e-6
@@ -107,7 +94,9 @@ def fit_mixture(data: CureData, plateau: float, fix_p: bool) -> CureFit:
     covariance = (
         None
         if on_bound
-        else covariance_from_information(-_numeric_hessian(lambda y: -negative(y), x))
+        else covariance_from_information(
+            -_gradient_hessian(lambda y: _value_and_gradient(y, data, fix_p)[1], x)
+        )
     )
     converged = bool(best.success) and math.isfinite(ll) and covariance is not None
     if on_bound:
@@ -137,32 +126,18 @@ def fit_mixture(data: CureData, plateau: float, fix_p: bool) -> CureFit:
     )
 
 
-def _faster_first(x: np.ndarray, fix_p: bool) -> np.ndarray:
-    """Order the components so that the first has the smaller median (labels are free)."""
-    k = 0 if fix_p else 1
-    logit_w, m1, ls1, m2, ls2 = x[k:]
-    if m1 <= m2:
-        return x
-    return np.concatenate((x[:k], [-logit_w, m2, ls2, m1, ls1]))
+def _gradient_hessian(gradient: Callable[[np.ndarray], np.ndarray], x: np.ndarray) -> np.ndarray:
+    """Hessian at ``x`` by central differences of the analytic ``gradient``, symmetrised.
 
-
-def _numeric_hessian(fun: Callable[[np.ndarray], float], x: np.ndarray) -> np.ndarray:
-    """Central-difference Hessian of ``fun`` at ``x``."""
+    Two gradients per parameter, where differences of the likelihood itself take four
+    evaluations per pair of parameters; the error is of the order of the step squared.
+    """
     k = x.size
-    h = 1e-4 * np.maximum(1.0, np.abs(x))
+    h = 1e-5 * np.maximum(1.0, np.abs(x))
     hess = np.empty((k, k))
-    f0 = fun(x)
     for i in range(k):
-        for j in range(i, k):
-            if i == j:
-                e = np.zeros(k)
-                e[i] = h[i]
-                value = (fun(x + e) - 2.0 * f0 + fun(x - e)) / (h[i] * h[i])
-            else:
-                ei, ej = np.zeros(k), np.zeros(k)
-                ei[i], ej[j] = h[i], h[j]
-                value = (
-                    fun(x + ei + ej) - fun(x + ei - ej) - fun(x - ei + ej) + fun(x - ei - ej)
-                ) / (4.0 * h[i] * h[j])
-            hess[i, j] = hess[j, i] = value
-    return hess
+        e = np.zeros(k)
+        e[i] = h[i]
+        hess[:, i] = (gradient(x + e) - gradient(x - e)) / (2.0 * h[i])
+    out: np.ndarray = 0.5 * (hess + hess.T)
+    return out

@@ -19,15 +19,38 @@ from scipy import optimize, special
 
 from funnelkit._quasi_newton import ascend
 from funnelkit.conversion.cure import CureData
-from funnelkit.conversion.cure_mixture import _LOG_S_BOUNDS, _LOGIT_BOUNDS, _faster_first
 from funnelkit.conversion.cure_result import CureFit
 from funnelkit.conversion.delay import MIXTURE
 
 __all__ = ["mixture_log_likelihood", "refit_mixture"]
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
-#: the bounds of the fit from scratch (its component bounds are imported above)
+#: Bounds of the mixture's log sigmas: a component narrower than this sits on a single
+#: delay, where the likelihood grows without bound (a spike, not an estimate).
+_LOG_S_BOUNDS = (math.log(0.02), math.log(20.0))
+_LOGIT_BOUNDS = (-12.0, 12.0)
 _LOGIT_P_BOUNDS = (-30.0, 30.0)
+
+
+def mixture_bounds(fix_p: bool) -> list[tuple[float | None, float | None]]:
+    """Bounds of ``(logit p, logit w, m1, log s1, m2, log s2)`` (no ``logit p`` when ``fix_p``)."""
+    bounds: list[tuple[float | None, float | None]] = [
+        _LOGIT_BOUNDS,
+        (None, None),
+        _LOG_S_BOUNDS,
+        (None, None),
+        _LOG_S_BOUNDS,
+    ]
+    return bounds if fix_p else [_LOGIT_P_BOUNDS, *bounds]
+
+
+def _faster_first(x: np.ndarray, fix_p: bool) -> np.ndarray:
+    """Order the components so that the first has the smaller median (labels are free)."""
+    k = 0 if fix_p else 1
+    logit_w, m1, ls1, m2, ls2 = x[k:]
+    if m1 <= m2:
+        return x
+    return np.concatenate((x[:k], [-logit_w, m2, ls2, m1, ls1]))
 
 
 def _weighted(weights: np.ndarray | None, values: np.ndarray) -> float:
@@ -160,9 +183,7 @@ def refit_mixture(
     elif not math.isfinite(float(x0[0])):
         share = data.n_converted / max(data.n_converted + data.n_censored, 1)
         x0 = np.concatenate(([special.logit(min(max(share, 0.02), 0.98))], x0[1:]))
-    bounds = [_LOGIT_BOUNDS, (None, None), _LOG_S_BOUNDS, (None, None), _LOG_S_BOUNDS]
-    if not fix_p:
-        bounds = [_LOGIT_P_BOUNDS, *bounds]
+    bounds = mixture_bounds(fix_p)
     low = np.array([-math.inf if lo is None else lo for lo, _ in bounds])
     high = np.array([math.inf if hi is None else hi for _, hi in bounds])
     x0 = np.clip(x0, low, high)

@@ -152,6 +152,7 @@ def fit_components(
     forced_pooled: frozenset[int] = frozenset(),
     strict: bool = False,
     horizon: float = 1000.0,
+    curvature: bool = False,
 ) -> Components:
     """Fit every component with customer ``weights`` (None: each customer once).
 
@@ -164,6 +165,12 @@ def fit_components(
     takes the group model of ``pooled_fallback`` when one is given and
     raises a :class:`~funnelkit.exceptions.FunnelkitError` otherwise (or when ``strict``);
     groups in ``forced_pooled`` take it without being fitted.
+
+    ``curvature=True`` fits the purchase and spend models in full (Hessian included) even
+    from a template, where a template otherwise gives quick refits without one: the
+    curvature at a fit is the metric in which later refits started from it take Newton
+    steps (a segment's fit, whose bootstrap samples start there), settling in a handful of
+    likelihood evaluations instead of a general search.
     """
     notes: list[str] = []
     curves: dict[str, FirstPurchaseCurve] = {}
@@ -198,6 +205,7 @@ def fit_components(
             forced=g in forced_pooled,
             strict=strict,
             horizon=horizon,
+            curvature=curvature,
         )
         for g in range(len(table.group_names))
     ]
@@ -360,6 +368,7 @@ def _fit_group(
     forced: bool,
     strict: bool,
     horizon: float,
+    curvature: bool = False,
 ) -> GroupModel:
     name = table.group_names[g]
     rows = table.buyer_rows[g]
@@ -389,7 +398,9 @@ def _fit_group(
         return stand_in(f"not enough data: {repeaters:.0f} repeat buyers, need {MIN_REPEAT_BUYERS}")
     previous = None if template is None else template.groups[g].purchase
     try:
-        purchase = _fit_purchase(purchase_model, rows, row_w, table, previous, notes, name)
+        purchase = _fit_purchase(
+            purchase_model, rows, row_w, table, previous, notes, name, curvature
+        )
     except FIT_FAILURES as exc:
         return stand_in(f"the purchase model could not be fitted ({failure_reason(exc)})")
     if purchase.result_.boundary and template is None:
@@ -403,7 +414,13 @@ def _fit_group(
     wb = w[buyers]
     first_spend = float(np.average(table.at_end.first_spend[buyers], weights=wb))
     spend, spend_mean = _fit_spend(
-        table, g, wb, notes, name, None if template is None else template.groups[g].spend
+        table,
+        g,
+        wb,
+        notes,
+        name,
+        None if template is None else template.groups[g].spend,
+        curvature=curvature,
     )
     return GroupModel(
         name=name,
@@ -441,8 +458,13 @@ def _fit_purchase(
     previous: Any,
     notes: list[str],
     name: str,
+    curvature: bool = False,
 ) -> Any:
-    """The purchase model of one group; a refit starts from ``previous`` (a fit of it)."""
+    """The purchase model of one group; a refit starts from ``previous`` (a fit of it).
+
+    With ``curvature`` a fit from ``previous``'s estimates, with its Hessian (see
+    :func:`fit_components`), rather than a refit.
+    """
     start = None if previous is None else previous.params_
     fitter = make_purchase_fitter(spec, start)
     with warnings.catch_warnings(record=True) as caught:
@@ -454,7 +476,10 @@ def _fit_purchase(
             # rows nobody drew (a third of a sample, most of a segment) are not handed over
             drawn = row_w > 0
             data = {k: v[drawn] for k, v in rows.mapping().items()}
-            fitter.refit(data, weights=row_w[drawn], time_unit=table.unit, start=previous)
+            if curvature:
+                fitter.fit(data, weights=row_w[drawn], time_unit=table.unit)
+            else:
+                fitter.refit(data, weights=row_w[drawn], time_unit=table.unit, start=previous)
     for w in caught:
         if issubclass(w.category, ConvergenceWarning) and start is None:
             notes.append(f"{name} purchase model: {w.message}")
@@ -468,12 +493,16 @@ def _fit_spend(
     notes: list[str],
     name: str,
     template: Any,
+    *,
+    curvature: bool = False,
 ) -> tuple[Any, float]:
     """Gamma-Gamma on the repeat buyers of group ``g`` (``weights`` per buyer).
 
     ``template`` is the full-data spend model of a refit (None for the full fit): a refit
     starts from its parameters and hands the buyers over in (frequency, spend) order,
-    sorted once per table, so that no bootstrap sample sorts them again.
+    sorted once per table, so that no bootstrap sample sorts them again. With
+    ``curvature`` the model is fitted in full from the template's parameters (see
+    :func:`fit_components`).
     """
     quiet = template is not None
     if not table.has_values:
@@ -501,7 +530,7 @@ def _fit_spend(
             if template is not None and set(template.params_) == {"p", "q", "v"}:
                 start = dict(template.params_)
             model = GammaGammaFitter(initial_params=start)
-            if start is None:
+            if start is None or curvature:
                 model.fit(data, weights=weights[usable])
             else:
                 model.refit(data, weights=weights[usable], start=template)

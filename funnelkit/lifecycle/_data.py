@@ -8,6 +8,7 @@ weights.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +48,23 @@ class UniqueRows:
 
     def row_weights(self, weights: np.ndarray) -> np.ndarray:
         return np.bincount(self.inverse, weights=weights[self.customers], minlength=self.T.size)
+
+    def subset(self, keep: np.ndarray, new_code: np.ndarray) -> UniqueRows:
+        """The rows of the customers where ``keep`` (per customer of the table) is True.
+
+        ``new_code`` maps the table's customer codes to those of the smaller table. Rows
+        nobody keeps are dropped; the others keep their order, so a fit on them sees the
+        same rows as a fit giving the dropped ones weight 0.
+        """
+        mine = keep[self.customers]
+        used, inverse = np.unique(self.inverse[mine], return_inverse=True)
+        return UniqueRows(
+            customers=new_code[self.customers[mine]],
+            frequency=self.frequency[used],
+            recency=self.recency[used],
+            T=self.T[used],
+            inverse=inverse.reshape(-1),
+        )
 
 
 @dataclass(frozen=True)
@@ -114,6 +132,15 @@ class CustomerTable:
     @property
     def n_customers(self) -> int:
         return int(self.customer_ids.shape[0])
+
+    def subset(self, customers: np.ndarray) -> CustomerTable:
+        """The table of ``customers`` (increasing customer codes) alone.
+
+        A segment's refits on it give the same fits as on the whole table with weight 0
+        outside the segment (every fit drops weight-0 rows), while each refit touches only
+        the segment's rows: build it once per segment, not once per bootstrap sample.
+        """
+        return _subset(self, np.asarray(customers, dtype=np.int64))
 
     @property
     def has_values(self) -> bool:
@@ -289,4 +316,78 @@ def _post_entrants(
         frequency=history.frequency[customers],
         monetary_value=history.monetary_value[customers],
         rows=rows,
+    )
+
+
+def _subset(table: CustomerTable, customers: np.ndarray) -> CustomerTable:
+    """See :meth:`CustomerTable.subset`."""
+    n = table.n_customers
+    keep = np.zeros(n, dtype=bool)
+    keep[customers] = True
+    new_code = np.full(n, -1, dtype=np.int64)
+    new_code[customers] = np.arange(customers.size)
+
+    def per_customer(obj: Any) -> Any:
+        # every array field of a History is indexed by customer
+        return dataclasses.replace(
+            obj, **{f.name: getattr(obj, f.name)[customers] for f in dataclasses.fields(obj)}
+        )
+
+    pre: dict[str, PreEntrants] = {}
+    for name, entrants in table.pre.items():
+        mine = keep[entrants.customers]
+        pre[name] = PreEntrants(
+            customers=new_code[entrants.customers[mine]],
+            durations=entrants.durations[mine],
+            converted=entrants.converted[mine],
+            member_at_purchase=entrants.member_at_purchase[mine],
+        )
+    post: dict[str, PostEntrants] = {}
+    for name, buyers in table.post.items():
+        mine = keep[buyers.customers]
+        post[name] = PostEntrants(
+            customers=new_code[buyers.customers[mine]],
+            group=buyers.group[mine],
+            entry_value=buyers.entry_value[mine],
+            delay=buyers.delay[mine],
+            frequency=buyers.frequency[mine],
+            monetary_value=buyers.monetary_value[mine],
+            rows=[rows.subset(keep, new_code) for rows in buyers.rows],
+        )
+    events = table.events
+    bought = keep[events.customer]
+    journeys = table.journeys
+    attributes = {k: v[customers] for k, v in table.attributes.items()}
+    followed = keep[table.followup_order]
+    return dataclasses.replace(
+        table,
+        customer_ids=table.customer_ids[customers],
+        entry=table.entry[customers],
+        attributes=attributes,
+        events=dataclasses.replace(
+            events,
+            customer=new_code[events.customer[bought]],
+            time=events.time[bought],
+            period=events.period[bought],
+            value=events.value[bought],
+            n_customers=int(customers.size),
+        ),
+        at_end=per_customer(table.at_end),
+        group=table.group[customers],
+        buyer_rows=[rows.subset(keep, new_code) for rows in table.buyer_rows],
+        pre=pre,
+        post=post,
+        journeys=Journeys(
+            stage_names=journeys.stage_names,
+            entry_times=journeys.entry_times[customers],
+            customer_ids=journeys.customer_ids[customers],
+            censoring_times=journeys.censoring_times[customers],
+            time_unit=journeys.time_unit,
+            attributes=attributes,
+            is_datetime=journeys.is_datetime,
+            notes=journeys.notes,
+        ),
+        followup_order=new_code[table.followup_order[followed]],
+        followup_sorted=table.followup_sorted[followed],
+        notes=list(table.notes),
     )

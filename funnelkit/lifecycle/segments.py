@@ -20,7 +20,7 @@ from funnelkit.lifecycle._bootstrap import (
     resolve_progress,
     run_replicates,
 )
-from funnelkit.lifecycle._components import FirstPurchaseCurve
+from funnelkit.lifecycle._components import FirstPurchaseCurve, fit_components
 from funnelkit.lifecycle._data import CustomerTable
 from funnelkit.lifecycle.results import SegmentValue, SegmentValues, StepConversion, ValueEstimate
 from funnelkit.lifecycle.state import LifecycleFit, check_customers, refit_components
@@ -105,14 +105,35 @@ def segment_values(
     first = table.stage_names[0]
     entered = ~np.isnan(table.entry[:, 0])
     masks = [(codes == g).astype(np.int64) for g in range(len(labels))]
+    # each segment's customers and their own table, built once: a refit on it touches the
+    # segment's rows only, where weight 0 outside the segment made every sample select and
+    # sum over all customers (the fits are the same: they drop weight-0 rows)
+    members = [np.flatnonzero(mask) for mask in masks]
+    subtables = [table.subset(m) for m in members]
     notes: list[str] = []
 
     def fit_one(g: int, weights: np.ndarray, forced: frozenset[int], point: bool) -> Any:
-        w = weights * masks[g]
-        comps = refit_components(
-            fit, table, w, template=starts[g], pooled=main, forced=forced, strict=not point
-        )
-        return stage_value_array(table, comps, grid, w), new_buyer_values(comps, grid), comps
+        sub, w = subtables[g], weights[members[g]]
+        if point:
+            # the segment's own fit keeps the curvature of its purchase and spend models:
+            # its bootstrap samples start there and settle by Newton steps in that metric
+            comps = fit_components(
+                sub,
+                w,
+                purchase_model=fit.purchase_spec(),
+                conversion_model=fit.conversion_model,
+                conf_level=fit.conf_level,
+                template=starts[g],
+                pooled_fallback=main,
+                forced_pooled=forced,
+                horizon=fit.grid_horizon,
+                curvature=True,
+            )
+        else:
+            comps = refit_components(
+                fit, sub, w, template=starts[g], pooled=main, forced=forced, strict=True
+            )
+        return stage_value_array(sub, comps, grid, w), new_buyer_values(comps, grid), comps
 
     # Full-data fit per segment; a segment that cannot be valued at all is reported as such.
     point: list[Any] = []

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from funnelkit.conversion.cure import fit_cure_model
+from funnelkit.conversion.cure import CureData, fit_cure_model
+from funnelkit.conversion.cure_mixture import fit_mixture
+from funnelkit.conversion.cure_refit import mixture_log_likelihood
 from funnelkit.conversion.cure_result import CureFit
 from funnelkit.conversion.delay import DELAYS, MIXTURE
 from funnelkit.conversion.kaplan_meier import kaplan_meier
@@ -101,3 +103,47 @@ def test_one_mode_collapses_or_stays_honest() -> None:
     np.testing.assert_allclose(fit.cdf(grid), single.cdf(grid), atol=0.01)
     if not fit.converged:
         assert "collapsed" in fit.message or "not positive definite" in fit.message
+
+
+def test_weighted_fit_from_scratch_equals_the_fit_on_repeated_rows() -> None:
+    durations, converted = _world(6, n=3000)
+    counts = np.random.default_rng(7).poisson(1.0, durations.size)
+    weighted = CureData.from_durations(durations, converted, counts)
+    repeated = CureData.from_durations(np.repeat(durations, counts), np.repeat(converted, counts))
+    assert weighted.weighted and not repeated.weighted
+    plateau = 0.6
+    a = fit_mixture(weighted, plateau, fix_p=False)
+    b = fit_mixture(repeated, plateau, fix_p=False)
+    assert a.converged and b.converged, (a.message, b.message)
+    np.testing.assert_allclose(a.coefficients, b.coefficients, atol=1e-6)
+    assert a.log_likelihood == pytest.approx(b.log_likelihood, abs=1e-6)
+    assert a.covariance is not None and b.covariance is not None
+    np.testing.assert_allclose(a.covariance, b.covariance, rtol=1e-4, atol=1e-9)
+
+
+def test_standard_errors_match_a_likelihood_difference_hessian() -> None:
+    # the Hessian from differences of the analytic gradient against one from differences of
+    # the log-likelihood alone (four evaluations per pair of parameters)
+    durations, converted = _world(8, n=3000)
+    data = CureData.from_durations(durations, converted)
+    fit = fit_mixture(data, 0.6, fix_p=False)
+    assert fit.covariance is not None
+    x = np.asarray(fit.coefficients)
+    h = 1e-4 * np.maximum(1.0, np.abs(x))
+    k = x.size
+
+    def ll(y: np.ndarray) -> float:
+        return mixture_log_likelihood(y, data, False)[0]
+
+    hess = np.empty((k, k))
+    for i in range(k):
+        for j in range(k):
+            ei, ej = np.zeros(k), np.zeros(k)
+            ei[i], ej[j] = h[i], h[j]
+            hess[i, j] = (ll(x + ei + ej) - ll(x + ei - ej) - ll(x - ei + ej) + ll(x - ei - ej)) / (
+                4.0 * h[i] * h[j]
+            )
+    expected = np.linalg.inv(-hess)
+    np.testing.assert_allclose(
+        np.sqrt(np.diag(fit.covariance)), np.sqrt(np.diag(expected)), rtol=1e-3
+    )
