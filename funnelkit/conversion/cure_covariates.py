@@ -28,13 +28,12 @@ Peng, Y. & Dear, K. B. G. (2000). A nonparametric mixture model for cure rate es
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, special
+from scipy import special
 
-from funnelkit._blas import single_threaded_blas
+from funnelkit.conversion.covariate_optimum import maximise
 from funnelkit.conversion.covariates import block_map, standardise
 from funnelkit.conversion.cure import CureData, covariance_from_information, fit_cure_model
 from funnelkit.conversion.delay import FAMILIES, DelayFamily
@@ -209,22 +208,8 @@ def fit_covariate_cure(
         x0[0] = math.log(share / (1.0 - share)) if 0 < share < 1 else 0.0
         x0[1 + k] = float(data.log_t[data.kind == 0].mean())
 
-    def negative(x: np.ndarray) -> tuple[float, np.ndarray]:
-        with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
-            ll, grad = _parts(x, data, zs, family)
-        if not (math.isfinite(ll) and np.all(np.isfinite(grad))):
-            return 1e300, np.zeros_like(x)
-        return -ll, -grad
-
-    # one row per prospect: BLAS threads only spin on these products (see funnelkit._blas)
-    with warnings.catch_warnings(), single_threaded_blas():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        res = optimize.minimize(
-            negative, x0, jac=True, method="BFGS", options={"gtol": 1e-6, "maxiter": 1000}
-        )
-        x = np.asarray(res.x, dtype=float)
-        ll = -negative(x)[0]
-        hess = _hessian(lambda y: -negative(y)[1], x)
+    best = maximise(lambda x: _parts(x, data, zs, family), x0)
+    x, ll, hess = best.x, best.log_likelihood, best.hessian
     cov_std = covariance_from_information(-hess)
     # back to the covariates' own scale: each linear predictor is a block (intercept, effects)
     jac = np.eye(n_par)
@@ -232,11 +217,10 @@ def fit_covariate_cure(
     jac[k + 1 : 2 * k + 2, k + 1 : 2 * k + 2] = block_map(centre, scale)
     coef = jac @ x
     cov = None if cov_std is None else jac @ cov_std @ jac.T
-    grad_norm = float(np.max(np.abs(negative(x)[1])))
     converged = (
         math.isfinite(ll)
         and cov is not None
-        and grad_norm < 1e-3 * max(1.0, data.z.shape[0]) ** 0.5
+        and best.max_gradient < 1e-3 * max(1.0, data.z.shape[0]) ** 0.5
     )
     if cov is None:
         message = (
@@ -244,20 +228,7 @@ def fit_covariate_cure(
             "effect is not identified (e.g. a level whose prospects all converted or none did)"
         )
     else:
-        message = "converged" if converged else str(res.message)
+        message = "converged" if converged else best.message
     return CovariateCureEstimate(
         distribution, coef, cov, float(ll), float(plain.log_likelihood), converged, message
     )
-
-
-def _hessian(grad: object, x: np.ndarray) -> np.ndarray:
-    """Central differences of the analytic gradient, symmetrised."""
-    k = x.size
-    out = np.empty((k, k))
-    for i in range(k):
-        h = 1e-5 * max(1.0, abs(x[i]))
-        up, down = x.copy(), x.copy()
-        up[i] += h
-        down[i] -= h
-        out[:, i] = (grad(up) - grad(down)) / (2.0 * h)  # type: ignore[operator]
-    return 0.5 * (out + out.T)

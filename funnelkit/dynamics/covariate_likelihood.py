@@ -17,13 +17,11 @@ Statistical Software* 38(8).
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize
 
-from funnelkit._blas import single_threaded_blas
+from funnelkit.conversion.covariate_optimum import maximise
 from funnelkit.conversion.covariates import block_map, standardise
 from funnelkit.conversion.cure import covariance_from_information
 from funnelkit.dynamics.likelihood import fit_stage
@@ -125,22 +123,8 @@ def fit_covariate_stage(
     x0[0] = math.log(plain.advance_rate * scale)
     x0[1 + k] = math.log(plain.dropout_rate * scale)
 
-    def negative(x: np.ndarray) -> tuple[float, np.ndarray]:
-        with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
-            ll, grad = covariate_stage_loglik(x, d, advanced, zs)
-        if not (math.isfinite(ll) and np.all(np.isfinite(grad))):
-            return 1e300, np.zeros_like(x)
-        return -ll, -grad
-
-    # one row per prospect: BLAS threads only spin on these products (see funnelkit._blas)
-    with warnings.catch_warnings(), single_threaded_blas():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        res = optimize.minimize(
-            negative, x0, jac=True, method="BFGS", options={"gtol": 1e-6, "maxiter": 1000}
-        )
-        x = np.asarray(res.x, dtype=float)
-        ll = -negative(x)[0]
-        hess = _hessian(lambda y: -negative(y)[1], x)
+    best = maximise(lambda x: covariate_stage_loglik(x, d, advanced, zs), x0)
+    x, ll, hess = best.x, best.log_likelihood, best.hessian
     cov_std = covariance_from_information(-hess)
     jac = np.zeros((x.size, x.size))
     jac[: k + 1, : k + 1] = block_map(centre, sd)
@@ -150,28 +134,15 @@ def fit_covariate_stage(
     coef[0] -= math.log(scale)
     coef[1 + k] -= math.log(scale)
     cov = None if cov_std is None else jac @ cov_std @ jac.T
-    grad_norm = float(np.max(np.abs(negative(x)[1])))
-    converged = cov is not None and grad_norm < 1e-3 * max(1.0, n) ** 0.5
+    converged = cov is not None and best.max_gradient < 1e-3 * max(1.0, n) ** 0.5
     message = (
         "the observed information is not positive definite at the optimum: an effect is not "
         "identified (e.g. a level nobody in this stage has)"
         if cov is None
         else "converged"
         if converged
-        else str(res.message)
+        else best.message
     )
     return CovariateStageEstimate(
         coef, cov, float(ll - n_adv * math.log(scale)), null_ll, n, n_adv, converged, message
     )
-
-
-def _hessian(grad: object, x: np.ndarray) -> np.ndarray:
-    """Central differences of the analytic gradient, symmetrised."""
-    out = np.empty((x.size, x.size))
-    for i in range(x.size):
-        h = 1e-5 * max(1.0, abs(x[i]))
-        up, down = x.copy(), x.copy()
-        up[i] += h
-        down[i] -= h
-        out[:, i] = (grad(up) - grad(down)) / (2.0 * h)  # type: ignore[operator]
-    return 0.5 * (out + out.T)
