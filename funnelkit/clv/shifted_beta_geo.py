@@ -7,30 +7,30 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy.special import betaln, digamma, expit
+from scipy.special import expit
 
 from funnelkit.clv._covariate_model import CovariateModel
-from funnelkit.clv._data import FitData, customer_weights, numbers
-from funnelkit.clv._limits import CONCENTRATED, Limit, concentrated_beta
-from funnelkit.clv._mixing import BetaDropout, CommonDropout, DropoutMixing
-from funnelkit.exceptions import DataError, FunnelkitError, format_examples
+from funnelkit.clv._data import FitData
+from funnelkit.clv._mixing import DropoutMixing
+from funnelkit.clv._sbg_data import (
+    check_informative,
+    compress,
+    lifetime_columns,
+    lifetime_rows,
+    survivor_rows,
+    whole_periods,
+)
+from funnelkit.clv._sbg_likelihood import (
+    COMMON_CHURN,
+    limit_log_likelihood,
+    log_likelihood,
+    log_likelihood_gradient,
+    mixing,
+)
+from funnelkit.exceptions import DataError, FunnelkitError
 from funnelkit.units import TimeUnit, TimeUnitLike
 
 __all__ = ["ShiftedBetaGeoFitter"]
-
-_COMMON_CHURN = Limit(
-    name="common churn probability",
-    meaning="alpha + beta → ∞ with alpha / (alpha + beta) = theta: every customer churns "
-    "with the same probability theta each period (geometric lifetimes)",
-    params=("theta",),
-    probabilities=("theta",),
-    start=lambda q: {"theta": q["alpha"] / (q["alpha"] + q["beta"])},
-    embed=lambda q: {
-        "alpha": q["theta"] * CONCENTRATED,
-        "beta": (1.0 - q["theta"]) * CONCENTRATED,
-    },
-    near=lambda q: concentrated_beta(q["alpha"], q["beta"]),
-)
 
 
 class ShiftedBetaGeoFitter(CovariateModel):
@@ -99,7 +99,7 @@ class ShiftedBetaGeoFitter(CovariateModel):
     _covariate_links: ClassVar[dict[str, tuple[tuple[str, int], ...]]] = {
         "dropout": (("beta", -1),)
     }
-    _limits = (_COMMON_CHURN,)
+    _limits = (COMMON_CHURN,)
 
     # ------------------------------------------------------------------ fitting
     def fit(
@@ -140,26 +140,20 @@ class ShiftedBetaGeoFitter(CovariateModel):
         self
         """
         self._set_covariates(None, None)
-        frame_data = data
         if data is not None:
             if durations is not None or churned is not None:
                 raise FunnelkitError("Pass either data or durations=/churned=, not both.")
-            durations, churned, ids = _lifetime_columns(data)
+            durations, churned, ids = lifetime_columns(data)
         else:
             if durations is None or churned is None:
                 raise DataError("Pass durations=... and churned=... (or a frame as data).")
             ids = None
-        dur, died, ids = _check_lifetimes(durations, churned, ids)
-        w = (
-            np.ones(dur.size)
-            if weights is None
-            else customer_weights(weights, frame_data, dur.size)
+        plain, w, order = lifetime_rows(
+            durations, churned, ids, weights=weights, frame=data, time_unit=time_unit
         )
-        plain = _compress(dur, died, w, time_unit)
         if covariates is None:
             return self._fit_prepared(plain)
-        _check_informative(plain)
-        order = np.arange(dur.size) if ids is None else np.asarray(ids)
+        check_informative(plain)
         return self._fit_covariates(plain, covariates, order, None, w)
 
     def fit_survivors(
@@ -179,47 +173,27 @@ class ShiftedBetaGeoFitter(CovariateModel):
         -------
         self
         """
-        counts = np.asarray(survivors, dtype=float)
-        if counts.ndim != 1 or counts.size < 2:
-            raise DataError(
-                "survivors must list the cohort size and at least one later count, e.g. "
-                "[1000, 631, 468]."
-            )
-        bad = ~np.isfinite(counts) | (counts < 0) | (counts != np.round(counts))
-        if bad.any():
-            raise DataError(
-                f"{int(bad.sum())} survivor count(s) are not whole numbers >= 0 (positions "
-                f"{format_examples(np.flatnonzero(bad))})."
-            )
-        if counts[0] <= 0:
-            raise DataError("The cohort size survivors[0] must be positive.")
-        rising = np.flatnonzero(np.diff(counts) > 0) + 1
-        if rising.size:
-            raise DataError(
-                f"Survivor counts must not increase, but {rising.size} do (positions "
-                f"{format_examples(rising)}): customers cannot come back into a cohort."
-            )
-        k = counts.size - 1
-        periods = np.arange(1, k + 1, dtype=float)
-        dur = np.concatenate([periods, [float(k)]])
-        died = np.concatenate([np.ones(k, dtype=bool), [False]])
-        lost = np.concatenate([counts[:-1] - counts[1:], [counts[-1]]])
+        dur, died, lost = survivor_rows(survivors)
         self._set_covariates(None, None)
-        return self._fit_prepared(_compress(dur, died, lost, time_unit))
+        return self._fit_prepared(compress(dur, died, lost, time_unit))
 
     def _fit_prepared(self, data: FitData) -> ShiftedBetaGeoFitter:
-        _check_informative(data)
+        check_informative(data)
         return super()._fit_prepared(data)
 
     def _fit_data(self, data: Any, **kwargs: Any) -> FitData:
         """Lifetimes (a frame or mapping with ``duration`` and ``churned``) as compressed
         rows: what :meth:`refit` reads, where the other fitters read RFM summaries."""
-        durations, churned, ids = _lifetime_columns(data)
-        dur, died, _ = _check_lifetimes(durations, churned, ids)
-        weights = kwargs.get("weights")
-        w = np.ones(dur.size) if weights is None else customer_weights(weights, data, dur.size)
-        fit_data = _compress(dur, died, w, kwargs.get("time_unit"))
-        _check_informative(fit_data)
+        durations, churned, ids = lifetime_columns(data)
+        fit_data, _, _ = lifetime_rows(
+            durations,
+            churned,
+            ids,
+            weights=kwargs.get("weights"),
+            frame=data,
+            time_unit=kwargs.get("time_unit"),
+        )
+        check_informative(fit_data)
         return fit_data
 
     def _rows_log_likelihood(
@@ -229,10 +203,7 @@ class ShiftedBetaGeoFitter(CovariateModel):
         return self._log_likelihood(params, data), self._log_likelihood_gradient(params, data)
 
     def _limit_log_likelihood(self, params: Mapping[str, float], data: FitData) -> np.ndarray:
-        dropout = _mixing(params)
-        d, died = data["duration"], data["churned"] > 0
-        with np.errstate(divide="ignore"):
-            return np.where(died, dropout.log_drop_at(d), dropout.log_survive(d))
+        return limit_log_likelihood(params, data)
 
     def _predictions_finite(self) -> bool:
         # sBG has no expected_purchases_new_customer: probe its own curves instead
@@ -251,28 +222,13 @@ class ShiftedBetaGeoFitter(CovariateModel):
 
     def _dropout(self) -> DropoutMixing:
         self._check_fitted()
-        return _mixing(self.params_)
+        return mixing(self.params_)
 
     def _log_likelihood(self, params: np.ndarray, data: FitData) -> np.ndarray:
-        alpha, beta = params
-        d, died = data["duration"], data["churned"] > 0
-        base = betaln(alpha, beta)
-        return np.where(died, betaln(alpha + 1.0, beta + d - 1.0), betaln(alpha, beta + d)) - base
+        return log_likelihood(params, data)
 
     def _log_likelihood_gradient(self, params: np.ndarray, data: FitData) -> np.ndarray:
-        alpha, beta = params
-        d, died = data["duration"], data["churned"] > 0
-        psi_ab, psi_abd = digamma(alpha + beta), digamma(alpha + beta + d)
-        d_alpha = np.where(died, digamma(alpha + 1.0) - digamma(alpha), np.zeros_like(d)) + (
-            psi_ab - psi_abd
-        )
-        d_beta = (
-            np.where(died, digamma(beta + d - 1.0), digamma(beta + d))
-            - digamma(beta)
-            + psi_ab
-            - psi_abd
-        )
-        return np.vstack([d_alpha, d_beta])
+        return log_likelihood_gradient(params, data)
 
     def _initial_params(self, data: FitData) -> np.ndarray:
         return np.array([1.0, 1.0])
@@ -286,7 +242,7 @@ class ShiftedBetaGeoFitter(CovariateModel):
         """
         if self._covariate_route(covariates):
             return self._profile(covariates).survival_function(t)
-        tt = _periods(t, "t", minimum=0)
+        tt = whole_periods(t, "t", minimum=0)
         with np.errstate(under="ignore"):
             return np.asarray(np.exp(self._dropout().log_survive(tt)))
 
@@ -298,7 +254,7 @@ class ShiftedBetaGeoFitter(CovariateModel):
         """
         if self._covariate_route(covariates):
             return self._profile(covariates).churn_probability(t)
-        tt = _periods(t, "t", minimum=1)
+        tt = whole_periods(t, "t", minimum=1)
         with np.errstate(under="ignore"):
             return np.asarray(np.exp(self._dropout().log_drop_at(tt)))
 
@@ -311,7 +267,7 @@ class ShiftedBetaGeoFitter(CovariateModel):
         """
         if self._covariate_route(covariates):
             return self._profile(covariates).retention_rate(t)
-        tt = _periods(t, "t", minimum=1)
+        tt = whole_periods(t, "t", minimum=1)
         with np.errstate(divide="ignore"):
             return np.asarray(expit(-self._dropout().log_drop_odds(tt)))
 
@@ -344,8 +300,8 @@ class ShiftedBetaGeoFitter(CovariateModel):
         >>> sbg.probability_alive([1, 5], at=1).round(3)
         array([0.753, 0.894])
         """
-        n = _periods(renewals, "renewals", minimum=0)
-        ahead = _periods(at, "at", minimum=0)
+        n = whole_periods(renewals, "renewals", minimum=0)
+        ahead = whole_periods(at, "at", minimum=0)
         try:
             np.broadcast_shapes(n.shape, ahead.shape)
         except ValueError:
@@ -432,7 +388,7 @@ class ShiftedBetaGeoFitter(CovariateModel):
         discount_rate, time_unit
             As in :meth:`discounted_expected_lifetime`.
         """
-        n = _periods(renewals, "renewals", minimum=0)
+        n = whole_periods(renewals, "renewals", minimum=0)
         if self._covariate_route(covariates):
             flat = np.atleast_1d(n)
             return self._by_pattern(
@@ -461,141 +417,3 @@ class ShiftedBetaGeoFitter(CovariateModel):
             )
         exponent = TimeUnit.parse(self.time_unit_).days / TimeUnit.parse(time_unit).days
         return (1.0 + rate) ** exponent - 1.0
-
-
-def _mixing(params: Mapping[str, float]) -> DropoutMixing:
-    """The churn-probability distribution of the full or the limit parameter set."""
-    if "alpha" in params:
-        return BetaDropout(params["alpha"], params["beta"])
-    return CommonDropout(params["theta"])
-
-
-def _check_informative(data: FitData) -> None:
-    """Refuse data that put the churn probability on 0 or 1, where no model is estimable."""
-    died = data["churned"] > 0
-    weights = data.weights
-    if data.n_rows == 0:
-        raise DataError("Nothing to fit: every customer has weight 0; weights count customers.")
-    if not np.any(weights[died] > 0):
-        raise DataError(
-            f"None of the {data.n_customers} customers churned, so the churn probability is "
-            "estimated as 0 (nobody ever leaves) and sBG cannot describe retention: observe "
-            "the cohort for longer, until some customers have churned."
-        )
-    first = died & (data["duration"] == 1)
-    if float(weights[first].sum()) >= float(weights.sum()):
-        raise DataError(
-            f"All {data.n_customers} customers churned in their first period, so the churn "
-            "probability is estimated as 1 (nobody ever renews) and sBG has nothing to fit: "
-            "check that durations count the periods paid for (a customer who renewed once has "
-            "duration 2)."
-        )
-
-
-def _compress(
-    dur: np.ndarray, died: np.ndarray, weights: np.ndarray, time_unit: TimeUnitLike | None
-) -> FitData:
-    key = dur * 2.0 + died
-    uniq, inverse = np.unique(key, return_inverse=True)
-    row_w = np.bincount(inverse, weights=weights, minlength=uniq.size)
-    keep = row_w > 0
-    return FitData(
-        columns={"duration": np.floor(uniq / 2.0)[keep], "churned": (uniq % 2.0)[keep]},
-        weights=row_w[keep],
-        n_customers=round(float(row_w.sum())),
-        time_unit=None if time_unit is None else TimeUnit.parse(time_unit),
-        training={"duration": dur, "churned": died.astype(float)},
-    )
-
-
-def _lifetime_columns(data: Any) -> tuple[Any, Any, np.ndarray | None]:
-    if isinstance(data, Mapping):
-        missing = [c for c in ("duration", "churned") if c not in data]
-        if missing:
-            raise DataError(f"The mapping is missing {missing}: it needs 'duration', 'churned'.")
-        ids = np.asarray(data["customer_id"]) if "customer_id" in data else None
-        return data["duration"], data["churned"], ids
-    import narwhals as nw
-
-    from funnelkit._frames import check_columns
-
-    frame = nw.from_native(data, eager_only=True)
-    check_columns(list(frame.columns), {"duration_col": "duration", "churned_col": "churned"})
-    ids = frame["customer_id"].to_numpy() if "customer_id" in frame.columns else None
-    return frame["duration"].to_numpy(), frame["churned"].to_numpy(), ids
-
-
-def _check_lifetimes(
-    durations: Any, churned: Any, ids: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    dur = numbers("duration", durations, ids)
-    flags = np.asarray(churned)
-    n = dur.size
-    if dur.ndim != 1 or flags.shape != dur.shape:
-        raise DataError(
-            "durations and churned must be one-dimensional and of equal length; got shapes "
-            f"{dur.shape} and {flags.shape}."
-        )
-    if n == 0:
-        raise DataError("No customers: durations is empty.")
-    ids = np.arange(n) if ids is None else ids
-
-    def fail(bad: np.ndarray, what: str, fix: str) -> None:
-        rows = np.flatnonzero(bad)
-        raise DataError(
-            f"{rows.size} customer(s) {what} (e.g. customer ids {format_examples(ids[rows])}); "
-            f"{fix}."
-        )
-
-    if flags.dtype != bool:
-        as_float = (
-            # entries that are not numbers ("yes") count as bad flags below, not a ValueError
-            np.asarray([_flag_number(v) for v in flags.tolist()], dtype=float)
-            if flags.dtype == object
-            else np.asarray(flags, dtype=float)
-            if flags.dtype.kind in "biuf"
-            else None
-        )
-        if as_float is None:
-            raise DataError(
-                f"churned must be boolean (True = churned, False = still active); got dtype "
-                f"{flags.dtype}."
-            )
-        bad = ~np.isin(as_float, (0.0, 1.0))
-        if bad.any():
-            fail(
-                bad,
-                "have a churned flag that is not True/False (or 1/0)",
-                "churned must say True for churned and False for still-active customers",
-            )
-        flags = as_float == 1.0
-    bad = ~np.isfinite(dur)
-    if bad.any():
-        fail(bad, "have a missing or non-finite duration", "drop or impute them")
-    bad = dur != np.round(dur)
-    if bad.any():
-        fail(bad, "have a fractional duration", "durations count whole contract periods")
-    bad = dur < 1
-    if bad.any():
-        fail(
-            bad,
-            "have a duration < 1",
-            "a churned customer paid for at least one period, and an active customer still in "
-            "the first period carries no information yet: drop those rows",
-        )
-    return dur, flags.astype(bool), ids
-
-
-def _flag_number(value: Any) -> float:
-    """A churned flag as 0/1, or NaN for anything that is not a number."""
-    try:
-        return math.nan if value is None else float(value)
-    except (TypeError, ValueError):
-        return math.nan
-
-
-def _periods(t: Any, name: str, *, minimum: int) -> np.ndarray:
-    arr = np.asarray(t, dtype=float)
-    if not np.all(np.isfinite(arr)) or np.any(arr < minimum) or np.any(arr != np.round(arr)):
-        raise FunnelkitError(f"{name} must be whole periods >= {minimum}; got {t!r}.")
-    return arr

@@ -4,35 +4,48 @@ Everything here is vectorised over customers and works on the *unique* ``(freque
 T)`` rows of the data (a purchase model's predictions depend on nothing else), so scoring
 millions of customers costs a few passes over the arrays plus model evaluations on at most
 ``chunk_size`` distinct rows at a time: memory stays linear in the number of customers.
+The distinct rows are found and valued in :mod:`funnelkit.clv._distinct_rows`, the settings
+(rates, horizons, time units, spend, covariates) are checked in
+:mod:`funnelkit.clv._value_settings`.
 """
 
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from funnelkit._frames import Backend
-from funnelkit.clv._data import as_rfm
-from funnelkit.clv._discounting import _rows_rfm, discounted_and_total
+from funnelkit.clv._distinct_rows import (
+    CHUNK as _CHUNK,
+    discounted_purchases,
+    discounted_rows as discounted_rows,
+    over_chunks,
+    unique_rows,
+)
 from funnelkit.clv._value_interval import value_interval_table
+from funnelkit.clv._value_settings import (
+    MAX_PERIODS as MAX_PERIODS,
+    check_rate,
+    model_covariates,
+    purchase_rfm,
+    spend_per_customer,
+    unit_step,
+)
 from funnelkit.clv.covariates import with_covariates
 from funnelkit.exceptions import FunnelkitError
 from funnelkit.rfm import RFM
-from funnelkit.units import TimeUnit, TimeUnitLike
+from funnelkit.units import TimeUnitLike
 
 __all__ = [
     "customer_lifetime_value",
     "discounted_expected_residual_transactions",
     "score_customers",
 ]
-
-_CHUNK = 1_000_000
-#: most discounting periods in one lifetime value (27 years in days, 192 years in weeks)
-MAX_PERIODS = 10_000
+# discounted_rows, model_covariates, spend_per_customer, unit_step and MAX_PERIODS were first
+# defined here and stay importable from here (funnelkit.clv.scoring imports them)
 
 
 def customer_lifetime_value(
@@ -191,7 +204,7 @@ def _lifetime_values(
     settings: Mapping[str, Any],
     covariates: tuple[Any, Any] = (None, None),
 ) -> np.ndarray:
-    rfm = _purchase_rfm(purchase_model, data)
+    rfm = purchase_rfm(purchase_model, data)
     purchase_covariates, spend_covariates = covariates
     if with_covariates(spend_model):
         spend_model = spend_model.expected_spend(data, covariates=spend_covariates)
@@ -204,7 +217,7 @@ def _lifetime_values(
     per_row = np.empty(len(rfm))
     for g, model in enumerate(models):
         idx = np.flatnonzero(pattern == g) if len(models) > 1 else slice(None)
-        per_row[idx] = _discounted_purchases(
+        per_row[idx] = discounted_purchases(
             model,
             customers_at(rfm, idx),
             settings["horizon"],
@@ -227,28 +240,6 @@ def customers_at(rfm: RFM, idx: np.ndarray | slice) -> RFM:
         recency=rfm.recency[idx],
         T=rfm.T[idx],
         time_unit=rfm.time_unit,
-    )
-
-
-def model_covariates(
-    purchase_model: Any, spend_model: Any, covariates: Any, spend_covariates: Any
-) -> tuple[Any, Any]:
-    """The covariates of the purchase and the spend model, refusing covariates no model
-    uses (a model fitted with covariates refuses their absence itself)."""
-    purchase, spend = with_covariates(purchase_model), with_covariates(spend_model)
-    if covariates is not None and not (purchase or spend):
-        raise FunnelkitError(
-            "covariates=... were given but neither model was fitted with covariates: drop "
-            "them, or fit the models with fit(data, covariates=...)."
-        )
-    if spend_covariates is not None and not spend:
-        raise FunnelkitError(
-            "spend_covariates=... were given but the spend model was not fitted with "
-            "covariates: drop them, or fit it with fit(data, covariates=...)."
-        )
-    return (
-        covariates if purchase else None,
-        (spend_covariates if spend_covariates is not None else covariates) if spend else None,
     )
 
 
@@ -297,7 +288,7 @@ def score_customers(
 
     if int(chunk_size) < 1:
         raise FunnelkitError(f"chunk_size must be >= 1; got {chunk_size!r}.")
-    rfm = _purchase_rfm(purchase_model, data)
+    rfm = purchase_rfm(purchase_model, data)
     purchase_covariates, spend_given = model_covariates(
         purchase_model, spend_model, covariates, spend_covariates
     )
@@ -382,181 +373,11 @@ def discounted_expected_residual_transactions(
             f"DERT has a closed form for ParetoNBDFitter and BetaGeoBetaBinomFitter only, not "
             f"{type(model).__name__}; use customer_lifetime_value(...) with a long horizon."
         )
-    rate = _check_rate(discount_rate, positive=True)
-    rfm = _purchase_rfm(model, data)
-    rows, inverse = _unique_rows(rfm)
+    rate = check_rate(discount_rate, positive=True)
+    rfm = purchase_rfm(model, data)
+    rows, inverse = unique_rows(rfm)
     per_unit = unit_step(model, time_unit)  # model time units per discount time unit
     delta = math.log1p(rate) / per_unit  # continuous rate per model time unit
     # each model discounts in its own way (continuously, or once per opportunity) from delta
-    value = _over_chunks(rows, _CHUNK, lambda part: residual(delta, part))
+    value = over_chunks(rows, _CHUNK, lambda part: residual(delta, part))
     return np.asarray(value)[inverse]
-
-
-# ---------------------------------------------------------------------- internals
-def _purchase_rfm(model: Any, data: Any) -> RFM:
-    if hasattr(model, "_check_fitted"):
-        model._check_fitted()
-    return as_rfm(data, None, getattr(model, "time_unit_", None))
-
-
-def spend_per_customer(spend_model: Any, data: Any, n: int) -> np.ndarray:
-    """Expected spend per purchase for each of ``n`` customers: a fitted spend model's
-    ``expected_spend(data)``, or a number, or one value per customer."""
-    if hasattr(spend_model, "expected_spend"):
-        spend = np.asarray(spend_model.expected_spend(data), dtype=float)
-    else:
-        spend = np.asarray(spend_model, dtype=float)
-    if spend.ndim > 1 or (spend.ndim == 1 and spend.shape[0] != n):
-        raise FunnelkitError(
-            f"spend_model must be a fitted spend model, a number or one value per customer "
-            f"({n}); got shape {spend.shape}."
-        )
-    if not np.all(np.isfinite(spend)):
-        raise FunnelkitError("The expected spend per purchase must be finite.")
-    return np.broadcast_to(spend, (n,)).astype(float)
-
-
-def _check_rate(rate: float, *, positive: bool = False) -> float:
-    value = float(rate)
-    ok = math.isfinite(value) and (value > 0 if positive else value >= 0)
-    if not ok:
-        rule = "> 0" if positive else ">= 0"
-        raise FunnelkitError(f"discount_rate must be finite and {rule}; got {rate!r}.")
-    return value
-
-
-def unit_step(model: Any, time_unit: TimeUnitLike | None, month: str | None = None) -> float:
-    """Length of one ``time_unit`` (a ``month`` of the given length) in the model's unit."""
-    model_unit = getattr(model, "time_unit_", None)
-    if month is not None:
-        number, unit = _month_length(month)
-        if time_unit is None or TimeUnit.parse(time_unit) is not TimeUnit.MONTH:
-            raise FunnelkitError(
-                f"month={month!r} sets the length of a month, so it needs time_unit='month' "
-                f"(got time_unit={time_unit!r}); e.g. horizon=12, time_unit='month', "
-                "month='30D' for lifetimes' 30-day months."
-            )
-        if model_unit is None:
-            raise FunnelkitError(
-                f"{type(model).__name__} has no time unit (it counts periods), so a month of "
-                f"{month!r} cannot be converted: give the horizon in model periods."
-            )
-        target = TimeUnit.parse(model_unit)
-        # in the model's own unit the number is used as written, as lifetimes does
-        return number if unit is target else number * unit.days / target.days
-    if time_unit is None:
-        return 1.0
-    if model_unit is None:
-        raise FunnelkitError(
-            f"{type(model).__name__} has no time unit (it counts periods), so time_unit must "
-            "be None: give the horizon and the discount rate per model period."
-        )
-    return TimeUnit.parse(time_unit).days / TimeUnit.parse(model_unit).days
-
-
-def _month_length(month: str) -> tuple[float, TimeUnit]:
-    """``"30D"`` -> ``(30.0, DAY)``; a FunnelkitError naming the accepted forms otherwise."""
-    found = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([A-Za-z]+)\s*", str(month))
-    number = float(found.group(1)) if found else math.nan
-    if found is None or not math.isfinite(number) or number <= 0:
-        raise FunnelkitError(
-            f"month must be a positive number and a time unit, like '30D', '4.345W' or '720h'; "
-            f"got {month!r}."
-        )
-    unit = TimeUnit.parse(found.group(2))
-    if unit is TimeUnit.MONTH:
-        raise FunnelkitError(
-            f"month={month!r} defines a month by months: give its length in hours, days, weeks "
-            "or years, e.g. '30D'."
-        )
-    return number, unit
-
-
-def _discounted_purchases(
-    model: Any,
-    rfm: RFM,
-    horizon: float,
-    time_unit: TimeUnitLike | None,
-    discount_rate: float,
-    chunk_size: int,
-    *,
-    month: str | None = None,
-    n_jobs: int | None = None,
-) -> np.ndarray:
-    rows, inverse = _unique_rows(rfm)
-    value, _, _ = discounted_rows(
-        model, rows, horizon, time_unit, discount_rate, chunk_size, month=month, n_jobs=n_jobs
-    )
-    return value[inverse]
-
-
-def discounted_rows(
-    model: Any,
-    rows: Mapping[str, np.ndarray],
-    horizon: float,
-    time_unit: TimeUnitLike | None,
-    discount_rate: float,
-    chunk_size: int = _CHUNK,
-    *,
-    month: str | None = None,
-    n_jobs: int | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Checked settings, then :func:`discounted_and_total` of distinct rows in ``time_unit``
-    periods (months of ``month`` when given)."""
-    h = float(horizon)
-    if not math.isfinite(h) or h <= 0:
-        raise FunnelkitError(f"horizon must be finite and > 0; got {horizon!r}.")
-    if h > MAX_PERIODS:
-        unit = "model period" if time_unit is None else TimeUnit.parse(time_unit).value
-        raise FunnelkitError(
-            f"horizon={horizon!r} asks for {math.ceil(h):,} discounting periods of one {unit}; "
-            f"at most {MAX_PERIODS:,} are supported (each period is one prediction over all "
-            "customers). Give the horizon in a coarser time_unit, e.g. years instead of days."
-        )
-    if int(chunk_size) < 1:
-        raise FunnelkitError(f"chunk_size must be >= 1; got {chunk_size!r}.")
-    rate = _check_rate(discount_rate)
-    step = unit_step(model, time_unit, month)
-    return discounted_and_total(model, rows, h, step, rate, chunk_size, n_jobs=n_jobs)
-
-
-def _unique_rows(rfm: RFM) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Distinct ``(frequency, recency, T)`` rows and the map from customers to them."""
-    cols = (rfm.frequency, rfm.recency, rfm.T)
-    code = _factorize(cols[0])
-    for col in cols[1:]:
-        inner = _factorize(col)
-        # combine pairwise so the key stays below n_customers**2 (no int64 overflow)
-        code = _factorize(code.astype(np.int64) * (int(inner.max()) + 1) + inner)
-    # rows sharing a code are identical, so any one of them represents the group
-    first = np.empty(int(code.max()) + 1, dtype=np.int64)
-    first[code] = np.arange(code.size)
-    rows = {
-        "frequency": rfm.frequency[first],
-        "recency": rfm.recency[first],
-        "T": rfm.T[first],
-        "unit": np.asarray(rfm.time_unit.value),
-    }
-    return rows, code
-
-
-def _factorize(values: np.ndarray) -> np.ndarray:
-    """Integer codes of ``values`` (hash-based with pandas when installed, else sorting)."""
-    try:
-        import pandas as pd
-    except ImportError:  # pragma: no cover - pandas is optional
-        return np.unique(values, return_inverse=True)[1].reshape(-1)
-    return np.asarray(pd.factorize(values)[0])
-
-
-def _over_chunks(
-    rows: Mapping[str, np.ndarray], chunk_size: int, fn: Callable[[RFM], Any]
-) -> np.ndarray:
-    if int(chunk_size) < 1:
-        raise FunnelkitError(f"chunk_size must be >= 1; got {chunk_size!r}.")
-    n = rows["T"].shape[0]
-    out = np.empty(n)
-    for start in range(0, n, int(chunk_size)):
-        stop = min(start + int(chunk_size), n)
-        out[start:stop] = fn(_rows_rfm(rows, start, stop))
-    return out
