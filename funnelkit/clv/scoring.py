@@ -21,8 +21,9 @@ import numpy as np
 
 from funnelkit._frames import Backend, frame_from_columns
 from funnelkit.clv._data import unique_combinations
+from funnelkit.clv._distinct_rows import discounted_rows
+from funnelkit.clv._value_settings import model_covariates, spend_per_customer, unit_step
 from funnelkit.clv.covariates import with_covariates
-from funnelkit.clv.value import discounted_rows, model_covariates, spend_per_customer, unit_step
 from funnelkit.exceptions import DataError, FunnelkitError
 from funnelkit.rfm import RFM
 from funnelkit.units import TimeUnitLike

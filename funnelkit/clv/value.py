@@ -21,13 +21,11 @@ from funnelkit._frames import Backend
 from funnelkit.clv._distinct_rows import (
     CHUNK as _CHUNK,
     discounted_purchases,
-    discounted_rows as discounted_rows,
     over_chunks,
     unique_rows,
 )
 from funnelkit.clv._value_interval import value_interval_table
 from funnelkit.clv._value_settings import (
-    MAX_PERIODS as MAX_PERIODS,
     check_rate,
     model_covariates,
     purchase_rfm,
@@ -44,8 +42,6 @@ __all__ = [
     "discounted_expected_residual_transactions",
     "score_customers",
 ]
-# discounted_rows, model_covariates, spend_per_customer, unit_step and MAX_PERIODS were first
-# defined here and stay importable from here (funnelkit.clv.scoring imports them)
 
 
 def customer_lifetime_value(

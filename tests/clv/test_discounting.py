@@ -16,8 +16,8 @@ from funnelkit.clv import (
     customer_lifetime_value,
 )
 from funnelkit.clv._discounting import _by_frequency
+from funnelkit.clv._value_settings import unit_step
 from funnelkit.clv.scoring import score
-from funnelkit.clv.value import unit_step
 from funnelkit.datasets import load_cdnow
 from funnelkit.exceptions import FunnelkitError
 from funnelkit.rfm import RFM
