@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from funnelkit.conversion import format_conversion_table
+from funnelkit.report.covariates import covariates_text
 from funnelkit.report.formatting import PageFormat, band, count, date
 from funnelkit.report.notes import plain_note
 
@@ -15,7 +16,8 @@ __all__ = ["render_text"]
 
 
 def render_text(report: LifecycleReport) -> str:
-    """Stage counts, conversion, stage values, value of advancing, channels and uplift."""
+    """Stage counts, conversion, stage values, value of advancing, channels, uplift, and
+    channel and membership adjusted for each other."""
     d = report.data
     fmt = PageFormat.of(report)
     lines = [
@@ -45,6 +47,8 @@ def render_text(report: LifecycleReport) -> str:
         lines += ["", report.channels.as_text()]
     if report.uplift is not None:
         lines += ["", report.uplift.as_text()]
+    if report.covariates is not None:
+        lines += ["", *covariates_text(report)]
     if report.data_quality:
         notes = [plain_note(n, fmt.names) for n in report.data_quality]
         lines += ["", "Data quality"] + [f"  - {n}" for n in dict.fromkeys(notes)]
