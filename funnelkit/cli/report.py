@@ -363,8 +363,7 @@ def _purchase_model(name: str, penalizer: float) -> Any:
     """The purchase model setting: its name, or an unfitted fitter carrying the penalizer."""
     if penalizer == 0:
         return name
-    from funnelkit.lifecycle._components import make_purchase_fitter
+    from funnelkit.clv import purchase_fitter
 
     # A fitter given as purchase model is a template: every fit copies its settings.
-    default = make_purchase_fitter(name)
-    return type(default)(**{**default.get_params(), "penalizer": penalizer})
+    return purchase_fitter(name, penalizer=penalizer)
