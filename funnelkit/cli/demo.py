@@ -135,8 +135,8 @@ def run(args: argparse.Namespace) -> int:
             shown = "not estimable" if adv.value is None else f"{adv.value:,.2f}"
             out.write(f"  {adv.source + ' -> ' + adv.target:<28}{shown}{band}\n")
     if result.channels is not None:
-        channels = value_section_text(result, result.channels, per_segment=True)
-        out.write("\n" + in_option_words(channels) + "\n")
+        by_segment = value_section_text(result, result.channels, per_segment=True)
+        out.write("\n" + in_option_words(by_segment) + "\n")
     if result.uplift is not None:
         out.write("\n" + in_option_words(value_section_text(result, result.uplift)) + "\n")
     if result.covariates is not None:

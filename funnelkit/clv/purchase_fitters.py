@@ -65,8 +65,8 @@ def purchase_fitter(name: str, **settings: Any) -> MLEFitter:
     except TypeError:
         if not unknown:
             raise
-        close = {u: difflib.get_close_matches(u, list(known), n=1) for u in unknown}
-        hints = "".join(f" Did you mean {c[0]!r} for {u!r}?" for u, c in close.items() if c)
+        near = {u: difflib.get_close_matches(u, list(known), n=1) for u in unknown}
+        hints = "".join(f" Did you mean {c[0]!r} for {u!r}?" for u, c in near.items() if c)
         raise FunnelkitError(
             f"{klass.__name__} has no setting(s) {unknown}; its settings are "
             f"{sorted(known)}.{hints}"
