@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from funnelkit._version import __version__
+from funnelkit.lifecycle._bootstrap import MIN_REPLICATES
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 3
@@ -106,6 +107,12 @@ REMEDIES = (
     ),
     ("penalizer=0.001", "--penalizer 0.001"),
     ("read the log without a value column", "leave out --value-col"),
+    ("More resamples (n_resamples)", "More resamples (--bootstrap)"),
+)
+#: The help of --bootstrap (demo and report): how many samples give an interval.
+BOOTSTRAP_HELP = (
+    f"bootstrap samples of the intervals (an interval needs at least {MIN_REPLICATES} "
+    "fitted; 0 = none)"
 )
 
 
@@ -122,6 +129,14 @@ def in_cli_words(message: str) -> str:
         return f"The {OPTION_OF[name]} option" if name in OPTION_OF else match.group(0)
 
     return re.sub(r"The '(\w+)' parameter of LifecycleModel", as_option, text)
+
+
+def in_option_words(text: str) -> str:
+    """``text`` with the Python remedies it suggests in command-line words, its lines and
+    indentation kept (for report sections printed by the commands)."""
+    for python, command_line in REMEDIES:
+        text = text.replace(python, command_line)
+    return text
 
 
 def fail(message: str) -> int:

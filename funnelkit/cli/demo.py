@@ -19,9 +19,11 @@ import numpy as np
 from funnelkit._frames import Backend
 from funnelkit._version import __version__
 from funnelkit.cli._common import (
+    BOOTSTRAP_HELP,
     Progress,
     count,
     debug_option,
+    in_option_words,
     jobs_option,
     quiet_option,
     warn_unavailable,
@@ -40,7 +42,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     )
     demo.add_argument("--prospects", type=count, default=50_000, help="simulated prospects")
     demo.add_argument("--seed", type=count, default=7, help="seed of the simulation")
-    demo.add_argument("--bootstrap", type=count, default=30, help="bootstrap samples")
+    demo.add_argument("--bootstrap", type=count, default=30, help=BOOTSTRAP_HELP)
     jobs_option(demo)
     demo.add_argument("--out", default=DEFAULT_OUT, help="HTML report path")
     quiet_option(demo)
@@ -70,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
     from funnelkit.conversion import format_conversion_table
     from funnelkit.datasets import simulate_community
     from funnelkit.report import report
+    from funnelkit.report.covariates import covariates_text
+    from funnelkit.report.text import value_section_text
 
     out = sys.stdout
     started = time.perf_counter()
@@ -123,16 +127,20 @@ def run(args: argparse.Namespace) -> int:
     if result.transitions is not None:
         out.write("\n" + format_conversion_table(result.transitions) + "\n")
     if result.stage_values is not None:
-        out.write("\n" + result.stage_values.as_text() + "\n")
+        # the report's text: its headers and notes say the same about the bootstrap
+        out.write("\n" + in_option_words(value_section_text(result, result.stage_values)) + "\n")
         out.write("\nValue of advancing (value created when a customer moves on)\n")
         for adv in result.advancing:
             band = "" if adv.ci is None else f" ({adv.ci[0]:,.2f} to {adv.ci[1]:,.2f})"
             shown = "not estimable" if adv.value is None else f"{adv.value:,.2f}"
             out.write(f"  {adv.source + ' -> ' + adv.target:<28}{shown}{band}\n")
     if result.channels is not None:
-        out.write("\n" + result.channels.as_text() + "\n")
+        by_segment = value_section_text(result, result.channels, per_segment=True)
+        out.write("\n" + in_option_words(by_segment) + "\n")
     if result.uplift is not None:
-        out.write("\n" + result.uplift.as_text() + "\n")
+        out.write("\n" + in_option_words(value_section_text(result, result.uplift)) + "\n")
+    if result.covariates is not None:
+        out.write("\n" + "\n".join(covariates_text(result)) + "\n")
     # The absolute path, so the line says where the page is whatever the working directory.
     target = Path(args.out).resolve()
     result.to_html(target)

@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from funnelkit.cli._common import (
+    BOOTSTRAP_HELP,
     Progress,
     check_delimiter,
     count,
     debug_option,
+    in_option_words,
     jobs_option,
     non_negative,
     quiet_option,
@@ -129,7 +131,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         help="L2 penalty of the purchase model's parameters; a small one, e.g. 0.001, helps a "
         "fit that does not converge",
     )
-    rep.add_argument("--bootstrap", type=count, help="bootstrap samples of the intervals")
+    rep.add_argument("--bootstrap", type=count, help=BOOTSTRAP_HELP)
     rep.add_argument(
         "--seed",
         type=count,
@@ -316,7 +318,11 @@ def run(args: argparse.Namespace) -> int:
         Path(args.json).write_text(result.to_json(), encoding="utf-8")
         progress.step(f"JSON report written to {args.json}")
     if not args.quiet and args.json != "-" and result.stage_values is not None:
-        sys.stdout.write(result.stage_values.as_text() + "\n")
+        from funnelkit.report.text import value_section_text
+
+        # the report's text: the header and the notes say the same about the bootstrap
+        text = value_section_text(result, result.stage_values)
+        sys.stdout.write(in_option_words(text) + "\n")
     return 0
 
 
@@ -357,8 +363,7 @@ def _purchase_model(name: str, penalizer: float) -> Any:
     """The purchase model setting: its name, or an unfitted fitter carrying the penalizer."""
     if penalizer == 0:
         return name
-    from funnelkit.lifecycle._components import make_purchase_fitter
+    from funnelkit.clv import purchase_fitter
 
     # A fitter given as purchase model is a template: every fit copies its settings.
-    default = make_purchase_fitter(name)
-    return type(default)(**{**default.get_params(), "penalizer": penalizer})
+    return purchase_fitter(name, penalizer=penalizer)

@@ -15,6 +15,7 @@ from funnelkit.clv.diagnostics import (
 from funnelkit.clv.gamma_gamma import GammaGammaFitter
 from funnelkit.clv.modified_beta_geo import ModifiedBetaGeoFitter
 from funnelkit.clv.pareto_nbd import ParetoNBDFitter
+from funnelkit.clv.purchase_fitters import purchase_fitter
 from funnelkit.clv.scoring import score
 from funnelkit.clv.shifted_beta_geo import ShiftedBetaGeoFitter
 from funnelkit.clv.time_varying import TimeVaryingParetoNBDFitter
@@ -44,6 +45,7 @@ __all__ = [
     "discounted_expected_residual_transactions",
     "frequency_histogram",
     "holdout_comparison",
+    "purchase_fitter",
     "score",
     "score_customers",
 ]

@@ -2,8 +2,11 @@
 
 A fitted model travels to the executors as its JSON (``model.to_json()``, loaded back with
 ``ModelClass.from_json()``: no pickled estimator) and scores vectorised Arrow batches with
-``DataFrame.mapInArrow``, through the same :func:`funnelkit.clv.scoring.score_batch` as
-in-memory scoring, so the numbers are identical. Executors need funnelkit installed.
+``DataFrame.mapInArrow``, each batch through the in-memory door
+(:func:`funnelkit.clv.scoring.score`, and so :func:`~funnelkit.clv.scoring.score_batch`), so
+the numbers are identical. Models fitted with covariates score the same way: each batch is
+split by covariate pattern and each pattern is scored by the plain model at its parameters.
+Executors need funnelkit installed.
 ``funnelkit.spark`` is the public path of this module.
 
 RFM summaries of events in Spark come from :meth:`funnelkit.RFM.from_events` (which
@@ -12,14 +15,19 @@ aggregates in Spark and returns the per-customer summary to the driver).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from funnelkit._frames import check_columns
-from funnelkit.clv.scoring import score_batch, score_columns
+from funnelkit.clv.covariates import with_covariates
+from funnelkit.clv.scoring import score as score_in_memory, score_columns
+from funnelkit.clv.value import model_covariates
 from funnelkit.exceptions import DataError, FunnelkitError
 from funnelkit.units import TimeUnitLike
 
-__all__ = ["score"]
+__all__ = ["score", "score_arrow_batch"]
 
 
 def score(
@@ -34,6 +42,8 @@ def score(
     recency_col: str = "recency",
     T_col: str = "T",
     monetary_value_col: str | None = None,
+    covariates: str | Sequence[str] | None = None,
+    spend_covariates: str | Sequence[str] | None = None,
 ) -> Any:
     """Add model scores to a Spark DataFrame of customer summaries (lazily).
 
@@ -53,6 +63,12 @@ def score(
     frequency_col, recency_col, T_col, monetary_value_col
         Column names; ``monetary_value_col`` defaults to ``"monetary_value"`` with a spend
         model.
+    covariates, spend_covariates
+        For models fitted with covariates: the names of ``sdf``'s covariate columns (the
+        columns the model was fitted with, under the same names), as
+        :func:`funnelkit.scoring.score` takes their values; ``spend_covariates`` only when
+        the spend model's differ. Each batch is scored per covariate pattern by the plain
+        model at that pattern's parameters, exactly as in memory.
 
     Returns
     -------
@@ -68,6 +84,11 @@ def score(
     >>> scored = score(bgf, summaries, spend_model=ggf, horizon=12, time_unit="month",
     ...                discount_rate=0.01)  # doctest: +SKIP
     >>> scored.orderBy("clv", ascending=False).limit(10).show()  # doctest: +SKIP
+
+    A model fitted with ``fit(rfm, covariates=X)`` names the covariate columns:
+
+    >>> scored = score(model, summaries, horizon=12,
+    ...                covariates=["channel", "member"])  # doctest: +SKIP
     """
     if not type(sdf).__module__.startswith("pyspark.sql"):
         raise FunnelkitError(
@@ -85,6 +106,9 @@ def score(
     if with_spend and monetary_value_col is not None:
         roles["monetary_value"] = monetary_value_col
     _check_schema(sdf, roles)
+    purchase_cols, spend_cols = _covariate_columns(
+        sdf, purchase_model, spend_model, covariates, spend_covariates
+    )
     names = score_columns(with_spend)
     clash = [n for n in names if n in sdf.columns]
     if clash:
@@ -105,17 +129,16 @@ def score(
         for batch in batches:
             if batch.num_rows == 0:
                 continue
-            columns = {
-                role: batch.column(col).to_numpy(zero_copy_only=False).astype(float)
-                for role, col in roles.items()
-            }
-            scored = score_batch(
+            scored = score_arrow_batch(
                 model,
-                columns,
+                batch,
+                roles,
                 spend_model=spender,
                 horizon=horizon,
                 time_unit=time_unit,
                 discount_rate=discount_rate,
+                covariates=purchase_cols,
+                spend_covariates=spend_cols,
             )
             extra = [pa.array(scored[n], type=pa.float64()) for n in names]
             yield pa.RecordBatch.from_arrays(
@@ -123,6 +146,109 @@ def score(
             )
 
     return sdf.mapInArrow(score_batches, schema)
+
+
+def score_arrow_batch(
+    purchase_model: Any,
+    batch: Any,
+    roles: dict[str, str],
+    *,
+    spend_model: Any = None,
+    horizon: float,
+    time_unit: TimeUnitLike | None = None,
+    discount_rate: float | None = None,
+    covariates: Sequence[str] | None = None,
+    spend_covariates: Sequence[str] | None = None,
+) -> dict[str, np.ndarray]:
+    """Scores of one Arrow record batch (or table), as :func:`score` computes on each.
+
+    ``roles`` maps ``frequency``, ``recency``, ``T`` (and ``monetary_value``) to the batch's
+    columns; ``covariates`` and ``spend_covariates`` name its covariate columns. The batch
+    goes through :func:`funnelkit.scoring.score` as a mapping of arrays, so a model with
+    covariates scores each covariate pattern with the plain model at its parameters.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> from funnelkit.clv import BetaGeoFitter
+    >>> from funnelkit.datasets import load_cdnow
+    >>> summary = load_cdnow()
+    >>> bgf = BetaGeoFitter().fit(summary, time_unit="W")
+    >>> batch = pa.RecordBatch.from_pandas(summary.head(3))
+    >>> roles = {"frequency": "frequency", "recency": "recency", "T": "T"}
+    >>> score_arrow_batch(bgf, batch, roles, horizon=52)["expected_purchases"].round(3)
+    array([1.559, 0.26 , 0.252])
+    """
+
+    def column(name: str) -> np.ndarray:
+        return np.asarray(batch.column(name).to_numpy(zero_copy_only=False))
+
+    data = {role: column(col).astype(float) for role, col in roles.items()}
+    scored = score_in_memory(
+        purchase_model,
+        data,
+        spend_model=spend_model,
+        horizon=horizon,
+        time_unit=time_unit,
+        discount_rate=discount_rate,
+        batch_size=max(batch.num_rows, 1),
+        progress=False,
+        # Spark runs one partition per core already
+        n_jobs=1,
+        covariates=None if covariates is None else {c: column(c) for c in covariates},
+        spend_covariates=(
+            None if spend_covariates is None else {c: column(c) for c in spend_covariates}
+        ),
+    )
+    return {k: v for k, v in scored.items() if k != "customer_id"}
+
+
+def _covariate_columns(
+    sdf: Any,
+    purchase_model: Any,
+    spend_model: Any,
+    covariates: str | Sequence[str] | None,
+    spend_covariates: str | Sequence[str] | None,
+) -> tuple[list[str] | None, list[str] | None]:
+    """The covariate columns each model gets, checked on the driver (no Spark job runs):
+    the columns exist, no model is given covariates it was not fitted with, and a model
+    fitted with covariates gets some."""
+    named = {"covariates": covariates, "spend_covariates": spend_covariates}
+    lists = {
+        k: None if v is None else ([v] if isinstance(v, str) else list(v)) for k, v in named.items()
+    }
+    for argument, cols in lists.items():
+        if cols is not None and not cols:
+            raise FunnelkitError(
+                f"{argument}=[] names no column: name the DataFrame's covariate columns, "
+                "e.g. covariates=['channel', 'member'], or leave it out."
+            )
+        for col in cols or []:
+            check_columns(list(sdf.columns), {argument: col})
+    purchase_cols, spend_cols = model_covariates(
+        purchase_model, spend_model, lists["covariates"], lists["spend_covariates"]
+    )
+    for model, cols in ((purchase_model, purchase_cols), (spend_model, spend_cols)):
+        if cols is None and with_covariates(model):
+            _refuse_like_in_memory(model)
+    return purchase_cols, spend_cols
+
+
+def _refuse_like_in_memory(model: Any) -> None:
+    """Raise the error the model raises in memory when asked without covariates (one
+    made-up customer, no Spark job), with the Spark way to pass them."""
+    one = {k: np.array([v]) for k, v in (("frequency", 1.0), ("recency", 1.0), ("T", 2.0))}
+    try:
+        model.covariate_patterns({**one, "monetary_value": np.array([1.0])}, covariates=None)
+    except FunnelkitError as error:
+        raise type(error)(
+            f"{error} In Spark, name the DataFrame's covariate columns: "
+            "covariates=['channel', 'member']."
+        ) from None
+    raise FunnelkitError(  # pragma: no cover - every covariate model refuses above
+        f"This {type(model).__name__} was fitted with covariates: name the DataFrame's "
+        "covariate columns, e.g. covariates=['channel', 'member']."
+    )
 
 
 def _check_schema(sdf: Any, roles: dict[str, str]) -> None:

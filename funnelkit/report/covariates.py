@@ -17,7 +17,7 @@ from funnelkit.report.formatting import PageFormat
 if TYPE_CHECKING:
     from funnelkit.report.report import LifecycleReport
 
-__all__ = ["covariates_section", "value_sentences"]
+__all__ = ["covariates_section", "covariates_text", "value_sentences"]
 
 _METHOD = (
     "One purchase model and one spend model are fitted on all buyers with the {by} and "
@@ -27,6 +27,10 @@ _METHOD = (
     "and averages the expected value of a new buyer's repeat purchases over {horizon:g} "
     "{unit}s; the per-segment value refits the plain models on that segment's buyers alone. "
     "Intervals are {level:.0%} Wald intervals from the fitted models."
+)
+_CAVEAT = (
+    "These are associations, not causal effects: customers choose their channel and whether "
+    "to join."
 )
 
 
@@ -87,6 +91,53 @@ def covariates_section(report: LifecycleReport) -> str:
         f"<ul>{items}</ul>"
         + f'<div class="table-wrap">{c.as_html(fmt.money)}</div>'
         + f'<p class="note">{escape(method)}</p>'
-        + '<p class="caveat">These are associations, not causal effects: customers choose '
-        "their channel and whether to join.</p>" + notes
+        + f'<p class="caveat">{escape(_CAVEAT)}</p>'
+        + notes
     )
+
+
+def covariates_text(report: LifecycleReport) -> list[str]:
+    """The section in plain text, as the HTML says it: the values and the effects in
+    words, every effect with its interval, the values per level, the tests, the method,
+    the caveat and the notes (no lines when the report has no comparison)."""
+    c = report.covariates
+    if c is None:
+        return []
+    fmt = PageFormat.of(report)
+    effects = [effect_sentence(e, c.by, c.reference, c.conf_level) for e in c.effects if _shown(e)]
+    sentences = value_sentences(c, fmt) + [s for s in effects if s is not None]
+    unit = c.time_unit.value
+    lines = [
+        f"{c.title} ({c.purchase_model} and Gamma-Gamma with covariates; horizon "
+        f"{c.horizon:g} {unit}s, discount {c.discount_rate:g} per {unit}, values in "
+        f"{c.value_unit}; {c.conf_level:.0%} Wald intervals)"
+    ]
+    lines += [f"  {s}" for s in sentences]
+    lines.append("  Effect of each covariate (factor and interval) and what it multiplies:")
+    table = c.effects_table()
+    names = [f"{r['process']} {r['covariate']}" for r in table]
+    factors = [str(r["effect"]) for r in table]
+    wide, wider = max(map(len, names), default=0), max(map(len, factors), default=0)
+    for name, factor, r in zip(names, factors, table, strict=True):
+        lines.append(f"    {name:<{wide}}  {factor:<{wider}}  {r['multiplies']}")
+    lines.append(
+        f"  Value of a new buyer's repeat purchases over {c.horizon:g} {c.time_unit.value}s:"
+    )
+    for r in c.values_table(fmt.money):
+        lines.append(
+            f"    {r['compared']} = {r['level']} ({r['buyers']} buyers): adjusted "
+            f"{r['adjusted value']}, per segment {r['per-segment value']}"
+        )
+    tests = [("purchase model", c.purchase_test)]
+    if c.spend_test is not None:
+        tests.append(("spend model", c.spend_test))
+    lines.append(
+        "  Likelihood-ratio tests of the covariates: "
+        + "; ".join(f"{n} {t.statistic:.1f} on {t.df} df, p = {t.p_value:.3g}" for n, t in tests)
+    )
+    method = _METHOD.format(
+        by=c.by or "channel", horizon=c.horizon, unit=c.time_unit.value, level=c.conf_level
+    )
+    lines += [f"  {method}", f"  {_CAVEAT}"]
+    lines += [f"  note: {n}" for n in c.notes]
+    return lines
