@@ -33,6 +33,10 @@ _GRID_CELLS = 400_000
 _MAX_COUNT = 1 << 16
 #: most rows in one chunk of that grid
 _CHUNK_ROWS = 4096
+#: most customer-draw columns and cells in one call when draws share a call: small enough
+#: for the cache (a Pareto/NBD column carries 64 quadrature nodes)
+_BATCH_COLUMNS = 1024
+_BATCH_CELLS = 100_000
 
 
 def resample_count(n_resamples: Any, n_draws: Any = None) -> int:
@@ -85,28 +89,33 @@ def draw_parameters(
 
 
 def count_bounds(
-    pmf: Callable[[int, np.ndarray, Params], np.ndarray],
+    pmf: Callable[[int, np.ndarray, list[dict[str, Any]]], np.ndarray],
     draws: list[dict[str, Any]],
     means: np.ndarray,
     level: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Bounds of each row's draw-averaged pmf and their probability.
 
-    ``lower`` is the smallest ``n`` with ``F(n) >= (1 - level) / 2``, ``upper`` the
-    smallest count from which ``[lower, upper]`` holds at least ``level``: the tail a
-    lower bound of 0 cannot use goes to the upper bound, which keeps intervals of customers
-    with a likely zero as short as their distribution allows. Rows go in chunks of similar
-    means, so each chunk's count grid is short; a grid that falls short is doubled.
+    ``pmf(width, rows, batch)`` is the sum over the draws of ``batch`` of the pmf grids of
+    ``rows`` (counts ``0 .. width - 1``, shape ``(width, rows.size)``). ``lower`` is the
+    smallest ``n`` with ``F(n) >= (1 - level) / 2``, ``upper`` the smallest count from which
+    ``[lower, upper]`` holds at least ``level``: the tail a lower bound of 0 cannot use goes
+    to the upper bound, which keeps intervals of customers with a likely zero as short as
+    their distribution allows. Rows go in chunks of similar means, so each chunk's count
+    grid is short, and draws go in batches of ``_BATCH_COLUMNS`` columns at most, so
+    the fixed cost of a call is shared by many draws; a grid that falls short is doubled.
     """
     low_q = (1.0 - level) / 2.0
     lower = np.zeros(means.shape[0])
     upper = np.zeros(means.shape[0])
     coverage = np.zeros(means.shape[0])
     # a first grid per row: the mean plus several standard deviations of a count, rounded
-    # up to a power of two so rows share few grid widths
+    # up to a quarter of its power of two (at least 16) so rows share few grid widths while
+    # a grid holds at most a quarter more counts than asked
     finite = np.where(np.isfinite(means), np.clip(means, 0.0, _MAX_COUNT), 0.0)
-    need = np.ceil(finite + 5.0 * np.sqrt(finite + 1.0) + 8.0)
-    widths = 2 ** np.ceil(np.log2(np.maximum(need, 16.0))).astype(int)
+    need = np.maximum(np.ceil(finite + 5.0 * np.sqrt(finite + 1.0) + 8.0), 16.0)
+    quarter = 2 ** np.maximum(np.floor(np.log2(need)) - 2.0, 2.0)
+    widths = (np.ceil(need / quarter) * quarter).astype(int)
     chunks = []
     for width in np.unique(widths):
         rows = np.flatnonzero(widths == width)
@@ -116,8 +125,9 @@ def count_bounds(
         cols = np.arange(idx.size)
         while True:
             total = np.zeros((width, idx.size))
-            for params in draws:
-                total += pmf(width, idx, params)
+            batch = max(1, min(_BATCH_CELLS // (width * idx.size), _BATCH_COLUMNS // idx.size))
+            for start in range(0, len(draws), batch):
+                total += pmf(width, idx, draws[start : start + batch])
             cdf = np.cumsum(total / len(draws), axis=0)
             low = np.sum(cdf < low_q, axis=0)
             below = np.where(low > 0, cdf[np.maximum(low - 1, 0), cols], 0.0)

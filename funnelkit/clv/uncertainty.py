@@ -368,17 +368,28 @@ class CustomerUncertainty:
         # the expectation depends on nothing but the row, so any customer's copy will do
         row_mean = np.zeros(unique.shape[0])
         row_mean[inverse] = estimate
-        lower, upper, coverage = count_bounds(
-            lambda width, idx, draw: self._conditional_pmf_grid(
+
+        def mixed_grid(width: int, idx: np.ndarray, batch: list[dict[str, Any]]) -> np.ndarray:
+            # the draws of a batch side by side as columns of one grid: each column holds its
+            # row's history and its draw's parameters, so one call serves them all
+            reps = len(batch)
+            pattern = None if patterns is None else patterns[idx]
+            each = [self._draw_params(draw, pattern) for draw in batch]
+            params = {
+                k: np.concatenate(
+                    [np.broadcast_to(np.asarray(p[k], float), idx.shape) for p in each]
+                )
+                for k in each[0]
+            }
+            grid = self._conditional_pmf_grid(
                 width,
-                unique[idx, 3],
-                {k: v[idx] for k, v in rows.items()},
-                self._draw_params(draw, None if patterns is None else patterns[idx]),
-            ),
-            draws,
-            row_mean,
-            level,
-        )
+                np.tile(unique[idx, 3], reps),
+                {k: np.tile(v[idx], reps) for k, v in rows.items()},
+                params,
+            )
+            return np.asarray(grid.reshape(width, reps, idx.size).sum(axis=1))
+
+        lower, upper, coverage = count_bounds(mixed_grid, draws, row_mean, level)
         out = {
             "estimate": np.asarray(estimate, dtype=float),
             "lower": lower[inverse].astype(np.int64),
