@@ -96,6 +96,13 @@ def _with_dead(alive: np.ndarray, if_alive: np.ndarray, n: np.ndarray) -> np.nda
     return np.asarray(np.clip(value, 0.0, 1.0))
 
 
+def _with_dead_grid(alive: np.ndarray, if_alive: np.ndarray) -> np.ndarray:
+    """:func:`_with_dead` for a grid of the counts ``0, 1, ...`` (first axis), in place."""
+    if_alive *= alive
+    if_alive[0] += 1.0 - alive
+    return np.clip(if_alive, 0.0, 1.0, out=if_alive)
+
+
 # ---------------------------------------------------------------------- BG/NBD, MBG/NBD
 def geometric_alive(
     rate: RateMixing, dropout: DropoutMixing, x: Any, tx: Any, T: Any, k: int
@@ -162,17 +169,22 @@ def geometric_pmf_grid(
     functions per cell: the same numbers to ~1e-14 at a fraction of the cost, which is what
     the prediction intervals need from grids over hundreds of parameter draws."""
     t, x, tx, T = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (horizon, x, tx, T)))
-    grid = np.arange(width, dtype=float).reshape(-1, *(1,) * t.ndim)
     alive = geometric_alive(rate, dropout, x, tx, T, k)
     post_rate = rate.posterior(x, T)
     post_drop = dropout.alive_posterior(x + k)
+    # in place: these grids are the bulk of a prediction interval's work
     with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
-        counts = np.exp(_log_count_grid(post_rate, width, t))
+        counts = _log_count_grid(post_rate, width, t)
+        np.exp(counts, out=counts)
         survive, drop = _dropout_grid(post_drop, width, t.shape)
-        below = np.concatenate([np.zeros((1, *t.shape)), np.cumsum(counts, axis=0)[:-1]])
-        tail = np.clip(1.0 - below, 0.0, 1.0)
-        if_alive = survive * counts + drop * tail
-    return _with_dead(alive, if_alive, grid)
+        # P(NBD(t) >= n) = 1 - P(NBD(t) <= n - 1)
+        tail = np.cumsum(counts[:-1], axis=0)
+        np.subtract(1.0, tail, out=tail)
+        np.clip(tail, 0.0, 1.0, out=tail)
+        survive *= counts
+        drop[1:] *= tail
+        survive += drop
+    return _with_dead_grid(alive, survive)
 
 
 def _log_count_grid(rate: RateMixing, width: int, t: np.ndarray) -> np.ndarray:
@@ -187,9 +199,11 @@ def _log_count_grid(rate: RateMixing, width: int, t: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         if isinstance(rate, GammaRate):
             shape, scale = np.asarray(rate.shape), np.asarray(rate.rate)
-            ratio = np.log(shape + steps) + np.log(t / (scale + t)) - np.log1p(steps)
+            ratio = np.log(np.broadcast_to(shape, t.shape) + steps)
+            ratio += np.log(t / (scale + t))
         else:
-            ratio = np.log(rate.lam * t) - np.log1p(steps)
+            ratio = np.broadcast_to(np.log(rate.lam * t), (width - 1, *t.shape)).copy()
+        ratio -= np.log1p(steps)
     out = np.empty((width, *t.shape))
     out[0] = rate.log_laplace(t)
     np.cumsum(ratio, axis=0, out=out[1:])
@@ -235,12 +249,22 @@ def pareto_alive(rate: RateMixing, lifetime: LifetimeMixing, x: Any, tx: Any, T:
     tau, log_w = death_nodes(rate, lifetime, x, tx, T)
     wide_rate, wide_life = _expanded(rate), _expanded(lifetime)
     with np.errstate(all="ignore"):
-        log_dead = logsumexp(
-            wide_rate.log_weight(x[..., None], tau) + wide_life.log_density(tau) + log_w, axis=-1
+        # the purchase weights relative to the one at T: no gamma functions per node, and
+        # no cancelling of the alive branch's
+        log_dead = _logsumexp_last(
+            wide_rate.log_weight_ratio(x[..., None], T[..., None], tau)
+            + wide_life.log_density(tau)
+            + log_w
         )
-        log_alive = rate.log_weight(x, T) + lifetime.log_survival(T)
-        odds = np.where(np.isfinite(log_dead), log_dead - log_alive, -np.inf)
+        odds = np.where(np.isfinite(log_dead), log_dead - lifetime.log_survival(T), -np.inf)
     return _alive_from_odds(odds)
+
+
+def _logsumexp_last(values: np.ndarray) -> np.ndarray:
+    """``log(sum(exp(values)))`` over the last axis; ``-inf`` where all are ``-inf``."""
+    top = np.max(values, axis=-1, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
+    return np.asarray(np.log(np.sum(np.exp(values - top), axis=-1)) + top[..., 0])
 
 
 def pareto_pmf(
@@ -293,7 +317,6 @@ def pareto_pmf_grid(
     of parameter draws."""
     t, x, tx, T = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (horizon, x, tx, T)))
     nodes = _pareto_nodes(t, x, tx, T, rate, lifetime)
-    grid = np.arange(width, dtype=float).reshape(-1, *(1,) * t.ndim)
     # nodes first, so each count's sum over them is one matrix-vector product
     ratio = np.exp(nodes.step).reshape(-1, PMF_NODES).T.copy()
     power = nodes.weight.reshape(-1, PMF_NODES).T.copy()
@@ -304,7 +327,7 @@ def pareto_pmf_grid(
             dead[i] = ones @ power
             power *= ratio
         at_end = _log_count_grid(nodes.post_rate, width, t)
-    return nodes.combine(grid, at_end, dead.reshape(width, *t.shape))
+    return nodes.combine_grid(at_end, dead.reshape(width, *t.shape))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -331,6 +354,19 @@ class _ParetoNodes:
             survive = np.exp(self.survival + at_end)
         dead = np.where((self.t > 0) & np.isfinite(dead), dead, 0.0)
         return _with_dead(self.alive, survive + dead, n)
+
+    def combine_grid(self, at_end: np.ndarray, dead: np.ndarray) -> np.ndarray:
+        """:meth:`combine` for the counts ``0, 1, ...`` (first axis), in place."""
+        with np.errstate(all="ignore"):
+            np.log(dead, out=dead)
+            dead += self.top
+            dead += at_end
+            np.exp(dead, out=dead)
+            at_end += self.survival
+            np.exp(at_end, out=at_end)
+        np.copyto(dead, 0.0, where=~((self.t > 0) & np.isfinite(dead)))
+        at_end += dead
+        return _with_dead_grid(self.alive, at_end)
 
 
 def _pareto_nodes(
