@@ -37,6 +37,9 @@ _CHUNK_ROWS = 4096
 #: for the cache (a Pareto/NBD column carries 64 quadrature nodes)
 _BATCH_COLUMNS = 1024
 _BATCH_CELLS = 100_000
+#: standard deviations of a count (about sqrt(mean)) above the mean in a first grid; a
+#: row whose grid falls short goes again on a grid twice as long
+_SPREAD = 3.0
 
 
 def resample_count(n_resamples: Any, n_draws: Any = None) -> int:
@@ -102,38 +105,38 @@ def count_bounds(
     ``[lower, upper]`` holds at least ``level``: the tail a lower bound of 0 cannot use goes
     to the upper bound, which keeps intervals of customers with a likely zero as short as
     their distribution allows. Rows go in chunks of similar means, so each chunk's count
-    grid is short, and draws go in batches of ``_BATCH_COLUMNS`` columns at most, so
-    the fixed cost of a call is shared by many draws; a grid that falls short is doubled.
+    grid is short (a row whose grid falls short goes again on one twice as long), and
+    draws go in batches of ``_BATCH_COLUMNS`` columns at most, so the fixed cost of a call
+    is shared by many draws.
     """
     low_q = (1.0 - level) / 2.0
     lower = np.zeros(means.shape[0])
     upper = np.zeros(means.shape[0])
     coverage = np.zeros(means.shape[0])
-    # a first grid per row: the mean plus several standard deviations of a count, rounded
-    # up to a quarter of its power of two (at least 16) so rows share few grid widths while
-    # a grid holds at most a quarter more counts than asked
+    # a first grid per row: the mean plus a few standard deviations of a count, rounded up
+    # to a quarter of its power of two (at least 16) so rows share few grid widths while a
+    # grid holds at most a quarter more counts than asked
     finite = np.where(np.isfinite(means), np.clip(means, 0.0, _MAX_COUNT), 0.0)
-    need = np.maximum(np.ceil(finite + 5.0 * np.sqrt(finite + 1.0) + 8.0), 16.0)
+    need = np.maximum(np.ceil(finite + _SPREAD * np.sqrt(finite + 1.0) + 8.0), 16.0)
     quarter = 2 ** np.maximum(np.floor(np.log2(need)) - 2.0, 2.0)
     widths = (np.ceil(need / quarter) * quarter).astype(int)
-    chunks = []
+    queue = []
     for width in np.unique(widths):
         rows = np.flatnonzero(widths == width)
         step = max(1, min(_CHUNK_ROWS, _GRID_CELLS // int(width)))
-        chunks += [(int(width), rows[i : i + step]) for i in range(0, rows.size, step)]
-    for width, idx in chunks:
-        cols = np.arange(idx.size)
-        while True:
-            total = np.zeros((width, idx.size))
-            batch = max(1, min(_BATCH_CELLS // (width * idx.size), _BATCH_COLUMNS // idx.size))
-            for start in range(0, len(draws), batch):
-                total += pmf(width, idx, draws[start : start + batch])
-            cdf = np.cumsum(total / len(draws), axis=0)
-            low = np.sum(cdf < low_q, axis=0)
-            below = np.where(low > 0, cdf[np.maximum(low - 1, 0), cols], 0.0)
-            # a cdf that is complete may end a few ulps below 1 (rounding)
-            if np.all(cdf[-1] >= np.minimum(below + level, 1.0 - 1e-9)):
-                break
+        queue += [(int(width), rows[i : i + step]) for i in range(0, rows.size, step)]
+    while queue:
+        width, idx = queue.pop()
+        total = np.zeros((width, idx.size))
+        batch = max(1, min(_BATCH_CELLS // (width * idx.size), _BATCH_COLUMNS // idx.size))
+        for start in range(0, len(draws), batch):
+            total += pmf(width, idx, draws[start : start + batch])
+        cdf = np.cumsum(total / len(draws), axis=0)
+        low = np.sum(cdf < low_q, axis=0)
+        below = np.where(low > 0, cdf[np.maximum(low - 1, 0), np.arange(idx.size)], 0.0)
+        # a cdf that is complete may end a few ulps below 1 (rounding)
+        done = cdf[-1] >= np.minimum(below + level, 1.0 - 1e-9)
+        if not done.all():
             if width >= _MAX_COUNT:
                 raise FunnelkitError(
                     f"The purchase counts of {int(np.sum(cdf[-1] < below + level))} "
@@ -141,10 +144,12 @@ def count_bounds(
                     "list their distribution: check that the horizon is in the model's time "
                     "unit (weeks, not days, for a model fitted in weeks)."
                 )
-            width *= 2
+            # only the rows whose grid fell short go again, on a grid twice as long
+            queue.append((width * 2, idx[~done]))
+        cdf, low, below, idx = cdf[:, done], low[done], below[done], idx[done]
         high = np.minimum(np.sum(cdf - below < level - 1e-12, axis=0), width - 1)
         lower[idx], upper[idx] = low, high
-        coverage[idx] = np.minimum(cdf[high, cols] - below, 1.0)
+        coverage[idx] = np.minimum(cdf[high, np.arange(idx.size)] - below, 1.0)
     return lower, upper, coverage
 
 
