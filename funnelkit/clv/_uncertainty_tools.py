@@ -24,6 +24,7 @@ __all__ = [
     "draw_parameters",
     "interval_level",
     "resample_count",
+    "running",
 ]
 
 Params = Mapping[str, Any]
@@ -131,7 +132,8 @@ def count_bounds(
         batch = max(1, min(_BATCH_CELLS // (width * idx.size), _BATCH_COLUMNS // idx.size))
         for start in range(0, len(draws), batch):
             total += pmf(width, idx, draws[start : start + batch])
-        cdf = np.cumsum(total / len(draws), axis=0)
+        total /= len(draws)
+        cdf = running(total)
         low = np.sum(cdf < low_q, axis=0)
         below = np.where(low > 0, cdf[np.maximum(low - 1, 0), np.arange(idx.size)], 0.0)
         # a cdf that is complete may end a few ulps below 1 (rounding)
@@ -151,6 +153,16 @@ def count_bounds(
         lower[idx], upper[idx] = low, high
         coverage[idx] = np.minimum(cdf[high, np.arange(idx.size)] - below, 1.0)
     return lower, upper, coverage
+
+
+def running(values: np.ndarray, *, product: bool = False) -> np.ndarray:
+    """Running sums (or products) down the first axis, in place: the same numbers as
+    ``np.cumsum(values, axis=0)``, several times faster for the short, wide count grids
+    (one vector operation per count instead of a strided accumulation)."""
+    step = np.multiply if product else np.add
+    for i in range(1, values.shape[0]):
+        step(values[i], values[i - 1], out=values[i])
+    return values
 
 
 def distinct_rows(

@@ -50,6 +50,7 @@ from funnelkit.clv._mixing import (
     RateMixing,
     death_nodes,
 )
+from funnelkit.clv._uncertainty_tools import running
 from funnelkit.clv.uncertainty import CustomerUncertainty, Params
 from funnelkit.exceptions import FunnelkitError
 
@@ -178,7 +179,7 @@ def geometric_pmf_grid(
         np.exp(counts, out=counts)
         survive, drop = _dropout_grid(post_drop, width, t.shape)
         # P(NBD(t) >= n) = 1 - P(NBD(t) <= n - 1)
-        tail = np.cumsum(counts[:-1], axis=0)
+        tail = running(counts[:-1].copy())
         np.subtract(1.0, tail, out=tail)
         np.clip(tail, 0.0, 1.0, out=tail)
         survive *= counts
@@ -206,9 +207,8 @@ def _log_count_grid(rate: RateMixing, width: int, t: np.ndarray) -> np.ndarray:
         ratio -= np.log1p(steps)
     out = np.empty((width, *t.shape))
     out[0] = rate.log_laplace(t)
-    np.cumsum(ratio, axis=0, out=out[1:])
-    out[1:] += out[0]
-    return out
+    out[1:] = ratio
+    return running(out)
 
 
 def _dropout_grid(
@@ -229,7 +229,8 @@ def _dropout_grid(
         hazard = np.asarray(dropout.p, dtype=float)
         keep = 1.0 - hazard
     survive = np.ones((width, *shape))
-    np.cumprod(np.broadcast_to(keep, (width - 1, *shape)), axis=0, out=survive[1:])
+    survive[1:] = keep
+    running(survive, product=True)
     drop = np.zeros((width, *shape))
     drop[1:] = survive[:-1] * hazard
     return survive, drop

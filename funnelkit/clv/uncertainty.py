@@ -375,12 +375,13 @@ class CustomerUncertainty:
             reps = len(batch)
             pattern = None if patterns is None else patterns[idx]
             each = [self._draw_params(draw, pattern) for draw in batch]
-            params = {
-                k: np.concatenate(
-                    [np.broadcast_to(np.asarray(p[k], float), idx.shape) for p in each]
-                )
-                for k in each[0]
-            }
+            if pattern is None:  # one number per draw
+                params = {
+                    k: np.repeat(np.array([p[k] for p in each], dtype=float), idx.size)
+                    for k in each[0]
+                }
+            else:
+                params = {k: np.concatenate([p[k] for p in each]) for k in each[0]}
             grid = self._conditional_pmf_grid(
                 width,
                 np.tile(unique[idx, 3], reps),
