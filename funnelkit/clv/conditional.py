@@ -71,6 +71,7 @@ __all__ = [
 #: Gauss-Legendre nodes of the integral over a future dropout time (Pareto/NBD)
 PMF_NODES = 64
 _NODES, _WEIGHTS = leggauss(PMF_NODES)
+_LOG_HALF_WEIGHTS = np.log(_WEIGHTS / 2.0)
 
 M = TypeVar("M")
 
@@ -388,14 +389,15 @@ def _pareto_nodes(
         v = span * (_NODES + 1.0) / 2.0
         u = np.expm1(v) / c[..., None]
         # du = e^v / c dv
-        log_w = np.log(span * _WEIGHTS / 2.0) + v - np.log(c)[..., None]
+        log_w = (np.log(span) - np.log(c)[..., None]) + _LOG_HALF_WEIGHTS + v
         te = t[..., None]
         # B(u) - B(t) and L(u) - L(t) in closed form: the ratio of the rate's Laplace
         # transforms, and log of u / (alpha + u) over t / (alpha + t) (u / t for a common
         # rate), without gamma functions or the cancelling 1 - alpha / (alpha + u)
         zero = wide_rate.log_weight_ratio(np.zeros(()), te, u)
         if isinstance(wide_rate, GammaRate):
-            step = np.log(u / te) - np.log1p((u - te) / (np.asarray(wide_rate.rate) + te))
+            scale = np.asarray(wide_rate.rate)
+            step = np.log(u * (scale + te) / (te * (scale + u)))
         else:
             step = np.log(u / te)
         step = np.minimum(step, 0.0)

@@ -264,8 +264,17 @@ class CustomerUncertainty:
                 "a grid of counts goes in n (a column of counts)."
             )
         design = self._design_or_none(data, covariates, customers)
-        params = self._draw_params(self._point(), design)
-        return self._conditional_pmf(count, span, columns, params)
+        if count.ndim and count.shape[-1] == customers and customers > 1:
+            # a count per customer: nothing to share
+            params = self._draw_params(self._point(), design)
+            return self._conditional_pmf(count, span, columns, params)
+        # customers alike in history, horizon and covariate pattern share their pmf
+        unique, inverse, rows, patterns = distinct_rows(
+            columns, [np.broadcast_to(span, (customers,))], design
+        )
+        params = self._draw_params(self._point(), patterns)
+        value = self._conditional_pmf(count, unique[:, 3], rows, params)
+        return np.asarray(np.take(value, inverse, axis=-1))
 
     def prediction_interval(
         self,
