@@ -529,6 +529,9 @@ class GeometricUncertainty(CustomerUncertainty):
 class ParetoUncertainty(CustomerUncertainty):
     """Pareto/NBD."""
 
+    # the pmf integrates over 64 dropout times per customer
+    _pmf_shares_rows = True
+
     def _conditional_pmf(
         self, n: np.ndarray, horizon: np.ndarray, columns: Params, params: Params
     ) -> np.ndarray:
@@ -556,6 +559,9 @@ class ParetoUncertainty(CustomerUncertainty):
 
 class BetaBinomialUncertainty(CustomerUncertainty):
     """BG/BB: horizons are whole numbers of transaction opportunities."""
+
+    # the pmf sums over the opportunities of the history and of the horizon
+    _pmf_shares_rows = True
 
     def _checked_horizon(self, horizon: np.ndarray) -> np.ndarray:
         from funnelkit.clv.beta_geo_beta_binom import MAX_OPPORTUNITIES

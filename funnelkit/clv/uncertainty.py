@@ -75,6 +75,10 @@ class CustomerUncertainty:
     def _alive_probability(self, columns: Params, params: Params) -> np.ndarray:
         """P(alive at ``T`` | history) with the given parameters."""
 
+    #: whether conditional_probability_of_purchases evaluates customers alike in history,
+    #: horizon and covariates once: worth it where the pmf costs more than finding them
+    _pmf_shares_rows = False
+
     def _checked_horizon(self, horizon: np.ndarray) -> np.ndarray:
         return horizon
 
@@ -264,8 +268,8 @@ class CustomerUncertainty:
                 "a grid of counts goes in n (a column of counts)."
             )
         design = self._design_or_none(data, covariates, customers)
-        if count.ndim and count.shape[-1] == customers and customers > 1:
-            # a count per customer: nothing to share
+        if not self._pmf_shares_rows or (count.ndim and count.shape[-1] == customers > 1):
+            # a pmf as cheap as finding the distinct rows, or a count per customer
             params = self._draw_params(self._point(), design)
             return self._conditional_pmf(count, span, columns, params)
         # customers alike in history, horizon and covariate pattern share their pmf
