@@ -1,5 +1,6 @@
 """Helpers of the customer-level uncertainty calls: settings, parameter draws, the
-count bounds of a mixture pmf, distinct rows and the customer ids of a table.
+count bounds of a mixture pmf and the count grids they read, distinct rows and the
+customer ids of a table.
 
 :mod:`funnelkit.clv.uncertainty` holds the calls themselves and re-exports the public
 helpers (``customer_ids``, ``draw_parameters``, ``interval_level``, ``resample_count``).
@@ -13,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from funnelkit.clv._data import as_rfm, check_setting
+from funnelkit.clv._mixing import BetaDropout, DropoutMixing, GammaRate, RateMixing
 from funnelkit.clv._optimise import LOG_BOUND, CoefficientSpace
 from funnelkit.exceptions import FunnelkitError
 from funnelkit.rfm import RFM
@@ -22,7 +24,9 @@ __all__ = [
     "customer_ids",
     "distinct_rows",
     "draw_parameters",
+    "dropout_grid",
     "interval_level",
+    "log_count_grid",
     "resample_count",
     "running",
 ]
@@ -163,6 +167,54 @@ def running(values: np.ndarray, *, product: bool = False) -> np.ndarray:
     for i in range(1, values.shape[0]):
         step(values[i], values[i - 1], out=values[i])
     return values
+
+
+def log_count_grid(rate: RateMixing, width: int, t: np.ndarray) -> np.ndarray:
+    """``log P(N(t) = n)`` for ``n = 0 .. width - 1``, shape ``(width,) + t.shape``.
+
+    From ``log P(N(t) = 0)`` (the rate's Laplace transform) by the ratio of consecutive
+    counts, ``(r + n) / (n + 1) * t / (alpha + t)`` for a gamma rate and ``lam t / (n + 1)``
+    for a common one: one logarithm per cell instead of the gamma functions of
+    ``log_count_pmf``, and no underflow where ``P(N(t) = 0)`` is below the smallest double.
+    """
+    steps = np.arange(width - 1, dtype=float).reshape(-1, *(1,) * t.ndim)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if isinstance(rate, GammaRate):
+            shape, scale = np.asarray(rate.shape), np.asarray(rate.rate)
+            ratio = np.log(np.broadcast_to(shape, t.shape) + steps)
+            ratio += np.log(t / (scale + t))
+        else:
+            ratio = np.broadcast_to(np.log(rate.lam * t), (width - 1, *t.shape)).copy()
+        ratio -= np.log1p(steps)
+    out = np.empty((width, *t.shape))
+    out[0] = rate.log_laplace(t)
+    out[1:] = ratio
+    return running(out)
+
+
+def dropout_grid(
+    dropout: DropoutMixing, width: int, shape: tuple[int, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """``E[(1-p)^n]`` and ``E[p (1-p)^(n-1)]`` (0 at ``n = 0``) for ``n = 0 .. width - 1``.
+
+    Products of the ratios ``E[(1-p)^(m+1)] / E[(1-p)^m] = (b + m) / (a + b + m)`` and
+    ``E[p (1-p)^m] / E[(1-p)^m] = a / (a + b + m)`` (``1 - p`` and ``p`` for a common
+    dropout probability), which stay accurate for the concentrated betas near that limit.
+    """
+    steps = np.arange(width - 1, dtype=float).reshape(-1, *(1,) * len(shape))
+    if isinstance(dropout, BetaDropout):
+        a, b = np.asarray(dropout.a), np.asarray(dropout.b)
+        keep = (b + steps) / (a + b + steps)
+        hazard = a / (a + b + steps)
+    else:
+        hazard = np.asarray(dropout.p, dtype=float)
+        keep = 1.0 - hazard
+    survive = np.ones((width, *shape))
+    survive[1:] = keep
+    running(survive, product=True)
+    drop = np.zeros((width, *shape))
+    drop[1:] = survive[:-1] * hazard
+    return survive, drop
 
 
 def distinct_rows(

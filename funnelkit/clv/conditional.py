@@ -42,7 +42,6 @@ from numpy.polynomial.legendre import leggauss
 from scipy.special import gammaln, logsumexp
 
 from funnelkit.clv._mixing import (
-    BetaDropout,
     DropoutMixing,
     GammaRate,
     LifetimeMixing,
@@ -50,7 +49,7 @@ from funnelkit.clv._mixing import (
     RateMixing,
     death_nodes,
 )
-from funnelkit.clv._uncertainty_tools import running
+from funnelkit.clv._uncertainty_tools import dropout_grid, log_count_grid, running
 from funnelkit.clv.uncertainty import CustomerUncertainty, Params
 from funnelkit.exceptions import FunnelkitError
 
@@ -166,7 +165,7 @@ def geometric_pmf_grid(
 ) -> np.ndarray:
     """:func:`geometric_pmf` for every count ``0 .. width - 1``, shape ``(width,
     customers)``. Each factor comes from its predecessor by the ratio of consecutive
-    counts (:func:`_log_count_grid`, :func:`_dropout_grid`), and the tail ``P(NBD(t) >= n)``
+    counts (:func:`log_count_grid`, :func:`dropout_grid`), and the tail ``P(NBD(t) >= n)``
     is one minus a running sum of the NBD pmf, instead of gamma and incomplete beta
     functions per cell: the same numbers to ~1e-14 at a fraction of the cost, which is what
     the prediction intervals need from grids over hundreds of parameter draws."""
@@ -176,9 +175,9 @@ def geometric_pmf_grid(
     post_drop = dropout.alive_posterior(x + k)
     # in place: these grids are the bulk of a prediction interval's work
     with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
-        counts = _log_count_grid(post_rate, width, t)
+        counts = log_count_grid(post_rate, width, t)
         np.exp(counts, out=counts)
-        survive, drop = _dropout_grid(post_drop, width, t.shape)
+        survive, drop = dropout_grid(post_drop, width, t.shape)
         # P(NBD(t) >= n) = 1 - P(NBD(t) <= n - 1)
         tail = running(counts[:-1].copy())
         np.subtract(1.0, tail, out=tail)
@@ -187,54 +186,6 @@ def geometric_pmf_grid(
         drop[1:] *= tail
         survive += drop
     return _with_dead_grid(alive, survive)
-
-
-def _log_count_grid(rate: RateMixing, width: int, t: np.ndarray) -> np.ndarray:
-    """``log P(N(t) = n)`` for ``n = 0 .. width - 1``, shape ``(width,) + t.shape``.
-
-    From ``log P(N(t) = 0)`` (the rate's Laplace transform) by the ratio of consecutive
-    counts, ``(r + n) / (n + 1) * t / (alpha + t)`` for a gamma rate and ``lam t / (n + 1)``
-    for a common one: one logarithm per cell instead of the gamma functions of
-    ``log_count_pmf``, and no underflow where ``P(N(t) = 0)`` is below the smallest double.
-    """
-    steps = np.arange(width - 1, dtype=float).reshape(-1, *(1,) * t.ndim)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if isinstance(rate, GammaRate):
-            shape, scale = np.asarray(rate.shape), np.asarray(rate.rate)
-            ratio = np.log(np.broadcast_to(shape, t.shape) + steps)
-            ratio += np.log(t / (scale + t))
-        else:
-            ratio = np.broadcast_to(np.log(rate.lam * t), (width - 1, *t.shape)).copy()
-        ratio -= np.log1p(steps)
-    out = np.empty((width, *t.shape))
-    out[0] = rate.log_laplace(t)
-    out[1:] = ratio
-    return running(out)
-
-
-def _dropout_grid(
-    dropout: DropoutMixing, width: int, shape: tuple[int, ...]
-) -> tuple[np.ndarray, np.ndarray]:
-    """``E[(1-p)^n]`` and ``E[p (1-p)^(n-1)]`` (0 at ``n = 0``) for ``n = 0 .. width - 1``.
-
-    Products of the ratios ``E[(1-p)^(m+1)] / E[(1-p)^m] = (b + m) / (a + b + m)`` and
-    ``E[p (1-p)^m] / E[(1-p)^m] = a / (a + b + m)`` (``1 - p`` and ``p`` for a common
-    dropout probability), which stay accurate for the concentrated betas near that limit.
-    """
-    steps = np.arange(width - 1, dtype=float).reshape(-1, *(1,) * len(shape))
-    if isinstance(dropout, BetaDropout):
-        a, b = np.asarray(dropout.a), np.asarray(dropout.b)
-        keep = (b + steps) / (a + b + steps)
-        hazard = a / (a + b + steps)
-    else:
-        hazard = np.asarray(dropout.p, dtype=float)
-        keep = 1.0 - hazard
-    survive = np.ones((width, *shape))
-    survive[1:] = keep
-    running(survive, product=True)
-    drop = np.zeros((width, *shape))
-    drop[1:] = survive[:-1] * hazard
-    return survive, drop
 
 
 # ---------------------------------------------------------------------- Pareto/NBD
@@ -315,7 +266,7 @@ def pareto_pmf_grid(
     """:func:`pareto_pmf` for every count ``0 .. width - 1``, shape ``(width, customers)``:
     the same numbers, with the node powers built by one multiplication per count instead
     of an exponential and the end point's NBD pmf by its ratio recursion
-    (:func:`_log_count_grid`): the prediction intervals evaluate whole grids for hundreds
+    (:func:`log_count_grid`): the prediction intervals evaluate whole grids for hundreds
     of parameter draws."""
     t, x, tx, T = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (horizon, x, tx, T)))
     nodes = _pareto_nodes(t, x, tx, T, rate, lifetime)
@@ -328,7 +279,7 @@ def pareto_pmf_grid(
         for i in range(width):
             dead[i] = ones @ power
             power *= ratio
-        at_end = _log_count_grid(nodes.post_rate, width, t)
+        at_end = log_count_grid(nodes.post_rate, width, t)
     return nodes.combine_grid(at_end, dead.reshape(width, *t.shape))
 
 
