@@ -249,7 +249,7 @@ def pareto_pmf(
     nodes = _pareto_nodes(t, x, tx, T, rate, lifetime)
     with np.errstate(all="ignore"):
         at_end = nodes.post_rate.log_count_pmf(n, t)
-        powers = np.exp(n[..., None] * nodes.step)
+        powers = np.exp(n[..., None] * np.log(nodes.ratio))
         dead = np.sum(nodes.weight * powers, axis=-1)
     return nodes.combine(n, at_end, dead)
 
@@ -271,7 +271,7 @@ def pareto_pmf_grid(
     t, x, tx, T = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (horizon, x, tx, T)))
     nodes = _pareto_nodes(t, x, tx, T, rate, lifetime)
     # nodes first, so each count's sum over them is one matrix-vector product
-    ratio = np.exp(nodes.step).reshape(-1, PMF_NODES).T.copy()
+    ratio = nodes.ratio.reshape(-1, PMF_NODES).T.copy()
     power = nodes.weight.reshape(-1, PMF_NODES).T.copy()
     ones = np.ones(PMF_NODES)
     dead = np.empty((width, ratio.shape[1]))
@@ -289,8 +289,9 @@ class _ParetoNodes:
 
     ``NBD(n; u) = NBD(n; t) e^(B(u) - B(t)) e^(n (L(u) - L(t)))`` for both rate mixings
     (``B = log NBD(0; .)``), so the dead part is ``NBD(n; t) e^top sum_q weight_q
-    e^(n step_q)``: special functions once per customer and node, and ``step <= 0`` (``L``
-    increases with ``u < t``) with ``weight <= 1`` so nothing can overflow.
+    ratio_q^n`` with ``ratio = e^(L(u) - L(t))``: special functions once per customer and
+    node, and ``ratio <= 1`` (``L`` increases with ``u < t``) with ``weight <= 1`` so
+    nothing can overflow.
     """
 
     alive: np.ndarray
@@ -298,7 +299,7 @@ class _ParetoNodes:
     survival: np.ndarray
     top: np.ndarray
     weight: np.ndarray
-    step: np.ndarray
+    ratio: np.ndarray
     t: np.ndarray
 
     def combine(self, n: np.ndarray, at_end: np.ndarray, dead: np.ndarray) -> np.ndarray:
@@ -342,16 +343,16 @@ def _pareto_nodes(
         # du = e^v / c dv
         log_w = (np.log(span) - np.log(c)[..., None]) + _LOG_HALF_WEIGHTS + v
         te = t[..., None]
-        # B(u) - B(t) and L(u) - L(t) in closed form: the ratio of the rate's Laplace
-        # transforms, and log of u / (alpha + u) over t / (alpha + t) (u / t for a common
-        # rate), without gamma functions or the cancelling 1 - alpha / (alpha + u)
+        # B(u) - B(t) and e^(L(u) - L(t)) in closed form: the ratio of the rate's Laplace
+        # transforms, and u / (alpha + u) over t / (alpha + t) (u / t for a common rate),
+        # without gamma functions or the cancelling 1 - alpha / (alpha + u)
         zero = wide_rate.log_weight_ratio(np.zeros(()), te, u)
         if isinstance(wide_rate, GammaRate):
             scale = np.asarray(wide_rate.rate)
-            step = np.log(u * (scale + te) / (te * (scale + u)))
+            ratio = u * (scale + te) / (te * (scale + u))
         else:
-            step = np.log(u / te)
-        step = np.minimum(step, 0.0)
+            ratio = u / te
+        ratio = np.minimum(ratio, 1.0)
         base = wide_life.log_density(u) + log_w + zero
         top = np.max(base, axis=-1, keepdims=True)
         weight = np.exp(base - top)
@@ -361,7 +362,7 @@ def _pareto_nodes(
         survival=np.asarray(post_life.log_survival(t)),
         top=top[..., 0],
         weight=weight,
-        step=step,
+        ratio=ratio,
         t=t,
     )
 
