@@ -75,6 +75,10 @@ class CustomerUncertainty:
     def _alive_probability(self, columns: Params, params: Params) -> np.ndarray:
         """P(alive at ``T`` | history) with the given parameters."""
 
+    #: whether conditional_probability_of_purchases evaluates customers alike in history,
+    #: horizon and covariates once: worth it where the pmf costs more than finding them
+    _pmf_shares_rows = False
+
     def _checked_horizon(self, horizon: np.ndarray) -> np.ndarray:
         return horizon
 
@@ -264,8 +268,17 @@ class CustomerUncertainty:
                 "a grid of counts goes in n (a column of counts)."
             )
         design = self._design_or_none(data, covariates, customers)
-        params = self._draw_params(self._point(), design)
-        return self._conditional_pmf(count, span, columns, params)
+        if not self._pmf_shares_rows or (count.ndim and count.shape[-1] == customers > 1):
+            # a pmf as cheap as finding the distinct rows, or a count per customer
+            params = self._draw_params(self._point(), design)
+            return self._conditional_pmf(count, span, columns, params)
+        # customers alike in history, horizon and covariate pattern share their pmf
+        unique, inverse, rows, patterns = distinct_rows(
+            columns, [np.broadcast_to(span, (customers,))], design
+        )
+        params = self._draw_params(self._point(), patterns)
+        value = self._conditional_pmf(count, unique[:, 3], rows, params)
+        return np.asarray(np.take(value, inverse, axis=-1))
 
     def prediction_interval(
         self,
@@ -368,17 +381,29 @@ class CustomerUncertainty:
         # the expectation depends on nothing but the row, so any customer's copy will do
         row_mean = np.zeros(unique.shape[0])
         row_mean[inverse] = estimate
-        lower, upper, coverage = count_bounds(
-            lambda width, idx, draw: self._conditional_pmf_grid(
+
+        def mixed_grid(width: int, idx: np.ndarray, batch: list[dict[str, Any]]) -> np.ndarray:
+            # the draws of a batch side by side as columns of one grid: each column holds its
+            # row's history and its draw's parameters, so one call serves them all
+            reps = len(batch)
+            pattern = None if patterns is None else patterns[idx]
+            each = [self._draw_params(draw, pattern) for draw in batch]
+            if pattern is None:  # one number per draw
+                params = {
+                    k: np.repeat(np.array([p[k] for p in each], dtype=float), idx.size)
+                    for k in each[0]
+                }
+            else:
+                params = {k: np.concatenate([p[k] for p in each]) for k in each[0]}
+            grid = self._conditional_pmf_grid(
                 width,
-                unique[idx, 3],
-                {k: v[idx] for k, v in rows.items()},
-                self._draw_params(draw, None if patterns is None else patterns[idx]),
-            ),
-            draws,
-            row_mean,
-            level,
-        )
+                np.tile(unique[idx, 3], reps),
+                {k: np.tile(v[idx], reps) for k, v in rows.items()},
+                params,
+            )
+            return np.asarray(grid.reshape(width, reps, idx.size).sum(axis=1))
+
+        lower, upper, coverage = count_bounds(mixed_grid, draws, row_mean, level)
         out = {
             "estimate": np.asarray(estimate, dtype=float),
             "lower": lower[inverse].astype(np.int64),
