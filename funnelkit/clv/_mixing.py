@@ -114,12 +114,13 @@ class GammaRate:
     def log_count_pmf(self, n: np.ndarray, t: np.ndarray) -> np.ndarray:
         """``log P(N(t) = n)``: negative binomial (Poisson-gamma) count."""
         r, alpha = self.shape, self.rate
-        q = alpha / (alpha + t)
+        t = np.asarray(t)
+        # t / (alpha + t) directly: 1 - alpha / (alpha + t) cancels when alpha >> t
         return np.asarray(
             log_pochhammer(r, n)
             - gammaln(np.asarray(n) + 1.0)
-            - r * np.log1p(np.asarray(t) / alpha)
-            + xlog1py(n, -q)
+            - r * np.log1p(t / alpha)
+            + xlogy(n, t / (alpha + t))
         )
 
     def count_at_least(self, n: np.ndarray, t: np.ndarray) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from decimal import Decimal, getcontext
 
 import numpy as np
@@ -166,3 +167,19 @@ def test_heavy_buyers_match_the_brute_force_full_grid(name: str) -> None:
     np.testing.assert_array_equal(table.upper, upper)
     assert np.abs(table.coverage - (cdf[upper, cols] - below)).max() < 1e-10
     assert float(table.upper.mean()) > 30.0
+
+
+def test_gamma_count_pmf_keeps_its_precision_next_to_the_common_rate_limit() -> None:
+    # alpha >> t: 1 - alpha / (alpha + t) cancels to ~1e-7 relative; t / (alpha + t) does not
+    r, alpha, t = 2.0, 1e9, 1.0
+    n = np.array([0.0, 1.0, 5.0, 20.0])
+    got = GammaRate(r, alpha).log_count_pmf(n, np.full(4, t))
+    want = [
+        math.lgamma(r + k)
+        - math.lgamma(r)
+        - math.lgamma(k + 1.0)
+        - r * math.log1p(t / alpha)
+        + k * (math.log(t) - math.log(alpha + t))
+        for k in n
+    ]
+    np.testing.assert_allclose(got, want, rtol=1e-13)
