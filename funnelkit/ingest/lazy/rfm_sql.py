@@ -84,9 +84,7 @@ def _repeat_spend(d: Dialect, plan: RFMPlan, v: str, p: str) -> tuple[str, str]:
     def hi(x: str) -> str:
         return f"({d.trunc(f'{x} / {scale}')} * {scale})"
 
-    parts = (
-        f"sum({hi(v)}) AS v_hi, sum({v} - {hi(v)}) AS v_lo, {d.arg_min(v, p)} AS v_first"
-    )
+    parts = f"sum({hi(v)}) AS v_hi, sum({v} - {hi(v)}) AS v_lo, {d.arg_min(v, p)} AS v_first"
     spend = f"((v_hi - {hi('v_first')}) + (v_lo - (v_first - {hi('v_first')})))"
     return parts, spend
 
