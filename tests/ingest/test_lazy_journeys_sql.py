@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from funnelkit.ingest.lazy._plans import JourneysPlan, StagePlan
-from funnelkit.ingest.lazy._sql import BASE, DUCKDB, SPARK
+from funnelkit.ingest.lazy._sql import BASE, DUCKDB, SPARK, Dialect
 from funnelkit.ingest.lazy.journeys_sql import journeys_sql
 
 ONE = StagePlan(events=("visit",), min_count=1)
@@ -23,7 +23,9 @@ NEVER = StagePlan(events=(), min_count=1)
         ((ALL, ONE, ONE), True, 3),  # each later stage counts from the previous entry
     ],
 )
-def test_scans_of_the_events(dialect, stages: tuple, ordered: bool, scans: int) -> None:
+def test_scans_of_the_events(
+    dialect: Dialect, stages: tuple[StagePlan, ...], ordered: bool, scans: int
+) -> None:
     plan = JourneysPlan(stages=stages, ordered=ordered, n_attributes=1, end_tick=99)
     sql = journeys_sql(dialect, plan)
     assert sql.count(dialect.table(BASE)) == scans

@@ -13,7 +13,7 @@ import pytest
 
 import funnelkit as fk
 from funnelkit.ingest.lazy._plans import RFMPlan
-from funnelkit.ingest.lazy._sql import BASE, DUCKDB, SPARK
+from funnelkit.ingest.lazy._sql import BASE, DUCKDB, SPARK, Dialect
 from funnelkit.ingest.lazy.rfm_sql import rfm_sql, spend_scale
 from tests.aggregate._helpers import assert_same_rfm
 
@@ -45,7 +45,9 @@ PLANS = {
 
 @pytest.mark.parametrize("name", list(PLANS))
 @pytest.mark.parametrize("dialect", [DUCKDB, SPARK], ids=["duckdb", "spark"])
-def test_the_aggregation_reads_the_events_once_and_joins_nothing(name: str, dialect) -> None:
+def test_the_aggregation_reads_the_events_once_and_joins_nothing(
+    name: str, dialect: Dialect
+) -> None:
     sql = rfm_sql(dialect, PLANS[name])
     assert sql.count(dialect.table(BASE)) == 1
     assert "JOIN" not in sql.upper()
