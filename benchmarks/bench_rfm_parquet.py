@@ -1,19 +1,23 @@
-"""RFM of a large Parquet purchase log via DuckDB: funnelkit against hand-written SQL.
+"""RFM of a large purchase log in files: funnelkit against hand-written DuckDB SQL.
 
 Generates ``--events`` purchases (default 100 million) for ``--events / 20`` customers over
-three years into Parquet files in a temporary directory (deleted afterwards), then measures,
+three years into ``--files`` Parquet (or CSV) files in a temporary directory (deleted
+afterwards), customer ids as integers or, with ``--ids text``, as strings. Then measures,
 each in a fresh subprocess so peak memory is the query's own:
 
 * ``RFM.from_events(read_parquet(glob, memory_limit=...), time_unit="D", observation_end=...)``
-  (validation query + aggregation + building the RFM object);
+  (validation query + aggregation + building the RFM object); for one CSV file,
+  ``RFM.from_events(path, ...)``, which reads the file into memory;
 * the same summary as one hand-written DuckDB SQL query, fetched as Arrow.
 
 Both use the same DuckDB settings (``--memory-limit``, ``--threads``). The script prints wall
-times, their ratio and each process's peak resident memory, and checks that both agree.
-This is a printout, not a timed test.
+and CPU times, their ratios and each process's peak resident memory, and checks that both
+agree. This is a printout, not a timed test.
 
-    python benchmarks/bench_rfm_parquet.py              # 100M events
-    python benchmarks/bench_rfm_parquet.py --quick      # 2M events, a smoke run
+    python benchmarks/bench_rfm_parquet.py                       # 100M events
+    python benchmarks/bench_rfm_parquet.py --quick               # 2M events, a smoke run
+    python benchmarks/bench_rfm_parquet.py --events 10000000 --files 1 --ids text
+    python benchmarks/bench_rfm_parquet.py --quick --files 1 --format csv
 """
 
 from __future__ import annotations
@@ -32,32 +36,36 @@ from pathlib import Path
 
 START = "2021-01-01"
 END = "2023-12-31 23:59:59"  # observation end: the last possible event
-N_FILES = 10
 
 
-def generate(folder: Path, n_events: int, n_customers: int) -> None:
+def generate(
+    folder: Path, n_events: int, n_customers: int, *, n_files: int, ids: str, fmt: str
+) -> None:
     import duckdb
 
     con = duckdb.connect(config={"memory_limit": "2GB", "threads": "2"})
     span_us = 3 * 365 * 86_400 * 10**6
-    per_file = -(-n_events // N_FILES)
-    for i in range(N_FILES):
+    per_file = -(-n_events // n_files)
+    customer = f"(hash(i) % {n_customers})::BIGINT"
+    if ids == "text":  # ids such as 'cust-00012345', as exported by most shops
+        customer = f"'cust-' || lpad({customer}::VARCHAR, 8, '0')"
+    for i in range(n_files):
         lo, hi = i * per_file, min((i + 1) * per_file, n_events)
         con.sql(
             f"""COPY (
-                SELECT (hash(i) % {n_customers})::BIGINT AS customer_id,
+                SELECT {customer} AS customer_id,
                        TIMESTAMP '{START}' + to_microseconds((hash(i * 7 + 1) % {span_us})::BIGINT)
                            AS timestamp,
                        round((hash(i * 13 + 5) % 20000)::DOUBLE / 100.0, 2) AS value
                 FROM range({lo}, {hi}) AS r(i)
-            ) TO '{folder / f"part-{i:02d}.parquet"}' (FORMAT parquet)"""
+            ) TO '{folder / f"part-{i:02d}.{fmt}"}' (FORMAT {fmt})"""
         )
 
 
 HAND_SQL = """
 WITH periods AS (
     SELECT customer_id, CAST(timestamp AS DATE) AS day, sum(value) AS spend
-    FROM read_parquet('{glob}')
+    FROM read_{fmt}('{glob}')
     WHERE CAST(timestamp AS DATE) <= DATE '{end_day}'
     GROUP BY ALL
 )
@@ -84,14 +92,16 @@ def worker(kind: str, glob: str, memory_limit: str, threads: int, spill: str) ->
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     cpu_before = _cpu_seconds()
     start = time.perf_counter()
+    fmt = "csv" if glob.endswith(".csv") else "parquet"
     if kind == "funnelkit":
-        rfm = fk.RFM.from_events(
-            read_parquet(glob, **config), value_col="value", time_unit="D", observation_end=END
-        )
+        # One CSV file is read into memory; Parquet (and CSV globs) are aggregated by DuckDB.
+        source = glob if fmt == "csv" else read_parquet(glob, **config)
+        rfm = fk.RFM.from_events(source, value_col="value", time_unit="D", observation_end=END)
         cols = {k: rfm.columns()[k] for k in ("frequency", "recency", "T", "monetary_value")}
     else:
         con = duckdb.connect(config={k: str(v) for k, v in config.items()})
-        table = con.sql(HAND_SQL.format(glob=glob, end_day=END[:10])).to_arrow_table()
+        sql = HAND_SQL.format(glob=glob, end_day=END[:10], fmt=fmt)
+        table = con.sql(sql).to_arrow_table()
         cols = {
             k: table.column(k).to_numpy().astype(float)
             for k in ("frequency", "recency", "T", "monetary_value")
@@ -143,6 +153,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=100_000_000)
     parser.add_argument("--quick", action="store_true", help="2 million events")
+    parser.add_argument("--files", type=int, default=10, help="number of files")
+    parser.add_argument("--ids", choices=["integer", "text"], default="integer")
+    parser.add_argument("--format", choices=["parquet", "csv"], default="parquet")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--memory-limit", default="2GB", help="DuckDB memory_limit")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
@@ -162,14 +175,16 @@ def main() -> None:
         spill = folder / "spill"
         spill.mkdir()
         t0 = time.perf_counter()
-        generate(folder, n_events, n_customers)
-        size = sum(p.stat().st_size for p in folder.glob("*.parquet")) / 2**30
+        generate(folder, n_events, n_customers, n_files=args.files, ids=args.ids, fmt=args.format)
+        files = sorted(folder.glob(f"*.{args.format}"))
+        size = sum(p.stat().st_size for p in files) / 2**30
         print(
-            f"generated {n_events:,} purchases of {n_customers:,} customers in {N_FILES} "
-            f"Parquet files ({size:.2f} GiB) in {time.perf_counter() - t0:.0f} s"
+            f"generated {n_events:,} purchases of {n_customers:,} customers ({args.ids} ids) "
+            f"in {args.files} {args.format} file(s) ({size:.2f} GiB) in "
+            f"{time.perf_counter() - t0:.0f} s"
         )
         print(f"DuckDB memory_limit={args.memory_limit}, threads={args.threads}")
-        glob = str(folder / "*.parquet")
+        glob = str(files[0]) if args.files == 1 else str(folder / f"*.{args.format}")
         runs: dict[str, list[dict]] = {"hand-written SQL": [], "funnelkit": []}
         for _ in range(args.repeats):  # interleaved, so background load hits both alike
             runs["hand-written SQL"].append(measure("hand", args, glob, str(spill)))

@@ -2,8 +2,18 @@
 
 Used by :meth:`funnelkit.EventLog.from_csv`, :meth:`funnelkit.EventLog.from_parquet`, the
 ``funnelkit report`` command and every door given a file path. The first installed library
-reads the file (pandas, polars or pyarrow for CSV; pyarrow, polars or pandas for Parquet).
+reads the file (pyarrow, then pandas, polars for CSV; pyarrow, polars or pandas for Parquet),
+so with pyarrow installed both usually come back as a ``pyarrow.Table``.
 pyarrow reads the text columns of a Parquet file as dictionaries (distinct values and codes).
+
+pyarrow parses a CSV file on every core, timestamps included, and keeps text as Arrow
+strings, several times faster than pandas, which makes a Python string per cell and leaves
+timestamps as text to parse afterwards. Where the two could read a file differently, pandas
+reads it, as before: when Arrow refuses it (rows of another length than the header), finds
+text that is not UTF-8, duplicate or empty column names, columns without any value, or
+numbers beyond 64-bit integers (doubles to Arrow, exact integers to pandas). Times with a
+UTC offset stay text, as pandas leaves them: Arrow would convert them to UTC, while funnelkit
+reads them as wall-clock times (and refuses mixed offsets).
 """
 
 from __future__ import annotations
@@ -100,6 +110,10 @@ def read_events(
             f"Could not read {str(path)!r} as {kind}: the file is empty; {_EVENT_FILE}.",
             brief=f"{path} is empty: {_EVENT_FILE}",
         )
+    if fmt == "csv" and importlib.util.find_spec("pyarrow") is not None:
+        table = _arrow_csv(path, delimiter)
+        if table is not None:
+            return table
     import narwhals as nw
 
     reader = nw.read_csv if fmt == "csv" else nw.read_parquet
@@ -127,6 +141,39 @@ def read_events(
     raise FunnelkitError(
         "Reading files needs pandas, polars or pyarrow: pip install 'funnelkit[pandas]'."
     )
+
+
+def _arrow_csv(path: Path, delimiter: str | None) -> Any:
+    """A CSV file read by pyarrow, or None where pandas should read it (module docstring)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as csv
+
+    parse = csv.ParseOptions(delimiter=delimiter or ",")
+    # Empty cells and "NA"-like text are missing in text columns too, as in pandas.
+    convert = csv.ConvertOptions(strings_can_be_null=True)
+    try:
+        table = csv.read_csv(path, parse_options=parse, convert_options=convert)
+        zoned = [
+            f.name for f in table.schema if pa.types.is_timestamp(f.type) and f.type.tz is not None
+        ]
+        if zoned:
+            convert.column_types = {name: pa.string() for name in zoned}
+            table = csv.read_csv(path, parse_options=parse, convert_options=convert)
+    except (pa.ArrowException, UnicodeError):
+        return None
+    names = table.column_names
+    if len(set(names)) < len(names) or "" in names:
+        return None
+    for field, column in zip(table.schema, table.columns, strict=True):
+        if pa.types.is_null(field.type) or pa.types.is_binary(field.type):
+            return None  # binary: text that is not UTF-8
+        if pa.types.is_floating(field.type) and column.length() > column.null_count:
+            # Integers past int64 come back as doubles, which would merge distinct ids.
+            top = pc.max(pc.abs(column)).as_py()
+            if top is not None and top >= 2.0**63 and top != float("inf"):
+                return None
+    return table
 
 
 def _text_columns(path: Path) -> list[str]:

@@ -18,7 +18,8 @@ class RFMPlan:
     ``purchase_events`` is ``None`` when every row is a purchase. Without calibration, a
     purchase counts when its period is at most ``end_period`` (no bound when ``None``). With
     ``cal_tick``, purchases at or before it are calibration purchases and later ones, up to
-    ``end_tick`` (no bound when ``None``), are holdout purchases.
+    ``end_tick`` (no bound when ``None``), are holdout purchases. ``spend_scale`` splits
+    period spends so that the repeat spend is exact (see :mod:`.rfm_sql`).
     """
 
     purchase_events: tuple[str, ...] | None
@@ -26,6 +27,7 @@ class RFMPlan:
     end_period: int | None = None
     cal_tick: int | float | None = None
     end_tick: int | float | None = None
+    spend_scale: float = 1.0
 
     @property
     def has_holdout(self) -> bool:

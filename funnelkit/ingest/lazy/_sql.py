@@ -50,6 +50,10 @@ class Dialect:
         """``arg`` at the smallest ``by``, null if that row's ``arg`` is null (attributes)."""
         return f"arg_min_null({arg}, {by})"
 
+    def trunc(self, x: str) -> str:
+        """A double rounded toward zero to an integer, as a double (``|x| < 2**53``)."""
+        return f"trunc({x})"
+
     # ------------------------------------------------------------------ time
     def wall_clock(self, t: str, cols: ColumnSpec) -> str:
         """A wall-clock timestamp: naive timestamps as they are, time zones dropped."""
@@ -94,6 +98,10 @@ class SparkDialect(Dialect):
 
     def first_by(self, arg: str, by: str) -> str:
         return f"min_by({arg}, {by})"
+
+    def trunc(self, x: str) -> str:
+        # Spark has no numeric trunc; a cast to BIGINT rounds toward zero.
+        return f"CAST(CAST({x} AS BIGINT) AS DOUBLE)"
 
     def wall_clock(self, t: str, cols: ColumnSpec) -> str:
         # TIMESTAMP columns are instants: their wall clock is the session time zone's.

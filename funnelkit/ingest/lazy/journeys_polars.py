@@ -11,25 +11,35 @@ __all__ = ["journeys_polars"]
 
 
 def journeys_polars(base: Any, plan: JourneysPlan) -> Any:
-    """A LazyFrame with the output columns documented in :mod:`.journeys_sql`."""
+    """A LazyFrame with the output columns documented in :mod:`.journeys_sql`.
+
+    As there, stages entered by one event that depend on no other stage are conditional
+    minima in the customers' own group-by; the others are joined.
+    """
     pl = import_optional("polars", purpose="Aggregating a Polars LazyFrame")
     k = pl.col("fk_k")
     # Attributes of the first event; arg_min takes the first row among ties, as in memory.
-    attrs = [pl.col(f"fk_a{i}").get(k.arg_min()) for i in range(plan.n_attributes)]
-    out = base.group_by("fk_c").agg(attrs) if attrs else base.select("fk_c").unique()
-    stages: list[Any] = []
+    aggs = [pl.col(f"fk_a{i}").get(k.arg_min()) for i in range(plan.n_attributes)]
+    inline = [
+        i
+        for i, stage in enumerate(plan.stages)
+        if stage.min_count == 1 and not (plan.ordered and i > 0)
+    ]
+    aggs += [
+        k.filter(_condition(pl, plan.stages[i], plan.end_tick)).min().alias(f"s{i}") for i in inline
+    ]
+    out = base.group_by("fk_c").agg(aggs) if aggs else base.select("fk_c").unique()
+    previous: Any = out
     for i, stage in enumerate(plan.stages):
-        previous = stages[i - 1] if plan.ordered and i > 0 else None
-        stages.append(_stage(pl, base, stage, i, previous, plan.end_tick))
-    for frame in stages:
-        out = out.join(frame, on="fk_c", how="left")
+        if i in inline:
+            continue
+        after = previous.select("fk_c", f"s{i - 1}") if plan.ordered and i > 0 else None
+        previous = _stage(pl, base, stage, i, after, plan.end_tick)
+        out = out.join(previous, on="fk_c", how="left")
     return out
 
 
-def _stage(
-    pl: Any, base: Any, stage: StagePlan, i: int, previous: Any, end_tick: int | float | None
-) -> Any:
-    k = pl.col("fk_k")
+def _condition(pl: Any, stage: StagePlan, end_tick: int | float | None) -> Any:
     if stage.events is None:
         condition = pl.lit(True)
     elif stage.events:
@@ -37,8 +47,15 @@ def _stage(
     else:
         condition = pl.lit(False)
     if end_tick is not None:
-        condition = condition & (k <= end_tick)
-    events = base.filter(condition).select("fk_c", "fk_k")
+        condition = condition & (pl.col("fk_k") <= end_tick)
+    return condition
+
+
+def _stage(
+    pl: Any, base: Any, stage: StagePlan, i: int, previous: Any, end_tick: int | float | None
+) -> Any:
+    k = pl.col("fk_k")
+    events = base.filter(_condition(pl, stage, end_tick)).select("fk_c", "fk_k")
     if previous is not None:
         events = events.join(previous, on="fk_c", how="inner").filter(k >= pl.col(f"s{i - 1}"))
     n = stage.min_count

@@ -1,11 +1,13 @@
 """First entry into each funnel stage as SQL, for DuckDB and Spark.
 
-One common table expression per stage: the ``min_count``-th qualifying event of each customer
-(``min`` when one event is enough, ``row_number()`` over the customer's events otherwise). In
-``ordered`` funnels a stage joins the previous stage's entries and only counts events at or
-after them. A final left join onto every customer of the log (with attributes from their first
-event) gives one row per customer: ``fk_c, fk_a0.., s0, s1, ..`` (entry ticks, null when the
-stage was not reached).
+One group-by of the events per customer gives their attributes (from their first event) and
+the entry into every stage that one qualifying event enters and that does not depend on
+another stage's entry: a conditional ``min``, so a file is scanned once for an ``any``
+funnel. The other stages get one common table expression each: the ``min_count``-th
+qualifying event of each customer (``row_number()`` over the customer's events) and, in
+``ordered`` funnels, only events at or after the previous stage's entry (joined). Left joins
+onto every customer of the log give one row per customer: ``fk_c, fk_a0.., s0, s1, ..``
+(entry ticks, null when the stage was not reached).
 """
 
 from __future__ import annotations
@@ -19,34 +21,53 @@ __all__ = ["journeys_sql"]
 def journeys_sql(d: Dialect, plan: JourneysPlan) -> str:
     """SQL text over ``fk_base`` (see the module docstring)."""
     table = d.table(BASE)
-    attrs = "".join(
-        f", {d.first_by(f'fk_a{i}', 'fk_k')} AS fk_a{i}" for i in range(plan.n_attributes)
-    )
-    ctes = [f"cust AS (SELECT fk_c{attrs} FROM {table} GROUP BY fk_c)"]
-    for k, stage in enumerate(plan.stages):
+    inline = [
+        k
+        for k, stage in enumerate(plan.stages)
+        if stage.min_count == 1 and not (plan.ordered and k > 0)
+    ]
+    aggs = [f"{d.first_by(f'fk_a{i}', 'fk_k')} AS fk_a{i}" for i in range(plan.n_attributes)]
+    aggs += [
+        f"min(CASE WHEN {_condition(d, plan.stages[k], plan.end_tick, '')} THEN fk_k END) AS s{k}"
+        for k in inline
+    ]
+    ctes = [f"cust AS (SELECT {', '.join(['fk_c', *aggs])} FROM {table} GROUP BY fk_c)"]
+    joined = [k for k in range(len(plan.stages)) if k not in inline]
+    for k in joined:
         previous = k - 1 if plan.ordered and k > 0 else None
-        ctes.append(f"s{k} AS ({_stage(d, stage, k, previous, plan.end_tick, table)})")
-    select = ["cust.*"] + [f"s{k}.s{k}" for k in range(len(plan.stages))]
-    joins = "".join(f" LEFT JOIN s{k} ON cust.fk_c = s{k}.fk_c" for k in range(len(plan.stages)))
+        after = None if previous is None else ("cust" if previous in inline else f"s{previous}")
+        ctes.append(f"s{k} AS ({_stage(d, plan, k, previous, after, table)})")
+    select = ["cust.*"] + [f"s{k}.s{k}" for k in joined]
+    joins = "".join(f" LEFT JOIN s{k} ON cust.fk_c = s{k}.fk_c" for k in joined)
     return f"WITH {', '.join(ctes)} SELECT {', '.join(select)} FROM cust{joins}"
+
+
+def _condition(d: Dialect, stage: StagePlan, end_tick: int | float | None, prefix: str) -> str:
+    """Where an event qualifies for ``stage``; ``prefix`` qualifies the column names."""
+    if stage.events is None:
+        where = ["TRUE"]
+    else:
+        where = [in_list(d, f"{prefix}fk_e", stage.events) if stage.events else "FALSE"]
+    if end_tick is not None:
+        where.append(f"{prefix}fk_k <= {_lit(end_tick)}")
+    return " AND ".join(where)
 
 
 def _stage(
     d: Dialect,
-    stage: StagePlan,
+    plan: JourneysPlan,
     k: int,
     previous: int | None,
-    end_tick: int | float | None,
+    after: str | None,
     table: str,
 ) -> str:
-    where = ["TRUE" if stage.events is None else _events(d, stage.events)]
-    if end_tick is not None:
-        where.append(f"b.fk_k <= {_lit(end_tick)}")
+    """Entry into stage ``k``, after stage ``previous``'s entry found in table ``after``."""
+    stage = plan.stages[k]
+    condition = _condition(d, stage, plan.end_tick, "b.")
     source = f"{table} AS b"
     if previous is not None:
-        source += f" JOIN s{previous} AS prev ON b.fk_c = prev.fk_c"
-        where.append(f"b.fk_k >= prev.s{previous}")
-    condition = " AND ".join(where)
+        source += f" JOIN {after} AS prev ON b.fk_c = prev.fk_c"
+        condition += f" AND b.fk_k >= prev.s{previous}"
     if stage.min_count == 1:
         return f"SELECT b.fk_c, min(b.fk_k) AS s{k} FROM {source} WHERE {condition} GROUP BY b.fk_c"
     ranked = (
@@ -54,10 +75,6 @@ def _stage(
         f"FROM {source} WHERE {condition}"
     )
     return f"SELECT fk_c, fk_k AS s{k} FROM ({ranked}) AS r WHERE rn = {stage.min_count}"
-
-
-def _events(d: Dialect, events: tuple[str, ...]) -> str:
-    return in_list(d, "b.fk_e", events) if events else "FALSE"
 
 
 def _lit(value: int | float) -> str:

@@ -27,7 +27,7 @@ from funnelkit.ingest.lazy._plans import RFMPlan
 from funnelkit.ingest.lazy._sql import dialect_for
 from funnelkit.ingest.lazy.checks import count_true, example_ids, format_ids, run_checks
 from funnelkit.ingest.lazy.rfm_polars import rfm_polars
-from funnelkit.ingest.lazy.rfm_sql import rfm_sql
+from funnelkit.ingest.lazy.rfm_sql import rfm_sql, spend_scale
 from funnelkit.ingest.source import Source
 from funnelkit.ingest.time_axis import TimeAxis
 from funnelkit.units import TimeUnitLike
@@ -113,6 +113,8 @@ def prepare(
     if cols.value is not None:
         missing = nw.col("fk_v").is_null() | nw.col("fk_v").is_nan()
         extra["no_value"] = count_true(counted & missing)
+        # bounds every sum of period spends, for the exact repeat spend (see .rfm_sql)
+        extra["abs_value"] = nw.when(counted).then(nw.col("fk_v").abs()).sum()
     counts = run_checks(base_nw, cols, allow_negative_values=allow_negative_values, extra=extra)
 
     if counts.get("n_purchases", counts["n_rows"]) == 0:
@@ -138,6 +140,7 @@ def prepare(
         end_period=end_period if (end_given is not None and cal_raw is None) else None,
         cal_tick=None if cal_raw is None else axis.ticks_from_raw(cal_raw),
         end_tick=None if (cal_raw is None or end_given is None) else axis.ticks_from_raw(end_raw),
+        spend_scale=spend_scale(counts.get("abs_value")),
     )
     if src.engine == "polars":
         query = rfm_polars(base, plan)
