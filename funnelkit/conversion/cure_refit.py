@@ -1,4 +1,8 @@
-"""Refit of the two-component log-normal cure model from a nearby start, with row weights.
+"""Cure-model refits from a nearby start, with row weights (bootstrap samples, segments).
+
+:class:`CureRows` prepares a transition's durations once (logarithms, which rows convert,
+the order of the durations), so that each sample's :class:`CureData` is gathered from them
+instead of built again.
 
 A bootstrap sample is the training data reweighted: its maximum lies next to the full-data
 estimate. :func:`refit_mixture` starts there and climbs with the analytic gradient of the
@@ -13,16 +17,17 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import optimize, special
 
 from funnelkit._quasi_newton import ascend
-from funnelkit.conversion.cure import CureData
+from funnelkit.conversion.cure import CureData, check_row_weights
 from funnelkit.conversion.cure_result import CureFit
 from funnelkit.conversion.delay import MIXTURE
 
-__all__ = ["mixture_log_likelihood", "refit_mixture"]
+__all__ = ["CureRows", "mixture_log_likelihood", "refit_mixture"]
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 #: Bounds of the mixture's log sigmas: a component narrower than this sits on a single
@@ -30,6 +35,102 @@ _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 _LOG_S_BOUNDS = (math.log(0.02), math.log(20.0))
 _LOGIT_BOUNDS = (-12.0, 12.0)
 _LOGIT_P_BOUNDS = (-30.0, 30.0)
+
+
+@dataclass(frozen=True)
+class CureRows:
+    """A transition's durations prepared once for cure-model fits under many row weightings.
+
+    :meth:`data` gives exactly ``CureData.from_durations(durations, converted, weights)``
+    (the same rows in the same order) without taking logarithms or scanning for the
+    smallest delay again.
+
+    Examples
+    --------
+    >>> rows = CureRows.of(np.array([0.0, 2.0, 5.0, 1.0]), np.array([True, True, False, False]))
+    >>> data = rows.data(np.array([1, 2, 0, 1]))  # the second row twice, the third not at all
+    >>> data.n_zero, data.n_exact, data.n_censored
+    (1, 2, 1)
+    """
+
+    n_rows: int
+    exact: np.ndarray  # rows converted after a positive delay
+    censored: np.ndarray  # rows still waiting after a positive time
+    zero_converted: np.ndarray  # rows converted at duration 0
+    zero_waiting: np.ndarray  # rows censored at duration 0
+    log_exact: np.ndarray  # log durations of the ``exact`` rows
+    log_censored: np.ndarray
+    by_duration: np.ndarray  # rows with a positive duration, shortest first
+    shortest: np.ndarray  # their durations, in that order
+
+    @classmethod
+    def of(cls, durations: np.ndarray, converted: np.ndarray) -> CureRows:
+        t = np.asarray(durations, dtype=float)
+        e = np.asarray(converted, dtype=bool)
+        positive = t > 0
+        exact = np.flatnonzero(e & positive)
+        censored = np.flatnonzero(~e & positive)
+        by_duration = np.flatnonzero(positive)
+        by_duration = by_duration[np.argsort(t[by_duration], kind="stable")]
+        return cls(
+            n_rows=int(t.size),
+            exact=exact,
+            censored=censored,
+            zero_converted=np.flatnonzero(e & ~positive),
+            zero_waiting=np.flatnonzero(~e & ~positive),
+            log_exact=np.log(t[exact]),
+            log_censored=np.log(t[censored]),
+            by_duration=by_duration,
+            shortest=t[by_duration],
+        )
+
+    def data(self, weights: np.ndarray | None = None) -> CureData:
+        """The likelihood's view of the rows, each counted ``weights`` times (None: once)."""
+        if weights is None:
+            return self._unweighted()
+        w = check_row_weights(weights, self.n_rows)
+        log_eps = math.log(self._smallest(w) / 2.0)
+        w_exact, w_censored = w[self.exact], w[self.censored]
+        keep_e, keep_c = w_exact > 0, w_censored > 0
+        log_exact, w_exact = self.log_exact[keep_e], w_exact[keep_e]
+        log_censored, w_censored = self.log_censored[keep_c], w_censored[keep_c]
+        n_zero = int(w[self.zero_converted].sum())
+        waiting_at_zero = int(w[self.zero_waiting].sum())
+        if n_zero and waiting_at_zero:
+            log_censored = np.concatenate([[log_eps], log_censored])
+            w_censored = np.concatenate([[float(waiting_at_zero)], w_censored])
+        return CureData(
+            log_exact=log_exact,
+            sum_log_exact=float(np.einsum("i,i->", log_exact, w_exact)),
+            n_zero=n_zero,
+            log_eps=log_eps,
+            log_censored=log_censored,
+            weight_exact=w_exact,
+            weight_censored=w_censored,
+        )
+
+    def _smallest(self, w: np.ndarray) -> float:
+        """The shortest positive duration among the rows of positive weight (2e-6 if none)."""
+        # the shortest rows are nearly always drawn: look at a few before scanning them all
+        for head in (self.by_duration[:64], self.by_duration):
+            drawn = np.flatnonzero(w[head] > 0)
+            if drawn.size:
+                return float(self.shortest[drawn[0]])
+        return 2e-6
+
+    def _unweighted(self) -> CureData:
+        n_zero, waiting_at_zero = self.zero_converted.size, self.zero_waiting.size
+        log_eps = math.log((float(self.shortest[0]) if self.shortest.size else 2e-6) / 2.0)
+        log_censored = self.log_censored
+        if n_zero and waiting_at_zero:
+            log_censored = np.concatenate([np.full(waiting_at_zero, log_eps), log_censored])
+        return CureData(
+            log_exact=self.log_exact,
+            sum_log_exact=float(self.log_exact.sum()),
+            n_zero=int(n_zero),
+            log_eps=log_eps,
+            log_censored=log_censored,
+        )
 
 
 def mixture_bounds(fix_p: bool) -> list[tuple[float | None, float | None]]:

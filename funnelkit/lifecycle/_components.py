@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 from scipy import special
 
-from funnelkit.conversion import ConversionFitter, TransitionEstimate, fit_cure_model, kaplan_meier
+from funnelkit.conversion import ConversionFitter, TransitionEstimate, kaplan_meier
+from funnelkit.conversion.cure import fit_cure_data
 from funnelkit.conversion.cure_result import CureFit
 from funnelkit.exceptions import ConvergenceWarning, DataError, FunnelkitError
 from funnelkit.journeys import Journeys
@@ -185,13 +186,19 @@ def fit_components(
             w_pre = None if weights is None else weights[pre.customers]
             previous = template.curves.get(stage, FirstPurchaseCurve())
             curves[stage] = _refit_curve(pre, w_pre, previous, notes, stage)
-        w = np.ones(pre.customers.size) if weights is None else weights[pre.customers]
-        conv = pre.converted & (w > 0)
+        conv = pre.converters
+        if weights is None:
+            drawn, w_conv = slice(None), np.ones(conv.customers.size)
+        else:
+            w_conv = weights[conv.customers].astype(float)
+            drawn = w_conv > 0
+            w_conv = w_conv[drawn]
         shares[stage] = _member_share(
-            pre.durations[conv],
-            pre.member_at_purchase[conv],
-            w[conv].astype(float),
+            conv.durations[drawn],
+            conv.member[drawn],
+            w_conv,
             start=None if template is None else template.shares.get(stage),
+            log_durations=conv.log_durations[drawn],
         )
     groups = [
         _fit_group(
@@ -282,12 +289,11 @@ def _refit_curve(
         return FirstPurchaseCurve()
     if method != "kaplan-meier" and n_conv >= 5:
         try:
-            fit = fit_cure_model(
-                durations,
-                converted,
+            # the durations' logarithms and order are prepared once per table
+            fit = fit_cure_data(
+                pre.cure_rows.data(weights),
                 method,  # type: ignore[arg-type]
                 plateau=n_conv / n_all,
-                weights=weights,
                 start=previous.cure,
             )
         except FIT_FAILURES as exc:
@@ -311,23 +317,25 @@ def _member_share(
     weights: np.ndarray,
     *,
     start: MemberShare | None = None,
+    log_durations: np.ndarray | None = None,
 ) -> MemberShare:
     """Weighted logistic fit of membership on log time (``weights``: times each row counts).
 
     Weights give the same fit as repeating each row that many times, without the copies.
     Newton's method starts from ``start`` (a fit on similar data) when given.
+    ``log_durations`` are ``log(max(durations, 1e-9))`` when already at hand (a refit).
     """
     n = float(weights.sum())
-    k = float(weights @ member)
+    k = _dot(weights, member.astype(float))
     if n == 0:
         return MemberShare(intercept=0.0)
     # a constant share, shrunk a little away from 0 and 1, when a slope is not supported
     constant = MemberShare(intercept=float(special.logit((k + 0.5) / (n + 1.0))))
     if min(k, n - k) < 10:
         return constant
-    x = np.log(np.maximum(durations, 1e-9))
-    centre = float(weights @ x) / n
-    scale = math.sqrt(max(float(weights @ (x - centre) ** 2) / n, 0.0))
+    x = np.log(np.maximum(durations, 1e-9)) if log_durations is None else log_durations
+    centre = _dot(weights, x) / n
+    scale = math.sqrt(max(_dot(weights, (x - centre) ** 2) / n, 0.0))
     if not scale > 1e-9:
         return constant
     z = (x - centre) / scale
@@ -336,12 +344,19 @@ def _member_share(
     if start is not None and start.slope != 0.0:
         # the same line on the standardised scale: intercept at the centre, slope per scale
         beta = np.array([start.intercept + start.slope * centre, start.slope * scale])
-    design = np.column_stack([np.ones(z.size), z])
     ridge = np.diag([0.0, 1e-3 * n])  # keeps the slope finite under separation
+    wy = weights * y
     for _ in range(50):
-        p = special.expit(design @ beta)
-        grad = design.T @ (weights * (y - p)) - ridge @ beta
-        hess = (design * (weights * p * (1.0 - p))[:, None]).T @ design + ridge
+        # sums over rows in einsum, not BLAS products: multithreaded BLAS waits on its
+        # threads on a busy machine, and two columns give it nothing to share out
+        p = special.expit(beta[0] + beta[1] * z)
+        r = wy - weights * p
+        v = weights * p * (1.0 - p)
+        vz = v * z
+        grad = np.array([float(r.sum()), _dot(r, z)]) - ridge @ beta
+        hess = np.array([[float(v.sum()), float(vz.sum())], [0.0, _dot(vz, z)]])
+        hess[1, 0] = hess[0, 1]
+        hess += ridge
         try:
             step = np.linalg.solve(hess, grad)
         except np.linalg.LinAlgError:
@@ -353,6 +368,11 @@ def _member_share(
         return constant
     slope = float(beta[1] / scale)
     return MemberShare(intercept=float(beta[0] - slope * centre), slope=slope)
+
+
+def _dot(a: np.ndarray, b: np.ndarray) -> float:
+    # einsum, not a BLAS dot: multithreaded BLAS dots are slow on busy machines
+    return float(np.einsum("i,i->", a, b))
 
 
 # ---------------------------------------------------------------------- purchase and spend

@@ -9,12 +9,14 @@ weights.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from funnelkit.conversion.cure_refit import CureRows
 from funnelkit.events import EventLog
 from funnelkit.exceptions import DataError, FunnelkitError
 from funnelkit.journeys import Journeys
@@ -28,7 +30,14 @@ from funnelkit.lifecycle._history import (
 from funnelkit.stages import Funnel
 from funnelkit.units import TimeUnit
 
-__all__ = ["CustomerTable", "PostEntrants", "PreEntrants", "UniqueRows", "build_table"]
+__all__ = [
+    "Converters",
+    "CustomerTable",
+    "PostEntrants",
+    "PreEntrants",
+    "UniqueRows",
+    "build_table",
+]
 
 MEMBER, NON_MEMBER, EVERYONE = "member", "non-member", "all buyers"
 
@@ -75,6 +84,34 @@ class PreEntrants:
     durations: np.ndarray
     converted: np.ndarray
     member_at_purchase: np.ndarray  # for converters; False otherwise
+
+    # What every refit needs and no weight changes, computed on first use and kept (a
+    # bootstrap refits a stage a hundred times).
+    @functools.cached_property
+    def converters(self) -> Converters:
+        """The converters' customer codes, membership and log delays (see :class:`Converters`)."""
+        rows = np.flatnonzero(self.converted)
+        return Converters(
+            customers=self.customers[rows],
+            member=self.member_at_purchase[rows],
+            log_durations=np.log(np.maximum(self.durations[rows], 1e-9)),
+            durations=self.durations[rows],
+        )
+
+    @functools.cached_property
+    def cure_rows(self) -> CureRows:
+        """The durations prepared for cure-model refits under any weights."""
+        return CureRows.of(self.durations, self.converted)
+
+
+@dataclass(frozen=True)
+class Converters:
+    """The entrants of a stage who made a first purchase, in entrant order."""
+
+    customers: np.ndarray
+    member: np.ndarray
+    log_durations: np.ndarray  # log of the delay, floored at 1e-9
+    durations: np.ndarray
 
 
 @dataclass(frozen=True)
