@@ -494,12 +494,12 @@ def _fit_purchase(
         else:
             # a refit starts from the full-data estimates and needs no standard errors; the
             # rows nobody drew (a third of a sample, most of a segment) are not handed over
-            drawn = row_w > 0
-            data = {k: v[drawn] for k, v in rows.mapping().items()}
             if curvature:
+                drawn = row_w > 0
+                data = {k: v[drawn] for k, v in rows.mapping().items()}
                 fitter.fit(data, weights=row_w[drawn], time_unit=table.unit)
             else:
-                fitter.refit(data, weights=row_w[drawn], time_unit=table.unit, start=previous)
+                fitter.refit(rows.fit_data(row_w, table.unit), start=previous)
     for w in caught:
         if issubclass(w.category, ConvergenceWarning) and start is None:
             notes.append(f"{name} purchase model: {w.message}")

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from funnelkit.clv._data import FitData
 from funnelkit.conversion.cure_refit import CureRows
 from funnelkit.events import EventLog
 from funnelkit.exceptions import DataError, FunnelkitError
@@ -35,6 +36,7 @@ __all__ = [
     "CustomerTable",
     "PostEntrants",
     "PreEntrants",
+    "RowsOf",
     "UniqueRows",
     "build_table",
 ]
@@ -55,6 +57,32 @@ class UniqueRows:
     def mapping(self) -> dict[str, np.ndarray]:
         return {"frequency": self.frequency, "recency": self.recency, "T": self.T}
 
+    @functools.cached_property
+    def _all_rows(self) -> FitData:
+        """Every row with its customer count: the parent of :meth:`fit_data`'s subsets."""
+        counts = np.bincount(self.inverse, minlength=self.T.size).astype(float)
+        return FitData(columns=self.mapping(), weights=counts, n_customers=int(counts.sum()))
+
+    def fit_data(self, row_weights: np.ndarray, unit: TimeUnit) -> FitData:
+        """What a purchase model's likelihood sees of the rows of positive ``row_weights``.
+
+        The same rows, columns and groups as the fitters' own compression of these rows
+        would give (a bootstrap refit hands it to ``refit`` directly): the rows are unique
+        and checked already, and the groups of distinct values are derived from those of
+        all rows, found once, without sorting again.
+        """
+        drawn = row_weights > 0
+        columns = {k: v[drawn] for k, v in self.mapping().items()}
+        return RowsOf(
+            columns=columns,
+            weights=row_weights[drawn],
+            n_customers=round(float(row_weights.sum())),
+            time_unit=unit,
+            training=columns,
+            parent=self._all_rows,
+            rows=drawn,
+        )
+
     def row_weights(self, weights: np.ndarray) -> np.ndarray:
         return np.bincount(self.inverse, weights=weights[self.customers], minlength=self.T.size)
 
@@ -74,6 +102,31 @@ class UniqueRows:
             T=self.T[used],
             inverse=inverse.reshape(-1),
         )
+
+
+@dataclass(frozen=True)
+class RowsOf(FitData):
+    """Fit data of some rows (``rows``, a mask) of a larger ``parent``.
+
+    Its groups of distinct values are the parent's, restricted to the rows kept, in the same
+    order as a compression of these rows alone gives them: O(rows), no sort.
+    """
+
+    parent: FitData | None = None
+    rows: np.ndarray | None = None
+
+    def groups(self, *names: str) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+        if self.parent is None or self.rows is None:
+            return super().groups(*names)
+        key = ("rows of parent", *names)
+        if key not in self.cache:
+            values, inverse = self.parent.groups(*names)
+            mine = inverse[self.rows]
+            present = np.bincount(mine, minlength=values[0].size) > 0
+            code = np.cumsum(present) - 1
+            self.cache[key] = (tuple(v[present] for v in values), code[mine])
+        found: tuple[tuple[np.ndarray, ...], np.ndarray] = self.cache[key]
+        return found
 
 
 @dataclass(frozen=True)

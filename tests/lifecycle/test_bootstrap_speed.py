@@ -6,7 +6,11 @@ import numpy as np
 import pytest
 
 from funnelkit.clv import BetaGeoFitter, GammaGammaFitter, ParetoNBDFitter
+from funnelkit.clv._data import unique_combinations
 from funnelkit.datasets import simulate_bgnbd
+from funnelkit.exceptions import FunnelkitError
+from funnelkit.lifecycle._data import unique_rows
+from funnelkit.units import TimeUnit
 
 
 @pytest.mark.parametrize("klass", [BetaGeoFitter, ParetoNBDFitter])
@@ -75,3 +79,31 @@ def test_refit_of_a_covariate_model_is_the_plain_model() -> None:
     np.testing.assert_allclose(
         model.expected_purchases(4.0, sim.rfm), plain.expected_purchases(4.0, sim.rfm), rtol=1e-4
     )
+
+
+@pytest.mark.parametrize("klass", [BetaGeoFitter, ParetoNBDFitter])
+def test_rows_of_a_table_refit_like_the_summary_they_compress(klass) -> None:
+    sim = simulate_bgnbd(3000, T=52.0, seed=5)
+    s = sim.rfm
+    customers = np.arange(s.frequency.size)
+    rows = unique_rows(customers, s.frequency, s.recency, s.T)
+    full = klass().fit(rows.mapping(), weights=rows.row_weights(np.ones(customers.size)))
+    counts = np.random.default_rng(6).poisson(1.0, customers.size)
+    row_w = rows.row_weights(counts.astype(float))
+    data = rows.fit_data(row_w, TimeUnit.WEEK)
+    drawn = row_w > 0
+    mapping = {k: v[drawn] for k, v in rows.mapping().items()}
+    # the groups of distinct values are those a compression of the drawn rows finds
+    for names in (("frequency",), ("T",), ("frequency", "recency")):
+        values, inverse = data.groups(*names)
+        expected = unique_combinations(*(mapping[n] for n in names))
+        for got, want in zip(values, expected[0], strict=True):
+            np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(inverse, expected[1])
+    prepared = klass().refit(data, start=full)
+    plain = klass().refit(mapping, weights=row_w[drawn], time_unit="W", start=full)
+    assert prepared.params_ == plain.params_
+    assert prepared.log_likelihood_ == pytest.approx(plain.log_likelihood_, rel=1e-12)
+    assert prepared.result_.n_customers == plain.result_.n_customers == int(counts.sum())
+    with pytest.raises(FunnelkitError, match=r"^refit takes weights and time_unit with a summary"):
+        klass().refit(data, weights=row_w[drawn], start=full)
