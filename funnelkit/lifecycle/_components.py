@@ -28,7 +28,7 @@ from funnelkit.conversion.cure_result import CureFit
 from funnelkit.exceptions import ConvergenceWarning, DataError, FunnelkitError
 from funnelkit.journeys import Journeys
 from funnelkit.lifecycle._bootstrap import FIT_FAILURES, failure_reason
-from funnelkit.lifecycle._data import CustomerTable, PreEntrants, UniqueRows
+from funnelkit.lifecycle._data import CustomerTable, PreEntrants, SpendRows, UniqueRows
 
 __all__ = [
     "Components",
@@ -436,7 +436,7 @@ def _fit_group(
     spend, spend_mean = _fit_spend(
         table,
         g,
-        wb,
+        w,
         notes,
         name,
         None if template is None else template.groups[g].spend,
@@ -516,11 +516,12 @@ def _fit_spend(
     *,
     curvature: bool = False,
 ) -> tuple[Any, float]:
-    """Gamma-Gamma on the repeat buyers of group ``g`` (``weights`` per buyer).
+    """Gamma-Gamma on the repeat buyers of group ``g`` (``weights`` per customer).
 
     ``template`` is the full-data spend model of a refit (None for the full fit): a refit
-    starts from its parameters and hands the buyers over in (frequency, spend) order,
-    sorted once per table, so that no bootstrap sample sorts them again. With
+    starts from its parameters and hands the fitter the group's distinct (frequency,
+    spend) rows, found once per table (:attr:`CustomerTable.spend_rows`), with this
+    sample's counts, so that no bootstrap sample sorts or checks them again. With
     ``curvature`` the model is fitted in full from the template's parameters (see
     :func:`fit_components`).
     """
@@ -529,8 +530,11 @@ def _fit_spend(
         return None, 1.0
     from funnelkit.clv import GammaGammaFitter
 
+    if quiet and not curvature and set(template.params_) == {"p", "q", "v"}:
+        return _refit_spend(table.spend_rows[g], weights, template)
     order = _spend_order(table, g)
-    buyers, weights = table.buyer_rows[g].customers[order], weights[order]
+    buyers = table.buyer_rows[g].customers[order]
+    weights = weights[buyers]
     x = table.at_end.frequency[buyers]
     m = table.at_end.monetary_value[buyers]
     usable = (x > 0) & (m > 0) & (weights > 0)
@@ -563,6 +567,29 @@ def _fit_spend(
                 f"{name}: Gamma-Gamma spend model unusable ({failure_reason(exc)}); the mean "
                 "repeat spend is used"
             )
+        return None, fallback
+    return model, float(mean)
+
+
+def _refit_spend(rows: SpendRows, weights: np.ndarray, template: Any) -> tuple[Any, float]:
+    """:func:`_fit_spend` of a bootstrap sample (customer ``weights``), from ``template``."""
+    from funnelkit.clv import GammaGammaFitter
+
+    data = rows.fit_data(weights)
+    fallback = (
+        float(np.average(data["monetary_value"], weights=data.weights)) if data.n_rows else 0.0
+    )
+    if rows.n_drawn(weights) < MIN_REPEAT_BUYERS:
+        return None, fallback
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model = GammaGammaFitter(initial_params=dict(template.params_))
+            model.refit(data, start=template)
+            mean = model.population_mean_spend()
+        if not math.isfinite(mean):
+            raise FunnelkitError(f"its mean spend is not finite ({mean})")
+    except FIT_FAILURES:
         return None, fallback
     return model, float(mean)
 

@@ -37,6 +37,7 @@ __all__ = [
     "PostEntrants",
     "PreEntrants",
     "RowsOf",
+    "SpendRows",
     "UniqueRows",
     "build_table",
 ]
@@ -118,7 +119,7 @@ class RowsOf(FitData):
     def groups(self, *names: str) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
         if self.parent is None or self.rows is None:
             return super().groups(*names)
-        key = ("rows of parent", *names)
+        key = "rows of parent:" + ",".join(names)
         if key not in self.cache:
             values, inverse = self.parent.groups(*names)
             mine = inverse[self.rows]
@@ -127,6 +128,60 @@ class RowsOf(FitData):
             self.cache[key] = (tuple(v[present] for v in values), code[mine])
         found: tuple[tuple[np.ndarray, ...], np.ndarray] = self.cache[key]
         return found
+
+
+@dataclass(frozen=True)
+class SpendRows:
+    """A buyer group's repeat buyers with a positive spend, as distinct (frequency, spend) rows.
+
+    The rows are in (frequency, spend) order, as the Gamma-Gamma fitter compresses them: a
+    sample's :meth:`fit_data` gives what the fitter would find, without sorting again.
+    """
+
+    customers: np.ndarray  # customer codes, in (frequency, spend) order
+    inverse: np.ndarray  # per customer: its row
+    all_rows: FitData  # every row with its customer count
+
+    @classmethod
+    def of(cls, customers: np.ndarray, frequency: np.ndarray, spend: np.ndarray) -> SpendRows:
+        x, m = frequency[customers], spend[customers]
+        usable = (x > 0) & (m > 0)
+        customers, x, m = customers[usable], x[usable], m[usable]
+        order = np.lexsort((m, x))
+        customers, x, m = customers[order], x[order], m[order]
+        new = np.ones(customers.size, dtype=bool)
+        new[1:] = (x[1:] != x[:-1]) | (m[1:] != m[:-1])
+        inverse = np.cumsum(new) - 1
+        counts = np.bincount(inverse, minlength=int(new.sum())).astype(float)
+        return cls(
+            customers=customers,
+            inverse=inverse,
+            all_rows=FitData(
+                columns={"frequency": x[new], "monetary_value": m[new]},
+                weights=counts,
+                n_customers=int(customers.size),
+            ),
+        )
+
+    def n_drawn(self, weights: np.ndarray) -> int:
+        """How many of the buyers have a positive weight (per customer of the table)."""
+        return int(np.count_nonzero(weights[self.customers] > 0))
+
+    def fit_data(self, weights: np.ndarray) -> RowsOf:
+        """The rows of the buyers of positive ``weights`` (per customer), with their counts."""
+        row_w = np.bincount(
+            self.inverse, weights=weights[self.customers], minlength=self.all_rows.n_rows
+        )
+        drawn = row_w > 0
+        columns = {k: v[drawn] for k, v in self.all_rows.columns.items()}
+        return RowsOf(
+            columns=columns,
+            weights=row_w[drawn],
+            n_customers=round(float(row_w.sum())),
+            training=columns,
+            parent=self.all_rows,
+            rows=drawn,
+        )
 
 
 @dataclass(frozen=True)
@@ -222,6 +277,14 @@ class CustomerTable:
     @property
     def n_customers(self) -> int:
         return int(self.customer_ids.shape[0])
+
+    @functools.cached_property
+    def spend_rows(self) -> list[SpendRows]:
+        """Per buyer group, the Gamma-Gamma rows of its buyers (found once, for every refit)."""
+        return [
+            SpendRows.of(rows.customers, self.at_end.frequency, self.at_end.monetary_value)
+            for rows in self.buyer_rows
+        ]
 
     def subset(self, customers: np.ndarray) -> CustomerTable:
         """The table of ``customers`` (increasing customer codes) alone.

@@ -9,7 +9,7 @@ from funnelkit.clv import BetaGeoFitter, GammaGammaFitter, ParetoNBDFitter
 from funnelkit.clv._data import unique_combinations
 from funnelkit.datasets import simulate_bgnbd
 from funnelkit.exceptions import FunnelkitError
-from funnelkit.lifecycle._data import unique_rows
+from funnelkit.lifecycle._data import SpendRows, unique_rows
 from funnelkit.units import TimeUnit
 
 
@@ -107,3 +107,31 @@ def test_rows_of_a_table_refit_like_the_summary_they_compress(klass) -> None:
     assert prepared.result_.n_customers == plain.result_.n_customers == int(counts.sum())
     with pytest.raises(FunnelkitError, match=r"^refit takes weights and time_unit with a summary"):
         klass().refit(data, weights=row_w[drawn], start=full)
+
+
+def test_spend_rows_refit_like_the_sorted_buyers_they_compress() -> None:
+    rng = np.random.default_rng(12)
+    n = 3000
+    frequency = rng.integers(0, 6, n).astype(float)
+    spend = np.where(frequency > 0, np.round(rng.gamma(3.0, 10.0, n), 1), 0.0)
+    spend[:40] = 0.0  # buyers without spend are left out
+    customers = np.arange(0, n, 2)
+    rows = SpendRows.of(customers, frequency, spend)
+    full = GammaGammaFitter().fit(
+        {"frequency": frequency[rows.customers], "monetary_value": spend[rows.customers]}
+    )
+    weights = rng.poisson(1.0, n)
+    data = rows.fit_data(weights)
+    keep = weights[rows.customers] > 0
+    buyers = rows.customers[keep]
+    assert rows.n_drawn(weights) == buyers.size
+    assert np.all(frequency[buyers] > 0) and np.all(spend[buyers] > 0)
+    plain = GammaGammaFitter().refit(
+        {"frequency": frequency[buyers], "monetary_value": spend[buyers]},
+        weights=weights[buyers].astype(float),
+        start=full,
+    )
+    prepared = GammaGammaFitter().refit(data, start=full)
+    assert prepared.params_ == plain.params_
+    assert prepared.n_excluded_ == plain.n_excluded_ == 0
+    assert data.n_customers == int(weights[buyers].sum())
