@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import multiprocessing
+
 import numpy as np
 import pytest
 
@@ -9,6 +11,7 @@ from funnelkit.clv import BetaGeoFitter, GammaGammaFitter, ParetoNBDFitter
 from funnelkit.clv._data import unique_combinations
 from funnelkit.datasets import simulate_bgnbd
 from funnelkit.exceptions import FunnelkitError
+from funnelkit.lifecycle import _bootstrap as bootstrap
 from funnelkit.lifecycle._data import SpendRows, unique_rows
 from funnelkit.units import TimeUnit
 
@@ -135,3 +138,15 @@ def test_spend_rows_refit_like_the_sorted_buyers_they_compress() -> None:
     assert prepared.params_ == plain.params_
     assert prepared.n_excluded_ == plain.n_excluded_ == 0
     assert data.n_customers == int(weights[buyers].sum())
+
+
+@pytest.mark.parametrize(("load", "expected"), [(0.2, 4), (1.0, 4), (2.4, 3), (3.6, 1), (40.0, 1)])
+def test_automatic_workers_leave_busy_cores_alone(monkeypatch, load, expected) -> None:
+    # the load counts this process itself: one busy core at load 1.0 is ours
+    monkeypatch.setattr(bootstrap.os, "getloadavg", lambda: (load, load, load))
+    monkeypatch.setattr(bootstrap, "_available_cores", lambda: 4)
+    forks = "fork" in multiprocessing.get_all_start_methods()
+    assert bootstrap.worker_count(None, 100, bootstrap.AUTO_PARALLEL_WORK) == (
+        expected if forks else 1
+    )
+    assert bootstrap.worker_count(3, 100, 10) == (3 if forks else 1)  # an explicit count
