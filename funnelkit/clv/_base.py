@@ -288,8 +288,30 @@ class MLEFitter(Estimator, ABC):
         if start is not None and set(start.params_) == set(self._param_names):
             x0 = np.array([float(start.params_[nm]) for nm in self._param_names])
             metric = vars(start).get("_refit_metric")
+            if metric is None:  # e.g. a fit loaded from JSON: its covariance keeps the curvature
+                metric = self._stored_metric(start, x0)
         with single_threaded_blas():
             return self._optimise(fit_data, resample=True, begin=(x0, metric))
+
+    def _stored_metric(self, start: MLEFitter, params: np.ndarray) -> np.ndarray | None:
+        """The curvature a refit from ``start`` steps in, from its stored covariance.
+
+        ``refit`` takes the inverse Hessian of the mean objective in the fitting coordinates;
+        the covariance of ``start`` is that matrix over its customer count, mapped to the
+        natural scale by the Jacobian ``J``: undo both. None when there is none to undo.
+        """
+        result = getattr(start, "result_", None)
+        if (
+            result is None
+            or result.covariance is None
+            or tuple(result.params) != tuple(self._param_names)
+        ):
+            return None
+        jac = ParameterSpace(self._param_names).jacobian(params)
+        with np.errstate(all="ignore"):
+            metric = np.asarray(result.covariance, dtype=float) / np.outer(jac, jac)
+            metric *= float(result.n_customers)
+        return metric if np.all(np.isfinite(metric)) else None
 
     def _fit_prepared(self: F, data: FitData) -> F:
         """Validate settings, optimise, check convergence and set the fitted attributes."""
