@@ -465,6 +465,20 @@ def fit_cure_data(
     A bootstrap prepares the durations once (:class:`~funnelkit.conversion.cure_refit.
     CureRows`) and hands every sample's reweighted data here.
     """
+    from funnelkit._blas import single_threaded_blas
+
+    # the optimisers' linear algebra is on 1-6 parameters: OpenBLAS threads only spin
+    # between its calls, and on a busy machine that costs milliseconds per iteration
+    with single_threaded_blas():
+        return _fit(data, distribution, plateau, start)
+
+
+def _fit(
+    data: CureData,
+    distribution: DelayName,
+    plateau: float | None,
+    start: CureFit | Sequence[float] | None,
+) -> CureFit:
     delay = DELAYS[distribution]
     coefficients, metric = _start_of(start)
     fix_p = data.log_censored.size == 0
