@@ -9,6 +9,7 @@ import pytest
 
 from funnelkit.clv import BetaGeoFitter, GammaGammaFitter, ParetoNBDFitter
 from funnelkit.clv._data import unique_combinations
+from funnelkit.conversion.cure import CureData
 from funnelkit.datasets import simulate_bgnbd
 from funnelkit.exceptions import FunnelkitError
 from funnelkit.lifecycle import _bootstrap as bootstrap
@@ -168,3 +169,26 @@ def test_a_refit_from_a_loaded_fit_steps_in_its_stored_curvature() -> None:
     assert vars(from_loaded)["_refit_metric"] is not None  # the quasi-Newton steps settled
     for name, value in from_fit.params_.items():
         assert from_loaded.params_[name] == pytest.approx(value, rel=1e-6), name
+
+
+def test_a_stage_prepares_its_converters_and_durations_once(fitted) -> None:
+    table = fitted.customers()
+    rng = np.random.default_rng(14)
+    for pre in table.pre.values():
+        conv = pre.converters
+        assert pre.converters is conv  # kept for every later refit
+        np.testing.assert_array_equal(conv.customers, pre.customers[pre.converted])
+        np.testing.assert_array_equal(conv.member, pre.member_at_purchase[pre.converted])
+        np.testing.assert_array_equal(
+            conv.log_durations, np.log(np.maximum(pre.durations[pre.converted], 1e-9))
+        )
+        counts = rng.poisson(1.0, pre.customers.size)
+        data = pre.cure_rows.data(counts)
+        direct = CureData.from_durations(pre.durations, pre.converted, counts)
+        np.testing.assert_array_equal(data.log_censored, direct.log_censored)
+        np.testing.assert_array_equal(data.weight_exact, direct.weight_exact)
+        assert (data.n_zero, data.log_eps, data.sum_log_exact) == (
+            direct.n_zero,
+            direct.log_eps,
+            direct.sum_log_exact,
+        )
