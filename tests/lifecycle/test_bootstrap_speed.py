@@ -13,7 +13,8 @@ from funnelkit.conversion.cure import CureData
 from funnelkit.datasets import simulate_bgnbd
 from funnelkit.exceptions import FunnelkitError
 from funnelkit.lifecycle import _bootstrap as bootstrap
-from funnelkit.lifecycle._data import SpendRows, unique_rows
+from funnelkit.lifecycle._data import unique_rows
+from funnelkit.lifecycle._rows import SpendRows
 from funnelkit.units import TimeUnit
 
 
