@@ -10,7 +10,9 @@ ingesting are not timed) is fitted
   one process (``n_jobs=1``);
 * by ``funnelkit.report`` with ``n_resamples=0`` and with its defaults.
 
-Prints the times, the ratios default / point estimate (the goal: at most 3) and the peak
+Prints the times, the ratios default / point estimate (the goal: at most 3), the CPU time
+of this process and its workers with the same ratio (steadier than wall time on a shared
+machine, and what a bootstrap over idle cores divides), the load average, and the peak
 memory each run adds to this process (bootstrap workers are forked copies: the largest
 worker's peak is printed too); asserts nothing. ``--samples`` changes the number of
 bootstrap samples (for quick looks), ``--no-report`` skips the report runs.
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import resource
 import time
 from collections.abc import Callable
@@ -38,6 +41,12 @@ def _gib(n_bytes: float) -> str:
     return f"{n_bytes / 2**30:5.2f} GiB"
 
 
+def _cpu() -> float:
+    """CPU seconds of this process and of its finished workers."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def _workers_peak() -> float:
     """Largest resident memory of any finished worker process (bytes)."""
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024.0
@@ -54,17 +63,24 @@ def run(n_customers: int, samples: int, serial: bool, with_report: bool) -> None
     jobs = worker_count(None, samples, n_customers)
     print(
         f"\n{n_customers:,} customers, {n_events:,} events (prepared in "
-        f"{time.perf_counter() - start:.0f} s, not timed); n_jobs=None uses {jobs} process(es)"
+        f"{time.perf_counter() - start:.0f} s, not timed); n_jobs=None uses {jobs} process(es) "
+        f"at load {os.getloadavg()[0]:.1f}"
     )
+    cpu_of_point: list[float] = []
 
     def measure(label: str, call: Callable[[], object], point: float | None = None) -> float:
         gc.collect()
+        before = _cpu()
         with PeakRSS() as mem:
             seconds, _ = timed(call)
+        cpu = _cpu() - before
         ratio = "" if point is None else f"{seconds / point:5.1f}x"
+        if point is None:
+            cpu_of_point[:] = [cpu]
+        cpu_ratio = f"{cpu / cpu_of_point[0]:5.1f}x" if point is not None else ""
         print(
-            f"{label:<38} {seconds:8.1f} s  {ratio:>6}   peak +{_gib(mem.added)}"
-            f"   (largest worker so far {_gib(_workers_peak())})"
+            f"{label:<38} {seconds:8.1f} s  {ratio:>6}   cpu {cpu:6.1f} s {cpu_ratio:>6}"
+            f"   peak +{_gib(mem.added)}   (largest worker so far {_gib(_workers_peak())})"
         )
         return seconds
 

@@ -265,22 +265,53 @@ class MLEFitter(Estimator, ABC):
     ) -> F:
         """Fit again on reweighted data, as a bootstrap sample does: faster, no standard errors.
 
-        Takes what :meth:`fit` takes, and ``start``: the same model fitted on similar data
-        (the full data, for a bootstrap sample). The search starts at its estimates (else at
-        ``initial_params``), steps in the metric of its curvature (quasi-Newton, see
-        :mod:`funnelkit._quasi_newton`) and stops far below the sampling error; the
-        covariance is not computed (``result_`` has no parameter intervals) and the
+        Takes what :meth:`fit` takes (or the fit data of a summary compressed and checked
+        already, with its own weights and unit), and ``start``: the same model fitted on
+        similar data (the full data, for a bootstrap sample). The search starts at its
+        estimates (else at ``initial_params``), steps in the metric of its curvature
+        (quasi-Newton, see :mod:`funnelkit._quasi_newton`) and stops far below the sampling
+        error; the covariance is not computed (``result_`` has no parameter intervals) and the
         predictions are not probed. A bootstrap needs only the estimates.
         """
         from funnelkit._blas import single_threaded_blas
 
-        fit_data = self._fit_data(data, weights=weights, time_unit=time_unit)
+        if isinstance(data, FitData):  # rows compressed and checked already (a bootstrap)
+            if weights is not None or time_unit is not None:
+                raise FunnelkitError(
+                    "refit takes weights and time_unit with a summary, not with FitData "
+                    "(which carries its own)."
+                )
+            fit_data = data
+        else:
+            fit_data = self._fit_data(data, weights=weights, time_unit=time_unit)
         metric, x0 = None, None
         if start is not None and set(start.params_) == set(self._param_names):
             x0 = np.array([float(start.params_[nm]) for nm in self._param_names])
             metric = vars(start).get("_refit_metric")
+            if metric is None:  # e.g. a fit loaded from JSON: its covariance keeps the curvature
+                metric = self._stored_metric(start, x0)
         with single_threaded_blas():
             return self._optimise(fit_data, resample=True, begin=(x0, metric))
+
+    def _stored_metric(self, start: MLEFitter, params: np.ndarray) -> np.ndarray | None:
+        """The curvature a refit from ``start`` steps in, from its stored covariance.
+
+        ``refit`` takes the inverse Hessian of the mean objective in the fitting coordinates;
+        the covariance of ``start`` is that matrix over its customer count, mapped to the
+        natural scale by the Jacobian ``J``: undo both. None when there is none to undo.
+        """
+        result = getattr(start, "result_", None)
+        if (
+            result is None
+            or result.covariance is None
+            or tuple(result.params) != tuple(self._param_names)
+        ):
+            return None
+        jac = ParameterSpace(self._param_names).jacobian(params)
+        with np.errstate(all="ignore"):
+            metric = np.asarray(result.covariance, dtype=float) / np.outer(jac, jac)
+            metric *= float(result.n_customers)
+        return metric if np.all(np.isfinite(metric)) else None
 
     def _fit_prepared(self: F, data: FitData) -> F:
         """Validate settings, optimise, check convergence and set the fitted attributes."""
@@ -334,7 +365,12 @@ class MLEFitter(Estimator, ABC):
         if cov is None and converged and not resample:
             converged = False
             message = "the observed information matrix is not finite or not positive definite"
-        ll = self._total_log_likelihood(dict(zip(names, params, strict=True)), data)
+        if resample and math.isfinite(chosen.log_likelihood):
+            # the search's own last evaluation (the grouped sums): a refit needs no second
+            # pass over the rows for the value it stopped at
+            ll = chosen.log_likelihood
+        else:
+            ll = self._total_log_likelihood(dict(zip(names, params, strict=True)), data)
         self.params_ = {nm: float(p) for nm, p in zip(names, params, strict=True)}
         self.log_likelihood_ = ll
         self.time_unit_ = data.time_unit

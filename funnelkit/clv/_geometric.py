@@ -449,32 +449,48 @@ def softplus(d: np.ndarray) -> np.ndarray:
         return np.asarray(np.maximum(d, 0.0) + np.log1p(np.exp(-np.abs(d))))
 
 
+def _fixed(data: FitData) -> dict[str, np.ndarray]:
+    """Row terms that do not depend on the parameters, once per fit data (every evaluation
+    of a fit, and of a bootstrap refit, reads them)."""
+    if "geometric" not in data.cache:
+        (ux,), ix = data.groups("frequency")
+        x, w = data["frequency"], data.weights
+        data.cache["geometric"] = {
+            "gap": data["T"] - data["recency"],
+            "w_x": np.bincount(ix, weights=w, minlength=ux.size),
+            "wx": w * x,
+        }
+    found: dict[str, np.ndarray] = data.cache["geometric"]
+    return found
+
+
 def _pieces(params: np.ndarray, data: FitData, k: int) -> dict[str, np.ndarray]:
     r, alpha, a, b = params
     (ux,), ix = data.groups("frequency")
     (uT,), iT = data.groups("T")
     (utx,), itx = data.groups("recency")
+    x, tx = data["frequency"], data["recency"]
     has_chance = ux + k > 0
     with np.errstate(divide="ignore"):
         log_drop = np.where(
             has_chance, np.log(a) - np.log(b + np.maximum(ux + k, 1.0) - 1.0), -np.inf
         )
-    rx = (r + ux)[ix]
+    rx = r + x
     log_at = np.log(alpha + uT)[iT]
     # log((alpha + T) / (alpha + tx)) as a log1p: a difference of two logs loses the digits
     # that a huge r (common-rate limit) multiplies
-    tx = utx[itx]
-    diff = np.log1p((uT[iT] - tx) / (alpha + tx))
+    diff = np.log1p(_fixed(data)["gap"] / (alpha + tx))
     d = log_drop[ix] + rx * diff
     sp = softplus(d)
     # rising factorials and log1p instead of differences of large gammaln / log terms, so
     # the likelihood keeps its digits as the fit approaches a limit (a + b or r ~ 1e12)
     head = log_pochhammer(r, ux) + log_pochhammer(b, ux + k) - log_pochhammer(a + b, ux + k)
-    exposure = r * np.log1p(uT / alpha)[iT] + ux[ix] * log_at
+    log1p_t = np.log1p(uT / alpha)[iT]
+    exposure = r * log1p_t + x * log_at
     return {
         "ux": ux, "ix": ix, "uT": uT, "iT": iT, "utx": utx, "itx": itx, "rx": rx,
         "log_at": log_at, "diff": diff, "d": d, "sp": sp, "head": head, "exposure": exposure,
-        "has_chance": has_chance,
+        "has_chance": has_chance, "log1p_t": log1p_t,
     }  # fmt: skip
 
 
@@ -521,7 +537,8 @@ def weighted_log_likelihood(params: np.ndarray, data: FitData, k: int) -> tuple[
     r, alpha, a, b = params
     p = _pieces(params, data, k)
     w, ix, ux = data.weights, p["ix"], p["ux"]
-    w_x = np.bincount(ix, weights=w, minlength=ux.size)
+    fixed = _fixed(data)
+    w_x = fixed["w_x"]
     rx, diff = p["rx"], p["diff"]
     total = float(_dot(w_x, p["head"]) + _dot(w, p["sp"]) - _dot(w, p["exposure"]))
     # w4 = P(dropped out | row): the weight of the dropout branch in the mixture
@@ -534,14 +551,10 @@ def weighted_log_likelihood(params: np.ndarray, data: FitData, k: int) -> tuple[
     grad = np.empty(4)
     # log(alpha / (alpha + T)) and r / alpha - (r + x) / (alpha + T) written without the
     # cancellation that would swamp them for a huge r
-    grad[0] = (
-        _dot(w_x, digamma_difference(r, ux))
-        - _dot(w, np.log1p(uT / alpha)[p["iT"]])
-        + _dot(ww4, diff)
-    )
+    grad[0] = _dot(w_x, digamma_difference(r, ux)) - _dot(w, p["log1p_t"]) + _dot(ww4, diff)
     grad[1] = (
         r * _dot(w, (uT / (alpha * (alpha + uT)))[p["iT"]])
-        - _dot(w * ux[ix], inv_at)
+        - _dot(fixed["wx"], inv_at)
         + _dot(ww4 * rx, inv_at - inv_ax)
     )
     grad[2] = _dot(w_x, d_ab) + ww4.sum() / a

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from scipy.special import digamma, gammaln
@@ -20,6 +20,9 @@ from funnelkit.exceptions import (
     format_examples,
 )
 from funnelkit.rfm import RFM
+
+if TYPE_CHECKING:
+    from funnelkit.clv._base import MLEFitter
 
 __all__ = ["GammaGammaFitter"]
 
@@ -145,6 +148,19 @@ class GammaGammaFitter(CovariateModel):
                 stacklevel=2,
             )
         return self
+
+    def refit(
+        self,
+        data: Any,
+        *,
+        weights: Any = None,
+        time_unit: Any = None,
+        start: MLEFitter | None = None,
+    ) -> GammaGammaFitter:
+        """See :meth:`~funnelkit.clv.MLEFitter.refit`; fit data hold repeat customers only."""
+        if isinstance(data, FitData):
+            self.n_excluded_ = 0
+        return super().refit(data, weights=weights, time_unit=time_unit, start=start)
 
     def _fit_data(self, data: Any, **kwargs: Any) -> FitData:
         freq, money, ids = _spend_columns(data)

@@ -21,6 +21,7 @@ import numpy as np
 from scipy import optimize, special
 
 from funnelkit._floating import underflow_is_zero
+from funnelkit._quasi_newton import newton
 from funnelkit.conversion.cure_result import CureFit
 from funnelkit.conversion.delay import (
     DELAYS,
@@ -30,7 +31,7 @@ from funnelkit.conversion.delay import (
 )
 from funnelkit.exceptions import DataError
 
-__all__ = ["CureData", "fit_cure_model", "log_likelihood_parts"]
+__all__ = ["CureData", "fit_cure_data", "fit_cure_model", "log_likelihood_parts"]
 
 
 @dataclass(frozen=True)
@@ -393,7 +394,6 @@ def _start(data: CureData, family: DelayFamily, plateau: float, fix_p: bool) -> 
     return np.asarray([math.log(p0 / (1.0 - p0)), *delay])
 
 
-@underflow_is_zero
 def fit_cure_model(
     durations: np.ndarray,
     converted: np.ndarray,
@@ -422,9 +422,9 @@ def fit_cure_model(
         fit as the rows repeated, without the copies. Default: each row once.
     start
         A fit of the same family on similar data (or its coefficients), as in a bootstrap
-        refit: one local search from there instead of the default starts. The two-component
-        delay then steps in the metric of the start's covariance and computes none of its
-        own (``covariance`` None).
+        refit: one local search from there instead of the default starts (Newton steps
+        with the analytic Hessian; the two-component delay steps in the metric of the
+        start's covariance and computes none of its own, ``covariance`` None).
 
     Returns
     -------
@@ -448,8 +448,38 @@ def fit_cure_model(
     ----------
     Maller, R. A. & Zhou, X. (1996). *Survival Analysis with Long-Term Survivors*. Wiley.
     """
-    delay = DELAYS[distribution]
     data = CureData.from_durations(durations, converted, weights)
+    return fit_cure_data(data, distribution, plateau=plateau, start=start)
+
+
+@underflow_is_zero
+def fit_cure_data(
+    data: CureData,
+    distribution: DelayName,
+    *,
+    plateau: float | None = None,
+    start: CureFit | Sequence[float] | None = None,
+) -> CureFit:
+    """:func:`fit_cure_model` on durations already prepared as :class:`CureData`.
+
+    A bootstrap prepares the durations once (:class:`~funnelkit.conversion.cure_refit.
+    CureRows`) and hands every sample's reweighted data here.
+    """
+    from funnelkit._blas import single_threaded_blas
+
+    # the optimisers' linear algebra is on 1-6 parameters: OpenBLAS threads only spin
+    # between its calls, and on a busy machine that costs milliseconds per iteration
+    with single_threaded_blas():
+        return _fit(data, distribution, plateau, start)
+
+
+def _fit(
+    data: CureData,
+    distribution: DelayName,
+    plateau: float | None,
+    start: CureFit | Sequence[float] | None,
+) -> CureFit:
+    delay = DELAYS[distribution]
     coefficients, metric = _start_of(start)
     fix_p = data.log_censored.size == 0
     if plateau is None:
@@ -471,32 +501,38 @@ def fit_cure_model(
     if coefficients is not None:
         x0 = _warm_start(coefficients, x0, fix_p)
     objective = _Objective(data, family, fix_p)
-    n_rows = data.n_converted + data.n_censored
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        res = optimize.minimize(
-            objective.fun,
-            x0,
-            jac=objective.jac,
-            hess=objective.hess,
-            method="trust-exact",
-            options={"gtol": 1e-7 * max(n_rows, 1), "maxiter": 200},
-        )
-    x = np.asarray(res.x, dtype=float)
+    # from a nearby start (a refit) Newton steps with the analytic Hessian settle in two or
+    # three evaluations; the trust region is the fallback, and the search from scratch
+    settled = None if coefficients is None else newton(objective._at, x0)
+    if settled is not None:
+        x, success, found = settled, True, "converged (Newton steps from the start)"
+    else:
+        n_rows = data.n_converted + data.n_censored
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            res = optimize.minimize(
+                objective.fun,
+                x0,
+                jac=objective.jac,
+                hess=objective.hess,
+                method="trust-exact",
+                options={"gtol": 1e-7 * max(n_rows, 1), "maxiter": 200},
+            )
+        x, success, found = np.asarray(res.x, dtype=float), bool(res.success), str(res.message)
     ll, _, hess = objective._at(x)
     covariance = covariance_from_information(-hess)
     # Without a single conversion at a positive time the likelihood only knows that every
     # delay is below eps: it grows as the delay distribution collapses towards 0, so
     # whatever point the optimiser stopped at is not an estimate of the delay.
     identified = data.log_exact.size > 0
-    converged = bool(res.success) and math.isfinite(ll) and covariance is not None and identified
+    converged = success and math.isfinite(ll) and covariance is not None and identified
     if not identified:
         message = (
             f"every conversion happened at duration 0 (all {data.n_zero} at the instant of "
             "entering the source stage): the delay distribution is not identified"
         )
-    elif not res.success:
-        message = str(res.message)
+    elif not success:
+        message = found
     elif not math.isfinite(ll):
         message = (
             "the log-likelihood is not finite at the optimum (the delay distribution degenerates)"
@@ -507,7 +543,7 @@ def fit_cure_model(
             "is not identified by these data, e.g. all delays are equal)"
         )
     else:
-        message = str(res.message)
+        message = found
     coefficients = x if not fix_p else np.concatenate(([math.inf], x))
     if covariance is not None and fix_p:
         k = covariance.shape[0]

@@ -107,13 +107,15 @@ def worker_count(n_jobs: int | None, n_resamples: int, n_customers: int) -> int:
     """Processes for ``n_resamples`` replicates: ``n_jobs``, -1 = every core, None = automatic.
 
     Automatic: one process for small bootstraps (starting workers costs more than it
-    saves), else every core available to this process, at most 8. Results do not depend on
-    the count: each replicate draws from its own seed.
+    saves), else every core available to this process that other work is not using (by
+    the load average of the last minute), at most 8: on a busy machine more processes than
+    idle cores only take turns, and copying the data to each costs more than they add.
+    Results do not depend on the count: each replicate draws from its own seed.
     """
     available = _available_cores()
     if n_jobs is None:
         big = n_resamples >= 4 and n_customers * n_resamples >= AUTO_PARALLEL_WORK
-        n_jobs = min(available, 8) if big else 1
+        n_jobs = min(_idle_cores(available), 8) if big else 1
     elif n_jobs == -1:
         n_jobs = available
     if "fork" not in multiprocessing.get_all_start_methods():
@@ -131,6 +133,16 @@ def _available_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not on Linux
         return os.cpu_count() or 1
+
+
+def _idle_cores(available: int) -> int:
+    """Cores (of ``available``) not busy with other work: this process counts as idle."""
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # pragma: no cover - not on Unix
+        return available
+    # the load includes this process itself (one running thread)
+    return max(1, min(available, math.floor(available - load + 1.5)))
 
 
 def check_n_jobs(n_jobs: Any, owner: str) -> None:
@@ -160,7 +172,12 @@ def _one(fn: Callable[[np.ndarray], Any], seed: int, n: int) -> tuple[bool, Any]
 
 def _run_chunk(chunk: list[tuple[int, int]]) -> list[tuple[int, bool, Any]]:
     fn, n = _TASK[0]
-    return _run_chunk_here(fn, n, chunk)
+    from funnelkit._blas import single_threaded_blas
+
+    # a replicate's linear algebra is on a handful of parameters: BLAS threads only spin,
+    # and beside the other workers they would outnumber the cores
+    with single_threaded_blas():
+        return _run_chunk_here(fn, n, chunk)
 
 
 def run_replicates(
@@ -192,8 +209,11 @@ def run_replicates(
             progress(label, len(done), len(tasks))
 
     if jobs <= 1 or _TASK:  # already inside a pool: no pools within pools
-        for task in tasks:
-            finished(_run_chunk_here(fn, n, [task]))
+        from funnelkit._blas import single_threaded_blas
+
+        with single_threaded_blas():
+            for task in tasks:
+                finished(_run_chunk_here(fn, n, [task]))
     else:
         # several chunks per worker keep the cores busy when samples take unequal times,
         # and let the progress move

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import warnings
-import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,12 +21,18 @@ from typing import Any
 import numpy as np
 from scipy import special
 
-from funnelkit.conversion import ConversionFitter, TransitionEstimate, fit_cure_model, kaplan_meier
+from funnelkit.conversion import ConversionFitter, TransitionEstimate, kaplan_meier
+from funnelkit.conversion.cure import fit_cure_data
 from funnelkit.conversion.cure_result import CureFit
 from funnelkit.exceptions import ConvergenceWarning, DataError, FunnelkitError
 from funnelkit.journeys import Journeys
 from funnelkit.lifecycle._bootstrap import FIT_FAILURES, failure_reason
 from funnelkit.lifecycle._data import CustomerTable, PreEntrants, UniqueRows
+from funnelkit.lifecycle._spend import (
+    MIN_REPEAT_BUYERS as MIN_REPEAT_BUYERS,
+    _spend_order as _spend_order,
+    fit_spend,
+)
 
 __all__ = [
     "Components",
@@ -39,8 +44,6 @@ __all__ = [
     "make_purchase_fitter",
 ]
 
-#: A group needs this many buyers with a repeat purchase for its own purchase and spend model.
-MIN_REPEAT_BUYERS = 20
 FIRST_PURCHASE = "first purchase"
 
 _PURCHASE_MODELS = {
@@ -185,13 +188,19 @@ def fit_components(
             w_pre = None if weights is None else weights[pre.customers]
             previous = template.curves.get(stage, FirstPurchaseCurve())
             curves[stage] = _refit_curve(pre, w_pre, previous, notes, stage)
-        w = np.ones(pre.customers.size) if weights is None else weights[pre.customers]
-        conv = pre.converted & (w > 0)
+        conv = pre.converters
+        if weights is None:
+            drawn, w_conv = slice(None), np.ones(conv.customers.size)
+        else:
+            w_conv = weights[conv.customers].astype(float)
+            drawn = w_conv > 0
+            w_conv = w_conv[drawn]
         shares[stage] = _member_share(
-            pre.durations[conv],
-            pre.member_at_purchase[conv],
-            w[conv].astype(float),
+            conv.durations[drawn],
+            conv.member[drawn],
+            w_conv,
             start=None if template is None else template.shares.get(stage),
+            log_durations=conv.log_durations[drawn],
         )
     groups = [
         _fit_group(
@@ -282,12 +291,11 @@ def _refit_curve(
         return FirstPurchaseCurve()
     if method != "kaplan-meier" and n_conv >= 5:
         try:
-            fit = fit_cure_model(
-                durations,
-                converted,
+            # the durations' logarithms and order are prepared once per table
+            fit = fit_cure_data(
+                pre.cure_rows.data(weights),
                 method,  # type: ignore[arg-type]
                 plateau=n_conv / n_all,
-                weights=weights,
                 start=previous.cure,
             )
         except FIT_FAILURES as exc:
@@ -311,23 +319,25 @@ def _member_share(
     weights: np.ndarray,
     *,
     start: MemberShare | None = None,
+    log_durations: np.ndarray | None = None,
 ) -> MemberShare:
     """Weighted logistic fit of membership on log time (``weights``: times each row counts).
 
     Weights give the same fit as repeating each row that many times, without the copies.
     Newton's method starts from ``start`` (a fit on similar data) when given.
+    ``log_durations`` are ``log(max(durations, 1e-9))`` when already at hand (a refit).
     """
     n = float(weights.sum())
-    k = float(weights @ member)
+    k = _dot(weights, member.astype(float))
     if n == 0:
         return MemberShare(intercept=0.0)
     # a constant share, shrunk a little away from 0 and 1, when a slope is not supported
     constant = MemberShare(intercept=float(special.logit((k + 0.5) / (n + 1.0))))
     if min(k, n - k) < 10:
         return constant
-    x = np.log(np.maximum(durations, 1e-9))
-    centre = float(weights @ x) / n
-    scale = math.sqrt(max(float(weights @ (x - centre) ** 2) / n, 0.0))
+    x = np.log(np.maximum(durations, 1e-9)) if log_durations is None else log_durations
+    centre = _dot(weights, x) / n
+    scale = math.sqrt(max(_dot(weights, (x - centre) ** 2) / n, 0.0))
     if not scale > 1e-9:
         return constant
     z = (x - centre) / scale
@@ -336,12 +346,19 @@ def _member_share(
     if start is not None and start.slope != 0.0:
         # the same line on the standardised scale: intercept at the centre, slope per scale
         beta = np.array([start.intercept + start.slope * centre, start.slope * scale])
-    design = np.column_stack([np.ones(z.size), z])
     ridge = np.diag([0.0, 1e-3 * n])  # keeps the slope finite under separation
+    wy = weights * y
     for _ in range(50):
-        p = special.expit(design @ beta)
-        grad = design.T @ (weights * (y - p)) - ridge @ beta
-        hess = (design * (weights * p * (1.0 - p))[:, None]).T @ design + ridge
+        # sums over rows in einsum, not BLAS products: multithreaded BLAS waits on its
+        # threads on a busy machine, and two columns give it nothing to share out
+        p = special.expit(beta[0] + beta[1] * z)
+        r = wy - weights * p
+        v = weights * p * (1.0 - p)
+        vz = v * z
+        grad = np.array([float(r.sum()), _dot(r, z)]) - ridge @ beta
+        hess = np.array([[float(v.sum()), float(vz.sum())], [0.0, _dot(vz, z)]])
+        hess[1, 0] = hess[0, 1]
+        hess += ridge
         try:
             step = np.linalg.solve(hess, grad)
         except np.linalg.LinAlgError:
@@ -353,6 +370,11 @@ def _member_share(
         return constant
     slope = float(beta[1] / scale)
     return MemberShare(intercept=float(beta[0] - slope * centre), slope=slope)
+
+
+def _dot(a: np.ndarray, b: np.ndarray) -> float:
+    # einsum, not a BLAS dot: multithreaded BLAS dots are slow on busy machines
+    return float(np.einsum("i,i->", a, b))
 
 
 # ---------------------------------------------------------------------- purchase and spend
@@ -413,10 +435,10 @@ def _fit_group(
     buyers = rows.customers
     wb = w[buyers]
     first_spend = float(np.average(table.at_end.first_spend[buyers], weights=wb))
-    spend, spend_mean = _fit_spend(
+    spend, spend_mean = fit_spend(
         table,
         g,
-        wb,
+        w,
         notes,
         name,
         None if template is None else template.groups[g].spend,
@@ -474,96 +496,13 @@ def _fit_purchase(
         else:
             # a refit starts from the full-data estimates and needs no standard errors; the
             # rows nobody drew (a third of a sample, most of a segment) are not handed over
-            drawn = row_w > 0
-            data = {k: v[drawn] for k, v in rows.mapping().items()}
             if curvature:
+                drawn = row_w > 0
+                data = {k: v[drawn] for k, v in rows.mapping().items()}
                 fitter.fit(data, weights=row_w[drawn], time_unit=table.unit)
             else:
-                fitter.refit(data, weights=row_w[drawn], time_unit=table.unit, start=previous)
+                fitter.refit(rows.fit_data(row_w, table.unit), start=previous)
     for w in caught:
         if issubclass(w.category, ConvergenceWarning) and start is None:
             notes.append(f"{name} purchase model: {w.message}")
     return fitter
-
-
-def _fit_spend(
-    table: CustomerTable,
-    g: int,
-    weights: np.ndarray,
-    notes: list[str],
-    name: str,
-    template: Any,
-    *,
-    curvature: bool = False,
-) -> tuple[Any, float]:
-    """Gamma-Gamma on the repeat buyers of group ``g`` (``weights`` per buyer).
-
-    ``template`` is the full-data spend model of a refit (None for the full fit): a refit
-    starts from its parameters and hands the buyers over in (frequency, spend) order,
-    sorted once per table, so that no bootstrap sample sorts them again. With
-    ``curvature`` the model is fitted in full from the template's parameters (see
-    :func:`fit_components`).
-    """
-    quiet = template is not None
-    if not table.has_values:
-        return None, 1.0
-    from funnelkit.clv import GammaGammaFitter
-
-    order = _spend_order(table, g)
-    buyers, weights = table.buyer_rows[g].customers[order], weights[order]
-    x = table.at_end.frequency[buyers]
-    m = table.at_end.monetary_value[buyers]
-    usable = (x > 0) & (m > 0) & (weights > 0)
-    fallback = float(np.average(m[usable], weights=weights[usable])) if usable.any() else 0.0
-    if usable.sum() < MIN_REPEAT_BUYERS:
-        if not quiet:
-            notes.append(
-                f"{name}: too few repeat buyers with spend for a Gamma-Gamma model; "
-                "the mean repeat spend is used"
-            )
-        return None, fallback
-    data = {"frequency": x[usable], "monetary_value": m[usable]}
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            start = None
-            if template is not None and set(template.params_) == {"p", "q", "v"}:
-                start = dict(template.params_)
-            model = GammaGammaFitter(initial_params=start)
-            if start is None or curvature:
-                model.fit(data, weights=weights[usable])
-            else:
-                model.refit(data, weights=weights[usable], start=template)
-            mean = model.population_mean_spend()
-        if not math.isfinite(mean):
-            raise FunnelkitError(f"its mean spend is not finite ({mean})")
-    except FIT_FAILURES as exc:
-        if not quiet:
-            notes.append(
-                f"{name}: Gamma-Gamma spend model unusable ({failure_reason(exc)}); the mean "
-                "repeat spend is used"
-            )
-        return None, fallback
-    return model, float(mean)
-
-
-#: id of a customer table → (the table, held weakly; buyer group → order by frequency, spend)
-_SPEND_ORDERS: dict[int, tuple[weakref.ref[CustomerTable], dict[int, np.ndarray]]] = {}
-
-
-def _spend_order(table: CustomerTable, g: int) -> np.ndarray:
-    """Group ``g``'s buyers sorted by (frequency, spend): once per table, whatever the weights."""
-    key = id(table)
-    held = _SPEND_ORDERS.get(key)
-    if held is None or held[0]() is not table:
-        held = (weakref.ref(table), {})
-        _SPEND_ORDERS[key] = held
-        # forget the orders with the table (and never hand them to a new table at its id)
-        weakref.finalize(table, _SPEND_ORDERS.pop, key, None)
-    orders = held[1]
-    if g not in orders:
-        buyers = table.buyer_rows[g].customers
-        orders[g] = np.lexsort(
-            (table.at_end.monetary_value[buyers], table.at_end.frequency[buyers])
-        )
-    return orders[g]

@@ -9,12 +9,15 @@ weights.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from funnelkit.clv._data import FitData
+from funnelkit.conversion.cure_refit import CureRows
 from funnelkit.events import EventLog
 from funnelkit.exceptions import DataError, FunnelkitError
 from funnelkit.journeys import Journeys
@@ -25,6 +28,7 @@ from funnelkit.lifecycle._history import (
     purchase_events,
     time_periods,
 )
+from funnelkit.lifecycle._rows import Converters, RowsOf, SpendRows
 from funnelkit.stages import Funnel
 from funnelkit.units import TimeUnit
 
@@ -45,6 +49,32 @@ class UniqueRows:
 
     def mapping(self) -> dict[str, np.ndarray]:
         return {"frequency": self.frequency, "recency": self.recency, "T": self.T}
+
+    @functools.cached_property
+    def _all_rows(self) -> FitData:
+        """Every row with its customer count: the parent of :meth:`fit_data`'s subsets."""
+        counts = np.bincount(self.inverse, minlength=self.T.size).astype(float)
+        return FitData(columns=self.mapping(), weights=counts, n_customers=int(counts.sum()))
+
+    def fit_data(self, row_weights: np.ndarray, unit: TimeUnit) -> FitData:
+        """What a purchase model's likelihood sees of the rows of positive ``row_weights``.
+
+        The same rows, columns and groups as the fitters' own compression of these rows
+        would give (a bootstrap refit hands it to ``refit`` directly): the rows are unique
+        and checked already, and the groups of distinct values are derived from those of
+        all rows, found once, without sorting again.
+        """
+        drawn = row_weights > 0
+        columns = {k: v[drawn] for k, v in self.mapping().items()}
+        return RowsOf(
+            columns=columns,
+            weights=row_weights[drawn],
+            n_customers=round(float(row_weights.sum())),
+            time_unit=unit,
+            training=columns,
+            parent=self._all_rows,
+            rows=drawn,
+        )
 
     def row_weights(self, weights: np.ndarray) -> np.ndarray:
         return np.bincount(self.inverse, weights=weights[self.customers], minlength=self.T.size)
@@ -75,6 +105,24 @@ class PreEntrants:
     durations: np.ndarray
     converted: np.ndarray
     member_at_purchase: np.ndarray  # for converters; False otherwise
+
+    # What every refit needs and no weight changes, computed on first use and kept (a
+    # bootstrap refits a stage a hundred times).
+    @functools.cached_property
+    def converters(self) -> Converters:
+        """The converters' customer codes, membership and log delays (see :class:`Converters`)."""
+        rows = np.flatnonzero(self.converted)
+        return Converters(
+            customers=self.customers[rows],
+            member=self.member_at_purchase[rows],
+            log_durations=np.log(np.maximum(self.durations[rows], 1e-9)),
+            durations=self.durations[rows],
+        )
+
+    @functools.cached_property
+    def cure_rows(self) -> CureRows:
+        """The durations prepared for cure-model refits under any weights."""
+        return CureRows.of(self.durations, self.converted)
 
 
 @dataclass(frozen=True)
@@ -132,6 +180,14 @@ class CustomerTable:
     @property
     def n_customers(self) -> int:
         return int(self.customer_ids.shape[0])
+
+    @functools.cached_property
+    def spend_rows(self) -> list[SpendRows]:
+        """Per buyer group, the Gamma-Gamma rows of its buyers (found once, for every refit)."""
+        return [
+            SpendRows.of(rows.customers, self.at_end.frequency, self.at_end.monetary_value)
+            for rows in self.buyer_rows
+        ]
 
     def subset(self, customers: np.ndarray) -> CustomerTable:
         """The table of ``customers`` (increasing customer codes) alone.

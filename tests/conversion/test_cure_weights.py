@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from funnelkit.conversion import fit_cure_model
-from funnelkit.conversion.cure import CureData
-from funnelkit.conversion.cure_refit import mixture_log_likelihood
+from funnelkit.conversion.cure import CureData, fit_cure_data
+from funnelkit.conversion.cure_refit import CureRows, mixture_log_likelihood
 from funnelkit.exceptions import DataError
 
 
@@ -111,3 +111,42 @@ def test_weights_must_be_whole_numbers_per_row() -> None:
         fit_cure_model(t, e, "exponential", weights=np.array([1.0, 0.5, 2.0]))
     with pytest.raises(DataError, match=r"rows \[0\] with \[-1.0\]"):
         fit_cure_model(t, e, "exponential", weights=np.array([-1.0, 1.0, 2.0]))
+
+
+def _same_data(a: CureData, b: CureData) -> None:
+    for name in ("log_exact", "log_censored", "weight_exact", "weight_censored"):
+        left, right = getattr(a, name), getattr(b, name)
+        assert (left is None) == (right is None), name
+        if left is not None:
+            np.testing.assert_array_equal(left, right, err_msg=name)
+    assert (a.n_zero, a.log_eps, a.sum_log_exact) == (b.n_zero, b.log_eps, b.sum_log_exact)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_prepared_rows_give_the_data_of_the_durations(sample, seed) -> None:
+    durations, converted, _ = sample
+    rows = CureRows.of(durations, converted)
+    _same_data(rows.data(), CureData.from_durations(durations, converted))
+    counts = np.random.default_rng(seed).poisson(1.0, durations.size)
+    # the shortest positive delays left out: the smallest drawn one sets eps
+    counts[np.argsort(np.where(durations > 0, durations, np.inf))[: 70 * seed]] = 0
+    _same_data(rows.data(counts), CureData.from_durations(durations, converted, counts))
+    with pytest.raises(DataError, match=r"weights has 3 values for 6000 rows"):
+        rows.data(np.ones(3))
+
+
+@pytest.mark.parametrize("family", ["exponential", "weibull", "lognormal"])
+def test_refit_from_a_start_takes_newton_steps_to_the_maximum(sample, family) -> None:
+    durations, converted, counts = sample
+    full = fit_cure_model(durations, converted, family)
+    data = CureRows.of(durations, converted).data(counts)
+    refit = fit_cure_data(data, family, start=full)
+    scratch = fit_cure_data(data, family)
+    assert refit.converged and refit.message == "converged (Newton steps from the start)"
+    assert scratch.message != refit.message
+    # the same maximum: at least as high, and apart by far less than a standard error
+    assert refit.log_likelihood >= scratch.log_likelihood - 1e-8
+    assert refit.covariance is not None and scratch.covariance is not None
+    se = np.sqrt(np.diag(scratch.covariance))
+    assert np.all(np.abs(np.subtract(refit.coefficients, scratch.coefficients)) < 1e-3 * se)
+    np.testing.assert_allclose(refit.covariance, scratch.covariance, rtol=1e-4)

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import multiprocessing
+
 import numpy as np
 import pytest
 
 from funnelkit.clv import BetaGeoFitter, GammaGammaFitter, ParetoNBDFitter
+from funnelkit.clv._data import unique_combinations
+from funnelkit.conversion.cure import CureData
 from funnelkit.datasets import simulate_bgnbd
+from funnelkit.exceptions import FunnelkitError
+from funnelkit.lifecycle import _bootstrap as bootstrap
+from funnelkit.lifecycle._data import unique_rows
+from funnelkit.lifecycle._rows import SpendRows
+from funnelkit.units import TimeUnit
 
 
 @pytest.mark.parametrize("klass", [BetaGeoFitter, ParetoNBDFitter])
@@ -75,3 +84,112 @@ def test_refit_of_a_covariate_model_is_the_plain_model() -> None:
     np.testing.assert_allclose(
         model.expected_purchases(4.0, sim.rfm), plain.expected_purchases(4.0, sim.rfm), rtol=1e-4
     )
+
+
+@pytest.mark.parametrize("klass", [BetaGeoFitter, ParetoNBDFitter])
+def test_rows_of_a_table_refit_like_the_summary_they_compress(klass) -> None:
+    sim = simulate_bgnbd(3000, T=52.0, seed=5)
+    s = sim.rfm
+    customers = np.arange(s.frequency.size)
+    rows = unique_rows(customers, s.frequency, s.recency, s.T)
+    full = klass().fit(rows.mapping(), weights=rows.row_weights(np.ones(customers.size)))
+    counts = np.random.default_rng(6).poisson(1.0, customers.size)
+    row_w = rows.row_weights(counts.astype(float))
+    data = rows.fit_data(row_w, TimeUnit.WEEK)
+    drawn = row_w > 0
+    mapping = {k: v[drawn] for k, v in rows.mapping().items()}
+    # the groups of distinct values are those a compression of the drawn rows finds
+    for names in (("frequency",), ("T",), ("frequency", "recency")):
+        values, inverse = data.groups(*names)
+        expected = unique_combinations(*(mapping[n] for n in names))
+        for got, want in zip(values, expected[0], strict=True):
+            np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(inverse, expected[1])
+    prepared = klass().refit(data, start=full)
+    plain = klass().refit(mapping, weights=row_w[drawn], time_unit="W", start=full)
+    assert prepared.params_ == plain.params_
+    assert prepared.log_likelihood_ == pytest.approx(plain.log_likelihood_, rel=1e-12)
+    assert prepared.result_.n_customers == plain.result_.n_customers == int(counts.sum())
+    with pytest.raises(FunnelkitError, match=r"^refit takes weights and time_unit with a summary"):
+        klass().refit(data, weights=row_w[drawn], start=full)
+
+
+def test_spend_rows_refit_like_the_sorted_buyers_they_compress() -> None:
+    rng = np.random.default_rng(12)
+    n = 3000
+    frequency = rng.integers(0, 6, n).astype(float)
+    spend = np.where(frequency > 0, np.round(rng.gamma(3.0, 10.0, n), 1), 0.0)
+    spend[:40] = 0.0  # buyers without spend are left out
+    customers = np.arange(0, n, 2)
+    rows = SpendRows.of(customers, frequency, spend)
+    full = GammaGammaFitter().fit(
+        {"frequency": frequency[rows.customers], "monetary_value": spend[rows.customers]}
+    )
+    weights = rng.poisson(1.0, n)
+    data = rows.fit_data(weights)
+    keep = weights[rows.customers] > 0
+    buyers = rows.customers[keep]
+    assert rows.n_drawn(weights) == buyers.size
+    assert np.all(frequency[buyers] > 0) and np.all(spend[buyers] > 0)
+    plain = GammaGammaFitter().refit(
+        {"frequency": frequency[buyers], "monetary_value": spend[buyers]},
+        weights=weights[buyers].astype(float),
+        start=full,
+    )
+    prepared = GammaGammaFitter().refit(data, start=full)
+    assert prepared.params_ == plain.params_
+    assert prepared.n_excluded_ == plain.n_excluded_ == 0
+    assert data.n_customers == int(weights[buyers].sum())
+
+
+@pytest.mark.parametrize(("load", "expected"), [(0.2, 4), (1.0, 4), (2.4, 3), (3.6, 1), (40.0, 1)])
+def test_automatic_workers_leave_busy_cores_alone(monkeypatch, load, expected) -> None:
+    # the load counts this process itself: one busy core at load 1.0 is ours
+    monkeypatch.setattr(bootstrap.os, "getloadavg", lambda: (load, load, load))
+    monkeypatch.setattr(bootstrap, "_available_cores", lambda: 4)
+    forks = "fork" in multiprocessing.get_all_start_methods()
+    assert bootstrap.worker_count(None, 100, bootstrap.AUTO_PARALLEL_WORK) == (
+        expected if forks else 1
+    )
+    assert bootstrap.worker_count(3, 100, 10) == (3 if forks else 1)  # an explicit count
+
+
+def test_a_refit_from_a_loaded_fit_steps_in_its_stored_curvature() -> None:
+    sim = simulate_bgnbd(3000, T=52.0, seed=9)
+    s = sim.rfm
+    rfm = {"frequency": s.frequency, "recency": s.recency, "T": s.T}
+    full = BetaGeoFitter().fit(rfm, time_unit="W")
+    loaded = BetaGeoFitter.from_json(full.to_json())
+    # the metric refit computes from the stored covariance is the fit's own curvature
+    derived = BetaGeoFitter()._stored_metric(loaded, np.array(list(loaded.params_.values())))
+    assert derived is not None
+    np.testing.assert_allclose(derived, vars(full)["_refit_metric"], rtol=1e-6)
+    counts = np.random.default_rng(10).poisson(1.0, s.frequency.size).astype(float)
+    from_fit = BetaGeoFitter().refit(rfm, weights=counts, time_unit="W", start=full)
+    from_loaded = BetaGeoFitter().refit(rfm, weights=counts, time_unit="W", start=loaded)
+    assert vars(from_loaded)["_refit_metric"] is not None  # the quasi-Newton steps settled
+    for name, value in from_fit.params_.items():
+        assert from_loaded.params_[name] == pytest.approx(value, rel=1e-6), name
+
+
+def test_a_stage_prepares_its_converters_and_durations_once(fitted) -> None:
+    table = fitted.customers()
+    rng = np.random.default_rng(14)
+    for pre in table.pre.values():
+        conv = pre.converters
+        assert pre.converters is conv  # kept for every later refit
+        np.testing.assert_array_equal(conv.customers, pre.customers[pre.converted])
+        np.testing.assert_array_equal(conv.member, pre.member_at_purchase[pre.converted])
+        np.testing.assert_array_equal(
+            conv.log_durations, np.log(np.maximum(pre.durations[pre.converted], 1e-9))
+        )
+        counts = rng.poisson(1.0, pre.customers.size)
+        data = pre.cure_rows.data(counts)
+        direct = CureData.from_durations(pre.durations, pre.converted, counts)
+        np.testing.assert_array_equal(data.log_censored, direct.log_censored)
+        np.testing.assert_array_equal(data.weight_exact, direct.weight_exact)
+        assert (data.n_zero, data.log_eps, data.sum_log_exact) == (
+            direct.n_zero,
+            direct.log_eps,
+            direct.sum_log_exact,
+        )

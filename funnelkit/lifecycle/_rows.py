@@ -1,0 +1,105 @@
+"""What the refits of a bootstrap sample read, prepared once per customer table.
+
+Each class holds the rows of one fit in the order that fit's own preparation would give
+them, so that a sample only counts its customers onto them (``np.bincount`` of the weights)
+instead of gathering, sorting and checking every customer again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from funnelkit.clv._data import FitData
+
+__all__ = ["Converters", "RowsOf", "SpendRows"]
+
+
+@dataclass(frozen=True)
+class RowsOf(FitData):
+    """Fit data of some rows (``rows``, a mask) of a larger ``parent``.
+
+    Its groups of distinct values are the parent's, restricted to the rows kept, in the same
+    order as a compression of these rows alone gives them: O(rows), no sort.
+    """
+
+    parent: FitData | None = None
+    rows: np.ndarray | None = None
+
+    def groups(self, *names: str) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+        if self.parent is None or self.rows is None:
+            return super().groups(*names)
+        key = "rows of parent:" + ",".join(names)
+        if key not in self.cache:
+            values, inverse = self.parent.groups(*names)
+            mine = inverse[self.rows]
+            present = np.bincount(mine, minlength=values[0].size) > 0
+            code = np.cumsum(present) - 1
+            self.cache[key] = (tuple(v[present] for v in values), code[mine])
+        found: tuple[tuple[np.ndarray, ...], np.ndarray] = self.cache[key]
+        return found
+
+
+@dataclass(frozen=True)
+class SpendRows:
+    """A buyer group's repeat buyers with a positive spend, as distinct (frequency, spend) rows.
+
+    The rows are in (frequency, spend) order, as the Gamma-Gamma fitter compresses them: a
+    sample's :meth:`fit_data` gives what the fitter would find, without sorting again.
+    """
+
+    customers: np.ndarray  # customer codes, in (frequency, spend) order
+    inverse: np.ndarray  # per customer: its row
+    all_rows: FitData  # every row with its customer count
+
+    @classmethod
+    def of(cls, customers: np.ndarray, frequency: np.ndarray, spend: np.ndarray) -> SpendRows:
+        x, m = frequency[customers], spend[customers]
+        usable = (x > 0) & (m > 0)
+        customers, x, m = customers[usable], x[usable], m[usable]
+        order = np.lexsort((m, x))
+        customers, x, m = customers[order], x[order], m[order]
+        new = np.ones(customers.size, dtype=bool)
+        new[1:] = (x[1:] != x[:-1]) | (m[1:] != m[:-1])
+        inverse = np.cumsum(new) - 1
+        counts = np.bincount(inverse, minlength=int(new.sum())).astype(float)
+        return cls(
+            customers=customers,
+            inverse=inverse,
+            all_rows=FitData(
+                columns={"frequency": x[new], "monetary_value": m[new]},
+                weights=counts,
+                n_customers=int(customers.size),
+            ),
+        )
+
+    def n_drawn(self, weights: np.ndarray) -> int:
+        """How many of the buyers have a positive weight (per customer of the table)."""
+        return int(np.count_nonzero(weights[self.customers] > 0))
+
+    def fit_data(self, weights: np.ndarray) -> RowsOf:
+        """The rows of the buyers of positive ``weights`` (per customer), with their counts."""
+        row_w = np.bincount(
+            self.inverse, weights=weights[self.customers], minlength=self.all_rows.n_rows
+        )
+        drawn = row_w > 0
+        columns = {k: v[drawn] for k, v in self.all_rows.columns.items()}
+        return RowsOf(
+            columns=columns,
+            weights=row_w[drawn],
+            n_customers=round(float(row_w.sum())),
+            training=columns,
+            parent=self.all_rows,
+            rows=drawn,
+        )
+
+
+@dataclass(frozen=True)
+class Converters:
+    """The entrants of a stage who made a first purchase, in entrant order."""
+
+    customers: np.ndarray
+    member: np.ndarray
+    log_durations: np.ndarray  # log of the delay, floored at 1e-9
+    durations: np.ndarray
