@@ -33,7 +33,13 @@ def interval_method(failures: ReplicateFailures, n_ok: int) -> str:
         return failures.interval_method()
     if n_ok >= MIN_REPLICATES:
         return f"percentile bootstrap over customers ({n_ok} samples)"
-    return "none (no bootstrap)"
+    if not failures.total:
+        return "none (no bootstrap)"
+    fitted = f", {n_ok} fitted" if n_ok < failures.total else ""
+    return (
+        f"none ({failures.total} bootstrap samples drawn{fitted}; an interval needs at "
+        f"least {MIN_REPLICATES} fitted)"
+    )
 
 
 def stage_value_results(

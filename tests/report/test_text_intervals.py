@@ -41,8 +41,8 @@ def test_text_report_with_three_samples_does_not_say_no_bootstrap() -> None:
     log = fk.EventLog.from_frame(sim.events, value_col="value", attribute_cols=["channel"])
     rep = fk.report(log, observation_end=sim.observation_end, n_resamples=3, seed=0, n_jobs=1)
     assert rep.stage_values is not None and rep.stage_values.interval_method == (
-        "none (no bootstrap)"
-    )  # the stored result keeps the model's words; the text says what happened
+        f"none (3 bootstrap samples drawn; {NEED})"
+    )  # the stored result says what happened too, so the HTML page agrees
     text = rep.as_text()
     assert "no bootstrap" not in text
     assert (
