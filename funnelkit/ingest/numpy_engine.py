@@ -7,7 +7,7 @@ checks.
 One vectorised pass per column: ids factorised (O(n) for dense integer ids; text through Arrow
 dictionary codes, so no Python string is made per row, on a second thread while the other
 columns are read), times to int64 nanoseconds of wall-clock time or floats, event types to
-codes, values checked, and one sort by ``(customer, time)`` on a packed int64 key
+codes, values checked, and one sort by ``(customer, time)`` on a packed uint64 key
 (:mod:`funnelkit.ingest.sorting`). Every check says what is wrong, how many rows, a few
 customer ids and the fix; the ids an error shows are looked up only when it is raised.
 """
@@ -38,7 +38,7 @@ from funnelkit.ingest.columns import (
     eager_frame,
     resolve_columns,
 )
-from funnelkit.ingest.sorting import reorder, sort_order
+from funnelkit.ingest.sorting import reorder, sort_order, sorted_order_and_codes
 
 __all__ = ["collect", "ingest_frame", "sort_order"]
 
@@ -86,18 +86,18 @@ def ingest_frame(
             ids.codes  # noqa: B018 - an error of the ids column is reported first
             raise
         codes = ids.codes
-    order = sort_order(codes, columns["raw_times"])
-    if order is not None:
+    found = sorted_order_and_codes(codes, columns["raw_times"])
+    if found is not None:
+        order, codes = found
         # Arrays that need no reordering are left out: one event type, no values.
         names = ["raw_times", "values", "event_codes"]
         names = [n for n in names if columns[n] is not None]
         if len(columns["event_types"]) == 1:
             names.remove("event_codes")  # all zeros, in any order
         attributes = columns["attributes"]
-        gathered = reorder(order, [codes, *(columns[n] for n in names), *attributes.values()])
-        codes = gathered[0]
-        columns.update(zip(names, gathered[1 : 1 + len(names)], strict=True))
-        columns["attributes"] = dict(zip(attributes, gathered[1 + len(names) :], strict=True))
+        gathered = reorder(order, [*(columns[n] for n in names), *attributes.values()])
+        columns.update(zip(names, gathered[: len(names)], strict=True))
+        columns["attributes"] = dict(zip(attributes, gathered[len(names) :], strict=True))
     return {"customer_ids": ids.uniques, "customer_codes": codes, **columns}
 
 
