@@ -48,6 +48,7 @@ class EventArrays:
         attributes: dict[str, np.ndarray] | None = None,
         time_unit: TimeUnitLike = "D",
         report: IngestReport | None = None,
+        last_time: Any = None,
     ) -> None:
         self.customer_ids = customer_ids
         self.customer_codes = customer_codes
@@ -68,6 +69,9 @@ class EventArrays:
         starts = np.concatenate([np.zeros(min(1, customer_codes.size), dtype=np.int64), starts])
         #: index of each customer's first event (events are sorted by customer, then time)
         self.customer_starts = starts
+        # Given when the arrays hold only some events (the purchases of an RFM summary):
+        # the end of observation is still the last event of all.
+        self._last_time = last_time
 
     # ------------------------------------------------------------------ views
     def __len__(self) -> int:
@@ -100,7 +104,7 @@ class EventArrays:
     @property
     def last_time(self) -> Any:
         """Latest raw event time in the log."""
-        return self.raw_times.max()
+        return self.raw_times.max() if self._last_time is None else self._last_time
 
     def period_index(self, raw: Any, unit: TimeUnitLike) -> np.ndarray:
         """Index of the calendar period (hour, day, Monday-start week, month, year) of raw times.

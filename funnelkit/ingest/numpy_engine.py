@@ -53,10 +53,14 @@ def ingest_frame(
     attribute_cols: Sequence[str],
     time_format: str | None,
     allow_negative_values: bool,
+    keep_events: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """The sorted arrays of an event log (the keyword arguments of ``EventLog``, unit aside).
 
     ``frame`` is an eager or lazy frame, or a mapping of column names to 1-D numpy arrays.
+    With ``keep_events``, every row is read and checked but only the events of those types
+    are sorted and returned (the purchases an RFM summary reads), with ``last_time``, the
+    latest time of all events; the customers and event types stay those of every row.
     """
     arrays = array_columns(frame)
     reader: FrameColumns | ArrayColumns
@@ -86,6 +90,9 @@ def ingest_frame(
             ids.codes  # noqa: B018 - an error of the ids column is reported first
             raise
         codes = ids.codes
+    if keep_events is not None:
+        columns["last_time"] = columns["raw_times"].max()
+        codes = _keep_events(codes, columns, keep_events)
     found = sorted_order_and_codes(codes, columns["raw_times"])
     if found is not None:
         order, codes = found
@@ -99,6 +106,24 @@ def ingest_frame(
         columns.update(zip(names, gathered[: len(names)], strict=True))
         columns["attributes"] = dict(zip(attributes, gathered[len(names) :], strict=True))
     return {"customer_ids": ids.uniques, "customer_codes": codes, **columns}
+
+
+def _keep_events(codes: np.ndarray, columns: dict[str, Any], names: Sequence[str]) -> np.ndarray:
+    """The rows of events named ``names`` only, taken in place from ``columns`` (codes returned).
+
+    Dropped before the sort, so the sort and the gathers after it see only the kept rows.
+    """
+    wanted = [i for i, e in enumerate(columns["event_types"]) if e in set(names)]
+    if len(wanted) == len(columns["event_types"]):
+        return codes
+    events = columns["event_codes"]
+    keep = events == wanted[0] if len(wanted) == 1 else np.isin(events, wanted)
+    rows = np.flatnonzero(keep)
+    for name in ("raw_times", "values", "event_codes"):
+        if columns[name] is not None:
+            columns[name] = columns[name][rows]
+    columns["attributes"] = {k: v[rows] for k, v in columns["attributes"].items()}
+    return codes[rows]
 
 
 def _other_columns(
