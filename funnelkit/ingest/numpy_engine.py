@@ -5,11 +5,12 @@ frame's columns at its edge; a mapping of arrays goes in as it is), so both meet
 checks.
 
 One vectorised pass per column: ids factorised (O(n) for dense integer ids; text through Arrow
-dictionary codes, so no Python string is made per row, on a second thread while the other
-columns are read), times to int64 nanoseconds of wall-clock time or floats, event types to
-codes, values checked, and one sort by ``(customer, time)`` on a packed uint64 key
-(:mod:`funnelkit.ingest.sorting`). Every check says what is wrong, how many rows, a few
-customer ids and the fix; the ids an error shows are looked up only when it is raised.
+dictionary codes or packed into integers, :mod:`funnelkit.ingest.text_codes`, so no Python
+string is made per row, on a second thread while the other columns are read), times to int64
+nanoseconds of wall-clock time or floats, event types to codes, values checked, and one sort
+by ``(customer, time)`` on a packed uint64 key (:mod:`funnelkit.ingest.sorting`). Every
+check says what is wrong, how many rows, a few customer ids and the fix; the ids an error
+shows are looked up only when it is raised.
 """
 
 from __future__ import annotations
@@ -39,8 +40,9 @@ from funnelkit.ingest.columns import (
     resolve_columns,
 )
 from funnelkit.ingest.sorting import reorder, sort_order, sorted_order_and_codes
+from funnelkit.ingest.text_codes import dictionary_codes
 
-__all__ = ["collect", "ingest_frame", "sort_order"]
+__all__ = ["collect", "dictionary_codes", "ingest_frame", "sort_order"]
 
 
 def ingest_frame(
@@ -210,63 +212,6 @@ def _customer_codes(column: Column | ArrowText) -> tuple[np.ndarray, np.ndarray]
 
 
 FILL_IDS = "drop them or fill the ids"
-
-
-def dictionary_codes(arr: Any) -> tuple[np.ndarray, np.ndarray]:
-    """int32 codes into the sorted distinct strings of an Arrow string array without nulls.
-
-    Arrow hashes the strings into a dictionary in input order; only the dictionary (one
-    entry per distinct value) is sorted and turned into Python strings. Arrow compares UTF-8
-    bytes, which orders exactly as Python compares the strings (by code point).
-    """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if isinstance(arr, pa.Array):
-        arr = pa.chunked_array([arr])
-    given = pa.types.is_dictionary(arr.type)
-    if given:
-        arr = _distinct_dictionary(arr)
-    encoded = arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr)
-    chunks = [c for c in encoded.chunks if len(c)]
-    dictionary = chunks[0].dictionary
-    if not all(c.dictionary.equals(dictionary) for c in chunks[1:]):
-        # One shared dictionary for every chunk, so their indices can be concatenated.
-        # Encoding a chunked array already gives every chunk the final dictionary; unifying
-        # it again would hash it once per chunk.
-        chunks = [c for c in encoded.unify_dictionaries().chunks if len(c)]
-        dictionary = chunks[0].dictionary
-    indices = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in chunks])
-    # Only a given dictionary can hold labels no row has (categories, other row groups);
-    # one Arrow builds here holds the values that occur.
-    used = np.bincount(indices, minlength=len(dictionary)) > 0 if given else np.ones(1, bool)
-    if not used.all():  # labels no row has: not ids
-        kept = np.flatnonzero(used)
-        dictionary = dictionary.take(pa.array(kept))
-        renumber = np.zeros(used.size, dtype=np.int32)
-        renumber[kept] = np.arange(kept.size, dtype=np.int32)
-        indices = renumber[indices]
-    by_value = pc.array_sort_indices(dictionary).to_numpy()
-    rank = np.empty(by_value.size, dtype=np.int32)
-    rank[by_value] = np.arange(by_value.size, dtype=np.int32)
-    uniques = dictionary.take(pa.array(by_value)).to_numpy(zero_copy_only=False)
-    return rank[indices], np.asarray(uniques, dtype=object)
-
-
-def _distinct_dictionary(arr: Any) -> Any:
-    """A dictionary column whose labels are distinct and not null, else the decoded strings.
-
-    Arrow allows repeated or null labels in a dictionary; such a column is decoded (one
-    string per row) and encoded afresh, as any text column.
-    """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    unified = arr.unify_dictionaries()
-    labels = unified.chunks[0].dictionary if unified.num_chunks else pa.array([], pa.string())
-    if labels.null_count == 0 and pc.count_distinct(labels).as_py() == len(labels):
-        return unified
-    return arr.cast(arr.type.value_type)
 
 
 def factorize(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
