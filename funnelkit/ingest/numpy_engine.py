@@ -293,7 +293,7 @@ def _event_codes(
         return np.zeros(n_rows, dtype=np.int16), (PURCHASE,)
     _null_check(column.missing, ids, name, "have no event type", "drop them or label the events")
     if isinstance(column, ArrowText):
-        codes, uniques = dictionary_codes(column.array)
+        codes, uniques = dictionary_codes(column.array, pack=False)
         return codes, tuple(str(u) for u in uniques)
     values = column.values
     if values.dtype.kind in "biuf":

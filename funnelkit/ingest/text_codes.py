@@ -13,11 +13,12 @@ sorts the distinct strings.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-__all__ = ["dictionary_codes", "packed_text"]
+__all__ = ["PackedText", "dictionary_codes", "packed_text"]
 
 #: bytes of a string (past the shared prefix) that one packed integer holds
 PACKED_BYTES = 8
@@ -29,8 +30,11 @@ _KEEP = np.array(
 )
 
 
-def dictionary_codes(arr: Any) -> tuple[np.ndarray, np.ndarray]:
+def dictionary_codes(arr: Any, *, pack: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """int32 codes into the sorted distinct strings of an Arrow string array without nulls.
+
+    ``pack=False`` skips the packed road: for a column of a handful of values (event
+    types), Arrow's own hashing with its tiny table is the cheaper one.
 
     Examples
     --------
@@ -48,9 +52,9 @@ def dictionary_codes(arr: Any) -> tuple[np.ndarray, np.ndarray]:
     if given:
         arr = _distinct_dictionary(arr)
     else:
-        keys = packed_text(arr)
-        if keys is not None:
-            return _integer_codes(arr, keys)
+        packed = packed_text(arr) if pack else None
+        if packed is not None:
+            return _integer_codes(packed)
     encoded = arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr)
     chunks = [c for c in encoded.chunks if len(c)]
     dictionary = chunks[0].dictionary
@@ -77,7 +81,42 @@ def dictionary_codes(arr: Any) -> tuple[np.ndarray, np.ndarray]:
     return rank[indices], np.asarray(uniques, dtype=object)
 
 
-def packed_text(arr: Any) -> np.ndarray | None:
+@dataclass(frozen=True)
+class PackedText:
+    """Strings packed into integers (see :func:`packed_text`), and how to unpack them."""
+
+    #: one key per string, in the order of the strings' bytes
+    keys: np.ndarray
+    #: the bytes every string begins with, left out of the keys
+    prefix: bytes
+    #: whether the keys hold 7 bytes and the length (the text has NUL characters)
+    with_length: bool
+
+    def strings(self, keys: np.ndarray) -> np.ndarray:
+        """The strings of some keys, as an object array of Python strings."""
+        import pyarrow as pa
+
+        if self.with_length:
+            lengths = (keys & np.uint64(7)).astype(np.int64)
+            words = (keys >> np.uint64(3)) << np.uint64(8)
+        else:  # without NUL characters, a string's bytes are the non-zero ones
+            words = keys
+            lengths = np.zeros(keys.size, dtype=np.int64)
+            for j in range(8):
+                lengths += (keys >> np.uint64(8 * j)) & np.uint64(0xFF) != 0
+        body = words.astype(">u8").view(np.uint8).reshape(-1, 8)
+        width = len(self.prefix)
+        shared = np.broadcast_to(np.frombuffer(self.prefix, np.uint8), (keys.size, width))
+        sizes = width + lengths
+        text = np.hstack([shared, body])[np.arange(width + 8) < sizes[:, None]]
+        ends = np.concatenate([[0], np.cumsum(sizes)])
+        strings = pa.LargeStringArray.from_buffers(
+            keys.size, pa.py_buffer(ends), pa.py_buffer(text)
+        )
+        return np.asarray(strings.to_numpy(zero_copy_only=False), dtype=object)
+
+
+def packed_text(arr: Any) -> PackedText | None:
     """One uint64 per string, ordered as the strings' bytes, or None if they are too long.
 
     Applies when every string of the (chunked) string array, past a prefix of at most
@@ -90,9 +129,10 @@ def packed_text(arr: Any) -> np.ndarray | None:
     Examples
     --------
     >>> import pyarrow as pa
-    >>> keys = packed_text(pa.chunked_array([["id-10", "id-9", "id-1", "id-"]]))
-    >>> np.argsort(keys).tolist()  # "id-", "id-1", "id-10", "id-9"
-    [3, 2, 0, 1]
+    >>> ids = ["customer-10", "customer-9", "customer-1", "customer-"]
+    >>> packed = packed_text(pa.chunked_array([ids]))
+    >>> packed.prefix, np.argsort(packed.keys).tolist()  # -, -1, -10, -9
+    (b'cus', [3, 2, 0, 1])
     """
     import pyarrow as pa
 
@@ -108,24 +148,14 @@ def packed_text(arr: Any) -> np.ndarray | None:
     prefix = max(0, longest - width)
     if prefix > PREFIX_BYTES or min(int(n.min()) for n in lengths) < prefix:
         return None
+    offsets, data = parts[0]
+    shared = data[offsets[0] : offsets[0] + prefix].tobytes()
+    if prefix and not _share_prefix(arr, shared):
+        return None
     keys = np.empty(len(arr), dtype=np.uint64)
-    shared = None
     at = 0
     for (offsets, data), n in zip(parts, lengths, strict=True):
-        # Each string's next 8 bytes in one gather: a big-endian word at every byte.
-        padded = np.zeros(data.size + 8, dtype=np.uint8)
-        padded[: data.size] = data
-        words = np.ndarray((data.size + 1,), dtype=">u8", buffer=padded, strides=(1,))
-        starts = offsets[:-1]
-        if prefix:
-            head = words[starts].astype(np.uint64)
-            shared = head[0] if shared is None else shared
-            head ^= shared
-            head >>= np.uint64(64 - 8 * prefix)
-            if head.any():
-                return None
-            starts = starts + prefix
-        body = words[starts].astype(np.uint64)
+        body = _words(data, offsets[:-1] + prefix)
         rest = n - prefix
         body &= _KEEP[rest]
         if nul:
@@ -133,7 +163,37 @@ def packed_text(arr: Any) -> np.ndarray | None:
             body |= rest.astype(np.uint64)
         keys[at : at + body.size] = body
         at += body.size
-    return keys
+    return PackedText(keys, shared, nul)
+
+
+def _share_prefix(arr: Any, pattern: bytes) -> bool:
+    """Whether every string begins with the bytes ``pattern``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    binary = pa.large_binary() if pa.types.is_large_string(arr.type) else pa.binary()
+    # as bytes: the prefix may end inside a character
+    return bool(pc.all(pc.starts_with(arr.cast(binary), pattern)).as_py())
+
+
+def _words(data: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """The 8 bytes from each start, big-endian, as uint64 (zeros past the end of ``data``).
+
+    One gather of an unaligned 8-byte view of the data; only the strings whose 8 bytes run
+    past the end read from a small zero-padded copy of the tail.
+    """
+    words = np.empty(starts.size, dtype=np.uint64)
+    inside = int(np.searchsorted(starts, data.size - 8, side="right")) if data.size >= 8 else 0
+    if inside:
+        view = np.ndarray((data.size - 7,), dtype=">u8", buffer=data, strides=(1,))
+        words[:inside] = view[starts[:inside]]
+    if inside < starts.size:
+        base = int(starts[inside])
+        tail = np.zeros(data.size - base + 8, dtype=np.uint8)
+        tail[: data.size - base] = data[base:]
+        view = np.ndarray((tail.size - 7,), dtype=">u8", buffer=tail, strides=(1,))
+        words[inside:] = view[starts[inside:] - base]
+    return words
 
 
 def _offsets_and_bytes(chunk: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -150,22 +210,18 @@ def _offsets_and_bytes(chunk: Any) -> tuple[np.ndarray, np.ndarray]:
     return offsets, np.frombuffer(data_buffer, dtype=np.uint8)
 
 
-def _integer_codes(arr: Any, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`dictionary_codes` from packed keys: the strings are looked up once per value."""
+def _integer_codes(packed: PackedText) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`dictionary_codes` from packed keys: only the distinct keys become strings."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    encoded = pc.dictionary_encode(pa.array(keys))
+    encoded = pc.dictionary_encode(pa.array(packed.keys))
     indices = encoded.indices.to_numpy()
     distinct = encoded.dictionary.to_numpy()
     by_value = np.argsort(distinct)
     rank = np.empty(by_value.size, dtype=np.int32)
     rank[by_value] = np.arange(by_value.size, dtype=np.int32)
-    # The row where each value first occurs (the reversed scatter leaves the earliest).
-    first = np.empty(distinct.size, dtype=np.int64)
-    first[indices[::-1]] = np.arange(indices.size - 1, -1, -1)
-    uniques = arr.take(pa.array(first[by_value])).to_numpy(zero_copy_only=False)
-    return rank[indices], np.asarray(uniques, dtype=object)
+    return rank[indices], packed.strings(distinct[by_value])
 
 
 def _distinct_dictionary(arr: Any) -> Any:

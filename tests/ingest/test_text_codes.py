@@ -67,11 +67,12 @@ def test_packed_codes_equal_the_dictionary_codes(
     ],
 )
 def test_keys_order_as_the_bytes_and_tell_strings_apart(values: list[str]) -> None:
-    keys = packed_text(pa.chunked_array([values]))
-    assert keys is not None
-    assert np.unique(keys).size == len(values)
-    by_key = [values[i] for i in np.argsort(keys)]
+    packed = packed_text(pa.chunked_array([values]))
+    assert packed is not None
+    assert np.unique(packed.keys).size == len(values)
+    by_key = [values[i] for i in np.argsort(packed.keys)]
     assert by_key == sorted(values, key=lambda s: s.encode())
+    assert packed.strings(np.sort(packed.keys)).tolist() == by_key
 
 
 @pytest.mark.parametrize(
