@@ -32,7 +32,9 @@ class IngestReport:
 class EventArrays:
     """Customer events as columnar numpy arrays, sorted by ``(customer, time)``.
 
-    See :class:`funnelkit.EventLog` for the attributes.
+    See :class:`funnelkit.EventLog` for the attributes. ``last_time`` is given when the
+    arrays hold only some of the events read (the purchases the RFM door keeps): it is the
+    latest time of all of them, which :attr:`last_time` answers.
     """
 
     def __init__(
