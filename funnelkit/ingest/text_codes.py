@@ -8,7 +8,8 @@ Short ids take a faster road, as engines that keep short strings inline do: when
 string, past a prefix all of them share, has at most 8 bytes (7 if the text holds NUL
 characters), each is packed into one integer whose order is the strings' byte order.
 Hashing integers is much cheaper than hashing strings, and sorting the distinct integers
-sorts the distinct strings.
+sorts the distinct strings. Longer ids of one length (UUIDs, hashes) are read as fixed-size
+binary values, which Arrow hashes and sorts faster than strings.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["PackedText", "dictionary_codes", "packed_text"]
+__all__ = ["PackedText", "dictionary_codes", "fixed_width", "packed_text"]
 
 #: bytes of a string (past the shared prefix) that one packed integer holds
 PACKED_BYTES = 8
@@ -33,8 +34,8 @@ _KEEP = np.array(
 def dictionary_codes(arr: Any, *, pack: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """int32 codes into the sorted distinct strings of an Arrow string array without nulls.
 
-    ``pack=False`` skips the packed road: for a column of a handful of values (event
-    types), Arrow's own hashing with its tiny table is the cheaper one.
+    ``pack=False`` skips the packed and fixed-width roads: for a column of a handful of
+    values (event types), Arrow's own hashing with its tiny table is the cheaper one.
 
     Examples
     --------
@@ -49,12 +50,16 @@ def dictionary_codes(arr: Any, *, pack: bool = True) -> tuple[np.ndarray, np.nda
     if isinstance(arr, pa.Array):
         arr = pa.chunked_array([arr])
     given = pa.types.is_dictionary(arr.type)
+    text_type = None
     if given:
         arr = _distinct_dictionary(arr)
-    else:
-        packed = packed_text(arr) if pack else None
+    elif pack:
+        packed = packed_text(arr)
         if packed is not None:
             return _integer_codes(packed)
+        fixed = fixed_width(arr)
+        if fixed is not None:
+            text_type, arr = arr.type, fixed
     encoded = arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr)
     chunks = [c for c in encoded.chunks if len(c)]
     dictionary = chunks[0].dictionary
@@ -77,8 +82,42 @@ def dictionary_codes(arr: Any, *, pack: bool = True) -> tuple[np.ndarray, np.nda
     by_value = pc.array_sort_indices(dictionary).to_numpy()
     rank = np.empty(by_value.size, dtype=np.int32)
     rank[by_value] = np.arange(by_value.size, dtype=np.int32)
-    uniques = dictionary.take(pa.array(by_value)).to_numpy(zero_copy_only=False)
-    return rank[indices], np.asarray(uniques, dtype=object)
+    uniques = dictionary.take(pa.array(by_value))
+    if text_type is not None:  # the bytes of fixed-width text back to strings
+        uniques = uniques.cast(pa.large_binary()).cast(text_type)
+    return rank[indices], np.asarray(uniques.to_numpy(zero_copy_only=False), dtype=object)
+
+
+def fixed_width(arr: Any) -> Any:
+    """The strings as fixed-size binary (no copy) when all have one length of 9+ bytes.
+
+    Arrow hashes and sorts fixed-size values (UUIDs, hashes, zero-padded numbers) faster
+    than strings with offsets, and their bytes compare as the strings do. None otherwise.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> fixed_width(pa.chunked_array([["0123456789", "abcdefghij"]])).type
+    FixedSizeBinaryType(fixed_size_binary[10])
+    """
+    import pyarrow as pa
+
+    chunks = [c for c in arr.chunks if len(c)]
+    text = pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)
+    if not chunks or not text or arr.null_count:
+        return None
+    parts = [_offsets_and_bytes(c) for c in chunks]
+    width = int(parts[0][0][1] - parts[0][0][0])
+    if width <= PACKED_BYTES or any((np.diff(o) != width).any() for o, _ in parts):
+        return None
+    kind = pa.binary(width)
+    fixed = [
+        pa.FixedSizeBinaryArray.from_buffers(
+            kind, len(c), [None, c.buffers()[2].slice(int(o[0]), len(c) * width)]
+        )
+        for c, (o, _) in zip(chunks, parts, strict=True)
+    ]
+    return pa.chunked_array(fixed, type=kind)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Short text packed into integers gives exactly the codes of the Arrow dictionary road."""
+"""Short text packed into integers, or fixed-width text as binary, gives exactly the codes of
+the Arrow dictionary road."""
 
 from __future__ import annotations
 
@@ -23,18 +24,14 @@ def _strings(rng: np.random.Generator, n: int, prefix: str, longest: int) -> np.
     )
 
 
-def _general(arr: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[np.ndarray, np.ndarray]:
-    with monkeypatch.context() as patch:
-        patch.setattr(text_codes, "packed_text", lambda arr: None)
-        return dictionary_codes(arr)
+def _general(arr: Any) -> tuple[np.ndarray, np.ndarray]:
+    return dictionary_codes(arr, pack=False)
 
 
 @pytest.mark.parametrize("prefix", ["", "cust-", "日本"])
 @pytest.mark.parametrize("kind", ["string", "large_string", "chunks", "slices"])
 @pytest.mark.parametrize("nul", ["NUL", "no NUL"])
-def test_packed_codes_equal_the_dictionary_codes(
-    prefix: str, kind: str, nul: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_packed_codes_equal_the_dictionary_codes(prefix: str, kind: str, nul: str) -> None:
     rng = np.random.default_rng(len(prefix) + len(kind) + len(nul))
     # "日" and "é" take 3 and 2 bytes: at most 2 of them keep a string within 7 bytes;
     # with NUL characters or without, long or short enough for one word
@@ -51,7 +48,7 @@ def test_packed_codes_equal_the_dictionary_codes(
     chunked = arr if isinstance(arr, pa.ChunkedArray) else pa.chunked_array([arr])
     assert packed_text(chunked) is not None  # the fast road is the one tested
     codes, uniques = dictionary_codes(arr)
-    expected_codes, expected_uniques = _general(arr, monkeypatch)
+    expected_codes, expected_uniques = _general(arr)
     np.testing.assert_array_equal(codes, expected_codes)
     assert codes.dtype == np.int32
     assert uniques.tolist() == expected_uniques.tolist()
@@ -87,3 +84,34 @@ def test_keys_order_as_the_bytes_and_tell_strings_apart(values: list[str]) -> No
 )
 def test_text_that_does_not_fit_is_not_packed(values: list[str | None]) -> None:
     assert packed_text(pa.chunked_array([values])) is None
+
+
+@pytest.mark.parametrize("kind", ["string", "large_string", "chunks", "slices"])
+def test_fixed_width_codes_equal_the_dictionary_codes(kind: str) -> None:
+    rng = np.random.default_rng(len(kind))
+    # 12 bytes each: ASCII, two-byte and three-byte characters, NULs, shared beginnings
+    pieces = np.array(["ab", "é", "\x00\x00", "zz", "\x7f\x7f"], dtype=object)
+    values = np.array(
+        ["".join(row) + "日本" for row in pieces[rng.integers(0, 5, (2_000, 3))]], dtype=object
+    )
+    whole = pa.array(values, type=pa.string())
+    arr = {
+        "string": whole,
+        "large_string": whole.cast(pa.large_string()),
+        "chunks": pa.chunked_array([values[:700], values[700:]], type=pa.string()),
+        "slices": pa.chunked_array([whole.slice(5, 900), whole.slice(905)]),
+    }[kind]
+    chunked = arr if isinstance(arr, pa.ChunkedArray) else pa.chunked_array([arr])
+    assert packed_text(chunked) is None
+    assert text_codes.fixed_width(chunked) is not None  # the road tested
+    codes, uniques = dictionary_codes(arr)
+    expected_codes, expected_uniques = _general(arr)
+    np.testing.assert_array_equal(codes, expected_codes)
+    assert uniques.tolist() == expected_uniques.tolist()
+    kept = values[5:] if kind == "slices" else values
+    assert uniques.tolist() == sorted(set(kept.tolist()))
+
+
+def test_text_of_several_lengths_is_not_read_as_fixed_width() -> None:
+    assert text_codes.fixed_width(pa.chunked_array([["0123456789", "012345678"]])) is None
+    assert text_codes.fixed_width(pa.chunked_array([["01234567", "abcdefgh"]])) is None
