@@ -250,3 +250,27 @@ def test_the_rfm_door_names_the_event_types_when_none_is_a_purchase() -> None:
     )
     with pytest.raises(DataError, match=r"whose event types are \['join', 'visit'\]"):
         RFM.from_events(frame)
+
+
+def test_the_rfm_door_keeps_every_named_purchase_event() -> None:
+    rng = np.random.default_rng(11)
+    n = 400
+    frame = pd.DataFrame(
+        {
+            "customer_id": np.array([f"c{i}" for i in rng.integers(0, 40, n)], dtype=object),
+            "timestamp": np.datetime64("2024-01-01", "ns")
+            + rng.integers(0, 90 * 86_400, n).astype("m8[s]").astype("m8[ns]"),
+            "event": np.array(["visit", "order", "renewal", "join"], dtype=object)[
+                rng.integers(0, 4, n)
+            ],
+            "value": rng.integers(1, 400, n) / 4.0,
+        }
+    )
+    options = {"purchase_events": ["order", "renewal"], "calibration_end": "2024-03-01"}
+    rfm = RFM.from_events(frame, value_col="value", **options)
+    full = EventLog.from_frame(frame, value_col="value").rfm(**options)
+    assert rfm.has_holdout and len(rfm) > 20
+    assert rfm.columns().keys() == full.columns().keys()
+    for name, column in full.columns().items():
+        np.testing.assert_array_equal(rfm.columns()[name], column)
+    assert rfm.n_without_purchase == full.n_without_purchase
