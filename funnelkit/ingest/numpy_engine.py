@@ -138,7 +138,7 @@ def _other_columns(
     """Times, event codes, values and attributes, checked in this order (unsorted)."""
     raw, is_dt = _times(reader.time(spec.time), spec.time, ids, time_format)
     events, event_types = _event_codes(
-        None if spec.event is None else reader.key(spec.event), spec.event, ids, reader.n_rows
+        None if spec.event is None else reader.labels(spec.event), spec.event, ids, reader.n_rows
     )
     values = None if spec.value is None else _values(reader.value(spec.value), spec.value, ids)
     if values is not None:
