@@ -18,6 +18,11 @@ Layout
 ``numpy_engine``
     The in-memory engine: an eager frame into those arrays (factorised ids, times, event
     codes, values, sort order).
+``text_codes``
+    Codes of text columns into their sorted distinct strings (Arrow dictionaries, or short
+    ids packed into integers).
+``sorting``
+    The one sort of the events by ``(customer, time)``, and the gathers by it.
 ``numpy_summaries``
     RFM and journeys of those arrays.
 ``lazy``

@@ -272,6 +272,7 @@ class ArrayColumns:
         return self.plain(name)
 
     time = value = plain
+    labels = key
 
     def attribute(self, name: str) -> np.ndarray:
         """The per-row values of an attribute column, as :meth:`plain` gives them."""
@@ -294,6 +295,19 @@ class FrameColumns:
         """A column to encode (ids, event types): Arrow text when it holds strings only."""
         text = arrow_text(self._frame[name])
         return self.plain(name) if text is None else ArrowText(text)
+
+    def labels(self, name: str) -> Column | ArrowText:
+        """A column of a few distinct values (event types) to encode, as :meth:`key`.
+
+        Polars text becomes a categorical first: its codes and few labels come out of
+        Arrow without copying every string into an Arrow string array.
+        """
+        series = self._frame[name]
+        if series.implementation.is_polars() and series.dtype == nw.String:
+            text = arrow_text(series.cast(nw.Categorical))
+            if text is not None:
+                return ArrowText(text)
+        return self.key(name)
 
     def time(self, name: str) -> Column:
         """Datetimes as naive wall-clock ``datetime64``, numbers as floats, text as objects."""

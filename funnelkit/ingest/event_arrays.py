@@ -32,7 +32,9 @@ class IngestReport:
 class EventArrays:
     """Customer events as columnar numpy arrays, sorted by ``(customer, time)``.
 
-    See :class:`funnelkit.EventLog` for the attributes.
+    See :class:`funnelkit.EventLog` for the attributes. ``last_time`` is given when the
+    arrays hold only some of the events read (the purchases the RFM door keeps): it is the
+    latest time of all of them, which :attr:`last_time` answers.
     """
 
     def __init__(
@@ -48,6 +50,7 @@ class EventArrays:
         attributes: dict[str, np.ndarray] | None = None,
         time_unit: TimeUnitLike = "D",
         report: IngestReport | None = None,
+        last_time: Any = None,
     ) -> None:
         self.customer_ids = customer_ids
         self.customer_codes = customer_codes
@@ -68,6 +71,9 @@ class EventArrays:
         starts = np.concatenate([np.zeros(min(1, customer_codes.size), dtype=np.int64), starts])
         #: index of each customer's first event (events are sorted by customer, then time)
         self.customer_starts = starts
+        # Given when the arrays hold only some events (the purchases of an RFM summary):
+        # the end of observation is still the last event of all.
+        self._last_time = last_time
 
     # ------------------------------------------------------------------ views
     def __len__(self) -> int:
@@ -100,7 +106,7 @@ class EventArrays:
     @property
     def last_time(self) -> Any:
         """Latest raw event time in the log."""
-        return self.raw_times.max()
+        return self.raw_times.max() if self._last_time is None else self._last_time
 
     def period_index(self, raw: Any, unit: TimeUnitLike) -> np.ndarray:
         """Index of the calendar period (hour, day, Monday-start week, month, year) of raw times.

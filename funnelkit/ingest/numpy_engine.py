@@ -5,11 +5,12 @@ frame's columns at its edge; a mapping of arrays goes in as it is), so both meet
 checks.
 
 One vectorised pass per column: ids factorised (O(n) for dense integer ids; text through Arrow
-dictionary codes, so no Python string is made per row, on a second thread while the other
-columns are read), times to int64 nanoseconds of wall-clock time or floats, event types to
-codes, values checked, and one sort by ``(customer, time)`` on a packed int64 key
-(:mod:`funnelkit.ingest.sorting`). Every check says what is wrong, how many rows, a few
-customer ids and the fix; the ids an error shows are looked up only when it is raised.
+dictionary codes or packed into integers, :mod:`funnelkit.ingest.text_codes`, so no Python
+string is made per row, on a second thread while the other columns are read), times to int64
+nanoseconds of wall-clock time or floats, event types to codes, values checked, and one sort
+by ``(customer, time)`` on a packed uint64 key (:mod:`funnelkit.ingest.sorting`). Every
+check says what is wrong, how many rows, a few customer ids and the fix; the ids an error
+shows are looked up only when it is raised.
 """
 
 from __future__ import annotations
@@ -38,9 +39,10 @@ from funnelkit.ingest.columns import (
     eager_frame,
     resolve_columns,
 )
-from funnelkit.ingest.sorting import reorder, sort_order
+from funnelkit.ingest.sorting import reorder, sort_order, sorted_order_and_codes
+from funnelkit.ingest.text_codes import dictionary_codes
 
-__all__ = ["collect", "ingest_frame", "sort_order"]
+__all__ = ["collect", "dictionary_codes", "ingest_frame", "sort_order"]
 
 
 def ingest_frame(
@@ -53,10 +55,14 @@ def ingest_frame(
     attribute_cols: Sequence[str],
     time_format: str | None,
     allow_negative_values: bool,
+    keep_events: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """The sorted arrays of an event log (the keyword arguments of ``EventLog``, unit aside).
 
     ``frame`` is an eager or lazy frame, or a mapping of column names to 1-D numpy arrays.
+    With ``keep_events``, every row is read and checked but only the events of those types
+    are sorted and returned (the purchases an RFM summary reads), with ``last_time``, the
+    latest time of all events; the customers and event types stay those of every row.
     """
     arrays = array_columns(frame)
     reader: FrameColumns | ArrayColumns
@@ -86,19 +92,40 @@ def ingest_frame(
             ids.codes  # noqa: B018 - an error of the ids column is reported first
             raise
         codes = ids.codes
-    order = sort_order(codes, columns["raw_times"])
-    if order is not None:
+    if keep_events is not None:
+        columns["last_time"] = columns["raw_times"].max()
+        codes = _keep_events(codes, columns, keep_events)
+    found = sorted_order_and_codes(codes, columns["raw_times"])
+    if found is not None:
+        order, codes = found
         # Arrays that need no reordering are left out: one event type, no values.
         names = ["raw_times", "values", "event_codes"]
         names = [n for n in names if columns[n] is not None]
         if len(columns["event_types"]) == 1:
             names.remove("event_codes")  # all zeros, in any order
         attributes = columns["attributes"]
-        gathered = reorder(order, [codes, *(columns[n] for n in names), *attributes.values()])
-        codes = gathered[0]
-        columns.update(zip(names, gathered[1 : 1 + len(names)], strict=True))
-        columns["attributes"] = dict(zip(attributes, gathered[1 + len(names) :], strict=True))
+        gathered = reorder(order, [*(columns[n] for n in names), *attributes.values()])
+        columns.update(zip(names, gathered[: len(names)], strict=True))
+        columns["attributes"] = dict(zip(attributes, gathered[len(names) :], strict=True))
     return {"customer_ids": ids.uniques, "customer_codes": codes, **columns}
+
+
+def _keep_events(codes: np.ndarray, columns: dict[str, Any], names: Sequence[str]) -> np.ndarray:
+    """The rows of events named ``names`` only, taken in place from ``columns`` (codes returned).
+
+    Dropped before the sort, so the sort and the gathers after it see only the kept rows.
+    """
+    wanted = [i for i, e in enumerate(columns["event_types"]) if e in set(names)]
+    if len(wanted) == len(columns["event_types"]):
+        return codes
+    events = columns["event_codes"]
+    keep = events == wanted[0] if len(wanted) == 1 else np.isin(events, wanted)
+    rows = np.flatnonzero(keep)
+    for name in ("raw_times", "values", "event_codes"):
+        if columns[name] is not None:
+            columns[name] = columns[name][rows]
+    columns["attributes"] = {k: v[rows] for k, v in columns["attributes"].items()}
+    return codes[rows]
 
 
 def _other_columns(
@@ -111,7 +138,7 @@ def _other_columns(
     """Times, event codes, values and attributes, checked in this order (unsorted)."""
     raw, is_dt = _times(reader.time(spec.time), spec.time, ids, time_format)
     events, event_types = _event_codes(
-        None if spec.event is None else reader.key(spec.event), spec.event, ids, reader.n_rows
+        None if spec.event is None else reader.labels(spec.event), spec.event, ids, reader.n_rows
     )
     values = None if spec.value is None else _values(reader.value(spec.value), spec.value, ids)
     if values is not None:
@@ -185,63 +212,6 @@ def _customer_codes(column: Column | ArrowText) -> tuple[np.ndarray, np.ndarray]
 
 
 FILL_IDS = "drop them or fill the ids"
-
-
-def dictionary_codes(arr: Any) -> tuple[np.ndarray, np.ndarray]:
-    """int32 codes into the sorted distinct strings of an Arrow string array without nulls.
-
-    Arrow hashes the strings into a dictionary in input order; only the dictionary (one
-    entry per distinct value) is sorted and turned into Python strings. Arrow compares UTF-8
-    bytes, which orders exactly as Python compares the strings (by code point).
-    """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if isinstance(arr, pa.Array):
-        arr = pa.chunked_array([arr])
-    given = pa.types.is_dictionary(arr.type)
-    if given:
-        arr = _distinct_dictionary(arr)
-    encoded = arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr)
-    chunks = [c for c in encoded.chunks if len(c)]
-    dictionary = chunks[0].dictionary
-    if not all(c.dictionary.equals(dictionary) for c in chunks[1:]):
-        # One shared dictionary for every chunk, so their indices can be concatenated.
-        # Encoding a chunked array already gives every chunk the final dictionary; unifying
-        # it again would hash it once per chunk.
-        chunks = [c for c in encoded.unify_dictionaries().chunks if len(c)]
-        dictionary = chunks[0].dictionary
-    indices = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in chunks])
-    # Only a given dictionary can hold labels no row has (categories, other row groups);
-    # one Arrow builds here holds the values that occur.
-    used = np.bincount(indices, minlength=len(dictionary)) > 0 if given else np.ones(1, bool)
-    if not used.all():  # labels no row has: not ids
-        kept = np.flatnonzero(used)
-        dictionary = dictionary.take(pa.array(kept))
-        renumber = np.zeros(used.size, dtype=np.int32)
-        renumber[kept] = np.arange(kept.size, dtype=np.int32)
-        indices = renumber[indices]
-    by_value = pc.array_sort_indices(dictionary).to_numpy()
-    rank = np.empty(by_value.size, dtype=np.int32)
-    rank[by_value] = np.arange(by_value.size, dtype=np.int32)
-    uniques = dictionary.take(pa.array(by_value)).to_numpy(zero_copy_only=False)
-    return rank[indices], np.asarray(uniques, dtype=object)
-
-
-def _distinct_dictionary(arr: Any) -> Any:
-    """A dictionary column whose labels are distinct and not null, else the decoded strings.
-
-    Arrow allows repeated or null labels in a dictionary; such a column is decoded (one
-    string per row) and encoded afresh, as any text column.
-    """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    unified = arr.unify_dictionaries()
-    labels = unified.chunks[0].dictionary if unified.num_chunks else pa.array([], pa.string())
-    if labels.null_count == 0 and pc.count_distinct(labels).as_py() == len(labels):
-        return unified
-    return arr.cast(arr.type.value_type)
 
 
 def factorize(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -323,7 +293,7 @@ def _event_codes(
         return np.zeros(n_rows, dtype=np.int16), (PURCHASE,)
     _null_check(column.missing, ids, name, "have no event type", "drop them or label the events")
     if isinstance(column, ArrowText):
-        codes, uniques = dictionary_codes(column.array)
+        codes, uniques = dictionary_codes(column.array, pack=False)
         return codes, tuple(str(u) for u in uniques)
     values = column.values
     if values.dtype.kind in "biuf":

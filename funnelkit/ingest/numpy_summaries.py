@@ -178,13 +178,13 @@ def journey_columns(
 ) -> dict[str, Any]:
     """The keyword arguments of :class:`funnelkit.Journeys`: first entry into each stage.
 
-    One cumulative count per stage over the sorted events: a customer enters a stage at their
-    ``min_count``-th qualifying event; in ``ordered`` funnels only events at or after the
-    previous required (not optional) stage's entry count, and an entry later than the
-    stage's ``within`` window after that one does not count; in ``any`` funnels reaching a
-    later stage implies the earlier ones. An exclusion event between its two stages, or in
-    ``strict`` funnels an event only a later stage counts, ends the customer's funnel there
-    (later entries dropped, censored at that event).
+    One pass per stage over the positions of its events in the sorted log: a customer
+    enters a stage at their ``min_count``-th qualifying event; in ``ordered`` funnels only
+    events at or after the previous required (not optional) stage's entry count, and an
+    entry later than the stage's ``within`` window after that one does not count; in ``any``
+    funnels reaching a later stage implies the earlier ones. An exclusion event between its
+    two stages, or in ``strict`` funnels an event only a later stage counts, ends the
+    customer's funnel there (later entries dropped, censored at that event).
     """
     unit = TimeUnit.parse(time_unit or log.time_unit)
     end_raw = (
@@ -194,8 +194,8 @@ def journey_columns(
     )
     if end_raw < log.raw_times.min():
         raise DataError("observation_end is before the first event of the log.")
-    in_window = log.raw_times <= end_raw
     codes, raw = log.customer_codes, log.raw_times
+    n_after_end = int(np.count_nonzero(raw > end_raw)) if end_raw < log.last_time else 0
     n_cust, n_stage = log.n_customers, len(funnel.stages)
     never = np.iinfo(np.int64).max if raw.dtype == np.int64 else np.inf
     entries = np.full((n_cust, n_stage), never, dtype=raw.dtype)
@@ -207,12 +207,12 @@ def journey_columns(
                 f"stage {stage.name!r}: none of its events {list(stage.events)} occurs "
                 "in the log, so nobody reaches it"
             )
-        mask = log.event_mask(stage.events) & in_window
+        hits = _positions(log, stage.events, end_raw, n_after_end)
         # an optional stage does not gate what follows: count from the last required one
         gate = next((j for j in range(k - 1, -1, -1) if not funnel.stages[j].optional), None)
         if funnel.order != "any" and gate is not None:
-            mask &= raw >= entries[codes, gate]
-        entries[:, k] = _nth_occurrence(mask, codes, raw, stage.min_count, n_cust, never)
+            hits = hits[raw[hits] >= entries[codes[hits], gate]]
+        entries[:, k] = _nth_occurrence(hits, codes, raw, stage.min_count, n_cust, never)
         if stage.within is not None and gate is not None:
             both = (entries[:, k] != never) & (entries[:, gate] != never)
             lag = np.zeros(n_cust)
@@ -220,8 +220,9 @@ def journey_columns(
             entries[both & (lag > stage.within), k] = never
     censor_raw = np.full(n_cust, end_raw, dtype=raw.dtype)
     for a, b, events in _breaking_events(funnel):
-        mask = (log.event_mask(events) & in_window) & (raw > entries[codes, a])
-        first = _nth_occurrence(mask, codes, raw, 1, n_cust, never)
+        hits = _positions(log, events, end_raw, n_after_end)
+        hits = hits[raw[hits] > entries[codes[hits], a]]
+        first = _nth_occurrence(hits, codes, raw, 1, n_cust, never)
         # the funnel ends at the breaking event for whoever did it before entering `b`
         out = (first != never) & (first < entries[:, b])
         entries[out, b:] = never
@@ -241,7 +242,7 @@ def journey_columns(
         time_unit=unit,
         attributes=log.customer_attributes(),
         is_datetime=log.is_datetime,
-        n_events_after_end=int((~in_window).sum()),
+        n_events_after_end=n_after_end,
         notes=tuple(notes),
     )
 
@@ -272,16 +273,37 @@ def _breaking_events(funnel: Funnel) -> list[tuple[int, int, tuple[str, ...]]]:
     return rules
 
 
+def _positions(log: EventArrays, events: Sequence[str], end_raw: Any, n_after: int) -> np.ndarray:
+    """Increasing positions of the events of types ``events`` at or before the end.
+
+    Each stage and rule then reads only the rows of its own events, not a mask of every row.
+    """
+    hits = np.flatnonzero(log.event_mask(events))
+    if n_after:
+        hits = hits[log.raw_times[hits] <= end_raw]
+    return hits
+
+
 def _nth_occurrence(
-    mask: np.ndarray, codes: np.ndarray, raw: np.ndarray, n: int, n_cust: int, never: Any
+    hits: np.ndarray, codes: np.ndarray, raw: np.ndarray, n: int, n_cust: int, never: Any
 ) -> np.ndarray:
-    """Per customer, the time of the n-th event in ``mask`` (events sorted by customer, time)."""
+    """Per customer, the time of the n-th of the events at positions ``hits`` (increasing).
+
+    Events are sorted by customer then time, so a customer's hits form one run in time
+    order: the n-th is the one ``n - 1`` places after the run's start.
+    """
     out = np.full(n_cust, never, dtype=raw.dtype)
-    running = np.cumsum(mask, dtype=np.int64)
-    before = np.zeros(n_cust + 1, dtype=np.int64)
-    # running count just before each customer's first event
-    starts = np.flatnonzero(np.diff(codes, prepend=-1))
-    before[codes[starts]] = running[starts] - mask[starts]
-    hit = mask & (running - before[codes] == n)
-    out[codes[hit]] = raw[hit]
+    if hits.size == 0:
+        return out
+    hit_codes = codes[hits]
+    starts = np.empty(hits.size, dtype=bool)
+    starts[0] = True
+    np.not_equal(hit_codes[1:], hit_codes[:-1], out=starts[1:])
+    if n == 1:
+        picked = hits[starts]
+    else:
+        first = np.flatnonzero(starts)
+        run_start = np.repeat(first, np.diff(np.append(first, hits.size)))
+        picked = hits[np.arange(hits.size) - run_start == n - 1]
+    out[codes[picked]] = raw[picked]
     return out

@@ -1,9 +1,12 @@
 """The one sort of the numpy engine: events by ``(customer, time)``, and the reordering.
 
-The sort is a single unstable argsort of a packed int64 key (customer code in the high bits,
-the time offset in the low ones), split over two threads for large logs; reordering the
-columns by it is a gather per column, also spread over two threads. numpy releases the GIL
-in both, so a 2-core machine sorts and gathers on both cores.
+The sort is one value sort of a packed uint64 key, ``code | time | row``: the customer code in
+the high bits, the time offset in the middle and the row number in the low ones. Sorting
+values rather than indices lets numpy use its vectorised sort (several times faster than an
+argsort), the row number read back from the sorted key is the permutation, the code read back
+is the sorted customer column (no gather), and as every key is distinct, ties keep their input
+order. Reordering the other columns is a gather per column, spread over two threads (numpy
+releases the GIL, so a 2-core machine gathers on both cores).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-__all__ = ["reorder", "sort_order"]
+__all__ = ["reorder", "sort_order", "sorted_order_and_codes"]
 
 #: below this many rows, threads cost more than they save
 PARALLEL_ROWS = 1_000_000
@@ -22,66 +25,90 @@ PARALLEL_ROWS = 1_000_000
 def sort_order(codes: np.ndarray, raw: np.ndarray) -> np.ndarray | None:
     """Permutation sorting by (customer, time), ties kept in input order; None if sorted.
 
-    One unstable sort of a packed int64 key ``code << bits | time`` does the work. When the
-    customer code and the full time span do not fit in 62 bits together (nanosecond times
+    ``codes`` are non-negative integers, ``raw`` integer or finite float times.
+
+    Examples
+    --------
+    >>> sort_order(np.array([1, 0, 1, 0]), np.array([5, 7, 2, 7])).tolist()
+    [1, 3, 2, 0]
+    """
+    found = sorted_order_and_codes(codes, raw)
+    return None if found is None else found[0]
+
+
+def sorted_order_and_codes(
+    codes: np.ndarray, raw: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """:func:`sort_order` and the codes in that order (read off the sorted key); None if sorted.
+
+    When code, time span and row number do not fit in 64 bits together (nanosecond times
     over years), the key keeps the top bits of the time: events of one customer that share
-    a key then lie side by side, and only those runs are put in exact (time, input) order.
-    Events are rarely that close, so this stays one O(n log n) sort instead of a lexsort.
+    a key then lie side by side in input order, and only those runs are put in time order,
+    by the same sort applied to them with their times relative to their run.
     """
-    if np.all(codes[1:] >= codes[:-1]):
-        same = codes[1:] == codes[:-1]
-        if np.all(raw[1:][same] >= raw[:-1][same]):
-            return None
-    key, exact = _packed_key(codes, raw)
-    order = _argsort_halves(key)
-    sorted_key = key[order]
-    equal = sorted_key[1:] == sorted_key[:-1]
-    if equal.any():
-        # The sort is not stable and a coarse key ties different times: order each run of
-        # equal keys by time, then by input position (determinism).
-        tied = np.zeros(order.size, dtype=bool)
-        tied[1:] |= equal
-        tied[:-1] |= equal
-        where = np.flatnonzero(tied)
-        rows = order[where]
-        by = (rows, sorted_key[where]) if exact else (rows, raw[rows], sorted_key[where])
-        order[where] = rows[np.lexsort(by)]
-    return order
-
-
-def _argsort_halves(key: np.ndarray) -> np.ndarray:
-    """argsort of a large int64 key, the lower and upper halves of the key range in parallel.
-
-    numpy releases the GIL while sorting, so two threads use two cores; concatenating works
-    because every key of the lower half is smaller than every key of the upper half.
-    """
-    if key.size < PARALLEL_ROWS:
-        return np.argsort(key)
-    sample = key[:: max(1, key.size // 100_000)]
-    middle = np.partition(sample, sample.size // 2)[sample.size // 2]
-    low = np.flatnonzero(key < middle)
-    high = np.flatnonzero(key >= middle)
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        parts = list(pool.map(lambda idx: idx[np.argsort(key[idx])], (low, high)))
-    return np.concatenate(parts)
-
-
-def _packed_key(codes: np.ndarray, raw: np.ndarray) -> tuple[np.ndarray, bool]:
-    """``code << bits | time`` in one int64, and whether it holds the time exactly.
-
-    Times become unsigned offsets from the earliest one (floats through their order-keeping
-    bit pattern), so any span fits 64 bits; they are shifted right as far as needed for the
-    customer code to fit beside them in 62 bits.
-    """
+    n = codes.shape[0]
+    if _is_sorted(codes, raw):
+        return None
     offset = _time_offsets(raw)
-    time_bits = int(offset.max()).bit_length()
+    row_bits = max(1, (n - 1).bit_length())
     code_bits = int(codes.max()).bit_length()
-    shift = max(0, time_bits + code_bits - 62)
-    if shift:
+    time_bits = int(offset.max()).bit_length()
+    if row_bits + code_bits > 62:  # beyond any table held in memory
+        order = np.lexsort((raw, codes))
+        return order, codes[order]
+    shift = max(0, row_bits + code_bits + time_bits - 64)
+    kept_bits = time_bits - shift
+    key = codes.astype(np.uint64)
+    key <<= np.uint64(kept_bits + row_bits)
+    if kept_bits:
         offset >>= np.uint64(shift)
-    key = offset.view(np.int64)
-    key |= codes.astype(np.int64) << (time_bits - shift)
-    return key, shift == 0
+        offset <<= np.uint64(row_bits)
+        key |= offset
+    del offset
+    key |= np.arange(n, dtype=np.uint64)
+    key.sort()
+    sorted_codes = (key >> np.uint64(kept_bits + row_bits)).astype(codes.dtype)
+    tied = None
+    if shift:
+        high = key >> np.uint64(row_bits)
+        tied = high[1:] == high[:-1]
+        del high
+    key &= np.uint64((1 << row_bits) - 1)
+    order = key.view(np.int64)
+    if tied is not None and tied.any():
+        _order_ties(order, tied, raw)
+    return order, sorted_codes
+
+
+def _order_ties(order: np.ndarray, tied: np.ndarray, raw: np.ndarray) -> None:
+    """Put runs of equal coarse keys (in input order) in (time, input) order, in place.
+
+    Within a run the times differ by less than the bits the key dropped, so relative to the
+    run's earliest they fit beside a run number and a row number: the same packed sort, on
+    fewer rows and a narrower span, finishes the work.
+    """
+    at_run = np.zeros(order.size, dtype=bool)
+    at_run[1:] = tied
+    at_run[:-1] |= tied
+    where = np.flatnonzero(at_run)
+    rows = order[where]
+    starts = np.ones(where.size, dtype=bool)
+    # a new run starts after an untied step, or where two runs touch
+    starts[1:] = ~tied[where[:-1]] | (where[1:] != where[:-1] + 1)
+    run = np.cumsum(starts) - 1
+    offset = _time_offsets(raw[rows])
+    first = np.flatnonzero(starts)
+    offset -= np.repeat(np.minimum.reduceat(offset, first), np.diff(np.append(first, rows.size)))
+    found = sorted_order_and_codes(run, offset.view(np.int64))
+    if found is not None:
+        order[where] = rows[found[0]]
+
+
+def _is_sorted(codes: np.ndarray, raw: np.ndarray) -> bool:
+    if not np.all(codes[1:] >= codes[:-1]):
+        return False
+    same = codes[1:] == codes[:-1]
+    return bool(np.all(raw[1:][same] >= raw[:-1][same]))
 
 
 def _time_offsets(raw: np.ndarray) -> np.ndarray:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from funnelkit.exceptions import FunnelkitError
-from funnelkit.ingest.columns import DEFAULT_EVENT_COL
+from funnelkit.ingest.columns import DEFAULT_EVENT_COL, PURCHASE
 from funnelkit.ingest.event_arrays import EventArrays
 from funnelkit.ingest.lazy.journeys_lazy import journey_lazy_columns
 from funnelkit.ingest.lazy.rfm_lazy import rfm_lazy_columns
@@ -106,7 +106,10 @@ def rfm_fields(
         src = as_source(source)
         if src.is_lazy:
             return rfm_lazy_columns(src, time_unit=time_unit or "D", **columns, **window)
-        log = _in_memory(src.native, time_unit, **columns)
+        # Only the purchases are sorted: the other events' rows are read and checked, then
+        # dropped, since RFM never looks at them.
+        kept = list(purchase_events) if purchase_events is not None else [PURCHASE]
+        log = _in_memory(src.native, time_unit, keep_events=kept, **columns)
     return rfm_columns(log, time_unit=time_unit or log.time_unit, **window)
 
 
@@ -151,7 +154,10 @@ def journey_fields(
 
 
 def _in_memory(frame: Any, time_unit: TimeUnitLike | None, **columns: Any) -> EventArrays:
-    """The numpy engine's log of an eager frame, as ``EventLog.from_frame`` reads it."""
+    """The numpy engine's log of an eager frame, as ``EventLog.from_frame`` reads it.
+
+    ``keep_events`` among ``columns`` keeps only those events' rows (see ``ingest_frame``).
+    """
     options: dict[str, Any] = {
         "value_col": None,
         "attribute_cols": (),

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from funnelkit import DataError, EventLog
+from funnelkit import RFM, DataError, EventLog
 from funnelkit.ingest.files import read_events
 from funnelkit.ingest.numpy_engine import dictionary_codes, sort_order
 
@@ -215,3 +215,62 @@ def test_attributes_from_arrow_labels_equal_the_plain_values(name: str) -> None:
     assert got.dtype == object
     assert got.tolist() == expected.tolist()
     assert got.tolist().count(None) > 0
+
+
+def test_the_rfm_door_sorts_only_purchases_but_sees_every_event() -> None:
+    # The door drops the other events before the sort; the end of observation is still the
+    # last event of all and customers who never buy are still counted.
+    frame = pd.DataFrame(
+        {
+            "customer_id": ["b", "a", "c", "a", "b", "a"],
+            "timestamp": pd.to_datetime(
+                ["2024-01-03", "2024-01-01", "2024-01-02", "2024-01-04", "2024-01-01", "2024-01-20"]
+            ),
+            "event": ["purchase", "purchase", "visit", "purchase", "visit", "visit"],
+            "value": [5.0, 1.0, np.nan, 3.0, np.nan, np.nan],
+        }
+    )
+    rfm = RFM.from_events(frame, value_col="value")
+    assert rfm.customer_ids.tolist() == ["a", "b"]
+    assert rfm.frequency.tolist() == [1.0, 0.0]
+    assert rfm.recency.tolist() == [3.0, 0.0]
+    assert rfm.T.tolist() == [19.0, 17.0]
+    assert rfm.monetary_value is not None
+    assert rfm.monetary_value.tolist() == [3.0, 0.0]
+    assert rfm.n_without_purchase == 1
+    full = EventLog.from_frame(frame, value_col="value").rfm()
+    assert rfm.columns().keys() == full.columns().keys()
+    for name, column in full.columns().items():
+        np.testing.assert_array_equal(rfm.columns()[name], column)
+
+
+def test_the_rfm_door_names_the_event_types_when_none_is_a_purchase() -> None:
+    frame = pd.DataFrame(
+        {"customer_id": ["a", "b"], "timestamp": [1.0, 2.0], "event": ["visit", "join"]}
+    )
+    with pytest.raises(DataError, match=r"whose event types are \['join', 'visit'\]"):
+        RFM.from_events(frame)
+
+
+def test_the_rfm_door_keeps_every_named_purchase_event() -> None:
+    rng = np.random.default_rng(11)
+    n = 400
+    frame = pd.DataFrame(
+        {
+            "customer_id": np.array([f"c{i}" for i in rng.integers(0, 40, n)], dtype=object),
+            "timestamp": np.datetime64("2024-01-01", "ns")
+            + rng.integers(0, 90 * 86_400, n).astype("m8[s]").astype("m8[ns]"),
+            "event": np.array(["visit", "order", "renewal", "join"], dtype=object)[
+                rng.integers(0, 4, n)
+            ],
+            "value": rng.integers(1, 400, n) / 4.0,
+        }
+    )
+    options = {"purchase_events": ["order", "renewal"], "calibration_end": "2024-03-01"}
+    rfm = RFM.from_events(frame, value_col="value", **options)
+    full = EventLog.from_frame(frame, value_col="value").rfm(**options)
+    assert rfm.has_holdout and len(rfm) > 20
+    assert rfm.columns().keys() == full.columns().keys()
+    for name, column in full.columns().items():
+        np.testing.assert_array_equal(rfm.columns()[name], column)
+    assert rfm.n_without_purchase == full.n_without_purchase

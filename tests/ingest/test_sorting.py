@@ -99,3 +99,22 @@ def test_an_error_of_the_ids_is_reported_before_one_of_the_times(
     events = _events(50).assign(timestamp="not a time")
     with pytest.raises(DataError, match=r"^ids refused$"):
         EventLog.from_frame(events)
+
+
+@pytest.mark.parametrize("spread", [1, 1_000, 10**12])
+def test_clustered_times_over_the_whole_int64_range_sort_as_a_lexsort(spread: int) -> None:
+    # The full int64 span leaves the key few time bits: events within a cluster share a
+    # coarse key, and the second pass must order them by time, then by input position.
+    rng = np.random.default_rng(spread)
+    n = 30_000
+    centres = rng.integers(-(2**62), 2**62, 50)
+    raw = centres[rng.integers(0, 50, n)] + rng.integers(0, spread, n)
+    codes = rng.integers(0, 4_000, n).astype(np.int32)
+    expected = np.lexsort((raw, codes))
+    found = sorting.sorted_order_and_codes(codes, raw)
+    assert found is not None
+    order, sorted_codes = found
+    np.testing.assert_array_equal(order, expected)
+    np.testing.assert_array_equal(sorted_codes, codes[expected])
+    assert sorted_codes.dtype == np.int32
+    assert sorting.sorted_order_and_codes(sorted_codes, raw[order]) is None

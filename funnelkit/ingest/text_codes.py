@@ -1,0 +1,279 @@
+"""Codes of a text column (customer ids, event types) into its sorted distinct strings.
+
+Arrow hashes the strings into a dictionary in input order; only the dictionary (one entry per
+distinct value) is sorted and turned into Python strings. Arrow compares UTF-8 bytes, which
+orders exactly as Python compares the strings (by code point).
+
+Short ids take a faster road, as engines that keep short strings inline do: when every
+string, past a prefix all of them share, has at most 8 bytes (7 if the text holds NUL
+characters), each is packed into one integer whose order is the strings' byte order.
+Hashing integers is much cheaper than hashing strings, and sorting the distinct integers
+sorts the distinct strings. Longer ids of one length (UUIDs, hashes) are read as fixed-size
+binary values, which Arrow hashes and sorts faster than strings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["PackedText", "dictionary_codes", "fixed_width", "packed_text"]
+
+#: bytes of a string (past the shared prefix) that one packed integer holds
+PACKED_BYTES = 8
+#: longest shared prefix checked; longer ones take the general road
+PREFIX_BYTES = 8
+# _KEEP[r] keeps the first r bytes of a big-endian 8-byte word
+_KEEP = np.array(
+    [0] + [(2**64 - 1) ^ (2 ** (64 - 8 * r) - 1) for r in range(1, 9)], dtype=np.uint64
+)
+
+
+def dictionary_codes(arr: Any, *, pack: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """int32 codes into the sorted distinct strings of an Arrow string array without nulls.
+
+    ``pack=False`` skips the packed and fixed-width roads: for a column of a handful of
+    values (event types), Arrow's own hashing with its tiny table is the cheaper one.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> codes, uniques = dictionary_codes(pa.array(["b", "a", "b"]))
+    >>> codes.tolist(), uniques.tolist()
+    ([1, 0, 1], ['a', 'b'])
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(arr, pa.Array):
+        arr = pa.chunked_array([arr])
+    given = pa.types.is_dictionary(arr.type)
+    text_type = None
+    if given:
+        arr = _distinct_dictionary(arr)
+    elif pack:
+        packed = packed_text(arr)
+        if packed is not None:
+            return _integer_codes(packed)
+        fixed = fixed_width(arr)
+        if fixed is not None:
+            text_type, arr = arr.type, fixed
+    encoded = arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr)
+    chunks = [c for c in encoded.chunks if len(c)]
+    dictionary = chunks[0].dictionary
+    if not all(c.dictionary.equals(dictionary) for c in chunks[1:]):
+        # One shared dictionary for every chunk, so their indices can be concatenated.
+        # Encoding a chunked array already gives every chunk the final dictionary; unifying
+        # it again would hash it once per chunk.
+        chunks = [c for c in encoded.unify_dictionaries().chunks if len(c)]
+        dictionary = chunks[0].dictionary
+    indices = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in chunks])
+    # Only a given dictionary can hold labels no row has (categories, other row groups);
+    # one Arrow builds here holds the values that occur.
+    used = np.bincount(indices, minlength=len(dictionary)) > 0 if given else np.ones(1, bool)
+    if not used.all():  # labels no row has: not ids
+        kept = np.flatnonzero(used)
+        dictionary = dictionary.take(pa.array(kept))
+        renumber = np.zeros(used.size, dtype=np.int32)
+        renumber[kept] = np.arange(kept.size, dtype=np.int32)
+        indices = renumber[indices]
+    by_value = pc.array_sort_indices(dictionary).to_numpy()
+    rank = np.empty(by_value.size, dtype=np.int32)
+    rank[by_value] = np.arange(by_value.size, dtype=np.int32)
+    uniques = dictionary.take(pa.array(by_value))
+    if text_type is not None:  # the bytes of fixed-width text back to strings
+        uniques = uniques.cast(pa.large_binary()).cast(text_type)
+    return rank[indices], np.asarray(uniques.to_numpy(zero_copy_only=False), dtype=object)
+
+
+def fixed_width(arr: Any) -> Any:
+    """The strings as fixed-size binary (no copy) when all have one length of 9+ bytes.
+
+    Arrow hashes and sorts fixed-size values (UUIDs, hashes, zero-padded numbers) faster
+    than strings with offsets, and their bytes compare as the strings do. None otherwise.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> fixed_width(pa.chunked_array([["0123456789", "abcdefghij"]])).type
+    FixedSizeBinaryType(fixed_size_binary[10])
+    """
+    import pyarrow as pa
+
+    chunks = [c for c in arr.chunks if len(c)]
+    text = pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)
+    if not chunks or not text or arr.null_count:
+        return None
+    parts = [_offsets_and_bytes(c) for c in chunks]
+    width = int(parts[0][0][1] - parts[0][0][0])
+    if width <= PACKED_BYTES or any((np.diff(o) != width).any() for o, _ in parts):
+        return None
+    kind = pa.binary(width)
+    fixed = [
+        pa.FixedSizeBinaryArray.from_buffers(
+            kind, len(c), [None, c.buffers()[2].slice(int(o[0]), len(c) * width)]
+        )
+        for c, (o, _) in zip(chunks, parts, strict=True)
+    ]
+    return pa.chunked_array(fixed, type=kind)
+
+
+@dataclass(frozen=True)
+class PackedText:
+    """Strings packed into integers (see :func:`packed_text`), and how to unpack them."""
+
+    #: one key per string, in the order of the strings' bytes
+    keys: np.ndarray
+    #: the bytes every string begins with, left out of the keys
+    prefix: bytes
+    #: whether the keys hold 7 bytes and the length (the text has NUL characters)
+    with_length: bool
+
+    def strings(self, keys: np.ndarray) -> np.ndarray:
+        """The strings of some keys, as an object array of Python strings."""
+        import pyarrow as pa
+
+        if self.with_length:
+            lengths = (keys & np.uint64(7)).astype(np.int64)
+            words = (keys >> np.uint64(3)) << np.uint64(8)
+        else:  # without NUL characters, a string's bytes are the non-zero ones
+            words = keys
+            lengths = np.zeros(keys.size, dtype=np.int64)
+            for j in range(8):
+                lengths += (keys >> np.uint64(8 * j)) & np.uint64(0xFF) != 0
+        body = words.astype(">u8").view(np.uint8).reshape(-1, 8)
+        width = len(self.prefix)
+        shared = np.broadcast_to(np.frombuffer(self.prefix, np.uint8), (keys.size, width))
+        sizes = width + lengths
+        text = np.hstack([shared, body])[np.arange(width + 8) < sizes[:, None]]
+        ends = np.concatenate([[0], np.cumsum(sizes)])
+        strings = pa.LargeStringArray.from_buffers(
+            keys.size, pa.py_buffer(ends), pa.py_buffer(text)
+        )
+        return np.asarray(strings.to_numpy(zero_copy_only=False), dtype=object)
+
+
+def packed_text(arr: Any) -> PackedText | None:
+    """One uint64 per string, ordered as the strings' bytes, or None if they are too long.
+
+    Applies when every string of the (chunked) string array, past a prefix of at most
+    :data:`PREFIX_BYTES` bytes that all of them share, has at most :data:`PACKED_BYTES`
+    bytes. The key is those bytes big-endian, zero-padded: padding sorts a string before
+    any longer one it begins. Text holding NUL characters keeps one byte fewer and the
+    length in the low bits, which tells apart strings that differ only by trailing NULs.
+    So equal keys mean equal strings and key order is byte order.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> ids = ["customer-10", "customer-9", "customer-1", "customer-"]
+    >>> packed = packed_text(pa.chunked_array([ids]))
+    >>> packed.prefix, np.argsort(packed.keys).tolist()  # -, -1, -10, -9
+    (b'cus', [3, 2, 0, 1])
+    """
+    import pyarrow as pa
+
+    chunks = [c for c in arr.chunks if len(c)]
+    text = pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)
+    if not chunks or not text or arr.null_count:
+        return None
+    parts = [_offsets_and_bytes(c) for c in chunks]
+    lengths = [np.diff(offsets) for offsets, _ in parts]
+    nul = any(not data.all() for _, data in parts)
+    width = PACKED_BYTES - 1 if nul else PACKED_BYTES
+    longest = max(int(n.max()) for n in lengths)
+    prefix = max(0, longest - width)
+    if prefix > PREFIX_BYTES or min(int(n.min()) for n in lengths) < prefix:
+        return None
+    offsets, data = parts[0]
+    shared = data[offsets[0] : offsets[0] + prefix].tobytes()
+    if prefix and not _share_prefix(arr, shared):
+        return None
+    keys = np.empty(len(arr), dtype=np.uint64)
+    at = 0
+    for (offsets, data), n in zip(parts, lengths, strict=True):
+        body = _words(data, offsets[:-1] + prefix)
+        rest = n - prefix
+        body &= _KEEP[rest]
+        if nul:
+            body >>= np.uint64(5)  # 7 bytes in bits 63..8 move to 58..3, beside the length
+            body |= rest.astype(np.uint64)
+        keys[at : at + body.size] = body
+        at += body.size
+    return PackedText(keys, shared, nul)
+
+
+def _share_prefix(arr: Any, pattern: bytes) -> bool:
+    """Whether every string begins with the bytes ``pattern``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    binary = pa.large_binary() if pa.types.is_large_string(arr.type) else pa.binary()
+    # as bytes: the prefix may end inside a character
+    return bool(pc.all(pc.starts_with(arr.cast(binary), pattern)).as_py())
+
+
+def _words(data: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """The 8 bytes from each start, big-endian, as uint64 (zeros past the end of ``data``).
+
+    One gather of an unaligned 8-byte view of the data; only the strings whose 8 bytes run
+    past the end read from a small zero-padded copy of the tail.
+    """
+    words = np.empty(starts.size, dtype=np.uint64)
+    inside = int(np.searchsorted(starts, data.size - 8, side="right")) if data.size >= 8 else 0
+    if inside:
+        view = np.ndarray((data.size - 7,), dtype=">u8", buffer=data, strides=(1,))
+        words[:inside] = view[starts[:inside]]
+    if inside < starts.size:
+        base = int(starts[inside])
+        tail = np.zeros(data.size - base + 8, dtype=np.uint8)
+        tail[: data.size - base] = data[base:]
+        view = np.ndarray((tail.size - 7,), dtype=">u8", buffer=tail, strides=(1,))
+        words[inside:] = view[starts[inside:] - base]
+    return words
+
+
+def _offsets_and_bytes(chunk: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The offsets (relative to the data buffer) and the data bytes of a string array."""
+    import pyarrow as pa
+
+    _, offsets_buffer, data_buffer = chunk.buffers()
+    width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+    offsets = np.frombuffer(offsets_buffer, dtype=width)[
+        chunk.offset : chunk.offset + len(chunk) + 1
+    ]
+    if data_buffer is None:  # only empty strings
+        return offsets, np.zeros(0, dtype=np.uint8)
+    return offsets, np.frombuffer(data_buffer, dtype=np.uint8)
+
+
+def _integer_codes(packed: PackedText) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`dictionary_codes` from packed keys: only the distinct keys become strings."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    encoded = pc.dictionary_encode(pa.array(packed.keys))
+    indices = encoded.indices.to_numpy()
+    distinct = encoded.dictionary.to_numpy()
+    by_value = np.argsort(distinct)
+    rank = np.empty(by_value.size, dtype=np.int32)
+    rank[by_value] = np.arange(by_value.size, dtype=np.int32)
+    return rank[indices], packed.strings(distinct[by_value])
+
+
+def _distinct_dictionary(arr: Any) -> Any:
+    """A dictionary column whose labels are distinct and not null, else the decoded strings.
+
+    Arrow allows repeated or null labels in a dictionary; such a column is decoded (one
+    string per row) and encoded afresh, as any text column.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    unified = arr.unify_dictionaries()
+    labels = unified.chunks[0].dictionary if unified.num_chunks else pa.array([], pa.string())
+    if labels.null_count == 0 and pc.count_distinct(labels).as_py() == len(labels):
+        return unified
+    return arr.cast(arr.type.value_type)
