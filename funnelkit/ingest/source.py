@@ -147,7 +147,7 @@ def read_parquet(
     duckdb = import_optional("duckdb", purpose="Reading Parquet files lazily")
     patterns = [_as_pattern(p) for p in _paths(path)]
     if connection is None:
-        connection = duckdb.connect(config={k: str(v) for k, v in config.items()})
+        connection = _quiet(duckdb.connect(config={k: str(v) for k, v in config.items()}))
     elif config:
         raise DataError("Pass DuckDB settings either with a new connection or as **config.")
     try:
@@ -158,11 +158,18 @@ def read_parquet(
         ) from exc
 
 
+def _quiet(connection: Any) -> Any:
+    """A connection funnelkit opened: a library prints no progress bar of its own (DuckDB
+    draws one in a terminal for queries over two seconds)."""
+    connection.execute("SET enable_progress_bar = false")
+    return connection
+
+
 def _file_source(obj: Any) -> Source:
     if _is_csv_glob(obj):
         duckdb = import_optional("duckdb", purpose="Reading several CSV files")
         patterns = [os.fspath(p) for p in _paths(obj)]
-        return Source("duckdb", duckdb.connect().read_csv(patterns))
+        return Source("duckdb", _quiet(duckdb.connect()).read_csv(patterns))
     single = not isinstance(obj, list | tuple) and Path(obj).is_file()
     if _is_parquet_path(obj) and not (single and importlib.util.find_spec("duckdb") is None):
         return Source("duckdb", read_parquet(obj))
