@@ -1,10 +1,10 @@
 """Run one report step in a forked process while the report computes the others.
 
-The funnel steps of the report (stage conversion and trends) need only the journeys; the value
-steps need only the fitted model. On a machine with two or more cores they can run side by
-side: the funnel steps in a forked copy of this process, which inherits the journeys without
-pickling them, and sends its result back pickled. Where ``fork`` is not available (Windows)
-the report runs every step here.
+The funnel trends of the report need only the journeys and the delay families chosen by the
+stage conversion; the value steps need only the fitted model. On a machine with two or more
+cores they can run side by side: the trends in a forked copy of this process, which inherits
+the journeys without pickling them, and sends its result back pickled. Where ``fork`` is
+not available (Windows) the report runs every step here.
 """
 
 from __future__ import annotations

@@ -164,34 +164,35 @@ def build_report(
         notes = [f"{e.label}: {note}" for e in fitter.estimates_.values() for note in e.notes]
         return fitter.conversion_summary(segments=False), curves, notes, pooled
 
+    # first, in this process: the channel table fits the same pooled transitions again, and
+    # finds these fits kept (see conversion.estimate.supported_fits)
+    transitions, curves, conversion_notes, pooled = sections.run(
+        "conversion", "stage conversion", conversion, (None, (), [], {})
+    )
+    quality += conversion_notes
     from funnelkit.report.trends import trends_of
 
-    def funnel_steps(where: _Sections) -> _FunnelSteps:
-        transitions, curves, notes, pooled = where.run(
-            "conversion", "stage conversion", conversion, (None, (), [], {})
-        )
+    def trends_step(where: _Sections) -> tuple[FunnelTrends, ...]:
         # the cohorts keep the delay families the stage conversion chose on all entrants
-        trends = where.run(
+        found: tuple[FunnelTrends, ...] = where.run(
             "trends", "funnel trends", lambda: trends_of(journeys, level, pooled), ()
         )
-        return transitions, curves, notes, trends
+        return found
 
-    def in_child() -> tuple[_FunnelSteps, dict[str, float], dict[str, str]]:
-        child = _Sections(StepTimer(None, total=2))
-        return funnel_steps(child), child.timer.seconds, child.unavailable
+    def in_child() -> tuple[tuple[FunnelTrends, ...], dict[str, float], dict[str, str]]:
+        child = _Sections(StepTimer(None, total=1))
+        return trends_step(child), child.timer.seconds, child.unavailable
 
-    # the funnel steps need the journeys only: with a core to spare they run beside the
-    # value steps, which need the fitted model only
+    # the trends need the journeys and the chosen families only: with a core to spare they
+    # run beside the value steps, which need the fitted model only
     pending = None
+    trends: tuple[FunnelTrends, ...] = ()
     if _side_by_side(model.n_jobs, log.n_customers):
         from funnelkit.report._background import Background
 
         pending = Background(in_child)
-        steps: _FunnelSteps = (None, (), [], ())
     else:
-        steps = funnel_steps(sections)
-    # where the conversion notes go among the data-quality notes
-    conversion_at = len(quality)
+        trends = trends_step(sections)
     first = measured.first_purchase
     first_summary = None
     if first:
@@ -245,11 +246,9 @@ def build_report(
 
         channel_economics = economics_of(fitted, values.channels, economics, quality, timer)
     if pending is not None:
-        steps, seconds, unavailable = pending.result()
-        timer.record(seconds, after="lifecycle model")
+        trends, seconds, unavailable = pending.result()
+        timer.record(seconds, after="stage conversion")
         sections.unavailable.update(unavailable)
-    transitions, curves, conversion_notes, trends = steps
-    quality[conversion_at:conversion_at] = conversion_notes
     for est in first.values():
         quality += [f"{est.label}: {note}" for note in est.notes]
     quality += _data_notes(table, measured.notes)
@@ -282,17 +281,13 @@ def build_report(
     )
 
 
-#: the stage conversion (summary, curves, notes) and the funnel trends
-_FunnelSteps = tuple[
-    ConversionSummary | None, tuple[ConversionCurve, ...], list[str], tuple[FunnelTrends, ...]
-]
-#: customers from which ``n_jobs=None`` runs the funnel steps beside the value steps (below,
+#: customers from which ``n_jobs=None`` runs the trends beside the value steps (below,
 #: starting a process costs more than it saves)
 SIDE_BY_SIDE_CUSTOMERS = 50_000
 
 
 def _side_by_side(n_jobs: int | None, n_customers: int) -> bool:
-    """Whether the funnel steps run in a process of their own (see :func:`build_report`)."""
+    """Whether the trends run in a process of their own (see :func:`build_report`)."""
     from funnelkit.report._background import can_fork, usable_cores
 
     if not can_fork() or usable_cores() < 2:

@@ -1,4 +1,4 @@
-"""The report's funnel steps run beside its value steps: the same report either way."""
+"""The report's trends run beside its value steps: the same report either way."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def test_side_by_side_gives_the_same_report(world, monkeypatch):
 
 @needs_fork
 @pytest.mark.parametrize("n_jobs", [1, 2])
-def test_a_fit_failure_in_the_funnel_steps_leaves_its_section_out(world, monkeypatch, n_jobs):
+def test_a_fit_failure_in_the_trends_leaves_its_section_out(world, monkeypatch, n_jobs):
     def failing(*args, **kwargs):
         raise FunnelkitError("no cohort could be fitted")
 
@@ -67,7 +67,7 @@ def test_a_fit_failure_in_the_funnel_steps_leaves_its_section_out(world, monkeyp
 
 @needs_fork
 @pytest.mark.parametrize("n_jobs", [1, 2])
-def test_a_bug_in_the_funnel_steps_is_raised_with_its_type(world, monkeypatch, n_jobs):
+def test_a_bug_in_the_trends_is_raised_with_its_type(world, monkeypatch, n_jobs):
     def broken(*args, **kwargs):
         raise RuntimeError("a bug, not a fact about the data")
 
@@ -87,7 +87,7 @@ def test_a_bug_in_the_funnel_steps_is_raised_with_its_type(world, monkeypatch, n
         (-1, 10, 2, True),
     ],
 )
-def test_when_the_funnel_steps_run_beside(monkeypatch, n_jobs, n_customers, cores, expected):
+def test_when_the_trends_run_beside(monkeypatch, n_jobs, n_customers, cores, expected):
     monkeypatch.setattr(_background, "usable_cores", lambda: cores)
     monkeypatch.setattr(_background, "can_fork", lambda: True)
     assert _build._side_by_side(n_jobs, n_customers) is expected
