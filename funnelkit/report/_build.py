@@ -14,7 +14,6 @@ from funnelkit._version import __version__
 from funnelkit.clv.diagnostics import frequency_histogram
 from funnelkit.conversion import ConversionFitter, ConversionRow, ConversionSummary
 from funnelkit.conversion.results import TransitionEstimate
-from funnelkit.conversion.trends import FunnelTrends
 from funnelkit.events import EventLog
 from funnelkit.exceptions import FunnelkitError
 from funnelkit.lifecycle import (
@@ -164,35 +163,16 @@ def build_report(
         notes = [f"{e.label}: {note}" for e in fitter.estimates_.values() for note in e.notes]
         return fitter.conversion_summary(segments=False), curves, notes, pooled
 
-    # first, in this process: the channel table fits the same pooled transitions again, and
-    # finds these fits kept (see conversion.estimate.supported_fits)
+    # the channel table fits the same pooled transitions again and finds these fits kept
+    # (see conversion.estimate.supported_fits)
     transitions, curves, conversion_notes, pooled = sections.run(
         "conversion", "stage conversion", conversion, (None, (), [], {})
     )
     quality += conversion_notes
     from funnelkit.report.trends import trends_of
 
-    def trends_step(where: _Sections) -> tuple[FunnelTrends, ...]:
-        # the cohorts keep the delay families the stage conversion chose on all entrants
-        found: tuple[FunnelTrends, ...] = where.run(
-            "trends", "funnel trends", lambda: trends_of(journeys, level, pooled), ()
-        )
-        return found
-
-    def in_child() -> tuple[tuple[FunnelTrends, ...], dict[str, float], dict[str, str]]:
-        child = _Sections(StepTimer(None, total=1))
-        return trends_step(child), child.timer.seconds, child.unavailable
-
-    # the trends need the journeys and the chosen families only: with a core to spare they
-    # run beside the value steps, which need the fitted model only
-    pending = None
-    trends: tuple[FunnelTrends, ...] = ()
-    if _side_by_side(model.n_jobs, log.n_customers):
-        from funnelkit.report._background import Background
-
-        pending = Background(in_child)
-    else:
-        trends = trends_step(sections)
+    # the cohorts keep the delay families the stage conversion chose on all entrants
+    trends = sections.run("trends", "funnel trends", lambda: trends_of(journeys, level, pooled), ())
     first = measured.first_purchase
     first_summary = None
     if first:
@@ -245,10 +225,6 @@ def build_report(
         from funnelkit.report.economics import economics_of
 
         channel_economics = economics_of(fitted, values.channels, economics, quality, timer)
-    if pending is not None:
-        trends, seconds, unavailable = pending.result()
-        timer.record(seconds, after="stage conversion")
-        sections.unavailable.update(unavailable)
     for est in first.values():
         quality += [f"{est.label}: {note}" for note in est.notes]
     quality += _data_notes(table, measured.notes)
@@ -279,22 +255,6 @@ def build_report(
         unavailable=sections.unavailable,
         seconds=timer.seconds,
     )
-
-
-#: customers from which ``n_jobs=None`` runs the trends beside the value steps (below,
-#: starting a process costs more than it saves)
-SIDE_BY_SIDE_CUSTOMERS = 50_000
-
-
-def _side_by_side(n_jobs: int | None, n_customers: int) -> bool:
-    """Whether the trends run in a process of their own (see :func:`build_report`)."""
-    from funnelkit.report._background import can_fork, usable_cores
-
-    if not can_fork() or usable_cores() < 2:
-        return False
-    if n_jobs is None:
-        return n_customers >= SIDE_BY_SIDE_CUSTOMERS
-    return n_jobs == -1 or n_jobs >= 2
 
 
 @dataclass(frozen=True)

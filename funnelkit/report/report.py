@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -220,16 +220,6 @@ class StepTimer:
         self.seconds[name] = round(time.perf_counter() - start, 3)
         self.done += 1
         return out
-
-    def record(self, seconds: Mapping[str, float], *, after: str) -> None:
-        """Steps timed elsewhere (in another process), listed after the step ``after``."""
-        for name in seconds:
-            if self.progress is not None:
-                self.progress(name, self.done, self.total)
-            self.done += 1
-        items = list(self.seconds.items())
-        at = next((i + 1 for i, (k, _) in enumerate(items) if k == after), len(items))
-        self.seconds = dict([*items[:at], *seconds.items(), *items[at:]])
 
 
 def thin_curve(
