@@ -5,9 +5,8 @@ scales and in which direction (``_covariate_links``): customer ``i`` with covari
 has ``theta_i = theta · exp(± gamma_process' z_i)``. The coefficients ``gamma`` are extra,
 unconstrained entries of the optimiser's parameter vector, so the shared optimiser, the
 Hessian and the covariance cover them. The likelihood runs on compressed rows (customers
-sharing their data row and their covariate pattern are one row), each row at its own
-parameters, with the model's per-row likelihood and analytic gradient; the chain rule gives
-the gradient in ``(theta, gamma)``.
+sharing their data row and their covariate pattern are one row), pattern by pattern or row
+by row (:mod:`funnelkit.clv._covariate_likelihood`).
 
 Predictions are in :mod:`funnelkit.clv._covariate_predict`: per covariate pattern, by a copy
 of the model at that pattern's parameters, with the model's own formulas.
@@ -19,25 +18,18 @@ import dataclasses
 import math
 import time
 import warnings
-from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
 from funnelkit.clv._base import MLEFitter
-from funnelkit.clv._covariate_predict import CovariatePredictions
-from funnelkit.clv._data import (
-    FitData,
-    as_rfm,
-    customer_weights,
-    pattern_rows,
-)
+from funnelkit.clv._covariate_likelihood import CovariateLikelihood
+from funnelkit.clv._data import FitData, as_rfm, compress_rows, customer_weights
 from funnelkit.clv._limits import Limit, LimitTest, ParameterSpace, chi_bar_square_sf
 from funnelkit.clv._optimise import (
     Candidate,
     CoefficientSpace,
-    LogLikelihood,
     choose,
     hessian,
     maximise,
@@ -55,6 +47,7 @@ from funnelkit.clv.covariates import (
     CovariateTest,
     frame_backend,
     learn_encoding,
+    unique_patterns,
 )
 from funnelkit.exceptions import ConvergenceWarning, FunnelkitError
 from funnelkit.intervals import normal_quantile
@@ -83,7 +76,7 @@ def _base_size(fit: Candidate) -> int:
     return len(space.names) - space.n_free
 
 
-class CovariateModel(CovariatePredictions):
+class CovariateModel(CovariateLikelihood):
     """A fitter that accepts static covariates (see the module docstring).
 
     Parameters
@@ -219,7 +212,10 @@ class CovariateModel(CovariatePredictions):
         else:
             start = self._start(plain)
         begin = time.perf_counter()
-        patterns, rows = pattern_rows(plain.training, weights, design, plain.time_unit)
+        # customers compressed into unique (data row, covariate pattern) rows
+        patterns, codes = unique_patterns(design)
+        columns = {**plain.training, "pattern": codes.astype(float)}
+        rows = compress_rows(columns, weights, plain.time_unit)
         n = float(np.sum(weights))
         full_links = {p: v for p, v in self._links_of(self._param_names).items() if p in processes}
         with single_threaded_blas():
@@ -254,61 +250,6 @@ class CovariateModel(CovariatePredictions):
         self._warn_if_unconverged()
         self.fit_seconds_ = time.perf_counter() - begin
         return self
-
-    @staticmethod
-    def _split(
-        vector: np.ndarray, processes: Sequence[str], p: int, k: int
-    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        coefs = {proc: vector[k + i * p : k + (i + 1) * p] for i, proc in enumerate(processes)}
-        return vector[:k], coefs
-
-    @abstractmethod
-    def _rows_log_likelihood(
-        self, params: np.ndarray, data: FitData
-    ) -> tuple[np.ndarray, np.ndarray | None]:
-        """Per-row log-likelihood and gradient ``(n_params, n_rows)`` (``None``: finite
-        differences) with per-row parameters ``(n_params, n_rows)``: each customer at their
-        own parameters, all rows at once."""
-
-    def _rows_likelihood(
-        self,
-        names: Sequence[str],
-        links: Mapping[str, Sequence[tuple[str, int]]],
-        limit: Limit | None,
-        patterns: np.ndarray,
-        data: FitData,
-        p: int,
-    ) -> LogLikelihood:
-        """The weighted log-likelihood in ``(base parameters, coefficients)``: analytic
-        gradient by the chain rule for the full model, none (finite differences) for a limit,
-        whose per-row formula (``_limit_log_likelihood``) takes per-row parameters too."""
-        index = {nm: i for i, nm in enumerate(names)}
-        of_row = data["pattern"].astype(np.int64)
-        design = patterns[of_row]
-        k = len(names)
-
-        def loglik(vector: np.ndarray) -> tuple[float, np.ndarray | None]:
-            base, coefs = self._split(vector, tuple(links), p, k)
-            nat = self._natural(base, coefs, patterns, names, links)[:, of_row]
-            grad: np.ndarray | None = None
-            with np.errstate(all="ignore"):
-                if limit is None:
-                    ll, grad = self._rows_log_likelihood(nat, data)
-                else:
-                    ll = self._limit_log_likelihood(dict(zip(names, nat, strict=True)), data)
-                total = float(data.weights @ ll)
-            if not math.isfinite(total):
-                return -math.inf, None
-            if grad is None:
-                return total, None
-            weighted = grad * nat * data.weights
-            d_base = weighted.sum(axis=1) / base
-            d_coef = [
-                sum(sign * weighted[index[nm]] @ design for nm, sign in v) for v in links.values()
-            ]
-            return total, np.concatenate([d_base, *d_coef])
-
-        return loglik
 
     def _fit_space(
         self,
@@ -499,5 +440,5 @@ class CovariateModel(CovariatePredictions):
     def _patterns_finite(self) -> bool:
         """Whether the model's predictions are finite at every training covariate pattern."""
         design = self.__dict__["_training_design"]
-        patterns = np.unique(design, axis=0)
+        patterns = unique_patterns(design)[0]
         return all(self._at(z, None)._predictions_finite() for z in patterns)

@@ -19,7 +19,7 @@ from funnelkit._results import html_table
 from funnelkit.clv._base import MLEFitter
 from funnelkit.clv._data import as_rfm
 from funnelkit.clv._uncertainty_tools import draw_parameters, resample_count
-from funnelkit.clv.covariates import CovariateFit, coefficient_frame
+from funnelkit.clv.covariates import CovariateFit, coefficient_frame, unique_patterns
 from funnelkit.exceptions import FunnelkitError, MissingDependencyError
 
 __all__ = ["CovariatePredictions"]
@@ -285,8 +285,8 @@ class CovariatePredictions(MLEFitter):
                 self._refuse_covariates()
             return [self], np.zeros(n, dtype=np.int64)
         design = self._customer_design(data, covariates, n)
-        patterns, codes = np.unique(design, axis=0, return_inverse=True)
-        return [self._at(z, None) for z in patterns], codes.reshape(-1).astype(np.int64)
+        patterns, codes = unique_patterns(design)
+        return [self._at(z, None) for z in patterns], codes
 
     # ------------------------------------------------------------------ parameter draws
     def _point_draw(self) -> dict[str, float]:
@@ -376,8 +376,7 @@ class CovariatePredictions(MLEFitter):
     ) -> np.ndarray:
         """``call(model at pattern, customer indices)`` per distinct row of ``design``,
         assembled along the last (customer) axis."""
-        patterns, codes = np.unique(design, axis=0, return_inverse=True)
-        codes = codes.ravel()
+        patterns, codes = unique_patterns(design)
         out: np.ndarray | None = None
         for g in range(patterns.shape[0]):
             idx = np.flatnonzero(codes == g)

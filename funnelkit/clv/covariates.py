@@ -24,6 +24,7 @@ from scipy import stats
 
 from funnelkit._frames import Backend, frame_from_columns
 from funnelkit._results import Result, Spec
+from funnelkit.clv._data import unique_combinations
 from funnelkit.exceptions import DataError, format_examples
 
 __all__ = [
@@ -35,12 +36,28 @@ __all__ = [
     "coefficient_frame",
     "frame_backend",
     "learn_encoding",
+    "unique_patterns",
     "with_covariates",
 ]
 
 #: the processes a covariate can enter, in table order
 PROCESSES = ("purchase", "dropout", "spend")
 ID_COLUMN = "customer_id"
+
+
+def unique_patterns(design: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of a design matrix (sorted) and each customer's row index in them.
+
+    As ``np.unique(design, axis=0, return_inverse=True)``, but by combining the codes of the
+    columns: ``axis=0`` sorts the rows as opaque records, which takes seconds on a million
+    customers with a handful of columns.
+    """
+    design = np.asarray(design, dtype=float)
+    if design.ndim != 2 or design.shape[1] == 0 or design.shape[0] == 0:
+        patterns, codes = np.unique(design, axis=0, return_inverse=True)
+        return patterns, codes.reshape(-1).astype(np.int64)
+    columns, codes = unique_combinations(*design.T)
+    return np.column_stack(columns), codes.astype(np.int64)
 
 
 class CovariateColumn(Spec):
@@ -84,7 +101,10 @@ class CovariateEncoding(Spec):
                 parts.append(numeric_values(col.name, values, ids)[:, None])
                 continue
             labels = labels_of(col.name, values, ids)
-            unknown = ~np.isin(labels, col.levels)
+            # one comparison per distinct label, not per customer
+            found, codes = np.unique(labels, return_inverse=True)
+            codes = codes.reshape(-1)
+            unknown = ~np.isin(found, col.levels)[codes]
             if unknown.any():
                 raise DataError(
                     f"Covariate {col.name!r} has {int(unknown.sum())} value(s) the model was "
@@ -93,7 +113,8 @@ class CovariateEncoding(Spec):
                     f"{format_examples(_ids_at(ids, unknown))}: map them to a known level."
                 )
             kept = [lv for lv in col.levels if lv != col.reference]
-            parts.append((labels[:, None] == np.array(kept, dtype=object)[None, :]).astype(float))
+            one_hot = np.array([[str(f) == lv for lv in kept] for f in found], dtype=float)
+            parts.append(one_hot.reshape(found.size, len(kept))[codes])
         return np.hstack(parts) if parts else np.empty((n, 0))
 
 
@@ -194,7 +215,7 @@ def learn_encoding(
             columns.append(CovariateColumn(name=name, kind="numeric"))
             continue
         labels = labels_of(name, values, ids)
-        levels = sorted(set(labels.tolist()))
+        levels = [str(v) for v in np.unique(labels)]
         if len(levels) < 2:
             _constant(name, repr(levels[0]) if levels else "nothing", n)
         ref = str(reference.get(name, levels[0]))
@@ -295,12 +316,21 @@ def numeric_values(name: str, values: np.ndarray, ids: np.ndarray | None) -> np.
 
 
 def labels_of(name: str, values: np.ndarray, ids: np.ndarray | None) -> np.ndarray:
-    """A categorical covariate as text labels; missing values are refused."""
+    """A categorical covariate as text labels (a numpy string array); missing values are
+    refused.
+
+    Text and booleans in numpy's own types cannot be missing and convert without a Python
+    loop; anything else (Python objects) is checked value by value.
+    """
     if values.dtype.kind in "mM":
         raise DataError(
             f"Covariate {name!r} holds dates or durations: convert it to numbers (e.g. days "
             "since a reference date) or to categories first."
         )
+    if values.dtype.kind == "U":
+        return values
+    if values.dtype.kind == "b":
+        return np.where(values, "True", "False")
     items = values.tolist()
     bad = np.array(
         [v is None or (isinstance(v, float) and not math.isfinite(v)) for v in items], dtype=bool
@@ -311,7 +341,7 @@ def labels_of(name: str, values: np.ndarray, ids: np.ndarray | None) -> np.ndarr
             f"{format_examples(_ids_at(ids, bad))}: fill them (e.g. with a level 'unknown') "
             "before fitting."
         )
-    return np.array([str(v) for v in items], dtype=object)
+    return np.array([str(v) for v in items], dtype=str)
 
 
 def _constant(name: str, value: str, n: int) -> None:

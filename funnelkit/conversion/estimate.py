@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import numpy as np
@@ -262,7 +264,62 @@ def supported_fits(
     below the Kaplan-Meier conversion observed (the lowest AIC among them is the model
     reported). ``"auto"`` fits the three single families, and the two-component delay when
     none of them follows the Kaplan-Meier curve. Notes are appended to ``notes``.
+
+    The answers are deterministic: the last few are kept by the content of the durations and
+    flags, so the same transition on the same entrants is fitted once however many steps ask.
     """
+    key = _content_key(durations, converted, plateau, model, time_unit)
+    if key in _FITS:
+        _FITS.move_to_end(key)
+        fits, good, added = _FITS[key]
+        notes.extend(added)
+        return dict(fits), dict(good)
+    mine: list[str] = []
+    fits, good = _supported_fits(
+        durations, converted, km, plateau=plateau, model=model, time_unit=time_unit, notes=mine
+    )
+    notes.extend(mine)
+    _FITS[key] = (dict(fits), dict(good), tuple(mine))
+    while len(_FITS) > _FITS_SIZE:
+        _FITS.popitem(last=False)
+    return fits, good
+
+
+#: supported_fits' answers by the content of their input (the fits are small; the report fits
+#: the same transitions on the same entrants in several places: the stage conversion, the
+#: channel table's pooled fits), least recently used first
+_FITS: OrderedDict[bytes, tuple[dict[str, CureFit], dict[str, CureFit], tuple[str, ...]]] = (
+    OrderedDict()
+)
+_FITS_SIZE = 64
+
+
+def _content_key(
+    durations: np.ndarray,
+    converted: np.ndarray,
+    plateau: float | None,
+    model: str,
+    time_unit: TimeUnit,
+) -> bytes:
+    """A digest of everything :func:`supported_fits` answers from (the Kaplan-Meier arrays
+    and the plateau are functions of the durations and flags)."""
+    digest = hashlib.blake2b(digest_size=32)
+    digest.update(np.ascontiguousarray(durations, dtype=np.float64).tobytes())
+    digest.update(np.ascontiguousarray(converted, dtype=np.bool_).tobytes())
+    digest.update(repr((int(durations.size), plateau, model, time_unit.value)).encode())
+    return digest.digest()
+
+
+def _supported_fits(
+    durations: np.ndarray,
+    converted: np.ndarray,
+    km: KaplanMeierArrays,
+    *,
+    plateau: float | None,
+    model: str,
+    time_unit: TimeUnit,
+    notes: list[str],
+) -> tuple[dict[str, CureFit], dict[str, CureFit]]:
     n = int(durations.size)
     n_conv = int(np.count_nonzero(converted))
     fits: dict[str, CureFit] = {}

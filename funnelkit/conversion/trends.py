@@ -24,7 +24,7 @@ from funnelkit._frames import Backend, frame_from_columns
 from funnelkit._results import Interval, Result, html_table
 from funnelkit.conversion.estimate import estimate_transition
 from funnelkit.conversion.kaplan_meier import CIMethod
-from funnelkit.conversion.results import _check_window
+from funnelkit.conversion.results import TransitionEstimate, _check_window
 from funnelkit.conversion.segments import segment_codes
 from funnelkit.exceptions import FunnelkitError
 from funnelkit.journeys import Journeys
@@ -199,6 +199,7 @@ def funnel_trends(
     model: str = "auto",
     conf_level: float = 0.95,
     ci_method: CIMethod = "log-log",
+    pooled_estimate: TransitionEstimate | None = None,
 ) -> FunnelTrends:
     """Conversion of ``source -> target`` by the period customers entered ``source``.
 
@@ -218,6 +219,11 @@ def funnel_trends(
         chosen by AIC on all entrants and kept for every cohort).
     conf_level, ci_method
         Level and Kaplan-Meier band of every interval.
+    pooled_estimate
+        This transition's estimate on all entrants of these journeys, when already fitted
+        (``ConversionFitter().fit(journeys).estimate(source, target)``): its delay family
+        is kept for every cohort instead of being fitted and chosen again. ``model`` is then
+        left at ``"auto"`` or names that same family.
 
     Returns
     -------
@@ -261,7 +267,10 @@ def funnel_trends(
             quantiles=(),
         )
 
-    pooled = fit(slice(None), None, model)
+    if pooled_estimate is None:
+        pooled = fit(slice(None), None, model)
+    else:
+        pooled = _checked_pooled(pooled_estimate, source, target, model, converted)
     codes, labels = segment_codes(journeys, f"cohort:{by}", index, source)
     # still inside the window: not converted and followed for less than the window
     waiting = ~converted & (durations < width)
@@ -308,3 +317,33 @@ def funnel_trends(
         rows=tuple(rows),
         notes=tuple(notes),
     )
+
+
+def _checked_pooled(
+    estimate: TransitionEstimate, source: str, target: str, model: str, converted: np.ndarray
+) -> TransitionEstimate:
+    """``estimate`` if it is this transition's pooled estimate on these entrants."""
+    if not isinstance(estimate, TransitionEstimate):
+        raise FunnelkitError(
+            "The 'pooled_estimate' parameter of funnel_trends must be a TransitionEstimate "
+            f"(ConversionFitter.estimate(source, target)). Got {type(estimate).__name__}."
+        )
+    entrants = (int(converted.size), int(np.count_nonzero(converted)))
+    given = (estimate.n_entered, estimate.n_converted)
+    if (estimate.source, estimate.target, estimate.segment) != (source, target, None):
+        raise FunnelkitError(
+            f"pooled_estimate is the estimate of {estimate.label}, not of all entrants of "
+            f"{source} -> {target}: pass ConversionFitter.estimate({source!r}, {target!r})."
+        )
+    if given != entrants:
+        raise FunnelkitError(
+            f"pooled_estimate counts {given[0]:,} entrants and {given[1]:,} conversions, these "
+            f"journeys {entrants[0]:,} and {entrants[1]:,}: it was fitted on other journeys. "
+            "Fit it on these journeys or leave pooled_estimate out."
+        )
+    if model not in ("auto", estimate.model):
+        raise FunnelkitError(
+            f"model={model!r} contradicts pooled_estimate, whose family is "
+            f"{estimate.model!r}: leave model at 'auto' or pass that family."
+        )
+    return estimate

@@ -149,22 +149,30 @@ def build_report(
     journeys = table.journeys
     level = float(model.conf_level)
 
-    def conversion() -> tuple[ConversionSummary, tuple[ConversionCurve, ...], list[str]]:
+    def conversion() -> tuple[
+        ConversionSummary,
+        tuple[ConversionCurve, ...],
+        list[str],
+        dict[tuple[str, str], TransitionEstimate],
+    ]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             fitter = ConversionFitter(conf_level=level).fit(journeys)
-        estimates = [fitter.estimate(s, t) for s, t in fitter.transitions_]
-        curves = tuple(_curve(e) for e in estimates if e.n_entered > 0)
+        pooled = {(s, t): fitter.estimate(s, t) for s, t in fitter.transitions_}
+        curves = tuple(_curve(e) for e in pooled.values() if e.n_entered > 0)
         notes = [f"{e.label}: {note}" for e in fitter.estimates_.values() for note in e.notes]
-        return fitter.conversion_summary(segments=False), curves, notes
+        return fitter.conversion_summary(segments=False), curves, notes, pooled
 
-    transitions, curves, conversion_notes = sections.run(
-        "conversion", "stage conversion", conversion, (None, (), [])
+    # the channel table fits the same pooled transitions again and finds these fits kept
+    # (see conversion.estimate.supported_fits)
+    transitions, curves, conversion_notes, pooled = sections.run(
+        "conversion", "stage conversion", conversion, (None, (), [], {})
     )
     quality += conversion_notes
     from funnelkit.report.trends import trends_of
 
-    trends = sections.run("trends", "funnel trends", lambda: trends_of(journeys, level), ())
+    # the cohorts keep the delay families the stage conversion chose on all entrants
+    trends = sections.run("trends", "funnel trends", lambda: trends_of(journeys, level, pooled), ())
     first = measured.first_purchase
     first_summary = None
     if first:

@@ -3,25 +3,45 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from html import escape
 from typing import TYPE_CHECKING
 
 from funnelkit.conversion.trends import FunnelTrends, funnel_trends
 
 if TYPE_CHECKING:
+    from funnelkit.conversion.results import TransitionEstimate
     from funnelkit.journeys import Journeys
     from funnelkit.report.report import LifecycleReport
 
 __all__ = ["trends_of", "trends_section"]
 
 
-def trends_of(journeys: Journeys, conf_level: float) -> tuple[FunnelTrends, ...]:
-    """Monthly entry cohorts of every adjacent transition that anyone entered."""
+def trends_of(
+    journeys: Journeys,
+    conf_level: float,
+    pooled: Mapping[tuple[str, str], TransitionEstimate] | None = None,
+) -> tuple[FunnelTrends, ...]:
+    """Monthly entry cohorts of every adjacent transition that anyone entered.
+
+    ``pooled`` holds transitions' estimates on all entrants of these journeys (the report's
+    stage conversion): their delay families are kept for the cohorts, not chosen again.
+    """
+    pooled = pooled or {}
     out = []
     for source, target in itertools.pairwise(journeys.stage_names):
         index, _, _ = journeys.transition(source, target)
         if index.size:
-            out.append(funnel_trends(journeys, source, target, by="month", conf_level=conf_level))
+            out.append(
+                funnel_trends(
+                    journeys,
+                    source,
+                    target,
+                    by="month",
+                    conf_level=conf_level,
+                    pooled_estimate=pooled.get((source, target)),
+                )
+            )
     return tuple(out)
 
 
