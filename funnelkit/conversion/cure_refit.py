@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import optimize, special
@@ -62,6 +62,10 @@ class CureRows:
     log_censored: np.ndarray
     by_duration: np.ndarray  # rows with a positive duration, shortest first
     shortest: np.ndarray  # their durations, in that order
+    #: the row terms of :func:`_row_terms` at the points asked for (a fit's estimate)
+    terms: dict[bytes, tuple[np.ndarray, np.ndarray] | None] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @classmethod
     def of(cls, durations: np.ndarray, converted: np.ndarray) -> CureRows:
@@ -96,9 +100,10 @@ class CureRows:
         log_censored, w_censored = self.log_censored[keep_c], w_censored[keep_c]
         n_zero = int(w[self.zero_converted].sum())
         waiting_at_zero = int(w[self.zero_waiting].sum())
-        if n_zero and waiting_at_zero:
-            log_censored = np.concatenate([[log_eps], log_censored])
-            w_censored = np.concatenate([[float(waiting_at_zero)], w_censored])
+        zero = _zero_rows(n_zero, waiting_at_zero, log_eps)
+        if zero.log_censored.size:
+            log_censored = np.concatenate([zero.log_censored, log_censored])
+            w_censored = np.concatenate([zero.weight_censored, w_censored])
         return CureData(
             log_exact=log_exact,
             sum_log_exact=float(np.einsum("i,i->", log_exact, w_exact)),
@@ -107,7 +112,38 @@ class CureRows:
             log_censored=log_censored,
             weight_exact=w_exact,
             weight_censored=w_censored,
+            first_evaluation=lambda x, fix_p: self.first_evaluation(w, zero, x, fix_p),
         )
+
+    def first_evaluation(
+        self, weights: np.ndarray, zero: CureData, x: np.ndarray, fix_p: bool
+    ) -> tuple[float, np.ndarray] | None:
+        """:func:`mixture_log_likelihood` at ``x`` of the rows counted ``weights`` times,
+        from row terms found once per point: a bootstrap sample's first evaluation.
+
+        Every sample's refit starts at the full-data estimate, where each row's terms do
+        not depend on the weights: a sample's value and gradient there are their weighted
+        sums, a fraction of an evaluation. ``zero``: the rows at duration 0 of the sample
+        (their ``eps`` depends on which rows were drawn), evaluated directly. None where
+        the terms do not apply (``fix_p``, or ``q`` tiny).
+        """
+        if fix_p:
+            return None
+        key = np.asarray(x, dtype=float).tobytes()
+        if key not in self.terms:
+            with np.errstate(all="ignore"):
+                self.terms[key] = _row_terms(np.asarray(x, dtype=float), self)
+        found = self.terms[key]
+        if found is None:
+            return None
+        exact, waiting = found
+        out = np.einsum("i,ik->k", weights[self.exact], exact)
+        out += np.einsum("i,ik->k", weights[self.censored], waiting)
+        if zero.n_zero:
+            ll, grad = mixture_log_likelihood(x, zero, fix_p)
+            out[0] += ll
+            out[1:] += grad
+        return float(out[0]), out[1:]
 
     def _smallest(self, w: np.ndarray) -> float:
         """The shortest positive duration among the rows of positive weight (2e-6 if none)."""
@@ -131,6 +167,21 @@ class CureRows:
             log_eps=log_eps,
             log_censored=log_censored,
         )
+
+
+def _zero_rows(n_zero: int, waiting_at_zero: int, log_eps: float) -> CureData:
+    """The rows at duration 0: ``n_zero`` conversions, and those waiting there, censored at
+    ``eps`` when there are conversions at 0 (else they carry no information)."""
+    waiting = n_zero > 0 and waiting_at_zero > 0
+    return CureData(
+        log_exact=np.empty(0),
+        sum_log_exact=0.0,
+        n_zero=n_zero,
+        log_eps=log_eps,
+        log_censored=np.full(int(waiting), log_eps),
+        weight_exact=np.empty(0),
+        weight_censored=np.full(int(waiting), float(waiting_at_zero)),
+    )
 
 
 def mixture_bounds(fix_p: bool) -> list[tuple[float | None, float | None]]:
@@ -159,6 +210,15 @@ def _weighted(weights: np.ndarray | None, values: np.ndarray) -> float:
     return float(values.sum() if weights is None else np.einsum("i,i->", values, weights))
 
 
+def _split(x: np.ndarray, fix_p: bool) -> tuple[float, float, float, float, np.ndarray]:
+    """``(p, q, log p, log q, delay coefficients)`` of the mixture's coefficients ``x``."""
+    if fix_p:
+        return 1.0, 0.0, 0.0, -math.inf, x
+    eta = float(x[0])
+    p, q = float(special.expit(eta)), float(special.expit(-eta))
+    return p, q, float(special.log_expit(eta)), float(special.log_expit(-eta)), x[1:]
+
+
 def mixture_log_likelihood(x: np.ndarray, data: CureData, fix_p: bool) -> tuple[float, np.ndarray]:
     """Weighted log-likelihood of the mixture cure model and its gradient in ``x``.
 
@@ -167,13 +227,7 @@ def mixture_log_likelihood(x: np.ndarray, data: CureData, fix_p: bool) -> tuple[
     so neither the value nor the gradient cancels in the tails.
     """
     x = np.asarray(x, dtype=float)
-    if fix_p:
-        eta, delay = math.inf, x
-        p, q, log_p, log_q = 1.0, 0.0, 0.0, -math.inf
-    else:
-        eta, delay = float(x[0]), x[1:]
-        p, q = float(special.expit(eta)), float(special.expit(-eta))
-        log_p, log_q = float(special.log_expit(eta)), float(special.log_expit(-eta))
+    p, q, log_p, log_q, delay = _split(x, fix_p)
     a, m1, ls1, m2, ls2 = (float(v) for v in delay)
     log_w = (float(special.log_expit(a)), float(special.log_expit(-a)))
     w1 = float(special.expit(a))
@@ -245,28 +299,23 @@ def mixture_log_likelihood(x: np.ndarray, data: CureData, fix_p: bool) -> tuple[
 # The two sums below run over most rows of every bootstrap sample: each is written in as few
 # passes over the rows as the algebra allows (sums of products in one einsum, no temporary
 # per factor), with the same terms as the general form above.
-def _exact_terms(
-    log_t: np.ndarray,
-    rw: np.ndarray | None,
-    log_w: tuple[float, float],
-    w1: float,
-    delay: np.ndarray,
-    grad: np.ndarray,
-) -> float:
-    """``sum log f(log t)`` over converters with a positive delay; adds its gradient to ``grad``.
+def _exact_rows(
+    log_t: np.ndarray, log_w: tuple[float, float], delay: np.ndarray
+) -> tuple[np.ndarray, ...]:
+    """Per converter with a positive delay: ``(z0, z1, q0, q1, d, c0, c1)``.
 
-    With ``d`` the difference of the two components' log densities and ``e = exp(-|d|)``,
-    the components' shares of the density are ``1 / (1 + e)`` and ``e / (1 + e)`` (the
-    larger first) and ``log f = log part_1 + max(d, 0) + log1p(e)``: one ``exp`` and one
-    ``log1p`` per row, where ``logaddexp`` or ``expit`` and ``log_expit`` cost four times
-    as much, with nothing that cancels or overflows.
+    ``z`` the standardised log delays, ``q = z**2``, ``d`` the softplus of the difference of
+    the two components' log densities, ``c0, c1`` the components' shares of the density.
+    With ``e = exp(-|difference|)`` the shares are ``1 / (1 + e)`` and ``e / (1 + e)`` (the
+    larger first) and ``log f = log part_1 + max(difference, 0) + log1p(e)``: one ``exp``
+    and one ``log1p`` per row, where ``logaddexp`` or ``expit`` and ``log_expit`` cost four
+    times as much, with nothing that cancels or overflows.
     """
     _, m1, ls1, m2, ls2 = (float(v) for v in delay)
-    inv0, inv1 = math.exp(-ls1), math.exp(-ls2)
     z0 = log_t - m1
-    z0 *= inv0
+    z0 *= math.exp(-ls1)
     z1 = log_t - m2
-    z1 *= inv1
+    z1 *= math.exp(-ls2)
     q0, q1 = z0 * z0, z1 * z1
     d = q1 - q0
     d *= 0.5
@@ -282,15 +331,71 @@ def _exact_terms(
     c1 = np.where(first, smaller, larger)
     np.maximum(d, 0.0, out=d)
     d += np.log1p(e, out=e)  # softplus(d) = log(1 + exp(d))
+    return z0, z1, q0, q1, d, c0, c1
+
+
+def _exact_terms(
+    log_t: np.ndarray,
+    rw: np.ndarray | None,
+    log_w: tuple[float, float],
+    w1: float,
+    delay: np.ndarray,
+    grad: np.ndarray,
+) -> float:
+    """``sum log f(log t)`` over converters with a positive delay (:func:`_exact_rows`);
+    adds its gradient to ``grad``."""
+    ls1, ls2 = float(delay[2]), float(delay[4])
+    z0, z1, q0, q1, d, c0, c1 = _exact_rows(log_t, log_w, delay)
     total = float(log_t.size) if rw is None else float(rw.sum())
     ll = total * (log_w[1] - ls2 - _LOG_SQRT_2PI) - 0.5 * _wsum(rw, q1) + _wsum(rw, d)
     s0, s1 = _wsum(rw, c0), _wsum(rw, c1)
     grad[0] += s0 - w1 * total
-    grad[1] += inv0 * _wsum(rw, c0, z0)
+    grad[1] += math.exp(-ls1) * _wsum(rw, c0, z0)
     grad[2] += _wsum(rw, c0, q0) - s0
-    grad[3] += inv1 * _wsum(rw, c1, z1)
+    grad[3] += math.exp(-ls2) * _wsum(rw, c1, z1)
     grad[4] += _wsum(rw, c1, q1) - s1
     return ll
+
+
+def _exact_row_terms(
+    log_t: np.ndarray, log_w: tuple[float, float], w1: float, delay: np.ndarray
+) -> np.ndarray:
+    """What each row adds to :func:`_exact_terms`: ``(rows, 6)``, value then gradient."""
+    ls1, ls2 = float(delay[2]), float(delay[4])
+    z0, z1, q0, q1, d, c0, c1 = _exact_rows(log_t, log_w, delay)
+    return np.column_stack(
+        [
+            (log_w[1] - ls2 - _LOG_SQRT_2PI) - 0.5 * q1 + d,
+            c0 - w1,
+            math.exp(-ls1) * c0 * z0,
+            c0 * q0 - c0,
+            math.exp(-ls2) * c1 * z1,
+            c1 * q1 - c1,
+        ]
+    )
+
+
+def _waiting_rows(
+    log_c: np.ndarray, p: float, q: float, log_w: tuple[float, float], delay: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], list[np.ndarray], list[float]]:
+    """Per waiting row: ``q + p S(c)``, component 0's part ``p w0 S0(c)``, minus the
+    standardised log delays ``u``, ``exp(-u**2 / 2)`` and the factors of the densities
+    (``p w_k / sqrt(2 pi)``). For ``q`` not tiny: then ``q + p S >= q`` cannot cancel or
+    underflow, and ``ndtr`` costs half of ``log_ndtr``."""
+    _, m1, ls1, m2, ls2 = (float(v) for v in delay)
+    u = [(m1 - log_c) * math.exp(-ls1), (m2 - log_c) * math.exp(-ls2)]
+    a = (p * math.exp(log_w[0]), p * math.exp(log_w[1]))
+    tail0 = special.ndtr(u[0])
+    row = a[1] * special.ndtr(u[1])
+    row += q
+    tail0 *= a[0]
+    row += tail0  # q + p S, component 0's part in tail0
+    bumps = []
+    for k in (0, 1):
+        e = u[k] * u[k]
+        e *= -0.5
+        bumps.append(np.exp(e, out=e))  # the density at the delay, up to a constant
+    return row, tail0, u, bumps, [a[k] / math.sqrt(2.0 * math.pi) for k in (0, 1)]
 
 
 def _waiting_terms(
@@ -303,33 +408,54 @@ def _waiting_terms(
     delay: np.ndarray,
     grad: np.ndarray,
 ) -> tuple[float, float]:
-    """``sum log(q + p S(c))`` over the waiting rows and its derivative in ``logit p``, for
-    ``q`` not tiny (then ``q + p S >= q`` cannot cancel or underflow, and ``ndtr`` costs
-    half of ``log_ndtr``); adds the delay gradient to ``grad``."""
-    _, m1, ls1, m2, ls2 = (float(v) for v in delay)
-    inv = (math.exp(-ls1), math.exp(-ls2))
-    u = [m1 - log_c, m2 - log_c]  # minus the standardised delay of each component
-    u[0] *= inv[0]
-    u[1] *= inv[1]
-    a = (p * math.exp(log_w[0]), p * math.exp(log_w[1]))
-    tail0 = special.ndtr(u[0])
-    row = a[1] * special.ndtr(u[1])
-    row += q
-    tail0 *= a[0]
-    row += tail0  # q + p S, component 0's part in tail0
+    """``sum log(q + p S(c))`` over the waiting rows (:func:`_waiting_rows`) and its
+    derivative in ``logit p``; adds the delay gradient to ``grad``."""
+    inv = (math.exp(-float(delay[2])), math.exp(-float(delay[4])))
+    row, tail0, u, bumps, scale = _waiting_rows(log_c, p, q, log_w, delay)
     ll = _wsum(rw, np.log(row))
     inv_row = np.reciprocal(row, out=row)
     total = float(log_c.size) if rw is None else float(rw.sum())
     moved = total - q * _wsum(rw, inv_row)  # sum of p S / (q + p S)
     grad[0] += _wsum(rw, tail0, inv_row) - w1 * moved
     for k in (0, 1):
-        e = u[k] * u[k]
-        e *= -0.5
-        np.exp(e, out=e)  # the density at the delay, up to a constant
-        scale = a[k] / math.sqrt(2.0 * math.pi)
-        grad[1 + 2 * k] += scale * inv[k] * _wsum(rw, e, inv_row)
-        grad[2 + 2 * k] -= scale * _wsum(rw, e, inv_row, u[k])
+        grad[1 + 2 * k] += scale[k] * inv[k] * _wsum(rw, bumps[k], inv_row)
+        grad[2 + 2 * k] -= scale[k] * _wsum(rw, bumps[k], inv_row, u[k])
     return ll, moved - p * total
+
+
+def _waiting_row_terms(
+    log_c: np.ndarray, p: float, q: float, log_w: tuple[float, float], w1: float, delay: np.ndarray
+) -> np.ndarray:
+    """What each row adds to :func:`_waiting_terms`: ``(rows, 7)``, the value, the
+    derivative in ``logit p``, then the delay gradient."""
+    inv = (math.exp(-float(delay[2])), math.exp(-float(delay[4])))
+    row, tail0, u, bumps, scale = _waiting_rows(log_c, p, q, log_w, delay)
+    log_row = np.log(row)
+    inv_row = np.reciprocal(row, out=row)
+    moved = 1.0 - q * inv_row
+    columns = [log_row, moved - p, tail0 * inv_row - w1 * moved]
+    for k in (0, 1):
+        columns.append(scale[k] * inv[k] * bumps[k] * inv_row)
+        columns.append(-scale[k] * bumps[k] * inv_row * u[k])
+    return np.column_stack(columns)
+
+
+def _row_terms(x: np.ndarray, rows: CureRows) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per exact and per waiting row of ``rows``: what it adds to the mixture's
+    log-likelihood and gradient at ``x`` (``logit p`` free), as :func:`mixture_log_likelihood`
+    sums them; None where that sum takes its general form (``q`` tiny) or is not finite."""
+    p, q, log_p, _, delay = _split(x, False)
+    if not q > 1e-10:
+        return None
+    log_w = (float(special.log_expit(delay[0])), float(special.log_expit(-delay[0])))
+    w1 = float(special.expit(delay[0]))
+    exact = _exact_row_terms(rows.log_exact, log_w, w1, delay)
+    exact[:, 0] += log_p - rows.log_exact  # log p + log f(log t) - log t
+    exact = np.insert(exact, 1, q, axis=1)  # d log p / d logit p
+    waiting = _waiting_row_terms(rows.log_censored, p, q, log_w, w1, delay)
+    if not (np.all(np.isfinite(exact)) and np.all(np.isfinite(waiting))):
+        return None
+    return exact, waiting
 
 
 def refit_mixture(
@@ -366,7 +492,11 @@ def refit_mixture(
 
     def log_likelihood(x: np.ndarray) -> tuple[float, np.ndarray]:
         with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
-            ll, grad = mixture_log_likelihood(x, data, fix_p)
+            found = None
+            if not last and data.first_evaluation is not None:
+                # the start of a bootstrap sample: from row terms prepared once
+                found = data.first_evaluation(x, fix_p)
+            ll, grad = mixture_log_likelihood(x, data, fix_p) if found is None else found
         if not (math.isfinite(ll) and np.all(np.isfinite(grad))):
             ll, grad = -math.inf, np.zeros_like(x)
         last[:] = [(np.array(x, copy=True), ll)]
