@@ -62,7 +62,7 @@ class CureRows:
     log_censored: np.ndarray
     by_duration: np.ndarray  # rows with a positive duration, shortest first
     shortest: np.ndarray  # their durations, in that order
-    #: the row terms of :func:`_row_terms` at the points asked for (a fit's estimate)
+    #: the row terms of :func:`_row_terms` at the point last asked for (a fit's estimate)
     terms: dict[bytes, tuple[np.ndarray, np.ndarray] | None] = field(
         default_factory=dict, compare=False, repr=False
     )
@@ -94,7 +94,8 @@ class CureRows:
             return self._unweighted()
         w = check_row_weights(weights, self.n_rows)
         log_eps = math.log(self._smallest(w) / 2.0)
-        w_exact, w_censored = w[self.exact], w[self.censored]
+        drawn = w[self.exact], w[self.censored]  # every row's weight, drawn or not
+        w_exact, w_censored = drawn
         keep_e, keep_c = w_exact > 0, w_censored > 0
         log_exact, w_exact = self.log_exact[keep_e], w_exact[keep_e]
         log_censored, w_censored = self.log_censored[keep_c], w_censored[keep_c]
@@ -112,14 +113,19 @@ class CureRows:
             log_censored=log_censored,
             weight_exact=w_exact,
             weight_censored=w_censored,
-            first_evaluation=lambda x, fix_p: self.first_evaluation(w, zero, x, fix_p),
+            first_evaluation=lambda x, fix_p: self.first_evaluation(drawn, zero, x, fix_p),
         )
 
     def first_evaluation(
-        self, weights: np.ndarray, zero: CureData, x: np.ndarray, fix_p: bool
+        self,
+        weights: tuple[np.ndarray, np.ndarray],
+        zero: CureData,
+        x: np.ndarray,
+        fix_p: bool,
     ) -> tuple[float, np.ndarray] | None:
-        """:func:`mixture_log_likelihood` at ``x`` of the rows counted ``weights`` times,
-        from row terms found once per point: a bootstrap sample's first evaluation.
+        """:func:`mixture_log_likelihood` at ``x`` of the rows counted ``weights`` times (per
+        exact row, per waiting row), from row terms found once per point: a bootstrap
+        sample's first evaluation.
 
         Every sample's refit starts at the full-data estimate, where each row's terms do
         not depend on the weights: a sample's value and gradient there are their weighted
@@ -131,14 +137,15 @@ class CureRows:
             return None
         key = np.asarray(x, dtype=float).tobytes()
         if key not in self.terms:
+            self.terms.clear()  # one point at a time: the terms are as large as the rows
             with np.errstate(all="ignore"):
                 self.terms[key] = _row_terms(np.asarray(x, dtype=float), self)
         found = self.terms[key]
         if found is None:
             return None
         exact, waiting = found
-        out = np.einsum("i,ik->k", weights[self.exact], exact)
-        out += np.einsum("i,ik->k", weights[self.censored], waiting)
+        out = np.einsum("i,ik->k", weights[0], exact)
+        out += np.einsum("i,ik->k", weights[1], waiting)
         if zero.n_zero:
             ll, grad = mixture_log_likelihood(x, zero, fix_p)
             out[0] += ll
