@@ -219,23 +219,30 @@ def settle(
     (:func:`inverse_hessian`); see :func:`funnelkit._quasi_newton.ascend`. Returns the
     optimum and the metric there, or None when the steps do not settle.
     """
-    from funnelkit._quasi_newton import DECREMENT, ascend
+    from funnelkit._quasi_newton import ascend, refit_decrement
 
     theta = np.clip(space.to_theta(np.asarray(x0, dtype=float)), -LOG_BOUND + 1, LOG_BOUND - 1)
     if metric.shape != (theta.size, theta.size):
         return None
+    last: list[tuple[np.ndarray, float]] = []  # the latest point and its objective
 
     def gain(t: np.ndarray) -> tuple[float, np.ndarray]:
         value, grad = objective(space, t, loglik, n, penalizer)
+        last[:] = [(np.array(t, copy=True), value)]
         return -value, -grad
 
     with np.errstate(all="ignore"):
         bound = np.full(theta.size, LOG_BOUND - 1e-3)
-        found = ascend(gain, theta, metric, -bound, bound, tolerance=DECREMENT / n)
+        # the objective is the mean over n customers: its decrement is the total's over n
+        found = ascend(gain, theta, metric, -bound, bound, tolerance=refit_decrement() / n)
         if found is None:
             return None
         theta, metric = found
-        value, _ = objective(space, theta, loglik, n, penalizer)
+        # the steps stop where they evaluated last: no need to evaluate again
+        if last and np.array_equal(last[0][0], theta):
+            value = last[0][1]
+        else:
+            value, _ = objective(space, theta, loglik, n, penalizer)
     params = space.to_params(theta)
     fit = Candidate(
         space=space,

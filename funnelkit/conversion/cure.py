@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import optimize, special
@@ -54,6 +54,12 @@ class CureData:
     #: how many customers each exact / censored row stands for (None: one each)
     weight_exact: np.ndarray | None = None
     weight_censored: np.ndarray | None = None
+    #: ``(x, fix_p) -> (log-likelihood, gradient)`` of the mixture without evaluating it, or
+    #: None where unknown: a bootstrap sample's value at its start, read off row terms
+    #: prepared once (:meth:`~funnelkit.conversion.cure_refit.CureRows.data`)
+    first_evaluation: Callable[[np.ndarray, bool], tuple[float, np.ndarray] | None] | None = field(
+        default=None, compare=False, repr=False
+    )
 
     @property
     def n_exact(self) -> int:

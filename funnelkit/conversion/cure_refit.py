@@ -17,24 +17,23 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import optimize, special
 
 from funnelkit._quasi_newton import ascend
-from funnelkit.conversion.cure import CureData, _wsum, check_row_weights
+from funnelkit.conversion.cure import CureData, check_row_weights
+from funnelkit.conversion.cure_mixture import (
+    _faster_first,
+    mixture_bounds,
+    mixture_log_likelihood,
+    mixture_row_terms,
+)
 from funnelkit.conversion.cure_result import CureFit
 from funnelkit.conversion.delay import MIXTURE
 
 __all__ = ["CureRows", "mixture_log_likelihood", "refit_mixture"]
-
-_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
-#: Bounds of the mixture's log sigmas: a component narrower than this sits on a single
-#: delay, where the likelihood grows without bound (a spike, not an estimate).
-_LOG_S_BOUNDS = (math.log(0.02), math.log(20.0))
-_LOGIT_BOUNDS = (-12.0, 12.0)
-_LOGIT_P_BOUNDS = (-30.0, 30.0)
 
 
 @dataclass(frozen=True)
@@ -62,6 +61,11 @@ class CureRows:
     log_censored: np.ndarray
     by_duration: np.ndarray  # rows with a positive duration, shortest first
     shortest: np.ndarray  # their durations, in that order
+    #: the row terms of :func:`~funnelkit.conversion.cure_mixture.mixture_row_terms` at the
+    #: point last asked for (a fit's estimate)
+    terms: dict[bytes, tuple[np.ndarray, np.ndarray] | None] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @classmethod
     def of(cls, durations: np.ndarray, converted: np.ndarray) -> CureRows:
@@ -90,15 +94,17 @@ class CureRows:
             return self._unweighted()
         w = check_row_weights(weights, self.n_rows)
         log_eps = math.log(self._smallest(w) / 2.0)
-        w_exact, w_censored = w[self.exact], w[self.censored]
+        drawn = w[self.exact], w[self.censored]  # every row's weight, drawn or not
+        w_exact, w_censored = drawn
         keep_e, keep_c = w_exact > 0, w_censored > 0
         log_exact, w_exact = self.log_exact[keep_e], w_exact[keep_e]
         log_censored, w_censored = self.log_censored[keep_c], w_censored[keep_c]
         n_zero = int(w[self.zero_converted].sum())
         waiting_at_zero = int(w[self.zero_waiting].sum())
-        if n_zero and waiting_at_zero:
-            log_censored = np.concatenate([[log_eps], log_censored])
-            w_censored = np.concatenate([[float(waiting_at_zero)], w_censored])
+        zero = _zero_rows(n_zero, waiting_at_zero, log_eps)
+        if zero.log_censored.size:
+            log_censored = np.concatenate([zero.log_censored, log_censored])
+            w_censored = np.concatenate([zero.weight_censored, w_censored])
         return CureData(
             log_exact=log_exact,
             sum_log_exact=float(np.einsum("i,i->", log_exact, w_exact)),
@@ -107,7 +113,46 @@ class CureRows:
             log_censored=log_censored,
             weight_exact=w_exact,
             weight_censored=w_censored,
+            first_evaluation=lambda x, fix_p: self.first_evaluation(drawn, zero, x, fix_p),
         )
+
+    def first_evaluation(
+        self,
+        weights: tuple[np.ndarray, np.ndarray],
+        zero: CureData,
+        x: np.ndarray,
+        fix_p: bool,
+    ) -> tuple[float, np.ndarray] | None:
+        """:func:`mixture_log_likelihood` at ``x`` of the rows counted ``weights`` times (per
+        exact row, per waiting row), from row terms found once per point: a bootstrap
+        sample's first evaluation.
+
+        Every sample's refit starts at the full-data estimate, where each row's terms do
+        not depend on the weights: a sample's value and gradient there are their weighted
+        sums, a fraction of an evaluation. ``zero``: the rows at duration 0 of the sample
+        (their ``eps`` depends on which rows were drawn), evaluated directly. None where
+        the terms do not apply (``fix_p``, or ``q`` tiny).
+        """
+        if fix_p:
+            return None
+        key = np.asarray(x, dtype=float).tobytes()
+        if key not in self.terms:
+            self.terms.clear()  # one point at a time: the terms are as large as the rows
+            with np.errstate(all="ignore"):
+                self.terms[key] = mixture_row_terms(
+                    np.asarray(x, dtype=float), self.log_exact, self.log_censored
+                )
+        found = self.terms[key]
+        if found is None:
+            return None
+        exact, waiting = found
+        out = np.einsum("i,ik->k", weights[0], exact)
+        out += np.einsum("i,ik->k", weights[1], waiting)
+        if zero.n_zero:
+            ll, grad = mixture_log_likelihood(x, zero, fix_p)
+            out[0] += ll
+            out[1:] += grad
+        return float(out[0]), out[1:]
 
     def _smallest(self, w: np.ndarray) -> float:
         """The shortest positive duration among the rows of positive weight (2e-6 if none)."""
@@ -133,203 +178,19 @@ class CureRows:
         )
 
 
-def mixture_bounds(fix_p: bool) -> list[tuple[float | None, float | None]]:
-    """Bounds of ``(logit p, logit w, m1, log s1, m2, log s2)`` (no ``logit p`` when ``fix_p``)."""
-    bounds: list[tuple[float | None, float | None]] = [
-        _LOGIT_BOUNDS,
-        (None, None),
-        _LOG_S_BOUNDS,
-        (None, None),
-        _LOG_S_BOUNDS,
-    ]
-    return bounds if fix_p else [_LOGIT_P_BOUNDS, *bounds]
-
-
-def _faster_first(x: np.ndarray, fix_p: bool) -> np.ndarray:
-    """Order the components so that the first has the smaller median (labels are free)."""
-    k = 0 if fix_p else 1
-    logit_w, m1, ls1, m2, ls2 = x[k:]
-    if m1 <= m2:
-        return x
-    return np.concatenate((x[:k], [-logit_w, m2, ls2, m1, ls1]))
-
-
-def _weighted(weights: np.ndarray | None, values: np.ndarray) -> float:
-    # einsum, not a BLAS dot: multithreaded BLAS dots are slow on busy machines
-    return float(values.sum() if weights is None else np.einsum("i,i->", values, weights))
-
-
-def mixture_log_likelihood(x: np.ndarray, data: CureData, fix_p: bool) -> tuple[float, np.ndarray]:
-    """Weighted log-likelihood of the mixture cure model and its gradient in ``x``.
-
-    ``x`` is ``(logit p, logit w, m1, log s1, m2, log s2)``, without ``logit p`` when
-    ``fix_p``. Every term is a log-sum of positive parts (component responsibilities),
-    so neither the value nor the gradient cancels in the tails.
-    """
-    x = np.asarray(x, dtype=float)
-    if fix_p:
-        eta, delay = math.inf, x
-        p, q, log_p, log_q = 1.0, 0.0, 0.0, -math.inf
-    else:
-        eta, delay = float(x[0]), x[1:]
-        p, q = float(special.expit(eta)), float(special.expit(-eta))
-        log_p, log_q = float(special.log_expit(eta)), float(special.log_expit(-eta))
-    a, m1, ls1, m2, ls2 = (float(v) for v in delay)
-    log_w = (float(special.log_expit(a)), float(special.log_expit(-a)))
-    w1 = float(special.expit(a))
-    centres, log_scales = (m1, m2), (ls1, ls2)
-    grad_delay = np.zeros(5)  # (logit w, m1, log s1, m2, log s2)
-    d_eta = 0.0
-
-    def components(log_t: np.ndarray) -> list[np.ndarray]:
-        return [(log_t - centres[k]) / math.exp(log_scales[k]) for k in (0, 1)]
-
-    def add(shares: list[np.ndarray], rw: np.ndarray | None, d_m: list, d_ls: list) -> None:
-        # shares[k]: component k's part of the row's probability; d_m, d_ls its derivatives
-        grad_delay[0] += _weighted(rw, shares[0]) - w1 * _weighted(rw, shares[0] + shares[1])
-        for k in (0, 1):
-            grad_delay[1 + 2 * k] += _weighted(rw, d_m[k])
-            grad_delay[2 + 2 * k] += _weighted(rw, d_ls[k])
-
-    # converters with an exact delay: log p + log f(log t) - log t
-    ll = data.n_exact * log_p - data.sum_log_exact
-    if data.log_exact.size:
-        ll += _exact_terms(data.log_exact, data.weight_exact, log_w, w1, delay, grad_delay)
-        d_eta += data.n_exact * q
-    # converters at duration 0: log p + log F(eps)
-    if data.n_zero:
-        z = components(np.array([data.log_eps]))
-        cdf = [log_w[k] + special.log_ndtr(z[k]) for k in (0, 1)]
-        log_cdf = np.logaddexp(cdf[0], cdf[1])
-        counts = np.array([float(data.n_zero)])
-        ll += float(data.n_zero * (log_p + log_cdf[0]))
-        dens = [np.exp(log_w[k] - 0.5 * z[k] ** 2 - _LOG_SQRT_2PI - log_cdf) for k in (0, 1)]
-        add(
-            [np.exp(cdf[k] - log_cdf) for k in (0, 1)],
-            counts,
-            [-dens[k] / math.exp(log_scales[k]) for k in (0, 1)],
-            [-dens[k] * z[k] for k in (0, 1)],
-        )
-        d_eta += data.n_zero * q
-    # still waiting at c: log(q + p S(c))
-    if data.log_censored.size:
-        rw = data.weight_censored
-        if q > 1e-10:
-            terms = _waiting_terms(data.log_censored, rw, p, q, log_w, w1, delay, grad_delay)
-            ll += terms[0]
-            d_eta += terms[1]
-        else:
-            z = components(data.log_censored)
-            tails = [log_w[k] + special.log_ndtr(-z[k]) for k in (0, 1)]
-            log_sf = np.logaddexp(tails[0], tails[1])
-            log_row = log_p + log_sf if fix_p else np.logaddexp(log_q, log_p + log_sf)
-            ll += _weighted(rw, log_row)
-            # the waiting row's probability q + p S, split into its parts
-            moved = np.exp(log_p + log_sf - log_row)  # p S / (q + p S)
-            share = [np.exp(log_p + tails[k] - log_row) for k in (0, 1)]
-            dens = [
-                np.exp(log_p + log_w[k] - 0.5 * z[k] ** 2 - _LOG_SQRT_2PI - log_row) for k in (0, 1)
-            ]
-            if not fix_p:
-                d_eta += _weighted(rw, moved * q - (1.0 - moved) * p)
-            add(
-                share,
-                rw,
-                [dens[k] / math.exp(log_scales[k]) for k in (0, 1)],
-                [dens[k] * z[k] for k in (0, 1)],
-            )
-    grad = grad_delay if fix_p else np.concatenate(([d_eta], grad_delay))
-    return float(ll), grad
-
-
-# The two sums below run over most rows of every bootstrap sample: each is written in as few
-# passes over the rows as the algebra allows (sums of products in one einsum, no temporary
-# per factor), with the same terms as the general form above.
-def _exact_terms(
-    log_t: np.ndarray,
-    rw: np.ndarray | None,
-    log_w: tuple[float, float],
-    w1: float,
-    delay: np.ndarray,
-    grad: np.ndarray,
-) -> float:
-    """``sum log f(log t)`` over converters with a positive delay; adds its gradient to ``grad``.
-
-    With ``d`` the difference of the two components' log densities and ``e = exp(-|d|)``,
-    the components' shares of the density are ``1 / (1 + e)`` and ``e / (1 + e)`` (the
-    larger first) and ``log f = log part_1 + max(d, 0) + log1p(e)``: one ``exp`` and one
-    ``log1p`` per row, where ``logaddexp`` or ``expit`` and ``log_expit`` cost four times
-    as much, with nothing that cancels or overflows.
-    """
-    _, m1, ls1, m2, ls2 = (float(v) for v in delay)
-    inv0, inv1 = math.exp(-ls1), math.exp(-ls2)
-    z0 = log_t - m1
-    z0 *= inv0
-    z1 = log_t - m2
-    z1 *= inv1
-    q0, q1 = z0 * z0, z1 * z1
-    d = q1 - q0
-    d *= 0.5
-    d += (log_w[0] - ls1) - (log_w[1] - ls2)
-    first = d >= 0.0  # component 0 has the larger share
-    e = np.abs(d)
-    np.negative(e, out=e)
-    np.exp(e, out=e)
-    larger = 1.0 + e
-    np.reciprocal(larger, out=larger)
-    smaller = e * larger
-    c0 = np.where(first, larger, smaller)
-    c1 = np.where(first, smaller, larger)
-    np.maximum(d, 0.0, out=d)
-    d += np.log1p(e, out=e)  # softplus(d) = log(1 + exp(d))
-    total = float(log_t.size) if rw is None else float(rw.sum())
-    ll = total * (log_w[1] - ls2 - _LOG_SQRT_2PI) - 0.5 * _wsum(rw, q1) + _wsum(rw, d)
-    s0, s1 = _wsum(rw, c0), _wsum(rw, c1)
-    grad[0] += s0 - w1 * total
-    grad[1] += inv0 * _wsum(rw, c0, z0)
-    grad[2] += _wsum(rw, c0, q0) - s0
-    grad[3] += inv1 * _wsum(rw, c1, z1)
-    grad[4] += _wsum(rw, c1, q1) - s1
-    return ll
-
-
-def _waiting_terms(
-    log_c: np.ndarray,
-    rw: np.ndarray | None,
-    p: float,
-    q: float,
-    log_w: tuple[float, float],
-    w1: float,
-    delay: np.ndarray,
-    grad: np.ndarray,
-) -> tuple[float, float]:
-    """``sum log(q + p S(c))`` over the waiting rows and its derivative in ``logit p``, for
-    ``q`` not tiny (then ``q + p S >= q`` cannot cancel or underflow, and ``ndtr`` costs
-    half of ``log_ndtr``); adds the delay gradient to ``grad``."""
-    _, m1, ls1, m2, ls2 = (float(v) for v in delay)
-    inv = (math.exp(-ls1), math.exp(-ls2))
-    u = [m1 - log_c, m2 - log_c]  # minus the standardised delay of each component
-    u[0] *= inv[0]
-    u[1] *= inv[1]
-    a = (p * math.exp(log_w[0]), p * math.exp(log_w[1]))
-    tail0 = special.ndtr(u[0])
-    row = a[1] * special.ndtr(u[1])
-    row += q
-    tail0 *= a[0]
-    row += tail0  # q + p S, component 0's part in tail0
-    ll = _wsum(rw, np.log(row))
-    inv_row = np.reciprocal(row, out=row)
-    total = float(log_c.size) if rw is None else float(rw.sum())
-    moved = total - q * _wsum(rw, inv_row)  # sum of p S / (q + p S)
-    grad[0] += _wsum(rw, tail0, inv_row) - w1 * moved
-    for k in (0, 1):
-        e = u[k] * u[k]
-        e *= -0.5
-        np.exp(e, out=e)  # the density at the delay, up to a constant
-        scale = a[k] / math.sqrt(2.0 * math.pi)
-        grad[1 + 2 * k] += scale * inv[k] * _wsum(rw, e, inv_row)
-        grad[2 + 2 * k] -= scale * _wsum(rw, e, inv_row, u[k])
-    return ll, moved - p * total
+def _zero_rows(n_zero: int, waiting_at_zero: int, log_eps: float) -> CureData:
+    """The rows at duration 0: ``n_zero`` conversions, and those waiting there, censored at
+    ``eps`` when there are conversions at 0 (else they carry no information)."""
+    waiting = n_zero > 0 and waiting_at_zero > 0
+    return CureData(
+        log_exact=np.empty(0),
+        sum_log_exact=0.0,
+        n_zero=n_zero,
+        log_eps=log_eps,
+        log_censored=np.full(int(waiting), log_eps),
+        weight_exact=np.empty(0),
+        weight_censored=np.full(int(waiting), float(waiting_at_zero)),
+    )
 
 
 def refit_mixture(
@@ -366,7 +227,11 @@ def refit_mixture(
 
     def log_likelihood(x: np.ndarray) -> tuple[float, np.ndarray]:
         with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
-            ll, grad = mixture_log_likelihood(x, data, fix_p)
+            found = None
+            if not last and data.first_evaluation is not None:
+                # the start of a bootstrap sample: from row terms prepared once
+                found = data.first_evaluation(x, fix_p)
+            ll, grad = mixture_log_likelihood(x, data, fix_p) if found is None else found
         if not (math.isfinite(ll) and np.all(np.isfinite(grad))):
             ll, grad = -math.inf, np.zeros_like(x)
         last[:] = [(np.array(x, copy=True), ll)]

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from scipy import special
 
+from funnelkit._quasi_newton import refit_decrement
 from funnelkit.conversion import ConversionFitter, TransitionEstimate, kaplan_meier
 from funnelkit.conversion.cure import fit_cure_data
 from funnelkit.conversion.cure_result import CureFit
@@ -364,7 +365,8 @@ def _member_share(
         except np.linalg.LinAlgError:
             return constant
         beta = beta + step
-        if float(np.max(np.abs(step))) < 1e-8:
+        # the step taken, the distance left is of the order of the decrement squared
+        if float(np.max(np.abs(step))) < 1e-8 or float(grad @ step) < refit_decrement():
             break
     if not np.all(np.isfinite(beta)):
         return constant

@@ -107,8 +107,9 @@ class LifecycleModel(Estimator):
         Steps of the integration grid over the horizon.
     n_jobs : int or None, default None
         Processes the bootstrap samples are spread over: a whole number, -1 for every core,
-        or None to decide by size (one process for small data, every core -- at most 8 --
-        from 2 million customers x samples). The intervals are the same for any value: each
+        or None to decide by size and load (one process for small data; from 2 million
+        customers x samples, the cores the last minute's load average leaves idle, at most
+        8). The intervals are the same for any value: each
         sample draws from its own seed. Workers are forked; where processes cannot be
         forked (Windows) the samples run one after another.
     progress : bool, callable or None, default None

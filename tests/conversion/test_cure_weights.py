@@ -150,3 +150,37 @@ def test_refit_from_a_start_takes_newton_steps_to_the_maximum(sample, family) ->
     se = np.sqrt(np.diag(scratch.covariance))
     assert np.all(np.abs(np.subtract(refit.coefficients, scratch.coefficients)) < 1e-3 * se)
     np.testing.assert_allclose(refit.covariance, scratch.covariance, rtol=1e-4)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_samples_first_evaluation_is_read_off_the_prepared_rows(sample, seed) -> None:
+    durations, converted, _ = sample
+    rows = CureRows.of(durations, converted)
+    counts = np.random.default_rng(seed).poisson(1.0, durations.size)
+    counts[:12] = 0  # some of the rows at duration 0 not drawn
+    data = rows.data(counts)
+    x = np.array([0.3, -0.4, -2.0, -0.3, 2.0, -0.2])
+    assert data.first_evaluation is not None
+    found = data.first_evaluation(x, False)
+    assert found is not None
+    ll, grad = mixture_log_likelihood(x, data, False)
+    assert found[0] == pytest.approx(ll, rel=1e-12)
+    np.testing.assert_allclose(found[1], grad, rtol=1e-10, atol=1e-8)
+    # p fixed at 1 (nobody waiting) takes the general form: nothing to read off
+    assert data.first_evaluation(x[1:], True) is None
+    assert rows.data().first_evaluation is None
+
+
+def test_a_refit_from_the_prepared_rows_is_the_refit_of_their_data(sample) -> None:
+    from dataclasses import replace
+
+    durations, converted, counts = sample
+    rows = CureRows.of(durations, converted)
+    full = fit_cure_model(durations, converted, "lognormal-mixture")
+    prepared = rows.data(counts.astype(np.int64))
+    plain = replace(prepared, first_evaluation=None)
+    a = fit_cure_data(prepared, "lognormal-mixture", start=full)
+    b = fit_cure_data(plain, "lognormal-mixture", start=full)
+    assert a.converged and b.converged
+    np.testing.assert_allclose(a.coefficients, b.coefficients, rtol=1e-8, atol=1e-10)
+    assert a.log_likelihood == pytest.approx(b.log_likelihood, rel=1e-12)

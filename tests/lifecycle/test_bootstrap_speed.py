@@ -193,3 +193,48 @@ def test_a_stage_prepares_its_converters_and_durations_once(fitted) -> None:
             direct.log_eps,
             direct.sum_log_exact,
         )
+
+
+def test_a_bootstrap_refit_stops_a_hundredth_of_a_standard_error_from_the_maximum(
+    monkeypatch,
+) -> None:
+    from funnelkit._quasi_newton import bootstrap_precision
+    from funnelkit.clv import _optimise
+
+    sim = simulate_bgnbd(3000, T=52.0, seed=3)
+    s = sim.rfm
+    rfm = {"frequency": s.frequency, "recency": s.recency, "T": s.T}
+    full = BetaGeoFitter().fit(rfm, time_unit="W")
+    counts = np.random.default_rng(8).poisson(1.0, s.frequency.size).astype(float)
+    fitted = BetaGeoFitter().fit(rfm, weights=counts, time_unit="W")
+    calls: list[int] = []
+    objective = _optimise.objective
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return objective(*args, **kwargs)
+
+    monkeypatch.setattr(_optimise, "objective", counted)
+    precise = BetaGeoFitter().refit(rfm, weights=counts, time_unit="W", start=full)
+    n_precise = len(calls)
+    calls.clear()
+    with bootstrap_precision():
+        quick = BetaGeoFitter().refit(rfm, weights=counts, time_unit="W", start=full)
+    assert len(calls) < n_precise
+    names = list(fitted.params_)
+    cov = np.asarray(fitted.result_.covariance)
+    for model, limit in ((quick, 1e-2), (precise, 1e-4)):
+        gap = np.array([model.params_[k] - fitted.params_[k] for k in names])
+        # the distance to the maximum in standard errors
+        assert float(np.sqrt(gap @ np.linalg.solve(cov, gap))) < limit
+
+
+def test_replicates_refit_at_bootstrap_precision_and_nothing_else_does() -> None:
+    from funnelkit._quasi_newton import BOOTSTRAP_DECREMENT, DECREMENT, refit_decrement
+
+    results, failures = bootstrap.run_replicates(
+        np.arange(3), 10, lambda weights: refit_decrement(), n_jobs=1
+    )
+    assert [value for _, value in results] == [BOOTSTRAP_DECREMENT] * 3
+    assert failures.count == 0
+    assert refit_decrement() == DECREMENT
