@@ -22,10 +22,11 @@ import numpy as np
 from scipy import special
 
 from funnelkit._quasi_newton import refit_decrement
+from funnelkit.clv.purchase_fitters import PURCHASE_FITTERS, purchase_fitter
 from funnelkit.conversion import ConversionFitter, TransitionEstimate, kaplan_meier
 from funnelkit.conversion.cure import fit_cure_data
 from funnelkit.conversion.cure_result import CureFit
-from funnelkit.exceptions import ConvergenceWarning, DataError, FunnelkitError
+from funnelkit.exceptions import ConvergenceWarning, DataError
 from funnelkit.journeys import Journeys
 from funnelkit.lifecycle._bootstrap import FIT_FAILURES, failure_reason
 from funnelkit.lifecycle._data import CustomerTable, PreEntrants, UniqueRows
@@ -47,25 +48,13 @@ __all__ = [
 
 FIRST_PURCHASE = "first purchase"
 
-_PURCHASE_MODELS = {
-    "bgnbd": ("funnelkit.clv.beta_geo", "BetaGeoFitter"),
-    "mbgnbd": ("funnelkit.clv.modified_beta_geo", "ModifiedBetaGeoFitter"),
-    "paretonbd": ("funnelkit.clv.pareto_nbd", "ParetoNBDFitter"),
-}
-PURCHASE_MODEL_NAMES = tuple(_PURCHASE_MODELS)
+PURCHASE_MODEL_NAMES = tuple(PURCHASE_FITTERS)
 
 
 def make_purchase_fitter(spec: Any, initial_params: Mapping[str, float] | None = None) -> Any:
     """A fresh, unfitted purchase fitter from a name or a fitter used as a template."""
     if isinstance(spec, str):
-        import importlib
-
-        module, name = _PURCHASE_MODELS[spec]
-        try:
-            klass = getattr(importlib.import_module(module), name)
-        except (ImportError, AttributeError) as exc:  # pragma: no cover - depends on install
-            raise FunnelkitError(f"The purchase model {spec!r} is not available: {exc}") from exc
-        return klass(initial_params=initial_params)
+        return purchase_fitter(spec, initial_params=initial_params)
     settings = dict(spec.get_params())
     if initial_params is not None:
         settings["initial_params"] = dict(initial_params)
