@@ -201,8 +201,17 @@ def test_docs_python_blocks_run_as_written(page: str, tmp_path: Path) -> None:
 @pytest.mark.spark
 def test_docs_spark_blocks_run_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("pyspark")
+    from pyspark import SparkContext
+
     # "The executors need funnelkit installed": here, this interpreter's
     monkeypatch.setenv("PYSPARK_PYTHON", sys.executable)
+    # The page starts Spark as a user's fresh session does. A JVM that another test module
+    # started keeps resolving relative paths ("events/") against the directory it began in.
+    if SparkContext._active_spark_context is not None:
+        SparkContext._active_spark_context.stop()
+    if SparkContext._gateway is not None:
+        SparkContext._gateway.shutdown()
+        SparkContext._gateway = SparkContext._jvm = None
     namespace, left_out = run_page("scaling.md", tmp_path, spark=True)
     assert left_out == []
     scored = namespace["scored"]
