@@ -61,7 +61,7 @@ def segment_codes(
     """
     unit = cohort_unit(by)
     if unit is None:
-        return attribute_segments(journeys.attributes[by][index])
+        return _attribute_codes(journeys.attributes[by][index])
     times = journeys.entry_times[index, journeys.stage_index(source)]
     days = times * journeys.time_unit.days
     if unit is TimeUnit.WEEK:
@@ -77,6 +77,36 @@ def segment_codes(
     return codes.reshape(-1), tuple(
         _period_label(int(v), unit, journeys.is_datetime) for v in values
     )
+
+
+def _attribute_codes(values: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
+    """:func:`funnelkit.journeys.attribute_segments` of ``values``, labelling distinct values only.
+
+    An attribute has few distinct values among many customers. Where equal values are
+    exactly those with equal labels (strings, missing values, integers), the labels and their
+    order are those of the distinct values, found by hashing (strings) or an integer sort,
+    instead of converting and sorting one string per customer.
+    """
+    values = np.asarray(values)
+    if values.dtype.kind in "biuU":
+        distinct, position = np.unique(values, return_inverse=True)
+    elif values.dtype.kind == "O":
+        items = values.tolist()
+        seen = list(dict.fromkeys(items))
+        if not all(isinstance(v, str) or v is None or _is_nan(v) for v in seen):
+            return attribute_segments(values)
+        where = {v: i for i, v in enumerate(seen)}
+        position = np.fromiter(map(where.__getitem__, items), dtype=np.int64, count=len(items))
+        distinct = np.empty(len(seen), dtype=object)
+        distinct[:] = seen
+    else:
+        return attribute_segments(values)
+    codes, labels = attribute_segments(distinct)
+    return codes[position.reshape(-1)], labels
+
+
+def _is_nan(value: object) -> bool:
+    return isinstance(value, float) and value != value
 
 
 def _period_label(value: int, unit: TimeUnit, is_datetime: bool) -> str:
