@@ -345,19 +345,15 @@ def _landmark_records(
         control &= with_members[stratum]
         keep = member | control
         idx = np.flatnonzero(keep)
-        # the window's purchases: whole steps, then the part of the last one inside it
+        # The window's purchases: whole steps, then the part of the last one inside it. The
+        # ones after the window are summed with weight 0.0, which leaves every sum unchanged.
         last_step = int(np.searchsorted(landmarks, land + window, side="right"))
-        whole, tail = (
-            slice(upto, bounds[last_step]),
-            slice(bounds[last_step], bounds[last_step + 1]),
-        )
-        ends = times[tail] <= land + window
-        t_in = np.concatenate((times[whole], times[tail][ends]))
-        c_in = np.concatenate((custs[whole], custs[tail][ends]))
-        v_in = np.concatenate((values[whole], values[tail][ends]))
-        outcome = np.bincount(
-            c_in, weights=v_in * np.exp(-delta * (t_in - land)), minlength=cand.size
-        )
+        inside = slice(upto, bounds[last_step + 1])
+        since = times[inside] - land
+        weight = values[inside] * np.exp(-delta * since)
+        tail = slice(bounds[last_step], bounds[last_step + 1])
+        weight[bounds[last_step] - upto :][times[tail] > land + window] = 0.0
+        outcome = np.bincount(custs[inside], weights=weight, minlength=cand.size)
         cell = j * n_strata + stratum[idx]
         parts.append((cand[idx], cell, member[idx], outcome[idx]))
         with_controls = np.zeros(n_strata, dtype=bool)
@@ -396,17 +392,18 @@ def _by_landmark(
     purchases are summed in time order, as after a sort of all purchases by time: a stable
     counting sort on the step number instead of a sort of millions of times.
     """
-    customer, time = events.customer, events.time
-    theirs = np.flatnonzero(local[customer] >= 0)
-    same = customer[theirs][1:] == customer[theirs][:-1]
-    if not np.all(np.diff(time[theirs])[same] >= 0):
+    theirs = np.flatnonzero(local[events.customer] >= 0)
+    customer, time = events.customer[theirs], events.time[theirs]
+    same = customer[1:] == customer[:-1]
+    if not np.all(np.diff(time)[same] >= 0):
         # the log's order is by customer, then time; anything else is put in that order
-        theirs = theirs[np.lexsort((time[theirs], customer[theirs]))]
-    before = np.searchsorted(landmarks, time[theirs], side="right")
+        theirs = theirs[np.lexsort((time, customer))]
+        customer, time = events.customer[theirs], events.time[theirs]
+    before = np.searchsorted(landmarks, time, side="right")
     small = np.int16 if landmarks.size < np.iinfo(np.int16).max else np.int64
-    order = theirs[np.argsort(before.astype(small), kind="stable")]
+    order = np.argsort(before.astype(small), kind="stable")
     bounds = np.concatenate(([0], np.cumsum(np.bincount(before, minlength=landmarks.size + 1))))
-    return time[order], events.value[order], local[customer[order]], bounds
+    return time[order], events.value[theirs[order]], local[customer[order]], bounds
 
 
 def _compact(cell: np.ndarray, n_possible: int) -> tuple[np.ndarray, int]:
