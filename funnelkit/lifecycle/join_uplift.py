@@ -326,25 +326,24 @@ def _landmark_records(
     # purchases before the landmark, counted on from one landmark to the next
     so_far = np.zeros(cand.size, dtype=np.int64)
     counted = 0
+    fixed_part = fixed * n_levels
     for j, land in enumerate(landmarks):
         # Who had reached the stage before membership by the end of the step and had not
-        # joined before the landmark.
-        at_risk = (before < land + step) & ~(join < land)
-        member = at_risk & (join < land + step)
+        # joined before the landmark (positions among the candidates, increasing).
+        risk = np.flatnonzero((before < land + step) & ~(join < land))
+        member = join[risk] < land + step
         if not member.any():
             continue
-        control = at_risk & ~member
         # purchases before the landmark: those of the steps before it
         upto = bounds[j + 1]
         so_far += np.bincount(custs[counted:upto], minlength=cand.size)
         counted = upto
-        stratum = fixed * n_levels + np.minimum(so_far, _MAX_PURCHASES)
+        stratum = fixed_part[risk] + np.minimum(so_far[risk], _MAX_PURCHASES)
         # strata are small integers: look-up tables instead of set membership tests
         with_members = np.zeros(n_strata, dtype=bool)
         with_members[stratum[member]] = True
-        control &= with_members[stratum]
-        keep = member | control
-        idx = np.flatnonzero(keep)
+        control = ~member & with_members[stratum]
+        idx = np.flatnonzero(member | control)
         # The window's purchases: whole steps, then the part of the last one inside it. The
         # ones after the window are summed with weight 0.0, which leaves every sum unchanged.
         last_step = int(np.searchsorted(landmarks, land + window, side="right"))
@@ -354,13 +353,12 @@ def _landmark_records(
         tail = slice(bounds[last_step], bounds[last_step + 1])
         weight[bounds[last_step] - upto :][times[tail] > land + window] = 0.0
         outcome = np.bincount(custs[inside], weights=weight, minlength=cand.size)
-        cell = j * n_strata + stratum[idx]
-        parts.append((cand[idx], cell, member[idx], outcome[idx]))
+        kept = risk[idx]
+        parts.append((cand[kept], j * n_strata + stratum[idx], member[idx], outcome[kept]))
         with_controls = np.zeros(n_strata, dtype=bool)
         with_controls[stratum[control]] = True
-        members = np.flatnonzero(member)
-        compared[members[with_controls[stratum[members]]]] = True
-        control_used |= control
+        compared[risk[member & with_controls[stratum]]] = True
+        control_used[risk[control]] = True
     if parts:
         cust, cell, mem, out = (np.concatenate(p) for p in zip(*parts, strict=True))
     else:
