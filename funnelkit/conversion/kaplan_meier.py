@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -225,7 +225,7 @@ class KaplanMeierCurve(Result):
             and km.n_at_risk.dtype.kind in "iu"
             and km.n_converted.dtype.kind in "iu"
         )
-        values = {
+        values: dict[str, Any] = {
             "times": tuple(times.tolist()),
             "rate": tuple(np.asarray(km.rate, dtype=float).tolist()),
             "lower": _nullable(np.asarray(km.lower, dtype=float)),
