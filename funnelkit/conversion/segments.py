@@ -73,10 +73,24 @@ def segment_codes(
         period = np.floor(days).astype("int64").astype("datetime64[D]").astype(code).astype(float)
     else:
         period = np.floor(days / unit.days)
-    values, codes = np.unique(period.astype(np.int64), return_inverse=True)
-    return codes.reshape(-1), tuple(
-        _period_label(int(v), unit, journeys.is_datetime) for v in values
-    )
+    values, codes = _dense_codes(period.astype(np.int64))
+    return codes, tuple(_period_label(int(v), unit, journeys.is_datetime) for v in values)
+
+
+def _dense_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(values, return_inverse=True)`` of integers: periods span a short range, so
+    a table of the values in use replaces a sort of one value per customer."""
+    if values.size == 0:
+        return values, np.zeros(0, dtype=np.int64)
+    low = int(values.min())
+    span = int(values.max()) - low + 1
+    if span > 4 * values.size + 100_000:
+        distinct, codes = np.unique(values, return_inverse=True)
+        return distinct, codes.reshape(-1)
+    used = np.zeros(span, dtype=bool)
+    used[values - low] = True
+    rank = np.cumsum(used) - 1
+    return np.flatnonzero(used) + low, rank[values - low]
 
 
 def _attribute_codes(values: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from funnelkit.conversion.segments import _attribute_codes
+from funnelkit.conversion.segments import _attribute_codes, _dense_codes
 from funnelkit.journeys import MISSING_LABEL, attribute_segments
 
 
@@ -48,3 +48,20 @@ def test_missing_values_are_one_segment_labelled_last() -> None:
     codes, labels = _attribute_codes(_objects(["b", None, "a", np.nan, "b"]))
     assert labels == ("a", "b", MISSING_LABEL)
     assert codes.tolist() == [1, 2, 0, 2, 1]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        rng.integers(-40, 700, 1_000),  # months since 1970, and some before
+        np.array([5, 5, 5]),
+        np.array([], dtype=np.int64),
+        np.array([np.iinfo(np.int64).min, 3, 3, 2]),  # a NaN time cast to an integer
+    ],
+)
+def test_dense_codes_equal_numpy_unique(values: np.ndarray) -> None:
+    distinct, codes = _dense_codes(values)
+    expected, inverse = np.unique(values, return_inverse=True)
+    np.testing.assert_array_equal(distinct, expected)
+    np.testing.assert_array_equal(codes, inverse.reshape(-1))
+    assert codes.dtype == np.int64
