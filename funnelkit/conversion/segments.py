@@ -164,10 +164,13 @@ def logrank(
     m = event_times.size
     if m == 0 or k < 2:
         return None
-    last = np.searchsorted(event_times, t, side="right") - 1  # last event time still at risk
+    # In duration order, the last event time each row is still at risk at comes out sorted,
+    # and the binary searches run over sorted keys. (Within a chunk the order does not matter:
+    # the counts below are whole numbers.)
+    order = np.argsort(t)
+    last = np.searchsorted(event_times, t[order], side="right") - 1
     keep = last >= 0
-    order = np.argsort(last[keep], kind="stable")
-    js, gs, es = last[keep][order], codes[keep][order], e[keep][order].astype(float)
+    js, gs, es = last[keep], codes[order][keep], e[order][keep].astype(float)
     u = np.zeros(k)
     v = np.zeros((k, k))
     pu = np.zeros((k, k)) if pairwise else None
