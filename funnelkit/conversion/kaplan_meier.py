@@ -12,6 +12,7 @@ from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
+from pydantic import BaseModel
 
 from funnelkit._floating import underflow_is_zero
 from funnelkit._results import Result
@@ -245,6 +246,16 @@ class KaplanMeierCurve(Result):
             max_followup=float(km.max_followup),
             conf_level=float(conf_level),
             ci_method=ci_method,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        # ``arrays`` caches numpy arrays in the instance dict, where pydantic's quick
+        # comparison of the whole dict would ask an array for its truth value: compare the
+        # fields alone, as pydantic means to.
+        if not isinstance(other, BaseModel):
+            return NotImplemented
+        return type(other) is type(self) and all(
+            getattr(self, name) == getattr(other, name) for name in type(self).model_fields
         )
 
     @cached_property

@@ -141,3 +141,17 @@ def test_curve_from_arrays_still_rejects_a_bad_setting() -> None:
     km = kaplan_meier(np.array([1.0, 2.0]), np.array([True, False]))
     with pytest.raises(ValidationError, match="ci_method"):
         KaplanMeierCurve.from_arrays(km, conf_level=0.95, ci_method="plain")  # type: ignore[arg-type]
+
+
+def test_curves_compare_and_hash_by_their_fields_after_reading_steps() -> None:
+    durations, converted = _censored_sample(4, 200)
+    km = kaplan_meier(durations, converted)
+    one = KaplanMeierCurve.from_arrays(km, conf_level=0.95, ci_method="log-log")
+    two = KaplanMeierCurve.from_json(one.to_json())
+    other = KaplanMeierCurve.from_arrays(km, conf_level=0.9, ci_method="log-log")
+    # reading a step caches the float arrays on each curve
+    assert one.rate_at(5.0) == two.rate_at(5.0)
+    other.rate_at(5.0)
+    assert one == two and hash(one) == hash(two)
+    assert one != other
+    assert len({one, two, other}) == 2
