@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import BaseModel
 
 from funnelkit._floating import underflow_is_zero
 from funnelkit._results import Result
@@ -174,9 +175,15 @@ def _survival_band(
 
 
 def _nullable(values: np.ndarray) -> tuple[float | None, ...]:
-    obj = values.astype(object)
-    obj[np.isnan(values)] = None
-    return tuple(obj.tolist())
+    out = values.tolist()
+    # NaN (a band that is not estimable) is rare: replacing the few NaN in the list beats
+    # converting every value to an object.
+    for j in np.flatnonzero(np.isnan(values)).tolist():
+        out[j] = None
+    return tuple(out)
+
+
+_CI_METHODS = ("log-log", "linear")
 
 
 class KaplanMeierCurve(Result):
@@ -203,16 +210,52 @@ class KaplanMeierCurve(Result):
     def from_arrays(
         cls, km: KaplanMeierArrays, *, conf_level: float, ci_method: CIMethod
     ) -> KaplanMeierCurve:
-        return cls(
-            times=tuple(km.times.tolist()),
-            rate=tuple(km.rate.tolist()),
-            lower=_nullable(km.lower),
-            upper=_nullable(km.upper),
-            n_at_risk=tuple(km.n_at_risk.tolist()),
-            n_converted=tuple(km.n_converted.tolist()),
-            max_followup=km.max_followup,
-            conf_level=conf_level,
+        """The curve of :func:`kaplan_meier`'s arrays.
+
+        The arrays are float and integer numpy arrays of one length by construction, so their
+        values are stored without pydantic re-validating each of them (a curve on continuous
+        durations has a value per customer). Anything else goes through pydantic's validation.
+        """
+        times = np.asarray(km.times, dtype=float)
+        fields = (km.rate, km.lower, km.upper, km.n_at_risk, km.n_converted)
+        plain = (
+            ci_method in _CI_METHODS
+            and isinstance(conf_level, float | int)
+            and not isinstance(conf_level, bool)
+            and all(isinstance(a, np.ndarray) and a.shape == times.shape for a in fields)
+            and km.n_at_risk.dtype.kind in "iu"
+            and km.n_converted.dtype.kind in "iu"
+        )
+        values: dict[str, Any] = {
+            "times": tuple(times.tolist()),
+            "rate": tuple(np.asarray(km.rate, dtype=float).tolist()),
+            "lower": _nullable(np.asarray(km.lower, dtype=float)),
+            "upper": _nullable(np.asarray(km.upper, dtype=float)),
+            "n_at_risk": tuple(np.asarray(km.n_at_risk).tolist()),
+            "n_converted": tuple(np.asarray(km.n_converted).tolist()),
+        }
+        if not plain:
+            return cls(
+                **values,
+                max_followup=km.max_followup,
+                conf_level=conf_level,
+                ci_method=ci_method,
+            )
+        return cls.model_construct(
+            **values,
+            max_followup=float(km.max_followup),
+            conf_level=float(conf_level),
             ci_method=ci_method,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        # ``arrays`` caches numpy arrays in the instance dict, where pydantic's quick
+        # comparison of the whole dict would ask an array for its truth value: compare the
+        # fields alone, as pydantic means to.
+        if not isinstance(other, BaseModel):
+            return NotImplemented
+        return type(other) is type(self) and all(
+            getattr(self, name) == getattr(other, name) for name in type(self).model_fields
         )
 
     @cached_property

@@ -61,7 +61,7 @@ def segment_codes(
     """
     unit = cohort_unit(by)
     if unit is None:
-        return attribute_segments(journeys.attributes[by][index])
+        return _attribute_codes(journeys.attributes[by][index])
     times = journeys.entry_times[index, journeys.stage_index(source)]
     days = times * journeys.time_unit.days
     if unit is TimeUnit.WEEK:
@@ -73,10 +73,54 @@ def segment_codes(
         period = np.floor(days).astype("int64").astype("datetime64[D]").astype(code).astype(float)
     else:
         period = np.floor(days / unit.days)
-    values, codes = np.unique(period.astype(np.int64), return_inverse=True)
-    return codes.reshape(-1), tuple(
-        _period_label(int(v), unit, journeys.is_datetime) for v in values
-    )
+    values, codes = _dense_codes(period.astype(np.int64))
+    return codes, tuple(_period_label(int(v), unit, journeys.is_datetime) for v in values)
+
+
+def _dense_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(values, return_inverse=True)`` of integers: periods span a short range, so
+    a table of the values in use replaces a sort of one value per customer."""
+    if values.size == 0:
+        return values, np.zeros(0, dtype=np.int64)
+    low = int(values.min())
+    span = int(values.max()) - low + 1
+    if span > 4 * values.size + 100_000:
+        distinct, codes = np.unique(values, return_inverse=True)
+        return distinct, codes.reshape(-1)
+    used = np.zeros(span, dtype=bool)
+    used[values - low] = True
+    rank = np.cumsum(used) - 1
+    return np.flatnonzero(used) + low, rank[values - low]
+
+
+def _attribute_codes(values: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
+    """:func:`funnelkit.journeys.attribute_segments` of ``values``, labelling distinct values only.
+
+    An attribute has few distinct values among many customers. Where equal values are
+    exactly those with equal labels (strings, missing values, integers), the labels and their
+    order are those of the distinct values, found by hashing (strings) or an integer sort,
+    instead of converting and sorting one string per customer.
+    """
+    values = np.asarray(values)
+    if values.dtype.kind in "biuU":
+        distinct, position = np.unique(values, return_inverse=True)
+    elif values.dtype.kind == "O":
+        items = values.tolist()
+        seen = list(dict.fromkeys(items))
+        if not all(isinstance(v, str) or v is None or _is_nan(v) for v in seen):
+            return attribute_segments(values)
+        where = {v: i for i, v in enumerate(seen)}
+        position = np.fromiter(map(where.__getitem__, items), dtype=np.int64, count=len(items))
+        distinct = np.empty(len(seen), dtype=object)
+        distinct[:] = seen
+    else:
+        return attribute_segments(values)
+    codes, labels = attribute_segments(distinct)
+    return codes[position.reshape(-1)], labels
+
+
+def _is_nan(value: object) -> bool:
+    return isinstance(value, float) and value != value
 
 
 def _period_label(value: int, unit: TimeUnit, is_datetime: bool) -> str:
@@ -120,10 +164,13 @@ def logrank(
     m = event_times.size
     if m == 0 or k < 2:
         return None
-    last = np.searchsorted(event_times, t, side="right") - 1  # last event time still at risk
+    # In duration order, the last event time each row is still at risk at comes out sorted,
+    # and the binary searches run over sorted keys. (Within a chunk the order does not matter:
+    # the counts below are whole numbers.)
+    order = np.argsort(t)
+    last = np.searchsorted(event_times, t[order], side="right") - 1
     keep = last >= 0
-    order = np.argsort(last[keep], kind="stable")
-    js, gs, es = last[keep][order], codes[keep][order], e[keep][order].astype(float)
+    js, gs, es = last[keep], codes[order][keep], e[order][keep].astype(float)
     u = np.zeros(k)
     v = np.zeros((k, k))
     pu = np.zeros((k, k)) if pairwise else None

@@ -390,8 +390,9 @@ def _subset(table: CustomerTable, customers: np.ndarray) -> CustomerTable:
         )
 
     pre: dict[str, PreEntrants] = {}
+    # Each mask picks rows from several arrays: find its rows once and take them.
     for name, entrants in table.pre.items():
-        mine = keep[entrants.customers]
+        mine = np.flatnonzero(keep[entrants.customers])
         pre[name] = PreEntrants(
             customers=new_code[entrants.customers[mine]],
             durations=entrants.durations[mine],
@@ -400,7 +401,7 @@ def _subset(table: CustomerTable, customers: np.ndarray) -> CustomerTable:
         )
     post: dict[str, PostEntrants] = {}
     for name, buyers in table.post.items():
-        mine = keep[buyers.customers]
+        mine = np.flatnonzero(keep[buyers.customers])
         post[name] = PostEntrants(
             customers=new_code[buyers.customers[mine]],
             group=buyers.group[mine],
@@ -411,14 +412,17 @@ def _subset(table: CustomerTable, customers: np.ndarray) -> CustomerTable:
             rows=[rows.subset(keep, new_code) for rows in buyers.rows],
         )
     events = table.events
-    bought = keep[events.customer]
+    bought = np.flatnonzero(keep[events.customer])
     journeys = table.journeys
     attributes = {k: v[customers] for k, v in table.attributes.items()}
-    followed = keep[table.followup_order]
+    # The table shares its entry times and ids with its journeys: cut each array once.
+    entry = table.entry[customers]
+    ids = table.customer_ids[customers]
+    followed = np.flatnonzero(keep[table.followup_order])
     return dataclasses.replace(
         table,
-        customer_ids=table.customer_ids[customers],
-        entry=table.entry[customers],
+        customer_ids=ids,
+        entry=entry,
         attributes=attributes,
         events=dataclasses.replace(
             events,
@@ -435,8 +439,12 @@ def _subset(table: CustomerTable, customers: np.ndarray) -> CustomerTable:
         post=post,
         journeys=Journeys(
             stage_names=journeys.stage_names,
-            entry_times=journeys.entry_times[customers],
-            customer_ids=journeys.customer_ids[customers],
+            entry_times=entry
+            if journeys.entry_times is table.entry
+            else journeys.entry_times[customers],
+            customer_ids=ids
+            if journeys.customer_ids is table.customer_ids
+            else journeys.customer_ids[customers],
             censoring_times=journeys.censoring_times[customers],
             time_unit=journeys.time_unit,
             attributes=attributes,

@@ -312,39 +312,53 @@ def _landmark_records(
     start = float(np.nanmin(join))
     landmarks = np.arange(start, end - window + 1e-9, step)
     n_levels = _MAX_PURCHASES + 1
+    n_strata = n_fixed * n_levels
+    # Only customers who reached the stage before membership are ever at risk: every
+    # landmark works on them alone (in customer order, so the records keep their order).
+    cand = np.flatnonzero(~np.isnan(before))
+    before, join, fixed = before[cand], join[cand], fixed[cand]
+    local = np.full(table.n_customers, -1, dtype=np.int64)
+    local[cand] = np.arange(cand.size)
+    times, values, custs, bounds = _by_landmark(ev, local, landmarks)
     parts: list[tuple[np.ndarray, ...]] = []
-    compared = np.zeros(table.n_customers, dtype=bool)
-    control_used = np.zeros(table.n_customers, dtype=bool)
-    order = np.argsort(ev.time, kind="stable")
-    times, custs, values = ev.time[order], ev.customer[order], ev.value[order]
+    compared = np.zeros(cand.size, dtype=bool)
+    control_used = np.zeros(cand.size, dtype=bool)
+    # purchases before the landmark, counted on from one landmark to the next
+    so_far = np.zeros(cand.size, dtype=np.int64)
+    counted = 0
+    fixed_part = fixed * n_levels
     for j, land in enumerate(landmarks):
         # Who had reached the stage before membership by the end of the step and had not
-        # joined before the landmark.
-        at_risk = (before < land + step) & ~(join < land)
-        member = at_risk & (join < land + step)
+        # joined before the landmark (positions among the candidates, increasing).
+        risk = np.flatnonzero((before < land + step) & ~(join < land))
+        member = join[risk] < land + step
         if not member.any():
             continue
-        control = at_risk & ~member
-        upto = int(np.searchsorted(times, land, side="left"))
-        so_far = np.bincount(custs[:upto], minlength=table.n_customers)
-        stratum = fixed * n_levels + np.minimum(so_far, _MAX_PURCHASES)
-        cells_with_members = np.unique(stratum[member])
-        control &= np.isin(stratum, cells_with_members)
-        keep = member | control
-        idx = np.flatnonzero(keep)
-        stop = int(np.searchsorted(times, land + window, side="right"))
-        inside = slice(upto, stop)
+        # purchases before the landmark: those of the steps before it
+        upto = bounds[j + 1]
+        so_far += np.bincount(custs[counted:upto], minlength=cand.size)
+        counted = upto
+        stratum = fixed_part[risk] + np.minimum(so_far[risk], _MAX_PURCHASES)
+        # strata are small integers: look-up tables instead of set membership tests
+        with_members = np.zeros(n_strata, dtype=bool)
+        with_members[stratum[member]] = True
+        control = ~member & with_members[stratum]
+        idx = np.flatnonzero(member | control)
+        # The window's purchases: whole steps, then the part of the last one inside it. The
+        # ones after the window are summed with weight 0.0, which leaves every sum unchanged.
+        last_step = int(np.searchsorted(landmarks, land + window, side="right"))
+        inside = slice(upto, bounds[last_step + 1])
         since = times[inside] - land
-        outcome = np.bincount(
-            custs[inside],
-            weights=values[inside] * np.exp(-delta * since),
-            minlength=table.n_customers,
-        )
-        cell = j * (n_fixed * n_levels) + stratum[idx]
-        parts.append((idx, cell, member[idx], outcome[idx]))
-        has_control = np.isin(stratum[member], np.unique(stratum[control]))
-        compared[np.flatnonzero(member)[has_control]] = True
-        control_used |= control
+        weight = values[inside] * np.exp(-delta * since)
+        tail = slice(bounds[last_step], bounds[last_step + 1])
+        weight[bounds[last_step] - upto :][times[tail] > land + window] = 0.0
+        outcome = np.bincount(custs[inside], weights=weight, minlength=cand.size)
+        kept = risk[idx]
+        parts.append((cand[kept], j * n_strata + stratum[idx], member[idx], outcome[kept]))
+        with_controls = np.zeros(n_strata, dtype=bool)
+        with_controls[stratum[control]] = True
+        compared[risk[member & with_controls[stratum]]] = True
+        control_used[risk[control]] = True
     if parts:
         cust, cell, mem, out = (np.concatenate(p) for p in zip(*parts, strict=True))
     else:
@@ -352,7 +366,7 @@ def _landmark_records(
         mem = np.zeros(0, dtype=bool)
         out = np.zeros(0)
     last = landmarks[-1] + step if landmarks.size else start
-    late = int((joined & (join >= last)).sum())
+    late = int((joined & (table.entry[:, k] >= last)).sum())
     info = {
         "n_members": n_members,
         "n_compared": int(compared.sum()),
@@ -362,9 +376,47 @@ def _landmark_records(
         "n_landmarks": len(landmarks),
         "strata": names,
     }
-    # compact the cell ids so the per-replicate counts stay small
-    uniq, inverse = np.unique(cell, return_inverse=True)
-    return _Records(cust, inverse.reshape(-1), mem, out, len(uniq)), info
+    compact, n_cells = _compact(cell, landmarks.size * n_strata)
+    return _Records(cust, compact, mem, out, n_cells), info
+
+
+def _by_landmark(
+    events: Any, local: np.ndarray, landmarks: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The candidates' purchases grouped by landmark step: times, values, candidate codes, and
+    where each step starts (step ``s`` holds the purchases after ``s`` landmarks).
+
+    Within a step the purchases keep their order by customer, then time, so each customer's
+    purchases are summed in time order, as after a sort of all purchases by time: a stable
+    counting sort on the step number instead of a sort of millions of times.
+    """
+    theirs = np.flatnonzero(local[events.customer] >= 0)
+    customer, time = events.customer[theirs], events.time[theirs]
+    same = customer[1:] == customer[:-1]
+    if not np.all(np.diff(time)[same] >= 0):
+        # the log's order is by customer, then time; anything else is put in that order
+        theirs = theirs[np.lexsort((time, customer))]
+        customer, time = events.customer[theirs], events.time[theirs]
+    before = np.searchsorted(landmarks, time, side="right")
+    small = np.int16 if landmarks.size < np.iinfo(np.int16).max else np.int64
+    order = np.argsort(before.astype(small), kind="stable")
+    bounds = np.concatenate(([0], np.cumsum(np.bincount(before, minlength=landmarks.size + 1))))
+    return time[order], events.value[theirs[order]], local[customer[order]], bounds
+
+
+def _compact(cell: np.ndarray, n_possible: int) -> tuple[np.ndarray, int]:
+    """Cell ids renumbered 0..k-1 in their order (as ``np.unique``'s inverse), and k.
+
+    The per-replicate counts then stay small. The ids are below ``n_possible`` (landmarks x
+    strata, a small number): a table of the ids in use replaces sorting every record.
+    """
+    if n_possible > 4 * cell.size + 1_000_000:
+        uniq, inverse = np.unique(cell, return_inverse=True)
+        return inverse.reshape(-1), int(uniq.size)
+    used = np.zeros(n_possible, dtype=bool)
+    used[cell] = True
+    rank = np.cumsum(used) - 1
+    return rank[cell], int(used.sum())
 
 
 def _compare(records: _Records, weights: np.ndarray) -> tuple[float, float]:

@@ -118,3 +118,40 @@ def test_properties_monotone_bounded_and_band_contains_estimate(rows) -> None:
         surv *= 1 - d / r
     if km.rate.size:
         assert km.rate[-1] == pytest.approx(1 - surv)
+
+
+def test_curve_from_arrays_equals_the_validated_curve() -> None:
+    # A curve that reaches 1 has a missing band at its end: stored as None, as validation would.
+    durations, converted = _censored_sample(3, 500)
+    converted[np.argmax(durations)] = True
+    km = kaplan_meier(durations, converted, conf_level=0.9)
+    curve = KaplanMeierCurve.from_arrays(km, conf_level=0.9, ci_method="log-log")
+    validated = KaplanMeierCurve.model_validate(curve.model_dump())
+    assert curve == validated
+    assert curve.to_json() == validated.to_json()
+    assert curve.lower[-1] is None and curve.upper[-1] is None
+    assert curve.lower.count(None) == int(np.isnan(km.lower).sum())
+    assert all(type(v) is int for v in curve.n_at_risk + curve.n_converted)
+    assert curve.times == tuple(km.times.tolist())
+
+
+def test_curve_from_arrays_still_rejects_a_bad_setting() -> None:
+    from pydantic import ValidationError
+
+    km = kaplan_meier(np.array([1.0, 2.0]), np.array([True, False]))
+    with pytest.raises(ValidationError, match="ci_method"):
+        KaplanMeierCurve.from_arrays(km, conf_level=0.95, ci_method="plain")  # type: ignore[arg-type]
+
+
+def test_curves_compare_and_hash_by_their_fields_after_reading_steps() -> None:
+    durations, converted = _censored_sample(4, 200)
+    km = kaplan_meier(durations, converted)
+    one = KaplanMeierCurve.from_arrays(km, conf_level=0.95, ci_method="log-log")
+    two = KaplanMeierCurve.from_json(one.to_json())
+    other = KaplanMeierCurve.from_arrays(km, conf_level=0.9, ci_method="log-log")
+    # reading a step caches the float arrays on each curve
+    assert one.rate_at(5.0) == two.rate_at(5.0)
+    other.rate_at(5.0)
+    assert one == two and hash(one) == hash(two)
+    assert one != other
+    assert len({one, two, other}) == 2
