@@ -189,6 +189,7 @@ def run_replicates(
     progress: Callable[[str, int, int], None] | None = None,
     label: str = "bootstrap",
     n_jobs: int | None = 1,
+    meanwhile: Callable[[], None] | None = None,
 ) -> tuple[list[Any], ReplicateFailures]:
     """Call ``fn(weights)`` per replicate; fit failures (:data:`FIT_FAILURES`) are counted.
 
@@ -199,6 +200,12 @@ def run_replicates(
     pickled: it must not rely on changing state of the caller. When more than half of the
     replicates fail (``failures.too_many``) the caller must not form intervals from the
     rest: the resamples that could be fitted are not a random sample of the resamples.
+
+    ``meanwhile`` is other work of the caller that does not depend on the replicates (a fit
+    on the full data): it runs once, in this process, while the workers fit the replicates,
+    so it takes no wall time of its own when cores are free (after the replicates when they
+    all run here). What it raises propagates, and the replicates not yet started are
+    cancelled.
     """
     tasks = [(b, int(seed)) for b, seed in enumerate(seeds)]
     jobs = worker_count(n_jobs, len(tasks), n)
@@ -216,6 +223,8 @@ def run_replicates(
         with single_threaded_blas():
             for task in tasks:
                 finished(_run_chunk_here(fn, n, [task]))
+        if meanwhile is not None:
+            meanwhile()
     else:
         # several chunks per worker keep the cores busy when samples take unequal times,
         # and let the progress move
@@ -225,7 +234,16 @@ def run_replicates(
         try:
             context = multiprocessing.get_context("fork")
             with ProcessPoolExecutor(jobs, mp_context=context) as pool:
-                for future in as_completed([pool.submit(_run_chunk, c) for c in chunks]):
+                # the workers are forked at the first submission: what ``meanwhile``
+                # changes here afterwards is not seen by them
+                futures = [pool.submit(_run_chunk, c) for c in chunks]
+                if meanwhile is not None:
+                    try:
+                        meanwhile()
+                    except BaseException:
+                        pool.shutdown(wait=True, cancel_futures=True)
+                        raise
+                for future in as_completed(futures):
                     finished(future.result())
         finally:
             _TASK.clear()

@@ -178,15 +178,28 @@ def segment_values(
                 out.append(failure_reason(exc))
         return out
 
+    # the conversion per segment does not depend on the samples: it is fitted here while
+    # worker processes fit them
+    converted: list[ConversionFitter] = []
+
+    def fit_conversion() -> None:
+        converted.append(ConversionFitter(conf_level=level).fit(table.journeys, by=by))
+
     bar = resolve_progress(progress, n_customers=table.n_customers, n_resamples=len(seeds))
     boot, _ = run_replicates(
-        seeds, table.n_customers, fit_all, bar, label=f"segments by {by}", n_jobs=n_jobs
+        seeds,
+        table.n_customers,
+        fit_all,
+        bar,
+        label=f"segments by {by}",
+        n_jobs=n_jobs,
+        meanwhile=fit_conversion,
     )
     for _, samples in boot:
         for g, sample in enumerate(samples):
             if isinstance(sample, str):
                 failures[g].reasons[sample] += 1
-    conversion = ConversionFitter(conf_level=level).fit(table.journeys, by=by)
+    (conversion,) = converted
     n_first = max(int(entered.sum()), 1)
     n_groups = len(table.group_names)
     rows = []
