@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 from collections import OrderedDict
@@ -269,9 +270,11 @@ def supported_fits(
     flags, so the same transition on the same entrants is fitted once however many steps ask.
     """
     key = _content_key(durations, converted, plateau, model, time_unit)
-    if key in _FITS:
-        _FITS.move_to_end(key)
-        fits, good, added = _FITS[key]
+    kept = _FITS.get(key)  # one lookup: another thread may drop the key in between
+    if kept is not None:
+        with contextlib.suppress(KeyError):
+            _FITS.move_to_end(key)
+        fits, good, added = kept
         notes.extend(added)
         return dict(fits), dict(good)
     mine: list[str] = []
@@ -281,7 +284,8 @@ def supported_fits(
     notes.extend(mine)
     _FITS[key] = (dict(fits), dict(good), tuple(mine))
     while len(_FITS) > _FITS_SIZE:
-        _FITS.popitem(last=False)
+        with contextlib.suppress(KeyError):
+            _FITS.popitem(last=False)
     return fits, good
 
 
