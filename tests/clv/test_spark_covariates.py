@@ -55,9 +55,9 @@ def world():
     return rfm, sim.covariates, purchase, spender, frame
 
 
-def test_batch_scores_equal_in_memory_scores(world):
-    rfm, covariates, purchase, spender, frame = world
-    expected = score_in_memory(
+def _in_memory(rfm, covariates, purchase, spender):
+    """The local scores every Spark path must equal."""
+    return score_in_memory(
         purchase,
         rfm,
         spend_model=spender,
@@ -66,6 +66,11 @@ def test_batch_scores_equal_in_memory_scores(world):
         progress=False,
         **OPTIONS,
     )
+
+
+def test_batch_scores_equal_in_memory_scores(world):
+    rfm, covariates, purchase, spender, frame = world
+    expected = _in_memory(rfm, covariates, purchase, spender)
     # two batches, as Spark would hand them over: each is split by its own patterns
     got: dict[str, list[np.ndarray]] = {}
     for part in (frame.iloc[:150], frame.iloc[150:]):
@@ -150,15 +155,7 @@ def test_spark_scores_equal_in_memory_scores(spark, world):
         .toPandas()
         .sort_values("customer_id")
     )
-    expected = score_in_memory(
-        purchase,
-        rfm,
-        spend_model=spender,
-        covariates=covariates,
-        spend_covariates={"member": covariates["member"]},
-        progress=False,
-        **OPTIONS,
-    )
+    expected = _in_memory(rfm, covariates, purchase, spender)
     np.testing.assert_array_equal(scored["customer_id"].to_numpy(), expected["customer_id"])
     for name in ("expected_purchases", "probability_alive", "expected_spend"):
         np.testing.assert_array_equal(scored[name].to_numpy(), expected[name], err_msg=name)
