@@ -92,6 +92,7 @@ class CovariateModel(CovariateLikelihood):
     _fitted_attributes: ClassVar[tuple[str, ...]] = (
         *MLEFitter._fitted_attributes,
         "coefficients_",
+        "covariate_columns_",
         "covariate_test_",
     )
 

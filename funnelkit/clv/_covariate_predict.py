@@ -139,11 +139,16 @@ class CovariatePredictions(MLEFitter):
 
     def _set_covariates(self, fit: CovariateFit | None, design: np.ndarray | None) -> None:
         """Set the covariate state and its public attributes: ``coefficients_`` (a table in
-        the library the covariates came in, ``None`` without covariates) and
-        ``covariate_test_`` (:class:`~funnelkit.clv.covariates.CovariateTest` or ``None``)."""
+        the library the covariates came in, ``None`` without covariates),
+        ``covariate_columns_`` (the input columns predictions need, ``None`` without
+        covariates) and ``covariate_test_``
+        (:class:`~funnelkit.clv.covariates.CovariateTest` or ``None``)."""
         self.__dict__["_covariates"] = fit
         self.__dict__["_training_design"] = design
         self.coefficients_ = None if fit is None else self._first_table(fit)
+        self.covariate_columns_ = (
+            None if fit is None else tuple(col.name for col in fit.encoding.columns)
+        )
         self.covariate_test_ = None if fit is None else fit.test
 
     def _first_table(self, fit: CovariateFit) -> Any:

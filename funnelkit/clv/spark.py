@@ -228,9 +228,21 @@ def _covariate_columns(
     purchase_cols, spend_cols = model_covariates(
         purchase_model, spend_model, lists["covariates"], lists["spend_covariates"]
     )
-    for model, cols in ((purchase_model, purchase_cols), (spend_model, spend_cols)):
+    spend_argument = "covariates" if spend_covariates is None else "spend_covariates"
+    for argument, model, cols in (
+        ("covariates", purchase_model, purchase_cols),
+        (spend_argument, spend_model, spend_cols),
+    ):
         if cols is None and with_covariates(model):
             _refuse_like_in_memory(model)
+        needed = getattr(model, "covariate_columns_", None) or ()
+        missing = [c for c in needed if c not in (cols or ())]
+        if missing:
+            raise FunnelkitError(
+                f"The {type(model).__name__} was fitted with covariate columns {list(needed)}, "
+                f"but {argument}={cols!r} leaves out {missing}: name every one of them "
+                f"(the DataFrame has columns {list(sdf.columns)})."
+            )
     return purchase_cols, spend_cols
 
 

@@ -158,6 +158,7 @@ def test_coefficients_table_and_test(world, fitted):
 def test_plain_fit_has_no_coefficients(world):
     model = BetaGeoFitter().fit(world.rfm)
     assert model.coefficients_ is None and model.covariate_test_ is None
+    assert model.covariate_columns_ is None
     with pytest.raises(FunnelkitError, match="fitted without covariates"):
         model.coefficient_table()
 
@@ -298,6 +299,7 @@ def test_json_round_trip_predicts_identically(world, fitted):
         fitted.expected_purchases(10.0, rfm, covariates=cov),
     )
     pd.testing.assert_frame_equal(loaded.coefficients_, fitted.coefficients_)
+    assert loaded.covariate_columns_ == fitted.covariate_columns_ == ("channel", "member")
     assert loaded.covariate_test_ == fitted.covariate_test_
     with pytest.raises(FunnelkitError, match="pass covariates="):
         loaded.expected_purchases(10.0, rfm)

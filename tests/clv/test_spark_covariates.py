@@ -183,6 +183,24 @@ def test_spark_refuses_on_the_driver(spark, world):
         score(plain, summaries, spend_model=spender, **OPTIONS)
     with pytest.raises(FunnelkitError, match=r"'chanel' \(given as covariates\).*'channel'"):
         score(purchase, summaries, horizon=1.0, covariates=["chanel", "member"])
+    # a fitted column left out is named on the driver, with the argument that left it out
+    with pytest.raises(FunnelkitError) as short:
+        score(purchase, summaries, horizon=1.0, covariates=["channel"])
+    assert str(short.value).startswith(
+        "The BetaGeoFitter was fitted with covariate columns ['channel', 'member'], "
+        "but covariates=['channel'] leaves out ['member']: name every one of them"
+    )
+    with pytest.raises(
+        FunnelkitError, match=r"spend_covariates=\['channel'\] leaves out \['member'\]"
+    ):
+        score(
+            purchase,
+            summaries,
+            spend_model=spender,
+            covariates=["channel", "member"],
+            spend_covariates="channel",
+            **OPTIONS,
+        )
     with pytest.raises(FunnelkitError, match=r"covariates=\[\] names no column"):
         score(purchase, summaries, horizon=1.0, covariates=[])
     with pytest.raises(FunnelkitError, match="neither model was fitted with covariates"):
