@@ -7,7 +7,6 @@ missing pyspark is a failure, not a skip.
 from __future__ import annotations
 
 import os
-import sys
 
 import numpy as np
 import pandas as pd
@@ -20,6 +19,7 @@ except ImportError:
         raise
     pytest.skip("pyspark is not installed", allow_module_level=True)
 
+from _spark import local_spark
 from aggregate._helpers import assert_same_journeys, assert_same_rfm, random_events
 
 from funnelkit import RFM, DataError, EventLog, Funnel, FunnelkitError, Stage
@@ -34,25 +34,7 @@ pytestmark = pytest.mark.spark
 
 @pytest.fixture(scope="module")
 def spark():
-    from pyspark.sql import SparkSession
-
-    # Python workers must run this interpreter, where funnelkit and its dependencies live.
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("funnelkit-tests")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.default.parallelism", "2")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .config("spark.driver.memory", "1g")
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
+    yield from local_spark()
 
 
 @pytest.fixture(scope="module")

@@ -7,12 +7,12 @@ session) and are skipped without it, except in CI.
 from __future__ import annotations
 
 import os
-import sys
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from _spark import local_spark
 
 from funnelkit import RFM, FunnelkitError
 from funnelkit.clv import BetaGeoFitter, GammaGammaFitter
@@ -117,23 +117,7 @@ def spark():
         if os.environ.get("CI"):
             raise
         pytest.skip("pyspark is not installed")
-    from pyspark.sql import SparkSession
-
-    # Python workers must run this interpreter, where funnelkit and its dependencies live.
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    session = (
-        SparkSession.builder.master("local[1]")
-        .appName("funnelkit-tests")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.sql.execution.arrow.maxRecordsPerBatch", "120")
-        .config("spark.driver.memory", "1g")
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
+    yield from local_spark(1, {"spark.sql.execution.arrow.maxRecordsPerBatch": "120"})
 
 
 @pytest.mark.spark
