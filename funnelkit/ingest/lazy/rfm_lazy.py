@@ -177,9 +177,11 @@ def _assemble(
     keep = nper > 0
     if not keep.any():
         raise DataError("No purchases fall inside the observation window; check the end dates.")
-    ids = table["fk_c"][keep]  # sorted when collected
+    # Only customers with purchases come back from a counted-only plan: nothing to drop.
+    rows = slice(None) if keep.all() else keep
+    ids = table["fk_c"][rows]  # sorted when collected
     # Kept customers have purchases, so their period columns hold no nulls.
-    col = {name: np.ma.getdata(values)[keep] for name, values in table.items()}
+    col = {name: np.ma.getdata(values)[rows] for name, values in table.items()}
     first = col["first"].astype(np.int64)
     summary_end = prepared.summary_end
     frequency = (col["nper"].astype(np.int64) - 1).astype(float)
