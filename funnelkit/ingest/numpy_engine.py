@@ -92,22 +92,28 @@ def ingest_frame(
             ids.codes  # noqa: B018 - an error of the ids column is reported first
             raise
         codes = ids.codes
+    uniques = ids.uniques
+    del ids  # the unsorted codes are freed once the sorted ones replace them
     if keep_events is not None:
         columns["last_time"] = columns["raw_times"].max()
         codes = _keep_events(codes, columns, keep_events)
     found = sorted_order_and_codes(codes, columns["raw_times"])
     if found is not None:
         order, codes = found
+        del found
         # Arrays that need no reordering are left out: one event type, no values.
         names = ["raw_times", "values", "event_codes"]
         names = [n for n in names if columns[n] is not None]
         if len(columns["event_types"]) == 1:
             names.remove("event_codes")  # all zeros, in any order
-        attributes = columns["attributes"]
-        gathered = reorder(order, [*(columns[n] for n in names), *attributes.values()])
+        attributes = columns.pop("attributes")
+        keys = list(attributes)
+        # Handed over (no other reference kept): each column is freed once it is gathered.
+        unsorted = [*(columns.pop(n) for n in names), *(attributes.pop(k) for k in keys)]
+        gathered = reorder(order, unsorted, release=True)
         columns.update(zip(names, gathered[: len(names)], strict=True))
-        columns["attributes"] = dict(zip(attributes, gathered[len(names) :], strict=True))
-    return {"customer_ids": ids.uniques, "customer_codes": codes, **columns}
+        columns["attributes"] = dict(zip(keys, gathered[len(names) :], strict=True))
+    return {"customer_ids": uniques, "customer_codes": codes, **columns}
 
 
 def _keep_events(codes: np.ndarray, columns: dict[str, Any], names: Sequence[str]) -> np.ndarray:

@@ -65,19 +65,33 @@ def sorted_order_and_codes(
         offset <<= np.uint64(row_bits)
         key |= offset
     del offset
-    key |= np.arange(n, dtype=np.uint64)
+    # Block by block below: no temporary as long as the key (8 bytes a row) is made.
+    for start, stop in _blocks(n):
+        key[start:stop] |= np.arange(start, stop, dtype=np.uint64)
     key.sort()
-    sorted_codes = (key >> np.uint64(kept_bits + row_bits)).astype(codes.dtype)
+    sorted_codes = np.empty(n, dtype=codes.dtype)
+    for start, stop in _blocks(n):
+        sorted_codes[start:stop] = key[start:stop] >> np.uint64(kept_bits + row_bits)
     tied = None
     if shift:
-        high = key >> np.uint64(row_bits)
-        tied = high[1:] == high[:-1]
-        del high
+        # equal high bits: a run of one customer's events the key could not order
+        tied = np.empty(max(n - 1, 0), dtype=bool)
+        for start, stop in _blocks(n - 1):
+            step = key[start + 1 : stop + 1] ^ key[start:stop]
+            tied[start:stop] = step < np.uint64(1 << row_bits)
     key &= np.uint64((1 << row_bits) - 1)
     order = key.view(np.int64)
     if tied is not None and tied.any():
         _order_ties(order, tied, raw)
     return order, sorted_codes
+
+
+#: rows per block of the element-wise passes over the sort key
+BLOCK_ROWS = 1 << 20
+
+
+def _blocks(n: int) -> list[tuple[int, int]]:
+    return [(start, min(start + BLOCK_ROWS, n)) for start in range(0, max(n, 0), BLOCK_ROWS)]
 
 
 def _order_ties(order: np.ndarray, tied: np.ndarray, raw: np.ndarray) -> None:
@@ -125,13 +139,26 @@ def _time_offsets(raw: np.ndarray) -> np.ndarray:
     return raw.astype(np.int64, copy=False).view(np.uint64) - low
 
 
-def reorder(order: np.ndarray, columns: Sequence[np.ndarray]) -> list[np.ndarray]:
+def reorder(
+    order: np.ndarray, columns: Sequence[np.ndarray], *, release: bool = False
+) -> list[np.ndarray]:
     """Every column gathered by ``order``; on large logs two columns at a time.
 
     A random gather waits on memory rather than computing, so two threads gathering two
-    columns take about half the time of one gathering both.
+    columns take about half the time of one gathering both. With ``release``, ``columns`` is
+    a list handed over by the caller and is returned: each entry is replaced by its gathered
+    copy as soon as that is made, so the old column can be freed then rather than once every
+    column is gathered (on 10 million events, the peak memory drops by a column or two).
     """
-    if order.size < PARALLEL_ROWS or len(columns) < 2:
-        return [values[order] for values in columns]
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        return list(pool.map(lambda values: np.take(values, order), columns))
+    out = columns if release and isinstance(columns, list) else list(columns)
+
+    def gather(i: int) -> None:
+        out[i] = np.take(out[i], order)
+
+    if order.size < PARALLEL_ROWS or len(out) < 2:
+        for i in range(len(out)):
+            gather(i)
+    else:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(gather, range(len(out))))
+    return out

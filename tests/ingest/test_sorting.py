@@ -118,3 +118,21 @@ def test_clustered_times_over_the_whole_int64_range_sort_as_a_lexsort(spread: in
     np.testing.assert_array_equal(sorted_codes, codes[expected])
     assert sorted_codes.dtype == np.int32
     assert sorting.sorted_order_and_codes(sorted_codes, raw[order]) is None
+
+
+@pytest.mark.parametrize("block", [1, 7, 4_096])
+def test_the_key_passes_block_by_block_give_the_lexsort(
+    monkeypatch: pytest.MonkeyPatch, block: int
+) -> None:
+    # Blocks that split runs of tied coarse keys, and a last block of one row.
+    monkeypatch.setattr(sorting, "BLOCK_ROWS", block)
+    rng = np.random.default_rng(block)
+    n = 4_097 * 3 + 1
+    centres = rng.integers(-(2**62), 2**62, 20)
+    raw = centres[rng.integers(0, 20, n)] + rng.integers(0, 1_000, n)
+    codes = rng.integers(0, 300, n).astype(np.int32)
+    expected = np.lexsort((raw, codes))
+    found = sorting.sorted_order_and_codes(codes, raw)
+    assert found is not None
+    np.testing.assert_array_equal(found[0], expected)
+    np.testing.assert_array_equal(found[1], codes[expected])

@@ -19,7 +19,10 @@ class RFMPlan:
     purchase counts when its period is at most ``end_period`` (no bound when ``None``). With
     ``cal_tick``, purchases at or before it are calibration purchases and later ones, up to
     ``end_tick`` (no bound when ``None``), are holdout purchases. ``spend_scale`` splits
-    period spends so that the repeat spend is exact (see :mod:`.rfm_sql`).
+    period spends so that the repeat spend is exact (see :mod:`.rfm_sql`). With
+    ``counted_only`` the rows that do not count (other events, purchases outside the window)
+    are left out instead of grouped: customers without a purchase then do not come back, and
+    are counted apart (see :func:`.rfm_lazy.prepare`).
     """
 
     purchase_events: tuple[str, ...] | None
@@ -28,6 +31,7 @@ class RFMPlan:
     cal_tick: int | float | None = None
     end_tick: int | float | None = None
     spend_scale: float = 1.0
+    counted_only: bool = False
 
     @property
     def has_holdout(self) -> bool:

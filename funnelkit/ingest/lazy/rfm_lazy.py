@@ -26,8 +26,8 @@ from funnelkit.ingest.lazy._common import (
 from funnelkit.ingest.lazy._plans import RFMPlan
 from funnelkit.ingest.lazy._sql import dialect_for
 from funnelkit.ingest.lazy.checks import count_true, example_ids, format_ids, run_checks
-from funnelkit.ingest.lazy.rfm_polars import rfm_polars
-from funnelkit.ingest.lazy.rfm_sql import rfm_sql, spend_scale
+from funnelkit.ingest.lazy.rfm_polars import customers_polars, rfm_polars
+from funnelkit.ingest.lazy.rfm_sql import customers_sql, rfm_sql, spend_scale
 from funnelkit.ingest.source import Source
 from funnelkit.ingest.time_axis import TimeAxis
 from funnelkit.units import TimeUnitLike
@@ -42,12 +42,21 @@ def rfm_lazy_columns(source: Source, **options: Any) -> dict[str, Any]:
     """
     prepared = prepare(source, **options)
     table = arrow_columns(collect_arrow(prepared.engine, prepared.query), sort_by="fk_c")
-    return _assemble(table, prepared)
+    n_customers = None
+    if prepared.customers is not None:
+        count = collect_arrow(prepared.engine, prepared.customers).column("n")
+        n_customers = int(count[0].as_py())
+    return _assemble(table, prepared, n_customers)
 
 
 @dataclass(frozen=True)
 class Prepared:
-    """A validated RFM aggregation, not run yet, with the constants to finish it."""
+    """A validated RFM aggregation, not run yet, with the constants to finish it.
+
+    ``customers`` counts the customers of the log (one row, column ``n``) when ``query``
+    leaves out those without a purchase (``plan.counted_only``); None when ``query`` returns
+    every customer.
+    """
 
     engine: str
     query: Any  # native lazy frame with the columns documented in .rfm_sql
@@ -56,6 +65,7 @@ class Prepared:
     end_raw: Any
     end_period: int
     cal_raw: Any
+    customers: Any = None
 
     @property
     def summary_end(self) -> int:
@@ -134,6 +144,9 @@ def prepare(
             f"{format_ids(ids, counts['no_value'])}); fill or drop them before building RFM."
         )
 
+    # Mostly other events: grouping them costs more than counting the customers apart (see
+    # .rfm_sql). Measured with DuckDB, that pays from about 40% of other rows on.
+    counted_only = 2 * counts.get("n_purchases", counts["n_rows"]) <= counts["n_rows"]
     plan = RFMPlan(
         purchase_events=None if cols.event is None else names,
         has_value=cols.value is not None,
@@ -141,24 +154,34 @@ def prepare(
         cal_tick=None if cal_raw is None else axis.ticks_from_raw(cal_raw),
         end_tick=None if (cal_raw is None or end_given is None) else axis.ticks_from_raw(end_raw),
         spend_scale=spend_scale(counts.get("abs_value")),
+        counted_only=counted_only,
     )
+    customers = None
     if src.engine == "polars":
         query = rfm_polars(base, plan)
+        customers = customers_polars(base) if counted_only else None
     else:
         d = dialect_for(src.engine)
         query = d.run(base, rfm_sql(d, plan))
-    return Prepared(src.engine, query, plan, axis, end_raw, end_period, cal_raw)
+        customers = d.run(base, customers_sql(d)) if counted_only else None
+    return Prepared(src.engine, query, plan, axis, end_raw, end_period, cal_raw, customers)
 
 
-def _assemble(table: dict[str, np.ndarray], prepared: Prepared) -> dict[str, Any]:
+def _assemble(
+    table: dict[str, np.ndarray], prepared: Prepared, n_customers: int | None
+) -> dict[str, Any]:
+    """RFM fields from the collected aggregation; ``n_customers`` is the number of customers
+    in the log when the aggregation left out those without a purchase."""
     plan, axis = prepared.plan, prepared.axis
     nper = np.ma.getdata(table["nper"]).astype(np.int64)
     keep = nper > 0
     if not keep.any():
         raise DataError("No purchases fall inside the observation window; check the end dates.")
-    ids = table["fk_c"][keep]  # sorted when collected
+    # Only customers with purchases come back from a counted-only plan: nothing to drop.
+    rows = slice(None) if keep.all() else keep
+    ids = table["fk_c"][rows]  # sorted when collected
     # Kept customers have purchases, so their period columns hold no nulls.
-    col = {name: np.ma.getdata(values)[keep] for name, values in table.items()}
+    col = {name: np.ma.getdata(values)[rows] for name, values in table.items()}
     first = col["first"].astype(np.int64)
     summary_end = prepared.summary_end
     frequency = (col["nper"].astype(np.int64) - 1).astype(float)
@@ -182,7 +205,7 @@ def _assemble(table: dict[str, np.ndarray], prepared: Prepared) -> dict[str, Any
         T=(summary_end - first).astype(float),
         monetary_value=monetary,
         time_unit=axis.unit,
-        n_without_purchase=int(nper.size - keep.sum()),
+        n_without_purchase=int((nper.size if n_customers is None else n_customers) - keep.sum()),
         observation_end=axis.stamp(prepared.end_raw),
         calibration_end=None if prepared.cal_raw is None else axis.stamp(prepared.cal_raw),
         **holdout,

@@ -7,7 +7,7 @@ from typing import Any
 from funnelkit._optional import import_optional
 from funnelkit.ingest.lazy._plans import RFMPlan
 
-__all__ = ["rfm_polars"]
+__all__ = ["customers_polars", "rfm_polars"]
 
 
 def rfm_polars(base: Any, plan: RFMPlan) -> Any:
@@ -23,6 +23,8 @@ def rfm_polars(base: Any, plan: RFMPlan) -> Any:
     counted = purchase
     if plan.end_period is not None:
         counted = purchase & (pl.col("fk_p") <= plan.end_period)
+    if plan.counted_only:
+        base, counted = base.filter(counted), pl.lit(True)
     cols = [pl.col("fk_c"), pl.when(counted).then(pl.col("fk_p")).alias("p")]
     if plan.has_value:
         cols.append(pl.when(counted).then(pl.col("fk_v")).alias("v"))
@@ -37,12 +39,20 @@ def rfm_polars(base: Any, plan: RFMPlan) -> Any:
     return level1.group_by("fk_c").agg(aggs)
 
 
+def customers_polars(base: Any) -> Any:
+    """A LazyFrame with one row: the number of distinct customers ``n`` (see :mod:`.rfm_sql`)."""
+    pl = import_optional("polars", purpose="Aggregating a Polars LazyFrame")
+    return base.select(pl.col("fk_c").n_unique().alias("n"))
+
+
 def _with_holdout(pl: Any, base: Any, plan: RFMPlan, purchase: Any) -> Any:
     k = pl.col("fk_k")
     cal = purchase & (k <= plan.cal_tick)
     hold = purchase & (k > plan.cal_tick)
     if plan.end_tick is not None:
         hold = hold & (k <= plan.end_tick)
+    if plan.counted_only:
+        base = base.filter(cal | hold)
     cols = [
         pl.col("fk_c"),
         pl.when(cal | hold).then(pl.col("fk_p")).alias("p"),

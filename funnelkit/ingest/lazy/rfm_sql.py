@@ -7,6 +7,11 @@ period, so every customer in the log comes back (to count those without purchase
 the null period group adds nothing to the aggregates, which skip nulls. Conditional
 aggregates use ``CASE`` instead of ``FILTER`` clauses: DuckDB runs them markedly faster.
 
+When most rows are other events, grouping them costs more than counting the customers
+apart: with ``RFMPlan.counted_only`` the rows that do not count are filtered out before the
+group-bys, only customers with a purchase come back, and :func:`customers_sql` counts every
+customer of the log in a second, narrower query (one column, one key).
+
 Output columns: ``fk_c, first, last, nper`` (number of purchase periods) and, with values,
 ``spend_repeat`` (spend in the periods after the first); with a holdout,
 ``hold_freq, hold_sum, hold_n`` (holdout periods, value sum, number of purchases).
@@ -29,7 +34,7 @@ import math
 from funnelkit.ingest.lazy._plans import RFMPlan
 from funnelkit.ingest.lazy._sql import BASE, Dialect, in_list
 
-__all__ = ["rfm_sql", "spend_scale"]
+__all__ = ["customers_sql", "rfm_sql", "spend_scale"]
 
 
 def rfm_sql(d: Dialect, plan: RFMPlan) -> str:
@@ -40,23 +45,34 @@ def rfm_sql(d: Dialect, plan: RFMPlan) -> str:
     counted = purchase
     if plan.end_period is not None:
         counted = f"{purchase} AND fk_p <= {plan.end_period}"
+    rows = d.table(BASE)
+    if plan.counted_only and counted != "TRUE":
+        rows, counted = f"{rows} WHERE {counted}", "TRUE"
     p = "fk_p" if counted == "TRUE" else f"CASE WHEN {counted} THEN fk_p END"
     v = "fk_v" if counted == "TRUE" else f"CASE WHEN {counted} THEN fk_v END"
     if not plan.has_value:
         return (
-            f"WITH b AS (SELECT fk_c, {p} AS p FROM {d.table(BASE)}), "
+            f"WITH b AS (SELECT fk_c, {p} AS p FROM {rows}), "
             "l1 AS (SELECT fk_c, p FROM b GROUP BY fk_c, p) "
             "SELECT fk_c, min(p) AS first, max(p) AS last, count(p) AS nper "
             "FROM l1 GROUP BY fk_c"
         )
     parts, spend = _repeat_spend(d, plan, "v", "p")
     return (
-        f"WITH b AS (SELECT fk_c, {p} AS p, {v} AS v FROM {d.table(BASE)}), "
+        f"WITH b AS (SELECT fk_c, {p} AS p, {v} AS v FROM {rows}), "
         "l1 AS (SELECT fk_c, p, sum(v) AS v FROM b GROUP BY fk_c, p), "
         "l2 AS (SELECT fk_c, min(p) AS first, max(p) AS last, count(p) AS nper, "
         f"{parts} FROM l1 GROUP BY fk_c) "
         f"SELECT fk_c, first, last, nper, {spend} AS spend_repeat FROM l2"
     )
+
+
+def customers_sql(d: Dialect) -> str:
+    """SQL counting the distinct customers of ``fk_base`` (column ``n``).
+
+    A group-by rather than ``count(DISTINCT ...)``, which DuckDB runs about half as fast.
+    """
+    return f"SELECT count(*) AS n FROM (SELECT fk_c FROM {d.table(BASE)} GROUP BY fk_c) AS c"
 
 
 def spend_scale(total_abs: float | None) -> float:
@@ -97,6 +113,9 @@ def _with_holdout(d: Dialect, plan: RFMPlan, purchase: str) -> str:
     # s = 1: calibration purchase, 2: holdout purchase; a period can hold both.
     b = f"SELECT fk_c, fk_p, CASE WHEN {cal} THEN 1 WHEN {hold} THEN 2 END AS s"
     b += ", fk_v" if plan.has_value else ""
+    rows = d.table(BASE)
+    if plan.counted_only:
+        rows += f" WHERE ({cal}) OR ({hold})"
     b1 = (
         "SELECT fk_c, CASE WHEN s IS NOT NULL THEN fk_p END AS p, "
         "CASE WHEN s = 1 THEN 1 END AS ni, CASE WHEN s = 2 THEN 1 END AS nh"
@@ -113,7 +132,7 @@ def _with_holdout(d: Dialect, plan: RFMPlan, purchase: str) -> str:
     )
     if not plan.has_value:
         return (
-            f"WITH b AS ({b} FROM {d.table(BASE)}), b1 AS ({b1} FROM b), "
+            f"WITH b AS ({b} FROM {rows}), b1 AS ({b1} FROM b), "
             f"l1 AS ({l1} FROM b1 GROUP BY fk_c, p) {l2} FROM l1 GROUP BY fk_c"
         )
     # A missing holdout value makes the holdout mean NaN, as in memory.
@@ -125,7 +144,7 @@ def _with_holdout(d: Dialect, plan: RFMPlan, purchase: str) -> str:
     l1 += ", sum(vi) AS v_inc, sum(vh) AS v_hold"
     parts, spend = _repeat_spend(d, plan, "v_inc", "p_inc")
     return (
-        f"WITH b AS ({b} FROM {d.table(BASE)}), b1 AS ({b1} FROM b), "
+        f"WITH b AS ({b} FROM {rows}), b1 AS ({b1} FROM b), "
         f"l1 AS ({l1} FROM b1 GROUP BY fk_c, p), "
         f"l2 AS ({l2}, sum(v_hold) AS hold_sum, {parts} FROM l1 GROUP BY fk_c) "
         f"SELECT fk_c, first, last, nper, hold_freq, hold_n, hold_sum, {spend} AS spend_repeat "
