@@ -8,8 +8,6 @@ in-memory path on the pandas frame number for number.
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ import pyarrow as pa
 import pytest
 
 from funnelkit import RFM, EventLog, Funnel, Journeys, aggregate as agg
+from tests._spark import local_spark
 from tests.aggregate._helpers import assert_same_journeys, assert_same_rfm
 
 CHANNELS = np.array(["instagram", "tiktok", "referral"], dtype=object)
@@ -80,23 +79,7 @@ def frames() -> dict[bool, pd.DataFrame]:
 @pytest.fixture(scope="module")
 def spark() -> Any:
     pytest.importorskip("pyspark")
-    from pyspark.sql import SparkSession
-
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("funnelkit-doors")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .config("spark.driver.memory", "1g")
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
+    yield from local_spark()
 
 
 def _source(engine: str, frame: pd.DataFrame, folder: Path, request: Any) -> Any:
