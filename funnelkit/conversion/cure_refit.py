@@ -88,11 +88,15 @@ class CureRows:
             shortest=t[by_duration],
         )
 
-    def data(self, weights: np.ndarray | None = None) -> CureData:
-        """The likelihood's view of the rows, each counted ``weights`` times (None: once)."""
+    def data(self, weights: np.ndarray | None = None, *, whole: bool = False) -> CureData:
+        """The likelihood's view of the rows, each counted ``weights`` times (None: once).
+
+        ``whole=True``: ``weights`` are known to be one float per row, whole and >= 0 (a
+        bootstrap sample's counts): not checked again.
+        """
         if weights is None:
             return self._unweighted()
-        w = check_row_weights(weights, self.n_rows)
+        w = weights if whole else check_row_weights(weights, self.n_rows)
         log_eps = math.log(self._smallest(w) / 2.0)
         drawn = w[self.exact], w[self.censored]  # every row's weight, drawn or not
         w_exact, w_censored = drawn

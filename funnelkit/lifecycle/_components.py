@@ -30,6 +30,7 @@ from funnelkit.exceptions import ConvergenceWarning, DataError
 from funnelkit.journeys import Journeys
 from funnelkit.lifecycle._bootstrap import FIT_FAILURES, failure_reason
 from funnelkit.lifecycle._data import CustomerTable, PreEntrants, UniqueRows
+from funnelkit.lifecycle._rows import SampleWeights
 from funnelkit.lifecycle._spend import (
     MIN_REPEAT_BUYERS as MIN_REPEAT_BUYERS,
     _spend_order as _spend_order,
@@ -135,7 +136,7 @@ class Components:
 
 def fit_components(
     table: CustomerTable,
-    weights: np.ndarray | None,
+    weights: np.ndarray | SampleWeights | None,
     *,
     purchase_model: Any,
     conversion_model: str,
@@ -148,6 +149,10 @@ def fit_components(
     curvature: bool = False,
 ) -> Components:
     """Fit every component with customer ``weights`` (None: each customer once).
+
+    ``weights`` may come as :class:`~funnelkit.lifecycle._rows.SampleWeights` of
+    ``table.weight_plan``, with the row weights of every fit counted already (a bootstrap
+    sample counted with the others of its batch): the same fits, without counting again.
 
     Without a ``template`` the first-purchase delays are chosen by the conversion machinery
     (``ConversionFitter``, lowest AIC) and reported as :class:`TransitionEstimate`; with one,
@@ -169,20 +174,28 @@ def fit_components(
     curves: dict[str, FirstPurchaseCurve] = {}
     shares: dict[str, MemberShare] = {}
     estimates: dict[str, TransitionEstimate] = {}
+    sample = weights
+    if isinstance(weights, np.ndarray):
+        sample = table.weight_plan.sample(weights)
     if template is None:
-        estimates = first_purchase_estimates(table, weights, conversion_model, conf_level)
+        estimates = first_purchase_estimates(
+            table,
+            sample.weights if isinstance(sample, SampleWeights) else None,
+            conversion_model,
+            conf_level,
+        )
     for stage, pre in table.pre.items():
+        w_pre = None if sample is None else sample.block(("pre", stage))
         if template is None:
             curves[stage] = _curve_from_estimate(estimates[stage])
         else:
-            w_pre = None if weights is None else weights[pre.customers]
             previous = template.curves.get(stage, FirstPurchaseCurve())
             curves[stage] = _refit_curve(pre, w_pre, previous, notes, stage)
         conv = pre.converters
-        if weights is None:
+        if w_pre is None:
             drawn, w_conv = slice(None), np.ones(conv.customers.size)
         else:
-            w_conv = weights[conv.customers].astype(float)
+            w_conv = w_pre[conv.rows]
             drawn = w_conv > 0
             w_conv = w_conv[drawn]
         shares[stage] = _member_share(
@@ -196,7 +209,7 @@ def fit_components(
         _fit_group(
             table,
             g,
-            weights,
+            sample,
             purchase_model,
             template,
             pooled_fallback,
@@ -270,8 +283,9 @@ def _refit_curve(
 ) -> FirstPurchaseCurve:
     """The curve of ``previous``'s family refitted with customer ``weights``.
 
-    The weights go to the fits as row weights (no row is copied), and a cure model starts
-    from ``previous``'s coefficients: a reweighted sample's estimate lies next to them.
+    The weights (whole numbers, as floats) go to the fits as row weights (no row is
+    copied), and a cure model starts from ``previous``'s coefficients: a reweighted
+    sample's estimate lies next to them.
     """
     durations, converted = pre.durations, pre.converted
     method = previous.method
@@ -283,7 +297,7 @@ def _refit_curve(
         try:
             # the durations' logarithms and order are prepared once per table
             fit = fit_cure_data(
-                pre.cure_rows.data(weights),
+                pre.cure_rows.data(weights, whole=True),
                 method,  # type: ignore[arg-type]
                 plateau=n_conv / n_all,
                 start=previous.cure,
@@ -372,7 +386,7 @@ def _dot(a: np.ndarray, b: np.ndarray) -> float:
 def _fit_group(
     table: CustomerTable,
     g: int,
-    weights: np.ndarray | None,
+    sample: SampleWeights | None,
     purchase_model: Any,
     template: Components | None,
     pooled: Components | None,
@@ -385,8 +399,10 @@ def _fit_group(
 ) -> GroupModel:
     name = table.group_names[g]
     rows = table.buyer_rows[g]
-    w = np.ones(table.n_customers) if weights is None else weights.astype(float)
-    row_w = rows.row_weights(w)
+    if sample is None:
+        row_w = rows.row_weights(np.ones(table.n_customers))
+    else:
+        row_w = sample.block(("buyers", g))
 
     def stand_in(why: str) -> GroupModel:
         if pooled is None or (strict and not forced):
@@ -424,12 +440,12 @@ def _fit_group(
             f"(parameters {_rounded(purchase.params_)})"
         )
     buyers = rows.customers
-    wb = w[buyers]
+    wb = np.ones(buyers.size) if sample is None else sample.weights[buyers].astype(float)
     first_spend = float(np.average(table.at_end.first_spend[buyers], weights=wb))
     spend, spend_mean = fit_spend(
         table,
         g,
-        w,
+        np.ones(table.n_customers) if sample is None else sample,
         notes,
         name,
         None if template is None else template.groups[g].spend,

@@ -28,7 +28,7 @@ from funnelkit.lifecycle._history import (
     purchase_events,
     time_periods,
 )
-from funnelkit.lifecycle._rows import Converters, RowsOf, SpendRows
+from funnelkit.lifecycle._rows import Block, Converters, RowsOf, SpendRows, WeightPlan
 from funnelkit.stages import Funnel
 from funnelkit.units import TimeUnit
 
@@ -113,6 +113,7 @@ class PreEntrants:
         """The converters' customer codes, membership and log delays (see :class:`Converters`)."""
         rows = np.flatnonzero(self.converted)
         return Converters(
+            rows=rows,
             customers=self.customers[rows],
             member=self.member_at_purchase[rows],
             log_durations=np.log(np.maximum(self.durations[rows], 1e-9)),
@@ -188,6 +189,24 @@ class CustomerTable:
             SpendRows.of(rows.customers, self.at_end.frequency, self.at_end.monetary_value)
             for rows in self.buyer_rows
         ]
+
+    @functools.cached_property
+    def weight_plan(self) -> WeightPlan:
+        """The rows every refit counts a sample's customers onto (see :class:`WeightPlan`).
+
+        Blocks: ``("pre", stage)`` the stage's entrants with no purchase yet, in entrant
+        order; ``("buyers", g)`` buyer group ``g``'s distinct purchase rows;
+        ``("spend", g)`` its distinct (frequency, spend) rows.
+        """
+        blocks: dict[Any, Block] = {}
+        for stage, pre in self.pre.items():
+            blocks["pre", stage] = Block(pre.customers, None, int(pre.customers.size))
+        for g, rows in enumerate(self.buyer_rows):
+            blocks["buyers", g] = Block(rows.customers, rows.inverse, int(rows.T.size))
+        if self.has_values:
+            for g, spend in enumerate(self.spend_rows):
+                blocks["spend", g] = Block(spend.customers, spend.inverse, spend.all_rows.n_rows)
+        return WeightPlan(blocks, self.n_customers)
 
     def subset(self, customers: np.ndarray) -> CustomerTable:
         """The table of ``customers`` (increasing customer codes) alone.
