@@ -100,7 +100,8 @@ class CureRows:
         log_eps = math.log(self._smallest(w) / 2.0)
         drawn = w[self.exact], w[self.censored]  # every row's weight, drawn or not
         w_exact, w_censored = drawn
-        keep_e, keep_c = w_exact > 0, w_censored > 0
+        # positions, not masks: a random mask selects five times slower than a gather
+        keep_e, keep_c = np.flatnonzero(w_exact > 0), np.flatnonzero(w_censored > 0)
         log_exact, w_exact = self.log_exact[keep_e], w_exact[keep_e]
         log_censored, w_censored = self.log_censored[keep_c], w_censored[keep_c]
         n_zero = int(w[self.zero_converted].sum())

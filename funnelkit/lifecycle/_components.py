@@ -196,7 +196,8 @@ def fit_components(
             drawn, w_conv = slice(None), np.ones(conv.customers.size)
         else:
             w_conv = w_pre[conv.rows]
-            drawn = w_conv > 0
+            # positions, not a mask: a random mask selects five times slower than a gather
+            drawn = np.flatnonzero(w_conv > 0)
             w_conv = w_conv[drawn]
         shares[stage] = _member_share(
             conv.durations[drawn],
@@ -290,7 +291,7 @@ def _refit_curve(
     durations, converted = pre.durations, pre.converted
     method = previous.method
     n_all = float(durations.size if weights is None else weights.sum())
-    n_conv = int(converted.sum() if weights is None else weights[converted].sum())
+    n_conv = int(converted.sum() if weights is None else weights[pre.converters.rows].sum())
     if n_conv == 0 or method == "none":
         return FirstPurchaseCurve()
     if method != "kaplan-meier" and n_conv >= 5:
@@ -422,7 +423,7 @@ def _fit_group(
 
     if forced:
         return stand_in("kept from the full fit")
-    repeaters = float(row_w[rows.frequency > 0].sum())
+    repeaters = float(row_w[rows.repeat_rows].sum())
     if repeaters < MIN_REPEAT_BUYERS:
         return stand_in(f"not enough data: {repeaters:.0f} repeat buyers, need {MIN_REPEAT_BUYERS}")
     previous = None if template is None else template.groups[g].purchase

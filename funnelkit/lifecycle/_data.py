@@ -64,7 +64,8 @@ class UniqueRows:
         and checked already, and the groups of distinct values are derived from those of
         all rows, found once, without sorting again.
         """
-        drawn = row_weights > 0
+        # positions, not a mask: a random mask selects five times slower than a gather
+        drawn = np.flatnonzero(row_weights > 0)
         columns = {k: v[drawn] for k, v in self.mapping().items()}
         return RowsOf(
             columns=columns,
@@ -75,6 +76,11 @@ class UniqueRows:
             parent=self._all_rows,
             rows=drawn,
         )
+
+    @functools.cached_property
+    def repeat_rows(self) -> np.ndarray:
+        """Positions of the rows with a repeat purchase (``frequency > 0``)."""
+        return np.flatnonzero(self.frequency > 0)
 
     def row_weights(self, weights: np.ndarray) -> np.ndarray:
         return np.bincount(self.inverse, weights=weights[self.customers], minlength=self.T.size)

@@ -19,7 +19,7 @@ __all__ = ["Block", "Converters", "RowsOf", "SampleWeights", "SpendRows", "Weigh
 
 @dataclass(frozen=True)
 class RowsOf(FitData):
-    """Fit data of some rows (``rows``, a mask) of a larger ``parent``.
+    """Fit data of some rows (``rows``: their positions, or a mask) of a larger ``parent``.
 
     Its groups of distinct values are the parent's, restricted to the rows kept, in the same
     order as a compression of these rows alone gives them: O(rows), no sort.
@@ -88,7 +88,7 @@ class SpendRows:
 
     def rows_data(self, row_w: np.ndarray) -> RowsOf:
         """The rows of positive weight ``row_w`` (per row of :attr:`all_rows`), as fit data."""
-        drawn = row_w > 0
+        drawn = np.flatnonzero(row_w > 0)  # positions: faster to take than a random mask
         columns = {k: v[drawn] for k, v in self.all_rows.columns.items()}
         return RowsOf(
             columns=columns,
