@@ -342,7 +342,7 @@ class MLEFitter(Estimator, ABC):
         full = None
         if begin[1] is not None:
             settled = settle(
-                full_space, x0, self._full_likelihood(data), n, float(self.penalizer), begin[1]
+                full_space, x0, self._starting_likelihood(data), n, float(self.penalizer), begin[1]
             )
             full = None if settled is None else settled[0]
             self._refit_metric: np.ndarray | None = None if settled is None else settled[1]
@@ -487,6 +487,33 @@ class MLEFitter(Estimator, ABC):
             return self._weighted_log_likelihood(p, data)
 
         return loglik
+
+    def _starting_likelihood(self, data: FitData) -> LogLikelihood:
+        """:meth:`_full_likelihood`, whose first evaluation (a refit's start) may come from
+        per-row terms found once.
+
+        Fit data that are some rows of a larger set prepared once (a bootstrap sample's rows,
+        see :class:`funnelkit.lifecycle._rows.RowsOf`) offer ``weighted_terms(key, terms)``:
+        the weighted sums of per-row terms that ``terms`` computes on all rows, once per
+        ``key``. Every sample's refit starts at the same estimates, where the per-row terms
+        do not depend on the weights: its first evaluation is then two sums over its rows.
+        """
+        loglik = self._full_likelihood(data)
+        weighted = getattr(data, "weighted_terms", None)
+        if weighted is None:
+            return loglik
+        calls = [0]
+
+        def first(p: np.ndarray) -> tuple[float, np.ndarray | None]:
+            calls[0] += 1
+            if calls[0] == 1:
+                key = type(self).__name__ + ":" + np.asarray(p, dtype=float).tobytes().hex()
+                total, grad = weighted(key, lambda rows: self._log_likelihood_and_gradient(p, rows))
+                if math.isfinite(total) and grad is not None and np.all(np.isfinite(grad)):
+                    return total, grad
+            return loglik(p)
+
+        return first
 
     def _limit_likelihood(self, space: ParameterSpace, data: FitData) -> LogLikelihood:
         """A limit model's weighted log-likelihood (no analytic gradient) in its parameters."""

@@ -7,6 +7,7 @@ instead of gathering, sorting and checking every customer again.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +41,27 @@ class RowsOf(FitData):
             self.cache[key] = (tuple(v[present] for v in values), code[mine])
         found: tuple[tuple[np.ndarray, ...], np.ndarray] = self.cache[key]
         return found
+
+    def weighted_terms(
+        self, key: str, terms: Callable[[FitData], tuple[np.ndarray, np.ndarray | None]]
+    ) -> tuple[float, np.ndarray | None]:
+        """Weighted sums over these rows of per-row terms (a value, a gradient per row).
+
+        ``terms(rows)`` computes them on all rows of the parent, once per ``key`` (the one
+        asked for last is kept): a bootstrap sample's first likelihood evaluation at the
+        full-data estimates, where the per-row terms are those of every other sample.
+        """
+        if self.parent is None or self.rows is None:
+            value, grad = terms(self)
+            return float(self.weights @ value), None if grad is None else grad @ self.weights
+        found = self.parent.cache.get("terms")
+        if found is None or found[0] != key:
+            found = (key, *terms(self.parent))
+            self.parent.cache["terms"] = found
+        _, value, grad = found
+        rows = np.asarray(self.rows)
+        mine = grad[:, rows] if grad is not None else None
+        return float(value[rows] @ self.weights), None if mine is None else mine @ self.weights
 
 
 @dataclass(frozen=True)
