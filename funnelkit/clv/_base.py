@@ -115,6 +115,22 @@ _customer_weights = customer_weights
 F = TypeVar("F", bound="MLEFitter")
 
 
+def weighted_sums(
+    value: np.ndarray, grad: np.ndarray | None, weights: np.ndarray
+) -> tuple[float, np.ndarray | None]:
+    """``sum(weights * value)`` and the same sums of each gradient row.
+
+    Elementwise products summed pairwise along the rows, not BLAS products, whose result
+    depends on how the arrays fall in memory: the same rows give the same sums wherever
+    they are stored (a bootstrap sample's rows taken from prepared ones, or its summary).
+    """
+    total = float(np.sum(value * weights))
+    if grad is None:
+        return total, None
+    # rows in C order: numpy sums a contiguous axis pairwise, a strided one in sequence
+    return total, np.sum(np.ascontiguousarray(grad) * weights, axis=1)
+
+
 class MLEFitter(Estimator, ABC):
     """Base class of the CLV fitters (see the module docstring for the subclass contract).
 
@@ -501,7 +517,12 @@ class MLEFitter(Estimator, ABC):
         loglik = self._full_likelihood(data)
         weighted = getattr(data, "weighted_terms", None)
         if weighted is None:
-            return loglik
+            # the same sums on the rows at hand: a refit gives the same estimates whether
+            # its rows come prepared or as a summary
+
+            def weighted(key: str, terms: Any) -> tuple[float, np.ndarray | None]:
+                return weighted_sums(*terms(data), data.weights)
+
         calls = [0]
 
         def first(p: np.ndarray) -> tuple[float, np.ndarray | None]:

@@ -19,9 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import special
 
-from funnelkit._quasi_newton import refit_decrement
 from funnelkit.clv.purchase_fitters import PURCHASE_FITTERS, purchase_fitter
 from funnelkit.conversion import ConversionFitter, TransitionEstimate, kaplan_meier
 from funnelkit.conversion.cure import fit_cure_data
@@ -31,6 +29,10 @@ from funnelkit.journeys import Journeys
 from funnelkit.lifecycle._bootstrap import FIT_FAILURES, failure_reason
 from funnelkit.lifecycle._data import CustomerTable, PreEntrants, UniqueRows
 from funnelkit.lifecycle._rows import SampleWeights
+from funnelkit.lifecycle._share import (
+    MemberShare as MemberShare,
+    member_share as _member_share,
+)
 from funnelkit.lifecycle._spend import (
     MIN_REPEAT_BUYERS as MIN_REPEAT_BUYERS,
     _spend_order as _spend_order,
@@ -85,24 +87,6 @@ class FirstPurchaseCurve:
         # Kaplan-Meier: a step function, flat (no extrapolation) after the longest follow-up.
         pos = np.searchsorted(self.km_times, t, side="right") - 1
         return np.where(pos >= 0, self.km_rate[np.maximum(pos, 0)], 0.0)
-
-
-@dataclass(frozen=True)
-class MemberShare:
-    """P(the first purchase is made as a member | it happens ``t`` after entering the stage).
-
-    Estimated on converters only: independent censoring removes late converters but does not
-    select on membership at a given purchase time, so this conditional share is estimable
-    without a censoring correction. ``logit q(t) = intercept + slope * log t``; a constant
-    share when the data cannot support a slope.
-    """
-
-    intercept: float
-    slope: float = 0.0
-
-    def __call__(self, t: np.ndarray) -> np.ndarray:
-        t = np.maximum(np.asarray(t, dtype=float), 1e-9)
-        return np.asarray(special.expit(self.intercept + self.slope * np.log(t)))
 
 
 @dataclass
@@ -198,13 +182,17 @@ def fit_components(
             w_conv = w_pre[conv.rows]
             # positions, not a mask: a random mask selects five times slower than a gather
             drawn = np.flatnonzero(w_conv > 0)
-            w_conv = w_conv[drawn]
+        start = None if template is None else template.shares.get(stage)
+        sums = None
+        if start is not None and start.slope != 0.0 and w_pre is not None:
+            sums = conv.share_sums(w_conv, start.intercept, start.slope)
         shares[stage] = _member_share(
             conv.durations[drawn],
             conv.member[drawn],
-            w_conv,
-            start=None if template is None else template.shares.get(stage),
+            w_conv[drawn],
+            start=start,
             log_durations=conv.log_durations[drawn],
+            start_sums=sums,
         )
     groups = [
         _fit_group(
@@ -316,71 +304,6 @@ def _refit_curve(
             notes.append(f"{stage}: the {method} cure model did not converge; Kaplan-Meier used")
     km = kaplan_meier(durations, converted, weights=weights)
     return FirstPurchaseCurve(km_times=km.times, km_rate=km.rate)
-
-
-def _member_share(
-    durations: np.ndarray,
-    member: np.ndarray,
-    weights: np.ndarray,
-    *,
-    start: MemberShare | None = None,
-    log_durations: np.ndarray | None = None,
-) -> MemberShare:
-    """Weighted logistic fit of membership on log time (``weights``: times each row counts).
-
-    Weights give the same fit as repeating each row that many times, without the copies.
-    Newton's method starts from ``start`` (a fit on similar data) when given.
-    ``log_durations`` are ``log(max(durations, 1e-9))`` when already at hand (a refit).
-    """
-    n = float(weights.sum())
-    k = _dot(weights, member.astype(float))
-    if n == 0:
-        return MemberShare(intercept=0.0)
-    # a constant share, shrunk a little away from 0 and 1, when a slope is not supported
-    constant = MemberShare(intercept=float(special.logit((k + 0.5) / (n + 1.0))))
-    if min(k, n - k) < 10:
-        return constant
-    x = np.log(np.maximum(durations, 1e-9)) if log_durations is None else log_durations
-    centre = _dot(weights, x) / n
-    scale = math.sqrt(max(_dot(weights, (x - centre) ** 2) / n, 0.0))
-    if not scale > 1e-9:
-        return constant
-    z = (x - centre) / scale
-    y = member.astype(float)
-    beta = np.array([constant.intercept, 0.0])
-    if start is not None and start.slope != 0.0:
-        # the same line on the standardised scale: intercept at the centre, slope per scale
-        beta = np.array([start.intercept + start.slope * centre, start.slope * scale])
-    ridge = np.diag([0.0, 1e-3 * n])  # keeps the slope finite under separation
-    wy = weights * y
-    for _ in range(50):
-        # sums over rows in einsum, not BLAS products: multithreaded BLAS waits on its
-        # threads on a busy machine, and two columns give it nothing to share out
-        p = special.expit(beta[0] + beta[1] * z)
-        r = wy - weights * p
-        v = weights * p * (1.0 - p)
-        vz = v * z
-        grad = np.array([float(r.sum()), _dot(r, z)]) - ridge @ beta
-        hess = np.array([[float(v.sum()), float(vz.sum())], [0.0, _dot(vz, z)]])
-        hess[1, 0] = hess[0, 1]
-        hess += ridge
-        try:
-            step = np.linalg.solve(hess, grad)
-        except np.linalg.LinAlgError:
-            return constant
-        beta = beta + step
-        # the step taken, the distance left is of the order of the decrement squared
-        if float(np.max(np.abs(step))) < 1e-8 or float(grad @ step) < refit_decrement():
-            break
-    if not np.all(np.isfinite(beta)):
-        return constant
-    slope = float(beta[1] / scale)
-    return MemberShare(intercept=float(beta[0] - slope * centre), slope=slope)
-
-
-def _dot(a: np.ndarray, b: np.ndarray) -> float:
-    # einsum, not a BLAS dot: multithreaded BLAS dots are slow on busy machines
-    return float(np.einsum("i,i->", a, b))
 
 
 # ---------------------------------------------------------------------- purchase and spend

@@ -8,10 +8,11 @@ instead of gathering, sorting and checking every customer again.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy import special
 
 from funnelkit.clv._data import FitData
 
@@ -51,17 +52,17 @@ class RowsOf(FitData):
         asked for last is kept): a bootstrap sample's first likelihood evaluation at the
         full-data estimates, where the per-row terms are those of every other sample.
         """
+        from funnelkit.clv._base import weighted_sums
+
         if self.parent is None or self.rows is None:
-            value, grad = terms(self)
-            return float(self.weights @ value), None if grad is None else grad @ self.weights
+            return weighted_sums(*terms(self), self.weights)
         found = self.parent.cache.get("terms")
         if found is None or found[0] != key:
             found = (key, *terms(self.parent))
             self.parent.cache["terms"] = found
         _, value, grad = found
         rows = np.asarray(self.rows)
-        mine = grad[:, rows] if grad is not None else None
-        return float(value[rows] @ self.weights), None if mine is None else mine @ self.weights
+        return weighted_sums(value[rows], None if grad is None else grad[:, rows], self.weights)
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,29 @@ class Converters:
     member: np.ndarray
     log_durations: np.ndarray  # log of the delay, floored at 1e-9
     durations: np.ndarray
+    #: per-converter terms of the membership share at the line last asked for
+    terms: dict[tuple[float, float], np.ndarray] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def share_sums(self, weights: np.ndarray, intercept: float, slope: float) -> np.ndarray:
+        """Weighted sums of the share's score and information terms on the line
+        ``logit q = intercept + slope * log t``, per converter counted ``weights`` times:
+        ``sum w (y - q) [1, x]`` and ``sum w q (1 - q) [1, x, x^2]`` (``x`` the log delay).
+
+        The terms do not depend on the weights: found once per line (a bootstrap's refits
+        all start at the full-data fit), each sample's first Newton step takes one product.
+        """
+        key = (intercept, slope)
+        if key not in self.terms:
+            self.terms.clear()  # one line at a time: the terms are as large as the rows
+            x = self.log_durations
+            q = special.expit(intercept + slope * x)
+            r = self.member - q
+            v = q * (1.0 - q)
+            self.terms[key] = np.column_stack([r, r * x, v, v * x, v * x * x])
+        found: np.ndarray = weights @ self.terms[key]
+        return found
 
 
 @dataclass(frozen=True)
