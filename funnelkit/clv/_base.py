@@ -115,20 +115,21 @@ _customer_weights = customer_weights
 F = TypeVar("F", bound="MLEFitter")
 
 
-def weighted_sums(
-    value: np.ndarray, grad: np.ndarray | None, weights: np.ndarray
-) -> tuple[float, np.ndarray | None]:
-    """``sum(weights * value)`` and the same sums of each gradient row.
+def row_terms(value: np.ndarray, grad: np.ndarray | None) -> np.ndarray | None:
+    """Per-row log-likelihood and gradient stacked as one C-ordered array (None: no gradient)."""
+    return None if grad is None else np.vstack([value, grad])
 
-    Elementwise products summed pairwise along the rows, not BLAS products, whose result
+
+def weighted_sums(terms: np.ndarray, weights: np.ndarray) -> tuple[float, np.ndarray]:
+    """The log-likelihood and gradient of ``weights`` from :func:`row_terms` of their rows.
+
+    Elementwise products summed pairwise along each row, not BLAS products, whose result
     depends on how the arrays fall in memory: the same rows give the same sums wherever
     they are stored (a bootstrap sample's rows taken from prepared ones, or its summary).
     """
-    total = float(np.sum(value * weights))
-    if grad is None:
-        return total, None
     # rows in C order: numpy sums a contiguous axis pairwise, a strided one in sequence
-    return total, np.sum(np.ascontiguousarray(grad) * weights, axis=1)
+    sums = np.sum(np.ascontiguousarray(terms) * weights, axis=1)
+    return float(sums[0]), sums[1:]
 
 
 class MLEFitter(Estimator, ABC):
@@ -520,8 +521,9 @@ class MLEFitter(Estimator, ABC):
             # the same sums on the rows at hand: a refit gives the same estimates whether
             # its rows come prepared or as a summary
 
-            def weighted(key: str, terms: Any) -> tuple[float, np.ndarray | None]:
-                return weighted_sums(*terms(data), data.weights)
+            def weighted(key: str, terms: Any) -> tuple[float, np.ndarray] | None:
+                stacked = row_terms(*terms(data))
+                return None if stacked is None else weighted_sums(stacked, data.weights)
 
         calls = [0]
 
@@ -529,9 +531,9 @@ class MLEFitter(Estimator, ABC):
             calls[0] += 1
             if calls[0] == 1:
                 key = type(self).__name__ + ":" + np.asarray(p, dtype=float).tobytes().hex()
-                total, grad = weighted(key, lambda rows: self._log_likelihood_and_gradient(p, rows))
-                if math.isfinite(total) and grad is not None and np.all(np.isfinite(grad)):
-                    return total, grad
+                found = weighted(key, lambda rows: self._log_likelihood_and_gradient(p, rows))
+                if found is not None and math.isfinite(found[0]) and np.all(np.isfinite(found[1])):
+                    return found
             return loglik(p)
 
         return first

@@ -45,24 +45,26 @@ class RowsOf(FitData):
 
     def weighted_terms(
         self, key: str, terms: Callable[[FitData], tuple[np.ndarray, np.ndarray | None]]
-    ) -> tuple[float, np.ndarray | None]:
-        """Weighted sums over these rows of per-row terms (a value, a gradient per row).
+    ) -> tuple[float, np.ndarray] | None:
+        """Weighted sums over these rows of per-row terms (a value, a gradient per row), or
+        None without a gradient.
 
         ``terms(rows)`` computes them on all rows of the parent, once per ``key`` (the one
         asked for last is kept): a bootstrap sample's first likelihood evaluation at the
         full-data estimates, where the per-row terms are those of every other sample.
         """
-        from funnelkit.clv._base import weighted_sums
+        from funnelkit.clv._base import row_terms, weighted_sums
 
         if self.parent is None or self.rows is None:
-            return weighted_sums(*terms(self), self.weights)
+            stacked = row_terms(*terms(self))
+            return None if stacked is None else weighted_sums(stacked, self.weights)
         found = self.parent.cache.get("terms")
         if found is None or found[0] != key:
-            found = (key, *terms(self.parent))
+            found = (key, row_terms(*terms(self.parent)))
             self.parent.cache["terms"] = found
-        _, value, grad = found
-        rows = np.asarray(self.rows)
-        return weighted_sums(value[rows], None if grad is None else grad[:, rows], self.weights)
+        if found[1] is None:  # no analytic gradient
+            return None
+        return weighted_sums(np.take(found[1], np.asarray(self.rows), axis=1), self.weights)
 
 
 @dataclass(frozen=True)
