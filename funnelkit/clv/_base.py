@@ -531,12 +531,38 @@ class MLEFitter(Estimator, ABC):
             calls[0] += 1
             if calls[0] == 1:
                 key = type(self).__name__ + ":" + np.asarray(p, dtype=float).tobytes().hex()
-                found = weighted(key, lambda rows: self._log_likelihood_and_gradient(p, rows))
+                found = weighted(key, lambda rows: self._checked_row_terms(p, rows))
                 if found is not None and math.isfinite(found[0]) and np.all(np.isfinite(found[1])):
                     return found
             return loglik(p)
 
         return first
+
+    def _checked_row_terms(
+        self, params: np.ndarray, data: FitData
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Per-row log-likelihood and gradient at ``params``; the gradient None (the terms
+        unusable) unless their weighted sums are the model's own sums.
+
+        A model may sum its likelihood in a form that keeps digits the per-row terms lose
+        (near a limit, Gamma-Gamma's ``q`` and ``v`` grow without bound and the per-row
+        terms cancel): the terms stand in for an evaluation only where both agree to
+        1e-10 of the sums of their magnitudes.
+        """
+        value, grad = self._log_likelihood_and_gradient(params, data)
+        stacked = row_terms(value, grad)
+        if stacked is None:
+            return value, None
+        with np.errstate(all="ignore"):
+            total, gradient = self._weighted_log_likelihood(params, data)
+            if gradient is None:
+                return value, None
+            own = np.concatenate(([total], np.asarray(gradient, dtype=float)))
+            mine_total, mine_grad = weighted_sums(stacked, data.weights)
+            mine = np.concatenate(([mine_total], mine_grad))
+            size = np.sum(np.abs(stacked) * data.weights, axis=1)
+            close = np.abs(mine - own) <= 1e-10 * (size + 1.0)
+        return value, grad if bool(np.all(close)) else None
 
     def _limit_likelihood(self, space: ParameterSpace, data: FitData) -> LogLikelihood:
         """A limit model's weighted log-likelihood (no analytic gradient) in its parameters."""

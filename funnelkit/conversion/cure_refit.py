@@ -162,8 +162,11 @@ class CureRows:
         if not (np.all(np.isfinite(exact_sums)) and np.all(np.isfinite(s))):
             return None
         p, q = float(special.expit(float(x[0]))), float(special.expit(-float(x[0])))
-        waiting = (s[0], -s[1], -s[2], -s[3], -s[4], -s[5], -p * q * s[6])
-        waiting += (-p * q * ((1.0 - 2.0 * p) * s[7] + p * p * s[8]), -q * s[9], -q * s[10])
+        # the sums of funnelkit.conversion.cure._censored_sums, from the columns' sums
+        waiting = [float(v) for v in -s[:6]] + [-p * q * float(s[6])]
+        waiting[0] = float(s[0])
+        waiting.append(-p * q * ((1.0 - 2.0 * p) * float(s[7]) + p * p * float(s[8])))
+        waiting += [-q * float(s[9]), -q * float(s[10])]
         rows = CureData(
             log_exact=self.log_exact[:1],  # the count and sums below stand for the rows
             n_zero=0,

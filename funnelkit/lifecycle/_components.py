@@ -158,13 +158,15 @@ def fit_components(
     curves: dict[str, FirstPurchaseCurve] = {}
     shares: dict[str, MemberShare] = {}
     estimates: dict[str, TransitionEstimate] = {}
-    sample = weights
-    if isinstance(weights, np.ndarray):
+    sample: SampleWeights | None = None
+    if isinstance(weights, SampleWeights):
+        sample = weights
+    elif weights is not None:
         sample = table.weight_plan.sample(weights)
     if template is None:
         estimates = first_purchase_estimates(
             table,
-            sample.weights if isinstance(sample, SampleWeights) else None,
+            None if sample is None else sample.weights,
             conversion_model,
             conf_level,
         )
@@ -176,6 +178,7 @@ def fit_components(
             previous = template.curves.get(stage, FirstPurchaseCurve())
             curves[stage] = _refit_curve(pre, w_pre, previous, notes, stage)
         conv = pre.converters
+        drawn: slice | np.ndarray
         if w_pre is None:
             drawn, w_conv = slice(None), np.ones(conv.customers.size)
         else:

@@ -50,19 +50,16 @@ def fit_spend(
         return None, 1.0
     from funnelkit.clv import GammaGammaFitter
 
-    sample = weights
-    if isinstance(sample, np.ndarray):
-        sample = table.weight_plan.sample(sample)
+    sample = weights if isinstance(weights, SampleWeights) else table.weight_plan.sample(weights)
     if quiet and not curvature and set(template.params_) == {"p", "q", "v"}:
         return _refit_spend(table.spend_rows[g], sample.block(("spend", g)), sample, template)
-    weights = sample.weights
     order = _spend_order(table, g)
     buyers = table.buyer_rows[g].customers[order]
-    weights = weights[buyers].astype(float)
+    w = sample.weights[buyers].astype(float)
     x = table.at_end.frequency[buyers]
     m = table.at_end.monetary_value[buyers]
-    usable = (x > 0) & (m > 0) & (weights > 0)
-    fallback = float(np.average(m[usable], weights=weights[usable])) if usable.any() else 0.0
+    usable = (x > 0) & (m > 0) & (w > 0)
+    fallback = float(np.average(m[usable], weights=w[usable])) if usable.any() else 0.0
     if usable.sum() < MIN_REPEAT_BUYERS:
         if not quiet:
             notes.append(
@@ -79,9 +76,9 @@ def fit_spend(
                 start = dict(template.params_)
             model = GammaGammaFitter(initial_params=start)
             if start is None or curvature:
-                model.fit(data, weights=weights[usable])
+                model.fit(data, weights=w[usable])
             else:
-                model.refit(data, weights=weights[usable], start=template)
+                model.refit(data, weights=w[usable], start=template)
             mean = model.population_mean_spend()
         if not math.isfinite(mean):
             raise FunnelkitError(f"its mean spend is not finite ({mean})")
