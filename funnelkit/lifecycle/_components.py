@@ -134,9 +134,9 @@ def fit_components(
 ) -> Components:
     """Fit every component with customer ``weights`` (None: each customer once).
 
-    ``weights`` may come as :class:`~funnelkit.lifecycle._rows.SampleWeights` of
-    ``table.weight_plan``, with the row weights of every fit counted already (a bootstrap
-    sample counted with the others of its batch): the same fits, without counting again.
+    ``weights`` (per customer) are counted onto each fit's rows once, when the fit first
+    asks (see :class:`~funnelkit.lifecycle._rows.SampleWeights`); a ``SampleWeights`` of
+    ``table.weight_plan`` may be passed instead, with some counted already.
 
     Without a ``template`` the first-purchase delays are chosen by the conversion machinery
     (``ConversionFitter``, lowest AIC) and reported as :class:`TransitionEstimate`; with one,

@@ -214,6 +214,25 @@ class CustomerTable:
                 blocks["spend", g] = Block(spend.customers, spend.inverse, spend.all_rows.n_rows)
         return WeightPlan(blocks, self.n_customers)
 
+    def forget_refit_terms(self) -> None:
+        """Drop the per-row terms that bootstrap refits keep at the full-data estimates.
+
+        They are as large as the rows; a fitted model keeps its table (``customers_``) for
+        later computations, which do not start from them.
+        """
+        for pre in self.pre.values():
+            held = vars(pre)
+            if "cure_rows" in held:
+                held["cure_rows"].terms.clear()
+                held["cure_rows"].parts.clear()
+            if "converters" in held:
+                held["converters"].terms.clear()
+        for rows in self.buyer_rows:
+            if "_all_rows" in vars(rows):
+                rows._all_rows.cache.pop("terms", None)
+        for spend in vars(self).get("spend_rows", []):
+            spend.all_rows.cache.pop("terms", None)
+
     def subset(self, customers: np.ndarray) -> CustomerTable:
         """The table of ``customers`` (increasing customer codes) alone.
 

@@ -164,3 +164,32 @@ def test_a_fit_data_refit_of_prepared_rows_has_no_intervals() -> None:
         p.std_error is None and p.lower is None and p.upper is None
         for p in refit.result_.params.values()
     )
+
+
+def test_a_fitted_model_keeps_no_refit_terms(community) -> None:
+    model = LifecycleModel(n_resamples=3, seed=2, n_jobs=1, progress=False)
+    model.fit(community.log, observation_end=community.sim.observation_end)
+    table = model.customers_
+    for pre in table.pre.values():
+        assert not pre.cure_rows.terms and not pre.cure_rows.parts
+        assert not pre.converters.terms
+
+    def parent_cache(rows):  # the prepared rows a sample's fit data are taken from
+        return rows.fit_data(np.ones(rows.T.size), table.unit).parent.cache
+
+    for rows in table.buyer_rows:
+        assert "terms" not in parent_cache(rows)
+    for spend in table.spend_rows:
+        assert "terms" not in spend.all_rows.cache
+    # and the terms are found again when a later refit asks
+    weights = replicate_weights(1, table.n_customers)
+    with bootstrap_precision():
+        fit_components(
+            table,
+            weights,
+            purchase_model="bgnbd",
+            conversion_model=model.fit_.conversion_model,
+            conf_level=0.95,
+            template=model.fit_.main_components(),
+        )
+    assert any("terms" in parent_cache(rows) for rows in table.buyer_rows)
