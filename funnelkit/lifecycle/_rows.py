@@ -64,7 +64,10 @@ class RowsOf(FitData):
             self.parent.cache["terms"] = found
         if found[1] is None:  # no analytic gradient
             return None
-        return weighted_sums(np.take(found[1], np.asarray(self.rows), axis=1), self.weights)
+        rows = np.asarray(self.rows)
+        if rows.dtype == bool:
+            rows = np.flatnonzero(rows)
+        return weighted_sums(np.take(found[1], rows, axis=1), self.weights)
 
 
 @dataclass(frozen=True)

@@ -115,6 +115,28 @@ def test_start_terms_of_prepared_rows_are_those_of_their_summary(klass) -> None:
     np.testing.assert_allclose(found[1], gradient, rtol=1e-7, atol=1e-7)
 
 
+def test_start_terms_of_rows_given_by_a_mask() -> None:
+    sim = simulate_bgnbd(800, T=52.0, seed=6)
+    s = sim.rfm
+    columns = {"frequency": s.frequency, "recency": s.recency, "T": s.T}
+    counts = np.random.default_rng(5).poisson(1.0, s.T.size).astype(float)
+    _, by_position = _prepared(columns, counts)
+    by_mask = RowsOf(
+        columns=by_position.columns,
+        weights=by_position.weights,
+        n_customers=by_position.n_customers,
+        parent=by_position.parent,
+        rows=counts > 0,
+    )
+    p = np.array([0.25, 4.0, 0.8, 2.5])
+    fitter = BetaGeoFitter()
+    found = by_mask.weighted_terms("mask", lambda r: fitter._checked_row_terms(p, r))
+    expected = by_position.weighted_terms("mask", lambda r: pytest.fail("computed twice"))
+    assert found is not None and expected is not None
+    assert found[0] == expected[0]
+    np.testing.assert_array_equal(found[1], expected[1])
+
+
 def test_start_terms_that_lose_digits_are_not_used() -> None:
     # near the common-rate limit (q, v huge) Gamma-Gamma's per-row terms cancel where its
     # grouped sums do not: a refit then evaluates the likelihood itself
