@@ -115,23 +115,6 @@ _customer_weights = customer_weights
 F = TypeVar("F", bound="MLEFitter")
 
 
-def row_terms(value: np.ndarray, grad: np.ndarray | None) -> np.ndarray | None:
-    """Per-row log-likelihood and gradient stacked as one C-ordered array (None: no gradient)."""
-    return None if grad is None else np.vstack([value, grad])
-
-
-def weighted_sums(terms: np.ndarray, weights: np.ndarray) -> tuple[float, np.ndarray]:
-    """The log-likelihood and gradient of ``weights`` from :func:`row_terms` of their rows.
-
-    Elementwise products summed pairwise along each row, not BLAS products, whose result
-    depends on how the arrays fall in memory: the same rows give the same sums wherever
-    they are stored (a bootstrap sample's rows taken from prepared ones, or its summary).
-    """
-    # rows in C order: numpy sums a contiguous axis pairwise, a strided one in sequence
-    sums = np.sum(np.ascontiguousarray(terms) * weights, axis=1)
-    return float(sums[0]), sums[1:]
-
-
 class MLEFitter(Estimator, ABC):
     """Base class of the CLV fitters (see the module docstring for the subclass contract).
 
@@ -507,62 +490,21 @@ class MLEFitter(Estimator, ABC):
 
     def _starting_likelihood(self, data: FitData) -> LogLikelihood:
         """:meth:`_full_likelihood`, whose first evaluation (a refit's start) may come from
-        per-row terms found once.
+        per-row terms found once (see :func:`funnelkit.clv._start_terms.starting`)."""
+        from funnelkit.clv._start_terms import starting
 
-        Fit data that are some rows of a larger set prepared once (a bootstrap sample's rows,
-        see :class:`funnelkit.lifecycle._rows.RowsOf`) offer ``weighted_terms(key, terms)``:
-        the weighted sums of per-row terms that ``terms`` computes on all rows, once per
-        ``key``. Every sample's refit starts at the same estimates, where the per-row terms
-        do not depend on the weights: its first evaluation is then two sums over its rows.
-        """
-        loglik = self._full_likelihood(data)
-        weighted = getattr(data, "weighted_terms", None)
-        if weighted is None:
-            # the same sums on the rows at hand: a refit gives the same estimates whether
-            # its rows come prepared or as a summary
-
-            def weighted(key: str, terms: Any) -> tuple[float, np.ndarray] | None:
-                stacked = row_terms(*terms(data))
-                return None if stacked is None else weighted_sums(stacked, data.weights)
-
-        calls = [0]
-
-        def first(p: np.ndarray) -> tuple[float, np.ndarray | None]:
-            calls[0] += 1
-            if calls[0] == 1:
-                key = type(self).__name__ + ":" + np.asarray(p, dtype=float).tobytes().hex()
-                found = weighted(key, lambda rows: self._checked_row_terms(p, rows))
-                if found is not None and math.isfinite(found[0]) and np.all(np.isfinite(found[1])):
-                    return found
-            return loglik(p)
-
-        return first
+        return starting(self._full_likelihood(data), data, self._checked_row_terms, type(self))
 
     def _checked_row_terms(
         self, params: np.ndarray, data: FitData
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """Per-row log-likelihood and gradient at ``params``; the gradient None (the terms
-        unusable) unless their weighted sums are the model's own sums.
+        unusable) unless their weighted sums are the model's own sums (see
+        :func:`funnelkit.clv._start_terms.checked`)."""
+        from funnelkit.clv._start_terms import checked
 
-        A model may sum its likelihood in a form that keeps digits the per-row terms lose
-        (near a limit, Gamma-Gamma's ``q`` and ``v`` grow without bound and the per-row
-        terms cancel): the terms stand in for an evaluation only where both agree to
-        1e-10 of the sums of their magnitudes.
-        """
         value, grad = self._log_likelihood_and_gradient(params, data)
-        stacked = row_terms(value, grad)
-        if stacked is None:
-            return value, None
-        with np.errstate(all="ignore"):
-            total, gradient = self._weighted_log_likelihood(params, data)
-            if gradient is None:
-                return value, None
-            own = np.concatenate(([total], np.asarray(gradient, dtype=float)))
-            mine_total, mine_grad = weighted_sums(stacked, data.weights)
-            mine = np.concatenate(([mine_total], mine_grad))
-            size = np.sum(np.abs(stacked) * data.weights, axis=1)
-            close = np.abs(mine - own) <= 1e-10 * (size + 1.0)
-        return value, grad if bool(np.all(close)) else None
+        return checked(value, grad, lambda: self._weighted_log_likelihood(params, data), data)
 
     def _limit_likelihood(self, space: ParameterSpace, data: FitData) -> LogLikelihood:
         """A limit model's weighted log-likelihood (no analytic gradient) in its parameters."""

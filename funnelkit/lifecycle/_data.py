@@ -215,11 +215,8 @@ class CustomerTable:
         return WeightPlan(blocks, self.n_customers)
 
     def forget_refit_terms(self) -> None:
-        """Drop the per-row terms that bootstrap refits keep at the full-data estimates.
-
-        They are as large as the rows; a fitted model keeps its table (``customers_``) for
-        later computations, which do not start from them.
-        """
+        """Drop the per-row terms that bootstrap refits keep at the full-data estimates: as
+        large as the rows, and a fitted model keeps its table (``customers_``)."""
         for pre in self.pre.values():
             held = vars(pre)
             if "cure_rows" in held:

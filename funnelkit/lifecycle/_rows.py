@@ -15,6 +15,7 @@ import numpy as np
 from scipy import special
 
 from funnelkit.clv._data import FitData
+from funnelkit.clv._start_terms import row_terms, weighted_sums
 
 __all__ = ["Block", "Converters", "RowsOf", "SampleWeights", "SpendRows", "WeightPlan"]
 
@@ -53,8 +54,6 @@ class RowsOf(FitData):
         asked for last is kept): a bootstrap sample's first likelihood evaluation at the
         full-data estimates, where the per-row terms are those of every other sample.
         """
-        from funnelkit.clv._base import row_terms, weighted_sums
-
         if self.parent is None or self.rows is None:
             stacked = row_terms(*terms(self))
             return None if stacked is None else weighted_sums(stacked, self.weights)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from funnelkit.clv import BetaGeoFitter, GammaGammaFitter
-from funnelkit.clv._base import row_terms, weighted_sums
 from funnelkit.clv._data import FitData
+from funnelkit.clv._start_terms import row_terms, weighted_sums
 from funnelkit.datasets import simulate_bgnbd
 from funnelkit.lifecycle import LifecycleModel
 from funnelkit.lifecycle._bootstrap import bootstrap_precision, replicate_weights
