@@ -342,7 +342,7 @@ class MLEFitter(Estimator, ABC):
         full = None
         if begin[1] is not None:
             settled = settle(
-                full_space, x0, self._full_likelihood(data), n, float(self.penalizer), begin[1]
+                full_space, x0, self._starting_likelihood(data), n, float(self.penalizer), begin[1]
             )
             full = None if settled is None else settled[0]
             self._refit_metric: np.ndarray | None = None if settled is None else settled[1]
@@ -487,6 +487,24 @@ class MLEFitter(Estimator, ABC):
             return self._weighted_log_likelihood(p, data)
 
         return loglik
+
+    def _starting_likelihood(self, data: FitData) -> LogLikelihood:
+        """:meth:`_full_likelihood`, whose first evaluation (a refit's start) may come from
+        per-row terms found once (see :func:`funnelkit.clv._start_terms.starting`)."""
+        from funnelkit.clv._start_terms import starting
+
+        return starting(self._full_likelihood(data), data, self._checked_row_terms, type(self))
+
+    def _checked_row_terms(
+        self, params: np.ndarray, data: FitData
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Per-row log-likelihood and gradient at ``params``; the gradient None (the terms
+        unusable) unless their weighted sums are the model's own sums (see
+        :func:`funnelkit.clv._start_terms.checked`)."""
+        from funnelkit.clv._start_terms import checked
+
+        value, grad = self._log_likelihood_and_gradient(params, data)
+        return checked(value, grad, lambda: self._weighted_log_likelihood(params, data), data)
 
     def _limit_likelihood(self, space: ParameterSpace, data: FitData) -> LogLikelihood:
         """A limit model's weighted log-likelihood (no analytic gradient) in its parameters."""

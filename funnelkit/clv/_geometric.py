@@ -167,6 +167,12 @@ class BetaGeometricFitter(GeometricUncertainty, PurchasePredictions, CovariateMo
     ) -> tuple[np.ndarray, np.ndarray | None]:
         return rows_log_likelihood(params, data, self._first_purchase_dropout)
 
+    def _log_likelihood_and_gradient(
+        self, params: np.ndarray, data: FitData
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        # the per-row formulas take scalar parameters as well as per-row ones
+        return rows_log_likelihood(params, data, self._first_purchase_dropout)
+
     def _limit_log_likelihood(self, params: Mapping[str, float], data: FitData) -> np.ndarray:
         rate, dropout = mixings(params)
         k = self._first_purchase_dropout

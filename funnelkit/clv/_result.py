@@ -276,15 +276,17 @@ def estimates(
     handful of customers), its upper bound would be infinite: the interval is then ``None``,
     not estimable, like a standard error that is not finite.
     """
+    if cov_theta is None:  # a refit: estimates only, without the quantile and the Jacobian
+        return {
+            name: ParameterEstimate(estimate=float(params[i]), level=float(conf_level))
+            for i, name in enumerate(space.names)
+        }
     z = normal_quantile(conf_level)
     jac = space.jacobian(params)
     theta = space.to_theta(params)
     out = {}
     for i, name in enumerate(space.names):
         est = float(params[i])
-        if cov_theta is None:
-            out[name] = ParameterEstimate(estimate=est, level=float(conf_level))
-            continue
         se_theta = math.sqrt(float(cov_theta[i, i]))
         with np.errstate(over="ignore"):
             lower = space.to_params(theta - z * se_theta)[i]

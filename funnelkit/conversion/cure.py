@@ -60,6 +60,12 @@ class CureData:
     first_evaluation: Callable[[np.ndarray, bool], tuple[float, np.ndarray] | None] | None = field(
         default=None, compare=False, repr=False
     )
+    #: ``(x, family, fix_p) -> (log-likelihood, gradient, Hessian)`` of a one-component
+    #: delay family in the same way, or None where unknown
+    first_parts: (
+        Callable[[np.ndarray, DelayFamily, bool], tuple[float, np.ndarray, np.ndarray] | None]
+        | None
+    ) = field(default=None, compare=False, repr=False)
 
     @property
     def n_exact(self) -> int:
@@ -161,6 +167,46 @@ def log_likelihood_parts(
     reusable buffers the size of the censored rows.
     """
     theta = np.asarray(theta, dtype=float)
+    rest = theta if fix_p else theta[1:]
+    m = float(rest[0])
+    s = float(np.exp(0.0 if family.fixed_scale else float(rest[1])))
+    p = 1.0 if fix_p else float(special.expit(float(theta[0])))
+    q = 1.0 - p if fix_p else float(special.expit(-float(theta[0])))
+    log_p = 0.0 if fix_p else float(special.log_expit(float(theta[0])))
+    # converters with an exact delay: log p + log g(w) - log s - log t
+    w = (data.log_exact - m) / s
+    rw = data.weight_exact  # row weights (None: one each)
+    exact = None
+    if w.size:
+        log_pdf, lw, lww = family.log_pdf_derivatives(w)
+        exact = (
+            _wsum(rw, log_pdf),
+            _wsum(rw, lw),
+            _wsum(rw, lw, w),
+            _wsum(rw, lww),
+            _wsum(rw, lww, w),
+            _wsum(rw, lww, w, w),
+        )
+    censored = None
+    if data.log_censored.size:
+        censored = _censored_sums(
+            data.log_censored, m, s, p, q, log_p, family, fix_p, work, data.weight_censored
+        )
+    return assemble_parts(theta, data, family, fix_p, exact, censored)
+
+
+def assemble_parts(
+    theta: np.ndarray,
+    data: CureData,
+    family: DelayFamily,
+    fix_p: bool,
+    exact: Sequence[float] | None,
+    censored: Sequence[float] | None,
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """:func:`log_likelihood_parts` from the weighted sums over the rows of ``data``: over
+    its exact rows ``log g, l', l' w, l'', l'' w, l'' w^2`` (``w`` the standardised log
+    delay), and those of :func:`_censored_sums` over its waiting rows (None: no rows).
+    The rows at duration 0 are ``data``'s own (few: evaluated here)."""
     eta = math.inf if fix_p else float(theta[0])
     rest = theta if fix_p else theta[1:]
     m = float(rest[0])
@@ -177,17 +223,14 @@ def log_likelihood_parts(
     s_w = s_ww = s_ww_w = s_ww_w2 = s_w_w = s_etaw = s_etaw_w = 0.0
 
     # converters with an exact delay: log p + log g(w) - log s - log t
-    w = (data.log_exact - m) / s
-    rw = data.weight_exact  # row weights (None: one each)
     n_exact = data.n_exact
-    if w.size:
-        log_pdf, lw, lww = family.log_pdf_derivatives(w)
-        ll += n_exact * (log_p - log_s) + _wsum(rw, log_pdf) - data.sum_log_exact
-        s_w += _wsum(rw, lw)
-        s_w_w += _wsum(rw, lw, w)
-        s_ww += _wsum(rw, lww)
-        s_ww_w += _wsum(rw, lww, w)
-        s_ww_w2 += _wsum(rw, lww, w, w)
+    if exact is not None:
+        ll += n_exact * (log_p - log_s) + exact[0] - data.sum_log_exact
+        s_w += exact[1]
+        s_w_w += exact[2]
+        s_ww += exact[3]
+        s_ww_w += exact[4]
+        s_ww_w2 += exact[5]
         l_eta += n_exact * q
         l_eta2 -= n_exact * p * q
 
@@ -211,10 +254,8 @@ def log_likelihood_parts(
         l_eta2 -= k * p * q
 
     # still waiting at c: log(1 - p G(w))
-    if data.log_censored.size:
-        sums = _censored_sums(
-            data.log_censored, m, s, p, q, log_p, family, fix_p, work, data.weight_censored
-        )
+    if censored is not None:
+        sums = censored
         ll += sums[0]
         s_w += sums[1]
         s_w_w += sums[2]
@@ -336,7 +377,11 @@ class _Objective:
     def _at(self, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         if self._x is None or not np.array_equal(x, self._x):
             with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-                ll, g, h = log_likelihood_parts(
+                found = None
+                if self._x is None and self.data.first_parts is not None:
+                    # the start of a bootstrap sample: from row terms prepared once
+                    found = self.data.first_parts(x, self.family, self.fix_p)
+                ll, g, h = found or log_likelihood_parts(
                     x, self.data, self.family, fix_p=self.fix_p, work=self._work
                 )
             bad = not (np.isfinite(ll) and np.all(np.isfinite(g)) and np.all(np.isfinite(h)))

@@ -23,7 +23,12 @@ import numpy as np
 from scipy import optimize, special
 
 from funnelkit._quasi_newton import ascend
-from funnelkit.conversion.cure import CureData, check_row_weights
+from funnelkit.conversion.cure import (
+    CureData,
+    assemble_parts,
+    check_row_weights,
+    log_likelihood_parts,
+)
 from funnelkit.conversion.cure_mixture import (
     _faster_first,
     mixture_bounds,
@@ -31,7 +36,7 @@ from funnelkit.conversion.cure_mixture import (
     mixture_row_terms,
 )
 from funnelkit.conversion.cure_result import CureFit
-from funnelkit.conversion.delay import MIXTURE
+from funnelkit.conversion.delay import MIXTURE, DelayFamily
 
 __all__ = ["CureRows", "mixture_log_likelihood", "refit_mixture"]
 
@@ -66,6 +71,10 @@ class CureRows:
     terms: dict[bytes, tuple[np.ndarray, np.ndarray] | None] = field(
         default_factory=dict, compare=False, repr=False
     )
+    #: the same for one-component families: :func:`row_parts` at the point last asked for
+    parts: dict[tuple[str, bytes], tuple[np.ndarray, np.ndarray]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @classmethod
     def of(cls, durations: np.ndarray, converted: np.ndarray) -> CureRows:
@@ -88,33 +97,96 @@ class CureRows:
             shortest=t[by_duration],
         )
 
-    def data(self, weights: np.ndarray | None = None) -> CureData:
-        """The likelihood's view of the rows, each counted ``weights`` times (None: once)."""
+    def data(self, weights: np.ndarray | None = None, *, whole: bool = False) -> CureData:
+        """The likelihood's view of the rows, each counted ``weights`` times (None: once).
+
+        ``whole=True``: ``weights`` are known to be one float per row, whole and >= 0 (a
+        bootstrap sample's counts): not checked again.
+        """
         if weights is None:
             return self._unweighted()
-        w = check_row_weights(weights, self.n_rows)
+        w = weights if whole else check_row_weights(weights, self.n_rows)
         log_eps = math.log(self._smallest(w) / 2.0)
         drawn = w[self.exact], w[self.censored]  # every row's weight, drawn or not
         w_exact, w_censored = drawn
-        keep_e, keep_c = w_exact > 0, w_censored > 0
+        # positions, not masks: a random mask selects five times slower than a gather
+        keep_e, keep_c = np.flatnonzero(w_exact > 0), np.flatnonzero(w_censored > 0)
         log_exact, w_exact = self.log_exact[keep_e], w_exact[keep_e]
         log_censored, w_censored = self.log_censored[keep_c], w_censored[keep_c]
         n_zero = int(w[self.zero_converted].sum())
         waiting_at_zero = int(w[self.zero_waiting].sum())
         zero = _zero_rows(n_zero, waiting_at_zero, log_eps)
+        n_exact_drawn = float(w_exact.sum())
+        sum_log_exact = float(np.einsum("i,i->", log_exact, w_exact))
         if zero.log_censored.size:
             log_censored = np.concatenate([zero.log_censored, log_censored])
             w_censored = np.concatenate([zero.weight_censored, w_censored])
         return CureData(
             log_exact=log_exact,
-            sum_log_exact=float(np.einsum("i,i->", log_exact, w_exact)),
+            sum_log_exact=sum_log_exact,
             n_zero=n_zero,
             log_eps=log_eps,
             log_censored=log_censored,
             weight_exact=w_exact,
             weight_censored=w_censored,
             first_evaluation=lambda x, fix_p: self.first_evaluation(drawn, zero, x, fix_p),
+            first_parts=lambda x, family, fix_p: self.first_parts(
+                drawn, (n_exact_drawn, sum_log_exact), zero, x, family, fix_p
+            ),
         )
+
+    def first_parts(
+        self,
+        weights: tuple[np.ndarray, np.ndarray],
+        exact: tuple[float, float],
+        zero: CureData,
+        x: np.ndarray,
+        family: DelayFamily,
+        fix_p: bool,
+    ) -> tuple[float, np.ndarray, np.ndarray] | None:
+        """:func:`~funnelkit.conversion.cure.log_likelihood_parts` at ``x`` of the rows
+        counted ``weights`` times, from per-row terms found once per point (see
+        :meth:`first_evaluation`); ``exact``: the sample's converters with a positive delay
+        (weighted count, weighted sum of log delays). None where the terms do not apply
+        (``fix_p``) or are not finite."""
+        if fix_p:
+            return None
+        key = (family.name, np.asarray(x, dtype=float).tobytes())
+        if key not in self.parts:
+            self.parts.clear()  # one point at a time: the terms are as large as the rows
+            with np.errstate(all="ignore"):
+                self.parts[key] = row_parts(x, self.log_exact, self.log_censored, family)
+        on_exact, on_waiting = self.parts[key]
+        exact_sums = weights[0] @ on_exact
+        s = weights[1] @ on_waiting
+        if not (np.all(np.isfinite(exact_sums)) and np.all(np.isfinite(s))):
+            return None
+        p, q = float(special.expit(float(x[0]))), float(special.expit(-float(x[0])))
+        # the sums of funnelkit.conversion.cure._censored_sums, from the columns' sums
+        waiting = [float(v) for v in -s[:6]] + [-p * q * float(s[6])]
+        waiting[0] = float(s[0])
+        waiting.append(-p * q * ((1.0 - 2.0 * p) * float(s[7]) + p * p * float(s[8])))
+        waiting += [-q * float(s[9]), -q * float(s[10])]
+        rows = CureData(
+            log_exact=self.log_exact[:1],  # the count and sums below stand for the rows
+            n_zero=0,
+            log_eps=zero.log_eps,
+            log_censored=self.log_censored[:1],
+            sum_log_exact=exact[1],
+            weight_exact=np.array([exact[0]]),
+        )
+        found = assemble_parts(
+            np.asarray(x, dtype=float),
+            rows,
+            family,
+            fix_p,
+            tuple(exact_sums) if weights[0].size else None,
+            waiting if weights[1].size else None,
+        )
+        if zero.n_zero or zero.log_censored.size:
+            ll, g, h = log_likelihood_parts(x, zero, family, fix_p=fix_p)
+            found = (found[0] + ll, found[1] + g, found[2] + h)
+        return found
 
     def first_evaluation(
         self,
@@ -146,8 +218,10 @@ class CureRows:
         if found is None:
             return None
         exact, waiting = found
-        out = np.einsum("i,ik->k", weights[0], exact)
-        out += np.einsum("i,ik->k", weights[1], waiting)
+        # matrix-vector products: einsum sums over rows a dozen times slower here, and the
+        # bootstrap runs with one BLAS thread (no waiting on idle threads)
+        out = weights[0] @ exact
+        out += weights[1] @ waiting
         if zero.n_zero:
             ll, grad = mixture_log_likelihood(x, zero, fix_p)
             out[0] += ll
@@ -176,6 +250,40 @@ class CureRows:
             log_eps=log_eps,
             log_censored=log_censored,
         )
+
+
+def row_parts(
+    x: np.ndarray, log_exact: np.ndarray, log_waiting: np.ndarray, family: DelayFamily
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row terms of a one-component cure model at ``x = (logit p, m[, log s])``.
+
+    Per exact row ``log g, l', l' w, l'', l'' w, l'' w^2`` (``w`` the standardised log
+    delay, ``l`` = log g); per waiting row the terms whose weighted sums
+    ``funnelkit.conversion.cure._censored_sums`` forms: ``log(1 - p G), b, b w, d, d w,
+    d w^2, G r, G r^2, (G r)^2, b r, b r w`` with ``r = 1 / (1 - p G)``, ``b = p g r``,
+    ``d = b (d log g / dw + b)``. A sample's sums are their products with its weights.
+    """
+    m = float(x[1])
+    s = 1.0 if family.fixed_scale else float(np.exp(float(x[2])))
+    p, q = float(special.expit(float(x[0]))), float(special.expit(-float(x[0])))
+    w = (log_exact - m) / s
+    log_pdf, lw, lww = family.log_pdf_derivatives(w)
+    on_exact = np.column_stack([log_pdf, lw, lw * w, lww, lww * w, lww * w * w])
+    v = (log_waiting - m) / s
+    sf, g, dlog = np.empty(v.size), np.empty(v.size), np.empty(v.size)
+    family.sf_pdf_dlog_into(v, sf, g, dlog)
+    c = q + p * sf  # 1 - p G as a sum of positive terms
+    e = np.log(c)
+    tiny = c <= 1e-300
+    if tiny.any():
+        e[tiny] = np.logaddexp(math.log(q), math.log(p) + family.log_sf(v[tiny]))
+    r = 1.0 / np.maximum(c, 1e-300)
+    b = p * g * r
+    d = b * (dlog + b)
+    gr = (1.0 - sf) * r
+    on_waiting = np.column_stack([e, b, b * v, d, d * v, d * v * v, gr, gr * r, gr * gr, b * r])
+    on_waiting = np.column_stack([on_waiting, b * r * v])
+    return on_exact, on_waiting
 
 
 def _zero_rows(n_zero: int, waiting_at_zero: int, log_eps: float) -> CureData:

@@ -19,9 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import special
 
-from funnelkit._quasi_newton import refit_decrement
 from funnelkit.clv.purchase_fitters import PURCHASE_FITTERS, purchase_fitter
 from funnelkit.conversion import ConversionFitter, TransitionEstimate, kaplan_meier
 from funnelkit.conversion.cure import fit_cure_data
@@ -30,6 +28,11 @@ from funnelkit.exceptions import ConvergenceWarning, DataError
 from funnelkit.journeys import Journeys
 from funnelkit.lifecycle._bootstrap import FIT_FAILURES, failure_reason
 from funnelkit.lifecycle._data import CustomerTable, PreEntrants, UniqueRows
+from funnelkit.lifecycle._rows import SampleWeights
+from funnelkit.lifecycle._share import (
+    MemberShare as MemberShare,
+    member_share as _member_share,
+)
 from funnelkit.lifecycle._spend import (
     MIN_REPEAT_BUYERS as MIN_REPEAT_BUYERS,
     _spend_order as _spend_order,
@@ -86,24 +89,6 @@ class FirstPurchaseCurve:
         return np.where(pos >= 0, self.km_rate[np.maximum(pos, 0)], 0.0)
 
 
-@dataclass(frozen=True)
-class MemberShare:
-    """P(the first purchase is made as a member | it happens ``t`` after entering the stage).
-
-    Estimated on converters only: independent censoring removes late converters but does not
-    select on membership at a given purchase time, so this conditional share is estimable
-    without a censoring correction. ``logit q(t) = intercept + slope * log t``; a constant
-    share when the data cannot support a slope.
-    """
-
-    intercept: float
-    slope: float = 0.0
-
-    def __call__(self, t: np.ndarray) -> np.ndarray:
-        t = np.maximum(np.asarray(t, dtype=float), 1e-9)
-        return np.asarray(special.expit(self.intercept + self.slope * np.log(t)))
-
-
 @dataclass
 class GroupModel:
     """The post-first-purchase models of one buyer group."""
@@ -135,7 +120,7 @@ class Components:
 
 def fit_components(
     table: CustomerTable,
-    weights: np.ndarray | None,
+    weights: np.ndarray | SampleWeights | None,
     *,
     purchase_model: Any,
     conversion_model: str,
@@ -148,6 +133,10 @@ def fit_components(
     curvature: bool = False,
 ) -> Components:
     """Fit every component with customer ``weights`` (None: each customer once).
+
+    ``weights`` (per customer) are counted onto each fit's rows once, when the fit first
+    asks (see :class:`~funnelkit.lifecycle._rows.SampleWeights`); a ``SampleWeights`` of
+    ``table.weight_plan`` may be passed instead, with some counted already.
 
     Without a ``template`` the first-purchase delays are chosen by the conversion machinery
     (``ConversionFitter``, lowest AIC) and reported as :class:`TransitionEstimate`; with one,
@@ -169,34 +158,50 @@ def fit_components(
     curves: dict[str, FirstPurchaseCurve] = {}
     shares: dict[str, MemberShare] = {}
     estimates: dict[str, TransitionEstimate] = {}
+    sample: SampleWeights | None = None
+    if isinstance(weights, SampleWeights):
+        sample = weights
+    elif weights is not None:
+        sample = table.weight_plan.sample(weights)
     if template is None:
-        estimates = first_purchase_estimates(table, weights, conversion_model, conf_level)
+        estimates = first_purchase_estimates(
+            table,
+            None if sample is None else sample.weights,
+            conversion_model,
+            conf_level,
+        )
     for stage, pre in table.pre.items():
+        w_pre = None if sample is None else sample.block(("pre", stage))
         if template is None:
             curves[stage] = _curve_from_estimate(estimates[stage])
         else:
-            w_pre = None if weights is None else weights[pre.customers]
             previous = template.curves.get(stage, FirstPurchaseCurve())
             curves[stage] = _refit_curve(pre, w_pre, previous, notes, stage)
         conv = pre.converters
-        if weights is None:
+        drawn: slice | np.ndarray
+        if w_pre is None:
             drawn, w_conv = slice(None), np.ones(conv.customers.size)
         else:
-            w_conv = weights[conv.customers].astype(float)
-            drawn = w_conv > 0
-            w_conv = w_conv[drawn]
+            w_conv = w_pre[conv.rows]
+            # positions, not a mask: a random mask selects five times slower than a gather
+            drawn = np.flatnonzero(w_conv > 0)
+        start = None if template is None else template.shares.get(stage)
+        sums = None
+        if start is not None and start.slope != 0.0 and w_pre is not None:
+            sums = conv.share_sums(w_conv, start.intercept, start.slope)
         shares[stage] = _member_share(
             conv.durations[drawn],
             conv.member[drawn],
-            w_conv,
-            start=None if template is None else template.shares.get(stage),
+            w_conv[drawn],
+            start=start,
             log_durations=conv.log_durations[drawn],
+            start_sums=sums,
         )
     groups = [
         _fit_group(
             table,
             g,
-            weights,
+            sample,
             purchase_model,
             template,
             pooled_fallback,
@@ -270,20 +275,21 @@ def _refit_curve(
 ) -> FirstPurchaseCurve:
     """The curve of ``previous``'s family refitted with customer ``weights``.
 
-    The weights go to the fits as row weights (no row is copied), and a cure model starts
-    from ``previous``'s coefficients: a reweighted sample's estimate lies next to them.
+    The weights (whole numbers, as floats) go to the fits as row weights (no row is
+    copied), and a cure model starts from ``previous``'s coefficients: a reweighted
+    sample's estimate lies next to them.
     """
     durations, converted = pre.durations, pre.converted
     method = previous.method
     n_all = float(durations.size if weights is None else weights.sum())
-    n_conv = int(converted.sum() if weights is None else weights[converted].sum())
+    n_conv = int(converted.sum() if weights is None else weights[pre.converters.rows].sum())
     if n_conv == 0 or method == "none":
         return FirstPurchaseCurve()
     if method != "kaplan-meier" and n_conv >= 5:
         try:
             # the durations' logarithms and order are prepared once per table
             fit = fit_cure_data(
-                pre.cure_rows.data(weights),
+                pre.cure_rows.data(weights, whole=True),
                 method,  # type: ignore[arg-type]
                 plateau=n_conv / n_all,
                 start=previous.cure,
@@ -303,76 +309,11 @@ def _refit_curve(
     return FirstPurchaseCurve(km_times=km.times, km_rate=km.rate)
 
 
-def _member_share(
-    durations: np.ndarray,
-    member: np.ndarray,
-    weights: np.ndarray,
-    *,
-    start: MemberShare | None = None,
-    log_durations: np.ndarray | None = None,
-) -> MemberShare:
-    """Weighted logistic fit of membership on log time (``weights``: times each row counts).
-
-    Weights give the same fit as repeating each row that many times, without the copies.
-    Newton's method starts from ``start`` (a fit on similar data) when given.
-    ``log_durations`` are ``log(max(durations, 1e-9))`` when already at hand (a refit).
-    """
-    n = float(weights.sum())
-    k = _dot(weights, member.astype(float))
-    if n == 0:
-        return MemberShare(intercept=0.0)
-    # a constant share, shrunk a little away from 0 and 1, when a slope is not supported
-    constant = MemberShare(intercept=float(special.logit((k + 0.5) / (n + 1.0))))
-    if min(k, n - k) < 10:
-        return constant
-    x = np.log(np.maximum(durations, 1e-9)) if log_durations is None else log_durations
-    centre = _dot(weights, x) / n
-    scale = math.sqrt(max(_dot(weights, (x - centre) ** 2) / n, 0.0))
-    if not scale > 1e-9:
-        return constant
-    z = (x - centre) / scale
-    y = member.astype(float)
-    beta = np.array([constant.intercept, 0.0])
-    if start is not None and start.slope != 0.0:
-        # the same line on the standardised scale: intercept at the centre, slope per scale
-        beta = np.array([start.intercept + start.slope * centre, start.slope * scale])
-    ridge = np.diag([0.0, 1e-3 * n])  # keeps the slope finite under separation
-    wy = weights * y
-    for _ in range(50):
-        # sums over rows in einsum, not BLAS products: multithreaded BLAS waits on its
-        # threads on a busy machine, and two columns give it nothing to share out
-        p = special.expit(beta[0] + beta[1] * z)
-        r = wy - weights * p
-        v = weights * p * (1.0 - p)
-        vz = v * z
-        grad = np.array([float(r.sum()), _dot(r, z)]) - ridge @ beta
-        hess = np.array([[float(v.sum()), float(vz.sum())], [0.0, _dot(vz, z)]])
-        hess[1, 0] = hess[0, 1]
-        hess += ridge
-        try:
-            step = np.linalg.solve(hess, grad)
-        except np.linalg.LinAlgError:
-            return constant
-        beta = beta + step
-        # the step taken, the distance left is of the order of the decrement squared
-        if float(np.max(np.abs(step))) < 1e-8 or float(grad @ step) < refit_decrement():
-            break
-    if not np.all(np.isfinite(beta)):
-        return constant
-    slope = float(beta[1] / scale)
-    return MemberShare(intercept=float(beta[0] - slope * centre), slope=slope)
-
-
-def _dot(a: np.ndarray, b: np.ndarray) -> float:
-    # einsum, not a BLAS dot: multithreaded BLAS dots are slow on busy machines
-    return float(np.einsum("i,i->", a, b))
-
-
 # ---------------------------------------------------------------------- purchase and spend
 def _fit_group(
     table: CustomerTable,
     g: int,
-    weights: np.ndarray | None,
+    sample: SampleWeights | None,
     purchase_model: Any,
     template: Components | None,
     pooled: Components | None,
@@ -385,8 +326,10 @@ def _fit_group(
 ) -> GroupModel:
     name = table.group_names[g]
     rows = table.buyer_rows[g]
-    w = np.ones(table.n_customers) if weights is None else weights.astype(float)
-    row_w = rows.row_weights(w)
+    if sample is None:
+        row_w = rows.row_weights(np.ones(table.n_customers))
+    else:
+        row_w = sample.block(("buyers", g))
 
     def stand_in(why: str) -> GroupModel:
         if pooled is None or (strict and not forced):
@@ -406,7 +349,7 @@ def _fit_group(
 
     if forced:
         return stand_in("kept from the full fit")
-    repeaters = float(row_w[rows.frequency > 0].sum())
+    repeaters = float(row_w[rows.repeat_rows].sum())
     if repeaters < MIN_REPEAT_BUYERS:
         return stand_in(f"not enough data: {repeaters:.0f} repeat buyers, need {MIN_REPEAT_BUYERS}")
     previous = None if template is None else template.groups[g].purchase
@@ -424,12 +367,12 @@ def _fit_group(
             f"(parameters {_rounded(purchase.params_)})"
         )
     buyers = rows.customers
-    wb = w[buyers]
+    wb = np.ones(buyers.size) if sample is None else sample.weights[buyers].astype(float)
     first_spend = float(np.average(table.at_end.first_spend[buyers], weights=wb))
     spend, spend_mean = fit_spend(
         table,
         g,
-        w,
+        np.ones(table.n_customers) if sample is None else sample,
         notes,
         name,
         None if template is None else template.groups[g].spend,

@@ -28,7 +28,7 @@ from funnelkit.lifecycle._history import (
     purchase_events,
     time_periods,
 )
-from funnelkit.lifecycle._rows import Converters, RowsOf, SpendRows
+from funnelkit.lifecycle._rows import Block, Converters, RowsOf, SpendRows, WeightPlan
 from funnelkit.stages import Funnel
 from funnelkit.units import TimeUnit
 
@@ -64,7 +64,8 @@ class UniqueRows:
         and checked already, and the groups of distinct values are derived from those of
         all rows, found once, without sorting again.
         """
-        drawn = row_weights > 0
+        # positions, not a mask: a random mask selects five times slower than a gather
+        drawn = np.flatnonzero(row_weights > 0)
         columns = {k: v[drawn] for k, v in self.mapping().items()}
         return RowsOf(
             columns=columns,
@@ -75,6 +76,11 @@ class UniqueRows:
             parent=self._all_rows,
             rows=drawn,
         )
+
+    @functools.cached_property
+    def repeat_rows(self) -> np.ndarray:
+        """Positions of the rows with a repeat purchase (``frequency > 0``)."""
+        return np.flatnonzero(self.frequency > 0)
 
     def row_weights(self, weights: np.ndarray) -> np.ndarray:
         return np.bincount(self.inverse, weights=weights[self.customers], minlength=self.T.size)
@@ -113,6 +119,7 @@ class PreEntrants:
         """The converters' customer codes, membership and log delays (see :class:`Converters`)."""
         rows = np.flatnonzero(self.converted)
         return Converters(
+            rows=rows,
             customers=self.customers[rows],
             member=self.member_at_purchase[rows],
             log_durations=np.log(np.maximum(self.durations[rows], 1e-9)),
@@ -188,6 +195,40 @@ class CustomerTable:
             SpendRows.of(rows.customers, self.at_end.frequency, self.at_end.monetary_value)
             for rows in self.buyer_rows
         ]
+
+    @functools.cached_property
+    def weight_plan(self) -> WeightPlan:
+        """The rows every refit counts a sample's customers onto (see :class:`WeightPlan`).
+
+        Blocks: ``("pre", stage)`` the stage's entrants with no purchase yet, in entrant
+        order; ``("buyers", g)`` buyer group ``g``'s distinct purchase rows;
+        ``("spend", g)`` its distinct (frequency, spend) rows.
+        """
+        blocks: dict[Any, Block] = {}
+        for stage, pre in self.pre.items():
+            blocks["pre", stage] = Block(pre.customers, None, int(pre.customers.size))
+        for g, rows in enumerate(self.buyer_rows):
+            blocks["buyers", g] = Block(rows.customers, rows.inverse, int(rows.T.size))
+        if self.has_values:
+            for g, spend in enumerate(self.spend_rows):
+                blocks["spend", g] = Block(spend.customers, spend.inverse, spend.all_rows.n_rows)
+        return WeightPlan(blocks, self.n_customers)
+
+    def forget_refit_terms(self) -> None:
+        """Drop the per-row terms that bootstrap refits keep at the full-data estimates: as
+        large as the rows, and a fitted model keeps its table (``customers_``)."""
+        for pre in self.pre.values():
+            held = vars(pre)
+            if "cure_rows" in held:
+                held["cure_rows"].terms.clear()
+                held["cure_rows"].parts.clear()
+            if "converters" in held:
+                held["converters"].terms.clear()
+        for rows in self.buyer_rows:
+            if "_all_rows" in vars(rows):
+                rows._all_rows.cache.pop("terms", None)
+        for spend in vars(self).get("spend_rows", []):
+            spend.all_rows.cache.pop("terms", None)
 
     def subset(self, customers: np.ndarray) -> CustomerTable:
         """The table of ``customers`` (increasing customer codes) alone.

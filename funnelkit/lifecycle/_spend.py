@@ -17,7 +17,7 @@ import numpy as np
 from funnelkit.exceptions import ConvergenceWarning, FunnelkitError
 from funnelkit.lifecycle._bootstrap import FIT_FAILURES, failure_reason
 from funnelkit.lifecycle._data import CustomerTable
-from funnelkit.lifecycle._rows import SpendRows
+from funnelkit.lifecycle._rows import SampleWeights, SpendRows
 
 __all__ = ["MIN_REPEAT_BUYERS", "fit_spend"]
 
@@ -28,14 +28,15 @@ MIN_REPEAT_BUYERS = 20
 def fit_spend(
     table: CustomerTable,
     g: int,
-    weights: np.ndarray,
+    weights: np.ndarray | SampleWeights,
     notes: list[str],
     name: str,
     template: Any,
     *,
     curvature: bool = False,
 ) -> tuple[Any, float]:
-    """Gamma-Gamma on the repeat buyers of group ``g`` (``weights`` per customer).
+    """Gamma-Gamma on the repeat buyers of group ``g`` (``weights`` per customer, or a
+    sample's weights with its rows counted, see :class:`~funnelkit.lifecycle._rows.WeightPlan`).
 
     ``template`` is the full-data spend model of a refit (None for the full fit): a refit
     starts from its parameters and hands the fitter the group's distinct (frequency,
@@ -49,15 +50,16 @@ def fit_spend(
         return None, 1.0
     from funnelkit.clv import GammaGammaFitter
 
+    sample = weights if isinstance(weights, SampleWeights) else table.weight_plan.sample(weights)
     if quiet and not curvature and set(template.params_) == {"p", "q", "v"}:
-        return _refit_spend(table.spend_rows[g], weights, template)
+        return _refit_spend(table.spend_rows[g], sample.block(("spend", g)), sample, template)
     order = _spend_order(table, g)
     buyers = table.buyer_rows[g].customers[order]
-    weights = weights[buyers]
+    w = sample.weights[buyers].astype(float)
     x = table.at_end.frequency[buyers]
     m = table.at_end.monetary_value[buyers]
-    usable = (x > 0) & (m > 0) & (weights > 0)
-    fallback = float(np.average(m[usable], weights=weights[usable])) if usable.any() else 0.0
+    usable = (x > 0) & (m > 0) & (w > 0)
+    fallback = float(np.average(m[usable], weights=w[usable])) if usable.any() else 0.0
     if usable.sum() < MIN_REPEAT_BUYERS:
         if not quiet:
             notes.append(
@@ -74,9 +76,9 @@ def fit_spend(
                 start = dict(template.params_)
             model = GammaGammaFitter(initial_params=start)
             if start is None or curvature:
-                model.fit(data, weights=weights[usable])
+                model.fit(data, weights=w[usable])
             else:
-                model.refit(data, weights=weights[usable], start=template)
+                model.refit(data, weights=w[usable], start=template)
             mean = model.population_mean_spend()
         if not math.isfinite(mean):
             raise FunnelkitError(f"its mean spend is not finite ({mean})")
@@ -90,15 +92,19 @@ def fit_spend(
     return model, float(mean)
 
 
-def _refit_spend(rows: SpendRows, weights: np.ndarray, template: Any) -> tuple[Any, float]:
-    """:func:`_fit_spend` of a bootstrap sample (customer ``weights``), from ``template``."""
+def _refit_spend(
+    rows: SpendRows, row_w: np.ndarray, sample: SampleWeights, template: Any
+) -> tuple[Any, float]:
+    """:func:`fit_spend` of a bootstrap sample (``row_w`` per row of ``rows``), from
+    ``template``."""
     from funnelkit.clv import GammaGammaFitter
 
-    data = rows.fit_data(weights)
+    data = rows.rows_data(row_w)
     fallback = (
         float(np.average(data["monetary_value"], weights=data.weights)) if data.n_rows else 0.0
     )
-    if rows.n_drawn(weights) < MIN_REPEAT_BUYERS:
+    # every row drawn holds a buyer drawn: only a sample of few rows needs its buyers counted
+    if data.n_rows < MIN_REPEAT_BUYERS and rows.n_drawn(sample.weights) < MIN_REPEAT_BUYERS:
         return None, fallback
     try:
         with warnings.catch_warnings():

@@ -184,3 +184,46 @@ def test_a_refit_from_the_prepared_rows_is_the_refit_of_their_data(sample) -> No
     assert a.converged and b.converged
     np.testing.assert_allclose(a.coefficients, b.coefficients, rtol=1e-8, atol=1e-10)
     assert a.log_likelihood == pytest.approx(b.log_likelihood, rel=1e-12)
+
+
+@pytest.mark.parametrize("family", ["exponential", "weibull", "lognormal"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_samples_first_parts_are_read_off_the_prepared_rows(sample, family, seed) -> None:
+    from funnelkit.conversion.cure import log_likelihood_parts
+    from funnelkit.conversion.delay import DELAYS
+
+    durations, converted, _ = sample
+    rows = CureRows.of(durations, converted)
+    counts = np.random.default_rng(seed).poisson(1.0, durations.size)
+    counts[:12] = 0  # some of the rows at duration 0 not drawn
+    data = rows.data(counts)
+    delay = DELAYS[family]
+    x = np.array([0.3, 1.1, -0.2])[: 2 + (not delay.fixed_scale)]
+    assert data.first_parts is not None
+    found = data.first_parts(x, delay, False)
+    assert found is not None
+    ll, grad, hess = log_likelihood_parts(x, data, delay)
+    assert found[0] == pytest.approx(ll, rel=1e-12)
+    np.testing.assert_allclose(found[1], grad, rtol=1e-10, atol=1e-8)
+    np.testing.assert_allclose(found[2], hess, rtol=1e-10, atol=1e-8)
+    # p fixed at 1 (nobody waiting) takes the general form: nothing to read off
+    assert data.first_parts(x[1:], delay, True) is None
+    assert rows.data().first_parts is None
+
+
+@pytest.mark.parametrize("family", ["exponential", "weibull", "lognormal"])
+def test_a_one_component_refit_from_prepared_rows_is_the_refit_of_their_data(
+    sample, family
+) -> None:
+    from dataclasses import replace
+
+    durations, converted, counts = sample
+    rows = CureRows.of(durations, converted)
+    full = fit_cure_model(durations, converted, family)
+    prepared = rows.data(counts.astype(np.int64))
+    plain = replace(prepared, first_parts=None)
+    a = fit_cure_data(prepared, family, start=full)
+    b = fit_cure_data(plain, family, start=full)
+    assert a.converged and b.converged
+    np.testing.assert_allclose(a.coefficients, b.coefficients, rtol=1e-10, atol=1e-12)
+    assert a.log_likelihood == pytest.approx(b.log_likelihood, rel=1e-12)
