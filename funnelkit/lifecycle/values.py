@@ -71,7 +71,11 @@ class ValueGrid:
     n_grid: int = 200
 
     def discount(self, t: Any) -> np.ndarray:
-        return np.exp(-self.delta * np.asarray(t, dtype=float))
+        t = np.asarray(t, dtype=float)
+        if self.delta == 0.0 and np.isfinite(t).all():
+            # exp(-0 t) is exactly 1 at finite t: no exponential of millions of zeros
+            return np.ones(t.shape)
+        return np.exp(-self.delta * t)
 
     @property
     def half_points(self) -> np.ndarray:
