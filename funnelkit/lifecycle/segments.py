@@ -24,7 +24,7 @@ from funnelkit.lifecycle._components import FirstPurchaseCurve, fit_components
 from funnelkit.lifecycle._data import CustomerTable
 from funnelkit.lifecycle.results import SegmentValue, SegmentValues, StepConversion, ValueEstimate
 from funnelkit.lifecycle.state import LifecycleFit, check_customers, refit_components
-from funnelkit.lifecycle.values import new_buyer_values, stage_value_array
+from funnelkit.lifecycle.values import buyer_curves, new_buyer_values, stage_value_array
 
 __all__ = ["customer_segments", "segment_values"]
 
@@ -133,7 +133,13 @@ def segment_values(
             comps = refit_components(
                 fit, sub, w, template=starts[g], pooled=main, forced=forced, strict=True
             )
-        return stage_value_array(sub, comps, grid, w), new_buyer_values(comps, grid), comps
+        # the new-buyer curves serve both the stage values and the buyer values
+        curves = buyer_curves(comps, grid)
+        return (
+            stage_value_array(sub, comps, grid, w, curves=curves),
+            new_buyer_values(comps, grid, curves=curves),
+            comps,
+        )
 
     # Full-data fit per segment; a segment that cannot be valued at all is reported as such.
     point: list[Any] = []
@@ -183,7 +189,9 @@ def segment_values(
     converted: list[ConversionFitter] = []
 
     def fit_conversion() -> None:
-        converted.append(ConversionFitter(conf_level=level).fit(table.journeys, by=by))
+        # the table shows each segment's conversion, not the tests of their differences
+        fitter = ConversionFitter(conf_level=level)
+        converted.append(fitter.fit(table.journeys, by=by, compare=False))
 
     bar = resolve_progress(progress, n_customers=table.n_customers, n_resamples=len(seeds))
     boot, _ = run_replicates(

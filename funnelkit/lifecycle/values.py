@@ -184,10 +184,18 @@ def post_values(
 
 
 def stage_value_array(
-    table: CustomerTable, comps: Components, grid: ValueGrid, weights: np.ndarray | None
+    table: CustomerTable,
+    comps: Components,
+    grid: ValueGrid,
+    weights: np.ndarray | None,
+    *,
+    curves: tuple[list[np.ndarray], list[np.ndarray]] | None = None,
 ) -> np.ndarray:
-    """``V(s)`` for every stage (NaN for a stage nobody entered)."""
-    curves = buyer_curves(comps, grid)
+    """``V(s)`` for every stage (NaN for a stage nobody entered).
+
+    ``curves`` are :func:`buyer_curves` of ``comps`` when the caller has them already.
+    """
+    curves = buyer_curves(comps, grid) if curves is None else curves
     counted: dict[int, tuple[np.ndarray, np.ndarray] | None] = {}
     out = np.full(len(table.stage_names), np.nan)
     w = np.ones(table.n_customers) if weights is None else weights.astype(float)
@@ -207,24 +215,29 @@ def stage_value_array(
             wp = w[post.customers]
             count = table.purchase_counts.get(stage)
             if count is not None and count not in counted:
-                counted[count] = purchase_count_values(comps, grid, count)
+                counted[count] = purchase_count_values(comps, grid, count, curves=curves)
             by_group = None if count is None else counted[count]
-            if wp.sum() > 0 and by_group is not None:
+            n_post = float(wp.sum())
+            if n_post > 0 and by_group is not None:
                 shares = np.bincount(post.group, weights=wp, minlength=len(comps.groups))
                 total += float(np.dot(shares, by_group[0]))
-                mass += float(wp.sum())
-            elif wp.sum() > 0:
+                mass += n_post
+            elif n_post > 0:
                 value = post_values(post, comps, grid)[0]
                 ipcw = wp / np.maximum(table.followup_survival(post.delay, weights), MIN_SURVIVAL)
-                total += float(wp.sum()) * float(np.dot(ipcw, value)) / float(ipcw.sum())
-                mass += float(wp.sum())
+                total += n_post * float(np.dot(ipcw, value)) / float(ipcw.sum())
+                mass += n_post
         if mass > 0:
             out[k] = total / mass
     return out
 
 
 def purchase_count_values(
-    comps: Components, grid: ValueGrid, count: int
+    comps: Components,
+    grid: ValueGrid,
+    count: int,
+    *,
+    curves: tuple[list[np.ndarray], list[np.ndarray]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """Per group, value and expected purchases at the ``count``-th purchase (model-based).
 
@@ -241,10 +254,11 @@ def purchase_count_values(
 
     (the entry purchase and later ones each worth the mean spend ``m``; for ``count = 1`` it
     is the new-buyer value ``A(H)``). None if the purchase model cannot give
-    ``probability_of_purchases``.
+    ``probability_of_purchases``. ``curves`` are :func:`buyer_curves` of ``comps`` when the
+    caller has them already.
     """
     if count <= 1:
-        values, counts = buyer_curves(comps, grid)
+        values, counts = buyer_curves(comps, grid) if curves is None else curves
         return np.array([v[-1] for v in values]), np.array([c[-1] for c in counts])
     edges = np.concatenate([[0.0], np.geomspace(grid.horizon * 1e-6, grid.horizon, 160)])
     mids = 0.5 * (edges[1:] + edges[:-1])
@@ -278,7 +292,15 @@ def purchase_count_values(
     return np.array(out_v), np.array(out_n)
 
 
-def new_buyer_values(comps: Components, grid: ValueGrid) -> np.ndarray:
-    """``A_g(H)``: horizon value of a buyer at their first purchase, per group."""
-    values, _ = buyer_curves(comps, grid)
+def new_buyer_values(
+    comps: Components,
+    grid: ValueGrid,
+    *,
+    curves: tuple[list[np.ndarray], list[np.ndarray]] | None = None,
+) -> np.ndarray:
+    """``A_g(H)``: horizon value of a buyer at their first purchase, per group.
+
+    ``curves`` are :func:`buyer_curves` of ``comps`` when the caller has them already.
+    """
+    values, _ = buyer_curves(comps, grid) if curves is None else curves
     return np.array([v[-1] for v in values])
