@@ -73,6 +73,7 @@ def segment_values(
     *,
     progress: bool | Callable[[str, int, int], None] | None = None,
     n_jobs: int | None = 1,
+    meanwhile: Callable[[], None] | None = None,
 ) -> SegmentValues:
     """Per segment of ``by``: reach, eventual conversion per step, buyer and prospect value.
 
@@ -80,6 +81,10 @@ def segment_values(
     to segment (``LifecycleModel.customers(log)``); ``progress`` shows the bootstrap samples
     as they finish and ``n_jobs`` spreads them over processes, as in
     :class:`~funnelkit.lifecycle.LifecycleModel` (same numbers for any ``n_jobs``).
+    ``meanwhile`` is other work of the caller, independent of the segments: it runs once in
+    this process while worker processes fit the bootstrap samples (after them when they run
+    here; not at all when the segments fail before their samples), and what it raises
+    propagates.
 
     Every component (first-purchase delays, member shares, purchase and spend models) is
     refitted on each segment's customers, keeping the delay families chosen on everyone; a
@@ -192,6 +197,8 @@ def segment_values(
         # the table shows each segment's conversion, not the tests of their differences
         fitter = ConversionFitter(conf_level=level)
         converted.append(fitter.fit(table.journeys, by=by, compare=False))
+        if meanwhile is not None:
+            meanwhile()
 
     bar = resolve_progress(progress, n_customers=table.n_customers, n_resamples=len(seeds))
     boot, _ = run_replicates(
