@@ -202,17 +202,16 @@ def build_report(
     if fitted is not None:
         if len(table.group_names) == 2:
             _add_uplifts(later, fitted, table, by)
+        if by is not None and len(table.group_names) == 2:
+            covariate_by, cov_model = by, fitted
+            later.add(
+                "covariates",
+                "channel and membership, adjusted",
+                lambda: cov_model.covariate_comparison(covariate_by),
+            )
         values = _values(fitted, sections, by, later)
     join_uplift = later.take("join-uplift", sections)
-    covariates = None
-    if fitted is not None and by is not None and len(table.group_names) == 2:
-        covariate_by, cov_model = by, fitted
-        covariates = sections.run(
-            "covariates",
-            "channel and membership, adjusted",
-            lambda: cov_model.covariate_comparison(covariate_by),
-            None,
-        )
+    covariates = later.take("covariates", sections)
     channel_economics = None
     if economics is not None:
         from funnelkit.report.economics import economics_of
@@ -263,9 +262,9 @@ class _Values:
 
 
 class _Meanwhile:
-    """Sections that need only the fitted model, run while the channel table's bootstrap
-    samples are fitted in worker processes: with idle cores they take no wall time of their
-    own. Without a channel table (or when it fails first) they run where they are taken.
+    """Sections that need only the fitted model (the membership uplifts, the adjusted
+    comparison), run while the channel table's bootstrap samples are fitted in worker
+    processes: with idle cores they take no wall time of their own. Without a channel table (or when it fails first) they run where they are taken.
 
     Each section's failure is kept apart and moved to the report's record when the section
     is taken, so the report is the one of running them in order.

@@ -270,13 +270,19 @@ def _without_seconds(rep: LifecycleReport) -> dict[str, Any]:
 def test_sections_fitted_beside_the_channel_samples_give_the_same_report(
     sim: Any, log: EventLog
 ) -> None:
-    # with two processes the uplifts are computed while the workers fit the channel samples
+    # with two processes the uplifts and the adjusted comparison are computed while the
+    # workers fit the channel samples
     settings = {"observation_end": sim.observation_end, "n_resamples": 4, "seed": 2}
     pooled = report(log, n_jobs=2, **settings)
     here = report(log, n_jobs=1, **settings)
     assert pooled.uplift is not None and pooled.join_uplift is not None
+    assert pooled.covariates is not None
     assert _without_seconds(pooled) == _without_seconds(here)
-    assert {"membership uplift", "membership uplift from the join"} <= set(pooled.seconds)
+    assert {
+        "membership uplift",
+        "membership uplift from the join",
+        "channel and membership, adjusted",
+    } <= set(pooled.seconds)
 
 
 def test_sections_that_fail_beside_the_channel_samples_keep_their_order(
