@@ -264,7 +264,8 @@ class _Values:
 class _Meanwhile:
     """Sections that need only the fitted model (the membership uplifts, the adjusted
     comparison), run while the channel table's bootstrap samples are fitted in worker
-    processes: with idle cores they take no wall time of their own. Without a channel table (or when it fails first) they run where they are taken.
+    processes: with idle cores they take no wall time of their own. Without a channel
+    table (or when it fails first) they run where they are taken.
 
     Each section's failure is kept apart and moved to the report's record when the section
     is taken, so the report is the one of running them in order.

@@ -9,8 +9,8 @@ import pytest
 from funnelkit import EventLog, Funnel
 from funnelkit.conversion import ConversionFitter
 from funnelkit.conversion.segments import logrank, segment_codes
-from funnelkit.exceptions import FunnelkitError
 from funnelkit.datasets.conversion import DelaySpec, TransitionParams, simulate_transitions
+from funnelkit.exceptions import FunnelkitError
 from funnelkit.journeys import Journeys
 
 
@@ -138,5 +138,5 @@ def test_compare_false_gives_the_same_estimates_without_the_tests() -> None:
     assert plain.result_.estimates == tested.result_.estimates
     with pytest.raises(FunnelkitError, match="The segment tests were skipped"):
         plain.segment_comparison()
-    with pytest.raises(FunnelkitError, match="compare must be True or False. Got 'no'"):
+    with pytest.raises(FunnelkitError, match=r"compare must be True or False\. Got 'no'"):
         ConversionFitter().fit(sim.journeys, by="segment", compare="no")
