@@ -291,9 +291,9 @@ class _Split:
         n_m = np.bincount(self.codes_m, weights=w_m, minlength=k)
         n_n = np.bincount(self.codes_n, weights=w_n, minlength=k)
         with np.errstate(invalid="ignore", divide="ignore"):
-            mean_m = np.bincount(self.codes_m, weights=w_m * values[self.members], minlength=k)
-            mean_n = np.bincount(self.codes_n, weights=w_n * values[self.others], minlength=k)
-            mean_m, mean_n = mean_m / n_m, mean_n / n_n
+            s_m = np.bincount(self.codes_m, weights=w_m * values[self.members], minlength=k)
+            s_n = np.bincount(self.codes_n, weights=w_n * values[self.others], minlength=k)
+            mean_m, mean_n = s_m / n_m, s_n / n_n
             compared = (n_m > 0) & (n_n > 0)
             total = n_m[compared].sum()
             member_value = float(np.dot(n_m[compared], mean_m[compared]) / total)
