@@ -163,16 +163,23 @@ def build_report(
         notes = [f"{e.label}: {note}" for e in fitter.estimates_.values() for note in e.notes]
         return fitter.conversion_summary(segments=False), curves, notes, pooled
 
-    # the channel table fits the same pooled transitions again and finds these fits kept
-    # (see conversion.estimate.supported_fits)
-    transitions, curves, conversion_notes, pooled = sections.run(
-        "conversion", "stage conversion", conversion, (None, (), [], {})
-    )
-    quality += conversion_notes
     from funnelkit.report.trends import trends_of
 
+    later = _Meanwhile(timer)
+    later.add("conversion", "stage conversion", conversion, default=(None, (), [], {}))
     # the cohorts keep the delay families the stage conversion chose on all entrants
-    trends = sections.run("trends", "funnel trends", lambda: trends_of(journeys, level, pooled), ())
+    later.add(
+        "trends",
+        "funnel trends",
+        lambda: trends_of(journeys, level, later.results["conversion"][3]),
+        default=(),
+    )
+    # With a channel table they need the journeys only, and are computed while its samples
+    # are fitted (the fits of the pooled transitions are kept for whichever asks second: see
+    # conversion.estimate.supported_fits); else here.
+    beside = fitted is not None and by is not None and by in table.attributes
+    measured_first = None if beside else _take_first(later, sections, first=False)
+    notes_at = len(quality)  # where the conversion notes go
     first = measured.first_purchase
     first_summary = None
     if first:
@@ -198,7 +205,6 @@ def build_report(
         sections.unavailable.pop("uplift", None)
         quality.append("members and non-members could not be told apart: no membership uplift")
     values = _Values()
-    later = _Meanwhile(timer)
     if fitted is not None:
         if len(table.group_names) == 2:
             _add_uplifts(later, fitted, table, by)
@@ -210,6 +216,10 @@ def build_report(
                 lambda: cov_model.covariate_comparison(covariate_by),
             )
         values = _values(fitted, sections, by, later)
+    if measured_first is None:
+        measured_first = _take_first(later, sections, first=True)
+    (transitions, curves, conversion_notes, _), trends = measured_first
+    quality[notes_at:notes_at] = conversion_notes
     join_uplift = later.take("join-uplift", sections)
     covariates = later.take("covariates", sections)
     channel_economics = None
@@ -281,13 +291,21 @@ class _Meanwhile:
         while self.jobs:
             self.jobs.pop(0)()
 
-    def add(self, section: str, step: str, fn: Callable[[], Any], *, after: str = "") -> None:
-        """Run ``fn`` as ``section`` (None when it fails), only if ``after``'s result is not
-        None."""
+    def add(
+        self,
+        section: str,
+        step: str,
+        fn: Callable[[], Any],
+        *,
+        after: str = "",
+        default: Any = None,
+    ) -> None:
+        """Run ``fn`` as ``section`` (``default`` when it fails), only if ``after``'s result
+        is not None."""
 
         def job() -> None:
             if not after or self.results.get(after) is not None:
-                self.results[section] = self.sections.run(section, step, fn, None)
+                self.results[section] = self.sections.run(section, step, fn, default)
 
         self.jobs.append(job)
 
@@ -297,6 +315,22 @@ class _Meanwhile:
         if section in self.sections.unavailable:
             into.unavailable[section] = self.sections.unavailable.pop(section)
         return self.results.get(section)
+
+
+def _take_first(later: _Meanwhile, sections: _Sections, *, first: bool) -> tuple[Any, Any]:
+    """The stage conversion and the trends; with ``first`` (taken after the sections that
+    follow them), their failures go first among the report's, where they stood when they
+    ran right after the lifecycle model."""
+    conversion = later.take("conversion", sections)
+    trends = later.take("trends", sections)
+    if not first:
+        return conversion, trends
+    first = ("conversion", "trends")
+    ordered = {k: sections.unavailable[k] for k in first if k in sections.unavailable}
+    ordered.update((k, v) for k, v in sections.unavailable.items() if k not in first)
+    sections.unavailable.clear()
+    sections.unavailable.update(ordered)
+    return conversion, trends
 
 
 def _add_uplifts(

@@ -304,3 +304,28 @@ def test_sections_that_fail_beside_the_channel_samples_keep_their_order(
         "uplift": "OverflowError: math range error",
     }
     assert list(rep.unavailable) == ["channels", "uplift"]
+
+
+def test_a_stage_conversion_that_fails_beside_the_channel_samples_stays_first(
+    sim: Any, log: EventLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from funnelkit.conversion import ConversionFitter
+    from funnelkit.report import _build
+
+    class Overflowing(ConversionFitter):
+        def fit(self, journeys: Any, **kwargs: Any) -> Any:
+            raise OverflowError("math range error")
+
+    def zero_division(*args: Any, **kwargs: Any) -> Any:
+        raise ZeroDivisionError("float division by zero")
+
+    # the report's stage conversion only: the model and the channel table fit their own
+    monkeypatch.setattr(_build, "ConversionFitter", Overflowing)
+    monkeypatch.setattr(segments, "segment_values", zero_division)
+    rep = report(log, observation_end=sim.observation_end, n_resamples=0)
+    assert rep.transitions is None and rep.curves == ()
+    assert rep.uplift is not None
+    assert list(rep.unavailable.items()) == [
+        ("conversion", "OverflowError: math range error"),
+        ("channels", "ZeroDivisionError: float division by zero"),
+    ]
