@@ -325,9 +325,9 @@ def _take_first(later: _Meanwhile, sections: _Sections, *, first: bool) -> tuple
     trends = later.take("trends", sections)
     if not first:
         return conversion, trends
-    first = ("conversion", "trends")
-    ordered = {k: sections.unavailable[k] for k in first if k in sections.unavailable}
-    ordered.update((k, v) for k, v in sections.unavailable.items() if k not in first)
+    keys = ("conversion", "trends")
+    ordered = {k: sections.unavailable[k] for k in keys if k in sections.unavailable}
+    ordered.update((k, v) for k, v in sections.unavailable.items() if k not in keys)
     sections.unavailable.clear()
     sections.unavailable.update(ordered)
     return conversion, trends
