@@ -198,7 +198,9 @@ def stage_value_array(
     curves = buyer_curves(comps, grid) if curves is None else curves
     counted: dict[int, tuple[np.ndarray, np.ndarray] | None] = {}
     out = np.full(len(table.stage_names), np.nan)
-    w = np.ones(table.n_customers) if weights is None else weights.astype(float)
+    # bootstrap counts stay integers: their sums are exact either way, and numpy turns them
+    # into floats where they are divided or weigh a bincount, as a float copy would be
+    w = np.ones(table.n_customers) if weights is None else np.asarray(weights)
     for k, stage in enumerate(table.stage_names):
         total = mass = 0.0
         pre = table.pre.get(stage)
