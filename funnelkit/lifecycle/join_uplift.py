@@ -390,8 +390,10 @@ def _landmark_records(
         # ones after the window are summed with weight 0.0, which leaves every sum unchanged.
         last_step = int(np.searchsorted(landmarks, land + window, side="right"))
         inside = slice(upto, bounds[last_step + 1])
-        since = times[inside] - land
-        weight = values[inside] * np.exp(-delta * since)
+        if delta == 0.0:
+            weight = values[inside].copy()  # exp(-0 t) is exactly 1: no exponentials
+        else:
+            weight = values[inside] * np.exp(-delta * (times[inside] - land))
         tail = slice(bounds[last_step], bounds[last_step + 1])
         weight[bounds[last_step] - upto :][times[tail] > land + window] = 0.0
         outcome = np.bincount(custs[inside], weights=weight, minlength=cand.size)

@@ -109,3 +109,10 @@ def test_members_and_non_members_summed_apart_give_the_same_bits(fitted: Lifecyc
         assert _compare(records, weights) == _compare_all_rows(records, weights)
     everyone = np.ones(table.n_customers)
     assert _compare(records, everyone) == _compare_all_rows(records, everyone)
+
+
+@pytest.mark.parametrize("delta", [0.0, 0.002])
+def test_records_equal_the_direct_computation_with_and_without_discount(
+    fitted: LifecycleModel, delta: float
+) -> None:
+    _assert_same(fitted.customers(), 90.0, 7.0, delta)
