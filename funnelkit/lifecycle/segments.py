@@ -19,6 +19,7 @@ from funnelkit.lifecycle._bootstrap import (
     failure_reason,
     resolve_progress,
     run_replicates,
+    worker_count,
 )
 from funnelkit.lifecycle._components import FirstPurchaseCurve, fit_components
 from funnelkit.lifecycle._data import CustomerTable
@@ -82,9 +83,9 @@ def segment_values(
     as they finish and ``n_jobs`` spreads them over processes, as in
     :class:`~funnelkit.lifecycle.LifecycleModel` (same numbers for any ``n_jobs``).
     ``meanwhile`` is other work of the caller, independent of the segments: it runs once in
-    this process while worker processes fit the bootstrap samples (after them when they run
-    here; not at all when the segments fail before their samples), and what it raises
-    propagates.
+    this process while worker processes fit the bootstrap samples, and what it raises
+    propagates. It is not run when the samples run in this process (or the segments fail
+    before them): the caller then does it afterwards, without the segments' data in memory.
 
     Every component (first-purchase delays, member shares, purchase and spend models) is
     refitted on each segment's customers, keeping the delay families chosen on everyone; a
@@ -197,17 +198,19 @@ def segment_values(
         # the table shows each segment's conversion, not the tests of their differences
         fitter = ConversionFitter(conf_level=level)
         converted.append(fitter.fit(table.journeys, by=by, compare=False))
-        if meanwhile is not None:
+        if meanwhile is not None and jobs > 1:
             meanwhile()
 
     bar = resolve_progress(progress, n_customers=table.n_customers, n_resamples=len(seeds))
+    # decided once, so the caller's work runs exactly when there are workers to run beside
+    jobs = worker_count(n_jobs, len(seeds), table.n_customers)
     boot, _ = run_replicates(
         seeds,
         table.n_customers,
         fit_all,
         bar,
         label=f"segments by {by}",
-        n_jobs=n_jobs,
+        n_jobs=jobs,
         meanwhile=fit_conversion,
     )
     for _, samples in boot:
