@@ -9,6 +9,7 @@ which checks the range first.
 
 from __future__ import annotations
 
+import re
 import sys
 import warnings
 from typing import Any, Protocol
@@ -209,14 +210,39 @@ def _mixed_tz(column: str) -> DataError:
     return DataError(f"Column {column!r} mixes timestamps from different time zones. {_TZ_HINT}")
 
 
+#: An ISO date or date and time without a time zone: numpy reads it as pandas does.
+_PLAIN_ISO = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?")
+
+
+def _plain_iso(value: Any) -> np.datetime64 | None:
+    """``value`` read by numpy if it is a plain ISO date or date and time, else None.
+
+    Such a text means the same to numpy and pandas; reading it without pandas spares the
+    import of pandas (a large part of a second) in a process that has not loaded it yet.
+    Anything else (time zones, other formats, invalid dates) is left to pandas.
+    """
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if _PLAIN_ISO.fullmatch(text) is None:
+        return None
+    try:
+        return np.datetime64(text.replace(" ", "T"))
+    except ValueError:
+        return None
+
+
 def to_ns_scalar(value: Any, *, name: str = "timestamp") -> int:
     """One timestamp (str, datetime, numpy or pandas) to int64 ns of wall-clock time.
 
     ``name`` is the argument the value was given as, for the error message.
     """
     what = f"{name}={value!r}"
+    plain = _plain_iso(value)
     if isinstance(value, np.datetime64):
         stamp = value
+    elif plain is not None:
+        stamp = plain
     elif isinstance(value, str) and sys.modules.get("pandas") is None and not _has_pandas():
         try:
             stamp = np.datetime64(value)

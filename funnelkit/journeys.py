@@ -152,8 +152,34 @@ def attribute_segments(values: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]
 
     NaN and None are one segment labelled :data:`MISSING_LABEL` (pandas says NaN where polars
     and pyarrow say None), so a segmented fit gives the same labels from every library.
+    An attribute has few distinct values among many customers: where equal values are
+    exactly those with equal labels (strings, missing values, integers), only the distinct
+    values are turned into labels, found by hashing (strings) or an integer sort.
     """
     values = np.asarray(values)
+    if values.dtype.kind in "biuU":
+        distinct, position = np.unique(values, return_inverse=True)
+    elif values.dtype.kind == "O":
+        items = values.tolist()
+        seen = list(dict.fromkeys(items))
+        if not all(isinstance(v, str) or v is None or _is_nan(v) for v in seen):
+            return _labelled_segments(values)
+        where = {v: i for i, v in enumerate(seen)}
+        position = np.fromiter(map(where.__getitem__, items), dtype=np.int64, count=len(items))
+        distinct = np.empty(len(seen), dtype=object)
+        distinct[:] = seen
+    else:
+        return _labelled_segments(values)
+    codes, labels = _labelled_segments(distinct)
+    return codes[position.reshape(-1)], labels
+
+
+def _is_nan(value: object) -> bool:
+    return isinstance(value, float) and value != value
+
+
+def _labelled_segments(values: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
+    """:func:`attribute_segments` by turning every value into its label."""
     if values.dtype.kind in "fc":
         missing = np.isnan(values)
     elif values.dtype.kind == "O":

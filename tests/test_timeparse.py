@@ -102,3 +102,49 @@ def test_bad_observation_end_is_a_data_error(value: object, message: str) -> Non
 def test_to_ns_scalar_keeps_wall_clock_time_of_zoned_stamps() -> None:
     stamp = pd.Timestamp("2024-01-01 05:00", tz="Europe/Berlin")
     assert to_ns_scalar(stamp) == int(np.datetime64("2024-01-01T05:00", "ns").view(np.int64))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2024-06-30",
+        " 2024-06-30 ",
+        "2024-06-30T12:34",
+        "2024-06-30 12:34:56",
+        "2024-06-30T12:34:56.123456789",
+        "2024-06-30T12:34:56.1",
+        "1677-09-22",
+        "2262-04-11",
+    ],
+)
+def test_plain_iso_texts_read_as_pandas_reads_them(text: str) -> None:
+    stamp = pd.Timestamp(text.strip())
+    assert to_ns_scalar(text) == stamp.as_unit("ns").value
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("2024-02-30", "is not a timestamp"),
+        ("2024-06-30T24:00", "is not a timestamp"),
+        ("2262-04-12", "is outside 1677-09-22 to 2262-04-11"),
+        ("9999-12-31", "is outside 1677-09-22 to 2262-04-11"),
+    ],
+)
+def test_plain_iso_texts_that_are_not_timestamps_keep_their_messages(
+    text: str, message: str
+) -> None:
+    with pytest.raises(DataError, match=message):
+        to_ns_scalar(text, name="observation_end")
+
+
+def test_a_plain_iso_text_is_read_without_importing_pandas() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from funnelkit._timeparse import to_ns_scalar; "
+        "print(to_ns_scalar('2024-06-30 12:00'), 'pandas' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["1719748800000000000", "False"]

@@ -83,7 +83,7 @@ class ConversionFitter(CovariateEstimator[CovariateConversion]):
     segments_ : dict
         ``(source, target)`` → tuple of segment labels (empty without ``by``).
     comparison_ : SegmentComparison or None
-        Tests of whether segments differ (None without ``by``).
+        Tests of whether segments differ (None without ``by`` or with ``compare=False``).
     covariates_ : CovariateConversion or None
         The covariate cure models (None without ``covariates``): coefficients, per-profile
         predictions and the adjusted comparison of levels.
@@ -163,6 +163,7 @@ class ConversionFitter(CovariateEstimator[CovariateConversion]):
         *,
         by: str | None = None,
         covariates: CovariatesLike | None = None,
+        compare: bool = True,
     ) -> ConversionFitter:
         """Estimate every transition (and every segment's, with ``by``).
 
@@ -179,6 +180,10 @@ class ConversionFitter(CovariateEstimator[CovariateConversion]):
             "member"]``), a frame with a ``customer_id`` column, or a mapping of arrays
             aligned with the journeys. Numbers enter as is, text one-hot against its first
             level in sorted order. Fits :attr:`covariates_` besides the plain estimates.
+        compare
+            With ``by``: test whether the segments differ (:attr:`comparison_`). ``False``
+            skips the tests (``comparison_`` is then None), for a caller that needs the
+            segments' estimates only.
 
         Returns
         -------
@@ -195,6 +200,8 @@ class ConversionFitter(CovariateEstimator[CovariateConversion]):
             if not isinstance(by, str):
                 raise FunnelkitError(f"by must be a string or None. Got {by!r} instead.")
             check_by(journeys, by)
+        if not isinstance(compare, bool):
+            raise FunnelkitError(f"compare must be True or False. Got {compare!r} instead.")
         transitions = self._transitions(journeys)
         windows = check_windows(self.windows, journeys.stage_names, type(self).__name__)
         estimates: dict[Key, TransitionEstimate] = {}
@@ -228,6 +235,8 @@ class ConversionFitter(CovariateEstimator[CovariateConversion]):
                 with_window_note(est, windows[pair[1]]) if adjacent and pair[1] in windows else est
             )
 
+        # the segment codes of the customers who entered a stage, for every step from it
+        codes_of: dict[str, tuple[np.ndarray, tuple[str, ...]]] = {}
         for source, target in transitions:
             index, durations, converted = journeys.transition(source, target)
             _check_durations(journeys, index, durations, source)
@@ -236,7 +245,9 @@ class ConversionFitter(CovariateEstimator[CovariateConversion]):
             segments[(source, target)] = ()
             if by is None:
                 continue
-            codes, labels = segment_codes(journeys, by, index, source)
+            if source not in codes_of:
+                codes_of[source] = segment_codes(journeys, by, index, source)
+            codes, labels = codes_of[source]
             segments[(source, target)] = labels
             # Segments reuse the delay family chosen for everyone, so they are comparable
             # and nested in the pooled model for the likelihood-ratio test.
@@ -246,6 +257,8 @@ class ConversionFitter(CovariateEstimator[CovariateConversion]):
                 est = run((source, target), durations[rows], converted[rows], label, pooled.model)
                 estimates[(source, target, label)] = est
                 seg_estimates.append(est)
+            if not compare:
+                continue
             if len(labels) < 2:
                 notes.append(f"{source} -> {target}: a single segment, nothing to compare")
                 continue
@@ -257,7 +270,7 @@ class ConversionFitter(CovariateEstimator[CovariateConversion]):
             notes.extend(extra)
         comparison = (
             None
-            if by is None
+            if by is None or not compare
             else SegmentComparison(
                 by=by,
                 tests=tuple(holm_by_test(tests)),
@@ -533,6 +546,10 @@ class ConversionFitter(CovariateEstimator[CovariateConversion]):
     def segment_comparison(self) -> SegmentComparison:
         """Tests of whether segments convert differently (fit with ``by=`` first)."""
         self._check_fitted()
+        if self.comparison_ is None and self.by_ is not None:
+            raise FunnelkitError(
+                "The segment tests were skipped: fit with by=..., compare=True (the default)."
+            )
         if self.comparison_ is None:
             raise FunnelkitError("Segment tests need segments: fit with by='<attribute>' first.")
         return self.comparison_

@@ -241,12 +241,18 @@ class KaplanMeierCurve(Result):
                 conf_level=conf_level,
                 ci_method=ci_method,
             )
-        return cls.model_construct(
+        curve = cls.model_construct(
             **values,
             max_followup=float(km.max_followup),
             conf_level=float(conf_level),
             ci_method=ci_method,
         )
+        # the float arrays the tuples were made of are ``arrays``: kept rather than rebuilt
+        # from a million Python floats later (NaN where the band is missing, as there)
+        curve.__dict__["arrays"] = tuple(
+            np.array(a, dtype=float) for a in (times, km.rate, km.lower, km.upper)
+        )
+        return curve
 
     def __eq__(self, other: object) -> bool:
         # ``arrays`` caches numpy arrays in the instance dict, where pydantic's quick

@@ -94,33 +94,8 @@ def _dense_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _attribute_codes(values: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
-    """:func:`funnelkit.journeys.attribute_segments` of ``values``, labelling distinct values only.
-
-    An attribute has few distinct values among many customers. Where equal values are
-    exactly those with equal labels (strings, missing values, integers), the labels and their
-    order are those of the distinct values, found by hashing (strings) or an integer sort,
-    instead of converting and sorting one string per customer.
-    """
-    values = np.asarray(values)
-    if values.dtype.kind in "biuU":
-        distinct, position = np.unique(values, return_inverse=True)
-    elif values.dtype.kind == "O":
-        items = values.tolist()
-        seen = list(dict.fromkeys(items))
-        if not all(isinstance(v, str) or v is None or _is_nan(v) for v in seen):
-            return attribute_segments(values)
-        where = {v: i for i, v in enumerate(seen)}
-        position = np.fromiter(map(where.__getitem__, items), dtype=np.int64, count=len(items))
-        distinct = np.empty(len(seen), dtype=object)
-        distinct[:] = seen
-    else:
-        return attribute_segments(values)
-    codes, labels = attribute_segments(distinct)
-    return codes[position.reshape(-1)], labels
-
-
-def _is_nan(value: object) -> bool:
-    return isinstance(value, float) and value != value
+    """:func:`funnelkit.journeys.attribute_segments` of ``values`` (distinct values labelled)."""
+    return attribute_segments(values)
 
 
 def _period_label(value: int, unit: TimeUnit, is_datetime: bool) -> str:

@@ -113,10 +113,14 @@ def history_at(
     n = events.n_customers
     limit = cutoff_time[events.customer]
     keep = events.time <= limit  # NaN limits keep nothing
-    cust = events.customer[keep]
-    period = events.period[keep]
-    value = events.value[keep]
-    time = events.time[keep]
+    if keep.all():
+        # a cut-off at (or after) the end: every purchase, without copying them
+        cust, period, value, time = events.customer, events.period, events.value, events.time
+    else:
+        cust = events.customer[keep]
+        period = events.period[keep]
+        value = events.value[keep]
+        time = events.time[keep]
     has = np.zeros(n, dtype=bool)
     zeros = np.zeros(n)
     if cust.size == 0:
@@ -142,10 +146,8 @@ def history_at(
     first_spend[p_cust[first_of_cust]] = p_spend[first_of_cust]
     repeat_spend = np.bincount(p_cust, weights=np.where(first_of_cust, 0.0, p_spend), minlength=n)
     first_time = np.full(n, np.nan)
-    first_event = np.empty(cust.size, dtype=bool)
-    first_event[0] = True
-    first_event[1:] = cust[1:] != cust[:-1]
-    first_time[cust[first_event]] = time[first_event]
+    # a customer's first purchase opens their first period
+    first_time[p_cust[first_of_cust]] = time[starts[first_of_cust]]
     frequency = np.maximum(n_periods - 1, 0).astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
         monetary = np.where(frequency > 0, repeat_spend / np.maximum(frequency, 1.0), 0.0)

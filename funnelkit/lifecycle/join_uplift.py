@@ -161,13 +161,55 @@ class JoinUplift(_Header):
 
 @dataclass(frozen=True)
 class _Records:
-    """One row per (landmark, customer) in a cell with at least one member."""
+    """One row per (landmark, customer) in a cell with at least one member.
 
-    customer: np.ndarray
-    cell: np.ndarray
-    member: np.ndarray
-    outcome: np.ndarray
+    Stored with the members' rows first (``n_member_rows`` of them), then the non-members',
+    each part in landmark then customer order: a replicate sums each part on its own, in the
+    same order per cell as over all rows, without the zero terms of the other part.
+    ``customer``, ``cell``, ``member`` and ``outcome`` give the rows in landmark order.
+    """
+
+    parts_customer: np.ndarray
+    parts_cell: np.ndarray
+    parts_outcome: np.ndarray
+    order: np.ndarray  # landmark-order position of each stored row
+    n_member_rows: int
     n_cells: int
+
+    @classmethod
+    def members_first(
+        cls,
+        customer: np.ndarray,
+        cell: np.ndarray,
+        member: np.ndarray,
+        outcome: np.ndarray,
+        n_cells: int,
+    ) -> _Records:
+        order = np.concatenate([np.flatnonzero(member), np.flatnonzero(~member)])
+        return cls(customer[order], cell[order], outcome[order], order, int(member.sum()), n_cells)
+
+    def _in_landmark_order(self, stored: np.ndarray) -> np.ndarray:
+        out = np.empty_like(stored)
+        out[self.order] = stored
+        return out
+
+    @property
+    def customer(self) -> np.ndarray:
+        return self._in_landmark_order(self.parts_customer)
+
+    @property
+    def cell(self) -> np.ndarray:
+        return self._in_landmark_order(self.parts_cell)
+
+    @property
+    def outcome(self) -> np.ndarray:
+        return self._in_landmark_order(self.parts_outcome)
+
+    @property
+    def member(self) -> np.ndarray:
+        stored = np.zeros(self.order.size, dtype=bool)
+        stored[: self.n_member_rows] = True
+        return self._in_landmark_order(stored)
 
 
 def membership_uplift_from_join(
@@ -348,8 +390,10 @@ def _landmark_records(
         # ones after the window are summed with weight 0.0, which leaves every sum unchanged.
         last_step = int(np.searchsorted(landmarks, land + window, side="right"))
         inside = slice(upto, bounds[last_step + 1])
-        since = times[inside] - land
-        weight = values[inside] * np.exp(-delta * since)
+        if delta == 0.0:
+            weight = values[inside].copy()  # exp(-0 t) is exactly 1: no exponentials
+        else:
+            weight = values[inside] * np.exp(-delta * (times[inside] - land))
         tail = slice(bounds[last_step], bounds[last_step + 1])
         weight[bounds[last_step] - upto :][times[tail] > land + window] = 0.0
         outcome = np.bincount(custs[inside], weights=weight, minlength=cand.size)
@@ -377,7 +421,7 @@ def _landmark_records(
         "strata": names,
     }
     compact, n_cells = _compact(cell, landmarks.size * n_strata)
-    return _Records(cust, compact, mem, out, n_cells), info
+    return _Records.members_first(cust, compact, mem, out, n_cells), info
 
 
 def _by_landmark(
@@ -421,13 +465,14 @@ def _compact(cell: np.ndarray, n_possible: int) -> tuple[np.ndarray, int]:
 
 def _compare(records: _Records, weights: np.ndarray) -> tuple[float, float]:
     """Member-weighted means of members and of their cells' non-members."""
-    w = weights[records.customer]
-    wm, wc = w * records.member, w * ~records.member
-    k = records.n_cells
-    n_m = np.bincount(records.cell, weights=wm, minlength=k)
-    n_c = np.bincount(records.cell, weights=wc, minlength=k)
-    s_m = np.bincount(records.cell, weights=wm * records.outcome, minlength=k)
-    s_c = np.bincount(records.cell, weights=wc * records.outcome, minlength=k)
+    w = weights[records.parts_customer]
+    weighted = w * records.parts_outcome
+    k, split = records.n_cells, records.n_member_rows
+    cell_m, cell_c = records.parts_cell[:split], records.parts_cell[split:]
+    n_m = np.bincount(cell_m, weights=w[:split], minlength=k)
+    n_c = np.bincount(cell_c, weights=w[split:], minlength=k)
+    s_m = np.bincount(cell_m, weights=weighted[:split], minlength=k)
+    s_c = np.bincount(cell_c, weights=weighted[split:], minlength=k)
     ok = (n_m > 0) & (n_c > 0)
     total = n_m[ok].sum()
     if not total > 0:

@@ -19,12 +19,13 @@ from funnelkit.lifecycle._bootstrap import (
     failure_reason,
     resolve_progress,
     run_replicates,
+    worker_count,
 )
 from funnelkit.lifecycle._components import FirstPurchaseCurve, fit_components
 from funnelkit.lifecycle._data import CustomerTable
 from funnelkit.lifecycle.results import SegmentValue, SegmentValues, StepConversion, ValueEstimate
 from funnelkit.lifecycle.state import LifecycleFit, check_customers, refit_components
-from funnelkit.lifecycle.values import new_buyer_values, stage_value_array
+from funnelkit.lifecycle.values import buyer_curves, new_buyer_values, stage_value_array
 
 __all__ = ["customer_segments", "segment_values"]
 
@@ -73,6 +74,7 @@ def segment_values(
     *,
     progress: bool | Callable[[str, int, int], None] | None = None,
     n_jobs: int | None = 1,
+    meanwhile: Callable[[], None] | None = None,
 ) -> SegmentValues:
     """Per segment of ``by``: reach, eventual conversion per step, buyer and prospect value.
 
@@ -80,6 +82,10 @@ def segment_values(
     to segment (``LifecycleModel.customers(log)``); ``progress`` shows the bootstrap samples
     as they finish and ``n_jobs`` spreads them over processes, as in
     :class:`~funnelkit.lifecycle.LifecycleModel` (same numbers for any ``n_jobs``).
+    ``meanwhile`` is other work of the caller, independent of the segments: it runs once in
+    this process while worker processes fit the bootstrap samples, and what it raises
+    propagates. It is not run when the samples run in this process (or the segments fail
+    before them): the caller then does it afterwards, without the segments' data in memory.
 
     Every component (first-purchase delays, member shares, purchase and spend models) is
     refitted on each segment's customers, keeping the delay families chosen on everyone; a
@@ -133,7 +139,13 @@ def segment_values(
             comps = refit_components(
                 fit, sub, w, template=starts[g], pooled=main, forced=forced, strict=True
             )
-        return stage_value_array(sub, comps, grid, w), new_buyer_values(comps, grid), comps
+        # the new-buyer curves serve both the stage values and the buyer values
+        curves = buyer_curves(comps, grid)
+        return (
+            stage_value_array(sub, comps, grid, w, curves=curves),
+            new_buyer_values(comps, grid, curves=curves),
+            comps,
+        )
 
     # Full-data fit per segment; a segment that cannot be valued at all is reported as such.
     point: list[Any] = []
@@ -183,16 +195,22 @@ def segment_values(
     converted: list[ConversionFitter] = []
 
     def fit_conversion() -> None:
-        converted.append(ConversionFitter(conf_level=level).fit(table.journeys, by=by))
+        # the table shows each segment's conversion, not the tests of their differences
+        fitter = ConversionFitter(conf_level=level)
+        converted.append(fitter.fit(table.journeys, by=by, compare=False))
+        if meanwhile is not None and jobs > 1:
+            meanwhile()
 
     bar = resolve_progress(progress, n_customers=table.n_customers, n_resamples=len(seeds))
+    # decided once, so the caller's work runs exactly when there are workers to run beside
+    jobs = worker_count(n_jobs, len(seeds), table.n_customers)
     boot, _ = run_replicates(
         seeds,
         table.n_customers,
         fit_all,
         bar,
         label=f"segments by {by}",
-        n_jobs=n_jobs,
+        n_jobs=jobs,
         meanwhile=fit_conversion,
     )
     for _, samples in boot:

@@ -66,11 +66,15 @@ def membership_uplift(
     point_values = realized + buyer_horizon_values(table, buyers, fit.main_components(), grid)
     point = _stratified(point_values, member, codes, len(labels), np.ones(buyers.size))
     samples = []
+    # what does not change between samples: the rows each group's model values and where
+    # its buyers sit among ``buyers``; members' and non-members' positions and strata
+    horizon_rows = _HorizonRows(table, buyers, grid)
+    split = _Split(member, codes, len(labels))
     for seed, comps in fit.replicate_components():
         w = replicate_weights(seed, table.n_customers)[buyers].astype(float)
         with np.errstate(all="ignore"):
-            values = realized + buyer_horizon_values(table, buyers, comps, grid)
-        samples.append(_stratified(values, member, codes, len(labels), w).difference)
+            values = realized + horizon_rows.values(comps, grid)
+        samples.append(split.difference(values, w))
     diff = estimate(point.difference, np.array(samples, dtype=float), level)
     rows = tuple(
         UpliftStratum(
@@ -110,28 +114,74 @@ def buyer_horizon_values(
     conditional expected discounted purchases over the remaining ``H - T`` (discounted from
     the first purchase) times their Gamma-Gamma expected spend; others get 0.
     """
-    out = np.zeros(table.n_customers)
-    at_end = table.at_end
-    for g, rows in enumerate(table.buyer_rows):
-        short = grid.horizon > rows.T
-        if not short.any():
-            continue
-        sub = UniqueRows(
-            customers=np.zeros(0, dtype=np.int64),
-            frequency=rows.frequency[short],
-            recency=rows.recency[short],
-            T=rows.T[short],
-            inverse=np.zeros(0, dtype=np.int64),
-        )
-        disc, _ = conditional_purchases(
-            comps.groups[g].purchase, sub, grid, start=sub.T, length=grid.horizon - sub.T
-        )
-        per_row = np.zeros(rows.T.size)
-        per_row[short] = disc
-        mine = rows.customers
-        spend = comps.groups[g].expected_spend(at_end.frequency[mine], at_end.monetary_value[mine])
-        out[mine] = spend * per_row[rows.inverse]
-    return out[buyers]
+    return _HorizonRows(table, buyers, grid).values(comps, grid)
+
+
+@dataclass(frozen=True)
+class _GroupRows:
+    """One buyer group's part of :func:`buyer_horizon_values`, selected once for many fits."""
+
+    group: int
+    rows: UniqueRows  # the distinct summaries observed for less than the horizon
+    short: np.ndarray  # their positions among the group's distinct summaries
+    n_rows: int  # number of the group's distinct summaries
+    inverse: np.ndarray  # distinct summary of each of the group's buyers
+    kept: np.ndarray  # which of the group's buyers are among ``buyers``
+    where: np.ndarray  # and their positions there
+    frequency: np.ndarray  # the group's buyers' frequency and mean spend at the end
+    monetary: np.ndarray
+
+
+class _HorizonRows:
+    """:func:`buyer_horizon_values` for many fits of the same buyers, in ``buyers`` order."""
+
+    def __init__(self, table: CustomerTable, buyers: np.ndarray, grid: ValueGrid) -> None:
+        position = np.full(table.n_customers, -1, dtype=np.int64)
+        position[buyers] = np.arange(buyers.size)
+        self.size = buyers.size
+        self.parts: list[_GroupRows] = []
+        for g, rows in enumerate(table.buyer_rows):
+            short = grid.horizon > rows.T
+            if not short.any():
+                continue
+            mine = rows.customers
+            kept = position[mine] >= 0
+            self.parts.append(
+                _GroupRows(
+                    group=g,
+                    rows=_short_rows(rows, short),
+                    short=short,
+                    n_rows=rows.T.size,
+                    inverse=rows.inverse,
+                    kept=kept,
+                    where=position[mine[kept]],
+                    frequency=table.at_end.frequency[mine],
+                    monetary=table.at_end.monetary_value[mine],
+                )
+            )
+
+    def values(self, comps: Components, grid: ValueGrid) -> np.ndarray:
+        out = np.zeros(self.size)
+        for part in self.parts:
+            group, sub = comps.groups[part.group], part.rows
+            disc, _ = conditional_purchases(
+                group.purchase, sub, grid, start=sub.T, length=grid.horizon - sub.T
+            )
+            per_row = np.zeros(part.n_rows)
+            per_row[part.short] = disc
+            spend = group.expected_spend(part.frequency, part.monetary)
+            out[part.where] = (spend * per_row[part.inverse])[part.kept]
+        return out
+
+
+def _short_rows(rows: UniqueRows, short: np.ndarray) -> UniqueRows:
+    return UniqueRows(
+        customers=np.zeros(0, dtype=np.int64),
+        frequency=rows.frequency[short],
+        recency=rows.recency[short],
+        T=rows.T[short],
+        inverse=np.zeros(0, dtype=np.int64),
+    )
 
 
 def _realized(table: CustomerTable, buyers: np.ndarray, grid: ValueGrid) -> np.ndarray:
@@ -218,6 +268,37 @@ def _stratified(
         mean_non_member=mean_n,
         compared=compared,
     )
+
+
+class _Split:
+    """``_stratified(...).difference`` for many weightings of the same buyers and strata.
+
+    Members and non-members are summed apart: each stratum's sums then add the same terms in
+    the same order as over all buyers, without the zero terms of the other group.
+    """
+
+    def __init__(self, member: np.ndarray, codes: np.ndarray, k: int) -> None:
+        self.member, self.codes, self.k = member, codes, k
+        self.members, self.others = np.flatnonzero(member), np.flatnonzero(~member)
+        self.codes_m, self.codes_n = codes[self.members], codes[self.others]
+
+    def difference(self, values: np.ndarray, weights: np.ndarray) -> float:
+        if not np.isfinite(values).all():
+            # 0 x inf or NaN spreads to the other group's sums there: keep that exactly
+            return _stratified(values, self.member, self.codes, self.k, weights).difference
+        k = self.k
+        w_m, w_n = weights[self.members], weights[self.others]
+        n_m = np.bincount(self.codes_m, weights=w_m, minlength=k)
+        n_n = np.bincount(self.codes_n, weights=w_n, minlength=k)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            s_m = np.bincount(self.codes_m, weights=w_m * values[self.members], minlength=k)
+            s_n = np.bincount(self.codes_n, weights=w_n * values[self.others], minlength=k)
+            mean_m, mean_n = s_m / n_m, s_n / n_n
+            compared = (n_m > 0) & (n_n > 0)
+            total = n_m[compared].sum()
+            member_value = float(np.dot(n_m[compared], mean_m[compared]) / total)
+            non_member_value = float(np.dot(n_m[compared], mean_n[compared]) / total)
+        return member_value - non_member_value
 
 
 def _none(value: float) -> float | None:

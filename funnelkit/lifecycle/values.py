@@ -71,7 +71,11 @@ class ValueGrid:
     n_grid: int = 200
 
     def discount(self, t: Any) -> np.ndarray:
-        return np.exp(-self.delta * np.asarray(t, dtype=float))
+        t = np.asarray(t, dtype=float)
+        if self.delta == 0.0 and np.isfinite(t).all():
+            # exp(-0 t) is exactly 1 at finite t: no exponential of millions of zeros
+            return np.ones(t.shape)
+        return np.exp(-self.delta * t)
 
     @property
     def half_points(self) -> np.ndarray:
@@ -180,13 +184,23 @@ def post_values(
 
 
 def stage_value_array(
-    table: CustomerTable, comps: Components, grid: ValueGrid, weights: np.ndarray | None
+    table: CustomerTable,
+    comps: Components,
+    grid: ValueGrid,
+    weights: np.ndarray | None,
+    *,
+    curves: tuple[list[np.ndarray], list[np.ndarray]] | None = None,
 ) -> np.ndarray:
-    """``V(s)`` for every stage (NaN for a stage nobody entered)."""
-    curves = buyer_curves(comps, grid)
+    """``V(s)`` for every stage (NaN for a stage nobody entered).
+
+    ``curves`` are :func:`buyer_curves` of ``comps`` when the caller has them already.
+    """
+    curves = buyer_curves(comps, grid) if curves is None else curves
     counted: dict[int, tuple[np.ndarray, np.ndarray] | None] = {}
     out = np.full(len(table.stage_names), np.nan)
-    w = np.ones(table.n_customers) if weights is None else weights.astype(float)
+    # bootstrap counts stay integers: their sums are exact either way, and numpy turns them
+    # into floats where they are divided or weigh a bincount, as a float copy would be
+    w = np.ones(table.n_customers) if weights is None else np.asarray(weights)
     for k, stage in enumerate(table.stage_names):
         total = mass = 0.0
         pre = table.pre.get(stage)
@@ -203,24 +217,29 @@ def stage_value_array(
             wp = w[post.customers]
             count = table.purchase_counts.get(stage)
             if count is not None and count not in counted:
-                counted[count] = purchase_count_values(comps, grid, count)
+                counted[count] = purchase_count_values(comps, grid, count, curves=curves)
             by_group = None if count is None else counted[count]
-            if wp.sum() > 0 and by_group is not None:
+            n_post = float(wp.sum())
+            if n_post > 0 and by_group is not None:
                 shares = np.bincount(post.group, weights=wp, minlength=len(comps.groups))
                 total += float(np.dot(shares, by_group[0]))
-                mass += float(wp.sum())
-            elif wp.sum() > 0:
+                mass += n_post
+            elif n_post > 0:
                 value = post_values(post, comps, grid)[0]
                 ipcw = wp / np.maximum(table.followup_survival(post.delay, weights), MIN_SURVIVAL)
-                total += float(wp.sum()) * float(np.dot(ipcw, value)) / float(ipcw.sum())
-                mass += float(wp.sum())
+                total += n_post * float(np.dot(ipcw, value)) / float(ipcw.sum())
+                mass += n_post
         if mass > 0:
             out[k] = total / mass
     return out
 
 
 def purchase_count_values(
-    comps: Components, grid: ValueGrid, count: int
+    comps: Components,
+    grid: ValueGrid,
+    count: int,
+    *,
+    curves: tuple[list[np.ndarray], list[np.ndarray]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """Per group, value and expected purchases at the ``count``-th purchase (model-based).
 
@@ -237,10 +256,11 @@ def purchase_count_values(
 
     (the entry purchase and later ones each worth the mean spend ``m``; for ``count = 1`` it
     is the new-buyer value ``A(H)``). None if the purchase model cannot give
-    ``probability_of_purchases``.
+    ``probability_of_purchases``. ``curves`` are :func:`buyer_curves` of ``comps`` when the
+    caller has them already.
     """
     if count <= 1:
-        values, counts = buyer_curves(comps, grid)
+        values, counts = buyer_curves(comps, grid) if curves is None else curves
         return np.array([v[-1] for v in values]), np.array([c[-1] for c in counts])
     edges = np.concatenate([[0.0], np.geomspace(grid.horizon * 1e-6, grid.horizon, 160)])
     mids = 0.5 * (edges[1:] + edges[:-1])
@@ -274,7 +294,15 @@ def purchase_count_values(
     return np.array(out_v), np.array(out_n)
 
 
-def new_buyer_values(comps: Components, grid: ValueGrid) -> np.ndarray:
-    """``A_g(H)``: horizon value of a buyer at their first purchase, per group."""
-    values, _ = buyer_curves(comps, grid)
+def new_buyer_values(
+    comps: Components,
+    grid: ValueGrid,
+    *,
+    curves: tuple[list[np.ndarray], list[np.ndarray]] | None = None,
+) -> np.ndarray:
+    """``A_g(H)``: horizon value of a buyer at their first purchase, per group.
+
+    ``curves`` are :func:`buyer_curves` of ``comps`` when the caller has them already.
+    """
+    values, _ = buyer_curves(comps, grid) if curves is None else curves
     return np.array([v[-1] for v in values])

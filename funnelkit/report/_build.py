@@ -163,16 +163,23 @@ def build_report(
         notes = [f"{e.label}: {note}" for e in fitter.estimates_.values() for note in e.notes]
         return fitter.conversion_summary(segments=False), curves, notes, pooled
 
-    # the channel table fits the same pooled transitions again and finds these fits kept
-    # (see conversion.estimate.supported_fits)
-    transitions, curves, conversion_notes, pooled = sections.run(
-        "conversion", "stage conversion", conversion, (None, (), [], {})
-    )
-    quality += conversion_notes
     from funnelkit.report.trends import trends_of
 
+    later = _Meanwhile(timer)
+    later.add("conversion", "stage conversion", conversion, default=(None, (), [], {}))
     # the cohorts keep the delay families the stage conversion chose on all entrants
-    trends = sections.run("trends", "funnel trends", lambda: trends_of(journeys, level, pooled), ())
+    later.add(
+        "trends",
+        "funnel trends",
+        lambda: trends_of(journeys, level, later.results["conversion"][3]),
+        default=(),
+    )
+    # With a channel table they need the journeys only, and are computed while its samples
+    # are fitted (the fits of the pooled transitions are kept for whichever asks second: see
+    # conversion.estimate.supported_fits); else here.
+    beside = fitted is not None and by is not None and by in table.attributes
+    measured_first = None if beside else _take_first(later, sections, first=False)
+    notes_at = len(quality)  # where the conversion notes go
     first = measured.first_purchase
     first_summary = None
     if first:
@@ -199,27 +206,22 @@ def build_report(
         quality.append("members and non-members could not be told apart: no membership uplift")
     values = _Values()
     if fitted is not None:
-        values = _values(fitted, sections, by)
-    join_uplift = None
-    if fitted is not None and values.uplift is not None:
-        from funnelkit.lifecycle.join_uplift import membership_uplift_from_join
-
-        join_fit, stratified = fitted.fit_, values.uplift
-        join_uplift = sections.run(
-            "join-uplift",
-            "membership uplift from the join",
-            lambda: membership_uplift_from_join(join_fit, table, stratified=stratified),
-            None,
-        )
-    covariates = None
-    if fitted is not None and by is not None and len(table.group_names) == 2:
-        covariate_by, cov_model = by, fitted
-        covariates = sections.run(
-            "covariates",
-            "channel and membership, adjusted",
-            lambda: cov_model.covariate_comparison(covariate_by),
-            None,
-        )
+        if len(table.group_names) == 2:
+            _add_uplifts(later, fitted, table, by)
+        if by is not None and len(table.group_names) == 2:
+            covariate_by, cov_model = by, fitted
+            later.add(
+                "covariates",
+                "channel and membership, adjusted",
+                lambda: cov_model.covariate_comparison(covariate_by),
+            )
+        values = _values(fitted, sections, by, later)
+    if measured_first is None:
+        measured_first = _take_first(later, sections, first=True)
+    (transitions, curves, conversion_notes, _), trends = measured_first
+    quality[notes_at:notes_at] = conversion_notes
+    join_uplift = later.take("join-uplift", sections)
+    covariates = later.take("covariates", sections)
     channel_economics = None
     if economics is not None:
         from funnelkit.report.economics import economics_of
@@ -269,7 +271,104 @@ class _Values:
     clv: tuple[ClvCheck, ...] = ()
 
 
-def _values(model: LifecycleModel, sections: _Sections, by: str | None) -> _Values:
+class _Meanwhile:
+    """Sections that need only the fitted model (the membership uplifts, the adjusted
+    comparison), run while the channel table's bootstrap samples are fitted in worker
+    processes: with idle cores they take no wall time of their own. Without a channel
+    table (or when it fails first) they run where they are taken.
+
+    Each section's failure is kept apart and moved to the report's record when the section
+    is taken, so the report is the one of running them in order.
+    """
+
+    def __init__(self, timer: StepTimer) -> None:
+        self.sections = _Sections(timer)
+        self.jobs: list[Callable[[], None]] = []
+        self.results: dict[str, Any] = {}
+
+    def __call__(self) -> None:
+        """Run the sections not run yet."""
+        while self.jobs:
+            self.jobs.pop(0)()
+
+    def add(
+        self,
+        section: str,
+        step: str,
+        fn: Callable[[], Any],
+        *,
+        after: str = "",
+        default: Any = None,
+    ) -> None:
+        """Run ``fn`` as ``section`` (``default`` when it fails), only if ``after``'s result
+        is not None."""
+
+        def job() -> None:
+            if not after or self.results.get(after) is not None:
+                self.results[section] = self.sections.run(section, step, fn, default)
+
+        self.jobs.append(job)
+
+    def take(self, section: str, into: _Sections) -> Any:
+        """The section's result (None if it did not run or failed), its failure moved ``into``."""
+        self()
+        if section in self.sections.unavailable:
+            into.unavailable[section] = self.sections.unavailable.pop(section)
+        return self.results.get(section)
+
+
+def _take_first(later: _Meanwhile, sections: _Sections, *, first: bool) -> tuple[Any, Any]:
+    """The stage conversion and the trends; with ``first`` (taken after the sections that
+    follow them), their failures go first among the report's, where they stood when they
+    ran right after the lifecycle model."""
+    conversion = later.take("conversion", sections)
+    trends = later.take("trends", sections)
+    if not first:
+        return conversion, trends
+    keys = ("conversion", "trends")
+    ordered = {k: sections.unavailable[k] for k in keys if k in sections.unavailable}
+    ordered.update((k, v) for k, v in sections.unavailable.items() if k not in keys)
+    sections.unavailable.clear()
+    sections.unavailable.update(ordered)
+    return conversion, trends
+
+
+def _add_uplifts(
+    later: _Meanwhile, model: LifecycleModel, table: CustomerTable, by: str | None
+) -> None:
+    from funnelkit.lifecycle.join_uplift import membership_uplift_from_join
+
+    # Stratify by the attribute the reader named for the channel table, whatever it is
+    # called (the model's default only knows an attribute literally named "channel").
+    strata = None if by is None else (by, "cohort:month")
+    later.add("uplift", "membership uplift", lambda: model.membership_uplift(strata=strata))
+    later.add(
+        "join-uplift",
+        "membership uplift from the join",
+        lambda: membership_uplift_from_join(model.fit_, table, stratified=later.results["uplift"]),
+        after="uplift",
+    )
+
+
+def _segment_values(model: LifecycleModel, by: str, meanwhile: _Meanwhile) -> SegmentValues:
+    """``model.segment_values(by)``, running ``meanwhile`` while its samples are fitted."""
+    from funnelkit._blas import single_threaded_blas
+    from funnelkit.lifecycle.segments import segment_values
+
+    with single_threaded_blas():
+        return segment_values(
+            model.fit_,
+            model.customers(),
+            by,
+            progress=model.progress,
+            n_jobs=model.n_jobs,
+            meanwhile=meanwhile,
+        )
+
+
+def _values(
+    model: LifecycleModel, sections: _Sections, by: str | None, later: _Meanwhile
+) -> _Values:
     table = model.customers()
     advancing = tuple(
         model.value_of_advancing(a, b) for a, b in itertools.pairwise(table.stage_names)
@@ -278,16 +377,12 @@ def _values(model: LifecycleModel, sections: _Sections, by: str | None) -> _Valu
     if by is not None:
         segment_by = by
         channels = sections.run(
-            "channels", "value by segment", lambda: model.segment_values(segment_by), None
+            "channels",
+            "value by segment",
+            lambda: _segment_values(model, segment_by, later),
+            None,
         )
-    uplift = None
-    if len(table.group_names) == 2:
-        # Stratify by the attribute the reader named for the channel table, whatever it is
-        # called (the model's default only knows an attribute literally named "channel").
-        strata = None if by is None else (by, "cohort:month")
-        uplift = sections.run(
-            "uplift", "membership uplift", lambda: model.membership_uplift(strata=strata), None
-        )
+    uplift = later.take("uplift", sections)
     histograms = sections.run(
         "clv",
         "customer scores",

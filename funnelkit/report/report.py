@@ -298,7 +298,9 @@ def report(
         ``time_unit``, ``discount_rate``, ``n_resamples``, ``seed``, ...; the former names
         ``n_bootstrap`` and ``random_state`` are accepted). ``n_jobs`` spreads the bootstrap
         samples of the stage values and of the channel table over processes (same numbers
-        for any value; default: by size).
+        for any value; default: by size); while worker processes fit the channel table's
+        samples, this process computes the sections that need only the fitted model (stage
+        conversion, trends, membership uplifts, the adjusted comparison).
 
     Returns
     -------

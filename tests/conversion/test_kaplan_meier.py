@@ -155,3 +155,19 @@ def test_curves_compare_and_hash_by_their_fields_after_reading_steps() -> None:
     assert one == two and hash(one) == hash(two)
     assert one != other
     assert len({one, two, other}) == 2
+
+
+def test_a_built_curve_keeps_the_arrays_of_its_loaded_copy() -> None:
+    rng = np.random.default_rng(11)
+    durations = rng.exponential(5.0, 3000).round(1)
+    converted = rng.random(3000) < 0.4
+    km = kaplan_meier(durations, converted)
+    curve = KaplanMeierCurve.from_arrays(km, conf_level=0.95, ci_method="log-log")
+    loaded = KaplanMeierCurve.model_validate_json(curve.model_dump_json())
+    assert loaded == curve
+    assert loaded.model_dump_json() == curve.model_dump_json()
+    assert "arrays" not in curve.model_dump()
+    for built, read in zip(curve.arrays, loaded.arrays, strict=True):
+        assert built.dtype == read.dtype == np.float64
+        np.testing.assert_array_equal(built, read)
+    assert np.isnan(curve.arrays[2]).tolist() == [v is None for v in curve.lower]

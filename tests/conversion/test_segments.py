@@ -10,6 +10,7 @@ from funnelkit import EventLog, Funnel
 from funnelkit.conversion import ConversionFitter
 from funnelkit.conversion.segments import logrank, segment_codes
 from funnelkit.datasets.conversion import DelaySpec, TransitionParams, simulate_transitions
+from funnelkit.exceptions import FunnelkitError
 from funnelkit.journeys import Journeys
 
 
@@ -124,3 +125,18 @@ def test_segments_that_differ_are_detected_and_holm_adjusted() -> None:
     assert est.eventual_rate_ci[0] < 0.2 < est.eventual_rate_ci[1]
     assert "likelihood-ratio" in comparison.as_text() and "<table" in comparison.as_html()
     assert type(comparison).from_json(comparison.to_json()) == comparison
+
+
+def test_compare_false_gives_the_same_estimates_without_the_tests() -> None:
+    sim = simulate_transitions(
+        3000, seed=4, segments={"a": TransitionParams(), "b": TransitionParams()}
+    )
+    tested = ConversionFitter().fit(sim.journeys, by="segment")
+    plain = ConversionFitter().fit(sim.journeys, by="segment", compare=False)
+    assert plain.comparison_ is None
+    assert plain.segments_ == tested.segments_
+    assert plain.result_.estimates == tested.result_.estimates
+    with pytest.raises(FunnelkitError, match="The segment tests were skipped"):
+        plain.segment_comparison()
+    with pytest.raises(FunnelkitError, match=r"compare must be True or False\. Got 'no'"):
+        ConversionFitter().fit(sim.journeys, by="segment", compare="no")

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from funnelkit import LifecycleModel
+from funnelkit.lifecycle._bootstrap import replicate_weights
 from funnelkit.lifecycle._data import CustomerTable
-from funnelkit.lifecycle.join_uplift import _landmark_records, _strata
+from funnelkit.lifecycle.join_uplift import _compare, _landmark_records, _strata
 
 
 def _direct(table: CustomerTable, window: float, step: float, delta: float):
@@ -82,3 +83,36 @@ def test_records_do_not_depend_on_the_order_of_the_purchases(fitted: LifecycleMo
     ordered, _ = _landmark_records(table, "member", 90.0, 7.0, fitted.fit_.grid.delta)
     again, _ = _landmark_records(mixed, "member", 90.0, 7.0, fitted.fit_.grid.delta)
     np.testing.assert_allclose(again.outcome, ordered.outcome, rtol=1e-12, atol=0)
+
+
+def _compare_all_rows(records, weights: np.ndarray) -> tuple[float, float]:
+    """The comparison over all rows in landmark order, the zero terms included."""
+    w = weights[records.customer]
+    member = records.member
+    wm, wc = w * member, w * ~member
+    k, cell, outcome = records.n_cells, records.cell, records.outcome
+    n_m = np.bincount(cell, weights=wm, minlength=k)
+    n_c = np.bincount(cell, weights=wc, minlength=k)
+    s_m = np.bincount(cell, weights=wm * outcome, minlength=k)
+    s_c = np.bincount(cell, weights=wc * outcome, minlength=k)
+    ok = (n_m > 0) & (n_c > 0)
+    total = n_m[ok].sum()
+    return float(s_m[ok].sum() / total), float(np.dot(n_m[ok], s_c[ok] / n_c[ok]) / total)
+
+
+def test_members_and_non_members_summed_apart_give_the_same_bits(fitted: LifecycleModel) -> None:
+    table = fitted.customers()
+    records, _ = _landmark_records(table, "member", 90.0, 7.0, fitted.fit_.grid.delta)
+    assert 0 < records.n_member_rows < records.order.size
+    for seed in range(5):
+        weights = replicate_weights(seed, table.n_customers).astype(float)
+        assert _compare(records, weights) == _compare_all_rows(records, weights)
+    everyone = np.ones(table.n_customers)
+    assert _compare(records, everyone) == _compare_all_rows(records, everyone)
+
+
+@pytest.mark.parametrize("delta", [0.0, 0.002])
+def test_records_equal_the_direct_computation_with_and_without_discount(
+    fitted: LifecycleModel, delta: float
+) -> None:
+    _assert_same(fitted.customers(), 90.0, 7.0, delta)

@@ -102,3 +102,23 @@ def test_scores_as_a_frame(fitted: LifecycleModel, backend: str) -> None:
     frame = fitted.score(backend=backend)
     assert frame.shape == (fitted.n_customers_, 7)
     assert type(frame).__module__.split(".")[0] == backend
+
+
+@pytest.mark.parametrize(("n_jobs", "runs"), [(1, []), (2, [0])])
+def test_segment_values_run_meanwhile_beside_workers_only_and_give_the_same_table(
+    fitted: LifecycleModel, by_channel: SegmentValues, n_jobs: int, runs: list[int]
+) -> None:
+    # beside worker processes once; with every sample here it is left to the caller
+    from funnelkit.lifecycle.segments import segment_values
+
+    calls: list[int] = []
+    again = segment_values(
+        fitted.fit_,
+        fitted.customers(),
+        "channel",
+        progress=False,
+        n_jobs=n_jobs,
+        meanwhile=lambda: calls.append(len(calls)),
+    )
+    assert calls == runs
+    assert again == by_channel

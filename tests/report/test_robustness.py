@@ -16,7 +16,7 @@ from _finite import non_finite_json, non_finite_tokens
 from funnelkit import EventLog
 from funnelkit.datasets import simulate_community
 from funnelkit.exceptions import DataError
-from funnelkit.lifecycle import LifecycleModel, model as model_module
+from funnelkit.lifecycle import LifecycleModel, model as model_module, segments
 from funnelkit.report import LifecycleReport, report
 
 XHTML = "{http://www.w3.org/1999/xhtml}"
@@ -119,10 +119,11 @@ def test_a_bootstrap_sample_that_overflows_is_counted_in_the_notes(
 def test_a_section_that_fails_becomes_a_note_in_that_section(
     sim: Any, log: EventLog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def overflow(self: LifecycleModel, by: str = "channel") -> Any:
+    def overflow(*args: Any, **kwargs: Any) -> Any:
         raise OverflowError("math range error")
 
-    monkeypatch.setattr(LifecycleModel, "segment_values", overflow)
+    # the report computes the channel table with this function (other sections meanwhile)
+    monkeypatch.setattr(segments, "segment_values", overflow)
     rep = report(log, observation_end=sim.observation_end, n_bootstrap=0)
     assert rep.channels is None
     assert rep.unavailable == {"channels": "OverflowError: math range error"}
@@ -139,10 +140,10 @@ def test_a_section_that_fails_becomes_a_note_in_that_section(
 def test_a_programming_error_in_a_section_is_not_hidden(
     sim: Any, log: EventLog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(self: LifecycleModel, by: str = "channel") -> Any:
+    def broken(*args: Any, **kwargs: Any) -> Any:
         raise TypeError("unsupported operand type(s)")
 
-    monkeypatch.setattr(LifecycleModel, "segment_values", broken)
+    monkeypatch.setattr(segments, "segment_values", broken)
     with pytest.raises(TypeError, match="unsupported operand"):
         report(log, observation_end=sim.observation_end, n_bootstrap=0)
 
@@ -258,3 +259,73 @@ def test_a_report_json_without_the_value_fields_still_loads(small: tuple[Any, Ev
     loaded = LifecycleReport.from_json(json.dumps(data))
     assert loaded == rep.model_copy(update={"unavailable": {}})
     assert "Traceback" not in loaded.to_html()
+
+
+def _without_seconds(rep: LifecycleReport) -> dict[str, Any]:
+    doc = json.loads(rep.to_json())
+    doc.pop("seconds")  # how long each step took: the only thing that may differ
+    return doc
+
+
+def test_sections_fitted_beside_the_channel_samples_give_the_same_report(
+    sim: Any, log: EventLog
+) -> None:
+    # with two processes the uplifts and the adjusted comparison are computed while the
+    # workers fit the channel samples
+    settings = {"observation_end": sim.observation_end, "n_resamples": 4, "seed": 2}
+    pooled = report(log, n_jobs=2, **settings)
+    here = report(log, n_jobs=1, **settings)
+    assert pooled.uplift is not None and pooled.join_uplift is not None
+    assert pooled.covariates is not None
+    assert _without_seconds(pooled) == _without_seconds(here)
+    assert {
+        "membership uplift",
+        "membership uplift from the join",
+        "channel and membership, adjusted",
+    } <= set(pooled.seconds)
+
+
+def test_sections_that_fail_beside_the_channel_samples_keep_their_order(
+    sim: Any, log: EventLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def overflow(*args: Any, **kwargs: Any) -> Any:
+        raise OverflowError("math range error")
+
+    def zero_division(*args: Any, **kwargs: Any) -> Any:
+        raise ZeroDivisionError("float division by zero")
+
+    monkeypatch.setattr(LifecycleModel, "membership_uplift", overflow)
+    monkeypatch.setattr(segments, "segment_values", zero_division)
+    rep = report(log, observation_end=sim.observation_end, n_resamples=0)
+    assert rep.uplift is None and rep.join_uplift is None and rep.channels is None
+    # in the order of the sections on the page, as when they ran one after the other
+    assert rep.unavailable == {
+        "channels": "ZeroDivisionError: float division by zero",
+        "uplift": "OverflowError: math range error",
+    }
+    assert list(rep.unavailable) == ["channels", "uplift"]
+
+
+def test_a_stage_conversion_that_fails_beside_the_channel_samples_stays_first(
+    sim: Any, log: EventLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from funnelkit.conversion import ConversionFitter
+    from funnelkit.report import _build
+
+    class Overflowing(ConversionFitter):
+        def fit(self, journeys: Any, **kwargs: Any) -> Any:
+            raise OverflowError("math range error")
+
+    def zero_division(*args: Any, **kwargs: Any) -> Any:
+        raise ZeroDivisionError("float division by zero")
+
+    # the report's stage conversion only: the model and the channel table fit their own
+    monkeypatch.setattr(_build, "ConversionFitter", Overflowing)
+    monkeypatch.setattr(segments, "segment_values", zero_division)
+    rep = report(log, observation_end=sim.observation_end, n_resamples=0)
+    assert rep.transitions is None and rep.curves == ()
+    assert rep.uplift is not None
+    assert list(rep.unavailable.items()) == [
+        ("conversion", "OverflowError: math range error"),
+        ("channels", "ZeroDivisionError: float division by zero"),
+    ]
