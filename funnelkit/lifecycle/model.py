@@ -31,7 +31,7 @@ from funnelkit.lifecycle._fitted import (
 from funnelkit.lifecycle._measured import customer_table, table_notes
 from funnelkit.lifecycle.results import AdvanceValue, StageValues
 from funnelkit.lifecycle.state import ComponentsState, LifecycleFit, Replicate
-from funnelkit.lifecycle.values import new_buyer_values, stage_value_array
+from funnelkit.lifecycle.values import buyer_curves, new_buyer_values, stage_value_array
 from funnelkit.stages import Funnel
 from funnelkit.units import TimeUnit, TimeUnitLike
 
@@ -316,8 +316,9 @@ class LifecycleModel(Estimator):
                 self, log, funnel, observation_end, notes, by_membership=False
             )
             comps = components(None)
-        point = stage_value_array(table, comps, grid, None)
-        buyers = new_buyer_values(comps, grid)
+        curves = buyer_curves(comps, grid)
+        point = stage_value_array(table, comps, grid, None, curves=curves)
+        buyers = new_buyer_values(comps, grid, curves=curves)
 
         seed = draw_seed(self.seed)
         rng = np.random.default_rng(seed)
@@ -327,8 +328,9 @@ class LifecycleModel(Estimator):
             c = components(weights, template=comps)
             # Replicates are kept as parameters only: the fitters' copies of the training
             # rows would make a hundred replicates of a million customers cost gigabytes.
-            values = stage_value_array(table, c, grid, weights)
-            return ComponentsState.of(c), values, new_buyer_values(c, grid)
+            curves = buyer_curves(c, grid)  # shared by the stage and the new-buyer values
+            values = stage_value_array(table, c, grid, weights, curves=curves)
+            return ComponentsState.of(c), values, new_buyer_values(c, grid, curves=curves)
 
         progress = resolve_progress(
             self.progress, n_customers=table.n_customers, n_resamples=int(self.n_resamples)
