@@ -362,6 +362,10 @@ def _wsum(weights: np.ndarray | None, *arrays: np.ndarray) -> float:
     """The sum over rows of the product of ``arrays``, each row counted ``weights`` times."""
     if weights is None:
         return float(arrays[0].sum()) if len(arrays) == 1 else _dot(*arrays)
+    if len(arrays) > 2:
+        # einsum runs four operands in a generic loop, several times slower than one
+        # product and a sum over three (measured 80 vs 30 us on 30k rows)
+        arrays = (arrays[0] * arrays[1], *arrays[2:])
     return _dot(weights, *arrays)
 
 
