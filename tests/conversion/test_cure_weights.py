@@ -227,3 +227,15 @@ def test_a_one_component_refit_from_prepared_rows_is_the_refit_of_their_data(
     assert a.converged and b.converged
     np.testing.assert_allclose(a.coefficients, b.coefficients, rtol=1e-10, atol=1e-12)
     assert a.log_likelihood == pytest.approx(b.log_likelihood, rel=1e-12)
+
+
+def test_weighted_sums_of_three_factors_equal_the_sums_of_their_products() -> None:
+    from funnelkit.conversion.cure import _wsum
+
+    rng = np.random.default_rng(8)
+    a, b, c = (rng.normal(size=1000) for _ in range(3))
+    w = rng.poisson(1.0, 1000).astype(float)
+    assert _wsum(w, a, b, c) == pytest.approx(float(np.sum(w * a * b * c)), rel=1e-12)
+    assert _wsum(w, a, b) == pytest.approx(float(np.sum(w * a * b)), rel=1e-12)
+    # unweighted sums keep their own form
+    assert _wsum(None, a, b, c) == float(np.einsum("i,i,i->", a, b, c))
