@@ -437,7 +437,7 @@ def refit_mixture(
 
     found = None
     if metric is not None and metric.shape == (x0.size, x0.size) and np.all(np.isfinite(metric)):
-        start = x0
+        begin = x0
         coarse = None if data.coarse is None else data.coarse()
         if coarse is not None:
             # steps on the rows spread over a grid, a tenth of an evaluation each, to its
@@ -452,9 +452,9 @@ def refit_mixture(
                 tolerance=refit_decrement() * 1e-2,
             )
             if near is not None:
-                start, metric = near
+                begin, metric = near
                 first[0] = False  # the row terms are those of x0: evaluate
-        settled = ascend(log_likelihood, start, metric, low + 1e-6, high - 1e-6)
+        settled = ascend(log_likelihood, begin, metric, low + 1e-6, high - 1e-6)
         found = None if settled is None else settled[0]
     if found is not None:
         x, success, message = found, True, "converged (Newton steps in the start's metric)"
