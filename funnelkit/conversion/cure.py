@@ -66,6 +66,11 @@ class CureData:
         Callable[[np.ndarray, DelayFamily, bool], tuple[float, np.ndarray, np.ndarray] | None]
         | None
     ) = field(default=None, compare=False, repr=False)
+    #: ``() -> CureData or None``: the same rows with their weights spread over a grid of
+    #: their log times (:meth:`~funnelkit.conversion.cure_refit.CureRows.coarse`), whose
+    #: maximum lies a thousandth of a standard error from this one's: a refit's cheap steps
+    #: before its exact ones
+    coarse: Callable[[], CureData | None] | None = field(default=None, compare=False, repr=False)
 
     @property
     def n_exact(self) -> int:
@@ -362,6 +367,10 @@ def _wsum(weights: np.ndarray | None, *arrays: np.ndarray) -> float:
     """The sum over rows of the product of ``arrays``, each row counted ``weights`` times."""
     if weights is None:
         return float(arrays[0].sum()) if len(arrays) == 1 else _dot(*arrays)
+    if len(arrays) > 2:
+        # einsum runs four operands in a generic loop, several times slower than one
+        # product and a sum over three (measured 80 vs 30 us on 30k rows)
+        arrays = (arrays[0] * arrays[1], *arrays[2:])
     return _dot(weights, *arrays)
 
 

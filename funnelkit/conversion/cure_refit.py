@@ -6,7 +6,9 @@ instead of built again.
 
 A bootstrap sample is the training data reweighted: its maximum lies next to the full-data
 estimate. :func:`refit_mixture` starts there and climbs with the analytic gradient of the
-weighted log-likelihood (L-BFGS-B within the bounds of
+weighted log-likelihood, first on the rows spread over a grid of log times
+(:meth:`CureRows.coarse`, a tenth of the cost) and then on the rows themselves (or
+L-BFGS-B within the bounds of
 :func:`~funnelkit.conversion.cure_mixture.fit_mixture`), where the fit from scratch starts
 twice with finite-difference gradients and ends with a numerical Hessian. The refit gives
 no covariance: a bootstrap takes its spread from the samples.
@@ -16,13 +18,13 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import optimize, special
 
-from funnelkit._quasi_newton import ascend
+from funnelkit._quasi_newton import ascend, refit_decrement
 from funnelkit.conversion.cure import (
     CureData,
     assemble_parts,
@@ -69,6 +71,10 @@ class CureRows:
     #: the row terms of :func:`~funnelkit.conversion.cure_mixture.mixture_row_terms` at the
     #: point last asked for (a fit's estimate)
     terms: dict[bytes, tuple[np.ndarray, np.ndarray] | None] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    #: per kind of row (exact, censored): the grid of :meth:`coarse`, found once
+    grids: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray] | None] = field(
         default_factory=dict, compare=False, repr=False
     )
     #: the same for one-component families: :func:`row_parts` at the point last asked for
@@ -130,6 +136,7 @@ class CureRows:
             weight_exact=w_exact,
             weight_censored=w_censored,
             first_evaluation=lambda x, fix_p: self.first_evaluation(drawn, zero, x, fix_p),
+            coarse=lambda: self.coarse(drawn, zero, sum_log_exact),
             first_parts=lambda x, family, fix_p: self.first_parts(
                 drawn, (n_exact_drawn, sum_log_exact), zero, x, family, fix_p
             ),
@@ -228,6 +235,53 @@ class CureRows:
             out[1:] += grad
         return float(out[0]), out[1:]
 
+    def coarse(
+        self, weights: tuple[np.ndarray, np.ndarray], zero: CureData, sum_log_exact: float
+    ) -> CureData | None:
+        """The rows counted ``weights`` times (per exact row, per waiting row) with each
+        row's weight split between the two nearest of :data:`GRID_NODES` evenly spaced log
+        times (linear interpolation); ``zero``: the sample's rows at duration 0, kept as
+        they are. None when there are too few rows for a grid to save work.
+
+        The split keeps every row's weight and weighted log time, and a likelihood term
+        varies little between neighbouring nodes: the maximum of the mixture likelihood on
+        the grid lies about 1e-3 standard errors from the rows' own (measured on 100,000
+        entrants), at a tenth of the cost per evaluation. A refit takes its steps there and
+        checks the end on the rows themselves.
+        """
+        if self.n_rows < 4 * GRID_NODES:
+            return None
+        log_exact, w_exact = self._binned("exact", self.log_exact, weights[0])
+        log_censored, w_censored = self._binned("censored", self.log_censored, weights[1])
+        if zero.log_censored.size:
+            log_censored = np.concatenate([zero.log_censored, log_censored])
+            w_censored = np.concatenate([zero.weight_censored, w_censored])
+        return CureData(
+            log_exact=log_exact,
+            sum_log_exact=sum_log_exact,
+            n_zero=zero.n_zero,
+            log_eps=zero.log_eps,
+            log_censored=log_censored,
+            weight_exact=w_exact,
+            weight_censored=w_censored,
+        )
+
+    def _binned(self, kind: str, values: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, ...]:
+        """``values`` counted ``w`` times, as the grid nodes of positive weight and their
+        weights (the rows themselves when they take no grid: few, or all equal)."""
+        if kind not in self.grids:
+            self.grids[kind] = _grid(values)
+        grid = self.grids[kind]
+        if grid is None:
+            keep = np.flatnonzero(w > 0)
+            return values[keep], w[keep]
+        nodes, left, share = grid
+        upper = w * share  # the part of each row's weight at its upper node
+        node_w = np.bincount(left, weights=w - upper, minlength=nodes.size)
+        node_w += np.bincount(left + 1, weights=upper, minlength=nodes.size)
+        keep = np.flatnonzero(node_w > 0)
+        return nodes[keep], node_w[keep]
+
     def _smallest(self, w: np.ndarray) -> float:
         """The shortest positive duration among the rows of positive weight (2e-6 if none)."""
         # the shortest rows are nearly always drawn: look at a few before scanning them all
@@ -286,6 +340,25 @@ def row_parts(
     return on_exact, on_waiting
 
 
+#: nodes of the grid of :meth:`CureRows.coarse`
+GRID_NODES = 2048
+
+
+def _grid(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """:data:`GRID_NODES` evenly spaced nodes over ``values``, each value's node below and
+    its share of the way to the next; None for fewer values than nodes, or all equal."""
+    if values.size < GRID_NODES:
+        return None
+    low, high = float(values.min()), float(values.max())
+    if not high > low:
+        return None
+    step = (high - low) / (GRID_NODES - 1)
+    position = (values - low) / step
+    left = np.minimum(position.astype(np.int64), GRID_NODES - 2)
+    share = np.clip(position - left, 0.0, 1.0)
+    return low + step * np.arange(GRID_NODES), left, share
+
+
 def _zero_rows(n_zero: int, waiting_at_zero: int, log_eps: float) -> CureData:
     """The rows at duration 0: ``n_zero`` conversions, and those waiting there, censored at
     ``eps`` when there are conversions at 0 (else they carry no information)."""
@@ -301,6 +374,19 @@ def _zero_rows(n_zero: int, waiting_at_zero: int, log_eps: float) -> CureData:
     )
 
 
+def _checked(data: CureData, fix_p: bool) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
+    """:func:`mixture_log_likelihood` of ``data``, ``(-inf, 0)`` where it is not finite."""
+
+    def log_likelihood(x: np.ndarray) -> tuple[float, np.ndarray]:
+        with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+            ll, grad = mixture_log_likelihood(x, data, fix_p)
+        if not (math.isfinite(ll) and np.all(np.isfinite(grad))):
+            return -math.inf, np.zeros_like(x)
+        return ll, grad
+
+    return log_likelihood
+
+
 def refit_mixture(
     data: CureData,
     start: Sequence[float] | np.ndarray,
@@ -311,8 +397,10 @@ def refit_mixture(
 
     With ``metric``, the covariance of ``start`` (the inverse information of that fit),
     Newton steps in that fixed metric (the information of a reweighted sample differs by
-    sampling error only), which settle in a few likelihood evaluations; otherwise, or when
-    they do not settle, one L-BFGS-B search with the analytic gradient. A component pressed
+    sampling error only), which settle in a few likelihood evaluations: first on the rows
+    spread over a grid (``data.coarse``, where there are many), then from there on the rows
+    themselves, which settle at their first evaluation. Otherwise, or when they do not
+    settle, one L-BFGS-B search with the analytic gradient. A component pressed
     against a bound of its weight or spread is reported as not converged, as by the fit
     from scratch.
     """
@@ -332,14 +420,16 @@ def refit_mixture(
     x0 = np.clip(x0, low, high)
 
     last: list[tuple[np.ndarray, float]] = []  # the latest point and its value
+    first = [True]  # the next evaluation is at the start (read off row terms)
 
     def log_likelihood(x: np.ndarray) -> tuple[float, np.ndarray]:
         with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
             found = None
-            if not last and data.first_evaluation is not None:
+            if first[0] and data.first_evaluation is not None:
                 # the start of a bootstrap sample: from row terms prepared once
                 found = data.first_evaluation(x, fix_p)
             ll, grad = mixture_log_likelihood(x, data, fix_p) if found is None else found
+        first[0] = False
         if not (math.isfinite(ll) and np.all(np.isfinite(grad))):
             ll, grad = -math.inf, np.zeros_like(x)
         last[:] = [(np.array(x, copy=True), ll)]
@@ -347,7 +437,24 @@ def refit_mixture(
 
     found = None
     if metric is not None and metric.shape == (x0.size, x0.size) and np.all(np.isfinite(metric)):
-        settled = ascend(log_likelihood, x0, metric, low + 1e-6, high - 1e-6)
+        begin = x0
+        coarse = None if data.coarse is None else data.coarse()
+        if coarse is not None:
+            # steps on the rows spread over a grid, a tenth of an evaluation each, to its
+            # maximum (1e-3 standard errors from the rows' own): the steps on the rows
+            # themselves start there and settle at their first evaluation
+            near = ascend(
+                _checked(coarse, fix_p),
+                x0,
+                metric,
+                low + 1e-6,
+                high - 1e-6,
+                tolerance=refit_decrement() * 1e-2,
+            )
+            if near is not None:
+                begin, metric = near
+                first[0] = False  # the row terms are those of x0: evaluate
+        settled = ascend(log_likelihood, begin, metric, low + 1e-6, high - 1e-6)
         found = None if settled is None else settled[0]
     if found is not None:
         x, success, message = found, True, "converged (Newton steps in the start's metric)"
