@@ -3,8 +3,10 @@
 Delays with a fast and a slow mode (:class:`~funnelkit.conversion.delay.LogNormalMixture`)
 give a likelihood with several local maxima: it is maximised with L-BFGS-B from two starts,
 with the analytic gradient of :func:`mixture_log_likelihood` (row weights count as
-repeated rows), and standard errors come from central differences of that gradient.
-Refits from a nearby start live in :mod:`funnelkit.conversion.cure_refit`.
+repeated rows), and standard errors come from central differences of that gradient. On
+many rows the searches run on the rows spread over a grid of log times
+(:mod:`funnelkit.conversion.cure_grid`) and finish on the rows themselves. Refits from a
+nearby start live in :mod:`funnelkit.conversion.cure_refit`.
 """
 
 from __future__ import annotations
@@ -330,9 +332,13 @@ def fit_mixture(data: CureData, plateau: float, fix_p: bool) -> CureFit:
 
     The likelihood of a mixture has several local maxima, so the fit starts from a split at
     the widest gap of the observed log delays and from a split at their median, and keeps
-    the better. Standard errors come from central differences of the analytic gradient; a
-    fit with a component pressed against a bound of its sigma or weight is reported as not
-    converged. Weighted data (``data.weight_exact``) fit as the rows repeated.
+    the better. On ``4 * GRID_NODES`` rows or more both searches run on the rows spread over
+    a grid of log times (:func:`~funnelkit.conversion.cure_grid.coarse_data`), a tenth of the
+    cost per evaluation, and Newton steps finish on the rows (:func:`_finish`); fewer rows are
+    searched directly. Standard errors come from central differences of the analytic
+    gradient on the rows; a fit with a component pressed against a bound of its sigma or
+    weight is reported as not converged. Weighted data (``data.weight_exact``) fit as the
+    rows repeated.
     """
     log_exact = _start_delays(data)
     delay_starts = [MIXTURE.start(log_exact, data.log_eps)]
@@ -364,9 +370,9 @@ def fit_mixture(data: CureData, plateau: float, fix_p: bool) -> CureFit:
                 best = res
         x = _faster_first(np.asarray(best.x, dtype=float), fix_p)
         success, message = bool(best.success), str(best.message)
+        ll = _value_and_gradient(x, data, fix_p)[0]
     else:
-        x, success, message = _finish(data, coarse, found, fix_p)
-    ll = _value_and_gradient(x, data, fix_p)[0]
+        ll, x, success, message = _finish(data, coarse, found, fix_p)
     offset = 0 if fix_p else 1
     on_bound = any(
         lo is not None and hi is not None and min(v - lo, hi - v) < 1e-6
@@ -426,9 +432,9 @@ def _search(data: CureData, x0: np.ndarray, fix_p: bool) -> optimize.OptimizeRes
 
 def _finish(
     data: CureData, coarse: CureData, found: list[optimize.OptimizeResult], fix_p: bool
-) -> tuple[np.ndarray, bool, str]:
+) -> tuple[float, np.ndarray, bool, str]:
     """The rows' own maximum from the maxima ``found`` on their grid (``coarse``), one per
-    start: ``(coefficients, converged, message)`` of the best on the rows.
+    start: ``(log-likelihood, coefficients, converged, message)`` of the best on the rows.
 
     Each distinct maximum on the grid lies about 1e-3 standard errors from one of the rows'
     own: Newton steps in the metric of the grid's curvature there settle on the rows in two
@@ -440,6 +446,13 @@ def _finish(
     high = np.array([math.inf if hi is None else hi for _, hi in bounds]) - 1e-6
     best: tuple[float, np.ndarray, bool, str] | None = None
     seen: list[np.ndarray] = []
+    last: list[tuple[np.ndarray, float]] = []  # the latest point on the rows and its value
+
+    def on_rows(x: np.ndarray) -> tuple[float, np.ndarray]:
+        ll, grad = _value_and_gradient(x, data, fix_p)
+        last[:] = [(np.array(x, copy=True), ll)]
+        return ll, grad
+
     for res in sorted(found, key=lambda r: float(r.fun)):
         x0 = _faster_first(np.asarray(res.x, dtype=float), fix_p)
         if any(np.allclose(x0, y, rtol=0.0, atol=1e-4) for y in seen):
@@ -452,7 +465,7 @@ def _finish(
             )
             if metric is not None:
                 settled = ascend(
-                    lambda y: _value_and_gradient(y, data, fix_p),
+                    on_rows,
                     x0,
                     metric,
                     low,
@@ -466,11 +479,12 @@ def _finish(
             polished = _search(data, x0, fix_p)
             x = _faster_first(np.asarray(polished.x, dtype=float), fix_p)
             success, message = bool(polished.success), str(polished.message)
-        ll = _value_and_gradient(x, data, fix_p)[0]
+        # the steps end where they evaluated last: no need to evaluate again
+        ll = last[0][1] if last and np.array_equal(last[0][0], x) else on_rows(x)[0]
         if best is None or ll > best[0]:
             best = (ll, x, success, message)
     assert best is not None
-    return best[1], best[2], best[3]
+    return best
 
 
 def _gradient_hessian(gradient: Callable[[np.ndarray], np.ndarray], x: np.ndarray) -> np.ndarray:
