@@ -90,3 +90,19 @@ def test_a_fit_with_every_entrant_converted_reaches_the_maximum_of_the_rows(
     gridded = fit_mixture(data, 1.0, True)
     assert gridded.p_fixed and gridded.converged
     _assert_same_optimum(gridded, _on_rows(data, True, monkeypatch))
+
+
+def test_steps_that_do_not_settle_leave_the_finish_to_l_bfgs_b(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data = _delays(20_000, seed=6)
+    rows = _on_rows(data, False, monkeypatch)
+    monkeypatch.setattr(cure_mixture, "ascend", lambda *args, **kwargs: None)
+    gridded = fit_mixture(data, 0.4, False)
+    assert gridded.converged and gridded.message.startswith("CONVERGENCE")
+    assert gridded.log_likelihood >= rows.log_likelihood - 1e-9 * abs(rows.log_likelihood)
+    # L-BFGS-B stops on the change of the value: as close as the fit on the rows, in
+    # standard errors
+    assert rows.covariance is not None
+    gap = np.subtract(gridded.coefficients, rows.coefficients)
+    assert np.max(np.abs(gap) / np.sqrt(np.diag(rows.covariance))) < 1e-2
