@@ -31,6 +31,7 @@ from funnelkit.conversion.cure import (
     check_row_weights,
     log_likelihood_parts,
 )
+from funnelkit.conversion.cure_grid import GRID_NODES, log_time_grid, spread
 from funnelkit.conversion.cure_mixture import (
     _faster_first,
     mixture_bounds,
@@ -40,7 +41,7 @@ from funnelkit.conversion.cure_mixture import (
 from funnelkit.conversion.cure_result import CureFit
 from funnelkit.conversion.delay import MIXTURE, DelayFamily
 
-__all__ = ["CureRows", "mixture_log_likelihood", "refit_mixture"]
+__all__ = ["GRID_NODES", "CureRows", "mixture_log_likelihood", "refit_mixture"]
 
 
 @dataclass(frozen=True)
@@ -270,17 +271,8 @@ class CureRows:
         """``values`` counted ``w`` times, as the grid nodes of positive weight and their
         weights (the rows themselves when they take no grid: few, or all equal)."""
         if kind not in self.grids:
-            self.grids[kind] = _grid(values)
-        grid = self.grids[kind]
-        if grid is None:
-            keep = np.flatnonzero(w > 0)
-            return values[keep], w[keep]
-        nodes, left, share = grid
-        upper = w * share  # the part of each row's weight at its upper node
-        node_w = np.bincount(left, weights=w - upper, minlength=nodes.size)
-        node_w += np.bincount(left + 1, weights=upper, minlength=nodes.size)
-        keep = np.flatnonzero(node_w > 0)
-        return nodes[keep], node_w[keep]
+            self.grids[kind] = log_time_grid(values)
+        return spread(self.grids[kind], values, w)
 
     def _smallest(self, w: np.ndarray) -> float:
         """The shortest positive duration among the rows of positive weight (2e-6 if none)."""
@@ -338,25 +330,6 @@ def row_parts(
     on_waiting = np.column_stack([e, b, b * v, d, d * v, d * v * v, gr, gr * r, gr * gr, b * r])
     on_waiting = np.column_stack([on_waiting, b * r * v])
     return on_exact, on_waiting
-
-
-#: nodes of the grid of :meth:`CureRows.coarse`
-GRID_NODES = 2048
-
-
-def _grid(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """:data:`GRID_NODES` evenly spaced nodes over ``values``, each value's node below and
-    its share of the way to the next; None for fewer values than nodes, or all equal."""
-    if values.size < GRID_NODES:
-        return None
-    low, high = float(values.min()), float(values.max())
-    if not high > low:
-        return None
-    step = (high - low) / (GRID_NODES - 1)
-    position = (values - low) / step
-    left = np.minimum(position.astype(np.int64), GRID_NODES - 2)
-    share = np.clip(position - left, 0.0, 1.0)
-    return low + step * np.arange(GRID_NODES), left, share
 
 
 def _zero_rows(n_zero: int, waiting_at_zero: int, log_eps: float) -> CureData:

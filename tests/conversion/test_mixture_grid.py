@@ -1,0 +1,108 @@
+"""The mixture delay fit on many rows: searched on a grid of log times, finished on the rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from funnelkit.conversion import cure_mixture
+from funnelkit.conversion.cure import CureData
+from funnelkit.conversion.cure_grid import GRID_NODES, coarse_data
+from funnelkit.conversion.cure_mixture import fit_mixture
+from funnelkit.conversion.cure_result import CureFit
+
+
+def _delays(n: int, seed: int) -> CureData:
+    """40% convert, fast and slow; a follow-up long enough to show the plateau."""
+    rng = np.random.default_rng(seed)
+    will = rng.random(n) < 0.4
+    fast = rng.random(n) < 0.6
+    delay = np.where(fast, rng.lognormal(0.0, 0.5, n), rng.lognormal(2.5, 0.7, n))
+    waited = rng.uniform(0.0, 200.0, n)
+    converted = will & (delay <= waited)
+    durations = np.where(converted, delay, waited)
+    durations[:30] = 0.0  # instant conversions and entrants censored at once
+    return CureData.from_durations(durations, converted)
+
+
+def _on_rows(data: CureData, fix_p: bool, monkeypatch: pytest.MonkeyPatch) -> CureFit:
+    """The fit searched on the rows themselves, as on few rows."""
+    with monkeypatch.context() as patch:
+        patch.setattr(cure_mixture, "coarse_data", lambda _: None)
+        return fit_mixture(data, 0.4, fix_p)
+
+
+def _assert_same_optimum(gridded: CureFit, rows: CureFit) -> None:
+    assert gridded.converged == rows.converged
+    assert gridded.log_likelihood >= rows.log_likelihood - 1e-9 * abs(rows.log_likelihood)
+    np.testing.assert_allclose(gridded.coefficients, rows.coefficients, rtol=1e-5, atol=1e-6)
+
+
+def test_the_grid_keeps_every_weight_and_weighted_log_time() -> None:
+    data = _delays(20_000, seed=1)
+    coarse = coarse_data(data)
+    assert coarse is not None
+    assert coarse.log_exact.size <= GRID_NODES < data.log_exact.size
+    assert (coarse.n_zero, coarse.log_eps, coarse.sum_log_exact) == (
+        data.n_zero,
+        data.log_eps,
+        data.sum_log_exact,
+    )
+    for grid, w_grid, own in (
+        (coarse.log_exact, coarse.weight_exact, data.log_exact),
+        (coarse.log_censored, coarse.weight_censored, data.log_censored),
+    ):
+        assert w_grid is not None
+        assert float(w_grid.sum()) == pytest.approx(float(own.size), rel=1e-12)
+        assert float(w_grid @ grid) == pytest.approx(float(own.sum()), rel=1e-12)
+
+
+def test_few_rows_take_no_grid() -> None:
+    data = _delays(4 * GRID_NODES, seed=2)
+    assert data.log_exact.size + data.log_censored.size < 4 * GRID_NODES  # 30 rows at 0
+    assert coarse_data(data) is None
+
+
+def test_a_fit_on_many_rows_reaches_the_maximum_of_the_rows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data = _delays(30_000, seed=3)
+    gridded = fit_mixture(data, 0.4, False)
+    rows = _on_rows(data, False, monkeypatch)
+    assert gridded.converged
+    assert gridded.message == "converged (Newton steps on the rows from their maximum on a grid)"
+    _assert_same_optimum(gridded, rows)
+    # standard errors from the rows, at the same point
+    assert gridded.covariance is not None and rows.covariance is not None
+    np.testing.assert_allclose(
+        np.sqrt(np.diag(gridded.covariance)), np.sqrt(np.diag(rows.covariance)), rtol=1e-4
+    )
+    assert gridded.eventual_rate == pytest.approx(rows.eventual_rate, rel=1e-6)
+
+
+def test_a_fit_with_every_entrant_converted_reaches_the_maximum_of_the_rows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rng = np.random.default_rng(4)
+    fast = rng.random(20_000) < 0.6
+    delay = np.where(fast, rng.lognormal(0.0, 0.5, 20_000), rng.lognormal(2.5, 0.7, 20_000))
+    data = CureData.from_durations(delay, np.ones(delay.size, dtype=bool))
+    gridded = fit_mixture(data, 1.0, True)
+    assert gridded.p_fixed and gridded.converged
+    _assert_same_optimum(gridded, _on_rows(data, True, monkeypatch))
+
+
+def test_steps_that_do_not_settle_leave_the_finish_to_l_bfgs_b(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data = _delays(20_000, seed=6)
+    rows = _on_rows(data, False, monkeypatch)
+    monkeypatch.setattr(cure_mixture, "ascend", lambda *args, **kwargs: None)
+    gridded = fit_mixture(data, 0.4, False)
+    assert gridded.converged and gridded.message.startswith("CONVERGENCE")
+    assert gridded.log_likelihood >= rows.log_likelihood - 1e-9 * abs(rows.log_likelihood)
+    # L-BFGS-B stops on the change of the value: as close as the fit on the rows, in
+    # standard errors
+    assert rows.covariance is not None
+    gap = np.subtract(gridded.coefficients, rows.coefficients)
+    assert np.max(np.abs(gap) / np.sqrt(np.diag(rows.covariance))) < 1e-2
