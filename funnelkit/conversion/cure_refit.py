@@ -20,6 +20,7 @@ import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy import optimize, special
@@ -125,17 +126,11 @@ class CureRows:
         zero = _zero_rows(n_zero, waiting_at_zero, log_eps)
         n_exact_drawn = float(w_exact.sum())
         sum_log_exact = float(np.einsum("i,i->", log_exact, w_exact))
-        if zero.log_censored.size:
-            log_censored = np.concatenate([zero.log_censored, log_censored])
-            w_censored = np.concatenate([zero.weight_censored, w_censored])
-        return CureData(
-            log_exact=log_exact,
-            sum_log_exact=sum_log_exact,
-            n_zero=n_zero,
-            log_eps=log_eps,
-            log_censored=log_censored,
-            weight_exact=w_exact,
-            weight_censored=w_censored,
+        return _with_zero_rows(
+            zero,
+            (log_exact, w_exact),
+            (log_censored, w_censored),
+            sum_log_exact,
             first_evaluation=lambda x, fix_p: self.first_evaluation(drawn, zero, x, fix_p),
             coarse=lambda: self.coarse(drawn, zero, sum_log_exact),
             first_parts=lambda x, family, fix_p: self.first_parts(
@@ -254,17 +249,8 @@ class CureRows:
             return None
         log_exact, w_exact = self._binned("exact", self.log_exact, weights[0])
         log_censored, w_censored = self._binned("censored", self.log_censored, weights[1])
-        if zero.log_censored.size:
-            log_censored = np.concatenate([zero.log_censored, log_censored])
-            w_censored = np.concatenate([zero.weight_censored, w_censored])
-        return CureData(
-            log_exact=log_exact,
-            sum_log_exact=sum_log_exact,
-            n_zero=zero.n_zero,
-            log_eps=zero.log_eps,
-            log_censored=log_censored,
-            weight_exact=w_exact,
-            weight_censored=w_censored,
+        return _with_zero_rows(
+            zero, (log_exact, w_exact), (log_censored, w_censored), sum_log_exact
         )
 
     def _binned(self, kind: str, values: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -344,6 +330,31 @@ def _zero_rows(n_zero: int, waiting_at_zero: int, log_eps: float) -> CureData:
         log_censored=np.full(int(waiting), log_eps),
         weight_exact=np.empty(0),
         weight_censored=np.full(int(waiting), float(waiting_at_zero)),
+    )
+
+
+def _with_zero_rows(
+    zero: CureData,
+    exact: tuple[np.ndarray, np.ndarray],
+    waiting: tuple[np.ndarray, np.ndarray],
+    sum_log_exact: float,
+    **hooks: Any,
+) -> CureData:
+    """A sample's data: its ``exact`` and ``waiting`` (log time, weight) rows with its rows
+    at duration 0 (:func:`_zero_rows`), the waiting ones at 0 first."""
+    log_censored, w_censored = waiting
+    if zero.log_censored.size:
+        log_censored = np.concatenate([zero.log_censored, log_censored])
+        w_censored = np.concatenate([zero.weight_censored, w_censored])
+    return CureData(
+        log_exact=exact[0],
+        sum_log_exact=sum_log_exact,
+        n_zero=zero.n_zero,
+        log_eps=zero.log_eps,
+        log_censored=log_censored,
+        weight_exact=exact[1],
+        weight_censored=w_censored,
+        **hooks,
     )
 
 
