@@ -335,7 +335,7 @@ def check_delimiter(path: Path, columns: list[str], wanted: str) -> None:
 
 def warn_unavailable(result: Any) -> None:
     """A warning line for each reason that left report sections empty (the report is kept)."""
-    from funnelkit.report._build import unavailable_notes
+    from funnelkit.report._sections import unavailable_notes
 
     for note in unavailable_notes(result.unavailable):
         warn(note)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +25,7 @@ from funnelkit.lifecycle import (
 from funnelkit.lifecycle._bootstrap import FIT_FAILURES, failure_reason
 from funnelkit.lifecycle._data import CustomerTable
 from funnelkit.lifecycle._measured import Measured, measure
-from funnelkit.report.html import SECTIONS
+from funnelkit.report._sections import Meanwhile, Sections, take_first
 from funnelkit.report.report import (
     ClvCheck,
     ConversionCurve,
@@ -41,7 +40,7 @@ from funnelkit.report.report import (
 from funnelkit.stages import Funnel
 from funnelkit.units import TimeUnit, epoch_offsets_to_datetime
 
-__all__ = ["build_report", "missing_stage_events", "stage_reach", "unavailable_notes"]
+__all__ = ["build_report", "missing_stage_events", "stage_reach"]
 
 #: The sections that need the purchase model: without it they say why they are empty.
 VALUE_SECTIONS = ("stage-values", "clv", "channels", "uplift")
@@ -67,41 +66,6 @@ def missing_stage_events(log: EventLog, funnel: Funnel) -> str | None:
     )
 
 
-class _Sections:
-    """Runs each report section; a numerical failure leaves that section out with its reason.
-
-    Only :data:`~funnelkit.lifecycle._bootstrap.FIT_FAILURES` are contained: a model that
-    cannot be fitted on this data is a fact about the data, stated in the report; any other
-    exception is a bug and propagates.
-    """
-
-    def __init__(self, timer: StepTimer) -> None:
-        self.timer = timer
-        self.unavailable: dict[str, str] = {}
-
-    def run(self, section: str, step: str, fn: Callable[[], Any], default: Any) -> Any:
-        try:
-            return self.timer.run(step, fn)
-        except FIT_FAILURES as exc:
-            self.unavailable[section] = failure_reason(exc)
-            return default
-
-    def notes(self) -> list[str]:
-        return unavailable_notes(self.unavailable)
-
-
-def unavailable_notes(unavailable: dict[str, str]) -> list[str]:
-    """One sentence per reason, naming the sections (page order) it left empty."""
-    by_reason: dict[str, list[str]] = {}
-    for key, heading in SECTIONS:
-        if key in unavailable:
-            by_reason.setdefault(unavailable[key], []).append(heading)
-    return [
-        f"{', '.join(headings)}: could not be computed: {why}"
-        for why, headings in by_reason.items()
-    ]
-
-
 def build_report(
     log: EventLog,
     funnel: Funnel | None,
@@ -123,7 +87,7 @@ def build_report(
     # True/False/None switch the model's bootstrap bar (see LifecycleModel), the steps are
     # reported to a callable only
     timer = StepTimer(progress if callable(progress) else None, total=9 + (economics is not None))
-    sections = _Sections(timer)
+    sections = Sections(timer)
     model = LifecycleModel(**settings, progress=progress)
     quality: list[str] = list(log.report.notes)
     missing = missing_stage_events(log, funnel)
@@ -165,7 +129,7 @@ def build_report(
 
     from funnelkit.report.trends import trends_of
 
-    later = _Meanwhile(timer)
+    later = Meanwhile(timer)
     later.add("conversion", "stage conversion", conversion, default=(None, (), [], {}))
     # the cohorts keep the delay families the stage conversion chose on all entrants
     later.add(
@@ -178,7 +142,7 @@ def build_report(
     # are fitted (the fits of the pooled transitions are kept for whichever asks second: see
     # conversion.estimate.supported_fits); else here.
     beside = fitted is not None and by is not None and by in table.attributes
-    measured_first = None if beside else _take_first(later, sections, first=False)
+    measured_first = None if beside else take_first(later, sections, first=False)
     notes_at = len(quality)  # where the conversion notes go
     first = measured.first_purchase
     first_summary = None
@@ -217,7 +181,7 @@ def build_report(
             )
         values = _values(fitted, sections, by, later)
     if measured_first is None:
-        measured_first = _take_first(later, sections, first=True)
+        measured_first = take_first(later, sections, first=True)
     (transitions, curves, conversion_notes, _), trends = measured_first
     quality[notes_at:notes_at] = conversion_notes
     join_uplift = later.take("join-uplift", sections)
@@ -271,70 +235,8 @@ class _Values:
     clv: tuple[ClvCheck, ...] = ()
 
 
-class _Meanwhile:
-    """Sections that need only the fitted model (the membership uplifts, the adjusted
-    comparison), run while the channel table's bootstrap samples are fitted in worker
-    processes: with idle cores they take no wall time of their own. Without a channel
-    table (or when it fails first) they run where they are taken.
-
-    Each section's failure is kept apart and moved to the report's record when the section
-    is taken, so the report is the one of running them in order.
-    """
-
-    def __init__(self, timer: StepTimer) -> None:
-        self.sections = _Sections(timer)
-        self.jobs: list[Callable[[], None]] = []
-        self.results: dict[str, Any] = {}
-
-    def __call__(self) -> None:
-        """Run the sections not run yet."""
-        while self.jobs:
-            self.jobs.pop(0)()
-
-    def add(
-        self,
-        section: str,
-        step: str,
-        fn: Callable[[], Any],
-        *,
-        after: str = "",
-        default: Any = None,
-    ) -> None:
-        """Run ``fn`` as ``section`` (``default`` when it fails), only if ``after``'s result
-        is not None."""
-
-        def job() -> None:
-            if not after or self.results.get(after) is not None:
-                self.results[section] = self.sections.run(section, step, fn, default)
-
-        self.jobs.append(job)
-
-    def take(self, section: str, into: _Sections) -> Any:
-        """The section's result (None if it did not run or failed), its failure moved ``into``."""
-        self()
-        if section in self.sections.unavailable:
-            into.unavailable[section] = self.sections.unavailable.pop(section)
-        return self.results.get(section)
-
-
-def _take_first(later: _Meanwhile, sections: _Sections, *, first: bool) -> tuple[Any, Any]:
-    """The stage conversion and the trends; with ``first`` (taken after the sections that
-    follow them), their failures go first among the report's, where they stood when they
-    ran right after the lifecycle model."""
-    conversion = later.take("conversion", sections)
-    trends = later.take("trends", sections)
-    if not first:
-        return conversion, trends
-    keys = ("conversion", "trends")
-    ordered = {k: sections.unavailable[k] for k in keys if k in sections.unavailable}
-    ordered.update((k, v) for k, v in sections.unavailable.items() if k not in keys)
-    sections.unavailable.clear()
-    sections.unavailable.update(ordered)
-    return conversion, trends
-
-
 def _add_uplifts(
-    later: _Meanwhile, model: LifecycleModel, table: CustomerTable, by: str | None
+    later: Meanwhile, model: LifecycleModel, table: CustomerTable, by: str | None
 ) -> None:
     from funnelkit.lifecycle.join_uplift import membership_uplift_from_join
 
@@ -350,7 +252,7 @@ def _add_uplifts(
     )
 
 
-def _segment_values(model: LifecycleModel, by: str, meanwhile: _Meanwhile) -> SegmentValues:
+def _segment_values(model: LifecycleModel, by: str, meanwhile: Meanwhile) -> SegmentValues:
     """``model.segment_values(by)``, running ``meanwhile`` while its samples are fitted."""
     from funnelkit._blas import single_threaded_blas
     from funnelkit.lifecycle.segments import segment_values
@@ -366,9 +268,7 @@ def _segment_values(model: LifecycleModel, by: str, meanwhile: _Meanwhile) -> Se
         )
 
 
-def _values(
-    model: LifecycleModel, sections: _Sections, by: str | None, later: _Meanwhile
-) -> _Values:
+def _values(model: LifecycleModel, sections: Sections, by: str | None, later: Meanwhile) -> _Values:
     table = model.customers()
     advancing = tuple(
         model.value_of_advancing(a, b) for a, b in itertools.pairwise(table.stage_names)
