@@ -242,27 +242,14 @@ def test_weighted_sums_of_three_factors_equal_the_sums_of_their_products() -> No
 
 
 def test_coarse_rows_keep_every_weight_and_weighted_log_time() -> None:
-    from funnelkit.conversion.cure_refit import GRID_NODES
+    from tests.conversion.test_mixture_grid import assert_grid_keeps_weights
 
     durations, converted = two_mode_delays(12000, seed=6)
     rows = CureRows.of(durations, converted)
     counts = np.random.default_rng(7).poisson(1.0, durations.size).astype(float)
     data = rows.data(counts, whole=True)
     assert data.coarse is not None
-    coarse = data.coarse()
-    assert coarse is not None
-    assert coarse.log_exact.size <= GRID_NODES < data.log_exact.size
-    assert (coarse.n_zero, coarse.log_eps, coarse.sum_log_exact) == (
-        data.n_zero,
-        data.log_eps,
-        data.sum_log_exact,
-    )
-    for grid, w_grid, own, w_own in (
-        (coarse.log_exact, coarse.weight_exact, data.log_exact, data.weight_exact),
-        (coarse.log_censored, coarse.weight_censored, data.log_censored, data.weight_censored),
-    ):
-        assert float(w_grid.sum()) == pytest.approx(float(w_own.sum()), rel=1e-12)
-        assert float(w_grid @ grid) == pytest.approx(float(w_own @ own), rel=1e-12)
+    assert_grid_keeps_weights(data.coarse(), data)
     # a few rows take no grid
     small = CureRows.of(durations[:5000], converted[:5000]).data(counts[:5000], whole=True)
     assert small.coarse is not None and small.coarse() is None

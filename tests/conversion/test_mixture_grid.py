@@ -38,9 +38,9 @@ def _assert_same_optimum(gridded: CureFit, rows: CureFit) -> None:
     np.testing.assert_allclose(gridded.coefficients, rows.coefficients, rtol=1e-5, atol=1e-6)
 
 
-def test_the_grid_keeps_every_weight_and_weighted_log_time() -> None:
-    data = _delays(20_000, seed=1)
-    coarse = coarse_data(data)
+def assert_grid_keeps_weights(coarse: CureData | None, data: CureData) -> None:
+    """``coarse`` is ``data`` on the grid: fewer rows, the same rows at duration 0, and per
+    kind of row (exact, waiting) the same total weight and weighted sum of log times."""
     assert coarse is not None
     assert coarse.log_exact.size <= GRID_NODES < data.log_exact.size
     assert (coarse.n_zero, coarse.log_eps, coarse.sum_log_exact) == (
@@ -48,13 +48,19 @@ def test_the_grid_keeps_every_weight_and_weighted_log_time() -> None:
         data.log_eps,
         data.sum_log_exact,
     )
-    for grid, w_grid, own in (
-        (coarse.log_exact, coarse.weight_exact, data.log_exact),
-        (coarse.log_censored, coarse.weight_censored, data.log_censored),
+    for grid, w_grid, own, w_own in (
+        (coarse.log_exact, coarse.weight_exact, data.log_exact, data.weight_exact),
+        (coarse.log_censored, coarse.weight_censored, data.log_censored, data.weight_censored),
     ):
         assert w_grid is not None
-        assert float(w_grid.sum()) == pytest.approx(float(own.size), rel=1e-12)
-        assert float(w_grid @ grid) == pytest.approx(float(own.sum()), rel=1e-12)
+        w = np.ones(own.size) if w_own is None else w_own
+        assert float(w_grid.sum()) == pytest.approx(float(w.sum()), rel=1e-12)
+        assert float(w_grid @ grid) == pytest.approx(float(w @ own), rel=1e-12)
+
+
+def test_the_grid_keeps_every_weight_and_weighted_log_time() -> None:
+    data = _delays(20_000, seed=1)
+    assert_grid_keeps_weights(coarse_data(data), data)
 
 
 def test_few_rows_take_no_grid() -> None:
