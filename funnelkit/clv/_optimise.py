@@ -219,28 +219,35 @@ def settle(
     (:func:`inverse_hessian`); see :func:`funnelkit._quasi_newton.ascend`. Returns the
     optimum and the metric there, or None when the steps do not settle.
     """
-    from funnelkit._quasi_newton import ascend, refit_decrement
+    from funnelkit._quasi_newton import LAST_STEP, ascend, predicted_rise, refit_decrement
 
     theta = np.clip(space.to_theta(np.asarray(x0, dtype=float)), -LOG_BOUND + 1, LOG_BOUND - 1)
     if metric.shape != (theta.size, theta.size):
         return None
-    last: list[tuple[np.ndarray, float]] = []  # the latest point and its objective
+    last: list[tuple[np.ndarray, float, np.ndarray]] = []  # latest point, objective, gradient
 
     def gain(t: np.ndarray) -> tuple[float, np.ndarray]:
         value, grad = objective(space, t, loglik, n, penalizer)
-        last[:] = [(np.array(t, copy=True), value)]
+        last[:] = [(np.array(t, copy=True), value, grad)]
         return -value, -grad
 
     with np.errstate(all="ignore"):
         bound = np.full(theta.size, LOG_BOUND - 1e-3)
-        # the objective is the mean over n customers: its decrement is the total's over n
-        found = ascend(gain, theta, metric, -bound, bound, tolerance=refit_decrement() / n)
+        # the objective is the mean over n customers: its decrement is the total's over n;
+        # the last step, next to the maximum, is taken without evaluating its end
+        found = ascend(
+            gain, theta, metric, -bound, bound, tolerance=refit_decrement() / n, last_step=LAST_STEP
+        )
         if found is None:
             return None
         theta, metric = found
-        # the steps stop where they evaluated last: no need to evaluate again
+        # the steps stop where they evaluated last, or one step past it: no need to
+        # evaluate again (a refit keeps only its estimates; its value is the quadratic
+        # model's, within the refit's tolerance of the maximum's)
         if last and np.array_equal(last[0][0], theta):
             value = last[0][1]
+        elif last:
+            value = last[0][1] - predicted_rise(last[0][2], metric)
         else:
             value, _ = objective(space, theta, loglik, n, penalizer)
     params = space.to_params(theta)
