@@ -24,12 +24,13 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 
 from funnelkit.clv._base import MLEFitter
-from funnelkit.clv._covariate_likelihood import CovariateLikelihood
+from funnelkit.clv._covariate_likelihood import CovariateLikelihood, UnitLikelihood, newton_search
 from funnelkit.clv._data import FitData, as_rfm, compress_rows, customer_weights
 from funnelkit.clv._limits import Limit, LimitTest, ParameterSpace, chi_bar_square_sf
 from funnelkit.clv._optimise import (
     Candidate,
     CoefficientSpace,
+    LogLikelihood,
     choose,
     hessian,
     maximise,
@@ -277,22 +278,36 @@ class CovariateModel(CovariateLikelihood):
         loglik = self._rows_likelihood(names, links, limit, patterns, rows, p)
         given = start_coefs or {}
         x0 = np.concatenate([start, *(given.get(proc, np.zeros(p)) for proc in links)])
-        fit = maximise(
-            space,
-            x0,
-            loglik,
-            n,
-            penalizer=float(self.penalizer),
-            max_iter=int(self.max_iter),
-            limit=limit,
-        )
-        if fit is None:
-            return None
-        analytic = loglik(fit.params)[1] is not None
-        hess = hessian(fit, loglik, n, float(self.penalizer), analytic=analytic)
+        penalizer = float(self.penalizer)
+        found = None
+        if isinstance(loglik, UnitLikelihood):
+            found = newton_search(space, x0, loglik, n, penalizer)
+        if found is not None:
+            fit, hess = found
+        else:
+            searched = maximise(
+                space, x0, loglik, n, penalizer=penalizer, max_iter=int(self.max_iter), limit=limit
+            )
+            if searched is None:
+                return None
+            fit = dataclasses.replace(searched, log_likelihood=loglik(searched.params)[0])
+            hess = self._curvature(fit, loglik, n)
         cov = covariance_from_hessian(hess, space.jacobian(fit.params), n)
-        fit = dataclasses.replace(fit, log_likelihood=loglik(fit.params)[0])
         return fit, cov, links, limit
+
+    def _curvature(self, fit: Candidate, loglik: LogLikelihood, n: float) -> np.ndarray:
+        """Hessian of the mean objective at ``fit``: from the units' differenced gradients
+        where the likelihood has them, else by differences of the whole gradient."""
+        penalizer = float(self.penalizer)
+        if isinstance(loglik, UnitLikelihood):
+            hess = loglik.hessian(fit.params)
+            if hess is not None:
+                space = fit.space
+                assert isinstance(space, CoefficientSpace)
+                penalty = penalizer * np.where(space.free, 2.0, 4.0 * fit.params**2)
+                return np.asarray(-hess / n + np.diag(penalty))
+        analytic = loglik(fit.params)[1] is not None
+        return hessian(fit, loglik, n, penalizer, analytic=analytic)
 
     def _covariate_limits(self, full: SpaceFit | None) -> list[Limit]:
         """The limits the covariate model's base parameters are approaching: those near its
