@@ -249,7 +249,7 @@ class CovariateModel(CovariateLikelihood):
         )
         self._set_covariates(covariate_fit, design)
         self.__dict__["_training_ids"] = ids if keep is None else ids[keep]
-        self._warn_if_unconverged()
+        self._warn_if_unconverged(patterns)
         self.fit_seconds_ = time.perf_counter() - begin
         return self
 
@@ -440,8 +440,8 @@ class CovariateModel(CovariateLikelihood):
             )
         return rows
 
-    def _warn_if_unconverged(self) -> None:
-        converged = self.result_.converged and self._patterns_finite()
+    def _warn_if_unconverged(self, patterns: np.ndarray) -> None:
+        converged = self.result_.converged and self._patterns_finite(patterns)
         if not converged:
             message = self.result_.message
             if self.result_.converged:
@@ -453,8 +453,7 @@ class CovariateModel(CovariateLikelihood):
                 stacklevel=4,
             )
 
-    def _patterns_finite(self) -> bool:
-        """Whether the model's predictions are finite at every training covariate pattern."""
-        design = self.__dict__["_training_design"]
-        patterns = unique_patterns(design)[0]
+    def _patterns_finite(self, patterns: np.ndarray) -> bool:
+        """Whether the model's predictions are finite at every training covariate pattern
+        (the distinct rows of the training design, found once by the fit)."""
         return all(self._at(z, None)._predictions_finite() for z in patterns)
