@@ -6,7 +6,10 @@ has ``theta_i = theta · exp(± gamma_process' z_i)``. The coefficients ``gamma`
 unconstrained entries of the optimiser's parameter vector, so the shared optimiser, the
 Hessian and the covariance cover them. The likelihood runs on compressed rows (customers
 sharing their data row and their covariate pattern are one row), pattern by pattern or row
-by row (:mod:`funnelkit.clv._covariate_likelihood`).
+by row (:mod:`funnelkit.clv._covariate_likelihood`). The full model is maximised by Newton
+steps with the Hessian assembled from each pattern's own curvature (a handful of likelihood
+evaluations per step however many coefficients), the shared L-BFGS-B search taking over
+where they do not settle and for the limit models.
 
 Predictions are in :mod:`funnelkit.clv._covariate_predict`: per covariate pattern, by a copy
 of the model at that pattern's parameters, with the model's own formulas.
@@ -24,7 +27,12 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 
 from funnelkit.clv._base import MLEFitter
-from funnelkit.clv._covariate_likelihood import CovariateLikelihood, UnitLikelihood, newton_search
+from funnelkit.clv._covariate_likelihood import (
+    CovariateLikelihood,
+    UnitLikelihood,
+    newton_search,
+    penalised_hessian,
+)
 from funnelkit.clv._data import FitData, as_rfm, compress_rows, customer_weights
 from funnelkit.clv._limits import Limit, LimitTest, ParameterSpace, chi_bar_square_sf
 from funnelkit.clv._optimise import (
@@ -269,7 +277,8 @@ class CovariateModel(CovariateLikelihood):
         tuple[Candidate, np.ndarray | None, dict[str, tuple[tuple[str, int], ...]], Limit | None]
         | None
     ):
-        """Maximise one parameter set with its coefficients; the fit and its covariance."""
+        """Maximise one parameter set with its coefficients; the fit and its covariance
+        (Newton steps where the likelihood gives its Hessian, else L-BFGS-B)."""
         p = len(encoding.names)
         coef_names = [f"{proc}:{nm}" for proc in links for nm in encoding.names]
         space = CoefficientSpace(
@@ -299,13 +308,11 @@ class CovariateModel(CovariateLikelihood):
         """Hessian of the mean objective at ``fit``: from the units' differenced gradients
         where the likelihood has them, else by differences of the whole gradient."""
         penalizer = float(self.penalizer)
-        if isinstance(loglik, UnitLikelihood):
-            hess = loglik.hessian(fit.params)
+        space = fit.space
+        if isinstance(loglik, UnitLikelihood) and isinstance(space, CoefficientSpace):
+            hess = penalised_hessian(loglik, space, fit.params, n, penalizer)
             if hess is not None:
-                space = fit.space
-                assert isinstance(space, CoefficientSpace)
-                penalty = penalizer * np.where(space.free, 2.0, 4.0 * fit.params**2)
-                return np.asarray(-hess / n + np.diag(penalty))
+                return -hess / n
         analytic = loglik(fit.params)[1] is not None
         return hessian(fit, loglik, n, penalizer, analytic=analytic)
 
