@@ -6,7 +6,10 @@ has ``theta_i = theta · exp(± gamma_process' z_i)``. The coefficients ``gamma`
 unconstrained entries of the optimiser's parameter vector, so the shared optimiser, the
 Hessian and the covariance cover them. The likelihood runs on compressed rows (customers
 sharing their data row and their covariate pattern are one row), pattern by pattern or row
-by row (:mod:`funnelkit.clv._covariate_likelihood`).
+by row (:mod:`funnelkit.clv._covariate_likelihood`). The full model is maximised by Newton
+steps with the Hessian assembled from each pattern's own curvature (a handful of likelihood
+evaluations per step however many coefficients), the shared L-BFGS-B search taking over
+where they do not settle and for the limit models.
 
 Predictions are in :mod:`funnelkit.clv._covariate_predict`: per covariate pattern, by a copy
 of the model at that pattern's parameters, with the model's own formulas.
@@ -24,12 +27,18 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 
 from funnelkit.clv._base import MLEFitter
-from funnelkit.clv._covariate_likelihood import CovariateLikelihood
+from funnelkit.clv._covariate_likelihood import (
+    CovariateLikelihood,
+    UnitLikelihood,
+    newton_search,
+    penalised_hessian,
+)
 from funnelkit.clv._data import FitData, as_rfm, compress_rows, customer_weights
 from funnelkit.clv._limits import Limit, LimitTest, ParameterSpace, chi_bar_square_sf
 from funnelkit.clv._optimise import (
     Candidate,
     CoefficientSpace,
+    LogLikelihood,
     choose,
     hessian,
     maximise,
@@ -248,7 +257,7 @@ class CovariateModel(CovariateLikelihood):
         )
         self._set_covariates(covariate_fit, design)
         self.__dict__["_training_ids"] = ids if keep is None else ids[keep]
-        self._warn_if_unconverged()
+        self._warn_if_unconverged(patterns)
         self.fit_seconds_ = time.perf_counter() - begin
         return self
 
@@ -268,7 +277,8 @@ class CovariateModel(CovariateLikelihood):
         tuple[Candidate, np.ndarray | None, dict[str, tuple[tuple[str, int], ...]], Limit | None]
         | None
     ):
-        """Maximise one parameter set with its coefficients; the fit and its covariance."""
+        """Maximise one parameter set with its coefficients; the fit and its covariance
+        (Newton steps where the likelihood gives its Hessian, else L-BFGS-B)."""
         p = len(encoding.names)
         coef_names = [f"{proc}:{nm}" for proc in links for nm in encoding.names]
         space = CoefficientSpace(
@@ -277,22 +287,34 @@ class CovariateModel(CovariateLikelihood):
         loglik = self._rows_likelihood(names, links, limit, patterns, rows, p)
         given = start_coefs or {}
         x0 = np.concatenate([start, *(given.get(proc, np.zeros(p)) for proc in links)])
-        fit = maximise(
-            space,
-            x0,
-            loglik,
-            n,
-            penalizer=float(self.penalizer),
-            max_iter=int(self.max_iter),
-            limit=limit,
-        )
-        if fit is None:
-            return None
-        analytic = loglik(fit.params)[1] is not None
-        hess = hessian(fit, loglik, n, float(self.penalizer), analytic=analytic)
+        penalizer = float(self.penalizer)
+        found = None
+        if isinstance(loglik, UnitLikelihood):
+            found = newton_search(space, x0, loglik, n, penalizer)
+        if found is not None:
+            fit, hess = found
+        else:
+            searched = maximise(
+                space, x0, loglik, n, penalizer=penalizer, max_iter=int(self.max_iter), limit=limit
+            )
+            if searched is None:
+                return None
+            fit = dataclasses.replace(searched, log_likelihood=loglik(searched.params)[0])
+            hess = self._curvature(fit, loglik, n)
         cov = covariance_from_hessian(hess, space.jacobian(fit.params), n)
-        fit = dataclasses.replace(fit, log_likelihood=loglik(fit.params)[0])
         return fit, cov, links, limit
+
+    def _curvature(self, fit: Candidate, loglik: LogLikelihood, n: float) -> np.ndarray:
+        """Hessian of the mean objective at ``fit``: from the units' differenced gradients
+        where the likelihood has them, else by differences of the whole gradient."""
+        penalizer = float(self.penalizer)
+        space = fit.space
+        if isinstance(loglik, UnitLikelihood) and isinstance(space, CoefficientSpace):
+            hess = penalised_hessian(loglik, space, fit.params, n, penalizer)
+            if hess is not None:
+                return -hess / n
+        analytic = loglik(fit.params)[1] is not None
+        return hessian(fit, loglik, n, penalizer, analytic=analytic)
 
     def _covariate_limits(self, full: SpaceFit | None) -> list[Limit]:
         """The limits the covariate model's base parameters are approaching: those near its
@@ -425,8 +447,8 @@ class CovariateModel(CovariateLikelihood):
             )
         return rows
 
-    def _warn_if_unconverged(self) -> None:
-        converged = self.result_.converged and self._patterns_finite()
+    def _warn_if_unconverged(self, patterns: np.ndarray) -> None:
+        converged = self.result_.converged and self._patterns_finite(patterns)
         if not converged:
             message = self.result_.message
             if self.result_.converged:
@@ -438,8 +460,7 @@ class CovariateModel(CovariateLikelihood):
                 stacklevel=4,
             )
 
-    def _patterns_finite(self) -> bool:
-        """Whether the model's predictions are finite at every training covariate pattern."""
-        design = self.__dict__["_training_design"]
-        patterns = unique_patterns(design)[0]
+    def _patterns_finite(self, patterns: np.ndarray) -> bool:
+        """Whether the model's predictions are finite at every training covariate pattern
+        (the distinct rows of the training design, found once by the fit)."""
         return all(self._at(z, None)._predictions_finite() for z in patterns)

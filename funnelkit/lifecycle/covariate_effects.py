@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from funnelkit._results import Interval
+from funnelkit.clv._data import unique_combinations
 from funnelkit.exceptions import ConvergenceWarning, FunnelkitError
 from funnelkit.lifecycle._bootstrap import FIT_FAILURES, failure_reason
 from funnelkit.lifecycle._components import MIN_REPEAT_BUYERS, make_purchase_fitter
@@ -102,7 +104,9 @@ def covariate_comparison(
     if buyers.size == 0:
         raise FunnelkitError("The covariate comparison needs buyers; these customers have none.")
     notes: list[str] = []
-    covariates: dict[str, np.ndarray] = {}
+    # each covariate as small integer codes and the value of each code: masks, counts and
+    # distinct rows come from these without comparing or sorting text per buyer
+    coded: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     reference = None
     labels: tuple[str, ...] = ()
     if by is not None:
@@ -114,17 +118,17 @@ def covariate_comparison(
             # measured against the best-estimated level
             reference = labels[int(np.argmax(counts))]
             # numpy text, not Python objects: the covariate encoding then needs no loop
-            covariates[by] = np.array(labels, dtype=str)[codes[buyers]]
+            coded[by] = (codes[buyers], np.array(labels, dtype=str))
             labels = present
         else:
             notes.append(f"all buyers share one {by} ({present[0]}): {by} is left out")
             by = None
-    member = (table.group[buyers] == 1).astype(float)
-    if len(table.group_names) == 2 and 0.0 < member.mean() < 1.0:
-        covariates[MEMBER] = member
+    member = (table.group[buyers] == 1).astype(np.int64)
+    if len(table.group_names) == 2 and 0 < member.sum() < member.size:
+        coded[MEMBER] = (member, np.array([0.0, 1.0]))
     else:
         notes.append("members and non-members cannot be told apart: membership is left out")
-    if not covariates:
+    if not coded:
         raise FunnelkitError(
             "Nothing to compare: the buyers share one channel and one membership group. Read "
             "the log with attribute_cols=['channel'] and a funnel with a membership stage."
@@ -137,7 +141,8 @@ def covariate_comparison(
     }
     ref: dict[str, str] = {} if reference is None or by is None else {by: reference}
     level = float(fit.conf_level)
-    purchase = _purchase_fit(spec, ref, level, rfm, covariates, table, notes)
+    rows = _distinct_rows(rfm, coded)
+    purchase = _purchase_fit(spec, ref, level, rows, table, notes)
     dropout_meaning = (
         "mean dropout rate"
         if type(purchase).__name__ == "ParetoNBDFitter"
@@ -161,28 +166,13 @@ def covariate_comparison(
     elif int(repeat.sum()) < MIN_REPEAT_BUYERS:
         notes.append(f"only {int(repeat.sum())} repeat buyers with spend: no spend effects")
     else:
-        spend = _spend_fit(
-            rfm["frequency"][repeat], m[repeat], covariates, repeat, ref, level, notes
-        )
+        spend = _spend_fit(rfm["frequency"][repeat], m[repeat], coded, repeat, ref, level, notes)
         if spend is not None:
             effects += _effects(spend.coefficient_rows(), meaning, level)
             spend_test = spend.covariate_test_
     grid = fit.grid
     values = _adjusted_values(
-        purchase,
-        spend,
-        fallback,
-        covariates,
-        by,
-        labels,
-        grid,
-        table,
-        buyers,
-        rfm,
-        repeat,
-        m,
-        spec,
-        notes,
+        purchase, spend, fallback, coded, by, labels, grid, table, rows, rfm, repeat, m, spec, notes
     )
     return CovariateComparison(
         by=by,
@@ -208,12 +198,45 @@ def _fitter(spec: Any, reference: dict[str, str], level: float) -> Any:
     return fitter.set_params(covariate_reference=reference or None, conf_level=level)
 
 
+@dataclass(frozen=True)
+class _Rows:
+    """Buyers sharing their purchase summary and their covariates, as one row each with
+    the number of buyers (the fits compress their input so: handing them the distinct rows
+    gives the same fits and spares them sorting every buyer)."""
+
+    rfm: dict[str, np.ndarray]
+    #: each covariate's codes per row (an index into its values) and its values
+    coded: dict[str, tuple[np.ndarray, np.ndarray]]
+    counts: np.ndarray
+
+    @property
+    def covariates(self) -> dict[str, np.ndarray]:
+        return {k: values[codes] for k, (codes, values) in self.coded.items()}
+
+    def where(self, name: str, code: int) -> np.ndarray:
+        """Which rows have covariate ``name`` at code ``code``."""
+        return np.asarray(self.coded[name][0] == code)
+
+
+def _distinct_rows(
+    rfm: dict[str, np.ndarray], coded: dict[str, tuple[np.ndarray, np.ndarray]]
+) -> _Rows:
+    names = list(coded)
+    columns = [rfm["frequency"], rfm["recency"], rfm["T"], *(coded[k][0] for k in names)]
+    values, inverse = unique_combinations(*columns)
+    counts = np.bincount(inverse, minlength=values[0].size).astype(float)
+    return _Rows(
+        rfm={"frequency": values[0], "recency": values[1], "T": values[2]},
+        coded={k: (values[3 + i], coded[k][1]) for i, k in enumerate(names)},
+        counts=counts,
+    )
+
+
 def _purchase_fit(
     spec: Any,
     reference: dict[str, str],
     level: float,
-    rfm: dict[str, np.ndarray],
-    covariates: dict[str, np.ndarray],
+    rows: _Rows,
     table: CustomerTable,
     notes: list[str],
 ) -> Any:
@@ -226,9 +249,10 @@ def _purchase_fit(
     processes itself.
     """
     purchase = _fitter(spec, reference, level)
+    covariates = rows.covariates
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        purchase.fit(rfm, covariates=covariates, time_unit=table.unit)
+        purchase.fit(rows.rfm, covariates=covariates, weights=rows.counts, time_unit=table.unit)
         bounds = np.array(
             [
                 [np.nan if r[c] is None else r[c] for c in ("lower", "upper")]
@@ -239,7 +263,7 @@ def _purchase_fit(
         if purchase.covariate_processes is not None or _bounded(bounds):
             return purchase
         narrow = _fitter(spec, reference, level).set_params(covariate_processes=("purchase",))
-        narrow.fit(rfm, covariates=covariates, time_unit=table.unit)
+        narrow.fit(rows.rfm, covariates=covariates, weights=rows.counts, time_unit=table.unit)
     notes.append(
         "the dropout effects cannot be told apart in these data (too few customers are seen "
         "to stop buying to bound them): the channel and membership enter the purchase rate only"
@@ -298,7 +322,7 @@ def _exp(value: float | None) -> float | None:
 def _spend_fit(
     frequency: np.ndarray,
     monetary: np.ndarray,
-    covariates: dict[str, np.ndarray],
+    coded: dict[str, tuple[np.ndarray, np.ndarray]],
     repeat: np.ndarray,
     reference: dict[str, str],
     level: float,
@@ -306,8 +330,8 @@ def _spend_fit(
 ) -> Any:
     from funnelkit.clv import GammaGammaFitter
 
-    kept = {k: v[repeat] for k, v in covariates.items()}
-    varying = {k: v for k, v in kept.items() if np.unique(v).size > 1}
+    kept = {k: (codes[repeat], values) for k, (codes, values) in coded.items()}
+    varying = {k: values[c] for k, (c, values) in kept.items() if c.size and (c != c[0]).any()}
     if not varying:
         notes.append("the covariates do not vary among repeat buyers: no spend effects")
         return None
@@ -344,53 +368,69 @@ def _adjusted_values(
     purchase: Any,
     spend: Any,
     fallback: float,
-    covariates: dict[str, np.ndarray],
+    coded: dict[str, tuple[np.ndarray, np.ndarray]],
     by: str | None,
     labels: tuple[str, ...],
     grid: ValueGrid,
     table: CustomerTable,
-    buyers: np.ndarray,
+    rows: _Rows,
     rfm: dict[str, np.ndarray],
     repeat: np.ndarray,
     monetary: np.ndarray,
     spec: Any,
     notes: list[str],
 ) -> list[AdjustedValue]:
-    levels: list[tuple[str, Any, str]] = []  # (covariate, value, label)
+    levels: list[tuple[str, int, str]] = []  # (covariate, code, label)
     if by is not None:
-        levels += [(by, lb, lb) for lb in labels]
-    if MEMBER in covariates:
-        levels += [(MEMBER, float(g), name) for g, name in enumerate(table.group_names)]
-    # each covariate's distinct values and their counts, once (sorting the buyers' values
-    # once per level took seconds on a million buyers)
-    distinct = {k: np.unique(v, return_counts=True) for k, v in covariates.items()}
+        names = [str(v) for v in coded[by][1]]
+        levels += [(by, names.index(lb), lb) for lb in labels]
+    if MEMBER in coded:
+        levels += [(MEMBER, g, name) for g, name in enumerate(table.group_names)]
+    # each covariate's buyers per code, once (counted, not sorted)
+    counts = {k: np.bincount(c, minlength=values.size) for k, (c, values) in coded.items()}
+    n_buyers = float(rows.counts.sum())
     out = []
-    for name, value, label in levels:
-        others = [k for k in covariates if k != name]
+    for name, code, label in levels:
+        value = coded[name][1][code].item()
+        others = [k for k in coded if k != name]
         # standardised: each buyer's other covariate kept, this one set to the level; the
-        # predictions depend on the profile only, so one call per distinct other value
+        # predictions depend on the profile only, so one call per value of the other
         if others:
             (other,) = others
-            kinds, counts = distinct[other]
-            profiles = [({name: value, other: k}, c) for k, c in zip(kinds, counts, strict=True)]
+            kinds = coded[other][1]
+            profiles = [
+                ({name: value, other: kinds[k].item()}, float(c))
+                for k, c in enumerate(counts[other])
+                if c > 0
+            ]
         else:
-            profiles = [({name: value}, buyers.size)]
+            profiles = [({name: value}, n_buyers)]
         parts = np.array([_new_buyer(purchase, spend, fallback, p, grid) for p, _ in profiles])
         if not np.isfinite(parts).all():
             raise FunnelkitError(
                 f"The covariate model gives no finite value for {name} = {label}: its "
                 "fitted effects are too extreme for these data (see the coefficients)."
             )
-        w = np.array([c for _, c in profiles], dtype=float) / buyers.size
-        mine = covariates[name] == value
+        w = np.array([c for _, c in profiles], dtype=float) / n_buyers
+        mine = coded[name][0] == code
         raw = _raw(
-            spec, rfm, mine, repeat, monetary, table, fallback, grid, f"{name} = {label}", notes
+            spec,
+            rows,
+            rows.where(name, code),
+            mine & repeat,
+            rfm["frequency"],
+            monetary,
+            table,
+            fallback,
+            grid,
+            f"{name} = {label}",
+            notes,
         )
         out.append(
             AdjustedValue(
                 covariate=name,
                 level=label,
-                n_buyers=int(mine.sum()),
+                n_buyers=int(counts[name][code]),
                 repeat_purchases=float(w @ parts[:, 0]),
                 spend_per_purchase=float(w @ parts[:, 1]),
                 value=float(w @ parts[:, 2]),
@@ -403,9 +443,10 @@ def _adjusted_values(
 
 def _raw(
     spec: Any,
-    rfm: dict[str, np.ndarray],
+    rows: _Rows,
     mine: np.ndarray,
-    repeat: np.ndarray,
+    spenders: np.ndarray,
+    frequency: np.ndarray,
     monetary: np.ndarray,
     table: CustomerTable,
     fallback: float,
@@ -413,8 +454,9 @@ def _raw(
     what: str,
     notes: list[str],
 ) -> tuple[float, float, float] | None:
-    """The per-segment figure: the plain models refitted on this level's buyers only."""
-    repeaters = int((mine & (rfm["frequency"] > 0)).sum())
+    """The per-segment figure: the plain models refitted on this level's buyers only
+    (``mine``: its distinct purchase rows; ``spenders``: its repeat buyers with spend)."""
+    repeaters = int(rows.counts[mine & (rows.rfm["frequency"] > 0)].sum())
     if repeaters < MIN_REPEAT_BUYERS:
         notes.append(
             f"{what}: {repeaters} repeat buyers, need {MIN_REPEAT_BUYERS} for a per-segment "
@@ -427,17 +469,14 @@ def _raw(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             purchase = make_purchase_fitter(spec)
-            purchase.fit({k: v[mine] for k, v in rfm.items()}, time_unit=table.unit)
+            data = {k: v[mine] for k, v in rows.rfm.items()}
+            purchase.fit(data, weights=rows.counts[mine], time_unit=table.unit)
             spend = None
-            spenders = mine & repeat
             if table.has_values:
                 fallback = float(monetary[spenders].mean()) if spenders.any() else fallback
                 if int(spenders.sum()) >= MIN_REPEAT_BUYERS:
                     spend = GammaGammaFitter().fit(
-                        {
-                            "frequency": rfm["frequency"][spenders],
-                            "monetary_value": monetary[spenders],
-                        }
+                        {"frequency": frequency[spenders], "monetary_value": monetary[spenders]}
                     )
             result = _new_buyer(purchase, spend, fallback, None, grid)
     except FIT_FAILURES as exc:

@@ -1,4 +1,5 @@
-"""The covariate likelihood summed pattern by pattern equals the row-by-row sum."""
+"""The covariate likelihood summed pattern by pattern equals the row-by-row sum; its
+Hessian from the units' gradients and the Newton search built on it."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from funnelkit.clv import (
     ParetoNBDFitter,
     _covariate_likelihood,
 )
+from funnelkit.clv._covariate_likelihood import newton_search
 from funnelkit.clv._data import compress_rows
+from funnelkit.clv._optimise import Candidate, CoefficientSpace, hessian, maximise
 from funnelkit.clv.covariates import learn_encoding, unique_patterns
 from funnelkit.datasets.covariates import simulate_bgnbd_covariates
 
@@ -115,3 +118,62 @@ def test_unique_patterns_without_columns_is_one_pattern():
     patterns, codes = unique_patterns(np.empty((4, 0)))
     assert patterns.shape == (1, 0)
     assert codes.tolist() == [0, 0, 0, 0]
+
+
+def _objective_parts(model, world, monkeypatch, rows_per_pattern):
+    """The full BG/NBD space with covariates, its likelihood and a point near its maximum."""
+    data = {"frequency": world.rfm.frequency, "recency": world.rfm.recency, "T": world.rfm.T}
+    monkeypatch.setattr(_covariate_likelihood, "_ROWS_PER_PATTERN", rows_per_pattern)
+    loglik, _, size, _ = _both_likelihoods(model, data, world.covariates, monkeypatch)
+    monkeypatch.setattr(_covariate_likelihood, "_ROWS_PER_PATTERN", rows_per_pattern)
+    n_coefs = size - len(model._param_names)
+    names = (*model._param_names, *(f"c{i}" for i in range(n_coefs)))
+    space = CoefficientSpace(names, (), n_free=n_coefs)
+    rng = np.random.default_rng(1)
+    point = np.concatenate([[0.25, 4.5, 0.7, 2.1], rng.normal(0.0, 0.2, n_coefs)])
+    return loglik, space, point
+
+
+@pytest.mark.parametrize("rows_per_pattern", [1, 10**9])
+def test_unit_hessian_is_the_differenced_whole_gradient(world, monkeypatch, rows_per_pattern):
+    # pattern by pattern (1) and row by row (10**9): the Hessian from the units' own
+    # gradients is the optimiser's Hessian by differences of the whole gradient
+    model = BetaGeoFitter(penalizer=0.01)
+    loglik, space, point = _objective_parts(model, world, monkeypatch, rows_per_pattern)
+    n = float(len(world.rfm.frequency))
+    fit = Candidate(space, None, space.to_theta(point), point, 0.0, True, "", 0)
+    expected = hessian(fit, loglik, n, 0.01, analytic=True)
+    penalty = 0.01 * np.where(space.free, 2.0, 4.0 * point**2)
+    central = -loglik.hessian(point) / n + np.diag(penalty)
+    np.testing.assert_allclose(central, expected, rtol=1e-6, atol=1e-9)
+    forward = -loglik.hessian(point, central=False) / n + np.diag(penalty)
+    np.testing.assert_allclose(forward, expected, rtol=1e-3, atol=1e-6)
+
+
+def test_newton_search_finds_the_lbfgs_maximum(world, monkeypatch):
+    model = BetaGeoFitter()
+    loglik, space, point = _objective_parts(model, world, monkeypatch, 1)
+    n = float(len(world.rfm.frequency))
+    x0 = np.concatenate([point[:4], np.zeros(point.size - 4)])
+    found = newton_search(space, x0, loglik, n, 0.0)
+    assert found is not None
+    fit, curvature = found
+    reference = maximise(space, x0, loglik, n, penalizer=0.0, max_iter=1000)
+    assert reference is not None and fit.converged
+    # the L-BFGS-B optimum within its own stopping tolerance, and never a lower maximum
+    np.testing.assert_allclose(fit.params, reference.params, rtol=1e-5, atol=1e-5)
+    assert fit.log_likelihood >= reference.log_likelihood - 1e-9 * abs(reference.log_likelihood)
+    gradient = loglik(fit.params)[1]
+    assert np.max(np.abs(gradient * space.jacobian(fit.params))) / n < 1e-10
+    np.testing.assert_allclose(curvature, -loglik.hessian(fit.params) / n, rtol=1e-12)
+
+
+def test_newton_search_gives_up_where_the_hessian_is_not_negative_definite(world, monkeypatch):
+    # far from the maximum the curvature is not negative definite: the search falls back
+    model = BetaGeoFitter()
+    loglik, space, point = _objective_parts(model, world, monkeypatch, 1)
+    n = float(len(world.rfm.frequency))
+    far = np.concatenate([point[:4], np.full(point.size - 4, 8.0)])
+    assert np.isfinite(loglik(far)[0])
+    assert np.linalg.eigvalsh(-loglik.hessian(far, central=False)).min() < 0.0
+    assert newton_search(space, far, loglik, n, 0.0) is None

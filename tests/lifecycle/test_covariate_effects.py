@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 
 from funnelkit import EventLog, Funnel, FunnelkitError, LifecycleModel
+from funnelkit.clv import ModifiedBetaGeoFitter
 from funnelkit.datasets import simulate_community
 from funnelkit.lifecycle import CovariateComparison
 from funnelkit.lifecycle.covariate_effects import covariate_comparison, effect_sentence
 from funnelkit.lifecycle.covariate_results import factor_text
+from funnelkit.lifecycle.segments import customer_segments
 
 NAN_TEXT = ("nan", "NaN", "inf")
 
@@ -226,3 +228,38 @@ def test_counts_without_money_and_small_data_fall_back_to_purchase_effects() -> 
     assert all(e.effect.lower is not None for e in result.effects)
     assert any("enter the purchase rate only" in n for n in result.notes)
     assert result.purchase_test.df == 4
+
+
+def test_fits_on_distinct_buyer_rows_are_the_fits_on_every_buyer(world) -> None:
+    # buyers sharing their summary and covariates go to the fits as one weighted row: the
+    # fits compress their input so anyway, and must come out the same to the last digit
+    _, _, model, result = world
+    table = model.customers()
+    buyers = np.flatnonzero(table.group >= 0)
+    codes, labels = customer_segments(table, "channel")
+    covariates = {
+        "channel": np.array(labels)[codes[buyers]],
+        "member": (table.group[buyers] == 1).astype(float),
+    }
+    rfm = {k: getattr(table.at_end, k)[buyers] for k in ("frequency", "recency", "T")}
+    fitter = ModifiedBetaGeoFitter(covariate_reference={"channel": result.reference})
+    fitter.fit(rfm, covariates=covariates, time_unit=table.unit)
+    assert result.purchase_test == fitter.covariate_test_
+    expected = {(r["process"], r["covariate"]): r for r in fitter.coefficient_rows()}
+    purchase = [e for e in result.effects if e.process != "spend"]
+    assert len(purchase) == len(expected) == 8
+    for effect in purchase:
+        row = expected[(effect.process, effect.covariate)]
+        assert (effect.estimate, effect.std_error) == (row["estimate"], row["std_error"])
+    # the per-segment figure of members: the plain models refitted on the members only
+    members = buyers[table.group[buyers] == 1]
+    plain = ModifiedBetaGeoFitter().fit(
+        {k: getattr(table.at_end, k)[members] for k in ("frequency", "recency", "T")},
+        time_unit=table.unit,
+    )
+    horizon = model.fit_.grid.horizon
+    (member,) = [v for v in result.values if v.level == "member"]
+    assert member.n_buyers == members.size
+    assert member.raw_repeat_purchases == pytest.approx(
+        float(plain.expected_purchases_new_customer(horizon)), rel=1e-12
+    )
