@@ -22,7 +22,7 @@ from funnelkit.lifecycle import (
     SegmentValues,
     StageValues,
 )
-from funnelkit.lifecycle._bootstrap import FIT_FAILURES, failure_reason
+from funnelkit.lifecycle._bootstrap import FIT_FAILURES, failure_reason, worker_count
 from funnelkit.lifecycle._data import CustomerTable
 from funnelkit.lifecycle._measured import Measured, measure
 from funnelkit.report._sections import Meanwhile, Sections, take_first
@@ -89,6 +89,7 @@ def build_report(
     timer = StepTimer(progress if callable(progress) else None, total=9 + (economics is not None))
     sections = Sections(timer)
     model = LifecycleModel(**settings, progress=progress)
+    _decide_workers(model, log.n_customers)
     quality: list[str] = list(log.report.notes)
     missing = missing_stage_events(log, funnel)
     if missing is not None:
@@ -179,6 +180,9 @@ def build_report(
                 "channel and membership, adjusted",
                 lambda: cov_model.covariate_comparison(covariate_by),
             )
+        if beside and worker_count(model.n_jobs, model.n_resamples, table.n_customers) > 1:
+            # the channel table's samples keep its workers busy for a few seconds only
+            later.fork(("uplift", "covariates"))
         values = _values(fitted, sections, by, later)
     if measured_first is None:
         measured_first = take_first(later, sections, first=True)
@@ -221,6 +225,19 @@ def build_report(
         unavailable=sections.unavailable,
         seconds=timer.seconds,
     )
+
+
+def _decide_workers(model: LifecycleModel, n_customers: int) -> None:
+    """Resolve ``n_jobs=None`` once, for every step of the report.
+
+    The automatic count leaves out cores busy with other work by the load average, which
+    after a step with worker processes still counts this report's own workers. Settings that
+    are not valid are left for the fit to refuse.
+    """
+    n = model.n_resamples
+    valid = isinstance(n, int | np.integer) and not isinstance(n, bool) and n >= 0
+    if model.n_jobs is None and valid:
+        model.set_params(n_jobs=worker_count(None, int(n), n_customers))
 
 
 @dataclass(frozen=True)

@@ -329,3 +329,31 @@ def test_a_stage_conversion_that_fails_beside_the_channel_samples_stays_first(
         ("conversion", "OverflowError: math range error"),
         ("channels", "ZeroDivisionError: float division by zero"),
     ]
+
+
+def test_sections_forked_beside_the_channel_samples_fail_as_they_would_here(
+    sim: Any, log: EventLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def overflow(*args: Any, **kwargs: Any) -> Any:
+        raise OverflowError("math range error")
+
+    # n_jobs=2: the uplifts and the adjusted comparison run in forked processes of their own
+    monkeypatch.setattr(LifecycleModel, "membership_uplift", overflow)
+    settings = {"observation_end": sim.observation_end, "n_resamples": 4, "seed": 2}
+    forked = report(log, n_jobs=2, **settings)
+    here = report(log, n_jobs=1, **settings)
+    assert forked.uplift is None and forked.join_uplift is None
+    assert forked.covariates is not None and forked.channels is not None
+    assert forked.unavailable == {"uplift": "OverflowError: math range error"}
+    assert _without_seconds(forked) == _without_seconds(here)
+
+
+def test_a_programming_error_in_a_forked_section_is_not_hidden(
+    sim: Any, log: EventLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise TypeError("unsupported operand type(s)")
+
+    monkeypatch.setattr(LifecycleModel, "covariate_comparison", broken)
+    with pytest.raises(TypeError, match="unsupported operand"):
+        report(log, observation_end=sim.observation_end, n_resamples=4, n_jobs=2)
