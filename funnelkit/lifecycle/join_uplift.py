@@ -175,6 +175,9 @@ class _Records:
     order: np.ndarray  # landmark-order position of each stored row
     n_member_rows: int
     n_cells: int
+    # each cell's place in the order by stratum, then landmark: a non-member's cells in one
+    # stratum are consecutive there
+    cell_rank: np.ndarray
 
     @classmethod
     def members_first(
@@ -183,10 +186,12 @@ class _Records:
         cell: np.ndarray,
         member: np.ndarray,
         outcome: np.ndarray,
-        n_cells: int,
+        cell_rank: np.ndarray,
     ) -> _Records:
         order = np.concatenate([np.flatnonzero(member), np.flatnonzero(~member)])
-        return cls(customer[order], cell[order], outcome[order], order, int(member.sum()), n_cells)
+        n_members, n_cells = int(member.sum()), cell_rank.size
+        stored = (customer[order], cell[order], outcome[order])
+        return cls(*stored, order, n_members, n_cells, cell_rank)
 
     def _in_landmark_order(self, stored: np.ndarray) -> np.ndarray:
         out = np.empty_like(stored)
@@ -257,9 +262,9 @@ def membership_uplift_from_join(
         )
     point = _compare(records, np.ones(table.n_customers))
     diffs, ratios = [], []
+    resampled = _Resampled(records)
     for replicate in fit.replicates:
-        weights = replicate_weights(replicate.seed, table.n_customers).astype(float)
-        got = _compare(records, weights)
+        got = resampled.compare(replicate_weights(replicate.seed, table.n_customers))
         diffs.append(got[0] - got[1])
         ratios.append(got[0] / got[1] if got[1] > 0 else np.nan)
     level = fit.conf_level
@@ -420,8 +425,10 @@ def _landmark_records(
         "n_landmarks": len(landmarks),
         "strata": names,
     }
-    compact, n_cells = _compact(cell, landmarks.size * n_strata)
-    return _Records.members_first(cust, compact, mem, out, n_cells), info
+    compact, used = _compact(cell, landmarks.size * n_strata)
+    rank = np.empty(used.size, dtype=np.int64)
+    rank[np.lexsort((used // n_strata, used % n_strata))] = np.arange(used.size)
+    return _Records.members_first(cust, compact, mem, out, rank), info
 
 
 def _by_landmark(
@@ -448,19 +455,77 @@ def _by_landmark(
     return time[order], events.value[theirs[order]], local[customer[order]], bounds
 
 
-def _compact(cell: np.ndarray, n_possible: int) -> tuple[np.ndarray, int]:
-    """Cell ids renumbered 0..k-1 in their order (as ``np.unique``'s inverse), and k.
+def _compact(cell: np.ndarray, n_possible: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cell ids renumbered 0..k-1 in their order (as ``np.unique``'s inverse), and the k ids.
 
     The per-replicate counts then stay small. The ids are below ``n_possible`` (landmarks x
     strata, a small number): a table of the ids in use replaces sorting every record.
     """
     if n_possible > 4 * cell.size + 1_000_000:
         uniq, inverse = np.unique(cell, return_inverse=True)
-        return inverse.reshape(-1), int(uniq.size)
+        return inverse.reshape(-1), uniq
     used = np.zeros(n_possible, dtype=bool)
     used[cell] = True
     rank = np.cumsum(used) - 1
-    return rank[cell], int(used.sum())
+    return rank[cell], np.flatnonzero(used)
+
+
+class _Resampled:
+    """:func:`_compare` of the records for many bootstrap samples, with less work per sample.
+
+    A sample's counts per cell are sums of whole numbers, exact in any order. A non-member
+    stays in one stratum over consecutive landmarks, so their records fill consecutive cells
+    in the order of :attr:`_Records.cell_rank`: each such run adds the customer's count at
+    its first cell and takes it off after its last, and a cumulative sum gives the
+    non-members' counts from a few runs per customer rather than from every record. The
+    weighted purchases keep the order of the records, without the records with none in the
+    window: their terms are +0.0 and leave every sum as it is.
+    """
+
+    def __init__(self, records: _Records) -> None:
+        split, self.n_cells = records.n_member_rows, records.n_cells
+        self.member_customer = records.parts_customer[:split]
+        self.member_cell = records.parts_cell[:split]
+        self.member_outcome = records.parts_outcome[:split]
+        customer, cell = records.parts_customer[split:], records.parts_cell[split:]
+        outcome = records.parts_outcome[split:]
+        bought = outcome != 0.0
+        self.bought_customer, self.bought_cell = customer[bought], cell[bought]
+        self.bought_outcome = outcome[bought]
+        place = records.cell_rank[cell]
+        order = np.lexsort((place, customer))
+        customer, place = customer[order], place[order]
+        first = np.ones(order.size, dtype=bool)
+        first[1:] = (customer[1:] != customer[:-1]) | (place[1:] != place[:-1] + 1)
+        starts = np.flatnonzero(first)
+        stops = place[np.append(starts[1:], order.size) - 1] + 1
+        # the runs' edges by place, to be summed per place in one pass
+        edges = np.concatenate([place[starts], stops])
+        by_place = np.argsort(edges, kind="stable")
+        self.edge_customer = np.concatenate([customer[starts], customer[starts]])[by_place]
+        self.edge_sign = np.repeat([1.0, -1.0], starts.size)[by_place]
+        edges = edges[by_place]
+        self.edge_start = np.flatnonzero(np.append(True, edges[1:] != edges[:-1]))
+        self.edge_place = edges[self.edge_start]
+        self.rank = records.cell_rank
+
+    def compare(self, counts: np.ndarray) -> tuple[float, float]:
+        """:func:`_compare` of the records with ``counts`` (whole numbers) per customer."""
+        k = self.n_cells
+        if counts.size and counts.max() <= np.iinfo(np.uint8).max:
+            # the records gather from a copy eight times smaller, which the caches hold
+            counts = counts.astype(np.uint8)
+        w_m = counts[self.member_customer].astype(float)
+        n_m = np.bincount(self.member_cell, weights=w_m, minlength=k)
+        s_m = np.bincount(self.member_cell, weights=w_m * self.member_outcome, minlength=k)
+        edges = np.zeros(k + 1)
+        if self.edge_start.size:
+            run = counts[self.edge_customer] * self.edge_sign
+            edges[self.edge_place] = np.add.reduceat(run, self.edge_start)
+        n_c = np.cumsum(edges[:k])[self.rank]
+        w_c = counts[self.bought_customer].astype(float)
+        s_c = np.bincount(self.bought_cell, weights=w_c * self.bought_outcome, minlength=k)
+        return _means(n_m, n_c, s_m, s_c)
 
 
 def _compare(records: _Records, weights: np.ndarray) -> tuple[float, float]:
@@ -473,6 +538,13 @@ def _compare(records: _Records, weights: np.ndarray) -> tuple[float, float]:
     n_c = np.bincount(cell_c, weights=w[split:], minlength=k)
     s_m = np.bincount(cell_m, weights=weighted[:split], minlength=k)
     s_c = np.bincount(cell_c, weights=weighted[split:], minlength=k)
+    return _means(n_m, n_c, s_m, s_c)
+
+
+def _means(
+    n_m: np.ndarray, n_c: np.ndarray, s_m: np.ndarray, s_c: np.ndarray
+) -> tuple[float, float]:
+    """Members' mean and their cells' non-members' means weighted by members, from the sums."""
     ok = (n_m > 0) & (n_c > 0)
     total = n_m[ok].sum()
     if not total > 0:

@@ -1,0 +1,55 @@
+"""The join uplift's comparison per bootstrap sample, from runs and bought records, to the bit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from funnelkit import LifecycleModel
+from funnelkit.lifecycle._bootstrap import replicate_weights
+from funnelkit.lifecycle.join_uplift import _compare, _landmark_records, _Records, _Resampled
+
+
+@pytest.fixture(scope="module")
+def records(fitted: LifecycleModel) -> _Records:
+    return _landmark_records(fitted.customers(), "member", 90.0, 7.0, 0.0)[0]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_sample_compares_as_over_every_record(records: _Records, seed: int) -> None:
+    counts = replicate_weights(seed, int(records.parts_customer.max()) + 1)
+    assert _Resampled(records).compare(counts) == _compare(records, counts.astype(float))
+
+
+def test_counts_too_large_for_a_byte_and_all_ones(records: _Records) -> None:
+    n = int(records.parts_customer.max()) + 1
+    resampled = _Resampled(records)
+    big = replicate_weights(11, n) * 300
+    assert big.max() > 255
+    assert resampled.compare(big) == _compare(records, big.astype(float))
+    ones = np.ones(n, dtype=np.int64)
+    assert resampled.compare(ones) == _compare(records, np.ones(n))
+
+
+def test_runs_are_fewer_than_the_non_members_records(records: _Records) -> None:
+    resampled = _Resampled(records)
+    n_non_member_rows = records.order.size - records.n_member_rows
+    n_runs = resampled.edge_customer.size // 2
+    assert 0 < n_runs < n_non_member_rows
+    # every non-member record lies in exactly one run of its customer
+    assert resampled.edge_sign.sum() == 0.0
+    assert resampled.bought_customer.size < n_non_member_rows
+    assert (resampled.bought_outcome != 0).all()
+
+
+def test_cell_ranks_order_cells_by_stratum_then_landmark(records: _Records) -> None:
+    rank = records.cell_rank
+    np.testing.assert_array_equal(np.sort(rank), np.arange(records.n_cells))
+    # a non-member's cells are consecutive in that order while their stratum stays
+    non_member = ~records.member
+    customer, place = records.customer[non_member], rank[records.cell[non_member]]
+    order = np.lexsort((place, customer))
+    customer, place = customer[order], place[order]
+    same = customer[1:] == customer[:-1]
+    assert (np.diff(place)[same] >= 1).all()
+    assert (np.diff(place)[same] == 1).mean() > 0.9
