@@ -65,12 +65,12 @@ def membership_uplift(
     realized = _realized(table, buyers, grid)
     level = fit.conf_level
 
-    point_values = realized + buyer_horizon_values(table, buyers, fit.main_components(), grid)
-    point = _stratified(point_values, member, codes, len(labels), np.ones(buyers.size))
-    samples = []
-    # what does not change between samples: the rows each group's model values and where
+    # what does not change between the fits: the rows each group's model values and where
     # its buyers sit among ``buyers``; members' and non-members' positions and strata
     horizon_rows = _HorizonRows(table, buyers, grid)
+    point_values = realized + horizon_rows.values(fit.main_components(), grid)
+    point = _stratified(point_values, member, codes, len(labels), np.ones(buyers.size))
+    samples = []
     split = _Split(member, codes, len(labels))
     for seed, comps in fit.replicate_components():
         w = replicate_weights(seed, table.n_customers)[buyers].astype(float)
@@ -153,8 +153,7 @@ class _HorizonRows:
             mine = rows.customers
             kept = position[mine] >= 0
             sub = _short_rows(rows, short)
-            pairs = np.stack([sub.frequency, sub.T])
-            _, first, age = np.unique(pairs, axis=1, return_index=True, return_inverse=True)
+            first, age = _distinct_pairs(sub.frequency, sub.T)
             self.parts.append(
                 _GroupRows(
                     group=g,
@@ -217,6 +216,21 @@ class _ByAge:
         part = self.part
         if_alive = self.model.expected_purchases_if_alive(t[part.first], part.ages)
         return np.asarray(if_alive, dtype=float)[part.age] * self.alive
+
+
+def _distinct_pairs(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The first position of each distinct ``(x, y)`` and each position's pair (0, 1, ...).
+
+    As ``np.unique`` of the stacked pairs with ``return_index`` and ``return_inverse``, which
+    sorts them as records, several times slower than this stable sort on two keys.
+    """
+    order = np.lexsort((y, x))
+    xs, ys = x[order], y[order]
+    new = np.ones(order.size, dtype=bool)
+    new[1:] = (xs[1:] != xs[:-1]) | (ys[1:] != ys[:-1])
+    pair = np.empty(order.size, dtype=np.int64)
+    pair[order] = np.cumsum(new) - 1
+    return order[new], pair
 
 
 def _short_rows(rows: UniqueRows, short: np.ndarray) -> UniqueRows:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from funnelkit import Funnel, LifecycleModel
-from funnelkit.lifecycle.uplift import _ByAge, _HorizonRows
+from funnelkit.lifecycle.uplift import _ByAge, _distinct_pairs, _HorizonRows
 from funnelkit.lifecycle.values import ValueGrid
 
 from .conftest import Community
@@ -67,3 +67,15 @@ def test_a_model_without_the_factorisation_is_used_as_it_is(model: LifecycleMode
     plain = Plain()
     assert _ByAge.of(plain, part) is plain
     assert isinstance(_ByAge.of(model.fit_.main_components().groups[0].purchase, part), _ByAge)
+
+
+def test_distinct_pairs_as_numpy_unique() -> None:
+    rng = np.random.default_rng(8)
+    x = rng.integers(0, 6, 3000).astype(float)
+    y = rng.integers(0, 40, 3000) + 0.5 * rng.integers(0, 2, 3000)
+    first, pair = _distinct_pairs(x, y)
+    _, first_np, pair_np = np.unique(
+        np.stack([x, y]), axis=1, return_index=True, return_inverse=True
+    )
+    np.testing.assert_array_equal(first, first_np)
+    np.testing.assert_array_equal(pair, pair_np.reshape(-1))
