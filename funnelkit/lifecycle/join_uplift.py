@@ -366,13 +366,16 @@ def _landmark_records(
     before, join, fixed = before[cand], join[cand], fixed[cand]
     local = np.full(table.n_customers, -1, dtype=np.int64)
     local[cand] = np.arange(cand.size)
-    times, values, custs, bounds = _by_landmark(ev, local, landmarks)
+    bought = _Purchases.of(ev, local, landmarks)
+    custs, bounds = bought.step_customer, bought.bounds
     parts: list[tuple[np.ndarray, ...]] = []
     compared = np.zeros(cand.size, dtype=bool)
     control_used = np.zeros(cand.size, dtype=bool)
-    # purchases before the landmark, counted on from one landmark to the next
+    # purchases before the landmark, and up to the end of the step in which its window
+    # ends, counted on from one landmark to the next
     so_far = np.zeros(cand.size, dtype=np.int64)
-    counted = 0
+    through = np.zeros(cand.size, dtype=np.int64)
+    counted = counted_through = 0
     fixed_part = fixed * n_levels
     for j, land in enumerate(landmarks):
         # Who had reached the stage before membership by the end of the step and had not
@@ -391,19 +394,15 @@ def _landmark_records(
         with_members[stratum[member]] = True
         control = ~member & with_members[stratum]
         idx = np.flatnonzero(member | control)
-        # The window's purchases: whole steps, then the part of the last one inside it. The
-        # ones after the window are summed with weight 0.0, which leaves every sum unchanged.
+        # The window's purchases of those compared: from the landmark to the end of the
+        # step in which the window ends, less the ones after the window.
         last_step = int(np.searchsorted(landmarks, land + window, side="right"))
-        inside = slice(upto, bounds[last_step + 1])
-        if delta == 0.0:
-            weight = values[inside].copy()  # exp(-0 t) is exactly 1: no exponentials
-        else:
-            weight = values[inside] * np.exp(-delta * (times[inside] - land))
-        tail = slice(bounds[last_step], bounds[last_step + 1])
-        weight[bounds[last_step] - upto :][times[tail] > land + window] = 0.0
-        outcome = np.bincount(custs[inside], weights=weight, minlength=cand.size)
+        stop = bounds[last_step + 1]
+        through += np.bincount(custs[counted_through:stop], minlength=cand.size)
+        counted_through = stop
         kept = risk[idx]
-        parts.append((cand[kept], j * n_strata + stratum[idx], member[idx], outcome[kept]))
+        outcome = bought.window_sums(kept, so_far[kept], through[kept], land, window, delta)
+        parts.append((cand[kept], j * n_strata + stratum[idx], member[idx], outcome))
         with_controls = np.zeros(n_strata, dtype=bool)
         with_controls[stratum[control]] = True
         compared[risk[member & with_controls[stratum]]] = True
@@ -431,28 +430,70 @@ def _landmark_records(
     return _Records.members_first(cust, compact, mem, out, rank), info
 
 
-def _by_landmark(
-    events: Any, local: np.ndarray, landmarks: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The candidates' purchases grouped by landmark step: times, values, candidate codes, and
-    where each step starts (step ``s`` holds the purchases after ``s`` landmarks).
+@dataclass(frozen=True)
+class _Purchases:
+    """The candidates' purchases, by customer then time, and their landmark steps.
 
-    Within a step the purchases keep their order by customer, then time, so each customer's
-    purchases are summed in time order, as after a sort of all purchases by time: a stable
-    counting sort on the step number instead of a sort of millions of times.
+    ``step_customer`` holds the candidate code of each purchase grouped by landmark step
+    (step ``s`` holds the purchases after ``s`` landmarks, and starts at ``bounds[s]``): a
+    stable counting sort on the step number instead of a sort of millions of times.
     """
-    theirs = np.flatnonzero(local[events.customer] >= 0)
-    customer, time = events.customer[theirs], events.time[theirs]
-    same = customer[1:] == customer[:-1]
-    if not np.all(np.diff(time)[same] >= 0):
-        # the log's order is by customer, then time; anything else is put in that order
-        theirs = theirs[np.lexsort((time, customer))]
+
+    time: np.ndarray  # by candidate, then time
+    value: np.ndarray
+    start: np.ndarray  # where each candidate's purchases start
+    step_customer: np.ndarray
+    bounds: np.ndarray
+
+    @classmethod
+    def of(cls, events: Any, local: np.ndarray, landmarks: np.ndarray) -> _Purchases:
+        theirs = np.flatnonzero(local[events.customer] >= 0)
         customer, time = events.customer[theirs], events.time[theirs]
-    before = np.searchsorted(landmarks, time, side="right")
-    small = np.int16 if landmarks.size < np.iinfo(np.int16).max else np.int64
-    order = np.argsort(before.astype(small), kind="stable")
-    bounds = np.concatenate(([0], np.cumsum(np.bincount(before, minlength=landmarks.size + 1))))
-    return time[order], events.value[theirs[order]], local[customer[order]], bounds
+        same = customer[1:] == customer[:-1]
+        if not (np.all(customer[1:] >= customer[:-1]) and np.all(np.diff(time)[same] >= 0)):
+            # the log's order is by customer, then time; anything else is put in that order
+            theirs = theirs[np.lexsort((time, customer))]
+            customer, time = events.customer[theirs], events.time[theirs]
+        code = local[customer]  # increasing with the customer
+        steps = np.searchsorted(landmarks, time, side="right")
+        small = np.int16 if landmarks.size < np.iinfo(np.int16).max else np.int64
+        order = np.argsort(steps.astype(small), kind="stable")
+        per_step = np.bincount(steps, minlength=landmarks.size + 1)
+        per_candidate = np.bincount(code, minlength=int(local.max()) + 1)
+        return cls(
+            time=time,
+            value=events.value[theirs],
+            start=np.concatenate(([0], np.cumsum(per_candidate))),
+            step_customer=code[order],
+            bounds=np.concatenate(([0], np.cumsum(per_step))),
+        )
+
+    def window_sums(
+        self,
+        who: np.ndarray,
+        before: np.ndarray,
+        through: np.ndarray,
+        land: float,
+        window: float,
+        delta: float,
+    ) -> np.ndarray:
+        """Discounted value of each of ``who``'s purchases in ``[land, land + window]``.
+
+        ``before`` and ``through`` count each one's purchases before ``land`` and up to the
+        end of the step in which the window ends. Each customer's are summed in time order,
+        as over all the candidates' purchases sorted by time: the ones after the window add
+        nothing instead of 0.0, which leaves every sum as it is.
+        """
+        first = self.start[who] + before
+        count = through - before
+        total = int(count.sum())
+        row = np.repeat(np.arange(who.size), count)
+        at = np.arange(total) + np.repeat(first - (np.cumsum(count) - count), count)
+        time, value = self.time[at], self.value[at]
+        # exp(-0 t) is exactly 1: no exponentials without a discount
+        weight = value if delta == 0.0 else value * np.exp(-delta * (time - land))
+        inside = time <= land + window
+        return np.bincount(row[inside], weights=weight[inside], minlength=who.size)
 
 
 def _compact(cell: np.ndarray, n_possible: int) -> tuple[np.ndarray, np.ndarray]:
