@@ -48,7 +48,7 @@ import numpy as np
 from funnelkit._results import html_table
 from funnelkit.conversion.segments import segment_codes
 from funnelkit.exceptions import FunnelkitError
-from funnelkit.lifecycle._bootstrap import estimate, replicate_weights
+from funnelkit.lifecycle._bootstrap import estimate, shared_replicate_weights
 from funnelkit.lifecycle._data import CustomerTable
 from funnelkit.lifecycle._settings import positive_number
 from funnelkit.lifecycle.results import MembershipUplift, ValueEstimate, _Header, _money
@@ -260,11 +260,16 @@ def membership_uplift_from_join(
             f"{w:g}-{fit.period.value} window before the observation end and a comparable "
             "non-member. Use a shorter window=..., or more data."
         )
+    if stratified is None and len(table.group_names) == 2:
+        from funnelkit.lifecycle.uplift import membership_uplift
+
+        # first: the samples' counts it draws are then taken back by the loop below
+        stratified = membership_uplift(fit, table)
     point = _compare(records, np.ones(table.n_customers))
     diffs, ratios = [], []
     resampled = _Resampled(records)
     for replicate in fit.replicates:
-        got = resampled.compare(replicate_weights(replicate.seed, table.n_customers))
+        got = resampled.compare(shared_replicate_weights(replicate.seed, table.n_customers))
         diffs.append(got[0] - got[1])
         ratios.append(got[0] / got[1] if got[1] > 0 else np.nan)
     level = fit.conf_level
@@ -276,10 +281,6 @@ def membership_uplift_from_join(
         lo, hi = ratio.ci
         assert lo is not None and hi is not None
         ev_ci = 1.0 if lo <= 1.0 <= hi else e_value(lo if ratio.value > 1 else hi)
-    if stratified is None and len(table.group_names) == 2:
-        from funnelkit.lifecycle.uplift import membership_uplift
-
-        stratified = membership_uplift(fit, table)
     notes = [
         f"{info['n_late']:,} member(s) joined less than {w:g} {fit.period.value}s before the "
         "observation end and are not compared.",

@@ -11,7 +11,7 @@ import numpy as np
 from funnelkit.conversion.segments import cohort_unit, segment_codes
 from funnelkit.exceptions import FunnelkitError
 from funnelkit.journeys import Journeys
-from funnelkit.lifecycle._bootstrap import estimate, replicate_weights
+from funnelkit.lifecycle._bootstrap import estimate, shared_replicate_weights
 from funnelkit.lifecycle._components import Components
 from funnelkit.lifecycle._data import CustomerTable, UniqueRows
 from funnelkit.lifecycle.results import MembershipUplift, UpliftStratum
@@ -73,7 +73,7 @@ def membership_uplift(
     samples = []
     split = _Split(member, codes, len(labels))
     for seed, comps in fit.replicate_components():
-        w = replicate_weights(seed, table.n_customers)[buyers].astype(float)
+        w = shared_replicate_weights(seed, table.n_customers)[buyers].astype(float)
         with np.errstate(all="ignore"):
             values = realized + horizon_rows.values(comps, grid)
         samples.append(split.difference(values, w))
