@@ -519,7 +519,8 @@ class _Resampled:
     stays in one stratum over consecutive landmarks, so their records fill consecutive cells
     in the order of :attr:`_Records.cell_rank`: each such run adds the customer's count at
     its first cell and takes it off after its last, and a cumulative sum gives the
-    non-members' counts from a few runs per customer rather than from every record. The
+    non-members' counts from a few runs per customer rather than from every record (the
+    runs with the same first and last cell summed first, in one pass). The
     weighted purchases keep the order of the records, without the records with none in the
     window: their terms are +0.0 and leave every sum as it is.
     """
@@ -540,15 +541,16 @@ class _Resampled:
         first = np.ones(order.size, dtype=bool)
         first[1:] = (customer[1:] != customer[:-1]) | (place[1:] != place[:-1] + 1)
         starts = np.flatnonzero(first)
-        stops = place[np.append(starts[1:], order.size) - 1] + 1
-        # the runs' edges by place, to be summed per place in one pass
-        edges = np.concatenate([place[starts], stops])
-        by_place = np.argsort(edges, kind="stable")
-        self.edge_customer = np.concatenate([customer[starts], customer[starts]])[by_place]
-        self.edge_sign = np.repeat([1.0, -1.0], starts.size)[by_place]
-        edges = edges[by_place]
-        self.edge_start = np.flatnonzero(np.append(True, edges[1:] != edges[:-1]))
-        self.edge_place = edges[self.edge_start]
+        begin = place[starts]
+        end = place[np.append(starts[1:], order.size) - 1] + 1
+        # the runs grouped by their first and last cell
+        span = begin * (self.n_cells + 1) + end
+        by_span = np.argsort(span, kind="stable")
+        self.run_customer = customer[starts][by_span]
+        span = span[by_span]
+        self.span_start = np.flatnonzero(np.append(True, span[1:] != span[:-1]))
+        self.span_begin = begin[by_span][self.span_start]
+        self.span_end = end[by_span][self.span_start]
         self.rank = records.cell_rank
 
     def compare(self, counts: np.ndarray) -> tuple[float, float]:
@@ -561,9 +563,11 @@ class _Resampled:
         n_m = np.bincount(self.member_cell, weights=w_m, minlength=k)
         s_m = np.bincount(self.member_cell, weights=w_m * self.member_outcome, minlength=k)
         edges = np.zeros(k + 1)
-        if self.edge_start.size:
-            run = counts[self.edge_customer] * self.edge_sign
-            edges[self.edge_place] = np.add.reduceat(run, self.edge_start)
+        if self.span_start.size:
+            runs = counts[self.run_customer]
+            per_span = np.add.reduceat(runs, self.span_start, dtype=np.int64).astype(float)
+            edges = np.bincount(self.span_begin, weights=per_span, minlength=k + 1)
+            edges -= np.bincount(self.span_end, weights=per_span, minlength=k + 1)
         n_c = np.cumsum(edges[:k])[self.rank]
         w_c = counts[self.bought_customer].astype(float)
         s_c = np.bincount(self.bought_cell, weights=w_c * self.bought_outcome, minlength=k)

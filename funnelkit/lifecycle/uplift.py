@@ -181,10 +181,12 @@ class _HorizonRows:
             disc, _ = conditional_purchases(
                 _ByAge.of(group.purchase, part), sub, grid, start=sub.T, length=grid.horizon - sub.T
             )
-            per_row = np.zeros(part.n_rows)
-            per_row[part.short] = disc
-            spend = group.expected_spend(part.frequency, part.monetary)
-            out[part.where] = (spend * per_row[part.inverse])[part.kept]
+            per_row = disc
+            if disc.size < part.n_rows:  # the group's other buyers expect nothing more
+                per_row = np.zeros(part.n_rows)
+                per_row[part.short] = disc
+            value = group.expected_spend(part.frequency, part.monetary) * per_row[part.inverse]
+            out[part.where] = value if part.where.size == value.size else value[part.kept]
         return out
 
 

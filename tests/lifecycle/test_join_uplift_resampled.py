@@ -34,10 +34,14 @@ def test_counts_too_large_for_a_byte_and_all_ones(records: _Records) -> None:
 def test_runs_are_fewer_than_the_non_members_records(records: _Records) -> None:
     resampled = _Resampled(records)
     n_non_member_rows = records.order.size - records.n_member_rows
-    n_runs = resampled.edge_customer.size // 2
+    n_runs = resampled.run_customer.size
     assert 0 < n_runs < n_non_member_rows
+    assert resampled.span_start.size < n_runs
+    assert (resampled.span_begin < resampled.span_end).all()
     # every non-member record lies in exactly one run of its customer
-    assert resampled.edge_sign.sum() == 0.0
+    per_span = np.diff(np.append(resampled.span_start, n_runs))
+    cells = resampled.span_end - resampled.span_begin
+    assert int((per_span * cells).sum()) == n_non_member_rows
     assert resampled.bought_customer.size < n_non_member_rows
     assert (resampled.bought_outcome != 0).all()
 

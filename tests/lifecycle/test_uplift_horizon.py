@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 from funnelkit import Funnel, LifecycleModel
-from funnelkit.lifecycle.uplift import _ByAge, _distinct_pairs, _HorizonRows
+from funnelkit.lifecycle.uplift import (
+    _ByAge,
+    _distinct_pairs,
+    _HorizonRows,
+    buyer_horizon_values,
+)
 from funnelkit.lifecycle.values import ValueGrid
 
 from .conftest import Community
@@ -79,3 +84,13 @@ def test_distinct_pairs_as_numpy_unique() -> None:
     )
     np.testing.assert_array_equal(first, first_np)
     np.testing.assert_array_equal(pair, pair_np.reshape(-1))
+
+
+def test_values_of_some_buyers_are_theirs_among_all(model: LifecycleModel) -> None:
+    table = model.customers()
+    grid = ValueGrid(horizon=120.0, delta=0.0, n_grid=200)
+    buyers = np.flatnonzero(table.group >= 0)
+    comps = model.fit_.main_components()
+    every = buyer_horizon_values(table, buyers, comps, grid)
+    some = buyers[::3]
+    np.testing.assert_array_equal(buyer_horizon_values(table, some, comps, grid), every[::3])
