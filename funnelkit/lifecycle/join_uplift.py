@@ -179,20 +179,6 @@ class _Records:
     # stratum are consecutive there
     cell_rank: np.ndarray
 
-    @classmethod
-    def members_first(
-        cls,
-        customer: np.ndarray,
-        cell: np.ndarray,
-        member: np.ndarray,
-        outcome: np.ndarray,
-        cell_rank: np.ndarray,
-    ) -> _Records:
-        order = np.concatenate([np.flatnonzero(member), np.flatnonzero(~member)])
-        n_members, n_cells = int(member.sum()), cell_rank.size
-        stored = (customer[order], cell[order], outcome[order])
-        return cls(*stored, order, n_members, n_cells, cell_rank)
-
     def _in_landmark_order(self, stored: np.ndarray) -> np.ndarray:
         out = np.empty_like(stored)
         out[self.order] = stored
@@ -369,7 +355,11 @@ def _landmark_records(
     local[cand] = np.arange(cand.size)
     bought = _Purchases.of(ev, local, landmarks)
     custs, bounds = bought.step_customer, bought.bounds
-    parts: list[tuple[np.ndarray, ...]] = []
+    # the members' rows and the non-members', each in landmark then customer order, with
+    # their positions among all rows in that order
+    members: list[tuple[np.ndarray, ...]] = []
+    controls: list[tuple[np.ndarray, ...]] = []
+    n_rows = 0
     compared = np.zeros(cand.size, dtype=bool)
     control_used = np.zeros(cand.size, dtype=bool)
     # purchases before the landmark, and up to the end of the step in which its window
@@ -403,16 +393,21 @@ def _landmark_records(
         counted_through = stop
         kept = risk[idx]
         outcome = bought.window_sums(kept, so_far[kept], through[kept], land, window, delta)
-        parts.append((cand[kept], j * n_strata + stratum[idx], member[idx], outcome))
+        cell = j * n_strata + stratum[idx]
+        is_member = member[idx]
+        for rows, part in ((members, is_member), (controls, ~is_member)):
+            at = np.flatnonzero(part)
+            rows.append((cand[kept[at]], cell[at], outcome[at], n_rows + at))
+        n_rows += idx.size
         with_controls = np.zeros(n_strata, dtype=bool)
         with_controls[stratum[control]] = True
         compared[risk[member & with_controls[stratum]]] = True
         control_used[risk[control]] = True
-    if parts:
-        cust, cell, mem, out = (np.concatenate(p) for p in zip(*parts, strict=True))
+    n_member_rows = sum(part[0].size for part in members)
+    if members:
+        cust, cell, out, order = (np.concatenate(p) for p in zip(*members, *controls, strict=True))
     else:
-        cust = cell = np.zeros(0, dtype=np.int64)
-        mem = np.zeros(0, dtype=bool)
+        cust = cell = order = np.zeros(0, dtype=np.int64)
         out = np.zeros(0)
     last = landmarks[-1] + step if landmarks.size else start
     late = int((joined & (table.entry[:, k] >= last)).sum())
@@ -428,7 +423,7 @@ def _landmark_records(
     compact, used = _compact(cell, landmarks.size * n_strata)
     rank = np.empty(used.size, dtype=np.int64)
     rank[np.lexsort((used // n_strata, used % n_strata))] = np.arange(used.size)
-    return _Records.members_first(cust, compact, mem, out, rank), info
+    return _Records(cust, compact, out, order, n_member_rows, used.size, rank), info
 
 
 @dataclass(frozen=True)
