@@ -443,14 +443,19 @@ class _Purchases:
 
     @classmethod
     def of(cls, events: Any, local: np.ndarray, landmarks: np.ndarray) -> _Purchases:
-        theirs = np.flatnonzero(local[events.customer] >= 0)
-        customer, time = events.customer[theirs], events.time[theirs]
+        columns = (events.customer, events.time, events.value, local[events.customer])
+        mine = columns[3] >= 0
+        if not mine.all():  # else all the purchases are the candidates': used as they are
+            theirs = np.flatnonzero(mine)
+            columns = tuple(c[theirs] for c in columns)
+        customer, time = columns[0], columns[1]
         same = customer[1:] == customer[:-1]
         if not (np.all(customer[1:] >= customer[:-1]) and np.all(np.diff(time)[same] >= 0)):
             # the log's order is by customer, then time; anything else is put in that order
-            theirs = theirs[np.lexsort((time, customer))]
-            customer, time = events.customer[theirs], events.time[theirs]
-        code = local[customer]  # increasing with the customer
+            order = np.lexsort((time, customer))
+            columns = tuple(c[order] for c in columns)
+        customer, time, value, code = columns
+        # ``code`` increases with the customer
         steps = np.searchsorted(landmarks, time, side="right")
         small = np.int16 if landmarks.size < np.iinfo(np.int16).max else np.int64
         order = np.argsort(steps.astype(small), kind="stable")
@@ -458,7 +463,7 @@ class _Purchases:
         per_candidate = np.bincount(code, minlength=int(local.max()) + 1)
         return cls(
             time=time,
-            value=events.value[theirs],
+            value=value,
             start=np.concatenate(([0], np.cumsum(per_candidate))),
             step_customer=code[order],
             bounds=np.concatenate(([0], np.cumsum(per_step))),
@@ -561,7 +566,7 @@ class _Resampled:
         if self.span_start.size:
             runs = counts[self.run_customer]
             per_span = np.add.reduceat(runs, self.span_start, dtype=np.int64).astype(float)
-            edges = np.bincount(self.span_begin, weights=per_span, minlength=k + 1)
+            edges += np.bincount(self.span_begin, weights=per_span, minlength=k + 1)
             edges -= np.bincount(self.span_end, weights=per_span, minlength=k + 1)
         n_c = np.cumsum(edges[:k])[self.rank]
         w_c = counts[self.bought_customer].astype(float)

@@ -116,3 +116,18 @@ def test_records_equal_the_direct_computation_with_and_without_discount(
     fitted: LifecycleModel, delta: float
 ) -> None:
     _assert_same(fitted.customers(), 90.0, 7.0, delta)
+
+
+def test_records_when_some_buyers_never_reached_the_stage_before(fitted: LifecycleModel) -> None:
+    table = fitted.customers()
+    entry = table.entry.copy()
+    k = table.stage_names.index("member")
+    buyers = np.unique(table.events.customer)
+    # a third of the buyers without the stage before membership: never at risk, and their
+    # purchases are left out of every window
+    entry[buyers[::3], k - 1] = np.nan
+    entry[buyers[::3], k:] = np.nan
+    partial = dataclasses.replace(table, entry=entry)
+    _assert_same(partial, 90.0, 7.0, fitted.fit_.grid.delta)
+    records, _ = _landmark_records(partial, "member", 90.0, 7.0, 0.0)
+    assert not np.isin(records.customer, buyers[::3]).any()
