@@ -541,14 +541,14 @@ class _Resampled:
         first = np.ones(order.size, dtype=bool)
         first[1:] = (customer[1:] != customer[:-1]) | (place[1:] != place[:-1] + 1)
         starts = np.flatnonzero(first)
-        begin = place[starts]
-        end = place[np.append(starts[1:], order.size) - 1] + 1
+        last = np.append(starts[1:], order.size)[: starts.size] - 1
+        begin, end = place[starts], place[last] + 1
         # the runs grouped by their first and last cell
         span = begin * (self.n_cells + 1) + end
         by_span = np.argsort(span, kind="stable")
         self.run_customer = customer[starts][by_span]
         span = span[by_span]
-        self.span_start = np.flatnonzero(np.append(True, span[1:] != span[:-1]))
+        self.span_start = np.flatnonzero(np.append(True, span[1:] != span[:-1])[: span.size])
         self.span_begin = begin[by_span][self.span_start]
         self.span_end = end[by_span][self.span_start]
         self.rank = records.cell_rank

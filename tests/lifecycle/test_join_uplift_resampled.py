@@ -57,3 +57,18 @@ def test_cell_ranks_order_cells_by_stratum_then_landmark(records: _Records) -> N
     same = customer[1:] == customer[:-1]
     assert (np.diff(place)[same] >= 1).all()
     assert (np.diff(place)[same] == 1).mean() > 0.9
+
+
+def test_records_without_non_members() -> None:
+    only_members = _Records(
+        parts_customer=np.array([0, 2]),
+        parts_cell=np.array([0, 1]),
+        parts_outcome=np.array([5.0, 0.0]),
+        order=np.array([0, 1]),
+        n_member_rows=2,
+        n_cells=2,
+        cell_rank=np.array([0, 1]),
+    )
+    counts = np.array([1, 0, 2])
+    got = _Resampled(only_members).compare(counts)
+    assert np.isnan(got).all() and np.isnan(_compare(only_members, counts.astype(float))).all()
