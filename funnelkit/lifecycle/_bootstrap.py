@@ -31,6 +31,7 @@ __all__ = [
     "replicate_weights",
     "resolve_progress",
     "run_replicates",
+    "shared_replicate_weights",
     "worker_count",
 ]
 
@@ -102,6 +103,37 @@ def replicate_weights(seed: int, n: int) -> np.ndarray:
     """How many times each of ``n`` customers is drawn in one bootstrap sample (sums to n)."""
     rng = np.random.default_rng(seed)
     return np.bincount(rng.integers(0, n, n), minlength=n)
+
+
+#: bytes of counts :func:`shared_replicate_weights` keeps at most (a byte per customer and
+#: sample: 100 samples of a million customers)
+SHARED_WEIGHTS_BYTES = 128 * 2**20
+
+_SHARED: dict[tuple[int, int], np.ndarray] = {}
+
+
+def shared_replicate_weights(seed: int, n: int) -> np.ndarray:
+    """:func:`replicate_weights` for two passes over the same samples: drawn once.
+
+    The first call for ``(seed, n)`` draws the counts and keeps a copy of a byte per
+    customer (while the copies kept stay within :data:`SHARED_WEIGHTS_BYTES`); the next
+    takes the copy back and forgets it. The membership uplift and the uplift from the join
+    go over a fit's samples one after the other: the second then draws nothing, and after
+    both nothing is kept. The counts are those of :func:`replicate_weights` either way.
+
+    >>> first = shared_replicate_weights(7, 1000)
+    >>> again = shared_replicate_weights(7, 1000)
+    >>> bool((first == replicate_weights(7, 1000)).all() and (again == first).all())
+    True
+    """
+    kept = _SHARED.pop((seed, n), None)
+    if kept is not None:
+        return kept.astype(np.int64)
+    counts = replicate_weights(seed, n)
+    room = SHARED_WEIGHTS_BYTES - sum(v.nbytes for v in _SHARED.values())
+    if n <= room and (n == 0 or counts.max() <= np.iinfo(np.uint8).max):
+        _SHARED[(seed, n)] = counts.astype(np.uint8)
+    return counts
 
 
 def worker_count(n_jobs: int | None, n_resamples: int, n_customers: int) -> int:

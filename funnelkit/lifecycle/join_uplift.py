@@ -40,16 +40,15 @@ Epidemiology* 167(4), 492-499.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
 from funnelkit._results import html_table
-from funnelkit.conversion.segments import segment_codes
 from funnelkit.exceptions import FunnelkitError
-from funnelkit.lifecycle._bootstrap import estimate, replicate_weights
+from funnelkit.lifecycle._bootstrap import estimate, shared_replicate_weights
 from funnelkit.lifecycle._data import CustomerTable
+from funnelkit.lifecycle._join_records import Resampled, compare, landmark_records
 from funnelkit.lifecycle._settings import positive_number
 from funnelkit.lifecycle.results import MembershipUplift, ValueEstimate, _Header, _money
 from funnelkit.lifecycle.state import LifecycleFit, check_customers
@@ -66,8 +65,6 @@ JOIN_STATEMENT = (
     "choose (interest, intent to buy) and is not in these data can still explain part or all "
     "of the difference; the E-value says how strong such a reason would have to be."
 )
-
-_MAX_PURCHASES = 3
 
 
 def e_value(ratio: float | None) -> float | None:
@@ -159,59 +156,6 @@ class JoinUplift(_Header):
         return html_table(dict(self._display_items()), caption=self.title)
 
 
-@dataclass(frozen=True)
-class _Records:
-    """One row per (landmark, customer) in a cell with at least one member.
-
-    Stored with the members' rows first (``n_member_rows`` of them), then the non-members',
-    each part in landmark then customer order: a replicate sums each part on its own, in the
-    same order per cell as over all rows, without the zero terms of the other part.
-    ``customer``, ``cell``, ``member`` and ``outcome`` give the rows in landmark order.
-    """
-
-    parts_customer: np.ndarray
-    parts_cell: np.ndarray
-    parts_outcome: np.ndarray
-    order: np.ndarray  # landmark-order position of each stored row
-    n_member_rows: int
-    n_cells: int
-
-    @classmethod
-    def members_first(
-        cls,
-        customer: np.ndarray,
-        cell: np.ndarray,
-        member: np.ndarray,
-        outcome: np.ndarray,
-        n_cells: int,
-    ) -> _Records:
-        order = np.concatenate([np.flatnonzero(member), np.flatnonzero(~member)])
-        return cls(customer[order], cell[order], outcome[order], order, int(member.sum()), n_cells)
-
-    def _in_landmark_order(self, stored: np.ndarray) -> np.ndarray:
-        out = np.empty_like(stored)
-        out[self.order] = stored
-        return out
-
-    @property
-    def customer(self) -> np.ndarray:
-        return self._in_landmark_order(self.parts_customer)
-
-    @property
-    def cell(self) -> np.ndarray:
-        return self._in_landmark_order(self.parts_cell)
-
-    @property
-    def outcome(self) -> np.ndarray:
-        return self._in_landmark_order(self.parts_outcome)
-
-    @property
-    def member(self) -> np.ndarray:
-        stored = np.zeros(self.order.size, dtype=bool)
-        stored[: self.n_member_rows] = True
-        return self._in_landmark_order(stored)
-
-
 def membership_uplift_from_join(
     fit: LifecycleFit,
     customers: CustomerTable,
@@ -248,18 +192,23 @@ def membership_uplift_from_join(
     days = fit.period.days
     w = 90.0 / days if window is None else _positive(window, "window")
     dt = max(7.0 / days, 1.0) if step is None else _positive(step, "step")
-    records, info = _landmark_records(table, stage, w, dt, fit.grid.delta)
+    records, info = landmark_records(table, stage, w, dt, fit.grid.delta)
     if info["n_compared"] == 0:
         raise FunnelkitError(
             f"No member could be compared: {info['n_members']:,} joined, none with a full "
             f"{w:g}-{fit.period.value} window before the observation end and a comparable "
             "non-member. Use a shorter window=..., or more data."
         )
-    point = _compare(records, np.ones(table.n_customers))
+    if stratified is None and len(table.group_names) == 2:
+        from funnelkit.lifecycle.uplift import membership_uplift
+
+        # first: the samples' counts it draws are then taken back by the loop below
+        stratified = membership_uplift(fit, table)
+    point = compare(records, np.ones(table.n_customers))
     diffs, ratios = [], []
+    resampled = Resampled(records)
     for replicate in fit.replicates:
-        weights = replicate_weights(replicate.seed, table.n_customers).astype(float)
-        got = _compare(records, weights)
+        got = resampled.compare(shared_replicate_weights(replicate.seed, table.n_customers))
         diffs.append(got[0] - got[1])
         ratios.append(got[0] / got[1] if got[1] > 0 else np.nan)
     level = fit.conf_level
@@ -271,10 +220,6 @@ def membership_uplift_from_join(
         lo, hi = ratio.ci
         assert lo is not None and hi is not None
         ev_ci = 1.0 if lo <= 1.0 <= hi else e_value(lo if ratio.value > 1 else hi)
-    if stratified is None and len(table.group_names) == 2:
-        from funnelkit.lifecycle.uplift import membership_uplift
-
-        stratified = membership_uplift(fit, table)
     notes = [
         f"{info['n_late']:,} member(s) joined less than {w:g} {fit.period.value}s before the "
         "observation end and are not compared.",
@@ -311,172 +256,3 @@ def _positive(value: Any, name: str) -> float:
 
 def _finite(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
-
-
-def _strata(table: CustomerTable) -> tuple[np.ndarray, int, tuple[str, ...]]:
-    """Fixed part of the stratum (channel x entry month) per customer, its size and names."""
-    first = table.stage_names[0]
-    everyone = np.arange(table.n_customers)
-    entered = ~np.isnan(table.entry[:, 0])
-    code = np.zeros(table.n_customers, dtype=np.int64)
-    size = 1
-    names: list[str] = []
-    if "channel" in table.attributes:
-        ch, labels = segment_codes(table.journeys, "channel", everyone, first)
-        code = np.asarray(ch, dtype=np.int64)
-        size = len(labels)
-        names.append("channel")
-    if entered.any():
-        idx = np.flatnonzero(entered)
-        months, labels = segment_codes(table.journeys, "cohort:month", idx, first)
-        month = np.zeros(table.n_customers, dtype=np.int64)
-        month[idx] = np.asarray(months)
-        code = code * len(labels) + month
-        size *= len(labels)
-        names.append(f"{first} month")
-    names.append("purchases so far")
-    return code, size, tuple(names)
-
-
-def _landmark_records(
-    table: CustomerTable, stage: str, window: float, step: float, delta: float
-) -> tuple[_Records, dict[str, Any]]:
-    k = table.stage_names.index(stage)
-    join = table.entry[:, k]
-    before = table.entry[:, k - 1]
-    fixed, n_fixed, names = _strata(table)
-    ev = table.events
-    joined = ~np.isnan(join)
-    end = table.observation_end
-    n_members = int(joined.sum())
-    if n_members == 0:
-        raise FunnelkitError(f"Nobody reached {stage!r}: there are no members to compare.")
-    start = float(np.nanmin(join))
-    landmarks = np.arange(start, end - window + 1e-9, step)
-    n_levels = _MAX_PURCHASES + 1
-    n_strata = n_fixed * n_levels
-    # Only customers who reached the stage before membership are ever at risk: every
-    # landmark works on them alone (in customer order, so the records keep their order).
-    cand = np.flatnonzero(~np.isnan(before))
-    before, join, fixed = before[cand], join[cand], fixed[cand]
-    local = np.full(table.n_customers, -1, dtype=np.int64)
-    local[cand] = np.arange(cand.size)
-    times, values, custs, bounds = _by_landmark(ev, local, landmarks)
-    parts: list[tuple[np.ndarray, ...]] = []
-    compared = np.zeros(cand.size, dtype=bool)
-    control_used = np.zeros(cand.size, dtype=bool)
-    # purchases before the landmark, counted on from one landmark to the next
-    so_far = np.zeros(cand.size, dtype=np.int64)
-    counted = 0
-    fixed_part = fixed * n_levels
-    for j, land in enumerate(landmarks):
-        # Who had reached the stage before membership by the end of the step and had not
-        # joined before the landmark (positions among the candidates, increasing).
-        risk = np.flatnonzero((before < land + step) & ~(join < land))
-        member = join[risk] < land + step
-        if not member.any():
-            continue
-        # purchases before the landmark: those of the steps before it
-        upto = bounds[j + 1]
-        so_far += np.bincount(custs[counted:upto], minlength=cand.size)
-        counted = upto
-        stratum = fixed_part[risk] + np.minimum(so_far[risk], _MAX_PURCHASES)
-        # strata are small integers: look-up tables instead of set membership tests
-        with_members = np.zeros(n_strata, dtype=bool)
-        with_members[stratum[member]] = True
-        control = ~member & with_members[stratum]
-        idx = np.flatnonzero(member | control)
-        # The window's purchases: whole steps, then the part of the last one inside it. The
-        # ones after the window are summed with weight 0.0, which leaves every sum unchanged.
-        last_step = int(np.searchsorted(landmarks, land + window, side="right"))
-        inside = slice(upto, bounds[last_step + 1])
-        if delta == 0.0:
-            weight = values[inside].copy()  # exp(-0 t) is exactly 1: no exponentials
-        else:
-            weight = values[inside] * np.exp(-delta * (times[inside] - land))
-        tail = slice(bounds[last_step], bounds[last_step + 1])
-        weight[bounds[last_step] - upto :][times[tail] > land + window] = 0.0
-        outcome = np.bincount(custs[inside], weights=weight, minlength=cand.size)
-        kept = risk[idx]
-        parts.append((cand[kept], j * n_strata + stratum[idx], member[idx], outcome[kept]))
-        with_controls = np.zeros(n_strata, dtype=bool)
-        with_controls[stratum[control]] = True
-        compared[risk[member & with_controls[stratum]]] = True
-        control_used[risk[control]] = True
-    if parts:
-        cust, cell, mem, out = (np.concatenate(p) for p in zip(*parts, strict=True))
-    else:
-        cust = cell = np.zeros(0, dtype=np.int64)
-        mem = np.zeros(0, dtype=bool)
-        out = np.zeros(0)
-    last = landmarks[-1] + step if landmarks.size else start
-    late = int((joined & (table.entry[:, k] >= last)).sum())
-    info = {
-        "n_members": n_members,
-        "n_compared": int(compared.sum()),
-        "n_controls": int(control_used.sum()),
-        "n_late": late,
-        "n_unmatched": n_members - late - int(compared.sum()),
-        "n_landmarks": len(landmarks),
-        "strata": names,
-    }
-    compact, n_cells = _compact(cell, landmarks.size * n_strata)
-    return _Records.members_first(cust, compact, mem, out, n_cells), info
-
-
-def _by_landmark(
-    events: Any, local: np.ndarray, landmarks: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The candidates' purchases grouped by landmark step: times, values, candidate codes, and
-    where each step starts (step ``s`` holds the purchases after ``s`` landmarks).
-
-    Within a step the purchases keep their order by customer, then time, so each customer's
-    purchases are summed in time order, as after a sort of all purchases by time: a stable
-    counting sort on the step number instead of a sort of millions of times.
-    """
-    theirs = np.flatnonzero(local[events.customer] >= 0)
-    customer, time = events.customer[theirs], events.time[theirs]
-    same = customer[1:] == customer[:-1]
-    if not np.all(np.diff(time)[same] >= 0):
-        # the log's order is by customer, then time; anything else is put in that order
-        theirs = theirs[np.lexsort((time, customer))]
-        customer, time = events.customer[theirs], events.time[theirs]
-    before = np.searchsorted(landmarks, time, side="right")
-    small = np.int16 if landmarks.size < np.iinfo(np.int16).max else np.int64
-    order = np.argsort(before.astype(small), kind="stable")
-    bounds = np.concatenate(([0], np.cumsum(np.bincount(before, minlength=landmarks.size + 1))))
-    return time[order], events.value[theirs[order]], local[customer[order]], bounds
-
-
-def _compact(cell: np.ndarray, n_possible: int) -> tuple[np.ndarray, int]:
-    """Cell ids renumbered 0..k-1 in their order (as ``np.unique``'s inverse), and k.
-
-    The per-replicate counts then stay small. The ids are below ``n_possible`` (landmarks x
-    strata, a small number): a table of the ids in use replaces sorting every record.
-    """
-    if n_possible > 4 * cell.size + 1_000_000:
-        uniq, inverse = np.unique(cell, return_inverse=True)
-        return inverse.reshape(-1), int(uniq.size)
-    used = np.zeros(n_possible, dtype=bool)
-    used[cell] = True
-    rank = np.cumsum(used) - 1
-    return rank[cell], int(used.sum())
-
-
-def _compare(records: _Records, weights: np.ndarray) -> tuple[float, float]:
-    """Member-weighted means of members and of their cells' non-members."""
-    w = weights[records.parts_customer]
-    weighted = w * records.parts_outcome
-    k, split = records.n_cells, records.n_member_rows
-    cell_m, cell_c = records.parts_cell[:split], records.parts_cell[split:]
-    n_m = np.bincount(cell_m, weights=w[:split], minlength=k)
-    n_c = np.bincount(cell_c, weights=w[split:], minlength=k)
-    s_m = np.bincount(cell_m, weights=weighted[:split], minlength=k)
-    s_c = np.bincount(cell_c, weights=weighted[split:], minlength=k)
-    ok = (n_m > 0) & (n_c > 0)
-    total = n_m[ok].sum()
-    if not total > 0:
-        return float("nan"), float("nan")
-    member = float(s_m[ok].sum() / total)
-    control = float(np.dot(n_m[ok], s_c[ok] / n_c[ok]) / total)
-    return member, control

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from funnelkit.conversion.segments import cohort_unit, segment_codes
 from funnelkit.exceptions import FunnelkitError
 from funnelkit.journeys import Journeys
-from funnelkit.lifecycle._bootstrap import estimate, replicate_weights
+from funnelkit.lifecycle._bootstrap import estimate, shared_replicate_weights
 from funnelkit.lifecycle._components import Components
 from funnelkit.lifecycle._data import CustomerTable, UniqueRows
 from funnelkit.lifecycle.results import MembershipUplift, UpliftStratum
 from funnelkit.lifecycle.state import LifecycleFit, check_customers
 from funnelkit.lifecycle.values import ValueGrid, conditional_purchases
+from funnelkit.rfm import RFM
 
 __all__ = ["buyer_horizon_values", "membership_uplift"]
 
@@ -63,15 +65,15 @@ def membership_uplift(
     realized = _realized(table, buyers, grid)
     level = fit.conf_level
 
-    point_values = realized + buyer_horizon_values(table, buyers, fit.main_components(), grid)
-    point = _stratified(point_values, member, codes, len(labels), np.ones(buyers.size))
-    samples = []
-    # what does not change between samples: the rows each group's model values and where
+    # what does not change between the fits: the rows each group's model values and where
     # its buyers sit among ``buyers``; members' and non-members' positions and strata
     horizon_rows = _HorizonRows(table, buyers, grid)
+    point_values = realized + horizon_rows.values(fit.main_components(), grid)
+    point = _stratified(point_values, member, codes, len(labels), np.ones(buyers.size))
+    samples = []
     split = _Split(member, codes, len(labels))
     for seed, comps in fit.replicate_components():
-        w = replicate_weights(seed, table.n_customers)[buyers].astype(float)
+        w = shared_replicate_weights(seed, table.n_customers)[buyers].astype(float)
         with np.errstate(all="ignore"):
             values = realized + horizon_rows.values(comps, grid)
         samples.append(split.difference(values, w))
@@ -123,6 +125,10 @@ class _GroupRows:
 
     group: int
     rows: UniqueRows  # the distinct summaries observed for less than the horizon
+    summaries: RFM  # the same, checked once for all the fits that predict from them
+    ages: RFM  # their distinct (frequency, T), each with a recency of theirs
+    age: np.ndarray  # the distinct (frequency, T) of each of ``rows``
+    first: np.ndarray  # a row of ``rows`` with each distinct (frequency, T)
     short: np.ndarray  # their positions among the group's distinct summaries
     n_rows: int  # number of the group's distinct summaries
     inverse: np.ndarray  # distinct summary of each of the group's buyers
@@ -146,10 +152,18 @@ class _HorizonRows:
                 continue
             mine = rows.customers
             kept = position[mine] >= 0
+            sub = _short_rows(rows, short)
+            first, age = _distinct_pairs(sub.frequency, sub.T)
             self.parts.append(
                 _GroupRows(
                     group=g,
-                    rows=_short_rows(rows, short),
+                    rows=sub,
+                    summaries=RFM.from_arrays(**sub.mapping(), time_unit=table.unit),
+                    ages=RFM.from_arrays(
+                        **{k: v[first] for k, v in sub.mapping().items()}, time_unit=table.unit
+                    ),
+                    age=age.reshape(-1),
+                    first=first,
                     short=short,
                     n_rows=rows.T.size,
                     inverse=rows.inverse,
@@ -165,13 +179,60 @@ class _HorizonRows:
         for part in self.parts:
             group, sub = comps.groups[part.group], part.rows
             disc, _ = conditional_purchases(
-                group.purchase, sub, grid, start=sub.T, length=grid.horizon - sub.T
+                _ByAge.of(group.purchase, part), sub, grid, start=sub.T, length=grid.horizon - sub.T
             )
-            per_row = np.zeros(part.n_rows)
-            per_row[part.short] = disc
-            spend = group.expected_spend(part.frequency, part.monetary)
-            out[part.where] = (spend * per_row[part.inverse])[part.kept]
+            per_row = disc
+            if disc.size < part.n_rows:  # the group's other buyers expect nothing more
+                per_row = np.zeros(part.n_rows)
+                per_row[part.short] = disc
+            value = group.expected_spend(part.frequency, part.monetary) * per_row[part.inverse]
+            out[part.where] = value if part.where.size == value.size else value[part.kept]
         return out
+
+
+class _ByAge:
+    """A purchase model's ``expected_purchases`` of one group's short rows, factored.
+
+    The models give it as ``probability_alive(rows) * expected_purchases_if_alive(t, rows)``,
+    and the second factor depends on ``frequency`` and ``T`` alone (and the horizon, here a
+    function of ``T``): its special function is evaluated once per distinct ``(frequency,
+    T)``, several times fewer than the rows, and P(alive) once for all the horizons of
+    :func:`~funnelkit.lifecycle.values.conditional_purchases`. Both factors are those the
+    model multiplies itself, so the products are the same to the last bit.
+    """
+
+    def __init__(self, model: Any, part: _GroupRows) -> None:
+        self.model, self.part = model, part
+        self.alive = np.asarray(model.probability_alive(part.summaries), dtype=float)
+
+    @classmethod
+    def of(cls, model: Any, part: _GroupRows) -> Any:
+        """The factored model, or ``model`` itself when it has no such factorisation."""
+        if callable(getattr(model, "expected_purchases_if_alive", None)):
+            return cls(model, part)
+        return model
+
+    def expected_purchases(self, t: np.ndarray, data: Any) -> np.ndarray:
+        # ``t`` has one horizon per row of ``part.rows`` (those ``data`` holds), equal
+        # within a distinct (frequency, T)
+        part = self.part
+        if_alive = self.model.expected_purchases_if_alive(t[part.first], part.ages)
+        return np.asarray(if_alive, dtype=float)[part.age] * self.alive
+
+
+def _distinct_pairs(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The first position of each distinct ``(x, y)`` and each position's pair (0, 1, ...).
+
+    As ``np.unique`` of the stacked pairs with ``return_index`` and ``return_inverse``, which
+    sorts them as records, several times slower than this stable sort on two keys.
+    """
+    order = np.lexsort((y, x))
+    xs, ys = x[order], y[order]
+    new = np.ones(order.size, dtype=bool)
+    new[1:] = (xs[1:] != xs[:-1]) | (ys[1:] != ys[:-1])
+    pair = np.empty(order.size, dtype=np.int64)
+    pair[order] = np.cumsum(new) - 1
+    return order[new], pair
 
 
 def _short_rows(rows: UniqueRows, short: np.ndarray) -> UniqueRows:

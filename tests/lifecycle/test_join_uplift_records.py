@@ -10,14 +10,14 @@ import pytest
 from funnelkit import LifecycleModel
 from funnelkit.lifecycle._bootstrap import replicate_weights
 from funnelkit.lifecycle._data import CustomerTable
-from funnelkit.lifecycle.join_uplift import _compare, _landmark_records, _strata
+from funnelkit.lifecycle._join_records import compare, landmark_records, strata
 
 
 def _direct(table: CustomerTable, window: float, step: float, delta: float):
     """Every landmark over every customer and every purchase, sorted by time: the definition."""
     k = table.stage_names.index("member")
     join, before = table.entry[:, k], table.entry[:, k - 1]
-    fixed, n_fixed, _ = _strata(table)
+    fixed, n_fixed, _ = strata(table)
     ev = table.events
     order = np.argsort(ev.time, kind="stable")
     times, custs, values = ev.time[order], ev.customer[order], ev.value[order]
@@ -47,7 +47,7 @@ def _direct(table: CustomerTable, window: float, step: float, delta: float):
 
 
 def _assert_same(table: CustomerTable, window: float, step: float, delta: float) -> None:
-    records, info = _landmark_records(table, "member", window, step, delta)
+    records, info = landmark_records(table, "member", window, step, delta)
     cust, cell, mem, out = _direct(table, window, step, delta)
     np.testing.assert_array_equal(records.customer, cust)
     np.testing.assert_array_equal(records.cell, cell)
@@ -80,8 +80,8 @@ def test_records_do_not_depend_on_the_order_of_the_purchases(fitted: LifecycleMo
     )
     mixed = dataclasses.replace(table, events=events)
     _assert_same(mixed, 90.0, 7.0, fitted.fit_.grid.delta)
-    ordered, _ = _landmark_records(table, "member", 90.0, 7.0, fitted.fit_.grid.delta)
-    again, _ = _landmark_records(mixed, "member", 90.0, 7.0, fitted.fit_.grid.delta)
+    ordered, _ = landmark_records(table, "member", 90.0, 7.0, fitted.fit_.grid.delta)
+    again, _ = landmark_records(mixed, "member", 90.0, 7.0, fitted.fit_.grid.delta)
     np.testing.assert_allclose(again.outcome, ordered.outcome, rtol=1e-12, atol=0)
 
 
@@ -102,13 +102,13 @@ def _compare_all_rows(records, weights: np.ndarray) -> tuple[float, float]:
 
 def test_members_and_non_members_summed_apart_give_the_same_bits(fitted: LifecycleModel) -> None:
     table = fitted.customers()
-    records, _ = _landmark_records(table, "member", 90.0, 7.0, fitted.fit_.grid.delta)
+    records, _ = landmark_records(table, "member", 90.0, 7.0, fitted.fit_.grid.delta)
     assert 0 < records.n_member_rows < records.order.size
     for seed in range(5):
         weights = replicate_weights(seed, table.n_customers).astype(float)
-        assert _compare(records, weights) == _compare_all_rows(records, weights)
+        assert compare(records, weights) == _compare_all_rows(records, weights)
     everyone = np.ones(table.n_customers)
-    assert _compare(records, everyone) == _compare_all_rows(records, everyone)
+    assert compare(records, everyone) == _compare_all_rows(records, everyone)
 
 
 @pytest.mark.parametrize("delta", [0.0, 0.002])
@@ -116,3 +116,18 @@ def test_records_equal_the_direct_computation_with_and_without_discount(
     fitted: LifecycleModel, delta: float
 ) -> None:
     _assert_same(fitted.customers(), 90.0, 7.0, delta)
+
+
+def test_records_when_some_buyers_never_reached_the_stage_before(fitted: LifecycleModel) -> None:
+    table = fitted.customers()
+    entry = table.entry.copy()
+    k = table.stage_names.index("member")
+    buyers = np.unique(table.events.customer)
+    # a third of the buyers without the stage before membership: never at risk, and their
+    # purchases are left out of every window
+    entry[buyers[::3], k - 1] = np.nan
+    entry[buyers[::3], k:] = np.nan
+    partial = dataclasses.replace(table, entry=entry)
+    _assert_same(partial, 90.0, 7.0, fitted.fit_.grid.delta)
+    records, _ = landmark_records(partial, "member", 90.0, 7.0, 0.0)
+    assert not np.isin(records.customer, buyers[::3]).any()
