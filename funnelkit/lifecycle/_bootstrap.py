@@ -8,8 +8,9 @@ import os
 import sys
 import warnings
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,7 @@ __all__ = [
     "resolve_progress",
     "run_replicates",
     "shared_replicate_weights",
+    "sharing_replicate_weights",
     "worker_count",
 ]
 
@@ -110,19 +112,35 @@ def replicate_weights(seed: int, n: int) -> np.ndarray:
 SHARED_WEIGHTS_BYTES = 128 * 2**20
 
 _SHARED: dict[tuple[int, int], np.ndarray] = {}
+_SHARING: list[None] = []  # one entry per open sharing_replicate_weights()
+
+
+@contextmanager
+def sharing_replicate_weights() -> Iterator[None]:
+    """Within: :func:`shared_replicate_weights` keeps its counts for a second pass; on
+    leaving the outermost, whatever is still kept is forgotten."""
+    _SHARING.append(None)
+    try:
+        yield
+    finally:
+        _SHARING.pop()
+        if not _SHARING:
+            _SHARED.clear()
 
 
 def shared_replicate_weights(seed: int, n: int) -> np.ndarray:
     """:func:`replicate_weights` for two passes over the same samples: drawn once.
 
-    The first call for ``(seed, n)`` draws the counts and keeps a copy of a byte per
-    customer (while the copies kept stay within :data:`SHARED_WEIGHTS_BYTES`); the next
-    takes the copy back and forgets it. The membership uplift and the uplift from the join
-    go over a fit's samples one after the other: the second then draws nothing, and after
-    both nothing is kept. The counts are those of :func:`replicate_weights` either way.
+    Inside :func:`sharing_replicate_weights`, the first call for ``(seed, n)`` draws the
+    counts and keeps a copy of a byte per customer (while the copies kept stay within
+    :data:`SHARED_WEIGHTS_BYTES`); the next takes the copy back and forgets it. The
+    membership uplift and the uplift from the join go over a fit's samples one after the
+    other: the second then draws nothing. Outside, nothing is kept. The counts are those of
+    :func:`replicate_weights` either way.
 
-    >>> first = shared_replicate_weights(7, 1000)
-    >>> again = shared_replicate_weights(7, 1000)
+    >>> with sharing_replicate_weights():
+    ...     first = shared_replicate_weights(7, 1000)
+    ...     again = shared_replicate_weights(7, 1000)
     >>> bool((first == replicate_weights(7, 1000)).all() and (again == first).all())
     True
     """
@@ -131,7 +149,8 @@ def shared_replicate_weights(seed: int, n: int) -> np.ndarray:
         return kept.astype(np.int64)
     counts = replicate_weights(seed, n)
     room = SHARED_WEIGHTS_BYTES - sum(v.nbytes for v in _SHARED.values())
-    if n <= room and (n == 0 or counts.max() <= np.iinfo(np.uint8).max):
+    small = n == 0 or counts.max() <= np.iinfo(np.uint8).max
+    if _SHARING and n <= room and small:
         _SHARED[(seed, n)] = counts.astype(np.uint8)
     return counts
 

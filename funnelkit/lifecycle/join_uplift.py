@@ -46,7 +46,11 @@ import numpy as np
 
 from funnelkit._results import html_table
 from funnelkit.exceptions import FunnelkitError
-from funnelkit.lifecycle._bootstrap import estimate, shared_replicate_weights
+from funnelkit.lifecycle._bootstrap import (
+    estimate,
+    shared_replicate_weights,
+    sharing_replicate_weights,
+)
 from funnelkit.lifecycle._data import CustomerTable
 from funnelkit.lifecycle._join_records import Resampled, compare, landmark_records
 from funnelkit.lifecycle._settings import positive_number
@@ -199,18 +203,19 @@ def membership_uplift_from_join(
             f"{w:g}-{fit.period.value} window before the observation end and a comparable "
             "non-member. Use a shorter window=..., or more data."
         )
-    if stratified is None and len(table.group_names) == 2:
-        from funnelkit.lifecycle.uplift import membership_uplift
-
-        # first: the samples' counts it draws are then taken back by the loop below
-        stratified = membership_uplift(fit, table)
     point = compare(records, np.ones(table.n_customers))
     diffs, ratios = [], []
     resampled = Resampled(records)
-    for replicate in fit.replicates:
-        got = resampled.compare(shared_replicate_weights(replicate.seed, table.n_customers))
-        diffs.append(got[0] - got[1])
-        ratios.append(got[0] / got[1] if got[1] > 0 else np.nan)
+    with sharing_replicate_weights():
+        if stratified is None and len(table.group_names) == 2:
+            from funnelkit.lifecycle.uplift import membership_uplift
+
+            # first: the samples' counts it draws are then taken back by the loop below
+            stratified = membership_uplift(fit, table)
+        for replicate in fit.replicates:
+            got = resampled.compare(shared_replicate_weights(replicate.seed, table.n_customers))
+            diffs.append(got[0] - got[1])
+            ratios.append(got[0] / got[1] if got[1] > 0 else np.nan)
     level = fit.conf_level
     diff = estimate(point[0] - point[1], np.array(diffs, dtype=float), level)
     rr_point = point[0] / point[1] if point[1] > 0 else float("nan")

@@ -318,6 +318,7 @@ def report(
     ['member', 'prospect', 'repeat_buyer', 'visitor']
     """
     from funnelkit._blas import single_threaded_blas
+    from funnelkit.lifecycle._bootstrap import sharing_replicate_weights
     from funnelkit.report._build import build_report
     from funnelkit.report.formatting import check_currency
 
@@ -328,7 +329,8 @@ def report(
 
         economics = check_costs(costs, margin, by)
     currency = check_currency(currency)
-    with single_threaded_blas():
+    # the two membership uplifts go over the same samples: their counts are drawn once
+    with single_threaded_blas(), sharing_replicate_weights():
         return build_report(
             log,
             funnel,
