@@ -24,6 +24,7 @@ from funnelkit.journeys import Journeys
 from funnelkit.lifecycle._history import (
     History,
     PurchaseEvents,
+    PurchasePeriods,
     history_at,
     purchase_events,
     time_periods,
@@ -303,7 +304,9 @@ def build_table(
         raise DataError("No purchases fall inside the observation window; check observation_end.")
     n = log.n_customers
     end_period = int(time_periods(log, np.array([end]), unit)[0])
-    at_end = history_at(events, np.full(n, end), np.full(n, end_period))
+    # the histories at the end and at each stage entry share one pass over the purchases
+    periods = PurchasePeriods.of(events)
+    at_end = history_at(events, np.full(n, end), np.full(n, end_period), periods=periods)
     first = at_end.first_time
     notes: list[str] = []
 
@@ -351,7 +354,7 @@ def build_table(
         done = np.flatnonzero(bought_before)
         if done.size:
             post[name] = _post_entrants(
-                log, events, entry[:, k], done, group, len(group_names), first
+                log, events, periods, entry[:, k], done, group, len(group_names), first
             )
     buyer_codes = np.flatnonzero(buyers)
     followup = end - first[buyer_codes]
@@ -385,6 +388,7 @@ def build_table(
 def _post_entrants(
     log: EventLog,
     events: PurchaseEvents,
+    periods: PurchasePeriods,
     entry: np.ndarray,
     customers: np.ndarray,
     group: np.ndarray,
@@ -393,7 +397,7 @@ def _post_entrants(
 ) -> PostEntrants:
     cutoff = np.full(events.n_customers, np.nan)
     cutoff[customers] = entry[customers]
-    history = history_at(events, cutoff, time_periods(log, cutoff, events.unit))
+    history = history_at(events, cutoff, time_periods(log, cutoff, events.unit), periods=periods)
     at_entry = events.time == cutoff[events.customer]
     entry_value = np.bincount(
         events.customer[at_entry], weights=events.value[at_entry], minlength=events.n_customers

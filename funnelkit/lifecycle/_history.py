@@ -9,6 +9,7 @@ once and their values are summed; the first period is not a repeat).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,7 +19,14 @@ from funnelkit.events import EventLog
 from funnelkit.exceptions import DataError, format_examples
 from funnelkit.units import NS_PER_DAY, TimeUnit
 
-__all__ = ["History", "PurchaseEvents", "history_at", "purchase_events", "time_periods"]
+__all__ = [
+    "History",
+    "PurchaseEvents",
+    "PurchasePeriods",
+    "history_at",
+    "purchase_events",
+    "time_periods",
+]
 
 
 @dataclass(frozen=True)
@@ -97,8 +105,73 @@ def time_periods(log: EventLog, times: np.ndarray, unit: TimeUnit) -> np.ndarray
     return np.where(finite, np.floor(safe), 0).astype(np.int64)
 
 
+@dataclass(frozen=True)
+class PurchasePeriods:
+    """The ``(customer, period)`` runs of some purchases, found once for every cut-off.
+
+    A customer's purchases at or before a cut-off are a prefix of their run (events are
+    sorted by customer, then time), so a history at any cut-off only needs where each
+    customer's run and periods start: :func:`history_at` then works per customer, not per
+    purchase, except for the one period a cut-off may split.
+    """
+
+    starts: np.ndarray  # position of each period's first purchase
+    spend: np.ndarray  # per period: its purchases' summed value
+    customer: np.ndarray  # per period: its customer
+    first: np.ndarray  # per period: True for each customer's first period
+    run_start: np.ndarray  # per customer: position of the first purchase
+    n_events: np.ndarray  # per customer: number of purchases
+    period_start: np.ndarray  # per customer: index of the first period
+    n_periods: np.ndarray  # per customer: number of distinct periods
+
+    @classmethod
+    def of(cls, events: PurchaseEvents) -> PurchasePeriods:
+        cust, period, n = events.customer, events.period, events.n_customers
+        new_cust = np.empty(cust.size, dtype=bool)
+        new_cust[:1] = True
+        np.not_equal(cust[1:], cust[:-1], out=new_cust[1:])
+        new_period = new_cust.copy()
+        new_period[1:] |= period[1:] != period[:-1]
+        starts = np.flatnonzero(new_period)
+        first = new_cust[starts]
+        # runs and their first periods, per customer with a purchase, then spread over all
+        run = np.flatnonzero(new_cust)
+        pair = np.flatnonzero(first)
+        owner = cust[run]
+        run_start = np.zeros(n, dtype=np.int64)
+        run_start[owner] = run
+        n_events = np.zeros(n, dtype=np.int64)
+        n_events[owner] = np.diff(np.append(run, cust.size))
+        period_start = np.zeros(n, dtype=np.int64)
+        period_start[owner] = pair
+        n_periods = np.zeros(n, dtype=np.int64)
+        n_periods[owner] = np.diff(np.append(pair, starts.size))
+        return cls(
+            starts=starts,
+            spend=np.add.reduceat(events.value, starts) if starts.size else np.zeros(0),
+            customer=cust[starts],
+            first=first,
+            run_start=run_start,
+            n_events=n_events,
+            period_start=period_start,
+            n_periods=n_periods,
+        )
+
+    @functools.cached_property
+    def repeat_spend(self) -> np.ndarray:
+        """Per customer: the value of every period after their first, summed in order."""
+        n = self.n_events.size
+        return np.bincount(
+            self.customer, weights=np.where(self.first, 0.0, self.spend), minlength=n
+        )
+
+
 def history_at(
-    events: PurchaseEvents, cutoff_time: np.ndarray, cutoff_period: np.ndarray
+    events: PurchaseEvents,
+    cutoff_time: np.ndarray,
+    cutoff_period: np.ndarray,
+    *,
+    periods: PurchasePeriods | None = None,
 ) -> History:
     """Recency/frequency/T/monetary of every customer from the purchases at or before a cut-off.
 
@@ -109,45 +182,54 @@ def history_at(
     cutoff_time, cutoff_period
         Per customer (length ``n_customers``): the cut-off as a float time and its calendar
         period; a NaN time selects no purchase.
+    periods
+        ``PurchasePeriods.of(events)``, when several cut-offs share it.
     """
+    runs = PurchasePeriods.of(events) if periods is None else periods
     n = events.n_customers
-    limit = cutoff_time[events.customer]
-    keep = events.time <= limit  # NaN limits keep nothing
-    if keep.all():
-        # a cut-off at (or after) the end: every purchase, without copying them
-        cust, period, value, time = events.customer, events.period, events.value, events.time
-    else:
-        cust = events.customer[keep]
-        period = events.period[keep]
-        value = events.value[keep]
-        time = events.time[keep]
-    has = np.zeros(n, dtype=bool)
-    zeros = np.zeros(n)
-    if cust.size == 0:
-        return History(
-            has, zeros, zeros.copy(), zeros.copy(), zeros.copy(), zeros.copy(), np.full(n, np.nan)
-        )
-    new_period = np.empty(cust.size, dtype=bool)
-    new_period[0] = True
-    new_period[1:] = (cust[1:] != cust[:-1]) | (period[1:] != period[:-1])
-    starts = np.flatnonzero(new_period)
-    p_cust, p_period = cust[starts], period[starts]
-    p_spend = np.add.reduceat(value, starts)
-    first_of_cust = np.empty(starts.size, dtype=bool)
-    first_of_cust[0] = True
-    first_of_cust[1:] = p_cust[1:] != p_cust[:-1]
-    n_periods = np.bincount(p_cust, minlength=n)
-    has = n_periods > 0
+    kept = _kept_counts(events, runs, cutoff_time)
+    has = kept > 0
+    buyers = np.flatnonzero(has)
+    first_pos = runs.run_start[buyers]
+    last_pos = first_pos + kept[buyers] - 1
+    first_pair = runs.period_start[buyers]
+    last_pair = first_pair + runs.n_periods[buyers] - 1
+    # Customers whose cut-off falls before their last purchase: the period of the last
+    # purchase kept, and its value up to the cut-off (summed over the same contiguous
+    # values as a period of its own, so the same sum).
+    cut = np.flatnonzero(kept[buyers] < runs.n_events[buyers])
+    if cut.size:
+        last_pair[cut] = np.searchsorted(runs.starts, last_pos[cut], side="right") - 1
+        cut_spend = runs.spend[last_pair[cut]]
+        n_pairs = runs.starts.size
+        after = np.minimum(last_pair[cut] + 1, n_pairs - 1)
+        period_end = np.where(after > last_pair[cut], runs.starts[after], events.customer.size)
+        split = np.flatnonzero(last_pos[cut] + 1 < period_end)
+        if split.size:
+            begin = runs.starts[last_pair[cut[split]]]
+            cut_spend[split] = _segment_sums(events.value, begin, last_pos[cut[split]] + 1 - begin)
+
     first_period = np.zeros(n, dtype=np.int64)
-    first_period[p_cust[first_of_cust]] = p_period[first_of_cust]
+    first_period[buyers] = events.period[first_pos]
     last_period = np.zeros(n, dtype=np.int64)
-    last_period[p_cust] = p_period  # later periods overwrite earlier ones
+    last_period[buyers] = events.period[last_pos]
+    n_periods = np.zeros(n, dtype=np.int64)
+    n_periods[buyers] = last_pair - first_pair + 1
     first_spend = np.zeros(n)
-    first_spend[p_cust[first_of_cust]] = p_spend[first_of_cust]
-    repeat_spend = np.bincount(p_cust, weights=np.where(first_of_cust, 0.0, p_spend), minlength=n)
+    first_spend[buyers] = runs.spend[first_pair]
     first_time = np.full(n, np.nan)
-    # a customer's first purchase opens their first period
-    first_time[p_cust[first_of_cust]] = time[starts[first_of_cust]]
+    first_time[buyers] = events.time[first_pos]
+    # Repeat spend in each customer's period order, as a bincount over their periods adds
+    # it up: customers cut short add their kept periods alone (the last one as kept).
+    repeat_spend = np.where(kept == runs.n_events, runs.repeat_spend, 0.0)
+    if cut.size:
+        who = buyers[cut]
+        one = last_pair[cut] == first_pair[cut]
+        first_spend[who[one]] = cut_spend[one]
+        more = np.flatnonzero(~one)
+        start = first_pair[cut[more]] + 1
+        middle = _ordered_sums(runs.spend, start, last_pair[cut[more]] - start)
+        repeat_spend[who[more]] = middle + cut_spend[more]
     frequency = np.maximum(n_periods - 1, 0).astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
         monetary = np.where(frequency > 0, repeat_spend / np.maximum(frequency, 1.0), 0.0)
@@ -162,3 +244,61 @@ def history_at(
         first_spend=first_spend,
         first_time=first_time,
     )
+
+
+def _kept_counts(
+    events: PurchaseEvents, runs: PurchasePeriods, cutoff_time: np.ndarray
+) -> np.ndarray:
+    """Per customer, how many of their purchases are at or before their cut-off.
+
+    Decided per customer from their first and last purchase; only a customer whose cut-off
+    falls between the two needs their purchases compared one by one.
+    """
+    count = runs.n_events
+    bought = np.flatnonzero(count > 0)
+    start = runs.run_start[bought]
+    limit = cutoff_time[bought]
+    kept = np.zeros(events.n_customers, dtype=np.int64)
+    every = events.time[start + count[bought] - 1] <= limit  # NaN limits keep nothing
+    kept[bought[every]] = count[bought[every]]
+    between = ~every & (events.time[start] <= limit)
+    if between.any():
+        # first <= limit < last: halve [first, last] until the last kept purchase is found
+        within = bought[between]
+        lo = start[between]
+        hi = lo + count[within] - 1
+        limit = limit[between]
+        while True:
+            open_ = hi - lo > 1
+            if not open_.any():
+                break
+            mid = (lo + hi) // 2
+            le = open_ & (events.time[mid] <= limit)
+            lo = np.where(le, mid, lo)
+            hi = np.where(open_ & ~le, mid, hi)
+        kept[within] = lo - start[between] + 1
+    return kept
+
+
+def _segment_sums(values: np.ndarray, start: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """Sums of ``values[start:start + length]`` (increasing, disjoint, non-empty segments).
+
+    One ``reduceat`` over the segments and the gaps between them: each segment is summed
+    on its own, as a ``reduceat`` over its values alone would sum it.
+    """
+    bounds = np.empty(2 * start.size, dtype=np.int64)
+    bounds[0::2] = start
+    bounds[1::2] = start + length
+    if bounds[-1] == values.size:  # reduceat sums the last index's segment to the end
+        bounds = bounds[:-1]
+    dtype = np.int64 if values.dtype == bool else None
+    return np.add.reduceat(values, bounds, dtype=dtype)[0::2]
+
+
+def _ordered_sums(values: np.ndarray, start: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """Sums of ``values[start:start + length]`` each added left to right (as ``bincount``)."""
+    total = int(length.sum())
+    segment = np.repeat(np.arange(start.size), length)
+    offset = np.cumsum(length) - length
+    positions = np.arange(total) + np.repeat(start - offset, length)
+    return np.bincount(segment, weights=values[positions], minlength=start.size)
