@@ -28,6 +28,7 @@ from funnelkit.lifecycle._history import (
     history_at,
     purchase_events,
     time_periods,
+    value_at,
 )
 from funnelkit.lifecycle._rows import Block, Converters, RowsOf, SpendRows, WeightPlan
 from funnelkit.stages import Funnel
@@ -398,10 +399,7 @@ def _post_entrants(
     cutoff = np.full(events.n_customers, np.nan)
     cutoff[customers] = entry[customers]
     history = history_at(events, cutoff, time_periods(log, cutoff, events.unit), periods=periods)
-    at_entry = events.time == cutoff[events.customer]
-    entry_value = np.bincount(
-        events.customer[at_entry], weights=events.value[at_entry], minlength=events.n_customers
-    )
+    entry_value = value_at(events, cutoff, periods)
     g = group[customers]
     rows = []
     for code in range(n_groups):

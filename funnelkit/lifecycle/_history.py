@@ -26,6 +26,7 @@ __all__ = [
     "history_at",
     "purchase_events",
     "time_periods",
+    "value_at",
 ]
 
 
@@ -247,23 +248,24 @@ def history_at(
 
 
 def _kept_counts(
-    events: PurchaseEvents, runs: PurchasePeriods, cutoff_time: np.ndarray
+    events: PurchaseEvents, runs: PurchasePeriods, cutoff_time: np.ndarray, *, strict: bool = False
 ) -> np.ndarray:
-    """Per customer, how many of their purchases are at or before their cut-off.
+    """Per customer, how many of their purchases are at (unless ``strict``) or before the cut-off.
 
     Decided per customer from their first and last purchase; only a customer whose cut-off
-    falls between the two needs their purchases compared one by one.
+    falls between the two is searched, by halving their run of purchases.
     """
+    kept_by = np.less if strict else np.less_equal  # NaN cut-offs keep nothing
     count = runs.n_events
     bought = np.flatnonzero(count > 0)
     start = runs.run_start[bought]
     limit = cutoff_time[bought]
     kept = np.zeros(events.n_customers, dtype=np.int64)
-    every = events.time[start + count[bought] - 1] <= limit  # NaN limits keep nothing
+    every = kept_by(events.time[start + count[bought] - 1], limit)
     kept[bought[every]] = count[bought[every]]
-    between = ~every & (events.time[start] <= limit)
+    between = ~every & kept_by(events.time[start], limit)
     if between.any():
-        # first <= limit < last: halve [first, last] until the last kept purchase is found
+        # the first is kept, the last is not: halve [first, last] until they are neighbours
         within = bought[between]
         lo = start[between]
         hi = lo + count[within] - 1
@@ -273,11 +275,28 @@ def _kept_counts(
             if not open_.any():
                 break
             mid = (lo + hi) // 2
-            le = open_ & (events.time[mid] <= limit)
-            lo = np.where(le, mid, lo)
-            hi = np.where(open_ & ~le, mid, hi)
+            in_ = open_ & kept_by(events.time[mid], limit)
+            lo = np.where(in_, mid, lo)
+            hi = np.where(open_ & ~in_, mid, hi)
         kept[within] = lo - start[between] + 1
     return kept
+
+
+def value_at(
+    events: PurchaseEvents, cutoff_time: np.ndarray, periods: PurchasePeriods
+) -> np.ndarray:
+    """Per customer, the value of their purchases made exactly at their cut-off.
+
+    They end the customer's purchases up to the cut-off; their values are added in order,
+    as a ``bincount`` over those purchases adds them.
+    """
+    upto = _kept_counts(events, periods, cutoff_time)
+    before = _kept_counts(events, periods, cutoff_time, strict=True)
+    at = np.flatnonzero(upto > before)
+    value = np.zeros(events.n_customers)
+    start = periods.run_start[at] + before[at]
+    value[at] = _ordered_sums(events.value, start, upto[at] - before[at])
+    return value
 
 
 def _segment_sums(values: np.ndarray, start: np.ndarray, length: np.ndarray) -> np.ndarray:
@@ -291,8 +310,7 @@ def _segment_sums(values: np.ndarray, start: np.ndarray, length: np.ndarray) -> 
     bounds[1::2] = start + length
     if bounds[-1] == values.size:  # reduceat sums the last index's segment to the end
         bounds = bounds[:-1]
-    dtype = np.int64 if values.dtype == bool else None
-    return np.add.reduceat(values, bounds, dtype=dtype)[0::2]
+    return np.add.reduceat(values, bounds)[0::2]
 
 
 def _ordered_sums(values: np.ndarray, start: np.ndarray, length: np.ndarray) -> np.ndarray:

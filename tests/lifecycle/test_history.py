@@ -14,6 +14,7 @@ from funnelkit.lifecycle._history import (
     history_at,
     purchase_events,
     time_periods,
+    value_at,
 )
 from funnelkit.units import TimeUnit
 
@@ -132,3 +133,26 @@ def test_history_at_sums_each_kept_period_exactly_in_order(rows: list, cuts: lis
         assert hist.frequency[i] == len(spends) - 1
         assert hist.monetary_value[i] == (repeat / (len(spends) - 1) if len(spends) > 1 else 0.0)
         assert hist.first_time[i] == mine[0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 3), st.integers(0, 12).map(lambda q: q / 2), st.floats(-20, 50)),
+        min_size=1,
+        max_size=40,
+    ),
+    st.lists(st.integers(-2, 14).map(lambda q: q / 2), min_size=4, max_size=4),
+)
+def test_value_at_adds_the_purchases_made_at_the_cut_off(rows: list, cuts: list) -> None:
+    frame = pd.DataFrame(rows, columns=["customer_id", "timestamp", "value"])
+    log = EventLog.from_frame(frame, value_col="value", allow_negative_values=True)
+    events = purchase_events(log, ["purchase"], log.last_time, TimeUnit.DAY)
+    n = log.n_customers
+    cutoff = np.array(cuts[:n], dtype=float)
+    cutoff[-1] = np.nan
+    at = events.time == cutoff[events.customer]
+    expected = np.bincount(events.customer[at], weights=events.value[at], minlength=n)
+    got = value_at(events, cutoff, PurchasePeriods.of(events))
+    np.testing.assert_array_equal(got, expected)
+    assert got[-1] == 0.0
