@@ -18,9 +18,9 @@ from funnelkit.ingest.event_arrays import EventArrays
 from funnelkit.units import TimeUnit, TimeUnitLike
 
 if TYPE_CHECKING:
-    from funnelkit.stages import Funnel
+    from funnelkit.stages import Funnel, Stage
 
-__all__ = ["journey_columns", "rfm_columns"]
+__all__ = ["journey_columns", "rfm_columns", "stage_entry_times"]
 
 
 def rfm_columns(
@@ -187,13 +187,7 @@ def journey_columns(
     customer's funnel there (later entries dropped, censored at that event).
     """
     unit = TimeUnit.parse(time_unit or log.time_unit)
-    end_raw = (
-        log.last_time
-        if observation_end is None
-        else log.raw_time(observation_end, name="observation_end")
-    )
-    if end_raw < log.raw_times.min():
-        raise DataError("observation_end is before the first event of the log.")
+    end_raw = _end_raw(log, observation_end)
     codes, raw = log.customer_codes, log.raw_times
     n_after_end = int(np.count_nonzero(raw > end_raw)) if end_raw < log.last_time else 0
     n_cust, n_stage = log.n_customers, len(funnel.stages)
@@ -210,9 +204,10 @@ def journey_columns(
         hits = _positions(log, stage.events, end_raw, n_after_end)
         # an optional stage does not gate what follows: count from the last required one
         gate = next((j for j in range(k - 1, -1, -1) if not funnel.stages[j].optional), None)
-        if funnel.order != "any" and gate is not None:
-            hits = hits[raw[hits] >= entries[codes[hits], gate]]
-        entries[:, k] = _nth_occurrence(hits, codes, raw, stage.min_count, n_cust, never)
+        since = entries[:, gate] if funnel.order != "any" and gate is not None else None
+        entries[:, k] = _nth_occurrence(
+            hits, codes, raw, stage.min_count, n_cust, never, since=since
+        )
         if stage.within is not None and gate is not None:
             both = (entries[:, k] != never) & (entries[:, gate] != never)
             lag = np.zeros(n_cust)
@@ -221,8 +216,9 @@ def journey_columns(
     censor_raw = np.full(n_cust, end_raw, dtype=raw.dtype)
     for a, b, events in _breaking_events(funnel):
         hits = _positions(log, events, end_raw, n_after_end)
-        hits = hits[raw[hits] > entries[codes[hits], a]]
-        first = _nth_occurrence(hits, codes, raw, 1, n_cust, never)
+        first = _nth_occurrence(
+            hits, codes, raw, 1, n_cust, never, since=entries[:, a], strictly=True
+        )
         # the funnel ends at the breaking event for whoever did it before entering `b`
         out = (first != never) & (first < entries[:, b])
         entries[out, b:] = never
@@ -245,6 +241,38 @@ def journey_columns(
         n_events_after_end=n_after_end,
         notes=tuple(notes),
     )
+
+
+def stage_entry_times(
+    log: EventArrays, stage: Stage, *, observation_end: Any, time_unit: TimeUnitLike | None
+) -> np.ndarray:
+    """When each customer reaches ``stage`` counted on its own, NaN where they never do.
+
+    The entry times of a funnel of ``stage`` alone (``journey_columns`` of
+    ``Funnel(stages=[stage])``), without building its journeys: no earlier stage gates it.
+    """
+    unit = TimeUnit.parse(time_unit or log.time_unit)
+    end_raw = _end_raw(log, observation_end)
+    raw = log.raw_times
+    never = np.iinfo(np.int64).max if raw.dtype == np.int64 else np.inf
+    hits = _positions(log, stage.events, end_raw, int(end_raw < log.last_time))
+    entries = _nth_occurrence(
+        hits, log.customer_codes, raw, stage.min_count, log.n_customers, never
+    )
+    reached = entries != never
+    return np.where(reached, log.to_unit(np.where(reached, entries, 0), unit), np.nan)
+
+
+def _end_raw(log: EventArrays, observation_end: Any) -> Any:
+    """The raw observation end (default the last event), refused before the first event."""
+    end_raw = (
+        log.last_time
+        if observation_end is None
+        else log.raw_time(observation_end, name="observation_end")
+    )
+    if end_raw < log.raw_times.min():
+        raise DataError("observation_end is before the first event of the log.")
+    return end_raw
 
 
 def _breaking_events(funnel: Funnel) -> list[tuple[int, int, tuple[str, ...]]]:
@@ -285,12 +313,22 @@ def _positions(log: EventArrays, events: Sequence[str], end_raw: Any, n_after: i
 
 
 def _nth_occurrence(
-    hits: np.ndarray, codes: np.ndarray, raw: np.ndarray, n: int, n_cust: int, never: Any
+    hits: np.ndarray,
+    codes: np.ndarray,
+    raw: np.ndarray,
+    n: int,
+    n_cust: int,
+    never: Any,
+    *,
+    since: np.ndarray | None = None,
+    strictly: bool = False,
 ) -> np.ndarray:
     """Per customer, the time of the n-th of the events at positions ``hits`` (increasing).
 
-    Events are sorted by customer then time, so a customer's hits form one run in time
-    order: the n-th is the one ``n - 1`` places after the run's start.
+    With ``since`` (per customer), only events at or after it count (strictly after with
+    ``strictly``; none where it is ``never``). Events are sorted by customer then time, so
+    a customer's hits form one run in time order and those that count form its end: the
+    n-th is found from the run's bounds and how many count, without cutting the hits.
     """
     out = np.full(n_cust, never, dtype=raw.dtype)
     if hits.size == 0:
@@ -299,11 +337,20 @@ def _nth_occurrence(
     starts = np.empty(hits.size, dtype=bool)
     starts[0] = True
     np.not_equal(hit_codes[1:], hit_codes[:-1], out=starts[1:])
-    if n == 1:
-        picked = hits[starts]
+    first = np.flatnonzero(starts)
+    if since is None and n == 1:
+        pick = first
     else:
-        first = np.flatnonzero(starts)
-        run_start = np.repeat(first, np.diff(np.append(first, hits.size)))
-        picked = hits[np.arange(hits.size) - run_start == n - 1]
-    out[codes[picked]] = raw[picked]
+        end = np.append(first[1:], hits.size)
+        if since is None:
+            counted = end - first
+        else:
+            later = np.greater if strictly else np.greater_equal
+            counts = later(raw[hits], since[hit_codes])
+            counted = np.add.reduceat(counts, first, dtype=np.int64)
+        found = np.flatnonzero(counted >= n)
+        pick = end[found] - counted[found] + (n - 1)
+        first = first[found]
+    picked = hits[pick]
+    out[hit_codes[first]] = raw[picked]
     return out

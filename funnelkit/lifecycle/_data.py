@@ -20,6 +20,7 @@ from funnelkit.clv._data import FitData
 from funnelkit.conversion.cure_refit import CureRows
 from funnelkit.events import EventLog
 from funnelkit.exceptions import DataError, FunnelkitError
+from funnelkit.ingest.numpy_summaries import stage_entry_times
 from funnelkit.journeys import Journeys
 from funnelkit.lifecycle._history import (
     History,
@@ -314,8 +315,8 @@ def build_table(
     member_time = np.full(n, np.nan)
     if membership_stage is not None:
         stage = funnel.stage(membership_stage)
-        own = Funnel(stages=[stage]).journeys(log, observation_end=observation_end, time_unit=unit)
-        member_time = own.entry_times[:, 0]
+        # membership counts on its own, whatever the stages before it
+        member_time = stage_entry_times(log, stage, observation_end=observation_end, time_unit=unit)
         if np.isnan(member_time).all() and not fitted_groups:
             notes.append(
                 f"nobody reached the membership stage {membership_stage!r}: members and "
