@@ -95,8 +95,15 @@ class UniqueRows:
         nobody keeps are dropped; the others keep their order, so a fit on them sees the
         same rows as a fit giving the dropped ones weight 0.
         """
-        mine = keep[self.customers]
-        used, inverse = np.unique(self.inverse[mine], return_inverse=True)
+        mine = np.flatnonzero(keep[self.customers])
+        rows = self.inverse[mine]
+        if rows.size * 8 < self.T.size:  # a few customers: sort their rows
+            used, inverse = np.unique(rows, return_inverse=True)
+        else:  # mark the rows in use and number them in order, without sorting
+            in_use = np.zeros(self.T.size, dtype=bool)
+            in_use[rows] = True
+            used = np.flatnonzero(in_use)
+            inverse = (np.cumsum(in_use) - 1)[rows]
         return UniqueRows(
             customers=new_code[self.customers[mine]],
             frequency=self.frequency[used],
@@ -456,7 +463,10 @@ def _subset(table: CustomerTable, customers: np.ndarray) -> CustomerTable:
             rows=[rows.subset(keep, new_code) for rows in buyers.rows],
         )
     events = table.events
-    bought = np.flatnonzero(keep[events.customer])
+    # the chosen customers' purchases, run by run: no pass over everyone's purchases
+    first_purchase, n_purchases = events.runs
+    n_bought = n_purchases[customers]
+    bought = _runs(first_purchase[customers], n_bought)
     journeys = table.journeys
     attributes = {k: v[customers] for k, v in table.attributes.items()}
     # The table shares its entry times and ids with its journeys: cut each array once.
@@ -470,7 +480,7 @@ def _subset(table: CustomerTable, customers: np.ndarray) -> CustomerTable:
         attributes=attributes,
         events=dataclasses.replace(
             events,
-            customer=new_code[events.customer[bought]],
+            customer=np.repeat(np.arange(customers.size), n_bought),
             time=events.time[bought],
             period=events.period[bought],
             value=events.value[bought],
@@ -499,3 +509,9 @@ def _subset(table: CustomerTable, customers: np.ndarray) -> CustomerTable:
         followup_sorted=table.followup_sorted[followed],
         notes=list(table.notes),
     )
+
+
+def _runs(start: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """The positions ``start[i], ..., start[i] + length[i] - 1`` for every ``i``, in order."""
+    offset = np.cumsum(length) - length
+    return np.arange(int(length.sum())) + np.repeat(start - offset, length)

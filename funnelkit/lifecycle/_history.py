@@ -42,6 +42,12 @@ class PurchaseEvents:
     n_customers: int
     unit: TimeUnit
 
+    @functools.cached_property
+    def runs(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per customer: the position of their first purchase and how many they made."""
+        counts = np.bincount(self.customer, minlength=self.n_customers)
+        return np.cumsum(counts) - counts, counts
+
 
 @dataclass(frozen=True)
 class History:
