@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -259,7 +260,7 @@ def _kept_counts(
     """Per customer, how many of their purchases are at (unless ``strict``) or before the cut-off.
 
     Decided per customer from their first and last purchase; only a customer whose cut-off
-    falls between the two is searched, by halving their run of purchases.
+    falls between the two has their run of purchases searched.
     """
     kept_by = np.less if strict else np.less_equal  # NaN cut-offs keep nothing
     count = runs.n_events
@@ -271,21 +272,42 @@ def _kept_counts(
     kept[bought[every]] = count[bought[every]]
     between = ~every & kept_by(events.time[start], limit)
     if between.any():
-        # the first is kept, the last is not: halve [first, last] until they are neighbours
         within = bought[between]
-        lo = start[between]
-        hi = lo + count[within] - 1
-        limit = limit[between]
-        while True:
-            open_ = hi - lo > 1
-            if not open_.any():
-                break
-            mid = (lo + hi) // 2
-            in_ = open_ & kept_by(events.time[mid], limit)
-            lo = np.where(in_, mid, lo)
-            hi = np.where(open_ & ~in_, mid, hi)
-        kept[within] = lo - start[between] + 1
+        last = _last_kept(events.time, start[between], limit[between], kept_by, count[within])
+        kept[within] = last - start[between] + 1
     return kept
+
+
+def _last_kept(
+    time: np.ndarray, start: np.ndarray, limit: np.ndarray, kept_by: Any, count: np.ndarray
+) -> np.ndarray:
+    """Per run ``time[start:start + count]`` (sorted) whose first time is kept and last is
+    not: the position of the last kept time.
+
+    Gallops from the start (a stage is usually entered early in a customer's purchases, so
+    few steps find it), then halves the bracket; each round works on the open runs only.
+    """
+    lo = start.copy()
+    hi = start + count - 1
+    active = np.arange(start.size)
+    step = 1
+    while active.size:
+        probe = lo[active] + step
+        inside = probe < hi[active]
+        ok = inside & kept_by(time[np.minimum(probe, hi[active])], limit[active])
+        lo[active[ok]] = probe[ok]
+        beyond = inside & ~ok
+        hi[active[beyond]] = probe[beyond]
+        active = active[ok]
+        step *= 2
+    active = np.flatnonzero(hi - lo > 1)
+    while active.size:
+        mid = (lo[active] + hi[active]) // 2
+        ok = kept_by(time[mid], limit[active])
+        lo[active[ok]] = mid[ok]
+        hi[active[~ok]] = mid[~ok]
+        active = active[hi[active] - lo[active] > 1]
+    return lo
 
 
 def value_at(
