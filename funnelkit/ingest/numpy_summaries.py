@@ -20,7 +20,7 @@ from funnelkit.units import TimeUnit, TimeUnitLike
 if TYPE_CHECKING:
     from funnelkit.stages import Funnel, Stage
 
-__all__ = ["journey_columns", "rfm_columns", "stage_entry_times"]
+__all__ = ["journey_columns", "rfm_columns", "run_searchsorted", "stage_entry_times"]
 
 
 def rfm_columns(
@@ -341,16 +341,77 @@ def _nth_occurrence(
     if since is None and n == 1:
         pick = first
     else:
-        end = np.append(first[1:], hits.size)
-        if since is None:
-            counted = end - first
-        else:
-            later = np.greater if strictly else np.greater_equal
-            counts = later(raw[hits], since[hit_codes])
-            counted = np.add.reduceat(counts, first, dtype=np.int64)
+        length = np.diff(np.append(first, hits.size))
+        counted = length
+        if since is not None:
+            # the hits before the gate open each run: count them per customer, not per hit
+            side = "right" if strictly else "left"
+            gate = since[hit_codes[first]]
+            counted = length - run_searchsorted(raw, first, length, gate, side=side, positions=hits)
         found = np.flatnonzero(counted >= n)
-        pick = end[found] - counted[found] + (n - 1)
+        pick = first[found] + length[found] - counted[found] + (n - 1)
         first = first[found]
     picked = hits[pick]
     out[hit_codes[first]] = raw[picked]
     return out
+
+
+def run_searchsorted(
+    values: np.ndarray,
+    start: np.ndarray,
+    length: np.ndarray,
+    limit: np.ndarray,
+    *,
+    side: str = "left",
+    positions: np.ndarray | None = None,
+) -> np.ndarray:
+    """Per run ``values[start:start + length]`` (each sorted), how many are before its limit.
+
+    As :func:`numpy.searchsorted` within each run: ``side="left"`` counts the values below
+    the run's limit, ``"right"`` those at or below it (a NaN limit counts none). With
+    ``positions``, run ``i`` is ``values[positions[start:start + length]]``.
+
+    The two ends of each run settle most runs; the others gallop from their start (the
+    searched points usually fall early in a run), then halve the bracket, each round
+    working on the open runs only: no pass over every value.
+
+    Examples
+    --------
+    >>> run_searchsorted(np.array([1.0, 2, 2, 5, 0, 9]), np.array([0, 4]), np.array([4, 2]),
+    ...                  np.array([2.0, 10.0]), side="right").tolist()
+    [3, 2]
+    """
+    before = np.less if side == "left" else np.less_equal
+
+    def at(i: np.ndarray) -> np.ndarray:
+        return values[i] if positions is None else values[positions[i]]
+
+    count = np.zeros(start.size, dtype=np.int64)
+    runs = np.flatnonzero(length > 0)
+    lo, hi = start[runs], start[runs] + length[runs] - 1
+    bound = limit[runs]
+    every = before(at(hi), bound)
+    count[runs[every]] = length[runs[every]]
+    open_ = np.flatnonzero(~every & before(at(lo), bound))
+    runs, lo, hi, bound = runs[open_], lo[open_], hi[open_], bound[open_]
+    # values[lo] is before the limit and values[hi] is not, in every open run
+    active = np.arange(runs.size)
+    step = 1
+    while active.size:
+        probe = lo[active] + step
+        inside = probe < hi[active]
+        ok = inside & before(at(np.minimum(probe, hi[active])), bound[active])
+        lo[active[ok]] = probe[ok]
+        beyond = inside & ~ok
+        hi[active[beyond]] = probe[beyond]
+        active = active[ok]
+        step *= 2
+    active = np.flatnonzero(hi - lo > 1)
+    while active.size:
+        mid = (lo[active] + hi[active]) // 2
+        ok = before(at(mid), bound[active])
+        lo[active[ok]] = mid[ok]
+        hi[active[~ok]] = mid[~ok]
+        active = active[hi[active] - lo[active] > 1]
+    count[runs] = lo - start[runs] + 1
+    return count

@@ -12,12 +12,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from funnelkit.events import EventLog
 from funnelkit.exceptions import DataError, format_examples
+from funnelkit.ingest.numpy_summaries import run_searchsorted
 from funnelkit.units import NS_PER_DAY, TimeUnit
 
 __all__ = [
@@ -257,57 +257,9 @@ def history_at(
 def _kept_counts(
     events: PurchaseEvents, runs: PurchasePeriods, cutoff_time: np.ndarray, *, strict: bool = False
 ) -> np.ndarray:
-    """Per customer, how many of their purchases are at (unless ``strict``) or before the cut-off.
-
-    Decided per customer from their first and last purchase; only a customer whose cut-off
-    falls between the two has their run of purchases searched.
-    """
-    kept_by = np.less if strict else np.less_equal  # NaN cut-offs keep nothing
-    count = runs.n_events
-    bought = np.flatnonzero(count > 0)
-    start = runs.run_start[bought]
-    limit = cutoff_time[bought]
-    kept = np.zeros(events.n_customers, dtype=np.int64)
-    every = kept_by(events.time[start + count[bought] - 1], limit)
-    kept[bought[every]] = count[bought[every]]
-    between = ~every & kept_by(events.time[start], limit)
-    if between.any():
-        within = bought[between]
-        last = _last_kept(events.time, start[between], limit[between], kept_by, count[within])
-        kept[within] = last - start[between] + 1
-    return kept
-
-
-def _last_kept(
-    time: np.ndarray, start: np.ndarray, limit: np.ndarray, kept_by: Any, count: np.ndarray
-) -> np.ndarray:
-    """Per run ``time[start:start + count]`` (sorted) whose first time is kept and last is
-    not: the position of the last kept time.
-
-    Gallops from the start (a stage is usually entered early in a customer's purchases, so
-    few steps find it), then halves the bracket; each round works on the open runs only.
-    """
-    lo = start.copy()
-    hi = start + count - 1
-    active = np.arange(start.size)
-    step = 1
-    while active.size:
-        probe = lo[active] + step
-        inside = probe < hi[active]
-        ok = inside & kept_by(time[np.minimum(probe, hi[active])], limit[active])
-        lo[active[ok]] = probe[ok]
-        beyond = inside & ~ok
-        hi[active[beyond]] = probe[beyond]
-        active = active[ok]
-        step *= 2
-    active = np.flatnonzero(hi - lo > 1)
-    while active.size:
-        mid = (lo[active] + hi[active]) // 2
-        ok = kept_by(time[mid], limit[active])
-        lo[active[ok]] = mid[ok]
-        hi[active[~ok]] = mid[~ok]
-        active = active[hi[active] - lo[active] > 1]
-    return lo
+    """Per customer: how many purchases are at (unless ``strict``) or before their cut-off."""
+    side = "left" if strict else "right"
+    return run_searchsorted(events.time, runs.run_start, runs.n_events, cutoff_time, side=side)
 
 
 def value_at(

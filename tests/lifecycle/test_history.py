@@ -125,7 +125,8 @@ def test_history_at_sums_each_kept_period_exactly_in_order(rows: list, cuts: lis
         if value.size == 0:
             assert not hist.has_purchase[i] and hist.monetary_value[i] == 0.0
             continue
-        spends = [float(np.add.reduce(value[day == d])) for d in np.unique(day)]
+        # a period sums as the summaries sum every period (one reduceat segment)
+        spends = [float(np.add.reduceat(value[day == d], [0])[0]) for d in np.unique(day)]
         repeat = 0.0
         for s in spends[1:]:
             repeat += s
