@@ -71,7 +71,9 @@ def purchase_events(
     log: EventLog, names: Sequence[str], end_raw: float | int, unit: TimeUnit
 ) -> PurchaseEvents:
     """Select purchases up to ``end_raw``; refuse purchases without a value (as RFM does)."""
-    mask = log.event_mask(list(names)) & (log.raw_times <= end_raw)
+    mask = log.event_mask(list(names))
+    if end_raw < log.last_time:  # an end at the last event or later leaves every purchase
+        mask &= log.raw_times <= end_raw
     raw = log.raw_times[mask]
     codes = log.customer_codes[mask].astype(np.int64)
     has_values = log.values is not None
@@ -90,7 +92,7 @@ def purchase_events(
     return PurchaseEvents(
         customer=codes,
         time=np.asarray(log.to_unit(raw, unit), dtype=float),
-        period=log.period_index(raw, unit).astype(np.int64),
+        period=log.period_index(raw, unit).astype(np.int64, copy=False),
         value=np.asarray(value, dtype=float),
         has_values=has_values,
         n_customers=log.n_customers,
