@@ -228,7 +228,7 @@ def journey_columns(
         flipped = np.where(reached, entries, never)[:, ::-1]
         entries = np.minimum.accumulate(flipped, axis=1)[:, ::-1]
         reached = entries != never
-    times = np.where(reached, log.to_unit(np.where(reached, entries, 0), unit), np.nan)
+    times = _unit_times(log, entries, reached, unit)
     censoring = np.asarray(log.to_unit(censor_raw, unit), dtype=float)
     return dict(
         stage_names=funnel.stage_names,
@@ -259,8 +259,15 @@ def stage_entry_times(
     entries = _nth_occurrence(
         hits, log.customer_codes, raw, stage.min_count, log.n_customers, never
     )
-    reached = entries != never
-    return np.where(reached, log.to_unit(np.where(reached, entries, 0), unit), np.nan)
+    return _unit_times(log, entries, entries != never, unit)
+
+
+def _unit_times(log: EventArrays, entries: np.ndarray, reached: np.ndarray, unit: TimeUnit) -> Any:
+    """Raw entry times in ``unit``, NaN where not reached (``never`` converts to a finite or
+    infinite float, then is overwritten: no copy of the entries is needed to hide it)."""
+    times = np.asarray(log.to_unit(entries, unit), dtype=float)
+    times[~reached] = np.nan
+    return times
 
 
 def _end_raw(log: EventArrays, observation_end: Any) -> Any:
