@@ -20,7 +20,13 @@ from funnelkit.units import TimeUnit, TimeUnitLike
 if TYPE_CHECKING:
     from funnelkit.stages import Funnel, Stage
 
-__all__ = ["journey_columns", "rfm_columns", "run_searchsorted", "stage_entry_times"]
+__all__ = [
+    "journey_columns",
+    "rfm_columns",
+    "run_positions",
+    "run_searchsorted",
+    "stage_entry_times",
+]
 
 
 def rfm_columns(
@@ -361,6 +367,18 @@ def _nth_occurrence(
     picked = hits[pick]
     out[hit_codes[first]] = raw[picked]
     return out
+
+
+def run_positions(start: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """The positions ``start[i], ..., start[i] + length[i] - 1`` of every run ``i``, in order.
+
+    Examples
+    --------
+    >>> run_positions(np.array([5, 0, 9]), np.array([2, 0, 3])).tolist()
+    [5, 6, 9, 10, 11]
+    """
+    offset = np.cumsum(length) - length
+    return np.arange(int(length.sum())) + np.repeat(start - offset, length)
 
 
 def run_searchsorted(

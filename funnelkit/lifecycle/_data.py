@@ -97,13 +97,11 @@ class UniqueRows:
         """
         mine = np.flatnonzero(keep[self.customers])
         rows = self.inverse[mine]
-        if rows.size * 8 < self.T.size:  # a few customers: sort their rows
-            used, inverse = np.unique(rows, return_inverse=True)
-        else:  # mark the rows in use and number them in order, without sorting
-            in_use = np.zeros(self.T.size, dtype=bool)
-            in_use[rows] = True
-            used = np.flatnonzero(in_use)
-            inverse = (np.cumsum(in_use) - 1)[rows]
+        # mark the rows in use and number them in order: the order np.unique gives, unsorted
+        in_use = np.zeros(self.T.size, dtype=bool)
+        in_use[rows] = True
+        used = np.flatnonzero(in_use)
+        inverse = (np.cumsum(in_use) - 1)[rows]
         return UniqueRows(
             customers=new_code[self.customers[mine]],
             frequency=self.frequency[used],
@@ -462,11 +460,6 @@ def _subset(table: CustomerTable, customers: np.ndarray) -> CustomerTable:
             monetary_value=buyers.monetary_value[mine],
             rows=[rows.subset(keep, new_code) for rows in buyers.rows],
         )
-    events = table.events
-    # the chosen customers' purchases, run by run: no pass over everyone's purchases
-    first_purchase, n_purchases = events.runs
-    n_bought = n_purchases[customers]
-    bought = _runs(first_purchase[customers], n_bought)
     journeys = table.journeys
     attributes = {k: v[customers] for k, v in table.attributes.items()}
     # The table shares its entry times and ids with its journeys: cut each array once.
@@ -478,14 +471,7 @@ def _subset(table: CustomerTable, customers: np.ndarray) -> CustomerTable:
         customer_ids=ids,
         entry=entry,
         attributes=attributes,
-        events=dataclasses.replace(
-            events,
-            customer=np.repeat(np.arange(customers.size), n_bought),
-            time=events.time[bought],
-            period=events.period[bought],
-            value=events.value[bought],
-            n_customers=int(customers.size),
-        ),
+        events=table.events.of_customers(customers),
         at_end=per_customer(table.at_end),
         group=table.group[customers],
         buyer_rows=[rows.subset(keep, new_code) for rows in table.buyer_rows],
@@ -509,9 +495,3 @@ def _subset(table: CustomerTable, customers: np.ndarray) -> CustomerTable:
         followup_sorted=table.followup_sorted[followed],
         notes=list(table.notes),
     )
-
-
-def _runs(start: np.ndarray, length: np.ndarray) -> np.ndarray:
-    """The positions ``start[i], ..., start[i] + length[i] - 1`` for every ``i``, in order."""
-    offset = np.cumsum(length) - length
-    return np.arange(int(length.sum())) + np.repeat(start - offset, length)

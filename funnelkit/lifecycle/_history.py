@@ -9,6 +9,7 @@ once and their values are summed; the first period is not a repeat).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ import numpy as np
 
 from funnelkit.events import EventLog
 from funnelkit.exceptions import DataError, format_examples
-from funnelkit.ingest.numpy_summaries import run_searchsorted
+from funnelkit.ingest.numpy_summaries import run_positions, run_searchsorted
 from funnelkit.units import NS_PER_DAY, TimeUnit
 
 __all__ = [
@@ -48,6 +49,23 @@ class PurchaseEvents:
         """Per customer: the position of their first purchase and how many they made."""
         counts = np.bincount(self.customer, minlength=self.n_customers)
         return np.cumsum(counts) - counts, counts
+
+    def of_customers(self, customers: np.ndarray) -> PurchaseEvents:
+        """The purchases of ``customers`` (increasing codes), renumbered ``0, 1, ...``.
+
+        Taken run by run, so the cost follows the chosen customers' purchases, not everyone's.
+        """
+        first, count = self.runs
+        n_bought = count[customers]
+        rows = run_positions(first[customers], n_bought)
+        return dataclasses.replace(
+            self,
+            customer=np.repeat(np.arange(customers.size), n_bought),
+            time=self.time[rows],
+            period=self.period[rows],
+            value=self.value[rows],
+            n_customers=int(customers.size),
+        )
 
 
 @dataclass(frozen=True)
@@ -297,8 +315,5 @@ def _segment_sums(values: np.ndarray, start: np.ndarray, length: np.ndarray) -> 
 
 def _ordered_sums(values: np.ndarray, start: np.ndarray, length: np.ndarray) -> np.ndarray:
     """Sums of ``values[start:start + length]`` each added left to right (as ``bincount``)."""
-    total = int(length.sum())
     segment = np.repeat(np.arange(start.size), length)
-    offset = np.cumsum(length) - length
-    positions = np.arange(total) + np.repeat(start - offset, length)
-    return np.bincount(segment, weights=values[positions], minlength=start.size)
+    return np.bincount(segment, weights=values[run_positions(start, length)], minlength=start.size)

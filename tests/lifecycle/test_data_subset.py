@@ -47,7 +47,7 @@ def test_subset_cuts_every_array_of_the_chosen_customers(fitted: LifecycleModel)
 
 
 def test_subset_rows_are_those_of_the_chosen_buyers_in_order() -> None:
-    # Few chosen customers sort their rows, many mark them: both keep the rows' order.
+    # Few or many chosen customers: their distinct rows keep the table's row order.
     from funnelkit.lifecycle._data import unique_rows
 
     rng = np.random.default_rng(7)
