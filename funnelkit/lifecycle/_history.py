@@ -9,7 +9,6 @@ once and their values are summed; the first period is not a repeat).
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ __all__ = [
     "History",
     "PurchaseEvents",
     "PurchasePeriods",
+    "PurchasesOf",
     "history_at",
     "purchase_events",
     "time_periods",
@@ -53,19 +53,60 @@ class PurchaseEvents:
     def of_customers(self, customers: np.ndarray) -> PurchaseEvents:
         """The purchases of ``customers`` (increasing codes), renumbered ``0, 1, ...``.
 
-        Taken run by run, so the cost follows the chosen customers' purchases, not everyone's.
+        Taken run by run when first read (see :class:`PurchasesOf`), so the cost follows
+        the chosen customers' purchases, not everyone's, and nothing is copied unless read.
         """
-        first, count = self.runs
-        n_bought = count[customers]
-        rows = run_positions(first[customers], n_bought)
-        return dataclasses.replace(
-            self,
-            customer=np.repeat(np.arange(customers.size), n_bought),
-            time=self.time[rows],
-            period=self.period[rows],
-            value=self.value[rows],
-            n_customers=int(customers.size),
-        )
+        return PurchasesOf(self, customers)
+
+
+class PurchasesOf(PurchaseEvents):
+    """The purchases of some customers of ``events``, renumbered, gathered on first read.
+
+    A segment's customer table carries its customers' purchases, which its refits never
+    read: gathering them only when asked spares a copy of every purchase per segment.
+    """
+
+    source: PurchaseEvents  # the purchases of everyone
+    first: np.ndarray  # per chosen customer: position of their first purchase in ``source``
+    count: np.ndarray  # per chosen customer: their number of purchases
+
+    def __init__(self, events: PurchaseEvents, customers: np.ndarray) -> None:
+        first, count = events.runs
+        # the frozen dataclass refuses assignment: set the few settled fields directly
+        for name, value in (
+            ("has_values", events.has_values),
+            ("n_customers", int(customers.size)),
+            ("unit", events.unit),
+            ("source", events),
+            ("first", first[customers]),
+            ("count", count[customers]),
+        ):
+            object.__setattr__(self, name, value)
+
+    @functools.cached_property
+    def rows(self) -> np.ndarray:
+        """Positions of these purchases among those of ``source``."""
+        return run_positions(self.first, self.count)
+
+    @functools.cached_property
+    def customer(self) -> np.ndarray:
+        return np.repeat(np.arange(self.n_customers), self.count)
+
+    @functools.cached_property
+    def time(self) -> np.ndarray:
+        return self.source.time[self.rows]
+
+    @functools.cached_property
+    def period(self) -> np.ndarray:
+        return self.source.period[self.rows]
+
+    @functools.cached_property
+    def value(self) -> np.ndarray:
+        return self.source.value[self.rows]
+
+    @functools.cached_property
+    def runs(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.cumsum(self.count) - self.count, self.count
 
 
 @dataclass(frozen=True)

@@ -66,3 +66,20 @@ def test_subset_rows_are_those_of_the_chosen_buyers_in_order() -> None:
         np.testing.assert_array_equal(sub.customers, want.customers)
         for name in ("frequency", "recency", "T", "inverse"):
             np.testing.assert_array_equal(getattr(sub, name), getattr(want, name))
+
+
+def test_a_subsets_purchases_are_gathered_when_read_and_nest(fitted: LifecycleModel) -> None:
+    table = fitted.customers()
+    chosen = np.flatnonzero(np.random.default_rng(5).random(table.n_customers) < 0.5)
+    sub = table.subset(chosen)
+    assert "time" not in vars(sub.events)  # a segment's refits never read its purchases
+    inner = np.flatnonzero(np.random.default_rng(6).random(chosen.size) < 0.5)
+    nested, direct = sub.subset(inner).events, table.subset(chosen[inner]).events
+    for name in ("customer", "time", "period", "value"):
+        got, want = getattr(nested, name), getattr(direct, name)
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+    assert nested.n_customers == direct.n_customers == inner.size
+    starts, counts = nested.runs
+    np.testing.assert_array_equal(counts, np.bincount(direct.customer, minlength=inner.size))
+    np.testing.assert_array_equal(starts, np.cumsum(counts) - counts)
