@@ -18,9 +18,15 @@ from funnelkit.ingest.event_arrays import EventArrays
 from funnelkit.units import TimeUnit, TimeUnitLike
 
 if TYPE_CHECKING:
-    from funnelkit.stages import Funnel
+    from funnelkit.stages import Funnel, Stage
 
-__all__ = ["journey_columns", "rfm_columns"]
+__all__ = [
+    "journey_columns",
+    "rfm_columns",
+    "run_positions",
+    "run_searchsorted",
+    "stage_entry_times",
+]
 
 
 def rfm_columns(
@@ -187,13 +193,7 @@ def journey_columns(
     customer's funnel there (later entries dropped, censored at that event).
     """
     unit = TimeUnit.parse(time_unit or log.time_unit)
-    end_raw = (
-        log.last_time
-        if observation_end is None
-        else log.raw_time(observation_end, name="observation_end")
-    )
-    if end_raw < log.raw_times.min():
-        raise DataError("observation_end is before the first event of the log.")
+    end_raw = _end_raw(log, observation_end)
     codes, raw = log.customer_codes, log.raw_times
     n_after_end = int(np.count_nonzero(raw > end_raw)) if end_raw < log.last_time else 0
     n_cust, n_stage = log.n_customers, len(funnel.stages)
@@ -210,9 +210,10 @@ def journey_columns(
         hits = _positions(log, stage.events, end_raw, n_after_end)
         # an optional stage does not gate what follows: count from the last required one
         gate = next((j for j in range(k - 1, -1, -1) if not funnel.stages[j].optional), None)
-        if funnel.order != "any" and gate is not None:
-            hits = hits[raw[hits] >= entries[codes[hits], gate]]
-        entries[:, k] = _nth_occurrence(hits, codes, raw, stage.min_count, n_cust, never)
+        since = entries[:, gate] if funnel.order != "any" and gate is not None else None
+        entries[:, k] = _nth_occurrence(
+            hits, codes, raw, stage.min_count, n_cust, never, since=since
+        )
         if stage.within is not None and gate is not None:
             both = (entries[:, k] != never) & (entries[:, gate] != never)
             lag = np.zeros(n_cust)
@@ -221,8 +222,9 @@ def journey_columns(
     censor_raw = np.full(n_cust, end_raw, dtype=raw.dtype)
     for a, b, events in _breaking_events(funnel):
         hits = _positions(log, events, end_raw, n_after_end)
-        hits = hits[raw[hits] > entries[codes[hits], a]]
-        first = _nth_occurrence(hits, codes, raw, 1, n_cust, never)
+        first = _nth_occurrence(
+            hits, codes, raw, 1, n_cust, never, since=entries[:, a], strictly=True
+        )
         # the funnel ends at the breaking event for whoever did it before entering `b`
         out = (first != never) & (first < entries[:, b])
         entries[out, b:] = never
@@ -232,7 +234,7 @@ def journey_columns(
         flipped = np.where(reached, entries, never)[:, ::-1]
         entries = np.minimum.accumulate(flipped, axis=1)[:, ::-1]
         reached = entries != never
-    times = np.where(reached, log.to_unit(np.where(reached, entries, 0), unit), np.nan)
+    times = _unit_times(log, entries, reached, unit)
     censoring = np.asarray(log.to_unit(censor_raw, unit), dtype=float)
     return dict(
         stage_names=funnel.stage_names,
@@ -245,6 +247,45 @@ def journey_columns(
         n_events_after_end=n_after_end,
         notes=tuple(notes),
     )
+
+
+def stage_entry_times(
+    log: EventArrays, stage: Stage, *, observation_end: Any, time_unit: TimeUnitLike | None
+) -> np.ndarray:
+    """When each customer reaches ``stage`` counted on its own, NaN where they never do.
+
+    The entry times of a funnel of ``stage`` alone (``journey_columns`` of
+    ``Funnel(stages=[stage])``), without building its journeys: no earlier stage gates it.
+    """
+    unit = TimeUnit.parse(time_unit or log.time_unit)
+    end_raw = _end_raw(log, observation_end)
+    raw = log.raw_times
+    never = np.iinfo(np.int64).max if raw.dtype == np.int64 else np.inf
+    hits = _positions(log, stage.events, end_raw, int(end_raw < log.last_time))
+    entries = _nth_occurrence(
+        hits, log.customer_codes, raw, stage.min_count, log.n_customers, never
+    )
+    return _unit_times(log, entries, entries != never, unit)
+
+
+def _unit_times(log: EventArrays, entries: np.ndarray, reached: np.ndarray, unit: TimeUnit) -> Any:
+    """Raw entry times in ``unit``, NaN where not reached (``never`` converts to a finite or
+    infinite float, then is overwritten: no copy of the entries is needed to hide it)."""
+    times = np.asarray(log.to_unit(entries, unit), dtype=float)
+    times[~reached] = np.nan
+    return times
+
+
+def _end_raw(log: EventArrays, observation_end: Any) -> Any:
+    """The raw observation end (default the last event), refused before the first event."""
+    end_raw = (
+        log.last_time
+        if observation_end is None
+        else log.raw_time(observation_end, name="observation_end")
+    )
+    if end_raw < log.raw_times.min():
+        raise DataError("observation_end is before the first event of the log.")
+    return end_raw
 
 
 def _breaking_events(funnel: Funnel) -> list[tuple[int, int, tuple[str, ...]]]:
@@ -285,12 +326,22 @@ def _positions(log: EventArrays, events: Sequence[str], end_raw: Any, n_after: i
 
 
 def _nth_occurrence(
-    hits: np.ndarray, codes: np.ndarray, raw: np.ndarray, n: int, n_cust: int, never: Any
+    hits: np.ndarray,
+    codes: np.ndarray,
+    raw: np.ndarray,
+    n: int,
+    n_cust: int,
+    never: Any,
+    *,
+    since: np.ndarray | None = None,
+    strictly: bool = False,
 ) -> np.ndarray:
     """Per customer, the time of the n-th of the events at positions ``hits`` (increasing).
 
-    Events are sorted by customer then time, so a customer's hits form one run in time
-    order: the n-th is the one ``n - 1`` places after the run's start.
+    With ``since`` (per customer), only events at or after it count (strictly after with
+    ``strictly``; none where it is ``never``). Events are sorted by customer then time, so
+    a customer's hits form one run in time order and those that count form its end: the
+    n-th is found from the run's bounds and how many count, without cutting the hits.
     """
     out = np.full(n_cust, never, dtype=raw.dtype)
     if hits.size == 0:
@@ -299,11 +350,93 @@ def _nth_occurrence(
     starts = np.empty(hits.size, dtype=bool)
     starts[0] = True
     np.not_equal(hit_codes[1:], hit_codes[:-1], out=starts[1:])
-    if n == 1:
-        picked = hits[starts]
+    first = np.flatnonzero(starts)
+    if since is None and n == 1:
+        pick = first
     else:
-        first = np.flatnonzero(starts)
-        run_start = np.repeat(first, np.diff(np.append(first, hits.size)))
-        picked = hits[np.arange(hits.size) - run_start == n - 1]
-    out[codes[picked]] = raw[picked]
+        length = np.diff(np.append(first, hits.size))
+        counted = length
+        if since is not None:
+            # the hits before the gate open each run: count them per customer, not per hit
+            side = "right" if strictly else "left"
+            gate = since[hit_codes[first]]
+            counted = length - run_searchsorted(raw, first, length, gate, side=side, positions=hits)
+        found = np.flatnonzero(counted >= n)
+        pick = first[found] + length[found] - counted[found] + (n - 1)
+        first = first[found]
+    picked = hits[pick]
+    out[hit_codes[first]] = raw[picked]
     return out
+
+
+def run_positions(start: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """The positions ``start[i], ..., start[i] + length[i] - 1`` of every run ``i``, in order.
+
+    Examples
+    --------
+    >>> run_positions(np.array([5, 0, 9]), np.array([2, 0, 3])).tolist()
+    [5, 6, 9, 10, 11]
+    """
+    offset = np.cumsum(length) - length
+    return np.arange(int(length.sum())) + np.repeat(start - offset, length)
+
+
+def run_searchsorted(
+    values: np.ndarray,
+    start: np.ndarray,
+    length: np.ndarray,
+    limit: np.ndarray,
+    *,
+    side: str = "left",
+    positions: np.ndarray | None = None,
+) -> np.ndarray:
+    """Per run ``values[start:start + length]`` (each sorted), how many are before its limit.
+
+    As :func:`numpy.searchsorted` within each run: ``side="left"`` counts the values below
+    the run's limit, ``"right"`` those at or below it (a NaN limit counts none). With
+    ``positions``, run ``i`` is ``values[positions[start:start + length]]``.
+
+    The two ends of each run settle most runs; the others gallop from their start (the
+    searched points usually fall early in a run), then halve the bracket, each round
+    working on the open runs only: no pass over every value.
+
+    Examples
+    --------
+    >>> run_searchsorted(np.array([1.0, 2, 2, 5, 0, 9]), np.array([0, 4]), np.array([4, 2]),
+    ...                  np.array([2.0, 10.0]), side="right").tolist()
+    [3, 2]
+    """
+    before = np.less if side == "left" else np.less_equal
+
+    def at(i: np.ndarray) -> np.ndarray:
+        return values[i] if positions is None else values[positions[i]]
+
+    count = np.zeros(start.size, dtype=np.int64)
+    runs = np.flatnonzero(length > 0)
+    lo, hi = start[runs], start[runs] + length[runs] - 1
+    bound = limit[runs]
+    every = before(at(hi), bound)
+    count[runs[every]] = length[runs[every]]
+    open_ = np.flatnonzero(~every & before(at(lo), bound))
+    runs, lo, hi, bound = runs[open_], lo[open_], hi[open_], bound[open_]
+    # values[lo] is before the limit and values[hi] is not, in every open run
+    active = np.arange(runs.size)
+    step = 1
+    while active.size:
+        probe = lo[active] + step
+        inside = probe < hi[active]
+        ok = inside & before(at(np.minimum(probe, hi[active])), bound[active])
+        lo[active[ok]] = probe[ok]
+        beyond = inside & ~ok
+        hi[active[beyond]] = probe[beyond]
+        active = active[ok]
+        step *= 2
+    active = np.flatnonzero(hi - lo > 1)
+    while active.size:
+        mid = (lo[active] + hi[active]) // 2
+        ok = before(at(mid), bound[active])
+        lo[active[ok]] = mid[ok]
+        hi[active[~ok]] = mid[~ok]
+        active = active[hi[active] - lo[active] > 1]
+    count[runs] = lo - start[runs] + 1
+    return count

@@ -20,13 +20,16 @@ from funnelkit.clv._data import FitData
 from funnelkit.conversion.cure_refit import CureRows
 from funnelkit.events import EventLog
 from funnelkit.exceptions import DataError, FunnelkitError
+from funnelkit.ingest.numpy_summaries import stage_entry_times
 from funnelkit.journeys import Journeys
 from funnelkit.lifecycle._history import (
     History,
     PurchaseEvents,
+    PurchasePeriods,
     history_at,
     purchase_events,
     time_periods,
+    value_at,
 )
 from funnelkit.lifecycle._rows import Block, Converters, RowsOf, SpendRows, WeightPlan
 from funnelkit.stages import Funnel
@@ -92,8 +95,13 @@ class UniqueRows:
         nobody keeps are dropped; the others keep their order, so a fit on them sees the
         same rows as a fit giving the dropped ones weight 0.
         """
-        mine = keep[self.customers]
-        used, inverse = np.unique(self.inverse[mine], return_inverse=True)
+        mine = np.flatnonzero(keep[self.customers])
+        rows = self.inverse[mine]
+        # mark the rows in use and number them in order: the order np.unique gives, unsorted
+        in_use = np.zeros(self.T.size, dtype=bool)
+        in_use[rows] = True
+        used = np.flatnonzero(in_use)
+        inverse = (np.cumsum(in_use) - 1)[rows]
         return UniqueRows(
             customers=new_code[self.customers[mine]],
             frequency=self.frequency[used],
@@ -303,15 +311,17 @@ def build_table(
         raise DataError("No purchases fall inside the observation window; check observation_end.")
     n = log.n_customers
     end_period = int(time_periods(log, np.array([end]), unit)[0])
-    at_end = history_at(events, np.full(n, end), np.full(n, end_period))
+    # the histories at the end and at each stage entry share one pass over the purchases
+    periods = PurchasePeriods.of(events)
+    at_end = history_at(events, np.full(n, end), np.full(n, end_period), periods=periods)
     first = at_end.first_time
     notes: list[str] = []
 
     member_time = np.full(n, np.nan)
     if membership_stage is not None:
         stage = funnel.stage(membership_stage)
-        own = Funnel(stages=[stage]).journeys(log, observation_end=observation_end, time_unit=unit)
-        member_time = own.entry_times[:, 0]
+        # membership counts on its own, whatever the stages before it
+        member_time = stage_entry_times(log, stage, observation_end=observation_end, time_unit=unit)
         if np.isnan(member_time).all() and not fitted_groups:
             notes.append(
                 f"nobody reached the membership stage {membership_stage!r}: members and "
@@ -351,7 +361,7 @@ def build_table(
         done = np.flatnonzero(bought_before)
         if done.size:
             post[name] = _post_entrants(
-                log, events, entry[:, k], done, group, len(group_names), first
+                log, events, periods, entry[:, k], done, group, len(group_names), first
             )
     buyer_codes = np.flatnonzero(buyers)
     followup = end - first[buyer_codes]
@@ -385,6 +395,7 @@ def build_table(
 def _post_entrants(
     log: EventLog,
     events: PurchaseEvents,
+    periods: PurchasePeriods,
     entry: np.ndarray,
     customers: np.ndarray,
     group: np.ndarray,
@@ -393,11 +404,8 @@ def _post_entrants(
 ) -> PostEntrants:
     cutoff = np.full(events.n_customers, np.nan)
     cutoff[customers] = entry[customers]
-    history = history_at(events, cutoff, time_periods(log, cutoff, events.unit))
-    at_entry = events.time == cutoff[events.customer]
-    entry_value = np.bincount(
-        events.customer[at_entry], weights=events.value[at_entry], minlength=events.n_customers
-    )
+    history = history_at(events, cutoff, time_periods(log, cutoff, events.unit), periods=periods)
+    entry_value = value_at(events, cutoff, periods)
     g = group[customers]
     rows = []
     for code in range(n_groups):
@@ -452,8 +460,6 @@ def _subset(table: CustomerTable, customers: np.ndarray) -> CustomerTable:
             monetary_value=buyers.monetary_value[mine],
             rows=[rows.subset(keep, new_code) for rows in buyers.rows],
         )
-    events = table.events
-    bought = np.flatnonzero(keep[events.customer])
     journeys = table.journeys
     attributes = {k: v[customers] for k, v in table.attributes.items()}
     # The table shares its entry times and ids with its journeys: cut each array once.
@@ -465,14 +471,7 @@ def _subset(table: CustomerTable, customers: np.ndarray) -> CustomerTable:
         customer_ids=ids,
         entry=entry,
         attributes=attributes,
-        events=dataclasses.replace(
-            events,
-            customer=new_code[events.customer[bought]],
-            time=events.time[bought],
-            period=events.period[bought],
-            value=events.value[bought],
-            n_customers=int(customers.size),
-        ),
+        events=table.events.of_customers(customers),
         at_end=per_customer(table.at_end),
         group=table.group[customers],
         buyer_rows=[rows.subset(keep, new_code) for rows in table.buyer_rows],

@@ -9,7 +9,13 @@ from hypothesis import given, settings, strategies as st
 
 from funnelkit import EventLog
 from funnelkit.exceptions import DataError
-from funnelkit.lifecycle._history import history_at, purchase_events, time_periods
+from funnelkit.lifecycle._history import (
+    PurchasePeriods,
+    history_at,
+    purchase_events,
+    time_periods,
+    value_at,
+)
 from funnelkit.units import TimeUnit
 
 
@@ -81,3 +87,73 @@ def test_history_at_matches_a_per_customer_reference(rows: list, cuts: list) -> 
         expected = spend.iloc[1:].mean() if spend.size > 1 else 0.0
         assert hist.monetary_value[i] == pytest.approx(expected)
         assert hist.first_time[i] == mine.timestamp.min()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 3),
+            st.integers(0, 24).map(lambda q: q / 4),  # several purchases share a day
+            st.floats(-20, 50, allow_nan=False),
+        ),
+        min_size=1,
+        max_size=60,
+    ),
+    st.lists(st.integers(-4, 28).map(lambda q: q / 4), min_size=4, max_size=4),
+)
+def test_history_at_sums_each_kept_period_exactly_in_order(rows: list, cuts: list) -> None:
+    # Cut-offs on quarter days fall on purchases, between them and inside a day's purchases:
+    # the kept part of a split day is summed alone, and repeat spend adds periods in order.
+    frame = pd.DataFrame(rows, columns=["customer_id", "timestamp", "value"])
+    log = EventLog.from_frame(frame, value_col="value", allow_negative_values=True)
+    events = purchase_events(log, ["purchase"], log.last_time, TimeUnit.DAY)
+    n = log.n_customers
+    cutoff = np.array(cuts[:n], dtype=float)
+    cutoff[0] = np.nan if n > 1 else cutoff[0]
+    periods = PurchasePeriods.of(events)
+    hist = history_at(events, cutoff, np.floor(np.nan_to_num(cutoff)).astype(np.int64))
+    shared = history_at(
+        events, cutoff, np.floor(np.nan_to_num(cutoff)).astype(np.int64), periods=periods
+    )
+    for field in ("has_purchase", "frequency", "recency", "T", "monetary_value", "first_spend"):
+        np.testing.assert_array_equal(getattr(hist, field), getattr(shared, field))
+    for i in range(n):
+        mine = events.time[events.customer == i]
+        value = events.value[events.customer == i][mine <= cutoff[i]]
+        day = np.floor(mine[mine <= cutoff[i]])
+        if value.size == 0:
+            assert not hist.has_purchase[i] and hist.monetary_value[i] == 0.0
+            continue
+        # a period sums as the summaries sum every period (one reduceat segment)
+        spends = [float(np.add.reduceat(value[day == d], [0])[0]) for d in np.unique(day)]
+        repeat = 0.0
+        for s in spends[1:]:
+            repeat += s
+        assert hist.first_spend[i] == spends[0]
+        assert hist.frequency[i] == len(spends) - 1
+        assert hist.monetary_value[i] == (repeat / (len(spends) - 1) if len(spends) > 1 else 0.0)
+        assert hist.first_time[i] == mine[0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 3), st.integers(0, 12).map(lambda q: q / 2), st.floats(-20, 50)),
+        min_size=1,
+        max_size=40,
+    ),
+    st.lists(st.integers(-2, 14).map(lambda q: q / 2), min_size=4, max_size=4),
+)
+def test_value_at_adds_the_purchases_made_at_the_cut_off(rows: list, cuts: list) -> None:
+    frame = pd.DataFrame(rows, columns=["customer_id", "timestamp", "value"])
+    log = EventLog.from_frame(frame, value_col="value", allow_negative_values=True)
+    events = purchase_events(log, ["purchase"], log.last_time, TimeUnit.DAY)
+    n = log.n_customers
+    cutoff = np.array(cuts[:n], dtype=float)
+    cutoff[-1] = np.nan
+    at = events.time == cutoff[events.customer]
+    expected = np.bincount(events.customer[at], weights=events.value[at], minlength=n)
+    got = value_at(events, cutoff, PurchasePeriods.of(events))
+    np.testing.assert_array_equal(got, expected)
+    assert got[-1] == 0.0
