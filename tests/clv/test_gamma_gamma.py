@@ -231,7 +231,7 @@ def test_conditional_spend_is_expected_spend_without_the_checks() -> None:
     model = GammaGammaFitter().fit({"frequency": freq, "monetary_value": money})
     expected = model.expected_spend({"frequency": freq, "monetary_value": money})
     assert np.array_equal(conditional_spend(model.params_, freq, money), expected)
-    with pytest.raises(ConvergenceError, match="q = 0.5 of GammaGammaFitter is <= 1"):
+    with pytest.raises(ConvergenceError, match=r"q = 0\.5 of GammaGammaFitter is <= 1"):
         conditional_spend({"p": 2.0, "q": 0.5, "v": 3.0}, freq, money)
     common = conditional_spend({"p": 2.0, "nu": 0.1}, freq, money)
     assert np.array_equal(common, np.full(300, 20.0))
