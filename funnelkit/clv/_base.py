@@ -324,12 +324,24 @@ class MLEFitter(Estimator, ABC):
         with single_threaded_blas():
             return self._optimise(data)
 
+    def _fit_reference(self: F, data: FitData) -> F:
+        """:meth:`_fit_prepared` without the covariance: the plain fit a covariate fit tests
+        against and starts from reads only its estimates and log-likelihood, and the
+        observed information costs 8 more likelihood evaluations on all rows."""
+        from funnelkit._blas import single_threaded_blas
+
+        # no curvature of this fit is kept, so none of an earlier fit may linger for a refit
+        self.__dict__.pop("_refit_metric", None)
+        with single_threaded_blas():
+            return self._optimise(data, covariance=False)
+
     def _optimise(
         self: F,
         data: FitData,
         *,
         resample: bool = False,
         begin: tuple[np.ndarray | None, np.ndarray | None] = (None, None),
+        covariance: bool = True,
     ) -> F:
         self._validate_settings()
         if data.n_rows == 0 or data.n_customers <= 0:
@@ -363,8 +375,9 @@ class MLEFitter(Estimator, ABC):
         names = chosen.space.names
         k = len(names)
         converged, message = chosen.converged, chosen.message or "converged"
-        cov = None if resample else self._covariance(chosen, data, n)
-        if cov is None and converged and not resample:
+        with_covariance = covariance and not resample
+        cov = self._covariance(chosen, data, n) if with_covariance else None
+        if cov is None and converged and with_covariance:
             converged = False
             message = "the observed information matrix is not finite or not positive definite"
         if resample and math.isfinite(chosen.log_likelihood):

@@ -254,6 +254,8 @@ class BetaGeometricFitter(GeometricUncertainty, PurchasePredictions, CovariateMo
         ahead = as_horizon(at, "at", customers=x.shape[0])
         alive = alive_from_odds(self._log_dropout_odds(x, d["recency"], T))
         if not np.any(ahead > 0):
+            if np.broadcast_shapes(alive.shape, ahead.shape) == alive.shape:
+                return np.asarray(alive)  # one horizon per customer (or one for all)
             return np.asarray(alive * np.ones(ahead.shape))
         rate, dropout = self._mixings()
         shape = np.broadcast_shapes(x.shape, ahead.shape)

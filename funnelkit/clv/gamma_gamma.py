@@ -332,26 +332,51 @@ class GammaGammaFitter(CovariateModel):
         """
         if self._covariate_route(covariates):
             return self._predict_for("expected_spend", data, covariates)
-        p, rate = self._spend_params()
+        self._spend_params()
         columns = self._data_for_prediction(data)
-        x = np.asarray(columns["frequency"], dtype=float)
-        m = np.asarray(columns["monetary_value"], dtype=float)
-        population = p * rate.mean_inverse()
-        if isinstance(rate, CommonRate):
-            return np.full(x.shape, population)
-        q = rate.shape
-        weight = p * x / (p * x + q - 1.0)
-        return np.asarray(weight * m + (1.0 - weight) * population)
+        return conditional_spend(self.params_, columns["frequency"], columns["monetary_value"])
 
     def _spend_params(self) -> tuple[float, RateMixing]:
-        rate = self._rate()
-        if isinstance(rate, GammaRate) and rate.shape <= 1.0:
-            raise ConvergenceError(
-                f"The fitted q = {rate.shape:.4g} of GammaGammaFitter is <= 1: the population "
-                "mean spend p·v/(q-1) does not exist, so expected spend is undefined. "
-                + _SPEND_REMEDIES
-            )
-        return self.params_["p"], rate
+        self._check_fitted()
+        return _checked_spend_params(self.params_)
+
+
+def conditional_spend(
+    params: Mapping[str, float], frequency: np.ndarray, monetary_value: np.ndarray
+) -> np.ndarray:
+    """:meth:`GammaGammaFitter.expected_spend` of a plain fit's ``params_`` on columns the
+    caller has checked already (whole frequencies >= 0, spends finite and >= 0 where the
+    frequency is positive): a resampling loop scores the same customers with each sample's
+    fit and need not convert and check them again each time.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> spend = conditional_spend({"p": 2.0, "q": 3.0, "v": 10.0}, np.array([0.0, 4.0]),
+    ...                           np.array([0.0, 20.0]))
+    >>> [round(float(s), 4) for s in spend]
+    [10.0, 18.0]
+    """
+    p, rate = _checked_spend_params(params)
+    x = np.asarray(frequency, dtype=float)
+    m = np.asarray(monetary_value, dtype=float)
+    population = p * rate.mean_inverse()
+    if isinstance(rate, CommonRate):
+        return np.full(x.shape, population)
+    q = rate.shape
+    weight = p * x / (p * x + q - 1.0)
+    return np.asarray(weight * m + (1.0 - weight) * population)
+
+
+def _checked_spend_params(params: Mapping[str, float]) -> tuple[float, RateMixing]:
+    rate = _rate_of(params)
+    if isinstance(rate, GammaRate) and rate.shape <= 1.0:
+        raise ConvergenceError(
+            f"The fitted q = {rate.shape:.4g} of GammaGammaFitter is <= 1: the population "
+            "mean spend p·v/(q-1) does not exist, so expected spend is undefined. "
+            + _SPEND_REMEDIES
+        )
+    return params["p"], rate
 
 
 def _grouped(data: FitData) -> dict[str, Any]:

@@ -104,9 +104,12 @@ class GroupModel:
     def expected_spend(self, frequency: np.ndarray, monetary: np.ndarray) -> np.ndarray:
         if self.spend is None:
             return np.full(np.shape(frequency), self.spend_mean)
+        from funnelkit.clv.gamma_gamma import conditional_spend
+
         ok = (frequency > 0) & (monetary > 0)
-        data = {"frequency": np.where(ok, frequency, 0.0), "monetary_value": monetary}
-        return np.asarray(self.spend.expected_spend(data), dtype=float)
+        # the table's own columns, checked when it was built: each bootstrap sample scores
+        # them with its fit, without converting and checking them again
+        return conditional_spend(self.spend.params_, np.where(ok, frequency, 0.0), monetary)
 
 
 @dataclass

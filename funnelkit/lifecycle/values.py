@@ -155,6 +155,11 @@ def conditional_purchases(
     data = rows.mapping()
     if grid.delta == 0.0:
         n_steps = 1
+        # one undiscounted step: 0 + (E - 0) * 1 is E itself (+ 0.0 keeps its zeros positive
+        # and gives a second array) wherever the midpoint's discount is exactly 1 (finite)
+        if np.isfinite(start + length * 0.5).all():
+            plain = np.asarray(model.expected_purchases(length, data), dtype=float)
+            return plain + 0.0, plain
     previous = np.zeros(size)
     total = np.zeros(size)
     for j in range(1, n_steps + 1):

@@ -260,3 +260,29 @@ def _raised(fn: Callable[[], object]) -> BaseException:
     except BaseException as exc:
         return exc
     raise AssertionError("nothing was raised")
+
+
+def test_reference_fit_skips_only_the_covariance(
+    sim_rfm: RFM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = []
+    evaluate = BetaGeoFitter._weighted_log_likelihood
+
+    def counted(self: BetaGeoFitter, params: np.ndarray, data: FitData) -> object:
+        calls.append(1)
+        return evaluate(self, params, data)
+
+    monkeypatch.setattr(BetaGeoFitter, "_weighted_log_likelihood", counted)
+    full = BetaGeoFitter().fit(sim_rfm)
+    with_covariance = len(calls)
+    calls.clear()
+    data = BetaGeoFitter()._fit_data(sim_rfm, weights=None, time_unit=None)
+    reference = BetaGeoFitter()._fit_reference(data)
+    # the observed information: a look for the analytic gradient, then two per parameter
+    assert with_covariance - len(calls) == 1 + 2 * len(full.params_)
+    assert reference.params_ == full.params_
+    assert reference.log_likelihood_ == full.log_likelihood_
+    assert reference.result_.converged
+    assert reference.result_.covariance is None
+    assert all(p.std_error is None for p in reference.result_.params.values())
+    assert "_refit_metric" not in vars(reference)

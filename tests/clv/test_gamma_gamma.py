@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from funnelkit import RFM, EventLog
-from funnelkit.clv.gamma_gamma import GammaGammaFitter
+from funnelkit.clv.gamma_gamma import GammaGammaFitter, conditional_spend
 from funnelkit.datasets import load_cdnow
 from funnelkit.datasets.spend import simulate_spend
 from funnelkit.exceptions import ConvergenceError, ConvergenceWarning, DataError, NotFittedError
@@ -222,3 +222,16 @@ def test_zero_spend_repeaters_can_be_scored_but_not_fitted(fitted: GammaGammaFit
         GammaGammaFitter().fit(data)
     with pytest.raises(DataError, match="monetary_value < 0"):
         fitted.expected_spend({"frequency": [2], "monetary_value": [-1.0]})
+
+
+def test_conditional_spend_is_expected_spend_without_the_checks() -> None:
+    rng = np.random.default_rng(4)
+    freq = rng.integers(0, 6, 300).astype(float)
+    money = np.where(freq > 0, rng.gamma(2.0, 20.0, 300), 0.0)
+    model = GammaGammaFitter().fit({"frequency": freq, "monetary_value": money})
+    expected = model.expected_spend({"frequency": freq, "monetary_value": money})
+    assert np.array_equal(conditional_spend(model.params_, freq, money), expected)
+    with pytest.raises(ConvergenceError, match=r"q = 0\.5 of GammaGammaFitter is <= 1"):
+        conditional_spend({"p": 2.0, "q": 0.5, "v": 3.0}, freq, money)
+    common = conditional_spend({"p": 2.0, "nu": 0.1}, freq, money)
+    assert np.array_equal(common, np.full(300, 20.0))

@@ -100,3 +100,14 @@ def test_shifted_beta_geometric_survival_ratio() -> None:
         sbg.probability_alive(n, at=0.5)
     with pytest.raises(FunnelkitError, match="renewals has shape \\(4,\\) and at has shape"):
         sbg.probability_alive(n, at=[1, 2])
+
+
+def test_a_column_of_zero_horizons_repeats_the_plain_call(sim_rfm) -> None:  # type: ignore[no-untyped-def]
+    model = BetaGeoFitter().fit(sim_rfm)
+    now = model.probability_alive(DATA)
+    grid = model.probability_alive(DATA, at=np.zeros((2, 1)))
+    assert grid.shape == (2, 6)
+    np.testing.assert_array_equal(grid, np.vstack([now, now]))
+    per_customer = model.probability_alive(DATA, at=np.zeros(6))
+    np.testing.assert_array_equal(per_customer, now)
+    assert not np.shares_memory(per_customer, model.probability_alive(DATA, at=0.0))

@@ -144,6 +144,26 @@ def test_conditional_purchases_without_discount_equal_the_model_expectation() ->
     assert np.all(discounted < plain)
 
 
+def test_undiscounted_purchases_are_the_one_step_rule_bit_for_bit() -> None:
+    model = _bgnbd(0.9, 40.0, 0.6, 4.0)
+    rows = UniqueRows(
+        customers=np.zeros(0, dtype=np.int64),
+        frequency=np.array([0.0, 1.0, 5.0]),
+        recency=np.array([0.0, 20.0, 80.0]),
+        T=np.array([10.0, 20.0, 100.0]),
+        inverse=np.zeros(0, dtype=np.int64),
+    )
+    length = np.array([30.0, 0.0, 45.5])
+    disc, plain = conditional_purchases(
+        model, rows, ValueGrid(horizon=90.0, delta=0.0), start=np.array([5.0, 0, 1]), length=length
+    )
+    expected = np.asarray(model.expected_purchases(length, rows.mapping()))
+    # what the midpoint rule's single step adds up: 0 + (E - 0) * exp(-0 * mid)
+    assert np.array_equal(disc, np.zeros(3) + (expected - np.zeros(3)) * np.ones(3))
+    assert np.array_equal(plain, expected)
+    assert not np.shares_memory(disc, plain)
+
+
 @pytest.mark.slow
 def test_repeat_buyer_value_matches_a_simulation_of_the_model() -> None:
     """V at the 2nd purchase: the model-based integral equals simulated BG/NBD customers."""
