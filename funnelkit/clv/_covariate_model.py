@@ -215,7 +215,7 @@ class CovariateModel(CovariateLikelihood):
         with warnings.catch_warnings():
             # the plain model is only the reference of the test: its warnings are not the fit's
             warnings.simplefilter("ignore", ConvergenceWarning)
-            self._fit_prepared(plain)
+            self._fit_reference(plain)
         plain_ll = float(self.log_likelihood_)
         if set(self.params_) == set(self._param_names):
             start = np.array([self.params_[k] for k in self._param_names])
