@@ -160,7 +160,7 @@ def worker_count(n_jobs: int | None, n_resamples: int, n_customers: int) -> int:
 
     Automatic: one process for small bootstraps (starting workers costs more than it
     saves), else every core available to this process that other work is not using (by
-    the load average of the last minute), at most 8: on a busy machine more processes than
+    the load average of the last minute, or the tasks running now where fewer), at most 8: on a busy machine more processes than
     idle cores only take turns, and copying the data to each costs more than they add.
     Results do not depend on the count: each replicate draws from its own seed.
     """
@@ -188,13 +188,31 @@ def _available_cores() -> int:
 
 
 def _idle_cores(available: int) -> int:
-    """Cores (of ``available``) not busy with other work: this process counts as idle."""
+    """Cores (of ``available``) not busy with other work: this process counts as idle.
+
+    Busy: the 1-minute load average, or the tasks runnable right now where that is fewer
+    (Linux): the average still counts for a minute the work that just ended, such as the
+    workers of this or another program's previous bootstrap, and would leave their cores
+    idle.
+    """
     try:
         load = os.getloadavg()[0]
     except (AttributeError, OSError):  # pragma: no cover - not on Unix
         return available
+    now = _runnable_now()
+    if now is not None:
+        load = min(load, now)
     # the load includes this process itself (one running thread)
     return max(1, min(available, math.floor(available - load + 1.5)))
+
+
+def _runnable_now() -> int | None:
+    """Tasks running or waiting for a core at this moment, this one included (Linux)."""
+    try:
+        with open("/proc/loadavg", encoding="ascii") as f:
+            return int(f.read().split()[3].split("/")[0])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def check_n_jobs(n_jobs: Any, owner: str) -> None:

@@ -108,8 +108,8 @@ class LifecycleModel(Estimator):
     n_jobs : int or None, default None
         Processes the bootstrap samples are spread over: a whole number, -1 for every core,
         or None to decide by size and load (one process for small data; from 2 million
-        customers x samples, the cores the last minute's load average leaves idle, at most
-        8). The intervals are the same for any value: each
+        customers x samples, the cores other work leaves idle by the last minute's load
+        average or, where fewer are busy now, by the tasks running now; at most 8). The intervals are the same for any value: each
         sample draws from its own seed. Workers are forked; where processes cannot be
         forked (Windows) the samples run one after another.
     progress : bool, callable or None, default None

@@ -142,10 +142,25 @@ def test_spend_rows_refit_like_the_sorted_buyers_they_compress() -> None:
     assert data.n_customers == int(weights[buyers].sum())
 
 
-@pytest.mark.parametrize(("load", "expected"), [(0.2, 4), (1.0, 4), (2.4, 3), (3.6, 1), (40.0, 1)])
-def test_automatic_workers_leave_busy_cores_alone(monkeypatch, load, expected) -> None:
+@pytest.mark.parametrize(
+    ("load", "now", "expected"),
+    [
+        (0.2, None, 4),
+        (1.0, None, 4),
+        (2.4, None, 3),
+        (3.6, None, 1),
+        (40.0, None, 1),
+        (3.6, 4, 1),
+        (2.4, 9, 3),
+        # work that just ended still weighs in the 1-minute average, not in what runs now
+        (3.6, 1, 4),
+        (40.0, 2, 3),
+    ],
+)
+def test_automatic_workers_leave_busy_cores_alone(monkeypatch, load, now, expected) -> None:
     # the load counts this process itself: one busy core at load 1.0 is ours
     monkeypatch.setattr(bootstrap.os, "getloadavg", lambda: (load, load, load))
+    monkeypatch.setattr(bootstrap, "_runnable_now", lambda: now)
     monkeypatch.setattr(bootstrap, "_available_cores", lambda: 4)
     forks = "fork" in multiprocessing.get_all_start_methods()
     assert bootstrap.worker_count(None, 100, bootstrap.AUTO_PARALLEL_WORK) == (
