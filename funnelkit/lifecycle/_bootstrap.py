@@ -160,8 +160,9 @@ def worker_count(n_jobs: int | None, n_resamples: int, n_customers: int) -> int:
 
     Automatic: one process for small bootstraps (starting workers costs more than it
     saves), else every core available to this process that other work is not using (by
-    the load average of the last minute, or the tasks running now where fewer), at most 8: on a busy machine more processes than
-    idle cores only take turns, and copying the data to each costs more than they add.
+    the load average of the last minute, or the tasks running now where fewer), at most 8:
+    on a busy machine more processes than idle cores only take turns, and copying the data
+    to each costs more than they add.
     Results do not depend on the count: each replicate draws from its own seed.
     """
     available = _available_cores()

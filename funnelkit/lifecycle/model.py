@@ -109,9 +109,10 @@ class LifecycleModel(Estimator):
         Processes the bootstrap samples are spread over: a whole number, -1 for every core,
         or None to decide by size and load (one process for small data; from 2 million
         customers x samples, the cores other work leaves idle by the last minute's load
-        average or, where fewer are busy now, by the tasks running now; at most 8). The intervals are the same for any value: each
-        sample draws from its own seed. Workers are forked; where processes cannot be
-        forked (Windows) the samples run one after another.
+        average or, where fewer are busy now, by the tasks running now; at most 8). The
+        intervals are the same for any value: each sample draws from its own seed. Workers
+        are forked; where processes cannot be forked (Windows) the samples run one after
+        another.
     progress : bool, callable or None, default None
         A bar as bootstrap samples finish: True draws one (tqdm in a terminal or Jupyter
         when ``funnelkit[progress]`` is installed, a line of text otherwise), False shows
