@@ -14,6 +14,7 @@ import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -22,6 +23,7 @@ __all__ = [
     "DECREMENT",
     "LAST_STEP",
     "ascend",
+    "backtrack",
     "bootstrap_precision",
     "newton",
     "predicted_rise",
@@ -50,6 +52,9 @@ BOOTSTRAP_DECREMENT = 1e-4
 LAST_STEP = 10.0
 
 _DECREMENT: ContextVar[float] = ContextVar("refit_decrement", default=DECREMENT)
+
+#: what a log-likelihood evaluation gives, its value first (with a gradient, a Hessian...)
+Evaluation = TypeVar("Evaluation", bound=tuple[Any, ...])
 
 
 def refit_decrement() -> float:
@@ -112,6 +117,10 @@ def ascend(
     """
     if tolerance is None:
         tolerance = refit_decrement()
+
+    def within(y: np.ndarray) -> bool:
+        return bool(np.all((y > low) & (y < high)))
+
     ll, grad = log_likelihood(x)
     if not math.isfinite(ll):
         return None
@@ -125,12 +134,12 @@ def ascend(
             return x, metric
         if stepped and decrement < last_step * tolerance:
             end = x + step
-            if np.all((end > low) & (end < high)):
+            if within(end):
                 return end, metric
         if not calibrated:
             calibrated = True
             y = x + step
-            if np.all((y > low) & (y < high)):
+            if within(y):
                 ll_y, grad_y = log_likelihood(y)
                 bend = -float((grad_y - grad) @ step)  # curvature along the step
                 if math.isfinite(ll_y) and bend > 0.0:
@@ -143,19 +152,37 @@ def ascend(
                         x, ll, grad = y, ll_y, grad_y
                         stepped = True
                         continue
-        t = 1.0
-        while True:
-            y = x + t * step
-            if np.all((y > low) & (y < high)):
-                ll_y, grad_y = log_likelihood(y)
-                if ll_y >= ll + 1e-4 * t * decrement:
-                    break
-            t *= 0.5
-            if t < 1e-3:
-                return None
+        found = backtrack(log_likelihood, x, step, ll, decrement, inside=within)
+        if found is None:
+            return None
+        y, (ll_y, grad_y) = found
         metric = _bfgs_update(metric, y - x, grad - grad_y)
         x, ll, grad = y, ll_y, grad_y
         stepped = True
+    return None
+
+
+def backtrack(
+    evaluate: Callable[[np.ndarray], Evaluation],
+    x: np.ndarray,
+    step: np.ndarray,
+    ll: float,
+    decrement: float,
+    *,
+    inside: Callable[[np.ndarray], bool] | None = None,
+) -> tuple[np.ndarray, Evaluation] | None:
+    """The first point ``x + t * step``, ``t`` = 1, 1/2, ... down to 1e-3, where the
+    log-likelihood (the first item of ``evaluate``'s result) rises by at least ``1e-4 * t *
+    decrement`` (Armijo's condition), with its evaluation; None if none does. Points outside
+    ``inside`` are not evaluated."""
+    t = 1.0
+    while t >= 1e-3:
+        y = x + t * step
+        if inside is None or inside(y):
+            got = evaluate(y)
+            if got[0] >= ll + 1e-4 * t * decrement:
+                return y, got
+        t *= 0.5
     return None
 
 
@@ -208,14 +235,8 @@ def newton(
             return None
         if decrement < tolerance:
             return x
-        t = 1.0
-        while True:
-            y = x + t * step
-            ll_y, grad_y, hess_y = parts(y)
-            if ll_y >= ll + 1e-4 * t * decrement:
-                break
-            t *= 0.5
-            if t < 1e-3:
-                return None
-        x, ll, grad, hess = y, ll_y, grad_y, hess_y
+        found = backtrack(parts, x, step, ll, decrement)
+        if found is None:
+            return None
+        x, (ll, grad, hess) = found
     return None

@@ -121,3 +121,21 @@ def test_a_refit_ending_on_an_unevaluated_step_states_its_log_likelihood(
         )
     assert len(ends) == 6
     assert False in ends  # some refits ended on an unevaluated step
+
+
+def test_backtrack_halves_the_step_until_the_rise_is_enough() -> None:
+    from funnelkit._quasi_newton import backtrack
+
+    def evaluate(x: np.ndarray) -> tuple[float, str]:
+        return -float((x[0] - 1.0) ** 2), "seen"
+
+    x, step = np.array([0.0]), np.array([8.0])  # the maximum is at 1: t = 1/8 lands there
+    found = backtrack(evaluate, x, step, evaluate(x)[0], decrement=2.0)
+    assert found is not None
+    point, (value, extra) = found
+    assert point[0] == 1.0 and value == 0.0 and extra == "seen"  # t = 1/4 only ties
+    # points outside are not evaluated (t = 1/16 is the first inside)
+    inside = backtrack(evaluate, x, step, -1.0, 2.0, inside=lambda y: bool(y[0] < 0.9))
+    assert inside is not None and inside[0][0] == 0.5
+    # below t = 1e-3 the search gives up
+    assert backtrack(evaluate, x, -step, evaluate(x)[0], decrement=2.0) is None

@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
+from funnelkit._quasi_newton import backtrack
 from funnelkit.clv._covariate_predict import CovariatePredictions
 from funnelkit.clv._data import FitData
 from funnelkit.clv._limits import Limit
@@ -311,16 +312,10 @@ def newton_search(
                 hess = None if grad is None else curvature(theta, central=True)
                 central = True
                 continue
-            t = 1.0
-            while True:
-                trial = theta + t * step
-                ll_t, total_t, grad_t = value(trial)
-                if ll_t >= ll + 1e-4 * t * decrement:
-                    break
-                t *= 0.5
-                if t < 1e-3:
-                    return None
-            theta, ll, total, grad = trial, ll_t, total_t, grad_t
+            found = backtrack(value, theta, step, ll, decrement)
+            if found is None:
+                return None
+            theta, (ll, total, grad) = found
             steps += 1
             hess = None if grad is None else curvature(theta, central=False)
             central = False
