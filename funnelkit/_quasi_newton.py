@@ -26,6 +26,7 @@ __all__ = [
     "backtrack",
     "bootstrap_precision",
     "newton",
+    "newton_step",
     "predicted_rise",
     "refit_decrement",
 ]
@@ -162,6 +163,18 @@ def ascend(
     return None
 
 
+def newton_step(grad: np.ndarray, hess: np.ndarray) -> tuple[np.ndarray, float] | None:
+    """The Newton step ``-hess⁻¹ grad`` and its decrement ``grad @ step``; None where the
+    step is not uphill (``-hess`` not positive definite) or the decrement not finite."""
+    try:
+        np.linalg.cholesky(-hess)
+        step = np.linalg.solve(-hess, grad)
+    except np.linalg.LinAlgError:
+        return None
+    decrement = float(grad @ step)
+    return (step, decrement) if math.isfinite(decrement) else None
+
+
 def backtrack(
     evaluate: Callable[[np.ndarray], Evaluation],
     x: np.ndarray,
@@ -225,14 +238,10 @@ def newton(
     for _ in range(max_steps):
         if not math.isfinite(ll):
             return None
-        try:
-            np.linalg.cholesky(-hess)  # the step is uphill only where -hess is positive definite
-            step = np.linalg.solve(-hess, grad)
-        except np.linalg.LinAlgError:
+        uphill = newton_step(grad, hess)
+        if uphill is None:
             return None
-        decrement = float(grad @ step)
-        if not math.isfinite(decrement):
-            return None
+        step, decrement = uphill
         if decrement < tolerance:
             return x
         found = backtrack(parts, x, step, ll, decrement)

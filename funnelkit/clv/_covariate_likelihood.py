@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-from funnelkit._quasi_newton import backtrack
+from funnelkit._quasi_newton import backtrack, newton_step
 from funnelkit.clv._covariate_predict import CovariatePredictions
 from funnelkit.clv._data import FitData
 from funnelkit.clv._limits import Limit
@@ -293,14 +293,10 @@ def newton_search(
         for _ in range(max_steps):
             if grad is None or hess is None:
                 return None
-            try:
-                np.linalg.cholesky(-hess)  # uphill only where -hess is positive definite
-                step = np.linalg.solve(-hess, grad)
-            except np.linalg.LinAlgError:
+            uphill = newton_step(grad, hess)
+            if uphill is None:
                 return None
-            decrement = float(grad @ step)
-            if not math.isfinite(decrement):
-                return None
+            step, decrement = uphill
             if decrement < _DECREMENT and central:
                 break
             if decrement < _NEAR:

@@ -127,15 +127,19 @@ def test_member_share_mixes_the_two_buyer_values() -> None:
     assert v_half == pytest.approx((v_none + v_all) / 2, rel=1e-9)
 
 
-def test_conditional_purchases_without_discount_equal_the_model_expectation() -> None:
-    model = _bgnbd(0.9, 40.0, 0.6, 4.0)
-    rows = UniqueRows(
+def _three_rows() -> UniqueRows:
+    return UniqueRows(
         customers=np.zeros(0, dtype=np.int64),
         frequency=np.array([0.0, 1.0, 5.0]),
         recency=np.array([0.0, 20.0, 80.0]),
         T=np.array([10.0, 20.0, 100.0]),
         inverse=np.zeros(0, dtype=np.int64),
     )
+
+
+def test_conditional_purchases_without_discount_equal_the_model_expectation() -> None:
+    model = _bgnbd(0.9, 40.0, 0.6, 4.0)
+    rows = _three_rows()
     grid = ValueGrid(horizon=90.0, delta=0.0)
     disc, plain = conditional_purchases(model, rows, grid)
     np.testing.assert_allclose(plain, model.expected_purchases(90.0, rows.mapping()))
@@ -146,13 +150,7 @@ def test_conditional_purchases_without_discount_equal_the_model_expectation() ->
 
 def test_undiscounted_purchases_are_the_one_step_rule_bit_for_bit() -> None:
     model = _bgnbd(0.9, 40.0, 0.6, 4.0)
-    rows = UniqueRows(
-        customers=np.zeros(0, dtype=np.int64),
-        frequency=np.array([0.0, 1.0, 5.0]),
-        recency=np.array([0.0, 20.0, 80.0]),
-        T=np.array([10.0, 20.0, 100.0]),
-        inverse=np.zeros(0, dtype=np.int64),
-    )
+    rows = _three_rows()
     length = np.array([30.0, 0.0, 45.5])
     disc, plain = conditional_purchases(
         model, rows, ValueGrid(horizon=90.0, delta=0.0), start=np.array([5.0, 0, 1]), length=length
