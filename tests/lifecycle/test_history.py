@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -89,6 +91,14 @@ def test_history_at_matches_a_per_customer_reference(rows: list, cuts: list) -> 
         assert hist.first_time[i] == mine.timestamp.min()
 
 
+def _purchases_and_cut_offs(rows: list, cuts: list) -> tuple[Any, np.ndarray]:
+    """The purchases of a (customer, day, value) log and a cut-off per customer."""
+    frame = pd.DataFrame(rows, columns=["customer_id", "timestamp", "value"])
+    log = EventLog.from_frame(frame, value_col="value", allow_negative_values=True)
+    events = purchase_events(log, ["purchase"], log.last_time, TimeUnit.DAY)
+    return events, np.array(cuts[: log.n_customers], dtype=float)
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(
@@ -105,11 +115,8 @@ def test_history_at_matches_a_per_customer_reference(rows: list, cuts: list) -> 
 def test_history_at_sums_each_kept_period_exactly_in_order(rows: list, cuts: list) -> None:
     # Cut-offs on quarter days fall on purchases, between them and inside a day's purchases:
     # the kept part of a split day is summed alone, and repeat spend adds periods in order.
-    frame = pd.DataFrame(rows, columns=["customer_id", "timestamp", "value"])
-    log = EventLog.from_frame(frame, value_col="value", allow_negative_values=True)
-    events = purchase_events(log, ["purchase"], log.last_time, TimeUnit.DAY)
-    n = log.n_customers
-    cutoff = np.array(cuts[:n], dtype=float)
+    events, cutoff = _purchases_and_cut_offs(rows, cuts)
+    n = cutoff.size
     cutoff[0] = np.nan if n > 1 else cutoff[0]
     periods = PurchasePeriods.of(events)
     hist = history_at(events, cutoff, np.floor(np.nan_to_num(cutoff)).astype(np.int64))
@@ -146,11 +153,8 @@ def test_history_at_sums_each_kept_period_exactly_in_order(rows: list, cuts: lis
     st.lists(st.integers(-2, 14).map(lambda q: q / 2), min_size=4, max_size=4),
 )
 def test_value_at_adds_the_purchases_made_at_the_cut_off(rows: list, cuts: list) -> None:
-    frame = pd.DataFrame(rows, columns=["customer_id", "timestamp", "value"])
-    log = EventLog.from_frame(frame, value_col="value", allow_negative_values=True)
-    events = purchase_events(log, ["purchase"], log.last_time, TimeUnit.DAY)
-    n = log.n_customers
-    cutoff = np.array(cuts[:n], dtype=float)
+    events, cutoff = _purchases_and_cut_offs(rows, cuts)
+    n = cutoff.size
     cutoff[-1] = np.nan
     at = events.time == cutoff[events.customer]
     expected = np.bincount(events.customer[at], weights=events.value[at], minlength=n)
