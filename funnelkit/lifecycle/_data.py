@@ -78,6 +78,7 @@ class UniqueRows:
             training=columns,
             parent=self._all_rows,
             rows=drawn,
+            parent_weights=row_weights,
         )
 
     @functools.cached_property

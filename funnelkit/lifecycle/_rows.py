@@ -30,6 +30,8 @@ class RowsOf(FitData):
 
     parent: FitData | None = None
     rows: np.ndarray | None = None
+    #: the weights of every row of ``parent`` (0 where not kept), when at hand
+    parent_weights: np.ndarray | None = None
 
     def groups(self, *names: str) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
         if self.parent is None or self.rows is None:
@@ -63,6 +65,9 @@ class RowsOf(FitData):
             self.parent.cache["terms"] = found
         if found[1] is None:  # no analytic gradient
             return None
+        if self.parent_weights is not None:
+            # rows of weight 0 add nothing: one pass over all rows, no gather of the kept
+            return weighted_sums(found[1], self.parent_weights)
         rows = np.asarray(self.rows)
         if rows.dtype == bool:
             rows = np.flatnonzero(rows)
@@ -124,6 +129,7 @@ class SpendRows:
             training=columns,
             parent=self.all_rows,
             rows=drawn,
+            parent_weights=row_w,
         )
 
 
