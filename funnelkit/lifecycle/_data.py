@@ -210,12 +210,15 @@ class CustomerTable:
         """The rows every refit counts a sample's customers onto (see :class:`WeightPlan`).
 
         Blocks: ``("pre", stage)`` the stage's entrants with no purchase yet, in entrant
-        order; ``("buyers", g)`` buyer group ``g``'s distinct purchase rows;
-        ``("spend", g)`` its distinct (frequency, spend) rows.
+        order; ``("post", stage)`` its entrants who had bought, one row per buyer group;
+        ``("buyers", g)`` buyer group ``g``'s distinct purchase rows; ``("spend", g)`` its
+        distinct (frequency, spend) rows.
         """
         blocks: dict[Any, Block] = {}
         for stage, pre in self.pre.items():
             blocks["pre", stage] = Block(pre.customers, None, int(pre.customers.size))
+        for stage, post in self.post.items():
+            blocks["post", stage] = Block(post.customers, post.group, len(self.group_names))
         for g, rows in enumerate(self.buyer_rows):
             blocks["buyers", g] = Block(rows.customers, rows.inverse, int(rows.T.size))
         if self.has_values:

@@ -29,6 +29,7 @@ from funnelkit.lifecycle._fitted import (
     value_grid,
 )
 from funnelkit.lifecycle._measured import customer_table, table_notes
+from funnelkit.lifecycle._rows import SampleWeights
 from funnelkit.lifecycle.results import AdvanceValue, StageValues
 from funnelkit.lifecycle.state import ComponentsState, LifecycleFit, Replicate
 from funnelkit.lifecycle.values import buyer_curves, new_buyer_values, stage_value_array
@@ -295,7 +296,7 @@ class LifecycleModel(Estimator):
         )
 
         def components(
-            weights: np.ndarray | None, template: Components | None = None
+            weights: np.ndarray | SampleWeights | None, template: Components | None = None
         ) -> Components:
             return fit_components(
                 table,
@@ -326,11 +327,12 @@ class LifecycleModel(Estimator):
         seeds = rng.integers(0, 2**63 - 1, size=int(self.n_resamples), dtype=np.int64)
 
         def replicate(weights: np.ndarray) -> tuple[ComponentsState, np.ndarray, np.ndarray]:
-            c = components(weights, template=comps)
+            sample = table.weight_plan.sample(weights)  # the fits' and values' row counts
+            c = components(sample, template=comps)
             # Replicates are kept as parameters only: the fitters' copies of the training
             # rows would make a hundred replicates of a million customers cost gigabytes.
             curves = buyer_curves(c, grid)  # shared by the stage and the new-buyer values
-            values = stage_value_array(table, c, grid, weights, curves=curves)
+            values = stage_value_array(table, c, grid, sample, curves=curves)
             return ComponentsState.of(c), values, new_buyer_values(c, grid, curves=curves)
 
         progress = resolve_progress(

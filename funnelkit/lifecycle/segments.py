@@ -119,7 +119,8 @@ def segment_values(
     notes: list[str] = []
 
     def fit_one(g: int, weights: np.ndarray, forced: frozenset[int], point: bool) -> Any:
-        sub, w = subtables[g], weights[members[g]]
+        sub = subtables[g]
+        w = sub.weight_plan.sample(weights[members[g]])  # the fits' and values' row counts
         if point:
             # the segment's own fit keeps the curvature of its purchase and spend models:
             # its bootstrap samples start there and settle by Newton steps in that metric

@@ -30,6 +30,7 @@ from funnelkit.lifecycle._components import (
     fit_components,
 )
 from funnelkit.lifecycle._data import CustomerTable
+from funnelkit.lifecycle._rows import SampleWeights
 from funnelkit.lifecycle.results import StageValues
 from funnelkit.lifecycle.values import ValueGrid
 from funnelkit.stages import Funnel
@@ -248,7 +249,7 @@ class LifecycleFit(Result):
 def refit_components(
     fit: LifecycleFit,
     table: CustomerTable,
-    weights: np.ndarray | None,
+    weights: np.ndarray | SampleWeights | None,
     *,
     template: Components | None = None,
     pooled: Components | None = None,

@@ -51,6 +51,7 @@ import numpy as np
 
 from funnelkit.lifecycle._components import Components, FirstPurchaseCurve, MemberShare
 from funnelkit.lifecycle._data import CustomerTable, PostEntrants, UniqueRows
+from funnelkit.lifecycle._rows import SampleWeights
 
 __all__ = ["ValueGrid", "conditional_purchases", "stage_value_array"]
 
@@ -192,25 +193,30 @@ def stage_value_array(
     table: CustomerTable,
     comps: Components,
     grid: ValueGrid,
-    weights: np.ndarray | None,
+    weights: np.ndarray | SampleWeights | None,
     *,
     curves: tuple[list[np.ndarray], list[np.ndarray]] | None = None,
 ) -> np.ndarray:
     """``V(s)`` for every stage (NaN for a stage nobody entered).
 
-    ``curves`` are :func:`buyer_curves` of ``comps`` when the caller has them already.
+    ``weights`` per customer, or the :class:`SampleWeights` of ``table.weight_plan`` that
+    the components were fitted with (its stage counts are taken from there, not counted
+    again). ``curves`` are :func:`buyer_curves` of ``comps`` when the caller has them.
     """
     curves = buyer_curves(comps, grid) if curves is None else curves
     counted: dict[int, tuple[np.ndarray, np.ndarray] | None] = {}
     out = np.full(len(table.stage_names), np.nan)
-    # bootstrap counts stay integers: their sums are exact either way, and numpy turns them
-    # into floats where they are divided or weigh a bincount, as a float copy would be
-    w = np.ones(table.n_customers) if weights is None else np.asarray(weights)
+    if weights is None:
+        weights = table.weight_plan.sample(np.ones(table.n_customers))
+    elif not isinstance(weights, SampleWeights):
+        weights = table.weight_plan.sample(np.asarray(weights))
+    sample = weights
     for k, stage in enumerate(table.stage_names):
         total = mass = 0.0
         pre = table.pre.get(stage)
         if pre is not None:
-            n_pre = float(w[pre.customers].sum())
+            # counts are whole numbers: their sum is exact in any order
+            n_pre = float(sample.block(("pre", stage)).sum())
             if n_pre > 0:
                 value = pre_values(
                     comps.curves[stage], comps.shares[stage], comps, grid, curves=curves
@@ -219,19 +225,21 @@ def stage_value_array(
                 mass += n_pre
         post = table.post.get(stage)
         if post is not None:
-            wp = w[post.customers]
             count = table.purchase_counts.get(stage)
             if count is not None and count not in counted:
                 counted[count] = purchase_count_values(comps, grid, count, curves=curves)
             by_group = None if count is None else counted[count]
-            n_post = float(wp.sum())
+            shares = sample.block(("post", stage))  # the stage's buyers per group
+            n_post = float(shares.sum())
             if n_post > 0 and by_group is not None:
-                shares = np.bincount(post.group, weights=wp, minlength=len(comps.groups))
                 total += float(np.dot(shares, by_group[0]))
                 mass += n_post
             elif n_post > 0:
                 value = post_values(post, comps, grid)[0]
-                ipcw = wp / np.maximum(table.followup_survival(post.delay, weights), MIN_SURVIVAL)
+                wp = sample.weights[post.customers]
+                ipcw = wp / np.maximum(
+                    table.followup_survival(post.delay, sample.weights), MIN_SURVIVAL
+                )
                 total += n_post * float(np.dot(ipcw, value)) / float(ipcw.sum())
                 mass += n_post
         if mass > 0:
