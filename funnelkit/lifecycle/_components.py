@@ -370,7 +370,7 @@ def _fit_group(
             f"(parameters {_rounded(purchase.params_)})"
         )
     buyers = rows.customers
-    wb = np.ones(buyers.size) if sample is None else sample.weights[buyers].astype(float)
+    wb = np.ones(buyers.size) if sample is None else sample.floats[buyers]
     first_spend = float(np.average(table.at_end.first_spend[buyers], weights=wb))
     spend, spend_mean = fit_spend(
         table,

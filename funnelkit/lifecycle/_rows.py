@@ -178,7 +178,7 @@ class Block:
 
     def of(self, weights: np.ndarray) -> np.ndarray:
         """This block's row weights (floats) under customer ``weights``."""
-        w = weights[self.customers].astype(float)
+        w = weights[self.customers].astype(float, copy=False)
         if self.code is None:
             return w
         return np.bincount(self.code, weights=w, minlength=self.n_rows)
@@ -221,9 +221,17 @@ class SampleWeights:
         self.plan = plan
         self.weights = weights
         self._found: dict[Any, np.ndarray] = {}
+        self._floats: np.ndarray | None = None
+
+    @property
+    def floats(self) -> np.ndarray:
+        """``weights`` as floats, converted once for every block (do not modify)."""
+        if self._floats is None:
+            self._floats = self.weights.astype(float, copy=False)
+        return self._floats
 
     def block(self, key: Any) -> np.ndarray:
         """The row weights of block ``key`` (floats, counted on first use; do not modify)."""
         if key not in self._found:
-            self._found[key] = self.plan.blocks[key].of(self.weights)
+            self._found[key] = self.plan.blocks[key].of(self.floats)
         return self._found[key]

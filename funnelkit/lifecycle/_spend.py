@@ -55,7 +55,7 @@ def fit_spend(
         return _refit_spend(table.spend_rows[g], sample.block(("spend", g)), sample, template)
     order = _spend_order(table, g)
     buyers = table.buyer_rows[g].customers[order]
-    w = sample.weights[buyers].astype(float)
+    w = sample.floats[buyers]
     x = table.at_end.frequency[buyers]
     m = table.at_end.monetary_value[buyers]
     usable = (x > 0) & (m > 0) & (w > 0)
