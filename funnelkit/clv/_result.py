@@ -119,7 +119,8 @@ class FitResult(Result):
         jac = np.asarray(space.jacobian(params), dtype=float)
         theta = np.asarray(cov_theta, dtype=float)
         # a matrix inverse is symmetric only up to rounding; the stored matrix is exactly so
-        cov = jac[:, None] * (0.5 * (theta + theta.T)) * jac[None, :]
+        # (the outer product first: (J_i J_j) S_ij is the same number for (i, j) and (j, i))
+        cov = np.outer(jac, jac) * (0.5 * (theta + theta.T))
         if not np.all(np.isfinite(cov)):
             return None
         return [[float(v) for v in row] for row in cov]

@@ -12,6 +12,7 @@ import pytest
 
 from funnelkit._results import Interval
 from funnelkit.clv import BetaGeoFitter, FitResult, ParameterEstimate
+from funnelkit.clv._limits import ParameterSpace
 from funnelkit.clv._result import SUMMARY_COLUMNS
 from funnelkit.datasets.btyd import simulate_bgnbd
 
@@ -108,3 +109,17 @@ def test_text_and_html_name_the_level(model: BetaGeoFitter) -> None:
     text = model.result_.as_text()
     assert "confidence level: 0.9" in text
     assert "lower" in text and "upper" in text and "%" not in text.split("confidence")[0]
+
+
+def test_the_natural_scale_covariance_is_exactly_symmetric() -> None:
+    # J_i S_ij J_j summed left to right differs from J_j S_ji J_i in the last bit for
+    # these draws; the stored covariance must not
+    rng = np.random.default_rng(0)
+    params = rng.lognormal(size=4) * 10
+    a = rng.normal(size=(4, 4))
+    cov_theta = a @ a.T
+    space = ParameterSpace(names=("r", "alpha", "a", "b"))
+    cov = np.array(FitResult.natural_covariance(space, params, cov_theta))
+    assert np.array_equal(cov, cov.T)
+    expected = np.outer(params, params) * cov_theta
+    np.testing.assert_allclose(cov, expected, rtol=1e-15)
