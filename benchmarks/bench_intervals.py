@@ -10,6 +10,9 @@ ingesting are not timed) is fitted
   one process (``n_jobs=1``);
 * by ``funnelkit.report`` with ``n_resamples=0`` and with its defaults.
 
+An untimed point-estimate fit comes first: the first fit in a process pays for fresh
+memory and first imports, which would flatter the ratios by inflating the point estimate.
+
 Prints the times, the ratios default / point estimate (the goal: at most 3), the CPU time
 of this process and its workers with the same ratio (steadier than wall time on a shared
 machine, and what a bootstrap over idle cores divides), the load average, and the peak
@@ -90,6 +93,7 @@ def run(n_customers: int, samples: int, serial: bool, with_report: bool) -> None
     def report(**settings: Any) -> Callable[[], object]:
         return lambda: fk.report(log, observation_end=end, **settings)
 
+    fit(n_resamples=0)()  # warm-up: both timed runs start in a process that has fitted
     point = measure("LifecycleModel, point estimate", fit(n_resamples=0))
     measure(f"LifecycleModel, {samples} samples", fit(n_resamples=samples), point)
     if serial:
