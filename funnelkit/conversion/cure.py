@@ -564,7 +564,9 @@ def fit_cure_model(
         A fit of the same family on similar data (or its coefficients), as in a bootstrap
         refit: one local search from there instead of the default starts (Newton steps
         with the analytic Hessian; the two-component delay steps in the metric of the
-        start's covariance and computes none of its own, ``covariance`` None).
+        start's covariance and computes none of its own, ``covariance`` None). On many
+        rows the steps run on the rows spread over a grid of log times and end where one
+        evaluation of the rows settles them: the covariance is then the grid's.
 
     Returns
     -------
