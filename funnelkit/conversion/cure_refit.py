@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from scipy import optimize, special
 
-from funnelkit._quasi_newton import ascend, refit_decrement
+from funnelkit._quasi_newton import LAST_STEP, ascend, refit_decrement
 from funnelkit.conversion.cure import (
     CureData,
     assemble_parts,
@@ -447,6 +447,7 @@ def refit_mixture(
                 low + 1e-6,
                 high - 1e-6,
                 tolerance=refit_decrement() * 1e-2,
+                last_step=LAST_STEP,  # the rows check where it ends
             )
             if near is not None:
                 begin, metric = near
