@@ -57,9 +57,10 @@ def spread(
         node_w = np.bincount(left, weights=1.0 - share, minlength=nodes.size)
         node_w += np.bincount(left + 1, weights=share, minlength=nodes.size)
     else:
-        # each node takes the weight of the values above it, less the part that moves up
-        # to the next, plus the part moved up from below: two passes over the values, where
-        # a count per neighbour costs four (a bootstrap sample spreads every row's weight)
+        # each node takes the weight of the values between it and the next node, less the
+        # part of it that moves up to the next, plus the part moved up from the node below:
+        # two passes over the values where a count per neighbour took four (a bootstrap
+        # sample spreads every row's weight)
         moved = np.bincount(left, weights=w * share, minlength=nodes.size)
         node_w = np.bincount(left, weights=w, minlength=nodes.size)
         node_w -= moved
