@@ -41,16 +41,30 @@ def log_time_grid(values: np.ndarray) -> Grid | None:
     return low + step * np.arange(GRID_NODES), left, share
 
 
-def spread(grid: Grid | None, values: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``values`` counted ``w`` times, as the nodes of ``grid`` of positive weight and their
-    weights (the values themselves, those of positive weight, when ``grid`` is None)."""
+def spread(
+    grid: Grid | None, values: np.ndarray, w: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``values`` counted ``w`` times (None: once each), as the nodes of ``grid`` of positive
+    weight and their weights (the values themselves, those of positive weight, when
+    ``grid`` is None)."""
     if grid is None:
+        if w is None:
+            return values, np.ones(values.size)
         keep = np.flatnonzero(w > 0)
         return values[keep], w[keep]
     nodes, left, share = grid
-    upper = w * share  # the part of each value's weight at its upper node
-    node_w = np.bincount(left, weights=w - upper, minlength=nodes.size)
-    node_w += np.bincount(left + 1, weights=upper, minlength=nodes.size)
+    if w is None:
+        node_w = np.bincount(left, weights=1.0 - share, minlength=nodes.size)
+        node_w += np.bincount(left + 1, weights=share, minlength=nodes.size)
+    else:
+        # each node takes the weight of the values between it and the next node, less the
+        # part of it that moves up to the next, plus the part moved up from the node below:
+        # two passes over the values where a count per neighbour took four (a bootstrap
+        # sample spreads every row's weight)
+        moved = np.bincount(left, weights=w * share, minlength=nodes.size)
+        node_w = np.bincount(left, weights=w, minlength=nodes.size)
+        node_w -= moved
+        node_w[1:] += moved[:-1]
     keep = np.flatnonzero(node_w > 0)
     return nodes[keep], node_w[keep]
 
@@ -76,7 +90,7 @@ def coarse_data(data: CureData) -> CureData | None:
         (data.log_exact, data.weight_exact),
         (data.log_censored, data.weight_censored),
     ):
-        weights = np.ones(values.size) if w is None else np.asarray(w, dtype=float)
+        weights = None if w is None else np.asarray(w, dtype=float)
         parts.append(spread(log_time_grid(values), values, weights))
     (log_exact, w_exact), (log_censored, w_censored) = parts
     return CureData(

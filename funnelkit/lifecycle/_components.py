@@ -284,30 +284,35 @@ def _refit_curve(
     """
     durations, converted = pre.durations, pre.converted
     method = previous.method
-    n_all = float(durations.size if weights is None else weights.sum())
-    n_conv = int(converted.sum() if weights is None else weights[pre.converters.rows].sum())
-    if n_conv == 0 or method == "none":
+    if method == "none":
         return FirstPurchaseCurve()
-    if method != "kaplan-meier" and n_conv >= 5:
-        try:
-            # the durations' logarithms and order are prepared once per table
-            fit = fit_cure_data(
-                pre.cure_rows.data(weights, whole=True),
-                method,  # type: ignore[arg-type]
-                plateau=n_conv / n_all,
-                start=previous.cure,
-            )
-        except FIT_FAILURES as exc:
-            notes.append(
-                f"{stage}: the {method} cure model could not be fitted "
-                f"({failure_reason(exc)}); Kaplan-Meier used"
-            )
-        else:
-            if fit.converged and all(
-                math.isfinite(c) or i == 0 for i, c in enumerate(fit.coefficients)
-            ):
-                return FirstPurchaseCurve(cure=fit)
-            notes.append(f"{stage}: the {method} cure model did not converge; Kaplan-Meier used")
+    if method == "kaplan-meier":
+        n_conv = int(converted.sum() if weights is None else weights[pre.converters.rows].sum())
+        if n_conv == 0:
+            return FirstPurchaseCurve()
+    else:
+        # the durations' logarithms and order are prepared once per table; the sample's
+        # conversions are counted there, not in another pass over its weights
+        data = pre.cure_rows.data(weights, whole=True)
+        if data.n_converted == 0:
+            return FirstPurchaseCurve()
+        if data.n_converted >= 5:
+            try:
+                # from the previous fit (a plateau only where its p was fixed: from the data)
+                fit = fit_cure_data(data, method, start=previous.cure)  # type: ignore[arg-type]
+            except FIT_FAILURES as exc:
+                notes.append(
+                    f"{stage}: the {method} cure model could not be fitted "
+                    f"({failure_reason(exc)}); Kaplan-Meier used"
+                )
+            else:
+                if fit.converged and all(
+                    math.isfinite(c) or i == 0 for i, c in enumerate(fit.coefficients)
+                ):
+                    return FirstPurchaseCurve(cure=fit)
+                notes.append(
+                    f"{stage}: the {method} cure model did not converge; Kaplan-Meier used"
+                )
     km = kaplan_meier(durations, converted, weights=weights)
     return FirstPurchaseCurve(km_times=km.times, km_rate=km.rate)
 
