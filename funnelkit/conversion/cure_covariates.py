@@ -46,9 +46,10 @@ class CovariateCureData:
     """Rows of one transition: log time, row kind and covariates, sorted by kind.
 
     ``kind`` is 0 for a conversion at a positive time, 1 for a conversion at duration 0
-    (interval-censored in ``(0, eps]``, as in :class:`~funnelkit.conversion.cure.CureData`)
-    and 2 for a prospect still waiting. Rows are sorted by kind, so each kind is a slice
-    (a view, not a copy) in the likelihood's hot loop.
+    (interval-censored in ``(0, eps]``, as in
+    :class:`~funnelkit.conversion.cure_likelihood.CureData`) and 2 for a prospect still
+    waiting. Rows are sorted by kind, so each kind is a slice (a view, not a copy) in the
+    likelihood's hot loop.
     """
 
     log_t: np.ndarray

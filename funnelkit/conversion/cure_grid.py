@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from funnelkit.conversion.cure import CureData
+from funnelkit.conversion.cure_likelihood import CureData
 
 __all__ = ["GRID_NODES", "coarse_data", "log_time_grid", "spread"]
 

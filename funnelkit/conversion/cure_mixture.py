@@ -19,8 +19,9 @@ import numpy as np
 from scipy import optimize, special
 
 from funnelkit._quasi_newton import DECREMENT, ascend
-from funnelkit.conversion.cure import CureData, _wsum, covariance_from_information
+from funnelkit.conversion.cure import covariance_from_information
 from funnelkit.conversion.cure_grid import coarse_data
+from funnelkit.conversion.cure_likelihood import CureData, _wsum
 from funnelkit.conversion.cure_result import CureFit
 from funnelkit.conversion.delay import MIXTURE
 

@@ -26,13 +26,13 @@ import numpy as np
 from scipy import optimize, special
 
 from funnelkit._quasi_newton import LAST_STEP, ascend, refit_decrement
-from funnelkit.conversion.cure import (
+from funnelkit.conversion.cure_grid import GRID_NODES, log_time_grid, spread
+from funnelkit.conversion.cure_likelihood import (
     CureData,
     assemble_parts,
     check_row_weights,
     log_likelihood_parts,
 )
-from funnelkit.conversion.cure_grid import GRID_NODES, log_time_grid, spread
 from funnelkit.conversion.cure_mixture import (
     _faster_first,
     mixture_bounds,
@@ -160,7 +160,7 @@ class CureRows:
         family: DelayFamily,
         fix_p: bool,
     ) -> tuple[float, np.ndarray, np.ndarray] | None:
-        """:func:`~funnelkit.conversion.cure.log_likelihood_parts` at ``x`` of the rows
+        """:func:`~funnelkit.conversion.cure_likelihood.log_likelihood_parts` at ``x`` of the rows
         counted ``weights`` times, from per-row terms found once per point (see
         :meth:`first_evaluation`); ``exact``: the sample's converters with a positive delay
         (weighted count, weighted sum of log delays). None where the terms do not apply
@@ -178,7 +178,7 @@ class CureRows:
         if not (np.all(np.isfinite(exact_sums)) and np.all(np.isfinite(s))):
             return None
         p, q = float(special.expit(float(x[0]))), float(special.expit(-float(x[0])))
-        # the sums of funnelkit.conversion.cure._censored_sums, from the columns' sums
+        # the sums of funnelkit.conversion.cure_likelihood._censored_sums, from the columns' sums
         waiting = [float(v) for v in -s[:6]] + [-p * q * float(s[6])]
         waiting[0] = float(s[0])
         waiting.append(-p * q * ((1.0 - 2.0 * p) * float(s[7]) + p * p * float(s[8])))
@@ -304,7 +304,7 @@ def row_parts(
 
     Per exact row ``log g, l', l' w, l'', l'' w, l'' w^2`` (``w`` the standardised log
     delay, ``l`` = log g); per waiting row the terms whose weighted sums
-    ``funnelkit.conversion.cure._censored_sums`` forms: ``log(1 - p G), b, b w, d, d w,
+    ``funnelkit.conversion.cure_likelihood._censored_sums`` forms: ``log(1 - p G), b, b w, d, d w,
     d w^2, G r, G r^2, (G r)^2, b r, b r w`` with ``r = 1 / (1 - p G)``, ``b = p g r``,
     ``d = b (d log g / dw + b)``. A sample's sums are their products with its weights.
     """

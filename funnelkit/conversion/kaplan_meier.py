@@ -92,7 +92,7 @@ def kaplan_meier(
     t = np.asarray(durations, dtype=float)
     e = np.asarray(converted, dtype=bool)
     if weights is not None:
-        from funnelkit.conversion.cure import check_row_weights
+        from funnelkit.conversion.cure_likelihood import check_row_weights
 
         w = check_row_weights(weights, t.size)
         keep = w > 0

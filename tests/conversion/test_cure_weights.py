@@ -230,7 +230,7 @@ def test_a_one_component_refit_from_prepared_rows_is_the_refit_of_their_data(
 
 
 def test_weighted_sums_of_three_factors_equal_the_sums_of_their_products() -> None:
-    from funnelkit.conversion.cure import _wsum
+    from funnelkit.conversion.cure_likelihood import _wsum
 
     rng = np.random.default_rng(8)
     a, b, c = (rng.normal(size=1000) for _ in range(3))
