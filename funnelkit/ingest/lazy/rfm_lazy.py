@@ -182,13 +182,18 @@ def _assemble(
     ids = table["fk_c"][rows]  # sorted when collected
     # Kept customers have purchases, so their period columns hold no nulls.
     col = {name: np.ma.getdata(values)[rows] for name, values in table.items()}
-    first = col["first"].astype(np.int64)
+    # each column converted once and finished in place: on a million customers every fresh
+    # array is megabytes of new pages
+    first = col["first"].astype(np.int64, copy=False)
     summary_end = prepared.summary_end
-    frequency = (col["nper"].astype(np.int64) - 1).astype(float)
+    frequency = col["nper"].astype(float)
+    frequency -= 1.0
     monetary = None
     if plan.has_value:
-        repeat_spend = np.nan_to_num(col["spend_repeat"].astype(float))  # null: no repeats
-        monetary = np.where(frequency > 0, repeat_spend / np.maximum(frequency, 1), 0.0)
+        monetary = col["spend_repeat"].astype(float)
+        np.nan_to_num(monetary, copy=False)  # null: no repeats
+        monetary /= np.maximum(frequency, 1.0)
+        monetary[frequency == 0] = 0.0
     holdout: dict[str, Any] = {}
     if plan.has_holdout:
         holdout["holdout_frequency"] = col["hold_freq"].astype(float)
@@ -201,8 +206,8 @@ def _assemble(
     return dict(
         customer_ids=ids,
         frequency=frequency,
-        recency=(col["last"].astype(np.int64) - first).astype(float),
-        T=(summary_end - first).astype(float),
+        recency=np.subtract(col["last"], first, dtype=float),
+        T=np.subtract(summary_end, first, dtype=float),
         monetary_value=monetary,
         time_unit=axis.unit,
         n_without_purchase=int((nper.size if n_customers is None else n_customers) - keep.sum()),
