@@ -206,17 +206,16 @@ def stage_value_array(
     curves = buyer_curves(comps, grid) if curves is None else curves
     counted: dict[int, tuple[np.ndarray, np.ndarray] | None] = {}
     out = np.full(len(table.stage_names), np.nan)
-    if weights is None:
-        weights = table.weight_plan.sample(np.ones(table.n_customers))
-    elif not isinstance(weights, SampleWeights):
-        weights = table.weight_plan.sample(np.asarray(weights))
-    sample = weights
+    if isinstance(weights, SampleWeights):
+        sample = weights
+    else:
+        w = np.ones(table.n_customers) if weights is None else np.asarray(weights)
+        sample = table.weight_plan.sample(w)
     for k, stage in enumerate(table.stage_names):
         total = mass = 0.0
         pre = table.pre.get(stage)
         if pre is not None:
-            # counts are whole numbers: their sum is exact in any order
-            n_pre = float(sample.block(("pre", stage)).sum())
+            n_pre = float(sample.block(("pre", stage)).sum())  # the entrants' weights
             if n_pre > 0:
                 value = pre_values(
                     comps.curves[stage], comps.shares[stage], comps, grid, curves=curves
