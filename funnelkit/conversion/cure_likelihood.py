@@ -152,6 +152,22 @@ def check_row_weights(weights: np.ndarray, n_rows: int) -> np.ndarray:
     return w
 
 
+def _natural(
+    theta: np.ndarray, family: DelayFamily, fix_p: bool
+) -> tuple[float, float, float, float, float, float]:
+    """``theta`` on the natural scale: ``(m, log s, s, p, 1 - p, log p)``."""
+    rest = theta if fix_p else theta[1:]
+    log_s = 0.0 if family.fixed_scale else float(rest[1])
+    # np.exp, not math.exp: a trial step far out must give inf (a rejected step), not raise.
+    s = float(np.exp(log_s))
+    if fix_p:
+        return float(rest[0]), log_s, s, 1.0, 0.0, 0.0
+    eta = float(theta[0])
+    # 1 - p as expit(-eta): without cancellation
+    p, q = float(special.expit(eta)), float(special.expit(-eta))
+    return float(rest[0]), log_s, s, p, q, float(special.log_expit(eta))
+
+
 def log_likelihood_parts(
     theta: np.ndarray,
     data: CureData,
@@ -167,12 +183,7 @@ def log_likelihood_parts(
     reusable buffers the size of the censored rows.
     """
     theta = np.asarray(theta, dtype=float)
-    rest = theta if fix_p else theta[1:]
-    m = float(rest[0])
-    s = float(np.exp(0.0 if family.fixed_scale else float(rest[1])))
-    p = 1.0 if fix_p else float(special.expit(float(theta[0])))
-    q = 1.0 - p if fix_p else float(special.expit(-float(theta[0])))
-    log_p = 0.0 if fix_p else float(special.log_expit(float(theta[0])))
+    m, _, s, p, q, log_p = _natural(theta, family, fix_p)
     # converters with an exact delay: log p + log g(w) - log s - log t
     w = (data.log_exact - m) / s
     rw = data.weight_exact  # row weights (None: one each)
@@ -202,11 +213,7 @@ def log_likelihood_gradient(
     the Hessian): the check of a refit whose steps were taken elsewhere, a third of the
     weighted sums over the rows and fewer passes over them."""
     theta = np.asarray(theta, dtype=float)
-    rest = theta if fix_p else theta[1:]
-    m = float(rest[0])
-    s = float(np.exp(0.0 if family.fixed_scale else float(rest[1])))
-    p = 1.0 if fix_p else float(special.expit(float(theta[0])))
-    q = 1.0 - p if fix_p else float(special.expit(-float(theta[0])))
+    m, _, s, p, q, _ = _natural(theta, family, fix_p)
     rw = data.weight_exact
     exact = None
     if data.log_exact.size:
@@ -248,15 +255,7 @@ def assemble_parts(
     its exact rows ``log g, l', l' w, l'', l'' w, l'' w^2`` (``w`` the standardised log
     delay), and those of :func:`_censored_sums` over its waiting rows (None: no rows).
     The rows at duration 0 are ``data``'s own (few: evaluated here)."""
-    eta = math.inf if fix_p else float(theta[0])
-    rest = theta if fix_p else theta[1:]
-    m = float(rest[0])
-    log_s = 0.0 if family.fixed_scale else float(rest[1])
-    # np.exp, not math.exp: a trial step far out must give inf (a rejected step), not raise.
-    s = float(np.exp(log_s))
-    p = 1.0 if fix_p else float(special.expit(eta))
-    q = 1.0 - p if fix_p else float(special.expit(-eta))  # 1 - p without cancellation
-    log_p = 0.0 if fix_p else float(special.log_expit(eta))
+    m, log_s, s, p, q, log_p = _natural(theta, family, fix_p)
 
     # Sums of the per-row derivatives in (eta, w); the chain rule to (m, log s) comes last.
     ll = 0.0
