@@ -26,6 +26,7 @@ __all__ = [
     "check_row_weights",
     "log_likelihood_gradient",
     "log_likelihood_parts",
+    "weighted_rows",
 ]
 
 
@@ -91,19 +92,14 @@ class CureData:
         Weighted rows give the same likelihood as the rows repeated, without the copies;
         rows of weight 0 are left out.
         """
-        t = np.asarray(durations, dtype=float)
-        e = np.asarray(converted, dtype=bool)
-        if weights is not None:
-            w = check_row_weights(weights, t.size)
-            keep = w > 0
-            t, e, w = t[keep], e[keep], w[keep]
+        t, e, w = weighted_rows(durations, converted, weights)
         positive = t > 0
         smallest = float(t[positive].min()) if positive.any() else 2e-6
         log_eps = math.log(smallest / 2.0)
         exact, censored = e & positive, ~e & positive
         log_exact = np.log(t[exact])
         log_censored = np.log(t[censored])
-        if weights is None:
+        if w is None:
             n_zero = int((e & ~positive).sum())
             waiting_at_zero = int((~e & ~positive).sum())
             w_exact = w_censored = None
@@ -150,6 +146,20 @@ def check_row_weights(weights: np.ndarray, n_rows: int) -> np.ndarray:
             f"{w[rows[:5]].tolist()}. Round them or drop those rows."
         )
     return w
+
+
+def weighted_rows(
+    durations: np.ndarray, converted: np.ndarray, weights: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Durations and conversion flags as arrays, with their checked row weights (None:
+    once each); rows of weight 0 are left out."""
+    t = np.asarray(durations, dtype=float)
+    e = np.asarray(converted, dtype=bool)
+    if weights is None:
+        return t, e, None
+    w = check_row_weights(weights, t.size)
+    keep = w > 0
+    return t[keep], e[keep], w[keep]
 
 
 def _natural(

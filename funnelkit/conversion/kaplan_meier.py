@@ -89,19 +89,14 @@ def kaplan_meier(
     Kalbfleisch, J. D. & Prentice, R. L. (2002). *The Statistical Analysis of Failure Time
     Data*, 2nd ed., section 1.3 (the log-log band). Wiley.
     """
-    t = np.asarray(durations, dtype=float)
-    e = np.asarray(converted, dtype=bool)
-    if weights is not None:
-        from funnelkit.conversion.cure_likelihood import check_row_weights
+    from funnelkit.conversion.cure_likelihood import weighted_rows
 
-        w = check_row_weights(weights, t.size)
-        keep = w > 0
-        t, e, w = t[keep], e[keep], w[keep]
+    t, e, w = weighted_rows(durations, converted, weights)
     n = t.size
     if n == 0:
         empty = np.empty(0)
         return KaplanMeierArrays(empty, empty, empty, empty, empty, empty, empty, 0, 0.0)
-    if weights is None:
+    if w is None:
         # Two plain sorts (all durations, conversion times) beat an argsort + gathers.
         everyone = np.sort(t)
         events = np.sort(t[e])
