@@ -26,19 +26,19 @@ GRID_NODES = 2048
 Grid = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
-def log_time_grid(values: np.ndarray) -> Grid | None:
-    """:data:`GRID_NODES` evenly spaced nodes over ``values``, each value's node below and
-    its share of the way to the next; None for fewer values than nodes, or all equal."""
-    if values.size < GRID_NODES:
+def log_time_grid(values: np.ndarray, size: int = GRID_NODES) -> Grid | None:
+    """``size`` evenly spaced nodes over ``values``, each value's node below and its share
+    of the way to the next; None for fewer values than nodes, or all equal."""
+    if values.size < size:
         return None
     low, high = float(values.min()), float(values.max())
     if not high > low:
         return None
-    step = (high - low) / (GRID_NODES - 1)
+    step = (high - low) / (size - 1)
     position = (values - low) / step
-    left = np.minimum(position.astype(np.int64), GRID_NODES - 2)
+    left = np.minimum(position.astype(np.int64), size - 2)
     share = np.clip(position - left, 0.0, 1.0)
-    return low + step * np.arange(GRID_NODES), left, share
+    return low + step * np.arange(size), left, share
 
 
 def spread(
