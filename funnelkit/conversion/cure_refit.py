@@ -26,7 +26,7 @@ import numpy as np
 from scipy import optimize, special
 
 from funnelkit._quasi_newton import LAST_STEP, ascend, refit_decrement
-from funnelkit.conversion.cure_grid import GRID_NODES, log_time_grid, spread
+from funnelkit.conversion.cure_grid import GRID_NODES, log_time_grid, spread, tied
 from funnelkit.conversion.cure_likelihood import (
     CureData,
     assemble_parts,
@@ -52,9 +52,11 @@ _SHORTEST = 64
 class CureRows:
     """A transition's durations prepared once for cure-model fits under many row weightings.
 
-    :meth:`data` gives exactly ``CureData.from_durations(durations, converted, weights)``
-    (the same rows in the same order) without taking logarithms or scanning for the
-    smallest delay again.
+    :meth:`data` gives ``CureData.from_durations(durations, converted, weights)`` without
+    taking logarithms or scanning for the smallest delay again: the same rows in the same
+    order, or, where tied delays are common (whole days, say: see
+    :func:`~funnelkit.conversion.cure_grid.tied`), each distinct delay once with the
+    summed weight of its rows, which has the same likelihood at a fraction of the work.
 
     Examples
     --------
@@ -75,6 +77,10 @@ class CureRows:
     shortest: np.ndarray  # their durations, in that order
     positive: np.ndarray  # every row with a positive duration
     durations: np.ndarray  # their durations
+    #: per ``exact`` (``censored``) row, its log delay's position in ``log_exact``
+    #: (``log_censored``) when those hold each tied value once; None: one value per row
+    exact_code: np.ndarray | None = None
+    censored_code: np.ndarray | None = None
     #: the row terms of :func:`~funnelkit.conversion.cure_mixture.mixture_row_terms` at the
     #: point last asked for (a fit's estimate)
     terms: dict[bytes, tuple[np.ndarray, np.ndarray] | None] = field(
@@ -104,18 +110,22 @@ class CureRows:
         if rows.size > _SHORTEST:
             head = np.argpartition(durations, _SHORTEST)[:_SHORTEST]
         head = head[np.argsort(durations[head], kind="stable")]
+        log_exact, log_censored = np.log(t[exact]), np.log(t[censored])
+        exact_ties, censored_ties = tied(log_exact), tied(log_censored)
         return cls(
             n_rows=int(t.size),
             exact=exact,
             censored=censored,
             zero_converted=np.flatnonzero(e & ~positive),
             zero_waiting=np.flatnonzero(~e & ~positive),
-            log_exact=np.log(t[exact]),
-            log_censored=np.log(t[censored]),
+            log_exact=log_exact if exact_ties is None else exact_ties[0],
+            log_censored=log_censored if censored_ties is None else censored_ties[0],
             by_duration=rows[head],
             shortest=durations[head],
             positive=rows,
             durations=durations,
+            exact_code=None if exact_ties is None else exact_ties[1],
+            censored_code=None if censored_ties is None else censored_ties[1],
         )
 
     def data(self, weights: np.ndarray | None = None, *, whole: bool = False) -> CureData:
@@ -128,7 +138,11 @@ class CureRows:
             return self._unweighted()
         w = weights if whole else check_row_weights(weights, self.n_rows)
         log_eps = math.log(self._smallest(w) / 2.0)
-        drawn = w[self.exact], w[self.censored]  # every row's weight, drawn or not
+        # every row's weight, drawn or not (a tied value's: the sum of its rows')
+        drawn = (
+            self._counted(w[self.exact], self.exact_code, self.log_exact.size),
+            self._counted(w[self.censored], self.censored_code, self.log_censored.size),
+        )
         w_exact, w_censored = drawn
         # positions, not masks: a random mask selects five times slower than a gather
         keep_e, keep_c = np.flatnonzero(w_exact > 0), np.flatnonzero(w_censored > 0)
@@ -282,15 +296,24 @@ class CureRows:
         drawn = np.flatnonzero(w[self.positive] > 0)
         return float(self.durations[drawn].min()) if drawn.size else 2e-6
 
+    @staticmethod
+    def _counted(w: np.ndarray, code: np.ndarray | None, size: int) -> np.ndarray:
+        """Weights per row as weights per tied value (``code``: each row's value)."""
+        return w if code is None else np.bincount(code, weights=w, minlength=size)
+
     def _unweighted(self) -> CureData:
         n_zero, waiting_at_zero = self.zero_converted.size, self.zero_waiting.size
         log_eps = math.log((float(self.shortest[0]) if self.shortest.size else 2e-6) / 2.0)
+        # one value per row, in row order (tied values are held once)
+        log_exact = self.log_exact if self.exact_code is None else self.log_exact[self.exact_code]
         log_censored = self.log_censored
+        if self.censored_code is not None:
+            log_censored = log_censored[self.censored_code]
         if n_zero and waiting_at_zero:
             log_censored = np.concatenate([np.full(waiting_at_zero, log_eps), log_censored])
         return CureData(
-            log_exact=self.log_exact,
-            sum_log_exact=float(self.log_exact.sum()),
+            log_exact=log_exact,
+            sum_log_exact=float(log_exact.sum()),
             n_zero=int(n_zero),
             log_eps=log_eps,
             log_censored=log_censored,

@@ -256,3 +256,20 @@ def test_a_share_refitted_on_the_grid_lies_next_to_the_rows_own() -> None:
         gap = np.array([grid.intercept - rows.intercept, grid.slope - rows.slope])
         # in standard errors of the estimate: far below the bootstrap's 0.01
         assert gap @ information @ gap < 1e-3**2
+
+
+def test_converters_with_tied_delays_refit_the_share_on_each_delay_once() -> None:
+    conv = _converters(3000, 3)  # few converters: tied delays need no grid
+    days = np.ceil(conv.durations)
+    tied = Converters(conv.rows, conv.customers, conv.member, np.log(days), days)
+    start = _member_share(days, conv.member, np.ones(3000))
+    weights = np.random.default_rng(4).poisson(1.0, 3000).astype(float)
+    log_t, member, w = tied.spread(weights)
+    assert log_t.size <= 2 * np.unique(days).size
+    held = _member_share(np.exp(log_t), member, w, start=start, log_durations=log_t)
+    drawn = weights > 0
+    rows = _member_share(days[drawn], conv.member[drawn], weights[drawn], start=start)
+    # the same likelihood: the same maximum
+    assert held.intercept == pytest.approx(rows.intercept, rel=1e-9)
+    assert held.slope == pytest.approx(rows.slope, rel=1e-9)
+    assert conv.spread(weights) is None  # distinct delays: too few for a grid
