@@ -18,7 +18,8 @@ of this process and its workers with the same ratio (steadier than wall time on 
 machine, and what a bootstrap over idle cores divides), the load average, and the peak
 memory each run adds to this process (bootstrap workers are forked copies: the largest
 worker's peak is printed too); asserts nothing. ``--samples`` changes the number of
-bootstrap samples (for quick looks), ``--no-report`` skips the report runs.
+bootstrap samples (for quick looks), ``--no-report`` skips the report runs, and ``--days``
+stamps the events with their date only, as many exports do (delays then tie in whole days).
 """
 
 from __future__ import annotations
@@ -55,19 +56,22 @@ def _workers_peak() -> float:
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024.0
 
 
-def run(n_customers: int, samples: int, serial: bool, with_report: bool) -> None:
+def run(n_customers: int, samples: int, serial: bool, with_report: bool, days: bool) -> None:
     start = time.perf_counter()
     sim = simulate_community(n_customers, seed=1, params=PARAMS)
-    log = fk.EventLog.from_frame(sim.events, value_col="value", attribute_cols=["channel"])
+    events = sim.events
+    if days:  # stamped with the date only, as many exports are
+        events = events.assign(timestamp=events["timestamp"].dt.floor("D"))
+    log = fk.EventLog.from_frame(events, value_col="value", attribute_cols=["channel"])
     end = sim.observation_end
-    n_events = len(sim.events)
-    del sim
+    n_events = len(events)
+    del sim, events
     gc.collect()
     jobs = worker_count(None, samples, n_customers)
     print(
-        f"\n{n_customers:,} customers, {n_events:,} events (prepared in "
-        f"{time.perf_counter() - start:.0f} s, not timed); n_jobs=None uses {jobs} process(es) "
-        f"at load {os.getloadavg()[0]:.1f}"
+        f"\n{n_customers:,} customers, {n_events:,} events{' stamped by day' if days else ''} "
+        f"(prepared in {time.perf_counter() - start:.0f} s, not timed); n_jobs=None uses "
+        f"{jobs} process(es) at load {os.getloadavg()[0]:.1f}"
     )
     cpu_of_point: list[float] = []
 
@@ -113,9 +117,12 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=LifecycleModel().n_resamples)
     parser.add_argument("--serial", action="store_true", help="also time n_jobs=1")
     parser.add_argument("--no-report", action="store_true", help="time LifecycleModel only")
+    parser.add_argument(
+        "--days", action="store_true", help="events stamped by day (tied delays), not instants"
+    )
     args = parser.parse_args()
     for n in args.customers or [100_000, 1_000_000]:
-        run(n, args.samples, args.serial, not args.no_report)
+        run(n, args.samples, args.serial, not args.no_report, args.days)
 
 
 if __name__ == "__main__":
