@@ -187,9 +187,9 @@ def fit_components(
             drawn, w_conv = slice(None), np.ones(conv.customers.size)
         else:
             w_conv = w_pre[conv.rows]
-            on_grid = None if start is None else conv.spread(w_conv)
-            if on_grid is not None:  # a refit: on the converters spread over a grid
-                log_t, member, w_grid = on_grid
+            compact = None if start is None else conv.spread(w_conv)
+            if compact is not None:  # a refit, on a few thousand weighted rows
+                log_t, member, w_grid = compact
                 shares[stage] = _member_share(
                     np.exp(log_t), member, w_grid, start=start, log_durations=log_t
                 )

@@ -148,7 +148,7 @@ class Converters:
     terms: dict[tuple[float, float], np.ndarray] = field(
         default_factory=dict, compare=False, repr=False
     )
-    #: the grid of :meth:`spread`, found once (None: too few converters)
+    #: the rows of :meth:`spread`, found once (None: too few converters for a grid)
     grid: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray | None] | None] = field(
         default_factory=dict, compare=False, repr=False
     )
@@ -198,6 +198,7 @@ class Converters:
             values, left = ties
             share = None
         elif n >= 4 * GRID_NODES:
+            # twice the nodes for every 16 times the converters beyond 65,536
             size = GRID_NODES * 2 ** max(0, math.ceil(math.log2((n / 2**16) ** 0.25)))
             found = log_time_grid(self.log_durations, size)
             if found is None:
