@@ -474,7 +474,8 @@ def pareto_pmf_grid(
     nodes = _pareto_nodes(t, x, T, rate, lifetime)
     # nodes first, so each count's sum over them is one matrix-vector product
     ratio = nodes.ratio.reshape(-1, PMF_NODES).T.copy()
-    power = np.exp(nodes.log_weight.reshape(-1, PMF_NODES).T)
+    power = nodes.log_weight.reshape(-1, PMF_NODES).T.copy()
+    np.exp(power, out=power)
     ones = np.ones(PMF_NODES)
     dead = np.empty((width, ratio.shape[1]))
     with np.errstate(all="ignore"):
