@@ -103,25 +103,58 @@ def _customer_shape(arrays: tuple[np.ndarray, ...], *mixings: Any) -> tuple[int,
 
 def _distinct(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """One representative row of each distinct combination of ``columns`` (1-D, equal
-    length) and the map from rows to them. A constant column costs nothing: a customer
-    base usually shares its horizon, and often its age."""
+    length) and the map from rows to them.
+
+    Built for the summaries scored here: a constant column (a shared horizon, often a
+    shared age) costs nothing and a column of small whole numbers (the purchase counts)
+    is its own code, so only the columns of real-valued times are sorted.
+    """
     size = columns[0].size
-    codes: np.ndarray | None = None
+    key: np.ndarray | None = None
+    span = 1
     for col in columns:
         if size == 0 or col.min() == col.max():
             continue
-        values, code = np.unique(col, return_inverse=True)
-        if codes is None:
-            codes = code.ravel()
+        code, count = _codes(col)
+        if key is None:
+            key, span = code, count
             continue
-        if (int(codes.max()) + 1) * values.size >= 2**62:
+        if span * count >= 2**62:
             # keep the combined code inside int64
-            codes = np.unique(codes, return_inverse=True)[1].ravel()
-        codes = codes * values.size + code.ravel()
-    if codes is None:
+            key, span = _dense(key)
+        key, span = key * count + code, span * count
+    if key is None:
         return np.zeros(min(size, 1), dtype=np.intp), np.zeros(size, dtype=np.intp)
-    _, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
-    return first, inverse.ravel()
+    inverse, groups = _dense(key, span)
+    first = np.empty(groups, dtype=np.intp)
+    # rows sharing a code are identical, so whichever lands last represents them
+    first[inverse] = np.arange(size)
+    return first, inverse
+
+
+def _codes(col: np.ndarray) -> tuple[np.ndarray, int]:
+    """Integer codes of a column's values and their range."""
+    low, high = float(col.min()), float(col.max())
+    if high - low < _DIRECT_CODES and np.array_equal(col, np.round(col)):
+        return (col - low).astype(np.int64), int(high - low) + 1
+    values, code = np.unique(col, return_inverse=True)
+    return code.ravel().astype(np.int64), values.size
+
+
+def _dense(key: np.ndarray, span: int | None = None) -> tuple[np.ndarray, int]:
+    """``key`` renumbered ``0 .. groups - 1``, and ``groups``: by a table of the codes in
+    use when their range is small, else by sorting."""
+    if span is not None and span <= 4 * key.size + _DIRECT_CODES:
+        used = np.zeros(span, dtype=bool)
+        used[key] = True
+        number = np.cumsum(used) - 1
+        return number[key], int(number[-1]) + 1
+    values, inverse = np.unique(key, return_inverse=True)
+    return inverse.ravel(), values.size
+
+
+#: whole-number columns spanning fewer values than this are their own codes
+_DIRECT_CODES = 1 << 16
 
 
 def _alive_from_odds(log_odds: np.ndarray) -> np.ndarray:
