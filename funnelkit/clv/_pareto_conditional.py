@@ -53,6 +53,7 @@ __all__ = [
 #: Gauss-Legendre nodes of the integral over a future dropout time (the pmf)
 PMF_NODES = 64
 _NODES, _WEIGHTS = leggauss(PMF_NODES)
+_PMF_AT = (_NODES + 1.0) / 2.0
 _LOG_HALF_WEIGHTS = np.log(_WEIGHTS / 2.0)
 #: rows evaluated at once: a (rows, nodes) block of doubles stays within a core's cache
 BLOCK_ROWS = 512
@@ -325,17 +326,6 @@ class _ParetoNodes:
     ratio: np.ndarray
     t: np.ndarray
 
-    def at(self, groups: np.ndarray) -> _ParetoNodes:
-        """The nodes of the groups ``groups`` (an index array)."""
-        return _ParetoNodes(
-            post_rate=_take(self.post_rate, groups),
-            survival=self.survival[groups],
-            top=self.top[groups],
-            log_weight=self.log_weight[groups],
-            ratio=self.ratio[groups],
-            t=self.t[groups],
-        )
-
     def if_alive(self, n: np.ndarray, dead: np.ndarray) -> np.ndarray:
         """``P(n | alive)`` from the sum over the nodes (``dead``) at the counts ``n``."""
         with np.errstate(all="ignore"):
@@ -362,39 +352,64 @@ class _ParetoNodes:
 def _pareto_nodes(
     t: np.ndarray, x: np.ndarray, T: np.ndarray, rate: RateMixing, lifetime: LifetimeMixing
 ) -> _ParetoNodes:
-    """:class:`_ParetoNodes` of the customers ``(x, T)`` at the horizons ``t``."""
-    post_rate = rate.posterior(x, T)
-    post_life = lifetime.alive_posterior(T)
+    """:class:`_ParetoNodes` of the customers ``(x, T)`` at the horizons ``t`` (arrays of
+    one shape; the mixings' per-customer parameters broadcast against it), computed
+    ``BLOCK_ROWS`` customers at a time so the ``(customers, nodes)`` temporaries stay in
+    the cache."""
+    shape = t.shape
+    t, x, T = (np.broadcast_to(v, shape).ravel() for v in (t, x, T))
+    rate, lifetime = _flat(rate, shape), _flat(lifetime, shape)
+    post_rate, post_life = rate.posterior(x, T), lifetime.alive_posterior(T)
+    top = np.empty(t.size)
+    log_weight = np.empty((t.size, PMF_NODES))
+    ratio = np.empty((t.size, PMF_NODES))
+    for lo in range(0, t.size, BLOCK_ROWS):
+        rows = slice(lo, lo + BLOCK_ROWS)
+        top[rows] = _node_block(
+            t[rows], _take(post_rate, rows), _take(post_life, rows), log_weight[rows], ratio[rows]
+        )
+    with np.errstate(all="ignore"):
+        survival = np.asarray(post_life.log_survival(t))
+    return _ParetoNodes(
+        post_rate=post_rate,
+        survival=survival.reshape(shape),
+        top=top.reshape(shape),
+        log_weight=log_weight.reshape(*shape, PMF_NODES),
+        ratio=ratio.reshape(*shape, PMF_NODES),
+        t=t.reshape(shape),
+    )
+
+
+def _node_block(
+    t: np.ndarray, post_rate: Any, post_life: Any, log_weight: np.ndarray, ratio: np.ndarray
+) -> np.ndarray:
+    """Fill ``log_weight`` and ``ratio`` of a block of customers (1-D); return ``top``."""
     wide_rate, wide_life = _expanded(post_rate), _expanded(post_life)
     with np.errstate(all="ignore"):
         c = np.asarray(post_rate.mean) + post_life.death_rate(np.zeros_like(t))
         span = np.log1p(c * t)[..., None]
-        v = span * (_NODES + 1.0) / 2.0
-        u = np.expm1(v) / c[..., None]
+        v = span * _PMF_AT
+        u = np.expm1(v)
+        u *= (1.0 / c)[..., None]
         # du = e^v / c dv
-        log_w = (np.log(span) - np.log(c)[..., None]) + _LOG_HALF_WEIGHTS + v
+        v += _LOG_HALF_WEIGHTS
+        v += np.log(span) - np.log(c)[..., None]
         te = t[..., None]
         # B(u) - B(t) and e^(L(u) - L(t)) in closed form: the ratio of the rate's Laplace
         # transforms, and u / (alpha + u) over t / (alpha + t) (u / t for a common rate),
         # without gamma functions or the cancelling 1 - alpha / (alpha + u)
-        zero = wide_rate.log_weight_ratio(np.zeros(()), te, u)
+        v += wide_rate.log_weight_ratio(np.zeros(()), te, u)
         if isinstance(wide_rate, GammaRate):
             scale = np.asarray(wide_rate.rate)
-            ratio = u * (scale + te) / (te * (scale + u))
+            np.divide(u, scale + u, out=ratio)
+            ratio *= (scale + te) / te
         else:
-            ratio = u / te
-        ratio = np.minimum(ratio, 1.0)
-        base = wide_life.log_density(u) + log_w + zero
-        top = np.max(base, axis=-1, keepdims=True)
-        base -= top
-    return _ParetoNodes(
-        post_rate=post_rate,
-        survival=np.asarray(post_life.log_survival(t)),
-        top=top[..., 0],
-        log_weight=base,
-        ratio=ratio,
-        t=t,
-    )
+            np.divide(u, te, out=ratio)
+        np.minimum(ratio, 1.0, out=ratio)
+        v += wide_life.log_density(u)
+        top = np.max(v, axis=-1)
+        np.subtract(v, top[..., None], out=log_weight)
+    return np.asarray(top)
 
 
 def _node_sums(nodes: _ParetoNodes, n: np.ndarray) -> np.ndarray:
@@ -467,25 +482,45 @@ def pareto_pmf(
         groups, to_group = _distinct(x[rows], T[rows], t[rows])
     alive = pareto_alive(_take(rate, rows), _take(lifetime, rows), x[rows], tx[rows], T[rows])
     g = rows[groups]
-    nodes = _pareto_nodes(t[g], x[g], T[g], _take(rate, g), _take(lifetime, g))
     if all(d == 1 for d in count_axes):
         # one count for every customer (per entry of a leading grid axis)
         counts = n.reshape(-1, 1)
-        if_alive = nodes.if_alive(counts, _node_sums(nodes, counts))[:, to_group]
+        at_g = (t[g], x[g], T[g], _take(rate, g), _take(lifetime, g))
+        if_alive = _if_alive(counts, *at_g)[:, to_group]
         value = _with_dead(alive, if_alive, counts)[:, to_row]
         return value.reshape(*lead, *shape)
-    # a count per customer: each (count, customer) pair on its own
-    wide = np.broadcast_to(n, (*lead, *shape)).reshape(-1, size)
-    out = np.empty(wide.shape)
-    member = to_group[to_row]
-    for i, counts in enumerate(wide):
-        for lo in range(0, size, BLOCK_ROWS):
-            part = slice(lo, lo + BLOCK_ROWS)
-            pick = member[part]
-            sub = nodes.at(pick)
-            if_alive = sub.if_alive(counts[part], _node_sums(sub, counts[part]))
-            out[i, part] = _with_dead(alive[to_row[part]], if_alive, counts[part])
-    return out.reshape(*lead, *shape)
+    # a count per customer: each distinct (count, group) pair once
+    wide = np.broadcast_to(n, (*lead, *shape)).reshape(-1)
+    copies = wide.size // max(size, 1)
+    member = np.tile(to_group[to_row], copies)
+    if per_customer:
+        pairs = to_pair = np.arange(wide.size)
+    else:
+        pairs, to_pair = _distinct(member.astype(float), wide)
+    pg = g[member[pairs]]
+    if_alive = _if_alive(wide[pairs], t[pg], x[pg], T[pg], _take(rate, pg), _take(lifetime, pg))
+    value = _with_dead(np.tile(alive[to_row], copies), if_alive[to_pair], wide)
+    return value.reshape(*lead, *shape)
+
+
+def _if_alive(
+    n: np.ndarray,
+    t: np.ndarray,
+    x: np.ndarray,
+    T: np.ndarray,
+    rate: RateMixing,
+    lifetime: LifetimeMixing,
+) -> np.ndarray:
+    """``P(n | alive at T)`` of customers (1-D, the mixings flattened alike) at the counts
+    ``n``: a column ``(k, 1)`` for all of them, or one per customer; ``BLOCK_ROWS``
+    customers at a time, so nothing of shape ``(customers, nodes)`` is kept."""
+    out = np.empty((n.shape[0], t.size) if n.ndim == 2 else t.size)
+    for lo in range(0, t.size, BLOCK_ROWS):
+        rows = slice(lo, lo + BLOCK_ROWS)
+        nodes = _pareto_nodes(t[rows], x[rows], T[rows], _take(rate, rows), _take(lifetime, rows))
+        counts = n if n.ndim == 2 else n[rows]
+        out[..., rows] = nodes.if_alive(counts, _node_sums(nodes, counts))
+    return out
 
 
 def pareto_pmf_grid(
