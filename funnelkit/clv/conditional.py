@@ -41,15 +41,13 @@ from scipy.special import gammaln, logsumexp
 
 from funnelkit.clv._mixing import DropoutMixing, PurchaseMixing, RateMixing
 
-# the Pareto/NBD part lives in its own module; the split into the dead and the alive
+# the Pareto/NBD part lives in its own modules; the split into the dead and the alive
 # branch (_with_dead) is every model's
+from funnelkit.clv._pareto_alive import _alive_from_odds, _expanded, pareto_alive
 from funnelkit.clv._pareto_conditional import (
     PMF_NODES as PMF_NODES,
-    _alive_from_odds,
-    _expanded,
     _with_dead,
     _with_dead_grid,
-    pareto_alive,
     pareto_pmf,
     pareto_pmf_grid,
 )

@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 from scipy import integrate
 
-from funnelkit.clv import ParetoNBDFitter, _pareto_conditional as fast, conditional as cond
+from funnelkit.clv import (
+    ParetoNBDFitter,
+    _pareto_alive as alive_rule,
+    _pareto_conditional as fast,
+    conditional as cond,
+)
 from funnelkit.clv._mixing import (
     CommonLifetime,
     CommonRate,
@@ -54,7 +59,7 @@ def _log_odds_48(rate: object, life: object, x: np.ndarray, tx: np.ndarray, T: n
 @pytest.mark.parametrize(("rate", "life"), MIXINGS)
 def test_alive_agrees_with_the_likelihood_rule(rate: object, life: object) -> None:
     _, x, tx, T = _histories(400, seed=1)
-    got = fast.pareto_alive(rate, life, x, tx, T)  # type: ignore[arg-type]
+    got = alive_rule.pareto_alive(rate, life, x, tx, T)  # type: ignore[arg-type]
     with np.errstate(over="ignore"):  # certain dropout: P(alive) = 0
         want = 1.0 / (1.0 + np.exp(_log_odds_48(rate, life, x, tx, T)))
     assert np.isfinite(got).all()
@@ -80,7 +85,7 @@ def _relative_integral_by_quad(rate: object, life: object, x: float, tx: float, 
     return value
 
 
-@pytest.mark.parametrize(("limit", "nodes"), fast.SMOOTH_RULES)
+@pytest.mark.parametrize(("limit", "nodes"), alive_rule.SMOOTH_RULES)
 @pytest.mark.parametrize(
     ("rate", "life", "x"),
     [
@@ -100,16 +105,16 @@ def test_short_rules_hold_their_digits_up_to_their_largest_span(
     tx = 3.0
     post_rate, post_life = rate.posterior(x, tx), life.alive_posterior(tx)  # type: ignore[attr-defined]
     c = float(post_rate.mean + post_life.death_rate(np.zeros(())))
-    decays = [fast._decay(post, 1) for post in (post_rate, post_life)]
+    decays = [alive_rule._decay(post, 1) for post in (post_rate, post_life)]
     for span in (0.3 * limit, 0.7 * limit, limit):
         T = tx + math.expm1(span) / c
-        sums = fast._alive_node_sums(np.array([c]), np.array([span]), decays)
+        sums = alive_rule._alive_node_sums(np.array([c]), np.array([span]), decays)
         got = float(sums[0]) * span / c
         assert got == pytest.approx(_relative_integral_by_quad(rate, life, x, tx, T), rel=1e-12)
     # and P(alive) comes from those sums
     odds = _log_odds_48(rate, life, np.array(x), np.array(tx), np.array(T))
     want = 1.0 / (1.0 + math.exp(float(odds)))
-    assert float(fast.pareto_alive(rate, life, x, tx, T)) == pytest.approx(want, rel=1e-10)  # type: ignore[arg-type]
+    assert float(alive_rule.pareto_alive(rate, life, x, tx, T)) == pytest.approx(want, rel=1e-10)  # type: ignore[arg-type]
 
 
 def test_rows_below_the_power_of_one_keep_the_full_rule() -> None:
@@ -117,7 +122,7 @@ def test_rows_below_the_power_of_one_keep_the_full_rule() -> None:
     # at t_x, where short rules lose digits; the 48-node rule gives the likelihood's number
     rate, life = GammaRate(0.05, 0.01), GammaLifetime(0.6, 1e4)
     x, tx, T = np.zeros(3), np.zeros(3), np.array([0.05, 1.0, 40.0])
-    got = fast.pareto_alive(rate, life, x, tx, T)
+    got = alive_rule.pareto_alive(rate, life, x, tx, T)
     want = 1.0 / (1.0 + np.exp(_log_odds_48(rate, life, x, tx, T)))
     np.testing.assert_allclose(got, want, rtol=1e-14)
 
@@ -134,10 +139,10 @@ def test_shared_work_gives_each_customer_their_own_pmf(rate: object, life: objec
     for j in range(0, 120, 7):
         alone = cond.pareto_pmf(counts[:, 0], t[j], x[j], tx[j], T[j], rate, life)  # type: ignore[arg-type]
         assert np.abs(together[:, j] - alone).max() < 1e-15
-    # a count per customer takes the grid's values
+    # a count per customer takes the grid's values (small counts on shorter rules)
     pick = np.arange(120) % 6
     each = cond.pareto_pmf(counts[pick, 0], t, x, tx, T, rate, life)  # type: ignore[arg-type]
-    assert np.abs(each - together[pick, np.arange(120)]).max() < 1e-15
+    np.testing.assert_allclose(each, together[pick, np.arange(120)], rtol=1e-11, atol=0)
     # zero horizon: no purchase for sure
     zero = t == 0.0
     np.testing.assert_array_equal(together[:, zero], (counts == 0) * np.ones(int(zero.sum())))
@@ -149,6 +154,7 @@ def test_blocks_do_not_change_a_value(monkeypatch: pytest.MonkeyPatch) -> None:
     counts = np.arange(5)[:, None]
     want = cond.pareto_pmf(counts, t, x, tx, T, rate, life)
     monkeypatch.setattr(fast, "BLOCK_ROWS", 7)
+    monkeypatch.setattr(alive_rule, "BLOCK_ROWS", 7)
     got = cond.pareto_pmf(counts, t, x, tx, T, rate, life)
     assert np.abs(got - want).max() < 1e-15
 
@@ -220,3 +226,57 @@ def test_distinct_rows_are_found_whatever_the_columns() -> None:
     same, where = fast._distinct(np.full(4, 2.0))
     np.testing.assert_array_equal(where, np.zeros(4))
     assert same.size == 1
+
+
+def _dead_part_by_quad(rate: object, life: object, x: float, T: float, t: float, n: int):
+    """``int_0^t f(u) NBD(n; u) du / NBD(n; t)`` of ``P(n | alive)``, by adaptive quadrature."""
+    post_rate, post_life = rate.posterior(x, T), life.alive_posterior(T)  # type: ignore[attr-defined]
+    end = post_rate.log_count_pmf(np.array(float(n)), np.array(t))
+
+    def g(u: float) -> float:
+        at = np.array(u)
+        value = post_life.log_density(at) + post_rate.log_count_pmf(np.array(float(n)), at) - end
+        return math.exp(float(value))
+
+    points = [t * q for q in (1e-6, 1e-4, 1e-2, 0.1, 0.5, 0.9, 0.99)]
+    value, _ = integrate.quad(g, 0.0, t, epsabs=0, epsrel=1e-13, limit=1000, points=points)
+    return value
+
+
+@pytest.mark.parametrize(("largest", "limits"), fast.PMF_SMOOTH_RULES)
+@pytest.mark.parametrize(
+    ("rate", "life", "x"),
+    [
+        (CommonRate(3.0), GammaLifetime(0.3, 100.0), 7.0),
+        (GammaRate(1.0, 1.0), GammaLifetime(2000.0, 3.0), 0.0),
+        (GammaRate(1e6, 1e6 / 2.0), CommonLifetime(0.01), 0.0),
+        (GammaRate(0.5, 0.01), GammaLifetime(0.3, 1e3), 1.0),
+        (GammaRate(2.0, 2.0), GammaLifetime(0.34, 112.0), 500.0),
+    ],
+)
+def test_short_pmf_rules_hold_their_digits_up_to_their_largest_span(
+    largest: int, limits: tuple, rate: object, life: object, x: float
+) -> None:
+    T = 10.0
+    post_rate, post_life = rate.posterior(x, T), life.alive_posterior(T)  # type: ignore[attr-defined]
+    c = float(post_rate.mean + post_life.death_rate(np.zeros(())))
+    for limit, nodes in limits:
+        for span in (0.5 * limit, limit):
+            t = math.expm1(span) / c
+            # the rule the pmf picks for this customer and count
+            rule = fast._pmf_rule(
+                np.array([[largest]], dtype=float),
+                np.array([t]),
+                np.array([x]),
+                np.array([T]),
+                rate,
+                life,  # type: ignore[arg-type]
+            )
+            assert int(rule[0]) <= nodes
+            at = fast._pareto_nodes(
+                np.array([t]), np.array([x]), np.array([T]), rate, life, nodes=nodes
+            )  # type: ignore[arg-type]
+            dead = float(fast._node_sums(at, np.array([[largest]], dtype=float))[0, 0])
+            got = dead * math.exp(float(at.top[0]))
+            want = _dead_part_by_quad(rate, life, x, T, t, largest)
+            assert got == pytest.approx(want, rel=1e-12)
