@@ -344,13 +344,21 @@ def _if_alive(
     ``n``: a column ``(k, 1)`` for all of them, or one per customer; ``BLOCK_ROWS``
     customers at a time, so nothing of shape ``(customers, nodes)`` is kept."""
     out = np.empty((n.shape[0], t.size) if n.ndim == 2 else t.size)
-    rule = _pmf_rule(n, t, x, T, rate, lifetime)
+    post_rate, post_life = rate.posterior(x, T), lifetime.alive_posterior(T)
+    with np.errstate(all="ignore"):
+        survival = np.broadcast_to(post_life.log_survival(t), t.shape)
+        c = np.asarray(post_rate.mean) + post_life.death_rate(np.zeros_like(t))
+        rule = _pmf_rule(n, post_rate, np.log1p(c * t))
     for size in np.unique(rule):
         chosen = np.flatnonzero(rule == size)
         for lo in range(0, chosen.size, BLOCK_ROWS):
             rows = chosen[lo : lo + BLOCK_ROWS]
-            mixings = _take(rate, rows), _take(lifetime, rows)
-            nodes = _pareto_nodes(t[rows], x[rows], T[rows], *mixings, nodes=int(size))
+            at_rows = _take(post_rate, rows)
+            log_weight, ratio = np.empty((2, rows.size, int(size)))
+            top = _node_block(
+                t[rows], at_rows, _take(post_life, rows), _PMF_RULES[int(size)], log_weight, ratio
+            )
+            nodes = _ParetoNodes(at_rows, survival[rows], top, log_weight, ratio, t[rows])
             counts = n if n.ndim == 2 else n[rows]
             out[..., rows] = nodes.if_alive(counts, _node_sums(nodes, counts))
     return out
@@ -374,23 +382,13 @@ _PMF_RULES = {
 }
 
 
-def _pmf_rule(
-    n: np.ndarray,
-    t: np.ndarray,
-    x: np.ndarray,
-    T: np.ndarray,
-    rate: RateMixing,
-    lifetime: LifetimeMixing,
-) -> np.ndarray:
-    """The number of nodes of each customer's ``P(n | alive)`` rule (:data:`PMF_SMOOTH_RULES`)."""
-    post_rate = rate.posterior(x, T)
-    power, _ = _decay(post_rate, t.size)
-    with np.errstate(all="ignore"):
-        c = np.asarray(post_rate.mean) + lifetime.alive_posterior(T).death_rate(np.zeros_like(t))
-        span = np.log1p(c * t)
-    largest = np.broadcast_to(np.max(n, initial=0.0) if n.ndim == 2 else n, t.shape)
-    smooth = np.ones(t.shape, dtype=bool) if power is None else power >= 1.0
-    rule = np.full(t.shape, PMF_NODES)
+def _pmf_rule(n: np.ndarray, post_rate: Any, span: np.ndarray) -> np.ndarray:
+    """The number of nodes of each customer's ``P(n | alive)`` rule (:data:`PMF_SMOOTH_RULES`),
+    from the posterior purchase rates and the spans ``log1p(c t)`` of the node map."""
+    power, _ = _decay(post_rate, span.size)
+    largest = np.broadcast_to(np.max(n, initial=0.0) if n.ndim == 2 else n, span.shape)
+    smooth = np.ones(span.shape, dtype=bool) if power is None else power >= 1.0
+    rule = np.full(span.shape, PMF_NODES)
     for count, limits in reversed(PMF_SMOOTH_RULES):
         for limit, nodes in reversed(limits):
             rule[smooth & (largest <= count) & (span <= limit)] = nodes

@@ -264,14 +264,7 @@ def test_short_pmf_rules_hold_their_digits_up_to_their_largest_span(
         for span in (0.5 * limit, limit):
             t = math.expm1(span) / c
             # the rule the pmf picks for this customer and count
-            rule = fast._pmf_rule(
-                np.array([[largest]], dtype=float),
-                np.array([t]),
-                np.array([x]),
-                np.array([T]),
-                rate,
-                life,  # type: ignore[arg-type]
-            )
+            rule = fast._pmf_rule(np.array([[largest]], dtype=float), post_rate, np.array([span]))
             assert int(rule[0]) <= nodes
             at = fast._pareto_nodes(
                 np.array([t]), np.array([x]), np.array([T]), rate, life, nodes=nodes
