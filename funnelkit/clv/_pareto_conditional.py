@@ -349,6 +349,9 @@ def _if_alive(
         survival = np.broadcast_to(post_life.log_survival(t), t.shape)
         c = np.asarray(post_rate.mean) + post_life.death_rate(np.zeros_like(t))
         rule = _pmf_rule(n, post_rate, np.log1p(c * t))
+    if t.size < BLOCK_ROWS:
+        # few distinct customers: one block on the full rule costs less than a block per rule
+        rule = np.full(t.size, PMF_NODES)
     for size in np.unique(rule):
         chosen = np.flatnonzero(rule == size)
         for lo in range(0, chosen.size, BLOCK_ROWS):
@@ -370,7 +373,9 @@ def _if_alive(
 #: u))^n`` steepens the integrand towards the horizon, so the spans shrink as ``n``
 #: grows. Against 400 nodes (powers 1 to 1e4, scales 1e-3 to 1e3) the relative error
 #: stays below 1e-12 up to spans about a tenth beyond these limits; larger counts, or
-#: grids of counts reaching beyond 10, take ``PMF_NODES``.
+#: grids of counts reaching beyond 10, take ``PMF_NODES``. They pay for their setup only
+#: with at least ``BLOCK_ROWS`` distinct ``(x, T, t)``, so fewer take ``PMF_NODES`` (a
+#: customer's value then depends on the others scored with them, below 1e-12).
 PMF_SMOOTH_RULES = (
     (2, ((2.6, 16), (3.75, 24), (4.8, 32))),
     (5, ((2.3, 16), (3.3, 24), (4.2, 32))),

@@ -273,3 +273,23 @@ def test_short_pmf_rules_hold_their_digits_up_to_their_largest_span(
             got = dead * math.exp(float(at.top[0]))
             want = _dead_part_by_quad(rate, life, x, T, t, largest)
             assert got == pytest.approx(want, rel=1e-12)
+
+
+def test_many_ages_take_the_short_rules_with_the_same_digits() -> None:
+    # more distinct (x, T) than a block: small counts run on the short rules; a handful
+    # of customers at a time run on the full one
+    rng = np.random.default_rng(7)
+    size = 3 * fast.BLOCK_ROWS
+    x = rng.integers(1, 30, size).astype(float)
+    T = rng.uniform(1.0, 104.0, size)
+    tx = T * rng.uniform(0.0, 1.0, size)
+    rate, life = GammaRate(0.55, 10.6), GammaLifetime(0.6, 11.7)
+    counts = np.arange(4)[:, None]
+    post = rate.posterior(x, T)
+    span = np.log1p((post.mean + life.alive_posterior(T).death_rate(np.zeros(size))) * 52.0)
+    assert (fast._pmf_rule(counts.astype(float), post, span) < fast.PMF_NODES).mean() > 0.9
+    together = cond.pareto_pmf(counts, 52.0, x, tx, T, rate, life)
+    for lo in range(0, size, 100):
+        part = slice(lo, lo + 100)
+        alone = cond.pareto_pmf(counts, 52.0, x[part], tx[part], T[part], rate, life)
+        np.testing.assert_allclose(together[:, part], alone, rtol=1e-12, atol=0)
