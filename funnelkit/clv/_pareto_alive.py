@@ -5,8 +5,8 @@
 integral runs on Gauss-Legendre rules after the map ``tau = t_x + expm1(v) / c``: 48
 nodes as in the likelihood (:func:`~funnelkit.clv._mixing.log_death_integral`), or 16 to
 32 where the integrand is smooth enough (:data:`SMOOTH_RULES`: every repeat buyer),
-``BLOCK_ROWS`` rows at a time in reused buffers so the ``(rows, nodes)`` arrays stay in
-the processor's cache. The conditional pmf (:mod:`funnelkit.clv._pareto_conditional`)
+blocks of ``BLOCK_CELLS`` numbers in reused buffers so the ``(rows, nodes)`` arrays stay
+in the processor's cache. The conditional pmf (:mod:`funnelkit.clv._pareto_conditional`)
 shares the helpers that take rows of per-customer parameters.
 
 References
@@ -32,10 +32,17 @@ from funnelkit.clv._mixing import (
     RateMixing,
 )
 
-__all__ = ["BLOCK_ROWS", "SMOOTH_RULES", "pareto_alive"]
+__all__ = ["BLOCK_CELLS", "SMOOTH_RULES", "pareto_alive"]
 
-#: rows evaluated at once: a (rows, nodes) block of doubles stays within a core's cache
-BLOCK_ROWS = 512
+#: numbers in a (rows, nodes) block evaluated at once: 256 KB of doubles, within a core's
+#: cache, and enough rows that the per-block setup is shared
+BLOCK_CELLS = 1 << 15
+
+
+def _block_rows(nodes: int) -> int:
+    """Rows in a block of a rule with ``nodes`` nodes."""
+    return max(1, BLOCK_CELLS // nodes)
+
 
 M = TypeVar("M")
 
@@ -148,7 +155,7 @@ def _alive_node_sums(
     c: np.ndarray, span: np.ndarray, decays: list[tuple[np.ndarray | None, np.ndarray]]
 ) -> np.ndarray:
     """``sum_q (w_q / 2) e^(f_q)`` of the alive integral for every row, each row on its
-    rule (:data:`SMOOTH_RULES`, else ``DEATH_NODES`` nodes), ``BLOCK_ROWS`` rows at a time."""
+    rule (:data:`SMOOTH_RULES`, else ``DEATH_NODES`` nodes), a block at a time."""
     smooth = np.ones(c.shape, dtype=bool)
     for power, _ in decays:
         if power is not None:
@@ -162,9 +169,10 @@ def _alive_node_sums(
         if not rows.size:
             continue
         # three (rows, nodes) buffers reused by every block: no allocation per operation
-        work = np.empty((3, min(BLOCK_ROWS, rows.size), nodes))
-        for lo in range(0, rows.size, BLOCK_ROWS):
-            pick = rows[lo : lo + BLOCK_ROWS]
+        step = _block_rows(nodes)
+        work = np.empty((3, min(step, rows.size), nodes))
+        for lo in range(0, rows.size, step):
+            pick = rows[lo : lo + step]
             part = [(None if p is None else p[pick], q[pick]) for p, q in decays]
             out[pick] = _block_sums(c[pick], span[pick], part, at, weights, work)
     return out

@@ -11,8 +11,8 @@ pass over its rows:
   ages, usually one horizon), and P(alive) once per distinct history;
 * small counts take 16 to 32 nodes instead of 64 where the integrand is smooth enough
   (:data:`PMF_SMOOTH_RULES`);
-* the customers run ``BLOCK_ROWS`` at a time, so the ``(customers, nodes)`` arrays stay in
-  the processor's cache.
+* the customers run in blocks of ``BLOCK_CELLS`` numbers, so the ``(customers, nodes)``
+  arrays stay in the processor's cache.
 
 Parameters given per customer (a model with covariates) make every row its own group.
 
@@ -32,7 +32,7 @@ from numpy.polynomial.legendre import leggauss
 
 from funnelkit.clv._mixing import GammaRate, LifetimeMixing, RateMixing
 from funnelkit.clv._pareto_alive import (
-    BLOCK_ROWS,
+    _block_rows,
     _customer_shape,
     _decay,
     _expanded,
@@ -170,8 +170,8 @@ def _pareto_nodes(
 ) -> _ParetoNodes:
     """:class:`_ParetoNodes` of the customers ``(x, T)`` at the horizons ``t`` (arrays of
     one shape; the mixings' per-customer parameters broadcast against it) on a rule of
-    ``nodes`` nodes, computed ``BLOCK_ROWS`` customers at a time so the ``(customers,
-    nodes)`` temporaries stay in the cache."""
+    ``nodes`` nodes, computed a block at a time so the ``(customers, nodes)`` temporaries
+    stay in the cache."""
     shape = t.shape
     t, x, T = (np.broadcast_to(v, shape).ravel() for v in (t, x, T))
     rate, lifetime = _flat(rate, shape), _flat(lifetime, shape)
@@ -180,8 +180,9 @@ def _pareto_nodes(
     log_weight = np.empty((t.size, nodes))
     ratio = np.empty((t.size, nodes))
     at, log_half_weights = _PMF_RULES[nodes]
-    for lo in range(0, t.size, BLOCK_ROWS):
-        rows = slice(lo, lo + BLOCK_ROWS)
+    step = _block_rows(nodes)
+    for lo in range(0, t.size, step):
+        rows = slice(lo, lo + step)
         top[rows] = _node_block(
             t[rows],
             _take(post_rate, rows),
@@ -341,21 +342,22 @@ def _if_alive(
     lifetime: LifetimeMixing,
 ) -> np.ndarray:
     """``P(n | alive at T)`` of customers (1-D, the mixings flattened alike) at the counts
-    ``n``: a column ``(k, 1)`` for all of them, or one per customer; ``BLOCK_ROWS``
-    customers at a time, so nothing of shape ``(customers, nodes)`` is kept."""
+    ``n``: a column ``(k, 1)`` for all of them, or one per customer; a block at a time,
+    so nothing of shape ``(customers, nodes)`` is kept."""
     out = np.empty((n.shape[0], t.size) if n.ndim == 2 else t.size)
     post_rate, post_life = rate.posterior(x, T), lifetime.alive_posterior(T)
     with np.errstate(all="ignore"):
         survival = np.broadcast_to(post_life.log_survival(t), t.shape)
         c = np.asarray(post_rate.mean) + post_life.death_rate(np.zeros_like(t))
         rule = _pmf_rule(n, post_rate, np.log1p(c * t))
-    if t.size < BLOCK_ROWS:
+    if t.size < _block_rows(PMF_NODES):
         # few distinct customers: one block on the full rule costs less than a block per rule
         rule = np.full(t.size, PMF_NODES)
     for size in np.unique(rule):
         chosen = np.flatnonzero(rule == size)
-        for lo in range(0, chosen.size, BLOCK_ROWS):
-            rows = chosen[lo : lo + BLOCK_ROWS]
+        step = _block_rows(int(size))
+        for lo in range(0, chosen.size, step):
+            rows = chosen[lo : lo + step]
             at_rows = _take(post_rate, rows)
             log_weight, ratio = np.empty((2, rows.size, int(size)))
             top = _node_block(
@@ -374,7 +376,7 @@ def _if_alive(
 #: grows. Against 400 nodes (powers 1 to 1e4, scales 1e-3 to 1e3) the relative error
 #: stays below 1e-12 up to spans about a tenth beyond these limits; larger counts, or
 #: grids of counts reaching beyond 10, take ``PMF_NODES``. They pay for their setup only
-#: with at least ``BLOCK_ROWS`` distinct ``(x, T, t)``, so fewer take ``PMF_NODES`` (a
+#: with a full block of distinct ``(x, T, t)``, so fewer take ``PMF_NODES`` (a
 #: customer's value then depends on the others scored with them, below 1e-12).
 PMF_SMOOTH_RULES = (
     (2, ((2.6, 16), (3.75, 24), (4.8, 32))),

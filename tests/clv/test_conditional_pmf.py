@@ -153,8 +153,8 @@ def test_blocks_do_not_change_a_value(monkeypatch: pytest.MonkeyPatch) -> None:
     rate, life = GammaRate(0.55, 10.6), GammaLifetime(0.6, 11.7)
     counts = np.arange(5)[:, None]
     want = cond.pareto_pmf(counts, t, x, tx, T, rate, life)
-    monkeypatch.setattr(fast, "BLOCK_ROWS", 7)
-    monkeypatch.setattr(alive_rule, "BLOCK_ROWS", 7)
+    # seven rows a block on the full rules
+    monkeypatch.setattr(alive_rule, "BLOCK_CELLS", 7 * fast.PMF_NODES)
     got = cond.pareto_pmf(counts, t, x, tx, T, rate, life)
     assert np.abs(got - want).max() < 1e-15
 
@@ -279,7 +279,7 @@ def test_many_ages_take_the_short_rules_with_the_same_digits() -> None:
     # more distinct (x, T) than a block: small counts run on the short rules; a handful
     # of customers at a time run on the full one
     rng = np.random.default_rng(7)
-    size = 3 * fast.BLOCK_ROWS
+    size = 3 * alive_rule._block_rows(fast.PMF_NODES)
     x = rng.integers(1, 30, size).astype(float)
     T = rng.uniform(1.0, 104.0, size)
     tx = T * rng.uniform(0.0, 1.0, size)
