@@ -34,20 +34,22 @@ References
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
-from numpy.polynomial.legendre import leggauss
 from scipy.special import gammaln, logsumexp
 
-from funnelkit.clv._mixing import (
-    DropoutMixing,
-    GammaRate,
-    LifetimeMixing,
-    PurchaseMixing,
-    RateMixing,
-    death_nodes,
+from funnelkit.clv._mixing import DropoutMixing, PurchaseMixing, RateMixing
+
+# the Pareto/NBD part lives in its own modules; the split into the dead and the alive
+# branch (_with_dead) is every model's
+from funnelkit.clv._pareto_alive import _alive_from_odds, _expanded, pareto_alive
+from funnelkit.clv._pareto_conditional import (
+    PMF_NODES as PMF_NODES,
+    _with_dead,
+    _with_dead_grid,
+    pareto_pmf,
+    pareto_pmf_grid,
 )
 from funnelkit.clv._uncertainty_tools import dropout_grid, log_count_grid, running
 from funnelkit.clv.uncertainty import CustomerUncertainty, Params
@@ -66,42 +68,6 @@ __all__ = [
     "pareto_pmf",
     "pareto_pmf_grid",
 ]
-
-#: Gauss-Legendre nodes of the integral over a future dropout time (Pareto/NBD)
-PMF_NODES = 64
-_NODES, _WEIGHTS = leggauss(PMF_NODES)
-_LOG_HALF_WEIGHTS = np.log(_WEIGHTS / 2.0)
-
-M = TypeVar("M")
-
-
-def _expanded(mixing: M) -> M:
-    """The same mixing distribution with a trailing axis on every parameter, so per-customer
-    parameters broadcast against per-node values of shape ``customers + (nodes,)``."""
-    values = [
-        np.asarray(getattr(mixing, f.name), dtype=float)[..., None]
-        for f in dataclasses.fields(mixing)  # type: ignore[arg-type]
-    ]
-    return type(mixing)(*values)
-
-
-def _alive_from_odds(log_odds: np.ndarray) -> np.ndarray:
-    # exp(-log(1 + e^d)); certain death (d in the thousands) underflows to 0, as it should
-    with np.errstate(under="ignore", over="ignore"):
-        return np.asarray(np.exp(-np.logaddexp(0.0, log_odds)))
-
-
-def _with_dead(alive: np.ndarray, if_alive: np.ndarray, n: np.ndarray) -> np.ndarray:
-    """``(1 - P(alive)) [n = 0] + P(alive) P(n | alive)``, clipped to ``[0, 1]`` (rounding)."""
-    value = alive * if_alive + (1.0 - alive) * (n == 0)
-    return np.asarray(np.clip(value, 0.0, 1.0))
-
-
-def _with_dead_grid(alive: np.ndarray, if_alive: np.ndarray) -> np.ndarray:
-    """:func:`_with_dead` for a grid of the counts ``0, 1, ...`` (first axis), in place."""
-    if_alive *= alive
-    if_alive[0] += 1.0 - alive
-    return np.clip(if_alive, 0.0, 1.0, out=if_alive)
 
 
 # ---------------------------------------------------------------------- BG/NBD, MBG/NBD
@@ -186,185 +152,6 @@ def geometric_pmf_grid(
         drop[1:] *= tail
         survive += drop
     return _with_dead_grid(alive, survive)
-
-
-# ---------------------------------------------------------------------- Pareto/NBD
-def pareto_alive(rate: RateMixing, lifetime: LifetimeMixing, x: Any, tx: Any, T: Any) -> np.ndarray:
-    """P(alive at ``T`` | x, t_x, T) of the Pareto/NBD model.
-
-    ``E[lambda^x e^(-lambda T)] E[e^(-mu T)]`` against the dropout branch
-    ``int_tx^T E[lambda^x e^(-lambda tau)] E[mu e^(-mu tau)] d tau`` (Fader & Hardie 2005,
-    eq. 13 before the gammas are integrated out), integrated on the nodes of
-    :func:`~funnelkit.clv._mixing.death_nodes` (relative error below 1e-10), so per-customer
-    parameters and the limit models need no special case.
-    """
-    x, tx, T = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (x, tx, T)))
-    tau, log_w = death_nodes(rate, lifetime, x, tx, T)
-    wide_rate, wide_life = _expanded(rate), _expanded(lifetime)
-    with np.errstate(all="ignore"):
-        # the purchase weights relative to the one at T: no gamma functions per node, and
-        # no cancelling of the alive branch's
-        log_dead = _logsumexp_last(
-            wide_rate.log_weight_ratio(x[..., None], T[..., None], tau)
-            + wide_life.log_density(tau)
-            + log_w
-        )
-        odds = np.where(np.isfinite(log_dead), log_dead - lifetime.log_survival(T), -np.inf)
-    return _alive_from_odds(odds)
-
-
-def _logsumexp_last(values: np.ndarray) -> np.ndarray:
-    """``log(sum(exp(values)))`` over the last axis; ``-inf`` where all are ``-inf``."""
-    top = np.max(values, axis=-1, keepdims=True)
-    top = np.where(np.isfinite(top), top, 0.0)
-    return np.asarray(np.log(np.sum(np.exp(values - top), axis=-1)) + top[..., 0])
-
-
-def pareto_pmf(
-    n: Any,
-    horizon: Any,
-    x: Any,
-    tx: Any,
-    T: Any,
-    rate: RateMixing,
-    lifetime: LifetimeMixing,
-) -> np.ndarray:
-    """``P(X(T, T + horizon) = n | x, t_x, T)`` of the Pareto/NBD model.
-
-    Alive at ``T``, the customer buys at rate ``lambda ~ Gamma(r + x, alpha + T)`` for an
-    exponential remaining lifetime with rate ``mu ~ Gamma(s, beta + T)``; conditioning on
-    the dropout time ``u``::
-
-        P(X = n | alive) = S(t) NBD(n; t) + int_0^t f(u) NBD(n; u) du
-
-    with ``S`` and ``f`` the (Lomax) survival and density of the remaining lifetime. Fader &
-    Hardie (2014) write the integral with two Gauss hypergeometric functions, which overflow
-    for frequent buyers; here it is a ``PMF_NODES``-point Gauss-Legendre rule after the map
-    ``u = expm1(v) / c`` (``c`` = the purchase plus the dropout rate at the start), which
-    spreads a dropout density falling fast near 0 over the range. Vectorised over customers;
-    exact at ``horizon = 0``.
-    """
-    n = np.asarray(n, dtype=float)
-    t, x, tx, T = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (horizon, x, tx, T)))
-    nodes = _pareto_nodes(t, x, tx, T, rate, lifetime)
-    with np.errstate(all="ignore"):
-        at_end = nodes.post_rate.log_count_pmf(n, t)
-        powers = np.exp(n[..., None] * np.log(nodes.ratio))
-        dead = np.sum(nodes.weight * powers, axis=-1)
-    return nodes.combine(n, at_end, dead)
-
-
-def pareto_pmf_grid(
-    width: int,
-    horizon: Any,
-    x: Any,
-    tx: Any,
-    T: Any,
-    rate: RateMixing,
-    lifetime: LifetimeMixing,
-) -> np.ndarray:
-    """:func:`pareto_pmf` for every count ``0 .. width - 1``, shape ``(width, customers)``:
-    the same numbers, with the node powers built by one multiplication per count instead
-    of an exponential and the end point's NBD pmf by its ratio recursion
-    (:func:`log_count_grid`): the prediction intervals evaluate whole grids for hundreds
-    of parameter draws."""
-    t, x, tx, T = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (horizon, x, tx, T)))
-    nodes = _pareto_nodes(t, x, tx, T, rate, lifetime)
-    # nodes first, so each count's sum over them is one matrix-vector product
-    ratio = nodes.ratio.reshape(-1, PMF_NODES).T.copy()
-    power = nodes.weight.reshape(-1, PMF_NODES).T.copy()
-    ones = np.ones(PMF_NODES)
-    dead = np.empty((width, ratio.shape[1]))
-    with np.errstate(all="ignore"):
-        for i in range(width):
-            dead[i] = ones @ power
-            power *= ratio
-        at_end = log_count_grid(nodes.post_rate, width, t)
-    return nodes.combine_grid(at_end, dead.reshape(width, *t.shape))
-
-
-@dataclasses.dataclass(frozen=True)
-class _ParetoNodes:
-    """The quadrature of :func:`pareto_pmf` with everything that does not depend on ``n``.
-
-    ``NBD(n; u) = NBD(n; t) e^(B(u) - B(t)) e^(n (L(u) - L(t)))`` for both rate mixings
-    (``B = log NBD(0; .)``), so the dead part is ``NBD(n; t) e^top sum_q weight_q
-    ratio_q^n`` with ``ratio = e^(L(u) - L(t))``: special functions once per customer and
-    node, and ``ratio <= 1`` (``L`` increases with ``u < t``) with ``weight <= 1`` so
-    nothing can overflow.
-    """
-
-    alive: np.ndarray
-    post_rate: Any
-    survival: np.ndarray
-    top: np.ndarray
-    weight: np.ndarray
-    ratio: np.ndarray
-    t: np.ndarray
-
-    def combine(self, n: np.ndarray, at_end: np.ndarray, dead: np.ndarray) -> np.ndarray:
-        with np.errstate(all="ignore"):
-            dead = np.exp(np.log(dead) + self.top + at_end)
-            survive = np.exp(self.survival + at_end)
-        dead = np.where((self.t > 0) & np.isfinite(dead), dead, 0.0)
-        return _with_dead(self.alive, survive + dead, n)
-
-    def combine_grid(self, at_end: np.ndarray, dead: np.ndarray) -> np.ndarray:
-        """:meth:`combine` for the counts ``0, 1, ...`` (first axis), in place."""
-        with np.errstate(all="ignore"):
-            np.log(dead, out=dead)
-            dead += self.top
-            dead += at_end
-            np.exp(dead, out=dead)
-            at_end += self.survival
-            np.exp(at_end, out=at_end)
-        np.copyto(dead, 0.0, where=~((self.t > 0) & np.isfinite(dead)))
-        at_end += dead
-        return _with_dead_grid(self.alive, at_end)
-
-
-def _pareto_nodes(
-    t: np.ndarray,
-    x: np.ndarray,
-    tx: np.ndarray,
-    T: np.ndarray,
-    rate: RateMixing,
-    lifetime: LifetimeMixing,
-) -> _ParetoNodes:
-    alive = pareto_alive(rate, lifetime, x, tx, T)
-    post_rate = rate.posterior(x, T)
-    post_life = lifetime.alive_posterior(T)
-    wide_rate, wide_life = _expanded(post_rate), _expanded(post_life)
-    with np.errstate(all="ignore"):
-        c = np.asarray(post_rate.mean) + post_life.death_rate(np.zeros_like(t))
-        span = np.log1p(c * t)[..., None]
-        v = span * (_NODES + 1.0) / 2.0
-        u = np.expm1(v) / c[..., None]
-        # du = e^v / c dv
-        log_w = (np.log(span) - np.log(c)[..., None]) + _LOG_HALF_WEIGHTS + v
-        te = t[..., None]
-        # B(u) - B(t) and e^(L(u) - L(t)) in closed form: the ratio of the rate's Laplace
-        # transforms, and u / (alpha + u) over t / (alpha + t) (u / t for a common rate),
-        # without gamma functions or the cancelling 1 - alpha / (alpha + u)
-        zero = wide_rate.log_weight_ratio(np.zeros(()), te, u)
-        if isinstance(wide_rate, GammaRate):
-            scale = np.asarray(wide_rate.rate)
-            ratio = u * (scale + te) / (te * (scale + u))
-        else:
-            ratio = u / te
-        ratio = np.minimum(ratio, 1.0)
-        base = wide_life.log_density(u) + log_w + zero
-        top = np.max(base, axis=-1, keepdims=True)
-        weight = np.exp(base - top)
-    return _ParetoNodes(
-        alive=alive,
-        post_rate=post_rate,
-        survival=np.asarray(post_life.log_survival(t)),
-        top=top[..., 0],
-        weight=weight,
-        ratio=ratio,
-        t=t,
-    )
 
 
 # ---------------------------------------------------------------------- BG/BB
@@ -481,8 +268,12 @@ class GeometricUncertainty(CustomerUncertainty):
 class ParetoUncertainty(CustomerUncertainty):
     """Pareto/NBD."""
 
-    # the pmf integrates over 64 dropout times per customer
-    _pmf_shares_rows = True
+    @property
+    def _pmf_shares_rows(self) -> bool:  # type: ignore[override]
+        # pareto_pmf shares its work between customers alike in history itself, at a
+        # fraction of the cost of finding distinct rows of all columns; customers with
+        # covariates have parameters of their own, which it does not compare
+        return self._has_covariates()
 
     def _conditional_pmf(
         self, n: np.ndarray, horizon: np.ndarray, columns: Params, params: Params
