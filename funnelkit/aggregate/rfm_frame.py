@@ -82,48 +82,28 @@ def rfm_frame(
 
 
 def _finish_sql(d: Dialect, p: Prepared) -> str:
-    """RFM columns from the aggregation's, computed as RFM.from_events computes them."""
-    end = p.summary_end
-    parts = [
-        "fk_c AS customer_id",
-        "CAST(nper - 1 AS DOUBLE) AS frequency",
-        "CAST(last - first AS DOUBLE) AS recency",
-        f"CAST({end} - first AS DOUBLE) AS T",
-    ]
+    """The customers with a purchase, with the aggregation's RFM fields (see .rfm_sql)."""
+    parts = ["fk_c AS customer_id", "frequency", "recency", d.quote("T")]
     if p.plan.has_value:
-        parts.append(
-            "CASE WHEN nper > 1 THEN spend_repeat / CAST(nper - 1 AS DOUBLE) "
-            "ELSE CAST(0 AS DOUBLE) END AS monetary_value"
-        )
+        parts.append("monetary_value")
     if p.plan.has_holdout:
-        parts.append("CAST(hold_freq AS DOUBLE) AS holdout_frequency")
+        parts.append("holdout_frequency")
         if p.plan.has_value:
-            parts.append(
-                "CASE WHEN hold_n > 0 THEN hold_sum / CAST(hold_n AS DOUBLE) "
-                "ELSE CAST(0 AS DOUBLE) END AS holdout_monetary_value"
-            )
-        parts.append(f"CAST({p.end_period - end} AS DOUBLE) AS holdout_duration")
+            parts.append("holdout_monetary_value")
+        parts.append(f"CAST({p.end_period - p.summary_end} AS DOUBLE) AS holdout_duration")
     return f"SELECT {', '.join(parts)} FROM {d.table(BASE)} WHERE nper > 0"
 
 
 def _finish_polars(p: Prepared) -> Any:
     pl = import_optional("polars", purpose="Aggregating a Polars LazyFrame")
-    nper = pl.col("nper").cast(pl.Int64)
-    first = pl.col("first").cast(pl.Int64)
-    exprs = [
-        pl.col("fk_c").alias("customer_id"),
-        (nper - 1).cast(pl.Float64).alias("frequency"),
-        (pl.col("last").cast(pl.Int64) - first).cast(pl.Float64).alias("recency"),
-        (p.summary_end - first).cast(pl.Float64).alias("T"),
-    ]
+    names = ["frequency", "recency", "T"]
     if p.plan.has_value:
-        repeat = pl.col("spend_repeat") / (nper - 1).cast(pl.Float64)
-        exprs.append(pl.when(nper > 1).then(repeat).otherwise(0.0).alias("monetary_value"))
+        names.append("monetary_value")
     if p.plan.has_holdout:
-        exprs.append(pl.col("hold_freq").cast(pl.Float64).alias("holdout_frequency"))
+        names.append("holdout_frequency")
         if p.plan.has_value:
-            n = pl.col("hold_n").cast(pl.Float64)
-            mean = pl.when(n > 0).then(pl.col("hold_sum") / n).otherwise(0.0)
-            exprs.append(mean.alias("holdout_monetary_value"))
+            names.append("holdout_monetary_value")
+    exprs = [pl.col("fk_c").alias("customer_id"), *(pl.col(n) for n in names)]
+    if p.plan.has_holdout:
         exprs.append(pl.lit(float(p.end_period - p.summary_end)).alias("holdout_duration"))
-    return p.query.filter(nper > 0).select(exprs)
+    return p.query.filter(pl.col("nper") > 0).select(exprs)

@@ -22,7 +22,8 @@ class RFMPlan:
     period spends so that the repeat spend is exact (see :mod:`.rfm_sql`). With
     ``counted_only`` the rows that do not count (other events, purchases outside the window)
     are left out instead of grouped: customers without a purchase then do not come back, and
-    are counted apart (see :func:`.rfm_lazy.prepare`).
+    are counted apart (see :func:`.rfm_lazy.prepare`). ``summary_end`` is the period from
+    which ``T`` is counted (the observation end, or the calibration end).
     """
 
     purchase_events: tuple[str, ...] | None
@@ -32,6 +33,7 @@ class RFMPlan:
     end_tick: int | float | None = None
     spend_scale: float = 1.0
     counted_only: bool = False
+    summary_end: int = 0
 
     @property
     def has_holdout(self) -> bool:

@@ -41,6 +41,8 @@ def rfm_lazy_columns(source: Source, **options: Any) -> dict[str, Any]:
     ``options`` are those of :func:`funnelkit.ingest.summaries.rfm_from_events`.
     """
     prepared = prepare(source, **options)
+    # sorted after collecting: faster than the engine's sort of the ids (DuckDB: 0.6 s of
+    # CPU for a million, see .arrow_columns)
     table = arrow_columns(collect_arrow(prepared.engine, prepared.query), sort_by="fk_c")
     n_customers = None
     if prepared.customers is not None:
@@ -59,7 +61,7 @@ class Prepared:
     """
 
     engine: str
-    query: Any  # native lazy frame with the columns documented in .rfm_sql
+    query: Any  # native lazy frame with the columns documented in .rfm_sql, unordered
     plan: RFMPlan
     axis: TimeAxis
     end_raw: Any
@@ -155,6 +157,7 @@ def prepare(
         end_tick=None if (cal_raw is None or end_given is None) else axis.ticks_from_raw(end_raw),
         spend_scale=spend_scale(counts.get("abs_value")),
         counted_only=counted_only,
+        summary_end=end_period if cal_raw is None else axis.period(cal_raw),
     )
     customers = None
     if src.engine == "polars":
@@ -170,48 +173,32 @@ def prepare(
 def _assemble(
     table: dict[str, np.ndarray], prepared: Prepared, n_customers: int | None
 ) -> dict[str, Any]:
-    """RFM fields from the collected aggregation; ``n_customers`` is the number of customers
-    in the log when the aggregation left out those without a purchase."""
-    plan, axis = prepared.plan, prepared.axis
-    nper = np.ma.getdata(table["nper"]).astype(np.int64)
+    """RFM fields from the collected query (finished by the engine, see .rfm_sql);
+    ``n_customers`` is the number of customers in the log when the aggregation left out
+    those without a purchase."""
+    nper = np.ma.getdata(table["nper"])
     keep = nper > 0
     if not keep.any():
         raise DataError("No purchases fall inside the observation window; check the end dates.")
-    # Only customers with purchases come back from a counted-only plan: nothing to drop.
+    # Only customers with purchases come back from a counted-only plan: nothing to drop, and
+    # the engine's columns are taken as they are.
     rows = slice(None) if keep.all() else keep
-    ids = table["fk_c"][rows]  # sorted when collected
-    # Kept customers have purchases, so their period columns hold no nulls.
     col = {name: np.ma.getdata(values)[rows] for name, values in table.items()}
-    # each column converted once and finished in place: on a million customers every fresh
-    # array is megabytes of new pages
-    first = col["first"].astype(np.int64, copy=False)
-    summary_end = prepared.summary_end
-    frequency = col["nper"].astype(float)
-    frequency -= 1.0
-    monetary = None
-    if plan.has_value:
-        monetary = col["spend_repeat"].astype(float)
-        np.nan_to_num(monetary, copy=False)  # null: no repeats
-        monetary /= np.maximum(frequency, 1.0)
-        monetary[frequency == 0] = 0.0
     holdout: dict[str, Any] = {}
-    if plan.has_holdout:
-        holdout["holdout_frequency"] = col["hold_freq"].astype(float)
-        if plan.has_value:
-            n = col["hold_n"].astype(np.int64)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                mean = col["hold_sum"].astype(float) / np.maximum(n, 1)
-            holdout["holdout_monetary_value"] = np.where(n > 0, mean, 0.0)
-        holdout["holdout_duration"] = np.full(ids.size, float(prepared.end_period - summary_end))
+    if prepared.plan.has_holdout:
+        holdout["holdout_frequency"] = col["holdout_frequency"]
+        holdout["holdout_monetary_value"] = col.get("holdout_monetary_value")
+        duration = float(prepared.end_period - prepared.summary_end)
+        holdout["holdout_duration"] = np.full(col["fk_c"].size, duration)
     return dict(
-        customer_ids=ids,
-        frequency=frequency,
-        recency=np.subtract(col["last"], first, dtype=float),
-        T=np.subtract(summary_end, first, dtype=float),
-        monetary_value=monetary,
-        time_unit=axis.unit,
+        customer_ids=col["fk_c"],  # sorted when collected
+        frequency=col["frequency"],
+        recency=col["recency"],
+        T=col["T"],
+        monetary_value=col.get("monetary_value"),
+        time_unit=prepared.axis.unit,
         n_without_purchase=int((nper.size if n_customers is None else n_customers) - keep.sum()),
-        observation_end=axis.stamp(prepared.end_raw),
-        calibration_end=None if prepared.cal_raw is None else axis.stamp(prepared.cal_raw),
+        observation_end=prepared.axis.stamp(prepared.end_raw),
+        calibration_end=None if prepared.cal_raw is None else prepared.axis.stamp(prepared.cal_raw),
         **holdout,
     )

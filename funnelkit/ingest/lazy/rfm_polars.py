@@ -13,6 +13,31 @@ __all__ = ["customers_polars", "rfm_polars"]
 def rfm_polars(base: Any, plan: RFMPlan) -> Any:
     """A LazyFrame with the output columns documented in :mod:`.rfm_sql`."""
     pl = import_optional("polars", purpose="Aggregating a Polars LazyFrame")
+    nper, first = pl.col("nper").cast(pl.Int64), pl.col("first").cast(pl.Float64)
+    finished = [
+        pl.col("fk_c"),
+        nper.alias("nper"),
+        (nper - 1).cast(pl.Float64).alias("frequency"),
+        (pl.col("last").cast(pl.Float64) - first).alias("recency"),
+        (float(plan.summary_end) - first).alias("T"),
+    ]
+    if plan.has_value:
+        repeat = pl.col("spend_repeat").fill_null(0.0) / (nper - 1)
+        finished.append(pl.when(nper > 1).then(repeat).otherwise(0.0).alias("monetary_value"))
+    if plan.has_holdout:
+        finished.append(pl.col("hold_freq").cast(pl.Float64).alias("holdout_frequency"))
+        if plan.has_value:
+            mean = pl.col("hold_sum") / pl.col("hold_n")
+            finished.append(
+                pl.when(pl.col("hold_n") > 0)
+                .then(mean)
+                .otherwise(0.0)
+                .alias("holdout_monetary_value")
+            )
+    return _aggregated(pl, base, plan).select(finished)
+
+
+def _aggregated(pl: Any, base: Any, plan: RFMPlan) -> Any:
     purchase = (
         pl.lit(True)
         if plan.purchase_events is None
