@@ -72,7 +72,7 @@ class Prepared:
     @property
     def summary_end(self) -> int:
         """Period from which T is counted: the observation end, or the calibration end."""
-        return self.end_period if self.cal_raw is None else self.axis.period(self.cal_raw)
+        return self.plan.summary_end
 
 
 def prepare(
