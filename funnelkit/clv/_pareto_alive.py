@@ -31,6 +31,7 @@ from funnelkit.clv._mixing import (
     LifetimeMixing,
     RateMixing,
 )
+from funnelkit.clv._uncertainty_tools import alive_from_odds
 
 __all__ = ["BLOCK_CELLS", "SMOOTH_RULES", "pareto_alive"]
 
@@ -45,15 +46,6 @@ def _block_rows(nodes: int) -> int:
 
 
 M = TypeVar("M")
-
-
-def _expanded(mixing: M) -> M:
-    """The mixing with a trailing axis on every parameter (per-node broadcasting)."""
-    values = [
-        np.asarray(getattr(mixing, f.name), dtype=float)[..., None]
-        for f in dataclasses.fields(mixing)  # type: ignore[arg-type]
-    ]
-    return type(mixing)(*values)
 
 
 def _flat(mixing: M, shape: tuple[int, ...]) -> M:
@@ -86,12 +78,6 @@ def _customer_shape(arrays: tuple[np.ndarray, ...], *mixings: Any) -> tuple[int,
     shapes = [a.shape for a in arrays]
     shapes += [np.shape(getattr(m, f.name)) for m in mixings for f in dataclasses.fields(m)]
     return np.broadcast_shapes(*shapes)
-
-
-def _alive_from_odds(log_odds: np.ndarray) -> np.ndarray:
-    # exp(-log(1 + e^d)); certain death (d in the thousands) underflows to 0, as it should
-    with np.errstate(under="ignore", over="ignore"):
-        return np.asarray(np.exp(-np.logaddexp(0.0, log_odds)))
 
 
 # ---------------------------------------------------------------------- P(alive)
@@ -132,7 +118,7 @@ def pareto_alive(rate: RateMixing, lifetime: LifetimeMixing, x: Any, tx: Any, T:
             - lifetime.log_survival(T)
         )
     empty = ~((tx < T) & (np.asarray(lifetime.mean) > 0))
-    return _alive_from_odds(np.where(empty, -np.inf, odds)).reshape(shape)
+    return alive_from_odds(np.where(empty, -np.inf, odds)).reshape(shape)
 
 
 #: ``(largest span, nodes)``: Gauss-Legendre rules shorter than ``DEATH_NODES`` for the

@@ -35,13 +35,12 @@ from funnelkit.clv._pareto_alive import (
     _block_rows,
     _customer_shape,
     _decay,
-    _expanded,
     _flat,
     _per_customer,
     _take,
     pareto_alive,
 )
-from funnelkit.clv._uncertainty_tools import log_count_grid
+from funnelkit.clv._uncertainty_tools import expanded, log_count_grid, with_dead, with_dead_grid
 
 __all__ = ["PMF_NODES", "PMF_SMOOTH_RULES", "pareto_pmf", "pareto_pmf_grid"]
 
@@ -103,19 +102,6 @@ def _dense(key: np.ndarray, span: int | None = None) -> tuple[np.ndarray, int]:
 
 #: whole-number columns spanning fewer values than this are their own codes
 _DIRECT_CODES = 1 << 16
-
-
-def _with_dead(alive: np.ndarray, if_alive: np.ndarray, n: np.ndarray) -> np.ndarray:
-    """``(1 - P(alive)) [n = 0] + P(alive) P(n | alive)``, clipped to ``[0, 1]`` (rounding)."""
-    value = alive * if_alive + (1.0 - alive) * (n == 0)
-    return np.asarray(np.clip(value, 0.0, 1.0))
-
-
-def _with_dead_grid(alive: np.ndarray, if_alive: np.ndarray) -> np.ndarray:
-    """:func:`_with_dead` for a grid of the counts ``0, 1, ...`` (first axis), in place."""
-    if_alive *= alive
-    if_alive[0] += 1.0 - alive
-    return np.clip(if_alive, 0.0, 1.0, out=if_alive)
 
 
 # ---------------------------------------------------------------------- P(n | alive)
@@ -214,7 +200,7 @@ def _node_block(
     """Fill ``log_weight`` and ``ratio`` of a block of customers (1-D) on ``rule`` (the
     nodes in ``[0, 1]`` and the log half-weights); return ``top``."""
     at, log_half_weights = rule
-    wide_rate, wide_life = _expanded(post_rate), _expanded(post_life)
+    wide_rate, wide_life = expanded(post_rate), expanded(post_life)
     with np.errstate(all="ignore"):
         c = np.asarray(post_rate.mean) + post_life.death_rate(np.zeros_like(t))
         span = np.log1p(c * t)[..., None]
@@ -317,7 +303,7 @@ def pareto_pmf(
         counts = n.reshape(-1, 1)
         at_g = (t[g], x[g], T[g], _take(rate, g), _take(lifetime, g))
         if_alive = _if_alive(counts, *at_g)[:, to_group]
-        value = _with_dead(alive, if_alive, counts)[:, to_row]
+        value = with_dead(alive, if_alive, counts)[:, to_row]
         return value.reshape(*lead, *shape)
     # a count per customer: each distinct (count, group) pair once
     wide = np.broadcast_to(n, (*lead, *shape)).reshape(-1)
@@ -329,7 +315,7 @@ def pareto_pmf(
         pairs, to_pair = _distinct(member.astype(float), wide)
     pg = g[member[pairs]]
     if_alive = _if_alive(wide[pairs], t[pg], x[pg], T[pg], _take(rate, pg), _take(lifetime, pg))
-    value = _with_dead(np.tile(alive[to_row], copies), if_alive[to_pair], wide)
+    value = with_dead(np.tile(alive[to_row], copies), if_alive[to_pair], wide)
     return value.reshape(*lead, *shape)
 
 
@@ -433,4 +419,4 @@ def pareto_pmf_grid(
             power *= ratio
         at_end = log_count_grid(nodes.post_rate, width, t)
     if_alive = nodes.if_alive_grid(at_end, dead.reshape(width, *t.shape))
-    return _with_dead_grid(alive, if_alive)
+    return with_dead_grid(alive, if_alive)

@@ -8,8 +8,9 @@ helpers (``customer_ids``, ``draw_parameters``, ``interval_level``, ``resample_c
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Collection, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -20,15 +21,19 @@ from funnelkit.exceptions import FunnelkitError
 from funnelkit.rfm import RFM
 
 __all__ = [
+    "alive_from_odds",
     "count_bounds",
     "customer_ids",
     "distinct_rows",
     "draw_parameters",
     "dropout_grid",
+    "expanded",
     "interval_level",
     "log_count_grid",
     "resample_count",
     "running",
+    "with_dead",
+    "with_dead_grid",
 ]
 
 Params = Mapping[str, Any]
@@ -247,3 +252,36 @@ def customer_ids(data: Any, unit: Any = None) -> np.ndarray | None:
     if "customer_id" not in list(columns):
         return None
     return np.asarray(as_rfm(data, None, unit).customer_ids)
+
+
+# ---------------------------------------------------------------------- every model's pmf
+M = TypeVar("M")
+
+
+def expanded(mixing: M) -> M:
+    """The mixing with a trailing axis on every parameter (per-node broadcasting)."""
+    values = [
+        np.asarray(getattr(mixing, f.name), dtype=float)[..., None]
+        for f in dataclasses.fields(mixing)  # type: ignore[arg-type]
+    ]
+    return type(mixing)(*values)
+
+
+def alive_from_odds(log_odds: np.ndarray) -> np.ndarray:
+    """P(alive) from the log odds of having dropped out."""
+    # exp(-log(1 + e^d)); certain death (d in the thousands) underflows to 0, as it should
+    with np.errstate(under="ignore", over="ignore"):
+        return np.asarray(np.exp(-np.logaddexp(0.0, log_odds)))
+
+
+def with_dead(alive: np.ndarray, if_alive: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """``(1 - P(alive)) [n = 0] + P(alive) P(n | alive)``, clipped to ``[0, 1]`` (rounding)."""
+    value = alive * if_alive + (1.0 - alive) * (n == 0)
+    return np.asarray(np.clip(value, 0.0, 1.0))
+
+
+def with_dead_grid(alive: np.ndarray, if_alive: np.ndarray) -> np.ndarray:
+    """:func:`with_dead` for a grid of the counts ``0, 1, ...`` (first axis), in place."""
+    if_alive *= alive
+    if_alive[0] += 1.0 - alive
+    return np.clip(if_alive, 0.0, 1.0, out=if_alive)

@@ -41,17 +41,18 @@ from scipy.special import gammaln, logsumexp
 
 from funnelkit.clv._mixing import DropoutMixing, PurchaseMixing, RateMixing
 
-# the Pareto/NBD part lives in its own modules; the split into the dead and the alive
-# branch (_with_dead) is every model's
-from funnelkit.clv._pareto_alive import _alive_from_odds, _expanded, pareto_alive
-from funnelkit.clv._pareto_conditional import (
-    PMF_NODES as PMF_NODES,
-    _with_dead,
-    _with_dead_grid,
-    pareto_pmf,
-    pareto_pmf_grid,
+# the Pareto/NBD part lives in its own modules
+from funnelkit.clv._pareto_alive import pareto_alive
+from funnelkit.clv._pareto_conditional import PMF_NODES as PMF_NODES, pareto_pmf, pareto_pmf_grid
+from funnelkit.clv._uncertainty_tools import (
+    alive_from_odds,
+    dropout_grid,
+    expanded,
+    log_count_grid,
+    running,
+    with_dead,
+    with_dead_grid,
 )
-from funnelkit.clv._uncertainty_tools import dropout_grid, log_count_grid, running
 from funnelkit.clv.uncertainty import CustomerUncertainty, Params
 from funnelkit.exceptions import FunnelkitError
 
@@ -81,7 +82,7 @@ def geometric_alive(
     chances = x + k
     with np.errstate(divide="ignore", invalid="ignore", under="ignore"):
         odds = dropout.log_drop_odds(chances) + rate.log_weight_ratio(x, T, tx)
-    return _alive_from_odds(np.where(chances > 0, odds, -np.inf))
+    return alive_from_odds(np.where(chances > 0, odds, -np.inf))
 
 
 def geometric_pmf(
@@ -115,7 +116,7 @@ def geometric_pmf(
         leave = np.where(
             n > 0, np.exp(post_drop.log_drop_at(n)) * post_rate.count_at_least(n, t), 0.0
         )
-    return _with_dead(alive, stay + leave, n)
+    return with_dead(alive, stay + leave, n)
 
 
 def geometric_pmf_grid(
@@ -151,7 +152,7 @@ def geometric_pmf_grid(
         survive *= counts
         drop[1:] *= tail
         survive += drop
-    return _with_dead_grid(alive, survive)
+    return with_dead_grid(alive, survive)
 
 
 # ---------------------------------------------------------------------- BG/BB
@@ -167,7 +168,7 @@ def _bgbb_terms(
     i = np.arange(width, dtype=float)
     last = tx[..., None] + i
     valid = i < (T - tx)[..., None]
-    wide_p, wide_d = _expanded(purchase), _expanded(dropout)
+    wide_p, wide_d = expanded(purchase), expanded(dropout)
     with np.errstate(divide="ignore", invalid="ignore", under="ignore"):
         alive = purchase.log_weight(x, T) + dropout.log_survive(T)
         died = wide_p.log_weight(x[..., None], last) + wide_d.log_drop_at(last + 1.0)
@@ -214,7 +215,7 @@ def bgbb_pmf(
     alive, total = _bgbb_terms(purchase, dropout, x, tx, T)
     j = np.arange(int(np.max(m)) + 1 if m.size else 1, dtype=float)
     je, ne = j, n[..., None]
-    wide_p, wide_d = _expanded(purchase), _expanded(dropout)
+    wide_p, wide_d = expanded(purchase), expanded(dropout)
     ok = (je >= ne) & (je <= m[..., None])
     with np.errstate(divide="ignore", invalid="ignore", under="ignore", over="ignore"):
         safe_j = np.where(ok, je, ne)
