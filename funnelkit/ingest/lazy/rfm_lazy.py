@@ -8,6 +8,7 @@ per-customer summary leaves the engine.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,13 +42,18 @@ def rfm_lazy_columns(source: Source, **options: Any) -> dict[str, Any]:
     ``options`` are those of :func:`funnelkit.ingest.summaries.rfm_from_events`.
     """
     prepared = prepare(source, **options)
-    # sorted after collecting: faster than the engine's sort of the ids (DuckDB: 0.6 s of
-    # CPU for a million, see .arrow_columns)
-    table = arrow_columns(collect_arrow(prepared.engine, prepared.query), sort_by="fk_c")
-    n_customers = None
-    if prepared.customers is not None:
-        count = collect_arrow(prepared.engine, prepared.customers).column("n")
-        n_customers = int(count[0].as_py())
+    collected = collect_arrow(prepared.engine, prepared.query)
+    if prepared.customers is None:
+        return _assemble(arrow_columns(collected, sort_by="fk_c"), prepared, None)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # The engine counts the customers without the GIL while this thread makes the ids
+        # Python strings, which holds it: a core that would idle (DuckDB, 10M events: 0.1-0.2
+        # s of 2). Nothing else uses the engine's connection meanwhile.
+        count = pool.submit(collect_arrow, prepared.engine, prepared.customers)
+        # sorted after collecting: faster than the engine's sort of the ids (DuckDB: 0.6 s
+        # of CPU for a million, see .arrow_columns)
+        table = arrow_columns(collected, sort_by="fk_c")
+        n_customers = int(count.result().column("n")[0].as_py())
     return _assemble(table, prepared, n_customers)
 
 
