@@ -79,6 +79,27 @@ def test_death_integral_matches_adaptive_quadrature(
     assert reference == pytest.approx(1.0, rel=1e-9)
 
 
+@pytest.mark.parametrize("r", [0.05, 0.3, 0.9])
+@pytest.mark.parametrize("alpha", [1e-4, 1e-2])
+@pytest.mark.parametrize("hi", [1e5, 1e6])
+@pytest.mark.parametrize("lifetime", [CommonLifetime(0.03), GammaLifetime(3.0, 0.02)])
+def test_death_integral_error_at_very_long_spans_is_as_documented(
+    r: float, alpha: float, hi: float, lifetime: object
+) -> None:
+    # a common lifetime's sharp shoulder, far inside the span, was 3e-6 off before the
+    # span was cut where the exponential leaves nothing
+    rate = GammaRate(r, alpha)
+    got = float(log_death_integral(rate, lifetime, np.array(0.0), np.array(0.0), np.array(hi)))
+
+    def scaled(t: float) -> float:
+        value = rate.log_weight(np.array(0.0), np.array(t)) + lifetime.log_density(np.array(t))
+        return math.exp(float(value) - got)
+
+    points = [hi * q for q in (1e-8, 1e-6, 1e-4, 1e-2, 0.1)]
+    reference, _ = integrate.quad(scaled, 0, hi, epsabs=0, epsrel=1e-13, limit=2000, points=points)
+    assert reference == pytest.approx(1.0, rel=1e-7)
+
+
 def test_mixture_likelihood_equals_the_closed_form_at_interior_parameters() -> None:
     data = rfm_fit_data(load_cdnow(), time_unit="W")
     params = np.array([0.553, 10.578, 0.606, 11.669])
