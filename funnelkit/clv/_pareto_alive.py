@@ -86,10 +86,11 @@ def pareto_alive(rate: RateMixing, lifetime: LifetimeMixing, x: Any, tx: Any, T:
 
     ``E[lambda^x e^(-lambda T)] E[e^(-mu T)]`` against the dropout branch
     ``int_tx^T E[lambda^x e^(-lambda tau)] E[mu e^(-mu tau)] d tau`` (Fader & Hardie 2005,
-    eq. 13 before the gammas are integrated out), integrated on the nodes of
-    :func:`~funnelkit.clv._mixing.death_nodes` (relative error below 1e-10), so
-    per-customer parameters and the limit models need no special case. Where that
-    integrand is smooth enough (:data:`SMOOTH_RULES`) fewer nodes give the same digits.
+    eq. 13 before the gammas are integrated out), integrated on the map of
+    :func:`~funnelkit.clv._mixing.death_nodes` (as accurate as
+    :func:`~funnelkit.clv._mixing.log_death_integral`), so per-customer parameters and the
+    limit models need no special case. Where that integrand is smooth enough
+    (:data:`SMOOTH_RULES`) fewer nodes give the same digits.
 
     Examples
     --------
