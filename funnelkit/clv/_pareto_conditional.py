@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 from numpy.polynomial.legendre import leggauss
 
+from funnelkit.clv._data import distinct_combinations
 from funnelkit.clv._mixing import GammaRate, LifetimeMixing, RateMixing
 from funnelkit.clv._pareto_alive import (
     _block_rows,
@@ -46,62 +47,6 @@ __all__ = ["PMF_NODES", "PMF_SMOOTH_RULES", "pareto_pmf", "pareto_pmf_grid"]
 
 #: Gauss-Legendre nodes of the integral over a future dropout time (the pmf)
 PMF_NODES = 64
-
-
-def _distinct(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """One representative row of each distinct combination of ``columns`` (1-D, equal
-    length) and the map from rows to them.
-
-    Built for the summaries scored here: a constant column (a shared horizon, often a
-    shared age) costs nothing and a column of small whole numbers (the purchase counts)
-    is its own code, so only the columns of real-valued times are sorted.
-    """
-    size = columns[0].size
-    key: np.ndarray | None = None
-    span = 1
-    for col in columns:
-        if size == 0 or col.min() == col.max():
-            continue
-        code, count = _codes(col)
-        if key is None:
-            key, span = code, count
-            continue
-        if span * count >= 2**62:
-            # keep the combined code inside int64
-            key, span = _dense(key)
-        key, span = key * count + code, span * count
-    if key is None:
-        return np.zeros(min(size, 1), dtype=np.intp), np.zeros(size, dtype=np.intp)
-    inverse, groups = _dense(key, span)
-    first = np.empty(groups, dtype=np.intp)
-    # rows sharing a code are identical, so whichever lands last represents them
-    first[inverse] = np.arange(size)
-    return first, inverse
-
-
-def _codes(col: np.ndarray) -> tuple[np.ndarray, int]:
-    """Integer codes of a column's values and their range."""
-    low, high = float(col.min()), float(col.max())
-    if high - low < _DIRECT_CODES and np.array_equal(col, np.round(col)):
-        return (col - low).astype(np.int64), int(high - low) + 1
-    values, code = np.unique(col, return_inverse=True)
-    return code.ravel().astype(np.int64), values.size
-
-
-def _dense(key: np.ndarray, span: int | None = None) -> tuple[np.ndarray, int]:
-    """``key`` renumbered ``0 .. groups - 1``, and ``groups``: by a table of the codes in
-    use when their range is small, else by sorting."""
-    if span is not None and span <= 4 * key.size + _DIRECT_CODES:
-        used = np.zeros(span, dtype=bool)
-        used[key] = True
-        number = np.cumsum(used) - 1
-        return number[key], int(number[-1]) + 1
-    values, inverse = np.unique(key, return_inverse=True)
-    return inverse.ravel(), values.size
-
-
-#: whole-number columns spanning fewer values than this are their own codes
-_DIRECT_CODES = 1 << 16
 
 
 # ---------------------------------------------------------------------- P(n | alive)
@@ -294,8 +239,8 @@ def pareto_pmf(
         rows = groups = np.arange(size)
         to_row = to_group = rows
     else:
-        rows, to_row = _distinct(x, tx, T, t)
-        groups, to_group = _distinct(x[rows], T[rows], t[rows])
+        rows, to_row = distinct_combinations(x, tx, T, t)
+        groups, to_group = distinct_combinations(x[rows], T[rows], t[rows])
     alive = pareto_alive(_take(rate, rows), _take(lifetime, rows), x[rows], tx[rows], T[rows])
     g = rows[groups]
     if all(d == 1 for d in count_axes):
@@ -312,7 +257,7 @@ def pareto_pmf(
     if per_customer:
         pairs = to_pair = np.arange(wide.size)
     else:
-        pairs, to_pair = _distinct(member.astype(float), wide)
+        pairs, to_pair = distinct_combinations(member, wide)
     pg = g[member[pairs]]
     if_alive = _if_alive(wide[pairs], t[pg], x[pg], T[pg], _take(rate, pg), _take(lifetime, pg))
     value = with_dead(np.tile(alive[to_row], copies), if_alive[to_pair], wide)

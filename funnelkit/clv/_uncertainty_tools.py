@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from funnelkit.clv._data import as_rfm, check_setting
+from funnelkit.clv._data import as_rfm, check_setting, distinct_combinations
 from funnelkit.clv._mixing import BetaDropout, DropoutMixing, GammaRate, RateMixing
 from funnelkit.clv._optimise import LOG_BOUND, CoefficientSpace
 from funnelkit.exceptions import FunnelkitError
@@ -228,14 +228,15 @@ def distinct_rows(
     """Distinct rows of ``(frequency, recency, T, *extra, *design)``: the rows, the map from
     customers to them, their history columns and their design rows (``None`` without)."""
     history = [np.asarray(columns[k], dtype=float) for k in ("frequency", "recency", "T")]
-    parts = [c[:, None] for c in [*history, *extra]]
+    parts = [*history, *(np.asarray(c, dtype=float) for c in extra)]
     if design is not None:
-        parts.append(np.asarray(design, dtype=float))
-    unique, inverse = np.unique(np.hstack(parts), axis=0, return_inverse=True)
+        parts.extend(np.asarray(design, dtype=float).T)
+    first, inverse = distinct_combinations(*parts)
+    unique = np.stack([c[first] for c in parts], axis=1)
     rows = {k: unique[:, i] for i, k in enumerate(("frequency", "recency", "T"))}
-    first = 3 + len(extra)
-    patterns = None if design is None else unique[:, first:]
-    return unique, inverse.reshape(-1), rows, patterns
+    start = 3 + len(extra)
+    patterns = None if design is None else unique[:, start:]
+    return unique, inverse, rows, patterns
 
 
 def customer_ids(data: Any, unit: Any = None) -> np.ndarray | None:

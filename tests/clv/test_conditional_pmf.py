@@ -14,6 +14,7 @@ from funnelkit.clv import (
     _pareto_conditional as fast,
     conditional as cond,
 )
+from funnelkit.clv._data import distinct_combinations
 from funnelkit.clv._mixing import (
     CommonLifetime,
     CommonRate,
@@ -211,7 +212,7 @@ def test_distinct_rows_are_found_whatever_the_columns() -> None:
         np.full(size, 52.0),  # constant: skipped
         rng.choice([1e9, 3e9, 1e12 + 0.5], size),  # whole numbers too far apart for a table
     ]
-    first, inverse = fast._distinct(*columns)
+    first, inverse = distinct_combinations(*columns)
     table = np.stack(columns, axis=1)
     # every row is its representative's copy, and representatives differ from each other
     np.testing.assert_array_equal(table[first][inverse], table)
@@ -219,11 +220,11 @@ def test_distinct_rows_are_found_whatever_the_columns() -> None:
     assert first.size == len({tuple(row) for row in table})
     # four wide whole-number columns: their combined code would leave int64
     wide = [rng.choice([0.0, 65000.0], size) for _ in range(4)]
-    first, inverse = fast._distinct(*wide)
+    first, inverse = distinct_combinations(*wide)
     table = np.stack(wide, axis=1)
     np.testing.assert_array_equal(table[first][inverse], table)
     assert first.size == 16
-    same, where = fast._distinct(np.full(4, 2.0))
+    same, where = distinct_combinations(np.full(4, 2.0))
     np.testing.assert_array_equal(where, np.zeros(4))
     assert same.size == 1
 
