@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from funnelkit.clv._data import distinct_combinations
 from funnelkit.clv._discounting import _rows_rfm, discounted_and_total
 from funnelkit.clv._value_settings import check_horizon, check_rate, unit_step
 from funnelkit.exceptions import FunnelkitError
@@ -67,31 +68,14 @@ def discounted_rows(
 
 def unique_rows(rfm: RFM) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Distinct ``(frequency, recency, T)`` rows and the map from customers to them."""
-    cols = (rfm.frequency, rfm.recency, rfm.T)
-    code = _factorize(cols[0])
-    for col in cols[1:]:
-        inner = _factorize(col)
-        # combine pairwise so the key stays below n_customers**2 (no int64 overflow)
-        code = _factorize(code.astype(np.int64) * (int(inner.max()) + 1) + inner)
-    # rows sharing a code are identical, so any one of them represents the group
-    first = np.empty(int(code.max()) + 1, dtype=np.int64)
-    first[code] = np.arange(code.size)
+    first, inverse = distinct_combinations(rfm.frequency, rfm.recency, rfm.T)
     rows = {
         "frequency": rfm.frequency[first],
         "recency": rfm.recency[first],
         "T": rfm.T[first],
         "unit": np.asarray(rfm.time_unit.value),
     }
-    return rows, code
-
-
-def _factorize(values: np.ndarray) -> np.ndarray:
-    """Integer codes of ``values`` (hash-based with pandas when installed, else sorting)."""
-    try:
-        import pandas as pd
-    except ImportError:  # pragma: no cover - pandas is optional
-        return np.unique(values, return_inverse=True)[1].reshape(-1)
-    return np.asarray(pd.factorize(values)[0])
+    return rows, inverse
 
 
 def over_chunks(
