@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from funnelkit.clv._data import FitData
+from funnelkit.clv._data import FitData, distinct_combinations
 from funnelkit.conversion.cure_refit import CureRows
 from funnelkit.events import EventLog
 from funnelkit.exceptions import DataError, FunnelkitError
@@ -259,21 +259,13 @@ class CustomerTable:
 def unique_rows(
     customers: np.ndarray, frequency: np.ndarray, recency: np.ndarray, T: np.ndarray
 ) -> UniqueRows:
-    """Compress whole-number ``(frequency, recency, T)`` triples into distinct rows."""
+    """Compress ``(frequency, recency, T)`` triples into distinct rows."""
     if customers.size == 0:
         empty = np.zeros(0)
         return UniqueRows(customers, empty, empty, empty, np.zeros(0, dtype=np.int64))
-    x, r, t = (np.asarray(a, dtype=np.int64) for a in (frequency, recency, T))
-    span_r, span_t = int(r.max()) + 1, int(t.max()) + 1
-    key = (x * span_r + r) * span_t + t
-    values, inverse = np.unique(key, return_inverse=True)
-    return UniqueRows(
-        customers=customers,
-        frequency=(values // (span_r * span_t)).astype(float),
-        recency=((values // span_t) % span_r).astype(float),
-        T=(values % span_t).astype(float),
-        inverse=inverse.reshape(-1),
-    )
+    x, r, t = (np.asarray(a, dtype=float) for a in (frequency, recency, T))
+    first, inverse = distinct_combinations(x, r, t)
+    return UniqueRows(customers, x[first], r[first], t[first], inverse)
 
 
 def build_table(
