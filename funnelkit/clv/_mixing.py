@@ -89,6 +89,11 @@ class GammaRate:
     #: a power law, not an exponential, in the exposure (see :func:`death_nodes`)
     tail_rate = 0.0
 
+    def decay(self) -> tuple[Any, Any]:
+        """``(power, scale)``: ``log_weight`` falls as ``(1 + s / scale)^-power`` for
+        no purchases (see :mod:`funnelkit.clv._pareto_alive`)."""
+        return self.shape, self.rate
+
     def mean_inverse(self) -> float:
         """``E[1 / lambda] = alpha / (r - 1)``; infinite for ``r <= 1``."""
         return self.rate / (self.shape - 1.0) if self.shape > 1.0 else float("inf")
@@ -149,6 +154,10 @@ class CommonRate:
     def tail_rate(self) -> float:
         """``log_weight`` falls as ``e^(-lam s)`` (see :func:`death_nodes`)."""
         return self.lam
+
+    def decay(self) -> tuple[None, Any]:
+        """``(None, rate)``: ``log_weight`` falls as ``e^(-rate s)``."""
+        return None, self.lam
 
     def mean_inverse(self) -> float:
         return 1.0 / self.lam
@@ -390,6 +399,10 @@ class GammaLifetime:
     #: a power law, not an exponential, in the lifetime (see :func:`death_nodes`)
     tail_rate = 0.0
 
+    def decay(self) -> tuple[Any, Any]:
+        """``(power, scale)``: the density falls as ``(1 + t / scale)^-power``."""
+        return self.shape + 1.0, self.rate
+
     def log_survival(self, t: np.ndarray) -> np.ndarray:
         """``log E[e^(-mu t)] = -s log(1 + t / beta)``: alive ``t`` after the start."""
         return np.asarray(-self.shape * np.log1p(np.asarray(t) / self.rate))
@@ -446,6 +459,10 @@ class CommonLifetime:
     def tail_rate(self) -> float:
         """``log_density`` falls as ``e^(-mu t)`` (see :func:`death_nodes`)."""
         return self.mu
+
+    def decay(self) -> tuple[None, Any]:
+        """``(None, rate)``: the density falls as ``e^(-rate t)``."""
+        return None, self.mu
 
     def log_survival(self, t: np.ndarray) -> np.ndarray:
         return np.asarray(-self.mu * np.asarray(t, dtype=float))

@@ -25,9 +25,6 @@ from numpy.polynomial.legendre import leggauss
 
 from funnelkit.clv._mixing import (
     DEATH_NODES,
-    CommonRate,
-    GammaLifetime,
-    GammaRate,
     LifetimeMixing,
     RateMixing,
 )
@@ -202,12 +199,9 @@ def _decay(post: Any, size: int) -> tuple[np.ndarray | None, np.ndarray]:
     ``t_x``, per row: ``(power, scale)`` of ``(1 + w / scale)^-power`` (a gamma purchase
     rate; a gamma dropout rate's density, power ``s + 1``), or ``(None, rate)`` of
     ``e^(-rate w)`` (a common rate of purchase or of dropout)."""
+    power, scale = post.decay()
 
     def rows(value: Any) -> np.ndarray:
         return np.broadcast_to(np.asarray(value, dtype=float), (size,))
 
-    if isinstance(post, GammaRate):
-        return rows(post.shape), rows(post.rate)
-    if isinstance(post, GammaLifetime):
-        return rows(post.shape + 1.0), rows(post.rate)
-    return None, rows(post.lam if isinstance(post, CommonRate) else post.mu)
+    return (None if power is None else rows(power)), rows(scale)
