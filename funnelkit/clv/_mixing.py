@@ -86,9 +86,6 @@ class GammaRate:
     def mean(self) -> float:
         return self.shape / self.rate
 
-    #: a power law, not an exponential, in the exposure (see :func:`death_nodes`)
-    tail_rate = 0.0
-
     def decay(self) -> tuple[Any, Any]:
         """``(power, scale)``: ``log_weight`` falls as ``(1 + s / scale)^-power`` for
         no purchases (see :mod:`funnelkit.clv._pareto_alive`)."""
@@ -148,11 +145,6 @@ class CommonRate:
 
     @property
     def mean(self) -> float:
-        return self.lam
-
-    @property
-    def tail_rate(self) -> float:
-        """``log_weight`` falls as ``e^(-lam s)`` (see :func:`death_nodes`)."""
         return self.lam
 
     def decay(self) -> tuple[None, Any]:
@@ -396,9 +388,6 @@ class GammaLifetime:
     def mean(self) -> float:
         return self.shape / self.rate
 
-    #: a power law, not an exponential, in the lifetime (see :func:`death_nodes`)
-    tail_rate = 0.0
-
     def decay(self) -> tuple[Any, Any]:
         """``(power, scale)``: the density falls as ``(1 + t / scale)^-power``."""
         return self.shape + 1.0, self.rate
@@ -453,11 +442,6 @@ class CommonLifetime:
 
     @property
     def mean(self) -> float:
-        return self.mu
-
-    @property
-    def tail_rate(self) -> float:
-        """``log_density`` falls as ``e^(-mu t)`` (see :func:`death_nodes`)."""
         return self.mu
 
     def decay(self) -> tuple[None, Any]:
@@ -577,7 +561,7 @@ def death_nodes(
         # so past lo + L lies at most e^(-kappa L) / (1 - e^(-kappa L)) of the integral.
         # Cut the span there (below 1e-17): a long span would leave the exponential's sharp
         # shoulder between two nodes.
-        kappa = np.asarray(rate.tail_rate + lifetime.tail_rate, dtype=float)
+        kappa = np.asarray(_exponential_rate(rate) + _exponential_rate(lifetime), dtype=float)
         span = np.minimum(span, TAIL_REACH / kappa)
         decay = np.asarray(rate.posterior(x, lo).mean) + lifetime.death_rate(lo)
         scale = 1.0 / decay
@@ -589,3 +573,10 @@ def death_nodes(
     empty = ~((span > 0) & (lifetime.mean > 0))
     log_w = np.where(empty[..., None], -np.inf, log_w)
     return np.asarray(tau), np.asarray(log_w)
+
+
+def _exponential_rate(mixing: RateMixing | LifetimeMixing) -> Any:
+    """The rate of a common rate's or lifetime's ``e^(-rate t)`` factor; 0 for a gamma's
+    power law."""
+    power, scale = mixing.decay()
+    return scale if power is None else 0.0
