@@ -60,6 +60,10 @@ def arrow_columns(table: Any, *, sort_by: str | None = None) -> dict[str, np.nda
     to order the rows by, sorted before any Python string is made (see :func:`_order`).
     """
     pa = import_optional("pyarrow", purpose="Collecting aggregates")
+    if sort_by is not None:
+        # ordered while still Arrow: the strings are then made in order, and no array of
+        # Python objects is gathered (a million ids: 0.35 s of scattered reference counts)
+        table = _plain_views(table).take(_order(table.column(sort_by)))
     out: dict[str, np.ndarray] = {}
     for name in table.column_names:
         column = table.column(name)
@@ -68,14 +72,26 @@ def arrow_columns(table: Any, *, sort_by: str | None = None) -> dict[str, np.nda
             out[name] = np.ma.MaskedArray(data, mask=column.is_null().to_numpy())
         else:
             out[name] = column.to_numpy(zero_copy_only=False)
-    if sort_by is None:
-        return out
-    order = _order(table.column(sort_by), out[sort_by])
-    return {name: values[order] for name, values in out.items()}
+    return out
 
 
-def _order(column: Any, values: np.ndarray) -> np.ndarray:
-    """Permutation sorting a column of distinct values (``values``: the same, as numpy).
+def _plain_views(table: Any) -> Any:
+    """``table`` with its string and binary view columns (Polars' strings) as plain large
+    strings and binaries, which Arrow can take rows from."""
+    pa = import_optional("pyarrow", purpose="Collecting aggregates")
+    views = {
+        getattr(pa, view)(): plain()
+        for view, plain in (("string_view", pa.large_string), ("binary_view", pa.large_binary))
+        if hasattr(pa, view)  # pyarrow < 16 has no views
+    }
+    if not any(field.type in views for field in table.schema):
+        return table
+    schema = pa.schema([f.with_type(views.get(f.type, f.type)) for f in table.schema])
+    return table.cast(schema)
+
+
+def _order(column: Any) -> np.ndarray:
+    """Permutation sorting a column of distinct values.
 
     Short strings are packed into integers whose order is theirs (see
     :mod:`funnelkit.ingest.text_codes`): a numpy sort of those is several times faster than
@@ -93,7 +109,7 @@ def _order(column: Any, values: np.ndarray) -> np.ndarray:
     try:
         return pc.sort_indices(chunked if fixed is None else fixed).to_numpy()
     except (pa.ArrowNotImplementedError, pa.ArrowTypeError):  # no Arrow sort for the type
-        return np.argsort(values)
+        return np.argsort(chunked.to_numpy(zero_copy_only=False))
 
 
 def valid(values: np.ndarray) -> np.ndarray:
