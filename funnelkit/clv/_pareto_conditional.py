@@ -215,6 +215,12 @@ def pareto_pmf(
     (the rule once per distinct ``(x, T, horizon)``, P(alive) once per distinct history);
     exact at ``horizon = 0``.
 
+    Against adaptive quadrature the relative error of ``P(n | alive)`` is below 1e-10 for
+    counts up to 20, or histories of up to 40 purchases. It grows where a heavy buyer's
+    count far below their expectation comes mostly from dropping out early, an interior
+    peak the fixed rule resolves less well: with ``x = 200`` and a horizon of 260 periods,
+    up to 6e-7 at ``n = 50`` and 1e-3 at ``n = 300`` (tested).
+
     Examples
     --------
     >>> from funnelkit.clv._mixing import GammaLifetime, GammaRate

@@ -294,3 +294,17 @@ def test_many_ages_take_the_short_rules_with_the_same_digits() -> None:
         part = slice(lo, lo + 100)
         alone = cond.pareto_pmf(counts, 52.0, x[part], tx[part], T[part], rate, life)
         np.testing.assert_allclose(together[:, part], alone, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize(
+    ("x", "n", "bound"),
+    [(40.0, 20, 1e-10), (40.0, 300, 1e-10), (200.0, 20, 1e-10), (200.0, 300, 2e-3)],
+)
+def test_pmf_error_is_as_documented(x: float, n: int, bound: float) -> None:
+    # a heavy buyer's low counts over a long horizon: an interior peak of early dropouts
+    rate, life, T, t = GammaRate(8.0, 0.2), GammaLifetime(0.6, 11.7), 39.0, 260.0
+    nodes = fast._pareto_nodes(np.array([t]), np.array([x]), np.array([T]), rate, life)
+    dead = fast._node_sums(nodes, np.array([float(n)]))[0] * math.exp(float(nodes.top[0]))
+    reference = _dead_part_by_quad(rate, life, x, T, t, n)
+    alive = math.exp(float(life.alive_posterior(T).log_survival(np.array(t))))
+    assert abs(dead - reference) / (alive + reference) < bound
