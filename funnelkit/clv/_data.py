@@ -280,7 +280,9 @@ def _codes(col: np.ndarray) -> tuple[np.ndarray, int]:
     if col.dtype.kind in "biuf":
         low, high = col.min(), col.max()
         whole = col.dtype.kind != "f" or np.array_equal(col, np.round(col))
-        if whole and float(high) - float(low) < _DIRECT_CODES:
+        # within int64 (no wrap-around of huge unsigned or float values)
+        near = max(abs(float(low)), abs(float(high))) < 2.0**62
+        if whole and near and float(high) - float(low) < _DIRECT_CODES:
             return col.astype(np.int64) - int(low), int(high) - int(low) + 1
     values, code = np.unique(col, return_inverse=True)
     return code.ravel().astype(np.int64), values.size

@@ -14,7 +14,6 @@ from funnelkit.clv import (
     _pareto_conditional as fast,
     conditional as cond,
 )
-from funnelkit.clv._data import distinct_combinations
 from funnelkit.clv._mixing import (
     CommonLifetime,
     CommonRate,
@@ -201,32 +200,6 @@ def test_the_model_call_is_the_formula() -> None:
         np.arange(4)[:, None], 26.0, rfm.frequency, rfm.recency, rfm.T, rate, life
     )
     np.testing.assert_array_equal(got, want)
-
-
-def test_distinct_rows_are_found_whatever_the_columns() -> None:
-    rng = np.random.default_rng(6)
-    size = 5000
-    columns = [
-        rng.integers(-3, 40, size).astype(float),  # whole numbers: their own codes
-        rng.choice(rng.uniform(0.0, 50.0, 30), size),  # real-valued times: sorted
-        np.full(size, 52.0),  # constant: skipped
-        rng.choice([1e9, 3e9, 1e12 + 0.5], size),  # whole numbers too far apart for a table
-    ]
-    first, inverse = distinct_combinations(*columns)
-    table = np.stack(columns, axis=1)
-    # every row is its representative's copy, and representatives differ from each other
-    np.testing.assert_array_equal(table[first][inverse], table)
-    assert len({tuple(row) for row in table[first]}) == first.size
-    assert first.size == len({tuple(row) for row in table})
-    # four wide whole-number columns: their combined code would leave int64
-    wide = [rng.choice([0.0, 65000.0], size) for _ in range(4)]
-    first, inverse = distinct_combinations(*wide)
-    table = np.stack(wide, axis=1)
-    np.testing.assert_array_equal(table[first][inverse], table)
-    assert first.size == 16
-    same, where = distinct_combinations(np.full(4, 2.0))
-    np.testing.assert_array_equal(where, np.zeros(4))
-    assert same.size == 1
 
 
 def _dead_part_by_quad(rate: object, life: object, x: float, T: float, t: float, n: int):

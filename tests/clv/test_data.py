@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from funnelkit import DataError
 from funnelkit.clv import BetaGeoFitter
+from funnelkit.clv._data import distinct_combinations
 
 
 @pytest.fixture
@@ -30,3 +32,48 @@ def test_a_missing_weights_column_suggests_the_close_names(summary: pd.DataFrame
 def test_text_summary_columns_are_counted(summary: pd.DataFrame) -> None:
     with pytest.raises(DataError, match=r"^1 customer\(s\) have a frequency that is not a number"):
         BetaGeoFitter().fit(summary.assign(frequency=["1", "x", "2"]))
+
+
+def test_distinct_rows_are_found_whatever_the_columns() -> None:
+    rng = np.random.default_rng(6)
+    size = 5000
+    columns = [
+        rng.integers(-3, 40, size).astype(float),  # whole numbers: their own codes
+        rng.choice(rng.uniform(0.0, 50.0, 30), size),  # real-valued times: sorted
+        np.full(size, 52.0),  # constant: skipped
+        rng.choice([1e9, 3e9, 1e12 + 0.5], size),  # whole numbers too far apart for a table
+    ]
+    first, inverse = distinct_combinations(*columns)
+    table = np.stack(columns, axis=1)
+    # every row is its representative's copy, and representatives differ from each other
+    np.testing.assert_array_equal(table[first][inverse], table)
+    assert len({tuple(row) for row in table[first]}) == first.size
+    assert first.size == len({tuple(row) for row in table})
+    # four wide whole-number columns: their combined code would leave int64
+    wide = [rng.choice([0.0, 65000.0], size) for _ in range(4)]
+    first, inverse = distinct_combinations(*wide)
+    table = np.stack(wide, axis=1)
+    np.testing.assert_array_equal(table[first][inverse], table)
+    assert first.size == 16
+    same, where = distinct_combinations(np.full(4, 2.0))
+    np.testing.assert_array_equal(where, np.zeros(4))
+    assert same.size == 1
+    # in lexicographic order, as np.unique(axis=0) gives them
+    order = np.unique(table, axis=0)
+    np.testing.assert_array_equal(table[first], order)
+
+
+@pytest.mark.parametrize(
+    "column",
+    [
+        np.array([True, False, True]),
+        np.array([3, -2, 3], dtype=np.int8),
+        np.array([2**64 - 1, 2**64 - 2, 2**64 - 1], dtype=np.uint64),  # beyond int64
+        np.array([1e300, -1e300, 1e300]),
+        np.array(["b", "a", "b"]),
+    ],
+)
+def test_distinct_rows_of_any_dtype(column: np.ndarray) -> None:
+    first, inverse = distinct_combinations(column, np.array([1.5, 1.5, 1.5]))
+    np.testing.assert_array_equal(column[first], np.unique(column))
+    np.testing.assert_array_equal(column[first][inverse], column)
