@@ -40,6 +40,7 @@ from funnelkit.clv._pareto_alive import (
     _per_customer,
     _take,
     pareto_alive,
+    singular_off_the_line,
 )
 from funnelkit.clv._uncertainty_tools import expanded, log_count_grid, with_dead, with_dead_grid
 
@@ -286,7 +287,7 @@ def _if_alive(
     with np.errstate(all="ignore"):
         survival = np.broadcast_to(post_life.log_survival(t), t.shape)
         c = np.asarray(post_rate.mean) + post_life.death_rate(np.zeros_like(t))
-        rule = _pmf_rule(n, post_rate, np.log1p(c * t))
+        rule = _pmf_rule(n, post_rate, c, np.log1p(c * t))
     if t.size < _block_rows(PMF_NODES):
         # few distinct customers: one block on the full rule costs less than a block per rule
         rule = np.full(t.size, PMF_NODES)
@@ -307,8 +308,9 @@ def _if_alive(
 
 
 #: ``(largest count, ((largest span, nodes), ...))``: shorter rules for ``P(n | alive)``
-#: where the purchase rate's factor falls at least like ``1 / u`` (``r + x >= 1``, or a
-#: common rate), as for P(alive) (:data:`SMOOTH_RULES`); the factor ``(u / (alpha +
+#: where the purchase rate's factor is not singular near the range (a common rate, or
+#: :func:`~funnelkit.clv._pareto_alive.singular_off_the_line`), as for P(alive)
+#: (:data:`SMOOTH_RULES`); the factor ``(u / (alpha +
 #: u))^n`` steepens the integrand towards the horizon, so the spans shrink as ``n``
 #: grows. Against 400 nodes (powers 1 to 1e4, scales 1e-3 to 1e3) the relative error
 #: stays below 1e-12 up to spans about a tenth beyond these limits; larger counts, or
@@ -326,12 +328,15 @@ _PMF_RULES = {
 }
 
 
-def _pmf_rule(n: np.ndarray, post_rate: Any, span: np.ndarray) -> np.ndarray:
+def _pmf_rule(n: np.ndarray, post_rate: Any, c: np.ndarray, span: np.ndarray) -> np.ndarray:
     """The number of nodes of each customer's ``P(n | alive)`` rule (:data:`PMF_SMOOTH_RULES`),
-    from the posterior purchase rates and the spans ``log1p(c t)`` of the node map."""
-    power, _ = _decay(post_rate, span.size)
+    from the posterior purchase rates, the node map's rates ``c`` and spans ``log1p(c t)``
+    (the lifetime's power ``s + 1`` is never below 1)."""
+    power, scale = _decay(post_rate, span.size)
     largest = np.broadcast_to(np.max(n, initial=0.0) if n.ndim == 2 else n, span.shape)
-    smooth = np.ones(span.shape, dtype=bool) if power is None else power >= 1.0
+    smooth = np.ones(span.shape, dtype=bool)
+    if power is not None:
+        smooth = singular_off_the_line(np.broadcast_to(c, span.shape), scale)
     rule = np.full(span.shape, PMF_NODES)
     for count, limits in reversed(PMF_SMOOTH_RULES):
         for limit, nodes in reversed(limits):

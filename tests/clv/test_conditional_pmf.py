@@ -97,6 +97,9 @@ def _relative_integral_by_quad(rate: object, life: object, x: float, tx: float, 
         (GammaRate(0.5, 0.01), GammaLifetime(0.3, 1e3), 1.0),
         (GammaRate(0.5, 1e3), GammaLifetime(5.0, 0.01), 1.0),
         (GammaRate(2.0, 2.0), GammaLifetime(0.34, 112.0), 500.0),
+        # powers below 1 whose factor is still not singular near the range
+        (GammaRate(0.55, 10.6), GammaLifetime(0.6, 11.7), 0.0),
+        (GammaRate(0.05, 1.0), CommonLifetime(0.5), 0.0),
     ],
 )
 def test_short_rules_hold_their_digits_up_to_their_largest_span(
@@ -106,6 +109,8 @@ def test_short_rules_hold_their_digits_up_to_their_largest_span(
     post_rate, post_life = rate.posterior(x, tx), life.alive_posterior(tx)  # type: ignore[attr-defined]
     c = float(post_rate.mean + post_life.death_rate(np.zeros(())))
     decays = [alive_rule._decay(post, 1) for post in (post_rate, post_life)]
+    # every case here takes the short rules
+    assert all(p is None or alive_rule.singular_off_the_line(c, q).all() for p, q in decays)
     for span in (0.3 * limit, 0.7 * limit, limit):
         T = tx + math.expm1(span) / c
         sums = alive_rule._alive_node_sums(np.array([c]), np.array([span]), decays)
@@ -117,9 +122,10 @@ def test_short_rules_hold_their_digits_up_to_their_largest_span(
     assert float(alive_rule.pareto_alive(rate, life, x, tx, T)) == pytest.approx(want, rel=1e-10)  # type: ignore[arg-type]
 
 
-def test_rows_below_the_power_of_one_keep_the_full_rule() -> None:
-    # r + x < 1 (no repeat purchase, r < 1): a rate of fall far from the integrand's scale
-    # at t_x, where short rules lose digits; the 48-node rule gives the likelihood's number
+def test_rows_with_a_singularity_near_the_range_keep_the_full_rule() -> None:
+    # r + x < 1 and a slow dropout: c alpha = 0.05, so the rate's factor is singular on
+    # the real line near the range, where short rules lose digits; the 48-node rule gives
+    # the likelihood's number
     rate, life = GammaRate(0.05, 0.01), GammaLifetime(0.6, 1e4)
     x, tx, T = np.zeros(3), np.zeros(3), np.array([0.05, 1.0, 40.0])
     got = alive_rule.pareto_alive(rate, life, x, tx, T)
@@ -226,6 +232,8 @@ def _dead_part_by_quad(rate: object, life: object, x: float, T: float, t: float,
         (GammaRate(1e6, 1e6 / 2.0), CommonLifetime(0.01), 0.0),
         (GammaRate(0.5, 0.01), GammaLifetime(0.3, 1e3), 1.0),
         (GammaRate(2.0, 2.0), GammaLifetime(0.34, 112.0), 500.0),
+        (GammaRate(0.55, 10.6), GammaLifetime(0.6, 11.7), 0.0),
+        (GammaRate(0.05, 1.0), CommonLifetime(0.5), 0.0),
     ],
 )
 def test_short_pmf_rules_hold_their_digits_up_to_their_largest_span(
@@ -238,7 +246,9 @@ def test_short_pmf_rules_hold_their_digits_up_to_their_largest_span(
         for span in (0.5 * limit, limit):
             t = math.expm1(span) / c
             # the rule the pmf picks for this customer and count
-            rule = fast._pmf_rule(np.array([[largest]], dtype=float), post_rate, np.array([span]))
+            rule = fast._pmf_rule(
+                np.array([[largest]], dtype=float), post_rate, np.array([c]), np.array([span])
+            )
             assert int(rule[0]) <= nodes
             at = fast._pareto_nodes(
                 np.array([t]), np.array([x]), np.array([T]), rate, life, nodes=nodes
@@ -261,7 +271,8 @@ def test_many_ages_take_the_short_rules_with_the_same_digits() -> None:
     counts = np.arange(4)[:, None]
     post = rate.posterior(x, T)
     span = np.log1p((post.mean + life.alive_posterior(T).death_rate(np.zeros(size))) * 52.0)
-    assert (fast._pmf_rule(counts.astype(float), post, span) < fast.PMF_NODES).mean() > 0.9
+    c = post.mean + life.alive_posterior(T).death_rate(np.zeros(size))
+    assert (fast._pmf_rule(counts.astype(float), post, c, span) < fast.PMF_NODES).mean() > 0.9
     together = cond.pareto_pmf(counts, 52.0, x, tx, T, rate, life)
     for lo in range(0, size, 100):
         part = slice(lo, lo + 100)
