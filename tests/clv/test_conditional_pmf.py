@@ -85,22 +85,25 @@ def _relative_integral_by_quad(rate: object, life: object, x: float, tx: float, 
     return value
 
 
+#: ``(rate, lifetime, x)`` where both short-rule families apply: the hardest smooth cases
+SMOOTH_MIXINGS = [
+    # one factor falling much faster than the other makes the integrand a double
+    # exponential in the mapped variable: the slowest to converge of the smooth cases
+    (CommonRate(3.0), GammaLifetime(0.3, 100.0), 7.0),
+    (GammaRate(1.0, 1.0), GammaLifetime(2000.0, 3.0), 0.0),
+    (GammaRate(1e6, 1e6 / 2.0), CommonLifetime(0.01), 0.0),
+    (GammaRate(0.5, 0.01), GammaLifetime(0.3, 1e3), 1.0),
+    (GammaRate(2.0, 2.0), GammaLifetime(0.34, 112.0), 500.0),
+    # powers below 1 whose factor is still not singular near the range
+    (GammaRate(0.55, 10.6), GammaLifetime(0.6, 11.7), 0.0),
+    (GammaRate(0.05, 1.0), CommonLifetime(0.5), 0.0),
+]
+
+
 @pytest.mark.parametrize(("limit", "nodes"), alive_rule.SMOOTH_RULES)
 @pytest.mark.parametrize(
     ("rate", "life", "x"),
-    [
-        # one factor falling much faster than the other makes the integrand a double
-        # exponential in the mapped variable: the slowest to converge of the smooth cases
-        (CommonRate(3.0), GammaLifetime(0.3, 100.0), 7.0),
-        (GammaRate(1.0, 1.0), GammaLifetime(2000.0, 3.0), 0.0),
-        (GammaRate(1e6, 1e6 / 2.0), CommonLifetime(0.01), 0.0),
-        (GammaRate(0.5, 0.01), GammaLifetime(0.3, 1e3), 1.0),
-        (GammaRate(0.5, 1e3), GammaLifetime(5.0, 0.01), 1.0),
-        (GammaRate(2.0, 2.0), GammaLifetime(0.34, 112.0), 500.0),
-        # powers below 1 whose factor is still not singular near the range
-        (GammaRate(0.55, 10.6), GammaLifetime(0.6, 11.7), 0.0),
-        (GammaRate(0.05, 1.0), CommonLifetime(0.5), 0.0),
-    ],
+    [*SMOOTH_MIXINGS, (GammaRate(0.5, 1e3), GammaLifetime(5.0, 0.01), 1.0)],
 )
 def test_short_rules_hold_their_digits_up_to_their_largest_span(
     limit: float, nodes: int, rate: object, life: object, x: float
@@ -226,15 +229,7 @@ def _dead_part_by_quad(rate: object, life: object, x: float, T: float, t: float,
 @pytest.mark.parametrize(("largest", "limits"), fast.PMF_SMOOTH_RULES)
 @pytest.mark.parametrize(
     ("rate", "life", "x"),
-    [
-        (CommonRate(3.0), GammaLifetime(0.3, 100.0), 7.0),
-        (GammaRate(1.0, 1.0), GammaLifetime(2000.0, 3.0), 0.0),
-        (GammaRate(1e6, 1e6 / 2.0), CommonLifetime(0.01), 0.0),
-        (GammaRate(0.5, 0.01), GammaLifetime(0.3, 1e3), 1.0),
-        (GammaRate(2.0, 2.0), GammaLifetime(0.34, 112.0), 500.0),
-        (GammaRate(0.55, 10.6), GammaLifetime(0.6, 11.7), 0.0),
-        (GammaRate(0.05, 1.0), CommonLifetime(0.5), 0.0),
-    ],
+    SMOOTH_MIXINGS,
 )
 def test_short_pmf_rules_hold_their_digits_up_to_their_largest_span(
     largest: int, limits: tuple, rate: object, life: object, x: float
