@@ -106,6 +106,24 @@ def test_weights_equal_repeated_rows() -> None:
         assert weighted.params_[name] == pytest.approx(expanded.params_[name], rel=1e-6)
 
 
+@pytest.mark.parametrize("q", [1e6, 1e9, 1e12, 1e14])
+def test_log_likelihood_keeps_its_digits_next_to_the_limit(q: float) -> None:
+    # q, v -> inf with q / v = nu is the common-rate limit: the full log-likelihood tends
+    # to the limit's (the gap is O(1/q)). Summed as lnG(px + q) - lnG(q) it lost ~0.1 at
+    # q = 1e12, by an amount that depended on the machine's floating-point functions, and
+    # the full model then looked better than its limit.
+    freq = np.array([1.0, 2.0, 3.0, 5.0, 1.0, 4.0])
+    money = np.array([20.0, 35.0, 12.0, 28.0, 50.0, 18.0])
+    counts = np.array([3.0, 1.0, 2.0, 4.0, 1.0, 2.0])
+    model = GammaGammaFitter()
+    data = model._fit_data({"frequency": freq, "monetary_value": money}, weights=counts)
+    p, nu = 2.9, 0.12
+    full, grad = model._weighted_log_likelihood(np.array([p, q, q / nu]), data)
+    limit = float(data.weights @ model._limit_log_likelihood({"p": p, "nu": nu}, data))
+    assert full == pytest.approx(limit, abs=1e-9 + 1e2 / q)
+    assert grad is not None and np.all(np.isfinite(grad))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(("p", "q", "v", "seed"), [(6.0, 4.0, 15.0, 1), (2.0, 8.0, 300.0, 2)])
 def test_recovers_simulated_parameters(p: float, q: float, v: float, seed: int) -> None:
