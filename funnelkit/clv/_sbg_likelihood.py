@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-from scipy.special import betaln, digamma
 
 from funnelkit.clv._data import FitData
 from funnelkit.clv._limits import CONCENTRATED, Limit, concentrated_beta
 from funnelkit.clv._mixing import BetaDropout, CommonDropout, DropoutMixing
+from funnelkit.clv._special import digamma_difference, log_pochhammer
 
 __all__ = [
     "COMMON_CHURN",
@@ -49,28 +49,29 @@ def mixing(params: Mapping[str, float]) -> DropoutMixing:
 
 
 def log_likelihood(params: np.ndarray, data: FitData) -> np.ndarray:
-    """Per-row log-likelihood at ``params = (alpha, beta)`` (scalars or per-row arrays)."""
+    """Per-row log-likelihood at ``params = (alpha, beta)`` (scalars or per-row arrays).
+
+    The beta-function ratios as rising factorials (:func:`log_pochhammer`): next to the
+    common-churn limit (``alpha + beta`` up to 1e13) differences of ``betaln`` lose every
+    digit, by an amount that depends on the machine, and could pass the full model off as
+    better than its limit.
+    """
     alpha, beta = params
     d, died = data["duration"], data["churned"] > 0
-    base = betaln(alpha, beta)
-    return np.where(died, betaln(alpha + 1.0, beta + d - 1.0), betaln(alpha, beta + d)) - base
+    # S(d) = (beta)_d / (alpha + beta)_d; P(T = d) = alpha (beta)_(d-1) / (alpha + beta)_d
+    with np.errstate(divide="ignore"):
+        head = np.where(died, np.log(alpha), 0.0)
+    return np.asarray(head + log_pochhammer(beta, d - died) - log_pochhammer(alpha + beta, d))
 
 
 def log_likelihood_gradient(params: np.ndarray, data: FitData) -> np.ndarray:
     """Per-row derivatives of :func:`log_likelihood` in ``alpha`` and ``beta`` (rows 0, 1)."""
     alpha, beta = params
     d, died = data["duration"], data["churned"] > 0
-    psi_ab, psi_abd = digamma(alpha + beta), digamma(alpha + beta + d)
-    d_alpha = np.where(died, digamma(alpha + 1.0) - digamma(alpha), np.zeros_like(d)) + (
-        psi_ab - psi_abd
-    )
-    d_beta = (
-        np.where(died, digamma(beta + d - 1.0), digamma(beta + d))
-        - digamma(beta)
-        + psi_ab
-        - psi_abd
-    )
-    return np.vstack([d_alpha, d_beta])
+    total = digamma_difference(alpha + beta, d)
+    d_alpha = np.where(died, 1.0 / alpha, 0.0) - total
+    d_beta = digamma_difference(beta, d - died) - total
+    return np.vstack(np.broadcast_arrays(d_alpha, d_beta))
 
 
 def limit_log_likelihood(params: Mapping[str, float], data: FitData) -> np.ndarray:

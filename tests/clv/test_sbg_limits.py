@@ -110,3 +110,22 @@ def test_corners_are_explained(durations: list[int], churned: list[bool], match:
 def test_survivor_counts_without_churn_are_explained() -> None:
     with pytest.raises(DataError, match="None of the 100 customers churned"):
         ShiftedBetaGeoFitter().fit_survivors([100, 100, 100])
+
+
+@pytest.mark.parametrize("size", [1e6, 1e9, 1e12, 1e14])
+def test_log_likelihood_keeps_its_digits_next_to_the_limit(size: float) -> None:
+    # alpha + beta -> inf at a fixed mean is the common-churn limit: the full log-likelihood
+    # tends to the limit's (the gap is O(1 / size)). As differences of betaln it was off by
+    # 0.01 at 1e12 and 1.4 at 1e14, and could make the full model look better than its limit.
+    from funnelkit.clv._sbg_likelihood import limit_log_likelihood, log_likelihood
+
+    d = np.repeat(np.arange(1.0, 13.0), 2)
+    data = FitData(
+        columns={"duration": d, "churned": np.tile([1.0, 0.0], 12)},
+        weights=np.ones(d.size),
+        n_customers=d.size,
+    )
+    theta = 0.2
+    full = log_likelihood(np.array([theta * size, (1.0 - theta) * size]), data).sum()
+    limit = limit_log_likelihood({"theta": theta}, data).sum()
+    assert abs(full - limit) <= 1e2 / size
