@@ -220,3 +220,21 @@ def test_boundary_world_fits_its_limit_and_predicts_the_holdout(
     loaded = ParetoNBDFitter.from_json(model.to_json())
     for got, want in zip(_predictions(loaded), _predictions(model), strict=True):
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("size", [1e8, 1e10, 1e12, 1e13])
+@pytest.mark.parametrize(("lam", "mu", "ratio"), [(0.1, 0.05, 3.0), (0.3, 0.03, 0.2)])
+def test_log_likelihood_keeps_its_digits_next_to_the_common_rates(
+    size: float, lam: float, mu: float, ratio: float
+) -> None:
+    # r, alpha, s, beta -> inf with lambda = r / alpha and mu = s / beta: the full
+    # log-likelihood tends to the limit's (the gap is O(1 / size)). The 2F1 series form was
+    # hundreds of units off at 1e13 (either way, depending on the machine's arithmetic).
+    data, _ = _world(2000, 3, lam=lam, mu=mu, t_cal=52.0, t_hold=26.0)
+    model = ParetoNBDFitter()
+    fit_data = model._fit_data(data, time_unit="W")
+    limit = model._total_log_likelihood({"lambda": lam, "mu": mu}, fit_data)
+    params = np.array([size, size / lam, size * ratio, size * ratio / mu])
+    full, grad = model._weighted_log_likelihood(params, fit_data)
+    assert abs(full - limit) <= 1e4 / size + 1e-9 * abs(limit)
+    assert np.all(np.isfinite(grad))
