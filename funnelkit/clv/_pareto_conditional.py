@@ -8,7 +8,9 @@ pass over its rows:
 
 * it depends on ``(x, T, t)`` only (not on ``t_x``), so its rule runs once per distinct
   ``(x, T, t)``, of which a customer base has few (whole purchase counts, a handful of
-  ages, usually one horizon), and P(alive) once per distinct history;
+  ages, usually one horizon), and P(alive) once per distinct history; rows that rarely
+  repeat (continuous clocks, :func:`~funnelkit.clv._data.mostly_distinct`) are not
+  searched for repeats, which would cost a sort;
 * small counts take 16 to 32 nodes instead of 64 where the integrand is smooth enough
   (:data:`PMF_SMOOTH_RULES`);
 * the customers run in blocks of ``BLOCK_CELLS`` numbers, so the ``(customers, nodes)``
@@ -30,7 +32,7 @@ from typing import Any
 import numpy as np
 from numpy.polynomial.legendre import leggauss
 
-from funnelkit.clv._data import distinct_combinations
+from funnelkit.clv._data import repeated_combinations
 from funnelkit.clv._mixing import GammaRate, LifetimeMixing, RateMixing
 from funnelkit.clv._pareto_alive import (
     _block_rows,
@@ -246,8 +248,8 @@ def pareto_pmf(
         rows = groups = np.arange(size)
         to_row = to_group = rows
     else:
-        rows, to_row = distinct_combinations(x, tx, T, t)
-        groups, to_group = distinct_combinations(x[rows], T[rows], t[rows])
+        rows, to_row = repeated_combinations(x, tx, T, t)
+        groups, to_group = repeated_combinations(x[rows], T[rows], t[rows])
     alive = pareto_alive(_take(rate, rows), _take(lifetime, rows), x[rows], tx[rows], T[rows])
     g = rows[groups]
     if all(d == 1 for d in count_axes):
@@ -264,7 +266,7 @@ def pareto_pmf(
     if per_customer:
         pairs = to_pair = np.arange(wide.size)
     else:
-        pairs, to_pair = distinct_combinations(member, wide)
+        pairs, to_pair = repeated_combinations(member, wide)
     pg = g[member[pairs]]
     if_alive = _if_alive(wide[pairs], t[pg], x[pg], T[pg], _take(rate, pg), _take(lifetime, pg))
     value = with_dead(np.tile(alive[to_row], copies), if_alive[to_pair], wide)

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from funnelkit.clv._data import as_rfm, check_setting, distinct_combinations
+from funnelkit.clv._data import as_rfm, check_setting, repeated_combinations
 from funnelkit.clv._mixing import BetaDropout, DropoutMixing, GammaRate, RateMixing
 from funnelkit.clv._optimise import LOG_BOUND, CoefficientSpace
 from funnelkit.exceptions import FunnelkitError
@@ -231,7 +231,7 @@ def distinct_rows(
     parts = [*history, *(np.asarray(c, dtype=float) for c in extra)]
     if design is not None:
         parts.extend(np.asarray(design, dtype=float).T)
-    first, inverse = distinct_combinations(*parts)
+    first, inverse = repeated_combinations(*parts)
     unique = np.stack([c[first] for c in parts], axis=1)
     rows = {k: unique[:, i] for i, k in enumerate(("frequency", "recency", "T"))}
     start = 3 + len(extra)

@@ -20,7 +20,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from funnelkit._frames import Backend, frame_from_columns
-from funnelkit.clv._data import unique_combinations
+from funnelkit.clv._data import mostly_distinct, unique_combinations
 from funnelkit.clv._distinct_rows import discounted_rows
 from funnelkit.clv._value_settings import model_covariates, spend_per_customer, unit_step
 from funnelkit.clv.covariates import with_covariates
@@ -31,11 +31,6 @@ from funnelkit.units import TimeUnitLike
 __all__ = ["score", "score_batch", "score_columns"]
 
 _REQUIRED = ("frequency", "recency", "T")
-# batches of at least _SAMPLE_FROM customers look at a sample of about _SAMPLE_ROWS rows to
-# decide whether finding the distinct rows pays (skipped when _DISTINCT_SHARE are distinct)
-_SAMPLE_FROM = 100_000
-_SAMPLE_ROWS = 10_000
-_DISTINCT_SHARE = 0.9
 
 
 def score_columns(with_spend: bool) -> tuple[str, ...]:
@@ -267,19 +262,12 @@ def _covariate_patterns(
 
 
 def _distinct_rows(rfm: RFM) -> tuple[tuple[np.ndarray, ...], np.ndarray | slice]:
-    """Distinct ``(frequency, recency, T)`` rows and the map back to customers.
-
-    Finding them costs a sort of every column, which pays only when rows repeat (integer
-    clocks, BG/BB data); when an evenly spread sample of rows is nearly all distinct
-    (continuous clocks), the rows are scored as they are (the map is then the identity).
-    """
-    n = len(rfm)
+    """Distinct ``(frequency, recency, T)`` rows and the map back to customers; where rows
+    are :func:`~funnelkit.clv._data.mostly_distinct` (continuous clocks), the rows as they
+    are (the map is then the identity, and nothing is copied)."""
     cols = (rfm.frequency, rfm.recency, rfm.T)
-    if n >= _SAMPLE_FROM:
-        sample = slice(None, None, n // _SAMPLE_ROWS)
-        (first, *_), _ = unique_combinations(*(c[sample] for c in cols))
-        if first.size >= _DISTINCT_SHARE * cols[0][sample].size:
-            return cols, slice(None)
+    if mostly_distinct(*cols):
+        return cols, slice(None)
     return unique_combinations(*cols)
 
 

@@ -14,6 +14,7 @@ from funnelkit.clv import (
     _pareto_conditional as fast,
     conditional as cond,
 )
+from funnelkit.clv._data import SAMPLE_FROM
 from funnelkit.clv._mixing import (
     CommonLifetime,
     CommonRate,
@@ -166,6 +167,32 @@ def test_blocks_do_not_change_a_value(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(alive_rule, "BLOCK_CELLS", 7 * fast.PMF_NODES)
     got = cond.pareto_pmf(counts, t, x, tx, T, rate, life)
     assert np.abs(got - want).max() < 1e-15
+
+
+def test_customers_whose_rows_rarely_repeat_get_the_same_values() -> None:
+    # from SAMPLE_FROM customers with continuous clocks the rows are not searched for
+    # repeats; halves below that size are: the values agree, for both routes
+    size = SAMPLE_FROM + 2000
+    rng = np.random.default_rng(5)
+    rfm = simulate_pareto_nbd(size, T=rng.uniform(10.0, 52.0, size), seed=5).rfm
+    x, tx, T = rfm.frequency, rfm.recency, rfm.T
+    rate, life = GammaRate(0.55, 10.6), GammaLifetime(0.6, 11.7)
+    half = size // 2
+    for counts in (np.arange(3)[:, None], (x % 3).astype(float)):
+        whole = cond.pareto_pmf(counts, 52.0, x, tx, T, rate, life)
+        parts = [
+            cond.pareto_pmf(
+                counts if counts.ndim == 2 else counts[part],
+                52.0,
+                x[part],
+                tx[part],
+                T[part],
+                rate,
+                life,
+            )
+            for part in (slice(None, half), slice(half, None))
+        ]
+        np.testing.assert_allclose(whole, np.concatenate(parts, axis=-1), rtol=1e-12, atol=0)
 
 
 def test_parameters_per_customer_are_each_their_own() -> None:

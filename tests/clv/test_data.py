@@ -8,7 +8,12 @@ import pytest
 
 from funnelkit import DataError
 from funnelkit.clv import BetaGeoFitter
-from funnelkit.clv._data import distinct_combinations
+from funnelkit.clv._data import (
+    SAMPLE_FROM,
+    distinct_combinations,
+    mostly_distinct,
+    repeated_combinations,
+)
 
 
 @pytest.fixture
@@ -77,3 +82,22 @@ def test_distinct_rows_of_any_dtype(column: np.ndarray) -> None:
     first, inverse = distinct_combinations(column, np.array([1.5, 1.5, 1.5]))
     np.testing.assert_array_equal(column[first], np.unique(column))
     np.testing.assert_array_equal(column[first][inverse], column)
+
+
+def test_rows_that_rarely_repeat_are_not_searched() -> None:
+    rng = np.random.default_rng(8)
+    counts = rng.integers(0, 5, SAMPLE_FROM).astype(float)
+    ages = rng.uniform(10.0, 52.0, SAMPLE_FROM)  # continuous clocks: all distinct
+    assert mostly_distinct(counts, ages)
+    first, inverse = repeated_combinations(counts, ages)
+    np.testing.assert_array_equal(first, np.arange(SAMPLE_FROM))
+    np.testing.assert_array_equal(inverse, np.arange(SAMPLE_FROM))
+    # whole weeks repeat: searched, as distinct_combinations finds them
+    weeks = ages.round()
+    assert not mostly_distinct(counts, weeks)
+    for got, want in zip(
+        repeated_combinations(counts, weeks), distinct_combinations(counts, weeks), strict=True
+    ):
+        np.testing.assert_array_equal(got, want)
+    # too few rows to sample: always searched
+    assert not mostly_distinct(counts[:1000], ages[:1000])
