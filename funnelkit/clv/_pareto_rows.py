@@ -96,15 +96,10 @@ _SERIES_SHAPE_LIMIT = 1e6
 
 
 def _series_is_poor(r: Any, alpha: Any, s: Any, beta: Any) -> Any:
-    """Where the likelihood's ``2F1`` series is slow or loses digits (elementwise)."""
+    """Where the likelihood's ``2F1`` series is slow or loses digits (elementwise): there
+    the likelihood takes the quadrature."""
     slow = np.maximum(alpha, beta) > _SLOW_SERIES_RATIO * np.minimum(alpha, beta)
     return slow | (np.maximum(r, s) > _SERIES_SHAPE_LIMIT)
-
-
-def _series_is_slow(params: np.ndarray) -> bool:
-    """Whether the likelihood takes the quadrature: its ``2F1`` series is slow or inexact
-    at ``params`` (see :func:`_series_is_poor`)."""
-    return bool(_series_is_poor(*params))
 
 
 def _quadrature_log_likelihood(params: np.ndarray, data: FitData) -> tuple[float, np.ndarray]:

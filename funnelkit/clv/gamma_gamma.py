@@ -260,9 +260,9 @@ class GammaGammaFitter(CovariateModel):
         inv = 1.0 / (g["xm"] + v)
         w_rel = float(data.weights @ rel)
         wx_log = float(g["wx"] @ rel) + g["wx_sum"] * np.log(v)
-        # and lnG(px + q) - lnG(q) ~ px log q would lose its digits there (0.1 of a
-        # log-likelihood unit at q = 1e12, enough to pass the full model off as better than
-        # its limit): log_pochhammer and digamma_difference keep them
+        # So would lnG(px + q) - lnG(q) ~ px log q, by 0.1 of a log-likelihood unit at
+        # q = 1e12 (enough to pass the full model off as better than its limit): rising
+        # factorials (log_pochhammer, digamma_difference) keep the digits
         total = (
             float(w_x @ (log_pochhammer(q, px) - gammaln(px) + px * g["log_x"]))
             + p * float(x @ g["log_m_x"])

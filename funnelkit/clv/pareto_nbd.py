@@ -36,7 +36,7 @@ from funnelkit.clv._mixing import (
 from funnelkit.clv._pareto_rows import (
     _log_f,
     _quadrature_log_likelihood,
-    _series_is_slow,
+    _series_is_poor,
     rows_log_likelihood,
 )
 from funnelkit.clv.conditional import ParetoUncertainty
@@ -235,7 +235,7 @@ class ParetoNBDFitter(ParetoUncertainty, PurchasePredictions, CovariateModel):
         return out
 
     def _log_likelihood(self, params: np.ndarray, data: FitData) -> np.ndarray:
-        if _series_is_slow(params):
+        if _series_is_poor(*params):
             rate, lifetime = mixings(dict(zip(self._param_names, params, strict=True)))
             return mixture_log_likelihood(
                 rate, lifetime, data["frequency"], data["recency"], data["T"]
@@ -246,7 +246,7 @@ class ParetoNBDFitter(ParetoUncertainty, PurchasePredictions, CovariateModel):
     def _weighted_log_likelihood(
         self, params: np.ndarray, data: FitData
     ) -> tuple[float, np.ndarray]:
-        if _series_is_slow(params):
+        if _series_is_poor(*params):
             return _quadrature_log_likelihood(params, data)
         t = self._pair_terms(params, data, gradient=True)
         w, i_T, i_tx, gap = data.weights, t["i_T"], t["i_tx"], t["gap"]
@@ -297,7 +297,7 @@ class ParetoNBDFitter(ParetoUncertainty, PurchasePredictions, CovariateModel):
             return _log_death_odds_by_quadrature(rate, lifetime, x, tx, T)
         r, alpha, s, beta = rate.shape, rate.rate, lifetime.shape, lifetime.rate
         params = np.array([r, alpha, s, beta])
-        if _series_is_slow(params):
+        if _series_is_poor(*params):
             return _log_death_odds_by_quadrature(rate, lifetime, x, tx, T)
         with np.errstate(under="ignore"):
             log_f_tx, _ = _log_f(params, x, tx, gradient=False)
