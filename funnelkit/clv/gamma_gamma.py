@@ -220,29 +220,31 @@ class GammaGammaFitter(CovariateModel):
         return np.array([2.0, 3.0, max(mean, 1e-6)])
 
     def _log_likelihood(self, params: np.ndarray, data: FitData) -> np.ndarray:
+        # q log v - (px + q) log(x m + v) = -px log v - (px + q) log1p(x m / v), and the
+        # gamma-function ratio as a rising factorial: next to the common-rate limit (q, v
+        # huge) the plain forms cancel (see _weighted_log_likelihood)
         p, q, v = params
         x, m = data["frequency"], data["monetary_value"]
         px = p * x
-        return (
-            gammaln(px + q)
+        return np.asarray(
+            log_pochhammer(q, px)
             - gammaln(px)
-            - gammaln(q)
-            + q * np.log(v)
             + (px - 1.0) * np.log(m)
             + px * np.log(x)
-            - (px + q) * np.log(x * m + v)
+            - px * np.log(v)
+            - (px + q) * np.log1p(x * m / v)
         )
 
     def _log_likelihood_gradient(self, params: np.ndarray, data: FitData) -> np.ndarray:
         p, q, v = params
         x, m = data["frequency"], data["monetary_value"]
         px = p * x
-        log_xm_v = np.log(x * m + v)
-        common = digamma(px + q)
-        d_p = x * (common - digamma(px) + np.log(m) + np.log(x) - log_xm_v)
-        d_q = common - digamma(q) + np.log(v) - log_xm_v
-        d_v = q / v - (px + q) / (x * m + v)
-        return np.vstack([d_p, d_q, d_v])
+        xm = x * m
+        log_xm_v = np.log(xm + v)
+        d_p = x * (digamma(px + q) - digamma(px) + np.log(m) + np.log(x) - log_xm_v)
+        d_q = digamma_difference(q, px) - np.log1p(xm / v)
+        d_v = (q * xm / v - px) / (xm + v)
+        return np.vstack(np.broadcast_arrays(d_p, d_q, d_v))
 
     def _weighted_log_likelihood(
         self, params: np.ndarray, data: FitData

@@ -122,6 +122,9 @@ def test_log_likelihood_keeps_its_digits_next_to_the_limit(q: float) -> None:
     limit = float(data.weights @ model._limit_log_likelihood({"p": p, "nu": nu}, data))
     assert full == pytest.approx(limit, abs=1e-9 + 1e2 / q)
     assert grad is not None and np.all(np.isfinite(grad))
+    # the per-row form (fits with covariates, a bootstrap's first step) keeps them too
+    rows = float(data.weights @ model._log_likelihood(np.array([p, q, q / nu]), data))
+    assert rows == pytest.approx(limit, abs=1e-9 + 1e2 / q)
 
 
 @pytest.mark.slow

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.special import gammaln
 
 from funnelkit.clv import BetaGeoFitter, GammaGammaFitter
 from funnelkit.clv._data import FitData
@@ -137,15 +138,29 @@ def test_start_terms_of_rows_given_by_a_mask() -> None:
     np.testing.assert_array_equal(found[1], expected[1])
 
 
-def test_start_terms_that_lose_digits_are_not_used() -> None:
-    # near the common-rate limit (q, v huge) Gamma-Gamma's per-row terms cancel where its
-    # grouped sums do not: a refit then evaluates the likelihood itself
+def test_start_terms_that_lose_digits_are_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    # near the common-rate limit (q, v huge) Gamma-Gamma's grouped sums keep their digits:
+    # per-row terms written as plain differences of gammaln cancel there, and a
+    # refit then evaluates the likelihood itself
     rng = np.random.default_rng(3)
     frequency = rng.integers(1, 6, 400).astype(float)
     columns = {"frequency": frequency, "monetary_value": rng.gamma(50.0, 1.0, 400)}
     p = np.array([2.0, 1e9, 1e9 * 50 / 2.0])
     fitter = GammaGammaFitter()
     plain, data = _prepared(columns, np.ones(400))
+    # today's per-row terms keep their digits: used
+    assert fitter._checked_row_terms(p, plain)[1] is not None
+
+    def cancelling(params: np.ndarray, d: FitData) -> np.ndarray:
+        a, q, v = params
+        x, m = d["frequency"], d["monetary_value"]
+        ax = a * x
+        return np.asarray(
+            gammaln(ax + q) - gammaln(ax) - gammaln(q) + q * np.log(v)
+            + (ax - 1.0) * np.log(m) + ax * np.log(x) - (ax + q) * np.log(x * m + v)
+        )  # fmt: skip
+
+    monkeypatch.setattr(GammaGammaFitter, "_log_likelihood", staticmethod(cancelling))
     assert fitter._checked_row_terms(p, plain)[1] is None
     assert data.weighted_terms("limit", lambda r: fitter._checked_row_terms(p, r)) is None
 
