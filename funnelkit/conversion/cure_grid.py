@@ -4,19 +4,40 @@ Each row's weight is split between the two nearest of :data:`GRID_NODES` evenly 
 times (linear interpolation), which keeps every row's weight and weighted log time. A
 likelihood term varies little between neighbouring nodes: the maximum of the mixture
 likelihood on the grid lies about 1e-3 standard errors from the rows' own (measured on
-100,000 entrants), at a tenth of the cost per evaluation. Fits and refits take their steps
-there and finish on the rows themselves
-(:func:`~funnelkit.conversion.cure_mixture.fit_mixture`,
-:meth:`~funnelkit.conversion.cure_refit.CureRows.coarse`).
+100,000 entrants), at a tenth of the cost per evaluation. Fits take their steps there and
+finish on the rows themselves (:func:`~funnelkit.conversion.cure_mixture.fit_mixture`).
+
+A refit from a nearby start (a bootstrap sample) need not finish on the rows: with the
+rows' value and gradient at the start (read off per-row terms prepared once), the grid's
+log-likelihood :class:`Shifted` by a linear term has the rows' value and gradient there,
+and away from it differs from the rows' only by the change of the grid's error over the
+refit's step, a small part of an error that is itself 1e-3 standard errors. That part is
+estimated on the same rows spread over every other node (:func:`halved`), where each row's
+error is at least twice as large (:func:`agree`); where the two grids do not agree, the
+refit checks on the rows (:meth:`~funnelkit.conversion.cure_refit.CureRows.coarse`).
 """
 
 from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from funnelkit.conversion.cure_likelihood import CureData
 
-__all__ = ["GRID_NODES", "coarse_data", "log_time_grid", "spread", "tied"]
+__all__ = [
+    "GRID_NODES",
+    "Shifted",
+    "agree",
+    "coarse_data",
+    "halved",
+    "log_time_grid",
+    "node_weights",
+    "spread",
+    "tied",
+]
 
 #: nodes of the grid of log times
 GRID_NODES = 2048
@@ -77,21 +98,112 @@ def spread(
             return values, np.ones(values.size)
         keep = np.flatnonzero(w > 0)
         return values[keep], w[keep]
+    node_w = node_weights(grid, w)
+    keep = np.flatnonzero(node_w > 0)
+    return grid[0][keep], node_w[keep]
+
+
+def node_weights(grid: Grid, w: np.ndarray | None) -> np.ndarray:
+    """The weight of every node of ``grid`` (of the values it was made from, counted ``w``
+    times; None: once each)."""
     nodes, left, share = grid
     if w is None:
         node_w = np.bincount(left, weights=1.0 - share, minlength=nodes.size)
         node_w += np.bincount(left + 1, weights=share, minlength=nodes.size)
-    else:
-        # each node takes the weight of the values between it and the next node, less the
-        # part of it that moves up to the next, plus the part moved up from the node below:
-        # two passes over the values where a count per neighbour took four (a bootstrap
-        # sample spreads every row's weight)
-        moved = np.bincount(left, weights=w * share, minlength=nodes.size)
-        node_w = np.bincount(left, weights=w, minlength=nodes.size)
-        node_w -= moved
-        node_w[1:] += moved[:-1]
-    keep = np.flatnonzero(node_w > 0)
-    return nodes[keep], node_w[keep]
+        return node_w
+    # each node takes the weight of the values between it and the next node, less the
+    # part of it that moves up to the next, plus the part moved up from the node below:
+    # two passes over the values where a count per neighbour took four (a bootstrap
+    # sample spreads every row's weight)
+    moved = np.bincount(left, weights=w * share, minlength=nodes.size)
+    node_w = np.bincount(left, weights=w, minlength=nodes.size)
+    node_w -= moved
+    node_w[1:] += moved[:-1]
+    return node_w
+
+
+def halved(nodes: np.ndarray, node_w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The weights ``node_w`` of evenly spaced ``nodes`` moved onto every other node (twice
+    the spacing, one node more past the last where their count is even), as the nodes of
+    positive weight and their weights.
+
+    Linear interpolation composes: each odd node's weight, split evenly between its two
+    neighbours, gives every value the split it would get on the wider grid directly, at
+    the cost of the nodes rather than of the values.
+
+    Examples
+    --------
+    >>> grid = log_time_grid(np.array([0.0, 0.5, 2.0, 3.0]), size=4)  # nodes 0, 1, 2, 3
+    >>> node_weights(grid, None).tolist()
+    [1.5, 0.5, 1.0, 1.0]
+    >>> nodes, w = halved(grid[0], node_weights(grid, None))  # 0.5 is a quarter of the way to 2
+    >>> nodes.tolist(), w.tolist()
+    ([0.0, 2.0, 4.0], [1.75, 1.75, 0.5])
+    """
+    odd = node_w[1::2] / 2.0
+    half_w = np.zeros(node_w.size // 2 + 1)
+    even = node_w[0::2]
+    half_w[: even.size] += even
+    half_w[: odd.size] += odd
+    half_w[1 : odd.size + 1] += odd
+    half_nodes = nodes[0::2]
+    if half_nodes.size < half_w.size:  # an even count: one node past the last
+        half_nodes = np.append(half_nodes, 2.0 * nodes[-1] - nodes[-2])
+    keep = np.flatnonzero(half_w > 0)
+    return half_nodes[keep], half_w[keep]
+
+
+class Shifted:
+    """A grid's log-likelihood plus the linear term that gives it the rows' value and
+    gradient at ``start``.
+
+    ``evaluate(x)`` is the grid's (value, gradient, ...) and ``rows`` the rows' (value,
+    gradient) at ``start``. The rows' log-likelihood less the grid's is a smooth function
+    whose gradient (the grid's error) changes little over a refit's step: the shifted
+    grid's maximum lies by that change from the rows' (see :func:`agree`).
+    """
+
+    def __init__(
+        self,
+        evaluate: Callable[[np.ndarray], tuple[Any, ...]],
+        start: np.ndarray,
+        rows: tuple[float, np.ndarray],
+    ) -> None:
+        self.evaluate, self.start, self.rows = evaluate, np.array(start, dtype=float), rows
+        at_start = evaluate(self.start)
+        self.offset = float(rows[0]) - float(at_start[0])
+        self.shift = np.asarray(rows[1], dtype=float) - at_start[1]
+
+    @property
+    def usable(self) -> bool:
+        """Whether the rows and the grid were finite at the start."""
+        return bool(np.isfinite(self.offset) and np.all(np.isfinite(self.shift)))
+
+    def on(self, evaluate: Callable[[np.ndarray], tuple[Any, ...]]) -> Shifted:
+        """Another grid of the same rows, shifted to the same start."""
+        return Shifted(evaluate, self.start, self.rows)
+
+    def __call__(self, x: np.ndarray) -> tuple[Any, ...]:
+        value, gradient, *rest = self.evaluate(x)
+        value = value + self.offset + float(self.shift @ (x - self.start))
+        return (value, gradient + self.shift, *rest)
+
+
+def agree(wide_gradient: np.ndarray, metric: np.ndarray, tolerance: float) -> bool:
+    """Whether the maximum of a :class:`Shifted` grid lies within ``tolerance`` (squared
+    standard errors) of the rows' own, judged by ``wide_gradient``, the gradient there of
+    the same rows and shift on every other node of the grid (:func:`halved`).
+
+    Its Newton decrement in ``metric`` (an inverse observed information) is the squared
+    distance to the wider grid's maximum. On a grid of spacing ``h`` a value at the share
+    ``u`` of the way between two nodes takes an interpolation error ``u (1 - u) h**2 / 2``
+    times the curvature of each of its terms; on the grid twice as wide the factor is at
+    least twice as large, whatever ``u``. So where the rows' errors add up (as terms of one
+    sign do) the wider grid's maximum lies at least twice as far from the rows' as the
+    grid's, and the grid's distance to it is at most the distance between the two maxima.
+    """
+    decrement = float(wide_gradient @ metric @ wide_gradient)
+    return math.isfinite(decrement) and decrement < tolerance
 
 
 def coarse_data(data: CureData) -> CureData | None:

@@ -62,11 +62,13 @@ class CureData:
         Callable[[np.ndarray, DelayFamily, bool], tuple[float, np.ndarray, np.ndarray] | None]
         | None
     ) = field(default=None, compare=False, repr=False)
-    #: ``() -> CureData or None``: the same rows with their weights spread over a grid of
-    #: their log times (:meth:`~funnelkit.conversion.cure_refit.CureRows.coarse`), whose
-    #: maximum lies a thousandth of a standard error from this one's: a refit's cheap steps
-    #: before its exact ones
-    coarse: Callable[[], CureData | None] | None = field(default=None, compare=False, repr=False)
+    #: ``() -> (CureData, CureData) or None``: the same rows with their weights spread over
+    #: a grid of their log times and over every other node of it
+    #: (:meth:`~funnelkit.conversion.cure_refit.CureRows.coarse`): a refit's cheap steps
+    #: in place of exact ones
+    coarse: Callable[[], tuple[CureData, CureData] | None] | None = field(
+        default=None, compare=False, repr=False
+    )
 
     @property
     def n_exact(self) -> int:

@@ -26,7 +26,16 @@ import numpy as np
 from scipy import optimize, special
 
 from funnelkit._quasi_newton import LAST_STEP, ascend, refit_decrement
-from funnelkit.conversion.cure_grid import GRID_NODES, log_time_grid, spread, tied
+from funnelkit.conversion.cure_grid import (
+    GRID_NODES,
+    Shifted,
+    agree,
+    halved,
+    log_time_grid,
+    node_weights,
+    spread,
+    tied,
+)
 from funnelkit.conversion.cure_likelihood import (
     CureData,
     assemble_parts,
@@ -260,32 +269,43 @@ class CureRows:
 
     def coarse(
         self, weights: tuple[np.ndarray, np.ndarray], zero: CureData, sum_log_exact: float
-    ) -> CureData | None:
+    ) -> tuple[CureData, CureData] | None:
         """The rows counted ``weights`` times (per exact row, per waiting row) with each
         row's weight split between the two nearest of :data:`GRID_NODES` evenly spaced log
-        times (linear interpolation); ``zero``: the sample's rows at duration 0, kept as
-        they are. None when there are too few rows for a grid to save work.
+        times (linear interpolation), and the same over every other node
+        (:func:`~funnelkit.conversion.cure_grid.halved`); ``zero``: the sample's rows at
+        duration 0, kept as they are. None when there are too few rows for a grid to save
+        work.
 
         The split keeps every row's weight and weighted log time, and a likelihood term
         varies little between neighbouring nodes: the maximum of the mixture likelihood on
         the grid lies about 1e-3 standard errors from the rows' own (measured on 100,000
-        entrants), at a tenth of the cost per evaluation. A refit takes its steps there and
-        checks the end on the rows themselves.
+        entrants), at a tenth of the cost per evaluation. A refit takes its steps there,
+        shifted to the rows' value and gradient at its start, and checks its end on the
+        wider grid (see :mod:`~funnelkit.conversion.cure_grid`).
         """
         if self.n_rows < 4 * GRID_NODES:
             return None
-        log_exact, w_exact = self._binned("exact", self.log_exact, weights[0])
-        log_censored, w_censored = self._binned("censored", self.log_censored, weights[1])
-        return _with_zero_rows(
-            zero, (log_exact, w_exact), (log_censored, w_censored), sum_log_exact
-        )
+        exact = self._binned("exact", self.log_exact, weights[0])
+        censored = self._binned("censored", self.log_censored, weights[1])
+        fine, wide = (_with_zero_rows(zero, exact[i], censored[i], sum_log_exact) for i in (0, 1))
+        return fine, wide
 
-    def _binned(self, kind: str, values: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, ...]:
+    def _binned(
+        self, kind: str, values: np.ndarray, w: np.ndarray
+    ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
         """``values`` counted ``w`` times, as the grid nodes of positive weight and their
-        weights (the rows themselves when they take no grid: few, or all equal)."""
+        weights, on the grid and on every other node of it (the rows themselves, twice,
+        when they take no grid: few, or all equal)."""
         if kind not in self.grids:
             self.grids[kind] = log_time_grid(values)
-        return spread(self.grids[kind], values, w)
+        grid = self.grids[kind]
+        if grid is None:
+            rows = spread(None, values, w)
+            return rows, rows
+        node_w = node_weights(grid, w)
+        keep = np.flatnonzero(node_w > 0)
+        return (grid[0][keep], node_w[keep]), halved(grid[0], node_w)
 
     def _smallest(self, w: np.ndarray) -> float:
         """The shortest positive duration among the rows of positive weight (2e-6 if none)."""
@@ -407,6 +427,43 @@ def _checked(data: CureData, fix_p: bool) -> Callable[[np.ndarray], tuple[float,
     return log_likelihood
 
 
+def _on_grids(
+    grids: tuple[CureData, CureData],
+    at_start: tuple[float, np.ndarray] | None,
+    x0: np.ndarray,
+    metric: np.ndarray,
+    bounds: tuple[np.ndarray, np.ndarray],
+    fix_p: bool,
+) -> tuple[np.ndarray, np.ndarray, float | None] | None:
+    """Steps in ``metric`` from ``x0`` to the maximum of the rows spread over a grid, a
+    tenth of an evaluation each: that maximum, the metric there and, where the rows' value
+    and gradient at ``x0`` are known (``at_start``) and the wider grid agrees, the rows'
+    log-likelihood there (None: the rows must check it); None where the steps do not settle.
+
+    With ``at_start`` the grid is :class:`~funnelkit.conversion.cure_grid.Shifted` to the
+    rows at ``x0``, and its maximum is the rows' within the refit's stop where the same
+    rows and shift on every other node have their maximum next to it
+    (:func:`~funnelkit.conversion.cure_grid.agree`).
+    """
+    fine, wide = grids
+    tolerance = refit_decrement() * 1e-2
+    shifted = None if at_start is None else Shifted(_checked(fine, fix_p), x0, at_start)
+    if shifted is not None and not shifted.usable:
+        shifted = None
+    evaluate = _checked(fine, fix_p) if shifted is None else shifted
+    near = ascend(evaluate, x0, metric, *bounds, tolerance=tolerance, last_step=LAST_STEP)
+    if near is None:
+        return None
+    x, metric = near
+    if shifted is None:
+        return x, metric, None
+    _, wide_gradient = shifted.on(_checked(wide, fix_p))(x)
+    if not agree(wide_gradient, metric, refit_decrement()):
+        return x, metric, None
+    value = float(shifted(x)[0])
+    return x, metric, value if math.isfinite(value) else None
+
+
 def refit_mixture(
     data: CureData,
     start: Sequence[float] | np.ndarray,
@@ -417,9 +474,11 @@ def refit_mixture(
 
     With ``metric``, the covariance of ``start`` (the inverse information of that fit),
     Newton steps in that fixed metric (the information of a reweighted sample differs by
-    sampling error only), which settle in a few likelihood evaluations: first on the rows
-    spread over a grid (``data.coarse``, where there are many), then from there on the rows
-    themselves, which settle at their first evaluation. Otherwise, or when they do not
+    sampling error only), which settle in a few likelihood evaluations: on the rows spread
+    over a grid (``data.coarse``, where there are many), shifted to the rows' value and
+    gradient at the start where per-row terms give them (a bootstrap sample: see
+    :func:`_on_grids`), and from there on the rows themselves where the grids cannot settle
+    it (they settle at their first evaluation). Otherwise, or when they do not
     settle, one L-BFGS-B search with the analytic gradient. A component pressed
     against a bound of its weight or spread is reported as not converged, as by the fit
     from scratch.
@@ -455,28 +514,24 @@ def refit_mixture(
         last[:] = [(np.array(x, copy=True), ll)]
         return ll, grad
 
-    found = None
+    found, value = None, None
     if metric is not None and metric.shape == (x0.size, x0.size) and np.all(np.isfinite(metric)):
         begin = x0
-        coarse = None if data.coarse is None else data.coarse()
-        if coarse is not None:
-            # steps on the rows spread over a grid, a tenth of an evaluation each, to its
-            # maximum (1e-3 standard errors from the rows' own): the steps on the rows
-            # themselves start there and settle at their first evaluation
-            near = ascend(
-                _checked(coarse, fix_p),
-                x0,
-                metric,
-                low + 1e-6,
-                high - 1e-6,
-                tolerance=refit_decrement() * 1e-2,
-                last_step=LAST_STEP,  # the rows check where it ends
-            )
+        grids = None if data.coarse is None else data.coarse()
+        if grids is not None:
+            at_start = None
+            if data.first_evaluation is not None:
+                with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+                    at_start = data.first_evaluation(x0, fix_p)
+            near = _on_grids(grids, at_start, x0, metric, (low + 1e-6, high - 1e-6), fix_p)
             if near is not None:
-                begin, metric = near
+                begin, metric, value = near
                 first[0] = False  # the row terms are those of x0: evaluate
-        settled = ascend(log_likelihood, begin, metric, low + 1e-6, high - 1e-6)
-        found = None if settled is None else settled[0]
+                if value is not None:  # the wider grid agrees: no need for the rows
+                    found = begin
+        if found is None:
+            settled = ascend(log_likelihood, begin, metric, low + 1e-6, high - 1e-6)
+            found = None if settled is None else settled[0]
     if found is not None:
         x, success, message = found, True, "converged (Newton steps in the start's metric)"
     else:
@@ -496,9 +551,10 @@ def refit_mixture(
                 options={"maxiter": 500, "ftol": 1e-12, "gtol": 1e-6},
             )
         x, success, message = np.asarray(res.x, dtype=float), bool(res.success), str(res.message)
-    x = _faster_first(x, fix_p)
-    # the search ends where it evaluated last (the steps' end): no need to evaluate again
-    ll = last[0][1] if last and np.array_equal(last[0][0], x) else log_likelihood(x)[0]
+    if value is None:
+        # the search ends where it evaluated last (the steps' end): no need to evaluate again
+        value = last[0][1] if last and np.array_equal(last[0][0], x) else log_likelihood(x)[0]
+    x, ll = _faster_first(x, fix_p), value
     offset = 0 if fix_p else 1
     on_bound = bool(np.any(np.minimum(x - low, high - x)[offset:] < 1e-6))
     finite = math.isfinite(ll)

@@ -249,36 +249,74 @@ def test_coarse_rows_keep_every_weight_and_weighted_log_time() -> None:
     counts = np.random.default_rng(7).poisson(1.0, durations.size).astype(float)
     data = rows.data(counts, whole=True)
     assert data.coarse is not None
-    assert_grid_keeps_weights(data.coarse(), data)
+    grids = data.coarse()
+    assert grids is not None
+    for grid in grids:  # the grid, and every other node of it
+        assert_grid_keeps_weights(grid, data)
+    fine, wide = grids
+    assert wide.log_exact.size < fine.log_exact.size
     # a few rows take no grid
     small = CureRows.of(durations[:5000], converted[:5000]).data(counts[:5000], whole=True)
     assert small.coarse is not None and small.coarse() is None
 
 
-def test_a_mixture_refit_from_the_grid_ends_at_the_maximum_of_the_rows() -> None:
+def _mixture_refits(
+    durations: np.ndarray, converted: np.ndarray, seeds: range, monkeypatch: pytest.MonkeyPatch
+) -> list[int]:
+    """Bootstrap refits of the mixture on the grids, each within the bootstrap's stop (0.01
+    standard errors) of the rows' maximum: per sample, how often the rows were evaluated."""
     from dataclasses import replace
 
     from funnelkit._quasi_newton import bootstrap_precision
+    from funnelkit.conversion import cure_refit
 
-    durations, converted = two_mode_delays(12000, seed=6)
     rows = CureRows.of(durations, converted)
     full = fit_cure_model(durations, converted, "lognormal-mixture")
     assert full.converged and full.covariance is not None
     cov = np.asarray(full.covariance)
-    for seed in (7, 8):
+    evaluations = []
+    for seed in seeds:
         counts = np.random.default_rng(seed).poisson(1.0, durations.size).astype(float)
         data = rows.data(counts, whole=True)
         exact = fit_cure_data(replace(data, coarse=None), "lognormal-mixture", start=full)
-        with bootstrap_precision():
+        on_rows: list[int] = []
+
+        def counted(x, on, fix_p, *, data=data, on_rows=on_rows):
+            on_rows.extend([1] if on is data else [])
+            return mixture_log_likelihood(x, on, fix_p)
+
+        with monkeypatch.context() as patch, bootstrap_precision():
+            patch.setattr(cure_refit, "mixture_log_likelihood", counted)
             gridded = fit_cure_data(data, "lognormal-mixture", start=full)
+        evaluations.append(len(on_rows))
         assert gridded.converged and exact.converged
-        # within the bootstrap's stop of the maximum: 0.01 standard errors
         gap = np.subtract(gridded.coefficients, exact.coefficients)
         assert float(gap @ np.linalg.solve(cov, gap)) < 1e-4
-        assert gridded.log_likelihood == pytest.approx(
-            float(mixture_log_likelihood(np.asarray(gridded.coefficients), data, False)[0]),
-            rel=1e-12,
-        )
+        # the value on the rows: within the bootstrap's stop where the grids predict it, as
+        # a refit's value is
+        on_the_rows = mixture_log_likelihood(np.asarray(gridded.coefficients), data, False)
+        assert abs(gridded.log_likelihood - float(on_the_rows[0])) < 1e-4
+    return evaluations
+
+
+def test_a_mixture_refit_on_the_grids_ends_at_the_maximum_of_the_rows(monkeypatch) -> None:
+    durations, converted = two_mode_delays(12000, seed=6)
+    # the grid, shifted to the rows at the start, and every other node of it agree: the
+    # rows are not evaluated at all
+    assert _mixture_refits(durations, converted, range(7, 9), monkeypatch) == [0, 0]
+
+
+def test_a_mode_narrower_than_the_grid_sends_the_mixture_refit_to_the_rows(monkeypatch) -> None:
+    rng = np.random.default_rng(1)
+    will, fast = rng.random(20_000) < 0.5, rng.random(20_000) < 0.4
+    # a fast mode of log-spread 0.025 on a grid spaced 0.01 (log times from 1e-7 to 60)
+    delay = np.where(fast, rng.lognormal(-2.0, 0.025, 20_000), rng.lognormal(2.0, 0.8, 20_000))
+    follow_up = rng.uniform(0.0, 60.0, 20_000)
+    converted = will & (delay <= follow_up)
+    durations = np.where(converted, delay, follow_up)
+    durations[:5] = 1e-7
+    # the wider grid's maximum lies too far from the grid's to vouch for it
+    assert min(_mixture_refits(durations, converted, range(2), monkeypatch)) >= 1
 
 
 @pytest.mark.parametrize("family", ["weibull", "lognormal-mixture"])

@@ -1,13 +1,23 @@
-"""The mixture delay fit on many rows: searched on a grid of log times, finished on the rows."""
+"""The mixture delay fit on many rows: searched on a grid of log times, finished on the rows;
+and the grids a refit steps on instead of the rows."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings, strategies as st
+from hypothesis.extra.numpy import arrays
 
 from funnelkit.conversion import cure_mixture
 from funnelkit.conversion.cure import CureData
-from funnelkit.conversion.cure_grid import GRID_NODES, coarse_data
+from funnelkit.conversion.cure_grid import (
+    GRID_NODES,
+    Shifted,
+    coarse_data,
+    halved,
+    log_time_grid,
+    node_weights,
+)
 from funnelkit.conversion.cure_mixture import fit_mixture
 from funnelkit.conversion.cure_result import CureFit
 
@@ -112,3 +122,54 @@ def test_steps_that_do_not_settle_leave_the_finish_to_l_bfgs_b(
     assert rows.covariance is not None
     gap = np.subtract(gridded.coefficients, rows.coefficients)
     assert np.max(np.abs(gap) / np.sqrt(np.diag(rows.covariance))) < 1e-2
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    values=arrays(np.float64, st.integers(8, 300), elements=st.floats(-30.0, 30.0)),
+    size=st.integers(4, 64),
+    seed=st.integers(0, 2**16),
+)
+def test_moving_a_grids_weights_to_every_other_node_spreads_the_values_there(
+    values: np.ndarray, size: int, seed: int
+) -> None:
+    grid = log_time_grid(values, size)
+    assume(grid is not None)
+    assert grid is not None
+    w = np.random.default_rng(seed).poisson(1.0, values.size).astype(float)
+    nodes, node_w = halved(grid[0], node_weights(grid, w))
+    # the values spread directly over nodes twice as far apart, from the same first node
+    step = 2.0 * (grid[0][1] - grid[0][0])
+    position = (values - grid[0][0]) / step
+    left = np.minimum(np.floor(position).astype(np.int64), size // 2 - 1 + size % 2)
+    share = position - left
+    direct = np.bincount(left, w * (1.0 - share), minlength=size // 2 + 2)
+    direct += np.bincount(left + 1, w * share, minlength=size // 2 + 2)
+    at = np.rint((nodes - grid[0][0]) / step).astype(np.int64)
+    np.testing.assert_allclose(nodes, grid[0][0] + step * at, rtol=1e-12, atol=1e-12)
+    moved = np.zeros(direct.size)
+    moved[at] = node_w
+    np.testing.assert_allclose(moved, direct, rtol=1e-9, atol=1e-9 * max(float(w.sum()), 1.0))
+    # every weight, and the weighted sum of the values, kept
+    assert float(node_w.sum()) == pytest.approx(float(w.sum()), rel=1e-12)
+    assert float(node_w @ nodes) == pytest.approx(float(w @ values), rel=1e-9, abs=1e-9)
+
+
+def test_a_shifted_grid_has_the_rows_value_and_gradient_at_its_start() -> None:
+    from funnelkit.conversion.cure_mixture import mixture_log_likelihood
+
+    data = _delays(20_000, seed=1)
+    coarse = coarse_data(data)
+    assert coarse is not None
+    x0 = np.array([-0.4, 0.0, -0.7, 2.5, -0.35, 0.4])
+    rows = mixture_log_likelihood(x0, data, False)
+    shifted = Shifted(lambda x: mixture_log_likelihood(x, coarse, False), x0, rows)
+    value, gradient = shifted(x0)
+    assert value == pytest.approx(rows[0], rel=1e-13)
+    np.testing.assert_allclose(gradient, rows[1], rtol=1e-9, atol=1e-9)
+    # a step away the grid's error changes little: a few parts in a million of the gradient
+    x = x0 + 0.01
+    value, gradient = shifted(x)
+    on_rows = mixture_log_likelihood(x, data, False)
+    assert value == pytest.approx(on_rows[0], rel=1e-9)
+    assert np.max(np.abs(gradient - on_rows[1])) < 1e-5 * np.max(np.abs(on_rows[1]))
