@@ -214,17 +214,20 @@ class CustomerTable:
         ``("buyers", g)`` buyer group ``g``'s distinct purchase rows; ``("spend", g)`` its
         distinct (frequency, spend) rows.
         """
+        n = self.n_customers
         blocks: dict[Any, Block] = {}
         for stage, pre in self.pre.items():
-            blocks["pre", stage] = Block(pre.customers, None, int(pre.customers.size))
+            blocks["pre", stage] = Block.counting(pre.customers, None, pre.customers.size, n)
         for stage, post in self.post.items():
-            blocks["post", stage] = Block(post.customers, post.group, len(self.group_names))
+            groups = len(self.group_names)
+            blocks["post", stage] = Block.counting(post.customers, post.group, groups, n)
         for g, rows in enumerate(self.buyer_rows):
-            blocks["buyers", g] = Block(rows.customers, rows.inverse, int(rows.T.size))
+            blocks["buyers", g] = Block.counting(rows.customers, rows.inverse, rows.T.size, n)
         if self.has_values:
             for g, spend in enumerate(self.spend_rows):
-                blocks["spend", g] = Block(spend.customers, spend.inverse, spend.all_rows.n_rows)
-        return WeightPlan(blocks, self.n_customers)
+                size = spend.all_rows.n_rows
+                blocks["spend", g] = Block.counting(spend.customers, spend.inverse, size, n)
+        return WeightPlan(blocks, n)
 
     def forget_refit_terms(self) -> None:
         """Drop the per-row terms that bootstrap refits keep at the full-data estimates: as

@@ -38,6 +38,21 @@ def test_a_block_counts_customers_onto_its_rows() -> None:
         first.block("missing")
 
 
+def test_a_block_in_customer_order_counts_as_the_rows_did() -> None:
+    rng = np.random.default_rng(2)
+    customers, code = rng.permutation(1000)[:600], rng.integers(0, 50, 600)
+    weights = rng.poisson(1.0, 1000).astype(float)
+    counted = Block.counting(customers, code, 50, 1000)
+    assert np.all(np.diff(counted.customers) > 0)
+    np.testing.assert_array_equal(counted.of(weights), Block(customers, code, 50).of(weights))
+    # one row per customer: the rows keep their order; every customer in order: the weights
+    own = Block.counting(customers, None, 600, 1000)
+    np.testing.assert_array_equal(own.of(weights), weights[customers])
+    every = Block.counting(np.arange(1000), None, 1000, 1000)
+    assert every.every and not own.every
+    assert every.of(weights) is weights
+
+
 def test_the_table_plan_counts_like_each_fit_did(fitted: LifecycleModel) -> None:
     table = fitted.customers_
     weights = replicate_weights(11, table.n_customers)
