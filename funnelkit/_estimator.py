@@ -146,11 +146,18 @@ def _same(a: Any, b: Any) -> bool:
         return False
 
 
-def _init_names(cls: type) -> list[str]:
-    sig = inspect.signature(cls.__init__)  # type: ignore[misc]
-    aliases = getattr(cls, "_setting_aliases", {})
-    return [
-        k
-        for k, p in sig.parameters.items()
-        if k != "self" and p.kind == p.KEYWORD_ONLY and k not in aliases
-    ]
+#: per class, the names of its settings (a bootstrap makes fitters from settings a few
+#: times per sample: reading the signature each time cost more than the fitter)
+_INIT_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _init_names(cls: type) -> tuple[str, ...]:
+    if cls not in _INIT_NAMES:
+        sig = inspect.signature(cls.__init__)  # type: ignore[misc]
+        aliases = getattr(cls, "_setting_aliases", {})
+        _INIT_NAMES[cls] = tuple(
+            k
+            for k, p in sig.parameters.items()
+            if k != "self" and p.kind == p.KEYWORD_ONLY and k not in aliases
+        )
+    return _INIT_NAMES[cls]

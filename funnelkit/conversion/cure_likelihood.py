@@ -404,10 +404,13 @@ def _censored_sums(
     return tuple(out)
 
 
+#: einsum's subscripts for the sum of the product of 1 to 4 columns
+_SUBSCRIPTS = {k: ",".join("i" * k) + "->" for k in range(1, 5)}
+
+
 def _dot(*arrays: np.ndarray) -> float:
     # einsum without BLAS: multithreaded BLAS dots are slow on busy machines.
-    spec = ",".join("i" for _ in arrays) + "->"
-    return float(np.einsum(spec, *arrays))
+    return float(np.einsum(_SUBSCRIPTS[len(arrays)], *arrays))
 
 
 def _wsum(weights: np.ndarray | None, *arrays: np.ndarray) -> float:
