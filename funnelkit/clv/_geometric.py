@@ -24,7 +24,7 @@ from scipy.special import hyp2f1
 from funnelkit.clv._base import as_horizon
 from funnelkit.clv._calls import PurchasePredictions
 from funnelkit.clv._covariate_model import CovariateModel
-from funnelkit.clv._data import FitData, whole_counts
+from funnelkit.clv._data import FitData, on_distinct_rows, whole_counts
 from funnelkit.clv._limits import (
     CONCENTRATED,
     Limit,
@@ -322,6 +322,12 @@ class BetaGeometricFitter(GeometricUncertainty, PurchasePredictions, CovariateMo
         return self._purchases_if_alive(horizon, d["frequency"], d["T"])
 
     def _purchases_if_alive(self, t: Any, x: np.ndarray, T: np.ndarray) -> np.ndarray:
+        if as_horizon(t, customers=x.shape[0]).ndim == 0:
+            # one horizon for all: the special function once per distinct (frequency, T)
+            return on_distinct_rows(lambda xs, Ts: self._if_alive_rows(t, xs, Ts), x, T)
+        return self._if_alive_rows(t, x, T)
+
+    def _if_alive_rows(self, t: Any, x: np.ndarray, T: np.ndarray) -> np.ndarray:
         rate, dropout = self._mixings()
         horizon = as_horizon(t, customers=x.shape[0])
         k = self._first_purchase_dropout

@@ -14,7 +14,7 @@ from scipy.special import digamma, gammaln
 from funnelkit.clv._base import FitData, as_horizon
 from funnelkit.clv._calls import PurchasePredictions
 from funnelkit.clv._covariate_model import CovariateModel
-from funnelkit.clv._data import whole_counts
+from funnelkit.clv._data import on_distinct_rows, whole_counts
 from funnelkit.clv._geometric import softplus
 from funnelkit.clv._limits import (
     CONCENTRATED,
@@ -314,9 +314,14 @@ class ParetoNBDFitter(ParetoUncertainty, PurchasePredictions, CovariateModel):
         )
 
     def _alive_now(self, d: Any) -> np.ndarray:
-        # certain death underflows to a probability of 0, as it should
-        with np.errstate(under="ignore"):
-            return np.asarray(np.exp(-softplus(self._log_death_odds(d))))
+        def alive(x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> np.ndarray:
+            odds = self._log_death_odds({"frequency": x, "recency": tx, "T": T})
+            # certain death underflows to a probability of 0, as it should
+            with np.errstate(under="ignore"):
+                return np.asarray(np.exp(-softplus(odds)))
+
+        # the special function once per distinct history where many repeat
+        return on_distinct_rows(alive, d["frequency"], d["recency"], d["T"])
 
     def probability_alive(
         self, data: Any = None, *, at: Any = 0.0, covariates: Any = None

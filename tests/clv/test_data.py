@@ -101,3 +101,49 @@ def test_rows_that_rarely_repeat_are_not_searched() -> None:
         np.testing.assert_array_equal(got, want)
     # too few rows to sample: always searched
     assert not mostly_distinct(counts[:1000], ages[:1000])
+
+
+def test_rows_that_repeat_evenly_are_searched_though_a_sample_looks_distinct() -> None:
+    # 2,000,000 rows of 100,000 distinct histories, twenty each: a sample of 10,000 is 95%
+    # distinct, the rows 5%
+    rng = np.random.default_rng(4)
+    histories = rng.integers(0, 100_000, 2_000_000)
+    counts, ages = (histories % 7).astype(float), rng.uniform(10.0, 52.0, 100_000)[histories]
+    sample = slice(None, None, 2_000_000 // 10_000)
+    assert np.unique(ages[sample]).size > 0.9 * ages[sample].size
+    assert not mostly_distinct(counts, ages)
+
+
+@pytest.mark.parametrize("model", ["bgnbd", "pareto"])
+def test_predictions_on_repeated_histories_equal_those_row_by_row(model, monkeypatch) -> None:
+    from funnelkit import RFM
+    from funnelkit.clv import ParetoNBDFitter, _data
+    from funnelkit.datasets.btyd import simulate_bgnbd, simulate_pareto_nbd
+
+    simulate, fitter = {
+        "bgnbd": (simulate_bgnbd, BetaGeoFitter),
+        "pareto": (simulate_pareto_nbd, ParetoNBDFitter),
+    }[model]
+    n = 2 * SAMPLE_FROM
+    rng = np.random.default_rng(5)
+    rfm = simulate(n, T=rng.integers(7, 60, n).astype(float), seed=6).rfm
+    days = RFM.from_arrays(frequency=rfm.frequency, recency=np.floor(rfm.recency), T=rfm.T)
+    fitted = fitter().fit(days)
+    evaluated: list[int] = []
+    spread = _data.on_distinct_rows
+
+    def counting(fn, *columns):
+        evaluated.append(columns[0].size)
+        return spread(lambda *rows: evaluated.append(-rows[0].size) or fn(*rows), *columns)
+
+    monkeypatch.setattr(_data, "on_distinct_rows", counting)
+    for module in ("funnelkit.clv._geometric", "funnelkit.clv.pareto_nbd"):
+        monkeypatch.setattr(f"{module}.on_distinct_rows", counting)
+    both = (fitted.expected_purchases(10.0, days), fitted.probability_alive(days))
+    # once per distinct history: far fewer rows than customers
+    assert evaluated[0] == n and 0 < -evaluated[1] < n // 10
+    monkeypatch.setattr(_data, "SAMPLE_FROM", 10 * n)  # every row computed as it is
+    for got, row_by_row in zip(
+        both, (fitted.expected_purchases(10.0, days), fitted.probability_alive(days)), strict=True
+    ):
+        np.testing.assert_array_equal(got, row_by_row)
