@@ -207,7 +207,8 @@ def agree(wide_gradient: np.ndarray, metric: np.ndarray, tolerance: float) -> bo
     grid's, and the grid's distance to it is at most the distance between the two maxima.
     """
     decrement = float(wide_gradient @ metric @ wide_gradient)
-    return math.isfinite(decrement) and decrement < tolerance
+    # a negative decrement: the metric is no longer positive definite, and proves nothing
+    return math.isfinite(decrement) and 0.0 <= decrement < tolerance
 
 
 def coarse_data(data: CureData) -> CureData | None:

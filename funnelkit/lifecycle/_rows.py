@@ -246,7 +246,7 @@ class Block:
         cls, customers: np.ndarray, code: np.ndarray | None, n_rows: int, n_customers: int
     ) -> Block:
         """The block of these rows, its pairs put in customer order: a sample's weights are
-        then read in order rather than at random (a third of the time; the row weights are
+        then read in order rather than at random (about half the time; the row weights are
         sums of whole numbers, the same in any order). Rows of one customer each keep
         theirs."""
         customers = np.asarray(customers)
