@@ -115,3 +115,29 @@ def test_fixed_width_codes_equal_the_dictionary_codes(kind: str) -> None:
 def test_text_of_several_lengths_is_not_read_as_fixed_width() -> None:
     assert text_codes.fixed_width(pa.chunked_array([["0123456789", "012345678"]])) is None
     assert text_codes.fixed_width(pa.chunked_array([["01234567", "abcdefgh"]])) is None
+
+
+@pytest.mark.parametrize("spread", ["few", "many", "one"])
+def test_keys_hashed_in_two_halves_get_the_codes_of_one_table(spread: str) -> None:
+    rng = np.random.default_rng(7)
+    distinct = {"few": 3, "many": 50_000, "one": 1}[spread]
+    keys = rng.integers(0, 2**64 - 1, distinct, dtype=np.uint64, endpoint=True)
+    rows = keys[rng.integers(0, distinct, 200_000)]
+    codes, values = text_codes._split_codes(rows)
+    whole_codes, whole_values = text_codes._key_codes(rows)
+    np.testing.assert_array_equal(values, whole_values)
+    np.testing.assert_array_equal(codes, whole_codes)
+    assert codes.dtype == np.int32
+    np.testing.assert_array_equal(values[codes], rows)
+
+
+def test_many_packed_ids_take_the_two_halves(monkeypatch: pytest.MonkeyPatch) -> None:
+    ids = pa.array([f"cust-{i}" for i in np.random.default_rng(2).integers(0, 5_000, 20_000)])
+    expected = _general(ids)
+    monkeypatch.setattr(text_codes, "SPLIT_FROM", 1_000)
+    halves: list[int] = []
+    split = text_codes._split_codes
+    monkeypatch.setattr(text_codes, "_split_codes", lambda k: halves.append(k.size) or split(k))
+    for got, want in zip(dictionary_codes(ids), expected, strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert halves == [20_000]
