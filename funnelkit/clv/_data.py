@@ -277,11 +277,12 @@ def mostly_distinct(*columns: np.ndarray) -> bool:
     costs a sort of every real-valued column; where few repeat, computing every row costs
     less.
 
-    The estimate counts the sample's rows that repeat one before them: ``m`` rows drawn
-    from ``D`` equally common rows repeat about ``m**2 / (2 D)`` times, so a sample that
-    looks distinct can come from rows that repeat twenty times each (ten million
-    customers with whole-day clocks: 480,000 distinct rows, yet 99% of a sample of 10,000
-    distinct).
+    Rows seen three times or more in the sample are common ones, which repeat. Among the
+    others, ``m`` rows drawn from ``D`` equally common rows meet in about ``m**2 / (2 D)``
+    pairs, so a sample that looks distinct can come from rows that repeat twenty times
+    each (ten million customers with whole-day clocks: 480,000 distinct rows, yet 99% of a
+    sample of 10,000 distinct). A single common row seen a few times is not taken for
+    such pairs.
 
     Examples
     --------
@@ -296,11 +297,16 @@ def mostly_distinct(*columns: np.ndarray) -> bool:
     if size < SAMPLE_FROM:
         return False
     sample = slice(None, None, size // SAMPLE_ROWS)
-    first, _ = distinct_combinations(*(col[sample] for col in columns))
-    m = columns[0][sample].shape[0]
-    repeats = m - first.size
-    # distinct share D / size >= DISTINCT_SHARE, with D estimated as m**2 / (2 repeats)
-    return bool(2.0 * repeats * size * DISTINCT_SHARE <= m * m)
+    _, inverse = distinct_combinations(*(col[sample] for col in columns))
+    seen = np.bincount(inverse)
+    light = int(seen[seen <= 2].sum())  # the sample's rows of values seen once or twice
+    pairs = int(np.count_nonzero(seen == 2))
+    if light == 0:
+        return False
+    m = inverse.size
+    # the light rows' distinct share, from D_light = light**2 / (2 pairs) of their size * light / m
+    distinct = 1.0 if pairs == 0 else min(1.0, light * m / (2.0 * pairs * size))
+    return bool(light / m * distinct >= DISTINCT_SHARE)
 
 
 def repeated_combinations(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

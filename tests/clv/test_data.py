@@ -147,3 +147,16 @@ def test_predictions_on_repeated_histories_equal_those_row_by_row(model, monkeyp
         both, (fitted.expected_purchases(10.0, days), fitted.probability_alive(days)), strict=True
     ):
         np.testing.assert_array_equal(got, row_by_row)
+
+
+def test_one_common_history_does_not_make_distinct_rows_repeat() -> None:
+    # continuous clocks where 1% of customers share one history (arrived together and
+    # never bought): worth no sort; half of them in a hundred histories: worth one
+    rng = np.random.default_rng(6)
+    ages = rng.uniform(10.0, 52.0, 1_000_000)
+    counts = np.zeros(ages.size)
+    ages[rng.choice(ages.size, 10_000, replace=False)] = 30.0
+    assert mostly_distinct(counts, ages)
+    common = rng.random(ages.size) < 0.5
+    ages[common] = rng.integers(0, 100, int(common.sum())).astype(float)
+    assert not mostly_distinct(counts, ages)
