@@ -447,10 +447,11 @@ def _on_grids(
     """
     fine, wide = grids
     tolerance = refit_decrement() * 1e-2
-    shifted = None if at_start is None else Shifted(_checked(fine, fix_p), x0, at_start)
+    on_fine = _checked(fine, fix_p)
+    shifted = None if at_start is None else Shifted(on_fine, x0, at_start)
     if shifted is not None and not shifted.usable:
         shifted = None
-    evaluate = _checked(fine, fix_p) if shifted is None else shifted
+    evaluate = on_fine if shifted is None else shifted
     near = ascend(evaluate, x0, metric, *bounds, tolerance=tolerance, last_step=LAST_STEP)
     if near is None:
         return None

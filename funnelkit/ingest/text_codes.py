@@ -80,8 +80,7 @@ def dictionary_codes(arr: Any, *, pack: bool = True) -> tuple[np.ndarray, np.nda
         renumber[kept] = np.arange(kept.size, dtype=np.int32)
         indices = renumber[indices]
     by_value = pc.array_sort_indices(dictionary).to_numpy()
-    rank = np.empty(by_value.size, dtype=np.int32)
-    rank[by_value] = np.arange(by_value.size, dtype=np.int32)
+    rank = _ranks(by_value)
     uniques = dictionary.take(pa.array(by_value))
     if text_type is not None:  # the bytes of fixed-width text back to strings
         uniques = uniques.cast(pa.large_binary()).cast(text_type)
@@ -269,9 +268,14 @@ def _key_codes(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     indices = encoded.indices.to_numpy()
     distinct = encoded.dictionary.to_numpy()
     by_value = np.argsort(distinct)
+    return _ranks(by_value)[indices], distinct[by_value]
+
+
+def _ranks(by_value: np.ndarray) -> np.ndarray:
+    """Each distinct value's int32 rank, from the order that sorts them."""
     rank = np.empty(by_value.size, dtype=np.int32)
     rank[by_value] = np.arange(by_value.size, dtype=np.int32)
-    return rank[indices], distinct[by_value]
+    return rank
 
 
 def _split_codes(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
