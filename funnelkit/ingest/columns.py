@@ -18,6 +18,7 @@ import numpy as np
 
 from funnelkit._frames import check_columns
 from funnelkit.exceptions import DataError
+from funnelkit.ingest.text_codes import arrow_strings
 
 __all__ = [
     "DEFAULT_EVENT_COL",
@@ -260,15 +261,9 @@ class ArrayColumns:
         if values.dtype.kind in "OUS" and _has_arrow():
             import pyarrow as pa
 
-            try:
-                # NaN in an object column is missing, as in a pandas frame
-                arr = pa.chunked_array([pa.array(values, from_pandas=True)])
-            except (pa.ArrowException, TypeError, ValueError, OverflowError):
-                arr = None
-            if arr is not None and (
-                pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)
-            ):
-                return ArrowText(arr)
+            arr = arrow_strings(values)
+            if arr is not None:
+                return ArrowText(pa.chunked_array([arr]))
         return self.plain(name)
 
     time = value = plain
@@ -372,20 +367,27 @@ def column_values(series: Any) -> np.ndarray:
 def arrow_text(series: Any) -> Any:
     """The column as an Arrow string array when it holds text only, else None.
 
-    polars and pyarrow columns convert without copying, pandas ``object`` columns in one C
-    pass. Columns of numbers or mixed types stored as ``object``, and setups without pyarrow,
-    take the general path, which keeps their own factorisation rules.
+    polars and pyarrow columns convert without copying, pandas ``object`` columns with each
+    distinct string converted once (:func:`~funnelkit.ingest.text_codes.arrow_strings`).
+    Columns of numbers or mixed types stored as ``object``, and setups without pyarrow, take
+    the general path, which keeps their own factorisation rules.
     """
     if series.dtype not in (nw.String, nw.Categorical, nw.Enum) or not _has_arrow():
         return None
     import pyarrow as pa
 
     native = series.to_native()
-    try:
-        # pyarrow columns as they are: narwhals would join their chunks into one copy
-        arr = native if isinstance(native, pa.ChunkedArray) else series.to_arrow()
-    except (pa.ArrowException, TypeError, ValueError, OverflowError):
-        return None
+    if series.implementation.is_pandas() and native.dtype == object:
+        # each distinct string converted once, not once per row
+        arr = arrow_strings(native.to_numpy())
+        if arr is None:
+            return None
+    else:
+        try:
+            # pyarrow columns as they are: narwhals would join their chunks into one copy
+            arr = native if isinstance(native, pa.ChunkedArray) else series.to_arrow()
+        except (pa.ArrowException, TypeError, ValueError, OverflowError):
+            return None
     text = arr.type.value_type if pa.types.is_dictionary(arr.type) else arr.type
     if pa.types.is_string_view(text):
         # the sort kernels take (large) strings only

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from funnelkit.ingest import text_codes
 from funnelkit.ingest.text_codes import dictionary_codes, packed_text
@@ -141,3 +142,108 @@ def test_many_packed_ids_take_the_two_halves(monkeypatch: pytest.MonkeyPatch) ->
     for got, want in zip(dictionary_codes(ids), expected, strict=True):
         np.testing.assert_array_equal(got, want)
     assert halves == [20_000]
+
+
+def _rows(vocabulary: list[Any], picks: list[int], shared: bool) -> np.ndarray:
+    """Rows of ``vocabulary`` entries, one object per entry (``shared``) or one per row."""
+
+    def fresh(v: Any) -> Any:
+        return v.encode().decode() if isinstance(v, str) else v  # a new string object
+
+    values = np.empty(len(picks), dtype=object)
+    values[:] = [vocabulary[i] if shared else fresh(vocabulary[i]) for i in picks]
+    return values
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    vocabulary=st.lists(
+        st.one_of(st.text(max_size=12), st.none(), st.just(float("nan"))), min_size=1, max_size=8
+    ),
+    data=st.data(),
+    shared=st.booleans(),
+)
+def test_object_text_converts_as_arrow_does(
+    vocabulary: list[Any], data: st.DataObject, shared: bool
+) -> None:
+    picks = data.draw(st.lists(st.integers(0, len(vocabulary) - 1), min_size=1, max_size=60))
+    values = _rows(vocabulary, picks, shared)
+    got = text_codes.arrow_strings(values)
+    want = pa.array(values, from_pandas=True)
+    assert (got is not None) == pa.types.is_string(want.type)  # text, not only missing values
+    if got is not None:
+        assert got.to_pylist() == want.to_pylist()
+
+
+def test_shared_strings_become_a_dictionary_of_distinct_labels() -> None:
+    rng = np.random.default_rng(5)
+    vocabulary = [f"cust-{i}" for i in range(300)]
+    # equal strings held by distinct objects, as two CSV chunks read apart give them
+    values = np.concatenate(
+        [_rows(vocabulary, rng.integers(0, 300, 2_000).tolist(), shared=True) for _ in (0, 1)]
+    )
+    got = text_codes.arrow_strings(values)
+    assert pa.types.is_dictionary(got.type)
+    assert sorted(got.dictionary.to_pylist()) == sorted(set(values.tolist()))
+    assert got.to_pylist() == values.tolist()
+    codes, uniques = dictionary_codes(got)
+    assert uniques[codes].tolist() == values.tolist()
+
+
+def test_object_text_refuses_what_is_not_text_only() -> None:
+    assert text_codes.arrow_strings(np.array([1, "a", "a"], dtype=object)) is None
+    assert text_codes.arrow_strings(np.array([1, 2, 2], dtype=object)) is None
+    strided = np.array(["a", "b"] * 50, dtype=object)[::2]  # not contiguous: row by row
+    assert text_codes.arrow_strings(strided).to_pylist() == ["a"] * 50
+
+
+def test_objects_far_apart_are_converted_row_by_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    values = _rows(["x", "y"], [0, 1, 1, 0], shared=True)
+    monkeypatch.setattr(text_codes, "_object_codes", lambda v: None)
+    got = text_codes.arrow_strings(values)
+    assert got.type == pa.string() and got.to_pylist() == ["x", "y", "y", "x"]
+
+
+def test_pandas_object_ids_take_the_shared_road(monkeypatch: pytest.MonkeyPatch) -> None:
+    import funnelkit as fk
+
+    pytest.importorskip("pandas")
+
+    rng = np.random.default_rng(3)
+    table = pa.table(
+        {
+            "customer_id": [f"c{i}" for i in rng.integers(0, 50, 400)],
+            "timestamp": pa.array(rng.integers(0, 10**15, 400), pa.timestamp("us")),
+            "event": rng.choice(["visit", "purchase"], 400).tolist(),
+        }
+    )
+    objects = table.to_pandas()  # deduplicated: one object per distinct string
+    assert objects["customer_id"].dtype == object
+    grouped: list[int] = []
+    codes_of = text_codes._object_codes
+    monkeypatch.setattr(
+        text_codes, "_object_codes", lambda v: grouped.append(v.size) or codes_of(v)
+    )
+    got = fk.RFM.from_events(objects)
+    assert grouped == [400, 400]  # ids and event types
+    want = fk.RFM.from_events(table)
+    for name in ("customer_ids", "frequency", "recency", "T"):
+        assert getattr(got, name).tolist() == getattr(want, name).tolist()
+
+
+def test_objects_grouped_by_table_and_by_hash_alike(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(11)
+    made = [f"id-{i:05d}" for i in range(5_000)]
+    # strings within one MiB of memory: their table (at most 65,536 slots) is always allowed
+    block = max(set(id(v) >> 20 for v in made), key=[id(v) >> 20 for v in made].count)
+    vocabulary = [v for v in made if id(v) >> 20 == block]
+    values = _rows(vocabulary, rng.integers(0, len(vocabulary), 20_000).tolist(), shared=True)
+    hashed: list[int] = []
+    by_hash = text_codes._hashed_codes
+    monkeypatch.setattr(text_codes, "_hashed_codes", lambda k: hashed.append(k.size) or by_hash(k))
+    table = text_codes._object_codes(values)
+    assert table is not None and hashed == []  # the table road is the one tested
+    address = np.frombuffer(values.data, dtype=np.uintp)
+    for codes, first in (table, by_hash(address)):
+        assert all(a is b for a, b in zip(values[first][codes], values, strict=True))
+        assert np.unique(codes).size == first.size == len(set(map(id, values)))
