@@ -59,6 +59,9 @@ def dictionary_codes(arr: Any, *, pack: bool = True) -> tuple[np.ndarray, np.nda
             return _integer_codes(packed)
         fixed = fixed_width(arr)
         if fixed is not None:
+            found = _fixed_codes(fixed)
+            if found is not None:
+                return _in_order(*found, arr.type)
             text_type, arr = arr.type, fixed
     encoded = arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr)
     chunks = [c for c in encoded.chunks if len(c)]
@@ -79,6 +82,18 @@ def dictionary_codes(arr: Any, *, pack: bool = True) -> tuple[np.ndarray, np.nda
         renumber = np.zeros(used.size, dtype=np.int32)
         renumber[kept] = np.arange(kept.size, dtype=np.int32)
         indices = renumber[indices]
+    return _in_order(indices, dictionary, text_type)
+
+
+def _in_order(
+    indices: np.ndarray, dictionary: Any, text_type: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """Codes into ``dictionary`` (distinct values) as int32 codes into its values sorted,
+    and those values as Python strings (``text_type``: the text type of fixed-width bytes,
+    None for text)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     by_value = pc.array_sort_indices(dictionary).to_numpy()
     rank = _ranks(by_value)
     uniques = dictionary.take(pa.array(by_value))
@@ -355,6 +370,52 @@ def _words(data: np.ndarray, starts: np.ndarray) -> np.ndarray:
         view = np.ndarray((tail.size - 7,), dtype=">u8", buffer=tail, strides=(1,))
         words[inside:] = view[starts[inside:] - base]
     return words
+
+
+#: odd 64-bit constant of the multiplicative hash of :func:`_fixed_codes`
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _fixed_codes(fixed: Any) -> tuple[np.ndarray, Any] | None:
+    """Codes of fixed-width values (see :func:`fixed_width`) and the distinct values, one
+    per code, grouped by a 64-bit hash of their bytes; None should two distinct values share
+    a hash (every row is compared with one of its group: then Arrow hashes the bytes).
+
+    Arrow's hash table of fixed-width values takes 160 ns a row for 3M ids of 32 bytes
+    (300,000 distinct ones); hashing their 8-byte words in numpy and grouping the hashes as
+    integers (:func:`_split_codes`, on two threads) takes about half of that, the check
+    included.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> codes, distinct = _fixed_codes(fixed_width(pa.chunked_array([["0123456789"] * 2])))
+    >>> codes.tolist(), distinct.to_pylist()
+    ([0, 0], [b'0123456789'])
+    """
+    import pyarrow as pa
+
+    values = fixed.combine_chunks()
+    n, width = len(values), values.type.byte_width
+    start = values.offset * width
+    data = np.frombuffer(values.buffers()[1], dtype=np.uint8)[start : start + n * width]
+    # the 8-byte words at 0, 8, 16... and the last 8 bytes: each byte is in one at least
+    words = [
+        np.ndarray((n,), dtype=np.uint64, buffer=data, offset=at, strides=(width,))
+        for at in [*range(0, width - 8, 8), width - 8]
+    ]
+    hashed = np.zeros(n, dtype=np.uint64)
+    for word in words:
+        hashed ^= word
+        hashed *= _MIX
+        hashed ^= hashed >> np.uint64(29)
+    codes, keys = _split_codes(hashed) if n >= SPLIT_FROM else _key_codes(hashed)
+    row = np.empty(keys.size, dtype=np.int64)
+    row[codes] = np.arange(n)  # some row of each code: all must hold the same value
+    same = row[codes]
+    if not all(np.array_equal(word[same], word) for word in words):
+        return None
+    return codes, values.take(pa.array(row))
 
 
 def _offsets_and_bytes(chunk: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -113,6 +113,29 @@ def test_fixed_width_codes_equal_the_dictionary_codes(kind: str) -> None:
     assert uniques.tolist() == sorted(set(kept.tolist()))
 
 
+@pytest.mark.parametrize("width", [9, 16, 33])
+@pytest.mark.parametrize("hashes", ["as they are", "all one"])
+def test_fixed_width_ids_grouped_by_hash_get_the_dictionary_codes(
+    width: int, hashes: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = np.random.default_rng(width)
+    # ids that differ in one byte, anywhere: every byte must count
+    distinct = ["x" * width] + [
+        "x" * at + c + "x" * (width - at - 1) for at in range(width) for c in "ab"
+    ]
+    ids = pa.array(np.array(distinct, dtype=object)[rng.integers(0, len(distinct), 5_000)])
+    fixed = text_codes.fixed_width(pa.chunked_array([ids]))
+    if hashes == "all one":  # every id in one group: the check sends them to Arrow's hash
+        monkeypatch.setattr(text_codes, "_key_codes", lambda k: (np.zeros(k.size, np.int32), k[:1]))
+        assert text_codes._fixed_codes(fixed) is None
+    else:
+        assert text_codes._fixed_codes(fixed) is not None  # the road tested
+    codes, uniques = dictionary_codes(ids)
+    expected_codes, expected_uniques = _general(ids)
+    np.testing.assert_array_equal(codes, expected_codes)
+    assert uniques.tolist() == expected_uniques.tolist() == sorted(set(ids.to_pylist()))
+
+
 def test_text_of_several_lengths_is_not_read_as_fixed_width() -> None:
     assert text_codes.fixed_width(pa.chunked_array([["0123456789", "012345678"]])) is None
     assert text_codes.fixed_width(pa.chunked_array([["01234567", "abcdefgh"]])) is None
