@@ -159,7 +159,7 @@ TABLE_SLOTS = 4
 
 
 def _object_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """Per row of an ``object`` array, a code of the object it holds, and one row holding
+    """Per row of an ``object`` array, a code of the object it holds, and a row holding
     each code's object; None for other arrays.
 
     The rows are grouped by the objects' addresses, read as integers without touching the
@@ -199,7 +199,7 @@ def _object_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     slot += (address & (2**_BLOCK_BITS - 1)) // _OBJECT_BYTES
     index = np.int32 if n < 2**31 else np.int64
     row = np.full(size, -1, dtype=index)
-    row[slot] = np.arange(n, dtype=index)  # some row of each object: any one will do
+    row[slot] = np.arange(n, dtype=index)  # a row of each object: any will do
     occupied = row >= 0
     first = row[occupied]
     np.cumsum(occupied, dtype=index, out=row)  # a slot's code, plus one
@@ -208,21 +208,21 @@ def _object_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     return codes, first
 
 
-def _hashed_codes(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """Codes of integer ``keys`` by Arrow's hash, and the first row of each code (Arrow
-    numbers the keys in the order they first appear; None should it not)."""
+def _hashed_codes(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of integer ``keys`` by Arrow's hash, and a row of each code."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    codes = pc.dictionary_encode(pa.array(keys)).indices.to_numpy()
-    highest = np.maximum.accumulate(codes)
-    new = np.empty(codes.size, dtype=bool)
-    new[0] = True
-    np.greater(highest[1:], highest[:-1], out=new[1:])
-    first = np.flatnonzero(new)
-    if not np.array_equal(codes[first], np.arange(first.size)):
-        return None
-    return codes, first
+    encoded = pc.dictionary_encode(pa.array(keys))
+    codes = encoded.indices.to_numpy()
+    return codes, _row_of_each(codes, len(encoded.dictionary))
+
+
+def _row_of_each(codes: np.ndarray, count: int) -> np.ndarray:
+    """A row holding each of ``count`` codes (one of those written there: any will do)."""
+    row = np.empty(count, dtype=np.int64)
+    row[codes] = np.arange(codes.size)
+    return row
 
 
 def fixed_width(arr: Any) -> Any:
@@ -410,9 +410,8 @@ def _fixed_codes(fixed: Any) -> tuple[np.ndarray, Any] | None:
         hashed *= _MIX
         hashed ^= hashed >> np.uint64(29)
     codes, keys = _split_codes(hashed) if n >= SPLIT_FROM else _key_codes(hashed)
-    row = np.empty(keys.size, dtype=np.int64)
-    row[codes] = np.arange(n)  # some row of each code: all must hold the same value
-    same = row[codes]
+    row = _row_of_each(codes, keys.size)
+    same = row[codes]  # every row's value must be that of its code's row
     if not all(np.array_equal(word[same], word) for word in words):
         return None
     return codes, values.take(pa.array(row))
