@@ -14,6 +14,7 @@ binary values, which Arrow hashes and sorts faster than strings.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -405,16 +406,37 @@ def _fixed_codes(fixed: Any) -> tuple[np.ndarray, Any] | None:
         for at in [*range(0, width - 8, 8), width - 8]
     ]
     hashed = np.zeros(n, dtype=np.uint64)
-    for word in words:
-        hashed ^= word
-        hashed *= _MIX
-        hashed ^= hashed >> np.uint64(29)
+
+    def hash_rows(part: slice) -> None:
+        h = hashed[part]
+        for word in words:
+            h ^= word[part]
+            h *= _MIX
+            h ^= h >> np.uint64(29)
+
+    _on_halves(hash_rows, n)
     codes, keys = _split_codes(hashed) if n >= SPLIT_FROM else _key_codes(hashed)
     row = _row_of_each(codes, keys.size)
     same = row[codes]  # every row's value must be that of its code's row
-    if not all(np.array_equal(word[same], word) for word in words):
+
+    def all_equal(part: slice) -> bool:
+        return all(np.array_equal(word[same[part]], word[part]) for word in words)
+
+    if not all(_on_halves(all_equal, n)):
         return None
     return codes, values.take(pa.array(row))
+
+
+def _on_halves(fn: Callable[[slice], Any], n: int) -> list[Any]:
+    """``fn`` of the first and of the second half of ``n`` rows, on two threads from
+    :data:`SPLIT_FROM` rows (numpy releases the GIL in its loops), else of all rows here."""
+    if n < SPLIT_FROM:
+        return [fn(slice(0, n))]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        second = pool.submit(fn, slice(n // 2, n))
+        return [fn(slice(0, n // 2)), second.result()]
 
 
 def _offsets_and_bytes(chunk: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -115,9 +115,12 @@ def test_fixed_width_codes_equal_the_dictionary_codes(kind: str) -> None:
 
 @pytest.mark.parametrize("width", [9, 16, 33])
 @pytest.mark.parametrize("hashes", ["as they are", "all one"])
+@pytest.mark.parametrize("threads", [1, 2])
 def test_fixed_width_ids_grouped_by_hash_get_the_dictionary_codes(
-    width: int, hashes: str, monkeypatch: pytest.MonkeyPatch
+    width: int, hashes: str, threads: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    if threads == 2:  # rows hashed and checked in two halves
+        monkeypatch.setattr(text_codes, "SPLIT_FROM", 1_000)
     rng = np.random.default_rng(width)
     # ids that differ in one byte, anywhere: every byte must count
     distinct = ["x" * width] + [
