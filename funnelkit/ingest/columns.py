@@ -18,7 +18,7 @@ import numpy as np
 
 from funnelkit._frames import check_columns
 from funnelkit.exceptions import DataError
-from funnelkit.ingest.text_codes import arrow_strings
+from funnelkit.ingest.text_codes import arrow_strings, is_text_type
 
 __all__ = [
     "DEFAULT_EVENT_COL",
@@ -395,7 +395,7 @@ def arrow_text(series: Any) -> Any:
             pa.dictionary(pa.int32(), pa.large_string()) if text != arr.type else pa.large_string()
         )
         text = pa.large_string()
-    if not (pa.types.is_string(text) or pa.types.is_large_string(text)):
+    if not is_text_type(text):
         return None
     return arr
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from funnelkit.exceptions import DataError, FunnelkitError
+from funnelkit.ingest.text_codes import is_text_type
 
 __all__ = ["FileFormat", "UnreadableFileError", "file_format", "read_events"]
 
@@ -204,13 +205,10 @@ def _text_columns(path: Path) -> list[str]:
     per row. The first rows tell which columns repeat their values; a column of mostly
     distinct values (customer ids) is read as plain text, which is faster to read.
     """
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     schema = pq.read_schema(path)
-    text = [
-        f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
-    ]
+    text = [f.name for f in schema if is_text_type(f.type)]
     if not text:
         return []
     with pq.ParquetFile(path, read_dictionary=text) as file:

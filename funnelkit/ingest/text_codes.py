@@ -20,7 +20,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["PackedText", "arrow_strings", "dictionary_codes", "fixed_width", "packed_text"]
+__all__ = [
+    "PackedText",
+    "arrow_strings",
+    "dictionary_codes",
+    "fixed_width",
+    "is_text_type",
+    "packed_text",
+]
 
 #: bytes of a string (past the shared prefix) that one packed integer holds
 PACKED_BYTES = 8
@@ -130,7 +137,7 @@ def arrow_strings(values: np.ndarray) -> Any:
             codes, first = shared
             labels = pa.array(values[first], from_pandas=True)
             if labels.null_count == 0:
-                if not _is_text(labels.type):
+                if not is_text_type(labels.type):
                     return None
                 # distinct objects can hold equal strings: one label each
                 distinct = pc.dictionary_encode(labels)
@@ -140,10 +147,11 @@ def arrow_strings(values: np.ndarray) -> Any:
         arr = pa.array(values, from_pandas=True)
     except (pa.ArrowException, TypeError, ValueError, OverflowError):
         return None
-    return arr if _is_text(arr.type) else None
+    return arr if is_text_type(arr.type) else None
 
 
-def _is_text(kind: Any) -> bool:
+def is_text_type(kind: Any) -> bool:
+    """Whether an Arrow type is text (string or large string)."""
     import pyarrow as pa
 
     return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
@@ -241,7 +249,7 @@ def fixed_width(arr: Any) -> Any:
     import pyarrow as pa
 
     chunks = [c for c in arr.chunks if len(c)]
-    text = pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)
+    text = is_text_type(arr.type)
     if not chunks or not text or arr.null_count:
         return None
     parts = [_offsets_and_bytes(c) for c in chunks]
@@ -311,10 +319,9 @@ def packed_text(arr: Any) -> PackedText | None:
     >>> packed.prefix, np.argsort(packed.keys).tolist()  # -, -1, -10, -9
     (b'cus', [3, 2, 0, 1])
     """
-    import pyarrow as pa
 
     chunks = [c for c in arr.chunks if len(c)]
-    text = pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)
+    text = is_text_type(arr.type)
     if not chunks or not text or arr.null_count:
         return None
     parts = [_offsets_and_bytes(c) for c in chunks]
