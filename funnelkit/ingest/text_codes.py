@@ -328,11 +328,14 @@ def packed_text(arr: Any) -> PackedText | None:
         return None
     parts = [_offsets_and_bytes(c) for c in chunks]
     lengths = [np.diff(offsets) for offsets, _ in parts]
+    longest = max(int(n.max()) for n in lengths)
+    shortest = min(int(n.min()) for n in lengths)
+    if longest - PACKED_BYTES > min(PREFIX_BYTES, shortest):
+        return None  # too long even without NULs: no need to scan the bytes for them
     nul = any(not data.all() for _, data in parts)
     width = PACKED_BYTES - 1 if nul else PACKED_BYTES
-    longest = max(int(n.max()) for n in lengths)
     prefix = max(0, longest - width)
-    if prefix > PREFIX_BYTES or min(int(n.min()) for n in lengths) < prefix:
+    if prefix > PREFIX_BYTES or shortest < prefix:
         return None
     offsets, data = parts[0]
     shared = data[offsets[0] : offsets[0] + prefix].tobytes()
