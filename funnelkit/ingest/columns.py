@@ -8,6 +8,7 @@ its columns here, so the same data give the same numbers whichever door they cam
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -18,7 +19,7 @@ import numpy as np
 
 from funnelkit._frames import check_columns
 from funnelkit.exceptions import DataError
-from funnelkit.ingest.text_codes import arrow_strings, is_text_type
+from funnelkit.ingest.text_codes import arrow_strings, is_text_type, is_view
 
 __all__ = [
     "DEFAULT_EVENT_COL",
@@ -294,11 +295,17 @@ class FrameColumns:
     def labels(self, name: str) -> Column | ArrowText:
         """A column of a few distinct values (event types) to encode, as :meth:`key`.
 
-        Polars text becomes a categorical first: its codes and few labels come out of
-        Arrow without copying every string into an Arrow string array.
+        Polars text is hashed as Arrow string views (no copy; 39 ms for 3M event types,
+        where a categorical and its labels took 60 ms); where polars or pyarrow has no views,
+        it becomes a categorical first: its codes and few labels come out of Arrow without
+        copying every string into an Arrow string array.
         """
         series = self._frame[name]
-        if series.implementation.is_polars() and series.dtype == nw.String:
+        if (
+            series.implementation.is_polars()
+            and series.dtype == nw.String
+            and _views(series.to_native()) is None
+        ):
             text = arrow_text(series.cast(nw.Categorical))
             if text is not None:
                 return ArrowText(text)
@@ -385,19 +392,33 @@ def arrow_text(series: Any) -> Any:
     else:
         try:
             # pyarrow columns as they are: narwhals would join their chunks into one copy
-            arr = native if isinstance(native, pa.ChunkedArray) else series.to_arrow()
+            arr = native if isinstance(native, pa.ChunkedArray) else _views(native)
+            if arr is None:
+                arr = series.to_arrow()
         except (pa.ArrowException, TypeError, ValueError, OverflowError):
             return None
+    if pa.types.is_dictionary(arr.type) and is_view(arr.type.value_type):
+        # labels the sort kernels take (they take strings with offsets only)
+        arr = arr.cast(pa.dictionary(pa.int32(), pa.large_string()))
     text = arr.type.value_type if pa.types.is_dictionary(arr.type) else arr.type
-    if pa.types.is_string_view(text):
-        # the sort kernels take (large) strings only
-        arr = arr.cast(
-            pa.dictionary(pa.int32(), pa.large_string()) if text != arr.type else pa.large_string()
-        )
-        text = pa.large_string()
     if not is_text_type(text):
         return None
     return arr
+
+
+def _views(native: Any) -> Any:
+    """A polars text column as Arrow string views, without copying (None for other columns,
+    or where polars or pyarrow cannot): polars' default export copies every string into an
+    array with offsets (12 ms for 3M ids of 32 bytes)."""
+    import pyarrow as pa
+
+    polars = sys.modules.get("polars")
+    if polars is None or not isinstance(native, polars.Series) or native.dtype != polars.String:
+        return None
+    level = getattr(polars, "CompatLevel", None)
+    if level is None or not hasattr(pa, "string_view"):
+        return None
+    return native.to_arrow(compat_level=level.newest())
 
 
 def expand_labels(arr: Any) -> np.ndarray:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -24,8 +25,11 @@ __all__ = [
     "PackedText",
     "arrow_strings",
     "dictionary_codes",
+    "fixed_order",
     "fixed_width",
+    "flat_text",
     "is_text_type",
+    "is_view",
     "packed_text",
 ]
 
@@ -61,16 +65,16 @@ def dictionary_codes(arr: Any, *, pack: bool = True) -> tuple[np.ndarray, np.nda
     text_type = None
     if given:
         arr = _distinct_dictionary(arr)
-    elif pack:
-        packed = packed_text(arr)
+    elif pack and (parts := flat_text(arr)) is not None:
+        packed = packed_text(arr, parts)
         if packed is not None:
             return _integer_codes(packed)
-        fixed = fixed_width(arr)
+        fixed = fixed_width(arr, parts)
         if fixed is not None:
             found = _fixed_codes(fixed)
             if found is not None:
                 return _in_order(*found, arr.type)
-            text_type, arr = arr.type, fixed
+            text_type, arr = (pa.large_string() if is_view(arr.type) else arr.type), fixed
     encoded = arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr)
     chunks = [c for c in encoded.chunks if len(c)]
     dictionary = chunks[0].dictionary
@@ -102,7 +106,9 @@ def _in_order(
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    by_value = None if text_type is None else _fixed_order(dictionary)
+    if is_view(dictionary.type):  # Arrow sorts strings with offsets only
+        dictionary = dictionary.cast(pa.large_string())
+    by_value = None if text_type is None else fixed_order(dictionary)
     if by_value is None:
         by_value = pc.array_sort_indices(dictionary).to_numpy()
     rank = _ranks(by_value)
@@ -153,10 +159,17 @@ def arrow_strings(values: np.ndarray) -> Any:
 
 
 def is_text_type(kind: Any) -> bool:
-    """Whether an Arrow type is text (string or large string)."""
+    """Whether an Arrow type is text (string, large string or string view)."""
     import pyarrow as pa
 
-    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind) or is_view(kind))
+
+
+def is_view(kind: Any) -> bool:
+    """Whether an Arrow type is a string view (polars' text: each string a 16-byte view)."""
+    import pyarrow as pa
+
+    return bool(getattr(pa.types, "is_string_view", lambda _: False)(kind))
 
 
 #: a Python object spans at least two pointers (its reference count and type), so distinct
@@ -236,7 +249,7 @@ def _row_of_each(codes: np.ndarray, count: int) -> np.ndarray:
     return row
 
 
-def fixed_width(arr: Any) -> Any:
+def fixed_width(arr: Any, parts: list[Flat] | None = None) -> Any:
     """The strings as fixed-size binary (no copy) when all have one length of 9+ bytes.
 
     Arrow hashes and sorts fixed-size values (UUIDs, hashes, zero-padded numbers) faster
@@ -250,21 +263,24 @@ def fixed_width(arr: Any) -> Any:
     """
     import pyarrow as pa
 
-    chunks = [c for c in arr.chunks if len(c)]
-    text = is_text_type(arr.type)
-    if not chunks or not text or arr.null_count:
+    parts = flat_text(arr) if parts is None else parts
+    if not parts:
         return None
-    parts = [_offsets_and_bytes(c) for c in chunks]
-    width = int(parts[0][0][1] - parts[0][0][0])
-    if width <= PACKED_BYTES or any((np.diff(o) != width).any() for o, _ in parts):
+    width = int(parts[0][1][0])
+    if width <= PACKED_BYTES:
         return None
     kind = pa.binary(width)
-    fixed = [
-        pa.FixedSizeBinaryArray.from_buffers(
-            kind, len(c), [None, c.buffers()[2].slice(int(o[0]), len(c) * width)]
+    fixed = []
+    for starts, lengths, data in parts:
+        # one after the other, as a string view's strings need not be
+        if (lengths != width).any() or (np.diff(starts) != width).any():
+            return None
+        at = int(starts[0])
+        fixed.append(
+            pa.FixedSizeBinaryArray.from_buffers(
+                kind, len(lengths), [None, pa.py_buffer(data[at : at + len(lengths) * width])]
+            )
         )
-        for c, (o, _) in zip(chunks, parts, strict=True)
-    ]
     return pa.chunked_array(fixed, type=kind)
 
 
@@ -303,7 +319,7 @@ class PackedText:
         return np.asarray(strings.to_numpy(zero_copy_only=False), dtype=object)
 
 
-def packed_text(arr: Any) -> PackedText | None:
+def packed_text(arr: Any, parts: list[Flat] | None = None) -> PackedText | None:
     """One uint64 per string, ordered as the strings' bytes, or None if they are too long.
 
     Applies when every string of the (chunked) string array, past a prefix of at most
@@ -322,29 +338,27 @@ def packed_text(arr: Any) -> PackedText | None:
     (b'cus', [3, 2, 0, 1])
     """
 
-    chunks = [c for c in arr.chunks if len(c)]
-    text = is_text_type(arr.type)
-    if not chunks or not text or arr.null_count:
+    parts = flat_text(arr) if parts is None else parts
+    if not parts:
         return None
-    parts = [_offsets_and_bytes(c) for c in chunks]
-    lengths = [np.diff(offsets) for offsets, _ in parts]
-    longest = max(int(n.max()) for n in lengths)
-    shortest = min(int(n.min()) for n in lengths)
+    longest = max(int(n.max()) for _, n, _ in parts)
+    shortest = min(int(n.min()) for _, n, _ in parts)
     if longest - PACKED_BYTES > min(PREFIX_BYTES, shortest):
         return None  # too long even without NULs: no need to scan the bytes for them
-    nul = any(not data.all() for _, data in parts)
+    # a view's bytes hold its length and padding: its strings are taken to hold NULs
+    nul = is_view(arr.type) or any(not data.all() for _, _, data in parts)
     width = PACKED_BYTES - 1 if nul else PACKED_BYTES
     prefix = max(0, longest - width)
     if prefix > PREFIX_BYTES or shortest < prefix:
         return None
-    offsets, data = parts[0]
-    shared = data[offsets[0] : offsets[0] + prefix].tobytes()
-    if prefix and not _share_prefix(arr, shared):
+    starts, _, data = parts[0]
+    shared = data[starts[0] : starts[0] + prefix].tobytes()
+    if prefix and not all(_begin_with(s, d, shared) for s, _, d in parts):
         return None
     keys = np.empty(len(arr), dtype=np.uint64)
     at = 0
-    for (offsets, data), n in zip(parts, lengths, strict=True):
-        body = _words(data, offsets[:-1] + prefix)
+    for starts, n, data in parts:
+        body = _words(data, starts + prefix)
         rest = n - prefix
         body &= _KEEP[rest]
         if nul:
@@ -355,14 +369,12 @@ def packed_text(arr: Any) -> PackedText | None:
     return PackedText(keys, shared, nul)
 
 
-def _share_prefix(arr: Any, pattern: bytes) -> bool:
-    """Whether every string begins with the bytes ``pattern``."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    binary = pa.large_binary() if pa.types.is_large_string(arr.type) else pa.binary()
-    # as bytes: the prefix may end inside a character
-    return bool(pc.all(pc.starts_with(arr.cast(binary), pattern)).as_py())
+def _begin_with(starts: np.ndarray, data: np.ndarray, pattern: bytes) -> bool:
+    """Whether every string (at ``starts`` of ``data``, none shorter than ``pattern``)
+    begins with the bytes ``pattern`` (8 at most)."""
+    head = int.from_bytes(pattern.ljust(PACKED_BYTES, b"\0"), "big")
+    found = _words(data, starts) & _KEEP[len(pattern)]
+    return bool((found == np.uint64(head)).all())
 
 
 def _words(data: np.ndarray, starts: np.ndarray) -> np.ndarray:
@@ -446,7 +458,7 @@ def _byte_words(values: Any, dtype: Any) -> list[np.ndarray]:
     ]
 
 
-def _fixed_order(values: Any) -> np.ndarray | None:
+def fixed_order(values: Any) -> np.ndarray | None:
     """The order that sorts distinct fixed-width values by their bytes, or None where more
     than an eighth of them share their first word that differs (then Arrow sorts them).
 
@@ -458,7 +470,7 @@ def _fixed_order(values: Any) -> np.ndarray | None:
     --------
     >>> import pyarrow as pa
     >>> ids = pa.array([b"id-00000002", b"id-00000001", b"id-00000010"], pa.binary(11))
-    >>> _fixed_order(ids).tolist()
+    >>> fixed_order(ids).tolist()
     [1, 0, 2]
     """
     if len(values) < 2:
@@ -496,6 +508,70 @@ def _both(fn: Callable[[Any], Any], first: Any, second: Any) -> tuple[Any, Any]:
     with ThreadPoolExecutor(max_workers=1) as pool:
         later = pool.submit(fn, second)
         return fn(first), later.result()
+
+
+#: where the strings of a chunk lie: ``(starts, lengths, data)`` (see :func:`flat_text`)
+Flat = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def flat_text(arr: Any) -> list[Flat] | None:
+    """Where the strings of each non-empty chunk of a text array without nulls lie, for
+    :func:`packed_text` and :func:`fixed_width` (found once for both); None for other
+    arrays, and for string views whose strings lie neither inline nor in order in one data
+    buffer (see :func:`_flat`)."""
+    chunks = [c for c in arr.chunks if len(c)]
+    if not chunks or not is_text_type(arr.type) or arr.null_count:
+        return None
+    parts = []
+    for chunk in chunks:
+        runs = _flat(chunk)
+        if runs is None:
+            return None
+        parts += runs
+    return parts
+
+
+def _flat(chunk: Any) -> list[Flat] | None:
+    """Where the strings of a chunk without nulls lie, in runs of rows: ``(starts, lengths,
+    data)`` per run, string ``i`` of a run being ``data[starts[i] : starts[i] + lengths[i]]``,
+    the starts ascending.
+
+    Strings with offsets: one run. A string view (polars' text), read without copying it:
+    one run when all its strings are inline (12 bytes or fewer, held in the views
+    themselves); when none is, a run per data buffer, if each buffer's strings are in the
+    order of the rows (as a builder appends them). None for other views.
+    """
+    if not is_view(chunk.type):
+        offsets, data = _offsets_and_bytes(chunk)
+        return [(offsets[:-1], np.diff(offsets), data)]
+    buffers = chunk.buffers()
+    views = np.frombuffer(buffers[1], dtype=np.int32).reshape(-1, 4)
+    views = views[chunk.offset : chunk.offset + len(chunk)]
+    lengths = views[:, 0]
+    if int(lengths.max()) <= _INLINE_BYTES:
+        # each view: its length (4 bytes), then the string
+        starts = 16 * np.arange(chunk.offset, chunk.offset + len(chunk)) + 4
+        return [(starts, lengths, np.frombuffer(buffers[1], dtype=np.uint8))]
+    if int(lengths.min()) <= _INLINE_BYTES:
+        return None
+    # each view: length, first 4 bytes, data buffer, offset in it
+    buffer, starts = views[:, 2], views[:, 3].astype(np.int64)
+    ends = np.flatnonzero(buffer[1:] != buffer[:-1]) + 1
+    backwards = np.diff(starts) < 0
+    backwards[ends - 1] = False  # a new buffer begins anywhere
+    if ends.size > _MAX_RUNS or backwards.any():
+        return None
+    bounds = [0, *ends.tolist(), len(chunk)]
+    return [
+        (starts[a:b], lengths[a:b], np.frombuffer(buffers[2 + int(buffer[a])], dtype=np.uint8))
+        for a, b in pairwise(bounds)
+    ]
+
+
+#: data buffers of a string view read in place at most (polars' grow to 16 MiB each)
+_MAX_RUNS = 256
+#: a string view holds strings of at most this many bytes itself
+_INLINE_BYTES = 12
 
 
 def _offsets_and_bytes(chunk: Any) -> tuple[np.ndarray, np.ndarray]:

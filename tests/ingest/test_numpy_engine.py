@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from funnelkit import RFM, DataError, EventLog
+from funnelkit.ingest import columns, text_codes
 from funnelkit.ingest.files import read_events
 from funnelkit.ingest.numpy_engine import dictionary_codes, sort_order
 
@@ -91,6 +92,40 @@ def test_text_ids_give_the_same_log_from_every_library() -> None:
     }
     for name, variant in variants.items():
         assert _log_arrays(EventLog.from_frame(variant)) == reference, name
+
+
+@pytest.mark.parametrize("ids", ["short", "hexadecimal"])
+@pytest.mark.parametrize("views", ["string views", "no views"])
+def test_polars_text_gives_the_log_of_pandas(
+    ids: str, views: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """polars text is read as Arrow string views where polars and pyarrow have them (ids
+    packed or fixed-width in place, event types hashed), else converted: the same log."""
+    rng = np.random.default_rng(len(ids))
+    n = 5_000
+    names = (
+        np.array([f"c-{i}" for i in range(300)], dtype=object)
+        if ids == "short"
+        else np.array([f"{i:032x}" for i in rng.integers(0, 2**62, 300)], dtype=object)
+    )
+    frame = pd.DataFrame(
+        {
+            "customer_id": names[rng.integers(0, names.size, n)],
+            "timestamp": np.datetime64("2024-01-01", "ns")
+            + rng.integers(0, 10**15, n).astype("m8[ns]"),
+            "event": np.array(["visit", "purchase", "newsletter signup"], dtype=object)[
+                rng.integers(0, 3, n)
+            ],
+        }
+    )
+    polars_frame = pl.from_pandas(frame)
+    if views == "no views":
+        monkeypatch.delattr(pl, "CompatLevel")
+    read = columns._views(polars_frame["customer_id"])
+    assert (read is None) == (views == "no views")  # the road tested
+    if read is not None:
+        assert text_codes.flat_text(pa.chunked_array([read])) is not None
+    assert _log_arrays(EventLog.from_frame(polars_frame)) == _log_arrays(EventLog.from_frame(frame))
 
 
 def test_unused_categories_are_not_event_types() -> None:

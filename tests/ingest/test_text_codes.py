@@ -58,6 +58,46 @@ def test_packed_codes_equal_the_dictionary_codes(prefix: str, kind: str, nul: st
 
 
 @pytest.mark.parametrize(
+    "layout", ["inline", "inline slices", "in order", "out of order", "inline and not"]
+)
+def test_string_views_get_the_codes_of_strings(layout: str) -> None:
+    """polars hands its text over as string views: read without copying where they lie
+    inline or in order in one buffer, converted otherwise; the codes are the same."""
+    rng = np.random.default_rng(len(layout))
+    short = _strings(rng, 3_000, "", 2)  # at most 6 bytes: inline, packed
+    long = np.array([f"{i:020d}" for i in rng.integers(0, 500, 3_000)], dtype=object)
+    values = {"inline and not": np.where(rng.random(3_000) < 0.5, short, long)}.get(
+        layout, long if layout in ("in order", "out of order") else short
+    )
+    views = pa.array(values, type=pa.string_view())
+    if layout == "inline slices":
+        views = pa.chunked_array([views.slice(5, 1_000), views.slice(1_005)])
+        values = values[5:]
+    if layout == "out of order":  # the same views, shuffled: their strings out of order
+        order = rng.permutation(values.size)
+        _, held, *data = views.buffers()
+        shuffled = np.frombuffer(held, dtype=np.int32).reshape(-1, 4)[order]
+        views = pa.Array.from_buffers(
+            pa.string_view(), values.size, [None, pa.py_buffer(shuffled.tobytes()), *data]
+        )
+        values = values[order]
+    chunked = views if isinstance(views, pa.ChunkedArray) else pa.chunked_array([views])
+    readable = text_codes.flat_text(chunked) is not None
+    assert readable == (layout not in ("out of order", "inline and not"))
+    if layout.startswith("inline") and readable:
+        assert packed_text(chunked) is not None  # the roads tested
+    if layout == "in order":  # Arrow's builder spreads them over buffers of 32 KiB
+        assert text_codes.fixed_width(chunked).num_chunks > 1
+    codes, uniques = dictionary_codes(views)
+    expected_codes, expected_uniques = _general(pa.array(values, type=pa.string()))
+    np.testing.assert_array_equal(codes, expected_codes)
+    assert uniques.tolist() == expected_uniques.tolist() == sorted(set(values.tolist()))
+    labels_codes, labels = dictionary_codes(views, pack=False)  # Arrow's hash of the views
+    np.testing.assert_array_equal(labels_codes, expected_codes)
+    assert labels.tolist() == uniques.tolist()
+
+
+@pytest.mark.parametrize(
     "values",
     [
         ["ab", "ab\x00", "a", "", "b", "ab\x00\x00", "a\x7f", "é", "\x00"],
@@ -151,7 +191,7 @@ def test_fixed_width_values_sort_as_their_bytes(width: int, letters: bytes, data
     )
     values = data.draw(st.lists(value, unique=True, max_size=40))
     sliced = pa.array([b"\x00" * width, *values], pa.binary(width)).slice(1)  # an offset
-    order = text_codes._fixed_order(sliced)
+    order = text_codes.fixed_order(sliced)
     if order is not None:  # None: Arrow sorts them
         assert [values[i] for i in order] == sorted(values)
 
@@ -162,7 +202,7 @@ def test_fixed_width_values_tied_on_a_word_are_sorted_on_the_others() -> None:
     values = [heads[8 * i : 8 * i + 8] + rng.bytes(9) for i in range(1_000)]
     values += [v[:8] + rng.bytes(9) for v in values[:50]]  # first word tied
     values = list(dict.fromkeys(values))
-    order = text_codes._fixed_order(pa.array(values, pa.binary(17)))
+    order = text_codes.fixed_order(pa.array(values, pa.binary(17)))
     assert order is not None  # the road tested
     assert [values[i] for i in order] == sorted(values)
 

@@ -11,7 +11,7 @@ from funnelkit.ingest.columns import ColumnSpec, resolve_columns
 from funnelkit.ingest.lazy._polars import base_frame
 from funnelkit.ingest.lazy._sql import BASE, base_select, dialect_for
 from funnelkit.ingest.source import Source
-from funnelkit.ingest.text_codes import fixed_width, packed_text
+from funnelkit.ingest.text_codes import fixed_order, fixed_width, flat_text, packed_text
 from funnelkit.ingest.time_axis import TimeAxis
 from funnelkit.units import TimeUnit, TimeUnitLike
 
@@ -102,10 +102,15 @@ def _order(column: Any) -> np.ndarray:
     pa = import_optional("pyarrow", purpose="Collecting aggregates")
     pc = import_optional("pyarrow.compute", purpose="Collecting aggregates")
     chunked = pa.chunked_array([column]) if isinstance(column, pa.Array) else column
-    packed = packed_text(chunked)
+    parts = flat_text(chunked)
+    packed = None if parts is None else packed_text(chunked, parts)
     if packed is not None:
         return np.argsort(packed.keys)
-    fixed = fixed_width(chunked)
+    fixed = None if parts is None else fixed_width(chunked, parts)
+    if fixed is not None:
+        order = fixed_order(fixed.combine_chunks())
+        if order is not None:
+            return order
     try:
         return pc.sort_indices(chunked if fixed is None else fixed).to_numpy()
     except (pa.ArrowNotImplementedError, pa.ArrowTypeError):  # no Arrow sort for the type
