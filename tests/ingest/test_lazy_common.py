@@ -15,10 +15,15 @@ TEXT = ["b", "a", "é", "Z", "z", "", "a b", "日本", "😀", "e\u0301", "ab"]
 
 
 @pytest.mark.parametrize("text_type", [pa.string(), pa.large_string(), pa.string_view()])
-def test_rows_are_sorted_by_id_as_python_sorts_them(text_type: pa.DataType) -> None:
-    # string_view has no Arrow sort kernel: numpy sorts those ids instead.
+@pytest.mark.parametrize("kind", ["varied", "one length"])
+def test_rows_are_sorted_by_id_as_python_sorts_them(text_type: pa.DataType, kind: str) -> None:
+    # string_view has no Arrow sort kernel: numpy sorts those ids instead, as it sorts ids of
+    # one length (here some share their first 8 bytes)
     rng = np.random.default_rng(2)
     ids = [TEXT[i] for i in rng.permutation(len(TEXT))]
+    if kind == "one length":
+        heads = [f"{h:08x}" for h in rng.integers(0, 2**32, 200)]
+        ids = list({h + f"{t:012x}" for h in heads + heads[:20] for t in rng.integers(0, 2**48, 1)})
     table = pa.table({"fk_c": pa.array(ids, text_type), "n": pa.array(range(len(ids)))})
     out = arrow_columns(table, sort_by="fk_c")
     assert out["fk_c"].tolist() == sorted(ids)
