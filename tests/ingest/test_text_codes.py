@@ -57,6 +57,29 @@ def test_packed_codes_equal_the_dictionary_codes(prefix: str, kind: str, nul: st
     assert uniques.tolist() == sorted(set(kept.tolist()))
 
 
+@settings(max_examples=150, deadline=None)
+@given(
+    values=st.one_of(  # inline (12 bytes at most, packed when 7 past a shared prefix) or not
+        *(
+            st.lists(
+                st.text(alphabet=st.sampled_from(["a", "b", "\x00", "é", "日", "z"]), max_size=k),
+                min_size=1,
+                max_size=60,
+            )
+            for k in (2, 4, 16)
+        )
+    ),
+    start=st.integers(0, 5),
+)
+def test_any_string_views_get_the_codes_of_strings(values: list[str], start: int) -> None:
+    views = pa.array(values, type=pa.string_view()).slice(min(start, len(values) - 1))
+    kept = values[min(start, len(values) - 1) :]
+    codes, uniques = dictionary_codes(views)
+    expected_codes, expected_uniques = _general(pa.array(kept, type=pa.string()))
+    np.testing.assert_array_equal(codes, expected_codes)
+    assert uniques.tolist() == expected_uniques.tolist() == sorted(set(kept))
+
+
 @pytest.mark.parametrize(
     "layout", ["inline", "inline slices", "in order", "out of order", "inline and not"]
 )
