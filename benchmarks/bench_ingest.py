@@ -10,7 +10,8 @@ Two parts, each printing the ratio to the SQL measured in the same run:
   best of ``--repeat`` each). Peak added resident memory of ``RFM.from_events`` is compared
   with the size of the input columns (as Arrow buffers: the strings' bytes and offsets, not
   Python objects). Ids are short (``cust-123456``, which funnelkit packs into integers) or,
-  with ``--ids long``, 32 hexadecimal digits (hashed as strings).
+  with ``--ids long``, 32 hexadecimal digits (read as fixed-width bytes, hashed and sorted in
+  numpy).
 * from Parquet: ``--parquet-events`` events (default 10M) written to a temporary directory
   (removed afterwards); ``RFM.from_events(path)`` (the default engine for a file) and
   ``EventLog.from_parquet(path).rfm()`` (the in-memory path) against the SQL over
