@@ -9,7 +9,9 @@ string, past a prefix all of them share, has at most 8 bytes (7 if the text hold
 characters), each is packed into one integer whose order is the strings' byte order.
 Hashing integers is much cheaper than hashing strings, and sorting the distinct integers
 sorts the distinct strings. Longer ids of one length (UUIDs, hashes) are read as fixed-size
-binary values, which Arrow hashes and sorts faster than strings.
+binary values, hashed and sorted in numpy. polars hands over its text as Arrow string views,
+read where they lie: short strings are held in the views themselves, longer ones in data
+buffers in the order of the rows.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ __all__ = [
     "is_view",
     "packed_text",
 ]
+
+#: where the strings of a run of rows lie: ``(starts, lengths, data)`` (see :func:`flat_text`)
+Flat = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 #: bytes of a string (past the shared prefix) that one packed integer holds
 PACKED_BYTES = 8
@@ -510,15 +515,11 @@ def _both(fn: Callable[[Any], Any], first: Any, second: Any) -> tuple[Any, Any]:
         return fn(first), later.result()
 
 
-#: where the strings of a chunk lie: ``(starts, lengths, data)`` (see :func:`flat_text`)
-Flat = tuple[np.ndarray, np.ndarray, np.ndarray]
-
-
 def flat_text(arr: Any) -> list[Flat] | None:
-    """Where the strings of each non-empty chunk of a text array without nulls lie, for
-    :func:`packed_text` and :func:`fixed_width` (found once for both); None for other
-    arrays, and for string views whose strings lie neither inline nor in order in one data
-    buffer (see :func:`_flat`)."""
+    """Where the strings of a text array without nulls lie, in runs of rows (see
+    :func:`_flat`), for :func:`packed_text` and :func:`fixed_width` (found once for both);
+    None for other arrays, and for string views whose strings lie neither all inline nor
+    in the order of the rows in their data buffers."""
     chunks = [c for c in arr.chunks if len(c)]
     if not chunks or not is_text_type(arr.type) or arr.null_count:
         return None
