@@ -10,7 +10,7 @@ import pytest
 from funnelkit.conversion import ConversionFitter
 from funnelkit.exceptions import FunnelkitError
 from funnelkit.lifecycle import LifecycleModel
-from funnelkit.lifecycle._bootstrap import run_replicates
+from funnelkit.lifecycle._bootstrap import _chunks, run_replicates
 
 SEEDS = np.arange(12, dtype=np.int64)
 
@@ -67,3 +67,14 @@ def test_segment_conversion_is_the_conversion_fitted_by_segment(fitted: Lifecycl
             assert step.eventual_rate_ci == est.eventual_rate_ci
             steps += 1
     assert steps >= len(values.rows)
+
+
+@pytest.mark.parametrize("n_tasks", [1, 2, 7, 100, 501])
+@pytest.mark.parametrize("jobs", [2, 3, 8])
+def test_chunks_shrink_to_single_samples_and_keep_every_task_once(n_tasks: int, jobs: int) -> None:
+    tasks = [(b, 10 * b) for b in range(n_tasks)]
+    chunks = _chunks(tasks, jobs)
+    assert [t for chunk in chunks for t in chunk] == tasks
+    sizes = [len(chunk) for chunk in chunks]
+    assert sizes == sorted(sizes, reverse=True) and sizes[-1] == 1
+    assert sizes[0] == -(-n_tasks // (4 * jobs))  # a quarter per worker of what is left
