@@ -8,6 +8,7 @@ its columns here, so the same data give the same numbers whichever door they cam
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -410,15 +411,30 @@ def _views(native: Any) -> Any:
     """A polars text column as Arrow string views, without copying (None for other columns,
     or where polars or pyarrow cannot): polars' default export copies every string into an
     array with offsets (12 ms for 3M ids of 32 bytes)."""
-    import pyarrow as pa
 
     polars = sys.modules.get("polars")
     if polars is None or not isinstance(native, polars.Series) or native.dtype != polars.String:
         return None
     level = getattr(polars, "CompatLevel", None)
-    if level is None or not hasattr(pa, "string_view"):
+    if level is None or not _arrow_takes_views():
         return None
     return native.to_arrow(compat_level=level.newest())
+
+
+@functools.cache
+def _arrow_takes_views() -> bool:
+    """Whether this pyarrow hashes, casts and converts string views (from pyarrow 16 it has
+    the type; its kernels came over several releases)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        views = pa.array(["a", "b" * 20, None], type=pa.string_view())
+        encoded = pc.dictionary_encode(views)
+        views.cast(pa.large_string())
+        return encoded.dictionary.to_numpy(zero_copy_only=False).tolist() == ["a", "b" * 20]
+    except (AttributeError, TypeError, pa.ArrowException):
+        return False
 
 
 def expand_labels(arr: Any) -> np.ndarray:
