@@ -398,10 +398,14 @@ def arrow_text(series: Any) -> Any:
                 arr = series.to_arrow()
         except (pa.ArrowException, TypeError, ValueError, OverflowError):
             return None
-    if pa.types.is_dictionary(arr.type) and is_view(arr.type.value_type):
-        # labels the sort kernels take (they take strings with offsets only)
-        arr = arr.cast(pa.dictionary(pa.int32(), pa.large_string()))
     text = arr.type.value_type if pa.types.is_dictionary(arr.type) else arr.type
+    if is_view(text) and (text != arr.type or not _arrow_takes_views()):
+        # labels the sort kernels take (strings with offsets only), and views only where
+        # this pyarrow hashes them
+        arr = arr.cast(
+            pa.dictionary(pa.int32(), pa.large_string()) if text != arr.type else pa.large_string()
+        )
+        text = pa.large_string()
     if not is_text_type(text):
         return None
     return arr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import narwhals as nw
 import numpy as np
 import pandas as pd
 import polars as pl
@@ -15,6 +16,7 @@ from funnelkit import RFM, DataError, EventLog
 from funnelkit.ingest import columns, text_codes
 from funnelkit.ingest.files import read_events
 from funnelkit.ingest.numpy_engine import dictionary_codes, sort_order
+from funnelkit.ingest.text_codes import is_view
 
 TEXT = np.array(["b", "a", "é", "Z", "z", "", "a b", "日本", "😀", "e\u0301", "b"], dtype=object)
 
@@ -128,6 +130,35 @@ def test_polars_text_gives_the_log_of_pandas(
     if read is not None:
         assert text_codes.flat_text(pa.chunked_array([read])) is not None
     assert _log_arrays(EventLog.from_frame(polars_frame)) == _log_arrays(EventLog.from_frame(frame))
+
+
+@pytest.mark.parametrize("hashes_views", [True, False])
+def test_arrow_string_views_give_the_log_of_strings(
+    hashes_views: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Views come in as they are where pyarrow hashes them, converted where it does not."""
+    monkeypatch.setattr(columns, "_arrow_takes_views", lambda: hashes_views)
+    rng = np.random.default_rng(11)
+    n = 2_000
+    table = pa.table(
+        {
+            "customer_id": pa.array(TEXT[rng.integers(0, TEXT.size, n)], pa.string()),
+            "timestamp": pa.array(rng.integers(0, 10**15, n).astype("M8[ns]")),
+            "event": pa.array(np.array(["visit", "purchase"], dtype=object)[rng.integers(0, 2, n)]),
+        }
+    )
+    views = table.cast(
+        pa.schema(
+            [
+                ("customer_id", pa.string_view()),
+                ("timestamp", pa.timestamp("ns")),
+                ("event", pa.string_view()),
+            ]
+        )
+    )
+    ids = columns.arrow_text(nw.from_native(views, eager_only=True)["customer_id"])
+    assert is_view(ids.type) == hashes_views  # the road tested
+    assert _log_arrays(EventLog.from_frame(views)) == _log_arrays(EventLog.from_frame(table))
 
 
 def test_unused_categories_are_not_event_types() -> None:
