@@ -415,7 +415,6 @@ def _views(native: Any) -> Any:
     """A polars text column as Arrow string views, without copying (None for other columns,
     or where polars or pyarrow cannot): polars' default export copies every string into an
     array with offsets (12 ms for 3M ids of 32 bytes)."""
-
     polars = sys.modules.get("polars")
     if polars is None or not isinstance(native, polars.Series) or native.dtype != polars.String:
         return None
