@@ -15,6 +15,7 @@ import re
 import shlex
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -82,9 +83,14 @@ def quickstart(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def lifecycle(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    return _run(
-        _block_assigning("forecast"), tmp_path_factory.mktemp("lifecycle"), {"__name__": "readme"}
-    )
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")  # every warning a reader of the README would see
+        namespace = _run(
+            _block_assigning("forecast"),
+            tmp_path_factory.mktemp("lifecycle"),
+            {"__name__": "readme"},
+        )
+    return {**namespace, "warnings shown": [(w.category.__name__, str(w.message)) for w in shown]}
 
 
 # ----------------------------------------------------------------- first block: quickstart
@@ -164,6 +170,18 @@ def test_lifecycle_forecast_is_finite_and_ordered(lifecycle: dict[str, Any]) -> 
     reached = [forecast.reached[s] for s in stages]
     assert all(later <= earlier for earlier, later in itertools.pairwise(reached)), reached
     assert forecast.reached["repeat_buyer"] > counts["repeat_buyer"]
+
+
+def test_lifecycle_warns_only_what_the_readme_explains(lifecycle: dict[str, Any]) -> None:
+    # members of the simulated community nearly all buy again: their drop-out rate is weakly
+    # identified, and the README says why the reader sees that warning
+    shown = lifecycle["warnings shown"]
+    assert len(shown) == 1, shown
+    category, message = shown[0]
+    assert category == "StatisticalWarning", shown
+    assert message.startswith("stage 'member': the drop-out rate is weakly identified"), shown
+    text = " ".join(TEXT.split())
+    assert "warns that the members' drop-out rate is weakly identified" in text
 
 
 def test_lifecycle_stage_values_are_finite_and_rise(lifecycle: dict[str, Any]) -> None:
