@@ -173,8 +173,8 @@ def test_lifecycle_forecast_is_finite_and_ordered(lifecycle: dict[str, Any]) -> 
 
 
 def test_lifecycle_warns_only_what_the_readme_explains(lifecycle: dict[str, Any]) -> None:
-    # members of the simulated community nearly all buy again: their drop-out rate is weakly
-    # identified, and the README says why the reader sees that warning
+    # the data say little about whether members who have not bought again yet ever will: their
+    # drop-out rate is weakly identified, and the README says why the reader sees that warning
     shown = lifecycle["warnings shown"]
     assert len(shown) == 1, shown
     category, message = shown[0]
