@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from funnelkit.ingest.columns import DEFAULT_EVENT_COL, PURCHASE
 from funnelkit.ingest.event_arrays import EventArrays, IngestReport
-from funnelkit.ingest.files import read_events
+from funnelkit.ingest.files import FileFormat, read_events, release_arrow_memory
 from funnelkit.ingest.numpy_engine import ingest_frame
 from funnelkit.units import TimeUnitLike
 
@@ -111,18 +111,25 @@ class EventLog(EventArrays):
 
     @classmethod
     def from_csv(cls, path: str | Path, **kwargs: Any) -> EventLog:
-        """Read a CSV file (with pandas if installed, else polars or pyarrow) and ingest it.
+        """Read a CSV file (with pyarrow if installed, else pandas or polars) and ingest it.
 
         Files go through :func:`funnelkit.ingest.files.read_events`, as in ``funnelkit report``.
 
         Keyword arguments are those of :meth:`from_frame`.
         """
-        return cls.from_frame(read_events(path, format="csv"), **kwargs)
+        return cls._from_file(path, "csv", kwargs)
 
     @classmethod
     def from_parquet(cls, path: str | Path, **kwargs: Any) -> EventLog:
         """Read a Parquet file and ingest it. Keyword arguments are those of :meth:`from_frame`."""
-        return cls.from_frame(read_events(path, format="parquet"), **kwargs)
+        return cls._from_file(path, "parquet", kwargs)
+
+    @classmethod
+    def _from_file(cls, path: str | Path, fmt: FileFormat, kwargs: dict[str, Any]) -> EventLog:
+        log = cls.from_frame(read_events(path, format=fmt), **kwargs)
+        # the file's table is freed by now, and Arrow's pool would keep its pages
+        release_arrow_memory()
+        return log
 
     def rfm(
         self,

@@ -243,6 +243,7 @@ def _explicit(args: argparse.Namespace, dest: str) -> bool:
 def run(args: argparse.Namespace) -> int:
     """Run ``funnelkit report`` with parsed options."""
     from funnelkit import EventLog
+    from funnelkit.ingest.files import release_arrow_memory
     from funnelkit.ingest.shapes import recognise
     from funnelkit.report import report
     from funnelkit.report._build import missing_stage_events
@@ -284,6 +285,7 @@ def run(args: argparse.Namespace) -> int:
         allow_negative_values=args.allow_negative_values,
     )
     del frame
+    release_arrow_memory()  # the file's table: Arrow's pool would keep its pages
     progress.step(f"{log!r}")
     missing = missing_stage_events(log, funnel)
     if missing is not None:

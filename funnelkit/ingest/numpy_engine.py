@@ -39,6 +39,7 @@ from funnelkit.ingest.columns import (
     eager_frame,
     resolve_columns,
 )
+from funnelkit.ingest.files import release_arrow_memory
 from funnelkit.ingest.sorting import reorder, sort_order, sorted_order_and_codes
 from funnelkit.ingest.text_codes import dictionary_codes
 
@@ -113,6 +114,9 @@ def ingest_frame(
         gathered = reorder(order, unsorted, release=True)
         columns.update(zip(names, gathered[: len(names)], strict=True))
         columns["attributes"] = dict(zip(keys, gathered[len(names) :], strict=True))
+    # the ids' hash table and the columns' conversions were Arrow's: hand back its pages (a
+    # frame of 10M events left 301 MiB resident in the pool)
+    release_arrow_memory()
     return {"customer_ids": uniques, "customer_codes": codes, **columns}
 
 
