@@ -128,7 +128,7 @@ class EventLog(EventArrays):
     def _from_file(cls, path: str | Path, fmt: FileFormat, kwargs: dict[str, Any]) -> EventLog:
         log = cls.from_frame(read_events(path, format=fmt), **kwargs)
         # the file's table is freed by now, and Arrow's pool would keep its pages
-        release_arrow_memory()
+        release_arrow_memory(len(log))
         return log
 
     def rfm(

@@ -96,15 +96,15 @@ def test_reading_a_file_gives_back_arrow_memory(
     import funnelkit.events
 
     start = pa.total_allocated_bytes()
-    held_at_release: list[int] = []
+    held_at_release: list[tuple[int, int]] = []
     monkeypatch.setattr(
         funnelkit.events,
         "release_arrow_memory",
-        lambda: held_at_release.append(pa.total_allocated_bytes() - start),
+        lambda rows: held_at_release.append((rows, pa.total_allocated_bytes() - start)),
     )
     read = EventLog.from_csv if fmt == "csv" else EventLog.from_parquet
     log = read(path, value_col="value", attribute_cols=["channel"])
-    assert held_at_release == [0]
+    assert held_at_release == [(len(events), 0)]
     assert pa.total_allocated_bytes() == start
     _check_log(log)
 
@@ -119,14 +119,14 @@ def test_ingesting_an_arrow_frame_gives_back_arrow_memory(
 
     table = pa.Table.from_pandas(events)
     start = pa.total_allocated_bytes()
-    held_at_release: list[int] = []
+    held_at_release: list[tuple[int, int]] = []
     monkeypatch.setattr(
         funnelkit.ingest.numpy_engine,
         "release_arrow_memory",
-        lambda: held_at_release.append(pa.total_allocated_bytes() - start),
+        lambda rows: held_at_release.append((rows, pa.total_allocated_bytes() - start)),
     )
     _check_log(EventLog.from_frame(table, value_col="value", attribute_cols=["channel"]))
-    assert held_at_release == [0]
+    assert held_at_release == [(len(events), 0)]
 
 
 def test_transaction_log_without_event_column() -> None:

@@ -285,7 +285,7 @@ def run(args: argparse.Namespace) -> int:
         allow_negative_values=args.allow_negative_values,
     )
     del frame
-    release_arrow_memory()  # the file's table: Arrow's pool would keep its pages
+    release_arrow_memory(len(log))  # the file's table: Arrow's pool would keep its pages
     progress.step(f"{log!r}")
     missing = missing_stage_events(log, funnel)
     if missing is not None:

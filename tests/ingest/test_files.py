@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -138,3 +139,27 @@ def test_huge_integer_ids_stay_distinct_customers(tmp_path: Path) -> None:
         "customer_id,timestamp\n",
     )
     assert EventLog.from_csv(path).n_customers == 2
+
+
+def test_arrow_memory_is_given_back_after_large_work_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    # below the threshold the freed pages are few, and faulting them in again would cost
+    # the next small ingestion more than keeping them
+    from funnelkit.ingest import files
+
+    released: list[bool] = []
+
+    class Pool:
+        def release_unused(self) -> None:
+            released.append(True)
+
+    class FakeArrow:
+        @staticmethod
+        def default_memory_pool() -> Pool:
+            return Pool()
+
+    monkeypatch.setitem(sys.modules, "pyarrow", FakeArrow)
+    files.release_arrow_memory(files.RELEASE_FROM_ROWS - 1)
+    assert released == []
+    files.release_arrow_memory(files.RELEASE_FROM_ROWS)
+    files.release_arrow_memory()
+    assert released == [True, True]
