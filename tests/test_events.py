@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -81,6 +82,21 @@ def test_from_csv_and_parquet(events: pd.DataFrame, tmp_path: Path) -> None:
     )
 
 
+def _record_releases(
+    monkeypatch: pytest.MonkeyPatch, module: Any, pa: Any
+) -> list[tuple[int, int]]:
+    """Replace ``module.release_arrow_memory`` by a recorder of each call's row count and of
+    the Arrow bytes held then beyond those held now."""
+    start = pa.total_allocated_bytes()
+    calls: list[tuple[int, int]] = []
+    monkeypatch.setattr(
+        module,
+        "release_arrow_memory",
+        lambda rows: calls.append((rows, pa.total_allocated_bytes() - start)),
+    )
+    return calls
+
+
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_reading_a_file_gives_back_arrow_memory(
     events: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
@@ -96,12 +112,7 @@ def test_reading_a_file_gives_back_arrow_memory(
     import funnelkit.events
 
     start = pa.total_allocated_bytes()
-    held_at_release: list[tuple[int, int]] = []
-    monkeypatch.setattr(
-        funnelkit.events,
-        "release_arrow_memory",
-        lambda rows: held_at_release.append((rows, pa.total_allocated_bytes() - start)),
-    )
+    held_at_release = _record_releases(monkeypatch, funnelkit.events, pa)
     read = EventLog.from_csv if fmt == "csv" else EventLog.from_parquet
     log = read(path, value_col="value", attribute_cols=["channel"])
     assert held_at_release == [(len(events), 0)]
@@ -118,13 +129,7 @@ def test_ingesting_an_arrow_frame_gives_back_arrow_memory(
     import funnelkit.ingest.numpy_engine
 
     table = pa.Table.from_pandas(events)
-    start = pa.total_allocated_bytes()
-    held_at_release: list[tuple[int, int]] = []
-    monkeypatch.setattr(
-        funnelkit.ingest.numpy_engine,
-        "release_arrow_memory",
-        lambda rows: held_at_release.append((rows, pa.total_allocated_bytes() - start)),
-    )
+    held_at_release = _record_releases(monkeypatch, funnelkit.ingest.numpy_engine, pa)
     _check_log(EventLog.from_frame(table, value_col="value", attribute_cols=["channel"]))
     assert held_at_release == [(len(events), 0)]
 
