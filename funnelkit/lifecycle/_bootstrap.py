@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from funnelkit._blas import single_threaded_blas
 from funnelkit._quasi_newton import bootstrap_precision
 from funnelkit._results import Interval
 from funnelkit.exceptions import FunnelkitError
@@ -244,12 +245,7 @@ def _one(fn: Callable[[np.ndarray], Any], seed: int, n: int) -> tuple[bool, Any]
 
 def _run_chunk(chunk: list[tuple[int, int]]) -> list[tuple[int, bool, Any]]:
     fn, n = _TASK[0]
-    from funnelkit._blas import single_threaded_blas
-
-    # a replicate's linear algebra is on a handful of parameters: BLAS threads only spin,
-    # and beside the other workers they would outnumber the cores
-    with single_threaded_blas():
-        return _run_chunk_here(fn, n, chunk)
+    return _run_chunk_here(fn, n, chunk)
 
 
 def run_replicates(
@@ -287,33 +283,34 @@ def run_replicates(
         if progress is not None:
             progress(label, len(done), len(tasks))
 
-    if jobs <= 1 or _TASK:  # already inside a pool: no pools within pools
-        from funnelkit._blas import single_threaded_blas
-
-        with single_threaded_blas():
+    # A replicate's linear algebra is on a handful of parameters: BLAS threads only spin,
+    # and beside the other workers they would outnumber the cores. The workers inherit
+    # the single thread from here: set in a forked worker, OpenBLAS would start its
+    # threads again (see funnelkit._blas).
+    with single_threaded_blas():
+        if jobs <= 1 or _TASK:  # already inside a pool: no pools within pools
             for task in tasks:
                 finished(_run_chunk_here(fn, n, [task]))
-        if meanwhile is not None:
-            meanwhile()
-    else:
-        chunks = _chunks(tasks, jobs)
-        _TASK.append((fn, n))
-        try:
-            context = multiprocessing.get_context("fork")
-            with ProcessPoolExecutor(jobs, mp_context=context) as pool:
-                # the workers are forked at the first submission: what ``meanwhile``
-                # changes here afterwards is not seen by them
-                futures = [pool.submit(_run_chunk, c) for c in chunks]
-                if meanwhile is not None:
-                    try:
-                        meanwhile()
-                    except BaseException:
-                        pool.shutdown(wait=True, cancel_futures=True)
-                        raise
-                for future in as_completed(futures):
-                    finished(future.result())
-        finally:
-            _TASK.clear()
+            if meanwhile is not None:
+                meanwhile()
+        else:
+            _TASK.append((fn, n))
+            try:
+                context = multiprocessing.get_context("fork")
+                with ProcessPoolExecutor(jobs, mp_context=context) as pool:
+                    # the workers are forked at the first submission: what ``meanwhile``
+                    # changes here afterwards is not seen by them
+                    futures = [pool.submit(_run_chunk, c) for c in _chunks(tasks, jobs)]
+                    if meanwhile is not None:
+                        try:
+                            meanwhile()
+                        except BaseException:
+                            pool.shutdown(wait=True, cancel_futures=True)
+                            raise
+                    for future in as_completed(futures):
+                        finished(future.result())
+            finally:
+                _TASK.clear()
     out: list[Any] = []
     failures = ReplicateFailures(total=len(tasks))
     for b, seed in tasks:

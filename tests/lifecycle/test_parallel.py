@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 
 import numpy as np
 import pytest
@@ -53,6 +54,21 @@ def test_failures_in_workers_are_counted_like_at_home() -> None:
     assert failed_here.reasons == failed_there.reasons
     assert failed_here.count == 40 - len(here) > 0
     assert failed_here.why() == "ValueError: first customer not drawn"
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="threads listed on Linux")
+def test_workers_run_on_one_thread() -> None:
+    # OpenBLAS stops its threads at a fork and starts them again when a worker sets a
+    # thread count: they then spin beside the fits (a worker's first sample, 3x slower)
+    from funnelkit._blas import single_threaded_blas
+
+    def fn(weights: np.ndarray) -> int:
+        with single_threaded_blas():  # as every fit does
+            np.linalg.solve(np.eye(3) + weights[:3].sum(), np.ones(3))
+        return len(os.listdir("/proc/self/task"))
+
+    results, _ = run_replicates(np.arange(4, dtype=np.int64), 5, fn, n_jobs=2)
+    assert [threads for _, threads in results] == [1] * 4
 
 
 def test_progress_counts_every_sample_once() -> None:
