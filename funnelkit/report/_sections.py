@@ -10,6 +10,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from funnelkit._blas import single_threaded_blas
 from funnelkit.lifecycle._bootstrap import FIT_FAILURES, failure_reason
 from funnelkit.report.html import SECTIONS
 from funnelkit.report.report import StepTimer
@@ -73,14 +74,11 @@ _CHAINS: list[tuple[Meanwhile, list[_Job]]] = []
 
 def _run_chain(index: int) -> tuple[dict[str, Any], dict[str, str], dict[str, float]]:
     """In a forked process: run a chain, return its results, failures and step seconds."""
-    from funnelkit._blas import single_threaded_blas
-
     later, jobs = _CHAINS[index]
     # the forked copy's own record: what the jobs read of each other's results is there
     sections = Sections(StepTimer(None, total=0))
-    with single_threaded_blas():  # beside the bootstrap workers: one thread each
-        for job in jobs:
-            job.run(later.results, sections)
+    for job in jobs:
+        job.run(later.results, sections)
     mine = {job.section: later.results[job.section] for job in jobs if job.section in later.results}
     return mine, sections.unavailable, sections.timer.seconds
 
@@ -147,9 +145,12 @@ class Meanwhile:
         _CHAINS[:] = [(self, chain) for chain in chains]
         context = multiprocessing.get_context("fork")
         self._pool = ProcessPoolExecutor(len(chains), mp_context=context)
-        for index, chain in enumerate(chains):
-            future = self._pool.submit(_run_chain, index)
-            self._forked.update((job.section, future) for job in chain)
+        # forked at the first submission, beside the bootstrap workers: one BLAS thread
+        # each, inherited from here (set there, OpenBLAS would start its threads again)
+        with single_threaded_blas():
+            for index, chain in enumerate(chains):
+                future = self._pool.submit(_run_chain, index)
+                self._forked.update((job.section, future) for job in chain)
 
     def take(self, section: str, into: Sections) -> Any:
         """The section's result (None if it did not run or failed), its failure moved ``into``."""
