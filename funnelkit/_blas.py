@@ -7,9 +7,9 @@ several-fold (measured 5-8x on a shared 2-core machine). While a fit runs, the t
 of every loaded OpenBLAS (numpy's and scipy's copies) is set to 1 and restored afterwards,
 as threadpoolctl does. Other platforms and BLAS libraries are left alone.
 
-A count that is 1 already is not set again. OpenBLAS stops its threads before a fork, and
-setting the count in the forked process starts them again, whatever the count: in a
-bootstrap worker (forked inside this block) they then spun beside the fits, and made each
+A count that is 1 already is not set again. A forked process keeps only the thread that
+forked, and setting the count there starts OpenBLAS's threads again, whatever the count: in
+a bootstrap worker (forked inside this block) they then spun beside the fits, and made each
 worker's first sample about three times slower (100,000 customers: 0.14 s against 0.05 s).
 """
 

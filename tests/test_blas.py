@@ -55,8 +55,8 @@ def test_a_count_of_one_is_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.skipif(not hasattr(os, "fork") or not os.path.isdir("/proc/self/task"), reason="Linux")
 def test_a_process_forked_inside_the_block_starts_no_blas_threads() -> None:
-    # as a bootstrap worker is: its fits enter the block again, and must not wake the
-    # thread pools OpenBLAS stopped at the fork (they would spin beside the fits)
+    # as a bootstrap worker is: its fits enter the block again, and must not start the
+    # threads OpenBLAS lost at the fork (they would spin beside the fits)
     with _blas.single_threaded_blas():
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child

@@ -58,8 +58,8 @@ def test_failures_in_workers_are_counted_like_at_home() -> None:
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="threads listed on Linux")
 def test_workers_run_on_one_thread() -> None:
-    # OpenBLAS stops its threads at a fork and starts them again when a worker sets a
-    # thread count: they then spin beside the fits (a worker's first sample, 3x slower)
+    # a forked worker has lost OpenBLAS's threads, and setting a thread count there starts
+    # them again: they then spin beside the fits (a worker's first sample, 3x slower)
     from funnelkit._blas import single_threaded_blas
 
     def fn(weights: np.ndarray) -> int:
