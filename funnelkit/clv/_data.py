@@ -62,9 +62,41 @@ class FitData:
         found: tuple[tuple[np.ndarray, ...], np.ndarray] = self.cache[key]
         return found
 
+    def group_sums(self, name: str, values: np.ndarray) -> np.ndarray:
+        """Sums of ``values`` (one per row) over the rows of each distinct value of column
+        ``name``: ``np.bincount`` over :meth:`groups`.
+
+        Rows in the order of the column (as compressed rows come) are summed in runs: a
+        bincount into a few groups waits on each addition to the one before (measured 0.9
+        against 0.04 ms for 245,000 rows in 41 groups).
+
+        >>> data = FitData({"frequency": np.array([0.0, 0.0, 2.0])}, np.ones(3), 3)
+        >>> data.group_sums("frequency", np.array([1.0, 2.0, 4.0])).tolist()
+        [3.0, 4.0]
+        """
+        key = "runs:" + name
+        if key not in self.cache:
+            self.cache[key] = _runs(self.groups(name)[1])
+        starts: np.ndarray | None = self.cache[key]
+        if starts is None:
+            (distinct,), index = self.groups(name)
+            return np.bincount(index, weights=values, minlength=distinct.size)
+        return np.add.reduceat(values, starts) if starts.size else np.zeros(0)
+
     @property
     def n_rows(self) -> int:
         return int(self.weights.shape[0])
+
+
+def _runs(index: np.ndarray) -> np.ndarray | None:
+    """Where each group's run of rows starts, when ``index`` numbers the groups in order of
+    the rows (0, 0, 1, 2, 2, ...: every group a run, none skipped); None otherwise."""
+    if index.size == 0:
+        return np.zeros(0, dtype=np.intp)
+    step = np.diff(index)
+    if index[0] != 0 or (step.size and (step.min() < 0 or step.max() > 1)):
+        return None
+    return np.concatenate(([0], np.flatnonzero(step) + 1))
 
 
 def as_rfm(data: Any, time_unit: TimeUnitLike | None, fitted_unit: TimeUnit | None) -> RFM:

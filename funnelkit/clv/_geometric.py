@@ -467,11 +467,10 @@ def _fixed(data: FitData) -> dict[str, np.ndarray]:
     """Row terms that do not depend on the parameters, once per fit data (every evaluation
     of a fit, and of a bootstrap refit, reads them)."""
     if "geometric" not in data.cache:
-        (ux,), ix = data.groups("frequency")
         x, w = data["frequency"], data.weights
         data.cache["geometric"] = {
             "gap": data["T"] - data["recency"],
-            "w_x": np.bincount(ix, weights=w, minlength=ux.size),
+            "w_x": data.group_sums("frequency", w),
             "wx": w * x,
         }
     found: dict[str, np.ndarray] = data.cache["geometric"]
@@ -550,7 +549,7 @@ def weighted_log_likelihood(params: np.ndarray, data: FitData, k: int) -> tuple[
     """Weighted total log-likelihood and its analytic gradient in ``(r, alpha, a, b)``."""
     r, alpha, a, b = params
     p = _pieces(params, data, k)
-    w, ix, ux = data.weights, p["ix"], p["ux"]
+    w, ux = data.weights, p["ux"]
     fixed = _fixed(data)
     w_x = fixed["w_x"]
     rx, diff = p["rx"], p["diff"]
@@ -573,6 +572,6 @@ def weighted_log_likelihood(params: np.ndarray, data: FitData, k: int) -> tuple[
     )
     grad[2] = _dot(w_x, d_ab) + ww4.sum() / a
     grad[3] = _dot(w_x, d_ab + digamma_difference(b, ux + k)) - _dot(
-        inv_b, np.bincount(ix, weights=ww4, minlength=ux.size)
+        inv_b, data.group_sums("frequency", ww4)
     )
     return total, grad

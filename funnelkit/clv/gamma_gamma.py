@@ -388,14 +388,14 @@ def _checked_spend_params(params: Mapping[str, float]) -> tuple[float, RateMixin
 def _grouped(data: FitData) -> dict[str, Any]:
     """Sums of the likelihood that do not depend on the parameters, once per fit data."""
     if "gamma_gamma" not in data.cache:
-        (x,), group = data.groups("frequency")
+        (x,), _ = data.groups("frequency")
         f, m, w = data["frequency"], data["monetary_value"], data.weights
         log_m = np.log(m)
         data.cache["gamma_gamma"] = {
             "x": x,
             "log_x": np.log(x),
-            "w_x": np.bincount(group, weights=w, minlength=x.size),
-            "log_m_x": np.bincount(group, weights=w * log_m, minlength=x.size),
+            "w_x": data.group_sums("frequency", w),
+            "log_m_x": data.group_sums("frequency", w * log_m),
             "log_m": float(w @ log_m),
             "xm": f * m,
             "wx": w * f,

@@ -10,6 +10,7 @@ from funnelkit import DataError
 from funnelkit.clv import BetaGeoFitter
 from funnelkit.clv._data import (
     SAMPLE_FROM,
+    FitData,
     distinct_combinations,
     mostly_distinct,
     repeated_combinations,
@@ -160,3 +161,21 @@ def test_one_common_history_does_not_make_distinct_rows_repeat() -> None:
     common = rng.random(ages.size) < 0.5
     ages[common] = rng.integers(0, 100, int(common.sum())).astype(float)
     assert not mostly_distinct(counts, ages)
+
+
+@pytest.mark.parametrize("in_order", [True, False])
+def test_sums_by_distinct_value_are_those_of_a_count(in_order: bool) -> None:
+    rng = np.random.default_rng(4)
+    frequency = rng.geometric(0.3, 3000).astype(float)
+    if in_order:  # as compressed rows come: summed in runs
+        frequency.sort()
+    values = rng.normal(size=3000)
+    data = FitData({"frequency": frequency}, np.ones(3000), 3000)
+    (distinct,), index = data.groups("frequency")
+    found = data.group_sums("frequency", values)
+    np.testing.assert_allclose(
+        found, np.bincount(index, weights=values, minlength=distinct.size), rtol=1e-12, atol=1e-12
+    )
+    assert (data.cache["runs:frequency"] is not None) == in_order
+    empty = FitData({"frequency": np.zeros(0)}, np.zeros(0), 0)
+    assert empty.group_sums("frequency", np.zeros(0)).size == 0
