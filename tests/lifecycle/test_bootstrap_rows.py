@@ -53,6 +53,20 @@ def test_a_block_in_customer_order_counts_as_the_rows_did() -> None:
     assert every.of(weights) is weights
 
 
+@pytest.mark.parametrize("n_rows", [1, 2, 5, 37])
+def test_a_block_of_few_rows_sums_its_runs_as_a_count_would(n_rows: int) -> None:
+    rng = np.random.default_rng(n_rows)
+    customers = rng.permutation(5000)[:2000]
+    code = rng.integers(0, n_rows, 2000)
+    code[code == n_rows // 2] = 0  # a row nobody counts towards (when there are several)
+    weights = rng.poisson(1.0, 5000).astype(float)
+    counted = Block.counting(customers, code, n_rows, 5000)
+    assert counted.runs is not None
+    np.testing.assert_array_equal(counted.of(weights), Block(customers, code, n_rows).of(weights))
+    none = Block.counting(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), 2, 10)
+    np.testing.assert_array_equal(none.of(np.ones(10)), [0.0, 0.0])
+
+
 def test_the_table_plan_counts_like_each_fit_did(fitted: LifecycleModel) -> None:
     table = fitted.customers_
     weights = replicate_weights(11, table.n_customers)
