@@ -28,11 +28,11 @@ from scipy import optimize, special
 from funnelkit._quasi_newton import LAST_STEP, ascend, refit_decrement
 from funnelkit.conversion.cure_grid import (
     GRID_NODES,
+    NodeSplit,
     Shifted,
     agree,
     halved,
     log_time_grid,
-    node_weights,
     spread,
     tied,
 )
@@ -96,9 +96,7 @@ class CureRows:
         default_factory=dict, compare=False, repr=False
     )
     #: per kind of row (exact, censored): the grid of :meth:`coarse`, found once
-    grids: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray] | None] = field(
-        default_factory=dict, compare=False, repr=False
-    )
+    grids: dict[str, NodeSplit | None] = field(default_factory=dict, compare=False, repr=False)
     #: the same for one-component families: :func:`row_parts` at the point last asked for
     parts: dict[tuple[str, bytes], tuple[np.ndarray, np.ndarray]] = field(
         default_factory=dict, compare=False, repr=False
@@ -298,14 +296,14 @@ class CureRows:
         weights, on the grid and on every other node of it (the rows themselves, twice,
         when they take no grid: few, or all equal)."""
         if kind not in self.grids:
-            self.grids[kind] = log_time_grid(values)
-        grid = self.grids[kind]
-        if grid is None:
+            self.grids[kind] = NodeSplit.of(log_time_grid(values))
+        split = self.grids[kind]
+        if split is None:
             rows = spread(None, values, w)
             return rows, rows
-        node_w = node_weights(grid, w)
+        node_w = split.weights(w)
         keep = np.flatnonzero(node_w > 0)
-        return (grid[0][keep], node_w[keep]), halved(grid[0], node_w)
+        return (split.nodes[keep], node_w[keep]), halved(split.nodes, node_w)
 
     def _smallest(self, w: np.ndarray) -> float:
         """The shortest positive duration among the rows of positive weight (2e-6 if none)."""

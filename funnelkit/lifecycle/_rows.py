@@ -17,7 +17,7 @@ from scipy import special
 
 from funnelkit.clv._data import FitData
 from funnelkit.clv._start_terms import row_terms, weighted_sums
-from funnelkit.conversion.cure_grid import GRID_NODES, log_time_grid, spread, tied
+from funnelkit.conversion.cure_grid import GRID_NODES, NodeSplit, log_time_grid, tied
 
 __all__ = ["Block", "Converters", "RowsOf", "SampleWeights", "SpendRows", "WeightPlan"]
 
@@ -150,7 +150,7 @@ class Converters:
         default_factory=dict, compare=False, repr=False
     )
     #: the rows of :meth:`spread`, found once (None: too few converters for a grid)
-    grid: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray | None] | None] = field(
+    grid: dict[str, tuple[np.ndarray, np.ndarray | NodeSplit] | None] = field(
         default_factory=dict, compare=False, repr=False
     )
 
@@ -164,7 +164,7 @@ class Converters:
         :func:`~funnelkit.conversion.cure_grid.tied`) the rows are the distinct delays, with
         the likelihood of the converters themselves. Otherwise each converter's weight is
         split between the two nearest nodes of a grid of log delays
-        (:func:`~funnelkit.conversion.cure_grid.spread`), which keeps every converter's
+        (:class:`~funnelkit.conversion.cure_grid.NodeSplit`), which keeps every converter's
         weight, membership and weighted log delay: the share's score is linear in the log
         delay but for the logistic, which varies little between neighbouring nodes. The
         nodes' spacing ``h`` shrinks as the converters' fourth root, so that the offset of
@@ -177,37 +177,34 @@ class Converters:
         grid = self.grid["nodes"]
         if grid is None:
             return None
-        nodes, code, share = grid
-        positions = np.arange(2 * nodes.size, dtype=float)
-        if share is None:  # tied delays: each converter's weight on its own delay
-            w = np.bincount(code, weights=weights, minlength=positions.size)
-            at = np.flatnonzero(w > 0)
-            w = w[at]
-        else:
-            # a converter's node below is never its grid's last, so no weight moves from
-            # one membership's grid to the other's
-            found, w = spread((positions, code, share), positions, weights)
-            at = found.astype(np.int64)
-        return nodes[at % nodes.size], at >= nodes.size, w
+        values, rows = grid
+        if isinstance(rows, NodeSplit):
+            w = rows.weights(weights)
+        else:  # tied delays: each converter's weight on its own delay
+            w = np.bincount(rows, weights=weights, minlength=2 * values.size)
+        at = np.flatnonzero(w > 0)
+        return values[at % values.size], at >= values.size, w[at]
 
-    def _grid(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
-        """The rows of :meth:`spread`: their log delays, each converter's row (a membership's
-        rows after the other's) and its share of the way to the next (None: tied delays)."""
+    def _grid(self) -> tuple[np.ndarray, np.ndarray | NodeSplit] | None:
+        """The rows of :meth:`spread`, a membership's after the other's: their log delays,
+        and each converter's row (tied delays) or its weight split between two rows."""
         n = self.log_durations.size
         ties = tied(self.log_durations)
         if ties is not None:
             values, left = ties
-            share = None
-        elif n >= 4 * GRID_NODES:
-            # twice the nodes for every 16 times the converters beyond 65,536
-            size = GRID_NODES * 2 ** max(0, math.ceil(math.log2((n / 2**16) ** 0.25)))
-            found = log_time_grid(self.log_durations, size)
-            if found is None:
-                return None
-            values, left, share = found
-        else:
+            return values, left + values.size * self.member
+        if n < 4 * GRID_NODES:
             return None
-        return values, left + values.size * self.member, share
+        # twice the nodes for every 16 times the converters beyond 65,536
+        size = GRID_NODES * 2 ** max(0, math.ceil(math.log2((n / 2**16) ** 0.25)))
+        found = log_time_grid(self.log_durations, size)
+        if found is None:
+            return None
+        values, left, share = found
+        # a converter's node below is never its grid's last, so no weight moves from one
+        # membership's rows to the other's
+        rows = np.arange(2 * values.size, dtype=float)
+        return values, NodeSplit(rows, left + values.size * self.member, share)
 
     def share_sums(self, weights: np.ndarray, intercept: float, slope: float) -> np.ndarray:
         """Weighted sums of the share's score and information terms on the line

@@ -12,6 +12,7 @@ from funnelkit.conversion import cure_mixture
 from funnelkit.conversion.cure import CureData
 from funnelkit.conversion.cure_grid import (
     GRID_NODES,
+    NodeSplit,
     Shifted,
     coarse_data,
     halved,
@@ -153,6 +154,26 @@ def test_moving_a_grids_weights_to_every_other_node_spreads_the_values_there(
     # every weight, and the weighted sum of the values, kept
     assert float(node_w.sum()) == pytest.approx(float(w.sum()), rel=1e-12)
     assert float(node_w @ nodes) == pytest.approx(float(w @ values), rel=1e-9, abs=1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    values=arrays(np.float64, st.integers(8, 300), elements=st.floats(-30.0, 30.0)),
+    size=st.integers(2, 64),
+    seed=st.integers(0, 2**16),
+)
+def test_a_node_split_weighs_the_nodes_as_the_counts_do(
+    values: np.ndarray, size: int, seed: int
+) -> None:
+    grid = log_time_grid(values, size)
+    assume(grid is not None)
+    split = NodeSplit.of(grid)
+    assert split is not None and split.nodes is grid[0]
+    for w in (np.random.default_rng(seed).poisson(1.0, values.size).astype(float), None):
+        counted = node_weights(grid, w)
+        found = split.weights(np.ones(values.size) if w is None else w)
+        np.testing.assert_allclose(found, counted, rtol=1e-12, atol=1e-12 * values.size)
+    assert NodeSplit.of(None) is None
 
 
 def test_a_shifted_grid_has_the_rows_value_and_gradient_at_its_start() -> None:
