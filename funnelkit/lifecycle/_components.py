@@ -381,9 +381,13 @@ def _fit_group(
             f"the fitted {type(purchase).__name__} gives non-finite predictions "
             f"(parameters {_rounded(purchase.params_)})"
         )
-    buyers = rows.customers
-    wb = np.ones(buyers.size) if sample is None else sample.floats[buyers]
-    first_spend = float(np.average(table.at_end.first_spend[buyers], weights=wb))
+    spends = table.buyer_first_spends[g]
+    if sample is None:
+        n_buyers, first_spend = float(spends.size), float(np.mean(spends))
+    else:
+        # the buyers' count is their rows' (fewer); one pass over the buyers for the spend
+        n_buyers = float(row_w.sum())
+        first_spend = float(sample.floats[rows.customers] @ spends) / n_buyers
     spend, spend_mean = fit_spend(
         table,
         g,
@@ -399,7 +403,7 @@ def _fit_group(
         spend=spend,
         spend_mean=spend_mean,
         first_spend=first_spend,
-        n_buyers=float(wb.sum()),
+        n_buyers=n_buyers,
     )
 
 

@@ -206,6 +206,12 @@ class CustomerTable:
         ]
 
     @functools.cached_property
+    def buyer_first_spends(self) -> list[np.ndarray]:
+        """Per buyer group, the spend of each buyer's first purchase period (in the order of
+        ``buyer_rows[g].customers``): found once, for every refit."""
+        return [self.at_end.first_spend[rows.customers] for rows in self.buyer_rows]
+
+    @functools.cached_property
     def weight_plan(self) -> WeightPlan:
         """The rows every refit counts a sample's customers onto (see :class:`WeightPlan`).
 
