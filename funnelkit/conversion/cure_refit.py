@@ -295,15 +295,25 @@ class CureRows:
         """``values`` counted ``w`` times, as the grid nodes of positive weight and their
         weights, on the grid and on every other node of it (the rows themselves, twice,
         when they take no grid: few, or all equal)."""
-        if kind not in self.grids:
-            self.grids[kind] = NodeSplit.of(log_time_grid(values))
-        split = self.grids[kind]
+        split = self._split(kind, values)
         if split is None:
             rows = spread(None, values, w)
             return rows, rows
         node_w = split.weights(w)
         keep = np.flatnonzero(node_w > 0)
         return (split.nodes[keep], node_w[keep]), halved(split.nodes, node_w)
+
+    def _split(self, kind: str, values: np.ndarray) -> NodeSplit | None:
+        """The grid of ``values`` (the ``kind`` of row), found once."""
+        if kind not in self.grids:
+            self.grids[kind] = NodeSplit.of(log_time_grid(values))
+        return self.grids[kind]
+
+    def prepare(self) -> None:
+        """Find the grids of :meth:`coarse` now rather than at the first sample's refit."""
+        if self.n_rows >= 4 * GRID_NODES:
+            self._split("exact", self.log_exact)
+            self._split("censored", self.log_censored)
 
     def _smallest(self, w: np.ndarray) -> float:
         """The shortest positive duration among the rows of positive weight (2e-6 if none)."""

@@ -235,6 +235,20 @@ class CustomerTable:
                 blocks["spend", g] = Block.counting(spend.customers, spend.inverse, size, n)
         return WeightPlan(blocks, n)
 
+    def prepare_refits(self) -> None:
+        """Build here what every bootstrap refit reads and no sample's weights change: the
+        blocks a sample's weights are counted onto, the buyers' first spends, each stage's
+        delays and the grids they and the converters are spread over.
+
+        Worker processes forked afterwards share them. Built in each worker instead, every
+        worker's first sample pays for its own copy in fresh memory: at a million customers
+        0.3-1 s of page faults each, where building them here takes 0.06 s.
+        """
+        _ = self.weight_plan, self.buyer_first_spends  # each built on first use
+        for pre in self.pre.values():
+            pre.cure_rows.prepare()
+            pre.converters.prepare()
+
     def forget_refit_terms(self) -> None:
         """Drop the per-row terms that bootstrap refits keep at the full-data estimates: as
         large as the rows, and a fitted model keeps its table (``customers_``)."""

@@ -172,9 +172,7 @@ class Converters:
         at any size (measured: 7e-4 on 58,000 converters and 2,048 nodes). A bootstrap
         sample's share is refitted on these rows instead of every converter drawn.
         """
-        if "nodes" not in self.grid:
-            self.grid["nodes"] = self._grid()
-        grid = self.grid["nodes"]
+        grid = self.prepare()
         if grid is None:
             return None
         values, rows = grid
@@ -184,6 +182,12 @@ class Converters:
             w = np.bincount(rows, weights=weights, minlength=2 * values.size)
         at = np.flatnonzero(w > 0)
         return values[at % values.size], at >= values.size, w[at]
+
+    def prepare(self) -> tuple[np.ndarray, np.ndarray | NodeSplit] | None:
+        """The rows of :meth:`spread` (see :meth:`_grid`), found once."""
+        if "nodes" not in self.grid:
+            self.grid["nodes"] = self._grid()
+        return self.grid["nodes"]
 
     def _grid(self) -> tuple[np.ndarray, np.ndarray | NodeSplit] | None:
         """The rows of :meth:`spread`, a membership's after the other's: their log delays,

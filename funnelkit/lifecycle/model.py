@@ -338,6 +338,8 @@ class LifecycleModel(Estimator):
         progress = resolve_progress(
             self.progress, n_customers=table.n_customers, n_resamples=int(self.n_resamples)
         )
+        if seeds.size:
+            table.prepare_refits()
         results, failures = run_replicates(
             seeds, table.n_customers, replicate, progress, n_jobs=self.n_jobs
         )

@@ -205,6 +205,9 @@ def segment_values(
     bar = resolve_progress(progress, n_customers=table.n_customers, n_resamples=len(seeds))
     # decided once, so the caller's work runs exactly when there are workers to run beside
     jobs = worker_count(n_jobs, len(seeds), table.n_customers)
+    if len(seeds):
+        for sub in subtables:
+            sub.prepare_refits()
     boot, _ = run_replicates(
         seeds,
         table.n_customers,

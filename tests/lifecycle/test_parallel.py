@@ -154,3 +154,28 @@ def test_report_passes_n_jobs_through(community: Community) -> None:
         docs.append(doc)
     assert docs[0] == docs[1]
     assert docs[0]["stage_values"]["n_resamples"] == 6
+
+
+@pytest.fixture(scope="module")
+def gridded() -> Community:
+    """A community whose prospects are enough for grids: 8,192 of them, 2,048 converters."""
+    sim = simulate_community(15_000, seed=8)
+    return Community(sim, EventLog.from_frame(sim.events, value_col="value"))
+
+
+def test_what_every_refit_reads_is_built_before_the_workers_start(gridded: Community) -> None:
+    """Built in the fitting process, the grids are shared by the forked workers: none of
+    them pays for its own copy in fresh memory."""
+    end = gridded.sim.observation_end
+    point = LifecycleModel(n_resamples=0).fit(gridded.log, observation_end=end)
+    assert not point.customers_.pre["prospect"].cure_rows.grids  # nothing built for nothing
+    model = LifecycleModel(n_resamples=4, seed=1, n_jobs=2, progress=False)
+    table = model.fit(gridded.log, observation_end=end).customers_
+    prospects = table.pre["prospect"]
+    assert set(prospects.cure_rows.grids) == {"exact", "censored"}
+    assert all(split is not None for split in prospects.cure_rows.grids.values())
+    assert all("nodes" in pre.converters.grid for pre in table.pre.values())
+    # the same samples with the grids built in each worker
+    again = LifecycleModel(n_resamples=4, seed=1, n_jobs=1, progress=False)
+    again.fit(gridded.log, observation_end=end)
+    assert again.fit_.bootstrap_values == model.fit_.bootstrap_values
