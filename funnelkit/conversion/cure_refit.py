@@ -309,7 +309,7 @@ class CureRows:
             self.grids[kind] = NodeSplit.of(log_time_grid(values))
         return self.grids[kind]
 
-    def prepare(self) -> None:
+    def prepare_grids(self) -> None:
         """Find the grids of :meth:`coarse` now rather than at the first sample's refit."""
         if self.n_rows >= 4 * GRID_NODES:
             self._split("exact", self.log_exact)

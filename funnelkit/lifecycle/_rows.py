@@ -172,7 +172,7 @@ class Converters:
         at any size (measured: 7e-4 on 58,000 converters and 2,048 nodes). A bootstrap
         sample's share is refitted on these rows instead of every converter drawn.
         """
-        grid = self.prepare()
+        grid = self.spread_rows()
         if grid is None:
             return None
         values, rows = grid
@@ -183,7 +183,7 @@ class Converters:
         at = np.flatnonzero(w > 0)
         return values[at % values.size], at >= values.size, w[at]
 
-    def prepare(self) -> tuple[np.ndarray, np.ndarray | NodeSplit] | None:
+    def spread_rows(self) -> tuple[np.ndarray, np.ndarray | NodeSplit] | None:
         """The rows of :meth:`spread` (see :meth:`_grid`), found once."""
         if "nodes" not in self.grid:
             self.grid["nodes"] = self._grid()
