@@ -343,7 +343,7 @@ class LifecycleModel(Estimator):
         results, failures = run_replicates(
             seeds, table.n_customers, replicate, progress, n_jobs=self.n_jobs
         )
-        table.forget_refit_terms()  # the fitted model keeps the table, not the refits' terms
+        table.forget_refit_caches()  # the fitted model keeps the table, not the refits'
         failure_note = failures.note()
         if failure_note is not None:
             notes.append(failure_note)

@@ -237,8 +237,8 @@ def test_a_fitted_model_keeps_no_refit_terms(community) -> None:
     model.fit(community.log, observation_end=community.sim.observation_end)
     table = model.customers_
     for pre in table.pre.values():
-        assert not pre.cure_rows.terms and not pre.cure_rows.parts
-        assert not pre.converters.terms
+        assert "cure_rows" not in vars(pre)  # nor its grids
+        assert not pre.converters.terms and not pre.converters.grid
 
     def parent_cache(rows):  # the prepared rows a sample's fit data are taken from
         return rows.fit_data(np.ones(rows.T.size), table.unit).parent.cache

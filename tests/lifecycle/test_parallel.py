@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+from typing import Any
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from funnelkit import EventLog, Funnel
 from funnelkit.datasets import simulate_community
 from funnelkit.exceptions import FunnelkitError
-from funnelkit.lifecycle import LifecycleModel
+from funnelkit.lifecycle import LifecycleModel, model as model_module
 from funnelkit.lifecycle._bootstrap import (
     AUTO_PARALLEL_WORK,
     ProgressBar,
@@ -19,6 +20,7 @@ from funnelkit.lifecycle._bootstrap import (
     worker_count,
 )
 from funnelkit.lifecycle._components import _member_share, _spend_order
+from funnelkit.lifecycle._data import CustomerTable
 
 from .conftest import Community
 
@@ -163,19 +165,36 @@ def gridded() -> Community:
     return Community(sim, EventLog.from_frame(sim.events, value_col="value"))
 
 
-def test_what_every_refit_reads_is_built_before_the_workers_start(gridded: Community) -> None:
+def test_what_every_refit_reads_is_built_before_the_workers_start(
+    gridded: Community, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Built in the fitting process, the grids are shared by the forked workers: none of
-    them pays for its own copy in fresh memory."""
+    them pays for its own copy in fresh memory. The fitted model then drops them."""
     end = gridded.sim.observation_end
-    point = LifecycleModel(n_resamples=0).fit(gridded.log, observation_end=end)
-    assert not point.customers_.pre["prospect"].cure_rows.grids  # nothing built for nothing
+    prepared: list[CustomerTable] = []
+    at_fork: list[set[str]] = []
+    real_prepare, real_run = CustomerTable.prepare_refits, model_module.run_replicates
+
+    def prepare(table: CustomerTable) -> None:
+        prepared.append(table)
+        real_prepare(table)
+
+    def run(*args: Any, **kwargs: Any) -> Any:
+        (table,) = prepared
+        grids = table.pre["prospect"].cure_rows.grids
+        at_fork.append({kind for kind, split in grids.items() if split is not None})
+        assert all("nodes" in pre.converters.grid for pre in table.pre.values())
+        return real_run(*args, **kwargs)
+
+    monkeypatch.setattr(CustomerTable, "prepare_refits", prepare)
+    monkeypatch.setattr(model_module, "run_replicates", run)
     model = LifecycleModel(n_resamples=4, seed=1, n_jobs=2, progress=False)
-    table = model.fit(gridded.log, observation_end=end).customers_
-    prospects = table.pre["prospect"]
-    assert set(prospects.cure_rows.grids) == {"exact", "censored"}
-    assert all(split is not None for split in prospects.cure_rows.grids.values())
-    assert all("nodes" in pre.converters.grid for pre in table.pre.values())
-    # the same samples with the grids built in each worker
+    model.fit(gridded.log, observation_end=end)
+    assert at_fork == [{"exact", "censored"}]
+    assert "cure_rows" not in vars(model.customers_.pre["prospect"])
+    # the same samples with everything built at the first sample's refits
+    monkeypatch.setattr(CustomerTable, "prepare_refits", lambda table: None)
+    monkeypatch.setattr(model_module, "run_replicates", real_run)
     again = LifecycleModel(n_resamples=4, seed=1, n_jobs=1, progress=False)
     again.fit(gridded.log, observation_end=end)
     assert again.fit_.bootstrap_values == model.fit_.bootstrap_values
