@@ -125,12 +125,13 @@ def test_steps_that_do_not_settle_leave_the_finish_to_l_bfgs_b(
     assert np.max(np.abs(gap) / np.sqrt(np.diag(rows.covariance))) < 1e-2
 
 
+#: log times a grid is laid over, and seeds of the weights drawn for them
+LOG_TIMES = arrays(np.float64, st.integers(8, 300), elements=st.floats(-30.0, 30.0))
+SEEDS = st.integers(0, 2**16)
+
+
 @settings(max_examples=60, deadline=None)
-@given(
-    values=arrays(np.float64, st.integers(8, 300), elements=st.floats(-30.0, 30.0)),
-    size=st.integers(4, 64),
-    seed=st.integers(0, 2**16),
-)
+@given(values=LOG_TIMES, size=st.integers(4, 64), seed=SEEDS)
 def test_moving_a_grids_weights_to_every_other_node_spreads_the_values_there(
     values: np.ndarray, size: int, seed: int
 ) -> None:
@@ -157,11 +158,7 @@ def test_moving_a_grids_weights_to_every_other_node_spreads_the_values_there(
 
 
 @settings(max_examples=60, deadline=None)
-@given(
-    values=arrays(np.float64, st.integers(8, 300), elements=st.floats(-30.0, 30.0)),
-    size=st.integers(2, 64),
-    seed=st.integers(0, 2**16),
-)
+@given(values=LOG_TIMES, size=st.integers(2, 64), seed=SEEDS)
 def test_a_node_split_weighs_the_nodes_as_the_counts_do(
     values: np.ndarray, size: int, seed: int
 ) -> None:
