@@ -269,7 +269,8 @@ class BetaGeometricFitter(GeometricUncertainty, PurchasePredictions, CovariateMo
         later = dropout.alive_posterior(xb + self._first_purchase_dropout).expect(stay, xb.shape)
         # at = 0 exactly: the plain probability, not a quadrature of ones
         later = np.where(ab > 0, np.minimum(later, 1.0), 1.0).reshape(shape)
-        return np.asarray(alive * later)
+        with np.errstate(under="ignore"):  # a tiny probability times another is 0, rightly
+            return np.asarray(alive * later)
 
     def _expected_purchases(self, t: Any, data: Any) -> np.ndarray:
         """Expected repeat purchases in ``(T, T + t]`` given each customer's history.

@@ -52,3 +52,16 @@ def test_huge_dropout_parameters_give_finite_monotone_expectations(cls: type) ->
     cond = model.expected_purchases(500.0, DATA)
     assert np.all(np.isfinite(cond))
     assert np.all(cond > 0)
+
+
+@pytest.mark.filterwarnings("ignore::funnelkit.ConvergenceWarning")
+def test_a_vanishing_chance_of_being_alive_later_is_zero_not_an_underflow() -> None:
+    # found by the fuzz tests: the fit heads to alpha -> 0 (a limit), each customer's chance
+    # of being alive underflows, and so does its product with the chance of staying alive;
+    # 0 is the answer, under any errstate
+    data = {"frequency": [1e4] * 4, "recency": [0.0, 0.0, 0.0, 0.9296875], "T": [1.0] * 4}
+    model = BetaGeoFitter().fit(data)
+    with np.errstate(all="raise"):
+        later = model.probability_alive(data, at=5)
+        now = model.probability_alive(data)
+    assert np.all((later >= 0) & (later <= now))
