@@ -115,6 +115,10 @@ _customer_weights = customer_weights
 F = TypeVar("F", bound="MLEFitter")
 
 
+#: how to mend a damaged or foreign model document
+_REWRITE = "Re-create the document with to_json() from a fitted model."
+
+
 class MLEFitter(Estimator, ABC):
     """Base class of the CLV fitters (see the module docstring for the subclass contract).
 
@@ -137,6 +141,8 @@ class MLEFitter(Estimator, ABC):
     _registry: ClassVar[dict[str, type[MLEFitter]]] = {}
     #: boundary models the fitter can reach (see :mod:`funnelkit.clv._limits`)
     _limits: ClassVar[tuple[Limit, ...]] = ()
+    #: the entries :meth:`_extra_state` may write into a JSON document's ``state``
+    _state_keys: ClassVar[frozenset[str]] = frozenset()
     _fitted_marker: ClassVar[str] = "params_"
     _fitted_attributes: ClassVar[tuple[str, ...]] = (
         "params_",
@@ -605,7 +611,19 @@ class MLEFitter(Estimator, ABC):
         model.time_unit_ = doc.result.time_unit
         model.training_data_ = None
         model.result_ = doc.result
-        model._restore_extra_state(doc.state)
+        unknown = sorted(set(doc.state) - klass._state_keys)
+        if unknown:
+            keeps = sorted(klass._state_keys) or "none"
+            raise FunnelkitError(
+                f"The {klass.__name__} document has unknown state entries {unknown}; a "
+                f"{klass.__name__} keeps {keeps}. {_REWRITE}"
+            )
+        try:
+            model._restore_extra_state(doc.state)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise FunnelkitError(
+                f"The {klass.__name__} document's state is damaged ({exc}). {_REWRITE}"
+            ) from None
         return model
 
     @classmethod
@@ -613,17 +631,18 @@ class MLEFitter(Estimator, ABC):
         """An unfitted model with a document's settings, checked as ``fit`` checks them."""
         known = set(cls().get_params())
         unknown = sorted(set(settings) - known)
-        fix = "Re-create the document with to_json() from a fitted model."
         if unknown:
             raise FunnelkitError(
                 f"The {cls.__name__} document has unknown setting(s) {unknown}; "
-                f"{cls.__name__} takes {sorted(known)}. {fix}"
+                f"{cls.__name__} takes {sorted(known)}. {_REWRITE}"
             )
         model = cls(**settings)
         try:
             model._validate_settings()
         except FunnelkitError as exc:
-            raise FunnelkitError(f"The {cls.__name__} document is invalid: {exc} {fix}") from None
+            raise FunnelkitError(
+                f"The {cls.__name__} document is invalid: {exc} {_REWRITE}"
+            ) from None
         return model
 
     @classmethod

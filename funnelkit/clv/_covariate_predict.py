@@ -33,6 +33,7 @@ class CovariatePredictions(MLEFitter):
 
     #: process -> ((parameter, sign), ...): theta_i = theta · exp(sign · gamma' z_i)
     _covariate_links: ClassVar[dict[str, tuple[tuple[str, int], ...]]] = {}
+    _state_keys: ClassVar[frozenset[str]] = frozenset({"covariates"})
 
     def _covariate_fit(self) -> CovariateFit | None:
         found = self.__dict__.get("_covariates")

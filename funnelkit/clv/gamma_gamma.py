@@ -107,6 +107,7 @@ class GammaGammaFitter(CovariateModel):
 
     _param_names = ("p", "q", "v")
     _model_name = "Gamma-Gamma"
+    _state_keys = frozenset({"covariates", "n_excluded"})
     _limits = (_COMMON_RATE,)
     _fitted_attributes = (*CovariateModel._fitted_attributes, "n_excluded_")
     # nu_i ~ Gamma(q, v_i): the mean spend p v_i / (q - 1) is multiplied by exp(gamma' z_i)
@@ -304,7 +305,10 @@ class GammaGammaFitter(CovariateModel):
 
     def _restore_extra_state(self, state: Mapping[str, Any]) -> None:
         super()._restore_extra_state(state)
-        self.n_excluded_ = int(state.get("n_excluded", 0))
+        n = state.get("n_excluded", 0)
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ValueError(f"n_excluded must be a whole number >= 0, got {n!r}")
+        self.n_excluded_ = n
 
     # ------------------------------------------------------------------ predictions
     def population_mean_spend(self, *, covariates: Any = None) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 
@@ -11,7 +12,7 @@ import polars as pl
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from funnelkit.clv import BetaGeoFitter, FitResult, ParameterEstimate
+from funnelkit.clv import BetaGeoFitter, FitResult, GammaGammaFitter, ParameterEstimate
 from funnelkit.clv._base import FitData, MLEFitter, _customer_weights
 from funnelkit.clv._data import unique_combinations
 from funnelkit.datasets.btyd import simulate_bgnbd
@@ -173,6 +174,32 @@ def test_fit_result_keeps_not_estimable_and_non_finite_values() -> None:
 def test_json_of_something_else_is_refused() -> None:
     with pytest.raises(ValueError):
         BetaGeoFitter.from_json('{"not": "a model"}')
+
+
+@pytest.mark.parametrize(
+    ("fitter", "state", "says"),
+    [
+        ("BetaGeoFitter", {"n_excluded": "many"}, "unknown state entries ['n_excluded']"),
+        ("GammaGammaFitter", {"n_excluded": "many"}, "n_excluded must be a whole number"),
+        ("GammaGammaFitter", {"n_excluded": -2}, "got -2"),
+        ("GammaGammaFitter", {"covariates": "junk"}, "state is damaged"),
+    ],
+)
+def test_a_document_with_a_damaged_state_is_refused(
+    sim_rfm: RFM, fitter: str, state: dict[str, object], says: str
+) -> None:
+    # found by the property tests with fresh random examples: a ValueError, or no error
+    if fitter == "BetaGeoFitter":
+        model: MLEFitter = BetaGeoFitter().fit(sim_rfm)
+    else:
+        model = GammaGammaFitter().fit(
+            {"frequency": [1, 2, 3, 4] * 10, "monetary_value": [9.0, 20, 14, 31] * 10}
+        )
+    doc = json.loads(model.to_json())
+    doc["state"] = state
+    with pytest.raises(FunnelkitError, match=r"Re-create the document") as info:
+        type(model).from_json(json.dumps(doc))
+    assert says in str(info.value)
 
 
 def test_data_none_uses_the_training_customers(sim_rfm: RFM) -> None:
