@@ -695,7 +695,8 @@ def _fit_lifetimes(case: Case) -> ShiftedBetaGeoFitter:
     if case.container == "polars":
         frame = pl.DataFrame(cols, strict=False)
     if case.container == "pyarrow":
-        frame = pa.table({k: pa.array(v) for k, v in cols.items()})
+        # an Arrow column holds one type: a text entry makes the whole column text
+        frame = pa.table({k: pa.array(_typed(v) if _has_text(v) else v) for k, v in cols.items()})
     return ShiftedBetaGeoFitter().fit(frame, weights=case.weights)
 
 
