@@ -294,7 +294,8 @@ class BetaGeometricFitter(GeometricUncertainty, PurchasePredictions, CovariateMo
         d = self._data_for_prediction(data)
         x, T = d["frequency"], d["T"]
         alive = alive_from_odds(self._log_dropout_odds(x, d["recency"], T))
-        return np.asarray(self._purchases_if_alive(t, x, T) * alive)
+        with np.errstate(under="ignore"):  # near-certain death: 0 purchases, rightly
+            return np.asarray(self._purchases_if_alive(t, x, T) * alive)
 
     def expected_purchases_if_alive(
         self, horizon: Any, data: Any = None, *, covariates: Any = None

@@ -277,12 +277,14 @@ def alive_from_odds(log_odds: np.ndarray) -> np.ndarray:
 
 def with_dead(alive: np.ndarray, if_alive: np.ndarray, n: np.ndarray) -> np.ndarray:
     """``(1 - P(alive)) [n = 0] + P(alive) P(n | alive)``, clipped to ``[0, 1]`` (rounding)."""
-    value = alive * if_alive + (1.0 - alive) * (n == 0)
+    with np.errstate(under="ignore"):  # a tiny P(alive) times a tiny P(n): 0, rightly
+        value = alive * if_alive + (1.0 - alive) * (n == 0)
     return np.asarray(np.clip(value, 0.0, 1.0))
 
 
 def with_dead_grid(alive: np.ndarray, if_alive: np.ndarray) -> np.ndarray:
     """:func:`with_dead` for a grid of the counts ``0, 1, ...`` (first axis), in place."""
-    if_alive *= alive
+    with np.errstate(under="ignore"):  # as in with_dead
+        if_alive *= alive
     if_alive[0] += 1.0 - alive
     return np.clip(if_alive, 0.0, 1.0, out=if_alive)

@@ -272,7 +272,8 @@ class TimeVaryingParetoNBDFitter(Estimator):
         theta, panel, post = self._state(events, covariates, observation_end, calibration_end)
         h = _horizon(horizon, panel.n_customers, "horizon")
         purchases, _ = future(theta, panel, post, h)
-        return np.asarray(post.p_alive * purchases)
+        with np.errstate(under="ignore"):  # near-certain death: 0 purchases, rightly
+            return np.asarray(post.p_alive * purchases)
 
     def probability_alive(
         self,

@@ -65,3 +65,18 @@ def test_a_vanishing_chance_of_being_alive_later_is_zero_not_an_underflow() -> N
         later = model.probability_alive(data, at=5)
         now = model.probability_alive(data)
     assert np.all((later >= 0) & (later <= now))
+
+
+@pytest.mark.filterwarnings("ignore::funnelkit.ConvergenceWarning")
+@pytest.mark.parametrize("cls", [BetaGeoFitter, ModifiedBetaGeoFitter])
+def test_expected_purchases_of_the_near_certainly_dead_are_zero_not_an_underflow(
+    cls: type,
+) -> None:
+    # found by the fuzz tests, as above: purchases if alive times a P(alive) that underflows
+    data = {"frequency": [1e4, 1e4], "recency": [0.9296875, 0.0], "T": [1.0, 1.0]}
+    model = cls().fit(data)
+    with np.errstate(all="raise"):
+        purchases = model.expected_purchases(1.0)
+        pmf = model.probability_of_purchases(np.arange(3)[:, None], 1.0)
+    assert np.all(np.isfinite(purchases) & (purchases >= 0))
+    assert np.all((pmf >= 0) & (pmf <= 1))
