@@ -611,6 +611,12 @@ class MLEFitter(Estimator, ABC):
         model.time_unit_ = doc.result.time_unit
         model.training_data_ = None
         model.result_ = doc.result
+        broken = [k for k, v in doc.result.params.items() if not math.isfinite(v.estimate)]
+        if broken:
+            raise FunnelkitError(
+                f"The {klass.__name__} document's result has estimates that are not finite "
+                f"numbers ({broken}). {_REWRITE}"
+            )
         unknown = sorted(set(doc.state) - klass._state_keys)
         if unknown:
             keeps = sorted(klass._state_keys) or "none"

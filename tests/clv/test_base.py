@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -176,27 +177,34 @@ def test_json_of_something_else_is_refused() -> None:
         BetaGeoFitter.from_json('{"not": "a model"}')
 
 
+def _nan_estimate(doc: dict[str, Any]) -> None:
+    next(iter(doc["result"]["params"].values()))["estimate"] = math.nan
+
+
 @pytest.mark.parametrize(
-    ("fitter", "state", "says"),
+    ("fitter", "damage", "says"),
     [
-        ("BetaGeoFitter", {"n_excluded": "many"}, "unknown state entries ['n_excluded']"),
-        ("GammaGammaFitter", {"n_excluded": "many"}, "n_excluded must be a whole number"),
-        ("GammaGammaFitter", {"n_excluded": -2}, "got -2"),
-        ("GammaGammaFitter", {"covariates": "junk"}, "state is damaged"),
+        ("BetaGeoFitter", {"state": {"n_excluded": "many"}}, "unknown state entries"),
+        ("GammaGammaFitter", {"state": {"n_excluded": "many"}}, "n_excluded must be a whole"),
+        ("GammaGammaFitter", {"state": {"n_excluded": -2}}, "got -2"),
+        ("GammaGammaFitter", {"state": {"covariates": "junk"}}, "state is damaged"),
+        ("BetaGeoFitter", _nan_estimate, "estimates that are not finite numbers (['r'])"),
     ],
 )
-def test_a_document_with_a_damaged_state_is_refused(
-    sim_rfm: RFM, fitter: str, state: dict[str, object], says: str
+def test_a_damaged_document_is_refused_saying_what_is_wrong(
+    sim_rfm: RFM, fitter: str, damage: Any, says: str
 ) -> None:
     # found by the property tests with fresh random examples: a ValueError, or no error
     if fitter == "BetaGeoFitter":
         model: MLEFitter = BetaGeoFitter().fit(sim_rfm)
     else:
-        model = GammaGammaFitter().fit(
-            {"frequency": [1, 2, 3, 4] * 10, "monetary_value": [9.0, 20, 14, 31] * 10}
-        )
+        spends = {"frequency": [1, 2, 3, 4] * 10, "monetary_value": [9.0, 20, 14, 31] * 10}
+        model = GammaGammaFitter().fit(spends)
     doc = json.loads(model.to_json())
-    doc["state"] = state
+    if callable(damage):
+        damage(doc)
+    else:
+        doc.update(damage)
     with pytest.raises(FunnelkitError, match=r"Re-create the document") as info:
         type(model).from_json(json.dumps(doc))
     assert says in str(info.value)
