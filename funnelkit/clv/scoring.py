@@ -217,11 +217,13 @@ def score_batch(
     spend = spend_per_customer(spend_model, rfm, len(rfm))
     if alive is None:  # the model's purchases do not factor through P(alive)
         alive = np.asarray(purchase_model.probability_alive(distinct), dtype=float)
+    with np.errstate(under="ignore"):  # a vanishing value is 0 (or subnormal), rightly
+        clv = spend * discounted[inverse]
     return {
         "expected_purchases": total[inverse],
         "probability_alive": alive[inverse],
         "expected_spend": spend,
-        "clv": spend * discounted[inverse],
+        "clv": clv,
     }
 
 

@@ -223,7 +223,8 @@ def _lifetime_values(
             month=settings["month"],
             n_jobs=settings["n_jobs"],
         )
-    return np.asarray(spend * per_row)
+    with np.errstate(under="ignore"):  # a vanishing value is 0 (or subnormal), rightly
+        return np.asarray(spend * per_row)
 
 
 def customers_at(rfm: RFM, idx: np.ndarray | slice) -> RFM:

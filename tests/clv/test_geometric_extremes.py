@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from funnelkit import RFM, BetaGeoFitter, ModifiedBetaGeoFitter
+from funnelkit.clv import customer_lifetime_value, score_customers
 from funnelkit.clv._geometric import mean_purchases
 from funnelkit.clv._mixing import BetaDropout, GammaRate
 from funnelkit.datasets import simulate_bgnbd
@@ -80,3 +81,17 @@ def test_expected_purchases_of_the_near_certainly_dead_are_zero_not_an_underflow
         pmf = model.probability_of_purchases(np.arange(3)[:, None], 1.0)
     assert np.all(np.isfinite(purchases) & (purchases >= 0))
     assert np.all((pmf >= 0) & (pmf <= 1))
+
+
+@pytest.mark.filterwarnings("ignore::funnelkit.ConvergenceWarning")
+def test_a_vanishing_lifetime_value_is_not_an_underflow() -> None:
+    # found by the fuzz tests: an MBG/NBD limit fit values a customer at a subnormal number
+    # of purchases, and the spend times it underflowed under np.errstate(all="raise")
+    data = {"frequency": [1.0, 0.0, 0.0], "recency": [0.025, 0.0, 0.0], "T": [0.5, 17.75, 0.0]}
+    model = ModifiedBetaGeoFitter().fit(data)
+    settings = {"horizon": 3, "time_unit": None, "discount_rate": 0.01}
+    with np.errstate(all="raise"):
+        values = customer_lifetime_value(model, 2.5, data, **settings)
+        scores = score_customers(model, 2.5, data, **settings)
+    assert np.all(np.isfinite(values) & (values >= 0))
+    np.testing.assert_array_equal(scores["clv"], values)
