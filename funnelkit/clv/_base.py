@@ -611,11 +611,15 @@ class MLEFitter(Estimator, ABC):
         model.time_unit_ = doc.result.time_unit
         model.training_data_ = None
         model.result_ = doc.result
-        broken = [k for k, v in doc.result.params.items() if not math.isfinite(v.estimate)]
+        # a log-likelihood of -inf is a fit's (nothing estimable); NaN is no fit's
+        estimates = doc.result.params.items()
+        broken = [f"the estimate of {k}" for k, v in estimates if not math.isfinite(v.estimate)]
+        if math.isnan(doc.result.log_likelihood):
+            broken.append("the log-likelihood")
         if broken:
             raise FunnelkitError(
-                f"The {klass.__name__} document's result has estimates that are not finite "
-                f"numbers ({broken}). {_REWRITE}"
+                f"The {klass.__name__} document's result is damaged, not a number: "
+                f"{', '.join(broken)}. {_REWRITE}"
             )
         unknown = sorted(set(doc.state) - klass._state_keys)
         if unknown:

@@ -188,7 +188,12 @@ def _nan_estimate(doc: dict[str, Any]) -> None:
         ("GammaGammaFitter", {"state": {"n_excluded": "many"}}, "n_excluded must be a whole"),
         ("GammaGammaFitter", {"state": {"n_excluded": -2}}, "got -2"),
         ("GammaGammaFitter", {"state": {"covariates": "junk"}}, "state is damaged"),
-        ("BetaGeoFitter", _nan_estimate, "estimates that are not finite numbers (['r'])"),
+        ("BetaGeoFitter", _nan_estimate, "not a number: the estimate of r."),
+        (
+            "BetaGeoFitter",
+            lambda doc: doc["result"].update(log_likelihood=math.nan),
+            "not a number: the log-likelihood.",
+        ),
     ],
 )
 def test_a_damaged_document_is_refused_saying_what_is_wrong(
