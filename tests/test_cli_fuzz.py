@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _examples import DERANDOMIZE
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from funnelkit.cli import main
@@ -135,7 +136,7 @@ FAST = settings(
     max_examples=120,
     database=None,
     deadline=None,
-    derandomize=True,
+    derandomize=DERANDOMIZE,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 

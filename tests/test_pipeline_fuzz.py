@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from _examples import DERANDOMIZE
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import funnelkit as fk
@@ -171,7 +172,7 @@ FAST = settings(
     max_examples=100,
     database=None,
     deadline=None,
-    derandomize=True,
+    derandomize=DERANDOMIZE,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
@@ -211,7 +212,7 @@ def small_community() -> tuple[fk.EventLog, fk.Journeys, fk.StageMarkovFitter]:
 
 
 @given(BAD_SEEDS)
-@settings(max_examples=20, database=None, deadline=None, derandomize=True)
+@settings(max_examples=20, database=None, deadline=None, derandomize=DERANDOMIZE)
 def test_a_bad_seed_is_named_wherever_it_is_accepted(seed: Any) -> None:
     log, journeys, markov = small_community()
     with pytest.raises(FunnelkitError) as forecast_error:

@@ -11,7 +11,8 @@ above T, negative, missing, infinite, text, fractional counts, mismatched length
 weights) in every container the fitters accept.
 
 The default budget keeps the module fast enough for every CI run (derandomized, no example
-database written); the ``slow`` variants run the same properties on ten times as many inputs.
+database written; ``FUNNELKIT_FRESH_EXAMPLES=1`` draws fresh ones, see ``tests/_examples.py``);
+the ``slow`` variants run the same properties on ten times as many inputs.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from _examples import DERANDOMIZE
 from hypothesis import HealthCheck, event, given, settings, strategies as st
 
 from funnelkit import RFM
@@ -60,7 +62,7 @@ def _budget(examples: int) -> settings:
     return settings(
         max_examples=examples,
         deadline=None,
-        derandomize=True,
+        derandomize=DERANDOMIZE,
         database=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
     )

@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+from _examples import DERANDOMIZE
 from hypothesis import given, settings, strategies as st
 from scipy import optimize, stats
 
@@ -153,7 +154,7 @@ def test_intervals_of_hopelessly_uncertain_estimates_do_not_overflow() -> None:
     st.floats(0.0, 1.0),
     st.integers(0, 2**32 - 1),
 )
-@settings(max_examples=60, deadline=None, derandomize=True)
+@settings(max_examples=60, deadline=None, derandomize=DERANDOMIZE)
 def test_fit_is_a_global_maximum_on_small_awkward_samples(
     n: int, log_scale: float, share: float, seed: int
 ) -> None:

@@ -6,6 +6,7 @@ import itertools
 import warnings
 
 import numpy as np
+from _examples import DERANDOMIZE
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from funnelkit import StatisticalWarning
@@ -34,12 +35,12 @@ def journeys_arrays(draw: st.DrawFn) -> tuple[np.ndarray, float]:
 
 
 @given(journeys_arrays())
-# Derandomised so CI always checks the same cases; run with more examples when changing the
-# forecast (1500 random ones passed).
+# Derandomised so CI always checks the same cases; run with fresh ones (see _examples) when
+# changing the forecast (1500 random ones passed).
 @settings(
     max_examples=40,
     deadline=None,
-    derandomize=True,
+    derandomize=DERANDOMIZE,
     suppress_health_check=[HealthCheck.too_slow],
 )
 def test_current_stage_and_time_in_it(data: tuple[np.ndarray, float]) -> None:
@@ -55,12 +56,12 @@ def test_current_stage_and_time_in_it(data: tuple[np.ndarray, float]) -> None:
 
 
 @given(journeys_arrays(), st.floats(0.1, 2000.0), st.floats(0.0, 5.0))
-# Derandomised so CI always checks the same cases; run with more examples when changing the
-# forecast (1500 random ones passed).
+# Derandomised so CI always checks the same cases; run with fresh ones (see _examples) when
+# changing the forecast (1500 random ones passed).
 @settings(
     max_examples=40,
     deadline=None,
-    derandomize=True,
+    derandomize=DERANDOMIZE,
     suppress_health_check=[HealthCheck.too_slow],
 )
 def test_forecasts_conserve_customers_and_never_go_backwards(
