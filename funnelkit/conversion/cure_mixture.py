@@ -210,20 +210,18 @@ def _exact_terms(
 
 def _exact_row_terms(
     log_t: np.ndarray, log_w: tuple[float, float], w1: float, delay: np.ndarray
-) -> np.ndarray:
-    """What each row adds to :func:`_exact_terms`: ``(rows, 6)``, value then gradient."""
+) -> list[np.ndarray]:
+    """What each row adds to :func:`_exact_terms`: the value, then the gradient."""
     ls1, ls2 = float(delay[2]), float(delay[4])
     z0, z1, q0, q1, d, c0, c1 = _exact_rows(log_t, log_w, delay)
-    return np.column_stack(
-        [
-            (log_w[1] - ls2 - _LOG_SQRT_2PI) - 0.5 * q1 + d,
-            c0 - w1,
-            math.exp(-ls1) * c0 * z0,
-            c0 * q0 - c0,
-            math.exp(-ls2) * c1 * z1,
-            c1 * q1 - c1,
-        ]
-    )
+    return [
+        (log_w[1] - ls2 - _LOG_SQRT_2PI) - 0.5 * q1 + d,
+        c0 - w1,
+        math.exp(-ls1) * c0 * z0,
+        c0 * q0 - c0,
+        math.exp(-ls2) * c1 * z1,
+        c1 * q1 - c1,
+    ]
 
 
 def _waiting_rows(
@@ -276,9 +274,9 @@ def _waiting_terms(
 
 def _waiting_row_terms(
     log_c: np.ndarray, p: float, q: float, log_w: tuple[float, float], w1: float, delay: np.ndarray
-) -> np.ndarray:
-    """What each row adds to :func:`_waiting_terms`: ``(rows, 7)``, the value, the
-    derivative in ``logit p``, then the delay gradient."""
+) -> list[np.ndarray]:
+    """What each row adds to :func:`_waiting_terms`: the value, the derivative in
+    ``logit p``, then the delay gradient."""
     inv = (math.exp(-float(delay[2])), math.exp(-float(delay[4])))
     row, tail0, u, bumps, scale = _waiting_rows(log_c, p, q, log_w, delay)
     log_row = np.log(row)
@@ -288,7 +286,7 @@ def _waiting_row_terms(
     for k in (0, 1):
         columns.append(scale[k] * inv[k] * bumps[k] * inv_row)
         columns.append(-scale[k] * bumps[k] * inv_row * u[k])
-    return np.column_stack(columns)
+    return columns
 
 
 def mixture_row_terms(
@@ -296,17 +294,20 @@ def mixture_row_terms(
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """Per converter (log delays ``log_exact``) and per waiting row (log times
     ``log_censored``): what it adds to the mixture's log-likelihood and gradient at ``x``
-    (``logit p`` free), as :func:`mixture_log_likelihood` sums them, ``(rows, 7)`` each;
-    None where that sum takes its general form (``q`` tiny) or is not finite."""
+    (``logit p`` free), as :func:`mixture_log_likelihood` sums them, ``(7, rows)`` each (a
+    term's rows contiguous: a sample's sums are one matrix-vector product, and the terms
+    are stacked at copying speed); None where that sum takes its general form (``q`` tiny)
+    or is not finite."""
     p, q, log_p, _, delay = _split(x, False)
     if not q > 1e-10:
         return None
     log_w = (float(special.log_expit(delay[0])), float(special.log_expit(-delay[0])))
     w1 = float(special.expit(delay[0]))
-    exact = _exact_row_terms(log_exact, log_w, w1, delay)
-    exact[:, 0] += log_p - log_exact  # log p + log f(log t) - log t
-    exact = np.insert(exact, 1, q, axis=1)  # d log p / d logit p
-    waiting = _waiting_row_terms(log_censored, p, q, log_w, w1, delay)
+    value, *grad = _exact_row_terms(log_exact, log_w, w1, delay)
+    value += log_p - log_exact  # log p + log f(log t) - log t
+    # q: d log p / d logit p
+    exact = np.stack([value, np.full(log_exact.size, q), *grad])
+    waiting = np.stack(_waiting_row_terms(log_censored, p, q, log_w, w1, delay))
     if not (np.all(np.isfinite(exact)) and np.all(np.isfinite(waiting))):
         return None
     return exact, waiting

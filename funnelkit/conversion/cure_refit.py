@@ -194,8 +194,8 @@ class CureRows:
             with np.errstate(all="ignore"):
                 self.parts[key] = row_parts(x, self.log_exact, self.log_censored, family)
         on_exact, on_waiting = self.parts[key]
-        exact_sums = weights[0] @ on_exact
-        s = weights[1] @ on_waiting
+        exact_sums = on_exact @ weights[0]
+        s = on_waiting @ weights[1]
         if not (np.all(np.isfinite(exact_sums)) and np.all(np.isfinite(s))):
             return None
         p, q = float(special.expit(float(x[0]))), float(special.expit(-float(x[0])))
@@ -257,8 +257,8 @@ class CureRows:
         exact, waiting = found
         # matrix-vector products: einsum sums over rows a dozen times slower here, and the
         # bootstrap runs with one BLAS thread (no waiting on idle threads)
-        out = weights[0] @ exact
-        out += weights[1] @ waiting
+        out = exact @ weights[0]
+        out += waiting @ weights[1]
         if zero.n_zero:
             ll, grad = mixture_log_likelihood(x, zero, fix_p)
             out[0] += ll
@@ -357,14 +357,15 @@ def row_parts(
     delay, ``l`` = log g); per waiting row the terms whose weighted sums
     ``funnelkit.conversion.cure_likelihood._censored_sums`` forms: ``log(1 - p G), b, b w, d, d w,
     d w^2, G r, G r^2, (G r)^2, b r, b r w`` with ``r = 1 / (1 - p G)``, ``b = p g r``,
-    ``d = b (d log g / dw + b)``. A sample's sums are their products with its weights.
+    ``d = b (d log g / dw + b)``, one term per row of each array. A sample's sums are their
+    products with its weights.
     """
     m = float(x[1])
     s = 1.0 if family.fixed_scale else float(np.exp(float(x[2])))
     p, q = float(special.expit(float(x[0]))), float(special.expit(-float(x[0])))
     w = (log_exact - m) / s
     log_pdf, lw, lww = family.log_pdf_derivatives(w)
-    on_exact = np.column_stack([log_pdf, lw, lw * w, lww, lww * w, lww * w * w])
+    on_exact = np.stack([log_pdf, lw, lw * w, lww, lww * w, lww * w * w])
     v = (log_waiting - m) / s
     sf, g, dlog = np.empty(v.size), np.empty(v.size), np.empty(v.size)
     family.sf_pdf_dlog_into(v, sf, g, dlog)
@@ -377,8 +378,7 @@ def row_parts(
     b = p * g * r
     d = b * (dlog + b)
     gr = (1.0 - sf) * r
-    on_waiting = np.column_stack([e, b, b * v, d, d * v, d * v * v, gr, gr * r, gr * gr, b * r])
-    on_waiting = np.column_stack([on_waiting, b * r * v])
+    on_waiting = np.stack([e, b, b * v, d, d * v, d * v * v, gr, gr * r, gr * gr, b * r, b * r * v])
     return on_exact, on_waiting
 
 

@@ -225,8 +225,8 @@ class Converters:
             q = special.expit(intercept + slope * x)
             r = self.member - q
             v = q * (1.0 - q)
-            self.terms[key] = np.column_stack([r, r * x, v, v * x, v * x * x])
-        found: np.ndarray = weights @ self.terms[key]
+            self.terms[key] = np.stack([r, r * x, v, v * x, v * x * x])
+        found: np.ndarray = self.terms[key] @ weights
         return found
 
 
