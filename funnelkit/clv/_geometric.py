@@ -529,19 +529,36 @@ def rows_log_likelihood(params: np.ndarray, data: FitData, k: int) -> tuple[np.n
     diff = np.log1p((T - tx) / (alpha + tx))
     d = log_drop + (r + x) * diff
     sp = softplus(d)
-    head = log_pochhammer(r, x) + log_pochhammer(b, chances) - log_pochhammer(a + b, chances)
     exposure = r * np.log1p(T / alpha) + x * np.log(alpha + T)
     w4 = np.exp(d - sp)
-    d_ab = -digamma_difference(a + b, chances)
     inv_b = np.where(has_chance, 1.0 / (b + safe - 1.0), 0.0)
+
+    def by_frequency(u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The terms that depend on the frequency ``u`` alone: the rising factorials, and
+        the digamma differences of the gradient in ``r``, ``a + b`` and ``b``."""
+        head = log_pochhammer(r, u) + log_pochhammer(b, u + k) - log_pochhammer(a + b, u + k)
+        return (
+            head,
+            digamma_difference(r, u),
+            -digamma_difference(a + b, u + k),
+            digamma_difference(b, u + k),
+        )
+
+    if r.size == a.size == b.size == 1:
+        # the same parameters on every row: the special functions once per distinct
+        # frequency (a few dozen), not once per row
+        (ux,), ix = data.groups("frequency")
+        head, d_r, d_ab, d_b = (term[ix] for term in by_frequency(ux))
+    else:
+        head, d_r, d_ab, d_b = by_frequency(x)
     grad = np.stack(
         [
-            digamma_difference(r, x) - np.log1p(T / alpha) + w4 * diff,
+            d_r - np.log1p(T / alpha) + w4 * diff,
             r * T / (alpha * (alpha + T))
             - x / (alpha + T)
             + w4 * (r + x) * (1.0 / (alpha + T) - 1.0 / (alpha + tx)),
             d_ab + w4 / a,
-            d_ab + digamma_difference(b, chances) - w4 * inv_b,
+            d_ab + d_b - w4 * inv_b,
         ]
     )
     return np.asarray(head + sp - exposure), grad

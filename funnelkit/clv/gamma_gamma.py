@@ -221,31 +221,17 @@ class GammaGammaFitter(CovariateModel):
         return np.array([2.0, 3.0, max(mean, 1e-6)])
 
     def _log_likelihood(self, params: np.ndarray, data: FitData) -> np.ndarray:
-        # q log v - (px + q) log(x m + v) = -px log v - (px + q) log1p(x m / v), and the
-        # gamma-function ratio as a rising factorial: next to the common-rate limit (q, v
-        # huge) the plain forms cancel (see _weighted_log_likelihood)
-        p, q, v = params
-        x, m = data["frequency"], data["monetary_value"]
-        px = p * x
-        return np.asarray(
-            log_pochhammer(q, px)
-            - gammaln(px)
-            + (px - 1.0) * np.log(m)
-            + px * np.log(x)
-            - px * np.log(v)
-            - (px + q) * np.log1p(x * m / v)
-        )
+        return _rows(params, data, gradient=False)[0]
 
     def _log_likelihood_gradient(self, params: np.ndarray, data: FitData) -> np.ndarray:
-        p, q, v = params
-        x, m = data["frequency"], data["monetary_value"]
-        px = p * x
-        xm = x * m
-        log_xm_v = np.log(xm + v)
-        d_p = x * (digamma(px + q) - digamma(px) + np.log(m) + np.log(x) - log_xm_v)
-        d_q = digamma_difference(q, px) - np.log1p(xm / v)
-        d_v = (q * xm / v - px) / (xm + v)
-        return np.vstack(np.broadcast_arrays(d_p, d_q, d_v))
+        grad = _rows(params, data, gradient=True)[1]
+        assert grad is not None
+        return grad
+
+    def _log_likelihood_and_gradient(
+        self, params: np.ndarray, data: FitData
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        return _rows(params, data, gradient=True)
 
     def _weighted_log_likelihood(
         self, params: np.ndarray, data: FitData
@@ -283,7 +269,7 @@ class GammaGammaFitter(CovariateModel):
         self, params: np.ndarray, data: FitData
     ) -> tuple[np.ndarray, np.ndarray | None]:
         # the per-row formulas are elementwise: per-row parameters broadcast through them
-        return self._log_likelihood(params, data), self._log_likelihood_gradient(params, data)
+        return _rows(params, data, gradient=True)
 
     def _limit_log_likelihood(self, params: Mapping[str, float], data: FitData) -> np.ndarray:
         p = params["p"]
@@ -387,6 +373,50 @@ def _checked_spend_params(params: Mapping[str, float]) -> tuple[float, RateMixin
             + _SPEND_REMEDIES
         )
     return params["p"], rate
+
+
+def _rows(
+    params: np.ndarray, data: FitData, *, gradient: bool
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Per-row log-likelihood and, with ``gradient``, its gradient ``(3, rows)``;
+    parameters scalar or one per row.
+
+    ``q log v - (px + q) log(x m + v)`` is written ``-px log v - (px + q) log1p(x m / v)``,
+    and the gamma-function ratio as a rising factorial: next to the common-rate limit (q, v
+    huge) the plain forms cancel (see ``_weighted_log_likelihood``). With the same
+    parameters on every row, the special functions of ``p x`` are evaluated once per
+    distinct frequency.
+    """
+    p, q, v = params
+    x, m = data["frequency"], data["monetary_value"]
+
+    def by_frequency(u: np.ndarray) -> list[np.ndarray]:
+        pu = p * u
+        terms = [log_pochhammer(q, pu) - gammaln(pu)]
+        if gradient:
+            terms += [digamma(pu + q) - digamma(pu), digamma_difference(q, pu)]
+        return terms
+
+    if all(np.size(t) == 1 for t in (p, q, v)):
+        (ux,), ix = data.groups("frequency")
+        head, *slopes = (term[ix] for term in by_frequency(ux))
+    else:
+        head, *slopes = by_frequency(x)
+    px = p * x
+    ll = np.asarray(
+        head
+        + (px - 1.0) * np.log(m)
+        + px * np.log(x)
+        - px * np.log(v)
+        - (px + q) * np.log1p(x * m / v)
+    )
+    if not gradient:
+        return ll, None
+    xm = x * m
+    d_p = x * (slopes[0] + np.log(m) + np.log(x) - np.log(xm + v))
+    d_q = slopes[1] - np.log1p(xm / v)
+    d_v = (q * xm / v - px) / (xm + v)
+    return ll, np.vstack(np.broadcast_arrays(d_p, d_q, d_v))
 
 
 def _grouped(data: FitData) -> dict[str, Any]:

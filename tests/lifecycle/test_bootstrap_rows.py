@@ -180,16 +180,19 @@ def test_start_terms_that_lose_digits_are_not_used(monkeypatch: pytest.MonkeyPat
     # today's per-row terms keep their digits: used
     assert fitter._checked_row_terms(p, plain)[1] is not None
 
-    def cancelling(params: np.ndarray, d: FitData) -> np.ndarray:
+    gradient = GammaGammaFitter._log_likelihood_gradient
+
+    def cancelling(self: GammaGammaFitter, params: np.ndarray, d: FitData) -> tuple:
         a, q, v = params
         x, m = d["frequency"], d["monetary_value"]
         ax = a * x
-        return np.asarray(
+        value = np.asarray(
             gammaln(ax + q) - gammaln(ax) - gammaln(q) + q * np.log(v)
             + (ax - 1.0) * np.log(m) + ax * np.log(x) - (ax + q) * np.log(x * m + v)
         )  # fmt: skip
+        return value, gradient(self, params, d)
 
-    monkeypatch.setattr(GammaGammaFitter, "_log_likelihood", staticmethod(cancelling))
+    monkeypatch.setattr(GammaGammaFitter, "_log_likelihood_and_gradient", cancelling)
     assert fitter._checked_row_terms(p, plain)[1] is None
     assert data.weighted_terms("limit", lambda r: fitter._checked_row_terms(p, r)) is None
 
