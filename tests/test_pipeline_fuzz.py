@@ -3,7 +3,7 @@ results whose numbers are finite wherever they are shown, or raises a FunnelkitE
 says what is wrong -- never another exception, never a NaN or an infinity shown as a number.
 
 EventLog.from_frame -> Funnel.journeys -> ConversionFitter -> StageMarkovFitter.forecast
--> LifecycleModel -> stage_values / value_of_advancing -> report.
+-> LifecycleModel -> stage_values / value_of_advancing / score -> report.
 """
 
 from __future__ import annotations
@@ -123,6 +123,20 @@ def assert_finite(result: Any) -> None:
     assert type(result).from_json(result.to_json()) == result
 
 
+def assert_scored(scores: dict[str, np.ndarray]) -> None:
+    """Buyers, and non-buyers in a stage, have finite numbers and probabilities in [0, 1];
+    a non-buyer who reached no stage has none (NaN, as documented)."""
+    buyer = np.array([g is not None for g in scores["group"]], dtype=bool)
+    waiting = ~buyer & (scores["stage"] != "(none)")
+    outside = ~buyer & ~waiting
+    for name in ("expected_purchases", "expected_value"):
+        assert np.isfinite(scores[name][buyer | waiting]).all(), name
+        assert np.isnan(scores[name][outside]).all(), name
+    for name, rows in (("probability_alive", buyer), ("probability_first_purchase", waiting)):
+        scored = scores[name][rows]
+        assert np.isfinite(scored).all() and ((scored >= 0) & (scored <= 1)).all(), name
+
+
 def step(fn: Callable[[], Any]) -> Any:
     """``fn()``, or None when it raises a FunnelkitError that says what is wrong."""
     error: FunnelkitError | None = None
@@ -163,6 +177,9 @@ def run_pipeline(frame: pd.DataFrame, has_values: bool) -> None:
         advance = step(lambda: model.value_of_advancing("visitor", "member"))
         if advance is not None:
             assert_finite(advance)
+        scores = step(model.score)
+        if scores is not None:
+            assert_scored(scores)
     rep = step(lambda: fk.report(log, n_bootstrap=2, n_grid=20))
     if rep is not None:
         assert_finite(rep)

@@ -37,6 +37,9 @@ def score_customers(
     ``expected_value`` (discounted; buyers: conditional expected purchases times Gamma-Gamma
     expected spend; non-buyers: the stage value conditioned on their time in the stage).
 
+    A customer whose events belong to none of the funnel's stages and who never bought
+    (stage ``"(none)"``) is outside what the model describes: all four numbers are NaN.
+
     Parameters
     ----------
     fit

@@ -97,6 +97,27 @@ def test_scores_every_customer(fitted: LifecycleModel, community: Community) -> 
     np.testing.assert_array_equal(scores["customer_id"], log.customer_ids)
 
 
+def test_a_customer_outside_the_funnel_is_scored_with_no_numbers(
+    fitted: LifecycleModel, community: Community
+) -> None:
+    # events of no stage and no purchase: the model describes nobody like this (documented)
+    pd = pytest.importorskip("pandas")
+    events = community.sim.events
+    outsider = events.iloc[:1].assign(customer_id="outsider", event="pageview", value=np.nan)
+    log = EventLog.from_frame(
+        pd.concat([events, outsider]), value_col="value", attribute_cols=["channel"]
+    )
+    scores = fitted.score(log, observation_end=community.sim.observation_end)
+    at = list(scores["customer_id"]).index("outsider")
+    assert scores["stage"][at] == "(none)" and scores["group"][at] is None
+    numbers = ("probability_alive", "probability_first_purchase", "expected_purchases")
+    for name in (*numbers, "expected_value"):
+        assert np.isnan(scores[name][at]), name
+    others = np.arange(len(scores["customer_id"])) != at
+    assert np.isfinite(scores["expected_value"][others]).all()
+    assert np.isfinite(scores["expected_purchases"][others]).all()
+
+
 @pytest.mark.parametrize("backend", ["pandas", "polars", "pyarrow"])
 def test_scores_as_a_frame(fitted: LifecycleModel, backend: str) -> None:
     frame = fitted.score(backend=backend)
