@@ -223,11 +223,6 @@ class GammaGammaFitter(CovariateModel):
     def _log_likelihood(self, params: np.ndarray, data: FitData) -> np.ndarray:
         return _rows(params, data, gradient=False)[0]
 
-    def _log_likelihood_gradient(self, params: np.ndarray, data: FitData) -> np.ndarray:
-        grad = _rows(params, data, gradient=True)[1]
-        assert grad is not None
-        return grad
-
     def _log_likelihood_and_gradient(
         self, params: np.ndarray, data: FitData
     ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -269,7 +264,7 @@ class GammaGammaFitter(CovariateModel):
         self, params: np.ndarray, data: FitData
     ) -> tuple[np.ndarray, np.ndarray | None]:
         # the per-row formulas are elementwise: per-row parameters broadcast through them
-        return _rows(params, data, gradient=True)
+        return self._log_likelihood_and_gradient(params, data)
 
     def _limit_log_likelihood(self, params: Mapping[str, float], data: FitData) -> np.ndarray:
         p = params["p"]

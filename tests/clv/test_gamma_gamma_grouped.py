@@ -25,9 +25,10 @@ def test_grouped_total_and_gradient_equal_the_row_sums(params: tuple[float, floa
     p = np.array(params)
     total, grad = fitter._weighted_log_likelihood(p, fit_data)
     rows = fitter._log_likelihood(p, fit_data)
-    row_grad = fitter._log_likelihood_gradient(p, fit_data)
+    both, row_grad = fitter._log_likelihood_and_gradient(p, fit_data)
+    np.testing.assert_array_equal(both, rows)
     assert total == pytest.approx(float(fit_data.weights @ rows), rel=1e-11)
-    assert grad is not None
+    assert grad is not None and row_grad is not None
     np.testing.assert_allclose(grad, row_grad @ fit_data.weights, rtol=1e-9, atol=1e-8)
 
 
