@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,6 +61,23 @@ class FitData:
             self.cache[key] = unique_combinations(*(self.columns[n] for n in names))
         found: tuple[tuple[np.ndarray, ...], np.ndarray] = self.cache[key]
         return found
+
+    def frequency_terms(
+        self, terms: Callable[[np.ndarray], Sequence[np.ndarray]], *params: np.ndarray
+    ) -> list[np.ndarray]:
+        """``terms(frequency)`` per row, for terms that depend on the frequency and on
+        ``params`` alone: evaluated once per distinct frequency and gathered where every
+        parameter is one number for all rows (the special functions of a likelihood's
+        per-row terms), on the rows themselves where they are per row (covariates).
+
+        >>> data = FitData({"frequency": np.array([0.0, 2.0, 2.0])}, np.ones(3), 3)
+        >>> [t.tolist() for t in data.frequency_terms(lambda x: [x + 1.0], np.array(1.0))]
+        [[1.0, 3.0, 3.0]]
+        """
+        if all(np.size(p) == 1 for p in params):
+            (distinct,), index = self.groups("frequency")
+            return [term[index] for term in terms(distinct)]
+        return list(terms(self.columns["frequency"]))
 
     def group_sums(self, name: str, values: np.ndarray) -> np.ndarray:
         """Sums of ``values`` (one per row) over the rows of each distinct value of column

@@ -544,13 +544,7 @@ def rows_log_likelihood(params: np.ndarray, data: FitData, k: int) -> tuple[np.n
             digamma_difference(b, u + k),
         )
 
-    if r.size == a.size == b.size == 1:
-        # the same parameters on every row: the special functions once per distinct
-        # frequency (a few dozen), not once per row
-        (ux,), ix = data.groups("frequency")
-        head, d_r, d_ab, d_b = (term[ix] for term in by_frequency(ux))
-    else:
-        head, d_r, d_ab, d_b = by_frequency(x)
+    head, d_r, d_ab, d_b = data.frequency_terms(by_frequency, r, a, b)
     grad = np.stack(
         [
             d_r - np.log1p(T / alpha) + w4 * diff,

@@ -392,11 +392,7 @@ def _rows(
             terms += [digamma(pu + q) - digamma(pu), digamma_difference(q, pu)]
         return terms
 
-    if all(np.size(t) == 1 for t in (p, q, v)):
-        (ux,), ix = data.groups("frequency")
-        head, *slopes = (term[ix] for term in by_frequency(ux))
-    else:
-        head, *slopes = by_frequency(x)
+    head, *slopes = data.frequency_terms(by_frequency, p, q)
     px = p * x
     ll = np.asarray(
         head

@@ -110,8 +110,12 @@ def test_a_customer_outside_the_funnel_is_scored_with_no_numbers(
     scores = fitted.score(log, observation_end=community.sim.observation_end)
     at = list(scores["customer_id"]).index("outsider")
     assert scores["stage"][at] == "(none)" and scores["group"][at] is None
-    numbers = ("probability_alive", "probability_first_purchase", "expected_purchases")
-    for name in (*numbers, "expected_value"):
+    for name in (
+        "probability_alive",
+        "probability_first_purchase",
+        "expected_purchases",
+        "expected_value",
+    ):
         assert np.isnan(scores[name][at]), name
     others = np.arange(len(scores["customer_id"])) != at
     assert np.isfinite(scores["expected_value"][others]).all()
