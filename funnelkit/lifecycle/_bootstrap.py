@@ -30,6 +30,7 @@ __all__ = [
     "check_n_jobs",
     "estimate",
     "failure_reason",
+    "map_replicates",
     "replicate_weights",
     "resolve_progress",
     "run_replicates",
@@ -227,25 +228,24 @@ def check_n_jobs(n_jobs: Any, owner: str) -> None:
         )
 
 
-#: the replicate function and customer count of the running pool, inherited by the forked
-#: workers (a closure over the fitted data cannot be pickled, and need not be: fork copies it)
-_TASK: list[tuple[Callable[[np.ndarray], Any], int]] = []
+#: the per-seed function of the running pool, inherited by the forked workers (a closure
+#: over the fitted data cannot be pickled, and need not be: fork copies it)
+_TASK: list[Callable[[int], Any]] = []
 
 
-def _one(fn: Callable[[np.ndarray], Any], seed: int, n: int) -> tuple[bool, Any]:
-    """``(True, fn(weights))``, or ``(False, why)`` when the replicate cannot be fitted."""
+def _one(fn: Callable[[int], Any], seed: int) -> tuple[bool, Any]:
+    """``(True, fn(seed))``, or ``(False, why)`` when the replicate cannot be fitted."""
     try:
         # refits stop 0.01 standard errors from their maximum: see BOOTSTRAP_DECREMENT
         with warnings.catch_warnings(), np.errstate(all="ignore"), bootstrap_precision():
             warnings.simplefilter("ignore")
-            return True, fn(replicate_weights(seed, n))
+            return True, fn(seed)
     except FIT_FAILURES as exc:
         return False, failure_reason(exc)
 
 
 def _run_chunk(chunk: list[tuple[int, int]]) -> list[tuple[int, bool, Any]]:
-    fn, n = _TASK[0]
-    return _run_chunk_here(fn, n, chunk)
+    return _run_chunk_here(_TASK[0], chunk)
 
 
 def run_replicates(
@@ -259,13 +259,40 @@ def run_replicates(
 ) -> tuple[list[Any], ReplicateFailures]:
     """Call ``fn(weights)`` per replicate; fit failures (:data:`FIT_FAILURES`) are counted.
 
-    Returns ``(results, failures)`` with one ``(seed, fn(weights))`` pair per success, in
-    the order of ``seeds`` whatever ``n_jobs`` (see :func:`worker_count`): each replicate
-    draws its weights from its own seed, so the results are the same for any number of
-    processes. With several, ``fn`` runs in forked workers and its result travels back
-    pickled: it must not rely on changing state of the caller. When more than half of the
-    replicates fail (``failures.too_many``) the caller must not form intervals from the
-    rest: the resamples that could be fitted are not a random sample of the resamples.
+    ``weights`` are the counts of :func:`replicate_weights` of the replicate's seed over
+    ``n`` customers; the rest is :func:`map_replicates`, which returns one ``(seed,
+    fn(weights))`` pair per success.
+    """
+    return map_replicates(
+        seeds,
+        lambda seed: fn(replicate_weights(seed, n)),
+        n,
+        progress,
+        label=label,
+        n_jobs=n_jobs,
+        meanwhile=meanwhile,
+    )
+
+
+def map_replicates(
+    seeds: np.ndarray,
+    fn: Callable[[int], Any],
+    n_customers: int,
+    progress: Callable[[str, int, int], None] | None = None,
+    label: str = "bootstrap",
+    n_jobs: int | None = 1,
+    meanwhile: Callable[[], None] | None = None,
+) -> tuple[list[Any], ReplicateFailures]:
+    """Call ``fn(seed)`` per replicate seed; fit failures (:data:`FIT_FAILURES`) are counted.
+
+    Returns ``(results, failures)`` with one ``(seed, fn(seed))`` pair per success, in
+    the order of ``seeds`` whatever ``n_jobs`` (see :func:`worker_count`, which weighs the
+    work by ``n_customers``): each replicate depends on its own seed only, so the results
+    are the same for any number of processes. With several, ``fn`` runs in forked workers
+    and its result travels back pickled: it must not rely on changing state of the caller.
+    When more than half of the replicates fail (``failures.too_many``) the caller must not
+    form intervals from the rest: the resamples that could be fitted are not a random
+    sample of the resamples.
 
     ``meanwhile`` is other work of the caller that does not depend on the replicates (a fit
     on the full data): it runs once, in this process, while the workers fit the replicates,
@@ -274,7 +301,7 @@ def run_replicates(
     cancelled.
     """
     tasks = [(b, int(seed)) for b, seed in enumerate(seeds)]
-    jobs = worker_count(n_jobs, len(tasks), n)
+    jobs = worker_count(n_jobs, len(tasks), n_customers)
     done: dict[int, tuple[bool, Any]] = {}
 
     def finished(rows: list[tuple[int, bool, Any]]) -> None:
@@ -290,11 +317,11 @@ def run_replicates(
     with single_threaded_blas():
         if jobs <= 1 or _TASK:  # already inside a pool: no pools within pools
             for task in tasks:
-                finished(_run_chunk_here(fn, n, [task]))
+                finished(_run_chunk_here(fn, [task]))
             if meanwhile is not None:
                 meanwhile()
         else:
-            _TASK.append((fn, n))
+            _TASK.append(fn)
             try:
                 context = multiprocessing.get_context("fork")
                 with ProcessPoolExecutor(jobs, mp_context=context) as pool:
@@ -344,9 +371,9 @@ def _chunks(tasks: list[tuple[int, int]], jobs: int) -> list[list[tuple[int, int
 
 
 def _run_chunk_here(
-    fn: Callable[[np.ndarray], Any], n: int, chunk: list[tuple[int, int]]
+    fn: Callable[[int], Any], chunk: list[tuple[int, int]]
 ) -> list[tuple[int, bool, Any]]:
-    return [(b, *_one(fn, seed, n)) for b, seed in chunk]
+    return [(b, *_one(fn, seed)) for b, seed in chunk]
 
 
 class ProgressBar:

@@ -16,6 +16,7 @@ from funnelkit.lifecycle import LifecycleModel, model as model_module
 from funnelkit.lifecycle._bootstrap import (
     AUTO_PARALLEL_WORK,
     ProgressBar,
+    map_replicates,
     run_replicates,
     worker_count,
 )
@@ -41,6 +42,13 @@ def test_same_intervals_for_any_number_of_processes(community: Community) -> Non
     seg_two = two.segment_values("channel").summary()
     assert seg_one.equals(seg_two)
     assert seg_one["lower"].notna().any()
+
+
+def test_map_replicates_hands_each_seed_to_its_sample() -> None:
+    seeds = np.array([7, 3, 11, 5], dtype=np.int64)
+    here, _ = map_replicates(seeds, lambda seed: seed * 10, 5, n_jobs=1)
+    there, _ = map_replicates(seeds, lambda seed: seed * 10, 5, n_jobs=2)
+    assert here == there == [(7, 70), (3, 30), (11, 110), (5, 50)]
 
 
 def test_failures_in_workers_are_counted_like_at_home() -> None:
