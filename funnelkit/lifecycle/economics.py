@@ -22,6 +22,7 @@ value, so its interval is the value's, transformed. The spend is taken as known.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from typing import Any
 
 import narwhals.stable.v1 as nw
@@ -116,6 +117,8 @@ def channel_economics(
     margin: float = 1.0,
     by: str = "channel",
     segments: SegmentValues | None = None,
+    progress: bool | Callable[[str, int, int], None] | None = None,
+    n_jobs: int | None = 1,
 ) -> ChannelEconomics:
     """Cost, value per prospect, ROI and payback of every channel that has costs.
 
@@ -135,7 +138,8 @@ def channel_economics(
         The customer attribute that names the channel.
     segments
         The value by ``by`` already computed from ``fit`` and ``customers`` (saves the
-        bootstrap); computed when None.
+        bootstrap); computed when None, with ``progress`` and ``n_jobs`` as in
+        :func:`~funnelkit.lifecycle.segments.segment_values`.
 
     Returns
     -------
@@ -162,7 +166,7 @@ def channel_economics(
             "Rename them in the costs to match the log, or drop those rows."
         )
     if segments is None:
-        segments = segment_values(fit, customers, by)
+        segments = segment_values(fit, customers, by, progress=progress, n_jobs=n_jobs)
     notes: list[str] = []
     without = [n for n in names if n not in set(labels.tolist())]
     if without:

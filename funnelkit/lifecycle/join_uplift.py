@@ -40,6 +40,8 @@ Epidemiology* 167(4), 492-499.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from contextlib import nullcontext
 from typing import Any, ClassVar
 
 import numpy as np
@@ -48,8 +50,10 @@ from funnelkit._results import html_table
 from funnelkit.exceptions import FunnelkitError
 from funnelkit.lifecycle._bootstrap import (
     estimate,
+    map_replicates,
     shared_replicate_weights,
     sharing_replicate_weights,
+    worker_count,
 )
 from funnelkit.lifecycle._data import CustomerTable
 from funnelkit.lifecycle._join_records import Resampled, compare, landmark_records
@@ -167,6 +171,8 @@ def membership_uplift_from_join(
     window: float | None = None,
     step: float | None = None,
     stratified: MembershipUplift | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+    n_jobs: int | None = 1,
 ) -> JoinUplift:
     """Members from their join vs comparable non-members still waiting at that moment.
 
@@ -184,6 +190,8 @@ def membership_uplift_from_join(
         Length of a landmark step; default 7 days (one period if the period is longer).
     stratified
         Today's comparison from the first purchase, to report beside (computed when None).
+    progress, n_jobs
+        As in :func:`~funnelkit.lifecycle.uplift.membership_uplift`, for both comparisons.
     """
     check_customers(fit, customers, "Membership uplift from the join")
     table = customers
@@ -204,22 +212,32 @@ def membership_uplift_from_join(
             "non-member. Use a shorter window=..., or more data."
         )
     point = compare(records, np.ones(table.n_customers))
-    diffs, ratios = [], []
     resampled = Resampled(records)
-    with sharing_replicate_weights():
+    seeds = np.array([r.seed for r in fit.replicates], dtype=np.int64)
+    # decided once for both comparisons: in one process the second takes back the counts
+    # the first drew; forked workers would only keep copies that nothing takes back
+    jobs = worker_count(n_jobs, seeds.size, table.n_customers)
+    with sharing_replicate_weights() if jobs <= 1 else nullcontext():
         if stratified is None and len(table.group_names) == 2:
             from funnelkit.lifecycle.uplift import membership_uplift
 
-            # first: the samples' counts it draws are then taken back by the loop below
-            stratified = membership_uplift(fit, table)
-        for replicate in fit.replicates:
-            got = resampled.compare(shared_replicate_weights(replicate.seed, table.n_customers))
-            diffs.append(got[0] - got[1])
-            ratios.append(got[0] / got[1] if got[1] > 0 else np.nan)
+            stratified = membership_uplift(fit, table, progress=progress, n_jobs=jobs)
+        done, _ = map_replicates(
+            seeds,
+            lambda seed: resampled.compare(shared_replicate_weights(seed, table.n_customers)),
+            table.n_customers,
+            progress,
+            label="membership uplift from the join",
+            n_jobs=jobs,
+        )
+    means = np.array([got for _, got in done], dtype=float).reshape(-1, 2)
+    diffs = means[:, 0] - means[:, 1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = np.where(means[:, 1] > 0, means[:, 0] / means[:, 1], np.nan)
     level = fit.conf_level
-    diff = estimate(point[0] - point[1], np.array(diffs, dtype=float), level)
+    diff = estimate(point[0] - point[1], diffs, level)
     rr_point = point[0] / point[1] if point[1] > 0 else float("nan")
-    ratio = estimate(rr_point, np.array(ratios, dtype=float), level)
+    ratio = estimate(rr_point, ratios, level)
     ev_ci = None
     if ratio.ci is not None and ratio.value is not None:
         lo, hi = ratio.ci

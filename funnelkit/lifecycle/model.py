@@ -15,6 +15,7 @@ from funnelkit.events import EventLog
 from funnelkit.exceptions import FunnelkitError
 from funnelkit.lifecycle import _persist
 from funnelkit.lifecycle._bootstrap import (
+    VALUE_PROGRESS_WORK,
     check_n_jobs,
     estimate,
     resolve_progress,
@@ -113,14 +114,18 @@ class LifecycleModel(Estimator):
         average or, where fewer are busy now, by the tasks running now; at most 8). The
         intervals are the same for any value: each sample draws from its own seed. Workers
         are forked; where processes cannot be forked (Windows) the samples run one after
-        another.
+        another. The bootstraps of :meth:`segment_values`, :meth:`channel_value` and the
+        two membership uplifts are spread the same way.
     progress : bool, callable or None, default None
         A bar as bootstrap samples finish: True draws one (tqdm in a terminal or Jupyter
         when ``funnelkit[progress]`` is installed, a line of text otherwise), False shows
         nothing, None draws one when the bootstrap is long (a million customers x samples)
         and a terminal or a notebook shows standard error. A callable is called as
         ``progress(step, done, total)`` instead
-        (:class:`funnelkit.lifecycle._bootstrap.ProgressBar` is the bar).
+        (:class:`funnelkit.lifecycle._bootstrap.ProgressBar` is the bar). The same for the
+        bootstraps of :meth:`segment_values` and :meth:`channel_value`, and for the two
+        membership uplifts, which value the fitted samples again (a bar by default from
+        ten million customers x samples).
     n_bootstrap, random_state
         Former names of ``n_resamples`` and ``seed``, still accepted (also by ``set_params``
         and as attributes).
@@ -516,6 +521,19 @@ class LifecycleModel(Estimator):
             fitted_groups=True,
         )
 
+    def _value_samples(self, customers: CustomerTable) -> dict[str, Any]:
+        """``progress`` and ``n_jobs`` of a comparison that values the fitted bootstrap
+        samples again (no refits): this model's settings, a bar only where it is long."""
+        return {
+            "progress": resolve_progress(
+                self.progress,
+                n_customers=customers.n_customers,
+                n_resamples=len(self.fit_.replicates),
+                work=VALUE_PROGRESS_WORK,
+            ),
+            "n_jobs": self.n_jobs,
+        }
+
     def segment_values(
         self, by: str = "channel", *, log: EventLog | None = None, observation_end: Any = None
     ) -> Any:
@@ -548,7 +566,7 @@ class LifecycleModel(Estimator):
 
         customers = self.customers(log, observation_end)
         with single_threaded_blas():
-            return membership_uplift(self.fit_, customers, strata)
+            return membership_uplift(self.fit_, customers, strata, **self._value_samples(customers))
 
     def membership_uplift_from_join(
         self,
@@ -569,7 +587,9 @@ class LifecycleModel(Estimator):
 
         customers = self.customers(log, observation_end)
         with single_threaded_blas():
-            return membership_uplift_from_join(self.fit_, customers, window=window, step=step)
+            return membership_uplift_from_join(
+                self.fit_, customers, window=window, step=step, **self._value_samples(customers)
+            )
 
     def channel_value(
         self,
@@ -611,7 +631,15 @@ class LifecycleModel(Estimator):
 
         customers = self.customers(log, observation_end)
         with single_threaded_blas():
-            result = channel_economics(self.fit_, customers, costs, margin=margin, by=by)
+            result = channel_economics(
+                self.fit_,
+                customers,
+                costs,
+                margin=margin,
+                by=by,
+                progress=self.progress,
+                n_jobs=self.n_jobs,
+            )
         return result.summary(backend if backend is not None else _backend_of(costs))
 
     def score(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +11,7 @@ import numpy as np
 from funnelkit.conversion.segments import cohort_unit, segment_codes
 from funnelkit.exceptions import FunnelkitError
 from funnelkit.journeys import Journeys
-from funnelkit.lifecycle._bootstrap import estimate, shared_replicate_weights
+from funnelkit.lifecycle._bootstrap import estimate, map_replicates, shared_replicate_weights
 from funnelkit.lifecycle._components import Components
 from funnelkit.lifecycle._data import CustomerTable, UniqueRows
 from funnelkit.lifecycle.results import MembershipUplift, UpliftStratum
@@ -25,7 +25,12 @@ FIRST_PURCHASE = "first purchase"
 
 
 def membership_uplift(
-    fit: LifecycleFit, customers: CustomerTable, strata: Sequence[str] | None = None
+    fit: LifecycleFit,
+    customers: CustomerTable,
+    strata: Sequence[str] | None = None,
+    *,
+    progress: Callable[[str, int, int], None] | None = None,
+    n_jobs: int | None = 1,
 ) -> MembershipUplift:
     """Compare member and non-member buyers within strata; an association, not an effect.
 
@@ -45,6 +50,10 @@ def membership_uplift(
         Customer attributes and/or ``"cohort:<period>"`` (the period of the first purchase).
         Default: ``("channel", "cohort:month")``, without ``channel`` if the log has no such
         attribute.
+    progress, n_jobs
+        Where each bootstrap sample's difference is reported as it finishes (``progress(step,
+        done, total)``), and how many processes compute them (see
+        :func:`~funnelkit.lifecycle._bootstrap.worker_count`): the same numbers for any.
     """
     check_customers(fit, customers, "Membership uplift")
     table = customers
@@ -70,14 +79,23 @@ def membership_uplift(
     horizon_rows = _HorizonRows(table, buyers, grid)
     point_values = realized + horizon_rows.values(fit.main_components(), grid)
     point = _stratified(point_values, member, codes, len(labels), np.ones(buyers.size))
-    samples = []
     split = _Split(member, codes, len(labels))
-    for seed, comps in fit.replicate_components():
+    replicates = dict(fit.replicate_components())
+
+    def difference(seed: int) -> float:
         w = shared_replicate_weights(seed, table.n_customers)[buyers].astype(float)
-        with np.errstate(all="ignore"):
-            values = realized + horizon_rows.values(comps, grid)
-        samples.append(split.difference(values, w))
-    diff = estimate(point.difference, np.array(samples, dtype=float), level)
+        return split.difference(realized + horizon_rows.values(replicates[seed], grid), w)
+
+    done, _ = map_replicates(
+        np.array(list(replicates), dtype=np.int64),
+        difference,
+        table.n_customers,
+        progress,
+        label="membership uplift",
+        n_jobs=n_jobs,
+    )
+    samples = np.array([d for _, d in done], dtype=float)
+    diff = estimate(point.difference, samples, level)
     rows = tuple(
         UpliftStratum(
             stratum=label,

@@ -256,11 +256,14 @@ def _add_uplifts(
     later: Meanwhile, model: LifecycleModel, table: CustomerTable, by: str | None
 ) -> None:
     from funnelkit.lifecycle.join_uplift import membership_uplift_from_join
+    from funnelkit.lifecycle.uplift import membership_uplift
 
     # Stratify by the attribute the reader named for the channel table, whatever it is
     # called (the model's default only knows an attribute literally named "channel").
     strata = None if by is None else (by, "cohort:month")
-    later.add("uplift", "membership uplift", lambda: model.membership_uplift(strata=strata))
+    # both in one process, without a bar of their own: beside the channel table's workers
+    # (or after them) more processes would only take turns
+    later.add("uplift", "membership uplift", lambda: membership_uplift(model.fit_, table, strata))
     later.add(
         "join-uplift",
         "membership uplift from the join",

@@ -44,6 +44,31 @@ def test_same_intervals_for_any_number_of_processes(community: Community) -> Non
     assert seg_one["lower"].notna().any()
 
 
+def test_comparisons_of_the_fitted_samples_are_the_same_for_any_number_of_processes(
+    community: Community,
+) -> None:
+    one, two = _fit(community, 1), _fit(community, 2)
+    assert one.membership_uplift() == two.membership_uplift()
+    join = one.membership_uplift_from_join()
+    assert join == two.membership_uplift_from_join()
+    assert join.difference.ci is not None and join.stratified is not None
+    costs = community.sim.costs()
+    assert one.channel_value(costs).equals(two.channel_value(costs))
+
+
+def test_the_comparisons_report_to_the_models_progress(community: Community) -> None:
+    calls: list[tuple[str, int, int]] = []
+    model = _fit(community, 1).set_params(progress=lambda *a: calls.append(a))
+    model.membership_uplift_from_join()
+    model.channel_value(community.sim.costs())
+    finished = [c for c in calls if c[1] == c[2]]
+    assert finished == [
+        ("membership uplift", 12, 12),
+        ("membership uplift from the join", 12, 12),
+        ("segments by channel", 12, 12),
+    ]
+
+
 def test_map_replicates_hands_each_seed_to_its_sample() -> None:
     seeds = np.array([7, 3, 11, 5], dtype=np.int64)
     here, _ = map_replicates(seeds, lambda seed: seed * 10, 5, n_jobs=1)

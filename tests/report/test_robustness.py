@@ -16,7 +16,7 @@ from _finite import non_finite_json, non_finite_tokens
 from funnelkit import EventLog
 from funnelkit.datasets import simulate_community
 from funnelkit.exceptions import DataError
-from funnelkit.lifecycle import LifecycleModel, model as model_module, segments
+from funnelkit.lifecycle import LifecycleModel, model as model_module, segments, uplift
 from funnelkit.report import LifecycleReport, report
 
 XHTML = "{http://www.w3.org/1999/xhtml}"
@@ -294,7 +294,7 @@ def test_sections_that_fail_beside_the_channel_samples_keep_their_order(
     def zero_division(*args: Any, **kwargs: Any) -> Any:
         raise ZeroDivisionError("float division by zero")
 
-    monkeypatch.setattr(LifecycleModel, "membership_uplift", overflow)
+    monkeypatch.setattr(uplift, "membership_uplift", overflow)
     monkeypatch.setattr(segments, "segment_values", zero_division)
     rep = report(log, observation_end=sim.observation_end, n_resamples=0)
     assert rep.uplift is None and rep.join_uplift is None and rep.channels is None
@@ -338,7 +338,7 @@ def test_sections_forked_beside_the_channel_samples_fail_as_they_would_here(
         raise OverflowError("math range error")
 
     # n_jobs=2: the uplifts and the adjusted comparison run in forked processes of their own
-    monkeypatch.setattr(LifecycleModel, "membership_uplift", overflow)
+    monkeypatch.setattr(uplift, "membership_uplift", overflow)
     settings = {"observation_end": sim.observation_end, "n_resamples": 4, "seed": 2}
     forked = report(log, n_jobs=2, **settings)
     here = report(log, n_jobs=1, **settings)
