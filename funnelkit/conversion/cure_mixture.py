@@ -380,13 +380,7 @@ def fit_mixture(data: CureData, plateau: float, fix_p: bool) -> CureFit:
         lo is not None and hi is not None and min(v - lo, hi - v) < 1e-6
         for v, (lo, hi) in zip(x[offset:], bounds[offset:], strict=True)
     )
-    covariance = (
-        None
-        if on_bound
-        else covariance_from_information(
-            -_gradient_hessian(lambda y: _value_and_gradient(y, data, fix_p)[1], x)
-        )
-    )
+    covariance = None if on_bound else _covariance(data, x, fix_p)
     converged = success and math.isfinite(ll) and covariance is not None
     if on_bound:
         message = (
@@ -396,14 +390,10 @@ def fit_mixture(data: CureData, plateau: float, fix_p: bool) -> CureFit:
     elif covariance is None:
         message = "the observed information is not positive definite at the optimum"
     coefficients = x if not fix_p else np.concatenate(([math.inf], x))
-    if covariance is not None and fix_p:
-        padded = np.zeros((x.size + 1, x.size + 1))
-        padded[1:, 1:] = covariance
-        covariance = padded
     return CureFit(
         distribution=MIXTURE.name,
         coefficients=tuple(float(c) for c in coefficients),
-        covariance=None if covariance is None else tuple(map(tuple, covariance.tolist())),
+        covariance=_as_field(covariance, fix_p),
         log_likelihood=float(ll),
         aic=float(2 * x.size - 2 * ll) if math.isfinite(ll) else math.inf,
         n_params=int(x.size),
@@ -411,6 +401,43 @@ def fit_mixture(data: CureData, plateau: float, fix_p: bool) -> CureFit:
         p_fixed=fix_p,
         message=message,
     )
+
+
+def _covariance(data: CureData, x: np.ndarray, fix_p: bool) -> np.ndarray | None:
+    """The inverse observed information of the rows at ``x`` (on the fitting scale, without
+    ``logit p`` when p is fixed); None unless positive definite."""
+    return covariance_from_information(
+        -_gradient_hessian(lambda y: _value_and_gradient(y, data, fix_p)[1], x)
+    )
+
+
+def _as_field(covariance: np.ndarray | None, fix_p: bool) -> tuple[tuple[float, ...], ...] | None:
+    """A covariance as :class:`CureFit` holds it: with a zero row and column for ``logit p``
+    where p is fixed."""
+    if covariance is None:
+        return None
+    if fix_p:
+        padded = np.zeros((covariance.shape[0] + 1, covariance.shape[0] + 1))
+        padded[1:, 1:] = covariance
+        covariance = padded
+    return tuple(map(tuple, covariance.tolist()))
+
+
+def with_curvature(fit: CureFit, data: CureData) -> CureFit:
+    """``fit`` (a mixture refitted on ``data``, which carries no covariance) with the
+    covariance of the rows at its estimate, where it is positive definite.
+
+    A bootstrap refit steps in the metric of its start's covariance: a segment's samples
+    start at the segment's own fit, whose curvature differs from everyone's by more than
+    a scale (another mix of fast and slow delays), and take fewer steps in its own.
+    """
+    if fit.distribution != MIXTURE.name or fit.covariance is not None or not fit.converged:
+        return fit
+    x = np.asarray(fit.coefficients, dtype=float)
+    if fit.p_fixed:
+        x = x[1:]
+    covariance = _as_field(_covariance(data, x, fit.p_fixed), fit.p_fixed)
+    return fit if covariance is None else fit.model_copy(update={"covariance": covariance})
 
 
 def _search(data: CureData, x0: np.ndarray, fix_p: bool) -> optimize.OptimizeResult:

@@ -23,6 +23,7 @@ import numpy as np
 from funnelkit.clv.purchase_fitters import PURCHASE_FITTERS, purchase_fitter
 from funnelkit.conversion import ConversionFitter, TransitionEstimate, kaplan_meier
 from funnelkit.conversion.cure import fit_cure_data
+from funnelkit.conversion.cure_mixture import with_curvature
 from funnelkit.conversion.cure_result import CureFit
 from funnelkit.exceptions import ConvergenceWarning, DataError
 from funnelkit.journeys import Journeys
@@ -152,10 +153,11 @@ def fit_components(
     groups in ``forced_pooled`` take it without being fitted.
 
     ``curvature=True`` fits the purchase and spend models in full (Hessian included) even
-    from a template, where a template otherwise gives quick refits without one: the
-    curvature at a fit is the metric in which later refits started from it take Newton
-    steps (a segment's fit, whose bootstrap samples start there), settling in a handful of
-    likelihood evaluations instead of a general search.
+    from a template, and gives a refitted delay mixture its covariance, where a template
+    otherwise gives quick refits without one: the curvature at a fit is the metric in which
+    later refits started from it take Newton steps (a segment's fit, whose bootstrap
+    samples start there), settling in a handful of likelihood evaluations instead of a
+    general search.
     """
     notes: list[str] = []
     curves: dict[str, FirstPurchaseCurve] = {}
@@ -179,7 +181,7 @@ def fit_components(
             curves[stage] = _curve_from_estimate(estimates[stage])
         else:
             previous = template.curves.get(stage, FirstPurchaseCurve())
-            curves[stage] = _refit_curve(pre, w_pre, previous, notes, stage)
+            curves[stage] = _refit_curve(pre, w_pre, previous, notes, stage, curvature)
         conv = pre.converters
         start = None if template is None else template.shares.get(stage)
         drawn: slice | np.ndarray
@@ -282,12 +284,14 @@ def _refit_curve(
     previous: FirstPurchaseCurve,
     notes: list[str],
     stage: str,
+    curvature: bool = False,
 ) -> FirstPurchaseCurve:
     """The curve of ``previous``'s family refitted with customer ``weights``.
 
     The weights (whole numbers, as floats) go to the fits as row weights (no row is
     copied), and a cure model starts from ``previous``'s coefficients: a reweighted
-    sample's estimate lies next to them.
+    sample's estimate lies next to them. With ``curvature`` a refitted mixture gets the
+    covariance at its estimate too (see :func:`fit_components`).
     """
     durations, converted = pre.durations, pre.converted
     method = previous.method
@@ -316,7 +320,7 @@ def _refit_curve(
                 if fit.converged and all(
                     math.isfinite(c) or i == 0 for i, c in enumerate(fit.coefficients)
                 ):
-                    return FirstPurchaseCurve(cure=fit)
+                    return FirstPurchaseCurve(cure=with_curvature(fit, data) if curvature else fit)
                 notes.append(
                     f"{stage}: the {method} cure model did not converge; Kaplan-Meier used"
                 )

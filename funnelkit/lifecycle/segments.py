@@ -51,10 +51,10 @@ def _segment_curves(
     """Where a segment's bootstrap samples start their delay fits: the segment's own fit.
 
     Only a cure model of everyone's family takes over (a segment whose fit fell back to
-    Kaplan-Meier still tries that family in its samples). A refitted cure model carries no
-    covariance; the one of everyone's fit stands in as the metric of the samples' Newton
-    steps (its scale is calibrated on their first step, see
-    :func:`funnelkit.conversion.cure_refit.refit_mixture`).
+    Kaplan-Meier still tries that family in its samples). Where the segment's fit has no
+    covariance (its information is not positive definite), the one of everyone's fit
+    stands in as the metric of the samples' Newton steps (its scale is calibrated on
+    their first step, see :func:`funnelkit.conversion.cure_refit.refit_mixture`).
     """
     out = dict(everyone)
     for stage, curve in segment.items():
@@ -122,8 +122,9 @@ def segment_values(
         sub = subtables[g]
         w = sub.weight_plan.sample(weights[members[g]])  # the fits' and values' row counts
         if point:
-            # the segment's own fit keeps the curvature of its purchase and spend models:
-            # its bootstrap samples start there and settle by Newton steps in that metric
+            # the segment's own fit keeps the curvature of its delays, purchase and spend
+            # models: its bootstrap samples start there and settle by Newton steps in that
+            # metric
             comps = fit_components(
                 sub,
                 w,

@@ -9,8 +9,8 @@ import pytest
 from scipy import stats
 
 from funnelkit.conversion.cure import CureData, fit_cure_model
-from funnelkit.conversion.cure_mixture import fit_mixture
-from funnelkit.conversion.cure_refit import mixture_log_likelihood
+from funnelkit.conversion.cure_mixture import fit_mixture, with_curvature
+from funnelkit.conversion.cure_refit import mixture_log_likelihood, refit_mixture
 from funnelkit.conversion.cure_result import CureFit
 from funnelkit.conversion.delay import DELAYS, MIXTURE
 from funnelkit.conversion.kaplan_meier import kaplan_meier
@@ -147,3 +147,44 @@ def test_standard_errors_match_a_likelihood_difference_hessian() -> None:
     np.testing.assert_allclose(
         np.sqrt(np.diag(fit.covariance)), np.sqrt(np.diag(expected)), rtol=1e-3
     )
+
+
+def test_a_refit_given_its_curvature_has_the_covariance_of_a_fit_from_scratch() -> None:
+    durations, converted = _world(9, n=3000)
+    data = CureData.from_durations(durations, converted)
+    scratch = fit_mixture(data, 0.6, fix_p=False)
+    assert scratch.covariance is not None
+    # from everyone's fit in its metric, the way a segment's own fit starts
+    everyone = fit_mixture(CureData.from_durations(*_world(10, n=6000)), 0.6, fix_p=False)
+    refit = refit_mixture(data, everyone.coefficients, False, np.asarray(everyone.covariance))
+    assert refit.converged and refit.covariance is None
+    curved = with_curvature(refit, data)
+    assert curved.coefficients == refit.coefficients
+    assert curved.model_dump(exclude={"covariance"}) == refit.model_dump(exclude={"covariance"})
+    np.testing.assert_allclose(curved.covariance, scratch.covariance, rtol=2e-3, atol=1e-9)
+    one_family = fit_cure_model(durations, converted, "lognormal")
+    assert with_curvature(one_family, data) is one_family  # not a mixture: left as it is
+
+
+def test_a_segments_own_fit_keeps_the_curvature_of_its_delay_mixture() -> None:
+    # the lifecycle model's refit of a stage's delays, as a segment's own fit makes it
+    from funnelkit.lifecycle._components import FirstPurchaseCurve, _refit_curve
+    from funnelkit.lifecycle._data import PreEntrants
+
+    durations, converted = _world(11, n=3000)
+    pre = PreEntrants(
+        customers=np.arange(durations.size),
+        durations=durations,
+        converted=converted,
+        member_at_purchase=np.zeros(durations.size, dtype=bool),
+    )
+    everyone = FirstPurchaseCurve(
+        cure=fit_mixture(CureData.from_durations(*_world(12, n=6000)), 0.6, fix_p=False)
+    )
+    ones = np.ones(durations.size)
+    quick = _refit_curve(pre, ones, everyone, [], "prospect")
+    own = _refit_curve(pre, ones, everyone, [], "prospect", curvature=True)
+    assert quick.cure is not None and own.cure is not None
+    assert quick.cure.covariance is None and own.cure.coefficients == quick.cure.coefficients
+    scratch = fit_mixture(CureData.from_durations(durations, converted), 0.6, fix_p=False)
+    np.testing.assert_allclose(own.cure.covariance, scratch.covariance, rtol=2e-3, atol=1e-9)
