@@ -222,7 +222,7 @@ def membership_uplift_from_join(
             from funnelkit.lifecycle.uplift import membership_uplift
 
             stratified = membership_uplift(fit, table, progress=progress, n_jobs=jobs)
-        done, _ = map_replicates(
+        done, failures = map_replicates(
             seeds,
             lambda seed: resampled.compare(shared_replicate_weights(seed, table.n_customers)),
             table.n_customers,
@@ -230,7 +230,8 @@ def membership_uplift_from_join(
             label="membership uplift from the join",
             n_jobs=jobs,
         )
-    means = np.array([got for _, got in done], dtype=float).reshape(-1, 2)
+    means = np.array([] if failures.too_many else [got for _, got in done], dtype=float)
+    means = means.reshape(-1, 2)
     diffs = means[:, 0] - means[:, 1]
     with np.errstate(divide="ignore", invalid="ignore"):
         ratios = np.where(means[:, 1] > 0, means[:, 0] / means[:, 1], np.nan)

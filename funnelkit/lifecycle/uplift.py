@@ -86,7 +86,7 @@ def membership_uplift(
         w = shared_replicate_weights(seed, table.n_customers)[buyers].astype(float)
         return split.difference(realized + horizon_rows.values(replicates[seed], grid), w)
 
-    done, _ = map_replicates(
+    done, failures = map_replicates(
         np.array(list(replicates), dtype=np.int64),
         difference,
         table.n_customers,
@@ -94,7 +94,7 @@ def membership_uplift(
         label="membership uplift",
         n_jobs=n_jobs,
     )
-    samples = np.array([d for _, d in done], dtype=float)
+    samples = np.array([] if failures.too_many else [d for _, d in done], dtype=float)
     diff = estimate(point.difference, samples, level)
     rows = tuple(
         UpliftStratum(

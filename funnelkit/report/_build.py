@@ -261,8 +261,8 @@ def _add_uplifts(
     # Stratify by the attribute the reader named for the channel table, whatever it is
     # called (the model's default only knows an attribute literally named "channel").
     strata = None if by is None else (by, "cohort:month")
-    # both in one process, without a bar of their own: beside the channel table's workers
-    # (or after them) more processes would only take turns
+    # in one process each and without a bar of their own: the report forks them beside
+    # the channel table's workers (see Meanwhile.fork), or runs everything in one process
     later.add("uplift", "membership uplift", lambda: membership_uplift(model.fit_, table, strata))
     later.add(
         "join-uplift",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -89,3 +91,24 @@ def test_both_uplifts_leave_nothing_kept(fitted: LifecycleModel) -> None:
     alone = fitted.membership_uplift_from_join()
     assert not _bootstrap._SHARED
     assert alone.stratified == stratified
+
+
+def test_samples_that_cannot_be_valued_leave_no_interval(
+    fitted: LifecycleModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # more than half of the samples failing: the rest are not a random set of samples
+    from funnelkit.lifecycle import uplift
+
+    point_only = uplift._HorizonRows.values
+    calls: list[Any] = []
+
+    def values(self: Any, comps: Any, grid: Any) -> Any:
+        calls.append(comps)
+        if len(calls) > 1:
+            raise ValueError("array must not contain infs or NaNs")
+        return point_only(self, comps, grid)
+
+    monkeypatch.setattr(uplift._HorizonRows, "values", values)
+    got = membership_uplift(fitted.fit_, fitted.customers())
+    assert got.difference.value is not None and got.difference.ci is None
+    assert len(calls) == 1 + fitted.fit_.n_resamples
