@@ -348,16 +348,11 @@ def _fit(
     else:
         message = found
     coefficients = x if not fix_p else np.concatenate(([math.inf], x))
-    if covariance is not None and fix_p:
-        k = covariance.shape[0]
-        padded = np.zeros((k + 1, k + 1))
-        padded[1:, 1:] = covariance
-        covariance = padded
     n_params = x.size
     return CureFit(
         distribution=distribution,
         coefficients=tuple(float(c) for c in coefficients),
-        covariance=None if covariance is None else tuple(map(tuple, covariance.tolist())),
+        covariance=covariance_field(covariance, fix_p),
         log_likelihood=float(ll),
         aic=float(2 * n_params - 2 * ll) if math.isfinite(ll) else math.inf,
         n_params=int(n_params),
@@ -365,6 +360,20 @@ def _fit(
         p_fixed=fix_p,
         message=message,
     )
+
+
+def covariance_field(
+    covariance: np.ndarray | None, fix_p: bool
+) -> tuple[tuple[float, ...], ...] | None:
+    """A covariance on the fitting scale as :class:`CureFit` holds it: with a zero row and
+    column for ``logit p`` where p is fixed (and not fitted)."""
+    if covariance is None:
+        return None
+    if fix_p:
+        padded = np.zeros((covariance.shape[0] + 1, covariance.shape[0] + 1))
+        padded[1:, 1:] = covariance
+        covariance = padded
+    return tuple(map(tuple, covariance.tolist()))
 
 
 def covariance_from_information(information: np.ndarray) -> np.ndarray | None:

@@ -19,7 +19,7 @@ import numpy as np
 from scipy import optimize, special
 
 from funnelkit._quasi_newton import DECREMENT, ascend
-from funnelkit.conversion.cure import covariance_from_information
+from funnelkit.conversion.cure import covariance_field, covariance_from_information
 from funnelkit.conversion.cure_grid import coarse_data
 from funnelkit.conversion.cure_likelihood import CureData, _wsum
 from funnelkit.conversion.cure_result import CureFit
@@ -393,7 +393,7 @@ def fit_mixture(data: CureData, plateau: float, fix_p: bool) -> CureFit:
     return CureFit(
         distribution=MIXTURE.name,
         coefficients=tuple(float(c) for c in coefficients),
-        covariance=_as_field(covariance, fix_p),
+        covariance=covariance_field(covariance, fix_p),
         log_likelihood=float(ll),
         aic=float(2 * x.size - 2 * ll) if math.isfinite(ll) else math.inf,
         n_params=int(x.size),
@@ -411,18 +411,6 @@ def _covariance(data: CureData, x: np.ndarray, fix_p: bool) -> np.ndarray | None
     )
 
 
-def _as_field(covariance: np.ndarray | None, fix_p: bool) -> tuple[tuple[float, ...], ...] | None:
-    """A covariance as :class:`CureFit` holds it: with a zero row and column for ``logit p``
-    where p is fixed."""
-    if covariance is None:
-        return None
-    if fix_p:
-        padded = np.zeros((covariance.shape[0] + 1, covariance.shape[0] + 1))
-        padded[1:, 1:] = covariance
-        covariance = padded
-    return tuple(map(tuple, covariance.tolist()))
-
-
 def with_curvature(fit: CureFit, data: CureData) -> CureFit:
     """``fit`` (a mixture refitted on ``data``, which carries no covariance) with the
     covariance of the rows at its estimate, where it is positive definite.
@@ -436,7 +424,7 @@ def with_curvature(fit: CureFit, data: CureData) -> CureFit:
     x = np.asarray(fit.coefficients, dtype=float)
     if fit.p_fixed:
         x = x[1:]
-    covariance = _as_field(_covariance(data, x, fit.p_fixed), fit.p_fixed)
+    covariance = covariance_field(_covariance(data, x, fit.p_fixed), fit.p_fixed)
     return fit if covariance is None else fit.model_copy(update={"covariance": covariance})
 
 
