@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
+from numpy.polynomial.legendre import leggauss
 from scipy import integrate
 from scipy.special import digamma, gammaln
 
@@ -418,18 +419,21 @@ class ParetoNBDFitter(ParetoUncertainty, PurchasePredictions, CovariateModel):
         Conditioning on the lifetime ``tau``: ``P(tau > t) P(N(t) = n) + int_0^t f(u)
         P(N(u) = n) du`` with ``N`` the (gamma-mixed) Poisson count over an active span and
         ``f`` the lifetime density. The first part is closed-form; the second is integrated
-        by adaptive quadrature in log-scaled form (one integral per ``(n, t)`` pair, not per
-        customer), so it stays finite at limit parameters. Fader & Hardie (2006) give a
-        closed form with two hypergeometric functions.
+        in log-scaled form (one integral per ``(n, t)`` pair, not per customer), so it stays
+        finite at limit parameters: by Gauss-Legendre rules over every pair at once, and
+        adaptively where they do not agree (see :func:`_pmf_new_all`). Fader & Hardie (2006)
+        give a closed form with two hypergeometric functions.
         """
         rate, lifetime = self._mixings()
         horizon = as_horizon(t)
         count = whole_counts(n)
         count, horizon = np.broadcast_arrays(count, horizon)
-        out = np.empty(count.shape)
-        for idx in np.ndindex(count.shape):
-            out[idx] = _pmf_new(rate, lifetime, float(count[idx]), float(horizon[idx]))
-        return out
+        flat_n, flat_t = count.ravel().astype(float), horizon.ravel().astype(float)
+        out = np.empty(flat_n.size)
+        for at in range(0, flat_n.size, _PAIRS_AT_ONCE):
+            part = slice(at, at + _PAIRS_AT_ONCE)
+            out[part] = _pmf_new_all(rate, lifetime, flat_n[part], flat_t[part])
+        return out.reshape(count.shape)
 
     def discounted_residual_purchases(
         self, delta: float, data: Any = None, *, covariates: Any = None
@@ -485,6 +489,60 @@ def mixture_log_likelihood(
         if not np.any(np.asarray(lifetime.mean) > 0):
             return np.asarray(alive)
         return np.asarray(np.logaddexp(alive, log_death_integral(rate, lifetime, x, tx, T)))
+
+
+def _composite_rule(panels: int, nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Legendre ``nodes`` on each of ``panels`` equal parts of ``[0, 1]``."""
+    x, w = leggauss(nodes)
+    at = (np.arange(panels)[:, None] + (x[None, :] + 1.0) / 2.0).ravel() / panels
+    return at, np.tile(w, panels) / (2.0 * panels)
+
+
+#: The integral of :func:`_pmf_new` over every ``(n, t)`` pair at once: 8 panels of 16
+#: Gauss-Legendre nodes, checked against 8 of 8. Where the two agree to 1e-10 the finer
+#: is kept: on 5,700 pairs of random parameters (``n`` up to 100) against adaptive
+#: quadrature to 1e-12, 90% agreed and the worst kept was 7e-14 off (relative); the rest,
+#: peaked integrands of many purchases mostly, go to :func:`_pmf_new`.
+_FINE_RULE, _COARSE_RULE = _composite_rule(8, 16), _composite_rule(8, 8)
+_RULES_AGREE = 1e-10
+#: pairs integrated together: bounds the nodes' arrays (pairs x 192 floats)
+_PAIRS_AT_ONCE = 4096
+
+
+def _pmf_new_all(
+    rate: RateMixing, lifetime: LifetimeMixing, n: np.ndarray, t: np.ndarray
+) -> np.ndarray:
+    """:func:`_pmf_new` of each pair ``(n[i], t[i])``, vectorised: the same integral (in the
+    same log-scaled variable), by fixed rules where they are accurate."""
+    out = np.where(n == 0.0, 1.0, 0.0)  # at t = 0
+    todo = np.flatnonzero(t > 0.0)
+    n, t = n[todo], t[todo]
+    zero = np.array(0.0)
+    with np.errstate(all="ignore"):
+        alive = np.exp(lifetime.log_survival(t) + rate.log_count_pmf(n, t))
+        scale = float(lifetime.log_density(zero))
+        if not math.isfinite(scale):  # nobody drops out
+            out[todo] = np.clip(alive, 0.0, 1.0)
+            return out
+        c = float(lifetime.death_rate(zero)) + float(rate.mean)
+        end = np.log1p(c * t)
+        peak = end - math.log(c)
+
+        def integral(rule: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+            v = end[:, None] * rule[0]
+            u = np.expm1(v) / c
+            log_g = lifetime.log_density(u) + rate.log_count_pmf(n[:, None], u)
+            return end * (np.exp(log_g - scale + v - math.log(c) - peak[:, None]) @ rule[1])
+
+        value, check = integral(_FINE_RULE), integral(_COARSE_RULE)
+        # a value of 0 is every node underflowing: the integral is left to the adaptive rule
+        kept = (value > 0.0) & (np.abs(value - check) <= _RULES_AGREE * value)
+        log_dead = scale + peak + np.log(np.where(kept, value, 1.0))
+        found = np.clip(alive + np.exp(np.minimum(log_dead, 0.0)), 0.0, 1.0)
+    for i in np.flatnonzero(~kept):
+        found[i] = _pmf_new(rate, lifetime, float(n[i]), float(t[i]))
+    out[todo] = found
+    return out
 
 
 def _pmf_new(rate: RateMixing, lifetime: LifetimeMixing, n: float, t: float) -> float:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
+from typing import Any
 
 import numpy as np
 import pytest
 from scipy import integrate
 
-from funnelkit.clv import ParetoNBDFitter, discounted_expected_residual_transactions
+from funnelkit.clv import ParetoNBDFitter, discounted_expected_residual_transactions, pareto_nbd
 from funnelkit.clv._data import rfm_fit_data
 from funnelkit.clv._mixing import (
     CommonLifetime,
@@ -158,6 +160,39 @@ def test_probability_of_purchases_stays_finite_at_degenerate_parameters(template
     assert poisson.probability_of_purchases(3, 52.0)[()] == pytest.approx(
         math.exp(-5.2) * 5.2**3 / 6, rel=1e-12
     )
+
+
+def test_probability_of_purchases_by_fixed_rules_is_the_adaptive_integral(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the pairs are integrated together by two Gauss-Legendre rules, and one by one
+    # (adaptively) where those disagree: against the adaptive integral of every pair
+    rng = np.random.default_rng(11)
+    adaptive = pareto_nbd._pmf_new
+    sent: list[float] = []
+
+    def counted(rate: Any, lifetime: Any, n: float, t: float) -> float:
+        sent.append(n)
+        return adaptive(rate, lifetime, n, t)
+
+    monkeypatch.setattr(pareto_nbd, "_pmf_new", counted)
+    n_pairs = 0
+    for k in range(24):
+        r, alpha, s, beta = 10 ** rng.uniform([-2, -2, -2, -2], [2, 3, 2, 4])
+        rate: Any = GammaRate(r, alpha) if k % 6 else CommonRate(r / alpha)
+        lifetime: Any = GammaLifetime(s, beta) if k % 8 else CommonLifetime(s / beta * (k % 16))
+        horizons = np.r_[0.0, np.geomspace(1e-4, 1e3, 12)]
+        n, t = (a.ravel() for a in np.meshgrid([0.0, 1.0, 2.0, 5.0, 20.0, 100.0], horizons))
+        got = pareto_nbd._pmf_new_all(rate, lifetime, n, t)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            want = np.array([adaptive(rate, lifetime, a, b) for a, b in zip(n, t, strict=True)])
+        normal = want > 1e-290  # below, the adaptive integral itself rounds to subnormals
+        np.testing.assert_allclose(got[normal], want[normal], rtol=1e-12, atol=0)
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-14)
+        n_pairs += n.size
+    # most pairs by the fixed rules; some (many purchases, peaked integrands) adaptively
+    assert 0 < len(sent) < n_pairs / 4
 
 
 def test_dert_of_a_limit_model_is_the_discounted_purchase_stream(template: dict) -> None:
