@@ -44,6 +44,7 @@ The integrals are evaluated with the midpoint rule on a grid of ``n_grid`` steps
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -163,13 +164,34 @@ def conditional_purchases(
             return plain + 0.0, plain
     previous = np.zeros(size)
     total = np.zeros(size)
+    expected = _expected_purchases(model, data)
     for j in range(1, n_steps + 1):
         t = length * (j / n_steps)
-        current = np.asarray(model.expected_purchases(t, data), dtype=float)
+        current = expected(t)
         mid = start + length * ((j - 0.5) / n_steps)
         total += (current - previous) * grid.discount(mid)
         previous = current
     return total, previous
+
+
+def _expected_purchases(model: Any, data: Any) -> Callable[[np.ndarray], np.ndarray]:
+    """``t -> model.expected_purchases(t, data)`` for many horizons ``t``.
+
+    Where the model factorises it as ``probability_alive(data) *
+    expected_purchases_if_alive(t, data)`` (BG/NBD, MBG/NBD, Pareto/NBD: the same numbers,
+    one product), P(alive) does not depend on ``t`` and is found once: for Pareto/NBD it is
+    a quadrature per customer.
+    """
+    if not (hasattr(model, "probability_alive") and hasattr(model, "expected_purchases_if_alive")):
+        return lambda t: np.asarray(model.expected_purchases(t, data), dtype=float)
+    alive = np.asarray(model.probability_alive(data), dtype=float)
+
+    def expected(t: np.ndarray) -> np.ndarray:
+        if_alive = np.asarray(model.expected_purchases_if_alive(t, data), dtype=float)
+        with np.errstate(under="ignore"):  # near-certain death: 0 purchases, rightly
+            return alive * if_alive
+
+    return expected
 
 
 def post_values(

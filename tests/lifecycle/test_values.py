@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
 from scipy import integrate
 
-from funnelkit.clv import BetaGeoFitter
+from funnelkit.clv import BetaGeoFitter, ParetoNBDFitter
 from funnelkit.conversion import fit_cure_model
 from funnelkit.lifecycle._components import Components, FirstPurchaseCurve, GroupModel, MemberShare
 from funnelkit.lifecycle._data import UniqueRows
@@ -160,6 +161,40 @@ def test_undiscounted_purchases_are_the_one_step_rule_bit_for_bit() -> None:
     assert np.array_equal(disc, np.zeros(3) + (expected - np.zeros(3)) * np.ones(3))
     assert np.array_equal(plain, expected)
     assert not np.shares_memory(disc, plain)
+
+
+class _ExpectationOnly:
+    """A purchase model that gives ``expected_purchases`` only, not its two factors."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def expected_purchases(self, t: Any, data: Any) -> np.ndarray:
+        return np.asarray(self.model.expected_purchases(t, data))
+
+
+@pytest.mark.parametrize("family", ["bgnbd", "paretonbd"])
+def test_discounted_purchases_find_p_alive_once_with_the_same_bits(family: str) -> None:
+    if family == "bgnbd":
+        model: Any = _bgnbd(0.9, 40.0, 0.6, 4.0)
+    else:
+        model = ParetoNBDFitter()
+        model.params_ = {"r": 0.7, "alpha": 30.0, "s": 0.8, "beta": 60.0}
+        model.time_unit_ = TimeUnit.DAY
+    rows = _three_rows()
+    grid = ValueGrid(horizon=90.0, delta=0.01)
+    calls: list[int] = []
+    alive = model.probability_alive
+
+    def counted(*args: Any, **kwargs: Any) -> np.ndarray:
+        calls.append(1)
+        return np.asarray(alive(*args, **kwargs))
+
+    model.probability_alive = counted
+    disc, plain = conditional_purchases(model, rows, grid, n_steps=24)
+    assert len(calls) == 1  # not once per step
+    want = conditional_purchases(_ExpectationOnly(model), rows, grid, n_steps=24)
+    assert np.array_equal(disc, want[0]) and np.array_equal(plain, want[1])
 
 
 @pytest.mark.slow
