@@ -19,8 +19,9 @@ same ratio (steadier than wall time on a shared machine, and what a bootstrap ov
 cores divides), the load average, and the peak memory each run adds to this process
 (bootstrap workers are forked copies: the largest worker's peak is printed last); asserts
 nothing. ``--samples`` changes the number of bootstrap samples (for quick looks),
-``--no-report`` skips the report runs, and ``--days`` stamps the events with their date
-only, as many exports do (delays then tie in whole days).
+``--no-report`` skips the report runs, ``--days`` stamps the events with their date
+only, as many exports do (delays then tie in whole days), and ``--purchase-model
+paretonbd`` (or ``mbgnbd``) fits that purchase model instead of BG/NBD.
 """
 
 from __future__ import annotations
@@ -59,7 +60,13 @@ def _workers_peak() -> float:
 
 
 def run(
-    n_customers: int, samples: int, serial: bool, with_report: bool, days: bool, repeat: int
+    n_customers: int,
+    samples: int,
+    serial: bool,
+    with_report: bool,
+    days: bool,
+    repeat: int,
+    purchase_model: str,
 ) -> None:
     start = time.perf_counter()
     sim = simulate_community(n_customers, seed=1, params=PARAMS)
@@ -75,7 +82,7 @@ def run(
     print(
         f"\n{n_customers:,} customers, {n_events:,} events{' stamped by day' if days else ''} "
         f"(prepared in {time.perf_counter() - start:.0f} s, not timed); n_jobs=None uses "
-        f"{jobs} process(es) at load {os.getloadavg()[0]:.1f}"
+        f"{jobs} process(es) at load {os.getloadavg()[0]:.1f}; purchase model {purchase_model}"
     )
 
     def measure(call: Callable[[], object]) -> tuple[float, float, int]:
@@ -87,10 +94,14 @@ def run(
         return seconds, _cpu() - before, mem.added
 
     def fit(**settings: Any) -> Callable[[], object]:
-        return lambda: LifecycleModel(progress=False, **settings).fit(log, observation_end=end)
+        return lambda: LifecycleModel(
+            progress=False, purchase_model=purchase_model, **settings
+        ).fit(log, observation_end=end)
 
     def report(**settings: Any) -> Callable[[], object]:
-        return lambda: fk.report(log, observation_end=end, **settings)
+        return lambda: fk.report(
+            log, observation_end=end, purchase_model=purchase_model, **settings
+        )
 
     # label, run, the label of its point-estimate run (None: it is one)
     point_fit, point_report = "LifecycleModel, point estimate", "report, point estimate"
@@ -134,9 +145,20 @@ def main() -> None:
     parser.add_argument(
         "--days", action="store_true", help="events stamped by day (tied delays), not instants"
     )
+    parser.add_argument(
+        "--purchase-model", default="bgnbd", help="LifecycleModel's purchase_model (default bgnbd)"
+    )
     args = parser.parse_args()
     for n in args.customers or [100_000, 1_000_000]:
-        run(n, args.samples, args.serial, not args.no_report, args.days, args.repeat)
+        run(
+            n,
+            args.samples,
+            args.serial,
+            not args.no_report,
+            args.days,
+            args.repeat,
+            args.purchase_model,
+        )
 
 
 if __name__ == "__main__":
