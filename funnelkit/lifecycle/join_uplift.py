@@ -59,7 +59,7 @@ from funnelkit.lifecycle._data import CustomerTable
 from funnelkit.lifecycle._join_records import Resampled, compare, landmark_records
 from funnelkit.lifecycle._settings import positive_number
 from funnelkit.lifecycle.results import MembershipUplift, ValueEstimate, _Header, _money
-from funnelkit.lifecycle.state import LifecycleFit, check_customers
+from funnelkit.lifecycle.state import LifecycleFit, check_customers, check_membership_groups
 from funnelkit.units import TimeUnitField
 
 __all__ = ["JOIN_STATEMENT", "JoinUplift", "e_value", "membership_uplift_from_join"]
@@ -194,6 +194,7 @@ def membership_uplift_from_join(
         As in :func:`~funnelkit.lifecycle.uplift.membership_uplift`, for both comparisons.
     """
     check_customers(fit, customers, "Membership uplift from the join")
+    check_membership_groups(fit, "Membership uplift from the join")
     table = customers
     stage = fit.membership_stage
     if stage is None or stage not in table.stage_names or table.stage_names.index(stage) == 0:

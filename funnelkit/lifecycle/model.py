@@ -32,7 +32,7 @@ from funnelkit.lifecycle._fitted import (
 from funnelkit.lifecycle._measured import customer_table, table_notes
 from funnelkit.lifecycle._rows import SampleWeights
 from funnelkit.lifecycle.results import AdvanceValue, StageValues
-from funnelkit.lifecycle.state import ComponentsState, LifecycleFit, Replicate
+from funnelkit.lifecycle.state import POOLED_INSTEAD, ComponentsState, LifecycleFit, Replicate
 from funnelkit.lifecycle.values import buyer_curves, new_buyer_values, stage_value_array
 from funnelkit.stages import Funnel
 from funnelkit.units import TimeUnit, TimeUnitLike
@@ -318,7 +318,7 @@ class LifecycleModel(Estimator):
         except FunnelkitError as exc:
             if len(table.group_names) == 1:
                 raise
-            notes.append(f"{exc} One purchase model is fitted for all buyers instead.")
+            notes.append(f"{exc} {POOLED_INSTEAD}")
             table, _ = customer_table(
                 self, log, funnel, observation_end, notes, by_membership=False
             )

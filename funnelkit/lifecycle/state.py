@@ -37,16 +37,21 @@ from funnelkit.stages import Funnel
 from funnelkit.units import TimeUnitField
 
 __all__ = [
+    "POOLED_INSTEAD",
     "ComponentsState",
     "CurveState",
     "GroupState",
     "LifecycleFit",
     "Replicate",
     "check_customers",
+    "check_membership_groups",
     "refit_components",
 ]
 
 SCHEMA = "funnelkit.lifecycle.fit"
+
+#: ends the note of a fit whose split of the buyers by membership could not be fitted
+POOLED_INSTEAD = "One purchase model is fitted for all buyers instead."
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="constants")
 
@@ -279,3 +284,26 @@ def check_customers(fit: LifecycleFit, table: CustomerTable, what: str) -> None:
             f"(stages {list(fit.stage_names)}, groups {list(fit.group_names)}); got stages "
             f"{list(table.stage_names)} and groups {list(table.group_names)}."
         )
+
+
+def check_membership_groups(fit: LifecycleFit, what: str) -> None:
+    """Refuse a fit without members and non-members as buyer groups, saying why it has none.
+
+    The usual reason is in the fit's notes: the split by membership was asked for, but one
+    of the two purchase models could not be fitted (too few repeat buyers, mostly), and one
+    model for all buyers stands in (:data:`POOLED_INSTEAD`).
+    """
+    if len(fit.group_names) == 2:
+        return
+    pooled = [n for n in fit.notes if n.endswith(POOLED_INSTEAD)]
+    failed = [n.removesuffix(POOLED_INSTEAD).strip() for n in pooled]
+    if failed:
+        raise FunnelkitError(
+            f"{what} needs a purchase model for members and one for non-members, and this "
+            f"model has one for all buyers: {failed[0]} More customers or a longer observation "
+            "window would give each group the repeat buyers its own model needs."
+        )
+    raise FunnelkitError(
+        f"{what} needs members and non-members: fit the model with a funnel that has the "
+        "membership stage (membership_stage=...) and a log in which some buyers reached it."
+    )

@@ -15,7 +15,7 @@ from funnelkit.lifecycle._bootstrap import estimate, map_replicates, shared_repl
 from funnelkit.lifecycle._components import Components
 from funnelkit.lifecycle._data import CustomerTable, UniqueRows
 from funnelkit.lifecycle.results import MembershipUplift, UpliftStratum
-from funnelkit.lifecycle.state import LifecycleFit, check_customers
+from funnelkit.lifecycle.state import LifecycleFit, check_customers, check_membership_groups
 from funnelkit.lifecycle.values import ValueGrid, conditional_purchases
 from funnelkit.rfm import RFM
 
@@ -56,13 +56,8 @@ def membership_uplift(
         :func:`~funnelkit.lifecycle._bootstrap.worker_count`): the same numbers for any.
     """
     check_customers(fit, customers, "Membership uplift")
+    check_membership_groups(fit, "Membership uplift")
     table = customers
-    if len(table.group_names) != 2:
-        raise FunnelkitError(
-            "Membership uplift needs members and non-members: fit the model with a funnel that "
-            "has the membership stage (membership_stage=...) and a log in which some buyers "
-            "reached it."
-        )
     if strata is None:
         strata = ("channel", "cohort:month") if "channel" in table.attributes else ("cohort:month",)
     if isinstance(strata, str) or not strata:

@@ -74,8 +74,24 @@ def test_needs_a_membership_stage(community: Community) -> None:
     model = LifecycleModel(n_resamples=0, membership_stage=None).fit(
         community.log, observation_end=community.sim.observation_end
     )
-    with pytest.raises(FunnelkitError, match="needs a membership stage"):
+    with pytest.raises(FunnelkitError, match=r"membership stage \(membership_stage=\.\.\.\)"):
         membership_uplift_from_join(model.fit_, model.customers())
+
+
+def test_says_why_a_model_has_one_purchase_model_for_all_buyers() -> None:
+    # few members: theirs cannot be fitted, and the model fell back on one for all buyers
+    params = CommunityParams().model_copy(update={"join_prob": 0.03})
+    sim = simulate_community(1500, seed=0, params=params)
+    log = EventLog.from_frame(sim.events, value_col="value")
+    model = LifecycleModel(n_resamples=0).fit(log, observation_end=sim.observation_end)
+    assert model.fit_.group_names == ("all buyers",)
+    for call in (model.membership_uplift, model.membership_uplift_from_join):
+        with pytest.raises(FunnelkitError) as caught:
+            call()
+        text = str(caught.value)
+        assert "has one for all buyers: The member purchase model cannot be fitted" in text
+        assert "4 repeat buyers, need 20." in text
+        assert "longer observation window" in text
 
 
 def test_recovers_the_known_effect_conservatively() -> None:
