@@ -164,7 +164,7 @@ def conditional_purchases(
             return plain + 0.0, plain
     previous = np.zeros(size)
     total = np.zeros(size)
-    expected = _expected_purchases(model, data)
+    expected = _purchases_by_horizon(model, data)
     for j in range(1, n_steps + 1):
         t = length * (j / n_steps)
         current = expected(t)
@@ -174,7 +174,7 @@ def conditional_purchases(
     return total, previous
 
 
-def _expected_purchases(model: Any, data: Any) -> Callable[[np.ndarray], np.ndarray]:
+def _purchases_by_horizon(model: Any, data: Any) -> Callable[[np.ndarray], np.ndarray]:
     """``t -> model.expected_purchases(t, data)`` for many horizons ``t``.
 
     Where the model factorises it as ``probability_alive(data) *
