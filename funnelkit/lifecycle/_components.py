@@ -350,9 +350,9 @@ def _fit_group(
     else:
         row_w = sample.block(("buyers", g))
 
-    def stand_in(why: str) -> GroupModel:
+    def stand_in(why: str, remedies: str = "") -> GroupModel:
         if pooled is None or (strict and not forced):
-            raise DataError(f"The {name} purchase model cannot be fitted: {why}.")
+            raise DataError(f"The {name} purchase model cannot be fitted: {why}.{remedies}")
         if not forced:
             notes.append(f"{name}: {why}; the model fitted on all customers stands in")
         model = pooled.groups[g]
@@ -370,7 +370,10 @@ def _fit_group(
         return stand_in("kept from the full fit")
     repeaters = float(row_w[rows.repeat_rows].sum())
     if repeaters < MIN_REPEAT_BUYERS:
-        return stand_in(f"not enough data: {repeaters:.0f} repeat buyers, need {MIN_REPEAT_BUYERS}")
+        return stand_in(
+            f"not enough data: {repeaters:.0f} repeat buyers, need {MIN_REPEAT_BUYERS}",
+            _TOO_FEW_REMEDIES,
+        )
     previous = None if template is None else template.groups[g].purchase
     try:
         purchase = _fit_purchase(
@@ -409,6 +412,14 @@ def _fit_group(
         first_spend=first_spend,
         n_buyers=n_buyers,
     )
+
+
+#: what helps a purchase model short of repeat buyers (left out of notes, see failure_reason)
+_TOO_FEW_REMEDIES = (
+    " Things to try: 1. more customers, or a longer observation window (more buyers come back"
+    " within it); 2. funnelkit.report(log), which still reports the funnel, the conversion"
+    " and the time to a first purchase without a purchase model."
+)
 
 
 def _usable(purchase: Any, horizon: float) -> bool:

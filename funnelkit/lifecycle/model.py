@@ -18,6 +18,7 @@ from funnelkit.lifecycle._bootstrap import (
     VALUE_PROGRESS_WORK,
     check_n_jobs,
     estimate,
+    failure_reason,
     resolve_progress,
     run_replicates,
 )
@@ -318,7 +319,8 @@ class LifecycleModel(Estimator):
         except FunnelkitError as exc:
             if len(table.group_names) == 1:
                 raise
-            notes.append(f"{exc} {POOLED_INSTEAD}")
+            # the reason without its remedies: the fallback is the remedy
+            notes.append(f"{failure_reason(exc, limit=1000)}. {POOLED_INSTEAD}")
             table, _ = customer_table(
                 self, log, funnel, observation_end, notes, by_membership=False
             )

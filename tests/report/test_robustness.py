@@ -197,8 +197,10 @@ def small() -> tuple[Any, EventLog]:
 
 def test_too_few_repeat_buyers_still_raise_in_the_model(small: tuple[Any, EventLog]) -> None:
     sim, log = small
-    with pytest.raises(DataError, match=re.escape(TOO_FEW)):
+    with pytest.raises(DataError, match=re.escape(TOO_FEW)) as caught:
         LifecycleModel(n_bootstrap=0).fit(log, observation_end=sim.observation_end)
+    # what would help, which the report's note and the bootstrap's notes leave out
+    assert ". Things to try: 1. more customers, or a longer observation window" in str(caught.value)
 
 
 def test_too_few_repeat_buyers_give_the_measured_part_of_the_report(
