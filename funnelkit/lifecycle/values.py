@@ -44,7 +44,6 @@ The integrals are evaluated with the midpoint rule on a grid of ``n_grid`` steps
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -162,36 +161,57 @@ def conditional_purchases(
         if np.isfinite(start + length * 0.5).all():
             plain = np.asarray(model.expected_purchases(length, data), dtype=float)
             return plain + 0.0, plain
+    # every step's horizon at once (steps x rows), as a loop over the steps would form them
+    horizons = length * (np.arange(1, n_steps + 1) / n_steps)[:, None]
+    cumulative = _cumulative_purchases(model, data, horizons)
     previous = np.zeros(size)
     total = np.zeros(size)
-    expected = _purchases_by_horizon(model, data)
     for j in range(1, n_steps + 1):
-        t = length * (j / n_steps)
-        current = expected(t)
+        current = cumulative[j - 1]
         mid = start + length * ((j - 0.5) / n_steps)
         total += (current - previous) * grid.discount(mid)
         previous = current
-    return total, previous
+    return total, previous.copy()
 
 
-def _purchases_by_horizon(model: Any, data: Any) -> Callable[[np.ndarray], np.ndarray]:
-    """``t -> model.expected_purchases(t, data)`` for many horizons ``t``.
+#: cells (horizons x rows) of the grid :func:`_cumulative_purchases` asks a model for at once
+_GRID_CELLS = 2**20
+
+
+def _cumulative_purchases(
+    model: Any, data: dict[str, np.ndarray], horizons: np.ndarray
+) -> np.ndarray:
+    """``model.expected_purchases(horizons[k], data)`` for every step ``k`` (steps x rows).
 
     Where the model factorises it as ``probability_alive(data) *
-    expected_purchases_if_alive(t, data)`` (BG/NBD, MBG/NBD, Pareto/NBD: the same numbers,
-    one product), P(alive) does not depend on ``t`` and is found once: for Pareto/NBD it is
-    a quadrature per customer.
+    expected_purchases_if_alive(t, data)`` (BG/NBD, MBG/NBD, Pareto/NBD: the product its
+    ``expected_purchases`` forms, so the same numbers), P(alive) is found once, not once per
+    step (for Pareto/NBD it is a quadrature per customer), and the second factor in one
+    call on the whole grid instead of one call per step. Rows go in pieces of at most
+    :data:`_GRID_CELLS` cells.
     """
+    steps, n = horizons.shape
+    piece = max(1, _GRID_CELLS // steps)
+    if n > piece:
+        return np.concatenate(
+            [
+                _cumulative_purchases(
+                    model,
+                    {k: v[at : at + piece] for k, v in data.items()},
+                    horizons[:, at : at + piece],
+                )
+                for at in range(0, n, piece)
+            ],
+            axis=1,
+        )
     if not (hasattr(model, "probability_alive") and hasattr(model, "expected_purchases_if_alive")):
-        return lambda t: np.asarray(model.expected_purchases(t, data), dtype=float)
+        return np.array(
+            [np.asarray(model.expected_purchases(t, data), dtype=float) for t in horizons]
+        )
     alive = np.asarray(model.probability_alive(data), dtype=float)
-
-    def expected(t: np.ndarray) -> np.ndarray:
-        if_alive = np.asarray(model.expected_purchases_if_alive(t, data), dtype=float)
-        with np.errstate(under="ignore"):  # near-certain death: 0 purchases, rightly
-            return alive * if_alive
-
-    return expected
+    if_alive = np.asarray(model.expected_purchases_if_alive(horizons, data), dtype=float)
+    with np.errstate(under="ignore"):  # near-certain death: 0 purchases, rightly
+        return alive * if_alive
 
 
 def post_values(

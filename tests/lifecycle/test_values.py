@@ -11,6 +11,7 @@ from scipy import integrate
 
 from funnelkit.clv import BetaGeoFitter, ParetoNBDFitter
 from funnelkit.conversion import fit_cure_model
+from funnelkit.lifecycle import values
 from funnelkit.lifecycle._components import Components, FirstPurchaseCurve, GroupModel, MemberShare
 from funnelkit.lifecycle._data import UniqueRows
 from funnelkit.lifecycle.values import (
@@ -174,7 +175,9 @@ class _ExpectationOnly:
 
 
 @pytest.mark.parametrize("family", ["bgnbd", "paretonbd"])
-def test_discounted_purchases_find_p_alive_once_with_the_same_bits(family: str) -> None:
+def test_discounted_purchases_find_p_alive_once_with_the_same_bits(
+    family: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     if family == "bgnbd":
         model: Any = _bgnbd(0.9, 40.0, 0.6, 4.0)
     else:
@@ -193,8 +196,14 @@ def test_discounted_purchases_find_p_alive_once_with_the_same_bits(family: str) 
     model.probability_alive = counted
     disc, plain = conditional_purchases(model, rows, grid, n_steps=24)
     assert len(calls) == 1  # not once per step
+    # each step asked for on its own, of a model without the factors: the same bits
     want = conditional_purchases(_ExpectationOnly(model), rows, grid, n_steps=24)
     assert np.array_equal(disc, want[0]) and np.array_equal(plain, want[1])
+    # and the rows in pieces (of one row here), as a grid too large for one call goes
+    monkeypatch.setattr(values, "_GRID_CELLS", 24)
+    pieces = conditional_purchases(model, rows, grid, n_steps=24)
+    assert np.array_equal(disc, pieces[0]) and np.array_equal(plain, pieces[1])
+    assert len(calls) == 1 + rows.T.size
 
 
 @pytest.mark.slow
