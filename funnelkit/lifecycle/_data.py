@@ -38,6 +38,8 @@ from funnelkit.units import TimeUnit
 __all__ = ["CustomerTable", "PostEntrants", "PreEntrants", "UniqueRows", "build_table"]
 
 MEMBER, NON_MEMBER, EVERYONE = "member", "non-member", "all buyers"
+#: how the note starts that says the membership stage was asked for but nobody reached it
+NOBODY_REACHED = "nobody reached the membership stage"
 
 
 @dataclass(frozen=True)
@@ -346,8 +348,8 @@ def build_table(
         member_time = stage_entry_times(log, stage, observation_end=observation_end, time_unit=unit)
         if np.isnan(member_time).all() and not fitted_groups:
             notes.append(
-                f"nobody reached the membership stage {membership_stage!r}: members and "
-                "non-members cannot be told apart, so one purchase model is fitted for everyone"
+                f"{NOBODY_REACHED} {membership_stage!r}: members and non-members cannot be "
+                "told apart, so one purchase model is fitted for everyone"
             )
             membership_stage = None
     buyers = at_end.has_purchase

@@ -29,7 +29,7 @@ from funnelkit.lifecycle._components import (
     MemberShare,
     fit_components,
 )
-from funnelkit.lifecycle._data import CustomerTable
+from funnelkit.lifecycle._data import NOBODY_REACHED, CustomerTable
 from funnelkit.lifecycle._rows import SampleWeights
 from funnelkit.lifecycle.results import StageValues
 from funnelkit.lifecycle.values import ValueGrid
@@ -291,7 +291,8 @@ def check_membership_groups(fit: LifecycleFit, what: str) -> None:
 
     The usual reason is in the fit's notes: the split by membership was asked for, but one
     of the two purchase models could not be fitted (too few repeat buyers, mostly), and one
-    model for all buyers stands in (:data:`POOLED_INSTEAD`).
+    model for all buyers stands in (:data:`POOLED_INSTEAD`); or nobody in the log reached
+    the membership stage (:data:`~funnelkit.lifecycle._data.NOBODY_REACHED`).
     """
     if len(fit.group_names) == 2:
         return
@@ -302,6 +303,13 @@ def check_membership_groups(fit: LifecycleFit, what: str) -> None:
             f"{what} needs a purchase model for members and one for non-members, and this "
             f"model has one for all buyers: {failed[0]} More customers or a longer observation "
             "window would give each group the repeat buyers its own model needs."
+        )
+    nobody = [n for n in fit.notes if n.startswith(NOBODY_REACHED)]
+    if nobody:
+        raise FunnelkitError(
+            f"{what} needs members and non-members, and in this log {nobody[0]}. A log in "
+            "which some buyers reached it (the events of that stage included, or a longer "
+            "observation window) would give both groups."
         )
     raise FunnelkitError(
         f"{what} needs members and non-members: fit the model with a funnel that has the "

@@ -94,6 +94,19 @@ def test_says_why_a_model_has_one_purchase_model_for_all_buyers() -> None:
         assert "longer observation window" in text
 
 
+def test_says_when_nobody_reached_the_membership_stage(community: Community) -> None:
+    events = community.sim.events
+    log = EventLog.from_frame(events[events["event"] != "join"], value_col="value")
+    model = LifecycleModel(n_resamples=0).fit(log, observation_end=community.sim.observation_end)
+    assert model.fit_.group_names == ("all buyers",)
+    for call in (model.membership_uplift, model.membership_uplift_from_join):
+        with pytest.raises(FunnelkitError) as caught:
+            call()
+        text = str(caught.value)
+        assert "in this log nobody reached the membership stage 'member'" in text
+        assert "the events of that stage included" in text
+
+
 def test_recovers_the_known_effect_conservatively() -> None:
     """The simulated membership effect: the same customers in a world where nobody joins.
 
