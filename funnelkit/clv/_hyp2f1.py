@@ -12,6 +12,7 @@ close to 1) get a geometric estimate of their remaining tail.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,7 @@ from scipy.special import hyp2f1
 
 from funnelkit.clv._data import unique_combinations
 
-__all__ = ["MAX_TERMS", "log_hyp1"]
+__all__ = ["MAX_TERMS", "log_hyp1", "table_products"]
 
 MAX_TERMS = 2048
 _TOL = 1e-16
@@ -28,10 +29,12 @@ _DEDUPE_ROWS = 50_000
 # scipy's hyp2f1 agrees with the series to ~1e-15 for z <= 0.5 (checked in the tests) and
 # is much faster there; beyond that it can return NaN for large b, so the series takes over
 _SCIPY_MAX_Z = 0.5
-# the tables of _table: used while z stays below _TABLE_MAX_Z (a few hundred terms) and the
-# table has at most _TABLE_GAIN cells per row
-_TABLE_MAX_Z = 0.9
+# the tables of _table: used where the distinct (b, c) times the distinct z are at most
+# _TABLE_GAIN per row (each cell of the products costs a fraction of a term of the series
+# row by row) and the tables hold at most _TABLE_CELLS numbers (z near 1 takes thousands of
+# terms)
 _TABLE_GAIN = 16
+_TABLE_CELLS = 2**22
 
 
 def log_hyp1(
@@ -69,6 +72,29 @@ def log_hyp1(
     return np.log(total).reshape(shape), grad
 
 
+def table_products(n_bc: int, n_z: int, n_rows: int, z_max: float) -> int | None:
+    """Multiply-adds of :func:`_table`'s sums for ``n_rows`` rows with ``n_bc`` distinct
+    ``(b, c)``, ``n_z`` distinct ``z`` and the largest ``z_max`` (in ``(0, 1)``); None where it
+    declines the rows (more cells than the series row by row would sum, or tables too large).
+
+    >>> table_products(50, 300, 10_000, 0.5)  # 56 terms
+    3360000
+    >>> table_products(5_000, 3_000, 10_000, 0.5) is None  # nearly every row distinct
+    True
+    """
+    if not 0.0 < z_max < 1.0 or n_bc * n_z > _TABLE_GAIN * n_rows:
+        return None
+    n_terms = _table_terms(z_max) + 1
+    if n_terms * (n_z + 4 * n_bc) > _TABLE_CELLS:
+        return None
+    return n_terms * n_z * 4 * n_bc
+
+
+def _table_terms(z_max: float) -> int:
+    """The terms :func:`_table` sums: ``z^(N+1) / (1 - z) <= _TOL`` at the largest ``z``."""
+    return max(1, math.ceil(math.log(_TOL * (1.0 - z_max)) / math.log(z_max)))
+
+
 def _table(
     b: np.ndarray, c: np.ndarray, z: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
@@ -81,17 +107,15 @@ def _table(
     ``z`` on the recency or age only, so day-level data have a few hundred of each. The
     series is cut after ``N`` terms with ``z^(N+1) / (1 - z) <= _TOL`` for the largest
     ``z`` (``t_N <= z^N`` since ``c > b``, and the tail after ``t_N`` is below
-    ``t_N z/(1-z)`` while ``G >= 1``). ``None`` when the tables would cost more than the
-    series row by row (distinct values, or ``z`` near 1).
+    ``t_N z/(1-z)`` while ``G >= 1``). ``None`` where :func:`table_products` declines
+    (distinct values, or ``z`` so near 1 that the tables would be too large).
     """
     z_max = float(z.max())
-    if not z_max < _TABLE_MAX_Z:
-        return None
-    n_terms = int(np.ceil(np.log(_TOL * (1.0 - z_max)) / np.log(z_max)))
     (ub, uc), i_bc = unique_combinations(b, c)
     uz, i_z = np.unique(z, return_inverse=True)
-    if ub.size * uz.size > _TABLE_GAIN * z.size:
+    if table_products(ub.size, uz.size, z.size, z_max) is None:
         return None
+    n_terms = _table_terms(z_max)
     k = np.arange(n_terms, dtype=float)
     bk, ck = ub[:, None] + k, uc[:, None] + k
     coef = np.ones((ub.size, n_terms + 1))

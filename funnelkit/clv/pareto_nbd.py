@@ -35,6 +35,7 @@ from funnelkit.clv._mixing import (
     rate_mixing,
 )
 from funnelkit.clv._pareto_rows import (
+    _by_quadrature,
     _log_f,
     _quadrature_log_likelihood,
     _series_is_poor,
@@ -247,7 +248,7 @@ class ParetoNBDFitter(ParetoUncertainty, PurchasePredictions, CovariateModel):
     def _weighted_log_likelihood(
         self, params: np.ndarray, data: FitData
     ) -> tuple[float, np.ndarray]:
-        if _series_is_poor(*params):
+        if _by_quadrature(params, data):
             return _quadrature_log_likelihood(params, data)
         t = self._pair_terms(params, data, gradient=True)
         w, i_T, i_tx, gap = data.weights, t["i_T"], t["i_tx"], t["gap"]
