@@ -20,7 +20,7 @@ from scipy.special import hyp2f1
 
 from funnelkit.clv._data import unique_combinations
 
-__all__ = ["MAX_TERMS", "log_hyp1", "table_products"]
+__all__ = ["MAX_TERMS", "Distinct", "log_hyp1", "table_products"]
 
 MAX_TERMS = 2048
 _TOL = 1e-16
@@ -37,10 +37,20 @@ _TABLE_GAIN = 16
 _TABLE_CELLS = 2**22
 
 
+#: the distinct values of some rows: the row of the first of each (in ascending order) and
+#: each row's number among them, for ``(b, c)`` and for ``z``
+Distinct = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
 def log_hyp1(
-    b: Any, c: Any, z: Any, *, gradient: bool = False
+    b: Any, c: Any, z: Any, *, gradient: bool = False, distinct: Distinct | None = None
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """``log G(b, c, z)`` and, with ``gradient``, ``d log G / d(b, c, z)`` (shape ``(3, ...)``)."""
+    """``log G(b, c, z)`` and, with ``gradient``, ``d log G / d(b, c, z)`` (shape ``(3, ...)``).
+
+    ``distinct``: the rows' distinct ``(b, c)`` and ``z`` (:data:`Distinct`, of 1-D
+    arguments), where the caller knows them from values it keeps (the frequencies and clocks
+    of a fit's rows): the tables then need not find them again at every evaluation.
+    """
     z = np.asarray(z, dtype=float)
     shape = z.shape
     zf = z.ravel()
@@ -61,7 +71,8 @@ def log_hyp1(
     rows = np.flatnonzero(zf > 0)
     s_b, s_c, s_z = np.zeros(zf.size), np.zeros(zf.size), np.zeros(zf.size)
     if rows.size:
-        sums = _table(bf[rows], cf[rows], zf[rows])
+        known = distinct if rows.size == zf.size else None
+        sums = _table(bf[rows], cf[rows], zf[rows], known)
         if sums is None:
             sums = _series(bf[rows], cf[rows], zf[rows], gradient=True)
         total[rows], s_b[rows], s_c[rows], s_z[rows] = sums
@@ -96,7 +107,7 @@ def _table_terms(z_max: float) -> int:
 
 
 def _table(
-    b: np.ndarray, c: np.ndarray, z: np.ndarray
+    b: np.ndarray, c: np.ndarray, z: np.ndarray, distinct: Distinct | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
     """The sums of :func:`_series` as matrix products, when rows share ``(b, c)`` and ``z``.
 
@@ -108,11 +119,16 @@ def _table(
     series is cut after ``N`` terms with ``z^(N+1) / (1 - z) <= _TOL`` for the largest
     ``z`` (``t_N <= z^N`` since ``c > b``, and the tail after ``t_N`` is below
     ``t_N z/(1-z)`` while ``G >= 1``). ``None`` where :func:`table_products` declines
-    (distinct values, or ``z`` so near 1 that the tables would be too large).
+    (distinct values, or ``z`` so near 1 that the tables would be too large). ``distinct``
+    gives the distinct ``(b, c)`` and ``z`` (see :func:`log_hyp1`).
     """
     z_max = float(z.max())
-    (ub, uc), i_bc = unique_combinations(b, c)
-    uz, i_z = np.unique(z, return_inverse=True)
+    if distinct is None:
+        (ub, uc), i_bc = unique_combinations(b, c)
+        uz, i_z = np.unique(z, return_inverse=True)
+    else:
+        first_bc, i_bc, first_z, i_z = distinct
+        ub, uc, uz = b[first_bc], c[first_bc], z[first_z]
     if table_products(ub.size, uz.size, z.size, z_max) is None:
         return None
     n_terms = _table_terms(z_max)

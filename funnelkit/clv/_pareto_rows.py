@@ -14,7 +14,7 @@ from scipy.special import digamma, gammaln, logsumexp
 
 from funnelkit.clv._data import FitData
 from funnelkit.clv._geometric import softplus
-from funnelkit.clv._hyp2f1 import log_hyp1, table_products
+from funnelkit.clv._hyp2f1 import Distinct, log_hyp1, table_products
 from funnelkit.clv._mixing import DEATH_NODES, GammaLifetime, GammaRate, death_nodes
 from funnelkit.clv._special import digamma_difference, log_pochhammer
 
@@ -126,23 +126,32 @@ def _by_quadrature(params: np.ndarray, data: FitData) -> bool:
         return True
     products = 0
     for names in (("frequency", "recency"), ("frequency", "T")):
-        n_x, n_y, n_pairs, y_min = _distinct_pairs(data, names)
-        z_max = abs(alpha - beta) / (max(alpha, beta) + y_min)
-        found = table_products(n_x, n_y, n_pairs, z_max)
+        (x, y), _ = data.groups(*names)
+        first_x, _, first_z, _ = pair_levels(data, names)
+        # z = |alpha - beta| / (max(alpha, beta) + y) is largest at the smallest clock
+        z_max = abs(alpha - beta) / (max(alpha, beta) + float(y[first_z[-1]]))
+        found = table_products(first_x.size, first_z.size, x.size, z_max)
         if found is None:
             return True
         products += found
     return products > _NODE_COST * DEATH_NODES * data.n_rows
 
 
-def _distinct_pairs(data: FitData, names: tuple[str, str]) -> tuple[int, int, int, float]:
-    """Distinct frequencies and clocks among the distinct ``names`` pairs of ``data``, the
-    pairs, and the smallest clock (cached)."""
-    key = "distinct pairs:" + ",".join(names)
+def pair_levels(data: FitData, names: tuple[str, str]) -> Distinct:
+    """The distinct ``(b, c)`` and ``z`` of :func:`_log_f`'s ``2F1`` on the distinct
+    ``names`` pairs of ``data`` (frequency, then recency or age), for
+    :func:`~funnelkit.clv._hyp2f1.log_hyp1` (cached per fit data).
+
+    With one set of parameters ``b`` and ``c`` grow with the frequency and ``z`` falls as the
+    clock grows: the distinct frequencies in ascending order, the clocks in descending.
+    """
+    key = "pair levels:" + ",".join(names)
     if key not in data.cache:
         (x, y), _ = data.groups(*names)
-        data.cache[key] = (np.unique(x).size, np.unique(y).size, x.size, float(y.min()))
-    found: tuple[int, int, int, float] = data.cache[key]
+        _, first_x, code_x = np.unique(x, return_index=True, return_inverse=True)
+        _, first_y, code_y = np.unique(y, return_index=True, return_inverse=True)
+        data.cache[key] = (first_x, code_x, first_y[::-1].copy(), first_y.size - 1 - code_y)
+    found: Distinct = data.cache[key]
     return found
 
 
@@ -228,7 +237,13 @@ def _log_rising(r: float, x: np.ndarray) -> np.ndarray:
 
 
 def _log_f(
-    params: Any, x: np.ndarray, y: np.ndarray, *, gradient: bool, upper: bool | None = None
+    params: Any,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    gradient: bool,
+    upper: bool | None = None,
+    distinct: Distinct | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """log F(y) with A0 = F(tx) - F(T) (Fader & Hardie 2005, eqs. 19-20), and its gradient.
 
@@ -242,14 +257,15 @@ def _log_f(
                 + log G(s+1, r+s+x+1, (beta-alpha)/(beta+y))
 
     ``upper`` forces the first form (``True``) or the second (``False``) for parameters given
-    per row (the caller splits the rows by ``alpha >= beta``).
+    per row (the caller splits the rows by ``alpha >= beta``). ``distinct``: the rows'
+    :func:`pair_levels`, for one set of parameters.
     """
     r, alpha, s, beta = params
     la, lb = np.log(alpha + y), np.log(beta + y)
     c = r + s + x + 1.0
     if upper if upper is not None else alpha >= beta:
         z = (alpha - beta) / (alpha + y)
-        log_g, dg = log_hyp1(r + x, c, z, gradient=gradient)
+        log_g, dg = log_hyp1(r + x, c, z, gradient=gradient, distinct=distinct)
         value = -s * lb - (r + x) * la + log_g
         if dg is None:
             return value, None
@@ -264,7 +280,7 @@ def _log_f(
         )
         return value, grad
     z = (beta - alpha) / (beta + y)
-    log_g, dg = log_hyp1(s + 1.0, c, z, gradient=gradient)
+    log_g, dg = log_hyp1(s + 1.0, c, z, gradient=gradient, distinct=distinct)
     value = -(r + x - 1.0) * la - (s + 1.0) * lb + log_g
     if dg is None:
         return value, None

@@ -39,6 +39,7 @@ from funnelkit.clv._pareto_rows import (
     _log_f,
     _quadrature_log_likelihood,
     _series_is_poor,
+    pair_levels,
     rows_log_likelihood,
 )
 from funnelkit.clv.conditional import ParetoUncertainty
@@ -203,8 +204,9 @@ class ParetoNBDFitter(ParetoUncertainty, PurchasePredictions, CovariateModel):
         r, alpha, s, beta = params
         (px, ptx), i_tx = data.groups("frequency", "recency")
         (qx, qT), i_T = data.groups("frequency", "T")
-        log_f_tx, d_tx = _log_f(params, px, ptx, gradient=gradient)
-        log_f_T, d_T = _log_f(params, qx, qT, gradient=gradient)
+        at_tx, at_T = (pair_levels(data, n) for n in (("frequency", "recency"), ("frequency", "T")))
+        log_f_tx, d_tx = _log_f(params, px, ptx, gradient=gradient, distinct=at_tx)
+        log_f_T, d_T = _log_f(params, qx, qT, gradient=gradient, distinct=at_T)
         log_at, log_bt = np.log(alpha + qT), np.log(beta + qT)
         head = gammaln(r + qx) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
         alive = -(r + qx) * log_at - s * log_bt
