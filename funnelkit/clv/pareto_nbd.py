@@ -276,6 +276,15 @@ class ParetoNBDFitter(ParetoUncertainty, PurchasePredictions, CovariateModel):
     ) -> tuple[np.ndarray, np.ndarray | None]:
         return rows_log_likelihood(params, data)
 
+    def _log_likelihood_and_gradient(
+        self, params: np.ndarray, data: FitData
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        # per row, as with covariates: a bootstrap refit's first evaluation comes from these
+        # terms, found once on the rows every sample reweights (without them each refit
+        # evaluated its start again, a third of its evaluations)
+        per_row = np.repeat(np.asarray(params, dtype=float)[:, None], data.n_rows, axis=1)
+        return rows_log_likelihood(per_row, data)
+
     def _initial_params(self, data: FitData) -> np.ndarray:
         w = data.weights
         mean_t = max(float(np.average(data["T"], weights=w)), 1e-6)

@@ -255,3 +255,51 @@ def test_replicates_refit_at_bootstrap_precision_and_nothing_else_does() -> None
     assert [value for _, value in results] == [BOOTSTRAP_DECREMENT] * 3
     assert failures.count == 0
     assert refit_decrement() == DECREMENT
+
+
+@pytest.mark.parametrize("beta", [12.0, 120.0])  # the series; alpha and beta 11 times apart
+def test_pareto_refits_start_from_per_row_terms(monkeypatch, beta) -> None:
+    from funnelkit._quasi_newton import bootstrap_precision
+    from funnelkit.clv import pareto_nbd
+    from funnelkit.datasets.btyd import simulate_pareto_nbd
+
+    rng = np.random.default_rng(3)
+    n = 4000
+    T = rng.integers(1, 53, n).astype(float)
+    sim = simulate_pareto_nbd(n, T=T, s=1.5, beta=beta, seed=rng)
+    x, tx = sim.rfm.frequency, np.floor(sim.rfm.recency)
+    summary = {"frequency": x, "recency": tx, "T": T}
+    fitter = ParetoNBDFitter()
+    data = fitter._fit_data(summary, time_unit="W")
+    full = ParetoNBDFitter().fit(summary, time_unit="W")
+    assert full.result_.limit_test is None  # the full model: its refits step from it
+    params = np.array(list(full.params_.values()))
+    value, grad = fitter._checked_row_terms(params, data)
+    assert grad is not None  # usable: they agree with the model's own sums
+    total, want = fitter._weighted_log_likelihood(params, data)
+    assert float(value @ data.weights) == pytest.approx(total, rel=1e-12)
+    np.testing.assert_allclose(grad @ data.weights, want, rtol=1e-6, atol=1e-6)
+    # on rows prepared for every sample, a refit's start costs no evaluation of its own
+    own = pareto_nbd.ParetoNBDFitter._weighted_log_likelihood
+    calls: list[int] = []
+
+    def counted(self, p, d):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        return own(self, p, d)
+
+    monkeypatch.setattr(pareto_nbd.ParetoNBDFitter, "_weighted_log_likelihood", counted)
+    counts = [rng.poisson(1.0, n).astype(float) for _ in range(6)]
+
+    def evaluations() -> int:
+        rows = unique_rows(np.arange(n), x, tx, T)  # fresh: no terms kept from before
+        samples = [rows.fit_data(rows.row_weights(c), TimeUnit.WEEK) for c in counts]
+        with bootstrap_precision():
+            ParetoNBDFitter().refit(samples[0], start=full)  # finds the terms, once
+            calls.clear()
+            for sample in samples[1:]:
+                ParetoNBDFitter().refit(sample, start=full)
+        return len(calls)
+
+    with_terms = evaluations()
+    monkeypatch.setattr(ParetoNBDFitter, "_checked_row_terms", lambda s, p, d: (p, None))
+    assert with_terms <= evaluations() - (len(counts) - 1)
