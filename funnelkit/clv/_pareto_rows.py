@@ -18,7 +18,7 @@ from funnelkit.clv._hyp2f1 import Distinct, log_hyp1, table_products
 from funnelkit.clv._mixing import DEATH_NODES, GammaLifetime, GammaRate, death_nodes
 from funnelkit.clv._special import digamma_difference, log_pochhammer
 
-__all__ = ["rows_log_likelihood"]
+__all__ = ["pair_levels", "rows_log_likelihood"]
 
 
 def rows_log_likelihood(params: np.ndarray, data: FitData) -> tuple[np.ndarray, np.ndarray]:
