@@ -85,10 +85,7 @@ def test_says_why_a_model_has_one_purchase_model_for_all_buyers() -> None:
     log = EventLog.from_frame(sim.events, value_col="value")
     model = LifecycleModel(n_resamples=0).fit(log, observation_end=sim.observation_end)
     assert model.fit_.group_names == ("all buyers",)
-    for call in (model.membership_uplift, model.membership_uplift_from_join):
-        with pytest.raises(FunnelkitError) as caught:
-            call()
-        text = str(caught.value)
+    for text in uplift_errors(model):
         assert "has one for all buyers: The member purchase model cannot be fitted" in text
         assert "4 repeat buyers, need 20." in text
         assert "longer observation window" in text
@@ -99,12 +96,19 @@ def test_says_when_nobody_reached_the_membership_stage(community: Community) -> 
     log = EventLog.from_frame(events[events["event"] != "join"], value_col="value")
     model = LifecycleModel(n_resamples=0).fit(log, observation_end=community.sim.observation_end)
     assert model.fit_.group_names == ("all buyers",)
+    for text in uplift_errors(model):
+        assert "in this log nobody reached the membership stage 'member'" in text
+        assert "the events of that stage included" in text
+
+
+def uplift_errors(model: LifecycleModel) -> list[str]:
+    """What both membership uplifts of ``model`` raise (each must raise)."""
+    texts = []
     for call in (model.membership_uplift, model.membership_uplift_from_join):
         with pytest.raises(FunnelkitError) as caught:
             call()
-        text = str(caught.value)
-        assert "in this log nobody reached the membership stage 'member'" in text
-        assert "the events of that stage included" in text
+        texts.append(str(caught.value))
+    return texts
 
 
 def test_recovers_the_known_effect_conservatively() -> None:
