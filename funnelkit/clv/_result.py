@@ -18,6 +18,7 @@ from funnelkit.units import TimeUnitField
 
 __all__ = [
     "REMEDIES",
+    "RESOLVED_CURVATURE",
     "SUMMARY_COLUMNS",
     "FitResult",
     "FittedModel",
@@ -244,18 +245,32 @@ class FittedModel(Result):
     state: dict[str, Any] = Field(default_factory=dict)
 
 
+#: the smallest curvature, relative to the largest, that a Hessian found by central
+#: differences of an analytic gradient (step 1e-5) resolves: its rounding is about
+#: ``1e-16 / 1e-5`` of the gradient, its truncation ``1e-10`` of the third derivatives
+RESOLVED_CURVATURE = 1e-8
+
+
 def covariance_from_hessian(
     hess_theta: np.ndarray, jacobian: np.ndarray, n: float
 ) -> np.ndarray | None:
     """Covariance in the unconstrained coordinates ``theta`` from the Hessian of the mean
     objective there, or ``None`` when the observed information is not finite or not positive
     definite. ``jacobian`` (``d param / d theta``) is only checked to be finite here; the
-    natural-scale covariance is ``J cov J`` (see :func:`estimates`)."""
+    natural-scale covariance is ``J cov J`` (see :func:`estimates`).
+
+    An eigenvalue below :data:`RESOLVED_CURVATURE` times the largest counts as zero: the
+    Hessian comes from differences of gradients, and there its sign and size are rounding.
+    Data that do not determine every parameter (three customers and four parameters) give
+    such a direction, and an inverse there would show standard errors made of noise, which
+    differ with the CPU's floating-point kernels.
+    """
     info = 0.5 * (hess_theta + hess_theta.T) * n
     if not np.all(np.isfinite(info)) or not np.all(np.isfinite(jacobian)):
         return None
     try:
-        if np.linalg.eigvalsh(info).min() <= 0:
+        eigenvalues = np.linalg.eigvalsh(info)
+        if eigenvalues[0] <= RESOLVED_CURVATURE * eigenvalues[-1]:
             return None
         cov = np.linalg.inv(info)
     except np.linalg.LinAlgError:

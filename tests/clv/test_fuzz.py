@@ -850,14 +850,16 @@ def test_the_frequency_histogram_tolerates_buckets_the_model_rules_out() -> None
 
 
 def test_an_interval_the_data_do_not_bound_is_not_estimable() -> None:
-    # three customers cannot bound four parameters: the log-scale standard errors are huge
+    # with one opportunity each, the likelihood of three customers is a function of one
+    # combination of the four parameters: three eigenvalues of the information are rounding,
+    # positive on one CPU's kernels and negative on another's, and no standard error is shown
     data = {"frequency": [0.0, 1.0, 1.0], "recency": [0.0, 1.0, 1.0], "T": [1.0, 1.0, 1.0]}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model = BetaGeoBetaBinomFitter().fit(data)
-    est = model.result_.params["alpha"]
-    assert est.ci is None
-    assert est.std_error is not None and est.std_error > 1e4
+    assert all(e.ci is None and e.std_error is None for e in model.result_.params.values())
+    assert not model.result_.converged
+    assert "not positive definite" in model.result_.message
     assert BetaGeoBetaBinomFitter.from_json(model.to_json()).result_ == model.result_
 
 

@@ -13,7 +13,7 @@ import pytest
 from funnelkit._results import Interval
 from funnelkit.clv import BetaGeoFitter, FitResult, ParameterEstimate
 from funnelkit.clv._limits import ParameterSpace
-from funnelkit.clv._result import SUMMARY_COLUMNS
+from funnelkit.clv._result import SUMMARY_COLUMNS, covariance_from_hessian
 from funnelkit.datasets.btyd import simulate_bgnbd
 
 
@@ -123,3 +123,15 @@ def test_the_natural_scale_covariance_is_exactly_symmetric() -> None:
     assert np.array_equal(cov, cov.T)
     expected = np.outer(params, params) * cov_theta
     np.testing.assert_allclose(cov, expected, rtol=1e-15)
+
+
+def test_curvature_below_the_differences_resolution_is_no_information() -> None:
+    # eigenvalues 1 and 1e-12: the second is rounding of the differenced gradient
+    rotation = np.array([[0.6, -0.8], [0.8, 0.6]])
+    jacobian = np.eye(2)
+    resolved = rotation @ np.diag([1.0, 1e-6]) @ rotation.T
+    unresolved = rotation @ np.diag([1.0, 1e-12]) @ rotation.T
+    cov = covariance_from_hessian(resolved, jacobian, 10.0)
+    assert cov is not None
+    np.testing.assert_allclose(cov @ resolved * 10.0, np.eye(2), atol=1e-8)
+    assert covariance_from_hessian(unresolved, jacobian, 10.0) is None
