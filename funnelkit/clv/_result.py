@@ -25,6 +25,7 @@ __all__ = [
     "ParameterEstimate",
     "covariance_from_hessian",
     "estimates",
+    "inverse_information",
     "load_document",
 ]
 
@@ -255,18 +256,24 @@ def covariance_from_hessian(
     hess_theta: np.ndarray, jacobian: np.ndarray, n: float
 ) -> np.ndarray | None:
     """Covariance in the unconstrained coordinates ``theta`` from the Hessian of the mean
-    objective there, or ``None`` when the observed information is not finite or not positive
-    definite. ``jacobian`` (``d param / d theta``) is only checked to be finite here; the
-    natural-scale covariance is ``J cov J`` (see :func:`estimates`).
+    objective there (:func:`inverse_information` of ``n`` times it). ``jacobian`` (``d param
+    / d theta``) is only checked to be finite here; the natural-scale covariance is ``J cov
+    J`` (see :func:`estimates`)."""
+    if not np.all(np.isfinite(jacobian)):
+        return None
+    return inverse_information(0.5 * (hess_theta + hess_theta.T) * n)
 
-    An eigenvalue below :data:`RESOLVED_CURVATURE` times the largest counts as zero: the
-    Hessian comes from differences of gradients, and there its sign and size are rounding.
-    Data that do not determine every parameter (three customers and four parameters) give
-    such a direction, and an inverse there would show standard errors made of noise, which
-    differ with the CPU's floating-point kernels.
+
+def inverse_information(info: np.ndarray) -> np.ndarray | None:
+    """The inverse of an observed information found by differences of analytic gradients, or
+    ``None`` when it is not finite or not positive definite.
+
+    An eigenvalue below :data:`RESOLVED_CURVATURE` times the largest counts as zero: there
+    the differences' sign and size are rounding. Data that do not determine every parameter
+    (three customers and four parameters) give such a direction, and an inverse there would
+    show standard errors made of noise, which differ with the CPU's floating-point kernels.
     """
-    info = 0.5 * (hess_theta + hess_theta.T) * n
-    if not np.all(np.isfinite(info)) or not np.all(np.isfinite(jacobian)):
+    if not np.all(np.isfinite(info)):
         return None
     try:
         eigenvalues = np.linalg.eigvalsh(info)

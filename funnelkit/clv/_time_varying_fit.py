@@ -15,7 +15,7 @@ from scipy import optimize
 
 from funnelkit._frames import Backend, frame_from_columns
 from funnelkit._results import Result, html_table
-from funnelkit.clv._result import ParameterEstimate
+from funnelkit.clv._result import ParameterEstimate, inverse_information
 from funnelkit.clv._time_varying_data import Design
 from funnelkit.clv._time_varying_likelihood import Panel, log_likelihood
 from funnelkit.clv.pareto_nbd import ParetoNBDFitter
@@ -256,7 +256,7 @@ def standardise(panel: Panel) -> tuple[Panel, np.ndarray]:
 
 def covariance(panel: Panel, theta: np.ndarray) -> np.ndarray | None:
     """Inverse observed information in ``theta`` (central differences of the analytic
-    gradient), or ``None`` where it is not positive definite."""
+    gradient), or ``None`` where it is not positive definite (see :func:`inverse_information`)."""
     k, h = theta.size, 1e-5
     hess = np.empty((k, k))
     with np.errstate(all="ignore"):
@@ -266,11 +266,7 @@ def covariance(panel: Panel, theta: np.ndarray) -> np.ndarray | None:
             up = log_likelihood(theta + step, panel)[1]
             down = log_likelihood(theta - step, panel)[1]
             hess[:, i] = (up - down) / (2.0 * h)
-    info = -0.5 * (hess + hess.T)
-    if not np.all(np.isfinite(info)) or np.linalg.eigvalsh(info).min() <= 0:
-        return None
-    cov = np.linalg.inv(info)
-    return cov if np.all(np.isfinite(cov)) and np.all(np.diag(cov) > 0) else None
+    return inverse_information(-0.5 * (hess + hess.T))
 
 
 def base_estimates(
