@@ -39,9 +39,10 @@ class CovariatePredictions(MLEFitter):
         found = self.__dict__.get("_covariates")
         return found if isinstance(found, CovariateFit) else None
 
-    #: a parameter of the full model -> its counterpart in a limit model and the factor of
-    #: the sign: ``alpha -> lambda`` (``lambda = r / alpha``), ``beta -> mu``, ``v -> nu``
-    _limit_links: ClassVar[dict[str, tuple[str, int]]] = {}
+    #: a parameter of the full model -> its counterparts in the limit models, each with the
+    #: factor of the sign: ``alpha -> lambda`` (``lambda = r / alpha``), ``beta -> mu``,
+    #: ``v -> nu`` and ``v -> s``
+    _limit_links: ClassVar[dict[str, tuple[tuple[str, int], ...]]] = {}
 
     def _links_of(self, names: Sequence[str]) -> dict[str, tuple[tuple[str, int], ...]]:
         """The covariate links of a parameter set (the full model's or a limit's): a link
@@ -52,9 +53,10 @@ class CovariatePredictions(MLEFitter):
             for name, sign in links:
                 if name in names:
                     kept.append((name, sign))
-                elif name in self._limit_links and self._limit_links[name][0] in names:
-                    other, factor = self._limit_links[name]
-                    kept.append((other, sign * factor))
+                    continue
+                for other, factor in self._limit_links.get(name, ()):
+                    if other in names:
+                        kept.append((other, sign * factor))
             if kept:
                 out[proc] = tuple(kept)
         return out

@@ -150,7 +150,7 @@ class BetaGeometricFitter(GeometricUncertainty, PurchasePredictions, CovariateMo
         "purchase": (("alpha", -1),),
         "dropout": (("b", -1),),
     }
-    _limit_links: ClassVar[dict[str, tuple[str, int]]] = {"alpha": ("lambda", -1)}
+    _limit_links: ClassVar[dict[str, tuple[tuple[str, int], ...]]] = {"alpha": (("lambda", -1),)}
     _first_purchase_dropout: ClassVar[int] = 0
     _limits = _limits()
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-from scipy.special import digamma, gammaln
+from numpy.typing import ArrayLike
+from scipy.special import gammaln
 
 from funnelkit.clv._covariate_model import CovariateModel
 from funnelkit.clv._data import FitData, customer_weights, numbers
@@ -46,6 +48,16 @@ _COMMON_RATE = Limit(
     near=lambda k: concentrated_gamma(k["q"]),
 )
 
+_NO_SPREAD = Limit(
+    name="no spread within a customer",
+    meaning="p → ∞ and v → 0 with p v = s: each customer's spends equal their own mean, "
+    "which across customers is inverse-gamma with shape q and scale s",
+    params=("q", "s"),
+    start=lambda k: {"q": k["q"], "s": k["p"] * k["v"]},
+    embed=lambda k: {"p": CONCENTRATED, "q": k["q"], "v": k["s"] / CONCENTRATED},
+    near=lambda k: concentrated_gamma(k["p"]),
+)
+
 
 class GammaGammaFitter(CovariateModel):
     """Gamma-Gamma model of the average spend per repeat transaction.
@@ -69,6 +81,14 @@ class GammaGammaFitter(CovariateModel):
     :meth:`population_mean_spend` is ``p / nu``; the likelihood is that of the average of
     ``x`` Gamma(p, nu) spends, Gamma(p x, nu x) (FHL 2005, appendix, with ``nu`` fixed).
 
+    When customers' mean spends spread no less among those with many transactions than
+    among those with one, the likelihood keeps rising as ``p → ∞`` and ``v → 0`` with ``p v``
+    fixed: a customer's spends then vary not at all around their own mean, and the fit ends
+    at the limit model in which the mean spends ``m`` are inverse-gamma with shape ``q`` and
+    scale ``s = p v`` whatever ``x`` (``params_ = {"q": ..., "s": ...}``). A repeat
+    customer's own mean is then their expected spend (the credibility weight tends to 1),
+    and the population mean is ``s / (q - 1)``.
+
     Parameters
     ----------
     penalizer, conf_level, initial_params, max_iter
@@ -77,7 +97,8 @@ class GammaGammaFitter(CovariateModel):
     Attributes
     ----------
     params_ : dict
-        ``{"p": ..., "q": ..., "v": ...}``, or ``{"p": ..., "nu": ...}`` at the limit.
+        ``{"p": ..., "q": ..., "v": ...}``, or at a limit ``{"p": ..., "nu": ...}`` or
+        ``{"q": ..., "s": ...}``.
     result_ : FitResult
         Estimates with standard errors and intervals, log-likelihood, AIC/BIC.
     n_excluded_ : int
@@ -108,11 +129,11 @@ class GammaGammaFitter(CovariateModel):
     _param_names = ("p", "q", "v")
     _model_name = "Gamma-Gamma"
     _state_keys = frozenset({"covariates", "n_excluded"})
-    _limits = (_COMMON_RATE,)
+    _limits = (_COMMON_RATE, _NO_SPREAD)
     _fitted_attributes = (*CovariateModel._fitted_attributes, "n_excluded_")
     # nu_i ~ Gamma(q, v_i): the mean spend p v_i / (q - 1) is multiplied by exp(gamma' z_i)
     _covariate_links: ClassVar[dict[str, tuple[tuple[str, int], ...]]] = {"spend": (("v", 1),)}
-    _limit_links: ClassVar[dict[str, tuple[str, int]]] = {"v": ("nu", -1)}
+    _limit_links: ClassVar[dict[str, tuple[tuple[str, int], ...]]] = {"v": (("nu", -1), ("s", 1))}
 
     # ------------------------------------------------------------------ fitting
     def fit(
@@ -139,9 +160,8 @@ class GammaGammaFitter(CovariateModel):
         self
         """
         super().fit(data, covariates=covariates, weights=weights, time_unit=time_unit)
-        rate = self._rate()
-        if isinstance(rate, GammaRate) and rate.shape <= 1.0:
-            q = rate.shape
+        q = self.params_.get("q", math.inf)
+        if q <= 1.0:
             warnings.warn(
                 f"GammaGammaFitter: the fitted q = {q:.4g} is <= 1, so the population mean "
                 "spend p·v/(q-1) does not exist and expected_spend() will refuse to predict. "
@@ -231,33 +251,21 @@ class GammaGammaFitter(CovariateModel):
     def _weighted_log_likelihood(
         self, params: np.ndarray, data: FitData
     ) -> tuple[float, np.ndarray | None]:
-        # The terms in x alone (gammaln, digamma, x log x) are evaluated once per distinct
-        # frequency, and the sums of w log m per frequency are computed once per fit: per row
-        # there is one log and one division left (about 10x fewer special-function calls).
+        # The per-row terms of _rows, summed: the gamma-function terms once per distinct
+        # frequency, the sums of w log m and w log(x m) once per fit; per row there are one
+        # log1p and two divisions left (about 10x fewer special-function calls).
         p, q, v = params
         g = _grouped(data)
         x, w_x = g["x"], g["w_x"]
-        px = p * x
-        # log(x m + v) = log v + log1p(x m / v), and q/v - q/(x m + v) = q x m / (v (x m + v)):
-        # near the common-rate limit q and v are huge and the plain forms cancel.
-        rel = np.log1p(g["xm"] / v)
+        head, d_head_p, d_head_q = _gamma_terms(p * x, q)
+        wx_log_b, w_log_a = _log_sums(g, data.weights, p, q, v)
+        total = float(w_x @ head) - g["log_m"] - p * wx_log_b - q * w_log_a
+        d_p = float(x @ (w_x * d_head_p)) - wx_log_b
+        d_q = float(w_x @ d_head_q) - w_log_a
+        # (q x m - p x v) / (v (x m + v)) summed with p v formed first: q / v and p are
+        # both huge next to no spread within a customer, and their terms would cancel
         inv = 1.0 / (g["xm"] + v)
-        w_rel = float(data.weights @ rel)
-        wx_log = float(g["wx"] @ rel) + g["wx_sum"] * np.log(v)
-        # So would lnG(px + q) - lnG(q) ~ px log q, by 0.1 of a log-likelihood unit at
-        # q = 1e12 (enough to pass the full model off as better than its limit): rising
-        # factorials (log_pochhammer, digamma_difference) keep the digits
-        total = (
-            float(w_x @ (log_pochhammer(q, px) - gammaln(px) + px * g["log_x"]))
-            + p * float(x @ g["log_m_x"])
-            - g["log_m"]
-            - p * wx_log
-            - q * w_rel
-        )
-        common = digamma(px + q)
-        d_p = float(x @ (w_x * (common - digamma(px) + g["log_x"]) + g["log_m_x"])) - wx_log
-        d_q = float(w_x @ digamma_difference(q, px)) - w_rel
-        d_v = q / v * float(g["wxm"] @ inv) - p * float(g["wx"] @ inv)
+        d_v = (q * float(g["wxm"] @ inv) - p * v * float(g["wx"] @ inv)) / v
         return total, np.array([d_p, d_q, d_v])
 
     def _rows_log_likelihood(
@@ -267,6 +275,11 @@ class GammaGammaFitter(CovariateModel):
         return self._log_likelihood_and_gradient(params, data)
 
     def _limit_log_likelihood(self, params: Mapping[str, float], data: FitData) -> np.ndarray:
+        if "s" in params:
+            # no spread within a customer: m = s / G with G ~ Gamma(q, 1), an inverse gamma
+            q, s = params["q"], params["s"]
+            m = data["monetary_value"]
+            return np.asarray(q * np.log(s) - gammaln(q) - (q + 1.0) * np.log(m) - s / m)
         p = params["p"]
         rate = _rate_of(params)
         x, m = data["frequency"], data["monetary_value"]
@@ -276,10 +289,6 @@ class GammaGammaFitter(CovariateModel):
         return np.asarray(
             rate.log_weight(px, x * m) - gammaln(px) + (px - 1.0) * np.log(m) + px * np.log(x)
         )
-
-    def _rate(self) -> RateMixing:
-        self._check_fitted()
-        return _rate_of(self.params_)
 
     def _extra_state(self) -> dict[str, Any]:
         return {**super()._extra_state(), "n_excluded": int(self.n_excluded_)}
@@ -294,11 +303,12 @@ class GammaGammaFitter(CovariateModel):
     # ------------------------------------------------------------------ predictions
     def population_mean_spend(self, *, covariates: Any = None) -> float:
         """Mean spend per transaction across the population, ``p E[1 / nu]``: ``p v / (q - 1)``,
-        or ``p / nu`` for a common spend rate (for one covariate profile with covariates)."""
+        ``p / nu`` for a common spend rate, ``s / (q - 1)`` with no spread within a customer
+        (for one covariate profile with covariates)."""
         if self._covariate_route(covariates):
             return self._profile(covariates).population_mean_spend()
-        p, rate = self._spend_params()
-        return float(p * rate.mean_inverse())
+        self._check_fitted()
+        return _population_mean(self.params_)
 
     def expected_spend(self, data: Any = None, *, covariates: Any = None) -> np.ndarray:
         """Conditional expected average spend per transaction of each customer.
@@ -306,7 +316,8 @@ class GammaGammaFitter(CovariateModel):
         A credibility-weighted mean of the customer's own average spend ``m`` and the
         population mean: ``w m + (1 - w) p v / (q - 1)`` with ``w = p x / (p x + q - 1)``.
         Customers with ``frequency == 0`` get the population mean. For a common spend rate
-        it is ``p / nu`` for everyone: their history says nothing more.
+        it is ``p / nu`` for everyone: their history says nothing more. With no spread
+        within a customer it is a repeat customer's own ``m``: their history says it all.
 
         Parameters
         ----------
@@ -323,13 +334,10 @@ class GammaGammaFitter(CovariateModel):
         """
         if self._covariate_route(covariates):
             return self._predict_for("expected_spend", data, covariates)
-        self._spend_params()
+        self._check_fitted()
+        _population_mean(self.params_)  # refuses q <= 1 before the data are converted
         columns = self._data_for_prediction(data)
         return conditional_spend(self.params_, columns["frequency"], columns["monetary_value"])
-
-    def _spend_params(self) -> tuple[float, RateMixing]:
-        self._check_fitted()
-        return _checked_spend_params(self.params_)
 
 
 def conditional_spend(
@@ -348,26 +356,29 @@ def conditional_spend(
     >>> [round(float(s), 4) for s in spend]
     [10.0, 18.0]
     """
-    p, rate = _checked_spend_params(params)
+    population = _population_mean(params)
     x = np.asarray(frequency, dtype=float)
     m = np.asarray(monetary_value, dtype=float)
-    population = p * rate.mean_inverse()
-    if isinstance(rate, CommonRate):
+    if "nu" in params:  # a common spend rate
         return np.full(x.shape, population)
-    q = rate.shape
+    if "s" in params:  # no spread within a customer
+        return np.where(x > 0, m, population)
+    p, q = params["p"], params["q"]
     weight = p * x / (p * x + q - 1.0)
     return np.asarray(weight * m + (1.0 - weight) * population)
 
 
-def _checked_spend_params(params: Mapping[str, float]) -> tuple[float, RateMixing]:
-    rate = _rate_of(params)
-    if isinstance(rate, GammaRate) and rate.shape <= 1.0:
+def _population_mean(params: Mapping[str, float]) -> float:
+    """``p E[1 / nu]`` of the full model or a limit; refuses ``q <= 1``, where it is infinite."""
+    q = params.get("q", math.inf)
+    if q <= 1.0:
         raise ConvergenceError(
-            f"The fitted q = {rate.shape:.4g} of GammaGammaFitter is <= 1: the population "
-            "mean spend p·v/(q-1) does not exist, so expected spend is undefined. "
-            + _SPEND_REMEDIES
+            f"The fitted q = {q:.4g} of GammaGammaFitter is <= 1: the population mean spend "
+            "p·v/(q-1) does not exist, so expected spend is undefined. " + _SPEND_REMEDIES
         )
-    return params["p"], rate
+    if "s" in params:
+        return float(params["s"] / (q - 1.0))
+    return float(params["p"] * _rate_of(params).mean_inverse())
 
 
 def _rows(
@@ -376,38 +387,82 @@ def _rows(
     """Per-row log-likelihood and, with ``gradient``, its gradient ``(3, rows)``;
     parameters scalar or one per row.
 
-    ``q log v - (px + q) log(x m + v)`` is written ``-px log v - (px + q) log1p(x m / v)``,
-    and the gamma-function ratio as a rising factorial: next to the common-rate limit (q, v
-    huge) the plain forms cancel (see ``_weighted_log_likelihood``). With the same
-    parameters on every row, the special functions of ``p x`` are evaluated once per
+    The density of the mean ``m`` of ``x`` spends (Fader, Hardie & Lee 2005),
+    ``G(px + q) / (G(px) G(q)) v^q m^(px - 1) x^px / (v + x m)^(px + q)``, is written
+    ``head - log m - px log1p(v / (x m)) - q log1p(x m / v)``, whose terms are all of
+    moderate size at both limits: next to the common-rate limit (``q`` and ``v`` huge) and
+    next to no spread within a customer (``p`` huge, ``v`` tiny) the plain form is a
+    difference of terms near ``1e14`` and loses whole units of log-likelihood, enough to pass
+    the full model off as better than its limit. ``head``, the gamma-function ratio, is a
+    rising factorial of the larger of ``p x`` and ``q`` (:func:`_gamma_terms`). With the
+    same parameters on every row, the special functions of ``p x`` are evaluated once per
     distinct frequency.
     """
     p, q, v = params
     x, m = data["frequency"], data["monetary_value"]
 
     def by_frequency(u: np.ndarray) -> list[np.ndarray]:
-        pu = p * u
-        terms = [log_pochhammer(q, pu) - gammaln(pu)]
-        if gradient:
-            terms += [digamma(pu + q) - digamma(pu), digamma_difference(q, pu)]
-        return terms
+        return list(_gamma_terms(p * u, q)[: 3 if gradient else 1])
 
     head, *slopes = data.frequency_terms(by_frequency, p, q)
+    xm = x * m
+    log_a, log_b = _spend_logs(xm, np.log(xm), p, q, v)
     px = p * x
-    ll = np.asarray(
-        head
-        + (px - 1.0) * np.log(m)
-        + px * np.log(x)
-        - px * np.log(v)
-        - (px + q) * np.log1p(x * m / v)
-    )
+    ll = np.asarray(head - np.log(m) - px * log_b - q * log_a)
     if not gradient:
         return ll, None
-    xm = x * m
-    d_p = x * (slopes[0] + np.log(m) + np.log(x) - np.log(xm + v))
-    d_q = slopes[1] - np.log1p(xm / v)
-    d_v = (q * xm / v - px) / (xm + v)
+    d_p = x * (slopes[0] - log_b)
+    d_q = slopes[1] - log_a
+    d_v = (q * xm - p * v * x) / (v * (xm + v))
     return ll, np.vstack(np.broadcast_arrays(d_p, d_q, d_v))
+
+
+def _gamma_terms(px: np.ndarray, q: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``lnG(px + q) - lnG(px) - lnG(q)`` and its derivatives in ``px`` and ``q``, from the
+    rising factorial of the larger argument (:func:`log_pochhammer` keeps its digits for a
+    huge base, not for a huge step)."""
+    px, q = np.broadcast_arrays(np.asarray(px, dtype=float), np.asarray(q, dtype=float))
+    head = np.where(
+        px >= q,
+        log_pochhammer(px, q) - gammaln(q),
+        log_pochhammer(q, px) - gammaln(px),
+    )
+    return head, digamma_difference(px, q), digamma_difference(q, px)
+
+
+def _log_sums(
+    g: dict[str, Any], w: np.ndarray, p: float, q: float, v: float
+) -> tuple[float, float]:
+    """``sum w x log1p(v / (x m))`` and ``sum w log1p(x m / v)``: :func:`_spend_logs`,
+    summed, with the sums of ``log(x m / v)`` from sums found once per fit."""
+    log_v = math.log(v)
+    if p >= q:
+        log_b = np.log1p(v * g["inv_xm"])
+        w_log_a = float(w @ log_b) + g["w_log_xm"] - log_v * g["w_sum"]
+        return float(g["wx"] @ log_b), w_log_a
+    log_a = np.log1p(g["xm"] * (1.0 / v))
+    wx_log_b = float(g["wx"] @ log_a) - (g["wx_log_xm"] - log_v * g["wx_sum"])
+    return wx_log_b, float(w @ log_a)
+
+
+def _spend_logs(
+    xm: np.ndarray, log_xm: np.ndarray, p: ArrayLike, q: ArrayLike, v: ArrayLike
+) -> tuple[np.ndarray, np.ndarray]:
+    """``log1p(x m / v)`` and ``log1p(v / (x m))``, one of them from the other and
+    ``log(x m / v)``, their difference. The one multiplied by the larger of ``p`` and
+    ``q`` in the likelihood is a log1p of its own: next to no spread within a customer
+    (``p`` huge) ``log1p(v / (x m))`` is tiny and must keep its digits, next to the
+    common-rate limit (``q`` huge) ``log1p(x m / v)`` is."""
+    log_ratio = log_xm - np.log(v)
+    b_first = np.asarray(p) >= np.asarray(q)
+    if b_first.ndim == 0:  # one parameter set for every row: one log1p per row
+        if b_first:
+            log_b = np.log1p(v / xm)
+            return log_b + log_ratio, log_b
+        log_a = np.log1p(xm / v)
+        return log_a, log_a - log_ratio
+    log_b, log_a = np.log1p(v / xm), np.log1p(xm / v)
+    return np.where(b_first, log_b + log_ratio, log_a), np.where(b_first, log_b, log_a - log_ratio)
 
 
 def _grouped(data: FitData) -> dict[str, Any]:
@@ -415,17 +470,21 @@ def _grouped(data: FitData) -> dict[str, Any]:
     if "gamma_gamma" not in data.cache:
         (x,), _ = data.groups("frequency")
         f, m, w = data["frequency"], data["monetary_value"], data.weights
-        log_m = np.log(m)
+        xm = f * m
+        log_xm = np.log(xm)
         data.cache["gamma_gamma"] = {
             "x": x,
-            "log_x": np.log(x),
             "w_x": data.group_sums("frequency", w),
-            "log_m_x": data.group_sums("frequency", w * log_m),
-            "log_m": float(w @ log_m),
-            "xm": f * m,
+            "log_m": float(w @ np.log(m)),
+            "xm": xm,
+            "inv_xm": 1.0 / xm,
+            "log_xm": log_xm,
+            "w_sum": float(w.sum()),
+            "w_log_xm": float(w @ log_xm),
             "wx": w * f,
             "wx_sum": float(w @ f),
-            "wxm": w * f * m,
+            "wx_log_xm": float((w * f) @ log_xm),
+            "wxm": w * xm,
         }
     found: dict[str, Any] = data.cache["gamma_gamma"]
     return found
@@ -438,7 +497,7 @@ def _sorted_by_spend(freq: np.ndarray, money: np.ndarray) -> bool:
 
 
 def _rate_of(params: Mapping[str, float]) -> RateMixing:
-    """The spend-rate distribution of the full or the limit parameter set."""
+    """The spend-rate distribution of the full model or the common-rate limit."""
     if "q" in params:
         return GammaRate(params["q"], params["v"])
     return CommonRate(params["nu"])

@@ -189,9 +189,9 @@ class ParetoNBDFitter(ParetoUncertainty, PurchasePredictions, CovariateModel):
         "purchase": (("alpha", -1),),
         "dropout": (("beta", -1),),
     }
-    _limit_links: ClassVar[dict[str, tuple[str, int]]] = {
-        "alpha": ("lambda", -1),
-        "beta": ("mu", -1),
+    _limit_links: ClassVar[dict[str, tuple[tuple[str, int], ...]]] = {
+        "alpha": (("lambda", -1),),
+        "beta": (("mu", -1),),
     }
     _limits = _limits()
 
