@@ -422,11 +422,15 @@ def _gamma_terms(px: np.ndarray, q: ArrayLike) -> tuple[np.ndarray, np.ndarray, 
     rising factorial of the larger argument (:func:`log_pochhammer` keeps its digits for a
     huge base, not for a huge step)."""
     px, q = np.broadcast_arrays(np.asarray(px, dtype=float), np.asarray(q, dtype=float))
-    head = np.where(
-        px >= q,
-        log_pochhammer(px, q) - gammaln(q),
-        log_pochhammer(q, px) - gammaln(px),
-    )
+    base_px = px >= q
+    if base_px.all():
+        head = log_pochhammer(px, q) - gammaln(q)
+    elif not base_px.any():
+        head = log_pochhammer(q, px) - gammaln(px)
+    else:
+        head = np.where(
+            base_px, log_pochhammer(px, q) - gammaln(q), log_pochhammer(q, px) - gammaln(px)
+        )
     return head, digamma_difference(px, q), digamma_difference(q, px)
 
 
