@@ -164,8 +164,8 @@ class GammaGammaFitter(CovariateModel):
         if q <= 1.0:
             warnings.warn(
                 f"GammaGammaFitter: the fitted q = {q:.4g} is <= 1, so the population mean "
-                "spend p·v/(q-1) does not exist and expected_spend() will refuse to predict. "
-                + _SPEND_REMEDIES,
+                f"spend {_mean_formula(self.params_)} does not exist and expected_spend() will "
+                "refuse to predict. " + _SPEND_REMEDIES,
                 ConvergenceWarning,
                 stacklevel=2,
             )
@@ -368,13 +368,19 @@ def conditional_spend(
     return np.asarray(weight * m + (1.0 - weight) * population)
 
 
+def _mean_formula(params: Mapping[str, float]) -> str:
+    """The population mean spend in the fitted model's own parameters, for messages."""
+    return "s/(q-1)" if "s" in params else "p·v/(q-1)"
+
+
 def _population_mean(params: Mapping[str, float]) -> float:
     """``p E[1 / nu]`` of the full model or a limit; refuses ``q <= 1``, where it is infinite."""
     q = params.get("q", math.inf)
     if q <= 1.0:
         raise ConvergenceError(
             f"The fitted q = {q:.4g} of GammaGammaFitter is <= 1: the population mean spend "
-            "p·v/(q-1) does not exist, so expected spend is undefined. " + _SPEND_REMEDIES
+            f"{_mean_formula(params)} does not exist, so expected spend is undefined. "
+            + _SPEND_REMEDIES
         )
     if "s" in params:
         return float(params["s"] / (q - 1.0))
