@@ -259,6 +259,10 @@ def load_donations() -> Any:
     return frame.rename(columns={"periods": "T"})[["frequency", "recency", "T", "weights"]]
 
 
+#: the dropout chance of a customer whose dropout probability is 0 (never reached)
+_NEVER = np.iinfo(np.int64).max // 2
+
+
 def _simulate_geometric(
     n_customers: int,
     T: Any,
@@ -279,7 +283,9 @@ def _simulate_geometric(
     p = rng.beta(a, b, n_customers)
     # repeat purchases made before dropping out: BG/NBD drops after purchase 1, 2, ...;
     # MBG/NBD may also drop right after the first (trial) purchase
-    lifetime_purchases = rng.geometric(p) - (1 if at_first_purchase else 0)
+    # a beta with tiny a and b draws exact zeros: those customers never drop out
+    chances = np.where(p > 0, rng.geometric(np.where(p > 0, p, 1.0)), _NEVER)
+    lifetime_purchases = chances - (1 if at_first_purchase else 0)
     arrivals = rng.poisson(lam * T_arr)
     x = np.minimum(lifetime_purchases, arrivals)
     # the x-th of n uniform arrival times on [0, T] is T * Beta(x, n - x + 1)

@@ -52,6 +52,17 @@ def test_mbgnbd_one_time_buyers_can_be_dead() -> None:
     assert bg.alive[bg.rfm.frequency == 0].all()  # BG/NBD: no dropout before a repeat purchase
 
 
+def test_the_simulator_draws_customers_who_never_drop_out() -> None:
+    # Beta(3e-11, 7e-11) draws exact zeros; the simulator once passed them to the geometric
+    # draw, which raised
+    sim = simulate_bgnbd(3000, T=52.0, r=2.0, alpha=4.0, seed=2, a=0.3e-10, b=0.7e-10)
+    x = sim.rfm.frequency
+    # at 26 purchases a year, nearly all who never drop out buy twice or more; those at
+    # p = 1 stop at one repeat purchase
+    assert 0.65 < (x >= 2).mean() < 0.75
+    assert x[x >= 2].size == sim.alive[x >= 2].sum()
+
+
 def test_pareto_alive_share_matches_the_model() -> None:
     # P(tau > T) = (beta / (beta + T))^s for a new customer
     s, beta, T = 0.606, 11.669, 39.0
