@@ -30,6 +30,7 @@ from funnelkit.clv._limits import (
     Limit,
     concentrated_beta,
     concentrated_gamma,
+    splitting_beta,
     vanishing,
 )
 from funnelkit.clv._mixing import (
@@ -38,6 +39,7 @@ from funnelkit.clv._mixing import (
     DropoutMixing,
     GammaRate,
     RateMixing,
+    TwoPointDropout,
     gamma_rate_near,
     mean_rate,
     rate_mixing,
@@ -56,8 +58,12 @@ __all__ = [
 ]
 
 
+#: ``a + b`` of a full model placed next to the two-point limit (to start a full fit there)
+SPLIT = 1.0 / CONCENTRATED
+
 #: Limits of the BG/NBD family: the beta dropout and the gamma purchase rate may each
-#: collapse to a point mass, and the dropout probability may vanish altogether.
+#: collapse to a point mass, the dropout probability may vanish altogether, and the beta
+#: dropout may split into its two ends (some drop out at the first chance, the rest never).
 
 
 def _limits() -> tuple[Limit, ...]:
@@ -76,6 +82,19 @@ def _limits() -> tuple[Limit, ...]:
 
     def no_dropout(q: Mapping[str, float]) -> bool:
         return vanishing(q["a"], q["b"])
+
+    def pi_of(q: Mapping[str, float]) -> float:
+        # kept off the ends: from a fit stuck where nobody drops out (a → 0 with b finite,
+        # a local maximum) the two-point limit's search starts where its slope shows
+        return min(max(q["a"] / (q["a"] + q["b"]), 0.01), 0.99)
+
+    def beta_split(q: Mapping[str, float]) -> dict[str, float]:
+        return {"a": q["pi"] * SPLIT, "b": (1.0 - q["pi"]) * SPLIT}
+
+    def two_point(q: Mapping[str, float]) -> bool:
+        # also from "no dropout", which is the two-point limit at pi = 0: the full model's
+        # search can stop at a → 0 while a, b → 0 together climbs higher
+        return splitting_beta(q["a"], q["b"]) or no_dropout(q)
 
     return (
         Limit(
@@ -123,6 +142,27 @@ def _limits() -> tuple[Limit, ...]:
             embed=lambda q: {**gamma_rate_near(q, CONCENTRATED), **beta_near({})},
             near=lambda q: common_rate(q) and no_dropout(q),
         ),
+        Limit(
+            name="two-point dropout",
+            meaning="a, b → 0 with a / (a + b) = pi: a share pi of customers drop out at their "
+            "first dropout chance (BG/NBD: their first repeat purchase; MBG/NBD: their first "
+            "purchase), the others never",
+            params=("r", "alpha", "pi"),
+            probabilities=("pi",),
+            start=lambda q: {"r": q["r"], "alpha": q["alpha"], "pi": pi_of(q)},
+            embed=lambda q: {"r": q["r"], "alpha": q["alpha"], **beta_split(q)},
+            near=two_point,
+        ),
+        Limit(
+            name="common purchase rate and two-point dropout",
+            meaning="every customer buys at the same Poisson rate lambda while alive; a share "
+            "pi drop out at their first dropout chance, the others never",
+            params=("lambda", "pi"),
+            probabilities=("pi",),
+            start=lambda q: {"lambda": mean_rate(q), "pi": pi_of(q)},
+            embed=lambda q: {**gamma_rate_near(q, CONCENTRATED), **beta_split(q)},
+            near=lambda q: common_rate(q) and two_point(q),
+        ),
     )
 
 
@@ -131,8 +171,10 @@ class BetaGeometricFitter(GeometricUncertainty, PurchasePredictions, CovariateMo
 
     Besides the full model the fit can end at one of its limits (``result_.boundary``):
     a common dropout probability ``p`` (``a + b → ∞``), a common purchase rate ``lambda``
-    (``r, alpha → ∞``), both, or no dropout (``p = 0``). ``params_`` then holds the limit
-    model's parameters, and every prediction uses the limit's exact closed forms.
+    (``r, alpha → ∞``), both, no dropout (``p = 0``), or a two-point dropout (``a, b → 0``:
+    a share ``pi`` drop out at their first chance, the others never), alone or with a
+    common purchase rate. ``params_`` then holds the limit model's parameters, and every
+    prediction uses the limit's exact closed forms.
 
     **Covariates** (``fit(data, covariates=X)``): ``alpha_i = alpha exp(-gamma_purchase'
     z_i)`` (``exp(gamma)`` multiplies the mean purchase rate ``r / alpha_i``, as in CLVTools'
@@ -409,11 +451,13 @@ class BetaGeometricFitter(GeometricUncertainty, PurchasePredictions, CovariateMo
 def mixings(params: Mapping[str, float]) -> tuple[RateMixing, DropoutMixing]:
     """The purchase-rate and dropout mixing distributions of a full or limit parameter set."""
     rate = rate_mixing(params)
-    dropout: DropoutMixing = (
-        BetaDropout(params["a"], params["b"])
-        if "a" in params
-        else CommonDropout(params.get("p", 0.0))
-    )
+    dropout: DropoutMixing
+    if "a" in params:
+        dropout = BetaDropout(params["a"], params["b"])
+    elif "pi" in params:
+        dropout = TwoPointDropout(params["pi"])
+    else:
+        dropout = CommonDropout(params.get("p", 0.0))
     return rate, dropout
 
 

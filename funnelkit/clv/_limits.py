@@ -4,9 +4,10 @@ When the data show no heterogeneity in a mixed quantity, the likelihood of a mix
 keeps rising as the mixing distribution concentrates: ``a + b → ∞`` for a beta, ``r, alpha
 -> inf`` for a gamma. The maximum is then not an interior point but the limit model, in which
 every customer shares one value (a common dropout probability ``p``, a common purchase rate
-``lambda``). A fitter declares such limits; the base fits them when the full fit heads for
-the boundary and reports the limit model as the answer, with the likelihood-ratio test of the
-limit against the full model.
+``lambda``). At the other extreme a beta may split into its two ends (``a, b → 0``: a share
+of customers at probability 1, the rest at 0). A fitter declares such limits; the base fits
+them when the full fit heads for the boundary and reports the limit model as the answer,
+with the likelihood-ratio test of the limit against the full model.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ __all__ = [
     "chi_bar_square_sf",
     "concentrated_beta",
     "concentrated_gamma",
+    "splitting_beta",
     "vanishing",
     "vanishing_gamma",
 ]
@@ -42,6 +44,9 @@ GAMMA_SHAPE_NEAR_LIMIT = 100.0
 BETA_SIZE_NEAR_LIMIT = 300.0
 #: a mean probability (or beta ``a``) below this may be the limit where it vanishes
 VANISHING = 1e-3
+#: a beta ``a + b`` below this piles nearly all its mass at 0 and 1: the two-point limit
+#: may fit as well
+BETA_SIZE_NEAR_SPLIT = 0.05
 
 
 def concentrated_gamma(shape: float) -> bool:
@@ -57,6 +62,12 @@ def concentrated_beta(a: float, b: float) -> bool:
 def vanishing(a: float, b: float) -> bool:
     """Whether a beta-distributed probability is close to the limit where it is 0."""
     return a < VANISHING or a / (a + b) < VANISHING
+
+
+def splitting_beta(a: float, b: float) -> bool:
+    """Whether a beta mixing distribution is close to its two-point limit (``a, b → 0`` with
+    ``a / (a + b)`` fixed: a share of the population at 1, the rest at 0)."""
+    return a + b < BETA_SIZE_NEAR_SPLIT
 
 
 def vanishing_gamma(shape: float) -> bool:

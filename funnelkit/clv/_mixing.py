@@ -9,6 +9,8 @@ point mass: every customer has the same rate or dropout probability. Each family
 heterogeneous and a point-mass member with the same methods, so a model's formulas are
 written once and are exact in the limit instead of evaluating the general form at huge
 parameters (where ``lnB(a, b + x) - lnB(a, b)`` loses every digit and ``2F1`` overflows).
+The beta dropout has a third member, :class:`TwoPointDropout`, for the opposite limit
+``a, b → 0`` (some drop out at the first chance, the others never).
 
 The discrete-time models (BG/BB, sBG) also mix a purchase probability at each transaction
 opportunity, ``p ~ Beta(alpha, beta)`` (:class:`BetaPurchase` / :class:`CommonPurchase`), and
@@ -60,6 +62,7 @@ __all__ = [
     "LifetimeMixing",
     "PurchaseMixing",
     "RateMixing",
+    "TwoPointDropout",
     "death_nodes",
     "gamma_rate_near",
     "log_death_integral",
@@ -326,6 +329,67 @@ class CommonDropout:
 
 
 @dataclass(frozen=True)
+class TwoPointDropout:
+    """A share ``pi`` of customers drop out at their first chance (``p = 1``), the others
+    never do (``p = 0``): the beta family's limit ``a, b → 0`` with ``a / (a + b) = pi``,
+    where the U-shaped beta density piles all its mass onto the two ends.
+
+    ``pi`` may be an array (the posterior of customers who survived different numbers of
+    chances, or parameter draws). Every expectation is a two-term sum, exact.
+    """
+
+    pi: float
+
+    @property
+    def mean(self) -> float:
+        return self.pi
+
+    def log_survive(self, n: np.ndarray) -> np.ndarray:
+        """``log(1 - pi)`` for ``n >= 1``; 0 for ``n = 0``."""
+        with np.errstate(divide="ignore"):
+            return np.asarray(np.where(np.asarray(n) > 0, np.log1p(-np.asarray(self.pi)), 0.0))
+
+    def log_drop_at(self, n: np.ndarray) -> np.ndarray:
+        """``log pi`` at the first chance (``n = 1``), ``-inf`` at any other."""
+        with np.errstate(divide="ignore"):
+            return np.asarray(np.where(np.asarray(n) == 1, np.log(self.pi), -np.inf))
+
+    def log_drop_step(self, n: np.ndarray) -> np.ndarray:
+        """``-inf``: nobody drops out at a second or later chance."""
+        return np.asarray(np.full(np.broadcast_shapes(np.shape(n), np.shape(self.pi)), -np.inf))
+
+    def log_drop_odds(self, n: np.ndarray) -> np.ndarray:
+        """``log(pi / (1 - pi))`` at ``n = 1``; ``-inf`` after (only ``p = 0`` survives)."""
+        pi = np.asarray(self.pi)
+        with np.errstate(divide="ignore"):
+            return np.asarray(np.where(np.asarray(n) == 1, np.log(pi) - np.log1p(-pi), -np.inf))
+
+    def alive_posterior(self, n: np.ndarray) -> TwoPointDropout:
+        """Someone who survived a chance never drops out: ``pi`` is 0 for ``n >= 1``."""
+        return TwoPointDropout(np.where(np.asarray(n) > 0, 0.0, self.pi))  # type: ignore[arg-type]
+
+    def mean_inverse(self) -> float:
+        """``E[1 / p]``: infinite unless everyone drops out at the first chance (``pi = 1``)."""
+        return 1.0 if self.pi == 1.0 else float("inf")
+
+    def survival_sum(self, n: ArrayLike, t: ArrayLike) -> np.ndarray:
+        """``(1 - pi) t``: only those who never drop out survive a chance."""
+        stay = (1.0 - np.asarray(self.pi)) * np.asarray(t, dtype=float)
+        return np.array(np.broadcast_to(stay, np.broadcast_shapes(np.shape(n), stay.shape)))
+
+    def discounted_survival(self, n: ArrayLike, q: float) -> np.ndarray:
+        """``(1 - pi) / (1 - q)``, plus ``pi`` (the term ``j = 0``) at ``n = 0``."""
+        n = np.asarray(n, dtype=float)
+        pi = np.asarray(self.pi)
+        return np.asarray((1.0 - pi) / (1.0 - q) + np.where(n > 0, 0.0, pi))
+
+    def expect(self, f: Callable[[np.ndarray], np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
+        values = np.asarray(f(np.broadcast_to(np.array([1.0, 0.0]), (*shape, 2))), dtype=float)
+        pi = np.broadcast_to(self.pi, shape)
+        return np.asarray(pi * values[..., 0] + (1.0 - pi) * values[..., 1])
+
+
+@dataclass(frozen=True)
 class BetaPurchase:
     """Probability of a transaction at each opportunity, ``p ~ Beta(a, b)`` (BG/BB)."""
 
@@ -475,7 +539,7 @@ class CommonLifetime:
 
 
 RateMixing = GammaRate | CommonRate
-DropoutMixing = BetaDropout | CommonDropout
+DropoutMixing = BetaDropout | CommonDropout | TwoPointDropout
 PurchaseMixing = BetaPurchase | CommonPurchase
 LifetimeMixing = GammaLifetime | CommonLifetime
 

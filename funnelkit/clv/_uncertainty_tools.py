@@ -15,7 +15,13 @@ from typing import Any, TypeVar
 import numpy as np
 
 from funnelkit.clv._data import as_rfm, check_setting, repeated_combinations
-from funnelkit.clv._mixing import BetaDropout, DropoutMixing, GammaRate, RateMixing
+from funnelkit.clv._mixing import (
+    BetaDropout,
+    DropoutMixing,
+    GammaRate,
+    RateMixing,
+    TwoPointDropout,
+)
 from funnelkit.clv._optimise import LOG_BOUND, CoefficientSpace
 from funnelkit.exceptions import FunnelkitError
 from funnelkit.rfm import RFM
@@ -204,9 +210,17 @@ def dropout_grid(
 
     Products of the ratios ``E[(1-p)^(m+1)] / E[(1-p)^m] = (b + m) / (a + b + m)`` and
     ``E[p (1-p)^m] / E[(1-p)^m] = a / (a + b + m)`` (``1 - p`` and ``p`` for a common
-    dropout probability), which stay accurate for the concentrated betas near that limit.
+    dropout probability), which stay accurate for the concentrated betas near that limit; a
+    two-point dropout has ``1 - pi`` from the first chance on, and ``pi`` at it.
     """
     steps = np.arange(width - 1, dtype=float).reshape(-1, *(1,) * len(shape))
+    if isinstance(dropout, TwoPointDropout):
+        # p = 1 for a share pi (gone at the first chance), p = 0 for the rest
+        survive = np.ones((width, *shape))
+        survive[1:] = 1.0 - np.asarray(dropout.pi)
+        drop = np.zeros((width, *shape))
+        drop[1:2] = dropout.pi
+        return survive, drop
     if isinstance(dropout, BetaDropout):
         a, b = np.asarray(dropout.a), np.asarray(dropout.b)
         keep = (b + steps) / (a + b + steps)

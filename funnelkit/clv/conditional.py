@@ -14,11 +14,12 @@ transaction probability ``Beta(alpha + x, beta + T - x)`` and the dropout probab
 ``Beta(gamma, delta + T)`` (BG/BB).
 
 The functions take the models' mixing distributions (:mod:`funnelkit.clv._mixing`), so the
-limit models (a common rate, a common dropout probability, no dropout) are exact, and every
-mixing parameter may be one number or one per customer (arrays broadcasting against the
-customers): a model with covariates gives each customer their own parameters. The
-``*Uncertainty`` classes at the end bind them to the model families (the base classes that
-give the models :class:`~funnelkit.clv.uncertainty.CustomerUncertainty`'s calls).
+limit models (a common rate, a common or two-point dropout probability, no dropout) are
+exact, and every mixing parameter may be one number or one per customer (arrays
+broadcasting against the customers): a model with covariates gives each customer their own
+parameters. The ``*Uncertainty`` classes at the end bind them to the model families (the
+base classes that give the models
+:class:`~funnelkit.clv.uncertainty.CustomerUncertainty`'s calls).
 
 References
 ----------

@@ -6,10 +6,13 @@ import json
 
 import numpy as np
 import pytest
+from scipy.special import gammaln
 
+import funnelkit as fk
 from funnelkit import RFM, BetaGeoFitter, ModifiedBetaGeoFitter
 from funnelkit.clv._data import rfm_fit_data
-from funnelkit.datasets import simulate_bgnbd, simulate_mbgnbd
+from funnelkit.clv._mixing import BetaDropout, TwoPointDropout
+from funnelkit.datasets import simulate_bgnbd, simulate_community, simulate_mbgnbd
 from funnelkit.exceptions import FunnelkitError
 
 CLASSES = [BetaGeoFitter, ModifiedBetaGeoFitter]
@@ -26,6 +29,8 @@ HUGE = 1e7
 RATE_HUGE = 1e10
 BETA_AT_02 = {"a": 0.2 * HUGE, "b": 0.8 * HUGE}
 GAMMA_AT_005 = {"r": 0.05 * RATE_HUGE, "alpha": RATE_HUGE}
+#: a beta this small is its two ends, 0 and 1, in all but name
+BETA_SPLIT_03 = {"a": 0.3e-10, "b": 0.7e-10}
 
 
 def _model(cls: type, **params: float) -> BetaGeoFitter:
@@ -85,6 +90,8 @@ def test_the_fast_likelihood_keeps_its_digits_next_to_a_limit(
         ({"lambda": 0.05, "p": 0.2}, {**GAMMA_AT_005, **BETA_AT_02}),
         ({"r": 0.6, "alpha": 12.0}, {"r": 0.6, "alpha": 12.0, "a": 1e-9, "b": 2.5}),
         ({"lambda": 0.05}, {**GAMMA_AT_005, "a": 1e-9, "b": 2.5}),
+        ({"r": 0.6, "alpha": 12.0, "pi": 0.3}, {"r": 0.6, "alpha": 12.0, **BETA_SPLIT_03}),
+        ({"lambda": 0.05, "pi": 0.3}, {**GAMMA_AT_005, **BETA_SPLIT_03}),
     ],
 )  # fmt: skip
 def test_limit_predictions_are_the_limit_of_the_general_formulas(
@@ -109,7 +116,12 @@ def _no_heterogeneity(params: dict[str, float], world: str) -> bool:
         return "p" in params or params.get("a", 0) + params.get("b", 0) > 300
     if world == "common rate":
         return "lambda" in params or params.get("r", 0) > 100
-    return not {"a", "p"} & set(params) or params["a"] < 1e-3
+    if world == "two-point dropout":
+        return "pi" in params or params["a"] + params["b"] < 0.05
+    # no dropout; or, as the maximum may be, a few per cent who never come back
+    if "a" in params:
+        return bool(params["a"] < 1e-3)
+    return "p" not in params and params.get("pi", 0.0) < 0.05
 
 
 WORLDS = {
@@ -119,6 +131,9 @@ WORLDS = {
     "common rate": {"r": 0.2e9, "alpha": 1e9, "a": 0.8, "b": 2.5},
     # nobody drops out (dropout probabilities around 1e-12)
     "no dropout": {"r": 0.8, "alpha": 8.0, "a": 1.0, "b": 1e12},
+    # 30% drop out at their first chance (BG/NBD: after one repeat purchase; MBG/NBD: at the
+    # first purchase, a zero-inflated NBD), the others never
+    "two-point dropout": {"r": 0.8, "alpha": 8.0, "a": 0.3e-9, "b": 0.7e-9},
 }
 
 
@@ -136,7 +151,7 @@ def test_boundary_worlds_are_fitted_at_their_limit_and_predict_the_holdout(
     if result.boundary:
         assert result.limit_test is not None
         assert result.limit_test.statistic < 0.02
-        assert set(model.params_) < {"r", "alpha", "a", "b", "p", "lambda"}
+        assert set(model.params_) < {"r", "alpha", "a", "b", "p", "lambda", "pi"}
     assert rfm.holdout_frequency is not None and rfm.holdout_duration is not None
     predicted = model.expected_purchases(rfm.holdout_duration, rfm).mean()
     actual = rfm.holdout_frequency.mean()
@@ -168,6 +183,8 @@ def test_limit_models_predict_without_floating_point_errors(cls: type) -> None:
         {"r": 0.6, "alpha": 12.0, "p": 0.2},
         {"lambda": 0.05},
         {"lambda": 0.3, "p": 0.9},
+        {"r": 0.6, "alpha": 12.0, "pi": 0.3},
+        {"lambda": 0.3, "pi": 0.9},
     ):
         model = _model(cls, **params)
         with np.errstate(all="raise"):
@@ -177,9 +194,11 @@ def test_limit_models_predict_without_floating_point_errors(cls: type) -> None:
 
 
 @pytest.mark.parametrize("cls", CLASSES)
-def test_a_limit_model_round_trips_through_json_and_restarts_fits(cls: type) -> None:
-    rfm = _world(cls, 12, r=0.8, alpha=8.0, a=0.15e9, b=0.85e9)
+@pytest.mark.parametrize("world", ["common p", "two-point dropout"])
+def test_a_limit_model_round_trips_through_json_and_restarts_fits(cls: type, world: str) -> None:
+    rfm = _world(cls, 12, **WORLDS[world])
     model = cls().fit(rfm)
+    assert model.result_.boundary
     loaded = cls.from_json(model.to_json())
     assert loaded.params_ == model.params_
     assert loaded.result_ == model.result_
@@ -212,3 +231,85 @@ def test_a_equal_to_one_is_the_limit_of_its_neighbours(cls: type) -> None:
     near = _model(cls, r=0.6, alpha=12.0, a=1.0 + 1e-7, b=2.5)
     with np.errstate(all="raise"):
         np.testing.assert_allclose(_predictions(at_one), _predictions(near), rtol=1e-6)
+
+
+# ---------------------------------------------------------------------- two-point dropout
+@pytest.mark.parametrize("pi", [0.05, 0.3, 0.9])
+def test_two_point_dropout_is_the_limit_of_vanishing_betas(pi: float) -> None:
+    # Beta(pi e, (1 - pi) e) as e → 0: mass pi at p = 1 and 1 - pi at p = 0
+    exact, beta = TwoPointDropout(pi), BetaDropout(pi * 1e-10, (1.0 - pi) * 1e-10)
+    n = np.array([0.0, 1.0, 2.0, 5.0])
+    chances = n[1:]
+    with np.errstate(divide="ignore"):
+        pairs = [
+            (exact.log_survive(n), beta.log_survive(n)),
+            (exact.log_drop_at(chances), beta.log_drop_at(chances)),
+            (exact.log_drop_odds(chances), beta.log_drop_odds(chances)),
+            (exact.survival_sum(n, 7.0), beta.survival_sum(n, 7.0)),
+            (exact.discounted_survival(n, 0.9), beta.discounted_survival(n, 0.9)),
+            (np.asarray(exact.alive_posterior(n).mean), beta.alive_posterior(n).mean),
+        ]
+    for limit, near in pairs:
+        # -inf (nobody drops out at a second chance) against log(1e-10)
+        finite = np.isfinite(limit)
+        np.testing.assert_allclose(limit[finite], near[finite], rtol=1e-6, atol=1e-9)
+        assert np.all(near[~finite] < -20.0)
+
+    def moment(p: np.ndarray) -> np.ndarray:
+        return np.asarray(p**2 + (1.0 - p) ** 3)
+
+    assert exact.expect(moment, ()) == pytest.approx(pi + (1.0 - pi))
+    assert exact.mean_inverse() == np.inf
+
+
+def _nbd_weight(r: float, alpha: float, x: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """``E[lambda^x e^(-lambda t)]`` for ``lambda ~ Gamma(r, alpha)``, from gamma functions."""
+    return np.asarray(
+        np.exp(gammaln(r + x) - gammaln(r) + r * np.log(alpha) - (r + x) * np.log(alpha + t))
+    )
+
+
+def test_the_two_point_likelihoods_are_the_mixtures_they_describe() -> None:
+    # BG/NBD: the share pi drop out at their first repeat purchase (so they have made at
+    # most one, and are alive only with none), the others never. MBG/NBD: the share pi are
+    # gone at the first purchase and never repeat: a zero-inflated NBD.
+    data = rfm_fit_data(simulate_bgnbd(500, T=39.0, seed=8).rfm)
+    x, tx, T = data["frequency"], data["recency"], data["T"]
+    r, alpha, pi = 0.7, 9.0, 0.3
+    never = (1.0 - pi) * _nbd_weight(r, alpha, x, T)
+    first = np.where(x == 0, _nbd_weight(r, alpha, x, T), 0.0)
+    first += np.where(x == 1, _nbd_weight(r, alpha, x, tx), 0.0)
+    params = {"r": r, "alpha": alpha, "pi": pi}
+    bg = BetaGeoFitter()._limit_log_likelihood(params, data)
+    np.testing.assert_allclose(bg, np.log(never + pi * first), rtol=1e-12)
+    mbg = ModifiedBetaGeoFitter()._limit_log_likelihood(params, data)
+    np.testing.assert_allclose(mbg, np.log(never + pi * (x == 0)), rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("cls", "seed", "unit", "pi"),
+    [
+        (BetaGeoFitter, 810, "D", 0.26),
+        (BetaGeoFitter, 819, "M", 0.19),
+        (ModifiedBetaGeoFitter, 808, "M", 0.25),
+    ],
+)
+def test_small_communities_whose_fits_split_the_dropout_end_at_the_limit(
+    cls: type, seed: int, unit: str, pi: float
+) -> None:
+    # these fits ran a and b to 1e-12 - 1e-7 and reported a singular information matrix
+    sim = simulate_community(300 if seed % 3 == 0 else 2000, seed=seed)
+    log = fk.EventLog.from_frame(sim.events, value_col="value", attribute_cols=["channel"])
+    model = cls().fit(log.rfm(time_unit=unit))
+    result = model.result_
+    assert result.converged, result.as_text()
+    assert result.boundary == ["two-point dropout"]
+    assert model.params_["pi"] == pytest.approx(pi, abs=0.01)
+    assert all(est.std_error is not None for est in result.params.values())
+    with np.errstate(all="raise"):
+        values = [
+            model.probability_alive(),
+            model.expected_purchases(30.0),
+            model.expected_purchases_new_customer(np.array([1.0, 30.0, 300.0])),
+        ]
+    assert all(np.all(np.isfinite(v)) for v in values)

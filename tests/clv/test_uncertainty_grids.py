@@ -17,6 +17,7 @@ from funnelkit.clv._mixing import (
     CommonRate,
     GammaLifetime,
     GammaRate,
+    TwoPointDropout,
 )
 from funnelkit.datasets.btyd import simulate_bgnbd, simulate_mbgnbd, simulate_pareto_nbd
 
@@ -60,6 +61,8 @@ GEOMETRIC = [
     (CommonRate(0.8), BetaDropout(0.5, 3.0)),
     (GammaRate(0.5, 1.0), CommonDropout(0.05)),
     (GammaRate(1.0, 1.0), CommonDropout(0.0)),
+    (GammaRate(0.5, 1.0), TwoPointDropout(0.3)),
+    (CommonRate(0.8), TwoPointDropout(0.6)),
 ]
 
 
