@@ -367,10 +367,29 @@ class MLEFitter(Estimator, ABC):
         if full is None:
             full = self._maximise(full_space, x0, self._full_likelihood(data), n, resample=resample)
         candidates = [full] if full is not None else []
-        for boundary in self._limits_to_try(full):
-            found = self._fit_limit(boundary, full, x0, data, n)
-            if found is not None:
-                candidates.append(found)
+        source = full.params if full is not None else x0
+        queue = [
+            (lim, dict(zip(self._param_names, source, strict=True)))
+            for lim in self._limits_to_try(full)
+        ]
+        tried = {lim.name for lim, _ in queue}
+        while queue:
+            boundary, origin = queue.pop(0)
+            found = self._fit_limit(boundary, origin, data, n)
+            if found is None:
+                continue
+            candidates.append(found)
+            # a limit's own fit may head for a simpler limit (its gamma concentrating as
+            # well): the full-model point next to it says which
+            point = boundary.embed(dict(zip(boundary.params, found.params, strict=True)))
+            for simpler in self._limits:
+                if (
+                    simpler.name not in tried
+                    and len(simpler.params) < len(boundary.params)
+                    and simpler.near(point)
+                ):
+                    tried.add(simpler.name)
+                    queue.append((simpler, point))
         if not candidates:
             self._fail("the log-likelihood is not finite anywhere the optimiser looked")
         chosen = choose(candidates)
@@ -490,11 +509,12 @@ class MLEFitter(Estimator, ABC):
         return [limit for limit in self._limits if limit.near(estimates)]
 
     def _fit_limit(
-        self, limit: Limit, full: Candidate | None, x0: np.ndarray, data: FitData, n: float
+        self, limit: Limit, origin: Mapping[str, float], data: FitData, n: float
     ) -> Candidate | None:
+        """The limit model fitted from the full-model point ``origin`` (mapped by
+        ``limit.start``)."""
         space = ParameterSpace(limit.params, limit.probabilities)
-        source = full.params if full is not None else x0
-        start = limit.start(dict(zip(self._param_names, source, strict=True)))
+        start = limit.start(origin)
         x = np.array([start[name] for name in limit.params], dtype=float)
         x = np.where(space.is_probability, np.clip(x, 1e-6, 1 - 1e-6), np.clip(x, 1e-8, 1e8))
         return self._maximise(space, x, self._limit_likelihood(space, data), n, limit)
