@@ -219,8 +219,19 @@ class BetaGeometricFitter(GeometricUncertainty, PurchasePredictions, CovariateMo
         rate, dropout = mixings(params)
         k = self._first_purchase_dropout
         x, tx, T = data["frequency"], data["recency"], data["T"]
-        alive = dropout.log_survive(x + k) + rate.log_weight(x, T)
-        dropped = dropout.log_drop_at(x + k) + rate.log_weight(x, tx)
+        # log_weight(x, s) = log_weight(x, 0) + log_weight_ratio(x, 0, s): the gamma
+        # functions once per frequency (per distinct one for scalar parameters; covariate
+        # fits give per-row ones), and only logarithms per row
+        freq, of_row = x, np.arange(x.size)
+        if not any(np.ndim(v) for v in params.values()):
+            (freq,), of_row = data.groups("frequency")
+        zero = np.zeros(1)
+        head = rate.log_weight(freq, zero)
+        with np.errstate(divide="ignore"):
+            alive = (dropout.log_survive(freq + k) + head)[of_row]
+            dropped = (dropout.log_drop_at(freq + k) + head)[of_row]
+        alive += rate.log_weight_ratio(x, zero, T)
+        dropped += rate.log_weight_ratio(x, zero, tx)
         return np.asarray(np.logaddexp(alive, dropped))
 
     def _initial_params(self, data: FitData) -> np.ndarray:
