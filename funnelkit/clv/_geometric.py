@@ -50,6 +50,7 @@ from funnelkit.clv.conditional import GeometricUncertainty
 __all__ = [
     "BetaGeometricFitter",
     "alive_from_odds",
+    "limits_of",
     "mean_purchases",
     "mixings",
     "row_log_likelihood",
@@ -66,7 +67,14 @@ SPLIT = 1.0 / CONCENTRATED
 #: dropout may split into its two ends (some drop out at the first chance, the rest never).
 
 
-def _limits() -> tuple[Limit, ...]:
+def limits_of(first_purchase_dropout: int) -> tuple[Limit, ...]:
+    """The limits of BG/NBD (``first_purchase_dropout = 0``) or MBG/NBD (1)."""
+    first_chance = (
+        "their first purchase (they never buy again)"
+        if first_purchase_dropout
+        else "their first repeat purchase"
+    )
+
     def p_of(q: Mapping[str, float]) -> float:
         return q["a"] / (q["a"] + q["b"]) if "a" in q else q.get("p", 0.0)
 
@@ -144,9 +152,8 @@ def _limits() -> tuple[Limit, ...]:
         ),
         Limit(
             name="two-point dropout",
-            meaning="a, b → 0 with a / (a + b) = pi: a share pi of customers drop out at their "
-            "first dropout chance (BG/NBD: their first repeat purchase; MBG/NBD: their first "
-            "purchase), the others never",
+            meaning="a, b → 0 with a / (a + b) = pi: a share pi of customers drop out at "
+            f"{first_chance}, the others never",
             params=("r", "alpha", "pi"),
             probabilities=("pi",),
             start=lambda q: {"r": q["r"], "alpha": q["alpha"], "pi": pi_of(q)},
@@ -156,7 +163,7 @@ def _limits() -> tuple[Limit, ...]:
         Limit(
             name="common purchase rate and two-point dropout",
             meaning="every customer buys at the same Poisson rate lambda while alive; a share "
-            "pi drop out at their first dropout chance, the others never",
+            f"pi drop out at {first_chance}, the others never",
             params=("lambda", "pi"),
             probabilities=("pi",),
             start=lambda q: {"lambda": mean_rate(q), "pi": pi_of(q)},
@@ -194,7 +201,7 @@ class BetaGeometricFitter(GeometricUncertainty, PurchasePredictions, CovariateMo
     }
     _limit_links: ClassVar[dict[str, tuple[tuple[str, int], ...]]] = {"alpha": (("lambda", -1),)}
     _first_purchase_dropout: ClassVar[int] = 0
-    _limits = _limits()
+    _limits = limits_of(0)
 
     def _log_likelihood(self, params: np.ndarray, data: FitData) -> np.ndarray:
         return row_log_likelihood(params, data, self._first_purchase_dropout)

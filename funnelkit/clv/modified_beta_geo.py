@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from funnelkit.clv._geometric import BetaGeometricFitter
+from funnelkit.clv._geometric import BetaGeometricFitter, limits_of
 
 __all__ = ["ModifiedBetaGeoFitter"]
 
@@ -39,3 +39,4 @@ class ModifiedBetaGeoFitter(BetaGeometricFitter):
 
     _model_name = "MBG/NBD"
     _first_purchase_dropout = 1
+    _limits = limits_of(1)

@@ -312,6 +312,8 @@ def test_small_communities_whose_fits_split_the_dropout_end_at_the_limit(
     assert result.converged, result.as_text()
     assert result.boundary == [limit]
     assert model.params_["pi"] == pytest.approx(pi, abs=0.01)
+    first = "first repeat purchase" if cls is BetaGeoFitter else "first purchase (they never"
+    assert f"drop out at their {first}" in result.message
     assert all(est.std_error is not None for est in result.params.values())
     with np.errstate(all="raise"):
         values = [
