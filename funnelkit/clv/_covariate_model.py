@@ -233,12 +233,28 @@ class CovariateModel(CovariateLikelihood):
                 self._param_names, (), full_links, None, patterns, rows, encoding, n, start
             )
             candidates = [c for c in [full] if c is not None]
-            for boundary in self._covariate_limits(full):
+            queue = [(boundary, full) for boundary in self._covariate_limits(full)]
+            tried = {boundary.name for boundary, _ in queue}
+            while queue:
+                boundary, origin = queue.pop(0)
                 found = self._fit_limit_space(
-                    boundary, full, processes, patterns, rows, encoding, n
+                    boundary, origin, processes, patterns, rows, encoding, n
                 )
-                if found is not None:
-                    candidates.append(found)
+                if found is None:
+                    continue
+                candidates.append(found)
+                # as in the plain fit: a limit heading for a simpler one has that one fitted
+                point = self._embedded(found, len(encoding.names))
+                k = len(self._param_names)
+                base = dict(zip(self._param_names, point[0].params[:k], strict=True))
+                for simpler in self._limits:
+                    if (
+                        simpler.name not in tried
+                        and len(simpler.params) < len(boundary.params)
+                        and simpler.near(base)
+                    ):
+                        tried.add(simpler.name)
+                        queue.append((simpler, point))
         if not candidates:
             self._fail("the log-likelihood with covariates is not finite anywhere")
         chosen = choose([c[0] for c in candidates])
@@ -327,6 +343,17 @@ class CovariateModel(CovariateLikelihood):
         base = dict(zip(self._param_names, full[0].params[:k], strict=True))
         near = [limit for limit in self._limits if limit.near(base)]
         return near if near or full[0].converged else list(self._limits)
+
+    def _embedded(self, fit: SpaceFit, p: int) -> SpaceFit:
+        """A limit's covariate fit as a full-model point next to it (its ``embed``), with
+        the same coefficients: where a simpler limit's fit starts."""
+        found, _, links, limit = fit
+        if limit is None:  # the full model is its own point
+            return fit
+        base, coefs = self._split(found.params, tuple(links), p, len(limit.params))
+        near = limit.embed(dict(zip(limit.params, base, strict=True)))
+        params = np.concatenate([[near[name] for name in self._param_names], *coefs.values()])
+        return dataclasses.replace(found, params=params), None, links, None
 
     def _fit_limit_space(
         self,

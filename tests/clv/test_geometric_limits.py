@@ -286,6 +286,11 @@ def test_the_two_point_likelihoods_are_the_mixtures_they_describe() -> None:
     np.testing.assert_allclose(mbg, np.log(never + pi * (x == 0)), rtol=1e-12)
 
 
+def _community(seed: int, unit: str) -> RFM:
+    sim = simulate_community([300, 2000][seed % 3], seed=seed)
+    return fk.EventLog.from_frame(sim.events, value_col="value").rfm(time_unit=unit)
+
+
 TWO_POINT = "two-point dropout"
 AND_COMMON_RATE = "common purchase rate and two-point dropout"
 
@@ -305,9 +310,7 @@ AND_COMMON_RATE = "common purchase rate and two-point dropout"
 def test_small_communities_whose_fits_split_the_dropout_end_at_the_limit(
     cls: type, seed: int, unit: str, limit: str, pi: float
 ) -> None:
-    sim = simulate_community([300, 2000][seed % 3], seed=seed)
-    log = fk.EventLog.from_frame(sim.events, value_col="value", attribute_cols=["channel"])
-    model = cls().fit(log.rfm(time_unit=unit))
+    model = cls().fit(_community(seed, unit))
     result = model.result_
     assert result.converged, result.as_text()
     assert result.boundary == [limit]
@@ -322,3 +325,18 @@ def test_small_communities_whose_fits_split_the_dropout_end_at_the_limit(
             model.expected_purchases_new_customer(np.array([1.0, 30.0, 300.0])),
         ]
     assert all(np.all(np.isfinite(v)) for v in values)
+
+
+def test_a_covariate_fit_follows_its_limit_to_a_simpler_one() -> None:
+    # with a covariate too, the two-point limit's gamma runs to a common rate, which keeps
+    # the purchase effect (lambda_i = lambda exp(gamma z_i))
+    rfm = _community(813, "M")
+    z = np.random.default_rng(813).integers(0, 2, rfm.frequency.size).astype(float)
+    model = ModifiedBetaGeoFitter().fit(rfm, covariates={"z": z})
+    result = model.result_
+    assert result.converged, result.as_text()
+    assert result.boundary == [AND_COMMON_RATE]
+    assert set(model.params_) == {"lambda", "pi"}
+    assert [row["process"] for row in model.coefficient_rows()] == ["purchase"]
+    with np.errstate(all="raise"):
+        assert np.all(np.isfinite(model.expected_purchases(10.0, rfm, covariates={"z": z})))
