@@ -78,7 +78,13 @@ from funnelkit.clv._data import (
     customer_weights,
     rfm_fit_data,
 )
-from funnelkit.clv._limits import Limit, LimitTest, ParameterSpace, chi_bar_square_sf
+from funnelkit.clv._limits import (
+    Limit,
+    LimitTest,
+    ParameterSpace,
+    chi_bar_square_sf,
+    simpler_limits,
+)
 from funnelkit.clv._optimise import (
     LOG_BOUND,
     RESAMPLE_TOLERANCES,
@@ -379,17 +385,8 @@ class MLEFitter(Estimator, ABC):
             if found is None:
                 continue
             candidates.append(found)
-            # a limit's own fit may head for a simpler limit (its gamma concentrating as
-            # well): the full-model point next to it says which
             point = boundary.embed(dict(zip(boundary.params, found.params, strict=True)))
-            for simpler in self._limits:
-                if (
-                    simpler.name not in tried
-                    and len(simpler.params) < len(boundary.params)
-                    and simpler.near(point)
-                ):
-                    tried.add(simpler.name)
-                    queue.append((simpler, point))
+            queue += [(s, point) for s in simpler_limits(self._limits, boundary, point, tried)]
         if not candidates:
             self._fail("the log-likelihood is not finite anywhere the optimiser looked")
         chosen = choose(candidates)

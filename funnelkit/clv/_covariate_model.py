@@ -34,7 +34,13 @@ from funnelkit.clv._covariate_likelihood import (
     penalised_hessian,
 )
 from funnelkit.clv._data import FitData, as_rfm, compress_rows, customer_weights
-from funnelkit.clv._limits import Limit, LimitTest, ParameterSpace, chi_bar_square_sf
+from funnelkit.clv._limits import (
+    Limit,
+    LimitTest,
+    ParameterSpace,
+    chi_bar_square_sf,
+    simpler_limits,
+)
 from funnelkit.clv._optimise import (
     Candidate,
     CoefficientSpace,
@@ -243,18 +249,10 @@ class CovariateModel(CovariateLikelihood):
                 if found is None:
                     continue
                 candidates.append(found)
-                # as in the plain fit: a limit heading for a simpler one has that one fitted
                 point = self._embedded(found, len(encoding.names))
                 k = len(self._param_names)
                 base = dict(zip(self._param_names, point[0].params[:k], strict=True))
-                for simpler in self._limits:
-                    if (
-                        simpler.name not in tried
-                        and len(simpler.params) < len(boundary.params)
-                        and simpler.near(base)
-                    ):
-                        tried.add(simpler.name)
-                        queue.append((simpler, point))
+                queue += [(s, point) for s in simpler_limits(self._limits, boundary, base, tried)]
         if not candidates:
             self._fail("the log-likelihood with covariates is not finite anywhere")
         chosen = choose([c[0] for c in candidates])

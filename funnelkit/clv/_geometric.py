@@ -62,13 +62,12 @@ __all__ = [
 #: ``a + b`` of a full model placed next to the two-point limit (to start a full fit there)
 SPLIT = 1.0 / CONCENTRATED
 
-#: Limits of the BG/NBD family: the beta dropout and the gamma purchase rate may each
-#: collapse to a point mass, the dropout probability may vanish altogether, and the beta
-#: dropout may split into its two ends (some drop out at the first chance, the rest never).
-
 
 def limits_of(first_purchase_dropout: int) -> tuple[Limit, ...]:
-    """The limits of BG/NBD (``first_purchase_dropout = 0``) or MBG/NBD (1)."""
+    """The limits of BG/NBD (``first_purchase_dropout = 0``) or MBG/NBD (1): the beta
+    dropout and the gamma purchase rate may each collapse to a point mass, the dropout
+    probability may vanish altogether, and the beta dropout may split into its two ends
+    (some drop out at the first chance, the others never)."""
     first_chance = (
         "their first purchase (they never buy again)"
         if first_purchase_dropout

@@ -30,6 +30,7 @@ __all__ = [
     "chi_bar_square_sf",
     "concentrated_beta",
     "concentrated_gamma",
+    "simpler_limits",
     "splitting_beta",
     "vanishing",
     "vanishing_gamma",
@@ -96,6 +97,22 @@ class Limit:
     embed: Callable[[Mapping[str, float]], dict[str, float]]
     near: Callable[[Mapping[str, float]], bool]
     probabilities: tuple[str, ...] = field(default=())
+
+
+def simpler_limits(
+    limits: tuple[Limit, ...], fitted: Limit, point: Mapping[str, float], tried: set[str]
+) -> list[Limit]:
+    """The limits with fewer parameters than ``fitted`` that its fit approaches, judged at
+    the full-model ``point`` next to that fit (``fitted.embed``), leaving out and adding to
+    the names ``tried``: a limit's own fit may head for a simpler limit (a two-point
+    dropout whose gamma concentrates too), which the full fit's estimates did not show."""
+    found = [
+        limit
+        for limit in limits
+        if limit.name not in tried and len(limit.params) < len(fitted.params) and limit.near(point)
+    ]
+    tried.update(limit.name for limit in found)
+    return found
 
 
 class LimitTest(Result):
