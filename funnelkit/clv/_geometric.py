@@ -397,7 +397,7 @@ class BetaGeometricFitter(GeometricUncertainty, PurchasePredictions, CovariateMo
         if isinstance(rate, GammaRate) and isinstance(dropout, BetaDropout):
             r, alpha, a, b = rate.shape, rate.rate, dropout.a, dropout.b
             z = horizon / (alpha + T + horizon)
-            c = a + b + x + k - 1.0
+            c = a + b + (x + k - 1.0)
             with np.errstate(all="ignore"):
                 tail = (1.0 - z) ** (a - 1.0) * hyp2f1(c - x - r, a - 1.0, c, z)
                 value = np.broadcast_to(c / (a - 1.0) * (1.0 - tail), shape).copy()
@@ -427,7 +427,7 @@ class BetaGeometricFitter(GeometricUncertainty, PurchasePredictions, CovariateMo
         if isinstance(rate, GammaRate) and isinstance(dropout, BetaDropout):
             r, alpha, a, b = rate.shape, rate.rate, dropout.a, dropout.b
             z = horizon / (alpha + horizon)
-            c = a + b - 1.0 + k
+            c = a + b + (k - 1.0)
             with np.errstate(all="ignore"):
                 tail = (1.0 - z) ** (a - 1.0) * hyp2f1(c - r, a - 1.0, c, z)
                 # a = 1 is a removable singularity of the closed form: numpy division gives
@@ -548,8 +548,9 @@ def _pieces(params: np.ndarray, data: FitData, k: int) -> dict[str, np.ndarray]:
     x, tx = data["frequency"], data["recency"]
     has_chance = ux + k > 0
     with np.errstate(divide="ignore"):
+        # b + (n - 1), the whole numbers first: b + n - 1 rounds a tiny b (two-point limit)
         log_drop = np.where(
-            has_chance, np.log(a) - np.log(b + np.maximum(ux + k, 1.0) - 1.0), -np.inf
+            has_chance, np.log(a) - np.log(b + (np.maximum(ux + k, 1.0) - 1.0)), -np.inf
         )
     rx = r + x
     log_at = np.log(alpha + uT)[iT]
@@ -586,13 +587,13 @@ def rows_log_likelihood(params: np.ndarray, data: FitData, k: int) -> tuple[np.n
     has_chance = chances > 0
     safe = np.maximum(chances, 1.0)
     with np.errstate(divide="ignore"):
-        log_drop = np.where(has_chance, np.log(a) - np.log(b + safe - 1.0), -np.inf)
+        log_drop = np.where(has_chance, np.log(a) - np.log(b + (safe - 1.0)), -np.inf)
     diff = np.log1p((T - tx) / (alpha + tx))
     d = log_drop + (r + x) * diff
     sp = softplus(d)
     exposure = r * np.log1p(T / alpha) + x * np.log(alpha + T)
     w4 = np.exp(d - sp)
-    inv_b = np.where(has_chance, 1.0 / (b + safe - 1.0), 0.0)
+    inv_b = np.where(has_chance, 1.0 / (b + (safe - 1.0)), 0.0)
 
     def by_frequency(u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The terms that depend on the frequency ``u`` alone: the rising factorials, and
@@ -634,7 +635,7 @@ def weighted_log_likelihood(params: np.ndarray, data: FitData, k: int) -> tuple[
     inv_at = (1.0 / (alpha + uT))[p["iT"]]
     inv_ax = (1.0 / (alpha + p["utx"]))[p["itx"]]
     d_ab = -digamma_difference(a + b, ux + k)
-    inv_b = np.where(p["has_chance"], 1.0 / (b + np.maximum(ux + k, 1.0) - 1.0), 0.0)
+    inv_b = np.where(p["has_chance"], 1.0 / (b + (np.maximum(ux + k, 1.0) - 1.0)), 0.0)
     grad = np.empty(4)
     # log(alpha / (alpha + T)) and r / alpha - (r + x) / (alpha + T) written without the
     # cancellation that would swamp them for a huge r

@@ -209,11 +209,12 @@ class BetaDropout:
     def log_drop_step(self, n: np.ndarray) -> np.ndarray:
         """``log_drop_at(n + 1) - log_drop_at(n) = log((b + n - 1) / (a + b + n))``, ``n >= 1``."""
         n = np.asarray(n, dtype=float)
-        return np.asarray(np.log(self.b + n - 1.0) - np.log(self.a + self.b + n))
+        # the whole numbers first: b + n - 1 would round a tiny b away
+        return np.asarray(np.log(self.b + (n - 1.0)) - np.log(self.a + self.b + n))
 
     def log_drop_odds(self, n: np.ndarray) -> np.ndarray:
         """``log E[p (1-p)^(n-1)] - log E[(1-p)^n] = log(a / (b + n - 1))`` for ``n >= 1``."""
-        return np.asarray(np.log(self.a) - np.log(self.b + np.maximum(n, 1.0) - 1.0))
+        return np.asarray(np.log(self.a) - np.log(self.b + (np.maximum(n, 1.0) - 1.0)))
 
     def alive_posterior(self, n: np.ndarray) -> BetaDropout:
         """The dropout probability of someone who survived ``n`` chances: ``Beta(a, b + n)``."""

@@ -68,6 +68,9 @@ def test_mixture_form_likelihood_equals_the_fast_one(cls: type) -> None:
     [
         ({"r": 0.3, "alpha": 58.0, "p": 0.17}, {"r": 0.3, "alpha": 58.0, "a": 1.7e11, "b": 8.3e11}),
         ({"lambda": 0.05, "a": 0.8, "b": 2.5}, {"r": 0.05e13, "alpha": 1e13, "a": 0.8, "b": 2.5}),
+        # b + n - 1 once rounded b to a thousandth at n = 1: an MBG/NBD fit ran to a, b ~ 1e-13
+        # where its likelihood came out 0.04 above the two-point limit's
+        ({"r": 0.6, "alpha": 12.0, "pi": 0.3}, {"r": 0.6, "alpha": 12.0, "a": 3e-14, "b": 7e-14}),
     ],
 )  # fmt: skip
 def test_the_fast_likelihood_keeps_its_digits_next_to_a_limit(
@@ -305,6 +308,8 @@ AND_COMMON_RATE = "common purchase rate and two-point dropout"
         # the full fit stops where nobody drops out, 3.8 below the two-point limit, whose
         # own fit then runs its gamma to a common rate
         (ModifiedBetaGeoFitter, 813, "M", AND_COMMON_RATE, 0.43),
+        # the full fit's b + n - 1 rounded b ~ 1e-13, which put it 0.04 above the limit
+        (ModifiedBetaGeoFitter, 871, "M", TWO_POINT, 0.29),
     ],
 )
 def test_small_communities_whose_fits_split_the_dropout_end_at_the_limit(
