@@ -384,7 +384,8 @@ class CovariateLikelihood(CovariatePredictions):
 
         def loglik(vector: np.ndarray) -> tuple[float, np.ndarray | None]:
             base, coefs = self._split(vector, tuple(links), p, k)
-            nat = self._natural(base, coefs, patterns, names, links)[:, of_row]
+            nat = self._natural(base, coefs, patterns, names, links, limit.probabilities)
+            nat = nat[:, of_row]
             with np.errstate(all="ignore"):
                 ll = self._limit_log_likelihood(dict(zip(names, nat, strict=True)), data)
                 total = float(data.weights @ ll)

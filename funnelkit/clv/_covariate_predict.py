@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, NoReturn, TypeVar
 
 import numpy as np
+from scipy.special import expit, logit
 
 from funnelkit._frames import Backend
 from funnelkit._results import html_table
@@ -68,20 +69,34 @@ class CovariatePredictions(MLEFitter):
         design: np.ndarray,
         names: Sequence[str],
         links: Mapping[str, Sequence[tuple[str, int]]],
+        probabilities: Sequence[str] = (),
     ) -> np.ndarray:
-        """Per-pattern natural parameters ``names``, shape ``(n_params, n_patterns)``."""
+        """Per-pattern natural parameters ``names``, shape ``(n_params, n_patterns)``.
+
+        A link scales a positive parameter by ``exp(sign * eta)``, and the odds of one of
+        the ``probabilities`` (a limit's dropout probability: the full model's effect on
+        the odds ``a / b_i`` carries over unchanged).
+        """
         out = np.repeat(np.asarray(base, dtype=float)[:, None], design.shape[0], axis=1)
         index = {nm: i for i, nm in enumerate(names)}
+        odds = [index[nm] for nm in probabilities if nm in index]
+        out[odds] = logit(out[odds])
         for proc, gamma in coefs.items():
             eta = design @ gamma
             for name, sign in links[proc]:
-                out[index[name]] *= np.exp(sign * eta)
+                if index[name] in odds:
+                    out[index[name]] += sign * eta
+                else:
+                    out[index[name]] *= np.exp(sign * eta)
+        out[odds] = expit(out[odds])
         return out
 
     def _patterns_natural(self, fit: CovariateFit, design: np.ndarray) -> dict[str, np.ndarray]:
         names = tuple(self.params_)
         base = np.array([self.params_[k] for k in names])
-        nat = self._natural(base, fit.coefficients, design, names, fit.links)
+        nat = self._natural(
+            base, fit.coefficients, design, names, fit.links, self._probability_names()
+        )
         return {nm: nat[i] for i, nm in enumerate(names)}
 
     # ------------------------------------------------------------------ fitted attributes
@@ -322,7 +337,8 @@ class CovariatePredictions(MLEFitter):
             proc: np.array([draw[f"{proc}:{nm}"] for nm in fit.encoding.names], dtype=float)
             for proc in fit.links
         }
-        nat = self._natural(base, coefs, np.asarray(design, dtype=float), names, fit.links)
+        design = np.asarray(design, dtype=float)
+        nat = self._natural(base, coefs, design, names, fit.links, self._probability_names())
         return {nm: nat[i] for i, nm in enumerate(names)}
 
     def _probability_names(self) -> tuple[str, ...]:

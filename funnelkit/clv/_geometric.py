@@ -188,9 +188,10 @@ class BetaGeometricFitter(GeometricUncertainty, PurchasePredictions, CovariateMo
     multiplies the odds ``a / b_i`` of the mean dropout probability after a purchase, as the
     sBG's dropout effect does). CLVTools scales ``a`` and ``b`` by one factor instead, which
     keeps the mean dropout probability and only changes its spread, so a group that drops
-    out more could not show it. Fits with covariates use the
-    full model and, when it heads for a limit, that limit too (keeping the effects it can
-    carry: ``lambda_i = lambda exp(gamma_purchase' z_i)`` for a common purchase rate).
+    out more could not show it. Fits with covariates use the full model and, when it heads
+    for a limit, that limit too (keeping the effects it can carry: ``lambda_i = lambda
+    exp(gamma_purchase' z_i)`` for a common purchase rate, and ``exp(gamma_dropout' z_i)``
+    on the odds of a common or two-point dropout probability, as on ``a / b_i``).
     """
 
     _param_names = ("r", "alpha", "a", "b")
@@ -198,7 +199,11 @@ class BetaGeometricFitter(GeometricUncertainty, PurchasePredictions, CovariateMo
         "purchase": (("alpha", -1),),
         "dropout": (("b", -1),),
     }
-    _limit_links: ClassVar[dict[str, tuple[tuple[str, int], ...]]] = {"alpha": (("lambda", -1),)}
+    _limit_links: ClassVar[dict[str, tuple[tuple[str, int], ...]]] = {
+        "alpha": (("lambda", -1),),
+        # the odds a / b_i of a common or two-point dropout probability (see _natural)
+        "b": (("p", -1), ("pi", -1)),
+    }
     _first_purchase_dropout: ClassVar[int] = 0
     _limits = limits_of(0)
 

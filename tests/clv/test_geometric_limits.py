@@ -334,7 +334,8 @@ def test_small_communities_whose_fits_split_the_dropout_end_at_the_limit(
 
 def test_a_covariate_fit_follows_its_limit_to_a_simpler_one() -> None:
     # with a covariate too, the two-point limit's gamma runs to a common rate, which keeps
-    # the purchase effect (lambda_i = lambda exp(gamma z_i))
+    # the purchase effect (lambda_i = lambda exp(gamma z_i)) and the dropout effect (on the
+    # odds pi_i / (1 - pi_i), as on the full model's a / b_i)
     rfm = _community(813, "M")
     z = np.random.default_rng(813).integers(0, 2, rfm.frequency.size).astype(float)
     model = ModifiedBetaGeoFitter().fit(rfm, covariates={"z": z})
@@ -342,6 +343,36 @@ def test_a_covariate_fit_follows_its_limit_to_a_simpler_one() -> None:
     assert result.converged, result.as_text()
     assert result.boundary == [AND_COMMON_RATE]
     assert set(model.params_) == {"lambda", "pi"}
-    assert [row["process"] for row in model.coefficient_rows()] == ["purchase"]
+    assert [row["process"] for row in model.coefficient_rows()] == ["purchase", "dropout"]
     with np.errstate(all="raise"):
         assert np.all(np.isfinite(model.expected_purchases(10.0, rfm, covariates={"z": z})))
+
+
+@pytest.mark.parametrize(
+    ("limit", "near"),
+    [
+        ({"r": 0.6, "alpha": 12.0, "pi": 0.3}, {"a": 0.3e-9, "b": 0.7e-9}),
+        ({"r": 0.6, "alpha": 12.0, "p": 0.3}, {"a": 0.3e9, "b": 0.7e9}),
+    ],
+)
+def test_a_dropout_effect_moves_the_odds_of_a_limits_dropout_probability(
+    limit: dict[str, float], near: dict[str, float]
+) -> None:
+    # b_i = b exp(-gamma z_i) multiplies the odds a / b_i by exp(gamma z_i), and so the odds
+    # of the limit's probability, which is a / (a + b_i) there
+    model, design = BetaGeoFitter(), np.array([[0.0, 1.0], [1.0, 0.0], [2.0, -3.0]])
+    gamma = {"purchase": np.array([0.2, -0.1]), "dropout": np.array([0.7, 0.4])}
+    full_names, names = ("r", "alpha", "a", "b"), tuple(limit)
+    full = model._natural(
+        np.array([0.6, 12.0, near["a"], near["b"]]),
+        gamma,
+        design,
+        full_names,
+        model._links_of(full_names),
+    )
+    prob = names[-1]
+    at_limit = model._natural(
+        np.array(list(limit.values())), gamma, design, names, model._links_of(names), (prob,)
+    )
+    np.testing.assert_allclose(at_limit[:2], full[:2], rtol=1e-12)
+    np.testing.assert_allclose(at_limit[2], full[2] / (full[2] + full[3]), rtol=1e-8)
