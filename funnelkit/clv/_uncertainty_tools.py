@@ -211,17 +211,15 @@ def dropout_grid(
     Products of the ratios ``E[(1-p)^(m+1)] / E[(1-p)^m] = (b + m) / (a + b + m)`` and
     ``E[p (1-p)^m] / E[(1-p)^m] = a / (a + b + m)`` (``1 - p`` and ``p`` for a common
     dropout probability), which stay accurate for the concentrated betas near that limit; a
-    two-point dropout has ``1 - pi`` from the first chance on, and ``pi`` at it.
+    two-point dropout's ratios are ``1 - pi`` and ``pi`` at the first chance, 1 and 0 after.
     """
     steps = np.arange(width - 1, dtype=float).reshape(-1, *(1,) * len(shape))
     if isinstance(dropout, TwoPointDropout):
         # p = 1 for a share pi (gone at the first chance), p = 0 for the rest
-        survive = np.ones((width, *shape))
-        survive[1:] = 1.0 - np.asarray(dropout.pi)
-        drop = np.zeros((width, *shape))
-        drop[1:2] = dropout.pi
-        return survive, drop
-    if isinstance(dropout, BetaDropout):
+        first = steps == 0
+        hazard = np.where(first, dropout.pi, 0.0)
+        keep = np.where(first, 1.0 - np.asarray(dropout.pi), 1.0)
+    elif isinstance(dropout, BetaDropout):
         a, b = np.asarray(dropout.a), np.asarray(dropout.b)
         keep = (b + steps) / (a + b + steps)
         hazard = a / (a + b + steps)
